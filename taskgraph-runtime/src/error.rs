@@ -1,0 +1,98 @@
+//! The errors a graph run can end with.
+
+use std::fmt;
+
+/// Where a task sits in the graph: the `#[delayed]` function, the call site and
+/// the loop iterations it belongs to.
+///
+/// `indices` holds one zero-based iteration number per enclosing `for` loop (or
+/// `.map(..)` closure), outermost first. A node made by `tree_reduce` ends with
+/// two extra numbers: the tree level (0 for the leaves' parents) and the
+/// position within that level.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskInfo {
+    /// The function as written at the call site, e.g. `inc` or `math::inc`.
+    pub function: &'static str,
+    /// The source file of the call site.
+    pub file: &'static str,
+    /// The line of the call site (1-based).
+    pub line: u32,
+    /// The column of the call site (1-based).
+    pub column: u32,
+    /// Loop iteration numbers, outermost first.
+    pub indices: Vec<u32>,
+}
+
+impl fmt::Display for TaskInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` at {}:{}:{}", self.function, self.file, self.line, self.column)?;
+        if !self.indices.is_empty() {
+            write!(f, ", loop iteration {:?}", self.indices)?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything that can stop a graph from producing its output.
+///
+/// A failed run never loses a thread and never poisons the [`Runtime`]: the
+/// same runtime can compute the next graph right away.
+///
+/// [`Runtime`]: crate::Runtime
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// `Runtime::new(0)` or a builder with zero threads.
+    ZeroThreads,
+    /// The operating system refused to start the pool's threads.
+    ThreadPool(String),
+    /// A task panicked. The graph stopped; tasks that had not started were not
+    /// run, and every value already produced was dropped.
+    TaskPanicked {
+        /// The task that panicked.
+        task: TaskInfo,
+        /// The panic message (`"<non-string panic payload>"` if it was not a string).
+        message: String,
+    },
+    /// `tree_reduce` was given an empty vector, which has no value to return.
+    EmptyReduce {
+        /// The `tree_reduce` call site; `function` is the reducing function.
+        at: TaskInfo,
+    },
+    /// `compute` was called from inside a task running on the same runtime,
+    /// which would wait for threads that are busy waiting for it.
+    NestedCompute,
+    /// One lazy value appears more than once in the graph's final expression
+    /// (for instance twice in a returned vector), and outputs are moved out.
+    DuplicateOutput,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::ZeroThreads => f.write_str(
+                "a runtime needs at least one thread: use `Runtime::new(1)` or more",
+            ),
+            Error::ThreadPool(e) => write!(f, "could not start the runtime's threads: {e}"),
+            Error::TaskPanicked { task, message } => {
+                write!(f, "task {task} panicked: {message}")
+            }
+            Error::EmptyReduce { at } => write!(
+                f,
+                "`tree_reduce` with `{}` at {}:{}:{} was given an empty vector; \
+                 there is no value to return (check the vector's length before `graph!`)",
+                at.function, at.file, at.line, at.column
+            ),
+            Error::NestedCompute => f.write_str(
+                "`compute` was called from a task running on the same runtime; \
+                 compose the work into one graph, or use a second `Runtime`",
+            ),
+            Error::DuplicateOutput => f.write_str(
+                "the same lazy value appears twice in the graph's output; \
+                 return it once, or clone it in a `#[delayed]` function",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

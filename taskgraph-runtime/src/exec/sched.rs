@@ -1,0 +1,249 @@
+//! The scheduler: one worker loop per pool thread for the duration of a run.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use crossbeam_deque::{Steal, Stealer, Worker};
+
+use super::sleep::Sleep;
+use super::{Cx, Topology, FINAL};
+use crate::error::Error;
+use crate::family::ErasedFamily;
+use crate::slot::TaskId;
+
+/// A unit of work in a deque: one ready node, or a range of source nodes of
+/// one family (nodes without lazy inputs), split in halves as it is taken.
+#[derive(Clone, Copy, Debug)]
+enum Item {
+    Task(TaskId),
+    Range { fam: u32, lo: u32, hi: u32 },
+}
+
+/// How many rounds an idle worker tries to steal before it parks.
+const SPIN_ROUNDS: u32 = 64;
+
+struct Run<'r, 'g, D> {
+    topo: &'r Topology,
+    cx: &'r Cx<'g>,
+    fams: &'r [&'r dyn ErasedFamily<'g>],
+    dispatch: &'r D,
+    workers: Vec<Mutex<Option<Worker<Item>>>>,
+    stealers: Vec<Stealer<Item>>,
+    /// Nodes not yet run. Workers count locally and subtract when they run
+    /// out of local work; reaching zero ends the run.
+    remaining: AtomicUsize,
+    /// Set once: the run is complete.
+    done: AtomicBool,
+    /// Set once: a task failed; no new task starts.
+    stop: AtomicBool,
+    error: Mutex<Option<Error>>,
+    sleep: Sleep,
+}
+
+/// Runs every node of a sealed graph on `pool`; returns the first task error.
+pub(crate) fn run_graph<'g, D>(
+    pool: &rayon::ThreadPool,
+    topo: &Topology,
+    cx: &Cx<'g>,
+    fams: &[&dyn ErasedFamily<'g>],
+    dispatch: &D,
+) -> Result<(), Error>
+where
+    D: Fn(TaskId, &Cx<'g>) + Sync,
+{
+    if topo.len() == 0 {
+        return Ok(());
+    }
+    let threads = pool.current_num_threads();
+    let workers: Vec<Worker<Item>> = (0..threads).map(|_| Worker::new_lifo()).collect();
+    let stealers = workers.iter().map(Worker::stealer).collect();
+    // Seed: consecutive source nodes of each family become one range.
+    for (f, fam) in fams.iter().enumerate() {
+        let (start, end) = topo.family_range(f);
+        let mut lo = None;
+        for g in start..=end {
+            let source = g < end && topo.pending[g as usize].load(Ordering::Relaxed) == 0;
+            match (source, lo) {
+                (true, None) => lo = Some(g),
+                (false, Some(l)) => {
+                    workers[0].push(Item::Range { fam: fam.id(), lo: l - start, hi: g - start });
+                    lo = None;
+                }
+                _ => {}
+            }
+        }
+    }
+    let run = Run {
+        topo,
+        cx,
+        fams,
+        dispatch,
+        workers: workers.into_iter().map(|w| Mutex::new(Some(w))).collect(),
+        stealers,
+        remaining: AtomicUsize::new(topo.len()),
+        done: AtomicBool::new(false),
+        stop: AtomicBool::new(false),
+        error: Mutex::new(None),
+        sleep: Sleep::new(),
+    };
+    pool.broadcast(|ctx| run.worker(ctx.index()));
+    match run.error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+impl<'g, D> Run<'_, 'g, D>
+where
+    D: Fn(TaskId, &Cx<'g>) + Sync,
+{
+    fn worker(&self, me: usize) {
+        let Some(local) = self.workers[me].lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return;
+        };
+        let mut ran = 0usize;
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let item = match local.pop() {
+                Some(i) => Some(i),
+                None => {
+                    self.flush(&mut ran);
+                    self.steal(me)
+                }
+            };
+            match item {
+                Some(Item::Task(t)) => self.run_from(t, &local, &mut ran),
+                Some(Item::Range { fam, lo, mut hi }) => {
+                    while hi - lo > 1 {
+                        let mid = lo + (hi - lo) / 2;
+                        local.push(Item::Range { fam, lo: mid, hi });
+                        self.sleep.wake_one();
+                        hi = mid;
+                    }
+                    self.run_from(TaskId { fam, idx: lo }, &local, &mut ran);
+                }
+                None => {
+                    if self.finished() {
+                        break;
+                    }
+                    self.idle(me);
+                }
+            }
+        }
+        self.flush(&mut ran);
+    }
+
+    /// Runs `t`, then keeps running the one successor each task makes ready
+    /// on this thread; further ready successors go to the local deque.
+    #[inline]
+    fn run_from(&self, t: TaskId, local: &Worker<Item>, ran: &mut usize) {
+        let mut next = Some(t);
+        while let Some(t) = next {
+            if self.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let r = catch_unwind(AssertUnwindSafe(|| (self.dispatch)(t, self.cx)));
+            *ran += 1;
+            if let Err(payload) = r {
+                self.fail(t, payload);
+                return;
+            }
+            next = None;
+            for &s in self.topo.successors(t) {
+                if s == FINAL {
+                    continue;
+                }
+                // AcqRel: Release publishes this task's output to whoever runs
+                // `s`; the thread that takes the counter to zero Acquires every
+                // producer's output (a release sequence of RMWs).
+                let p = &self.topo.pending[self.topo.global(s)];
+                if p.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    if next.is_none() {
+                        next = Some(s);
+                    } else {
+                        local.push(Item::Task(s));
+                        self.sleep.wake_one();
+                    }
+                }
+            }
+        }
+    }
+
+    fn flush(&self, ran: &mut usize) {
+        if *ran == 0 {
+            return;
+        }
+        let n = std::mem::take(ran);
+        if self.remaining.fetch_sub(n, Ordering::AcqRel) == n {
+            self.done.store(true, Ordering::Release);
+            self.sleep.wake_all();
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.done.load(Ordering::Acquire) || self.stop.load(Ordering::Acquire)
+    }
+
+    fn steal(&self, me: usize) -> Option<Item> {
+        let n = self.stealers.len();
+        loop {
+            let mut retry = false;
+            for k in 1..n {
+                match self.stealers[(me + k) % n].steal() {
+                    Steal::Success(i) => return Some(i),
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if !retry {
+                return None;
+            }
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        self.stealers.iter().any(|s| !s.is_empty())
+    }
+
+    #[cold]
+    fn idle(&self, me: usize) {
+        for _ in 0..SPIN_ROUNDS {
+            if self.has_work() || self.finished() {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+        let _ = me;
+        self.sleep.sleep(|| self.has_work() || self.finished());
+    }
+
+    #[cold]
+    fn fail(&self, t: TaskId, payload: Box<dyn Any + Send>) {
+        let message = panic_message(&*payload);
+        let task = self.fams[t.fam as usize].describe(t.idx);
+        {
+            let mut e = self.error.lock().unwrap_or_else(|p| p.into_inner());
+            if e.is_none() {
+                *e = Some(Error::TaskPanicked { task, message });
+            }
+        }
+        // Drop the payload here, inside the worker: its destructor could panic.
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+        self.stop.store(true, Ordering::Release);
+        self.sleep.wake_all();
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string panic payload>".to_owned()
+    }
+}

@@ -1,0 +1,38 @@
+//! The runtime of [taskgraph](https://docs.rs/taskgraph): a fixed thread pool
+//! that runs the task graphs `graph!` compiles.
+//!
+//! Use it through the `taskgraph` crate. Everything under `__private` is for
+//! the code the macros generate and may change without notice.
+#![deny(missing_docs)]
+
+mod error;
+mod exec;
+mod family;
+mod graph;
+mod pool;
+mod reduce;
+mod slot;
+
+pub use error::{Error, TaskInfo};
+pub use graph::Graph;
+pub use pool::{Runtime, RuntimeBuilder};
+
+/// Items the generated code uses. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::exec::Cx;
+    pub use crate::family::{ErasedFamily, Family, FamilyInfo, LoopIndex, Scope};
+    pub use crate::graph::{GraphFn, Outputs};
+    pub use crate::reduce::tree_reduce;
+    pub use crate::slot::{
+        Borrow, Borrowed, ByRef, ByValue, Gathered, Input, InputSet, Lazy, Owned, SharedInput,
+        TaskId,
+    };
+    pub use core::result::Result::{Err, Ok};
+
+    /// The `match` over families reached a number no family has.
+    #[cold]
+    pub fn unknown_family() -> ! {
+        panic!("taskgraph internal error: unknown family")
+    }
+}

@@ -1,0 +1,370 @@
+//! Typed output slots, lazy handles, and how a task receives its inputs:
+//! moved, cloned or borrowed, with each output dropped by its last consumer.
+
+use std::cell::UnsafeCell;
+use std::marker::PhantomData;
+use std::sync::atomic::{fence, AtomicU32, Ordering};
+
+use crate::exec::Cx;
+
+/// Invariant lifetime that ties lazy handles and families to one graph run.
+pub(crate) type Brand<'g> = PhantomData<fn(&'g ()) -> &'g ()>;
+
+/// Identifies one node: its family (call site) and its index within the family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId {
+    pub(crate) fam: u32,
+    pub(crate) idx: u32,
+}
+
+impl TaskId {
+    /// The family (call site) number, in the order the macro numbered them.
+    #[inline(always)]
+    pub fn family(self) -> u32 {
+        self.fam
+    }
+    /// The node's index within its family.
+    #[inline(always)]
+    pub fn index(self) -> u32 {
+        self.idx
+    }
+}
+
+/// A lazy value while a graph is instantiated: the future output of one node.
+///
+/// Only a `Family` of the same graph (the brand `'g`) makes these, so the
+/// family number always names a family whose outputs are `T`.
+pub struct Lazy<'g, T> {
+    pub(crate) id: TaskId,
+    _brand: Brand<'g>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Lazy<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Lazy<'_, T> {}
+
+impl<T> Lazy<'_, T> {
+    pub(crate) fn new(id: TaskId) -> Self {
+        Lazy { id, _brand: PhantomData, _t: PhantomData }
+    }
+}
+
+/// One node's output. Written once by its producer; read by its consumers,
+/// the last of which moves it out or drops it.
+pub(crate) struct Slot<T> {
+    value: UnsafeCell<Option<T>>,
+    /// Consumers (and final-output references) that have not yet released the
+    /// value. Set by the producer before any consumer is made ready; only
+    /// decremented afterwards. The decrement that reaches zero owns the value.
+    remaining: AtomicU32,
+}
+
+// SAFETY: the value is written once by the producer before any consumer can
+// see it (published by the Release/Acquire pair on the consumer's pending
+// counter), then shared read-only (`T: Sync`) until the consumer whose
+// decrement of `remaining` reaches zero takes or drops it (`T: Send`).
+unsafe impl<T: Send + Sync> Sync for Slot<T> {}
+
+impl<T> Slot<T> {
+    pub(crate) fn empty() -> Self {
+        Slot { value: UnsafeCell::new(None), remaining: AtomicU32::new(0) }
+    }
+
+    /// Stores the producer's output for `uses` consumers; with none it is
+    /// dropped at once.
+    ///
+    /// # Safety
+    /// Called once, by the thread running the producer, before any consumer
+    /// of this slot has been made ready.
+    #[inline]
+    pub(crate) unsafe fn put(&self, value: T, uses: u32) {
+        if uses == 0 {
+            drop(value);
+            return;
+        }
+        self.remaining.store(uses, Ordering::Relaxed);
+        // SAFETY: by the caller's contract nobody else accesses the cell yet.
+        unsafe { *self.value.get() = Some(value) };
+    }
+
+    /// Shared access for a consumer that holds one of the `remaining` uses.
+    ///
+    /// # Safety
+    /// The caller holds an unreleased use, so the value is present and no one
+    /// takes it until that use is released.
+    #[inline]
+    unsafe fn get(&self) -> &T {
+        // SAFETY: see the function's contract.
+        match unsafe { &*self.value.get() } {
+            Some(v) => v,
+            None => missing_value(),
+        }
+    }
+
+    /// Releases one use; the last release drops the value.
+    ///
+    /// # Safety
+    /// The caller holds an unreleased use and no longer uses references from `get`.
+    #[inline]
+    unsafe fn release(&self) {
+        if self.remaining.fetch_sub(1, Ordering::Release) == 1 {
+            fence(Ordering::Acquire);
+            // SAFETY: ours was the last use: no other reference exists.
+            unsafe { *self.value.get() = None };
+        }
+    }
+
+    /// Moves the value out; the caller's use must be the only one left.
+    ///
+    /// # Safety
+    /// The caller holds an unreleased use.
+    #[inline]
+    unsafe fn take_last(&self) -> Option<T> {
+        if self.remaining.load(Ordering::Acquire) == 1 {
+            self.remaining.store(0, Ordering::Relaxed);
+            // SAFETY: ours is the only use left, all others released (Acquire above).
+            unsafe { (*self.value.get()).take() }
+        } else {
+            None
+        }
+    }
+
+    /// Moves the value out if the caller holds the last use, else clones it and
+    /// releases the use.
+    ///
+    /// # Safety
+    /// The caller holds an unreleased use.
+    #[inline]
+    unsafe fn take_or_clone(&self) -> T
+    where
+        T: Clone,
+    {
+        // SAFETY: forwarded contract.
+        if let Some(v) = unsafe { self.take_last() } {
+            return v;
+        }
+        // SAFETY: we still hold a use, so the value is present.
+        let v = unsafe { self.get() }.clone();
+        // SAFETY: the clone no longer borrows the slot.
+        unsafe { self.release() };
+        v
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn missing_value() -> ! {
+    panic!("taskgraph internal error: a task's input was read after it was released")
+}
+
+#[cold]
+#[inline(never)]
+fn not_last() -> ! {
+    panic!("taskgraph internal error: an input consumed once had other consumers")
+}
+
+/// An input of a node: one lazy value, or a vector of them (a gather).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a lazy value",
+    note = "a task's lazy arguments are results of `#[delayed]` calls or vectors of them"
+)]
+pub trait Input<'g>: Send {
+    /// What the task receives by value.
+    type Value;
+    /// Calls `f` with every node this input reads.
+    fn for_each(&self, f: &mut dyn FnMut(TaskId));
+    /// Moves the value(s) out; used where the macro proved a single consumer.
+    #[doc(hidden)]
+    fn take_once(self, cx: &Cx<'g>) -> Self::Value;
+}
+
+/// An input whose value may be cloned when several tasks consume it by value.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is consumed by value by several tasks, so its value type must implement `Clone`",
+    label = "this lazy value is passed by value to more than one task",
+    note = "take the parameter as `&T`, derive or implement `Clone`, or wrap the value in `std::sync::Arc`"
+)]
+pub trait SharedInput<'g>: Input<'g> {
+    /// Moves the value out for the last consumer, clones it for the others.
+    #[doc(hidden)]
+    fn take_shared(self, cx: &Cx<'g>) -> Self::Value;
+}
+
+impl<'g, T: Send + Sync> Input<'g> for Lazy<'g, T> {
+    type Value = T;
+    fn for_each(&self, f: &mut dyn FnMut(TaskId)) {
+        f(self.id)
+    }
+    #[inline]
+    fn take_once(self, cx: &Cx<'g>) -> T {
+        let slot = cx.slot(self);
+        // SAFETY: the consumer holds one use of each input until released.
+        match unsafe { slot.take_last() } {
+            Some(v) => v,
+            None => not_last(),
+        }
+    }
+}
+
+impl<'g, T: Send + Sync + Clone> SharedInput<'g> for Lazy<'g, T> {
+    #[inline]
+    fn take_shared(self, cx: &Cx<'g>) -> T {
+        // SAFETY: the consumer holds one use of each input until released.
+        unsafe { cx.slot(self).take_or_clone() }
+    }
+}
+
+impl<'g, T: Send + Sync + Clone> Input<'g> for Vec<Lazy<'g, T>> {
+    type Value = Vec<T>;
+    fn for_each(&self, f: &mut dyn FnMut(TaskId)) {
+        for l in self {
+            f(l.id)
+        }
+    }
+    fn take_once(self, cx: &Cx<'g>) -> Vec<T> {
+        self.take_shared(cx)
+    }
+}
+
+impl<'g, T: Send + Sync + Clone> SharedInput<'g> for Vec<Lazy<'g, T>> {
+    fn take_shared(self, cx: &Cx<'g>) -> Vec<T> {
+        // SAFETY: the consumer holds one use per element until released.
+        self.into_iter().map(|l| unsafe { cx.slot(l).take_or_clone() }).collect()
+    }
+}
+
+/// The inputs of one node: a tuple of [`Input`]s.
+pub trait InputSet<'g>: Send {
+    /// Calls `f` with every node these inputs read, in argument order.
+    fn for_each(&self, f: &mut dyn FnMut(TaskId));
+}
+
+macro_rules! input_sets {
+    ($( ( $($n:ident),* ) )*) => {$(
+        impl<'g, $($n: Input<'g>),*> InputSet<'g> for ($($n,)*) {
+            #[allow(unused_variables, non_snake_case)]
+            fn for_each(&self, f: &mut dyn FnMut(TaskId)) {
+                let ($($n,)*) = self;
+                $( $n.for_each(f); )*
+            }
+        }
+    )*};
+}
+input_sets! {
+    () (A) (A, B) (A, B, C) (A, B, C, D) (A, B, C, D, E) (A, B, C, D, E, F)
+    (A, B, C, D, E, F, G) (A, B, C, D, E, F, G, H) (A, B, C, D, E, F, G, H, I)
+    (A, B, C, D, E, F, G, H, I, J) (A, B, C, D, E, F, G, H, I, J, K)
+    (A, B, C, D, E, F, G, H, I, J, K, L)
+}
+
+/// Parameter passing mode of a `#[delayed]` parameter written `T` (by value).
+#[derive(Clone, Copy, Debug)]
+pub struct ByValue;
+
+/// Parameter passing mode of a `#[delayed]` parameter written `&T` (borrowed).
+#[derive(Clone, Copy, Debug)]
+pub struct ByRef;
+
+impl ByValue {
+    /// Receives an input consumed by this task alone.
+    #[inline(always)]
+    pub fn once<'g, I: Input<'g>>(self, input: I, cx: &Cx<'g>) -> Owned<I::Value> {
+        Owned(input.take_once(cx))
+    }
+    /// Receives an input that other tasks consume too: moved if last, else cloned.
+    #[inline(always)]
+    pub fn shared<'g, I: SharedInput<'g>>(self, input: I, cx: &Cx<'g>) -> Owned<I::Value> {
+        Owned(input.take_shared(cx))
+    }
+}
+
+impl ByRef {
+    /// Borrows an input; the borrow is released when the task returns.
+    #[inline(always)]
+    pub fn once<'c, 'g, B: Borrow<'c, 'g>>(self, input: B, cx: &'c Cx<'g>) -> B::Guard {
+        input.borrow(cx)
+    }
+    /// Same as [`ByRef::once`]: borrowing never needs `Clone` for one value.
+    #[inline(always)]
+    pub fn shared<'c, 'g, B: Borrow<'c, 'g>>(self, input: B, cx: &'c Cx<'g>) -> B::Guard {
+        input.borrow(cx)
+    }
+}
+
+/// An input that a `&T` parameter can borrow.
+pub trait Borrow<'c, 'g>: Input<'g> {
+    /// Holds the borrow for the duration of the call.
+    type Guard;
+    /// Starts the borrow.
+    #[doc(hidden)]
+    fn borrow(self, cx: &'c Cx<'g>) -> Self::Guard;
+}
+
+impl<'c, 'g, T: Send + Sync + 'c> Borrow<'c, 'g> for Lazy<'g, T> {
+    type Guard = Borrowed<'c, T>;
+    #[inline]
+    fn borrow(self, cx: &'c Cx<'g>) -> Borrowed<'c, T> {
+        Borrowed { slot: cx.slot(self) }
+    }
+}
+
+impl<'c, 'g, T: Send + Sync + Clone + 'c> Borrow<'c, 'g> for Vec<Lazy<'g, T>> {
+    type Guard = Gathered<Vec<T>>;
+    fn borrow(self, cx: &'c Cx<'g>) -> Gathered<Vec<T>> {
+        Gathered(self.take_shared(cx))
+    }
+}
+
+/// A value handed to a task by value; `.arg()` gives it to the call.
+pub struct Owned<V>(V);
+
+impl<V> Owned<V> {
+    /// The value, for a by-value parameter.
+    #[inline(always)]
+    pub fn arg(self) -> V {
+        self.0
+    }
+}
+
+/// A gathered vector lent to a `&[T]` or `&Vec<T>` parameter.
+pub struct Gathered<V>(V);
+
+impl<V> Gathered<V> {
+    /// A borrow of the gathered values.
+    #[inline(always)]
+    pub fn arg(&self) -> &V {
+        &self.0
+    }
+}
+
+/// A borrowed input; released (and dropped if last) when the guard goes.
+pub struct Borrowed<'c, T> {
+    slot: &'c Slot<T>,
+}
+
+impl<T> Borrowed<'_, T> {
+    /// The borrowed value, for a `&T` parameter.
+    #[inline(always)]
+    pub fn arg(&self) -> &T {
+        // SAFETY: the guard holds one use until it is dropped.
+        unsafe { self.slot.get() }
+    }
+}
+
+impl<T> Drop for Borrowed<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: the guard held one use; references from `arg` borrow the
+        // guard, so none outlives this drop.
+        unsafe { self.slot.release() }
+    }
+}
+
+pub(crate) fn take_final<T>(slot: &Slot<T>) -> Option<T> {
+    // SAFETY: the run has finished; each final reference holds one use.
+    unsafe { slot.take_last() }
+}
