@@ -47,7 +47,7 @@ struct Instance<A, I, L> {
 /// and run: each node's data is taken exactly once by the thread that runs it.
 pub struct Family<'g, A, I, L, T> {
     id: u32,
-    info: &'static FamilyInfo,
+    pub(crate) info: &'static FamilyInfo,
     insts: Vec<Instance<A, I, L>>,
     slots: OnceLock<Box<[Slot<T>]>>,
     _brand: Brand<'g>,

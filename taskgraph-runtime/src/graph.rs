@@ -67,6 +67,12 @@ where
 }
 
 impl<'g> Scope<'g> {
+    /// Fixes the signature of the generated `match` that runs one node.
+    #[inline(always)]
+    pub fn dispatcher<D: Fn(TaskId, &Cx<'g>) + Sync>(&self, d: D) -> D {
+        d
+    }
+
     /// Seals the families, runs every node, and moves the final outputs out.
     ///
     /// `fams` must list every family this scope made, in order; `dispatch`
@@ -152,4 +158,13 @@ output_tuples! {
     (A, B, C, D, E, F, G) (A, B, C, D, E, F, G, H) (A, B, C, D, E, F, G, H, I)
     (A, B, C, D, E, F, G, H, I, J) (A, B, C, D, E, F, G, H, I, J, K)
     (A, B, C, D, E, F, G, H, I, J, K, L)
+}
+
+type PlaceholderFn<O> = for<'g> fn(Scope<'g>) -> Result<O, Error>;
+
+/// What `graph!` expands to after reporting a compile error: a graph of any
+/// output type, so the error does not cascade. It is never run.
+#[doc(hidden)]
+pub fn placeholder<O>() -> GraphFn<PlaceholderFn<O>, O> {
+    GraphFn::new(|_| unreachable!("a `graph!` with compile errors cannot run"))
 }

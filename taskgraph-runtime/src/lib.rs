@@ -22,7 +22,7 @@ pub use pool::{Runtime, RuntimeBuilder};
 pub mod __private {
     pub use crate::exec::Cx;
     pub use crate::family::{ErasedFamily, Family, FamilyInfo, LoopIndex, Scope};
-    pub use crate::graph::{GraphFn, Outputs};
+    pub use crate::graph::{placeholder, GraphFn, Outputs};
     pub use crate::reduce::tree_reduce;
     pub use crate::slot::{
         Borrow, Borrowed, ByRef, ByValue, Gathered, Input, InputSet, Lazy, Owned, SharedInput,

@@ -1,7 +1,7 @@
 //! `tree_reduce`: a pairwise reduction tree over a vector of lazy values.
 
 use crate::error::Error;
-use crate::family::{Family, FamilyInfo, LoopIndex};
+use crate::family::{Family, LoopIndex};
 use crate::slot::Lazy;
 
 /// Adds the nodes of a left-to-right pairwise tree that reduces `v` with the
@@ -19,7 +19,6 @@ use crate::slot::Lazy;
 pub fn tree_reduce<'g, T, L>(
     fam: &mut Family<'g, (), (Lazy<'g, T>, Lazy<'g, T>), L, T>,
     mut v: Vec<Lazy<'g, T>>,
-    info: &'static FamilyInfo,
     at: impl Fn(u32, u32) -> L,
 ) -> Result<Lazy<'g, T>, Error>
 where
@@ -27,7 +26,7 @@ where
     L: LoopIndex,
 {
     if v.is_empty() {
-        return Err(Error::EmptyReduce { at: info.task(&[]) });
+        return Err(Error::EmptyReduce { at: fam.info.task(&[]) });
     }
     fam.reserve(v.len() - 1);
     let mut level = 0;

@@ -1,0 +1,591 @@
+//! Names and meaning: which variables are lazy, which calls are tasks, how
+//! many times each lazy value is read. Turns `syn` statements into the IR.
+
+use proc_macro2::Span;
+use quote::{quote, ToTokens};
+use syn::spanned::Spanned;
+use syn::{Expr, ExprCall, ExprClosure, Ident, Path};
+
+use super::check::{self, error, unsupported};
+use super::ir::*;
+use super::parse;
+
+enum Binding {
+    Var(VarId),
+    Plain,
+}
+
+pub(crate) struct Analyzer {
+    scopes: Vec<Vec<(String, Binding)>>,
+    vars: Vec<Var>,
+    uses: Vec<Use>,
+    families: Vec<Family>,
+    depth: usize,
+    frames: Vec<Reserve>,
+    in_tail: bool,
+    pub errors: Vec<syn::Error>,
+}
+
+/// Analyses a whole `graph!` body. `end` is where a missing final expression
+/// is reported.
+pub(crate) fn analyze(stmts: &[syn::Stmt], end: Span) -> Result<Graph, Vec<syn::Error>> {
+    let mut a = Analyzer {
+        scopes: vec![Vec::new()],
+        vars: Vec::new(),
+        uses: Vec::new(),
+        families: Vec::new(),
+        depth: 0,
+        frames: Vec::new(),
+        in_tail: false,
+        errors: Vec::new(),
+    };
+    let (stmts, tail) = a.block(stmts, true);
+    let tail = match tail {
+        Some(e) => {
+            a.in_tail = true;
+            a.tail(e)
+        }
+        None => {
+            let span = stmts_end(end);
+            a.errors.push(error(
+                span,
+                "`graph!` must end with an expression: the lazy value (or tuple or `Vec` of them) the graph computes",
+                "end the graph with a value and no semicolon, e.g. `add(x, y)` or `(x, y)`",
+            ));
+            Value::Error
+        }
+    };
+    if !a.errors.is_empty() {
+        return Err(a.errors);
+    }
+    Ok(Graph { stmts, tail, families: a.families, vars: a.vars, uses: a.uses })
+}
+
+fn stmts_end(end: Span) -> Span {
+    end
+}
+
+impl Analyzer {
+    fn lookup(&self, name: &Ident) -> Option<VarId> {
+        let n = name.to_string();
+        for scope in self.scopes.iter().rev() {
+            for (k, b) in scope.iter().rev() {
+                if *k == n {
+                    return match b {
+                        Binding::Var(v) => Some(*v),
+                        Binding::Plain => None,
+                    };
+                }
+            }
+        }
+        None
+    }
+
+    fn kind_of(&self, name: &Ident) -> Option<VarKind> {
+        self.lookup(name).map(|v| self.vars[v].kind)
+    }
+
+    fn bind(&mut self, name: &Ident, b: Binding) {
+        self.scopes.last_mut().expect("a scope").push((name.to_string(), b));
+    }
+
+    fn bind_plain_pat(&mut self, pat: &syn::Pat) {
+        let mut names = Vec::new();
+        parse::pat_idents(pat, &mut names);
+        for n in names {
+            self.bind(&n, Binding::Plain);
+        }
+    }
+
+    fn new_var(&mut self, kind: VarKind) -> VarId {
+        self.vars.push(Var { kind, depth: self.depth, refs: 0, reassigned: false });
+        self.vars.len() - 1
+    }
+
+    fn use_var(&mut self, var: VarId) -> UseId {
+        self.vars[var].refs += 1;
+        self.uses.push(Use { var, depth: self.depth, tail: self.in_tail });
+        self.uses.len() - 1
+    }
+
+    fn check_plain_expr(&mut self, e: &Expr) {
+        let found = check::lazy_uses_in_expr(e, &|i| self.kind_of(i));
+        for (i, k) in found {
+            self.errors.push(check::lazy_in_plain(&i, k));
+        }
+    }
+
+    fn check_plain_stmt(&mut self, s: &syn::Stmt) {
+        use syn::visit::Visit;
+        let lookup = |i: &Ident| self.kind_of(i);
+        let mut v = check::LazyUses::new(&lookup);
+        v.visit_stmt(s);
+        let found = v.found;
+        for (i, k) in found {
+            self.errors.push(check::lazy_in_plain(&i, k));
+        }
+    }
+
+    /// A statement list; with `want_tail`, a final expression without a
+    /// semicolon is returned separately.
+    fn block<'s>(&mut self, stmts: &'s [syn::Stmt], want_tail: bool) -> (Vec<Stmt>, Option<&'s Expr>) {
+        let mut out = Vec::new();
+        let mut tail = None;
+        for (i, s) in stmts.iter().enumerate() {
+            let last = i + 1 == stmts.len();
+            if let syn::Stmt::Expr(e, None) = s {
+                if last && want_tail && !matches!(e, Expr::ForLoop(_)) {
+                    tail = Some(e);
+                    continue;
+                }
+            }
+            self.stmt(s, &mut out);
+        }
+        (out, tail)
+    }
+
+    fn stmt(&mut self, s: &syn::Stmt, out: &mut Vec<Stmt>) {
+        match s {
+            syn::Stmt::Local(l) => self.local(l, s, out),
+            syn::Stmt::Expr(e, _) => self.expr_stmt(e, s, out),
+            syn::Stmt::Item(_) => out.push(Stmt::Plain(s.to_token_stream())),
+            syn::Stmt::Macro(_) => {
+                self.check_plain_stmt(s);
+                out.push(Stmt::Plain(s.to_token_stream()));
+            }
+        }
+    }
+
+    fn local(&mut self, l: &syn::Local, s: &syn::Stmt, out: &mut Vec<Stmt>) {
+        if let Some(init) = &l.init {
+            if let (None, Some((m, name, ty))) = (&init.diverge, parse::simple_binding(&l.pat)) {
+                if let Some(value) = self.value(&init.expr, false) {
+                    let vec = matches!(value, Value::Collect { .. } | Value::VecVar { .. });
+                    if let Value::Var { use_, .. } = &value {
+                        // An alias: both names read one node, so neither is "used once".
+                        let src = self.uses[*use_].var;
+                        self.vars[src].reassigned = true;
+                    }
+                    let var = self.new_var(if vec { VarKind::LazyVec } else { VarKind::Lazy });
+                    if matches!(value, Value::Var { .. } | Value::VecVar { .. }) {
+                        self.vars[var].reassigned = true;
+                    }
+                    self.bind(name, Binding::Var(var));
+                    out.push(Stmt::Let { mutability: m, name: name.clone(), ty: ty.cloned(), value, vec });
+                    return;
+                }
+                if parse::is_vec_new(&init.expr) {
+                    self.check_plain_expr(&init.expr);
+                    let var = self.new_var(VarKind::VecCandidate);
+                    self.bind(name, Binding::Var(var));
+                    let attrs = l.attrs.iter().map(|a| a.to_token_stream()).collect();
+                    out.push(Stmt::VecLocal {
+                        attrs,
+                        pat: l.pat.clone(),
+                        ty: ty.cloned(),
+                        init: (*init.expr).clone(),
+                        var,
+                    });
+                    return;
+                }
+            } else if self.looks_lazy(&init.expr) {
+                self.errors.push(error(
+                    l.pat.span(),
+                    "a lazy value cannot be destructured or matched: its parts exist only when the graph runs",
+                    "bind it to a name (`let pair = f(..);`) and pass it to a `#[delayed]` function that takes it apart",
+                ));
+                self.bind_plain_pat(&l.pat);
+                return;
+            }
+        }
+        self.check_plain_stmt(s);
+        self.bind_plain_pat(&l.pat);
+        out.push(Stmt::Plain(s.to_token_stream()));
+    }
+
+    fn expr_stmt(&mut self, e: &Expr, s: &syn::Stmt, out: &mut Vec<Stmt>) {
+        match e {
+            Expr::ForLoop(f) => {
+                self.check_plain_expr(&f.expr);
+                if let Some(a) = f.attrs.first() {
+                    self.errors.push(unsupported(a.span(), "an attribute on a `for` loop", "remove the attribute"));
+                }
+                self.depth += 1;
+                self.frames.push(Reserve::default());
+                self.scopes.push(Vec::new());
+                self.bind_plain_pat(&f.pat);
+                let (body, _) = self.block(&f.body.stmts, false);
+                self.scopes.pop();
+                let reserve = self.frames.pop().unwrap_or_default();
+                self.depth -= 1;
+                out.push(Stmt::For {
+                    label: f.label.clone(),
+                    pat: (*f.pat).clone(),
+                    iter: (*f.expr).clone(),
+                    body,
+                    depth: self.depth + 1,
+                    reserve,
+                });
+            }
+            Expr::While(w) => self.errors.push(unsupported(
+                w.while_token.span,
+                "`while`",
+                "use a `for` loop over a range computed before the loop",
+            )),
+            Expr::Loop(l) => self.errors.push(unsupported(
+                l.loop_token.span,
+                "`loop`",
+                "use a `for` loop over a range computed before the loop",
+            )),
+            Expr::If(i) => self.errors.push(unsupported(
+                i.if_token.span,
+                "`if`",
+                "decide before `graph!` which graph to build, or pass the condition to a `#[delayed]` function",
+            )),
+            Expr::Match(m) => self.errors.push(unsupported(
+                m.match_token.span,
+                "`match`",
+                "decide before `graph!` which graph to build, or match inside a `#[delayed]` function",
+            )),
+            Expr::Return(r) => self.errors.push(unsupported(
+                r.return_token.span,
+                "`return`",
+                "end the graph with its final expression instead",
+            )),
+            Expr::Async(a) => self.errors.push(unsupported(
+                a.async_token.span,
+                "an `async` block",
+                "call a `#[delayed]` function that blocks instead",
+            )),
+            Expr::Assign(a) => self.assign(a, s, out),
+            Expr::MethodCall(m) if m.method == "push" && m.args.len() == 1 => self.push(m, s, out),
+            _ => match self.value(e, false) {
+                Some(v) => out.push(Stmt::Eval(v)),
+                None => {
+                    self.check_plain_stmt(s);
+                    out.push(Stmt::Plain(s.to_token_stream()));
+                }
+            },
+        }
+    }
+
+    fn assign(&mut self, a: &syn::ExprAssign, s: &syn::Stmt, out: &mut Vec<Stmt>) {
+        let Some(name) = parse::as_ident(&a.left) else {
+            self.check_plain_stmt(s);
+            out.push(Stmt::Plain(s.to_token_stream()));
+            return;
+        };
+        match self.lookup(name).map(|v| (v, self.vars[v].kind)) {
+            Some((var, VarKind::Lazy)) => match self.value(&a.right, false) {
+                Some(value) => {
+                    self.vars[var].reassigned = true;
+                    if let Value::Var { use_, .. } = &value {
+                        let src = self.uses[*use_].var;
+                        self.vars[src].reassigned = true;
+                    }
+                    out.push(Stmt::Assign { name: name.clone(), value });
+                }
+                None => self.errors.push(error(
+                    a.right.span(),
+                    format!("`{name}` holds a lazy value, so it can only be assigned another lazy value"),
+                    format!("assign the result of a `#[delayed]` call, e.g. `{name} = step({name});`"),
+                )),
+            },
+            Some((_, VarKind::LazyVec)) => self.errors.push(unsupported(
+                a.eq_token.span,
+                "assigning to a vector of lazy values",
+                "build a new vector with `let`",
+            )),
+            _ => {
+                self.check_plain_stmt(s);
+                out.push(Stmt::Plain(s.to_token_stream()));
+            }
+        }
+    }
+
+    fn push(&mut self, m: &syn::ExprMethodCall, s: &syn::Stmt, out: &mut Vec<Stmt>) {
+        let target = parse::as_ident(&m.receiver).and_then(|i| self.lookup(i).map(|v| (i, v)));
+        let Some((name, var)) = target.filter(|(_, v)| self.vars[*v].kind != VarKind::Lazy) else {
+            self.check_plain_stmt(s);
+            out.push(Stmt::Plain(s.to_token_stream()));
+            return;
+        };
+        match self.value(&m.args[0], false) {
+            Some(value) => {
+                self.vars[var].kind = VarKind::LazyVec;
+                if self.vars[var].depth < self.depth {
+                    if let Some(f) = self.frames.last_mut() {
+                        if !f.vecs.iter().any(|v| v == name) {
+                            f.vecs.push(name.clone());
+                        }
+                    }
+                }
+                out.push(Stmt::Push { vec: name.clone(), method: m.method.clone(), value });
+            }
+            None if self.vars[var].kind == VarKind::LazyVec => self.errors.push(error(
+                m.args[0].span(),
+                format!("`{name}` holds lazy values, so only lazy values can be pushed onto it"),
+                "push the result of a `#[delayed]` call, or use a separate vector for plain values",
+            )),
+            None => {
+                self.check_plain_stmt(s);
+                out.push(Stmt::Plain(s.to_token_stream()));
+            }
+        }
+    }
+
+    /// Whether `e` would be a lazy value, without analysing it.
+    fn looks_lazy(&self, e: &Expr) -> bool {
+        match e {
+            Expr::Paren(p) => self.looks_lazy(&p.expr),
+            Expr::Group(g) => self.looks_lazy(&g.expr),
+            Expr::Call(c) => match &*c.func {
+                Expr::Path(p) if p.qself.is_none() => {
+                    parse::is_tree_reduce(&p.path) || parse::is_task_path(&p.path)
+                }
+                _ => false,
+            },
+            Expr::Path(_) => parse::as_ident(e)
+                .and_then(|i| self.kind_of(i))
+                .is_some_and(|k| k != VarKind::VecCandidate),
+            Expr::MethodCall(_) => parse::as_map_collect(e).is_some_and(|(_, c)| self.body_looks_lazy(&c.body)),
+            Expr::Try(t) => self.looks_lazy(&t.expr),
+            Expr::Reference(r) => self.looks_lazy(&r.expr),
+            Expr::Index(i) => self.looks_lazy(&i.expr),
+            Expr::Tuple(t) => t.elems.iter().any(|e| self.looks_lazy(e)),
+            _ => false,
+        }
+    }
+
+    fn body_looks_lazy(&self, body: &Expr) -> bool {
+        match body {
+            Expr::Block(b) => match b.block.stmts.last() {
+                Some(syn::Stmt::Expr(e, None)) => {
+                    self.looks_lazy(e)
+                        || parse::as_ident(e).is_some_and(|i| {
+                            b.block.stmts.iter().any(|s| match s {
+                                syn::Stmt::Local(l) => {
+                                    parse::simple_binding(&l.pat).is_some_and(|(_, n, _)| n == i)
+                                        && l.init.as_ref().is_some_and(|init| self.looks_lazy(&init.expr))
+                                }
+                                _ => false,
+                            })
+                        })
+                }
+                _ => false,
+            },
+            e => self.looks_lazy(e),
+        }
+    }
+
+    /// The lazy value `e` denotes, analysed; `None` if `e` is plain. With
+    /// `gather`, a vector not yet known to be lazy counts as a lazy vector.
+    fn value(&mut self, e: &Expr, gather: bool) -> Option<Value> {
+        match e {
+            Expr::Paren(p) => self.value(&p.expr, gather),
+            Expr::Group(g) => self.value(&g.expr, gather),
+            Expr::Call(c) => {
+                let Expr::Path(p) = &*c.func else { return None };
+                if p.qself.is_some() {
+                    return None;
+                }
+                if parse::is_tree_reduce(&p.path) {
+                    Some(self.reduce(c))
+                } else if parse::is_task_path(&p.path) {
+                    Some(self.call(c, &p.path))
+                } else {
+                    if let Some(arg) = c.args.iter().find(|a| self.looks_lazy(a)) {
+                        let name = quote!(#p).to_string().replace(' ', "");
+                        self.errors.push(error(
+                            p.span(),
+                            format!("`{name}` is not a `#[delayed]` function, so it cannot take a lazy value"),
+                            "only `#[delayed]` functions can take lazy values: mark a function `#[delayed]` and call it instead",
+                        ));
+                        let _ = arg;
+                        return Some(Value::Error);
+                    }
+                    None
+                }
+            }
+            Expr::Path(_) => {
+                let name = parse::as_ident(e)?;
+                let var = self.lookup(name)?;
+                match self.vars[var].kind {
+                    VarKind::Lazy => Some(Value::Var { name: name.clone(), use_: self.use_var(var) }),
+                    VarKind::LazyVec => Some(Value::VecVar { name: name.clone(), use_: self.use_var(var) }),
+                    VarKind::VecCandidate if gather => {
+                        self.vars[var].kind = VarKind::LazyVec;
+                        Some(Value::VecVar { name: name.clone(), use_: self.use_var(var) })
+                    }
+                    VarKind::VecCandidate => None,
+                }
+            }
+            Expr::MethodCall(_) => {
+                let (recv, closure) = parse::as_map_collect(e)?;
+                if !self.body_looks_lazy(&closure.body) {
+                    return None;
+                }
+                Some(self.collect(recv, closure, e.span()))
+            }
+            Expr::Try(t) if self.looks_lazy(&t.expr) => {
+                self.errors.push(unsupported(
+                    t.question_token.span,
+                    "`?`",
+                    "return the `Result` from the task and handle it in the task that consumes it",
+                ));
+                Some(Value::Error)
+            }
+            Expr::Index(i) if self.looks_lazy(&i.expr) => {
+                self.errors.push(unsupported(
+                    i.bracket_token.span.join(),
+                    "indexing a vector of lazy values",
+                    "pass the whole vector to a `#[delayed]` function, or keep the values in separate variables",
+                ));
+                Some(Value::Error)
+            }
+            Expr::Reference(r) if self.looks_lazy(&r.expr) => {
+                let inner = &r.expr;
+                self.errors.push(error(
+                    r.and_token.span,
+                    format!("a lazy value cannot be borrowed with `&`: write `{}`", quote!(#inner)),
+                    "a `#[delayed]` parameter of type `&T` borrows its lazy argument automatically",
+                ));
+                Some(Value::Error)
+            }
+            _ => None,
+        }
+    }
+
+    fn call(&mut self, c: &ExprCall, path: &Path) -> Value {
+        let mut params = Vec::new();
+        let mut args = Vec::new();
+        let (mut plain, mut lazy) = (0, 0);
+        for a in &c.args {
+            if let Some(v) = self.value(a, true) {
+                let once = match &v {
+                    Value::Var { use_, .. } => Once::Use(*use_),
+                    Value::Call { .. } | Value::Reduce { .. } | Value::Error => Once::Yes,
+                    _ => Once::No,
+                };
+                params.push(Param { span: a.span(), kind: ParamKind::Lazy { slot: lazy, once } });
+                lazy += 1;
+                args.push(Arg::Lazy(v));
+            } else {
+                self.check_plain_expr(a);
+                params.push(Param { span: a.span(), kind: ParamKind::Plain { slot: plain } });
+                plain += 1;
+                args.push(Arg::Plain(a.clone()));
+            }
+        }
+        let fam = self.new_family(path, c.span(), params);
+        if let Some(f) = self.frames.last_mut() {
+            f.families.push(fam);
+        }
+        Value::Call { fam, args }
+    }
+
+    fn new_family(&mut self, path: &Path, span: Span, params: Vec<Param>) -> FamId {
+        self.families.push(Family {
+            callee: path.clone(),
+            companion: parse::strip_generics(path),
+            name: quote!(#path).to_string().replace(' ', ""),
+            span,
+            depth: self.depth,
+            params,
+        });
+        self.families.len() - 1
+    }
+
+    fn reduce(&mut self, c: &ExprCall) -> Value {
+        if c.args.len() != 2 {
+            self.errors.push(error(
+                c.paren_token.span.join(),
+                format!("`tree_reduce` takes 2 arguments, a vector of lazy values and a function; {} given", c.args.len()),
+                "write `tree_reduce(values, f)` with `f` a binary `#[delayed]` function",
+            ));
+            return Value::Error;
+        }
+        let vec = match self.value(&c.args[0], true) {
+            Some(v @ (Value::VecVar { .. } | Value::Collect { .. })) => v,
+            Some(Value::Error) => Value::Error,
+            _ => {
+                self.errors.push(error(
+                    c.args[0].span(),
+                    "the first argument of `tree_reduce` must be a vector of lazy values",
+                    "collect the values first: `let v: Vec<_> = (0..n).map(|i| f(i)).collect();`",
+                ));
+                Value::Error
+            }
+        };
+        let f = match &c.args[1] {
+            Expr::Path(p) if p.qself.is_none() && parse::is_task_path(&p.path) => p.path.clone(),
+            other => {
+                self.errors.push(error(
+                    other.span(),
+                    "the second argument of `tree_reduce` must name a binary `#[delayed]` function",
+                    "write its name, e.g. `tree_reduce(values, add)`",
+                ));
+                return Value::Error;
+            }
+        };
+        let span = f.span();
+        let params = (0..2).map(|slot| Param { span, kind: ParamKind::Lazy { slot, once: Once::No } }).collect();
+        let fam = self.new_family(&f, span, params);
+        Value::Reduce { fam, vec: Box::new(vec) }
+    }
+
+    fn collect(&mut self, recv: &Expr, closure: &ExprClosure, span: Span) -> Value {
+        self.check_plain_expr(recv);
+        self.depth += 1;
+        self.frames.push(Reserve::default());
+        self.scopes.push(Vec::new());
+        let pat = closure.inputs[0].clone();
+        self.bind_plain_pat(&pat);
+        let (stmts, tail) = match &*closure.body {
+            Expr::Block(b) if b.label.is_none() => self.block(&b.block.stmts, true),
+            e => (Vec::new(), Some(e)),
+        };
+        let tail = match tail.map(|t| (t, self.value(t, false))) {
+            Some((_, Some(v))) => v,
+            Some((t, None)) => {
+                self.errors.push(error(
+                    t.span(),
+                    "the closure of `.map(..).collect()` must end with a lazy value",
+                    "end it with a `#[delayed]` call",
+                ));
+                Value::Error
+            }
+            None => Value::Error,
+        };
+        self.scopes.pop();
+        let reserve = self.frames.pop().unwrap_or_default();
+        self.depth -= 1;
+        Value::Collect {
+            recv: recv.clone(),
+            pat,
+            stmts,
+            tail: Box::new(tail),
+            depth: self.depth + 1,
+            reserve,
+            span,
+        }
+    }
+
+    fn tail(&mut self, e: &Expr) -> Value {
+        match e {
+            Expr::Paren(p) => self.tail(&p.expr),
+            Expr::Tuple(t) if !t.elems.is_empty() => Value::Tuple(t.elems.iter().map(|e| self.tail(e)).collect()),
+            _ => match self.value(e, true) {
+                Some(v) => v,
+                None => {
+                    self.errors.push(error(
+                        e.span(),
+                        "the final expression of `graph!` must be a lazy value, a tuple of them, or a `Vec` of them; this one is plain",
+                        "end the graph with the result of a `#[delayed]` call, e.g. `add(x, y)`; plain values can be computed outside `graph!`",
+                    ));
+                    Value::Error
+                }
+            },
+        }
+    }
+}

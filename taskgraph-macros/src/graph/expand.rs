@@ -1,0 +1,316 @@
+//! IR → tokens. Assumes a valid IR.
+//!
+//! The graph becomes one closure. Its first half is the user's code with each
+//! task call replaced by `family.push(..)`, which records a node and returns a
+//! handle; it runs once, when the graph is computed (instantiation). Its
+//! second half is the `match` that runs one node of any family, and the call
+//! that hands both to the runtime. Code size is linear in call sites.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::{GenericArgument, Ident, PathArguments, Type};
+
+use super::ir::*;
+use crate::paths::{self, private, temp};
+
+struct Ctx<'a> {
+    g: &'a Graph,
+    cx: Ident,
+}
+
+pub(crate) fn expand(g: &Graph) -> TokenStream {
+    let span = Span::call_site();
+    let scope = temp("__tg_scope", span);
+    let c = Ctx { g, cx: temp("__tg_cx", span) };
+    let fam_decls = g.families.iter().enumerate().map(|(i, f)| {
+        let name = fam_ident(i);
+        let fname = &f.name;
+        let info = private("FamilyInfo", f.span);
+        let (line, column) = line_column(f.span);
+        quote_spanned! {f.span=>
+            let mut #name = #scope.family(&#info {
+                name: #fname,
+                file: ::core::file!(),
+                line: #line,
+                column: #column,
+            });
+        }
+    });
+    let stmts = g.stmts.iter().map(|s| c.stmt(s, 0));
+    let tail = c.value(&g.tail, 0);
+    let out = temp("__tg_out", span);
+    let run = temp("__tg_run", span);
+    let t = temp("__tg_t", span);
+    let cxi = &c.cx;
+    let arms = g.families.iter().enumerate().map(|(i, f)| c.arm(i, f, &t));
+    let unknown = private("unknown_family", span);
+    let fams = temp("__tg_fams", span);
+    let fam_refs = (0..g.families.len()).map(fam_ident);
+    let n = g.families.len();
+    let erased = private("ErasedFamily", span);
+    let graph_fn = private("GraphFn", span);
+    quote! {
+        #graph_fn::new(move |#scope| {
+            #(#fam_decls)*
+            #(#stmts)*
+            let #out = #tail;
+            let #run = #scope.dispatcher(|#t, #cxi| match #t.family() {
+                #(#arms)*
+                _ => #unknown(),
+            });
+            let #fams: [&dyn #erased<'_>; #n] = [#(&#fam_refs),*];
+            #scope.execute(&#fams, #out, &#run)
+        })
+    }
+}
+
+/// The error placeholder: a graph of the right shape that never runs.
+pub(crate) fn placeholder() -> TokenStream {
+    let p = private("placeholder", Span::call_site());
+    quote!(#p())
+}
+
+fn fam_ident(i: usize) -> Ident {
+    temp(&format!("__tg_f{i}"), Span::call_site())
+}
+
+fn loop_ident(d: usize) -> Ident {
+    temp(&format!("__tg_l{d}"), Span::call_site())
+}
+
+/// The call site's line and column when the compiler can tell them, else
+/// those of the `graph!` invocation.
+fn line_column(span: Span) -> (TokenStream, TokenStream) {
+    if proc_macro_available() {
+        let s = span.unwrap();
+        let (l, c) = (s.line() as u32, s.column() as u32);
+        (quote!(#l), quote!(#c))
+    } else {
+        (quote!(::core::line!()), quote!(::core::column!()))
+    }
+}
+
+fn proc_macro_available() -> bool {
+    // `proc_macro::is_available` is only true inside a running proc macro;
+    // unit tests of the expansion run outside one.
+    std::panic::catch_unwind(proc_macro::is_available).unwrap_or(false)
+}
+
+impl Ctx<'_> {
+    fn once(&self, once: Once) -> bool {
+        match once {
+            Once::Yes => true,
+            Once::No => false,
+            Once::Use(u) => {
+                let u = &self.g.uses[u];
+                let v = &self.g.vars[u.var];
+                v.refs == 1 && !v.reassigned && u.depth == v.depth
+            }
+        }
+    }
+
+    fn loop_index(&self, depth: usize, span: Span) -> TokenStream {
+        let ls = (0..depth).map(loop_ident);
+        quote_spanned!(span=> [#(#ls as u32),*])
+    }
+
+    fn stmt(&self, s: &Stmt, depth: usize) -> TokenStream {
+        match s {
+            Stmt::Plain(ts) => ts.clone(),
+            Stmt::VecLocal { attrs, pat, ty, init, var } => {
+                let lazy = self.g.vars[*var].kind == VarKind::LazyVec;
+                let ty = ty.as_ref().map(|t| {
+                    let t = if lazy { lazy_vec_type(t) } else { t.to_token_stream() };
+                    quote!(: #t)
+                });
+                let pat = match pat {
+                    syn::Pat::Type(pt) => pt.pat.to_token_stream(),
+                    p => p.to_token_stream(),
+                };
+                quote!(#attrs let #pat #ty = #init;)
+            }
+            Stmt::Let { mutability, name, ty, value, vec } => {
+                let ty = ty.as_ref().map(|t| {
+                    let t = if *vec { lazy_vec_type(t) } else { lazy_type(t) };
+                    quote!(: #t)
+                });
+                let v = self.value(value, depth);
+                quote!(let #mutability #name #ty = #v;)
+            }
+            Stmt::Assign { name, value } => {
+                let v = self.value(value, depth);
+                quote!(#name = #v;)
+            }
+            Stmt::Push { vec, method, value } => {
+                let v = self.value(value, depth);
+                quote!(#vec.#method(#v);)
+            }
+            Stmt::Eval(value) => {
+                let v = self.value(value, depth);
+                quote!(let _ = #v;)
+            }
+            Stmt::For { label, pat, iter, body, depth, reserve } => {
+                let it = temp("__tg_it", Span::call_site());
+                let n = temp("__tg_n", Span::call_site());
+                let l = loop_ident(depth - 1);
+                let reserves = self.reserves(reserve, &n);
+                let body = body.iter().map(|s| self.stmt(s, *depth));
+                quote! {
+                    {
+                        let #it = ::core::iter::IntoIterator::into_iter(#iter);
+                        let #n = ::core::iter::Iterator::size_hint(&#it).0;
+                        #reserves
+                        #label for (#l, #pat) in ::core::iter::Iterator::enumerate(#it) {
+                            #(#body)*
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn reserves(&self, r: &Reserve, n: &Ident) -> TokenStream {
+        let fams = r.families.iter().map(|f| fam_ident(*f));
+        let vecs = &r.vecs;
+        quote! {
+            #( #fams.reserve(#n); )*
+            #( #vecs.reserve(#n); )*
+        }
+    }
+
+    fn value(&self, v: &Value, depth: usize) -> TokenStream {
+        match v {
+            Value::Call { fam, args } => {
+                let f = &self.g.families[*fam];
+                let name = fam_ident(*fam);
+                let mut temps = Vec::new();
+                let mut plain = Vec::new();
+                let mut lazy = Vec::new();
+                for (i, (a, p)) in args.iter().zip(&f.params).enumerate() {
+                    let t = temp(&format!("__tg_v{i}"), p.span);
+                    let e = match a {
+                        Arg::Plain(e) => {
+                            plain.push(t.clone());
+                            e.to_token_stream()
+                        }
+                        Arg::Lazy(v) => {
+                            lazy.push(t.clone());
+                            self.value(v, depth)
+                        }
+                    };
+                    temps.push(quote!(let #t = #e;));
+                }
+                let at = self.loop_index(f.depth, f.span);
+                quote_spanned! {f.span=>
+                    {
+                        #(#temps)*
+                        #name.push(#at, (#(#plain,)*), (#(#lazy,)*))
+                    }
+                }
+            }
+            Value::Var { name, .. } => name.to_token_stream(),
+            Value::VecVar { name, use_ } => {
+                let u = &self.g.uses[*use_];
+                if u.tail && self.g.vars[u.var].refs == 1 {
+                    name.to_token_stream()
+                } else {
+                    quote!(::core::clone::Clone::clone(&#name))
+                }
+            }
+            Value::Reduce { fam, vec } => {
+                let f = &self.g.families[*fam];
+                let name = fam_ident(*fam);
+                let v = self.value(vec, depth);
+                let reduce = private("tree_reduce", f.span);
+                let (lv, lp) = (temp("__tg_lv", f.span), temp("__tg_lp", f.span));
+                let ls = (0..f.depth).map(loop_ident);
+                quote_spanned! {f.span=>
+                    #reduce(&mut #name, #v, |#lv: u32, #lp: u32| [#(#ls as u32,)* #lv, #lp])?
+                }
+            }
+            Value::Collect { recv, pat, stmts, tail, depth: d, reserve, span } => {
+                let it = temp("__tg_it", *span);
+                let n = temp("__tg_n", *span);
+                let counter = temp(&format!("__tg_c{}", d - 1), *span);
+                let l = loop_ident(d - 1);
+                let reserves = self.reserves(reserve, &n);
+                let body = stmts.iter().map(|s| self.stmt(s, *d));
+                let tail = self.value(tail, *d);
+                quote_spanned! {*span=>
+                    {
+                        let mut #counter: usize = 0;
+                        let #it = ::core::iter::IntoIterator::into_iter(#recv);
+                        let #n = ::core::iter::Iterator::size_hint(&#it).0;
+                        #reserves
+                        ::core::iter::Iterator::collect::<::std::vec::Vec<_>>(
+                            ::core::iter::Iterator::map(#it, |#pat| {
+                                let #l = #counter;
+                                #counter += 1;
+                                #(#body)*
+                                #tail
+                            }),
+                        )
+                    }
+                }
+            }
+            Value::Tuple(vs) => {
+                let vs = vs.iter().map(|v| self.value(v, depth));
+                quote!((#(#vs,)*))
+            }
+            Value::Error => quote!(::core::unreachable!()),
+        }
+    }
+
+    /// `i => family.run(index, cx, |(plain..), (lazy..)| callee(args..)),`
+    fn arm(&self, i: usize, f: &Family, t: &Ident) -> TokenStream {
+        let name = fam_ident(i);
+        let cx = &self.cx;
+        let mut plain = Vec::new();
+        let mut lazy = Vec::new();
+        let args = f.params.iter().enumerate().map(|(k, p)| match p.kind {
+            ParamKind::Plain { slot } => {
+                let a = temp(&format!("__tg_a{slot}"), p.span);
+                plain.push(a.clone());
+                a.to_token_stream()
+            }
+            ParamKind::Lazy { slot, once } => {
+                let a = temp(&format!("__tg_i{slot}"), p.span);
+                lazy.push(a.clone());
+                let companion = &f.companion;
+                let mode = paths::param_mode(k, p.span);
+                let method = Ident::new(if self.once(once) { "once" } else { "shared" }, p.span);
+                quote_spanned!(p.span=> #companion::#mode.#method(#a, #cx).arg())
+            }
+        });
+        let args: Vec<_> = args.collect();
+        let callee = &f.callee;
+        let idx = i as u32;
+        let call = quote_spanned!(f.span=> #callee(#(#args),*));
+        quote! {
+            #idx => #name.run(#t.index(), #cx, |(#(#plain,)*), (#(#lazy,)*)| #call),
+        }
+    }
+}
+
+/// `T` → `Lazy<'_, T>` for a lazy variable's annotation.
+fn lazy_type(t: &Type) -> TokenStream {
+    let lazy = private("Lazy", Span::call_site());
+    quote!(#lazy<'_, #t>)
+}
+
+/// `Vec<T>` → `Vec<Lazy<'_, T>>`; other annotations are kept.
+fn lazy_vec_type(t: &Type) -> TokenStream {
+    if let Type::Path(p) = t {
+        if let Some(last) = p.path.segments.last() {
+            if last.ident == "Vec" {
+                if let PathArguments::AngleBracketed(a) = &last.arguments {
+                    if let Some(GenericArgument::Type(elem)) = a.args.first() {
+                        let lazy = private("Lazy", Span::call_site());
+                        return quote!(::std::vec::Vec<#lazy<'_, #elem>>);
+                    }
+                }
+            }
+        }
+    }
+    t.to_token_stream()
+}

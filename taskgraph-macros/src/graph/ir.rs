@@ -1,0 +1,132 @@
+//! The graph's intermediate form: the user's statements with every task call
+//! replaced by a reference to its family (call site), and every use of a lazy
+//! variable numbered so the expansion knows which inputs are used once.
+
+use proc_macro2::{Span, TokenStream};
+use syn::{Expr, Ident, Label, Pat, Path, Type};
+
+pub(crate) type FamId = usize;
+pub(crate) type VarId = usize;
+pub(crate) type UseId = usize;
+
+/// A whole `graph!`.
+pub(crate) struct Graph {
+    pub stmts: Vec<Stmt>,
+    pub tail: Value,
+    pub families: Vec<Family>,
+    pub vars: Vec<Var>,
+    pub uses: Vec<Use>,
+}
+
+/// One call site: every node it makes at run time shares this code.
+pub(crate) struct Family {
+    /// The function as written, generics included: what the node calls.
+    pub callee: Path,
+    /// The same path without generic arguments: names the companion item.
+    pub companion: Path,
+    /// The callee as text, for error reports.
+    pub name: String,
+    /// The call expression (or the `tree_reduce` call).
+    pub span: Span,
+    /// Enclosing loops (`for` and `.map` closures).
+    pub depth: usize,
+    /// One entry per argument of the call, in order.
+    pub params: Vec<Param>,
+}
+
+/// How one argument reaches the task.
+pub(crate) struct Param {
+    pub span: Span,
+    pub kind: ParamKind,
+}
+
+pub(crate) enum ParamKind {
+    /// Evaluated when the graph is instantiated, stored with the node.
+    Plain { slot: usize },
+    /// A lazy value: read from its producer's slot when the node runs.
+    Lazy { slot: usize, once: Once },
+}
+
+/// Whether a lazy argument is the only consumer of its value.
+#[derive(Clone, Copy)]
+pub(crate) enum Once {
+    /// Always (a nested call's output).
+    Yes,
+    /// Depends on how often the variable is used: decided after analysis.
+    Use(UseId),
+    /// Several consumers may read it (e.g. the operands of `tree_reduce`).
+    No,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum VarKind {
+    /// The output of one node.
+    Lazy,
+    /// A `Vec` of lazy values.
+    LazyVec,
+    /// `Vec::new()` not yet known to hold lazy values.
+    VecCandidate,
+}
+
+pub(crate) struct Var {
+    pub kind: VarKind,
+    /// Loop depth of the `let`.
+    pub depth: usize,
+    /// How many times it is read as a lazy value.
+    pub refs: u32,
+    /// Reassigned (`x = f(x)`), so it names different nodes over time.
+    pub reassigned: bool,
+}
+
+pub(crate) struct Use {
+    pub var: VarId,
+    pub depth: usize,
+    /// In the final expression: the last thing instantiation does.
+    pub tail: bool,
+}
+
+pub(crate) enum Stmt {
+    /// Plain Rust, emitted as written.
+    Plain(TokenStream),
+    /// `let v = Vec::new();` (or another plain `let` of a vector candidate).
+    VecLocal { attrs: TokenStream, pat: Pat, ty: Option<Type>, init: Expr, var: VarId },
+    /// `let x = <lazy value>;`
+    Let { mutability: Option<syn::Token![mut]>, name: Ident, ty: Option<Type>, value: Value, vec: bool },
+    /// `x = <lazy value>;`
+    Assign { name: Ident, value: Value },
+    /// `v.push(<lazy value>);`
+    Push { vec: Ident, method: Ident, value: Value },
+    /// `<lazy value>;` — a node whose output nobody reads.
+    Eval(Value),
+    /// `for pat in iter { body }`
+    For { label: Option<Label>, pat: Pat, iter: Expr, body: Vec<Stmt>, depth: usize, reserve: Reserve },
+}
+
+/// What a loop reserves room for from its iterator's size hint.
+#[derive(Default)]
+pub(crate) struct Reserve {
+    pub families: Vec<FamId>,
+    pub vecs: Vec<Ident>,
+}
+
+pub(crate) enum Value {
+    /// A call of a `#[delayed]` function.
+    Call { fam: FamId, args: Vec<Arg> },
+    /// A lazy variable.
+    Var { name: Ident, use_: UseId },
+    /// A vector of lazy values, moved if this is its only use, else cloned.
+    VecVar { name: Ident, use_: UseId },
+    /// `tree_reduce(v, f)`.
+    Reduce { fam: FamId, vec: Box<Value> },
+    /// `iter.map(|pat| { stmts; tail }).collect()`.
+    Collect { recv: Expr, pat: Pat, stmts: Vec<Stmt>, tail: Box<Value>, depth: usize, reserve: Reserve, span: Span },
+    /// `(a, b, ...)` in the final expression.
+    Tuple(Vec<Value>),
+    /// Stands in for a value whose analysis failed (never expanded).
+    Error,
+}
+
+pub(crate) enum Arg {
+    Plain(Expr),
+    Lazy(Value),
+}
