@@ -36,8 +36,8 @@ pub(crate) fn expand(g: &Graph) -> TokenStream {
             });
         }
     });
-    let stmts = g.stmts.iter().map(|s| c.stmt(s, 0));
-    let tail = c.value(&g.tail, 0);
+    let stmts = g.stmts.iter().map(|s| c.stmt(s));
+    let tail = c.value(&g.tail);
     let out = temp("__tg_out", span);
     let run = temp("__tg_run", span);
     let t = temp("__tg_t", span);
@@ -114,7 +114,7 @@ impl Ctx<'_> {
         quote_spanned!(span=> [#(#ls as u32),*])
     }
 
-    fn stmt(&self, s: &Stmt, depth: usize) -> TokenStream {
+    fn stmt(&self, s: &Stmt) -> TokenStream {
         match s {
             Stmt::Plain(ts) => ts.clone(),
             Stmt::VecLocal { attrs, pat, ty, init, var } => {
@@ -134,19 +134,19 @@ impl Ctx<'_> {
                     let t = if *vec { lazy_vec_type(t) } else { lazy_type(t) };
                     quote!(: #t)
                 });
-                let v = self.value(value, depth);
+                let v = self.value(value);
                 quote!(let #mutability #name #ty = #v;)
             }
             Stmt::Assign { name, value } => {
-                let v = self.value(value, depth);
+                let v = self.value(value);
                 quote!(#name = #v;)
             }
             Stmt::Push { vec, method, value } => {
-                let v = self.value(value, depth);
+                let v = self.value(value);
                 quote!(#vec.#method(#v);)
             }
             Stmt::Eval(value) => {
-                let v = self.value(value, depth);
+                let v = self.value(value);
                 quote!(let _ = #v;)
             }
             Stmt::For { label, pat, iter, body, depth, reserve } => {
@@ -154,7 +154,7 @@ impl Ctx<'_> {
                 let n = temp("__tg_n", Span::call_site());
                 let l = loop_ident(depth - 1);
                 let reserves = self.reserves(reserve, &n);
-                let body = body.iter().map(|s| self.stmt(s, *depth));
+                let body = body.iter().map(|s| self.stmt(s));
                 quote! {
                     {
                         let #it = ::core::iter::IntoIterator::into_iter(#iter);
@@ -178,7 +178,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn value(&self, v: &Value, depth: usize) -> TokenStream {
+    fn value(&self, v: &Value) -> TokenStream {
         match v {
             Value::Call { fam, args } => {
                 let f = &self.g.families[*fam];
@@ -195,7 +195,7 @@ impl Ctx<'_> {
                         }
                         Arg::Lazy(v) => {
                             lazy.push(t.clone());
-                            self.value(v, depth)
+                            self.value(v)
                         }
                     };
                     temps.push(quote!(let #t = #e;));
@@ -220,7 +220,7 @@ impl Ctx<'_> {
             Value::Reduce { fam, vec } => {
                 let f = &self.g.families[*fam];
                 let name = fam_ident(*fam);
-                let v = self.value(vec, depth);
+                let v = self.value(vec);
                 let reduce = private("tree_reduce", f.span);
                 let (lv, lp) = (temp("__tg_lv", f.span), temp("__tg_lp", f.span));
                 let ls = (0..f.depth).map(loop_ident);
@@ -234,8 +234,8 @@ impl Ctx<'_> {
                 let counter = temp(&format!("__tg_c{}", d - 1), *span);
                 let l = loop_ident(d - 1);
                 let reserves = self.reserves(reserve, &n);
-                let body = stmts.iter().map(|s| self.stmt(s, *d));
-                let tail = self.value(tail, *d);
+                let body = stmts.iter().map(|s| self.stmt(s));
+                let tail = self.value(tail);
                 quote_spanned! {*span=>
                     {
                         let mut #counter: usize = 0;
@@ -254,7 +254,7 @@ impl Ctx<'_> {
                 }
             }
             Value::Tuple(vs) => {
-                let vs = vs.iter().map(|v| self.value(v, depth));
+                let vs = vs.iter().map(|v| self.value(v));
                 quote!((#(#vs,)*))
             }
             Value::Error => quote!(::core::unreachable!()),

@@ -2,6 +2,9 @@
 //! replaced by a reference to its family (call site), and every use of a lazy
 //! variable numbered so the expansion knows which inputs are used once.
 
+// Built once per macro call and walked once: variant sizes do not matter.
+#![allow(clippy::large_enum_variant)]
+
 use proc_macro2::{Span, TokenStream};
 use syn::{Expr, Ident, Label, Pat, Path, Type};
 
