@@ -98,14 +98,24 @@ impl Analyzer {
     }
 
     fn new_var(&mut self, kind: VarKind) -> VarId {
-        self.vars.push(Var { kind, depth: self.depth, refs: 0, reassigned: false });
+        self.vars.push(Var {
+            kind,
+            depth: self.depth,
+            refs: 0,
+            aliased: false,
+            assigned: 0,
+            self_updates: Vec::new(),
+            use_ids: Vec::new(),
+        });
         self.vars.len() - 1
     }
 
     fn use_var(&mut self, var: VarId) -> UseId {
+        let id = self.uses.len();
         self.vars[var].refs += 1;
+        self.vars[var].use_ids.push(id);
         self.uses.push(Use { var, depth: self.depth, tail: self.in_tail });
-        self.uses.len() - 1
+        id
     }
 
     fn check_plain_expr(&mut self, e: &Expr) {
@@ -164,11 +174,11 @@ impl Analyzer {
                     if let Value::Var { use_, .. } = &value {
                         // An alias: both names read one node, so neither is "used once".
                         let src = self.uses[*use_].var;
-                        self.vars[src].reassigned = true;
+                        self.vars[src].aliased = true;
                     }
                     let var = self.new_var(if vec { VarKind::LazyVec } else { VarKind::Lazy });
                     if matches!(value, Value::Var { .. } | Value::VecVar { .. }) {
-                        self.vars[var].reassigned = true;
+                        self.vars[var].aliased = true;
                     }
                     self.bind(name, Binding::Var(var));
                     out.push(Stmt::Let { mutability: m, name: name.clone(), ty: ty.cloned(), value, vec });
@@ -275,13 +285,19 @@ impl Analyzer {
             out.push(Stmt::Plain(s.to_token_stream()));
             return;
         };
+        let first_use = self.uses.len();
         match self.lookup(name).map(|v| (v, self.vars[v].kind)) {
             Some((var, VarKind::Lazy)) => match self.value(&a.right, false) {
                 Some(value) => {
-                    self.vars[var].reassigned = true;
+                    self.vars[var].assigned += 1;
                     if let Value::Var { use_, .. } = &value {
                         let src = self.uses[*use_].var;
-                        self.vars[src].reassigned = true;
+                        self.vars[src].aliased = true;
+                        self.vars[var].aliased = true;
+                    }
+                    let own: Vec<UseId> = (first_use..self.uses.len()).filter(|&u| self.uses[u].var == var).collect();
+                    if let [only] = own[..] {
+                        self.vars[var].self_updates.push(only);
                     }
                     out.push(Stmt::Assign { name: name.clone(), value });
                 }

@@ -101,11 +101,7 @@ impl Ctx<'_> {
         match once {
             Once::Yes => true,
             Once::No => false,
-            Once::Use(u) => {
-                let u = &self.g.uses[u];
-                let v = &self.g.vars[u.var];
-                v.refs == 1 && !v.reassigned && u.depth == v.depth
-            }
+            Once::Use(u) => self.g.vars[self.g.uses[u].var].used_once(u, &self.g.uses),
         }
     }
 
@@ -155,6 +151,7 @@ impl Ctx<'_> {
                 let l = loop_ident(depth - 1);
                 let reserves = self.reserves(reserve, &n);
                 let body = body.iter().map(|s| self.stmt(s));
+                let iter = strip_parens(iter);
                 quote! {
                     {
                         let #it = ::core::iter::IntoIterator::into_iter(#iter);
@@ -236,6 +233,7 @@ impl Ctx<'_> {
                 let reserves = self.reserves(reserve, &n);
                 let body = stmts.iter().map(|s| self.stmt(s));
                 let tail = self.value(tail);
+                let recv = strip_parens(recv);
                 quote_spanned! {*span=>
                     {
                         let mut #counter: usize = 0;
@@ -289,6 +287,14 @@ impl Ctx<'_> {
         quote! {
             #idx => #name.run(#t.index(), #cx, |(#(#plain,)*), (#(#lazy,)*)| #call),
         }
+    }
+}
+
+/// `(e)` → `e`, so that passing it to a function does not trip `unused_parens`.
+fn strip_parens(e: &syn::Expr) -> &syn::Expr {
+    match e {
+        syn::Expr::Paren(p) => strip_parens(&p.expr),
+        e => e,
     }
 }
 

@@ -77,8 +77,42 @@ pub(crate) struct Var {
     pub depth: usize,
     /// How many times it is read as a lazy value.
     pub refs: u32,
-    /// Reassigned (`x = f(x)`), so it names different nodes over time.
-    pub reassigned: bool,
+    /// Aliased (`let y = x;`, `y = x;`): one node under two names.
+    pub aliased: bool,
+    /// How many times it is reassigned (`x = f(x)`).
+    pub assigned: u32,
+    /// Uses that are the single occurrence of `x` in `x = f(.., x, ..)`.
+    pub self_updates: Vec<UseId>,
+    /// Every use, in source order.
+    pub use_ids: Vec<UseId>,
+}
+
+impl Var {
+    /// Whether the value `use_` reads has no other consumer.
+    ///
+    /// A variable never reassigned: it is read once, in the loop it was
+    /// defined in. A chain (`let mut s = a(); for .. { s = step(s); } f(s)`):
+    /// each reassignment reads `s` once, and at most one other read follows
+    /// them all, in the defining loop — then every node of the chain has
+    /// exactly one consumer.
+    pub fn used_once(&self, use_: UseId, uses: &[Use]) -> bool {
+        if self.aliased {
+            return false;
+        }
+        if self.assigned == 0 {
+            return self.refs == 1 && uses[use_].depth == self.depth;
+        }
+        if self.assigned as usize != self.self_updates.len() {
+            return false;
+        }
+        let last_update = self.self_updates.iter().copied().max().unwrap_or(0);
+        let mut others = self.use_ids.iter().filter(|u| !self.self_updates.contains(u));
+        match (others.next(), others.next()) {
+            (None, _) => true,
+            (Some(&o), None) => o > last_update && uses[o].depth == self.depth,
+            _ => false,
+        }
+    }
 }
 
 pub(crate) struct Use {

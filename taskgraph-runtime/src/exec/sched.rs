@@ -162,11 +162,17 @@ where
                 // producer's output (a release sequence of RMWs).
                 let p = &self.topo.pending[self.topo.global(s)];
                 if p.fetch_sub(1, Ordering::AcqRel) == 1 {
-                    if next.is_none() {
-                        next = Some(s);
-                    } else {
-                        local.push(Item::Task(s));
-                        self.sleep.wake_one();
+                    match next {
+                        None => next = Some(s),
+                        Some(n) => {
+                            // Keep the earlier node (in loop order) on this
+                            // thread, as a sequential run would: its inputs
+                            // are released sooner, so memory stays low.
+                            let (run, push) = if (s.idx, s.fam) < (n.idx, n.fam) { (s, n) } else { (n, s) };
+                            next = Some(run);
+                            local.push(Item::Task(push));
+                            self.sleep.wake_one();
+                        }
                     }
                 }
             }

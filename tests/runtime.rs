@@ -1,0 +1,314 @@
+//! The runtime contract: errors, panics, reuse, concurrency, parallelism and
+//! memory (values dropped by their last consumer, nothing leaked).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use taskgraph::{delayed, graph, Error, Runtime};
+
+#[delayed]
+fn inc(x: i64) -> i64 {
+    x + 1
+}
+#[delayed]
+fn add(x: i64, y: i64) -> i64 {
+    x + y
+}
+#[delayed]
+fn fragile(i: i64, j: i64) -> i64 {
+    if i == 2 && j == 3 {
+        panic!("cannot handle {i}/{j}");
+    }
+    i * j
+}
+
+#[test]
+fn zero_threads_is_an_error_that_says_so() {
+    let e = Runtime::new(0).unwrap_err();
+    assert!(matches!(e, Error::ZeroThreads));
+    assert_eq!(e.to_string(), "a runtime needs at least one thread: use `Runtime::new(1)` or more");
+    assert!(matches!(Runtime::builder().threads(0).build(), Err(Error::ZeroThreads)));
+}
+
+#[test]
+fn builder_settings() {
+    let rt = Runtime::builder().threads(3).thread_name("worker").stack_size(1 << 20).build().unwrap();
+    assert_eq!(rt.threads(), 3);
+    assert_eq!(rt.compute(graph! { inc(1) }).unwrap(), 2);
+}
+
+fn panicking_graph(rt: &Runtime) -> Result<i64, Error> {
+    rt.compute(graph! {
+        let mut parts = Vec::new();
+        for i in 0..4 {
+            for j in 0..5 {
+                parts.push(fragile(i, j));
+            }
+        }
+        tree_reduce(parts, add)
+    })
+}
+
+#[test]
+fn a_panicking_task_names_function_indices_and_message() {
+    let rt = Runtime::new(2).unwrap();
+    let e = panicking_graph(&rt).unwrap_err();
+    let Error::TaskPanicked { task, message } = &e else { panic!("unexpected error {e:?}") };
+    assert_eq!(task.function, "fragile");
+    assert_eq!(task.indices, vec![2, 3]);
+    assert!(task.file.ends_with("runtime.rs"), "{}", task.file);
+    assert_eq!(task.line, 46);
+    assert_eq!(message, "cannot handle 2/3");
+    assert!(e.to_string().starts_with("task `fragile` at "), "{e}");
+    assert!(e.to_string().ends_with(", loop iteration [2, 3] panicked: cannot handle 2/3"), "{e}");
+}
+
+#[test]
+fn the_runtime_keeps_working_after_a_panic() {
+    let rt = Runtime::new(2).unwrap();
+    for _ in 0..20 {
+        assert!(panicking_graph(&rt).is_err());
+        let ok = rt
+            .compute(graph! {
+                let v: Vec<_> = (0..100).map(|i| inc(i)).collect();
+                tree_reduce(v, add)
+            })
+            .unwrap();
+        assert_eq!(ok, (1..=100).sum::<i64>());
+    }
+    // Every thread is still there: four sleeping tasks overlap on 2 threads pairwise.
+    assert_eq!(max_overlap(&rt, 2, Duration::from_millis(100)), 2);
+}
+
+#[test]
+fn empty_tree_reduce_is_an_error_not_a_hang() {
+    let rt = Runtime::new(2).unwrap();
+    let n = 0;
+    let e = rt
+        .compute(graph! {
+            let v: Vec<_> = (0..n).map(|i| inc(i)).collect();
+            tree_reduce(v, add)
+        })
+        .unwrap_err();
+    let Error::EmptyReduce { at } = &e else { panic!("unexpected error {e:?}") };
+    assert_eq!(at.function, "add");
+    assert!(e.to_string().contains("was given an empty vector"), "{e}");
+}
+
+static SHARED: OnceLock<Runtime> = OnceLock::new();
+
+#[delayed]
+fn nested(x: i64) -> String {
+    let rt = SHARED.get().unwrap();
+    match rt.compute(graph! { inc(x) }) {
+        Err(e) => e.to_string(),
+        Ok(v) => format!("unexpected {v}"),
+    }
+}
+
+#[test]
+fn compute_from_inside_a_task_is_an_error() {
+    let rt = SHARED.get_or_init(|| Runtime::new(2).unwrap());
+    let msg = rt.compute(graph! { nested(1) }).unwrap();
+    assert!(msg.starts_with("`compute` was called from a task running on the same runtime"), "{msg}");
+}
+
+#[test]
+fn runtime_is_send_sync_and_computes_from_several_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Runtime>();
+    let rt = Arc::new(Runtime::new(2).unwrap());
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let rt = Arc::clone(&rt);
+            std::thread::spawn(move || {
+                for k in 0..25 {
+                    let n = 50 + t * 10 + k;
+                    let got = rt
+                        .compute(graph! {
+                            let v: Vec<_> = (0..n).map(|i| add(inc(i), i)).collect();
+                            tree_reduce(v, add)
+                        })
+                        .unwrap();
+                    assert_eq!(got, (0..n).map(|i| 2 * i + 1).sum::<i64>());
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+type Spans = Arc<Mutex<Vec<(Instant, Instant)>>>;
+
+#[delayed]
+fn nap(log: &Spans, d: Duration) -> u8 {
+    let start = Instant::now();
+    std::thread::sleep(d);
+    log.lock().unwrap().push((start, Instant::now()));
+    1
+}
+
+#[delayed]
+fn count(v: Vec<u8>) -> usize {
+    v.len()
+}
+
+/// Runs `2 * threads` independent sleeping tasks and returns how many were
+/// ever running at the same moment.
+fn max_overlap(rt: &Runtime, threads: usize, d: Duration) -> usize {
+    let log: Spans = Arc::default();
+    let n = 2 * threads;
+    let log2 = Arc::clone(&log);
+    let done = rt
+        .compute(graph! {
+            let v: Vec<_> = (0..n).map(|_| nap(&log2, d)).collect();
+            count(v)
+        })
+        .unwrap();
+    assert_eq!(done, n);
+    let spans = log.lock().unwrap().clone();
+    spans.iter().map(|(s, _)| spans.iter().filter(|(a, b)| a <= s && s < b).count()).max().unwrap()
+}
+
+#[test]
+fn independent_tasks_overlap() {
+    let rt = Runtime::new(4).unwrap();
+    assert_eq!(max_overlap(&rt, 4, Duration::from_millis(150)), 4);
+}
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+/// A large value that counts how many of its kind are alive.
+struct Big(Vec<u8>);
+
+impl Clone for Big {
+    fn clone(&self) -> Big {
+        let live = LIVE.fetch_add(1, Ordering::SeqCst) + 1;
+        PEAK.fetch_max(live, Ordering::SeqCst);
+        Big(self.0.clone())
+    }
+}
+
+impl Big {
+    fn new(fill: u8) -> Big {
+        let live = LIVE.fetch_add(1, Ordering::SeqCst) + 1;
+        PEAK.fetch_max(live, Ordering::SeqCst);
+        Big(vec![fill; 1 << 16])
+    }
+}
+impl Drop for Big {
+    fn drop(&mut self) {
+        LIVE.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[delayed]
+fn make(fill: u8) -> Big {
+    Big::new(fill)
+}
+#[delayed]
+fn step(b: Big) -> Big {
+    Big::new(b.0[0].wrapping_add(1))
+}
+#[delayed]
+fn checksum(b: &Big) -> u64 {
+    b.0.iter().map(|&x| x as u64).sum()
+}
+#[delayed]
+fn explode(b: &Big) -> u64 {
+    panic!("boom at {}", b.0[0])
+}
+
+static MEMORY_TESTS: Mutex<()> = Mutex::new(());
+
+#[test]
+fn a_pipeline_of_large_values_keeps_few_alive() {
+    let _g = MEMORY_TESTS.lock().unwrap();
+    let rt = Runtime::new(2).unwrap();
+    PEAK.store(0, Ordering::SeqCst);
+    let (sums, last) = rt
+        .compute(graph! {
+            let mut sums = Vec::new();
+            let mut b = make(0);
+            for _ in 0..200 {
+                b = step(b);
+                sums.push(checksum(b));
+            }
+            (sums, checksum(b))
+        })
+        .unwrap();
+    assert_eq!(sums.len(), 200);
+    assert_eq!(sums[9], 10 * (1 << 16));
+    assert_eq!(last, (200 % 256) as u64 * (1 << 16));
+    assert_eq!(LIVE.load(Ordering::SeqCst), 0, "every value was dropped");
+    let peak = PEAK.load(Ordering::SeqCst);
+    assert!(peak <= 4, "at most a few values alive at once, saw {peak}");
+}
+
+#[test]
+fn a_failed_run_drops_every_value() {
+    let _g = MEMORY_TESTS.lock().unwrap();
+    let rt = Runtime::new(2).unwrap();
+    let e = rt
+        .compute(graph! {
+            let bs: Vec<_> = (0..50).map(|i| make(i)).collect();
+            let mut sums = Vec::new();
+            for k in 0..50 {
+                sums.push(checksum(make(k)));
+            }
+            (bs, explode(make(7)), sums)
+        })
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(e, Error::TaskPanicked { .. }));
+    assert_eq!(LIVE.load(Ordering::SeqCst), 0);
+}
+
+/// Not `Clone`: every value may have only one consumer.
+struct Token(u64);
+
+#[delayed]
+fn token(x: u64) -> Token {
+    Token(x)
+}
+#[delayed]
+fn bump(t: Token, by: u64) -> Token {
+    Token(t.0 + by)
+}
+#[delayed]
+fn peek(t: &Token) -> u64 {
+    t.0
+}
+#[delayed]
+fn open(t: Token) -> u64 {
+    t.0
+}
+
+#[test]
+fn values_without_clone_flow_through_single_consumers() {
+    let rt = Runtime::new(2).unwrap();
+    let (a, b, c) = rt
+        .compute(graph! {
+            let t = token(1);
+            let u = bump(t, 10);
+            let mut chain = token(0);
+            for i in 0..100 {
+                chain = bump(chain, i);
+            }
+            let shared = token(5);
+            let p1 = peek(shared);
+            let p2 = peek(shared);
+            (open(u), open(chain), add_u64(p1, p2))
+        })
+        .unwrap();
+    assert_eq!((a, b, c), (11, (0..100).sum::<u64>(), 10));
+}
+
+#[delayed]
+fn add_u64(a: u64, b: u64) -> u64 {
+    a + b
+}
