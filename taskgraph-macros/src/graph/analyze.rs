@@ -216,22 +216,31 @@ impl Analyzer {
     fn expr_stmt(&mut self, e: &Expr, s: &syn::Stmt, out: &mut Vec<Stmt>) {
         match e {
             Expr::ForLoop(f) => {
-                self.check_plain_expr(&f.expr);
+                let over = self.lazy_vec_iter(&f.expr);
+                if over.is_none() {
+                    self.check_plain_expr(&f.expr);
+                }
                 if let Some(a) = f.attrs.first() {
                     self.errors.push(unsupported(a.span(), "an attribute on a `for` loop", "remove the attribute"));
                 }
                 self.depth += 1;
                 self.frames.push(Reserve::default());
                 self.scopes.push(Vec::new());
-                self.bind_plain_pat(&f.pat);
+                let (pat, iter) = match &over {
+                    Some(v) => (self.bind_element(&f.pat), syn::parse_quote!(#v.iter().copied())),
+                    None => {
+                        self.bind_plain_pat(&f.pat);
+                        ((*f.pat).clone(), (*f.expr).clone())
+                    }
+                };
                 let (body, _) = self.block(&f.body.stmts, false);
                 self.scopes.pop();
                 let reserve = self.frames.pop().unwrap_or_default();
                 self.depth -= 1;
                 out.push(Stmt::For {
                     label: f.label.clone(),
-                    pat: (*f.pat).clone(),
-                    iter: (*f.expr).clone(),
+                    pat,
+                    iter,
                     body,
                     depth: self.depth + 1,
                     reserve,
@@ -551,12 +560,20 @@ impl Analyzer {
     }
 
     fn collect(&mut self, recv: &Expr, closure: &ExprClosure, span: Span) -> Value {
-        self.check_plain_expr(recv);
+        let over = self.lazy_vec_iter(recv);
+        if over.is_none() {
+            self.check_plain_expr(recv);
+        }
         self.depth += 1;
         self.frames.push(Reserve::default());
         self.scopes.push(Vec::new());
-        let pat = closure.inputs[0].clone();
-        self.bind_plain_pat(&pat);
+        let (pat, recv) = match &over {
+            Some(v) => (self.bind_element(&closure.inputs[0]), syn::parse_quote!(#v.iter().copied())),
+            None => {
+                self.bind_plain_pat(&closure.inputs[0]);
+                (closure.inputs[0].clone(), recv.clone())
+            }
+        };
         let (stmts, tail) = match &*closure.body {
             Expr::Block(b) if b.label.is_none() => self.block(&b.block.stmts, true),
             e => (Vec::new(), Some(e)),
@@ -577,13 +594,60 @@ impl Analyzer {
         let reserve = self.frames.pop().unwrap_or_default();
         self.depth -= 1;
         Value::Collect {
-            recv: recv.clone(),
+            recv,
             pat,
             stmts,
             tail: Box::new(tail),
             depth: self.depth + 1,
             reserve,
             span,
+        }
+    }
+
+    /// `v`, `&v`, `v.iter()`, `v.into_iter()` or `v.iter().copied()` over a
+    /// vector of lazy values: the loop variable is then lazy.
+    fn lazy_vec_iter(&self, e: &Expr) -> Option<Ident> {
+        match e {
+            Expr::Paren(p) => self.lazy_vec_iter(&p.expr),
+            Expr::Reference(r) if r.mutability.is_none() => self.lazy_vec_iter(&r.expr),
+            Expr::MethodCall(m)
+                if m.args.is_empty() && ["iter", "into_iter", "copied", "cloned"].iter().any(|n| m.method == n) =>
+            {
+                self.lazy_vec_iter(&m.receiver)
+            }
+            _ => parse::as_ident(e).filter(|i| self.kind_of(i) == Some(VarKind::LazyVec)).cloned(),
+        }
+    }
+
+    /// Binds the element pattern of a loop over a lazy vector: `x` or `&x`.
+    fn bind_element(&mut self, pat: &syn::Pat) -> syn::Pat {
+        let inner = match pat {
+            syn::Pat::Reference(r) => &*r.pat,
+            p => p,
+        };
+        match parse::simple_binding(inner) {
+            Some((_, name, None)) => {
+                let var = self.new_var(VarKind::Lazy);
+                // The vector holds the same node: never "used once".
+                self.vars[var].aliased = true;
+                self.bind(name, Binding::Var(var));
+                syn::Pat::Ident(syn::PatIdent {
+                    attrs: Vec::new(),
+                    by_ref: None,
+                    mutability: None,
+                    ident: name.clone(),
+                    subpat: None,
+                })
+            }
+            _ => {
+                self.errors.push(error(
+                    pat.span(),
+                    "the elements of a vector of lazy values can only be bound to a name",
+                    "write `for x in v.iter()` or `.map(|x| ...)`",
+                ));
+                self.bind_plain_pat(pat);
+                pat.clone()
+            }
         }
     }
 

@@ -1,0 +1,97 @@
+//! Allocations per `compute` depend on the graph's call sites and the pool's
+//! threads, never on the number of nodes: counted exactly with a counting
+//! global allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use taskgraph::{delayed, graph, Runtime};
+
+struct Counting;
+
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[delayed]
+fn inc(x: i64) -> i64 {
+    x + 1
+}
+#[delayed]
+fn dec(x: i64) -> i64 {
+    x - 1
+}
+#[delayed]
+fn add(x: i64, y: i64) -> i64 {
+    x + y
+}
+
+fn tutorial(rt: &Runtime, n: i64) -> (i64, usize) {
+    let before = ALLOCS.load(Ordering::SeqCst);
+    let total = rt
+        .compute(graph! {
+            let mut zs = Vec::new();
+            for i in 0..n {
+                let x = inc(i);
+                let y = dec(x);
+                let z = add(x, y);
+                zs.push(z);
+            }
+            tree_reduce(zs, add)
+        })
+        .unwrap();
+    (total, ALLOCS.load(Ordering::SeqCst) - before)
+}
+
+fn chain(rt: &Runtime, n: i64) -> (i64, usize) {
+    let before = ALLOCS.load(Ordering::SeqCst);
+    let s = rt
+        .compute(graph! {
+            let mut s = inc(0);
+            for _ in 0..n {
+                s = inc(s);
+            }
+            s
+        })
+        .unwrap();
+    (s, ALLOCS.load(Ordering::SeqCst) - before)
+}
+
+#[test]
+fn allocations_per_compute_do_not_grow_with_the_number_of_nodes() {
+    for threads in [1, 2, 4] {
+        let rt = Runtime::new(threads).unwrap();
+        tutorial(&rt, 16); // warm up the pool's threads
+        let (small, a_small) = tutorial(&rt, 1024);
+        let (large, a_large) = tutorial(&rt, 65_536);
+        assert_eq!(small, (0..1024).map(|i| 2 * i + 1).sum::<i64>());
+        assert_eq!(large, (0..65_536).map(|i| 2 * i + 1).sum::<i64>());
+        assert_eq!(a_small, a_large, "{threads} threads: {a_small} allocations for 1,024 iterations, {a_large} for 65,536");
+        // A few per call site and per thread: far below one per node.
+        assert!(a_large < 64 + 8 * threads, "{threads} threads: {a_large} allocations");
+
+        let (c_small, b_small) = chain(&rt, 1_000);
+        let (c_large, b_large) = chain(&rt, 100_000);
+        assert_eq!((c_small, c_large), (1_001, 100_001));
+        assert_eq!(b_small, b_large, "{threads} threads: chain allocations");
+    }
+}

@@ -1,0 +1,102 @@
+//! Property tests: graphs whose shape comes from random plain data, on 1, 2,
+//! 4 and 8 threads, against the same functions called sequentially.
+
+use std::sync::OnceLock;
+
+use proptest::prelude::*;
+use taskgraph::{delayed, graph, Runtime};
+
+#[delayed]
+fn seed(i: u64) -> u64 {
+    i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5555
+}
+#[delayed]
+fn mix(s: u64, j: u64) -> u64 {
+    (s ^ j).wrapping_mul(0xBF58_476D_1CE4_E5B9).rotate_left(17)
+}
+/// The affine map `x -> a * x + b` for a row's value.
+#[delayed]
+fn lift(s: &u64) -> (u64, u64) {
+    (s | 1, s >> 7)
+}
+/// Composition of affine maps (first `p`, then `q`): associative but not
+/// commutative, so the tree must keep left-to-right order.
+#[delayed]
+fn compose(p: (u64, u64), q: (u64, u64)) -> (u64, u64) {
+    (p.0.wrapping_mul(q.0), p.1.wrapping_mul(q.0).wrapping_add(q.1))
+}
+#[delayed]
+fn digest(v: &[u64]) -> u64 {
+    v.iter().fold(7, |h, x| h.wrapping_mul(1_000_003) ^ x)
+}
+#[delayed]
+fn label(s: &u64) -> String {
+    format!("{:x}", s % 4096)
+}
+#[delayed]
+fn join(a: String, b: String) -> String {
+    a + "," + &b
+}
+
+fn runtime(threads: usize) -> &'static Runtime {
+    static RTS: [OnceLock<Runtime>; 4] = [const { OnceLock::new() }; 4];
+    let k = threads.trailing_zeros() as usize;
+    RTS[k].get_or_init(|| Runtime::new(threads).unwrap())
+}
+
+/// The same program, run eagerly.
+fn sequential(sizes: &[usize], repeats: &[usize]) -> ((u64, u64), u64, String) {
+    let mut rows = Vec::new();
+    let mut picked = Vec::new();
+    for (i, len) in sizes.iter().enumerate() {
+        let mut s = seed(i as u64);
+        for j in 0..*len {
+            s = mix(s, j as u64);
+        }
+        rows.push(s);
+        for _ in 0..repeats[i] {
+            picked.push(s);
+        }
+    }
+    let labels: Vec<String> = rows.iter().map(label).collect();
+    let h = rows.iter().map(lift).reduce(compose).unwrap();
+    let l = labels.into_iter().reduce(join).unwrap();
+    (h, digest(&picked), l)
+}
+
+fn parallel(rt: &Runtime, sizes: Vec<usize>, repeats: Vec<usize>) -> ((u64, u64), u64, String) {
+    rt.compute(graph! {
+        let mut rows = Vec::new();
+        let mut picked = Vec::new();
+        for (i, len) in sizes.iter().enumerate() {
+            let mut s = seed(i as u64);
+            for j in 0..*len {
+                s = mix(s, j as u64);
+            }
+            rows.push(s);
+            for _ in 0..repeats[i] {
+                picked.push(s);
+            }
+        }
+        let labels: Vec<_> = rows.iter().map(|r| label(r)).collect();
+        let maps: Vec<_> = rows.iter().map(|r| lift(r)).collect();
+        (tree_reduce(maps, compose), digest(picked), tree_reduce(labels, join))
+    })
+    .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_shapes_match_the_sequential_run(
+        sizes in prop::collection::vec(0usize..40, 1..60),
+        repeat_seed in any::<u64>(),
+        threads in prop::sample::select(vec![1usize, 2, 4, 8]),
+    ) {
+        let repeats: Vec<usize> = (0..sizes.len()).map(|i| ((repeat_seed >> (i % 60)) & 3) as usize).collect();
+        let expected = sequential(&sizes, &repeats);
+        let got = parallel(runtime(threads), sizes, repeats);
+        prop_assert_eq!(got, expected);
+    }
+}
