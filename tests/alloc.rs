@@ -85,9 +85,15 @@ fn allocations_per_compute_do_not_grow_with_the_number_of_nodes() {
         let (large, a_large) = tutorial(&rt, 65_536);
         assert_eq!(small, (0..1024).map(|i| 2 * i + 1).sum::<i64>());
         assert_eq!(large, (0..65_536).map(|i| 2 * i + 1).sum::<i64>());
-        assert_eq!(a_small, a_large, "{threads} threads: {a_small} allocations for 1,024 iterations, {a_large} for 65,536");
+        assert_eq!(
+            a_small, a_large,
+            "{threads} threads: {a_small} allocations for 1,024 iterations, {a_large} for 65,536"
+        );
         // A few per call site and per thread: far below one per node.
-        assert!(a_large < 64 + 8 * threads, "{threads} threads: {a_large} allocations");
+        assert!(
+            a_large < 64 + 8 * threads,
+            "{threads} threads: {a_large} allocations"
+        );
 
         let (c_small, b_small) = chain(&rt, 1_000);
         let (c_large, b_large) = chain(&rt, 100_000);

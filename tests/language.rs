@@ -161,7 +161,10 @@ fn nested_loops_step_by_and_captured_vec() {
             sum(acc)
         })
         .unwrap();
-    let expected: i64 = (0..10).step_by(3).flat_map(|i| [3, 1, 4, 1, 5].map(|w| i * w)).sum();
+    let expected: i64 = (0..10)
+        .step_by(3)
+        .flat_map(|i| [3, 1, 4, 1, 5].map(|w| i * w))
+        .sum();
     assert_eq!(out, expected);
 }
 
@@ -277,7 +280,11 @@ fn generic_graph<T: Clone + Send + Sync + 'static>(a: T, b: T) -> impl Graph<Out
 fn graph_inside_a_generic_function() {
     let rt = rt();
     assert_eq!(rt.compute(generic_graph(1u8, 2u8)).unwrap(), (1, 2));
-    assert_eq!(rt.compute(generic_graph("a".to_string(), "b".to_string())).unwrap(), ("a".into(), "b".into()));
+    assert_eq!(
+        rt.compute(generic_graph("a".to_string(), "b".to_string()))
+            .unwrap(),
+        ("a".into(), "b".into())
+    );
 }
 
 fn tutorial(n: i64) -> impl Graph<Output = i64> {
@@ -289,7 +296,10 @@ fn tutorial(n: i64) -> impl Graph<Output = i64> {
 
 #[test]
 fn graph_returned_from_a_function_and_default_runtime() {
-    assert_eq!(tutorial(10).compute().unwrap(), (0..10).map(|i| 2 * i).sum::<i64>());
+    assert_eq!(
+        tutorial(10).compute().unwrap(),
+        (0..10).map(|i| 2 * i).sum::<i64>()
+    );
     assert_eq!(rt().compute(tutorial(1)).unwrap(), 0);
 }
 

@@ -23,7 +23,10 @@ fn lift(s: &u64) -> (u64, u64) {
 /// commutative, so the tree must keep left-to-right order.
 #[delayed]
 fn compose(p: (u64, u64), q: (u64, u64)) -> (u64, u64) {
-    (p.0.wrapping_mul(q.0), p.1.wrapping_mul(q.0).wrapping_add(q.1))
+    (
+        p.0.wrapping_mul(q.0),
+        p.1.wrapping_mul(q.0).wrapping_add(q.1),
+    )
 }
 #[delayed]
 fn digest(v: &[u64]) -> u64 {

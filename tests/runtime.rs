@@ -27,13 +27,24 @@ fn fragile(i: i64, j: i64) -> i64 {
 fn zero_threads_is_an_error_that_says_so() {
     let e = Runtime::new(0).unwrap_err();
     assert!(matches!(e, Error::ZeroThreads));
-    assert_eq!(e.to_string(), "a runtime needs at least one thread: use `Runtime::new(1)` or more");
-    assert!(matches!(Runtime::builder().threads(0).build(), Err(Error::ZeroThreads)));
+    assert_eq!(
+        e.to_string(),
+        "a runtime needs at least one thread: use `Runtime::new(1)` or more"
+    );
+    assert!(matches!(
+        Runtime::builder().threads(0).build(),
+        Err(Error::ZeroThreads)
+    ));
 }
 
 #[test]
 fn builder_settings() {
-    let rt = Runtime::builder().threads(3).thread_name("worker").stack_size(1 << 20).build().unwrap();
+    let rt = Runtime::builder()
+        .threads(3)
+        .thread_name("worker")
+        .stack_size(1 << 20)
+        .build()
+        .unwrap();
     assert_eq!(rt.threads(), 3);
     assert_eq!(rt.compute(graph! { inc(1) }).unwrap(), 2);
 }
@@ -54,14 +65,20 @@ fn panicking_graph(rt: &Runtime) -> Result<i64, Error> {
 fn a_panicking_task_names_function_indices_and_message() {
     let rt = Runtime::new(2).unwrap();
     let e = panicking_graph(&rt).unwrap_err();
-    let Error::TaskPanicked { task, message } = &e else { panic!("unexpected error {e:?}") };
+    let Error::TaskPanicked { task, message } = &e else {
+        panic!("unexpected error {e:?}")
+    };
     assert_eq!(task.function, "fragile");
     assert_eq!(task.indices, vec![2, 3]);
     assert!(task.file.ends_with("runtime.rs"), "{}", task.file);
     assert_eq!(task.line, 46);
     assert_eq!(message, "cannot handle 2/3");
     assert!(e.to_string().starts_with("task `fragile` at "), "{e}");
-    assert!(e.to_string().ends_with(", loop iteration [2, 3] panicked: cannot handle 2/3"), "{e}");
+    assert!(
+        e.to_string()
+            .ends_with(", loop iteration [2, 3] panicked: cannot handle 2/3"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -91,7 +108,9 @@ fn empty_tree_reduce_is_an_error_not_a_hang() {
             tree_reduce(v, add)
         })
         .unwrap_err();
-    let Error::EmptyReduce { at } = &e else { panic!("unexpected error {e:?}") };
+    let Error::EmptyReduce { at } = &e else {
+        panic!("unexpected error {e:?}")
+    };
     assert_eq!(at.function, "add");
     assert!(e.to_string().contains("was given an empty vector"), "{e}");
 }
@@ -111,7 +130,10 @@ fn nested(x: i64) -> String {
 fn compute_from_inside_a_task_is_an_error() {
     let rt = SHARED.get_or_init(|| Runtime::new(2).unwrap());
     let msg = rt.compute(graph! { nested(1) }).unwrap();
-    assert!(msg.starts_with("`compute` was called from a task running on the same runtime"), "{msg}");
+    assert!(
+        msg.starts_with("`compute` was called from a task running on the same runtime"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -170,7 +192,11 @@ fn max_overlap(rt: &Runtime, threads: usize, d: Duration) -> usize {
         .unwrap();
     assert_eq!(done, n);
     let spans = log.lock().unwrap().clone();
-    spans.iter().map(|(s, _)| spans.iter().filter(|(a, b)| a <= s && s < b).count()).max().unwrap()
+    spans
+        .iter()
+        .map(|(s, _)| spans.iter().filter(|(a, b)| a <= s && s < b).count())
+        .max()
+        .unwrap()
 }
 
 #[test]

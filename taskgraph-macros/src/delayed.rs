@@ -12,7 +12,10 @@ use crate::paths;
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Vec::new();
     if !attr.is_empty() {
-        errors.push(syn::Error::new_spanned(&attr, "`#[delayed]` takes no arguments"));
+        errors.push(syn::Error::new_spanned(
+            &attr,
+            "`#[delayed]` takes no arguments",
+        ));
     }
     let item: Item = match syn::parse2(item.clone()) {
         Ok(i) => i,
@@ -103,7 +106,10 @@ fn check_signature(f: &ItemFn, errors: &mut Vec<syn::Error>) {
         ));
     }
     if let Some(v) = &sig.variadic {
-        errors.push(syn::Error::new_spanned(v, "`#[delayed]` functions cannot be variadic"));
+        errors.push(syn::Error::new_spanned(
+            v,
+            "`#[delayed]` functions cannot be variadic",
+        ));
     }
     for arg in &sig.inputs {
         match arg {
@@ -156,7 +162,10 @@ fn companion(f: &ItemFn) -> TokenStream {
         let mode = paths::private(if by_ref { "ByRef" } else { "ByValue" }, span);
         quote_spanned!(span=> #[doc(hidden)] pub const #c: #mode = #mode;)
     });
-    let doc = format!("Companion of the `#[delayed]` function `{}`, used by `graph!`.", name);
+    let doc = format!(
+        "Companion of the `#[delayed]` function `{}`, used by `graph!`.",
+        name
+    );
     let name_tokens = name.to_token_stream();
     quote! {
         #[doc = #doc]

@@ -25,7 +25,11 @@ pub struct TaskInfo {
 
 impl fmt::Display for TaskInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}` at {}:{}:{}", self.function, self.file, self.line, self.column)?;
+        write!(
+            f,
+            "`{}` at {}:{}:{}",
+            self.function, self.file, self.line, self.column
+        )?;
         if !self.indices.is_empty() {
             write!(f, ", loop iteration {:?}", self.indices)?;
         }
@@ -70,9 +74,9 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::ZeroThreads => f.write_str(
-                "a runtime needs at least one thread: use `Runtime::new(1)` or more",
-            ),
+            Error::ZeroThreads => {
+                f.write_str("a runtime needs at least one thread: use `Runtime::new(1)` or more")
+            }
             Error::ThreadPool(e) => write!(f, "could not start the runtime's threads: {e}"),
             Error::TaskPanicked { task, message } => {
                 write!(f, "task {task} panicked: {message}")

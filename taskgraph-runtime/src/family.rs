@@ -87,8 +87,14 @@ impl<'g, A: Send, I: InputSet<'g>, L: LoopIndex, T: Send + Sync> Family<'g, A, I
         if idx >= u32::MAX as usize || self.slots.get().is_some() {
             too_many(self.info);
         }
-        self.insts.push(Instance { data: UnsafeCell::new(Some((args, inputs))), at });
-        Lazy::new(TaskId { fam: self.id, idx: idx as u32 })
+        self.insts.push(Instance {
+            data: UnsafeCell::new(Some((args, inputs))),
+            at,
+        });
+        Lazy::new(TaskId {
+            fam: self.id,
+            idx: idx as u32,
+        })
     }
 
     /// Runs node `idx`: takes its arguments and inputs, calls `body` (the
@@ -203,15 +209,28 @@ pub struct Scope<'g> {
 }
 
 impl<'g> Scope<'g> {
-    pub(crate) fn new(next_id: &'g std::cell::Cell<u32>, runtime: &'g crate::pool::Runtime) -> Self {
-        Scope { next_id, runtime, _brand: PhantomData }
+    pub(crate) fn new(
+        next_id: &'g std::cell::Cell<u32>,
+        runtime: &'g crate::pool::Runtime,
+    ) -> Self {
+        Scope {
+            next_id,
+            runtime,
+            _brand: PhantomData,
+        }
     }
 
     /// Starts a new, empty family for one call site.
     pub fn family<A, I, L, T>(&self, info: &'static FamilyInfo) -> Family<'g, A, I, L, T> {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
-        Family { id, info, insts: Vec::new(), slots: OnceLock::new(), _brand: PhantomData }
+        Family {
+            id,
+            info,
+            insts: Vec::new(),
+            slots: OnceLock::new(),
+            _brand: PhantomData,
+        }
     }
 
     /// How many families this scope has made.

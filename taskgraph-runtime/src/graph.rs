@@ -50,7 +50,10 @@ where
 {
     /// Wraps the generated closure.
     pub fn new(f: F) -> Self {
-        GraphFn { f, _out: PhantomData }
+        GraphFn {
+            f,
+            _out: PhantomData,
+        }
     }
 }
 
@@ -80,7 +83,12 @@ impl<'g> Scope<'g> {
     ///
     /// # Errors
     /// The first task failure; see [`Error`].
-    pub fn execute<O, D>(&self, fams: &[&dyn ErasedFamily<'g>], outs: O, dispatch: &D) -> Result<O::Value, Error>
+    pub fn execute<O, D>(
+        &self,
+        fams: &[&dyn ErasedFamily<'g>],
+        outs: O,
+        dispatch: &D,
+    ) -> Result<O::Value, Error>
     where
         O: Outputs<'g>,
         D: Fn(TaskId, &Cx<'g>) + Sync,

@@ -26,7 +26,9 @@ where
     L: LoopIndex,
 {
     if v.is_empty() {
-        return Err(Error::EmptyReduce { at: fam.info.task(&[]) });
+        return Err(Error::EmptyReduce {
+            at: fam.info.task(&[]),
+        });
     }
     fam.reserve(v.len() - 1);
     let mut level = 0;

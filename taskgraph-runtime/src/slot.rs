@@ -49,7 +49,11 @@ impl<T> Copy for Lazy<'_, T> {}
 
 impl<T> Lazy<'_, T> {
     pub(crate) fn new(id: TaskId) -> Self {
-        Lazy { id, _brand: PhantomData, _t: PhantomData }
+        Lazy {
+            id,
+            _brand: PhantomData,
+            _t: PhantomData,
+        }
     }
 }
 
@@ -71,7 +75,10 @@ unsafe impl<T: Send + Sync> Sync for Slot<T> {}
 
 impl<T> Slot<T> {
     pub(crate) fn empty() -> Self {
-        Slot { value: UnsafeCell::new(None), remaining: AtomicU32::new(0) }
+        Slot {
+            value: UnsafeCell::new(None),
+            remaining: AtomicU32::new(0),
+        }
     }
 
     /// Stores the producer's output for `uses` consumers; with none it is
@@ -233,7 +240,9 @@ impl<'g, T: Send + Sync + Clone> Input<'g> for Vec<Lazy<'g, T>> {
 impl<'g, T: Send + Sync + Clone> SharedInput<'g> for Vec<Lazy<'g, T>> {
     fn take_shared(self, cx: &Cx<'g>) -> Vec<T> {
         // SAFETY: the consumer holds one use per element until released.
-        self.into_iter().map(|l| unsafe { cx.slot(l).take_or_clone() }).collect()
+        self.into_iter()
+            .map(|l| unsafe { cx.slot(l).take_or_clone() })
+            .collect()
     }
 }
 
@@ -308,7 +317,9 @@ impl<'c, 'g, T: Send + Sync + 'c> Borrow<'c, 'g> for Lazy<'g, T> {
     type Guard = Borrowed<'c, T>;
     #[inline]
     fn borrow(self, cx: &'c Cx<'g>) -> Borrowed<'c, T> {
-        Borrowed { slot: cx.slot(self) }
+        Borrowed {
+            slot: cx.slot(self),
+        }
     }
 }
 

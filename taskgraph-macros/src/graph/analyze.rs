@@ -58,7 +58,13 @@ pub(crate) fn analyze(stmts: &[syn::Stmt], end: Span) -> Result<Graph, Vec<syn::
     if !a.errors.is_empty() {
         return Err(a.errors);
     }
-    Ok(Graph { stmts, tail, families: a.families, vars: a.vars, uses: a.uses })
+    Ok(Graph {
+        stmts,
+        tail,
+        families: a.families,
+        vars: a.vars,
+        uses: a.uses,
+    })
 }
 
 fn stmts_end(end: Span) -> Span {
@@ -86,7 +92,10 @@ impl Analyzer {
     }
 
     fn bind(&mut self, name: &Ident, b: Binding) {
-        self.scopes.last_mut().expect("a scope").push((name.to_string(), b));
+        self.scopes
+            .last_mut()
+            .expect("a scope")
+            .push((name.to_string(), b));
     }
 
     fn bind_plain_pat(&mut self, pat: &syn::Pat) {
@@ -114,7 +123,11 @@ impl Analyzer {
         let id = self.uses.len();
         self.vars[var].refs += 1;
         self.vars[var].use_ids.push(id);
-        self.uses.push(Use { var, depth: self.depth, tail: self.in_tail });
+        self.uses.push(Use {
+            var,
+            depth: self.depth,
+            tail: self.in_tail,
+        });
         id
     }
 
@@ -138,7 +151,11 @@ impl Analyzer {
 
     /// A statement list; with `want_tail`, a final expression without a
     /// semicolon is returned separately.
-    fn block<'s>(&mut self, stmts: &'s [syn::Stmt], want_tail: bool) -> (Vec<Stmt>, Option<&'s Expr>) {
+    fn block<'s>(
+        &mut self,
+        stmts: &'s [syn::Stmt],
+        want_tail: bool,
+    ) -> (Vec<Stmt>, Option<&'s Expr>) {
         let mut out = Vec::new();
         let mut tail = None;
         for (i, s) in stmts.iter().enumerate() {
@@ -181,7 +198,13 @@ impl Analyzer {
                         self.vars[var].aliased = true;
                     }
                     self.bind(name, Binding::Var(var));
-                    out.push(Stmt::Let { mutability: m, name: name.clone(), ty: ty.cloned(), value, vec });
+                    out.push(Stmt::Let {
+                        mutability: m,
+                        name: name.clone(),
+                        ty: ty.cloned(),
+                        value,
+                        vec,
+                    });
                     return;
                 }
                 if parse::is_vec_new(&init.expr) {
@@ -345,7 +368,11 @@ impl Analyzer {
                         }
                     }
                 }
-                out.push(Stmt::Push { vec: name.clone(), method: m.method.clone(), value });
+                out.push(Stmt::Push {
+                    vec: name.clone(),
+                    method: m.method.clone(),
+                    value,
+                });
             }
             None if self.vars[var].kind == VarKind::LazyVec => self.errors.push(error(
                 m.args[0].span(),
@@ -373,7 +400,9 @@ impl Analyzer {
             Expr::Path(_) => parse::as_ident(e)
                 .and_then(|i| self.kind_of(i))
                 .is_some_and(|k| k != VarKind::VecCandidate),
-            Expr::MethodCall(_) => parse::as_map_collect(e).is_some_and(|(_, c)| self.body_looks_lazy(&c.body)),
+            Expr::MethodCall(_) => {
+                parse::as_map_collect(e).is_some_and(|(_, c)| self.body_looks_lazy(&c.body))
+            }
             Expr::Try(t) => self.looks_lazy(&t.expr),
             Expr::Reference(r) => self.looks_lazy(&r.expr),
             Expr::Index(i) => self.looks_lazy(&i.expr),
@@ -391,7 +420,9 @@ impl Analyzer {
                             b.block.stmts.iter().any(|s| match s {
                                 syn::Stmt::Local(l) => {
                                     parse::simple_binding(&l.pat).is_some_and(|(_, n, _)| n == i)
-                                        && l.init.as_ref().is_some_and(|init| self.looks_lazy(&init.expr))
+                                        && l.init
+                                            .as_ref()
+                                            .is_some_and(|init| self.looks_lazy(&init.expr))
                                 }
                                 _ => false,
                             })
@@ -436,11 +467,20 @@ impl Analyzer {
                 let name = parse::as_ident(e)?;
                 let var = self.lookup(name)?;
                 match self.vars[var].kind {
-                    VarKind::Lazy => Some(Value::Var { name: name.clone(), use_: self.use_var(var) }),
-                    VarKind::LazyVec => Some(Value::VecVar { name: name.clone(), use_: self.use_var(var) }),
+                    VarKind::Lazy => Some(Value::Var {
+                        name: name.clone(),
+                        use_: self.use_var(var),
+                    }),
+                    VarKind::LazyVec => Some(Value::VecVar {
+                        name: name.clone(),
+                        use_: self.use_var(var),
+                    }),
                     VarKind::VecCandidate if gather => {
                         self.vars[var].kind = VarKind::LazyVec;
-                        Some(Value::VecVar { name: name.clone(), use_: self.use_var(var) })
+                        Some(Value::VecVar {
+                            name: name.clone(),
+                            use_: self.use_var(var),
+                        })
                     }
                     VarKind::VecCandidate => None,
                 }
@@ -472,7 +512,10 @@ impl Analyzer {
                 let inner = &r.expr;
                 self.errors.push(error(
                     r.and_token.span,
-                    format!("a lazy value cannot be borrowed with `&`: write `{}`", quote!(#inner)),
+                    format!(
+                        "a lazy value cannot be borrowed with `&`: write `{}`",
+                        quote!(#inner)
+                    ),
                     "a `#[delayed]` parameter of type `&T` borrows its lazy argument automatically",
                 ));
                 Some(Value::Error)
@@ -492,12 +535,18 @@ impl Analyzer {
                     Value::Call { .. } | Value::Reduce { .. } | Value::Error => Once::Yes,
                     _ => Once::No,
                 };
-                params.push(Param { span: a.span(), kind: ParamKind::Lazy { slot: lazy, once } });
+                params.push(Param {
+                    span: a.span(),
+                    kind: ParamKind::Lazy { slot: lazy, once },
+                });
                 lazy += 1;
                 args.push(Arg::Lazy(v));
             } else {
                 self.check_plain_expr(a);
-                params.push(Param { span: a.span(), kind: ParamKind::Plain { slot: plain } });
+                params.push(Param {
+                    span: a.span(),
+                    kind: ParamKind::Plain { slot: plain },
+                });
                 plain += 1;
                 args.push(Arg::Plain(a.clone()));
             }
@@ -554,9 +603,20 @@ impl Analyzer {
             }
         };
         let span = f.span();
-        let params = (0..2).map(|slot| Param { span, kind: ParamKind::Lazy { slot, once: Once::No } }).collect();
+        let params = (0..2)
+            .map(|slot| Param {
+                span,
+                kind: ParamKind::Lazy {
+                    slot,
+                    once: Once::No,
+                },
+            })
+            .collect();
         let fam = self.new_family(&f, span, params);
-        Value::Reduce { fam, vec: Box::new(vec) }
+        Value::Reduce {
+            fam,
+            vec: Box::new(vec),
+        }
     }
 
     fn collect(&mut self, recv: &Expr, closure: &ExprClosure, span: Span) -> Value {
@@ -568,7 +628,10 @@ impl Analyzer {
         self.frames.push(Reserve::default());
         self.scopes.push(Vec::new());
         let (pat, recv) = match &over {
-            Some(v) => (self.bind_element(&closure.inputs[0]), syn::parse_quote!(#v.iter().copied())),
+            Some(v) => (
+                self.bind_element(&closure.inputs[0]),
+                syn::parse_quote!(#v.iter().copied()),
+            ),
             None => {
                 self.bind_plain_pat(&closure.inputs[0]);
                 (closure.inputs[0].clone(), recv.clone())
@@ -611,11 +674,16 @@ impl Analyzer {
             Expr::Paren(p) => self.lazy_vec_iter(&p.expr),
             Expr::Reference(r) if r.mutability.is_none() => self.lazy_vec_iter(&r.expr),
             Expr::MethodCall(m)
-                if m.args.is_empty() && ["iter", "into_iter", "copied", "cloned"].iter().any(|n| m.method == n) =>
+                if m.args.is_empty()
+                    && ["iter", "into_iter", "copied", "cloned"]
+                        .iter()
+                        .any(|n| m.method == n) =>
             {
                 self.lazy_vec_iter(&m.receiver)
             }
-            _ => parse::as_ident(e).filter(|i| self.kind_of(i) == Some(VarKind::LazyVec)).cloned(),
+            _ => parse::as_ident(e)
+                .filter(|i| self.kind_of(i) == Some(VarKind::LazyVec))
+                .cloned(),
         }
     }
 
@@ -654,7 +722,9 @@ impl Analyzer {
     fn tail(&mut self, e: &Expr) -> Value {
         match e {
             Expr::Paren(p) => self.tail(&p.expr),
-            Expr::Tuple(t) if !t.elems.is_empty() => Value::Tuple(t.elems.iter().map(|e| self.tail(e)).collect()),
+            Expr::Tuple(t) if !t.elems.is_empty() => {
+                Value::Tuple(t.elems.iter().map(|e| self.tail(e)).collect())
+            }
             _ => match self.value(e, true) {
                 Some(v) => v,
                 None => {

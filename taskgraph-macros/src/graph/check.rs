@@ -11,13 +11,21 @@ use syn::{Expr, Ident};
 use super::ir::VarKind;
 
 /// Formats an error with a `help` line, in the style of rustc's own.
-pub(crate) fn error(span: Span, msg: impl std::fmt::Display, help: impl std::fmt::Display) -> syn::Error {
+pub(crate) fn error(
+    span: Span,
+    msg: impl std::fmt::Display,
+    help: impl std::fmt::Display,
+) -> syn::Error {
     syn::Error::new(span, format!("{msg}\n\n= help: {help}"))
 }
 
 /// "`X` is not supported inside `graph!` yet".
 pub(crate) fn unsupported(span: Span, what: &str, help: &str) -> syn::Error {
-    error(span, format!("{what} is not supported inside `graph!` yet"), help)
+    error(
+        span,
+        format!("{what} is not supported inside `graph!` yet"),
+        help,
+    )
 }
 
 /// The error for a lazy variable used where a plain value is needed.
@@ -51,7 +59,11 @@ pub(crate) struct LazyUses<'a> {
 
 impl<'a> LazyUses<'a> {
     pub(crate) fn new(lookup: &'a dyn Fn(&Ident) -> Option<VarKind>) -> Self {
-        LazyUses { lookup, shadowed: Vec::new(), found: Vec::new() }
+        LazyUses {
+            lookup,
+            shadowed: Vec::new(),
+            found: Vec::new(),
+        }
     }
 
     fn check(&mut self, i: &Ident) {
@@ -78,7 +90,9 @@ impl<'a> LazyUses<'a> {
 
     /// `format!("{x}")`: names captured inside a string literal.
     fn format_args(&mut self, lit: &proc_macro2::Literal) {
-        let Ok(syn::Lit::Str(s)) = syn::parse_str::<syn::Lit>(&lit.to_string()) else { return };
+        let Ok(syn::Lit::Str(s)) = syn::parse_str::<syn::Lit>(&lit.to_string()) else {
+            return;
+        };
         let v = s.value();
         let mut rest = v.as_str();
         while let Some(open) = rest.find('{') {
@@ -120,7 +134,8 @@ impl<'ast> Visit<'ast> for LazyUses<'_> {
         for p in &c.inputs {
             super::parse::pat_idents(p, &mut names);
         }
-        self.shadowed.push(names.iter().map(|i| i.to_string()).collect());
+        self.shadowed
+            .push(names.iter().map(|i| i.to_string()).collect());
         self.visit_expr(&c.body);
         self.shadowed.pop();
     }
@@ -153,7 +168,10 @@ impl<'ast> Visit<'ast> for LazyUses<'_> {
 }
 
 /// Lazy variables used in `e`.
-pub(crate) fn lazy_uses_in_expr(e: &Expr, lookup: &dyn Fn(&Ident) -> Option<VarKind>) -> Vec<(Ident, VarKind)> {
+pub(crate) fn lazy_uses_in_expr(
+    e: &Expr,
+    lookup: &dyn Fn(&Ident) -> Option<VarKind>,
+) -> Vec<(Ident, VarKind)> {
     let mut v = LazyUses::new(lookup);
     v.visit_expr(e);
     v.found

@@ -21,7 +21,10 @@ struct Ctx<'a> {
 pub(crate) fn expand(g: &Graph) -> TokenStream {
     let span = Span::call_site();
     let scope = temp("__tg_scope", span);
-    let c = Ctx { g, cx: temp("__tg_cx", span) };
+    let c = Ctx {
+        g,
+        cx: temp("__tg_cx", span),
+    };
     let fam_decls = g.families.iter().enumerate().map(|(i, f)| {
         let name = fam_ident(i);
         let fname = &f.name;
@@ -113,10 +116,20 @@ impl Ctx<'_> {
     fn stmt(&self, s: &Stmt) -> TokenStream {
         match s {
             Stmt::Plain(ts) => ts.clone(),
-            Stmt::VecLocal { attrs, pat, ty, init, var } => {
+            Stmt::VecLocal {
+                attrs,
+                pat,
+                ty,
+                init,
+                var,
+            } => {
                 let lazy = self.g.vars[*var].kind == VarKind::LazyVec;
                 let ty = ty.as_ref().map(|t| {
-                    let t = if lazy { lazy_vec_type(t) } else { t.to_token_stream() };
+                    let t = if lazy {
+                        lazy_vec_type(t)
+                    } else {
+                        t.to_token_stream()
+                    };
                     quote!(: #t)
                 });
                 let pat = match pat {
@@ -125,7 +138,13 @@ impl Ctx<'_> {
                 };
                 quote!(#attrs let #pat #ty = #init;)
             }
-            Stmt::Let { mutability, name, ty, value, vec } => {
+            Stmt::Let {
+                mutability,
+                name,
+                ty,
+                value,
+                vec,
+            } => {
                 let ty = ty.as_ref().map(|t| {
                     let t = if *vec { lazy_vec_type(t) } else { lazy_type(t) };
                     quote!(: #t)
@@ -145,7 +164,14 @@ impl Ctx<'_> {
                 let v = self.value(value);
                 quote!(let _ = #v;)
             }
-            Stmt::For { label, pat, iter, body, depth, reserve } => {
+            Stmt::For {
+                label,
+                pat,
+                iter,
+                body,
+                depth,
+                reserve,
+            } => {
                 let it = temp("__tg_it", Span::call_site());
                 let n = temp("__tg_n", Span::call_site());
                 let l = loop_ident(depth - 1);
@@ -225,7 +251,15 @@ impl Ctx<'_> {
                     #reduce(&mut #name, #v, |#lv: u32, #lp: u32| [#(#ls as u32,)* #lv, #lp])?
                 }
             }
-            Value::Collect { recv, pat, stmts, tail, depth: d, reserve, span } => {
+            Value::Collect {
+                recv,
+                pat,
+                stmts,
+                tail,
+                depth: d,
+                reserve,
+                span,
+            } => {
                 let it = temp("__tg_it", *span);
                 let n = temp("__tg_n", *span);
                 let counter = temp(&format!("__tg_c{}", d - 1), *span);
@@ -265,27 +299,41 @@ impl Ctx<'_> {
         let cx = &self.cx;
         let mut plain = Vec::new();
         let mut lazy = Vec::new();
-        let args = f.params.iter().enumerate().map(|(k, p)| match p.kind {
-            ParamKind::Plain { slot } => {
-                let a = temp(&format!("__tg_a{slot}"), p.span);
-                plain.push(a.clone());
-                a.to_token_stream()
+        let mut modes = Vec::new();
+        let mut args = Vec::new();
+        for (k, p) in f.params.iter().enumerate() {
+            match p.kind {
+                ParamKind::Plain { slot } => {
+                    let a = temp(&format!("__tg_a{slot}"), p.span);
+                    plain.push(a.clone());
+                    args.push(a.to_token_stream());
+                }
+                ParamKind::Lazy { slot, once } => {
+                    let a = Ident::new(&format!("__tg_i{slot}"), p.span);
+                    lazy.push(a.clone());
+                    // The companion constant is named at the function (a
+                    // function that is not `#[delayed]` is reported there);
+                    // the argument itself is all at the user's argument, so
+                    // type errors point at it.
+                    let companion = &f.companion;
+                    let mode = paths::param_mode(k, p.span);
+                    let m = Ident::new(&format!("__tg_m{k}"), p.span);
+                    modes.push(quote!(let #m = #companion::#mode;));
+                    let method =
+                        Ident::new(if self.once(once) { "once" } else { "shared" }, p.span);
+                    let cx = temp(&cx.to_string(), p.span);
+                    args.push(quote_spanned!(p.span=> #m.#method(#a, #cx).arg()));
+                }
             }
-            ParamKind::Lazy { slot, once } => {
-                let a = temp(&format!("__tg_i{slot}"), p.span);
-                lazy.push(a.clone());
-                let companion = &f.companion;
-                let mode = paths::param_mode(k, p.span);
-                let method = Ident::new(if self.once(once) { "once" } else { "shared" }, p.span);
-                quote_spanned!(p.span=> #companion::#mode.#method(#a, #cx).arg())
-            }
-        });
-        let args: Vec<_> = args.collect();
+        }
         let callee = &f.callee;
         let idx = i as u32;
         let call = quote_spanned!(f.span=> #callee(#(#args),*));
         quote! {
-            #idx => #name.run(#t.index(), #cx, |(#(#plain,)*), (#(#lazy,)*)| #call),
+            #idx => #name.run(#t.index(), #cx, |(#(#plain,)*), (#(#lazy,)*)| {
+                #(#modes)*
+                #call
+            }),
         }
     }
 }

@@ -106,7 +106,10 @@ impl Var {
             return false;
         }
         let last_update = self.self_updates.iter().copied().max().unwrap_or(0);
-        let mut others = self.use_ids.iter().filter(|u| !self.self_updates.contains(u));
+        let mut others = self
+            .use_ids
+            .iter()
+            .filter(|u| !self.self_updates.contains(u));
         match (others.next(), others.next()) {
             (None, _) => true,
             (Some(&o), None) => o > last_update && uses[o].depth == self.depth,
@@ -126,17 +129,40 @@ pub(crate) enum Stmt {
     /// Plain Rust, emitted as written.
     Plain(TokenStream),
     /// `let v = Vec::new();` (or another plain `let` of a vector candidate).
-    VecLocal { attrs: TokenStream, pat: Pat, ty: Option<Type>, init: Expr, var: VarId },
+    VecLocal {
+        attrs: TokenStream,
+        pat: Pat,
+        ty: Option<Type>,
+        init: Expr,
+        var: VarId,
+    },
     /// `let x = <lazy value>;`
-    Let { mutability: Option<syn::Token![mut]>, name: Ident, ty: Option<Type>, value: Value, vec: bool },
+    Let {
+        mutability: Option<syn::Token![mut]>,
+        name: Ident,
+        ty: Option<Type>,
+        value: Value,
+        vec: bool,
+    },
     /// `x = <lazy value>;`
     Assign { name: Ident, value: Value },
     /// `v.push(<lazy value>);`
-    Push { vec: Ident, method: Ident, value: Value },
+    Push {
+        vec: Ident,
+        method: Ident,
+        value: Value,
+    },
     /// `<lazy value>;` — a node whose output nobody reads.
     Eval(Value),
     /// `for pat in iter { body }`
-    For { label: Option<Label>, pat: Pat, iter: Expr, body: Vec<Stmt>, depth: usize, reserve: Reserve },
+    For {
+        label: Option<Label>,
+        pat: Pat,
+        iter: Expr,
+        body: Vec<Stmt>,
+        depth: usize,
+        reserve: Reserve,
+    },
 }
 
 /// What a loop reserves room for from its iterator's size hint.
@@ -156,7 +182,15 @@ pub(crate) enum Value {
     /// `tree_reduce(v, f)`.
     Reduce { fam: FamId, vec: Box<Value> },
     /// `iter.map(|pat| { stmts; tail }).collect()`.
-    Collect { recv: Expr, pat: Pat, stmts: Vec<Stmt>, tail: Box<Value>, depth: usize, reserve: Reserve, span: Span },
+    Collect {
+        recv: Expr,
+        pat: Pat,
+        stmts: Vec<Stmt>,
+        tail: Box<Value>,
+        depth: usize,
+        reserve: Reserve,
+        span: Span,
+    },
     /// `(a, b, ...)` in the final expression.
     Tuple(Vec<Value>),
     /// Stands in for a value whose analysis failed (never expanded).

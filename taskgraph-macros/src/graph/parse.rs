@@ -15,13 +15,17 @@ pub(crate) fn parse(input: TokenStream) -> syn::Result<Vec<syn::Stmt>> {
 /// constructor or associated function (`Some`, `Vec::new`, `String::from`) or
 /// a standard-library function (`std::cmp::max`).
 pub(crate) fn is_task_path(path: &Path) -> bool {
-    let Some(last) = path.segments.last() else { return false };
+    let Some(last) = path.segments.last() else {
+        return false;
+    };
     if !starts_lower(&last.ident) {
         return false;
     }
     let mut prefix = path.segments.iter().rev().skip(1);
     if let Some(first) = path.segments.first() {
-        if path.segments.len() > 1 && matches!(first.ident.to_string().as_str(), "std" | "core" | "alloc") {
+        if path.segments.len() > 1
+            && matches!(first.ident.to_string().as_str(), "std" | "core" | "alloc")
+        {
             return false;
         }
     }
@@ -40,7 +44,9 @@ fn starts_lower(i: &Ident) -> bool {
 /// `tree_reduce(v, f)` or `taskgraph::tree_reduce(v, f)`.
 pub(crate) fn is_tree_reduce(path: &Path) -> bool {
     let n = path.segments.len();
-    path.segments.last().is_some_and(|s| s.ident == "tree_reduce")
+    path.segments
+        .last()
+        .is_some_and(|s| s.ident == "tree_reduce")
         && (n == 1 || (n == 2 && path.segments[0].ident == "taskgraph"))
 }
 
@@ -49,7 +55,12 @@ pub(crate) fn is_vec_new(e: &Expr) -> bool {
     match e {
         Expr::Call(c) => match &*c.func {
             Expr::Path(p) => {
-                let segs: Vec<String> = p.path.segments.iter().map(|s| s.ident.to_string()).collect();
+                let segs: Vec<String> = p
+                    .path
+                    .segments
+                    .iter()
+                    .map(|s| s.ident.to_string())
+                    .collect();
                 let tail: Vec<&str> = segs.iter().rev().take(2).map(String::as_str).collect();
                 tail.len() == 2 && tail[1] == "Vec" && matches!(tail[0], "new" | "with_capacity")
             }
@@ -62,15 +73,21 @@ pub(crate) fn is_vec_new(e: &Expr) -> bool {
 
 /// `recv.map(|pat| body).collect()` (with or without a turbofish on `collect`).
 pub(crate) fn as_map_collect(e: &Expr) -> Option<(&Expr, &ExprClosure)> {
-    let Expr::MethodCall(collect) = e else { return None };
+    let Expr::MethodCall(collect) = e else {
+        return None;
+    };
     if collect.method != "collect" || !collect.args.is_empty() {
         return None;
     }
-    let Expr::MethodCall(map) = &*collect.receiver else { return None };
+    let Expr::MethodCall(map) = &*collect.receiver else {
+        return None;
+    };
     if map.method != "map" || map.args.len() != 1 {
         return None;
     }
-    let Expr::Closure(c) = &map.args[0] else { return None };
+    let Expr::Closure(c) = &map.args[0] else {
+        return None;
+    };
     if c.inputs.len() != 1 {
         return None;
     }
@@ -78,9 +95,13 @@ pub(crate) fn as_map_collect(e: &Expr) -> Option<(&Expr, &ExprClosure)> {
 }
 
 /// `x`, `mut x`, `x: T` as a `let` pattern.
-pub(crate) fn simple_binding(pat: &Pat) -> Option<(Option<syn::Token![mut]>, &Ident, Option<&Type>)> {
+pub(crate) fn simple_binding(
+    pat: &Pat,
+) -> Option<(Option<syn::Token![mut]>, &Ident, Option<&Type>)> {
     match pat {
-        Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => Some((pi.mutability, &pi.ident, None)),
+        Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+            Some((pi.mutability, &pi.ident, None))
+        }
         Pat::Type(pt) => match simple_binding(&pt.pat)? {
             (m, i, None) => Some((m, i, Some(&*pt.ty))),
             _ => None,

@@ -15,7 +15,10 @@ use crate::slot::{Brand, Lazy, Slot, TaskId};
 pub(crate) use sched::run_graph;
 
 /// Successor entry that stands for "the graph's final output".
-pub(crate) const FINAL: TaskId = TaskId { fam: u32::MAX, idx: 0 };
+pub(crate) const FINAL: TaskId = TaskId {
+    fam: u32::MAX,
+    idx: 0,
+};
 
 /// Untyped pointer to one family's output slots.
 #[derive(Clone, Copy)]
@@ -26,7 +29,10 @@ pub struct SlotRef {
 
 impl SlotRef {
     pub(crate) fn new<T>(slots: &[Slot<T>]) -> Self {
-        SlotRef { ptr: slots.as_ptr().cast(), len: slots.len() }
+        SlotRef {
+            ptr: slots.as_ptr().cast(),
+            len: slots.len(),
+        }
     }
 }
 
@@ -51,7 +57,11 @@ impl Topology {
             base.push(total as u32);
             total += f.len() as u64;
         }
-        assert!(total < u32::MAX as u64, "a graph holds at most {} nodes", u32::MAX - 1);
+        assert!(
+            total < u32::MAX as u64,
+            "a graph holds at most {} nodes",
+            u32::MAX - 1
+        );
         base.push(total as u32);
         let base = base.into_boxed_slice();
         let n = total as usize;
@@ -83,7 +93,12 @@ impl Topology {
             });
         }
         // FINAL entries were pre-filled and sit after each node's real edges.
-        Topology { base, pending, off: off.into_boxed_slice(), succ }
+        Topology {
+            base,
+            pending,
+            off: off.into_boxed_slice(),
+            succ,
+        }
     }
 
     #[inline(always)]
@@ -127,17 +142,28 @@ unsafe impl Sync for Cx<'_> {}
 
 impl<'g> Cx<'g> {
     pub(crate) fn new(table: &[SlotRef], topo: &Topology) -> Self {
-        Cx { table: table.as_ptr(), families: table.len(), topo, _brand: PhantomData }
+        Cx {
+            table: table.as_ptr(),
+            families: table.len(),
+            topo,
+            _brand: PhantomData,
+        }
     }
 
     /// The slot behind a lazy handle of this graph.
     #[inline(always)]
     pub(crate) fn slot<T>(&self, l: Lazy<'g, T>) -> &Slot<T> {
         let fam = l.id.fam as usize;
-        assert!(fam < self.families, "taskgraph internal error: unknown family");
+        assert!(
+            fam < self.families,
+            "taskgraph internal error: unknown family"
+        );
         // SAFETY: `table` has `families` entries and lives as long as `self`.
         let r = unsafe { *self.table.add(fam) };
-        assert!((l.id.idx as usize) < r.len, "taskgraph internal error: node out of range");
+        assert!(
+            (l.id.idx as usize) < r.len,
+            "taskgraph internal error: node out of range"
+        );
         // SAFETY: a `Lazy<'g, T>` is made only by the family numbered `fam` of
         // this graph (the brand `'g`), whose slots are `Slot<T>`; the table
         // entry `fam` points at those slots (`Scope::execute` checks the

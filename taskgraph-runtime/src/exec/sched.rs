@@ -68,7 +68,11 @@ where
             match (source, lo) {
                 (true, None) => lo = Some(g),
                 (false, Some(l)) => {
-                    workers[0].push(Item::Range { fam: fam.id(), lo: l - start, hi: g - start });
+                    workers[0].push(Item::Range {
+                        fam: fam.id(),
+                        lo: l - start,
+                        hi: g - start,
+                    });
                     lo = None;
                 }
                 _ => {}
@@ -100,7 +104,11 @@ where
     D: Fn(TaskId, &Cx<'g>) + Sync,
 {
     fn worker(&self, me: usize) {
-        let Some(local) = self.workers[me].lock().unwrap_or_else(|p| p.into_inner()).take() else {
+        let Some(local) = self.workers[me]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        else {
             return;
         };
         let mut ran = 0usize;
@@ -168,7 +176,11 @@ where
                             // Keep the earlier node (in loop order) on this
                             // thread, as a sequential run would: its inputs
                             // are released sooner, so memory stays low.
-                            let (run, push) = if (s.idx, s.fam) < (n.idx, n.fam) { (s, n) } else { (n, s) };
+                            let (run, push) = if (s.idx, s.fam) < (n.idx, n.fam) {
+                                (s, n)
+                            } else {
+                                (n, s)
+                            };
                             next = Some(run);
                             local.push(Item::Task(push));
                             self.sleep.wake_one();

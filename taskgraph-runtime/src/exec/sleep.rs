@@ -20,7 +20,11 @@ pub(crate) struct Sleep {
 
 impl Sleep {
     pub(crate) fn new() -> Self {
-        Sleep { sleepers: AtomicUsize::new(0), epoch: Mutex::new(0), cv: Condvar::new() }
+        Sleep {
+            sleepers: AtomicUsize::new(0),
+            epoch: Mutex::new(0),
+            cv: Condvar::new(),
+        }
     }
 
     /// Called after publishing one new unit of work.

@@ -1,0 +1,1001 @@
+//! The benchmark suite of issue 4: taskgraph against the physical limit (a
+//! plain sequential loop), the indirect-call floor (`&dyn Fn` in topological
+//! order) and hand-written rayon, on the same graph shapes, in one process.
+//!
+//! `cargo bench --bench suite` prints every table as Markdown.
+//! `cargo bench --bench suite -- --smoke` (or `TASKGRAPH_BENCH_SMOKE=1`) runs
+//! tiny sizes in seconds; `tests/bench_smoke.rs` runs that mode under
+//! `cargo test`. `-- --filter SUBSTRING` keeps only the rows whose label
+//! contains it (e.g. `seed 65536`, or `extras` for the tables after the first
+//! two), which is handy under `perf record`.
+//!
+//! Times are per task: the time of one whole run divided by the graph's number
+//! of tasks. A run of taskgraph is `rt.compute(graph! { .. })`: instantiate,
+//! run and drop. Every run's result is checked against the sequential one.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use taskgraph::{delayed, graph, Runtime};
+
+// ---------------------------------------------------------------------------
+// Counting allocator: exact allocation counts and live/peak heap bytes.
+
+struct Counting;
+
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+impl Counting {
+    #[inline]
+    fn grew(by: usize) {
+        let now = LIVE.fetch_add(by, Relaxed) + by;
+        PEAK.fetch_max(now, Relaxed);
+    }
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments
+// unchanged, so `System`'s guarantees hold; the counters are only statistics.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Relaxed);
+        Counting::grew(layout.size());
+        // SAFETY: forwarded contract of `GlobalAlloc::alloc`.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Relaxed);
+        Counting::grew(layout.size());
+        // SAFETY: forwarded contract of `GlobalAlloc::alloc_zeroed`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Relaxed);
+        // SAFETY: forwarded contract of `GlobalAlloc::dealloc`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Relaxed);
+        if new_size >= layout.size() {
+            Counting::grew(new_size - layout.size());
+        } else {
+            LIVE.fetch_sub(layout.size() - new_size, Relaxed);
+        }
+        // SAFETY: forwarded contract of `GlobalAlloc::realloc`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations (including reallocations) made while `f` runs, and the peak of
+/// live heap bytes above the level at the start.
+fn count_allocs<R>(f: impl FnOnce() -> R) -> (R, u64, usize) {
+    let live0 = LIVE.load(Relaxed);
+    PEAK.store(live0, Relaxed);
+    let a0 = ALLOCS.load(Relaxed);
+    let r = f();
+    let allocs = ALLOCS.load(Relaxed) - a0;
+    let peak = PEAK.load(Relaxed).saturating_sub(live0);
+    (r, allocs, peak)
+}
+
+// ---------------------------------------------------------------------------
+// The tasks. `zero`: one integer operation each. `busy`: the same values after
+// about 1 µs of spinning (calibrated at start-up).
+
+/// Spin iterations that take about 1 µs; set by `calibrate_spin`.
+static SPIN: AtomicU64 = AtomicU64::new(0);
+
+#[inline(never)]
+fn spin(seed: u64) -> u64 {
+    let mut h = seed | 1;
+    for _ in 0..SPIN.load(Relaxed) {
+        h = black_box(h.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17));
+    }
+    h
+}
+
+fn calibrate_spin() -> Duration {
+    SPIN.store(10_000, Relaxed);
+    let mut best = Duration::MAX;
+    for _ in 0..20 {
+        let t = Instant::now();
+        black_box(spin(black_box(7)));
+        best = best.min(t.elapsed());
+    }
+    let per_iter = best.as_secs_f64() / 10_000.0;
+    SPIN.store(((1e-6 / per_iter).round() as u64).max(1), Relaxed);
+    let t = Instant::now();
+    for i in 0..1000 {
+        black_box(spin(i));
+    }
+    t.elapsed() / 1000
+}
+
+const LCG: u64 = 6364136223846793005;
+
+macro_rules! task_fns {
+    ($m:ident, $work:expr) => {
+        #[allow(clippy::redundant_closure_call)]
+        mod $m {
+            use super::*;
+
+            #[delayed]
+            pub fn inc(x: u64) -> u64 {
+                $work(x);
+                x + 1
+            }
+            #[delayed]
+            pub fn dec(x: u64) -> u64 {
+                $work(x);
+                x - 1
+            }
+            #[delayed]
+            pub fn add(x: u64, y: u64) -> u64 {
+                $work(x);
+                x.wrapping_add(y)
+            }
+            /// The chain's step: one multiply-add (an LCG step), which no
+            /// compiler folds into a closed form, unlike `a + 1`.
+            #[delayed]
+            pub fn step(a: u64) -> u64 {
+                $work(a);
+                a.wrapping_mul(LCG).wrapping_add(1)
+            }
+            #[delayed]
+            pub fn leaf(i: u64) -> u64 {
+                $work(i);
+                i.wrapping_mul(3)
+            }
+            #[delayed]
+            pub fn gen(i: u64) -> u64 {
+                $work(i);
+                i ^ 0x5555
+            }
+            #[delayed]
+            pub fn sum(v: &[u64]) -> u64 {
+                $work(v.len() as u64);
+                v.iter().fold(0u64, |a, &b| a.wrapping_add(b))
+            }
+        }
+    };
+}
+task_fns!(zero, |_: u64| ());
+task_fns!(busy, |x: u64| {
+    black_box(spin(x));
+});
+
+/// The operations of the shapes, so one baseline serves direct calls, calls
+/// through `&dyn Fn`, zero work and busy work.
+trait Ops: Sync {
+    fn inc(&self, x: u64) -> u64;
+    fn dec(&self, x: u64) -> u64;
+    fn add(&self, x: u64, y: u64) -> u64;
+    fn step(&self, a: u64) -> u64;
+    fn leaf(&self, i: u64) -> u64;
+    fn gen(&self, i: u64) -> u64;
+    fn sum(&self, v: &[u64]) -> u64;
+}
+
+macro_rules! direct_ops {
+    ($t:ident, $m:ident) => {
+        struct $t;
+        impl Ops for $t {
+            #[inline(always)]
+            fn inc(&self, x: u64) -> u64 {
+                $m::inc(x)
+            }
+            #[inline(always)]
+            fn dec(&self, x: u64) -> u64 {
+                $m::dec(x)
+            }
+            #[inline(always)]
+            fn add(&self, x: u64, y: u64) -> u64 {
+                $m::add(x, y)
+            }
+            #[inline(always)]
+            fn step(&self, a: u64) -> u64 {
+                $m::step(a)
+            }
+            #[inline(always)]
+            fn leaf(&self, i: u64) -> u64 {
+                $m::leaf(i)
+            }
+            #[inline(always)]
+            fn gen(&self, i: u64) -> u64 {
+                $m::gen(i)
+            }
+            #[inline(always)]
+            fn sum(&self, v: &[u64]) -> u64 {
+                $m::sum(v)
+            }
+        }
+    };
+}
+direct_ops!(Zero, zero);
+direct_ops!(Busy, busy);
+
+type Un<'a> = &'a (dyn Fn(u64) -> u64 + Sync);
+type Bin<'a> = &'a (dyn Fn(u64, u64) -> u64 + Sync);
+
+/// The same functions behind `&dyn Fn`, hidden from the optimiser by
+/// `black_box` so every task is one indirect call.
+struct Dyn<'a> {
+    inc: Un<'a>,
+    dec: Un<'a>,
+    add: Bin<'a>,
+    step: Un<'a>,
+    leaf: Un<'a>,
+    gen: Un<'a>,
+    sum: &'a (dyn Fn(&[u64]) -> u64 + Sync),
+}
+
+macro_rules! dyn_ops {
+    ($m:ident) => {
+        Dyn {
+            inc: black_box(&$m::inc),
+            dec: black_box(&$m::dec),
+            add: black_box(&$m::add),
+            step: black_box(&$m::step),
+            leaf: black_box(&$m::leaf),
+            gen: black_box(&$m::gen),
+            sum: black_box(&$m::sum),
+        }
+    };
+}
+
+impl Ops for Dyn<'_> {
+    fn inc(&self, x: u64) -> u64 {
+        (self.inc)(x)
+    }
+    fn dec(&self, x: u64) -> u64 {
+        (self.dec)(x)
+    }
+    fn add(&self, x: u64, y: u64) -> u64 {
+        (self.add)(x, y)
+    }
+    fn step(&self, a: u64) -> u64 {
+        (self.step)(a)
+    }
+    fn leaf(&self, i: u64) -> u64 {
+        (self.leaf)(i)
+    }
+    fn gen(&self, i: u64) -> u64 {
+        (self.gen)(i)
+    }
+    fn sum(&self, v: &[u64]) -> u64 {
+        (self.sum)(v)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The shapes, four ways each.
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Shape {
+    /// for i < n: x = inc(i), y = dec(x), z = add(x, y); tree_reduce(zs, add).
+    Seed,
+    /// a = step(0); n times a = step(a).
+    Chain,
+    /// tree_reduce over n = 2^D leaves.
+    Tree,
+    /// n independent gen(i), then sum(&[..]) of all of them.
+    FanJoin,
+}
+
+impl Shape {
+    fn name(self) -> &'static str {
+        match self {
+            Shape::Seed => "seed",
+            Shape::Chain => "chain",
+            Shape::Tree => "tree",
+            Shape::FanJoin => "fan-join",
+        }
+    }
+    fn tasks(self, n: u64) -> u64 {
+        match self {
+            Shape::Seed => 4 * n - 1,
+            Shape::Chain => n + 1,
+            Shape::Tree => 2 * n - 1,
+            Shape::FanJoin => n + 1,
+        }
+    }
+}
+
+/// Pairwise reduction in place, pairing as `tree_reduce` does.
+fn reduce_in_place(o: &impl Ops, v: &mut Vec<u64>) -> u64 {
+    while v.len() > 1 {
+        let n = v.len();
+        let mut w = 0;
+        let mut i = 0;
+        while i + 1 < n {
+            v[w] = o.add(v[i], v[i + 1]);
+            w += 1;
+            i += 2;
+        }
+        if i < n {
+            v[w] = v[i];
+            w += 1;
+        }
+        v.truncate(w);
+    }
+    v[0]
+}
+
+/// The sequential program: with `Zero`/`Busy` the physical limit, with `Dyn`
+/// the indirect-call floor.
+fn sequential(o: &impl Ops, shape: Shape, n: u64) -> u64 {
+    match shape {
+        Shape::Seed => {
+            let mut zs = Vec::with_capacity(n as usize);
+            for i in 0..n {
+                let x = o.inc(i);
+                let y = o.dec(x);
+                zs.push(o.add(x, y));
+            }
+            reduce_in_place(o, &mut zs)
+        }
+        Shape::Chain => {
+            let mut a = o.step(0);
+            for _ in 0..n {
+                a = o.step(a);
+            }
+            a
+        }
+        Shape::Tree => {
+            let mut v: Vec<u64> = (0..n).map(|i| o.leaf(i)).collect();
+            reduce_in_place(o, &mut v)
+        }
+        Shape::FanJoin => {
+            let v: Vec<u64> = (0..n).map(|i| o.gen(i)).collect();
+            o.sum(&v)
+        }
+    }
+}
+
+/// One `rayon::join` per inner node of the reduction tree, no grain size.
+fn join_reduce(o: &impl Ops, s: &[u64]) -> u64 {
+    if s.len() == 1 {
+        return s[0];
+    }
+    let (l, r) = s.split_at(s.len() / 2);
+    let (a, b) = rayon::join(|| join_reduce(o, l), || join_reduce(o, r));
+    o.add(a, b)
+}
+
+fn join_tree(o: &impl Ops, lo: u64, hi: u64) -> u64 {
+    if hi - lo == 1 {
+        return o.leaf(lo);
+    }
+    let mid = lo + (hi - lo) / 2;
+    let (a, b) = rayon::join(|| join_tree(o, lo, mid), || join_tree(o, mid, hi));
+    o.add(a, b)
+}
+
+/// Hand-written rayon: `par_iter` for the independent part, `join` for trees.
+/// `None` for the chain, which has no parallelism to hand to rayon.
+fn with_rayon(o: &impl Ops, shape: Shape, n: u64) -> Option<u64> {
+    Some(match shape {
+        Shape::Seed => {
+            let zs: Vec<u64> = (0..n)
+                .into_par_iter()
+                .map(|i| {
+                    let x = o.inc(i);
+                    let y = o.dec(x);
+                    o.add(x, y)
+                })
+                .collect();
+            join_reduce(o, &zs)
+        }
+        Shape::Chain => return None,
+        Shape::Tree => join_tree(o, 0, n),
+        Shape::FanJoin => {
+            let v: Vec<u64> = (0..n).into_par_iter().map(|i| o.gen(i)).collect();
+            o.sum(&v)
+        }
+    })
+}
+
+macro_rules! with_taskgraph {
+    ($m:ident, $rt:expr, $shape:expr, $n:ident) => {{
+        let rt: &Runtime = $rt;
+        let $n: u64 = $n;
+        let r = match $shape {
+            Shape::Seed => rt.compute(graph! {
+                let mut zs = Vec::new();
+                for i in 0..$n {
+                    let x = $m::inc(i);
+                    let y = $m::dec(x);
+                    let z = $m::add(x, y);
+                    zs.push(z);
+                }
+                tree_reduce(zs, $m::add)
+            }),
+            Shape::Chain => rt.compute(graph! {
+                let mut a = $m::step(0);
+                for _ in 0..$n {
+                    a = $m::step(a);
+                }
+                a
+            }),
+            Shape::Tree => rt.compute(graph! {
+                let leaves: Vec<_> = (0..$n).map(|i| $m::leaf(i)).collect();
+                tree_reduce(leaves, $m::add)
+            }),
+            Shape::FanJoin => rt.compute(graph! {
+                let v: Vec<_> = (0..$n).map(|i| $m::gen(i)).collect();
+                $m::sum(v)
+            }),
+        };
+        r.expect("taskgraph run failed")
+    }};
+}
+
+fn taskgraph_zero(rt: &Runtime, shape: Shape, n: u64) -> u64 {
+    with_taskgraph!(zero, rt, shape, n)
+}
+
+fn taskgraph_busy(rt: &Runtime, shape: Shape, n: u64) -> u64 {
+    with_taskgraph!(busy, rt, shape, n)
+}
+
+// ---------------------------------------------------------------------------
+// Timing.
+
+struct Settings {
+    smoke: bool,
+    filter: Option<String>,
+    /// Minimum wall time spent on one row (all its variants).
+    budget: Duration,
+    min_rounds: usize,
+    max_rounds: usize,
+    /// A sample repeats a fast variant until it takes at least this long.
+    min_sample: Duration,
+}
+
+impl Settings {
+    fn keep(&self, label: &str) -> bool {
+        self.filter.as_deref().is_none_or(|f| label.contains(f))
+    }
+}
+
+/// Median and quartiles of one variant, in ns per task.
+#[derive(Clone, Copy)]
+struct Stat {
+    median: f64,
+    q1: f64,
+    q3: f64,
+}
+
+impl Stat {
+    fn of(mut v: Vec<f64>) -> Stat {
+        v.sort_by(f64::total_cmp);
+        let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+        Stat {
+            median: q(0.5),
+            q1: q(0.25),
+            q3: q(0.75),
+        }
+    }
+    /// Half the interquartile range, relative to the median.
+    fn spread(&self) -> f64 {
+        (self.q3 - self.q1) / 2.0 / self.median
+    }
+    fn cell(&self) -> String {
+        format!("{} ±{:.0}%", fmt_ns(self.median), 100.0 * self.spread())
+    }
+}
+
+fn fmt_ns(ns: f64) -> String {
+    if ns >= 100.0 {
+        format!("{ns:.0}")
+    } else if ns >= 10.0 {
+        format!("{ns:.1}")
+    } else {
+        format!("{ns:.2}")
+    }
+}
+
+type Variant<'a> = (&'static str, Box<dyn FnMut() + 'a>);
+
+/// Runs the variants round-robin (one sample of each per round, so slow drift
+/// of the machine affects all alike) and returns ns per task for each.
+fn measure(s: &Settings, tasks: u64, variants: &mut [Variant<'_>]) -> (Vec<Stat>, usize) {
+    // Warm up once and size each variant's sample.
+    let reps: Vec<u32> = variants
+        .iter_mut()
+        .map(|(_, f)| {
+            let t = Instant::now();
+            f();
+            let once = t.elapsed().max(Duration::from_nanos(1));
+            (s.min_sample.as_nanos() / once.as_nanos()).clamp(1, 10_000) as u32
+        })
+        .collect();
+    let mut samples = vec![Vec::new(); variants.len()];
+    let start = Instant::now();
+    let mut rounds = 0;
+    while rounds < s.max_rounds && (rounds < s.min_rounds || start.elapsed() < s.budget) {
+        for ((_, f), (k, out)) in variants.iter_mut().zip(reps.iter().zip(&mut samples)) {
+            let t = Instant::now();
+            for _ in 0..*k {
+                f();
+            }
+            out.push(t.elapsed().as_nanos() as f64 / f64::from(*k) / tasks as f64);
+        }
+        rounds += 1;
+    }
+    (samples.into_iter().map(Stat::of).collect(), rounds)
+}
+
+struct Pools {
+    tg1: Runtime,
+    tg_all: Runtime,
+    ray1: rayon::ThreadPool,
+    ray_all: rayon::ThreadPool,
+    all: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Work {
+    Zero,
+    Busy,
+}
+
+fn check(what: &str, shape: Shape, n: u64, got: u64, want: u64) {
+    assert_eq!(
+        got,
+        want,
+        "{what} computed a wrong result for {} n={n}",
+        shape.name()
+    );
+}
+
+/// One row of a table: every variant of one shape and size.
+fn row(s: &Settings, p: &Pools, work: Work, shape: Shape, n: u64) -> Option<String> {
+    let label = format!("{} {n}", shape.name());
+    if !s.keep(&label) {
+        return None;
+    }
+    let tasks = shape.tasks(n);
+    let want = sequential(&Zero, shape, n);
+    let dz = dyn_ops!(zero);
+    let db = dyn_ops!(busy);
+    let tg = |rt: &Runtime| match work {
+        Work::Zero => taskgraph_zero(rt, shape, n),
+        Work::Busy => taskgraph_busy(rt, shape, n),
+    };
+    let seq = || match work {
+        Work::Zero => sequential(&Zero, shape, black_box(n)),
+        Work::Busy => sequential(&Busy, shape, black_box(n)),
+    };
+    let dyn_ = || match work {
+        Work::Zero => sequential(&dz, shape, black_box(n)),
+        Work::Busy => sequential(&db, shape, black_box(n)),
+    };
+    let ray = |pool: &rayon::ThreadPool| {
+        pool.install(|| match work {
+            Work::Zero => with_rayon(&Zero, shape, n),
+            Work::Busy => with_rayon(&Busy, shape, n),
+        })
+    };
+    let has_rayon = shape != Shape::Chain;
+    let mut v: Vec<Variant<'_>> = vec![
+        (
+            "tg1",
+            Box::new(|| check("taskgraph", shape, n, tg(&p.tg1), want)),
+        ),
+        (
+            "tg_all",
+            Box::new(|| check("taskgraph", shape, n, tg(&p.tg_all), want)),
+        ),
+        (
+            "seq",
+            Box::new(|| check("sequential", shape, n, seq(), want)),
+        ),
+        ("dyn", Box::new(|| check("&dyn Fn", shape, n, dyn_(), want))),
+    ];
+    if has_rayon {
+        v.push((
+            "ray1",
+            Box::new(|| check("rayon", shape, n, ray(&p.ray1).unwrap_or(want), want)),
+        ));
+        v.push((
+            "ray_all",
+            Box::new(|| check("rayon", shape, n, ray(&p.ray_all).unwrap_or(want), want)),
+        ));
+    }
+    let (st, rounds) = measure(s, tasks, &mut v);
+    let cells: Vec<String> = st.iter().map(Stat::cell).collect();
+    let na = "n/a".to_owned();
+    let (r1, rall) = if has_rayon {
+        (cells[4].clone(), cells[5].clone())
+    } else {
+        (na.clone(), na.clone())
+    };
+    let ratio = |a: usize, b: Option<usize>| match b {
+        Some(b) => format!("{:.1}×", st[a].median / st[b].median),
+        None => na.clone(),
+    };
+    let ri = |i: usize| has_rayon.then_some(i);
+    Some(format!(
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        shape.name(),
+        n,
+        tasks,
+        cells[0],
+        cells[1],
+        cells[2],
+        cells[3],
+        r1,
+        rall,
+        ratio(0, Some(2)),
+        ratio(0, Some(3)),
+        ratio(0, ri(4)),
+        ratio(1, ri(5)),
+        rounds
+    ))
+}
+
+fn table(s: &Settings, p: &Pools, work: Work, rows: &[(Shape, u64)]) {
+    let a = p.all;
+    println!(
+        "| shape | N | tasks | taskgraph 1T | taskgraph {a}T | sequential | &dyn Fn | rayon 1T | rayon {a}T \
+         | tg/seq 1T | tg/dyn 1T | tg/rayon 1T | tg/rayon {a}T | runs |"
+    );
+    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    for &(shape, n) in rows {
+        if let Some(r) = row(s, p, work, shape, n) {
+            println!("{r}");
+        }
+    }
+    println!();
+}
+
+// ---------------------------------------------------------------------------
+// Extras: allocations, peak memory, fixed cost, makespan.
+
+fn allocations(s: &Settings, p: &Pools, sizes: &[u64]) {
+    println!("| seed N | tasks | threads | allocations per compute | bytes allocated per compute (peak live) | peak live bytes per task | rayon allocations (peak bytes per task) |");
+    println!("|--:|--:|--:|--:|--:|--:|--:|");
+    for &n in sizes {
+        let tasks = Shape::Seed.tasks(n);
+        let want = sequential(&Zero, Shape::Seed, n);
+        for (threads, rt, pool) in [(1, &p.tg1, &p.ray1), (p.all, &p.tg_all, &p.ray_all)] {
+            // Warm up, so first-use allocations of the pools are not counted.
+            check(
+                "taskgraph",
+                Shape::Seed,
+                n,
+                taskgraph_zero(rt, Shape::Seed, n),
+                want,
+            );
+            let (got, allocs, peak) = count_allocs(|| taskgraph_zero(rt, Shape::Seed, n));
+            check("taskgraph", Shape::Seed, n, got, want);
+            let _ = pool.install(|| with_rayon(&Zero, Shape::Seed, n));
+            let (got, rallocs, rpeak) =
+                count_allocs(|| pool.install(|| with_rayon(&Zero, Shape::Seed, n)));
+            check("rayon", Shape::Seed, n, got.unwrap_or(want), want);
+            println!(
+                "| {n} | {tasks} | {threads} | {allocs} | {peak} | {:.1} | {rallocs} ({:.1}) |",
+                peak as f64 / tasks as f64,
+                rpeak as f64 / tasks as f64
+            );
+        }
+    }
+    let _ = s;
+    println!();
+}
+
+fn fixed_cost(s: &Settings, p: &Pools) {
+    let runs = if s.smoke { 200 } else { 20_000 };
+    println!("| graph | threads | median | p25 | p75 | p99 | runs |");
+    println!("|---|--:|--:|--:|--:|--:|--:|");
+    let line = |what: &str, threads: usize, mut f: Box<dyn FnMut() + '_>| {
+        for _ in 0..runs / 10 {
+            f();
+        }
+        let mut v: Vec<f64> = (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_nanos() as f64
+            })
+            .collect();
+        v.sort_by(f64::total_cmp);
+        let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize] / 1000.0;
+        println!(
+            "| {what} | {threads} | {:.2} µs | {:.2} µs | {:.2} µs | {:.2} µs | {runs} |",
+            q(0.5),
+            q(0.25),
+            q(0.75),
+            q(0.99)
+        );
+    };
+    for (threads, rt) in [(1, &p.tg1), (p.all, &p.tg_all)] {
+        line(
+            "taskgraph: `inc`, `dec`, `add` (3 tasks)",
+            threads,
+            Box::new(move || {
+                let z = rt
+                    .compute(graph! {
+                        let x = zero::inc(black_box(1));
+                        let y = zero::dec(black_box(2));
+                        zero::add(x, y)
+                    })
+                    .expect("3-task graph failed");
+                assert_eq!(z, 3);
+            }),
+        );
+    }
+    for (threads, pool) in [(1, &p.ray1), (p.all, &p.ray_all)] {
+        line(
+            "rayon: `install` + `join(inc, dec)` + `add` (reference)",
+            threads,
+            Box::new(move || {
+                let z = pool.install(|| {
+                    let (x, y) =
+                        rayon::join(|| zero::inc(black_box(1)), || zero::dec(black_box(2)));
+                    zero::add(x, y)
+                });
+                assert_eq!(z, 3);
+            }),
+        );
+    }
+    println!();
+}
+
+/// A value of the sleeping workload, carrying the length of the longest chain
+/// of measured sleeps that led to it.
+#[derive(Clone, Copy)]
+struct Timed {
+    v: u64,
+    path_ns: u64,
+}
+
+static SLEPT_NS: AtomicU64 = AtomicU64::new(0);
+static SLEEP_SEED: AtomicU64 = AtomicU64::new(0);
+/// Upper end of the uniform sleep, in ns (2 ms: mean 1 ms).
+static SLEEP_MAX_NS: AtomicU64 = AtomicU64::new(2_000_000);
+
+fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Sleeps uniformly in [0, 2 ms), records how long it really slept.
+fn nap(tag: u64, key: u64) -> u64 {
+    let r = splitmix(SLEEP_SEED.load(Relaxed) ^ tag.wrapping_mul(LCG) ^ splitmix(key));
+    let d = Duration::from_nanos(r % SLEEP_MAX_NS.load(Relaxed));
+    let t = Instant::now();
+    std::thread::sleep(d);
+    let slept = t.elapsed().as_nanos() as u64;
+    SLEPT_NS.fetch_add(slept, Relaxed);
+    slept
+}
+
+#[delayed]
+fn sleepy_inc(i: u64) -> Timed {
+    let s = nap(1, i);
+    Timed {
+        v: i + 1,
+        path_ns: s,
+    }
+}
+#[delayed]
+fn sleepy_dec(x: Timed) -> Timed {
+    let s = nap(2, x.v);
+    Timed {
+        v: x.v - 1,
+        path_ns: x.path_ns + s,
+    }
+}
+#[delayed]
+fn sleepy_add(x: Timed, y: Timed) -> Timed {
+    let s = nap(3, x.v ^ y.v.rotate_left(32));
+    Timed {
+        v: x.v + y.v,
+        path_ns: x.path_ns.max(y.path_ns) + s,
+    }
+}
+
+fn makespan(s: &Settings) {
+    let threads = 4;
+    let rt = Runtime::new(threads).expect("runtime");
+    let (n, reps) = if s.smoke { (16u64, 1) } else { (256u64, 7) };
+    let tasks = Shape::Seed.tasks(n);
+    let want = sequential(&Zero, Shape::Seed, n);
+    println!("| run | tasks | makespan | total sleep | critical path | bound max(total/{threads}, path) | efficiency |");
+    println!("|--:|--:|--:|--:|--:|--:|--:|");
+    let mut eff = Vec::new();
+    for rep in 0..reps {
+        SLEEP_SEED.store(splitmix(rep), Relaxed);
+        SLEPT_NS.store(0, Relaxed);
+        let t = Instant::now();
+        let out = rt
+            .compute(graph! {
+                let mut zs = Vec::new();
+                for i in 0..n {
+                    let x = sleepy_inc(i);
+                    let y = sleepy_dec(x);
+                    let z = sleepy_add(x, y);
+                    zs.push(z);
+                }
+                tree_reduce(zs, sleepy_add)
+            })
+            .expect("sleeping graph failed");
+        let span = t.elapsed().as_secs_f64() * 1e3;
+        assert_eq!(out.v, want, "sleeping workload computed a wrong result");
+        let total = SLEPT_NS.load(Relaxed) as f64 / 1e6;
+        let path = out.path_ns as f64 / 1e6;
+        let bound = (total / threads as f64).max(path);
+        eff.push(bound / span);
+        println!(
+            "| {} | {tasks} | {span:.1} ms | {total:.1} ms | {path:.1} ms | {bound:.1} ms | {:.1}% |",
+            rep + 1,
+            100.0 * bound / span
+        );
+    }
+    let st = Stat::of(eff);
+    println!(
+        "\nMedian efficiency over {reps} runs: **{:.1}%** (quartiles {:.1}%–{:.1}%).\n",
+        100.0 * st.median,
+        100.0 * st.q1,
+        100.0 * st.q3
+    );
+}
+
+// ---------------------------------------------------------------------------
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let rustc =
+        std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+            .arg("--version")
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_else(|| "rustc (unknown version)".to_owned());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let profile = if cfg!(debug_assertions) {
+        "debug build"
+    } else {
+        "optimized build"
+    };
+    format!("{threads} hardware threads (nproc), {cpu}; {rustc}; {profile}")
+}
+
+/// Runs the suite; `args` are the command-line arguments after the program name.
+pub fn run(args: &[String]) {
+    let smoke = args.iter().any(|a| a == "--smoke")
+        || std::env::var("TASKGRAPH_BENCH_SMOKE").is_ok_and(|v| !v.is_empty() && v != "0");
+    let filter = args
+        .iter()
+        .position(|a| a == "--filter")
+        .and_then(|i| args.get(i + 1).cloned());
+    let s = Settings {
+        smoke,
+        filter,
+        budget: if smoke {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(1500)
+        },
+        min_rounds: if smoke { 2 } else { 7 },
+        max_rounds: if smoke { 2 } else { 300 },
+        min_sample: if smoke {
+            Duration::from_micros(20)
+        } else {
+            Duration::from_micros(200)
+        },
+    };
+    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pool = |n: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .expect("rayon pool")
+    };
+    let p = Pools {
+        tg1: Runtime::new(1).expect("runtime"),
+        tg_all: Runtime::new(all).expect("runtime"),
+        ray1: pool(1),
+        ray_all: pool(all),
+        all,
+    };
+    let spin = calibrate_spin();
+    println!(
+        "# taskgraph benchmark suite{}\n",
+        if smoke {
+            " (smoke mode: tiny sizes, 2 runs)"
+        } else {
+            ""
+        }
+    );
+    println!("Machine: {}.\n", machine());
+    println!(
+        "Cells: median ns per task over `runs` rounds, ± half the interquartile range. \
+         Ratios are of medians. 1T / {all}T: pools of 1 and {all} threads.\n"
+    );
+
+    let (zero_rows, busy_rows): (Vec<(Shape, u64)>, Vec<(Shape, u64)>) = if smoke {
+        (
+            vec![
+                (Shape::Seed, 64),
+                (Shape::Chain, 1000),
+                (Shape::Tree, 1 << 8),
+                (Shape::FanJoin, 1000),
+            ],
+            vec![
+                (Shape::Seed, 16),
+                (Shape::Chain, 50),
+                (Shape::Tree, 1 << 5),
+                (Shape::FanJoin, 50),
+            ],
+        )
+    } else {
+        (
+            vec![
+                (Shape::Seed, 256),
+                (Shape::Seed, 4096),
+                (Shape::Seed, 65536),
+                (Shape::Seed, 1 << 20),
+                (Shape::Chain, 100_000),
+                (Shape::Chain, 1_000_000),
+                (Shape::Tree, 1 << 16),
+                (Shape::Tree, 1 << 20),
+                (Shape::FanJoin, 100_000),
+                (Shape::FanJoin, 1_000_000),
+            ],
+            vec![
+                (Shape::Seed, 256),
+                (Shape::Seed, 4096),
+                (Shape::Chain, 10_000),
+                (Shape::Tree, 1 << 12),
+                (Shape::FanJoin, 10_000),
+            ],
+        )
+    };
+    println!("## Zero-work tasks (one integer operation each)\n");
+    table(&s, &p, Work::Zero, &zero_rows);
+    println!("## Busy tasks (about 1 µs of work each: one call of `spin` measured {spin:?})\n");
+    table(&s, &p, Work::Busy, &busy_rows);
+    println!("Wavefront: not measured yet, `graph!` has no indexing (`v[i - 1]`) so far.\n");
+
+    if !s.keep("extras") {
+        return;
+    }
+    println!("## Heap allocations per compute (seed, zero work; counting global allocator)\n");
+    allocations(&s, &p, if smoke { &[256, 1024] } else { &[1024, 65536] });
+    println!("## Fixed cost of one compute on a tiny graph\n");
+    fixed_cost(&s, &p);
+    println!(
+        "## Makespan with sleeping tasks (the tutorial's workload, sleeps uniform in [0, 2 ms))\n"
+    );
+    if smoke {
+        SLEEP_MAX_NS.store(200_000, Relaxed);
+    }
+    makespan(&s);
+}
+
+#[allow(dead_code)]
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` passes `--bench`; ignore it.
+    run(&args);
+}

@@ -1,0 +1,8 @@
+use taskgraph::delayed;
+
+#[delayed]
+struct Point {
+    x: i64,
+}
+
+fn main() {}
