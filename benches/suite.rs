@@ -7,7 +7,9 @@
 //! tiny sizes in seconds; `tests/bench_smoke.rs` runs that mode under
 //! `cargo test`. `-- --filter SUBSTRING` keeps only the rows whose label
 //! contains it (e.g. `seed 65536`, or `extras` for the tables after the first
-//! two), which is handy under `perf record`.
+//! two); `-- --only tg1` (or `tg_all`, `seq`, `dyn`, `ray1`, `ray_all`) runs
+//! just that variant of the kept rows for a few seconds each and prints no
+//! numbers: for `perf record`.
 //!
 //! Times are per task: the time of one whole run divided by the graph's number
 //! of tasks. A run of taskgraph is `rt.compute(graph! { .. })`: instantiate,
@@ -27,12 +29,15 @@ use taskgraph::{delayed, graph, Runtime};
 struct Counting;
 
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
+/// Bytes requested by allocations (a growing `realloc` counts its growth).
+static BYTES: AtomicUsize = AtomicUsize::new(0);
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 
 impl Counting {
     #[inline]
     fn grew(by: usize) {
+        BYTES.fetch_add(by, Relaxed);
         let now = LIVE.fetch_add(by, Relaxed) + by;
         PEAK.fetch_max(now, Relaxed);
     }
@@ -111,18 +116,20 @@ fn calibrate_spin() -> Duration {
     }
     let per_iter = best.as_secs_f64() / 10_000.0;
     SPIN.store(((1e-6 / per_iter).round() as u64).max(1), Relaxed);
-    let t = Instant::now();
-    for i in 0..1000 {
-        black_box(spin(i));
-    }
-    t.elapsed() / 1000
+    let mut v: Vec<f64> = (0..1000)
+        .map(|i| {
+            let t = Instant::now();
+            black_box(spin(i));
+            t.elapsed().as_nanos() as f64
+        })
+        .collect();
+    Duration::from_nanos(Stat::of(std::mem::take(&mut v)).median as u64)
 }
 
 const LCG: u64 = 6364136223846793005;
 
 macro_rules! task_fns {
-    ($m:ident, $work:expr) => {
-        #[allow(clippy::redundant_closure_call)]
+    ($m:ident, $work:ident) => {
         mod $m {
             use super::*;
 
@@ -166,10 +173,14 @@ macro_rules! task_fns {
         }
     };
 }
-task_fns!(zero, |_: u64| ());
-task_fns!(busy, |x: u64| {
+#[inline(always)]
+fn no_work(_: u64) {}
+#[inline(always)]
+fn spin_work(x: u64) {
     black_box(spin(x));
-});
+}
+task_fns!(zero, no_work);
+task_fns!(busy, spin_work);
 
 /// The operations of the shapes, so one baseline serves direct calls, calls
 /// through `&dyn Fn`, zero work and busy work.
@@ -239,13 +250,13 @@ struct Dyn<'a> {
 macro_rules! dyn_ops {
     ($m:ident) => {
         Dyn {
-            inc: black_box(&$m::inc),
-            dec: black_box(&$m::dec),
-            add: black_box(&$m::add),
-            step: black_box(&$m::step),
-            leaf: black_box(&$m::leaf),
-            gen: black_box(&$m::gen),
-            sum: black_box(&$m::sum),
+            inc: black_box::<Un<'_>>(&$m::inc),
+            dec: black_box::<Un<'_>>(&$m::dec),
+            add: black_box::<Bin<'_>>(&$m::add),
+            step: black_box::<Un<'_>>(&$m::step),
+            leaf: black_box::<Un<'_>>(&$m::leaf),
+            gen: black_box::<Un<'_>>(&$m::gen),
+            sum: black_box::<&(dyn Fn(&[u64]) -> u64 + Sync)>(&$m::sum),
         }
     };
 }
@@ -451,6 +462,9 @@ fn taskgraph_busy(rt: &Runtime, shape: Shape, n: u64) -> u64 {
 struct Settings {
     smoke: bool,
     filter: Option<String>,
+    /// Profiling mode: run only this variant (`tg1`, `tg_all`, `seq`, `dyn`,
+    /// `ray1`, `ray_all`) of each row for a few seconds, print no numbers.
+    only: Option<String>,
     /// Minimum wall time spent on one row (all its variants).
     budget: Duration,
     min_rounds: usize,
@@ -468,6 +482,7 @@ impl Settings {
 /// Median and quartiles of one variant, in ns per task.
 #[derive(Clone, Copy)]
 struct Stat {
+    min: f64,
     median: f64,
     q1: f64,
     q3: f64,
@@ -478,6 +493,7 @@ impl Stat {
         v.sort_by(f64::total_cmp);
         let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
         Stat {
+            min: v[0],
             median: q(0.5),
             q1: q(0.25),
             q3: q(0.75),
@@ -501,6 +517,9 @@ fn fmt_ns(ns: f64) -> String {
         format!("{ns:.2}")
     }
 }
+
+/// A shape and its size `N`.
+type Row = (Shape, u64);
 
 type Variant<'a> = (&'static str, Box<dyn FnMut() + 'a>);
 
@@ -610,6 +629,18 @@ fn row(s: &Settings, p: &Pools, work: Work, shape: Shape, n: u64) -> Option<Stri
             Box::new(|| check("rayon", shape, n, ray(&p.ray_all).unwrap_or(want), want)),
         ));
     }
+    if let Some(only) = &s.only {
+        // Profiling mode: run one variant for the row's budget and report nothing.
+        let (_, f) = v
+            .iter_mut()
+            .find(|(name, _)| name == only)
+            .expect("unknown variant for --only");
+        let start = Instant::now();
+        while start.elapsed() < s.budget.max(Duration::from_secs(5)) {
+            f();
+        }
+        return None;
+    }
     let (st, rounds) = measure(s, tasks, &mut v);
     let cells: Vec<String> = st.iter().map(Stat::cell).collect();
     let na = "n/a".to_owned();
@@ -624,11 +655,12 @@ fn row(s: &Settings, p: &Pools, work: Work, shape: Shape, n: u64) -> Option<Stri
     };
     let ri = |i: usize| has_rayon.then_some(i);
     Some(format!(
-        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
         shape.name(),
         n,
         tasks,
         cells[0],
+        fmt_ns(st[0].min),
         cells[1],
         cells[2],
         cells[3],
@@ -642,13 +674,13 @@ fn row(s: &Settings, p: &Pools, work: Work, shape: Shape, n: u64) -> Option<Stri
     ))
 }
 
-fn table(s: &Settings, p: &Pools, work: Work, rows: &[(Shape, u64)]) {
+fn table(s: &Settings, p: &Pools, work: Work, rows: &[Row]) {
     let a = p.all;
     println!(
-        "| shape | N | tasks | taskgraph 1T | taskgraph {a}T | sequential | &dyn Fn | rayon 1T | rayon {a}T \
+        "| shape | N | tasks | taskgraph 1T | (best) | taskgraph {a}T | sequential | &dyn Fn | rayon 1T | rayon {a}T \
          | tg/seq 1T | tg/dyn 1T | tg/rayon 1T | tg/rayon {a}T | runs |"
     );
-    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     for &(shape, n) in rows {
         if let Some(r) = row(s, p, work, shape, n) {
             println!("{r}");
@@ -660,9 +692,12 @@ fn table(s: &Settings, p: &Pools, work: Work, rows: &[(Shape, u64)]) {
 // ---------------------------------------------------------------------------
 // Extras: allocations, peak memory, fixed cost, makespan.
 
-fn allocations(s: &Settings, p: &Pools, sizes: &[u64]) {
-    println!("| seed N | tasks | threads | allocations per compute | bytes allocated per compute (peak live) | peak live bytes per task | rayon allocations (peak bytes per task) |");
-    println!("|--:|--:|--:|--:|--:|--:|--:|");
+fn allocations(p: &Pools, sizes: &[u64]) {
+    println!(
+        "| seed N | tasks | threads | allocations per compute | bytes allocated | peak live bytes | peak live bytes per task \
+         | rayon: allocations, peak live bytes per task |"
+    );
+    println!("|--:|--:|--:|--:|--:|--:|--:|--:|");
     for &n in sizes {
         let tasks = Shape::Seed.tasks(n);
         let want = sequential(&Zero, Shape::Seed, n);
@@ -675,76 +710,76 @@ fn allocations(s: &Settings, p: &Pools, sizes: &[u64]) {
                 taskgraph_zero(rt, Shape::Seed, n),
                 want,
             );
+            let b0 = BYTES.load(Relaxed);
             let (got, allocs, peak) = count_allocs(|| taskgraph_zero(rt, Shape::Seed, n));
+            let bytes = BYTES.load(Relaxed) - b0;
             check("taskgraph", Shape::Seed, n, got, want);
             let _ = pool.install(|| with_rayon(&Zero, Shape::Seed, n));
             let (got, rallocs, rpeak) =
                 count_allocs(|| pool.install(|| with_rayon(&Zero, Shape::Seed, n)));
             check("rayon", Shape::Seed, n, got.unwrap_or(want), want);
             println!(
-                "| {n} | {tasks} | {threads} | {allocs} | {peak} | {:.1} | {rallocs} ({:.1}) |",
+                "| {n} | {tasks} | {threads} | {allocs} | {bytes} | {peak} | {:.1} | {rallocs}, {:.1} |",
                 peak as f64 / tasks as f64,
                 rpeak as f64 / tasks as f64
             );
         }
     }
-    let _ = s;
     println!();
+}
+
+/// Times each call of `f` separately; returns the median, p25, p75 and p99 in µs.
+fn time_each(runs: usize, f: &mut dyn FnMut()) -> [f64; 4] {
+    for _ in 0..runs / 10 {
+        f();
+    }
+    let mut v: Vec<f64> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_nanos() as f64
+        })
+        .collect();
+    v.sort_by(f64::total_cmp);
+    let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize] / 1000.0;
+    [q(0.5), q(0.25), q(0.75), q(0.99)]
 }
 
 fn fixed_cost(s: &Settings, p: &Pools) {
     let runs = if s.smoke { 200 } else { 20_000 };
     println!("| graph | threads | median | p25 | p75 | p99 | runs |");
     println!("|---|--:|--:|--:|--:|--:|--:|");
-    let line = |what: &str, threads: usize, mut f: Box<dyn FnMut() + '_>| {
-        for _ in 0..runs / 10 {
-            f();
-        }
-        let mut v: Vec<f64> = (0..runs)
-            .map(|_| {
-                let t = Instant::now();
-                f();
-                t.elapsed().as_nanos() as f64
-            })
-            .collect();
-        v.sort_by(f64::total_cmp);
-        let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize] / 1000.0;
+    let line = |what: &str, threads: usize, q: [f64; 4]| {
         println!(
             "| {what} | {threads} | {:.2} µs | {:.2} µs | {:.2} µs | {:.2} µs | {runs} |",
-            q(0.5),
-            q(0.25),
-            q(0.75),
-            q(0.99)
+            q[0], q[1], q[2], q[3]
         );
     };
     for (threads, rt) in [(1, &p.tg1), (p.all, &p.tg_all)] {
-        line(
-            "taskgraph: `inc`, `dec`, `add` (3 tasks)",
-            threads,
-            Box::new(move || {
-                let z = rt
-                    .compute(graph! {
-                        let x = zero::inc(black_box(1));
-                        let y = zero::dec(black_box(2));
-                        zero::add(x, y)
-                    })
-                    .expect("3-task graph failed");
-                assert_eq!(z, 3);
-            }),
-        );
+        let q = time_each(runs, &mut || {
+            let z = rt
+                .compute(graph! {
+                    let x = zero::inc(black_box(1u64));
+                    let y = zero::dec(black_box(2u64));
+                    zero::add(x, y)
+                })
+                .expect("3-task graph failed");
+            assert_eq!(z, 3);
+        });
+        line("taskgraph: `inc`, `dec`, `add` (3 tasks)", threads, q);
     }
     for (threads, pool) in [(1, &p.ray1), (p.all, &p.ray_all)] {
+        let q = time_each(runs, &mut || {
+            let z = pool.install(|| {
+                let (x, y) = rayon::join(|| zero::inc(black_box(1)), || zero::dec(black_box(2)));
+                zero::add(x, y)
+            });
+            assert_eq!(z, 3);
+        });
         line(
-            "rayon: `install` + `join(inc, dec)` + `add` (reference)",
+            "rayon (reference): `install` + `join(inc, dec)` + `add`",
             threads,
-            Box::new(move || {
-                let z = pool.install(|| {
-                    let (x, y) =
-                        rayon::join(|| zero::inc(black_box(1)), || zero::dec(black_box(2)));
-                    zero::add(x, y)
-                });
-                assert_eq!(z, 3);
-            }),
+            q,
         );
     }
     println!();
@@ -884,13 +919,16 @@ fn machine() -> String {
 pub fn run(args: &[String]) {
     let smoke = args.iter().any(|a| a == "--smoke")
         || std::env::var("TASKGRAPH_BENCH_SMOKE").is_ok_and(|v| !v.is_empty() && v != "0");
-    let filter = args
-        .iter()
-        .position(|a| a == "--filter")
-        .and_then(|i| args.get(i + 1).cloned());
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let (filter, only) = (value("--filter"), value("--only"));
     let s = Settings {
         smoke,
         filter,
+        only,
         budget: if smoke {
             Duration::ZERO
         } else {
@@ -930,10 +968,13 @@ pub fn run(args: &[String]) {
     println!("Machine: {}.\n", machine());
     println!(
         "Cells: median ns per task over `runs` rounds, ± half the interquartile range. \
-         Ratios are of medians. 1T / {all}T: pools of 1 and {all} threads.\n"
+         (best): the fastest round of taskgraph 1T. Ratios are of medians. \
+         1T / {all}T: pools of 1 and {all} threads. seq: the plain loop (the physical limit); \
+         dyn: the same functions through `&dyn Fn` in topological order (the indirect-call floor); \
+         rayon: `par_iter` for independent tasks, one `join` per inner tree node.\n"
     );
 
-    let (zero_rows, busy_rows): (Vec<(Shape, u64)>, Vec<(Shape, u64)>) = if smoke {
+    let (zero_rows, busy_rows): (Vec<Row>, Vec<Row>) = if smoke {
         (
             vec![
                 (Shape::Seed, 64),
@@ -977,19 +1018,20 @@ pub fn run(args: &[String]) {
     table(&s, &p, Work::Busy, &busy_rows);
     println!("Wavefront: not measured yet, `graph!` has no indexing (`v[i - 1]`) so far.\n");
 
-    if !s.keep("extras") {
+    if !s.keep("extras") || s.only.is_some() {
         return;
     }
     println!("## Heap allocations per compute (seed, zero work; counting global allocator)\n");
-    allocations(&s, &p, if smoke { &[256, 1024] } else { &[1024, 65536] });
+    allocations(&p, if smoke { &[256, 1024] } else { &[1024, 65536] });
     println!("## Fixed cost of one compute on a tiny graph\n");
     fixed_cost(&s, &p);
-    println!(
-        "## Makespan with sleeping tasks (the tutorial's workload, sleeps uniform in [0, 2 ms))\n"
-    );
     if smoke {
         SLEEP_MAX_NS.store(200_000, Relaxed);
     }
+    println!(
+        "## Makespan with sleeping tasks (the tutorial's workload, sleeps uniform in [0, {} µs))\n",
+        SLEEP_MAX_NS.load(Relaxed) / 1000
+    );
     makespan(&s);
 }
 
