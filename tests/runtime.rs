@@ -344,3 +344,32 @@ fn values_without_clone_flow_through_single_consumers() {
 fn add_u64(a: u64, b: u64) -> u64 {
     a + b
 }
+
+#[test]
+fn heavy_tasks_in_a_short_loop_all_overlap() {
+    // Two iterations with two independent tasks each, on four threads: all
+    // four must run at once, however the scheduler groups light work.
+    let rt = Runtime::new(4).unwrap();
+    let log: Spans = Arc::default();
+    let log2 = Arc::clone(&log);
+    let d = Duration::from_millis(150);
+    let done = rt
+        .compute(graph! {
+            let mut v = Vec::new();
+            for _ in 0..2 {
+                let a = nap(&log2, d);
+                let b = nap(&log2, d);
+                v.push(a);
+                v.push(b);
+            }
+            count(v)
+        })
+        .unwrap();
+    assert_eq!(done, 4);
+    let spans = log.lock().unwrap().clone();
+    let overlap = spans
+        .iter()
+        .map(|(s, _)| spans.iter().filter(|(a, b)| a <= s && s < b).count())
+        .max();
+    assert_eq!(overlap, Some(4));
+}

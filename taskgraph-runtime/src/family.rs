@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::sync::OnceLock;
 
 use crate::error::TaskInfo;
-use crate::exec::{Cx, SlotRef};
+use crate::exec::{Cx, Edges, SlotRef};
 use crate::slot::{Brand, InputSet, Lazy, Slot, TaskId};
 
 /// What the macro knows about a call site, as a `'static` constant.
@@ -158,8 +158,10 @@ pub trait ErasedFamily<'g>: Sync {
     }
     /// Allocates the output slots; no node can be added afterwards.
     fn seal(&self) -> SlotRef;
-    /// Calls `f(node index, input)` for every lazy input of every node.
-    fn for_each_input(&self, f: &mut dyn FnMut(u32, TaskId));
+    /// Counts every node's inputs into the topology being built.
+    fn count_edges(&self, e: &mut Edges);
+    /// Records every node as a successor of each of its inputs.
+    fn fill_edges(&self, e: &mut Edges);
     /// Describes node `idx` for error reports.
     fn describe(&self, idx: u32) -> TaskInfo;
     /// Describes the call site.
@@ -181,12 +183,29 @@ impl<'g, A: Send, I: InputSet<'g>, L: LoopIndex, T: Send + Sync> ErasedFamily<'g
             .get_or_init(|| (0..self.insts.len()).map(|_| Slot::empty()).collect());
         SlotRef::new::<T>(slots)
     }
-    fn for_each_input(&self, f: &mut dyn FnMut(u32, TaskId)) {
+    fn count_edges(&self, e: &mut Edges) {
         for (i, inst) in self.insts.iter().enumerate() {
             // SAFETY: called before the run starts, single-threaded; the data
             // is only read.
             if let Some((_, inputs)) = unsafe { &*inst.data.get() } {
-                inputs.for_each(&mut |t| f(i as u32, t));
+                let mut n = 0;
+                inputs.for_each(&mut |t| {
+                    e.count(t);
+                    n += 1;
+                });
+                e.set_pending(self.id, i, n);
+            }
+        }
+    }
+    fn fill_edges(&self, e: &mut Edges) {
+        for (i, inst) in self.insts.iter().enumerate() {
+            // SAFETY: as in `count_edges`.
+            if let Some((_, inputs)) = unsafe { &*inst.data.get() } {
+                let me = TaskId {
+                    fam: self.id,
+                    idx: i as u32,
+                };
+                inputs.for_each(&mut |t| e.fill(t, me));
             }
         }
     }

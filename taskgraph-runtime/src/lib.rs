@@ -20,7 +20,7 @@ pub use pool::{Runtime, RuntimeBuilder};
 /// Items the generated code uses. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::exec::Cx;
+    pub use crate::exec::{Cx, Edges};
     pub use crate::family::{ErasedFamily, Family, FamilyInfo, LoopIndex, Scope};
     pub use crate::graph::{placeholder, GraphFn, Outputs};
     pub use crate::reduce::tree_reduce;

@@ -183,7 +183,7 @@ pub trait Input<'g>: Send {
     /// What the task receives by value.
     type Value;
     /// Calls `f` with every node this input reads.
-    fn for_each(&self, f: &mut dyn FnMut(TaskId));
+    fn for_each<F: FnMut(TaskId)>(&self, f: &mut F);
     /// Moves the value(s) out; used where the macro proved a single consumer.
     #[doc(hidden)]
     fn take_once(self, cx: &Cx<'g>) -> Self::Value;
@@ -203,7 +203,8 @@ pub trait SharedInput<'g>: Input<'g> {
 
 impl<'g, T: Send + Sync> Input<'g> for Lazy<'g, T> {
     type Value = T;
-    fn for_each(&self, f: &mut dyn FnMut(TaskId)) {
+    #[inline(always)]
+    fn for_each<F: FnMut(TaskId)>(&self, f: &mut F) {
         f(self.id)
     }
     #[inline]
@@ -227,7 +228,8 @@ impl<'g, T: Send + Sync + Clone> SharedInput<'g> for Lazy<'g, T> {
 
 impl<'g, T: Send + Sync + Clone> Input<'g> for Vec<Lazy<'g, T>> {
     type Value = Vec<T>;
-    fn for_each(&self, f: &mut dyn FnMut(TaskId)) {
+    #[inline]
+    fn for_each<F: FnMut(TaskId)>(&self, f: &mut F) {
         for l in self {
             f(l.id)
         }
@@ -249,14 +251,15 @@ impl<'g, T: Send + Sync + Clone> SharedInput<'g> for Vec<Lazy<'g, T>> {
 /// The inputs of one node: a tuple of [`Input`]s.
 pub trait InputSet<'g>: Send {
     /// Calls `f` with every node these inputs read, in argument order.
-    fn for_each(&self, f: &mut dyn FnMut(TaskId));
+    fn for_each<F: FnMut(TaskId)>(&self, f: &mut F);
 }
 
 macro_rules! input_sets {
     ($( ( $($n:ident),* ) )*) => {$(
         impl<'g, $($n: Input<'g>),*> InputSet<'g> for ($($n,)*) {
             #[allow(unused_variables, non_snake_case)]
-            fn for_each(&self, f: &mut dyn FnMut(TaskId)) {
+            #[inline(always)]
+            fn for_each<FF: FnMut(TaskId)>(&self, f: &mut FF) {
                 let ($($n,)*) = self;
                 $( $n.for_each(f); )*
             }

@@ -38,15 +38,55 @@ impl SlotRef {
 
 /// Dependency counters and successor lists, flat over all nodes of a graph.
 ///
-/// Node `(f, i)` has the global number `base[f] + i`. Its successors are
-/// `succ[off[g]..off[g + 1]]`, one entry per edge (a consumer reading it twice
-/// appears twice), plus one [`FINAL`] entry per reference from the graph's
-/// final expression; so the slice's length is the output's number of uses.
+/// Node `(f, i)` has the global number `g = base[f] + i`. Its successors are
+/// `succ[off[g + 1]..off[g + 2]]`, one entry per edge (a consumer reading it
+/// twice appears twice), plus one [`FINAL`] entry per reference from the
+/// graph's final expression; so that slice's length is the output's number
+/// of uses. (`off` is shifted by one because it is filled by counting down.)
 pub(crate) struct Topology {
     base: Box<[u32]>,
     pub(crate) pending: Box<[AtomicU32]>,
     off: Box<[u32]>,
     succ: Box<[TaskId]>,
+}
+
+/// The topology while it is built; families add their edges to it.
+#[doc(hidden)]
+pub struct Edges {
+    base: Box<[u32]>,
+    pending: Box<[AtomicU32]>,
+    off: Vec<u32>,
+    succ: Vec<TaskId>,
+}
+
+impl Edges {
+    #[inline(always)]
+    fn global(&self, t: TaskId) -> usize {
+        (self.base[t.fam as usize] + t.idx) as usize
+    }
+
+    /// Counts one use of `producer`'s output.
+    #[inline(always)]
+    pub(crate) fn count(&mut self, producer: TaskId) {
+        let g = self.global(producer);
+        self.off[g + 1] += 1;
+    }
+
+    /// Sets how many inputs node `(fam, idx)` waits for.
+    #[inline(always)]
+    pub(crate) fn set_pending(&mut self, fam: u32, idx: usize, n: u32) {
+        let c = (self.base[fam as usize] as usize) + idx;
+        *self.pending[c].get_mut() = n;
+    }
+
+    /// Records node `consumer` as a successor of `producer`.
+    #[inline(always)]
+    pub(crate) fn fill(&mut self, producer: TaskId, consumer: TaskId) {
+        let g = self.global(producer);
+        let pos = self.off[g + 1] - 1;
+        self.off[g + 1] = pos;
+        self.succ[pos as usize] = consumer;
+    }
 }
 
 impl Topology {
@@ -63,41 +103,34 @@ impl Topology {
             u32::MAX - 1
         );
         base.push(total as u32);
-        let base = base.into_boxed_slice();
         let n = total as usize;
-        let global = |t: TaskId| (base[t.fam as usize] + t.idx) as usize;
-
-        let mut pending: Box<[AtomicU32]> = (0..n).map(|_| AtomicU32::new(0)).collect();
-        // Count edges per producer in off[g + 1], inputs per consumer in pending.
-        let mut off = vec![0u32; n + 1];
+        let mut e = Edges {
+            base: base.into_boxed_slice(),
+            pending: (0..n).map(|_| AtomicU32::new(0)).collect(),
+            off: vec![0u32; n + 2],
+            succ: Vec::new(),
+        };
+        // Count uses per producer in off[g + 1] and inputs per consumer.
         for f in fams {
-            let fid = f.id();
-            f.for_each_input(&mut |i, p| {
-                off[global(p) + 1] += 1;
-                *pending[global(TaskId { fam: fid, idx: i })].get_mut() += 1;
-            });
+            f.count_edges(&mut e);
         }
-        outs.for_each(&mut |p| off[global(p) + 1] += 1);
-        for g in 0..n {
-            off[g + 1] += off[g];
+        outs.for_each(&mut |p| e.count(p));
+        // Prefix sums: off[g + 1] becomes the end of g's successors.
+        for g in 1..=n {
+            e.off[g] += e.off[g - 1];
         }
-        let edges = off[n] as usize;
-        let mut succ = vec![FINAL; edges].into_boxed_slice();
-        let mut cursor: Vec<u32> = off[..n].to_vec();
+        e.off[n + 1] = e.off[n];
+        e.succ = vec![FINAL; e.off[n] as usize];
+        // Filling counts each off[g + 1] down to the start of g's successors.
         for f in fams {
-            let fid = f.id();
-            f.for_each_input(&mut |i, p| {
-                let c = &mut cursor[global(p)];
-                succ[*c as usize] = TaskId { fam: fid, idx: i };
-                *c += 1;
-            });
+            f.fill_edges(&mut e);
         }
-        // FINAL entries were pre-filled and sit after each node's real edges.
+        outs.for_each(&mut |p| e.fill(p, FINAL));
         Topology {
-            base,
-            pending,
-            off: off.into_boxed_slice(),
-            succ,
+            base: e.base,
+            pending: e.pending,
+            off: e.off.into_boxed_slice(),
+            succ: e.succ.into_boxed_slice(),
         }
     }
 
@@ -109,13 +142,13 @@ impl Topology {
     #[inline(always)]
     pub(crate) fn successors(&self, t: TaskId) -> &[TaskId] {
         let g = self.global(t);
-        &self.succ[self.off[g] as usize..self.off[g + 1] as usize]
+        &self.succ[self.off[g + 1] as usize..self.off[g + 2] as usize]
     }
 
     #[inline(always)]
     pub(crate) fn uses(&self, t: TaskId) -> u32 {
         let g = self.global(t);
-        self.off[g + 1] - self.off[g]
+        self.off[g + 2] - self.off[g + 1]
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -38,6 +38,9 @@ struct Run<'r, 'g, D> {
     done: AtomicBool,
     /// Set once: a task failed; no new task starts.
     stop: AtomicBool,
+    /// Workers currently looking for work; a worker running a range splits
+    /// it while this is non-zero.
+    hungry: AtomicUsize,
     error: Mutex<Option<Error>>,
     sleep: Sleep,
 }
@@ -89,6 +92,7 @@ where
         remaining: AtomicUsize::new(topo.len()),
         done: AtomicBool::new(false),
         stop: AtomicBool::new(false),
+        hungry: AtomicUsize::new(0),
         error: Mutex::new(None),
         sleep: Sleep::new(),
     };
@@ -125,20 +129,43 @@ where
             };
             match item {
                 Some(Item::Task(t)) => self.run_from(t, &local, &mut ran),
-                Some(Item::Range { fam, lo, mut hi }) => {
-                    while hi - lo > 1 {
-                        let mid = lo + (hi - lo) / 2;
+                Some(Item::Range {
+                    fam,
+                    mut lo,
+                    mut hi,
+                }) => {
+                    // First cut the range into about one piece per thread,
+                    // so every thread starts at once even if the first task
+                    // is long. Then run it in order on this thread, giving
+                    // away the upper half whenever another worker is out of
+                    // work: light tasks cost no deque traffic, heavy ones
+                    // still spread over every thread.
+                    let piece = ((hi - lo) / self.stealers.len() as u32).max(1);
+                    while hi - lo > piece {
+                        let mid = lo + (hi - lo).div_ceil(2);
                         local.push(Item::Range { fam, lo: mid, hi });
                         self.sleep.wake_one();
                         hi = mid;
                     }
-                    self.run_from(TaskId { fam, idx: lo }, &local, &mut ran);
+                    while lo < hi {
+                        if hi - lo > 1 && self.hungry.load(Ordering::Relaxed) > 0 {
+                            let mid = lo + (hi - lo).div_ceil(2);
+                            local.push(Item::Range { fam, lo: mid, hi });
+                            self.sleep.wake_one();
+                            hi = mid;
+                        }
+                        self.run_from(TaskId { fam, idx: lo }, &local, &mut ran);
+                        lo += 1;
+                        if self.stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                    }
                 }
                 None => {
                     if self.finished() {
                         break;
                     }
-                    self.idle(me);
+                    self.idle();
                 }
             }
         }
@@ -228,15 +255,20 @@ where
     }
 
     #[cold]
-    fn idle(&self, me: usize) {
+    fn idle(&self) {
+        self.hungry.fetch_add(1, Ordering::SeqCst);
+        let mut found = false;
         for _ in 0..SPIN_ROUNDS {
             if self.has_work() || self.finished() {
-                return;
+                found = true;
+                break;
             }
             std::hint::spin_loop();
         }
-        let _ = me;
-        self.sleep.sleep(|| self.has_work() || self.finished());
+        if !found {
+            self.sleep.sleep(|| self.has_work() || self.finished());
+        }
+        self.hungry.fetch_sub(1, Ordering::SeqCst);
     }
 
     #[cold]
