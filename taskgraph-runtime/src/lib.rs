@@ -12,6 +12,7 @@ mod graph;
 mod pool;
 mod reduce;
 mod slot;
+mod sync;
 
 pub use error::{Error, TaskInfo};
 pub use graph::Graph;
@@ -25,8 +26,9 @@ pub mod __private {
     pub use crate::graph::{placeholder, GraphFn, Outputs};
     pub use crate::reduce::tree_reduce;
     pub use crate::slot::{
-        Borrow, Borrowed, ByRef, ByValue, Gathered, Input, InputSet, Lazy, Owned, SharedInput,
-        TaskId,
+        task_output, task_param, task_ref_param, Borrow, Borrowed, ByRef, ByValue, Gathered, Input,
+        InputSet, Lazy, Owned, SharedInput, SharedValue, TaskId, TaskOutput, TaskParam,
+        TaskRefParam,
     };
     pub use core::result::Result::{Err, Ok};
 

@@ -1,9 +1,9 @@
 //! Typed output slots, lazy handles, and how a task receives its inputs:
 //! moved, cloned or borrowed, with each output dropped by its last consumer.
 
+use crate::sync::{fence, AtomicU32, Ordering};
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
-use std::sync::atomic::{fence, AtomicU32, Ordering};
 
 use crate::exec::Cx;
 
@@ -288,11 +288,75 @@ impl ByValue {
         Owned(input.take_once(cx))
     }
     /// Receives an input that other tasks consume too: moved if last, else cloned.
+    ///
+    /// The `SharedValue` bound only words the error when the value is not
+    /// `Clone` (`SharedInput` needs `Clone` already).
     #[inline(always)]
-    pub fn shared<'g, I: SharedInput<'g>>(self, input: I, cx: &Cx<'g>) -> Owned<I::Value> {
+    pub fn shared<'g, I: SharedInput<'g>>(self, input: I, cx: &Cx<'g>) -> Owned<I::Value>
+    where
+        I::Value: SharedValue,
+    {
         Owned(input.take_shared(cx))
     }
 }
+
+// Marker traits that exist only to word compile errors in taskgraph's terms.
+// `#[diagnostic::do_not_recommend]` on their blanket impls makes rustc report
+// the marker trait (and its message) instead of the bound it stands for.
+
+/// A value that several tasks take by value: every consumer but the last
+/// receives a clone.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is passed by value to several tasks, so it must implement `Clone`",
+    label = "this lazy value goes by value to more than one task",
+    note = "give the parameters type `&{Self}` to share one value, derive or implement `Clone`, or wrap the value in `std::sync::Arc`"
+)]
+pub trait SharedValue: Clone {}
+#[diagnostic::do_not_recommend]
+impl<T: Clone> SharedValue for T {}
+
+/// The output type of a `#[delayed]` function: it is moved to the thread of
+/// the task that consumes it and may be borrowed by several tasks at once.
+#[diagnostic::on_unimplemented(
+    message = "the output of a `#[delayed]` function must be `Send + Sync`, and `{Self}` is not",
+    label = "this type cannot cross threads",
+    note = "a task's output is moved to the thread of the task that consumes it, and borrowed by several tasks at once",
+    note = "use `Arc` instead of `Rc`, and `Mutex` or `RwLock` instead of `Cell` or `RefCell`"
+)]
+pub trait TaskOutput: Send + Sync {}
+#[diagnostic::do_not_recommend]
+impl<T: Send + Sync + ?Sized> TaskOutput for T {}
+
+/// The type of a by-value parameter of a `#[delayed]` function: its argument
+/// is moved to the pool thread that runs the task.
+#[diagnostic::on_unimplemented(
+    message = "a parameter of a `#[delayed]` function must be `Send`, and `{Self}` is not",
+    label = "this type cannot cross threads",
+    note = "a task's arguments are moved to the pool thread that runs it",
+    note = "use `Arc` instead of `Rc`"
+)]
+pub trait TaskParam: Send {}
+#[diagnostic::do_not_recommend]
+impl<T: Send + ?Sized> TaskParam for T {}
+
+/// The referent of a `&T` parameter of a `#[delayed]` function: tasks on
+/// several threads may borrow it at once.
+#[diagnostic::on_unimplemented(
+    message = "a `&T` parameter of a `#[delayed]` function needs `T: Sync`, and `{Self}` is not `Sync`",
+    label = "this type cannot be shared between threads",
+    note = "tasks on several threads may borrow the same value at once",
+    note = "use `Arc` instead of `Rc`, and `Mutex` or `RwLock` instead of `Cell` or `RefCell`"
+)]
+pub trait TaskRefParam: Sync {}
+#[diagnostic::do_not_recommend]
+impl<T: Sync + ?Sized> TaskRefParam for T {}
+
+/// Checked by `#[delayed]` on its return type.
+pub const fn task_output<T: TaskOutput + ?Sized>() {}
+/// Checked by `#[delayed]` on each by-value parameter type.
+pub const fn task_param<T: TaskParam + ?Sized>() {}
+/// Checked by `#[delayed]` on the referent of each `&T` parameter type.
+pub const fn task_ref_param<T: TaskRefParam + ?Sized>() {}
 
 impl ByRef {
     /// Borrows an input; the borrow is released when the task returns.
@@ -381,4 +445,79 @@ impl<T> Drop for Borrowed<'_, T> {
 pub(crate) fn take_final<T>(slot: &Slot<T>) -> Option<T> {
     // SAFETY: the run has finished; each final reference holds one use.
     unsafe { slot.take_last() }
+}
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::Slot;
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use loom::sync::Arc;
+
+    /// Counts drops, to check that the last consumer drops the value once.
+    struct Counted(u32, Arc<AtomicUsize>);
+    impl Clone for Counted {
+        fn clone(&self) -> Self {
+            Counted(self.0, Arc::clone(&self.1))
+        }
+    }
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// One consumer borrows while another takes by value: the value is
+    /// moved or cloned, read intact, and dropped exactly once per copy.
+    #[test]
+    fn borrow_and_take_race() {
+        loom::model(|| {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let slot = Arc::new(Slot::empty());
+            // SAFETY: no consumer exists yet.
+            unsafe { slot.put(Counted(7, Arc::clone(&drops)), 2) };
+            let s2 = Arc::clone(&slot);
+            let borrower = loom::thread::spawn(move || {
+                // SAFETY: this thread holds one of the two uses.
+                let v = unsafe { s2.get() }.0;
+                // SAFETY: `v` is a copy; the borrow has ended.
+                unsafe { s2.release() };
+                v
+            });
+            // SAFETY: this thread holds the other use.
+            let taken = unsafe { slot.take_or_clone() };
+            assert_eq!(taken.0, 7);
+            assert_eq!(borrower.join().unwrap(), 7);
+            let moved = drops.load(Ordering::SeqCst) == 0;
+            drop(taken);
+            drop(slot);
+            // Moved: one value, one drop. Cloned: the clone and the original.
+            assert_eq!(drops.load(Ordering::SeqCst), if moved { 1 } else { 2 });
+        });
+    }
+
+    /// Two by-value consumers: the original is moved into one of them, or,
+    /// when both check before either releases, both clone and the last
+    /// release drops the original — never dropped twice, never lost.
+    #[test]
+    fn two_takers() {
+        loom::model(|| {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let slot = Arc::new(Slot::empty());
+            // SAFETY: no consumer exists yet.
+            unsafe { slot.put(Counted(3, Arc::clone(&drops)), 2) };
+            let s2 = Arc::clone(&slot);
+            // SAFETY: each thread holds one use.
+            let t = loom::thread::spawn(move || unsafe { s2.take_or_clone() });
+            // SAFETY: as above.
+            let a = unsafe { slot.take_or_clone() };
+            let b = t.join().unwrap();
+            assert_eq!((a.0, b.0), (3, 3));
+            let before = drops.load(Ordering::SeqCst);
+            drop((a, b));
+            drop(slot);
+            // Before: 0 if one was moved, 1 if both cloned (original dropped).
+            assert!(before <= 1);
+            assert_eq!(drops.load(Ordering::SeqCst), 2 + before);
+        });
+    }
 }

@@ -1,7 +1,6 @@
 //! Parking idle workers without losing a wake-up.
 
-use std::sync::atomic::{fence, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
+use crate::sync::{fence, AtomicUsize, Condvar, Mutex, Ordering};
 
 /// Idle workers park here. A worker that pushes work or finishes the graph
 /// wakes them.
@@ -66,5 +65,50 @@ impl Sleep {
             }
         }
         self.sleepers.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::Sleep;
+    use loom::sync::atomic::{AtomicBool, Ordering};
+    use loom::sync::Arc;
+
+    /// Work published just as a worker goes to sleep is never missed: the
+    /// sleeper either sees the work or is woken (loom reports a deadlock
+    /// otherwise).
+    #[test]
+    fn no_lost_wake_up() {
+        loom::model(|| {
+            let sleep = Arc::new(Sleep::new());
+            let work = Arc::new(AtomicBool::new(false));
+            let (s2, w2) = (Arc::clone(&sleep), Arc::clone(&work));
+            let pusher = loom::thread::spawn(move || {
+                w2.store(true, Ordering::Relaxed);
+                s2.wake_one();
+            });
+            sleep.sleep(|| work.load(Ordering::Relaxed));
+            pusher.join().unwrap();
+        });
+    }
+
+    /// `wake_all` releases every sleeper.
+    #[test]
+    fn wake_all_releases_everyone() {
+        loom::model(|| {
+            let sleep = Arc::new(Sleep::new());
+            let done = Arc::new(AtomicBool::new(false));
+            let sleepers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (s, d) = (Arc::clone(&sleep), Arc::clone(&done));
+                    loom::thread::spawn(move || s.sleep(|| d.load(Ordering::Relaxed)))
+                })
+                .collect();
+            done.store(true, Ordering::Relaxed);
+            sleep.wake_all();
+            for t in sleepers {
+                t.join().unwrap();
+            }
+        });
     }
 }
