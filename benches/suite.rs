@@ -912,7 +912,18 @@ fn machine() -> String {
     } else {
         "optimized build"
     };
-    format!("{threads} hardware threads (nproc), {cpu}; {rustc}; {profile}")
+    format!(
+        "{threads} hardware threads (nproc), {cpu}; {rustc}; {profile}; load average at start {}",
+        loadavg()
+    )
+}
+
+/// The 1-minute load average: other processes on this machine skew every number.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// Runs the suite; `args` are the command-line arguments after the program name.
@@ -932,9 +943,9 @@ pub fn run(args: &[String]) {
         budget: if smoke {
             Duration::ZERO
         } else {
-            Duration::from_millis(1500)
+            Duration::from_millis(2500)
         },
-        min_rounds: if smoke { 2 } else { 7 },
+        min_rounds: if smoke { 2 } else { 9 },
         max_rounds: if smoke { 2 } else { 300 },
         min_sample: if smoke {
             Duration::from_micros(20)
@@ -1033,6 +1044,7 @@ pub fn run(args: &[String]) {
         SLEEP_MAX_NS.load(Relaxed) / 1000
     );
     makespan(&s);
+    println!("Load average at the end: {}.", loadavg());
 }
 
 #[allow(dead_code)]
