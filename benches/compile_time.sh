@@ -13,6 +13,9 @@
 # `-Zunpretty=expanded` is nightly-only. The script reaches it on the stable
 # compiler with RUSTC_BOOTSTRAP=1, for this measurement only (set
 # SKIP_EXPANSION=1 to skip it). Lines are those of rustc's pretty-printer.
+# (RUSTC_BOOTSTRAP changes cargo's fingerprints, so the next `cargo check` of
+# these crates re-checks their dependencies; the timed runs are preceded by an
+# untimed one for that reason.)
 set -euo pipefail
 
 repeats=${1:-3}
@@ -153,20 +156,22 @@ EOF
 make_crate tg-compile-graph gen_graph_crate
 make_crate tg-compile-plain gen_plain_crate
 
-# Runs "$@" REPEATS times after touching the crate's source; prints the median seconds.
+# Runs "$@" REPEATS times after touching the crate's source; prints the
+# median wall-clock seconds and the median CPU seconds (user + system, which
+# other processes on the machine disturb less).
 time_build() {
     local dir=$1
     shift
-    local ts=()
+    local log="$work/time.log"
+    : >"$log"
     for _ in $(seq 1 "$repeats"); do
         touch "$dir/src/main.rs"
-        local t0 t1
-        t0=$(date +%s.%N)
-        (cd "$dir" && "$@" >/dev/null 2>&1)
-        t1=$(date +%s.%N)
-        ts+=("$(echo "$t1 - $t0" | bc)")
+        (cd "$dir" && /usr/bin/time -a -o "$log" -f "%e %U %S" "$@" >/dev/null 2>&1)
     done
-    printf '%s\n' "${ts[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)]}'
+    local wall cpu
+    wall=$(awk '{print $1}' "$log" | sort -n | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)]}')
+    cpu=$(awk '{printf "%.3f\n", $2 + $3}' "$log" | sort -n | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)]}')
+    echo "$wall $cpu"
 }
 
 declare -A result
@@ -176,6 +181,7 @@ for name in tg-compile-graph tg-compile-plain; do
         (cd "$dir" && cargo build --profile "$profile" --quiet) # dependencies, untimed; checks it builds
         result[$name.$profile]=$(time_build "$dir" cargo build --profile "$profile")
     done
+    (cd "$dir" && cargo check --quiet) # dependencies, untimed
     result[$name.check]=$(time_build "$dir" cargo check)
     (cd "$dir" && cargo run --quiet --release) >"$work/$name.out"
 done
@@ -185,6 +191,7 @@ if ! cmp -s "$work/tg-compile-graph.out" "$work/tg-compile-plain.out"; then
 fi
 
 sites=$((graphs * 10))
+cell() { read -r w c <<<"${result[$1]}"; echo "$w s ($c s)"; }
 echo "| variant | cargo check | cargo build (dev) | cargo build (release) | source lines | expanded lines | expanded bytes |"
 echo "|---|--:|--:|--:|--:|--:|--:|"
 declare -A lines bytes
@@ -201,7 +208,7 @@ for name in tg-compile-graph tg-compile-plain; do
         bytes[$name]=$(wc -c <"$work/$name.expanded.rs")
     fi
     label=$([ "$name" = tg-compile-graph ] && echo "$graphs \`graph!\`s × 10 call sites" || echo "the same, plain sequential code")
-    echo "| $label | ${result[$name.check]} s | ${result[$name.dev]} s | ${result[$name.release]} s | $src | ${lines[$name]} | ${bytes[$name]} |"
+    echo "| $label | $(cell "$name.check") | $(cell "$name.dev") | $(cell "$name.release") | $src | ${lines[$name]} | ${bytes[$name]} |"
 done
 if [ "${SKIP_EXPANSION:-0}" != 1 ]; then
     dl=$((lines[tg-compile-graph] - lines[tg-compile-plain]))
@@ -210,9 +217,16 @@ if [ "${SKIP_EXPANSION:-0}" != 1 ]; then
     echo "Expansion: $dl more lines ($db more bytes) for $sites call sites:" \
         "$((dl / sites)) lines ($((db / sites)) bytes) per call site, $((dl / graphs)) lines per \`graph!\`."
 fi
-per_graph() { echo "scale=3; (${result[tg-compile-graph.$1]} - ${result[tg-compile-plain.$1]}) / $graphs" | bc; }
+per_graph() {
+    local a b
+    read -r -a a <<<"${result[tg-compile-graph.$1]}"
+    read -r -a b <<<"${result[tg-compile-plain.$1]}"
+    awk -v a="${a[0]}" -v b="${b[0]}" -v c="${a[1]}" -v d="${b[1]}" -v n="$graphs" \
+        'BEGIN { printf "%.3f s (CPU %.3f s)", (a - b) / n, (c - d) / n }'
+}
 echo
-echo "Added build time per \`graph!\` (10 call sites): check $(per_graph check) s," \
-    "dev $(per_graph dev) s, release $(per_graph release) s."
+echo "Added build time per \`graph!\` (10 call sites): check $(per_graph check)," \
+    "dev $(per_graph dev), release $(per_graph release)."
 echo
-echo "Median of $repeats builds of the crate alone (dependencies already built); $(nproc) CPUs, $(rustc --version)."
+echo "Median of $repeats builds of the crate alone (dependencies already built): wall time (CPU time);" \
+    "$(nproc) CPUs, $(rustc --version), load average $(cut -d' ' -f1 /proc/loadavg)."

@@ -78,26 +78,51 @@ fn chain(rt: &Runtime, n: i64) -> (i64, usize) {
 
 #[test]
 fn allocations_per_compute_do_not_grow_with_the_number_of_nodes() {
-    for threads in [1, 2, 4] {
-        let rt = Runtime::new(threads).unwrap();
-        tutorial(&rt, 16); // warm up the pool's threads
-        let (small, a_small) = tutorial(&rt, 1024);
-        let (large, a_large) = tutorial(&rt, 65_536);
+    // Every runtime is started (and its threads are up) before counting, and
+    // none is dropped meanwhile, so no thread starts or exits while counting.
+    let configs = [
+        (1, true),
+        (2, true),
+        (4, true),
+        (1, false),
+        (2, false),
+        (4, false),
+    ];
+    let runtimes: Vec<Runtime> = configs
+        .iter()
+        .map(|&(t, fuse)| {
+            Runtime::builder()
+                .threads(t)
+                .fuse_loops(fuse)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    for (rt, &(threads, fuse)) in runtimes.iter().zip(&configs) {
+        tutorial(rt, 16); // warm up
+        let (small, a_small) = tutorial(rt, 1024);
+        let (large, a_large) = tutorial(rt, 65_536);
         assert_eq!(small, (0..1024).map(|i| 2 * i + 1).sum::<i64>());
         assert_eq!(large, (0..65_536).map(|i| 2 * i + 1).sum::<i64>());
         assert_eq!(
             a_small, a_large,
-            "{threads} threads: {a_small} allocations for 1,024 iterations, {a_large} for 65,536"
+            "{threads} threads, fused {fuse}: {a_small} allocations for 1,024 iterations, {a_large} for 65,536"
         );
         // A few per call site and per thread: far below one per node.
         assert!(
             a_large < 64 + 8 * threads,
             "{threads} threads: {a_large} allocations"
         );
+        if fuse {
+            assert_eq!(a_large, 0, "a fused graph allocates nothing");
+        }
 
-        let (c_small, b_small) = chain(&rt, 1_000);
-        let (c_large, b_large) = chain(&rt, 100_000);
+        let (c_small, b_small) = chain(rt, 1_000);
+        let (c_large, b_large) = chain(rt, 100_000);
         assert_eq!((c_small, c_large), (1_001, 100_001));
-        assert_eq!(b_small, b_large, "{threads} threads: chain allocations");
+        assert_eq!(
+            b_small, b_large,
+            "{threads} threads, fused {fuse}: chain allocations"
+        );
     }
 }

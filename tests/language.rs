@@ -36,11 +36,11 @@ fn word(i: usize) -> String {
     format!("w{i}")
 }
 #[delayed]
-fn len_of(s: &String) -> usize {
+fn len_of(s: &str) -> usize {
     s.len()
 }
 #[delayed]
-fn scaled(v: &Vec<f64>, k: f64) -> Vec<f64> {
+fn scaled(v: &[f64], k: f64) -> Vec<f64> {
     v.iter().map(|x| x * k).collect()
 }
 #[delayed]

@@ -14,7 +14,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     if !attr.is_empty() {
         errors.push(syn::Error::new_spanned(
             &attr,
-            "`#[delayed]` takes no arguments",
+            "`#[delayed]` takes no arguments\n\n= help: write `#[delayed]` alone; settings belong to the `Runtime`",
         ));
     }
     let item: Item = match syn::parse2(item.clone()) {
@@ -41,9 +41,15 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     check_signature(&f, &mut errors);
+    if let Some(FnArg::Receiver(_)) = f.sig.inputs.first() {
+        // A method: the companion and checks would be items inside an `impl`.
+        let e = combine(errors);
+        return quote!(#e #f);
+    }
     let companion = companion(&f);
+    let threads = thread_checks(&f);
     let e = combine(errors);
-    quote!(#e #f #companion)
+    quote!(#e #f #companion #threads)
 }
 
 fn combine(errors: Vec<syn::Error>) -> TokenStream {
@@ -108,7 +114,8 @@ fn check_signature(f: &ItemFn, errors: &mut Vec<syn::Error>) {
     if let Some(v) = &sig.variadic {
         errors.push(syn::Error::new_spanned(
             v,
-            "`#[delayed]` functions cannot be variadic",
+            "`#[delayed]` functions cannot be variadic: a task has a fixed list of parameters\n\n\
+             = help: take the values as one `Vec<T>` or `&[T]` parameter",
         ));
     }
     for arg in &sig.inputs {
@@ -185,5 +192,132 @@ fn is_ref(ty: &Type) -> bool {
         Type::Paren(p) => is_ref(&p.elem),
         Type::Group(g) => is_ref(&g.elem),
         _ => false,
+    }
+}
+
+/// Asserts that the types in the signature can cross threads, each check
+/// spanned at the user's type so the error lands on the signature: the
+/// output must be `Send + Sync`, a by-value parameter `Send`, the referent of
+/// a `&T` parameter `Sync`. Types that mention the function's generic
+/// parameters are left to the call sites.
+fn thread_checks(f: &ItemFn) -> TokenStream {
+    let generics: Vec<String> = f
+        .sig
+        .generics
+        .params
+        .iter()
+        .filter_map(|p| match p {
+            syn::GenericParam::Type(t) => Some(t.ident.to_string()),
+            syn::GenericParam::Const(c) => Some(c.ident.to_string()),
+            syn::GenericParam::Lifetime(_) => None,
+        })
+        .collect();
+    let mut checks = Vec::new();
+    if let ReturnType::Type(_, ty) = &f.sig.output {
+        if !is_ref(ty) {
+            checks.extend(thread_check("task_output", ty, &generics));
+        }
+    }
+    for arg in &f.sig.inputs {
+        let FnArg::Typed(pt) = arg else { continue };
+        match peel(&pt.ty) {
+            Type::Reference(r) if r.mutability.is_none() => {
+                checks.extend(thread_check("task_ref_param", &r.elem, &generics));
+            }
+            Type::Reference(_) => {}
+            ty => checks.extend(thread_check("task_param", ty, &generics)),
+        }
+    }
+    if checks.is_empty() {
+        return TokenStream::new();
+    }
+    quote! {
+        const _: () = {
+            #(#checks)*
+        };
+    }
+}
+
+fn thread_check(check: &str, ty: &Type, generics: &[String]) -> Option<TokenStream> {
+    if !concrete(ty, generics) {
+        return None;
+    }
+    let f = paths::private(check, ty.span());
+    let ty = erase_lifetimes(ty.to_token_stream());
+    Some(quote_spanned!(ty_span(&ty)=> let _ = #f::<#ty>;))
+}
+
+fn ty_span(ty: &TokenStream) -> proc_macro2::Span {
+    ty.clone()
+        .into_iter()
+        .next()
+        .map_or_else(proc_macro2::Span::call_site, |t| t.span())
+}
+
+/// Whether `ty` names only concrete types: no generic parameter of the
+/// function, no `Self`, no `impl Trait`, no macro, no higher-ranked lifetimes.
+fn concrete(ty: &Type, generics: &[String]) -> bool {
+    use syn::visit::Visit;
+    struct V<'a> {
+        generics: &'a [String],
+        ok: bool,
+    }
+    impl<'ast> Visit<'ast> for V<'_> {
+        fn visit_path(&mut self, p: &'ast syn::Path) {
+            if let Some(first) = p.segments.first() {
+                let n = first.ident.to_string();
+                if n == "Self" || (p.leading_colon.is_none() && self.generics.contains(&n)) {
+                    self.ok = false;
+                }
+            }
+            syn::visit::visit_path(self, p);
+        }
+        fn visit_type_impl_trait(&mut self, _: &'ast syn::TypeImplTrait) {
+            self.ok = false;
+        }
+        fn visit_type_macro(&mut self, _: &'ast syn::TypeMacro) {
+            self.ok = false;
+        }
+        fn visit_type_infer(&mut self, _: &'ast syn::TypeInfer) {
+            self.ok = false;
+        }
+        fn visit_bound_lifetimes(&mut self, _: &'ast syn::BoundLifetimes) {
+            self.ok = false;
+        }
+    }
+    let mut v = V { generics, ok: true };
+    v.visit_type(ty);
+    v.ok
+}
+
+/// `'a` → `'_`: the checks sit outside the function, where its named
+/// lifetimes are not in scope; whether a type is `Send` does not depend on them.
+fn erase_lifetimes(ts: TokenStream) -> TokenStream {
+    use proc_macro2::TokenTree;
+    let mut out = Vec::new();
+    let mut after_quote = false;
+    for tt in ts {
+        let tt = match tt {
+            TokenTree::Group(g) => {
+                let mut n = proc_macro2::Group::new(g.delimiter(), erase_lifetimes(g.stream()));
+                n.set_span(g.span());
+                TokenTree::Group(n)
+            }
+            TokenTree::Ident(i) if after_quote && i != "static" => {
+                TokenTree::Ident(syn::Ident::new("_", i.span()))
+            }
+            other => other,
+        };
+        after_quote = matches!(&tt, TokenTree::Punct(p) if p.as_char() == '\'');
+        out.push(tt);
+    }
+    out.into_iter().collect()
+}
+
+fn peel(ty: &Type) -> &Type {
+    match ty {
+        Type::Paren(p) => peel(&p.elem),
+        Type::Group(g) => peel(&g.elem),
+        t => t,
     }
 }

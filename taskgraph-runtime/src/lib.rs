@@ -8,6 +8,7 @@
 mod error;
 mod exec;
 mod family;
+mod fused;
 mod graph;
 mod pool;
 mod reduce;
@@ -23,14 +24,20 @@ pub use pool::{Runtime, RuntimeBuilder};
 pub mod __private {
     pub use crate::exec::{Cx, Edges};
     pub use crate::family::{ErasedFamily, Family, FamilyInfo, LoopIndex, Scope};
+    pub use crate::fused::{Fused, FusedRange, FusedStep};
     pub use crate::graph::{placeholder, GraphFn, Outputs};
     pub use crate::reduce::tree_reduce;
     pub use crate::slot::{
         task_output, task_param, task_ref_param, Borrow, Borrowed, ByRef, ByValue, Gathered, Input,
-        InputSet, Lazy, Owned, SharedInput, SharedValue, TaskId, TaskOutput, TaskParam,
-        TaskRefParam,
+        InputSet, Lazy, Lent, Owned, SharedInput, TaskId, TaskOutput, TaskParam, TaskRefParam,
     };
     pub use core::result::Result::{Err, Ok};
+
+    /// The error of a fused `tree_reduce` over an empty range.
+    #[cold]
+    pub fn empty_reduce(info: &'static FamilyInfo) -> crate::Error {
+        crate::Error::EmptyReduce { at: info.task(&[]) }
+    }
 
     /// The `match` over families reached a number no family has.
     #[cold]

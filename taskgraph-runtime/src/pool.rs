@@ -15,6 +15,7 @@ use crate::graph::Graph;
 /// [`compute`]: Runtime::compute
 pub struct Runtime {
     pub(crate) pool: rayon::ThreadPool,
+    pub(crate) fuse: bool,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -72,6 +73,7 @@ pub struct RuntimeBuilder {
     threads: Option<usize>,
     name: Option<String>,
     stack_size: Option<usize>,
+    unfused: bool,
 }
 
 impl RuntimeBuilder {
@@ -94,6 +96,21 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Whether graphs whose shape allows it run as fused loops (default
+    /// `true`).
+    ///
+    /// A graph that is one loop of independent iterations, each a chain of
+    /// tasks, feeding `tree_reduce`, a gathering task or the output (or a
+    /// single loop-carried chain), can run without recording its nodes: the
+    /// iterations run as plain loops, split over the threads only when
+    /// another thread wants work. Results, task errors and the reduction
+    /// tree are the same either way; with `false`, every graph runs node by
+    /// node (useful to measure the difference).
+    pub fn fuse_loops(mut self, fuse: bool) -> Self {
+        self.unfused = !fuse;
+        self
+    }
+
     /// Starts the runtime.
     ///
     /// # Errors
@@ -112,7 +129,13 @@ impl RuntimeBuilder {
             b = b.stack_size(s);
         }
         let pool = b.build().map_err(|e| Error::ThreadPool(e.to_string()))?;
-        Ok(Runtime { pool })
+        // Wait until every thread has started, so that the first graphs do
+        // not race the threads' own start-up.
+        pool.broadcast(|_| ());
+        Ok(Runtime {
+            pool,
+            fuse: !self.unfused,
+        })
     }
 }
 

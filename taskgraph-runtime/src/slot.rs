@@ -191,9 +191,9 @@ pub trait Input<'g>: Send {
 
 /// An input whose value may be cloned when several tasks consume it by value.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is consumed by value by several tasks, so its value type must implement `Clone`",
-    label = "this lazy value is passed by value to more than one task",
-    note = "take the parameter as `&T`, derive or implement `Clone`, or wrap the value in `std::sync::Arc`"
+    message = "a lazy value that goes by value to several tasks must implement `Clone`",
+    label = "this value goes by value to more than one task",
+    note = "give the parameters type `&T` to share one value, derive or implement `Clone`, or wrap the value in `std::sync::Arc`"
 )]
 pub trait SharedInput<'g>: Input<'g> {
     /// Moves the value out for the last consumer, clones it for the others.
@@ -218,6 +218,7 @@ impl<'g, T: Send + Sync> Input<'g> for Lazy<'g, T> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<'g, T: Send + Sync + Clone> SharedInput<'g> for Lazy<'g, T> {
     #[inline]
     fn take_shared(self, cx: &Cx<'g>) -> T {
@@ -239,6 +240,7 @@ impl<'g, T: Send + Sync + Clone> Input<'g> for Vec<Lazy<'g, T>> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<'g, T: Send + Sync + Clone> SharedInput<'g> for Vec<Lazy<'g, T>> {
     fn take_shared(self, cx: &Cx<'g>) -> Vec<T> {
         // SAFETY: the consumer holds one use per element until released.
@@ -288,32 +290,16 @@ impl ByValue {
         Owned(input.take_once(cx))
     }
     /// Receives an input that other tasks consume too: moved if last, else cloned.
-    ///
-    /// The `SharedValue` bound only words the error when the value is not
-    /// `Clone` (`SharedInput` needs `Clone` already).
     #[inline(always)]
-    pub fn shared<'g, I: SharedInput<'g>>(self, input: I, cx: &Cx<'g>) -> Owned<I::Value>
-    where
-        I::Value: SharedValue,
-    {
+    pub fn shared<'g, I: SharedInput<'g>>(self, input: I, cx: &Cx<'g>) -> Owned<I::Value> {
         Owned(input.take_shared(cx))
     }
 }
 
-// Marker traits that exist only to word compile errors in taskgraph's terms.
-// `#[diagnostic::do_not_recommend]` on their blanket impls makes rustc report
-// the marker trait (and its message) instead of the bound it stands for.
-
-/// A value that several tasks take by value: every consumer but the last
-/// receives a clone.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is passed by value to several tasks, so it must implement `Clone`",
-    label = "this lazy value goes by value to more than one task",
-    note = "give the parameters type `&{Self}` to share one value, derive or implement `Clone`, or wrap the value in `std::sync::Arc`"
-)]
-pub trait SharedValue: Clone {}
-#[diagnostic::do_not_recommend]
-impl<T: Clone> SharedValue for T {}
+// Marker traits that exist only to word compile errors in taskgraph's terms:
+// `#[delayed]` checks its signature's types against them. With
+// `#[diagnostic::do_not_recommend]` on the blanket impls, rustc reports the
+// marker trait (and its message) instead of the bounds it stands for.
 
 /// The output type of a `#[delayed]` function: it is moved to the thread of
 /// the task that consumes it and may be borrowed by several tasks at once.
@@ -357,6 +343,43 @@ pub const fn task_output<T: TaskOutput + ?Sized>() {}
 pub const fn task_param<T: TaskParam + ?Sized>() {}
 /// Checked by `#[delayed]` on the referent of each `&T` parameter type.
 pub const fn task_ref_param<T: TaskRefParam + ?Sized>() {}
+
+impl ByValue {
+    /// A fused run hands over a value it owns (its last use).
+    #[inline(always)]
+    pub fn take<T>(self, v: T) -> Owned<T> {
+        Owned(v)
+    }
+    /// A fused run hands over a copy of a value that is used again later.
+    #[inline(always)]
+    pub fn share<T: Clone>(self, v: &T) -> Owned<T> {
+        Owned(v.clone())
+    }
+}
+
+impl ByRef {
+    /// A fused run lends a value it owns (its last use); dropped after the call.
+    #[inline(always)]
+    pub fn take<T>(self, v: T) -> Gathered<T> {
+        Gathered(v)
+    }
+    /// A fused run lends a value that is used again later.
+    #[inline(always)]
+    pub fn share<T>(self, v: &T) -> Lent<'_, T> {
+        Lent(v)
+    }
+}
+
+/// A borrow handed to a `&T` parameter by a fused run.
+pub struct Lent<'a, T>(&'a T);
+
+impl<T> Lent<'_, T> {
+    /// The borrowed value.
+    #[inline(always)]
+    pub fn arg(&self) -> &T {
+        self.0
+    }
+}
 
 impl ByRef {
     /// Borrows an input; the borrow is released when the task returns.

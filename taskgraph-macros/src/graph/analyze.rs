@@ -6,7 +6,7 @@ use quote::{quote, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Expr, ExprCall, ExprClosure, Ident, Path};
 
-use super::check::{self, error, unsupported};
+use super::check::{self, error, error_spanned, unsupported, Ctx, Name, PlainCode};
 use super::ir::*;
 use super::parse;
 
@@ -23,12 +23,14 @@ pub(crate) struct Analyzer {
     depth: usize,
     frames: Vec<Reserve>,
     in_tail: bool,
+    /// Names bound at the top level of the graph, in order.
+    top: Vec<Ident>,
     pub errors: Vec<syn::Error>,
 }
 
 /// Analyses a whole `graph!` body. `end` is where a missing final expression
 /// is reported.
-pub(crate) fn analyze(stmts: &[syn::Stmt], end: Span) -> Result<Graph, Vec<syn::Error>> {
+pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span) -> Result<Graph, Vec<syn::Error>> {
     let mut a = Analyzer {
         scopes: vec![Vec::new()],
         vars: Vec::new(),
@@ -37,14 +39,16 @@ pub(crate) fn analyze(stmts: &[syn::Stmt], end: Span) -> Result<Graph, Vec<syn::
         depth: 0,
         frames: Vec::new(),
         in_tail: false,
+        top: Vec::new(),
         errors: Vec::new(),
     };
-    let (stmts, tail) = a.block(stmts, true);
+    let (stmts, tail) = a.block(stmts_in, true);
     let tail = match tail {
         Some(e) => {
             a.in_tail = true;
             a.tail(e)
         }
+        None if ends_in_return(stmts_in) => Value::Error,
         None => {
             let span = stmts_end(end);
             a.errors.push(error(
@@ -55,6 +59,7 @@ pub(crate) fn analyze(stmts: &[syn::Stmt], end: Span) -> Result<Graph, Vec<syn::
             Value::Error
         }
     };
+    a.check_task_names_not_shadowed();
     if !a.errors.is_empty() {
         return Err(a.errors);
     }
@@ -69,6 +74,12 @@ pub(crate) fn analyze(stmts: &[syn::Stmt], end: Span) -> Result<Graph, Vec<syn::
 
 fn stmts_end(end: Span) -> Span {
     end
+}
+
+/// `...; return x;`: already reported, and the reason there is no final
+/// expression.
+fn ends_in_return(stmts: &[syn::Stmt]) -> bool {
+    matches!(stmts.last(), Some(syn::Stmt::Expr(Expr::Return(_), _)))
 }
 
 impl Analyzer {
@@ -91,11 +102,51 @@ impl Analyzer {
         self.lookup(name).map(|v| self.vars[v].kind)
     }
 
+    /// What `name` refers to here: lazy, plain and bound inside the graph, or
+    /// from outside it.
+    fn name_of(&self, name: &Ident) -> Name {
+        let n = name.to_string();
+        for scope in self.scopes.iter().rev() {
+            for (k, b) in scope.iter().rev() {
+                if *k == n {
+                    return match b {
+                        Binding::Var(v) => Name::Lazy(self.vars[*v].kind),
+                        Binding::Plain => Name::Inside,
+                    };
+                }
+            }
+        }
+        Name::Outside
+    }
+
     fn bind(&mut self, name: &Ident, b: Binding) {
+        if self.scopes.len() == 1 {
+            self.top.push(name.clone());
+        }
         self.scopes
             .last_mut()
             .expect("a scope")
             .push((name.to_string(), b));
+    }
+
+    /// The generated code calls each task's function after the graph's
+    /// statements, where a top-level variable of the same name would hide it.
+    fn check_task_names_not_shadowed(&mut self) {
+        let called: Vec<String> = self
+            .families
+            .iter()
+            .filter(|f| f.callee.leading_colon.is_none() && f.callee.segments.len() == 1)
+            .map(|f| f.callee.segments[0].ident.to_string())
+            .collect();
+        for name in &self.top {
+            if called.iter().any(|c| name == c) {
+                self.errors.push(error(
+                    name.span(),
+                    format!("`{name}` hides the `#[delayed]` function `{name}` that this graph calls"),
+                    format!("rename the variable: tasks are called after all of the graph's statements, where `{name}` would name it"),
+                ));
+            }
+        }
     }
 
     fn bind_plain_pat(&mut self, pat: &syn::Pat) {
@@ -132,21 +183,32 @@ impl Analyzer {
     }
 
     fn check_plain_expr(&mut self, e: &Expr) {
-        let found = check::lazy_uses_in_expr(e, &|i| self.kind_of(i));
-        for (i, k) in found {
-            self.errors.push(check::lazy_in_plain(&i, k));
+        self.check_plain_in(e, None);
+    }
+
+    /// Checks plain code; with `ctx`, every lazy variable in `e` is reported
+    /// in that context. Returns how many errors were found.
+    fn check_plain_in(&mut self, e: &Expr, ctx: Option<Ctx>) -> usize {
+        use syn::visit::Visit;
+        let lookup = |i: &Ident| self.name_of(i);
+        let mut v = PlainCode::new(&lookup);
+        match ctx {
+            Some(c) => v.expr_in(e, c),
+            None => v.visit_expr(e),
         }
+        let found = std::mem::take(&mut v.errors);
+        let n = found.len();
+        self.errors.extend(found);
+        n
     }
 
     fn check_plain_stmt(&mut self, s: &syn::Stmt) {
         use syn::visit::Visit;
-        let lookup = |i: &Ident| self.kind_of(i);
-        let mut v = check::LazyUses::new(&lookup);
+        let lookup = |i: &Ident| self.name_of(i);
+        let mut v = PlainCode::new(&lookup);
         v.visit_stmt(s);
-        let found = v.found;
-        for (i, k) in found {
-            self.errors.push(check::lazy_in_plain(&i, k));
-        }
+        let found = std::mem::take(&mut v.errors);
+        self.errors.extend(found);
     }
 
     /// A statement list; with `want_tail`, a final expression without a
@@ -222,8 +284,8 @@ impl Analyzer {
                     return;
                 }
             } else if self.looks_lazy(&init.expr) {
-                self.errors.push(error(
-                    l.pat.span(),
+                self.errors.push(error_spanned(
+                    &l.pat,
                     "a lazy value cannot be destructured or matched: its parts exist only when the graph runs",
                     "bind it to a name (`let pair = f(..);`) and pass it to a `#[delayed]` function that takes it apart",
                 ));
@@ -241,7 +303,7 @@ impl Analyzer {
             Expr::ForLoop(f) => {
                 let over = self.lazy_vec_iter(&f.expr);
                 if over.is_none() {
-                    self.check_plain_expr(&f.expr);
+                    self.check_plain_in(&f.expr, Some(Ctx::LoopBound));
                 }
                 if let Some(a) = f.attrs.first() {
                     self.errors.push(unsupported(a.span(), "an attribute on a `for` loop", "remove the attribute"));
@@ -269,35 +331,54 @@ impl Analyzer {
                     reserve,
                 });
             }
-            Expr::While(w) => self.errors.push(unsupported(
-                w.while_token.span,
-                "`while`",
-                "use a `for` loop over a range computed before the loop",
-            )),
+            Expr::While(w) => {
+                let kw = if matches!(*w.cond, Expr::Let(_)) { "while let" } else { "while" };
+                if self.check_plain_in(&w.cond, Some(Ctx::Cond(kw))) == 0 {
+                    self.errors.push(unsupported(
+                        w.while_token.span,
+                        &format!("`{kw}`"),
+                        "use a `for` loop over a range computed before the loop",
+                    ));
+                }
+            }
             Expr::Loop(l) => self.errors.push(unsupported(
                 l.loop_token.span,
                 "`loop`",
                 "use a `for` loop over a range computed before the loop",
             )),
-            Expr::If(i) => self.errors.push(unsupported(
-                i.if_token.span,
-                "`if`",
-                "decide before `graph!` which graph to build, or pass the condition to a `#[delayed]` function",
+            Expr::If(i) => {
+                let kw = if matches!(*i.cond, Expr::Let(_)) { "if let" } else { "if" };
+                if self.check_plain_in(&i.cond, Some(Ctx::Cond(kw))) == 0 {
+                    self.errors.push(unsupported(
+                        i.if_token.span,
+                        &format!("`{kw}`"),
+                        "decide before `graph!` which graph to build, or pass the condition to a `#[delayed]` function",
+                    ));
+                }
+            }
+            Expr::Match(m) => {
+                if self.check_plain_in(&m.expr, Some(Ctx::Cond("match"))) == 0 {
+                    self.errors.push(unsupported(
+                        m.match_token.span,
+                        "`match`",
+                        "decide before `graph!` which graph to build, or match inside a `#[delayed]` function",
+                    ));
+                }
+            }
+            Expr::Block(b) => self.errors.push(unsupported(
+                b.block.brace_token.span.open(),
+                "a block",
+                "write its statements directly inside `graph!`; a task is a call of a `#[delayed]` function",
             )),
-            Expr::Match(m) => self.errors.push(unsupported(
-                m.match_token.span,
-                "`match`",
-                "decide before `graph!` which graph to build, or match inside a `#[delayed]` function",
+            Expr::Unsafe(u) => self.errors.push(unsupported(
+                u.unsafe_token.span,
+                "an `unsafe` block",
+                "keep the `unsafe` code inside a `#[delayed]` function, or before `graph!`",
             )),
-            Expr::Return(r) => self.errors.push(unsupported(
-                r.return_token.span,
-                "`return`",
-                "end the graph with its final expression instead",
-            )),
-            Expr::Async(a) => self.errors.push(unsupported(
-                a.async_token.span,
-                "an `async` block",
-                "call a `#[delayed]` function that blocks instead",
+            Expr::Const(c) => self.errors.push(unsupported(
+                c.const_token.span,
+                "a `const` block",
+                "compute the constant before `graph!`",
             )),
             Expr::Assign(a) => self.assign(a, s, out),
             Expr::MethodCall(m) if m.method == "push" && m.args.len() == 1 => self.push(m, s, out),
@@ -318,32 +399,54 @@ impl Analyzer {
             return;
         };
         let first_use = self.uses.len();
-        match self.lookup(name).map(|v| (v, self.vars[v].kind)) {
-            Some((var, VarKind::Lazy)) => match self.value(&a.right, false) {
-                Some(value) => {
-                    self.vars[var].assigned += 1;
-                    if let Value::Var { use_, .. } = &value {
-                        let src = self.uses[*use_].var;
-                        self.vars[src].aliased = true;
-                        self.vars[var].aliased = true;
+        match self.name_of(name) {
+            Name::Lazy(VarKind::Lazy) => {
+                let var = self.lookup(name).expect("a lazy variable");
+                match self.value(&a.right, false) {
+                    Some(value) => {
+                        self.vars[var].assigned += 1;
+                        if let Value::Var { use_, .. } = &value {
+                            let src = self.uses[*use_].var;
+                            self.vars[src].aliased = true;
+                            self.vars[var].aliased = true;
+                        }
+                        let own: Vec<UseId> = (first_use..self.uses.len())
+                            .filter(|&u| self.uses[u].var == var)
+                            .collect();
+                        if let [only] = own[..] {
+                            self.vars[var].self_updates.push(only);
+                        }
+                        out.push(Stmt::Assign {
+                            name: name.clone(),
+                            value,
+                        });
                     }
-                    let own: Vec<UseId> = (first_use..self.uses.len()).filter(|&u| self.uses[u].var == var).collect();
-                    if let [only] = own[..] {
-                        self.vars[var].self_updates.push(only);
+                    None => {
+                        self.check_plain_expr(&a.right);
+                        self.errors.push(error_spanned(
+                            &a.right,
+                            format!("`{name}` holds a lazy value, so it can only be assigned another lazy value"),
+                            format!("assign the result of a `#[delayed]` call, e.g. `{name} = step({name});`, or bind the plain value to a new name with `let`"),
+                        ));
                     }
-                    out.push(Stmt::Assign { name: name.clone(), value });
                 }
-                None => self.errors.push(error(
-                    a.right.span(),
-                    format!("`{name}` holds a lazy value, so it can only be assigned another lazy value"),
-                    format!("assign the result of a `#[delayed]` call, e.g. `{name} = step({name});`"),
-                )),
-            },
-            Some((_, VarKind::LazyVec)) => self.errors.push(unsupported(
+            }
+            Name::Lazy(VarKind::LazyVec) => self.errors.push(unsupported(
                 a.eq_token.span,
                 "assigning to a vector of lazy values",
                 "build a new vector with `let`",
             )),
+            Name::Outside if parse::starts_lower(name) => {
+                self.errors.push(check::captured_mutation(name));
+                self.check_plain_expr(&a.right);
+            }
+            Name::Inside if self.looks_lazy(&a.right) => {
+                self.errors.push(error(
+                    name.span(),
+                    format!("`{name}` holds a plain value, so it cannot be assigned a lazy value"),
+                    format!("bind the lazy value where it is computed: `let {name} = ...;`"),
+                ));
+            }
             _ => {
                 self.check_plain_stmt(s);
                 out.push(Stmt::Plain(s.to_token_stream()));
@@ -352,6 +455,16 @@ impl Analyzer {
     }
 
     fn push(&mut self, m: &syn::ExprMethodCall, s: &syn::Stmt, out: &mut Vec<Stmt>) {
+        if let Some(recv) = parse::as_ident(&m.receiver) {
+            if self.name_of(recv) == Name::Outside && self.looks_lazy(&m.args[0]) {
+                self.errors.push(error(
+                    recv.span(),
+                    format!("`{recv}` is declared outside `graph!`, so lazy values cannot be pushed onto it"),
+                    format!("declare the vector inside `graph!`: `let mut {recv} = Vec::new();`"),
+                ));
+                return;
+            }
+        }
         let target = parse::as_ident(&m.receiver).and_then(|i| self.lookup(i).map(|v| (i, v)));
         let Some((name, var)) = target.filter(|(_, v)| self.vars[*v].kind != VarKind::Lazy) else {
             self.check_plain_stmt(s);
@@ -374,8 +487,8 @@ impl Analyzer {
                     value,
                 });
             }
-            None if self.vars[var].kind == VarKind::LazyVec => self.errors.push(error(
-                m.args[0].span(),
+            None if self.vars[var].kind == VarKind::LazyVec => self.errors.push(error_spanned(
+                &m.args[0],
                 format!("`{name}` holds lazy values, so only lazy values can be pushed onto it"),
                 "push the result of a `#[delayed]` call, or use a separate vector for plain values",
             )),
@@ -386,6 +499,15 @@ impl Analyzer {
         }
     }
 
+    /// Whether calling `path` runs a task: a lower-case function path that
+    /// is not a variable of the graph (a closure bound inside is plain).
+    fn is_task_call(&self, path: &Path) -> bool {
+        parse::is_task_path(path)
+            && !path
+                .get_ident()
+                .is_some_and(|i| self.name_of(i) != Name::Outside)
+    }
+
     /// Whether `e` would be a lazy value, without analysing it.
     fn looks_lazy(&self, e: &Expr) -> bool {
         match e {
@@ -393,7 +515,7 @@ impl Analyzer {
             Expr::Group(g) => self.looks_lazy(&g.expr),
             Expr::Call(c) => match &*c.func {
                 Expr::Path(p) if p.qself.is_none() => {
-                    parse::is_tree_reduce(&p.path) || parse::is_task_path(&p.path)
+                    parse::is_tree_reduce(&p.path) || self.is_task_call(&p.path)
                 }
                 _ => false,
             },
@@ -447,17 +569,11 @@ impl Analyzer {
                 }
                 if parse::is_tree_reduce(&p.path) {
                     Some(self.reduce(c))
-                } else if parse::is_task_path(&p.path) {
+                } else if self.is_task_call(&p.path) {
                     Some(self.call(c, &p.path))
                 } else {
-                    if let Some(arg) = c.args.iter().find(|a| self.looks_lazy(a)) {
-                        let name = quote!(#p).to_string().replace(' ', "");
-                        self.errors.push(error(
-                            p.span(),
-                            format!("`{name}` is not a `#[delayed]` function, so it cannot take a lazy value"),
-                            "only `#[delayed]` functions can take lazy values: mark a function `#[delayed]` and call it instead",
-                        ));
-                        let _ = arg;
+                    if c.args.iter().any(|a| self.looks_lazy(a)) {
+                        self.errors.push(check::not_delayed(&p.path));
                         return Some(Value::Error);
                     }
                     None
@@ -501,22 +617,23 @@ impl Analyzer {
                 Some(Value::Error)
             }
             Expr::Index(i) if self.looks_lazy(&i.expr) => {
-                self.errors.push(unsupported(
-                    i.bracket_token.span.join(),
-                    "indexing a vector of lazy values",
-                    "pass the whole vector to a `#[delayed]` function, or keep the values in separate variables",
-                ));
+                self.errors
+                    .push(check::lazy_index(i.bracket_token.span.join()));
                 Some(Value::Error)
             }
             Expr::Reference(r) if self.looks_lazy(&r.expr) => {
                 let inner = &r.expr;
-                self.errors.push(error(
-                    r.and_token.span,
+                let what = match parse::as_ident(inner) {
+                    Some(i) => format!("`{i}` is a lazy value: it exists only when the graph runs, so it cannot be borrowed with `&`"),
+                    None => "a lazy value exists only when the graph runs, so it cannot be borrowed with `&`".to_string(),
+                };
+                self.errors.push(error_spanned(
+                    r,
+                    what,
                     format!(
-                        "a lazy value cannot be borrowed with `&`: write `{}`",
-                        quote!(#inner)
+                        "pass `{}` itself: a `#[delayed]` parameter of type `&T` borrows its argument",
+                        check::show(inner)
                     ),
-                    "a `#[delayed]` parameter of type `&T` borrows its lazy argument automatically",
                 ));
                 Some(Value::Error)
             }
@@ -583,8 +700,8 @@ impl Analyzer {
             Some(v @ (Value::VecVar { .. } | Value::Collect { .. })) => v,
             Some(Value::Error) => Value::Error,
             _ => {
-                self.errors.push(error(
-                    c.args[0].span(),
+                self.errors.push(error_spanned(
+                    &c.args[0],
                     "the first argument of `tree_reduce` must be a vector of lazy values",
                     "collect the values first: `let v: Vec<_> = (0..n).map(|i| f(i)).collect();`",
                 ));
@@ -592,10 +709,10 @@ impl Analyzer {
             }
         };
         let f = match &c.args[1] {
-            Expr::Path(p) if p.qself.is_none() && parse::is_task_path(&p.path) => p.path.clone(),
+            Expr::Path(p) if p.qself.is_none() && self.is_task_call(&p.path) => p.path.clone(),
             other => {
-                self.errors.push(error(
-                    other.span(),
+                self.errors.push(error_spanned(
+                    other,
                     "the second argument of `tree_reduce` must name a binary `#[delayed]` function",
                     "write its name, e.g. `tree_reduce(values, add)`",
                 ));
@@ -644,8 +761,8 @@ impl Analyzer {
         let tail = match tail.map(|t| (t, self.value(t, false))) {
             Some((_, Some(v))) => v,
             Some((t, None)) => {
-                self.errors.push(error(
-                    t.span(),
+                self.errors.push(error_spanned(
+                    t,
                     "the closure of `.map(..).collect()` must end with a lazy value",
                     "end it with a `#[delayed]` call",
                 ));
@@ -708,8 +825,8 @@ impl Analyzer {
                 })
             }
             _ => {
-                self.errors.push(error(
-                    pat.span(),
+                self.errors.push(error_spanned(
+                    pat,
                     "the elements of a vector of lazy values can only be bound to a name",
                     "write `for x in v.iter()` or `.map(|x| ...)`",
                 ));
@@ -727,9 +844,10 @@ impl Analyzer {
             }
             _ => match self.value(e, true) {
                 Some(v) => v,
+                None if self.check_plain_in(e, None) > 0 => Value::Error,
                 None => {
-                    self.errors.push(error(
-                        e.span(),
+                    self.errors.push(error_spanned(
+                        e,
                         "the final expression of `graph!` must be a lazy value, a tuple of them, or a `Vec` of them; this one is plain",
                         "end the graph with the result of a `#[delayed]` call, e.g. `add(x, y)`; plain values can be computed outside `graph!`",
                     ));

@@ -52,17 +52,33 @@ pub(crate) fn expand(g: &Graph) -> TokenStream {
     let n = g.families.len();
     let erased = private("ErasedFamily", span);
     let graph_fn = private("GraphFn", span);
+    let nodes = quote! {
+        #(#fam_decls)*
+        #(#stmts)*
+        let #out = #tail;
+        let #run = #scope.dispatcher(|#t, #cxi| match #t.family() {
+            #(#arms)*
+            _ => #unknown(),
+        });
+        let #fams: [&dyn #erased<'_>; #n] = [#(&#fam_refs),*];
+        #scope.execute(&#fams, #out, &#run)
+    };
+    let body = match super::fuse::plan(g) {
+        Some(plan) => {
+            let fused = super::fuse::expand(g, &plan, &scope, |s| c.stmt(s));
+            quote! {
+                if #scope.fusion() {
+                    #fused
+                } else {
+                    #nodes
+                }
+            }
+        }
+        None => nodes,
+    };
     quote! {
         #graph_fn::new(move |#scope| {
-            #(#fam_decls)*
-            #(#stmts)*
-            let #out = #tail;
-            let #run = #scope.dispatcher(|#t, #cxi| match #t.family() {
-                #(#arms)*
-                _ => #unknown(),
-            });
-            let #fams: [&dyn #erased<'_>; #n] = [#(&#fam_refs),*];
-            #scope.execute(&#fams, #out, &#run)
+            #body
         })
     }
 }
@@ -83,7 +99,7 @@ fn loop_ident(d: usize) -> Ident {
 
 /// The call site's line and column when the compiler can tell them, else
 /// those of the `graph!` invocation.
-fn line_column(span: Span) -> (TokenStream, TokenStream) {
+pub(crate) fn line_column(span: Span) -> (TokenStream, TokenStream) {
     if proc_macro_available() {
         let s = span.unwrap();
         let (l, c) = (s.line() as u32, s.column() as u32);
@@ -318,7 +334,7 @@ impl Ctx<'_> {
                     let companion = &f.companion;
                     let mode = paths::param_mode(k, p.span);
                     let m = Ident::new(&format!("__tg_m{k}"), p.span);
-                    modes.push(quote!(let #m = #companion::#mode;));
+                    modes.push(quote!(let #m = <#companion>::#mode;));
                     let method =
                         Ident::new(if self.once(once) { "once" } else { "shared" }, p.span);
                     let cx = temp(&cx.to_string(), p.span);

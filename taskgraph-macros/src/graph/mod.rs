@@ -3,6 +3,7 @@
 mod analyze;
 mod check;
 mod expand;
+mod fuse;
 mod ir;
 mod parse;
 

@@ -35,7 +35,8 @@ pub(crate) fn is_task_path(path: &Path) -> bool {
     })
 }
 
-fn starts_lower(i: &Ident) -> bool {
+/// Whether a name starts in lower case, as variables and functions do.
+pub(crate) fn starts_lower(i: &Ident) -> bool {
     let s = i.to_string();
     let s = s.strip_prefix("r#").unwrap_or(&s);
     s.starts_with(|c: char| c.is_lowercase() || c == '_')
@@ -148,4 +149,16 @@ pub(crate) fn strip_generics(path: &Path) -> Path {
         s.arguments = syn::PathArguments::None;
     }
     p
+}
+
+/// The variable a place expression (`n`, `n.x`, `n[i]`, `(n)`) belongs to;
+/// `None` through a dereference or a call.
+pub(crate) fn place_root(e: &Expr) -> Option<&Ident> {
+    match e {
+        Expr::Field(f) => place_root(&f.base),
+        Expr::Index(i) => place_root(&i.expr),
+        Expr::Paren(p) => place_root(&p.expr),
+        Expr::Group(g) => place_root(&g.expr),
+        e => as_ident(e),
+    }
 }

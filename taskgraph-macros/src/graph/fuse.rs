@@ -1,0 +1,526 @@
+//! Fusion: recognising graphs that can run as plain loops instead of node by
+//! node, and emitting that code. The node-by-node expansion is always emitted
+//! too; the runtime picks one (`RuntimeBuilder::fuse_loops`).
+//!
+//! Recognised shapes (anything else runs node by node):
+//!
+//! - *map*: plain statements, then one `for pat in a..b` (or `a..=b`) whose
+//!   body is a chain of task calls — each call reads the previous call's
+//!   output, the first reads none — ending in `v.push(last)` onto a vector
+//!   created before the loop; or the same chain as
+//!   `let v: Vec<_> = (a..b).map(|pat| ...).collect();`. The graph ends with
+//!   `tree_reduce(v, f)`, a task call taking `v` as its only lazy argument,
+//!   or `v` itself.
+//! - *chain*: plain statements, `let mut s = f(plain..);`, then
+//!   `for pat in a..b { s = g(.., s, ..); }`, ending with `s`.
+//!
+//! Within one iteration the tasks depend on each other in sequence, so
+//! running them in order on one thread loses no parallelism; iterations are
+//! split over the pool by `Fused` in the runtime.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::{Expr, Ident, Pat, Type};
+
+use super::ir::*;
+use crate::paths::{self, private, temp};
+
+/// A fusable graph, borrowed from its IR.
+pub(crate) enum Plan<'a> {
+    Map {
+        before: Vec<&'a Stmt>,
+        range: &'a Expr,
+        pat: &'a Pat,
+        body: Vec<Link<'a>>,
+        end: End<'a>,
+    },
+    Chain {
+        before: Vec<&'a Stmt>,
+        var: &'a Ident,
+        ty: Option<&'a Type>,
+        first: (FamId, &'a [Arg]),
+        range: &'a Expr,
+        pat: &'a Pat,
+        step: (FamId, &'a [Arg]),
+    },
+}
+
+/// One task of an iteration's chain: `let name = fam(args);`.
+pub(crate) struct Link<'a> {
+    name: Option<&'a Ident>,
+    ty: Option<&'a Type>,
+    fam: FamId,
+    args: &'a [Arg],
+}
+
+/// What consumes the loop's values.
+pub(crate) enum End<'a> {
+    Reduce(FamId),
+    Gather { fam: FamId, args: &'a [Arg] },
+    Output,
+}
+
+/// The plan for `g`, if its shape is one fusion handles.
+pub(crate) fn plan(g: &Graph) -> Option<Plan<'_>> {
+    let (last, before) = g.stmts.split_last()?;
+    if before
+        .iter()
+        .any(|s| !matches!(s, Stmt::Plain(_) | Stmt::VecLocal { .. } | Stmt::Let { .. }))
+    {
+        return None;
+    }
+    match last {
+        Stmt::For {
+            label: None,
+            pat,
+            iter,
+            body,
+            ..
+        } => {
+            let range = as_range(iter)?;
+            if let Some(p) = chain_plan(g, before, range, pat, body) {
+                return Some(p);
+            }
+            let (Stmt::Push { vec, method, value }, lets) = body.split_last()? else {
+                return None;
+            };
+            if method != "push" {
+                return None;
+            }
+            // The vector must be made right here, empty, and filled only by this loop.
+            let pos = before.iter().position(
+                |s| matches!(s, Stmt::VecLocal { pat, .. } if pat_name(pat) == Some(vec)),
+            )?;
+            if !before[pos + 1..]
+                .iter()
+                .all(|s| matches!(s, Stmt::Plain(_)))
+                || !plain_before(&before[..pos])
+            {
+                return None;
+            }
+            let body = links(g, lets, Some(value))?;
+            let end = end(g, vec)?;
+            let before = before
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != pos)
+                .map(|(_, s)| s)
+                .collect();
+            Some(Plan::Map {
+                before,
+                range,
+                pat,
+                body,
+                end,
+            })
+        }
+        Stmt::Let {
+            name,
+            value:
+                Value::Collect {
+                    recv,
+                    pat,
+                    stmts,
+                    tail,
+                    ..
+                },
+            vec: true,
+            ty,
+            ..
+        } => {
+            if !plain_before(before) || ty.as_ref().is_some_and(|t| !is_vec_infer(t)) {
+                return None;
+            }
+            let range = as_range(recv)?;
+            let body = links(g, stmts, Some(tail))?;
+            let end = end(g, name)?;
+            Some(Plan::Map {
+                before: before.iter().collect(),
+                range,
+                pat,
+                body,
+                end,
+            })
+        }
+        _ => None,
+    }
+}
+
+fn plain_before(s: &[Stmt]) -> bool {
+    s.iter().all(|s| matches!(s, Stmt::Plain(_)))
+}
+
+fn is_vec_infer(t: &Type) -> bool {
+    matches!(t, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Vec"))
+}
+
+fn pat_name(p: &Pat) -> Option<&Ident> {
+    match p {
+        Pat::Ident(i) => Some(&i.ident),
+        Pat::Type(t) => pat_name(&t.pat),
+        _ => None,
+    }
+}
+
+/// `a..b` or `a..=b`, with both ends.
+fn as_range(e: &Expr) -> Option<&Expr> {
+    match e {
+        Expr::Paren(p) => as_range(&p.expr),
+        Expr::Range(r) if r.start.is_some() && r.end.is_some() => Some(e),
+        _ => None,
+    }
+}
+
+fn lazy_vars(args: &[Arg]) -> Option<Vec<&Ident>> {
+    let mut out = Vec::new();
+    for a in args {
+        match a {
+            Arg::Plain(_) => {}
+            Arg::Lazy(Value::Var { name, .. }) => out.push(name),
+            Arg::Lazy(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+/// An iteration body: lazy `let`s of calls, each reading the previous one,
+/// then the pushed (or collected) value, which must be the last call.
+fn links<'a>(g: &'a Graph, lets: &'a [Stmt], pushed: Option<&'a Value>) -> Option<Vec<Link<'a>>> {
+    let mut out: Vec<Link<'a>> = Vec::new();
+    for s in lets {
+        let Stmt::Let {
+            mutability: None,
+            name,
+            ty,
+            value: Value::Call { fam, args },
+            vec: false,
+        } = s
+        else {
+            return None;
+        };
+        if out.iter().any(|l| l.name == Some(name)) {
+            return None;
+        }
+        out.push(Link {
+            name: Some(name),
+            ty: ty.as_ref(),
+            fam: *fam,
+            args,
+        });
+    }
+    match pushed? {
+        Value::Var { name, .. } if out.last().is_some_and(|l| l.name == Some(name)) => {}
+        Value::Call { fam, args } => out.push(Link {
+            name: None,
+            ty: None,
+            fam: *fam,
+            args,
+        }),
+        _ => return None,
+    }
+    for (k, l) in out.iter().enumerate() {
+        let vars = lazy_vars(l.args)?;
+        // Every lazy argument is an earlier link of this iteration...
+        if !vars
+            .iter()
+            .all(|v| out[..k].iter().any(|p| p.name == Some(*v)))
+        {
+            return None;
+        }
+        // ...and the previous link is one of them: a chain, no parallelism lost.
+        if k > 0 && !vars.iter().any(|v| out[k - 1].name == Some(*v)) {
+            return None;
+        }
+        if g.families[l.fam].params.len() != l.args.len() {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+fn end<'a>(g: &'a Graph, vec: &Ident) -> Option<End<'a>> {
+    let is_vec = |v: &Value| matches!(v, Value::VecVar { name, .. } if name == vec);
+    match &g.tail {
+        Value::Reduce { fam, vec: v } if is_vec(v) => Some(End::Reduce(*fam)),
+        Value::VecVar { name, .. } if name == vec => Some(End::Output),
+        Value::Call { fam, args } => {
+            let mut lazy = args.iter().filter(|a| matches!(a, Arg::Lazy(_)));
+            match (lazy.next(), lazy.next()) {
+                (Some(Arg::Lazy(v)), None) if is_vec(v) => Some(End::Gather { fam: *fam, args }),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn chain_plan<'a>(
+    g: &'a Graph,
+    before: &'a [Stmt],
+    range: &'a Expr,
+    pat: &'a Pat,
+    body: &'a [Stmt],
+) -> Option<Plan<'a>> {
+    let [Stmt::Assign {
+        name,
+        value: Value::Call {
+            fam: step,
+            args: step_args,
+        },
+    }] = body
+    else {
+        return None;
+    };
+    let (
+        Stmt::Let {
+            mutability: Some(_),
+            name: var,
+            ty,
+            value:
+                Value::Call {
+                    fam: first,
+                    args: first_args,
+                },
+            vec: false,
+        },
+        plain,
+    ) = before.split_last()?
+    else {
+        return None;
+    };
+    if var != name || !plain_before(plain) {
+        return None;
+    }
+    if !matches!(&g.tail, Value::Var { name, .. } if name == var) {
+        return None;
+    }
+    if !lazy_vars(first_args)?.is_empty() || lazy_vars(step_args)? != [var] {
+        return None;
+    }
+    Some(Plan::Chain {
+        before: plain.iter().collect(),
+        var,
+        ty: ty.as_ref(),
+        first: (*first, first_args),
+        range,
+        pat,
+        step: (*step, step_args),
+    })
+}
+
+/// Emits the fused branch. `plain` emits a plain statement; it is the same
+/// code the node-by-node branch uses.
+pub(crate) fn expand(
+    g: &Graph,
+    plan: &Plan<'_>,
+    scope: &Ident,
+    plain: impl Fn(&Stmt) -> TokenStream,
+) -> TokenStream {
+    let fx = temp("__tg_fx", Span::call_site());
+    let range = temp("__tg_range", Span::call_site());
+    let len = temp("__tg_len", Span::call_site());
+    let k = temp("__tg_k", Span::call_site());
+    let fr = private("FusedRange", Span::call_site());
+    let e = Emit { g, fx: &fx };
+    match plan {
+        Plan::Map {
+            before,
+            range: r,
+            pat,
+            body,
+            end,
+        } => {
+            let before = before.iter().map(|s| plain(s));
+            let leaf = e.chain(body, &k);
+            let leaf = quote! {
+                |#k: usize| {
+                    let #pat = #fr::fused_at(#range, #k);
+                    #leaf
+                }
+            };
+            let run = match end {
+                End::Output => quote!(#fx.map(#len, #leaf)),
+                End::Reduce(f) => {
+                    let (a, b, lv, lp) = (
+                        temp("__tg_ra", Span::call_site()),
+                        temp("__tg_rb", Span::call_site()),
+                        temp("__tg_lv", Span::call_site()),
+                        temp("__tg_lp", Span::call_site()),
+                    );
+                    let fam = &g.families[*f];
+                    let (v0, v1) = (temp("__tg_v0", fam.span), temp("__tg_v1", fam.span));
+                    let m0 = e.mode(*f, 0, fam.span);
+                    let m1 = e.mode(*f, 1, fam.span);
+                    let info = info(fam);
+                    let callee = &fam.callee;
+                    quote! {
+                        #fx.reduce(#len, #leaf, |#a, #b, #lv: u32, #lp: u32| {
+                            let #v0 = #m0.take(#a);
+                            let #v1 = #m1.take(#b);
+                            #fx.call(#info, [#lv, #lp], move || #callee(#v0.arg(), #v1.arg()))
+                        })
+                    }
+                }
+                End::Gather { fam: f, args } => {
+                    let vec = temp("__tg_vec", Span::call_site());
+                    let call = e.call(*f, args, quote!([]), &|_| Some(quote!(#vec)), &|_| true);
+                    quote! {{
+                        let #vec = #fx.map(#len, #leaf);
+                        #call
+                    }}
+                }
+            };
+            let empty = match end {
+                End::Reduce(f) => {
+                    let info = info(&g.families[*f]);
+                    let err = private("empty_reduce", Span::call_site());
+                    quote!(if #len == 0 { return ::core::result::Result::Err(#err(#info)); })
+                }
+                _ => quote!(),
+            };
+            quote! {
+                #(#before)*
+                let #range = &(#r);
+                let #len = #fr::fused_len(#range);
+                #empty
+                #scope.fused(|#fx| #run)
+            }
+        }
+        Plan::Chain {
+            before,
+            var,
+            ty,
+            first,
+            range: r,
+            pat,
+            step,
+        } => {
+            let before = before.iter().map(|s| plain(s));
+            let ty = ty.map(|t| quote!(: #t));
+            let first = e.call(first.0, first.1, quote!([]), &|_| None, &|_| true);
+            let step = e.call(
+                step.0,
+                step.1,
+                quote!([#k as u32]),
+                &|_| Some(var.to_token_stream()),
+                &|_| true,
+            );
+            quote! {
+                #(#before)*
+                let #range = &(#r);
+                let #len = #fr::fused_len(#range);
+                #scope.fused(|#fx| {
+                    let mut #var #ty = #first;
+                    for #k in 0..#len {
+                        let #pat = #fr::fused_at(#range, #k);
+                        #var = #step;
+                    }
+                    #var
+                })
+            }
+        }
+    }
+}
+
+struct Emit<'a> {
+    g: &'a Graph,
+    fx: &'a Ident,
+}
+
+fn info(f: &Family) -> TokenStream {
+    let fname = &f.name;
+    let info = private("FamilyInfo", f.span);
+    let (line, column) = super::expand::line_column(f.span);
+    quote_spanned! {f.span=>
+        &#info { name: #fname, file: ::core::file!(), line: #line, column: #column }
+    }
+}
+
+impl Emit<'_> {
+    /// `companion::__TG_Pi`, named at the function, as in the node-by-node code.
+    fn mode(&self, fam: FamId, i: usize, span: Span) -> TokenStream {
+        let companion = &self.g.families[fam].companion;
+        let mode = paths::param_mode(i, span);
+        quote!(<#companion>::#mode)
+    }
+
+    /// The statements of one iteration, ending with its value.
+    fn chain(&self, body: &[Link<'_>], k: &Ident) -> TokenStream {
+        let mut out = TokenStream::new();
+        for (i, l) in body.iter().enumerate() {
+            // A variable is moved at its last use in the iteration, shared before.
+            let last_use = |name: &Ident| {
+                !body[i + 1..]
+                    .iter()
+                    .any(|m| lazy_vars(m.args).unwrap_or_default().contains(&name))
+            };
+            let call = self.call(
+                l.fam,
+                l.args,
+                quote!([#k as u32]),
+                &|name| Some(name.to_token_stream()),
+                &|name| last_use(name),
+            );
+            match l.name {
+                Some(n) => {
+                    let ty = l.ty.map(|t| quote!(: #t));
+                    out.extend(quote!(let #n #ty = #call;));
+                }
+                None => out.extend(call),
+            }
+        }
+        if let Some(Link { name: Some(n), .. }) = body.last() {
+            out.extend(n.to_token_stream());
+        }
+        out
+    }
+
+    /// `{ let args..; fx.call(info, at, move || callee(args..)) }`. Lazy
+    /// arguments are named by `lazy` (a variable or the gathered vector);
+    /// `moved` tells whether this is their last use.
+    fn call(
+        &self,
+        fam: FamId,
+        args: &[Arg],
+        at: TokenStream,
+        lazy: &dyn Fn(&Ident) -> Option<TokenStream>,
+        moved: &dyn Fn(&Ident) -> bool,
+    ) -> TokenStream {
+        let f = &self.g.families[fam];
+        let fx = self.fx;
+        let mut temps = Vec::new();
+        let mut vals = Vec::new();
+        for (i, (a, p)) in args.iter().zip(&f.params).enumerate() {
+            let t = temp(&format!("__tg_v{i}"), p.span);
+            match a {
+                Arg::Plain(e) => {
+                    temps.push(quote!(let #t = #e;));
+                    vals.push(t.to_token_stream());
+                }
+                Arg::Lazy(v) => {
+                    let name = match v {
+                        Value::Var { name, .. } | Value::VecVar { name, .. } => name,
+                        _ => unreachable!("fusion plans only variables"),
+                    };
+                    let src = lazy(name).unwrap_or_else(|| name.to_token_stream());
+                    let mode = self.mode(fam, i, p.span);
+                    let m = paths::temp(&format!("__tg_m{i}"), p.span);
+                    let take = if moved(name) {
+                        quote_spanned!(p.span=> #m.take(#src))
+                    } else {
+                        quote_spanned!(p.span=> #m.share(&#src))
+                    };
+                    temps.push(quote!(let #m = #mode; let #t = #take;));
+                    vals.push(quote_spanned!(p.span=> #t.arg()));
+                }
+            }
+        }
+        let info = info(f);
+        let callee = &f.callee;
+        let call = quote_spanned!(f.span=> #callee(#(#vals),*));
+        quote! {{
+            #(#temps)*
+            #fx.call(#info, #at, move || #call)
+        }}
+    }
+}
