@@ -155,6 +155,12 @@ impl Fused {
             self.check();
             return leaf(lo);
         }
+        if size <= SMALL && split.budget == 0 && !migrated && probe.light() {
+            // A small aligned block of light tasks that nobody is waiting
+            // for: straight-line code.
+            self.check();
+            return small(lo, hi, size, leaf, merge);
+        }
         let half = size / 2;
         let mid = lo + half;
         if hi <= mid {
@@ -194,6 +200,65 @@ impl Fused {
             let a = self.node(lo, mid, half, split, false, probe, leaf, merge);
             let b = self.node(mid, hi, half, split, false, probe, leaf, merge);
             merge(a, b, level, pos)
+        }
+    }
+}
+
+/// Blocks of at most this many leaves run without recursion or split checks.
+const SMALL: usize = 8;
+
+/// The aligned block `[lo, hi)` of `size <= SMALL` leaves, in the same tree.
+#[inline(always)]
+fn small<R>(
+    lo: usize,
+    hi: usize,
+    size: usize,
+    leaf: &impl Fn(usize) -> R,
+    merge: &impl Fn(R, R, u32, u32) -> R,
+) -> R {
+    #[inline(always)]
+    fn two<R>(
+        lo: usize,
+        hi: usize,
+        leaf: &impl Fn(usize) -> R,
+        merge: &impl Fn(R, R, u32, u32) -> R,
+    ) -> R {
+        if hi - lo == 1 {
+            leaf(lo)
+        } else {
+            let a = leaf(lo);
+            let b = leaf(lo + 1);
+            merge(a, b, 0, (lo / 2) as u32)
+        }
+    }
+    #[inline(always)]
+    fn four<R>(
+        lo: usize,
+        hi: usize,
+        leaf: &impl Fn(usize) -> R,
+        merge: &impl Fn(R, R, u32, u32) -> R,
+    ) -> R {
+        if hi - lo <= 2 {
+            two(lo, hi, leaf, merge)
+        } else {
+            let a = two(lo, lo + 2, leaf, merge);
+            let b = two(lo + 2, hi, leaf, merge);
+            merge(a, b, 1, (lo / 4) as u32)
+        }
+    }
+    match size {
+        1 => leaf(lo),
+        2 => two(lo, hi, leaf, merge),
+        4 => four(lo, hi, leaf, merge),
+        _ => {
+            debug_assert_eq!(size, SMALL);
+            if hi - lo <= 4 {
+                four(lo, hi, leaf, merge)
+            } else {
+                let a = four(lo, lo + 4, leaf, merge);
+                let b = four(lo + 4, hi, leaf, merge);
+                merge(a, b, 2, (lo / 8) as u32)
+            }
         }
     }
 }
@@ -248,6 +313,12 @@ impl Probe {
             stride: 1,
             last: None,
         }
+    }
+
+    /// Whether recent work was light: checks kept coming fast.
+    #[inline(always)]
+    fn light(&self) -> bool {
+        self.stride >= 64
     }
 
     #[inline(always)]
