@@ -1,0 +1,16 @@
+use taskgraph::{delayed, graph, Runtime};
+
+#[delayed]
+fn inc(x: i64) -> i64 {
+    x + 1
+}
+
+fn main() {
+    let rt = Runtime::new(1).unwrap();
+    let mut last = 0;
+    let _ = rt.compute(graph! {
+        let x = inc(1);
+        last = 5;
+        x
+    });
+}

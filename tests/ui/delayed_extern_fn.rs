@@ -1,0 +1,8 @@
+use taskgraph::delayed;
+
+#[delayed]
+extern "C" fn callback(x: i64) -> i64 {
+    x
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use taskgraph::delayed;
+
+#[delayed]
+fn scale(v: &mut Vec<f64>) -> usize {
+    v.len()
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use taskgraph::delayed;
+
+#[delayed]
+const LIMIT: i64 = 10;
+
+fn main() {}

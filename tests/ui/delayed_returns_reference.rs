@@ -1,0 +1,8 @@
+use taskgraph::delayed;
+
+#[delayed]
+fn name(s: &String) -> &str {
+    s
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+use taskgraph::delayed;
+
+struct Counter(i64);
+
+impl Counter {
+    #[delayed]
+    fn next(&self) -> i64 {
+        self.0 + 1
+    }
+}
+
+fn main() {}

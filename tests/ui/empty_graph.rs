@@ -1,0 +1,6 @@
+use taskgraph::{graph, Runtime};
+
+fn main() {
+    let rt = Runtime::new(1).unwrap();
+    let _ = rt.compute(graph! {});
+}

@@ -1,0 +1,15 @@
+use taskgraph::{delayed, graph, Runtime};
+
+#[delayed]
+fn inc(x: i64) -> i64 {
+    x + 1
+}
+
+fn main() {
+    let rt = Runtime::new(1).unwrap();
+    let _ = rt.compute(graph! {
+        let x = inc(1);
+        let n = x.count_ones();
+        inc(n as i64)
+    });
+}

@@ -1,0 +1,16 @@
+use taskgraph::{delayed, graph, Runtime};
+
+#[delayed]
+fn inc(x: i64) -> i64 {
+    x + 1
+}
+
+fn main() {
+    let rt = Runtime::new(1).unwrap();
+    let _ = rt.compute(graph! {
+        for i in 0..3 {
+            let last = inc(i);
+        }
+        inc(last)
+    });
+}

@@ -1,0 +1,18 @@
+use taskgraph::{delayed, graph, Runtime};
+
+#[delayed]
+fn inc(x: i64) -> i64 {
+    x + 1
+}
+#[delayed]
+fn join(a: i64, b: i64) -> String {
+    format!("{a}{b}")
+}
+
+fn main() {
+    let rt = Runtime::new(1).unwrap();
+    let _ = rt.compute(graph! {
+        let v: Vec<_> = (0..4).map(|i| inc(i)).collect();
+        tree_reduce(v, join)
+    });
+}
