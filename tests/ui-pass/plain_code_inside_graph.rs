@@ -1,11 +1,16 @@
 //! Plain Rust between the tasks runs as written when the graph is built:
 //! `if` and `match` expressions, loops, blocks, `?` and `return` inside
-//! closures, structs, macros, mutation of variables bound inside the graph.
+//! closures, structs, macros, mutation of variables bound inside the graph,
+//! plain functions called inside a block, closures called like functions.
 use taskgraph::{delayed, graph, Runtime};
 
 #[delayed]
 fn inc(x: i64) -> i64 {
     x + 1
+}
+
+fn double(x: i64) -> i64 {
+    2 * x
 }
 
 struct Point {
@@ -42,7 +47,10 @@ fn main() {
                 }
                 false
             });
-            let p = Point { x: k, y: m };
+            let twice = |a: i64| a * 2;
+            let t = twice(3);
+            let d = { double(t) };
+            let p = Point { x: k, y: m + d - 12 };
             let label = format!("{}-{}", p.x, p.y);
             let mut n = n;
             n += 1;
