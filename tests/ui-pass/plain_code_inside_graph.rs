@@ -1,12 +1,18 @@
 //! Plain Rust between the tasks runs as written when the graph is built:
 //! `if` and `match` expressions, loops, blocks, `?` and `return` inside
 //! closures, structs, macros, mutation of variables bound inside the graph,
-//! plain functions called inside a block, closures called like functions.
+//! plain functions called inside a block, closures called like functions,
+//! a vector filled with plain values and passed to a task.
 use taskgraph::{delayed, graph, Runtime};
 
 #[delayed]
 fn inc(x: i64) -> i64 {
     x + 1
+}
+
+#[delayed]
+fn total(v: Vec<i64>) -> i64 {
+    v.iter().sum()
 }
 
 fn double(x: i64) -> i64 {
@@ -54,11 +60,16 @@ fn main() {
             let label = format!("{}-{}", p.x, p.y);
             let mut n = n;
             n += 1;
+            let mut plain = Vec::new();
+            for i in 0..3 {
+                plain.push(i);
+            }
+            plain.extend([10, 20]);
             let mut late;
             late = 3;
             late += label.len() as i64;
-            (inc(count), inc(parsed.unwrap()), inc(first_even.unwrap()), inc(n), inc(late), inc(j))
+            (inc(count), inc(parsed.unwrap()), inc(first_even.unwrap()), inc(n), inc(late), inc(j), total(plain))
         })
         .unwrap();
-    assert_eq!(z, (5, 9, 3, 6, 7, 4));
+    assert_eq!(z, (5, 9, 3, 6, 7, 4, 33));
 }

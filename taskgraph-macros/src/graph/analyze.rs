@@ -25,6 +25,8 @@ pub(crate) struct Analyzer {
     in_tail: bool,
     /// Names bound at the top level of the graph, in order.
     top: Vec<Ident>,
+    /// `Vec::new()`s that received plain values: plain vectors for good.
+    plain_vecs: Vec<VarId>,
     pub errors: Vec<syn::Error>,
 }
 
@@ -40,6 +42,7 @@ pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span) -> Result<Graph, Vec<sy
         frames: Vec::new(),
         in_tail: false,
         top: Vec::new(),
+        plain_vecs: Vec::new(),
         errors: Vec::new(),
     };
     let (stmts, tail) = a.block(stmts_in, true);
@@ -110,6 +113,7 @@ impl Analyzer {
             for (k, b) in scope.iter().rev() {
                 if *k == n {
                     return match b {
+                        Binding::Var(v) if self.plain_vecs.contains(v) => Name::Inside,
                         Binding::Var(v) => Name::Lazy(self.vars[*v].kind),
                         Binding::Plain => Name::Inside,
                     };
@@ -385,6 +389,12 @@ impl Analyzer {
             _ => match self.value(e, false) {
                 Some(v) => out.push(Stmt::Eval(v)),
                 None => {
+                    if let Expr::MethodCall(m) = e {
+                        // `v.extend(..)`, `v.insert(..)`: a plain vector.
+                        if let Some(var) = parse::as_ident(&m.receiver).and_then(|i| self.lookup(i)) {
+                            self.plain_vec(var);
+                        }
+                    }
                     self.check_plain_stmt(s);
                     out.push(Stmt::Plain(s.to_token_stream()));
                 }
@@ -472,6 +482,11 @@ impl Analyzer {
             return;
         };
         match self.value(&m.args[0], false) {
+            Some(_) if self.plain_vecs.contains(&var) => self.errors.push(error_spanned(
+                &m.args[0],
+                format!("`{name}` holds plain values, so lazy values cannot be pushed onto it"),
+                format!("collect the lazy values in a vector of their own: `let mut {name}_lazy = Vec::new();`"),
+            )),
             Some(value) => {
                 self.vars[var].kind = VarKind::LazyVec;
                 if self.vars[var].depth < self.depth {
@@ -493,9 +508,17 @@ impl Analyzer {
                 "push the result of a `#[delayed]` call, or use a separate vector for plain values",
             )),
             None => {
+                self.plain_vec(var);
                 self.check_plain_stmt(s);
                 out.push(Stmt::Plain(s.to_token_stream()));
             }
+        }
+    }
+
+    /// A `Vec::new()` that plain code fills: it stays a plain vector.
+    fn plain_vec(&mut self, var: VarId) {
+        if self.vars[var].kind == VarKind::VecCandidate && !self.plain_vecs.contains(&var) {
+            self.plain_vecs.push(var);
         }
     }
 
@@ -591,7 +614,7 @@ impl Analyzer {
                         name: name.clone(),
                         use_: self.use_var(var),
                     }),
-                    VarKind::VecCandidate if gather => {
+                    VarKind::VecCandidate if gather && !self.plain_vecs.contains(&var) => {
                         self.vars[var].kind = VarKind::LazyVec;
                         Some(Value::VecVar {
                             name: name.clone(),

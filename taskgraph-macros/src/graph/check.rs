@@ -72,6 +72,7 @@ pub(crate) enum Name {
 pub(crate) enum Ctx {
     Plain,
     Operand(String),
+    Deref,
     Method(String),
     MethodArg(String),
     Macro(String),
@@ -98,6 +99,7 @@ impl Ctx {
         match self {
             Ctx::Plain => "be used in plain code".into(),
             Ctx::Operand(op) => format!("be an operand of `{op}`"),
+            Ctx::Deref => "be dereferenced with `*`".into(),
             Ctx::Method(m) => format!("have `.{m}()` called on it"),
             Ctx::MethodArg(m) => format!("be an argument of `.{m}()`"),
             Ctx::Macro(m) => format!("be used in `{m}!`"),
@@ -147,6 +149,9 @@ impl Ctx {
                 "push `{x}` onto a vector declared before the loop, and pass the vector on"
             ),
             Ctx::Assign => format!("bind it to a new name instead: `let y = {x};`"),
+            Ctx::Deref => format!(
+                "write `{x}` without `*`: a lazy value, or an element of a vector of them, is passed to `#[delayed]` functions as it is"
+            ),
             Ctx::Method(m) if m == "clone" => format!(
                 "pass `{x}` to each `#[delayed]` function that needs it: each receives a clone (`T`) or a borrow (`&T`)"
             ),
@@ -362,8 +367,11 @@ impl<'ast> Visit<'ast> for PlainCode<'_> {
     }
 
     fn visit_expr_unary(&mut self, u: &'ast syn::ExprUnary) {
-        let op = u.op.to_token_stream().to_string();
-        self.operand(&u.expr, Ctx::Operand(op));
+        let ctx = match u.op {
+            syn::UnOp::Deref(_) => Ctx::Deref,
+            op => Ctx::Operand(op.to_token_stream().to_string()),
+        };
+        self.operand(&u.expr, ctx);
     }
 
     fn visit_expr_assign(&mut self, a: &'ast syn::ExprAssign) {

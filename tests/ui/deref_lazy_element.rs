@@ -1,0 +1,15 @@
+use taskgraph::{delayed, graph, Runtime};
+
+#[delayed]
+fn inc(x: i64) -> i64 {
+    x + 1
+}
+
+fn main() {
+    let rt = Runtime::new(1).unwrap();
+    let _ = rt.compute(graph! {
+        let v: Vec<_> = (0..3).map(|i| inc(i)).collect();
+        let w: Vec<_> = v.iter().map(|x| inc(*x)).collect();
+        w
+    });
+}
