@@ -217,6 +217,14 @@ if [ "${SKIP_EXPANSION:-0}" != 1 ]; then
     echo "Expansion: $dl more lines ($db more bytes) for $sites call sites:" \
         "$((dl / sites)) lines ($((db / sites)) bytes) per call site, $((dl / graphs)) lines per \`graph!\`."
 fi
+text() { size "$CARGO_TARGET_DIR/release/$1" 2>/dev/null | awk 'NR == 2 { print $1 }'; }
+tg_text=$(text tg-compile-graph)
+plain_text=$(text tg-compile-plain)
+if [ -n "$tg_text" ] && [ -n "$plain_text" ]; then
+    echo
+    echo "Release binary text: $tg_text bytes against $plain_text:" \
+        "$(((tg_text - plain_text) / graphs)) bytes of machine code per \`graph!\`."
+fi
 per_graph() {
     local a b
     read -r -a a <<<"${result[tg-compile-graph.$1]}"
