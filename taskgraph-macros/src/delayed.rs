@@ -1,6 +1,11 @@
 //! `#[delayed]`: keeps the function as it is and adds a hidden companion item
 //! of the same name (in the type namespace) that tells `graph!` how each
 //! parameter is passed: by value or by reference.
+//!
+//! It also rejects signatures that cannot be a task (one error per mistake,
+//! the function still emitted so its callers do not cascade), and asserts
+//! that the signature's types can cross threads, so that an `Rc` output is
+//! reported on the signature rather than deep inside some `graph!`.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned, ToTokens};
@@ -174,6 +179,7 @@ fn companion(f: &ItemFn) -> TokenStream {
         name
     );
     let name_tokens = name.to_token_stream();
+    let delayed = paths::private("Delayed", name.span());
     quote! {
         #[doc = #doc]
         #[doc(hidden)]
@@ -183,6 +189,8 @@ fn companion(f: &ItemFn) -> TokenStream {
         impl #name_tokens {
             #(#modes)*
         }
+        #[diagnostic::do_not_recommend]
+        impl #delayed for #name_tokens {}
     }
 }
 

@@ -28,8 +28,9 @@ pub mod __private {
     pub use crate::graph::{placeholder, GraphFn, Outputs};
     pub use crate::reduce::tree_reduce;
     pub use crate::slot::{
-        task_output, task_param, task_ref_param, Borrow, Borrowed, ByRef, ByValue, Gathered, Input,
-        InputSet, Lazy, Lent, Owned, SharedInput, TaskId, TaskOutput, TaskParam, TaskRefParam,
+        delayed, task_output, task_param, task_ref_param, Borrow, Borrowed, ByRef, ByValue,
+        Delayed, Gathered, Input, InputSet, Lazy, Lent, NotDelayed, Owned, SharedInput, TaskId,
+        TaskOutput, TaskParam, TaskRefParam, Unreachable,
     };
     pub use core::result::Result::{Err, Ok};
 

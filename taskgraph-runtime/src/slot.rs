@@ -337,6 +337,53 @@ pub trait TaskRefParam: Sync {}
 #[diagnostic::do_not_recommend]
 impl<T: Sync + ?Sized> TaskRefParam for T {}
 
+/// Implemented by the companion `#[delayed]` adds beside each function. A
+/// task call of any other function resolves to a stand-in that lacks it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a `#[delayed]` function",
+    label = "called as a task here",
+    note = "inside `graph!`, a call of a function whose name starts in lower case is a task: mark the function `#[delayed]`, or compute its value before `graph!` or in a block `{{ ... }}`"
+)]
+pub trait Delayed {}
+
+/// Checked by `graph!` for every function it calls as a task.
+pub const fn delayed<T: Delayed + ?Sized>() {}
+
+/// The parameter modes of a stand-in for a function that is not `#[delayed]`:
+/// that error is already reported, and these keep others from following it.
+#[derive(Clone, Copy, Debug)]
+pub struct NotDelayed;
+
+impl NotDelayed {
+    /// Accepts any input.
+    pub fn once<I, C>(self, _: I, _: C) -> Unreachable {
+        Unreachable
+    }
+    /// Accepts any input.
+    pub fn shared<I, C>(self, _: I, _: C) -> Unreachable {
+        Unreachable
+    }
+    /// Accepts any value.
+    pub fn take<T>(self, _: T) -> Unreachable {
+        Unreachable
+    }
+    /// Accepts any value.
+    pub fn share<T>(self, _: &T) -> Unreachable {
+        Unreachable
+    }
+}
+
+/// An argument of any type, in code that cannot compile anyway.
+#[derive(Debug)]
+pub struct Unreachable;
+
+impl Unreachable {
+    /// Never returns.
+    pub fn arg<T>(&self) -> T {
+        unreachable!("a graph calling a function that is not `#[delayed]` does not compile")
+    }
+}
+
 /// Checked by `#[delayed]` on its return type.
 pub const fn task_output<T: TaskOutput + ?Sized>() {}
 /// Checked by `#[delayed]` on each by-value parameter type.

@@ -52,6 +52,7 @@ pub(crate) fn expand(g: &Graph) -> TokenStream {
     let n = g.families.len();
     let erased = private("ErasedFamily", span);
     let graph_fn = private("GraphFn", span);
+    let (probe, prelude) = (&g.probe, &g.prelude);
     let nodes = quote! {
         #(#fam_decls)*
         #(#stmts)*
@@ -78,7 +79,11 @@ pub(crate) fn expand(g: &Graph) -> TokenStream {
     };
     quote! {
         #graph_fn::new(move |#scope| {
-            #body
+            #probe
+            {
+                #prelude
+                #body
+            }
         })
     }
 }
