@@ -1,5 +1,6 @@
 //! Lazy variables named like plain functions, including one the graph has
-//! just called in plain code.
+//! just called in plain code; a module whose name the generated code could
+//! have taken.
 use taskgraph::{delayed, graph, Runtime};
 
 #[delayed]
@@ -20,11 +21,17 @@ fn total() -> i64 {
     0
 }
 
+mod c0 {
+    pub fn one() -> i64 {
+        1
+    }
+}
+
 fn main() {
     let rt = Runtime::new(2).unwrap();
     let z = rt
         .compute(graph! {
-            let k = 2 * scale(1);
+            let k = 2 * scale(c0::one());
             let scale = inc(k);
             let v: Vec<_> = (0..3).map(|i| inc(i)).collect();
             let total = sum(v);

@@ -112,7 +112,9 @@ fn callees(families: &mut [Family]) -> (proc_macro2::TokenStream, proc_macro2::T
             .find(|f| check::show(&f.companion) == seen[j].0)
             .expect("a family");
         let last = f.companion.segments.last().expect("a path").ident.clone();
-        let module = Ident::new(&format!("c{j}"), Span::call_site());
+        // Private: the glob below must bring the aliases into the graph's
+        // scope and nothing else.
+        let module = Ident::new(&format!("__tg_s{j}"), Span::call_site());
         let not_delayed = crate::paths::private("NotDelayed", last.span());
         let consts = (0..*n).map(|k| {
             let c = crate::paths::param_mode(k, last.span());
@@ -120,7 +122,7 @@ fn callees(families: &mut [Family]) -> (proc_macro2::TokenStream, proc_macro2::T
         });
         let stand_in = quote::quote_spanned!(last.span()=> pub struct #last {});
         stand_ins.push(quote! {
-            pub mod #module {
+            mod #module {
                 #stand_in
                 impl #last {
                     #(#consts)*
