@@ -7,9 +7,14 @@
 //! tiny sizes in seconds; `tests/bench_smoke.rs` runs that mode under
 //! `cargo test`. `-- --filter SUBSTRING` keeps only the rows whose label
 //! contains it (e.g. `seed 65536`, or `extras` for the tables after the first
-//! two); `-- --only tg1` (or `tg_all`, `seq`, `dyn`, `ray1`, `ray_all`) runs
-//! just that variant of the kept rows for a few seconds each and prints no
-//! numbers: for `perf record`.
+//! two); `-- --only tg1` (or `tg_all`, `nodes1`, `nodes_all`, `seq`, `dyn`,
+//! `ray1`, `ray_all`) runs just that variant of the kept rows for a few
+//! seconds each and prints no numbers: for `perf record`.
+//!
+//! taskgraph runs twice: on default runtimes, where the graphs of these
+//! shapes run fused (as loops), and on runtimes built with
+//! `fuse_loops(false)`, where every graph runs node by node as graphs that
+//! fusion does not recognise do.
 //!
 //! Times are per task: the time of one whole run divided by the graph's number
 //! of tasks. A run of taskgraph is `rt.compute(graph! { .. })`: instantiate,
@@ -462,8 +467,9 @@ fn taskgraph_busy(rt: &Runtime, shape: Shape, n: u64) -> u64 {
 struct Settings {
     smoke: bool,
     filter: Option<String>,
-    /// Profiling mode: run only this variant (`tg1`, `tg_all`, `seq`, `dyn`,
-    /// `ray1`, `ray_all`) of each row for a few seconds, print no numbers.
+    /// Profiling mode: run only this variant (`tg1`, `tg_all`, `nodes1`,
+    /// `nodes_all`, `seq`, `dyn`, `ray1`, `ray_all`) of each row for a few
+    /// seconds, print no numbers.
     only: Option<String>,
     /// Minimum wall time spent on one row (all its variants).
     budget: Duration,
@@ -553,8 +559,12 @@ fn measure(s: &Settings, tasks: u64, variants: &mut [Variant<'_>]) -> (Vec<Stat>
 }
 
 struct Pools {
+    /// The default runtimes: graphs whose shape allows it run fused.
     tg1: Runtime,
     tg_all: Runtime,
+    /// `fuse_loops(false)`: every graph runs node by node.
+    nodes1: Runtime,
+    nodes_all: Runtime,
     ray1: rayon::ThreadPool,
     ray_all: rayon::ThreadPool,
     all: usize,
@@ -614,6 +624,14 @@ fn row(s: &Settings, p: &Pools, work: Work, shape: Shape, n: u64) -> Option<Stri
             Box::new(|| check("taskgraph", shape, n, tg(&p.tg_all), want)),
         ),
         (
+            "nodes1",
+            Box::new(|| check("taskgraph unfused", shape, n, tg(&p.nodes1), want)),
+        ),
+        (
+            "nodes_all",
+            Box::new(|| check("taskgraph unfused", shape, n, tg(&p.nodes_all), want)),
+        ),
+        (
             "seq",
             Box::new(|| check("sequential", shape, n, seq(), want)),
         ),
@@ -642,45 +660,54 @@ fn row(s: &Settings, p: &Pools, work: Work, shape: Shape, n: u64) -> Option<Stri
         return None;
     }
     let (st, rounds) = measure(s, tasks, &mut v);
-    let cells: Vec<String> = st.iter().map(Stat::cell).collect();
+    let (tg1, tg_all, nodes1, nodes_all, seq, dyn_, ray1, ray_all) = (0, 1, 2, 3, 4, 5, 6, 7);
     let na = "n/a".to_owned();
-    let (r1, rall) = if has_rayon {
-        (cells[4].clone(), cells[5].clone())
-    } else {
-        (na.clone(), na.clone())
+    let cell = |i: usize| {
+        if i < st.len() {
+            st[i].cell()
+        } else {
+            na.clone()
+        }
     };
-    let ratio = |a: usize, b: Option<usize>| match b {
-        Some(b) => format!("{:.1}×", st[a].median / st[b].median),
-        None => na.clone(),
+    let ratio = |a: usize, b: usize| {
+        if b < st.len() {
+            format!("{:.1}×", st[a].median / st[b].median)
+        } else {
+            na.clone()
+        }
     };
-    let ri = |i: usize| has_rayon.then_some(i);
-    Some(format!(
-        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-        shape.name(),
-        n,
-        tasks,
-        cells[0],
-        fmt_ns(st[0].min),
-        cells[1],
-        cells[2],
-        cells[3],
-        r1,
-        rall,
-        ratio(0, Some(2)),
-        ratio(0, Some(3)),
-        ratio(0, ri(4)),
-        ratio(1, ri(5)),
-        rounds
-    ))
+    let cols = [
+        shape.name().to_owned(),
+        n.to_string(),
+        tasks.to_string(),
+        cell(tg1),
+        fmt_ns(st[tg1].min),
+        cell(tg_all),
+        cell(nodes1),
+        cell(nodes_all),
+        cell(seq),
+        cell(dyn_),
+        cell(ray1),
+        cell(ray_all),
+        ratio(tg1, seq),
+        ratio(tg1, dyn_),
+        ratio(tg1, ray1),
+        ratio(tg_all, ray_all),
+        ratio(nodes1, seq),
+        ratio(nodes1, ray1),
+        rounds.to_string(),
+    ];
+    Some(format!("| {} |", cols.join(" | ")))
 }
 
 fn table(s: &Settings, p: &Pools, work: Work, rows: &[Row]) {
     let a = p.all;
     println!(
-        "| shape | N | tasks | taskgraph 1T | (best) | taskgraph {a}T | sequential | &dyn Fn | rayon 1T | rayon {a}T \
-         | tg/seq 1T | tg/dyn 1T | tg/rayon 1T | tg/rayon {a}T | runs |"
+        "| shape | N | tasks | taskgraph 1T | (best) | taskgraph {a}T | node by node 1T | node by node {a}T \
+         | sequential | &dyn Fn | rayon 1T | rayon {a}T | tg/seq 1T | tg/dyn 1T | tg/rayon 1T | tg/rayon {a}T \
+         | nodes/seq 1T | nodes/rayon 1T | runs |"
     );
-    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     for &(shape, n) in rows {
         if let Some(r) = row(s, p, work, shape, n) {
             println!("{r}");
@@ -694,14 +721,19 @@ fn table(s: &Settings, p: &Pools, work: Work, rows: &[Row]) {
 
 fn allocations(p: &Pools, sizes: &[u64]) {
     println!(
-        "| seed N | tasks | threads | allocations per compute | bytes allocated | peak live bytes | peak live bytes per task \
-         | rayon: allocations, peak live bytes per task |"
+        "| seed N | tasks | mode | threads | allocations per compute | bytes allocated | peak live bytes \
+         | peak live bytes per task | rayon: allocations, peak live bytes per task |"
     );
-    println!("|--:|--:|--:|--:|--:|--:|--:|--:|");
+    println!("|--:|--:|---|--:|--:|--:|--:|--:|--:|");
     for &n in sizes {
         let tasks = Shape::Seed.tasks(n);
         let want = sequential(&Zero, Shape::Seed, n);
-        for (threads, rt, pool) in [(1, &p.tg1, &p.ray1), (p.all, &p.tg_all, &p.ray_all)] {
+        for (mode, threads, rt, pool) in [
+            ("fused", 1, &p.tg1, &p.ray1),
+            ("fused", p.all, &p.tg_all, &p.ray_all),
+            ("node by node", 1, &p.nodes1, &p.ray1),
+            ("node by node", p.all, &p.nodes_all, &p.ray_all),
+        ] {
             // Warm up, so first-use allocations of the pools are not counted.
             check(
                 "taskgraph",
@@ -719,7 +751,7 @@ fn allocations(p: &Pools, sizes: &[u64]) {
                 count_allocs(|| pool.install(|| with_rayon(&Zero, Shape::Seed, n)));
             check("rayon", Shape::Seed, n, got.unwrap_or(want), want);
             println!(
-                "| {n} | {tasks} | {threads} | {allocs} | {bytes} | {peak} | {:.1} | {rallocs}, {:.1} |",
+                "| {n} | {tasks} | {mode} | {threads} | {allocs} | {bytes} | {peak} | {:.1} | {rallocs}, {:.1} |",
                 peak as f64 / tasks as f64,
                 rpeak as f64 / tasks as f64
             );
@@ -846,48 +878,61 @@ fn sleepy_add(x: Timed, y: Timed) -> Timed {
 
 fn makespan(s: &Settings) {
     let threads = 4;
-    let rt = Runtime::new(threads).expect("runtime");
     let (n, reps) = if s.smoke { (16u64, 1) } else { (256u64, 7) };
     let tasks = Shape::Seed.tasks(n);
     let want = sequential(&Zero, Shape::Seed, n);
-    println!("| run | tasks | makespan | total sleep | critical path | bound max(total/{threads}, path) | efficiency |");
-    println!("|--:|--:|--:|--:|--:|--:|--:|");
-    let mut eff = Vec::new();
-    for rep in 0..reps {
-        SLEEP_SEED.store(splitmix(rep), Relaxed);
-        SLEPT_NS.store(0, Relaxed);
-        let t = Instant::now();
-        let out = rt
-            .compute(graph! {
-                let mut zs = Vec::new();
-                for i in 0..n {
-                    let x = sleepy_inc(i);
-                    let y = sleepy_dec(x);
-                    let z = sleepy_add(x, y);
-                    zs.push(z);
-                }
-                tree_reduce(zs, sleepy_add)
-            })
-            .expect("sleeping graph failed");
-        let span = t.elapsed().as_secs_f64() * 1e3;
-        assert_eq!(out.v, want, "sleeping workload computed a wrong result");
-        let total = SLEPT_NS.load(Relaxed) as f64 / 1e6;
-        let path = out.path_ns as f64 / 1e6;
-        let bound = (total / threads as f64).max(path);
-        eff.push(bound / span);
+    println!(
+        "| mode | run | tasks | makespan | total sleep | critical path \
+         | bound max(total/{threads}, path) | efficiency |"
+    );
+    println!("|---|--:|--:|--:|--:|--:|--:|--:|");
+    let mut summary = Vec::new();
+    for (mode, fuse) in [("fused", true), ("node by node", false)] {
+        let rt = Runtime::builder()
+            .threads(threads)
+            .fuse_loops(fuse)
+            .build()
+            .expect("runtime");
+        let mut eff = Vec::new();
+        for rep in 0..reps {
+            SLEEP_SEED.store(splitmix(rep), Relaxed);
+            SLEPT_NS.store(0, Relaxed);
+            let t = Instant::now();
+            let out = rt
+                .compute(graph! {
+                    let mut zs = Vec::new();
+                    for i in 0..n {
+                        let x = sleepy_inc(i);
+                        let y = sleepy_dec(x);
+                        let z = sleepy_add(x, y);
+                        zs.push(z);
+                    }
+                    tree_reduce(zs, sleepy_add)
+                })
+                .expect("sleeping graph failed");
+            let span = t.elapsed().as_secs_f64() * 1e3;
+            assert_eq!(out.v, want, "sleeping workload computed a wrong result");
+            let total = SLEPT_NS.load(Relaxed) as f64 / 1e6;
+            let path = out.path_ns as f64 / 1e6;
+            let bound = (total / threads as f64).max(path);
+            eff.push(bound / span);
+            println!(
+                "| {mode} | {} | {tasks} | {span:.1} ms | {total:.1} ms | {path:.1} ms | {bound:.1} ms | {:.1}% |",
+                rep + 1,
+                100.0 * bound / span
+            );
+        }
+        summary.push((mode, Stat::of(eff)));
+    }
+    println!();
+    for (mode, st) in summary {
         println!(
-            "| {} | {tasks} | {span:.1} ms | {total:.1} ms | {path:.1} ms | {bound:.1} ms | {:.1}% |",
-            rep + 1,
-            100.0 * bound / span
+            "Median efficiency, {mode}, over {reps} runs: **{:.1}%** (quartiles {:.1}%–{:.1}%).\n",
+            100.0 * st.median,
+            100.0 * st.q1,
+            100.0 * st.q3
         );
     }
-    let st = Stat::of(eff);
-    println!(
-        "\nMedian efficiency over {reps} runs: **{:.1}%** (quartiles {:.1}%–{:.1}%).\n",
-        100.0 * st.median,
-        100.0 * st.q1,
-        100.0 * st.q3
-    );
 }
 
 // ---------------------------------------------------------------------------
@@ -957,6 +1002,13 @@ pub fn run(args: &[String]) {
         },
     };
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let unfused = |n: usize| {
+        Runtime::builder()
+            .threads(n)
+            .fuse_loops(false)
+            .build()
+            .expect("runtime")
+    };
     let pool = |n: usize| {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
@@ -966,6 +1018,8 @@ pub fn run(args: &[String]) {
     let p = Pools {
         tg1: Runtime::new(1).expect("runtime"),
         tg_all: Runtime::new(all).expect("runtime"),
+        nodes1: unfused(1),
+        nodes_all: unfused(all),
         ray1: pool(1),
         ray_all: pool(all),
         all,
@@ -982,7 +1036,8 @@ pub fn run(args: &[String]) {
     println!("Machine: {}.\n", machine());
     println!(
         "Cells: median ns per task over `runs` rounds, ± half the interquartile range. \
-         (best): the fastest round of taskgraph 1T. Ratios are of medians. \
+         (best): the fastest round of taskgraph 1T. taskgraph: default runtimes (these shapes run fused); \
+         node by node: runtimes built with `fuse_loops(false)`. Ratios are of medians. \
          1T / {all}T: pools of 1 and {all} threads. seq: the plain loop (the physical limit); \
          dyn: the same functions through `&dyn Fn` in topological order (the indirect-call floor); \
          rayon: `par_iter` for independent tasks, one `join` per inner tree node.\n"
