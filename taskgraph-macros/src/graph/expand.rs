@@ -53,6 +53,9 @@ pub(crate) fn expand(g: &Graph) -> TokenStream {
     let erased = private("ErasedFamily", span);
     let graph_fn = private("GraphFn", span);
     let (probe, prelude) = (&g.probe, &g.prelude);
+    // Spanned at the final expression: if the graph has a type error that
+    // makes the fused branch disagree with this one, rustc says so there.
+    let execute = quote_spanned!(tail_span(g)=> #scope.execute(&#fams, #out, &#run));
     let nodes = quote! {
         #(#fam_decls)*
         #(#stmts)*
@@ -62,7 +65,7 @@ pub(crate) fn expand(g: &Graph) -> TokenStream {
             _ => #unknown(),
         });
         let #fams: [&dyn #erased<'_>; #n] = [#(&#fam_refs),*];
-        #scope.execute(&#fams, #out, &#run)
+        #execute
     };
     let body = match super::fuse::plan(g) {
         Some(plan) => {
@@ -70,21 +73,28 @@ pub(crate) fn expand(g: &Graph) -> TokenStream {
             quote! {
                 if #scope.fusion() {
                     #fused
-                } else {
-                    #nodes
                 }
+                #nodes
             }
         }
         None => nodes,
     };
+    // The blocks are spanned at the final expression too: their type is the
+    // graph's output type.
+    let inner = quote_spanned!(tail_span(g)=> { #prelude #body });
+    let outer = quote_spanned!(tail_span(g)=> { #probe #inner });
     quote! {
-        #graph_fn::new(move |#scope| {
-            #probe
-            {
-                #prelude
-                #body
-            }
-        })
+        #graph_fn::new(move |#scope| #outer)
+    }
+}
+
+/// The tokens of the graph's final expression, for errors about its type.
+fn tail_span(g: &Graph) -> Span {
+    match &g.tail {
+        Value::Call { fam, .. } | Value::Reduce { fam, .. } => g.families[*fam].span,
+        Value::Var { name, .. } | Value::VecVar { name, .. } => name.span(),
+        Value::Collect { span, .. } => *span,
+        Value::Tuple(_) | Value::Error => Span::call_site(),
     }
 }
 

@@ -348,18 +348,29 @@ pub(crate) fn expand(
                         temp("__tg_lp", Span::call_site()),
                     );
                     let fam = &g.families[*f];
-                    let (v0, v1) = (temp("__tg_v0", fam.span), temp("__tg_v1", fam.span));
-                    let m0 = e.mode(*f, 0, fam.span);
-                    let m1 = e.mode(*f, 1, fam.span);
+                    // The arguments are spanned at the function, like the
+                    // node-by-node code's, so a type error reads the same
+                    // (and rustc reports it once).
+                    let sp = fam.span;
+                    let (v0, v1) = (Ident::new("__tg_v0", sp), Ident::new("__tg_v1", sp));
+                    let m0 = e.mode(*f, 0, sp);
+                    let m1 = e.mode(*f, 1, sp);
                     let info = info(fam);
                     let callee = &fam.callee;
-                    quote! {
-                        #fx.reduce(#len, #leaf, |#a, #b, #lv: u32, #lp: u32| {
+                    let arg0 = quote_spanned!(sp=> #v0.arg());
+                    let arg1 = quote_spanned!(sp=> #v1.arg());
+                    let call = quote_spanned!(sp=> #callee(#arg0, #arg1));
+                    // Every token at the function, so the expression has its span.
+                    let fx_at = temp("__tg_fx", sp);
+                    let task = quote_spanned!(sp=> #fx_at.call(#info, [#lv, #lp], move || #call));
+                    let combine = quote_spanned! {sp=>
+                        |#a, #b, #lv: u32, #lp: u32| {
                             let #v0 = #m0.take(#a);
                             let #v1 = #m1.take(#b);
-                            #fx.call(#info, [#lv, #lp], move || #callee(#v0.arg(), #v1.arg()))
-                        })
-                    }
+                            #task
+                        }
+                    };
+                    quote!(#fx.reduce(#len, #leaf, #combine))
                 }
                 End::Gather { fam: f, args } => {
                     let vec = temp("__tg_vec", Span::call_site());
@@ -378,12 +389,17 @@ pub(crate) fn expand(
                 }
                 _ => quote!(),
             };
+            // `return`, spanned at the graph's consumer: if the graph has a
+            // type error, this branch's type disagrees at that token, not
+            // over the whole macro.
+            let at = end_span(g, end);
+            let ret = quote_spanned!(at=> return #scope.fused(|#fx| #run););
             quote! {
                 #(#before)*
                 let #range = &(#r);
                 let #len = #fr::fused_len(#range);
                 #empty
-                #scope.fused(|#fx| #run)
+                #ret
             }
         }
         Plan::Chain {
@@ -405,20 +421,33 @@ pub(crate) fn expand(
                 &|_| Some(var.to_token_stream()),
                 &|_| true,
             );
+            let at = var.span();
+            let ret = quote_spanned!(at=> return);
             quote! {
                 #(#before)*
                 let #range = &(#r);
                 let #len = #fr::fused_len(#range);
-                #scope.fused(|#fx| {
+                #ret #scope.fused(|#fx| {
                     let mut #var #ty = #first;
                     for #k in 0..#len {
                         let #pat = #fr::fused_at(#range, #k);
                         #var = #step;
                     }
                     #var
-                })
+                });
             }
         }
+    }
+}
+
+/// Where the loop's values are consumed.
+fn end_span(g: &Graph, end: &End<'_>) -> Span {
+    match end {
+        End::Reduce(f) | End::Gather { fam: f, .. } => g.families[*f].span,
+        End::Output => match &g.tail {
+            Value::VecVar { name, .. } => name.span(),
+            _ => Span::call_site(),
+        },
     }
 }
 
@@ -491,7 +520,9 @@ impl Emit<'_> {
         let mut temps = Vec::new();
         let mut vals = Vec::new();
         for (i, (a, p)) in args.iter().zip(&f.params).enumerate() {
-            let t = temp(&format!("__tg_v{i}"), p.span);
+            // Spanned at the argument with the user's hygiene, as in the
+            // node-by-node code, so a type error is reported once, there.
+            let t = Ident::new(&format!("__tg_v{i}"), p.span);
             match a {
                 Arg::Plain(e) => {
                     temps.push(quote!(let #t = #e;));
@@ -504,7 +535,7 @@ impl Emit<'_> {
                     };
                     let src = lazy(name).unwrap_or_else(|| name.to_token_stream());
                     let mode = self.mode(fam, i, p.span);
-                    let m = paths::temp(&format!("__tg_m{i}"), p.span);
+                    let m = Ident::new(&format!("__tg_m{i}"), p.span);
                     let take = if moved(name) {
                         quote_spanned!(p.span=> #m.take(#src))
                     } else {
