@@ -70,7 +70,9 @@ impl<const N: usize> LoopIndex for [u32; N] {
     }
 }
 
-impl<'g, A: Send, I: InputSet<'g>, L: LoopIndex, T: Send + Sync> Family<'g, A, I, L, T> {
+// Building needs no bounds: they are checked where the family runs, so a
+// type that cannot cross threads is reported once, at the task's call.
+impl<'g, A, I, L, T> Family<'g, A, I, L, T> {
     /// Reserves room for `n` more nodes (the enclosing loop's size hint).
     #[inline]
     pub fn reserve(&mut self, n: usize) {
@@ -96,7 +98,9 @@ impl<'g, A: Send, I: InputSet<'g>, L: LoopIndex, T: Send + Sync> Family<'g, A, I
             idx: idx as u32,
         })
     }
+}
 
+impl<'g, A: Send, I: InputSet<'g>, L: LoopIndex, T: Send + Sync> Family<'g, A, I, L, T> {
     /// Runs node `idx`: takes its arguments and inputs, calls `body` (the
     /// generated call of the `#[delayed]` function) and stores the output.
     #[inline(always)]

@@ -26,7 +26,7 @@ pub(crate) fn expand(g: &Graph) -> TokenStream {
         cx: temp("__tg_cx", span),
     };
     let fam_decls = g.families.iter().enumerate().map(|(i, f)| {
-        let name = fam_ident(i);
+        let name = fam_ident(g, i);
         let fname = &f.name;
         let info = private("FamilyInfo", f.span);
         let (line, column) = line_column(f.span);
@@ -48,7 +48,10 @@ pub(crate) fn expand(g: &Graph) -> TokenStream {
     let arms = g.families.iter().enumerate().map(|(i, f)| c.arm(i, f, &t));
     let unknown = private("unknown_family", span);
     let fams = temp("__tg_fams", span);
-    let fam_refs = (0..g.families.len()).map(fam_ident);
+    let fam_refs = (0..g.families.len()).map(|i| {
+        let f = fam_ident(g, i);
+        quote_spanned!(g.families[i].span=> &#f)
+    });
     let n = g.families.len();
     let erased = private("ErasedFamily", span);
     let graph_fn = private("GraphFn", span);
@@ -64,7 +67,7 @@ pub(crate) fn expand(g: &Graph) -> TokenStream {
             #(#arms)*
             _ => #unknown(),
         });
-        let #fams: [&dyn #erased<'_>; #n] = [#(&#fam_refs),*];
+        let #fams: [&dyn #erased<'_>; #n] = [#(#fam_refs),*];
         #execute
     };
     let body = match super::fuse::plan(g) {
@@ -104,8 +107,10 @@ pub(crate) fn placeholder() -> TokenStream {
     quote!(#p())
 }
 
-fn fam_ident(i: usize) -> Ident {
-    temp(&format!("__tg_f{i}"), Span::call_site())
+/// The variable holding family `i`, located at its call so that errors about
+/// the family's types (say, an output that is not `Send`) point there.
+fn fam_ident(g: &Graph, i: usize) -> Ident {
+    temp(&format!("__tg_f{i}"), g.families[i].span)
 }
 
 fn loop_ident(d: usize) -> Ident {
@@ -224,7 +229,7 @@ impl Ctx<'_> {
     }
 
     fn reserves(&self, r: &Reserve, n: &Ident) -> TokenStream {
-        let fams = r.families.iter().map(|f| fam_ident(*f));
+        let fams = r.families.iter().map(|f| fam_ident(self.g, *f));
         let vecs = &r.vecs;
         quote! {
             #( #fams.reserve(#n); )*
@@ -236,7 +241,7 @@ impl Ctx<'_> {
         match v {
             Value::Call { fam, args } => {
                 let f = &self.g.families[*fam];
-                let name = fam_ident(*fam);
+                let name = fam_ident(self.g, *fam);
                 let mut temps = Vec::new();
                 let mut plain = Vec::new();
                 let mut lazy = Vec::new();
@@ -273,7 +278,7 @@ impl Ctx<'_> {
             }
             Value::Reduce { fam, vec } => {
                 let f = &self.g.families[*fam];
-                let name = fam_ident(*fam);
+                let name = fam_ident(self.g, *fam);
                 let v = self.value(vec);
                 let reduce = private("tree_reduce", f.span);
                 let (lv, lp) = (temp("__tg_lv", f.span), temp("__tg_lp", f.span));
@@ -326,7 +331,7 @@ impl Ctx<'_> {
 
     /// `i => family.run(index, cx, |(plain..), (lazy..)| callee(args..)),`
     fn arm(&self, i: usize, f: &Family, t: &Ident) -> TokenStream {
-        let name = fam_ident(i);
+        let name = fam_ident(self.g, i);
         let cx = &self.cx;
         let mut plain = Vec::new();
         let mut lazy = Vec::new();
@@ -360,11 +365,15 @@ impl Ctx<'_> {
         let callee = &f.callee;
         let idx = i as u32;
         let call = quote_spanned!(f.span=> #callee(#(#args),*));
-        quote! {
-            #idx => #name.run(#t.index(), #cx, |(#(#plain,)*), (#(#lazy,)*)| {
+        let (t_at, cx_at) = (temp(&t.to_string(), f.span), temp(&cx.to_string(), f.span));
+        let run = quote_spanned! {f.span=>
+            #name.run(#t_at.index(), #cx_at, |(#(#plain,)*), (#(#lazy,)*)| {
                 #(#modes)*
                 #call
-            }),
+            })
+        };
+        quote! {
+            #idx => #run,
         }
     }
 }
