@@ -103,3 +103,59 @@ proptest! {
         prop_assert_eq!(got, expected);
     }
 }
+
+#[delayed]
+fn show(i: u32) -> String {
+    format!("{i}")
+}
+/// Shows the shape of the reduction tree.
+#[delayed]
+fn pair(a: String, b: String) -> String {
+    format!("({a} {b})")
+}
+
+fn unfused(threads: usize) -> &'static Runtime {
+    static RTS: [OnceLock<Runtime>; 4] = [const { OnceLock::new() }; 4];
+    let k = threads.trailing_zeros() as usize;
+    RTS[k].get_or_init(|| {
+        Runtime::builder()
+            .threads(threads)
+            .fuse_loops(false)
+            .build()
+            .unwrap()
+    })
+}
+
+/// The pairwise tree of `tree_reduce`, level by level, sequentially.
+fn pairwise(mut v: Vec<String>) -> String {
+    while v.len() > 1 {
+        let mut next = Vec::new();
+        let mut it = v.into_iter();
+        while let Some(a) = it.next() {
+            next.push(match it.next() {
+                Some(b) => format!("({a} {b})"),
+                None => a,
+            });
+        }
+        v = next;
+    }
+    v.pop().unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fused_and_node_by_node_build_the_same_tree(
+        n in 1u32..300,
+        threads in prop::sample::select(vec![1usize, 2, 4, 8]),
+    ) {
+        let run = |rt: &Runtime| rt.compute(graph! {
+            let v: Vec<_> = (0..n).map(|i| show(i)).collect();
+            tree_reduce(v, pair)
+        }).unwrap();
+        let expected = pairwise((0..n).map(|i| i.to_string()).collect());
+        prop_assert_eq!(run(runtime(threads)), expected.clone());
+        prop_assert_eq!(run(unfused(threads)), expected);
+    }
+}
