@@ -21,6 +21,8 @@ set -euo pipefail
 repeats=${1:-3}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work="$root/target/compile-time"
+# Under this checkout's own target/ by default: a target directory shared by
+# two copies of the workspace can hold artifacts built from the other copy.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}/compile-time-target"
 mkdir -p "$work"
 
