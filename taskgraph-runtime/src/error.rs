@@ -63,9 +63,6 @@ pub enum Error {
         /// The `tree_reduce` call site; `function` is the reducing function.
         at: TaskInfo,
     },
-    /// `compute` was called from inside a task running on the same runtime,
-    /// which would wait for threads that are busy waiting for it.
-    NestedCompute,
     /// One lazy value appears more than once in the graph's final expression
     /// (for instance twice in a returned vector), and outputs are moved out.
     DuplicateOutput,
@@ -86,10 +83,6 @@ impl fmt::Display for Error {
                 "`tree_reduce` with `{}` at {}:{}:{} was given an empty vector; \
                  there is no value to return (check the vector's length before `graph!`)",
                 at.function, at.file, at.line, at.column
-            ),
-            Error::NestedCompute => f.write_str(
-                "`compute` was called from a task running on the same runtime; \
-                 compose the work into one graph, or use a second `Runtime`",
             ),
             Error::DuplicateOutput => f.write_str(
                 "the same lazy value appears twice in the graph's output; \

@@ -9,8 +9,11 @@ use crate::graph::Graph;
 ///
 /// The threads are started once, by [`Runtime::new`] or
 /// [`RuntimeBuilder::build`], and reused by every graph; idle threads park.
-/// `Runtime` is `Send + Sync`: several threads may call [`compute`] at once
-/// (their graphs then take turns on the pool's threads).
+/// A graph run node by node uses the thread that calls [`compute`] as one of
+/// its `n` workers, and `n - 1` pool threads join as soon as there is work to
+/// share, so a small graph costs no hand-off between threads. A fused graph
+/// runs on the pool's threads. `Runtime` is `Send + Sync`: several threads
+/// may call [`compute`] at once, and a task may call it too.
 ///
 /// [`compute`]: Runtime::compute
 pub struct Runtime {
@@ -47,7 +50,8 @@ impl Runtime {
     }
 
     /// Runs `graph` to completion on this runtime's threads and returns its
-    /// output. The calling thread waits.
+    /// output. The calling thread takes part: it runs tasks itself, and the
+    /// pool's other threads join as soon as there is work to share.
     ///
     /// Cost: the graph's instantiation (its plain code, one record per node),
     /// then each node once. Allocations depend on the number of call sites and
@@ -57,12 +61,12 @@ impl Runtime {
     /// [`Error::TaskPanicked`] names the first task that panicked, with its
     /// message; no further task starts, every value produced so far is
     /// dropped, and the runtime stays usable. [`Error::EmptyReduce`] for a
-    /// `tree_reduce` over an empty vector. [`Error::NestedCompute`] if called
-    /// from a task running on this same runtime.
+    /// `tree_reduce` over an empty vector.
+    ///
+    /// A task may itself call `compute` on the same runtime: the thread that
+    /// calls `compute` always runs the graph's tasks itself, so an inner graph
+    /// completes even when every other thread is busy.
     pub fn compute<G: Graph>(&self, graph: G) -> Result<G::Output, Error> {
-        if self.pool.current_thread_index().is_some() {
-            return Err(Error::NestedCompute);
-        }
         graph.__run(self)
     }
 }

@@ -11,3 +11,8 @@ pub(crate) use loom::sync::{Condvar, Mutex};
 pub(crate) use std::sync::atomic::{fence, AtomicU32, AtomicUsize, Ordering};
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Condvar, Mutex};
+
+#[cfg(loom)]
+pub(crate) use loom::thread::yield_now;
+#[cfg(not(loom))]
+pub(crate) use std::thread::yield_now;

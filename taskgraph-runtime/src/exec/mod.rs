@@ -2,6 +2,7 @@
 //! arrays), the context tasks read their inputs through, and the scheduler.
 //! The protocol is described in `README.md` beside this file.
 
+mod door;
 mod sched;
 mod sleep;
 

@@ -3,10 +3,11 @@
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crossbeam_deque::{Steal, Stealer, Worker};
 
+use super::door::Door;
 use super::sleep::Sleep;
 use super::{Cx, Topology, FINAL};
 use crate::error::Error;
@@ -43,9 +44,19 @@ struct Run<'r, 'g, D> {
     hungry: AtomicUsize,
     error: Mutex<Option<Error>>,
     sleep: Sleep,
+    pool: &'r rayon::ThreadPool,
+    /// Pool threads help through this door; see `door.rs`.
+    door: Arc<Door>,
+    /// Set once the pool's threads have been asked to help.
+    called: AtomicBool,
 }
 
-/// Runs every node of a sealed graph on `pool`; returns the first task error.
+/// Runs every node of a sealed graph; returns the first task error.
+///
+/// The calling thread is worker 0 and runs the graph itself; as soon as
+/// there is work to share, the pool's other threads are asked to join as
+/// workers `1..threads` (so at most `threads` run tasks at once). A graph
+/// that is over before they arrive never waits for them.
 pub(crate) fn run_graph<'g, D>(
     pool: &rayon::ThreadPool,
     topo: &Topology,
@@ -62,6 +73,7 @@ where
     let threads = pool.current_num_threads();
     let workers: Vec<Worker<Item>> = (0..threads).map(|_| Worker::new_lifo()).collect();
     let stealers = workers.iter().map(Worker::stealer).collect();
+    let mut seeded_range_len = 0;
     // Seed: consecutive source nodes of each family become one range.
     for (f, fam) in fams.iter().enumerate() {
         let (start, end) = topo.family_range(f);
@@ -71,6 +83,7 @@ where
             match (source, lo) {
                 (true, None) => lo = Some(g),
                 (false, Some(l)) => {
+                    seeded_range_len = seeded_range_len.max(g - l);
                     workers[0].push(Item::Range {
                         fam: fam.id(),
                         lo: l - start,
@@ -82,6 +95,9 @@ where
             }
         }
     }
+    // More than the caller takes first: the others can start right away.
+    let share =
+        workers[0].len() > 1 || topo.len() > 1 && workers[0].len() == 1 && seeded_range_len > 1;
     let run = Run {
         topo,
         cx,
@@ -95,8 +111,15 @@ where
         hungry: AtomicUsize::new(0),
         error: Mutex::new(None),
         sleep: Sleep::new(),
+        pool,
+        door: Arc::new(Door::new()),
+        called: AtomicBool::new(false),
     };
-    pool.broadcast(|ctx| run.worker(ctx.index()));
+    if share {
+        run.offer();
+    }
+    run.worker(0);
+    run.door.close_and_wait();
     match run.error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         Some(e) => Err(e),
         None => Ok(()),
@@ -144,14 +167,14 @@ where
                     while hi - lo > piece {
                         let mid = lo + (hi - lo).div_ceil(2);
                         local.push(Item::Range { fam, lo: mid, hi });
-                        self.sleep.wake_one();
+                        self.offer();
                         hi = mid;
                     }
                     while lo < hi {
                         if hi - lo > 1 && self.hungry.load(Ordering::Relaxed) > 0 {
                             let mid = lo + (hi - lo).div_ceil(2);
                             local.push(Item::Range { fam, lo: mid, hi });
-                            self.sleep.wake_one();
+                            self.offer();
                             hi = mid;
                         }
                         self.run_from(TaskId { fam, idx: lo }, &local, &mut ran);
@@ -210,11 +233,39 @@ where
                             };
                             next = Some(run);
                             local.push(Item::Task(push));
-                            self.sleep.wake_one();
+                            self.offer();
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// New work is in a deque: ask the pool's threads to help the first
+    /// time, wake a sleeping helper afterwards.
+    #[inline]
+    fn offer(&self) {
+        if self.called.load(Ordering::Relaxed) || self.called.swap(true, Ordering::AcqRel) {
+            self.sleep.wake_one();
+        } else {
+            self.call_helpers();
+        }
+    }
+
+    #[cold]
+    fn call_helpers(&self) {
+        let entry: unsafe fn(usize, usize) = helper_entry::<D>;
+        let run = self as *const Self as usize;
+        for me in 1..self.workers.len() {
+            let door = Arc::clone(&self.door);
+            self.pool.spawn(move || {
+                if door.enter() {
+                    let _leave = Leave(&door);
+                    // SAFETY: inside the door, the run is alive: the caller
+                    // closes the door and waits for us before dropping it.
+                    unsafe { entry(run, me) };
+                }
+            });
         }
     }
 
@@ -272,6 +323,25 @@ where
     }
 
     #[cold]
+    fn internal_failure(&self, payload: &(dyn Any + Send)) {
+        let message = format!("taskgraph internal error: {}", panic_message(payload));
+        let task = crate::error::TaskInfo {
+            function: "<scheduler>",
+            file: file!(),
+            line: line!(),
+            column: 0,
+            indices: Vec::new(),
+        };
+        let mut e = self.error.lock().unwrap_or_else(|p| p.into_inner());
+        if e.is_none() {
+            *e = Some(Error::TaskPanicked { task, message });
+        }
+        drop(e);
+        self.stop.store(true, Ordering::Release);
+        self.sleep.wake_all();
+    }
+
+    #[cold]
     fn fail(&self, t: TaskId, payload: Box<dyn Any + Send>) {
         let message = panic_message(&*payload);
         let task = self.fams[t.fam as usize].describe(t.idx);
@@ -285,6 +355,33 @@ where
         let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
         self.stop.store(true, Ordering::Release);
         self.sleep.wake_all();
+    }
+}
+
+/// Leaves the door even if the worker loop unwinds.
+struct Leave<'a>(&'a Door);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.leave();
+    }
+}
+
+/// A helper's worker loop.
+///
+/// # Safety
+/// `run` is the address of a live `Run<'_, 'g, D>`, and the calling helper
+/// is inside its door.
+unsafe fn helper_entry<'r, 'g: 'r, D>(run: usize, me: usize)
+where
+    D: Fn(TaskId, &Cx<'g>) + Sync + 'r,
+{
+    // SAFETY: by the function's contract.
+    let run = unsafe { &*(run as *const Run<'r, 'g, D>) };
+    // A panic outside a task would be a bug of ours; keep it from aborting
+    // the pool and end the run with it.
+    if let Err(p) = catch_unwind(AssertUnwindSafe(|| run.worker(me))) {
+        run.internal_failure(&*p);
     }
 }
 
