@@ -77,11 +77,12 @@ impl Fused {
 
     /// `n` iterations, in order, as a `Vec` (one allocation).
     pub fn map<T: Send>(&self, n: usize, leaf: impl Fn(usize) -> T + Sync) -> Vec<T> {
+        let user_leaf = &leaf;
         let mut out: Vec<T> = Vec::with_capacity(n);
         if n > 0 {
             let base = SendPtr(out.spare_capacity_mut().as_mut_ptr());
             let leaf = |k: usize| {
-                let v = leaf(k);
+                let v = user_leaf(k);
                 // SAFETY: `k < n` indexes the spare capacity, and every
                 // index is written exactly once (the ranges are disjoint).
                 unsafe { (*base.0.add(k)).write(v) };
@@ -98,7 +99,24 @@ impl Fused {
                 std::mem::forget(b);
                 a
             };
-            let all = self.drive(0, n, n.next_power_of_two(), &leaf, &merge);
+            // A small block is a plain loop over its elements, with one guard
+            // that owns those written so far if a task panics.
+            let block = |lo: usize, hi: usize, _: usize| {
+                let mut done = Written {
+                    base,
+                    lo,
+                    hi: lo,
+                    _t: PhantomData,
+                };
+                for k in lo..hi {
+                    let v = user_leaf(k);
+                    // SAFETY: as in `leaf`.
+                    unsafe { (*base.0.add(k)).write(v) };
+                    done.hi = k + 1;
+                }
+                done
+            };
+            let all = self.drive(0, n, n.next_power_of_two(), &leaf, &merge, &block);
             debug_assert_eq!((all.lo, all.hi), (0, n));
             std::mem::forget(all);
             // SAFETY: all `n` elements were written (the guard covered 0..n).
@@ -119,7 +137,8 @@ impl Fused {
             n > 0,
             "taskgraph internal error: fused reduction of nothing"
         );
-        self.drive(0, n, n.next_power_of_two(), &leaf, &combine)
+        let block = |lo: usize, hi: usize, size: usize| small(lo, hi, size, &leaf, &combine);
+        self.drive(0, n, n.next_power_of_two(), &leaf, &combine, &block)
     }
 
     fn drive<R: Send>(
@@ -129,13 +148,25 @@ impl Fused {
         size: usize,
         leaf: &(impl Fn(usize) -> R + Sync),
         merge: &(impl Fn(R, R, u32, u32) -> R + Sync),
+        block: &(impl Fn(usize, usize, usize) -> R + Sync),
     ) -> R {
-        let mut split = Split {
-            budget: self.threads,
+        // One thread: nobody to share with, so never fork (and never need
+        // to be on a pool thread, see `Scope::fused`).
+        let split = Split {
+            budget: if self.threads > 1 { self.threads } else { 0 },
             threads: self.threads,
         };
-        split.budget = split.budget.max(1);
-        self.node(lo, hi, size, split, false, &mut Probe::new(), leaf, merge)
+        self.node(
+            lo,
+            hi,
+            size,
+            split,
+            false,
+            &mut Probe::new(),
+            leaf,
+            merge,
+            block,
+        )
     }
 
     /// The subtree `[lo, hi)` of an aligned block of `size` leaves.
@@ -150,25 +181,28 @@ impl Fused {
         probe: &mut Probe,
         leaf: &(impl Fn(usize) -> R + Sync),
         merge: &(impl Fn(R, R, u32, u32) -> R + Sync),
+        block: &(impl Fn(usize, usize, usize) -> R + Sync),
     ) -> R {
         if hi - lo == 1 {
             self.check();
             return leaf(lo);
         }
-        if size <= SMALL && split.budget == 0 && !migrated && probe.light() {
+        if size <= SMALL && split.budget == 0 && !migrated && (self.threads == 1 || probe.light()) {
             // A small aligned block of light tasks that nobody is waiting
             // for: straight-line code.
             self.check();
-            return small(lo, hi, size, leaf, merge);
+            return block(lo, hi, size);
         }
         let half = size / 2;
         let mid = lo + half;
         if hi <= mid {
-            return self.node(lo, hi, half, split, migrated, probe, leaf, merge);
+            return self.node(lo, hi, half, split, migrated, probe, leaf, merge, block);
         }
         let level = size.trailing_zeros() - 1;
         let pos = (lo / size) as u32;
-        if split.try_split(migrated) || probe.should_fork() {
+        if split.try_split(migrated) || (self.threads > 1 && probe.should_fork()) {
+            // The halves keep what the probe learnt about the work's weight.
+            let (pa, pb) = (probe.child(), probe.child());
             let (a, b) = rayon::join_context(
                 |c| {
                     self.node(
@@ -177,9 +211,10 @@ impl Fused {
                         half,
                         split,
                         c.migrated(),
-                        &mut Probe::new(),
+                        &mut { pa },
                         leaf,
                         merge,
+                        block,
                     )
                 },
                 |c| {
@@ -189,23 +224,24 @@ impl Fused {
                         half,
                         split,
                         c.migrated(),
-                        &mut Probe::new(),
+                        &mut { pb },
                         leaf,
                         merge,
+                        block,
                     )
                 },
             );
             merge(a, b, level, pos)
         } else {
-            let a = self.node(lo, mid, half, split, false, probe, leaf, merge);
-            let b = self.node(mid, hi, half, split, false, probe, leaf, merge);
+            let a = self.node(lo, mid, half, split, false, probe, leaf, merge, block);
+            let b = self.node(mid, hi, half, split, false, probe, leaf, merge, block);
             merge(a, b, level, pos)
         }
     }
 }
 
 /// Blocks of at most this many leaves run without recursion or split checks.
-const SMALL: usize = 8;
+const SMALL: usize = 16;
 
 /// The aligned block `[lo, hi)` of `size <= SMALL` leaves, in the same tree.
 #[inline(always)]
@@ -246,18 +282,34 @@ fn small<R>(
             merge(a, b, 1, (lo / 4) as u32)
         }
     }
+    #[inline(always)]
+    fn eight<R>(
+        lo: usize,
+        hi: usize,
+        leaf: &impl Fn(usize) -> R,
+        merge: &impl Fn(R, R, u32, u32) -> R,
+    ) -> R {
+        if hi - lo <= 4 {
+            four(lo, hi, leaf, merge)
+        } else {
+            let a = four(lo, lo + 4, leaf, merge);
+            let b = four(lo + 4, hi, leaf, merge);
+            merge(a, b, 2, (lo / 8) as u32)
+        }
+    }
     match size {
         1 => leaf(lo),
         2 => two(lo, hi, leaf, merge),
         4 => four(lo, hi, leaf, merge),
+        8 => eight(lo, hi, leaf, merge),
         _ => {
             debug_assert_eq!(size, SMALL);
-            if hi - lo <= 4 {
-                four(lo, hi, leaf, merge)
+            if hi - lo <= 8 {
+                eight(lo, hi, leaf, merge)
             } else {
-                let a = four(lo, lo + 4, leaf, merge);
-                let b = four(lo + 4, hi, leaf, merge);
-                merge(a, b, 2, (lo / 8) as u32)
+                let a = eight(lo, lo + 8, leaf, merge);
+                let b = eight(lo + 8, hi, leaf, merge);
+                merge(a, b, 3, (lo / 16) as u32)
             }
         }
     }
@@ -312,6 +364,15 @@ impl Probe {
             countdown: 1,
             stride: 1,
             last: None,
+        }
+    }
+
+    /// A probe for one half of a fork: same stride, fresh countdown.
+    fn child(&self) -> Self {
+        Probe {
+            countdown: self.stride,
+            stride: self.stride,
+            last: self.last,
         }
     }
 
@@ -387,21 +448,46 @@ impl<'g> Scope<'g> {
         self.runtime.fuse
     }
 
-    /// Runs a fused graph on the pool and returns its output, or the first
-    /// task failure.
+    /// Runs a fused graph on the pool (on the calling thread if the pool has
+    /// one thread) and returns its output, or the first task failure.
     ///
     /// # Errors
     /// [`Error::TaskPanicked`] naming the first task that panicked.
     pub fn fused<R: Send>(&self, body: impl FnOnce(&Fused) -> R + Send) -> Result<R, Error> {
+        self.fused_on(self.runtime.pool.current_num_threads(), body)
+    }
+
+    /// Runs a fused graph that has no parallelism (a loop-carried chain) on
+    /// the calling thread.
+    ///
+    /// # Errors
+    /// As [`Scope::fused`].
+    pub fn fused_sequential<R: Send>(
+        &self,
+        body: impl FnOnce(&Fused) -> R + Send,
+    ) -> Result<R, Error> {
+        self.fused_on(1, body)
+    }
+
+    fn fused_on<R: Send>(
+        &self,
+        threads: usize,
+        body: impl FnOnce(&Fused) -> R + Send,
+    ) -> Result<R, Error> {
         let fx = Fused {
-            threads: self.runtime.pool.current_num_threads(),
+            threads,
             stop: AtomicBool::new(false),
             failure: Mutex::new(None),
         };
-        let r = self
-            .runtime
-            .pool
-            .install(|| catch_unwind(AssertUnwindSafe(|| body(&fx))));
+        let run = || catch_unwind(AssertUnwindSafe(|| body(&fx)));
+        // With one thread a fused run never forks, so the calling thread can
+        // run it without handing it to the pool and waiting for the hand-back;
+        // with more, `rayon::join` needs a pool thread.
+        let r = if fx.threads == 1 {
+            run()
+        } else {
+            self.runtime.pool.install(run)
+        };
         match r {
             Ok(v) => Ok(v),
             Err(payload) => match fx.failure.into_inner().unwrap_or_else(|p| p.into_inner()) {

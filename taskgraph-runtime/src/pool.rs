@@ -12,7 +12,8 @@ use crate::graph::Graph;
 /// A graph run node by node uses the thread that calls [`compute`] as one of
 /// its `n` workers, and `n - 1` pool threads join as soon as there is work to
 /// share, so a small graph costs no hand-off between threads. A fused graph
-/// runs on the pool's threads. `Runtime` is `Send + Sync`: several threads
+/// runs on the pool's threads, or on the calling thread when it cannot use
+/// more than one (a loop-carried chain, or a pool of one thread). `Runtime` is `Send + Sync`: several threads
 /// may call [`compute`] at once, and a task may call it too.
 ///
 /// [`compute`]: Runtime::compute

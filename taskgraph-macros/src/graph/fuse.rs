@@ -427,7 +427,7 @@ pub(crate) fn expand(
                 #(#before)*
                 let #range = &(#r);
                 let #len = #fr::fused_len(#range);
-                #ret #scope.fused(|#fx| {
+                #ret #scope.fused_sequential(|#fx| {
                     let mut #var #ty = #first;
                     for #k in 0..#len {
                         let #pat = #fr::fused_at(#range, #k);
