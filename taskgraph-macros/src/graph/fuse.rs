@@ -45,12 +45,15 @@ pub(crate) enum Plan<'a> {
     },
 }
 
-/// One task of an iteration's chain: `let name = fam(args);`.
+/// One task of an iteration's chain: `let name = fam(args);`. A call nested
+/// in another's arguments becomes a link of its own, with a made-up name.
 pub(crate) struct Link<'a> {
-    name: Option<&'a Ident>,
+    name: Option<Ident>,
     ty: Option<&'a Type>,
     fam: FamId,
     args: &'a [Arg],
+    /// For each argument, the link (or variable) a lazy one reads.
+    inputs: Vec<Option<Ident>>,
 }
 
 /// What consumes the loop's values.
@@ -198,37 +201,27 @@ fn links<'a>(g: &'a Graph, lets: &'a [Stmt], pushed: Option<&'a Value>) -> Optio
         else {
             return None;
         };
-        if out.iter().any(|l| l.name == Some(name)) {
+        if out.iter().any(|l| l.name.as_ref() == Some(name)) {
             return None;
         }
-        out.push(Link {
-            name: Some(name),
-            ty: ty.as_ref(),
-            fam: *fam,
-            args,
-        });
+        flatten(g, *fam, args, Some(name.clone()), ty.as_ref(), &mut out)?;
     }
     match pushed? {
-        Value::Var { name, .. } if out.last().is_some_and(|l| l.name == Some(name)) => {}
-        Value::Call { fam, args } => out.push(Link {
-            name: None,
-            ty: None,
-            fam: *fam,
-            args,
-        }),
+        Value::Var { name, .. } if out.last().is_some_and(|l| l.name.as_ref() == Some(name)) => {}
+        Value::Call { fam, args } => flatten(g, *fam, args, None, None, &mut out)?,
         _ => return None,
     }
     for (k, l) in out.iter().enumerate() {
-        let vars = lazy_vars(l.args)?;
+        let reads: Vec<&Ident> = l.inputs.iter().flatten().collect();
         // Every lazy argument is an earlier link of this iteration...
-        if !vars
+        if !reads
             .iter()
-            .all(|v| out[..k].iter().any(|p| p.name == Some(*v)))
+            .all(|v| out[..k].iter().any(|p| p.name.as_ref() == Some(*v)))
         {
             return None;
         }
         // ...and the previous link is one of them: a chain, no parallelism lost.
-        if k > 0 && !vars.iter().any(|v| out[k - 1].name == Some(*v)) {
+        if k > 0 && !reads.iter().any(|v| out[k - 1].name.as_ref() == Some(*v)) {
             return None;
         }
         if g.families[l.fam].params.len() != l.args.len() {
@@ -236,6 +229,41 @@ fn links<'a>(g: &'a Graph, lets: &'a [Stmt], pushed: Option<&'a Value>) -> Optio
         }
     }
     Some(out)
+}
+
+/// Adds the links of one call, its nested calls first.
+fn flatten<'a>(
+    g: &'a Graph,
+    fam: FamId,
+    args: &'a [Arg],
+    name: Option<Ident>,
+    ty: Option<&'a Type>,
+    out: &mut Vec<Link<'a>>,
+) -> Option<()> {
+    let mut inputs = Vec::new();
+    for a in args {
+        match a {
+            Arg::Plain(_) => inputs.push(None),
+            Arg::Lazy(Value::Var { name, .. }) => inputs.push(Some(name.clone())),
+            Arg::Lazy(Value::Call {
+                fam: inner,
+                args: inner_args,
+            }) => {
+                let anon = temp(&format!("__tg_n{}", out.len()), g.families[*inner].span);
+                flatten(g, *inner, inner_args, Some(anon.clone()), None, out)?;
+                inputs.push(Some(anon));
+            }
+            Arg::Lazy(_) => return None,
+        }
+    }
+    out.push(Link {
+        name,
+        ty,
+        fam,
+        args,
+        inputs,
+    });
+    Some(())
 }
 
 fn end<'a>(g: &'a Graph, vec: &Ident) -> Option<End<'a>> {
@@ -374,7 +402,8 @@ pub(crate) fn expand(
                 }
                 End::Gather { fam: f, args } => {
                     let vec = temp("__tg_vec", Span::call_site());
-                    let call = e.call(*f, args, quote!([]), &|_| Some(quote!(#vec)), &|_| true);
+                    let inputs = lazy_inputs(args, || (quote!(#vec), true));
+                    let call = e.call(*f, args, quote!([]), &inputs);
                     quote! {{
                         let #vec = #fx.map(#len, #leaf);
                         #call
@@ -413,14 +442,14 @@ pub(crate) fn expand(
         } => {
             let before = before.iter().map(|s| plain(s));
             let ty = ty.map(|t| quote!(: #t));
-            let first = e.call(first.0, first.1, quote!([]), &|_| None, &|_| true);
-            let step = e.call(
-                step.0,
-                step.1,
-                quote!([#k as u32]),
-                &|_| Some(var.to_token_stream()),
-                &|_| true,
+            let first = e.call(
+                first.0,
+                first.1,
+                quote!([]),
+                &lazy_inputs(first.1, || unreachable!()),
             );
+            let inputs = lazy_inputs(step.1, || (var.to_token_stream(), true));
+            let step = e.call(step.0, step.1, quote!([#k as u32]), &inputs);
             let at = var.span();
             let ret = quote_spanned!(at=> return);
             quote! {
@@ -438,6 +467,16 @@ pub(crate) fn expand(
             }
         }
     }
+}
+
+/// `input()` for every lazy argument (there is one lazy value in play).
+fn lazy_inputs(
+    args: &[Arg],
+    input: impl Fn() -> (TokenStream, bool),
+) -> Vec<Option<(TokenStream, bool)>> {
+    args.iter()
+        .map(|a| matches!(a, Arg::Lazy(_)).then(&input))
+        .collect()
 }
 
 /// Where the loop's values are consumed.
@@ -477,20 +516,21 @@ impl Emit<'_> {
     fn chain(&self, body: &[Link<'_>], k: &Ident) -> TokenStream {
         let mut out = TokenStream::new();
         for (i, l) in body.iter().enumerate() {
-            // A variable is moved at its last use in the iteration, shared before.
-            let last_use = |name: &Ident| {
-                !body[i + 1..]
-                    .iter()
-                    .any(|m| lazy_vars(m.args).unwrap_or_default().contains(&name))
-            };
-            let call = self.call(
-                l.fam,
-                l.args,
-                quote!([#k as u32]),
-                &|name| Some(name.to_token_stream()),
-                &|name| last_use(name),
-            );
-            match l.name {
+            // A value is moved at its last use in the iteration, shared before.
+            let inputs: Vec<_> = l
+                .inputs
+                .iter()
+                .map(|input| {
+                    input.as_ref().map(|name| {
+                        let last = !body[i + 1..]
+                            .iter()
+                            .any(|m| m.inputs.iter().flatten().any(|n| n == name));
+                        (name.to_token_stream(), last)
+                    })
+                })
+                .collect();
+            let call = self.call(l.fam, l.args, quote!([#k as u32]), &inputs);
+            match &l.name {
                 Some(n) => {
                     let ty = l.ty.map(|t| quote!(: #t));
                     out.extend(quote!(let #n #ty = #call;));
@@ -504,39 +544,29 @@ impl Emit<'_> {
         out
     }
 
-    /// `{ let args..; fx.call(info, at, move || callee(args..)) }`. Lazy
-    /// arguments are named by `lazy` (a variable or the gathered vector);
-    /// `moved` tells whether this is their last use.
+    /// `{ let args..; fx.call(info, at, move || callee(args..)) }`. For each
+    /// lazy argument, `inputs` gives the value to pass and whether this is its
+    /// last use (then it is moved, else shared).
     fn call(
         &self,
         fam: FamId,
         args: &[Arg],
         at: TokenStream,
-        lazy: &dyn Fn(&Ident) -> Option<TokenStream>,
-        moved: &dyn Fn(&Ident) -> bool,
+        inputs: &[Option<(TokenStream, bool)>],
     ) -> TokenStream {
         let f = &self.g.families[fam];
         let fx = self.fx;
         let mut temps = Vec::new();
         let mut vals = Vec::new();
-        for (i, (a, p)) in args.iter().zip(&f.params).enumerate() {
+        for (i, ((a, p), input)) in args.iter().zip(&f.params).zip(inputs).enumerate() {
             // Spanned at the argument with the user's hygiene, as in the
             // node-by-node code, so a type error is reported once, there.
             let t = Ident::new(&format!("__tg_v{i}"), p.span);
-            match a {
-                Arg::Plain(e) => {
-                    temps.push(quote!(let #t = #e;));
-                    vals.push(t.to_token_stream());
-                }
-                Arg::Lazy(v) => {
-                    let name = match v {
-                        Value::Var { name, .. } | Value::VecVar { name, .. } => name,
-                        _ => unreachable!("fusion plans only variables"),
-                    };
-                    let src = lazy(name).unwrap_or_else(|| name.to_token_stream());
+            match (a, input) {
+                (Arg::Lazy(_), Some((src, moved))) => {
                     let mode = self.mode(fam, i, p.span);
                     let m = Ident::new(&format!("__tg_m{i}"), p.span);
-                    let take = if moved(name) {
+                    let take = if *moved {
                         quote_spanned!(p.span=> #m.take(#src))
                     } else {
                         quote_spanned!(p.span=> #m.share(&#src))
@@ -544,6 +574,11 @@ impl Emit<'_> {
                     temps.push(quote!(let #m = #mode; let #t = #take;));
                     vals.push(quote_spanned!(p.span=> #t.arg()));
                 }
+                (Arg::Plain(e), _) => {
+                    temps.push(quote!(let #t = #e;));
+                    vals.push(t.to_token_stream());
+                }
+                (Arg::Lazy(_), None) => unreachable!("fusion plans name every lazy input"),
             }
         }
         let info = info(f);

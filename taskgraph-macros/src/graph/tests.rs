@@ -88,3 +88,51 @@ fn task_paths() {
         assert!(!is_task_path(&syn::parse2(p.clone()).unwrap()), "{p}");
     }
 }
+
+/// Which graphs run fused: the shapes `fuse.rs` recognises, and look-alikes
+/// that must run node by node (fusing them would lose parallelism or order).
+#[test]
+fn fusion_plans() {
+    fn fused(tokens: TokenStream) -> bool {
+        let stmts = super::parse::parse(tokens).unwrap();
+        let g = super::analyze::analyze(&stmts, proc_macro2::Span::call_site())
+            .unwrap_or_else(|_| panic!("analysis failed"));
+        super::fuse::plan(&g).is_some()
+    }
+    // The tutorial's loop; a map-collect into a gather; the output itself; a chain.
+    assert!(fused(quote! {
+        let mut zs = Vec::new();
+        for i in 0..n { let x = inc(i); let y = dec(x); let z = add(x, y); zs.push(z); }
+        tree_reduce(zs, add)
+    }));
+    assert!(fused(
+        quote! { let v: Vec<_> = (0..n).map(|i| gen(i)).collect(); sum(v) }
+    ));
+    assert!(fused(
+        quote! { let k = n * 2; let v: Vec<_> = (1..=k).map(|i| tag(leaf(i))).collect(); v }
+    ));
+    assert!(fused(
+        quote! { let mut s = start(0); for i in 0..n { s = step(s, i); } s }
+    ));
+    // Independent tasks in one iteration: fusing would run them one after the other.
+    assert!(!fused(
+        quote! { let v: Vec<_> = (0..n).map(|i| add(inc(i), dec(i))).collect(); tree_reduce(v, add) }
+    ));
+    assert!(!fused(quote! {
+        let mut v = Vec::new();
+        for i in 0..n { let a = nap(i); let b = nap(i); v.push(a); v.push(b); }
+        count(v)
+    }));
+    // Not a range, a nested loop, more work after the loop.
+    assert!(!fused(
+        quote! { let v: Vec<_> = items.iter().map(|i| gen(*i)).collect(); sum(v) }
+    ));
+    assert!(!fused(quote! {
+        let mut v = Vec::new();
+        for i in 0..n { for j in 0..m { v.push(gen(j)); } }
+        sum(v)
+    }));
+    assert!(!fused(
+        quote! { let v: Vec<_> = (0..n).map(|i| gen(i)).collect(); let t = sum(v); inc(t) }
+    ));
+}
