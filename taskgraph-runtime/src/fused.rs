@@ -454,7 +454,17 @@ impl<'g> Scope<'g> {
     /// # Errors
     /// [`Error::TaskPanicked`] naming the first task that panicked.
     pub fn fused<R: Send>(&self, body: impl FnOnce(&Fused) -> R + Send) -> Result<R, Error> {
-        self.fused_on(self.runtime.pool.current_num_threads(), body)
+        // A task of a node-by-node graph running on the calling thread (not
+        // a pool thread) must not wait for the pool: the pool's threads may
+        // all be helping graphs that wait for this very task. It runs the
+        // fused graph itself, without forking.
+        let nested = self.runtime.pool.current_thread_index().is_none() && crate::exec::in_worker();
+        let threads = if nested {
+            1
+        } else {
+            self.runtime.pool.current_num_threads()
+        };
+        self.fused_on(threads, body)
     }
 
     /// Runs a fused graph that has no parallelism (a loop-carried chain) on

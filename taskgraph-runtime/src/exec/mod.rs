@@ -13,7 +13,7 @@ use crate::family::ErasedFamily;
 use crate::graph::Outputs;
 use crate::slot::{Brand, Lazy, Slot, TaskId};
 
-pub(crate) use sched::{panic_message, run_graph};
+pub(crate) use sched::{in_worker, panic_message, run_graph};
 
 /// Successor entry that stands for "the graph's final output".
 pub(crate) const FINAL: TaskId = TaskId {

@@ -131,6 +131,7 @@ where
     D: Fn(TaskId, &Cx<'g>) + Sync,
 {
     fn worker(&self, me: usize) {
+        let _worker = InWorker::enter();
         let Some(local) = self.workers[me]
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -356,6 +357,33 @@ where
         self.stop.store(true, Ordering::Release);
         self.sleep.wake_all();
     }
+}
+
+thread_local! {
+    /// How many worker loops this thread is inside (a task can compute a
+    /// graph, whose worker loop then runs inside the task's).
+    static WORKER_LOOPS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the current thread as running a worker loop while alive.
+struct InWorker;
+
+impl InWorker {
+    fn enter() -> Self {
+        WORKER_LOOPS.with(|w| w.set(w.get() + 1));
+        InWorker
+    }
+}
+
+impl Drop for InWorker {
+    fn drop(&mut self) {
+        WORKER_LOOPS.with(|w| w.set(w.get() - 1));
+    }
+}
+
+/// Whether the current thread is running a task of a node-by-node graph.
+pub(crate) fn in_worker() -> bool {
+    WORKER_LOOPS.with(|w| w.get() > 0)
 }
 
 /// Leaves the door even if the worker loop unwinds.
