@@ -3,10 +3,13 @@
 //! the same graphs run node by node: same values, same reduction tree, same
 //! errors, and heavy tasks still spread over the threads.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use taskgraph::{delayed, graph, Error, Runtime};
+
+mod common;
+use common::{max_concurrent, sleep_logged, Spans};
 
 #[delayed]
 fn leaf(i: u32) -> String {
@@ -159,13 +162,9 @@ fn errors_are_the_same_fused_or_not() {
     assert_eq!(messages[0], messages[1]);
 }
 
-type Spans = Arc<Mutex<Vec<(Instant, Instant)>>>;
-
 #[delayed]
 fn nap(log: &Spans, i: u32) -> u32 {
-    let s = Instant::now();
-    std::thread::sleep(Duration::from_millis(100));
-    log.lock().unwrap().push((s, Instant::now()));
+    sleep_logged(log, Duration::from_millis(100));
     i
 }
 #[delayed]
@@ -185,10 +184,5 @@ fn heavy_fused_iterations_spread_over_all_threads() {
         })
         .unwrap();
     assert_eq!(total, 28);
-    let spans = log.lock().unwrap().clone();
-    let overlap = spans
-        .iter()
-        .map(|(s, _)| spans.iter().filter(|(a, b)| a <= s && s < b).count())
-        .max();
-    assert_eq!(overlap, Some(4));
+    assert_eq!(max_concurrent(&log), 4);
 }

@@ -3,9 +3,12 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use taskgraph::{delayed, graph, Error, Runtime};
+
+mod common;
+use common::{max_concurrent, sleep_logged, Spans};
 
 #[delayed]
 fn inc(x: i64) -> i64 {
@@ -178,13 +181,9 @@ fn runtime_is_send_sync_and_computes_from_several_threads() {
     }
 }
 
-type Spans = Arc<Mutex<Vec<(Instant, Instant)>>>;
-
 #[delayed]
 fn nap(log: &Spans, d: Duration) -> u8 {
-    let start = Instant::now();
-    std::thread::sleep(d);
-    log.lock().unwrap().push((start, Instant::now()));
+    sleep_logged(log, d);
     1
 }
 
@@ -206,12 +205,7 @@ fn max_overlap(rt: &Runtime, threads: usize, d: Duration) -> usize {
         })
         .unwrap();
     assert_eq!(done, n);
-    let spans = log.lock().unwrap().clone();
-    spans
-        .iter()
-        .map(|(s, _)| spans.iter().filter(|(a, b)| a <= s && s < b).count())
-        .max()
-        .unwrap()
+    max_concurrent(&log)
 }
 
 #[test]
@@ -375,10 +369,5 @@ fn heavy_tasks_in_a_short_loop_all_overlap() {
         })
         .unwrap();
     assert_eq!(done, 4);
-    let spans = log.lock().unwrap().clone();
-    let overlap = spans
-        .iter()
-        .map(|(s, _)| spans.iter().filter(|(a, b)| a <= s && s < b).count())
-        .max();
-    assert_eq!(overlap, Some(4));
+    assert_eq!(max_concurrent(&log), 4);
 }
