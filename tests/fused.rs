@@ -138,7 +138,7 @@ fn errors_are_the_same_fused_or_not() {
             })
             .unwrap_err();
         messages.push(e.to_string());
-        let Error::TaskPanicked { task, message } = e else {
+        let Error::TaskPanicked { task, message, .. } = e else {
             panic!()
         };
         assert_eq!(

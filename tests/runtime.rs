@@ -68,7 +68,7 @@ fn panicking_graph(rt: &Runtime) -> Result<i64, Error> {
 fn a_panicking_task_names_function_indices_and_message() {
     let rt = Runtime::new(2).unwrap();
     let e = panicking_graph(&rt).unwrap_err();
-    let Error::TaskPanicked { task, message } = &e else {
+    let Error::TaskPanicked { task, message, .. } = &e else {
         panic!("unexpected error {e:?}")
     };
     assert_eq!(task.function, "fragile");

@@ -52,11 +52,14 @@ pub enum Error {
     ThreadPool(String),
     /// A task panicked. The graph stopped; tasks that had not started were not
     /// run, and every value already produced was dropped.
+    #[non_exhaustive]
     TaskPanicked {
         /// The task that panicked.
         task: TaskInfo,
         /// The panic message (`"<non-string panic payload>"` if it was not a string).
         message: String,
+        /// How many other tasks failed in the same run, after this one.
+        others: usize,
     },
     /// `tree_reduce` was given an empty vector, which has no value to return.
     EmptyReduce {
@@ -75,8 +78,17 @@ impl fmt::Display for Error {
                 f.write_str("a runtime needs at least one thread: use `Runtime::new(1)` or more")
             }
             Error::ThreadPool(e) => write!(f, "could not start the runtime's threads: {e}"),
-            Error::TaskPanicked { task, message } => {
-                write!(f, "task {task} panicked: {message}")
+            Error::TaskPanicked {
+                task,
+                message,
+                others,
+            } => {
+                write!(f, "task {task} panicked: {message}")?;
+                match others {
+                    0 => Ok(()),
+                    1 => f.write_str(" (and 1 other task failed)"),
+                    n => write!(f, " (and {n} other tasks failed)"),
+                }
             }
             Error::EmptyReduce { at } => write!(
                 f,
@@ -93,3 +105,13 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl Error {
+    /// This error, counting `n` more failures of the same run.
+    pub(crate) fn with_others(mut self, n: usize) -> Self {
+        if let Error::TaskPanicked { others, .. } = &mut self {
+            *others = n;
+        }
+        self
+    }
+}

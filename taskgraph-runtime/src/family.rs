@@ -1,13 +1,16 @@
-//! Families: one per call site in a `graph!`, holding every node (instance)
-//! of that call site in flat, typed arrays.
+//! Task families: one per call site in a `graph!` whose nodes run node by
+//! node. A family keeps, per node, only its plain arguments (and the vectors
+//! it gathers); its lazy inputs are runs of producer nodes (`RunList`), its
+//! loop indices runs too, and its outputs a typed array of cells.
 
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
-use std::sync::OnceLock;
 
+use crate::cache::{Cache, RawBuf};
 use crate::error::TaskInfo;
-use crate::exec::{Cx, Edges, SlotRef};
-use crate::slot::{Brand, InputSet, Lazy, Slot, TaskId};
+use crate::exec::{Cx, ErasedFamily, Kind, Ran, RunList};
+use crate::value::pass::InputSet;
+use crate::value::{Brand, Lazy, NodeId, Piece};
 
 /// What the macro knows about a call site, as a `'static` constant.
 #[derive(Debug)]
@@ -23,7 +26,8 @@ pub struct FamilyInfo {
 }
 
 impl FamilyInfo {
-    pub(crate) fn task(&'static self, indices: &[u32]) -> TaskInfo {
+    /// The description of the task at loop indices `indices`.
+    pub fn task(&'static self, indices: &[u32]) -> TaskInfo {
         TaskInfo {
             function: self.name,
             file: self.file,
@@ -34,97 +38,135 @@ impl FamilyInfo {
     }
 }
 
-struct Instance<A, I, L> {
-    /// Plain arguments and lazy inputs; taken by the one thread that runs the node.
-    data: UnsafeCell<Option<(A, I)>>,
-    /// Loop iteration numbers, for error reports.
-    at: L,
-}
-
-/// All nodes of one call site: their plain arguments, lazy inputs, and outputs.
-///
-/// Built single-threaded while the graph is instantiated (`push`), then sealed
-/// and run: each node's data is taken exactly once by the thread that runs it.
-pub struct Family<'g, A, I, L, T> {
-    id: u32,
-    pub(crate) info: &'static FamilyInfo,
-    insts: Vec<Instance<A, I, L>>,
-    slots: OnceLock<Box<[Slot<T>]>>,
-    _brand: Brand<'g>,
-}
-
-// SAFETY: during a run, a node's `data` is accessed only by the single thread
-// the scheduler hands the node to (it becomes ready exactly once), so moving
-// `A` and `I` out needs only `Send`; `at` is only read; slots are `Sync` for
-// `T: Send + Sync`.
-unsafe impl<A: Send, I: Send, L: Sync, T: Send + Sync> Sync for Family<'_, A, I, L, T> {}
-
 /// Loop iteration numbers of a node.
-pub trait LoopIndex: Send + Sync {
+pub trait LoopIndex: Copy + Send + Sync + PartialEq {
     /// The numbers, outermost loop first.
     fn as_slice(&self) -> &[u32];
+    /// These indices with the innermost one advanced by `k`.
+    fn advanced(self, k: u32) -> Self;
 }
+
 impl<const N: usize> LoopIndex for [u32; N] {
+    #[inline(always)]
     fn as_slice(&self) -> &[u32] {
+        self
+    }
+    #[inline(always)]
+    fn advanced(mut self, k: u32) -> Self {
+        if let Some(last) = self.last_mut() {
+            *last = last.wrapping_add(k);
+        }
         self
     }
 }
 
-// Building needs no bounds: they are checked where the family runs, so a
-// type that cannot cross threads is reported once, at the task's call.
-impl<'g, A, I, L, T> Family<'g, A, I, L, T> {
+/// Loop indices of consecutive nodes, as runs: within a run the innermost
+/// index counts up by one per node.
+struct AtRuns<L> {
+    runs: Vec<(u32, L)>,
+}
+
+impl<L: LoopIndex> AtRuns<L> {
+    #[inline]
+    fn add(&mut self, node: u32, at: L) {
+        if let Some(&(n0, a0)) = self.runs.last() {
+            if a0.advanced(node - n0) == at {
+                return;
+            }
+        }
+        self.runs.push((node, at));
+    }
+
+    fn get(&self, node: u32) -> L {
+        let k = self.runs.partition_point(|r| r.0 <= node) - 1;
+        let (n0, a0) = self.runs[k];
+        a0.advanced(node - n0)
+    }
+}
+
+/// A node's record: its plain arguments and stored inputs, taken by the one
+/// thread that runs it.
+type Record<A, S> = UnsafeCell<Option<(A, S)>>;
+
+/// All nodes of one call site that run node by node.
+///
+/// Built single-threaded while the graph is instantiated (`push`), then run:
+/// each node's record is taken exactly once, by the thread that runs it.
+pub struct Family<'g, A, I: InputSet<'g>, L, T> {
+    id: u32,
+    info: &'static FamilyInfo,
+    recs: Vec<Record<A, I::Stored>>,
+    runs: Vec<RunList>,
+    at: AtRuns<L>,
+    values: UnsafeCell<Option<RawBuf>>,
+    _brand: Brand<'g>,
+    _t: PhantomData<fn() -> T>,
+}
+
+// SAFETY: during a run, a node's record is accessed only by the single thread
+// that runs the node (it becomes ready exactly once), so moving `A` and the
+// stored inputs out needs only `Send`; runs and indices are only read; the
+// value cells are accessed under the slot protocol (`T: Send + Sync`).
+unsafe impl<'g, A: Send, I: InputSet<'g>, L: Sync, T: Send + Sync> Sync for Family<'g, A, I, L, T> {}
+
+impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
+    pub(crate) fn new(id: u32, info: &'static FamilyInfo) -> Self {
+        Family {
+            id,
+            info,
+            recs: Vec::new(),
+            runs: Vec::new(),
+            at: AtRuns { runs: Vec::new() },
+            values: UnsafeCell::new(None),
+            _brand: PhantomData,
+            _t: PhantomData,
+        }
+    }
+
     /// Reserves room for `n` more nodes (the enclosing loop's size hint).
     #[inline]
     pub fn reserve(&mut self, n: usize) {
-        self.insts.reserve(n);
+        self.recs.reserve(n);
     }
 
     /// Adds one node and returns the handle of its future output.
     ///
     /// # Panics
-    /// If the family already holds `u32::MAX` nodes, or was sealed.
+    /// If the family already holds `u32::MAX - 1` nodes.
     #[inline]
     pub fn push(&mut self, at: L, args: A, inputs: I) -> Lazy<'g, T> {
-        let idx = self.insts.len();
-        if idx >= u32::MAX as usize || self.slots.get().is_some() {
+        let idx = self.recs.len();
+        if idx >= (u32::MAX - 1) as usize {
             too_many(self.info);
         }
-        self.insts.push(Instance {
-            data: UnsafeCell::new(Some((args, inputs))),
-            at,
-        });
-        Lazy::new(TaskId {
-            fam: self.id,
-            idx: idx as u32,
-        })
-    }
-}
-
-impl<'g, A: Send, I: InputSet<'g>, L: LoopIndex, T: Send + Sync> Family<'g, A, I, L, T> {
-    /// Runs node `idx`: takes its arguments and inputs, calls `body` (the
-    /// generated call of the `#[delayed]` function) and stores the output.
-    #[inline(always)]
-    pub fn run(&self, idx: u32, cx: &Cx<'g>, body: impl FnOnce(A, I) -> T) {
-        let inst = &self.insts[idx as usize];
-        // SAFETY: the scheduler runs each node once, on one thread, and nothing
-        // else touches `data` during the run.
-        let (args, inputs) = match unsafe { (*inst.data.get()).take() } {
-            Some(d) => d,
-            None => ran_twice(),
-        };
-        let out = body(args, inputs);
-        let slot = &self.sealed()[idx as usize];
-        let uses = cx.uses(TaskId { fam: self.id, idx });
-        // SAFETY: this thread runs the producer; its consumers become ready
-        // only after this returns and the scheduler notifies them.
-        unsafe { slot.put(out, uses) };
-    }
-
-    fn sealed(&self) -> &[Slot<T>] {
-        match self.slots.get() {
-            Some(s) => s,
-            None => not_sealed(),
+        let idx = idx as u32;
+        if self.runs.len() < I::LEN {
+            self.runs.resize_with(I::LEN, RunList::default);
         }
+        let stored = inputs.record(idx, &mut self.runs);
+        self.recs.push(UnsafeCell::new(Some((args, stored))));
+        self.at.add(idx, at);
+        Lazy::new(NodeId::new(self.id, idx))
+    }
+
+    /// The family's call site.
+    pub fn info(&self) -> &'static FamilyInfo {
+        self.info
+    }
+
+    /// The family's number within its graph.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Attaches the task's body (the generated call of the `#[delayed]`
+    /// function) for the run.
+    #[inline(always)]
+    pub fn bind<F>(&self, body: F) -> Bound<'_, 'g, A, I, L, T, F>
+    where
+        F: Fn(A, I, &Cx<'_, 'g>) -> T + Sync,
+    {
+        Bound { fam: self, body }
     }
 }
 
@@ -132,11 +174,11 @@ impl<'g, A: Send, I: InputSet<'g>, L: LoopIndex, T: Send + Sync> Family<'g, A, I
 #[inline(never)]
 fn too_many(info: &FamilyInfo) -> ! {
     panic!(
-        "`{}` at {}:{}: a family holds at most {} nodes, and none may be added once the graph runs",
+        "`{}` at {}:{}: a family holds at most {} nodes",
         info.name,
         info.file,
         info.line,
-        u32::MAX - 1
+        u32::MAX - 2
     )
 }
 #[cold]
@@ -144,120 +186,88 @@ fn too_many(info: &FamilyInfo) -> ! {
 fn ran_twice() -> ! {
     panic!("taskgraph internal error: a node ran twice")
 }
-#[cold]
-#[inline(never)]
-fn not_sealed() -> ! {
-    panic!("taskgraph internal error: a family ran before it was sealed")
+
+/// A family with its task body, as the run sees it.
+pub struct Bound<'f, 'g, A, I: InputSet<'g>, L, T, F> {
+    fam: &'f Family<'g, A, I, L, T>,
+    body: F,
 }
 
-/// The untyped view of a family that the scheduler needs.
-pub trait ErasedFamily<'g>: Sync {
-    /// The family's number within its graph.
-    fn id(&self) -> u32;
-    /// How many nodes it holds.
-    fn len(&self) -> usize;
-    /// Whether it holds no nodes.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// Allocates the output slots; no node can be added afterwards.
-    fn seal(&self) -> SlotRef;
-    /// Counts every node's inputs into the topology being built.
-    fn count_edges(&self, e: &mut Edges);
-    /// Records every node as a successor of each of its inputs.
-    fn fill_edges(&self, e: &mut Edges);
-    /// Describes node `idx` for error reports.
-    fn describe(&self, idx: u32) -> TaskInfo;
-    /// Describes the call site.
-    fn info(&self) -> &'static FamilyInfo;
-}
-
-impl<'g, A: Send, I: InputSet<'g>, L: LoopIndex, T: Send + Sync> ErasedFamily<'g>
-    for Family<'g, A, I, L, T>
+impl<'g, A, I, L, T, F> ErasedFamily<'g> for Bound<'_, 'g, A, I, L, T, F>
+where
+    A: Send,
+    I: InputSet<'g>,
+    L: LoopIndex,
+    T: Send + Sync,
+    F: Fn(A, I, &Cx<'_, 'g>) -> T + Sync,
 {
     fn id(&self) -> u32 {
-        self.id
+        self.fam.id
     }
-    fn len(&self) -> usize {
-        self.insts.len()
-    }
-    fn seal(&self) -> SlotRef {
-        let slots = self
-            .slots
-            .get_or_init(|| (0..self.insts.len()).map(|_| Slot::empty()).collect());
-        SlotRef::new::<T>(slots)
-    }
-    fn count_edges(&self, e: &mut Edges) {
-        for (i, inst) in self.insts.iter().enumerate() {
-            // SAFETY: called before the run starts, single-threaded; the data
-            // is only read.
-            if let Some((_, inputs)) = unsafe { &*inst.data.get() } {
-                let mut n = 0;
-                inputs.for_each(&mut |t| {
-                    e.count(t);
-                    n += 1;
-                });
-                e.set_pending(self.id, i, n);
-            }
-        }
-    }
-    fn fill_edges(&self, e: &mut Edges) {
-        for (i, inst) in self.insts.iter().enumerate() {
-            // SAFETY: as in `count_edges`.
-            if let Some((_, inputs)) = unsafe { &*inst.data.get() } {
-                let me = TaskId {
-                    fam: self.id,
-                    idx: i as u32,
-                };
-                inputs.for_each(&mut |t| e.fill(t, me));
-            }
-        }
-    }
-    fn describe(&self, idx: u32) -> TaskInfo {
-        self.info.task(self.insts[idx as usize].at.as_slice())
+    fn kind(&self) -> Kind {
+        Kind::Tasks
     }
     fn info(&self) -> &'static FamilyInfo {
-        self.info
+        self.fam.info
     }
-}
-
-/// The graph under construction, handed to the closure a `graph!` expands to.
-///
-/// It numbers the families and brands every lazy handle with `'g`, so handles
-/// can neither leave the graph nor mix with another graph's.
-pub struct Scope<'g> {
-    pub(crate) next_id: &'g std::cell::Cell<u32>,
-    pub(crate) runtime: &'g crate::pool::Runtime,
-    _brand: Brand<'g>,
-}
-
-impl<'g> Scope<'g> {
-    pub(crate) fn new(
-        next_id: &'g std::cell::Cell<u32>,
-        runtime: &'g crate::pool::Runtime,
-    ) -> Self {
-        Scope {
-            next_id,
-            runtime,
-            _brand: PhantomData,
+    fn len(&self) -> u32 {
+        self.fam.recs.len() as u32
+    }
+    fn singles(&self) -> u32 {
+        I::SINGLES
+    }
+    fn runs(&self) -> &[RunList] {
+        &self.fam.runs
+    }
+    fn for_each_gather(&self, f: &mut dyn FnMut(u32, Piece)) {
+        for (i, r) in self.fam.recs.iter().enumerate() {
+            // SAFETY: called before the run starts, single-threaded; the
+            // record is only read.
+            if let Some((_, s)) = unsafe { &*r.get() } {
+                I::gathers(s, &mut |p| f(i as u32, p));
+            }
         }
     }
-
-    /// Starts a new, empty family for one call site.
-    pub fn family<A, I, L, T>(&self, info: &'static FamilyInfo) -> Family<'g, A, I, L, T> {
-        let id = self.next_id.get();
-        self.next_id.set(id + 1);
-        Family {
-            id,
-            info,
-            insts: Vec::new(),
-            slots: OnceLock::new(),
-            _brand: PhantomData,
-        }
+    fn prepare(&self, cache: &Cache) -> *mut u8 {
+        let buf = cache.take_raw::<T>(self.fam.recs.len());
+        let p = buf.ptr();
+        // SAFETY: before the run, single-threaded.
+        unsafe { *self.fam.values.get() = Some(buf) };
+        p
     }
-
-    /// How many families this scope has made.
-    pub(crate) fn families(&self) -> u32 {
-        self.next_id.get()
+    #[inline]
+    fn run(&self, idx: u32, cx: &Cx<'_, 'g>) -> Ran {
+        let fam = self.fam;
+        // SAFETY: the scheduler runs each node once, on one thread, and
+        // nothing else touches its record during the run.
+        let (args, stored) = match unsafe { (*fam.recs[idx as usize].get()).take() } {
+            Some(r) => r,
+            None => ran_twice(),
+        };
+        let inputs = I::rebuild(stored, &fam.runs, idx);
+        let out = cx.call(
+            || fam.info.task(fam.at.get(idx).as_slice()),
+            || (self.body)(args, inputs, cx),
+        );
+        let id = NodeId::new(fam.id, idx);
+        let uses = cx.uses(id);
+        // SAFETY: this thread runs the producer; its consumers become ready
+        // only after this returns and the executor tells them.
+        unsafe { cx.slot_of::<T>(id).put(out, uses) };
+        Ran::Done
+    }
+    fn describe(&self, idx: u32) -> TaskInfo {
+        self.fam.info.task(self.fam.at.get(idx).as_slice())
+    }
+    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache) {
+        // SAFETY: the run is over; no other thread touches the family.
+        let Some(buf) = (unsafe { (*self.fam.values.get()).take() }) else {
+            return;
+        };
+        for i in 0..self.len() {
+            // SAFETY: the run is over; `teardown` drops only live values.
+            unsafe { cx.slot_of::<T>(NodeId::new(self.fam.id, i)).teardown() };
+        }
+        cache.give_raw(buf);
     }
 }

@@ -5,10 +5,10 @@ use std::cell::Cell;
 use std::marker::PhantomData;
 
 use crate::error::Error;
-use crate::exec::{run_graph, Cx, SlotRef, Topology};
-use crate::family::{ErasedFamily, Scope};
-use crate::pool::Runtime;
-use crate::slot::{take_final, Lazy, TaskId};
+use crate::exec::Cx;
+use crate::runtime::Runtime;
+use crate::scope::Scope;
+use crate::value::{Lazy, LazyVec, Piece};
 
 /// A task graph, as built by `graph!`: computing it yields `Output`.
 ///
@@ -32,7 +32,7 @@ pub trait Graph {
     where
         Self: Sized,
     {
-        crate::pool::default_runtime()?.compute(self)
+        crate::runtime::default_runtime()?.compute(self)
     }
 }
 
@@ -69,45 +69,8 @@ where
     }
 }
 
-impl<'g> Scope<'g> {
-    /// Fixes the signature of the generated `match` that runs one node.
-    #[inline(always)]
-    pub fn dispatcher<D: Fn(TaskId, &Cx<'g>) + Sync>(&self, d: D) -> D {
-        d
-    }
-
-    /// Seals the families, runs every node, and moves the final outputs out.
-    ///
-    /// `fams` must list every family this scope made, in order; `dispatch`
-    /// runs one node (the generated `match` over families).
-    ///
-    /// # Errors
-    /// The first task failure; see [`Error`].
-    pub fn execute<O, D>(
-        &self,
-        fams: &[&dyn ErasedFamily<'g>],
-        outs: O,
-        dispatch: &D,
-    ) -> Result<O::Value, Error>
-    where
-        O: Outputs<'g>,
-        D: Fn(TaskId, &Cx<'g>) + Sync,
-    {
-        assert!(
-            fams.len() == self.families() as usize
-                && fams.iter().enumerate().all(|(i, f)| f.id() == i as u32),
-            "taskgraph internal error: families listed out of order"
-        );
-        let table: Vec<SlotRef> = fams.iter().map(|f| f.seal()).collect();
-        let topo = Topology::build(fams, &outs);
-        let cx = Cx::new(&table, &topo);
-        run_graph(&self.runtime.pool, &topo, &cx, fams, dispatch)?;
-        outs.take(&cx)
-    }
-}
-
-/// What a graph's final expression may be: a lazy value, a `Vec` of them, or
-/// a tuple of these.
+/// What a graph's final expression may be: a lazy value, a vector of them,
+/// or a tuple of these.
 #[diagnostic::on_unimplemented(
     message = "the final expression of `graph!` must be a lazy value, a tuple of them, or a `Vec` of them",
     note = "end the graph with the result of a `#[delayed]` call, e.g. `add(x, y)` or `(x, y)`"
@@ -115,32 +78,39 @@ impl<'g> Scope<'g> {
 pub trait Outputs<'g> {
     /// The computed value.
     type Value;
-    /// Calls `f` with every node referenced.
-    fn for_each(&self, f: &mut dyn FnMut(TaskId));
+    /// Calls `f` with every piece of nodes referenced.
+    #[doc(hidden)]
+    fn for_each(&self, f: &mut dyn FnMut(Piece));
     /// Moves the computed values out after a successful run.
     #[doc(hidden)]
-    fn take(self, cx: &Cx<'g>) -> Result<Self::Value, Error>;
+    fn take(self, cx: &Cx<'_, 'g>) -> Result<Self::Value, Error>;
 }
 
 impl<'g, T: Send + Sync> Outputs<'g> for Lazy<'g, T> {
     type Value = T;
-    fn for_each(&self, f: &mut dyn FnMut(TaskId)) {
-        f(self.id)
+    fn for_each(&self, f: &mut dyn FnMut(Piece)) {
+        f(Piece {
+            fam: self.id.fam,
+            start: self.id.idx,
+            len: 1,
+            offset: 0,
+        })
     }
-    fn take(self, cx: &Cx<'g>) -> Result<T, Error> {
-        take_final(cx.slot(self)).ok_or(Error::DuplicateOutput)
+    fn take(self, cx: &Cx<'_, 'g>) -> Result<T, Error> {
+        // SAFETY: the run has finished; each output reference holds one use.
+        unsafe { cx.slot(self).take_last() }.ok_or(Error::DuplicateOutput)
     }
 }
 
-impl<'g, T: Send + Sync> Outputs<'g> for Vec<Lazy<'g, T>> {
+impl<'g, T: Send + Sync> Outputs<'g> for LazyVec<'g, T> {
     type Value = Vec<T>;
-    fn for_each(&self, f: &mut dyn FnMut(TaskId)) {
-        for l in self {
-            f(l.id)
+    fn for_each(&self, f: &mut dyn FnMut(Piece)) {
+        for p in self.pieces() {
+            f(*p)
         }
     }
-    fn take(self, cx: &Cx<'g>) -> Result<Vec<T>, Error> {
-        self.into_iter().map(|l| l.take(cx)).collect()
+    fn take(self, cx: &Cx<'_, 'g>) -> Result<Vec<T>, Error> {
+        self.iter().map(|l| l.take(cx)).collect()
     }
 }
 
@@ -149,12 +119,12 @@ macro_rules! output_tuples {
         impl<'g, $($n: Outputs<'g>),+> Outputs<'g> for ($($n,)+) {
             type Value = ($($n::Value,)+);
             #[allow(non_snake_case)]
-            fn for_each(&self, f: &mut dyn FnMut(TaskId)) {
+            fn for_each(&self, f: &mut dyn FnMut(Piece)) {
                 let ($($n,)+) = self;
                 $( $n.for_each(f); )+
             }
             #[allow(non_snake_case)]
-            fn take(self, cx: &Cx<'g>) -> Result<Self::Value, Error> {
+            fn take(self, cx: &Cx<'_, 'g>) -> Result<Self::Value, Error> {
                 let ($($n,)+) = self;
                 Ok(($($n.take(cx)?,)+))
             }

@@ -5,44 +5,45 @@
 //! the code the macros generate and may change without notice.
 #![deny(missing_docs)]
 
+mod cache;
 mod error;
 mod exec;
 mod family;
-mod fused;
 mod graph;
-mod pool;
-mod reduce;
-mod slot;
+mod loops;
+mod range;
+mod runtime;
+mod scope;
 mod sync;
+mod tree;
+mod value;
 
 pub use error::{Error, TaskInfo};
 pub use graph::Graph;
-pub use pool::{Runtime, RuntimeBuilder};
+pub use runtime::{Runtime, RuntimeBuilder};
 
 /// Items the generated code uses. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::exec::{Cx, Edges};
-    pub use crate::family::{ErasedFamily, Family, FamilyInfo, LoopIndex, Scope};
-    pub use crate::fused::{Fused, FusedRange, FusedStep};
+    pub use crate::cache::Cache;
+    pub use crate::exec::{Block, Cx, ErasedFamily, Kind, Ran, RunList};
+    pub use crate::family::{Bound, Family, FamilyInfo, LoopIndex};
     pub use crate::graph::{placeholder, GraphFn, Outputs};
-    pub use crate::reduce::tree_reduce;
-    pub use crate::slot::{
-        delayed, task_output, task_param, task_ref_param, Borrow, Borrowed, ByRef, ByValue,
-        Delayed, Gathered, Input, InputSet, Lazy, Lent, NotDelayed, Owned, SharedInput, TaskId,
-        TaskOutput, TaskParam, TaskRefParam, Unreachable,
+    pub use crate::loops::{Chain, Each, Elements, Leaf, Loop, LoopKind, Reduce, VecLeaf};
+    pub use crate::range::{FusedRange, FusedStep};
+    pub use crate::scope::Scope;
+    pub use crate::tree::{tree_reduce, tree_reduce_nodes};
+    pub use crate::value::pass::{
+        delayed, take, task_output, task_param, task_ref_param, Borrow, Borrowed, ByRef, ByValue,
+        Delayed, Gathered, Input, InputSet, Lent, NotDelayed, Owned, SharedInput, TaskOutput,
+        TaskParam, TaskRefParam, Unreachable,
     };
+    pub use crate::value::{Lazy, LazyVec, NodeId, Piece};
     pub use core::result::Result::{Err, Ok};
 
     /// The error of a fused `tree_reduce` over an empty range.
     #[cold]
-    pub fn empty_reduce(info: &'static FamilyInfo) -> crate::Error {
-        crate::Error::EmptyReduce { at: info.task(&[]) }
-    }
-
-    /// The `match` over families reached a number no family has.
-    #[cold]
-    pub fn unknown_family() -> ! {
-        panic!("taskgraph internal error: unknown family")
+    pub fn empty_reduce(info: &'static FamilyInfo, at: &[u32]) -> crate::Error {
+        crate::Error::EmptyReduce { at: info.task(at) }
     }
 }

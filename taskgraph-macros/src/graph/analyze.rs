@@ -389,7 +389,7 @@ impl Analyzer {
                 self.frames.push(Reserve::default());
                 self.scopes.push(Vec::new());
                 let (pat, iter) = match &over {
-                    Some(v) => (self.bind_element(&f.pat), syn::parse_quote!(#v.iter().copied())),
+                    Some(v) => (self.bind_element(&f.pat), syn::parse_quote!(#v.iter())),
                     None => {
                         self.bind_plain_pat(&f.pat);
                         ((*f.pat).clone(), (*f.expr).clone())
@@ -571,6 +571,7 @@ impl Analyzer {
                 }
                 out.push(Stmt::Push {
                     vec: name.clone(),
+                    var,
                     method: m.method.clone(),
                     value,
                 });
@@ -779,6 +780,7 @@ impl Analyzer {
             span,
             depth: self.depth,
             params,
+            reduce: false,
         });
         self.families.len() - 1
     }
@@ -826,6 +828,7 @@ impl Analyzer {
             })
             .collect();
         let fam = self.new_family(&f, span, params);
+        self.families[fam].reduce = true;
         Value::Reduce {
             fam,
             vec: Box::new(vec),
@@ -843,7 +846,7 @@ impl Analyzer {
         let (pat, recv) = match &over {
             Some(v) => (
                 self.bind_element(&closure.inputs[0]),
-                syn::parse_quote!(#v.iter().copied()),
+                syn::parse_quote!(#v.iter()),
             ),
             None => {
                 self.bind_plain_pat(&closure.inputs[0]);

@@ -1,94 +1,130 @@
-//! IR → tokens. Assumes a valid IR.
+//! IR + lowering → tokens. Assumes a valid IR.
 //!
-//! The graph becomes one closure. Its first half is the user's code with each
-//! task call replaced by `family.push(..)`, which records a node and returns a
-//! handle; it runs once, when the graph is computed (instantiation). Its
-//! second half is the `match` that runs one node of any family, and the call
-//! that hands both to the runtime. Code size is linear in call sites.
+//! The graph becomes one closure: the user's code with each task call
+//! replaced by `family.push(..)` (which records a node and returns a handle)
+//! runs once, when the graph is computed (instantiation); a fused loop's
+//! statement is emitted twice, as that code and as a block closure, and
+//! `scope.fusion()` picks one at run time. Then each family's task body is
+//! bound (the generated call of the `#[delayed]` function) and the families
+//! go to the runtime. Code size is linear in call sites.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::{GenericArgument, Ident, PathArguments, Type};
 
 use super::ir::*;
+use super::lower::{Event, LinkArg, Lowering, Out, Plan, PlanKind};
 use crate::paths::{self, private, temp};
 
 struct Ctx<'a> {
     g: &'a Graph,
+    low: &'a Lowering<'a>,
     cx: Ident,
+    scope: Ident,
 }
 
-pub(crate) fn expand(g: &Graph) -> TokenStream {
+pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
     let span = Span::call_site();
-    let scope = temp("__tg_scope", span);
     let c = Ctx {
         g,
+        low,
         cx: temp("__tg_cx", span),
+        scope: temp("__tg_scope", span),
     };
-    let fam_decls = g.families.iter().enumerate().map(|(i, f)| {
+    let scope = &c.scope;
+    // Families, in the order the scope numbers them; the table lists them
+    // in the same order.
+    let mut decls = Vec::new();
+    let mut table = Vec::new();
+    for (i, f) in g.families.iter().enumerate() {
         let name = fam_ident(g, i);
+        let info = info_ident(g, i);
         let fname = &f.name;
-        let info = private("FamilyInfo", f.span);
+        let info_ty = private("FamilyInfo", f.span);
         let (line, column) = line_column(f.span);
-        quote_spanned! {f.span=>
-            let mut #name = #scope.family(&#info {
+        decls.push(quote_spanned! {f.span=>
+            let #info = &#info_ty {
                 name: #fname,
                 file: ::core::file!(),
                 line: #line,
                 column: #column,
-            });
+            };
+            let mut #name = #scope.family(#info);
+        });
+        table.push(quote_spanned!(f.span=> &#name));
+        if is_top_reduce(g, i) {
+            let u = reduce_loop_ident(g, i);
+            decls.push(quote_spanned!(f.span=> let mut #u = #scope.loop_family(#info);));
+            table.push(quote_spanned!(f.span=> &#u));
         }
-    });
-    let stmts = g.stmts.iter().map(|s| c.stmt(s));
+    }
+    for (p, plan) in low.plans.iter().enumerate() {
+        let l = plan_ident(p);
+        let info = plan_info(plan.span, "loop");
+        decls.push(quote!(let mut #l = #scope.loop_family(#info);));
+        table.push(quote!(&#l));
+        for (j, o) in plan.outs.iter().enumerate() {
+            let e = elem_ident(p, j);
+            let info = plan_info(o.vec.span(), &o.vec.to_string());
+            decls.push(quote!(let mut #e = #scope.elements(#info);));
+            table.push(quote!(&#e));
+        }
+    }
+    let stmts = g.stmts.iter().enumerate().map(|(i, s)| c.top_stmt(i, s));
     let tail = c.value(&g.tail);
     let out = temp("__tg_out", span);
-    let run = temp("__tg_run", span);
-    let t = temp("__tg_t", span);
-    let cxi = &c.cx;
-    let arms = g.families.iter().enumerate().map(|(i, f)| c.arm(i, f, &t));
-    let unknown = private("unknown_family", span);
-    let fams = temp("__tg_fams", span);
-    let fam_refs = (0..g.families.len()).map(|i| {
-        let f = fam_ident(g, i);
-        quote_spanned!(g.families[i].span=> &#f)
+    let bodies = g.families.iter().enumerate().map(|(i, f)| c.body(i, f));
+    // Bound families replace the bare ones in the table.
+    let table = table.into_iter().enumerate().map(|(k, t)| {
+        if let Some(i) = table_family(g, k) {
+            let b = bound_ident(g, i);
+            quote_spanned!(g.families[i].span=> &#b)
+        } else {
+            t
+        }
     });
-    let n = g.families.len();
     let erased = private("ErasedFamily", span);
     let graph_fn = private("GraphFn", span);
     let (probe, prelude) = (&g.probe, &g.prelude);
-    // Spanned at the final expression: if the graph has a type error that
-    // makes the fused branch disagree with this one, rustc says so there.
-    let execute = quote_spanned!(tail_span(g)=> #scope.execute(&#fams, #out, &#run));
-    let nodes = quote! {
-        #(#fam_decls)*
+    // Spanned at the final expression: its type is the graph's output type.
+    let execute =
+        quote_spanned!(tail_span(g)=> #scope.execute(&[#(#table as &dyn #erased<'_>),*], #out));
+    let inner = quote_spanned!(tail_span(g)=> {
+        #prelude
+        #(#decls)*
         #(#stmts)*
         let #out = #tail;
-        let #run = #scope.dispatcher(|#t, #cxi| match #t.family() {
-            #(#arms)*
-            _ => #unknown(),
-        });
-        let #fams: [&dyn #erased<'_>; #n] = [#(#fam_refs),*];
+        #(#bodies)*
         #execute
-    };
-    let body = match super::fuse::plan(g) {
-        Some(plan) => {
-            let fused = super::fuse::expand(g, &plan, &scope, |s| c.stmt(s));
-            quote! {
-                if #scope.fusion() {
-                    #fused
-                }
-                #nodes
-            }
-        }
-        None => nodes,
-    };
-    // The blocks are spanned at the final expression too: their type is the
-    // graph's output type.
-    let inner = quote_spanned!(tail_span(g)=> { #prelude #body });
+    });
     let outer = quote_spanned!(tail_span(g)=> { #probe #inner });
     quote! {
         #graph_fn::new(move |#scope| #outer)
     }
+}
+
+/// Whether family `i` is a `tree_reduce` at the top level (not inside a
+/// loop), which gets a fused loop of its own.
+fn is_top_reduce(g: &Graph, i: usize) -> bool {
+    g.families[i].reduce && g.families[i].depth == 0
+}
+
+/// Table position `k` → the task family there, if it is one.
+fn table_family(g: &Graph, k: usize) -> Option<usize> {
+    let mut pos = 0;
+    for i in 0..g.families.len() {
+        if pos == k {
+            return Some(i);
+        }
+        pos += 1;
+        if is_top_reduce(g, i) {
+            if pos == k {
+                return None;
+            }
+            pos += 1;
+        }
+    }
+    None
 }
 
 /// The tokens of the graph's final expression, for errors about its type.
@@ -112,9 +148,41 @@ pub(crate) fn placeholder() -> TokenStream {
 fn fam_ident(g: &Graph, i: usize) -> Ident {
     temp(&format!("__tg_f{i}"), g.families[i].span)
 }
-
+fn info_ident(g: &Graph, i: usize) -> Ident {
+    temp(&format!("__tg_i{i}"), g.families[i].span)
+}
+fn bound_ident(g: &Graph, i: usize) -> Ident {
+    temp(&format!("__tg_b{i}"), g.families[i].span)
+}
+fn reduce_loop_ident(g: &Graph, i: usize) -> Ident {
+    temp(&format!("__tg_u{i}"), g.families[i].span)
+}
+fn plan_ident(p: usize) -> Ident {
+    temp(&format!("__tg_p{p}"), Span::call_site())
+}
+fn elem_ident(p: usize, j: usize) -> Ident {
+    temp(&format!("__tg_e{p}_{j}"), Span::call_site())
+}
+fn range_ident(p: usize) -> Ident {
+    temp(&format!("__tg_rg{p}"), Span::call_site())
+}
+fn held_ident(p: usize, j: usize) -> Ident {
+    temp(&format!("__tg_h{p}_{j}"), Span::call_site())
+}
+fn reduced_ident(p: usize) -> Ident {
+    temp(&format!("__tg_r{p}"), Span::call_site())
+}
 fn loop_ident(d: usize) -> Ident {
     temp(&format!("__tg_l{d}"), Span::call_site())
+}
+
+/// `&FamilyInfo { .. }` for a fused loop or its output elements.
+fn plan_info(span: Span, name: &str) -> TokenStream {
+    let info_ty = private("FamilyInfo", span);
+    let (line, column) = line_column(span);
+    quote_spanned! {span=>
+        &#info_ty { name: #name, file: ::core::file!(), line: #line, column: #column }
+    }
 }
 
 /// The call site's line and column when the compiler can tell them, else
@@ -149,6 +217,294 @@ impl Ctx<'_> {
         quote_spanned!(span=> [#(#ls as u32),*])
     }
 
+    /// A top-level statement: its fused and node-by-node forms, or just the
+    /// latter.
+    fn top_stmt(&self, i: usize, s: &Stmt) -> TokenStream {
+        let Some((p, plan)) = self.low.plan_of(i) else {
+            return self.stmt(s);
+        };
+        let scope = &self.scope;
+        let rg = range_ident(p);
+        let range = strip_parens(plan.range);
+        let holds: Vec<_> = (0..plan.held.len()).map(|j| held_ident(p, j)).collect();
+        let l = plan_ident(p);
+        let held = &plan.held;
+        let fr = private("FusedRange", Span::call_site());
+        let len = temp("__tg_len", Span::call_site());
+        let prologue = quote! {
+            #rg = #range;
+            #( #holds = #l.hold(#held); )*
+            let #len = #fr::fused_len(&#rg);
+        };
+        let decl = quote! {
+            let #rg;
+            #( let #holds; )*
+        };
+        let node = self.stmt(s);
+        match &plan.kind {
+            PlanKind::For => {
+                let fused = self.fused_loop(p, plan, &len);
+                let extend = plan.outs.iter().enumerate().map(|(j, o)| {
+                    let e = elem_ident(p, j);
+                    let v = o.vec;
+                    quote!(#v.extend_from(&#e.make(#len));)
+                });
+                let r = plan.reduce.map(|_| {
+                    let r = reduced_ident(p);
+                    quote!(let mut #r = ::core::option::Option::None;)
+                });
+                quote! {
+                    #decl
+                    #r
+                    if #scope.fusion() {
+                        #prologue
+                        #(#extend)*
+                        #fused
+                    } else {
+                        #node
+                    }
+                }
+            }
+            PlanKind::Collect { name, ty } => {
+                let fused = self.fused_loop(p, plan, &len);
+                let Stmt::Let { value, .. } = s else {
+                    unreachable!("a collect plan is a `let`")
+                };
+                let node_value = self.value(value);
+                let lazy_vec = private("LazyVec", Span::call_site());
+                let ty = ty.map(|t| {
+                    let t = lazy_vec_type(t);
+                    quote!(: #t)
+                });
+                let (r, result) = match plan.reduce {
+                    Some(_) => {
+                        let r = reduced_ident(p);
+                        (
+                            Some(quote!(let mut #r = ::core::option::Option::None;)),
+                            quote!(#lazy_vec::new()),
+                        )
+                    }
+                    None => {
+                        let e = elem_ident(p, 0);
+                        (None, quote!(#e.make(#len)))
+                    }
+                };
+                quote! {
+                    #decl
+                    #r
+                    let #name #ty = if #scope.fusion() {
+                        #prologue
+                        let __tg_v = #result;
+                        #fused
+                        __tg_v
+                    } else {
+                        #node_value
+                    };
+                }
+            }
+            PlanKind::Chain { var } => {
+                let cx = &self.cx;
+                let k = temp("__tg_k", Span::call_site());
+                let pat = plan.pat;
+                let body = self.events(p, plan, &k);
+                let take = private("take", Span::call_site());
+                let init = temp("__tg_init", Span::call_site());
+                let cx_ty = private("Cx", Span::call_site());
+                let ret = match plan.events.iter().rev().find_map(|e| match e {
+                    Event::Link(l) => Some(&l.name),
+                    _ => None,
+                }) {
+                    Some(n) => n.to_token_stream(),
+                    None => var.to_token_stream(),
+                };
+                quote! {
+                    #decl
+                    if #scope.fusion() {
+                        #prologue
+                        let #init = #l.take(#var);
+                        #var = #l.chain(
+                            #len,
+                            move |#cx: &#cx_ty<'_, '_>| #take(#init, #cx),
+                            |#k: u32, #var, #cx: &#cx_ty<'_, '_>| {
+                                let #pat = #fr::fused_at(&#rg, #k as usize);
+                                #body
+                                #ret
+                            },
+                        );
+                    } else {
+                        #node
+                    }
+                }
+            }
+        }
+    }
+
+    /// The fused form of an `each` or `reduce` loop.
+    fn fused_loop(&self, p: usize, plan: &Plan<'_>, len: &Ident) -> TokenStream {
+        let cx = &self.cx;
+        let l = plan_ident(p);
+        let k = temp("__tg_k", Span::call_site());
+        let rg = range_ident(p);
+        let pat = plan.pat;
+        let fr = private("FusedRange", Span::call_site());
+        let cx_ty = private("Cx", Span::call_site());
+        let body = self.events(p, plan, &k);
+        let elems = (0..plan.outs.len()).map(|j| {
+            let e = elem_ident(p, j);
+            quote!(#e.id())
+        });
+        let elems = quote!(&[#(#elems),*]);
+        match plan.reduce {
+            Some(f) => {
+                let leaf = temp("__tg_leaf", Span::call_site());
+                let r = reduced_ident(p);
+                let fam = &self.g.families[f];
+                let info = info_ident(self.g, f);
+                let empty = private("empty_reduce", Span::call_site());
+                let combine = self.combine(f);
+                let _ = fam;
+                quote! {
+                    if #len == 0 {
+                        return ::core::result::Result::Err(#empty(#info, &[]));
+                    }
+                    #r = ::core::option::Option::Some(#l.reduce(
+                        #len,
+                        |#k: u32, #cx: &#cx_ty<'_, '_>| {
+                            let #pat = #fr::fused_at(&#rg, #k as usize);
+                            #body
+                            #leaf
+                        },
+                        #combine,
+                        #elems,
+                    ));
+                }
+            }
+            None => quote! {
+                let _ = #l.each(
+                    #len,
+                    |#k: u32, #cx: &#cx_ty<'_, '_>| {
+                        let #pat = #fr::fused_at(&#rg, #k as usize);
+                        #body
+                    },
+                    #elems,
+                );
+            },
+        }
+    }
+
+    /// The fused combine of `tree_reduce` family `f`:
+    /// `|a, b, level, position, cx| f(a, b)` as the task at those indices.
+    fn combine(&self, f: FamId) -> TokenStream {
+        let fam = &self.g.families[f];
+        let sp = fam.span;
+        let cx = temp(&self.cx.to_string(), sp);
+        let cx_ty = private("Cx", sp);
+        let (a, b, lv, lp) = (
+            temp("__tg_ra", sp),
+            temp("__tg_rb", sp),
+            temp("__tg_lv", sp),
+            temp("__tg_lp", sp),
+        );
+        let (v0, v1) = (Ident::new("__tg_v0", sp), Ident::new("__tg_v1", sp));
+        let m0 = self.mode(f, 0, sp);
+        let m1 = self.mode(f, 1, sp);
+        let info = info_ident(self.g, f);
+        let callee = &fam.callee;
+        let ls = (0..fam.depth).map(loop_ident);
+        let call = quote_spanned!(sp=> #callee(#v0.arg(), #v1.arg()));
+        quote_spanned! {sp=>
+            |#a, #b, #lv: u32, #lp: u32, #cx: &#cx_ty<'_, '_>| {
+                let #v0 = #m0.take(#a);
+                let #v1 = #m1.take(#b);
+                #cx.task(#info, [#(#ls as u32,)* #lv, #lp], move || #call)
+            }
+        }
+    }
+
+    /// `companion::__TG_Pi`, named at the function.
+    fn mode(&self, fam: FamId, i: usize, span: Span) -> TokenStream {
+        let companion = &self.g.families[fam].companion;
+        let mode = paths::param_mode(i, span);
+        quote!(<#companion>::#mode)
+    }
+
+    /// The statements of one fused iteration.
+    fn events(&self, p: usize, plan: &Plan<'_>, k: &Ident) -> TokenStream {
+        let cx = &self.cx;
+        let mut out = TokenStream::new();
+        for e in &plan.events {
+            match e {
+                Event::Plain(ts) => out.extend((*ts).clone()),
+                Event::Link(link) => {
+                    let f = &self.g.families[link.fam];
+                    let mut temps = Vec::new();
+                    let mut vals = Vec::new();
+                    for (i, (a, prm)) in link.args.iter().zip(&f.params).enumerate() {
+                        // Spanned at the argument with the user's hygiene, as in
+                        // the node-by-node code, so a type error is reported
+                        // once, there.
+                        let t = Ident::new(&format!("__tg_v{i}"), prm.span);
+                        match a {
+                            LinkArg::Plain(e) => {
+                                temps.push(quote!(let #t = #e;));
+                                vals.push(t.to_token_stream());
+                            }
+                            LinkArg::Local { name, last } => {
+                                let mode = self.mode(link.fam, i, prm.span);
+                                let m = Ident::new(&format!("__tg_m{i}"), prm.span);
+                                let take = if *last {
+                                    quote_spanned!(prm.span=> #m.take(#name))
+                                } else {
+                                    quote_spanned!(prm.span=> #m.share(&#name))
+                                };
+                                temps.push(quote!(let #m = #mode; let #t = #take;));
+                                vals.push(quote_spanned!(prm.span=> #t.arg()));
+                            }
+                            LinkArg::Outer { name } => {
+                                let j = plan.held.iter().position(|h| h == name).expect("held");
+                                let h = held_ident(p, j);
+                                let mode = self.mode(link.fam, i, prm.span);
+                                let m = Ident::new(&format!("__tg_m{i}"), prm.span);
+                                let cxa = temp(&cx.to_string(), prm.span);
+                                temps.push(quote_spanned!(prm.span=> let #m = #mode; let #t = #m.outer(#h, #cxa);));
+                                vals.push(quote_spanned!(prm.span=> #t.arg()));
+                            }
+                        }
+                    }
+                    let info = info_ident(self.g, link.fam);
+                    let callee = &f.callee;
+                    let call = quote_spanned!(f.span=> #callee(#(#vals),*));
+                    let name = &link.name;
+                    let ty = link.ty.map(|t| quote!(: #t));
+                    out.extend(quote! {
+                        let #name #ty = {
+                            #(#temps)*
+                            #cx.task(#info, [#k], move || #call)
+                        };
+                    });
+                }
+                Event::Push { out: o, name, last } => {
+                    let v = if *last {
+                        name.to_token_stream()
+                    } else {
+                        quote!(::core::clone::Clone::clone(&#name))
+                    };
+                    match o {
+                        Out::Element(j) => {
+                            let e = elem_ident(p, *j);
+                            out.extend(quote!(#e.write(#k, #v, #cx);));
+                        }
+                        Out::Leaf => {
+                            let leaf = temp("__tg_leaf", Span::call_site());
+                            out.extend(quote!(let #leaf = #v;));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
     fn stmt(&self, s: &Stmt) -> TokenStream {
         match s {
             Stmt::Plain(ts) => ts.clone(),
@@ -172,6 +528,12 @@ impl Ctx<'_> {
                     syn::Pat::Type(pt) => pt.pat.to_token_stream(),
                     p => p.to_token_stream(),
                 };
+                let init = if lazy {
+                    let lv = private("LazyVec", Span::call_site());
+                    quote!(#lv::new())
+                } else {
+                    init.to_token_stream()
+                };
                 quote!(#attrs let #pat #ty = #init;)
             }
             Stmt::Let {
@@ -192,7 +554,9 @@ impl Ctx<'_> {
                 let v = self.value(value);
                 quote!(#name = #v;)
             }
-            Stmt::Push { vec, method, value } => {
+            Stmt::Push {
+                vec, method, value, ..
+            } => {
                 let v = self.value(value);
                 quote!(#vec.#method(#v);)
             }
@@ -230,10 +594,8 @@ impl Ctx<'_> {
 
     fn reserves(&self, r: &Reserve, n: &Ident) -> TokenStream {
         let fams = r.families.iter().map(|f| fam_ident(self.g, *f));
-        let vecs = &r.vecs;
         quote! {
             #( #fams.reserve(#n); )*
-            #( #vecs.reserve(#n); )*
         }
     }
 
@@ -280,11 +642,35 @@ impl Ctx<'_> {
                 let f = &self.g.families[*fam];
                 let name = fam_ident(self.g, *fam);
                 let v = self.value(vec);
-                let reduce = private("tree_reduce", f.span);
                 let (lv, lp) = (temp("__tg_lv", f.span), temp("__tg_lp", f.span));
                 let ls = (0..f.depth).map(loop_ident);
-                quote_spanned! {f.span=>
-                    #reduce(&mut #name, #v, |#lv: u32, #lp: u32| [#(#ls as u32,)* #lv, #lp])?
+                let at = quote_spanned!(f.span=> |#lv: u32, #lp: u32| [#(#ls as u32,)* #lv, #lp]);
+                let nodes = if f.depth == 0 {
+                    let reduce = private("tree_reduce", f.span);
+                    let u = reduce_loop_ident(self.g, *fam);
+                    let scope = &self.scope;
+                    let combine = self.combine(*fam);
+                    quote_spanned! {f.span=>
+                        #reduce(&#scope, &mut #name, &mut #u, #v, #at, #combine)?
+                    }
+                } else {
+                    let reduce = private("tree_reduce_nodes", f.span);
+                    quote_spanned! {f.span=>
+                        #reduce(&mut #name, #v, #at)?
+                    }
+                };
+                match self.low.absorbing(*fam) {
+                    Some(p) => {
+                        let r = reduced_ident(p);
+                        let x = temp("__tg_x", f.span);
+                        quote_spanned! {f.span=>
+                            match #r {
+                                ::core::option::Option::Some(#x) => #x,
+                                ::core::option::Option::None => #nodes,
+                            }
+                        }
+                    }
+                    None => nodes,
                 }
             }
             Value::Collect {
@@ -304,13 +690,14 @@ impl Ctx<'_> {
                 let body = stmts.iter().map(|s| self.stmt(s));
                 let tail = self.value(tail);
                 let recv = strip_parens(recv);
+                let lazy_vec = private("LazyVec", *span);
                 quote_spanned! {*span=>
                     {
                         let mut #counter: usize = 0;
                         let #it = ::core::iter::IntoIterator::into_iter(#recv);
                         let #n = ::core::iter::Iterator::size_hint(&#it).0;
                         #reserves
-                        ::core::iter::Iterator::collect::<::std::vec::Vec<_>>(
+                        ::core::iter::Iterator::collect::<#lazy_vec<'_, _>>(
                             ::core::iter::Iterator::map(#it, |#pat| {
                                 let #l = #counter;
                                 #counter += 1;
@@ -329,9 +716,10 @@ impl Ctx<'_> {
         }
     }
 
-    /// `i => family.run(index, cx, |(plain..), (lazy..)| callee(args..)),`
-    fn arm(&self, i: usize, f: &Family, t: &Ident) -> TokenStream {
+    /// `let b = family.bind(|(plain..), (lazy..), cx| callee(args..));`
+    fn body(&self, i: usize, f: &Family) -> TokenStream {
         let name = fam_ident(self.g, i);
+        let bound = bound_ident(self.g, i);
         let cx = &self.cx;
         let mut plain = Vec::new();
         let mut lazy = Vec::new();
@@ -363,17 +751,14 @@ impl Ctx<'_> {
             }
         }
         let callee = &f.callee;
-        let idx = i as u32;
         let call = quote_spanned!(f.span=> #callee(#(#args),*));
-        let (t_at, cx_at) = (temp(&t.to_string(), f.span), temp(&cx.to_string(), f.span));
-        let run = quote_spanned! {f.span=>
-            #name.run(#t_at.index(), #cx_at, |(#(#plain,)*), (#(#lazy,)*)| {
+        let cx_at = temp(&cx.to_string(), f.span);
+        let cx_ty = private("Cx", f.span);
+        quote_spanned! {f.span=>
+            let #bound = #name.bind(|(#(#plain,)*), (#(#lazy,)*), #cx_at: &#cx_ty<'_, '_>| {
                 #(#modes)*
                 #call
-            })
-        };
-        quote! {
-            #idx => #run,
+            });
         }
     }
 }
@@ -392,15 +777,15 @@ fn lazy_type(t: &Type) -> TokenStream {
     quote!(#lazy<'_, #t>)
 }
 
-/// `Vec<T>` → `Vec<Lazy<'_, T>>`; other annotations are kept.
+/// `Vec<T>` → `LazyVec<'_, T>`; other annotations are kept.
 fn lazy_vec_type(t: &Type) -> TokenStream {
     if let Type::Path(p) = t {
         if let Some(last) = p.path.segments.last() {
             if last.ident == "Vec" {
                 if let PathArguments::AngleBracketed(a) = &last.arguments {
                     if let Some(GenericArgument::Type(elem)) = a.args.first() {
-                        let lazy = private("Lazy", Span::call_site());
-                        return quote!(::std::vec::Vec<#lazy<'_, #elem>>);
+                        let lazy = private("LazyVec", Span::call_site());
+                        return quote!(#lazy<'_, #elem>);
                     }
                 }
             }

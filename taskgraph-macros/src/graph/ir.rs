@@ -40,6 +40,8 @@ pub(crate) struct Family {
     pub depth: usize,
     /// One entry per argument of the call, in order.
     pub params: Vec<Param>,
+    /// The combining function of a `tree_reduce`.
+    pub reduce: bool,
 }
 
 /// How one argument reaches the task.
@@ -154,6 +156,7 @@ pub(crate) enum Stmt {
     /// `v.push(<lazy value>);`
     Push {
         vec: Ident,
+        var: VarId,
         method: Ident,
         value: Value,
     },

@@ -1,10 +1,10 @@
-//! `graph!`: parse → analyse (and check) → expand.
+//! `graph!`: parse → analyse (and check) → lower → expand.
 
 mod analyze;
 mod check;
 mod expand;
-mod fuse;
 mod ir;
+mod lower;
 mod parse;
 
 use proc_macro2::TokenStream;
@@ -28,7 +28,7 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
         }
     };
     match analyze::analyze(&stmts, end) {
-        Ok(g) => expand::expand(&g),
+        Ok(g) => expand::expand(&g, &lower::lower(&g)),
         Err(errors) => {
             let e = errors.into_iter().map(|e| e.to_compile_error());
             let p = expand::placeholder();

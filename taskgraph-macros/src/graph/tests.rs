@@ -89,50 +89,114 @@ fn task_paths() {
     }
 }
 
-/// Which graphs run fused: the shapes `fuse.rs` recognises, and look-alikes
-/// that must run node by node (fusing them would lose parallelism or order).
+/// Which loops get a fused form: chains of tasks over a range, wherever
+/// they sit; and look-alikes that must run node by node (fusing them would
+/// lose parallelism or order, or change outer state).
 #[test]
 fn fusion_plans() {
-    fn fused(tokens: TokenStream) -> bool {
+    /// For each fused loop: its statement index and whether it absorbs a
+    /// `tree_reduce`.
+    fn plans(tokens: TokenStream) -> Vec<(usize, bool)> {
         let stmts = super::parse::parse(tokens).unwrap();
         let g = super::analyze::analyze(&stmts, proc_macro2::Span::call_site())
             .unwrap_or_else(|_| panic!("analysis failed"));
-        super::fuse::plan(&g).is_some()
+        super::lower::lower(&g)
+            .plans
+            .iter()
+            .map(|p| (p.stmt, p.reduce.is_some()))
+            .collect()
     }
-    // The tutorial's loop; a map-collect into a gather; the output itself; a chain.
-    assert!(fused(quote! {
-        let mut zs = Vec::new();
-        for i in 0..n { let x = inc(i); let y = dec(x); let z = add(x, y); zs.push(z); }
-        tree_reduce(zs, add)
-    }));
-    assert!(fused(
-        quote! { let v: Vec<_> = (0..n).map(|i| gen(i)).collect(); sum(v) }
-    ));
-    assert!(fused(
-        quote! { let k = n * 2; let v: Vec<_> = (1..=k).map(|i| tag(leaf(i))).collect(); v }
-    ));
-    assert!(fused(
-        quote! { let mut s = start(0); for i in 0..n { s = step(s, i); } s }
-    ));
+    // The tutorial's loop, with tasks before and after it.
+    assert_eq!(
+        plans(quote! {
+            let k = inc(0);
+            let mut zs = Vec::new();
+            for i in 0..n { let x = inc(i); let y = dec(x); let z = add(x, y); zs.push(z); }
+            let t = tree_reduce(zs, add);
+            add(t, k)
+        }),
+        [(2, true)]
+    );
+    // Two loops joined; a map into a gather; the output itself; a chain; a
+    // loop reading a value made before it; a nested call chain.
+    assert_eq!(
+        plans(quote! {
+            let a: Vec<_> = (0..n).map(|i| inc(i)).collect();
+            let b: Vec<_> = (0..n).map(|i| dec(i)).collect();
+            add(tree_reduce(a, add), tree_reduce(b, add))
+        }),
+        [(0, true), (1, true)]
+    );
+    assert_eq!(
+        plans(quote! { let v: Vec<_> = (0..n).map(|i| gen(i)).collect(); let t = sum(v); inc(t) }),
+        [(0, false)]
+    );
+    assert_eq!(
+        plans(quote! { let k = n * 2; let v: Vec<_> = (1..=k).map(|i| tag(leaf(i))).collect(); v }),
+        [(1, false)]
+    );
+    assert_eq!(
+        plans(quote! { let mut s = start(0); for i in 0..n { s = step(s, i); } s }),
+        [(1, false)]
+    );
+    assert_eq!(
+        plans(quote! {
+            let w = weight(3);
+            let v: Vec<_> = (0..n).step_by(2).map(|i| scale(load(i), w)).collect();
+            sum(v)
+        }),
+        [(1, false)]
+    );
+    // The vector is also used elsewhere: elements, not a fused reduction.
+    assert_eq!(
+        plans(quote! {
+            let v: Vec<_> = (0..n).map(|i| gen(i)).collect();
+            (sum(v), tree_reduce(v, add))
+        }),
+        [(0, false)]
+    );
     // Independent tasks in one iteration: fusing would run them one after the other.
-    assert!(!fused(
+    assert!(plans(
         quote! { let v: Vec<_> = (0..n).map(|i| add(inc(i), dec(i))).collect(); tree_reduce(v, add) }
-    ));
-    assert!(!fused(quote! {
+    )
+    .is_empty());
+    assert!(plans(quote! {
         let mut v = Vec::new();
         for i in 0..n { let a = nap(i); let b = nap(i); v.push(a); v.push(b); }
         count(v)
-    }));
-    // Not a range, a nested loop, more work after the loop.
-    assert!(!fused(
-        quote! { let v: Vec<_> = items.iter().map(|i| gen(*i)).collect(); sum(v) }
-    ));
-    assert!(!fused(quote! {
+    })
+    .is_empty());
+    // Not a range; a nested loop; a chain whose values have other consumers.
+    assert!(
+        plans(quote! { let v: Vec<_> = items.iter().map(|i| gen(*i)).collect(); sum(v) })
+            .is_empty()
+    );
+    assert!(plans(quote! {
         let mut v = Vec::new();
         for i in 0..n { for j in 0..m { v.push(gen(j)); } }
         sum(v)
-    }));
-    assert!(!fused(
-        quote! { let v: Vec<_> = (0..n).map(|i| gen(i)).collect(); let t = sum(v); inc(t) }
-    ));
+    })
+    .is_empty());
+    assert!(plans(quote! {
+        let mut b = make(0);
+        let mut sums = Vec::new();
+        for _ in 0..n { b = step(b); sums.push(checksum(b)); }
+        (sums, b)
+    })
+    .is_empty());
+    // Plain code that changes outer state, in the body or after the loop on
+    // a name the body reads.
+    assert!(plans(quote! {
+        let mut seen = Vec::new();
+        let v: Vec<_> = (0..n).map(|i| { seen.push(i); gen(i) }).collect();
+        sum(v)
+    })
+    .is_empty());
+    assert!(plans(quote! {
+        let mut scale = 2;
+        let v: Vec<_> = (0..n).map(|i| { let j = i * scale; gen(j) }).collect();
+        scale += 1;
+        sum(v)
+    })
+    .is_empty());
 }

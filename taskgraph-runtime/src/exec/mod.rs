@@ -1,213 +1,920 @@
-//! Running a sealed graph: the topology (counters and successor lists in flat
-//! arrays), the context tasks read their inputs through, and the scheduler.
+//! Running a sealed graph: one scheduler for both kinds of work. A work item
+//! is a node (or a range of source nodes) of a task family, run node by
+//! node with dependency counters, or a block of iterations of a fused loop.
 //! The protocol is described in `README.md` beside this file.
 
-mod door;
-mod sched;
+pub(crate) mod registry;
 mod sleep;
+pub(crate) mod task;
 
-use std::marker::PhantomData;
-use std::sync::atomic::AtomicU32;
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Mutex;
+use std::thread::Thread;
 
-use crate::family::ErasedFamily;
-use crate::graph::Outputs;
-use crate::slot::{Brand, Lazy, Slot, TaskId};
+use crate::cache::Cache;
+use crate::error::{Error, TaskInfo};
+use crate::family::FamilyInfo;
+use crate::sync::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use crate::value::slot::{Slot, NOT_RUN};
+use crate::value::{Lazy, NodeId, Piece};
+use registry::WorkerCtx;
 
-pub(crate) use sched::{in_worker, panic_message, run_graph};
+pub(crate) use task::Stopped;
 
-/// Successor entry that stands for "the graph's final output".
-pub(crate) const FINAL: TaskId = TaskId {
-    fam: u32::MAX,
-    idx: 0,
-};
+/// The consumer family number that stands for the graph's output.
+pub(crate) const FINAL: u32 = u32::MAX;
+/// The parent of a fused loop's whole range: the loop node itself.
+pub(crate) const ROOT: u32 = u32::MAX;
 
-/// Untyped pointer to one family's output slots.
-#[derive(Clone, Copy)]
-pub struct SlotRef {
-    ptr: *const (),
-    len: usize,
+// ---------------------------------------------------------------------------
+// Edges: consumer-side runs, producer-side rules.
+
+/// A run of consecutive consumer nodes `c0..c0 + n` whose input reads
+/// producer node `p0 + k * stride` of family `p_fam` for consumer `c0 + k`
+/// (`stride` 0: all read the same node).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct InRun {
+    pub(crate) c0: u32,
+    pub(crate) n: u32,
+    pub(crate) p_fam: u32,
+    pub(crate) p0: u32,
+    pub(crate) stride: u32,
 }
 
-impl SlotRef {
-    pub(crate) fn new<T>(slots: &[Slot<T>]) -> Self {
-        SlotRef {
-            ptr: slots.as_ptr().cast(),
-            len: slots.len(),
+/// One input of every node of a family, as runs: values made in loop order
+/// and read in loop order take one run, whatever the number of nodes.
+#[derive(Debug, Default)]
+pub struct RunList {
+    runs: Vec<InRun>,
+}
+
+impl RunList {
+    /// Records that node `c` (the next one: nodes are added in order) reads `p`.
+    #[inline]
+    pub(crate) fn add(&mut self, c: u32, p: NodeId) {
+        if let Some(r) = self.runs.last_mut() {
+            if r.p_fam == p.fam && r.c0 + r.n == c {
+                if r.n == 1 && p.idx >= r.p0 {
+                    r.stride = p.idx - r.p0;
+                    r.n = 2;
+                    return;
+                }
+                let next = r.stride.checked_mul(r.n).and_then(|d| d.checked_add(r.p0));
+                if next == Some(p.idx) {
+                    r.n += 1;
+                    return;
+                }
+            }
         }
+        self.runs.push(InRun {
+            c0: c,
+            n: 1,
+            p_fam: p.fam,
+            p0: p.idx,
+            stride: 0,
+        });
+    }
+
+    /// The producer node `c` reads.
+    #[inline]
+    pub(crate) fn get(&self, c: u32) -> NodeId {
+        let r = match self.runs.len() {
+            1 => &self.runs[0],
+            _ => &self.runs[self.runs.partition_point(|r| r.c0 <= c) - 1],
+        };
+        NodeId::new(r.p_fam, r.p0 + (c - r.c0) * r.stride)
+    }
+
+    pub(crate) fn runs(&self) -> &[InRun] {
+        &self.runs
     }
 }
 
-/// Dependency counters and successor lists, flat over all nodes of a graph.
+/// How the consumers of a rule's producer nodes are found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum RuleKind {
+    /// Producer `lo + k * step` is read by consumer `c0 + k`.
+    Strided,
+    /// Producer `lo` is read by the `step` consumers `c0..c0 + step`.
+    Broadcast,
+    /// Every producer in `lo..hi` is read by consumer `c0` (a gather).
+    Gather,
+}
+
+/// The producer side of edges: which consumers read producer nodes `lo..hi`
+/// of one family.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rule {
+    p_fam: u32,
+    lo: u32,
+    hi: u32,
+    c_fam: u32,
+    c0: u32,
+    step: u32,
+    kind: RuleKind,
+}
+
+impl Rule {
+    #[inline(always)]
+    fn covers(&self, p: u32) -> bool {
+        self.lo <= p
+            && p < self.hi
+            && (self.kind != RuleKind::Strided || self.step <= 1 || (p - self.lo).is_multiple_of(self.step))
+    }
+}
+
+/// Dependency counters, value states and rules, flat over all nodes.
 ///
-/// Node `(f, i)` has the global number `g = base[f] + i`. Its successors are
-/// `succ[off[g + 1]..off[g + 2]]`, one entry per edge (a consumer reading it
-/// twice appears twice), plus one [`FINAL`] entry per reference from the
-/// graph's final expression; so that slice's length is the output's number
-/// of uses. (`off` is shifted by one because it is filled by counting down.)
+/// Node `(f, i)` has the global number `base[f] + i`. Every buffer comes from
+/// the runtime's cache and goes back to it, so repeated computes reuse the
+/// same pages.
 pub(crate) struct Topology {
-    base: Box<[u32]>,
-    pub(crate) pending: Box<[AtomicU32]>,
-    off: Box<[u32]>,
-    succ: Box<[TaskId]>,
+    base: Vec<u32>,
+    pending: Vec<u32>,
+    states: Vec<u32>,
+    rules: Vec<Rule>,
+    rule_off: Vec<u32>,
+    /// Per rule: the largest `hi` of this and the earlier rules of its family.
+    reach: Vec<u32>,
 }
 
-/// The topology while it is built; families add their edges to it.
-#[doc(hidden)]
-pub struct Edges {
-    base: Box<[u32]>,
-    pending: Box<[AtomicU32]>,
-    off: Vec<u32>,
-    succ: Vec<TaskId>,
-}
-
-impl Edges {
-    #[inline(always)]
-    fn global(&self, t: TaskId) -> usize {
-        (self.base[t.fam as usize] + t.idx) as usize
-    }
-
-    /// Counts one use of `producer`'s output.
-    #[inline(always)]
-    pub(crate) fn count(&mut self, producer: TaskId) {
-        let g = self.global(producer);
-        self.off[g + 1] += 1;
-    }
-
-    /// Sets how many inputs node `(fam, idx)` waits for.
-    #[inline(always)]
-    pub(crate) fn set_pending(&mut self, fam: u32, idx: usize, n: u32) {
-        let c = (self.base[fam as usize] as usize) + idx;
-        *self.pending[c].get_mut() = n;
-    }
-
-    /// Records node `consumer` as a successor of `producer`.
-    #[inline(always)]
-    pub(crate) fn fill(&mut self, producer: TaskId, consumer: TaskId) {
-        let g = self.global(producer);
-        let pos = self.off[g + 1] - 1;
-        self.off[g + 1] = pos;
-        self.succ[pos as usize] = consumer;
-    }
-}
+/// Rules of one family beyond this many are searched, not scanned.
+const SCAN_RULES: usize = 8;
 
 impl Topology {
-    pub(crate) fn build<'g>(fams: &[&dyn ErasedFamily<'g>], outs: &impl Outputs<'g>) -> Self {
-        let mut base = Vec::with_capacity(fams.len() + 1);
+    /// Builds the topology of `fams` (numbered in order) and the graph's
+    /// output references `finals`.
+    pub(crate) fn build(fams: &[&dyn ErasedFamily<'_>], finals: &[Piece], cache: &Cache) -> Self {
+        let mut base = cache.take_words(fams.len() + 1);
         let mut total: u64 = 0;
         for f in fams {
             base.push(total as u32);
-            total += f.len() as u64;
+            total += u64::from(f.len());
         }
         assert!(
-            total < u32::MAX as u64,
+            total < u64::from(u32::MAX),
             "a graph holds at most {} nodes",
             u32::MAX - 1
         );
         base.push(total as u32);
         let n = total as usize;
-        let mut e = Edges {
-            base: base.into_boxed_slice(),
-            pending: (0..n).map(|_| AtomicU32::new(0)).collect(),
-            off: vec![0u32; n + 2],
-            succ: Vec::new(),
-        };
-        // Count uses per producer in off[g + 1] and inputs per consumer.
-        for f in fams {
-            f.count_edges(&mut e);
+        let mut pending = cache.take_words(n);
+        let mut states = cache.take_words(n);
+        states.resize(n, NOT_RUN);
+        let mut rules = cache.take_rules();
+        for (c_fam, f) in fams.iter().enumerate() {
+            let singles = f.singles();
+            pending.extend(std::iter::repeat_n(singles, f.len() as usize));
+            for list in f.runs() {
+                for r in list.runs() {
+                    let (hi, kind, step) = if r.stride == 0 {
+                        (r.p0 + 1, RuleKind::Broadcast, r.n)
+                    } else {
+                        (r.p0 + (r.n - 1) * r.stride + 1, RuleKind::Strided, r.stride)
+                    };
+                    rules.push(Rule {
+                        p_fam: r.p_fam,
+                        lo: r.p0,
+                        hi,
+                        c_fam: c_fam as u32,
+                        c0: r.c0,
+                        step,
+                        kind,
+                    });
+                }
+            }
+            let b = base[c_fam] as usize;
+            f.for_each_gather(&mut |c, p| {
+                pending[b + c as usize] += p.len;
+                rules.push(Rule {
+                    p_fam: p.fam,
+                    lo: p.start,
+                    hi: p.start + p.len,
+                    c_fam: c_fam as u32,
+                    c0: c,
+                    step: 1,
+                    kind: RuleKind::Gather,
+                });
+            });
         }
-        outs.for_each(&mut |p| e.count(p));
-        // Prefix sums: off[g + 1] becomes the end of g's successors.
-        for g in 1..=n {
-            e.off[g] += e.off[g - 1];
+        for p in finals {
+            rules.push(Rule {
+                p_fam: p.fam,
+                lo: p.start,
+                hi: p.start + p.len,
+                c_fam: FINAL,
+                c0: 0,
+                step: 1,
+                kind: RuleKind::Gather,
+            });
         }
-        e.off[n + 1] = e.off[n];
-        e.succ = vec![FINAL; e.off[n] as usize];
-        // Filling counts each off[g + 1] down to the start of g's successors.
-        for f in fams {
-            f.fill_edges(&mut e);
+        rules.sort_unstable_by_key(|r| (r.p_fam, r.lo));
+        let mut rule_off = cache.take_words(fams.len() + 1);
+        let mut reach = cache.take_words(rules.len());
+        let mut k = 0;
+        for f in 0..=fams.len() {
+            while k < rules.len() && (rules[k].p_fam as usize) < f {
+                k += 1;
+            }
+            rule_off.push(k as u32);
         }
-        outs.for_each(&mut |p| e.fill(p, FINAL));
+        let mut fam = u32::MAX;
+        let mut max = 0;
+        for r in &rules {
+            if r.p_fam != fam {
+                fam = r.p_fam;
+                max = 0;
+            }
+            max = max.max(r.hi);
+            reach.push(max);
+        }
         Topology {
-            base: e.base,
-            pending: e.pending,
-            off: e.off.into_boxed_slice(),
-            succ: e.succ.into_boxed_slice(),
+            base,
+            pending,
+            states,
+            rules,
+            rule_off,
+            reach,
         }
     }
 
-    #[inline(always)]
-    pub(crate) fn global(&self, t: TaskId) -> usize {
-        (self.base[t.fam as usize] + t.idx) as usize
+    /// Gives the buffers back to the cache.
+    pub(crate) fn recycle(self, cache: &Cache) {
+        cache.give_words(self.base);
+        cache.give_words(self.pending);
+        cache.give_words(self.states);
+        cache.give_words(self.rule_off);
+        cache.give_words(self.reach);
+        cache.give_rules(self.rules);
     }
 
     #[inline(always)]
-    pub(crate) fn successors(&self, t: TaskId) -> &[TaskId] {
-        let g = self.global(t);
-        &self.succ[self.off[g + 1] as usize..self.off[g + 2] as usize]
+    pub(crate) fn global(&self, n: NodeId) -> usize {
+        (self.base[n.fam as usize] + n.idx) as usize
     }
 
     #[inline(always)]
-    pub(crate) fn uses(&self, t: TaskId) -> u32 {
-        let g = self.global(t);
-        self.off[g + 2] - self.off[g + 1]
+    pub(crate) fn state(&self, n: NodeId) -> &AtomicU32 {
+        atomic(&self.states[self.global(n)])
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.pending.len()
+    #[inline(always)]
+    fn pending(&self, n: NodeId) -> &AtomicU32 {
+        atomic(&self.pending[self.global(n)])
     }
 
-    pub(crate) fn family_range(&self, fam: usize) -> (u32, u32) {
-        (self.base[fam], self.base[fam + 1])
+    pub(crate) fn pending_now(&self, n: NodeId) -> u32 {
+        self.pending(n).load(Ordering::Relaxed)
+    }
+
+    /// Calls `f` with every rule that covers producer node `p`.
+    #[inline]
+    fn for_each_rule(&self, p: NodeId, mut f: impl FnMut(&Rule)) {
+        let (a, b) = (
+            self.rule_off[p.fam as usize] as usize,
+            self.rule_off[p.fam as usize + 1] as usize,
+        );
+        let rules = &self.rules[a..b];
+        if rules.len() <= SCAN_RULES {
+            for r in rules {
+                if r.covers(p.idx) {
+                    f(r)
+                }
+            }
+            return;
+        }
+        let reach = &self.reach[a..b];
+        let mut k = rules.partition_point(|r| r.lo <= p.idx);
+        while k > 0 && reach[k - 1] > p.idx {
+            k -= 1;
+            if rules[k].covers(p.idx) {
+                f(&rules[k])
+            }
+        }
+    }
+
+    /// How many consumers (and output references) read node `p`'s value.
+    #[inline]
+    pub(crate) fn uses(&self, p: NodeId) -> u32 {
+        let mut n = 0;
+        self.for_each_rule(p, |r| {
+            n += if r.kind == RuleKind::Broadcast {
+                r.step
+            } else {
+                1
+            }
+        });
+        n
     }
 }
 
-/// What a running task sees of its graph: where its inputs are and how many
-/// consumers its output has.
-pub struct Cx<'g> {
-    table: *const SlotRef,
-    families: usize,
-    topo: *const Topology,
-    _brand: Brand<'g>,
+/// A `u32` of a topology buffer, used as an atomic.
+#[inline(always)]
+fn atomic(x: &u32) -> &AtomicU32 {
+    // SAFETY: `AtomicU32` has the size, alignment and bit validity of `u32`;
+    // while a run is in progress the buffers are only accessed through this
+    // function (never as plain `u32`), so all concurrent accesses are atomic.
+    unsafe { &*(x as *const u32 as *const AtomicU32) }
 }
 
-// SAFETY: `Cx` only reads the slot table and topology, which outlive every
-// task of the run, and hands out `&Slot<T>` (which is `Sync`).
-unsafe impl Sync for Cx<'_> {}
+// ---------------------------------------------------------------------------
+// The executor's interface to families.
 
-impl<'g> Cx<'g> {
-    pub(crate) fn new(table: &[SlotRef], topo: &Topology) -> Self {
-        Cx {
-            table: table.as_ptr(),
-            families: table.len(),
+/// What kind of work a family's nodes are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Each node is one task, run node by node.
+    Tasks,
+    /// Each node is a fused loop, run as blocks of iterations.
+    Loop,
+    /// The output elements of a fused loop, produced when the loop ends.
+    Elements,
+}
+
+/// What running a node did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ran {
+    /// The node's output is stored: its consumers can be told.
+    Done,
+    /// A loop node whose last block will finish it elsewhere.
+    Pending,
+}
+
+/// A block of iterations of a fused loop: `lo..hi`, inside the aligned
+/// subtree of `size` leaves that starts at `lo`, reporting to join `parent`
+/// (`ROOT`: the loop itself).
+#[derive(Clone, Copy, Debug)]
+pub struct Block {
+    pub(crate) fam: u32,
+    pub(crate) lo: u32,
+    pub(crate) hi: u32,
+    pub(crate) size: u32,
+    pub(crate) parent: u32,
+}
+
+/// What the executor needs of a family. The families of `graph!` (task
+/// families, fused loops, loop outputs) implement it.
+pub trait ErasedFamily<'g>: Sync {
+    /// The family's number within its graph.
+    fn id(&self) -> u32;
+    /// How its nodes run.
+    fn kind(&self) -> Kind;
+    /// The call site.
+    fn info(&self) -> &'static FamilyInfo;
+    /// How many nodes it holds.
+    fn len(&self) -> u32;
+    /// Whether it holds no nodes.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// How many single lazy inputs each node has.
+    fn singles(&self) -> u32;
+    /// The runs of each input.
+    fn runs(&self) -> &[RunList];
+    /// Calls `f(node, piece)` for each piece of each gather.
+    fn for_each_gather(&self, f: &mut dyn FnMut(u32, Piece));
+    /// Allocates the output cells; returns their base address.
+    fn prepare(&self, cache: &Cache) -> *mut u8;
+    /// Runs node `idx`: a task, or a fused loop's first block.
+    fn run(&self, idx: u32, cx: &Cx<'_, 'g>) -> Ran;
+    /// Runs a block split off a fused loop.
+    fn run_block(&self, _b: Block, _cx: &Cx<'_, 'g>) -> Ran {
+        unreachable!("taskgraph internal error: a block of a family that is not a loop")
+    }
+    /// The element families a loop completes when it ends.
+    fn elements(&self) -> &[u32] {
+        &[]
+    }
+    /// Sets the uses of written element `idx` (element families only).
+    fn publish(&self, _idx: u32, _uses: u32, _cx: &Cx<'_, 'g>) {}
+    /// Describes node `idx` for error reports.
+    fn describe(&self, idx: u32) -> TaskInfo;
+    /// Drops whatever the run left alive and returns storage to the cache.
+    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache);
+}
+
+// ---------------------------------------------------------------------------
+// Work items.
+
+/// What a work item does.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Job {
+    Node(NodeId),
+    /// Source nodes `lo..hi` of a task family.
+    Range {
+        fam: u32,
+        lo: u32,
+        hi: u32,
+    },
+    Block(Block),
+}
+
+/// A unit of work in a deque, naming its run.
+pub(crate) struct Item {
+    pub(crate) run: *const (),
+    pub(crate) exec: unsafe fn(*const (), Job, &WorkerCtx<'_>),
+    pub(crate) job: Job,
+}
+
+// SAFETY: an item is a pointer to a run, which is `Sync`, plus plain data;
+// the run outlives every item that names it (see `Run::finish_item`).
+unsafe impl Send for Item {}
+
+/// Executes one item of a run of type `R` (a `Run<'r, 'g>`; a type
+/// parameter, so that a pointer to this function names no lifetime).
+///
+/// # Safety
+/// `run` is the address of a live `R` that counted this item in its
+/// `active` items.
+unsafe fn exec_item<R: Exec>(run: *const (), job: Job, w: &WorkerCtx<'_>) {
+    // SAFETY: by the function's contract.
+    let run = unsafe { &*(run as *const R) };
+    run.execute(job, w);
+    // SAFETY: this item was counted; nothing touches `run` afterwards.
+    unsafe { R::finish(run, w) };
+}
+
+/// A run, as the item trampoline sees it.
+trait Exec {
+    fn execute(&self, job: Job, w: &WorkerCtx<'_>);
+    /// # Safety
+    /// As [`Run::finish_item`].
+    unsafe fn finish(this: *const Self, w: &WorkerCtx<'_>);
+}
+
+impl Exec for Run<'_, '_> {
+    fn execute(&self, job: Job, w: &WorkerCtx<'_>) {
+        Run::execute(self, job, w)
+    }
+    unsafe fn finish(this: *const Self, w: &WorkerCtx<'_>) {
+        // SAFETY: forwarded contract.
+        unsafe { Run::finish_item(this, w) }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A run.
+
+/// Shared state of one run: the outcome and who waits for it.
+pub(crate) struct RunState {
+    /// Items pushed and not yet finished, plus the owner's hold while it
+    /// seeds. Reaching zero ends the run.
+    active: AtomicUsize,
+    /// Set once: a task failed (or the run was cancelled); no task starts.
+    pub(crate) stop: AtomicBool,
+    failure: Mutex<Option<Error>>,
+    /// How many failures happened after the first.
+    more: AtomicUsize,
+    /// A panic outside any task (plain code in a fused loop's body), raised
+    /// again in the caller of `compute`.
+    plain_panic: Mutex<Option<Box<dyn Any + Send>>>,
+    /// Set once, last: the run is over.
+    pub(crate) latch: AtomicBool,
+    owner: Thread,
+    owner_in_pool: bool,
+    pub(crate) threads: u32,
+}
+
+/// A graph being run: its families, topology and state.
+pub(crate) struct Run<'r, 'g> {
+    pub(crate) fams: &'r [&'r dyn ErasedFamily<'g>],
+    pub(crate) topo: Topology,
+    pub(crate) values: Vec<*mut u8>,
+    pub(crate) state: RunState,
+}
+
+// SAFETY: the raw value pointers address families' output cells, which are
+// accessed under the slot protocol (`value/slot.rs`); everything else is
+// `Sync`.
+unsafe impl Sync for Run<'_, '_> {}
+
+impl<'r, 'g> Run<'r, 'g> {
+    pub(crate) fn new(
+        fams: &'r [&'r dyn ErasedFamily<'g>],
+        topo: Topology,
+        values: Vec<*mut u8>,
+        threads: usize,
+        owner_in_pool: bool,
+    ) -> Self {
+        Run {
+            fams,
             topo,
-            _brand: PhantomData,
+            values,
+            state: RunState {
+                active: AtomicUsize::new(1),
+                stop: AtomicBool::new(false),
+                failure: Mutex::new(None),
+                more: AtomicUsize::new(0),
+                plain_panic: Mutex::new(None),
+                latch: AtomicBool::new(false),
+                owner: std::thread::current(),
+                owner_in_pool,
+                threads: threads as u32,
+            },
         }
     }
 
+    /// Pushes the source nodes of every family.
+    ///
+    /// Every source is found before the first is pushed: once a seed runs
+    /// (on another thread), counters change, and a node it makes ready must
+    /// not look like a source.
+    pub(crate) fn seed(&self, w: &WorkerCtx<'_>) {
+        let mut seeds: Vec<Job> = Vec::new();
+        for f in self.fams {
+            let len = f.len();
+            if len == 0 || f.kind() == Kind::Elements || f.singles() > 0 {
+                continue;
+            }
+            // Runs of nodes with nothing to wait for (a gather may wait).
+            let id = f.id();
+            let mut lo = None;
+            for i in 0..=len {
+                let source = i < len && self.topo.pending_now(NodeId::new(id, i)) == 0;
+                match (source, lo) {
+                    (true, None) => lo = Some(i),
+                    (false, Some(l)) => {
+                        seeds.push(Job::Range {
+                            fam: id,
+                            lo: l,
+                            hi: i,
+                        });
+                        lo = None;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for s in seeds {
+            self.push(s, w);
+        }
+    }
+
+    /// Pushes a work item of this run.
+    #[inline]
+    pub(crate) fn push(&self, job: Job, w: &WorkerCtx<'_>) {
+        self.state.active.fetch_add(1, Ordering::Relaxed);
+        let exec: unsafe fn(*const (), Job, &WorkerCtx<'_>) = exec_item::<Self>;
+        w.push(Item {
+            run: self as *const Self as *const (),
+            exec,
+            job,
+        });
+    }
+
+    /// Ends one item (or the owner's hold); the last one ends the run.
+    ///
+    /// # Safety
+    /// The caller accounted for one unit of `active`, and does not touch the
+    /// run afterwards (the owner may free it as soon as the latch is set).
+    pub(crate) unsafe fn finish_item(this: *const Self, w: &WorkerCtx<'_>) {
+        // SAFETY: alive until the latch below is set.
+        let s = unsafe { &(*this).state };
+        if s.active.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        let owner = s.owner.clone();
+        let in_pool = s.owner_in_pool;
+        s.latch.store(true, Ordering::Release);
+        // From here on the run may be gone.
+        if in_pool {
+            w.reg.sleep.wake_all();
+        } else {
+            owner.unpark();
+        }
+    }
+
+    fn execute(&self, job: Job, w: &WorkerCtx<'_>) {
+        if self.state.stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let cx = Cx { run: self, w };
+        match job {
+            Job::Node(n) => self.run_chain(n, &cx),
+            Job::Range { fam, lo, hi } => self.run_range(fam, lo, hi, &cx),
+            Job::Block(b) => {
+                let f = self.fams[b.fam as usize];
+                if self.guarded(|| f.run_block(b, &cx)) == Some(Ran::Done) {
+                    if let Some(n) = self.complete(NodeId::new(b.fam, 0), &cx) {
+                        self.run_chain(n, &cx);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `f`, catching an unwind: a task failure is already recorded;
+    /// any other panic comes from plain code and is kept for the caller.
+    #[inline]
+    fn guarded(&self, f: impl FnOnce() -> Ran) -> Option<Ran> {
+        match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(r) => Some(r),
+            Err(p) => {
+                self.unwound(p);
+                None
+            }
+        }
+    }
+
+    #[cold]
+    pub(crate) fn unwound(&self, payload: Box<dyn Any + Send>) {
+        if payload.is::<Stopped>() {
+            return;
+        }
+        let mut slot = self
+            .state
+            .plain_panic
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(payload);
+        }
+        drop(slot);
+        self.state.stop.store(true, Ordering::Release);
+    }
+
+    /// Runs node `n`, then keeps running the one successor each node makes
+    /// ready on this thread; further ready successors are pushed.
+    fn run_chain(&self, mut n: NodeId, cx: &Cx<'_, 'g>) {
+        loop {
+            if self.state.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let f = self.fams[n.fam as usize];
+            if self.guarded(|| f.run(n.idx, cx)) != Some(Ran::Done) {
+                return;
+            }
+            match self.complete(n, cx) {
+                Some(next) if cx.w.should_yield() => {
+                    self.push(Job::Node(next), cx.w);
+                    return;
+                }
+                Some(next) => n = next,
+                None => return,
+            }
+        }
+    }
+
+    /// Source nodes `lo..hi` of one family: first cut into about one piece
+    /// per thread, so that every thread starts at once even if the first
+    /// task is long; then run in order, giving the upper half away whenever
+    /// another thread could take it.
+    fn run_range(&self, fam: u32, mut lo: u32, mut hi: u32, cx: &Cx<'_, 'g>) {
+        let piece = ((hi - lo) / self.state.threads).max(1);
+        while hi - lo > piece {
+            let mid = lo + (hi - lo).div_ceil(2);
+            self.push(Job::Range { fam, lo: mid, hi }, cx.w);
+            hi = mid;
+        }
+        while lo < hi {
+            if hi - lo > 1 && (cx.w.hungry() || cx.w.should_yield()) {
+                let mid = lo + (hi - lo).div_ceil(2);
+                self.push(Job::Range { fam, lo: mid, hi }, cx.w);
+                hi = mid;
+            }
+            self.run_chain(NodeId::new(fam, lo), cx);
+            lo += 1;
+            if self.state.stop.load(Ordering::Relaxed) {
+                return;
+            }
+        }
+    }
+
+    /// Node `p` has stored its output: tells its consumers, and for a loop
+    /// node also those of its output elements. Returns one ready consumer to
+    /// run next on this thread (the earliest in loop order, as a sequential
+    /// run would: its inputs are released sooner, so memory stays low); the
+    /// others are pushed.
+    pub(crate) fn complete(&self, p: NodeId, cx: &Cx<'_, 'g>) -> Option<NodeId> {
+        let mut next = None;
+        let f = self.fams[p.fam as usize];
+        if f.kind() == Kind::Loop {
+            for &e in f.elements() {
+                self.complete_elements(e, cx, &mut next);
+            }
+        }
+        self.topo
+            .for_each_rule(p, |r| self.notify(r, p.idx, 1, cx, &mut next));
+        next
+    }
+
+    /// A fused loop ended: its output elements get their uses, then their
+    /// consumers are told.
+    fn complete_elements(&self, e: u32, cx: &Cx<'_, 'g>, next: &mut Option<NodeId>) {
+        let f = self.fams[e as usize];
+        let n = f.len();
+        for i in 0..n {
+            let uses = self.topo.uses(NodeId::new(e, i));
+            f.publish(i, uses, cx);
+        }
+        let (a, b) = (
+            self.topo.rule_off[e as usize] as usize,
+            self.topo.rule_off[e as usize + 1] as usize,
+        );
+        for r in &self.topo.rules[a..b] {
+            match r.kind {
+                RuleKind::Gather => self.notify(r, r.lo, r.hi - r.lo, cx, next),
+                _ => {
+                    for i in r.lo..r.hi.min(n) {
+                        if r.covers(i) {
+                            self.notify(r, i, 1, cx, next);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tells the consumers rule `r` gives producer `p` that `count` of their
+    /// inputs are ready.
+    #[inline]
+    fn notify(&self, r: &Rule, p: u32, count: u32, cx: &Cx<'_, 'g>, next: &mut Option<NodeId>) {
+        if r.c_fam == FINAL {
+            return;
+        }
+        match r.kind {
+            RuleKind::Strided => {
+                let k = if r.step <= 1 {
+                    p - r.lo
+                } else {
+                    (p - r.lo) / r.step
+                };
+                self.ready(NodeId::new(r.c_fam, r.c0 + k), count, cx, next)
+            }
+            RuleKind::Gather => self.ready(NodeId::new(r.c_fam, r.c0), count, cx, next),
+            RuleKind::Broadcast => {
+                for c in r.c0..r.c0 + r.step {
+                    self.ready(NodeId::new(r.c_fam, c), count, cx, next)
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn ready(&self, c: NodeId, count: u32, cx: &Cx<'_, 'g>, next: &mut Option<NodeId>) {
+        // AcqRel: Release publishes the producer's output to whoever runs
+        // `c`; the thread that takes the counter to zero Acquires every
+        // producer's output (a release sequence of RMWs).
+        if self.topo.pending(c).fetch_sub(count, Ordering::AcqRel) != count {
+            return;
+        }
+        match *next {
+            None => *next = Some(c),
+            Some(n) => {
+                let (keep, push) = if (c.idx, c.fam) < (n.idx, n.fam) {
+                    (c, n)
+                } else {
+                    (n, c)
+                };
+                *next = Some(keep);
+                self.push(Job::Node(push), cx.w);
+            }
+        }
+    }
+
+    /// Records a task failure; the first is reported, the others counted.
+    #[cold]
+    pub(crate) fn fail(&self, e: Error) {
+        let mut f = self.state.failure.lock().unwrap_or_else(|p| p.into_inner());
+        if f.is_none() {
+            *f = Some(e);
+        } else {
+            self.state.more.fetch_add(1, Ordering::Relaxed);
+        }
+        drop(f);
+        self.state.stop.store(true, Ordering::Release);
+    }
+
+    /// The run's outcome, once it is over: the first failure (with how many
+    /// more there were), or a panic of plain code to raise again.
+    pub(crate) fn outcome(&self) -> Result<(), Outcome> {
+        if let Some(p) = self
+            .state
+            .plain_panic
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            return Err(Outcome::Panic(p));
+        }
+        match self
+            .state
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            Some(e) => Err(Outcome::Failed(
+                e.with_others(self.state.more.load(Ordering::Relaxed)),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// How a run that did not succeed ended.
+pub(crate) enum Outcome {
+    Failed(Error),
+    Panic(Box<dyn Any + Send>),
+}
+
+// ---------------------------------------------------------------------------
+// What a task sees.
+
+/// What a running task sees of its graph: where its inputs are, how many
+/// consumers its output has, and the run it reports failures to.
+pub struct Cx<'r, 'g> {
+    pub(crate) run: &'r Run<'r, 'g>,
+    pub(crate) w: &'r WorkerCtx<'r>,
+}
+
+impl<'r, 'g> Cx<'r, 'g> {
     /// The slot behind a lazy handle of this graph.
     #[inline(always)]
-    pub(crate) fn slot<T>(&self, l: Lazy<'g, T>) -> &Slot<T> {
-        let fam = l.id.fam as usize;
-        assert!(
-            fam < self.families,
-            "taskgraph internal error: unknown family"
-        );
-        // SAFETY: `table` has `families` entries and lives as long as `self`.
-        let r = unsafe { *self.table.add(fam) };
-        assert!(
-            (l.id.idx as usize) < r.len,
-            "taskgraph internal error: node out of range"
-        );
-        // SAFETY: a `Lazy<'g, T>` is made only by the family numbered `fam` of
-        // this graph (the brand `'g`), whose slots are `Slot<T>`; the table
-        // entry `fam` points at those slots (`Scope::execute` checks the
-        // numbering), and the index is in bounds.
-        unsafe { &*r.ptr.cast::<Slot<T>>().add(l.id.idx as usize) }
+    pub(crate) fn slot<T>(&self, l: Lazy<'g, T>) -> Slot<'r, T> {
+        self.slot_of(l.id)
     }
 
+    /// The slot of node `id`, whose outputs are `T`.
     #[inline(always)]
-    pub(crate) fn uses(&self, t: TaskId) -> u32 {
-        // SAFETY: the topology outlives every task of the run.
-        unsafe { &*self.topo }.uses(t)
+    pub(crate) fn slot_of<T>(&self, id: NodeId) -> Slot<'r, T> {
+        let fam = id.fam as usize;
+        assert!(
+            fam < self.run.fams.len() && id.idx < self.run.fams[fam].len(),
+            "taskgraph internal error: node out of range"
+        );
+        let base = self.run.values[fam] as *mut std::mem::MaybeUninit<T>;
+        // SAFETY: handles to `T` values are made only by the family numbered
+        // `fam` of this graph (the brand `'g`), whose cells are `T`; the
+        // index is in bounds; `values[fam]` is that family's cell array,
+        // alive for the run.
+        unsafe { Slot::new(base.add(id.idx as usize), self.run.topo.state(id)) }
+    }
+
+    /// How many consumers (and output references) read node `id`.
+    #[inline]
+    pub(crate) fn uses(&self, id: NodeId) -> u32 {
+        self.run.topo.uses(id)
+    }
+
+    /// Whether the run has stopped (a failure or a cancellation).
+    #[inline(always)]
+    pub(crate) fn stopped(&self) -> bool {
+        self.run.state.stop.load(Ordering::Relaxed)
+    }
+
+    /// The number of threads the run may use.
+    pub(crate) fn threads(&self) -> u32 {
+        self.run.state.threads
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Taking part in a run until it is over.
+
+/// Runs `run` on the current thread's participant `w` (a pool thread inside
+/// a task, or a caller of `compute`), helping with any work while waiting,
+/// until the run is over.
+///
+/// A participant that already holds a token (it is inside a task) keeps it
+/// and helps until the run ends, sleeping with the pool when there is no
+/// work; the pool's threads therefore never all wait on each other. A caller
+/// from outside takes a token if one is free, runs until it finds no work,
+/// then gives the token back and parks until the last item unparks it.
+pub(crate) fn drive(run: &Run<'_, '_>, w: &WorkerCtx<'_>) {
+    let inside_task = w.has_token();
+    let prev = w.set_waiting(&run.state.latch);
+    w.take_token();
+    run.seed(w);
+    // SAFETY: releases the owner's hold, counted at creation; `run` stays
+    // alive (it is ours) until the latch is set and we return.
+    unsafe { Run::finish_item(run, w) };
+    let done = || run.state.latch.load(Ordering::Acquire);
+    while !done() {
+        if w.has_token() {
+            if let Some(item) = w.find() {
+                w.execute(item);
+                continue;
+            }
+            if inside_task {
+                w.reg.sleep.sleep(|| done() || w.reg.has_work());
+                continue;
+            }
+            w.work_while_possible(&done);
+            continue;
+        }
+        if w.reg.has_work() && w.take_token() {
+            continue;
+        }
+        std::thread::park();
+    }
+    w.set_waiting(prev);
+    if !inside_task {
+        w.release_token();
+        // Work of other graphs left in our deque (handed back when our run
+        // ended) must not wait for us.
+        w.reg.notify_work();
     }
 }

@@ -2,8 +2,9 @@
 
 use crate::sync::{fence, AtomicUsize, Condvar, Mutex, Ordering};
 
-/// Idle workers park here. A worker that pushes work or finishes the graph
-/// wakes them.
+/// Idle pool threads park here. A participant that pushes work, frees a
+/// token for waiting work, or finishes a run a pool thread waits for, wakes
+/// them.
 ///
 /// The protocol is Dekker-style: a sleeper increments `sleepers` and then
 /// re-checks for work while holding `epoch`'s lock; a waker publishes work,
@@ -26,6 +27,12 @@ impl Sleep {
         }
     }
 
+    /// How many threads are asleep or about to be.
+    #[inline(always)]
+    pub(crate) fn sleepers(&self) -> usize {
+        self.sleepers.load(Ordering::Relaxed)
+    }
+
     /// Called after publishing one new unit of work.
     #[inline]
     pub(crate) fn wake_one(&self) {
@@ -35,7 +42,8 @@ impl Sleep {
         }
     }
 
-    /// Called when the graph finished or stopped: everyone must leave.
+    /// Wakes every sleeper: on shutdown, or when a run that a pool thread
+    /// waits in has finished.
     pub(crate) fn wake_all(&self) {
         fence(Ordering::SeqCst);
         self.notify(true);

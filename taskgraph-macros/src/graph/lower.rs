@@ -1,0 +1,978 @@
+//! Lowering: how each part of the graph runs. Every call site is a task
+//! family (node by node); a top-level loop whose iterations keep their
+//! edges to themselves also gets a fused form, chosen at run time by
+//! `RuntimeBuilder::fuse_loops`: its iterations run as blocks, each a chain
+//! of tasks in order, with the pushes onto outer vectors as the loop's
+//! output elements and a later `tree_reduce` over its one pushed vector
+//! computed inside the blocks.
+//!
+//! A loop is fused when
+//!
+//! - it is a top-level `for` over a range (`a..b`, `a..=b`, `(a..b).step_by(k)`)
+//!   or `let v: Vec<_> = range.map(|pat| ..).collect();`;
+//! - its body is plain statements that change nothing outside the body,
+//!   task calls in a chain (each reads the one before; a call nested in an
+//!   argument counts as the call before), pushes of those values onto
+//!   vectors made before the loop (at most one per vector and iteration),
+//!   and reads of lazy values made before the loop;
+//! - or it is a loop-carried chain, `s = f(.., s, ..)` (calls nested in it
+//!   allowed), with `s`'s value consumed by nothing else.
+//!
+//! Within an iteration the tasks depend on each other in sequence, so
+//! running them in order on one thread loses no parallelism; iterations are
+//! split over the pool by the runtime.
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::format_ident;
+use syn::{Expr, Ident, Pat, Type};
+
+use super::ir::*;
+
+/// A lazy argument of a link, or a plain one.
+pub(crate) enum LinkArg<'a> {
+    Plain(&'a Expr),
+    /// A value of this iteration; `last`: its last use in the iteration.
+    Local {
+        name: Ident,
+        last: bool,
+    },
+    /// A lazy value made before the loop (the loop holds it).
+    Outer {
+        name: Ident,
+    },
+}
+
+/// One task of an iteration: `let name = fam(args);`.
+pub(crate) struct Link<'a> {
+    pub name: Ident,
+    pub ty: Option<&'a Type>,
+    pub fam: FamId,
+    pub args: Vec<LinkArg<'a>>,
+}
+
+/// What an iteration does, in order.
+pub(crate) enum Event<'a> {
+    Plain(&'a TokenStream),
+    Link(Link<'a>),
+    /// `vec.push(name)`: element output `out` (an index into `Plan::outs`),
+    /// or the reduction's leaf.
+    Push {
+        out: Out,
+        name: Ident,
+        last: bool,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Out {
+    Element(usize),
+    Leaf,
+}
+
+/// A vector the loop pushes onto, kept as the loop's output elements.
+pub(crate) struct ElementOut<'a> {
+    pub vec: &'a Ident,
+    pub var: VarId,
+}
+
+pub(crate) enum PlanKind<'a> {
+    /// `for pat in range { .. }`.
+    For,
+    /// `let name: ty = range.map(|pat| ..).collect();`
+    Collect {
+        name: &'a Ident,
+        ty: Option<&'a Type>,
+    },
+    /// `for pat in range { s = f(.., s, ..); }`
+    Chain { var: &'a Ident },
+}
+
+/// The fused form of one top-level statement.
+pub(crate) struct Plan<'a> {
+    pub stmt: usize,
+    pub kind: PlanKind<'a>,
+    pub range: &'a Expr,
+    pub pat: &'a Pat,
+    pub events: Vec<Event<'a>>,
+    pub outs: Vec<ElementOut<'a>>,
+    /// The `tree_reduce` family computed inside the blocks.
+    pub reduce: Option<FamId>,
+    pub held: Vec<Ident>,
+    pub span: Span,
+}
+
+/// How the whole graph is lowered.
+pub(crate) struct Lowering<'a> {
+    pub plans: Vec<Plan<'a>>,
+}
+
+impl Lowering<'_> {
+    pub(crate) fn plan_of(&self, stmt: usize) -> Option<(usize, &Plan<'_>)> {
+        self.plans.iter().enumerate().find(|(_, p)| p.stmt == stmt)
+    }
+
+    /// The plan whose blocks compute the `tree_reduce` of family `fam`.
+    pub(crate) fn absorbing(&self, fam: FamId) -> Option<usize> {
+        self.plans.iter().position(|p| p.reduce == Some(fam))
+    }
+}
+
+pub(crate) fn lower(g: &Graph) -> Lowering<'_> {
+    let mut plans = Vec::new();
+    for (i, s) in g.stmts.iter().enumerate() {
+        if let Some(p) = plan_stmt(g, i, s) {
+            plans.push(p);
+        }
+    }
+    Lowering { plans }
+}
+
+fn plan_stmt<'a>(g: &'a Graph, i: usize, s: &'a Stmt) -> Option<Plan<'a>> {
+    match s {
+        Stmt::For {
+            label: None,
+            pat,
+            iter,
+            body,
+            ..
+        } => {
+            let range = as_range(iter)?;
+            let span = span_of(iter);
+            if let Some(p) = chain_plan(g, i, range, pat, body, span) {
+                return Some(p);
+            }
+            let mut b = Body::new(g);
+            for st in body {
+                b.stmt(st)?;
+            }
+            let mut plan = b.finish(i, PlanKind::For, range, pat, span)?;
+            plan.reduce = absorb(g, i, &plan);
+            if plan.reduce.is_some() {
+                // The reduced vector's pushes become the leaf.
+                for e in &mut plan.events {
+                    if let Event::Push { out, .. } = e {
+                        if *out == Out::Element(0) {
+                            *out = Out::Leaf;
+                        }
+                    }
+                }
+                plan.outs.clear();
+            }
+            pure_after(g, i, &plan).then_some(plan)
+        }
+        Stmt::Let {
+            name,
+            ty,
+            value:
+                Value::Collect {
+                    recv,
+                    pat,
+                    stmts,
+                    tail,
+                    span,
+                    ..
+                },
+            vec: true,
+            ..
+        } => {
+            let range = as_range(recv)?;
+            let mut b = Body::new(g);
+            for st in stmts {
+                b.stmt(st)?;
+            }
+            b.tail(tail, name)?;
+            let mut plan = b.finish(
+                i,
+                PlanKind::Collect {
+                    name,
+                    ty: ty.as_ref(),
+                },
+                range,
+                pat,
+                *span,
+            )?;
+            if let Some(f) = reduce_of(g, i, name) {
+                plan.reduce = Some(f);
+                for e in &mut plan.events {
+                    if let Event::Push { out, .. } = e {
+                        *out = Out::Leaf;
+                    }
+                }
+                plan.outs.clear();
+            }
+            pure_after(g, i, &plan).then_some(plan)
+        }
+        _ => None,
+    }
+}
+
+fn span_of(e: &Expr) -> Span {
+    use syn::spanned::Spanned;
+    e.span()
+}
+
+/// `a..b`, `a..=b` or `(a..b).step_by(k)`.
+fn as_range(e: &Expr) -> Option<&Expr> {
+    match e {
+        Expr::Paren(p) => as_range(&p.expr).map(|_| e),
+        Expr::Range(r) if r.start.is_some() && r.end.is_some() => Some(e),
+        Expr::MethodCall(m) if m.method == "step_by" && m.args.len() == 1 => {
+            match strip(&m.receiver) {
+                Expr::Range(r)
+                    if r.start.is_some()
+                        && r.end.is_some()
+                        && matches!(r.limits, syn::RangeLimits::HalfOpen(_)) =>
+                {
+                    Some(e)
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn strip(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(p) => strip(&p.expr),
+        Expr::Group(g) => strip(&g.expr),
+        e => e,
+    }
+}
+
+/// Builds an iteration's events.
+struct Body<'a> {
+    g: &'a Graph,
+    events: Vec<Event<'a>>,
+    outs: Vec<ElementOut<'a>>,
+    held: Vec<Ident>,
+    /// Lazy names of this iteration (links).
+    locals: Vec<Ident>,
+    /// Plain names bound in the body.
+    plain_locals: Vec<String>,
+    anon: usize,
+    /// The last link, which the next one must read.
+    last_link: Option<Ident>,
+    links: usize,
+}
+
+impl<'a> Body<'a> {
+    fn new(g: &'a Graph) -> Self {
+        Body {
+            g,
+            events: Vec::new(),
+            outs: Vec::new(),
+            held: Vec::new(),
+            locals: Vec::new(),
+            plain_locals: Vec::new(),
+            anon: 0,
+            last_link: None,
+            links: 0,
+        }
+    }
+
+    fn stmt(&mut self, s: &'a Stmt) -> Option<()> {
+        match s {
+            Stmt::Plain(ts) => {
+                if !plain_is_local(ts, &self.plain_locals) {
+                    return None;
+                }
+                bound_names(ts, &mut self.plain_locals);
+                self.events.push(Event::Plain(ts));
+            }
+            Stmt::Let {
+                mutability: None,
+                name,
+                ty,
+                value: Value::Call { fam, args },
+                vec: false,
+            } => {
+                self.call(*fam, args, Some(name.clone()), ty.as_ref())?;
+            }
+            Stmt::Push {
+                vec,
+                var,
+                method,
+                value,
+            } => {
+                if method != "push" || self.g.vars[*var].depth != 0 {
+                    return None;
+                }
+                if self.outs.iter().any(|o| o.var == *var) {
+                    return None;
+                }
+                let name = match value {
+                    Value::Var { name, .. } if self.locals.contains(name) => name.clone(),
+                    Value::Call { fam, args } => self.call(*fam, args, None, None)?,
+                    _ => return None,
+                };
+                self.outs.push(ElementOut { vec, var: *var });
+                self.events.push(Event::Push {
+                    out: Out::Element(self.outs.len() - 1),
+                    name,
+                    last: false,
+                });
+            }
+            Stmt::Eval(Value::Call { fam, args }) => {
+                self.call(*fam, args, None, None)?;
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+
+    /// The value a `.map` closure ends with: the collected element.
+    fn tail(&mut self, v: &'a Value, vec: &'a Ident) -> Option<()> {
+        let name = match v {
+            Value::Var { name, .. } if self.locals.contains(name) => name.clone(),
+            Value::Call { fam, args } => self.call(*fam, args, None, None)?,
+            _ => return None,
+        };
+        self.outs.push(ElementOut {
+            vec,
+            var: usize::MAX,
+        });
+        self.events.push(Event::Push {
+            out: Out::Element(self.outs.len() - 1),
+            name,
+            last: false,
+        });
+        Some(())
+    }
+
+    /// Adds the links of one call (its nested calls first); returns the name
+    /// its value is bound to.
+    fn call(
+        &mut self,
+        fam: FamId,
+        args: &'a [Arg],
+        name: Option<Ident>,
+        ty: Option<&'a Type>,
+    ) -> Option<Ident> {
+        if self.g.families[fam].params.len() != args.len() {
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut reads_prev = false;
+        let mut reads_local = false;
+        for a in args {
+            out.push(match a {
+                Arg::Plain(e) => LinkArg::Plain(e),
+                Arg::Lazy(Value::Var { name, use_ }) => {
+                    if self.locals.contains(name) {
+                        reads_local = true;
+                        reads_prev |= self.last_link.as_ref() == Some(name);
+                        LinkArg::Local {
+                            name: name.clone(),
+                            last: false,
+                        }
+                    } else {
+                        let var = &self.g.vars[self.g.uses[*use_].var];
+                        if var.kind != VarKind::Lazy || var.depth != 0 || var.assigned > 0 {
+                            return None;
+                        }
+                        if !self.held.contains(name) {
+                            self.held.push(name.clone());
+                        }
+                        LinkArg::Outer { name: name.clone() }
+                    }
+                }
+                Arg::Lazy(Value::Call {
+                    fam: inner,
+                    args: inner_args,
+                }) => {
+                    let n = self.call(*inner, inner_args, None, None)?;
+                    reads_local = true;
+                    reads_prev |= self.last_link.as_ref() == Some(&n);
+                    LinkArg::Local {
+                        name: n,
+                        last: false,
+                    }
+                }
+                Arg::Lazy(_) => return None,
+            });
+        }
+        // A chain: every task but the first reads the one before it.
+        if self.links > 0 && !reads_prev {
+            return None;
+        }
+        if self.links == 0 && reads_local {
+            return None;
+        }
+        let name = name.unwrap_or_else(|| {
+            self.anon += 1;
+            format_ident!("__tg_n{}", self.anon, span = self.g.families[fam].span)
+        });
+        self.locals.push(name.clone());
+        self.last_link = Some(name.clone());
+        self.links += 1;
+        self.events.push(Event::Link(Link {
+            name: name.clone(),
+            ty,
+            fam,
+            args: out,
+        }));
+        Some(name)
+    }
+
+    fn finish(
+        mut self,
+        stmt: usize,
+        kind: PlanKind<'a>,
+        range: &'a Expr,
+        pat: &'a Pat,
+        span: Span,
+    ) -> Option<Plan<'a>> {
+        if self.links == 0 {
+            return None;
+        }
+        mark_last_uses(&mut self.events);
+        Some(Plan {
+            stmt,
+            kind,
+            range,
+            pat,
+            events: self.events,
+            outs: self.outs,
+            reduce: None,
+            held: self.held,
+            span,
+        })
+    }
+}
+
+/// Sets `last` on every local use that no later event repeats.
+fn mark_last_uses(events: &mut [Event<'_>]) {
+    let mut seen: Vec<Ident> = Vec::new();
+    for e in events.iter_mut().rev() {
+        match e {
+            Event::Push { name, last, .. } => {
+                *last = !seen.contains(name);
+                seen.push(name.clone());
+            }
+            Event::Link(l) => {
+                for a in l.args.iter_mut().rev() {
+                    if let LinkArg::Local { name, last } = a {
+                        *last = !seen.contains(name);
+                        seen.push(name.clone());
+                    }
+                }
+            }
+            Event::Plain(_) => {}
+        }
+    }
+}
+
+/// `for pat in range { s = f(.., s, ..); }` with `s` consumed by nothing else.
+fn chain_plan<'a>(
+    g: &'a Graph,
+    i: usize,
+    range: &'a Expr,
+    pat: &'a Pat,
+    body: &'a [Stmt],
+    span: Span,
+) -> Option<Plan<'a>> {
+    let [Stmt::Assign {
+        name,
+        value: Value::Call { fam, args },
+    }] = body
+    else {
+        return None;
+    };
+    // Where `s` was made: a top-level `let mut s = <lazy>;` before the loop.
+    let def = g.stmts[..i].iter().rev().find_map(|s| match s {
+        Stmt::Let {
+            mutability: Some(_),
+            name: n,
+            vec: false,
+            ..
+        } if n == name => Some(()),
+        _ => None,
+    });
+    def?;
+    // Its self-update: the only use of `s` in the step, and every node of
+    // the chain has this one consumer.
+    let mut self_use = None;
+    visit_vars(args, &mut |n, u| {
+        if n == name {
+            self_use = Some(match self_use {
+                None => Some(u),
+                Some(_) => None,
+            });
+        }
+    });
+    let u = self_use.flatten()?;
+    let var = &g.vars[g.uses[u].var];
+    if !var.used_once(u, &g.uses) || var.assigned != 1 {
+        return None;
+    }
+    let mut b = Body::new(g);
+    b.locals.push(name.clone());
+    b.last_link = Some(name.clone());
+    b.links = 1;
+    b.call(*fam, args, None, None)?;
+    b.links -= 1;
+    let mut plan = b.finish(i, PlanKind::Chain { var: name }, range, pat, span)?;
+    plan.held.retain(|h| h != name);
+    pure_after(g, i, &plan).then_some(plan)
+}
+
+fn visit_vars(args: &[Arg], f: &mut impl FnMut(&Ident, UseId)) {
+    for a in args {
+        match a {
+            Arg::Lazy(Value::Var { name, use_ }) => f(name, *use_),
+            Arg::Lazy(Value::Call { args, .. }) => visit_vars(args, f),
+            _ => {}
+        }
+    }
+}
+
+/// The `tree_reduce` that the loop at `i` computes inside its blocks: its
+/// one pushed vector, declared empty before the loop, filled only by it, and
+/// mentioned nowhere else than in that `tree_reduce`.
+fn absorb(g: &Graph, i: usize, plan: &Plan<'_>) -> Option<FamId> {
+    if plan.outs.len() != 1 {
+        return None;
+    }
+    let out = &plan.outs[0];
+    let decl = g.stmts[..i]
+        .iter()
+        .position(|s| matches!(s, Stmt::VecLocal { var, .. } if *var == out.var))?;
+    // Nothing between the declaration and the loop touches it.
+    let name = out.vec.to_string();
+    if g.stmts[decl + 1..i].iter().any(|s| mentions(s, &name)) {
+        return None;
+    }
+    reduce_of(g, i, out.vec)
+}
+
+/// The family of the one `tree_reduce(v, f)` after statement `i`, if `v` is
+/// mentioned nowhere else after it.
+fn reduce_of(g: &Graph, i: usize, v: &Ident) -> Option<FamId> {
+    let name = v.to_string();
+    let mut found = None;
+    let mut others = 0;
+    let mut look = |val: &Value| {
+        find_reduces(val, &name, &mut |f| {
+            found = Some(match found {
+                None => Some(f),
+                Some(_) => None,
+            })
+        })
+    };
+    for s in &g.stmts[i + 1..] {
+        match s {
+            Stmt::Let { value, .. } | Stmt::Assign { value, .. } | Stmt::Eval(value) => {
+                look(value);
+                others += mentions_value_outside_reduce(value, &name);
+            }
+            Stmt::Push { value, vec, .. } => {
+                look(value);
+                others += mentions_value_outside_reduce(value, &name) + (vec == v) as usize;
+            }
+            s => others += mentions(s, &name) as usize,
+        }
+    }
+    look(&g.tail);
+    others += mentions_value_outside_reduce(&g.tail, &name);
+    match (found, others) {
+        (Some(Some(f)), 0) if g.families[f].depth == 0 => Some(f),
+        _ => None,
+    }
+}
+
+fn find_reduces(v: &Value, name: &str, f: &mut impl FnMut(FamId)) {
+    match v {
+        Value::Reduce { fam, vec } => {
+            if matches!(&**vec, Value::VecVar { name: n, .. } if n == name) {
+                f(*fam)
+            } else {
+                find_reduces(vec, name, f)
+            }
+        }
+        Value::Call { args, .. } => {
+            for a in args {
+                if let Arg::Lazy(v) = a {
+                    find_reduces(v, name, f)
+                }
+            }
+        }
+        Value::Tuple(vs) => vs.iter().for_each(|v| find_reduces(v, name, f)),
+        _ => {}
+    }
+}
+
+/// Mentions of `name` in a value other than as the vector of a `tree_reduce`.
+fn mentions_value_outside_reduce(v: &Value, name: &str) -> usize {
+    match v {
+        Value::Reduce { vec, .. } => match &**vec {
+            Value::VecVar { name: n, .. } if n == name => 0,
+            v => mentions_value_outside_reduce(v, name),
+        },
+        Value::Var { name: n, .. } | Value::VecVar { name: n, .. } => (n == name) as usize,
+        Value::Call { args, .. } => args
+            .iter()
+            .map(|a| match a {
+                Arg::Lazy(v) => mentions_value_outside_reduce(v, name),
+                Arg::Plain(e) => tokens_mention(&quote::quote!(#e), name) as usize,
+            })
+            .sum(),
+        Value::Tuple(vs) => vs
+            .iter()
+            .map(|v| mentions_value_outside_reduce(v, name))
+            .sum(),
+        Value::Collect {
+            recv, stmts, tail, ..
+        } => {
+            tokens_mention(&quote::quote!(#recv), name) as usize
+                + stmts.iter().filter(|s| mentions(s, name)).count()
+                + mentions_value_outside_reduce(tail, name)
+        }
+        Value::Error => 0,
+    }
+}
+
+/// Whether a statement mentions `name` anywhere.
+fn mentions(s: &Stmt, name: &str) -> bool {
+    match s {
+        Stmt::Plain(ts) => tokens_mention(ts, name),
+        Stmt::VecLocal { pat, init, .. } => tokens_mention(&quote::quote!(#pat #init), name),
+        Stmt::Let { name: n, value, .. } | Stmt::Assign { name: n, value } => {
+            n == name || mentions_value_outside_reduce(value, name) > 0
+        }
+        Stmt::Push { vec, value, .. } => {
+            vec == name || mentions_value_outside_reduce(value, name) > 0
+        }
+        Stmt::Eval(v) => mentions_value_outside_reduce(v, name) > 0,
+        Stmt::For { iter, body, .. } => {
+            tokens_mention(&quote::quote!(#iter), name) || body.iter().any(|s| mentions(s, name))
+        }
+    }
+}
+
+fn tokens_mention(ts: &TokenStream, name: &str) -> bool {
+    ts.clone().into_iter().any(|t| match t {
+        TokenTree::Ident(i) => i == name,
+        TokenTree::Group(g) => tokens_mention(&g.stream(), name),
+        TokenTree::Literal(l) => {
+            // `format!("{name}")` captures by name.
+            let s = l.to_string();
+            s.starts_with('"') && s.contains(&format!("{{{name}"))
+        }
+        TokenTree::Punct(_) => false,
+    })
+}
+
+/// Plain code of a fused body may only change names it binds itself.
+fn plain_is_local(ts: &TokenStream, locals: &[String]) -> bool {
+    let Ok(stmts) = syn::parse::Parser::parse2(syn::Block::parse_within, ts.clone()) else {
+        return false;
+    };
+    let mut v = Mutation {
+        locals: locals.to_vec(),
+        watch: None,
+        found: false,
+    };
+    for s in &stmts {
+        syn::visit::Visit::visit_stmt(&mut v, s);
+    }
+    !v.found
+}
+
+/// Adds the names a plain statement binds.
+fn bound_names(ts: &TokenStream, out: &mut Vec<String>) {
+    if let Ok(stmts) = syn::parse::Parser::parse2(syn::Block::parse_within, ts.clone()) {
+        for s in &stmts {
+            if let syn::Stmt::Local(l) = s {
+                let mut names = Vec::new();
+                super::parse::pat_idents(&l.pat, &mut names);
+                out.extend(names.iter().map(|n| n.to_string()));
+            }
+        }
+    }
+}
+
+/// Methods that only read their receiver.
+const READ_ONLY: &[&str] = &[
+    "len",
+    "is_empty",
+    "get",
+    "iter",
+    "contains",
+    "contains_key",
+    "clone",
+    "as_str",
+    "as_slice",
+    "as_ref",
+    "to_string",
+    "to_owned",
+    "first",
+    "last",
+    "keys",
+    "values",
+    "starts_with",
+    "ends_with",
+    "chars",
+    "bytes",
+    "lines",
+    "split",
+    "trim",
+    "min",
+    "max",
+    "abs",
+    "pow",
+    "sqrt",
+    "powi",
+    "powf",
+    "sin",
+    "cos",
+    "exp",
+    "ln",
+    "floor",
+    "ceil",
+    "round",
+    "wrapping_add",
+    "wrapping_mul",
+    "wrapping_sub",
+    "checked_add",
+    "checked_sub",
+    "checked_mul",
+    "saturating_sub",
+    "saturating_add",
+    "count_ones",
+    "leading_zeros",
+    "trailing_zeros",
+    "rotate_left",
+    "rotate_right",
+    "to_vec",
+    "copied",
+    "cloned",
+    "windows",
+    "chunks",
+    "map",
+    "unwrap",
+    "expect",
+    "eq",
+    "cmp",
+    "partial_cmp",
+    "hash",
+    "borrow",
+    "deref",
+    "into_iter",
+    "step_by",
+    "rev",
+    "zip",
+    "enumerate",
+    "sum",
+    "product",
+    "collect",
+    "filter",
+    "fold",
+    "any",
+    "all",
+    "position",
+    "find",
+    "skip",
+    "take",
+];
+
+/// Finds a change (an assignment, `&mut`, or a method that may take
+/// `&mut self`) of a name not bound in the checked code, or, with `watch`,
+/// of one of those names.
+struct Mutation {
+    locals: Vec<String>,
+    watch: Option<Vec<String>>,
+    found: bool,
+}
+
+impl Mutation {
+    fn outer(&self, e: &Expr) -> bool {
+        super::parse::place_root(e).is_some_and(|i| {
+            let n = i.to_string();
+            !self.locals.contains(&n) && self.watch.as_ref().is_none_or(|w| w.contains(&n))
+        })
+    }
+}
+
+impl<'ast> syn::visit::Visit<'ast> for Mutation {
+    fn visit_expr_assign(&mut self, a: &'ast syn::ExprAssign) {
+        self.found |= self.outer(&a.left);
+        syn::visit::visit_expr_assign(self, a);
+    }
+    fn visit_expr_binary(&mut self, b: &'ast syn::ExprBinary) {
+        use syn::BinOp::*;
+        if matches!(
+            b.op,
+            AddAssign(_)
+                | SubAssign(_)
+                | MulAssign(_)
+                | DivAssign(_)
+                | RemAssign(_)
+                | BitXorAssign(_)
+                | BitAndAssign(_)
+                | BitOrAssign(_)
+                | ShlAssign(_)
+                | ShrAssign(_)
+        ) {
+            self.found |= self.outer(&b.left);
+        }
+        syn::visit::visit_expr_binary(self, b);
+    }
+    fn visit_expr_reference(&mut self, r: &'ast syn::ExprReference) {
+        if r.mutability.is_some() {
+            self.found |= self.outer(&r.expr);
+        }
+        syn::visit::visit_expr_reference(self, r);
+    }
+    fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
+        if !READ_ONLY.contains(&m.method.to_string().as_str()) && self.outer(&m.receiver) {
+            self.found = true;
+        }
+        syn::visit::visit_expr_method_call(self, m);
+    }
+    fn visit_local(&mut self, l: &'ast syn::Local) {
+        syn::visit::visit_local(self, l);
+        let mut names = Vec::new();
+        super::parse::pat_idents(&l.pat, &mut names);
+        self.locals.extend(names.iter().map(|n| n.to_string()));
+    }
+    fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
+        let n = self.locals.len();
+        for p in &c.inputs {
+            let mut names = Vec::new();
+            super::parse::pat_idents(p, &mut names);
+            self.locals.extend(names.iter().map(|n| n.to_string()));
+        }
+        syn::visit::visit_expr_closure(self, c);
+        self.locals.truncate(n);
+    }
+    fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
+        let n = self.locals.len();
+        let mut names = Vec::new();
+        super::parse::pat_idents(&f.pat, &mut names);
+        self.locals.extend(names.iter().map(|n| n.to_string()));
+        syn::visit::visit_expr_for_loop(self, f);
+        self.locals.truncate(n);
+    }
+}
+
+/// The plain names a fused body reads stay borrowed until the graph runs:
+/// code after the loop must not change them.
+fn pure_after(g: &Graph, i: usize, plan: &Plan<'_>) -> bool {
+    let mut free = Vec::new();
+    let mut bound: Vec<String> = Vec::new();
+    let mut names = Vec::new();
+    super::parse::pat_idents(plan.pat, &mut names);
+    bound.extend(names.iter().map(|n| n.to_string()));
+    for e in &plan.events {
+        match e {
+            Event::Plain(ts) => {
+                free_idents(ts, &mut free);
+                bound_names(ts, &mut bound);
+            }
+            Event::Link(l) => {
+                for a in &l.args {
+                    if let LinkArg::Plain(e) = a {
+                        free_idents(&quote::quote!(#e), &mut free);
+                    }
+                }
+            }
+            Event::Push { .. } => {}
+        }
+    }
+    free.retain(|f| !bound.contains(f));
+    if free.is_empty() {
+        return true;
+    }
+    let locals: Vec<String> = Vec::new();
+    for s in &g.stmts[i + 1..] {
+        if changes(s, &free, &locals) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Names that look like variables in plain tokens (not methods, fields,
+/// macros or path segments).
+fn free_idents(ts: &TokenStream, out: &mut Vec<String>) {
+    let toks: Vec<TokenTree> = ts.clone().into_iter().collect();
+    for (k, t) in toks.iter().enumerate() {
+        match t {
+            TokenTree::Ident(i) => {
+                let s = i.to_string();
+                let prev_dot = k > 0
+                    && matches!(&toks[k - 1], TokenTree::Punct(p) if p.as_char() == '.' || p.as_char() == ':');
+                let next_bang = matches!(toks.get(k + 1), Some(TokenTree::Punct(p)) if p.as_char() == '!' || p.as_char() == ':');
+                if !prev_dot && !next_bang && super::parse::starts_lower(i) && !is_keyword(&s) {
+                    out.push(s);
+                }
+            }
+            TokenTree::Group(g) => free_idents(&g.stream(), out),
+            _ => {}
+        }
+    }
+}
+
+fn is_keyword(s: &str) -> bool {
+    matches!(
+        s,
+        "let"
+            | "mut"
+            | "if"
+            | "else"
+            | "for"
+            | "in"
+            | "while"
+            | "loop"
+            | "match"
+            | "return"
+            | "break"
+            | "continue"
+            | "as"
+            | "ref"
+            | "move"
+            | "true"
+            | "false"
+            | "self"
+            | "fn"
+            | "struct"
+            | "enum"
+            | "use"
+            | "mod"
+            | "pub"
+            | "impl"
+            | "where"
+            | "unsafe"
+            | "const"
+            | "static"
+            | "type"
+            | "crate"
+            | "super"
+            | "dyn"
+    )
+}
+
+/// Whether statement `s` may change (assign, `&mut`, mutate through a
+/// method) one of `names`.
+fn changes(s: &Stmt, names: &[String], locals: &[String]) -> bool {
+    let check = |ts: &TokenStream| {
+        let Ok(stmts) = syn::parse::Parser::parse2(syn::Block::parse_within, ts.clone()) else {
+            return true;
+        };
+        let mut v = Mutation {
+            locals: locals.to_vec(),
+            watch: Some(names.to_vec()),
+            found: false,
+        };
+        for st in &stmts {
+            syn::visit::Visit::visit_stmt(&mut v, st);
+        }
+        v.found
+    };
+    match s {
+        Stmt::Plain(ts) => check(ts),
+        Stmt::For { body, .. } => body.iter().any(|s| changes(s, names, locals)),
+        _ => false,
+    }
+}

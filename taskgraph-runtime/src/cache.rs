@@ -1,0 +1,176 @@
+//! Storage a run needs beyond its families' records, kept by the `Runtime`
+//! between computes: the topology's `u32` buffers and rules, and the raw
+//! buffers that hold the nodes' output cells. A repeated compute of a graph
+//! of the same size takes the same buffers back, so it neither allocates nor
+//! touches fresh pages.
+//!
+//! The cache is bounded: buffers beyond [`Cache::limit`] bytes are freed.
+
+use std::alloc::{alloc, dealloc, Layout};
+use std::mem::MaybeUninit;
+use std::ptr::NonNull;
+use std::sync::Mutex;
+
+use crate::exec::Rule;
+
+/// A raw allocation for `n` cells of some `T`, owned by whoever holds it.
+pub(crate) struct RawBuf {
+    ptr: NonNull<u8>,
+    layout: Layout,
+}
+
+// SAFETY: a `RawBuf` is plain memory; what is stored in it is accessed under
+// the rules of its holder (the family's slot protocol).
+unsafe impl Send for RawBuf {}
+// SAFETY: as above; sharing the address gives no access by itself.
+unsafe impl Sync for RawBuf {}
+
+impl RawBuf {
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    words: Vec<Vec<u32>>,
+    rules: Vec<Vec<Rule>>,
+    raw: Vec<RawBuf>,
+    bytes: usize,
+}
+
+/// The runtime's cache of run storage (used by generated code only through
+/// the families it hands buffers to).
+pub struct Cache {
+    inner: Mutex<Inner>,
+    limit: usize,
+}
+
+impl Cache {
+    pub(crate) fn new(limit: usize) -> Self {
+        Cache {
+            inner: Mutex::new(Inner::default()),
+            limit,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An empty vector with room for `n` words.
+    pub(crate) fn take_words(&self, n: usize) -> Vec<u32> {
+        let mut c = self.lock();
+        // The smallest cached buffer that is big enough.
+        let best = c
+            .words
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.capacity() >= n)
+            .min_by_key(|(_, v)| v.capacity())
+            .map(|(i, _)| i);
+        match best {
+            Some(i) => {
+                let v = c.words.swap_remove(i);
+                c.bytes -= v.capacity() * 4;
+                v
+            }
+            None => {
+                drop(c);
+                Vec::with_capacity(n)
+            }
+        }
+    }
+
+    pub(crate) fn give_words(&self, mut v: Vec<u32>) {
+        v.clear();
+        let b = v.capacity() * 4;
+        let mut c = self.lock();
+        if b > 0 && c.bytes + b <= self.limit {
+            c.bytes += b;
+            c.words.push(v);
+        }
+    }
+
+    pub(crate) fn take_rules(&self) -> Vec<Rule> {
+        let mut c = self.lock();
+        match c.rules.pop() {
+            Some(v) => {
+                c.bytes -= v.capacity() * std::mem::size_of::<Rule>();
+                v
+            }
+            None => Vec::new(),
+        }
+    }
+
+    pub(crate) fn give_rules(&self, mut v: Vec<Rule>) {
+        v.clear();
+        let b = v.capacity() * std::mem::size_of::<Rule>();
+        let mut c = self.lock();
+        if b > 0 && c.bytes + b <= self.limit {
+            c.bytes += b;
+            c.rules.push(v);
+        }
+    }
+
+    /// A buffer for `n` uninitialised cells of `T`.
+    pub(crate) fn take_raw<T>(&self, n: usize) -> RawBuf {
+        let layout = Layout::array::<MaybeUninit<T>>(n).expect("too many nodes for memory");
+        if layout.size() == 0 {
+            return RawBuf {
+                ptr: NonNull::<MaybeUninit<T>>::dangling().cast(),
+                layout,
+            };
+        }
+        let mut c = self.lock();
+        let best = c
+            .raw
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.layout.align() == layout.align() && b.layout.size() >= layout.size())
+            .min_by_key(|(_, b)| b.layout.size())
+            .map(|(i, _)| i);
+        if let Some(i) = best {
+            let b = c.raw.swap_remove(i);
+            c.bytes -= b.layout.size();
+            return b;
+        }
+        drop(c);
+        // SAFETY: the layout has a non-zero size.
+        let p = unsafe { alloc(layout) };
+        match NonNull::new(p) {
+            Some(ptr) => RawBuf { ptr, layout },
+            None => std::alloc::handle_alloc_error(layout),
+        }
+    }
+
+    /// Gives back a buffer from [`Cache::take_raw`]; its cells hold no live
+    /// value.
+    pub(crate) fn give_raw(&self, b: RawBuf) {
+        if b.layout.size() == 0 {
+            return;
+        }
+        let mut c = self.lock();
+        if c.bytes + b.layout.size() <= self.limit {
+            c.bytes += b.layout.size();
+            c.raw.push(b);
+        } else {
+            drop(c);
+            free(b);
+        }
+    }
+}
+
+fn free(b: RawBuf) {
+    // SAFETY: allocated by `alloc` with this layout (size > 0).
+    unsafe { dealloc(b.ptr.as_ptr(), b.layout) };
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        let inner = self.inner.get_mut().unwrap_or_else(|p| p.into_inner());
+        for b in inner.raw.drain(..) {
+            free(b);
+        }
+    }
+}

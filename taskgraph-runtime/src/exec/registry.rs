@@ -1,0 +1,442 @@
+//! The shared pool: worker threads, their deques, the run tokens and the
+//! worker loop every thread runs, whichever graph its work belongs to.
+//!
+//! Every participant owns a slot with a LIFO deque that the others steal
+//! from: the pool's threads own slots `0..threads` for their whole life, and
+//! a thread that calls `compute` from outside the pool claims one of the
+//! external slots for the duration of the call. A work item names its run,
+//! so an idle thread takes work from any graph that has some.
+//!
+//! At most `threads` participants run items at once: running needs one of
+//! `threads` *tokens*. A pool thread takes a token when it finds work and
+//! gives it back when it finds none; the caller of `compute` takes one to run
+//! its own graph, so a small graph runs on the calling thread with no
+//! hand-off, and its tasks never run on more threads than the pool has.
+//! The protocol between tokens, work and sleepers is in `README.md`.
+
+use std::cell::Cell;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+
+use super::sleep::Sleep;
+use super::Item;
+use crate::sync::{fence, AtomicBool, AtomicUsize, Ordering};
+
+/// How many external callers can own a deque at once; more callers push
+/// their work to the shared injector instead.
+const EXTERNAL_SLOTS: usize = 64;
+/// How many rounds an idle participant looks for work before giving up.
+const SPIN_ROUNDS: u32 = 64;
+
+/// A participant's deque, and the handle others steal through.
+struct Slot {
+    local: Mutex<Option<Worker<Item>>>,
+    stealer: Stealer<Item>,
+}
+
+pub(crate) struct Registry {
+    slots: Box<[Slot]>,
+    threads: usize,
+    /// External slots not claimed, as indices into `slots`.
+    free_external: Mutex<Vec<usize>>,
+    /// Stealing scans `slots[..scan]`: the pool's slots and every external
+    /// slot claimed so far.
+    scan: AtomicUsize,
+    /// Work pushed by callers that found no free external slot.
+    injector: Injector<Item>,
+    /// Free run tokens (see the module docs).
+    tokens: AtomicUsize,
+    /// Token holders currently looking for work: a running block or range
+    /// gives work away while this is non-zero.
+    idle: AtomicUsize,
+    pub(crate) sleep: Sleep,
+    shutdown: AtomicBool,
+}
+
+impl Registry {
+    /// Starts `threads` pool threads.
+    pub(crate) fn start(
+        threads: usize,
+        name: &str,
+        stack_size: Option<usize>,
+    ) -> std::io::Result<(Arc<Registry>, Vec<JoinHandle<()>>)> {
+        let slots: Box<[Slot]> = (0..threads + EXTERNAL_SLOTS)
+            .map(|_| {
+                let w = Worker::new_lifo();
+                Slot {
+                    stealer: w.stealer(),
+                    local: Mutex::new(Some(w)),
+                }
+            })
+            .collect();
+        let reg = Arc::new(Registry {
+            slots,
+            threads,
+            free_external: Mutex::new((threads..threads + EXTERNAL_SLOTS).rev().collect()),
+            scan: AtomicUsize::new(threads),
+            injector: Injector::new(),
+            tokens: AtomicUsize::new(threads),
+            idle: AtomicUsize::new(0),
+            sleep: Sleep::new(),
+            shutdown: AtomicBool::new(false),
+        });
+        let mut handles = Vec::with_capacity(threads);
+        for me in 0..threads {
+            let r = Arc::clone(&reg);
+            let mut b = std::thread::Builder::new().name(format!("{name}-{me}"));
+            if let Some(s) = stack_size {
+                b = b.stack_size(s);
+            }
+            match b.spawn(move || r.main_loop(me)) {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    reg.stop(handles);
+                    return Err(e);
+                }
+            }
+        }
+        Ok((reg, handles))
+    }
+
+    pub(crate) fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Asks every pool thread to leave and waits for them.
+    pub(crate) fn stop(&self, handles: Vec<JoinHandle<()>>) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        self.sleep.wake_all();
+        for h in handles {
+            let _ = h.join();
+        }
+    }
+
+    /// A pool thread's life.
+    fn main_loop(&self, me: usize) {
+        let local = self.slots[me]
+            .local
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .expect("a pool slot is owned by its thread");
+        let w = WorkerCtx {
+            reg: self,
+            me,
+            local,
+            token: Cell::new(false),
+            rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (me as u64 + 1)),
+            waiting: Cell::new(std::ptr::null()),
+        };
+        let _current = w.enter();
+        loop {
+            if self.shutdown.load(Ordering::Acquire) {
+                break;
+            }
+            if w.take_token() {
+                w.work_while_possible(&|| self.shutdown.load(Ordering::Relaxed));
+            }
+            self.sleep.sleep(|| {
+                self.shutdown.load(Ordering::SeqCst)
+                    || (self.tokens.load(Ordering::SeqCst) > 0 && self.has_work())
+            });
+        }
+    }
+
+    /// Claims a deque for a thread outside the pool, if one is free.
+    pub(crate) fn claim_external(&self) -> Option<(usize, Worker<Item>)> {
+        let me = self
+            .free_external
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()?;
+        self.scan.fetch_max(me + 1, Ordering::SeqCst);
+        let w = self.slots[me]
+            .local
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .expect("a free external slot holds its deque");
+        Some((me, w))
+    }
+
+    /// Gives an external deque back (it is empty: its owner waited until its
+    /// own run ended, and the run's items were all taken).
+    pub(crate) fn release_external(&self, me: usize, w: Worker<Item>) {
+        *self.slots[me]
+            .local
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(w);
+        self.free_external
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(me);
+    }
+
+    /// New work is visible: wake a sleeping thread if one could run it.
+    #[inline]
+    pub(crate) fn notify_work(&self) {
+        fence(Ordering::SeqCst);
+        if self.tokens.load(Ordering::SeqCst) > 0 {
+            self.sleep.wake_one();
+        }
+    }
+
+    /// Whether any deque or the injector holds work (may race with pushes;
+    /// the sleep protocol makes up for it).
+    pub(crate) fn has_work(&self) -> bool {
+        !self.injector.is_empty()
+            || self.slots[..self.scan.load(Ordering::SeqCst)]
+                .iter()
+                .any(|s| !s.stealer.is_empty())
+    }
+
+    /// Whether some token holder is looking for work, or a sleeping thread
+    /// could take a free token: then running work should be split.
+    #[inline(always)]
+    pub(crate) fn hungry(&self) -> bool {
+        self.idle.load(Ordering::Relaxed) > 0
+            || (self.tokens.load(Ordering::Relaxed) > 0 && self.sleep.sleepers() > 0)
+    }
+}
+
+thread_local! {
+    /// The participant this thread is, while it is one.
+    static CURRENT: Cell<*const WorkerCtx<'static>> = const { Cell::new(std::ptr::null()) };
+}
+
+/// A thread taking part in running graphs: a pool thread for its life, or a
+/// caller of `compute` for the duration of the call.
+pub(crate) struct WorkerCtx<'a> {
+    pub(crate) reg: &'a Registry,
+    me: usize,
+    local: Worker<Item>,
+    /// Whether this participant holds a run token.
+    token: Cell<bool>,
+    rng: Cell<u64>,
+    /// The latch of the innermost `compute` this thread is waiting in; work
+    /// of other graphs is handed back once it is set.
+    waiting: Cell<*const AtomicBool>,
+}
+
+/// Restores the previous participant when dropped.
+pub(crate) struct Entered(*const WorkerCtx<'static>);
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.0));
+    }
+}
+
+impl<'a> WorkerCtx<'a> {
+    /// A participant for a thread outside the pool, with a claimed deque.
+    pub(crate) fn external(reg: &'a Registry, me: usize, local: Worker<Item>) -> Self {
+        WorkerCtx {
+            reg,
+            me,
+            local,
+            token: Cell::new(false),
+            rng: Cell::new(0x2545_F491_4F6C_DD1D ^ (me as u64 + 1)),
+            waiting: Cell::new(std::ptr::null()),
+        }
+    }
+
+    /// A participant for a thread outside the pool when every external slot
+    /// is taken: its work goes to the shared injector.
+    pub(crate) fn unregistered(reg: &'a Registry) -> Self {
+        WorkerCtx {
+            reg,
+            me: usize::MAX,
+            local: Worker::new_lifo(),
+            token: Cell::new(false),
+            rng: Cell::new(0x5851_F42D_4C95_7F2D),
+            waiting: Cell::new(std::ptr::null()),
+        }
+    }
+
+    /// Gives the deque back (see [`Registry::release_external`]).
+    pub(crate) fn into_deque(self) -> (usize, Worker<Item>) {
+        (self.me, self.local)
+    }
+
+    /// Makes this the current thread's participant until the guard drops.
+    pub(crate) fn enter(&self) -> Entered {
+        let prev = CURRENT.with(|c| c.replace((self as *const Self).cast()));
+        Entered(prev)
+    }
+
+    /// The participant the current thread is, if any.
+    ///
+    /// The reference is valid while the thread stays inside the call that
+    /// entered it: callers use it only within that dynamic extent.
+    pub(crate) fn current<R>(f: impl FnOnce(Option<&WorkerCtx<'_>>) -> R) -> R {
+        let p = CURRENT.with(|c| c.get());
+        // SAFETY: `CURRENT` points at a participant living on this thread's
+        // stack further up (set by `enter`, restored when that returns), so
+        // it outlives this call.
+        f(unsafe { p.as_ref() })
+    }
+
+    pub(crate) fn has_token(&self) -> bool {
+        self.token.get()
+    }
+
+    /// Takes a run token if one is free.
+    pub(crate) fn take_token(&self) -> bool {
+        if self.token.get() {
+            return true;
+        }
+        let t = &self.reg.tokens;
+        let mut n = t.load(Ordering::SeqCst);
+        while n > 0 {
+            match t.compare_exchange_weak(n, n - 1, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => {
+                    self.token.set(true);
+                    return true;
+                }
+                Err(now) => n = now,
+            }
+        }
+        false
+    }
+
+    /// Gives the run token back; the caller re-checks for work afterwards.
+    pub(crate) fn release_token(&self) {
+        if self.token.replace(false) {
+            self.reg.tokens.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Pushes a work item onto this participant's deque.
+    #[inline]
+    pub(crate) fn push(&self, item: Item) {
+        if self.me == usize::MAX {
+            self.reg.injector.push(item);
+        } else {
+            self.local.push(item);
+        }
+        self.reg.notify_work();
+    }
+
+    /// Whether running work should be split: someone could take it.
+    #[inline(always)]
+    pub(crate) fn hungry(&self) -> bool {
+        self.reg.hungry()
+    }
+
+    /// Whether this thread should hand back work of other graphs: the
+    /// `compute` it waits in has finished.
+    #[inline(always)]
+    pub(crate) fn should_yield(&self) -> bool {
+        let w = self.waiting.get();
+        // SAFETY: `waiting` points at the latch of a run this thread is
+        // waiting in, alive until that wait returns (which resets it).
+        !w.is_null() && unsafe { (*w).load(Ordering::Acquire) }
+    }
+
+    /// Sets the latch the innermost wait watches; returns the previous one.
+    pub(crate) fn set_waiting(&self, latch: *const AtomicBool) -> *const AtomicBool {
+        self.waiting.replace(latch)
+    }
+
+    fn next_rand(&self) -> u64 {
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.set(x);
+        x
+    }
+
+    /// The next item to run: our own newest, else stolen.
+    #[inline]
+    pub(crate) fn find(&self) -> Option<Item> {
+        self.local.pop().or_else(|| self.steal())
+    }
+
+    fn steal(&self) -> Option<Item> {
+        let reg = self.reg;
+        loop {
+            let mut retry = false;
+            let from_injector = if self.me == usize::MAX {
+                reg.injector.steal()
+            } else {
+                reg.injector.steal_batch_and_pop(&self.local)
+            };
+            match from_injector {
+                Steal::Success(i) => return Some(i),
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
+            }
+            let n = reg.scan.load(Ordering::Acquire);
+            let start = (self.next_rand() % n as u64) as usize;
+            for k in 0..n {
+                let v = (start + k) % n;
+                if v == self.me {
+                    continue;
+                }
+                match reg.slots[v].stealer.steal() {
+                    Steal::Success(i) => return Some(i),
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if !retry {
+                return None;
+            }
+        }
+    }
+
+    /// Runs one item.
+    #[inline]
+    pub(crate) fn execute(&self, item: Item) {
+        // SAFETY: an item's run is alive until every item that names it has
+        // been executed (see `Run` in `mod.rs`).
+        unsafe { (item.exec)(item.run, item.job, self) }
+    }
+
+    /// With a token: runs work until none is found for a while, or `stop()`;
+    /// then gives the token back, unless work arrived meanwhile.
+    pub(crate) fn work_while_possible(&self, stop: &dyn Fn() -> bool) {
+        loop {
+            while let Some(item) = self.find() {
+                self.execute(item);
+                if stop() {
+                    self.release_token();
+                    return;
+                }
+            }
+            if self.spin(stop) {
+                continue;
+            }
+            self.release_token();
+            // Dekker with `notify_work`: a push after our last look either
+            // sees the free token (and wakes a sleeper) or we see its work.
+            fence(Ordering::SeqCst);
+            if !stop() && self.reg.has_work() && self.take_token() {
+                continue;
+            }
+            return;
+        }
+    }
+
+    /// Looks for work a little longer, counted as idle; true if some appeared.
+    #[cold]
+    fn spin(&self, stop: &dyn Fn() -> bool) -> bool {
+        self.reg.idle.fetch_add(1, Ordering::SeqCst);
+        let mut found = false;
+        for _ in 0..SPIN_ROUNDS {
+            if self.reg.has_work() {
+                found = true;
+                break;
+            }
+            if stop() {
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        self.reg.idle.fetch_sub(1, Ordering::SeqCst);
+        found
+    }
+}

@@ -1,0 +1,854 @@
+//! Fused loops: a loop whose iterations keep their edges to themselves runs
+//! as blocks of iterations, plain loops with no per-node records, split
+//! lazily whenever another thread could take work. A fused loop is one node
+//! of the graph (its family has one node): it waits for the values made
+//! before it, and its output (a reduction, or nothing) and its output
+//! elements (the vectors its iterations push onto) are ready when its last
+//! block ends.
+//!
+//! Splits happen at aligned boundaries of the pairwise tree (`tree.rs`), so
+//! a fused reduction combines exactly the pairs a node-by-node `tree_reduce`
+//! would; the combine of two blocks runs on the thread that finishes the
+//! second (a *join*), never waiting for the other.
+
+use std::cell::UnsafeCell;
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
+use std::time::{Duration, Instant};
+
+use crate::cache::{Cache, RawBuf};
+use crate::error::TaskInfo;
+use crate::exec::{Block, Cx, ErasedFamily, Job, Kind, Ran, RunList, ROOT};
+use crate::family::FamilyInfo;
+use crate::sync::{AtomicU32, Ordering};
+use crate::tree::{merge_label, small, spine_split, tree_size, Acc, SMALL};
+use crate::value::{Brand, Lazy, LazyVec, NodeId, Piece};
+
+/// Releases one use of node `id` (a value the loop held), typed.
+type Release = unsafe fn(&Cx<'_, '_>, NodeId);
+
+/// # Safety
+/// The caller holds an unreleased use of `id`, whose values are `T`.
+unsafe fn release<T>(cx: &Cx<'_, '_>, id: NodeId) {
+    // SAFETY: forwarded contract; the brand is erased here, the type is not.
+    unsafe { cx.slot_of::<T>(id).release() }
+}
+
+/// The iterations a fused loop runs, and what they produce.
+pub trait LoopKind<'g>: Sync {
+    /// The loop's own output: the reduction, the chain's last value, or `()`.
+    type Output: Send + Sync;
+    /// Allocates per-run storage for `n` iterations on `threads` threads.
+    #[doc(hidden)]
+    fn prepare(&self, n: u32, threads: u32);
+    /// Runs block `b`; returns the output if this ended the loop.
+    #[doc(hidden)]
+    fn run_block(&self, fam: u32, b: Block, first: bool, cx: &Cx<'_, 'g>) -> Option<Self::Output>;
+    /// Drops what a stopped run left in per-run storage.
+    #[doc(hidden)]
+    fn teardown(&self);
+}
+
+/// A fused loop: one node whose work is `n` iterations.
+pub struct Loop<'g, K> {
+    id: u32,
+    info: &'static FamilyInfo,
+    n: u32,
+    kind: Option<K>,
+    /// One run list per dependency (each with one run, node 0).
+    deps: Vec<RunList>,
+    gathers: Vec<Piece>,
+    held: Vec<(NodeId, Release)>,
+    elements: Vec<u32>,
+    out: UnsafeCell<Option<RawBuf>>,
+    _brand: Brand<'g>,
+}
+
+// SAFETY: the kind is `Sync` (its blocks run on several threads); the output
+// cell is written once, by the thread that ends the loop, under the slot
+// protocol; everything else is read-only during the run.
+unsafe impl<'g, K: LoopKind<'g>> Sync for Loop<'g, K> {}
+
+impl<'g, K> Loop<'g, K> {
+    pub(crate) fn new(id: u32, info: &'static FamilyInfo) -> Self {
+        Loop {
+            id,
+            info,
+            n: 0,
+            kind: None,
+            deps: Vec::new(),
+            gathers: Vec::new(),
+            held: Vec::new(),
+            elements: Vec::new(),
+            out: UnsafeCell::new(None),
+            _brand: PhantomData,
+        }
+    }
+
+    /// The loop's call site.
+    pub fn info(&self) -> &'static FamilyInfo {
+        self.info
+    }
+
+    /// The loop waits for `x`, which its iterations read (clone or borrow);
+    /// the loop releases it when it ends.
+    pub fn hold<T: Send + Sync>(&mut self, x: Lazy<'g, T>) -> Lazy<'g, T> {
+        self.dep(x.id);
+        self.held.push((x.id, release::<T>));
+        x
+    }
+
+    /// The loop waits for `x`, which it consumes (a chain's first value).
+    pub fn take<T: Send + Sync>(&mut self, x: Lazy<'g, T>) -> Lazy<'g, T> {
+        self.dep(x.id);
+        x
+    }
+
+    /// The loop waits for every element of `v`; iteration `k` consumes
+    /// element `k`.
+    pub fn take_all<T>(&mut self, v: &LazyVec<'g, T>) {
+        self.gathers.extend_from_slice(v.pieces());
+    }
+
+    fn dep(&mut self, id: NodeId) {
+        let mut r = RunList::default();
+        r.add(0, id);
+        self.deps.push(r);
+    }
+
+    fn set(&mut self, n: usize, kind: K, elements: &[u32]) -> Lazy<'g, K::Output>
+    where
+        K: LoopKind<'g>,
+    {
+        assert!(
+            self.kind.is_none(),
+            "taskgraph internal error: a loop node made twice"
+        );
+        self.n = u32::try_from(n).unwrap_or_else(|_| too_long(self.info));
+        self.kind = Some(kind);
+        self.elements.extend_from_slice(elements);
+        Lazy::new(NodeId::new(self.id, 0))
+    }
+
+    fn kind(&self) -> &K {
+        match &self.kind {
+            Some(k) => k,
+            None => unreachable!("taskgraph internal error: an empty loop node ran"),
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn too_long(info: &FamilyInfo) -> ! {
+    panic!(
+        "the loop at {}:{} has more than {} iterations",
+        info.file,
+        info.line,
+        u32::MAX - 1
+    )
+}
+
+impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
+    fn id(&self) -> u32 {
+        self.id
+    }
+    fn kind(&self) -> Kind {
+        Kind::Loop
+    }
+    fn info(&self) -> &'static FamilyInfo {
+        self.info
+    }
+    fn len(&self) -> u32 {
+        self.kind.is_some() as u32
+    }
+    fn singles(&self) -> u32 {
+        self.deps.len() as u32
+    }
+    fn runs(&self) -> &[RunList] {
+        &self.deps
+    }
+    fn for_each_gather(&self, f: &mut dyn FnMut(u32, Piece)) {
+        for p in &self.gathers {
+            f(0, *p)
+        }
+    }
+    fn prepare(&self, cache: &Cache) -> *mut u8 {
+        let buf = cache.take_raw::<K::Output>(self.len() as usize);
+        let p = buf.ptr();
+        // SAFETY: before the run, single-threaded.
+        unsafe { *self.out.get() = Some(buf) };
+        p
+    }
+    fn run(&self, _: u32, cx: &Cx<'_, 'g>) -> Ran {
+        let k = self.kind();
+        k.prepare(self.n, cx.threads());
+        let b = Block {
+            fam: self.id,
+            lo: 0,
+            hi: self.n,
+            size: tree_size(self.n),
+            parent: ROOT,
+        };
+        match k.run_block(self.id, b, true, cx) {
+            Some(out) => {
+                self.finish(out, cx);
+                Ran::Done
+            }
+            None => Ran::Pending,
+        }
+    }
+    fn run_block(&self, b: Block, cx: &Cx<'_, 'g>) -> Ran {
+        match self.kind().run_block(self.id, b, false, cx) {
+            Some(out) => {
+                self.finish(out, cx);
+                Ran::Done
+            }
+            None => Ran::Pending,
+        }
+    }
+    fn elements(&self) -> &[u32] {
+        &self.elements
+    }
+    fn describe(&self, _: u32) -> TaskInfo {
+        self.info.task(&[])
+    }
+    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache) {
+        if let Some(k) = &self.kind {
+            k.teardown();
+        }
+        // SAFETY: the run is over.
+        if let Some(buf) = unsafe { (*self.out.get()).take() } {
+            if self.len() == 1 {
+                // SAFETY: the run is over; drops the output if still alive.
+                unsafe { cx.slot_of::<K::Output>(NodeId::new(self.id, 0)).teardown() };
+            }
+            cache.give_raw(buf);
+        }
+    }
+}
+
+impl<'g, K: LoopKind<'g>> Loop<'g, K> {
+    /// The loop's last block ended: store the output, release what it held.
+    fn finish(&self, out: K::Output, cx: &Cx<'_, 'g>) {
+        for &(id, rel) in &self.held {
+            // SAFETY: the loop node held one use of each, and its iterations
+            // are all done.
+            unsafe { rel(cx, id) };
+        }
+        let id = NodeId::new(self.id, 0);
+        let uses = cx.uses(id);
+        // SAFETY: the loop's consumers become ready only after this.
+        unsafe { cx.slot_of::<K::Output>(id).put(out, uses) };
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Splitting.
+
+/// Decides, while a block runs, how many leaves to run before looking again
+/// whether to split: light work looks rarely (the chunk and the stride grow
+/// while checks come fast), heavy work at every leaf.
+struct Probe {
+    countdown: u32,
+    stride: u32,
+    last: Option<Instant>,
+}
+
+/// Below this time between checks, the stride grows.
+const PROBE_FAST: Duration = Duration::from_micros(20);
+const PROBE_MAX_STRIDE: u32 = 1 << 12;
+
+impl Probe {
+    fn new() -> Self {
+        Probe {
+            countdown: 1,
+            stride: 1,
+            last: None,
+        }
+    }
+
+    /// How many leaves the next chunk may hold (a power of two <= SMALL).
+    #[inline(always)]
+    fn chunk(&self) -> u32 {
+        if self.stride >= 64 {
+            SMALL
+        } else {
+            1
+        }
+    }
+
+    /// Called after each chunk.
+    #[inline(always)]
+    fn tick(&mut self) {
+        self.countdown -= 1;
+        if self.countdown == 0 {
+            self.measure();
+        }
+    }
+
+    #[cold]
+    fn measure(&mut self) {
+        let now = Instant::now();
+        if let Some(last) = self.last {
+            if now - last < PROBE_FAST {
+                self.stride = (self.stride * 2).min(PROBE_MAX_STRIDE);
+            } else {
+                self.stride = 1;
+            }
+        }
+        self.last = Some(now);
+        self.countdown = self.stride;
+    }
+}
+
+/// Whether a running block should give work away now.
+#[inline(always)]
+fn want_split(cx: &Cx<'_, '_>) -> bool {
+    cx.w.hungry() || cx.w.should_yield()
+}
+
+/// The size of the aligned chunk starting at `cur` inside the block aligned
+/// at `lo` (whose range is `size` long), at most `max`.
+#[inline(always)]
+fn chunk_at(lo: u32, size: u32, cur: u32, max: u32) -> u32 {
+    let align = if cur == lo {
+        size
+    } else {
+        1 << (cur - lo).trailing_zeros()
+    };
+    align.min(max)
+}
+
+// ---------------------------------------------------------------------------
+// Reduce: every iteration yields a leaf of the pairwise tree.
+
+/// A leaf of a fused reduction: iteration `k`'s value.
+pub trait Leaf<'g, R>: Sync {
+    /// Runs iteration `k`.
+    fn leaf(&self, k: u32, cx: &Cx<'_, 'g>) -> R;
+}
+
+impl<'g, R, F: Fn(u32, &Cx<'_, 'g>) -> R + Sync> Leaf<'g, R> for F {
+    #[inline(always)]
+    fn leaf(&self, k: u32, cx: &Cx<'_, 'g>) -> R {
+        self(k, cx)
+    }
+}
+
+/// The leaves of `tree_reduce` over a vector made before it: element `k`.
+pub struct VecLeaf<'g, T> {
+    v: LazyVec<'g, T>,
+}
+
+impl<'g, T: Send + Sync + Clone> Leaf<'g, T> for VecLeaf<'g, T> {
+    #[inline]
+    fn leaf(&self, k: u32, cx: &Cx<'_, 'g>) -> T {
+        let x = self.v.get(k as usize).expect("in range");
+        // SAFETY: the loop holds one use of each element (its gather), and
+        // iteration `k` is the only one that consumes element `k`.
+        unsafe { cx.slot(x).take_or_clone() }
+    }
+}
+
+/// Two blocks' partial results meeting at a node of the tree.
+struct Join<R> {
+    halves: [UnsafeCell<MaybeUninit<R>>; 2],
+    /// `LEFT | RIGHT` as each half arrives; `MERGED` once taken.
+    state: AtomicU32,
+    /// Where the combined value goes; set by the block that makes the join,
+    /// before it pushes the block that will deliver into it.
+    parent: AtomicU32,
+    /// The left half: `left` leaves from `start`.
+    start: AtomicU32,
+    left: AtomicU32,
+}
+
+const LEFT: u32 = 1;
+const RIGHT: u32 = 2;
+const MERGED: u32 = 4;
+
+/// A fused loop whose iterations are reduced in the pairwise tree.
+pub struct Reduce<R, L, C> {
+    leaf: L,
+    combine: C,
+    joins: UnsafeCell<Vec<Join<R>>>,
+    next_join: AtomicU32,
+}
+
+// SAFETY: a join's halves are written by the two blocks that end below it,
+// each exactly once, and read by the one whose arrival completes the pair
+// (the `AcqRel` on `state` orders them); the join vector is allocated in
+// `prepare`, before any block runs, and only indexed afterwards.
+unsafe impl<R: Send, L: Sync, C: Sync> Sync for Reduce<R, L, C> {}
+
+impl<R, L, C> Reduce<R, L, C> {
+    /// Claims `k` join records, if there are that many left.
+    fn claim(&self, k: u32) -> Option<u32> {
+        // SAFETY: the vector is not resized during the run.
+        let cap = unsafe { (*self.joins.get()).len() } as u32;
+        let j = self.next_join.fetch_add(k, Ordering::Relaxed);
+        if j.checked_add(k).is_some_and(|e| e <= cap) {
+            Some(j)
+        } else {
+            None
+        }
+    }
+
+    fn join(&self, j: u32) -> &Join<R> {
+        // SAFETY: as in `claim`; `j` was claimed.
+        unsafe { &(&*self.joins.get())[j as usize] }
+    }
+}
+
+impl<'g, R, L, C> Reduce<R, L, C>
+where
+    R: Send + Sync,
+    L: Leaf<'g, R>,
+    C: Fn(R, R, u32, u32, &Cx<'_, 'g>) -> R + Sync,
+{
+    /// Hands `v`, the result of the block below `parent`, up the tree: to the
+    /// join waiting for it, combining when both halves are there. Returns the
+    /// root's value if this ended the loop.
+    fn deliver(&self, mut parent: u32, mut v: R, cx: &Cx<'_, 'g>) -> Option<R> {
+        loop {
+            if parent == ROOT {
+                return Some(v);
+            }
+            let j = self.join(parent / 2);
+            let side = parent % 2;
+            // SAFETY: only the block below this side writes it, once.
+            unsafe { (*j.halves[side as usize].get()).write(v) };
+            let bit = if side == 0 { LEFT } else { RIGHT };
+            let prev = j.state.fetch_or(bit, Ordering::AcqRel);
+            if prev & (LEFT | RIGHT) == 0 {
+                return None;
+            }
+            j.state.fetch_or(MERGED, Ordering::Relaxed);
+            // SAFETY: both halves are written (the AcqRel above saw the
+            // other's arrival) and `MERGED` keeps the teardown off them.
+            let (a, b) = unsafe {
+                (
+                    (*j.halves[0].get()).assume_init_read(),
+                    (*j.halves[1].get()).assume_init_read(),
+                )
+            };
+            let (lv, lp) = merge_label(
+                j.start.load(Ordering::Relaxed),
+                j.left.load(Ordering::Relaxed),
+            );
+            v = (self.combine)(a, b, lv, lp, cx);
+            parent = j.parent.load(Ordering::Relaxed);
+        }
+    }
+}
+
+impl<'g, R, L, C> LoopKind<'g> for Reduce<R, L, C>
+where
+    R: Send + Sync,
+    L: Leaf<'g, R>,
+    C: Fn(R, R, u32, u32, &Cx<'_, 'g>) -> R + Sync,
+{
+    type Output = R;
+
+    fn prepare(&self, n: u32, threads: u32) {
+        let cap = if threads > 1 { n.min(64 * threads) } else { 0 };
+        // SAFETY: called by `run`, before any block of this loop exists.
+        let joins = unsafe { &mut *self.joins.get() };
+        joins.clear();
+        joins.extend((0..cap).map(|_| Join {
+            halves: [
+                UnsafeCell::new(MaybeUninit::uninit()),
+                UnsafeCell::new(MaybeUninit::uninit()),
+            ],
+            state: AtomicU32::new(0),
+            parent: AtomicU32::new(ROOT),
+            start: AtomicU32::new(0),
+            left: AtomicU32::new(0),
+        }));
+        self.next_join.store(0, Ordering::Relaxed);
+    }
+
+    fn run_block(&self, fam: u32, b: Block, first: bool, cx: &Cx<'_, 'g>) -> Option<R> {
+        let (mut lo, mut hi, mut parent) = (b.lo, b.hi, b.parent);
+        let mut size = tree_size(hi - lo).min(b.size);
+        let leaf = |k: u32| self.leaf.leaf(k, cx);
+        let merge = |a: R, b: R, lv: u32, lp: u32| (self.combine)(a, b, lv, lp, cx);
+        // A claimed join is set up only by the block that claimed it, before
+        // it pushes the block that will deliver into it (the push publishes
+        // the set-up to whoever runs that block).
+        let new_join = |j: u32, parent: u32, start: u32, left: u32, filled: Option<R>| {
+            let jr = self.join(j);
+            jr.parent.store(parent, Ordering::Relaxed);
+            jr.start.store(start, Ordering::Relaxed);
+            jr.left.store(left, Ordering::Relaxed);
+            if let Some(v) = filled {
+                // SAFETY: a new join's left half is ours to write; nobody
+                // reads it before the right half arrives.
+                unsafe { (*jr.halves[0].get()).write(v) };
+                jr.state.store(LEFT, Ordering::Release);
+            }
+        };
+        let push = |lo: u32, hi: u32, size: u32, parent: u32| {
+            cx.run.push(
+                Job::Block(Block {
+                    fam,
+                    lo,
+                    hi,
+                    size,
+                    parent,
+                }),
+                cx.w,
+            )
+        };
+        // A new loop starts on every thread at once: about one piece each.
+        if first && cx.threads() > 1 {
+            let piece = (hi - lo).div_ceil(cx.threads()).max(1);
+            while hi - lo > piece && size > 1 {
+                let mid = lo + size / 2;
+                if mid >= hi {
+                    size /= 2;
+                    continue;
+                }
+                let Some(j) = self.claim(1) else { break };
+                new_join(j, parent, lo, size / 2, None);
+                push(mid, hi, size / 2, 2 * j + 1);
+                parent = 2 * j;
+                hi = mid;
+                size /= 2;
+            }
+        }
+        let mut acc = Acc::new();
+        let mut cur = lo;
+        let mut probe = Probe::new();
+        while cur < hi {
+            cx.check();
+            if hi - cur > 1 && want_split(cx) {
+                if let Some((m, z)) = spine_split(lo, size, hi, cur) {
+                    // Spine nodes above the one of 2z leaves: their left
+                    // halves are done (the bottom entries of `acc`).
+                    let above = (size / (2 * z)).trailing_zeros();
+                    if let Some(j0) = self.claim(above + 1) {
+                        let (mut st, mut s) = (lo, size);
+                        for i in 0..above {
+                            let (v, vs, vz) = acc.pop_bottom().expect("a finished left half");
+                            debug_assert_eq!((vs, vz), (st, s / 2));
+                            new_join(j0 + i, parent, st, s / 2, Some(v));
+                            parent = 2 * (j0 + i) + 1;
+                            st += s / 2;
+                            s /= 2;
+                        }
+                        let jp = j0 + above;
+                        new_join(jp, parent, m - z, z, None);
+                        push(m, hi, z, 2 * jp + 1);
+                        parent = 2 * jp;
+                        lo = m - z;
+                        size = z;
+                        hi = m;
+                        continue;
+                    }
+                }
+            }
+            let c = chunk_at(lo, size, cur, probe.chunk());
+            let end = (cur + c).min(hi);
+            let part = small(cur, end, c, &leaf, &merge);
+            acc.push(part, cur, c, &merge);
+            cur = end;
+            probe.tick();
+        }
+        let v = acc.finish(&merge)?;
+        self.deliver(parent, v, cx)
+    }
+
+    fn teardown(&self) {
+        // SAFETY: the run is over.
+        let joins = unsafe { &mut *self.joins.get() };
+        let used = (self.next_join.load(Ordering::Relaxed) as usize).min(joins.len());
+        for j in &joins[..used] {
+            let s = j.state.load(Ordering::Acquire);
+            if s & MERGED == 0 {
+                if s & LEFT != 0 {
+                    // SAFETY: written and never taken.
+                    unsafe { (*j.halves[0].get()).assume_init_drop() };
+                }
+                if s & RIGHT != 0 {
+                    // SAFETY: as above.
+                    unsafe { (*j.halves[1].get()).assume_init_drop() };
+                }
+            }
+        }
+        joins.clear();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Each: iterations whose outputs are pushed (elements) or that only run.
+
+/// A fused loop whose iterations yield nothing but their output elements.
+pub struct Each<L> {
+    leaf: L,
+    remaining: AtomicU32,
+}
+
+impl<'g, L: Fn(u32, &Cx<'_, 'g>) + Sync> LoopKind<'g> for Each<L> {
+    type Output = ();
+
+    fn prepare(&self, n: u32, _: u32) {
+        self.remaining.store(n, Ordering::Relaxed);
+    }
+
+    fn run_block(&self, fam: u32, b: Block, first: bool, cx: &Cx<'_, 'g>) -> Option<()> {
+        let (lo, mut hi) = (b.lo, b.hi);
+        if hi == lo {
+            return (self.remaining.load(Ordering::Acquire) == 0).then_some(());
+        }
+        let push = |lo: u32, hi: u32| {
+            cx.run.push(
+                Job::Block(Block {
+                    fam,
+                    lo,
+                    hi,
+                    size: 0,
+                    parent: ROOT,
+                }),
+                cx.w,
+            )
+        };
+        if first && cx.threads() > 1 {
+            let piece = (hi - lo).div_ceil(cx.threads()).max(1);
+            while hi - lo > piece {
+                let mid = lo + (hi - lo).div_ceil(2);
+                push(mid, hi);
+                hi = mid;
+            }
+        }
+        let mut cur = lo;
+        let mut probe = Probe::new();
+        while cur < hi {
+            cx.check();
+            if hi - cur > 1 && want_split(cx) {
+                let mid = cur + (hi - cur).div_ceil(2);
+                push(mid, hi);
+                hi = mid;
+            }
+            let end = (cur + probe.chunk()).min(hi);
+            for k in cur..end {
+                (self.leaf)(k, cx);
+            }
+            cur = end;
+            probe.tick();
+        }
+        let done = hi - lo;
+        (self.remaining.fetch_sub(done, Ordering::AcqRel) == done).then_some(())
+    }
+
+    fn teardown(&self) {}
+}
+
+// ---------------------------------------------------------------------------
+// Chain: a value carried through every iteration, on one thread.
+
+/// A fused loop-carried chain: `s = step(k, s)` for every iteration.
+pub struct Chain<I, F> {
+    init: I,
+    step: F,
+}
+
+impl<'g, S, I, F> LoopKind<'g> for Chain<I, F>
+where
+    S: Send + Sync,
+    I: Fn(&Cx<'_, 'g>) -> S + Sync,
+    F: Fn(u32, S, &Cx<'_, 'g>) -> S + Sync,
+{
+    type Output = S;
+
+    fn prepare(&self, _: u32, _: u32) {}
+
+    fn run_block(&self, _: u32, b: Block, _: bool, cx: &Cx<'_, 'g>) -> Option<S> {
+        let mut s = (self.init)(cx);
+        for k in b.lo..b.hi {
+            if k % 256 == 0 {
+                cx.check();
+            }
+            s = (self.step)(k, s, cx);
+        }
+        Some(s)
+    }
+
+    fn teardown(&self) {}
+}
+
+// ---------------------------------------------------------------------------
+// Making loops (called by the code `graph!` generates).
+
+impl<'g, R, L, C> Loop<'g, Reduce<R, L, C>>
+where
+    R: Send + Sync,
+    L: Leaf<'g, R>,
+    C: Fn(R, R, u32, u32, &Cx<'_, 'g>) -> R + Sync,
+{
+    /// Makes this loop a reduction of `n` iterations; `leaf(k)` runs one,
+    /// `combine(a, b, level, position)` combines two results.
+    ///
+    /// # Panics
+    /// If `n` is 0 (an empty reduction is an error the caller reports).
+    pub fn reduce(&mut self, n: usize, leaf: L, combine: C, elements: &[u32]) -> Lazy<'g, R> {
+        assert!(
+            n > 0,
+            "taskgraph internal error: a fused reduction of nothing"
+        );
+        self.set(
+            n,
+            Reduce {
+                leaf,
+                combine,
+                joins: UnsafeCell::new(Vec::new()),
+                next_join: AtomicU32::new(0),
+            },
+            elements,
+        )
+    }
+}
+
+impl<'g, T, C> Loop<'g, Reduce<T, VecLeaf<'g, T>, C>>
+where
+    T: Send + Sync + Clone,
+    C: Fn(T, T, u32, u32, &Cx<'_, 'g>) -> T + Sync,
+{
+    /// Makes this loop the reduction of `v` (at least two elements).
+    pub(crate) fn reduce_vec(&mut self, v: LazyVec<'g, T>, combine: C) -> Lazy<'g, T> {
+        self.take_all(&v);
+        let n = v.len();
+        self.reduce(n, VecLeaf { v }, combine, &[])
+    }
+}
+
+impl<'g, L: Fn(u32, &Cx<'_, 'g>) + Sync> Loop<'g, Each<L>> {
+    /// Makes this loop `n` iterations that only write output elements (the
+    /// element families `elements`) or run for their effects.
+    pub fn each(&mut self, n: usize, leaf: L, elements: &[u32]) -> Lazy<'g, ()> {
+        self.set(
+            n,
+            Each {
+                leaf,
+                remaining: AtomicU32::new(0),
+            },
+            elements,
+        )
+    }
+}
+
+impl<'g, S, I, F> Loop<'g, Chain<I, F>>
+where
+    S: Send + Sync,
+    I: Fn(&Cx<'_, 'g>) -> S + Sync,
+    F: Fn(u32, S, &Cx<'_, 'g>) -> S + Sync,
+{
+    /// Makes this loop a chain of `n` steps from the value `init` takes.
+    pub fn chain(&mut self, n: usize, init: I, step: F) -> Lazy<'g, S> {
+        self.set(n, Chain { init, step }, &[])
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Output elements.
+
+/// The values a fused loop pushes onto one vector: element `k` is written by
+/// the iteration that pushes it, and all are ready when the loop ends.
+pub struct Elements<'g, T> {
+    id: u32,
+    info: &'static FamilyInfo,
+    len: u32,
+    cells: UnsafeCell<Option<RawBuf>>,
+    _brand: Brand<'g>,
+    _t: PhantomData<fn() -> T>,
+}
+
+// SAFETY: each cell is written by the one iteration that pushes it, then
+// read under the slot protocol (`T: Send + Sync`).
+unsafe impl<T: Send + Sync> Sync for Elements<'_, T> {}
+
+impl<'g, T> Elements<'g, T> {
+    pub(crate) fn new(id: u32, info: &'static FamilyInfo) -> Self {
+        Elements {
+            id,
+            info,
+            len: 0,
+            cells: UnsafeCell::new(None),
+            _brand: PhantomData,
+            _t: PhantomData,
+        }
+    }
+
+    /// Makes room for `n` elements and returns them as a vector.
+    pub fn make(&mut self, n: usize) -> LazyVec<'g, T> {
+        self.len = u32::try_from(n).unwrap_or_else(|_| too_long(self.info));
+        let mut v = LazyVec::new();
+        v.push_run(self.id, 0, self.len);
+        v
+    }
+
+    /// The family number, for the loop that writes the elements.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Writes element `k` (once, from the iteration that pushes it).
+    #[inline(always)]
+    pub fn write(&self, k: u32, v: T, cx: &Cx<'_, 'g>) {
+        // SAFETY: each element is written once, by its iteration, before the
+        // loop ends and anyone reads it.
+        unsafe { cx.slot_of::<T>(NodeId::new(self.id, k)).write(v) }
+    }
+}
+
+impl<'g, T: Send + Sync> ErasedFamily<'g> for Elements<'g, T> {
+    fn id(&self) -> u32 {
+        self.id
+    }
+    fn kind(&self) -> Kind {
+        Kind::Elements
+    }
+    fn info(&self) -> &'static FamilyInfo {
+        self.info
+    }
+    fn len(&self) -> u32 {
+        self.len
+    }
+    fn singles(&self) -> u32 {
+        0
+    }
+    fn runs(&self) -> &[RunList] {
+        &[]
+    }
+    fn for_each_gather(&self, _: &mut dyn FnMut(u32, Piece)) {}
+    fn prepare(&self, cache: &Cache) -> *mut u8 {
+        let buf = cache.take_raw::<T>(self.len as usize);
+        let p = buf.ptr();
+        // SAFETY: before the run, single-threaded.
+        unsafe { *self.cells.get() = Some(buf) };
+        p
+    }
+    fn run(&self, _: u32, _: &Cx<'_, 'g>) -> Ran {
+        unreachable!("taskgraph internal error: loop elements are not run")
+    }
+    fn publish(&self, idx: u32, uses: u32, cx: &Cx<'_, 'g>) {
+        // SAFETY: the loop has ended, so the element is written, and its
+        // consumers are told only after this.
+        unsafe { cx.slot_of::<T>(NodeId::new(self.id, idx)).publish(uses) }
+    }
+    fn describe(&self, idx: u32) -> TaskInfo {
+        self.info.task(&[idx])
+    }
+    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache) {
+        // SAFETY: the run is over.
+        let Some(buf) = (unsafe { (*self.cells.get()).take() }) else {
+            return;
+        };
+        for i in 0..self.len {
+            // SAFETY: the run is over; drops only live values.
+            unsafe { cx.slot_of::<T>(NodeId::new(self.id, i)).teardown() };
+        }
+        cache.give_raw(buf);
+    }
+}

@@ -1,0 +1,188 @@
+//! The `Runtime`: a fixed pool of threads shared by every graph, and its
+//! settings.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+
+use crate::cache::Cache;
+use crate::error::Error;
+use crate::exec::registry::Registry;
+use crate::graph::Graph;
+
+/// A fixed pool of threads that computes graphs.
+///
+/// The threads are started once, by [`Runtime::new`] or
+/// [`RuntimeBuilder::build`], and serve every graph computed on this
+/// runtime: an idle thread takes work from any graph that has some, so
+/// several `compute` calls at once, and tasks that compute graphs of their
+/// own, share the threads without waiting on each other.
+///
+/// At most `threads` tasks run at once. The thread that calls [`compute`]
+/// runs tasks of its graph itself whenever it can (so a small graph costs no
+/// hand-off between threads), counted among the `threads`. `Runtime` is
+/// `Send + Sync`.
+///
+/// Dropping the runtime waits for its threads to finish what they run and
+/// stops them.
+///
+/// [`compute`]: Runtime::compute
+pub struct Runtime {
+    pub(crate) reg: Arc<Registry>,
+    handles: Mutex<Vec<JoinHandle<()>>>,
+    pub(crate) cache: Cache,
+    pub(crate) fuse: bool,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("threads", &self.threads())
+            .field("fuse_loops", &self.fuse)
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// Starts a runtime with `threads` threads.
+    ///
+    /// # Errors
+    /// [`Error::ZeroThreads`] for `0`; [`Error::ThreadPool`] if the operating
+    /// system refuses to start the threads.
+    pub fn new(threads: usize) -> Result<Runtime, Error> {
+        Runtime::builder().threads(threads).build()
+    }
+
+    /// A builder for the other settings (thread names, stack size, ...).
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// The number of threads in the pool.
+    pub fn threads(&self) -> usize {
+        self.reg.threads()
+    }
+
+    /// Runs `graph` to completion and returns its output. The calling thread
+    /// takes part: it runs tasks itself, and the pool's threads join as soon
+    /// as there is work to share.
+    ///
+    /// Cost: the graph's instantiation (its plain code, a record per node of
+    /// the loops that do not run fused), then each task once. Allocations
+    /// depend on the number of call sites and threads, not on the number of
+    /// nodes, and storage is reused from one compute to the next.
+    ///
+    /// # Errors
+    /// [`Error::TaskPanicked`] names the first task that panicked, with its
+    /// message; no further task starts, every value produced so far is
+    /// dropped, and the runtime stays usable. [`Error::EmptyReduce`] for a
+    /// `tree_reduce` over an empty vector.
+    ///
+    /// A task may itself call `compute` on the same runtime: it runs the
+    /// inner graph's tasks (and any others) while it waits.
+    pub fn compute<G: Graph>(&self, graph: G) -> Result<G::Output, Error> {
+        graph.__run(self)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let handles = std::mem::take(&mut *self.handles.lock().unwrap_or_else(|p| p.into_inner()));
+        self.reg.stop(handles);
+    }
+}
+
+/// The default bound on the storage a runtime keeps between computes.
+const DEFAULT_CACHE: usize = 256 << 20;
+
+/// Settings for a [`Runtime`], in the style of `rayon::ThreadPoolBuilder`.
+#[derive(Debug)]
+pub struct RuntimeBuilder {
+    threads: Option<usize>,
+    name: Option<String>,
+    stack_size: Option<usize>,
+    unfused: bool,
+    cache: usize,
+}
+
+impl Default for RuntimeBuilder {
+    fn default() -> Self {
+        RuntimeBuilder {
+            threads: None,
+            name: None,
+            stack_size: None,
+            unfused: false,
+            cache: DEFAULT_CACHE,
+        }
+    }
+}
+
+impl RuntimeBuilder {
+    /// The number of threads (default: the number of available cores).
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = Some(n);
+        self
+    }
+
+    /// A name prefix for the threads (default `taskgraph`); thread `i` is
+    /// named `{prefix}-{i}`.
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
+        self.name = Some(prefix.into());
+        self
+    }
+
+    /// The stack size of each thread, in bytes (default: Rust's default).
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Whether loops that allow it run fused (default `true`).
+    ///
+    /// A loop whose iterations each are a chain of tasks (each reading the
+    /// previous one), over a range, runs as blocks of plain iterations,
+    /// wherever it sits in the graph, split over the threads only when
+    /// another thread wants work; `tree_reduce` over such a loop is computed
+    /// inside the blocks. Results, task errors and the reduction tree are the
+    /// same either way; with `false`, every task runs node by node (useful to
+    /// measure the difference).
+    pub fn fuse_loops(mut self, fuse: bool) -> Self {
+        self.unfused = !fuse;
+        self
+    }
+
+    /// The most bytes of run storage the runtime keeps between computes
+    /// (default 256 MiB); `0` keeps none.
+    pub fn storage_cache(mut self, bytes: usize) -> Self {
+        self.cache = bytes;
+        self
+    }
+
+    /// Starts the runtime.
+    ///
+    /// # Errors
+    /// As [`Runtime::new`].
+    pub fn build(self) -> Result<Runtime, Error> {
+        let threads = match self.threads {
+            Some(0) => return Err(Error::ZeroThreads),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let prefix = self.name.unwrap_or_else(|| "taskgraph".to_owned());
+        let (reg, handles) = Registry::start(threads, &prefix, self.stack_size)
+            .map_err(|e| Error::ThreadPool(e.to_string()))?;
+        Ok(Runtime {
+            reg,
+            handles: Mutex::new(handles),
+            cache: Cache::new(self.cache),
+            fuse: !self.unfused,
+        })
+    }
+}
+
+pub(crate) fn default_runtime() -> Result<&'static Runtime, Error> {
+    static DEFAULT: OnceLock<Result<Runtime, String>> = OnceLock::new();
+    match DEFAULT.get_or_init(|| Runtime::builder().build().map_err(|e| e.to_string())) {
+        Ok(rt) => Ok(rt),
+        Err(e) => Err(Error::ThreadPool(e.clone())),
+    }
+}

@@ -1,0 +1,143 @@
+//! Instantiating a graph: the `Scope` a `graph!` closure receives numbers
+//! its families and brands every lazy handle with `'g`, then `execute`
+//! builds the topology and runs it.
+
+use std::cell::Cell;
+use std::marker::PhantomData;
+use std::panic::resume_unwind;
+
+use crate::cache::Cache;
+use crate::error::Error;
+use crate::exec::registry::WorkerCtx;
+use crate::exec::{drive, Cx, ErasedFamily, Outcome, Run, Topology};
+use crate::family::{Family, FamilyInfo};
+use crate::graph::Outputs;
+use crate::loops::{Elements, Loop};
+use crate::runtime::Runtime;
+use crate::value::pass::InputSet;
+use crate::value::{Brand, Piece};
+
+/// The graph under construction, handed to the closure a `graph!` expands to.
+///
+/// It numbers the families and brands every lazy handle with `'g`, so handles
+/// can neither leave the graph nor mix with another graph's.
+pub struct Scope<'g> {
+    next_id: &'g Cell<u32>,
+    pub(crate) runtime: &'g Runtime,
+    _brand: Brand<'g>,
+}
+
+impl<'g> Scope<'g> {
+    pub(crate) fn new(next_id: &'g Cell<u32>, runtime: &'g Runtime) -> Self {
+        Scope {
+            next_id,
+            runtime,
+            _brand: PhantomData,
+        }
+    }
+
+    fn next(&self) -> u32 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        id
+    }
+
+    /// Whether loops that allow it run fused (see
+    /// `RuntimeBuilder::fuse_loops`).
+    #[inline]
+    pub fn fusion(&self) -> bool {
+        self.runtime.fuse
+    }
+
+    /// Starts a new, empty task family for one call site.
+    pub fn family<A, I: InputSet<'g>, L: crate::family::LoopIndex, T>(
+        &self,
+        info: &'static FamilyInfo,
+    ) -> Family<'g, A, I, L, T> {
+        Family::new(self.next(), info)
+    }
+
+    /// Starts a fused loop for one loop of the graph (empty until made).
+    pub fn loop_family<K>(&self, info: &'static FamilyInfo) -> Loop<'g, K> {
+        Loop::new(self.next(), info)
+    }
+
+    /// Starts the output elements of a fused loop's pushes onto one vector.
+    pub fn elements<T>(&self, info: &'static FamilyInfo) -> Elements<'g, T> {
+        Elements::new(self.next(), info)
+    }
+
+    /// How many families this scope has made.
+    pub(crate) fn families(&self) -> u32 {
+        self.next_id.get()
+    }
+
+    /// Runs every node and moves the final outputs out.
+    ///
+    /// `fams` lists every family this scope made, in order.
+    ///
+    /// # Errors
+    /// The first task failure; see [`Error`].
+    pub fn execute<O: Outputs<'g>>(
+        &self,
+        fams: &[&dyn ErasedFamily<'g>],
+        outs: O,
+    ) -> Result<O::Value, Error> {
+        assert!(
+            fams.len() == self.families() as usize
+                && fams.iter().enumerate().all(|(i, f)| f.id() == i as u32),
+            "taskgraph internal error: families listed out of order"
+        );
+        let rt = self.runtime;
+        let cache = &rt.cache;
+        let mut finals: Vec<Piece> = Vec::new();
+        outs.for_each(&mut |p| finals.push(p));
+        let topo = Topology::build(fams, &finals, cache);
+        let values = fams.iter().map(|f| f.prepare(cache)).collect();
+        WorkerCtx::current(|cur| match cur {
+            Some(w) if std::ptr::eq(w.reg, &*rt.reg) => run(fams, topo, values, outs, w, cache),
+            _ => {
+                let (w, slot) = match rt.reg.claim_external() {
+                    Some((me, deque)) => (WorkerCtx::external(&rt.reg, me, deque), true),
+                    None => (WorkerCtx::unregistered(&rt.reg), false),
+                };
+                let entered = w.enter();
+                let r = run(fams, topo, values, outs, &w, cache);
+                drop(entered);
+                if slot {
+                    let (me, deque) = w.into_deque();
+                    rt.reg.release_external(me, deque);
+                }
+                r
+            }
+        })
+    }
+}
+
+fn run<'g, O: Outputs<'g>>(
+    fams: &[&dyn ErasedFamily<'g>],
+    topo: Topology,
+    values: Vec<*mut u8>,
+    outs: O,
+    w: &WorkerCtx<'_>,
+    cache: &Cache,
+) -> Result<O::Value, Error> {
+    let threads = w.reg.threads();
+    let run = Run::new(fams, topo, values, threads, w.has_token());
+    drive(&run, w);
+    let cx = Cx { run: &run, w };
+    let outcome = match run.outcome() {
+        Ok(()) => Ok(outs.take(&cx)),
+        Err(o) => Err(o),
+    };
+    for f in fams {
+        f.teardown(&cx, cache);
+    }
+    let Run { topo, .. } = run;
+    topo.recycle(cache);
+    match outcome {
+        Ok(v) => v,
+        Err(Outcome::Failed(e)) => Err(e),
+        Err(Outcome::Panic(p)) => resume_unwind(p),
+    }
+}

@@ -1,0 +1,417 @@
+//! `tree_reduce`: the pairwise reduction tree, numbered once for both kinds
+//! of work.
+//!
+//! Level 0 combines elements 0 and 1, 2 and 3, and so on; an odd last
+//! element moves up unchanged. Seen over aligned blocks this is the binary
+//! tree whose node of `2s` leaves starting at `a` (a multiple of `2s`)
+//! combines its halves; a half that is empty (past the end) leaves the other
+//! half unchanged. The combine at that node is task `[.., level, position]`
+//! with `level = log2(s)` and `position = a / 2s` ([`merge_label`]), whether
+//! it is a node of a node-by-node family or a merge inside a fused block, so
+//! both give the same result for floating point, the same order for
+//! non-commutative functions, and the same loop indices in errors.
+
+use crate::error::Error;
+use crate::exec::Cx;
+use crate::family::{Family, LoopIndex};
+use crate::loops::{Loop, Reduce, VecLeaf};
+use crate::scope::Scope;
+use crate::value::{Lazy, LazyVec, NodeId};
+
+/// The loop indices' last two numbers of the combine whose left operand is
+/// the aligned block of `left` leaves starting at `start`.
+#[inline(always)]
+pub(crate) fn merge_label(start: u32, left: u32) -> (u32, u32) {
+    (left.trailing_zeros(), start / (2 * left))
+}
+
+/// Blocks of at most this many leaves run as straight-line code.
+pub(crate) const SMALL: u32 = 16;
+
+/// The aligned block `lo..hi` of `size <= SMALL` leaves, in the same tree,
+/// as straight-line code that the compiler can unroll and vectorise.
+#[inline(always)]
+pub(crate) fn small<R>(
+    lo: u32,
+    hi: u32,
+    size: u32,
+    leaf: &impl Fn(u32) -> R,
+    merge: &impl Fn(R, R, u32, u32) -> R,
+) -> R {
+    #[inline(always)]
+    fn two<R>(
+        lo: u32,
+        hi: u32,
+        leaf: &impl Fn(u32) -> R,
+        merge: &impl Fn(R, R, u32, u32) -> R,
+    ) -> R {
+        if hi - lo == 1 {
+            leaf(lo)
+        } else {
+            let a = leaf(lo);
+            let b = leaf(lo + 1);
+            merge(a, b, 0, lo / 2)
+        }
+    }
+    #[inline(always)]
+    fn four<R>(
+        lo: u32,
+        hi: u32,
+        leaf: &impl Fn(u32) -> R,
+        merge: &impl Fn(R, R, u32, u32) -> R,
+    ) -> R {
+        if hi - lo <= 2 {
+            two(lo, hi, leaf, merge)
+        } else {
+            let a = two(lo, lo + 2, leaf, merge);
+            let b = two(lo + 2, hi, leaf, merge);
+            merge(a, b, 1, lo / 4)
+        }
+    }
+    #[inline(always)]
+    fn eight<R>(
+        lo: u32,
+        hi: u32,
+        leaf: &impl Fn(u32) -> R,
+        merge: &impl Fn(R, R, u32, u32) -> R,
+    ) -> R {
+        if hi - lo <= 4 {
+            four(lo, hi, leaf, merge)
+        } else {
+            let a = four(lo, lo + 4, leaf, merge);
+            let b = four(lo + 4, hi, leaf, merge);
+            merge(a, b, 2, lo / 8)
+        }
+    }
+    match size {
+        1 => leaf(lo),
+        2 => two(lo, hi, leaf, merge),
+        4 => four(lo, hi, leaf, merge),
+        8 => eight(lo, hi, leaf, merge),
+        _ => {
+            debug_assert_eq!(size, SMALL);
+            if hi - lo <= 8 {
+                eight(lo, hi, leaf, merge)
+            } else {
+                let a = eight(lo, lo + 8, leaf, merge);
+                let b = eight(lo + 8, hi, leaf, merge);
+                merge(a, b, 3, lo / 16)
+            }
+        }
+    }
+}
+
+/// The partial results of a block being reduced left to right: aligned
+/// blocks with strictly decreasing sizes, bottom to top, covering the
+/// processed prefix (its binary decomposition). Equal-sized neighbours are
+/// merged as soon as they meet, so merges happen exactly at the tree's nodes.
+pub(crate) struct Acc<R> {
+    items: [std::mem::MaybeUninit<(R, u32, u32)>; 34],
+    first: usize,
+    len: usize,
+}
+
+impl<R> Acc<R> {
+    pub(crate) fn new() -> Self {
+        Acc {
+            items: [const { std::mem::MaybeUninit::uninit() }; 34],
+            first: 0,
+            len: 0,
+        }
+    }
+
+    fn pop(&mut self) -> Option<(R, u32, u32)> {
+        if self.len == 0 {
+            return None;
+        }
+        self.len -= 1;
+        // SAFETY: entries `first..first + len` are initialised; this one
+        // leaves that range.
+        Some(unsafe { self.items[self.first + self.len].assume_init_read() })
+    }
+
+    /// Removes the bottom entry.
+    pub(crate) fn pop_bottom(&mut self) -> Option<(R, u32, u32)> {
+        if self.len == 0 {
+            return None;
+        }
+        // SAFETY: as in `pop`.
+        let x = unsafe { self.items[self.first].assume_init_read() };
+        self.first += 1;
+        self.len -= 1;
+        Some(x)
+    }
+
+    /// Adds the block of `size` leaves at `start`, merging equal neighbours.
+    #[inline]
+    pub(crate) fn push(
+        &mut self,
+        mut v: R,
+        mut start: u32,
+        mut size: u32,
+        merge: &impl Fn(R, R, u32, u32) -> R,
+    ) {
+        while self.len > 0 {
+            // SAFETY: the top entry is initialised.
+            let top_size = unsafe { self.items[self.first + self.len - 1].assume_init_ref() }.2;
+            if top_size != size {
+                break;
+            }
+            let (a, a_start, a_size) = self.pop().expect("non-empty");
+            let (lv, lp) = merge_label(a_start, a_size);
+            v = merge(a, v, lv, lp);
+            start = a_start;
+            size = 2 * a_size;
+        }
+        if self.first + self.len == self.items.len() {
+            // Keep room at the top: move the entries down.
+            let base = self.items.as_mut_ptr();
+            // SAFETY: both ranges lie inside `items`; the entries move, so
+            // each stays initialised exactly once.
+            unsafe { std::ptr::copy(base.add(self.first), base, self.len) };
+            self.first = 0;
+        }
+        self.items[self.first + self.len].write((v, start, size));
+        self.len += 1;
+    }
+
+    /// Merges what is left, top down: the block's result.
+    pub(crate) fn finish(mut self, merge: &impl Fn(R, R, u32, u32) -> R) -> Option<R> {
+        let (mut v, _, _) = self.pop()?;
+        while let Some((a, a_start, a_size)) = self.pop() {
+            let (lv, lp) = merge_label(a_start, a_size);
+            v = merge(a, v, lv, lp);
+        }
+        Some(v)
+    }
+}
+
+impl<R> Drop for Acc<R> {
+    fn drop(&mut self) {
+        while self.pop().is_some() {}
+    }
+}
+
+/// The largest aligned suffix `m..hi` of a block's range that can be given
+/// away while leaves `..cur` are done: a right child on the block's right
+/// spine. `lo..lo + size` is the block's aligned range (`hi` within it).
+/// Returns `(m, z)`: the suffix starts at `m` and is the right half of the
+/// spine node of `2z` leaves.
+#[inline]
+pub(crate) fn spine_split(lo: u32, size: u32, hi: u32, cur: u32) -> Option<(u32, u32)> {
+    let room = lo + size - cur;
+    let cap = (size / 2).min(room);
+    if cap == 0 {
+        return None;
+    }
+    let z = 1u32 << (31 - cap.leading_zeros());
+    let m = lo + size - z;
+    (m < hi && m >= cur).then_some((m, z))
+}
+
+/// The smallest aligned size that holds `n` leaves.
+#[inline]
+pub(crate) fn tree_size(n: u32) -> u32 {
+    n.max(1).next_power_of_two()
+}
+
+/// The elements of the levels of a pairwise tree over `n` values, found
+/// arithmetically: element `e` of level `l >= 1` is reduce node
+/// `off[l] + e`, or the odd one out of the level below moved up.
+struct Levels {
+    n: [u32; 34],
+    off: [u32; 34],
+    count: usize,
+}
+
+impl Levels {
+    fn new(n0: u32) -> Self {
+        let mut n = [0; 34];
+        let mut off = [0; 34];
+        n[0] = n0;
+        let mut count = 1;
+        let mut total = 0;
+        while n[count - 1] > 1 {
+            off[count] = total;
+            total += n[count - 1] / 2;
+            n[count] = n[count - 1].div_ceil(2);
+            count += 1;
+        }
+        Levels { n, off, count }
+    }
+
+    /// `Err(e)`: element `e` of level 0; `Ok(i)`: reduce node `i`.
+    fn elem(&self, mut l: usize, mut e: u32) -> Result<u32, u32> {
+        loop {
+            if l == 0 {
+                return Err(e);
+            }
+            let half = self.n[l - 1] / 2;
+            if e < half {
+                return Ok(self.off[l] + e);
+            }
+            e = self.n[l - 1] - 1;
+            l -= 1;
+        }
+    }
+}
+
+/// `tree_reduce(v, f)` inside `graph!`: with fusion, one fused loop over the
+/// elements (`lp`); otherwise `n - 1` nodes of `fam`, added level by level.
+/// `at(level, position)` gives each combine's loop indices, `combine` is the
+/// fused combine (the same call of `f` as `fam`'s task).
+///
+/// # Errors
+/// [`Error::EmptyReduce`] if `v` is empty.
+#[allow(clippy::type_complexity)]
+pub fn tree_reduce<'g, T, L, C>(
+    scope: &Scope<'g>,
+    fam: &mut Family<'g, (), (Lazy<'g, T>, Lazy<'g, T>), L, T>,
+    lp: &mut Loop<'g, Reduce<T, VecLeaf<'g, T>, C>>,
+    v: LazyVec<'g, T>,
+    at: impl Fn(u32, u32) -> L,
+    combine: C,
+) -> Result<Lazy<'g, T>, Error>
+where
+    T: Send + Sync + Clone,
+    L: LoopIndex,
+    C: Fn(T, T, u32, u32, &Cx<'_, 'g>) -> T + Sync,
+{
+    if v.is_empty() {
+        let at = at(0, 0);
+        let outer = at.as_slice();
+        return Err(Error::EmptyReduce {
+            at: fam.info().task(&outer[..outer.len() - 2]),
+        });
+    }
+    let n = v.len() as u32;
+    if n == 1 {
+        return Ok(v.get(0).expect("one element"));
+    }
+    if scope.fusion() {
+        return Ok(lp.reduce_vec(v, combine));
+    }
+    tree_reduce_nodes(fam, v, at)
+}
+
+/// `tree_reduce(v, f)` inside a loop of `graph!`: always node by node.
+///
+/// # Errors
+/// [`Error::EmptyReduce`] if `v` is empty.
+pub fn tree_reduce_nodes<'g, T, L>(
+    fam: &mut Family<'g, (), (Lazy<'g, T>, Lazy<'g, T>), L, T>,
+    v: LazyVec<'g, T>,
+    at: impl Fn(u32, u32) -> L,
+) -> Result<Lazy<'g, T>, Error>
+where
+    T: Send + Sync,
+    L: LoopIndex,
+{
+    if v.is_empty() {
+        let at = at(0, 0);
+        let outer = at.as_slice();
+        return Err(Error::EmptyReduce {
+            at: fam.info().task(&outer[..outer.len() - 2]),
+        });
+    }
+    let n = v.len() as u32;
+    let levels = Levels::new(n);
+    let id = fam.id();
+    let get = |l: usize, e: u32| -> Lazy<'g, T> {
+        match levels.elem(l, e) {
+            Err(i) => v.get(i as usize).expect("in range"),
+            Ok(i) => Lazy::new(NodeId::new(id, i)),
+        }
+    };
+    fam.reserve(n as usize - 1);
+    for l in 1..levels.count {
+        for p in 0..levels.n[l - 1] / 2 {
+            let a = get(l - 1, 2 * p);
+            let b = get(l - 1, 2 * p + 1);
+            fam.push(at(l as u32 - 1, p), (), (a, b));
+        }
+    }
+    Ok(get(levels.count - 1, 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The arithmetic levels name the same nodes as building each level.
+    #[test]
+    fn levels_match_a_level_by_level_build() {
+        for n in 1..200u32 {
+            let levels = Levels::new(n);
+            // Build level by level with explicit vectors of (is_node, index).
+            let mut level: Vec<Result<u32, u32>> = (0..n).map(Err).collect();
+            let mut next_node = 0;
+            let mut l = 0;
+            while level.len() > 1 {
+                for (e, x) in level.iter().enumerate() {
+                    assert_eq!(levels.elem(l, e as u32), *x, "n {n} level {l} elem {e}");
+                }
+                let mut up = Vec::new();
+                let mut i = 0;
+                while i + 1 < level.len() {
+                    up.push(Ok(next_node));
+                    next_node += 1;
+                    i += 2;
+                }
+                if i < level.len() {
+                    up.push(level[i]);
+                }
+                level = up;
+                l += 1;
+            }
+            assert_eq!(levels.count, l + 1);
+            assert_eq!(levels.elem(l, 0), level[0]);
+        }
+    }
+
+    /// Splitting a block anywhere on its spine and reducing the parts gives
+    /// the same labels as reducing it in one go.
+    #[test]
+    fn spine_splits_keep_the_tree() {
+        fn labels(lo: u32, hi: u32, size: u32, out: &mut Vec<String>) -> String {
+            // Reference: the aligned tree, clipped.
+            if hi - lo == 1 {
+                return format!("{lo}");
+            }
+            let mid = lo + size / 2;
+            if mid >= hi {
+                return labels(lo, hi, size / 2, out);
+            }
+            let a = labels(lo, mid, size / 2, out);
+            let b = labels(mid, hi, size / 2, out);
+            let (lv, lp) = merge_label(lo, size / 2);
+            out.push(format!("{lv}.{lp}"));
+            format!("({a} {b})")
+        }
+        for n in 1..70u32 {
+            let size = tree_size(n);
+            let mut want = Vec::new();
+            let whole = labels(0, n, size, &mut want);
+            // Accumulate left to right, one leaf at a time.
+            let mut got = Vec::new();
+            let merge = |a: String, b: String, lv: u32, lp: u32| {
+                let _ = (lv, lp);
+                format!("({a} {b})")
+            };
+            let mut acc = Acc::new();
+            for k in 0..n {
+                acc.push(format!("{k}"), k, 1, &merge);
+            }
+            got.push(acc.finish(&merge).unwrap());
+            assert_eq!(got[0], whole, "n = {n}");
+            for cur in 0..n {
+                if let Some((m, z)) = spine_split(0, size, n, cur) {
+                    assert!(
+                        m >= cur && m < n && m % z == 0 && (m / z) % 2 == 1,
+                        "n {n} cur {cur}"
+                    );
+                }
+            }
+        }
+    }
+}

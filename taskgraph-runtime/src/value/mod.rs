@@ -1,0 +1,272 @@
+//! Values while a graph is instantiated and while it runs: node ids, lazy
+//! handles, vectors of them, the output slots nodes write, and how a task
+//! receives its inputs (`pass.rs`).
+
+pub(crate) mod pass;
+pub(crate) mod slot;
+
+use std::marker::PhantomData;
+
+/// Invariant lifetime that ties lazy handles and families to one graph run.
+pub(crate) type Brand<'g> = PhantomData<fn(&'g ()) -> &'g ()>;
+
+/// Identifies one node: its family (call site) and its index in the family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeId {
+    pub(crate) fam: u32,
+    pub(crate) idx: u32,
+}
+
+impl NodeId {
+    pub(crate) const fn new(fam: u32, idx: u32) -> Self {
+        NodeId { fam, idx }
+    }
+    /// The family (call site) number, in the order the graph made them.
+    #[inline(always)]
+    pub fn family(self) -> u32 {
+        self.fam
+    }
+    /// The node's index within its family.
+    #[inline(always)]
+    pub fn index(self) -> u32 {
+        self.idx
+    }
+}
+
+/// A lazy value while a graph is instantiated: the future output of one node.
+///
+/// Only a family of the same graph (the brand `'g`) makes these, so the
+/// family number always names a family whose outputs are `T`.
+pub struct Lazy<'g, T> {
+    pub(crate) id: NodeId,
+    _brand: Brand<'g>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Lazy<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Lazy<'_, T> {}
+
+impl<T> std::fmt::Debug for Lazy<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Lazy({}:{})", self.id.fam, self.id.idx)
+    }
+}
+
+impl<T> Lazy<'_, T> {
+    pub(crate) fn new(id: NodeId) -> Self {
+        Lazy {
+            id,
+            _brand: PhantomData,
+            _t: PhantomData,
+        }
+    }
+}
+
+/// Consecutive elements `start..start + len` of one family, at position
+/// `offset` of the vector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Piece {
+    pub(crate) fam: u32,
+    pub(crate) start: u32,
+    pub(crate) len: u32,
+    pub(crate) offset: usize,
+}
+
+/// A vector of lazy values, as `Vec::new()` and `.collect()` make inside
+/// `graph!`.
+///
+/// It stores runs of consecutive nodes of one family, not one handle per
+/// element: values pushed in loop order (one per iteration) take no room per
+/// element, whether the loop is recorded node by node or runs fused. Its
+/// length is a plain value.
+pub struct LazyVec<'g, T> {
+    pieces: Vec<Piece>,
+    len: usize,
+    _brand: Brand<'g>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for LazyVec<'_, T> {
+    fn clone(&self) -> Self {
+        LazyVec {
+            pieces: self.pieces.clone(),
+            len: self.len,
+            _brand: PhantomData,
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T> Default for LazyVec<'_, T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> std::fmt::Debug for LazyVec<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LazyVec")
+            .field("len", &self.len)
+            .field("pieces", &self.pieces.len())
+            .finish()
+    }
+}
+
+impl<'g, T> LazyVec<'g, T> {
+    /// An empty vector.
+    pub fn new() -> Self {
+        LazyVec {
+            pieces: Vec::new(),
+            len: 0,
+            _brand: PhantomData,
+            _t: PhantomData,
+        }
+    }
+
+    /// Appends a lazy value.
+    #[inline]
+    pub fn push(&mut self, v: Lazy<'g, T>) {
+        self.push_run(v.id.fam, v.id.idx, 1);
+    }
+
+    /// Appends `len` consecutive nodes of family `fam` from `start`.
+    pub(crate) fn push_run(&mut self, fam: u32, start: u32, len: u32) {
+        if len == 0 {
+            return;
+        }
+        if let Some(last) = self.pieces.last_mut() {
+            if last.fam == fam && last.start.checked_add(last.len) == Some(start) {
+                last.len += len;
+                self.len += len as usize;
+                return;
+            }
+        }
+        self.pieces.push(Piece {
+            fam,
+            start,
+            len,
+            offset: self.len,
+        });
+        self.len += len as usize;
+    }
+
+    /// Appends every element of `other`, in order.
+    pub fn extend_from(&mut self, other: &LazyVec<'g, T>) {
+        for p in &other.pieces {
+            self.push_run(p.fam, p.start, p.len);
+        }
+    }
+
+    /// The number of elements: a plain value.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the vector has no elements.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Reserves room; a no-op kept so that code written for `Vec` compiles.
+    #[inline]
+    pub fn reserve(&mut self, _additional: usize) {}
+
+    /// Element `i`, if there is one.
+    pub fn get(&self, i: usize) -> Option<Lazy<'g, T>> {
+        if i >= self.len {
+            return None;
+        }
+        let k = self.pieces.partition_point(|p| p.offset <= i) - 1;
+        let p = &self.pieces[k];
+        Some(Lazy::new(NodeId::new(
+            p.fam,
+            p.start + (i - p.offset) as u32,
+        )))
+    }
+
+    /// The last element, if any.
+    pub fn last(&self) -> Option<Lazy<'g, T>> {
+        self.len.checked_sub(1).and_then(|i| self.get(i))
+    }
+
+    /// The elements in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Lazy<'g, T>> + '_ {
+        self.pieces
+            .iter()
+            .flat_map(|p| (p.start..p.start + p.len).map(move |i| Lazy::new(NodeId::new(p.fam, i))))
+            .collect_len(self.len)
+    }
+
+    pub(crate) fn pieces(&self) -> &[Piece] {
+        &self.pieces
+    }
+}
+
+impl<'g, T> FromIterator<Lazy<'g, T>> for LazyVec<'g, T> {
+    fn from_iter<I: IntoIterator<Item = Lazy<'g, T>>>(iter: I) -> Self {
+        let mut v = LazyVec::new();
+        for x in iter {
+            v.push(x);
+        }
+        v
+    }
+}
+
+/// An iterator whose length is known up front.
+pub(crate) struct WithLen<I> {
+    inner: I,
+    left: usize,
+}
+
+impl<I: Iterator> Iterator for WithLen<I> {
+    type Item = I::Item;
+    #[inline]
+    fn next(&mut self) -> Option<I::Item> {
+        let x = self.inner.next();
+        if x.is_some() {
+            self.left -= 1;
+        }
+        x
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+impl<I: Iterator> ExactSizeIterator for WithLen<I> {}
+
+trait CollectLen: Iterator + Sized {
+    fn collect_len(self, left: usize) -> WithLen<Self> {
+        WithLen { inner: self, left }
+    }
+}
+impl<I: Iterator> CollectLen for I {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pushes_in_order_make_one_piece() {
+        let mut v: LazyVec<'_, u8> = LazyVec::new();
+        for i in 0..10 {
+            v.push(Lazy::new(NodeId::new(3, i)));
+        }
+        v.push(Lazy::new(NodeId::new(4, 0)));
+        v.push(Lazy::new(NodeId::new(3, 20)));
+        assert_eq!(v.pieces().len(), 3);
+        assert_eq!(v.len(), 12);
+        assert_eq!(v.get(9).unwrap().id, NodeId::new(3, 9));
+        assert_eq!(v.get(10).unwrap().id, NodeId::new(4, 0));
+        assert_eq!(v.get(11).unwrap().id, NodeId::new(3, 20));
+        assert!(v.get(12).is_none());
+        let ids: Vec<_> = v.iter().map(|l| l.id.idx).collect();
+        assert_eq!(ids, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 20]);
+        assert_eq!(v.iter().len(), 12);
+    }
+}

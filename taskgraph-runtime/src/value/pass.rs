@@ -1,0 +1,434 @@
+//! How a task receives its inputs: moved, cloned or borrowed, by one rule for
+//! both kinds of work.
+//!
+//! A `#[delayed]` parameter written `T` is [`ByValue`]; `&T` is [`ByRef`].
+//! The macro decides per argument, at compile time, whether the task is the
+//! value's only consumer (`once`: moved, no count) or one of several
+//! (`shared`: moved by the last consumer, cloned by the others, the count
+//! kept in the value's state). Inside a fused iteration the values are
+//! locals and the same decision is static: the last use moves (`take`),
+//! earlier ones clone or lend (`share`).
+
+use crate::exec::{Cx, RunList};
+use crate::value::{Lazy, LazyVec, Piece};
+
+/// One lazy argument of a node: a lazy value, or a vector of them (a gather).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a lazy value",
+    note = "a task's lazy arguments are results of `#[delayed]` calls or vectors of them"
+)]
+pub trait Input<'g>: Send + Sized {
+    /// What the node's record keeps: nothing for a lazy value (its producer
+    /// is in the family's input runs), the vector for a gather.
+    #[doc(hidden)]
+    type Stored: Send;
+    /// What a by-value parameter receives.
+    type Value;
+    /// Whether this is one lazy value (one edge, recorded in runs).
+    #[doc(hidden)]
+    const SINGLE: bool;
+    /// Records the input of node `node`.
+    #[doc(hidden)]
+    fn record(self, node: u32, runs: &mut RunList) -> Self::Stored;
+    /// Rebuilds the input of node `node` when it runs.
+    #[doc(hidden)]
+    fn rebuild(stored: Self::Stored, runs: &RunList, node: u32) -> Self;
+    /// The pieces a gather reads.
+    #[doc(hidden)]
+    fn gathers(stored: &Self::Stored, f: &mut dyn FnMut(Piece));
+    /// Moves the value(s) out; used where the macro proved a single consumer.
+    #[doc(hidden)]
+    fn take_once(self, cx: &Cx<'_, 'g>) -> Self::Value;
+}
+
+/// An input whose value may be cloned when several tasks consume it by value.
+#[diagnostic::on_unimplemented(
+    message = "a lazy value that goes by value to several tasks must implement `Clone`",
+    label = "this value goes by value to more than one task",
+    note = "give the parameters type `&T` to share one value, derive or implement `Clone`, or wrap the value in `std::sync::Arc`"
+)]
+pub trait SharedInput<'g>: Input<'g> {
+    /// Moves the value out for the last consumer, clones it for the others.
+    #[doc(hidden)]
+    fn take_shared(self, cx: &Cx<'_, 'g>) -> Self::Value;
+}
+
+impl<'g, T: Send + Sync> Input<'g> for Lazy<'g, T> {
+    type Stored = ();
+    type Value = T;
+    const SINGLE: bool = true;
+    #[inline(always)]
+    fn record(self, node: u32, runs: &mut RunList) {
+        runs.add(node, self.id)
+    }
+    #[inline(always)]
+    fn rebuild((): (), runs: &RunList, node: u32) -> Self {
+        Lazy::new(runs.get(node))
+    }
+    fn gathers(_: &(), _: &mut dyn FnMut(Piece)) {}
+    #[inline]
+    fn take_once(self, cx: &Cx<'_, 'g>) -> T {
+        // SAFETY: the node holds the only use of its input (macro-proven).
+        unsafe { cx.slot(self).take_once() }
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<'g, T: Send + Sync + Clone> SharedInput<'g> for Lazy<'g, T> {
+    #[inline]
+    fn take_shared(self, cx: &Cx<'_, 'g>) -> T {
+        // SAFETY: the consumer holds one use of each input until released.
+        unsafe { cx.slot(self).take_or_clone() }
+    }
+}
+
+impl<'g, T: Send + Sync + Clone> Input<'g> for LazyVec<'g, T> {
+    type Stored = LazyVec<'g, T>;
+    type Value = Vec<T>;
+    const SINGLE: bool = false;
+    fn record(self, _: u32, _: &mut RunList) -> Self {
+        self
+    }
+    fn rebuild(stored: Self, _: &RunList, _: u32) -> Self {
+        stored
+    }
+    fn gathers(stored: &Self, f: &mut dyn FnMut(Piece)) {
+        for p in stored.pieces() {
+            f(*p)
+        }
+    }
+    fn take_once(self, cx: &Cx<'_, 'g>) -> Vec<T> {
+        self.take_shared(cx)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<'g, T: Send + Sync + Clone> SharedInput<'g> for LazyVec<'g, T> {
+    fn take_shared(self, cx: &Cx<'_, 'g>) -> Vec<T> {
+        // SAFETY: the consumer holds one use per element until released.
+        self.iter()
+            .map(|l| unsafe { cx.slot(l).take_or_clone() })
+            .collect()
+    }
+}
+
+/// The inputs of one node: a tuple of [`Input`]s.
+pub trait InputSet<'g>: Send + Sized {
+    /// The tuple of the inputs' stored parts.
+    #[doc(hidden)]
+    type Stored: Send;
+    /// How many inputs (one run list each).
+    #[doc(hidden)]
+    const LEN: usize;
+    /// How many single lazy values (edges recorded in runs).
+    #[doc(hidden)]
+    const SINGLES: u32;
+    /// Records node `node`'s inputs.
+    #[doc(hidden)]
+    fn record(self, node: u32, runs: &mut [RunList]) -> Self::Stored;
+    /// Rebuilds node `node`'s inputs.
+    #[doc(hidden)]
+    fn rebuild(stored: Self::Stored, runs: &[RunList], node: u32) -> Self;
+    /// The pieces the gathers of a node read.
+    #[doc(hidden)]
+    fn gathers(stored: &Self::Stored, f: &mut dyn FnMut(Piece));
+}
+
+macro_rules! input_sets {
+    ($( ( $($n:ident $k:tt),* ) )*) => {$(
+        impl<'g, $($n: Input<'g>),*> InputSet<'g> for ($($n,)*) {
+            type Stored = ($($n::Stored,)*);
+            const LEN: usize = 0 $(+ { let _ = $k; 1 })*;
+            const SINGLES: u32 = 0 $(+ $n::SINGLE as u32)*;
+            #[allow(unused_variables, non_snake_case, clippy::unused_unit)]
+            #[inline(always)]
+            fn record(self, node: u32, runs: &mut [RunList]) -> Self::Stored {
+                let ($($n,)*) = self;
+                ($($n.record(node, &mut runs[$k]),)*)
+            }
+            #[allow(unused_variables, non_snake_case, clippy::unused_unit)]
+            #[inline(always)]
+            fn rebuild(stored: Self::Stored, runs: &[RunList], node: u32) -> Self {
+                let ($($n,)*) = stored;
+                ($(<$n as Input<'g>>::rebuild($n, &runs[$k], node),)*)
+            }
+            #[allow(unused_variables, non_snake_case)]
+            fn gathers(stored: &Self::Stored, f: &mut dyn FnMut(Piece)) {
+                let ($($n,)*) = stored;
+                $( <$n as Input<'g>>::gathers($n, f); )*
+            }
+        }
+    )*};
+}
+input_sets! {
+    ()
+    (A 0)
+    (A 0, B 1)
+    (A 0, B 1, C 2)
+    (A 0, B 1, C 2, D 3)
+    (A 0, B 1, C 2, D 3, E 4)
+    (A 0, B 1, C 2, D 3, E 4, F 5)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10)
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11)
+}
+
+/// Parameter passing mode of a `#[delayed]` parameter written `T` (by value).
+#[derive(Clone, Copy, Debug)]
+pub struct ByValue;
+
+/// Parameter passing mode of a `#[delayed]` parameter written `&T` (borrowed).
+#[derive(Clone, Copy, Debug)]
+pub struct ByRef;
+
+impl ByValue {
+    /// Receives an input consumed by this task alone.
+    #[inline(always)]
+    pub fn once<'g, I: Input<'g>>(self, input: I, cx: &Cx<'_, 'g>) -> Owned<I::Value> {
+        Owned(input.take_once(cx))
+    }
+    /// Receives an input that other tasks consume too: moved if last, else cloned.
+    #[inline(always)]
+    pub fn shared<'g, I: SharedInput<'g>>(self, input: I, cx: &Cx<'_, 'g>) -> Owned<I::Value> {
+        Owned(input.take_shared(cx))
+    }
+    /// A fused iteration hands over a value it owns (its last use).
+    #[inline(always)]
+    pub fn take<T>(self, v: T) -> Owned<T> {
+        Owned(v)
+    }
+    /// A fused iteration hands over a copy of a value it uses again later.
+    #[inline(always)]
+    pub fn share<T: Clone>(self, v: &T) -> Owned<T> {
+        Owned(v.clone())
+    }
+    /// A fused iteration reads a value produced outside its loop, which the
+    /// loop holds until it ends: a clone.
+    #[inline(always)]
+    pub fn outer<'g, T: Clone + Send + Sync>(self, v: Lazy<'g, T>, cx: &Cx<'_, 'g>) -> Owned<T> {
+        // SAFETY: the loop node holds a use of `v` until it completes, and
+        // its iterations run before that.
+        Owned(unsafe { cx.slot(v).get() }.clone())
+    }
+}
+
+impl ByRef {
+    /// Borrows an input; the borrow is released when the task returns.
+    #[inline(always)]
+    pub fn once<'c, 'g, B: Borrow<'c, 'g>>(self, input: B, cx: &'c Cx<'_, 'g>) -> B::Guard {
+        input.borrow(cx)
+    }
+    /// Same as [`ByRef::once`]: borrowing never needs `Clone` for one value.
+    #[inline(always)]
+    pub fn shared<'c, 'g, B: Borrow<'c, 'g>>(self, input: B, cx: &'c Cx<'_, 'g>) -> B::Guard {
+        input.borrow(cx)
+    }
+    /// A fused iteration lends a value it owns (its last use); dropped after the call.
+    #[inline(always)]
+    pub fn take<T>(self, v: T) -> Gathered<T> {
+        Gathered(v)
+    }
+    /// A fused iteration lends a value it uses again later.
+    #[inline(always)]
+    pub fn share<T>(self, v: &T) -> Lent<'_, T> {
+        Lent(v)
+    }
+    /// A fused iteration borrows a value produced outside its loop.
+    #[inline(always)]
+    pub fn outer<'c, 'g, T: Send + Sync>(self, v: Lazy<'g, T>, cx: &'c Cx<'_, 'g>) -> Lent<'c, T> {
+        // SAFETY: the loop node holds a use of `v` until it completes, and
+        // its iterations run before that.
+        Lent(unsafe { cx.slot(v).get() })
+    }
+}
+
+/// A borrow handed to a `&T` parameter.
+pub struct Lent<'a, T>(&'a T);
+
+impl<T> Lent<'_, T> {
+    /// The borrowed value.
+    #[inline(always)]
+    pub fn arg(&self) -> &T {
+        self.0
+    }
+}
+
+/// An input that a `&T` parameter can borrow.
+pub trait Borrow<'c, 'g>: Input<'g> {
+    /// Holds the borrow for the duration of the call.
+    type Guard;
+    /// Starts the borrow.
+    #[doc(hidden)]
+    fn borrow(self, cx: &'c Cx<'_, 'g>) -> Self::Guard;
+}
+
+impl<'c, 'g, T: Send + Sync + 'c> Borrow<'c, 'g> for Lazy<'g, T> {
+    type Guard = Borrowed<'c, T>;
+    #[inline]
+    fn borrow(self, cx: &'c Cx<'_, 'g>) -> Borrowed<'c, T> {
+        Borrowed {
+            slot: cx.slot(self),
+        }
+    }
+}
+
+impl<'c, 'g, T: Send + Sync + Clone + 'c> Borrow<'c, 'g> for LazyVec<'g, T> {
+    type Guard = Gathered<Vec<T>>;
+    fn borrow(self, cx: &'c Cx<'_, 'g>) -> Gathered<Vec<T>> {
+        Gathered(self.take_shared(cx))
+    }
+}
+
+/// A value handed to a task by value; `.arg()` gives it to the call.
+pub struct Owned<V>(V);
+
+impl<V> Owned<V> {
+    /// The value, for a by-value parameter.
+    #[inline(always)]
+    pub fn arg(self) -> V {
+        self.0
+    }
+}
+
+/// A gathered vector, or an owned value, lent to a `&T` parameter.
+pub struct Gathered<V>(V);
+
+impl<V> Gathered<V> {
+    /// A borrow of the value.
+    #[inline(always)]
+    pub fn arg(&self) -> &V {
+        &self.0
+    }
+}
+
+/// A borrowed input; released (and dropped if last) when the guard goes.
+pub struct Borrowed<'c, T> {
+    slot: crate::value::slot::Slot<'c, T>,
+}
+
+impl<T> Borrowed<'_, T> {
+    /// The borrowed value, for a `&T` parameter.
+    #[inline(always)]
+    pub fn arg(&self) -> &T {
+        // SAFETY: the guard holds one use until it is dropped.
+        unsafe { self.slot.get() }
+    }
+}
+
+impl<T> Drop for Borrowed<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: the guard held one use; references from `arg` borrow the
+        // guard, so none outlives this drop.
+        unsafe { self.slot.release() }
+    }
+}
+
+// Marker traits that exist only to word compile errors in taskgraph's terms:
+// `#[delayed]` checks its signature's types against them. With
+// `#[diagnostic::do_not_recommend]` on the blanket impls, rustc reports the
+// marker trait (and its message) instead of the bounds it stands for.
+
+/// The output type of a `#[delayed]` function: it is moved to the thread of
+/// the task that consumes it and may be borrowed by several tasks at once.
+#[diagnostic::on_unimplemented(
+    message = "the output of a `#[delayed]` function must be `Send + Sync`, and `{Self}` is not",
+    label = "this type cannot cross threads",
+    note = "a task's output is moved to the thread of the task that consumes it, and borrowed by several tasks at once",
+    note = "use `Arc` instead of `Rc`, and `Mutex` or `RwLock` instead of `Cell` or `RefCell`"
+)]
+pub trait TaskOutput: Send + Sync {}
+#[diagnostic::do_not_recommend]
+impl<T: Send + Sync + ?Sized> TaskOutput for T {}
+
+/// The type of a by-value parameter of a `#[delayed]` function: its argument
+/// is moved to the pool thread that runs the task.
+#[diagnostic::on_unimplemented(
+    message = "a parameter of a `#[delayed]` function must be `Send`, and `{Self}` is not",
+    label = "this type cannot cross threads",
+    note = "a task's arguments are moved to the pool thread that runs it",
+    note = "use `Arc` instead of `Rc`"
+)]
+pub trait TaskParam: Send {}
+#[diagnostic::do_not_recommend]
+impl<T: Send + ?Sized> TaskParam for T {}
+
+/// The referent of a `&T` parameter of a `#[delayed]` function: tasks on
+/// several threads may borrow it at once.
+#[diagnostic::on_unimplemented(
+    message = "a `&T` parameter of a `#[delayed]` function needs `T: Sync`, and `{Self}` is not `Sync`",
+    label = "this type cannot be shared between threads",
+    note = "tasks on several threads may borrow the same value at once",
+    note = "use `Arc` instead of `Rc`, and `Mutex` or `RwLock` instead of `Cell` or `RefCell`"
+)]
+pub trait TaskRefParam: Sync {}
+#[diagnostic::do_not_recommend]
+impl<T: Sync + ?Sized> TaskRefParam for T {}
+
+/// Implemented by the companion `#[delayed]` adds beside each function. A
+/// task call of any other function resolves to a stand-in that lacks it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a `#[delayed]` function",
+    label = "called as a task here",
+    note = "inside `graph!`, a call of a function whose name starts in lower case is a task: mark the function `#[delayed]`, or compute its value before `graph!` or in a block `{{ ... }}`"
+)]
+pub trait Delayed {}
+
+/// Checked by `graph!` for every function it calls as a task.
+pub const fn delayed<T: Delayed + ?Sized>() {}
+
+/// The parameter modes of a stand-in for a function that is not `#[delayed]`:
+/// that error is already reported, and these keep others from following it.
+#[derive(Clone, Copy, Debug)]
+pub struct NotDelayed;
+
+impl NotDelayed {
+    /// Accepts any input.
+    pub fn once<I, C>(self, _: I, _: C) -> Unreachable {
+        Unreachable
+    }
+    /// Accepts any input.
+    pub fn shared<I, C>(self, _: I, _: C) -> Unreachable {
+        Unreachable
+    }
+    /// Accepts any value.
+    pub fn take<T>(self, _: T) -> Unreachable {
+        Unreachable
+    }
+    /// Accepts any value.
+    pub fn share<T>(self, _: &T) -> Unreachable {
+        Unreachable
+    }
+    /// Accepts any input.
+    pub fn outer<I, C>(self, _: I, _: C) -> Unreachable {
+        Unreachable
+    }
+}
+
+/// An argument of any type, in code that cannot compile anyway.
+#[derive(Debug)]
+pub struct Unreachable;
+
+impl Unreachable {
+    /// Never returns.
+    pub fn arg<T>(&self) -> T {
+        unreachable!("a graph calling a function that is not `#[delayed]` does not compile")
+    }
+}
+
+/// Checked by `#[delayed]` on its return type.
+pub const fn task_output<T: TaskOutput + ?Sized>() {}
+/// Checked by `#[delayed]` on each by-value parameter type.
+pub const fn task_param<T: TaskParam + ?Sized>() {}
+/// Checked by `#[delayed]` on the referent of each `&T` parameter type.
+pub const fn task_ref_param<T: TaskRefParam + ?Sized>() {}
+
+/// Moves a lazy value out for its only consumer (a fused chain's first
+/// value).
+#[inline]
+pub fn take<'g, T: Send + Sync>(l: Lazy<'g, T>, cx: &Cx<'_, 'g>) -> T {
+    l.take_once(cx)
+}
