@@ -98,6 +98,9 @@ pub struct Family<'g, A, I: InputSet<'g>, L, T> {
     recs: Vec<Record<A, I::Stored>>,
     runs: Vec<RunList>,
     at: AtRuns<L>,
+    /// Inputs (bit `j`: input `j`) whose producer is an ancestor of another
+    /// input's: the node does not wait for them separately.
+    implied: u32,
     values: UnsafeCell<Option<RawBuf>>,
     _brand: Brand<'g>,
     _t: PhantomData<fn() -> T>,
@@ -117,10 +120,18 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
             recs: Vec::new(),
             runs: Vec::new(),
             at: AtRuns { runs: Vec::new() },
+            implied: 0,
             values: UnsafeCell::new(None),
             _brand: PhantomData,
             _t: PhantomData,
         }
+    }
+
+    /// Marks inputs (bit `j`: input `j`) that another input's producer
+    /// always follows, so the node need not wait for them separately (the
+    /// macro proves it: they are ancestors of another input).
+    pub fn imply(&mut self, mask: u32) {
+        self.implied = mask;
     }
 
     /// Reserves room for `n` more nodes (the enclosing loop's size hint).
@@ -214,7 +225,10 @@ where
         self.fam.recs.len() as u32
     }
     fn singles(&self) -> u32 {
-        I::SINGLES
+        I::SINGLES - self.fam.implied.count_ones()
+    }
+    fn implied(&self) -> u32 {
+        self.fam.implied
     }
     fn runs(&self) -> &[RunList] {
         &self.fam.runs
@@ -249,12 +263,15 @@ where
             || fam.info.task(fam.at.get(idx).as_slice()),
             || (self.body)(args, inputs, cx),
         );
-        let id = NodeId::new(fam.id, idx);
-        let uses = cx.uses(id);
         // SAFETY: this thread runs the producer; its consumers become ready
         // only after this returns and the executor tells them.
-        unsafe { cx.slot_of::<T>(id).put(out, uses) };
+        unsafe { cx.slot_of::<T>(NodeId::new(fam.id, idx)).write_raw(out) };
         Ran::Done
+    }
+    fn publish(&self, idx: u32, uses: u32, cx: &Cx<'_, 'g>) {
+        // SAFETY: the node has run (its value is written) and its consumers
+        // are told only after this.
+        unsafe { cx.slot_of::<T>(NodeId::new(self.fam.id, idx)).publish(uses) }
     }
     fn describe(&self, idx: u32) -> TaskInfo {
         self.fam.info.task(self.fam.at.get(idx).as_slice())

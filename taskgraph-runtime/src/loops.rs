@@ -210,6 +210,14 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
     fn elements(&self) -> &[u32] {
         &self.elements
     }
+    fn publish(&self, idx: u32, uses: u32, cx: &Cx<'_, 'g>) {
+        // SAFETY: the loop has ended (its output is written) and its
+        // consumers are told only after this.
+        unsafe {
+            cx.slot_of::<K::Output>(NodeId::new(self.id, idx))
+                .publish(uses)
+        }
+    }
     fn describe(&self, _: u32) -> TaskInfo {
         self.info.task(&[])
     }
@@ -236,10 +244,12 @@ impl<'g, K: LoopKind<'g>> Loop<'g, K> {
             // are all done.
             unsafe { rel(cx, id) };
         }
-        let id = NodeId::new(self.id, 0);
-        let uses = cx.uses(id);
-        // SAFETY: the loop's consumers become ready only after this.
-        unsafe { cx.slot_of::<K::Output>(id).put(out, uses) };
+        // SAFETY: the loop's consumers become ready only after the
+        // executor publishes this.
+        unsafe {
+            cx.slot_of::<K::Output>(NodeId::new(self.id, 0))
+                .write_raw(out)
+        };
     }
 }
 

@@ -11,6 +11,51 @@ pub trait FusedRange {
     fn fused_at(&self, k: usize) -> Self::Item;
 }
 
+/// Two nested ranges, the inner independent of the outer: a fused loop over
+/// the pairs in the nest's order (`for a in outer { for b in inner { .. } }`).
+#[derive(Clone, Debug)]
+pub struct Product<A, B> {
+    outer: A,
+    inner: B,
+    inner_len: usize,
+}
+
+impl<A: FusedRange, B: FusedRange> Product<A, B> {
+    /// The pairs of `outer` and `inner`.
+    pub fn new(outer: A, inner: B) -> Self {
+        let inner_len = inner.fused_len();
+        Product {
+            outer,
+            inner,
+            inner_len,
+        }
+    }
+
+    /// The loop indices of pair `k`, as two nested loops number them.
+    #[inline]
+    pub fn at(&self, k: u32) -> [u32; 2] {
+        let l = self.inner_len as u32;
+        [k / l, k % l]
+    }
+}
+
+impl<A: FusedRange, B: FusedRange> FusedRange for Product<A, B> {
+    type Item = (A::Item, B::Item);
+    fn fused_len(&self) -> usize {
+        self.outer
+            .fused_len()
+            .checked_mul(self.inner_len)
+            .expect("a nested loop with more iterations than fit in memory")
+    }
+    #[inline(always)]
+    fn fused_at(&self, k: usize) -> Self::Item {
+        (
+            self.outer.fused_at(k / self.inner_len),
+            self.inner.fused_at(k % self.inner_len),
+        )
+    }
+}
+
 /// A type a fused loop can count over: the integers and `char`.
 pub trait FusedStep: Copy + PartialOrd {
     /// How many values lie in `start..end` (0 if `end <= start`).

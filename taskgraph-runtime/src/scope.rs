@@ -92,17 +92,19 @@ impl<'g> Scope<'g> {
         let cache = &rt.cache;
         let mut finals: Vec<Piece> = Vec::new();
         outs.for_each(&mut |p| finals.push(p));
-        let topo = Topology::build(fams, &finals, cache);
-        let values = fams.iter().map(|f| f.prepare(cache)).collect();
+        let mut topo = Topology::build(fams, &finals, cache);
+        for (m, f) in topo.meta.iter_mut().zip(fams) {
+            m.values = f.prepare(cache);
+        }
         WorkerCtx::current(|cur| match cur {
-            Some(w) if std::ptr::eq(w.reg, &*rt.reg) => run(fams, topo, values, outs, w, cache),
+            Some(w) if std::ptr::eq(w.reg, &*rt.reg) => run(fams, topo, outs, w, cache),
             _ => {
                 let (w, slot) = match rt.reg.claim_external() {
                     Some((me, deque)) => (WorkerCtx::external(&rt.reg, me, deque), true),
                     None => (WorkerCtx::unregistered(&rt.reg), false),
                 };
                 let entered = w.enter();
-                let r = run(fams, topo, values, outs, &w, cache);
+                let r = run(fams, topo, outs, &w, cache);
                 drop(entered);
                 if slot {
                     let (me, deque) = w.into_deque();
@@ -117,13 +119,12 @@ impl<'g> Scope<'g> {
 fn run<'g, O: Outputs<'g>>(
     fams: &[&dyn ErasedFamily<'g>],
     topo: Topology,
-    values: Vec<*mut u8>,
     outs: O,
     w: &WorkerCtx<'_>,
     cache: &Cache,
 ) -> Result<O::Value, Error> {
     let threads = w.reg.threads();
-    let run = Run::new(fams, topo, values, threads, w.has_token());
+    let run = Run::new(fams, topo, threads, w.has_token());
     drive(&run, w);
     let cx = Cx { run: &run, w };
     let outcome = match run.outcome() {

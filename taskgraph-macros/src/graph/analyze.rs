@@ -17,6 +17,9 @@ enum Binding {
 
 pub(crate) struct Analyzer {
     scopes: Vec<Vec<(String, Binding)>>,
+    /// The current block (0: the graph's top level; each loop body its own).
+    block: usize,
+    blocks: usize,
     vars: Vec<Var>,
     uses: Vec<Use>,
     families: Vec<Family>,
@@ -33,6 +36,8 @@ pub(crate) struct Analyzer {
 pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span) -> Result<Graph, Vec<syn::Error>> {
     let mut a = Analyzer {
         scopes: vec![Vec::new()],
+        block: 0,
+        blocks: 1,
         vars: Vec::new(),
         uses: Vec::new(),
         families: Vec::new(),
@@ -238,6 +243,8 @@ impl Analyzer {
         self.vars.push(Var {
             kind,
             depth: self.depth,
+            block: self.block,
+            producer: None,
             refs: 0,
             aliased: false,
             assigned: 0,
@@ -254,7 +261,9 @@ impl Analyzer {
         self.uses.push(Use {
             var,
             depth: self.depth,
+            block: self.block,
             tail: self.in_tail,
+            consumer: None,
         });
         id
     }
@@ -336,6 +345,9 @@ impl Analyzer {
                     if matches!(value, Value::Var { .. } | Value::VecVar { .. }) {
                         self.vars[var].aliased = true;
                     }
+                    if let Value::Call { fam, .. } = &value {
+                        self.vars[var].producer = Some(*fam);
+                    }
                     self.bind(name, Binding::Var(var));
                     out.push(Stmt::Let {
                         mutability: m,
@@ -386,6 +398,9 @@ impl Analyzer {
                     self.errors.push(unsupported(a.span(), "an attribute on a `for` loop", "remove the attribute"));
                 }
                 self.depth += 1;
+                let outer_block = self.block;
+                self.block = self.blocks;
+                self.blocks += 1;
                 self.frames.push(Reserve::default());
                 self.scopes.push(Vec::new());
                 let (pat, iter) = match &over {
@@ -399,6 +414,7 @@ impl Analyzer {
                 self.scopes.pop();
                 let reserve = self.frames.pop().unwrap_or_default();
                 self.depth -= 1;
+                self.block = outer_block;
                 out.push(Stmt::For {
                     label: f.label.clone(),
                     pat,
@@ -766,6 +782,11 @@ impl Analyzer {
             }
         }
         let fam = self.new_family(path, c.span(), params);
+        for (k, a) in args.iter().enumerate() {
+            if let Arg::Lazy(Value::Var { use_, .. }) = a {
+                self.uses[*use_].consumer = Some((fam, k));
+            }
+        }
         if let Some(f) = self.frames.last_mut() {
             f.families.push(fam);
         }
@@ -779,6 +800,7 @@ impl Analyzer {
             name: quote!(#path).to_string().replace(' ', ""),
             span,
             depth: self.depth,
+            block: self.block,
             params,
             reduce: false,
         });
@@ -841,6 +863,9 @@ impl Analyzer {
             self.check_plain_expr(recv);
         }
         self.depth += 1;
+        let outer_block = self.block;
+        self.block = self.blocks;
+        self.blocks += 1;
         self.frames.push(Reserve::default());
         self.scopes.push(Vec::new());
         let (pat, recv) = match &over {
@@ -872,6 +897,7 @@ impl Analyzer {
         self.scopes.pop();
         let reserve = self.frames.pop().unwrap_or_default();
         self.depth -= 1;
+        self.block = outer_block;
         Value::Collect {
             recv,
             pat,

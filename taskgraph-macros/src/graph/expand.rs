@@ -13,7 +13,7 @@ use quote::{quote, quote_spanned, ToTokens};
 use syn::{GenericArgument, Ident, PathArguments, Type};
 
 use super::ir::*;
-use super::lower::{Event, LinkArg, Lowering, Out, Plan, PlanKind};
+use super::lower::{Event, LinkArg, Lowering, Out, Pass, Plan, PlanKind};
 use crate::paths::{self, private, temp};
 
 struct Ctx<'a> {
@@ -51,6 +51,10 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
             };
             let mut #name = #scope.family(#info);
         });
+        let mask = low.passing.implied[i];
+        if mask != 0 {
+            decls.push(quote_spanned!(f.span=> #name.imply(#mask);));
+        }
         table.push(quote_spanned!(f.span=> &#name));
         if is_top_reduce(g, i) {
             let u = reduce_loop_ident(g, i);
@@ -225,7 +229,15 @@ impl Ctx<'_> {
         };
         let scope = &self.scope;
         let rg = range_ident(p);
-        let range = strip_parens(plan.range);
+        let range = match plan.inner {
+            Some((inner, _)) => {
+                let outer = strip_parens(plan.range);
+                let inner = strip_parens(inner);
+                let product = private("Product", Span::call_site());
+                quote!(#product::new(#outer, #inner))
+            }
+            None => strip_parens(plan.range).to_token_stream(),
+        };
         let holds: Vec<_> = (0..plan.held.len()).map(|j| held_ident(p, j)).collect();
         let l = plan_ident(p);
         let held = &plan.held;
@@ -339,16 +351,36 @@ impl Ctx<'_> {
         }
     }
 
+    /// `let pat = range[k];` (a pair for a flattened nest).
+    fn bind_iteration(&self, p: usize, plan: &Plan<'_>, k: &Ident) -> TokenStream {
+        let rg = range_ident(p);
+        let fr = private("FusedRange", Span::call_site());
+        let pat = plan.pat;
+        match plan.inner {
+            Some((_, ipat)) => quote!(let (#pat, #ipat) = #fr::fused_at(&#rg, #k as usize);),
+            None => quote!(let #pat = #fr::fused_at(&#rg, #k as usize);),
+        }
+    }
+
+    /// The loop indices of iteration `k`, as the node-by-node code numbers them.
+    fn iteration_at(&self, p: usize, plan: &Plan<'_>, k: &Ident) -> TokenStream {
+        match plan.inner {
+            Some(_) => {
+                let rg = range_ident(p);
+                quote!(#rg.at(#k))
+            }
+            None => quote!([#k]),
+        }
+    }
+
     /// The fused form of an `each` or `reduce` loop.
     fn fused_loop(&self, p: usize, plan: &Plan<'_>, len: &Ident) -> TokenStream {
         let cx = &self.cx;
         let l = plan_ident(p);
         let k = temp("__tg_k", Span::call_site());
-        let rg = range_ident(p);
-        let pat = plan.pat;
-        let fr = private("FusedRange", Span::call_site());
         let cx_ty = private("Cx", Span::call_site());
         let body = self.events(p, plan, &k);
+        let bind = self.bind_iteration(p, plan, &k);
         let elems = (0..plan.outs.len()).map(|j| {
             let e = elem_ident(p, j);
             quote!(#e.id())
@@ -370,7 +402,7 @@ impl Ctx<'_> {
                     #r = ::core::option::Option::Some(#l.reduce(
                         #len,
                         |#k: u32, #cx: &#cx_ty<'_, '_>| {
-                            let #pat = #fr::fused_at(&#rg, #k as usize);
+                            #bind
                             #body
                             #leaf
                         },
@@ -383,7 +415,7 @@ impl Ctx<'_> {
                 let _ = #l.each(
                     #len,
                     |#k: u32, #cx: &#cx_ty<'_, '_>| {
-                        let #pat = #fr::fused_at(&#rg, #k as usize);
+                        #bind
                         #body
                     },
                     #elems,
@@ -476,10 +508,11 @@ impl Ctx<'_> {
                     let call = quote_spanned!(f.span=> #callee(#(#vals),*));
                     let name = &link.name;
                     let ty = link.ty.map(|t| quote!(: #t));
+                    let at = self.iteration_at(p, plan, k);
                     out.extend(quote! {
                         let #name #ty = {
                             #(#temps)*
-                            #cx.task(#info, [#k], move || #call)
+                            #cx.task(#info, #at, move || #call)
                         };
                     });
                 }
@@ -743,8 +776,18 @@ impl Ctx<'_> {
                     let mode = paths::param_mode(k, p.span);
                     let m = Ident::new(&format!("__tg_m{k}"), p.span);
                     modes.push(quote!(let #m = <#companion>::#mode;));
-                    let method =
-                        Ident::new(if self.once(once) { "once" } else { "shared" }, p.span);
+                    let pass = match once {
+                        Once::Use(u) => self.low.passing.by_use[u],
+                        _ => None,
+                    };
+                    let method = match pass {
+                        Some(Pass::Once) => "once",
+                        Some(Pass::Peek) => "peek",
+                        Some(Pass::Last) => "last",
+                        None if self.once(once) => "once",
+                        None => "shared",
+                    };
+                    let method = Ident::new(method, p.span);
                     let cx = temp(&cx.to_string(), p.span);
                     args.push(quote_spanned!(p.span=> #m.#method(#a, #cx).arg()));
                 }

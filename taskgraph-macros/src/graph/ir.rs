@@ -38,6 +38,8 @@ pub(crate) struct Family {
     pub span: Span,
     /// Enclosing loops (`for` and `.map` closures).
     pub depth: usize,
+    /// The block (loop body) of the call.
+    pub block: usize,
     /// One entry per argument of the call, in order.
     pub params: Vec<Param>,
     /// The combining function of a `tree_reduce`.
@@ -82,6 +84,10 @@ pub(crate) struct Var {
     pub kind: VarKind,
     /// Loop depth of the `let`.
     pub depth: usize,
+    /// The block (loop body) of the `let`.
+    pub block: usize,
+    /// The call whose value the `let` binds, if it binds a call.
+    pub producer: Option<FamId>,
     /// How many times it is read as a lazy value.
     pub refs: u32,
     /// Aliased (`let y = x;`, `y = x;`): one node under two names.
@@ -128,8 +134,12 @@ impl Var {
 pub(crate) struct Use {
     pub var: VarId,
     pub depth: usize,
+    /// The block (loop body) the use is in.
+    pub block: usize,
     /// In the final expression: the last thing instantiation does.
     pub tail: bool,
+    /// The call (and argument position) the use is a lazy argument of.
+    pub consumer: Option<(FamId, usize)>,
 }
 
 pub(crate) enum Stmt {

@@ -93,6 +93,9 @@ pub(crate) struct Plan<'a> {
     pub kind: PlanKind<'a>,
     pub range: &'a Expr,
     pub pat: &'a Pat,
+    /// A rectangular inner loop flattened into this one: its range and
+    /// pattern (iteration `k` is `(k / inner_len, k % inner_len)`).
+    pub inner: Option<(&'a Expr, &'a Pat)>,
     pub events: Vec<Event<'a>>,
     pub outs: Vec<ElementOut<'a>>,
     /// The `tree_reduce` family computed inside the blocks.
@@ -104,6 +107,7 @@ pub(crate) struct Plan<'a> {
 /// How the whole graph is lowered.
 pub(crate) struct Lowering<'a> {
     pub plans: Vec<Plan<'a>>,
+    pub passing: Passing,
 }
 
 impl Lowering<'_> {
@@ -124,7 +128,10 @@ pub(crate) fn lower(g: &Graph) -> Lowering<'_> {
             plans.push(p);
         }
     }
-    Lowering { plans }
+    Lowering {
+        plans,
+        passing: passing(g),
+    }
 }
 
 fn plan_stmt<'a>(g: &'a Graph, i: usize, s: &'a Stmt) -> Option<Plan<'a>> {
@@ -141,11 +148,33 @@ fn plan_stmt<'a>(g: &'a Graph, i: usize, s: &'a Stmt) -> Option<Plan<'a>> {
             if let Some(p) = chain_plan(g, i, range, pat, body, span) {
                 return Some(p);
             }
+            // `for r in a { for c in b { .. } }` with `b` independent of `r`:
+            // one loop over the pairs.
+            let (inner, body) = match &body[..] {
+                [Stmt::For {
+                    label: None,
+                    pat: ipat,
+                    iter: iiter,
+                    body: ibody,
+                    ..
+                }] => {
+                    let irange = as_range(iiter)?;
+                    let mut outer = Vec::new();
+                    super::parse::pat_idents(pat, &mut outer);
+                    let ts = quote::quote!(#irange);
+                    if outer.iter().any(|o| tokens_mention(&ts, &o.to_string())) {
+                        return None;
+                    }
+                    (Some((irange, ipat)), &ibody[..])
+                }
+                _ => (None, &body[..]),
+            };
             let mut b = Body::new(g);
             for st in body {
                 b.stmt(st)?;
             }
             let mut plan = b.finish(i, PlanKind::For, range, pat, span)?;
+            plan.inner = inner;
             plan.reduce = absorb(g, i, &plan);
             if plan.reduce.is_some() {
                 // The reduced vector's pushes become the leaf.
@@ -432,6 +461,7 @@ impl<'a> Body<'a> {
             kind,
             range,
             pat,
+            inner: None,
             events: self.events,
             outs: self.outs,
             reduce: None,
@@ -975,4 +1005,158 @@ fn changes(s: &Stmt, names: &[String], locals: &[String]) -> bool {
         Stmt::For { body, .. } => body.iter().any(|s| changes(s, names, locals)),
         _ => false,
     }
+}
+
+// ---------------------------------------------------------------------------
+// How each lazy argument is passed: the one move-or-share rule.
+
+/// How a lazy argument reaches its task, decided at compile time.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Pass {
+    /// The value's only consumer: moved, no count.
+    Once,
+    /// One of consumers that run one after another, not the last: cloned
+    /// (or borrowed) without touching the count.
+    Peek,
+    /// The last of such consumers: moved.
+    Last,
+}
+
+/// The passing of every use (`None`: consumers in no known order, moved by
+/// the last and cloned by the others, counted at run time), and per family the inputs implied by others
+/// (an input whose producer is an ancestor of another input's: the node
+/// need not wait for it separately).
+pub(crate) struct Passing {
+    pub by_use: Vec<Option<Pass>>,
+    pub implied: Vec<u32>,
+}
+
+/// Finds, for each lazy variable whose consumers all sit in its own block
+/// and run one after another (each reads, directly or not, the one before),
+/// the static passing: the earlier consumers peek, the last one takes, and
+/// the later consumers' edges from the variable are implied.
+pub(crate) fn passing(g: &Graph) -> Passing {
+    // reads[f]: the families whose outputs family `f` reads directly.
+    let mut reads: Vec<Vec<FamId>> = vec![Vec::new(); g.families.len()];
+    fn walk_value(g: &Graph, v: &Value, reads: &mut [Vec<FamId>]) {
+        match v {
+            Value::Call { fam, args } => {
+                for a in args {
+                    if let Arg::Lazy(v) = a {
+                        match v {
+                            Value::Call { fam: inner, .. } => reads[*fam].push(*inner),
+                            Value::Var { use_, .. } => {
+                                let var = &g.vars[g.uses[*use_].var];
+                                if let (0, false, Some(p)) =
+                                    (var.assigned, var.aliased, var.producer)
+                                {
+                                    reads[*fam].push(p);
+                                }
+                            }
+                            _ => {}
+                        }
+                        walk_value(g, v, reads);
+                    }
+                }
+            }
+            Value::Reduce { vec, .. } => walk_value(g, vec, reads),
+            Value::Collect { stmts, tail, .. } => {
+                for s in stmts {
+                    walk_stmt(g, s, reads);
+                }
+                walk_value(g, tail, reads);
+            }
+            Value::Tuple(vs) => vs.iter().for_each(|v| walk_value(g, v, reads)),
+            _ => {}
+        }
+    }
+    fn walk_stmt(g: &Graph, s: &Stmt, reads: &mut [Vec<FamId>]) {
+        match s {
+            Stmt::Let { value, .. }
+            | Stmt::Assign { value, .. }
+            | Stmt::Push { value, .. }
+            | Stmt::Eval(value) => walk_value(g, value, reads),
+            Stmt::For { body, .. } => body.iter().for_each(|s| walk_stmt(g, s, reads)),
+            Stmt::Plain(_) | Stmt::VecLocal { .. } => {}
+        }
+    }
+    for s in &g.stmts {
+        walk_stmt(g, s, &mut reads);
+    }
+    walk_value(g, &g.tail, &mut reads);
+
+    // Whether `b` reads `a`'s output, directly or not, within `a`'s block.
+    let descends = |b: FamId, a: FamId| -> bool {
+        let block = g.families[a].block;
+        let mut stack = vec![b];
+        let mut seen = vec![false; g.families.len()];
+        while let Some(f) = stack.pop() {
+            for &p in &reads[f] {
+                if p == a {
+                    return true;
+                }
+                if !seen[p] && g.families[p].block == block {
+                    seen[p] = true;
+                    stack.push(p);
+                }
+            }
+        }
+        false
+    };
+
+    let mut by_use = vec![None; g.uses.len()];
+    let mut implied = vec![0u32; g.families.len()];
+    for var in &g.vars {
+        if var.kind != VarKind::Lazy || var.assigned > 0 || var.aliased || var.producer.is_none() {
+            continue;
+        }
+        let mut consumers: Vec<(FamId, usize, UseId)> = Vec::new();
+        let mut ok = !var.use_ids.is_empty();
+        for &u in &var.use_ids {
+            let use_ = &g.uses[u];
+            match use_.consumer {
+                Some((f, k))
+                    if use_.block == var.block
+                        && !use_.tail
+                        && g.families[f].block == var.block
+                        && !consumers.iter().any(|c| c.0 == f) =>
+                {
+                    consumers.push((f, k, u))
+                }
+                _ => ok = false,
+            }
+        }
+        if !ok {
+            continue;
+        }
+        // Order by how many of the others each descends from; a chain has
+        // 0, 1, 2, ... and each descends from the one before.
+        let fams: Vec<FamId> = consumers.iter().map(|c| c.0).collect();
+        consumers.sort_by_key(|c| {
+            fams.iter()
+                .filter(|&&d| d != c.0 && descends(c.0, d))
+                .count()
+        });
+        let chain = consumers.windows(2).all(|w| descends(w[1].0, w[0].0));
+        if !chain {
+            continue;
+        }
+        let n = consumers.len();
+        for (i, &(f, k, u)) in consumers.iter().enumerate() {
+            by_use[u] = Some(match (n, i + 1 == n) {
+                (1, _) => Pass::Once,
+                (_, true) => Pass::Last,
+                _ => Pass::Peek,
+            });
+            if i > 0 {
+                // Position `k` among the call's lazy arguments.
+                let slot = g.families[f].params[..k]
+                    .iter()
+                    .filter(|p| matches!(p.kind, ParamKind::Lazy { .. }))
+                    .count();
+                implied[f] |= 1 << slot;
+            }
+        }
+    }
+    Passing { by_use, implied }
 }

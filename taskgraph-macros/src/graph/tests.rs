@@ -166,17 +166,26 @@ fn fusion_plans() {
         count(v)
     })
     .is_empty());
-    // Not a range; a nested loop; a chain whose values have other consumers.
+    // A rectangular nest flattens; a triangular one does not.
+    assert_eq!(
+        plans(quote! {
+            let mut v = Vec::new();
+            for i in 0..n { for j in 0..m { v.push(gen(i, j)); } }
+            tree_reduce(v, add)
+        }),
+        [(1, true)]
+    );
+    assert!(plans(quote! {
+        let mut v = Vec::new();
+        for i in 0..n { for j in 0..i { v.push(gen(j)); } }
+        sum(v)
+    })
+    .is_empty());
+    // Not a range; a chain whose values have other consumers.
     assert!(
         plans(quote! { let v: Vec<_> = items.iter().map(|i| gen(*i)).collect(); sum(v) })
             .is_empty()
     );
-    assert!(plans(quote! {
-        let mut v = Vec::new();
-        for i in 0..n { for j in 0..m { v.push(gen(j)); } }
-        sum(v)
-    })
-    .is_empty());
     assert!(plans(quote! {
         let mut b = make(0);
         let mut sums = Vec::new();

@@ -113,16 +113,90 @@ pub(crate) struct Rule {
     c_fam: u32,
     c0: u32,
     step: u32,
+    /// Whether the consumer waits for this edge (else it is implied by
+    /// another of its inputs, and only counts as a use).
+    notify: bool,
+    /// `log2(step)` when a strided rule's step is a power of two, else
+    /// `u32::MAX` (then matching divides).
+    shift: u32,
     kind: RuleKind,
 }
 
 impl Rule {
+    fn new(p_fam: u32, lo: u32, hi: u32, c_fam: u32, c0: u32, step: u32, kind: RuleKind) -> Self {
+        let shift = if kind == RuleKind::Strided && step.is_power_of_two() {
+            step.trailing_zeros()
+        } else {
+            u32::MAX
+        };
+        Rule {
+            p_fam,
+            lo,
+            hi,
+            c_fam,
+            c0,
+            step,
+            notify: true,
+            shift,
+            kind,
+        }
+    }
+
     #[inline(always)]
     fn covers(&self, p: u32) -> bool {
-        self.lo <= p
-            && p < self.hi
-            && (self.kind != RuleKind::Strided || self.step <= 1 || (p - self.lo).is_multiple_of(self.step))
+        if p < self.lo || p >= self.hi {
+            return false;
+        }
+        if self.kind != RuleKind::Strided {
+            return true;
+        }
+        let d = p - self.lo;
+        if self.shift != u32::MAX {
+            d & (self.step - 1) == 0
+        } else {
+            d.is_multiple_of(self.step)
+        }
     }
+
+    /// How many uses a covered producer gets from this rule.
+    #[inline(always)]
+    fn uses(&self) -> u32 {
+        if self.kind == RuleKind::Broadcast {
+            self.step
+        } else {
+            1
+        }
+    }
+
+    /// The consumer of producer `p` under a strided rule.
+    #[inline(always)]
+    fn strided_consumer(&self, p: u32) -> u32 {
+        let d = p - self.lo;
+        self.c0
+            + if self.shift != u32::MAX {
+                d >> self.shift
+            } else {
+                d / self.step
+            }
+    }
+}
+
+/// What the executor reads about a family on every node: kept in one
+/// array, so running a node makes no virtual call beyond the task itself.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Meta {
+    /// Global number of the family's first node.
+    pub(crate) base: u32,
+    pub(crate) len: u32,
+    /// The family's rules: `rules[rules_lo..rules_hi]`.
+    rules_lo: u32,
+    rules_hi: u32,
+    pub(crate) kind: Kind,
+    /// Every node has exactly one input: it is ready as soon as that input
+    /// is, with no counter.
+    single: bool,
+    /// The family's output cells (set when the run is prepared).
+    pub(crate) values: *mut u8,
 }
 
 /// Dependency counters, value states and rules, flat over all nodes.
@@ -131,11 +205,10 @@ impl Rule {
 /// the runtime's cache and goes back to it, so repeated computes reuse the
 /// same pages.
 pub(crate) struct Topology {
-    base: Vec<u32>,
+    pub(crate) meta: Vec<Meta>,
     pending: Vec<u32>,
     states: Vec<u32>,
     rules: Vec<Rule>,
-    rule_off: Vec<u32>,
     /// Per rule: the largest `hi` of this and the earlier rules of its family.
     reach: Vec<u32>,
 }
@@ -147,10 +220,18 @@ impl Topology {
     /// Builds the topology of `fams` (numbered in order) and the graph's
     /// output references `finals`.
     pub(crate) fn build(fams: &[&dyn ErasedFamily<'_>], finals: &[Piece], cache: &Cache) -> Self {
-        let mut base = cache.take_words(fams.len() + 1);
+        let mut meta = Vec::with_capacity(fams.len());
         let mut total: u64 = 0;
         for f in fams {
-            base.push(total as u32);
+            meta.push(Meta {
+                base: total as u32,
+                len: f.len(),
+                rules_lo: 0,
+                rules_hi: 0,
+                kind: f.kind(),
+                single: f.singles() == 1,
+                values: std::ptr::null_mut(),
+            });
             total += u64::from(f.len());
         }
         assert!(
@@ -158,7 +239,6 @@ impl Topology {
             "a graph holds at most {} nodes",
             u32::MAX - 1
         );
-        base.push(total as u32);
         let n = total as usize;
         let mut pending = cache.take_words(n);
         let mut states = cache.take_words(n);
@@ -166,59 +246,65 @@ impl Topology {
         let mut rules = cache.take_rules();
         for (c_fam, f) in fams.iter().enumerate() {
             let singles = f.singles();
+            if f.kind() == Kind::Elements {
+                meta[c_fam].single = false;
+            }
             pending.extend(std::iter::repeat_n(singles, f.len() as usize));
-            for list in f.runs() {
+            let implied = f.implied();
+            for (j, list) in f.runs().iter().enumerate() {
                 for r in list.runs() {
                     let (hi, kind, step) = if r.stride == 0 {
                         (r.p0 + 1, RuleKind::Broadcast, r.n)
                     } else {
                         (r.p0 + (r.n - 1) * r.stride + 1, RuleKind::Strided, r.stride)
                     };
-                    rules.push(Rule {
-                        p_fam: r.p_fam,
-                        lo: r.p0,
-                        hi,
-                        c_fam: c_fam as u32,
-                        c0: r.c0,
-                        step,
-                        kind,
-                    });
+                    let mut rule = Rule::new(r.p_fam, r.p0, hi, c_fam as u32, r.c0, step, kind);
+                    rule.notify = implied & (1 << j) == 0;
+                    rules.push(rule);
                 }
             }
-            let b = base[c_fam] as usize;
+            let b = meta[c_fam].base as usize;
+            let mut gathers = false;
             f.for_each_gather(&mut |c, p| {
+                gathers = true;
                 pending[b + c as usize] += p.len;
-                rules.push(Rule {
-                    p_fam: p.fam,
-                    lo: p.start,
-                    hi: p.start + p.len,
-                    c_fam: c_fam as u32,
-                    c0: c,
-                    step: 1,
-                    kind: RuleKind::Gather,
-                });
+                rules.push(Rule::new(
+                    p.fam,
+                    p.start,
+                    p.start + p.len,
+                    c_fam as u32,
+                    c,
+                    1,
+                    RuleKind::Gather,
+                ));
             });
+            if gathers {
+                meta[c_fam].single = false;
+            }
         }
         for p in finals {
-            rules.push(Rule {
-                p_fam: p.fam,
-                lo: p.start,
-                hi: p.start + p.len,
-                c_fam: FINAL,
-                c0: 0,
-                step: 1,
-                kind: RuleKind::Gather,
-            });
+            rules.push(Rule::new(
+                p.fam,
+                p.start,
+                p.start + p.len,
+                FINAL,
+                0,
+                1,
+                RuleKind::Gather,
+            ));
         }
         rules.sort_unstable_by_key(|r| (r.p_fam, r.lo));
-        let mut rule_off = cache.take_words(fams.len() + 1);
         let mut reach = cache.take_words(rules.len());
         let mut k = 0;
-        for f in 0..=fams.len() {
+        for (f, m) in meta.iter_mut().enumerate() {
             while k < rules.len() && (rules[k].p_fam as usize) < f {
                 k += 1;
             }
-            rule_off.push(k as u32);
+            m.rules_lo = k as u32;
+            while k < rules.len() && rules[k].p_fam as usize == f {
+                k += 1;
+            }
+            m.rules_hi = k as u32;
         }
         let mut fam = u32::MAX;
         let mut max = 0;
@@ -231,33 +317,25 @@ impl Topology {
             reach.push(max);
         }
         Topology {
-            base,
+            meta,
             pending,
             states,
             rules,
-            rule_off,
             reach,
         }
     }
 
     /// Gives the buffers back to the cache.
     pub(crate) fn recycle(self, cache: &Cache) {
-        cache.give_words(self.base);
         cache.give_words(self.pending);
         cache.give_words(self.states);
-        cache.give_words(self.rule_off);
         cache.give_words(self.reach);
         cache.give_rules(self.rules);
     }
 
     #[inline(always)]
     pub(crate) fn global(&self, n: NodeId) -> usize {
-        (self.base[n.fam as usize] + n.idx) as usize
-    }
-
-    #[inline(always)]
-    pub(crate) fn state(&self, n: NodeId) -> &AtomicU32 {
-        atomic(&self.states[self.global(n)])
+        (self.meta[n.fam as usize].base + n.idx) as usize
     }
 
     #[inline(always)]
@@ -271,11 +349,9 @@ impl Topology {
 
     /// Calls `f` with every rule that covers producer node `p`.
     #[inline]
-    fn for_each_rule(&self, p: NodeId, mut f: impl FnMut(&Rule)) {
-        let (a, b) = (
-            self.rule_off[p.fam as usize] as usize,
-            self.rule_off[p.fam as usize + 1] as usize,
-        );
+    fn for_each_rule<'t>(&'t self, p: NodeId, mut f: impl FnMut(&'t Rule)) {
+        let m = &self.meta[p.fam as usize];
+        let (a, b) = (m.rules_lo as usize, m.rules_hi as usize);
         let rules = &self.rules[a..b];
         if rules.len() <= SCAN_RULES {
             for r in rules {
@@ -299,13 +375,7 @@ impl Topology {
     #[inline]
     pub(crate) fn uses(&self, p: NodeId) -> u32 {
         let mut n = 0;
-        self.for_each_rule(p, |r| {
-            n += if r.kind == RuleKind::Broadcast {
-                r.step
-            } else {
-                1
-            }
-        });
+        self.for_each_rule(p, |r| n += r.uses());
         n
     }
 }
@@ -369,8 +439,13 @@ pub trait ErasedFamily<'g>: Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// How many single lazy inputs each node has.
+    /// How many single lazy inputs each node waits for.
     fn singles(&self) -> u32;
+    /// The inputs a node does not wait for (bit `j`: input `j`): their
+    /// producers are ancestors of another input's.
+    fn implied(&self) -> u32 {
+        0
+    }
     /// The runs of each input.
     fn runs(&self) -> &[RunList];
     /// Calls `f(node, piece)` for each piece of each gather.
@@ -387,8 +462,8 @@ pub trait ErasedFamily<'g>: Sync {
     fn elements(&self) -> &[u32] {
         &[]
     }
-    /// Sets the uses of written element `idx` (element families only).
-    fn publish(&self, _idx: u32, _uses: u32, _cx: &Cx<'_, 'g>) {}
+    /// Sets the uses of node `idx`'s written output.
+    fn publish(&self, idx: u32, uses: u32, cx: &Cx<'_, 'g>);
     /// Describes node `idx` for error reports.
     fn describe(&self, idx: u32) -> TaskInfo;
     /// Drops whatever the run left alive and returns storage to the cache.
@@ -481,7 +556,6 @@ pub(crate) struct RunState {
 pub(crate) struct Run<'r, 'g> {
     pub(crate) fams: &'r [&'r dyn ErasedFamily<'g>],
     pub(crate) topo: Topology,
-    pub(crate) values: Vec<*mut u8>,
     pub(crate) state: RunState,
 }
 
@@ -494,14 +568,12 @@ impl<'r, 'g> Run<'r, 'g> {
     pub(crate) fn new(
         fams: &'r [&'r dyn ErasedFamily<'g>],
         topo: Topology,
-        values: Vec<*mut u8>,
         threads: usize,
         owner_in_pool: bool,
     ) -> Self {
         Run {
             fams,
             topo,
-            values,
             state: RunState {
                 active: AtomicUsize::new(1),
                 stop: AtomicBool::new(false),
@@ -688,15 +760,38 @@ impl<'r, 'g> Run<'r, 'g> {
     /// run would: its inputs are released sooner, so memory stays low); the
     /// others are pushed.
     pub(crate) fn complete(&self, p: NodeId, cx: &Cx<'_, 'g>) -> Option<NodeId> {
+        let m = &self.topo.meta[p.fam as usize];
         let mut next = None;
-        let f = self.fams[p.fam as usize];
-        if f.kind() == Kind::Loop {
-            for &e in f.elements() {
+        if m.kind == Kind::Loop {
+            for &e in self.fams[p.fam as usize].elements() {
                 self.complete_elements(e, cx, &mut next);
             }
         }
-        self.topo
-            .for_each_rule(p, |r| self.notify(r, p.idx, 1, cx, &mut next));
+        let rules = &self.topo.rules[m.rules_lo as usize..m.rules_hi as usize];
+        if rules.len() > SCAN_RULES {
+            let uses = self.topo.uses(p);
+            self.fams[p.fam as usize].publish(p.idx, uses, cx);
+            self.topo
+                .for_each_rule(p, |r| self.notify(r, p.idx, 1, cx, &mut next));
+            return next;
+        }
+        // The uses must be set before the first consumer is told.
+        let mut uses = 0;
+        for r in rules {
+            if r.covers(p.idx) {
+                uses += r.uses();
+            }
+        }
+        if uses > 0 && m.kind == Kind::Tasks {
+            atomic(&self.topo.states[(m.base + p.idx) as usize]).store(uses, Ordering::Relaxed);
+        } else {
+            self.fams[p.fam as usize].publish(p.idx, uses, cx);
+        }
+        for r in rules {
+            if r.notify && r.covers(p.idx) {
+                self.notify(r, p.idx, 1, cx, &mut next);
+            }
+        }
         next
     }
 
@@ -709,11 +804,8 @@ impl<'r, 'g> Run<'r, 'g> {
             let uses = self.topo.uses(NodeId::new(e, i));
             f.publish(i, uses, cx);
         }
-        let (a, b) = (
-            self.topo.rule_off[e as usize] as usize,
-            self.topo.rule_off[e as usize + 1] as usize,
-        );
-        for r in &self.topo.rules[a..b] {
+        let m = &self.topo.meta[e as usize];
+        for r in &self.topo.rules[m.rules_lo as usize..m.rules_hi as usize] {
             match r.kind {
                 RuleKind::Gather => self.notify(r, r.lo, r.hi - r.lo, cx, next),
                 _ => {
@@ -731,17 +823,12 @@ impl<'r, 'g> Run<'r, 'g> {
     /// inputs are ready.
     #[inline]
     fn notify(&self, r: &Rule, p: u32, count: u32, cx: &Cx<'_, 'g>, next: &mut Option<NodeId>) {
-        if r.c_fam == FINAL {
+        if r.c_fam == FINAL || !r.notify {
             return;
         }
         match r.kind {
             RuleKind::Strided => {
-                let k = if r.step <= 1 {
-                    p - r.lo
-                } else {
-                    (p - r.lo) / r.step
-                };
-                self.ready(NodeId::new(r.c_fam, r.c0 + k), count, cx, next)
+                self.ready(NodeId::new(r.c_fam, r.strided_consumer(p)), count, cx, next)
             }
             RuleKind::Gather => self.ready(NodeId::new(r.c_fam, r.c0), count, cx, next),
             RuleKind::Broadcast => {
@@ -756,8 +843,12 @@ impl<'r, 'g> Run<'r, 'g> {
     fn ready(&self, c: NodeId, count: u32, cx: &Cx<'_, 'g>, next: &mut Option<NodeId>) {
         // AcqRel: Release publishes the producer's output to whoever runs
         // `c`; the thread that takes the counter to zero Acquires every
-        // producer's output (a release sequence of RMWs).
-        if self.topo.pending(c).fetch_sub(count, Ordering::AcqRel) != count {
+        // producer's output (a release sequence of RMWs). A node with one
+        // input needs no counter: this is its only notification, and the
+        // hand-over (this thread, or a deque push and steal) publishes it.
+        if !self.topo.meta[c.fam as usize].single
+            && self.topo.pending(c).fetch_sub(count, Ordering::AcqRel) != count
+        {
             return;
         }
         match *next {
@@ -840,23 +931,18 @@ impl<'r, 'g> Cx<'r, 'g> {
     /// The slot of node `id`, whose outputs are `T`.
     #[inline(always)]
     pub(crate) fn slot_of<T>(&self, id: NodeId) -> Slot<'r, T> {
-        let fam = id.fam as usize;
+        let m = &self.run.topo.meta[id.fam as usize];
         assert!(
-            fam < self.run.fams.len() && id.idx < self.run.fams[fam].len(),
+            id.idx < m.len,
             "taskgraph internal error: node out of range"
         );
-        let base = self.run.values[fam] as *mut std::mem::MaybeUninit<T>;
+        let base = m.values as *mut std::mem::MaybeUninit<T>;
+        let state = atomic(&self.run.topo.states[(m.base + id.idx) as usize]);
         // SAFETY: handles to `T` values are made only by the family numbered
-        // `fam` of this graph (the brand `'g`), whose cells are `T`; the
-        // index is in bounds; `values[fam]` is that family's cell array,
-        // alive for the run.
-        unsafe { Slot::new(base.add(id.idx as usize), self.run.topo.state(id)) }
-    }
-
-    /// How many consumers (and output references) read node `id`.
-    #[inline]
-    pub(crate) fn uses(&self, id: NodeId) -> u32 {
-        self.run.topo.uses(id)
+        // `id.fam` of this graph (the brand `'g`), whose cells are `T`; the
+        // index is in bounds; `values` is that family's cell array, alive for
+        // the run.
+        unsafe { Slot::new(base.add(id.idx as usize), state) }
     }
 
     /// Whether the run has stopped (a failure or a cancellation).

@@ -178,9 +178,13 @@ impl<'g, T> LazyVec<'g, T> {
     pub fn reserve(&mut self, _additional: usize) {}
 
     /// Element `i`, if there is one.
+    #[inline]
     pub fn get(&self, i: usize) -> Option<Lazy<'g, T>> {
         if i >= self.len {
             return None;
+        }
+        if let [p] = &self.pieces[..] {
+            return Some(Lazy::new(NodeId::new(p.fam, p.start + i as u32)));
         }
         let k = self.pieces.partition_point(|p| p.offset <= i) - 1;
         let p = &self.pieces[k];

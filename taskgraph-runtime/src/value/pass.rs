@@ -195,6 +195,25 @@ impl ByValue {
     pub fn shared<'g, I: SharedInput<'g>>(self, input: I, cx: &Cx<'_, 'g>) -> Owned<I::Value> {
         Owned(input.take_shared(cx))
     }
+    /// Receives a clone of an input whose later consumers run after this
+    /// task (macro-proven): no count is touched.
+    #[inline(always)]
+    pub fn peek<'g, T: Send + Sync + Clone>(self, input: Lazy<'g, T>, cx: &Cx<'_, 'g>) -> Owned<T>
+    where
+        Lazy<'g, T>: SharedInput<'g>,
+    {
+        // SAFETY: the last consumer, which takes the value, runs after this
+        // task (it depends on it), so the value is present.
+        Owned(unsafe { cx.slot(input).get() }.clone())
+    }
+    /// Receives an input as the last of consumers that run one after the
+    /// other (macro-proven): moved.
+    #[inline(always)]
+    pub fn last<'g, T: Send + Sync>(self, input: Lazy<'g, T>, cx: &Cx<'_, 'g>) -> Owned<T> {
+        // SAFETY: every other consumer of the value has run (this task
+        // depends on each), none releases it, and this is the last.
+        Owned(unsafe { cx.slot(input).take_static() })
+    }
     /// A fused iteration hands over a value it owns (its last use).
     #[inline(always)]
     pub fn take<T>(self, v: T) -> Owned<T> {
@@ -225,6 +244,23 @@ impl ByRef {
     #[inline(always)]
     pub fn shared<'c, 'g, B: Borrow<'c, 'g>>(self, input: B, cx: &'c Cx<'_, 'g>) -> B::Guard {
         input.borrow(cx)
+    }
+    /// Borrows an input whose later consumers run after this task.
+    #[inline(always)]
+    pub fn peek<'c, 'g, T: Send + Sync>(
+        self,
+        input: Lazy<'g, T>,
+        cx: &'c Cx<'_, 'g>,
+    ) -> Lent<'c, T> {
+        // SAFETY: as in `ByValue::peek`.
+        Lent(unsafe { cx.slot(input).get() })
+    }
+    /// Borrows an input as the last of its consumers: it is dropped after
+    /// the call.
+    #[inline(always)]
+    pub fn last<'g, T: Send + Sync>(self, input: Lazy<'g, T>, cx: &Cx<'_, 'g>) -> Gathered<T> {
+        // SAFETY: as in `ByValue::last`.
+        Gathered(unsafe { cx.slot(input).take_static() })
     }
     /// A fused iteration lends a value it owns (its last use); dropped after the call.
     #[inline(always)]
@@ -404,6 +440,14 @@ impl NotDelayed {
     }
     /// Accepts any input.
     pub fn outer<I, C>(self, _: I, _: C) -> Unreachable {
+        Unreachable
+    }
+    /// Accepts any input.
+    pub fn peek<I, C>(self, _: I, _: C) -> Unreachable {
+        Unreachable
+    }
+    /// Accepts any input.
+    pub fn last<I, C>(self, _: I, _: C) -> Unreachable {
         Unreachable
     }
 }

@@ -42,22 +42,16 @@ impl<'a, T> Slot<'a, T> {
         Slot { value, state }
     }
 
-    /// Stores the producer's output for `uses` consumers; with none it is
-    /// dropped at once.
+    /// Writes a node's output; the executor then sets its uses
+    /// ([`Slot::publish`]) before telling any consumer.
     ///
     /// # Safety
     /// Called once, by the thread running the producer, before any consumer
     /// of this slot has been made ready.
-    #[inline]
-    pub(crate) unsafe fn put(&self, value: T, uses: u32) {
-        if uses == 0 {
-            drop(value);
-            self.state.store(0, Ordering::Relaxed);
-            return;
-        }
-        // SAFETY: by the caller's contract nobody else accesses the cell yet.
+    #[inline(always)]
+    pub(crate) unsafe fn write_raw(&self, value: T) {
+        // SAFETY: by the caller's contract nobody else accesses the cell.
         unsafe { (*self.value).write(value) };
-        self.state.store(uses, Ordering::Relaxed);
     }
 
     /// Writes a fused loop's element; its uses are set when the loop ends.
@@ -71,10 +65,10 @@ impl<'a, T> Slot<'a, T> {
         self.state.store(WRITTEN, Ordering::Relaxed);
     }
 
-    /// Sets the uses of a written element (or drops it if it has none).
+    /// Sets the uses of a written value (or drops it if it has none).
     ///
     /// # Safety
-    /// The element is written, and no consumer is ready yet.
+    /// The value is written, and no consumer is ready yet.
     #[inline]
     pub(crate) unsafe fn publish(&self, uses: u32) {
         if uses == 0 {
@@ -120,6 +114,18 @@ impl<'a, T> Slot<'a, T> {
         debug_assert_eq!(self.state.load(Ordering::Relaxed), 1);
         self.state.store(0, Ordering::Relaxed);
         // SAFETY: the only use: nobody else reads the value.
+        unsafe { (*self.value).assume_init_read() }
+    }
+
+    /// Moves the value out for the last of consumers that never release it
+    /// (they run one after another, in an order the macro proved).
+    ///
+    /// # Safety
+    /// Every other consumer has run, and none will read the value again.
+    #[inline(always)]
+    pub(crate) unsafe fn take_static(&self) -> T {
+        self.state.store(0, Ordering::Relaxed);
+        // SAFETY: by the caller's contract nobody else reads the value.
         unsafe { (*self.value).assume_init_read() }
     }
 
@@ -214,7 +220,11 @@ mod loom_models {
                 AtomicU32::new(super::NOT_RUN),
             ));
             // SAFETY: no consumer exists yet.
-            unsafe { slot(&cell).put(Counted(7, Arc::clone(&drops)), 2) };
+            unsafe {
+                let s = slot(&cell);
+                s.write_raw(Counted(7, Arc::clone(&drops)));
+                s.publish(2);
+            }
             let c2 = Arc::clone(&cell);
             let borrower = loom::thread::spawn(move || {
                 let s = slot(&c2);
@@ -247,7 +257,11 @@ mod loom_models {
                 AtomicU32::new(super::NOT_RUN),
             ));
             // SAFETY: no consumer exists yet.
-            unsafe { slot(&cell).put(Counted(3, Arc::clone(&drops)), 2) };
+            unsafe {
+                let s = slot(&cell);
+                s.write_raw(Counted(3, Arc::clone(&drops)));
+                s.publish(2);
+            }
             let c2 = Arc::clone(&cell);
             // SAFETY: each thread holds one use.
             let t = loom::thread::spawn(move || unsafe { slot(&c2).take_or_clone() });
