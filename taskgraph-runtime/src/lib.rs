@@ -35,8 +35,8 @@ pub mod __private {
     pub use crate::tree::{tree_reduce, tree_reduce_nodes};
     pub use crate::value::pass::{
         delayed, take, task_output, task_param, task_ref_param, Borrow, Borrowed, ByRef, ByValue,
-        Delayed, Gathered, Input, InputSet, Lent, NotDelayed, Owned, SharedInput, TaskOutput,
-        TaskParam, TaskRefParam, Unreachable,
+        Delayed, Gathered, Input, InputSet, Lent, NotDelayed, Owned, SharedBorrow, SharedInput,
+        TaskOutput, TaskParam, TaskRefParam, Unreachable,
     };
     pub use crate::value::{Lazy, LazyVec, NodeId, Piece};
     pub use core::result::Result::{Err, Ok};

@@ -250,6 +250,8 @@ impl Analyzer {
             assigned: 0,
             self_updates: Vec::new(),
             use_ids: Vec::new(),
+            pushed: Vec::new(),
+            borrowed_elems: false,
         });
         self.vars.len() - 1
     }
@@ -347,6 +349,16 @@ impl Analyzer {
                     }
                     if let Value::Call { fam, .. } = &value {
                         self.vars[var].producer = Some(*fam);
+                    }
+                    if let Value::Collect { tail, .. } = &value {
+                        match &**tail {
+                            Value::Var { use_, .. } => {
+                                let pushed = self.uses[*use_].var;
+                                self.vars[var].pushed.push(pushed);
+                            }
+                            Value::Call { .. } | Value::Reduce { .. } | Value::Error => {}
+                            _ => self.vars[var].borrowed_elems = true,
+                        }
                     }
                     self.bind(name, Binding::Var(var));
                     out.push(Stmt::Let {
@@ -578,6 +590,14 @@ impl Analyzer {
             )),
             Some(value) => {
                 self.vars[var].kind = VarKind::LazyVec;
+                match &value {
+                    Value::Var { use_, .. } => {
+                        let pushed = self.uses[*use_].var;
+                        self.vars[var].pushed.push(pushed);
+                    }
+                    Value::Call { .. } | Value::Reduce { .. } | Value::Error => {}
+                    _ => self.vars[var].borrowed_elems = true,
+                }
                 if self.vars[var].depth < self.depth {
                     if let Some(f) = self.frames.last_mut() {
                         if !f.vecs.iter().any(|v| v == name) {
@@ -763,6 +783,7 @@ impl Analyzer {
                 let once = match &v {
                     Value::Var { use_, .. } => Once::Use(*use_),
                     Value::Call { .. } | Value::Reduce { .. } | Value::Error => Once::Yes,
+                    Value::VecVar { use_, .. } => Once::Vec(*use_),
                     _ => Once::No,
                 };
                 params.push(Param {

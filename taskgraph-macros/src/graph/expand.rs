@@ -213,6 +213,9 @@ impl Ctx<'_> {
             Once::Yes => true,
             Once::No => false,
             Once::Use(u) => self.g.vars[self.g.uses[u].var].used_once(u, &self.g.uses),
+            Once::Vec(u) => {
+                self.g.vars[self.g.uses[u].var].vec_used_once(u, &self.g.uses, &self.g.vars)
+            }
         }
     }
 

@@ -68,6 +68,9 @@ pub(crate) enum Once {
     Use(UseId),
     /// Several consumers may read it (e.g. the operands of `tree_reduce`).
     No,
+    /// A gathered vector: moved if the vector is used once and each of its
+    /// elements has no other consumer.
+    Vec(UseId),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -98,6 +101,11 @@ pub(crate) struct Var {
     pub self_updates: Vec<UseId>,
     /// Every use, in source order.
     pub use_ids: Vec<UseId>,
+    /// For a vector: the lazy variables pushed onto it.
+    pub pushed: Vec<VarId>,
+    /// For a vector: it holds elements from elsewhere (another vector, a
+    /// loop over one), which may have other consumers.
+    pub borrowed_elems: bool,
 }
 
 impl Var {
@@ -108,6 +116,19 @@ impl Var {
     /// each reassignment reads `s` once, and at most one other read follows
     /// them all, in the defining loop — then every node of the chain has
     /// exactly one consumer.
+    /// Whether a vector used at `use_` goes to its one consumer with elements
+    /// that nothing else reads: then the elements move.
+    pub fn vec_used_once(&self, use_: UseId, uses: &[Use], vars: &[Var]) -> bool {
+        !self.borrowed_elems
+            && !self.aliased
+            && self.refs == 1
+            && uses[use_].depth == self.depth
+            && self
+                .pushed
+                .iter()
+                .all(|&p| vars[p].refs == 1 && !vars[p].aliased && vars[p].assigned == 0)
+    }
+
     pub fn used_once(&self, use_: UseId, uses: &[Use]) -> bool {
         if self.aliased {
             return false;

@@ -4,7 +4,7 @@
 //! The protocol is described in `README.md` beside this file.
 
 pub(crate) mod registry;
-mod sleep;
+pub(crate) mod sleep;
 pub(crate) mod task;
 
 use std::any::Any;
@@ -967,8 +967,11 @@ impl<'r, 'g> Cx<'r, 'g> {
 /// A participant that already holds a token (it is inside a task) keeps it
 /// and helps until the run ends, sleeping with the pool when there is no
 /// work; the pool's threads therefore never all wait on each other. A caller
-/// from outside takes a token if one is free, runs until it finds no work,
-/// then gives the token back and parks until the last item unparks it.
+/// from outside takes a token if one is free and runs until it finds no
+/// work, then gives the token back and parks until the last item unparks
+/// it. A caller that finds no free token still runs its own graph's items
+/// from its own deque (never another graph's): the pool's tokens may all be
+/// held by tasks that wait for this very graph.
 pub(crate) fn drive(run: &Run<'_, '_>, w: &WorkerCtx<'_>) {
     let inside_task = w.has_token();
     let prev = w.set_waiting(&run.state.latch);
@@ -991,7 +994,11 @@ pub(crate) fn drive(run: &Run<'_, '_>, w: &WorkerCtx<'_>) {
             w.work_while_possible(&done);
             continue;
         }
-        if w.reg.has_work() && w.take_token() {
+        if w.take_token() {
+            continue;
+        }
+        if let Some(item) = w.pop_local() {
+            w.execute(item);
             continue;
         }
         std::thread::park();

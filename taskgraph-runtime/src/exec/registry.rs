@@ -24,11 +24,75 @@ use super::sleep::Sleep;
 use super::Item;
 use crate::sync::{fence, AtomicBool, AtomicUsize, Ordering};
 
+#[cfg(all(test, loom))]
+mod loom_models;
+
 /// How many external callers can own a deque at once; more callers push
 /// their work to the shared injector instead.
 const EXTERNAL_SLOTS: usize = 64;
 /// How many rounds an idle participant looks for work before giving up.
 const SPIN_ROUNDS: u32 = 64;
+
+/// The run tokens: at most this many participants run work at once.
+pub(crate) struct Tokens {
+    free: AtomicUsize,
+}
+
+impl Tokens {
+    pub(crate) fn new(n: usize) -> Self {
+        Tokens {
+            free: AtomicUsize::new(n),
+        }
+    }
+
+    /// Takes a token if one is free.
+    pub(crate) fn take(&self) -> bool {
+        let mut n = self.free.load(Ordering::SeqCst);
+        while n > 0 {
+            match self
+                .free
+                .compare_exchange_weak(n, n - 1, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return true,
+                Err(now) => n = now,
+            }
+        }
+        false
+    }
+
+    pub(crate) fn give(&self) {
+        self.free.fetch_add(1, Ordering::SeqCst);
+    }
+
+    #[inline(always)]
+    pub(crate) fn available(&self) -> bool {
+        self.free.load(Ordering::SeqCst) > 0
+    }
+
+    #[inline(always)]
+    fn available_relaxed(&self) -> bool {
+        self.free.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// After finding no work, a token holder gives its token back and looks
+/// once more: work pushed meanwhile was announced either before the token
+/// was free (then this look sees it) or after (then the announcement wakes
+/// a sleeper). Returns whether it took a token again for such work.
+pub(crate) fn give_back(tokens: &Tokens, has_work: impl Fn() -> bool) -> bool {
+    tokens.give();
+    fence(Ordering::SeqCst);
+    has_work() && tokens.take()
+}
+
+/// After publishing work: wakes a sleeping pool thread if a free token could
+/// run it (see [`give_back`] for the other half of the handshake).
+pub(crate) fn announce(tokens: &Tokens, sleep: &Sleep) {
+    fence(Ordering::SeqCst);
+    if tokens.available() {
+        sleep.wake_one();
+    }
+}
 
 /// A participant's deque, and the handle others steal through.
 struct Slot {
@@ -46,8 +110,8 @@ pub(crate) struct Registry {
     scan: AtomicUsize,
     /// Work pushed by callers that found no free external slot.
     injector: Injector<Item>,
-    /// Free run tokens (see the module docs).
-    tokens: AtomicUsize,
+    /// The run tokens (see the module docs).
+    tokens: Tokens,
     /// Token holders currently looking for work: a running block or range
     /// gives work away while this is non-zero.
     idle: AtomicUsize,
@@ -77,7 +141,7 @@ impl Registry {
             free_external: Mutex::new((threads..threads + EXTERNAL_SLOTS).rev().collect()),
             scan: AtomicUsize::new(threads),
             injector: Injector::new(),
-            tokens: AtomicUsize::new(threads),
+            tokens: Tokens::new(threads),
             idle: AtomicUsize::new(0),
             sleep: Sleep::new(),
             shutdown: AtomicBool::new(false),
@@ -138,8 +202,7 @@ impl Registry {
                 w.work_while_possible(&|| self.shutdown.load(Ordering::Relaxed));
             }
             self.sleep.sleep(|| {
-                self.shutdown.load(Ordering::SeqCst)
-                    || (self.tokens.load(Ordering::SeqCst) > 0 && self.has_work())
+                self.shutdown.load(Ordering::SeqCst) || (self.tokens.available() && self.has_work())
             });
         }
     }
@@ -177,10 +240,7 @@ impl Registry {
     /// New work is visible: wake a sleeping thread if one could run it.
     #[inline]
     pub(crate) fn notify_work(&self) {
-        fence(Ordering::SeqCst);
-        if self.tokens.load(Ordering::SeqCst) > 0 {
-            self.sleep.wake_one();
-        }
+        announce(&self.tokens, &self.sleep);
     }
 
     /// Whether any deque or the injector holds work (may race with pushes;
@@ -197,7 +257,7 @@ impl Registry {
     #[inline(always)]
     pub(crate) fn hungry(&self) -> bool {
         self.idle.load(Ordering::Relaxed) > 0
-            || (self.tokens.load(Ordering::Relaxed) > 0 && self.sleep.sleepers() > 0)
+            || (self.tokens.available_relaxed() && self.sleep.sleepers() > 0)
     }
 }
 
@@ -287,25 +347,33 @@ impl<'a> WorkerCtx<'a> {
         if self.token.get() {
             return true;
         }
-        let t = &self.reg.tokens;
-        let mut n = t.load(Ordering::SeqCst);
-        while n > 0 {
-            match t.compare_exchange_weak(n, n - 1, Ordering::SeqCst, Ordering::SeqCst) {
-                Ok(_) => {
-                    self.token.set(true);
-                    return true;
-                }
-                Err(now) => n = now,
-            }
-        }
-        false
+        let took = self.reg.tokens.take();
+        self.token.set(took);
+        took
     }
 
-    /// Gives the run token back; the caller re-checks for work afterwards.
+    /// Gives the run token back.
     pub(crate) fn release_token(&self) {
         if self.token.replace(false) {
-            self.reg.tokens.fetch_add(1, Ordering::SeqCst);
+            self.reg.tokens.give();
         }
+    }
+
+    /// Gives the token back after finding no work; true if it took one
+    /// again for work that arrived meanwhile (see [`give_back`]).
+    fn give_back_token(&self) -> bool {
+        if !self.token.replace(false) {
+            return false;
+        }
+        let again = give_back(&self.reg.tokens, || self.reg.has_work());
+        self.token.set(again);
+        again
+    }
+
+    /// Pops this participant's own newest item (never another's).
+    #[inline]
+    pub(crate) fn pop_local(&self) -> Option<Item> {
+        self.local.pop()
     }
 
     /// Pushes a work item onto this participant's deque.
@@ -410,13 +478,10 @@ impl<'a> WorkerCtx<'a> {
             if self.spin(stop) {
                 continue;
             }
-            self.release_token();
-            // Dekker with `notify_work`: a push after our last look either
-            // sees the free token (and wakes a sleeper) or we see its work.
-            fence(Ordering::SeqCst);
-            if !stop() && self.reg.has_work() && self.take_token() {
+            if !stop() && self.give_back_token() {
                 continue;
             }
+            self.release_token();
             return;
         }
     }

@@ -82,7 +82,7 @@ impl<'g, T: Send + Sync + Clone> SharedInput<'g> for Lazy<'g, T> {
     }
 }
 
-impl<'g, T: Send + Sync + Clone> Input<'g> for LazyVec<'g, T> {
+impl<'g, T: Send + Sync> Input<'g> for LazyVec<'g, T> {
     type Stored = LazyVec<'g, T>;
     type Value = Vec<T>;
     const SINGLE: bool = false;
@@ -98,7 +98,12 @@ impl<'g, T: Send + Sync + Clone> Input<'g> for LazyVec<'g, T> {
         }
     }
     fn take_once(self, cx: &Cx<'_, 'g>) -> Vec<T> {
-        self.take_shared(cx)
+        // SAFETY: the gather is the only consumer of each element
+        // (macro-proven: every element was pushed fresh, the vector has one
+        // consumer).
+        self.iter()
+            .map(|l| unsafe { cx.slot(l).take_once() })
+            .collect()
     }
 }
 
@@ -240,10 +245,15 @@ impl ByRef {
     pub fn once<'c, 'g, B: Borrow<'c, 'g>>(self, input: B, cx: &'c Cx<'_, 'g>) -> B::Guard {
         input.borrow(cx)
     }
-    /// Same as [`ByRef::once`]: borrowing never needs `Clone` for one value.
+    /// Borrows an input that other tasks read too (a vector of them is
+    /// gathered by cloning, so needs `Clone`).
     #[inline(always)]
-    pub fn shared<'c, 'g, B: Borrow<'c, 'g>>(self, input: B, cx: &'c Cx<'_, 'g>) -> B::Guard {
-        input.borrow(cx)
+    pub fn shared<'c, 'g, B: SharedBorrow<'c, 'g>>(
+        self,
+        input: B,
+        cx: &'c Cx<'_, 'g>,
+    ) -> B::SharedGuard {
+        input.borrow_shared(cx)
     }
     /// Borrows an input whose later consumers run after this task.
     #[inline(always)]
@@ -301,6 +311,20 @@ pub trait Borrow<'c, 'g>: Input<'g> {
     fn borrow(self, cx: &'c Cx<'_, 'g>) -> Self::Guard;
 }
 
+/// An input that a `&T` parameter can borrow while other tasks read it too.
+#[diagnostic::on_unimplemented(
+    message = "a vector of lazy values that several tasks read must hold `Clone` values to be gathered",
+    label = "this vector is gathered for more than one task",
+    note = "give the elements a `Clone` type, wrap them in `std::sync::Arc`, or gather the vector once"
+)]
+pub trait SharedBorrow<'c, 'g>: Input<'g> {
+    /// Holds the borrow for the duration of the call.
+    type SharedGuard;
+    /// Starts the borrow.
+    #[doc(hidden)]
+    fn borrow_shared(self, cx: &'c Cx<'_, 'g>) -> Self::SharedGuard;
+}
+
 impl<'c, 'g, T: Send + Sync + 'c> Borrow<'c, 'g> for Lazy<'g, T> {
     type Guard = Borrowed<'c, T>;
     #[inline]
@@ -311,9 +335,25 @@ impl<'c, 'g, T: Send + Sync + 'c> Borrow<'c, 'g> for Lazy<'g, T> {
     }
 }
 
-impl<'c, 'g, T: Send + Sync + Clone + 'c> Borrow<'c, 'g> for LazyVec<'g, T> {
+impl<'c, 'g, T: Send + Sync + 'c> SharedBorrow<'c, 'g> for Lazy<'g, T> {
+    type SharedGuard = Borrowed<'c, T>;
+    #[inline]
+    fn borrow_shared(self, cx: &'c Cx<'_, 'g>) -> Borrowed<'c, T> {
+        self.borrow(cx)
+    }
+}
+
+impl<'c, 'g, T: Send + Sync + 'c> Borrow<'c, 'g> for LazyVec<'g, T> {
     type Guard = Gathered<Vec<T>>;
     fn borrow(self, cx: &'c Cx<'_, 'g>) -> Gathered<Vec<T>> {
+        Gathered(self.take_once(cx))
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<'c, 'g, T: Send + Sync + Clone + 'c> SharedBorrow<'c, 'g> for LazyVec<'g, T> {
+    type SharedGuard = Gathered<Vec<T>>;
+    fn borrow_shared(self, cx: &'c Cx<'_, 'g>) -> Gathered<Vec<T>> {
         Gathered(self.take_shared(cx))
     }
 }

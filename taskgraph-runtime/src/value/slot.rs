@@ -181,6 +181,9 @@ impl<'a, T> Slot<'a, T> {
 
 #[cfg(all(test, loom))]
 mod loom_models {
+    //! The value cell is plain memory reached through a raw pointer (as in
+    //! the runtime), so loom checks the state protocol (its atomics and the
+    //! drop counts), not accesses to the cell itself.
     use super::Slot;
     use loom::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
     use loom::sync::Arc;
@@ -199,14 +202,32 @@ mod loom_models {
         }
     }
 
-    struct Cell(loom::cell::UnsafeCell<MaybeUninit<Counted>>, AtomicU32);
-    // SAFETY (model): accesses follow the slot protocol under test.
+    /// A value cell and its state, shared by the model's threads.
+    struct Cell {
+        value: *mut MaybeUninit<Counted>,
+        state: AtomicU32,
+    }
+    // SAFETY (model): the cell is accessed under the slot protocol under test.
     unsafe impl Sync for Cell {}
+    // SAFETY (model): as above.
     unsafe impl Send for Cell {}
+    impl Drop for Cell {
+        fn drop(&mut self) {
+            // SAFETY: allocated by `Box::into_raw` in `cell`; nothing lives in it.
+            drop(unsafe { Box::from_raw(self.value) });
+        }
+    }
+
+    fn cell() -> Arc<Cell> {
+        Arc::new(Cell {
+            value: Box::into_raw(Box::new(MaybeUninit::uninit())),
+            state: AtomicU32::new(super::NOT_RUN),
+        })
+    }
 
     fn slot(c: &Cell) -> Slot<'_, Counted> {
-        // SAFETY: the cell outlives the slot; loom checks the accesses.
-        unsafe { Slot::new(c.0.with_mut(|p| p), &c.1) }
+        // SAFETY: the cell outlives the slot.
+        unsafe { Slot::new(c.value, &c.state) }
     }
 
     /// One consumer borrows while another takes by value: the value is moved
@@ -215,10 +236,7 @@ mod loom_models {
     fn borrow_and_take_race() {
         loom::model(|| {
             let drops = Arc::new(AtomicUsize::new(0));
-            let cell = Arc::new(Cell(
-                loom::cell::UnsafeCell::new(MaybeUninit::uninit()),
-                AtomicU32::new(super::NOT_RUN),
-            ));
+            let cell = cell();
             // SAFETY: no consumer exists yet.
             unsafe {
                 let s = slot(&cell);
@@ -252,10 +270,7 @@ mod loom_models {
     fn two_takers() {
         loom::model(|| {
             let drops = Arc::new(AtomicUsize::new(0));
-            let cell = Arc::new(Cell(
-                loom::cell::UnsafeCell::new(MaybeUninit::uninit()),
-                AtomicU32::new(super::NOT_RUN),
-            ));
+            let cell = cell();
             // SAFETY: no consumer exists yet.
             unsafe {
                 let s = slot(&cell);

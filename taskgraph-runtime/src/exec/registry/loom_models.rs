@@ -1,0 +1,153 @@
+//! Loom models of the pool's handshakes: tokens, work and sleepers (the
+//! protocol of `give_back`, `announce` and a pool thread's sleep), and the
+//! end of a run (the last item sets the latch and unparks the owner).
+//!
+//! The deques are not loom-aware, so work is modelled by a counter; the
+//! functions under test are the runtime's own.
+
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use loom::sync::Arc;
+
+use super::{announce, give_back, Tokens};
+use crate::exec::sleep::Sleep;
+
+struct Pool {
+    tokens: Tokens,
+    sleep: Sleep,
+    work: AtomicUsize,
+    done: AtomicUsize,
+}
+
+impl Pool {
+    fn new(tokens: usize) -> Arc<Self> {
+        Arc::new(Pool {
+            tokens: Tokens::new(tokens),
+            sleep: Sleep::new(),
+            work: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+        })
+    }
+    fn has_work(&self) -> bool {
+        self.work.load(Ordering::SeqCst) > 0
+    }
+    /// Runs one unit of work if there is one.
+    fn run_one(&self) -> bool {
+        let mut n = self.work.load(Ordering::SeqCst);
+        while n > 0 {
+            match self
+                .work
+                .compare_exchange(n, n - 1, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => {
+                    self.done.fetch_add(1, Ordering::SeqCst);
+                    return true;
+                }
+                Err(now) => n = now,
+            }
+        }
+        false
+    }
+    /// A pool thread: with a token it runs work until none is left, gives
+    /// the token back (taking it again if work arrived), and sleeps until a
+    /// token and work are there; it stops after `units` units in all.
+    fn pool_thread(&self, units: usize, mut token: bool) {
+        while self.done.load(Ordering::SeqCst) < units {
+            if token || self.tokens.take() {
+                token = true;
+                while self.run_one() {}
+                token = give_back(&self.tokens, || self.has_work());
+                if token {
+                    continue;
+                }
+            }
+            if self.done.load(Ordering::SeqCst) >= units {
+                break;
+            }
+            self.sleep.sleep(|| {
+                self.done.load(Ordering::SeqCst) >= units
+                    || (self.tokens.available() && self.has_work())
+            });
+        }
+    }
+    /// Publishes one unit of work (pushes it and announces it).
+    fn push(&self) {
+        self.work.fetch_add(1, Ordering::SeqCst);
+        announce(&self.tokens, &self.sleep);
+    }
+}
+
+/// A pool thread gives its token back just as another thread pushes work:
+/// the work is never stranded (loom reports a deadlock if the pool thread
+/// sleeps with work and a free token nobody looks at).
+#[test]
+fn work_pushed_while_the_token_is_given_back_runs() {
+    loom::model(|| {
+        let pool = Pool::new(1);
+        assert!(pool.tokens.take());
+        let p2 = Arc::clone(&pool);
+        let worker = loom::thread::spawn(move || p2.pool_thread(1, true));
+        pool.push();
+        worker.join().unwrap();
+        assert_eq!(pool.done.load(Ordering::SeqCst), 1);
+        assert!(pool.tokens.available());
+    });
+}
+
+/// A caller holds the only token while it pushes (so nobody is woken), then
+/// gives the token back and announces again as it leaves: the sleeping pool
+/// thread wakes and runs the work.
+#[test]
+fn a_caller_leaving_work_behind_wakes_the_pool() {
+    loom::model(|| {
+        let pool = Pool::new(1);
+        let p2 = Arc::clone(&pool);
+        let worker = loom::thread::spawn(move || p2.pool_thread(1, false));
+        let took = pool.tokens.take();
+        pool.push();
+        if took {
+            pool.tokens.give();
+        }
+        announce(&pool.tokens, &pool.sleep);
+        worker.join().unwrap();
+        assert_eq!(pool.done.load(Ordering::SeqCst), 1);
+    });
+}
+
+/// The end of a run: the owner's hold and a worker's item both end; the one
+/// that ends last sets the latch and unparks the owner. Everything the worker
+/// did to the run before it ended its item happens before the owner frees
+/// the run (loom checks the accesses to the cell standing for the run).
+#[test]
+fn the_last_item_wakes_the_owner() {
+    loom::model(|| {
+        let active = Arc::new(AtomicUsize::new(2));
+        let latch = Arc::new(AtomicBool::new(false));
+        let run = Arc::new(loom::cell::UnsafeCell::new(0u32));
+        let owner = loom::thread::current();
+        let finish = {
+            let (active, latch) = (Arc::clone(&active), Arc::clone(&latch));
+            move |owner: &loom::thread::Thread| {
+                if active.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    let t = owner.clone();
+                    latch.store(true, Ordering::Release);
+                    t.unpark();
+                }
+            }
+        };
+        let (f2, o2, r2) = (finish.clone(), owner.clone(), Arc::clone(&run));
+        let worker = loom::thread::spawn(move || {
+            // SAFETY (model): the worker's item touches the run before ending.
+            r2.with_mut(|r| unsafe { *r += 1 });
+            f2(&o2);
+        });
+        finish(&owner);
+        while !latch.load(Ordering::Acquire) {
+            loom::thread::park();
+        }
+        // The owner now frees the run: no access may race with this.
+        // SAFETY (model): see above.
+        let seen = run.with_mut(|r| unsafe { *r });
+        assert_eq!(seen, 1);
+        worker.join().unwrap();
+    });
+}
