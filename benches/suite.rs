@@ -303,6 +303,14 @@ enum Shape {
     Tree,
     /// n independent gen(i), then sum(&[..]) of all of them.
     FanJoin,
+    /// The seed with one task before the loop and one after the reduction.
+    Around,
+    /// Two seed loops of n/2, their reductions joined.
+    TwoLoops,
+    /// A rectangular nest of 256 rows of n/256 leaves, feeding tree_reduce.
+    Nested,
+    /// One loop of n gen(i), read by a gathering sum and by tree_reduce.
+    GatherReduce,
 }
 
 impl Shape {
@@ -312,6 +320,10 @@ impl Shape {
             Shape::Chain => "chain",
             Shape::Tree => "tree",
             Shape::FanJoin => "fan-join",
+            Shape::Around => "seed+around",
+            Shape::TwoLoops => "two-loops",
+            Shape::Nested => "nested",
+            Shape::GatherReduce => "gather+reduce",
         }
     }
     fn tasks(self, n: u64) -> u64 {
@@ -320,6 +332,10 @@ impl Shape {
             Shape::Chain => n + 1,
             Shape::Tree => 2 * n - 1,
             Shape::FanJoin => n + 1,
+            Shape::Around => 4 * n + 1,
+            Shape::TwoLoops => 4 * n - 1,
+            Shape::Nested => 2 * n - 1,
+            Shape::GatherReduce => 2 * n,
         }
     }
 }
@@ -372,6 +388,32 @@ fn sequential(o: &impl Ops, shape: Shape, n: u64) -> u64 {
             let v: Vec<u64> = (0..n).map(|i| o.gen(i)).collect();
             o.sum(&v)
         }
+        Shape::Around => {
+            let k = o.inc(0);
+            let t = sequential(o, Shape::Seed, n);
+            o.add(t, k)
+        }
+        Shape::TwoLoops => {
+            let a = sequential(o, Shape::Seed, n / 2);
+            let b = sequential(o, Shape::Seed, n / 2);
+            o.add(a, b)
+        }
+        Shape::Nested => {
+            let cols = n / 256;
+            let mut v = Vec::with_capacity(n as usize);
+            for r in 0..256 {
+                for c in 0..cols {
+                    v.push(o.leaf(r * cols + c));
+                }
+            }
+            reduce_in_place(o, &mut v)
+        }
+        Shape::GatherReduce => {
+            let mut v: Vec<u64> = (0..n).map(|i| o.gen(i)).collect();
+            let s = o.sum(&v);
+            let r = reduce_in_place(o, &mut v);
+            o.add(s, r)
+        }
     }
 }
 
@@ -415,6 +457,7 @@ fn with_rayon(o: &impl Ops, shape: Shape, n: u64) -> Option<u64> {
             let v: Vec<u64> = (0..n).into_par_iter().map(|i| o.gen(i)).collect();
             o.sum(&v)
         }
+        Shape::Around | Shape::TwoLoops | Shape::Nested | Shape::GatherReduce => return None,
     })
 }
 
@@ -447,6 +490,52 @@ macro_rules! with_taskgraph {
             Shape::FanJoin => rt.compute(graph! {
                 let v: Vec<_> = (0..$n).map(|i| $m::gen(i)).collect();
                 $m::sum(v)
+            }),
+            Shape::Around => rt.compute(graph! {
+                let k = $m::inc(0);
+                let mut zs = Vec::new();
+                for i in 0..$n {
+                    let x = $m::inc(i);
+                    let y = $m::dec(x);
+                    let z = $m::add(x, y);
+                    zs.push(z);
+                }
+                let t = tree_reduce(zs, $m::add);
+                $m::add(t, k)
+            }),
+            Shape::TwoLoops => {
+                let h = $n / 2;
+                rt.compute(graph! {
+                    let mut a = Vec::new();
+                    for i in 0..h {
+                        let x = $m::inc(i);
+                        let y = $m::dec(x);
+                        a.push($m::add(x, y));
+                    }
+                    let mut b = Vec::new();
+                    for i in 0..h {
+                        let x = $m::inc(i);
+                        let y = $m::dec(x);
+                        b.push($m::add(x, y));
+                    }
+                    $m::add(tree_reduce(a, $m::add), tree_reduce(b, $m::add))
+                })
+            }
+            Shape::Nested => {
+                let cols = $n / 256;
+                rt.compute(graph! {
+                    let mut v = Vec::new();
+                    for r in 0..256u64 {
+                        for c in 0..cols {
+                            v.push($m::leaf(r * cols + c));
+                        }
+                    }
+                    tree_reduce(v, $m::add)
+                })
+            }
+            Shape::GatherReduce => rt.compute(graph! {
+                let v: Vec<_> = (0..$n).map(|i| $m::gen(i)).collect();
+                $m::add($m::sum(v), tree_reduce(v, $m::add))
             }),
         };
         r.expect("taskgraph run failed")
@@ -613,7 +702,7 @@ fn row(s: &Settings, p: &Pools, work: Work, shape: Shape, n: u64) -> Option<Stri
             Work::Busy => with_rayon(&Busy, shape, n),
         })
     };
-    let has_rayon = shape != Shape::Chain;
+    let has_rayon = with_rayon(&Zero, shape, 2).is_some();
     let mut v: Vec<Variant<'_>> = vec![
         (
             "tg1",
@@ -1050,6 +1139,10 @@ pub fn run(args: &[String]) {
                 (Shape::Chain, 1000),
                 (Shape::Tree, 1 << 8),
                 (Shape::FanJoin, 1000),
+                (Shape::Around, 64),
+                (Shape::TwoLoops, 64),
+                (Shape::Nested, 512),
+                (Shape::GatherReduce, 64),
             ],
             vec![
                 (Shape::Seed, 16),
@@ -1071,6 +1164,10 @@ pub fn run(args: &[String]) {
                 (Shape::Tree, 1 << 20),
                 (Shape::FanJoin, 100_000),
                 (Shape::FanJoin, 1_000_000),
+                (Shape::Around, 65536),
+                (Shape::TwoLoops, 65536),
+                (Shape::Nested, 65536),
+                (Shape::GatherReduce, 65536),
             ],
             vec![
                 (Shape::Seed, 256),

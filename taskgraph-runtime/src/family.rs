@@ -242,7 +242,7 @@ where
             }
         }
     }
-    fn prepare(&self, cache: &Cache) -> *mut u8 {
+    fn prepare(&self, cache: &Cache, _: *const u32) -> *mut u8 {
         let buf = cache.take_raw::<T>(self.fam.recs.len());
         let p = buf.ptr();
         // SAFETY: before the run, single-threaded.
@@ -276,15 +276,12 @@ where
     fn describe(&self, idx: u32) -> TaskInfo {
         self.fam.info.task(self.fam.at.get(idx).as_slice())
     }
-    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache) {
+    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) {
         // SAFETY: the run is over; no other thread touches the family.
         let Some(buf) = (unsafe { (*self.fam.values.get()).take() }) else {
             return;
         };
-        for i in 0..self.len() {
-            // SAFETY: the run is over; `teardown` drops only live values.
-            unsafe { cx.slot_of::<T>(NodeId::new(self.fam.id, i)).teardown() };
-        }
+        cx.slots::<T>(self.fam.id, 0, self.len()).teardown(live);
         cache.give_raw(buf);
     }
 }

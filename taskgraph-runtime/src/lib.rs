@@ -29,7 +29,7 @@ pub mod __private {
     pub use crate::exec::{Block, Cx, ErasedFamily, Kind, Ran, RunList};
     pub use crate::family::{Bound, Family, FamilyInfo, LoopIndex};
     pub use crate::graph::{placeholder, GraphFn, Outputs};
-    pub use crate::loops::{Chain, Each, Elements, Leaf, Loop, LoopKind, Reduce, VecLeaf};
+    pub use crate::loops::{Chain, Each, Elements, FnLeaf, Leaf, Loop, LoopKind, Reduce, VecLeaf};
     pub use crate::range::{FusedRange, FusedStep, Product};
     pub use crate::scope::Scope;
     pub use crate::tree::{tree_reduce, tree_reduce_nodes};

@@ -22,6 +22,7 @@ use crate::exec::{Block, Cx, ErasedFamily, Job, Kind, Ran, RunList, ROOT};
 use crate::family::FamilyInfo;
 use crate::sync::{AtomicU32, Ordering};
 use crate::tree::{merge_label, small, spine_split, tree_size, Acc, SMALL};
+use crate::value::slot::Slot;
 use crate::value::{Brand, Lazy, LazyVec, NodeId, Piece};
 
 /// Releases one use of node `id` (a value the loop held), typed.
@@ -173,7 +174,7 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
             f(0, *p)
         }
     }
-    fn prepare(&self, cache: &Cache) -> *mut u8 {
+    fn prepare(&self, cache: &Cache, _: *const u32) -> *mut u8 {
         let buf = cache.take_raw::<K::Output>(self.len() as usize);
         let p = buf.ptr();
         // SAFETY: before the run, single-threaded.
@@ -221,16 +222,13 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
     fn describe(&self, _: u32) -> TaskInfo {
         self.info.task(&[])
     }
-    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache) {
+    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) {
         if let Some(k) = &self.kind {
             k.teardown();
         }
         // SAFETY: the run is over.
         if let Some(buf) = unsafe { (*self.out.get()).take() } {
-            if self.len() == 1 {
-                // SAFETY: the run is over; drops the output if still alive.
-                unsafe { cx.slot_of::<K::Output>(NodeId::new(self.id, 0)).teardown() };
-            }
+            cx.slots::<K::Output>(self.id, 0, self.len()).teardown(live);
             cache.give_raw(buf);
         }
     }
@@ -337,13 +335,6 @@ fn chunk_at(lo: u32, size: u32, cur: u32, max: u32) -> u32 {
 pub trait Leaf<'g, R>: Sync {
     /// Runs iteration `k`.
     fn leaf(&self, k: u32, cx: &Cx<'_, 'g>) -> R;
-}
-
-impl<'g, R, F: Fn(u32, &Cx<'_, 'g>) -> R + Sync> Leaf<'g, R> for F {
-    #[inline(always)]
-    fn leaf(&self, k: u32, cx: &Cx<'_, 'g>) -> R {
-        self(k, cx)
-    }
 }
 
 /// The leaves of `tree_reduce` over a vector made before it: element `k`.
@@ -691,18 +682,24 @@ where
 // ---------------------------------------------------------------------------
 // Making loops (called by the code `graph!` generates).
 
+/// The leaves of a fused loop written in the graph: iteration `k` runs the
+/// loop's body.
+pub struct FnLeaf<F>(F);
+
+impl<'g, R, F: Fn(u32, &Cx<'_, 'g>) -> R + Sync> Leaf<'g, R> for FnLeaf<F> {
+    #[inline(always)]
+    fn leaf(&self, k: u32, cx: &Cx<'_, 'g>) -> R {
+        (self.0)(k, cx)
+    }
+}
+
 impl<'g, R, L, C> Loop<'g, Reduce<R, L, C>>
 where
     R: Send + Sync,
     L: Leaf<'g, R>,
     C: Fn(R, R, u32, u32, &Cx<'_, 'g>) -> R + Sync,
 {
-    /// Makes this loop a reduction of `n` iterations; `leaf(k)` runs one,
-    /// `combine(a, b, level, position)` combines two results.
-    ///
-    /// # Panics
-    /// If `n` is 0 (an empty reduction is an error the caller reports).
-    pub fn reduce(&mut self, n: usize, leaf: L, combine: C, elements: &[u32]) -> Lazy<'g, R> {
+    fn make_reduce(&mut self, n: usize, leaf: L, combine: C, elements: &[u32]) -> Lazy<'g, R> {
         assert!(
             n > 0,
             "taskgraph internal error: a fused reduction of nothing"
@@ -720,6 +717,23 @@ where
     }
 }
 
+impl<'g, R, F, C> Loop<'g, Reduce<R, FnLeaf<F>, C>>
+where
+    R: Send + Sync,
+    F: Fn(u32, &Cx<'_, 'g>) -> R + Sync,
+    C: Fn(R, R, u32, u32, &Cx<'_, 'g>) -> R + Sync,
+{
+    /// Makes this loop a reduction of `n` iterations; `leaf(k)` runs one,
+    /// `combine(a, b, level, position)` combines two results; the element
+    /// families `elements` are the loop's other outputs.
+    ///
+    /// # Panics
+    /// If `n` is 0 (an empty reduction is an error the caller reports).
+    pub fn reduce(&mut self, n: usize, leaf: F, combine: C, elements: &[u32]) -> Lazy<'g, R> {
+        self.make_reduce(n, FnLeaf(leaf), combine, elements)
+    }
+}
+
 impl<'g, T, C> Loop<'g, Reduce<T, VecLeaf<'g, T>, C>>
 where
     T: Send + Sync + Clone,
@@ -729,7 +743,7 @@ where
     pub(crate) fn reduce_vec(&mut self, v: LazyVec<'g, T>, combine: C) -> Lazy<'g, T> {
         self.take_all(&v);
         let n = v.len();
-        self.reduce(n, VecLeaf { v }, combine, &[])
+        self.make_reduce(n, VecLeaf { v }, combine, &[])
     }
 }
 
@@ -770,12 +784,15 @@ pub struct Elements<'g, T> {
     info: &'static FamilyInfo,
     len: u32,
     cells: UnsafeCell<Option<RawBuf>>,
+    /// The cells and the states, found once when the run is prepared.
+    at: std::cell::Cell<(*mut MaybeUninit<T>, *const u32)>,
     _brand: Brand<'g>,
     _t: PhantomData<fn() -> T>,
 }
 
 // SAFETY: each cell is written by the one iteration that pushes it, then
-// read under the slot protocol (`T: Send + Sync`).
+// read under the slot protocol (`T: Send + Sync`); `at` is set before the
+// run and only read during it.
 unsafe impl<T: Send + Sync> Sync for Elements<'_, T> {}
 
 impl<'g, T> Elements<'g, T> {
@@ -785,6 +802,7 @@ impl<'g, T> Elements<'g, T> {
             info,
             len: 0,
             cells: UnsafeCell::new(None),
+            at: std::cell::Cell::new((std::ptr::null_mut(), std::ptr::null())),
             _brand: PhantomData,
             _t: PhantomData,
         }
@@ -805,10 +823,19 @@ impl<'g, T> Elements<'g, T> {
 
     /// Writes element `k` (once, from the iteration that pushes it).
     #[inline(always)]
-    pub fn write(&self, k: u32, v: T, cx: &Cx<'_, 'g>) {
-        // SAFETY: each element is written once, by its iteration, before the
-        // loop ends and anyone reads it.
-        unsafe { cx.slot_of::<T>(NodeId::new(self.id, k)).write(v) }
+    pub fn write(&self, k: u32, v: T, _: &Cx<'_, 'g>) {
+        assert!(
+            k < self.len,
+            "taskgraph internal error: element out of range"
+        );
+        let (cells, states) = self.at.get();
+        // SAFETY: `prepare` set both to this family's `len` cells and states
+        // (`k` is in bounds); each element is written once, by its
+        // iteration, before the loop ends and anyone reads it.
+        unsafe {
+            let state = crate::exec::atomic(&*states.add(k as usize));
+            Slot::new(cells.add(k as usize), state).write(v)
+        }
     }
 }
 
@@ -832,11 +859,12 @@ impl<'g, T: Send + Sync> ErasedFamily<'g> for Elements<'g, T> {
         &[]
     }
     fn for_each_gather(&self, _: &mut dyn FnMut(u32, Piece)) {}
-    fn prepare(&self, cache: &Cache) -> *mut u8 {
+    fn prepare(&self, cache: &Cache, states: *const u32) -> *mut u8 {
         let buf = cache.take_raw::<T>(self.len as usize);
         let p = buf.ptr();
         // SAFETY: before the run, single-threaded.
         unsafe { *self.cells.get() = Some(buf) };
+        self.at.set((p.cast(), states));
         p
     }
     fn run(&self, _: u32, _: &Cx<'_, 'g>) -> Ran {
@@ -847,18 +875,22 @@ impl<'g, T: Send + Sync> ErasedFamily<'g> for Elements<'g, T> {
         // consumers are told only after this.
         unsafe { cx.slot_of::<T>(NodeId::new(self.id, idx)).publish(uses) }
     }
+    fn publish_range(&self, lo: u32, hi: u32, uses: u32, cx: &Cx<'_, 'g>) {
+        let s = cx.slots::<T>(self.id, lo, hi - lo);
+        for k in 0..s.len() {
+            // SAFETY: as in `publish`.
+            unsafe { s.get(k).publish(uses) }
+        }
+    }
     fn describe(&self, idx: u32) -> TaskInfo {
         self.info.task(&[idx])
     }
-    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache) {
+    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) {
         // SAFETY: the run is over.
         let Some(buf) = (unsafe { (*self.cells.get()).take() }) else {
             return;
         };
-        for i in 0..self.len {
-            // SAFETY: the run is over; drops only live values.
-            unsafe { cx.slot_of::<T>(NodeId::new(self.id, i)).teardown() };
-        }
+        cx.slots::<T>(self.id, 0, self.len).teardown(live);
         cache.give_raw(buf);
     }
 }

@@ -93,8 +93,9 @@ impl<'g> Scope<'g> {
         let mut finals: Vec<Piece> = Vec::new();
         outs.for_each(&mut |p| finals.push(p));
         let mut topo = Topology::build(fams, &finals, cache);
-        for (m, f) in topo.meta.iter_mut().zip(fams) {
-            m.values = f.prepare(cache);
+        for (i, f) in fams.iter().enumerate() {
+            let states = topo.states_of(i as u32);
+            topo.meta[i].values = f.prepare(cache, states);
         }
         WorkerCtx::current(|cur| match cur {
             Some(w) if std::ptr::eq(w.reg, &*rt.reg) => run(fams, topo, outs, w, cache),
@@ -131,8 +132,11 @@ fn run<'g, O: Outputs<'g>>(
         Ok(()) => Ok(outs.take(&cx)),
         Err(o) => Err(o),
     };
+    // After a successful run every value was consumed (the outputs just
+    // now), unless an output appeared twice.
+    let live = !matches!(outcome, Ok(Ok(_)));
     for f in fams {
-        f.teardown(&cx, cache);
+        f.teardown(&cx, cache, live);
     }
     let Run { topo, .. } = run;
     topo.recycle(cache);

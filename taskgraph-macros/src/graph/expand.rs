@@ -291,18 +291,15 @@ impl Ctx<'_> {
                     let t = lazy_vec_type(t);
                     quote!(: #t)
                 });
-                let (r, result) = match plan.reduce {
-                    Some(_) => {
-                        let r = reduced_ident(p);
-                        (
-                            Some(quote!(let mut #r = ::core::option::Option::None;)),
-                            quote!(#lazy_vec::new()),
-                        )
-                    }
-                    None => {
-                        let e = elem_ident(p, 0);
-                        (None, quote!(#e.make(#len)))
-                    }
+                let r = plan.reduce.map(|_| {
+                    let r = reduced_ident(p);
+                    quote!(let mut #r = ::core::option::Option::None;)
+                });
+                let result = if plan.outs.is_empty() {
+                    quote!(#lazy_vec::new())
+                } else {
+                    let e = elem_ident(p, 0);
+                    quote!(#e.make(#len))
                 };
                 quote! {
                     #decl

@@ -175,17 +175,9 @@ fn plan_stmt<'a>(g: &'a Graph, i: usize, s: &'a Stmt) -> Option<Plan<'a>> {
             }
             let mut plan = b.finish(i, PlanKind::For, range, pat, span)?;
             plan.inner = inner;
-            plan.reduce = absorb(g, i, &plan);
-            if plan.reduce.is_some() {
-                // The reduced vector's pushes become the leaf.
-                for e in &mut plan.events {
-                    if let Event::Push { out, .. } = e {
-                        if *out == Out::Element(0) {
-                            *out = Out::Leaf;
-                        }
-                    }
-                }
-                plan.outs.clear();
+            if let Some((f, alone)) = absorb(g, i, &plan) {
+                plan.reduce = Some(f);
+                leaf_from_push(&mut plan, alone);
             }
             pure_after(g, i, &plan).then_some(plan)
         }
@@ -220,14 +212,9 @@ fn plan_stmt<'a>(g: &'a Graph, i: usize, s: &'a Stmt) -> Option<Plan<'a>> {
                 pat,
                 *span,
             )?;
-            if let Some(f) = reduce_of(g, i, name) {
+            if let Some((f, alone)) = reduce_of(g, i, name) {
                 plan.reduce = Some(f);
-                for e in &mut plan.events {
-                    if let Event::Push { out, .. } = e {
-                        *out = Out::Leaf;
-                    }
-                }
-                plan.outs.clear();
+                leaf_from_push(&mut plan, alone);
             }
             pure_after(g, i, &plan).then_some(plan)
         }
@@ -557,10 +544,50 @@ fn visit_vars(args: &[Arg], f: &mut impl FnMut(&Ident, UseId)) {
     }
 }
 
-/// The `tree_reduce` that the loop at `i` computes inside its blocks: its
-/// one pushed vector, declared empty before the loop, filled only by it, and
-/// mentioned nowhere else than in that `tree_reduce`.
-fn absorb(g: &Graph, i: usize, plan: &Plan<'_>) -> Option<FamId> {
+/// The reduced vector's pushes become the leaf: moved when the vector has
+/// no other reader (it is then not kept), else a clone (the elements are
+/// kept for the others, who then read them alone).
+fn leaf_from_push(plan: &mut Plan<'_>, alone: bool) {
+    if alone {
+        for e in &mut plan.events {
+            if let Event::Push { out, .. } = e {
+                if *out == Out::Element(0) {
+                    *out = Out::Leaf;
+                }
+            }
+        }
+        plan.outs.clear();
+        return;
+    }
+    let k = plan
+        .events
+        .iter()
+        .position(|e| {
+            matches!(
+                e,
+                Event::Push {
+                    out: Out::Element(0),
+                    ..
+                }
+            )
+        })
+        .expect("the pushed vector");
+    let Event::Push { name, .. } = &plan.events[k] else {
+        unreachable!()
+    };
+    let leaf = Event::Push {
+        out: Out::Leaf,
+        name: name.clone(),
+        last: false,
+    };
+    plan.events.insert(k, leaf);
+    mark_last_uses(&mut plan.events);
+}
+
+/// The `tree_reduce` that the loop at `i` computes inside its blocks (and
+/// whether the vector has no other reader): its one pushed vector, declared
+/// empty before the loop and filled only by it.
+fn absorb(g: &Graph, i: usize, plan: &Plan<'_>) -> Option<(FamId, bool)> {
     if plan.outs.len() != 1 {
         return None;
     }
@@ -576,9 +603,10 @@ fn absorb(g: &Graph, i: usize, plan: &Plan<'_>) -> Option<FamId> {
     reduce_of(g, i, out.vec)
 }
 
-/// The family of the one `tree_reduce(v, f)` after statement `i`, if `v` is
-/// mentioned nowhere else after it.
-fn reduce_of(g: &Graph, i: usize, v: &Ident) -> Option<FamId> {
+/// The family of the one top-level `tree_reduce(v, f)` after statement `i`,
+/// if nothing after it adds to `v`, and whether `v` is mentioned nowhere
+/// else.
+fn reduce_of(g: &Graph, i: usize, v: &Ident) -> Option<(FamId, bool)> {
     let name = v.to_string();
     let mut found = None;
     let mut others = 0;
@@ -605,9 +633,21 @@ fn reduce_of(g: &Graph, i: usize, v: &Ident) -> Option<FamId> {
     }
     look(&g.tail);
     others += mentions_value_outside_reduce(&g.tail, &name);
-    match (found, others) {
-        (Some(Some(f)), 0) if g.families[f].depth == 0 => Some(f),
+    let grows = g.stmts[i + 1..].iter().any(|s| adds_to(s, &name));
+    match found {
+        Some(Some(f)) if g.families[f].depth == 0 && !grows => Some((f, others == 0)),
         _ => None,
+    }
+}
+
+/// Whether a statement pushes onto (or otherwise changes) vector `name`.
+fn adds_to(s: &Stmt, name: &str) -> bool {
+    match s {
+        Stmt::Push { vec, .. } => vec == name,
+        Stmt::Plain(_) => changes(s, &[name.to_string()], &[]),
+        Stmt::For { body, .. } => body.iter().any(|s| adds_to(s, name)),
+        Stmt::Assign { name: n, .. } => n == name,
+        _ => false,
     }
 }
 

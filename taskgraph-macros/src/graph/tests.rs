@@ -147,13 +147,24 @@ fn fusion_plans() {
         }),
         [(1, false)]
     );
-    // The vector is also used elsewhere: elements, not a fused reduction.
+    // The vector is also read by a gather: the reduction is still computed
+    // in the blocks (from clones), and the elements kept for the gather.
     assert_eq!(
         plans(quote! {
             let v: Vec<_> = (0..n).map(|i| gen(i)).collect();
             (sum(v), tree_reduce(v, add))
         }),
-        [(0, false)]
+        [(0, true)]
+    );
+    // Something is added to the vector after the loop: no fused reduction.
+    assert_eq!(
+        plans(quote! {
+            let mut v = Vec::new();
+            for i in 0..n { v.push(gen(i)); }
+            v.push(gen(n));
+            tree_reduce(v, add)
+        }),
+        [(1, false)]
     );
     // Independent tasks in one iteration: fusing would run them one after the other.
     assert!(plans(

@@ -333,6 +333,11 @@ impl Topology {
         cache.give_rules(self.rules);
     }
 
+    /// The address of family `f`'s node states.
+    pub(crate) fn states_of(&self, f: u32) -> *const u32 {
+        self.states[self.meta[f as usize].base as usize..].as_ptr()
+    }
+
     #[inline(always)]
     pub(crate) fn global(&self, n: NodeId) -> usize {
         (self.meta[n.fam as usize].base + n.idx) as usize
@@ -382,7 +387,7 @@ impl Topology {
 
 /// A `u32` of a topology buffer, used as an atomic.
 #[inline(always)]
-fn atomic(x: &u32) -> &AtomicU32 {
+pub(crate) fn atomic(x: &u32) -> &AtomicU32 {
     // SAFETY: `AtomicU32` has the size, alignment and bit validity of `u32`;
     // while a run is in progress the buffers are only accessed through this
     // function (never as plain `u32`), so all concurrent accesses are atomic.
@@ -450,8 +455,9 @@ pub trait ErasedFamily<'g>: Sync {
     fn runs(&self) -> &[RunList];
     /// Calls `f(node, piece)` for each piece of each gather.
     fn for_each_gather(&self, f: &mut dyn FnMut(u32, Piece));
-    /// Allocates the output cells; returns their base address.
-    fn prepare(&self, cache: &Cache) -> *mut u8;
+    /// Allocates the output cells; returns their base address. `states`
+    /// addresses the family's node states, for families that keep it.
+    fn prepare(&self, cache: &Cache, states: *const u32) -> *mut u8;
     /// Runs node `idx`: a task, or a fused loop's first block.
     fn run(&self, idx: u32, cx: &Cx<'_, 'g>) -> Ran;
     /// Runs a block split off a fused loop.
@@ -464,10 +470,18 @@ pub trait ErasedFamily<'g>: Sync {
     }
     /// Sets the uses of node `idx`'s written output.
     fn publish(&self, idx: u32, uses: u32, cx: &Cx<'_, 'g>);
+    /// Sets the same uses for nodes `lo..hi`.
+    fn publish_range(&self, lo: u32, hi: u32, uses: u32, cx: &Cx<'_, 'g>) {
+        for i in lo..hi {
+            self.publish(i, uses, cx);
+        }
+    }
     /// Describes node `idx` for error reports.
     fn describe(&self, idx: u32) -> TaskInfo;
     /// Drops whatever the run left alive and returns storage to the cache.
-    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache);
+    /// After a run that succeeded (`live` false) every value was consumed,
+    /// so there is nothing to drop (checked in debug builds).
+    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool);
 }
 
 // ---------------------------------------------------------------------------
@@ -800,11 +814,21 @@ impl<'r, 'g> Run<'r, 'g> {
     fn complete_elements(&self, e: u32, cx: &Cx<'_, 'g>, next: &mut Option<NodeId>) {
         let f = self.fams[e as usize];
         let n = f.len();
-        for i in 0..n {
-            let uses = self.topo.uses(NodeId::new(e, i));
-            f.publish(i, uses, cx);
-        }
         let m = &self.topo.meta[e as usize];
+        let rules = &self.topo.rules[m.rules_lo as usize..m.rules_hi as usize];
+        // Usually every reader reads the whole vector: then every element has
+        // the same uses, set in one pass.
+        let whole =
+            |r: &Rule| r.lo == 0 && r.hi >= n && (r.kind != RuleKind::Strided || r.step == 1);
+        if rules.iter().all(whole) {
+            let uses = rules.iter().map(|r| r.uses()).sum();
+            f.publish_range(0, n, uses, cx);
+        } else {
+            for i in 0..n {
+                let uses = self.topo.uses(NodeId::new(e, i));
+                f.publish(i, uses, cx);
+            }
+        }
         for r in &self.topo.rules[m.rules_lo as usize..m.rules_hi as usize] {
             match r.kind {
                 RuleKind::Gather => self.notify(r, r.lo, r.hi - r.lo, cx, next),
@@ -905,6 +929,45 @@ impl<'r, 'g> Run<'r, 'g> {
     }
 }
 
+/// The slots of a range of nodes of one family.
+pub(crate) struct Slots<'r, T> {
+    values: *mut std::mem::MaybeUninit<T>,
+    states: &'r [u32],
+}
+
+impl<'r, T> Slots<'r, T> {
+    pub(crate) fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    /// Drops the live values of the range (see `Slot::teardown`); after a
+    /// run that succeeded (`live` false) there are none.
+    pub(crate) fn teardown(&self, live: bool) {
+        if !live && !cfg!(debug_assertions) {
+            return;
+        }
+        for k in 0..self.len() {
+            let s = self.get(k);
+            debug_assert!(
+                live || !s.alive(),
+                "taskgraph internal error: a value outlived its run"
+            );
+            // SAFETY: the run is over; drops only live values.
+            unsafe { s.teardown() };
+        }
+    }
+
+    /// Slot `k` of the range.
+    #[inline(always)]
+    pub(crate) fn get(&self, k: usize) -> Slot<'r, T> {
+        let state = atomic(&self.states[k]);
+        // SAFETY: `values` points at the range's first cell of a family
+        // whose cells are `T` (as `Cx::slot_of`), and `k` is within the
+        // range (the state index above is checked).
+        unsafe { Slot::new(self.values.add(k), state) }
+    }
+}
+
 /// How a run that did not succeed ended.
 pub(crate) enum Outcome {
     Failed(Error),
@@ -943,6 +1006,22 @@ impl<'r, 'g> Cx<'r, 'g> {
         // index is in bounds; `values` is that family's cell array, alive for
         // the run.
         unsafe { Slot::new(base.add(id.idx as usize), state) }
+    }
+
+    /// The slots of nodes `start..start + len` of family `fam` (whose
+    /// outputs are `T`), found once for the whole range.
+    #[inline]
+    pub(crate) fn slots<T>(&self, fam: u32, start: u32, len: u32) -> Slots<'r, T> {
+        let m = &self.run.topo.meta[fam as usize];
+        assert!(
+            start.checked_add(len).is_some_and(|e| e <= m.len),
+            "taskgraph internal error: nodes out of range"
+        );
+        let b = (m.base + start) as usize;
+        Slots {
+            values: (m.values as *mut std::mem::MaybeUninit<T>).wrapping_add(start as usize),
+            states: &self.run.topo.states[b..b + len as usize],
+        }
     }
 
     /// Whether the run has stopped (a failure or a cancellation).

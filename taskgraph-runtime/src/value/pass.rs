@@ -98,22 +98,32 @@ impl<'g, T: Send + Sync> Input<'g> for LazyVec<'g, T> {
         }
     }
     fn take_once(self, cx: &Cx<'_, 'g>) -> Vec<T> {
-        // SAFETY: the gather is the only consumer of each element
-        // (macro-proven: every element was pushed fresh, the vector has one
-        // consumer).
-        self.iter()
-            .map(|l| unsafe { cx.slot(l).take_once() })
-            .collect()
+        let mut out = Vec::with_capacity(self.len());
+        for p in self.pieces() {
+            let s = cx.slots::<T>(p.fam, p.start, p.len);
+            for k in 0..s.len() {
+                // SAFETY: the gather is the only consumer of each element
+                // (macro-proven: every element was pushed fresh, the vector
+                // has one consumer).
+                out.push(unsafe { s.get(k).take_once() });
+            }
+        }
+        out
     }
 }
 
 #[diagnostic::do_not_recommend]
 impl<'g, T: Send + Sync + Clone> SharedInput<'g> for LazyVec<'g, T> {
     fn take_shared(self, cx: &Cx<'_, 'g>) -> Vec<T> {
-        // SAFETY: the consumer holds one use per element until released.
-        self.iter()
-            .map(|l| unsafe { cx.slot(l).take_or_clone() })
-            .collect()
+        let mut out = Vec::with_capacity(self.len());
+        for p in self.pieces() {
+            let s = cx.slots::<T>(p.fam, p.start, p.len);
+            for k in 0..s.len() {
+                // SAFETY: the consumer holds one use per element until released.
+                out.push(unsafe { s.get(k).take_or_clone() });
+            }
+        }
+        out
     }
 }
 

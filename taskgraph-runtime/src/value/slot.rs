@@ -165,6 +165,12 @@ impl<'a, T> Slot<'a, T> {
         v
     }
 
+    /// Whether the slot holds a value.
+    pub(crate) fn alive(&self) -> bool {
+        let s = self.state.load(Ordering::Acquire);
+        s != 0 && s != NOT_RUN
+    }
+
     /// Drops the value if it is alive; used when a run is torn down.
     ///
     /// # Safety
