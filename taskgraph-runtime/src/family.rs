@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 
 use crate::cache::{Cache, RawBuf};
 use crate::error::TaskInfo;
-use crate::exec::{Cx, ErasedFamily, Kind, Ran, RunList};
+use crate::exec::{Core, Cx, ErasedFamily, Kind, Ran, RunList};
 use crate::value::pass::InputSet;
 use crate::value::{Brand, Lazy, NodeId, Piece};
 
@@ -26,6 +26,16 @@ pub struct FamilyInfo {
 }
 
 impl FamilyInfo {
+    /// A call site.
+    pub const fn new(name: &'static str, file: &'static str, line: u32, column: u32) -> Self {
+        FamilyInfo {
+            name,
+            file,
+            line,
+            column,
+        }
+    }
+
     /// The description of the task at loop indices `indices`.
     pub fn task(&'static self, indices: &[u32]) -> TaskInfo {
         TaskInfo {
@@ -60,30 +70,6 @@ impl<const N: usize> LoopIndex for [u32; N] {
     }
 }
 
-/// Loop indices of consecutive nodes, as runs: within a run the innermost
-/// index counts up by one per node.
-struct AtRuns<L> {
-    runs: Vec<(u32, L)>,
-}
-
-impl<L: LoopIndex> AtRuns<L> {
-    #[inline]
-    fn add(&mut self, node: u32, at: L) {
-        if let Some(&(n0, a0)) = self.runs.last() {
-            if a0.advanced(node - n0) == at {
-                return;
-            }
-        }
-        self.runs.push((node, at));
-    }
-
-    fn get(&self, node: u32) -> L {
-        let k = self.runs.partition_point(|r| r.0 <= node) - 1;
-        let (n0, a0) = self.runs[k];
-        a0.advanced(node - n0)
-    }
-}
-
 /// A node's record: its plain arguments and stored inputs, taken by the one
 /// thread that runs it.
 type Record<A, S> = UnsafeCell<Option<(A, S)>>;
@@ -93,17 +79,11 @@ type Record<A, S> = UnsafeCell<Option<(A, S)>>;
 /// Built single-threaded while the graph is instantiated (`push`), then run:
 /// each node's record is taken exactly once, by the thread that runs it.
 pub struct Family<'g, A, I: InputSet<'g>, L, T> {
-    id: u32,
-    info: &'static FamilyInfo,
+    core: Core,
     recs: Vec<Record<A, I::Stored>>,
-    runs: Vec<RunList>,
-    at: AtRuns<L>,
-    /// Inputs (bit `j`: input `j`) whose producer is an ancestor of another
-    /// input's: the node does not wait for them separately.
-    implied: u32,
     values: UnsafeCell<Option<RawBuf>>,
     _brand: Brand<'g>,
-    _t: PhantomData<fn() -> T>,
+    _t: PhantomData<fn() -> (L, T)>,
 }
 
 // SAFETY: during a run, a node's record is accessed only by the single thread
@@ -114,13 +94,11 @@ unsafe impl<'g, A: Send, I: InputSet<'g>, L: Sync, T: Send + Sync> Sync for Fami
 
 impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
     pub(crate) fn new(id: u32, info: &'static FamilyInfo) -> Self {
+        let mut core = Core::new(id, Kind::Tasks, info);
+        core.singles = I::SINGLES;
         Family {
-            id,
-            info,
+            core,
             recs: Vec::new(),
-            runs: Vec::new(),
-            at: AtRuns { runs: Vec::new() },
-            implied: 0,
             values: UnsafeCell::new(None),
             _brand: PhantomData,
             _t: PhantomData,
@@ -131,13 +109,19 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
     /// always follows, so the node need not wait for them separately (the
     /// macro proves it: they are ancestors of another input).
     pub fn imply(&mut self, mask: u32) {
-        self.implied = mask;
+        self.core.implied = mask;
+        self.core.singles = I::SINGLES - mask.count_ones();
     }
 
     /// Reserves room for `n` more nodes (the enclosing loop's size hint).
     #[inline]
     pub fn reserve(&mut self, n: usize) {
         self.recs.reserve(n);
+    }
+
+    /// Reserves room for `runs` runs of loop indices, `depth` deep.
+    pub(crate) fn reserve_indices(&mut self, runs: usize, depth: usize) {
+        self.core.at.reserve(runs, depth);
     }
 
     /// Adds one node and returns the handle of its future output.
@@ -148,26 +132,28 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
     pub fn push(&mut self, at: L, args: A, inputs: I) -> Lazy<'g, T> {
         let idx = self.recs.len();
         if idx >= (u32::MAX - 1) as usize {
-            too_many(self.info);
+            too_many(self.core.info);
         }
         let idx = idx as u32;
-        if self.runs.len() < I::LEN {
-            self.runs.resize_with(I::LEN, RunList::default);
+        let c = &mut self.core;
+        if c.runs.len() < I::LEN {
+            c.runs.resize_with(I::LEN, RunList::default);
         }
-        let stored = inputs.record(idx, &mut self.runs);
+        let stored = inputs.record(idx, &mut c.runs);
         self.recs.push(UnsafeCell::new(Some((args, stored))));
-        self.at.add(idx, at);
-        Lazy::new(NodeId::new(self.id, idx))
+        c.at.add(idx, at.as_slice());
+        c.len = idx + 1;
+        Lazy::new(NodeId::new(c.id, idx))
     }
 
     /// The family's call site.
     pub fn info(&self) -> &'static FamilyInfo {
-        self.info
+        self.core.info
     }
 
     /// The family's number within its graph.
     pub fn id(&self) -> u32 {
-        self.id
+        self.core.id
     }
 
     /// Attaches the task's body (the generated call of the `#[delayed]`
@@ -212,28 +198,13 @@ where
     T: Send + Sync,
     F: Fn(A, I, &Cx<'_, 'g>) -> T + Sync,
 {
-    fn id(&self) -> u32 {
-        self.fam.id
-    }
-    fn kind(&self) -> Kind {
-        Kind::Tasks
-    }
-    fn info(&self) -> &'static FamilyInfo {
-        self.fam.info
-    }
-    fn len(&self) -> u32 {
-        self.fam.recs.len() as u32
-    }
-    fn singles(&self) -> u32 {
-        I::SINGLES - self.fam.implied.count_ones()
-    }
-    fn implied(&self) -> u32 {
-        self.fam.implied
-    }
-    fn runs(&self) -> &[RunList] {
-        &self.fam.runs
+    fn core(&self) -> &Core {
+        &self.fam.core
     }
     fn for_each_gather(&self, f: &mut dyn FnMut(u32, Piece)) {
+        if !I::GATHERS {
+            return;
+        }
         for (i, r) in self.fam.recs.iter().enumerate() {
             // SAFETY: called before the run starts, single-threaded; the
             // record is only read.
@@ -258,30 +229,29 @@ where
             Some(r) => r,
             None => ran_twice(),
         };
-        let inputs = I::rebuild(stored, &fam.runs, idx);
-        let out = cx.call(
-            || fam.info.task(fam.at.get(idx).as_slice()),
-            || (self.body)(args, inputs, cx),
-        );
+        let inputs = I::rebuild(stored, &fam.core.runs, idx);
+        let id = NodeId::new(fam.core.id, idx);
+        let out = cx.node(id, || (self.body)(args, inputs, cx));
         // SAFETY: this thread runs the producer; its consumers become ready
         // only after this returns and the executor tells them.
-        unsafe { cx.slot_of::<T>(NodeId::new(fam.id, idx)).write_raw(out) };
+        unsafe { cx.slot_of::<T>(id).write_raw(out) };
         Ran::Done
     }
     fn publish(&self, idx: u32, uses: u32, cx: &Cx<'_, 'g>) {
         // SAFETY: the node has run (its value is written) and its consumers
         // are told only after this.
-        unsafe { cx.slot_of::<T>(NodeId::new(self.fam.id, idx)).publish(uses) }
-    }
-    fn describe(&self, idx: u32) -> TaskInfo {
-        self.fam.info.task(self.fam.at.get(idx).as_slice())
+        unsafe {
+            cx.slot_of::<T>(NodeId::new(self.fam.core.id, idx))
+                .publish(uses)
+        }
     }
     fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) {
         // SAFETY: the run is over; no other thread touches the family.
         let Some(buf) = (unsafe { (*self.fam.values.get()).take() }) else {
             return;
         };
-        cx.slots::<T>(self.fam.id, 0, self.len()).teardown(live);
+        cx.slots::<T>(self.fam.core.id, 0, self.fam.core.len)
+            .teardown(live);
         cache.give_raw(buf);
     }
 }

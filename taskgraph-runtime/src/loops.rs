@@ -17,8 +17,7 @@ use std::mem::MaybeUninit;
 use std::time::{Duration, Instant};
 
 use crate::cache::{Cache, RawBuf};
-use crate::error::TaskInfo;
-use crate::exec::{Block, Cx, ErasedFamily, Job, Kind, Ran, RunList, ROOT};
+use crate::exec::{Block, Core, Cx, ErasedFamily, Job, Kind, Ran, RunList, ROOT};
 use crate::family::FamilyInfo;
 use crate::sync::{AtomicU32, Ordering};
 use crate::tree::{merge_label, small, spine_split, tree_size, Acc, SMALL};
@@ -52,15 +51,12 @@ pub trait LoopKind<'g>: Sync {
 
 /// A fused loop: one node whose work is `n` iterations.
 pub struct Loop<'g, K> {
-    id: u32,
-    info: &'static FamilyInfo,
+    /// Its runs: one run list per dependency (each one run, node 0).
+    core: Core,
     n: u32,
     kind: Option<K>,
-    /// One run list per dependency (each with one run, node 0).
-    deps: Vec<RunList>,
     gathers: Vec<Piece>,
     held: Vec<(NodeId, Release)>,
-    elements: Vec<u32>,
     out: UnsafeCell<Option<RawBuf>>,
     _brand: Brand<'g>,
 }
@@ -73,14 +69,11 @@ unsafe impl<'g, K: LoopKind<'g>> Sync for Loop<'g, K> {}
 impl<'g, K> Loop<'g, K> {
     pub(crate) fn new(id: u32, info: &'static FamilyInfo) -> Self {
         Loop {
-            id,
-            info,
+            core: Core::new(id, Kind::Loop, info),
             n: 0,
             kind: None,
-            deps: Vec::new(),
             gathers: Vec::new(),
             held: Vec::new(),
-            elements: Vec::new(),
             out: UnsafeCell::new(None),
             _brand: PhantomData,
         }
@@ -88,7 +81,7 @@ impl<'g, K> Loop<'g, K> {
 
     /// The loop's call site.
     pub fn info(&self) -> &'static FamilyInfo {
-        self.info
+        self.core.info
     }
 
     /// The loop waits for `x`, which its iterations read (clone or borrow);
@@ -114,7 +107,8 @@ impl<'g, K> Loop<'g, K> {
     fn dep(&mut self, id: NodeId) {
         let mut r = RunList::default();
         r.add(0, id);
-        self.deps.push(r);
+        self.core.runs.push(r);
+        self.core.singles += 1;
     }
 
     fn set(&mut self, n: usize, kind: K, elements: &[u32]) -> Lazy<'g, K::Output>
@@ -125,10 +119,12 @@ impl<'g, K> Loop<'g, K> {
             self.kind.is_none(),
             "taskgraph internal error: a loop node made twice"
         );
-        self.n = u32::try_from(n).unwrap_or_else(|_| too_long(self.info));
+        self.n = u32::try_from(n).unwrap_or_else(|_| too_long(self.core.info));
         self.kind = Some(kind);
-        self.elements.extend_from_slice(elements);
-        Lazy::new(NodeId::new(self.id, 0))
+        self.core.elements.extend_from_slice(elements);
+        self.core.len = 1;
+        self.core.at.add(0, &[]);
+        Lazy::new(NodeId::new(self.core.id, 0))
     }
 
     fn kind(&self) -> &K {
@@ -151,23 +147,8 @@ fn too_long(info: &FamilyInfo) -> ! {
 }
 
 impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
-    fn id(&self) -> u32 {
-        self.id
-    }
-    fn kind(&self) -> Kind {
-        Kind::Loop
-    }
-    fn info(&self) -> &'static FamilyInfo {
-        self.info
-    }
-    fn len(&self) -> u32 {
-        self.kind.is_some() as u32
-    }
-    fn singles(&self) -> u32 {
-        self.deps.len() as u32
-    }
-    fn runs(&self) -> &[RunList] {
-        &self.deps
+    fn core(&self) -> &Core {
+        &self.core
     }
     fn for_each_gather(&self, f: &mut dyn FnMut(u32, Piece)) {
         for p in &self.gathers {
@@ -175,7 +156,7 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
         }
     }
     fn prepare(&self, cache: &Cache, _: *const u32) -> *mut u8 {
-        let buf = cache.take_raw::<K::Output>(self.len() as usize);
+        let buf = cache.take_raw::<K::Output>(self.core.len as usize);
         let p = buf.ptr();
         // SAFETY: before the run, single-threaded.
         unsafe { *self.out.get() = Some(buf) };
@@ -185,13 +166,13 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
         let k = self.kind();
         k.prepare(self.n, cx.threads());
         let b = Block {
-            fam: self.id,
+            fam: self.core.id,
             lo: 0,
             hi: self.n,
             size: tree_size(self.n),
             parent: ROOT,
         };
-        match k.run_block(self.id, b, true, cx) {
+        match k.run_block(self.core.id, b, true, cx) {
             Some(out) => {
                 self.finish(out, cx);
                 Ran::Done
@@ -200,7 +181,7 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
         }
     }
     fn run_block(&self, b: Block, cx: &Cx<'_, 'g>) -> Ran {
-        match self.kind().run_block(self.id, b, false, cx) {
+        match self.kind().run_block(self.core.id, b, false, cx) {
             Some(out) => {
                 self.finish(out, cx);
                 Ran::Done
@@ -208,19 +189,13 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
             None => Ran::Pending,
         }
     }
-    fn elements(&self) -> &[u32] {
-        &self.elements
-    }
     fn publish(&self, idx: u32, uses: u32, cx: &Cx<'_, 'g>) {
         // SAFETY: the loop has ended (its output is written) and its
         // consumers are told only after this.
         unsafe {
-            cx.slot_of::<K::Output>(NodeId::new(self.id, idx))
+            cx.slot_of::<K::Output>(NodeId::new(self.core.id, idx))
                 .publish(uses)
         }
-    }
-    fn describe(&self, _: u32) -> TaskInfo {
-        self.info.task(&[])
     }
     fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) {
         if let Some(k) = &self.kind {
@@ -228,7 +203,8 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
         }
         // SAFETY: the run is over.
         if let Some(buf) = unsafe { (*self.out.get()).take() } {
-            cx.slots::<K::Output>(self.id, 0, self.len()).teardown(live);
+            cx.slots::<K::Output>(self.core.id, 0, self.core.len)
+                .teardown(live);
             cache.give_raw(buf);
         }
     }
@@ -245,7 +221,7 @@ impl<'g, K: LoopKind<'g>> Loop<'g, K> {
         // SAFETY: the loop's consumers become ready only after the
         // executor publishes this.
         unsafe {
-            cx.slot_of::<K::Output>(NodeId::new(self.id, 0))
+            cx.slot_of::<K::Output>(NodeId::new(self.core.id, 0))
                 .write_raw(out)
         };
     }
@@ -261,6 +237,9 @@ struct Probe {
     countdown: u32,
     stride: u32,
     last: Option<Instant>,
+    /// The last measured chunk was slow: heavy work, which keeps the rest
+    /// of its block split in advance so an idle thread finds some at once.
+    heavy: bool,
 }
 
 /// Below this time between checks, the stride grows.
@@ -273,6 +252,7 @@ impl Probe {
             countdown: 1,
             stride: 1,
             last: None,
+            heavy: false,
         }
     }
 
@@ -301,8 +281,10 @@ impl Probe {
         if let Some(last) = self.last {
             if now - last < PROBE_FAST {
                 self.stride = (self.stride * 2).min(PROBE_MAX_STRIDE);
+                self.heavy = false;
             } else {
                 self.stride = 1;
+                self.heavy = true;
             }
         }
         self.last = Some(now);
@@ -310,10 +292,13 @@ impl Probe {
     }
 }
 
-/// Whether a running block should give work away now.
+/// Whether a running block should give work away now: another thread could
+/// take it, or this thread must hand back another graph's work, or the work
+/// is heavy (then the rest stays split in advance, as rayon keeps it; a
+/// piece nobody steals comes back to this thread).
 #[inline(always)]
-fn want_split(cx: &Cx<'_, '_>) -> bool {
-    cx.w.hungry() || cx.w.should_yield()
+fn want_split(cx: &Cx<'_, '_>, probe: &Probe) -> bool {
+    probe.heavy || cx.w.hungry() || cx.w.should_yield()
 }
 
 /// The size of the aligned chunk starting at `cur` inside the block aligned
@@ -453,7 +438,11 @@ where
     type Output = R;
 
     fn prepare(&self, n: u32, threads: u32) {
-        let cap = if threads > 1 { n.min(64 * threads) } else { 0 };
+        let cap = if threads > 1 {
+            (4 * n).min(256 * threads).max(64)
+        } else {
+            0
+        };
         // SAFETY: called by `run`, before any block of this loop exists.
         let joins = unsafe { &mut *self.joins.get() };
         joins.clear();
@@ -524,7 +513,7 @@ where
         let mut probe = Probe::new();
         while cur < hi {
             cx.check();
-            if hi - cur > 1 && want_split(cx) {
+            if hi - cur > 1 && want_split(cx, &probe) {
                 if let Some((m, z)) = spine_split(lo, size, hi, cur) {
                     // Spine nodes above the one of 2z leaves: their left
                     // halves are done (the bottom entries of `acc`).
@@ -627,7 +616,7 @@ impl<'g, L: Fn(u32, &Cx<'_, 'g>) + Sync> LoopKind<'g> for Each<L> {
         let mut probe = Probe::new();
         while cur < hi {
             cx.check();
-            if hi - cur > 1 && want_split(cx) {
+            if hi - cur > 1 && want_split(cx, &probe) {
                 let mid = cur + (hi - cur).div_ceil(2);
                 push(mid, hi);
                 hi = mid;
@@ -780,9 +769,7 @@ where
 /// The values a fused loop pushes onto one vector: element `k` is written by
 /// the iteration that pushes it, and all are ready when the loop ends.
 pub struct Elements<'g, T> {
-    id: u32,
-    info: &'static FamilyInfo,
-    len: u32,
+    core: Core,
     cells: UnsafeCell<Option<RawBuf>>,
     /// The cells and the states, found once when the run is prepared.
     at: std::cell::Cell<(*mut MaybeUninit<T>, *const u32)>,
@@ -798,9 +785,7 @@ unsafe impl<T: Send + Sync> Sync for Elements<'_, T> {}
 impl<'g, T> Elements<'g, T> {
     pub(crate) fn new(id: u32, info: &'static FamilyInfo) -> Self {
         Elements {
-            id,
-            info,
-            len: 0,
+            core: Core::new(id, Kind::Elements, info),
             cells: UnsafeCell::new(None),
             at: std::cell::Cell::new((std::ptr::null_mut(), std::ptr::null())),
             _brand: PhantomData,
@@ -810,22 +795,25 @@ impl<'g, T> Elements<'g, T> {
 
     /// Makes room for `n` elements and returns them as a vector.
     pub fn make(&mut self, n: usize) -> LazyVec<'g, T> {
-        self.len = u32::try_from(n).unwrap_or_else(|_| too_long(self.info));
+        let c = &mut self.core;
+        c.len = u32::try_from(n).unwrap_or_else(|_| too_long(c.info));
+        c.at = Default::default();
+        c.at.add(0, &[0]);
         let mut v = LazyVec::new();
-        v.push_run(self.id, 0, self.len);
+        v.push_run(c.id, 0, c.len);
         v
     }
 
     /// The family number, for the loop that writes the elements.
     pub fn id(&self) -> u32 {
-        self.id
+        self.core.id
     }
 
     /// Writes element `k` (once, from the iteration that pushes it).
     #[inline(always)]
     pub fn write(&self, k: u32, v: T, _: &Cx<'_, 'g>) {
         assert!(
-            k < self.len,
+            k < self.core.len,
             "taskgraph internal error: element out of range"
         );
         let (cells, states) = self.at.get();
@@ -840,27 +828,12 @@ impl<'g, T> Elements<'g, T> {
 }
 
 impl<'g, T: Send + Sync> ErasedFamily<'g> for Elements<'g, T> {
-    fn id(&self) -> u32 {
-        self.id
-    }
-    fn kind(&self) -> Kind {
-        Kind::Elements
-    }
-    fn info(&self) -> &'static FamilyInfo {
-        self.info
-    }
-    fn len(&self) -> u32 {
-        self.len
-    }
-    fn singles(&self) -> u32 {
-        0
-    }
-    fn runs(&self) -> &[RunList] {
-        &[]
+    fn core(&self) -> &Core {
+        &self.core
     }
     fn for_each_gather(&self, _: &mut dyn FnMut(u32, Piece)) {}
     fn prepare(&self, cache: &Cache, states: *const u32) -> *mut u8 {
-        let buf = cache.take_raw::<T>(self.len as usize);
+        let buf = cache.take_raw::<T>(self.core.len as usize);
         let p = buf.ptr();
         // SAFETY: before the run, single-threaded.
         unsafe { *self.cells.get() = Some(buf) };
@@ -873,24 +846,24 @@ impl<'g, T: Send + Sync> ErasedFamily<'g> for Elements<'g, T> {
     fn publish(&self, idx: u32, uses: u32, cx: &Cx<'_, 'g>) {
         // SAFETY: the loop has ended, so the element is written, and its
         // consumers are told only after this.
-        unsafe { cx.slot_of::<T>(NodeId::new(self.id, idx)).publish(uses) }
+        unsafe {
+            cx.slot_of::<T>(NodeId::new(self.core.id, idx))
+                .publish(uses)
+        }
     }
     fn publish_range(&self, lo: u32, hi: u32, uses: u32, cx: &Cx<'_, 'g>) {
-        let s = cx.slots::<T>(self.id, lo, hi - lo);
+        let s = cx.slots::<T>(self.core.id, lo, hi - lo);
         for k in 0..s.len() {
             // SAFETY: as in `publish`.
             unsafe { s.get(k).publish(uses) }
         }
-    }
-    fn describe(&self, idx: u32) -> TaskInfo {
-        self.info.task(&[idx])
     }
     fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) {
         // SAFETY: the run is over.
         let Some(buf) = (unsafe { (*self.cells.get()).take() }) else {
             return;
         };
-        cx.slots::<T>(self.id, 0, self.len).teardown(live);
+        cx.slots::<T>(self.core.id, 0, self.core.len).teardown(live);
         cache.give_raw(buf);
     }
 }

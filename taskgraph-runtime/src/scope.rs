@@ -85,7 +85,10 @@ impl<'g> Scope<'g> {
     ) -> Result<O::Value, Error> {
         assert!(
             fams.len() == self.families() as usize
-                && fams.iter().enumerate().all(|(i, f)| f.id() == i as u32),
+                && fams
+                    .iter()
+                    .enumerate()
+                    .all(|(i, f)| f.core().id == i as u32),
             "taskgraph internal error: families listed out of order"
         );
         let rt = self.runtime;
@@ -127,7 +130,7 @@ fn run<'g, O: Outputs<'g>>(
     let threads = w.reg.threads();
     let run = Run::new(fams, topo, threads, w.has_token());
     drive(&run, w);
-    let cx = Cx { run: &run, w };
+    let cx = Cx::new(&run, w);
     let outcome = match run.outcome() {
         Ok(()) => Ok(outs.take(&cx)),
         Err(o) => Err(o),

@@ -25,11 +25,13 @@ pub(crate) fn merge_label(start: u32, left: u32) -> (u32, u32) {
     (left.trailing_zeros(), start / (2 * left))
 }
 
-/// Blocks of at most this many leaves run as straight-line code.
-pub(crate) const SMALL: u32 = 16;
+/// Blocks of at most this many leaves run as straight-line code: enough to
+/// let the compiler overlap the iterations of light tasks, few enough that a
+/// loop's body is not copied more than this many times.
+pub(crate) const SMALL: u32 = 8;
 
 /// The aligned block `lo..hi` of `size <= SMALL` leaves, in the same tree,
-/// as straight-line code that the compiler can unroll and vectorise.
+/// as straight-line code.
 #[inline(always)]
 pub(crate) fn small<R>(
     lo: u32,
@@ -68,34 +70,18 @@ pub(crate) fn small<R>(
             merge(a, b, 1, lo / 4)
         }
     }
-    #[inline(always)]
-    fn eight<R>(
-        lo: u32,
-        hi: u32,
-        leaf: &impl Fn(u32) -> R,
-        merge: &impl Fn(R, R, u32, u32) -> R,
-    ) -> R {
-        if hi - lo <= 4 {
-            four(lo, hi, leaf, merge)
-        } else {
-            let a = four(lo, lo + 4, leaf, merge);
-            let b = four(lo + 4, hi, leaf, merge);
-            merge(a, b, 2, lo / 8)
-        }
-    }
     match size {
         1 => leaf(lo),
         2 => two(lo, hi, leaf, merge),
         4 => four(lo, hi, leaf, merge),
-        8 => eight(lo, hi, leaf, merge),
         _ => {
             debug_assert_eq!(size, SMALL);
-            if hi - lo <= 8 {
-                eight(lo, hi, leaf, merge)
+            if hi - lo <= 4 {
+                four(lo, hi, leaf, merge)
             } else {
-                let a = eight(lo, lo + 8, leaf, merge);
-                let b = eight(lo + 8, hi, leaf, merge);
-                merge(a, b, 3, lo / 16)
+                let a = four(lo, lo + 4, leaf, merge);
+                let b = four(lo + 4, hi, leaf, merge);
+                merge(a, b, 2, lo / 8)
             }
         }
     }
@@ -324,6 +310,8 @@ where
         }
     };
     fam.reserve(n as usize - 1);
+    // One run of loop indices per level (and per odd one out, at most as many).
+    fam.reserve_indices(2 * levels.count, at(0, 0).as_slice().len());
     for l in 1..levels.count {
         for p in 0..levels.n[l - 1] / 2 {
             let a = get(l - 1, 2 * p);

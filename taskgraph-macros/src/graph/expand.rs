@@ -42,13 +42,10 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
         let fname = &f.name;
         let info_ty = private("FamilyInfo", f.span);
         let (line, column) = line_column(f.span);
+        let info_const = Ident::new(&format!("__TG_I{i}"), Span::mixed_site().located_at(f.span));
         decls.push(quote_spanned! {f.span=>
-            let #info = &#info_ty {
-                name: #fname,
-                file: ::core::file!(),
-                line: #line,
-                column: #column,
-            };
+            const #info_const: #info_ty = #info_ty::new(#fname, ::core::file!(), #line, #column);
+            let #info = &#info_const;
             let mut #name = #scope.family(#info);
         });
         let mask = low.passing.implied[i];
@@ -56,7 +53,7 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
             decls.push(quote_spanned!(f.span=> #name.imply(#mask);));
         }
         table.push(quote_spanned!(f.span=> &#name));
-        if is_top_reduce(g, i) {
+        if is_top_reduce(g, low, i) {
             let u = reduce_loop_ident(g, i);
             decls.push(quote_spanned!(f.span=> let mut #u = #scope.loop_family(#info);));
             table.push(quote_spanned!(f.span=> &#u));
@@ -64,13 +61,13 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
     }
     for (p, plan) in low.plans.iter().enumerate() {
         let l = plan_ident(p);
-        let info = plan_info(plan.span, "loop");
-        decls.push(quote!(let mut #l = #scope.loop_family(#info);));
+        let (c, info) = plan_info(plan.span, "loop", &format!("__TG_L{p}"));
+        decls.push(quote!(#c let mut #l = #scope.loop_family(#info);));
         table.push(quote!(&#l));
         for (j, o) in plan.outs.iter().enumerate() {
             let e = elem_ident(p, j);
-            let info = plan_info(o.vec.span(), &o.vec.to_string());
-            decls.push(quote!(let mut #e = #scope.elements(#info);));
+            let (c, info) = plan_info(o.vec.span(), &o.vec.to_string(), &format!("__TG_E{p}_{j}"));
+            decls.push(quote!(#c let mut #e = #scope.elements(#info);));
             table.push(quote!(&#e));
         }
     }
@@ -80,7 +77,7 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
     let bodies = g.families.iter().enumerate().map(|(i, f)| c.body(i, f));
     // Bound families replace the bare ones in the table.
     let table = table.into_iter().enumerate().map(|(k, t)| {
-        if let Some(i) = table_family(g, k) {
+        if let Some(i) = table_family(g, low, k) {
             let b = bound_ident(g, i);
             quote_spanned!(g.families[i].span=> &#b)
         } else {
@@ -108,20 +105,20 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
 }
 
 /// Whether family `i` is a `tree_reduce` at the top level (not inside a
-/// loop), which gets a fused loop of its own.
-fn is_top_reduce(g: &Graph, i: usize) -> bool {
-    g.families[i].reduce && g.families[i].depth == 0
+/// loop) that no fused loop computes: it gets a fused loop of its own.
+fn is_top_reduce(g: &Graph, low: &Lowering<'_>, i: usize) -> bool {
+    g.families[i].reduce && g.families[i].depth == 0 && low.absorbing(i).is_none()
 }
 
 /// Table position `k` → the task family there, if it is one.
-fn table_family(g: &Graph, k: usize) -> Option<usize> {
+fn table_family(g: &Graph, low: &Lowering<'_>, k: usize) -> Option<usize> {
     let mut pos = 0;
     for i in 0..g.families.len() {
         if pos == k {
             return Some(i);
         }
         pos += 1;
-        if is_top_reduce(g, i) {
+        if is_top_reduce(g, low, i) {
             if pos == k {
                 return None;
             }
@@ -180,13 +177,16 @@ fn loop_ident(d: usize) -> Ident {
     temp(&format!("__tg_l{d}"), Span::call_site())
 }
 
-/// `&FamilyInfo { .. }` for a fused loop or its output elements.
-fn plan_info(span: Span, name: &str) -> TokenStream {
+/// `const C: FamilyInfo = ..;` for a fused loop or its output elements, and
+/// `&C`.
+fn plan_info(span: Span, name: &str, konst: &str) -> (TokenStream, TokenStream) {
     let info_ty = private("FamilyInfo", span);
     let (line, column) = line_column(span);
-    quote_spanned! {span=>
-        &#info_ty { name: #name, file: ::core::file!(), line: #line, column: #column }
-    }
+    let c = Ident::new(konst, Span::mixed_site().located_at(span));
+    (
+        quote_spanned!(span=> const #c: #info_ty = #info_ty::new(#name, ::core::file!(), #line, #column);),
+        quote!(&#c),
+    )
 }
 
 /// The call site's line and column when the compiler can tell them, else
@@ -678,7 +678,8 @@ impl Ctx<'_> {
                 let (lv, lp) = (temp("__tg_lv", f.span), temp("__tg_lp", f.span));
                 let ls = (0..f.depth).map(loop_ident);
                 let at = quote_spanned!(f.span=> |#lv: u32, #lp: u32| [#(#ls as u32,)* #lv, #lp]);
-                let nodes = if f.depth == 0 {
+                let absorbed = self.low.absorbing(*fam);
+                let nodes = if f.depth == 0 && absorbed.is_none() {
                     let reduce = private("tree_reduce", f.span);
                     let u = reduce_loop_ident(self.g, *fam);
                     let scope = &self.scope;
@@ -692,7 +693,7 @@ impl Ctx<'_> {
                         #reduce(&mut #name, #v, #at)?
                     }
                 };
-                match self.low.absorbing(*fam) {
+                match absorbed {
                     Some(p) => {
                         let r = reduced_ident(p);
                         let x = temp("__tg_x", f.span);

@@ -20,7 +20,7 @@ use crate::value::slot::{Slot, NOT_RUN};
 use crate::value::{Lazy, NodeId, Piece};
 use registry::WorkerCtx;
 
-pub(crate) use task::Stopped;
+use task::Marker;
 
 /// The consumer family number that stands for the graph's output.
 pub(crate) const FINAL: u32 = u32::MAX;
@@ -223,16 +223,17 @@ impl Topology {
         let mut meta = Vec::with_capacity(fams.len());
         let mut total: u64 = 0;
         for f in fams {
+            let c = f.core();
             meta.push(Meta {
                 base: total as u32,
-                len: f.len(),
+                len: c.len,
                 rules_lo: 0,
                 rules_hi: 0,
-                kind: f.kind(),
-                single: f.singles() == 1,
+                kind: c.kind,
+                single: c.singles == 1,
                 values: std::ptr::null_mut(),
             });
-            total += u64::from(f.len());
+            total += u64::from(c.len);
         }
         assert!(
             total < u64::from(u32::MAX),
@@ -245,13 +246,13 @@ impl Topology {
         states.resize(n, NOT_RUN);
         let mut rules = cache.take_rules();
         for (c_fam, f) in fams.iter().enumerate() {
-            let singles = f.singles();
-            if f.kind() == Kind::Elements {
+            let core = f.core();
+            if core.kind == Kind::Elements {
                 meta[c_fam].single = false;
             }
-            pending.extend(std::iter::repeat_n(singles, f.len() as usize));
-            let implied = f.implied();
-            for (j, list) in f.runs().iter().enumerate() {
+            pending.extend(std::iter::repeat_n(core.singles, core.len as usize));
+            let implied = core.implied;
+            for (j, list) in core.runs.iter().enumerate() {
                 for r in list.runs() {
                     let (hi, kind, step) = if r.stride == 0 {
                         (r.p0 + 1, RuleKind::Broadcast, r.n)
@@ -429,30 +430,117 @@ pub struct Block {
     pub(crate) parent: u32,
 }
 
-/// What the executor needs of a family. The families of `graph!` (task
-/// families, fused loops, loop outputs) implement it.
-pub trait ErasedFamily<'g>: Sync {
-    /// The family's number within its graph.
-    fn id(&self) -> u32;
-    /// How its nodes run.
-    fn kind(&self) -> Kind;
-    /// The call site.
-    fn info(&self) -> &'static FamilyInfo;
-    /// How many nodes it holds.
-    fn len(&self) -> u32;
-    /// Whether it holds no nodes.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
+/// What the executor reads about a family: plain data, one type for every
+/// family of every graph, so none of it is compiled again per call site.
+#[derive(Debug)]
+pub struct Core {
+    pub(crate) id: u32,
+    pub(crate) kind: Kind,
+    pub(crate) info: &'static FamilyInfo,
+    /// How many nodes the family holds.
+    pub(crate) len: u32,
     /// How many single lazy inputs each node waits for.
-    fn singles(&self) -> u32;
+    pub(crate) singles: u32,
     /// The inputs a node does not wait for (bit `j`: input `j`): their
     /// producers are ancestors of another input's.
-    fn implied(&self) -> u32 {
-        0
-    }
+    pub(crate) implied: u32,
     /// The runs of each input.
-    fn runs(&self) -> &[RunList];
+    pub(crate) runs: Vec<RunList>,
+    /// The loop indices of each node.
+    pub(crate) at: AtRuns,
+    /// The element families a loop completes when it ends.
+    pub(crate) elements: Vec<u32>,
+}
+
+impl Core {
+    pub(crate) fn new(id: u32, kind: Kind, info: &'static FamilyInfo) -> Self {
+        Core {
+            id,
+            kind,
+            info,
+            len: 0,
+            singles: 0,
+            implied: 0,
+            runs: Vec::new(),
+            at: AtRuns::default(),
+            elements: Vec::new(),
+        }
+    }
+
+    /// Describes node `idx` for error reports.
+    pub(crate) fn describe(&self, idx: u32) -> TaskInfo {
+        self.info.task(&self.at.get(idx))
+    }
+}
+
+/// Loop indices of consecutive nodes, as runs: within a run the innermost
+/// index counts up by one per node. Stored flat: each run is its first node
+/// and its indices.
+#[derive(Debug, Default)]
+pub(crate) struct AtRuns {
+    depth: usize,
+    flat: Vec<u32>,
+}
+
+impl AtRuns {
+    /// Makes room for `runs` more runs of `depth` indices.
+    pub(crate) fn reserve(&mut self, runs: usize, depth: usize) {
+        self.flat.reserve(runs * (depth + 1));
+    }
+
+    /// Records the indices of node `node` (the next one).
+    #[inline]
+    pub(crate) fn add(&mut self, node: u32, at: &[u32]) {
+        let d = at.len();
+        if let Some(last) = self.flat.len().checked_sub(d + 1) {
+            let run = &self.flat[last..];
+            let (n0, a0) = (run[0], &run[1..]);
+            let k = node - n0;
+            let same = d == self.depth
+                && a0[..d.saturating_sub(1)] == at[..d.saturating_sub(1)]
+                && (d == 0 || a0[d - 1].wrapping_add(k) == at[d - 1]);
+            if same {
+                return;
+            }
+        }
+        self.depth = d;
+        self.flat.push(node);
+        self.flat.extend_from_slice(at);
+    }
+
+    /// The indices of node `node`.
+    pub(crate) fn get(&self, node: u32) -> Vec<u32> {
+        let w = self.depth + 1;
+        let runs = self.flat.len() / w;
+        if runs == 0 {
+            return Vec::new();
+        }
+        // The last run starting at or before `node`.
+        let (mut lo, mut hi) = (0, runs);
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2;
+            if self.flat[mid * w] <= node {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        let k = lo;
+        let run = &self.flat[k * w..k * w + w];
+        let mut at = run[1..].to_vec();
+        if let Some(last) = at.last_mut() {
+            *last = last.wrapping_add(node - run[0]);
+        }
+        at
+    }
+}
+
+/// What the executor needs of a family beyond its [`Core`]: the parts that
+/// depend on its types. The families of `graph!` (task families, fused
+/// loops, loop outputs) implement it.
+pub trait ErasedFamily<'g>: Sync {
+    /// The family's plain data.
+    fn core(&self) -> &Core;
     /// Calls `f(node, piece)` for each piece of each gather.
     fn for_each_gather(&self, f: &mut dyn FnMut(u32, Piece));
     /// Allocates the output cells; returns their base address. `states`
@@ -464,20 +552,12 @@ pub trait ErasedFamily<'g>: Sync {
     fn run_block(&self, _b: Block, _cx: &Cx<'_, 'g>) -> Ran {
         unreachable!("taskgraph internal error: a block of a family that is not a loop")
     }
-    /// The element families a loop completes when it ends.
-    fn elements(&self) -> &[u32] {
-        &[]
-    }
     /// Sets the uses of node `idx`'s written output.
     fn publish(&self, idx: u32, uses: u32, cx: &Cx<'_, 'g>);
-    /// Sets the same uses for nodes `lo..hi`.
-    fn publish_range(&self, lo: u32, hi: u32, uses: u32, cx: &Cx<'_, 'g>) {
-        for i in lo..hi {
-            self.publish(i, uses, cx);
-        }
+    /// Sets the same uses for nodes `lo..hi` (element families only).
+    fn publish_range(&self, _lo: u32, _hi: u32, _uses: u32, _cx: &Cx<'_, 'g>) {
+        unreachable!("taskgraph internal error: a range published outside a loop's elements")
     }
-    /// Describes node `idx` for error reports.
-    fn describe(&self, idx: u32) -> TaskInfo;
     /// Drops whatever the run left alive and returns storage to the cache.
     /// After a run that succeeded (`live` false) every value was consumed,
     /// so there is nothing to drop (checked in debug builds).
@@ -610,12 +690,13 @@ impl<'r, 'g> Run<'r, 'g> {
     pub(crate) fn seed(&self, w: &WorkerCtx<'_>) {
         let mut seeds: Vec<Job> = Vec::new();
         for f in self.fams {
-            let len = f.len();
-            if len == 0 || f.kind() == Kind::Elements || f.singles() > 0 {
+            let c = f.core();
+            let len = c.len;
+            if len == 0 || c.kind == Kind::Elements || c.singles > 0 {
                 continue;
             }
             // Runs of nodes with nothing to wait for (a gather may wait).
-            let id = f.id();
+            let id = c.id;
             let mut lo = None;
             for i in 0..=len {
                 let source = i < len && self.topo.pending_now(NodeId::new(id, i)) == 0;
@@ -676,13 +757,13 @@ impl<'r, 'g> Run<'r, 'g> {
         if self.state.stop.load(Ordering::Relaxed) {
             return;
         }
-        let cx = Cx { run: self, w };
+        let cx = Cx::new(self, w);
         match job {
             Job::Node(n) => self.run_chain(n, &cx),
             Job::Range { fam, lo, hi } => self.run_range(fam, lo, hi, &cx),
             Job::Block(b) => {
                 let f = self.fams[b.fam as usize];
-                if self.guarded(|| f.run_block(b, &cx)) == Some(Ran::Done) {
+                if self.guarded(&cx, || f.run_block(b, &cx)) == Some(Ran::Done) {
                     if let Some(n) = self.complete(NodeId::new(b.fam, 0), &cx) {
                         self.run_chain(n, &cx);
                     }
@@ -691,24 +772,24 @@ impl<'r, 'g> Run<'r, 'g> {
         }
     }
 
-    /// Runs `f`, catching an unwind: a task failure is already recorded;
-    /// any other panic comes from plain code and is kept for the caller.
+    /// Runs `f`, catching an unwind: the panic of the task `cx` marks
+    /// (recorded as the run's failure), of plain code (kept for the caller),
+    /// or [`Stopped`].
     #[inline]
-    fn guarded(&self, f: impl FnOnce() -> Ran) -> Option<Ran> {
+    fn guarded(&self, cx: &Cx<'_, 'g>, f: impl FnOnce() -> Ran) -> Option<Ran> {
         match catch_unwind(AssertUnwindSafe(f)) {
             Ok(r) => Some(r),
             Err(p) => {
-                self.unwound(p);
+                task::caught(cx, p);
                 None
             }
         }
     }
 
+    /// A panic of plain code running at run time (a fused loop's body):
+    /// the caller of `compute` raises it again.
     #[cold]
-    pub(crate) fn unwound(&self, payload: Box<dyn Any + Send>) {
-        if payload.is::<Stopped>() {
-            return;
-        }
+    pub(crate) fn plain_panicked(&self, payload: Box<dyn Any + Send>) {
         let mut slot = self
             .state
             .plain_panic
@@ -729,7 +810,7 @@ impl<'r, 'g> Run<'r, 'g> {
                 return;
             }
             let f = self.fams[n.fam as usize];
-            if self.guarded(|| f.run(n.idx, cx)) != Some(Ran::Done) {
+            if self.guarded(cx, || f.run(n.idx, cx)) != Some(Ran::Done) {
                 return;
             }
             match self.complete(n, cx) {
@@ -777,7 +858,7 @@ impl<'r, 'g> Run<'r, 'g> {
         let m = &self.topo.meta[p.fam as usize];
         let mut next = None;
         if m.kind == Kind::Loop {
-            for &e in self.fams[p.fam as usize].elements() {
+            for &e in &self.fams[p.fam as usize].core().elements {
                 self.complete_elements(e, cx, &mut next);
             }
         }
@@ -813,7 +894,7 @@ impl<'r, 'g> Run<'r, 'g> {
     /// consumers are told.
     fn complete_elements(&self, e: u32, cx: &Cx<'_, 'g>, next: &mut Option<NodeId>) {
         let f = self.fams[e as usize];
-        let n = f.len();
+        let n = f.core().len;
         let m = &self.topo.meta[e as usize];
         let rules = &self.topo.rules[m.rules_lo as usize..m.rules_hi as usize];
         // Usually every reader reads the whole vector: then every element has
@@ -943,7 +1024,7 @@ impl<'r, T> Slots<'r, T> {
     /// Drops the live values of the range (see `Slot::teardown`); after a
     /// run that succeeded (`live` false) there are none.
     pub(crate) fn teardown(&self, live: bool) {
-        if !live && !cfg!(debug_assertions) {
+        if (!live || !std::mem::needs_drop::<T>()) && !cfg!(debug_assertions) {
             return;
         }
         for k in 0..self.len() {
@@ -982,9 +1063,19 @@ pub(crate) enum Outcome {
 pub struct Cx<'r, 'g> {
     pub(crate) run: &'r Run<'r, 'g>,
     pub(crate) w: &'r WorkerCtx<'r>,
+    /// The task this thread runs now (see `task.rs`).
+    mark: Marker,
 }
 
 impl<'r, 'g> Cx<'r, 'g> {
+    pub(crate) fn new(run: &'r Run<'r, 'g>, w: &'r WorkerCtx<'r>) -> Self {
+        Cx {
+            run,
+            w,
+            mark: Marker::new(),
+        }
+    }
+
     /// The slot behind a lazy handle of this graph.
     #[inline(always)]
     pub(crate) fn slot<T>(&self, l: Lazy<'g, T>) -> Slot<'r, T> {

@@ -1,26 +1,77 @@
-//! The one place a task runs, for both kinds of work: a node run node by
-//! node and a task inside a fused block both call [`Cx::task`] (or
-//! [`Cx::call`]). A panic is caught here, recorded with the task's function,
-//! call site and loop indices, and the run stops; the caller then unwinds
-//! with [`Stopped`] to the work item's boundary, dropping whatever it holds.
+//! The one place a task runs, for both kinds of work.
+//!
+//! A node of a task family and a task inside a fused block both run through
+//! [`Cx::task`] (or [`Cx::node`]): it marks in the `Cx` which task this
+//! thread runs now, runs it, and clears the mark. The work item runs under
+//! one `catch_unwind` (`Run::guarded`); a panic it catches is the failure of
+//! the marked task (function, call site, loop indices, message), or, when no
+//! task is marked, a panic of plain code in a fused loop's body, which the
+//! caller of `compute` gets back as its own panic. One landing pad per work
+//! item, none per task.
+//!
+//! After a failure the run stops: other work items unwind with [`Stopped`]
+//! at their next check, dropping whatever they hold.
 
 use std::any::Any;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::cell::Cell;
+use std::panic::resume_unwind;
 
 use super::Cx;
 use crate::error::{Error, TaskInfo};
 use crate::family::{FamilyInfo, LoopIndex};
+use crate::value::NodeId;
 
 /// The payload that unwinds a work item after its task's failure was
 /// recorded; the executor catches it at the item's boundary.
 pub(crate) struct Stopped;
 
+/// Loop indices kept with the mark: deeper nests keep their outermost.
+const MARK_INDICES: usize = 8;
+
+/// The task a thread runs now.
+#[derive(Clone, Copy)]
+pub(crate) enum Mark {
+    /// Plain code (or the executor itself).
+    None,
+    /// Node `idx` of a task family.
+    Node(NodeId),
+    /// A task inside a fused block.
+    Task {
+        info: &'static FamilyInfo,
+        at: [u32; MARK_INDICES],
+        depth: u8,
+    },
+}
+
+impl Mark {
+    fn task(info: &'static FamilyInfo, indices: &[u32]) -> Mark {
+        let mut at = [0; MARK_INDICES];
+        let depth = indices.len().min(MARK_INDICES);
+        at[..depth].copy_from_slice(&indices[..depth]);
+        Mark::Task {
+            info,
+            at,
+            depth: depth as u8,
+        }
+    }
+}
+
+/// The mark of the thread running a work item.
+pub(crate) struct Marker(Cell<Mark>);
+
+impl Marker {
+    pub(crate) fn new() -> Self {
+        Marker(Cell::new(Mark::None))
+    }
+
+    pub(crate) fn get(&self) -> Mark {
+        self.0.get()
+    }
+}
+
 impl<'g> Cx<'_, 'g> {
     /// Runs the task of call site `info` at loop indices `at`: `f` calls the
-    /// `#[delayed]` function.
-    ///
-    /// A panic is recorded as the run's failure and stops it; this then
-    /// unwinds to the work item's boundary.
+    /// `#[delayed]` function. If it panics, the run fails with this task.
     #[inline(always)]
     pub fn task<R, L: LoopIndex>(
         &self,
@@ -28,32 +79,23 @@ impl<'g> Cx<'_, 'g> {
         at: L,
         f: impl FnOnce() -> R,
     ) -> R {
-        self.call(|| info.task(at.as_slice()), f)
+        self.mark().0.set(Mark::task(info, at.as_slice()));
+        let r = f();
+        self.mark().0.set(Mark::None);
+        r
     }
 
-    /// Runs a task described by `who` (called only if it fails).
+    /// Runs the task of node `id` (a task family's): as [`Cx::task`].
     #[inline(always)]
-    pub fn call<R>(&self, who: impl FnOnce() -> TaskInfo, f: impl FnOnce() -> R) -> R {
-        match catch_unwind(AssertUnwindSafe(f)) {
-            Ok(r) => r,
-            Err(payload) => self.panicked(who, payload),
-        }
+    pub(crate) fn node<R>(&self, id: NodeId, f: impl FnOnce() -> R) -> R {
+        self.mark().0.set(Mark::Node(id));
+        let r = f();
+        self.mark().0.set(Mark::None);
+        r
     }
 
-    #[cold]
-    #[inline(never)]
-    fn panicked(&self, who: impl FnOnce() -> TaskInfo, payload: Box<dyn Any + Send>) -> ! {
-        if !payload.is::<Stopped>() {
-            let message = panic_message(&*payload);
-            self.run.fail(Error::TaskPanicked {
-                task: who(),
-                message,
-                others: 0,
-            });
-            // Drop the payload here: its destructor could panic too.
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
-        }
-        resume_unwind(Box::new(Stopped))
+    fn mark(&self) -> &Marker {
+        &self.mark
     }
 
     /// Unwinds the current work item if the run has stopped.
@@ -63,12 +105,44 @@ impl<'g> Cx<'_, 'g> {
             stop_here();
         }
     }
+
+    /// The task the mark names, for an error report.
+    pub(crate) fn marked(&self, mark: Mark) -> Option<TaskInfo> {
+        match mark {
+            Mark::None => None,
+            Mark::Node(id) => Some(self.run.fams[id.fam as usize].core().describe(id.idx)),
+            Mark::Task { info, at, depth } => Some(info.task(&at[..depth as usize])),
+        }
+    }
 }
 
 #[cold]
 #[inline(never)]
 fn stop_here() -> ! {
     resume_unwind(Box::new(Stopped))
+}
+
+/// What a caught panic was: a task's (recorded as the run's failure), or
+/// plain code's.
+#[cold]
+pub(crate) fn caught(cx: &Cx<'_, '_>, payload: Box<dyn Any + Send>) {
+    if payload.is::<Stopped>() {
+        return;
+    }
+    match cx.marked(cx.mark().get()) {
+        Some(task) => {
+            let message = panic_message(&*payload);
+            cx.run.fail(Error::TaskPanicked {
+                task,
+                message,
+                others: 0,
+            });
+            // Drop the payload here, inside the worker: its destructor
+            // could panic too.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)));
+        }
+        None => cx.run.plain_panicked(payload),
+    }
 }
 
 /// The message of a panic payload.

@@ -138,6 +138,9 @@ pub trait InputSet<'g>: Send + Sized {
     /// How many single lazy values (edges recorded in runs).
     #[doc(hidden)]
     const SINGLES: u32;
+    /// Whether any input is a gather.
+    #[doc(hidden)]
+    const GATHERS: bool;
     /// Records node `node`'s inputs.
     #[doc(hidden)]
     fn record(self, node: u32, runs: &mut [RunList]) -> Self::Stored;
@@ -155,6 +158,7 @@ macro_rules! input_sets {
             type Stored = ($($n::Stored,)*);
             const LEN: usize = 0 $(+ { let _ = $k; 1 })*;
             const SINGLES: u32 = 0 $(+ $n::SINGLE as u32)*;
+            const GATHERS: bool = false $(|| !$n::SINGLE)*;
             #[allow(unused_variables, non_snake_case, clippy::unused_unit)]
             #[inline(always)]
             fn record(self, node: u32, runs: &mut [RunList]) -> Self::Stored {
