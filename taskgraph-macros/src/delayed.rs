@@ -12,12 +12,13 @@ use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{FnArg, Item, ItemFn, ReturnType, Type};
 
+use crate::diag::Ctxt;
 use crate::paths;
 
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let mut errors = Vec::new();
+    let cx = Ctxt::new();
     if !attr.is_empty() {
-        errors.push(syn::Error::new_spanned(
+        cx.push(syn::Error::new_spanned(
             &attr,
             "`#[delayed]` takes no arguments\n\n= help: write `#[delayed]` alone; settings belong to the `Runtime`",
         ));
@@ -34,31 +35,27 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         other => {
             let what = describe(&other);
             let span = item_keyword_span(&other);
-            errors.push(syn::Error::new(
+            cx.push(syn::Error::new(
                 span,
                 format!(
                     "`#[delayed]` goes on a function, not on {what}\n\n\
                      = help: write `#[delayed] fn name(args) -> Output {{ ... }}`"
                 ),
             ));
-            let e = combine(errors);
+            let e = cx.into_tokens();
             return quote!(#e #other);
         }
     };
-    check_signature(&f, &mut errors);
+    check_signature(&f, &cx);
     if let Some(FnArg::Receiver(_)) = f.sig.inputs.first() {
         // A method: the companion and checks would be items inside an `impl`.
-        let e = combine(errors);
+        let e = cx.into_tokens();
         return quote!(#e #f);
     }
     let companion = companion(&f);
     let threads = thread_checks(&f);
-    let e = combine(errors);
+    let e = cx.into_tokens();
     quote!(#e #f #companion #threads)
-}
-
-fn combine(errors: Vec<syn::Error>) -> TokenStream {
-    errors.into_iter().map(|e| e.to_compile_error()).collect()
 }
 
 fn describe(item: &Item) -> &'static str {
@@ -93,31 +90,31 @@ fn item_keyword_span(item: &Item) -> proc_macro2::Span {
 }
 
 /// Rejects what cannot be a task, one error per mistake.
-fn check_signature(f: &ItemFn, errors: &mut Vec<syn::Error>) {
+fn check_signature(f: &ItemFn, cx: &Ctxt) {
     let sig = &f.sig;
     if let Some(t) = &sig.asyncness {
-        errors.push(syn::Error::new(
+        cx.push(syn::Error::new(
             t.span,
             "`#[delayed]` functions cannot be `async` yet: tasks run to completion on the pool's threads\n\n\
              = help: make it a plain `fn`, blocking inside if needed",
         ));
     }
     if let Some(t) = &sig.unsafety {
-        errors.push(syn::Error::new(
+        cx.push(syn::Error::new(
             t.span,
             "`#[delayed]` functions cannot be `unsafe`: the graph calls them with no place to uphold their contract\n\n\
              = help: make the function safe and keep the `unsafe` block inside it",
         ));
     }
     if let Some(abi) = &sig.abi {
-        errors.push(syn::Error::new_spanned(
+        cx.push(syn::Error::new_spanned(
             abi,
             "`#[delayed]` functions cannot be `extern`: tasks are ordinary Rust functions\n\n\
              = help: wrap the foreign function in a plain `fn` and mark that `#[delayed]`",
         ));
     }
     if let Some(v) = &sig.variadic {
-        errors.push(syn::Error::new_spanned(
+        cx.push(syn::Error::new_spanned(
             v,
             "`#[delayed]` functions cannot be variadic: a task has a fixed list of parameters\n\n\
              = help: take the values as one `Vec<T>` or `&[T]` parameter",
@@ -125,17 +122,17 @@ fn check_signature(f: &ItemFn, errors: &mut Vec<syn::Error>) {
     }
     for arg in &sig.inputs {
         match arg {
-            FnArg::Receiver(r) => errors.push(syn::Error::new_spanned(
+            FnArg::Receiver(r) => cx.push(syn::Error::new_spanned(
                 r,
                 "`#[delayed]` cannot take `self`: a task is a free function\n\n\
                  = help: take the value as an ordinary parameter in a free `fn`",
             )),
-            FnArg::Typed(pt) => check_param_type(&pt.ty, errors),
+            FnArg::Typed(pt) => check_param_type(&pt.ty, cx),
         }
     }
     if let ReturnType::Type(_, ty) = &sig.output {
         if let Type::Reference(r) = &**ty {
-            errors.push(syn::Error::new_spanned(
+            cx.push(syn::Error::new_spanned(
                 r,
                 "a `#[delayed]` function cannot return a reference: a task's output must own its data\n\n\
                  = help: return an owned value, e.g. `String` instead of `&str`",
@@ -144,20 +141,20 @@ fn check_signature(f: &ItemFn, errors: &mut Vec<syn::Error>) {
     }
 }
 
-fn check_param_type(ty: &Type, errors: &mut Vec<syn::Error>) {
+fn check_param_type(ty: &Type, cx: &Ctxt) {
     match ty {
-        Type::ImplTrait(t) => errors.push(syn::Error::new_spanned(
+        Type::ImplTrait(t) => cx.push(syn::Error::new_spanned(
             t,
             "`impl Trait` parameters are not supported in `#[delayed]` functions\n\n\
              = help: use a named generic parameter: `fn f<T: Trait>(x: T)`",
         )),
-        Type::Reference(r) if r.mutability.is_some() => errors.push(syn::Error::new_spanned(
+        Type::Reference(r) if r.mutability.is_some() => cx.push(syn::Error::new_spanned(
             r,
             "`#[delayed]` parameters cannot be `&mut`: a task may not mutate another task's output\n\n\
              = help: take the value by value (`T`) and return the changed value",
         )),
-        Type::Paren(p) => check_param_type(&p.elem, errors),
-        Type::Group(g) => check_param_type(&g.elem, errors),
+        Type::Paren(p) => check_param_type(&p.elem, cx),
+        Type::Group(g) => check_param_type(&g.elem, cx),
         _ => {}
     }
 }

@@ -7,6 +7,7 @@
 use proc_macro::TokenStream;
 
 mod delayed;
+mod diag;
 mod graph;
 mod paths;
 

@@ -9,6 +9,7 @@ use syn::{Expr, ExprCall, ExprClosure, Ident, Path};
 use super::check::{self, error, error_spanned, unsupported, Ctx, Name, PlainCode};
 use super::ir::*;
 use super::parse;
+use crate::diag::Ctxt;
 
 enum Binding {
     Var(VarId),
@@ -31,9 +32,9 @@ pub(crate) struct Analyzer {
     pub errors: Vec<syn::Error>,
 }
 
-/// Analyses a whole `graph!` body. `end` is where a missing final expression
-/// is reported.
-pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span) -> Result<Graph, Vec<syn::Error>> {
+/// Analyses a whole `graph!` body, reporting mistakes to `cx`; `None` if
+/// there were any. `end` is where a missing final expression is reported.
+pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span, cx: &Ctxt) -> Option<Graph> {
     let mut a = Analyzer {
         scopes: vec![Vec::new()],
         block: 0,
@@ -65,115 +66,16 @@ pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span) -> Result<Graph, Vec<sy
         }
     };
     if !a.errors.is_empty() {
-        return Err(a.errors);
+        cx.extend(a.errors);
+        return None;
     }
-    let mut families = a.families;
-    let (probe, prelude) = callees(&mut families);
-    Ok(Graph {
-        probe,
-        prelude,
+    Some(Graph {
         stmts,
         tail,
-        families,
+        families: a.families,
         vars: a.vars,
         uses: a.uses,
     })
-}
-
-/// Names every function the graph calls through an alias imported before
-/// the graph's statements, and checks that each is `#[delayed]`. Returns the
-/// stand-ins (emitted first) and the imports and checks (emitted in a block
-/// inside, around the graph's statements).
-///
-/// `use f as __tg_cN;` imports both the function and, for a `#[delayed]`
-/// one, its companion. For any other function the alias's type namespace
-/// falls back to the stand-in named like it, glob-imported in the enclosing
-/// block, so the check fails with "`f` is not a `#[delayed]` function" on
-/// the call instead of a name resolution error, and the stand-in's modes
-/// keep anything else from failing after it. When `f` does not exist at all,
-/// the failed import hides the stand-in: rustc's unresolved-import error is
-/// the only one. Calling through the alias also keeps a later `let f = ..;`
-/// in the graph from hiding `f`.
-fn callees(families: &mut [Family]) -> (proc_macro2::TokenStream, proc_macro2::TokenStream) {
-    let mut seen: Vec<(String, Ident, usize)> = Vec::new();
-    let mut imports = Vec::new();
-    let mut stand_ins = Vec::new();
-    for f in families.iter() {
-        let key = check::show(&f.companion);
-        let n = f.params.len();
-        if let Some(e) = seen.iter_mut().find(|e| e.0 == key) {
-            e.2 = e.2.max(n);
-            continue;
-        }
-        let last = &f.companion.segments.last().expect("a path").ident;
-        let alias = Ident::new(&format!("__tg_c{}", seen.len()), last.span());
-        let orig = &f.companion;
-        imports.push(quote!(#[allow(unused_imports)] use #orig as #alias;));
-        seen.push((key, alias, n));
-    }
-    for (j, (_, alias, n)) in seen.iter().enumerate() {
-        let f = families
-            .iter()
-            .find(|f| check::show(&f.companion) == seen[j].0)
-            .expect("a family");
-        let last = f.companion.segments.last().expect("a path").ident.clone();
-        // Private: the glob below must bring the aliases into the graph's
-        // scope and nothing else.
-        let module = Ident::new(&format!("__tg_s{j}"), Span::call_site());
-        let not_delayed = crate::paths::private("NotDelayed", last.span());
-        let consts = (0..*n).map(|k| {
-            let c = crate::paths::param_mode(k, last.span());
-            quote!(pub const #c: #not_delayed = #not_delayed;)
-        });
-        let stand_in = quote::quote_spanned!(last.span()=> pub struct #last {});
-        stand_ins.push(quote! {
-            mod #module {
-                #stand_in
-                impl #last {
-                    #(#consts)*
-                }
-            }
-            pub use self::#module::#last as #alias;
-        });
-    }
-    let checks = seen.iter().map(|(_, alias, _)| {
-        let delayed = crate::paths::private("delayed", alias.span());
-        quote::quote_spanned!(alias.span()=> #delayed::<#alias>();)
-    });
-    for f in families.iter_mut() {
-        let key = check::show(&f.companion);
-        let last = f.callee.segments.last().expect("a path");
-        // The same alias, at this call's own function name.
-        let alias = Ident::new(
-            &seen
-                .iter()
-                .find(|e| e.0 == key)
-                .expect("seen")
-                .1
-                .to_string(),
-            last.ident.span(),
-        );
-        let args = last.arguments.clone();
-        f.companion = Path::from(alias.clone());
-        f.callee = Path::from(syn::PathSegment {
-            ident: alias.clone(),
-            arguments: args,
-        });
-    }
-    let probe = Ident::new("__tg_probe", Span::call_site());
-    let outer = quote! {
-        #[allow(non_camel_case_types, dead_code, unused_imports, unreachable_pub)]
-        mod #probe {
-            #(#stand_ins)*
-        }
-        #[allow(unused_imports)]
-        use #probe::*;
-    };
-    let inner = quote! {
-        #(#imports)*
-        #(#checks)*
-    };
-    (outer, inner)
 }
 
 fn stmts_end(end: Span) -> Span {

@@ -14,23 +14,7 @@ use syn::{Expr, Ident};
 use super::ir::VarKind;
 use super::parse;
 
-/// Formats an error with a `help` line, in the style of rustc's own.
-pub(crate) fn error(
-    span: Span,
-    msg: impl std::fmt::Display,
-    help: impl std::fmt::Display,
-) -> syn::Error {
-    syn::Error::new(span, format!("{msg}\n\n= help: {help}"))
-}
-
-/// As [`error`], spanning every token of `tokens` (first to last on stable).
-pub(crate) fn error_spanned(
-    tokens: impl ToTokens,
-    msg: impl std::fmt::Display,
-    help: impl std::fmt::Display,
-) -> syn::Error {
-    syn::Error::new_spanned(tokens, format!("{msg}\n\n= help: {help}"))
-}
+pub(crate) use crate::diag::{error, error_spanned};
 
 /// "`X` is not supported inside `graph!` yet".
 pub(crate) fn unsupported(span: Span, what: &str, help: &str) -> syn::Error {

@@ -14,11 +14,6 @@ pub(crate) type UseId = usize;
 
 /// A whole `graph!`.
 pub(crate) struct Graph {
-    /// Items that come first, and imports and checks that come before the
-    /// graph's statements, in a block of their own: how the families name
-    /// their functions (see `analyze::callees`).
-    pub probe: TokenStream,
-    pub prelude: TokenStream,
     pub stmts: Vec<Stmt>,
     pub tail: Value,
     pub families: Vec<Family>,

@@ -1,4 +1,5 @@
-//! `graph!`: parse → analyse (and check) → lower → expand.
+//! `graph!`: parse → analyse (applying the rules of `check.rs`) → lower →
+//! expand.
 
 mod analyze;
 mod check;
@@ -10,29 +11,28 @@ mod parse;
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use crate::diag::Ctxt;
+
 /// Expands `graph! { ... }`. On errors, emits them all plus a placeholder
 /// graph so that one mistake does not cascade into unrelated ones.
 pub(crate) fn expand(input: TokenStream) -> TokenStream {
+    let cx = Ctxt::new();
     let end = input
         .clone()
         .into_iter()
         .last()
         .map(|t| t.span())
         .unwrap_or_else(proc_macro2::Span::call_site);
-    let stmts = match parse::parse(input) {
-        Ok(s) => s,
-        Err(e) => {
-            let e = e.to_compile_error();
+    let graph = parse::parse(input)
+        .map_err(|e| cx.push(e))
+        .ok()
+        .and_then(|stmts| analyze::analyze(&stmts, end, &cx));
+    match graph {
+        Some(g) => expand::expand(&g, &lower::lower(&g)),
+        None => {
+            let e = cx.into_tokens();
             let p = expand::placeholder();
-            return quote!({ #e #p });
-        }
-    };
-    match analyze::analyze(&stmts, end) {
-        Ok(g) => expand::expand(&g, &lower::lower(&g)),
-        Err(errors) => {
-            let e = errors.into_iter().map(|e| e.to_compile_error());
-            let p = expand::placeholder();
-            quote!({ #(#e)* #p })
+            quote!({ #e #p })
         }
     }
 }

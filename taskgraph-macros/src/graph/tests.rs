@@ -98,8 +98,9 @@ fn fusion_plans() {
     /// `tree_reduce`.
     fn plans(tokens: TokenStream) -> Vec<(usize, bool)> {
         let stmts = super::parse::parse(tokens).unwrap();
-        let g = super::analyze::analyze(&stmts, proc_macro2::Span::call_site())
-            .unwrap_or_else(|_| panic!("analysis failed"));
+        let cx = crate::diag::Ctxt::new();
+        let g = super::analyze::analyze(&stmts, proc_macro2::Span::call_site(), &cx)
+            .unwrap_or_else(|| panic!("analysis failed"));
         super::lower::lower(&g)
             .plans
             .iter()

@@ -16,18 +16,28 @@ use super::ir::*;
 use super::lower::{Event, LinkArg, Lowering, Out, Pass, Plan, PlanKind};
 use crate::paths::{self, private, temp};
 
+mod callees;
+
 struct Ctx<'a> {
     g: &'a Graph,
     low: &'a Lowering<'a>,
+    /// Per family: the callee and companion, as the code names them.
+    paths: Vec<(syn::Path, syn::Path)>,
     cx: Ident,
     scope: Ident,
 }
 
 pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
     let span = Span::call_site();
+    let callees::Callees {
+        probe,
+        prelude,
+        paths,
+    } = callees::callees(&g.families);
     let c = Ctx {
         g,
         low,
+        paths,
         cx: temp("__tg_cx", span),
         scope: temp("__tg_scope", span),
     };
@@ -86,7 +96,6 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
     });
     let erased = private("ErasedFamily", span);
     let graph_fn = private("GraphFn", span);
-    let (probe, prelude) = (&g.probe, &g.prelude);
     // Spanned at the final expression: its type is the graph's output type.
     let execute =
         quote_spanned!(tail_span(g)=> #scope.execute(&[#(#table as &dyn #erased<'_>),*], #out));
@@ -441,7 +450,7 @@ impl Ctx<'_> {
         let m0 = self.mode(f, 0, sp);
         let m1 = self.mode(f, 1, sp);
         let info = info_ident(self.g, f);
-        let callee = &fam.callee;
+        let callee = &self.paths[f].0;
         let ls = (0..fam.depth).map(loop_ident);
         let call = quote_spanned!(sp=> #callee(#v0.arg(), #v1.arg()));
         quote_spanned! {sp=>
@@ -455,7 +464,7 @@ impl Ctx<'_> {
 
     /// `companion::__TG_Pi`, named at the function.
     fn mode(&self, fam: FamId, i: usize, span: Span) -> TokenStream {
-        let companion = &self.g.families[fam].companion;
+        let companion = &self.paths[fam].1;
         let mode = paths::param_mode(i, span);
         quote!(<#companion>::#mode)
     }
@@ -504,7 +513,7 @@ impl Ctx<'_> {
                         }
                     }
                     let info = info_ident(self.g, link.fam);
-                    let callee = &f.callee;
+                    let callee = &self.paths[link.fam].0;
                     let call = quote_spanned!(f.span=> #callee(#(#vals),*));
                     let name = &link.name;
                     let ty = link.ty.map(|t| quote!(: #t));
@@ -773,7 +782,7 @@ impl Ctx<'_> {
                     // function that is not `#[delayed]` is reported there);
                     // the argument itself is all at the user's argument, so
                     // type errors point at it.
-                    let companion = &f.companion;
+                    let companion = &self.paths[i].1;
                     let mode = paths::param_mode(k, p.span);
                     let m = Ident::new(&format!("__tg_m{k}"), p.span);
                     modes.push(quote!(let #m = <#companion>::#mode;));
@@ -794,7 +803,7 @@ impl Ctx<'_> {
                 }
             }
         }
-        let callee = &f.callee;
+        let callee = &self.paths[i].0;
         let call = quote_spanned!(f.span=> #callee(#(#args),*));
         let cx_at = temp(&cx.to_string(), f.span);
         let cx_ty = private("Cx", f.span);
