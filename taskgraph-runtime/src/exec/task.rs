@@ -1,13 +1,14 @@
 //! The one place a task runs, for both kinds of work.
 //!
 //! A node of a task family and a task inside a fused block both run through
-//! [`Cx::task`] (or [`Cx::node`]): it marks in the `Cx` which task this
-//! thread runs now, runs it, and clears the mark. The work item runs under
-//! one `catch_unwind` (`Run::guarded`); a panic it catches is the failure of
-//! the marked task (function, call site, loop indices, message), or, when no
-//! task is marked, a panic of plain code in a fused loop's body, which the
-//! caller of `compute` gets back as its own panic. One landing pad per work
-//! item, none per task.
+//! [`Cx::task`] (or [`Cx::node`]), which guards the task: if it unwinds, the
+//! guard marks in the `Cx` which task it was, while the task's frame still
+//! exists. The work item runs under one `catch_unwind` (`Run::guarded`); a
+//! panic it catches is the failure of the marked task (function, call site,
+//! loop indices, message), or, when no task is marked, a panic of plain code
+//! in a fused loop's body, which the caller of `compute` gets back as its
+//! own panic. Nothing runs per task when no task fails, and a task that
+//! cannot panic has no landing pad at all.
 //!
 //! After a failure the run stops: other work items unwind with [`Stopped`]
 //! at their next check, dropping whatever they hold.
@@ -25,9 +26,6 @@ use crate::value::NodeId;
 /// recorded; the executor catches it at the item's boundary.
 pub(crate) struct Stopped;
 
-/// Loop indices kept with the mark: deeper nests keep their outermost.
-const MARK_INDICES: usize = 8;
-
 /// The task a thread runs now.
 #[derive(Clone, Copy)]
 pub(crate) enum Mark {
@@ -35,25 +33,11 @@ pub(crate) enum Mark {
     None,
     /// Node `idx` of a task family.
     Node(NodeId),
-    /// A task inside a fused block.
-    Task {
-        info: &'static FamilyInfo,
-        at: [u32; MARK_INDICES],
-        depth: u8,
-    },
-}
-
-impl Mark {
-    fn task(info: &'static FamilyInfo, indices: &[u32]) -> Mark {
-        let mut at = [0; MARK_INDICES];
-        let depth = indices.len().min(MARK_INDICES);
-        at[..depth].copy_from_slice(&indices[..depth]);
-        Mark::Task {
-            info,
-            at,
-            depth: depth as u8,
-        }
-    }
+    /// A task inside a fused block: its call site and loop indices. Fused
+    /// loops are top-level loops, so a task there has at most two indices
+    /// (`[k]`, a flattened nest's `[row, column]`, a reduction's `[level,
+    /// position]`).
+    Task(&'static FamilyInfo, [u32; 2], u8),
 }
 
 /// The mark of the thread running a work item.
@@ -69,6 +53,41 @@ impl Marker {
     }
 }
 
+/// Marks the task it guards while the task unwinds (a panic), and does
+/// nothing otherwise: it is forgotten when the task returns. A task that
+/// cannot unwind costs nothing at all.
+struct Unwinding<'a, L: LoopIndex> {
+    mark: &'a Marker,
+    info: Option<&'static FamilyInfo>,
+    node: NodeId,
+    at: L,
+}
+
+impl<L: LoopIndex> Drop for Unwinding<'_, L> {
+    #[cold]
+    fn drop(&mut self) {
+        mark_failed(self.mark, self.info, self.node, self.at.as_slice());
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn mark_failed(mark: &Marker, info: Option<&'static FamilyInfo>, node: NodeId, at: &[u32]) {
+    // Only the innermost task is marked (the first guard to unwind).
+    if !matches!(mark.get(), Mark::None) {
+        return;
+    }
+    mark.0.set(match info {
+        Some(info) => {
+            let n = at.len().min(2);
+            let mut a = [0; 2];
+            a[..n].copy_from_slice(&at[..n]);
+            Mark::Task(info, a, n as u8)
+        }
+        None => Mark::Node(node),
+    });
+}
+
 impl<'g> Cx<'_, 'g> {
     /// Runs the task of call site `info` at loop indices `at`: `f` calls the
     /// `#[delayed]` function. If it panics, the run fails with this task.
@@ -79,18 +98,28 @@ impl<'g> Cx<'_, 'g> {
         at: L,
         f: impl FnOnce() -> R,
     ) -> R {
-        self.mark().0.set(Mark::task(info, at.as_slice()));
+        let guard = Unwinding {
+            mark: &self.mark,
+            info: Some(info),
+            node: NodeId::new(0, 0),
+            at,
+        };
         let r = f();
-        self.mark().0.set(Mark::None);
+        std::mem::forget(guard);
         r
     }
 
     /// Runs the task of node `id` (a task family's): as [`Cx::task`].
     #[inline(always)]
     pub(crate) fn node<R>(&self, id: NodeId, f: impl FnOnce() -> R) -> R {
-        self.mark().0.set(Mark::Node(id));
+        let guard = Unwinding {
+            mark: &self.mark,
+            info: None,
+            node: id,
+            at: [],
+        };
         let r = f();
-        self.mark().0.set(Mark::None);
+        std::mem::forget(guard);
         r
     }
 
@@ -111,7 +140,7 @@ impl<'g> Cx<'_, 'g> {
         match mark {
             Mark::None => None,
             Mark::Node(id) => Some(self.run.fams[id.fam as usize].core().describe(id.idx)),
-            Mark::Task { info, at, depth } => Some(info.task(&at[..depth as usize])),
+            Mark::Task(info, at, n) => Some(info.task(&at[..n as usize])),
         }
     }
 }
