@@ -1,0 +1,593 @@
+"""The dask side of taskgraph-cluster.
+
+The Rust crate writes this file to a temporary directory and runs it with a
+Python that can import `distributed`. It owns one `distributed.Client` and
+talks to the Rust process over its standard input and output:
+
+* every message is one JSON object on one line;
+* a message may carry raw byte strings ("blobs"): its `blobs` field lists
+  their lengths and the bytes follow the line, back to back;
+* requests from Rust carry an `id` and an `op`; the answer carries `re` (that
+  id) and `ok`, and `error` when `ok` is false;
+* unprompted messages carry `ev`: `run` when a job finished on a worker,
+  `done` when a submission ended (its outputs as blobs, or an error).
+
+Requests (answer fields after the arrow):
+
+  start_local {workers, threads}        -> {dashboard, scheduler, version}
+  connect {address}                     -> the same
+  program {path}                        -> {hash, name, bytes}
+  workers {}                            -> {workers: [{address, pid, name, threads}]}
+  add_workers {n}                       -> {workers: the ones that joined}
+  submit {sub, jobs: [{key, group, hash, name, args, env, deps}], outputs}
+         + one blob per job, its input  -> {keys: each job's dask key, as text}
+  cancel {sub}                          -> {}
+  close {}                              (no answer)
+
+Events:
+
+  run {sub, job, worker, pid, start, stop, ok, exe}   a job's program exited
+  done {sub, ok: true} + one blob per output          the submission succeeded
+  done {sub, ok: false, error: {kind: "job", key, job, code}} + stderr blob
+  done {sub, ok: false, error: {kind: "dask", message}}
+  closed {}                                           the driver is exiting
+
+`close` or the end of input closes the client, the cluster and any worker
+this driver started, then the driver deletes this file and exits.
+
+Nothing in the top level of this module runs the driver: worker processes that
+`multiprocessing` spawns import it under another name.
+"""
+
+import errno
+import hashlib
+import json
+import os
+import struct
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+
+MAGIC = b"TGJ\x01"
+PLUGIN_PREFIX = "taskgraph-program-"
+
+
+# ---------------------------------------------------------------------------
+# What runs on a worker. These functions and classes are sent to the workers
+# by value (cloudpickle pickles what `__main__` defines), so a worker needs
+# nothing but `distributed`.
+# ---------------------------------------------------------------------------
+
+
+class JobFailed(Exception):
+    """A job's program exited non-zero or was killed by a signal.
+
+    args: (key, job index, return code, stderr bytes); a negative return code
+    is minus the signal number, as in `subprocess`.
+    """
+
+    def __str__(self):
+        key, job, code, stderr = self.args
+        tail = stderr[-2000:].decode("utf-8", "replace")
+        return f"job {key!r} (#{job}) exited with {code}: {tail}"
+
+
+def frame(parts):
+    """The job's standard input: MAGIC, u32 count, then (u64 length, bytes) per part."""
+    out = [MAGIC, struct.pack("<I", len(parts))]
+    for part in parts:
+        out.append(struct.pack("<Q", len(part)))
+        out.append(part)
+    return b"".join(out)
+
+
+def program_path(local_directory, digest, name):
+    return os.path.join(local_directory, "taskgraph-programs", digest, name)
+
+
+def install_program(local_directory, digest, name, data):
+    """Write the program under the worker's directory, once per content hash."""
+    path = program_path(local_directory, digest, name)
+    try:
+        if os.path.getsize(path) == len(data):
+            return path
+    except OSError:
+        pass
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, path)
+    return path
+
+
+def _worker_plugin_base():
+    try:
+        from distributed.diagnostics.plugin import WorkerPlugin
+
+        return WorkerPlugin
+    except ImportError:  # pragma: no cover - very old distributed
+        return object
+
+
+class ProgramPlugin(_worker_plugin_base()):
+    """Installs one program on every worker, including workers that join later."""
+
+    def __init__(self, digest, name, data):
+        self.digest = digest
+        self.name = name
+        self.data = data
+
+    def setup(self, worker):
+        install_program(worker.local_directory, self.digest, self.name, self.data)
+
+    def teardown(self, worker):
+        # The worker is closing: its jobs' programs go with it.
+        for proc in list(worker.__dict__.get("_taskgraph_running", ())):
+            if proc.poll() is None:
+                proc.kill()
+
+
+def start_program(argv, env):
+    for attempt in range(6):
+        try:
+            return subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+            )
+        except OSError as e:
+            # A file just written can be busy for an instant if another thread
+            # forked while it was open for writing.
+            if e.errno == errno.ETXTBSY and attempt < 5:
+                time.sleep(0.01 * 2**attempt)
+                continue
+            raise
+
+
+def communicate(worker, proc, stdin):
+    """Feed stdin, collect stdout and stderr; kill the program if dask cancels its task."""
+    from distributed.worker import thread_state
+
+    key = getattr(thread_state, "key", None)
+    data = stdin
+    while True:
+        try:
+            return proc.communicate(data, timeout=0.25)
+        except subprocess.TimeoutExpired:
+            data = None
+        ts = worker.state.tasks.get(key) if key is not None else None
+        if key is not None and (ts is None or ts.state in ("cancelled", "released")):
+            proc.kill()
+            proc.communicate()
+            raise RuntimeError(f"task {key!r} was cancelled")
+
+
+def run_job(spec, *deps):
+    """Run one job: frame its input and its dependencies' outputs, run, return stdout."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    path = program_path(worker.local_directory, spec["hash"], spec["name"])
+    if not os.path.exists(path):
+        raise RuntimeError(
+            f"job {spec['key']!r}: program {spec['name']} ({spec['hash'][:16]}) is not "
+            f"installed on worker {worker.address}"
+        )
+    env = dict(os.environ)
+    env.update(spec["env"])
+    stdin = frame([spec["input"], *deps])
+    start = time.time()
+    try:
+        proc = start_program([path, *spec["args"]], env)
+    except OSError as e:
+        raise RuntimeError(f"job {spec['key']!r} could not start {path}: {e}") from None
+    running = worker.__dict__.setdefault("_taskgraph_running", set())
+    running.add(proc)
+    try:
+        out, err = communicate(worker, proc, stdin)
+    finally:
+        running.discard(proc)
+    stop = time.time()
+    ok = proc.returncode == 0
+    worker.log_event(
+        spec["topic"],
+        {
+            "sub": spec["sub"],
+            "job": spec["job"],
+            "worker": worker.address,
+            "pid": os.getpid(),
+            "start": start,
+            "stop": stop,
+            "ok": ok,
+            "exe": path,
+        },
+    )
+    if not ok:
+        raise JobFailed(spec["key"], spec["job"], proc.returncode, err)
+    return out
+
+
+class RunJob:
+    """The function of every task: `run_job`, with a constant dask token.
+
+    dask tokenizes a graph before it sends it; tokenizing a plain function
+    defined here means pickling it once per task, which cost about 1 ms per
+    job. An object that names its own token costs nothing.
+    """
+
+    def __call__(self, spec, *deps):
+        return run_job(spec, *deps)
+
+    def __dask_tokenize__(self):
+        return "taskgraph-cluster.run_job.v1"
+
+    def __repr__(self):
+        return "run_job"
+
+
+RUN_JOB = RunJob()
+
+
+# ---------------------------------------------------------------------------
+# The driver proper: runs only in the process the Rust side started.
+# ---------------------------------------------------------------------------
+
+
+class Out:
+    """The protocol stream, shared by every thread of the driver."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.lock = threading.Lock()
+
+    def send(self, msg, blobs=()):
+        blobs = [bytes(b) for b in blobs]
+        if blobs:
+            msg["blobs"] = [len(b) for b in blobs]
+        line = json.dumps(msg, separators=(",", ":")).encode() + b"\n"
+        with self.lock:
+            self.stream.write(line)
+            for b in blobs:
+                self.stream.write(b)
+            self.stream.flush()
+
+
+def scheduler_workers(client):
+    try:
+        return client.scheduler_info(n_workers=-1)["workers"]
+    except TypeError:  # older distributed: no n_workers, returns all
+        return client.scheduler_info()["workers"]
+
+
+def worker_list(client, only=None):
+    info = scheduler_workers(client)
+    if only is not None:
+        info = {a: w for a, w in info.items() if a in only}
+    # The scheduler does not know process ids; ask the workers.
+    pids = client.run(os.getpid, workers=list(info), on_error="return") if info else {}
+    workers = []
+    for address, w in sorted(info.items()):
+        pid = pids.get(address)
+        workers.append(
+            {
+                "address": address,
+                "pid": pid if isinstance(pid, int) else 0,
+                "name": str(w.get("name", "")),
+                "threads": int(w.get("nthreads") or 0),
+            }
+        )
+    return workers
+
+
+def build_task(key, spec, dep_keys):
+    try:
+        from dask._task_spec import Task, TaskRef
+    except ImportError:  # dask before 2024.12: tuple tasks
+        return (RUN_JOB, spec, *dep_keys)
+    return Task(key, RUN_JOB, spec, *[TaskRef(k) for k in dep_keys])
+
+
+class Submission:
+    def __init__(self, sub, njobs, futures, outputs):
+        self.sub = sub
+        self.njobs = njobs
+        self.futures = futures  # job index -> future, for the jobs dask must keep
+        self.outputs = outputs
+        self.seen = set()  # jobs with a successful run event
+        self.seen_all = threading.Event()
+        self.cancelled = False
+
+
+class Driver:
+    def __init__(self, out):
+        self.out = out
+        self.client = None
+        self.cluster = None
+        self.threads = 1
+        self.token = uuid.uuid4().hex[:12]
+        self.topic = "taskgraph-" + self.token
+        self.programs = {}  # sha256 -> name, registered by this driver
+        self.subs = {}
+        self.lock = threading.Lock()
+        self.spawned = []  # `dask worker` processes started for connect()
+
+    # -- start --------------------------------------------------------------
+
+    def start_local(self, msg, blobs):
+        from distributed import Client, LocalCluster
+
+        self.threads = int(msg["threads"])
+        self.cluster = LocalCluster(
+            n_workers=int(msg["workers"]),
+            threads_per_worker=self.threads,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+        )
+        self.client = Client(self.cluster)
+        return self.started()
+
+    def connect(self, msg, blobs):
+        from distributed import Client
+
+        self.client = Client(msg["address"], timeout=msg.get("timeout", "30s"))
+        return self.started()
+
+    def started(self):
+        self.client.subscribe_topic(self.topic, self.on_event)
+        import distributed
+
+        return {
+            "dashboard": self.client.dashboard_link,
+            "scheduler": self.client.scheduler.address,
+            "version": distributed.__version__,
+        }
+
+    # -- cluster ------------------------------------------------------------
+
+    def workers(self, msg, blobs):
+        return {"workers": worker_list(self.client)}
+
+    def add_workers(self, msg, blobs):
+        n = int(msg["n"])
+        before = set(scheduler_workers(self.client))
+        if self.cluster is not None:
+            self.cluster.scale(len(self.cluster.worker_spec) + n)
+        else:
+            threads = self.threads
+            counts = [w["threads"] for w in worker_list(self.client) if w["threads"]]
+            if counts:
+                threads = max(set(counts), key=counts.count)
+            for _ in range(n):
+                self.spawned.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "distributed.cli.dask_worker",
+                            self.client.scheduler.address,
+                            "--nthreads",
+                            str(threads),
+                            "--nworkers",
+                            "1",
+                        ],
+                        stdin=subprocess.DEVNULL,
+                        stdout=sys.stderr,
+                    )
+                )
+        deadline = time.time() + float(msg.get("timeout", 120))
+        while True:
+            new = set(scheduler_workers(self.client)) - before
+            if len(new) >= n:
+                return {"workers": worker_list(self.client, only=new)}
+            if time.time() > deadline:
+                raise TimeoutError(f"{len(new)} of {n} new workers joined in time")
+            time.sleep(0.05)
+
+    def program(self, msg, blobs):
+        path = msg["path"]
+        with open(path, "rb") as f:
+            data = f.read()
+        digest = hashlib.sha256(data).hexdigest()
+        name = os.path.basename(path) or "program"
+        with self.lock:
+            known = self.programs.get(digest) == name
+        if not known:
+            plugin = PLUGIN_PREFIX + digest[:32] + "-" + name
+            there = self.client.run_on_scheduler(_has_worker_plugin, name=plugin)
+            if not there:
+                self.client.register_plugin(ProgramPlugin(digest, name, data), name=plugin)
+            with self.lock:
+                self.programs[digest] = name
+        return {"hash": digest, "name": name, "bytes": len(data)}
+
+    # -- submissions --------------------------------------------------------
+
+    def submit(self, msg, blobs):
+        from distributed import as_completed
+
+        sub = int(msg["sub"])
+        jobs = msg["jobs"]
+        token = hashlib.sha1(f"{self.token}-{sub}".encode()).hexdigest()[:8]
+        keys = [(f"{j['group']}-{token}", j["key"]) for j in jobs]
+        dsk = {}
+        for i, j in enumerate(jobs):
+            spec = {
+                "sub": sub,
+                "job": i,
+                "key": j["key"],
+                "hash": j["hash"],
+                "name": j["name"],
+                "args": j["args"],
+                "env": dict(j["env"]),
+                "input": blobs[i],
+                "topic": self.topic,
+            }
+            dsk[keys[i]] = build_task(keys[i], spec, [keys[d] for d in j["deps"]])
+        outputs = [int(o) for o in msg["outputs"]]
+        has_dependents = {d for j in jobs for d in j["deps"]}
+        wanted = sorted(set(outputs) | (set(range(len(jobs))) - has_dependents))
+        state = Submission(sub, len(jobs), {}, outputs)
+        with self.lock:
+            self.subs[sub] = state
+        if not jobs:
+            state.seen_all.set()
+        futures = self.client.get(dsk, [keys[i] for i in wanted], sync=False)
+        state.futures = dict(zip(wanted, futures))
+        self.out.send({"re": msg["id"], "ok": True, "keys": [str(k) for k in keys]})
+
+        try:
+            for future in as_completed(futures):
+                if state.cancelled:
+                    return
+                if future.status == "error":
+                    self.send_failure(sub, future)
+                    return
+                if future.status == "cancelled":
+                    raise RuntimeError("the submission's tasks were cancelled")
+            values = self.client.gather([state.futures[i] for i in outputs])
+            # Run events travel scheduler -> client on the same stream as the
+            # results, ahead of them; wait briefly for stragglers anyway.
+            state.seen_all.wait(5)
+            self.out.send({"ev": "done", "sub": sub, "ok": True}, values)
+        except Exception as e:  # noqa: BLE001 - every failure goes to Rust
+            traceback.print_exc()
+            self.out.send({"ev": "done", "sub": sub, "ok": False, "error": describe(e)})
+        finally:
+            if not state.cancelled:
+                self.client.cancel(futures)
+            with self.lock:
+                self.subs.pop(sub, None)
+
+    def send_failure(self, sub, future):
+        exc = future.exception()
+        if type(exc).__name__ == "JobFailed" and len(exc.args) == 4:
+            key, job, code, stderr = exc.args
+            self.out.send(
+                {
+                    "ev": "done",
+                    "sub": sub,
+                    "ok": False,
+                    "error": {"kind": "job", "key": key, "job": job, "code": code},
+                },
+                [stderr],
+            )
+        else:
+            self.out.send({"ev": "done", "sub": sub, "ok": False, "error": describe(exc)})
+
+    def cancel(self, msg, blobs):
+        with self.lock:
+            state = self.subs.pop(int(msg["sub"]), None)
+        if state is not None:
+            state.cancelled = True
+            self.client.cancel(list(state.futures.values()))
+        return {}
+
+    def on_event(self, event):
+        _, msg = event
+        with self.lock:
+            state = self.subs.get(msg.get("sub"))
+            if state is not None and msg.get("ok"):
+                state.seen.add(msg["job"])
+                if len(state.seen) == state.njobs:
+                    state.seen_all.set()
+        self.out.send({"ev": "run", **msg})
+
+    # -- end ----------------------------------------------------------------
+
+    def close(self):
+        for closer in (self.client, self.cluster):
+            if closer is not None:
+                try:
+                    closer.close()
+                except Exception:  # noqa: BLE001 - closing anyway
+                    traceback.print_exc()
+        for proc in self.spawned:
+            proc.terminate()
+        for proc in self.spawned:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _has_worker_plugin(dask_scheduler, name):
+    return name in dask_scheduler.worker_plugins
+
+
+def describe(exc):
+    return {"kind": "dask", "message": f"{type(exc).__name__}: {exc}"}
+
+
+OPS = {
+    "start_local": Driver.start_local,
+    "connect": Driver.connect,
+    "workers": Driver.workers,
+    "add_workers": Driver.add_workers,
+    "program": Driver.program,
+    "submit": Driver.submit,
+    "cancel": Driver.cancel,
+}
+
+
+def handle(driver, msg, blobs):
+    try:
+        answer = OPS[msg["op"]](driver, msg, blobs)
+    except Exception as e:  # noqa: BLE001 - every failure goes to Rust
+        traceback.print_exc()
+        driver.out.send({"re": msg["id"], "ok": False, "error": f"{type(e).__name__}: {e}"})
+        return
+    if answer is not None:
+        driver.out.send({"re": msg["id"], "ok": True, **answer})
+
+
+def main():
+    # The protocol owns the original stdout; anything else that prints (a
+    # library, a child process) goes to stderr.
+    out = Out(os.fdopen(os.dup(1), "wb"))
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    stdin = sys.stdin.buffer
+    driver = Driver(out)
+    try:
+        while True:
+            line = stdin.readline()
+            if not line:
+                break
+            msg = json.loads(line)
+            blobs = [stdin.read(n) for n in msg.get("blobs", [])]
+            if msg["op"] == "close":
+                break
+            if msg["op"] in ("start_local", "connect"):
+                handle(driver, msg, blobs)  # everything else needs the client
+            else:
+                threading.Thread(target=handle, args=(driver, msg, blobs), daemon=True).start()
+    finally:
+        driver.close()
+        remove_script()
+        out.send({"ev": "closed"})
+
+
+def remove_script():
+    """Delete this file and its directory, which the Rust side made for it."""
+    path = os.path.abspath(__file__)
+    folder = os.path.dirname(path)
+    if os.path.basename(path) == "driver.py" and os.path.basename(folder).startswith(
+        "taskgraph-cluster-"
+    ):
+        try:
+            os.remove(path)
+            os.rmdir(folder)
+        except OSError:
+            pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,270 @@
+//! What is submitted: programs, jobs and the DAG of jobs.
+
+use std::collections::HashSet;
+
+use crate::ClusterError;
+
+/// A program that every worker of a cluster has, or gets when it joins.
+///
+/// Made by [`Dask::program`](crate::Dask::program), which sends the file's
+/// bytes to the cluster once; cheap to clone. Workers keep it under their
+/// local directory, named by the SHA-256 of its content.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProgramRef {
+    pub(crate) hash: String,
+    pub(crate) name: String,
+    pub(crate) bytes: u64,
+}
+
+impl ProgramRef {
+    /// The SHA-256 of the program's bytes, in lower-case hex.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// The file name the program runs under on a worker (its name here).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The program's size in bytes: what each worker received once.
+    pub fn len(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Whether the program file is empty (it cannot run then).
+    pub fn is_empty(&self) -> bool {
+        self.bytes == 0
+    }
+}
+
+/// One job: run `program` with `args` and `env`; its standard input is
+/// `input` and the outputs of `deps` (see [`frame`](crate::frame)); its
+/// standard output is its output.
+///
+/// The program inherits the worker's environment, with `env` added, and the
+/// worker's working directory. Its standard error is returned only if it
+/// fails.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The job's name: unique in its graph, shown in dask's dashboard. dask
+    /// groups tasks by [`group`](Job::group), the part of the key before its
+    /// first character that is not a letter, digit or `_`, so
+    /// `inc[0..64]` and `inc[64..128]` are two tasks of the group `inc`.
+    pub key: String,
+    /// The program to run.
+    pub program: ProgramRef,
+    /// Its arguments (not including the program name).
+    pub args: Vec<String>,
+    /// Environment variables set for it, on top of the worker's.
+    pub env: Vec<(String, String)>,
+    /// The jobs whose outputs it reads, as indices of earlier jobs in the
+    /// same [`JobGraph`]; the order is the order of the frames on stdin.
+    pub deps: Vec<usize>,
+    /// Extra bytes: the first frame of its standard input.
+    pub input: Vec<u8>,
+}
+
+impl Job {
+    /// A job with no arguments, environment, dependencies or input.
+    pub fn new(key: impl Into<String>, program: &ProgramRef) -> Job {
+        Job {
+            key: key.into(),
+            program: program.clone(),
+            args: Vec::new(),
+            env: Vec::new(),
+            deps: Vec::new(),
+            input: Vec::new(),
+        }
+    }
+
+    /// Adds one argument.
+    pub fn arg(mut self, arg: impl Into<String>) -> Job {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Adds arguments.
+    pub fn args<I, S>(mut self, args: I) -> Job
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets an environment variable for the program.
+    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Job {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
+    /// Adds a dependency: the job at index `job` of the same graph.
+    pub fn dep(mut self, job: usize) -> Job {
+        self.deps.push(job);
+        self
+    }
+
+    /// Adds dependencies, in order.
+    pub fn deps(mut self, jobs: impl IntoIterator<Item = usize>) -> Job {
+        self.deps.extend(jobs);
+        self
+    }
+
+    /// Sets the job's own input bytes (frame 0 of its standard input).
+    pub fn input(mut self, bytes: impl Into<Vec<u8>>) -> Job {
+        self.input = bytes.into();
+        self
+    }
+
+    /// The group dask shows this job under: the key up to its first
+    /// character that is not an ASCII letter, digit or `_` (`"job"` if that is
+    /// empty).
+    pub fn group(&self) -> &str {
+        let end = self
+            .key
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(self.key.len());
+        match &self.key[..end] {
+            "" => "job",
+            group => group,
+        }
+    }
+}
+
+/// A DAG of jobs, built in topological order: a job may depend only on jobs
+/// pushed before it, so the graph has no cycles by construction.
+///
+/// All jobs run; [`output`](JobGraph::output) chooses whose outputs come back
+/// to this process. Other outputs stay in the workers' memory only as long as a
+/// dependent job still needs them.
+#[derive(Debug, Clone, Default)]
+pub struct JobGraph {
+    pub(crate) jobs: Vec<Job>,
+    pub(crate) outputs: Vec<usize>,
+}
+
+impl JobGraph {
+    /// An empty graph.
+    pub fn new() -> JobGraph {
+        JobGraph::default()
+    }
+
+    /// Adds a job and returns its index, which later jobs name in `deps`.
+    /// The graph is checked by [`Dask::submit`](crate::Dask::submit).
+    pub fn push(&mut self, job: Job) -> usize {
+        self.jobs.push(job);
+        self.jobs.len() - 1
+    }
+
+    /// Asks for the output of job `job`: [`Submission::wait`] returns the
+    /// outputs in the order of these calls.
+    ///
+    /// [`Submission::wait`]: crate::Submission::wait
+    pub fn output(&mut self, job: usize) -> &mut JobGraph {
+        self.outputs.push(job);
+        self
+    }
+
+    /// The jobs, in the order they were pushed.
+    pub fn jobs(&self) -> &[Job] {
+        &self.jobs
+    }
+
+    /// The jobs whose outputs are asked for, in order.
+    pub fn outputs(&self) -> &[usize] {
+        &self.outputs
+    }
+
+    /// Number of jobs.
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Whether the graph has no jobs.
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// Checks that every dependency names an earlier job, that keys are
+    /// unique and non-empty, and that every output names a job.
+    pub fn validate(&self) -> Result<(), ClusterError> {
+        let mut keys = HashSet::with_capacity(self.jobs.len());
+        for (index, job) in self.jobs.iter().enumerate() {
+            if job.key.is_empty() {
+                return Err(ClusterError::InvalidGraph(format!(
+                    "job #{index} has an empty key"
+                )));
+            }
+            if !keys.insert(job.key.as_str()) {
+                return Err(ClusterError::InvalidGraph(format!(
+                    "two jobs have the key `{}` (the second is #{index}); keys must be unique",
+                    job.key
+                )));
+            }
+            if let Some(&dep) = job.deps.iter().find(|&&dep| dep >= index) {
+                return Err(ClusterError::InvalidGraph(format!(
+                    "job `{}` (#{index}) depends on #{dep}, which is not an earlier job; \
+                     push dependencies first",
+                    job.key
+                )));
+            }
+        }
+        if let Some(&out) = self.outputs.iter().find(|&&o| o >= self.jobs.len()) {
+            return Err(ClusterError::InvalidGraph(format!(
+                "output #{out} is not a job (the graph has {} jobs)",
+                self.jobs.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn program() -> ProgramRef {
+        ProgramRef {
+            hash: "0".repeat(64),
+            name: "p".into(),
+            bytes: 1,
+        }
+    }
+
+    #[test]
+    fn groups() {
+        let p = program();
+        assert_eq!(Job::new("inc[0..64]", &p).group(), "inc");
+        assert_eq!(Job::new("total", &p).group(), "total");
+        assert_eq!(Job::new("load_file-3", &p).group(), "load_file");
+        assert_eq!(Job::new("[0..3]", &p).group(), "job");
+    }
+
+    #[test]
+    fn validation() {
+        let p = program();
+        let mut g = JobGraph::new();
+        let a = g.push(Job::new("a", &p));
+        g.push(Job::new("b", &p).dep(a));
+        g.output(1);
+        assert!(g.validate().is_ok());
+
+        let mut forward = g.clone();
+        forward.jobs[0].deps.push(1);
+        assert!(
+            matches!(forward.validate(), Err(ClusterError::InvalidGraph(m)) if m.contains("not an earlier job"))
+        );
+
+        let mut twice = g.clone();
+        twice.push(Job::new("a", &p));
+        assert!(
+            matches!(twice.validate(), Err(ClusterError::InvalidGraph(m)) if m.contains("unique"))
+        );
+
+        let mut bad_output = g.clone();
+        bad_output.output(7);
+        assert!(bad_output.validate().is_err());
+    }
+}

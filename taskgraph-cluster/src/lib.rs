@@ -1,0 +1,26 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+mod dask;
+mod driver;
+mod error;
+pub mod frame;
+mod job;
+pub mod python;
+mod submission;
+
+pub use crate::dask::{Dask, WorkerInfo};
+pub use crate::error::ClusterError;
+pub use crate::job::{Job, JobGraph, ProgramRef};
+pub use crate::submission::{JobRun, Progress, Report, Submission};
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn handles_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<crate::Dask>();
+        send_sync::<crate::Submission>();
+        send_sync::<crate::ClusterError>();
+    }
+}

@@ -1,0 +1,221 @@
+//! Finding a Python that can import `distributed`, or making one.
+//!
+//! In order:
+//! 1. `TASKGRAPH_PYTHON`, if set, is used as it is.
+//! 2. The virtual environment `taskgraph-venv` in the cargo target directory,
+//!    if an earlier run finished installing it.
+//! 3. `python3` from `PATH`, if it can `import distributed`.
+//! 4. Otherwise that virtual environment is created with `python3 -m venv` and
+//!    [`PINNED`] is installed into it with pip (about 15 s, once per target
+//!    directory). A lock file next to it makes concurrent test processes wait
+//!    for the first one instead of racing it.
+//!
+//! The target directory is the nearest ancestor of the running executable
+//! that holds cargo's `CACHEDIR.TAG` (tests, examples and binaries all live
+//! under it), else `CARGO_TARGET_DIR`, else `target` in the working directory.
+
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use crate::ClusterError;
+
+/// What goes into a new virtual environment: versions known to work with
+/// Python 3.11 (bokeh serves the dashboard). If pip cannot install these, the
+/// newest versions pip finds for the interpreter are installed instead.
+pub const PINNED: &[&str] = &["distributed==2026.8.0", "bokeh==3.9.2"];
+
+/// The name of the virtual environment's directory in the target directory.
+pub const VENV_DIR: &str = "taskgraph-venv";
+
+const READY_MARKER: &str = "taskgraph-ready";
+
+/// The Python interpreter the driver runs with: found, or made as described
+/// in the [module docs](self), once per process (later calls return the
+/// first answer). A set-up script may call it to make the virtual environment
+/// ahead of the tests.
+///
+/// Fails with [`ClusterError::PythonNotFound`] when there is no `python3`,
+/// and with [`ClusterError::Setup`] when creating the environment fails.
+pub fn interpreter() -> Result<PathBuf, ClusterError> {
+    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match FOUND.get_or_init(|| find().map_err(|e| encode(&e))) {
+        Ok(path) => Ok(path.clone()),
+        Err(e) => Err(decode(e)),
+    }
+}
+
+// The cached error is kept as text so the cache can be shared between threads.
+fn encode(e: &ClusterError) -> String {
+    match e {
+        ClusterError::PythonNotFound => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn decode(e: &str) -> ClusterError {
+    if e.is_empty() {
+        ClusterError::PythonNotFound
+    } else {
+        ClusterError::Setup {
+            message: e.to_owned(),
+        }
+    }
+}
+
+fn find() -> Result<PathBuf, ClusterError> {
+    if let Some(python) = std::env::var_os("TASKGRAPH_PYTHON").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(python));
+    }
+    let venv = target_dir().join(VENV_DIR);
+    if is_ready(&venv) {
+        return Ok(venv_python(&venv));
+    }
+    match has_distributed(Path::new("python3")) {
+        Ok(Some(path)) => return Ok(path),
+        Ok(None) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ClusterError::PythonNotFound),
+        Err(e) => {
+            return Err(ClusterError::Setup {
+                message: format!("cannot run python3: {e}"),
+            })
+        }
+    }
+    create_venv(&venv)?;
+    Ok(venv_python(&venv))
+}
+
+/// `Some(sys.executable)` if `python` can import distributed.
+fn has_distributed(python: &Path) -> io::Result<Option<PathBuf>> {
+    let out = Command::new(python)
+        .args(["-c", "import sys, distributed; print(sys.executable)"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()?;
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    Ok((out.status.success() && !path.is_empty()).then(|| PathBuf::from(path)))
+}
+
+/// The cargo target directory this executable was built in.
+pub(crate) fn target_dir() -> PathBuf {
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe
+            .ancestors()
+            .skip(1)
+            .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        {
+            return dir.to_path_buf();
+        }
+    }
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| OsString::from("target"));
+    let dir = PathBuf::from(dir);
+    if dir.is_absolute() {
+        dir
+    } else {
+        std::env::current_dir().unwrap_or_default().join(dir)
+    }
+}
+
+fn venv_python(venv: &Path) -> PathBuf {
+    venv.join("bin").join("python")
+}
+
+fn is_ready(venv: &Path) -> bool {
+    venv_python(venv).exists() && venv.join(READY_MARKER).is_file()
+}
+
+fn create_venv(venv: &Path) -> Result<(), ClusterError> {
+    let setup = |message: String| ClusterError::Setup { message };
+    let parent = venv.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(parent)
+        .map_err(|e| setup(format!("cannot create {}: {e}", parent.display())))?;
+    let lock_path = parent.join(format!("{VENV_DIR}.lock"));
+    let lock = File::create(&lock_path)
+        .map_err(|e| setup(format!("cannot create {}: {e}", lock_path.display())))?;
+    // Held until `lock` is dropped; another process blocks here until the
+    // first one has finished (or failed), then finds the environment ready.
+    lock.lock()
+        .map_err(|e| setup(format!("cannot lock {}: {e}", lock_path.display())))?;
+    if is_ready(venv) {
+        return Ok(());
+    }
+    let _ = writeln!(
+        io::stderr(),
+        "taskgraph-cluster: installing dask.distributed into {} (once; about 15 s)",
+        venv.display()
+    );
+    if venv.exists() {
+        fs::remove_dir_all(venv)
+            .map_err(|e| setup(format!("cannot remove a broken {}: {e}", venv.display())))?;
+    }
+    match Command::new("python3")
+        .arg("-m")
+        .arg("venv")
+        .arg(venv)
+        .stdin(Stdio::null())
+        .output()
+    {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ClusterError::PythonNotFound),
+        Err(e) => return Err(setup(format!("cannot run python3 -m venv: {e}"))),
+        Ok(out) => check(&out, "python3 -m venv")?,
+    }
+    let pip = |packages: &[&str]| {
+        Command::new(venv_python(venv))
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-input",
+            ])
+            .args(packages)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| setup(format!("cannot run pip: {e}")))
+    };
+    let out = pip(PINNED)?;
+    if !out.status.success() {
+        let _ = writeln!(
+            io::stderr(),
+            "taskgraph-cluster: pip could not install {}; trying the newest compatible versions",
+            PINNED.join(" ")
+        );
+        check(
+            &pip(&["distributed", "bokeh"])?,
+            "pip install distributed bokeh",
+        )?;
+    }
+    fs::write(venv.join(READY_MARKER), PINNED.join("\n")).map_err(|e| {
+        setup(format!(
+            "cannot write the marker in {}: {e}",
+            venv.display()
+        ))
+    })?;
+    Ok(())
+}
+
+fn check(out: &Output, what: &str) -> Result<(), ClusterError> {
+    if out.status.success() {
+        return Ok(());
+    }
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    Err(ClusterError::Setup {
+        message: format!("`{what}` failed ({}):\n{}", out.status, tail(&text, 4000)),
+    })
+}
+
+/// The last `max` bytes of `text`, cut at a character boundary.
+pub(crate) fn tail(text: &str, max: usize) -> &str {
+    let mut start = text.len().saturating_sub(max);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
