@@ -26,6 +26,7 @@ pub use runtime::{Runtime, RuntimeBuilder};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::cache::Cache;
+    pub use crate::exec::task::fail;
     pub use crate::exec::{Block, Cx, ErasedFamily, Kind, Ran, RunList};
     pub use crate::family::{Bound, Family, FamilyInfo, LoopIndex};
     pub use crate::graph::{placeholder, GraphFn, Outputs};
