@@ -403,3 +403,117 @@ fn first_and_last_of_a_lazy_vector() {
         "{err}"
     );
 }
+
+#[delayed]
+fn load(p: &str) -> usize {
+    p.len()
+}
+
+#[delayed]
+fn sum_sizes(v: &[usize]) -> usize {
+    v.iter().sum()
+}
+
+#[test]
+fn iterator_style() {
+    let rt = Runtime::new(2).unwrap();
+    let files = vec!["a".to_string(), "bb".to_string(), "ccc".to_string()];
+    let got = rt
+        .compute(graph! {
+            let sizes: Vec<_> = files.iter().map(|f| load(f)).collect();
+            let again: Vec<_> = files.iter().map(String::as_str).map(load).collect();
+            let xs: Vec<_> = (0..4).map(inc).collect();
+            let ys: Vec<_> = (0..4).map(|i| double(i)).collect();
+            let sums: Vec<_> = xs.iter().zip(ys.iter()).map(|(x, y)| add(x, y)).collect();
+            let scaled: Vec<_> = xs.iter().enumerate().map(|(i, x)| add(x, i as u64)).collect();
+            let with_plain: Vec<_> = xs.iter().zip(10..).map(|(x, k)| add(x, k)).collect();
+            let mut parts = Vec::new();
+            for c in sums.chunks(3) {
+                parts.push(total(c));
+            }
+            let mut first = Vec::new();
+            for (i, f) in files.iter().enumerate() {
+                if i > 0 {
+                    first.push(load(f));
+                }
+            }
+            (sum_sizes(&sizes), sum_sizes(&again), sums, scaled, with_plain, parts, sum_sizes(&first))
+        })
+        .unwrap();
+    assert_eq!(got.0, 6);
+    assert_eq!(got.1, 6);
+    assert_eq!(got.2, vec![1, 4, 7, 10]);
+    assert_eq!(got.3, vec![1, 3, 5, 7]);
+    assert_eq!(got.4, vec![11, 13, 15, 17]);
+    assert_eq!(got.5, vec![12, 10]);
+    assert_eq!(got.6, 5);
+}
+
+#[test]
+fn borrows_from_captured_data() {
+    let rt = Runtime::new(2).unwrap();
+    let files = vec!["a".to_string(), "bb".to_string()];
+    let got = rt
+        .compute(graph! {
+            let k = load(&files[0]);
+            let mut v = Vec::new();
+            for p in &files {
+                v.push(load(p));
+            }
+            (sum_sizes(&v), k)
+        })
+        .unwrap();
+    assert_eq!(got, (3, 1));
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Series(Vec<f64>);
+
+#[delayed]
+impl Series {
+    fn of(n: usize) -> Series {
+        Series((0..n).map(|i| i as f64).collect())
+    }
+    fn mean(&self) -> f64 {
+        self.0.iter().sum::<f64>() / self.0.len() as f64
+    }
+    fn scaled(self, k: f64) -> Series {
+        Series(self.0.into_iter().map(|x| x * k).collect())
+    }
+}
+
+#[delayed]
+fn series(n: usize) -> Series {
+    Series::of(n)
+}
+
+#[test]
+fn methods_and_associated_functions() {
+    let rt = Runtime::new(2).unwrap();
+    let got = rt
+        .compute(graph! {
+            let s = series(5);
+            let m = s.mean();
+            let t = Series::of(3).scaled(m);
+            let u = s.clone().scaled(m);
+            (m, t, u.mean(), Series::mean(&s))
+        })
+        .unwrap();
+    assert_eq!(got.0, 2.0);
+    assert_eq!(got.1, Series(vec![0.0, 2.0, 4.0]));
+    assert_eq!(got.2, 4.0);
+    assert_eq!(got.3, 2.0);
+}
+
+#[test]
+fn the_same_value_twice_in_the_output_through_a_copy() {
+    let rt = Runtime::new(2).unwrap();
+    let got = rt
+        .compute(graph! {
+            let x = inc(1);
+            let copy = x.clone();
+            (x, copy)
+        })
+        .unwrap();
+    assert_eq!(got, (2, 2));
+}

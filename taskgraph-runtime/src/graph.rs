@@ -14,7 +14,35 @@ use crate::value::{Lazy, LazyVec, Piece};
 ///
 /// A graph is a value: nothing runs until it is given to
 /// [`Runtime::compute`] (or [`Graph::compute`]), which consumes it. A function
-/// can return `impl Graph<Output = T>`.
+/// can return `impl Graph<Output = T>`; a graph chosen at run time is a
+/// `Box<dyn Graph<Output = T> + Send>`, which is a graph too. A graph whose
+/// captured variables are all `Clone` is `Clone`: clone it to compute it
+/// again.
+///
+/// ```
+/// use taskgraph::{delayed, graph, Graph, Runtime};
+///
+/// #[delayed]
+/// fn inc(x: u64) -> u64 { x + 1 }
+/// #[delayed]
+/// fn double(x: u64) -> u64 { 2 * x }
+///
+/// let rt = Runtime::new(2)?;
+/// for fast in [false, true] {
+///     // Two different graphs, one type.
+///     let g: Box<dyn Graph<Output = u64> + Send> = if fast {
+///         Box::new(graph! { double(20) })
+///     } else {
+///         Box::new(graph! { inc(inc(38)) })
+///     };
+///     assert_eq!(rt.compute(g)?, 40);
+/// }
+/// let n = 3;
+/// let g = graph! { inc(n) };
+/// assert_eq!(rt.compute(g.clone())?, 4);
+/// assert_eq!(rt.compute(g)?, 4);
+/// # Ok::<(), taskgraph::Error>(())
+/// ```
 pub trait Graph {
     /// The value of the graph's final expression: one output, a tuple of
     /// outputs, or a `Vec` of outputs.
@@ -22,6 +50,9 @@ pub trait Graph {
 
     #[doc(hidden)]
     fn __run(self, runtime: &Runtime) -> Result<Self::Output, Error>;
+
+    #[doc(hidden)]
+    fn __run_boxed(self: Box<Self>, runtime: &Runtime) -> Result<Self::Output, Error>;
 
     /// Computes the graph on the default runtime: one thread per available
     /// core, started on first use and shared by the whole process.
@@ -36,12 +67,33 @@ pub trait Graph {
     }
 }
 
+impl<G: Graph + ?Sized> Graph for Box<G> {
+    type Output = G::Output;
+
+    fn __run(self, runtime: &Runtime) -> Result<G::Output, Error> {
+        self.__run_boxed(runtime)
+    }
+
+    fn __run_boxed(self: Box<Self>, runtime: &Runtime) -> Result<G::Output, Error> {
+        (*self).__run_boxed(runtime)
+    }
+}
+
 /// The graph a `graph!` expands to: a closure that instantiates the graph and
 /// runs it.
 #[doc(hidden)]
 pub struct GraphFn<F, O> {
     f: F,
     _out: PhantomData<fn() -> O>,
+}
+
+impl<F: Clone, O> Clone for GraphFn<F, O> {
+    fn clone(&self) -> Self {
+        GraphFn {
+            f: self.f.clone(),
+            _out: PhantomData,
+        }
+    }
 }
 
 impl<F, O> GraphFn<F, O>
@@ -66,6 +118,10 @@ where
     fn __run(self, runtime: &Runtime) -> Result<O, Error> {
         let ids = Cell::new(0);
         (self.f)(Scope::new(&ids, runtime))
+    }
+
+    fn __run_boxed(self: Box<Self>, runtime: &Runtime) -> Result<O, Error> {
+        (*self).__run(runtime)
     }
 }
 

@@ -261,6 +261,29 @@ impl<'g, T> LazyVec<'g, T> {
         Ok(out)
     }
 
+    /// `v.chunks(k)` in `graph!`: consecutive pieces of `k` elements (the
+    /// last may be shorter), each a vector of lazy values.
+    ///
+    /// # Panics
+    /// If `k` is 0, as [`slice::chunks`] does.
+    pub fn chunks(&self, k: usize) -> impl ExactSizeIterator<Item = LazyVec<'g, T>> + '_ {
+        assert!(k != 0, "chunk size must be non-zero");
+        let n = self.len.div_ceil(k);
+        (0..n)
+            .map(move |c| {
+                let (lo, hi) = (c * k, ((c + 1) * k).min(self.len));
+                let mut out = LazyVec::new();
+                for p in &self.pieces {
+                    let (a, b) = (p.offset.max(lo), (p.offset + p.len as usize).min(hi));
+                    if a < b {
+                        out.push_run(p.fam, p.start + (a - p.offset) as u32, (b - a) as u32);
+                    }
+                }
+                out
+            })
+            .collect_len(n)
+    }
+
     #[cold]
     fn out_of_range(&self, index: usize, vector: &'static str, at: &'static str) -> crate::Error {
         crate::Error::IndexOutOfRange {
@@ -341,6 +364,16 @@ mod tests {
         assert_eq!(ids, [(3, 8), (3, 9), (4, 0)]);
         assert_eq!(v.slice(.., "v", "here").unwrap().len(), 12);
         assert!(v.slice(3..13, "v", "here").is_err());
+        let lens: Vec<_> = v.chunks(5).map(|c| c.len()).collect();
+        assert_eq!(lens, [5, 5, 2]);
+        let ids: Vec<_> = v
+            .chunks(5)
+            .nth(1)
+            .unwrap()
+            .iter()
+            .map(|l| l.id.idx)
+            .collect();
+        assert_eq!(ids, [5, 6, 7, 8, 9]);
         assert!(matches!(
             v.at(12, "v", "f.rs:1:2"),
             Err(crate::Error::IndexOutOfRange {

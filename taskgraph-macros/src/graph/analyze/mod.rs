@@ -13,6 +13,7 @@ use crate::diag::Ctxt;
 
 mod control;
 mod exprs;
+mod iters;
 
 enum Binding {
     Var(VarId),
@@ -345,9 +346,12 @@ impl Analyzer {
     fn expr_stmt(&mut self, e: &Expr, s: &syn::Stmt, out: &mut Vec<Stmt>) {
         match e {
             Expr::ForLoop(f) => {
-                let over = self.lazy_vec_iter(&f.expr);
-                if over.is_none() {
-                    self.check_plain_in(&f.expr, Some(Ctx::LoopBound));
+                let over = self.lazy_iter(&f.expr);
+                match &over {
+                    Some(src) => self.check_src(src),
+                    None => {
+                        self.check_plain_in(&f.expr, Some(Ctx::LoopBound));
+                    }
                 }
                 if let Some(a) = f.attrs.first() {
                     self.errors.push(unsupported(
@@ -358,7 +362,7 @@ impl Analyzer {
                 }
                 let saved = self.enter(true);
                 let (pat, iter) = match &over {
-                    Some(v) => (self.bind_element(&f.pat), syn::parse_quote!(#v.iter())),
+                    Some(src) => (self.bind_src_pat(&f.pat, src), src.iter()),
                     None => {
                         self.bind_plain_pat(&f.pat);
                         ((*f.pat).clone(), (*f.expr).clone())
@@ -596,6 +600,7 @@ impl Analyzer {
                 .is_some_and(|k| k != VarKind::VecCandidate),
             Expr::MethodCall(_) => {
                 parse::as_map_collect(e).is_some_and(|(_, c)| self.closure_looks_lazy(c))
+                    || iters::map_path_to_closure(e).is_some_and(|d| self.looks_lazy(&d))
                     || self.is_lazy_expr(e)
             }
             Expr::Try(t) => self.looks_lazy(&t.expr),
@@ -729,6 +734,11 @@ impl Analyzer {
             Expr::MethodCall(_) => {
                 if let Some(v) = self.end_value(e) {
                     return Some(v);
+                }
+                if let Some(desugared) = iters::map_path_to_closure(e) {
+                    if self.looks_lazy(&desugared) {
+                        return self.value(&desugared, gather);
+                    }
                 }
                 if let Some((recv, closure)) = parse::as_map_collect(e) {
                     if self.closure_looks_lazy(closure) {
@@ -899,18 +909,16 @@ impl Analyzer {
     }
 
     fn collect(&mut self, recv: &Expr, closure: &ExprClosure, span: Span) -> Value {
-        let over = self.lazy_vec_iter(recv);
-        if over.is_none() {
-            self.check_plain_expr(recv);
+        let over = self.lazy_iter(recv);
+        match &over {
+            Some(src) => self.check_src(src),
+            None => self.check_plain_expr(recv),
         }
         let saved = self.enter(true);
         // A closure body: `break` and `continue` cannot leave it.
         let loops = std::mem::replace(&mut self.loops, 0);
         let (pat, recv) = match &over {
-            Some(v) => (
-                self.bind_element(&closure.inputs[0]),
-                syn::parse_quote!(#v.iter()),
-            ),
+            Some(src) => (self.bind_src_pat(&closure.inputs[0], src), src.iter()),
             None => {
                 self.bind_plain_pat(&closure.inputs[0]);
                 (closure.inputs[0].clone(), recv.clone())
@@ -945,55 +953,23 @@ impl Analyzer {
         }
     }
 
-    /// `v`, `&v`, `v.iter()`, `v.into_iter()` or `v.iter().copied()` over a
-    /// vector of lazy values: the loop variable is then lazy.
-    fn lazy_vec_iter(&self, e: &Expr) -> Option<Ident> {
-        match e {
-            Expr::Paren(p) => self.lazy_vec_iter(&p.expr),
-            Expr::Reference(r) if r.mutability.is_none() => self.lazy_vec_iter(&r.expr),
-            Expr::MethodCall(m)
-                if m.args.is_empty()
-                    && ["iter", "into_iter", "copied", "cloned"]
-                        .iter()
-                        .any(|n| m.method == n) =>
-            {
-                self.lazy_vec_iter(&m.receiver)
-            }
-            _ => parse::as_ident(e)
-                .filter(|i| self.kind_of(i) == Some(VarKind::LazyVec))
-                .cloned(),
-        }
-    }
-
-    /// Binds the element pattern of a loop over a lazy vector: `x` or `&x`.
-    fn bind_element(&mut self, pat: &syn::Pat) -> syn::Pat {
-        let inner = match pat {
-            syn::Pat::Reference(r) => &*r.pat,
-            p => p,
+    /// A lazy variable returned twice (`(x, x)`): outputs are moved out, so
+    /// one node cannot be two of them.
+    fn check_duplicate_output(&mut self, v: &Value, e: &Expr) {
+        let (Value::Var { name, use_ } | Value::VecVar { name, use_ }) = v else {
+            return;
         };
-        match parse::simple_binding(inner) {
-            Some((_, name, None)) => {
-                let var = self.new_var(VarKind::Lazy);
-                // The vector holds the same node: never "used once".
-                self.vars[var].aliased = true;
-                self.bind(name, Binding::Var(var));
-                syn::Pat::Ident(syn::PatIdent {
-                    attrs: Vec::new(),
-                    by_ref: None,
-                    mutability: None,
-                    ident: name.clone(),
-                    subpat: None,
-                })
-            }
-            _ => {
-                self.errors.push(error_spanned(
-                    pat,
-                    "the elements of a vector of lazy values can only be bound to a name",
-                    "write `for x in v.iter()` or `.map(|x| ...)`",
-                ));
-                self.bind_plain_pat(pat);
-                pat.clone()
-            }
+        let var = self.uses[*use_].var;
+        let earlier = self.vars[var]
+            .use_ids
+            .iter()
+            .any(|&u| u != *use_ && self.uses[u].tail);
+        if earlier {
+            self.errors.push(error_spanned(
+                e,
+                format!("`{name}` is already part of the graph's output: each output is moved out of the graph, so a value can be returned once"),
+                format!("return `{name}` once and clone it after `compute`, or return a copy made by a task (`let copy = {name}.clone();`)"),
+            ));
         }
     }
 
@@ -1004,7 +980,10 @@ impl Analyzer {
                 Value::Tuple(t.elems.iter().map(|e| self.tail(e)).collect())
             }
             _ => match self.value(e, true) {
-                Some(v) => v,
+                Some(v) => {
+                    self.check_duplicate_output(&v, e);
+                    v
+                }
                 None if self.check_plain_in(e, None) > 0 => Value::Error,
                 None => {
                     self.errors.push(error_spanned(

@@ -1,0 +1,14 @@
+use taskgraph::{delayed, graph, Runtime};
+
+#[delayed]
+fn inc(x: i64) -> i64 {
+    x + 1
+}
+
+fn main() {
+    let rt = Runtime::new(1).unwrap();
+    let _ = rt.compute(graph! {
+        let x = inc(1);
+        (x, inc(2), x)
+    });
+}
