@@ -11,21 +11,27 @@ mod exec;
 mod family;
 mod graph;
 mod loops;
+pub mod observe;
+pub mod progress;
 mod range;
 mod runtime;
 mod scope;
 mod sync;
 mod tree;
 mod value;
+pub mod view;
 
 pub use error::{Error, TaskInfo};
+pub use family::FamilyInfo;
 pub use graph::Graph;
 pub use runtime::{Runtime, RuntimeBuilder};
+pub use view::View;
 
 /// Items the generated code uses. Not a public API.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::cache::Cache;
+    pub use crate::error::Error;
     pub use crate::exec::{Block, Cx, ErasedFamily, Kind, Ran, RunList};
     pub use crate::family::{Bound, Family, FamilyInfo, LoopIndex};
     pub use crate::graph::{placeholder, GraphFn, Outputs};
@@ -39,6 +45,7 @@ pub mod __private {
         TaskOutput, TaskParam, TaskRefParam, Unreachable,
     };
     pub use crate::value::{Lazy, LazyVec, NodeId, Piece};
+    pub use crate::view::template::{Fused, Link, LoopSite, Site, Template};
     pub use core::result::Result::{Err, Ok};
 
     /// The error of a fused `tree_reduce` over an empty range.

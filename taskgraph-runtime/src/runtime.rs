@@ -31,6 +31,8 @@ pub struct Runtime {
     handles: Mutex<Vec<JoinHandle<()>>>,
     pub(crate) cache: Cache,
     pub(crate) fuse: bool,
+    /// Who watches this runtime's runs (`observe.rs`).
+    pub(crate) observers: crate::observe::Registry,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -82,6 +84,25 @@ impl Runtime {
     pub fn compute<G: Graph>(&self, graph: G) -> Result<G::Output, Error> {
         graph.__run(self)
     }
+
+    /// Attaches `observer` to every run that starts on this runtime until
+    /// the returned guard is dropped (see [`Observer`]).
+    ///
+    /// Cost: each run looks at the runtime's observers once, when it
+    /// starts; while any is attached, each task reads the clock twice and
+    /// calls every observer twice.
+    ///
+    /// [`Observer`]: crate::observe::Observer
+    pub fn observe(
+        &self,
+        observer: std::sync::Arc<dyn crate::observe::Observer>,
+    ) -> crate::observe::Observing<'_> {
+        let key = self.observers.attach(observer);
+        crate::observe::Observing {
+            reg: &self.observers,
+            key,
+        }
+    }
 }
 
 impl Drop for Runtime {
@@ -95,13 +116,30 @@ impl Drop for Runtime {
 const DEFAULT_CACHE: usize = 256 << 20;
 
 /// Settings for a [`Runtime`], in the style of `rayon::ThreadPoolBuilder`.
-#[derive(Debug)]
 pub struct RuntimeBuilder {
     threads: Option<usize>,
     name: Option<String>,
     stack_size: Option<usize>,
     unfused: bool,
     cache: usize,
+    observers: Vec<std::sync::Arc<dyn crate::observe::Observer>>,
+    progress: bool,
+    #[cfg(feature = "dashboard")]
+    dashboard: Option<String>,
+}
+
+impl std::fmt::Debug for RuntimeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeBuilder")
+            .field("threads", &self.threads)
+            .field("name", &self.name)
+            .field("stack_size", &self.stack_size)
+            .field("fuse_loops", &!self.unfused)
+            .field("storage_cache", &self.cache)
+            .field("observers", &self.observers.len())
+            .field("progress", &self.progress)
+            .finish()
+    }
 }
 
 impl Default for RuntimeBuilder {
@@ -112,6 +150,10 @@ impl Default for RuntimeBuilder {
             stack_size: None,
             unfused: false,
             cache: DEFAULT_CACHE,
+            observers: Vec::new(),
+            progress: false,
+            #[cfg(feature = "dashboard")]
+            dashboard: None,
         }
     }
 }
@@ -157,10 +199,27 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Attaches `observer` to every run of the runtime, for its life (see
+    /// [`Runtime::observe`] to attach one for a while).
+    pub fn observer(mut self, observer: std::sync::Arc<dyn crate::observe::Observer>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+
+    /// Shows a progress bar per call site on the terminal while graphs run
+    /// (default `false`), like dask's `progress()`: see
+    /// [`Progress`](crate::progress::Progress). Nothing is drawn when
+    /// standard error is not a terminal.
+    pub fn progress_bars(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
+    }
+
     /// Starts the runtime.
     ///
     /// # Errors
-    /// As [`Runtime::new`].
+    /// As [`Runtime::new`]; with a dashboard, [`Error::Dashboard`] if its
+    /// address cannot be bound.
     pub fn build(self) -> Result<Runtime, Error> {
         let threads = match self.threads {
             Some(0) => return Err(Error::ZeroThreads),
@@ -170,12 +229,26 @@ impl RuntimeBuilder {
         let prefix = self.name.unwrap_or_else(|| "taskgraph".to_owned());
         let (reg, handles) = Registry::start(threads, &prefix, self.stack_size)
             .map_err(|e| Error::ThreadPool(e.to_string()))?;
-        Ok(Runtime {
+        let rt = Runtime {
             reg,
             handles: Mutex::new(handles),
             cache: Cache::new(self.cache),
             fuse: !self.unfused,
-        })
+            observers: Default::default(),
+        };
+        for o in self.observers {
+            rt.observers.attach(o);
+        }
+        if self.progress {
+            rt.observers
+                .attach(std::sync::Arc::new(crate::progress::Progress::new()));
+        }
+        #[cfg(feature = "dashboard")]
+        if let Some(addr) = self.dashboard {
+            let d = crate::dashboard::Dashboard::start(&addr).map_err(Error::Dashboard)?;
+            rt.observers.attach(d);
+        }
+        Ok(rt)
     }
 }
 
