@@ -6,6 +6,8 @@
 #![deny(missing_docs)]
 
 mod cache;
+#[cfg(feature = "dashboard")]
+mod dashboard;
 mod error;
 mod exec;
 mod family;
@@ -14,8 +16,10 @@ mod loops;
 pub mod observe;
 pub mod progress;
 mod range;
+mod report;
 mod runtime;
 mod scope;
+pub mod stream;
 mod sync;
 mod tree;
 mod value;

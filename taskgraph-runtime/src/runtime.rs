@@ -33,6 +33,8 @@ pub struct Runtime {
     pub(crate) fuse: bool,
     /// Who watches this runtime's runs (`observe.rs`).
     pub(crate) observers: crate::observe::Registry,
+    #[cfg(feature = "dashboard")]
+    dashboard: Option<std::sync::Arc<crate::dashboard::Dashboard>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -102,6 +104,56 @@ impl Runtime {
             reg: &self.observers,
             key,
         }
+    }
+
+    /// The address of the dashboard's page, if the runtime serves one
+    /// (see [`RuntimeBuilder::dashboard`]).
+    #[cfg(feature = "dashboard")]
+    pub fn dashboard_url(&self) -> Option<&str> {
+        self.dashboard.as_ref().map(|d| d.url())
+    }
+
+    /// Runs `f`, recording every task of every run that starts on this
+    /// runtime meanwhile, and writes the performance report to `path` (like
+    /// dask's `performance_report` context manager): see
+    /// [`TaskStream::report`](crate::stream::TaskStream::report).
+    ///
+    /// ```
+    /// use taskgraph::{delayed, graph, Runtime};
+    ///
+    /// #[delayed]
+    /// fn inc(x: i64) -> i64 {
+    ///     x + 1
+    /// }
+    ///
+    /// let rt = Runtime::new(2)?;
+    /// let path = std::env::temp_dir().join("taskgraph-doc-report.html");
+    /// let xs = rt
+    ///     .performance_report(&path, |rt| {
+    ///         rt.compute(graph! {
+    ///             let xs: Vec<_> = (0..10).map(|i| inc(i)).collect();
+    ///             xs
+    ///         })
+    ///     })
+    ///     .expect("the report is written")?;
+    /// assert_eq!(xs.len(), 10);
+    /// assert!(std::fs::read_to_string(&path)?.contains("Where time went"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// If the report cannot be written; `f`'s result is lost then.
+    pub fn performance_report<R>(
+        &self,
+        path: impl AsRef<std::path::Path>,
+        f: impl FnOnce(&Runtime) -> R,
+    ) -> std::io::Result<R> {
+        let stream = std::sync::Arc::new(crate::stream::TaskStream::new());
+        let watching = self.observe(stream.clone());
+        let r = f(self);
+        drop(watching);
+        stream.write_report(path)?;
+        Ok(r)
     }
 }
 
@@ -215,6 +267,21 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Serves a live dashboard at `address` (feature `dashboard`): a page
+    /// with per-call-site progress, the task stream and the graph coloured
+    /// by state, updating while graphs run, like dask's `/status` and
+    /// `/graph`. It prints its link on standard error when the runtime
+    /// starts ([`Runtime::dashboard_url`] tells it too). Use a loopback
+    /// address (`127.0.0.1:8787`; port `0` picks a free one) unless the
+    /// page should be reachable from elsewhere: it has no authentication.
+    ///
+    /// Cost: every task updates the dashboard's state under one lock.
+    #[cfg(feature = "dashboard")]
+    pub fn dashboard(mut self, address: impl Into<String>) -> Self {
+        self.dashboard = Some(address.into());
+        self
+    }
+
     /// Starts the runtime.
     ///
     /// # Errors
@@ -235,6 +302,8 @@ impl RuntimeBuilder {
             cache: Cache::new(self.cache),
             fuse: !self.unfused,
             observers: Default::default(),
+            #[cfg(feature = "dashboard")]
+            dashboard: None,
         };
         for o in self.observers {
             rt.observers.attach(o);
@@ -244,9 +313,13 @@ impl RuntimeBuilder {
                 .attach(std::sync::Arc::new(crate::progress::Progress::new()));
         }
         #[cfg(feature = "dashboard")]
-        if let Some(addr) = self.dashboard {
-            let d = crate::dashboard::Dashboard::start(&addr).map_err(Error::Dashboard)?;
-            rt.observers.attach(d);
+        let mut rt = rt;
+        #[cfg(feature = "dashboard")]
+        if let Some(address) = self.dashboard {
+            let d = crate::dashboard::Dashboard::start(&address)
+                .map_err(|message| Error::Dashboard { address, message })?;
+            rt.observers.attach(d.clone());
+            rt.dashboard = Some(d);
         }
         Ok(rt)
     }

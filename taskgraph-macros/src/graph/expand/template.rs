@@ -432,20 +432,22 @@ pub(crate) fn compact(ts: TokenStream) -> String {
 }
 
 fn write_compact(ts: TokenStream, out: &mut String) {
-    let mut prev_joint = false;
+    // The operator being written (joint punctuation), and the last one.
+    let mut op = String::new();
+    let mut last_op = String::new();
     let mut prev: Option<TokenTree> = None;
     for t in ts {
+        let glued = matches!(
+            last_op.as_str(),
+            "." | ".." | "..=" | "&" | "!" | "::" | "#"
+        );
         let space = match (&prev, &t) {
             (None, _) => false,
-            (Some(TokenTree::Punct(p)), _)
-                if prev_joint || matches!(p.as_char(), '.' | '&' | '!') =>
-            {
-                // `..`, `.method`, `&x`, `!x`, and the second half of `::`.
-                let _ = p;
+            (Some(TokenTree::Punct(_)), _) if !op.is_empty() || glued => false,
+            (_, TokenTree::Punct(p)) if matches!(p.as_char(), '.' | ',' | ';' | '?') => false,
+            (_, TokenTree::Punct(p)) if p.as_char() == ':' && p.spacing() == Spacing::Joint => {
                 false
             }
-            (Some(TokenTree::Punct(p)), _) if p.as_char() == ':' => false,
-            (_, TokenTree::Punct(p)) if matches!(p.as_char(), '.' | ',' | ':' | ';' | '?') => false,
             (_, TokenTree::Group(g)) if g.delimiter() != Delimiter::Brace => {
                 !matches!(prev, Some(TokenTree::Ident(_)) | Some(TokenTree::Group(_)))
                     || matches!(&prev, Some(TokenTree::Ident(i)) if is_keyword(&i.to_string()))
@@ -455,7 +457,16 @@ fn write_compact(ts: TokenStream, out: &mut String) {
         if space {
             out.push(' ');
         }
-        prev_joint = matches!(&t, TokenTree::Punct(p) if p.spacing() == Spacing::Joint);
+        last_op.clear();
+        match &t {
+            TokenTree::Punct(p) => {
+                op.push(p.as_char());
+                if p.spacing() == Spacing::Alone {
+                    last_op = std::mem::take(&mut op);
+                }
+            }
+            _ => op.clear(),
+        }
         match &t {
             TokenTree::Group(g) => {
                 let (open, close) = match g.delimiter() {
@@ -468,7 +479,6 @@ fn write_compact(ts: TokenStream, out: &mut String) {
                 write_compact(g.stream(), out);
                 out.push_str(close);
             }
-            TokenTree::Punct(p) if p.as_char() == ',' => out.push(','),
             t => out.push_str(&t.to_string()),
         }
         prev = Some(t);
