@@ -110,7 +110,7 @@ pub use taskgraph_macros::graph;
 
 pub use taskgraph_runtime::{Error, FamilyInfo, Graph, Runtime, RuntimeBuilder, TaskInfo, View};
 
-pub use taskgraph_runtime::{observe, progress, view};
+pub use taskgraph_runtime::{observe, progress, stream, view};
 
 #[doc(hidden)]
 pub mod __private {
