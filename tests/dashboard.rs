@@ -39,14 +39,26 @@ fn open_gate(to: i64) {
 
 /// The browser, installed from Debian's packages if it is not there.
 fn chromium() -> &'static str {
-    let found = |b: &str| Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success());
+    let found = |b: &str| {
+        Command::new(b)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
     for b in ["chromium", "chromium-browser"] {
         if found(b) {
-            return if b == "chromium" { "chromium" } else { "chromium-browser" };
+            return if b == "chromium" {
+                "chromium"
+            } else {
+                "chromium-browser"
+            };
         }
     }
     let ok = Command::new("sh")
-        .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium"])
+        .args([
+            "-c",
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium",
+        ])
         .status()
         .is_ok_and(|s| s.success());
     assert!(
@@ -58,12 +70,22 @@ fn chromium() -> &'static str {
 
 fn browser(args: &[&str], url: &str) -> String {
     let out = Command::new(chromium())
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--hide-scrollbars",
+        ])
         .args(args)
         .arg(url)
         .output()
         .expect("chromium runs");
-    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("UTF-8 DOM")
 }
 
@@ -73,13 +95,19 @@ fn get(addr: &str, path: &str) -> String {
     write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
     let mut r = String::new();
     s.read_to_string(&mut r).unwrap();
-    r.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
+    r.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
 }
 
 /// The `gated` call site's `(done, running)` in the latest run.
 fn gated_done(addr: &str) -> Option<(u64, u64)> {
     let state: serde_json::Value = serde_json::from_str(&get(addr, "/state.json")).ok()?;
-    let site = state["runs"][0]["sites"].as_array()?.iter().find(|s| s["name"] == "gated")?.clone();
+    let site = state["runs"][0]["sites"]
+        .as_array()?
+        .iter()
+        .find(|s| s["name"] == "gated")?
+        .clone();
     Some((site["done"].as_u64()?, site["running"].as_u64()?))
 }
 
@@ -87,15 +115,26 @@ fn gated_done(addr: &str) -> Option<(u64, u64)> {
 fn wait_for(addr: &str, want: u64) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while gated_done(addr).map(|d| d.0) != Some(want) {
-        assert!(Instant::now() < deadline, "the dashboard never showed {want} tasks done: {:?}", gated_done(addr));
+        assert!(
+            Instant::now() < deadline,
+            "the dashboard never showed {want} tasks done: {:?}",
+            gated_done(addr)
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
 /// `data-done` of the `gated` row in a dumped DOM.
 fn shown_done(dom: &str) -> u64 {
-    let row = dom.split("<div class=\"site\"").find(|r| r.contains("data-name=\"gated\"")).expect("`gated` is listed");
-    let v = row.split("data-done=\"").nth(1).and_then(|r| r.split('"').next()).expect("a count");
+    let row = dom
+        .split("<div class=\"site\"")
+        .find(|r| r.contains("data-name=\"gated\""))
+        .expect("`gated` is listed");
+    let v = row
+        .split("data-done=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a count");
     assert!(row.contains("data-total=\"40\""), "{row}");
     v.parse().unwrap()
 }
@@ -103,10 +142,17 @@ fn shown_done(dom: &str) -> u64 {
 #[test]
 fn the_dashboard_shows_a_run_in_a_real_browser() {
     chromium();
-    let rt = Runtime::builder().threads(2).dashboard("127.0.0.1:0").build().unwrap();
+    let rt = Runtime::builder()
+        .threads(2)
+        .dashboard("127.0.0.1:0")
+        .build()
+        .unwrap();
     let url = rt.dashboard_url().expect("a dashboard").to_owned();
     assert!(url.starts_with("http://127.0.0.1:"), "loopback: {url}");
-    let addr = url.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
     std::thread::scope(|s| {
         let run = s.spawn(|| {
             rt.compute(graph! {
@@ -119,8 +165,14 @@ fn the_dashboard_shows_a_run_in_a_real_browser() {
         let dom = browser(&["--dump-dom"], &url);
         assert_eq!(shown_done(&dom), 10, "{dom}");
         assert!(dom.contains("data-name=\"add\""), "the reduction is listed");
-        assert!(dom.matches("class=\"task\"").count() >= 10, "tasks in the stream");
-        assert!(dom.contains("class=\"node state-running\""), "the graph is coloured: {dom}");
+        assert!(
+            dom.matches("class=\"task\"").count() >= 10,
+            "tasks in the stream"
+        );
+        assert!(
+            dom.contains("class=\"node state-running\""),
+            "the graph is coloured: {dom}"
+        );
 
         open_gate(25);
         wait_for(&addr, 25);
@@ -128,8 +180,15 @@ fn the_dashboard_shows_a_run_in_a_real_browser() {
         assert_eq!(shown_done(&dom), 25, "the count rose");
         assert!(dom.matches("class=\"task\"").count() >= 25);
 
-        let shot = std::env::temp_dir().join(format!("taskgraph-dashboard-{}.png", std::process::id()));
-        browser(&[&format!("--screenshot={}", shot.display()), "--window-size=1200,1000"], &url);
+        let shot =
+            std::env::temp_dir().join(format!("taskgraph-dashboard-{}.png", std::process::id()));
+        browser(
+            &[
+                &format!("--screenshot={}", shot.display()),
+                "--window-size=1200,1000",
+            ],
+            &url,
+        );
         let png = std::fs::read(&shot).expect("a screenshot");
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
         let (w, h) = (

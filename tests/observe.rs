@@ -44,7 +44,14 @@ fn tutorial(n: i64) -> impl Graph<Output = i64> {
 fn runtimes() -> [(Runtime, &'static str); 2] {
     [
         (Runtime::new(2).unwrap(), "fused"),
-        (Runtime::builder().threads(2).fuse_loops(false).build().unwrap(), "node by node"),
+        (
+            Runtime::builder()
+                .threads(2)
+                .fuse_loops(false)
+                .build()
+                .unwrap(),
+            "node by node",
+        ),
     ]
 }
 
@@ -55,7 +62,8 @@ fn the_trace_has_one_event_per_task_on_named_thread_tracks() {
         let w = rt.observe(stream.clone());
         assert_eq!(rt.compute(tutorial(64)).unwrap(), 64 * 64);
         drop(w);
-        let json: serde_json::Value = serde_json::from_str(&stream.chrome_trace()).expect("valid JSON");
+        let json: serde_json::Value =
+            serde_json::from_str(&stream.chrome_trace()).expect("valid JSON");
         let events = json["traceEvents"].as_array().unwrap();
         let tasks: Vec<_> = events.iter().filter(|e| e["cat"] == "task").collect();
         assert_eq!(tasks.len(), 3 * 64 + 63, "{how}");
@@ -64,7 +72,11 @@ fn the_trace_has_one_event_per_task_on_named_thread_tracks() {
             assert!(e["ts"].as_f64().unwrap() >= 0.0 && e["dur"].as_f64().unwrap() >= 0.0);
         }
         let count = |f: &str| tasks.iter().filter(|e| e["args"]["function"] == f).count();
-        assert_eq!((count("inc"), count("dec"), count("add")), (64, 64, 127), "{how}");
+        assert_eq!(
+            (count("inc"), count("dec"), count("add")),
+            (64, 64, 127),
+            "{how}"
+        );
         // Every task of the loop is there once, with its index.
         let mut incs: Vec<i64> = tasks
             .iter()
@@ -80,7 +92,12 @@ fn the_trace_has_one_event_per_task_on_named_thread_tracks() {
             .map(|e| e["args"]["name"].as_str().unwrap())
             .collect();
         assert!(!names.is_empty());
-        assert!(names.iter().all(|n| n.starts_with("pool thread ") || n.starts_with("caller")), "{names:?}");
+        assert!(
+            names
+                .iter()
+                .all(|n| n.starts_with("pool thread ") || n.starts_with("caller")),
+            "{names:?}"
+        );
         // Fused loops appear as blocks covering every iteration once.
         let mut covered = vec![0; 64];
         for b in events.iter().filter(|e| e["cat"] == "block") {
@@ -108,7 +125,10 @@ fn stats_count_and_time_every_call_site() {
     counts.sort();
     assert_eq!(counts, [("add", 31), ("add", 32), ("dec", 32), ("inc", 32)]);
     let share: f64 = stats.iter().map(|s| s.share).sum();
-    assert!((share - 1.0).abs() < 1e-9 || stats.iter().all(|s| s.total == 0), "{share}");
+    assert!(
+        (share - 1.0).abs() < 1e-9 || stats.iter().all(|s| s.total == 0),
+        "{share}"
+    );
     for s in &stats {
         assert!(s.max <= s.total && s.mean() <= s.max);
     }
@@ -121,10 +141,19 @@ fn progress_counts_every_call_site_fused_or_not() {
         let w = rt.observe(bars.clone());
         rt.compute(tutorial(256)).unwrap();
         drop(w);
-        let last: Vec<(&str, u64, u64)> = bars.last().iter().map(|b| (b.name, b.done, b.total)).collect();
+        let last: Vec<(&str, u64, u64)> = bars
+            .last()
+            .iter()
+            .map(|b| (b.name, b.done, b.total))
+            .collect();
         assert_eq!(
             last,
-            [("inc", 256, 256), ("dec", 256, 256), ("add", 256, 256), ("add", 255, 255)],
+            [
+                ("inc", 256, 256),
+                ("dec", 256, 256),
+                ("add", 256, 256),
+                ("add", 255, 255)
+            ],
             "{how}"
         );
     }
@@ -134,17 +163,26 @@ fn progress_counts_every_call_site_fused_or_not() {
 fn the_report_is_one_html_file_with_every_call_site() {
     let rt = Runtime::new(2).unwrap();
     let path = std::env::temp_dir().join(format!("taskgraph-report-{}.html", std::process::id()));
-    let total = rt.performance_report(&path, |rt| rt.compute(tutorial(16))).unwrap().unwrap();
+    let total = rt
+        .performance_report(&path, |rt| rt.compute(tutorial(16)))
+        .unwrap()
+        .unwrap();
     assert_eq!(total, 256);
     let html = std::fs::read_to_string(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));
-    assert!(!html.contains("<script") && !html.contains("src=\"http"), "self-contained");
+    assert!(
+        !html.contains("<script") && !html.contains("src=\"http"),
+        "self-contained"
+    );
     assert!(html.contains("1 runs, 63 tasks on 2 threads"), "{html}");
     let rows = html.matches("<tr><td><span class=\"sw\"").count();
     assert_eq!(rows, 4, "one row per call site");
     assert_eq!(html.matches("class=\"task\"").count(), 63);
-    assert!(html.contains("<div id=\"graph\"><svg"), "the template is drawn");
+    assert!(
+        html.contains("<div id=\"graph\"><svg"),
+        "the template is drawn"
+    );
 }
 
 #[derive(Default)]
@@ -167,14 +205,16 @@ impl Observer for Counts {
     fn task_finished(&self, t: &TaskEvent<'_>) {
         assert!(t.end >= t.start);
         self.finished.fetch_add(1, Ordering::Relaxed);
-        self.failed.fetch_add(u64::from(t.failed), Ordering::Relaxed);
+        self.failed
+            .fetch_add(u64::from(t.failed), Ordering::Relaxed);
     }
     fn block_finished(&self, b: &BlockEvent) {
         assert!(b.lo < b.hi && b.end >= b.start);
         self.blocks.fetch_add(1, Ordering::Relaxed);
     }
     fn run_finished(&self, r: &RunFinished<'_>) {
-        self.errors.fetch_add(u64::from(r.error.is_some()), Ordering::Relaxed);
+        self.errors
+            .fetch_add(u64::from(r.error.is_some()), Ordering::Relaxed);
     }
 }
 
@@ -205,14 +245,22 @@ fn a_failed_task_is_reported_failed() {
         assert!(r.is_err(), "{how}");
         assert_eq!(c.failed.load(Ordering::Relaxed), 1, "{how}");
         assert_eq!(c.errors.load(Ordering::Relaxed), 1, "{how}");
-        assert_eq!(c.started.load(Ordering::Relaxed), c.finished.load(Ordering::Relaxed), "{how}");
+        assert_eq!(
+            c.started.load(Ordering::Relaxed),
+            c.finished.load(Ordering::Relaxed),
+            "{how}"
+        );
     }
 }
 
 #[test]
 fn a_builder_observer_watches_every_run() {
     let c = Arc::new(Counts::default());
-    let rt = Runtime::builder().threads(1).observer(c.clone()).build().unwrap();
+    let rt = Runtime::builder()
+        .threads(1)
+        .observer(c.clone())
+        .build()
+        .unwrap();
     rt.compute(tutorial(4)).unwrap();
     rt.compute(tutorial(4)).unwrap();
     assert_eq!(c.runs.load(Ordering::Relaxed), 2);

@@ -85,7 +85,10 @@ fn tasks_are_counted_per_call_site() {
     let t = seed(256).tasks().unwrap();
     assert_eq!(t.total, 3 * 256 + 255);
     let counts: Vec<(&str, u64)> = t.sites.iter().map(|s| (s.site.name, s.tasks)).collect();
-    assert_eq!(counts, [("inc", 256), ("dec", 256), ("add", 256), ("add", 255)]);
+    assert_eq!(
+        counts,
+        [("inc", 256), ("dec", 256), ("add", 256), ("add", 255)]
+    );
     assert_eq!(t.of("add"), 511);
     let table = t.to_string();
     assert!(table.starts_with("1023 tasks\n"), "{table}");
@@ -114,15 +117,23 @@ fn the_threshold_and_expand_choose_the_instance_view() {
             .filter(|l| {
                 l.strip_prefix('n')
                     .and_then(|r| r.split_once(' '))
-                    .is_some_and(|(k, rest)| k.parse::<u32>().is_ok() && rest.starts_with("[label="))
+                    .is_some_and(|(k, rest)| {
+                        k.parse::<u32>().is_ok() && rest.starts_with("[label=")
+                    })
             })
             .count()
     };
     assert_eq!(nodes(&collapsed), 4);
     assert_eq!(nodes(&expanded), 3 * 300 + 299);
-    assert_eq!(nodes(&g.view().collapse_above(2000).to_dot().unwrap()), 1199);
+    assert_eq!(
+        nodes(&g.view().collapse_above(2000).to_dot().unwrap()),
+        1199
+    );
     assert!(expanded.contains("label=\"inc[i=299]\""));
-    assert!(expanded.contains("label=\"add[level=8, 0]\""), "the tree's root");
+    assert!(
+        expanded.contains("label=\"add[level=8, 0]\""),
+        "the tree's root"
+    );
 }
 
 #[test]
@@ -131,7 +142,10 @@ fn svg_has_one_node_per_task_and_one_path_per_edge() {
     let doc = roxmltree::Document::parse(svg.as_str()).expect("well-formed SVG");
     let class = |c: &str| {
         doc.descendants()
-            .filter(|n| n.attribute("class").is_some_and(|k| k.split(' ').any(|w| w == c)))
+            .filter(|n| {
+                n.attribute("class")
+                    .is_some_and(|k| k.split(' ').any(|w| w == c))
+            })
             .count()
     };
     assert_eq!(class("node"), 3 * 8 + 7);
@@ -142,7 +156,12 @@ fn svg_has_one_node_per_task_and_one_path_per_edge() {
     let labels: Vec<String> = doc
         .descendants()
         .filter(|n| n.has_tag_name("text"))
-        .map(|n| n.descendants().filter(|t| t.is_text()).filter_map(|t| t.text()).collect::<String>())
+        .map(|n| {
+            n.descendants()
+                .filter(|t| t.is_text())
+                .filter_map(|t| t.text())
+                .collect::<String>()
+        })
         .collect();
     let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
     assert!(labels.contains(&"inc[i=7]"), "{labels:?}");
@@ -153,8 +172,19 @@ fn svg_has_one_node_per_task_and_one_path_per_edge() {
 fn left_right_and_top_bottom() {
     let g = small();
     assert!(g.to_dot().unwrap().contains("rankdir=TB"));
-    assert!(g.view().rankdir(RankDir::LeftRight).to_dot().unwrap().contains("rankdir=LR"));
-    assert!(g.view().left_right().template().to_dot().unwrap().contains("rankdir=LR"));
+    assert!(g
+        .view()
+        .rankdir(RankDir::LeftRight)
+        .to_dot()
+        .unwrap()
+        .contains("rankdir=LR"));
+    assert!(g
+        .view()
+        .left_right()
+        .template()
+        .to_dot()
+        .unwrap()
+        .contains("rankdir=LR"));
 }
 
 #[test]
@@ -163,12 +193,21 @@ fn visualize_writes_svg_and_dot_by_extension() {
     std::fs::create_dir_all(&dir).unwrap();
     let g = seed(4);
     let svg = g.visualize(dir.join("graph.svg")).unwrap();
-    assert_eq!(std::fs::read_to_string(dir.join("graph.svg")).unwrap(), svg.as_str());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("graph.svg")).unwrap(),
+        svg.as_str()
+    );
     g.visualize(dir.join("graph.dot")).unwrap();
-    assert_eq!(std::fs::read_to_string(dir.join("graph.dot")).unwrap(), g.to_dot().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("graph.dot")).unwrap(),
+        g.to_dot().unwrap()
+    );
     let e = g.visualize(dir.join("graph.jpeg")).unwrap_err();
     assert!(matches!(e, ViewError::Format { .. }));
-    assert!(e.to_string().contains("write `.svg`, `.png` or `.dot`"), "{e}");
+    assert!(
+        e.to_string().contains("write `.svg`, `.png` or `.dot`"),
+        "{e}"
+    );
     let e = g.visualize(dir.join("missing/graph.svg")).unwrap_err();
     assert!(matches!(e, ViewError::Io { .. }), "{e}");
     #[cfg(not(feature = "png"))]
@@ -189,7 +228,10 @@ fn visualize_writes_svg_and_dot_by_extension() {
 fn svg_displays_itself_in_evcxr() {
     let svg = small().to_svg().unwrap();
     let shown = svg.evcxr_content();
-    assert!(shown.starts_with("EVCXR_BEGIN_CONTENT image/svg+xml\n<svg"), "{shown}");
+    assert!(
+        shown.starts_with("EVCXR_BEGIN_CONTENT image/svg+xml\n<svg"),
+        "{shown}"
+    );
     assert!(shown.ends_with("</svg>\n\nEVCXR_END_CONTENT\n"), "{shown}");
 }
 
@@ -222,7 +264,10 @@ fn a_graph_that_cannot_be_instantiated_says_why() {
         tree_reduce(xs, add)
     };
     assert!(matches!(g.to_dot(), Err(Error::EmptyReduce { .. })));
-    assert!(matches!(g.visualize("never.svg"), Err(ViewError::Graph(Error::EmptyReduce { .. }))));
+    assert!(matches!(
+        g.visualize("never.svg"),
+        Err(ViewError::Graph(Error::EmptyReduce { .. }))
+    ));
     // The template needs no instantiation.
     assert!(g.template_dot().contains("tree_reduce(xs, add)"));
 }
