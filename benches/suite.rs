@@ -1253,6 +1253,9 @@ pub fn run(args: &[String]) {
     table(&s, &p, Work::Busy, &busy_rows);
     println!("Wavefront: not measured yet, `graph!` has no indexing (`v[i - 1]`) so far.\n");
 
+    if s.keep("observers") && s.only.is_none() {
+        observers(&s, &p);
+    }
     if !s.keep("extras") || s.only.is_some() {
         return;
     }
@@ -1260,7 +1263,6 @@ pub fn run(args: &[String]) {
     allocations(&p, if smoke { &[256, 1024] } else { &[1024, 65536] });
     println!("## Fixed cost of one compute on a tiny graph\n");
     fixed_cost(&s, &p);
-    observers(&s, &p);
     if smoke {
         SLEEP_MAX_NS.store(200_000, Relaxed);
     }
