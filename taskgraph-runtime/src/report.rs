@@ -6,6 +6,9 @@
 //! Made by `TaskStream::write_report`, or around some computes by
 //! `Runtime::performance_report`.
 
+// Each element of the page ends its own line.
+#![allow(clippy::write_with_newline)]
+
 use std::fmt::Write as _;
 
 use taskgraph_viz::{Rgb, Style};

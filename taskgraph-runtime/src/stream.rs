@@ -214,7 +214,7 @@ impl TaskStream {
                 st.total as f64 / all as f64
             };
         }
-        out.sort_by(|a, b| b.total.cmp(&a.total));
+        out.sort_by_key(|s| std::cmp::Reverse(s.total));
         out
     }
 
