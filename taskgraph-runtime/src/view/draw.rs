@@ -21,7 +21,7 @@ fn var_name(pattern: &str) -> Option<&str> {
 /// `i=3` for iteration 3 of a loop over `0..`, where the iteration number is
 /// the value; `i#3` (the fourth value of `i`) otherwise.
 fn iteration(l: &LoopSite, k: u32) -> String {
-    let counts = l.iter.starts_with("0..") && !l.iter.contains("step_by");
+    let counts = l.iter.trim_start_matches('(').starts_with("0..") && !l.iter.contains("step_by");
     match var_name(l.pattern) {
         Some(v) if counts => format!("{v}={k}"),
         Some(v) => format!("{v}#{k}"),
