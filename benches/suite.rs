@@ -1047,6 +1047,75 @@ fn fixed_cost(s: &Settings, p: &Pools) {
     println!();
 }
 
+/// What observers cost per task: none attached (the hook is one branch on
+/// a run-level flag), an observer that does nothing (two clock reads and
+/// two calls per task), and the task stream (which also records each task).
+fn observers(s: &Settings, p: &Pools) {
+    use taskgraph::observe::Observer;
+    use taskgraph::stream::TaskStream;
+    struct Nothing;
+    impl Observer for Nothing {}
+    let n = if s.smoke { 256 } else { 65536 };
+    println!("## Observers (seed {n}, zero work, 1 thread): ns per task\n");
+    println!("| runtime | none attached | an empty observer | the task stream | runs |");
+    println!("|---|--:|--:|--:|--:|");
+    for (name, rt) in [("fused", &p.tg1), ("node by node", &p.nodes1)] {
+        let tasks = Shape::Seed.tasks(n);
+        let nothing: std::sync::Arc<dyn Observer> = std::sync::Arc::new(Nothing);
+        let stream = std::sync::Arc::new(TaskStream::new());
+        let want = sequential(&Zero, Shape::Seed, n);
+        let mut variants: Vec<Variant<'_>> = vec![
+            (
+                "none",
+                Box::new(|| {
+                    check(
+                        "none",
+                        Shape::Seed,
+                        n,
+                        taskgraph_zero(rt, Shape::Seed, n),
+                        want,
+                    )
+                }),
+            ),
+            (
+                "empty",
+                Box::new(|| {
+                    let _w = rt.observe(nothing.clone());
+                    check(
+                        "empty",
+                        Shape::Seed,
+                        n,
+                        taskgraph_zero(rt, Shape::Seed, n),
+                        want,
+                    )
+                }),
+            ),
+            (
+                "stream",
+                Box::new(|| {
+                    let _w = rt.observe(stream.clone());
+                    check(
+                        "stream",
+                        Shape::Seed,
+                        n,
+                        taskgraph_zero(rt, Shape::Seed, n),
+                        want,
+                    );
+                    stream.clear();
+                }),
+            ),
+        ];
+        let (st, rounds) = measure(s, tasks, &mut variants);
+        println!(
+            "| {name} | {} | {} | {} | {rounds} |",
+            st[0].cell(),
+            st[1].cell(),
+            st[2].cell()
+        );
+    }
+    println!();
+}
+
 /// A value of the sleeping workload, carrying the length of the longest chain
 /// of measured sleeps that led to it.
 #[derive(Clone, Copy)]
@@ -1334,6 +1403,9 @@ pub fn run(args: &[String]) {
     println!("## Busy tasks (about 1 µs of work each: one call of `spin` measured {spin:?})\n");
     table(&s, &p, Work::Busy, &busy_rows);
 
+    if s.keep("observers") && s.only.is_none() {
+        observers(&s, &p);
+    }
     if !s.keep("extras") || s.only.is_some() {
         return;
     }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use taskgraph::{delayed, graph, Graph, Runtime};
+use taskgraph::{delayed, graph, Graph, Runtime, View};
 
 /// Mean sleep per task when `--scale` is not given, in seconds.
 const DEFAULT_SCALE: f64 = 0.002;
@@ -303,6 +303,12 @@ fn run(scale: f64) -> Result<(), taskgraph::Error> {
     );
     println!("   Each call site in the loop is one family of nodes with {N} instances;");
     println!("   tree_reduce(zs, add) adds neighbours, then neighbours of neighbours.\n");
+    see_the_computation(&rt, n)
+        .map_err(|e| {
+            eprintln!("   (could not write the pictures: {e})");
+            e
+        })
+        .ok();
 
     // -- 5 ------------------------------------------------------------------
     println!("5. Tree summation: keep the {N} values in memory (dask.persist), then sum them");
@@ -395,5 +401,88 @@ fn run(scale: f64) -> Result<(), taskgraph::Error> {
         "   The adds of one level run in parallel; only the top levels are narrower than the pool."
     );
     println!("\nAll results match the sequential reference.");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Seeing the computation (dask's `visualize`, `progress`, the dashboard's task
+// stream and `performance_report`): one helper, called after part 4.
+
+/// The tutorial's loop as a graph value, to look at and then compute.
+fn tutorial_loop(n: i64) -> impl View<Output = i64> {
+    graph! {
+        let mut zs = Vec::new();
+        for i in 0..n {
+            let x = inc(i);
+            let y = dec(x);
+            let z = add(x, y);
+            zs.push(z);
+        }
+        tree_reduce(zs, add)
+    }
+}
+
+/// Draws the loop's graph, runs it with progress bars while recording the
+/// task stream, and writes the trace and the performance report.
+fn see_the_computation(rt: &Runtime, n: i64) -> Result<(), Box<dyn std::error::Error>> {
+    use std::sync::Arc;
+    use taskgraph::progress::Progress;
+    use taskgraph::stream::TaskStream;
+
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/custom_workloads");
+    std::fs::create_dir_all(&dir)?;
+    println!(
+        "4b. See the computation (dask's visualize, progress, task stream, performance_report)."
+    );
+    let small = tutorial_loop(8);
+    small
+        .view()
+        .left_right()
+        .visualize(dir.join("graph-8.svg"))?;
+    let g = tutorial_loop(n);
+    println!(
+        "   {}",
+        g.tasks()?.to_string().trim_end().replace('\n', "\n   ")
+    );
+    g.visualize(dir.join("graph.svg"))?;
+    g.view().template().visualize(dir.join("template.svg"))?;
+    println!("   Drawn without running a task, no Graphviz needed:");
+    println!(
+        "     {}  (8 iterations, one node per task)",
+        dir.join("graph-8.svg").display()
+    );
+    println!(
+        "     {}  ({n} iterations: one node per call site past 500 tasks)",
+        dir.join("graph.svg").display()
+    );
+    println!(
+        "     {}  (the compile-time template)",
+        dir.join("template.svg").display()
+    );
+
+    let bars = Arc::new(Progress::new());
+    let stream = Arc::new(TaskStream::new());
+    let watching = (rt.observe(bars.clone()), rt.observe(stream.clone()));
+    reseed();
+    let total = rt.compute(g)?;
+    drop(watching);
+    assert_eq!(total, (0..n).map(|i| 2 * i + 1).sum::<i64>());
+    for b in bars.last() {
+        println!("   progress: {:>4} {}/{}", b.name, b.done, b.total);
+    }
+    stream.write_chrome_trace(dir.join("trace.json"))?;
+    stream.write_report(dir.join("report.html"))?;
+    println!(
+        "   The task stream of that run ({} tasks):",
+        stream.tasks().len()
+    );
+    println!(
+        "     {}  (open it in ui.perfetto.dev or chrome://tracing)",
+        dir.join("trace.json").display()
+    );
+    println!(
+        "     {}  (the performance report: open it in a browser)\n",
+        dir.join("report.html").display()
+    );
     Ok(())
 }

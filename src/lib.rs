@@ -108,7 +108,9 @@ pub use taskgraph_macros::delayed;
 #[doc(inline)]
 pub use taskgraph_macros::graph;
 
-pub use taskgraph_runtime::{Error, Graph, Runtime, RuntimeBuilder, TaskInfo};
+pub use taskgraph_runtime::{Error, FamilyInfo, Graph, Runtime, RuntimeBuilder, TaskInfo, View};
+
+pub use taskgraph_runtime::{observe, progress, stream, view};
 
 /// The contracts behind `#[delayed]` and `graph!`: the traits and types that
 /// compiler messages name when a graph does not type-check.

@@ -140,8 +140,13 @@ fn allocations_per_compute_do_not_grow_with_the_number_of_nodes() {
         let (large, a_large) = tutorial(rt, 65_536);
         assert_eq!(small, (0..1024).map(|i| 2 * i + 1).sum::<i64>());
         assert_eq!(large, (0..65_536).map(|i| 2 * i + 1).sum::<i64>());
-        assert_eq!(
-            a_small, a_large,
+        // On one thread the count is exact. With more, the work queues
+        // (crossbeam's deques and injector) take and free buffers as work
+        // items pass through them, and how many pass depends on when the
+        // other threads steal: a few allocations either way.
+        let slack = if threads == 1 { 0 } else { 2 };
+        assert!(
+            a_small.abs_diff(a_large) <= slack,
             "{threads} threads, fused {fuse}: {a_small} allocations for 1,024 iterations, {a_large} for 65,536"
         );
         // A few per call site and per thread: far below one per node.
@@ -156,9 +161,9 @@ fn allocations_per_compute_do_not_grow_with_the_number_of_nodes() {
             (m_small, m_large),
             (mixed_expected(1024), mixed_expected(65_536))
         );
-        assert_eq!(
-            b_small, b_large,
-            "{threads} threads, fused {fuse}: mixed graph allocations"
+        assert!(
+            b_small.abs_diff(b_large) <= slack,
+            "{threads} threads, fused {fuse}: mixed graph allocations {b_small} and {b_large}"
         );
         assert!(
             b_large < 64 + 8 * threads,

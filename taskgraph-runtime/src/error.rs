@@ -123,6 +123,14 @@ pub enum Error {
     /// One lazy value appears more than once in the graph's final expression
     /// (for instance twice in a returned vector), and outputs are moved out.
     DuplicateOutput,
+    /// The dashboard (`RuntimeBuilder::dashboard`) could not listen at its
+    /// address.
+    Dashboard {
+        /// The address asked for.
+        address: String,
+        /// What the system said.
+        message: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -175,6 +183,11 @@ impl fmt::Display for Error {
             Error::DuplicateOutput => f.write_str(
                 "the same lazy value appears twice in the graph's output; \
                  return it once, or clone it in a `#[delayed]` function",
+            ),
+            Error::Dashboard { address, message } => write!(
+                f,
+                "the dashboard cannot listen at {address}: {message}; \
+                 give `dashboard` another address, such as \"127.0.0.1:0\" for any free port"
             ),
         }
     }

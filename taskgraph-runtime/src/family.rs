@@ -12,8 +12,10 @@ use crate::exec::{Core, Cx, ErasedFamily, Kind, Ran, RunList};
 use crate::value::pass::InputSet;
 use crate::value::{Brand, Lazy, NodeId, Piece};
 
-/// What the macro knows about a call site, as a `'static` constant.
-#[derive(Debug)]
+/// A call site of a `graph!`: the function as written and where the call
+/// is. `graph!` makes one `'static` record per call site; observers see
+/// tasks by it. Two records are equal when they name the same call site.
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub struct FamilyInfo {
     /// The function as written, e.g. `inc` or `math::inc`.
     pub name: &'static str,

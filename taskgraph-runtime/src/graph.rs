@@ -1,14 +1,15 @@
 //! The `Graph` trait that every `graph!` value implements, and how a graph's
 //! final expression becomes its output.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 
 use crate::error::Error;
 use crate::exec::Cx;
 use crate::runtime::Runtime;
-use crate::scope::Scope;
+use crate::scope::{Mode, Scope};
 use crate::value::{Lazy, LazyVec, Piece};
+use crate::view::{Instance, Template, View};
 
 /// A task graph, as built by `graph!`: computing it yields `Output`.
 ///
@@ -84,6 +85,7 @@ impl<G: Graph + ?Sized> Graph for Box<G> {
 #[doc(hidden)]
 pub struct GraphFn<F, O> {
     f: F,
+    template: Option<&'static Template>,
     _out: PhantomData<fn() -> O>,
 }
 
@@ -91,6 +93,7 @@ impl<F: Clone, O> Clone for GraphFn<F, O> {
     fn clone(&self) -> Self {
         GraphFn {
             f: self.f.clone(),
+            template: self.template,
             _out: PhantomData,
         }
     }
@@ -104,8 +107,15 @@ where
     pub fn new(f: F) -> Self {
         GraphFn {
             f,
+            template: None,
             _out: PhantomData,
         }
+    }
+
+    /// Attaches the compile-time description `graph!` wrote.
+    pub fn with_template(mut self, template: &'static Template) -> Self {
+        self.template = Some(template);
+        self
     }
 }
 
@@ -117,11 +127,36 @@ where
 
     fn __run(self, runtime: &Runtime) -> Result<O, Error> {
         let ids = Cell::new(0);
-        (self.f)(Scope::new(&ids, runtime))
+        (self.f)(Scope::new(&ids, Mode::Run(runtime), self.template))
     }
 
     fn __run_boxed(self: Box<Self>, runtime: &Runtime) -> Result<O, Error> {
         (*self).__run(runtime)
+    }
+}
+
+/// A graph whose closure can be called more than once (it only copies or
+/// borrows what it captures) can be instantiated to be looked at, then
+/// computed.
+impl<F, O> View for GraphFn<F, O>
+where
+    F: for<'g> Fn(Scope<'g>) -> Result<O, Error>,
+{
+    fn instantiate(&self) -> Result<Instance, Error> {
+        let ids = Cell::new(0);
+        let sink = RefCell::new(None);
+        let r = (self.f)(Scope::new(&ids, Mode::Describe(&sink), self.template));
+        // The closure's result is only the reason it stopped: the
+        // description is in the sink if it got as far as running.
+        match (sink.into_inner(), r) {
+            (Some(inst), _) => Ok(inst),
+            (None, Err(e)) => Err(e),
+            (None, Ok(_)) => unreachable!("taskgraph internal error: a described graph ran"),
+        }
+    }
+
+    fn template(&self) -> Option<&'static Template> {
+        self.template
     }
 }
 

@@ -6,26 +6,36 @@
 #![deny(missing_docs)]
 
 mod cache;
+#[cfg(feature = "dashboard")]
+mod dashboard;
 mod error;
 mod exec;
 mod family;
 mod graph;
 mod loops;
+pub mod observe;
+pub mod progress;
 mod range;
+mod report;
 mod runtime;
 mod scope;
+pub mod stream;
 mod sync;
 mod tree;
 mod value;
+pub mod view;
 
 pub use error::{Error, TaskInfo};
+pub use family::FamilyInfo;
 pub use graph::Graph;
 pub use runtime::{Runtime, RuntimeBuilder};
+pub use view::View;
 
 /// Items the generated code uses. Not a public API.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::cache::Cache;
+    pub use crate::error::Error;
     pub use crate::exec::task::fail;
     pub use crate::exec::{Block, Cx, ErasedFamily, Kind, Ran, RunList};
     pub use crate::family::{Bound, Family, FamilyInfo, LoopIndex};
@@ -41,6 +51,7 @@ pub mod __private {
         Unreachable,
     };
     pub use crate::value::{Lazy, LazyVec, NodeId, Piece};
+    pub use crate::view::template::{Fused, Link, LoopSite, Site, Template};
     pub use core::result::Result::{Err, Ok};
 
     /// The error of a fused `tree_reduce` over an empty range.

@@ -122,6 +122,7 @@ impl<'g, K> Loop<'g, K> {
         self.n = u32::try_from(n).unwrap_or_else(|_| too_long(self.core.info));
         self.kind = Some(kind);
         self.core.elements.extend_from_slice(elements);
+        self.core.iterations = self.n;
         self.core.len = 1;
         self.core.at.add(0, &[]);
         Lazy::new(NodeId::new(self.core.id, 0))
@@ -461,6 +462,7 @@ where
 
     fn run_block(&self, fam: u32, b: Block, first: bool, cx: &Cx<'_, 'g>) -> Option<R> {
         let (mut lo, mut hi, mut parent) = (b.lo, b.hi, b.parent);
+        let started = cx.block_started(fam, b.lo, b.hi);
         let mut size = tree_size(hi - lo).min(b.size);
         let leaf = |k: u32| self.leaf.leaf(k, cx);
         let merge = |a: R, b: R, lv: u32, lp: u32| (self.combine)(a, b, lv, lp, cx);
@@ -546,6 +548,7 @@ where
             cur = end;
             probe.tick();
         }
+        cx.block_finished(fam, b.lo, hi, started);
         let v = acc.finish(&merge)?;
         self.deliver(parent, v, cx)
     }
@@ -592,6 +595,7 @@ impl<'g, L: Fn(u32, &Cx<'_, 'g>) + Sync> LoopKind<'g> for Each<L> {
         if hi == lo {
             return (self.remaining.load(Ordering::Acquire) == 0).then_some(());
         }
+        let started = cx.block_started(fam, lo, hi);
         let push = |lo: u32, hi: u32| {
             cx.run.push(
                 Job::Block(Block {
@@ -628,6 +632,7 @@ impl<'g, L: Fn(u32, &Cx<'_, 'g>) + Sync> LoopKind<'g> for Each<L> {
             cur = end;
             probe.tick();
         }
+        cx.block_finished(fam, lo, hi, started);
         let done = hi - lo;
         (self.remaining.fetch_sub(done, Ordering::AcqRel) == done).then_some(())
     }
@@ -654,7 +659,8 @@ where
 
     fn prepare(&self, _: u32, _: u32) {}
 
-    fn run_block(&self, _: u32, b: Block, _: bool, cx: &Cx<'_, 'g>) -> Option<S> {
+    fn run_block(&self, fam: u32, b: Block, _: bool, cx: &Cx<'_, 'g>) -> Option<S> {
+        let started = cx.block_started(fam, b.lo, b.hi);
         let mut s = (self.init)(cx);
         // Checks for a stop between stretches of 256 steps; each stretch is
         // a plain loop, which the compiler optimises as if written by hand.
@@ -667,6 +673,7 @@ where
             }
             k = end;
         }
+        cx.block_finished(fam, b.lo, b.hi, started);
         Some(s)
     }
 

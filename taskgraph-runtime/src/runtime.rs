@@ -31,6 +31,10 @@ pub struct Runtime {
     handles: Mutex<Vec<JoinHandle<()>>>,
     pub(crate) cache: Cache,
     pub(crate) fuse: bool,
+    /// Who watches this runtime's runs (`observe.rs`).
+    pub(crate) observers: crate::observe::Registry,
+    #[cfg(feature = "dashboard")]
+    dashboard: Option<std::sync::Arc<crate::dashboard::Dashboard>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -82,6 +86,75 @@ impl Runtime {
     pub fn compute<G: Graph>(&self, graph: G) -> Result<G::Output, Error> {
         graph.__run(self)
     }
+
+    /// Attaches `observer` to every run that starts on this runtime until
+    /// the returned guard is dropped (see [`Observer`]).
+    ///
+    /// Cost: each run looks at the runtime's observers once, when it
+    /// starts; while any is attached, each task reads the clock twice and
+    /// calls every observer twice.
+    ///
+    /// [`Observer`]: crate::observe::Observer
+    pub fn observe(
+        &self,
+        observer: std::sync::Arc<dyn crate::observe::Observer>,
+    ) -> crate::observe::Observing<'_> {
+        let key = self.observers.attach(observer);
+        crate::observe::Observing {
+            reg: &self.observers,
+            key,
+        }
+    }
+
+    /// The address of the dashboard's page, if the runtime serves one
+    /// (see [`RuntimeBuilder::dashboard`]).
+    #[cfg(feature = "dashboard")]
+    pub fn dashboard_url(&self) -> Option<&str> {
+        self.dashboard.as_ref().map(|d| d.url())
+    }
+
+    /// Runs `f`, recording every task of every run that starts on this
+    /// runtime meanwhile, and writes the performance report to `path` (like
+    /// dask's `performance_report` context manager): see
+    /// [`TaskStream::report`](crate::stream::TaskStream::report).
+    ///
+    /// ```
+    /// use taskgraph::{delayed, graph, Runtime};
+    ///
+    /// #[delayed]
+    /// fn inc(x: i64) -> i64 {
+    ///     x + 1
+    /// }
+    ///
+    /// let rt = Runtime::new(2)?;
+    /// let path = std::env::temp_dir().join("taskgraph-doc-report.html");
+    /// let xs = rt
+    ///     .performance_report(&path, |rt| {
+    ///         rt.compute(graph! {
+    ///             let xs: Vec<_> = (0..10).map(|i| inc(i)).collect();
+    ///             xs
+    ///         })
+    ///     })
+    ///     .expect("the report is written")?;
+    /// assert_eq!(xs.len(), 10);
+    /// assert!(std::fs::read_to_string(&path)?.contains("Where time went"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// If the report cannot be written; `f`'s result is lost then.
+    pub fn performance_report<R>(
+        &self,
+        path: impl AsRef<std::path::Path>,
+        f: impl FnOnce(&Runtime) -> R,
+    ) -> std::io::Result<R> {
+        let stream = std::sync::Arc::new(crate::stream::TaskStream::new());
+        let watching = self.observe(stream.clone());
+        let r = f(self);
+        drop(watching);
+        stream.write_report(path)?;
+        Ok(r)
+    }
 }
 
 impl Drop for Runtime {
@@ -95,13 +168,30 @@ impl Drop for Runtime {
 const DEFAULT_CACHE: usize = 256 << 20;
 
 /// Settings for a [`Runtime`], in the style of `rayon::ThreadPoolBuilder`.
-#[derive(Debug)]
 pub struct RuntimeBuilder {
     threads: Option<usize>,
     name: Option<String>,
     stack_size: Option<usize>,
     unfused: bool,
     cache: usize,
+    observers: Vec<std::sync::Arc<dyn crate::observe::Observer>>,
+    progress: bool,
+    #[cfg(feature = "dashboard")]
+    dashboard: Option<String>,
+}
+
+impl std::fmt::Debug for RuntimeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeBuilder")
+            .field("threads", &self.threads)
+            .field("name", &self.name)
+            .field("stack_size", &self.stack_size)
+            .field("fuse_loops", &!self.unfused)
+            .field("storage_cache", &self.cache)
+            .field("observers", &self.observers.len())
+            .field("progress", &self.progress)
+            .finish()
+    }
 }
 
 impl Default for RuntimeBuilder {
@@ -112,6 +202,10 @@ impl Default for RuntimeBuilder {
             stack_size: None,
             unfused: false,
             cache: DEFAULT_CACHE,
+            observers: Vec::new(),
+            progress: false,
+            #[cfg(feature = "dashboard")]
+            dashboard: None,
         }
     }
 }
@@ -157,10 +251,42 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Attaches `observer` to every run of the runtime, for its life (see
+    /// [`Runtime::observe`] to attach one for a while).
+    pub fn observer(mut self, observer: std::sync::Arc<dyn crate::observe::Observer>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+
+    /// Shows a progress bar per call site on the terminal while graphs run
+    /// (default `false`), like dask's `progress()`: see
+    /// [`Progress`](crate::progress::Progress). Nothing is drawn when
+    /// standard error is not a terminal.
+    pub fn progress_bars(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
+    }
+
+    /// Serves a live dashboard at `address` (feature `dashboard`): a page
+    /// with per-call-site progress, the task stream and the graph coloured
+    /// by state, updating while graphs run, like dask's `/status` and
+    /// `/graph`. It prints its link on standard error when the runtime
+    /// starts ([`Runtime::dashboard_url`] tells it too). Use a loopback
+    /// address (`127.0.0.1:8787`; port `0` picks a free one) unless the
+    /// page should be reachable from elsewhere: it has no authentication.
+    ///
+    /// Cost: every task updates the dashboard's state under one lock.
+    #[cfg(feature = "dashboard")]
+    pub fn dashboard(mut self, address: impl Into<String>) -> Self {
+        self.dashboard = Some(address.into());
+        self
+    }
+
     /// Starts the runtime.
     ///
     /// # Errors
-    /// As [`Runtime::new`].
+    /// As [`Runtime::new`]; with a dashboard, [`Error::Dashboard`] if its
+    /// address cannot be bound.
     pub fn build(self) -> Result<Runtime, Error> {
         let threads = match self.threads {
             Some(0) => return Err(Error::ZeroThreads),
@@ -170,12 +296,32 @@ impl RuntimeBuilder {
         let prefix = self.name.unwrap_or_else(|| "taskgraph".to_owned());
         let (reg, handles) = Registry::start(threads, &prefix, self.stack_size)
             .map_err(|e| Error::ThreadPool(e.to_string()))?;
-        Ok(Runtime {
+        let rt = Runtime {
             reg,
             handles: Mutex::new(handles),
             cache: Cache::new(self.cache),
             fuse: !self.unfused,
-        })
+            observers: Default::default(),
+            #[cfg(feature = "dashboard")]
+            dashboard: None,
+        };
+        for o in self.observers {
+            rt.observers.attach(o);
+        }
+        if self.progress {
+            rt.observers
+                .attach(std::sync::Arc::new(crate::progress::Progress::new()));
+        }
+        #[cfg(feature = "dashboard")]
+        let mut rt = rt;
+        #[cfg(feature = "dashboard")]
+        if let Some(address) = self.dashboard {
+            let d = crate::dashboard::Dashboard::start(&address)
+                .map_err(|message| Error::Dashboard { address, message })?;
+            rt.observers.attach(d.clone());
+            rt.dashboard = Some(d);
+        }
+        Ok(rt)
     }
 }
 

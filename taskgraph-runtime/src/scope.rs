@@ -2,20 +2,25 @@
 //! its families and brands every lazy handle with `'g`, then `execute`
 //! builds the topology and runs it.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::panic::resume_unwind;
 
 use crate::cache::Cache;
 use crate::error::Error;
 use crate::exec::registry::WorkerCtx;
-use crate::exec::{drive, Cx, ErasedFamily, Outcome, Run, Topology};
+use crate::exec::{drive, Cx, ErasedFamily, Kind, Outcome, Run, Topology, Watch};
 use crate::family::{Family, FamilyInfo};
 use crate::graph::Outputs;
 use crate::loops::{Elements, Loop};
+use crate::observe::{
+    next_run, now_ns, FamilyKind, FamilySummary, Observers, RunFinished, RunStarted,
+};
 use crate::runtime::Runtime;
 use crate::value::pass::InputSet;
 use crate::value::{Brand, Piece};
+use crate::view::instance::Instance;
+use crate::view::template::Template;
 
 /// The graph under construction, handed to the closure a `graph!` expands to.
 ///
@@ -23,15 +28,31 @@ use crate::value::{Brand, Piece};
 /// can neither leave the graph nor mix with another graph's.
 pub struct Scope<'g> {
     next_id: &'g Cell<u32>,
-    pub(crate) runtime: &'g Runtime,
+    mode: Mode<'g>,
+    template: Option<&'static Template>,
     _brand: Brand<'g>,
 }
 
+/// What instantiating the graph is for.
+#[derive(Clone, Copy)]
+pub(crate) enum Mode<'g> {
+    /// Running it on a runtime.
+    Run(&'g Runtime),
+    /// Describing it without running a task (`view/`): every loop is
+    /// recorded node by node, and `execute` leaves the description here.
+    Describe(&'g RefCell<Option<Instance>>),
+}
+
 impl<'g> Scope<'g> {
-    pub(crate) fn new(next_id: &'g Cell<u32>, runtime: &'g Runtime) -> Self {
+    pub(crate) fn new(
+        next_id: &'g Cell<u32>,
+        mode: Mode<'g>,
+        template: Option<&'static Template>,
+    ) -> Self {
         Scope {
             next_id,
-            runtime,
+            mode,
+            template,
             _brand: PhantomData,
         }
     }
@@ -46,7 +67,10 @@ impl<'g> Scope<'g> {
     /// `RuntimeBuilder::fuse_loops`).
     #[inline]
     pub fn fusion(&self) -> bool {
-        self.runtime.fuse
+        match self.mode {
+            Mode::Run(rt) => rt.fuse,
+            Mode::Describe(_) => false,
+        }
     }
 
     /// Starts a new, empty task family for one call site.
@@ -91,7 +115,15 @@ impl<'g> Scope<'g> {
                     .all(|(i, f)| f.core().id == i as u32),
             "taskgraph internal error: families listed out of order"
         );
-        let rt = self.runtime;
+        let rt = match self.mode {
+            Mode::Run(rt) => rt,
+            Mode::Describe(sink) => {
+                *sink.borrow_mut() = Some(Instance::new(fams, &outs, self.template));
+                // Not an error the user sees: the caller takes the
+                // description from the sink and ignores this.
+                return Err(Error::DuplicateOutput);
+            }
+        };
         let cache = &rt.cache;
         let mut finals: Vec<Piece> = Vec::new();
         outs.for_each(&mut |p| finals.push(p));
@@ -101,14 +133,16 @@ impl<'g> Scope<'g> {
             topo.meta[i].values = f.prepare(cache, states);
         }
         WorkerCtx::current(|cur| match cur {
-            Some(w) if std::ptr::eq(w.reg, &*rt.reg) => run(fams, topo, outs, w, cache),
+            Some(w) if std::ptr::eq(w.reg, &*rt.reg) => {
+                run(fams, topo, outs, w, cache, watch(rt, self.template, fams))
+            }
             _ => {
                 let (w, slot) = match rt.reg.claim_external() {
                     Some((me, deque)) => (WorkerCtx::external(&rt.reg, me, deque), true),
                     None => (WorkerCtx::unregistered(&rt.reg), false),
                 };
                 let entered = w.enter();
-                let r = run(fams, topo, outs, &w, cache);
+                let r = run(fams, topo, outs, &w, cache, watch(rt, self.template, fams));
                 drop(entered);
                 if slot {
                     let (me, deque) = w.into_deque();
@@ -120,15 +154,78 @@ impl<'g> Scope<'g> {
     }
 }
 
+/// The run's observers, told that it starts (`None` when there are none).
+fn watch(
+    rt: &Runtime,
+    template: Option<&'static Template>,
+    fams: &[&dyn ErasedFamily<'_>],
+) -> Watch {
+    let observers = rt.observers.snapshot();
+    let id = match &observers {
+        Some(obs) => started(obs, rt.threads(), template, fams),
+        None => 0,
+    };
+    Watch { observers, id }
+}
+
+#[cold]
+#[inline(never)]
+fn started(
+    obs: &Observers,
+    threads: usize,
+    template: Option<&'static Template>,
+    fams: &[&dyn ErasedFamily<'_>],
+) -> u64 {
+    let id = next_run();
+    let families: Vec<FamilySummary> = fams
+        .iter()
+        .map(|f| {
+            let c = f.core();
+            FamilySummary {
+                site: c.info,
+                kind: match c.kind {
+                    Kind::Tasks => FamilyKind::Tasks,
+                    Kind::Loop => FamilyKind::Loop,
+                    Kind::Elements => FamilyKind::Elements,
+                },
+                nodes: c.len,
+                iterations: c.iterations,
+            }
+        })
+        .collect();
+    let ev = RunStarted {
+        run: id,
+        time: now_ns(),
+        threads,
+        families: &families,
+        template,
+    };
+    obs.each(|o| o.run_started(&ev));
+    id
+}
+
+#[cold]
+#[inline(never)]
+fn finished(obs: &Observers, id: u64, error: Option<&Error>, panicked: bool) {
+    let ev = RunFinished {
+        run: id,
+        time: now_ns(),
+        error,
+        panicked,
+    };
+    obs.each(|o| o.run_finished(&ev));
+}
+
 fn run<'g, O: Outputs<'g>>(
     fams: &[&dyn ErasedFamily<'g>],
     topo: Topology,
     outs: O,
     w: &WorkerCtx<'_>,
     cache: &Cache,
+    watch: Watch,
 ) -> Result<O::Value, Error> {
     let threads = w.reg.threads();
-    let run = Run::new(fams, topo, threads, w.has_token());
+    let run = Run::new(fams, topo, threads, w.has_token(), watch);
     drive(&run, w);
     let cx = Cx::new(&run, w);
     let outcome = match run.outcome() {
@@ -141,11 +238,20 @@ fn run<'g, O: Outputs<'g>>(
     for f in fams {
         f.teardown(&cx, cache, live);
     }
-    let Run { topo, .. } = run;
+    let Run { topo, watch, .. } = run;
     topo.recycle(cache);
-    match outcome {
+    let r = match outcome {
         Ok(v) => v,
         Err(Outcome::Failed(e)) => Err(e),
-        Err(Outcome::Panic(p)) => resume_unwind(p),
+        Err(Outcome::Panic(p)) => {
+            if let Some(obs) = &watch.observers {
+                finished(obs, watch.id, None, true);
+            }
+            resume_unwind(p)
+        }
+    };
+    if let Some(obs) = &watch.observers {
+        finished(obs, watch.id, r.as_ref().err(), false);
     }
+    r
 }

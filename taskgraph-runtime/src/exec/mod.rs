@@ -479,6 +479,8 @@ pub struct Core {
     pub(crate) at: AtRuns,
     /// The element families a loop completes when it ends.
     pub(crate) elements: Vec<u32>,
+    /// A fused loop's number of iterations (for observers).
+    pub(crate) iterations: u32,
 }
 
 impl Core {
@@ -493,6 +495,7 @@ impl Core {
             runs: Vec::new(),
             at: AtRuns::default(),
             elements: Vec::new(),
+            iterations: 0,
         }
     }
 
@@ -505,7 +508,7 @@ impl Core {
 /// Loop indices of consecutive nodes, as runs: within a run the innermost
 /// index counts up by one per node. Stored flat: each run is its first node
 /// and its indices.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct AtRuns {
     depth: usize,
     flat: Vec<u32>,
@@ -537,12 +540,30 @@ impl AtRuns {
         self.flat.extend_from_slice(at);
     }
 
-    /// The indices of node `node`.
-    pub(crate) fn get(&self, node: u32) -> Vec<u32> {
+    /// Calls `f` with the indices of node `node`, without allocating when
+    /// they are at most 8 deep (for observers).
+    pub(crate) fn with<R>(&self, node: u32, f: impl FnOnce(&[u32]) -> R) -> R {
+        if self.depth > 8 {
+            return f(&self.get(node));
+        }
+        let mut at = [0u32; 8];
+        let d = self.depth;
+        if let Some(run) = self.run_of(node) {
+            at[..d].copy_from_slice(&run[1..]);
+            if let Some(last) = at[..d].last_mut() {
+                *last = last.wrapping_add(node - run[0]);
+            }
+            return f(&at[..d]);
+        }
+        f(&[])
+    }
+
+    /// The run holding node `node`: its first node, then its indices.
+    fn run_of(&self, node: u32) -> Option<&[u32]> {
         let w = self.depth + 1;
         let runs = self.flat.len() / w;
         if runs == 0 {
-            return Vec::new();
+            return None;
         }
         // The last run starting at or before `node`.
         let (mut lo, mut hi) = (0, runs);
@@ -554,8 +575,14 @@ impl AtRuns {
                 hi = mid;
             }
         }
-        let k = lo;
-        let run = &self.flat[k * w..k * w + w];
+        Some(&self.flat[lo * w..lo * w + w])
+    }
+
+    /// The indices of node `node`.
+    pub(crate) fn get(&self, node: u32) -> Vec<u32> {
+        let Some(run) = self.run_of(node) else {
+            return Vec::new();
+        };
         let mut at = run[1..].to_vec();
         if let Some(last) = at.last_mut() {
             *last = last.wrapping_add(node - run[0]);
@@ -680,6 +707,15 @@ pub(crate) struct Run<'r, 'g> {
     pub(crate) fams: &'r [&'r dyn ErasedFamily<'g>],
     pub(crate) topo: Topology,
     pub(crate) state: RunState,
+    /// Who watches the run, and its number for them (see `task.rs`).
+    pub(crate) watch: Watch,
+}
+
+/// A run's observers, taken once when it starts: `None` costs a task one
+/// branch (`Cx::observed`).
+pub(crate) struct Watch {
+    pub(crate) observers: Option<std::sync::Arc<crate::observe::Observers>>,
+    pub(crate) id: u64,
 }
 
 // SAFETY: the raw value pointers address families' output cells, which are
@@ -693,10 +729,12 @@ impl<'r, 'g> Run<'r, 'g> {
         topo: Topology,
         threads: usize,
         owner_in_pool: bool,
+        watch: Watch,
     ) -> Self {
         Run {
             fams,
             topo,
+            watch,
             state: RunState {
                 active: AtomicUsize::new(1),
                 stop: AtomicBool::new(false),
@@ -1094,6 +1132,8 @@ pub struct Cx<'r, 'g> {
     pub(crate) w: &'r WorkerCtx<'r>,
     /// The task this thread runs now (see `task.rs`).
     mark: Marker,
+    /// The run's observers, if any (see `task.rs`).
+    observers: Option<&'r crate::observe::Observers>,
 }
 
 impl<'r, 'g> Cx<'r, 'g> {
@@ -1102,6 +1142,7 @@ impl<'r, 'g> Cx<'r, 'g> {
             run,
             w,
             mark: Marker::new(),
+            observers: run.watch.observers.as_deref(),
         }
     }
 

@@ -315,6 +315,12 @@ impl<'a> WorkerCtx<'a> {
         }
     }
 
+    /// The participant's number: pool threads `0..threads`, callers above,
+    /// `usize::MAX` for a caller without a deque.
+    pub(crate) fn index(&self) -> usize {
+        self.me
+    }
+
     /// Gives the deque back (see [`Registry::release_external`]).
     pub(crate) fn into_deque(self) -> (usize, Worker<Item>) {
         (self.me, self.local)

@@ -69,17 +69,25 @@ impl Marker {
 /// Marks the task it guards while the task unwinds (a panic), and does
 /// nothing otherwise: it is forgotten when the task returns. A task that
 /// cannot unwind costs nothing at all.
-struct Unwinding<'a, L: LoopIndex> {
-    mark: &'a Marker,
+struct Unwinding<'a, 'r, 'g, L: LoopIndex> {
+    cx: &'a Cx<'r, 'g>,
     info: Option<&'static FamilyInfo>,
     node: NodeId,
     at: L,
+    /// When the task started, if observed.
+    start: u64,
 }
 
-impl<L: LoopIndex> Drop for Unwinding<'_, L> {
+impl<L: LoopIndex> Drop for Unwinding<'_, '_, '_, L> {
     #[cold]
     fn drop(&mut self) {
-        mark_failed(self.mark, self.info, self.node, self.at.as_slice());
+        mark_failed(&self.cx.mark, self.info, self.node, self.at.as_slice());
+        // Only node-by-node tasks are observed one by one.
+        if self.info.is_none() && self.cx.observed() {
+            let (info, at) = (self.info, self.at);
+            self.cx
+                .observe_end(info, self.node, at.as_slice(), self.start, true);
+        }
     }
 }
 
@@ -111,11 +119,14 @@ impl<'g> Cx<'_, 'g> {
         at: L,
         f: impl FnOnce() -> R,
     ) -> R {
+        // A task inside a fused block: observers see the block (its
+        // iterations), not each task, so the block stays straight-line code.
         let guard = Unwinding {
-            mark: &self.mark,
+            cx: self,
             info: Some(info),
             node: NodeId::new(0, 0),
             at,
+            start: 0,
         };
         let r = f();
         std::mem::forget(guard);
@@ -125,14 +136,22 @@ impl<'g> Cx<'_, 'g> {
     /// Runs the task of node `id` (a task family's): as [`Cx::task`].
     #[inline(always)]
     pub(crate) fn node<R>(&self, id: NodeId, f: impl FnOnce() -> R) -> R {
+        let start = match self.observed() {
+            true => self.observe_start(None, id, &[]),
+            false => 0,
+        };
         let guard = Unwinding {
-            mark: &self.mark,
+            cx: self,
             info: None,
             node: id,
             at: [],
+            start,
         };
         let r = f();
         std::mem::forget(guard);
+        if self.observed() {
+            self.observe_end(None, id, &[], start, false);
+        }
         r
     }
 
@@ -210,5 +229,131 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
         s.clone()
     } else {
         "<non-string panic payload>".to_owned()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Observers (`../observe.rs`): the events of a task and of a fused block.
+// Nothing here runs unless the run has observers; the check is one load and
+// a branch on the run's `Cx`.
+
+use crate::observe::{now_ns, BlockEvent, TaskEvent};
+
+impl Cx<'_, '_> {
+    /// Whether the run has observers.
+    #[inline(always)]
+    pub(crate) fn observed(&self) -> bool {
+        self.observers.is_some()
+    }
+
+    /// The call site and loop indices of a task: `info` and `at` for a
+    /// fused task, node `id`'s family otherwise.
+    fn with_site<R>(
+        &self,
+        info: Option<&'static FamilyInfo>,
+        id: NodeId,
+        at: &[u32],
+        f: impl FnOnce(&'static FamilyInfo, &[u32]) -> R,
+    ) -> R {
+        match info {
+            Some(info) => f(info, at),
+            None => {
+                let core = self.run.fams[id.fam as usize].core();
+                core.at.with(id.idx, |at| f(core.info, at))
+            }
+        }
+    }
+
+    /// Tells the observers a task starts; returns the time.
+    #[cold]
+    #[inline(never)]
+    fn observe_start(&self, info: Option<&'static FamilyInfo>, id: NodeId, at: &[u32]) -> u64 {
+        let Some(obs) = self.observers else { return 0 };
+        let start = now_ns();
+        self.with_site(info, id, at, |site, indices| {
+            let ev = TaskEvent {
+                run: self.run.watch.id,
+                thread: self.w.index(),
+                site,
+                indices,
+                start,
+                end: 0,
+                failed: false,
+            };
+            obs.each(|o| o.task_started(&ev));
+        });
+        start
+    }
+
+    /// Tells the observers a task ended.
+    #[cold]
+    #[inline(never)]
+    fn observe_end(
+        &self,
+        info: Option<&'static FamilyInfo>,
+        id: NodeId,
+        at: &[u32],
+        start: u64,
+        failed: bool,
+    ) {
+        let Some(obs) = self.observers else { return };
+        let end = now_ns();
+        self.with_site(info, id, at, |site, indices| {
+            let ev = TaskEvent {
+                run: self.run.watch.id,
+                thread: self.w.index(),
+                site,
+                indices,
+                start,
+                end,
+                failed,
+            };
+            obs.each(|o| o.task_finished(&ev));
+        });
+    }
+
+    /// A block of fused loop `fam` starts, to run at most iterations
+    /// `lo..hi`; returns the time (0 when not observed).
+    #[inline(always)]
+    pub(crate) fn block_started(&self, fam: u32, lo: u32, hi: u32) -> u64 {
+        if self.observed() {
+            self.observe_block(fam, lo, hi, None)
+        } else {
+            0
+        }
+    }
+
+    /// The block of `fam` that started at `start` ran iterations `lo..hi`.
+    #[inline(always)]
+    pub(crate) fn block_finished(&self, fam: u32, lo: u32, hi: u32, start: u64) {
+        if self.observed() {
+            self.observe_block(fam, lo, hi, Some(start));
+        }
+    }
+
+    /// Reports a block's start (`start` `None`) or end; returns the time.
+    #[cold]
+    #[inline(never)]
+    fn observe_block(&self, fam: u32, lo: u32, hi: u32, start: Option<u64>) -> u64 {
+        let Some(obs) = self.observers else { return 0 };
+        let now = now_ns();
+        let mut ev = BlockEvent {
+            run: self.run.watch.id,
+            thread: self.w.index(),
+            site: self.run.fams[fam as usize].core().info,
+            lo,
+            hi,
+            start: now,
+            end: 0,
+        };
+        match start {
+            None => obs.each(|o| o.block_started(&ev)),
+            Some(start) => {
+                ev.start = start;
+                ev.end = now;
+                obs.each(|o| o.block_finished(&ev));
+            }
+        }
+        now
     }
 }

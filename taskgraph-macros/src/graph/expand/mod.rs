@@ -17,6 +17,7 @@ use super::lower::{Event, LinkArg, Lowering, Out, Pass, Plan, PlanKind};
 use crate::paths::{self, private, temp};
 
 mod callees;
+mod template;
 
 struct Ctx<'a> {
     g: &'a Graph,
@@ -108,9 +109,17 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
         #execute
     });
     let outer = quote_spanned!(tail_span(g)=> { #probe #inner });
-    quote! {
-        #graph_fn::new(move |#scope| #outer)
-    }
+    let template = template::template(g, low);
+    // The closure is bound before `GraphFn::new` sees it, so that its kind
+    // is inferred from its body: `Fn` when it only copies or borrows what
+    // it captures, which lets a graph be looked at (`View`) and then run.
+    let closure = temp("__tg_graph", span);
+    let scope_ty = private("Scope", span);
+    let error_ty = private("Error", span);
+    quote! {{
+        let #closure = move |#scope: #scope_ty<'_>| -> ::core::result::Result<_, #error_ty> #outer;
+        #graph_fn::new(#closure).with_template(#template)
+    }}
 }
 
 /// Whether family `i` is a `tree_reduce` at the top level (not inside a

@@ -1,0 +1,507 @@
+//! The graph's compile-time template: a `static` description of its call
+//! sites, loops and edges (with the source text of loop ranges and index
+//! maps), which the runtime draws without running anything, and which
+//! observers use to count the tasks of fused loops.
+//!
+//! The edges come from one walk over the IR that tracks, for each lazy
+//! variable, the call sites that may have made its value and the loops they
+//! were in; a loop whose body reassigns a variable is walked twice, the
+//! second time to see the values carried from one iteration to the next.
+
+use proc_macro2::{Delimiter, Spacing, Span, TokenStream, TokenTree};
+use quote::{quote, ToTokens};
+
+use super::super::ir::*;
+use super::super::lower::{Event, Lowering};
+use super::line_column;
+use crate::paths::private;
+
+/// A value's maker, as the walk knows it.
+#[derive(Clone)]
+struct Prod {
+    fam: FamId,
+    /// The loops around the call, outermost first.
+    loops: Vec<usize>,
+    /// When it was made (the walk's counter), to tell values carried from
+    /// the previous iteration.
+    at: usize,
+}
+
+#[derive(Clone)]
+enum Binding {
+    /// A lazy value: any of these calls may have made it.
+    Value(Vec<Prod>),
+    /// A vector of lazy values: its elements' makers.
+    Vector(Vec<Prod>),
+    /// One element of a vector per iteration of the loop over it.
+    Element(Vec<Prod>, usize),
+}
+
+struct LoopRec {
+    pattern: String,
+    iter: String,
+    kind: &'static str,
+    span: Span,
+    parent: Option<usize>,
+}
+
+struct Walk {
+    parents: Vec<Option<usize>>,
+    reduces: Vec<Option<String>>,
+    loops: Vec<LoopRec>,
+    stack: Vec<usize>,
+    env: Vec<(String, Binding)>,
+    edges: Vec<(FamId, FamId, String)>,
+    clock: usize,
+    /// While walking a loop body the second time: values made by the first
+    /// walk of it are the previous iteration's.
+    /// `(first walk's start, second walk's start, loop depth)`.
+    carried: Option<(usize, usize, usize)>,
+}
+
+/// `&'static Template` for graph `g`, as an expression.
+pub(crate) fn template(g: &Graph, low: &Lowering<'_>) -> TokenStream {
+    let mut w = Walk {
+        parents: vec![None; g.families.len()],
+        reduces: vec![None; g.families.len()],
+        loops: Vec::new(),
+        stack: Vec::new(),
+        env: Vec::new(),
+        edges: Vec::new(),
+        clock: 0,
+        carried: None,
+    };
+    w.stmts(&g.stmts);
+    let outputs: Vec<u32> = w.value(&g.tail).iter().map(|p| p.fam as u32).collect();
+
+    let site = private("Site", Span::call_site());
+    let lp = private("LoopSite", Span::call_site());
+    let link = private("Link", Span::call_site());
+    let fused = private("Fused", Span::call_site());
+    let templ = private("Template", Span::call_site());
+    let opt = |o: Option<usize>| match o {
+        Some(k) => {
+            let k = k as u32;
+            quote!(::core::option::Option::Some(#k))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let sites = g.families.iter().enumerate().map(|(i, f)| {
+        let name = &f.name;
+        let (line, column) = line_column(f.span);
+        let parent = opt(w.parents[i]);
+        let reduce = match &w.reduces[i] {
+            Some(v) => quote!(::core::option::Option::Some(#v)),
+            None => quote!(::core::option::Option::None),
+        };
+        quote!(#site { name: #name, line: #line, column: #column, parent: #parent, reduce: #reduce })
+    });
+    let loops = w.loops.iter().map(|l| {
+        let (pattern, iter, kind) = (&l.pattern, &l.iter, l.kind);
+        let (line, column) = line_column(l.span);
+        let parent = opt(l.parent);
+        quote!(#lp { pattern: #pattern, iter: #iter, kind: #kind, line: #line, column: #column, parent: #parent })
+    });
+    let mut seen = Vec::new();
+    let edges = w.edges.iter().filter_map(|e| {
+        if seen.contains(e) {
+            return None;
+        }
+        seen.push(e.clone());
+        let (from, to, label) = (e.0 as u32, e.1 as u32, &e.2);
+        Some(quote!(#link { from: #from, to: #to, label: #label }))
+    });
+    let plans = low.plans.iter().map(|p| {
+        let (line, column) = line_column(p.span);
+        let each = p.events.iter().filter_map(|e| match e {
+            Event::Link(l) => Some(l.fam as u32),
+            _ => None,
+        });
+        let reduce = opt(p.reduce);
+        quote!(#fused { line: #line, column: #column, each: &[#(#each),*], reduce: #reduce })
+    });
+    quote! {{
+        static __TG_TEMPLATE: #templ = #templ {
+            file: ::core::file!(),
+            sites: &[#(#sites),*],
+            loops: &[#(#loops),*],
+            edges: &[#(#edges),*],
+            outputs: &[#(#outputs),*],
+            fused: &[#(#plans),*],
+        };
+        &__TG_TEMPLATE
+    }}
+}
+
+impl Walk {
+    fn tick(&mut self) -> usize {
+        self.clock += 1;
+        self.clock
+    }
+
+    fn lookup(&self, name: &str) -> Option<&Binding> {
+        self.env
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, b)| b)
+    }
+
+    fn bind(&mut self, name: String, b: Binding) {
+        self.env.push((name, b));
+    }
+
+    fn rebind(&mut self, name: &str, b: Binding) {
+        match self.env.iter_mut().rev().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = b,
+            None => self.env.push((name.to_owned(), b)),
+        }
+    }
+
+    fn stmts(&mut self, stmts: &[Stmt]) {
+        for s in stmts {
+            self.stmt(s);
+        }
+    }
+
+    fn stmt(&mut self, s: &Stmt) {
+        match s {
+            Stmt::VecLocal { pat, .. } => {
+                if let Some(n) = pat_name(pat) {
+                    self.bind(n, Binding::Vector(Vec::new()));
+                }
+            }
+            Stmt::Let {
+                name, value, vec, ..
+            } => {
+                let p = self.value(value);
+                let b = if *vec || matches!(value, Value::Collect { .. }) {
+                    Binding::Vector(p)
+                } else {
+                    Binding::Value(p)
+                };
+                self.bind(name.to_string(), b);
+            }
+            Stmt::Assign { name, value } => {
+                let p = self.value(value);
+                self.rebind(&name.to_string(), Binding::Value(p));
+            }
+            Stmt::Push { vec, value, .. } => {
+                let p = self.value(value);
+                let name = vec.to_string();
+                let mut elems = match self.lookup(&name) {
+                    Some(Binding::Vector(e)) => e.clone(),
+                    _ => Vec::new(),
+                };
+                for q in p {
+                    if !elems.iter().any(|e| e.fam == q.fam) {
+                        elems.push(q);
+                    }
+                }
+                self.rebind(&name, Binding::Vector(elems));
+            }
+            Stmt::Eval(v) => {
+                self.value(v);
+            }
+            Stmt::For {
+                pat, iter, body, ..
+            } => {
+                let carried = assigns_outer(body);
+                self.enter(pat, iter, "for", |w| {
+                    let start = w.clock;
+                    let mark = w.env.len();
+                    w.stmts(body);
+                    if carried {
+                        // Again, with the values the first walk left in
+                        // the variables it reassigned.
+                        w.env.truncate(mark);
+                        let outer = w.carried.replace((start, w.clock, w.stack.len()));
+                        w.stmts(body);
+                        w.carried = outer;
+                    }
+                    w.env.truncate(mark);
+                });
+            }
+            // Plain code, and constructs this walk does not know.
+            #[allow(unreachable_patterns)]
+            _ => {}
+        }
+    }
+
+    /// Walks `f` inside a new loop over `iter` with pattern `pat`.
+    fn enter(
+        &mut self,
+        pat: &syn::Pat,
+        iter: &syn::Expr,
+        kind: &'static str,
+        f: impl FnOnce(&mut Self),
+    ) {
+        use syn::spanned::Spanned;
+        let k = self.loops.len();
+        self.loops.push(LoopRec {
+            pattern: compact(pat.to_token_stream()),
+            iter: compact(iter.to_token_stream()),
+            kind,
+            span: iter.span(),
+            parent: self.stack.last().copied(),
+        });
+        let mark = self.env.len();
+        // `for x in v.iter()` over a vector of lazy values: `x` is one element.
+        if let Some(v) = vec_iter(iter) {
+            if let (Some(Binding::Vector(e)), Some(n)) = (self.lookup(&v).cloned(), pat_name(pat)) {
+                self.bind(n, Binding::Element(e, k));
+            }
+        }
+        self.stack.push(k);
+        f(self);
+        self.stack.pop();
+        self.env.truncate(mark);
+    }
+
+    /// The makers of a value; records the edges into the calls in it.
+    fn value(&mut self, v: &Value) -> Vec<Prod> {
+        match v {
+            Value::Call { fam, args } => {
+                self.parents[*fam] = self.stack.last().copied();
+                for a in args {
+                    if let Arg::Lazy(v) = a {
+                        self.arg(v, *fam);
+                    }
+                }
+                let at = self.tick();
+                vec![Prod {
+                    fam: *fam,
+                    loops: self.stack.clone(),
+                    at,
+                }]
+            }
+            Value::Var { name, .. } | Value::VecVar { name, .. } => {
+                match self.lookup(&name.to_string()) {
+                    Some(Binding::Value(p) | Binding::Vector(p) | Binding::Element(p, _)) => {
+                        p.clone()
+                    }
+                    None => Vec::new(),
+                }
+            }
+            Value::Reduce { fam, vec } => {
+                self.parents[*fam] = self.stack.last().copied();
+                self.reduces[*fam] = Some(match &**vec {
+                    Value::VecVar { name, .. } | Value::Var { name, .. } => name.to_string(),
+                    _ => "..".to_owned(),
+                });
+                self.arg(vec, *fam);
+                let at = self.tick();
+                vec![Prod {
+                    fam: *fam,
+                    loops: self.stack.clone(),
+                    at,
+                }]
+            }
+            Value::Collect {
+                recv,
+                pat,
+                stmts,
+                tail,
+                ..
+            } => {
+                let mut out = Vec::new();
+                self.enter(pat, recv, "map", |w| {
+                    w.stmts(stmts);
+                    out = w.value(tail);
+                });
+                out
+            }
+            Value::Tuple(vs) => vs.iter().flat_map(|v| self.value(v)).collect(),
+            #[allow(unreachable_patterns)]
+            _ => Vec::new(),
+        }
+    }
+
+    /// An argument `v` of call site `to`: an edge from each of its makers.
+    fn arg(&mut self, v: &Value, to: FamId) {
+        let (name, binding) = match v {
+            Value::Var { name, .. } | Value::VecVar { name, .. } => {
+                let n = name.to_string();
+                let b = self.lookup(&n).cloned();
+                (n, b)
+            }
+            v => {
+                let p = self.value(v);
+                (String::new(), Some(Binding::Value(p)))
+            }
+        };
+        let Some(binding) = binding else { return };
+        let (prods, vector, element) = match binding {
+            Binding::Value(p) => (p, false, None),
+            Binding::Vector(p) => (p, true, None),
+            Binding::Element(p, l) => (p, false, Some(l)),
+        };
+        for p in prods {
+            let label = self.label(&name, &p, vector, element);
+            self.edges.push((p.fam, to, label));
+        }
+    }
+
+    /// How consumers here read values that `p` makes: `x[i]`, `x`,
+    /// `zs[all i]`, `s[t-1]`, `s[last t]`, `v[j]`.
+    fn label(&self, name: &str, p: &Prod, vector: bool, element: Option<usize>) -> String {
+        if name.is_empty() {
+            return String::new();
+        }
+        let vars = |ls: &[usize]| -> Vec<String> {
+            ls.iter()
+                .map(|&l| {
+                    let pat = &self.loops[l].pattern;
+                    pat.trim_start_matches('&').to_owned()
+                })
+                .collect()
+        };
+        if let Some(l) = element {
+            return format!("{name}[{}]", vars(&[l]).join(", "));
+        }
+        let c = &self.stack;
+        let common = p.loops.iter().zip(c).take_while(|(a, b)| a == b).count();
+        let inner = &p.loops[common..];
+        if let Some((start, again, depth)) = self.carried {
+            if p.at > start && p.at <= again && p.loops.len() >= depth && common >= depth {
+                let mut v = vars(&c[..depth]);
+                if let Some(last) = v.last_mut() {
+                    *last = format!("{last}-1");
+                }
+                return format!("{name}[{}]", v.join(", "));
+            }
+        }
+        if vector {
+            let mut v = vars(&p.loops[..common]);
+            v.extend(vars(inner).into_iter().map(|x| format!("all {x}")));
+            return if v.is_empty() {
+                format!("{name}[..]")
+            } else {
+                format!("{name}[{}]", v.join(", "))
+            };
+        }
+        if !inner.is_empty() {
+            let mut v = vars(&p.loops[..common]);
+            v.extend(vars(inner).into_iter().map(|x| format!("last {x}")));
+            return format!("{name}[{}]", v.join(", "));
+        }
+        if common == 0 {
+            return name.to_owned();
+        }
+        format!("{name}[{}]", vars(&p.loops[..common]).join(", "))
+    }
+}
+
+/// Whether a loop body reassigns a variable (a value carried across
+/// iterations).
+fn assigns_outer(body: &[Stmt]) -> bool {
+    body.iter().any(|s| match s {
+        Stmt::Assign { .. } => true,
+        Stmt::For { body, .. } => assigns_outer(body),
+        _ => false,
+    })
+}
+
+/// The one name a pattern binds, if it binds one.
+fn pat_name(p: &syn::Pat) -> Option<String> {
+    match p {
+        syn::Pat::Ident(i) => Some(i.ident.to_string()),
+        syn::Pat::Type(t) => pat_name(&t.pat),
+        syn::Pat::Reference(r) => pat_name(&r.pat),
+        _ => None,
+    }
+}
+
+/// `v` for `v.iter()`.
+fn vec_iter(e: &syn::Expr) -> Option<String> {
+    match e {
+        syn::Expr::MethodCall(m) if m.method == "iter" && m.args.is_empty() => match &*m.receiver {
+            syn::Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Source text from tokens, spaced as people write it: `0..n`,
+/// `(0..n).step_by(2)`, `v.len() - 1`, `(r, c)`.
+pub(crate) fn compact(ts: TokenStream) -> String {
+    let mut out = String::new();
+    write_compact(ts, &mut out);
+    out
+}
+
+fn write_compact(ts: TokenStream, out: &mut String) {
+    // The operator being written (joint punctuation), and the last one.
+    let mut op = String::new();
+    let mut last_op = String::new();
+    let mut prev: Option<TokenTree> = None;
+    for t in ts {
+        let glued = matches!(
+            last_op.as_str(),
+            "." | ".." | "..=" | "&" | "!" | "::" | "#"
+        );
+        let space = match (&prev, &t) {
+            (None, _) => false,
+            (Some(TokenTree::Punct(_)), _) if !op.is_empty() || glued => false,
+            (_, TokenTree::Punct(p)) if matches!(p.as_char(), '.' | ',' | ';' | '?') => false,
+            (_, TokenTree::Punct(p)) if p.as_char() == ':' && p.spacing() == Spacing::Joint => {
+                false
+            }
+            (_, TokenTree::Group(g)) if g.delimiter() != Delimiter::Brace => {
+                !matches!(prev, Some(TokenTree::Ident(_)) | Some(TokenTree::Group(_)))
+                    || matches!(&prev, Some(TokenTree::Ident(i)) if is_keyword(&i.to_string()))
+            }
+            _ => true,
+        };
+        if space {
+            out.push(' ');
+        }
+        last_op.clear();
+        match &t {
+            TokenTree::Punct(p) => {
+                op.push(p.as_char());
+                if p.spacing() == Spacing::Alone {
+                    last_op = std::mem::take(&mut op);
+                }
+            }
+            _ => op.clear(),
+        }
+        match &t {
+            TokenTree::Group(g) => {
+                let (open, close) = match g.delimiter() {
+                    Delimiter::Parenthesis => ("(", ")"),
+                    Delimiter::Bracket => ("[", "]"),
+                    Delimiter::Brace => ("{ ", " }"),
+                    Delimiter::None => ("", ""),
+                };
+                out.push_str(open);
+                write_compact(g.stream(), out);
+                out.push_str(close);
+            }
+            t => out.push_str(&t.to_string()),
+        }
+        prev = Some(t);
+    }
+}
+
+fn is_keyword(s: &str) -> bool {
+    matches!(s, "in" | "as" | "mut" | "move" | "if" | "match" | "return")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compact;
+    use quote::quote;
+
+    #[test]
+    fn compact_text_reads_like_source() {
+        assert_eq!(compact(quote!(0..n)), "0..n");
+        assert_eq!(compact(quote!((0..n).step_by(2))), "(0..n).step_by(2)");
+        assert_eq!(compact(quote!(0..=v.len() - 1)), "0..=v.len() - 1");
+        assert_eq!(compact(quote!((r, c))), "(r, c)");
+        assert_eq!(compact(quote!(&z)), "&z");
+        assert_eq!(compact(quote!(zs.iter())), "zs.iter()");
+        assert_eq!(compact(quote!(std::iter::once(3))), "std::iter::once(3)");
+    }
+}

@@ -1,0 +1,316 @@
+//! From a graph to a neutral [`Drawing`]: one node per task, one node per
+//! call site (an instance collapsed into its families), or the compile-time
+//! template.
+
+use std::collections::HashMap;
+
+use taskgraph_viz::{Drawing, Edge, Node, RankDir, Shape};
+
+use crate::exec::Kind;
+use crate::view::instance::Instance;
+use crate::view::template::{LoopSite, Template};
+
+/// The name of a loop variable for labels: `i` for `i`, `&z` and `mut i`;
+/// `None` for a pattern that is not one name.
+fn var_name(pattern: &str) -> Option<&str> {
+    let p = pattern.trim_start_matches('&').trim();
+    let p = p.strip_prefix("mut ").unwrap_or(p).trim();
+    (!p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_')).then_some(p)
+}
+
+/// `i=3` for iteration 3 of a loop over `0..`, where the iteration number is
+/// the value; `i#3` (the fourth value of `i`) otherwise.
+fn iteration(l: &LoopSite, k: u32) -> String {
+    let counts = l.iter.trim_start_matches('(').starts_with("0..") && !l.iter.contains("step_by");
+    match var_name(l.pattern) {
+        Some(v) if counts => format!("{v}={k}"),
+        Some(v) => format!("{v}#{k}"),
+        None => format!("#{k}"),
+    }
+}
+
+/// `for i in 0..n`, `(0..n).map(|i| ..)`.
+fn loop_label(l: &LoopSite) -> String {
+    match l.kind {
+        "map" => format!("{}.map(|{}| ..)", l.iter, l.pattern),
+        _ => format!("for {} in {}", l.pattern, l.iter),
+    }
+}
+
+/// The label of a node: `inc[i=3]`, `add[level=1, 3]` (a `tree_reduce`
+/// node), `inc` outside loops.
+fn task_label(t: Option<&Template>, site: Option<usize>, name: &str, at: &[u32]) -> String {
+    if at.is_empty() {
+        return name.to_owned();
+    }
+    let mut parts = Vec::new();
+    let (loops, reduce) = match (t, site) {
+        (Some(t), Some(s)) => (t.loops_of(s), t.sites[s].reduce.is_some()),
+        _ => (Vec::new(), false),
+    };
+    let outer = if reduce {
+        at.len().saturating_sub(2)
+    } else {
+        at.len()
+    };
+    for (d, &k) in at[..outer].iter().enumerate() {
+        match (t, loops.get(d)) {
+            (Some(t), Some(&l)) => parts.push(iteration(&t.loops[l as usize], k)),
+            _ => parts.push(k.to_string()),
+        }
+    }
+    if reduce {
+        parts.push(format!("level={}", at[outer]));
+        parts.push(at[outer + 1].to_string());
+    }
+    format!("{name}[{}]", parts.join(", "))
+}
+
+/// A `tree_reduce`'s name in pictures: `tree_reduce(zs, add)`.
+fn reduce_label(vec: &str, name: &str) -> String {
+    format!("tree_reduce({vec}, {name})")
+}
+
+/// One node per task, each loop iteration a cluster (nested loops nested),
+/// each `tree_reduce` a cluster of its nodes.
+pub(crate) fn expanded(inst: &Instance, rankdir: RankDir) -> Drawing {
+    let t = inst.template;
+    let mut d = Drawing::new(rankdir);
+    // (site-or-loop key, indices prefix) -> cluster.
+    let mut clusters: HashMap<(u32, bool, Vec<u32>), usize> = HashMap::new();
+    let mut cluster_of = |d: &mut Drawing, site: Option<usize>, at: &[u32]| -> Option<usize> {
+        let (t, s) = (t?, site?);
+        let loops = t.loops_of(s);
+        let mut parent = None;
+        for (depth, &l) in loops.iter().enumerate() {
+            let Some(&k) = at.get(depth) else { break };
+            let key = (l, false, at[..=depth].to_vec());
+            let c = *clusters
+                .entry(key)
+                .or_insert_with(|| d.add_cluster(iteration(&t.loops[l as usize], k), parent));
+            parent = Some(c);
+        }
+        if let Some(vec) = t.sites[s].reduce {
+            let key = (s as u32, true, at[..loops.len().min(at.len())].to_vec());
+            let name = t.sites[s].name;
+            let c = *clusters
+                .entry(key)
+                .or_insert_with(|| d.add_cluster(reduce_label(vec, name), parent));
+            parent = Some(c);
+        }
+        parent
+    };
+    let outputs = inst.output_nodes();
+    for f in &inst.fams {
+        let site = t.and_then(|t| t.site_of(f.info));
+        for i in 0..f.len {
+            let (label, tip, cluster) = f.at.with(i, |at| {
+                let label = match f.kind {
+                    Kind::Loop => format!("{} ×{}", f.info.name, f.iterations),
+                    _ => task_label(t, site, f.info.name, at),
+                };
+                (
+                    label,
+                    f.info.task(at).to_string(),
+                    cluster_of(&mut d, site, at),
+                )
+            });
+            let out = outputs.binary_search(&d.nodes.len()).is_ok();
+            let tip = if out {
+                format!("{tip} (the graph's output)")
+            } else {
+                tip
+            };
+            let mut n = Node::new(label)
+                .with_shape(if out { Shape::Box } else { Shape::Ellipse })
+                .with_tooltip(tip);
+            n.cluster = cluster;
+            d.add_node(n);
+        }
+    }
+    inst.for_each_edge(|p, c| {
+        d.add_edge(p, c);
+    });
+    d
+}
+
+/// One node per call site with its number of tasks, each loop a cluster
+/// with its number of iterations; edges labelled with the template's index
+/// maps (or the number of edges between the two families).
+pub(crate) fn collapsed(inst: &Instance, rankdir: RankDir) -> Drawing {
+    let t = inst.template;
+    let mut d = Drawing::new(rankdir);
+    let base = inst.bases();
+    // Nodes: one per non-empty call site (families of the same call site
+    // merge).
+    let mut node_of_fam: Vec<Option<usize>> = vec![None; inst.fams.len()];
+    let mut node_of_site: HashMap<(u32, u32, &str), usize> = HashMap::new();
+    let mut counts: Vec<u64> = Vec::new();
+    let mut node_site: Vec<Option<usize>> = Vec::new();
+    let mut loop_cluster: HashMap<u32, usize> = HashMap::new();
+    let mut loop_iterations: HashMap<u32, u64> = HashMap::new();
+    for (k, f) in inst.fams.iter().enumerate() {
+        if f.len == 0 || f.kind == Kind::Elements {
+            continue;
+        }
+        let key = (f.info.line, f.info.column, f.info.name);
+        let n = match node_of_site.get(&key) {
+            Some(&n) => n,
+            None => {
+                let site = t.and_then(|t| t.site_of(f.info));
+                let cluster = match (t, site) {
+                    (Some(t), Some(s)) => {
+                        let mut parent = None;
+                        for &l in &t.loops_of(s) {
+                            let c = *loop_cluster.entry(l).or_insert_with(|| {
+                                d.add_cluster(loop_label(&t.loops[l as usize]), parent)
+                            });
+                            parent = Some(c);
+                        }
+                        parent
+                    }
+                    _ => None,
+                };
+                let label = match (t, site) {
+                    (Some(t), Some(s)) => match t.sites[s].reduce {
+                        Some(v) => reduce_label(v, f.info.name),
+                        None => f.info.name.to_owned(),
+                    },
+                    _ => f.info.name.to_owned(),
+                };
+                let mut node = Node::new(label)
+                    .with_shape(Shape::Ellipse)
+                    .with_tooltip(format!(
+                        "`{}` at {}:{}:{}",
+                        f.info.name, f.info.file, f.info.line, f.info.column
+                    ));
+                node.cluster = cluster;
+                counts.push(0);
+                node_site.push(site);
+                let n = d.add_node(node);
+                node_of_site.insert(key, n);
+                if let (Some(t), Some(s)) = (t, site) {
+                    if let (Some(l), None) = (t.sites[s].parent, t.sites[s].reduce) {
+                        *loop_iterations.entry(l).or_default() = u64::from(f.len);
+                    }
+                }
+                n
+            }
+        };
+        node_of_fam[k] = Some(n);
+        counts[n] += match f.kind {
+            Kind::Loop => u64::from(f.iterations),
+            _ => u64::from(f.len),
+        };
+    }
+    for (n, c) in counts.iter().enumerate() {
+        let label = &mut d.nodes[n].label;
+        *label = format!("{label}\n×{c}");
+    }
+    for (&l, &c) in &loop_cluster {
+        if let Some(n) = loop_iterations.get(&l) {
+            let label = &mut d.clusters[c].label;
+            let s = if *n == 1 { "" } else { "s" };
+            *label = format!("{label}: {n} iteration{s}");
+        }
+    }
+    // Edges: counted per pair of nodes.
+    let fam_of = |g: usize| base.partition_point(|&b| b <= g) - 1;
+    let mut edges: HashMap<(usize, usize), u64> = HashMap::new();
+    let mut order: Vec<(usize, usize)> = Vec::new();
+    inst.for_each_edge(|p, c| {
+        let (Some(a), Some(b)) = (node_of_fam[fam_of(p)], node_of_fam[fam_of(c)]) else {
+            return;
+        };
+        let e = edges.entry((a, b)).or_insert_with(|| {
+            order.push((a, b));
+            0
+        });
+        *e += 1;
+    });
+    for (a, b) in order {
+        let n = edges[&(a, b)];
+        let label =
+            template_label(t, node_site[a], node_site[b]).unwrap_or_else(|| format!("×{n}"));
+        d.edges.push(Edge::new(a, b).with_label(label));
+    }
+    d
+}
+
+/// The template's label of the edges from call site `a` to call site `b`.
+fn template_label(t: Option<&Template>, a: Option<usize>, b: Option<usize>) -> Option<String> {
+    let t = t?;
+    let (sa, sb) = (a? as u32, b? as u32);
+    let labels: Vec<&str> = t
+        .edges
+        .iter()
+        .filter(|e| e.from == sa && e.to == sb)
+        .map(|e| e.label)
+        .collect();
+    (!labels.is_empty()).then(|| labels.join(", "))
+}
+
+/// The compile-time template: one node per call site, one cluster per loop
+/// labelled with what it iterates over, edges labelled with index maps.
+pub(crate) fn template(t: &Template, rankdir: RankDir) -> Drawing {
+    let mut d = Drawing::new(rankdir);
+    let clusters: Vec<usize> = t
+        .loops
+        .iter()
+        .map(|l| {
+            let label = loop_label(l);
+            d.clusters.push(taskgraph_viz::Cluster {
+                label,
+                parent: None,
+            });
+            d.clusters.len() - 1
+        })
+        .collect();
+    for (k, l) in t.loops.iter().enumerate() {
+        d.clusters[clusters[k]].parent = l.parent.map(|p| clusters[p as usize]);
+    }
+    for s in t.sites {
+        let label = match s.reduce {
+            Some(v) => reduce_label(v, s.name),
+            None => s.name.to_owned(),
+        };
+        let mut n = Node::new(label)
+            .with_shape(Shape::Ellipse)
+            .with_tooltip(format!(
+                "`{}` at {}:{}:{}",
+                s.name, t.file, s.line, s.column
+            ));
+        n.cluster = s.parent.map(|p| clusters[p as usize]);
+        d.add_node(n);
+    }
+    for e in t.edges {
+        let mut edge = Edge::new(e.from as usize, e.to as usize);
+        if !e.label.is_empty() {
+            edge = edge.with_label(e.label);
+        }
+        d.edges.push(edge);
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loop_variables_name_iterations() {
+        let l = |pattern, iter| LoopSite {
+            pattern,
+            iter,
+            kind: "for",
+            line: 1,
+            column: 1,
+            parent: None,
+        };
+        assert_eq!(iteration(&l("i", "0..n"), 3), "i=3");
+        assert_eq!(iteration(&l("&z", "0..=n"), 3), "z=3");
+        assert_eq!(iteration(&l("i", "1..n"), 3), "i#3");
+        assert_eq!(iteration(&l("i", "(0..n).step_by(2)"), 3), "i#3");
+        assert_eq!(iteration(&l("(a, b)", "0..n"), 3), "#3");
+    }
+}

@@ -1,0 +1,140 @@
+//! The compile-time description of a graph: what `graph!` knows before any
+//! plain code runs. One entry per call site, per loop and per edge between
+//! call sites; `graph!` writes it as a `static` beside the graph, so it
+//! costs nothing at run time.
+
+use crate::family::FamilyInfo;
+use crate::observe::FamilySummary;
+
+/// A graph as written: its call sites, loops and edges, with the source
+/// text of loop ranges and index maps. Made by `graph!`; read it through
+/// [`View::template_dot`](crate::View::template_dot) or
+/// [`Viewer::template`](crate::view::Viewer::template).
+#[derive(Debug)]
+pub struct Template {
+    /// The file of the `graph!`.
+    pub file: &'static str,
+    /// One per call site (a `#[delayed]` call or a `tree_reduce`), in
+    /// source order.
+    pub sites: &'static [Site],
+    /// One per `for` loop or `.map(..)` closure, outer loops first.
+    pub loops: &'static [LoopSite],
+    /// The edges between call sites.
+    pub edges: &'static [Link],
+    /// The call sites whose values are the graph's output.
+    pub outputs: &'static [u32],
+    /// The loops that may run fused, and the call sites each runs.
+    pub fused: &'static [Fused],
+}
+
+/// One call site of a template.
+#[derive(Debug)]
+pub struct Site {
+    /// The function as written.
+    pub name: &'static str,
+    /// Its line.
+    pub line: u32,
+    /// Its column.
+    pub column: u32,
+    /// The innermost loop around it (an index into [`Template::loops`]).
+    pub parent: Option<u32>,
+    /// Whether it is the combining function of a `tree_reduce`; the text is
+    /// the reduced vector.
+    pub reduce: Option<&'static str>,
+}
+
+/// One loop of a template.
+#[derive(Debug)]
+pub struct LoopSite {
+    /// The loop's pattern (`i`, `(r, c)`, `&z`).
+    pub pattern: &'static str,
+    /// What it iterates over, as written (`0..n`): its trip count.
+    pub iter: &'static str,
+    /// `for` or `map`.
+    pub kind: &'static str,
+    /// The line of its range.
+    pub line: u32,
+    /// The column of its range.
+    pub column: u32,
+    /// The enclosing loop.
+    pub parent: Option<u32>,
+}
+
+/// An edge of a template: every node of call site `to` reads nodes of call
+/// site `from` as `label` says.
+#[derive(Debug)]
+pub struct Link {
+    /// The producing call site.
+    pub from: u32,
+    /// The consuming call site.
+    pub to: u32,
+    /// The value and its index map, as source text: `x[i]` (the same
+    /// iteration), `s[t-1]` (the previous one), `zs[all i]` (every
+    /// iteration, gathered), `x` (made outside the loop, read by every
+    /// iteration).
+    pub label: &'static str,
+}
+
+/// A loop that runs as blocks of fused iterations when fusion is on.
+#[derive(Debug)]
+pub struct Fused {
+    /// Where the loop's range is (its fused family's call site).
+    pub line: u32,
+    /// Its column.
+    pub column: u32,
+    /// Call sites that run once per iteration.
+    pub each: &'static [u32],
+    /// The `tree_reduce` computed inside its blocks (one fewer task than
+    /// iterations).
+    pub reduce: Option<u32>,
+}
+
+impl Template {
+    /// The fused loop whose family has call site `site`.
+    pub(crate) fn fused_at(
+        &'static self,
+        site: &FamilyInfo,
+    ) -> Option<(&'static Self, &'static Fused)> {
+        self.fused
+            .iter()
+            .find(|f| f.line == site.line && f.column == site.column && site.name == "loop")
+            .map(|f| (self, f))
+    }
+
+    /// The run's record of call site `i`.
+    pub(crate) fn site(&self, families: &[FamilySummary], i: u32) -> &'static FamilyInfo {
+        let s = &self.sites[i as usize];
+        families
+            .iter()
+            .map(|f| f.site)
+            .find(|f| f.line == s.line && f.column == s.column && f.name == s.name)
+            .unwrap_or_else(|| unknown_site(s))
+    }
+
+    /// The call site a run's family stands for, if it is one of this
+    /// template's.
+    pub(crate) fn site_of(&self, info: &FamilyInfo) -> Option<usize> {
+        self.sites
+            .iter()
+            .position(|s| s.line == info.line && s.column == info.column && s.name == info.name)
+    }
+
+    /// The loops around call site `i`, outermost first.
+    pub(crate) fn loops_of(&self, i: usize) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut l = self.sites[i].parent;
+        while let Some(k) = l {
+            out.push(k);
+            l = self.loops[k as usize].parent;
+        }
+        out.reverse();
+        out
+    }
+}
+
+#[cold]
+fn unknown_site(s: &Site) -> &'static FamilyInfo {
+    // Not reached for a template and a run of the same graph; leaks one
+    // record otherwise.
+    Box::leak(Box::new(FamilyInfo::new(s.name, "", s.line, s.column)))
+}
