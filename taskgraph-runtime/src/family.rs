@@ -203,6 +203,9 @@ where
     fn core(&self) -> &Core {
         &self.fam.core
     }
+    fn value_type(&self) -> Option<&'static str> {
+        Some(std::any::type_name::<T>())
+    }
     fn for_each_gather(&self, f: &mut dyn FnMut(u32, Piece)) {
         if !I::GATHERS {
             return;
@@ -256,4 +259,8 @@ where
             .teardown(live);
         cache.give_raw(buf);
     }
+}
+
+impl<'g, A, I: InputSet<'g>, L, T, F> crate::part::ValueOf for Bound<'_, 'g, A, I, L, T, F> {
+    type Value = T;
 }
