@@ -54,6 +54,12 @@ pub mod __private {
     pub use crate::view::template::{Fused, Link, LoopSite, Site, Template};
     pub use core::result::Result::{Err, Ok};
 
+    /// Stands in for a part of a graph that has a compile error (reported
+    /// by `graph!`), so that rustc checks the rest; never called.
+    pub fn mistaken<T>() -> T {
+        unreachable!("a `graph!` with compile errors cannot run")
+    }
+
     /// The error of a fused `tree_reduce` over an empty range.
     #[cold]
     pub fn empty_reduce(info: &'static FamilyInfo, at: &[u32]) -> crate::Error {

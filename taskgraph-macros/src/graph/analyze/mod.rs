@@ -44,6 +44,8 @@ pub(crate) struct Analyzer {
     hidden: usize,
     /// Names a closure being looked at binds: plain while it is looked at.
     masked: std::cell::RefCell<Vec<String>>,
+    /// A mistake dropped plain code: the graph is not expanded at all.
+    unexpandable: bool,
     pub errors: Vec<syn::Error>,
 }
 
@@ -66,6 +68,7 @@ pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span, cx: &Ctxt) -> Option<Gr
         open: vec![0],
         hidden: 0,
         masked: Default::default(),
+        unexpandable: false,
         errors: Vec::new(),
     };
     let (stmts, tail) = a.block(stmts_in, true);
@@ -85,8 +88,9 @@ pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span, cx: &Ctxt) -> Option<Gr
             Value::Error
         }
     };
-    if !a.errors.is_empty() {
-        cx.extend(a.errors);
+    let failed = !a.errors.is_empty();
+    cx.extend(a.errors);
+    if failed && (a.unexpandable || !tail_is_usable(&tail)) {
         return None;
     }
     Some(Graph {
@@ -97,6 +101,16 @@ pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span, cx: &Ctxt) -> Option<Gr
         uses: a.uses,
         jumps: a.jumps,
     })
+}
+
+/// Whether a graph with mistakes can still be expanded for rustc to check
+/// the rest: its final value must exist (so that its type is known).
+fn tail_is_usable(tail: &Value) -> bool {
+    match tail {
+        Value::Error => false,
+        Value::Tuple(vs) => vs.iter().all(tail_is_usable),
+        _ => true,
+    }
 }
 
 fn stmts_end(end: Span) -> Span {
@@ -251,6 +265,42 @@ impl Analyzer {
     }
 
     fn stmt(&mut self, s: &syn::Stmt, out: &mut Vec<Stmt>) {
+        let (errors, len) = (self.errors.len(), out.len());
+        self.stmt_inner(s, out);
+        if self.errors.len() > errors {
+            // A mistaken statement is not expanded (rustc would report it
+            // again); a `let` keeps its name, bound to a placeholder.
+            let kept: Vec<Stmt> = out
+                .drain(len..)
+                .filter_map(|st| match st {
+                    Stmt::Let {
+                        mutability,
+                        name,
+                        ty,
+                        vec,
+                        ..
+                    } => Some(Stmt::Let {
+                        mutability,
+                        name,
+                        ty,
+                        value: Value::Error,
+                        vec,
+                    }),
+                    v @ Stmt::VecLocal { .. } => Some(v),
+                    Stmt::Plain(_) => {
+                        // Plain code may bind names used later: without it
+                        // the expansion would only add errors.
+                        self.unexpandable = true;
+                        None
+                    }
+                    _ => None,
+                })
+                .collect();
+            out.extend(kept);
+        }
+    }
+
+    fn stmt_inner(&mut self, s: &syn::Stmt, out: &mut Vec<Stmt>) {
         match s {
             syn::Stmt::Local(l) => self.local(l, s, out),
             syn::Stmt::Expr(e, _) => self.expr_stmt(e, s, out),

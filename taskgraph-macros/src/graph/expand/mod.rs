@@ -860,7 +860,10 @@ impl Ctx<'_> {
                 let (text, at) = (name.to_string(), location(*span));
                 quote_spanned!(*span=> #name.slice(#range, #text, #at)?)
             }
-            Value::Error => quote!(::core::unreachable!()),
+            Value::Error => {
+                let p = private("mistaken", Span::call_site());
+                quote!(#p())
+            }
         }
     }
 
