@@ -108,7 +108,9 @@ pub use taskgraph_macros::delayed;
 #[doc(inline)]
 pub use taskgraph_macros::graph;
 
-pub use taskgraph_runtime::{Error, Graph, Runtime, RuntimeBuilder, TaskInfo};
+pub use taskgraph_runtime::{
+    cancelled, Error, FamilyProgress, Graph, Handle, Progress, Runtime, RuntimeBuilder, TaskInfo,
+};
 
 #[doc(hidden)]
 pub mod __private {

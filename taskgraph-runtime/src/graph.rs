@@ -3,10 +3,12 @@
 
 use std::cell::Cell;
 use std::marker::PhantomData;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use crate::error::Error;
+use crate::exec::control::Control;
 use crate::exec::Cx;
-use crate::runtime::Runtime;
+use crate::runtime::Inner;
 use crate::scope::Scope;
 use crate::value::{Lazy, LazyVec, Piece};
 
@@ -21,7 +23,8 @@ pub trait Graph {
     type Output;
 
     #[doc(hidden)]
-    fn __run(self, runtime: &Runtime) -> Result<Self::Output, Error>;
+    #[allow(private_interfaces)]
+    fn __run(self, runtime: &Inner, ctl: Option<&Control>) -> Result<Self::Output, Error>;
 
     /// Computes the graph on the default runtime: one thread per available
     /// core, started on first use and shared by the whole process.
@@ -63,10 +66,32 @@ where
 {
     type Output = O;
 
-    fn __run(self, runtime: &Runtime) -> Result<O, Error> {
+    #[allow(private_interfaces)]
+    fn __run(self, runtime: &Inner, ctl: Option<&Control>) -> Result<O, Error> {
         let ids = Cell::new(0);
-        (self.f)(Scope::new(&ids, runtime))
+        let f = self.f;
+        // A limit met while the graph is built (too many nodes, no memory)
+        // unwinds out of the generated code with a `BuildError`.
+        match catch_unwind(AssertUnwindSafe(|| f(Scope::new(&ids, runtime, ctl)))) {
+            Ok(r) => r,
+            Err(p) => match p.downcast::<BuildError>() {
+                Ok(e) => Err(e.0),
+                Err(p) => resume_unwind(p),
+            },
+        }
     }
+}
+
+/// The payload with which building a graph stops at a limit (see
+/// [`build_error`]).
+pub(crate) struct BuildError(pub(crate) Error);
+
+/// Stops building the graph: `compute` returns `e`, and everything built so
+/// far is dropped. Called only while a graph is built.
+#[cold]
+#[inline(never)]
+pub(crate) fn build_error(e: Error) -> ! {
+    resume_unwind(Box::new(BuildError(e)))
 }
 
 /// What a graph's final expression may be: a lazy value, a vector of them,
@@ -81,6 +106,12 @@ pub trait Outputs<'g> {
     /// Calls `f` with every piece of nodes referenced.
     #[doc(hidden)]
     fn for_each(&self, f: &mut dyn FnMut(Piece));
+    /// The length of the output if it is one vector of lazy values (known
+    /// before the graph runs).
+    #[doc(hidden)]
+    fn len_hint(&self) -> Option<usize> {
+        None
+    }
     /// Moves the computed values out after a successful run.
     #[doc(hidden)]
     fn take(self, cx: &Cx<'_, 'g>) -> Result<Self::Value, Error>;
@@ -108,6 +139,9 @@ impl<'g, T: Send + Sync> Outputs<'g> for LazyVec<'g, T> {
         for p in self.pieces() {
             f(*p)
         }
+    }
+    fn len_hint(&self) -> Option<usize> {
+        Some(self.len())
     }
     fn take(self, cx: &Cx<'_, 'g>) -> Result<Vec<T>, Error> {
         self.iter().map(|l| l.take(cx)).collect()

@@ -14,18 +14,23 @@ mod loops;
 mod range;
 mod runtime;
 mod scope;
+mod spawn;
 mod sync;
 mod tree;
 mod value;
 
 pub use error::{Error, TaskInfo};
+pub use exec::progress::{FamilyProgress, Progress};
+pub use exec::task::cancelled;
 pub use graph::Graph;
 pub use runtime::{Runtime, RuntimeBuilder};
+pub use spawn::Handle;
 
 /// Items the generated code uses. Not a public API.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::cache::Cache;
+    pub use crate::exec::task::Tally;
     pub use crate::exec::{Block, Cx, ErasedFamily, Kind, Ran, RunList};
     pub use crate::family::{Bound, Family, FamilyInfo, LoopIndex};
     pub use crate::graph::{placeholder, GraphFn, Outputs};

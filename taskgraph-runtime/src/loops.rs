@@ -17,6 +17,7 @@ use std::mem::MaybeUninit;
 use std::time::{Duration, Instant};
 
 use crate::cache::{Cache, RawBuf};
+use crate::exec::task::Tally;
 use crate::exec::{Block, Core, Cx, ErasedFamily, Job, Kind, Ran, RunList, ROOT};
 use crate::family::FamilyInfo;
 use crate::sync::{AtomicU32, Ordering};
@@ -41,9 +42,17 @@ pub trait LoopKind<'g>: Sync {
     /// Allocates per-run storage for `n` iterations on `threads` threads.
     #[doc(hidden)]
     fn prepare(&self, n: u32, threads: u32);
-    /// Runs block `b`; returns the output if this ended the loop.
+    /// Runs block `b`, counting its iterations in `tally`; returns the
+    /// output if this ended the loop.
     #[doc(hidden)]
-    fn run_block(&self, fam: u32, b: Block, first: bool, cx: &Cx<'_, 'g>) -> Option<Self::Output>;
+    fn run_block(
+        &self,
+        fam: u32,
+        b: Block,
+        first: bool,
+        tally: &mut Tally<'_>,
+        cx: &Cx<'_, 'g>,
+    ) -> Option<Self::Output>;
     /// Drops what a stopped run left in per-run storage.
     #[doc(hidden)]
     fn teardown(&self);
@@ -58,7 +67,19 @@ pub struct Loop<'g, K> {
     gathers: Vec<Piece>,
     held: Vec<(NodeId, Release)>,
     out: UnsafeCell<Option<RawBuf>>,
+    /// Iterations run so far (for progress; see `exec/progress.rs`).
+    iters: AtomicU32,
+    /// The tasks each iteration runs, if the graph said (`Loop::tasks`).
+    tasks: Option<Tasks>,
     _brand: Brand<'g>,
+}
+
+/// What each iteration of a fused loop runs, for progress.
+struct Tasks {
+    /// One task of each of these call sites per iteration.
+    body: Vec<&'static FamilyInfo>,
+    /// The call site of the reduction's combine: `n - 1` tasks in all.
+    combine: Option<&'static FamilyInfo>,
 }
 
 // SAFETY: the kind is `Sync` (its blocks run on several threads); the output
@@ -75,8 +96,21 @@ impl<'g, K> Loop<'g, K> {
             gathers: Vec::new(),
             held: Vec::new(),
             out: UnsafeCell::new(None),
+            iters: AtomicU32::new(0),
+            tasks: None,
             _brand: PhantomData,
         }
+    }
+
+    /// Says which tasks each iteration runs, for progress counts: one task
+    /// of each call site in `body`, and for a reduction `n - 1` combines of
+    /// `combine` in all. Without it, progress counts each iteration as one
+    /// task of the loop itself.
+    pub fn tasks(&mut self, body: &[&'static FamilyInfo], combine: Option<&'static FamilyInfo>) {
+        self.tasks = Some(Tasks {
+            body: body.to_vec(),
+            combine,
+        });
     }
 
     /// The loop's call site.
@@ -165,6 +199,7 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
     fn run(&self, _: u32, cx: &Cx<'_, 'g>) -> Ran {
         let k = self.kind();
         k.prepare(self.n, cx.threads());
+        self.iters.store(0, Ordering::Relaxed);
         let b = Block {
             fam: self.core.id,
             lo: 0,
@@ -172,8 +207,10 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
             size: tree_size(self.n),
             parent: ROOT,
         };
-        match k.run_block(self.core.id, b, true, cx) {
+        let mut tally = Tally::new(&self.iters);
+        match k.run_block(self.core.id, b, true, &mut tally, cx) {
             Some(out) => {
+                drop(tally);
                 self.finish(out, cx);
                 Ran::Done
             }
@@ -181,7 +218,11 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
         }
     }
     fn run_block(&self, b: Block, cx: &Cx<'_, 'g>) -> Ran {
-        match self.kind().run_block(self.core.id, b, false, cx) {
+        let mut tally = Tally::new(&self.iters);
+        match self
+            .kind()
+            .run_block(self.core.id, b, false, &mut tally, cx)
+        {
             Some(out) => {
                 self.finish(out, cx);
                 Ran::Done
@@ -206,6 +247,31 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
             cx.slots::<K::Output>(self.core.id, 0, self.core.len)
                 .teardown(live);
             cache.give_raw(buf);
+        }
+    }
+    fn count_tasks(&self, finished: bool, add: &mut dyn FnMut(&'static FamilyInfo, u64, u64)) {
+        let n = u64::from(self.n);
+        let it = if finished {
+            n
+        } else {
+            u64::from(self.iters.load(Ordering::Relaxed)).min(n)
+        };
+        match &self.tasks {
+            Some(t) => {
+                for &info in &t.body {
+                    add(info, it, n);
+                }
+                if let Some(c) = t.combine {
+                    let total = n.saturating_sub(1);
+                    let done = if finished {
+                        total
+                    } else {
+                        it.saturating_sub(1)
+                    };
+                    add(c, done, total);
+                }
+            }
+            None => add(self.core.info, it, n),
         }
     }
 }
@@ -266,12 +332,16 @@ impl Probe {
         }
     }
 
-    /// Called after each chunk.
+    /// Called after each chunk; true when it measured (a point at which
+    /// the block publishes its progress).
     #[inline(always)]
-    fn tick(&mut self) {
+    fn tick(&mut self) -> bool {
         self.countdown -= 1;
         if self.countdown == 0 {
             self.measure();
+            true
+        } else {
+            false
         }
     }
 
@@ -459,7 +529,14 @@ where
         self.next_join.store(0, Ordering::Relaxed);
     }
 
-    fn run_block(&self, fam: u32, b: Block, first: bool, cx: &Cx<'_, 'g>) -> Option<R> {
+    fn run_block(
+        &self,
+        fam: u32,
+        b: Block,
+        first: bool,
+        tally: &mut Tally<'_>,
+        cx: &Cx<'_, 'g>,
+    ) -> Option<R> {
         let (mut lo, mut hi, mut parent) = (b.lo, b.hi, b.parent);
         let mut size = tree_size(hi - lo).min(b.size);
         let leaf = |k: u32| self.leaf.leaf(k, cx);
@@ -543,9 +620,13 @@ where
             let end = (cur + c).min(hi);
             let part = small(cur, end, c, &leaf, &merge);
             acc.push(part, cur, c, &merge);
+            tally.add(end - cur);
             cur = end;
-            probe.tick();
+            if probe.tick() {
+                tally.publish();
+            }
         }
+        tally.publish();
         let v = acc.finish(&merge)?;
         self.deliver(parent, v, cx)
     }
@@ -587,7 +668,14 @@ impl<'g, L: Fn(u32, &Cx<'_, 'g>) + Sync> LoopKind<'g> for Each<L> {
         self.remaining.store(n, Ordering::Relaxed);
     }
 
-    fn run_block(&self, fam: u32, b: Block, first: bool, cx: &Cx<'_, 'g>) -> Option<()> {
+    fn run_block(
+        &self,
+        fam: u32,
+        b: Block,
+        first: bool,
+        tally: &mut Tally<'_>,
+        cx: &Cx<'_, 'g>,
+    ) -> Option<()> {
         let (lo, mut hi) = (b.lo, b.hi);
         if hi == lo {
             return (self.remaining.load(Ordering::Acquire) == 0).then_some(());
@@ -625,9 +713,13 @@ impl<'g, L: Fn(u32, &Cx<'_, 'g>) + Sync> LoopKind<'g> for Each<L> {
             for k in cur..end {
                 (self.leaf)(k, cx);
             }
+            tally.add(end - cur);
             cur = end;
-            probe.tick();
+            if probe.tick() {
+                tally.publish();
+            }
         }
+        tally.publish();
         let done = hi - lo;
         (self.remaining.fetch_sub(done, Ordering::AcqRel) == done).then_some(())
     }
@@ -654,19 +746,34 @@ where
 
     fn prepare(&self, _: u32, _: u32) {}
 
-    fn run_block(&self, _: u32, b: Block, _: bool, cx: &Cx<'_, 'g>) -> Option<S> {
+    fn run_block(
+        &self,
+        _: u32,
+        b: Block,
+        _: bool,
+        tally: &mut Tally<'_>,
+        cx: &Cx<'_, 'g>,
+    ) -> Option<S> {
         let mut s = (self.init)(cx);
         // Checks for a stop between stretches of 256 steps; each stretch is
         // a plain loop, which the compiler optimises as if written by hand.
+        // Progress is published every 16 stretches.
         let mut k = b.lo;
+        let mut stretches = 0u32;
         while k < b.hi {
             cx.check();
             let end = b.hi.min(k.saturating_add(256));
             for j in k..end {
                 s = (self.step)(j, s, cx);
             }
+            tally.add(end - k);
             k = end;
+            stretches += 1;
+            if stretches % 16 == 0 {
+                tally.publish();
+            }
         }
+        tally.publish();
         Some(s)
     }
 
@@ -736,6 +843,9 @@ where
     /// Makes this loop the reduction of `v` (at least two elements).
     pub(crate) fn reduce_vec(&mut self, v: LazyVec<'g, T>, combine: C) -> Lazy<'g, T> {
         self.take_all(&v);
+        // The leaves are values, not tasks: only the combines count.
+        let info = self.core.info;
+        self.tasks(&[], Some(info));
         let n = v.len();
         self.make_reduce(n, VecLeaf { v }, combine, &[])
     }

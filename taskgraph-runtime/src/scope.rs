@@ -2,20 +2,25 @@
 //! its families and brands every lazy handle with `'g`, then `execute`
 //! builds the topology and runs it.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::panic::resume_unwind;
 
 use crate::cache::Cache;
 use crate::error::Error;
+use crate::exec::control::Control;
 use crate::exec::registry::WorkerCtx;
 use crate::exec::{drive, Cx, ErasedFamily, Outcome, Run, Topology};
 use crate::family::{Family, FamilyInfo};
 use crate::graph::Outputs;
 use crate::loops::{Elements, Loop};
-use crate::runtime::Runtime;
+use crate::runtime::Inner;
 use crate::value::pass::InputSet;
 use crate::value::{Brand, Piece};
+
+/// A family the scope made itself (a source of values from outside the
+/// graph), kept until the run is over.
+pub(crate) type Owned<'g> = Box<dyn ErasedFamily<'g> + 'g>;
 
 /// The graph under construction, handed to the closure a `graph!` expands to.
 ///
@@ -23,23 +28,37 @@ use crate::value::{Brand, Piece};
 /// can neither leave the graph nor mix with another graph's.
 pub struct Scope<'g> {
     next_id: &'g Cell<u32>,
-    pub(crate) runtime: &'g Runtime,
+    pub(crate) runtime: &'g Inner,
+    ctl: Option<&'g Control>,
+    /// Families made by the scope (sources), numbered among the others.
+    owned: RefCell<Vec<Owned<'g>>>,
     _brand: Brand<'g>,
 }
 
 impl<'g> Scope<'g> {
-    pub(crate) fn new(next_id: &'g Cell<u32>, runtime: &'g Runtime) -> Self {
+    pub(crate) fn new(
+        next_id: &'g Cell<u32>,
+        runtime: &'g Inner,
+        ctl: Option<&'g Control>,
+    ) -> Self {
         Scope {
             next_id,
             runtime,
+            ctl,
+            owned: RefCell::new(Vec::new()),
             _brand: PhantomData,
         }
     }
 
-    fn next(&self) -> u32 {
+    pub(crate) fn next(&self) -> u32 {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         id
+    }
+
+    /// Keeps a family the scope made; it runs with the graph's own.
+    pub(crate) fn own(&self, f: Owned<'g>) {
+        self.owned.borrow_mut().push(f);
     }
 
     /// Whether loops that allow it run fused (see
@@ -83,6 +102,17 @@ impl<'g> Scope<'g> {
         fams: &[&dyn ErasedFamily<'g>],
         outs: O,
     ) -> Result<O::Value, Error> {
+        let owned = self.owned.borrow();
+        let merged: Vec<&dyn ErasedFamily<'g>>;
+        let fams = if owned.is_empty() {
+            fams
+        } else {
+            let mut all: Vec<&dyn ErasedFamily<'g>> = fams.to_vec();
+            all.extend(owned.iter().map(|f| &**f as &dyn ErasedFamily<'g>));
+            all.sort_by_key(|f| f.core().id);
+            merged = all;
+            &merged
+        };
         assert!(
             fams.len() == self.families() as usize
                 && fams
@@ -91,6 +121,9 @@ impl<'g> Scope<'g> {
                     .all(|(i, f)| f.core().id == i as u32),
             "taskgraph internal error: families listed out of order"
         );
+        if let Some(ctl) = self.ctl {
+            ctl.built(outs.len_hint());
+        }
         let rt = self.runtime;
         let cache = &rt.cache;
         let mut finals: Vec<Piece> = Vec::new();
@@ -100,15 +133,16 @@ impl<'g> Scope<'g> {
             let states = topo.states_of(i as u32);
             topo.meta[i].values = f.prepare(cache, states);
         }
+        let ctl = self.ctl;
         WorkerCtx::current(|cur| match cur {
-            Some(w) if std::ptr::eq(w.reg, &*rt.reg) => run(fams, topo, outs, w, cache),
+            Some(w) if std::ptr::eq(w.reg, &*rt.reg) => run(fams, topo, outs, w, cache, ctl),
             _ => {
                 let (w, slot) = match rt.reg.claim_external() {
                     Some((me, deque)) => (WorkerCtx::external(&rt.reg, me, deque), true),
                     None => (WorkerCtx::unregistered(&rt.reg), false),
                 };
                 let entered = w.enter();
-                let r = run(fams, topo, outs, &w, cache);
+                let r = run(fams, topo, outs, &w, cache, ctl);
                 drop(entered);
                 if slot {
                     let (me, deque) = w.into_deque();
@@ -126,10 +160,13 @@ fn run<'g, O: Outputs<'g>>(
     outs: O,
     w: &WorkerCtx<'_>,
     cache: &Cache,
+    ctl: Option<&Control>,
 ) -> Result<O::Value, Error> {
-    let threads = w.reg.threads();
-    let run = Run::new(fams, topo, threads, w.has_token());
+    let run = Run::new(fams, topo, w.reg, w.has_token(), ctl);
+    // SAFETY: withdrawn below, before the run is torn down.
+    unsafe { run.register() };
     drive(&run, w);
+    run.withdraw();
     let cx = Cx::new(&run, w);
     let outcome = match run.outcome() {
         Ok(()) => Ok(outs.take(&cx)),

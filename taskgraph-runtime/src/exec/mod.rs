@@ -3,6 +3,8 @@
 //! node with dependency counters, or a block of iterations of a fused loop.
 //! The protocol is described in `README.md` beside this file.
 
+pub(crate) mod control;
+pub(crate) mod progress;
 pub(crate) mod registry;
 pub(crate) mod sleep;
 pub(crate) mod task;
@@ -15,10 +17,12 @@ use std::thread::Thread;
 use crate::cache::Cache;
 use crate::error::{Error, TaskInfo};
 use crate::family::FamilyInfo;
-use crate::sync::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use crate::value::slot::{Slot, NOT_RUN};
 use crate::value::{Lazy, NodeId, Piece};
-use registry::WorkerCtx;
+use control::{Control, LiveRun, Op, CANCELLED, FAILED, GOING, TIMED_OUT};
+use progress::Snapshot;
+use registry::{Registry, WorkerCtx};
 
 use task::Marker;
 
@@ -562,6 +566,15 @@ pub trait ErasedFamily<'g>: Sync {
     /// After a run that succeeded (`live` false) every value was consumed,
     /// so there is nothing to drop (checked in debug builds).
     fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool);
+    /// Adds the tasks of a fused loop to a progress snapshot (`finished`:
+    /// the loop has ended): `add(call site, done, total)`.
+    fn count_tasks(&self, _finished: bool, _add: &mut dyn FnMut(&'static FamilyInfo, u64, u64)) {}
+    /// For a family waiting for something outside the run (a spawned
+    /// graph's outputs): stops waiting, if it still was; true if so, and
+    /// then the caller ends the work item the wait stood for.
+    fn abandon_wait(&self) -> bool {
+        false
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -602,24 +615,42 @@ unsafe fn exec_item<R: Exec>(run: *const (), job: Job, w: &WorkerCtx<'_>) {
     let run = unsafe { &*(run as *const R) };
     run.execute(job, w);
     // SAFETY: this item was counted; nothing touches `run` afterwards.
-    unsafe { R::finish(run, w) };
+    unsafe { R::finish(run) };
 }
 
-/// A run, as the item trampoline sees it.
+/// Applies an outsider's request to a registered run of type `R` (see
+/// `control.rs`).
+///
+/// # Safety
+/// `run` is the address of a live `R`, registered with its control.
+unsafe fn apply_op<R: Exec>(run: *const (), op: Op<'_>) {
+    // SAFETY: by the function's contract.
+    let run = unsafe { &*(run as *const R) };
+    run.apply(op);
+}
+
+/// A run, as the item and control trampolines see it.
 trait Exec {
     fn execute(&self, job: Job, w: &WorkerCtx<'_>);
     /// # Safety
     /// As [`Run::finish_item`].
-    unsafe fn finish(this: *const Self, w: &WorkerCtx<'_>);
+    unsafe fn finish(this: *const Self);
+    fn apply(&self, op: Op<'_>);
 }
 
 impl Exec for Run<'_, '_> {
     fn execute(&self, job: Job, w: &WorkerCtx<'_>) {
         Run::execute(self, job, w)
     }
-    unsafe fn finish(this: *const Self, w: &WorkerCtx<'_>) {
+    unsafe fn finish(this: *const Self) {
         // SAFETY: forwarded contract.
-        unsafe { Run::finish_item(this, w) }
+        unsafe { Run::finish_item(this) }
+    }
+    fn apply(&self, op: Op<'_>) {
+        match op {
+            Op::Stop(reason) => self.stop_with(reason),
+            Op::Snapshot(out) => self.snapshot(out),
+        }
     }
 }
 
@@ -629,13 +660,20 @@ impl Exec for Run<'_, '_> {
 /// Shared state of one run: the outcome and who waits for it.
 pub(crate) struct RunState {
     /// Items pushed and not yet finished, plus the owner's hold while it
-    /// seeds. Reaching zero ends the run.
+    /// seeds, plus one per wait for something outside the run. Reaching
+    /// zero ends the run.
     active: AtomicUsize,
     /// Set once: a task failed (or the run was cancelled); no task starts.
     pub(crate) stop: AtomicBool,
-    failure: Mutex<Option<Error>>,
+    /// Why the run stopped: the first of `FAILED`, `CANCELLED`,
+    /// `TIMED_OUT` (`control.rs`), or `GOING`.
+    why: AtomicU8,
+    failure: Mutex<Failures>,
     /// How many failures happened after the first.
     more: AtomicUsize,
+    /// How many families may wait for something outside the run (see
+    /// `ErasedFamily::abandon_wait`): a stop looks at them only if any.
+    pub(crate) waits: AtomicUsize,
     /// A panic outside any task (plain code in a fused loop's body), raised
     /// again in the caller of `compute`.
     plain_panic: Mutex<Option<Box<dyn Any + Send>>>,
@@ -646,11 +684,22 @@ pub(crate) struct RunState {
     pub(crate) threads: u32,
 }
 
+/// The failures of a run: the first (reported), and every failed task (for
+/// progress).
+#[derive(Default)]
+struct Failures {
+    first: Option<Error>,
+    tasks: Vec<Option<TaskInfo>>,
+}
+
 /// A graph being run: its families, topology and state.
 pub(crate) struct Run<'r, 'g> {
     pub(crate) fams: &'r [&'r dyn ErasedFamily<'g>],
     pub(crate) topo: Topology,
     pub(crate) state: RunState,
+    pub(crate) reg: &'r Registry,
+    /// The outside's handle on the run (spawned and deadline runs).
+    pub(crate) ctl: Option<&'r Control>,
 }
 
 // SAFETY: the raw value pointers address families' output cells, which are
@@ -662,24 +711,120 @@ impl<'r, 'g> Run<'r, 'g> {
     pub(crate) fn new(
         fams: &'r [&'r dyn ErasedFamily<'g>],
         topo: Topology,
-        threads: usize,
+        reg: &'r Registry,
         owner_in_pool: bool,
+        ctl: Option<&'r Control>,
     ) -> Self {
         Run {
             fams,
             topo,
+            reg,
+            ctl,
             state: RunState {
                 active: AtomicUsize::new(1),
                 stop: AtomicBool::new(false),
-                failure: Mutex::new(None),
+                why: AtomicU8::new(GOING),
+                failure: Mutex::new(Failures::default()),
                 more: AtomicUsize::new(0),
+                waits: AtomicUsize::new(0),
                 plain_panic: Mutex::new(None),
                 latch: AtomicBool::new(false),
                 owner: std::thread::current(),
                 owner_in_pool,
-                threads: threads as u32,
+                threads: reg.threads() as u32,
             },
         }
+    }
+
+    /// Registers the run with its control, if it has one, and applies a
+    /// stop asked for before it started.
+    ///
+    /// # Safety
+    /// The caller calls [`Run::withdraw`] before the run is moved or torn
+    /// down.
+    pub(crate) unsafe fn register(&self) {
+        let Some(ctl) = self.ctl else { return };
+        let apply: unsafe fn(*const (), Op<'_>) = apply_op::<Self>;
+        let live = LiveRun {
+            ptr: self as *const Self as *const (),
+            apply,
+        };
+        // SAFETY: forwarded contract.
+        let asked = unsafe { ctl.begin(live) };
+        if asked != GOING {
+            self.stop_with(asked);
+        }
+    }
+
+    /// Withdraws the run from its control (after its last item, before the
+    /// teardown), leaving its final progress there.
+    pub(crate) fn withdraw(&self) {
+        if let Some(ctl) = self.ctl {
+            ctl.end();
+        }
+    }
+
+    /// Stops the run for `reason` (the first reason is kept): no task
+    /// starts any more, and waits for things outside the run are abandoned.
+    #[cold]
+    pub(crate) fn stop_with(&self, reason: u8) {
+        let _ = self
+            .state
+            .why
+            .compare_exchange(GOING, reason, Ordering::AcqRel, Ordering::Acquire);
+        // SeqCst: a family that starts waiting checks `stop` after it
+        // registers its wait, and `abandon_waits` reads the registrations
+        // after this store (see `source.rs`): one of the two sees the other.
+        self.state.stop.store(true, Ordering::SeqCst);
+        self.abandon_waits();
+    }
+
+    /// Ends the waits of families waiting for something outside the run,
+    /// so that a stopped run does not wait for it.
+    fn abandon_waits(&self) {
+        if self.state.waits.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let n = self.fams.iter().filter(|f| f.abandon_wait()).count();
+        if n > 0 {
+            // SAFETY: each abandoned wait held one unit of `active`; the run
+            // is not touched after this.
+            unsafe { Run::finish_items(self, n) };
+        }
+    }
+
+    /// What has run so far, per family.
+    pub(crate) fn snapshot(&self, out: &mut Snapshot) {
+        for (i, f) in self.fams.iter().enumerate() {
+            let c = f.core();
+            let m = &self.topo.meta[i];
+            match c.kind {
+                Kind::Tasks => {
+                    let lo = m.base as usize;
+                    let states = &self.topo.states[lo..lo + m.len as usize];
+                    let done = states
+                        .iter()
+                        .filter(|s| atomic(s).load(Ordering::Relaxed) != NOT_RUN)
+                        .count();
+                    out.add(c.info, done as u64, u64::from(m.len));
+                }
+                Kind::Loop if m.len > 0 => {
+                    let finished = atomic(&self.topo.states[m.base as usize])
+                        .load(Ordering::Relaxed)
+                        != NOT_RUN;
+                    f.count_tasks(finished, &mut |info, done, total| {
+                        out.add(info, done, total)
+                    });
+                }
+                _ => {}
+            }
+        }
+        let failures = self.state.failure.lock().unwrap_or_else(|p| p.into_inner());
+        for t in &failures.tasks {
+            out.failed(t.as_ref());
+        }
+        drop(failures);
+        out.prune();
     }
 
     /// Pushes the source nodes of every family.
@@ -736,20 +881,42 @@ impl<'r, 'g> Run<'r, 'g> {
     /// # Safety
     /// The caller accounted for one unit of `active`, and does not touch the
     /// run afterwards (the owner may free it as soon as the latch is set).
-    pub(crate) unsafe fn finish_item(this: *const Self, w: &WorkerCtx<'_>) {
+    pub(crate) unsafe fn finish_item(this: *const Self) {
+        // SAFETY: forwarded contract.
+        unsafe { Run::finish_items(this, 1) }
+    }
+
+    /// Ends `n` items at once (as [`Run::finish_item`]).
+    ///
+    /// # Safety
+    /// The caller accounted for `n` units of `active`, and does not touch
+    /// the run afterwards.
+    pub(crate) unsafe fn finish_items(this: *const Self, n: usize) {
         // SAFETY: alive until the latch below is set.
-        let s = unsafe { &(*this).state };
-        if s.active.fetch_sub(1, Ordering::AcqRel) != 1 {
+        let (s, reg) = unsafe { (&(*this).state, (*this).reg) };
+        if s.active.fetch_sub(n, Ordering::AcqRel) != n {
             return;
         }
         let owner = s.owner.clone();
         let in_pool = s.owner_in_pool;
         s.latch.store(true, Ordering::Release);
-        // From here on the run may be gone.
+        // From here on the run may be gone (the registry is the runtime's).
         if in_pool {
-            w.reg.sleep.wake_all();
+            reg.sleep.wake_all();
         } else {
             owner.unpark();
+        }
+    }
+
+    /// Counts one more item that something outside the run will push
+    /// later (see `source.rs`), and returns it.
+    pub(crate) fn later_item(&self, job: Job) -> Item {
+        self.state.active.fetch_add(1, Ordering::Relaxed);
+        let exec: unsafe fn(*const (), Job, &WorkerCtx<'_>) = exec_item::<Self>;
+        Item {
+            run: self as *const Self as *const (),
+            exec,
+            job,
         }
     }
 
@@ -757,6 +924,12 @@ impl<'r, 'g> Run<'r, 'g> {
         if self.state.stop.load(Ordering::Relaxed) {
             return;
         }
+        let prev = w.enter_run(&self.state.stop);
+        self.execute_job(job, w);
+        w.leave_run(prev);
+    }
+
+    fn execute_job(&self, job: Job, w: &WorkerCtx<'_>) {
         let cx = Cx::new(self, w);
         match job {
             Job::Node(n) => self.run_chain(n, &cx),
@@ -799,7 +972,7 @@ impl<'r, 'g> Run<'r, 'g> {
             *slot = Some(payload);
         }
         drop(slot);
-        self.state.stop.store(true, Ordering::Release);
+        self.stop_with(FAILED);
     }
 
     /// Runs node `n`, then keeps running the one successor each node makes
@@ -974,13 +1147,14 @@ impl<'r, 'g> Run<'r, 'g> {
     #[cold]
     pub(crate) fn fail(&self, e: Error) {
         let mut f = self.state.failure.lock().unwrap_or_else(|p| p.into_inner());
-        if f.is_none() {
-            *f = Some(e);
+        f.tasks.push(e.task().cloned());
+        if f.first.is_none() {
+            f.first = Some(e);
         } else {
             self.state.more.fetch_add(1, Ordering::Relaxed);
         }
         drop(f);
-        self.state.stop.store(true, Ordering::Release);
+        self.stop_with(FAILED);
     }
 
     /// The run's outcome, once it is over: the first failure (with how many
@@ -995,17 +1169,25 @@ impl<'r, 'g> Run<'r, 'g> {
         {
             return Err(Outcome::Panic(p));
         }
-        match self
-            .state
-            .failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            Some(e) => Err(Outcome::Failed(
-                e.with_others(self.state.more.load(Ordering::Relaxed)),
-            )),
-            None => Ok(()),
+        match self.state.why.load(Ordering::Acquire) {
+            GOING => Ok(()),
+            CANCELLED => Err(Outcome::Failed(Error::Cancelled)),
+            TIMED_OUT => Err(Outcome::Failed(Error::TimedOut {
+                limit: self.ctl.map_or(std::time::Duration::ZERO, |c| c.limit()),
+            })),
+            _ => {
+                let first = self
+                    .state
+                    .failure
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .first
+                    .take();
+                let e = first.expect("taskgraph internal error: a failed run without a failure");
+                Err(Outcome::Failed(
+                    e.with_others(self.state.more.load(Ordering::Relaxed)),
+                ))
+            }
         }
     }
 }
@@ -1149,7 +1331,7 @@ pub(crate) fn drive(run: &Run<'_, '_>, w: &WorkerCtx<'_>) {
     run.seed(w);
     // SAFETY: releases the owner's hold, counted at creation; `run` stays
     // alive (it is ours) until the latch is set and we return.
-    unsafe { Run::finish_item(run, w) };
+    unsafe { Run::finish_item(run) };
     let done = || run.state.latch.load(Ordering::Acquire);
     while !done() {
         if w.has_token() {

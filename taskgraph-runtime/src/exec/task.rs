@@ -20,6 +20,7 @@ use std::panic::resume_unwind;
 use super::Cx;
 use crate::error::{Error, TaskInfo};
 use crate::family::{FamilyInfo, LoopIndex};
+use crate::sync::{AtomicU32, Ordering};
 use crate::value::NodeId;
 
 /// The payload that unwinds a work item after its task's failure was
@@ -183,4 +184,86 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     } else {
         "<non-string panic payload>".to_owned()
     }
+}
+
+// ---------------------------------------------------------------------------
+// Progress of fused blocks.
+
+/// The iterations a fused block has run: counted in a local, published to
+/// its loop's counter at the block's probe points and when it ends (or
+/// unwinds), so a light loop touches the shared counter every few thousand
+/// iterations, never per task. Tasks run node by node are not counted at
+/// all (see `progress.rs`).
+pub struct Tally<'a> {
+    to: &'a AtomicU32,
+    n: u32,
+}
+
+impl<'a> Tally<'a> {
+    pub(crate) fn new(to: &'a AtomicU32) -> Self {
+        Tally { to, n: 0 }
+    }
+
+    /// Counts `k` more iterations.
+    #[inline(always)]
+    pub(crate) fn add(&mut self, k: u32) {
+        self.n += k;
+    }
+
+    /// Publishes what was counted.
+    #[inline]
+    pub(crate) fn publish(&mut self) {
+        if self.n > 0 {
+            self.to.fetch_add(self.n, Ordering::Relaxed);
+            self.n = 0;
+        }
+    }
+}
+
+impl Drop for Tally<'_> {
+    fn drop(&mut self) {
+        self.publish();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Cancellation, as a task sees it.
+
+/// Whether the graph of the task running on this thread has stopped: it was
+/// cancelled ([`Handle::cancel`]), its deadline passed
+/// ([`Runtime::compute_timeout`]), or another of its tasks failed. A long
+/// task can check it now and then and return early: its result will not be
+/// used. `false` outside a task.
+///
+/// Cost: a thread-local read and a load, a few nanoseconds.
+///
+/// ```
+/// use std::time::Duration;
+/// use taskgraph::{delayed, graph, Runtime};
+///
+/// #[delayed]
+/// fn search(limit: u64) -> u64 {
+///     let mut best = 0;
+///     for i in 0..limit {
+///         if i % 1024 == 0 && taskgraph::cancelled() {
+///             break; // nobody will read the result
+///         }
+///         best = best.max(i % 7919);
+///     }
+///     best
+/// }
+///
+/// assert!(!taskgraph::cancelled()); // not inside a task
+/// let rt = Runtime::new(2)?;
+/// let h = rt.spawn(graph! { search(u64::MAX) });
+/// std::thread::sleep(Duration::from_millis(5));
+/// h.cancel();
+/// assert!(matches!(h.wait(), Err(taskgraph::Error::Cancelled)));
+/// # Ok::<(), taskgraph::Error>(())
+/// ```
+///
+/// [`Handle::cancel`]: crate::Handle::cancel
+/// [`Runtime::compute_timeout`]: crate::Runtime::compute_timeout
+pub fn cancelled() -> bool {
+    super::registry::WorkerCtx::current(|w| w.is_some_and(|w| w.run_stopped()))
 }

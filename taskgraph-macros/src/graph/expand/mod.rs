@@ -338,10 +338,12 @@ impl Ctx<'_> {
                     Some(n) => n.to_token_stream(),
                     None => var.to_token_stream(),
                 };
+                let hint = self.tasks_hint(p, plan);
                 quote! {
                     #decl
                     if #scope.fusion() {
                         #prologue
+                        #hint
                         let #init = #l.take(#var);
                         #var = #l.chain(
                             #len,
@@ -382,8 +384,32 @@ impl Ctx<'_> {
         }
     }
 
+    /// Tells fused loop `p` which tasks each iteration runs, for progress:
+    /// `loop.tasks(&[infos of the body's calls], Some(combine's info))`.
+    fn tasks_hint(&self, p: usize, plan: &Plan<'_>) -> TokenStream {
+        let l = plan_ident(p);
+        let body = plan.events.iter().filter_map(|e| match e {
+            Event::Link(link) => Some(info_ident(self.g, link.fam)),
+            _ => None,
+        });
+        let combine = match plan.reduce {
+            Some(f) => {
+                let i = info_ident(self.g, f);
+                quote!(::core::option::Option::Some(#i))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        quote!(#l.tasks(&[#(#body),*], #combine);)
+    }
+
     /// The fused form of an `each` or `reduce` loop.
     fn fused_loop(&self, p: usize, plan: &Plan<'_>, len: &Ident) -> TokenStream {
+        let hint = self.tasks_hint(p, plan);
+        let fused = self.fused_loop_body(p, plan, len);
+        quote!(#hint #fused)
+    }
+
+    fn fused_loop_body(&self, p: usize, plan: &Plan<'_>, len: &Ident) -> TokenStream {
         let cx = &self.cx;
         let l = plan_ident(p);
         let k = temp("__tg_k", Span::call_site());
