@@ -14,6 +14,7 @@ mod loops;
 mod range;
 mod runtime;
 mod scope;
+mod source;
 mod spawn;
 mod sync;
 mod tree;
@@ -37,6 +38,9 @@ pub mod __private {
     pub use crate::loops::{Chain, Each, Elements, FnLeaf, Leaf, Loop, LoopKind, Reduce, VecLeaf};
     pub use crate::range::{FusedRange, FusedStep, Product};
     pub use crate::scope::Scope;
+    pub use crate::source::{
+        BorrowedValues, Feed, IntoLazy, IntoLazyVec, OwnedValues, Source, SpawnedOutput,
+    };
     pub use crate::tree::{tree_reduce, tree_reduce_nodes};
     pub use crate::value::pass::{
         delayed, take, task_output, task_param, task_ref_param, Borrow, Borrowed, ByRef, ByValue,

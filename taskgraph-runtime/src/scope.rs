@@ -2,7 +2,7 @@
 //! its families and brands every lazy handle with `'g`, then `execute`
 //! builds the topology and runs it.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::marker::PhantomData;
 use std::panic::resume_unwind;
 
@@ -18,10 +18,6 @@ use crate::runtime::Inner;
 use crate::value::pass::InputSet;
 use crate::value::{Brand, Piece};
 
-/// A family the scope made itself (a source of values from outside the
-/// graph), kept until the run is over.
-pub(crate) type Owned<'g> = Box<dyn ErasedFamily<'g> + 'g>;
-
 /// The graph under construction, handed to the closure a `graph!` expands to.
 ///
 /// It numbers the families and brands every lazy handle with `'g`, so handles
@@ -30,8 +26,6 @@ pub struct Scope<'g> {
     next_id: &'g Cell<u32>,
     pub(crate) runtime: &'g Inner,
     ctl: Option<&'g Control>,
-    /// Families made by the scope (sources), numbered among the others.
-    owned: RefCell<Vec<Owned<'g>>>,
     _brand: Brand<'g>,
 }
 
@@ -45,7 +39,6 @@ impl<'g> Scope<'g> {
             next_id,
             runtime,
             ctl,
-            owned: RefCell::new(Vec::new()),
             _brand: PhantomData,
         }
     }
@@ -54,11 +47,6 @@ impl<'g> Scope<'g> {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         id
-    }
-
-    /// Keeps a family the scope made; it runs with the graph's own.
-    pub(crate) fn own(&self, f: Owned<'g>) {
-        self.owned.borrow_mut().push(f);
     }
 
     /// Whether loops that allow it run fused (see
@@ -102,17 +90,6 @@ impl<'g> Scope<'g> {
         fams: &[&dyn ErasedFamily<'g>],
         outs: O,
     ) -> Result<O::Value, Error> {
-        let owned = self.owned.borrow();
-        let merged: Vec<&dyn ErasedFamily<'g>>;
-        let fams = if owned.is_empty() {
-            fams
-        } else {
-            let mut all: Vec<&dyn ErasedFamily<'g>> = fams.to_vec();
-            all.extend(owned.iter().map(|f| &**f as &dyn ErasedFamily<'g>));
-            all.sort_by_key(|f| f.core().id);
-            merged = all;
-            &merged
-        };
         assert!(
             fams.len() == self.families() as usize
                 && fams

@@ -29,6 +29,8 @@ pub(crate) struct Analyzer {
     in_tail: bool,
     /// `Vec::new()`s that received plain values: plain vectors for good.
     plain_vecs: Vec<VarId>,
+    /// How many `Value::Source`s so far.
+    sources: usize,
     pub errors: Vec<syn::Error>,
 }
 
@@ -46,6 +48,7 @@ pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span, cx: &Ctxt) -> Option<Gr
         frames: Vec::new(),
         in_tail: false,
         plain_vecs: Vec::new(),
+        sources: 0,
         errors: Vec::new(),
     };
     let (stmts, tail) = a.block(stmts_in, true);
@@ -75,6 +78,7 @@ pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span, cx: &Ctxt) -> Option<Gr
         families: a.families,
         vars: a.vars,
         uses: a.uses,
+        sources: a.sources,
     })
 }
 
@@ -742,6 +746,7 @@ impl Analyzer {
         let vec = match self.value(&c.args[0], true) {
             Some(v @ (Value::VecVar { .. } | Value::Collect { .. })) => v,
             Some(Value::Error) => Value::Error,
+            None => self.source(&c.args[0]),
             _ => {
                 self.errors.push(error_spanned(
                     &c.args[0],
@@ -777,6 +782,27 @@ impl Analyzer {
         Value::Reduce {
             fam,
             vec: Box::new(vec),
+        }
+    }
+
+    /// A plain vector where a vector of lazy values is expected (a `Vec<T>`,
+    /// a slice, a spawned graph's `Handle`): read as lazy values when the
+    /// graph is built (`Scope::source_vec`, whose trait bound reports a type
+    /// that is none of these).
+    fn source(&mut self, e: &Expr) -> Value {
+        self.check_plain_expr(e);
+        if self.depth > 0 {
+            self.errors.push(error_spanned(
+                e,
+                "`tree_reduce` inside a loop must reduce a vector of lazy values made in the graph; a vector from outside the graph is read once",
+                "reduce it before the loop: `let total = tree_reduce(values, f);`",
+            ));
+            return Value::Error;
+        }
+        self.sources += 1;
+        Value::Source {
+            expr: e.clone(),
+            index: self.sources - 1,
         }
     }
 

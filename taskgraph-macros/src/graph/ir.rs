@@ -19,6 +19,8 @@ pub(crate) struct Graph {
     pub families: Vec<Family>,
     pub vars: Vec<Var>,
     pub uses: Vec<Use>,
+    /// How many `Value::Source`s the graph has (numbered `0..sources`).
+    pub sources: usize,
 }
 
 /// One call site: every node it makes at run time shares this code.
@@ -227,6 +229,10 @@ pub(crate) enum Value {
     },
     /// `(a, b, ...)` in the final expression.
     Tuple(Vec<Value>),
+    /// Values from outside the graph read as a vector of lazy values: the
+    /// plain first argument of `tree_reduce` (a `Vec<T>`, a slice, a spawned
+    /// graph's `Handle`).
+    Source { expr: Expr, index: usize },
     /// Stands in for a value whose analysis failed (never expanded).
     Error,
 }

@@ -698,6 +698,7 @@ fn mentions_value_outside_reduce(v: &Value, name: &str) -> usize {
                 + stmts.iter().filter(|s| mentions(s, name)).count()
                 + mentions_value_outside_reduce(tail, name)
         }
+        Value::Source { expr: e, .. } => tokens_mention(&quote::quote!(#e), name) as usize,
         Value::Error => 0,
     }
 }

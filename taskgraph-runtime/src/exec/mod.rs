@@ -411,6 +411,9 @@ pub enum Kind {
     Loop,
     /// The output elements of a fused loop, produced when the loop ends.
     Elements,
+    /// Values from outside the graph, produced together by one work item
+    /// when they are there (`source.rs`).
+    Source,
 }
 
 /// What running a node did.
@@ -840,6 +843,16 @@ impl<'r, 'g> Run<'r, 'g> {
             if len == 0 || c.kind == Kind::Elements || c.singles > 0 {
                 continue;
             }
+            if c.kind == Kind::Source {
+                seeds.push(Job::Block(Block {
+                    fam: c.id,
+                    lo: 0,
+                    hi: len,
+                    size: 0,
+                    parent: ROOT,
+                }));
+                continue;
+            }
             // Runs of nodes with nothing to wait for (a gather may wait).
             let id = c.id;
             let mut lo = None;
@@ -937,7 +950,14 @@ impl<'r, 'g> Run<'r, 'g> {
             Job::Block(b) => {
                 let f = self.fams[b.fam as usize];
                 if self.guarded(&cx, || f.run_block(b, &cx)) == Some(Ran::Done) {
-                    if let Some(n) = self.complete(NodeId::new(b.fam, 0), &cx) {
+                    let next = if f.core().kind == Kind::Source {
+                        let mut next = None;
+                        self.complete_elements(b.fam, &cx, &mut next);
+                        next
+                    } else {
+                        self.complete(NodeId::new(b.fam, 0), &cx)
+                    };
+                    if let Some(n) = next {
                         self.run_chain(n, &cx);
                     }
                 }
@@ -1063,8 +1083,8 @@ impl<'r, 'g> Run<'r, 'g> {
         next
     }
 
-    /// A fused loop ended: its output elements get their uses, then their
-    /// consumers are told.
+    /// A fused loop ended (or a source has its values): its output elements
+    /// get their uses, then their consumers are told.
     fn complete_elements(&self, e: u32, cx: &Cx<'_, 'g>, next: &mut Option<NodeId>) {
         let f = self.fams[e as usize];
         let n = f.core().len;

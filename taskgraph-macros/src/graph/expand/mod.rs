@@ -81,6 +81,12 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
             table.push(quote!(&#e));
         }
     }
+    // Sources of values from outside the graph, numbered after the rest.
+    for k in 0..g.sources {
+        let src = source_ident(k);
+        decls.push(quote!(let mut #src = #scope.source();));
+        table.push(quote!(&#src));
+    }
     let stmts = g.stmts.iter().enumerate().map(|(i, s)| c.top_stmt(i, s));
     let tail = c.value(&g.tail);
     let out = temp("__tg_out", span);
@@ -113,6 +119,11 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
     }
 }
 
+/// The family of source `k` (`Value::Source`).
+fn source_ident(k: usize) -> Ident {
+    Ident::new(&format!("__tg_src{k}"), Span::mixed_site())
+}
+
 /// Whether family `i` is a `tree_reduce` at the top level (not inside a
 /// loop) that no fused loop computes: it gets a fused loop of its own.
 fn is_top_reduce(g: &Graph, low: &Lowering<'_>, i: usize) -> bool {
@@ -143,6 +154,7 @@ fn tail_span(g: &Graph) -> Span {
         Value::Call { fam, .. } | Value::Reduce { fam, .. } => g.families[*fam].span,
         Value::Var { name, .. } | Value::VecVar { name, .. } => name.span(),
         Value::Collect { span, .. } => *span,
+        Value::Source { expr, .. } => syn::spanned::Spanned::span(expr),
         Value::Tuple(_) | Value::Error => Span::call_site(),
     }
 }
@@ -780,6 +792,19 @@ impl Ctx<'_> {
             Value::Tuple(vs) => {
                 let vs = vs.iter().map(|v| self.value(v));
                 quote!((#(#vs,)*))
+            }
+            Value::Source { expr, index } => {
+                let sp = syn::spanned::Spanned::span(expr);
+                let src = source_ident(*index);
+                let info_ty = private("FamilyInfo", sp);
+                let name = quote!(#expr).to_string();
+                let (line, column) = line_column(sp);
+                quote_spanned! {sp=>
+                    #src.read(
+                        &const { #info_ty::new(#name, ::core::file!(), #line, #column) },
+                        #expr,
+                    )
+                }
             }
             Value::Error => quote!(::core::unreachable!()),
         }
