@@ -193,6 +193,22 @@ impl Error {
         }
     }
 
+    /// This error, counting `n` failures more than it does.
+    pub(crate) fn with_more(self, n: usize) -> Self {
+        match self.others() {
+            Some(k) if n > 0 => self.with_others(k + n),
+            _ => self,
+        }
+    }
+
+    /// How many other failures this error counts, if it counts them.
+    fn others(&self) -> Option<usize> {
+        match self {
+            Error::TaskPanicked { others, .. } => Some(*others),
+            _ => None,
+        }
+    }
+
     /// This error, counting `n` more failures of the same run.
     pub(crate) fn with_others(mut self, n: usize) -> Self {
         if let Error::TaskPanicked { others, .. } = &mut self {

@@ -245,13 +245,15 @@ where
                 .publish(uses)
         }
     }
-    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) {
+    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) -> usize {
         // SAFETY: the run is over; no other thread touches the family.
         let Some(buf) = (unsafe { (*self.fam.values.get()).take() }) else {
-            return;
+            return 0;
         };
-        cx.slots::<T>(self.fam.core.id, 0, self.fam.core.len)
+        let panics = cx
+            .slots::<T>(self.fam.core.id, 0, self.fam.core.len)
             .teardown(live);
         cache.give_raw(buf);
+        panics
     }
 }

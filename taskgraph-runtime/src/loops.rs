@@ -14,6 +14,7 @@
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use crate::cache::{Cache, RawBuf};
@@ -53,9 +54,10 @@ pub trait LoopKind<'g>: Sync {
         tally: &mut Tally<'_>,
         cx: &Cx<'_, 'g>,
     ) -> Option<Self::Output>;
-    /// Drops what a stopped run left in per-run storage.
+    /// Drops what a stopped run left in per-run storage; returns how many
+    /// `Drop`s panicked (caught).
     #[doc(hidden)]
-    fn teardown(&self);
+    fn teardown(&self) -> usize;
 }
 
 /// A fused loop: one node whose work is `n` iterations.
@@ -238,16 +240,19 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
                 .publish(uses)
         }
     }
-    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) {
+    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) -> usize {
+        let mut panics = 0;
         if let Some(k) = &self.kind {
-            k.teardown();
+            panics += k.teardown();
         }
         // SAFETY: the run is over.
         if let Some(buf) = unsafe { (*self.out.get()).take() } {
-            cx.slots::<K::Output>(self.core.id, 0, self.core.len)
+            panics += cx
+                .slots::<K::Output>(self.core.id, 0, self.core.len)
                 .teardown(live);
             cache.give_raw(buf);
         }
+        panics
     }
     fn count_tasks(&self, finished: bool, add: &mut dyn FnMut(&'static FamilyInfo, u64, u64)) {
         let n = u64::from(self.n);
@@ -631,24 +636,31 @@ where
         self.deliver(parent, v, cx)
     }
 
-    fn teardown(&self) {
+    fn teardown(&self) -> usize {
         // SAFETY: the run is over.
         let joins = unsafe { &mut *self.joins.get() };
         let used = (self.next_join.load(Ordering::Relaxed) as usize).min(joins.len());
+        let mut panics = 0;
         for j in &joins[..used] {
-            let s = j.state.load(Ordering::Acquire);
+            let s = j.state.swap(MERGED, Ordering::Acquire);
             if s & MERGED == 0 {
-                if s & LEFT != 0 {
-                    // SAFETY: written and never taken.
-                    unsafe { (*j.halves[0].get()).assume_init_drop() };
-                }
-                if s & RIGHT != 0 {
-                    // SAFETY: as above.
-                    unsafe { (*j.halves[1].get()).assume_init_drop() };
+                for (bit, half) in [(LEFT, &j.halves[0]), (RIGHT, &j.halves[1])] {
+                    if s & bit != 0 {
+                        // SAFETY: written and never taken; `MERGED` (set
+                        // above) keeps it from being dropped twice.
+                        let r = catch_unwind(AssertUnwindSafe(|| unsafe {
+                            (*half.get()).assume_init_drop()
+                        }));
+                        if let Err(p) = r {
+                            panics += 1;
+                            crate::exec::task::drop_payload(p);
+                        }
+                    }
                 }
             }
         }
         joins.clear();
+        panics
     }
 }
 
@@ -724,7 +736,9 @@ impl<'g, L: Fn(u32, &Cx<'_, 'g>) + Sync> LoopKind<'g> for Each<L> {
         (self.remaining.fetch_sub(done, Ordering::AcqRel) == done).then_some(())
     }
 
-    fn teardown(&self) {}
+    fn teardown(&self) -> usize {
+        0
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -777,7 +791,9 @@ where
         Some(s)
     }
 
-    fn teardown(&self) {}
+    fn teardown(&self) -> usize {
+        0
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -973,12 +989,13 @@ impl<'g, T: Send + Sync> ErasedFamily<'g> for Elements<'g, T> {
             unsafe { s.get(k).publish(uses) }
         }
     }
-    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) {
+    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) -> usize {
         // SAFETY: the run is over.
         let Some(buf) = (unsafe { (*self.cells.get()).take() }) else {
-            return;
+            return 0;
         };
-        cx.slots::<T>(self.core.id, 0, self.core.len).teardown(live);
+        let panics = cx.slots::<T>(self.core.id, 0, self.core.len).teardown(live);
         cache.give_raw(buf);
+        panics
     }
 }

@@ -152,14 +152,14 @@ fn run<'g, O: Outputs<'g>>(
     // After a successful run every value was consumed (the outputs just
     // now), unless an output appeared twice.
     let live = !matches!(outcome, Ok(Ok(_)));
-    for f in fams {
-        f.teardown(&cx, cache, live);
-    }
+    // Values whose `Drop` panics while they are dropped here count as more
+    // failures of the run (its error is already decided).
+    let panics: usize = fams.iter().map(|f| f.teardown(&cx, cache, live)).sum();
     let Run { topo, .. } = run;
     topo.recycle(cache);
     match outcome {
         Ok(v) => v,
-        Err(Outcome::Failed(e)) => Err(e),
+        Err(Outcome::Failed(e)) => Err(e.with_more(panics)),
         Err(Outcome::Panic(p)) => resume_unwind(p),
     }
 }

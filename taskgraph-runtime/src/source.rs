@@ -395,7 +395,10 @@ impl<'g, T: Send + Sync, F: Feed<T>> ErasedFamily<'g> for Source<'g, T, F> {
     fn publish(&self, idx: u32, uses: u32, cx: &Cx<'_, 'g>) {
         // SAFETY: the family is complete (its values are written) and the
         // consumers are told only after this.
-        unsafe { cx.slot_of::<T>(NodeId::new(self.core.id, idx)).publish(uses) }
+        unsafe {
+            cx.slot_of::<T>(NodeId::new(self.core.id, idx))
+                .publish(uses)
+        }
     }
     fn publish_range(&self, lo: u32, hi: u32, uses: u32, cx: &Cx<'_, 'g>) {
         let s = cx.slots::<T>(self.core.id, lo, hi - lo);
@@ -404,13 +407,14 @@ impl<'g, T: Send + Sync, F: Feed<T>> ErasedFamily<'g> for Source<'g, T, F> {
             unsafe { s.get(k).publish(uses) }
         }
     }
-    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) {
+    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) -> usize {
         // SAFETY: the run is over.
         let Some(buf) = (unsafe { (*self.cells.get()).take() }) else {
-            return;
+            return 0;
         };
-        cx.slots::<T>(self.core.id, 0, self.core.len).teardown(live);
+        let panics = cx.slots::<T>(self.core.id, 0, self.core.len).teardown(live);
         cache.give_raw(buf);
+        panics
     }
     fn abandon_wait(&self) -> bool {
         let id = self.waiting.swap(0, Ordering::SeqCst);

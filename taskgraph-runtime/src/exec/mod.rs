@@ -567,8 +567,9 @@ pub trait ErasedFamily<'g>: Sync {
     }
     /// Drops whatever the run left alive and returns storage to the cache.
     /// After a run that succeeded (`live` false) every value was consumed,
-    /// so there is nothing to drop (checked in debug builds).
-    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool);
+    /// so there is nothing to drop (checked in debug builds). Returns how
+    /// many `Drop`s panicked (caught; everything else is still dropped).
+    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) -> usize;
     /// Adds the tasks of a fused loop to a progress snapshot (`finished`:
     /// the loop has ended): `add(call site, done, total)`.
     fn count_tasks(&self, _finished: bool, _add: &mut dyn FnMut(&'static FamilyInfo, u64, u64)) {}
@@ -1058,7 +1059,7 @@ impl<'r, 'g> Run<'r, 'g> {
         let rules = &self.topo.rules[m.rules_lo as usize..m.rules_hi as usize];
         if rules.len() > SCAN_RULES {
             let uses = self.topo.uses(p);
-            self.fams[p.fam as usize].publish(p.idx, uses, cx);
+            self.publish(p, uses, cx);
             self.topo
                 .for_each_rule(p, |r| self.notify(r, p.idx, 1, cx, &mut next));
             return next;
@@ -1073,7 +1074,7 @@ impl<'r, 'g> Run<'r, 'g> {
         if uses > 0 && m.kind == Kind::Tasks {
             atomic(&self.topo.states[(m.base + p.idx) as usize]).store(uses, Ordering::Relaxed);
         } else {
-            self.fams[p.fam as usize].publish(p.idx, uses, cx);
+            self.publish(p, uses, cx);
         }
         for r in rules {
             if r.notify && r.covers(p.idx) {
@@ -1096,11 +1097,18 @@ impl<'r, 'g> Run<'r, 'g> {
             |r: &Rule| r.lo == 0 && r.hi >= n && (r.kind != RuleKind::Strided || r.step == 1);
         if rules.iter().all(whole) {
             let uses = rules.iter().map(|r| r.uses()).sum();
-            f.publish_range(0, n, uses, cx);
+            if uses > 0 {
+                f.publish_range(0, n, uses, cx);
+            } else {
+                // Nobody reads them: dropped now, a panicking `Drop` caught.
+                for i in 0..n {
+                    self.publish(NodeId::new(e, i), 0, cx);
+                }
+            }
         } else {
             for i in 0..n {
                 let uses = self.topo.uses(NodeId::new(e, i));
-                f.publish(i, uses, cx);
+                self.publish(NodeId::new(e, i), uses, cx);
             }
         }
         for r in &self.topo.rules[m.rules_lo as usize..m.rules_hi as usize] {
@@ -1114,6 +1122,23 @@ impl<'r, 'g> Run<'r, 'g> {
                     }
                 }
             }
+        }
+    }
+
+    /// Sets the uses of node `p`'s output. With none, the value is dropped
+    /// here: a `Drop` that panics fails the run as a failure of the task
+    /// that made the value (or of its loop), instead of unwinding out of the
+    /// executor.
+    #[inline]
+    fn publish(&self, p: NodeId, uses: u32, cx: &Cx<'_, 'g>) {
+        let f = self.fams[p.fam as usize];
+        if uses > 0 {
+            return f.publish(p.idx, uses, cx);
+        }
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| {
+            cx.node(p, || f.publish(p.idx, 0, cx));
+        })) {
+            task::caught(cx, payload);
         }
     }
 
@@ -1224,20 +1249,33 @@ impl<'r, T> Slots<'r, T> {
     }
 
     /// Drops the live values of the range (see `Slot::teardown`); after a
-    /// run that succeeded (`live` false) there are none.
-    pub(crate) fn teardown(&self, live: bool) {
+    /// run that succeeded (`live` false) there are none. Returns how many
+    /// `Drop`s panicked (each caught; the others are still dropped).
+    pub(crate) fn teardown(&self, live: bool) -> usize {
         if (!live || !std::mem::needs_drop::<T>()) && !cfg!(debug_assertions) {
-            return;
+            return 0;
         }
-        for k in 0..self.len() {
-            let s = self.get(k);
-            debug_assert!(
-                live || !s.alive(),
-                "taskgraph internal error: a value outlived its run"
-            );
-            // SAFETY: the run is over; drops only live values.
-            unsafe { s.teardown() };
+        let mut panics = 0;
+        let mut k = 0;
+        while k < self.len() {
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                while k < self.len() {
+                    let s = self.get(k);
+                    k += 1;
+                    debug_assert!(
+                        live || !s.alive(),
+                        "taskgraph internal error: a value outlived its run"
+                    );
+                    // SAFETY: the run is over; drops only live values.
+                    unsafe { s.teardown() };
+                }
+            }));
+            if let Err(p) = r {
+                panics += 1;
+                task::drop_payload(p);
+            }
         }
+        panics
     }
 
     /// Slot `k` of the range.

@@ -169,9 +169,20 @@ pub(crate) fn caught(cx: &Cx<'_, '_>, payload: Box<dyn Any + Send>) {
             });
             // Drop the payload here, inside the worker: its destructor
             // could panic too.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)));
+            drop_payload(payload);
         }
         None => cx.run.plain_panicked(payload),
+    }
+}
+
+/// Drops a panic payload whose destructor may panic too.
+pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
+    if let Err(again) =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)))
+    {
+        // A payload whose drop panics with a payload whose drop panics:
+        // leak the second rather than unwind out of the runtime.
+        std::mem::forget(again);
     }
 }
 
