@@ -155,7 +155,10 @@ impl<'g, K> Loop<'g, K> {
             self.kind.is_none(),
             "taskgraph internal error: a loop node made twice"
         );
-        self.n = u32::try_from(n).unwrap_or_else(|_| too_long(self.core.info));
+        self.n = u32::try_from(n)
+            .ok()
+            .filter(|&n| n < u32::MAX - 2)
+            .unwrap_or_else(|| too_long(self.core.info));
         self.kind = Some(kind);
         self.core.elements.extend_from_slice(elements);
         self.core.len = 1;
@@ -174,12 +177,14 @@ impl<'g, K> Loop<'g, K> {
 #[cold]
 #[inline(never)]
 fn too_long(info: &FamilyInfo) -> ! {
-    panic!(
-        "the loop at {}:{} has more than {} iterations",
-        info.file,
-        info.line,
-        u32::MAX - 1
-    )
+    crate::graph::build_error(crate::Error::GraphTooLarge {
+        message: format!(
+            "the loop at {}:{} has more than {} iterations",
+            info.file,
+            info.line,
+            u32::MAX - 3
+        ),
+    })
 }
 
 impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
@@ -927,7 +932,10 @@ impl<'g, T> Elements<'g, T> {
     /// Makes room for `n` elements and returns them as a vector.
     pub fn make(&mut self, n: usize) -> LazyVec<'g, T> {
         let c = &mut self.core;
-        c.len = u32::try_from(n).unwrap_or_else(|_| too_long(c.info));
+        c.len = u32::try_from(n)
+            .ok()
+            .filter(|&n| n < u32::MAX - 2)
+            .unwrap_or_else(|| too_long(c.info));
         c.at = Default::default();
         c.at.add(0, &[0]);
         let mut v = LazyVec::new();

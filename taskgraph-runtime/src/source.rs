@@ -239,7 +239,7 @@ impl<'g, T, F> Source<'g, T, F> {
         );
         let len = u32::try_from(len)
             .ok()
-            .filter(|&n| n < u32::MAX - 1)
+            .filter(|&n| n < u32::MAX - 2)
             .unwrap_or_else(|| {
                 build_error(Error::GraphTooLarge {
                     message: format!(
@@ -247,7 +247,7 @@ impl<'g, T, F> Source<'g, T, F> {
                         info.name,
                         info.file,
                         info.line,
-                        u32::MAX - 2
+                        u32::MAX - 3
                     ),
                 })
             });

@@ -239,11 +239,14 @@ impl Topology {
             });
             total += u64::from(c.len);
         }
-        assert!(
-            total < u64::from(u32::MAX),
-            "a graph holds at most {} nodes",
-            u32::MAX - 1
-        );
+        if total >= u64::from(u32::MAX - 2) {
+            crate::graph::build_error(Error::GraphTooLarge {
+                message: format!(
+                    "it has {total} nodes, and a graph holds at most {}",
+                    u32::MAX - 3
+                ),
+            });
+        }
         let n = total as usize;
         let mut pending = cache.take_words(n);
         let mut states = cache.take_words(n);
