@@ -112,6 +112,35 @@ pub use taskgraph_runtime::{
     cancelled, Error, FamilyProgress, Graph, Handle, Progress, Runtime, RuntimeBuilder, TaskInfo,
 };
 
+/// The contracts behind `#[delayed]` and `graph!`: the traits and types that
+/// compiler messages name when a graph does not type-check.
+///
+/// Nothing here is called or implemented by hand; each item says what its
+/// error means and what to write instead:
+///
+/// - [`Delayed`](contract::Delayed): a task call names a function without
+///   `#[delayed]`. Put `#[delayed]` on it.
+/// - [`TaskParam`](contract::TaskParam), [`TaskRefParam`](contract::TaskRefParam),
+///   [`TaskOutput`](contract::TaskOutput): values that cross threads must be
+///   `Send` (and `Sync` when borrowed or shared); `Rc` and `RefCell` are not.
+/// - [`SharedInput`](contract::SharedInput): a value that goes by value to
+///   several tasks is cloned for all but the last, so it must be `Clone`.
+/// - [`Fallible`](contract::Fallible): `?` after a task call needs the task
+///   to return `Result`.
+/// - [`BorrowsArgument`](contract::BorrowsArgument): `f(&x)` needs `f`'s
+///   parameter to be a reference.
+/// - [`Lazy`](contract::Lazy) and [`LazyVec`](contract::LazyVec): a lazy
+///   value, and a vector of them, while the graph is built;
+///   [`ByValue`](contract::ByValue) and [`ByRef`](contract::ByRef): how a
+///   parameter receives its argument.
+pub mod contract {
+    pub use taskgraph_runtime::__private::{
+        delayed, expect_borrow, task_output, task_param, task_ref_param, BorrowsArgument, ByRef,
+        ByValue, Delayed, Fallible, Input, Lazy, LazyVec, SharedBorrow, SharedInput, TaskOutput,
+        TaskParam, TaskRefParam,
+    };
+}
+
 #[doc(hidden)]
 pub mod __private {
     pub use taskgraph_runtime::__private::*;

@@ -387,7 +387,10 @@ fn dropping_the_runtime_waits_for_its_graphs_and_no_thread_outlives_it() {
     {
         let start = Instant::now();
         while threads_named("shutdn") < 3 {
-            assert!(start.elapsed() < Duration::from_secs(30), "threads never named");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "threads never named"
+            );
             std::thread::yield_now();
         }
     }

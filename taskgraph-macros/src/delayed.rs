@@ -32,6 +32,18 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     };
     let f = match item {
         Item::Fn(f) => f,
+        Item::Impl(i) => {
+            // Methods and associated functions: `graph!` calls them as
+            // expressions on lazy values (`s.mean()`, `Stats::of(v)`), so
+            // they need no companion; their signatures are checked here.
+            for it in &i.items {
+                if let syn::ImplItem::Fn(f) = it {
+                    check_sig(&f.sig, &cx);
+                }
+            }
+            let e = cx.into_tokens();
+            return quote!(#e #i);
+        }
         other => {
             let what = describe(&other);
             let span = item_keyword_span(&other);
@@ -91,7 +103,11 @@ fn item_keyword_span(item: &Item) -> proc_macro2::Span {
 
 /// Rejects what cannot be a task, one error per mistake.
 fn check_signature(f: &ItemFn, cx: &Ctxt) {
-    let sig = &f.sig;
+    check_sig(&f.sig, cx);
+}
+
+/// The rules every `#[delayed]` signature follows, free function or method.
+fn check_sig(sig: &syn::Signature, cx: &Ctxt) {
     if let Some(t) = &sig.asyncness {
         cx.push(syn::Error::new(
             t.span,
@@ -122,11 +138,14 @@ fn check_signature(f: &ItemFn, cx: &Ctxt) {
     }
     for arg in &sig.inputs {
         match arg {
-            FnArg::Receiver(r) => cx.push(syn::Error::new_spanned(
-                r,
-                "`#[delayed]` cannot take `self`: a task is a free function\n\n\
-                 = help: take the value as an ordinary parameter in a free `fn`",
-            )),
+            FnArg::Receiver(r) if r.mutability.is_some() && r.reference.is_some() => {
+                cx.push(syn::Error::new_spanned(
+                    r,
+                    "a `#[delayed]` method cannot take `&mut self`: its receiver is a lazy value that other tasks may read too\n\n\
+                     = help: take `&self` or `self` and return the changed value",
+                ))
+            }
+            FnArg::Receiver(_) => {}
             FnArg::Typed(pt) => check_param_type(&pt.ty, cx),
         }
     }

@@ -62,6 +62,60 @@ pub enum Error {
         /// How many other tasks failed in the same run, after this one.
         others: usize,
     },
+    /// A task returned `Err` through `?` (`let y = parse(x)?;` in `graph!`).
+    /// The graph stopped as for a panic; [`source`] is the task's error, and
+    /// can be downcast to its type:
+    ///
+    /// ```
+    /// use taskgraph::{delayed, graph, Error, Runtime};
+    ///
+    /// #[derive(Debug)]
+    /// struct Negative(i64);
+    /// impl std::fmt::Display for Negative {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    ///         write!(f, "{} is negative", self.0)
+    ///     }
+    /// }
+    /// impl std::error::Error for Negative {}
+    ///
+    /// #[delayed]
+    /// fn check(x: i64) -> Result<i64, Negative> {
+    ///     if x < 0 { Err(Negative(x)) } else { Ok(x) }
+    /// }
+    ///
+    /// let rt = Runtime::new(2)?;
+    /// let err = rt.compute(graph! { check(-3)? }).unwrap_err();
+    /// let Error::TaskFailed { task, source, .. } = &err else { panic!("{err}") };
+    /// assert_eq!(task.function, "check");
+    /// assert_eq!(source.downcast_ref::<Negative>().map(|n| n.0), Some(-3));
+    /// # Ok::<(), Error>(())
+    /// ```
+    ///
+    /// [`source`]: std::error::Error::source
+    #[non_exhaustive]
+    TaskFailed {
+        /// The task that returned `Err`.
+        task: TaskInfo,
+        /// The error it returned (a `String` or `&str` error becomes one
+        /// whose message is that text).
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+        /// How many other tasks failed in the same run, after this one.
+        others: usize,
+    },
+    /// An index into a vector of lazy values was out of range
+    /// (`v[i]` with `i >= v.len()`), found when the graph was built, before
+    /// any task ran.
+    #[non_exhaustive]
+    IndexOutOfRange {
+        /// The vector's name as written.
+        vector: &'static str,
+        /// The index.
+        index: usize,
+        /// The vector's length.
+        len: usize,
+        /// Where the indexing is written (`file:line:column`).
+        at: &'static str,
+    },
     /// `tree_reduce` was given an empty vector, which has no value to return.
     EmptyReduce {
         /// The `tree_reduce` call site; `function` is the reducing function.
@@ -141,6 +195,28 @@ impl fmt::Display for Error {
                     n => write!(f, " (and {n} other tasks failed)"),
                 }
             }
+            Error::TaskFailed {
+                task,
+                source,
+                others,
+            } => {
+                write!(f, "task {task} returned an error: {source}")?;
+                match others {
+                    0 => Ok(()),
+                    1 => f.write_str(" (and 1 other task failed)"),
+                    n => write!(f, " (and {n} other tasks failed)"),
+                }
+            }
+            Error::IndexOutOfRange {
+                vector,
+                index,
+                len,
+                at,
+            } => write!(
+                f,
+                "index {index} is out of range for `{vector}` of length {len} at {at}; \
+                 no task ran (check the index against `{vector}.len()`)"
+            ),
             Error::EmptyReduce { at } => write!(
                 f,
                 "`tree_reduce` with `{}` at {}:{}:{} was given an empty vector; \
@@ -182,13 +258,20 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::TaskFailed { source, .. } => Some(&**source),
+            _ => None,
+        }
+    }
+}
 
 impl Error {
     /// The task that failed, for an error about one task.
     pub(crate) fn task(&self) -> Option<&TaskInfo> {
         match self {
-            Error::TaskPanicked { task, .. } => Some(task),
+            Error::TaskPanicked { task, .. } | Error::TaskFailed { task, .. } => Some(task),
             _ => None,
         }
     }
@@ -204,14 +287,14 @@ impl Error {
     /// How many other failures this error counts, if it counts them.
     fn others(&self) -> Option<usize> {
         match self {
-            Error::TaskPanicked { others, .. } => Some(*others),
+            Error::TaskPanicked { others, .. } | Error::TaskFailed { others, .. } => Some(*others),
             _ => None,
         }
     }
 
     /// This error, counting `n` more failures of the same run.
     pub(crate) fn with_others(mut self, n: usize) -> Self {
-        if let Error::TaskPanicked { others, .. } = &mut self {
+        if let Error::TaskPanicked { others, .. } | Error::TaskFailed { others, .. } = &mut self {
             *others = n;
         }
         self

@@ -15,8 +15,37 @@ use crate::value::{Lazy, LazyVec, Piece};
 /// A task graph, as built by `graph!`: computing it yields `Output`.
 ///
 /// A graph is a value: nothing runs until it is given to
-/// [`Runtime::compute`] (or [`Graph::compute`]), which consumes it. A function
-/// can return `impl Graph<Output = T>`.
+/// [`Runtime::compute`](crate::Runtime::compute) (or [`Graph::compute`]),
+/// which consumes it, or to [`Runtime::spawn`](crate::Runtime::spawn). A function
+/// can return `impl Graph<Output = T>`; a graph chosen at run time is a
+/// `Box<dyn Graph<Output = T> + Send>`, which is a graph too. A graph whose
+/// captured variables are all `Clone` is `Clone`: clone it to compute it
+/// again.
+///
+/// ```
+/// use taskgraph::{delayed, graph, Graph, Runtime};
+///
+/// #[delayed]
+/// fn inc(x: u64) -> u64 { x + 1 }
+/// #[delayed]
+/// fn double(x: u64) -> u64 { 2 * x }
+///
+/// let rt = Runtime::new(2)?;
+/// for fast in [false, true] {
+///     // Two different graphs, one type.
+///     let g: Box<dyn Graph<Output = u64> + Send> = if fast {
+///         Box::new(graph! { double(20) })
+///     } else {
+///         Box::new(graph! { inc(inc(38)) })
+///     };
+///     assert_eq!(rt.compute(g)?, 40);
+/// }
+/// let n = 3;
+/// let g = graph! { inc(n) };
+/// assert_eq!(rt.compute(g.clone())?, 4);
+/// assert_eq!(rt.compute(g)?, 4);
+/// # Ok::<(), taskgraph::Error>(())
+/// ```
 pub trait Graph {
     /// The value of the graph's final expression: one output, a tuple of
     /// outputs, or a `Vec` of outputs.
@@ -26,16 +55,42 @@ pub trait Graph {
     #[allow(private_interfaces)]
     fn __run(self, runtime: &Inner, ctl: Option<&Control>) -> Result<Self::Output, Error>;
 
+    #[doc(hidden)]
+    #[allow(private_interfaces)]
+    fn __run_boxed(
+        self: Box<Self>,
+        runtime: &Inner,
+        ctl: Option<&Control>,
+    ) -> Result<Self::Output, Error>;
+
     /// Computes the graph on the default runtime: one thread per available
     /// core, started on first use and shared by the whole process.
     ///
     /// # Errors
-    /// As [`Runtime::compute`].
+    /// As [`Runtime::compute`](crate::Runtime::compute).
     fn compute(self) -> Result<Self::Output, Error>
     where
         Self: Sized,
     {
         crate::runtime::default_runtime()?.compute(self)
+    }
+}
+
+impl<G: Graph + ?Sized> Graph for Box<G> {
+    type Output = G::Output;
+
+    #[allow(private_interfaces)]
+    fn __run(self, runtime: &Inner, ctl: Option<&Control>) -> Result<G::Output, Error> {
+        self.__run_boxed(runtime, ctl)
+    }
+
+    #[allow(private_interfaces)]
+    fn __run_boxed(
+        self: Box<Self>,
+        runtime: &Inner,
+        ctl: Option<&Control>,
+    ) -> Result<G::Output, Error> {
+        (*self).__run_boxed(runtime, ctl)
     }
 }
 
@@ -45,6 +100,15 @@ pub trait Graph {
 pub struct GraphFn<F, O> {
     f: F,
     _out: PhantomData<fn() -> O>,
+}
+
+impl<F: Clone, O> Clone for GraphFn<F, O> {
+    fn clone(&self) -> Self {
+        GraphFn {
+            f: self.f.clone(),
+            _out: PhantomData,
+        }
+    }
 }
 
 impl<F, O> GraphFn<F, O>
@@ -79,6 +143,11 @@ where
                 Err(p) => resume_unwind(p),
             },
         }
+    }
+
+    #[allow(private_interfaces)]
+    fn __run_boxed(self: Box<Self>, runtime: &Inner, ctl: Option<&Control>) -> Result<O, Error> {
+        (*self).__run(runtime, ctl)
     }
 }
 

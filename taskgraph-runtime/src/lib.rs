@@ -31,7 +31,7 @@ pub use spawn::Handle;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::cache::Cache;
-    pub use crate::exec::task::Tally;
+    pub use crate::exec::task::{fail, Tally};
     pub use crate::exec::{Block, Cx, ErasedFamily, Kind, Ran, RunList};
     pub use crate::family::{Bound, Family, FamilyInfo, LoopIndex};
     pub use crate::graph::{placeholder, GraphFn, Outputs};
@@ -43,9 +43,10 @@ pub mod __private {
     };
     pub use crate::tree::{tree_reduce, tree_reduce_nodes};
     pub use crate::value::pass::{
-        delayed, take, task_output, task_param, task_ref_param, Borrow, Borrowed, ByRef, ByValue,
-        Delayed, Gathered, Input, InputSet, Lent, NotDelayed, Owned, SharedBorrow, SharedInput,
-        TaskOutput, TaskParam, TaskRefParam, Unreachable,
+        delayed, expect_borrow, take, task_output, task_param, task_ref_param, Borrow, Borrowed,
+        BorrowsArgument, ByRef, ByValue, Delayed, Fallible, Gathered, Input, InputSet, Lent,
+        NotDelayed, Owned, SharedBorrow, SharedInput, TaskOutput, TaskParam, TaskRefParam,
+        Unreachable,
     };
     pub use crate::value::{Lazy, LazyVec, NodeId, Piece};
     pub use core::result::Result::{Err, Ok};

@@ -4,7 +4,7 @@ struct Counter(i64);
 
 impl Counter {
     #[delayed]
-    fn next(&self) -> i64 {
+    fn next(&mut self) -> i64 {
         self.0 + 1
     }
 }

@@ -7,9 +7,9 @@ fn inc(x: i64) -> i64 {
 
 fn main() {
     let rt = Runtime::new(1).unwrap();
-    let table = vec![1, 2, 3];
     let _ = rt.compute(graph! {
+        let v: Vec<_> = (0..3).map(|i| inc(i)).collect();
         let x = inc(1);
-        inc(table[x])
+        inc(v[x])
     });
 }

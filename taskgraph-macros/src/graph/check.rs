@@ -238,6 +238,13 @@ impl<'a> PlainCode<'a> {
         }
     }
 
+    /// Code inside `loops` loops of the graph, where `break` and
+    /// `continue` may go.
+    pub(crate) fn in_loops(mut self, loops: usize) -> Self {
+        self.loops = loops;
+        self
+    }
+
     /// Checks `e` with every lazy variable in it reported in context `ctx`.
     pub(crate) fn expr_in(&mut self, e: &Expr, ctx: Ctx) {
         let old = self.sub.replace(ctx);

@@ -19,6 +19,8 @@ pub(crate) struct Graph {
     pub families: Vec<Family>,
     pub vars: Vec<Var>,
     pub uses: Vec<Use>,
+    /// Per block: whether `break` or `continue` may leave it early.
+    pub jumps: Vec<bool>,
     /// How many `Value::Source`s the graph has (numbered `0..sources`).
     pub sources: usize,
 }
@@ -41,12 +43,28 @@ pub(crate) struct Family {
     pub params: Vec<Param>,
     /// The combining function of a `tree_reduce`.
     pub reduce: bool,
+    /// An expression on lazy values (`x * 2`, `p.mean`, `format!("{a}")`):
+    /// an anonymous task, named by its source text.
+    pub expr: Option<ExprTask>,
+    /// `f(..)?`: the task returns a `Result`; its `Ok` is the node's value
+    /// and an `Err` fails the graph.
+    pub fallible: bool,
+}
+
+/// The body of an anonymous task: `expr` with parameter `k` bound to
+/// `names[k]` (the user's own names, so the expression reads them as
+/// written).
+pub(crate) struct ExprTask {
+    pub expr: Expr,
+    pub names: Vec<Ident>,
 }
 
 /// How one argument reaches the task.
 pub(crate) struct Param {
     pub span: Span,
     pub kind: ParamKind,
+    /// Written `&x`: the parameter must borrow.
+    pub borrowed: bool,
 }
 
 pub(crate) enum ParamKind {
@@ -190,6 +208,32 @@ pub(crate) enum Stmt {
     },
     /// `<lazy value>;` — a node whose output nobody reads.
     Eval(Value),
+    /// `if cond { then } else { els }` (an `else if` is an `If` alone in
+    /// `els`). `cond` is plain.
+    If {
+        cond: Expr,
+        then: Vec<Stmt>,
+        els: Option<Vec<Stmt>>,
+    },
+    /// `match expr { pat if guard => body, .. }` on a plain value.
+    Match { expr: Expr, arms: Vec<Arm> },
+    /// `while cond { body }` (or `while let`), `cond` plain.
+    While {
+        label: Option<Label>,
+        cond: Expr,
+        body: Vec<Stmt>,
+        depth: usize,
+    },
+    /// `loop { body }`.
+    Loop {
+        label: Option<Label>,
+        body: Vec<Stmt>,
+        depth: usize,
+    },
+    /// `{ stmts }`.
+    Block(Vec<Stmt>),
+    /// `v = <vector of lazy values>;`
+    AssignVec { name: Ident, value: Value },
     /// `for pat in iter { body }`
     For {
         label: Option<Label>,
@@ -199,6 +243,19 @@ pub(crate) enum Stmt {
         depth: usize,
         reserve: Reserve,
     },
+}
+
+/// One arm of a `match` statement.
+pub(crate) struct Arm {
+    pub pat: Pat,
+    pub guard: Option<Expr>,
+    pub body: Vec<Stmt>,
+}
+
+/// A branch that ends in a lazy value (of an `if` or `match` expression).
+pub(crate) struct Branch {
+    pub stmts: Vec<Stmt>,
+    pub tail: Value,
 }
 
 /// What a loop reserves room for from its iterator's size hint.
@@ -229,9 +286,34 @@ pub(crate) enum Value {
     },
     /// `(a, b, ...)` in the final expression.
     Tuple(Vec<Value>),
+    /// `if cond { .. } else { .. }` whose branches end in lazy values.
+    If {
+        cond: Expr,
+        then: Box<Branch>,
+        els: Box<Branch>,
+    },
+    /// `match expr { pat => .. }` whose arms end in lazy values.
+    Match {
+        expr: Expr,
+        arms: Vec<(Pat, Option<Expr>, Branch)>,
+    },
+    /// `v[index]` on a vector of lazy values (`index` plain), checked when
+    /// the graph is built.
+    Index {
+        name: Ident,
+        index: Expr,
+        span: Span,
+    },
+    /// `&v[range]` on a vector of lazy values: a vector of its elements.
+    Slice {
+        name: Ident,
+        use_: UseId,
+        range: Expr,
+        span: Span,
+    },
     /// Values from outside the graph read as a vector of lazy values: the
     /// plain first argument of `tree_reduce` (a `Vec<T>`, a slice, a spawned
-    /// graph's `Handle`).
+    /// graph's `Handle`), source `index` of the graph.
     Source { expr: Expr, index: usize },
     /// Stands in for a value whose analysis failed (never expanded).
     Error,
@@ -240,4 +322,105 @@ pub(crate) enum Value {
 pub(crate) enum Arg {
     Plain(Expr),
     Lazy(Value),
+}
+
+impl Stmt {
+    /// The statement lists nested in this one: loop bodies, branches.
+    pub fn children(&self) -> Vec<&Stmt> {
+        match self {
+            Stmt::For { body, .. }
+            | Stmt::While { body, .. }
+            | Stmt::Loop { body, .. }
+            | Stmt::Block(body) => body.iter().collect(),
+            Stmt::If { then, els, .. } => then.iter().chain(els.iter().flatten()).collect(),
+            Stmt::Match { arms, .. } => arms.iter().flat_map(|a| a.body.iter()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The lazy values this statement itself computes.
+    pub fn values(&self) -> Vec<&Value> {
+        match self {
+            Stmt::Let { value, .. }
+            | Stmt::Assign { value, .. }
+            | Stmt::AssignVec { value, .. }
+            | Stmt::Push { value, .. }
+            | Stmt::Eval(value) => vec![value],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The plain code of this statement itself (not of nested statements):
+    /// conditions, loop iterators, plain statements.
+    pub fn plain_tokens(&self) -> TokenStream {
+        use quote::quote;
+        match self {
+            Stmt::Plain(ts) => ts.clone(),
+            Stmt::VecLocal { pat, init, .. } => quote!(#pat #init),
+            Stmt::For { pat, iter, .. } => quote!(#pat #iter),
+            Stmt::If { cond, .. } | Stmt::While { cond, .. } => quote!(#cond),
+            Stmt::Match { expr, arms } => {
+                let pats = arms.iter().map(|a| &a.pat);
+                let guards = arms.iter().filter_map(|a| a.guard.as_ref());
+                quote!(#expr #(#pats)* #(#guards)*)
+            }
+            _ => TokenStream::new(),
+        }
+    }
+}
+
+impl Value {
+    /// The statements, values and plain code directly inside this value.
+    pub fn parts(&self) -> (Vec<&Stmt>, Vec<&Value>, TokenStream) {
+        use quote::quote;
+        match self {
+            Value::Call { args, .. } => {
+                let mut vs = Vec::new();
+                let mut ts = TokenStream::new();
+                for a in args {
+                    match a {
+                        Arg::Lazy(v) => vs.push(v),
+                        Arg::Plain(e) => ts.extend(quote!(#e)),
+                    }
+                }
+                (Vec::new(), vs, ts)
+            }
+            Value::Reduce { vec, .. } => (Vec::new(), vec![&**vec], TokenStream::new()),
+            Value::Collect {
+                recv, stmts, tail, ..
+            } => (stmts.iter().collect(), vec![&**tail], quote!(#recv)),
+            Value::Tuple(vs) => (Vec::new(), vs.iter().collect(), TokenStream::new()),
+            Value::If { cond, then, els } => (
+                then.stmts.iter().chain(&els.stmts).collect(),
+                vec![&then.tail, &els.tail],
+                quote!(#cond),
+            ),
+            Value::Match { expr, arms } => {
+                let pats = arms.iter().map(|a| &a.0);
+                let guards = arms.iter().filter_map(|a| a.1.as_ref());
+                (
+                    arms.iter().flat_map(|a| a.2.stmts.iter()).collect(),
+                    arms.iter().map(|a| &a.2.tail).collect(),
+                    quote!(#expr #(#pats)* #(#guards)*),
+                )
+            }
+            Value::Index { index, .. } => (Vec::new(), Vec::new(), quote!(#index)),
+            Value::Slice { range, .. } => (Vec::new(), Vec::new(), quote!(#range)),
+            Value::Source { expr, .. } => (Vec::new(), Vec::new(), quote!(#expr)),
+            Value::Var { .. } | Value::VecVar { .. } | Value::Error => {
+                (Vec::new(), Vec::new(), TokenStream::new())
+            }
+        }
+    }
+
+    /// The lazy variable this value names directly, if any.
+    pub fn var_name(&self) -> Option<&Ident> {
+        match self {
+            Value::Var { name, .. }
+            | Value::VecVar { name, .. }
+            | Value::Index { name, .. }
+            | Value::Slice { name, .. } => Some(name),
+            _ => None,
+        }
+    }
 }

@@ -290,7 +290,7 @@ impl<'a> Body<'a> {
     fn stmt(&mut self, s: &'a Stmt) -> Option<()> {
         match s {
             Stmt::Plain(ts) => {
-                if !plain_is_local(ts, &self.plain_locals) {
+                if !plain_is_local(ts, &self.plain_locals) || jumps(ts) {
                     return None;
                 }
                 bound_names(ts, &mut self.plain_locals);
@@ -645,9 +645,8 @@ fn adds_to(s: &Stmt, name: &str) -> bool {
     match s {
         Stmt::Push { vec, .. } => vec == name,
         Stmt::Plain(_) => changes(s, &[name.to_string()], &[]),
-        Stmt::For { body, .. } => body.iter().any(|s| adds_to(s, name)),
-        Stmt::Assign { name: n, .. } => n == name,
-        _ => false,
+        Stmt::Assign { name: n, .. } | Stmt::AssignVec { name: n, .. } => n == name,
+        s => s.children().into_iter().any(|s| adds_to(s, name)),
     }
 }
 
@@ -660,14 +659,11 @@ fn find_reduces(v: &Value, name: &str, f: &mut impl FnMut(FamId)) {
                 find_reduces(vec, name, f)
             }
         }
-        Value::Call { args, .. } => {
-            for a in args {
-                if let Arg::Lazy(v) = a {
-                    find_reduces(v, name, f)
-                }
+        Value::Call { .. } | Value::Tuple(_) => {
+            for v in v.parts().1 {
+                find_reduces(v, name, f)
             }
         }
-        Value::Tuple(vs) => vs.iter().for_each(|v| find_reduces(v, name, f)),
         _ => {}
     }
 }
@@ -679,46 +675,33 @@ fn mentions_value_outside_reduce(v: &Value, name: &str) -> usize {
             Value::VecVar { name: n, .. } if n == name => 0,
             v => mentions_value_outside_reduce(v, name),
         },
-        Value::Var { name: n, .. } | Value::VecVar { name: n, .. } => (n == name) as usize,
-        Value::Call { args, .. } => args
-            .iter()
-            .map(|a| match a {
-                Arg::Lazy(v) => mentions_value_outside_reduce(v, name),
-                Arg::Plain(e) => tokens_mention(&quote::quote!(#e), name) as usize,
-            })
-            .sum(),
-        Value::Tuple(vs) => vs
-            .iter()
-            .map(|v| mentions_value_outside_reduce(v, name))
-            .sum(),
-        Value::Collect {
-            recv, stmts, tail, ..
-        } => {
-            tokens_mention(&quote::quote!(#recv), name) as usize
-                + stmts.iter().filter(|s| mentions(s, name)).count()
-                + mentions_value_outside_reduce(tail, name)
+        v => {
+            let (stmts, values, ts) = v.parts();
+            v.var_name().is_some_and(|n| n == name) as usize
+                + tokens_mention(&ts, name) as usize
+                + stmts.into_iter().filter(|s| mentions(s, name)).count()
+                + values
+                    .into_iter()
+                    .map(|v| mentions_value_outside_reduce(v, name))
+                    .sum::<usize>()
         }
-        Value::Source { expr: e, .. } => tokens_mention(&quote::quote!(#e), name) as usize,
-        Value::Error => 0,
     }
 }
 
 /// Whether a statement mentions `name` anywhere.
 fn mentions(s: &Stmt, name: &str) -> bool {
-    match s {
-        Stmt::Plain(ts) => tokens_mention(ts, name),
-        Stmt::VecLocal { pat, init, .. } => tokens_mention(&quote::quote!(#pat #init), name),
-        Stmt::Let { name: n, value, .. } | Stmt::Assign { name: n, value } => {
-            n == name || mentions_value_outside_reduce(value, name) > 0
-        }
-        Stmt::Push { vec, value, .. } => {
-            vec == name || mentions_value_outside_reduce(value, name) > 0
-        }
-        Stmt::Eval(v) => mentions_value_outside_reduce(v, name) > 0,
-        Stmt::For { iter, body, .. } => {
-            tokens_mention(&quote::quote!(#iter), name) || body.iter().any(|s| mentions(s, name))
-        }
-    }
+    let own = match s {
+        Stmt::Let { name: n, .. }
+        | Stmt::Assign { name: n, .. }
+        | Stmt::AssignVec { name: n, .. }
+        | Stmt::Push { vec: n, .. } => n == name,
+        _ => false,
+    };
+    own || tokens_mention(&s.plain_tokens(), name)
+        || s.values()
+            .into_iter()
+            .any(|v| mentions_value_outside_reduce(v, name) > 0)
+        || s.children().into_iter().any(|s| mentions(s, name))
 }
 
 fn tokens_mention(ts: &TokenStream, name: &str) -> bool {
@@ -731,6 +714,16 @@ fn tokens_mention(ts: &TokenStream, name: &str) -> bool {
             s.starts_with('"') && s.contains(&format!("{{{name}"))
         }
         TokenTree::Punct(_) => false,
+    })
+}
+
+/// Whether plain code may leave the loop body (`break`, `continue`,
+/// `return`): a fused iteration is a closure, which they cannot leave.
+fn jumps(ts: &TokenStream) -> bool {
+    ts.clone().into_iter().any(|t| match t {
+        TokenTree::Ident(i) => i == "break" || i == "continue" || i == "return",
+        TokenTree::Group(g) => jumps(&g.stream()),
+        _ => false,
     })
 }
 
@@ -1041,11 +1034,13 @@ fn changes(s: &Stmt, names: &[String], locals: &[String]) -> bool {
         }
         v.found
     };
-    match s {
-        Stmt::Plain(ts) => check(ts),
-        Stmt::For { body, .. } => body.iter().any(|s| changes(s, names, locals)),
+    let cond = match s {
+        Stmt::Plain(ts) => return check(ts),
+        Stmt::If { cond, .. } | Stmt::While { cond, .. } => check(&quote::quote!(#cond;)),
+        Stmt::Match { expr, .. } => check(&quote::quote!(#expr;)),
         _ => false,
-    }
+    };
+    cond || s.children().into_iter().any(|s| changes(s, names, locals))
 }
 
 // ---------------------------------------------------------------------------
@@ -1080,45 +1075,34 @@ pub(crate) fn passing(g: &Graph) -> Passing {
     // reads[f]: the families whose outputs family `f` reads directly.
     let mut reads: Vec<Vec<FamId>> = vec![Vec::new(); g.families.len()];
     fn walk_value(g: &Graph, v: &Value, reads: &mut [Vec<FamId>]) {
-        match v {
-            Value::Call { fam, args } => {
-                for a in args {
-                    if let Arg::Lazy(v) = a {
-                        match v {
-                            Value::Call { fam: inner, .. } => reads[*fam].push(*inner),
-                            Value::Var { use_, .. } => {
-                                let var = &g.vars[g.uses[*use_].var];
-                                if let (0, false, Some(p)) =
-                                    (var.assigned, var.aliased, var.producer)
-                                {
-                                    reads[*fam].push(p);
-                                }
-                            }
-                            _ => {}
+        if let Value::Call { fam, args } = v {
+            for a in args {
+                match a {
+                    Arg::Lazy(Value::Call { fam: inner, .. }) => reads[*fam].push(*inner),
+                    Arg::Lazy(Value::Var { use_, .. }) => {
+                        let var = &g.vars[g.uses[*use_].var];
+                        if let (0, false, Some(p)) = (var.assigned, var.aliased, var.producer) {
+                            reads[*fam].push(p);
                         }
-                        walk_value(g, v, reads);
                     }
+                    _ => {}
                 }
             }
-            Value::Reduce { vec, .. } => walk_value(g, vec, reads),
-            Value::Collect { stmts, tail, .. } => {
-                for s in stmts {
-                    walk_stmt(g, s, reads);
-                }
-                walk_value(g, tail, reads);
-            }
-            Value::Tuple(vs) => vs.iter().for_each(|v| walk_value(g, v, reads)),
-            _ => {}
+        }
+        let (stmts, values, _) = v.parts();
+        for s in stmts {
+            walk_stmt(g, s, reads);
+        }
+        for v in values {
+            walk_value(g, v, reads);
         }
     }
     fn walk_stmt(g: &Graph, s: &Stmt, reads: &mut [Vec<FamId>]) {
-        match s {
-            Stmt::Let { value, .. }
-            | Stmt::Assign { value, .. }
-            | Stmt::Push { value, .. }
-            | Stmt::Eval(value) => walk_value(g, value, reads),
-            Stmt::For { body, .. } => body.iter().for_each(|s| walk_stmt(g, s, reads)),
-            Stmt::Plain(_) | Stmt::VecLocal { .. } => {}
+        for v in s.values() {
+            walk_value(g, v, reads);
+        }
+        for c in s.children() {
+            walk_stmt(g, c, reads);
         }
     }
     for s in &g.stmts {
@@ -1148,7 +1132,14 @@ pub(crate) fn passing(g: &Graph) -> Passing {
     let mut by_use = vec![None; g.uses.len()];
     let mut implied = vec![0u32; g.families.len()];
     for var in &g.vars {
-        if var.kind != VarKind::Lazy || var.assigned > 0 || var.aliased || var.producer.is_none() {
+        if var.kind != VarKind::Lazy
+            || var.assigned > 0
+            || var.aliased
+            || var.producer.is_none()
+            || g.jumps.get(var.block).copied().unwrap_or(true)
+        {
+            // Consumers in no known order, or a block a `break` or
+            // `continue` may leave before every consumer is made.
             continue;
         }
         let mut consumers: Vec<(FamId, usize, UseId)> = Vec::new();

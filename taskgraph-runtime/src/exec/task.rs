@@ -27,6 +27,19 @@ use crate::value::NodeId;
 /// recorded; the executor catches it at the item's boundary.
 pub(crate) struct Stopped;
 
+/// The payload with which a task that returned `Err` (through `?` in
+/// `graph!`) unwinds; [`caught`] turns it into [`Error::TaskFailed`].
+struct TaskErr(Box<dyn std::error::Error + Send + Sync + 'static>);
+
+/// Fails the running task with the error `e` (what `?` on a task call does
+/// with an `Err`): the graph stops as for a panic, and `compute` returns
+/// [`Error::TaskFailed`] with `e` as its source. Called only inside a task.
+#[cold]
+#[inline(never)]
+pub fn fail<E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>>(e: E) -> ! {
+    resume_unwind(Box::new(TaskErr(e.into())))
+}
+
 /// The task a thread runs now.
 #[derive(Clone, Copy)]
 pub(crate) enum Mark {
@@ -159,6 +172,21 @@ pub(crate) fn caught(cx: &Cx<'_, '_>, payload: Box<dyn Any + Send>) {
     if payload.is::<Stopped>() {
         return;
     }
+    let payload = match payload.downcast::<TaskErr>() {
+        Ok(err) => {
+            let task = cx
+                .marked(cx.mark().get())
+                .expect("taskgraph internal error: an `Err` outside a task");
+            let TaskErr(source) = *err;
+            cx.run.fail(Error::TaskFailed {
+                task,
+                source,
+                others: 0,
+            });
+            return;
+        }
+        Err(payload) => payload,
+    };
     match cx.marked(cx.mark().get()) {
         Some(task) => {
             let message = panic_message(&*payload);

@@ -207,6 +207,93 @@ impl<'g, T> LazyVec<'g, T> {
             .collect_len(self.len)
     }
 
+    /// `v[i]` in `graph!`: element `i`, or [`Error::IndexOutOfRange`]
+    /// naming the vector `name` and the place `at` (`file:line:column`).
+    ///
+    /// [`Error::IndexOutOfRange`]: crate::Error::IndexOutOfRange
+    #[inline]
+    pub fn at(
+        &self,
+        i: usize,
+        name: &'static str,
+        at: &'static str,
+    ) -> Result<Lazy<'g, T>, crate::Error> {
+        match self.get(i) {
+            Some(x) => Ok(x),
+            None => Err(self.out_of_range(i, name, at)),
+        }
+    }
+
+    /// `&v[range]` in `graph!`: the elements of `range`, or
+    /// [`Error::IndexOutOfRange`] as for [`LazyVec::at`].
+    ///
+    /// [`Error::IndexOutOfRange`]: crate::Error::IndexOutOfRange
+    pub fn slice(
+        &self,
+        range: impl std::ops::RangeBounds<usize>,
+        name: &'static str,
+        at: &'static str,
+    ) -> Result<LazyVec<'g, T>, crate::Error> {
+        use std::ops::Bound;
+        let lo = match range.start_bound() {
+            Bound::Included(&a) => a,
+            Bound::Excluded(&a) => a.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let hi = match range.end_bound() {
+            Bound::Included(&b) => b.saturating_add(1),
+            Bound::Excluded(&b) => b,
+            Bound::Unbounded => self.len,
+        };
+        if hi > self.len {
+            return Err(self.out_of_range(hi.max(1) - 1, name, at));
+        }
+        if lo > hi {
+            return Err(self.out_of_range(lo, name, at));
+        }
+        let mut out = LazyVec::new();
+        for p in &self.pieces {
+            let (a, b) = (p.offset.max(lo), (p.offset + p.len as usize).min(hi));
+            if a < b {
+                out.push_run(p.fam, p.start + (a - p.offset) as u32, (b - a) as u32);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `v.chunks(k)` in `graph!`: consecutive pieces of `k` elements (the
+    /// last may be shorter), each a vector of lazy values.
+    ///
+    /// # Panics
+    /// If `k` is 0, as [`slice::chunks`] does.
+    pub fn chunks(&self, k: usize) -> impl ExactSizeIterator<Item = LazyVec<'g, T>> + '_ {
+        assert!(k != 0, "chunk size must be non-zero");
+        let n = self.len.div_ceil(k);
+        (0..n)
+            .map(move |c| {
+                let (lo, hi) = (c * k, ((c + 1) * k).min(self.len));
+                let mut out = LazyVec::new();
+                for p in &self.pieces {
+                    let (a, b) = (p.offset.max(lo), (p.offset + p.len as usize).min(hi));
+                    if a < b {
+                        out.push_run(p.fam, p.start + (a - p.offset) as u32, (b - a) as u32);
+                    }
+                }
+                out
+            })
+            .collect_len(n)
+    }
+
+    #[cold]
+    fn out_of_range(&self, index: usize, vector: &'static str, at: &'static str) -> crate::Error {
+        crate::Error::IndexOutOfRange {
+            vector,
+            index,
+            len: self.len,
+            at,
+        }
+    }
+
     pub(crate) fn pieces(&self) -> &[Piece] {
         &self.pieces
     }
@@ -272,5 +359,28 @@ mod tests {
         let ids: Vec<_> = v.iter().map(|l| l.id.idx).collect();
         assert_eq!(ids, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 20]);
         assert_eq!(v.iter().len(), 12);
+        let s = v.slice(8..11, "v", "here").unwrap();
+        let ids: Vec<_> = s.iter().map(|l| (l.id.fam, l.id.idx)).collect();
+        assert_eq!(ids, [(3, 8), (3, 9), (4, 0)]);
+        assert_eq!(v.slice(.., "v", "here").unwrap().len(), 12);
+        assert!(v.slice(3..13, "v", "here").is_err());
+        let lens: Vec<_> = v.chunks(5).map(|c| c.len()).collect();
+        assert_eq!(lens, [5, 5, 2]);
+        let ids: Vec<_> = v
+            .chunks(5)
+            .nth(1)
+            .unwrap()
+            .iter()
+            .map(|l| l.id.idx)
+            .collect();
+        assert_eq!(ids, [5, 6, 7, 8, 9]);
+        assert!(matches!(
+            v.at(12, "v", "f.rs:1:2"),
+            Err(crate::Error::IndexOutOfRange {
+                index: 12,
+                len: 12,
+                ..
+            })
+        ));
     }
 }

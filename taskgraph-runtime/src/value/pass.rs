@@ -203,6 +203,43 @@ pub struct ByValue;
 #[derive(Clone, Copy, Debug)]
 pub struct ByRef;
 
+/// A parameter that borrows its argument: what `f(&x)` in `graph!` needs.
+#[diagnostic::on_unimplemented(
+    message = "this parameter takes its argument by value, so the argument is written without `&`",
+    label = "write the lazy value itself here",
+    note = "a `#[delayed]` parameter `T` receives the value (moved, or cloned if other tasks read it too); `&T` borrows it"
+)]
+pub trait BorrowsArgument {}
+impl BorrowsArgument for ByRef {}
+
+/// Checks that an argument written `&x` goes to a parameter that borrows.
+#[inline(always)]
+pub fn expect_borrow<M: BorrowsArgument>(_: &M) {}
+
+/// The result of a task that `?` unwraps.
+#[diagnostic::on_unimplemented(
+    message = "`?` needs a task that returns `Result`, but this one returns `{Self}`",
+    label = "this task returns `{Self}`",
+    note = "remove the `?`, or make the `#[delayed]` function return `Result<T, E>`"
+)]
+pub trait Fallible {
+    /// The value of a success.
+    type Ok;
+    /// The error of a failure.
+    type Err;
+    /// The task's result.
+    fn into_result(self) -> Result<Self::Ok, Self::Err>;
+}
+
+impl<T, E> Fallible for Result<T, E> {
+    type Ok = T;
+    type Err = E;
+    #[inline(always)]
+    fn into_result(self) -> Result<T, E> {
+        self
+    }
+}
+
 impl ByValue {
     /// Receives an input consumed by this task alone.
     #[inline(always)]
@@ -463,7 +500,7 @@ impl<T: Sync + ?Sized> TaskRefParam for T {}
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a `#[delayed]` function",
     label = "called as a task here",
-    note = "inside `graph!`, a call of a function whose name starts in lower case is a task: mark the function `#[delayed]`, or compute its value before `graph!` or in a block `{{ ... }}`"
+    note = "inside `graph!`, a call of a function whose name starts in lower case is a task: mark the function `#[delayed]`, or compute its value before `graph!`"
 )]
 pub trait Delayed {}
 

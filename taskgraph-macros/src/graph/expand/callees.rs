@@ -36,7 +36,7 @@ pub(crate) fn callees(families: &[Family]) -> Callees {
     let mut seen: Vec<(String, Ident, usize)> = Vec::new();
     let mut imports = Vec::new();
     let mut stand_ins = Vec::new();
-    for f in families.iter() {
+    for f in families.iter().filter(|f| f.expr.is_none()) {
         let key = check::show(&f.companion);
         let n = f.params.len();
         if let Some(e) = seen.iter_mut().find(|e| e.0 == key) {
@@ -52,7 +52,7 @@ pub(crate) fn callees(families: &[Family]) -> Callees {
     for (j, (_, alias, n)) in seen.iter().enumerate() {
         let f = families
             .iter()
-            .find(|f| check::show(&f.companion) == seen[j].0)
+            .find(|f| f.expr.is_none() && check::show(&f.companion) == seen[j].0)
             .expect("a family");
         let last = f.companion.segments.last().expect("a path").ident.clone();
         // Private: the glob below must bring the aliases into the graph's
@@ -80,6 +80,11 @@ pub(crate) fn callees(families: &[Family]) -> Callees {
     });
     let mut paths = Vec::with_capacity(families.len());
     for f in families {
+        if f.expr.is_some() {
+            // An expression: its body is emitted in place, named by nothing.
+            paths.push((f.callee.clone(), f.companion.clone()));
+            continue;
+        }
         let key = check::show(&f.companion);
         let last = f.callee.segments.last().expect("a path");
         // The same alias, at this call's own function name.

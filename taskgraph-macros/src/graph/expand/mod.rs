@@ -119,11 +119,6 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
     }
 }
 
-/// The family of source `k` (`Value::Source`).
-fn source_ident(k: usize) -> Ident {
-    Ident::new(&format!("__tg_src{k}"), Span::mixed_site())
-}
-
 /// Whether family `i` is a `tree_reduce` at the top level (not inside a
 /// loop) that no fused loop computes: it gets a fused loop of its own.
 fn is_top_reduce(g: &Graph, low: &Lowering<'_>, i: usize) -> bool {
@@ -148,14 +143,23 @@ fn table_family(g: &Graph, low: &Lowering<'_>, k: usize) -> Option<usize> {
     None
 }
 
+/// The family of source `k` (`Value::Source`).
+fn source_ident(k: usize) -> Ident {
+    Ident::new(&format!("__tg_src{k}"), Span::mixed_site())
+}
+
 /// The tokens of the graph's final expression, for errors about its type.
 fn tail_span(g: &Graph) -> Span {
     match &g.tail {
         Value::Call { fam, .. } | Value::Reduce { fam, .. } => g.families[*fam].span,
         Value::Var { name, .. } | Value::VecVar { name, .. } => name.span(),
-        Value::Collect { span, .. } => *span,
+        Value::Collect { span, .. } | Value::Index { span, .. } | Value::Slice { span, .. } => {
+            *span
+        }
         Value::Source { expr, .. } => syn::spanned::Spanned::span(expr),
-        Value::Tuple(_) | Value::Error => Span::call_site(),
+        Value::If { .. } | Value::Match { .. } | Value::Tuple(_) | Value::Error => {
+            Span::call_site()
+        }
     }
 }
 
@@ -220,6 +224,12 @@ pub(crate) fn line_column(span: Span) -> (TokenStream, TokenStream) {
     } else {
         (quote!(::core::line!()), quote!(::core::column!()))
     }
+}
+
+/// `"file:line:column"` of `span`, as a `&'static str`.
+fn location(span: Span) -> TokenStream {
+    let (line, column) = line_column(span);
+    quote!(::core::concat!(::core::file!(), ":", #line, ":", #column))
 }
 
 fn proc_macro_available() -> bool {
@@ -303,7 +313,10 @@ impl Ctx<'_> {
             }
             PlanKind::Collect { name, ty } => {
                 let fused = self.fused_loop(p, plan, &len);
-                let Stmt::Let { value, .. } = s else {
+                let Stmt::Let {
+                    value, mutability, ..
+                } = s
+                else {
                     unreachable!("a collect plan is a `let`")
                 };
                 let node_value = self.value(value);
@@ -325,7 +338,7 @@ impl Ctx<'_> {
                 quote! {
                     #decl
                     #r
-                    let #name #ty = if #scope.fusion() {
+                    let #mutability #name #ty = if #scope.fusion() {
                         #prologue
                         let __tg_v = #result;
                         #fused
@@ -500,8 +513,12 @@ impl Ctx<'_> {
         }
     }
 
-    /// `companion::__TG_Pi`, named at the function.
+    /// `companion::__TG_Pi`, named at the function; an expression's
+    /// parameters are taken by value.
     fn mode(&self, fam: FamId, i: usize, span: Span) -> TokenStream {
+        if self.g.families[fam].expr.is_some() {
+            return private("ByValue", span);
+        }
         let companion = &self.paths[fam].1;
         let mode = paths::param_mode(i, span);
         quote!(<#companion>::#mode)
@@ -551,8 +568,7 @@ impl Ctx<'_> {
                         }
                     }
                     let info = info_ident(self.g, link.fam);
-                    let callee = &self.paths[link.fam].0;
-                    let call = quote_spanned!(f.span=> #callee(#(#vals),*));
+                    let call = self.call_tokens(link.fam, &vals);
                     let name = &link.name;
                     let ty = link.ty.map(|t| quote!(: #t));
                     let at = self.iteration_at(p, plan, k);
@@ -630,9 +646,65 @@ impl Ctx<'_> {
                 let v = self.value(value);
                 quote!(let #mutability #name #ty = #v;)
             }
-            Stmt::Assign { name, value } => {
+            Stmt::Assign { name, value } | Stmt::AssignVec { name, value } => {
                 let v = self.value(value);
                 quote!(#name = #v;)
+            }
+            Stmt::If { cond, then, els } => {
+                let then = then.iter().map(|s| self.stmt(s));
+                let els = els.as_ref().map(|b| {
+                    let b = b.iter().map(|s| self.stmt(s));
+                    quote!(else { #(#b)* })
+                });
+                quote!(if #cond { #(#then)* } #els)
+            }
+            Stmt::Match { expr, arms } => {
+                let arms = arms.iter().map(|a| {
+                    let pat = &a.pat;
+                    let guard = a.guard.as_ref().map(|g| quote!(if #g));
+                    let body = a.body.iter().map(|s| self.stmt(s));
+                    quote!(#pat #guard => { #(#body)* })
+                });
+                quote!(match #expr { #(#arms)* })
+            }
+            Stmt::While {
+                label,
+                cond,
+                body,
+                depth,
+            } => {
+                let c = temp(&format!("__tg_c{}", depth - 1), Span::call_site());
+                let l = loop_ident(depth - 1);
+                let body = body.iter().map(|s| self.stmt(s));
+                quote! {
+                    {
+                        let mut #c: usize = 0;
+                        #label while #cond {
+                            let #l = #c;
+                            #c += 1;
+                            #(#body)*
+                        }
+                    }
+                }
+            }
+            Stmt::Loop { label, body, depth } => {
+                let c = temp(&format!("__tg_c{}", depth - 1), Span::call_site());
+                let l = loop_ident(depth - 1);
+                let body = body.iter().map(|s| self.stmt(s));
+                quote! {
+                    {
+                        let mut #c: usize = 0;
+                        #label loop {
+                            let #l = #c;
+                            #c += 1;
+                            #(#body)*
+                        }
+                    }
+                }
+            }
+            Stmt::Block(body) => {
+                let body = body.iter().map(|s| self.stmt(s));
+                quote!({ #(#body)* })
             }
             Stmt::Push {
                 vec, method, value, ..
@@ -793,6 +865,30 @@ impl Ctx<'_> {
                 let vs = vs.iter().map(|v| self.value(v));
                 quote!((#(#vs,)*))
             }
+            Value::If { cond, then, els } => {
+                let (t, e) = (self.branch(then), self.branch(els));
+                quote!(if #cond { #t } else { #e })
+            }
+            Value::Match { expr, arms } => {
+                let arms = arms.iter().map(|(pat, guard, b)| {
+                    let guard = guard.as_ref().map(|g| quote!(if #g));
+                    let b = self.branch(b);
+                    quote!(#pat #guard => { #b })
+                });
+                quote!(match #expr { #(#arms)* })
+            }
+            Value::Index {
+                name, index, span, ..
+            } => {
+                let (text, at) = (name.to_string(), location(*span));
+                quote_spanned!(*span=> #name.at(#index, #text, #at)?)
+            }
+            Value::Slice {
+                name, range, span, ..
+            } => {
+                let (text, at) = (name.to_string(), location(*span));
+                quote_spanned!(*span=> #name.slice(#range, #text, #at)?)
+            }
             Value::Source { expr, index } => {
                 let sp = syn::spanned::Spanned::span(expr);
                 let src = source_ident(*index);
@@ -807,6 +903,56 @@ impl Ctx<'_> {
                 }
             }
             Value::Error => quote!(::core::unreachable!()),
+        }
+    }
+
+    /// A branch's statements and final value.
+    fn branch(&self, b: &Branch) -> TokenStream {
+        let stmts = b.stmts.iter().map(|s| self.stmt(s));
+        let tail = self.value(&b.tail);
+        quote!(#(#stmts)* #tail)
+    }
+
+    /// The call a node of family `fam` makes with arguments `args`: the
+    /// `#[delayed]` function, or an expression's body with its parameters
+    /// bound to the names it reads; a fallible call unwraps its `Ok` and
+    /// fails the task with its `Err`. Both kinds of work use this.
+    fn call_tokens(&self, fam: FamId, args: &[TokenStream]) -> TokenStream {
+        let f = &self.g.families[fam];
+        let call = match &f.expr {
+            None => {
+                let callee = &self.paths[fam].0;
+                quote_spanned!(f.span=> #callee(#(#args),*))
+            }
+            Some(x) => {
+                let names = &x.names;
+                let e = &x.expr;
+                quote_spanned! {f.span=>
+                    {
+                        #(
+                            #[allow(unused_variables, unused_mut)]
+                            let #names = #args;
+                        )*
+                        #e
+                    }
+                }
+            }
+        };
+        if !f.fallible {
+            return call;
+        }
+        let (ok, err, fail) = (
+            private("Ok", f.span),
+            private("Err", f.span),
+            private("fail", f.span),
+        );
+        let (v, e) = (temp("__tg_ok", f.span), temp("__tg_err", f.span));
+        let fallible = private("Fallible", f.span);
+        quote_spanned! {f.span=>
+            match #fallible::into_result(#call) {
+                #ok(#v) => #v,
+                #err(#e) => #fail(#e),
+            }
         }
     }
 
@@ -833,10 +979,13 @@ impl Ctx<'_> {
                     // function that is not `#[delayed]` is reported there);
                     // the argument itself is all at the user's argument, so
                     // type errors point at it.
-                    let companion = &self.paths[i].1;
-                    let mode = paths::param_mode(k, p.span);
+                    let mode = self.mode(i, k, p.span);
                     let m = Ident::new(&format!("__tg_m{k}"), p.span);
-                    modes.push(quote!(let #m = <#companion>::#mode;));
+                    modes.push(quote!(let #m = #mode;));
+                    if p.borrowed {
+                        let check = private("expect_borrow", p.span);
+                        modes.push(quote_spanned!(p.span=> #check(&#m);));
+                    }
                     let pass = match once {
                         Once::Use(u) => self.low.passing.by_use[u],
                         _ => None,
@@ -854,8 +1003,7 @@ impl Ctx<'_> {
                 }
             }
         }
-        let callee = &self.paths[i].0;
-        let call = quote_spanned!(f.span=> #callee(#(#args),*));
+        let call = self.call_tokens(i, &args);
         let cx_at = temp(&cx.to_string(), f.span);
         let cx_ty = private("Cx", f.span);
         quote_spanned! {f.span=>

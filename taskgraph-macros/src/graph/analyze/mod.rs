@@ -11,6 +11,10 @@ use super::ir::*;
 use super::parse;
 use crate::diag::Ctxt;
 
+mod control;
+mod exprs;
+mod iters;
+
 enum Binding {
     Var(VarId),
     Plain,
@@ -29,6 +33,17 @@ pub(crate) struct Analyzer {
     in_tail: bool,
     /// `Vec::new()`s that received plain values: plain vectors for good.
     plain_vecs: Vec<VarId>,
+    /// Enclosing loops of graph code (`for`, `while`, `loop`; not `.map`
+    /// closures): where `break` and `continue` may go.
+    loops: usize,
+    /// Per block: whether a `break` or `continue` may leave it early.
+    jumps: Vec<bool>,
+    /// The blocks open at this point, outermost first.
+    open: Vec<usize>,
+    /// Hidden names made so far (destructured values).
+    hidden: usize,
+    /// Names a closure being looked at binds: plain while it is looked at.
+    masked: std::cell::RefCell<Vec<String>>,
     /// How many `Value::Source`s so far.
     sources: usize,
     pub errors: Vec<syn::Error>,
@@ -48,6 +63,11 @@ pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span, cx: &Ctxt) -> Option<Gr
         frames: Vec::new(),
         in_tail: false,
         plain_vecs: Vec::new(),
+        loops: 0,
+        jumps: vec![false],
+        open: vec![0],
+        hidden: 0,
+        masked: Default::default(),
         sources: 0,
         errors: Vec::new(),
     };
@@ -78,6 +98,7 @@ pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span, cx: &Ctxt) -> Option<Gr
         families: a.families,
         vars: a.vars,
         uses: a.uses,
+        jumps: a.jumps,
         sources: a.sources,
     })
 }
@@ -95,6 +116,9 @@ fn ends_in_return(stmts: &[syn::Stmt]) -> bool {
 impl Analyzer {
     fn lookup(&self, name: &Ident) -> Option<VarId> {
         let n = name.to_string();
+        if self.masked.borrow().contains(&n) {
+            return None;
+        }
         for scope in self.scopes.iter().rev() {
             for (k, b) in scope.iter().rev() {
                 if *k == n {
@@ -116,6 +140,9 @@ impl Analyzer {
     /// from outside it.
     fn name_of(&self, name: &Ident) -> Name {
         let n = name.to_string();
+        if self.masked.borrow().contains(&n) {
+            return Name::Inside;
+        }
         for scope in self.scopes.iter().rev() {
             for (k, b) in scope.iter().rev() {
                 if *k == n {
@@ -185,7 +212,7 @@ impl Analyzer {
     fn check_plain_in(&mut self, e: &Expr, ctx: Option<Ctx>) -> usize {
         use syn::visit::Visit;
         let lookup = |i: &Ident| self.name_of(i);
-        let mut v = PlainCode::new(&lookup);
+        let mut v = PlainCode::new(&lookup).in_loops(self.loops);
         match ctx {
             Some(c) => v.expr_in(e, c),
             None => v.visit_expr(e),
@@ -199,7 +226,7 @@ impl Analyzer {
     fn check_plain_stmt(&mut self, s: &syn::Stmt) {
         use syn::visit::Visit;
         let lookup = |i: &Ident| self.name_of(i);
-        let mut v = PlainCode::new(&lookup);
+        let mut v = PlainCode::new(&lookup).in_loops(self.loops);
         v.visit_stmt(s);
         let found = std::mem::take(&mut v.errors);
         self.errors.extend(found);
@@ -232,9 +259,18 @@ impl Analyzer {
             syn::Stmt::Local(l) => self.local(l, s, out),
             syn::Stmt::Expr(e, _) => self.expr_stmt(e, s, out),
             syn::Stmt::Item(_) => out.push(Stmt::Plain(s.to_token_stream())),
-            syn::Stmt::Macro(_) => {
-                self.check_plain_stmt(s);
-                out.push(Stmt::Plain(s.to_token_stream()));
+            syn::Stmt::Macro(m) => {
+                let e = Expr::Macro(syn::ExprMacro {
+                    attrs: m.attrs.clone(),
+                    mac: m.mac.clone(),
+                });
+                if self.mentions_lazy(&e) {
+                    let v = self.expr_task(&e);
+                    out.push(Stmt::Eval(v));
+                } else {
+                    self.check_plain_stmt(s);
+                    out.push(Stmt::Plain(s.to_token_stream()));
+                }
             }
         }
     }
@@ -243,15 +279,18 @@ impl Analyzer {
         if let Some(init) = &l.init {
             if let (None, Some((m, name, ty))) = (&init.diverge, parse::simple_binding(&l.pat)) {
                 if let Some(value) = self.value(&init.expr, false) {
-                    let vec = matches!(value, Value::Collect { .. } | Value::VecVar { .. });
-                    if let Value::Var { use_, .. } = &value {
-                        // An alias: both names read one node, so neither is "used once".
-                        let src = self.uses[*use_].var;
-                        self.vars[src].aliased = true;
-                    }
+                    let vec = self.is_vec_value(&value);
+                    // An alias: both names read one node, so neither is "used once".
+                    self.alias_tails(&value);
                     let var = self.new_var(if vec { VarKind::LazyVec } else { VarKind::Lazy });
-                    if matches!(value, Value::Var { .. } | Value::VecVar { .. }) {
+                    if !matches!(
+                        value,
+                        Value::Call { .. } | Value::Reduce { .. } | Value::Collect { .. }
+                    ) {
                         self.vars[var].aliased = true;
+                    }
+                    if vec && !matches!(value, Value::Collect { .. }) {
+                        self.vars[var].borrowed_elems = true;
                     }
                     if let Value::Call { fam, .. } = &value {
                         self.vars[var].producer = Some(*fam);
@@ -290,11 +329,14 @@ impl Analyzer {
                     });
                     return;
                 }
+            } else if init.diverge.is_none() && self.looks_lazy(&init.expr) {
+                self.destructure(l, &init.expr, out);
+                return;
             } else if self.looks_lazy(&init.expr) {
                 self.errors.push(error_spanned(
                     &l.pat,
-                    "a lazy value cannot be destructured or matched: its parts exist only when the graph runs",
-                    "bind it to a name (`let pair = f(..);`) and pass it to a `#[delayed]` function that takes it apart",
+                    "a lazy value cannot be matched with `let .. else`: its parts exist only when the graph runs",
+                    "bind it to a name and match it inside a `#[delayed]` function",
                 ));
                 self.bind_plain_pat(&l.pat);
                 return;
@@ -308,31 +350,30 @@ impl Analyzer {
     fn expr_stmt(&mut self, e: &Expr, s: &syn::Stmt, out: &mut Vec<Stmt>) {
         match e {
             Expr::ForLoop(f) => {
-                let over = self.lazy_vec_iter(&f.expr);
-                if over.is_none() {
-                    self.check_plain_in(&f.expr, Some(Ctx::LoopBound));
+                let over = self.lazy_iter(&f.expr);
+                match &over {
+                    Some(src) => self.check_src(src),
+                    None => {
+                        self.check_plain_in(&f.expr, Some(Ctx::LoopBound));
+                    }
                 }
                 if let Some(a) = f.attrs.first() {
-                    self.errors.push(unsupported(a.span(), "an attribute on a `for` loop", "remove the attribute"));
+                    self.errors.push(unsupported(
+                        a.span(),
+                        "an attribute on a `for` loop",
+                        "remove the attribute",
+                    ));
                 }
-                self.depth += 1;
-                let outer_block = self.block;
-                self.block = self.blocks;
-                self.blocks += 1;
-                self.frames.push(Reserve::default());
-                self.scopes.push(Vec::new());
+                let saved = self.enter(true);
                 let (pat, iter) = match &over {
-                    Some(v) => (self.bind_element(&f.pat), syn::parse_quote!(#v.iter())),
+                    Some(src) => (self.bind_src_pat(&f.pat, src), src.iter()),
                     None => {
                         self.bind_plain_pat(&f.pat);
                         ((*f.pat).clone(), (*f.expr).clone())
                     }
                 };
                 let (body, _) = self.block(&f.body.stmts, false);
-                self.scopes.pop();
-                let reserve = self.frames.pop().unwrap_or_default();
-                self.depth -= 1;
-                self.block = outer_block;
+                let reserve = self.leave(saved);
                 out.push(Stmt::For {
                     label: f.label.clone(),
                     pat,
@@ -342,45 +383,26 @@ impl Analyzer {
                     reserve,
                 });
             }
-            Expr::While(w) => {
-                let kw = if matches!(*w.cond, Expr::Let(_)) { "while let" } else { "while" };
-                if self.check_plain_in(&w.cond, Some(Ctx::Cond(kw))) == 0 {
-                    self.errors.push(unsupported(
-                        w.while_token.span,
-                        &format!("`{kw}`"),
-                        "use a `for` loop over a range computed before the loop",
-                    ));
+            Expr::While(w) => self.while_stmt(w, out),
+            Expr::Loop(l) => self.loop_stmt(l, out),
+            Expr::If(i) => self.if_stmt(i, out),
+            Expr::Match(m) => self.match_stmt(m, out),
+            Expr::Block(b) if b.label.is_none() => self.block_stmt(b, out),
+            Expr::Break(_) | Expr::Continue(_) => {
+                if self.loops > 0 {
+                    self.jump();
                 }
+                self.check_plain_stmt(s);
+                out.push(Stmt::Plain(s.to_token_stream()));
             }
-            Expr::Loop(l) => self.errors.push(unsupported(
-                l.loop_token.span,
-                "`loop`",
-                "use a `for` loop over a range computed before the loop",
-            )),
-            Expr::If(i) => {
-                let kw = if matches!(*i.cond, Expr::Let(_)) { "if let" } else { "if" };
-                if self.check_plain_in(&i.cond, Some(Ctx::Cond(kw))) == 0 {
-                    self.errors.push(unsupported(
-                        i.if_token.span,
-                        &format!("`{kw}`"),
-                        "decide before `graph!` which graph to build, or pass the condition to a `#[delayed]` function",
-                    ));
-                }
+            Expr::Binary(b) if compound_op(&b.op).is_some() && self.lazy_target(&b.left) => {
+                let op = compound_op(&b.op).expect("a compound assignment");
+                let (left, right) = (&b.left, &b.right);
+                let a: syn::ExprAssign = syn::parse_quote_spanned! {b.span()=>
+                    #left = #left #op (#right)
+                };
+                self.assign(&a, s, out);
             }
-            Expr::Match(m) => {
-                if self.check_plain_in(&m.expr, Some(Ctx::Cond("match"))) == 0 {
-                    self.errors.push(unsupported(
-                        m.match_token.span,
-                        "`match`",
-                        "decide before `graph!` which graph to build, or match inside a `#[delayed]` function",
-                    ));
-                }
-            }
-            Expr::Block(b) => self.errors.push(unsupported(
-                b.block.brace_token.span.open(),
-                "a block",
-                "write its statements directly inside `graph!`; a task is a call of a `#[delayed]` function",
-            )),
             Expr::Unsafe(u) => self.errors.push(unsupported(
                 u.unsafe_token.span,
                 "an `unsafe` block",
@@ -398,7 +420,8 @@ impl Analyzer {
                 None => {
                     if let Expr::MethodCall(m) = e {
                         // `v.extend(..)`, `v.insert(..)`: a plain vector.
-                        if let Some(var) = parse::as_ident(&m.receiver).and_then(|i| self.lookup(i)) {
+                        if let Some(var) = parse::as_ident(&m.receiver).and_then(|i| self.lookup(i))
+                        {
                             self.plain_vec(var);
                         }
                     }
@@ -448,11 +471,27 @@ impl Analyzer {
                     }
                 }
             }
-            Name::Lazy(VarKind::LazyVec) => self.errors.push(unsupported(
-                a.eq_token.span,
-                "assigning to a vector of lazy values",
-                "build a new vector with `let`",
-            )),
+            Name::Lazy(VarKind::LazyVec) => {
+                let var = self.lookup(name).expect("a lazy vector");
+                match self.value(&a.right, true) {
+                    Some(value) if self.is_vec_value(&value) => {
+                        self.alias_tails(&value);
+                        self.vars[var].aliased = true;
+                        self.vars[var].borrowed_elems = true;
+                        self.vars[var].assigned += 1;
+                        out.push(Stmt::AssignVec {
+                            name: name.clone(),
+                            value,
+                        });
+                    }
+                    Some(Value::Error) => {}
+                    _ => self.errors.push(error_spanned(
+                        &a.right,
+                        format!("`{name}` is a vector of lazy values, so it can only be assigned another one"),
+                        format!("assign a vector of lazy values, e.g. `{name} = next;`"),
+                    )),
+                }
+            }
             Name::Outside if parse::starts_lower(name) => {
                 self.errors.push(check::captured_mutation(name));
                 self.check_plain_expr(&a.right);
@@ -554,22 +593,80 @@ impl Analyzer {
             Expr::Group(g) => self.looks_lazy(&g.expr),
             Expr::Call(c) => match &*c.func {
                 Expr::Path(p) if p.qself.is_none() => {
-                    parse::is_tree_reduce(&p.path) || self.is_task_call(&p.path)
+                    parse::is_tree_reduce(&p.path)
+                        || self.is_task_call(&p.path)
+                        || self.is_lazy_expr(e)
                 }
-                _ => false,
+                _ => self.is_lazy_expr(e),
             },
             Expr::Path(_) => parse::as_ident(e)
                 .and_then(|i| self.kind_of(i))
                 .is_some_and(|k| k != VarKind::VecCandidate),
             Expr::MethodCall(_) => {
-                parse::as_map_collect(e).is_some_and(|(_, c)| self.body_looks_lazy(&c.body))
+                parse::as_map_collect(e).is_some_and(|(_, c)| self.closure_looks_lazy(c))
+                    || iters::map_path_to_closure(e).is_some_and(|d| self.looks_lazy(&d))
+                    || self.is_lazy_expr(e)
             }
             Expr::Try(t) => self.looks_lazy(&t.expr),
             Expr::Reference(r) => self.looks_lazy(&r.expr),
-            Expr::Index(i) => self.looks_lazy(&i.expr),
-            Expr::Tuple(t) => t.elems.iter().any(|e| self.looks_lazy(e)),
+            Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) => self.looks_lazy(&u.expr),
+            Expr::If(_) | Expr::Match(_) | Expr::Block(_) => self.branches_look_lazy(e),
+            e => self.is_lazy_expr(e),
+        }
+    }
+
+    /// Whether a value is a vector of lazy values.
+    fn is_vec_value(&self, v: &Value) -> bool {
+        match v {
+            Value::Collect { .. } | Value::VecVar { .. } | Value::Slice { .. } => true,
+            Value::If { then, .. } => self.is_vec_value(&then.tail),
+            Value::Match { arms, .. } => arms.first().is_some_and(|a| self.is_vec_value(&a.2.tail)),
             _ => false,
         }
+    }
+
+    /// The variables whose nodes `v` may be (the tails of its branches): they
+    /// get another name, so none of them is "used once".
+    fn alias_tails(&mut self, v: &Value) {
+        match v {
+            Value::Var { use_, .. } | Value::VecVar { use_, .. } | Value::Slice { use_, .. } => {
+                let src = self.uses[*use_].var;
+                self.vars[src].aliased = true;
+            }
+            Value::If { then, els, .. } => {
+                self.alias_tails(&then.tail);
+                self.alias_tails(&els.tail);
+            }
+            Value::Match { arms, .. } => {
+                for a in arms {
+                    self.alias_tails(&a.2.tail);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether `e` names a lazy variable (the target of `x += ..`).
+    fn lazy_target(&self, e: &Expr) -> bool {
+        parse::as_ident(e).is_some_and(|i| self.kind_of(i) == Some(VarKind::Lazy))
+    }
+
+    /// Whether a `.map(..)` closure ends in a lazy value (its parameters
+    /// are plain inside it, whatever they shadow).
+    fn closure_looks_lazy(&self, c: &ExprClosure) -> bool {
+        let mut names = Vec::new();
+        for p in &c.inputs {
+            parse::pat_idents(p, &mut names);
+        }
+        let n = names.len();
+        self.masked
+            .borrow_mut()
+            .extend(names.iter().map(|i| i.to_string()));
+        let r = self.body_looks_lazy(&c.body);
+        let mut m = self.masked.borrow_mut();
+        let keep = m.len() - n;
+        m.truncate(keep);
+        r
     }
 
     fn body_looks_lazy(&self, body: &Expr) -> bool {
@@ -610,11 +707,9 @@ impl Analyzer {
                     Some(self.reduce(c))
                 } else if self.is_task_call(&p.path) {
                     Some(self.call(c, &p.path))
+                } else if self.is_lazy_expr(e) {
+                    Some(self.expr_task(e))
                 } else {
-                    if c.args.iter().any(|a| self.looks_lazy(a)) {
-                        self.errors.push(check::not_delayed(&p.path));
-                        return Some(Value::Error);
-                    }
                     None
                 }
             }
@@ -641,24 +736,51 @@ impl Analyzer {
                 }
             }
             Expr::MethodCall(_) => {
-                let (recv, closure) = parse::as_map_collect(e)?;
-                if !self.body_looks_lazy(&closure.body) {
-                    return None;
+                if let Some(v) = self.end_value(e) {
+                    return Some(v);
                 }
-                Some(self.collect(recv, closure, e.span()))
+                if let Some(desugared) = iters::map_path_to_closure(e) {
+                    if self.looks_lazy(&desugared) {
+                        return self.value(&desugared, gather);
+                    }
+                }
+                if let Some((recv, closure)) = parse::as_map_collect(e) {
+                    if self.closure_looks_lazy(closure) {
+                        return Some(self.collect(recv, closure, e.span()));
+                    }
+                }
+                self.is_lazy_expr(e).then(|| self.expr_task(e))
             }
-            Expr::Try(t) if self.looks_lazy(&t.expr) => {
-                self.errors.push(unsupported(
-                    t.question_token.span,
-                    "`?`",
-                    "return the `Result` from the task and handle it in the task that consumes it",
-                ));
-                Some(Value::Error)
+            Expr::Try(t) if self.looks_lazy(&t.expr) => Some(self.try_value(t)),
+            Expr::If(i) if self.branches_look_lazy(e) => Some(self.if_value(i)),
+            Expr::Match(m) if self.branches_look_lazy(e) => Some(self.match_value(m)),
+            Expr::Index(i) if self.looks_lazy(&i.expr) || self.indexes_lazy_vec(e) => {
+                match self.index_value(i) {
+                    Some(v) => Some(v),
+                    None if matches!(&*i.index, Expr::Range(_)) => {
+                        self.errors.push(error_spanned(
+                        e,
+                        "a slice of a vector of lazy values is borrowed: write `&v[a..b]`",
+                        "pass `&v[a..b]` to a `#[delayed]` function that takes `&[T]` or `Vec<T>`",
+                    ));
+                        Some(Value::Error)
+                    }
+                    None => Some(self.expr_task(e)),
+                }
             }
-            Expr::Index(i) if self.looks_lazy(&i.expr) => {
-                self.errors
-                    .push(check::lazy_index(i.bracket_token.span.join()));
-                Some(Value::Error)
+            Expr::Reference(r) if r.mutability.is_none() && self.looks_lazy(&r.expr) => {
+                // `&v[a..b]` is part of a lazy vector; `&x` is `x` (a
+                // `#[delayed]` parameter `&T` borrows, a `T` one takes).
+                if let Expr::Index(i) = strip_paren(&r.expr) {
+                    if let Some(v) = self.slice_value(i) {
+                        return Some(v);
+                    }
+                }
+                self.value(&r.expr, gather)
+            }
+            Expr::Unary(u) if matches!(u.op, syn::UnOp::Deref(_)) && self.looks_lazy(&u.expr) => {
+                // `*x` on an element of a lazy vector: the element itself.
+                self.value(&u.expr, gather)
             }
             Expr::Reference(r) if self.looks_lazy(&r.expr) => {
                 let inner = &r.expr;
@@ -676,6 +798,7 @@ impl Analyzer {
                 ));
                 Some(Value::Error)
             }
+            e if self.is_lazy_expr(e) => Some(self.expr_task(e)),
             _ => None,
         }
     }
@@ -695,6 +818,7 @@ impl Analyzer {
                 params.push(Param {
                     span: a.span(),
                     kind: ParamKind::Lazy { slot: lazy, once },
+                    borrowed: matches!(strip_paren(a), Expr::Reference(r) if r.mutability.is_none()),
                 });
                 lazy += 1;
                 args.push(Arg::Lazy(v));
@@ -703,6 +827,7 @@ impl Analyzer {
                 params.push(Param {
                     span: a.span(),
                     kind: ParamKind::Plain { slot: plain },
+                    borrowed: false,
                 });
                 plain += 1;
                 args.push(Arg::Plain(a.clone()));
@@ -730,8 +855,31 @@ impl Analyzer {
             block: self.block,
             params,
             reduce: false,
+            expr: None,
+            fallible: false,
         });
         self.families.len() - 1
+    }
+
+    /// A plain vector where a vector of lazy values is expected (a `Vec<T>`,
+    /// a slice, a spawned graph's `Handle`): read as lazy values when the
+    /// graph is built (`Source::read`, whose trait bound reports a type that
+    /// is none of these).
+    fn source(&mut self, e: &Expr) -> Value {
+        self.check_plain_expr(e);
+        if self.depth > 0 || self.loops > 0 {
+            self.errors.push(error_spanned(
+                e,
+                "`tree_reduce` inside a loop must reduce a vector of lazy values made in the graph; a vector from outside the graph is read once",
+                "reduce it before the loop: `let total = tree_reduce(values, f);`",
+            ));
+            return Value::Error;
+        }
+        self.sources += 1;
+        Value::Source {
+            expr: e.clone(),
+            index: self.sources - 1,
+        }
     }
 
     fn reduce(&mut self, c: &ExprCall) -> Value {
@@ -775,6 +923,7 @@ impl Analyzer {
                     slot,
                     once: Once::No,
                 },
+                borrowed: false,
             })
             .collect();
         let fam = self.new_family(&f, span, params);
@@ -785,43 +934,17 @@ impl Analyzer {
         }
     }
 
-    /// A plain vector where a vector of lazy values is expected (a `Vec<T>`,
-    /// a slice, a spawned graph's `Handle`): read as lazy values when the
-    /// graph is built (`Scope::source_vec`, whose trait bound reports a type
-    /// that is none of these).
-    fn source(&mut self, e: &Expr) -> Value {
-        self.check_plain_expr(e);
-        if self.depth > 0 {
-            self.errors.push(error_spanned(
-                e,
-                "`tree_reduce` inside a loop must reduce a vector of lazy values made in the graph; a vector from outside the graph is read once",
-                "reduce it before the loop: `let total = tree_reduce(values, f);`",
-            ));
-            return Value::Error;
-        }
-        self.sources += 1;
-        Value::Source {
-            expr: e.clone(),
-            index: self.sources - 1,
-        }
-    }
-
     fn collect(&mut self, recv: &Expr, closure: &ExprClosure, span: Span) -> Value {
-        let over = self.lazy_vec_iter(recv);
-        if over.is_none() {
-            self.check_plain_expr(recv);
+        let over = self.lazy_iter(recv);
+        match &over {
+            Some(src) => self.check_src(src),
+            None => self.check_plain_expr(recv),
         }
-        self.depth += 1;
-        let outer_block = self.block;
-        self.block = self.blocks;
-        self.blocks += 1;
-        self.frames.push(Reserve::default());
-        self.scopes.push(Vec::new());
+        let saved = self.enter(true);
+        // A closure body: `break` and `continue` cannot leave it.
+        let loops = std::mem::replace(&mut self.loops, 0);
         let (pat, recv) = match &over {
-            Some(v) => (
-                self.bind_element(&closure.inputs[0]),
-                syn::parse_quote!(#v.iter()),
-            ),
+            Some(src) => (self.bind_src_pat(&closure.inputs[0], src), src.iter()),
             None => {
                 self.bind_plain_pat(&closure.inputs[0]);
                 (closure.inputs[0].clone(), recv.clone())
@@ -843,10 +966,8 @@ impl Analyzer {
             }
             None => Value::Error,
         };
-        self.scopes.pop();
-        let reserve = self.frames.pop().unwrap_or_default();
-        self.depth -= 1;
-        self.block = outer_block;
+        self.loops = loops;
+        let reserve = self.leave(saved);
         Value::Collect {
             recv,
             pat,
@@ -858,55 +979,23 @@ impl Analyzer {
         }
     }
 
-    /// `v`, `&v`, `v.iter()`, `v.into_iter()` or `v.iter().copied()` over a
-    /// vector of lazy values: the loop variable is then lazy.
-    fn lazy_vec_iter(&self, e: &Expr) -> Option<Ident> {
-        match e {
-            Expr::Paren(p) => self.lazy_vec_iter(&p.expr),
-            Expr::Reference(r) if r.mutability.is_none() => self.lazy_vec_iter(&r.expr),
-            Expr::MethodCall(m)
-                if m.args.is_empty()
-                    && ["iter", "into_iter", "copied", "cloned"]
-                        .iter()
-                        .any(|n| m.method == n) =>
-            {
-                self.lazy_vec_iter(&m.receiver)
-            }
-            _ => parse::as_ident(e)
-                .filter(|i| self.kind_of(i) == Some(VarKind::LazyVec))
-                .cloned(),
-        }
-    }
-
-    /// Binds the element pattern of a loop over a lazy vector: `x` or `&x`.
-    fn bind_element(&mut self, pat: &syn::Pat) -> syn::Pat {
-        let inner = match pat {
-            syn::Pat::Reference(r) => &*r.pat,
-            p => p,
+    /// A lazy variable returned twice (`(x, x)`): outputs are moved out, so
+    /// one node cannot be two of them.
+    fn check_duplicate_output(&mut self, v: &Value, e: &Expr) {
+        let (Value::Var { name, use_ } | Value::VecVar { name, use_ }) = v else {
+            return;
         };
-        match parse::simple_binding(inner) {
-            Some((_, name, None)) => {
-                let var = self.new_var(VarKind::Lazy);
-                // The vector holds the same node: never "used once".
-                self.vars[var].aliased = true;
-                self.bind(name, Binding::Var(var));
-                syn::Pat::Ident(syn::PatIdent {
-                    attrs: Vec::new(),
-                    by_ref: None,
-                    mutability: None,
-                    ident: name.clone(),
-                    subpat: None,
-                })
-            }
-            _ => {
-                self.errors.push(error_spanned(
-                    pat,
-                    "the elements of a vector of lazy values can only be bound to a name",
-                    "write `for x in v.iter()` or `.map(|x| ...)`",
-                ));
-                self.bind_plain_pat(pat);
-                pat.clone()
-            }
+        let var = self.uses[*use_].var;
+        let earlier = self.vars[var]
+            .use_ids
+            .iter()
+            .any(|&u| u != *use_ && self.uses[u].tail);
+        if earlier {
+            self.errors.push(error_spanned(
+                e,
+                format!("`{name}` is already part of the graph's output: each output is moved out of the graph, so a value can be returned once"),
+                format!("return `{name}` once and clone it after `compute`, or return a copy made by a task (`let copy = {name}.clone();`)"),
+            ));
         }
     }
 
@@ -917,7 +1006,10 @@ impl Analyzer {
                 Value::Tuple(t.elems.iter().map(|e| self.tail(e)).collect())
             }
             _ => match self.value(e, true) {
-                Some(v) => v,
+                Some(v) => {
+                    self.check_duplicate_output(&v, e);
+                    v
+                }
                 None if self.check_plain_in(e, None) > 0 => Value::Error,
                 None => {
                     self.errors.push(error_spanned(
@@ -929,5 +1021,31 @@ impl Analyzer {
                 }
             },
         }
+    }
+}
+
+/// `+=` → `+`, and so on; `None` for other operators.
+fn compound_op(op: &syn::BinOp) -> Option<proc_macro2::TokenStream> {
+    use syn::BinOp::*;
+    Some(match op {
+        AddAssign(_) => quote!(+),
+        SubAssign(_) => quote!(-),
+        MulAssign(_) => quote!(*),
+        DivAssign(_) => quote!(/),
+        RemAssign(_) => quote!(%),
+        BitXorAssign(_) => quote!(^),
+        BitAndAssign(_) => quote!(&),
+        BitOrAssign(_) => quote!(|),
+        ShlAssign(_) => quote!(<<),
+        ShrAssign(_) => quote!(>>),
+        _ => return None,
+    })
+}
+
+fn strip_paren(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(p) => strip_paren(&p.expr),
+        Expr::Group(g) => strip_paren(&g.expr),
+        e => e,
     }
 }

@@ -5,16 +5,13 @@ fn inc(x: i64) -> i64 {
     x + 1
 }
 
-struct Point {
-    x: i64,
-    y: i64,
-}
-
 fn main() {
     let rt = Runtime::new(1).unwrap();
     let _ = rt.compute(graph! {
-        let x = inc(1);
-        let p = Point { x, y: 2 };
-        inc(p.y)
+        let mut x = inc(1);
+        while x < 10 {
+            x = inc(x);
+        }
+        x
     });
 }

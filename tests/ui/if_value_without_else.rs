@@ -7,9 +7,9 @@ fn inc(x: i64) -> i64 {
 
 fn main() {
     let rt = Runtime::new(1).unwrap();
+    let p = true;
     let _ = rt.compute(graph! {
-        let x = inc(1);
-        let t = (x, 2);
-        inc(t.1)
+        let x = if p { inc(1) };
+        x
     });
 }

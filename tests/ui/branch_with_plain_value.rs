@@ -7,11 +7,9 @@ fn inc(x: i64) -> i64 {
 
 fn main() {
     let rt = Runtime::new(1).unwrap();
+    let p = true;
     let _ = rt.compute(graph! {
-        let x = inc(0);
-        {
-            inc(1);
-        }
+        let x = if p { inc(1) } else { 2 };
         x
     });
 }

@@ -8,10 +8,11 @@ fn inc(x: i64) -> i64 {
 fn main() {
     let rt = Runtime::new(1).unwrap();
     let _ = rt.compute(graph! {
-        let mut x = inc(0);
-        loop {
-            x = inc(x);
-        }
-        x
+        let x = inc(1);
+        let y = match x {
+            0 => inc(2),
+            _ => inc(3),
+        };
+        y
     });
 }

@@ -8,11 +8,8 @@ fn inc(x: i64) -> i64 {
 fn main() {
     let rt = Runtime::new(1).unwrap();
     let _ = rt.compute(graph! {
-        let mut v = Vec::new();
-        for i in 0..3 {
-            continue;
-            v.push(inc(i));
-        }
+        let mut v: Vec<_> = (0..3).map(|i| inc(i)).collect();
+        v = vec![1, 2];
         v
     });
 }

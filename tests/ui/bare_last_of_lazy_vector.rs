@@ -4,15 +4,12 @@ use taskgraph::{delayed, graph, Runtime};
 fn inc(x: i64) -> i64 {
     x + 1
 }
-#[delayed]
-fn pair(x: i64) -> (i64, i64) {
-    (x, x)
-}
 
 fn main() {
     let rt = Runtime::new(1).unwrap();
     let _ = rt.compute(graph! {
-        let p = pair(1);
-        inc(p.0)
+        let v: Vec<_> = (0..3).map(|i| inc(i)).collect();
+        let x = v.last();
+        inc(x)
     });
 }

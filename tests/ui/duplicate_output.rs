@@ -9,7 +9,6 @@ fn main() {
     let rt = Runtime::new(1).unwrap();
     let _ = rt.compute(graph! {
         let x = inc(1);
-        let n = x.count_ones();
-        inc(n as i64)
+        (x, inc(2), x)
     });
 }

@@ -9,7 +9,9 @@ fn main() {
     let rt = Runtime::new(1).unwrap();
     let _ = rt.compute(graph! {
         let x = inc(1);
-        let label = format!("value {x}");
-        inc(label.len() as i64)
+        if true {
+            break;
+        }
+        x
     });
 }
