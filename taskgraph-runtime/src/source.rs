@@ -20,11 +20,13 @@
 //! A run that stops while a source waits withdraws the wake-up
 //! (`ErasedFamily::abandon_wait`) and ends the item it stood for, so it
 //! never waits for a graph whose outputs it will not use. The subscription
-//! and the stop meet in a Dekker pattern: the source stores its
-//! subscription and then checks `stop`; the stopper sets `stop` and then
-//! takes the subscription; a `swap` lets exactly one of them withdraw it,
-//! and the spawned graph's lock lets exactly one of the withdrawal and the
-//! wake-up happen (loom model: `a_stop_meets_a_wake_up`).
+//! and the stop meet on one word per source (`Waiting`): the source puts
+//! its subscription there with a `compare_exchange` from empty, the stopper
+//! marks it `STOPPED` with a `fetch_or`. Whichever comes second sees the
+//! other: a stopper that finds a subscription withdraws it; a source that
+//! finds the mark withdraws its own. The spawned graph's lock then lets
+//! exactly one of the withdrawal and the wake-up happen (loom models:
+//! `a_stop_meets_a_wake_up`, `a_stopped_run_does_not_wait_for_its_source`).
 
 use std::marker::PhantomData;
 use std::sync::Mutex;
@@ -201,13 +203,51 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A source's subscription while it waits for its values, and the mark of
+/// a stop: where the two meet (module docs). Shared with the loom models.
+pub(crate) struct Waiting(AtomicU64);
+
+/// The mark a stop leaves (subscription ids are small).
+const STOPPED: u64 = 1 << 63;
+
+impl Waiting {
+    pub(crate) fn new() -> Self {
+        Waiting(AtomicU64::new(0))
+    }
+
+    /// Records subscription `id`; false if the run has stopped first, and
+    /// then the caller withdraws the wait itself.
+    pub(crate) fn set(&self, id: u64) -> bool {
+        debug_assert!(id != 0 && id & STOPPED == 0);
+        self.0
+            .compare_exchange(0, id, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The run stops: the subscription to withdraw, if one was recorded and
+    /// this is the first stop to come by (else 0).
+    pub(crate) fn stop(&self) -> u64 {
+        let prev = self.0.fetch_or(STOPPED, Ordering::AcqRel);
+        if prev & STOPPED != 0 {
+            0
+        } else {
+            prev
+        }
+    }
+
+    /// Woken: the subscription was used (a stop's mark stays).
+    pub(crate) fn woken(&self) {
+        self.0.fetch_and(STOPPED, Ordering::AcqRel);
+    }
+}
+
 /// The family of a source (see the module docs): nodes `0..len` are the
 /// values, written together by one work item.
 pub struct Source<'g, T, F> {
     core: Core,
     feed: Option<F>,
-    /// The subscription while the family waits for its values, else 0.
-    waiting: AtomicU64,
+    /// The subscription while the family waits for its values.
+    waiting: Waiting,
     cells: std::cell::UnsafeCell<Option<RawBuf>>,
     _brand: Brand<'g>,
     _t: PhantomData<fn() -> T>,
@@ -357,14 +397,13 @@ impl<'g, T: Send + Sync, F: Feed<T>> ErasedFamily<'g> for Source<'g, T, F> {
         };
         if b.size == 1 {
             // Woken: the values are there.
-            self.waiting.store(0, Ordering::SeqCst);
+            self.waiting.woken();
         } else if !feed.ready() {
             let run: &Run<'_, 'g> = cx.run;
             let later = Later {
                 reg: run.reg,
                 item: run.later_item(Job::Block(Block { size: 1, ..b })),
             };
-            run.state.waits.fetch_add(1, Ordering::SeqCst);
             let wake: Wake = Box::new(move || {
                 let later = later;
                 // SAFETY: see `Later`.
@@ -372,9 +411,8 @@ impl<'g, T: Send + Sync, F: Feed<T>> ErasedFamily<'g> for Source<'g, T, F> {
             });
             match feed.subscribe(wake) {
                 Some(id) => {
-                    // SeqCst: store, then check `stop` (module docs).
-                    self.waiting.store(id, Ordering::SeqCst);
-                    if run.state.stop.load(Ordering::SeqCst) && self.abandon_wait() {
+                    // The run stopped first: withdraw the wait ourselves.
+                    if !self.waiting.set(id) && feed.unsubscribe(id) {
                         // SAFETY: the withdrawn wake-up's item was counted;
                         // this thread's own item keeps the run alive.
                         unsafe { Run::finish_item(run) };
@@ -417,7 +455,7 @@ impl<'g, T: Send + Sync, F: Feed<T>> ErasedFamily<'g> for Source<'g, T, F> {
         panics
     }
     fn abandon_wait(&self) -> bool {
-        let id = self.waiting.swap(0, Ordering::SeqCst);
+        let id = self.waiting.stop();
         id != 0 && self.feed.as_ref().is_some_and(|f| f.unsubscribe(id))
     }
 }
@@ -431,7 +469,7 @@ impl<'g> Scope<'g> {
         Source {
             core,
             feed: None,
-            waiting: AtomicU64::new(0),
+            waiting: Waiting::new(),
             cells: std::cell::UnsafeCell::new(None),
             _brand: PhantomData,
             _t: PhantomData,
@@ -527,5 +565,97 @@ impl<'a, T: Clone + Send + Sync> IntoLazy for &'a Handle<T> {
     type Feed = SpawnedOutput<&'a Handle<T>, false>;
     fn into_feed(self) -> Self::Feed {
         SpawnedOutput(self)
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    //! A stop meeting a source's wait: the run's active count is the
+    //! invariant (every counted item released exactly once, so the run
+    //! ends, exactly once). The stopper's side is `Run::stop_with` and
+    //! `Run::abandon_waits`, the source's `Source::run_block`, written out
+    //! here as they are there.
+    use super::Waiting;
+    use crate::spawn::finish::{Ended, Finish};
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use loom::sync::Arc;
+
+    fn release(active: &AtomicUsize) {
+        let before = active.fetch_sub(1, Ordering::AcqRel);
+        assert!(before > 0, "an item released twice");
+    }
+
+    /// The stopper: marks the source and withdraws its wait if it finds one.
+    fn stop(waiting: &Waiting, f: &Finish<u32>, active: &AtomicUsize) {
+        let id = waiting.stop();
+        if id != 0 && f.unsubscribe(id) {
+            release(active);
+        }
+    }
+
+    /// The source's item: subscribes (its wake-up releases the later item),
+    /// withdraws the wait itself if the stop came first, then ends.
+    fn source(waiting: &Waiting, f: &Finish<u32>, active: &Arc<AtomicUsize>) {
+        let a = Arc::clone(active);
+        match f.subscribe(Box::new(move || release(&a))) {
+            Some(id) => {
+                if !waiting.set(id) && f.unsubscribe(id) {
+                    release(active);
+                }
+            }
+            None => release(active),
+        }
+        release(active);
+    }
+
+    /// The source subscribes; a stopper marks it; the spawned graph
+    /// finishes and wakes it. Each of the source's two items (its own and
+    /// the later one) is released exactly once, whatever the order.
+    #[test]
+    fn a_stop_meets_a_wake_up() {
+        loom::model(|| {
+            let f: Arc<Finish<u32>> = Arc::new(Finish::new());
+            let waiting = Arc::new(Waiting::new());
+            let active = Arc::new(AtomicUsize::new(2));
+            let stopper = {
+                let (w, f, a) = (Arc::clone(&waiting), Arc::clone(&f), Arc::clone(&active));
+                loom::thread::spawn(move || stop(&w, &f, &a))
+            };
+            let finisher = {
+                let f = Arc::clone(&f);
+                loom::thread::spawn(move || f.finish(Ended::Result(Ok(1))))
+            };
+            source(&waiting, &f, &active);
+            stopper.join().unwrap();
+            finisher.join().unwrap();
+            assert_eq!(
+                active.load(Ordering::SeqCst),
+                0,
+                "an item was never released"
+            );
+        });
+    }
+
+    /// The same with a spawned graph that never finishes (it may wait for
+    /// the very run that reads it): once stopped, the run does not wait for
+    /// it. Both items are released by the source and the stopper alone.
+    #[test]
+    fn a_stopped_run_does_not_wait_for_its_source() {
+        loom::model(|| {
+            let f: Arc<Finish<u32>> = Arc::new(Finish::new());
+            let waiting = Arc::new(Waiting::new());
+            let active = Arc::new(AtomicUsize::new(2));
+            let stopper = {
+                let (w, f, a) = (Arc::clone(&waiting), Arc::clone(&f), Arc::clone(&active));
+                loom::thread::spawn(move || stop(&w, &f, &a))
+            };
+            source(&waiting, &f, &active);
+            stopper.join().unwrap();
+            assert_eq!(
+                active.load(Ordering::SeqCst),
+                0,
+                "the stopped run waits for its source"
+            );
+        });
     }
 }

@@ -94,10 +94,11 @@ impl Control {
 
     /// Asks the run to stop: now if it runs, when it starts if it has not.
     /// The first request wins; after the run ended this does nothing.
-    pub(crate) fn request_stop(&self, reason: u8, limit: Option<Duration>) {
+    /// Returns whether this request stops the run (now, or when it starts).
+    pub(crate) fn request_stop(&self, reason: u8, limit: Option<Duration>) -> bool {
         let mut s = self.lock();
         if s.stop != GOING || s.ended {
-            return;
+            return false;
         }
         s.stop = reason;
         s.limit = limit;
@@ -105,6 +106,7 @@ impl Control {
             // SAFETY: registered, so alive until it withdraws under this lock.
             unsafe { (live.apply)(live.ptr, Op::Stop(reason)) };
         }
+        true
     }
 
     /// The stop asked for so far (`GOING` if none).
@@ -173,5 +175,63 @@ impl Control {
             }
             None => s.last.clone(),
         }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    //! A cancellation and a progress read meeting a run's start and end.
+    use super::{Control, LiveRun, Op, CANCELLED, GOING};
+    use loom::sync::atomic::{AtomicBool, Ordering};
+    use loom::sync::Arc;
+
+    /// Stands for a run: alive between `begin` and `end`.
+    struct Fake {
+        alive: AtomicBool,
+        saw_stop: AtomicBool,
+    }
+
+    unsafe fn apply(p: *const (), op: Op<'_>) {
+        // SAFETY: `p` is the model's `Fake`, which outlives the model.
+        let f = unsafe { &*(p as *const Fake) };
+        assert!(
+            f.alive.load(Ordering::SeqCst),
+            "a run reached after it ended"
+        );
+        if let Op::Stop(_) = op {
+            f.saw_stop.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// A stop that reports it took effect reaches the run (while it runs,
+    /// or when it starts); one that does not never reaches it; no request
+    /// reaches the run outside its life.
+    #[test]
+    fn a_stop_reaches_the_run_or_comes_too_late() {
+        loom::model(|| {
+            let ctl = Arc::new(Control::new());
+            let fake = Arc::new(Fake {
+                alive: AtomicBool::new(false),
+                saw_stop: AtomicBool::new(false),
+            });
+            let (c, f) = (Arc::clone(&ctl), Arc::clone(&fake));
+            let run = loom::thread::spawn(move || {
+                f.alive.store(true, Ordering::SeqCst);
+                let live = LiveRun {
+                    ptr: Arc::as_ptr(&f) as *const (),
+                    apply,
+                };
+                // SAFETY: `end` is called while `f` is alive.
+                if unsafe { c.begin(live) } != GOING {
+                    f.saw_stop.store(true, Ordering::SeqCst);
+                }
+                c.end();
+                f.alive.store(false, Ordering::SeqCst);
+            });
+            let stopped = ctl.request_stop(CANCELLED, None);
+            let _ = ctl.snapshot();
+            run.join().unwrap();
+            assert_eq!(stopped, fake.saw_stop.load(Ordering::SeqCst));
+        });
     }
 }

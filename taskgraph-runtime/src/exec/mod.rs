@@ -215,6 +215,8 @@ pub(crate) struct Topology {
     rules: Vec<Rule>,
     /// Per rule: the largest `hi` of this and the earlier rules of its family.
     reach: Vec<u32>,
+    /// Whether a family reads values from outside the run (`source.rs`).
+    pub(crate) sources: bool,
 }
 
 /// Rules of one family beyond this many are searched, not scanned.
@@ -324,12 +326,14 @@ impl Topology {
             max = max.max(r.hi);
             reach.push(max);
         }
+        let sources = fams.iter().any(|f| f.core().kind == Kind::Source);
         Topology {
             meta,
             pending,
             states,
             rules,
             reach,
+            sources,
         }
     }
 
@@ -678,9 +682,7 @@ pub(crate) struct RunState {
     failure: Mutex<Failures>,
     /// How many failures happened after the first.
     more: AtomicUsize,
-    /// How many families may wait for something outside the run (see
-    /// `ErasedFamily::abandon_wait`): a stop looks at them only if any.
-    pub(crate) waits: AtomicUsize,
+
     /// A panic outside any task (plain code in a fused loop's body), raised
     /// again in the caller of `compute`.
     plain_panic: Mutex<Option<Box<dyn Any + Send>>>,
@@ -733,7 +735,7 @@ impl<'r, 'g> Run<'r, 'g> {
                 why: AtomicU8::new(GOING),
                 failure: Mutex::new(Failures::default()),
                 more: AtomicUsize::new(0),
-                waits: AtomicUsize::new(0),
+
                 plain_panic: Mutex::new(None),
                 latch: AtomicBool::new(false),
                 owner: std::thread::current(),
@@ -779,17 +781,15 @@ impl<'r, 'g> Run<'r, 'g> {
             .state
             .why
             .compare_exchange(GOING, reason, Ordering::AcqRel, Ordering::Acquire);
-        // SeqCst: a family that starts waiting checks `stop` after it
-        // registers its wait, and `abandon_waits` reads the registrations
-        // after this store (see `source.rs`): one of the two sees the other.
         self.state.stop.store(true, Ordering::SeqCst);
         self.abandon_waits();
     }
 
     /// Ends the waits of families waiting for something outside the run,
-    /// so that a stopped run does not wait for it.
+    /// so that a stopped run does not wait for it (`source.rs`: each
+    /// source is marked, whether it waits yet or not).
     fn abandon_waits(&self) {
-        if self.state.waits.load(Ordering::SeqCst) == 0 {
+        if !self.topo.sources {
             return;
         }
         let n = self.fams.iter().filter(|f| f.abandon_wait()).count();
