@@ -788,7 +788,7 @@ where
             tally.add(end - k);
             k = end;
             stretches += 1;
-            if stretches % 16 == 0 {
+            if stretches.is_multiple_of(16) {
                 tally.publish();
             }
         }

@@ -48,7 +48,7 @@ use crate::value::{Brand, Lazy, LazyVec, NodeId, Piece};
 pub trait Feed<T>: Send + Sync {
     /// How many values (asked while the graph is built; may wait for a
     /// spawned graph to be built).
-    fn len(&self) -> Result<usize, Error>;
+    fn count(&self) -> Result<usize, Error>;
     /// Whether the values are there.
     fn ready(&self) -> bool;
     /// Calls `wake` once the values are there: its id, or `None` (and
@@ -64,7 +64,7 @@ pub trait Feed<T>: Send + Sync {
 pub struct OwnedValues<T>(Mutex<Option<Vec<T>>>);
 
 impl<T: Send> Feed<T> for OwnedValues<T> {
-    fn len(&self) -> Result<usize, Error> {
+    fn count(&self) -> Result<usize, Error> {
         Ok(lock(&self.0).as_ref().map_or(0, Vec::len))
     }
     fn ready(&self) -> bool {
@@ -88,7 +88,7 @@ impl<T: Send> Feed<T> for OwnedValues<T> {
 pub struct BorrowedValues<'a, T>(&'a [T]);
 
 impl<T: Clone + Sync> Feed<T> for BorrowedValues<'_, T> {
-    fn len(&self) -> Result<usize, Error> {
+    fn count(&self) -> Result<usize, Error> {
         Ok(self.0.len())
     }
     fn ready(&self) -> bool {
@@ -146,7 +146,7 @@ macro_rules! spawned_wait {
 }
 
 impl<T: Send + Sync> Feed<T> for SpawnedOutput<Handle<Vec<T>>, true> {
-    fn len(&self) -> Result<usize, Error> {
+    fn count(&self) -> Result<usize, Error> {
         self.0.output_len()
     }
     spawned_wait!();
@@ -157,7 +157,7 @@ impl<T: Send + Sync> Feed<T> for SpawnedOutput<Handle<Vec<T>>, true> {
 }
 
 impl<T: Clone + Send + Sync> Feed<T> for SpawnedOutput<&Handle<Vec<T>>, true> {
-    fn len(&self) -> Result<usize, Error> {
+    fn count(&self) -> Result<usize, Error> {
         self.0.output_len()
     }
     spawned_wait!();
@@ -173,7 +173,7 @@ impl<T: Clone + Send + Sync> Feed<T> for SpawnedOutput<&Handle<Vec<T>>, true> {
 }
 
 impl<T: Send + Sync> Feed<T> for SpawnedOutput<Handle<T>, false> {
-    fn len(&self) -> Result<usize, Error> {
+    fn count(&self) -> Result<usize, Error> {
         Ok(1)
     }
     spawned_wait!();
@@ -184,7 +184,7 @@ impl<T: Send + Sync> Feed<T> for SpawnedOutput<Handle<T>, false> {
 }
 
 impl<T: Clone + Send + Sync> Feed<T> for SpawnedOutput<&Handle<T>, false> {
-    fn len(&self) -> Result<usize, Error> {
+    fn count(&self) -> Result<usize, Error> {
         Ok(1)
     }
     spawned_wait!();
@@ -322,7 +322,7 @@ impl<'g, T, F> Source<'g, T, F> {
         F: Feed<T>,
     {
         let feed = values.into_feed();
-        let len = feed.len().unwrap_or_else(|e| build_error(e));
+        let len = feed.count().unwrap_or_else(|e| build_error(e));
         self.set(info, feed, len)
     }
 
