@@ -498,6 +498,9 @@ impl Timer {
         let mut d = self.lock();
         d.next_id += 1;
         let id = d.next_id;
+        // The timer thread sleeps until the earliest deadline: wake it only
+        // for an earlier one.
+        let earliest = d.entries.iter().all(|e| e.at > at);
         d.entries.push(Entry {
             id,
             at,
@@ -523,7 +526,9 @@ impl Timer {
             }
         }
         drop(d);
-        self.shared.cv.notify_one();
+        if earliest {
+            self.shared.cv.notify_one();
+        }
         id
     }
 
