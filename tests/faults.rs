@@ -166,6 +166,7 @@ fn panicking_drops_in_the_teardown_are_counted_and_nothing_is_lost() {
             let rt = Runtime::builder()
                 .threads(threads)
                 .fuse_loops(fuse)
+                .thread_name("faultpool")
                 .build()
                 .unwrap();
             let (made, drops) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
@@ -214,8 +215,33 @@ fn panicking_drops_in_the_teardown_are_counted_and_nothing_is_lost() {
                 9
             );
             assert_eq!(drops.load(Ordering::SeqCst), 9);
+            // No thread of the pool was lost to the panics (each names
+            // itself when it starts, so wait for the names).
+            #[cfg(target_os = "linux")]
+            {
+                let start = std::time::Instant::now();
+                while threads_named("faultpool") != threads {
+                    assert!(
+                        start.elapsed() < std::time::Duration::from_secs(30),
+                        "{} pool threads, not {threads}",
+                        threads_named("faultpool")
+                    );
+                    std::thread::yield_now();
+                }
+            }
+            drop(rt);
         }
     }
+}
+
+/// The threads of this process whose name starts with `prefix`.
+#[cfg(target_os = "linux")]
+fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with(prefix))
+        .count()
 }
 
 /// A value whose `Drop` panics when its last reader releases it fails the

@@ -43,11 +43,38 @@ use finish::{Ended, Finish};
 /// - [`cancel`](Handle::cancel) stops the run: running tasks finish, no
 ///   other starts, every value produced is dropped, and `wait` returns
 ///   [`Error::Cancelled`].
-/// - A later graph reads a handle's outputs as lazy values: give the handle
-///   (or a reference to it) to [`Scope::source_vec`] or [`Scope::source`]
-///   (which `graph!` calls for a `Handle` where a vector of lazy values is
-///   expected). Only the tasks that read them wait, and they hold no thread
-///   while they do.
+/// - A later graph reads a handle's outputs before they exist:
+///   `tree_reduce(handle, f)` inside `graph!` takes a `Handle<Vec<T>>` (its
+///   output moved in) or a reference to one (cloned, so several graphs can
+///   read it). Only the tasks that read the outputs wait, and they hold no
+///   thread while they do.
+///
+/// ```
+/// use taskgraph::{delayed, graph, Runtime};
+///
+/// #[delayed]
+/// fn inc(x: i64) -> i64 {
+///     x + 1
+/// }
+/// #[delayed]
+/// fn add(x: i64, y: i64) -> i64 {
+///     x + y
+/// }
+///
+/// let rt = Runtime::new(2)?;
+/// let n = 100;
+/// // dask's `zs = persist(*zs)`: the loop runs in the background ...
+/// let zs = rt.spawn(graph! {
+///     let zs: Vec<_> = (0..n).map(|i| inc(i)).collect();
+///     zs
+/// });
+/// // ... and the sum is built on it while it runs.
+/// let zs = &zs;
+/// let total = rt.compute(graph! { tree_reduce(zs, add) })?;
+/// assert_eq!(total, (1..=n).sum::<i64>());
+/// assert_eq!(zs.progress().done, n as u64);
+/// # Ok::<(), taskgraph::Error>(())
+/// ```
 ///
 /// Dropping a handle detaches the run, as dropping a
 /// [`std::thread::JoinHandle`] detaches its thread: the run still finishes,
@@ -56,8 +83,6 @@ use finish::{Ended, Finish};
 /// spawned graphs).
 ///
 /// [`Runtime::spawn`]: crate::Runtime::spawn
-/// [`Scope::source_vec`]: crate::__private::Scope::source_vec
-/// [`Scope::source`]: crate::__private::Scope::source
 pub struct Handle<T> {
     pub(crate) s: Arc<Spawned<T>>,
 }
