@@ -311,7 +311,17 @@ enum Shape {
     Nested,
     /// One loop of n gen(i), read by a gathering sum and by tree_reduce.
     GatherReduce,
+    /// A 1-D 3-point stencil over a ring of STENCIL_W cells, n time steps:
+    /// `next[i] = add(add(cur[i - 1], cur[i]), cur[i + 1])`.
+    Stencil,
+    /// An n × n wavefront: cell (r, c) adds the cells above and to the left.
+    Wavefront,
+    /// The tutorial's `while` loop summing n leaves pairwise.
+    WhileTree,
 }
+
+/// The stencil's width (cells per time step).
+const STENCIL_W: u64 = 1024;
 
 impl Shape {
     fn name(self) -> &'static str {
@@ -324,6 +334,9 @@ impl Shape {
             Shape::TwoLoops => "two-loops",
             Shape::Nested => "nested",
             Shape::GatherReduce => "gather+reduce",
+            Shape::Stencil => "stencil",
+            Shape::Wavefront => "wavefront",
+            Shape::WhileTree => "while-tree",
         }
     }
     fn tasks(self, n: u64) -> u64 {
@@ -336,6 +349,9 @@ impl Shape {
             Shape::TwoLoops => 4 * n - 1,
             Shape::Nested => 2 * n - 1,
             Shape::GatherReduce => 2 * n,
+            Shape::Stencil => STENCIL_W + 2 * STENCIL_W * n,
+            Shape::Wavefront => n * n,
+            Shape::WhileTree => 2 * n - 1,
         }
     }
 }
@@ -414,6 +430,37 @@ fn sequential(o: &impl Ops, shape: Shape, n: u64) -> u64 {
             let r = reduce_in_place(o, &mut v);
             o.add(s, r)
         }
+        Shape::Stencil => {
+            let w = STENCIL_W as usize;
+            let mut cur: Vec<u64> = (0..STENCIL_W).map(|i| o.leaf(i)).collect();
+            let mut next = vec![0; w];
+            for _ in 0..n {
+                for i in 0..w {
+                    let (l, r) = (cur[(i + w - 1) % w], cur[(i + 1) % w]);
+                    next[i] = o.add(o.add(l, cur[i]), r);
+                }
+                std::mem::swap(&mut cur, &mut next);
+            }
+            cur.iter().fold(0, |a, &b| a.wrapping_add(b))
+        }
+        Shape::Wavefront => {
+            let g = n as usize;
+            let mut grid = vec![0u64; g * g];
+            for r in 0..g {
+                for c in 0..g {
+                    grid[r * g + c] = if r == 0 || c == 0 {
+                        o.leaf((r * g + c) as u64)
+                    } else {
+                        o.add(grid[(r - 1) * g + c], grid[r * g + c - 1])
+                    };
+                }
+            }
+            grid[g * g - 1]
+        }
+        Shape::WhileTree => {
+            let mut v: Vec<u64> = (0..n).map(|i| o.leaf(i)).collect();
+            reduce_in_place(o, &mut v)
+        }
     }
 }
 
@@ -456,6 +503,48 @@ fn with_rayon(o: &impl Ops, shape: Shape, n: u64) -> Option<u64> {
         Shape::FanJoin => {
             let v: Vec<u64> = (0..n).into_par_iter().map(|i| o.gen(i)).collect();
             o.sum(&v)
+        }
+        Shape::Stencil => {
+            let w = STENCIL_W as usize;
+            let mut cur: Vec<u64> = (0..STENCIL_W).into_par_iter().map(|i| o.leaf(i)).collect();
+            for _ in 0..n {
+                cur = (0..w)
+                    .into_par_iter()
+                    .map(|i| {
+                        let (l, r) = (cur[(i + w - 1) % w], cur[(i + 1) % w]);
+                        o.add(o.add(l, cur[i]), r)
+                    })
+                    .collect();
+            }
+            cur.iter().fold(0, |a, &b| a.wrapping_add(b))
+        }
+        Shape::Wavefront => {
+            // One parallel step per anti-diagonal.
+            let g = n as usize;
+            let mut grid = vec![0u64; g * g];
+            for d in 0..2 * g - 1 {
+                let lo = d.saturating_sub(g - 1);
+                let hi = d.min(g - 1);
+                let cells: Vec<u64> = (lo..=hi)
+                    .into_par_iter()
+                    .map(|r| {
+                        let c = d - r;
+                        if r == 0 || c == 0 {
+                            o.leaf((r * g + c) as u64)
+                        } else {
+                            o.add(grid[(r - 1) * g + c], grid[r * g + c - 1])
+                        }
+                    })
+                    .collect();
+                for (k, r) in (lo..=hi).enumerate() {
+                    grid[r * g + d - r] = cells[k];
+                }
+            }
+            grid[g * g - 1]
+        }
+        Shape::WhileTree => {
+            let v: Vec<u64> = (0..n).into_par_iter().map(|i| o.leaf(i)).collect();
+            join_reduce(o, &v)
         }
         Shape::Around | Shape::TwoLoops | Shape::Nested | Shape::GatherReduce => return None,
     })
@@ -536,6 +625,55 @@ macro_rules! with_taskgraph {
             Shape::GatherReduce => rt.compute(graph! {
                 let v: Vec<_> = (0..$n).map(|i| $m::gen(i)).collect();
                 $m::add($m::sum(v), tree_reduce(v, $m::add))
+            }),
+            Shape::Stencil => {
+                let w = STENCIL_W as usize;
+                rt.compute(graph! {
+                    let mut cur: Vec<_> = (0..STENCIL_W).map(|i| $m::leaf(i)).collect();
+                    for _ in 0..$n {
+                        let mut next = Vec::new();
+                        for i in 0..w {
+                            let l = cur[(i + w - 1) % w];
+                            let r = cur[(i + 1) % w];
+                            next.push($m::add($m::add(l, cur[i]), r));
+                        }
+                        cur = next;
+                    }
+                    cur
+                })
+                .map(|v| v.iter().fold(0, |a: u64, &b| a.wrapping_add(b)))
+            }
+            Shape::Wavefront => {
+                let g = $n as usize;
+                rt.compute(graph! {
+                    let mut grid = Vec::new();
+                    for r in 0..g {
+                        for c in 0..g {
+                            let cell = if r == 0 || c == 0 {
+                                $m::leaf((r * g + c) as u64)
+                            } else {
+                                $m::add(grid[(r - 1) * g + c], grid[r * g + c - 1])
+                            };
+                            grid.push(cell);
+                        }
+                    }
+                    grid[g * g - 1]
+                })
+            }
+            Shape::WhileTree => rt.compute(graph! {
+                let mut level: Vec<_> = (0..$n).map(|i| $m::leaf(i)).collect();
+                while level.len() > 1 {
+                    let mut next = Vec::new();
+                    for i in (0..level.len()).step_by(2) {
+                        if i + 1 < level.len() {
+                            next.push($m::add(level[i], level[i + 1]));
+                        } else {
+                            next.push(level[i]);
+                        }
+                    }
+                    level = next;
+                }
+                level[0]
             }),
         };
         r.expect("taskgraph run failed")
@@ -1143,12 +1281,18 @@ pub fn run(args: &[String]) {
                 (Shape::TwoLoops, 64),
                 (Shape::Nested, 512),
                 (Shape::GatherReduce, 64),
+                (Shape::Stencil, 2),
+                (Shape::Wavefront, 16),
+                (Shape::WhileTree, 100),
             ],
             vec![
                 (Shape::Seed, 16),
                 (Shape::Chain, 50),
                 (Shape::Tree, 1 << 5),
                 (Shape::FanJoin, 50),
+                (Shape::Stencil, 1),
+                (Shape::Wavefront, 8),
+                (Shape::WhileTree, 50),
             ],
         )
     } else {
@@ -1168,6 +1312,10 @@ pub fn run(args: &[String]) {
                 (Shape::TwoLoops, 65536),
                 (Shape::Nested, 65536),
                 (Shape::GatherReduce, 65536),
+                (Shape::Stencil, 1000),
+                (Shape::Wavefront, 256),
+                (Shape::Wavefront, 1024),
+                (Shape::WhileTree, 65536),
             ],
             vec![
                 (Shape::Seed, 256),
@@ -1175,6 +1323,9 @@ pub fn run(args: &[String]) {
                 (Shape::Chain, 10_000),
                 (Shape::Tree, 1 << 12),
                 (Shape::FanJoin, 10_000),
+                (Shape::Stencil, 10),
+                (Shape::Wavefront, 100),
+                (Shape::WhileTree, 4096),
             ],
         )
     };
@@ -1182,7 +1333,6 @@ pub fn run(args: &[String]) {
     table(&s, &p, Work::Zero, &zero_rows);
     println!("## Busy tasks (about 1 µs of work each: one call of `spin` measured {spin:?})\n");
     table(&s, &p, Work::Busy, &busy_rows);
-    println!("Wavefront: not measured yet, `graph!` has no indexing (`v[i - 1]`) so far.\n");
 
     if !s.keep("extras") || s.only.is_some() {
         return;

@@ -195,6 +195,9 @@ pub(crate) struct Meta {
     /// The family's rules: `rules[rules_lo..rules_hi]`.
     rules_lo: u32,
     rules_hi: u32,
+    /// Its rules' span classes: `segs[2 * segs_lo..2 * segs_hi]`.
+    segs_lo: u32,
+    segs_hi: u32,
     pub(crate) kind: Kind,
     /// Every node has exactly one input: it is ready as soon as that input
     /// is, with no counter.
@@ -212,11 +215,24 @@ pub(crate) struct Topology {
     pub(crate) meta: Vec<Meta>,
     pending: Vec<u32>,
     states: Vec<u32>,
+    /// Per family, sorted by span class (`hi - lo` in `[2^c, 2^(c+1))`),
+    /// then by `lo`.
     rules: Vec<Rule>,
-    /// Per rule: the largest `hi` of this and the earlier rules of its family.
+    /// Per rule: the largest `hi` of this and the earlier rules of its
+    /// family and class; then, from `segs_at`, pairs `[first, end)` of rule
+    /// positions, one per family and class.
     reach: Vec<u32>,
+    segs_at: usize,
     /// Whether a family reads values from outside the run (`source.rs`).
     pub(crate) sources: bool,
+}
+
+/// The span class of a rule: rules of one class overlap a node only if
+/// their `lo` is within twice the class's span before it, so a search by
+/// `lo` stops after a few rules even when other classes hold long rules.
+#[inline]
+fn span_class(r: &Rule) -> u32 {
+    32 - (r.hi - r.lo).max(1).leading_zeros()
 }
 
 /// Rules of one family beyond this many are searched, not scanned.
@@ -235,6 +251,8 @@ impl Topology {
                 len: c.len,
                 rules_lo: 0,
                 rules_hi: 0,
+                segs_lo: 0,
+                segs_hi: 0,
                 kind: c.kind,
                 single: c.singles == 1,
                 values: std::ptr::null_mut(),
@@ -303,28 +321,34 @@ impl Topology {
                 RuleKind::Gather,
             ));
         }
-        rules.sort_unstable_by_key(|r| (r.p_fam, r.lo));
-        let mut reach = cache.take_words(rules.len());
+        rules.sort_unstable_by_key(|r| (r.p_fam, span_class(r), r.lo));
+        // One buffer for both: at most 33 classes per family.
+        let mut reach = cache.take_words(rules.len() + 66 * meta.len());
+        reach.resize(rules.len(), 0);
+        let segs_at = rules.len();
         let mut k = 0;
         for (f, m) in meta.iter_mut().enumerate() {
             while k < rules.len() && (rules[k].p_fam as usize) < f {
                 k += 1;
             }
             m.rules_lo = k as u32;
+            m.segs_lo = ((reach.len() - segs_at) / 2) as u32;
             while k < rules.len() && rules[k].p_fam as usize == f {
-                k += 1;
+                let (start, class) = (k, span_class(&rules[k]));
+                let mut max = 0;
+                while k < rules.len()
+                    && rules[k].p_fam as usize == f
+                    && span_class(&rules[k]) == class
+                {
+                    max = max.max(rules[k].hi);
+                    reach[k] = max;
+                    k += 1;
+                }
+                reach.push(start as u32);
+                reach.push(k as u32);
             }
             m.rules_hi = k as u32;
-        }
-        let mut fam = u32::MAX;
-        let mut max = 0;
-        for r in &rules {
-            if r.p_fam != fam {
-                fam = r.p_fam;
-                max = 0;
-            }
-            max = max.max(r.hi);
-            reach.push(max);
+            m.segs_hi = ((reach.len() - segs_at) / 2) as u32;
         }
         let sources = fams.iter().any(|f| f.core().kind == Kind::Source);
         Topology {
@@ -333,6 +357,7 @@ impl Topology {
             states,
             rules,
             reach,
+            segs_at,
             sources,
         }
     }
@@ -378,12 +403,16 @@ impl Topology {
             }
             return;
         }
-        let reach = &self.reach[a..b];
-        let mut k = rules.partition_point(|r| r.lo <= p.idx);
-        while k > 0 && reach[k - 1] > p.idx {
-            k -= 1;
-            if rules[k].covers(p.idx) {
-                f(&rules[k])
+        let segs = &self.reach[self.segs_at..];
+        for s in segs[2 * m.segs_lo as usize..2 * m.segs_hi as usize].chunks_exact(2) {
+            let (lo, hi) = (s[0] as usize, s[1] as usize);
+            let (rules, reach) = (&self.rules[lo..hi], &self.reach[lo..hi]);
+            let mut k = rules.partition_point(|r| r.lo <= p.idx);
+            while k > 0 && reach[k - 1] > p.idx {
+                k -= 1;
+                if rules[k].covers(p.idx) {
+                    f(&rules[k])
+                }
             }
         }
     }
