@@ -666,3 +666,36 @@ fn storage_that_cannot_be_allocated_is_an_error() {
         assert_eq!(rt.compute(graph! { inc(1) }).unwrap(), 2);
     }
 }
+
+/// A spawned graph's one output read as one lazy value, moved in or (by
+/// reference) cloned: the API the generated code calls (`Source::read_one`),
+/// written out here as `graph!` would.
+#[test]
+fn a_spawned_scalar_is_read_as_one_lazy_value() {
+    use taskgraph::__private::{ErasedFamily, FamilyInfo, GraphFn};
+    static H: FamilyInfo = FamilyInfo::new("h", file!(), line!(), column!());
+    for rt in runtimes(2) {
+        let live = Arc::new(AtomicI64::new(0));
+        let l = Arc::clone(&live);
+        let h = rt.spawn(graph! { join(nap_make(20, 2, &l), make(22, &l)) });
+        let r = &h;
+        let borrowed = rt
+            .compute(GraphFn::new(move |scope| {
+                let mut s = scope.source();
+                let x = s.read_one(&H, r);
+                scope.execute(&[&s as &dyn ErasedFamily<'_>], x)
+            }))
+            .unwrap();
+        assert_eq!(borrowed.v, 42);
+        let owned = rt
+            .compute(GraphFn::new(move |scope| {
+                let mut s = scope.source();
+                let x = s.read_one(&H, h);
+                scope.execute(&[&s as &dyn ErasedFamily<'_>], x)
+            }))
+            .unwrap();
+        assert_eq!(owned.v, 42);
+        drop((borrowed, owned));
+        assert_eq!(live.load(Ordering::SeqCst), 0);
+    }
+}
