@@ -1416,6 +1416,10 @@ impl<'r, 'g> Cx<'r, 'g> {
 /// held by tasks that wait for this very graph.
 pub(crate) fn drive(run: &Run<'_, '_>, w: &WorkerCtx<'_>) {
     let inside_task = w.has_token();
+    // A spawned graph's driver runs only its own graph's items (those in
+    // its deque): another graph's long task would hold back its handle, or
+    // wait for it. The pool's threads take everything else.
+    let own_only = !inside_task && registry::is_driver_thread();
     let prev = w.set_waiting(&run.state.latch);
     w.take_token();
     run.seed(w);
@@ -1424,6 +1428,19 @@ pub(crate) fn drive(run: &Run<'_, '_>, w: &WorkerCtx<'_>) {
     unsafe { Run::finish_item(run) };
     let done = || run.state.latch.load(Ordering::Acquire);
     while !done() {
+        if own_only {
+            if let Some(item) = w.pop_local() {
+                w.take_token();
+                w.execute(item);
+                continue;
+            }
+            // Work pushed while we held the token is announced now that it
+            // is free (as at the end of a caller's run below).
+            w.release_token();
+            w.reg.notify_work();
+            std::thread::park();
+            continue;
+        }
         if w.has_token() {
             if let Some(item) = w.find() {
                 w.execute(item);

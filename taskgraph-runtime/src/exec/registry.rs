@@ -265,6 +265,19 @@ impl Registry {
 thread_local! {
     /// The participant this thread is, while it is one.
     static CURRENT: Cell<*const WorkerCtx<'static>> = const { Cell::new(std::ptr::null()) };
+    /// Whether this thread drives spawned graphs (`../spawn/`).
+    static DRIVER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the current thread as a driver of spawned graphs: the graphs it
+/// runs take none of other graphs' work (see `drive`).
+pub(crate) fn mark_driver_thread() {
+    DRIVER.with(|d| d.set(true));
+}
+
+/// Whether the current thread drives spawned graphs.
+pub(crate) fn is_driver_thread() -> bool {
+    DRIVER.with(|d| d.get())
 }
 
 /// A thread taking part in running graphs: a pool thread for its life, or a

@@ -4,8 +4,9 @@
 //! A graph is built and run by one thread whose stack holds its families
 //! (the closure `graph!` makes). A spawned graph gets such a thread from the
 //! runtime's *drivers*: threads that wait for spawned graphs, build each,
-//! take part in its run like any caller of `compute` (running its tasks
-//! when a token is free, else parked), and store the result in the handle.
+//! take part in its run (its own items only, never another graph's, so a
+//! handle is never held back by someone else's long task), and store the
+//! result in the handle.
 //! A driver is started when none is free and kept while no more than
 //! `threads` are idle, so a steady stream of spawns costs a hand-off, not a
 //! thread each. Tasks run on the pool, shared with every other graph.
@@ -444,6 +445,7 @@ impl Drivers {
 /// A driver's life: run queued jobs; leave when more than `keep` drivers
 /// would be idle, or on shutdown.
 fn drive(shared: &Shared, keep: usize) {
+    crate::exec::registry::mark_driver_thread();
     let lock = || shared.q.lock().unwrap_or_else(|p| p.into_inner());
     let mut q = lock();
     loop {
