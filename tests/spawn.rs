@@ -281,17 +281,21 @@ fn a_cancel_before_the_graph_starts_or_at_any_time_is_clean() {
 fn a_long_task_sees_the_cancellation_and_returns_early() {
     let rt = Runtime::new(2).unwrap();
     #[delayed]
-    fn until_cancelled(seen: &Arc<AtomicBool>) -> i64 {
+    fn until_cancelled(started: &Arc<AtomicBool>, seen: &Arc<AtomicBool>) -> i64 {
+        started.store(true, Ordering::SeqCst);
         while !taskgraph::cancelled() {
             std::thread::sleep(Duration::from_millis(1));
         }
         seen.store(true, Ordering::SeqCst);
         0
     }
+    let started = Arc::new(AtomicBool::new(false));
     let seen = Arc::new(AtomicBool::new(false));
-    let s = Arc::clone(&seen);
-    let h = rt.spawn(graph! { inc(until_cancelled(&s)) });
-    std::thread::sleep(Duration::from_millis(5));
+    let (s, n) = (Arc::clone(&started), Arc::clone(&seen));
+    let h = rt.spawn(graph! { inc(until_cancelled(&s, &n)) });
+    while !started.load(Ordering::SeqCst) {
+        std::thread::yield_now();
+    }
     assert!(!h.is_finished());
     h.cancel();
     assert!(matches!(h.wait(), Err(Error::Cancelled)));
