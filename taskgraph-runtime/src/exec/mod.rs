@@ -235,6 +235,10 @@ fn span_class(r: &Rule) -> u32 {
     32 - (r.hi - r.lo).max(1).leading_zeros()
 }
 
+/// How many times a driver with nothing to run looks at its run's latch
+/// before it parks (a few microseconds).
+const DRIVER_SPINS: u32 = 256;
+
 /// Rules of one family beyond this many are searched, not scanned.
 const SCAN_RULES: usize = 8;
 
@@ -1438,6 +1442,14 @@ pub(crate) fn drive(run: &Run<'_, '_>, w: &WorkerCtx<'_>) {
             // is free (as at the end of a caller's run below).
             w.release_token();
             w.reg.notify_work();
+            // The last items of a small run often end within microseconds:
+            // look a little before paying for a park and a wake-up.
+            if (0..DRIVER_SPINS).any(|_| {
+                std::hint::spin_loop();
+                done()
+            }) {
+                continue;
+            }
             std::thread::park();
             continue;
         }
