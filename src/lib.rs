@@ -64,7 +64,10 @@ pub use taskgraph_macros::delayed;
 ///   loops over one; `v.len()` is plain;
 /// - `tree_reduce(v, f)` reduces a vector with a binary `#[delayed]`
 ///   function in a pairwise tree, keeping left-to-right order (an empty
-///   vector is [`Error::EmptyReduce`] at run time);
+///   vector is [`Error::EmptyReduce`] at run time); `v` may also be a plain
+///   `Vec<T>` or `&[T]`, or a spawned graph's [`Handle`] (or a reference to
+///   one), read without a task per element and, for a handle, without
+///   waiting for the spawned graph first;
 /// - the final expression is the output: a lazy value, a tuple of them, or a
 ///   `Vec` of them.
 ///
@@ -108,7 +111,10 @@ pub use taskgraph_macros::delayed;
 #[doc(inline)]
 pub use taskgraph_macros::graph;
 
-pub use taskgraph_runtime::{Error, FamilyInfo, Graph, Runtime, RuntimeBuilder, TaskInfo, View};
+pub use taskgraph_runtime::{
+    cancelled, Error, FamilyInfo, FamilyProgress, Graph, Handle, Progress, Runtime, RuntimeBuilder,
+    TaskInfo, View,
+};
 
 pub use taskgraph_runtime::{observe, progress, stream, view};
 

@@ -19,6 +19,8 @@ mod range;
 mod report;
 mod runtime;
 mod scope;
+mod source;
+mod spawn;
 pub mod stream;
 mod sync;
 mod tree;
@@ -26,9 +28,12 @@ mod value;
 pub mod view;
 
 pub use error::{Error, TaskInfo};
+pub use exec::progress::{FamilyProgress, Progress};
+pub use exec::task::cancelled;
 pub use family::FamilyInfo;
 pub use graph::Graph;
 pub use runtime::{Runtime, RuntimeBuilder};
+pub use spawn::Handle;
 pub use view::View;
 
 /// Items the generated code uses. Not a public API.
@@ -36,13 +41,16 @@ pub use view::View;
 pub mod __private {
     pub use crate::cache::Cache;
     pub use crate::error::Error;
-    pub use crate::exec::task::fail;
+    pub use crate::exec::task::{fail, Tally};
     pub use crate::exec::{Block, Cx, ErasedFamily, Kind, Ran, RunList};
     pub use crate::family::{Bound, Family, FamilyInfo, LoopIndex};
     pub use crate::graph::{placeholder, GraphFn, Outputs};
     pub use crate::loops::{Chain, Each, Elements, FnLeaf, Leaf, Loop, LoopKind, Reduce, VecLeaf};
     pub use crate::range::{FusedRange, FusedStep, Product};
     pub use crate::scope::Scope;
+    pub use crate::source::{
+        BorrowedValues, Feed, IntoLazy, IntoLazyVec, OwnedValues, Source, SpawnedOutput,
+    };
     pub use crate::tree::{tree_reduce, tree_reduce_nodes};
     pub use crate::value::pass::{
         delayed, expect_borrow, take, task_output, task_param, task_ref_param, Borrow, Borrowed,

@@ -8,6 +8,7 @@ use std::panic::resume_unwind;
 
 use crate::cache::Cache;
 use crate::error::Error;
+use crate::exec::control::Control;
 use crate::exec::registry::WorkerCtx;
 use crate::exec::{drive, Cx, ErasedFamily, Kind, Outcome, Run, Topology, Watch};
 use crate::family::{Family, FamilyInfo};
@@ -16,7 +17,7 @@ use crate::loops::{Elements, Loop};
 use crate::observe::{
     next_run, now_ns, FamilyKind, FamilySummary, Observers, RunFinished, RunStarted,
 };
-use crate::runtime::Runtime;
+use crate::runtime::Inner;
 use crate::value::pass::InputSet;
 use crate::value::{Brand, Piece};
 use crate::view::instance::Instance;
@@ -30,6 +31,7 @@ pub struct Scope<'g> {
     next_id: &'g Cell<u32>,
     mode: Mode<'g>,
     template: Option<&'static Template>,
+    ctl: Option<&'g Control>,
     _brand: Brand<'g>,
 }
 
@@ -37,7 +39,7 @@ pub struct Scope<'g> {
 #[derive(Clone, Copy)]
 pub(crate) enum Mode<'g> {
     /// Running it on a runtime.
-    Run(&'g Runtime),
+    Run(&'g Inner),
     /// Describing it without running a task (`view/`): every loop is
     /// recorded node by node, and `execute` leaves the description here.
     Describe(&'g RefCell<Option<Instance>>),
@@ -48,16 +50,18 @@ impl<'g> Scope<'g> {
         next_id: &'g Cell<u32>,
         mode: Mode<'g>,
         template: Option<&'static Template>,
+        ctl: Option<&'g Control>,
     ) -> Self {
         Scope {
             next_id,
             mode,
             template,
+            ctl,
             _brand: PhantomData,
         }
     }
 
-    fn next(&self) -> u32 {
+    pub(crate) fn next(&self) -> u32 {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         id
@@ -124,6 +128,9 @@ impl<'g> Scope<'g> {
                 return Err(Error::DuplicateOutput);
             }
         };
+        if let Some(ctl) = self.ctl {
+            ctl.built(outs.len_hint());
+        }
         let cache = &rt.cache;
         let mut finals: Vec<Piece> = Vec::new();
         outs.for_each(&mut |p| finals.push(p));
@@ -132,17 +139,32 @@ impl<'g> Scope<'g> {
             let states = topo.states_of(i as u32);
             topo.meta[i].values = f.prepare(cache, states);
         }
+        let ctl = self.ctl;
         WorkerCtx::current(|cur| match cur {
-            Some(w) if std::ptr::eq(w.reg, &*rt.reg) => {
-                run(fams, topo, outs, w, cache, watch(rt, self.template, fams))
-            }
+            Some(w) if std::ptr::eq(w.reg, &*rt.reg) => run(
+                fams,
+                topo,
+                outs,
+                w,
+                cache,
+                watch(rt, self.template, fams),
+                ctl,
+            ),
             _ => {
                 let (w, slot) = match rt.reg.claim_external() {
                     Some((me, deque)) => (WorkerCtx::external(&rt.reg, me, deque), true),
                     None => (WorkerCtx::unregistered(&rt.reg), false),
                 };
                 let entered = w.enter();
-                let r = run(fams, topo, outs, &w, cache, watch(rt, self.template, fams));
+                let r = run(
+                    fams,
+                    topo,
+                    outs,
+                    &w,
+                    cache,
+                    watch(rt, self.template, fams),
+                    ctl,
+                );
                 drop(entered);
                 if slot {
                     let (me, deque) = w.into_deque();
@@ -155,14 +177,10 @@ impl<'g> Scope<'g> {
 }
 
 /// The run's observers, told that it starts (`None` when there are none).
-fn watch(
-    rt: &Runtime,
-    template: Option<&'static Template>,
-    fams: &[&dyn ErasedFamily<'_>],
-) -> Watch {
+fn watch(rt: &Inner, template: Option<&'static Template>, fams: &[&dyn ErasedFamily<'_>]) -> Watch {
     let observers = rt.observers.snapshot();
     let id = match &observers {
-        Some(obs) => started(obs, rt.threads(), template, fams),
+        Some(obs) => started(obs, rt.reg.threads(), template, fams),
         None => 0,
     };
     Watch { observers, id }
@@ -187,6 +205,7 @@ fn started(
                     Kind::Tasks => FamilyKind::Tasks,
                     Kind::Loop => FamilyKind::Loop,
                     Kind::Elements => FamilyKind::Elements,
+                    Kind::Source => FamilyKind::Source,
                 },
                 nodes: c.len,
                 iterations: c.iterations,
@@ -223,10 +242,13 @@ fn run<'g, O: Outputs<'g>>(
     w: &WorkerCtx<'_>,
     cache: &Cache,
     watch: Watch,
+    ctl: Option<&Control>,
 ) -> Result<O::Value, Error> {
-    let threads = w.reg.threads();
-    let run = Run::new(fams, topo, threads, w.has_token(), watch);
+    let run = Run::new(fams, topo, w.reg, w.has_token(), watch, ctl);
+    // SAFETY: withdrawn below, before the run is torn down.
+    unsafe { run.register() };
     drive(&run, w);
+    run.withdraw();
     let cx = Cx::new(&run, w);
     let outcome = match run.outcome() {
         Ok(()) => Ok(outs.take(&cx)),
@@ -235,14 +257,14 @@ fn run<'g, O: Outputs<'g>>(
     // After a successful run every value was consumed (the outputs just
     // now), unless an output appeared twice.
     let live = !matches!(outcome, Ok(Ok(_)));
-    for f in fams {
-        f.teardown(&cx, cache, live);
-    }
+    // Values whose `Drop` panics while they are dropped here count as more
+    // failures of the run (its error is already decided).
+    let panics: usize = fams.iter().map(|f| f.teardown(&cx, cache, live)).sum();
     let Run { topo, watch, .. } = run;
     topo.recycle(cache);
     let r = match outcome {
         Ok(v) => v,
-        Err(Outcome::Failed(e)) => Err(e),
+        Err(Outcome::Failed(e)) => Err(e.with_more(panics)),
         Err(Outcome::Panic(p)) => {
             if let Some(obs) = &watch.observers {
                 finished(obs, watch.id, None, true);

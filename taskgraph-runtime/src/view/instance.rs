@@ -80,7 +80,7 @@ impl Instance {
                 Kind::Tasks => u64::from(f.len),
                 Kind::Loop if f.len > 0 => u64::from(f.iterations),
                 // A loop that did not run fused, and a loop's outputs.
-                Kind::Loop | Kind::Elements => continue,
+                Kind::Loop | Kind::Elements | Kind::Source => continue,
             };
             match sites.iter_mut().find(|s| same_site(s.site, f.info)) {
                 Some(s) => s.tasks += n,

@@ -46,6 +46,8 @@ pub(crate) struct Analyzer {
     masked: std::cell::RefCell<Vec<String>>,
     /// A mistake dropped plain code: the graph is not expanded at all.
     unexpandable: bool,
+    /// How many `Value::Source`s so far.
+    sources: usize,
     pub errors: Vec<syn::Error>,
 }
 
@@ -69,6 +71,7 @@ pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span, cx: &Ctxt) -> Option<Gr
         hidden: 0,
         masked: Default::default(),
         unexpandable: false,
+        sources: 0,
         errors: Vec::new(),
     };
     let (stmts, tail) = a.block(stmts_in, true);
@@ -100,6 +103,7 @@ pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span, cx: &Ctxt) -> Option<Gr
         vars: a.vars,
         uses: a.uses,
         jumps: a.jumps,
+        sources: a.sources,
     })
 }
 
@@ -907,6 +911,27 @@ impl Analyzer {
         self.families.len() - 1
     }
 
+    /// A plain vector where a vector of lazy values is expected (a `Vec<T>`,
+    /// a slice, a spawned graph's `Handle`): read as lazy values when the
+    /// graph is built (`Source::read`, whose trait bound reports a type that
+    /// is none of these).
+    fn source(&mut self, e: &Expr) -> Value {
+        self.check_plain_expr(e);
+        if self.depth > 0 || self.loops > 0 {
+            self.errors.push(error_spanned(
+                e,
+                "`tree_reduce` inside a loop must reduce a vector of lazy values made in the graph; a vector from outside the graph is read once",
+                "reduce it before the loop: `let total = tree_reduce(values, f);`",
+            ));
+            return Value::Error;
+        }
+        self.sources += 1;
+        Value::Source {
+            expr: e.clone(),
+            index: self.sources - 1,
+        }
+    }
+
     fn reduce(&mut self, c: &ExprCall) -> Value {
         if c.args.len() != 2 {
             self.errors.push(error(
@@ -919,6 +944,7 @@ impl Analyzer {
         let vec = match self.value(&c.args[0], true) {
             Some(v @ (Value::VecVar { .. } | Value::Collect { .. })) => v,
             Some(Value::Error) => Value::Error,
+            None => self.source(&c.args[0]),
             _ => {
                 self.errors.push(error_spanned(
                     &c.args[0],
