@@ -315,18 +315,47 @@ fn run(scale: f64) -> Result<(), taskgraph::Error> {
     println!("   by adding neighbours, then neighbours of neighbours, until one value is left.");
     reseed();
     let t = Instant::now();
-    let zs: Vec<i64> = rt.compute(graph! {
+    // `zs = dask.persist(*zs)`: the loop starts in the background, and
+    // `spawn` returns at once with a handle to it.
+    let loop_handle = rt.spawn(graph! {
         let zs: Vec<_> = (0..n).map(|i| {
             let x = inc(i);
             let y = dec(x);
             add(x, y)
         }).collect();
         zs
+    });
+    // The tree summation is built on the running loop without waiting for
+    // it: its adds start when the loop's values are there, and hold no
+    // thread until then. Meanwhile this thread shows the loop's progress,
+    // as dask's progress bar would.
+    let running = &loop_handle;
+    let early_sum = thread::scope(|s| {
+        let summing = s.spawn(|| rt.compute(graph! { tree_reduce(running, add) }));
+        let mut shown = 0;
+        while !running.is_finished() {
+            let p = running.progress();
+            if p.done >= shown + p.total / 4 && p.total > 0 {
+                println!(
+                    "   persisting: {p} tasks done ({:.0}%)",
+                    100.0 * p.fraction()
+                );
+                shown = p.done;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        summing.join().expect("the summing thread panicked")
     })?;
+    let done = loop_handle.progress();
+    let zs: Vec<i64> = loop_handle.wait()?;
     assert_eq!(zs, (0..N).map(|i| 2 * i + 1).collect::<Vec<_>>());
+    assert_eq!(early_sum, expected);
     println!(
-        "   persisted {} values with `.map(..).collect()` in {}.",
-        zs.len(),
+        "   persisted {} values ({done} tasks) and summed them with a graph built on the",
+        zs.len()
+    );
+    println!(
+        "   running loop, tree_reduce(&handle, add): sum = {early_sum}, both in {}.",
         ms(t.elapsed())
     );
 
@@ -426,7 +455,7 @@ fn tutorial_loop(n: i64) -> impl View<Output = i64> {
 /// task stream, and writes the trace and the performance report.
 fn see_the_computation(rt: &Runtime, n: i64) -> Result<(), Box<dyn std::error::Error>> {
     use std::sync::Arc;
-    use taskgraph::progress::Progress;
+    use taskgraph::progress::ProgressBars;
     use taskgraph::stream::TaskStream;
 
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/custom_workloads");
@@ -460,7 +489,7 @@ fn see_the_computation(rt: &Runtime, n: i64) -> Result<(), Box<dyn std::error::E
         dir.join("template.svg").display()
     );
 
-    let bars = Arc::new(Progress::new());
+    let bars = Arc::new(ProgressBars::new());
     let stream = Arc::new(TaskStream::new());
     let watching = (rt.observe(bars.clone()), rt.observe(stream.clone()));
     reseed();
@@ -472,9 +501,11 @@ fn see_the_computation(rt: &Runtime, n: i64) -> Result<(), Box<dyn std::error::E
     }
     stream.write_chrome_trace(dir.join("trace.json"))?;
     stream.write_report(dir.join("report.html"))?;
+    let spans = stream.spans();
+    let tasks = stream.tasks().len();
     println!(
-        "   The task stream of that run ({} tasks):",
-        stream.tasks().len()
+        "   The task stream of that run ({tasks} tasks one by one, and {} blocks of the fused loop):",
+        spans.len() - tasks
     );
     println!(
         "     {}  (open it in ui.perfetto.dev or chrome://tracing)",

@@ -11,12 +11,24 @@ use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 use std::sync::Mutex;
 
+use crate::error::Error;
 use crate::exec::Rule;
+use crate::graph::build_error;
 
-/// A raw allocation for `n` cells of some `T`, owned by whoever holds it.
+/// A raw allocation for `n` cells of some `T`, owned by whoever holds it
+/// and freed when dropped (it never drops what the cells hold).
 pub(crate) struct RawBuf {
     ptr: NonNull<u8>,
     layout: Layout,
+}
+
+impl Drop for RawBuf {
+    fn drop(&mut self) {
+        if self.layout.size() > 0 {
+            // SAFETY: allocated by `alloc` with this layout (size > 0).
+            unsafe { dealloc(self.ptr.as_ptr(), self.layout) };
+        }
+    }
 }
 
 // SAFETY: a `RawBuf` is plain memory; what is stored in it is accessed under
@@ -77,7 +89,13 @@ impl Cache {
             }
             None => {
                 drop(c);
-                Vec::with_capacity(n)
+                let mut v = Vec::new();
+                if v.try_reserve_exact(n).is_err() {
+                    build_error(Error::OutOfMemory {
+                        bytes: n.saturating_mul(4),
+                    });
+                }
+                v
             }
         }
     }
@@ -114,8 +132,15 @@ impl Cache {
     }
 
     /// A buffer for `n` uninitialised cells of `T`.
+    ///
+    /// Called only while a graph is built: if the memory cannot be had, the
+    /// graph stops building with [`Error::OutOfMemory`].
     pub(crate) fn take_raw<T>(&self, n: usize) -> RawBuf {
-        let layout = Layout::array::<MaybeUninit<T>>(n).expect("too many nodes for memory");
+        let Ok(layout) = Layout::array::<MaybeUninit<T>>(n) else {
+            build_error(Error::OutOfMemory {
+                bytes: n.saturating_mul(std::mem::size_of::<T>()),
+            })
+        };
         if layout.size() == 0 {
             return RawBuf {
                 ptr: NonNull::<MaybeUninit<T>>::dangling().cast(),
@@ -140,7 +165,9 @@ impl Cache {
         let p = unsafe { alloc(layout) };
         match NonNull::new(p) {
             Some(ptr) => RawBuf { ptr, layout },
-            None => std::alloc::handle_alloc_error(layout),
+            None => build_error(Error::OutOfMemory {
+                bytes: layout.size(),
+            }),
         }
     }
 
@@ -156,21 +183,7 @@ impl Cache {
             c.raw.push(b);
         } else {
             drop(c);
-            free(b);
-        }
-    }
-}
-
-fn free(b: RawBuf) {
-    // SAFETY: allocated by `alloc` with this layout (size > 0).
-    unsafe { dealloc(b.ptr.as_ptr(), b.layout) };
-}
-
-impl Drop for Cache {
-    fn drop(&mut self) {
-        let inner = self.inner.get_mut().unwrap_or_else(|p| p.into_inner());
-        for b in inner.raw.drain(..) {
-            free(b);
+            drop(b);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The errors a graph run can end with.
 
 use std::fmt;
+use std::time::Duration;
 
 /// Where a task sits in the graph: the `#[delayed]` function, the call site and
 /// the loop iterations it belongs to.
@@ -141,6 +142,56 @@ pub enum Error {
         /// What the system said.
         message: String,
     },
+    /// The run was cancelled ([`Handle::cancel`]) before it finished. Tasks
+    /// that were running finished; no other task started, and every value
+    /// already produced was dropped.
+    ///
+    /// [`Handle::cancel`]: crate::Handle::cancel
+    Cancelled,
+    /// The run did not finish within the time given to
+    /// [`Runtime::compute_timeout`], and was cancelled.
+    ///
+    /// [`Runtime::compute_timeout`]: crate::Runtime::compute_timeout
+    #[non_exhaustive]
+    TimedOut {
+        /// The time the run was given.
+        limit: Duration,
+    },
+    /// The graph reads the outputs of a spawned graph ([`Handle`]) that did
+    /// not produce them: it failed or was cancelled, or its outputs were
+    /// already taken.
+    ///
+    /// [`Handle`]: crate::Handle
+    #[non_exhaustive]
+    InputFailed {
+        /// Why the spawned graph has no outputs to give (its own error).
+        message: String,
+    },
+    /// More threads were asked for than a runtime supports.
+    #[non_exhaustive]
+    TooManyThreads {
+        /// The number asked for.
+        requested: usize,
+        /// The most a runtime may have ([`Runtime::MAX_THREADS`]).
+        ///
+        /// [`Runtime::MAX_THREADS`]: crate::Runtime::MAX_THREADS
+        max: usize,
+    },
+    /// The graph has more nodes than the runtime can number (a family, a
+    /// fused loop or the whole graph beyond `u32::MAX - 2`), found while it
+    /// was built, before any task ran.
+    #[non_exhaustive]
+    GraphTooLarge {
+        /// What is too large, and where.
+        message: String,
+    },
+    /// Memory for the graph's storage could not be allocated while it was
+    /// built, before any task ran.
+    #[non_exhaustive]
+    OutOfMemory {
+        /// The size of the allocation that failed, in bytes.
+        bytes: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -202,6 +253,33 @@ impl fmt::Display for Error {
                 "the dashboard cannot listen at {address}: {message}; \
                  give `dashboard` another address, such as \"127.0.0.1:0\" for any free port"
             ),
+            Error::Cancelled => f.write_str(
+                "the graph was cancelled before it finished; \
+                 no task started after the cancellation and every value was dropped",
+            ),
+            Error::TimedOut { limit } => write!(
+                f,
+                "the graph did not finish within {limit:?} and was cancelled; \
+                 give it more time, or make its tasks check `taskgraph::cancelled()`"
+            ),
+            Error::InputFailed { message } => write!(
+                f,
+                "the graph reads the outputs of a spawned graph that has none to give: {message}"
+            ),
+            Error::TooManyThreads { requested, max } => write!(
+                f,
+                "a runtime of {requested} threads was asked for, and the most is {max}; \
+                 use fewer threads (one per core is usually best)"
+            ),
+            Error::GraphTooLarge { message } => write!(
+                f,
+                "the graph is too large: {message}; split the work into several graphs"
+            ),
+            Error::OutOfMemory { bytes } => write!(
+                f,
+                "could not allocate {bytes} bytes for the graph's storage; \
+                 no task ran (use fewer nodes or smaller outputs)"
+            ),
         }
     }
 }
@@ -220,6 +298,30 @@ impl Error {
     pub fn cluster(message: impl Into<String>) -> Error {
         Error::Cluster {
             message: message.into(),
+        }
+    }
+
+    /// The task that failed, for an error about one task.
+    pub(crate) fn task(&self) -> Option<&TaskInfo> {
+        match self {
+            Error::TaskPanicked { task, .. } | Error::TaskFailed { task, .. } => Some(task),
+            _ => None,
+        }
+    }
+
+    /// This error, counting `n` failures more than it does.
+    pub(crate) fn with_more(self, n: usize) -> Self {
+        match self.others() {
+            Some(k) if n > 0 => self.with_others(k + n),
+            _ => self,
+        }
+    }
+
+    /// How many other failures this error counts, if it counts them.
+    fn others(&self) -> Option<usize> {
+        match self {
+            Error::TaskPanicked { others, .. } | Error::TaskFailed { others, .. } => Some(*others),
+            _ => None,
         }
     }
 

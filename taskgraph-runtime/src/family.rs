@@ -7,8 +7,9 @@ use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 
 use crate::cache::{Cache, RawBuf};
-use crate::error::TaskInfo;
+use crate::error::{Error, TaskInfo};
 use crate::exec::{Core, Cx, ErasedFamily, Kind, Ran, RunList};
+use crate::graph::build_error;
 use crate::value::pass::InputSet;
 use crate::value::{Brand, Lazy, NodeId, Piece};
 
@@ -128,13 +129,20 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
 
     /// Adds one node and returns the handle of its future output.
     ///
-    /// # Panics
-    /// If the family already holds `u32::MAX - 1` nodes.
+    /// A family holds at most `u32::MAX - 3` nodes; beyond, or when memory
+    /// for the node cannot be had, building the graph stops and `compute`
+    /// returns [`Error::GraphTooLarge`] or [`Error::OutOfMemory`].
+    ///
+    /// [`Error::GraphTooLarge`]: crate::Error::GraphTooLarge
+    /// [`Error::OutOfMemory`]: crate::Error::OutOfMemory
     #[inline]
     pub fn push(&mut self, at: L, args: A, inputs: I) -> Lazy<'g, T> {
         let idx = self.recs.len();
-        if idx >= (u32::MAX - 1) as usize {
+        if idx >= (u32::MAX - 3) as usize {
             too_many(self.core.info);
+        }
+        if idx == self.recs.capacity() {
+            grow(&mut self.recs);
         }
         let idx = idx as u32;
         let c = &mut self.core;
@@ -172,13 +180,28 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
 #[cold]
 #[inline(never)]
 fn too_many(info: &FamilyInfo) -> ! {
-    panic!(
-        "`{}` at {}:{}: a family holds at most {} nodes",
-        info.name,
-        info.file,
-        info.line,
-        u32::MAX - 2
-    )
+    build_error(Error::GraphTooLarge {
+        message: format!(
+            "`{}` at {}:{} makes more than {} nodes",
+            info.name,
+            info.file,
+            info.line,
+            u32::MAX - 3
+        ),
+    })
+}
+
+/// Doubles the records' room, or stops building the graph if there is no
+/// memory for it.
+#[cold]
+#[inline(never)]
+fn grow<R>(recs: &mut Vec<R>) {
+    let more = recs.capacity().max(4);
+    if recs.try_reserve(more).is_err() {
+        build_error(Error::OutOfMemory {
+            bytes: more.saturating_mul(std::mem::size_of::<R>()),
+        });
+    }
 }
 #[cold]
 #[inline(never)]
@@ -250,14 +273,16 @@ where
                 .publish(uses)
         }
     }
-    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) {
+    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) -> usize {
         // SAFETY: the run is over; no other thread touches the family.
         let Some(buf) = (unsafe { (*self.fam.values.get()).take() }) else {
-            return;
+            return 0;
         };
-        cx.slots::<T>(self.fam.core.id, 0, self.fam.core.len)
+        let panics = cx
+            .slots::<T>(self.fam.core.id, 0, self.fam.core.len)
             .teardown(live);
         cache.give_raw(buf);
+        panics
     }
 }
 

@@ -3,11 +3,13 @@
 
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use crate::error::Error;
+use crate::exec::control::Control;
 use crate::exec::Cx;
 use crate::part::{Part, Parts, Typed};
-use crate::runtime::Runtime;
+use crate::runtime::{Inner, Runtime};
 use crate::scope::{Mode, Scope};
 use crate::value::{Lazy, LazyVec, Piece};
 use crate::view::{Instance, Template, View};
@@ -15,7 +17,8 @@ use crate::view::{Instance, Template, View};
 /// A task graph, as built by `graph!`: computing it yields `Output`.
 ///
 /// A graph is a value: nothing runs until it is given to
-/// [`Runtime::compute`] (or [`Graph::compute`]), which consumes it. A function
+/// [`Runtime::compute`](crate::Runtime::compute) (or [`Graph::compute`]),
+/// which consumes it, or to [`Runtime::spawn`](crate::Runtime::spawn). A function
 /// can return `impl Graph<Output = T>`; a graph chosen at run time is a
 /// `Box<dyn Graph<Output = T> + Send>`, which is a graph too. A graph whose
 /// captured variables are all `Clone` is `Clone`: clone it to compute it
@@ -51,16 +54,22 @@ pub trait Graph {
     type Output;
 
     #[doc(hidden)]
-    fn __run(self, runtime: &Runtime) -> Result<Self::Output, Error>;
+    #[allow(private_interfaces)]
+    fn __run(self, runtime: &Inner, ctl: Option<&Control>) -> Result<Self::Output, Error>;
 
     #[doc(hidden)]
-    fn __run_boxed(self: Box<Self>, runtime: &Runtime) -> Result<Self::Output, Error>;
+    #[allow(private_interfaces)]
+    fn __run_boxed(
+        self: Box<Self>,
+        runtime: &Inner,
+        ctl: Option<&Control>,
+    ) -> Result<Self::Output, Error>;
 
     /// Computes the graph on the default runtime: one thread per available
     /// core, started on first use and shared by the whole process.
     ///
     /// # Errors
-    /// As [`Runtime::compute`].
+    /// As [`Runtime::compute`](crate::Runtime::compute).
     fn compute(self) -> Result<Self::Output, Error>
     where
         Self: Sized,
@@ -72,12 +81,18 @@ pub trait Graph {
 impl<G: Graph + ?Sized> Graph for Box<G> {
     type Output = G::Output;
 
-    fn __run(self, runtime: &Runtime) -> Result<G::Output, Error> {
-        self.__run_boxed(runtime)
+    #[allow(private_interfaces)]
+    fn __run(self, runtime: &Inner, ctl: Option<&Control>) -> Result<G::Output, Error> {
+        self.__run_boxed(runtime, ctl)
     }
 
-    fn __run_boxed(self: Box<Self>, runtime: &Runtime) -> Result<G::Output, Error> {
-        (*self).__run_boxed(runtime)
+    #[allow(private_interfaces)]
+    fn __run_boxed(
+        self: Box<Self>,
+        runtime: &Inner,
+        ctl: Option<&Control>,
+    ) -> Result<G::Output, Error> {
+        (*self).__run_boxed(runtime, ctl)
     }
 }
 
@@ -126,13 +141,25 @@ where
 {
     type Output = O;
 
-    fn __run(self, runtime: &Runtime) -> Result<O, Error> {
+    #[allow(private_interfaces)]
+    fn __run(self, runtime: &Inner, ctl: Option<&Control>) -> Result<O, Error> {
         let ids = Cell::new(0);
-        (self.f)(Scope::new(&ids, Mode::Run(runtime), self.template)).map(|t| t.0)
+        let (f, template) = (self.f, self.template);
+        // A limit met while the graph is built (too many nodes, no memory)
+        // unwinds out of the generated code with a `BuildError`.
+        let scope = || Scope::new(&ids, Mode::Run(runtime), template, ctl);
+        match catch_unwind(AssertUnwindSafe(|| f(scope()))) {
+            Ok(r) => r.map(|t| t.0),
+            Err(p) => match p.downcast::<BuildError>() {
+                Ok(e) => Err(e.0),
+                Err(p) => resume_unwind(p),
+            },
+        }
     }
 
-    fn __run_boxed(self: Box<Self>, runtime: &Runtime) -> Result<O, Error> {
-        (*self).__run(runtime)
+    #[allow(private_interfaces)]
+    fn __run_boxed(self: Box<Self>, runtime: &Inner, ctl: Option<&Control>) -> Result<O, Error> {
+        (*self).__run(runtime, ctl)
     }
 }
 
@@ -145,11 +172,17 @@ where
     fn __part(self, runtime: &Runtime, part: &dyn Part) -> Result<Option<O>, Error> {
         let ids = Cell::new(0);
         let ran = Cell::new(false);
-        let r = (self.f)(Scope::new(
-            &ids,
-            Mode::Part(runtime, part, &ran),
-            self.template,
-        ));
+        let (f, template) = (self.f, self.template);
+        let scope = || Scope::new(&ids, Mode::Part(&runtime.inner, part, &ran), template, None);
+        // As in `__run`: a limit met while the graph is built unwinds with
+        // a `BuildError`.
+        let r = match catch_unwind(AssertUnwindSafe(|| f(scope()))) {
+            Ok(r) => r,
+            Err(p) => match p.downcast::<BuildError>() {
+                Ok(e) => Err(e.0),
+                Err(p) => resume_unwind(p),
+            },
+        };
         match r {
             Ok(t) => Ok(Some(t.0)),
             Err(_) if ran.get() => Ok(None),
@@ -168,7 +201,7 @@ where
     fn instantiate(&self) -> Result<Instance, Error> {
         let ids = Cell::new(0);
         let sink = RefCell::new(None);
-        let r = (self.f)(Scope::new(&ids, Mode::Describe(&sink), self.template));
+        let r = (self.f)(Scope::new(&ids, Mode::Describe(&sink), self.template, None));
         // The closure's result is only the reason it stopped: the
         // description is in the sink if it got as far as running.
         match (sink.into_inner(), r) {
@@ -183,6 +216,18 @@ where
     }
 }
 
+/// The payload with which building a graph stops at a limit (see
+/// [`build_error`]).
+pub(crate) struct BuildError(pub(crate) Error);
+
+/// Stops building the graph: `compute` returns `e`, and everything built so
+/// far is dropped. Called only while a graph is built.
+#[cold]
+#[inline(never)]
+pub(crate) fn build_error(e: Error) -> ! {
+    resume_unwind(Box::new(BuildError(e)))
+}
+
 /// What a graph's final expression may be: a lazy value, a vector of them,
 /// or a tuple of these.
 #[diagnostic::on_unimplemented(
@@ -195,6 +240,12 @@ pub trait Outputs<'g> {
     /// Calls `f` with every piece of nodes referenced.
     #[doc(hidden)]
     fn for_each(&self, f: &mut dyn FnMut(Piece));
+    /// The length of the output if it is one vector of lazy values (known
+    /// before the graph runs).
+    #[doc(hidden)]
+    fn len_hint(&self) -> Option<usize> {
+        None
+    }
     /// Moves the computed values out after a successful run.
     #[doc(hidden)]
     fn take(self, cx: &Cx<'_, 'g>) -> Result<Self::Value, Error>;
@@ -222,6 +273,9 @@ impl<'g, T: Send + Sync> Outputs<'g> for LazyVec<'g, T> {
         for p in self.pieces() {
             f(*p)
         }
+    }
+    fn len_hint(&self) -> Option<usize> {
+        Some(self.len())
     }
     fn take(self, cx: &Cx<'_, 'g>) -> Result<Vec<T>, Error> {
         self.iter().map(|l| l.take(cx)).collect()

@@ -14,9 +14,11 @@
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use crate::cache::{Cache, RawBuf};
+use crate::exec::task::Tally;
 use crate::exec::{Block, Core, Cx, ErasedFamily, Job, Kind, Ran, RunList, ROOT};
 use crate::family::FamilyInfo;
 use crate::sync::{AtomicU32, Ordering};
@@ -41,12 +43,21 @@ pub trait LoopKind<'g>: Sync {
     /// Allocates per-run storage for `n` iterations on `threads` threads.
     #[doc(hidden)]
     fn prepare(&self, n: u32, threads: u32);
-    /// Runs block `b`; returns the output if this ended the loop.
+    /// Runs block `b`, counting its iterations in `tally`; returns the
+    /// output if this ended the loop.
     #[doc(hidden)]
-    fn run_block(&self, fam: u32, b: Block, first: bool, cx: &Cx<'_, 'g>) -> Option<Self::Output>;
-    /// Drops what a stopped run left in per-run storage.
+    fn run_block(
+        &self,
+        fam: u32,
+        b: Block,
+        first: bool,
+        tally: &mut Tally<'_>,
+        cx: &Cx<'_, 'g>,
+    ) -> Option<Self::Output>;
+    /// Drops what a stopped run left in per-run storage; returns how many
+    /// `Drop`s panicked (caught).
     #[doc(hidden)]
-    fn teardown(&self);
+    fn teardown(&self) -> usize;
 }
 
 /// A fused loop: one node whose work is `n` iterations.
@@ -58,7 +69,19 @@ pub struct Loop<'g, K> {
     gathers: Vec<Piece>,
     held: Vec<(NodeId, Release)>,
     out: UnsafeCell<Option<RawBuf>>,
+    /// Iterations run so far (for progress; see `exec/progress.rs`).
+    iters: AtomicU32,
+    /// The tasks each iteration runs, if the graph said (`Loop::tasks`).
+    tasks: Option<Tasks>,
     _brand: Brand<'g>,
+}
+
+/// What each iteration of a fused loop runs, for progress.
+struct Tasks {
+    /// One task of each of these call sites per iteration.
+    body: Vec<&'static FamilyInfo>,
+    /// The call site of the reduction's combine: `n - 1` tasks in all.
+    combine: Option<&'static FamilyInfo>,
 }
 
 // SAFETY: the kind is `Sync` (its blocks run on several threads); the output
@@ -75,8 +98,21 @@ impl<'g, K> Loop<'g, K> {
             gathers: Vec::new(),
             held: Vec::new(),
             out: UnsafeCell::new(None),
+            iters: AtomicU32::new(0),
+            tasks: None,
             _brand: PhantomData,
         }
+    }
+
+    /// Says which tasks each iteration runs, for progress counts: one task
+    /// of each call site in `body`, and for a reduction `n - 1` combines of
+    /// `combine` in all. Without it, progress counts each iteration as one
+    /// task of the loop itself.
+    pub fn tasks(&mut self, body: &[&'static FamilyInfo], combine: Option<&'static FamilyInfo>) {
+        self.tasks = Some(Tasks {
+            body: body.to_vec(),
+            combine,
+        });
     }
 
     /// The loop's call site.
@@ -119,7 +155,10 @@ impl<'g, K> Loop<'g, K> {
             self.kind.is_none(),
             "taskgraph internal error: a loop node made twice"
         );
-        self.n = u32::try_from(n).unwrap_or_else(|_| too_long(self.core.info));
+        self.n = u32::try_from(n)
+            .ok()
+            .filter(|&n| n < u32::MAX - 2)
+            .unwrap_or_else(|| too_long(self.core.info));
         self.kind = Some(kind);
         self.core.elements.extend_from_slice(elements);
         self.core.iterations = self.n;
@@ -139,12 +178,14 @@ impl<'g, K> Loop<'g, K> {
 #[cold]
 #[inline(never)]
 fn too_long(info: &FamilyInfo) -> ! {
-    panic!(
-        "the loop at {}:{} has more than {} iterations",
-        info.file,
-        info.line,
-        u32::MAX - 1
-    )
+    crate::graph::build_error(crate::Error::GraphTooLarge {
+        message: format!(
+            "the loop at {}:{} has more than {} iterations",
+            info.file,
+            info.line,
+            u32::MAX - 3
+        ),
+    })
 }
 
 impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
@@ -166,6 +207,7 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
     fn run(&self, _: u32, cx: &Cx<'_, 'g>) -> Ran {
         let k = self.kind();
         k.prepare(self.n, cx.threads());
+        self.iters.store(0, Ordering::Relaxed);
         let b = Block {
             fam: self.core.id,
             lo: 0,
@@ -173,8 +215,10 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
             size: tree_size(self.n),
             parent: ROOT,
         };
-        match k.run_block(self.core.id, b, true, cx) {
+        let mut tally = Tally::new(&self.iters);
+        match k.run_block(self.core.id, b, true, &mut tally, cx) {
             Some(out) => {
+                drop(tally);
                 self.finish(out, cx);
                 Ran::Done
             }
@@ -182,7 +226,11 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
         }
     }
     fn run_block(&self, b: Block, cx: &Cx<'_, 'g>) -> Ran {
-        match self.kind().run_block(self.core.id, b, false, cx) {
+        let mut tally = Tally::new(&self.iters);
+        match self
+            .kind()
+            .run_block(self.core.id, b, false, &mut tally, cx)
+        {
             Some(out) => {
                 self.finish(out, cx);
                 Ran::Done
@@ -198,15 +246,43 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
                 .publish(uses)
         }
     }
-    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) {
+    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) -> usize {
+        let mut panics = 0;
         if let Some(k) = &self.kind {
-            k.teardown();
+            panics += k.teardown();
         }
         // SAFETY: the run is over.
         if let Some(buf) = unsafe { (*self.out.get()).take() } {
-            cx.slots::<K::Output>(self.core.id, 0, self.core.len)
+            panics += cx
+                .slots::<K::Output>(self.core.id, 0, self.core.len)
                 .teardown(live);
             cache.give_raw(buf);
+        }
+        panics
+    }
+    fn count_tasks(&self, finished: bool, add: &mut dyn FnMut(&'static FamilyInfo, u64, u64)) {
+        let n = u64::from(self.n);
+        let it = if finished {
+            n
+        } else {
+            u64::from(self.iters.load(Ordering::Relaxed)).min(n)
+        };
+        match &self.tasks {
+            Some(t) => {
+                for &info in &t.body {
+                    add(info, it, n);
+                }
+                if let Some(c) = t.combine {
+                    let total = n.saturating_sub(1);
+                    let done = if finished {
+                        total
+                    } else {
+                        it.saturating_sub(1)
+                    };
+                    add(c, done, total);
+                }
+            }
+            None => add(self.core.info, it, n),
         }
     }
 }
@@ -267,12 +343,16 @@ impl Probe {
         }
     }
 
-    /// Called after each chunk.
+    /// Called after each chunk; true when it measured (a point at which
+    /// the block publishes its progress).
     #[inline(always)]
-    fn tick(&mut self) {
+    fn tick(&mut self) -> bool {
         self.countdown -= 1;
         if self.countdown == 0 {
             self.measure();
+            true
+        } else {
+            false
         }
     }
 
@@ -460,7 +540,14 @@ where
         self.next_join.store(0, Ordering::Relaxed);
     }
 
-    fn run_block(&self, fam: u32, b: Block, first: bool, cx: &Cx<'_, 'g>) -> Option<R> {
+    fn run_block(
+        &self,
+        fam: u32,
+        b: Block,
+        first: bool,
+        tally: &mut Tally<'_>,
+        cx: &Cx<'_, 'g>,
+    ) -> Option<R> {
         let (mut lo, mut hi, mut parent) = (b.lo, b.hi, b.parent);
         let started = cx.block_started(fam, b.lo, b.hi);
         let mut size = tree_size(hi - lo).min(b.size);
@@ -545,32 +632,43 @@ where
             let end = (cur + c).min(hi);
             let part = small(cur, end, c, &leaf, &merge);
             acc.push(part, cur, c, &merge);
+            tally.add(end - cur);
             cur = end;
-            probe.tick();
+            if probe.tick() {
+                tally.publish();
+            }
         }
+        tally.publish();
         cx.block_finished(fam, b.lo, hi, started);
         let v = acc.finish(&merge)?;
         self.deliver(parent, v, cx)
     }
 
-    fn teardown(&self) {
+    fn teardown(&self) -> usize {
         // SAFETY: the run is over.
         let joins = unsafe { &mut *self.joins.get() };
         let used = (self.next_join.load(Ordering::Relaxed) as usize).min(joins.len());
+        let mut panics = 0;
         for j in &joins[..used] {
-            let s = j.state.load(Ordering::Acquire);
+            let s = j.state.swap(MERGED, Ordering::Acquire);
             if s & MERGED == 0 {
-                if s & LEFT != 0 {
-                    // SAFETY: written and never taken.
-                    unsafe { (*j.halves[0].get()).assume_init_drop() };
-                }
-                if s & RIGHT != 0 {
-                    // SAFETY: as above.
-                    unsafe { (*j.halves[1].get()).assume_init_drop() };
+                for (bit, half) in [(LEFT, &j.halves[0]), (RIGHT, &j.halves[1])] {
+                    if s & bit != 0 {
+                        // SAFETY: written and never taken; `MERGED` (set
+                        // above) keeps it from being dropped twice.
+                        let r = catch_unwind(AssertUnwindSafe(|| unsafe {
+                            (*half.get()).assume_init_drop()
+                        }));
+                        if let Err(p) = r {
+                            panics += 1;
+                            crate::exec::task::drop_payload(p);
+                        }
+                    }
                 }
             }
         }
         joins.clear();
+        panics
     }
 }
 
@@ -590,7 +688,14 @@ impl<'g, L: Fn(u32, &Cx<'_, 'g>) + Sync> LoopKind<'g> for Each<L> {
         self.remaining.store(n, Ordering::Relaxed);
     }
 
-    fn run_block(&self, fam: u32, b: Block, first: bool, cx: &Cx<'_, 'g>) -> Option<()> {
+    fn run_block(
+        &self,
+        fam: u32,
+        b: Block,
+        first: bool,
+        tally: &mut Tally<'_>,
+        cx: &Cx<'_, 'g>,
+    ) -> Option<()> {
         let (lo, mut hi) = (b.lo, b.hi);
         if hi == lo {
             return (self.remaining.load(Ordering::Acquire) == 0).then_some(());
@@ -629,15 +734,21 @@ impl<'g, L: Fn(u32, &Cx<'_, 'g>) + Sync> LoopKind<'g> for Each<L> {
             for k in cur..end {
                 (self.leaf)(k, cx);
             }
+            tally.add(end - cur);
             cur = end;
-            probe.tick();
+            if probe.tick() {
+                tally.publish();
+            }
         }
+        tally.publish();
         cx.block_finished(fam, lo, hi, started);
         let done = hi - lo;
         (self.remaining.fetch_sub(done, Ordering::AcqRel) == done).then_some(())
     }
 
-    fn teardown(&self) {}
+    fn teardown(&self) -> usize {
+        0
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -659,25 +770,42 @@ where
 
     fn prepare(&self, _: u32, _: u32) {}
 
-    fn run_block(&self, fam: u32, b: Block, _: bool, cx: &Cx<'_, 'g>) -> Option<S> {
+    fn run_block(
+        &self,
+        fam: u32,
+        b: Block,
+        _: bool,
+        tally: &mut Tally<'_>,
+        cx: &Cx<'_, 'g>,
+    ) -> Option<S> {
         let started = cx.block_started(fam, b.lo, b.hi);
         let mut s = (self.init)(cx);
         // Checks for a stop between stretches of 256 steps; each stretch is
         // a plain loop, which the compiler optimises as if written by hand.
+        // Progress is published every 16 stretches.
         let mut k = b.lo;
+        let mut stretches = 0u32;
         while k < b.hi {
             cx.check();
             let end = b.hi.min(k.saturating_add(256));
             for j in k..end {
                 s = (self.step)(j, s, cx);
             }
+            tally.add(end - k);
             k = end;
+            stretches += 1;
+            if stretches.is_multiple_of(16) {
+                tally.publish();
+            }
         }
+        tally.publish();
         cx.block_finished(fam, b.lo, b.hi, started);
         Some(s)
     }
 
-    fn teardown(&self) {}
+    fn teardown(&self) -> usize {
+        0
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -743,6 +871,9 @@ where
     /// Makes this loop the reduction of `v` (at least two elements).
     pub(crate) fn reduce_vec(&mut self, v: LazyVec<'g, T>, combine: C) -> Lazy<'g, T> {
         self.take_all(&v);
+        // The leaves are values, not tasks: only the combines count.
+        let info = self.core.info;
+        self.tasks(&[], Some(info));
         let n = v.len();
         self.make_reduce(n, VecLeaf { v }, combine, &[])
     }
@@ -808,7 +939,10 @@ impl<'g, T> Elements<'g, T> {
     /// Makes room for `n` elements and returns them as a vector.
     pub fn make(&mut self, n: usize) -> LazyVec<'g, T> {
         let c = &mut self.core;
-        c.len = u32::try_from(n).unwrap_or_else(|_| too_long(c.info));
+        c.len = u32::try_from(n)
+            .ok()
+            .filter(|&n| n < u32::MAX - 2)
+            .unwrap_or_else(|| too_long(c.info));
         c.at = Default::default();
         c.at.add(0, &[0]);
         let mut v = LazyVec::new();
@@ -870,13 +1004,14 @@ impl<'g, T: Send + Sync> ErasedFamily<'g> for Elements<'g, T> {
             unsafe { s.get(k).publish(uses) }
         }
     }
-    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) {
+    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) -> usize {
         // SAFETY: the run is over.
         let Some(buf) = (unsafe { (*self.cells.get()).take() }) else {
-            return;
+            return 0;
         };
-        cx.slots::<T>(self.core.id, 0, self.core.len).teardown(live);
+        let panics = cx.slots::<T>(self.core.id, 0, self.core.len).teardown(live);
         cache.give_raw(buf);
+        panics
     }
 }
 

@@ -191,6 +191,9 @@ pub enum FamilyKind {
     Loop,
     /// The values a fused loop pushes onto a vector (no tasks of its own).
     Elements,
+    /// Values from outside the graph (a plain vector, a spawned graph's
+    /// output) brought in by one work item, no task per element.
+    Source,
 }
 
 /// One family of a starting run.

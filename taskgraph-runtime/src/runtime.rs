@@ -3,11 +3,14 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::cache::Cache;
 use crate::error::Error;
+use crate::exec::control::Control;
 use crate::exec::registry::Registry;
 use crate::graph::Graph;
+use crate::spawn::{Drivers, Handle, Timer};
 
 /// A fixed pool of threads that computes graphs.
 ///
@@ -22,36 +25,52 @@ use crate::graph::Graph;
 /// hand-off between threads), counted among the `threads`. `Runtime` is
 /// `Send + Sync`.
 ///
-/// Dropping the runtime waits for its threads to finish what they run and
-/// stops them.
+/// Dropping the runtime waits for every graph still running on it,
+/// including spawned graphs whose [`Handle`] was dropped, then stops its
+/// threads; no thread of the runtime outlives it. (Cancel spawned graphs
+/// first, with [`Handle::cancel`], for a quick exit.) A [`Handle`] still
+/// returns its graph's output after its runtime is gone.
 ///
 /// [`compute`]: Runtime::compute
 pub struct Runtime {
-    pub(crate) reg: Arc<Registry>,
+    pub(crate) inner: Arc<Inner>,
     handles: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// What a runtime's graphs share: the pool, the storage cache, the
+/// settings, and the threads that drive spawned graphs. Spawned graphs hold
+/// it while they run.
+pub struct Inner {
+    pub(crate) reg: Arc<Registry>,
     pub(crate) cache: Cache,
     pub(crate) fuse: bool,
     /// Who watches this runtime's runs (`observe.rs`).
     pub(crate) observers: crate::observe::Registry,
     #[cfg(feature = "dashboard")]
     dashboard: Option<std::sync::Arc<crate::dashboard::Dashboard>>,
+    pub(crate) drivers: Drivers,
+    pub(crate) timer: Timer,
 }
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime")
             .field("threads", &self.threads())
-            .field("fuse_loops", &self.fuse)
+            .field("fuse_loops", &self.inner.fuse)
             .finish()
     }
 }
 
 impl Runtime {
+    /// The most threads a runtime may have.
+    pub const MAX_THREADS: usize = 4096;
+
     /// Starts a runtime with `threads` threads.
     ///
     /// # Errors
-    /// [`Error::ZeroThreads`] for `0`; [`Error::ThreadPool`] if the operating
-    /// system refuses to start the threads.
+    /// [`Error::ZeroThreads`] for `0`; [`Error::TooManyThreads`] beyond
+    /// [`Runtime::MAX_THREADS`]; [`Error::ThreadPool`] if the operating
+    /// system refuses to start the threads (then none is left running).
     pub fn new(threads: usize) -> Result<Runtime, Error> {
         Runtime::builder().threads(threads).build()
     }
@@ -63,7 +82,7 @@ impl Runtime {
 
     /// The number of threads in the pool.
     pub fn threads(&self) -> usize {
-        self.reg.threads()
+        self.inner.reg.threads()
     }
 
     /// Runs `graph` to completion and returns its output. The calling thread
@@ -79,12 +98,97 @@ impl Runtime {
     /// [`Error::TaskPanicked`] names the first task that panicked, with its
     /// message; no further task starts, every value produced so far is
     /// dropped, and the runtime stays usable. [`Error::EmptyReduce`] for a
-    /// `tree_reduce` over an empty vector.
+    /// `tree_reduce` over an empty vector. [`Error::GraphTooLarge`] and
+    /// [`Error::OutOfMemory`] when the graph cannot be stored (see the
+    /// limits in the crate's README). [`Error::InputFailed`] when the graph
+    /// reads a spawned graph that failed.
     ///
     /// A task may itself call `compute` on the same runtime: it runs the
     /// inner graph's tasks (and any others) while it waits.
     pub fn compute<G: Graph>(&self, graph: G) -> Result<G::Output, Error> {
-        graph.__run(self)
+        graph.__run(&self.inner, None)
+    }
+
+    /// As [`compute`](Runtime::compute), but cancels the graph if it has
+    /// not finished after `limit`: tasks already running finish (a long
+    /// task can stop early by checking [`cancelled`](crate::cancelled)),
+    /// no other starts, and every value produced is dropped.
+    ///
+    /// Costs one allocation and a timer entry (a thread of the runtime,
+    /// started on first use, waits for the earliest deadline).
+    ///
+    /// # Errors
+    /// [`Error::TimedOut`] if the time ran out first; otherwise as
+    /// [`compute`](Runtime::compute).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskgraph::{delayed, graph, Error, Runtime};
+    ///
+    /// #[delayed]
+    /// fn slow(i: u64) -> u64 {
+    ///     // A long task that stops early once its graph is cancelled.
+    ///     while !taskgraph::cancelled() {
+    ///         std::thread::sleep(Duration::from_millis(1));
+    ///     }
+    ///     i
+    /// }
+    ///
+    /// let rt = Runtime::new(2)?;
+    /// let r = rt.compute_timeout(graph! { slow(1) }, Duration::from_millis(20));
+    /// assert!(matches!(r, Err(Error::TimedOut { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn compute_timeout<G: Graph>(&self, graph: G, limit: Duration) -> Result<G::Output, Error> {
+        let ctl = Arc::new(Control::new());
+        let entry = self.inner.timer.add(limit, &ctl);
+        let r = graph.__run(&self.inner, Some(&ctl));
+        self.inner.timer.remove(entry);
+        r
+    }
+
+    /// Starts computing `graph` in the background (dask's `persist`) and
+    /// returns at once with a [`Handle`] to wait for its output, poll its
+    /// progress or cancel it. The graph runs on the runtime's pool like any
+    /// other (a thread of the runtime instantiates it and waits for it, so
+    /// the caller is free); a later graph can read its outputs before they
+    /// exist (see [`Handle`]).
+    ///
+    /// Dropping the handle detaches the run: it still finishes, and its
+    /// output is dropped.
+    ///
+    /// Cost: a hand-off to a waiting thread of the runtime and one
+    /// allocation, beyond the graph's own cost (a few tens of microseconds
+    /// for `spawn` and `wait` together). Each spawned graph that runs holds
+    /// such a thread, parked while the pool runs its tasks; one is started
+    /// when none is free, and at most `threads` idle ones are kept.
+    ///
+    /// ```
+    /// use taskgraph::{delayed, graph, Runtime};
+    ///
+    /// #[delayed]
+    /// fn square(x: u64) -> u64 {
+    ///     x * x
+    /// }
+    ///
+    /// let rt = Runtime::new(2)?;
+    /// let n = 100;
+    /// let squares = rt.spawn(graph! {
+    ///     let v: Vec<_> = (0..n).map(|i| square(i)).collect();
+    ///     v
+    /// });
+    /// // ... other work while it runs ...
+    /// let p = squares.progress();
+    /// assert!(p.done <= p.total);
+    /// assert_eq!(squares.wait()?.iter().sum::<u64>(), (0..n).map(|i| i * i).sum::<u64>());
+    /// # Ok::<(), taskgraph::Error>(())
+    /// ```
+    pub fn spawn<G>(&self, graph: G) -> Handle<G::Output>
+    where
+        G: Graph + Send + 'static,
+        G::Output: Send + 'static,
+    {
+        crate::spawn::spawn(&self.inner, graph)
     }
 
     /// Attaches `observer` to every run that starts on this runtime until
@@ -99,9 +203,9 @@ impl Runtime {
         &self,
         observer: std::sync::Arc<dyn crate::observe::Observer>,
     ) -> crate::observe::Observing<'_> {
-        let key = self.observers.attach(observer);
+        let key = self.inner.observers.attach(observer);
         crate::observe::Observing {
-            reg: &self.observers,
+            reg: &self.inner.observers,
             key,
         }
     }
@@ -110,7 +214,7 @@ impl Runtime {
     /// (see [`RuntimeBuilder::dashboard`]).
     #[cfg(feature = "dashboard")]
     pub fn dashboard_url(&self) -> Option<&str> {
-        self.dashboard.as_ref().map(|d| d.url())
+        self.inner.dashboard.as_ref().map(|d| d.url())
     }
 
     /// Runs `f`, recording every task of every run that starts on this
@@ -159,8 +263,11 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
+        // Spawned graphs need the pool: wait for them first.
+        self.inner.drivers.shutdown();
+        self.inner.timer.shutdown();
         let handles = std::mem::take(&mut *self.handles.lock().unwrap_or_else(|p| p.into_inner()));
-        self.reg.stop(handles);
+        self.inner.reg.stop(handles);
     }
 }
 
@@ -260,7 +367,7 @@ impl RuntimeBuilder {
 
     /// Shows a progress bar per call site on the terminal while graphs run
     /// (default `false`), like dask's `progress()`: see
-    /// [`Progress`](crate::progress::Progress). Nothing is drawn when
+    /// [`ProgressBars`](crate::progress::ProgressBars). Nothing is drawn when
     /// standard error is not a terminal.
     pub fn progress_bars(mut self, on: bool) -> Self {
         self.progress = on;
@@ -290,38 +397,51 @@ impl RuntimeBuilder {
     pub fn build(self) -> Result<Runtime, Error> {
         let threads = match self.threads {
             Some(0) => return Err(Error::ZeroThreads),
+            Some(n) if n > Runtime::MAX_THREADS => {
+                return Err(Error::TooManyThreads {
+                    requested: n,
+                    max: Runtime::MAX_THREADS,
+                })
+            }
             Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            None => std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(Runtime::MAX_THREADS),
         };
         let prefix = self.name.unwrap_or_else(|| "taskgraph".to_owned());
         let (reg, handles) = Registry::start(threads, &prefix, self.stack_size)
             .map_err(|e| Error::ThreadPool(e.to_string()))?;
-        let rt = Runtime {
+        let inner = Inner {
             reg,
-            handles: Mutex::new(handles),
             cache: Cache::new(self.cache),
             fuse: !self.unfused,
             observers: Default::default(),
             #[cfg(feature = "dashboard")]
             dashboard: None,
+            drivers: Drivers::new(format!("{prefix}-spawn"), self.stack_size, threads),
+            timer: Timer::new(format!("{prefix}-timer")),
         };
         for o in self.observers {
-            rt.observers.attach(o);
+            inner.observers.attach(o);
         }
         if self.progress {
-            rt.observers
-                .attach(std::sync::Arc::new(crate::progress::Progress::new()));
+            inner
+                .observers
+                .attach(std::sync::Arc::new(crate::progress::ProgressBars::new()));
         }
         #[cfg(feature = "dashboard")]
-        let mut rt = rt;
+        let mut inner = inner;
         #[cfg(feature = "dashboard")]
         if let Some(address) = self.dashboard {
             let d = crate::dashboard::Dashboard::start(&address)
                 .map_err(|message| Error::Dashboard { address, message })?;
-            rt.observers.attach(d.clone());
-            rt.dashboard = Some(d);
+            inner.observers.attach(d.clone());
+            inner.dashboard = Some(d);
         }
-        Ok(rt)
+        Ok(Runtime {
+            inner: Arc::new(inner),
+            handles: Mutex::new(handles),
+        })
     }
 }
 

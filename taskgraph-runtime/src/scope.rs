@@ -8,6 +8,7 @@ use std::panic::resume_unwind;
 
 use crate::cache::Cache;
 use crate::error::Error;
+use crate::exec::control::Control;
 use crate::exec::registry::WorkerCtx;
 use crate::exec::{drive, Cx, ErasedFamily, Kind, Outcome, Run, Topology, Watch};
 use crate::family::{Family, FamilyInfo};
@@ -17,7 +18,7 @@ use crate::observe::{
     next_run, now_ns, FamilyKind, FamilySummary, Observers, RunFinished, RunStarted,
 };
 use crate::part::{NodeRange, Part, PartCtl, NOT_COLLECTED};
-use crate::runtime::Runtime;
+use crate::runtime::Inner;
 use crate::value::pass::InputSet;
 use crate::value::slot::NOT_RUN;
 use crate::value::NodeId;
@@ -33,6 +34,7 @@ pub struct Scope<'g> {
     next_id: &'g Cell<u32>,
     mode: Mode<'g>,
     template: Option<&'static Template>,
+    ctl: Option<&'g Control>,
     _brand: Brand<'g>,
 }
 
@@ -40,14 +42,14 @@ pub struct Scope<'g> {
 #[derive(Clone, Copy)]
 pub(crate) enum Mode<'g> {
     /// Running it on a runtime.
-    Run(&'g Runtime),
+    Run(&'g Inner),
     /// Describing it without running a task (`view/`): every loop is
     /// recorded node by node, and `execute` leaves the description here.
     Describe(&'g RefCell<Option<Instance>>),
     /// Running the part of it that `Part` plans (`part.rs`): every loop
     /// node by node; `execute` sets the flag when the part ran and took no
     /// output.
-    Part(&'g Runtime, &'g dyn Part, &'g Cell<bool>),
+    Part(&'g Inner, &'g dyn Part, &'g Cell<bool>),
 }
 
 impl<'g> Scope<'g> {
@@ -55,16 +57,18 @@ impl<'g> Scope<'g> {
         next_id: &'g Cell<u32>,
         mode: Mode<'g>,
         template: Option<&'static Template>,
+        ctl: Option<&'g Control>,
     ) -> Self {
         Scope {
             next_id,
             mode,
             template,
+            ctl,
             _brand: PhantomData,
         }
     }
 
-    fn next(&self) -> u32 {
+    pub(crate) fn next(&self) -> u32 {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         id
@@ -132,6 +136,9 @@ impl<'g> Scope<'g> {
             }
             Mode::Part(rt, part, ran) => return self.execute_part(rt, part, ran, fams, outs),
         };
+        if let Some(ctl) = self.ctl {
+            ctl.built(outs.len_hint());
+        }
         let cache = &rt.cache;
         let mut finals: Vec<Piece> = Vec::new();
         outs.for_each(&mut |p| finals.push(p));
@@ -140,8 +147,9 @@ impl<'g> Scope<'g> {
             let states = topo.states_of(i as u32);
             topo.meta[i].values = f.prepare(cache, states);
         }
+        let ctl = self.ctl;
         let watch = watch(rt, self.template, fams);
-        on_worker(rt, |w| run(fams, topo, outs, w, cache, watch, None))
+        on_worker(rt, |w| run(fams, topo, outs, w, cache, watch, ctl, None))
             .map(|v| v.expect("a whole run takes its outputs"))
     }
 
@@ -150,7 +158,7 @@ impl<'g> Scope<'g> {
     #[inline(never)]
     fn execute_part<O: Outputs<'g>>(
         &self,
-        rt: &Runtime,
+        rt: &Inner,
         part: &dyn Part,
         ran: &Cell<bool>,
         fams: &[&dyn ErasedFamily<'g>],
@@ -205,7 +213,16 @@ impl<'g> Scope<'g> {
         };
         let watch = watch(rt, self.template, fams);
         let r = on_worker(rt, |w| {
-            run(fams, topo, outs, w, cache, watch, Some((&ctl, &plan.run)))
+            run(
+                fams,
+                topo,
+                outs,
+                w,
+                cache,
+                watch,
+                None,
+                Some((&ctl, &plan.run)),
+            )
         })?;
         match r {
             Some(v) => Ok(v),
@@ -221,7 +238,7 @@ impl<'g> Scope<'g> {
 
 /// Calls `f` with this thread's participant in `rt`'s pool: the pool
 /// thread itself, or a caller's external slot for the time of the call.
-fn on_worker<R>(rt: &Runtime, f: impl FnOnce(&WorkerCtx<'_>) -> R) -> R {
+fn on_worker<R>(rt: &Inner, f: impl FnOnce(&WorkerCtx<'_>) -> R) -> R {
     WorkerCtx::current(|cur| match cur {
         Some(w) if std::ptr::eq(w.reg, &*rt.reg) => f(w),
         _ => {
@@ -242,14 +259,10 @@ fn on_worker<R>(rt: &Runtime, f: impl FnOnce(&WorkerCtx<'_>) -> R) -> R {
 }
 
 /// The run's observers, told that it starts (`None` when there are none).
-fn watch(
-    rt: &Runtime,
-    template: Option<&'static Template>,
-    fams: &[&dyn ErasedFamily<'_>],
-) -> Watch {
+fn watch(rt: &Inner, template: Option<&'static Template>, fams: &[&dyn ErasedFamily<'_>]) -> Watch {
     let observers = rt.observers.snapshot();
     let id = match &observers {
-        Some(obs) => started(obs, rt.threads(), template, fams),
+        Some(obs) => started(obs, rt.reg.threads(), template, fams),
         None => 0,
     };
     Watch { observers, id }
@@ -274,6 +287,7 @@ fn started(
                     Kind::Tasks => FamilyKind::Tasks,
                     Kind::Loop => FamilyKind::Loop,
                     Kind::Elements => FamilyKind::Elements,
+                    Kind::Source => FamilyKind::Source,
                 },
                 nodes: c.len,
                 iterations: c.iterations,
@@ -305,6 +319,9 @@ fn finished(obs: &Observers, id: u64, error: Option<&Error>, panicked: bool) {
 
 /// Runs the graph (or the part `part` plans, with the nodes it runs) and
 /// takes its outputs (`None` if the part takes none).
+// One call from a whole run, one from a part run: a struct for the two
+// optional handles would be built and taken apart right here.
+#[allow(clippy::too_many_arguments)]
 fn run<'g, O: Outputs<'g>>(
     fams: &[&dyn ErasedFamily<'g>],
     topo: Topology,
@@ -312,11 +329,22 @@ fn run<'g, O: Outputs<'g>>(
     w: &WorkerCtx<'_>,
     cache: &Cache,
     watch: Watch,
+    ctl: Option<&Control>,
     part: Option<(&PartCtl<'_>, &[NodeRange])>,
 ) -> Result<Option<O::Value>, Error> {
-    let threads = w.reg.threads();
-    let run = Run::new(fams, topo, threads, w.has_token(), watch, part.map(|p| p.0));
+    let run = Run::new(
+        fams,
+        topo,
+        w.reg,
+        w.has_token(),
+        watch,
+        part.map(|p| p.0),
+        ctl,
+    );
+    // SAFETY: withdrawn below, before the run is torn down.
+    unsafe { run.register() };
     drive(&run, w);
+    run.withdraw();
     let cx = Cx::new(&run, w);
     let outcome = match run.outcome() {
         Ok(()) => match part {
@@ -333,14 +361,14 @@ fn run<'g, O: Outputs<'g>>(
     // now), unless an output appeared twice; a part may leave values for
     // consumers it does not run.
     let live = part.is_some() || !matches!(outcome, Ok(Ok(_)));
-    for f in fams {
-        f.teardown(&cx, cache, live);
-    }
+    // Values whose `Drop` panics while they are dropped here count as more
+    // failures of the run (its error is already decided).
+    let panics: usize = fams.iter().map(|f| f.teardown(&cx, cache, live)).sum();
     let Run { topo, watch, .. } = run;
     topo.recycle(cache);
     let r = match outcome {
         Ok(v) => v,
-        Err(Outcome::Failed(e)) => Err(e),
+        Err(Outcome::Failed(e)) => Err(e.with_more(panics)),
         Err(Outcome::Panic(p)) => {
             if let Some(obs) = &watch.observers {
                 finished(obs, watch.id, None, true);

@@ -500,6 +500,16 @@ impl Sender {
         infos: &[&'static FamilyInfo],
     ) -> Result<Vec<(NodeId, Vec<u8>)>, Error> {
         let cluster = |e: ClusterError| Error::cluster(e.to_string());
+        if let Some(f) = (0..inst.families()).find(|&f| inst.is_source_family(f)) {
+            let i = inst.family_info(f);
+            return Err(Error::cluster(format!(
+                "`{}` at {}:{} reads values this process holds (a spawned graph's Handle \
+                 or a Vec given to tree_reduce), which a cluster's workers do not have: \
+                 compute this graph on a local Runtime, or pass the values as a plain \
+                 input the graph turns into tasks",
+                i.name, i.file, i.line
+            )));
+        }
         let program = self.dask.this_program().map_err(cluster)?;
         let threads: usize = self
             .dask

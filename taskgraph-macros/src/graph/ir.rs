@@ -21,6 +21,8 @@ pub(crate) struct Graph {
     pub uses: Vec<Use>,
     /// Per block: whether `break` or `continue` may leave it early.
     pub jumps: Vec<bool>,
+    /// How many `Value::Source`s the graph has (numbered `0..sources`).
+    pub sources: usize,
 }
 
 /// One call site: every node it makes at run time shares this code.
@@ -309,6 +311,10 @@ pub(crate) enum Value {
         range: Expr,
         span: Span,
     },
+    /// Values from outside the graph read as a vector of lazy values: the
+    /// plain first argument of `tree_reduce` (a `Vec<T>`, a slice, a spawned
+    /// graph's `Handle`), source `index` of the graph.
+    Source { expr: Expr, index: usize },
     /// Stands in for a value whose analysis failed (never expanded).
     Error,
 }
@@ -400,6 +406,7 @@ impl Value {
             }
             Value::Index { index, .. } => (Vec::new(), Vec::new(), quote!(#index)),
             Value::Slice { range, .. } => (Vec::new(), Vec::new(), quote!(#range)),
+            Value::Source { expr, .. } => (Vec::new(), Vec::new(), quote!(#expr)),
             Value::Var { .. } | Value::VecVar { .. } | Value::Error => {
                 (Vec::new(), Vec::new(), TokenStream::new())
             }

@@ -27,10 +27,16 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
         .map_err(|e| cx.push(e))
         .ok()
         .and_then(|stmts| analyze::analyze(&stmts, end, &cx));
+    // With mistakes, the graph is still expanded when it can be (the
+    // mistaken parts as placeholders), so rustc reports its own errors in
+    // the same compile.
+    let e = cx.into_tokens();
     match graph {
-        Some(g) => expand::expand(&g, &lower::lower(&g)),
+        Some(g) => {
+            let x = expand::expand(&g, &lower::lower(&g));
+            quote!({ #e #x })
+        }
         None => {
-            let e = cx.into_tokens();
             let p = expand::placeholder();
             quote!({ #e #p })
         }

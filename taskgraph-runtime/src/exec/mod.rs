@@ -3,6 +3,8 @@
 //! node with dependency counters, or a block of iterations of a fused loop.
 //! The protocol is described in `README.md` beside this file.
 
+pub(crate) mod control;
+pub(crate) mod progress;
 pub(crate) mod registry;
 pub(crate) mod sleep;
 pub(crate) mod task;
@@ -16,10 +18,12 @@ use crate::cache::Cache;
 use crate::error::{Error, TaskInfo};
 use crate::family::FamilyInfo;
 use crate::part::{NodeRange, PartCtl, NOT_COLLECTED, OUT_OF_PART};
-use crate::sync::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use crate::value::slot::{Slot, NOT_RUN};
 use crate::value::{Lazy, NodeId, Piece};
-use registry::WorkerCtx;
+use control::{Control, LiveRun, Op, CANCELLED, FAILED, GOING, TIMED_OUT};
+use progress::Snapshot;
+use registry::{Registry, WorkerCtx};
 
 use task::Marker;
 
@@ -48,6 +52,10 @@ pub(crate) struct InRun {
 #[derive(Debug, Default)]
 pub struct RunList {
     runs: Vec<InRun>,
+    /// The run the last lookup found: nodes mostly run in order, so the
+    /// next lookup usually finds its run there or just after. A hint only
+    /// (any value is correct), shared by the threads without ordering.
+    hint: std::sync::atomic::AtomicU32,
 }
 
 impl RunList {
@@ -82,7 +90,24 @@ impl RunList {
     pub(crate) fn get(&self, c: u32) -> NodeId {
         let r = match self.runs.len() {
             1 => &self.runs[0],
-            _ => &self.runs[self.runs.partition_point(|r| r.c0 <= c) - 1],
+            n => {
+                use std::sync::atomic::Ordering::Relaxed;
+                let h = self.hint.load(Relaxed) as usize;
+                let within = |k: usize| {
+                    k < n && self.runs[k].c0 <= c && c - self.runs[k].c0 < self.runs[k].n
+                };
+                let k = if within(h) {
+                    h
+                } else if within(h + 1) {
+                    self.hint.store((h + 1) as u32, Relaxed);
+                    h + 1
+                } else {
+                    let k = self.runs.partition_point(|r| r.c0 <= c) - 1;
+                    self.hint.store(k as u32, Relaxed);
+                    k
+                };
+                &self.runs[k]
+            }
         };
         NodeId::new(r.p_fam, r.p0 + (c - r.c0) * r.stride)
     }
@@ -220,6 +245,11 @@ pub(crate) struct Topology {
     /// positions, one per family and class.
     reach: Vec<u32>,
     segs_at: usize,
+    /// Per class segment: where its last search ended (a hint: nodes of a
+    /// family mostly complete in order). Accessed only through [`atomic`].
+    hints: Vec<u32>,
+    /// Whether a family reads values from outside the run (`source.rs`).
+    pub(crate) sources: bool,
 }
 
 /// The span class of a rule: rules of one class overlap a node only if
@@ -229,6 +259,10 @@ pub(crate) struct Topology {
 fn span_class(r: &Rule) -> u32 {
     32 - (r.hi - r.lo).max(1).leading_zeros()
 }
+
+/// How many times a driver with nothing to run looks at its run's latch
+/// before it parks (a few microseconds).
+const DRIVER_SPINS: u32 = 256;
 
 /// Rules of one family beyond this many are searched, not scanned.
 const SCAN_RULES: usize = 8;
@@ -261,11 +295,14 @@ impl Topology {
             });
             total += u64::from(c.len);
         }
-        assert!(
-            total < u64::from(u32::MAX),
-            "a graph holds at most {} nodes",
-            u32::MAX - 1
-        );
+        if total >= u64::from(u32::MAX - 2) {
+            crate::graph::build_error(Error::GraphTooLarge {
+                message: format!(
+                    "it has {total} nodes, and a graph holds at most {}",
+                    u32::MAX - 3
+                ),
+            });
+        }
         let n = total as usize;
         let mut pending = cache.take_words(n);
         let mut states = cache.take_words(n);
@@ -352,13 +389,21 @@ impl Topology {
             m.rules_hi = k as u32;
             m.segs_hi = ((reach.len() - segs_at) / 2) as u32;
         }
+        let sources = fams.iter().any(|f| f.core().kind == Kind::Source);
         Topology {
             meta,
             pending,
             states,
             rules,
+            hints: {
+                let n = (reach.len() - segs_at) / 2;
+                let mut h = cache.take_words(n);
+                h.resize(n, 0);
+                h
+            },
             reach,
             segs_at,
+            sources,
         }
     }
 
@@ -403,6 +448,7 @@ impl Topology {
         cache.give_words(self.pending);
         cache.give_words(self.states);
         cache.give_words(self.reach);
+        cache.give_words(self.hints);
         cache.give_rules(self.rules);
     }
 
@@ -450,10 +496,32 @@ impl Topology {
             return;
         }
         let segs = &self.reach[self.segs_at..];
-        for s in segs[2 * m.segs_lo as usize..2 * m.segs_hi as usize].chunks_exact(2) {
+        let first = m.segs_lo as usize;
+        for (j, s) in segs[2 * first..2 * m.segs_hi as usize]
+            .chunks_exact(2)
+            .enumerate()
+        {
             let (lo, hi) = (s[0] as usize, s[1] as usize);
             let (rules, reach) = (&self.rules[lo..hi], &self.reach[lo..hi]);
-            let mut k = rules.partition_point(|r| r.lo <= p.idx);
+            // The partition point of `lo <= idx`: where the last search
+            // ended, or just after it, or searched for.
+            let hint = atomic(&self.hints[first + j]);
+            let h = hint.load(Ordering::Relaxed) as usize;
+            let at = |k: usize| {
+                k <= rules.len()
+                    && (k == 0 || rules[k - 1].lo <= p.idx)
+                    && (k == rules.len() || rules[k].lo > p.idx)
+            };
+            let mut k = if at(h) {
+                h
+            } else if at(h + 1) {
+                hint.store((h + 1) as u32, Ordering::Relaxed);
+                h + 1
+            } else {
+                let k = rules.partition_point(|r| r.lo <= p.idx);
+                hint.store(k as u32, Ordering::Relaxed);
+                k
+            };
             while k > 0 && reach[k - 1] > p.idx {
                 k -= 1;
                 if rules[k].covers(p.idx) {
@@ -493,6 +561,9 @@ pub enum Kind {
     Loop,
     /// The output elements of a fused loop, produced when the loop ends.
     Elements,
+    /// Values from outside the graph, produced together by one work item
+    /// when they are there (`source.rs`).
+    Source,
 }
 
 /// What running a node did.
@@ -678,8 +749,18 @@ pub trait ErasedFamily<'g>: Sync {
     }
     /// Drops whatever the run left alive and returns storage to the cache.
     /// After a run that succeeded (`live` false) every value was consumed,
-    /// so there is nothing to drop (checked in debug builds).
-    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool);
+    /// so there is nothing to drop (checked in debug builds). Returns how
+    /// many `Drop`s panicked (caught; everything else is still dropped).
+    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) -> usize;
+    /// Adds the tasks of a fused loop to a progress snapshot (`finished`:
+    /// the loop has ended): `add(call site, done, total)`.
+    fn count_tasks(&self, _finished: bool, _add: &mut dyn FnMut(&'static FamilyInfo, u64, u64)) {}
+    /// For a family waiting for something outside the run (a spawned
+    /// graph's outputs): stops waiting, if it still was; true if so, and
+    /// then the caller ends the work item the wait stood for.
+    fn abandon_wait(&self) -> bool {
+        false
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -720,24 +801,42 @@ unsafe fn exec_item<R: Exec>(run: *const (), job: Job, w: &WorkerCtx<'_>) {
     let run = unsafe { &*(run as *const R) };
     run.execute(job, w);
     // SAFETY: this item was counted; nothing touches `run` afterwards.
-    unsafe { R::finish(run, w) };
+    unsafe { R::finish(run) };
 }
 
-/// A run, as the item trampoline sees it.
+/// Applies an outsider's request to a registered run of type `R` (see
+/// `control.rs`).
+///
+/// # Safety
+/// `run` is the address of a live `R`, registered with its control.
+unsafe fn apply_op<R: Exec>(run: *const (), op: Op<'_>) {
+    // SAFETY: by the function's contract.
+    let run = unsafe { &*(run as *const R) };
+    run.apply(op);
+}
+
+/// A run, as the item and control trampolines see it.
 trait Exec {
     fn execute(&self, job: Job, w: &WorkerCtx<'_>);
     /// # Safety
     /// As [`Run::finish_item`].
-    unsafe fn finish(this: *const Self, w: &WorkerCtx<'_>);
+    unsafe fn finish(this: *const Self);
+    fn apply(&self, op: Op<'_>);
 }
 
 impl Exec for Run<'_, '_> {
     fn execute(&self, job: Job, w: &WorkerCtx<'_>) {
         Run::execute(self, job, w)
     }
-    unsafe fn finish(this: *const Self, w: &WorkerCtx<'_>) {
+    unsafe fn finish(this: *const Self) {
         // SAFETY: forwarded contract.
-        unsafe { Run::finish_item(this, w) }
+        unsafe { Run::finish_item(this) }
+    }
+    fn apply(&self, op: Op<'_>) {
+        match op {
+            Op::Stop(reason) => self.stop_with(reason),
+            Op::Snapshot(out) => self.snapshot(out),
+        }
     }
 }
 
@@ -747,13 +846,18 @@ impl Exec for Run<'_, '_> {
 /// Shared state of one run: the outcome and who waits for it.
 pub(crate) struct RunState {
     /// Items pushed and not yet finished, plus the owner's hold while it
-    /// seeds. Reaching zero ends the run.
+    /// seeds, plus one per wait for something outside the run. Reaching
+    /// zero ends the run.
     active: AtomicUsize,
     /// Set once: a task failed (or the run was cancelled); no task starts.
     pub(crate) stop: AtomicBool,
-    failure: Mutex<Option<Error>>,
+    /// Why the run stopped: the first of `FAILED`, `CANCELLED`,
+    /// `TIMED_OUT` (`control.rs`), or `GOING`.
+    why: AtomicU8,
+    failure: Mutex<Failures>,
     /// How many failures happened after the first.
     more: AtomicUsize,
+
     /// A panic outside any task (plain code in a fused loop's body), raised
     /// again in the caller of `compute`.
     plain_panic: Mutex<Option<Box<dyn Any + Send>>>,
@@ -762,6 +866,14 @@ pub(crate) struct RunState {
     owner: Thread,
     owner_in_pool: bool,
     pub(crate) threads: u32,
+}
+
+/// The failures of a run: the first (reported), and every failed task (for
+/// progress).
+#[derive(Default)]
+struct Failures {
+    first: Option<Error>,
+    tasks: Vec<Option<TaskInfo>>,
 }
 
 /// A graph being run: its families, topology and state.
@@ -774,6 +886,9 @@ pub(crate) struct Run<'r, 'g> {
     /// What a part run injects and collects (`../part.rs`); `None` for a
     /// whole graph.
     pub(crate) part: Option<&'r PartCtl<'r>>,
+    pub(crate) reg: &'r Registry,
+    /// The outside's handle on the run (spawned and deadline runs).
+    pub(crate) ctl: Option<&'r Control>,
 }
 
 /// A run's observers, taken once when it starts: `None` costs a task one
@@ -792,28 +907,122 @@ impl<'r, 'g> Run<'r, 'g> {
     pub(crate) fn new(
         fams: &'r [&'r dyn ErasedFamily<'g>],
         topo: Topology,
-        threads: usize,
+        reg: &'r Registry,
         owner_in_pool: bool,
         watch: Watch,
         part: Option<&'r PartCtl<'r>>,
+        ctl: Option<&'r Control>,
     ) -> Self {
         Run {
             fams,
             topo,
             watch,
             part,
+            reg,
+            ctl,
             state: RunState {
                 active: AtomicUsize::new(1),
                 stop: AtomicBool::new(false),
-                failure: Mutex::new(None),
+                why: AtomicU8::new(GOING),
+                failure: Mutex::new(Failures::default()),
                 more: AtomicUsize::new(0),
+
                 plain_panic: Mutex::new(None),
                 latch: AtomicBool::new(false),
                 owner: std::thread::current(),
                 owner_in_pool,
-                threads: threads as u32,
+                threads: reg.threads() as u32,
             },
         }
+    }
+
+    /// Registers the run with its control, if it has one, and applies a
+    /// stop asked for before it started.
+    ///
+    /// # Safety
+    /// The caller calls [`Run::withdraw`] before the run is moved or torn
+    /// down.
+    pub(crate) unsafe fn register(&self) {
+        let Some(ctl) = self.ctl else { return };
+        let apply: unsafe fn(*const (), Op<'_>) = apply_op::<Self>;
+        let live = LiveRun {
+            ptr: self as *const Self as *const (),
+            apply,
+        };
+        // SAFETY: forwarded contract.
+        let asked = unsafe { ctl.begin(live) };
+        if asked != GOING {
+            self.stop_with(asked);
+        }
+    }
+
+    /// Withdraws the run from its control (after its last item, before the
+    /// teardown), leaving its final progress there.
+    pub(crate) fn withdraw(&self) {
+        if let Some(ctl) = self.ctl {
+            ctl.end();
+        }
+    }
+
+    /// Stops the run for `reason` (the first reason is kept): no task
+    /// starts any more, and waits for things outside the run are abandoned.
+    #[cold]
+    pub(crate) fn stop_with(&self, reason: u8) {
+        let _ = self
+            .state
+            .why
+            .compare_exchange(GOING, reason, Ordering::AcqRel, Ordering::Acquire);
+        self.state.stop.store(true, Ordering::SeqCst);
+        self.abandon_waits();
+    }
+
+    /// Ends the waits of families waiting for something outside the run,
+    /// so that a stopped run does not wait for it (`source.rs`: each
+    /// source is marked, whether it waits yet or not).
+    fn abandon_waits(&self) {
+        if !self.topo.sources {
+            return;
+        }
+        let n = self.fams.iter().filter(|f| f.abandon_wait()).count();
+        if n > 0 {
+            // SAFETY: each abandoned wait held one unit of `active`; the run
+            // is not touched after this.
+            unsafe { Run::finish_items(self, n) };
+        }
+    }
+
+    /// What has run so far, per family.
+    pub(crate) fn snapshot(&self, out: &mut Snapshot) {
+        for (i, f) in self.fams.iter().enumerate() {
+            let c = f.core();
+            let m = &self.topo.meta[i];
+            match c.kind {
+                Kind::Tasks => {
+                    let lo = m.base as usize;
+                    let states = &self.topo.states[lo..lo + m.len as usize];
+                    let done = states
+                        .iter()
+                        .filter(|s| atomic(s).load(Ordering::Relaxed) != NOT_RUN)
+                        .count();
+                    out.add(c.info, done as u64, u64::from(m.len));
+                }
+                Kind::Loop if m.len > 0 => {
+                    let finished = atomic(&self.topo.states[m.base as usize])
+                        .load(Ordering::Relaxed)
+                        != NOT_RUN;
+                    f.count_tasks(finished, &mut |info, done, total| {
+                        out.add(info, done, total)
+                    });
+                }
+                _ => {}
+            }
+        }
+        let failures = self.state.failure.lock().unwrap_or_else(|p| p.into_inner());
+        for t in &failures.tasks {
+            out.failed(t.as_ref());
+        }
+        drop(failures);
+        out.prune();
     }
 
     /// Pushes the source nodes of every family.
@@ -827,6 +1036,16 @@ impl<'r, 'g> Run<'r, 'g> {
             let c = f.core();
             let len = c.len;
             if len == 0 || c.kind == Kind::Elements || c.singles > 0 {
+                continue;
+            }
+            if c.kind == Kind::Source {
+                seeds.push(Job::Block(Block {
+                    fam: c.id,
+                    lo: 0,
+                    hi: len,
+                    size: 0,
+                    parent: ROOT,
+                }));
                 continue;
             }
             // Runs of nodes with nothing to wait for (a gather may wait).
@@ -966,20 +1185,42 @@ impl<'r, 'g> Run<'r, 'g> {
     /// # Safety
     /// The caller accounted for one unit of `active`, and does not touch the
     /// run afterwards (the owner may free it as soon as the latch is set).
-    pub(crate) unsafe fn finish_item(this: *const Self, w: &WorkerCtx<'_>) {
+    pub(crate) unsafe fn finish_item(this: *const Self) {
+        // SAFETY: forwarded contract.
+        unsafe { Run::finish_items(this, 1) }
+    }
+
+    /// Ends `n` items at once (as [`Run::finish_item`]).
+    ///
+    /// # Safety
+    /// The caller accounted for `n` units of `active`, and does not touch
+    /// the run afterwards.
+    pub(crate) unsafe fn finish_items(this: *const Self, n: usize) {
         // SAFETY: alive until the latch below is set.
-        let s = unsafe { &(*this).state };
-        if s.active.fetch_sub(1, Ordering::AcqRel) != 1 {
+        let (s, reg) = unsafe { (&(*this).state, (*this).reg) };
+        if s.active.fetch_sub(n, Ordering::AcqRel) != n {
             return;
         }
         let owner = s.owner.clone();
         let in_pool = s.owner_in_pool;
         s.latch.store(true, Ordering::Release);
-        // From here on the run may be gone.
+        // From here on the run may be gone (the registry is the runtime's).
         if in_pool {
-            w.reg.sleep.wake_all();
+            reg.sleep.wake_all();
         } else {
             owner.unpark();
+        }
+    }
+
+    /// Counts one more item that something outside the run will push
+    /// later (see `source.rs`), and returns it.
+    pub(crate) fn later_item(&self, job: Job) -> Item {
+        self.state.active.fetch_add(1, Ordering::Relaxed);
+        let exec: unsafe fn(*const (), Job, &WorkerCtx<'_>) = exec_item::<Self>;
+        Item {
+            run: self as *const Self as *const (),
+            exec,
+            job,
         }
     }
 
@@ -987,6 +1228,12 @@ impl<'r, 'g> Run<'r, 'g> {
         if self.state.stop.load(Ordering::Relaxed) {
             return;
         }
+        let prev = w.enter_run(&self.state.stop);
+        self.execute_job(job, w);
+        w.leave_run(prev);
+    }
+
+    fn execute_job(&self, job: Job, w: &WorkerCtx<'_>) {
         let cx = Cx::new(self, w);
         match job {
             Job::Node(n) => self.run_chain(n, &cx),
@@ -994,7 +1241,14 @@ impl<'r, 'g> Run<'r, 'g> {
             Job::Block(b) => {
                 let f = self.fams[b.fam as usize];
                 if self.guarded(&cx, || f.run_block(b, &cx)) == Some(Ran::Done) {
-                    if let Some(n) = self.complete(NodeId::new(b.fam, 0), &cx) {
+                    let next = if f.core().kind == Kind::Source {
+                        let mut next = None;
+                        self.complete_elements(b.fam, &cx, &mut next);
+                        next
+                    } else {
+                        self.complete(NodeId::new(b.fam, 0), &cx)
+                    };
+                    if let Some(n) = next {
                         self.run_chain(n, &cx);
                     }
                 }
@@ -1029,7 +1283,7 @@ impl<'r, 'g> Run<'r, 'g> {
             *slot = Some(payload);
         }
         drop(slot);
-        self.state.stop.store(true, Ordering::Release);
+        self.stop_with(FAILED);
     }
 
     /// Runs node `n`, then keeps running the one successor each node makes
@@ -1097,10 +1351,26 @@ impl<'r, 'g> Run<'r, 'g> {
         }
         let rules = &self.topo.rules[m.rules_lo as usize..m.rules_hi as usize];
         if rules.len() > SCAN_RULES {
-            let uses = self.topo.uses(p);
-            self.fams[p.fam as usize].publish(p.idx, uses, cx);
-            self.topo
-                .for_each_rule(p, |r| self.notify(r, p.idx, 1, cx, &mut next));
+            // One search finds the covering rules (usually a few): they give
+            // the uses, then the consumers to tell.
+            let mut found: [Option<&Rule>; 8] = [None; 8];
+            let (mut n, mut uses) = (0, 0);
+            self.topo.for_each_rule(p, |r| {
+                uses += r.uses();
+                if let Some(slot) = found.get_mut(n) {
+                    *slot = Some(r);
+                }
+                n += 1;
+            });
+            self.publish(p, uses, cx);
+            if n <= found.len() {
+                for r in found[..n].iter().flatten() {
+                    self.notify(r, p.idx, 1, cx, &mut next);
+                }
+            } else {
+                self.topo
+                    .for_each_rule(p, |r| self.notify(r, p.idx, 1, cx, &mut next));
+            }
             return next;
         }
         // The uses must be set before the first consumer is told.
@@ -1113,7 +1383,7 @@ impl<'r, 'g> Run<'r, 'g> {
         if uses > 0 && m.kind == Kind::Tasks {
             atomic(&self.topo.states[(m.base + p.idx) as usize]).store(uses, Ordering::Relaxed);
         } else {
-            self.fams[p.fam as usize].publish(p.idx, uses, cx);
+            self.publish(p, uses, cx);
         }
         for r in rules {
             if r.notify && r.covers(p.idx) {
@@ -1123,8 +1393,8 @@ impl<'r, 'g> Run<'r, 'g> {
         next
     }
 
-    /// A fused loop ended: its output elements get their uses, then their
-    /// consumers are told.
+    /// A fused loop ended (or a source has its values): its output elements
+    /// get their uses, then their consumers are told.
     fn complete_elements(&self, e: u32, cx: &Cx<'_, 'g>, next: &mut Option<NodeId>) {
         let f = self.fams[e as usize];
         let n = f.core().len;
@@ -1136,11 +1406,18 @@ impl<'r, 'g> Run<'r, 'g> {
             |r: &Rule| r.lo == 0 && r.hi >= n && (r.kind != RuleKind::Strided || r.step == 1);
         if rules.iter().all(whole) {
             let uses = rules.iter().map(|r| r.uses()).sum();
-            f.publish_range(0, n, uses, cx);
+            if uses > 0 {
+                f.publish_range(0, n, uses, cx);
+            } else {
+                // Nobody reads them: dropped now, a panicking `Drop` caught.
+                for i in 0..n {
+                    self.publish(NodeId::new(e, i), 0, cx);
+                }
+            }
         } else {
             for i in 0..n {
                 let uses = self.topo.uses(NodeId::new(e, i));
-                f.publish(i, uses, cx);
+                self.publish(NodeId::new(e, i), uses, cx);
             }
         }
         for r in &self.topo.rules[m.rules_lo as usize..m.rules_hi as usize] {
@@ -1154,6 +1431,23 @@ impl<'r, 'g> Run<'r, 'g> {
                     }
                 }
             }
+        }
+    }
+
+    /// Sets the uses of node `p`'s output. With none, the value is dropped
+    /// here: a `Drop` that panics fails the run as a failure of the task
+    /// that made the value (or of its loop), instead of unwinding out of the
+    /// executor.
+    #[inline]
+    fn publish(&self, p: NodeId, uses: u32, cx: &Cx<'_, 'g>) {
+        let f = self.fams[p.fam as usize];
+        if uses > 0 {
+            return f.publish(p.idx, uses, cx);
+        }
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| {
+            cx.on_behalf_of(p, || f.publish(p.idx, 0, cx));
+        })) {
+            task::caught(cx, payload);
         }
     }
 
@@ -1207,13 +1501,14 @@ impl<'r, 'g> Run<'r, 'g> {
     #[cold]
     pub(crate) fn fail(&self, e: Error) {
         let mut f = self.state.failure.lock().unwrap_or_else(|p| p.into_inner());
-        if f.is_none() {
-            *f = Some(e);
+        f.tasks.push(e.task().cloned());
+        if f.first.is_none() {
+            f.first = Some(e);
         } else {
             self.state.more.fetch_add(1, Ordering::Relaxed);
         }
         drop(f);
-        self.state.stop.store(true, Ordering::Release);
+        self.stop_with(FAILED);
     }
 
     /// The run's outcome, once it is over: the first failure (with how many
@@ -1228,17 +1523,25 @@ impl<'r, 'g> Run<'r, 'g> {
         {
             return Err(Outcome::Panic(p));
         }
-        match self
-            .state
-            .failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            Some(e) => Err(Outcome::Failed(
-                e.with_others(self.state.more.load(Ordering::Relaxed)),
-            )),
-            None => Ok(()),
+        match self.state.why.load(Ordering::Acquire) {
+            GOING => Ok(()),
+            CANCELLED => Err(Outcome::Failed(Error::Cancelled)),
+            TIMED_OUT => Err(Outcome::Failed(Error::TimedOut {
+                limit: self.ctl.map_or(std::time::Duration::ZERO, |c| c.limit()),
+            })),
+            _ => {
+                let first = self
+                    .state
+                    .failure
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .first
+                    .take();
+                let e = first.expect("taskgraph internal error: a failed run without a failure");
+                Err(Outcome::Failed(
+                    e.with_others(self.state.more.load(Ordering::Relaxed)),
+                ))
+            }
         }
     }
 }
@@ -1255,20 +1558,33 @@ impl<'r, T> Slots<'r, T> {
     }
 
     /// Drops the live values of the range (see `Slot::teardown`); after a
-    /// run that succeeded (`live` false) there are none.
-    pub(crate) fn teardown(&self, live: bool) {
+    /// run that succeeded (`live` false) there are none. Returns how many
+    /// `Drop`s panicked (each caught; the others are still dropped).
+    pub(crate) fn teardown(&self, live: bool) -> usize {
         if (!live || !std::mem::needs_drop::<T>()) && !cfg!(debug_assertions) {
-            return;
+            return 0;
         }
-        for k in 0..self.len() {
-            let s = self.get(k);
-            debug_assert!(
-                live || !s.alive(),
-                "taskgraph internal error: a value outlived its run"
-            );
-            // SAFETY: the run is over; drops only live values.
-            unsafe { s.teardown() };
+        let mut panics = 0;
+        let mut k = 0;
+        while k < self.len() {
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                while k < self.len() {
+                    let s = self.get(k);
+                    k += 1;
+                    debug_assert!(
+                        live || !s.alive(),
+                        "taskgraph internal error: a value outlived its run"
+                    );
+                    // SAFETY: the run is over; drops only live values.
+                    unsafe { s.teardown() };
+                }
+            }));
+            if let Err(p) = r {
+                panics += 1;
+                task::drop_payload(p);
+            }
         }
+        panics
     }
 
     /// Slot `k` of the range.
@@ -1380,14 +1696,39 @@ impl<'r, 'g> Cx<'r, 'g> {
 /// held by tasks that wait for this very graph.
 pub(crate) fn drive(run: &Run<'_, '_>, w: &WorkerCtx<'_>) {
     let inside_task = w.has_token();
+    // A spawned graph's driver runs only its own graph's items (those in
+    // its deque): another graph's long task would hold back its handle, or
+    // wait for it. The pool's threads take everything else.
+    let own_only = !inside_task && registry::is_driver_thread();
     let prev = w.set_waiting(&run.state.latch);
     w.take_token();
     run.seed(w);
     // SAFETY: releases the owner's hold, counted at creation; `run` stays
     // alive (it is ours) until the latch is set and we return.
-    unsafe { Run::finish_item(run, w) };
+    unsafe { Run::finish_item(run) };
     let done = || run.state.latch.load(Ordering::Acquire);
     while !done() {
+        if own_only {
+            if let Some(item) = w.pop_local() {
+                w.take_token();
+                w.execute(item);
+                continue;
+            }
+            // Work pushed while we held the token is announced now that it
+            // is free (as at the end of a caller's run below).
+            w.release_token();
+            w.reg.notify_work();
+            // The last items of a small run often end within microseconds:
+            // look a little before paying for a park and a wake-up.
+            if (0..DRIVER_SPINS).any(|_| {
+                std::hint::spin_loop();
+                done()
+            }) {
+                continue;
+            }
+            std::thread::park();
+            continue;
+        }
         if w.has_token() {
             if let Some(item) = w.find() {
                 w.execute(item);

@@ -192,6 +192,7 @@ impl Registry {
             token: Cell::new(false),
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (me as u64 + 1)),
             waiting: Cell::new(std::ptr::null()),
+            running: Cell::new(std::ptr::null()),
         };
         let _current = w.enter();
         loop {
@@ -264,6 +265,19 @@ impl Registry {
 thread_local! {
     /// The participant this thread is, while it is one.
     static CURRENT: Cell<*const WorkerCtx<'static>> = const { Cell::new(std::ptr::null()) };
+    /// Whether this thread drives spawned graphs (`../spawn/`).
+    static DRIVER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the current thread as a driver of spawned graphs: the graphs it
+/// runs take none of other graphs' work (see `drive`).
+pub(crate) fn mark_driver_thread() {
+    DRIVER.with(|d| d.set(true));
+}
+
+/// Whether the current thread drives spawned graphs.
+pub(crate) fn is_driver_thread() -> bool {
+    DRIVER.with(|d| d.get())
 }
 
 /// A thread taking part in running graphs: a pool thread for its life, or a
@@ -278,6 +292,9 @@ pub(crate) struct WorkerCtx<'a> {
     /// The latch of the innermost `compute` this thread is waiting in; work
     /// of other graphs is handed back once it is set.
     waiting: Cell<*const AtomicBool>,
+    /// The stop flag of the run whose work item this thread runs now (for
+    /// `taskgraph::cancelled`), or null.
+    running: Cell<*const AtomicBool>,
 }
 
 /// Restores the previous participant when dropped.
@@ -299,6 +316,7 @@ impl<'a> WorkerCtx<'a> {
             token: Cell::new(false),
             rng: Cell::new(0x2545_F491_4F6C_DD1D ^ (me as u64 + 1)),
             waiting: Cell::new(std::ptr::null()),
+            running: Cell::new(std::ptr::null()),
         }
     }
 
@@ -312,6 +330,7 @@ impl<'a> WorkerCtx<'a> {
             token: Cell::new(false),
             rng: Cell::new(0x5851_F42D_4C95_7F2D),
             waiting: Cell::new(std::ptr::null()),
+            running: Cell::new(std::ptr::null()),
         }
     }
 
@@ -407,6 +426,35 @@ impl<'a> WorkerCtx<'a> {
         // SAFETY: `waiting` points at the latch of a run this thread is
         // waiting in, alive until that wait returns (which resets it).
         !w.is_null() && unsafe { (*w).load(Ordering::Acquire) }
+    }
+
+    /// Notes that this thread runs a work item of the run whose stop flag
+    /// is `stop`; returns the previous one, for [`WorkerCtx::leave_run`].
+    #[inline(always)]
+    pub(crate) fn enter_run(&self, stop: *const AtomicBool) -> *const AtomicBool {
+        self.running.replace(stop)
+    }
+
+    /// The work item has ended: back to the run of `prev`.
+    #[inline(always)]
+    pub(crate) fn leave_run(&self, prev: *const AtomicBool) {
+        self.running.set(prev);
+    }
+
+    /// Whether the run whose work item this thread runs has stopped.
+    pub(crate) fn run_stopped(&self) -> bool {
+        let r = self.running.get();
+        // SAFETY: `running` points at the stop flag of a run whose item this
+        // thread is executing (set by `enter_run`, reset when it ends), so
+        // the run is alive.
+        !r.is_null() && unsafe { (*r).load(Ordering::Relaxed) }
+    }
+
+    /// Pushes an item from outside any participant (a spawned graph that
+    /// finished, for the runs that wait for it).
+    pub(crate) fn push_from_outside(reg: &Registry, item: Item) {
+        reg.injector.push(item);
+        reg.notify_work();
     }
 
     /// Sets the latch the innermost wait watches; returns the previous one.

@@ -20,6 +20,7 @@ use std::panic::resume_unwind;
 use super::Cx;
 use crate::error::{Error, TaskInfo};
 use crate::family::{FamilyInfo, LoopIndex};
+use crate::sync::{AtomicU32, Ordering};
 use crate::value::NodeId;
 
 /// The payload that unwinds a work item after its task's failure was
@@ -76,6 +77,8 @@ struct Unwinding<'a, 'r, 'g, L: LoopIndex> {
     at: L,
     /// When the task started, if observed.
     start: u64,
+    /// Whether observers hear of it (a node-by-node task).
+    observed: bool,
 }
 
 impl<L: LoopIndex> Drop for Unwinding<'_, '_, '_, L> {
@@ -83,7 +86,7 @@ impl<L: LoopIndex> Drop for Unwinding<'_, '_, '_, L> {
     fn drop(&mut self) {
         mark_failed(&self.cx.mark, self.info, self.node, self.at.as_slice());
         // Only node-by-node tasks are observed one by one.
-        if self.info.is_none() && self.cx.observed() {
+        if self.observed && self.cx.observed() {
             let (info, at) = (self.info, self.at);
             self.cx
                 .observe_end(info, self.node, at.as_slice(), self.start, true);
@@ -127,6 +130,7 @@ impl<'g> Cx<'_, 'g> {
             node: NodeId::new(0, 0),
             at,
             start: 0,
+            observed: false,
         };
         let r = f();
         std::mem::forget(guard);
@@ -146,12 +150,31 @@ impl<'g> Cx<'_, 'g> {
             node: id,
             at: [],
             start,
+            observed: true,
         };
         let r = f();
         std::mem::forget(guard);
         if self.observed() {
             self.observe_end(None, id, &[], start, false);
         }
+        r
+    }
+
+    /// Runs `f` on behalf of node `id` (dropping its unused value, bringing
+    /// in outside values): a panic fails the run as that node's, and
+    /// observers hear nothing (it is not a task).
+    #[inline]
+    pub(crate) fn on_behalf_of<R>(&self, id: NodeId, f: impl FnOnce() -> R) -> R {
+        let guard = Unwinding {
+            cx: self,
+            info: None,
+            node: id,
+            at: [],
+            start: 0,
+            observed: false,
+        };
+        let r = f();
+        std::mem::forget(guard);
         r
     }
 
@@ -215,9 +238,20 @@ pub(crate) fn caught(cx: &Cx<'_, '_>, payload: Box<dyn Any + Send>) {
             });
             // Drop the payload here, inside the worker: its destructor
             // could panic too.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)));
+            drop_payload(payload);
         }
         None => cx.run.plain_panicked(payload),
+    }
+}
+
+/// Drops a panic payload whose destructor may panic too.
+pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
+    if let Err(again) =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)))
+    {
+        // A payload whose drop panics with a payload whose drop panics:
+        // leak the second rather than unwind out of the runtime.
+        std::mem::forget(again);
     }
 }
 
@@ -356,4 +390,86 @@ impl Cx<'_, '_> {
         }
         now
     }
+}
+
+// ---------------------------------------------------------------------------
+// Progress of fused blocks.
+
+/// The iterations a fused block has run: counted in a local, published to
+/// its loop's counter at the block's probe points and when it ends (or
+/// unwinds), so a light loop touches the shared counter every few thousand
+/// iterations, never per task. Tasks run node by node are not counted at
+/// all (see `progress.rs`).
+pub struct Tally<'a> {
+    to: &'a AtomicU32,
+    n: u32,
+}
+
+impl<'a> Tally<'a> {
+    pub(crate) fn new(to: &'a AtomicU32) -> Self {
+        Tally { to, n: 0 }
+    }
+
+    /// Counts `k` more iterations.
+    #[inline(always)]
+    pub(crate) fn add(&mut self, k: u32) {
+        self.n += k;
+    }
+
+    /// Publishes what was counted.
+    #[inline]
+    pub(crate) fn publish(&mut self) {
+        if self.n > 0 {
+            self.to.fetch_add(self.n, Ordering::Relaxed);
+            self.n = 0;
+        }
+    }
+}
+
+impl Drop for Tally<'_> {
+    fn drop(&mut self) {
+        self.publish();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Cancellation, as a task sees it.
+
+/// Whether the graph of the task running on this thread has stopped: it was
+/// cancelled ([`Handle::cancel`]), its deadline passed
+/// ([`Runtime::compute_timeout`]), or another of its tasks failed. A long
+/// task can check it now and then and return early: its result will not be
+/// used. `false` outside a task.
+///
+/// Cost: a thread-local read and a load, a few nanoseconds.
+///
+/// ```
+/// use std::time::Duration;
+/// use taskgraph::{delayed, graph, Runtime};
+///
+/// #[delayed]
+/// fn search(limit: u64) -> u64 {
+///     let mut best = 0;
+///     for i in 0..limit {
+///         if i % 1024 == 0 && taskgraph::cancelled() {
+///             break; // nobody will read the result
+///         }
+///         best = best.max(i % 7919);
+///     }
+///     best
+/// }
+///
+/// assert!(!taskgraph::cancelled()); // not inside a task
+/// let rt = Runtime::new(2)?;
+/// let h = rt.spawn(graph! { search(u64::MAX) });
+/// std::thread::sleep(Duration::from_millis(5));
+/// h.cancel();
+/// assert!(matches!(h.wait(), Err(taskgraph::Error::Cancelled)));
+/// # Ok::<(), taskgraph::Error>(())
+/// ```
+///
+/// [`Handle::cancel`]: crate::Handle::cancel
+/// [`Runtime::compute_timeout`]: crate::Runtime::compute_timeout
+pub fn cancelled() -> bool {
+    super::registry::WorkerCtx::current(|w| w.is_some_and(|w| w.run_stopped()))
 }

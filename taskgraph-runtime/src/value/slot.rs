@@ -72,9 +72,10 @@ impl<'a, T> Slot<'a, T> {
     #[inline]
     pub(crate) unsafe fn publish(&self, uses: u32) {
         if uses == 0 {
+            // Dead first: if the value's `Drop` panics, nobody drops it again.
+            self.state.store(0, Ordering::Relaxed);
             // SAFETY: written and not shared with anyone.
             unsafe { (*self.value).assume_init_drop() };
-            self.state.store(0, Ordering::Relaxed);
         } else {
             self.state.store(uses, Ordering::Relaxed);
         }
@@ -171,17 +172,18 @@ impl<'a, T> Slot<'a, T> {
         s != 0 && s != NOT_RUN
     }
 
-    /// Drops the value if it is alive; used when a run is torn down.
+    /// Drops the value if it is alive; used when a run is torn down. The
+    /// state is reset first, so a `Drop` that panics is not run again.
     ///
     /// # Safety
     /// The run is over: no thread accesses the slot concurrently.
     pub(crate) unsafe fn teardown(&self) {
         let s = self.state.load(Ordering::Acquire);
+        self.state.store(0, Ordering::Relaxed);
         if s != 0 && s != NOT_RUN {
             // SAFETY: alive per the protocol (module docs), and not shared.
             unsafe { (*self.value).assume_init_drop() };
         }
-        self.state.store(0, Ordering::Relaxed);
     }
 }
 

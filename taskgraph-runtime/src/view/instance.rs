@@ -80,7 +80,7 @@ impl Instance {
                 Kind::Tasks => u64::from(f.len),
                 Kind::Loop if f.len > 0 => u64::from(f.iterations),
                 // A loop that did not run fused, and a loop's outputs.
-                Kind::Loop | Kind::Elements => continue,
+                Kind::Loop | Kind::Elements | Kind::Source => continue,
             };
             match sites.iter_mut().find(|s| same_site(s.site, f.info)) {
                 Some(s) => s.tasks += n,
@@ -173,6 +173,16 @@ impl Instance {
     /// If there is no such family.
     pub fn is_task_family(&self, family: u32) -> bool {
         self.fams[family as usize].kind == Kind::Tasks
+    }
+
+    /// Whether family `family` reads values from outside the graph (a
+    /// spawned graph's [`Handle`](crate::Handle) or a vector given to
+    /// `tree_reduce`) rather than computing them.
+    ///
+    /// # Panics
+    /// If there is no such family.
+    pub fn is_source_family(&self, family: u32) -> bool {
+        self.fams[family as usize].kind == Kind::Source
     }
 
     /// The loop iteration numbers of node `node`, outermost first (a

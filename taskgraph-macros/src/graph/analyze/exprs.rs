@@ -79,7 +79,9 @@ impl Analyzer {
         // A `Vec::new()` indexed in a lazy value before anything is pushed
         // onto it (a wavefront reads the cells pushed before): lazy.
         self.vars[var].kind = VarKind::LazyVec;
-        self.check_plain_in(&e.index, Some(Ctx::Index));
+        if self.check_plain_in(&e.index, Some(Ctx::Index)) > 0 {
+            return Some(Value::Error);
+        }
         // Counted as a read of the vector (it is then not "used once").
         let _ = self.use_var(var);
         Some(Value::Index {

@@ -44,6 +44,10 @@ pub(crate) struct Analyzer {
     hidden: usize,
     /// Names a closure being looked at binds: plain while it is looked at.
     masked: std::cell::RefCell<Vec<String>>,
+    /// A mistake dropped plain code: the graph is not expanded at all.
+    unexpandable: bool,
+    /// How many `Value::Source`s so far.
+    sources: usize,
     pub errors: Vec<syn::Error>,
 }
 
@@ -66,6 +70,8 @@ pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span, cx: &Ctxt) -> Option<Gr
         open: vec![0],
         hidden: 0,
         masked: Default::default(),
+        unexpandable: false,
+        sources: 0,
         errors: Vec::new(),
     };
     let (stmts, tail) = a.block(stmts_in, true);
@@ -85,8 +91,9 @@ pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span, cx: &Ctxt) -> Option<Gr
             Value::Error
         }
     };
-    if !a.errors.is_empty() {
-        cx.extend(a.errors);
+    let failed = !a.errors.is_empty();
+    cx.extend(a.errors);
+    if failed && (a.unexpandable || !tail_is_usable(&tail)) {
         return None;
     }
     Some(Graph {
@@ -96,7 +103,18 @@ pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span, cx: &Ctxt) -> Option<Gr
         vars: a.vars,
         uses: a.uses,
         jumps: a.jumps,
+        sources: a.sources,
     })
+}
+
+/// Whether a graph with mistakes can still be expanded for rustc to check
+/// the rest: its final value must exist (so that its type is known).
+fn tail_is_usable(tail: &Value) -> bool {
+    match tail {
+        Value::Error => false,
+        Value::Tuple(vs) => vs.iter().all(tail_is_usable),
+        _ => true,
+    }
 }
 
 fn stmts_end(end: Span) -> Span {
@@ -251,6 +269,42 @@ impl Analyzer {
     }
 
     fn stmt(&mut self, s: &syn::Stmt, out: &mut Vec<Stmt>) {
+        let (errors, len) = (self.errors.len(), out.len());
+        self.stmt_inner(s, out);
+        if self.errors.len() > errors {
+            // A mistaken statement is not expanded (rustc would report it
+            // again); a `let` keeps its name, bound to a placeholder.
+            let kept: Vec<Stmt> = out
+                .drain(len..)
+                .filter_map(|st| match st {
+                    Stmt::Let {
+                        mutability,
+                        name,
+                        ty,
+                        vec,
+                        ..
+                    } => Some(Stmt::Let {
+                        mutability,
+                        name,
+                        ty,
+                        value: Value::Error,
+                        vec,
+                    }),
+                    v @ Stmt::VecLocal { .. } => Some(v),
+                    Stmt::Plain(_) => {
+                        // Plain code may bind names used later: without it
+                        // the expansion would only add errors.
+                        self.unexpandable = true;
+                        None
+                    }
+                    _ => None,
+                })
+                .collect();
+            out.extend(kept);
+        }
+    }
+
+    fn stmt_inner(&mut self, s: &syn::Stmt, out: &mut Vec<Stmt>) {
         match s {
             syn::Stmt::Local(l) => self.local(l, s, out),
             syn::Stmt::Expr(e, _) => self.expr_stmt(e, s, out),
@@ -857,6 +911,27 @@ impl Analyzer {
         self.families.len() - 1
     }
 
+    /// A plain vector where a vector of lazy values is expected (a `Vec<T>`,
+    /// a slice, a spawned graph's `Handle`): read as lazy values when the
+    /// graph is built (`Source::read`, whose trait bound reports a type that
+    /// is none of these).
+    fn source(&mut self, e: &Expr) -> Value {
+        self.check_plain_expr(e);
+        if self.depth > 0 || self.loops > 0 {
+            self.errors.push(error_spanned(
+                e,
+                "`tree_reduce` inside a loop must reduce a vector of lazy values made in the graph; a vector from outside the graph is read once",
+                "reduce it before the loop: `let total = tree_reduce(values, f);`",
+            ));
+            return Value::Error;
+        }
+        self.sources += 1;
+        Value::Source {
+            expr: e.clone(),
+            index: self.sources - 1,
+        }
+    }
+
     fn reduce(&mut self, c: &ExprCall) -> Value {
         if c.args.len() != 2 {
             self.errors.push(error(
@@ -869,6 +944,7 @@ impl Analyzer {
         let vec = match self.value(&c.args[0], true) {
             Some(v @ (Value::VecVar { .. } | Value::Collect { .. })) => v,
             Some(Value::Error) => Value::Error,
+            None => self.source(&c.args[0]),
             _ => {
                 self.errors.push(error_spanned(
                     &c.args[0],

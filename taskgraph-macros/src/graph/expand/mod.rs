@@ -82,6 +82,12 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
             table.push(quote!(&#e));
         }
     }
+    // Sources of values from outside the graph, numbered after the rest.
+    for k in 0..g.sources {
+        let src = source_ident(k);
+        decls.push(quote!(let mut #src = #scope.source();));
+        table.push(quote!(&#src));
+    }
     let stmts = g.stmts.iter().enumerate().map(|(i, s)| c.top_stmt(i, s));
     let tail = c.value(&g.tail);
     let out = temp("__tg_out", span);
@@ -154,6 +160,11 @@ fn table_family(g: &Graph, low: &Lowering<'_>, k: usize) -> Option<usize> {
     None
 }
 
+/// The family of source `k` (`Value::Source`).
+fn source_ident(k: usize) -> Ident {
+    Ident::new(&format!("__tg_src{k}"), Span::mixed_site())
+}
+
 /// The tokens of the graph's final expression, for errors about its type.
 fn tail_span(g: &Graph) -> Span {
     match &g.tail {
@@ -162,6 +173,7 @@ fn tail_span(g: &Graph) -> Span {
         Value::Collect { span, .. } | Value::Index { span, .. } | Value::Slice { span, .. } => {
             *span
         }
+        Value::Source { expr, .. } => syn::spanned::Spanned::span(expr),
         Value::If { .. } | Value::Match { .. } | Value::Tuple(_) | Value::Error => {
             Span::call_site()
         }
@@ -368,10 +380,12 @@ impl Ctx<'_> {
                     Some(n) => n.to_token_stream(),
                     None => var.to_token_stream(),
                 };
+                let hint = self.tasks_hint(p, plan);
                 quote! {
                     #decl
                     if #scope.fusion() {
                         #prologue
+                        #hint
                         let #init = #l.take(#var);
                         #var = #l.chain(
                             #len,
@@ -412,8 +426,32 @@ impl Ctx<'_> {
         }
     }
 
+    /// Tells fused loop `p` which tasks each iteration runs, for progress:
+    /// `loop.tasks(&[infos of the body's calls], Some(combine's info))`.
+    fn tasks_hint(&self, p: usize, plan: &Plan<'_>) -> TokenStream {
+        let l = plan_ident(p);
+        let body = plan.events.iter().filter_map(|e| match e {
+            Event::Link(link) => Some(info_ident(self.g, link.fam)),
+            _ => None,
+        });
+        let combine = match plan.reduce {
+            Some(f) => {
+                let i = info_ident(self.g, f);
+                quote!(::core::option::Option::Some(#i))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        quote!(#l.tasks(&[#(#body),*], #combine);)
+    }
+
     /// The fused form of an `each` or `reduce` loop.
     fn fused_loop(&self, p: usize, plan: &Plan<'_>, len: &Ident) -> TokenStream {
+        let hint = self.tasks_hint(p, plan);
+        let fused = self.fused_loop_body(p, plan, len);
+        quote!(#hint #fused)
+    }
+
+    fn fused_loop_body(&self, p: usize, plan: &Plan<'_>, len: &Ident) -> TokenStream {
         let cx = &self.cx;
         let l = plan_ident(p);
         let k = temp("__tg_k", Span::call_site());
@@ -868,7 +906,23 @@ impl Ctx<'_> {
                 let (text, at) = (name.to_string(), location(*span));
                 quote_spanned!(*span=> #name.slice(#range, #text, #at)?)
             }
-            Value::Error => quote!(::core::unreachable!()),
+            Value::Source { expr, index } => {
+                let sp = syn::spanned::Spanned::span(expr);
+                let src = source_ident(*index);
+                let info_ty = private("FamilyInfo", sp);
+                let name = quote!(#expr).to_string();
+                let (line, column) = line_column(sp);
+                quote_spanned! {sp=>
+                    #src.read(
+                        &const { #info_ty::new(#name, ::core::file!(), #line, #column) },
+                        #expr,
+                    )
+                }
+            }
+            Value::Error => {
+                let p = private("mistaken", Span::call_site());
+                quote!(#p())
+            }
         }
     }
 

@@ -1,0 +1,141 @@
+//! Progress: how many tasks of a run have finished, failed, and exist.
+//!
+//! Nothing is counted per task. A node run node by node is done when its
+//! value state has left `NOT_RUN` (`../value/slot.rs`), so a snapshot reads
+//! the states of the task families: O(nodes), about a nanosecond per node,
+//! and only when someone asks. A fused loop counts the iterations its blocks
+//! have run, once per probe of its work (`loops.rs`: every leaf while the
+//! work is heavy, every few thousand while it is light, and when a block
+//! ends); a snapshot turns them into tasks with what the loop was told of
+//! its body (`Loop::tasks`). Failures are counted where they are recorded.
+
+use crate::error::TaskInfo;
+use crate::family::FamilyInfo;
+
+/// How far a run has got: tasks finished, tasks in the graph, tasks
+/// failed. A snapshot, read without stopping the run.
+///
+/// `done` counts tasks that have returned; a fused loop's count is brought
+/// up to date every few thousand iterations while its tasks are light
+/// (every iteration while they are heavy), so it may lag a little behind.
+/// After a successful run `done == total`; after a failure or a
+/// cancellation `done < total` and the tasks that never started are in
+/// neither `done` nor `failed`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Progress {
+    /// Tasks that have finished.
+    pub done: u64,
+    /// Tasks in the graph.
+    pub total: u64,
+    /// Tasks that panicked or returned `Err`.
+    pub failed: u64,
+}
+
+impl Progress {
+    /// The fraction of tasks finished, from 0 to 1 (1 for an empty graph).
+    pub fn fraction(&self) -> f64 {
+        if self.total == 0 {
+            1.0
+        } else {
+            self.done as f64 / self.total as f64
+        }
+    }
+}
+
+impl std::fmt::Display for Progress {
+    /// `done/total`, and the failures if there are any: `37/256 (1 failed)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.done, self.total)?;
+        if self.failed > 0 {
+            write!(f, " ({} failed)", self.failed)?;
+        }
+        Ok(())
+    }
+}
+
+/// The progress of one family: the tasks of one call site in the graph
+/// (`inc(x)` inside a loop is one family of as many tasks as iterations).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FamilyProgress {
+    /// The function as written at the call site, e.g. `inc`.
+    pub function: &'static str,
+    /// The call site's file.
+    pub file: &'static str,
+    /// The call site's line (1-based).
+    pub line: u32,
+    /// The call site's column (1-based).
+    pub column: u32,
+    /// The family's tasks.
+    pub progress: Progress,
+}
+
+impl FamilyProgress {
+    fn new(info: &'static FamilyInfo) -> Self {
+        FamilyProgress {
+            function: info.name,
+            file: info.file,
+            line: info.line,
+            column: info.column,
+            progress: Progress::default(),
+        }
+    }
+
+    fn is(&self, t: &TaskInfo) -> bool {
+        (self.function, self.file, self.line, self.column) == (t.function, t.file, t.line, t.column)
+    }
+}
+
+/// The progress of a run, per family, in the graph's order.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Snapshot {
+    pub(crate) families: Vec<FamilyProgress>,
+    /// Failures that belong to no family (a spawned graph read that failed).
+    pub(crate) unattributed: u64,
+}
+
+impl Snapshot {
+    /// Adds `done` of `total` tasks to the family of call site `info`.
+    pub(crate) fn add(&mut self, info: &'static FamilyInfo, done: u64, total: u64) {
+        let row = match self.families.iter().position(|r| {
+            (r.function, r.file, r.line, r.column) == (info.name, info.file, info.line, info.column)
+        }) {
+            Some(i) => &mut self.families[i],
+            None => {
+                self.families.push(FamilyProgress::new(info));
+                self.families.last_mut().expect("just pushed")
+            }
+        };
+        row.progress.total += total;
+        row.progress.done += done.min(total);
+    }
+
+    /// Counts a failed task.
+    pub(crate) fn failed(&mut self, task: Option<&TaskInfo>) {
+        match task.and_then(|t| self.families.iter_mut().find(|r| r.is(t))) {
+            Some(r) => r.progress.failed += 1,
+            None => self.unattributed += 1,
+        }
+    }
+
+    /// Drops the families that have no task in this run (the node-by-node
+    /// form of a loop that ran fused, and the reverse).
+    pub(crate) fn prune(&mut self) {
+        self.families
+            .retain(|r| r.progress.total > 0 || r.progress.failed > 0);
+    }
+
+    /// The whole run.
+    pub(crate) fn total(&self) -> Progress {
+        let mut p = Progress {
+            failed: self.unattributed,
+            ..Progress::default()
+        };
+        for r in &self.families {
+            p.done += r.progress.done;
+            p.total += r.progress.total;
+            p.failed += r.progress.failed;
+        }
+        p
+    }
+}

@@ -1,0 +1,290 @@
+//! The end of a spawned run, as its handle and its readers see it: a
+//! result written once, taken at most once, and the parties waiting for it.
+//!
+//! States: *running* (no result; readers may subscribe a wake-up), then
+//! *finished* (the result is there, or was taken). `finish` is called
+//! exactly once, by the thread that drove the run: under the lock it stores
+//! the result, sets `finished` and takes the subscribed wake-ups, which it
+//! calls after the lock is released. A reader that subscribes either does
+//! so before `finish` took the list (then it is woken exactly once) or
+//! finds the run finished (then it is not subscribed at all);
+//! `unsubscribe` removes a wake-up that has not been taken yet and says
+//! whether it did, so each subscribed wake-up is either called or withdrawn,
+//! never both (loom model: `wake_or_withdraw_exactly_once`).
+//!
+//! Dropping the handle (detaching) drops only its `Arc`: the run keeps its
+//! own and finishes; the result is dropped with the last `Arc`.
+
+use std::any::Any;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::sync::{AtomicBool, Condvar, Mutex, MutexGuard, Ordering};
+
+/// A wake-up for a reader waiting for the result.
+pub(crate) type Wake = Box<dyn FnOnce() + Send>;
+
+/// What the run ended with.
+pub(crate) enum Ended<T> {
+    /// The graph's output, or the error it stopped with.
+    Result(Result<T, Error>),
+    /// A panic outside any task (plain code of a fused loop's body), raised
+    /// again by `wait`, as `compute` would.
+    Panic(Box<dyn Any + Send>),
+}
+
+struct State<T> {
+    ended: Option<Ended<T>>,
+    /// A reader moved the result out.
+    taken: bool,
+    finished: bool,
+    waiting: Vec<(u64, Wake)>,
+    next_id: u64,
+}
+
+/// The result cell of a spawned run (see the module docs).
+pub(crate) struct Finish<T> {
+    state: Mutex<State<T>>,
+    cv: Condvar,
+    /// `finished`, readable without the lock (SeqCst: see `Handle::wait`).
+    done: AtomicBool,
+}
+
+impl<T> Finish<T> {
+    pub(crate) fn new() -> Self {
+        Finish {
+            state: Mutex::new(State {
+                ended: None,
+                taken: false,
+                finished: false,
+                waiting: Vec::new(),
+                next_id: 1,
+            }),
+            cv: Condvar::new(),
+            done: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stores what the run ended with and wakes every waiter. Called once.
+    pub(crate) fn finish(&self, ended: Ended<T>) {
+        let mut s = self.lock();
+        debug_assert!(!s.finished, "taskgraph internal error: finished twice");
+        s.ended = Some(ended);
+        s.finished = true;
+        let waiting = std::mem::take(&mut s.waiting);
+        self.done.store(true, Ordering::SeqCst);
+        drop(s);
+        self.cv.notify_all();
+        for (_, wake) in waiting {
+            wake();
+        }
+    }
+
+    /// Whether the run has finished.
+    #[inline]
+    pub(crate) fn is_finished(&self) -> bool {
+        self.done.load(Ordering::SeqCst)
+    }
+
+    /// Calls `wake` once the run finishes: returns its id, or `None` (and
+    /// drops `wake` uncalled) if the run has finished already.
+    pub(crate) fn subscribe(&self, wake: Wake) -> Option<u64> {
+        let mut s = self.lock();
+        if s.finished {
+            return None;
+        }
+        let id = s.next_id;
+        s.next_id += 1;
+        s.waiting.push((id, wake));
+        Some(id)
+    }
+
+    /// Withdraws the wake-up `id`; true if it had not been taken to be
+    /// called (it is then dropped uncalled).
+    pub(crate) fn unsubscribe(&self, id: u64) -> bool {
+        let mut s = self.lock();
+        match s.waiting.iter().position(|(i, _)| *i == id) {
+            Some(k) => {
+                let (_, wake) = s.waiting.swap_remove(k);
+                drop(s);
+                drop(wake);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Blocks until the run finishes.
+    pub(crate) fn wait(&self) {
+        let mut s = self.lock();
+        while !s.finished {
+            s = self.cv.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Blocks until the run finishes or `d` has passed; true if finished.
+    pub(crate) fn wait_for(&self, d: Duration) -> bool {
+        let deadline = Instant::now().checked_add(d);
+        let mut s = self.lock();
+        while !s.finished {
+            let left = match deadline {
+                Some(t) => t.saturating_duration_since(Instant::now()),
+                None => Duration::MAX,
+            };
+            if left.is_zero() {
+                return false;
+            }
+            s = wait_timeout(&self.cv, s, left);
+        }
+        true
+    }
+
+    /// Moves the result out (once the run has finished).
+    pub(crate) fn take(&self) -> Ended<T> {
+        let mut s = self.lock();
+        debug_assert!(s.finished, "taskgraph internal error: taken before the end");
+        if s.taken {
+            return Ended::Result(Err(already_taken()));
+        }
+        s.taken = true;
+        s.ended
+            .take()
+            .unwrap_or_else(|| Ended::Result(Err(already_taken())))
+    }
+
+    /// Calls `f` with the result, left in place (once the run has finished).
+    pub(crate) fn with<R>(&self, f: impl FnOnce(Result<&T, String>) -> R) -> R {
+        let s = self.lock();
+        match &s.ended {
+            Some(Ended::Result(Ok(v))) => f(Ok(v)),
+            Some(Ended::Result(Err(e))) => f(Err(e.to_string())),
+            Some(Ended::Panic(p)) => f(Err(format!(
+                "it panicked outside any task: {}",
+                crate::exec::task::panic_message(&**p)
+            ))),
+            None => f(Err(already_taken().to_string())),
+        }
+    }
+}
+
+fn already_taken() -> Error {
+    Error::InputFailed {
+        message: "its output was already moved out (by another graph that owns its handle)"
+            .to_owned(),
+    }
+}
+
+#[cfg(not(loom))]
+fn wait_timeout<'a, T>(
+    cv: &Condvar,
+    s: MutexGuard<'a, State<T>>,
+    d: Duration,
+) -> MutexGuard<'a, State<T>> {
+    cv.wait_timeout(s, d).unwrap_or_else(|p| p.into_inner()).0
+}
+
+#[cfg(loom)]
+fn wait_timeout<'a, T>(
+    cv: &Condvar,
+    s: MutexGuard<'a, State<T>>,
+    _: Duration,
+) -> MutexGuard<'a, State<T>> {
+    // loom has no timed waits; a model never relies on one expiring.
+    cv.wait(s).unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    //! The handle's state machine: finish against cancel-and-withdraw,
+    //! against a reader subscribing, and against the handle being dropped.
+    use super::{Ended, Finish};
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use loom::sync::Arc;
+
+    /// Counts live copies of a result.
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A reader subscribes while the run finishes, and withdraws (its own
+    /// run was stopped) while the finisher may be waking it: the wake-up is
+    /// called or withdrawn, exactly once.
+    #[test]
+    fn wake_or_withdraw_exactly_once() {
+        loom::model(|| {
+            let f: Arc<Finish<u32>> = Arc::new(Finish::new());
+            let woken = Arc::new(AtomicUsize::new(0));
+            let f2 = Arc::clone(&f);
+            let finisher = loom::thread::spawn(move || f2.finish(Ended::Result(Ok(7))));
+            let w = Arc::clone(&woken);
+            let id = f.subscribe(Box::new(move || {
+                w.fetch_add(1, Ordering::SeqCst);
+            }));
+            let withdrawn = id.is_some_and(|id| f.unsubscribe(id));
+            finisher.join().unwrap();
+            let calls = woken.load(Ordering::SeqCst);
+            match id {
+                // Subscribed: woken by the finisher, or withdrawn first.
+                Some(_) => assert_eq!(calls + usize::from(withdrawn), 1),
+                // Finished before the subscription: never woken.
+                None => assert_eq!(calls, 0),
+            }
+            assert!(f.is_finished());
+        });
+    }
+
+    /// The handle is dropped (detached) while the run finishes, and a
+    /// reader takes the result: the result is dropped exactly once, by the
+    /// reader or with the last reference.
+    #[test]
+    fn finish_against_detach_drops_the_result_once() {
+        loom::model(|| {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let f: Arc<Finish<Counted>> = Arc::new(Finish::new());
+            let handle = Arc::clone(&f);
+            let reader = Arc::clone(&f);
+            let d = Arc::clone(&drops);
+            let finisher = loom::thread::spawn(move || {
+                f.finish(Ended::Result(Ok(Counted(d))));
+            });
+            let detacher = loom::thread::spawn(move || drop(handle));
+            // The reader waits for the end, then takes the result.
+            reader.wait();
+            let taken = reader.take();
+            finisher.join().unwrap();
+            detacher.join().unwrap();
+            assert_eq!(drops.load(Ordering::SeqCst), 0);
+            drop(taken);
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+            // A second take finds nothing to drop again.
+            assert!(matches!(reader.take(), Ended::Result(Err(_))));
+            drop(reader);
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    /// Detached and never read: the result is dropped with the last
+    /// reference, whichever thread lets go last.
+    #[test]
+    fn a_detached_result_is_dropped_with_the_last_reference() {
+        loom::model(|| {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let f: Arc<Finish<Counted>> = Arc::new(Finish::new());
+            let run = Arc::clone(&f);
+            let d = Arc::clone(&drops);
+            let finisher = loom::thread::spawn(move || {
+                run.finish(Ended::Result(Ok(Counted(d))));
+            });
+            drop(f);
+            finisher.join().unwrap();
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+        });
+    }
+}

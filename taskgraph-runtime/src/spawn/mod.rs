@@ -1,0 +1,615 @@
+//! Running graphs in the background: [`Runtime::spawn`] and its
+//! [`Handle`], the threads that drive spawned graphs, and deadlines.
+//!
+//! A graph is built and run by one thread whose stack holds its families
+//! (the closure `graph!` makes). A spawned graph gets such a thread from the
+//! runtime's *drivers*: threads that wait for spawned graphs, build each,
+//! take part in its run (its own items only, never another graph's, so a
+//! handle is never held back by someone else's long task), and store the
+//! result in the handle.
+//! A driver is started when none is free and kept while no more than
+//! `threads` are idle, so a steady stream of spawns costs a hand-off, not a
+//! thread each. Tasks run on the pool, shared with every other graph.
+//!
+//! [`Runtime::spawn`]: crate::Runtime::spawn
+
+pub(crate) mod finish;
+
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::exec::control::{Control, CANCELLED, TIMED_OUT};
+use crate::exec::progress::{FamilyProgress, Progress};
+use crate::exec::registry::{Registry, WorkerCtx};
+use crate::graph::Graph;
+use crate::runtime::Inner;
+use crate::sync::{AtomicUsize, Ordering};
+use finish::{Ended, Finish};
+
+/// A graph running in the background, from [`Runtime::spawn`] (dask's
+/// `persist`): wait for its output, poll its progress, cancel it, or give
+/// its outputs to later graphs before they exist.
+///
+/// - [`wait`](Handle::wait) blocks until the output is there (a thread of
+///   the pool that waits runs other work meanwhile);
+///   [`try_wait`](Handle::try_wait) and [`wait_timeout`](Handle::wait_timeout)
+///   return the output if it is ready and give the handle back otherwise.
+/// - [`progress`](Handle::progress) counts tasks done, in the graph and
+///   failed; [`progress_by_family`](Handle::progress_by_family) per call
+///   site.
+/// - [`cancel`](Handle::cancel) stops the run: running tasks finish, no
+///   other starts, every value produced is dropped, and `wait` returns
+///   [`Error::Cancelled`].
+/// - A later graph reads a handle's outputs before they exist:
+///   `tree_reduce(handle, f)` inside `graph!` takes a `Handle<Vec<T>>` (its
+///   output moved in) or a reference to one (cloned, so several graphs can
+///   read it). Only the tasks that read the outputs wait, and they hold no
+///   thread while they do.
+///
+/// ```
+/// use taskgraph::{delayed, graph, Runtime};
+///
+/// #[delayed]
+/// fn inc(x: i64) -> i64 {
+///     x + 1
+/// }
+/// #[delayed]
+/// fn add(x: i64, y: i64) -> i64 {
+///     x + y
+/// }
+///
+/// let rt = Runtime::new(2)?;
+/// let n = 100;
+/// // dask's `zs = persist(*zs)`: the loop runs in the background ...
+/// let zs = rt.spawn(graph! {
+///     let zs: Vec<_> = (0..n).map(|i| inc(i)).collect();
+///     zs
+/// });
+/// // ... and the sum is built on it while it runs.
+/// let zs = &zs;
+/// let total = rt.compute(graph! { tree_reduce(zs, add) })?;
+/// assert_eq!(total, (1..=n).sum::<i64>());
+/// assert_eq!(zs.progress().done, n as u64);
+/// # Ok::<(), taskgraph::Error>(())
+/// ```
+///
+/// Dropping a handle detaches the run, as dropping a
+/// [`std::thread::JoinHandle`] detaches its thread: the run still finishes,
+/// and its output is dropped. A handle is `Send + Sync` (for `T: Send`), and
+/// still returns after its runtime was dropped (the runtime waits for its
+/// spawned graphs).
+///
+/// [`Runtime::spawn`]: crate::Runtime::spawn
+pub struct Handle<T> {
+    pub(crate) s: Arc<Spawned<T>>,
+}
+
+/// What a spawned run shares with its handle (and with the graphs that read
+/// its outputs).
+pub(crate) struct Spawned<T> {
+    pub(crate) ctl: Control,
+    pub(crate) out: Finish<T>,
+    /// The pool the run's tasks run on (a thread of it that waits helps).
+    reg: Arc<Registry>,
+    /// Threads of that pool waiting in `wait`, asleep with the pool: the
+    /// end of the run wakes them.
+    helpers: AtomicUsize,
+}
+
+impl<T> std::fmt::Debug for Handle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("finished", &self.is_finished())
+            .field("progress", &self.progress())
+            .finish()
+    }
+}
+
+impl<T> Spawned<T> {
+    fn finish(&self, ended: Ended<T>) {
+        self.ctl.end();
+        self.out.finish(ended);
+        // SeqCst, after `done` is set: a helper counts itself before it
+        // checks `done` (see `Handle::block`).
+        if self.helpers.load(Ordering::SeqCst) > 0 {
+            self.reg.sleep.wake_all();
+        }
+    }
+}
+
+impl<T> Handle<T> {
+    /// Waits for the graph to finish and returns its output.
+    ///
+    /// Called on a thread of the runtime (inside a task), it runs other
+    /// work while it waits instead of blocking the thread.
+    ///
+    /// # Errors
+    /// The graph's own error, as [`Runtime::compute`] would return it;
+    /// [`Error::Cancelled`] after [`cancel`](Handle::cancel) stopped it.
+    /// A panic outside any task (plain code in a loop's body) is raised
+    /// again here, as `compute` would.
+    ///
+    /// [`Runtime::compute`]: crate::Runtime::compute
+    pub fn wait(self) -> Result<T, Error> {
+        self.block();
+        self.take()
+    }
+
+    /// Returns the output if the graph has finished, else gives the handle
+    /// back. Never blocks.
+    ///
+    /// ```
+    /// use taskgraph::{delayed, graph, Runtime};
+    ///
+    /// #[delayed]
+    /// fn one() -> u8 {
+    ///     1
+    /// }
+    ///
+    /// let rt = Runtime::new(1)?;
+    /// let mut h = rt.spawn(graph! { one() });
+    /// let out = loop {
+    ///     match h.try_wait() {
+    ///         Ok(out) => break out?,
+    ///         Err(running) => h = running, // do something else meanwhile
+    ///     }
+    /// };
+    /// assert_eq!(out, 1);
+    /// # Ok::<(), taskgraph::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Err(self)` if the graph is still running; otherwise as
+    /// [`wait`](Handle::wait).
+    #[allow(clippy::result_large_err)]
+    pub fn try_wait(self) -> Result<Result<T, Error>, Self> {
+        if self.is_finished() {
+            Ok(self.take())
+        } else {
+            Err(self)
+        }
+    }
+
+    /// Waits at most `timeout` for the graph to finish: returns its output
+    /// if it did, else gives the handle back.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskgraph::{delayed, graph, Runtime};
+    ///
+    /// #[delayed]
+    /// fn nap(ms: u64) -> u64 {
+    ///     std::thread::sleep(Duration::from_millis(ms));
+    ///     ms
+    /// }
+    ///
+    /// let rt = Runtime::new(2)?;
+    /// let n = 8;
+    /// let mut h = rt.spawn(graph! {
+    ///     let v: Vec<_> = (0..n).map(|_| nap(5)).collect();
+    ///     v
+    /// });
+    /// let naps = loop {
+    ///     match h.wait_timeout(Duration::from_millis(10)) {
+    ///         Ok(out) => break out?,
+    ///         Err(running) => {
+    ///             println!("{}", running.progress()); // e.g. `4/8`
+    ///             h = running;
+    ///         }
+    ///     }
+    /// };
+    /// assert_eq!(naps, vec![5; 8]);
+    /// # Ok::<(), taskgraph::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Err(self)` if the graph is still running after `timeout`; otherwise
+    /// as [`wait`](Handle::wait).
+    #[allow(clippy::result_large_err)]
+    pub fn wait_timeout(self, timeout: Duration) -> Result<Result<T, Error>, Self> {
+        if self.s.out.wait_for(timeout) {
+            Ok(self.take())
+        } else {
+            Err(self)
+        }
+    }
+
+    /// Whether the graph has finished (its output, or its error, is there).
+    pub fn is_finished(&self) -> bool {
+        self.s.out.is_finished()
+    }
+
+    /// Stops the graph: tasks already running finish (a long task can
+    /// check [`cancelled`](crate::cancelled) and return early), no other
+    /// task starts, every value produced is dropped, and
+    /// [`wait`](Handle::wait) returns [`Error::Cancelled`]. Graphs that read
+    /// this one's outputs fail with [`Error::InputFailed`].
+    ///
+    /// Cancelling is a request: if the run has already finished (or
+    /// finishes before it sees the request), this does nothing and `wait`
+    /// returns the output. Calling it again does nothing more.
+    pub fn cancel(&self) {
+        self.s.ctl.request_stop(CANCELLED, None);
+    }
+
+    /// How many of the graph's tasks have finished, how many there are and
+    /// how many failed, read while it runs (zero of zero while it is being
+    /// built).
+    ///
+    /// Cost: no counting per task; reading it looks at the state of every
+    /// node run node by node (about a nanosecond each) and at a counter per
+    /// fused loop.
+    pub fn progress(&self) -> Progress {
+        self.s.ctl.snapshot().total()
+    }
+
+    /// [`progress`](Handle::progress) per family (per call site of a
+    /// `#[delayed]` function in the graph), in the order the graph makes
+    /// them; call sites with no task in this run are left out.
+    pub fn progress_by_family(&self) -> Vec<FamilyProgress> {
+        self.s.ctl.snapshot().families
+    }
+
+    /// Blocks until the run has finished; on a thread of the pool the run
+    /// uses, runs other work meanwhile.
+    fn block(&self) {
+        if self.is_finished() {
+            return;
+        }
+        let s = &*self.s;
+        WorkerCtx::current(|cur| match cur {
+            Some(w) if std::ptr::eq(w.reg, &*s.reg) && w.has_token() => {
+                // SeqCst, before checking `done`: see `Spawned::finish`.
+                s.helpers.fetch_add(1, Ordering::SeqCst);
+                while !s.out.is_finished() {
+                    if let Some(item) = w.find() {
+                        w.execute(item);
+                        continue;
+                    }
+                    w.reg
+                        .sleep
+                        .sleep(|| s.out.is_finished() || w.reg.has_work());
+                }
+                s.helpers.fetch_sub(1, Ordering::SeqCst);
+            }
+            _ => s.out.wait(),
+        })
+    }
+
+    /// Takes the result of a finished run.
+    fn take(self) -> Result<T, Error> {
+        match self.s.out.take() {
+            Ended::Result(r) => r,
+            Ended::Panic(p) => std::panic::resume_unwind(p),
+        }
+    }
+}
+
+impl<T> Handle<Vec<T>> {
+    /// The length of the output vector: known as soon as the graph is built
+    /// when it ends with a vector of lazy values, else once it has finished.
+    pub(crate) fn output_len(&self) -> Result<usize, Error> {
+        if let Some(n) = self.s.ctl.wait_built() {
+            return Ok(n);
+        }
+        self.block();
+        self.s.out.with(|r| match r {
+            Ok(v) => Ok(v.len()),
+            Err(message) => Err(Error::InputFailed { message }),
+        })
+    }
+}
+
+/// [`Runtime::spawn`](crate::Runtime::spawn).
+pub(crate) fn spawn<G>(rt: &Arc<Inner>, graph: G) -> Handle<G::Output>
+where
+    G: Graph + Send + 'static,
+    G::Output: Send + 'static,
+{
+    let s = Arc::new(Spawned {
+        ctl: Control::new(),
+        out: Finish::new(),
+        reg: Arc::clone(&rt.reg),
+        helpers: AtomicUsize::new(0),
+    });
+    let run = Arc::clone(&s);
+    let inner = Arc::clone(rt);
+    rt.drivers.submit(Box::new(move |start: Result<(), Error>| {
+        let ended = match start {
+            Err(e) => Ended::Result(Err(e)),
+            Ok(()) if run.ctl.stop_requested() == CANCELLED => Ended::Result(Err(Error::Cancelled)),
+            Ok(()) => {
+                match catch_unwind(AssertUnwindSafe(|| graph.__run(&inner, Some(&run.ctl)))) {
+                    Ok(r) => Ended::Result(r),
+                    Err(p) => Ended::Panic(p),
+                }
+            }
+        };
+        // The runtime first: a graph reading this one may be what keeps a
+        // caller waiting for the runtime to drop.
+        drop(inner);
+        run.finish(ended);
+    }));
+    Handle { s }
+}
+
+// ---------------------------------------------------------------------------
+// Drivers: the threads that build and wait for spawned graphs.
+
+/// A spawned graph for a driver: called with `Ok` to run it, or with the
+/// error that prevents it (no thread could be started).
+type Job = Box<dyn FnOnce(Result<(), Error>) + Send>;
+
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    /// Drivers waiting for a job.
+    idle: usize,
+    /// Drivers running a job.
+    busy: usize,
+    shutdown: bool,
+    threads: Vec<JoinHandle<()>>,
+}
+
+struct Shared {
+    q: Mutex<Queue>,
+    /// A job was queued, or the runtime shuts down.
+    work: Condvar,
+    /// The last busy driver finished with nothing queued.
+    quiet: Condvar,
+}
+
+/// The runtime's driver threads (see the module docs).
+pub(crate) struct Drivers {
+    shared: Arc<Shared>,
+    name: String,
+    stack_size: Option<usize>,
+    /// How many idle drivers are kept.
+    keep: usize,
+}
+
+impl Drivers {
+    pub(crate) fn new(name: String, stack_size: Option<usize>, keep: usize) -> Self {
+        Drivers {
+            shared: Arc::new(Shared {
+                q: Mutex::new(Queue::default()),
+                work: Condvar::new(),
+                quiet: Condvar::new(),
+            }),
+            name,
+            stack_size,
+            keep,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.shared.q.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands `job` to an idle driver, or to a new one.
+    fn submit(&self, job: Job) {
+        let mut q = self.lock();
+        if q.shutdown {
+            drop(q);
+            return job(Err(Error::ThreadPool(
+                "the runtime is shutting down and takes no new graphs".to_owned(),
+            )));
+        }
+        q.jobs.push_back(job);
+        if q.idle > 0 {
+            drop(q);
+            self.shared.work.notify_one();
+            return;
+        }
+        q.threads.retain(|t| !t.is_finished());
+        let shared = Arc::clone(&self.shared);
+        let keep = self.keep;
+        let mut b = std::thread::Builder::new().name(self.name.clone());
+        if let Some(s) = self.stack_size {
+            b = b.stack_size(s);
+        }
+        match b.spawn(move || drive(&shared, keep)) {
+            Ok(t) => q.threads.push(t),
+            // A busy driver takes the job when it is done; with none, no
+            // one would.
+            Err(e) if q.busy == 0 => {
+                let job = q.jobs.pop_back().expect("just queued");
+                drop(q);
+                job(Err(Error::ThreadPool(e.to_string())));
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Waits until every spawned graph has finished, then stops the
+    /// drivers and waits for them.
+    pub(crate) fn shutdown(&self) {
+        let mut q = self.lock();
+        while !(q.jobs.is_empty() && q.busy == 0) {
+            q = self.shared.quiet.wait(q).unwrap_or_else(|p| p.into_inner());
+        }
+        q.shutdown = true;
+        let threads = std::mem::take(&mut q.threads);
+        drop(q);
+        self.shared.work.notify_all();
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A driver's life: run queued jobs; leave when more than `keep` drivers
+/// would be idle, or on shutdown.
+fn drive(shared: &Shared, keep: usize) {
+    crate::exec::registry::mark_driver_thread();
+    let lock = || shared.q.lock().unwrap_or_else(|p| p.into_inner());
+    let mut q = lock();
+    loop {
+        if let Some(job) = q.jobs.pop_front() {
+            q.busy += 1;
+            drop(q);
+            // A job catches the graph's panics itself; this only keeps the
+            // counts right if dropping something panics.
+            let _ = catch_unwind(AssertUnwindSafe(|| job(Ok(()))));
+            q = lock();
+            q.busy -= 1;
+            if q.busy == 0 && q.jobs.is_empty() {
+                shared.quiet.notify_all();
+            }
+            continue;
+        }
+        if q.shutdown || q.idle >= keep {
+            return;
+        }
+        q.idle += 1;
+        q = shared.work.wait(q).unwrap_or_else(|p| p.into_inner());
+        q.idle -= 1;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Deadlines.
+
+struct Entry {
+    id: u64,
+    at: Instant,
+    limit: Duration,
+    ctl: Weak<Control>,
+}
+
+#[derive(Default)]
+struct Deadlines {
+    entries: Vec<Entry>,
+    next_id: u64,
+    shutdown: bool,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct TimerShared {
+    d: Mutex<Deadlines>,
+    cv: Condvar,
+}
+
+/// The runtime's deadlines: a thread, started on first use, stops each run
+/// whose time is up.
+pub(crate) struct Timer {
+    shared: Arc<TimerShared>,
+    name: String,
+}
+
+impl Timer {
+    pub(crate) fn new(name: String) -> Self {
+        Timer {
+            shared: Arc::new(TimerShared {
+                d: Mutex::new(Deadlines::default()),
+                cv: Condvar::new(),
+            }),
+            name,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Deadlines> {
+        self.shared.d.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stops the run of `ctl` when `limit` has passed; returns the entry,
+    /// for [`Timer::remove`].
+    pub(crate) fn add(&self, limit: Duration, ctl: &Arc<Control>) -> u64 {
+        let Some(at) = Instant::now().checked_add(limit) else {
+            return 0; // never
+        };
+        let mut d = self.lock();
+        d.next_id += 1;
+        let id = d.next_id;
+        // The timer thread sleeps until the earliest deadline: wake it only
+        // for an earlier one.
+        let earliest = d.entries.iter().all(|e| e.at > at);
+        d.entries.push(Entry {
+            id,
+            at,
+            limit,
+            ctl: Arc::downgrade(ctl),
+        });
+        if d.thread.is_none() && !d.shutdown {
+            let shared = Arc::clone(&self.shared);
+            match std::thread::Builder::new()
+                .name(self.name.clone())
+                .spawn(move || tick(&shared))
+            {
+                Ok(t) => d.thread = Some(t),
+                Err(e) => {
+                    // No timer thread: stop the run at once rather than let
+                    // it run without its deadline.
+                    d.entries.retain(|e| e.id != id);
+                    drop(d);
+                    let _ = e;
+                    ctl.request_stop(TIMED_OUT, Some(limit));
+                    return 0;
+                }
+            }
+        }
+        drop(d);
+        if earliest {
+            self.shared.cv.notify_one();
+        }
+        id
+    }
+
+    /// Forgets entry `id` (its run is over).
+    pub(crate) fn remove(&self, id: u64) {
+        if id != 0 {
+            self.lock().entries.retain(|e| e.id != id);
+        }
+    }
+
+    /// Stops the timer thread and waits for it.
+    pub(crate) fn shutdown(&self) {
+        let mut d = self.lock();
+        d.shutdown = true;
+        let t = d.thread.take();
+        drop(d);
+        self.shared.cv.notify_all();
+        if let Some(t) = t {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The timer thread: sleeps until the earliest deadline, stops its run.
+fn tick(shared: &TimerShared) {
+    let mut d = shared.d.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        if d.shutdown {
+            return;
+        }
+        let now = Instant::now();
+        let next = d
+            .entries
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, e)| e.at)
+            .map(|(i, e)| (i, e.at));
+        match next {
+            None => d = shared.cv.wait(d).unwrap_or_else(|p| p.into_inner()),
+            Some((i, at)) if at <= now => {
+                let e = d.entries.swap_remove(i);
+                drop(d);
+                if let Some(ctl) = e.ctl.upgrade() {
+                    ctl.request_stop(TIMED_OUT, Some(e.limit));
+                }
+                d = shared.d.lock().unwrap_or_else(|p| p.into_inner());
+            }
+            Some((_, at)) => {
+                d = shared
+                    .cv
+                    .wait_timeout(d, at - now)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+        }
+    }
+}
