@@ -21,6 +21,31 @@ use crate::{python, ClusterError, JobGraph, ProgramRef, Submission};
 /// once. Dropping it closes the client (and a local cluster, with its
 /// workers); submissions still running then fail with
 /// [`ClusterError::Driver`].
+///
+/// # Graphs
+///
+/// [`Dask::spawn`] and [`Dask::compute`] run a `graph!` on the cluster by
+/// running *this program* again on the workers, once per block: the
+/// executable is sent to every worker once (cached there by its hash, so no
+/// shared file system is needed), started with the same command-line
+/// arguments and an environment that names the block. Its `main` runs as
+/// usual up to the same `spawn` or `compute` call; there it instantiates
+/// the graph, runs only its block on a local runtime, hands the values
+/// other blocks need to dask, and exits. So the program must:
+///
+/// - reach the same call with the same plain inputs: the graph's shape
+///   (loop bounds, conditions, indices) must not depend on the clock,
+///   random numbers without a fixed seed, or files only this machine has
+///   (a block whose graph differs in shape fails with an error that says
+///   so, rather than compute something else);
+/// - keep what it does before the call cheap and repeatable: it runs again
+///   for each block (printing is fine; a block's output does not go to
+///   standard output);
+/// - give every task's value `serde::Serialize` and `Deserialize` (a
+///   compile error at the call otherwise, see [`Crossing`](crate::Crossing)).
+///
+/// Graphs the program sends earlier are not run again in a block: their
+/// handles give the same values or errors there as they did here.
 pub struct Dask {
     pub(crate) inner: Arc<Inner>,
 }
