@@ -161,6 +161,21 @@ pub use taskgraph_runtime::{
 
 pub use taskgraph_runtime::{observe, progress, stream, view};
 
+/// The same graphs on a [dask.distributed](https://distributed.dask.org)
+/// cluster, with workers added while they run (the `cluster` feature).
+///
+/// [`Dask::local`](cluster::Dask::local) starts a `LocalCluster`,
+/// [`Dask::connect`](cluster::Dask::connect) joins a running scheduler;
+/// [`Dask::spawn`](cluster::Dask::spawn) sends a `graph!` and returns a
+/// handle whose `wait` gives what [`Runtime::compute`] would. See the
+/// README's "Beyond one machine" for when it pays off and what it asks of
+/// the program.
+#[cfg(feature = "cluster")]
+pub mod cluster {
+    #[doc(inline)]
+    pub use taskgraph_cluster::*;
+}
+
 /// The contracts behind `#[delayed]` and `graph!`: the traits and types that
 /// compiler messages name when a graph does not type-check.
 ///

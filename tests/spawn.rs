@@ -495,7 +495,7 @@ fn a_plain_vec_feeds_tree_reduce_without_a_task_per_element() {
         let slice = &borrowed[10..];
         assert_eq!(
             rt.compute(graph! { tree_reduce(slice, add) }).unwrap(),
-            (10..100).sum()
+            (10..100).sum::<i64>()
         );
         // Spawned, to read its task count: only the 99 combines are tasks.
         let h = rt.spawn(graph! { tree_reduce(values, join) });
@@ -687,7 +687,7 @@ fn storage_that_cannot_be_allocated_is_an_error() {
 /// written out here as `graph!` would.
 #[test]
 fn a_spawned_scalar_is_read_as_one_lazy_value() {
-    use taskgraph::__private::{ErasedFamily, FamilyInfo, GraphFn};
+    use taskgraph::__private::{typed, ErasedFamily, FamilyInfo, GraphFn};
     static H: FamilyInfo = FamilyInfo::new("h", file!(), line!(), column!());
     for rt in runtimes(2) {
         let live = Arc::new(AtomicI64::new(0));
@@ -698,7 +698,7 @@ fn a_spawned_scalar_is_read_as_one_lazy_value() {
             .compute(GraphFn::new(move |scope| {
                 let mut s = scope.source();
                 let x = s.read_one(&H, r);
-                scope.execute(&[&s as &dyn ErasedFamily<'_>], x)
+                typed(scope.execute(&[&s as &dyn ErasedFamily<'_>], x), ())
             }))
             .unwrap();
         assert_eq!(borrowed.v, 42);
@@ -706,7 +706,7 @@ fn a_spawned_scalar_is_read_as_one_lazy_value() {
             .compute(GraphFn::new(move |scope| {
                 let mut s = scope.source();
                 let x = s.read_one(&H, h);
-                scope.execute(&[&s as &dyn ErasedFamily<'_>], x)
+                typed(scope.execute(&[&s as &dyn ErasedFamily<'_>], x), ())
             }))
             .unwrap();
         assert_eq!(owned.v, 42);

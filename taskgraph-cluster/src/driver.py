@@ -19,7 +19,7 @@ Requests (answer fields after the arrow):
   program {path}                        -> {hash, name, bytes}
   workers {}                            -> {workers: [{address, pid, name, threads}]}
   add_workers {n}                       -> {workers: the ones that joined}
-  submit {sub, jobs: [{key, group, hash, name, args, env, deps}], outputs}
+  submit {sub, jobs: [{key, group, hash, name, args, env, deps, files}], outputs}
          + one blob per job, its input  -> {keys: each job's dask key, as text}
   cancel {sub}                          -> {}
   close {}                              (no answer)
@@ -183,6 +183,18 @@ def run_job(spec, *deps):
     env = dict(os.environ)
     env.update(spec["env"])
     stdin = frame([spec["input"], *deps])
+    files = None
+    if spec.get("files"):
+        # The input in a file, the output from a file: the program's own
+        # stdin and stdout stay free for whatever it prints.
+        import tempfile
+
+        files = tempfile.mkdtemp(prefix="taskgraph-job-", dir=worker.local_directory)
+        with open(os.path.join(files, "input"), "wb") as f:
+            f.write(stdin)
+        env["TASKGRAPH_JOB_INPUT"] = os.path.join(files, "input")
+        env["TASKGRAPH_JOB_OUTPUT"] = os.path.join(files, "output")
+        stdin = b""
     start = time.time()
     try:
         proc = start_program([path, *spec["args"]], env)
@@ -192,8 +204,18 @@ def run_job(spec, *deps):
     running.add(proc)
     try:
         out, err = communicate(worker, proc, stdin)
+        if files is not None:
+            if proc.returncode == 0:
+                with open(os.path.join(files, "output"), "rb") as f:
+                    out = f.read()
+            else:
+                err = out + err
     finally:
         running.discard(proc)
+        if files is not None:
+            import shutil
+
+            shutil.rmtree(files, ignore_errors=True)
     stop = time.time()
     ok = proc.returncode == 0
     worker.log_event(
@@ -428,6 +450,7 @@ class Driver:
                 "args": j["args"],
                 "env": dict(j["env"]),
                 "input": blobs[i],
+                "files": bool(j.get("files")),
                 "topic": self.topic,
             }
             dsk[keys[i]] = build_task(keys[i], spec, [keys[d] for d in j["deps"]])

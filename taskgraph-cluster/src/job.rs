@@ -63,6 +63,9 @@ pub struct Job {
     pub deps: Vec<usize>,
     /// Extra bytes: the first frame of its standard input.
     pub input: Vec<u8>,
+    /// Whether the framed input and the output go through files instead of
+    /// standard input and output (see [`Job::through_files`]).
+    pub files: bool,
 }
 
 impl Job {
@@ -75,7 +78,20 @@ impl Job {
             env: Vec::new(),
             deps: Vec::new(),
             input: Vec::new(),
+            files: false,
         }
+    }
+
+    /// Passes the framed input in a file named by the environment variable
+    /// `TASKGRAPH_JOB_INPUT`, and takes the output from the file named by
+    /// `TASKGRAPH_JOB_OUTPUT` (which the program creates), instead of
+    /// standard input and output: the program's standard input is then
+    /// empty and whatever it prints on standard output is not its output
+    /// (it is kept with standard error if the job fails). Both files live
+    /// in the worker's local directory and are removed when the job ends.
+    pub fn through_files(mut self) -> Job {
+        self.files = true;
+        self
     }
 
     /// Adds one argument.

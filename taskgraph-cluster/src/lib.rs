@@ -5,12 +5,14 @@ mod dask;
 mod driver;
 mod error;
 pub mod frame;
+mod graph;
 mod job;
 pub mod python;
 mod submission;
 
 pub use crate::dask::{Dask, WorkerInfo};
 pub use crate::error::ClusterError;
+pub use crate::graph::{ClusterGraph, Crossing, GraphHandle, GraphReport, Values};
 pub use crate::job::{Job, JobGraph, ProgramRef};
 pub use crate::submission::{JobRun, Progress, Report, Submission};
 

@@ -73,18 +73,17 @@ pub struct Submission {
 impl Submission {
     /// Progress so far. Costs a lock; no round trip to the cluster.
     pub fn progress(&self) -> Progress {
-        let inner = self.state.lock();
-        Progress {
-            total: inner.finished_jobs.len(),
-            done: inner.done,
-            failed: inner.failed,
-            finished: inner.result.is_some() || inner.taken,
-        }
+        self.state.progress()
     }
 
     /// The runs reported so far, in the order the reports came.
     pub fn runs(&self) -> Vec<JobRun> {
-        self.state.lock().runs.clone()
+        self.state.runs()
+    }
+
+    /// The state that the driver's reader updates, shared.
+    pub(crate) fn state(&self) -> Arc<SubState> {
+        self.state.clone()
     }
 
     /// The dask key of job `job` (as the dashboard prints it): a tuple of
@@ -221,6 +220,20 @@ impl SubState {
 
     fn lock(&self) -> MutexGuard<'_, SubInner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn progress(&self) -> Progress {
+        let inner = self.lock();
+        Progress {
+            total: inner.finished_jobs.len(),
+            done: inner.done,
+            failed: inner.failed,
+            finished: inner.result.is_some() || inner.taken,
+        }
+    }
+
+    pub(crate) fn runs(&self) -> Vec<JobRun> {
+        self.lock().runs.clone()
     }
 
     pub fn record_run(&self, message: &Message) {

@@ -124,6 +124,16 @@ pub enum Error {
     /// One lazy value appears more than once in the graph's final expression
     /// (for instance twice in a returned vector), and outputs are moved out.
     DuplicateOutput,
+    /// A graph sent to a cluster could not run there for a reason that is
+    /// no task's failure: the cluster is unreachable, a block's process
+    /// died without a report, a value could not be serialised, or the
+    /// graph built on a worker differs from the one sent. `message` says
+    /// which, and what to do.
+    #[non_exhaustive]
+    Cluster {
+        /// What went wrong.
+        message: String,
+    },
     /// The dashboard (`RuntimeBuilder::dashboard`) could not listen at its
     /// address.
     Dashboard {
@@ -235,6 +245,9 @@ impl fmt::Display for Error {
                 "the same lazy value appears twice in the graph's output; \
                  return it once, or clone it in a `#[delayed]` function",
             ),
+            Error::Cluster { message } => {
+                write!(f, "the cluster could not run the graph: {message}")
+            }
             Error::Dashboard { address, message } => write!(
                 f,
                 "the dashboard cannot listen at {address}: {message}; \
@@ -281,6 +294,13 @@ impl std::error::Error for Error {
 }
 
 impl Error {
+    /// An [`Error::Cluster`] with `message`.
+    pub fn cluster(message: impl Into<String>) -> Error {
+        Error::Cluster {
+            message: message.into(),
+        }
+    }
+
     /// The task that failed, for an error about one task.
     pub(crate) fn task(&self) -> Option<&TaskInfo> {
         match self {

@@ -226,6 +226,9 @@ where
     fn core(&self) -> &Core {
         &self.fam.core
     }
+    fn value_type(&self) -> Option<&'static str> {
+        Some(std::any::type_name::<T>())
+    }
     fn for_each_gather(&self, f: &mut dyn FnMut(u32, Piece)) {
         if !I::GATHERS {
             return;
@@ -281,4 +284,8 @@ where
         cache.give_raw(buf);
         panics
     }
+}
+
+impl<'g, A, I: InputSet<'g>, L, T, F> crate::part::ValueOf for Bound<'_, 'g, A, I, L, T, F> {
+    type Value = T;
 }

@@ -8,7 +8,8 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use crate::error::Error;
 use crate::exec::control::Control;
 use crate::exec::Cx;
-use crate::runtime::Inner;
+use crate::part::{Part, Parts, Typed};
+use crate::runtime::{Inner, Runtime};
 use crate::scope::{Mode, Scope};
 use crate::value::{Lazy, LazyVec, Piece};
 use crate::view::{Instance, Template, View};
@@ -96,15 +97,15 @@ impl<G: Graph + ?Sized> Graph for Box<G> {
 }
 
 /// The graph a `graph!` expands to: a closure that instantiates the graph and
-/// runs it.
+/// runs it. `V` lists its families' value types (see `part.rs`).
 #[doc(hidden)]
-pub struct GraphFn<F, O> {
+pub struct GraphFn<F, O, V = ()> {
     f: F,
     template: Option<&'static Template>,
-    _out: PhantomData<fn() -> O>,
+    _out: PhantomData<fn() -> (O, V)>,
 }
 
-impl<F: Clone, O> Clone for GraphFn<F, O> {
+impl<F: Clone, O, V> Clone for GraphFn<F, O, V> {
     fn clone(&self) -> Self {
         GraphFn {
             f: self.f.clone(),
@@ -114,9 +115,9 @@ impl<F: Clone, O> Clone for GraphFn<F, O> {
     }
 }
 
-impl<F, O> GraphFn<F, O>
+impl<F, O, V> GraphFn<F, O, V>
 where
-    F: for<'g> FnOnce(Scope<'g>) -> Result<O, Error>,
+    F: for<'g> FnOnce(Scope<'g>) -> Result<Typed<O, V>, Error>,
 {
     /// Wraps the generated closure.
     pub fn new(f: F) -> Self {
@@ -134,9 +135,9 @@ where
     }
 }
 
-impl<F, O> Graph for GraphFn<F, O>
+impl<F, O, V> Graph for GraphFn<F, O, V>
 where
-    F: for<'g> FnOnce(Scope<'g>) -> Result<O, Error>,
+    F: for<'g> FnOnce(Scope<'g>) -> Result<Typed<O, V>, Error>,
 {
     type Output = O;
 
@@ -148,7 +149,7 @@ where
         // unwinds out of the generated code with a `BuildError`.
         let scope = || Scope::new(&ids, Mode::Run(runtime), template, ctl);
         match catch_unwind(AssertUnwindSafe(|| f(scope()))) {
-            Ok(r) => r,
+            Ok(r) => r.map(|t| t.0),
             Err(p) => match p.downcast::<BuildError>() {
                 Ok(e) => Err(e.0),
                 Err(p) => resume_unwind(p),
@@ -162,12 +163,40 @@ where
     }
 }
 
+impl<F, O, V> Parts for GraphFn<F, O, V>
+where
+    F: for<'g> FnOnce(Scope<'g>) -> Result<Typed<O, V>, Error>,
+{
+    type Values = V;
+
+    fn __part(self, runtime: &Runtime, part: &dyn Part) -> Result<Option<O>, Error> {
+        let ids = Cell::new(0);
+        let ran = Cell::new(false);
+        let (f, template) = (self.f, self.template);
+        let scope = || Scope::new(&ids, Mode::Part(&runtime.inner, part, &ran), template, None);
+        // As in `__run`: a limit met while the graph is built unwinds with
+        // a `BuildError`.
+        let r = match catch_unwind(AssertUnwindSafe(|| f(scope()))) {
+            Ok(r) => r,
+            Err(p) => match p.downcast::<BuildError>() {
+                Ok(e) => Err(e.0),
+                Err(p) => resume_unwind(p),
+            },
+        };
+        match r {
+            Ok(t) => Ok(Some(t.0)),
+            Err(_) if ran.get() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// A graph whose closure can be called more than once (it only copies or
 /// borrows what it captures) can be instantiated to be looked at, then
 /// computed.
-impl<F, O> View for GraphFn<F, O>
+impl<F, O, V> View for GraphFn<F, O, V>
 where
-    F: for<'g> Fn(Scope<'g>) -> Result<O, Error>,
+    F: for<'g> Fn(Scope<'g>) -> Result<Typed<O, V>, Error>,
 {
     fn instantiate(&self) -> Result<Instance, Error> {
         let ids = Cell::new(0);
@@ -277,7 +306,7 @@ output_tuples! {
     (A, B, C, D, E, F, G, H, I, J, K, L)
 }
 
-type PlaceholderFn<O> = for<'g> fn(Scope<'g>) -> Result<O, Error>;
+type PlaceholderFn<O> = for<'g> fn(Scope<'g>) -> Result<Typed<O, ()>, Error>;
 
 /// What `graph!` expands to after reporting a compile error: a graph of any
 /// output type, so the error does not cascade. It is never run.

@@ -14,6 +14,7 @@ mod family;
 mod graph;
 mod loops;
 pub mod observe;
+pub mod part;
 pub mod progress;
 mod range;
 mod report;
@@ -46,6 +47,7 @@ pub mod __private {
     pub use crate::family::{Bound, Family, FamilyInfo, LoopIndex};
     pub use crate::graph::{placeholder, GraphFn, Outputs};
     pub use crate::loops::{Chain, Each, Elements, FnLeaf, Leaf, Loop, LoopKind, Reduce, VecLeaf};
+    pub use crate::part::{typed, Parts, ValueOf, Witness};
     pub use crate::range::{FusedRange, FusedStep, Product};
     pub use crate::scope::Scope;
     pub use crate::source::{

@@ -1014,3 +1014,11 @@ impl<'g, T: Send + Sync> ErasedFamily<'g> for Elements<'g, T> {
         panics
     }
 }
+
+impl<K> crate::part::ValueOf for Loop<'_, K> {
+    type Value = ();
+}
+
+impl<T> crate::part::ValueOf for Elements<'_, T> {
+    type Value = ();
+}

@@ -180,7 +180,7 @@ impl Runtime {
     /// // ... other work while it runs ...
     /// let p = squares.progress();
     /// assert!(p.done <= p.total);
-    /// assert_eq!(squares.wait()?.iter().sum::<u64>(), (0..n).map(|i| i * i).sum());
+    /// assert_eq!(squares.wait()?.iter().sum::<u64>(), (0..n).map(|i| i * i).sum::<u64>());
     /// # Ok::<(), taskgraph::Error>(())
     /// ```
     pub fn spawn<G>(&self, graph: G) -> Handle<G::Output>

@@ -17,8 +17,11 @@ use crate::loops::{Elements, Loop};
 use crate::observe::{
     next_run, now_ns, FamilyKind, FamilySummary, Observers, RunFinished, RunStarted,
 };
+use crate::part::{NodeRange, Part, PartCtl, NOT_COLLECTED};
 use crate::runtime::Inner;
 use crate::value::pass::InputSet;
+use crate::value::slot::NOT_RUN;
+use crate::value::NodeId;
 use crate::value::{Brand, Piece};
 use crate::view::instance::Instance;
 use crate::view::template::Template;
@@ -43,6 +46,10 @@ pub(crate) enum Mode<'g> {
     /// Describing it without running a task (`view/`): every loop is
     /// recorded node by node, and `execute` leaves the description here.
     Describe(&'g RefCell<Option<Instance>>),
+    /// Running the part of it that `Part` plans (`part.rs`): every loop
+    /// node by node; `execute` sets the flag when the part ran and took no
+    /// output.
+    Part(&'g Inner, &'g dyn Part, &'g Cell<bool>),
 }
 
 impl<'g> Scope<'g> {
@@ -73,7 +80,7 @@ impl<'g> Scope<'g> {
     pub fn fusion(&self) -> bool {
         match self.mode {
             Mode::Run(rt) => rt.fuse,
-            Mode::Describe(_) => false,
+            Mode::Describe(_) | Mode::Part(..) => false,
         }
     }
 
@@ -127,6 +134,7 @@ impl<'g> Scope<'g> {
                 // description from the sink and ignores this.
                 return Err(Error::DuplicateOutput);
             }
+            Mode::Part(rt, part, ran) => return self.execute_part(rt, part, ran, fams, outs),
         };
         if let Some(ctl) = self.ctl {
             ctl.built(outs.len_hint());
@@ -134,46 +142,120 @@ impl<'g> Scope<'g> {
         let cache = &rt.cache;
         let mut finals: Vec<Piece> = Vec::new();
         outs.for_each(&mut |p| finals.push(p));
-        let mut topo = Topology::build(fams, &finals, cache);
+        let mut topo = Topology::build(fams, &finals, cache, false);
         for (i, f) in fams.iter().enumerate() {
             let states = topo.states_of(i as u32);
             topo.meta[i].values = f.prepare(cache, states);
         }
         let ctl = self.ctl;
-        WorkerCtx::current(|cur| match cur {
-            Some(w) if std::ptr::eq(w.reg, &*rt.reg) => run(
+        let watch = watch(rt, self.template, fams);
+        on_worker(rt, |w| run(fams, topo, outs, w, cache, watch, ctl, None))
+            .map(|v| v.expect("a whole run takes its outputs"))
+    }
+
+    /// Runs the part of the graph that `part` plans (`part.rs`).
+    #[cold]
+    #[inline(never)]
+    fn execute_part<O: Outputs<'g>>(
+        &self,
+        rt: &Inner,
+        part: &dyn Part,
+        ran: &Cell<bool>,
+        fams: &[&dyn ErasedFamily<'g>],
+        outs: O,
+    ) -> Result<O::Value, Error> {
+        let plan = part.plan(&Instance::new(fams, &outs, self.template))?;
+        let codec = part.codec();
+        for f in fams {
+            let c = f.core();
+            if c.len > 0 && c.kind == Kind::Tasks && codec.type_name(c.id) != f.value_type() {
+                return Err(Error::cluster(format!(
+                    "the values of `{}` at {}:{} are `{}` here but `{}` in the codec: \
+                     the graph's types and its codec disagree (taskgraph internal error)",
+                    c.info.name,
+                    c.info.file,
+                    c.info.line,
+                    f.value_type().unwrap_or("?"),
+                    codec.type_name(c.id).unwrap_or("not sent"),
+                )));
+            }
+        }
+        let cache = &rt.cache;
+        let mut finals: Vec<Piece> = Vec::new();
+        outs.for_each(&mut |p| finals.push(p));
+        let mut topo = Topology::build(fams, &finals, cache, true);
+        if let Err(e) = topo.restrict(&plan.run) {
+            topo.recycle(cache);
+            return Err(Error::cluster(e));
+        }
+        let mut collect_at = vec![NOT_COLLECTED; topo.states_len()];
+        for (k, n) in plan.collect.iter().enumerate() {
+            match topo.meta.get(n.fam as usize) {
+                Some(m) if n.idx < m.len => collect_at[topo.global(*n)] = k as u32,
+                _ => {
+                    topo.recycle(cache);
+                    return Err(Error::cluster(
+                        "the part collects a node that does not exist",
+                    ));
+                }
+            }
+        }
+        for (i, f) in fams.iter().enumerate() {
+            let states = topo.states_of(i as u32);
+            topo.meta[i].values = f.prepare(cache, states);
+        }
+        let ctl = PartCtl {
+            part,
+            codec,
+            inject: plan.inject,
+            collect_at,
+            take_outputs: plan.take_outputs,
+        };
+        let watch = watch(rt, self.template, fams);
+        let r = on_worker(rt, |w| {
+            run(
                 fams,
                 topo,
                 outs,
                 w,
                 cache,
-                watch(rt, self.template, fams),
-                ctl,
-            ),
-            _ => {
-                let (w, slot) = match rt.reg.claim_external() {
-                    Some((me, deque)) => (WorkerCtx::external(&rt.reg, me, deque), true),
-                    None => (WorkerCtx::unregistered(&rt.reg), false),
-                };
-                let entered = w.enter();
-                let r = run(
-                    fams,
-                    topo,
-                    outs,
-                    &w,
-                    cache,
-                    watch(rt, self.template, fams),
-                    ctl,
-                );
-                drop(entered);
-                if slot {
-                    let (me, deque) = w.into_deque();
-                    rt.reg.release_external(me, deque);
-                }
-                r
+                watch,
+                None,
+                Some((&ctl, &plan.run)),
+            )
+        })?;
+        match r {
+            Some(v) => Ok(v),
+            None => {
+                ran.set(true);
+                // Not an error the user sees: the part took no output, and
+                // the caller knows it from `ran`.
+                Err(Error::DuplicateOutput)
             }
-        })
+        }
     }
+}
+
+/// Calls `f` with this thread's participant in `rt`'s pool: the pool
+/// thread itself, or a caller's external slot for the time of the call.
+fn on_worker<R>(rt: &Inner, f: impl FnOnce(&WorkerCtx<'_>) -> R) -> R {
+    WorkerCtx::current(|cur| match cur {
+        Some(w) if std::ptr::eq(w.reg, &*rt.reg) => f(w),
+        _ => {
+            let (w, slot) = match rt.reg.claim_external() {
+                Some((me, deque)) => (WorkerCtx::external(&rt.reg, me, deque), true),
+                None => (WorkerCtx::unregistered(&rt.reg), false),
+            };
+            let entered = w.enter();
+            let r = f(&w);
+            drop(entered);
+            if slot {
+                let (me, deque) = w.into_deque();
+                rt.reg.release_external(me, deque);
+            }
+            r
+        }
+    })
 }
 
 /// The run's observers, told that it starts (`None` when there are none).
@@ -235,6 +317,11 @@ fn finished(obs: &Observers, id: u64, error: Option<&Error>, panicked: bool) {
     obs.each(|o| o.run_finished(&ev));
 }
 
+/// Runs the graph (or the part `part` plans, with the nodes it runs) and
+/// takes its outputs (`None` if the part takes none).
+// One call from a whole run, one from a part run: a struct for the two
+// optional handles would be built and taken apart right here.
+#[allow(clippy::too_many_arguments)]
 fn run<'g, O: Outputs<'g>>(
     fams: &[&dyn ErasedFamily<'g>],
     topo: Topology,
@@ -243,20 +330,37 @@ fn run<'g, O: Outputs<'g>>(
     cache: &Cache,
     watch: Watch,
     ctl: Option<&Control>,
-) -> Result<O::Value, Error> {
-    let run = Run::new(fams, topo, w.reg, w.has_token(), watch, ctl);
+    part: Option<(&PartCtl<'_>, &[NodeRange])>,
+) -> Result<Option<O::Value>, Error> {
+    let run = Run::new(
+        fams,
+        topo,
+        w.reg,
+        w.has_token(),
+        watch,
+        part.map(|p| p.0),
+        ctl,
+    );
     // SAFETY: withdrawn below, before the run is torn down.
     unsafe { run.register() };
     drive(&run, w);
     run.withdraw();
     let cx = Cx::new(&run, w);
     let outcome = match run.outcome() {
-        Ok(()) => Ok(outs.take(&cx)),
+        Ok(()) => match part {
+            Some((ctl, nodes)) => match unrun(&run, nodes) {
+                Some(e) => Ok(Err(e)),
+                None if ctl.take_outputs => Ok(outs.take(&cx).map(Some)),
+                None => Ok(Ok(None)),
+            },
+            None => Ok(outs.take(&cx).map(Some)),
+        },
         Err(o) => Err(o),
     };
     // After a successful run every value was consumed (the outputs just
-    // now), unless an output appeared twice.
-    let live = !matches!(outcome, Ok(Ok(_)));
+    // now), unless an output appeared twice; a part may leave values for
+    // consumers it does not run.
+    let live = part.is_some() || !matches!(outcome, Ok(Ok(_)));
     // Values whose `Drop` panics while they are dropped here count as more
     // failures of the run (its error is already decided).
     let panics: usize = fams.iter().map(|f| f.teardown(&cx, cache, live)).sum();
@@ -276,4 +380,23 @@ fn run<'g, O: Outputs<'g>>(
         finished(obs, watch.id, r.as_ref().err(), false);
     }
     r
+}
+
+/// After a part run that did not fail: an error if a node it was to run
+/// never ran (its inputs were neither in the part nor given to it).
+#[cold]
+fn unrun(run: &Run<'_, '_>, nodes: &[NodeRange]) -> Option<Error> {
+    for r in nodes {
+        for idx in r.lo..r.hi {
+            let n = NodeId::new(r.family, idx);
+            if run.topo.state_now(n) == NOT_RUN {
+                let task = run.fams[r.family as usize].core().describe(idx);
+                return Some(Error::cluster(format!(
+                    "task {task} never became ready in its block: an input was neither \
+                     computed there nor sent to it (taskgraph internal error)"
+                )));
+            }
+        }
+    }
+    None
 }

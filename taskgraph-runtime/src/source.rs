@@ -659,3 +659,9 @@ mod loom_models {
         });
     }
 }
+
+/// A source's values come from this process (a running graph or a vector
+/// it holds): a graph that reads one is never sent elsewhere in parts.
+impl<T, F> crate::part::ValueOf for Source<'_, T, F> {
+    type Value = ();
+}

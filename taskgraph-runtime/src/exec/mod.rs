@@ -17,6 +17,7 @@ use std::thread::Thread;
 use crate::cache::Cache;
 use crate::error::{Error, TaskInfo};
 use crate::family::FamilyInfo;
+use crate::part::{NodeRange, PartCtl, NOT_COLLECTED, OUT_OF_PART};
 use crate::sync::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use crate::value::slot::{Slot, NOT_RUN};
 use crate::value::{Lazy, NodeId, Piece};
@@ -268,8 +269,15 @@ const SCAN_RULES: usize = 8;
 
 impl Topology {
     /// Builds the topology of `fams` (numbered in order) and the graph's
-    /// output references `finals`.
-    pub(crate) fn build(fams: &[&dyn ErasedFamily<'_>], finals: &[Piece], cache: &Cache) -> Self {
+    /// output references `finals`. With `strict` (a part run, `../part.rs`)
+    /// every edge is waited for, none implied by another, and every node
+    /// counts its inputs.
+    pub(crate) fn build(
+        fams: &[&dyn ErasedFamily<'_>],
+        finals: &[Piece],
+        cache: &Cache,
+        strict: bool,
+    ) -> Self {
         let mut meta = Vec::with_capacity(fams.len());
         let mut total: u64 = 0;
         for f in fams {
@@ -282,7 +290,7 @@ impl Topology {
                 segs_lo: 0,
                 segs_hi: 0,
                 kind: c.kind,
-                single: c.singles == 1,
+                single: c.singles == 1 && !strict,
                 values: std::ptr::null_mut(),
             });
             total += u64::from(c.len);
@@ -305,8 +313,11 @@ impl Topology {
             if core.kind == Kind::Elements {
                 meta[c_fam].single = false;
             }
-            pending.extend(std::iter::repeat_n(core.singles, core.len as usize));
-            let implied = core.implied;
+            let (singles, implied) = match strict {
+                false => (core.singles, core.implied),
+                true => (core.singles + core.implied.count_ones(), 0),
+            };
+            pending.extend(std::iter::repeat_n(singles, core.len as usize));
             for (j, list) in core.runs.iter().enumerate() {
                 for r in list.runs() {
                     let (hi, kind, step) = if r.stride == 0 {
@@ -396,6 +407,42 @@ impl Topology {
         }
     }
 
+    /// Leaves only the nodes of `run` able to become ready (a part run,
+    /// `../part.rs`): every other node's counter starts out of reach.
+    pub(crate) fn restrict(&mut self, run: &[NodeRange]) -> Result<(), String> {
+        for p in &mut self.pending {
+            *p = p.wrapping_add(OUT_OF_PART);
+        }
+        for r in run {
+            let m = self.meta.get(r.family as usize).ok_or_else(|| {
+                format!("the part names family {}, which does not exist", r.family)
+            })?;
+            if r.lo > r.hi || r.hi > m.len {
+                return Err(format!(
+                    "the part names nodes {}..{} of family {}, which has {}",
+                    r.lo, r.hi, r.family, m.len
+                ));
+            }
+            for g in m.base + r.lo..m.base + r.hi {
+                let p = &mut self.pending[g as usize];
+                if *p < OUT_OF_PART {
+                    return Err(format!(
+                        "the part names a node of family {} twice",
+                        r.family
+                    ));
+                }
+                *p = p.wrapping_sub(OUT_OF_PART);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether node `n` runs in this run (always, unless a part run leaves
+    /// it out). Exact only before the run's first notification.
+    pub(crate) fn in_part(&self, n: NodeId) -> bool {
+        self.pending_now(n) < OUT_OF_PART
+    }
+
     /// Gives the buffers back to the cache.
     pub(crate) fn recycle(self, cache: &Cache) {
         cache.give_words(self.pending);
@@ -418,6 +465,16 @@ impl Topology {
     #[inline(always)]
     fn pending(&self, n: NodeId) -> &AtomicU32 {
         atomic(&self.pending[self.global(n)])
+    }
+
+    /// The number of nodes.
+    pub(crate) fn states_len(&self) -> usize {
+        self.states.len()
+    }
+
+    /// Node `n`'s value state, read after the run.
+    pub(crate) fn state_now(&self, n: NodeId) -> u32 {
+        atomic(&self.states[self.global(n)]).load(Ordering::Acquire)
     }
 
     pub(crate) fn pending_now(&self, n: NodeId) -> u32 {
@@ -668,6 +725,11 @@ impl AtRuns {
 pub trait ErasedFamily<'g>: Sync {
     /// The family's plain data.
     fn core(&self) -> &Core;
+    /// The type of the values in the family's cells (`std::any::type_name`),
+    /// for families whose values a part run may send (`../part.rs`).
+    fn value_type(&self) -> Option<&'static str> {
+        None
+    }
     /// Calls `f(node, piece)` for each piece of each gather.
     fn for_each_gather(&self, f: &mut dyn FnMut(u32, Piece));
     /// Allocates the output cells; returns their base address. `states`
@@ -821,6 +883,9 @@ pub(crate) struct Run<'r, 'g> {
     pub(crate) state: RunState,
     /// Who watches the run, and its number for them (see `task.rs`).
     pub(crate) watch: Watch,
+    /// What a part run injects and collects (`../part.rs`); `None` for a
+    /// whole graph.
+    pub(crate) part: Option<&'r PartCtl<'r>>,
     pub(crate) reg: &'r Registry,
     /// The outside's handle on the run (spawned and deadline runs).
     pub(crate) ctl: Option<&'r Control>,
@@ -845,12 +910,14 @@ impl<'r, 'g> Run<'r, 'g> {
         reg: &'r Registry,
         owner_in_pool: bool,
         watch: Watch,
+        part: Option<&'r PartCtl<'r>>,
         ctl: Option<&'r Control>,
     ) -> Self {
         Run {
             fams,
             topo,
             watch,
+            part,
             reg,
             ctl,
             state: RunState {
@@ -1000,8 +1067,104 @@ impl<'r, 'g> Run<'r, 'g> {
                 }
             }
         }
+        if let Some(part) = self.part {
+            if !self.inject(part, w) {
+                return;
+            }
+        }
         for s in seeds {
             self.push(s, w);
+        }
+    }
+
+    /// A part run's values made elsewhere: each is decoded into its cell
+    /// with the uses this part has of it (every one is written before any
+    /// consumer is told, since a consumer may read several), then its
+    /// consumers are told. Returns false if one could not be decoded (the
+    /// run has failed then).
+    #[cold]
+    #[inline(never)]
+    fn inject(&self, part: &PartCtl<'_>, w: &WorkerCtx<'_>) -> bool {
+        let cx = Cx::new(self, w);
+        let mut written = Vec::with_capacity(part.inject.len());
+        for &(n, bytes) in &part.inject {
+            let Some(m) = self.topo.meta.get(n.fam as usize) else {
+                self.fail(Error::cluster(format!(
+                    "a value for family {}, which does not exist",
+                    n.fam
+                )));
+                return false;
+            };
+            if n.idx >= m.len || m.kind != Kind::Tasks || self.topo.in_part(n) {
+                self.fail(Error::cluster(format!(
+                    "a value for node {} of family {}, which this part cannot take",
+                    n.idx, n.fam
+                )));
+                return false;
+            }
+            let mut uses = 0;
+            self.topo.for_each_rule(n, |r| {
+                uses += match r.kind {
+                    _ if r.c_fam == FINAL => u32::from(part.take_outputs),
+                    RuleKind::Strided => {
+                        let c = NodeId::new(r.c_fam, r.strided_consumer(n.idx));
+                        u32::from(self.topo.in_part(c))
+                    }
+                    RuleKind::Gather => u32::from(self.topo.in_part(NodeId::new(r.c_fam, r.c0))),
+                    RuleKind::Broadcast => (r.c0..r.c0 + r.step)
+                        .filter(|&c| self.topo.in_part(NodeId::new(r.c_fam, c)))
+                        .count() as u32,
+                }
+            });
+            if uses == 0 {
+                continue;
+            }
+            // SAFETY: no task of the run has started; the cell is empty
+            // (the node is not in the part, so nothing writes it) and the
+            // codec's type for the family is the family's value type
+            // (checked before the run, `scope.rs`).
+            if let Err(e) = unsafe { part.codec.decode(n.fam, m.values, n.idx, bytes) } {
+                let task = self.fams[n.fam as usize].core().describe(n.idx);
+                self.fail(Error::cluster(format!(
+                    "the value of task {task} could not be decoded: {e}"
+                )));
+                return false;
+            }
+            atomic(&self.topo.states[self.topo.global(n)]).store(uses, Ordering::Relaxed);
+            written.push(n);
+        }
+        let mut next = None;
+        for n in written {
+            self.topo
+                .for_each_rule(n, |r| self.notify(r, n.idx, 1, &cx, &mut next));
+        }
+        if let Some(n) = next {
+            self.push(Job::Node(n), w);
+        }
+        true
+    }
+
+    /// A part run's node `p` has written its value: if another process
+    /// needs it, it is encoded now, before any consumer can take it.
+    #[cold]
+    #[inline(never)]
+    fn collect(&self, part: &PartCtl<'_>, p: NodeId) {
+        let pos = part.collect_at[self.topo.global(p)];
+        if pos == NOT_COLLECTED {
+            return;
+        }
+        let m = &self.topo.meta[p.fam as usize];
+        let mut bytes = Vec::new();
+        // SAFETY: the node has just written its value, on this thread, and
+        // no consumer has been told; the codec's type is the family's.
+        match unsafe { part.codec.encode(p.fam, m.values, p.idx, &mut bytes) } {
+            Ok(()) => part.part.produced(pos as usize, bytes),
+            Err(e) => {
+                let task = self.fams[p.fam as usize].core().describe(p.idx);
+                self.fail(Error::cluster(format!(
+                    "the value of task {task} could not be encoded: {e}"
+                )));
+            }
         }
     }
 
@@ -1176,6 +1339,9 @@ impl<'r, 'g> Run<'r, 'g> {
     /// run would: its inputs are released sooner, so memory stays low); the
     /// others are pushed.
     pub(crate) fn complete(&self, p: NodeId, cx: &Cx<'_, 'g>) -> Option<NodeId> {
+        if let Some(part) = self.part {
+            self.collect(part, p);
+        }
         let m = &self.topo.meta[p.fam as usize];
         let mut next = None;
         if m.kind == Kind::Loop {

@@ -18,7 +18,8 @@ pub struct NodeId {
 }
 
 impl NodeId {
-    pub(crate) const fn new(fam: u32, idx: u32) -> Self {
+    /// Node `idx` of family `fam`.
+    pub const fn new(fam: u32, idx: u32) -> Self {
         NodeId { fam, idx }
     }
     /// The family (call site) number, in the order the graph made them.

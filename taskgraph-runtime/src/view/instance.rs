@@ -7,7 +7,7 @@ use crate::exec::{AtRuns, ErasedFamily, InRun, Kind};
 use crate::family::FamilyInfo;
 use crate::graph::Outputs;
 use crate::observe::same_site;
-use crate::value::Piece;
+use crate::value::{NodeId, Piece};
 use crate::view::template::Template;
 
 /// A graph's nodes and edges, as [`View::instantiate`] records them without
@@ -142,6 +142,91 @@ impl Instance {
     /// The number of nodes.
     pub fn nodes(&self) -> u64 {
         self.fams.iter().map(|f| u64::from(f.len)).sum()
+    }
+
+    /// The number of families (call sites, and a fused loop's bookkeeping),
+    /// numbered from 0 in the order the graph makes them.
+    pub fn families(&self) -> u32 {
+        self.fams.len() as u32
+    }
+
+    /// The call site of family `family`.
+    ///
+    /// # Panics
+    /// If there is no such family.
+    pub fn family_info(&self, family: u32) -> &'static FamilyInfo {
+        self.fams[family as usize].info
+    }
+
+    /// The number of nodes of family `family`.
+    ///
+    /// # Panics
+    /// If there is no such family.
+    pub fn family_len(&self, family: u32) -> u32 {
+        self.fams[family as usize].len
+    }
+
+    /// Whether family `family`'s nodes are tasks (rather than a fused
+    /// loop's bookkeeping, which is empty in an instance).
+    ///
+    /// # Panics
+    /// If there is no such family.
+    pub fn is_task_family(&self, family: u32) -> bool {
+        self.fams[family as usize].kind == Kind::Tasks
+    }
+
+    /// Whether family `family` reads values from outside the graph (a
+    /// spawned graph's [`Handle`](crate::Handle) or a vector given to
+    /// `tree_reduce`) rather than computing them.
+    ///
+    /// # Panics
+    /// If there is no such family.
+    pub fn is_source_family(&self, family: u32) -> bool {
+        self.fams[family as usize].kind == Kind::Source
+    }
+
+    /// The loop iteration numbers of node `node`, outermost first (a
+    /// `tree_reduce` node ends with its level and position).
+    ///
+    /// # Panics
+    /// If there is no such family.
+    pub fn indices(&self, node: NodeId) -> Vec<u32> {
+        self.fams[node.fam as usize].at.get(node.idx)
+    }
+
+    /// Calls `f(producer, consumer)` for every edge, a gathered vector's
+    /// elements one by one; an edge appears as often as the consumer reads
+    /// the value.
+    pub fn for_each_input(&self, mut f: impl FnMut(NodeId, NodeId)) {
+        for (c, fam) in self.fams.iter().enumerate() {
+            for r in &fam.runs {
+                for k in 0..r.n {
+                    f(
+                        NodeId::new(r.p_fam, r.p0 + k * r.stride),
+                        NodeId::new(c as u32, r.c0 + k),
+                    );
+                }
+            }
+            for (n, p) in &fam.gathers {
+                for j in p.start..p.start + p.len {
+                    f(NodeId::new(p.fam, j), NodeId::new(c as u32, *n));
+                }
+            }
+        }
+    }
+
+    /// The nodes the graph's final expression names, in its order (a node
+    /// named twice appears twice).
+    pub fn output_refs(&self) -> Vec<NodeId> {
+        self.outputs
+            .iter()
+            .flat_map(|p| (p.start..p.start + p.len).map(move |j| NodeId::new(p.fam, j)))
+            .collect()
+    }
+
+    /// The graph's compile-time template, if `graph!` wrote one.
+    pub fn template(&self) -> Option<&'static Template> {
+        self.template
     }
 }
 

@@ -101,11 +101,19 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
             t
         }
     });
+    let table: Vec<TokenStream> = table.collect();
     let erased = private("ErasedFamily", span);
     let graph_fn = private("GraphFn", span);
+    let typed = private("typed", span);
+    // The families' value types, as nested pairs (`(&f0, (&f1, ()))`), for
+    // a cluster's codec: `GraphFn`'s last type parameter.
+    let witness = table
+        .iter()
+        .rev()
+        .fold(quote!(()), |rest, t| quote!((#t, #rest)));
     // Spanned at the final expression: its type is the graph's output type.
-    let execute =
-        quote_spanned!(tail_span(g)=> #scope.execute(&[#(#table as &dyn #erased<'_>),*], #out));
+    let execute = quote_spanned!(tail_span(g)=>
+        #typed(#scope.execute(&[#(#table as &dyn #erased<'_>),*], #out), #witness));
     let inner = quote_spanned!(tail_span(g)=> {
         #prelude
         #(#decls)*

@@ -1,0 +1,163 @@
+//! The values that cross blocks: serde (bincode) for every family's value
+//! type, as `graph!` lists them.
+
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use taskgraph_runtime::part::{Codec, Parts};
+
+/// A task's value in a graph sent to a cluster: it may travel between
+/// machines, so it must be `Serialize + DeserializeOwned`.
+///
+/// Implemented for every such type; a graph whose task values are not all
+/// of them is not a [`ClusterGraph`], a compile error at
+/// [`Dask::spawn`](crate::Dask::spawn) that names the type.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is a task's value in a graph sent to a cluster, so it must implement `serde::Serialize` and `serde::Deserialize`",
+    label = "`{Self}` cannot travel between machines",
+    note = "values cross from one block of the graph to another, on another machine, as bytes: derive them, `#[derive(serde::Serialize, serde::Deserialize)]`",
+    note = "or compute this graph on a local `taskgraph::Runtime`, which needs neither"
+)]
+pub trait Crossing: Serialize + DeserializeOwned {}
+
+#[diagnostic::do_not_recommend]
+impl<T: Serialize + DeserializeOwned> Crossing for T {}
+
+/// The value types of a graph's families, as nested pairs `(T0, (T1, ..
+/// ()))`, all [`Crossing`]: what a [`ClusterGraph`] has.
+pub trait Values {
+    /// Family `f`'s value type.
+    #[doc(hidden)]
+    fn type_name(f: u32) -> Option<&'static str>;
+    /// # Safety
+    /// As [`Codec::encode`], for family `f` of these values.
+    #[doc(hidden)]
+    unsafe fn encode(f: u32, cells: *const u8, idx: u32, out: &mut Vec<u8>) -> Result<(), String>;
+    /// # Safety
+    /// As [`Codec::decode`], for family `f` of these values.
+    #[doc(hidden)]
+    unsafe fn decode(f: u32, cells: *mut u8, idx: u32, bytes: &[u8]) -> Result<(), String>;
+}
+
+impl Values for () {
+    fn type_name(_: u32) -> Option<&'static str> {
+        None
+    }
+    unsafe fn encode(f: u32, _: *const u8, _: u32, _: &mut Vec<u8>) -> Result<(), String> {
+        Err(format!("the graph has no family {f}"))
+    }
+    unsafe fn decode(f: u32, _: *mut u8, _: u32, _: &[u8]) -> Result<(), String> {
+        Err(format!("the graph has no family {f}"))
+    }
+}
+
+impl<H: Crossing, R: Values> Values for (H, R) {
+    fn type_name(f: u32) -> Option<&'static str> {
+        match f {
+            0 => Some(std::any::type_name::<H>()),
+            _ => R::type_name(f - 1),
+        }
+    }
+
+    unsafe fn encode(f: u32, cells: *const u8, idx: u32, out: &mut Vec<u8>) -> Result<(), String> {
+        if f > 0 {
+            // SAFETY: forwarded contract, for the rest of the families.
+            return unsafe { R::encode(f - 1, cells, idx, out) };
+        }
+        // SAFETY: family 0 of these values holds `H`s in `cells`, and node
+        // `idx`'s holds a value nobody changes meanwhile (the contract).
+        let value = unsafe { &*(cells as *const H).add(idx as usize) };
+        bincode::serialize_into(out, value).map_err(|e| e.to_string())
+    }
+
+    unsafe fn decode(f: u32, cells: *mut u8, idx: u32, bytes: &[u8]) -> Result<(), String> {
+        if f > 0 {
+            // SAFETY: forwarded contract, for the rest of the families.
+            return unsafe { R::decode(f - 1, cells, idx, bytes) };
+        }
+        let value: H = bincode::deserialize(bytes).map_err(|e| e.to_string())?;
+        // SAFETY: family 0's cells hold `H`s, and node `idx`'s is empty and
+        // ours alone (the contract).
+        unsafe { (cells as *mut H).add(idx as usize).write(value) };
+        Ok(())
+    }
+}
+
+/// A `graph!` whose tasks' values can all travel between machines
+/// (`Serialize + DeserializeOwned`): what [`Dask::spawn`] and
+/// [`Dask::compute`] take.
+///
+/// Every `graph!` value is one when its value types allow it; nothing is
+/// implemented by hand. A function that returns a graph for a cluster says
+/// so in its type, `-> impl ClusterGraph<Output = i64>` (an
+/// `impl Graph<Output = i64>` hides what a cluster needs to know):
+///
+/// ```
+/// use taskgraph::cluster::ClusterGraph;
+/// use taskgraph::{delayed, graph};
+///
+/// #[delayed]
+/// fn inc(x: i64) -> i64 {
+///     x + 1
+/// }
+/// #[delayed]
+/// fn add(x: i64, y: i64) -> i64 {
+///     x + y
+/// }
+///
+/// fn tutorial(n: i64) -> impl ClusterGraph<Output = i64> {
+///     graph! {
+///         let zs: Vec<_> = (0..n).map(|i| inc(i)).collect();
+///         tree_reduce(zs, add)
+///     }
+/// }
+/// // Still an ordinary graph too.
+/// assert_eq!(taskgraph::Runtime::new(1)?.compute(tutorial(4))?, 10);
+/// # Ok::<(), taskgraph::Error>(())
+/// ```
+///
+/// [`Dask::spawn`]: crate::Dask::spawn
+/// [`Dask::compute`]: crate::Dask::compute
+pub trait ClusterGraph: Parts<Values: Values> {}
+
+impl<G: Parts> ClusterGraph for G where G::Values: Values {}
+
+/// The [`Codec`] of values `V`.
+pub(crate) struct ValuesCodec<V>(PhantomData<fn() -> V>);
+
+impl<V> ValuesCodec<V> {
+    pub(crate) fn new() -> Self {
+        ValuesCodec(PhantomData)
+    }
+}
+
+// SAFETY: `Values` reads and writes, for family `f`, values of exactly the
+// type its `type_name(f)` names (the pair at depth `f`).
+unsafe impl<V: Values> Codec for ValuesCodec<V> {
+    fn type_name(&self, family: u32) -> Option<&'static str> {
+        V::type_name(family)
+    }
+
+    unsafe fn encode(
+        &self,
+        family: u32,
+        cells: *const u8,
+        index: u32,
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        // SAFETY: forwarded contract.
+        unsafe { V::encode(family, cells, index, out) }
+    }
+
+    unsafe fn decode(
+        &self,
+        family: u32,
+        cells: *mut u8,
+        index: u32,
+        bytes: &[u8],
+    ) -> Result<(), String> {
+        // SAFETY: forwarded contract.
+        unsafe { V::decode(family, cells, index, bytes) }
+    }
+}

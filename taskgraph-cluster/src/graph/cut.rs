@@ -1,0 +1,484 @@
+//! Cutting an instantiated graph into blocks, each one dask task.
+//!
+//! Every node gets a block, in topological order:
+//!
+//! 1. A node joins the block of an input made in the same loop iteration
+//!    (the same loop indices): `inc(i)`, `dec(x)` and `add(x, y)` of
+//!    iteration `i` go together, and so does everything in the body of a
+//!    loop that reads only its own iteration.
+//! 2. A `tree_reduce` node whose inputs are all in one block joins it: the
+//!    subtree over a block's elements is reduced inside the block.
+//! 3. Otherwise it starts (or joins) the block of its call site, its outer
+//!    loop indices and its chunk of the innermost one: iterations
+//!    `k * size .. (k + 1) * size` of a loop, for each iteration of the
+//!    loops around it; the `tree_reduce` nodes left over go to one block
+//!    per call site (and outer iteration); a node outside loops to the block
+//!    of its call site.
+//!
+//! Blocks that would depend on each other both ways are merged (the
+//! strongly connected components of the block graph), so the blocks form a
+//! DAG; they are listed in a topological order. Each block knows the
+//! values it needs from earlier blocks and the values it sends on (to later
+//! blocks, or as the graph's output).
+
+use std::collections::HashMap;
+
+use taskgraph_runtime::part::{Instance, NodeId, NodeRange};
+
+/// One block: a dask task.
+#[derive(Debug, Clone)]
+pub(crate) struct Block {
+    /// Its name on the dashboard: `inc_dec_add[0..32]`, grouped by the
+    /// names before `[`.
+    pub(crate) name: String,
+    /// The nodes it runs.
+    pub(crate) run: Vec<NodeRange>,
+    /// The blocks it reads from (earlier in the list), and for each the
+    /// values it needs: their position in that block's `collect`, and node.
+    pub(crate) deps: Vec<(usize, Vec<(u32, NodeId)>)>,
+    /// The nodes whose values it sends on, in the order it sends them.
+    pub(crate) collect: Vec<NodeId>,
+}
+
+/// The graph's cut.
+#[derive(Debug)]
+pub(crate) struct Cut {
+    pub(crate) blocks: Vec<Block>,
+    /// For each distinct output node: the block that makes it and its
+    /// position in that block's `collect`.
+    pub(crate) outputs: Vec<(NodeId, usize, u32)>,
+}
+
+/// How blocks are sized.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sizing {
+    /// Iterations of a loop per block; 0: chosen per loop so that it has
+    /// about `target` blocks.
+    pub(crate) block_size: u32,
+    /// Blocks per loop when the size is chosen: twice the cluster's
+    /// threads.
+    pub(crate) target: u32,
+}
+
+impl Sizing {
+    /// Iterations per block for a loop of `extent` iterations: a power of
+    /// two, so that a `tree_reduce` over the loop's elements pairs within
+    /// blocks.
+    fn chunk(self, extent: u32) -> u32 {
+        if self.block_size > 0 {
+            return self.block_size;
+        }
+        extent
+            .div_ceil(self.target.max(1))
+            .max(1)
+            .next_power_of_two()
+    }
+}
+
+#[derive(Hash, PartialEq, Eq)]
+struct Key {
+    fam: u32,
+    outer: Vec<u32>,
+    chunk: u32,
+}
+
+const LEFT_OVER: u32 = u32::MAX;
+
+/// Cuts `inst` (see the module docs).
+pub(crate) fn cut(inst: &Instance, sizing: Sizing) -> Cut {
+    let nf = inst.families() as usize;
+    let mut base = Vec::with_capacity(nf + 1);
+    let mut total = 0usize;
+    for f in 0..nf as u32 {
+        base.push(total);
+        total += inst.family_len(f) as usize;
+    }
+    base.push(total);
+    let global = |n: NodeId| base[n.family() as usize] + n.index() as usize;
+    let node_of = |g: usize| {
+        let f = base.partition_point(|&b| b <= g) - 1;
+        NodeId::new(f as u32, (g - base[f]) as u32)
+    };
+
+    // Producers of each node (CSR, duplicates kept) and consumers' counts.
+    let mut edges: Vec<(u32, u32)> = Vec::new();
+    inst.for_each_input(|p, c| edges.push((global(c) as u32, global(p) as u32)));
+    edges.sort_unstable();
+    edges.dedup();
+    let mut start = vec![0u32; total + 1];
+    for &(c, _) in &edges {
+        start[c as usize + 1] += 1;
+    }
+    for i in 0..total {
+        start[i + 1] += start[i];
+    }
+    let inputs = |g: usize| &edges[start[g] as usize..start[g + 1] as usize];
+    let mut consumers: Vec<Vec<u32>> = vec![Vec::new(); total];
+    let mut waiting = vec![0u32; total];
+    for &(c, p) in &edges {
+        consumers[p as usize].push(c);
+        waiting[c as usize] += 1;
+    }
+
+    let indices: Vec<Vec<u32>> = (0..total).map(|g| inst.indices(node_of(g))).collect();
+    let reduce = reduce_families(inst);
+    // The innermost loop's extent per family.
+    let mut extent = vec![0u32; nf];
+    for (g, at) in indices.iter().enumerate() {
+        let f = node_of(g).family() as usize;
+        if let Some(&last) = at.last() {
+            extent[f] = extent[f].max(last + 1);
+        }
+    }
+
+    // Kahn's order; each node's block as it comes.
+    let mut block = vec![u32::MAX; total];
+    let mut keys: HashMap<Key, u32> = HashMap::new();
+    let mut nblocks = 0u32;
+    let mut order: Vec<usize> = (0..total).filter(|&g| waiting[g] == 0).collect();
+    order.reserve(total - order.len());
+    let mut k = 0;
+    while k < order.len() {
+        let g = order[k];
+        k += 1;
+        for &c in &consumers[g] {
+            waiting[c as usize] -= 1;
+            if waiting[c as usize] == 0 {
+                order.push(c as usize);
+            }
+        }
+        let n = node_of(g);
+        let f = n.family();
+        let ins = inputs(g);
+        let at = &indices[g];
+        let same_iteration = ins
+            .iter()
+            .find(|&&(_, p)| indices[p as usize] == *at)
+            .map(|&(_, p)| block[p as usize]);
+        let one_block = match ins.split_first() {
+            Some((&(_, p0), rest)) if reduce[f as usize] => {
+                let b = block[p0 as usize];
+                rest.iter()
+                    .all(|&(_, p)| block[p as usize] == b)
+                    .then_some(b)
+            }
+            _ => None,
+        };
+        block[g] = match same_iteration.or(one_block) {
+            Some(b) => b,
+            None => {
+                let key = if reduce[f as usize] {
+                    Key {
+                        fam: f,
+                        outer: at[..at.len().saturating_sub(2)].to_vec(),
+                        chunk: LEFT_OVER,
+                    }
+                } else {
+                    match at.split_last() {
+                        None => Key {
+                            fam: f,
+                            outer: Vec::new(),
+                            chunk: 0,
+                        },
+                        Some((&last, outer)) => Key {
+                            fam: f,
+                            outer: outer.to_vec(),
+                            chunk: last / sizing.chunk(extent[f as usize]),
+                        },
+                    }
+                };
+                *keys.entry(key).or_insert_with(|| {
+                    nblocks += 1;
+                    nblocks - 1
+                })
+            }
+        };
+    }
+    assert_eq!(
+        order.len(),
+        total,
+        "taskgraph internal error: a graph with a cycle"
+    );
+
+    // Merge blocks that depend on each other both ways.
+    let mut bedges: Vec<(u32, u32)> = edges
+        .iter()
+        .map(|&(c, p)| (block[p as usize], block[c as usize]))
+        .filter(|(a, b)| a != b)
+        .collect();
+    bedges.sort_unstable();
+    bedges.dedup();
+    let (comp, ncomp) = components(nblocks as usize, &bedges);
+    for b in block.iter_mut() {
+        *b = comp[*b as usize];
+    }
+
+    // Number the merged blocks in a topological order, preferring the order
+    // in which their first nodes came.
+    let mut first = vec![u32::MAX; ncomp];
+    let mut next = 0u32;
+    for &g in &order {
+        let b = block[g] as usize;
+        if first[b] == u32::MAX {
+            first[b] = next;
+            next += 1;
+        }
+    }
+    let rank = topo_rank(ncomp, &block, &edges, &first);
+    for b in block.iter_mut() {
+        *b = rank[*b as usize];
+    }
+
+    let mut blocks: Vec<Block> = (0..ncomp)
+        .map(|_| Block {
+            name: String::new(),
+            run: Vec::new(),
+            deps: Vec::new(),
+            collect: Vec::new(),
+        })
+        .collect();
+    // Nodes, as ranges per family.
+    for (g, &b) in block.iter().enumerate() {
+        let n = node_of(g);
+        let run = &mut blocks[b as usize].run;
+        match run.last_mut() {
+            Some(r) if r.family == n.family() && r.hi == n.index() => r.hi += 1,
+            _ => run.push(NodeRange {
+                family: n.family(),
+                lo: n.index(),
+                hi: n.index() + 1,
+            }),
+        }
+    }
+    // What crosses: collected by the producer's block, needed by the
+    // consumer's.
+    let mut sent = vec![u32::MAX; total];
+    let mut needs: Vec<Vec<(u32, u32)>> = vec![Vec::new(); ncomp];
+    let mut send = |g: usize, blocks: &mut Vec<Block>| {
+        if sent[g] == u32::MAX {
+            let c = &mut blocks[block[g] as usize].collect;
+            sent[g] = c.len() as u32;
+            c.push(node_of(g));
+        }
+        sent[g]
+    };
+    for &(c, p) in &edges {
+        let (bp, bc) = (block[p as usize], block[c as usize]);
+        if bp != bc {
+            send(p as usize, &mut blocks);
+            needs[bc as usize].push((bp, p));
+        }
+    }
+    let mut outputs = Vec::new();
+    let mut refs = inst.output_refs();
+    refs.sort_unstable();
+    refs.dedup();
+    for n in refs {
+        let g = global(n);
+        let pos = send(g, &mut blocks);
+        outputs.push((n, block[g] as usize, pos));
+    }
+    for (b, need) in needs.iter_mut().enumerate() {
+        need.sort_unstable();
+        need.dedup();
+        let mut deps: Vec<(usize, Vec<(u32, NodeId)>)> = Vec::new();
+        for &(bp, p) in need.iter() {
+            let entry = (sent[p as usize], node_of(p as usize));
+            match deps.last_mut() {
+                Some((d, list)) if *d == bp as usize => list.push(entry),
+                _ => deps.push((bp as usize, vec![entry])),
+            }
+        }
+        debug_assert!(deps.iter().all(|(d, _)| *d < b));
+        blocks[b].deps = deps;
+    }
+    name_blocks(inst, &mut blocks, &indices, &base, &reduce);
+    Cut { blocks, outputs }
+}
+
+/// Which families are `tree_reduce`s, from the graph's template (matched by
+/// call site).
+fn reduce_families(inst: &Instance) -> Vec<bool> {
+    (0..inst.families())
+        .map(|f| {
+            let info = inst.family_info(f);
+            inst.template().is_some_and(|t| {
+                t.file == info.file
+                    && t.sites.iter().any(|s| {
+                        s.reduce.is_some()
+                            && s.name == info.name
+                            && s.line == info.line
+                            && s.column == info.column
+                    })
+            })
+        })
+        .collect()
+}
+
+/// The strongly connected components of a graph of `n` nodes with sorted
+/// `edges` (Tarjan's algorithm, without recursion): each node's component
+/// and the number of components.
+fn components(n: usize, edges: &[(u32, u32)]) -> (Vec<u32>, usize) {
+    let mut start = vec![0usize; n + 1];
+    for &(a, _) in edges {
+        start[a as usize + 1] += 1;
+    }
+    for i in 0..n {
+        start[i + 1] += start[i];
+    }
+    let succ = |v: usize| {
+        edges[start[v]..start[v + 1]]
+            .iter()
+            .map(|&(_, b)| b as usize)
+    };
+    const NONE: usize = usize::MAX;
+    let mut index = vec![NONE; n];
+    let mut low = vec![0usize; n];
+    let mut on_stack = vec![false; n];
+    let mut stack = Vec::new();
+    let mut comp = vec![u32::MAX; n];
+    let mut ncomp = 0usize;
+    let mut counter = 0usize;
+    for root in 0..n {
+        if index[root] != NONE {
+            continue;
+        }
+        // (node, position in its successors)
+        let mut call: Vec<(usize, usize)> = vec![(root, 0)];
+        index[root] = counter;
+        low[root] = counter;
+        counter += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        while let Some(&mut (v, ref mut k)) = call.last_mut() {
+            if let Some(w) = succ(v).nth(*k) {
+                *k += 1;
+                if index[w] == NONE {
+                    index[w] = counter;
+                    low[w] = counter;
+                    counter += 1;
+                    stack.push(w);
+                    on_stack[w] = true;
+                    call.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
+            }
+            call.pop();
+            if let Some(&(u, _)) = call.last() {
+                low[u] = low[u].min(low[v]);
+            }
+            if low[v] == index[v] {
+                loop {
+                    let w = stack.pop().expect("on the stack");
+                    on_stack[w] = false;
+                    comp[w] = ncomp as u32;
+                    if w == v {
+                        break;
+                    }
+                }
+                ncomp += 1;
+            }
+        }
+    }
+    (comp, ncomp)
+}
+
+/// A topological numbering of the `n` blocks (ties broken by `hint`).
+fn topo_rank(n: usize, block: &[u32], edges: &[(u32, u32)], hint: &[u32]) -> Vec<u32> {
+    let mut bedges: Vec<(u32, u32)> = edges
+        .iter()
+        .map(|&(c, p)| (block[p as usize], block[c as usize]))
+        .filter(|(a, b)| a != b)
+        .collect();
+    bedges.sort_unstable();
+    bedges.dedup();
+    let mut indeg = vec![0u32; n];
+    let mut succ: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for &(a, b) in &bedges {
+        succ[a as usize].push(b);
+        indeg[b as usize] += 1;
+    }
+    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<(u32, u32)>> = (0..n as u32)
+        .filter(|&b| indeg[b as usize] == 0)
+        .map(|b| std::cmp::Reverse((hint[b as usize], b)))
+        .collect();
+    let mut rank = vec![u32::MAX; n];
+    let mut next = 0;
+    while let Some(std::cmp::Reverse((_, b))) = ready.pop() {
+        rank[b as usize] = next;
+        next += 1;
+        for &s in &succ[b as usize] {
+            indeg[s as usize] -= 1;
+            if indeg[s as usize] == 0 {
+                ready.push(std::cmp::Reverse((hint[s as usize], s)));
+            }
+        }
+    }
+    assert_eq!(
+        next as usize, n,
+        "taskgraph internal error: blocks in a cycle"
+    );
+    rank
+}
+
+/// Names each block after the functions it runs and the loop iterations
+/// of its first family: `inc_dec_add[0..31]`, `blend[3,0..3,7]`, and
+/// `add[tree]` for what is left of a `tree_reduce`.
+fn name_blocks(
+    inst: &Instance,
+    blocks: &mut [Block],
+    indices: &[Vec<u32>],
+    base: &[usize],
+    reduce: &[bool],
+) {
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    for b in blocks.iter_mut() {
+        let mut names: Vec<String> = Vec::new();
+        for r in &b.run {
+            let name: String = inst
+                .family_info(r.family)
+                .name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let name = name.trim_matches('_').to_owned();
+            let name = if name.is_empty() {
+                "task".to_owned()
+            } else {
+                name
+            };
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        let mut label = names.iter().take(3).cloned().collect::<Vec<_>>().join("_");
+        if names.len() > 3 {
+            label.push_str("_etc");
+        }
+        let first = b.run[0];
+        let lo = &indices[base[first.family as usize] + first.lo as usize];
+        let hi = &indices[base[first.family as usize] + first.hi as usize - 1];
+        let show = |at: &[u32]| at.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        let range = match (lo.is_empty(), lo == hi) {
+            _ if reduce[first.family as usize] => "tree".to_owned(),
+            (true, _) => String::new(),
+            (false, true) => show(lo),
+            (false, false) => format!("{}..{}", show(lo), show(hi)),
+        };
+        let mut name = format!("{label}[{range}]");
+        let count = seen.entry(name.clone()).or_insert(0);
+        *count += 1;
+        if *count > 1 {
+            name = format!("{label}[{range}#{count}]");
+        }
+        b.name = name;
+    }
+}

@@ -1,0 +1,693 @@
+//! A `graph!` on a dask cluster: [`Dask::spawn`] and [`Dask::compute`].
+//!
+//! The graph is instantiated here without running a task and cut into
+//! blocks (`cut.rs`); each block is one dask job that runs *this program*
+//! again on some worker (the executable is sent to every worker once,
+//! cached by its hash). There the program runs its `main` as usual up to
+//! the same `spawn` or `compute` call, where it instantiates the same graph
+//! from the same plain inputs, runs only its block on a local runtime
+//! (`worker.rs`), writes the values other blocks need, and exits. Values
+//! between blocks are bytes (serde, bincode) in dask's memory.
+
+mod codec;
+mod cut;
+mod worker;
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::thread::JoinHandle;
+
+use serde::{Deserialize, Serialize};
+use taskgraph_runtime::part::{self, Codec, Instance, NodeId, Part, Plan};
+use taskgraph_runtime::{Error, FamilyInfo, Runtime};
+
+pub use codec::{ClusterGraph, Crossing, Values};
+pub(crate) use worker::in_block;
+
+use crate::dask::Inner;
+use crate::submission::SubState;
+use crate::{ClusterError, Dask, Job, JobGraph, JobRun, ProgramRef, Progress};
+
+use codec::ValuesCodec;
+
+/// The environment variable that makes this program run one block: the
+/// number of the graph, among those this program sends to a cluster.
+pub(crate) const BLOCK_OF: &str = "TASKGRAPH_BLOCK_OF";
+
+/// The marker before a block's error report on its standard error.
+pub(crate) const ERROR_MARK: &str = "@taskgraph-block-error@ ";
+
+/// Graphs sent to a cluster by this process so far: the next one's number.
+static GRAPHS: AtomicU64 = AtomicU64::new(0);
+
+/// What became of each graph this process sent, as far as known: what a
+/// block of a later graph needs to go past it (`Spec::history`).
+static HISTORY: Mutex<Vec<Option<Outcome>>> = Mutex::new(Vec::new());
+
+/// A graph's end, as bytes: its output nodes' values, or its error.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum Outcome {
+    Values(Vec<((u32, u32), Vec<u8>)>),
+    Failed(Report),
+}
+
+/// A failure, as a block reports it (serialised, on standard error).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum Report {
+    /// A task panicked: its family, loop indices, message.
+    Panicked {
+        family: u32,
+        indices: Vec<u32>,
+        message: String,
+        others: usize,
+    },
+    /// A task returned `Err`: its family, loop indices, the error's text.
+    Failed {
+        family: u32,
+        indices: Vec<u32>,
+        message: String,
+        others: usize,
+    },
+    /// Any other error, as text.
+    Other { message: String },
+}
+
+impl Report {
+    /// The report of `e`, naming tasks by their family among `infos`.
+    pub(crate) fn of(e: &Error, infos: &[&'static FamilyInfo]) -> Report {
+        let family = |t: &taskgraph_runtime::TaskInfo| {
+            infos.iter().position(|i| {
+                i.name == t.function && i.file == t.file && i.line == t.line && i.column == t.column
+            })
+        };
+        match e {
+            Error::TaskPanicked {
+                task,
+                message,
+                others,
+                ..
+            } => match family(task) {
+                Some(f) => Report::Panicked {
+                    family: f as u32,
+                    indices: task.indices.clone(),
+                    message: message.clone(),
+                    others: *others,
+                },
+                None => Report::Other {
+                    message: e.to_string(),
+                },
+            },
+            Error::TaskFailed {
+                task,
+                source,
+                others,
+                ..
+            } => match family(task) {
+                Some(f) => Report::Failed {
+                    family: f as u32,
+                    indices: task.indices.clone(),
+                    message: source.to_string(),
+                    others: *others,
+                },
+                None => Report::Other {
+                    message: e.to_string(),
+                },
+            },
+            Error::Cluster { message, .. } => Report::Other {
+                message: message.clone(),
+            },
+            e => Report::Other {
+                message: e.to_string(),
+            },
+        }
+    }
+
+    /// The error this report stands for, naming tasks by `infos`.
+    pub(crate) fn error(&self, infos: &[&'static FamilyInfo]) -> Error {
+        match self {
+            Report::Panicked {
+                family,
+                indices,
+                message,
+                others,
+            } => match infos.get(*family as usize) {
+                Some(info) => part::task_panicked(info.task(indices), message.clone(), *others),
+                None => Error::cluster(format!("a task panicked: {message}")),
+            },
+            Report::Failed {
+                family,
+                indices,
+                message,
+                others,
+            } => match infos.get(*family as usize) {
+                Some(info) => part::task_failed(info.task(indices), message.clone(), *others),
+                None => Error::cluster(format!("a task failed: {message}")),
+            },
+            Report::Other { message } => Error::cluster(message.clone()),
+        }
+    }
+}
+
+/// What a block's job receives as its own input (bincode), besides the
+/// outputs of the blocks it depends on.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Spec {
+    /// Which of the program's graphs, and the fingerprint of its shape.
+    pub(crate) graph: u64,
+    pub(crate) shape: u64,
+    pub(crate) name: String,
+    /// The nodes to run: `(family, lo, hi)`.
+    pub(crate) run: Vec<(u32, u32, u32)>,
+    /// The nodes whose values the block sends on, in order.
+    pub(crate) collect: Vec<(u32, u32)>,
+    /// Per dependency, in order: the values taken from its output, as
+    /// `(position, node)`.
+    pub(crate) inputs: Vec<Vec<(u32, (u32, u32))>>,
+    /// What became of the program's earlier graphs, as known when this one
+    /// was sent.
+    pub(crate) history: Vec<Option<Outcome>>,
+}
+
+/// The fingerprint of a graph's shape: call sites, node counts, edges and
+/// outputs. A block's process compares it with the one it was sent.
+pub(crate) fn shape(inst: &Instance) -> u64 {
+    let mut h = DefaultHasher::new();
+    inst.families().hash(&mut h);
+    for f in 0..inst.families() {
+        let i = inst.family_info(f);
+        (i.name, i.file, i.line, i.column).hash(&mut h);
+        (inst.family_len(f), inst.is_task_family(f)).hash(&mut h);
+    }
+    inst.for_each_input(|p, c| (p, c).hash(&mut h));
+    inst.output_refs().hash(&mut h);
+    h.finish()
+}
+
+fn infos(inst: &Instance) -> Vec<&'static FamilyInfo> {
+    (0..inst.families()).map(|f| inst.family_info(f)).collect()
+}
+
+/// The values of blocks' outputs: one byte string per collected node.
+pub(crate) fn encode_outputs(values: &[Vec<u8>]) -> Vec<u8> {
+    bincode::serialize(values).expect("a list of byte strings serialises")
+}
+
+pub(crate) fn decode_outputs(bytes: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
+    bincode::deserialize(bytes)
+        .map_err(|e| Error::cluster(format!("a block's output could not be read: {e}")))
+}
+
+impl Dask {
+    /// Sends `graph` to the cluster and returns at once; the graph runs in
+    /// the background. [`GraphHandle::wait`] returns the same value (or the
+    /// same [`Error`]) as [`Runtime::compute`] would.
+    ///
+    /// The graph is instantiated here (its plain code runs, no task) and
+    /// cut into blocks, each one dask task named after its functions and
+    /// loop iterations (`inc_dec_add[0..32]`), so dask's dashboard groups
+    /// them by function. A block runs *this program* again on a worker,
+    /// with the same arguments, up to this call, where it runs its block
+    /// and exits: see [`Dask`](crate::Dask#graphs) for what that asks of
+    /// the program. Block sizes: [`Dask::set_block_size`].
+    ///
+    /// Every task's value must be `Serialize + DeserializeOwned` (see
+    /// [`ClusterGraph`]); a graph with a value that is not does not
+    /// compile here.
+    ///
+    /// ```no_run
+    /// use taskgraph::cluster::Dask;
+    /// use taskgraph::{delayed, graph};
+    ///
+    /// #[delayed]
+    /// fn inc(x: i64) -> i64 {
+    ///     x + 1
+    /// }
+    /// #[delayed]
+    /// fn add(x: i64, y: i64) -> i64 {
+    ///     x + y
+    /// }
+    ///
+    /// fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let cluster = Dask::local(2, 2)?;
+    ///     println!("dashboard: {}", cluster.dashboard_link());
+    ///     let n = 256;
+    ///     let h = cluster.spawn(graph! {
+    ///         let zs: Vec<_> = (0..n).map(|i| inc(i)).collect();
+    ///         tree_reduce(zs, add)
+    ///     });
+    ///     cluster.add_workers(2)?; // they take blocks at once
+    ///     assert_eq!(h.wait()?, (1..=n).sum::<i64>());
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn spawn<G>(&self, graph: G) -> GraphHandle<G::Output>
+    where
+        G: ClusterGraph + Send + 'static,
+        G::Output: Send + 'static,
+    {
+        let number = GRAPHS.fetch_add(1, Ordering::SeqCst);
+        let status = Arc::new(Status::default());
+        if in_block() {
+            return GraphHandle {
+                run: match worker::graph(graph, number) {
+                    Some(r) => HandleRun::Ready(r),
+                    None => HandleRun::Unknown,
+                },
+                status,
+            };
+        }
+        let sender = Sender::new(&self.inner, number, status.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("taskgraph-cluster-graph-{number}"))
+            .spawn(move || sender.run(graph));
+        GraphHandle {
+            run: match thread {
+                Ok(t) => HandleRun::Thread(t),
+                Err(e) => HandleRun::Ready(Err(Error::cluster(format!(
+                    "cannot start a thread to watch the graph: {e}"
+                )))),
+            },
+            status,
+        }
+    }
+
+    /// Runs `graph` on the cluster and waits for its output: as
+    /// [`Dask::spawn`] then [`GraphHandle::wait`], on this thread (so the
+    /// graph may borrow).
+    ///
+    /// # Errors
+    /// As [`Runtime::compute`]: the first task's failure (function, loop
+    /// indices, call site, message) as on one machine; and
+    /// [`Error::Cluster`] when the cluster could not run it.
+    pub fn compute<G: ClusterGraph>(&self, graph: G) -> Result<G::Output, Error> {
+        let number = GRAPHS.fetch_add(1, Ordering::SeqCst);
+        if in_block() {
+            return match worker::graph(graph, number) {
+                Some(r) => r,
+                None => worker::diverged(number),
+            };
+        }
+        Sender::new(&self.inner, number, Arc::new(Status::default())).run(graph)
+    }
+
+    /// Sets how many iterations of a loop go into one block: `None` (the
+    /// default) chooses per loop, about two blocks per thread of the
+    /// cluster when the graph is sent (a power of two, so a `tree_reduce`
+    /// over the loop pairs inside blocks).
+    ///
+    /// A block is one dask task and one start of this program on a worker,
+    /// a few milliseconds; make each carry enough work (≥ 100 ms) for the
+    /// cluster to pay off. Applies to graphs sent after the call.
+    pub fn set_block_size(&self, iterations: Option<u32>) {
+        self.inner
+            .block_size
+            .store(iterations.unwrap_or(0), Ordering::Relaxed);
+    }
+}
+
+/// Where a sent graph stands, shared with its handle.
+#[derive(Default)]
+struct Status {
+    state: Mutex<Option<Arc<SubState>>>,
+    blocks: Mutex<Vec<String>>,
+    runs: Mutex<Option<Vec<JobRun>>>,
+}
+
+impl Status {
+    fn progress(&self) -> Progress {
+        match &*self.state.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some(s) => s.progress(),
+            None => Progress {
+                total: 0,
+                done: 0,
+                failed: 0,
+                finished: false,
+            },
+        }
+    }
+
+    fn runs(&self) -> Vec<JobRun> {
+        if let Some(runs) = &*self.runs.lock().unwrap_or_else(PoisonError::into_inner) {
+            return runs.clone();
+        }
+        match &*self.state.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some(s) => s.runs(),
+            None => Vec::new(),
+        }
+    }
+}
+
+/// A graph running on a cluster, made by [`Dask::spawn`].
+///
+/// Dropping it detaches: the graph still runs to its end, and its values
+/// are dropped.
+pub struct GraphHandle<T> {
+    run: HandleRun<T>,
+    status: Arc<Status>,
+}
+
+enum HandleRun<T> {
+    Thread(JoinHandle<Result<T, Error>>),
+    Ready(Result<T, Error>),
+    /// In a block's process: a graph whose end the program that sent this
+    /// block had not seen when it sent it.
+    Unknown,
+}
+
+/// What [`GraphHandle::wait_report`] returns.
+#[derive(Debug)]
+pub struct GraphReport<T> {
+    /// The graph's output.
+    pub value: T,
+    /// Each block's name, by job index (as [`JobRun::job`] numbers them).
+    pub blocks: Vec<String>,
+    /// Every run of every block: which worker, when, for how long. A block
+    /// runs more than once when a worker holding its output died.
+    pub runs: Vec<JobRun>,
+}
+
+impl<T> GraphHandle<T> {
+    /// Blocks until the graph has run; returns its output.
+    ///
+    /// # Errors
+    /// As [`Dask::compute`].
+    pub fn wait(self) -> Result<T, Error> {
+        self.wait_report().map(|r| r.value)
+    }
+
+    /// Like [`wait`](GraphHandle::wait), and also says which worker ran
+    /// which block.
+    ///
+    /// # Errors
+    /// As [`Dask::compute`].
+    pub fn wait_report(self) -> Result<GraphReport<T>, Error> {
+        let value = match self.run {
+            HandleRun::Thread(t) => match t.join() {
+                Ok(r) => r?,
+                Err(p) => std::panic::resume_unwind(p),
+            },
+            HandleRun::Ready(r) => r?,
+            HandleRun::Unknown => worker::diverged_wait(),
+        };
+        Ok(GraphReport {
+            value,
+            blocks: self
+                .status
+                .blocks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+            runs: self.status.runs(),
+        })
+    }
+
+    /// Whether the graph has ended (its output or error is ready).
+    pub fn is_finished(&self) -> bool {
+        match &self.run {
+            HandleRun::Thread(t) => t.is_finished(),
+            HandleRun::Ready(_) => true,
+            HandleRun::Unknown => false,
+        }
+    }
+
+    /// How many blocks have run so far, of how many (zero of zero until
+    /// the graph is cut and sent). Costs a lock.
+    pub fn progress(&self) -> Progress {
+        self.status.progress()
+    }
+
+    /// The block runs reported so far.
+    pub fn runs(&self) -> Vec<JobRun> {
+        self.status.runs()
+    }
+
+    /// Each block's name, by job index, once the graph is sent.
+    pub fn blocks(&self) -> Vec<String> {
+        self.status
+            .blocks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl<T> std::fmt::Debug for GraphHandle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphHandle")
+            .field("progress", &self.progress())
+            .finish()
+    }
+}
+
+/// Sends one graph and waits for it (the driver's side).
+struct Sender {
+    dask: Arc<Inner>,
+    number: u64,
+    history: Vec<Option<Outcome>>,
+    status: Arc<Status>,
+}
+
+impl Sender {
+    fn new(dask: &Arc<Inner>, number: u64, status: Arc<Status>) -> Sender {
+        let history = HISTORY
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        Sender {
+            dask: dask.clone(),
+            number,
+            history,
+            status,
+        }
+    }
+
+    fn run<G: ClusterGraph>(self, graph: G) -> Result<G::Output, Error> {
+        let rt = driver_runtime()?;
+        let part = Driving {
+            sender: &self,
+            codec: ValuesCodec::<G::Values>::new(),
+            result: OnceLock::new(),
+            infos: OnceLock::new(),
+        };
+        let r = graph.__part(rt, &part);
+        let outcome = match (&r, part.result.into_inner()) {
+            (Ok(_), Some(values)) => Outcome::Values(
+                values
+                    .into_iter()
+                    .map(|(n, b)| ((n.family(), n.index()), b))
+                    .collect(),
+            ),
+            (Err(e), _) => Outcome::Failed(Report::of(
+                e,
+                part.infos.get().map(Vec::as_slice).unwrap_or(&[]),
+            )),
+            (Ok(_), None) => Outcome::Failed(Report::Other {
+                message: "no result".into(),
+            }),
+        };
+        record(self.number, outcome);
+        r.and_then(|v| {
+            v.ok_or_else(|| Error::cluster("taskgraph internal error: the output was not taken"))
+        })
+    }
+
+    /// Cuts the graph, sends its blocks, waits; the output nodes' values.
+    fn send(
+        &self,
+        inst: &Instance,
+        infos: &[&'static FamilyInfo],
+    ) -> Result<Vec<(NodeId, Vec<u8>)>, Error> {
+        let cluster = |e: ClusterError| Error::cluster(e.to_string());
+        if let Some(f) = (0..inst.families()).find(|&f| inst.is_source_family(f)) {
+            let i = inst.family_info(f);
+            return Err(Error::cluster(format!(
+                "`{}` at {}:{} reads values this process holds (a spawned graph's Handle \
+                 or a Vec given to tree_reduce), which a cluster's workers do not have: \
+                 compute this graph on a local Runtime, or pass the values as a plain \
+                 input the graph turns into tasks",
+                i.name, i.file, i.line
+            )));
+        }
+        let program = self.dask.this_program().map_err(cluster)?;
+        let threads: usize = self
+            .dask
+            .workers()
+            .map_err(cluster)?
+            .iter()
+            .map(|w| w.threads)
+            .sum();
+        let sizing = cut::Sizing {
+            block_size: self.dask.block_size.load(Ordering::Relaxed),
+            target: (2 * threads.max(1)) as u32,
+        };
+        let cut = cut::cut(inst, sizing);
+        let shape = shape(inst);
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let mut jobs = JobGraph::new();
+        for b in &cut.blocks {
+            let spec = Spec {
+                graph: self.number,
+                shape,
+                name: b.name.clone(),
+                run: b.run.iter().map(|r| (r.family, r.lo, r.hi)).collect(),
+                collect: b.collect.iter().map(|n| (n.family(), n.index())).collect(),
+                inputs: b
+                    .deps
+                    .iter()
+                    .map(|(_, list)| {
+                        list.iter()
+                            .map(|(pos, n)| (*pos, (n.family(), n.index())))
+                            .collect()
+                    })
+                    .collect(),
+                history: self.history.clone(),
+            };
+            let input = bincode::serialize(&spec).expect("a block's specification serialises");
+            jobs.push(
+                Job::new(b.name.clone(), &program)
+                    .args(args.iter().cloned())
+                    .env(BLOCK_OF, self.number.to_string())
+                    .through_files()
+                    .deps(b.deps.iter().map(|(d, _)| *d))
+                    .input(input),
+            );
+        }
+        let mut wanted: Vec<usize> = cut.outputs.iter().map(|o| o.1).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        for &b in &wanted {
+            jobs.output(b);
+        }
+        *self
+            .status
+            .blocks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) =
+            cut.blocks.iter().map(|b| b.name.clone()).collect();
+        let submission = self.dask.submit(jobs).map_err(cluster)?;
+        *self
+            .status
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(submission.state());
+        let report = submission.wait_report();
+        let report = match report {
+            Ok(r) => r,
+            Err(ClusterError::JobFailed {
+                key, code, stderr, ..
+            }) => return Err(block_error(&key, code, &stderr, infos)),
+            Err(e) => return Err(cluster(e)),
+        };
+        *self
+            .status
+            .runs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(report.runs);
+        let mut outputs: Vec<Vec<Vec<u8>>> = Vec::with_capacity(wanted.len());
+        for bytes in &report.outputs {
+            outputs.push(decode_outputs(bytes)?);
+        }
+        cut.outputs
+            .iter()
+            .map(|&(n, b, pos)| {
+                let k = wanted.binary_search(&b).expect("asked for");
+                outputs[k]
+                    .get_mut(pos as usize)
+                    .map(|v| (n, std::mem::take(v)))
+                    .ok_or_else(|| Error::cluster("a block sent fewer values than it should"))
+            })
+            .collect()
+    }
+}
+
+/// The error a failed block reports on its standard error, or what it
+/// printed.
+fn block_error(key: &str, code: i32, stderr: &[u8], infos: &[&'static FamilyInfo]) -> Error {
+    let text = String::from_utf8_lossy(stderr);
+    if let Some(at) = text.rfind(ERROR_MARK) {
+        let line = text[at + ERROR_MARK.len()..].lines().next().unwrap_or("");
+        if let Ok(report) = serde_json::from_str::<Report>(line) {
+            return report.error(infos);
+        }
+    }
+    let how = if code < 0 {
+        format!("was killed by signal {}", -code)
+    } else {
+        format!("exited with code {code}")
+    };
+    let tail: String = {
+        let t = text.trim_end();
+        let start = t.len().saturating_sub(2000);
+        let start = (start..t.len())
+            .find(|&i| t.is_char_boundary(i))
+            .unwrap_or(t.len());
+        t[start..].to_owned()
+    };
+    Error::cluster(format!(
+        "block `{key}` {how} without reporting a task's failure; its standard error ends:\n{tail}"
+    ))
+}
+
+fn record(number: u64, outcome: Outcome) {
+    let mut h = HISTORY.lock().unwrap_or_else(PoisonError::into_inner);
+    let i = number as usize;
+    if h.len() <= i {
+        h.resize(i + 1, None);
+    }
+    h[i] = Some(outcome);
+}
+
+/// The runtime that takes a graph's output apart here (no task runs on it).
+fn driver_runtime() -> Result<&'static Runtime, Error> {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    if let Some(rt) = RT.get() {
+        return Ok(rt);
+    }
+    let rt = Runtime::new(1)?;
+    Ok(RT.get_or_init(|| rt))
+}
+
+/// The driver's side of the part run: the plan sends the blocks and waits
+/// for them; the run then only takes the output apart.
+struct Driving<'s, V> {
+    sender: &'s Sender,
+    codec: ValuesCodec<V>,
+    result: OnceLock<Vec<(NodeId, Vec<u8>)>>,
+    infos: OnceLock<Vec<&'static FamilyInfo>>,
+}
+
+impl<V: Values> Part for Driving<'_, V> {
+    fn plan<'p>(&'p self, graph: &Instance) -> Result<Plan<'p>, Error> {
+        let infos = self.infos.get_or_init(|| infos(graph));
+        let values = self.sender.send(graph, infos)?;
+        let values = self.result.get_or_init(|| values);
+        Ok(Plan {
+            run: Vec::new(),
+            inject: values.iter().map(|(n, b)| (*n, &b[..])).collect(),
+            collect: Vec::new(),
+            take_outputs: true,
+        })
+    }
+
+    fn codec(&self) -> &dyn Codec {
+        &self.codec
+    }
+
+    fn produced(&self, _: usize, _: Vec<u8>) {}
+}
+
+impl Inner {
+    /// This program, registered with the cluster once.
+    fn this_program(&self) -> Result<ProgramRef, ClusterError> {
+        if let Some(p) = self.this_program.get() {
+            return Ok(p.clone());
+        }
+        let exe = std::env::current_exe().map_err(|e| ClusterError::Dask {
+            message: format!("cannot find this program's executable: {e}"),
+        })?;
+        let p = self.program(&exe)?;
+        Ok(self.this_program.get_or_init(|| p).clone())
+    }
+}
