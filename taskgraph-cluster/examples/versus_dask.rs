@@ -1,0 +1,490 @@
+//! The same workloads as `graph!`s on a dask LocalCluster and as
+//! dask.delayed graphs (`versus_dask.py`) on an identical LocalCluster:
+//! makespan efficiency with sleeping tasks, overhead per block and per
+//! dependency level.
+//!
+//! ```sh
+//! cargo run --release -p taskgraph-cluster --example versus_dask -- \
+//!     [WORKERS [THREADS [N [SLEEP_MS [BLOCKS [LEVELS [ROUNDS]]]]]]]
+//! ```
+//!
+//! Defaults: 2 workers of 1 thread, N = 64, 10 ms of sleep per task, 200
+//! independent blocks, a chain of 100 + 1, 3 rounds of each.
+//!
+//! - **tutorial**: `for i < N: a = inc(i); b = dec(i); c = add(a, b)`, then
+//!   `tree_reduce(cs, add)`: 4N − 1 tasks, each sleeping SLEEP_MS. Makespan
+//!   efficiency = (tasks × SLEEP_MS) / (wall × threads of the cluster); the
+//!   ideal is that of the best schedule of the same tasks on those threads
+//!   with no overhead at all. taskgraph runs it with its default blocks
+//!   (about two per thread per loop) and with one block per iteration.
+//! - **per block**: BLOCKS independent zero-work `bump(i)`, one block each
+//!   (`set_block_size(Some(1))`); dask: as many zero-work delayed tasks.
+//!   Wall time / BLOCKS.
+//! - **per level**: `x = bump(0)`, then LEVELS times `x = bump(x)`, one block
+//!   per iteration; dask: the same chain of delayed tasks. Wall time /
+//!   (LEVELS + 1).
+//!
+//! Every result is compared with the sequential one. The taskgraph side
+//! runs first, then its cluster is closed and the Python side starts its
+//! own. This program is also the blocks' program: the workers run it again,
+//! with the same arguments, up to each `compute`, so everything before the
+//! last `compute` is cheap and does the same each time; the Python side
+//! runs after it, only here.
+
+use std::io::Write;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use taskgraph::cluster::{ClusterGraph, Dask};
+use taskgraph::{delayed, graph};
+
+/// The dask.delayed side, run with the Python that taskgraph-cluster uses.
+const SCRIPT: &str = include_str!("versus_dask.py");
+
+/// The tutorial tasks' sleep, in ms: set by [`run`] before any graph, the
+/// same in every block's process (it runs with the same arguments).
+static SLEEP_MS: AtomicU64 = AtomicU64::new(0);
+
+#[delayed]
+fn inc(x: i64) -> i64 {
+    nap();
+    x + 1
+}
+
+#[delayed]
+fn dec(x: i64) -> i64 {
+    nap();
+    x - 1
+}
+
+#[delayed]
+fn add(x: i64, y: i64) -> i64 {
+    nap();
+    x + y
+}
+
+/// The zero-work task of the overhead measurements.
+#[delayed]
+fn bump(x: i64) -> i64 {
+    x + 1
+}
+
+fn nap() {
+    let ms = SLEEP_MS.load(Ordering::Relaxed);
+    if ms > 0 {
+        thread::sleep(Duration::from_millis(ms));
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    pub workers: usize,
+    pub threads: usize,
+    /// Iterations of the tutorial's loop.
+    pub n: i64,
+    /// Sleep of every tutorial task.
+    pub sleep_ms: u64,
+    /// Independent zero-work blocks.
+    pub blocks: i64,
+    /// Links of the chain after its first task.
+    pub levels: usize,
+    /// Timed runs of each workload.
+    pub rounds: usize,
+}
+
+impl Config {
+    /// From `[WORKERS [THREADS [N [SLEEP_MS [BLOCKS [LEVELS [ROUNDS]]]]]]]`.
+    pub fn from_args(args: &[String]) -> Config {
+        let arg = |i: usize, default: u64| {
+            args.get(i)
+                .map_or(default, |a| a.parse().expect("arguments are numbers"))
+        };
+        Config {
+            workers: arg(0, 2) as usize,
+            threads: arg(1, 1) as usize,
+            n: arg(2, 64) as i64,
+            sleep_ms: arg(3, 10),
+            blocks: arg(4, 200) as i64,
+            levels: arg(5, 100) as usize,
+            rounds: arg(6, 3).max(1) as usize,
+        }
+    }
+
+    fn total_threads(&self) -> usize {
+        self.workers * self.threads
+    }
+
+    /// Tasks of the tutorial.
+    fn tutorial_tasks(&self) -> usize {
+        (4 * self.n - 1).max(0) as usize
+    }
+}
+
+/// Wall times in seconds, one per round, and the cluster's start-up.
+#[derive(Debug, Clone, Default)]
+pub struct Side {
+    pub startup: f64,
+    pub tutorial: Vec<f64>,
+    /// taskgraph only: the tutorial with one block per loop iteration.
+    pub tutorial_fine: Vec<f64>,
+    /// taskgraph only: the tutorial's blocks, by default and one per
+    /// iteration.
+    pub tutorial_blocks: (usize, usize),
+    pub independent: Vec<f64>,
+    pub chain: Vec<f64>,
+}
+
+/// Both sides' measurements.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub config: Config,
+    pub distributed: String,
+    pub taskgraph: Side,
+    pub dask: Side,
+}
+
+/// The tutorial: `4n - 1` sleeping tasks.
+fn tutorial(n: i64) -> impl ClusterGraph<Output = i64> + Send + 'static {
+    graph! {
+        let mut cs = Vec::new();
+        for i in 0..n {
+            let a = inc(i);
+            let b = dec(i);
+            cs.push(add(a, b));
+        }
+        tree_reduce(cs, add)
+    }
+}
+
+/// The results every run is checked against.
+fn tutorial_reference(n: i64) -> i64 {
+    (0..n).map(|i| (i + 1) + (i - 1)).sum()
+}
+
+/// Runs both sides. Panics if a result differs from the sequential one.
+pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
+    let Config {
+        n,
+        sleep_ms,
+        blocks,
+        levels,
+        rounds,
+        ..
+    } = config;
+    SLEEP_MS.store(sleep_ms, Ordering::Relaxed);
+    let mut tg = Side::default();
+    let started = Instant::now();
+    let dask = Dask::local(config.workers, config.threads)?;
+    tg.startup = started.elapsed().as_secs_f64();
+    let distributed = dask.distributed_version().to_owned();
+
+    let independent = |count: i64| {
+        graph! {
+            let mut xs = Vec::new();
+            for i in 0..count {
+                xs.push(bump(i));
+            }
+            xs
+        }
+    };
+    let chain = || {
+        graph! {
+            let mut x = bump(0);
+            for _ in 0..levels {
+                x = bump(x);
+            }
+            x
+        }
+    };
+    let timed = |f: &mut dyn FnMut()| {
+        let started = Instant::now();
+        f();
+        started.elapsed().as_secs_f64()
+    };
+
+    // Warm up: every worker fetches the program, the first jobs pay for
+    // imports.
+    dask.set_block_size(Some(1));
+    let warm = 4 * config.total_threads() as i64;
+    assert_eq!(
+        dask.compute(independent(warm))?,
+        (1..=warm).collect::<Vec<_>>()
+    );
+
+    let blocks_of = |walls: &mut Vec<f64>| {
+        let mut count = 0;
+        for _ in 0..rounds {
+            walls.push(timed(&mut || {
+                let report = dask.spawn(tutorial(n)).wait_report().unwrap();
+                assert_eq!(report.value, tutorial_reference(n));
+                count = report.blocks.len();
+            }));
+        }
+        count
+    };
+    dask.set_block_size(None);
+    tg.tutorial_blocks.0 = blocks_of(&mut tg.tutorial);
+    dask.set_block_size(Some(1));
+    tg.tutorial_blocks.1 = blocks_of(&mut tg.tutorial_fine);
+    let want: Vec<i64> = (1..=blocks).collect();
+    for _ in 0..rounds {
+        tg.independent.push(timed(&mut || {
+            assert_eq!(dask.compute(independent(blocks)).unwrap(), want);
+        }));
+    }
+    for _ in 0..rounds {
+        tg.chain.push(timed(&mut || {
+            assert_eq!(dask.compute(chain()).unwrap(), levels as i64 + 1);
+        }));
+    }
+    // Past the last graph: only this process gets here.
+    dask.close();
+
+    let py = run_python(&config)?;
+    Ok(Measured {
+        config,
+        distributed,
+        taskgraph: tg,
+        dask: py,
+    })
+}
+
+/// Runs `versus_dask.py` and reads its JSON; checks its results.
+fn run_python(config: &Config) -> Result<Side, Box<dyn std::error::Error>> {
+    let python = taskgraph::cluster::python::interpreter()?;
+    let script =
+        std::env::temp_dir().join(format!("taskgraph-versus-dask-{}.py", std::process::id()));
+    std::fs::File::create(&script)?.write_all(SCRIPT.as_bytes())?;
+    let out = Command::new(python)
+        .arg(&script)
+        .args(
+            [
+                config.workers as u64,
+                config.threads as u64,
+                config.n as u64,
+                config.sleep_ms,
+                config.blocks as u64,
+                config.levels as u64,
+                config.rounds as u64,
+            ]
+            .map(|a| a.to_string()),
+        )
+        .output();
+    let _ = std::fs::remove_file(&script);
+    let out = out?;
+    if !out.status.success() {
+        return Err(format!(
+            "versus_dask.py failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or("");
+    let v: serde_json::Value =
+        serde_json::from_str(last).map_err(|e| format!("versus_dask.py printed {last:?}: {e}"))?;
+    let walls = |name: &str| -> Vec<f64> {
+        v[name]["walls"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|w| w.as_f64()).collect())
+            .unwrap_or_default()
+    };
+    let result = |name: &str| -> Vec<i64> {
+        v[name]["result"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|w| w.as_i64()).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(result("tutorial"), [tutorial_reference(config.n)]);
+    assert_eq!(
+        result("independent"),
+        (1..=config.blocks).collect::<Vec<_>>()
+    );
+    assert_eq!(result("chain"), [config.levels as i64 + 1]);
+    Ok(Side {
+        startup: v["startup"].as_f64().unwrap_or(f64::NAN),
+        tutorial: walls("tutorial"),
+        tutorial_fine: Vec::new(),
+        tutorial_blocks: (0, 0),
+        independent: walls("independent"),
+        chain: walls("chain"),
+    })
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// The fewest steps in which `threads` threads run the tutorial's tasks if
+/// each takes one step and nothing else costs anything: Hu's schedule
+/// (highest level first), optimal for a DAG that is an in-tree, as this one
+/// is (every task has one consumer).
+pub fn ideal_steps(n: usize, threads: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    // Tasks as consumer links: inc(i), dec(i) -> add(i); then pairwise.
+    let mut consumer: Vec<Option<usize>> = Vec::new();
+    let mut cs = Vec::new();
+    for _ in 0..n {
+        let c = consumer.len() + 2;
+        consumer.extend([Some(c), Some(c), None]);
+        cs.push(c);
+    }
+    while cs.len() > 1 {
+        let mut next = Vec::new();
+        for pair in cs.chunks(2) {
+            if let [x, y] = *pair {
+                let s = consumer.len();
+                consumer.push(None);
+                consumer[x] = Some(s);
+                consumer[y] = Some(s);
+                next.push(s);
+            } else {
+                next.push(pair[0]);
+            }
+        }
+        cs = next;
+    }
+    let tasks = consumer.len();
+    let mut level = vec![0usize; tasks];
+    // Consumers come after producers: levels from the root down.
+    for t in (0..tasks).rev() {
+        level[t] = consumer[t].map_or(1, |c| level[c] + 1);
+    }
+    let mut waiting = vec![0usize; tasks];
+    for c in consumer.iter().flatten() {
+        waiting[*c] += 1;
+    }
+    let mut ready: Vec<usize> = (0..tasks).filter(|&t| waiting[t] == 0).collect();
+    let (mut done, mut steps) = (0, 0);
+    while done < tasks {
+        ready.sort_by_key(|&t| std::cmp::Reverse(level[t]));
+        let now: Vec<usize> = ready.drain(..threads.min(ready.len())).collect();
+        for t in now {
+            done += 1;
+            if let Some(c) = consumer[t] {
+                waiting[c] -= 1;
+                if waiting[c] == 0 {
+                    ready.push(c);
+                }
+            }
+        }
+        steps += 1;
+    }
+    steps
+}
+
+impl Measured {
+    /// The report: a line of set-up, then a Markdown table.
+    pub fn lines(&self) -> Vec<String> {
+        let c = &self.config;
+        let p = c.total_threads() as f64;
+        let tasks = c.tutorial_tasks();
+        let work = tasks as f64 * c.sleep_ms as f64 / 1e3;
+        let ideal = tasks as f64 / (p * ideal_steps(c.n as usize, c.total_threads()) as f64);
+        let eff = |walls: &[f64]| work / (median(walls) * p);
+        let (tg, dk) = (&self.taskgraph, &self.dask);
+        let ms = |s: f64| s * 1e3;
+        let row = |what: &str, t: f64, d: f64, unit: &str, prec: usize| {
+            format!(
+                "| {what} | {t:.prec$}{unit} | {d:.prec$}{unit} | {:.2} |",
+                t / d
+            )
+        };
+        let mut lines = vec![
+            format!(
+                "LocalCluster of {} workers x {} threads (distributed {}); tutorial N = {} \
+                 ({tasks} tasks x {} ms = {work:.2} s of sleep); medians of {} rounds",
+                c.workers, c.threads, self.distributed, c.n, c.sleep_ms, c.rounds
+            ),
+            String::new(),
+            "| measurement | taskgraph on dask | dask.delayed | taskgraph / dask |".into(),
+            "|---|--:|--:|--:|".into(),
+            row(
+                "tutorial wall, default blocks",
+                median(&tg.tutorial),
+                median(&dk.tutorial),
+                " s",
+                2,
+            ),
+            row(
+                "makespan efficiency, default blocks",
+                eff(&tg.tutorial),
+                eff(&dk.tutorial),
+                "",
+                2,
+            ),
+            row(
+                "tutorial wall, one block per iteration",
+                median(&tg.tutorial_fine),
+                median(&dk.tutorial),
+                " s",
+                2,
+            ),
+            row(
+                "makespan efficiency, one block per iteration",
+                eff(&tg.tutorial_fine),
+                eff(&dk.tutorial),
+                "",
+                2,
+            ),
+            row(
+                &format!("per block / task ({} independent, zero work)", c.blocks),
+                ms(median(&tg.independent)) / c.blocks as f64,
+                ms(median(&dk.independent)) / c.blocks as f64,
+                " ms",
+                2,
+            ),
+            row(
+                &format!("per dependency level (chain of {})", c.levels + 1),
+                ms(median(&tg.chain)) / (c.levels + 1) as f64,
+                ms(median(&dk.chain)) / (c.levels + 1) as f64,
+                " ms",
+                2,
+            ),
+            row("cluster start-up", tg.startup, dk.startup, " s", 2),
+            String::new(),
+            format!("ideal makespan efficiency (no overhead, best schedule): {ideal:.3}"),
+            format!(
+                "taskgraph's tutorial blocks: {} by default, {} with one per iteration (dask.delayed: {tasks} tasks)",
+                tg.tutorial_blocks.0, tg.tutorial_blocks.1
+            ),
+        ];
+        let all = |name: &str, v: &[f64]| {
+            let v: Vec<String> = v.iter().map(|w| format!("{w:.3}")).collect();
+            format!("{name}: {} s", v.join(", "))
+        };
+        lines.push(all("taskgraph tutorial walls", &tg.tutorial));
+        lines.push(all(
+            "taskgraph tutorial walls, one block per iteration",
+            &tg.tutorial_fine,
+        ));
+        lines.push(all("dask.delayed tutorial walls", &dk.tutorial));
+        lines.push(all("taskgraph independent walls", &tg.independent));
+        lines.push(all("dask.delayed independent walls", &dk.independent));
+        lines.push(all("taskgraph chain walls", &tg.chain));
+        lines.push(all("dask.delayed chain walls", &dk.chain));
+        lines
+    }
+}
+
+#[allow(dead_code)] // the test includes this file as a module
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let measured = run(Config::from_args(&args))?;
+    for line in measured.lines() {
+        println!("{line}");
+    }
+    Ok(())
+}

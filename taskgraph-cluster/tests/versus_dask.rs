@@ -1,0 +1,56 @@
+//! `examples/versus_dask.rs` at small sizes: the tutorial with sleeping
+//! tasks, independent blocks and a chain, as `graph!`s on a LocalCluster
+//! and as dask.delayed graphs on another. Every result of both is checked
+//! against the sequential one; the times are printed, never asserted.
+//!
+//! Its own `main` (`harness = false`): the cluster's workers run this
+//! program again, with the same arguments, for each block of its graphs.
+//! With no `python3` it says so and passes.
+
+// The measurement is the example's, so both report the same thing.
+#[path = "../examples/versus_dask.rs"]
+#[allow(dead_code)]
+mod versus_dask;
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use taskgraph::cluster::ClusterError;
+
+fn main() -> ExitCode {
+    // The best schedule of the tutorial's unit tasks: ceil((4N - 1) / P)
+    // steps on few threads, the critical path (inc, add, log2 N adds) on
+    // many.
+    assert_eq!(versus_dask::ideal_steps(64, 2), 128);
+    assert_eq!(versus_dask::ideal_steps(64, 1000), 2 + 6);
+    assert_eq!(versus_dask::ideal_steps(1, 1), 3);
+    assert_eq!(versus_dask::ideal_steps(5, 2), 10);
+
+    // No Python look-up before the graphs: a block's process (this
+    // program, run from a worker's directory) must reach them cheaply.
+    let started = Instant::now();
+    // 2 workers x 1 thread; N = 8 with 5 ms sleeps, 20 blocks, a chain of
+    // 11, one round each.
+    let args = ["2", "1", "8", "5", "20", "10", "1"].map(String::from);
+    let measured = match versus_dask::run(versus_dask::Config::from_args(&args)) {
+        Ok(m) => m,
+        Err(e) => match e.downcast_ref::<ClusterError>() {
+            Some(e @ ClusterError::PythonNotFound) => {
+                println!("skipping versus_dask: {e}");
+                println!("\ntest result: ok. 0 passed; 0 failed; 1 ignored");
+                return ExitCode::SUCCESS;
+            }
+            _ => panic!("versus_dask: {e}"),
+        },
+    };
+    println!("\nrunning 1 test");
+    println!(
+        "test versus_dask ... ok ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+    for line in measured.lines() {
+        println!("    {line}");
+    }
+    println!("\ntest result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out\n");
+    ExitCode::SUCCESS
+}
