@@ -20,5 +20,7 @@ pub fn delayed(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// Compiles ordinary Rust into a static task graph. See the `taskgraph` crate.
 #[proc_macro]
 pub fn graph(input: TokenStream) -> TokenStream {
-    graph::expand(input.into()).into()
+    let check = paths::version_check();
+    let graph = graph::expand(input.into());
+    quote::quote!({ #check #graph }).into()
 }
