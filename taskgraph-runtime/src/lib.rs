@@ -23,6 +23,7 @@ mod source;
 mod spawn;
 pub mod stream;
 mod sync;
+pub mod trace;
 mod tree;
 mod value;
 pub mod view;

@@ -283,6 +283,8 @@ pub struct RuntimeBuilder {
     cache: usize,
     observers: Vec<std::sync::Arc<dyn crate::observe::Observer>>,
     progress: bool,
+    #[cfg(feature = "tracing")]
+    tracing: bool,
     #[cfg(feature = "dashboard")]
     dashboard: Option<String>,
 }
@@ -311,6 +313,8 @@ impl Default for RuntimeBuilder {
             cache: DEFAULT_CACHE,
             observers: Vec::new(),
             progress: false,
+            #[cfg(feature = "tracing")]
+            tracing: false,
             #[cfg(feature = "dashboard")]
             dashboard: None,
         }
@@ -374,6 +378,20 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Opens a `tracing` span per run, per task and per block of a fused
+    /// loop (feature `tracing`; default `false`), so that the subscriber
+    /// your application installs sees the task stream, and events emitted
+    /// inside tasks belong to their task's span: see
+    /// [`trace::Spans`](crate::trace::Spans), the observer this attaches.
+    ///
+    /// Cost: what the subscriber costs per span, plus two clock reads per
+    /// task, as any observer.
+    #[cfg(feature = "tracing")]
+    pub fn tracing(mut self, on: bool) -> Self {
+        self.tracing = on;
+        self
+    }
+
     /// Serves a live dashboard at `address` (feature `dashboard`): a page
     /// with per-call-site progress, the task stream and the graph coloured
     /// by state, updating while graphs run, like dask's `/status` and
@@ -428,6 +446,12 @@ impl RuntimeBuilder {
             inner
                 .observers
                 .attach(std::sync::Arc::new(crate::progress::Progress::new()));
+        }
+        #[cfg(feature = "tracing")]
+        if self.tracing {
+            inner
+                .observers
+                .attach(std::sync::Arc::new(crate::trace::Spans::new()));
         }
         #[cfg(feature = "dashboard")]
         let mut inner = inner;

@@ -3,6 +3,10 @@
 //! one test crate rather than trybuild cases, so they build with the other
 //! tests and trybuild only checks (`tests/ui.rs`).
 
+// The programs spell things out to exercise the macros (a fold written as
+// plain code inside `graph!`, a task with an explicit lifetime).
+#![allow(clippy::unnecessary_fold, clippy::needless_lifetimes)]
+
 mod closure_params_shadow_lazy_names;
 mod generic_and_module_tasks;
 mod iterate_lazy_vector;
