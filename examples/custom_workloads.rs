@@ -455,7 +455,7 @@ fn tutorial_loop(n: i64) -> impl View<Output = i64> {
 /// task stream, and writes the trace and the performance report.
 fn see_the_computation(rt: &Runtime, n: i64) -> Result<(), Box<dyn std::error::Error>> {
     use std::sync::Arc;
-    use taskgraph::progress::Progress;
+    use taskgraph::progress::ProgressBars;
     use taskgraph::stream::TaskStream;
 
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/custom_workloads");
@@ -489,7 +489,7 @@ fn see_the_computation(rt: &Runtime, n: i64) -> Result<(), Box<dyn std::error::E
         dir.join("template.svg").display()
     );
 
-    let bars = Arc::new(Progress::new());
+    let bars = Arc::new(ProgressBars::new());
     let stream = Arc::new(TaskStream::new());
     let watching = (rt.observe(bars.clone()), rt.observe(stream.clone()));
     reseed();

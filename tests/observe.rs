@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use indicatif::ProgressDrawTarget;
 use taskgraph::observe::{BlockEvent, Observer, RunFinished, RunStarted, TaskEvent};
-use taskgraph::progress::Progress;
+use taskgraph::progress::ProgressBars;
 use taskgraph::stream::TaskStream;
 use taskgraph::{delayed, graph, Graph, Runtime};
 
@@ -146,7 +146,7 @@ fn stats_count_and_time_every_call_site() {
 #[test]
 fn progress_counts_every_call_site_fused_or_not() {
     for (rt, how) in runtimes() {
-        let bars = Arc::new(Progress::with_target(ProgressDrawTarget::hidden()));
+        let bars = Arc::new(ProgressBars::with_target(ProgressDrawTarget::hidden()));
         let w = rt.observe(bars.clone());
         rt.compute(tutorial(256)).unwrap();
         drop(w);

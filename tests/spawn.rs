@@ -400,10 +400,21 @@ fn dropping_the_runtime_waits_for_its_graphs_and_no_thread_outlives_it() {
     }
     drop(rt);
     drop(timed);
+    // A joined thread leaves `/proc` a moment after `join` returns (the
+    // kernel wakes the joiner before it reaps the thread): allow for that
+    // moment, not for a thread that is still running.
     #[cfg(target_os = "linux")]
     {
-        assert_eq!(threads_named("shutdn"), 0);
-        assert_eq!(threads_named("shutdt"), 0);
+        let start = Instant::now();
+        while threads_named("shutdn") + threads_named("shutdt") > 0 {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "threads outlived their runtime: {} shutdn, {} shutdt",
+                threads_named("shutdn"),
+                threads_named("shutdt")
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
     // Every handle still returns after its runtime is gone.
     for (k, h) in handles.into_iter().enumerate() {

@@ -81,6 +81,31 @@ fn a_loop_carried_chain_template_labels_the_previous_iteration() {
 }
 
 #[test]
+fn the_tutorial_while_loop_template_draws_its_indexed_edges() {
+    let n = 5;
+    let g = graph! {
+        let mut level: Vec<_> = (0..n).map(|i| inc(i)).collect();
+        while level.len() > 1 {
+            let mut next = Vec::new();
+            for i in (0..level.len()).step_by(2) {
+                if i + 1 < level.len() {
+                    next.push(add(level[i], level[i + 1]));
+                } else {
+                    next.push(level[i]);
+                }
+            }
+            level = next;
+        }
+        level[0]
+    };
+    let dot = g.template_dot();
+    assert!(dot.contains("while level.len() > 1"), "{dot}");
+    insta::assert_snapshot!("while_template", dot);
+    // Each level's adds read the level below: 2 + 1 + 1 adds for 5 leaves.
+    assert_eq!(g.tasks().unwrap().total, 5 + 4);
+}
+
+#[test]
 fn tasks_are_counted_per_call_site() {
     let t = seed(256).tasks().unwrap();
     assert_eq!(t.total, 3 * 256 + 255);

@@ -15,7 +15,7 @@ use crate::observe::{same_site, BlockEvent, Observer, RunFinished, RunStarted, T
 ///
 /// ```
 /// use std::sync::Arc;
-/// use taskgraph::progress::Progress;
+/// use taskgraph::progress::ProgressBars;
 /// use taskgraph::{delayed, graph, Runtime};
 ///
 /// #[delayed]
@@ -24,7 +24,7 @@ use crate::observe::{same_site, BlockEvent, Observer, RunFinished, RunStarted, T
 /// }
 ///
 /// let rt = Runtime::new(2)?;
-/// let bars = Arc::new(Progress::new());
+/// let bars = Arc::new(ProgressBars::new());
 /// let watching = rt.observe(bars.clone());
 /// rt.compute(graph! {
 ///     let xs: Vec<_> = (0..256).map(|i| inc(i)).collect();
@@ -41,13 +41,13 @@ use crate::observe::{same_site, BlockEvent, Observer, RunFinished, RunStarted, T
 /// each call site of its body. indicatif redraws at most 20 times a second.
 ///
 /// [`RuntimeBuilder::progress_bars`]: crate::RuntimeBuilder::progress_bars
-pub struct Progress {
+pub struct ProgressBars {
     multi: MultiProgress,
     runs: RwLock<HashMap<u64, Arc<RunBars>>>,
     last: Mutex<Vec<Bar>>,
 }
 
-/// One bar, as [`Progress::last`] reports it.
+/// One bar, as [`ProgressBars::last`] reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bar {
     /// The call site's function.
@@ -74,19 +74,19 @@ impl RunBars {
     }
 }
 
-impl Default for Progress {
+impl Default for ProgressBars {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl std::fmt::Debug for Progress {
+impl std::fmt::Debug for ProgressBars {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Progress").finish_non_exhaustive()
+        f.debug_struct("ProgressBars").finish_non_exhaustive()
     }
 }
 
-impl Progress {
+impl ProgressBars {
     /// Bars on standard error, hidden when it is not a terminal.
     pub fn new() -> Self {
         Self::with_target(ProgressDrawTarget::stderr())
@@ -94,7 +94,7 @@ impl Progress {
 
     /// Bars drawn to `target` (for instance `ProgressDrawTarget::hidden()`).
     pub fn with_target(target: ProgressDrawTarget) -> Self {
-        Progress {
+        ProgressBars {
             multi: MultiProgress::with_draw_target(target),
             runs: RwLock::new(HashMap::new()),
             last: Mutex::new(Vec::new()),
@@ -125,7 +125,7 @@ impl RunBars {
     }
 }
 
-impl Observer for Progress {
+impl Observer for ProgressBars {
     fn run_started(&self, run: &RunStarted<'_>) {
         let planned = run.planned();
         let width = planned.iter().map(|p| p.site.name.len()).max().unwrap_or(0);

@@ -371,7 +371,7 @@ impl RuntimeBuilder {
 
     /// Shows a progress bar per call site on the terminal while graphs run
     /// (default `false`), like dask's `progress()`: see
-    /// [`Progress`](crate::progress::Progress). Nothing is drawn when
+    /// [`ProgressBars`](crate::progress::ProgressBars). Nothing is drawn when
     /// standard error is not a terminal.
     pub fn progress_bars(mut self, on: bool) -> Self {
         self.progress = on;
@@ -445,7 +445,7 @@ impl RuntimeBuilder {
         if self.progress {
             inner
                 .observers
-                .attach(std::sync::Arc::new(crate::progress::Progress::new()));
+                .attach(std::sync::Arc::new(crate::progress::ProgressBars::new()));
         }
         #[cfg(feature = "tracing")]
         if self.tracing {

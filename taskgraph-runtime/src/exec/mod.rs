@@ -51,6 +51,10 @@ pub(crate) struct InRun {
 #[derive(Debug, Default)]
 pub struct RunList {
     runs: Vec<InRun>,
+    /// The run the last lookup found: nodes mostly run in order, so the
+    /// next lookup usually finds its run there or just after. A hint only
+    /// (any value is correct), shared by the threads without ordering.
+    hint: std::sync::atomic::AtomicU32,
 }
 
 impl RunList {
@@ -85,7 +89,24 @@ impl RunList {
     pub(crate) fn get(&self, c: u32) -> NodeId {
         let r = match self.runs.len() {
             1 => &self.runs[0],
-            _ => &self.runs[self.runs.partition_point(|r| r.c0 <= c) - 1],
+            n => {
+                use std::sync::atomic::Ordering::Relaxed;
+                let h = self.hint.load(Relaxed) as usize;
+                let within = |k: usize| {
+                    k < n && self.runs[k].c0 <= c && c - self.runs[k].c0 < self.runs[k].n
+                };
+                let k = if within(h) {
+                    h
+                } else if within(h + 1) {
+                    self.hint.store((h + 1) as u32, Relaxed);
+                    h + 1
+                } else {
+                    let k = self.runs.partition_point(|r| r.c0 <= c) - 1;
+                    self.hint.store(k as u32, Relaxed);
+                    k
+                };
+                &self.runs[k]
+            }
         };
         NodeId::new(r.p_fam, r.p0 + (c - r.c0) * r.stride)
     }
@@ -223,6 +244,9 @@ pub(crate) struct Topology {
     /// positions, one per family and class.
     reach: Vec<u32>,
     segs_at: usize,
+    /// Per class segment: where its last search ended (a hint: nodes of a
+    /// family mostly complete in order). Accessed only through [`atomic`].
+    hints: Vec<u32>,
     /// Whether a family reads values from outside the run (`source.rs`).
     pub(crate) sources: bool,
 }
@@ -360,6 +384,12 @@ impl Topology {
             pending,
             states,
             rules,
+            hints: {
+                let n = (reach.len() - segs_at) / 2;
+                let mut h = cache.take_words(n);
+                h.resize(n, 0);
+                h
+            },
             reach,
             segs_at,
             sources,
@@ -371,6 +401,7 @@ impl Topology {
         cache.give_words(self.pending);
         cache.give_words(self.states);
         cache.give_words(self.reach);
+        cache.give_words(self.hints);
         cache.give_rules(self.rules);
     }
 
@@ -408,10 +439,32 @@ impl Topology {
             return;
         }
         let segs = &self.reach[self.segs_at..];
-        for s in segs[2 * m.segs_lo as usize..2 * m.segs_hi as usize].chunks_exact(2) {
+        let first = m.segs_lo as usize;
+        for (j, s) in segs[2 * first..2 * m.segs_hi as usize]
+            .chunks_exact(2)
+            .enumerate()
+        {
             let (lo, hi) = (s[0] as usize, s[1] as usize);
             let (rules, reach) = (&self.rules[lo..hi], &self.reach[lo..hi]);
-            let mut k = rules.partition_point(|r| r.lo <= p.idx);
+            // The partition point of `lo <= idx`: where the last search
+            // ended, or just after it, or searched for.
+            let hint = atomic(&self.hints[first + j]);
+            let h = hint.load(Ordering::Relaxed) as usize;
+            let at = |k: usize| {
+                k <= rules.len()
+                    && (k == 0 || rules[k - 1].lo <= p.idx)
+                    && (k == rules.len() || rules[k].lo > p.idx)
+            };
+            let mut k = if at(h) {
+                h
+            } else if at(h + 1) {
+                hint.store((h + 1) as u32, Ordering::Relaxed);
+                h + 1
+            } else {
+                let k = rules.partition_point(|r| r.lo <= p.idx);
+                hint.store(k as u32, Ordering::Relaxed);
+                k
+            };
             while k > 0 && reach[k - 1] > p.idx {
                 k -= 1;
                 if rules[k].covers(p.idx) {
@@ -1132,10 +1185,26 @@ impl<'r, 'g> Run<'r, 'g> {
         }
         let rules = &self.topo.rules[m.rules_lo as usize..m.rules_hi as usize];
         if rules.len() > SCAN_RULES {
-            let uses = self.topo.uses(p);
+            // One search finds the covering rules (usually a few): they give
+            // the uses, then the consumers to tell.
+            let mut found: [Option<&Rule>; 8] = [None; 8];
+            let (mut n, mut uses) = (0, 0);
+            self.topo.for_each_rule(p, |r| {
+                uses += r.uses();
+                if let Some(slot) = found.get_mut(n) {
+                    *slot = Some(r);
+                }
+                n += 1;
+            });
             self.publish(p, uses, cx);
-            self.topo
-                .for_each_rule(p, |r| self.notify(r, p.idx, 1, cx, &mut next));
+            if n <= found.len() {
+                for r in found[..n].iter().flatten() {
+                    self.notify(r, p.idx, 1, cx, &mut next);
+                }
+            } else {
+                self.topo
+                    .for_each_rule(p, |r| self.notify(r, p.idx, 1, cx, &mut next));
+            }
             return next;
         }
         // The uses must be set before the first consumer is told.

@@ -33,6 +33,8 @@ fn iteration(l: &LoopSite, k: u32) -> String {
 fn loop_label(l: &LoopSite) -> String {
     match l.kind {
         "map" => format!("{}.map(|{}| ..)", l.iter, l.pattern),
+        "while" => format!("while {}", l.iter),
+        "loop" => "loop".to_owned(),
         _ => format!("for {} in {}", l.pattern, l.iter),
     }
 }

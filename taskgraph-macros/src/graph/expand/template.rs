@@ -222,9 +222,43 @@ impl Walk {
                     w.env.truncate(mark);
                 });
             }
-            // Plain code, and constructs this walk does not know.
-            #[allow(unreachable_patterns)]
-            _ => {}
+            Stmt::AssignVec { name, value } => {
+                let p = self.value(value);
+                self.rebind(&name.to_string(), Binding::Vector(p));
+            }
+            // A branch may run or not: its calls and edges are drawn once.
+            Stmt::If { .. } | Stmt::Match { .. } | Stmt::Block(_) => {
+                for c in s.children() {
+                    self.stmt(c);
+                }
+            }
+            Stmt::While { cond, body, .. } => {
+                let pat: syn::Pat = syn::parse_quote!(_);
+                let carried = assigns_outer(body);
+                self.enter(&pat, cond, "while", |w| {
+                    let start = w.clock;
+                    let mark = w.env.len();
+                    w.stmts(body);
+                    if carried {
+                        w.env.truncate(mark);
+                        let outer = w.carried.replace((start, w.clock, w.stack.len()));
+                        w.stmts(body);
+                        w.carried = outer;
+                    }
+                    w.env.truncate(mark);
+                });
+            }
+            Stmt::Loop { body, .. } => {
+                let pat: syn::Pat = syn::parse_quote!(_);
+                let cond: syn::Expr = syn::parse_quote!(true);
+                self.enter(&pat, &cond, "loop", |w| {
+                    let mark = w.env.len();
+                    w.stmts(body);
+                    w.env.truncate(mark);
+                });
+            }
+            // Plain code.
+            Stmt::Plain(_) => {}
         }
     }
 
@@ -237,14 +271,25 @@ impl Walk {
         f: impl FnOnce(&mut Self),
     ) {
         use syn::spanned::Spanned;
-        let k = self.loops.len();
-        self.loops.push(LoopRec {
+        let rec = LoopRec {
             pattern: compact(pat.to_token_stream()),
             iter: compact(iter.to_token_stream()),
             kind,
             span: iter.span(),
             parent: self.stack.last().copied(),
-        });
+        };
+        // A loop walked again (the body of a loop that carries a value is
+        // walked twice) is the same loop.
+        let k = match self.loops.iter().position(|l| {
+            (&l.pattern, &l.iter, l.kind, l.parent)
+                == (&rec.pattern, &rec.iter, rec.kind, rec.parent)
+        }) {
+            Some(k) if self.carried.is_some() => k,
+            _ => {
+                self.loops.push(rec);
+                self.loops.len() - 1
+            }
+        };
         let mark = self.env.len();
         // `for x in v.iter()` over a vector of lazy values: `x` is one element.
         if let Some(v) = vec_iter(iter) {
@@ -312,8 +357,30 @@ impl Walk {
                 out
             }
             Value::Tuple(vs) => vs.iter().flat_map(|v| self.value(v)).collect(),
-            #[allow(unreachable_patterns)]
-            _ => Vec::new(),
+            Value::Index { name, .. } | Value::Slice { name, .. } => {
+                match self.lookup(&name.to_string()) {
+                    Some(Binding::Value(p) | Binding::Vector(p) | Binding::Element(p, _)) => {
+                        p.clone()
+                    }
+                    None => Vec::new(),
+                }
+            }
+            Value::If { .. } | Value::Match { .. } => {
+                let (stmts, tails, _) = v.parts();
+                for s in stmts {
+                    self.stmt(s);
+                }
+                let mut out: Vec<Prod> = Vec::new();
+                for t in tails {
+                    for p in self.value(t) {
+                        if !out.iter().any(|q| q.fam == p.fam) {
+                            out.push(p);
+                        }
+                    }
+                }
+                out
+            }
+            Value::Source { .. } | Value::Error => Vec::new(),
         }
     }
 
@@ -324,6 +391,17 @@ impl Walk {
                 let n = name.to_string();
                 let b = self.lookup(&n).cloned();
                 (n, b)
+            }
+            Value::Index { name, index, .. }
+            | Value::Slice {
+                name, range: index, ..
+            } => {
+                let prods = self.value(v);
+                let label = format!("{name}[{}]", compact(index.to_token_stream()));
+                for p in prods {
+                    self.edges.push((p.fam, to, label.clone()));
+                }
+                return;
             }
             v => {
                 let p = self.value(v);
@@ -396,8 +474,16 @@ impl Walk {
 /// iterations).
 fn assigns_outer(body: &[Stmt]) -> bool {
     body.iter().any(|s| match s {
-        Stmt::Assign { .. } => true,
+        Stmt::Assign { .. } | Stmt::AssignVec { .. } => true,
         Stmt::For { body, .. } => assigns_outer(body),
+        s @ (Stmt::While { .. }
+        | Stmt::Loop { .. }
+        | Stmt::If { .. }
+        | Stmt::Match { .. }
+        | Stmt::Block(_)) => s
+            .children()
+            .into_iter()
+            .any(|c| assigns_outer(std::slice::from_ref(c))),
         _ => false,
     })
 }
