@@ -96,6 +96,8 @@ pub trait Observer: Send + Sync {
 /// virtual machine's `clock_gettime` can take ten times as long),
 /// calibrated against [`Instant`] over a millisecond on first use;
 /// elsewhere it is [`Instant`].
+///
+/// [`Instant`]: std::time::Instant
 pub fn now_ns() -> u64 {
     clock::now()
 }

@@ -25,13 +25,10 @@
 //! span under a lock; with none, or with `taskgraph` spans filtered out,
 //! about what any observer costs (see `benches/README.md`).
 //!
-//!
 //! [`Observer`]: crate::observe::Observer
 //! [`RuntimeBuilder::tracing`]: crate::RuntimeBuilder::tracing
 //! [`RuntimeBuilder::observer`]: crate::RuntimeBuilder::observer
 //! [`Runtime::observe`]: crate::Runtime::observe
 
-#[cfg(feature = "tracing")]
 mod spans;
-#[cfg(feature = "tracing")]
 pub use spans::Spans;
