@@ -56,6 +56,8 @@ fn file_pipeline_matches_sequential_and_names_a_bad_file() {
         Err(PipelineError::BadLine { .. })
     ));
 
+    std::fs::write(bad, text).unwrap();
+    assert_eq!(parallel(&rt, &paths).unwrap(), want);
     std::fs::remove_file(&paths[3]).unwrap();
     let err = parallel(&rt, &paths).unwrap_err();
     let source = std::error::Error::source(&err).and_then(|s| s.downcast_ref::<PipelineError>());
