@@ -159,10 +159,7 @@ pub use taskgraph_runtime::{
     TaskInfo, View,
 };
 
-pub use taskgraph_runtime::{observe, progress, stream, view};
-
-#[cfg(feature = "tracing")]
-pub use taskgraph_runtime::trace;
+pub use taskgraph_runtime::{observe, progress, stream, trace, view};
 
 /// The contracts behind `#[delayed]` and `graph!`: the traits and types that
 /// compiler messages name when a graph does not type-check.

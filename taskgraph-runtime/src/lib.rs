@@ -23,7 +23,6 @@ mod source;
 mod spawn;
 pub mod stream;
 mod sync;
-#[cfg(feature = "tracing")]
 pub mod trace;
 mod tree;
 mod value;

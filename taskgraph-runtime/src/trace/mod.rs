@@ -25,10 +25,25 @@
 //! span under a lock; with none, or with `taskgraph` spans filtered out,
 //! about what any observer costs (see `benches/README.md`).
 //!
+//! Without the feature this module is empty.
+//!
 //! [`Observer`]: crate::observe::Observer
-//! [`RuntimeBuilder::tracing`]: crate::RuntimeBuilder::tracing
 //! [`RuntimeBuilder::observer`]: crate::RuntimeBuilder::observer
 //! [`Runtime::observe`]: crate::Runtime::observe
+// Built without the feature, the documentation links to the items it would
+// have on docs.rs, which builds it with every feature.
+#![cfg_attr(
+    feature = "tracing",
+    doc = "[`Spans`]: Spans\n[`RuntimeBuilder::tracing`]: crate::RuntimeBuilder::tracing"
+)]
+#![cfg_attr(
+    not(feature = "tracing"),
+    doc = "[`Spans`]: https://docs.rs/taskgraph/latest/taskgraph/trace/struct.Spans.html\n\
+           [`RuntimeBuilder::tracing`]: \
+           https://docs.rs/taskgraph/latest/taskgraph/struct.RuntimeBuilder.html#method.tracing"
+)]
 
+#[cfg(feature = "tracing")]
 mod spans;
+#[cfg(feature = "tracing")]
 pub use spans::Spans;
