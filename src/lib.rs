@@ -118,8 +118,11 @@ pub use taskgraph_macros::delayed;
 /// blocks of straight-line code, the tasks of one iteration in order, at the
 /// speed of a plain loop. The other statements (`if`, `while`, indexing,
 /// expression tasks outside fused loops) run node by node, at tens of
-/// nanoseconds per task. See the compile-error catalogue in the README for
-/// every mistake and its message.
+/// nanoseconds per task.
+///
+/// Every mistake the macros catch, and its message, is in [the
+/// compile-error catalogue](crate#what-the-compiler-catches) (one
+/// `tests/ui` case each).
 ///
 /// The value is an [`impl Graph`](Graph); compute it with
 /// [`Runtime::compute`] or [`Graph::compute`].
@@ -159,7 +162,7 @@ pub use taskgraph_runtime::{
     TaskInfo, View,
 };
 
-pub use taskgraph_runtime::{observe, progress, stream, view};
+pub use taskgraph_runtime::{observe, progress, stream, trace, view};
 
 /// The same graphs on a [dask.distributed](https://distributed.dask.org)
 /// cluster, with workers added while they run (the `cluster` feature).

@@ -66,8 +66,9 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
     let companion = companion(&f);
     let threads = thread_checks(&f);
+    let version = crate::paths::version_check();
     let e = cx.into_tokens();
-    quote!(#e #f #companion #threads)
+    quote!(#e #f #companion #threads #version)
 }
 
 fn describe(item: &Item) -> &'static str {

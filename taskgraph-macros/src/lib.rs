@@ -11,14 +11,20 @@ mod diag;
 mod graph;
 mod paths;
 
-/// Marks a function as usable as a task inside `graph!`. See the `taskgraph` crate.
+// Documented where `taskgraph` re-exports it: rustdoc appends an inlined
+// item's own documentation to the re-export's, so any text here would show
+// twice over in the documentation users read.
+#[allow(missing_docs)]
 #[proc_macro_attribute]
 pub fn delayed(attr: TokenStream, item: TokenStream) -> TokenStream {
     delayed::expand(attr.into(), item.into()).into()
 }
 
-/// Compiles ordinary Rust into a static task graph. See the `taskgraph` crate.
+// Documented where `taskgraph` re-exports it, as `delayed`.
+#[allow(missing_docs)]
 #[proc_macro]
 pub fn graph(input: TokenStream) -> TokenStream {
-    graph::expand(input.into()).into()
+    let check = paths::version_check();
+    let graph = graph::expand(input.into());
+    quote::quote!({ #check #graph }).into()
 }

@@ -9,6 +9,23 @@ pub(crate) fn private(name: &str, span: Span) -> TokenStream {
     quote_spanned!(span=> ::taskgraph::__private::#name)
 }
 
+/// `const _: () = ::taskgraph::__private::check_version::<MacrosVersion<..>>();`
+/// with this crate's version: it compiles only against a runtime of the
+/// same version, and says so otherwise (the runtime's `SameVersion`).
+pub(crate) fn version_check() -> TokenStream {
+    let number = |s: &str| {
+        let n: u64 = s.parse().expect("a version number");
+        proc_macro2::Literal::u64_unsuffixed(n)
+    };
+    let major = number(env!("CARGO_PKG_VERSION_MAJOR"));
+    let minor = number(env!("CARGO_PKG_VERSION_MINOR"));
+    let patch = number(env!("CARGO_PKG_VERSION_PATCH"));
+    let span = Span::call_site();
+    let check = private("check_version", span);
+    let version = private("MacrosVersion", span);
+    quote_spanned!(span=> const _: () = #check::<#version<#major, #minor, #patch>>();)
+}
+
 /// A name for a macro temporary: invisible to user code (mixed-site
 /// hygiene), but reported at `span` if rustc complains about it.
 pub(crate) fn temp(name: &str, span: Span) -> syn::Ident {

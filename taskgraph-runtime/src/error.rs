@@ -10,6 +10,33 @@ use std::time::Duration;
 /// `.map(..)` closure), outermost first. A node made by `tree_reduce` ends with
 /// two extra numbers: the tree level (0 for the leaves' parents) and the
 /// position within that level.
+///
+/// ```
+/// use taskgraph::{delayed, graph, Error, Runtime};
+///
+/// #[delayed]
+/// fn check(x: u32) -> u32 {
+///     assert!(x != 7, "seven");
+///     x
+/// }
+///
+/// let rt = Runtime::new(2)?;
+/// let err = rt
+///     .compute(graph! {
+///         let mut v = Vec::new();
+///         for i in 0..4 {
+///             for j in 0..4 {
+///                 v.push(check(4 * i + j));
+///             }
+///         }
+///         v
+///     })
+///     .unwrap_err();
+/// let Error::TaskPanicked { task, .. } = &err else { panic!("{err}") };
+/// assert_eq!((task.function, task.indices.as_slice()), ("check", &[1, 3][..]));
+/// assert!(task.to_string().starts_with("`check` at "));
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskInfo {
     /// The function as written at the call site, e.g. `inc` or `math::inc`.
@@ -41,18 +68,109 @@ impl fmt::Display for TaskInfo {
 /// Everything that can stop a graph from producing its output.
 ///
 /// A failed run never loses a thread and never poisons the [`Runtime`]: the
-/// same runtime can compute the next graph right away.
+/// same runtime can compute the next graph right away. Each variant says when
+/// it happens and what to do; the message ([`Display`](fmt::Display)) says it
+/// too, naming the task, call site and loop iterations where there is one.
+///
+/// `Error` is `Send + Sync + 'static` and implements [`std::error::Error`],
+/// with the task's own error as [`source`](std::error::Error::source) for
+/// [`Error::TaskFailed`], so `?` turns it into `anyhow::Error`,
+/// `eyre::Report` or `Box<dyn std::error::Error>`:
+///
+/// ```
+/// use anyhow::Context;
+/// use taskgraph::{delayed, graph, Runtime};
+///
+/// #[delayed]
+/// fn parse(s: &str) -> Result<i64, std::num::ParseIntError> {
+///     s.trim().parse()
+/// }
+///
+/// #[delayed]
+/// fn add(a: i64, b: i64) -> i64 {
+///     a + b
+/// }
+///
+/// fn main() -> anyhow::Result<()> {
+///     let rt = Runtime::new(2)?;
+///     let total = rt.compute(graph! { add(parse(" 40")?, parse("2")?) })?;
+///     assert_eq!(total, 42);
+///
+///     // A task's `Err` stops the graph; its error is the source.
+///     let err = rt
+///         .compute(graph! { add(parse("40")?, parse("two")?) })
+///         .context("adding the numbers")
+///         .unwrap_err();
+///     let chain: Vec<String> = err.chain().map(|e| e.to_string()).collect();
+///     assert_eq!(chain[0], "adding the numbers");
+///     assert!(chain[1].contains("task `parse` at "));
+///     assert_eq!(chain[2], "invalid digit found in string");
+///     assert!(err.root_cause().downcast_ref::<std::num::ParseIntError>().is_some());
+///     Ok(())
+/// }
+/// ```
 ///
 /// [`Runtime`]: crate::Runtime
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// `Runtime::new(0)` or a builder with zero threads.
+    /// `Runtime::new(0)` or a builder with zero threads: ask for one or
+    /// more (or leave the builder's default, one per core).
+    ///
+    /// ```
+    /// use taskgraph::{Error, Runtime};
+    ///
+    /// assert!(matches!(Runtime::new(0), Err(Error::ZeroThreads)));
+    /// ```
     ZeroThreads,
-    /// The operating system refused to start the pool's threads.
+    /// The operating system refused to start the pool's threads (the
+    /// message is its reason), as [`std::thread::Builder::spawn`] can fail
+    /// when a process has too many threads or too little memory. No thread
+    /// of the runtime is left running. Ask for fewer threads or a smaller
+    /// [`stack_size`](crate::RuntimeBuilder::stack_size), or fail.
+    ///
+    /// ```
+    /// use taskgraph::{Error, Runtime};
+    ///
+    /// let rt = match Runtime::builder().stack_size(1 << 20).build() {
+    ///     Err(Error::ThreadPool(why)) => {
+    ///         eprintln!("{why}; trying with one thread");
+    ///         Runtime::new(1)?
+    ///     }
+    ///     other => other?,
+    /// };
+    /// # let _ = rt;
+    /// # Ok::<(), Error>(())
+    /// ```
     ThreadPool(String),
     /// A task panicked. The graph stopped; tasks that had not started were not
-    /// run, and every value already produced was dropped.
+    /// run, and every value already produced was dropped. The runtime is
+    /// ready for the next graph: fix the task, or treat the panic as the
+    /// failure of this input. `task` says which task and iteration it was.
+    ///
+    /// ```
+    /// use taskgraph::{delayed, graph, Error, Runtime};
+    ///
+    /// #[delayed]
+    /// fn inverse(x: i64) -> i64 {
+    ///     assert!(x != 0, "no inverse of zero");
+    ///     100 / x
+    /// }
+    ///
+    /// let rt = Runtime::new(2)?;
+    /// let err = rt
+    ///     .compute(graph! {
+    ///         let v: Vec<_> = (-2..3).map(|x| inverse(x)).collect();
+    ///         v
+    ///     })
+    ///     .unwrap_err();
+    /// let Error::TaskPanicked { task, message, .. } = &err else { panic!("{err}") };
+    /// assert_eq!(task.indices, [2]);
+    /// assert_eq!(message, "no inverse of zero");
+    /// // The runtime keeps working.
+    /// assert_eq!(rt.compute(graph! { inverse(5) })?, 20);
+    /// # Ok::<(), Error>(())
+    /// ```
     #[non_exhaustive]
     TaskPanicked {
         /// The task that panicked.
@@ -64,7 +182,8 @@ pub enum Error {
     },
     /// A task returned `Err` through `?` (`let y = parse(x)?;` in `graph!`).
     /// The graph stopped as for a panic; [`source`] is the task's error, and
-    /// can be downcast to its type:
+    /// can be downcast to its type to decide what to do (report the bad
+    /// input, skip it and compute again without it, ...):
     ///
     /// ```
     /// use taskgraph::{delayed, graph, Error, Runtime};
@@ -104,7 +223,32 @@ pub enum Error {
     },
     /// An index into a vector of lazy values was out of range
     /// (`v[i]` with `i >= v.len()`), found when the graph was built, before
-    /// any task ran.
+    /// any task ran. The graph's plain code has a bug: check the index
+    /// against `v.len()` (which is plain) where it is computed.
+    ///
+    /// ```
+    /// use taskgraph::{delayed, graph, Error, Runtime};
+    ///
+    /// #[delayed]
+    /// fn add(a: u32, b: u32) -> u32 {
+    ///     a + b
+    /// }
+    ///
+    /// let rt = Runtime::new(2)?;
+    /// let err = rt
+    ///     .compute(graph! {
+    ///         let v: Vec<_> = (0..3).map(|i| add(i, 1)).collect();
+    ///         let mut w = Vec::new();
+    ///         for i in 0..3 {
+    ///             w.push(add(v[i], v[i + 1])); // reads v[3] at the end
+    ///         }
+    ///         w
+    ///     })
+    ///     .unwrap_err();
+    /// let Error::IndexOutOfRange { vector, index, len, .. } = err else { panic!("{err}") };
+    /// assert_eq!((vector, index, len), ("v", 3, 3));
+    /// # Ok::<(), Error>(())
+    /// ```
     #[non_exhaustive]
     IndexOutOfRange {
         /// The vector's name as written.
@@ -117,25 +261,101 @@ pub enum Error {
         at: &'static str,
     },
     /// `tree_reduce` was given an empty vector, which has no value to return.
+    /// Check the vector's length before `graph!`, or add a neutral element
+    /// (`v.push(zero())`) when an empty input has an answer.
+    ///
+    /// ```
+    /// use taskgraph::{delayed, graph, Error, Runtime};
+    ///
+    /// #[delayed]
+    /// fn add(a: u32, b: u32) -> u32 {
+    ///     a + b
+    /// }
+    ///
+    /// let rt = Runtime::new(2)?;
+    /// let none: Vec<u32> = Vec::new();
+    /// let r = rt.compute(graph! {
+    ///     let v: Vec<_> = none.iter().map(|&x| add(x, 1)).collect();
+    ///     tree_reduce(v, add)
+    /// });
+    /// assert!(matches!(r, Err(Error::EmptyReduce { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     EmptyReduce {
         /// The `tree_reduce` call site; `function` is the reducing function.
         at: TaskInfo,
     },
     /// One lazy value appears more than once in the graph's final expression
     /// (for instance twice in a returned vector), and outputs are moved out.
+    /// Return it once, or make the copies with a `#[delayed]` function that
+    /// clones it. (Writing the same variable twice in the final expression is
+    /// a compile error; this is the case the compiler cannot see.)
+    ///
+    /// ```
+    /// use taskgraph::{delayed, graph, Error, Runtime};
+    ///
+    /// #[delayed]
+    /// fn one() -> u32 {
+    ///     1
+    /// }
+    ///
+    /// let rt = Runtime::new(2)?;
+    /// let r = rt.compute(graph! {
+    ///     let x = one();
+    ///     let mut v = Vec::new();
+    ///     v.push(x);
+    ///     v.push(x);
+    ///     v
+    /// });
+    /// assert!(matches!(r, Err(Error::DuplicateOutput)));
+    /// # Ok::<(), Error>(())
+    /// ```
     DuplicateOutput,
     /// A graph sent to a cluster could not run there for a reason that is
     /// no task's failure: the cluster is unreachable, a block's process
     /// died without a report, a value could not be serialised, or the
     /// graph built on a worker differs from the one sent. `message` says
-    /// which, and what to do.
+    /// which, and what to do: check the cluster and its workers, or run
+    /// the graph on a local [`Runtime`](crate::Runtime).
+    ///
+    /// ```
+    /// use taskgraph::Error;
+    ///
+    /// fn explain(r: Result<i64, Error>) -> String {
+    ///     match r {
+    ///         Ok(v) => format!("{v}"),
+    ///         Err(Error::Cluster { message, .. }) => format!("the cluster could not run it: {message}"),
+    ///         Err(e) => format!("{e}"),
+    ///     }
+    /// }
+    /// assert_eq!(explain(Ok(3)), "3");
+    /// ```
     #[non_exhaustive]
     Cluster {
         /// What went wrong.
         message: String,
     },
-    /// The dashboard (`RuntimeBuilder::dashboard`) could not listen at its
-    /// address.
+    /// The dashboard (`RuntimeBuilder::dashboard`, feature `dashboard`)
+    /// could not listen at its address, when the runtime was built: the
+    /// address is taken or not this machine's. Give another address, such
+    /// as `"127.0.0.1:0"` for any free port, or build the runtime without
+    /// the dashboard.
+    ///
+    /// ```
+    /// use taskgraph::{Error, Runtime};
+    ///
+    /// fn start(builder: taskgraph::RuntimeBuilder) -> Result<Runtime, Error> {
+    ///     match builder.build() {
+    ///         Err(Error::Dashboard { address, message }) => {
+    ///             eprintln!("no dashboard at {address} ({message})");
+    ///             Runtime::builder().build()
+    ///         }
+    ///         other => other,
+    ///     }
+    /// }
+    /// # let _ = start(Runtime::builder().threads(1))?;
+    /// # Ok::<(), Error>(())
+    /// ```
     Dashboard {
         /// The address asked for.
         address: String,
@@ -144,12 +364,36 @@ pub enum Error {
     },
     /// The run was cancelled ([`Handle::cancel`]) before it finished. Tasks
     /// that were running finished; no other task started, and every value
-    /// already produced was dropped.
+    /// already produced was dropped. It is what was asked for: nothing to
+    /// fix.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskgraph::{delayed, graph, Error, Runtime};
+    ///
+    /// #[delayed]
+    /// fn slow(i: u64) -> u64 {
+    ///     std::thread::sleep(Duration::from_millis(2));
+    ///     i
+    /// }
+    ///
+    /// let rt = Runtime::new(2)?;
+    /// let h = rt.spawn(graph! {
+    ///     let v: Vec<_> = (0..1000).map(|i| slow(i)).collect();
+    ///     v
+    /// });
+    /// h.cancel();
+    /// assert!(matches!(h.wait(), Err(Error::Cancelled)));
+    /// # Ok::<(), Error>(())
+    /// ```
     ///
     /// [`Handle::cancel`]: crate::Handle::cancel
     Cancelled,
     /// The run did not finish within the time given to
-    /// [`Runtime::compute_timeout`], and was cancelled.
+    /// [`Runtime::compute_timeout`], and was cancelled (as for
+    /// [`Error::Cancelled`]). Give it more time, or less work; a long task
+    /// that checks [`cancelled`](crate::cancelled) lets the run stop
+    /// sooner. See [`Runtime::compute_timeout`] for an example.
     ///
     /// [`Runtime::compute_timeout`]: crate::Runtime::compute_timeout
     #[non_exhaustive]
@@ -159,7 +403,34 @@ pub enum Error {
     },
     /// The graph reads the outputs of a spawned graph ([`Handle`]) that did
     /// not produce them: it failed or was cancelled, or its outputs were
-    /// already taken.
+    /// already taken. `message` is the spawned graph's own error; its
+    /// handle's `wait` returns that error itself.
+    ///
+    /// ```
+    /// use taskgraph::{delayed, graph, Error, Runtime};
+    ///
+    /// #[delayed]
+    /// fn leaf(i: u64) -> u64 {
+    ///     assert!(i != 3, "bad leaf");
+    ///     i
+    /// }
+    /// #[delayed]
+    /// fn add(a: u64, b: u64) -> u64 {
+    ///     a + b
+    /// }
+    ///
+    /// let rt = Runtime::new(2)?;
+    /// let leaves = rt.spawn(graph! {
+    ///     let v: Vec<_> = (0..8).map(|i| leaf(i)).collect();
+    ///     v
+    /// });
+    /// let shared = &leaves; // read, not taken: the handle stays here
+    /// let r = rt.compute(graph! { tree_reduce(shared, add) });
+    /// let Err(Error::InputFailed { message, .. }) = r else { panic!("{r:?}") };
+    /// assert!(message.contains("bad leaf"));
+    /// assert!(matches!(leaves.wait(), Err(Error::TaskPanicked { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     ///
     /// [`Handle`]: crate::Handle
     #[non_exhaustive]
@@ -167,7 +438,15 @@ pub enum Error {
         /// Why the spawned graph has no outputs to give (its own error).
         message: String,
     },
-    /// More threads were asked for than a runtime supports.
+    /// More threads were asked for than a runtime supports. Ask for fewer:
+    /// one per core is usually best, and the builder's default.
+    ///
+    /// ```
+    /// use taskgraph::{Error, Runtime};
+    ///
+    /// let r = Runtime::new(100_000);
+    /// assert!(matches!(r, Err(Error::TooManyThreads { requested: 100_000, .. })));
+    /// ```
     #[non_exhaustive]
     TooManyThreads {
         /// The number asked for.
@@ -179,14 +458,53 @@ pub enum Error {
     },
     /// The graph has more nodes than the runtime can number (a family, a
     /// fused loop or the whole graph beyond `u32::MAX - 2`), found while it
-    /// was built, before any task ran.
+    /// was built, before any task ran. Split the work into several graphs
+    /// (compute them one after the other, or [`spawn`](crate::Runtime::spawn)
+    /// the first and read its [`Handle`](crate::Handle) in the next), or
+    /// make each task do more.
+    ///
+    /// ```
+    /// # use taskgraph::{delayed, graph, Error, Runtime};
+    /// # #[delayed] fn leaf(i: u64) -> u64 { i }
+    /// # #[delayed] fn add(a: u64, b: u64) -> u64 { a + b }
+    /// // Too many leaves for one graph: sums of chunks, then their sum.
+    /// fn total(rt: &Runtime, n: u64, chunk: u64) -> Result<u64, Error> {
+    ///     let mut sums = Vec::new();
+    ///     for lo in (0..n).step_by(chunk as usize) {
+    ///         let hi = n.min(lo + chunk);
+    ///         sums.push(rt.compute(graph! {
+    ///             let v: Vec<_> = (lo..hi).map(|i| leaf(i)).collect();
+    ///             tree_reduce(v, add)
+    ///         })?);
+    ///     }
+    ///     rt.compute(graph! { tree_reduce(sums, add) })
+    /// }
+    /// let rt = Runtime::new(2)?;
+    /// assert_eq!(total(&rt, 1000, 300)?, 999 * 1000 / 2);
+    /// # Ok::<(), Error>(())
+    /// ```
     #[non_exhaustive]
     GraphTooLarge {
         /// What is too large, and where.
         message: String,
     },
-    /// Memory for the graph's storage could not be allocated while it was
-    /// built, before any task ran.
+    /// Memory for the graph's storage (the nodes' records and output
+    /// cells) could not be allocated while it was built, before any task
+    /// ran. Memory a task allocates itself is not covered: Rust aborts on
+    /// that. Make the graph smaller, as for [`Error::GraphTooLarge`], or
+    /// free memory first; the runtime is unharmed.
+    ///
+    /// ```
+    /// use taskgraph::Error;
+    ///
+    /// fn explain(e: &Error) -> String {
+    ///     match e {
+    ///         Error::OutOfMemory { bytes, .. } => format!("the graph needs {bytes} bytes more"),
+    ///         other => other.to_string(),
+    ///     }
+    /// }
+    /// assert!(explain(&Error::ZeroThreads).contains("at least one thread"));
+    /// ```
     #[non_exhaustive]
     OutOfMemory {
         /// The size of the allocation that failed, in bytes.

@@ -51,6 +51,22 @@ use crate::view::{Instance, Template, View};
 pub trait Graph {
     /// The value of the graph's final expression: one output, a tuple of
     /// outputs, or a `Vec` of outputs.
+    ///
+    /// ```
+    /// use taskgraph::{delayed, graph, Graph};
+    ///
+    /// #[delayed]
+    /// fn inc(x: u64) -> u64 { x + 1 }
+    /// #[delayed]
+    /// fn name(x: u64) -> String { format!("n{x}") }
+    ///
+    /// // A tuple of lazy values is a tuple of outputs.
+    /// fn both(x: u64) -> impl Graph<Output = (u64, String)> {
+    ///     graph! { (inc(x), name(x)) }
+    /// }
+    /// assert_eq!(both(1).compute()?, (2, "n1".to_owned()));
+    /// # Ok::<(), taskgraph::Error>(())
+    /// ```
     type Output;
 
     #[doc(hidden)]
@@ -70,6 +86,16 @@ pub trait Graph {
     ///
     /// # Errors
     /// As [`Runtime::compute`](crate::Runtime::compute).
+    ///
+    /// ```
+    /// use taskgraph::{delayed, graph, Graph};
+    ///
+    /// #[delayed]
+    /// fn inc(x: u64) -> u64 { x + 1 }
+    ///
+    /// assert_eq!(graph! { inc(inc(1)) }.compute()?, 3);
+    /// # Ok::<(), taskgraph::Error>(())
+    /// ```
     fn compute(self) -> Result<Self::Output, Error>
     where
         Self: Sized,

@@ -639,7 +639,7 @@ where
             }
         }
         tally.publish();
-        cx.block_finished(fam, b.lo, hi, started);
+        cx.block_finished(started, b.lo, hi);
         let v = acc.finish(&merge)?;
         self.deliver(parent, v, cx)
     }
@@ -741,7 +741,7 @@ impl<'g, L: Fn(u32, &Cx<'_, 'g>) + Sync> LoopKind<'g> for Each<L> {
             }
         }
         tally.publish();
-        cx.block_finished(fam, lo, hi, started);
+        cx.block_finished(started, lo, hi);
         let done = hi - lo;
         (self.remaining.fetch_sub(done, Ordering::AcqRel) == done).then_some(())
     }
@@ -799,7 +799,7 @@ where
             }
         }
         tally.publish();
-        cx.block_finished(fam, b.lo, b.hi, started);
+        cx.block_finished(started, b.lo, b.hi);
         Some(s)
     }
 

@@ -80,6 +80,11 @@ pub trait Observer: Send + Sync {
     fn block_started(&self, _block: &BlockEvent) {}
     /// A block of a fused loop ended, having run iterations `lo..hi`.
     fn block_finished(&self, _block: &BlockEvent) {}
+    /// A block of a fused loop was unwound before it finished: a task in it
+    /// panicked or failed, or its run was stopped. `block` is as at its
+    /// start (`lo..hi` is the most it could have run), with `end` set; the
+    /// failure itself is reported with the run's end.
+    fn block_unwound(&self, _block: &BlockEvent) {}
     /// A run ended (after its last task; before `compute` returns).
     fn run_finished(&self, _run: &RunFinished<'_>) {}
 }
@@ -91,6 +96,8 @@ pub trait Observer: Send + Sync {
 /// virtual machine's `clock_gettime` can take ten times as long),
 /// calibrated against [`Instant`] over a millisecond on first use;
 /// elsewhere it is [`Instant`].
+///
+/// [`Instant`]: std::time::Instant
 pub fn now_ns() -> u64 {
     clock::now()
 }

@@ -31,6 +31,25 @@ use crate::spawn::{Drivers, Handle, Timer};
 /// first, with [`Handle::cancel`], for a quick exit.) A [`Handle`] still
 /// returns its graph's output after its runtime is gone.
 ///
+/// ```
+/// use taskgraph::{delayed, graph, Runtime};
+///
+/// #[delayed]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// let rt = Runtime::new(2)?;
+/// // Two threads computing graphs on the one pool at once.
+/// let (a, b) = std::thread::scope(|s| {
+///     let a = s.spawn(|| rt.compute(graph! { square(3) }));
+///     let b = s.spawn(|| rt.compute(graph! { square(4) }));
+///     (a.join().unwrap(), b.join().unwrap())
+/// });
+/// assert_eq!((a?, b?), (9, 16));
+/// # Ok::<(), taskgraph::Error>(())
+/// ```
+///
 /// [`compute`]: Runtime::compute
 pub struct Runtime {
     pub(crate) inner: Arc<Inner>,
@@ -62,7 +81,15 @@ impl std::fmt::Debug for Runtime {
 }
 
 impl Runtime {
-    /// The most threads a runtime may have.
+    /// The most threads a runtime may have; more is
+    /// [`Error::TooManyThreads`].
+    ///
+    /// ```
+    /// use taskgraph::{Error, Runtime};
+    ///
+    /// let r = Runtime::new(Runtime::MAX_THREADS + 1);
+    /// assert!(matches!(r, Err(Error::TooManyThreads { .. })));
+    /// ```
     pub const MAX_THREADS: usize = 4096;
 
     /// Starts a runtime with `threads` threads.
@@ -71,16 +98,47 @@ impl Runtime {
     /// [`Error::ZeroThreads`] for `0`; [`Error::TooManyThreads`] beyond
     /// [`Runtime::MAX_THREADS`]; [`Error::ThreadPool`] if the operating
     /// system refuses to start the threads (then none is left running).
+    ///
+    /// ```
+    /// use taskgraph::{delayed, graph, Runtime};
+    ///
+    /// #[delayed]
+    /// fn inc(x: i64) -> i64 {
+    ///     x + 1
+    /// }
+    ///
+    /// let rt = Runtime::new(4)?;
+    /// assert_eq!(rt.threads(), 4);
+    /// assert_eq!(rt.compute(graph! { inc(inc(1)) })?, 3);
+    /// # Ok::<(), taskgraph::Error>(())
+    /// ```
     pub fn new(threads: usize) -> Result<Runtime, Error> {
         Runtime::builder().threads(threads).build()
     }
 
     /// A builder for the other settings (thread names, stack size, ...).
+    ///
+    /// ```
+    /// use taskgraph::Runtime;
+    ///
+    /// let rt = Runtime::builder().threads(2).thread_name("solver").build()?;
+    /// assert_eq!(rt.threads(), 2);
+    /// # Ok::<(), taskgraph::Error>(())
+    /// ```
     pub fn builder() -> RuntimeBuilder {
         RuntimeBuilder::default()
     }
 
-    /// The number of threads in the pool.
+    /// The number of threads in the pool: at most this many tasks run at
+    /// once.
+    ///
+    /// ```
+    /// use taskgraph::Runtime;
+    ///
+    /// let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    /// assert_eq!(Runtime::builder().build()?.threads(), cores);
+    /// # Ok::<(), taskgraph::Error>(())
+    /// ```
     pub fn threads(&self) -> usize {
         self.inner.reg.threads()
     }
@@ -105,6 +163,36 @@ impl Runtime {
     ///
     /// A task may itself call `compute` on the same runtime: it runs the
     /// inner graph's tasks (and any others) while it waits.
+    ///
+    /// ```
+    /// use taskgraph::{delayed, graph, Error, Runtime};
+    ///
+    /// #[delayed]
+    /// fn load(i: u32) -> Vec<u32> {
+    ///     (0..i).collect()
+    /// }
+    /// #[delayed]
+    /// fn sum(v: &Vec<u32>) -> u32 {
+    ///     v.iter().sum()
+    /// }
+    /// #[delayed]
+    /// fn add(a: u32, b: u32) -> u32 {
+    ///     a + b
+    /// }
+    ///
+    /// let rt = Runtime::new(2)?;
+    /// let total = rt.compute(graph! {
+    ///     let sums: Vec<_> = (0..10).map(|i| sum(load(i))).collect();
+    ///     tree_reduce(sums, add)
+    /// })?;
+    /// assert_eq!(total, (0..10u32).map(|i| i * i.saturating_sub(1) / 2).sum());
+    ///
+    /// // An empty reduction has no value: an error, and the runtime goes on.
+    /// let none: Vec<u32> = Vec::new();
+    /// let r = rt.compute(graph! { tree_reduce(none, add) });
+    /// assert!(matches!(r, Err(Error::EmptyReduce { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn compute<G: Graph>(&self, graph: G) -> Result<G::Output, Error> {
         graph.__run(&self.inner, None)
     }
@@ -198,6 +286,30 @@ impl Runtime {
     /// starts; while any is attached, each task reads the clock twice and
     /// calls every observer twice.
     ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use taskgraph::stream::TaskStream;
+    /// use taskgraph::{delayed, graph, Runtime};
+    ///
+    /// #[delayed]
+    /// fn inc(x: i64) -> i64 {
+    ///     x + 1
+    /// }
+    ///
+    /// let rt = Runtime::builder().threads(2).fuse_loops(false).build()?;
+    /// let stream = Arc::new(TaskStream::new());
+    /// {
+    ///     let _watching = rt.observe(stream.clone());
+    ///     rt.compute(graph! {
+    ///         let v: Vec<_> = (0..5).map(|i| inc(i)).collect();
+    ///         v
+    ///     })?;
+    /// }
+    /// rt.compute(graph! { inc(0) })?; // not recorded: the guard is gone
+    /// assert_eq!(stream.tasks().len(), 5);
+    /// # Ok::<(), taskgraph::Error>(())
+    /// ```
+    ///
     /// [`Observer`]: crate::observe::Observer
     pub fn observe(
         &self,
@@ -212,6 +324,15 @@ impl Runtime {
 
     /// The address of the dashboard's page, if the runtime serves one
     /// (see [`RuntimeBuilder::dashboard`]).
+    ///
+    /// ```
+    /// use taskgraph::Runtime;
+    ///
+    /// let rt = Runtime::builder().dashboard("127.0.0.1:0").build()?;
+    /// assert!(rt.dashboard_url().unwrap().starts_with("http://127.0.0.1:"));
+    /// assert_eq!(Runtime::new(1)?.dashboard_url(), None);
+    /// # Ok::<(), taskgraph::Error>(())
+    /// ```
     #[cfg(feature = "dashboard")]
     pub fn dashboard_url(&self) -> Option<&str> {
         self.inner.dashboard.as_ref().map(|d| d.url())
@@ -274,7 +395,21 @@ impl Drop for Runtime {
 /// The default bound on the storage a runtime keeps between computes.
 const DEFAULT_CACHE: usize = 256 << 20;
 
-/// Settings for a [`Runtime`], in the style of `rayon::ThreadPoolBuilder`.
+/// Settings for a [`Runtime`], in the style of `rayon::ThreadPoolBuilder`:
+/// chained setters, then a fallible [`build`](RuntimeBuilder::build).
+///
+/// ```
+/// use taskgraph::Runtime;
+///
+/// let rt = Runtime::builder()
+///     .threads(2)
+///     .thread_name("sim")
+///     .stack_size(4 << 20)
+///     .storage_cache(16 << 20)
+///     .build()?;
+/// assert_eq!(rt.threads(), 2);
+/// # Ok::<(), taskgraph::Error>(())
+/// ```
 pub struct RuntimeBuilder {
     threads: Option<usize>,
     name: Option<String>,
@@ -283,6 +418,8 @@ pub struct RuntimeBuilder {
     cache: usize,
     observers: Vec<std::sync::Arc<dyn crate::observe::Observer>>,
     progress: bool,
+    #[cfg(feature = "tracing")]
+    tracing: bool,
     #[cfg(feature = "dashboard")]
     dashboard: Option<String>,
 }
@@ -311,6 +448,8 @@ impl Default for RuntimeBuilder {
             cache: DEFAULT_CACHE,
             observers: Vec::new(),
             progress: false,
+            #[cfg(feature = "tracing")]
+            tracing: false,
             #[cfg(feature = "dashboard")]
             dashboard: None,
         }
@@ -318,7 +457,17 @@ impl Default for RuntimeBuilder {
 }
 
 impl RuntimeBuilder {
-    /// The number of threads (default: the number of available cores).
+    /// The number of threads (default: the number of available cores);
+    /// `0` and more than [`Runtime::MAX_THREADS`] are errors of
+    /// [`build`](RuntimeBuilder::build).
+    ///
+    /// ```
+    /// use taskgraph::{Error, Runtime};
+    ///
+    /// assert_eq!(Runtime::builder().threads(3).build()?.threads(), 3);
+    /// assert!(matches!(Runtime::builder().threads(0).build(), Err(Error::ZeroThreads)));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn threads(mut self, n: usize) -> Self {
         self.threads = Some(n);
         self
@@ -326,12 +475,39 @@ impl RuntimeBuilder {
 
     /// A name prefix for the threads (default `taskgraph`); thread `i` is
     /// named `{prefix}-{i}`.
+    ///
+    /// ```
+    /// use taskgraph::{delayed, graph, Runtime};
+    ///
+    /// #[delayed]
+    /// fn where_am_i(_x: u32) -> String {
+    ///     std::thread::current().name().unwrap_or("").to_owned()
+    /// }
+    ///
+    /// let rt = Runtime::builder().threads(2).thread_name("worker").build()?;
+    /// let names = rt.compute(graph! {
+    ///     let v: Vec<_> = (0..50).map(|i| where_am_i(i)).collect();
+    ///     v
+    /// })?;
+    /// // The calling thread takes part too; the pool's are `worker-0` and `worker-1`.
+    /// assert!(names.iter().all(|n| n.starts_with("worker-") || n == "main"));
+    /// # Ok::<(), taskgraph::Error>(())
+    /// ```
     pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
         self.name = Some(prefix.into());
         self
     }
 
-    /// The stack size of each thread, in bytes (default: Rust's default).
+    /// The stack size of each thread, in bytes (default: Rust's default),
+    /// for tasks that recurse deeply or keep large arrays on the stack.
+    ///
+    /// ```
+    /// use taskgraph::Runtime;
+    ///
+    /// let rt = Runtime::builder().stack_size(16 << 20).build()?;
+    /// # let _ = rt;
+    /// # Ok::<(), taskgraph::Error>(())
+    /// ```
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
         self
@@ -346,13 +522,50 @@ impl RuntimeBuilder {
     /// inside the blocks. Results, task errors and the reduction tree are the
     /// same either way; with `false`, every task runs node by node (useful to
     /// measure the difference).
+    ///
+    /// ```
+    /// use taskgraph::{delayed, graph, Runtime};
+    ///
+    /// #[delayed]
+    /// fn inc(x: u64) -> u64 {
+    ///     x + 1
+    /// }
+    /// #[delayed]
+    /// fn add(a: u64, b: u64) -> u64 {
+    ///     a + b
+    /// }
+    ///
+    /// let sum = |rt: &Runtime| {
+    ///     rt.compute(graph! {
+    ///         let mut v = Vec::new();
+    ///         for i in 0..1000 {
+    ///             v.push(inc(i));
+    ///         }
+    ///         tree_reduce(v, add)
+    ///     })
+    /// };
+    /// let fused = Runtime::new(2)?;
+    /// let nodes = Runtime::builder().threads(2).fuse_loops(false).build()?;
+    /// assert_eq!(sum(&fused)?, sum(&nodes)?);
+    /// # Ok::<(), taskgraph::Error>(())
+    /// ```
     pub fn fuse_loops(mut self, fuse: bool) -> Self {
         self.unfused = !fuse;
         self
     }
 
     /// The most bytes of run storage the runtime keeps between computes
-    /// (default 256 MiB); `0` keeps none.
+    /// (default 256 MiB); `0` keeps none. Kept storage makes the next
+    /// compute of a graph of the same size allocate nothing; a runtime that
+    /// computes one huge graph and then small ones may keep less.
+    ///
+    /// ```
+    /// use taskgraph::Runtime;
+    ///
+    /// let rt = Runtime::builder().storage_cache(0).build()?;
+    /// # let _ = rt;
+    /// # Ok::<(), taskgraph::Error>(())
+    /// ```
     pub fn storage_cache(mut self, bytes: usize) -> Self {
         self.cache = bytes;
         self
@@ -360,6 +573,23 @@ impl RuntimeBuilder {
 
     /// Attaches `observer` to every run of the runtime, for its life (see
     /// [`Runtime::observe`] to attach one for a while).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use taskgraph::stream::TaskStream;
+    /// use taskgraph::{delayed, graph, Runtime};
+    ///
+    /// #[delayed]
+    /// fn inc(x: i64) -> i64 {
+    ///     x + 1
+    /// }
+    ///
+    /// let stream = Arc::new(TaskStream::new());
+    /// let rt = Runtime::builder().threads(2).observer(stream.clone()).build()?;
+    /// rt.compute(graph! { inc(inc(0)) })?;
+    /// assert_eq!(stream.tasks().len(), 2);
+    /// # Ok::<(), taskgraph::Error>(())
+    /// ```
     pub fn observer(mut self, observer: std::sync::Arc<dyn crate::observe::Observer>) -> Self {
         self.observers.push(observer);
         self
@@ -369,8 +599,54 @@ impl RuntimeBuilder {
     /// (default `false`), like dask's `progress()`: see
     /// [`ProgressBars`](crate::progress::ProgressBars). Nothing is drawn when
     /// standard error is not a terminal.
+    ///
+    /// ```
+    /// use taskgraph::{delayed, graph, Runtime};
+    ///
+    /// #[delayed]
+    /// fn inc(x: i64) -> i64 {
+    ///     x + 1
+    /// }
+    ///
+    /// let rt = Runtime::builder().progress_bars(true).build()?;
+    /// let v = rt.compute(graph! {
+    ///     let v: Vec<_> = (0..100).map(|i| inc(i)).collect();
+    ///     v
+    /// })?;
+    /// assert_eq!(v.len(), 100);
+    /// # Ok::<(), taskgraph::Error>(())
+    /// ```
     pub fn progress_bars(mut self, on: bool) -> Self {
         self.progress = on;
+        self
+    }
+
+    /// Opens a `tracing` span per run, per task and per block of a fused
+    /// loop (feature `tracing`; default `false`), so that the subscriber
+    /// your application installs sees the task stream, and events emitted
+    /// inside tasks belong to their task's span: see
+    /// [`trace::Spans`](crate::trace::Spans), the observer this attaches.
+    ///
+    /// Cost: what the subscriber costs per span, plus two clock reads per
+    /// task, as any observer.
+    ///
+    /// ```
+    /// use taskgraph::{delayed, graph, Runtime};
+    ///
+    /// #[delayed]
+    /// fn inc(x: i64) -> i64 {
+    ///     tracing::info!(x, "inside the task's span");
+    ///     x + 1
+    /// }
+    ///
+    /// tracing_subscriber::fmt().with_writer(std::io::sink).init();
+    /// let rt = Runtime::builder().threads(2).tracing(true).build()?;
+    /// assert_eq!(rt.compute(graph! { inc(inc(0)) })?, 2);
+    /// # Ok::<(), taskgraph::Error>(())
+    /// ```
+    #[cfg(feature = "tracing")]
+    pub fn tracing(mut self, on: bool) -> Self {
+        self.tracing = on;
         self
     }
 
@@ -383,6 +659,14 @@ impl RuntimeBuilder {
     /// page should be reachable from elsewhere: it has no authentication.
     ///
     /// Cost: every task updates the dashboard's state under one lock.
+    ///
+    /// ```
+    /// use taskgraph::Runtime;
+    ///
+    /// let rt = Runtime::builder().dashboard("127.0.0.1:0").build()?;
+    /// println!("watch the runs at {}", rt.dashboard_url().unwrap());
+    /// # Ok::<(), taskgraph::Error>(())
+    /// ```
     #[cfg(feature = "dashboard")]
     pub fn dashboard(mut self, address: impl Into<String>) -> Self {
         self.dashboard = Some(address.into());
@@ -394,6 +678,16 @@ impl RuntimeBuilder {
     /// # Errors
     /// As [`Runtime::new`]; with a dashboard, [`Error::Dashboard`] if its
     /// address cannot be bound.
+    ///
+    /// ```
+    /// use taskgraph::{Error, Runtime};
+    ///
+    /// let rt = Runtime::builder().threads(2).build()?;
+    /// assert_eq!(rt.threads(), 2);
+    /// let too_many = Runtime::builder().threads(Runtime::MAX_THREADS * 2).build();
+    /// assert!(matches!(too_many, Err(Error::TooManyThreads { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn build(self) -> Result<Runtime, Error> {
         let threads = match self.threads {
             Some(0) => return Err(Error::ZeroThreads),
@@ -428,6 +722,12 @@ impl RuntimeBuilder {
             inner
                 .observers
                 .attach(std::sync::Arc::new(crate::progress::ProgressBars::new()));
+        }
+        #[cfg(feature = "tracing")]
+        if self.tracing {
+            inner
+                .observers
+                .attach(std::sync::Arc::new(crate::trace::Spans::new()));
         }
         #[cfg(feature = "dashboard")]
         let mut inner = inner;

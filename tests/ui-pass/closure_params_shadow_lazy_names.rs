@@ -11,7 +11,7 @@ fn add(x: i64, y: i64) -> i64 {
     x + y
 }
 
-fn main() {
+pub fn main() {
     let rt = Runtime::new(2).unwrap();
     let z = rt
         .compute(graph! {

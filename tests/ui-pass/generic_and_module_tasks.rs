@@ -26,7 +26,7 @@ fn longest<'a>(a: &'a str, b: &str) -> usize {
     a.len().max(b.len())
 }
 
-fn main() {
+pub fn main() {
     let rt = Runtime::new(2).unwrap();
     let z = rt
         .compute(graph! {

@@ -14,7 +14,7 @@ fn sum(v: &[i64]) -> i64 {
     v.iter().sum()
 }
 
-fn main() {
+pub fn main() {
     let rt = Runtime::new(2).unwrap();
     let z = rt
         .compute(graph! {

@@ -27,7 +27,7 @@ mod c0 {
     }
 }
 
-fn main() {
+pub fn main() {
     let rt = Runtime::new(2).unwrap();
     let z = rt
         .compute(graph! {

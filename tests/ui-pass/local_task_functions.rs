@@ -2,7 +2,7 @@
 //! graph, and inside the graph itself, as doctests and small programs do.
 use taskgraph::{delayed, graph, Runtime};
 
-fn main() {
+pub fn main() {
     #[delayed]
     fn inc(x: i64) -> i64 {
         x + 1

@@ -24,7 +24,7 @@ struct Point {
     y: i64,
 }
 
-fn main() {
+pub fn main() {
     let rt = Runtime::new(2).unwrap();
     let n = 4;
     let text = "7";

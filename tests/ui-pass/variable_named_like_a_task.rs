@@ -15,7 +15,7 @@ fn sum(v: Vec<i64>) -> i64 {
     v.iter().sum()
 }
 
-fn main() {
+pub fn main() {
     let rt = Runtime::new(2).unwrap();
     let z = rt
         .compute(graph! {

@@ -719,7 +719,7 @@ impl AtRuns {
     }
 }
 
-/// What the executor needs of a family beyond its [`Core`]: the parts that
+/// What the executor needs of a family beyond its `Core`: the parts that
 /// depend on its types. The families of `graph!` (task families, fused
 /// loops, loop outputs) implement it.
 pub trait ErasedFamily<'g>: Sync {

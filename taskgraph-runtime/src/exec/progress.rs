@@ -21,6 +21,14 @@ use crate::family::FamilyInfo;
 /// After a successful run `done == total`; after a failure or a
 /// cancellation `done < total` and the tasks that never started are in
 /// neither `done` nor `failed`.
+///
+/// ```
+/// use taskgraph::Progress;
+///
+/// let p = Progress { done: 37, total: 256, failed: 1 };
+/// assert_eq!(p.to_string(), "37/256 (1 failed)");
+/// assert!((p.fraction() - 37.0 / 256.0).abs() < 1e-12);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Progress {
     /// Tasks that have finished.
@@ -33,6 +41,13 @@ pub struct Progress {
 
 impl Progress {
     /// The fraction of tasks finished, from 0 to 1 (1 for an empty graph).
+    ///
+    /// ```
+    /// use taskgraph::Progress;
+    ///
+    /// assert_eq!(Progress { done: 1, total: 4, failed: 0 }.fraction(), 0.25);
+    /// assert_eq!(Progress::default().fraction(), 1.0);
+    /// ```
     pub fn fraction(&self) -> f64 {
         if self.total == 0 {
             1.0
@@ -55,6 +70,8 @@ impl std::fmt::Display for Progress {
 
 /// The progress of one family: the tasks of one call site in the graph
 /// (`inc(x)` inside a loop is one family of as many tasks as iterations).
+/// See [`Handle::progress_by_family`](crate::Handle::progress_by_family)
+/// for an example.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FamilyProgress {

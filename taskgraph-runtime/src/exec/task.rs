@@ -273,7 +273,7 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 
 use crate::observe::{now_ns, BlockEvent, TaskEvent};
 
-impl Cx<'_, '_> {
+impl<'r, 'g> Cx<'r, 'g> {
     /// Whether the run has observers.
     #[inline(always)]
     pub(crate) fn observed(&self) -> bool {
@@ -347,28 +347,39 @@ impl Cx<'_, '_> {
     }
 
     /// A block of fused loop `fam` starts, to run at most iterations
-    /// `lo..hi`; returns the time (0 when not observed).
+    /// `lo..hi`. The watch it returns reports the block's end: give it to
+    /// [`Cx::block_finished`]; if the block unwinds instead (a task in it
+    /// failed, or the run stopped), dropping it reports that.
     #[inline(always)]
-    pub(crate) fn block_started(&self, fam: u32, lo: u32, hi: u32) -> u64 {
-        if self.observed() {
-            self.observe_block(fam, lo, hi, None)
+    pub(crate) fn block_started(&self, fam: u32, lo: u32, hi: u32) -> BlockWatch<'_, 'r, 'g> {
+        let start = if self.observed() {
+            self.observe_block(fam, lo, hi, BlockEnd::Start)
         } else {
             0
+        };
+        BlockWatch {
+            cx: self,
+            fam,
+            lo,
+            hi,
+            start,
         }
     }
 
-    /// The block of `fam` that started at `start` ran iterations `lo..hi`.
+    /// The block `watch` reports on ran iterations `lo..hi`.
     #[inline(always)]
-    pub(crate) fn block_finished(&self, fam: u32, lo: u32, hi: u32, start: u64) {
+    pub(crate) fn block_finished(&self, watch: BlockWatch<'_, 'r, 'g>, lo: u32, hi: u32) {
+        let (fam, start) = (watch.fam, watch.start);
+        std::mem::forget(watch);
         if self.observed() {
-            self.observe_block(fam, lo, hi, Some(start));
+            self.observe_block(fam, lo, hi, BlockEnd::Finished(start));
         }
     }
 
-    /// Reports a block's start (`start` `None`) or end; returns the time.
+    /// Reports a block's start, end or unwinding; returns the time.
     #[cold]
     #[inline(never)]
-    fn observe_block(&self, fam: u32, lo: u32, hi: u32, start: Option<u64>) -> u64 {
+    fn observe_block(&self, fam: u32, lo: u32, hi: u32, at: BlockEnd) -> u64 {
         let Some(obs) = self.observers else { return 0 };
         let now = now_ns();
         let mut ev = BlockEvent {
@@ -380,15 +391,53 @@ impl Cx<'_, '_> {
             start: now,
             end: 0,
         };
-        match start {
-            None => obs.each(|o| o.block_started(&ev)),
-            Some(start) => {
+        match at {
+            BlockEnd::Start => obs.each(|o| o.block_started(&ev)),
+            BlockEnd::Finished(start) => {
                 ev.start = start;
                 ev.end = now;
                 obs.each(|o| o.block_finished(&ev));
             }
+            BlockEnd::Unwound(start) => {
+                ev.start = start;
+                ev.end = now;
+                obs.each(|o| o.block_unwound(&ev));
+            }
         }
         now
+    }
+}
+
+/// What [`Cx::observe_block`] reports.
+#[derive(Clone, Copy)]
+enum BlockEnd {
+    Start,
+    /// The block that started at this time finished.
+    Finished(u64),
+    /// The block that started at this time unwound.
+    Unwound(u64),
+}
+
+/// A fused block being run, from [`Cx::block_started`]: handed back to
+/// [`Cx::block_finished`] when the block ends, or dropped while it unwinds,
+/// which tells the observers (so that one that entered something at the
+/// block's start, such as a `tracing` span, can leave it). Forgotten on the
+/// way out, it costs nothing when the block does not unwind.
+pub(crate) struct BlockWatch<'a, 'r, 'g> {
+    cx: &'a Cx<'r, 'g>,
+    fam: u32,
+    lo: u32,
+    hi: u32,
+    start: u64,
+}
+
+impl Drop for BlockWatch<'_, '_, '_> {
+    #[cold]
+    fn drop(&mut self) {
+        if self.cx.observed() {
+            let (fam, lo, hi, start) = (self.fam, self.lo, self.hi, self.start);
+            self.cx.observe_block(fam, lo, hi, BlockEnd::Unwound(start));
+        }
     }
 }
 

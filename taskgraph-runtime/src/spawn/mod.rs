@@ -133,6 +133,23 @@ impl<T> Handle<T> {
     /// A panic outside any task (plain code in a loop's body) is raised
     /// again here, as `compute` would.
     ///
+    /// ```
+    /// use taskgraph::{delayed, graph, Error, Runtime};
+    ///
+    /// #[delayed]
+    /// fn check(x: u32) -> u32 {
+    ///     assert!(x < 3, "too big");
+    ///     x
+    /// }
+    ///
+    /// let rt = Runtime::new(2)?;
+    /// let ok = rt.spawn(graph! { check(1) });
+    /// let bad = rt.spawn(graph! { check(5) });
+    /// assert_eq!(ok.wait()?, 1);
+    /// assert!(matches!(bad.wait(), Err(Error::TaskPanicked { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
+    ///
     /// [`Runtime::compute`]: crate::Runtime::compute
     pub fn wait(self) -> Result<T, Error> {
         self.block();
@@ -218,7 +235,25 @@ impl<T> Handle<T> {
         }
     }
 
-    /// Whether the graph has finished (its output, or its error, is there).
+    /// Whether the graph has finished (its output, or its error, is there):
+    /// then [`wait`](Handle::wait) returns at once.
+    ///
+    /// ```
+    /// use taskgraph::{delayed, graph, Runtime};
+    ///
+    /// #[delayed]
+    /// fn one() -> u8 {
+    ///     1
+    /// }
+    ///
+    /// let rt = Runtime::new(1)?;
+    /// let h = rt.spawn(graph! { one() });
+    /// while !h.is_finished() {
+    ///     std::thread::yield_now();
+    /// }
+    /// assert_eq!(h.wait()?, 1);
+    /// # Ok::<(), taskgraph::Error>(())
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.s.out.is_finished()
     }
@@ -232,6 +267,34 @@ impl<T> Handle<T> {
     /// Cancelling is a request: if the run has already finished (or
     /// finishes before it sees the request), this does nothing and `wait`
     /// returns the output. Calling it again does nothing more.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use taskgraph::{delayed, graph, Error, Runtime};
+    ///
+    /// static RAN: AtomicUsize = AtomicUsize::new(0);
+    ///
+    /// #[delayed]
+    /// fn step(i: u64) -> u64 {
+    ///     RAN.fetch_add(1, Ordering::Relaxed);
+    ///     std::thread::sleep(std::time::Duration::from_millis(1));
+    ///     i
+    /// }
+    ///
+    /// let rt = Runtime::new(2)?;
+    /// let h = rt.spawn(graph! {
+    ///     let mut x = step(0);
+    ///     for _ in 0..10_000 {
+    ///         x = step(x);
+    ///     }
+    ///     x
+    /// });
+    /// std::thread::sleep(std::time::Duration::from_millis(5));
+    /// h.cancel();
+    /// assert!(matches!(h.wait(), Err(Error::Cancelled)));
+    /// assert!(RAN.load(Ordering::Relaxed) < 10_000);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn cancel(&self) {
         self.s.ctl.request_stop(CANCELLED, None);
     }
@@ -243,6 +306,28 @@ impl<T> Handle<T> {
     /// Cost: no counting per task; reading it looks at the state of every
     /// node run node by node (about a nanosecond each) and at a counter per
     /// fused loop.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskgraph::{delayed, graph, Runtime};
+    ///
+    /// #[delayed]
+    /// fn nap(i: u64) -> u64 {
+    ///     std::thread::sleep(Duration::from_millis(1));
+    ///     i
+    /// }
+    ///
+    /// let rt = Runtime::new(2)?;
+    /// let h = rt.spawn(graph! {
+    ///     let v: Vec<_> = (0..40).map(|i| nap(i)).collect();
+    ///     v
+    /// });
+    /// let p = h.progress(); // somewhere between 0/0 and 40/40
+    /// assert!(p.done <= p.total && p.failed == 0);
+    /// let v = h.wait()?;
+    /// assert_eq!(v.len(), 40);
+    /// # Ok::<(), taskgraph::Error>(())
+    /// ```
     pub fn progress(&self) -> Progress {
         self.s.ctl.snapshot().total()
     }
@@ -250,6 +335,33 @@ impl<T> Handle<T> {
     /// [`progress`](Handle::progress) per family (per call site of a
     /// `#[delayed]` function in the graph), in the order the graph makes
     /// them; call sites with no task in this run are left out.
+    ///
+    /// ```
+    /// use taskgraph::{delayed, graph, Runtime};
+    ///
+    /// #[delayed]
+    /// fn inc(x: i64) -> i64 {
+    ///     x + 1
+    /// }
+    /// #[delayed]
+    /// fn add(x: i64, y: i64) -> i64 {
+    ///     x + y
+    /// }
+    ///
+    /// let rt = Runtime::new(2)?;
+    /// let h = rt.spawn(graph! {
+    ///     let v: Vec<_> = (0..8).map(|i| inc(i)).collect();
+    ///     tree_reduce(v, add)
+    /// });
+    /// while !h.is_finished() {
+    ///     std::thread::yield_now();
+    /// }
+    /// let families = h.progress_by_family();
+    /// let counts: Vec<_> = families.iter().map(|f| (f.function, f.progress.total)).collect();
+    /// assert_eq!(counts, [("inc", 8), ("add", 7)]);
+    /// assert_eq!(h.wait()?, 36);
+    /// # Ok::<(), taskgraph::Error>(())
+    /// ```
     pub fn progress_by_family(&self) -> Vec<FamilyProgress> {
         self.s.ctl.snapshot().families
     }

@@ -148,6 +148,30 @@ pub trait View: Graph {
 }
 
 /// Settings for looking at a graph: `g.view().left_right().to_dot()`.
+///
+/// ```
+/// use taskgraph::{delayed, graph, View};
+///
+/// #[delayed]
+/// fn inc(x: u64) -> u64 { x + 1 }
+/// #[delayed]
+/// fn add(a: u64, b: u64) -> u64 { a + b }
+///
+/// let g = graph! {
+///     let v: Vec<_> = (0..1000).map(|i| inc(i)).collect();
+///     tree_reduce(v, add)
+/// };
+/// // 1,999 tasks: past `DEFAULT_COLLAPSE`, one node per call site ...
+/// let small = g.view().left_right().to_dot()?;
+/// // ... unless asked for every task, or collapsed from fewer tasks on.
+/// let every = g.view().expand().to_dot()?;
+/// let sites = g.view().collapse_above(10).to_svg()?;
+/// let template = g.view().template().to_dot()?;
+/// assert!(small.contains("rankdir=LR") && small.len() < every.len());
+/// assert!(sites.as_str().starts_with("<svg") || sites.as_str().starts_with("<?xml"));
+/// assert!(!template.is_empty());
+/// # Ok::<(), taskgraph::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Viewer<'a, G> {
     graph: &'a G,
@@ -278,6 +302,18 @@ fn png(_: &Drawing, path: &Path) -> Result<Vec<u8>, ViewError> {
 
 /// An SVG document. In an evcxr notebook, a cell ending in one displays
 /// the picture (evcxr's `evcxr_display` protocol).
+///
+/// ```
+/// use taskgraph::{delayed, graph, View};
+///
+/// #[delayed]
+/// fn inc(x: u64) -> u64 { x + 1 }
+///
+/// let svg = graph! { inc(inc(1)) }.to_svg()?;
+/// assert!(svg.as_str().contains("inc"));
+/// assert!(svg.evcxr_content().starts_with("EVCXR_BEGIN_CONTENT image/svg+xml"));
+/// # Ok::<(), taskgraph::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Svg(pub String);
 

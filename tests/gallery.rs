@@ -1,0 +1,153 @@
+//! The examples gallery at small sizes: each example's graph against its
+//! sequential reference. The examples are included as modules, so the test
+//! runs the very functions `cargo run --example` does (their `main`s are
+//! not called here).
+
+#[path = "../examples/build_system.rs"]
+#[allow(dead_code)]
+mod build_system;
+#[path = "../examples/edit_distance.rs"]
+#[allow(dead_code)]
+mod edit_distance;
+#[path = "../examples/file_pipeline.rs"]
+#[allow(dead_code)]
+mod file_pipeline;
+#[path = "../examples/image_tiles.rs"]
+#[allow(dead_code)]
+mod image_tiles;
+#[path = "../examples/monte_carlo.rs"]
+#[allow(dead_code)]
+mod monte_carlo;
+
+use std::path::Path;
+
+use taskgraph::{Error, Runtime};
+
+fn runtime() -> Runtime {
+    Runtime::new(3).unwrap()
+}
+
+#[test]
+fn file_pipeline_matches_sequential_and_names_a_bad_file() {
+    use file_pipeline::{generate, parallel, sequential, PipelineError};
+
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gallery-file_pipeline");
+    let paths = generate(&dir, 24, 300).unwrap();
+    let rt = runtime();
+    let want = sequential(&paths).unwrap();
+    assert_eq!(want.files, 24);
+    assert_eq!(parallel(&rt, &paths).unwrap(), want);
+
+    let bad = &paths[7];
+    let text = std::fs::read_to_string(bad).unwrap();
+    std::fs::write(bad, format!("{text}s01;2;x\n")).unwrap();
+    let err = parallel(&rt, &paths).unwrap_err();
+    assert!(matches!(err, Error::TaskFailed { .. }), "{err:?}");
+    let source = std::error::Error::source(&err).and_then(|s| s.downcast_ref::<PipelineError>());
+    match source {
+        Some(PipelineError::BadLine { path, text, .. }) => {
+            assert_eq!(path, bad);
+            assert_eq!(text, "s01;2;x");
+        }
+        other => panic!("unexpected source {other:?}"),
+    }
+    assert!(matches!(
+        sequential(&paths),
+        Err(PipelineError::BadLine { .. })
+    ));
+
+    std::fs::write(bad, text).unwrap();
+    assert_eq!(parallel(&rt, &paths).unwrap(), want);
+    std::fs::remove_file(&paths[3]).unwrap();
+    let err = parallel(&rt, &paths).unwrap_err();
+    let source = std::error::Error::source(&err).and_then(|s| s.downcast_ref::<PipelineError>());
+    assert!(matches!(source, Some(PipelineError::Io { .. })), "{err}");
+}
+
+#[test]
+fn monte_carlo_matches_sequential_bit_for_bit() {
+    use monte_carlo::{parallel, sequential};
+
+    let want = sequential(7, 40, 2_000);
+    assert_eq!(want.points, 80_000);
+    for threads in [1, 3] {
+        let rt = Runtime::new(threads).unwrap();
+        assert_eq!(parallel(&rt, 7, 40, 2_000).unwrap(), want);
+    }
+    assert!((want.pi() - std::f64::consts::PI).abs() < 6.0 * want.std_error());
+    assert_ne!(sequential(8, 40, 2_000), want, "another seed, other points");
+}
+
+#[test]
+fn image_tiles_match_the_whole_image_filter() {
+    use image_tiles::{parallel, Image};
+
+    let rt = runtime();
+    // Tiles that do not divide the image: smaller ones at the right and bottom.
+    for (w, h, size, steps) in [(50, 37, 16, 5), (64, 64, 64, 3), (20, 9, 4, 7)] {
+        let image = Image::generate(w, h);
+        let want = image.smoothed(steps);
+        assert_eq!(
+            parallel(&rt, &image, size, steps).unwrap(),
+            want,
+            "{w} x {h} by {size}"
+        );
+    }
+}
+
+#[test]
+fn build_system_matches_sequential() {
+    use build_system::{generate, parallel, parse, sequential, ListError};
+
+    let rt = runtime();
+    let targets = parse(&generate(60, 6)).unwrap();
+    assert_eq!(targets.len(), 60);
+    for (i, t) in targets.iter().enumerate() {
+        assert!(t.deps.iter().all(|&d| d < i), "dependencies come first");
+    }
+    let want = sequential(&targets);
+    assert_eq!(want.iter().map(|a| a.depth).max(), Some(6));
+    assert_eq!(parallel(&rt, &targets).unwrap(), want);
+
+    let small = parse("app: net util\nutil:\nnet: util\n").unwrap();
+    let names: Vec<_> = small.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["util", "net", "app"]);
+    assert_eq!(parallel(&rt, &small).unwrap(), sequential(&small));
+
+    assert_eq!(
+        parse("a: b\nb: a\n").unwrap_err(),
+        ListError::Cycle("a".into())
+    );
+    assert_eq!(parse("a: a\n").unwrap_err(), ListError::Cycle("a".into()));
+    assert_eq!(
+        parse("a: c\n").unwrap_err(),
+        ListError::Unknown {
+            target: "a".into(),
+            dep: "c".into()
+        }
+    );
+    assert_eq!(
+        parse("a:\na:\n").unwrap_err(),
+        ListError::Duplicate("a".into())
+    );
+    assert_eq!(parse("a\n").unwrap_err(), ListError::BadLine(1));
+}
+
+#[test]
+fn edit_distance_matches_the_plain_table() {
+    use edit_distance::{generate, parallel, sequential};
+
+    let rt = runtime();
+    assert_eq!(sequential(b"kitten", b"sitting"), 3);
+    assert_eq!(parallel(&rt, b"kitten", b"sitting", 2).unwrap(), 3);
+    assert_eq!(parallel(&rt, b"", b"abc", 2).unwrap(), 3);
+    let (a, b) = generate(700, 11);
+    let want = sequential(&a, &b);
+    for size in [7, 64, 100, 700, 1000] {
+        assert_eq!(
+            parallel(&rt, &a, &b, size).unwrap(),
+            want,
+            "blocks of {size}"
+        );
+    }
+}
