@@ -10,6 +10,10 @@
 //!    directory). A lock file next to it makes concurrent test processes wait
 //!    for the first one instead of racing it.
 //!
+//! In a block of a graph (the program run again on a worker, see
+//! [`Dask`](crate::Dask#graphs)) step 4 is skipped: a worker's directory is
+//! not a target directory, and a block must not spend seconds installing.
+//!
 //! The target directory is the nearest ancestor of the running executable
 //! that holds cargo's `CACHEDIR.TAG` (tests, examples and binaries all live
 //! under it), else `CARGO_TARGET_DIR`, else `target` in the working directory.
@@ -83,6 +87,14 @@ fn find() -> Result<PathBuf, ClusterError> {
                 message: format!("cannot run python3: {e}"),
             })
         }
+    }
+    if crate::graph::in_block() {
+        return Err(ClusterError::Setup {
+            message: "no Python with `distributed` here, and this process runs a block of a \
+                      graph on a worker, where none is installed: set TASKGRAPH_PYTHON, or \
+                      look for Python only outside blocks"
+                .to_owned(),
+        });
     }
     create_venv(&venv)?;
     Ok(venv_python(&venv))

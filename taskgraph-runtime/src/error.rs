@@ -457,7 +457,7 @@ pub enum Error {
         max: usize,
     },
     /// The graph has more nodes than the runtime can number (a family, a
-    /// fused loop or the whole graph beyond `u32::MAX - 2`), found while it
+    /// fused loop or the whole graph of more than `u32::MAX - 3`), found while it
     /// was built, before any task ran. Split the work into several graphs
     /// (compute them one after the other, or [`spawn`](crate::Runtime::spawn)
     /// the first and read its [`Handle`](crate::Handle) in the next), or

@@ -185,7 +185,7 @@ impl Runtime {
     ///     let sums: Vec<_> = (0..10).map(|i| sum(load(i))).collect();
     ///     tree_reduce(sums, add)
     /// })?;
-    /// assert_eq!(total, (0..10u32).map(|i| i * i.saturating_sub(1) / 2).sum());
+    /// assert_eq!(total, (0..10u32).map(|i| i * i.saturating_sub(1) / 2).sum::<u32>());
     ///
     /// // An empty reduction has no value: an error, and the runtime goes on.
     /// let none: Vec<u32> = Vec::new();

@@ -189,6 +189,44 @@ impl TaskStream {
 
     /// Per call site: how many tasks, their total, mean and longest
     /// duration, and their share of all task time; longest total first.
+    /// Fused blocks are not tasks here: run with
+    /// [`fuse_loops(false)`](crate::RuntimeBuilder::fuse_loops) for a
+    /// duration per task of a loop.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use taskgraph::stream::TaskStream;
+    /// use taskgraph::{delayed, graph, Runtime};
+    ///
+    /// #[delayed]
+    /// fn slow(x: u64) -> u64 {
+    ///     std::thread::sleep(Duration::from_millis(2));
+    ///     x
+    /// }
+    /// #[delayed]
+    /// fn quick(x: u64) -> u64 {
+    ///     x + 1
+    /// }
+    ///
+    /// let rt = Runtime::builder().threads(2).fuse_loops(false).build()?;
+    /// let stream = Arc::new(TaskStream::new());
+    /// let watching = rt.observe(stream.clone());
+    /// rt.compute(graph! {
+    ///     let xs: Vec<_> = (0..4).map(|i| slow(i)).collect();
+    ///     (xs, quick(1))
+    /// })?;
+    /// drop(watching);
+    /// let stats = stream.stats();
+    /// assert_eq!(stats[0].site.name, "slow"); // the most time first
+    /// assert_eq!(stats[0].count, 4);
+    /// assert!(stats[0].mean() >= 2_000_000);
+    /// assert_eq!(stats[1].count, 1);
+    /// // The same numbers, and the stream per thread, as one HTML page:
+    /// let html = stream.report("two call sites");
+    /// assert!(html.contains("slow") && html.contains("quick"));
+    /// # Ok::<(), taskgraph::Error>(())
+    /// ```
     pub fn stats(&self) -> Vec<SiteStats> {
         let mut out: Vec<SiteStats> = Vec::new();
         let mut all = 0u64;

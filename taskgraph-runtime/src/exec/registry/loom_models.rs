@@ -53,7 +53,6 @@ impl Pool {
     fn pool_thread(&self, units: usize, mut token: bool) {
         while self.done.load(Ordering::SeqCst) < units {
             if token || self.tokens.take() {
-                token = true;
                 while self.run_one() {}
                 token = give_back(&self.tokens, || self.has_work());
                 if token {
