@@ -216,7 +216,8 @@ fn a_worker_added_mid_run_takes_blocks() {
 
 fn a_worker_killed_mid_run_loses_nothing() {
     let dask = cluster(2, 1);
-    dask.set_block_size(Some(1));
+    // The default cut: four blocks of two iterations, and the rest of the
+    // reduction in one block that reads them all at the end.
     let h = dask.spawn(sleepy(8, 400));
     wait_for("a first block", &h, |h| !h.runs().is_empty());
     // That worker holds the finished block's value, which the reduction

@@ -8,12 +8,15 @@
 //!    loop that reads only its own iteration.
 //! 2. A `tree_reduce` node whose inputs are all in one block joins it: the
 //!    subtree over a block's elements is reduced inside the block.
-//! 3. Otherwise it starts (or joins) the block of its call site, its outer
-//!    loop indices and its chunk of the innermost one: iterations
+//! 3. Otherwise it starts (or joins) the block of its loop, its outer loop
+//!    indices and its chunk of the innermost one: iterations
 //!    `k * size .. (k + 1) * size` of a loop, for each iteration of the
-//!    loops around it; the `tree_reduce` nodes left over go to one block
-//!    per call site (and outer iteration); a node outside loops to the block
-//!    of its call site.
+//!    loops around it, shared by all the call sites of the loop's body
+//!    (`dec(i)`, which reads nothing of its iteration, goes with `inc(i)`);
+//!    the `tree_reduce` nodes left over go to one block per call site (and
+//!    outer iteration), or with a set block size to subtrees of
+//!    `log2(size) + 1` levels; a node outside loops to the block of its
+//!    call site.
 //!
 //! Blocks that would depend on each other both ways are merged (the
 //! strongly connected components of the block graph), so the blocks form a
@@ -75,14 +78,33 @@ impl Sizing {
     }
 }
 
+impl Sizing {
+    /// The block of a left-over `tree_reduce` node at `level` (0: it
+    /// combines two elements) and `position` in its level. With the block
+    /// size chosen per loop, the left-over tree is small (about `target`
+    /// leaves): one block. With `block_size` iterations per block, the
+    /// tree is cut into subtrees of `log2(block_size) + 1` levels, so a
+    /// small block size keeps the top of the tree parallel too.
+    fn subtree(self, level: u32, position: u32) -> u64 {
+        if self.block_size == 0 {
+            return LEFT_OVER;
+        }
+        let h = self.block_size.max(1).ilog2() + 1;
+        let band = level / h;
+        let top = band * h + h - 1;
+        let ancestor = position.checked_shr(top - level).unwrap_or(0);
+        (u64::from(band) << 32) | u64::from(ancestor)
+    }
+}
+
 #[derive(Hash, PartialEq, Eq)]
 struct Key {
     fam: u32,
     outer: Vec<u32>,
-    chunk: u32,
+    chunk: u64,
 }
 
-const LEFT_OVER: u32 = u32::MAX;
+const LEFT_OVER: u64 = u64::MAX;
 
 /// Cuts `inst` (see the module docs).
 pub(crate) fn cut(inst: &Instance, sizing: Sizing) -> Cut {
@@ -122,12 +144,29 @@ pub(crate) fn cut(inst: &Instance, sizing: Sizing) -> Cut {
 
     let indices: Vec<Vec<u32>> = (0..total).map(|g| inst.indices(node_of(g))).collect();
     let reduce = reduce_families(inst);
-    // The innermost loop's extent per family.
+    let mut loops = loop_of(inst);
+    // The innermost loop's extent per family, and per loop.
     let mut extent = vec![0u32; nf];
     for (g, at) in indices.iter().enumerate() {
         let f = node_of(g).family() as usize;
         if let Some(&last) = at.last() {
             extent[f] = extent[f].max(last + 1);
+        }
+    }
+    let mut loop_extent: HashMap<u32, u32> = HashMap::new();
+    for f in 0..nf {
+        if let Some(l) = loops[f] {
+            let e = loop_extent.entry(l).or_insert(0);
+            *e = (*e).max(extent[f]);
+        }
+    }
+    // One chunk size per loop, so its call sites' chunks line up.
+    for f in 0..nf {
+        if let Some(l) = loops[f] {
+            extent[f] = loop_extent[&l];
+        }
+        if reduce[f] {
+            loops[f] = None;
         }
     }
 
@@ -168,10 +207,14 @@ pub(crate) fn cut(inst: &Instance, sizing: Sizing) -> Cut {
             Some(b) => b,
             None => {
                 let key = if reduce[f as usize] {
+                    let split = at.len().saturating_sub(2);
                     Key {
                         fam: f,
-                        outer: at[..at.len().saturating_sub(2)].to_vec(),
-                        chunk: LEFT_OVER,
+                        outer: at[..split].to_vec(),
+                        chunk: match at[split..] {
+                            [level, position] => sizing.subtree(level, position),
+                            _ => LEFT_OVER,
+                        },
                     }
                 } else {
                     match at.split_last() {
@@ -180,10 +223,13 @@ pub(crate) fn cut(inst: &Instance, sizing: Sizing) -> Cut {
                             outer: Vec::new(),
                             chunk: 0,
                         },
+                        // The call sites of one loop body share their
+                        // chunks' blocks (`dec(i)`, with no input from its
+                        // iteration, goes with `inc(i)`).
                         Some((&last, outer)) => Key {
-                            fam: f,
+                            fam: loops[f as usize].map_or(f, |l| nf as u32 + l),
                             outer: outer.to_vec(),
-                            chunk: last / sizing.chunk(extent[f as usize]),
+                            chunk: u64::from(last / sizing.chunk(extent[f as usize])),
                         },
                     }
                 };
@@ -298,6 +344,21 @@ pub(crate) fn cut(inst: &Instance, sizing: Sizing) -> Cut {
 
 /// Which families are `tree_reduce`s, from the graph's template (matched by
 /// call site).
+/// Per family, the innermost loop of its call site in the graph's template
+/// (`None` outside loops, or without a template).
+fn loop_of(inst: &Instance) -> Vec<Option<u32>> {
+    (0..inst.families())
+        .map(|f| {
+            let info = inst.family_info(f);
+            let t = inst.template().filter(|t| t.file == info.file)?;
+            t.sites
+                .iter()
+                .find(|s| s.name == info.name && s.line == info.line && s.column == info.column)?
+                .parent
+        })
+        .collect()
+}
+
 fn reduce_families(inst: &Instance) -> Vec<bool> {
     (0..inst.families())
         .map(|f| {
