@@ -143,7 +143,7 @@ impl Drop for Submission {
             if !finished {
                 inner.result = Some(Err(ClusterError::Cancelled));
             }
-            finished
+            finished && !inner.cancelled
         };
         if !finished {
             self.driver.unregister(self.id);
@@ -176,6 +176,10 @@ struct SubInner {
     result: Option<Result<Vec<Vec<u8>>, ClusterError>>,
     /// The result was taken by `wait`.
     taken: bool,
+    /// The result is a cancel asked for by a graph's handle
+    /// (`SubState::cancel`): dask still runs the jobs until the
+    /// `Submission` is dropped.
+    cancelled: bool,
 }
 
 #[derive(Deserialize)]
@@ -213,6 +217,7 @@ impl SubState {
                 runs: Vec::new(),
                 result: None,
                 taken: false,
+                cancelled: false,
             }),
             changed: Condvar::new(),
         }
@@ -283,6 +288,19 @@ impl SubState {
             Err(e) => Err(e),
         };
         self.finish(result);
+    }
+
+    /// Ends the submission as cancelled if it has not ended: its waiter
+    /// gets [`ClusterError::Cancelled`], and dropping the [`Submission`]
+    /// then tells dask to cancel its jobs.
+    pub(crate) fn cancel(&self) {
+        let mut inner = self.lock();
+        if inner.result.is_none() && !inner.taken {
+            inner.result = Some(Err(ClusterError::Cancelled));
+            inner.cancelled = true;
+        }
+        drop(inner);
+        self.changed.notify_all();
     }
 
     pub fn finish(&self, result: Result<Vec<Vec<u8>>, ClusterError>) {

@@ -329,6 +329,31 @@ fn graphs_that_build_on_earlier_graphs() {
     assert_eq!(third, first + second);
 }
 
+fn cancel_stops_the_graph_and_the_cluster_goes_on() {
+    let dask = cluster(2, 1);
+    let h = dask.spawn(sleepy(8, 5_000));
+    // Once it is sent (in a block's process its end is already known).
+    wait_for("the graph to be sent", &h, |h| {
+        h.is_finished() || h.progress().total > 0
+    });
+    h.cancel();
+    h.cancel(); // again: nothing more happens
+    match h.wait() {
+        Err(Error::Cancelled) => {}
+        other => panic!("a cancelled graph gave {other:?}"),
+    }
+    // Its blocks are stopped, and the next graph runs as usual.
+    let started = Instant::now();
+    assert_eq!(
+        dask.compute(tutorial(16)).unwrap(),
+        local(tutorial(16)).unwrap()
+    );
+    println!(
+        "after the cancel, the next graph took {:.2} s (the cancelled blocks slept 5 s each)",
+        started.elapsed().as_secs_f64()
+    );
+}
+
 fn wait_for<T>(what: &str, h: &GraphHandle<T>, done: impl Fn(&GraphHandle<T>) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while !done(h) {
@@ -363,6 +388,10 @@ const SCENARIOS: &[(&str, fn())] = &[
     (
         "a_worker_killed_mid_run_loses_nothing",
         a_worker_killed_mid_run_loses_nothing,
+    ),
+    (
+        "cancel_stops_the_graph_and_the_cluster_goes_on",
+        cancel_stops_the_graph_and_the_cluster_goes_on,
     ),
 ];
 

@@ -15,7 +15,7 @@ mod worker;
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 
@@ -70,6 +70,8 @@ pub(crate) enum Report {
         message: String,
         others: usize,
     },
+    /// The graph was cancelled.
+    Cancelled,
     /// Any other error, as text.
     Other { message: String },
 }
@@ -118,6 +120,7 @@ impl Report {
             Error::Cluster { message, .. } => Report::Other {
                 message: message.clone(),
             },
+            Error::Cancelled => Report::Cancelled,
             e => Report::Other {
                 message: e.to_string(),
             },
@@ -145,6 +148,7 @@ impl Report {
                 Some(info) => part::task_failed(info.task(indices), message.clone(), *others),
                 None => Error::cluster(format!("a task failed: {message}")),
             },
+            Report::Cancelled => Error::Cancelled,
             Report::Other { message } => Error::cluster(message.clone()),
         }
     }
@@ -310,6 +314,9 @@ impl Dask {
 /// Where a sent graph stands, shared with its handle.
 #[derive(Default)]
 struct Status {
+    /// Set by [`GraphHandle::cancel`]; the sender looks at it before it
+    /// submits and after it has published `state`.
+    cancelled: AtomicBool,
     state: Mutex<Option<Arc<SubState>>>,
     blocks: Mutex<Vec<String>>,
     runs: Mutex<Option<Vec<JobRun>>>,
@@ -342,7 +349,7 @@ impl Status {
 /// A graph running on a cluster, made by [`Dask::spawn`].
 ///
 /// Dropping it detaches: the graph still runs to its end, and its values
-/// are dropped.
+/// are dropped. [`cancel`](GraphHandle::cancel) stops it.
 pub struct GraphHandle<T> {
     run: HandleRun<T>,
     status: Arc<Status>,
@@ -416,6 +423,24 @@ impl<T> GraphHandle<T> {
     /// the graph is cut and sent). Costs a lock.
     pub fn progress(&self) -> Progress {
         self.status.progress()
+    }
+
+    /// Cancels the graph, as [`Handle::cancel`](taskgraph_runtime::Handle::cancel)
+    /// does on one machine: blocks not started never start, running ones
+    /// are stopped (their processes killed), and [`wait`](GraphHandle::wait)
+    /// returns [`Error::Cancelled`]. Returns without waiting; cancelling a
+    /// graph that has ended does nothing.
+    pub fn cancel(&self) {
+        self.status.cancelled.store(true, Ordering::SeqCst);
+        let state = self
+            .status
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(state) = state {
+            state.cancel();
+        }
     }
 
     /// The block runs reported so far.
@@ -566,18 +591,26 @@ impl Sender {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) =
             cut.blocks.iter().map(|b| b.name.clone()).collect();
+        if self.status.cancelled.load(Ordering::SeqCst) {
+            return Err(Error::Cancelled);
+        }
         let submission = self.dask.submit(jobs).map_err(cluster)?;
         *self
             .status
             .state
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(submission.state());
+        // A cancel that came before `state` was there.
+        if self.status.cancelled.load(Ordering::SeqCst) {
+            submission.state().cancel();
+        }
         let report = submission.wait_report();
         let report = match report {
             Ok(r) => r,
             Err(ClusterError::JobFailed {
                 key, code, stderr, ..
             }) => return Err(block_error(&key, code, &stderr, infos)),
+            Err(ClusterError::Cancelled) => return Err(Error::Cancelled),
             Err(e) => return Err(cluster(e)),
         };
         *self
