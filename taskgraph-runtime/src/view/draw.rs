@@ -209,6 +209,20 @@ pub(crate) fn collapsed(inst: &Instance, rankdir: RankDir) -> Drawing {
         let label = &mut d.nodes[n].label;
         *label = format!("{label}\n×{c}");
     }
+    // A call site with a node of the output is drawn as a box.
+    let fam_of = |g: usize| base.partition_point(|&b| b <= g) - 1;
+    for g in inst.output_nodes() {
+        if let Some(n) = node_of_fam[fam_of(g)] {
+            let node = &mut d.nodes[n];
+            if node.shape != Shape::Box {
+                node.shape = Shape::Box;
+                node.tooltip = node
+                    .tooltip
+                    .take()
+                    .map(|t| format!("{t} (the graph's output)"));
+            }
+        }
+    }
     for (&l, &c) in &loop_cluster {
         if let Some(n) = loop_iterations.get(&l) {
             let label = &mut d.clusters[c].label;
@@ -217,7 +231,6 @@ pub(crate) fn collapsed(inst: &Instance, rankdir: RankDir) -> Drawing {
         }
     }
     // Edges: counted per pair of nodes.
-    let fam_of = |g: usize| base.partition_point(|&b| b <= g) - 1;
     let mut edges: HashMap<(usize, usize), u64> = HashMap::new();
     let mut order: Vec<(usize, usize)> = Vec::new();
     inst.for_each_edge(|p, c| {
@@ -271,17 +284,21 @@ pub(crate) fn template(t: &Template, rankdir: RankDir) -> Drawing {
     for (k, l) in t.loops.iter().enumerate() {
         d.clusters[clusters[k]].parent = l.parent.map(|p| clusters[p as usize]);
     }
-    for s in t.sites {
+    for (k, s) in t.sites.iter().enumerate() {
         let label = match s.reduce {
             Some(v) => reduce_label(v, s.name),
             None => s.name.to_owned(),
         };
+        // As in the instance view: the output's call sites are boxes.
+        let out = t.outputs.contains(&(k as u32));
+        let tip = format!("`{}` at {}:{}:{}", s.name, t.file, s.line, s.column);
         let mut n = Node::new(label)
-            .with_shape(Shape::Ellipse)
-            .with_tooltip(format!(
-                "`{}` at {}:{}:{}",
-                s.name, t.file, s.line, s.column
-            ));
+            .with_shape(if out { Shape::Box } else { Shape::Ellipse })
+            .with_tooltip(if out {
+                format!("{tip} (the graph's output)")
+            } else {
+                tip
+            });
         n.cluster = s.parent.map(|p| clusters[p as usize]);
         d.add_node(n);
     }
