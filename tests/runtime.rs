@@ -82,12 +82,114 @@ fn a_panicking_task_names_function_indices_and_message() {
     assert_eq!(task.line as usize, expected);
     assert_eq!(task.column, 28, "the column of `fragile`");
     assert_eq!(message, "cannot handle 2/3");
-    assert!(e.to_string().starts_with("task `fragile` at "), "{e}");
-    assert!(
-        e.to_string()
-            .ends_with(", loop iteration [2, 3] panicked: cannot handle 2/3"),
-        "{e}"
+    assert_eq!(task.name(), "fragile[i=2, j=3]");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "task `fragile[i=2, j=3]` at {}:{expected}:28 panicked: cannot handle 2/3",
+            task.file
+        )
     );
+}
+
+#[delayed]
+fn picky(x: i64) -> i64 {
+    if x == 13 {
+        panic!("unlucky {x}");
+    }
+    x
+}
+#[delayed]
+fn picky_add(x: i64, y: i64) -> i64 {
+    if x + y == 58 {
+        panic!("{x} + {y}");
+    }
+    x + y
+}
+
+/// `file:line:column` of the first `name` on the source line that
+/// reads `line`, in this file.
+fn site(line: &str, name: &str) -> String {
+    let src = include_str!("runtime.rs");
+    let (n, text) = src
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.trim() == line)
+        .unwrap_or_else(|| panic!("no line `{line}`"));
+    let column = text.find(name).unwrap() + 1;
+    format!("tests/runtime.rs:{}:{column}", n + 1)
+}
+
+#[test]
+fn a_failing_task_is_named_by_its_loop_variables() {
+    let rt = Runtime::new(2).unwrap();
+    fn message<T: std::fmt::Debug>(r: Result<T, Error>) -> String {
+        r.unwrap_err().to_string()
+    }
+
+    // Nested loops over `0..`: the variables with their values.
+    let e = message(rt.compute(graph! {
+        let mut v = Vec::new();
+        for i in 0..4 {
+            for j in 0..4 {
+                v.push(picky(4 * i + j));
+            }
+        }
+        v
+    }));
+    let at = site("v.push(picky(4 * i + j));", "picky");
+    assert_eq!(
+        e,
+        format!("task `picky[i=3, j=1]` at {at} panicked: unlucky 13")
+    );
+
+    // A `tree_reduce` node: the tree level and the position in it (after
+    // the loops around it, if any). Leaves 1..=16: level 0 adds 1+2, ..,
+    // 15+16; level 1 adds 3+7, 11+15, 19+23 and 27+31 = 58.
+    let e = message(rt.compute(graph! {
+        let leaves: Vec<_> = (0..16).map(|j| inc(j)).collect();
+        tree_reduce(leaves, picky_add)
+    }));
+    let at = site("tree_reduce(leaves, picky_add)", "picky_add");
+    assert_eq!(
+        e,
+        format!("task `picky_add[level=1, pos=3]` at {at} panicked: 27 + 31")
+    );
+
+    // A one-name pattern whose iteration number is not its value: `z#k`,
+    // the k-th value counting from 0.
+    let e = message(rt.compute(graph! {
+        let mut v = Vec::new();
+        for &z in [3i64, 8, 13, 21].iter() {
+            v.push(picky(z));
+        }
+        v
+    }));
+    let at = site("v.push(picky(z));", "picky");
+    assert_eq!(e, format!("task `picky[z#2]` at {at} panicked: unlucky 13"));
+
+    // A pattern that is not one name, and a `while`: `#k`, the k-th
+    // iteration.
+    let e = message(rt.compute(graph! {
+        let mut v = Vec::new();
+        for (k, x) in [5i64, 12, 7].iter().enumerate() {
+            v.push(picky(*x + k as i64));
+        }
+        v
+    }));
+    let at = site("v.push(picky(*x + k as i64));", "picky");
+    assert_eq!(e, format!("task `picky[#1]` at {at} panicked: unlucky 13"));
+    let e = message(rt.compute(graph! {
+        let mut v = Vec::new();
+        let mut n = 10;
+        while n < 20 {
+            v.push(picky(n));
+            n += 1;
+        }
+        v
+    }));
+    let at = site("v.push(picky(n));", "picky");
+    assert_eq!(e, format!("task `picky[#3]` at {at} panicked: unlucky 13"));
 }
 
 #[test]

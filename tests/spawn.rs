@@ -564,7 +564,7 @@ fn reading_a_failed_or_cancelled_graph_is_an_error_that_says_why() {
             panic!("{e:?}")
         };
         assert!(
-            message.contains("`boom`") && message.contains("boom at 3"),
+            message.contains("task `boom[i=3]` at ") && message.contains("boom at 3"),
             "{message}"
         );
         assert!(e

@@ -156,7 +156,7 @@ fn the_threshold_and_expand_choose_the_instance_view() {
     );
     assert!(expanded.contains("label=\"inc[i=299]\""));
     assert!(
-        expanded.contains("label=\"add[level=8, 0]\""),
+        expanded.contains("label=\"add[level=8, pos=0]\""),
         "the tree's root"
     );
 }

@@ -285,6 +285,13 @@ fn a_failing_task_is_the_same_error() {
     assert_eq!(task.function, "check");
     assert_eq!(task.indices, [36]);
     assert_eq!(message, "37 is unlucky");
+    // The name survives the trip back from the worker.
+    assert_eq!(got_task.name(), "check[i=36]");
+    assert!(
+        err.to_string().starts_with("task `check[i=36]` at ")
+            && err.to_string().ends_with(" panicked: 37 is unlucky"),
+        "{err}"
+    );
     println!("{err}");
 
     let g = || {
@@ -302,6 +309,10 @@ fn a_failing_task_is_the_same_error() {
     assert_eq!(got, task);
     assert_eq!(got.function, "parse");
     assert_eq!(got.indices, [5]);
+    assert!(
+        err.to_string().starts_with("task `parse[i=5]` at "),
+        "{err}"
+    );
     assert!(err.to_string().contains("cannot parse item 5"), "{err}");
     println!("{err}");
 }

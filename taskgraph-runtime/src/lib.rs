@@ -29,7 +29,7 @@ mod tree;
 mod value;
 pub mod view;
 
-pub use error::{Error, TaskInfo};
+pub use error::{Error, LoopVar, TaskInfo};
 pub use exec::progress::{FamilyProgress, Progress};
 pub use exec::task::cancelled;
 pub use family::FamilyInfo;
@@ -42,7 +42,7 @@ pub use view::View;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::cache::Cache;
-    pub use crate::error::Error;
+    pub use crate::error::{Error, LoopVar};
     pub use crate::exec::task::{fail, Tally};
     pub use crate::exec::{Block, Cx, ErasedFamily, Kind, Ran, RunList};
     pub use crate::family::{Bound, Family, FamilyInfo, LoopIndex};

@@ -10,23 +10,13 @@ use crate::exec::Kind;
 use crate::view::instance::Instance;
 use crate::view::template::{LoopSite, Template};
 
-/// The name of a loop variable for labels: `i` for `i`, `&z` and `mut i`;
-/// `None` for a pattern that is not one name.
-fn var_name(pattern: &str) -> Option<&str> {
-    let p = pattern.trim_start_matches('&').trim();
-    let p = p.strip_prefix("mut ").unwrap_or(p).trim();
-    (!p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_')).then_some(p)
-}
-
-/// `i=3` for iteration 3 of a loop over `0..`, where the iteration number is
-/// the value; `i#3` (the fourth value of `i`) otherwise.
+/// `i=3`, `i#3` or `#3` for iteration 3 of loop `l`, as error messages
+/// name it (see [`TaskInfo::name`](crate::TaskInfo::name)).
 fn iteration(l: &LoopSite, k: u32) -> String {
-    let counts = l.iter.trim_start_matches('(').starts_with("0..") && !l.iter.contains("step_by");
-    match var_name(l.pattern) {
-        Some(v) if counts => format!("{v}={k}"),
-        Some(v) => format!("{v}#{k}"),
-        None => format!("#{k}"),
-    }
+    let mut s = String::new();
+    // Writing to a `String` does not fail.
+    let _ = crate::error::write_iteration(&mut s, l.pattern, l.iter, k);
+    s
 }
 
 /// `for i in 0..n`, `(0..n).map(|i| ..)`.
@@ -37,35 +27,6 @@ fn loop_label(l: &LoopSite) -> String {
         "loop" => "loop".to_owned(),
         _ => format!("for {} in {}", l.pattern, l.iter),
     }
-}
-
-/// The label of a node: `inc[i=3]`, `add[level=1, 3]` (a `tree_reduce`
-/// node), `inc` outside loops.
-fn task_label(t: Option<&Template>, site: Option<usize>, name: &str, at: &[u32]) -> String {
-    if at.is_empty() {
-        return name.to_owned();
-    }
-    let mut parts = Vec::new();
-    let (loops, reduce) = match (t, site) {
-        (Some(t), Some(s)) => (t.loops_of(s), t.sites[s].reduce.is_some()),
-        _ => (Vec::new(), false),
-    };
-    let outer = if reduce {
-        at.len().saturating_sub(2)
-    } else {
-        at.len()
-    };
-    for (d, &k) in at[..outer].iter().enumerate() {
-        match (t, loops.get(d)) {
-            (Some(t), Some(&l)) => parts.push(iteration(&t.loops[l as usize], k)),
-            _ => parts.push(k.to_string()),
-        }
-    }
-    if reduce {
-        parts.push(format!("level={}", at[outer]));
-        parts.push(at[outer + 1].to_string());
-    }
-    format!("{name}[{}]", parts.join(", "))
 }
 
 /// A `tree_reduce`'s name in pictures: `tree_reduce(zs, add)`.
@@ -109,7 +70,7 @@ pub(crate) fn expanded(inst: &Instance, rankdir: RankDir) -> Drawing {
             let (label, tip, cluster) = f.at.with(i, |at| {
                 let label = match f.kind {
                     Kind::Loop => format!("{} ×{}", f.info.name, f.iterations),
-                    _ => task_label(t, site, f.info.name, at),
+                    _ => f.info.task_name(at),
                 };
                 (
                     label,
@@ -331,5 +292,6 @@ mod tests {
         assert_eq!(iteration(&l("i", "1..n"), 3), "i#3");
         assert_eq!(iteration(&l("i", "(0..n).step_by(2)"), 3), "i#3");
         assert_eq!(iteration(&l("(a, b)", "0..n"), 3), "#3");
+        assert_eq!(iteration(&l("_", "x < 3"), 3), "#3");
     }
 }

@@ -47,6 +47,7 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
     // in the same order.
     let mut decls = Vec::new();
     let mut table = Vec::new();
+    let walk = template::walk(g);
     for (i, f) in g.families.iter().enumerate() {
         let name = fam_ident(g, i);
         let info = info_ident(g, i);
@@ -54,8 +55,9 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
         let info_ty = private("FamilyInfo", f.span);
         let (line, column) = line_column(f.span);
         let info_const = Ident::new(&format!("__TG_I{i}"), Span::mixed_site().located_at(f.span));
+        let loops = walk.site_loops(i, f.span);
         decls.push(quote_spanned! {f.span=>
-            const #info_const: #info_ty = #info_ty::new(#fname, ::core::file!(), #line, #column);
+            const #info_const: #info_ty = #info_ty::new(#fname, ::core::file!(), #line, #column)#loops;
             let #info = &#info_const;
             let mut #name = #scope.family(#info);
         });
@@ -123,7 +125,7 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
         #execute
     });
     let outer = quote_spanned!(tail_span(g)=> { #probe #inner });
-    let template = template::template(g, low);
+    let template = template::template(g, low, &walk);
     // The closure is bound before `GraphFn::new` sees it, so that its kind
     // is inferred from its body: `Fn` when it only copies or borrows what
     // it captures, which lets a graph be looked at (`View`) and then run.

@@ -45,7 +45,7 @@ struct LoopRec {
     parent: Option<usize>,
 }
 
-struct Walk {
+pub(crate) struct Walk {
     parents: Vec<Option<usize>>,
     reduces: Vec<Option<String>>,
     loops: Vec<LoopRec>,
@@ -57,10 +57,12 @@ struct Walk {
     /// walk of it are the previous iteration's.
     /// `(first walk's start, second walk's start, loop depth)`.
     carried: Option<(usize, usize, usize)>,
+    /// The call sites whose values are the graph's output.
+    outputs: Vec<u32>,
 }
 
-/// `&'static Template` for graph `g`, as an expression.
-pub(crate) fn template(g: &Graph, low: &Lowering<'_>) -> TokenStream {
+/// The walk over graph `g`: its loops, and each call site's innermost loop.
+pub(crate) fn walk(g: &Graph) -> Walk {
     let mut w = Walk {
         parents: vec![None; g.families.len()],
         reduces: vec![None; g.families.len()],
@@ -70,9 +72,44 @@ pub(crate) fn template(g: &Graph, low: &Lowering<'_>) -> TokenStream {
         edges: Vec::new(),
         clock: 0,
         carried: None,
+        outputs: Vec::new(),
     };
     w.stmts(&g.stmts);
-    let outputs: Vec<u32> = w.value(&g.tail).iter().map(|p| p.fam as u32).collect();
+    w.outputs = w.value(&g.tail).iter().map(|p| p.fam as u32).collect();
+    w
+}
+
+impl Walk {
+    /// `.with_loops(&[..])` for call site `fam` (the loops around it,
+    /// outermost first, as `LoopVar`s), then `.with_tree_reduce()` for a
+    /// `tree_reduce`; nothing for a call outside loops.
+    pub(crate) fn site_loops(&self, fam: FamId, span: Span) -> TokenStream {
+        let mut chain = Vec::new();
+        let mut l = self.parents[fam];
+        while let Some(k) = l {
+            chain.push(&self.loops[k]);
+            l = self.loops[k].parent;
+        }
+        chain.reverse();
+        let lv = private("LoopVar", span);
+        let vars = chain.iter().map(|l| {
+            let (pattern, iter) = (&l.pattern, &l.iter);
+            quote!(#lv::new(#pattern, #iter))
+        });
+        let mut out = TokenStream::new();
+        if !chain.is_empty() {
+            out.extend(quote!(.with_loops(&[#(#vars),*])));
+        }
+        if self.reduces[fam].is_some() {
+            out.extend(quote!(.with_tree_reduce()));
+        }
+        out
+    }
+}
+
+/// `&'static Template` for graph `g` walked as `w`, as an expression.
+pub(crate) fn template(g: &Graph, low: &Lowering<'_>, w: &Walk) -> TokenStream {
+    let outputs = &w.outputs;
 
     let site = private("Site", Span::call_site());
     let lp = private("LoopSite", Span::call_site());
