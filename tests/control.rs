@@ -517,3 +517,52 @@ fn the_same_value_twice_in_the_output_through_a_copy() {
         .unwrap();
     assert_eq!(got, ("w1".to_string(), "w1".to_string()));
 }
+
+/// A `tree_reduce` inside a loop reduces that iteration's vector: its
+/// nodes follow the trees of the earlier iterations in the family (they
+/// once named the first iteration's nodes again).
+#[test]
+fn tree_reduce_inside_a_loop_reduces_each_iterations_vector() {
+    for fuse in [true, false] {
+        for threads in [1, 2] {
+            let rt = Runtime::builder()
+                .threads(threads)
+                .fuse_loops(fuse)
+                .build()
+                .unwrap();
+            for rows in [1u64, 3, 6] {
+                // Rows of different lengths (1, 2, 3, ...: odd and even
+                // trees, and one of a single element).
+                let per_row: Vec<u64> = (0..rows)
+                    .map(|i| (0..=i).map(|j| 100 * i + j + 1).sum())
+                    .collect();
+                let sums = rt
+                    .compute(graph! {
+                        let mut sums = Vec::new();
+                        for i in 0..rows {
+                            let leaves: Vec<_> = (0..=i).map(|j| inc(100 * i + j)).collect();
+                            sums.push(tree_reduce(leaves, add));
+                        }
+                        sums
+                    })
+                    .unwrap();
+                assert_eq!(sums, per_row, "fuse {fuse}, {threads} threads");
+                let total = rt
+                    .compute(graph! {
+                        let mut sums = Vec::new();
+                        for i in 0..rows {
+                            let mut leaves = Vec::new();
+                            for j in 0..=i {
+                                leaves.push(inc(100 * i + j));
+                            }
+                            let s = tree_reduce(leaves, add);
+                            sums.push(inc(s));
+                        }
+                        tree_reduce(sums, add)
+                    })
+                    .unwrap();
+                assert_eq!(total, per_row.iter().map(|s| s + 1).sum::<u64>());
+            }
+        }
+    }
+}

@@ -159,6 +159,12 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
         self.core.singles = I::SINGLES - mask.count_ones();
     }
 
+    /// The number of nodes pushed so far.
+    #[inline]
+    pub(crate) fn len(&self) -> u32 {
+        self.recs.len() as u32
+    }
+
     /// Reserves room for `n` more nodes (the enclosing loop's size hint).
     #[inline]
     pub fn reserve(&mut self, n: usize) {

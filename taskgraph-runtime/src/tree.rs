@@ -303,10 +303,13 @@ where
     let n = v.len() as u32;
     let levels = Levels::new(n);
     let id = fam.id();
+    // Inside a loop the family already holds the trees of the earlier
+    // iterations: this tree's nodes follow them.
+    let base = fam.len();
     let get = |l: usize, e: u32| -> Lazy<'g, T> {
         match levels.elem(l, e) {
             Err(i) => v.get(i as usize).expect("in range"),
-            Ok(i) => Lazy::new(NodeId::new(id, i)),
+            Ok(i) => Lazy::new(NodeId::new(id, base + i)),
         }
     };
     fam.reserve(n as usize - 1);
