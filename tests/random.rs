@@ -159,3 +159,32 @@ proptest! {
         prop_assert_eq!(run(unfused(threads)), expected);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// A reduction per iteration of a loop, then one over their results,
+    /// with rows of random lengths: each row's tree is its own.
+    #[test]
+    fn a_tree_reduce_per_loop_iteration_matches_the_sequential_trees(
+        lens in prop::collection::vec(1u32..30, 1..20),
+        threads in prop::sample::select(vec![1usize, 2, 4, 8]),
+    ) {
+        let run = |rt: &Runtime, lens: &[u32]| rt.compute(graph! {
+            let mut rows = Vec::new();
+            for (i, len) in lens.iter().enumerate() {
+                let v: Vec<_> = (0..*len).map(|j| show(1000 * i as u32 + j)).collect();
+                rows.push(tree_reduce(v, pair));
+            }
+            tree_reduce(rows, pair)
+        }).unwrap();
+        let expected = pairwise(
+            lens.iter()
+                .enumerate()
+                .map(|(i, len)| pairwise((0..*len).map(|j| (1000 * i as u32 + j).to_string()).collect()))
+                .collect(),
+        );
+        prop_assert_eq!(run(runtime(threads), &lens), expected.clone());
+        prop_assert_eq!(run(unfused(threads), &lens), expected);
+    }
+}
