@@ -162,7 +162,7 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
     /// The number of nodes pushed so far.
     #[inline]
     pub(crate) fn len(&self) -> u32 {
-        self.recs.len() as u32
+        self.core.len
     }
 
     /// Reserves room for `n` more nodes (the enclosing loop's size hint).
@@ -323,15 +323,10 @@ where
         }
     }
     fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) -> usize {
-        // SAFETY: the run is over; no other thread touches the family.
-        let Some(buf) = (unsafe { (*self.fam.values.get()).take() }) else {
-            return 0;
-        };
-        let panics = cx
-            .slots::<T>(self.fam.core.id, 0, self.fam.core.len)
-            .teardown(live);
-        cache.give_raw(buf);
-        panics
+        let c = &self.fam.core;
+        // SAFETY: the run is over; no other thread touches the family, whose
+        // cells hold `T`s.
+        unsafe { cx.teardown_cells::<T>(&self.fam.values, c.id, c.len, cache, live) }
     }
 }
 

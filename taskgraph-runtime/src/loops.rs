@@ -251,13 +251,10 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
         if let Some(k) = &self.kind {
             panics += k.teardown();
         }
-        // SAFETY: the run is over.
-        if let Some(buf) = unsafe { (*self.out.get()).take() } {
-            panics += cx
-                .slots::<K::Output>(self.core.id, 0, self.core.len)
-                .teardown(live);
-            cache.give_raw(buf);
-        }
+        // SAFETY: the run is over; the output cells hold `K::Output`s.
+        panics += unsafe {
+            cx.teardown_cells::<K::Output>(&self.out, self.core.id, self.core.len, cache, live)
+        };
         panics
     }
     fn count_tasks(&self, finished: bool, add: &mut dyn FnMut(&'static FamilyInfo, u64, u64)) {
@@ -998,20 +995,12 @@ impl<'g, T: Send + Sync> ErasedFamily<'g> for Elements<'g, T> {
         }
     }
     fn publish_range(&self, lo: u32, hi: u32, uses: u32, cx: &Cx<'_, 'g>) {
-        let s = cx.slots::<T>(self.core.id, lo, hi - lo);
-        for k in 0..s.len() {
-            // SAFETY: as in `publish`.
-            unsafe { s.get(k).publish(uses) }
-        }
+        // SAFETY: as in `publish`.
+        unsafe { cx.publish_range::<T>(self.core.id, lo, hi, uses) }
     }
     fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) -> usize {
-        // SAFETY: the run is over.
-        let Some(buf) = (unsafe { (*self.cells.get()).take() }) else {
-            return 0;
-        };
-        let panics = cx.slots::<T>(self.core.id, 0, self.core.len).teardown(live);
-        cache.give_raw(buf);
-        panics
+        // SAFETY: the run is over; the cells hold `T`s.
+        unsafe { cx.teardown_cells::<T>(&self.cells, self.core.id, self.core.len, cache, live) }
     }
 }
 

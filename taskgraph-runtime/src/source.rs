@@ -439,20 +439,12 @@ impl<'g, T: Send + Sync, F: Feed<T>> ErasedFamily<'g> for Source<'g, T, F> {
         }
     }
     fn publish_range(&self, lo: u32, hi: u32, uses: u32, cx: &Cx<'_, 'g>) {
-        let s = cx.slots::<T>(self.core.id, lo, hi - lo);
-        for k in 0..s.len() {
-            // SAFETY: as in `publish`.
-            unsafe { s.get(k).publish(uses) }
-        }
+        // SAFETY: as in `publish`.
+        unsafe { cx.publish_range::<T>(self.core.id, lo, hi, uses) }
     }
     fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) -> usize {
-        // SAFETY: the run is over.
-        let Some(buf) = (unsafe { (*self.cells.get()).take() }) else {
-            return 0;
-        };
-        let panics = cx.slots::<T>(self.core.id, 0, self.core.len).teardown(live);
-        cache.give_raw(buf);
-        panics
+        // SAFETY: the run is over; the cells hold `T`s.
+        unsafe { cx.teardown_cells::<T>(&self.cells, self.core.id, self.core.len, cache, live) }
     }
     fn abandon_wait(&self) -> bool {
         let id = self.waiting.stop();

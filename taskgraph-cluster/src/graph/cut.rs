@@ -144,7 +144,13 @@ pub(crate) fn cut(inst: &Instance, sizing: Sizing) -> Cut {
 
     let indices: Vec<Vec<u32>> = (0..total).map(|g| inst.indices(node_of(g))).collect();
     let reduce = reduce_families(inst);
-    let mut loops = loop_of(inst);
+    // A `tree_reduce`'s nodes end with their level and position, not an
+    // iteration of its loop: it shares no chunks.
+    let loops: Vec<Option<u32>> = loop_of(inst)
+        .into_iter()
+        .zip(&reduce)
+        .map(|(l, &r)| l.filter(|_| !r))
+        .collect();
     // The innermost loop's extent per family, and per loop.
     let mut extent = vec![0u32; nf];
     for (g, at) in indices.iter().enumerate() {
@@ -164,9 +170,6 @@ pub(crate) fn cut(inst: &Instance, sizing: Sizing) -> Cut {
     for f in 0..nf {
         if let Some(l) = loops[f] {
             extent[f] = loop_extent[&l];
-        }
-        if reduce[f] {
-            loops[f] = None;
         }
     }
 

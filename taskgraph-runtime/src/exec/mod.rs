@@ -1628,6 +1628,43 @@ impl<'r, 'g> Cx<'r, 'g> {
         }
     }
 
+    /// Sets the same `uses` for the written outputs of nodes `lo..hi` of
+    /// family `fam`, whose outputs are `T`.
+    ///
+    /// # Safety
+    /// As [`Slot::publish`], for each of these nodes.
+    pub(crate) unsafe fn publish_range<T>(&self, fam: u32, lo: u32, hi: u32, uses: u32) {
+        let s = self.slots::<T>(fam, lo, hi - lo);
+        for k in 0..s.len() {
+            // SAFETY: the caller's contract, node by node.
+            unsafe { s.get(k).publish(uses) }
+        }
+    }
+
+    /// A family's end (`ErasedFamily::teardown`): takes its cell buffer
+    /// `cells`, drops the values of its `len` nodes still alive there, and
+    /// gives the buffer back to `cache`. Returns how many `Drop`s panicked.
+    ///
+    /// # Safety
+    /// The run is over, no other thread touches `cells`, and `cells` holds
+    /// the `T` outputs of family `fam`.
+    pub(crate) unsafe fn teardown_cells<T>(
+        &self,
+        cells: &std::cell::UnsafeCell<Option<crate::cache::RawBuf>>,
+        fam: u32,
+        len: u32,
+        cache: &Cache,
+        live: bool,
+    ) -> usize {
+        // SAFETY: the caller's contract: nobody else touches `cells`.
+        let Some(buf) = (unsafe { (*cells.get()).take() }) else {
+            return 0;
+        };
+        let panics = self.slots::<T>(fam, 0, len).teardown(live);
+        cache.give_raw(buf);
+        panics
+    }
+
     /// The slot behind a lazy handle of this graph.
     #[inline(always)]
     pub(crate) fn slot<T>(&self, l: Lazy<'g, T>) -> Slot<'r, T> {
