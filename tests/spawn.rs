@@ -697,7 +697,7 @@ fn a_spawned_scalar_is_read_as_one_lazy_value() {
         let borrowed = rt
             .compute(GraphFn::new(move |scope| {
                 let mut s = scope.source();
-                let x = s.read_one(&H, r);
+                let x = s.read_one(&H, r)?;
                 typed(scope.execute(&[&s as &dyn ErasedFamily<'_>], x), ())
             }))
             .unwrap();
@@ -705,7 +705,7 @@ fn a_spawned_scalar_is_read_as_one_lazy_value() {
         let owned = rt
             .compute(GraphFn::new(move |scope| {
                 let mut s = scope.source();
-                let x = s.read_one(&H, h);
+                let x = s.read_one(&H, h)?;
                 typed(scope.execute(&[&s as &dyn ErasedFamily<'_>], x), ())
             }))
             .unwrap();

@@ -293,6 +293,12 @@ pub enum Error {
     /// ready for the next graph: fix the task, or treat the panic as the
     /// failure of this input. `task` says which task and iteration it was.
     ///
+    /// In a program built with `panic = "abort"` a panic cannot be caught:
+    /// the process prints the panic's message and ends, as Rust says it
+    /// must, and this variant never comes back. Every other variant does,
+    /// since the runtime carries them as values (a task's `Err` is
+    /// [`Error::TaskFailed`] there too).
+    ///
     /// ```
     /// use taskgraph::{delayed, graph, Error, Runtime};
     ///
@@ -326,7 +332,9 @@ pub enum Error {
         others: usize,
     },
     /// A task returned `Err` through `?` (`let y = parse(x)?;` in `graph!`).
-    /// The graph stopped as for a panic; [`source`] is the task's error, and
+    /// The graph stopped as for a panic (the error travels as a value, so
+    /// this holds under `panic = "abort"` too); [`source`] is the task's
+    /// error, and
     /// can be downcast to its type to decide what to do (report the bad
     /// input, skip it and compute again without it, ...):
     ///

@@ -8,8 +8,8 @@ use std::marker::PhantomData;
 
 use crate::cache::{Cache, RawBuf};
 use crate::error::{Error, LoopVar, TaskInfo};
+use crate::exec::task::TaskError;
 use crate::exec::{Core, Cx, ErasedFamily, Kind, Ran, RunList};
-use crate::graph::build_error;
 use crate::value::pass::InputSet;
 use crate::value::{Brand, Lazy, NodeId, Piece};
 
@@ -178,20 +178,22 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
 
     /// Adds one node and returns the handle of its future output.
     ///
+    /// # Errors
     /// A family holds at most `u32::MAX - 3` nodes; beyond, or when memory
-    /// for the node cannot be had, building the graph stops and `compute`
-    /// returns [`Error::GraphTooLarge`] or [`Error::OutOfMemory`].
+    /// for the node cannot be had, [`Error::GraphTooLarge`] or
+    /// [`Error::OutOfMemory`]: the generated code returns it (`?`), so
+    /// building the graph stops and `compute` returns it.
     ///
     /// [`Error::GraphTooLarge`]: crate::Error::GraphTooLarge
     /// [`Error::OutOfMemory`]: crate::Error::OutOfMemory
     #[inline]
-    pub fn push(&mut self, at: L, args: A, inputs: I) -> Lazy<'g, T> {
+    pub fn push(&mut self, at: L, args: A, inputs: I) -> Result<Lazy<'g, T>, Error> {
         let idx = self.recs.len();
         if idx >= (u32::MAX - 3) as usize {
-            too_many(self.core.info);
+            return Err(too_many(self.core.info));
         }
         if idx == self.recs.capacity() {
-            grow(&mut self.recs);
+            grow(&mut self.recs)?;
         }
         let idx = idx as u32;
         let c = &mut self.core;
@@ -202,7 +204,7 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
         self.recs.push(UnsafeCell::new(Some((args, stored))));
         c.at.add(idx, at.as_slice());
         c.len = idx + 1;
-        Lazy::new(NodeId::new(c.id, idx))
+        Ok(Lazy::new(NodeId::new(c.id, idx)))
     }
 
     /// The family's call site.
@@ -218,18 +220,63 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
     /// Attaches the task's body (the generated call of the `#[delayed]`
     /// function) for the run.
     #[inline(always)]
-    pub fn bind<F>(&self, body: F) -> Bound<'_, 'g, A, I, L, T, F>
+    pub fn bind<F>(&self, body: F) -> Bound<'_, 'g, A, I, L, T, Plain<F>>
     where
         F: Fn(A, I, &Cx<'_, 'g>) -> T + Sync,
     {
-        Bound { fam: self, body }
+        Bound {
+            fam: self,
+            body: Plain(body),
+        }
+    }
+
+    /// Attaches the body of a task called with `?`: its `Err` fails the
+    /// run with this task.
+    #[inline(always)]
+    pub fn try_bind<F>(&self, body: F) -> Bound<'_, 'g, A, I, L, T, Try<F>>
+    where
+        F: Fn(A, I, &Cx<'_, 'g>) -> Result<T, TaskError> + Sync,
+    {
+        Bound {
+            fam: self,
+            body: Try(body),
+        }
+    }
+}
+
+/// A task body as the run calls it: its outcome is a value.
+pub trait Body<'g, A, I, T>: Sync {
+    /// Runs the task.
+    fn call(&self, args: A, inputs: I, cx: &Cx<'_, 'g>) -> Result<T, TaskError>;
+}
+
+/// The body of a task that cannot fail but by panicking.
+pub struct Plain<F>(F);
+
+/// The body of a task called with `?`.
+pub struct Try<F>(F);
+
+impl<'g, A, I, T, F: Fn(A, I, &Cx<'_, 'g>) -> T + Sync> Body<'g, A, I, T> for Plain<F> {
+    #[inline(always)]
+    fn call(&self, args: A, inputs: I, cx: &Cx<'_, 'g>) -> Result<T, TaskError> {
+        Ok((self.0)(args, inputs, cx))
+    }
+}
+
+impl<'g, A, I, T, F> Body<'g, A, I, T> for Try<F>
+where
+    F: Fn(A, I, &Cx<'_, 'g>) -> Result<T, TaskError> + Sync,
+{
+    #[inline(always)]
+    fn call(&self, args: A, inputs: I, cx: &Cx<'_, 'g>) -> Result<T, TaskError> {
+        (self.0)(args, inputs, cx)
     }
 }
 
 #[cold]
 #[inline(never)]
-fn too_many(info: &FamilyInfo) -> ! {
-    build_error(Error::GraphTooLarge {
+fn too_many(info: &FamilyInfo) -> Error {
+    Error::GraphTooLarge {
         message: format!(
             "`{}` at {}:{} makes more than {} nodes",
             info.name,
@@ -237,20 +284,18 @@ fn too_many(info: &FamilyInfo) -> ! {
             info.line,
             u32::MAX - 3
         ),
-    })
+    }
 }
 
-/// Doubles the records' room, or stops building the graph if there is no
-/// memory for it.
+/// Doubles the records' room, or fails with [`Error::OutOfMemory`] if there
+/// is no memory for it.
 #[cold]
 #[inline(never)]
-fn grow<R>(recs: &mut Vec<R>) {
+fn grow<R>(recs: &mut Vec<R>) -> Result<(), Error> {
     let more = recs.capacity().max(4);
-    if recs.try_reserve(more).is_err() {
-        build_error(Error::OutOfMemory {
-            bytes: more.saturating_mul(std::mem::size_of::<R>()),
-        });
-    }
+    recs.try_reserve(more).map_err(|_| Error::OutOfMemory {
+        bytes: more.saturating_mul(std::mem::size_of::<R>()),
+    })
 }
 #[cold]
 #[inline(never)]
@@ -270,7 +315,7 @@ where
     I: InputSet<'g>,
     L: LoopIndex,
     T: Send + Sync,
-    F: Fn(A, I, &Cx<'_, 'g>) -> T + Sync,
+    F: Body<'g, A, I, T>,
 {
     fn core(&self) -> &Core {
         &self.fam.core
@@ -308,7 +353,9 @@ where
         };
         let inputs = I::rebuild(stored, &fam.core.runs, idx);
         let id = NodeId::new(fam.core.id, idx);
-        let out = cx.node(id, || (self.body)(args, inputs, cx));
+        let Ok(out) = cx.node(id, || self.body.call(args, inputs, cx)) else {
+            return Ran::Stopped;
+        };
         // SAFETY: this thread runs the producer; its consumers become ready
         // only after this returns and the executor tells them.
         unsafe { cx.slot_of::<T>(id).write_raw(out) };

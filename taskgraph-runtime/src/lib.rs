@@ -43,9 +43,9 @@ pub use view::View;
 pub mod __private {
     pub use crate::cache::Cache;
     pub use crate::error::{Error, LoopVar};
-    pub use crate::exec::task::{fail, Tally};
+    pub use crate::exec::task::{lift, Stopped, Tally, TaskError};
     pub use crate::exec::{Block, Cx, ErasedFamily, Kind, Ran, RunList};
-    pub use crate::family::{Bound, Family, FamilyInfo, LoopIndex};
+    pub use crate::family::{Body, Bound, Family, FamilyInfo, LoopIndex, Plain, Try};
     pub use crate::graph::{placeholder, GraphFn, Outputs};
     pub use crate::loops::{Chain, Each, Elements, FnLeaf, Leaf, Loop, LoopKind, Reduce, VecLeaf};
     pub use crate::part::{typed, Parts, ValueOf, Witness};

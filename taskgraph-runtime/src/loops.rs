@@ -18,7 +18,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use crate::cache::{Cache, RawBuf};
-use crate::exec::task::Tally;
+use crate::error::Error;
+use crate::exec::task::{Stopped, Tally};
 use crate::exec::{Block, Core, Cx, ErasedFamily, Job, Kind, Ran, RunList, ROOT};
 use crate::family::FamilyInfo;
 use crate::sync::{AtomicU32, Ordering};
@@ -53,7 +54,7 @@ pub trait LoopKind<'g>: Sync {
         first: bool,
         tally: &mut Tally<'_>,
         cx: &Cx<'_, 'g>,
-    ) -> Option<Self::Output>;
+    ) -> Result<Option<Self::Output>, Stopped>;
     /// Drops what a stopped run left in per-run storage; returns how many
     /// `Drop`s panicked (caught).
     #[doc(hidden)]
@@ -147,7 +148,7 @@ impl<'g, K> Loop<'g, K> {
         self.core.singles += 1;
     }
 
-    fn set(&mut self, n: usize, kind: K, elements: &[u32]) -> Lazy<'g, K::Output>
+    fn set(&mut self, n: usize, kind: K, elements: &[u32]) -> Result<Lazy<'g, K::Output>, Error>
     where
         K: LoopKind<'g>,
     {
@@ -158,13 +159,13 @@ impl<'g, K> Loop<'g, K> {
         self.n = u32::try_from(n)
             .ok()
             .filter(|&n| n < u32::MAX - 2)
-            .unwrap_or_else(|| too_long(self.core.info));
+            .ok_or_else(|| too_long(self.core.info))?;
         self.kind = Some(kind);
         self.core.elements.extend_from_slice(elements);
         self.core.iterations = self.n;
         self.core.len = 1;
         self.core.at.add(0, &[]);
-        Lazy::new(NodeId::new(self.core.id, 0))
+        Ok(Lazy::new(NodeId::new(self.core.id, 0)))
     }
 
     fn kind(&self) -> &K {
@@ -177,15 +178,15 @@ impl<'g, K> Loop<'g, K> {
 
 #[cold]
 #[inline(never)]
-fn too_long(info: &FamilyInfo) -> ! {
-    crate::graph::build_error(crate::Error::GraphTooLarge {
+fn too_long(info: &FamilyInfo) -> Error {
+    Error::GraphTooLarge {
         message: format!(
             "the loop at {}:{} has more than {} iterations",
             info.file,
             info.line,
             u32::MAX - 3
         ),
-    })
+    }
 }
 
 impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
@@ -217,12 +218,13 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
         };
         let mut tally = Tally::new(&self.iters);
         match k.run_block(self.core.id, b, true, &mut tally, cx) {
-            Some(out) => {
+            Ok(Some(out)) => {
                 drop(tally);
                 self.finish(out, cx);
                 Ran::Done
             }
-            None => Ran::Pending,
+            Ok(None) => Ran::Pending,
+            Err(Stopped) => Ran::Stopped,
         }
     }
     fn run_block(&self, b: Block, cx: &Cx<'_, 'g>) -> Ran {
@@ -231,11 +233,12 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
             .kind()
             .run_block(self.core.id, b, false, &mut tally, cx)
         {
-            Some(out) => {
+            Ok(Some(out)) => {
                 self.finish(out, cx);
                 Ran::Done
             }
-            None => Ran::Pending,
+            Ok(None) => Ran::Pending,
+            Err(Stopped) => Ran::Stopped,
         }
     }
     fn publish(&self, idx: u32, uses: u32, cx: &Cx<'_, 'g>) {
@@ -397,7 +400,7 @@ fn chunk_at(lo: u32, size: u32, cur: u32, max: u32) -> u32 {
 /// A leaf of a fused reduction: iteration `k`'s value.
 pub trait Leaf<'g, R>: Sync {
     /// Runs iteration `k`.
-    fn leaf(&self, k: u32, cx: &Cx<'_, 'g>) -> R;
+    fn leaf(&self, k: u32, cx: &Cx<'_, 'g>) -> Result<R, Stopped>;
 }
 
 /// The leaves of `tree_reduce` over a vector made before it: element `k`.
@@ -407,11 +410,11 @@ pub struct VecLeaf<'g, T> {
 
 impl<'g, T: Send + Sync + Clone> Leaf<'g, T> for VecLeaf<'g, T> {
     #[inline]
-    fn leaf(&self, k: u32, cx: &Cx<'_, 'g>) -> T {
+    fn leaf(&self, k: u32, cx: &Cx<'_, 'g>) -> Result<T, Stopped> {
         let x = self.v.get(k as usize).expect("in range");
         // SAFETY: the loop holds one use of each element (its gather), and
         // iteration `k` is the only one that consumes element `k`.
-        unsafe { cx.slot(x).take_or_clone() }
+        Ok(unsafe { cx.slot(x).take_or_clone() })
     }
 }
 
@@ -544,12 +547,12 @@ where
         first: bool,
         tally: &mut Tally<'_>,
         cx: &Cx<'_, 'g>,
-    ) -> Option<R> {
+    ) -> Result<Option<R>, Stopped> {
         let (mut lo, mut hi, mut parent) = (b.lo, b.hi, b.parent);
         let started = cx.block_started(fam, b.lo, b.hi);
         let mut size = tree_size(hi - lo).min(b.size);
         let leaf = |k: u32| self.leaf.leaf(k, cx);
-        let merge = |a: R, b: R, lv: u32, lp: u32| (self.combine)(a, b, lv, lp, cx);
+        let merge = |a: R, b: R, lv: u32, lp: u32| Ok((self.combine)(a, b, lv, lp, cx));
         // A claimed join is set up only by the block that claimed it, before
         // it pushes the block that will deliver into it (the push publishes
         // the set-up to whoever runs that block).
@@ -598,7 +601,7 @@ where
         let mut cur = lo;
         let mut probe = Probe::new();
         while cur < hi {
-            cx.check();
+            cx.check()?;
             if hi - cur > 1 && want_split(cx, &probe) {
                 if let Some((m, z)) = spine_split(lo, size, hi, cur) {
                     // Spine nodes above the one of 2z leaves: their left
@@ -627,8 +630,8 @@ where
             }
             let c = chunk_at(lo, size, cur, probe.chunk());
             let end = (cur + c).min(hi);
-            let part = small(cur, end, c, &leaf, &merge);
-            acc.push(part, cur, c, &merge);
+            let part = small(cur, end, c, &leaf, &merge)?;
+            acc.push(part, cur, c, &merge)?;
             tally.add(end - cur);
             cur = end;
             if probe.tick() {
@@ -637,8 +640,10 @@ where
         }
         tally.publish();
         cx.block_finished(started, b.lo, hi);
-        let v = acc.finish(&merge)?;
-        self.deliver(parent, v, cx)
+        let Some(v) = acc.finish(&merge)? else {
+            return Ok(None);
+        };
+        Ok(self.deliver(parent, v, cx))
     }
 
     fn teardown(&self) -> usize {
@@ -678,7 +683,7 @@ pub struct Each<L> {
     remaining: AtomicU32,
 }
 
-impl<'g, L: Fn(u32, &Cx<'_, 'g>) + Sync> LoopKind<'g> for Each<L> {
+impl<'g, L: Fn(u32, &Cx<'_, 'g>) -> Result<(), Stopped> + Sync> LoopKind<'g> for Each<L> {
     type Output = ();
 
     fn prepare(&self, n: u32, _: u32) {
@@ -692,10 +697,10 @@ impl<'g, L: Fn(u32, &Cx<'_, 'g>) + Sync> LoopKind<'g> for Each<L> {
         first: bool,
         tally: &mut Tally<'_>,
         cx: &Cx<'_, 'g>,
-    ) -> Option<()> {
+    ) -> Result<Option<()>, Stopped> {
         let (lo, mut hi) = (b.lo, b.hi);
         if hi == lo {
-            return (self.remaining.load(Ordering::Acquire) == 0).then_some(());
+            return Ok((self.remaining.load(Ordering::Acquire) == 0).then_some(()));
         }
         let started = cx.block_started(fam, lo, hi);
         let push = |lo: u32, hi: u32| {
@@ -721,7 +726,7 @@ impl<'g, L: Fn(u32, &Cx<'_, 'g>) + Sync> LoopKind<'g> for Each<L> {
         let mut cur = lo;
         let mut probe = Probe::new();
         while cur < hi {
-            cx.check();
+            cx.check()?;
             if hi - cur > 1 && want_split(cx, &probe) {
                 let mid = cur + (hi - cur).div_ceil(2);
                 push(mid, hi);
@@ -729,7 +734,7 @@ impl<'g, L: Fn(u32, &Cx<'_, 'g>) + Sync> LoopKind<'g> for Each<L> {
             }
             let end = (cur + probe.chunk()).min(hi);
             for k in cur..end {
-                (self.leaf)(k, cx);
+                (self.leaf)(k, cx)?;
             }
             tally.add(end - cur);
             cur = end;
@@ -740,7 +745,7 @@ impl<'g, L: Fn(u32, &Cx<'_, 'g>) + Sync> LoopKind<'g> for Each<L> {
         tally.publish();
         cx.block_finished(started, lo, hi);
         let done = hi - lo;
-        (self.remaining.fetch_sub(done, Ordering::AcqRel) == done).then_some(())
+        Ok((self.remaining.fetch_sub(done, Ordering::AcqRel) == done).then_some(()))
     }
 
     fn teardown(&self) -> usize {
@@ -761,7 +766,7 @@ impl<'g, S, I, F> LoopKind<'g> for Chain<I, F>
 where
     S: Send + Sync,
     I: Fn(&Cx<'_, 'g>) -> S + Sync,
-    F: Fn(u32, S, &Cx<'_, 'g>) -> S + Sync,
+    F: Fn(u32, S, &Cx<'_, 'g>) -> Result<S, Stopped> + Sync,
 {
     type Output = S;
 
@@ -774,7 +779,7 @@ where
         _: bool,
         tally: &mut Tally<'_>,
         cx: &Cx<'_, 'g>,
-    ) -> Option<S> {
+    ) -> Result<Option<S>, Stopped> {
         let started = cx.block_started(fam, b.lo, b.hi);
         let mut s = (self.init)(cx);
         // Checks for a stop between stretches of 256 steps; each stretch is
@@ -783,10 +788,10 @@ where
         let mut k = b.lo;
         let mut stretches = 0u32;
         while k < b.hi {
-            cx.check();
+            cx.check()?;
             let end = b.hi.min(k.saturating_add(256));
             for j in k..end {
-                s = (self.step)(j, s, cx);
+                s = (self.step)(j, s, cx)?;
             }
             tally.add(end - k);
             k = end;
@@ -797,7 +802,7 @@ where
         }
         tally.publish();
         cx.block_finished(started, b.lo, b.hi);
-        Some(s)
+        Ok(Some(s))
     }
 
     fn teardown(&self) -> usize {
@@ -812,9 +817,9 @@ where
 /// loop's body.
 pub struct FnLeaf<F>(F);
 
-impl<'g, R, F: Fn(u32, &Cx<'_, 'g>) -> R + Sync> Leaf<'g, R> for FnLeaf<F> {
+impl<'g, R, F: Fn(u32, &Cx<'_, 'g>) -> Result<R, Stopped> + Sync> Leaf<'g, R> for FnLeaf<F> {
     #[inline(always)]
-    fn leaf(&self, k: u32, cx: &Cx<'_, 'g>) -> R {
+    fn leaf(&self, k: u32, cx: &Cx<'_, 'g>) -> Result<R, Stopped> {
         (self.0)(k, cx)
     }
 }
@@ -825,7 +830,13 @@ where
     L: Leaf<'g, R>,
     C: Fn(R, R, u32, u32, &Cx<'_, 'g>) -> R + Sync,
 {
-    fn make_reduce(&mut self, n: usize, leaf: L, combine: C, elements: &[u32]) -> Lazy<'g, R> {
+    fn make_reduce(
+        &mut self,
+        n: usize,
+        leaf: L,
+        combine: C,
+        elements: &[u32],
+    ) -> Result<Lazy<'g, R>, Error> {
         assert!(
             n > 0,
             "taskgraph internal error: a fused reduction of nothing"
@@ -846,7 +857,7 @@ where
 impl<'g, R, F, C> Loop<'g, Reduce<R, FnLeaf<F>, C>>
 where
     R: Send + Sync,
-    F: Fn(u32, &Cx<'_, 'g>) -> R + Sync,
+    F: Fn(u32, &Cx<'_, 'g>) -> Result<R, Stopped> + Sync,
     C: Fn(R, R, u32, u32, &Cx<'_, 'g>) -> R + Sync,
 {
     /// Makes this loop a reduction of `n` iterations; `leaf(k)` runs one,
@@ -855,7 +866,13 @@ where
     ///
     /// # Panics
     /// If `n` is 0 (an empty reduction is an error the caller reports).
-    pub fn reduce(&mut self, n: usize, leaf: F, combine: C, elements: &[u32]) -> Lazy<'g, R> {
+    pub fn reduce(
+        &mut self,
+        n: usize,
+        leaf: F,
+        combine: C,
+        elements: &[u32],
+    ) -> Result<Lazy<'g, R>, Error> {
         self.make_reduce(n, FnLeaf(leaf), combine, elements)
     }
 }
@@ -866,7 +883,11 @@ where
     C: Fn(T, T, u32, u32, &Cx<'_, 'g>) -> T + Sync,
 {
     /// Makes this loop the reduction of `v` (at least two elements).
-    pub(crate) fn reduce_vec(&mut self, v: LazyVec<'g, T>, combine: C) -> Lazy<'g, T> {
+    pub(crate) fn reduce_vec(
+        &mut self,
+        v: LazyVec<'g, T>,
+        combine: C,
+    ) -> Result<Lazy<'g, T>, Error> {
         self.take_all(&v);
         // The leaves are values, not tasks: only the combines count.
         let info = self.core.info;
@@ -876,10 +897,10 @@ where
     }
 }
 
-impl<'g, L: Fn(u32, &Cx<'_, 'g>) + Sync> Loop<'g, Each<L>> {
+impl<'g, L: Fn(u32, &Cx<'_, 'g>) -> Result<(), Stopped> + Sync> Loop<'g, Each<L>> {
     /// Makes this loop `n` iterations that only write output elements (the
     /// element families `elements`) or run for their effects.
-    pub fn each(&mut self, n: usize, leaf: L, elements: &[u32]) -> Lazy<'g, ()> {
+    pub fn each(&mut self, n: usize, leaf: L, elements: &[u32]) -> Result<Lazy<'g, ()>, Error> {
         self.set(
             n,
             Each {
@@ -895,10 +916,10 @@ impl<'g, S, I, F> Loop<'g, Chain<I, F>>
 where
     S: Send + Sync,
     I: Fn(&Cx<'_, 'g>) -> S + Sync,
-    F: Fn(u32, S, &Cx<'_, 'g>) -> S + Sync,
+    F: Fn(u32, S, &Cx<'_, 'g>) -> Result<S, Stopped> + Sync,
 {
     /// Makes this loop a chain of `n` steps from the value `init` takes.
-    pub fn chain(&mut self, n: usize, init: I, step: F) -> Lazy<'g, S> {
+    pub fn chain(&mut self, n: usize, init: I, step: F) -> Result<Lazy<'g, S>, Error> {
         self.set(n, Chain { init, step }, &[])
     }
 }
@@ -934,17 +955,20 @@ impl<'g, T> Elements<'g, T> {
     }
 
     /// Makes room for `n` elements and returns them as a vector.
-    pub fn make(&mut self, n: usize) -> LazyVec<'g, T> {
+    ///
+    /// # Errors
+    /// [`Error::GraphTooLarge`] beyond `u32::MAX - 3` elements.
+    pub fn make(&mut self, n: usize) -> Result<LazyVec<'g, T>, Error> {
         let c = &mut self.core;
         c.len = u32::try_from(n)
             .ok()
             .filter(|&n| n < u32::MAX - 2)
-            .unwrap_or_else(|| too_long(c.info));
+            .ok_or_else(|| too_long(c.info))?;
         c.at = Default::default();
         c.at.add(0, &[0]);
         let mut v = LazyVec::new();
         v.push_run(c.id, 0, c.len);
-        v
+        Ok(v)
     }
 
     /// The family number, for the loop that writes the elements.

@@ -36,7 +36,6 @@ use crate::error::Error;
 use crate::exec::registry::{Registry, WorkerCtx};
 use crate::exec::{Block, Core, Cx, ErasedFamily, Job, Kind, Ran, Run};
 use crate::family::FamilyInfo;
-use crate::graph::build_error;
 use crate::scope::Scope;
 use crate::spawn::finish::{Ended, Wake};
 use crate::spawn::Handle;
@@ -272,7 +271,12 @@ unsafe impl Send for Later {}
 static UNREAD: FamilyInfo = FamilyInfo::new("<source>", "", 0, 0);
 
 impl<'g, T, F> Source<'g, T, F> {
-    fn set(&mut self, info: &'static FamilyInfo, feed: F, len: usize) -> LazyVec<'g, T> {
+    fn set(
+        &mut self,
+        info: &'static FamilyInfo,
+        feed: F,
+        len: usize,
+    ) -> Result<LazyVec<'g, T>, Error> {
         assert!(
             self.feed.is_none(),
             "taskgraph internal error: a source read twice"
@@ -280,17 +284,15 @@ impl<'g, T, F> Source<'g, T, F> {
         let len = u32::try_from(len)
             .ok()
             .filter(|&n| n < u32::MAX - 2)
-            .unwrap_or_else(|| {
-                build_error(Error::GraphTooLarge {
-                    message: format!(
-                        "`{}` at {}:{} has {len} values, more than {}",
-                        info.name,
-                        info.file,
-                        info.line,
-                        u32::MAX - 3
-                    ),
-                })
-            });
+            .ok_or_else(|| Error::GraphTooLarge {
+                message: format!(
+                    "`{}` at {}:{} has {len} values, more than {}",
+                    info.name,
+                    info.file,
+                    info.line,
+                    u32::MAX - 3
+                ),
+            })?;
         self.core.info = info;
         self.core.len = len;
         self.core.at = Default::default();
@@ -298,7 +300,7 @@ impl<'g, T, F> Source<'g, T, F> {
         self.feed = Some(feed);
         let mut v = LazyVec::new();
         v.push_run(self.core.id, 0, len);
-        v
+        Ok(v)
     }
 
     /// Reads `values` as a vector of lazy values, which `tree_reduce`,
@@ -316,26 +318,26 @@ impl<'g, T, F> Source<'g, T, F> {
     /// Cost: one work item that moves or clones the values (about a
     /// nanosecond each), not a task per value. If the spawned graph fails
     /// or is cancelled, the graph fails with [`Error::InputFailed`].
-    pub fn read<S>(&mut self, info: &'static FamilyInfo, values: S) -> LazyVec<'g, T>
+    pub fn read<S>(&mut self, info: &'static FamilyInfo, values: S) -> Result<LazyVec<'g, T>, Error>
     where
         S: IntoLazyVec<Item = T, Feed = F>,
         F: Feed<T>,
     {
         let feed = values.into_feed();
-        let len = feed.count().unwrap_or_else(|e| build_error(e));
+        let len = feed.count()?;
         self.set(info, feed, len)
     }
 
     /// Reads a spawned graph's output as one lazy value: a
     /// [`Handle<T>`](Handle) (moved in) or a reference to one (cloned).
     /// As [`Source::read`].
-    pub fn read_one<S>(&mut self, info: &'static FamilyInfo, value: S) -> Lazy<'g, T>
+    pub fn read_one<S>(&mut self, info: &'static FamilyInfo, value: S) -> Result<Lazy<'g, T>, Error>
     where
         S: IntoLazy<Item = T, Feed = F>,
         F: Feed<T>,
     {
-        let v = self.set(info, value.into_feed(), 1);
-        v.get(0).expect("a source of one value")
+        let v = self.set(info, value.into_feed(), 1)?;
+        Ok(v.get(0).expect("a source of one value"))
     }
 }
 

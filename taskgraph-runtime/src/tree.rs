@@ -12,6 +12,7 @@
 //! non-commutative functions, and the same loop indices in errors.
 
 use crate::error::Error;
+use crate::exec::task::Stopped;
 use crate::exec::Cx;
 use crate::family::{Family, LoopIndex};
 use crate::loops::{Loop, Reduce, VecLeaf};
@@ -37,21 +38,21 @@ pub(crate) fn small<R>(
     lo: u32,
     hi: u32,
     size: u32,
-    leaf: &impl Fn(u32) -> R,
-    merge: &impl Fn(R, R, u32, u32) -> R,
-) -> R {
+    leaf: &impl Fn(u32) -> Result<R, Stopped>,
+    merge: &impl Fn(R, R, u32, u32) -> Result<R, Stopped>,
+) -> Result<R, Stopped> {
     #[inline(always)]
     fn two<R>(
         lo: u32,
         hi: u32,
-        leaf: &impl Fn(u32) -> R,
-        merge: &impl Fn(R, R, u32, u32) -> R,
-    ) -> R {
+        leaf: &impl Fn(u32) -> Result<R, Stopped>,
+        merge: &impl Fn(R, R, u32, u32) -> Result<R, Stopped>,
+    ) -> Result<R, Stopped> {
         if hi - lo == 1 {
             leaf(lo)
         } else {
-            let a = leaf(lo);
-            let b = leaf(lo + 1);
+            let a = leaf(lo)?;
+            let b = leaf(lo + 1)?;
             merge(a, b, 0, lo / 2)
         }
     }
@@ -59,14 +60,14 @@ pub(crate) fn small<R>(
     fn four<R>(
         lo: u32,
         hi: u32,
-        leaf: &impl Fn(u32) -> R,
-        merge: &impl Fn(R, R, u32, u32) -> R,
-    ) -> R {
+        leaf: &impl Fn(u32) -> Result<R, Stopped>,
+        merge: &impl Fn(R, R, u32, u32) -> Result<R, Stopped>,
+    ) -> Result<R, Stopped> {
         if hi - lo <= 2 {
             two(lo, hi, leaf, merge)
         } else {
-            let a = two(lo, lo + 2, leaf, merge);
-            let b = two(lo + 2, hi, leaf, merge);
+            let a = two(lo, lo + 2, leaf, merge)?;
+            let b = two(lo + 2, hi, leaf, merge)?;
             merge(a, b, 1, lo / 4)
         }
     }
@@ -79,8 +80,8 @@ pub(crate) fn small<R>(
             if hi - lo <= 4 {
                 four(lo, hi, leaf, merge)
             } else {
-                let a = four(lo, lo + 4, leaf, merge);
-                let b = four(lo + 4, hi, leaf, merge);
+                let a = four(lo, lo + 4, leaf, merge)?;
+                let b = four(lo + 4, hi, leaf, merge)?;
                 merge(a, b, 2, lo / 8)
             }
         }
@@ -135,8 +136,8 @@ impl<R> Acc<R> {
         mut v: R,
         mut start: u32,
         mut size: u32,
-        merge: &impl Fn(R, R, u32, u32) -> R,
-    ) {
+        merge: &impl Fn(R, R, u32, u32) -> Result<R, Stopped>,
+    ) -> Result<(), Stopped> {
         while self.len > 0 {
             // SAFETY: the top entry is initialised.
             let top_size = unsafe { self.items[self.first + self.len - 1].assume_init_ref() }.2;
@@ -145,7 +146,7 @@ impl<R> Acc<R> {
             }
             let (a, a_start, a_size) = self.pop().expect("non-empty");
             let (lv, lp) = merge_label(a_start, a_size);
-            v = merge(a, v, lv, lp);
+            v = merge(a, v, lv, lp)?;
             start = a_start;
             size = 2 * a_size;
         }
@@ -159,16 +160,22 @@ impl<R> Acc<R> {
         }
         self.items[self.first + self.len].write((v, start, size));
         self.len += 1;
+        Ok(())
     }
 
     /// Merges what is left, top down: the block's result.
-    pub(crate) fn finish(mut self, merge: &impl Fn(R, R, u32, u32) -> R) -> Option<R> {
-        let (mut v, _, _) = self.pop()?;
+    pub(crate) fn finish(
+        mut self,
+        merge: &impl Fn(R, R, u32, u32) -> Result<R, Stopped>,
+    ) -> Result<Option<R>, Stopped> {
+        let Some((mut v, _, _)) = self.pop() else {
+            return Ok(None);
+        };
         while let Some((a, a_start, a_size)) = self.pop() {
             let (lv, lp) = merge_label(a_start, a_size);
-            v = merge(a, v, lv, lp);
+            v = merge(a, v, lv, lp)?;
         }
-        Some(v)
+        Ok(Some(v))
     }
 }
 
@@ -275,7 +282,7 @@ where
         return Ok(v.get(0).expect("one element"));
     }
     if scope.fusion() {
-        return Ok(lp.reduce_vec(v, combine));
+        return lp.reduce_vec(v, combine);
     }
     tree_reduce_nodes(fam, v, at)
 }
@@ -319,7 +326,7 @@ where
         for p in 0..levels.n[l - 1] / 2 {
             let a = get(l - 1, 2 * p);
             let b = get(l - 1, 2 * p + 1);
-            fam.push(at(l as u32 - 1, p), (), (a, b));
+            fam.push(at(l as u32 - 1, p), (), (a, b))?;
         }
     }
     Ok(get(levels.count - 1, 0))
@@ -387,13 +394,13 @@ mod tests {
             let mut got = Vec::new();
             let merge = |a: String, b: String, lv: u32, lp: u32| {
                 let _ = (lv, lp);
-                format!("({a} {b})")
+                Ok(format!("({a} {b})"))
             };
             let mut acc = Acc::new();
             for k in 0..n {
-                acc.push(format!("{k}"), k, 1, &merge);
+                acc.push(format!("{k}"), k, 1, &merge).unwrap();
             }
-            got.push(acc.finish(&merge).unwrap());
+            got.push(acc.finish(&merge).unwrap().unwrap());
             assert_eq!(got[0], whole, "n = {n}");
             for cur in 0..n {
                 if let Some((m, z)) = spine_split(0, size, n, cur) {

@@ -573,6 +573,9 @@ pub enum Ran {
     Done,
     /// A loop node whose last block will finish it elsewhere.
     Pending,
+    /// The run stopped (this node's task failed, or another's did, or the
+    /// run was cancelled): nothing is stored, and the work item ends.
+    Stopped,
 }
 
 /// A block of iterations of a fused loop: `lo..hi`, inside the aligned
@@ -1256,9 +1259,9 @@ impl<'r, 'g> Run<'r, 'g> {
         }
     }
 
-    /// Runs `f`, catching an unwind: the panic of the task `cx` marks
-    /// (recorded as the run's failure), of plain code (kept for the caller),
-    /// or [`Stopped`].
+    /// Runs `f`, catching a panic: the task's `cx` marks (recorded as the
+    /// run's failure), or plain code's (kept for the caller). Failures that
+    /// are not panics come back as [`Ran::Stopped`], not through here.
     #[inline]
     fn guarded(&self, cx: &Cx<'_, 'g>, f: impl FnOnce() -> Ran) -> Option<Ran> {
         match catch_unwind(AssertUnwindSafe(f)) {

@@ -1,21 +1,27 @@
 //! The one place a task runs, for both kinds of work.
 //!
 //! A node of a task family and a task inside a fused block both run through
-//! [`Cx::task`] (or [`Cx::node`]), which guards the task: if it unwinds, the
-//! guard marks in the `Cx` which task it was, while the task's frame still
-//! exists. The work item runs under one `catch_unwind` (`Run::guarded`); a
-//! panic it catches is the failure of the marked task (function, call site,
-//! loop indices, message), or, when no task is marked, a panic of plain code
-//! in a fused loop's body, which the caller of `compute` gets back as its
-//! own panic. Nothing runs per task when no task fails, and a task that
-//! cannot panic has no landing pad at all.
+//! [`Cx::task`] (or [`Cx::node`]). A task's outcome is a value: the body the
+//! macro generates returns `Result<T, TaskError>` (an `Err` is what `?` on a
+//! `#[delayed]` function's `Result` gives), and `Cx::task` turns an `Err`
+//! into the run's recorded failure, naming the task, and hands back
+//! [`Stopped`], which the generated code and the executor return with, up
+//! to the work item's end. No failure travels as an unwind, so a program
+//! built with `panic = "abort"` gets [`Error::TaskFailed`] as any other.
 //!
-//! After a failure the run stops: other work items unwind with [`Stopped`]
-//! at their next check, dropping whatever they hold.
+//! Only a panic unwinds. It is caught at the work item's boundary
+//! (`Run::guarded`); a guard marks in the `Cx` which task it was, while the
+//! task's frame still exists, so the panic becomes the failure of that task
+//! (function, call site, loop indices, message), or, when no task is
+//! marked, a panic of plain code in a fused loop's body, which the caller of
+//! `compute` gets back as its own panic. Nothing runs per task when no task
+//! fails, and a task that cannot panic has no landing pad at all.
+//!
+//! After a failure the run stops: other work items return [`Stopped`] at
+//! their next check, dropping whatever they hold.
 
 use std::any::Any;
 use std::cell::Cell;
-use std::panic::resume_unwind;
 
 use super::Cx;
 use crate::error::{Error, TaskInfo};
@@ -23,21 +29,37 @@ use crate::family::{FamilyInfo, LoopIndex};
 use crate::sync::{AtomicU32, Ordering};
 use crate::value::NodeId;
 
-/// The payload that unwinds a work item after its task's failure was
-/// recorded; the executor catches it at the item's boundary.
-pub(crate) struct Stopped;
+/// The run has stopped, and why was recorded where it happened (a task's
+/// `Err` or panic, a cancellation, a deadline): work returns this, as a
+/// value, to the end of its work item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stopped;
 
-/// The payload with which a task that returned `Err` (through `?` in
-/// `graph!`) unwinds; [`caught`] turns it into [`Error::TaskFailed`].
-struct TaskErr(Box<dyn std::error::Error + Send + Sync + 'static>);
+/// The error a task returned (through `?` in `graph!`), on its way to the
+/// run's record: [`Cx::task`] and [`Cx::node`] turn it into
+/// [`Error::TaskFailed`] naming the task.
+pub struct TaskError(Box<dyn std::error::Error + Send + Sync + 'static>);
 
-/// Fails the running task with the error `e` (what `?` on a task call does
-/// with an `Err`): the graph stops as for a panic, and `compute` returns
-/// [`Error::TaskFailed`] with `e` as its source. Called only inside a task.
-#[cold]
-#[inline(never)]
-pub fn fail<E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>>(e: E) -> ! {
-    resume_unwind(Box::new(TaskErr(e.into())))
+impl TaskError {
+    /// Boxes `e` as a task's failure.
+    #[cold]
+    #[inline(never)]
+    pub fn new<E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>>(e: E) -> Self {
+        TaskError(e.into())
+    }
+}
+
+/// A task's result as the executor takes it: what `?` on a task call does
+/// with the `Result` the `#[delayed]` function returned.
+#[inline(always)]
+pub fn lift<T, E>(r: Result<T, E>) -> Result<T, TaskError>
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+{
+    match r {
+        Ok(v) => Ok(v),
+        Err(e) => Err(TaskError::new(e)),
+    }
 }
 
 /// The task a thread runs now.
@@ -137,9 +159,29 @@ impl<'g> Cx<'_, 'g> {
         r
     }
 
+    /// Runs a task whose `#[delayed]` function returns `Result` and is
+    /// called with `?`: as [`Cx::task`], and an `Err` fails the run with
+    /// this task (the error comes back as [`Stopped`]).
+    #[inline(always)]
+    pub fn try_task<R, L: LoopIndex>(
+        &self,
+        info: &'static FamilyInfo,
+        at: L,
+        f: impl FnOnce() -> Result<R, TaskError>,
+    ) -> Result<R, Stopped> {
+        match self.task(info, at, f) {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.task_failed(Some(info), NodeId::new(0, 0), at.as_slice(), e)),
+        }
+    }
+
     /// Runs the task of node `id` (a task family's): as [`Cx::task`].
     #[inline(always)]
-    pub(crate) fn node<R>(&self, id: NodeId, f: impl FnOnce() -> R) -> R {
+    pub(crate) fn node<R>(
+        &self,
+        id: NodeId,
+        f: impl FnOnce() -> Result<R, TaskError>,
+    ) -> Result<R, Stopped> {
         let start = match self.observed() {
             true => self.observe_start(None, id, &[]),
             false => 0,
@@ -154,10 +196,42 @@ impl<'g> Cx<'_, 'g> {
         };
         let r = f();
         std::mem::forget(guard);
-        if self.observed() {
-            self.observe_end(None, id, &[], start, false);
+        match r {
+            Ok(v) => {
+                if self.observed() {
+                    self.observe_end(None, id, &[], start, false);
+                }
+                Ok(v)
+            }
+            Err(e) => {
+                if self.observed() {
+                    self.observe_end(None, id, &[], start, true);
+                }
+                Err(self.task_failed(None, id, &[], e))
+            }
         }
-        r
+    }
+
+    /// Records that a task returned an error: the run fails with it.
+    #[cold]
+    #[inline(never)]
+    fn task_failed(
+        &self,
+        info: Option<&'static FamilyInfo>,
+        id: NodeId,
+        at: &[u32],
+        e: TaskError,
+    ) -> Stopped {
+        let task = match info {
+            Some(info) => info.task(at),
+            None => self.run.fams[id.fam as usize].core().describe(id.idx),
+        };
+        self.run.fail(Error::TaskFailed {
+            task,
+            source: e.0,
+            others: 0,
+        });
+        Stopped
     }
 
     /// Runs `f` on behalf of node `id` (dropping its unused value, bringing
@@ -182,11 +256,12 @@ impl<'g> Cx<'_, 'g> {
         &self.mark
     }
 
-    /// Unwinds the current work item if the run has stopped.
+    /// [`Stopped`] if the run has stopped: the work item ends.
     #[inline(always)]
-    pub(crate) fn check(&self) {
-        if self.stopped() {
-            stop_here();
+    pub(crate) fn check(&self) -> Result<(), Stopped> {
+        match self.stopped() {
+            true => Err(Stopped),
+            false => Ok(()),
         }
     }
 
@@ -200,34 +275,10 @@ impl<'g> Cx<'_, 'g> {
     }
 }
 
-#[cold]
-#[inline(never)]
-fn stop_here() -> ! {
-    resume_unwind(Box::new(Stopped))
-}
-
 /// What a caught panic was: a task's (recorded as the run's failure), or
 /// plain code's.
 #[cold]
 pub(crate) fn caught(cx: &Cx<'_, '_>, payload: Box<dyn Any + Send>) {
-    if payload.is::<Stopped>() {
-        return;
-    }
-    let payload = match payload.downcast::<TaskErr>() {
-        Ok(err) => {
-            let task = cx
-                .marked(cx.mark().get())
-                .expect("taskgraph internal error: an `Err` outside a task");
-            let TaskErr(source) = *err;
-            cx.run.fail(Error::TaskFailed {
-                task,
-                source,
-                others: 0,
-            });
-            return;
-        }
-        Err(payload) => payload,
-    };
     match cx.marked(cx.mark().get()) {
         Some(task) => {
             let message = panic_message(&*payload);

@@ -312,7 +312,7 @@ impl Ctx<'_> {
                 let extend = plan.outs.iter().enumerate().map(|(j, o)| {
                     let e = elem_ident(p, j);
                     let v = o.vec;
-                    quote!(#v.extend_from(&#e.make(#len));)
+                    quote!(#v.extend_from(&#e.make(#len)?);)
                 });
                 let r = plan.reduce.map(|_| {
                     let r = reduced_ident(p);
@@ -352,7 +352,7 @@ impl Ctx<'_> {
                     quote!(#lazy_vec::new())
                 } else {
                     let e = elem_ident(p, 0);
-                    quote!(#e.make(#len))
+                    quote!(#e.make(#len)?)
                 };
                 quote! {
                     #decl
@@ -395,9 +395,9 @@ impl Ctx<'_> {
                             |#k: u32, #var, #cx: &#cx_ty<'_, '_>| {
                                 let #pat = #fr::fused_at(&#rg, #k as usize);
                                 #body
-                                #ret
+                                ::core::result::Result::Ok(#ret)
                             },
-                        );
+                        )?;
                     } else {
                         #node
                     }
@@ -483,11 +483,11 @@ impl Ctx<'_> {
                         |#k: u32, #cx: &#cx_ty<'_, '_>| {
                             #bind
                             #body
-                            #leaf
+                            ::core::result::Result::Ok(#leaf)
                         },
                         #combine,
                         #elems,
-                    ));
+                    )?);
                 }
             }
             None => quote! {
@@ -496,9 +496,10 @@ impl Ctx<'_> {
                     |#k: u32, #cx: &#cx_ty<'_, '_>| {
                         #bind
                         #body
+                        ::core::result::Result::Ok(())
                     },
                     #elems,
-                );
+                )?;
             },
         }
     }
@@ -591,10 +592,14 @@ impl Ctx<'_> {
                     let name = &link.name;
                     let ty = link.ty.map(|t| quote!(: #t));
                     let at = self.iteration_at(p, plan, k);
+                    let task = match f.fallible {
+                        true => quote!(#cx.try_task(#info, #at, move || #call)?),
+                        false => quote!(#cx.task(#info, #at, move || #call)),
+                    };
                     out.extend(quote! {
                         let #name #ty = {
                             #(#temps)*
-                            #cx.task(#info, #at, move || #call)
+                            #task
                         };
                     });
                 }
@@ -796,7 +801,7 @@ impl Ctx<'_> {
                 quote_spanned! {f.span=>
                     {
                         #(#temps)*
-                        #name.push(#at, (#(#plain,)*), (#(#lazy,)*))
+                        #name.push(#at, (#(#plain,)*), (#(#lazy,)*))?
                     }
                 }
             }
@@ -863,20 +868,23 @@ impl Ctx<'_> {
                 let tail = self.value(tail);
                 let recv = strip_parens(recv);
                 let lazy_vec = private("LazyVec", *span);
+                let error_ty = private("Error", *span);
                 quote_spanned! {*span=>
                     {
                         let mut #counter: usize = 0;
                         let #it = ::core::iter::IntoIterator::into_iter(#recv);
                         let #n = ::core::iter::Iterator::size_hint(&#it).0;
                         #reserves
-                        ::core::iter::Iterator::collect::<#lazy_vec<'_, _>>(
+                        ::core::iter::Iterator::collect::<
+                            ::core::result::Result<#lazy_vec<'_, _>, #error_ty>,
+                        >(
                             ::core::iter::Iterator::map(#it, |#pat| {
                                 let #l = #counter;
                                 #counter += 1;
                                 #(#body)*
-                                #tail
+                                ::core::result::Result::Ok(#tail)
                             }),
-                        )
+                        )?
                     }
                 }
             }
@@ -918,7 +926,7 @@ impl Ctx<'_> {
                     #src.read(
                         &const { #info_ty::new(#name, ::core::file!(), #line, #column) },
                         #expr,
-                    )
+                    )?
                 }
             }
             Value::Error => {
@@ -937,8 +945,10 @@ impl Ctx<'_> {
 
     /// The call a node of family `fam` makes with arguments `args`: the
     /// `#[delayed]` function, or an expression's body with its parameters
-    /// bound to the names it reads; a fallible call unwraps its `Ok` and
-    /// fails the task with its `Err`. Both kinds of work use this.
+    /// bound to the names it reads. A call with `?` is the task's outcome, a
+    /// `Result<T, TaskError>` (its `Err` becomes the task's failure, a
+    /// value: nothing unwinds), run by `try_task`/`try_bind` instead of
+    /// `task`/`bind`. Both kinds of work use this.
     fn call_tokens(&self, fam: FamId, args: &[TokenStream]) -> TokenStream {
         let f = &self.g.families[fam];
         let call = match &f.expr {
@@ -963,19 +973,9 @@ impl Ctx<'_> {
         if !f.fallible {
             return call;
         }
-        let (ok, err, fail) = (
-            private("Ok", f.span),
-            private("Err", f.span),
-            private("fail", f.span),
-        );
-        let (v, e) = (temp("__tg_ok", f.span), temp("__tg_err", f.span));
+        let lift = private("lift", f.span);
         let fallible = private("Fallible", f.span);
-        quote_spanned! {f.span=>
-            match #fallible::into_result(#call) {
-                #ok(#v) => #v,
-                #err(#e) => #fail(#e),
-            }
-        }
+        quote_spanned!(f.span=> #lift(#fallible::into_result(#call)))
     }
 
     /// `let b = family.bind(|(plain..), (lazy..), cx| callee(args..));`
@@ -1026,10 +1026,14 @@ impl Ctx<'_> {
             }
         }
         let call = self.call_tokens(i, &args);
+        let bind = match f.fallible {
+            true => Ident::new("try_bind", f.span),
+            false => Ident::new("bind", f.span),
+        };
         let cx_at = temp(&cx.to_string(), f.span);
         let cx_ty = private("Cx", f.span);
         quote_spanned! {f.span=>
-            let #bound = #name.bind(|(#(#plain,)*), (#(#lazy,)*), #cx_at: &#cx_ty<'_, '_>| {
+            let #bound = #name.#bind(|(#(#plain,)*), (#(#lazy,)*), #cx_at: &#cx_ty<'_, '_>| {
                 #(#modes)*
                 #call
             });

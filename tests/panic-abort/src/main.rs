@@ -1,0 +1,231 @@
+//! Built with `panic = "abort"`: failures that are not panics must come
+//! back as values. Run with no argument it checks every case and exits 0;
+//! `panic` (a child mode) makes a task panic, which must abort the process
+//! after printing the panic's message.
+
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use taskgraph::{delayed, graph, Error, Runtime};
+
+#[delayed]
+fn parse(s: String) -> Result<i64, std::num::ParseIntError> {
+    s.trim().parse()
+}
+
+#[delayed]
+fn inc(x: i64) -> i64 {
+    x + 1
+}
+
+#[delayed]
+fn add(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+#[delayed]
+fn check(i: u64) -> Result<u64, String> {
+    if i == 137 {
+        Err(format!("item {i} is bad"))
+    } else {
+        Ok(i * 2)
+    }
+}
+
+#[delayed]
+fn nap(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+#[delayed]
+fn boom(x: i64) -> i64 {
+    if x > 0 {
+        panic!("boom at {x}");
+    }
+    x
+}
+
+fn runtimes() -> Vec<(String, Runtime)> {
+    let mut v = Vec::new();
+    for threads in [1, 2, 4] {
+        for fuse in [true, false] {
+            let rt = Runtime::builder()
+                .threads(threads)
+                .fuse_loops(fuse)
+                .build()
+                .expect("a runtime");
+            v.push((format!("{threads} threads, fused {fuse}"), rt));
+        }
+    }
+    v
+}
+
+/// Checks `cond`, printing `what` when it fails.
+fn expect(ok: &mut bool, cond: bool, what: String) {
+    if !cond {
+        eprintln!("FAILED: {what}");
+        *ok = false;
+    }
+}
+
+fn check_all() -> bool {
+    let mut ok = true;
+    for (name, rt) in runtimes() {
+        // `?` on a task's `Err`: `Error::TaskFailed`, naming the task.
+        let s = String::from("not a number");
+        let r = rt.compute(graph! {
+            let x = parse(s)?;
+            inc(x)
+        });
+        match &r {
+            Err(Error::TaskFailed { task, source, .. }) => {
+                expect(&mut ok, task.function == "parse", format!("{name}: task {task}"));
+                expect(
+                    &mut ok,
+                    source.to_string() == "invalid digit found in string",
+                    format!("{name}: source {source}"),
+                );
+            }
+            other => expect(&mut ok, false, format!("{name}: parse gave {other:?}")),
+        }
+
+        // The same in a loop of 1,000: the failing task is named by its
+        // loop index, and the other blocks stop with it.
+        let r = rt.compute(graph! {
+            let mut v = Vec::new();
+            for i in 0..1000u64 {
+                let y = check(i)?;
+                v.push(y);
+            }
+            v
+        });
+        match &r {
+            Err(Error::TaskFailed { task, source, .. }) => {
+                expect(
+                    &mut ok,
+                    task.name() == "check[i=137]",
+                    format!("{name}: loop task {}", task.name()),
+                );
+                expect(
+                    &mut ok,
+                    source.to_string() == "item 137 is bad",
+                    format!("{name}: loop source {source}"),
+                );
+            }
+            other => expect(&mut ok, false, format!("{name}: loop gave {other:?}")),
+        }
+
+        // A build error: an index out of range is returned, not unwound.
+        let r = rt.compute(graph! {
+            let v: Vec<_> = (0..4).map(|i| inc(i)).collect();
+            add(v[1], v[9])
+        });
+        expect(
+            &mut ok,
+            matches!(r, Err(Error::IndexOutOfRange { .. })),
+            format!("{name}: out of range gave {r:?}"),
+        );
+
+        // An empty reduction.
+        let none: Vec<i64> = Vec::new();
+        let r = rt.compute(graph! { tree_reduce(none, add) });
+        expect(
+            &mut ok,
+            matches!(r, Err(Error::EmptyReduce { .. })),
+            format!("{name}: empty reduce gave {r:?}"),
+        );
+
+        // A cancellation and a deadline.
+        let h = rt.spawn(graph! {
+            let v: Vec<_> = (0..64).map(|_| nap(20)).collect();
+            v
+        });
+        std::thread::sleep(Duration::from_millis(5));
+        h.cancel();
+        let r = h.wait();
+        expect(
+            &mut ok,
+            matches!(r, Err(Error::Cancelled)),
+            format!("{name}: cancel gave {r:?}"),
+        );
+        let r = rt.compute_timeout(
+            graph! {
+                let v: Vec<_> = (0..64).map(|_| nap(20)).collect();
+                v
+            },
+            Duration::from_millis(10),
+        );
+        expect(
+            &mut ok,
+            matches!(r, Err(Error::TimedOut { .. })),
+            format!("{name}: timeout gave {r:?}"),
+        );
+
+        // And the runtime still works, with every value right.
+        let r = rt.compute(graph! {
+            let mut v = Vec::new();
+            for i in 0..1000u64 {
+                let y = check(i + 1000)?;
+                v.push(y);
+            }
+            v
+        });
+        let want: Vec<u64> = (0..1000u64).map(|i| (i + 1000) * 2).collect();
+        expect(
+            &mut ok,
+            r.as_ref().ok() == Some(&want),
+            format!("{name}: the run after the failures gave {r:?}"),
+        );
+    }
+    ok
+}
+
+/// Child mode: a task panics, which under `panic = "abort"` ends the
+/// process after the panic's message is printed.
+fn panic_in_a_task() {
+    let rt = Runtime::new(2).expect("a runtime");
+    let r = rt.compute(graph! {
+        let v: Vec<_> = (0..8).map(|i| boom(i)).collect();
+        v
+    });
+    // Not reached: the panic aborted the process.
+    println!("compute returned {r:?}");
+}
+
+fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("panic") {
+        panic_in_a_task();
+        return ExitCode::SUCCESS;
+    }
+    let mut ok = check_all();
+    // A panic aborts, and says why first.
+    let me = std::env::current_exe().expect("the program's path");
+    let out = Command::new(me).arg("panic").output().expect("the child runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        expect(
+            &mut ok,
+            out.status.signal() == Some(6),
+            format!("a panicking task ended the child with {:?}", out.status),
+        );
+    }
+    expect(
+        &mut ok,
+        stderr.contains("boom at "),
+        format!("the child's stderr names the panic: {stderr:?}"),
+    );
+    expect(
+        &mut ok,
+        !String::from_utf8_lossy(&out.stdout).contains("compute returned"),
+        "compute did not return after a panic under abort".to_owned(),
+    );
+    if ok {
+        println!("panic = \"abort\": every failure came back as an Error; a panic aborted after its message");
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
