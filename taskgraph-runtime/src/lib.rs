@@ -14,12 +14,15 @@ mod family;
 mod graph;
 mod loops;
 pub mod observe;
+mod outputs;
 pub mod part;
+mod pass;
 pub mod progress;
 mod range;
 mod report;
 mod runtime;
 mod scope;
+mod site;
 mod source;
 mod spawn;
 pub mod stream;
@@ -32,9 +35,9 @@ pub mod view;
 pub use error::{Error, LoopVar, TaskInfo};
 pub use exec::progress::{FamilyProgress, Progress};
 pub use exec::task::cancelled;
-pub use family::FamilyInfo;
-pub use graph::Graph;
+pub use runtime::Graph;
 pub use runtime::{Runtime, RuntimeBuilder};
+pub use site::FamilyInfo;
 pub use spawn::Handle;
 pub use view::View;
 
@@ -45,24 +48,26 @@ pub mod __private {
     pub use crate::error::{Error, LoopVar};
     pub use crate::exec::task::{lift, Stopped, Tally, TaskError};
     pub use crate::exec::{Block, Cx, ErasedFamily, Kind, Ran, RunList};
-    pub use crate::family::{Body, Bound, Family, FamilyInfo, LoopIndex, Plain, Try};
-    pub use crate::graph::{placeholder, GraphFn, Outputs};
+    pub use crate::family::{Body, Bound, Family, Plain, Try};
+    pub use crate::graph::{placeholder, GraphFn};
     pub use crate::loops::{Chain, Each, Elements, FnLeaf, Leaf, Loop, LoopKind, Reduce, VecLeaf};
-    pub use crate::part::{typed, Parts, ValueOf, Witness};
-    pub use crate::range::{FusedRange, FusedStep, Product};
-    pub use crate::scope::Scope;
-    pub use crate::source::{
-        BorrowedValues, Feed, IntoLazy, IntoLazyVec, OwnedValues, Source, SpawnedOutput,
-    };
-    pub use crate::tree::{tree_reduce, tree_reduce_nodes};
-    pub use crate::value::pass::{
+    pub use crate::outputs::Outputs;
+    pub use crate::part::{typed, Parts, Witness};
+    pub use crate::pass::{
         delayed, expect_borrow, take, task_output, task_param, task_ref_param, Borrow, Borrowed,
         BorrowsArgument, ByRef, ByValue, Delayed, Fallible, Gathered, Input, InputSet, Lent,
         NotDelayed, Owned, SharedBorrow, SharedInput, TaskOutput, TaskParam, TaskRefParam,
         Unreachable,
     };
+    pub use crate::range::{FusedRange, FusedStep, Product};
+    pub use crate::scope::Scope;
+    pub use crate::site::{FamilyInfo, LoopIndex};
+    pub use crate::site::{Fused, Link, LoopSite, Site, Template};
+    pub use crate::source::{BorrowedValues, Feed, IntoLazy, IntoLazyVec, OwnedValues, Source};
+    pub use crate::spawn::SpawnedOutput;
+    pub use crate::tree::{tree_reduce, tree_reduce_nodes};
+    pub use crate::value::ValueOf;
     pub use crate::value::{Lazy, LazyVec, NodeId, Piece};
-    pub use crate::view::template::{Fused, Link, LoopSite, Site, Template};
     pub use core::result::Result::{Err, Ok};
 
     /// Stands in for a part of a graph that has a compile error (reported

@@ -21,7 +21,7 @@ use crate::cache::{Cache, RawBuf};
 use crate::error::Error;
 use crate::exec::task::{Stopped, Tally};
 use crate::exec::{Block, Core, Cx, ErasedFamily, Job, Kind, Ran, RunList, ROOT};
-use crate::family::FamilyInfo;
+use crate::site::FamilyInfo;
 use crate::sync::{AtomicU32, Ordering};
 use crate::tree::{merge_label, small, spine_split, tree_size, Acc, SMALL};
 use crate::value::slot::Slot;
@@ -1028,10 +1028,10 @@ impl<'g, T: Send + Sync> ErasedFamily<'g> for Elements<'g, T> {
     }
 }
 
-impl<K> crate::part::ValueOf for Loop<'_, K> {
+impl<K> crate::value::ValueOf for Loop<'_, K> {
     type Value = ();
 }
 
-impl<T> crate::part::ValueOf for Elements<'_, T> {
+impl<T> crate::value::ValueOf for Elements<'_, T> {
     type Value = ();
 }

@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::error::Error;
-use crate::family::FamilyInfo;
-use crate::view::template::Template;
+use crate::site::FamilyInfo;
+use crate::site::Template;
 
 /// Watches the runs of a runtime. Every method has an empty default, so an
 /// observer implements only what it needs.
@@ -271,9 +271,11 @@ impl RunStarted<'_> {
                     each: plan
                         .each
                         .iter()
-                        .map(|&m| t.site(self.families, m))
+                        .map(|&m| t.site(self.families.iter().map(|f| f.site), m))
                         .collect(),
-                    reduce: plan.reduce.map(|r| t.site(self.families, r)),
+                    reduce: plan
+                        .reduce
+                        .map(|r| t.site(self.families.iter().map(|f| f.site), r)),
                 }),
                 None => out.push(FusedSites {
                     block: f.site,
@@ -308,10 +310,13 @@ impl RunStarted<'_> {
                     match fused {
                         Some((t, plan)) => {
                             for &m in plan.each {
-                                add(t.site(self.families, m), n);
+                                add(t.site(self.families.iter().map(|f| f.site), m), n);
                             }
                             if let Some(r) = plan.reduce {
-                                add(t.site(self.families, r), n.saturating_sub(1));
+                                add(
+                                    t.site(self.families.iter().map(|f| f.site), r),
+                                    n.saturating_sub(1),
+                                );
                             }
                         }
                         // A `tree_reduce` of a vector made before it.

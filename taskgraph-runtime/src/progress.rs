@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::family::FamilyInfo;
 use crate::observe::{same_site, BlockEvent, Observer, RunFinished, RunStarted, TaskEvent};
+use crate::site::FamilyInfo;
 
 /// An observer that draws one progress bar per call site of each run:
 /// `inc [=======>    ] 180/256`. Turn it on for a runtime with

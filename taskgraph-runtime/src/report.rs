@@ -10,6 +10,7 @@
 #![allow(clippy::write_with_newline)]
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use taskgraph_viz::{Rgb, Style};
 
@@ -220,4 +221,30 @@ fn site_row(o: &mut String, s: &SiteStats, colour: &str) {
         120.0 * s.share,
         100.0 * s.share
     );
+}
+
+// The report is a view of a task stream: `stream.rs` knows nothing of it.
+impl TaskStream {
+    /// A self-contained HTML performance report, like dask's
+    /// `performance_report`: a summary, per call site the tasks' count,
+    /// total, mean and longest duration and share of the time, the task
+    /// stream drawn per thread, and the graph's template with each call
+    /// site's share. No script and no external file.
+    pub fn report(&self, title: &str) -> String {
+        html(self, title)
+    }
+
+    /// Writes [`TaskStream::report`] to `path`.
+    ///
+    /// # Errors
+    /// If the file cannot be written.
+    pub fn write_report(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
+        let title = path
+            .as_ref()
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("taskgraph")
+            .to_owned();
+        std::fs::write(path, self.report(&title))
+    }
 }

@@ -9,8 +9,116 @@ use crate::cache::Cache;
 use crate::error::Error;
 use crate::exec::control::Control;
 use crate::exec::registry::Registry;
-use crate::graph::Graph;
+use crate::scope::Host;
 use crate::spawn::{Drivers, Handle, Timer};
+
+/// A task graph, as built by `graph!`: computing it yields `Output`.
+///
+/// A graph is a value: nothing runs until it is given to
+/// [`Runtime::compute`](crate::Runtime::compute) (or [`Graph::compute`]),
+/// which consumes it, or to [`Runtime::spawn`](crate::Runtime::spawn). A function
+/// can return `impl Graph<Output = T>`; a graph chosen at run time is a
+/// `Box<dyn Graph<Output = T> + Send>`, which is a graph too. A graph whose
+/// captured variables are all `Clone` is `Clone`: clone it to compute it
+/// again.
+///
+/// ```
+/// use taskgraph::{delayed, graph, Graph, Runtime};
+///
+/// #[delayed]
+/// fn inc(x: u64) -> u64 { x + 1 }
+/// #[delayed]
+/// fn double(x: u64) -> u64 { 2 * x }
+///
+/// let rt = Runtime::new(2)?;
+/// for fast in [false, true] {
+///     // Two different graphs, one type.
+///     let g: Box<dyn Graph<Output = u64> + Send> = if fast {
+///         Box::new(graph! { double(20) })
+///     } else {
+///         Box::new(graph! { inc(inc(38)) })
+///     };
+///     assert_eq!(rt.compute(g)?, 40);
+/// }
+/// let n = 3;
+/// let g = graph! { inc(n) };
+/// assert_eq!(rt.compute(g.clone())?, 4);
+/// assert_eq!(rt.compute(g)?, 4);
+/// # Ok::<(), taskgraph::Error>(())
+/// ```
+pub trait Graph {
+    /// The value of the graph's final expression: one output, a tuple of
+    /// outputs, or a `Vec` of outputs.
+    ///
+    /// ```
+    /// use taskgraph::{delayed, graph, Graph};
+    ///
+    /// #[delayed]
+    /// fn inc(x: u64) -> u64 { x + 1 }
+    /// #[delayed]
+    /// fn name(x: u64) -> String { format!("n{x}") }
+    ///
+    /// // A tuple of lazy values is a tuple of outputs.
+    /// fn both(x: u64) -> impl Graph<Output = (u64, String)> {
+    ///     graph! { (inc(x), name(x)) }
+    /// }
+    /// assert_eq!(both(1).compute()?, (2, "n1".to_owned()));
+    /// # Ok::<(), taskgraph::Error>(())
+    /// ```
+    type Output;
+
+    #[doc(hidden)]
+    #[allow(private_interfaces)]
+    fn __run(self, host: &Host, ctl: Option<&Control>) -> Result<Self::Output, Error>;
+
+    #[doc(hidden)]
+    #[allow(private_interfaces)]
+    fn __run_boxed(
+        self: Box<Self>,
+        host: &Host,
+        ctl: Option<&Control>,
+    ) -> Result<Self::Output, Error>;
+
+    /// Computes the graph on the default runtime: one thread per available
+    /// core, started on first use and shared by the whole process.
+    ///
+    /// # Errors
+    /// As [`Runtime::compute`](crate::Runtime::compute).
+    ///
+    /// ```
+    /// use taskgraph::{delayed, graph, Graph};
+    ///
+    /// #[delayed]
+    /// fn inc(x: u64) -> u64 { x + 1 }
+    ///
+    /// assert_eq!(graph! { inc(inc(1)) }.compute()?, 3);
+    /// # Ok::<(), taskgraph::Error>(())
+    /// ```
+    fn compute(self) -> Result<Self::Output, Error>
+    where
+        Self: Sized,
+    {
+        default_runtime()?.compute(self)
+    }
+}
+
+impl<G: Graph + ?Sized> Graph for Box<G> {
+    type Output = G::Output;
+
+    #[allow(private_interfaces)]
+    fn __run(self, host: &Host, ctl: Option<&Control>) -> Result<G::Output, Error> {
+        self.__run_boxed(host, ctl)
+    }
+
+    #[allow(private_interfaces)]
+    fn __run_boxed(
+        self: Box<Self>,
+        host: &Host,
+        ctl: Option<&Control>,
+    ) -> Result<G::Output, Error> {
+        (*self).__run_boxed(host, ctl)
+    }
+}
 
 /// A fixed pool of threads that computes graphs.
 ///
@@ -60,11 +168,9 @@ pub struct Runtime {
 /// settings, and the threads that drive spawned graphs. Spawned graphs hold
 /// it while they run.
 pub struct Inner {
-    pub(crate) reg: Arc<Registry>,
-    pub(crate) cache: Cache,
-    pub(crate) fuse: bool,
-    /// Who watches this runtime's runs (`observe.rs`).
-    pub(crate) observers: crate::observe::Registry,
+    /// What its graphs run on: the pool, the storage cache, the settings
+    /// and the observers.
+    pub(crate) host: Host,
     #[cfg(feature = "dashboard")]
     dashboard: Option<std::sync::Arc<crate::dashboard::Dashboard>>,
     pub(crate) drivers: Drivers,
@@ -276,7 +382,10 @@ impl Runtime {
         G: Graph + Send + 'static,
         G::Output: Send + 'static,
     {
-        crate::spawn::spawn(&self.inner, graph)
+        let inner = Arc::clone(&self.inner);
+        crate::spawn::spawn(&self.inner.reg, &self.inner.drivers, move |ctl| {
+            graph.__run(&inner, Some(ctl))
+        })
     }
 
     /// Attaches `observer` to every run that starts on this runtime until
@@ -706,10 +815,12 @@ impl RuntimeBuilder {
         let (reg, handles) = Registry::start(threads, &prefix, self.stack_size)
             .map_err(|e| Error::ThreadPool(e.to_string()))?;
         let inner = Inner {
-            reg,
-            cache: Cache::new(self.cache),
-            fuse: !self.unfused,
-            observers: Default::default(),
+            host: Host {
+                reg,
+                cache: Cache::new(self.cache),
+                fuse: !self.unfused,
+                observers: Default::default(),
+            },
             #[cfg(feature = "dashboard")]
             dashboard: None,
             drivers: Drivers::new(format!("{prefix}-spawn"), self.stack_size, threads),
@@ -750,5 +861,12 @@ pub(crate) fn default_runtime() -> Result<&'static Runtime, Error> {
     match DEFAULT.get_or_init(|| Runtime::builder().build().map_err(|e| e.to_string())) {
         Ok(rt) => Ok(rt),
         Err(e) => Err(Error::ThreadPool(e.clone())),
+    }
+}
+
+impl std::ops::Deref for Inner {
+    type Target = Host;
+    fn deref(&self) -> &Host {
+        &self.host
     }
 }

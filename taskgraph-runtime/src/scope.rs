@@ -9,22 +9,35 @@ use std::panic::resume_unwind;
 use crate::cache::Cache;
 use crate::error::Error;
 use crate::exec::control::Control;
+use crate::exec::part::{NodeRange, PartCtl, NOT_COLLECTED};
 use crate::exec::registry::WorkerCtx;
 use crate::exec::{drive, Cx, ErasedFamily, Kind, Outcome, Run, Topology, Watch};
-use crate::family::{Family, FamilyInfo};
-use crate::graph::Outputs;
+use crate::family::Family;
 use crate::loops::{Elements, Loop};
 use crate::observe::{
     next_run, now_ns, FamilyKind, FamilySummary, Observers, RunFinished, RunStarted,
 };
-use crate::part::{NodeRange, Part, PartCtl, NOT_COLLECTED};
-use crate::runtime::Inner;
-use crate::value::pass::InputSet;
+use crate::outputs::Outputs;
+use crate::part::Part;
+use crate::pass::InputSet;
+use crate::site::FamilyInfo;
+use crate::site::Template;
+use crate::source::Source;
 use crate::value::slot::NOT_RUN;
 use crate::value::NodeId;
 use crate::value::{Brand, Piece};
 use crate::view::instance::Instance;
-use crate::view::template::Template;
+
+/// What instantiating and running a graph needs of its runtime: the pool,
+/// the storage cache, the fusion setting and the observers. The `Runtime`
+/// owns one; graphs borrow it while they run.
+pub struct Host {
+    pub(crate) reg: std::sync::Arc<crate::exec::registry::Registry>,
+    pub(crate) cache: Cache,
+    pub(crate) fuse: bool,
+    /// Who watches the runs (`observe.rs`).
+    pub(crate) observers: crate::observe::Registry,
+}
 
 /// The graph under construction, handed to the closure a `graph!` expands to.
 ///
@@ -42,14 +55,14 @@ pub struct Scope<'g> {
 #[derive(Clone, Copy)]
 pub(crate) enum Mode<'g> {
     /// Running it on a runtime.
-    Run(&'g Inner),
+    Run(&'g Host),
     /// Describing it without running a task (`view/`): every loop is
     /// recorded node by node, and `execute` leaves the description here.
     Describe(&'g RefCell<Option<Instance>>),
     /// Running the part of it that `Part` plans (`part.rs`): every loop
     /// node by node; `execute` sets the flag when the part ran and took no
     /// output.
-    Part(&'g Inner, &'g dyn Part, &'g Cell<bool>),
+    Part(&'g Host, &'g dyn Part, &'g Cell<bool>),
 }
 
 impl<'g> Scope<'g> {
@@ -85,7 +98,7 @@ impl<'g> Scope<'g> {
     }
 
     /// Starts a new, empty task family for one call site.
-    pub fn family<A, I: InputSet<'g>, L: crate::family::LoopIndex, T>(
+    pub fn family<A, I: InputSet<'g>, L: crate::site::LoopIndex, T>(
         &self,
         info: &'static FamilyInfo,
     ) -> Family<'g, A, I, L, T> {
@@ -158,7 +171,7 @@ impl<'g> Scope<'g> {
     #[inline(never)]
     fn execute_part<O: Outputs<'g>>(
         &self,
-        rt: &Inner,
+        rt: &Host,
         part: &dyn Part,
         ran: &Cell<bool>,
         fams: &[&dyn ErasedFamily<'g>],
@@ -204,8 +217,9 @@ impl<'g> Scope<'g> {
             let states = topo.states_of(i as u32);
             topo.meta[i].values = f.prepare(cache, states);
         }
+        let produced = |pos: usize, bytes: Vec<u8>| part.produced(pos, bytes);
         let ctl = PartCtl {
-            part,
+            produced: &produced,
             codec,
             inject: plan.inject,
             collect_at,
@@ -238,7 +252,7 @@ impl<'g> Scope<'g> {
 
 /// Calls `f` with this thread's participant in `rt`'s pool: the pool
 /// thread itself, or a caller's external slot for the time of the call.
-fn on_worker<R>(rt: &Inner, f: impl FnOnce(&WorkerCtx<'_>) -> R) -> R {
+fn on_worker<R>(rt: &Host, f: impl FnOnce(&WorkerCtx<'_>) -> R) -> R {
     WorkerCtx::current(|cur| match cur {
         Some(w) if std::ptr::eq(w.reg, &*rt.reg) => f(w),
         _ => {
@@ -259,7 +273,7 @@ fn on_worker<R>(rt: &Inner, f: impl FnOnce(&WorkerCtx<'_>) -> R) -> R {
 }
 
 /// The run's observers, told that it starts (`None` when there are none).
-fn watch(rt: &Inner, template: Option<&'static Template>, fams: &[&dyn ErasedFamily<'_>]) -> Watch {
+fn watch(rt: &Host, template: Option<&'static Template>, fams: &[&dyn ErasedFamily<'_>]) -> Watch {
     let observers = rt.observers.snapshot();
     let id = match &observers {
         Some(obs) => started(obs, rt.reg.threads(), template, fams),
@@ -399,4 +413,12 @@ fn unrun(run: &Run<'_, '_>, nodes: &[NodeRange]) -> Option<Error> {
         }
     }
     None
+}
+
+impl<'g> Scope<'g> {
+    /// Starts a source: values from outside the graph, read as lazy values
+    /// where the graph uses them ([`Source::read`]).
+    pub fn source<T, F>(&self) -> Source<'g, T, F> {
+        Source::new(self.next())
+    }
 }

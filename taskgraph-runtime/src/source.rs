@@ -1,5 +1,6 @@
 //! Values from outside the graph as lazy values: a `Vec<T>` made before the
-//! graph, or the outputs of a spawned graph ([`Handle`]), which a later
+//! graph, or the outputs of a spawned graph (`Handle`, `../spawn/feed.rs`),
+//! which a later
 //! graph reads before they exist.
 //!
 //! A source is a family of kind `Source` whose nodes are the values, read
@@ -33,12 +34,10 @@ use std::sync::Mutex;
 
 use crate::cache::{Cache, RawBuf};
 use crate::error::Error;
+use crate::exec::finish::Wake;
 use crate::exec::registry::{Registry, WorkerCtx};
 use crate::exec::{Block, Core, Cx, ErasedFamily, Job, Kind, Ran, Run};
-use crate::family::FamilyInfo;
-use crate::scope::Scope;
-use crate::spawn::finish::{Ended, Wake};
-use crate::spawn::Handle;
+use crate::site::FamilyInfo;
 use crate::sync::{AtomicU64, Ordering};
 use crate::value::{Brand, Lazy, LazyVec, NodeId, Piece};
 
@@ -104,97 +103,6 @@ impl<T: Clone + Sync> Feed<T> for BorrowedValues<'_, T> {
             put(v.clone());
         }
         Ok(())
-    }
-}
-
-/// A spawned graph's output, owned (moved out) or borrowed (cloned), as a
-/// vector (`VEC`) or as one value.
-pub struct SpawnedOutput<H, const VEC: bool>(H);
-
-fn failed(message: String) -> Error {
-    Error::InputFailed { message }
-}
-
-/// The output of a spawned graph, moved out.
-fn take_output<T>(h: &Handle<T>) -> Result<T, Error> {
-    match h.s.out.take() {
-        Ended::Result(Ok(v)) => Ok(v),
-        Ended::Result(Err(e)) => Err(match e {
-            Error::InputFailed { .. } => e,
-            e => failed(e.to_string()),
-        }),
-        Ended::Panic(p) => Err(failed(format!(
-            "it panicked outside any task: {}",
-            crate::exec::task::panic_message(&*p)
-        ))),
-    }
-}
-
-macro_rules! spawned_wait {
-    () => {
-        fn ready(&self) -> bool {
-            self.0.is_finished()
-        }
-        fn subscribe(&self, wake: Wake) -> Option<u64> {
-            self.0.s.out.subscribe(wake)
-        }
-        fn unsubscribe(&self, id: u64) -> bool {
-            self.0.s.out.unsubscribe(id)
-        }
-    };
-}
-
-impl<T: Send + Sync> Feed<T> for SpawnedOutput<Handle<Vec<T>>, true> {
-    fn count(&self) -> Result<usize, Error> {
-        self.0.output_len()
-    }
-    spawned_wait!();
-    fn fill(&self, put: &mut dyn FnMut(T)) -> Result<(), Error> {
-        take_output(&self.0)?.into_iter().for_each(put);
-        Ok(())
-    }
-}
-
-impl<T: Clone + Send + Sync> Feed<T> for SpawnedOutput<&Handle<Vec<T>>, true> {
-    fn count(&self) -> Result<usize, Error> {
-        self.0.output_len()
-    }
-    spawned_wait!();
-    fn fill(&self, put: &mut dyn FnMut(T)) -> Result<(), Error> {
-        self.0.s.out.with(|r| match r {
-            Ok(v) => {
-                v.iter().cloned().for_each(put);
-                Ok(())
-            }
-            Err(m) => Err(failed(m)),
-        })
-    }
-}
-
-impl<T: Send + Sync> Feed<T> for SpawnedOutput<Handle<T>, false> {
-    fn count(&self) -> Result<usize, Error> {
-        Ok(1)
-    }
-    spawned_wait!();
-    fn fill(&self, put: &mut dyn FnMut(T)) -> Result<(), Error> {
-        put(take_output(&self.0)?);
-        Ok(())
-    }
-}
-
-impl<T: Clone + Send + Sync> Feed<T> for SpawnedOutput<&Handle<T>, false> {
-    fn count(&self) -> Result<usize, Error> {
-        Ok(1)
-    }
-    spawned_wait!();
-    fn fill(&self, put: &mut dyn FnMut(T)) -> Result<(), Error> {
-        self.0.s.out.with(|r| match r {
-            Ok(v) => {
-                put(v.clone());
-                Ok(())
-            }
-            Err(m) => Err(failed(m)),
-        })
     }
 }
 
@@ -362,10 +270,9 @@ impl<'g, T: Send + Sync, F: Feed<T>> Source<'g, T, F> {
             if k == slots.len() {
                 Ok(())
             } else {
-                Err(failed(format!(
-                    "it gave {k} values where {} were expected",
-                    slots.len()
-                )))
+                Err(Error::InputFailed {
+                    message: format!("it gave {k} values where {} were expected", slots.len()),
+                })
             }
         });
         match r {
@@ -454,11 +361,10 @@ impl<'g, T: Send + Sync, F: Feed<T>> ErasedFamily<'g> for Source<'g, T, F> {
     }
 }
 
-impl<'g> Scope<'g> {
-    /// Starts a source: values from outside the graph, read as lazy values
-    /// where the graph uses them ([`Source::read`]).
-    pub fn source<T, F>(&self) -> Source<'g, T, F> {
-        let mut core = Core::new(self.next(), Kind::Source, &UNREAD);
+impl<'g, T, F> Source<'g, T, F> {
+    /// A source of no values yet: family `id` of its graph.
+    pub(crate) fn new(id: u32) -> Self {
+        let mut core = Core::new(id, Kind::Source, &UNREAD);
         core.at.add(0, &[0]);
         Source {
             core,
@@ -513,22 +419,6 @@ impl<'a, T: Clone + Send + Sync> IntoLazyVec for &'a Vec<T> {
     }
 }
 
-impl<T: Send + Sync> IntoLazyVec for Handle<Vec<T>> {
-    type Item = T;
-    type Feed = SpawnedOutput<Handle<Vec<T>>, true>;
-    fn into_feed(self) -> Self::Feed {
-        SpawnedOutput(self)
-    }
-}
-
-impl<'a, T: Clone + Send + Sync> IntoLazyVec for &'a Handle<Vec<T>> {
-    type Item = T;
-    type Feed = SpawnedOutput<&'a Handle<Vec<T>>, true>;
-    fn into_feed(self) -> Self::Feed {
-        SpawnedOutput(self)
-    }
-}
-
 /// What a graph can read as one lazy value ([`Source::read_one`]): a
 /// spawned graph's `Handle<T>` or a reference to one.
 #[diagnostic::on_unimplemented(
@@ -546,22 +436,6 @@ pub trait IntoLazy {
     fn into_feed(self) -> Self::Feed;
 }
 
-impl<T: Send + Sync> IntoLazy for Handle<T> {
-    type Item = T;
-    type Feed = SpawnedOutput<Handle<T>, false>;
-    fn into_feed(self) -> Self::Feed {
-        SpawnedOutput(self)
-    }
-}
-
-impl<'a, T: Clone + Send + Sync> IntoLazy for &'a Handle<T> {
-    type Item = T;
-    type Feed = SpawnedOutput<&'a Handle<T>, false>;
-    fn into_feed(self) -> Self::Feed {
-        SpawnedOutput(self)
-    }
-}
-
 #[cfg(all(test, loom))]
 mod loom_models {
     //! A stop meeting a source's wait: the run's active count is the
@@ -570,7 +444,7 @@ mod loom_models {
     //! `Run::abandon_waits`, the source's `Source::run_block`, written out
     //! here as they are there.
     use super::Waiting;
-    use crate::spawn::finish::{Ended, Finish};
+    use crate::exec::finish::{Ended, Finish};
     use loom::sync::atomic::{AtomicUsize, Ordering};
     use loom::sync::Arc;
 
@@ -656,6 +530,6 @@ mod loom_models {
 
 /// A source's values come from this process (a running graph or a vector
 /// it holds): a graph that reads one is never sent elsewhere in parts.
-impl<T, F> crate::part::ValueOf for Source<'_, T, F> {
+impl<T, F> crate::value::ValueOf for Source<'_, T, F> {
     type Value = ();
 }

@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Mutex;
 
-use crate::family::FamilyInfo;
 use crate::observe::{same_site, BlockEvent, Observer, RunStarted, TaskEvent};
-use crate::view::template::Template;
+use crate::site::FamilyInfo;
+use crate::site::Template;
 
 /// How many loop indices a recorded span keeps (deeper ones are cut).
 pub const MAX_INDICES: usize = 6;
@@ -338,29 +338,6 @@ impl TaskStream {
     /// If the file cannot be written.
     pub fn write_chrome_trace(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
         std::fs::write(path, self.chrome_trace())
-    }
-
-    /// A self-contained HTML performance report, like dask's
-    /// `performance_report`: a summary, per call site the tasks' count,
-    /// total, mean and longest duration and share of the time, the task
-    /// stream drawn per thread, and the graph's template with each call
-    /// site's share. No script and no external file.
-    pub fn report(&self, title: &str) -> String {
-        crate::report::html(self, title)
-    }
-
-    /// Writes [`TaskStream::report`] to `path`.
-    ///
-    /// # Errors
-    /// If the file cannot be written.
-    pub fn write_report(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
-        let title = path
-            .as_ref()
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("taskgraph")
-            .to_owned();
-        std::fs::write(path, self.report(&title))
     }
 }
 

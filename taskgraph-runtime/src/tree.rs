@@ -14,9 +14,9 @@
 use crate::error::Error;
 use crate::exec::task::Stopped;
 use crate::exec::Cx;
-use crate::family::{Family, LoopIndex};
+use crate::family::Family;
 use crate::loops::{Loop, Reduce, VecLeaf};
-use crate::scope::Scope;
+use crate::site::LoopIndex;
 use crate::value::{Lazy, LazyVec, NodeId};
 
 /// The loop indices' last two numbers of the combine whose left operand is
@@ -258,7 +258,7 @@ impl Levels {
 /// [`Error::EmptyReduce`] if `v` is empty.
 #[allow(clippy::type_complexity)]
 pub fn tree_reduce<'g, T, L, C>(
-    scope: &Scope<'g>,
+    fusion: bool,
     fam: &mut Family<'g, (), (Lazy<'g, T>, Lazy<'g, T>), L, T>,
     lp: &mut Loop<'g, Reduce<T, VecLeaf<'g, T>, C>>,
     v: LazyVec<'g, T>,
@@ -281,7 +281,7 @@ where
     if n == 1 {
         return Ok(v.get(0).expect("one element"));
     }
-    if scope.fusion() {
+    if fusion {
         return lp.reduce_vec(v, combine);
     }
     tree_reduce_nodes(fam, v, at)

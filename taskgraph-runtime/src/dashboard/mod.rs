@@ -12,12 +12,12 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
-use crate::family::FamilyInfo;
 use crate::observe::{
     now_ns, same_site, BlockEvent, FusedSites, Observer, RunFinished, RunStarted, TaskEvent,
 };
+use crate::site::FamilyInfo;
+use crate::site::Template;
 use crate::stream::{json_str, thread_name};
-use crate::view::template::Template;
 
 /// How many finished tasks the stream keeps.
 const STREAM: usize = 4000;

@@ -4,6 +4,8 @@
 //! The protocol is described in `README.md` beside this file.
 
 pub(crate) mod control;
+pub(crate) mod finish;
+pub(crate) mod part;
 pub(crate) mod progress;
 pub(crate) mod registry;
 pub(crate) mod sleep;
@@ -16,12 +18,12 @@ use std::thread::Thread;
 
 use crate::cache::Cache;
 use crate::error::{Error, TaskInfo};
-use crate::family::FamilyInfo;
-use crate::part::{NodeRange, PartCtl, NOT_COLLECTED, OUT_OF_PART};
+use crate::site::FamilyInfo;
 use crate::sync::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use crate::value::slot::{Slot, NOT_RUN};
 use crate::value::{Lazy, NodeId, Piece};
 use control::{Control, LiveRun, Op, CANCELLED, FAILED, GOING, TIMED_OUT};
+use part::{NodeRange, PartCtl, NOT_COLLECTED, OUT_OF_PART};
 use progress::Snapshot;
 use registry::{Registry, WorkerCtx};
 
@@ -1161,7 +1163,7 @@ impl<'r, 'g> Run<'r, 'g> {
         // SAFETY: the node has just written its value, on this thread, and
         // no consumer has been told; the codec's type is the family's.
         match unsafe { part.codec.encode(p.fam, m.values, p.idx, &mut bytes) } {
-            Ok(()) => part.part.produced(pos as usize, bytes),
+            Ok(()) => (part.produced)(pos as usize, bytes),
             Err(e) => {
                 let task = self.fams[p.fam as usize].core().describe(p.idx);
                 self.fail(Error::cluster(format!(

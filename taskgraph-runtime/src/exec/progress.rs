@@ -10,7 +10,7 @@
 //! its body (`Loop::tasks`). Failures are counted where they are recorded.
 
 use crate::error::TaskInfo;
-use crate::family::FamilyInfo;
+use crate::site::FamilyInfo;
 
 /// How far a run has got: tasks finished, tasks in the graph, tasks
 /// failed. A snapshot, read without stopping the run.

@@ -25,7 +25,7 @@ use std::cell::Cell;
 
 use super::Cx;
 use crate::error::{Error, TaskInfo};
-use crate::family::{FamilyInfo, LoopIndex};
+use crate::site::{FamilyInfo, LoopIndex};
 use crate::sync::{AtomicU32, Ordering};
 use crate::value::NodeId;
 

@@ -13,7 +13,9 @@
 //!
 //! [`Runtime::spawn`]: crate::Runtime::spawn
 
-pub(crate) mod finish;
+mod feed;
+
+pub use feed::SpawnedOutput;
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -23,12 +25,10 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::exec::control::{Control, CANCELLED, TIMED_OUT};
+use crate::exec::finish::{Ended, Finish};
 use crate::exec::progress::{FamilyProgress, Progress};
 use crate::exec::registry::{Registry, WorkerCtx};
-use crate::graph::Graph;
-use crate::runtime::Inner;
 use crate::sync::{AtomicUsize, Ordering};
-use finish::{Ended, Finish};
 
 /// A graph running in the background, from [`Runtime::spawn`] (dask's
 /// `persist`): wait for its output, poll its progress, cancel it, or give
@@ -416,34 +416,39 @@ impl<T> Handle<Vec<T>> {
     }
 }
 
-/// [`Runtime::spawn`](crate::Runtime::spawn).
-pub(crate) fn spawn<G>(rt: &Arc<Inner>, graph: G) -> Handle<G::Output>
+/// [`Runtime::spawn`](crate::Runtime::spawn): a driver of `drivers` calls
+/// `graph` with the run's control (once, unless no driver thread could be
+/// started), and the handle gets what it returns. `graph` holds whatever
+/// keeps the runtime alive; it is dropped before the result is stored: a
+/// graph reading this one may be what keeps a caller waiting for the
+/// runtime to drop.
+pub(crate) fn spawn<T, G>(reg: &Arc<Registry>, drivers: &Drivers, graph: G) -> Handle<T>
 where
-    G: Graph + Send + 'static,
-    G::Output: Send + 'static,
+    G: FnOnce(&Control) -> Result<T, Error> + Send + 'static,
+    T: Send + 'static,
 {
     let s = Arc::new(Spawned {
         ctl: Control::new(),
         out: Finish::new(),
-        reg: Arc::clone(&rt.reg),
+        reg: Arc::clone(reg),
         helpers: AtomicUsize::new(0),
     });
     let run = Arc::clone(&s);
-    let inner = Arc::clone(rt);
-    rt.drivers.submit(Box::new(move |start: Result<(), Error>| {
+    drivers.submit(Box::new(move |start: Result<(), Error>| {
         let ended = match start {
-            Err(e) => Ended::Result(Err(e)),
-            Ok(()) if run.ctl.stop_requested() == CANCELLED => Ended::Result(Err(Error::Cancelled)),
-            Ok(()) => {
-                match catch_unwind(AssertUnwindSafe(|| graph.__run(&inner, Some(&run.ctl)))) {
-                    Ok(r) => Ended::Result(r),
-                    Err(p) => Ended::Panic(p),
-                }
+            Err(e) => {
+                drop(graph);
+                Ended::Result(Err(e))
             }
+            Ok(()) if run.ctl.stop_requested() == CANCELLED => {
+                drop(graph);
+                Ended::Result(Err(Error::Cancelled))
+            }
+            Ok(()) => match catch_unwind(AssertUnwindSafe(|| graph(&run.ctl))) {
+                Ok(r) => Ended::Result(r),
+                Err(p) => Ended::Panic(p),
+            },
         };
-        // The runtime first: a graph reading this one may be what keeps a
-        // caller waiting for the runtime to drop.
-        drop(inner);
         run.finish(ended);
     }));
     Handle { s }

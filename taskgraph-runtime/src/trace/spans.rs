@@ -9,8 +9,8 @@ use tracing::field::Empty;
 use tracing::span::EnteredSpan;
 use tracing::Span;
 
-use crate::family::FamilyInfo;
 use crate::observe::{BlockEvent, Observer, RunFinished, RunStarted, TaskEvent};
+use crate::site::FamilyInfo;
 
 /// An observer that opens a `tracing` span per run, task and fused block
 /// (see the [module](super)).

@@ -2,7 +2,6 @@
 //! handles, vectors of them, the output slots nodes write, and how a task
 //! receives its inputs (`pass.rs`).
 
-pub(crate) mod pass;
 pub(crate) mod slot;
 
 use std::marker::PhantomData;
@@ -384,4 +383,12 @@ mod tests {
             })
         ));
     }
+}
+
+/// What one entry of the family table of `graph!` holds: its value type
+/// (read by a cluster's part runs, `../part.rs`).
+#[doc(hidden)]
+pub trait ValueOf {
+    /// The family's value type.
+    type Value;
 }

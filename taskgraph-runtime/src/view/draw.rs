@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use taskgraph_viz::{Drawing, Edge, Node, RankDir, Shape};
 
 use crate::exec::Kind;
+use crate::site::{LoopSite, Template};
 use crate::view::instance::Instance;
-use crate::view::template::{LoopSite, Template};
 
 /// `i=3`, `i#3` or `#3` for iteration 3 of loop `l`, as error messages
 /// name it (see [`TaskInfo::name`](crate::TaskInfo::name)).

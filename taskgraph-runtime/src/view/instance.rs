@@ -4,11 +4,11 @@
 use std::fmt;
 
 use crate::exec::{AtRuns, ErasedFamily, InRun, Kind};
-use crate::family::FamilyInfo;
-use crate::graph::Outputs;
 use crate::observe::same_site;
+use crate::outputs::Outputs;
+use crate::site::FamilyInfo;
+use crate::site::Template;
 use crate::value::{NodeId, Piece};
-use crate::view::template::Template;
 
 /// A graph's nodes and edges, as [`View::instantiate`] records them without
 /// running a task. Nodes are stored as their families store them (runs of

@@ -10,17 +10,16 @@
 
 pub(crate) mod draw;
 pub(crate) mod instance;
-pub(crate) mod template;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use crate::site::{Fused, Link, LoopSite, Site, Template};
 pub use instance::{Instance, SiteTasks, Tasks};
 pub use taskgraph_viz::{Drawing, RankDir};
-pub use template::{Fused, Link, LoopSite, Site, Template};
 
 use crate::error::Error;
-use crate::graph::Graph;
+use crate::runtime::Graph;
 
 /// Above this many tasks, the instance view draws one node per call site
 /// instead of one per task (see [`Viewer::collapse_above`]).

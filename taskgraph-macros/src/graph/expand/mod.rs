@@ -828,7 +828,7 @@ impl Ctx<'_> {
                     let scope = &self.scope;
                     let combine = self.combine(*fam);
                     quote_spanned! {f.span=>
-                        #reduce(&#scope, &mut #name, &mut #u, #v, #at, #combine)?
+                        #reduce(#scope.fusion(), &mut #name, &mut #u, #v, #at, #combine)?
                     }
                 } else {
                     let reduce = private("tree_reduce_nodes", f.span);

@@ -3,8 +3,7 @@
 //! call sites; `graph!` writes it as a `static` beside the graph, so it
 //! costs nothing at run time.
 
-use crate::family::FamilyInfo;
-use crate::observe::FamilySummary;
+use crate::site::FamilyInfo;
 
 /// A graph as written: its call sites, loops and edges, with the source
 /// text of loop ranges and index maps. Made by `graph!`; read it through
@@ -101,12 +100,15 @@ impl Template {
             .map(|f| (self, f))
     }
 
-    /// The run's record of call site `i`.
-    pub(crate) fn site(&self, families: &[FamilySummary], i: u32) -> &'static FamilyInfo {
+    /// The run's record of call site `i`, among `sites` (the run's
+    /// families' call sites).
+    pub(crate) fn site(
+        &self,
+        mut sites: impl Iterator<Item = &'static FamilyInfo>,
+        i: u32,
+    ) -> &'static FamilyInfo {
         let s = &self.sites[i as usize];
-        families
-            .iter()
-            .map(|f| f.site)
+        sites
             .find(|f| f.line == s.line && f.column == s.column && f.name == s.name)
             .unwrap_or_else(|| unknown_site(s))
     }

@@ -1,0 +1,114 @@
+//! The call-site vocabulary: what `graph!` writes down about the code it
+//! compiles, before anything runs. A [`FamilyInfo`] names one call site, a
+//! [`LoopIndex`] a node's loop iterations, and a [`Template`] the whole graph
+//! as written. Every other layer of the runtime speaks of tasks in these
+//! terms; this module imports nothing of the runtime but its errors.
+
+pub(crate) mod template;
+
+pub use template::{Fused, Link, LoopSite, Site, Template};
+
+use crate::error::{LoopVar, TaskInfo};
+
+/// A call site of a `graph!`: the function as written, where the call is
+/// and the loops around it. `graph!` makes one `'static` record per call
+/// site; observers see tasks by it. Two records are equal when they name the
+/// same call site.
+///
+/// ```
+/// use taskgraph::{FamilyInfo, LoopVar};
+///
+/// static SITE: FamilyInfo = FamilyInfo::new("check", "src/main.rs", 12, 17)
+///     .with_loops(&[LoopVar::new("i", "0..n"), LoopVar::new("j", "0..m")]);
+/// assert_eq!(SITE.task(&[1, 3]).name(), "check[i=1, j=3]");
+/// ```
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct FamilyInfo {
+    /// The function as written, e.g. `inc` or `math::inc`.
+    pub name: &'static str,
+    /// The call site's file.
+    pub file: &'static str,
+    /// The call site's line.
+    pub line: u32,
+    /// The call site's column.
+    pub column: u32,
+    /// The loops around the call site, outermost first (none unless set
+    /// with [`with_loops`](Self::with_loops)).
+    pub loops: &'static [LoopVar],
+    /// Whether the call site is a `tree_reduce`'s combining function (set
+    /// with [`with_tree_reduce`](Self::with_tree_reduce)).
+    pub tree_reduce: bool,
+}
+
+impl FamilyInfo {
+    /// A call site, outside loops.
+    pub const fn new(name: &'static str, file: &'static str, line: u32, column: u32) -> Self {
+        FamilyInfo {
+            name,
+            file,
+            line,
+            column,
+            loops: &[],
+            tree_reduce: false,
+        }
+    }
+
+    /// This call site inside loops `loops`, outermost first: they name its
+    /// tasks' iterations in error messages ([`TaskInfo::name`]).
+    pub const fn with_loops(self, loops: &'static [LoopVar]) -> Self {
+        FamilyInfo { loops, ..self }
+    }
+
+    /// This call site as a `tree_reduce`'s combining function: its tasks'
+    /// last two indices are the tree level and the position in it.
+    pub const fn with_tree_reduce(self) -> Self {
+        FamilyInfo {
+            tree_reduce: true,
+            ..self
+        }
+    }
+
+    /// The name of the task at loop indices `at`, e.g. `inc[i=3]` (see
+    /// [`TaskInfo::name`]).
+    pub(crate) fn task_name(&self, at: &[u32]) -> String {
+        let mut s = String::new();
+        // Writing to a `String` does not fail.
+        let _ = crate::error::write_name(&mut s, self.name, self.loops, self.tree_reduce, at);
+        s
+    }
+
+    /// The description of the task at loop indices `indices`.
+    pub fn task(&'static self, indices: &[u32]) -> TaskInfo {
+        TaskInfo {
+            function: self.name,
+            file: self.file,
+            line: self.line,
+            column: self.column,
+            indices: indices.to_vec(),
+            loops: self.loops,
+            tree_reduce: self.tree_reduce,
+        }
+    }
+}
+
+/// Loop iteration numbers of a node.
+pub trait LoopIndex: Copy + Send + Sync + PartialEq {
+    /// The numbers, outermost loop first.
+    fn as_slice(&self) -> &[u32];
+    /// These indices with the innermost one advanced by `k`.
+    fn advanced(self, k: u32) -> Self;
+}
+
+impl<const N: usize> LoopIndex for [u32; N] {
+    #[inline(always)]
+    fn as_slice(&self) -> &[u32] {
+        self
+    }
+    #[inline(always)]
+    fn advanced(mut self, k: u32) -> Self {
+        if let Some(last) = self.last_mut() {
+            *last = last.wrapping_add(k);
+        }
+        self
+    }
+}

@@ -1,0 +1,131 @@
+//! A spawned graph's outputs as a source of a later graph (`../source.rs`):
+//! a [`Handle`] (moved out) or a reference to one (cloned), as a vector of
+//! lazy values or as one.
+
+use super::Handle;
+use crate::error::Error;
+use crate::exec::finish::{Ended, Wake};
+use crate::source::{Feed, IntoLazy, IntoLazyVec};
+
+/// A spawned graph's output, owned (moved out) or borrowed (cloned), as a
+/// vector (`VEC`) or as one value.
+pub struct SpawnedOutput<H, const VEC: bool>(H);
+
+fn failed(message: String) -> Error {
+    Error::InputFailed { message }
+}
+
+/// The output of a spawned graph, moved out.
+fn take_output<T>(h: &Handle<T>) -> Result<T, Error> {
+    match h.s.out.take() {
+        Ended::Result(Ok(v)) => Ok(v),
+        Ended::Result(Err(e)) => Err(match e {
+            Error::InputFailed { .. } => e,
+            e => failed(e.to_string()),
+        }),
+        Ended::Panic(p) => Err(failed(format!(
+            "it panicked outside any task: {}",
+            crate::exec::task::panic_message(&*p)
+        ))),
+    }
+}
+
+macro_rules! spawned_wait {
+    () => {
+        fn ready(&self) -> bool {
+            self.0.is_finished()
+        }
+        fn subscribe(&self, wake: Wake) -> Option<u64> {
+            self.0.s.out.subscribe(wake)
+        }
+        fn unsubscribe(&self, id: u64) -> bool {
+            self.0.s.out.unsubscribe(id)
+        }
+    };
+}
+
+impl<T: Send + Sync> Feed<T> for SpawnedOutput<Handle<Vec<T>>, true> {
+    fn count(&self) -> Result<usize, Error> {
+        self.0.output_len()
+    }
+    spawned_wait!();
+    fn fill(&self, put: &mut dyn FnMut(T)) -> Result<(), Error> {
+        take_output(&self.0)?.into_iter().for_each(put);
+        Ok(())
+    }
+}
+
+impl<T: Clone + Send + Sync> Feed<T> for SpawnedOutput<&Handle<Vec<T>>, true> {
+    fn count(&self) -> Result<usize, Error> {
+        self.0.output_len()
+    }
+    spawned_wait!();
+    fn fill(&self, put: &mut dyn FnMut(T)) -> Result<(), Error> {
+        self.0.s.out.with(|r| match r {
+            Ok(v) => {
+                v.iter().cloned().for_each(put);
+                Ok(())
+            }
+            Err(m) => Err(failed(m)),
+        })
+    }
+}
+
+impl<T: Send + Sync> Feed<T> for SpawnedOutput<Handle<T>, false> {
+    fn count(&self) -> Result<usize, Error> {
+        Ok(1)
+    }
+    spawned_wait!();
+    fn fill(&self, put: &mut dyn FnMut(T)) -> Result<(), Error> {
+        put(take_output(&self.0)?);
+        Ok(())
+    }
+}
+
+impl<T: Clone + Send + Sync> Feed<T> for SpawnedOutput<&Handle<T>, false> {
+    fn count(&self) -> Result<usize, Error> {
+        Ok(1)
+    }
+    spawned_wait!();
+    fn fill(&self, put: &mut dyn FnMut(T)) -> Result<(), Error> {
+        self.0.s.out.with(|r| match r {
+            Ok(v) => {
+                put(v.clone());
+                Ok(())
+            }
+            Err(m) => Err(failed(m)),
+        })
+    }
+}
+
+impl<T: Send + Sync> IntoLazyVec for Handle<Vec<T>> {
+    type Item = T;
+    type Feed = SpawnedOutput<Handle<Vec<T>>, true>;
+    fn into_feed(self) -> Self::Feed {
+        SpawnedOutput(self)
+    }
+}
+
+impl<'a, T: Clone + Send + Sync> IntoLazyVec for &'a Handle<Vec<T>> {
+    type Item = T;
+    type Feed = SpawnedOutput<&'a Handle<Vec<T>>, true>;
+    fn into_feed(self) -> Self::Feed {
+        SpawnedOutput(self)
+    }
+}
+
+impl<T: Send + Sync> IntoLazy for Handle<T> {
+    type Item = T;
+    type Feed = SpawnedOutput<Handle<T>, false>;
+    fn into_feed(self) -> Self::Feed {
+        SpawnedOutput(self)
+    }
+}
+
+impl<'a, T: Clone + Send + Sync> IntoLazy for &'a Handle<T> {
+    type Item = T;
+    type Feed = SpawnedOutput<&'a Handle<T>, false>;
+    fn into_feed(self) -> Self::Feed {
+        SpawnedOutput(self)
+    }
+}
