@@ -17,8 +17,10 @@ pub mod observe;
 mod outputs;
 pub mod part;
 mod pass;
+mod plan;
 pub mod progress;
 mod range;
+mod reduce;
 mod report;
 mod runtime;
 mod scope;
@@ -60,12 +62,12 @@ pub mod __private {
         Unreachable,
     };
     pub use crate::range::{FusedRange, FusedStep, Product};
+    pub use crate::reduce::{tree_reduce, tree_reduce_nodes};
     pub use crate::scope::Scope;
     pub use crate::site::{FamilyInfo, LoopIndex};
     pub use crate::site::{Fused, Link, LoopSite, Site, Template};
     pub use crate::source::{BorrowedValues, Feed, IntoLazy, IntoLazyVec, OwnedValues, Source};
     pub use crate::spawn::SpawnedOutput;
-    pub use crate::tree::{tree_reduce, tree_reduce_nodes};
     pub use crate::value::ValueOf;
     pub use crate::value::{Lazy, LazyVec, NodeId, Piece};
     pub use core::result::Result::{Err, Ok};

@@ -18,8 +18,8 @@ use crate::observe::{
     next_run, now_ns, FamilyKind, FamilySummary, Observers, RunFinished, RunStarted,
 };
 use crate::outputs::Outputs;
-use crate::part::Part;
 use crate::pass::InputSet;
+use crate::plan::Part;
 use crate::site::FamilyInfo;
 use crate::site::Template;
 use crate::source::Source;

@@ -1,0 +1,94 @@
+//! `tree_reduce(v, f)` inside `graph!`: the pairwise tree as nodes of a
+//! family (node by node), or as one fused loop over the elements, both
+//! numbered by `tree.rs`.
+
+use crate::error::Error;
+use crate::exec::Cx;
+use crate::family::Family;
+use crate::loops::{Loop, Reduce, VecLeaf};
+use crate::site::LoopIndex;
+use crate::tree::Levels;
+use crate::value::{Lazy, LazyVec, NodeId};
+
+/// `tree_reduce(v, f)` inside `graph!`: with fusion, one fused loop over the
+/// elements (`lp`); otherwise `n - 1` nodes of `fam`, added level by level.
+/// `at(level, position)` gives each combine's loop indices, `combine` is the
+/// fused combine (the same call of `f` as `fam`'s task).
+///
+/// # Errors
+/// [`Error::EmptyReduce`] if `v` is empty.
+#[allow(clippy::type_complexity)]
+pub fn tree_reduce<'g, T, L, C>(
+    fusion: bool,
+    fam: &mut Family<'g, (), (Lazy<'g, T>, Lazy<'g, T>), L, T>,
+    lp: &mut Loop<'g, Reduce<T, VecLeaf<'g, T>, C>>,
+    v: LazyVec<'g, T>,
+    at: impl Fn(u32, u32) -> L,
+    combine: C,
+) -> Result<Lazy<'g, T>, Error>
+where
+    T: Send + Sync + Clone,
+    L: LoopIndex,
+    C: Fn(T, T, u32, u32, &Cx<'_, 'g>) -> T + Sync,
+{
+    if v.is_empty() {
+        let at = at(0, 0);
+        let outer = at.as_slice();
+        return Err(Error::EmptyReduce {
+            at: fam.info().task(&outer[..outer.len() - 2]),
+        });
+    }
+    let n = v.len() as u32;
+    if n == 1 {
+        return Ok(v.get(0).expect("one element"));
+    }
+    if fusion {
+        return lp.reduce_vec(v, combine);
+    }
+    tree_reduce_nodes(fam, v, at)
+}
+
+/// `tree_reduce(v, f)` inside a loop of `graph!`: always node by node.
+///
+/// # Errors
+/// [`Error::EmptyReduce`] if `v` is empty.
+pub fn tree_reduce_nodes<'g, T, L>(
+    fam: &mut Family<'g, (), (Lazy<'g, T>, Lazy<'g, T>), L, T>,
+    v: LazyVec<'g, T>,
+    at: impl Fn(u32, u32) -> L,
+) -> Result<Lazy<'g, T>, Error>
+where
+    T: Send + Sync,
+    L: LoopIndex,
+{
+    if v.is_empty() {
+        let at = at(0, 0);
+        let outer = at.as_slice();
+        return Err(Error::EmptyReduce {
+            at: fam.info().task(&outer[..outer.len() - 2]),
+        });
+    }
+    let n = v.len() as u32;
+    let levels = Levels::new(n);
+    let id = fam.id();
+    // Inside a loop the family already holds the trees of the earlier
+    // iterations: this tree's nodes follow them.
+    let base = fam.len();
+    let get = |l: usize, e: u32| -> Lazy<'g, T> {
+        match levels.elem(l, e) {
+            Err(i) => v.get(i as usize).expect("in range"),
+            Ok(i) => Lazy::new(NodeId::new(id, base + i)),
+        }
+    };
+    fam.reserve(n as usize - 1);
+    // One run of loop indices per level (and per odd one out, at most as many).
+    fam.reserve_indices(2 * levels.count, at(0, 0).as_slice().len());
+    for l in 1..levels.count {
+        for p in 0..levels.n[l - 1] / 2 {
+            let a = get(l - 1, 2 * p);
+            let b = get(l - 1, 2 * p + 1);
+            fam.push(at(l as u32 - 1, p), (), (a, b))?;
+        }
+    }
+    Ok(get(levels.count - 1, 0))
+}
