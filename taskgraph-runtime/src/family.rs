@@ -10,6 +10,7 @@ use crate::cache::{Cache, RawBuf};
 use crate::error::{Error, LoopVar, TaskInfo};
 use crate::exec::{Core, Cx, ErasedFamily, Kind, Ran, RunList};
 use crate::graph::build_error;
+use crate::sync::AtomicU32;
 use crate::value::pass::InputSet;
 use crate::value::{Brand, Lazy, NodeId, Piece};
 
@@ -290,7 +291,7 @@ where
             }
         }
     }
-    fn prepare(&self, cache: &Cache, _: *const u32) -> *mut u8 {
+    fn prepare(&self, cache: &Cache, _: *const AtomicU32) -> *mut u8 {
         let buf = cache.take_raw::<T>(self.fam.recs.len());
         let p = buf.ptr();
         // SAFETY: before the run, single-threaded.

@@ -40,7 +40,7 @@ use crate::graph::build_error;
 use crate::scope::Scope;
 use crate::spawn::finish::{Ended, Wake};
 use crate::spawn::Handle;
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::value::{Brand, Lazy, LazyVec, NodeId, Piece};
 
 /// Where a source's values come from.
@@ -381,7 +381,7 @@ impl<'g, T: Send + Sync, F: Feed<T>> ErasedFamily<'g> for Source<'g, T, F> {
         &self.core
     }
     fn for_each_gather(&self, _: &mut dyn FnMut(u32, Piece)) {}
-    fn prepare(&self, cache: &Cache, _: *const u32) -> *mut u8 {
+    fn prepare(&self, cache: &Cache, _: *const AtomicU32) -> *mut u8 {
         let buf = cache.take_raw::<T>(self.core.len as usize);
         let p = buf.ptr();
         // SAFETY: before the run, single-threaded.
