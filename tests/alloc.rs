@@ -1,6 +1,7 @@
 //! Allocations per `compute` depend on the graph's call sites and the pool's
-//! threads, never on the number of nodes: counted exactly with a counting
-//! global allocator.
+//! threads, never on the number of nodes: counted with a counting global
+//! allocator, held to bounds set by the call sites and the threads (the
+//! exact count is partly decided by stealing: see the test).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -109,6 +110,66 @@ fn chain(rt: &Runtime, n: i64) -> (i64, usize) {
     (s, ALLOCS.load(Ordering::SeqCst) - before)
 }
 
+/// What [`measure`] found on one runtime: (result, allocations) for each
+/// graph at its small and its large size.
+struct Counts {
+    tutorial: [(i64, usize); 2],
+    mixed: [(i64, usize); 2],
+    chain: [(i64, usize); 2],
+}
+
+/// Warms `rt` up at the largest sizes (the runtime keeps that storage), then
+/// counts the allocations of each graph at a small and a large size.
+fn measure(rt: &Runtime) -> Counts {
+    tutorial(rt, 65_536);
+    mixed(rt, 65_536);
+    chain(rt, 100_000);
+    Counts {
+        tutorial: [tutorial(rt, 1024), tutorial(rt, 65_536)],
+        mixed: [mixed(rt, 1024), mixed(rt, 65_536)],
+        chain: [chain(rt, 1_000), chain(rt, 100_000)],
+    }
+}
+
+/// Checks one runtime's counts against bounds that depend on the call
+/// sites and the threads only: one allocation per node would exceed them
+/// a thousandfold at 65,536 iterations, and even at 1,024. (No two counts
+/// are asserted equal: see the test.)
+fn check(c: &Counts, threads: usize, fuse: bool) {
+    let [(small, a_small), (large, a_large)] = c.tutorial;
+    assert_eq!(small, (0..1024).map(|i| 2 * i + 1).sum::<i64>());
+    assert_eq!(large, (0..65_536).map(|i| 2 * i + 1).sum::<i64>());
+    // A few per call site and per thread: far below one per node.
+    for a in [a_small, a_large] {
+        assert!(
+            a < 32 + 4 * threads,
+            "{threads} threads, fused {fuse}: {a_small} allocations for 1,024 iterations, {a_large} for 65,536"
+        );
+    }
+
+    let [(m_small, b_small), (m_large, b_large)] = c.mixed;
+    assert_eq!(
+        (m_small, m_large),
+        (mixed_expected(1024), mixed_expected(65_536))
+    );
+    for b in [b_small, b_large] {
+        assert!(
+            b < 64 + 8 * threads,
+            "{threads} threads, fused {fuse}: mixed graph allocations {b_small} and {b_large}"
+        );
+    }
+
+    // A chain has one item in flight at a time, and the fewest allocations.
+    let [(c_small, c_a), (c_large, c_b)] = c.chain;
+    assert_eq!((c_small, c_large), (1_001, 100_001));
+    for c in [c_a, c_b] {
+        assert!(
+            c < 16 + 2 * threads,
+            "{threads} threads, fused {fuse}: chain allocations {c_a} and {c_b}"
+        );
+    }
+}
+
 #[test]
 fn allocations_per_compute_do_not_grow_with_the_number_of_nodes() {
     // Every runtime is started (and its threads are up) before counting, and
@@ -131,51 +192,20 @@ fn allocations_per_compute_do_not_grow_with_the_number_of_nodes() {
                 .unwrap()
         })
         .collect();
+    // The counts of a small and a large graph are not asserted equal:
+    // stealing decides part of them. The work queues are crossbeam's deques
+    // (and its injector); a deque allocates when a push finds its buffer
+    // full (it doubles) and when a pop leaves it a quarter full (it halves,
+    // down to 64 slots), and the injector takes a block per 63 items. Which
+    // deque an item passes through, and so how full each gets, depends on
+    // who runs the item that makes it ready, that is on when the others
+    // steal. Even a one-thread pool has two participants (the calling
+    // thread takes part through an external deque), and on a loaded machine
+    // the counts were seen to differ: 5 allocations for 1,024 iterations
+    // and 13 for 65,536 (one thread, called from outside), 32 and 33 (the
+    // mixed graph), 9 and 10 (a chain on two threads); a compute nested in
+    // a task of a one-thread pool differed too.
     for (rt, &(threads, fuse)) in runtimes.iter().zip(&configs) {
-        // Warm up at the largest size: the runtime keeps that storage.
-        tutorial(rt, 65_536);
-        mixed(rt, 65_536);
-        chain(rt, 100_000);
-        let (small, a_small) = tutorial(rt, 1024);
-        let (large, a_large) = tutorial(rt, 65_536);
-        assert_eq!(small, (0..1024).map(|i| 2 * i + 1).sum::<i64>());
-        assert_eq!(large, (0..65_536).map(|i| 2 * i + 1).sum::<i64>());
-        // On one thread the count is exact. With more, the work queues
-        // (crossbeam's deques and injector) take and free buffers as work
-        // items pass through them, and how many pass depends on when the
-        // other threads steal: a few allocations either way.
-        let slack = if threads == 1 { 0 } else { 2 };
-        assert!(
-            a_small.abs_diff(a_large) <= slack,
-            "{threads} threads, fused {fuse}: {a_small} allocations for 1,024 iterations, {a_large} for 65,536"
-        );
-        // A few per call site and per thread: far below one per node.
-        assert!(
-            a_large < 32 + 4 * threads,
-            "{threads} threads: {a_large} allocations"
-        );
-
-        let (m_small, b_small) = mixed(rt, 1024);
-        let (m_large, b_large) = mixed(rt, 65_536);
-        assert_eq!(
-            (m_small, m_large),
-            (mixed_expected(1024), mixed_expected(65_536))
-        );
-        assert!(
-            b_small.abs_diff(b_large) <= slack,
-            "{threads} threads, fused {fuse}: mixed graph allocations {b_small} and {b_large}"
-        );
-        assert!(
-            b_large < 64 + 8 * threads,
-            "{threads} threads: {b_large} allocations"
-        );
-
-        let (c_small, c_a) = chain(rt, 1_000);
-        let (c_large, c_b) = chain(rt, 100_000);
-        assert_eq!((c_small, c_large), (1_001, 100_001));
-        assert_eq!(
-            c_a, c_b,
-            "{threads} threads, fused {fuse}: chain allocations"
-        );
+        check(&measure(rt), threads, fuse);
     }
 }

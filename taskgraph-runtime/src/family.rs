@@ -6,12 +6,13 @@
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 
-use crate::cache::{Cache, RawBuf};
 use crate::error::Error;
+use crate::exec::cache::{Cache, RawBuf};
 use crate::exec::task::TaskError;
 use crate::exec::{Core, Cx, ErasedFamily, Kind, Ran, RunList};
 use crate::pass::InputSet;
 use crate::site::{FamilyInfo, LoopIndex};
+use crate::sync::AtomicU32;
 use crate::value::{Brand, Lazy, NodeId, Piece};
 
 /// A node's record: its plain arguments and stored inputs, taken by the one
@@ -233,12 +234,12 @@ where
             }
         }
     }
-    fn prepare(&self, cache: &Cache, _: *const u32) -> *mut u8 {
-        let buf = cache.take_raw::<T>(self.fam.recs.len());
+    fn prepare(&self, cache: &Cache, _: *const AtomicU32) -> Result<*mut u8, Error> {
+        let buf = cache.take_raw::<T>(self.fam.recs.len())?;
         let p = buf.ptr();
         // SAFETY: before the run, single-threaded.
         unsafe { *self.fam.values.get() = Some(buf) };
-        p
+        Ok(p)
     }
     #[inline]
     fn run(&self, idx: u32, cx: &Cx<'_, 'g>) -> Ran {

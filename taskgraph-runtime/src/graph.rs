@@ -4,7 +4,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use crate::error::Error;
 use crate::exec::control::Control;
@@ -63,15 +62,8 @@ where
         let ids = Cell::new(0);
         let (f, template) = (self.f, self.template);
         // A limit met while the graph is built (too many nodes, no memory)
-        // unwinds out of the generated code with a `BuildError`.
-        let scope = || Scope::new(&ids, Mode::Run(host), template, ctl);
-        match catch_unwind(AssertUnwindSafe(|| f(scope()))) {
-            Ok(r) => r.map(|t| t.0),
-            Err(p) => match p.downcast::<BuildError>() {
-                Ok(e) => Err(e.0),
-                Err(p) => resume_unwind(p),
-            },
-        }
+        // is an `Err` the generated code returns with `?`.
+        f(Scope::new(&ids, Mode::Run(host), template, ctl)).map(|t| t.0)
     }
 
     #[allow(private_interfaces)]
@@ -90,24 +82,8 @@ where
         let ids = Cell::new(0);
         let ran = Cell::new(false);
         let (f, template) = (self.f, self.template);
-        let scope = || {
-            Scope::new(
-                &ids,
-                Mode::Part(&runtime.inner.host, part, &ran),
-                template,
-                None,
-            )
-        };
-        // As in `__run`: a limit met while the graph is built unwinds with
-        // a `BuildError`.
-        let r = match catch_unwind(AssertUnwindSafe(|| f(scope()))) {
-            Ok(r) => r,
-            Err(p) => match p.downcast::<BuildError>() {
-                Ok(e) => Err(e.0),
-                Err(p) => resume_unwind(p),
-            },
-        };
-        match r {
+        let mode = Mode::Part(&runtime.inner.host, part, &ran);
+        match f(Scope::new(&ids, mode, template, None)) {
             Ok(t) => Ok(Some(t.0)),
             Err(_) if ran.get() => Ok(None),
             Err(e) => Err(e),
@@ -138,18 +114,6 @@ where
     fn template(&self) -> Option<&'static Template> {
         self.template
     }
-}
-
-/// The payload with which building a graph stops at a limit (see
-/// [`build_error`]).
-pub(crate) struct BuildError(pub(crate) Error);
-
-/// Stops building the graph: `compute` returns `e`, and everything built so
-/// far is dropped. Called only while a graph is built.
-#[cold]
-#[inline(never)]
-pub(crate) fn build_error(e: Error) -> ! {
-    resume_unwind(Box::new(BuildError(e)))
 }
 
 type PlaceholderFn<O> = for<'g> fn(Scope<'g>) -> Result<Typed<O, ()>, Error>;

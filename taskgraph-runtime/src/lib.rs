@@ -5,7 +5,6 @@
 //! the code the macros generate and may change without notice.
 #![deny(missing_docs)]
 
-mod cache;
 #[cfg(feature = "dashboard")]
 mod dashboard;
 mod error;
@@ -46,8 +45,8 @@ pub use view::View;
 /// Items the generated code uses. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::cache::Cache;
     pub use crate::error::{Error, LoopVar};
+    pub use crate::exec::cache::Cache;
     pub use crate::exec::task::{lift, Stopped, Tally, TaskError};
     pub use crate::exec::{Block, Cx, ErasedFamily, Kind, Ran, RunList};
     pub use crate::family::{Body, Bound, Family, Plain, Try};

@@ -17,8 +17,8 @@ use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use crate::cache::{Cache, RawBuf};
 use crate::error::Error;
+use crate::exec::cache::{Cache, RawBuf};
 use crate::exec::task::{Stopped, Tally};
 use crate::exec::{Block, Core, Cx, ErasedFamily, Job, Kind, Ran, RunList, ROOT};
 use crate::site::FamilyInfo;
@@ -198,12 +198,12 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
             f(0, *p)
         }
     }
-    fn prepare(&self, cache: &Cache, _: *const u32) -> *mut u8 {
-        let buf = cache.take_raw::<K::Output>(self.core.len as usize);
+    fn prepare(&self, cache: &Cache, _: *const crate::sync::AtomicU32) -> Result<*mut u8, Error> {
+        let buf = cache.take_raw::<K::Output>(self.core.len as usize)?;
         let p = buf.ptr();
         // SAFETY: before the run, single-threaded.
         unsafe { *self.out.get() = Some(buf) };
-        p
+        Ok(p)
     }
     fn run(&self, _: u32, cx: &Cx<'_, 'g>) -> Ran {
         let k = self.kind();
@@ -933,7 +933,7 @@ pub struct Elements<'g, T> {
     core: Core,
     cells: UnsafeCell<Option<RawBuf>>,
     /// The cells and the states, found once when the run is prepared.
-    at: std::cell::Cell<(*mut MaybeUninit<T>, *const u32)>,
+    at: std::cell::Cell<(*mut MaybeUninit<T>, *const AtomicU32)>,
     _brand: Brand<'g>,
     _t: PhantomData<fn() -> T>,
 }
@@ -985,10 +985,12 @@ impl<'g, T> Elements<'g, T> {
         );
         let (cells, states) = self.at.get();
         // SAFETY: `prepare` set both to this family's `len` cells and states
-        // (`k` is in bounds); each element is written once, by its
-        // iteration, before the loop ends and anyone reads it.
+        // (`k` is in bounds), alive for the run (the topology's states
+        // buffer is neither freed nor moved while it runs); each element is
+        // written once, by its iteration, before the loop ends and anyone
+        // reads it.
         unsafe {
-            let state = crate::exec::atomic(&*states.add(k as usize));
+            let state = &*states.add(k as usize);
             Slot::new(cells.add(k as usize), state).write(v)
         }
     }
@@ -999,13 +1001,13 @@ impl<'g, T: Send + Sync> ErasedFamily<'g> for Elements<'g, T> {
         &self.core
     }
     fn for_each_gather(&self, _: &mut dyn FnMut(u32, Piece)) {}
-    fn prepare(&self, cache: &Cache, states: *const u32) -> *mut u8 {
-        let buf = cache.take_raw::<T>(self.core.len as usize);
+    fn prepare(&self, cache: &Cache, states: *const AtomicU32) -> Result<*mut u8, Error> {
+        let buf = cache.take_raw::<T>(self.core.len as usize)?;
         let p = buf.ptr();
         // SAFETY: before the run, single-threaded.
         unsafe { *self.cells.get() = Some(buf) };
         self.at.set((p.cast(), states));
-        p
+        Ok(p)
     }
     fn run(&self, _: u32, _: &Cx<'_, 'g>) -> Ran {
         unreachable!("taskgraph internal error: loop elements are not run")

@@ -15,6 +15,9 @@
 //! [`Runtime::observe`]: crate::Runtime::observe
 //! [`RuntimeBuilder::observer`]: crate::RuntimeBuilder::observer
 
+// Not `crate::sync`: these number observers and runs (a `static` among
+// them, which loom's atomics cannot be), they are no part of a protocol the
+// loom models check.
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -95,14 +98,14 @@ pub trait Observer: Send + Sync {
 /// On x86-64 this reads the time-stamp counter (about 10 ns, where a
 /// virtual machine's `clock_gettime` can take ten times as long),
 /// calibrated against [`Instant`] over a millisecond on first use;
-/// elsewhere it is [`Instant`].
+/// elsewhere (and under Miri, which does not run `rdtsc`) it is [`Instant`].
 ///
 /// [`Instant`]: std::time::Instant
 pub fn now_ns() -> u64 {
     clock::now()
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(miri)))]
 mod clock {
     use std::sync::OnceLock;
     use std::time::{Duration, Instant};
@@ -135,9 +138,10 @@ mod clock {
     }
 }
 
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(any(not(target_arch = "x86_64"), miri))]
 mod clock {
     use std::sync::OnceLock;
+    use std::time::Instant;
 
     #[inline]
     pub(super) fn now() -> u64 {

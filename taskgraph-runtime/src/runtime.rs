@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::cache::Cache;
 use crate::error::Error;
+use crate::exec::cache::Cache;
 use crate::exec::control::Control;
 use crate::exec::registry::Registry;
 use crate::scope::Host;

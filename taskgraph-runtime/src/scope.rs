@@ -6,8 +6,8 @@ use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::panic::resume_unwind;
 
-use crate::cache::Cache;
 use crate::error::Error;
+use crate::exec::cache::Cache;
 use crate::exec::control::Control;
 use crate::exec::part::{NodeRange, PartCtl, NOT_COLLECTED};
 use crate::exec::registry::WorkerCtx;
@@ -155,10 +155,10 @@ impl<'g> Scope<'g> {
         let cache = &rt.cache;
         let mut finals: Vec<Piece> = Vec::new();
         outs.for_each(&mut |p| finals.push(p));
-        let mut topo = Topology::build(fams, &finals, cache, false);
+        let mut topo = Topology::build(fams, &finals, cache, false)?;
         for (i, f) in fams.iter().enumerate() {
             let states = topo.states_of(i as u32);
-            topo.meta[i].values = f.prepare(cache, states);
+            topo.meta[i].values = f.prepare(cache, states)?;
         }
         let ctl = self.ctl;
         let watch = watch(rt, self.template, fams);
@@ -196,7 +196,7 @@ impl<'g> Scope<'g> {
         let cache = &rt.cache;
         let mut finals: Vec<Piece> = Vec::new();
         outs.for_each(&mut |p| finals.push(p));
-        let mut topo = Topology::build(fams, &finals, cache, true);
+        let mut topo = Topology::build(fams, &finals, cache, true)?;
         if let Err(e) = topo.restrict(&plan.run) {
             topo.recycle(cache);
             return Err(Error::cluster(e));
@@ -215,7 +215,7 @@ impl<'g> Scope<'g> {
         }
         for (i, f) in fams.iter().enumerate() {
             let states = topo.states_of(i as u32);
-            topo.meta[i].values = f.prepare(cache, states);
+            topo.meta[i].values = f.prepare(cache, states)?;
         }
         let produced = |pos: usize, bytes: Vec<u8>| part.produced(pos, bytes);
         let ctl = PartCtl {

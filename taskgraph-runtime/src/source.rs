@@ -32,13 +32,13 @@
 use std::marker::PhantomData;
 use std::sync::Mutex;
 
-use crate::cache::{Cache, RawBuf};
 use crate::error::Error;
+use crate::exec::cache::{Cache, RawBuf};
 use crate::exec::finish::Wake;
 use crate::exec::registry::{Registry, WorkerCtx};
 use crate::exec::{Block, Core, Cx, ErasedFamily, Job, Kind, Ran, Run};
 use crate::site::FamilyInfo;
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::value::{Brand, Lazy, LazyVec, NodeId, Piece};
 
 /// Where a source's values come from.
@@ -290,12 +290,12 @@ impl<'g, T: Send + Sync, F: Feed<T>> ErasedFamily<'g> for Source<'g, T, F> {
         &self.core
     }
     fn for_each_gather(&self, _: &mut dyn FnMut(u32, Piece)) {}
-    fn prepare(&self, cache: &Cache, _: *const u32) -> *mut u8 {
-        let buf = cache.take_raw::<T>(self.core.len as usize);
+    fn prepare(&self, cache: &Cache, _: *const AtomicU32) -> Result<*mut u8, Error> {
+        let buf = cache.take_raw::<T>(self.core.len as usize)?;
         let p = buf.ptr();
         // SAFETY: before the run, single-threaded.
         unsafe { *self.cells.get() = Some(buf) };
-        p
+        Ok(p)
     }
     fn run(&self, _: u32, _: &Cx<'_, 'g>) -> Ran {
         unreachable!("taskgraph internal error: a source runs as one block")

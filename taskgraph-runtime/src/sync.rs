@@ -15,3 +15,18 @@ pub(crate) use std::sync::atomic::{
 };
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
+
+/// Calls `f` with the value of an atomic held exclusively (`get_mut`, which
+/// loom's atomics offer as `with_mut`): for counters set up before a run,
+/// when no other thread can see them, as plain memory operations.
+#[inline(always)]
+pub(crate) fn with_mut<R>(a: &mut AtomicU32, f: impl FnOnce(&mut u32) -> R) -> R {
+    #[cfg(not(loom))]
+    {
+        f(a.get_mut())
+    }
+    #[cfg(loom)]
+    {
+        a.with_mut(f)
+    }
+}

@@ -3,6 +3,7 @@
 //! node with dependency counters, or a block of iterations of a fused loop.
 //! The protocol is described in `README.md` beside this file.
 
+pub(crate) mod cache;
 pub(crate) mod control;
 pub(crate) mod finish;
 pub(crate) mod part;
@@ -16,10 +17,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 use std::thread::Thread;
 
-use crate::cache::Cache;
 use crate::error::{Error, TaskInfo};
+use crate::exec::cache::Cache;
 use crate::site::FamilyInfo;
-use crate::sync::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use crate::sync::{with_mut, AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use crate::value::slot::{Slot, NOT_RUN};
 use crate::value::{Lazy, NodeId, Piece};
 use control::{Control, LiveRun, Op, CANCELLED, FAILED, GOING, TIMED_OUT};
@@ -57,7 +58,7 @@ pub struct RunList {
     /// The run the last lookup found: nodes mostly run in order, so the
     /// next lookup usually finds its run there or just after. A hint only
     /// (any value is correct), shared by the threads without ordering.
-    hint: std::sync::atomic::AtomicU32,
+    hint: AtomicU32,
 }
 
 impl RunList {
@@ -93,7 +94,7 @@ impl RunList {
         let r = match self.runs.len() {
             1 => &self.runs[0],
             n => {
-                use std::sync::atomic::Ordering::Relaxed;
+                use Ordering::Relaxed;
                 let h = self.hint.load(Relaxed) as usize;
                 let within = |k: usize| {
                     k < n && self.runs[k].c0 <= c && c - self.runs[k].c0 < self.runs[k].n
@@ -237,8 +238,10 @@ pub(crate) struct Meta {
 /// same pages.
 pub(crate) struct Topology {
     pub(crate) meta: Vec<Meta>,
-    pending: Vec<u32>,
-    states: Vec<u32>,
+    /// Per node: the inputs it still waits for.
+    pending: Vec<AtomicU32>,
+    /// Per node: its value's state (`../value/slot.rs`).
+    states: Vec<AtomicU32>,
     /// Per family, sorted by span class (`hi - lo` in `[2^c, 2^(c+1))`),
     /// then by `lo`.
     rules: Vec<Rule>,
@@ -248,8 +251,8 @@ pub(crate) struct Topology {
     reach: Vec<u32>,
     segs_at: usize,
     /// Per class segment: where its last search ended (a hint: nodes of a
-    /// family mostly complete in order). Accessed only through [`atomic`].
-    hints: Vec<u32>,
+    /// family mostly complete in order).
+    hints: Vec<AtomicU32>,
     /// Whether a family reads values from outside the run (`source.rs`).
     pub(crate) sources: bool,
 }
@@ -279,7 +282,7 @@ impl Topology {
         finals: &[Piece],
         cache: &Cache,
         strict: bool,
-    ) -> Self {
+    ) -> Result<Self, Error> {
         let mut meta = Vec::with_capacity(fams.len());
         let mut total: u64 = 0;
         for f in fams {
@@ -298,7 +301,7 @@ impl Topology {
             total += u64::from(c.len);
         }
         if total >= u64::from(u32::MAX - 2) {
-            crate::graph::build_error(Error::GraphTooLarge {
+            return Err(Error::GraphTooLarge {
                 message: format!(
                     "it has {total} nodes, and a graph holds at most {}",
                     u32::MAX - 3
@@ -306,9 +309,9 @@ impl Topology {
             });
         }
         let n = total as usize;
-        let mut pending = cache.take_words(n);
-        let mut states = cache.take_words(n);
-        states.resize(n, NOT_RUN);
+        let mut pending = cache.take_atomics(n)?;
+        let mut states = cache.take_atomics(n)?;
+        states.resize_with(n, || AtomicU32::new(NOT_RUN));
         let mut rules = cache.take_rules();
         for (c_fam, f) in fams.iter().enumerate() {
             let core = f.core();
@@ -319,7 +322,7 @@ impl Topology {
                 false => (core.singles, core.implied),
                 true => (core.singles + core.implied.count_ones(), 0),
             };
-            pending.extend(std::iter::repeat_n(singles, core.len as usize));
+            pending.extend((0..core.len).map(|_| AtomicU32::new(singles)));
             for (j, list) in core.runs.iter().enumerate() {
                 for r in list.runs() {
                     let (hi, kind, step) = if r.stride == 0 {
@@ -336,7 +339,7 @@ impl Topology {
             let mut gathers = false;
             f.for_each_gather(&mut |c, p| {
                 gathers = true;
-                pending[b + c as usize] += p.len;
+                with_mut(&mut pending[b + c as usize], |x| *x += p.len);
                 rules.push(Rule::new(
                     p.fam,
                     p.start,
@@ -364,7 +367,7 @@ impl Topology {
         }
         rules.sort_unstable_by_key(|r| (r.p_fam, span_class(r), r.lo));
         // One buffer for both: at most 33 classes per family.
-        let mut reach = cache.take_words(rules.len() + 66 * meta.len());
+        let mut reach = cache.take_words(rules.len() + 66 * meta.len())?;
         reach.resize(rules.len(), 0);
         let segs_at = rules.len();
         let mut k = 0;
@@ -392,28 +395,28 @@ impl Topology {
             m.segs_hi = ((reach.len() - segs_at) / 2) as u32;
         }
         let sources = fams.iter().any(|f| f.core().kind == Kind::Source);
-        Topology {
+        Ok(Topology {
             meta,
             pending,
             states,
             rules,
             hints: {
                 let n = (reach.len() - segs_at) / 2;
-                let mut h = cache.take_words(n);
-                h.resize(n, 0);
+                let mut h = cache.take_atomics(n)?;
+                h.resize_with(n, || AtomicU32::new(0));
                 h
             },
             reach,
             segs_at,
             sources,
-        }
+        })
     }
 
     /// Leaves only the nodes of `run` able to become ready (a part run,
     /// `../part.rs`): every other node's counter starts out of reach.
     pub(crate) fn restrict(&mut self, run: &[NodeRange]) -> Result<(), String> {
         for p in &mut self.pending {
-            *p = p.wrapping_add(OUT_OF_PART);
+            with_mut(p, |p| *p = p.wrapping_add(OUT_OF_PART));
         }
         for r in run {
             let m = self.meta.get(r.family as usize).ok_or_else(|| {
@@ -426,14 +429,19 @@ impl Topology {
                 ));
             }
             for g in m.base + r.lo..m.base + r.hi {
-                let p = &mut self.pending[g as usize];
-                if *p < OUT_OF_PART {
+                let twice = with_mut(&mut self.pending[g as usize], |p| {
+                    let twice = *p < OUT_OF_PART;
+                    if !twice {
+                        *p = p.wrapping_sub(OUT_OF_PART);
+                    }
+                    twice
+                });
+                if twice {
                     return Err(format!(
                         "the part names a node of family {} twice",
                         r.family
                     ));
                 }
-                *p = p.wrapping_sub(OUT_OF_PART);
             }
         }
         Ok(())
@@ -447,15 +455,16 @@ impl Topology {
 
     /// Gives the buffers back to the cache.
     pub(crate) fn recycle(self, cache: &Cache) {
-        cache.give_words(self.pending);
-        cache.give_words(self.states);
+        cache.give_atomics(self.pending);
+        cache.give_atomics(self.states);
         cache.give_words(self.reach);
-        cache.give_words(self.hints);
+        cache.give_atomics(self.hints);
         cache.give_rules(self.rules);
     }
 
-    /// The address of family `f`'s node states.
-    pub(crate) fn states_of(&self, f: u32) -> *const u32 {
+    /// The address of family `f`'s node states (valid while the topology
+    /// is, wherever it moves: the buffer is not reallocated).
+    pub(crate) fn states_of(&self, f: u32) -> *const AtomicU32 {
         self.states[self.meta[f as usize].base as usize..].as_ptr()
     }
 
@@ -466,7 +475,7 @@ impl Topology {
 
     #[inline(always)]
     fn pending(&self, n: NodeId) -> &AtomicU32 {
-        atomic(&self.pending[self.global(n)])
+        &self.pending[self.global(n)]
     }
 
     /// The number of nodes.
@@ -476,7 +485,7 @@ impl Topology {
 
     /// Node `n`'s value state, read after the run.
     pub(crate) fn state_now(&self, n: NodeId) -> u32 {
-        atomic(&self.states[self.global(n)]).load(Ordering::Acquire)
+        self.states[self.global(n)].load(Ordering::Acquire)
     }
 
     pub(crate) fn pending_now(&self, n: NodeId) -> u32 {
@@ -507,7 +516,7 @@ impl Topology {
             let (rules, reach) = (&self.rules[lo..hi], &self.reach[lo..hi]);
             // The partition point of `lo <= idx`: where the last search
             // ended, or just after it, or searched for.
-            let hint = atomic(&self.hints[first + j]);
+            let hint = &self.hints[first + j];
             let h = hint.load(Ordering::Relaxed) as usize;
             let at = |k: usize| {
                 k <= rules.len()
@@ -540,15 +549,6 @@ impl Topology {
         self.for_each_rule(p, |r| n += r.uses());
         n
     }
-}
-
-/// A `u32` of a topology buffer, used as an atomic.
-#[inline(always)]
-pub(crate) fn atomic(x: &u32) -> &AtomicU32 {
-    // SAFETY: `AtomicU32` has the size, alignment and bit validity of `u32`;
-    // while a run is in progress the buffers are only accessed through this
-    // function (never as plain `u32`), so all concurrent accesses are atomic.
-    unsafe { &*(x as *const u32 as *const AtomicU32) }
 }
 
 // ---------------------------------------------------------------------------
@@ -739,7 +739,7 @@ pub trait ErasedFamily<'g>: Sync {
     fn for_each_gather(&self, f: &mut dyn FnMut(u32, Piece));
     /// Allocates the output cells; returns their base address. `states`
     /// addresses the family's node states, for families that keep it.
-    fn prepare(&self, cache: &Cache, states: *const u32) -> *mut u8;
+    fn prepare(&self, cache: &Cache, states: *const AtomicU32) -> Result<*mut u8, Error>;
     /// Runs node `idx`: a task, or a fused loop's first block.
     fn run(&self, idx: u32, cx: &Cx<'_, 'g>) -> Ran;
     /// Runs a block split off a fused loop.
@@ -1007,14 +1007,13 @@ impl<'r, 'g> Run<'r, 'g> {
                     let states = &self.topo.states[lo..lo + m.len as usize];
                     let done = states
                         .iter()
-                        .filter(|s| atomic(s).load(Ordering::Relaxed) != NOT_RUN)
+                        .filter(|s| s.load(Ordering::Relaxed) != NOT_RUN)
                         .count();
                     out.add(c.info, done as u64, u64::from(m.len));
                 }
                 Kind::Loop if m.len > 0 => {
-                    let finished = atomic(&self.topo.states[m.base as usize])
-                        .load(Ordering::Relaxed)
-                        != NOT_RUN;
+                    let finished =
+                        self.topo.states[m.base as usize].load(Ordering::Relaxed) != NOT_RUN;
                     f.count_tasks(finished, &mut |info, done, total| {
                         out.add(info, done, total)
                     });
@@ -1135,7 +1134,7 @@ impl<'r, 'g> Run<'r, 'g> {
                 )));
                 return false;
             }
-            atomic(&self.topo.states[self.topo.global(n)]).store(uses, Ordering::Relaxed);
+            self.topo.states[self.topo.global(n)].store(uses, Ordering::Relaxed);
             written.push(n);
         }
         let mut next = None;
@@ -1386,7 +1385,7 @@ impl<'r, 'g> Run<'r, 'g> {
             }
         }
         if uses > 0 && m.kind == Kind::Tasks {
-            atomic(&self.topo.states[(m.base + p.idx) as usize]).store(uses, Ordering::Relaxed);
+            self.topo.states[(m.base + p.idx) as usize].store(uses, Ordering::Relaxed);
         } else {
             self.publish(p, uses, cx);
         }
@@ -1554,7 +1553,7 @@ impl<'r, 'g> Run<'r, 'g> {
 /// The slots of a range of nodes of one family.
 pub(crate) struct Slots<'r, T> {
     values: *mut std::mem::MaybeUninit<T>,
-    states: &'r [u32],
+    states: &'r [AtomicU32],
 }
 
 impl<'r, T> Slots<'r, T> {
@@ -1595,7 +1594,7 @@ impl<'r, T> Slots<'r, T> {
     /// Slot `k` of the range.
     #[inline(always)]
     pub(crate) fn get(&self, k: usize) -> Slot<'r, T> {
-        let state = atomic(&self.states[k]);
+        let state = &self.states[k];
         // SAFETY: `values` points at the range's first cell of a family
         // whose cells are `T` (as `Cx::slot_of`), and `k` is within the
         // range (the state index above is checked).
@@ -1655,7 +1654,7 @@ impl<'r, 'g> Cx<'r, 'g> {
     /// the `T` outputs of family `fam`.
     pub(crate) unsafe fn teardown_cells<T>(
         &self,
-        cells: &std::cell::UnsafeCell<Option<crate::cache::RawBuf>>,
+        cells: &std::cell::UnsafeCell<Option<crate::exec::cache::RawBuf>>,
         fam: u32,
         len: u32,
         cache: &Cache,
@@ -1685,7 +1684,7 @@ impl<'r, 'g> Cx<'r, 'g> {
             "taskgraph internal error: node out of range"
         );
         let base = m.values as *mut std::mem::MaybeUninit<T>;
-        let state = atomic(&self.run.topo.states[(m.base + id.idx) as usize]);
+        let state = &self.run.topo.states[(m.base + id.idx) as usize];
         // SAFETY: handles to `T` values are made only by the family numbered
         // `id.fam` of this graph (the brand `'g`), whose cells are `T`; the
         // index is in bounds; `values` is that family's cell array, alive for

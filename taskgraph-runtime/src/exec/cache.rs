@@ -1,5 +1,6 @@
 //! Storage a run needs beyond its families' records, kept by the `Runtime`
-//! between computes: the topology's `u32` buffers and rules, and the raw
+//! between computes: the topology's `u32` buffers, its buffers of atomic
+//! counters, and its rules, and the raw
 //! buffers that hold the nodes' output cells. A repeated compute of a graph
 //! of the same size takes the same buffers back, so it neither allocates nor
 //! touches fresh pages.
@@ -13,7 +14,7 @@ use std::sync::Mutex;
 
 use crate::error::Error;
 use crate::exec::Rule;
-use crate::graph::build_error;
+use crate::sync::AtomicU32;
 
 /// A raw allocation for `n` cells of some `T`, owned by whoever holds it
 /// and freed when dropped (it never drops what the cells hold).
@@ -46,9 +47,39 @@ impl RawBuf {
 #[derive(Default)]
 struct Inner {
     words: Vec<Vec<u32>>,
+    atomics: Vec<Vec<AtomicU32>>,
     rules: Vec<Vec<Rule>>,
     raw: Vec<RawBuf>,
     bytes: usize,
+}
+
+/// The smallest cached buffer of `list` with room for `n` elements, taken
+/// out of the cache.
+fn take_fit<T>(
+    c: &mut Inner,
+    list: impl FnOnce(&mut Inner) -> &mut Vec<Vec<T>>,
+    n: usize,
+) -> Option<Vec<T>> {
+    let l = list(c);
+    let best = l
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.capacity() >= n)
+        .min_by_key(|(_, v)| v.capacity())
+        .map(|(i, _)| i)?;
+    let v = l.swap_remove(best);
+    c.bytes -= v.capacity() * std::mem::size_of::<T>();
+    Some(v)
+}
+
+/// An empty vector with room for `n` elements, newly allocated (called
+/// while a graph is built: [`Error::OutOfMemory`] if it cannot be had).
+fn fresh<T>(n: usize) -> Result<Vec<T>, Error> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| Error::OutOfMemory {
+        bytes: n.saturating_mul(std::mem::size_of::<T>()),
+    })?;
+    Ok(v)
 }
 
 /// The runtime's cache of run storage (used by generated code only through
@@ -71,42 +102,37 @@ impl Cache {
     }
 
     /// An empty vector with room for `n` words.
-    pub(crate) fn take_words(&self, n: usize) -> Vec<u32> {
+    pub(crate) fn take_words(&self, n: usize) -> Result<Vec<u32>, Error> {
         let mut c = self.lock();
-        // The smallest cached buffer that is big enough.
-        let best = c
-            .words
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.capacity() >= n)
-            .min_by_key(|(_, v)| v.capacity())
-            .map(|(i, _)| i);
-        match best {
-            Some(i) => {
-                let v = c.words.swap_remove(i);
-                c.bytes -= v.capacity() * 4;
-                v
-            }
-            None => {
-                drop(c);
-                let mut v = Vec::new();
-                if v.try_reserve_exact(n).is_err() {
-                    build_error(Error::OutOfMemory {
-                        bytes: n.saturating_mul(4),
-                    });
-                }
-                v
-            }
-        }
+        let v = take_fit(&mut c, |c| &mut c.words, n);
+        drop(c);
+        v.map_or_else(|| fresh(n), Ok)
     }
 
-    pub(crate) fn give_words(&self, mut v: Vec<u32>) {
+    pub(crate) fn give_words(&self, v: Vec<u32>) {
+        self.give_fit(v, |c| &mut c.words);
+    }
+
+    /// An empty vector with room for `n` atomic counters (the topology's
+    /// counters: shared by the threads of a run, so atomics in their type).
+    pub(crate) fn take_atomics(&self, n: usize) -> Result<Vec<AtomicU32>, Error> {
+        let mut c = self.lock();
+        let v = take_fit(&mut c, |c| &mut c.atomics, n);
+        drop(c);
+        v.map_or_else(|| fresh(n), Ok)
+    }
+
+    pub(crate) fn give_atomics(&self, v: Vec<AtomicU32>) {
+        self.give_fit(v, |c| &mut c.atomics);
+    }
+
+    fn give_fit<T>(&self, mut v: Vec<T>, list: impl FnOnce(&mut Inner) -> &mut Vec<Vec<T>>) {
         v.clear();
-        let b = v.capacity() * 4;
+        let b = v.capacity() * std::mem::size_of::<T>();
         let mut c = self.lock();
         if b > 0 && c.bytes + b <= self.limit {
             c.bytes += b;
-            c.words.push(v);
+            list(&mut c).push(v);
         }
     }
 
@@ -133,19 +159,19 @@ impl Cache {
 
     /// A buffer for `n` uninitialised cells of `T`.
     ///
-    /// Called only while a graph is built: if the memory cannot be had, the
-    /// graph stops building with [`Error::OutOfMemory`].
-    pub(crate) fn take_raw<T>(&self, n: usize) -> RawBuf {
+    /// Called only while a graph is built: if the memory cannot be had,
+    /// [`Error::OutOfMemory`], which stops building the graph.
+    pub(crate) fn take_raw<T>(&self, n: usize) -> Result<RawBuf, Error> {
         let Ok(layout) = Layout::array::<MaybeUninit<T>>(n) else {
-            build_error(Error::OutOfMemory {
+            return Err(Error::OutOfMemory {
                 bytes: n.saturating_mul(std::mem::size_of::<T>()),
-            })
+            });
         };
         if layout.size() == 0 {
-            return RawBuf {
+            return Ok(RawBuf {
                 ptr: NonNull::<MaybeUninit<T>>::dangling().cast(),
                 layout,
-            };
+            });
         }
         let mut c = self.lock();
         let best = c
@@ -158,14 +184,14 @@ impl Cache {
         if let Some(i) = best {
             let b = c.raw.swap_remove(i);
             c.bytes -= b.layout.size();
-            return b;
+            return Ok(b);
         }
         drop(c);
         // SAFETY: the layout has a non-zero size.
         let p = unsafe { alloc(layout) };
         match NonNull::new(p) {
-            Some(ptr) => RawBuf { ptr, layout },
-            None => build_error(Error::OutOfMemory {
+            Some(ptr) => Ok(RawBuf { ptr, layout }),
+            None => Err(Error::OutOfMemory {
                 bytes: layout.size(),
             }),
         }
