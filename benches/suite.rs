@@ -1030,6 +1030,18 @@ fn fixed_cost(s: &Settings, p: &Pools) {
         });
         line("taskgraph: `inc`, `dec`, `add` (3 tasks)", threads, q);
     }
+    for (threads, rt) in [(1, &p.tg1), (p.all, &p.tg_all)] {
+        let q = time_each(runs, &mut || {
+            let (a, b) = (black_box(1u64), black_box(2u64));
+            let h = rt.spawn(graph! {
+                let x = zero::inc(a);
+                let y = zero::dec(b);
+                zero::add(x, y)
+            });
+            assert_eq!(h.wait().expect("3-task graph failed"), 3);
+        });
+        line("taskgraph: `spawn` + `wait` of the same graph", threads, q);
+    }
     for (threads, pool) in [(1, &p.ray1), (p.all, &p.ray_all)] {
         let q = time_each(runs, &mut || {
             let z = pool.install(|| {
