@@ -113,7 +113,9 @@ impl Dask {
     /// [`python`](crate::python) module: the first call in a target directory
     /// may take about 15 s to install). Starting takes a few seconds: each
     /// worker is a new Python process. Fails with
-    /// [`ClusterError::PythonNotFound`] if there is no Python at all.
+    /// [`ClusterError::PythonNotFound`] if there is no Python at all, and
+    /// with [`ClusterError::PackageIndexUnreachable`] if `distributed` must
+    /// be installed and pip cannot reach the package index.
     pub fn local(workers: usize, threads_per_worker: usize) -> Result<Dask, ClusterError> {
         if threads_per_worker == 0 {
             return Err(ClusterError::Dask {

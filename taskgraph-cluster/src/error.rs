@@ -10,6 +10,15 @@ pub enum ClusterError {
     /// neither a Python with `distributed` nor a virtual environment for it can
     /// be had.
     PythonNotFound,
+    /// pip could not reach the Python package index to install `distributed`
+    /// into a new virtual environment (no network, a proxy, DNS): a problem
+    /// of the machine, not of taskgraph; `message` ends with the tail of
+    /// pip's output. Set `TASKGRAPH_PYTHON` to a Python that can `import
+    /// distributed`, or retry with network access.
+    PackageIndexUnreachable {
+        /// What failed, and pip's output.
+        message: String,
+    },
     /// Creating the virtual environment or installing `distributed` into it
     /// failed; `message` ends with the tail of the failing command's output.
     Setup {
@@ -60,6 +69,12 @@ impl fmt::Display for ClusterError {
             ClusterError::Setup { message } => {
                 write!(f, "setting up Python for dask failed: {message}")
             }
+            ClusterError::PackageIndexUnreachable { message } => write!(
+                f,
+                "cannot install dask.distributed: the Python package index is unreachable \
+                 (set TASKGRAPH_PYTHON to a Python that can `import distributed`, or retry \
+                 with network access)\n{message}"
+            ),
             ClusterError::Driver { message, stderr } => {
                 write!(f, "the dask driver process failed: {message}")?;
                 if !stderr.is_empty() {

@@ -8,7 +8,10 @@
 //! 4. Otherwise that virtual environment is created with `python3 -m venv` and
 //!    [`PINNED`] is installed into it with pip (about 15 s, once per target
 //!    directory). A lock file next to it makes concurrent test processes wait
-//!    for the first one instead of racing it.
+//!    for the first one instead of racing it. If pip cannot reach the package
+//!    index, that is [`ClusterError::PackageIndexUnreachable`] (the tests
+//!    skip on it, as they do without Python); any other failure is
+//!    [`ClusterError::Setup`].
 //!
 //! In a block of a graph (the program run again on a worker, see
 //! [`Dask`](crate::Dask#graphs)) step 4 is skipped: a worker's directory is
@@ -43,29 +46,43 @@ const READY_MARKER: &str = "taskgraph-ready";
 /// ahead of the tests.
 ///
 /// Fails with [`ClusterError::PythonNotFound`] when there is no `python3`,
-/// and with [`ClusterError::Setup`] when creating the environment fails.
+/// with [`ClusterError::PackageIndexUnreachable`] when pip cannot reach the
+/// package index, and with [`ClusterError::Setup`] when creating the
+/// environment fails otherwise.
 pub fn interpreter() -> Result<PathBuf, ClusterError> {
-    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match FOUND.get_or_init(|| find().map_err(|e| encode(&e))) {
+    static FOUND: OnceLock<Result<PathBuf, Failure>> = OnceLock::new();
+    match FOUND.get_or_init(|| find().map_err(|e| Failure::of(&e))) {
         Ok(path) => Ok(path.clone()),
-        Err(e) => Err(decode(e)),
+        Err(e) => Err(e.error()),
     }
 }
 
-// The cached error is kept as text so the cache can be shared between threads.
-fn encode(e: &ClusterError) -> String {
-    match e {
-        ClusterError::PythonNotFound => String::new(),
-        other => other.to_string(),
-    }
+/// A cached failure: `ClusterError` is not `Clone`.
+enum Failure {
+    NoPython,
+    Offline(String),
+    Setup(String),
 }
 
-fn decode(e: &str) -> ClusterError {
-    if e.is_empty() {
-        ClusterError::PythonNotFound
-    } else {
-        ClusterError::Setup {
-            message: e.to_owned(),
+impl Failure {
+    fn of(e: &ClusterError) -> Failure {
+        match e {
+            ClusterError::PythonNotFound => Failure::NoPython,
+            ClusterError::PackageIndexUnreachable { message } => Failure::Offline(message.clone()),
+            ClusterError::Setup { message } => Failure::Setup(message.clone()),
+            other => Failure::Setup(other.to_string()),
+        }
+    }
+
+    fn error(&self) -> ClusterError {
+        match self {
+            Failure::NoPython => ClusterError::PythonNotFound,
+            Failure::Offline(message) => ClusterError::PackageIndexUnreachable {
+                message: message.clone(),
+            },
+            Failure::Setup(message) => ClusterError::Setup {
+                message: message.clone(),
+            },
         }
     }
 }
@@ -192,6 +209,13 @@ fn create_venv(venv: &Path) -> Result<(), ClusterError> {
             .map_err(|e| setup(format!("cannot run pip: {e}")))
     };
     let out = pip(PINNED)?;
+    if !out.status.success() && is_offline(&out) {
+        // Trying other versions would fail the same way, only slower.
+        let _ = fs::remove_dir_all(venv);
+        return Err(ClusterError::PackageIndexUnreachable {
+            message: failed(&out, "pip install"),
+        });
+    }
     if !out.status.success() {
         let _ = writeln!(
             io::stderr(),
@@ -216,11 +240,42 @@ fn check(out: &Output, what: &str) -> Result<(), ClusterError> {
     if out.status.success() {
         return Ok(());
     }
+    Err(ClusterError::Setup {
+        message: failed(out, what),
+    })
+}
+
+/// What `what` printed when it failed: its exit status and output's tail.
+fn failed(out: &Output, what: &str) -> String {
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
-    Err(ClusterError::Setup {
-        message: format!("`{what}` failed ({}):\n{}", out.status, tail(&text, 4000)),
-    })
+    format!("`{what}` failed ({}):\n{}", out.status, tail(&text, 4000))
+}
+
+/// Whether pip's output says it failed because the package index could not
+/// be reached (no network, no DNS, a refusing proxy), as opposed to any
+/// other failure, which stays a [`ClusterError::Setup`].
+fn is_offline(out: &Output) -> bool {
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    is_offline_text(&text)
+}
+
+fn is_offline_text(text: &str) -> bool {
+    const SIGNS: &[&str] = &[
+        "NewConnectionError",
+        "Failed to establish a new connection",
+        "Temporary failure in name resolution",
+        "Name or service not known",
+        "nodename nor servname provided",
+        "getaddrinfo failed",
+        "Network is unreachable",
+        "No route to host",
+        "ConnectTimeoutError",
+        "ProxyError",
+        "Could not fetch URL",
+    ];
+    SIGNS.iter().any(|sign| text.contains(sign))
 }
 
 /// The last `max` bytes of `text`, cut at a character boundary.
@@ -230,4 +285,27 @@ pub(crate) fn tail(text: &str, max: usize) -> &str {
         start += 1;
     }
     &text[start..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_offline_text;
+
+    #[test]
+    fn offline_pip_is_told_from_other_failures() {
+        // What pip 24 prints without network.
+        let offline = "WARNING: Retrying (Retry(total=4, connect=None, read=None, redirect=None, \
+            status=None)) after connection broken by 'NewConnectionError('<pip._vendor.urllib3.\
+            connection.HTTPSConnection object at 0x7f>: Failed to establish a new connection: \
+            [Errno -3] Temporary failure in name resolution')': /simple/distributed/\n\
+            ERROR: Could not find a version that satisfies the requirement distributed==2026.8.0 \
+            (from versions: none)\nERROR: No matching distribution found for distributed==2026.8.0";
+        assert!(is_offline_text(offline));
+        // A version that does not exist, with the index reachable: not offline.
+        let missing = "ERROR: Could not find a version that satisfies the requirement \
+            distributed==0.0.0 (from versions: 1.0, 2.0)\nERROR: No matching distribution found \
+            for distributed==0.0.0";
+        assert!(!is_offline_text(missing));
+        assert!(!is_offline_text("error: externally-managed-environment"));
+    }
 }

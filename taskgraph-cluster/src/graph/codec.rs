@@ -1,5 +1,9 @@
-//! The values that cross blocks: serde (bincode) for every family's value
+//! The values that cross blocks: serde (postcard) for every family's value
 //! type, as `graph!` lists them.
+//!
+//! A value's bytes carry no header of their own: they only travel inside a
+//! versioned envelope (a block's outputs, or an earlier graph's outcome in a
+//! block's specification; see `format.rs`), whose format version covers them.
 
 use std::marker::PhantomData;
 
@@ -68,7 +72,9 @@ impl<H: Crossing, R: Values> Values for (H, R) {
         // SAFETY: family 0 of these values holds `H`s in `cells`, and node
         // `idx`'s holds a value nobody changes meanwhile (the contract).
         let value = unsafe { &*(cells as *const H).add(idx as usize) };
-        bincode::serialize_into(out, value).map_err(|e| e.to_string())
+        postcard::to_io(value, out)
+            .map(|_| ())
+            .map_err(|e| format!("a value of type {}: {e}", std::any::type_name::<H>()))
     }
 
     unsafe fn decode(f: u32, cells: *mut u8, idx: u32, bytes: &[u8]) -> Result<(), String> {
@@ -76,7 +82,22 @@ impl<H: Crossing, R: Values> Values for (H, R) {
             // SAFETY: forwarded contract, for the rest of the families.
             return unsafe { R::decode(f - 1, cells, idx, bytes) };
         }
-        let value: H = bincode::deserialize(bytes).map_err(|e| e.to_string())?;
+        let value: H = match postcard::take_from_bytes(bytes) {
+            Ok((value, [])) => value,
+            Ok((_, rest)) => {
+                return Err(format!(
+                    "a value of type {} is followed by {} more bytes: corrupt",
+                    std::any::type_name::<H>(),
+                    rest.len()
+                ))
+            }
+            Err(e) => {
+                return Err(format!(
+                    "a value of type {} could not be read: {e}",
+                    std::any::type_name::<H>()
+                ))
+            }
+        };
         // SAFETY: family 0's cells hold `H`s, and node `idx`'s is empty and
         // ours alone (the contract).
         unsafe { (cells as *mut H).add(idx as usize).write(value) };

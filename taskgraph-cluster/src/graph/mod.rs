@@ -7,10 +7,12 @@
 //! the same `spawn` or `compute` call, where it instantiates the same graph
 //! from the same plain inputs, runs only its block on a local runtime
 //! (`worker.rs`), writes the values other blocks need, and exits. Values
-//! between blocks are bytes (serde, bincode) in dask's memory.
+//! between blocks are bytes (serde, postcard) in dask's memory, in a
+//! versioned envelope (`format.rs`) that refuses bytes of another version.
 
 mod codec;
 mod cut;
+mod format;
 mod worker;
 
 use std::collections::hash_map::DefaultHasher;
@@ -154,7 +156,8 @@ impl Report {
     }
 }
 
-/// What a block's job receives as its own input (bincode), besides the
+/// What a block's job receives as its own input (postcard, in a versioned
+/// envelope: `format.rs`), besides the
 /// outputs of the blocks it depends on.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Spec {
@@ -193,14 +196,14 @@ fn infos(inst: &Instance) -> Vec<&'static FamilyInfo> {
     (0..inst.families()).map(|f| inst.family_info(f)).collect()
 }
 
-/// The values of blocks' outputs: one byte string per collected node.
+/// The values of blocks' outputs: one byte string per collected node, in a
+/// versioned envelope (`format.rs`).
 pub(crate) fn encode_outputs(values: &[Vec<u8>]) -> Vec<u8> {
-    bincode::serialize(values).expect("a list of byte strings serialises")
+    format::encode(values).expect("a list of byte strings serialises")
 }
 
 pub(crate) fn decode_outputs(bytes: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
-    bincode::deserialize(bytes)
-        .map_err(|e| Error::cluster(format!("a block's output could not be read: {e}")))
+    format::decode(bytes, "a block's output").map_err(Error::cluster)
 }
 
 impl Dask {
@@ -569,7 +572,7 @@ impl Sender {
                     .collect(),
                 history: self.history.clone(),
             };
-            let input = bincode::serialize(&spec).expect("a block's specification serialises");
+            let input = format::encode(&spec).expect("a block's specification serialises");
             jobs.push(
                 Job::new(b.name.clone(), &program)
                     .args(args.iter().cloned())

@@ -13,6 +13,7 @@ use taskgraph_runtime::part::{Codec, Instance, NodeId, NodeRange, Part, Plan};
 use taskgraph_runtime::{Error, FamilyInfo, Runtime};
 
 use super::codec::ValuesCodec;
+use super::format;
 use super::{decode_outputs, encode_outputs, infos, shape, ClusterGraph, Outcome, Report, Spec};
 use super::{Values, BLOCK_OF, ERROR_MARK};
 use crate::frame;
@@ -58,8 +59,7 @@ fn read_job() -> Result<Job, String> {
     let output = std::path::PathBuf::from(var("TASKGRAPH_JOB_OUTPUT")?);
     let bytes = std::fs::read(&input).map_err(|e| format!("{}: {e}", input.display()))?;
     let frames = frame::decode(&bytes).map_err(|e| format!("the block's input: {e}"))?;
-    let spec: Spec = bincode::deserialize(frames.input)
-        .map_err(|e| format!("the block's specification: {e}"))?;
+    let spec: Spec = format::decode(frames.input, "the block's specification")?;
     let mut deps = Vec::with_capacity(frames.deps.len());
     for d in frames.deps {
         deps.push(decode_outputs(d).map_err(|e| e.to_string())?);

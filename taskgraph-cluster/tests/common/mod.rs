@@ -30,19 +30,26 @@ impl Deref for Cluster {
     }
 }
 
-/// Starts `Dask::local(workers, threads)`, or says why not and returns None
-/// when there is no Python at all.
+/// Starts `Dask::local(workers, threads)`, or says why not (one line, once)
+/// and returns None when there is no Python at all, or when `distributed`
+/// must be installed and the package index cannot be reached. Any other
+/// failure fails the test.
 pub fn cluster(workers: usize, threads: usize) -> Option<Cluster> {
     let turn = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
     match Dask::local(workers, threads) {
         Ok(dask) => Some(Cluster { dask, _turn: turn }),
-        Err(e @ ClusterError::PythonNotFound) => {
+        Err(e @ (ClusterError::PythonNotFound | ClusterError::PackageIndexUnreachable { .. })) => {
             static SAID: Once = Once::new();
-            SAID.call_once(|| say(&format!("skipping the dask tests: {e}")));
+            SAID.call_once(|| say(&format!("skipping the dask tests: {}", first_line(&e))));
             None
         }
         Err(e) => panic!("cannot start a local dask cluster: {e}"),
     }
+}
+
+/// The first line of `e`: a skip is one line, whatever pip printed.
+fn first_line(e: &ClusterError) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_owned()
 }
 
 /// The test job, registered with the cluster.
