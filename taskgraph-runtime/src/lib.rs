@@ -31,7 +31,7 @@ pub mod view;
 
 pub use error::{Error, LoopVar, TaskInfo};
 pub use exec::progress::{FamilyProgress, Progress};
-pub use exec::task::cancelled;
+pub use exec::task::{blocking, cancelled};
 pub use family::FamilyInfo;
 pub use graph::Graph;
 pub use runtime::{Runtime, RuntimeBuilder};
