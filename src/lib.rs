@@ -158,8 +158,8 @@ pub use taskgraph_macros::delayed;
 pub use taskgraph_macros::graph;
 
 pub use taskgraph_runtime::{
-    cancelled, Error, FamilyInfo, FamilyProgress, Graph, Handle, LoopVar, Progress, Runtime,
-    RuntimeBuilder, TaskInfo, View,
+    blocking, cancelled, Error, FamilyInfo, FamilyProgress, Graph, Handle, LoopVar, Progress,
+    Runtime, RuntimeBuilder, TaskInfo, View,
 };
 
 pub use taskgraph_runtime::{observe, progress, stream, trace, view};

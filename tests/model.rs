@@ -316,15 +316,18 @@ fn a_panic_in_plain_loop_code_reaches_the_caller() {
 
 #[delayed]
 fn wait_for(rx: &Arc<std::sync::Mutex<mpsc::Receiver<i64>>>) -> i64 {
-    rx.lock()
-        .unwrap()
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the other graph never finished")
+    // The wait lends the task's place among the runtime's running tasks.
+    taskgraph::blocking(|| {
+        rx.lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the other graph never finished")
+    })
 }
 
 /// Every task of one graph blocks until another thread's graph is computed:
-/// that graph still runs (its caller runs it even when the pool's threads
-/// are all busy), so neither starves.
+/// that graph still runs (the blocked tasks lend their tokens through
+/// `taskgraph::blocking`, and its caller takes one), so neither starves.
 #[test]
 fn tasks_waiting_for_another_compute_do_not_starve_it() {
     let rt = Arc::new(Runtime::new(2).unwrap());

@@ -35,7 +35,7 @@ pub mod view;
 
 pub use error::{Error, LoopVar, TaskInfo};
 pub use exec::progress::{FamilyProgress, Progress};
-pub use exec::task::cancelled;
+pub use exec::task::{blocking, cancelled};
 pub use runtime::Graph;
 pub use runtime::{Runtime, RuntimeBuilder};
 pub use site::FamilyInfo;

@@ -200,6 +200,20 @@ impl Runtime {
 
     /// Starts a runtime with `threads` threads.
     ///
+    /// At most `threads` tasks run at once, however many threads call
+    /// [`compute`](Runtime::compute) and however many graphs are
+    /// [`spawn`](Runtime::spawn)ed: a caller runs its graph's tasks itself
+    /// only while one of the `threads` places is free (a small graph on an
+    /// idle runtime runs on the calling thread), and otherwise waits for
+    /// the pool. A task that waits for another graph gives its place up
+    /// meanwhile and takes one again before it goes on: a nested `compute`
+    /// (which runs the inner graph's work meanwhile), [`Handle::wait`], a
+    /// `compute` on another runtime, and any wait wrapped in
+    /// [`blocking`](crate::blocking). A task that blocks in its own code
+    /// without `blocking` keeps its place.
+    ///
+    /// [`Handle::wait`]: crate::Handle::wait
+    ///
     /// # Errors
     /// [`Error::ZeroThreads`] for `0`; [`Error::TooManyThreads`] beyond
     /// [`Runtime::MAX_THREADS`]; [`Error::ThreadPool`] if the operating

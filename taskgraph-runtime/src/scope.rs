@@ -255,21 +255,30 @@ impl<'g> Scope<'g> {
 fn on_worker<R>(rt: &Host, f: impl FnOnce(&WorkerCtx<'_>) -> R) -> R {
     WorkerCtx::current(|cur| match cur {
         Some(w) if std::ptr::eq(w.reg, &*rt.reg) => f(w),
-        _ => {
-            let (w, slot) = match rt.reg.claim_external() {
-                Some((me, deque)) => (WorkerCtx::external(&rt.reg, me, deque), true),
-                None => (WorkerCtx::unregistered(&rt.reg), false),
-            };
-            let entered = w.enter();
-            let r = f(&w);
-            drop(entered);
-            if slot {
-                let (me, deque) = w.into_deque();
-                rt.reg.release_external(me, deque);
-            }
-            r
+        // A task of another runtime lends its token there while it waits
+        // for this graph (which may wait for a graph of that runtime).
+        Some(w) if w.has_token() => {
+            let _back = w.lend();
+            external(rt, f)
         }
+        _ => external(rt, f),
     })
+}
+
+/// Runs `f` as a caller from outside `rt`'s pool, on an external slot.
+fn external<R>(rt: &Host, f: impl FnOnce(&WorkerCtx<'_>) -> R) -> R {
+    let (w, slot) = match rt.reg.claim_external() {
+        Some((me, deque)) => (WorkerCtx::external(&rt.reg, me, deque), true),
+        None => (WorkerCtx::unregistered(&rt.reg), false),
+    };
+    let entered = w.enter();
+    let r = f(&w);
+    drop(entered);
+    if slot {
+        let (me, deque) = w.into_deque();
+        rt.reg.release_external(me, deque);
+    }
+    r
 }
 
 /// The run's observers, told that it starts (`None` when there are none).
@@ -346,15 +355,7 @@ fn run<'g, O: Outputs<'g>>(
     ctl: Option<&Control>,
     part: Option<(&PartCtl<'_>, &[NodeRange])>,
 ) -> Result<Option<O::Value>, Error> {
-    let run = Run::new(
-        fams,
-        topo,
-        w.reg,
-        w.has_token(),
-        watch,
-        part.map(|p| p.0),
-        ctl,
-    );
+    let run = Run::new(fams, topo, w.reg, watch, part.map(|p| p.0), ctl);
     // SAFETY: withdrawn below, before the run is torn down.
     unsafe { run.register() };
     drive(&run, w);

@@ -199,7 +199,11 @@ fn imports_point_down_and_never_in_a_circle() {
         }
         edges.insert(m.clone(), uses);
     }
-    assert!(wrong.is_empty(), "imports that point up:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "imports that point up:\n{}",
+        wrong.join("\n")
+    );
 
     // No circle: a depth-first search finds no back edge (a module's
     // imports of its own children excepted, as above).

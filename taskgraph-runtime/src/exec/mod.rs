@@ -15,7 +15,6 @@ pub(crate) mod task;
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
-use std::thread::Thread;
 
 use crate::error::{Error, TaskInfo};
 use crate::exec::cache::Cache;
@@ -868,8 +867,6 @@ pub(crate) struct RunState {
     plain_panic: Mutex<Option<Box<dyn Any + Send>>>,
     /// Set once, last: the run is over.
     pub(crate) latch: AtomicBool,
-    owner: Thread,
-    owner_in_pool: bool,
     pub(crate) threads: u32,
 }
 
@@ -913,7 +910,6 @@ impl<'r, 'g> Run<'r, 'g> {
         fams: &'r [&'r dyn ErasedFamily<'g>],
         topo: Topology,
         reg: &'r Registry,
-        owner_in_pool: bool,
         watch: Watch,
         part: Option<&'r PartCtl<'r>>,
         ctl: Option<&'r Control>,
@@ -934,8 +930,6 @@ impl<'r, 'g> Run<'r, 'g> {
 
                 plain_panic: Mutex::new(None),
                 latch: AtomicBool::new(false),
-                owner: std::thread::current(),
-                owner_in_pool,
                 threads: reg.threads() as u32,
             },
         }
@@ -978,6 +972,9 @@ impl<'r, 'g> Run<'r, 'g> {
             .why
             .compare_exchange(GOING, reason, Ordering::AcqRel, Ordering::Acquire);
         self.state.stop.store(true, Ordering::SeqCst);
+        // An owner asleep without a token ends its stopped run's items
+        // itself (they start no task): wake it before the run may end.
+        self.reg.wake_owners();
         self.abandon_waits();
     }
 
@@ -1205,15 +1202,10 @@ impl<'r, 'g> Run<'r, 'g> {
         if s.active.fetch_sub(n, Ordering::AcqRel) != n {
             return;
         }
-        let owner = s.owner.clone();
-        let in_pool = s.owner_in_pool;
         s.latch.store(true, Ordering::Release);
         // From here on the run may be gone (the registry is the runtime's).
-        if in_pool {
-            reg.sleep.wake_all();
-        } else {
-            owner.unpark();
-        }
+        // Its owner, if it sleeps, sleeps with the pool.
+        reg.wake_owners();
     }
 
     /// Counts one more item that something outside the run will push
@@ -1723,18 +1715,13 @@ impl<'r, 'g> Cx<'r, 'g> {
 // ---------------------------------------------------------------------------
 // Taking part in a run until it is over.
 
-/// Runs `run` on the current thread's participant `w` (a pool thread inside
-/// a task, or a caller of `compute`), helping with any work while waiting,
-/// until the run is over.
-///
-/// A participant that already holds a token (it is inside a task) keeps it
-/// and helps until the run ends, sleeping with the pool when there is no
-/// work; the pool's threads therefore never all wait on each other. A caller
-/// from outside takes a token if one is free and runs until it finds no
-/// work, then gives the token back and parks until the last item unparks
-/// it. A caller that finds no free token still runs its own graph's items
-/// from its own deque (never another graph's): the pool's tokens may all be
-/// held by tasks that wait for this very graph.
+/// Takes part in `run` until it ends. A caller of `compute` (or a driver of
+/// a spawned graph) runs work only while it holds a token: it keeps the one
+/// it took, if one was free, while it finds work (a driver: its own graph's
+/// items only), then gives it back and sleeps with the pool until a token
+/// is free for work it may run, or the run ends. A task computing a nested
+/// graph helps with any work with its own token, lends it while there is
+/// none, and takes one again before its task goes on.
 pub(crate) fn drive(run: &Run<'_, '_>, w: &WorkerCtx<'_>) {
     let inside_task = w.has_token();
     // A spawned graph's driver runs only its own graph's items (those in
@@ -1748,54 +1735,80 @@ pub(crate) fn drive(run: &Run<'_, '_>, w: &WorkerCtx<'_>) {
     // alive (it is ours) until the latch is set and we return.
     unsafe { Run::finish_item(run) };
     let done = || run.state.latch.load(Ordering::Acquire);
-    while !done() {
+    if inside_task {
+        w.help_until(&done);
+        w.set_waiting(prev);
+        return;
+    }
+    let reg = w.reg;
+    let may_run = || {
         if own_only {
-            if let Some(item) = w.pop_local() {
-                w.take_token();
+            w.has_local_work()
+        } else {
+            reg.has_work()
+        }
+    };
+    while !done() {
+        if w.has_token() {
+            let item = if own_only { w.pop_local() } else { w.find() };
+            if let Some(item) = item {
                 w.execute(item);
                 continue;
             }
-            // Work pushed while we held the token is announced now that it
-            // is free (as at the end of a caller's run below).
-            w.release_token();
-            w.reg.notify_work();
+            if own_only {
+                // Work pushed while we held the token is announced now that
+                // it is free (as at the end of a caller's run below).
+                w.release_token();
+                reg.notify_work();
+            } else {
+                // Looks a little longer, then gives the token back (taking
+                // it again for work that arrives meanwhile).
+                w.work_while_possible(&done);
+                continue;
+            }
             // The last items of a small run often end within microseconds:
-            // look a little before paying for a park and a wake-up.
+            // look a little before paying for a sleep and a wake-up.
             if (0..DRIVER_SPINS).any(|_| {
                 std::hint::spin_loop();
                 done()
             }) {
                 continue;
             }
-            std::thread::park();
-            continue;
         }
-        if w.has_token() {
-            if let Some(item) = w.find() {
-                w.execute(item);
+        // No token: never run a task without one (at most `threads` run at
+        // once). Sleep until the run ends, or a token is free for work we
+        // may run.
+        let stopped = || run.state.stop.load(Ordering::SeqCst);
+        reg.sleep_owner(|| {
+            done() || (stopped() && w.has_local_work()) || (reg.token_free() && may_run())
+        });
+        if done() {
+            break;
+        }
+        // A stopped run's items start no task (`Run::execute` returns at
+        // once): end them without a token, or a cancelled run would wait
+        // for tasks of other graphs that hold every token.
+        if stopped() {
+            if let Some(item) = w.pop_local() {
+                if std::ptr::eq(item.run, (run as *const Run<'_, '_>).cast()) {
+                    w.execute(item);
+                } else {
+                    WorkerCtx::push_from_outside(reg, item);
+                }
                 continue;
             }
-            if inside_task {
-                w.reg.sleep.sleep(|| done() || w.reg.has_work());
-                continue;
-            }
-            w.work_while_possible(&done);
+        }
+        if may_run() && w.take_token() {
             continue;
         }
-        if w.take_token() {
-            continue;
+        // A driver woken for work it may not run passes the wake-up on.
+        if own_only && reg.has_work() {
+            reg.notify_work();
         }
-        if let Some(item) = w.pop_local() {
-            w.execute(item);
-            continue;
-        }
-        std::thread::park();
     }
     w.set_waiting(prev);
-    if !inside_task {
-        w.release_token();
-        // Work of other graphs left in our deque (handed back when our run
-        // ended) must not wait for us.
-        w.reg.notify_work();
-    }
+    w.release_token();
+    // Work of other graphs left in our deque (handed back when our run
+    // ended) must not wait for us.
+    reg.notify_work();
 }

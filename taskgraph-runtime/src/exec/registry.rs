@@ -11,8 +11,12 @@
 //! `threads` *tokens*. A pool thread takes a token when it finds work and
 //! gives it back when it finds none; the caller of `compute` takes one to run
 //! its own graph, so a small graph runs on the calling thread with no
-//! hand-off, and its tasks never run on more threads than the pool has.
-//! The protocol between tokens, work and sleepers is in `README.md`.
+//! hand-off; a caller (or a driver) with no token sleeps until one is free
+//! for work it may run, or its run ends. A task that waits for another graph
+//! lends its token meanwhile and takes one again before it goes on
+//! ([`WorkerCtx::help_until`], [`WorkerCtx::lend`]), so at most `threads`
+//! tasks run at once, whoever calls. The protocol between tokens, work and
+//! sleepers is in `README.md`.
 
 use std::cell::Cell;
 use std::sync::{Arc, Mutex};
@@ -36,12 +40,16 @@ const SPIN_ROUNDS: u32 = 64;
 /// The run tokens: at most this many participants run work at once.
 pub(crate) struct Tokens {
     free: AtomicUsize,
+    /// Threads that lent their token while their task waited, now waiting
+    /// for one to resume it ([`Tokens::acquire`]); every `give` wakes one.
+    resume: Sleep,
 }
 
 impl Tokens {
     pub(crate) fn new(n: usize) -> Self {
         Tokens {
             free: AtomicUsize::new(n),
+            resume: Sleep::new(),
         }
     }
 
@@ -60,8 +68,22 @@ impl Tokens {
         false
     }
 
+    /// Gives a token back, waking a thread waiting to resume its task if
+    /// there is one (Dekker-style with [`Tokens::acquire`]: it counts itself
+    /// before it looks for a free token, `give` frees one before it looks
+    /// for a waiter, so one of them sees the other).
     pub(crate) fn give(&self) {
         self.free.fetch_add(1, Ordering::SeqCst);
+        self.resume.wake_one();
+    }
+
+    /// Takes a token, waiting until one is free: a task that lent its token
+    /// resumes only with one. A waiter that a `give` wakes but another
+    /// thread beats to the token waits for that thread's `give`.
+    pub(crate) fn acquire(&self) {
+        while !self.take() {
+            self.resume.sleep(|| self.available());
+        }
     }
 
     #[inline(always)]
@@ -94,6 +116,28 @@ pub(crate) fn announce(tokens: &Tokens, sleep: &Sleep) {
     }
 }
 
+/// An owner waiting for its run to end (a caller or a driver with no token,
+/// or a task waiting in a nested run) sleeps with the pool, counted in
+/// `owners`: the end of a run wakes the sleepers if any owner is among them
+/// ([`wake_owners`]).
+pub(crate) fn sleep_owner(owners: &AtomicUsize, sleep: &Sleep, ready: impl Fn() -> bool) {
+    owners.fetch_add(1, Ordering::SeqCst);
+    // `Sleep::sleep` fences (`SeqCst`) before it calls `ready`, which reads
+    // the latch: either it sees the latch set, or `wake_owners` sees us.
+    sleep.sleep(ready);
+    owners.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// After setting a run's latch: wakes the pool's sleepers if an owner may be
+/// asleep among them (see [`sleep_owner`]).
+#[inline]
+pub(crate) fn wake_owners(owners: &AtomicUsize, sleep: &Sleep) {
+    fence(Ordering::SeqCst);
+    if owners.load(Ordering::Relaxed) > 0 {
+        sleep.wake_all();
+    }
+}
+
 /// A participant's deque, and the handle others steal through.
 struct Slot {
     local: Mutex<Option<Worker<Item>>>,
@@ -116,6 +160,8 @@ pub(crate) struct Registry {
     /// gives work away while this is non-zero.
     idle: AtomicUsize,
     pub(crate) sleep: Sleep,
+    /// Owners of runs asleep in `sleep` (see [`sleep_owner`]).
+    owners: AtomicUsize,
     shutdown: AtomicBool,
 }
 
@@ -144,6 +190,7 @@ impl Registry {
             tokens: Tokens::new(threads),
             idle: AtomicUsize::new(0),
             sleep: Sleep::new(),
+            owners: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
         });
         let mut handles = Vec::with_capacity(threads);
@@ -244,6 +291,24 @@ impl Registry {
         announce(&self.tokens, &self.sleep);
     }
 
+    /// Whether a token is free.
+    #[inline]
+    pub(crate) fn token_free(&self) -> bool {
+        self.tokens.available()
+    }
+
+    /// Sleeps with the pool as the owner of a run (see [`sleep_owner`]).
+    #[cold]
+    pub(crate) fn sleep_owner(&self, ready: impl Fn() -> bool) {
+        sleep_owner(&self.owners, &self.sleep, ready);
+    }
+
+    /// A run's latch was just set: wake its owner if it sleeps with the pool.
+    #[inline]
+    pub(crate) fn wake_owners(&self) {
+        wake_owners(&self.owners, &self.sleep);
+    }
+
     /// Whether any deque or the injector holds work (may race with pushes;
     /// the sleep protocol makes up for it).
     pub(crate) fn has_work(&self) -> bool {
@@ -260,6 +325,33 @@ impl Registry {
         self.idle.load(Ordering::Relaxed) > 0
             || (self.tokens.available_relaxed() && self.sleep.sleepers() > 0)
     }
+}
+
+/// A lent token, taken again when this drops (even while unwinding: the
+/// thread goes on as a participant that holds one).
+pub(crate) struct Lent<'w, 'a> {
+    w: &'w WorkerCtx<'a>,
+    lent: bool,
+}
+
+impl Drop for Lent<'_, '_> {
+    fn drop(&mut self) {
+        if self.lent {
+            self.w.acquire_token();
+        }
+    }
+}
+
+/// Runs `f`, a wait this thread does not help with, with the current
+/// participant's token lent (see [`WorkerCtx::lend`]).
+pub(crate) fn lending<R>(f: impl FnOnce() -> R) -> R {
+    WorkerCtx::current(|cur| match cur {
+        Some(w) if w.has_token() => {
+            let _back = w.lend();
+            f()
+        }
+        _ => f(),
+    })
 }
 
 thread_local! {
@@ -382,6 +474,63 @@ impl<'a> WorkerCtx<'a> {
         if self.token.replace(false) {
             self.reg.tokens.give();
         }
+    }
+
+    /// Waits for a token (a task resuming after it lent its own).
+    pub(crate) fn acquire_token(&self) {
+        if !self.token.get() {
+            self.reg.tokens.acquire();
+            self.token.set(true);
+        }
+    }
+
+    /// Gives the token back while this thread's task waits, and announces
+    /// work that may wait for it; returns whether it held one.
+    pub(crate) fn lend_token(&self) -> bool {
+        if !self.token.replace(false) {
+            return false;
+        }
+        self.reg.tokens.give();
+        self.reg.notify_work();
+        true
+    }
+
+    /// Lends this thread's token (if it holds one: it runs a task) until
+    /// the guard drops, which waits for a token again: around a wait for
+    /// another graph that this thread does not help with.
+    pub(crate) fn lend(&self) -> Lent<'_, 'a> {
+        Lent {
+            w: self,
+            lent: self.lend_token(),
+        }
+    }
+
+    /// Inside a task (holding a token), waits until `done()`: runs any
+    /// work with the token meanwhile (one item at a time, so the task and
+    /// the work it runs count as one), lends the token while there is none,
+    /// and takes a token again before it returns, for the task to go on.
+    pub(crate) fn help_until(&self, done: &dyn Fn() -> bool) {
+        let reg = self.reg;
+        while !done() {
+            if self.has_token() {
+                if let Some(item) = self.find() {
+                    self.execute(item);
+                    continue;
+                }
+                self.lend_token();
+                continue;
+            }
+            reg.sleep_owner(|| done() || (reg.token_free() && reg.has_work()));
+            if !done() && reg.has_work() {
+                self.take_token();
+            }
+        }
+        self.acquire_token();
+    }
+
+    /// Whether this participant's own deque holds work.
+    pub(crate) fn has_local_work(&self) -> bool {
+        !self.local.is_empty()
     }
 
     /// Gives the token back after finding no work; true if it took one

@@ -573,3 +573,46 @@ impl Drop for Tally<'_> {
 pub fn cancelled() -> bool {
     super::registry::WorkerCtx::current(|w| w.is_some_and(|w| w.run_stopped()))
 }
+
+/// Runs `f`, a wait for something another graph makes, without holding
+/// the current task's place among the `n` tasks a runtime runs at once:
+/// the place is lent while `f` runs and taken again (waiting for a free
+/// one if need be) before the task goes on. Outside a task it just calls
+/// `f`.
+///
+/// A runtime's own waits already do this (`compute` and
+/// [`Handle::wait`] inside a task); wrap in it a wait the runtime cannot
+/// see, such as a channel fed by a graph another thread computes on the
+/// same runtime, which could otherwise wait forever for a place held by
+/// the waiting tasks themselves.
+///
+/// ```
+/// use std::sync::{mpsc, Mutex};
+/// use taskgraph::{delayed, graph, Runtime};
+///
+/// #[delayed]
+/// fn receive(rx: &Mutex<mpsc::Receiver<u64>>) -> u64 {
+///     taskgraph::blocking(|| rx.lock().unwrap().recv().unwrap())
+/// }
+/// #[delayed]
+/// fn two() -> u64 {
+///     2
+/// }
+///
+/// let rt = Runtime::new(1)?;
+/// let (tx, rx) = mpsc::channel();
+/// let rx = Mutex::new(rx);
+/// std::thread::scope(|s| {
+///     let waiting = s.spawn(|| rt.compute(graph! { receive(&rx) }));
+///     // Runs even while the pool's only thread waits in `receive`.
+///     tx.send(rt.compute(graph! { two() })?).unwrap();
+///     assert_eq!(waiting.join().unwrap()?, 2);
+///     Ok::<(), taskgraph::Error>(())
+/// })?;
+/// # Ok::<(), taskgraph::Error>(())
+/// ```
+///
+/// [`Handle::wait`]: crate::Handle::wait
+pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    super::registry::lending(f)
+}

@@ -228,7 +228,8 @@ impl<T> Handle<T> {
     /// as [`wait`](Handle::wait).
     #[allow(clippy::result_large_err)]
     pub fn wait_timeout(self, timeout: Duration) -> Result<Result<T, Error>, Self> {
-        if self.s.out.wait_for(timeout) {
+        // Inside a task, its place among the running tasks is lent meanwhile.
+        if crate::exec::registry::lending(|| self.s.out.wait_for(timeout)) {
             Ok(self.take())
         } else {
             Err(self)
@@ -366,8 +367,10 @@ impl<T> Handle<T> {
         self.s.ctl.snapshot().families
     }
 
-    /// Blocks until the run has finished; on a thread of the pool the run
-    /// uses, runs other work meanwhile.
+    /// Blocks until the run has finished. Inside a task (a thread holding a
+    /// token) the token is lent while it waits, and taken again before the
+    /// task goes on; on a thread of the pool the run uses, it runs other
+    /// work meanwhile, with the token while it has one.
     fn block(&self) {
         if self.is_finished() {
             return;
@@ -377,16 +380,12 @@ impl<T> Handle<T> {
             Some(w) if std::ptr::eq(w.reg, &*s.reg) && w.has_token() => {
                 // SeqCst, before checking `done`: see `Spawned::finish`.
                 s.helpers.fetch_add(1, Ordering::SeqCst);
-                while !s.out.is_finished() {
-                    if let Some(item) = w.find() {
-                        w.execute(item);
-                        continue;
-                    }
-                    w.reg
-                        .sleep
-                        .sleep(|| s.out.is_finished() || w.reg.has_work());
-                }
+                w.help_until(&|| s.out.is_finished());
                 s.helpers.fetch_sub(1, Ordering::SeqCst);
+            }
+            Some(w) if w.has_token() => {
+                let _back = w.lend();
+                s.out.wait();
             }
             _ => s.out.wait(),
         })

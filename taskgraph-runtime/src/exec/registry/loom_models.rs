@@ -1,6 +1,8 @@
 //! Loom models of the pool's handshakes: tokens, work and sleepers (the
-//! protocol of `give_back`, `announce` and a pool thread's sleep), and the
-//! end of a run (the last item sets the latch and unparks the owner).
+//! protocol of `give_back`, `announce` and a pool thread's sleep), tokens
+//! lent by a waiting task and taken again (`give`, `acquire`), and the end
+//! of a run (the last item sets the latch and wakes the owner asleep with
+//! the pool).
 //!
 //! The deques are not loom-aware, so work is modelled by a counter; the
 //! functions under test are the runtime's own.
@@ -8,7 +10,7 @@
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::sync::Arc;
 
-use super::{announce, give_back, Tokens};
+use super::{announce, give_back, sleep_owner, wake_owners, Tokens};
 use crate::exec::sleep::Sleep;
 
 struct Pool {
@@ -113,40 +115,109 @@ fn a_caller_leaving_work_behind_wakes_the_pool() {
 }
 
 /// The end of a run: the owner's hold and a worker's item both end; the one
-/// that ends last sets the latch and unparks the owner. Everything the worker
-/// did to the run before it ended its item happens before the owner frees
-/// the run (loom checks the accesses to the cell standing for the run).
+/// that ends last sets the latch and wakes the owner, which sleeps with the
+/// pool (`sleep_owner`, `wake_owners`). Everything the worker did to the run
+/// before it ended its item happens before the owner frees the run (loom
+/// checks the accesses to the cell standing for the run), and the owner is
+/// never left asleep (loom reports a deadlock).
 #[test]
 fn the_last_item_wakes_the_owner() {
     loom::model(|| {
+        let pool = Pool::new(1);
+        let owners = Arc::new(AtomicUsize::new(0));
         let active = Arc::new(AtomicUsize::new(2));
         let latch = Arc::new(AtomicBool::new(false));
         let run = Arc::new(loom::cell::UnsafeCell::new(0u32));
-        let owner = loom::thread::current();
         let finish = {
-            let (active, latch) = (Arc::clone(&active), Arc::clone(&latch));
-            move |owner: &loom::thread::Thread| {
+            let (active, latch, owners, pool) = (
+                Arc::clone(&active),
+                Arc::clone(&latch),
+                Arc::clone(&owners),
+                Arc::clone(&pool),
+            );
+            move || {
                 if active.fetch_sub(1, Ordering::AcqRel) == 1 {
-                    let t = owner.clone();
                     latch.store(true, Ordering::Release);
-                    t.unpark();
+                    wake_owners(&owners, &pool.sleep);
                 }
             }
         };
-        let (f2, o2, r2) = (finish.clone(), owner.clone(), Arc::clone(&run));
+        let (f2, r2) = (finish.clone(), Arc::clone(&run));
         let worker = loom::thread::spawn(move || {
             // SAFETY (model): the worker's item touches the run before ending.
             r2.with_mut(|r| unsafe { *r += 1 });
-            f2(&o2);
+            f2();
         });
-        finish(&owner);
+        finish();
         while !latch.load(Ordering::Acquire) {
-            loom::thread::park();
+            sleep_owner(&owners, &pool.sleep, || latch.load(Ordering::Acquire));
         }
         // The owner now frees the run: no access may race with this.
         // SAFETY (model): see above.
         let seen = run.with_mut(|r| unsafe { *r });
         assert_eq!(seen, 1);
         worker.join().unwrap();
+    });
+}
+
+/// A task lends the only token while it waits, and takes one again before
+/// it goes on; meanwhile another participant takes the token for a while.
+/// Never do both hold it, and neither is left waiting (`give` wakes the
+/// one in `acquire`).
+#[test]
+fn a_lent_token_is_taken_again() {
+    loom::model(|| {
+        let pool = Pool::new(1);
+        let holding = Arc::new(AtomicUsize::new(0));
+        assert!(pool.tokens.take());
+        let (p2, h2) = (Arc::clone(&pool), Arc::clone(&holding));
+        let other = loom::thread::spawn(move || {
+            p2.tokens.acquire();
+            assert_eq!(h2.fetch_add(1, Ordering::SeqCst), 0);
+            h2.fetch_sub(1, Ordering::SeqCst);
+            p2.tokens.give();
+        });
+        // The task lends its token ...
+        assert_eq!(holding.fetch_add(1, Ordering::SeqCst), 0);
+        holding.fetch_sub(1, Ordering::SeqCst);
+        pool.tokens.give();
+        // ... and resumes with one.
+        pool.tokens.acquire();
+        assert_eq!(holding.fetch_add(1, Ordering::SeqCst), 0);
+        holding.fetch_sub(1, Ordering::SeqCst);
+        pool.tokens.give();
+        other.join().unwrap();
+        assert!(pool.tokens.available());
+    });
+}
+
+/// A caller's work waits in its deque while the only token is held by a
+/// task that then lends it (give it back and announce): the caller, asleep
+/// with the pool for a free token and work it may run, wakes, takes the
+/// token and runs the work (loom reports a deadlock if it is left asleep).
+#[test]
+fn a_lent_token_wakes_a_caller_with_work() {
+    loom::model(|| {
+        let pool = Pool::new(1);
+        let owners = Arc::new(AtomicUsize::new(0));
+        assert!(pool.tokens.take());
+        // Pushed while no token was free: nobody was woken.
+        pool.push();
+        let (p2, o2) = (Arc::clone(&pool), Arc::clone(&owners));
+        let caller = loom::thread::spawn(move || loop {
+            if p2.tokens.take() {
+                let ran = p2.run_one();
+                p2.tokens.give();
+                if ran {
+                    return;
+                }
+            }
+            sleep_owner(&o2, &p2.sleep, || p2.tokens.available() && p2.has_work());
+        });
+        // The task lends its token (`WorkerCtx::lend_token`).
+        pool.tokens.give();
+        announce(&pool.tokens, &pool.sleep);
+        caller.join().unwrap();
+        assert_eq!(pool.done.load(Ordering::SeqCst), 1);
     });
 }
