@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates the README's pictures from real runs (needs Debian's chromium
-# for the two screenshots).
+# Regenerates the pictures in docs/ (named in `taskgraph::guide::seeing`)
+# from real runs (needs Debian's chromium for the two screenshots).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo run --release --example pictures

@@ -1,4 +1,4 @@
-//! Writes the README's pictures from real runs: `docs/pictures.sh` runs this,
+//! Writes the pictures in `docs/` from real runs: `docs/pictures.sh` runs this,
 //! then takes screenshots of the report and the dashboard.
 //!
 //! ```text

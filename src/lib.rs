@@ -51,78 +51,26 @@ pub use taskgraph_macros::delayed;
 
 /// Builds a task graph from ordinary Rust; nothing runs until it is computed.
 ///
-/// # The language
-///
 /// The body of `graph! { ... }` is ordinary Rust, run once when the graph
-/// is computed (*instantiated*). What it computes falls in two kinds:
-///
-/// - **Lazy values** exist only when the graph runs. A call of a
-///   `#[delayed]` function makes one (a *task*); so does an expression that
-///   reads lazy values (`x * 2`, `p.mean`, `s.len()`, `format!("{a}-{b}")`,
-///   `Stats { n, mean }`, `vec![x, y]`, `(a, b)`, `String::from(x)`,
-///   `obj.method(x)`): it becomes an anonymous task named by its source text
-///   in errors (``task `x * 2` at src/main.rs:12:17``). `f(x)?` on a task
-///   returning `Result<T, E>` is the `T`; an `Err` stops the graph like a
-///   panic and `compute` returns [`Error::TaskFailed`] with the `E` as its
-///   source.
-/// - **Plain values** are everything else: numbers, ranges, captured data
-///   (moved in, as by a `move` closure: capture a borrow, `let r = &data;`,
-///   to share it), and the *decisions* that give the graph its shape.
+/// is computed (*instantiated*). A call of a `#[delayed]` function, and an
+/// expression that reads lazy values (`x * 2`, `format!("{a}-{b}")`), is a
+/// *task*: a lazy value that exists only when the graph runs. Everything
+/// else is plain: numbers, ranges, captured data (moved in, as by a `move`
+/// closure), and the decisions that give the graph its shape.
 ///
 /// The one rule: **the shape depends only on plain values.** A lazy value
-/// may not decide anything: an `if`/`while`/`match` condition, a loop
-/// bound, an index, a `break` with a value, `return`. Each of these is a
-/// compile error at the token, saying what to write instead. Everything that
-/// only *computes with* lazy values is a task.
-///
-/// What may appear:
-///
-/// - `let x = f(a, b);`, nested calls (`add(inc(1), dec(2))`), `let (a, b) =
-///   split(x);` (each part its own task; the whole value must be `Clone` if
-///   several parts are bound), reassignment in loops (`s = step(s);`,
-///   `s += inc(i);`);
-/// - `if`/`else`, `match`, `while`, `while let`, `loop`, `break`, `continue`
-///   (labels too) and blocks, on plain values, inside and outside loops;
-///   `let x = if p { inc(a) } else { dec(a) };` picks which task gives `x`;
-/// - vectors of lazy values: `let mut v = Vec::new(); ... v.push(x);`,
-///   `let v: Vec<_> = iter.map(|i| f(i)).collect();` (or `.map(f)`),
-///   reassigned whole (`level = next;`); `v[i]` with any plain index (an
-///   index out of range is [`Error::IndexOutOfRange`] when the graph is
-///   built, before any task runs), `v.first().unwrap()`,
-///   `v.last().unwrap()`, `&v[a..b]`, `v.len()` and `v.is_empty()` (plain);
-///   `for x in v.iter()`, `.enumerate()`, `.zip(..)` (with a lazy or plain
-///   side), `v.chunks(k)` (each chunk a vector of lazy values);
-/// - a `Vec<T>` or `&[T]` parameter *gathers* a vector of lazy values; a
-///   `&T` parameter borrows its argument (`len(&s)` or `len(s)`); a `T`
-///   parameter takes it (moved if it is the value's only consumer, cloned
-///   otherwise, so `T: Clone` is then required);
-/// - `tree_reduce(v, f)` reduces a vector with a binary `#[delayed]`
-///   function in a pairwise tree, keeping left-to-right order (an empty
-///   vector is [`Error::EmptyReduce`] at run time); `v` may also be a plain
-///   `Vec<T>` or `&[T]`, or a spawned graph's [`Handle`] (or a reference to
-///   one), read without a task per element and, for a handle, without
-///   waiting for the spawned graph first;
-/// - the final expression is the output: a lazy value, a tuple of them, or a
-///   `Vec` of them (a value returned twice is a compile error).
-///
-/// A call of a free function by a lower-case path (`inc(x)`,
-/// `math::inc(x)`) is a task, and must be `#[delayed]`; inside an
-/// expression, a call whose arguments are all plain is an ordinary call.
-/// Methods and associated functions (`s.mean()`, `Series::of(v)`) are
-/// called inside expression tasks; `#[delayed]` on an `impl` block checks
-/// their signatures like a task's.
+/// may not decide an `if`/`while`/`match` condition, a loop bound, an index,
+/// a `break` with a value or a `return`; each is a compile error at the
+/// token, saying what to write instead. `let`s, loops, `if`/`match` on plain
+/// values, vectors of lazy values, `v[i]`, `tree_reduce(v, f)` and `f(x)?`
+/// are all allowed: [`guide::language`] lists what may appear, and
+/// [`guide::compile_errors`] every mistake the macros catch (one `tests/ui`
+/// case each).
 ///
 /// How it runs: every call site is a *family* of nodes, one per loop
-/// iteration. A top-level loop whose iterations depend only on themselves
-/// (and on values made before it) also runs *fused*: its iterations run as
-/// blocks of straight-line code, the tasks of one iteration in order, at the
-/// speed of a plain loop. The other statements (`if`, `while`, indexing,
-/// expression tasks outside fused loops) run node by node, at tens of
-/// nanoseconds per task.
-///
-/// Every mistake the macros catch, and its message, is in [the
-/// compile-error catalogue](crate#what-the-compiler-catches) (one
-/// `tests/ui` case each).
+/// iteration; loops whose iterations are chains of tasks run *fused*, as
+/// blocks of straight-line code at the speed of a plain loop, and the rest
+/// runs node by node, at tens of nanoseconds per task ([`guide::speed`]).
 ///
 /// The value is an [`impl Graph`](Graph); compute it with
 /// [`Runtime::compute`] or [`Graph::compute`].
@@ -164,15 +112,16 @@ pub use taskgraph_runtime::{
 
 pub use taskgraph_runtime::{observe, progress, stream, trace, view};
 
+pub mod guide;
+
 /// The same graphs on a [dask.distributed](https://distributed.dask.org)
 /// cluster, with workers added while they run (the `cluster` feature).
 ///
 /// [`Dask::local`](cluster::Dask::local) starts a `LocalCluster`,
 /// [`Dask::connect`](cluster::Dask::connect) joins a running scheduler;
 /// [`Dask::spawn`](cluster::Dask::spawn) sends a `graph!` and returns a
-/// handle whose `wait` gives what [`Runtime::compute`] would. See the
-/// README's "Beyond one machine" for when it pays off and what it asks of
-/// the program.
+/// handle whose `wait` gives what [`Runtime::compute`] would. See
+/// [`guide::cluster`] for when it pays off and what it asks of the program.
 #[cfg(feature = "cluster")]
 pub mod cluster {
     #[doc(inline)]

@@ -278,8 +278,9 @@ impl Runtime {
     /// dropped, and the runtime stays usable. [`Error::EmptyReduce`] for a
     /// `tree_reduce` over an empty vector. [`Error::GraphTooLarge`] and
     /// [`Error::OutOfMemory`] when the graph cannot be stored (see the
-    /// limits in the crate's README). [`Error::InputFailed`] when the graph
-    /// reads a spawned graph that failed.
+    /// limits in the `taskgraph` crate's `guide::failures`).
+    /// [`Error::InputFailed`] when the graph reads a spawned graph that
+    /// failed.
     ///
     /// A task may itself call `compute` on the same runtime: it runs the
     /// inner graph's tasks (and any others) while it waits.

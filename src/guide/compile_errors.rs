@@ -1,0 +1,81 @@
+//! What the compiler catches, and how it says so.
+//!
+//! A graph that cannot work does not compile, and the error is at your token,
+//! says what is wrong in the terms you wrote, and what to write instead. Each
+//! mistake has its own test in `tests/ui`, with the compiler's exact output
+//! beside it; three of them:
+//!
+//! ```text
+//! error: `x` is a lazy value: it exists only when the graph runs, so it cannot bound a loop; the graph's shape cannot depend on a task's result
+//!
+//!        = help: decide with plain values known before the graph runs, or inside a `#[delayed]` function that takes `x`
+//!   --> tests/ui/lazy_loop_bound.rs:13:21
+//!    |
+//! 13 |         for i in 0..x {
+//!    |                     ^
+//! ```
+//!
+//! ```text
+//! error[E0277]: a lazy value that goes by value to several tasks must implement `Clone`
+//!   --> tests/ui/missing_clone.rs:22:19
+//!    |
+//! 22 |         add(trace(m), trace(m))
+//!    |                   ^ this value goes by value to more than one task
+//!    |
+//!    = help: the trait `SharedInput<'_>` is not implemented for `Lazy<'_, Matrix>`
+//!    = note: give the parameters type `&T` to share one value, derive or implement `Clone`, or wrap the value in `std::sync::Arc`
+//! ```
+//!
+//! ```text
+//! error[E0277]: the output of a `#[delayed]` function must be `Send + Sync`, and `Rc<Vec<f64>>` is not
+//!  --> tests/ui/delayed_rc_output.rs:6:22
+//!   |
+//! 6 | fn load(n: usize) -> Rc<Vec<f64>> {
+//!   |                      ^^^^^^^^^^^^ this type cannot cross threads
+//!   |
+//!   = help: the trait `TaskOutput` is not implemented for `Rc<Vec<f64>>`
+//!   = note: a task's output is moved to the thread of the task that consumes it, and borrowed by several tasks at once
+//!   = note: use `Arc` instead of `Rc`, and `Mutex` or `RwLock` instead of `Cell` or `RefCell`
+//! ```
+//!
+//! The catalogue also covers lazy values deciding an `if`, `while` or
+//! `match`, bounding a loop or indexing a vector; branches that give a lazy
+//! value on one side and a plain one on the other; `&x` for a by-value
+//! parameter; `?` on a task that does not return `Result`; a value returned
+//! twice; calls of functions that are not `#[delayed]`; lazy values escaping
+//! through `return` and `break`; captured variables changed inside `graph!`;
+//! signatures that cannot be tasks (`async`, `unsafe`, `&mut self`, `&mut`
+//! parameters, `-> &T`, ...); and `tree_reduce` misuse. Several independent
+//! mistakes are all reported in one compile, together with rustc's own type
+//! errors for the rest of the graph (`tests/ui/macro_and_type_errors_together.rs`).
+//! Messages name the traits behind the checks
+//! ([`taskgraph::contract`](crate::contract)) only where rustc does, never
+//! the macro's internals.
+//!
+//! The first of the three above, as a doctest that must fail to compile:
+//!
+//! ```compile_fail
+//! use taskgraph::{delayed, graph, Runtime};
+//!
+//! #[delayed]
+//! fn count(n: u64) -> u64 {
+//!     n
+//! }
+//! #[delayed]
+//! fn inc(x: u64) -> u64 {
+//!     x + 1
+//! }
+//!
+//! let rt = Runtime::new(1).unwrap();
+//! rt.compute(graph! {
+//!     let x = count(3);
+//!     let mut v = Vec::new();
+//!     for i in 0..x { // `x` is lazy: it cannot bound a loop
+//!         v.push(inc(i));
+//!     }
+//!     v
+//! });
+//! ```
+//!
+//! Not yet: a misspelled task name is reported by rustc as an unresolved
+//! import, without a suggestion of the `#[delayed]` function meant.

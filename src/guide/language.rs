@@ -1,0 +1,172 @@
+//! The language inside `graph!`: ordinary Rust, with one rule.
+//!
+//! The body of [`graph! { ... }`](crate::graph) is ordinary Rust, run once
+//! when the graph is computed (*instantiated*). What it computes falls in
+//! two kinds:
+//!
+//! - **Lazy values** exist only when the graph runs. A call of a
+//!   `#[delayed]` function makes one (a *task*); so does an expression that
+//!   reads lazy values (`x * 2`, `p.mean`, `s.len()`, `format!("{a}-{b}")`,
+//!   `Stats { n, mean }`, `vec![x, y]`, `(a, b)`, `String::from(x)`,
+//!   `obj.method(x)`): it becomes an anonymous task named by its source text
+//!   in errors (``task `x * 2` at src/main.rs:12:17``). `f(x)?` on a task
+//!   returning `Result<T, E>` is the `T`; an `Err` stops the graph at the
+//!   first `Err`, and `compute` returns [`Error::TaskFailed`], whose
+//!   `source()` is your error (see [`failures`](super::failures)).
+//! - **Plain values** are everything else: numbers, ranges, captured data
+//!   (moved in, as by a `move` closure: capture a borrow, `let r = &data;`,
+//!   to share it), and the *decisions* that give the graph its shape.
+//!
+//! # The shape is plain
+//!
+//! The graph's shape may depend on plain values (loop bounds, conditions,
+//! indices, a vector's length), never on a task's result. A lazy value may
+//! not decide anything: an `if`/`while`/`match` condition, a loop bound, an
+//! index, a `break` with a value, `return`. Each of these is a compile error
+//! at the token that says what to write instead
+//! ([what the compiler catches](super::compile_errors)). Everything that only
+//! *computes with* lazy values is a task.
+//!
+//! # What may appear
+//!
+//! - `let x = f(a, b);`, nested calls (`add(inc(1), dec(2))`), `let (a, b) =
+//!   split(x);` (each part its own task; the whole value must be `Clone` if
+//!   several parts are bound), reassignment in loops (`s = step(s);`,
+//!   `s += f(i);`);
+//! - `if`/`else`, `match`, `while`, `while let`, `loop`, `break`, `continue`
+//!   (labels too) and blocks, on plain values, inside and outside loops;
+//!   `let x = if p { inc(a) } else { dec(a) };` picks which task gives `x`;
+//! - vectors of lazy values: `let mut v = Vec::new(); ... v.push(x);`,
+//!   `let v: Vec<_> = iter.map(|i| f(i)).collect();` (or `.map(f)`),
+//!   reassigned whole (`level = next;`); `v[i]` with any plain index (an
+//!   index out of range is [`Error::IndexOutOfRange`], naming the vector,
+//!   the index and the line, when the graph is built, before any task runs),
+//!   `v.first().unwrap()`, `v.last().unwrap()`, `&v[a..b]`, `v.len()` and
+//!   `v.is_empty()` (plain); `for x in v.iter()`, `.enumerate()`, `.zip(..)`
+//!   (with a lazy or plain side), `v.chunks(k)` (each chunk a vector of lazy
+//!   values);
+//! - a `Vec<T>` or `&[T]` parameter *gathers* a vector of lazy values; a
+//!   `&T` parameter borrows its argument (`len(&s)` or `len(s)`); a `T`
+//!   parameter takes it (see [`values`](super::values));
+//! - `tree_reduce(v, f)` reduces a vector with a binary `#[delayed]`
+//!   function in a pairwise tree, keeping left-to-right order (an empty
+//!   vector is [`Error::EmptyReduce`] at run time); `v` may also be a plain
+//!   `Vec<T>` or `&[T]`, or a spawned graph's [`Handle`] (or a reference to
+//!   one), read without a task per element (see
+//!   [`background`](super::background));
+//! - the final expression is the output: a lazy value, a tuple of them, or a
+//!   `Vec` of them (a value returned twice is a compile error).
+//!
+//! The tutorial's `while len(L) > 1` tree summation runs as written
+//! (`examples/custom_workloads.rs`):
+//!
+//! ```
+//! use taskgraph::{delayed, graph, Runtime};
+//!
+//! #[delayed]
+//! fn inc(x: i64) -> i64 {
+//!     x + 1
+//! }
+//! #[delayed]
+//! fn add(x: i64, y: i64) -> i64 {
+//!     x + y
+//! }
+//! #[delayed]
+//! fn checked(x: i64) -> Result<i64, String> {
+//!     if x < 0 { Err(format!("{x} is negative")) } else { Ok(x) }
+//! }
+//!
+//! let rt = Runtime::new(2)?;
+//! let (total, first, label) = rt.compute(graph! {
+//!     let mut level = Vec::new();
+//!     for i in 1..6 {
+//!         let x = checked(i)?;
+//!         // A plain condition picks which tasks exist.
+//!         let y = if i % 2 == 1 { inc(x) } else { x * 10 };
+//!         level.push(y);
+//!     }
+//!     let first = level[0];
+//!     while level.len() > 1 {
+//!         let mut next = Vec::new();
+//!         for pair in level.chunks(2) {
+//!             if pair.len() == 2 {
+//!                 next.push(add(pair[0], pair[1]));
+//!             } else {
+//!                 next.push(pair[0]);
+//!             }
+//!         }
+//!         level = next;
+//!     }
+//!     let total = level[0];
+//!     // An expression on lazy values is a task of its own.
+//!     let label = format!("{first}/{total}");
+//!     (total, first, label)
+//! })?;
+//! assert_eq!(total, 2 + 20 + 4 + 40 + 6);
+//! assert_eq!(first, 2);
+//! assert_eq!(label, "2/72");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Lower-case calls are tasks
+//!
+//! Inside `graph!`, a call to a free function whose name starts in lower case
+//! (`inc(x)`, `ops::add(x, y)`) is a task call and names a `#[delayed]`
+//! function; `Vec::new()`, `Some(x)` and `std::` paths stay plain, and inside
+//! an expression a call with only plain arguments is an ordinary call.
+//! Methods and associated functions (`s.mean()`, `Series::of(v)`) run inside
+//! expression tasks; `#[delayed]` on an `impl` block checks their
+//! signatures like a task's.
+//!
+//! # Graphs are values
+//!
+//! A function can return `impl Graph<Output = T>`; a graph chosen at run
+//! time is a `Box<dyn Graph<Output = T> + Send>`; a graph whose captures are
+//! `Clone` can be cloned and computed again.
+//!
+//! ```
+//! use taskgraph::{delayed, graph, Graph, Runtime};
+//!
+//! #[delayed]
+//! fn inc(x: i64) -> i64 {
+//!     x + 1
+//! }
+//! #[delayed]
+//! fn add(x: i64, y: i64) -> i64 {
+//!     x + y
+//! }
+//!
+//! fn sum_of_incs(n: i64) -> impl Graph<Output = i64> + Clone {
+//!     graph! {
+//!         let zs: Vec<_> = (0..n).map(|i| inc(i)).collect();
+//!         tree_reduce(zs, add)
+//!     }
+//! }
+//!
+//! let rt = Runtime::new(2)?;
+//! let g = sum_of_incs(4);
+//! assert_eq!(rt.compute(g.clone())?, 10);
+//! assert_eq!(rt.compute(g)?, 10);
+//!
+//! let big = true;
+//! let chosen: Box<dyn Graph<Output = i64> + Send> = if big {
+//!     Box::new(sum_of_incs(100))
+//! } else {
+//!     Box::new(graph! { inc(0) })
+//! };
+//! assert_eq!(rt.compute(chosen)?, 5050);
+//! # Ok::<(), taskgraph::Error>(())
+//! ```
+//!
+//! # How it runs
+//!
+//! Every call site is a *family* of nodes, one per loop iteration. Loops
+//! whose iterations each are a chain of tasks also run *fused*, as blocks of
+//! straight-line code at the speed of a plain loop; the other statements
+//! (`if`, `while`, indexing, expression tasks outside fused loops) run node
+//! by node, at tens of nanoseconds per task ([`speed`](super::speed)).
+//!
+//! [`Error::TaskFailed`]: crate::Error::TaskFailed
+//! [`Error::IndexOutOfRange`]: crate::Error::IndexOutOfRange
+//! [`Error::EmptyReduce`]: crate::Error::EmptyReduce
+//! [`Handle`]: crate::Handle

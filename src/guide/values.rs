@@ -1,0 +1,72 @@
+//! How values travel along the graph's edges.
+//!
+//! - **Typed edges.** An argument's type is its producer's output type,
+//!   checked by rustc; a mismatch is a compile error at your argument.
+//!
+//! - **Moved, borrowed or cloned.** A lazy value with one consumer is moved
+//!   into it; a `&T` parameter borrows it; when several consumers take it by
+//!   value, all but the last get a clone, so the type must be `Clone` (a
+//!   compile error otherwise, see [what the compiler
+//!   catches](super::compile_errors)). A `Vec<T>` or `&[T]` parameter
+//!   gathers a vector of lazy values.
+//!
+//! - **Outputs are dropped early.** Each output is dropped as soon as its
+//!   last consumer has run, so memory follows the frontier of the
+//!   computation, not the size of the graph.
+//!
+//! - **What a value must be.** A task's output must own its data (no
+//!   `-> &str`) and cross threads (`Send + Sync`): it is moved to the thread
+//!   of the task that consumes it, and borrowed by several tasks at once. Use
+//!   `Arc` instead of `Rc`, and `Mutex` or `RwLock` instead of `Cell` or
+//!   `RefCell`.
+//!
+//! - **Captured data** is moved into the graph, as by a `move` closure;
+//!   capture a borrow (`let r = &data;`) to share it.
+//!
+//! ```
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use taskgraph::{delayed, graph, Runtime};
+//!
+//! static CLONES: AtomicUsize = AtomicUsize::new(0);
+//!
+//! #[derive(Debug)]
+//! struct Matrix(Vec<f64>);
+//! impl Clone for Matrix {
+//!     fn clone(&self) -> Self {
+//!         CLONES.fetch_add(1, Ordering::SeqCst);
+//!         Matrix(self.0.clone())
+//!     }
+//! }
+//!
+//! #[delayed]
+//! fn load(n: usize) -> Matrix {
+//!     Matrix(vec![1.0; n])
+//! }
+//! /// Borrows: any number of these share one `Matrix`.
+//! #[delayed]
+//! fn norm(m: &Matrix) -> f64 {
+//!     m.0.iter().map(|x| x * x).sum::<f64>().sqrt()
+//! }
+//! /// Takes by value.
+//! #[delayed]
+//! fn scale(mut m: Matrix, k: f64) -> Matrix {
+//!     m.0.iter_mut().for_each(|x| *x *= k);
+//!     m
+//! }
+//! #[delayed]
+//! fn total(m: Matrix) -> f64 {
+//!     m.0.iter().sum()
+//! }
+//!
+//! let rt = Runtime::new(2)?;
+//! let (a, b, c) = rt.compute(graph! {
+//!     let m = load(4);
+//!     let n = norm(&m); // borrowed
+//!     let s = scale(m, 2.0); // by value: one consumer of two by value...
+//!     let t = total(m); // ...gets a clone, the last one the value itself
+//!     (n, total(s), t)
+//! })?;
+//! assert_eq!((a, b, c), (2.0, 8.0, 4.0));
+//! assert_eq!(CLONES.load(Ordering::SeqCst), 1);
+//! # Ok::<(), taskgraph::Error>(())
+//! ```
