@@ -13,7 +13,7 @@ use std::ptr::NonNull;
 use std::sync::Mutex;
 
 use crate::error::Error;
-use crate::exec::Rule;
+use crate::exec::rule::Rule;
 use crate::sync::AtomicU32;
 
 /// A raw allocation for `n` cells of some `T`, owned by whoever holds it

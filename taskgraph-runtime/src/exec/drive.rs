@@ -1,0 +1,109 @@
+//! Taking part in a run until it is over: what the thread that owns a run
+//! (a caller of `compute`, a driver of a spawned graph, a task computing a
+//! nested graph) does until its last item ends.
+
+use super::registry::{self, WorkerCtx};
+use super::Run;
+use crate::sync::Ordering;
+
+/// How many times a driver with nothing to run looks at its run's latch
+/// before it parks (a few microseconds).
+const DRIVER_SPINS: u32 = 256;
+
+/// Takes part in `run` until it ends. A caller of `compute` (or a driver of
+/// a spawned graph) runs work only while it holds a token: it keeps the one
+/// it took, if one was free, while it finds work (a driver: its own graph's
+/// items only), then gives it back and sleeps with the pool until a token
+/// is free for work it may run, or the run ends. A task computing a nested
+/// graph helps with any work with its own token, lends it while there is
+/// none, and takes one again before its task goes on.
+pub(crate) fn drive(run: &Run<'_, '_>, w: &WorkerCtx<'_>) {
+    let inside_task = w.has_token();
+    // A spawned graph's driver runs only its own graph's items (those in
+    // its deque): another graph's long task would hold back its handle, or
+    // wait for it. The pool's threads take everything else.
+    let own_only = !inside_task && registry::is_driver_thread();
+    let prev = w.set_waiting(&run.state.latch);
+    w.take_token();
+    run.seed(w);
+    // SAFETY: releases the owner's hold, counted at creation; `run` stays
+    // alive (it is ours) until the latch is set and we return.
+    unsafe { Run::finish_item(run) };
+    let done = || run.state.latch.load(Ordering::Acquire);
+    if inside_task {
+        w.help_until(&done);
+        w.set_waiting(prev);
+        return;
+    }
+    let reg = w.reg;
+    let may_run = || {
+        if own_only {
+            w.has_local_work()
+        } else {
+            reg.has_work()
+        }
+    };
+    while !done() {
+        if w.has_token() {
+            let item = if own_only { w.pop_local() } else { w.find() };
+            if let Some(item) = item {
+                w.execute(item);
+                continue;
+            }
+            if own_only {
+                // Work pushed while we held the token is announced now that
+                // it is free (as at the end of a caller's run below).
+                w.release_token();
+                reg.notify_work();
+            } else {
+                // Looks a little longer, then gives the token back (taking
+                // it again for work that arrives meanwhile).
+                w.work_while_possible(&done);
+                continue;
+            }
+            // The last items of a small run often end within microseconds:
+            // look a little before paying for a sleep and a wake-up.
+            if (0..DRIVER_SPINS).any(|_| {
+                std::hint::spin_loop();
+                done()
+            }) {
+                continue;
+            }
+        }
+        // No token: never run a task without one (at most `threads` run at
+        // once). Sleep until the run ends, or a token is free for work we
+        // may run.
+        let stopped = || run.state.stop.load(Ordering::SeqCst);
+        reg.sleep_owner(|| {
+            done() || (stopped() && w.has_local_work()) || (reg.token_free() && may_run())
+        });
+        if done() {
+            break;
+        }
+        // A stopped run's items start no task (`Run::execute` returns at
+        // once): end them without a token, or a cancelled run would wait
+        // for tasks of other graphs that hold every token.
+        if stopped() {
+            if let Some(item) = w.pop_local() {
+                if std::ptr::eq(item.run, (run as *const Run<'_, '_>).cast()) {
+                    w.execute(item);
+                } else {
+                    WorkerCtx::push_from_outside(reg, item);
+                }
+                continue;
+            }
+        }
+        if may_run() && w.take_token() {
+            continue;
+        }
+        // A driver woken for work it may not run passes the wake-up on.
+        if own_only && reg.has_work() {
+            reg.notify_work();
+        }
+    }
+    w.set_waiting(prev);
+    w.release_token();
+    // Work of other graphs left in our deque (handed back when our run
+    // ended) must not wait for us.
+    reg.notify_work();
+}

@@ -1,0 +1,100 @@
+//! The producer side of edges: which consumers read a range of producer
+//! nodes (`topology.rs` builds them, the run follows them).
+
+/// How the consumers of a rule's producer nodes are found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum RuleKind {
+    /// Producer `lo + k * step` is read by consumer `c0 + k`.
+    Strided,
+    /// Producer `lo` is read by the `step` consumers `c0..c0 + step`.
+    Broadcast,
+    /// Every producer in `lo..hi` is read by consumer `c0` (a gather).
+    Gather,
+}
+
+/// The producer side of edges: which consumers read producer nodes `lo..hi`
+/// of one family.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rule {
+    pub(crate) p_fam: u32,
+    pub(crate) lo: u32,
+    pub(crate) hi: u32,
+    pub(crate) c_fam: u32,
+    pub(crate) c0: u32,
+    pub(crate) step: u32,
+    /// Whether the consumer waits for this edge (else it is implied by
+    /// another of its inputs, and only counts as a use).
+    pub(crate) notify: bool,
+    /// `log2(step)` when a strided rule's step is a power of two, else
+    /// `u32::MAX` (then matching divides).
+    pub(crate) shift: u32,
+    pub(crate) kind: RuleKind,
+}
+
+impl Rule {
+    pub(crate) fn new(
+        p_fam: u32,
+        lo: u32,
+        hi: u32,
+        c_fam: u32,
+        c0: u32,
+        step: u32,
+        kind: RuleKind,
+    ) -> Self {
+        let shift = if kind == RuleKind::Strided && step.is_power_of_two() {
+            step.trailing_zeros()
+        } else {
+            u32::MAX
+        };
+        Rule {
+            p_fam,
+            lo,
+            hi,
+            c_fam,
+            c0,
+            step,
+            notify: true,
+            shift,
+            kind,
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn covers(&self, p: u32) -> bool {
+        if p < self.lo || p >= self.hi {
+            return false;
+        }
+        if self.kind != RuleKind::Strided {
+            return true;
+        }
+        let d = p - self.lo;
+        if self.shift != u32::MAX {
+            d & (self.step - 1) == 0
+        } else {
+            d.is_multiple_of(self.step)
+        }
+    }
+
+    /// How many uses a covered producer gets from this rule.
+    #[inline(always)]
+    pub(crate) fn uses(&self) -> u32 {
+        if self.kind == RuleKind::Broadcast {
+            self.step
+        } else {
+            1
+        }
+    }
+
+    /// The consumer of producer `p` under a strided rule.
+    #[inline(always)]
+    pub(crate) fn strided_consumer(&self, p: u32) -> u32 {
+        let d = p - self.lo;
+        self.c0
+            + if self.shift != u32::MAX {
+                d >> self.shift
+            } else {
+                d / self.step
+            }
+    }
+}

@@ -1,0 +1,433 @@
+//! The topology of a sealed graph: consumer-side runs of edges
+//! (`RunList`), turned into producer-side rules (`rule.rs`) per family,
+//! the per-node counters and states, and the per-family data the executor
+//! reads on every node (`Meta`). Built once per compute from the runtime's
+//! cache, reused by the next.
+
+use super::cache::Cache;
+use super::part::{NodeRange, OUT_OF_PART};
+use super::rule::{Rule, RuleKind};
+use super::{ErasedFamily, Kind, FINAL};
+use crate::error::Error;
+use crate::sync::{with_mut, AtomicU32, Ordering};
+use crate::value::slot::NOT_RUN;
+use crate::value::{NodeId, Piece};
+
+/// A run of consecutive consumer nodes `c0..c0 + n` whose input reads
+/// producer node `p0 + k * stride` of family `p_fam` for consumer `c0 + k`
+/// (`stride` 0: all read the same node).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct InRun {
+    pub(crate) c0: u32,
+    pub(crate) n: u32,
+    pub(crate) p_fam: u32,
+    pub(crate) p0: u32,
+    pub(crate) stride: u32,
+}
+
+/// One input of every node of a family, as runs: values made in loop order
+/// and read in loop order take one run, whatever the number of nodes.
+#[derive(Debug, Default)]
+pub struct RunList {
+    pub(crate) runs: Vec<InRun>,
+    /// The run the last lookup found: nodes mostly run in order, so the
+    /// next lookup usually finds its run there or just after. A hint only
+    /// (any value is correct), shared by the threads without ordering.
+    pub(crate) hint: AtomicU32,
+}
+
+impl RunList {
+    /// Records that node `c` (the next one: nodes are added in order) reads `p`.
+    #[inline]
+    pub(crate) fn add(&mut self, c: u32, p: NodeId) {
+        if let Some(r) = self.runs.last_mut() {
+            if r.p_fam == p.fam && r.c0 + r.n == c {
+                if r.n == 1 && p.idx >= r.p0 {
+                    r.stride = p.idx - r.p0;
+                    r.n = 2;
+                    return;
+                }
+                let next = r.stride.checked_mul(r.n).and_then(|d| d.checked_add(r.p0));
+                if next == Some(p.idx) {
+                    r.n += 1;
+                    return;
+                }
+            }
+        }
+        self.runs.push(InRun {
+            c0: c,
+            n: 1,
+            p_fam: p.fam,
+            p0: p.idx,
+            stride: 0,
+        });
+    }
+
+    /// The producer node `c` reads.
+    #[inline]
+    pub(crate) fn get(&self, c: u32) -> NodeId {
+        let r = match self.runs.len() {
+            1 => &self.runs[0],
+            n => {
+                use Ordering::Relaxed;
+                let h = self.hint.load(Relaxed) as usize;
+                let within = |k: usize| {
+                    k < n && self.runs[k].c0 <= c && c - self.runs[k].c0 < self.runs[k].n
+                };
+                let k = if within(h) {
+                    h
+                } else if within(h + 1) {
+                    self.hint.store((h + 1) as u32, Relaxed);
+                    h + 1
+                } else {
+                    let k = self.runs.partition_point(|r| r.c0 <= c) - 1;
+                    self.hint.store(k as u32, Relaxed);
+                    k
+                };
+                &self.runs[k]
+            }
+        };
+        NodeId::new(r.p_fam, r.p0 + (c - r.c0) * r.stride)
+    }
+
+    pub(crate) fn runs(&self) -> &[InRun] {
+        &self.runs
+    }
+}
+
+/// What the executor reads about a family on every node: kept in one
+/// array, so running a node makes no virtual call beyond the task itself.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Meta {
+    /// Global number of the family's first node.
+    pub(crate) base: u32,
+    pub(crate) len: u32,
+    /// The family's rules: `rules[rules_lo..rules_hi]`.
+    pub(crate) rules_lo: u32,
+    pub(crate) rules_hi: u32,
+    /// Its rules' span classes: `segs[2 * segs_lo..2 * segs_hi]`.
+    pub(crate) segs_lo: u32,
+    pub(crate) segs_hi: u32,
+    pub(crate) kind: Kind,
+    /// Every node has exactly one input: it is ready as soon as that input
+    /// is, with no counter.
+    pub(crate) single: bool,
+    /// The family's output cells (set when the run is prepared).
+    pub(crate) values: *mut u8,
+}
+
+/// Dependency counters, value states and rules, flat over all nodes.
+///
+/// Node `(f, i)` has the global number `base[f] + i`. Every buffer comes from
+/// the runtime's cache and goes back to it, so repeated computes reuse the
+/// same pages.
+pub(crate) struct Topology {
+    pub(crate) meta: Vec<Meta>,
+    /// Per node: the inputs it still waits for.
+    pub(crate) pending: Vec<AtomicU32>,
+    /// Per node: its value's state (`../value/slot.rs`).
+    pub(crate) states: Vec<AtomicU32>,
+    /// Per family, sorted by span class (`hi - lo` in `[2^c, 2^(c+1))`),
+    /// then by `lo`.
+    pub(crate) rules: Vec<Rule>,
+    /// Per rule: the largest `hi` of this and the earlier rules of its
+    /// family and class; then, from `segs_at`, pairs `[first, end)` of rule
+    /// positions, one per family and class.
+    pub(crate) reach: Vec<u32>,
+    pub(crate) segs_at: usize,
+    /// Per class segment: where its last search ended (a hint: nodes of a
+    /// family mostly complete in order).
+    pub(crate) hints: Vec<AtomicU32>,
+    /// Whether a family reads values from outside the run (`source.rs`).
+    pub(crate) sources: bool,
+}
+
+/// The span class of a rule: rules of one class overlap a node only if
+/// their `lo` is within twice the class's span before it, so a search by
+/// `lo` stops after a few rules even when other classes hold long rules.
+#[inline]
+pub(crate) fn span_class(r: &Rule) -> u32 {
+    32 - (r.hi - r.lo).max(1).leading_zeros()
+}
+
+/// Rules of one family beyond this many are searched, not scanned.
+pub(crate) const SCAN_RULES: usize = 8;
+
+impl Topology {
+    /// Builds the topology of `fams` (numbered in order) and the graph's
+    /// output references `finals`. With `strict` (a part run, `../part.rs`)
+    /// every edge is waited for, none implied by another, and every node
+    /// counts its inputs.
+    pub(crate) fn build(
+        fams: &[&dyn ErasedFamily<'_>],
+        finals: &[Piece],
+        cache: &Cache,
+        strict: bool,
+    ) -> Result<Self, Error> {
+        let mut meta = Vec::with_capacity(fams.len());
+        let mut total: u64 = 0;
+        for f in fams {
+            let c = f.core();
+            meta.push(Meta {
+                base: total as u32,
+                len: c.len,
+                rules_lo: 0,
+                rules_hi: 0,
+                segs_lo: 0,
+                segs_hi: 0,
+                kind: c.kind,
+                single: c.singles == 1 && !strict,
+                values: std::ptr::null_mut(),
+            });
+            total += u64::from(c.len);
+        }
+        if total >= u64::from(u32::MAX - 2) {
+            return Err(Error::GraphTooLarge {
+                message: format!(
+                    "it has {total} nodes, and a graph holds at most {}",
+                    u32::MAX - 3
+                ),
+            });
+        }
+        let n = total as usize;
+        let mut pending = cache.take_atomics(n)?;
+        let mut states = cache.take_atomics(n)?;
+        states.resize_with(n, || AtomicU32::new(NOT_RUN));
+        let mut rules = cache.take_rules();
+        for (c_fam, f) in fams.iter().enumerate() {
+            let core = f.core();
+            if core.kind == Kind::Elements {
+                meta[c_fam].single = false;
+            }
+            let (singles, implied) = match strict {
+                false => (core.singles, core.implied),
+                true => (core.singles + core.implied.count_ones(), 0),
+            };
+            pending.extend((0..core.len).map(|_| AtomicU32::new(singles)));
+            for (j, list) in core.runs.iter().enumerate() {
+                for r in list.runs() {
+                    let (hi, kind, step) = if r.stride == 0 {
+                        (r.p0 + 1, RuleKind::Broadcast, r.n)
+                    } else {
+                        (r.p0 + (r.n - 1) * r.stride + 1, RuleKind::Strided, r.stride)
+                    };
+                    let mut rule = Rule::new(r.p_fam, r.p0, hi, c_fam as u32, r.c0, step, kind);
+                    rule.notify = implied & (1 << j) == 0;
+                    rules.push(rule);
+                }
+            }
+            let b = meta[c_fam].base as usize;
+            let mut gathers = false;
+            f.for_each_gather(&mut |c, p| {
+                gathers = true;
+                with_mut(&mut pending[b + c as usize], |x| *x += p.len);
+                rules.push(Rule::new(
+                    p.fam,
+                    p.start,
+                    p.start + p.len,
+                    c_fam as u32,
+                    c,
+                    1,
+                    RuleKind::Gather,
+                ));
+            });
+            if gathers {
+                meta[c_fam].single = false;
+            }
+        }
+        for p in finals {
+            rules.push(Rule::new(
+                p.fam,
+                p.start,
+                p.start + p.len,
+                FINAL,
+                0,
+                1,
+                RuleKind::Gather,
+            ));
+        }
+        rules.sort_unstable_by_key(|r| (r.p_fam, span_class(r), r.lo));
+        // One buffer for both: at most 33 classes per family.
+        let mut reach = cache.take_words(rules.len() + 66 * meta.len())?;
+        reach.resize(rules.len(), 0);
+        let segs_at = rules.len();
+        let mut k = 0;
+        for (f, m) in meta.iter_mut().enumerate() {
+            while k < rules.len() && (rules[k].p_fam as usize) < f {
+                k += 1;
+            }
+            m.rules_lo = k as u32;
+            m.segs_lo = ((reach.len() - segs_at) / 2) as u32;
+            while k < rules.len() && rules[k].p_fam as usize == f {
+                let (start, class) = (k, span_class(&rules[k]));
+                let mut max = 0;
+                while k < rules.len()
+                    && rules[k].p_fam as usize == f
+                    && span_class(&rules[k]) == class
+                {
+                    max = max.max(rules[k].hi);
+                    reach[k] = max;
+                    k += 1;
+                }
+                reach.push(start as u32);
+                reach.push(k as u32);
+            }
+            m.rules_hi = k as u32;
+            m.segs_hi = ((reach.len() - segs_at) / 2) as u32;
+        }
+        let sources = fams.iter().any(|f| f.core().kind == Kind::Source);
+        Ok(Topology {
+            meta,
+            pending,
+            states,
+            rules,
+            hints: {
+                let n = (reach.len() - segs_at) / 2;
+                let mut h = cache.take_atomics(n)?;
+                h.resize_with(n, || AtomicU32::new(0));
+                h
+            },
+            reach,
+            segs_at,
+            sources,
+        })
+    }
+
+    /// Leaves only the nodes of `run` able to become ready (a part run,
+    /// `../part.rs`): every other node's counter starts out of reach.
+    pub(crate) fn restrict(&mut self, run: &[NodeRange]) -> Result<(), String> {
+        for p in &mut self.pending {
+            with_mut(p, |p| *p = p.wrapping_add(OUT_OF_PART));
+        }
+        for r in run {
+            let m = self.meta.get(r.family as usize).ok_or_else(|| {
+                format!("the part names family {}, which does not exist", r.family)
+            })?;
+            if r.lo > r.hi || r.hi > m.len {
+                return Err(format!(
+                    "the part names nodes {}..{} of family {}, which has {}",
+                    r.lo, r.hi, r.family, m.len
+                ));
+            }
+            for g in m.base + r.lo..m.base + r.hi {
+                let twice = with_mut(&mut self.pending[g as usize], |p| {
+                    let twice = *p < OUT_OF_PART;
+                    if !twice {
+                        *p = p.wrapping_sub(OUT_OF_PART);
+                    }
+                    twice
+                });
+                if twice {
+                    return Err(format!(
+                        "the part names a node of family {} twice",
+                        r.family
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether node `n` runs in this run (always, unless a part run leaves
+    /// it out). Exact only before the run's first notification.
+    pub(crate) fn in_part(&self, n: NodeId) -> bool {
+        self.pending_now(n) < OUT_OF_PART
+    }
+
+    /// Gives the buffers back to the cache.
+    pub(crate) fn recycle(self, cache: &Cache) {
+        cache.give_atomics(self.pending);
+        cache.give_atomics(self.states);
+        cache.give_words(self.reach);
+        cache.give_atomics(self.hints);
+        cache.give_rules(self.rules);
+    }
+
+    /// The address of family `f`'s node states (valid while the topology
+    /// is, wherever it moves: the buffer is not reallocated).
+    pub(crate) fn states_of(&self, f: u32) -> *const AtomicU32 {
+        self.states[self.meta[f as usize].base as usize..].as_ptr()
+    }
+
+    #[inline(always)]
+    pub(crate) fn global(&self, n: NodeId) -> usize {
+        (self.meta[n.fam as usize].base + n.idx) as usize
+    }
+
+    #[inline(always)]
+    pub(crate) fn pending(&self, n: NodeId) -> &AtomicU32 {
+        &self.pending[self.global(n)]
+    }
+
+    /// The number of nodes.
+    pub(crate) fn states_len(&self) -> usize {
+        self.states.len()
+    }
+
+    /// Node `n`'s value state, read after the run.
+    pub(crate) fn state_now(&self, n: NodeId) -> u32 {
+        self.states[self.global(n)].load(Ordering::Acquire)
+    }
+
+    pub(crate) fn pending_now(&self, n: NodeId) -> u32 {
+        self.pending(n).load(Ordering::Relaxed)
+    }
+
+    /// Calls `f` with every rule that covers producer node `p`.
+    #[inline]
+    pub(crate) fn for_each_rule<'t>(&'t self, p: NodeId, mut f: impl FnMut(&'t Rule)) {
+        let m = &self.meta[p.fam as usize];
+        let (a, b) = (m.rules_lo as usize, m.rules_hi as usize);
+        let rules = &self.rules[a..b];
+        if rules.len() <= SCAN_RULES {
+            for r in rules {
+                if r.covers(p.idx) {
+                    f(r)
+                }
+            }
+            return;
+        }
+        let segs = &self.reach[self.segs_at..];
+        let first = m.segs_lo as usize;
+        for (j, s) in segs[2 * first..2 * m.segs_hi as usize]
+            .chunks_exact(2)
+            .enumerate()
+        {
+            let (lo, hi) = (s[0] as usize, s[1] as usize);
+            let (rules, reach) = (&self.rules[lo..hi], &self.reach[lo..hi]);
+            // The partition point of `lo <= idx`: where the last search
+            // ended, or just after it, or searched for.
+            let hint = &self.hints[first + j];
+            let h = hint.load(Ordering::Relaxed) as usize;
+            let at = |k: usize| {
+                k <= rules.len()
+                    && (k == 0 || rules[k - 1].lo <= p.idx)
+                    && (k == rules.len() || rules[k].lo > p.idx)
+            };
+            let mut k = if at(h) {
+                h
+            } else if at(h + 1) {
+                hint.store((h + 1) as u32, Ordering::Relaxed);
+                h + 1
+            } else {
+                let k = rules.partition_point(|r| r.lo <= p.idx);
+                hint.store(k as u32, Ordering::Relaxed);
+                k
+            };
+            while k > 0 && reach[k - 1] > p.idx {
+                k -= 1;
+                if rules[k].covers(p.idx) {
+                    f(&rules[k])
+                }
+            }
+        }
+    }
+
+    /// How many consumers (and output references) read node `p`'s value.
+    #[inline]
+    pub(crate) fn uses(&self, p: NodeId) -> u32 {
+        let mut n = 0;
+        self.for_each_rule(p, |r| n += r.uses());
+        n
+    }
+}
