@@ -36,7 +36,7 @@ use crate::value::NodeId;
 pub struct Stopped;
 
 /// The error a task returned (through `?` in `graph!`), on its way to the
-/// run's record: [`Cx::task`] and [`Cx::node`] turn it into
+/// run's record: [`Cx::try_task`] (and a family's node) turn it into
 /// [`Error::TaskFailed`] naming the task.
 pub struct TaskError(Box<dyn std::error::Error + Send + Sync + 'static>);
 
