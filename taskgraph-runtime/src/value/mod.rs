@@ -338,6 +338,14 @@ trait CollectLen: Iterator + Sized {
 }
 impl<I: Iterator> CollectLen for I {}
 
+/// What one entry of the family table of `graph!` holds: its value type
+/// (read by a cluster's part runs, `../part.rs`).
+#[doc(hidden)]
+pub trait ValueOf {
+    /// The family's value type.
+    type Value;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,12 +391,4 @@ mod tests {
             })
         ));
     }
-}
-
-/// What one entry of the family table of `graph!` holds: its value type
-/// (read by a cluster's part runs, `../part.rs`).
-#[doc(hidden)]
-pub trait ValueOf {
-    /// The family's value type.
-    type Value;
 }
