@@ -217,3 +217,37 @@ fn the_dashboard_shows_a_run_in_a_real_browser() {
     assert!(get(&addr, "/graph.svg").starts_with("<svg"));
     assert!(get(&addr, "/nothing").contains("not found"));
 }
+
+#[test]
+fn the_state_names_two_call_sites_of_one_function_by_their_line() {
+    // No browser needed: the JSON the page shows.
+    let rt = Runtime::builder()
+        .threads(2)
+        .dashboard("127.0.0.1:0")
+        .build()
+        .unwrap();
+    let addr = rt
+        .dashboard_url()
+        .expect("a dashboard")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let line = line!() + 3;
+    let v = rt
+        .compute(graph! {
+            let xs: Vec<_> = (0..8).map(|i| add(i, 1)).collect();
+            tree_reduce(xs, add)
+        })
+        .unwrap();
+    assert_eq!(v, 36);
+    let state: serde_json::Value = serde_json::from_str(&get(&addr, "/state.json")).unwrap();
+    let names: Vec<&str> = state["runs"][0]["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    let a = format!("add @ tests/dashboard.rs:{line}");
+    let b = format!("add @ tests/dashboard.rs:{}", line + 1);
+    assert_eq!(names, [a.as_str(), b.as_str()], "{state}");
+}

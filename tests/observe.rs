@@ -169,6 +169,41 @@ fn progress_counts_every_call_site_fused_or_not() {
 }
 
 #[test]
+fn two_call_sites_of_one_function_are_told_apart_by_their_line() {
+    for (rt, how) in runtimes() {
+        let bars = Arc::new(ProgressBars::with_target(ProgressDrawTarget::hidden()));
+        let w = rt.observe(bars.clone());
+        rt.compute(tutorial(16)).unwrap();
+        drop(w);
+        let labels: Vec<String> = bars.last().into_iter().map(|b| b.label).collect();
+        assert_eq!(
+            labels,
+            [
+                "inc",
+                "dec",
+                "add @ tests/observe.rs:37",
+                "add @ tests/observe.rs:40"
+            ],
+            "{how}"
+        );
+    }
+    // The report's per-call-site table names them the same way.
+    let rt = Runtime::builder()
+        .threads(2)
+        .fuse_loops(false)
+        .build()
+        .unwrap();
+    let stream = Arc::new(TaskStream::new());
+    let w = rt.observe(stream.clone());
+    rt.compute(tutorial(16)).unwrap();
+    drop(w);
+    let html = stream.report("labels");
+    assert!(html.contains(">add @ tests/observe.rs:37<"), "{html}");
+    assert!(html.contains(">add @ tests/observe.rs:40<"), "{html}");
+    assert!(html.contains(">inc<"), "{html}");
+}
+
+#[test]
 fn the_report_is_one_html_file_with_every_call_site() {
     let rt = Runtime::builder()
         .threads(2)

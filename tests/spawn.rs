@@ -97,6 +97,30 @@ fn wait_watching<T>(h: Handle<T>) -> (Result<T, Error>, Progress) {
 }
 
 #[test]
+fn progress_knows_the_total_as_soon_as_spawn_returns() {
+    for rt in runtimes(2) {
+        let n = 40;
+        let h = rt.spawn(graph! {
+            let v: Vec<_> = (0..n).map(|i| nap(i, 1)).collect();
+            tree_reduce(v, add)
+        });
+        let p = h.progress();
+        assert_eq!(p.total, 2 * n as u64 - 1, "{p:?}");
+        assert!(p.done <= p.total && p.failed == 0, "{p:?}");
+        let fams = h.progress_by_family();
+        let labels: Vec<&str> = fams.iter().map(|f| f.label()).collect();
+        assert_eq!(labels, ["nap", "add"]);
+        while !h.is_finished() {
+            std::thread::yield_now();
+        }
+        // A finished handle answers as before: every task done.
+        let p = h.progress();
+        assert_eq!((p.done, p.total), (2 * n as u64 - 1, 2 * n as u64 - 1));
+        assert_eq!(h.wait().unwrap(), (0..n).sum::<i64>());
+    }
+}
+
+#[test]
 fn a_handle_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Handle<Vec<String>>>();
@@ -173,6 +197,17 @@ fn progress_at_the_end_is_complete_and_per_family() {
             ]
         );
         assert!(fams.iter().all(|f| f.file.ends_with("spawn.rs")));
+        // Two call sites of one function are told apart by their line.
+        let labels: Vec<&str> = fams.iter().map(|f| f.label()).collect();
+        assert_eq!(
+            labels,
+            [
+                "inc @ tests/spawn.rs:166",
+                "inc @ tests/spawn.rs:167",
+                "add @ tests/spawn.rs:168",
+                "add @ tests/spawn.rs:170"
+            ]
+        );
         assert_eq!(
             h.wait().unwrap(),
             (0..n as i64).map(|i| 2 * i + 3).sum::<i64>()

@@ -296,3 +296,21 @@ fn a_graph_that_cannot_be_instantiated_says_why() {
     // The template needs no instantiation.
     assert!(g.template_dot().contains("tree_reduce(xs, add)"));
 }
+
+#[test]
+fn instances_are_labelled_as_errors_name_their_tasks() {
+    let g = seed(4);
+    let inst = g.instantiate().unwrap();
+    let dot = g.to_dot().unwrap();
+    let mut seen = 0;
+    inst.for_each_input(|p, c| {
+        for n in [p, c] {
+            let name = inst.family_info(n.family()).task(&inst.indices(n)).name();
+            assert!(dot.contains(&format!("[label=\"{name}\"")), "{name}\n{dot}");
+            seen += 1;
+        }
+    });
+    assert!(seen > 0);
+    assert!(dot.contains("[label=\"add[i=3]\""), "{dot}");
+    assert!(dot.contains("[label=\"add[level=1, pos=0]\""), "{dot}");
+}

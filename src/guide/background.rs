@@ -42,8 +42,8 @@
 //!     let zs: Vec<_> = (0..100).map(|i| inc(i)).collect();
 //!     tree_reduce(zs, add)
 //! });
-//! let Progress { done, total, failed } = h.progress(); // 0/0 up to 199/199
-//! assert!(done <= total && failed == 0);
+//! let Progress { done, total, failed } = h.progress(); // 0/199 up to 199/199
+//! assert!(done <= total && total == 199 && failed == 0);
 //! match h.wait_timeout(Duration::from_secs(10)) {
 //!     Ok(result) => assert_eq!(result?, 5050),
 //!     Err(still_running) => still_running.cancel(), // the handle, given back

@@ -10,7 +10,8 @@ use crate::observe::{same_site, BlockEvent, Observer, RunFinished, RunStarted, T
 use crate::site::FamilyInfo;
 
 /// An observer that draws one progress bar per call site of each run:
-/// `inc [=======>    ] 180/256`. Turn it on for a runtime with
+/// `inc [=======>    ] 180/256` (two call sites of one function are told
+/// apart by their line: `add @ src/main.rs:14`). Turn it on for a runtime with
 /// [`RuntimeBuilder::progress_bars`], or attach one for a while:
 ///
 /// ```
@@ -52,6 +53,10 @@ pub struct ProgressBars {
 pub struct Bar {
     /// The call site's function.
     pub name: &'static str,
+    /// The bar's label: the function, or where another call site of the
+    /// run has the same name, the function and the line
+    /// (`add @ src/main.rs:14`; see [`FamilyInfo::labels`]).
+    pub label: String,
     /// Tasks finished.
     pub done: u64,
     /// Tasks in the run.
@@ -60,6 +65,8 @@ pub struct Bar {
 
 struct RunBars {
     bars: Vec<(&'static FamilyInfo, ProgressBar)>,
+    /// The bars' labels.
+    labels: Vec<String>,
     /// Per fused loop: its blocks' site, and the bars of the sites it runs
     /// once per iteration and of its reduction.
     fused: Vec<(&'static FamilyInfo, Vec<usize>, Option<usize>)>,
@@ -116,8 +123,10 @@ impl RunBars {
     fn snapshot(&self) -> Vec<Bar> {
         self.bars
             .iter()
-            .map(|(s, b)| Bar {
+            .zip(&self.labels)
+            .map(|((s, b), label)| Bar {
                 name: s.name,
+                label: label.clone(),
                 done: b.position(),
                 total: b.length().unwrap_or(0),
             })
@@ -127,8 +136,11 @@ impl RunBars {
 
 impl Observer for ProgressBars {
     fn run_started(&self, run: &RunStarted<'_>) {
-        let planned = run.planned();
-        let width = planned.iter().map(|p| p.site.name.len()).max().unwrap_or(0);
+        let mut planned = run.planned();
+        planned.retain(|p| p.tasks > 0);
+        let sites: Vec<&FamilyInfo> = planned.iter().map(|p| p.site).collect();
+        let labels = FamilyInfo::labels(&sites);
+        let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
         let style = ProgressStyle::with_template(&format!(
             "{{prefix:>{width}}} [{{bar:40.green/white}}] {{pos:>7}}/{{len:7}} {{elapsed}}"
         ))
@@ -136,16 +148,17 @@ impl Observer for ProgressBars {
         .progress_chars("=> ");
         let bars = planned
             .iter()
-            .filter(|p| p.tasks > 0)
-            .map(|p| {
+            .zip(&labels)
+            .map(|(p, label)| {
                 let b = self.multi.add(ProgressBar::new(p.tasks));
                 b.set_style(style.clone());
-                b.set_prefix(p.site.name);
+                b.set_prefix(label.clone());
                 (p.site, b)
             })
             .collect();
         let mut r = RunBars {
             bars,
+            labels,
             fused: Vec::new(),
         };
         for f in run.fused_sites() {

@@ -100,8 +100,9 @@ svg text{{font-size:11px}}\
 
     // Per call site.
     o.push_str("<h2>Where time went</h2>\n<table id=\"sites\"><tr><th>function</th><th>call site</th><th>tasks</th><th>total</th><th>mean</th><th>max</th><th>share</th></tr>\n");
-    for s in &stats {
-        site_row(&mut o, s, colour(s.site));
+    let sites: Vec<&crate::site::FamilyInfo> = stats.iter().map(|s| s.site).collect();
+    for (s, label) in stats.iter().zip(crate::site::FamilyInfo::labels(&sites)) {
+        site_row(&mut o, s, &label, colour(s.site));
     }
     o.push_str("</table>\n");
 
@@ -201,11 +202,11 @@ svg text{{font-size:11px}}\
     o
 }
 
-fn site_row(o: &mut String, s: &SiteStats, colour: &str) {
+fn site_row(o: &mut String, s: &SiteStats, label: &str, colour: &str) {
     let _ = write!(
         o,
         "<tr><td><span class=\"sw\" style=\"background:{colour}\"></span>{}</td><td class=\"at\">{}:{}:{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td><span class=\"bar\" style=\"width:{:.0}px;background:{colour}\"></span> {:.1}%</td></tr>\n",
-        esc(s.site.name),
+        esc(label),
         esc(s.site.file),
         s.site.line,
         s.site.column,

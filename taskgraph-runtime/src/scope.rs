@@ -150,7 +150,7 @@ impl<'g> Scope<'g> {
             Mode::Part(rt, part, ran) => return self.execute_part(rt, part, ran, fams, outs),
         };
         if let Some(ctl) = self.ctl {
-            ctl.built(outs.len_hint());
+            ctl.built(outs.len_hint(), crate::exec::planned(fams));
         }
         let cache = &rt.cache;
         let mut finals: Vec<Piece> = Vec::new();

@@ -52,6 +52,8 @@ struct RunState {
 
 struct SiteState {
     site: &'static FamilyInfo,
+    /// What the page calls it ([`FamilyInfo::labels`]).
+    label: String,
     /// The call site's number in the template.
     node: Option<usize>,
     total: u64,
@@ -116,7 +118,7 @@ impl Dashboard {
                 let _ = write!(
                     o,
                     "{{\"name\":{},\"at\":{},\"node\":{},\"total\":{},\"done\":{},\"running\":{},\"failed\":{}}}",
-                    json_str(x.site.name),
+                    json_str(&x.label),
                     json_str(&format!("{}:{}:{}", x.site.file, x.site.line, x.site.column)),
                     x.node.map_or("null".to_owned(), |n| n.to_string()),
                     x.total,
@@ -136,7 +138,7 @@ impl Dashboard {
                 o,
                 "[{},{},{},{}]",
                 json_str(&thread_name(*t, s.threads)),
-                json_str(site.name),
+                json_str(s.label(site)),
                 a,
                 b
             );
@@ -182,11 +184,14 @@ fn serve(server: tiny_http::Server, d: std::sync::Weak<Dashboard>) {
 
 impl Observer for Dashboard {
     fn run_started(&self, run: &RunStarted<'_>) {
-        let sites = run
-            .planned()
-            .into_iter()
-            .map(|p| SiteState {
+        let planned = run.planned();
+        let infos: Vec<&FamilyInfo> = planned.iter().map(|p| p.site).collect();
+        let sites = planned
+            .iter()
+            .zip(FamilyInfo::labels(&infos))
+            .map(|(p, label)| SiteState {
                 site: p.site,
+                label,
                 node: run.template.and_then(|t| t.site_of(p.site)),
                 total: p.tasks,
                 done: 0,
@@ -281,6 +286,15 @@ impl Observer for Dashboard {
 }
 
 impl State {
+    /// The label of call site `site` in the latest run that has it.
+    fn label(&self, site: &'static FamilyInfo) -> &str {
+        self.runs
+            .iter()
+            .flat_map(|r| &r.sites)
+            .find(|x| same_site(x.site, site))
+            .map_or(site.name, |x| &x.label)
+    }
+
     fn site(&mut self, run: u64, site: &FamilyInfo) -> Option<&mut SiteState> {
         let r = self.runs.iter_mut().find(|r| r.run == run)?;
         let k = r

@@ -53,6 +53,9 @@ struct State {
     limit: Option<Duration>,
     /// The progress of the run when it ended (before it started: none).
     last: Snapshot,
+    /// The progress of the graph once built, before its run starts: all
+    /// its tasks, none done.
+    planned: Snapshot,
     /// Set once the graph is built: the length of its output if that is a
     /// vector of lazy values.
     shape: Option<Option<usize>>,
@@ -81,6 +84,7 @@ impl Control {
                 stop: GOING,
                 limit: None,
                 last: Snapshot::default(),
+                planned: Snapshot::default(),
                 shape: None,
                 ended: false,
             }),
@@ -146,10 +150,20 @@ impl Control {
     }
 
     /// The graph was built; its output is a vector of `len` lazy values, or
-    /// (`None`) something else.
-    pub(crate) fn built(&self, len: Option<usize>) {
-        self.lock().shape = Some(len);
+    /// (`None`) something else; `planned` is its progress before any task
+    /// ran, what [`snapshot`](Self::snapshot) answers until the run starts.
+    pub(crate) fn built(&self, len: Option<usize>, planned: Snapshot) {
+        let mut s = self.lock();
+        s.shape = Some(len);
+        s.planned = planned;
+        drop(s);
         self.changed.notify_all();
+    }
+
+    /// Whether the graph is built or its run is over.
+    pub(crate) fn is_built(&self) -> bool {
+        let s = self.lock();
+        s.shape.is_some() || s.ended
     }
 
     /// Waits until the graph is built (or its run is over without having
@@ -163,7 +177,9 @@ impl Control {
         s.shape.flatten()
     }
 
-    /// What has run so far, per family (the last count once it ended).
+    /// What has run so far, per family (the last count once it ended; all
+    /// tasks, none done, between the graph's build and its run's start;
+    /// nothing before the build).
     pub(crate) fn snapshot(&self) -> Snapshot {
         let s = self.lock();
         match s.live {
@@ -173,6 +189,7 @@ impl Control {
                 unsafe { (live.apply)(live.ptr, Op::Snapshot(&mut snap)) };
                 snap
             }
+            None if !s.ended => s.planned.clone(),
             None => s.last.clone(),
         }
     }

@@ -260,6 +260,25 @@ pub trait ErasedFamily<'g>: Sync {
     }
 }
 
+/// The progress of a graph built and not yet started: every task of the
+/// families `fams`, none done (what a run's snapshot reads before its first
+/// task).
+pub(crate) fn planned(fams: &[&dyn ErasedFamily<'_>]) -> progress::Snapshot {
+    let mut out = progress::Snapshot::default();
+    for f in fams {
+        let c = f.core();
+        match c.kind {
+            Kind::Tasks => out.add(c.info, 0, u64::from(c.len)),
+            Kind::Loop if c.len > 0 => {
+                f.count_tasks(false, &mut |info, _, total| out.add(info, 0, total));
+            }
+            _ => {}
+        }
+    }
+    out.prune();
+    out
+}
+
 // ---------------------------------------------------------------------------
 // Work items.
 

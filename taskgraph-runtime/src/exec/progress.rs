@@ -85,6 +85,8 @@ pub struct FamilyProgress {
     pub column: u32,
     /// The family's tasks.
     pub progress: Progress,
+    /// What people call it in this run (see [`label`](Self::label)).
+    label: String,
 }
 
 impl FamilyProgress {
@@ -95,7 +97,20 @@ impl FamilyProgress {
             line: info.line,
             column: info.column,
             progress: Progress::default(),
+            label: String::new(),
         }
+    }
+
+    /// The call site as progress bars and the dashboard name it: the
+    /// function (`inc`), or where another call site of the run has the same
+    /// name, the function and the line (`add @ src/main.rs:14`); see
+    /// [`FamilyInfo::labels`].
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn info(&self) -> FamilyInfo {
+        FamilyInfo::new(self.function, self.file, self.line, self.column)
     }
 
     fn is(&self, t: &TaskInfo) -> bool {
@@ -136,10 +151,16 @@ impl Snapshot {
     }
 
     /// Drops the families that have no task in this run (the node-by-node
-    /// form of a loop that ran fused, and the reverse).
+    /// form of a loop that ran fused, and the reverse), and labels the
+    /// others ([`FamilyInfo::labels`]).
     pub(crate) fn prune(&mut self) {
         self.families
             .retain(|r| r.progress.total > 0 || r.progress.failed > 0);
+        let infos: Vec<FamilyInfo> = self.families.iter().map(FamilyProgress::info).collect();
+        let refs: Vec<&FamilyInfo> = infos.iter().collect();
+        for (r, l) in self.families.iter_mut().zip(FamilyInfo::labels(&refs)) {
+            r.label = l;
+        }
     }
 
     /// The whole run.

@@ -77,6 +77,47 @@ impl FamilyInfo {
         s
     }
 
+    /// The labels people see for the call sites `sites` of one run, in their
+    /// order: the function's name where no other call site of the run has it
+    /// (`inc`), else the name and the call site's line (`add @ src/main.rs:14`),
+    /// and its column too where another call site of that name shares the line
+    /// (`add @ src/main.rs:14:9`). A site listed twice gets the same label.
+    ///
+    /// Progress bars, the dashboard, the performance report and
+    /// [`FamilyProgress::label`](crate::FamilyProgress::label) all name call
+    /// sites by this, so that they agree.
+    ///
+    /// ```
+    /// use taskgraph::FamilyInfo;
+    ///
+    /// static INC: FamilyInfo = FamilyInfo::new("inc", "src/main.rs", 12, 17);
+    /// static A: FamilyInfo = FamilyInfo::new("add", "src/main.rs", 14, 9);
+    /// static B: FamilyInfo = FamilyInfo::new("add", "src/main.rs", 15, 9);
+    /// assert_eq!(
+    ///     FamilyInfo::labels(&[&INC, &A, &B]),
+    ///     ["inc", "add @ src/main.rs:14", "add @ src/main.rs:15"]
+    /// );
+    /// ```
+    pub fn labels(sites: &[&FamilyInfo]) -> Vec<String> {
+        sites
+            .iter()
+            .map(|s| {
+                let others = || {
+                    sites
+                        .iter()
+                        .filter(move |o| o.name == s.name && !same(o, s))
+                };
+                if others().next().is_none() {
+                    s.name.to_owned()
+                } else if others().any(|o| o.file == s.file && o.line == s.line) {
+                    format!("{} @ {}:{}:{}", s.name, s.file, s.line, s.column)
+                } else {
+                    format!("{} @ {}:{}", s.name, s.file, s.line)
+                }
+            })
+            .collect()
+    }
+
     /// The description of the task at loop indices `indices`.
     pub fn task(&'static self, indices: &[u32]) -> TaskInfo {
         TaskInfo {
@@ -89,6 +130,12 @@ impl FamilyInfo {
             tree_reduce: self.tree_reduce,
         }
     }
+}
+
+/// Whether `a` and `b` name the same call site (the same record, or two
+/// records of the same function at the same place).
+fn same(a: &FamilyInfo, b: &FamilyInfo) -> bool {
+    std::ptr::eq(a, b) || (a.name, a.file, a.line, a.column) == (b.name, b.file, b.line, b.column)
 }
 
 /// Loop iteration numbers of a node.

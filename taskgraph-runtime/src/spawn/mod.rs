@@ -104,7 +104,7 @@ impl<T> std::fmt::Debug for Handle<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Handle")
             .field("finished", &self.is_finished())
-            .field("progress", &self.progress())
+            .field("progress", &self.s.ctl.snapshot().total())
             .finish()
     }
 }
@@ -301,8 +301,14 @@ impl<T> Handle<T> {
     }
 
     /// How many of the graph's tasks have finished, how many there are and
-    /// how many failed, read while it runs (zero of zero while it is being
-    /// built).
+    /// how many failed, read while it runs.
+    ///
+    /// The total is known from the start: while the graph is still being
+    /// built (its plain code runs on a driver thread right after `spawn`
+    /// returns, usually for microseconds), this waits until it is built
+    /// (inside a task, lending the task's place meanwhile). A run that
+    /// ended before its graph was built (cancelled, or failed while
+    /// building) reads `0/0`.
     ///
     /// Cost: no counting per task; reading it looks at the state of every
     /// node run node by node (about a nanosecond each) and at a counter per
@@ -323,19 +329,41 @@ impl<T> Handle<T> {
     ///     let v: Vec<_> = (0..40).map(|i| nap(i)).collect();
     ///     v
     /// });
-    /// let p = h.progress(); // somewhere between 0/0 and 40/40
+    /// let p = h.progress(); // somewhere between 0/40 and 40/40
+    /// assert_eq!(p.total, 40);
     /// assert!(p.done <= p.total && p.failed == 0);
     /// let v = h.wait()?;
     /// assert_eq!(v.len(), 40);
     /// # Ok::<(), taskgraph::Error>(())
     /// ```
     pub fn progress(&self) -> Progress {
+        self.wait_built();
         self.s.ctl.snapshot().total()
+    }
+
+    /// Waits until the graph is built or its run is over, lending a task's
+    /// place meanwhile.
+    fn wait_built(&self) {
+        if self.s.ctl.is_built() {
+            return;
+        }
+        WorkerCtx::current(|cur| match cur {
+            Some(w) if w.has_token() => {
+                let _back = w.lend();
+                self.s.ctl.wait_built();
+            }
+            _ => {
+                self.s.ctl.wait_built();
+            }
+        });
     }
 
     /// [`progress`](Handle::progress) per family (per call site of a
     /// `#[delayed]` function in the graph), in the order the graph makes
-    /// them; call sites with no task in this run are left out.
+    /// them; call sites with no task in this run are left out. Like
+    /// `progress`, this waits for the graph to be built.
+    /// [`FamilyProgress::label`] names each as progress bars do (`inc`, or
+    /// `add @ src/main.rs:14` where two call sites share a name).
     ///
     /// ```
     /// use taskgraph::{delayed, graph, Runtime};
@@ -364,6 +392,7 @@ impl<T> Handle<T> {
     /// # Ok::<(), taskgraph::Error>(())
     /// ```
     pub fn progress_by_family(&self) -> Vec<FamilyProgress> {
+        self.wait_built();
         self.s.ctl.snapshot().families
     }
 

@@ -263,10 +263,26 @@ pub(crate) fn template(t: &Template, rankdir: RankDir) -> Drawing {
         n.cluster = s.parent.map(|p| clusters[p as usize]);
         d.add_node(n);
     }
+    // One edge per pair of call sites, labelled with all its reads
+    // (`level[i], level[i + 1]`): parallel edges take the same route, so
+    // their labels would be drawn over each other.
+    let mut pairs: Vec<((u32, u32), Vec<&str>)> = Vec::new();
     for e in t.edges {
-        let mut edge = Edge::new(e.from as usize, e.to as usize);
-        if !e.label.is_empty() {
-            edge = edge.with_label(e.label);
+        let k = match pairs.iter().position(|(p, _)| *p == (e.from, e.to)) {
+            Some(k) => k,
+            None => {
+                pairs.push(((e.from, e.to), Vec::new()));
+                pairs.len() - 1
+            }
+        };
+        if !e.label.is_empty() && !pairs[k].1.contains(&e.label) {
+            pairs[k].1.push(e.label);
+        }
+    }
+    for ((from, to), labels) in pairs {
+        let mut edge = Edge::new(from as usize, to as usize);
+        if !labels.is_empty() {
+            edge = edge.with_label(labels.join(", "));
         }
         d.edges.push(edge);
     }
