@@ -272,7 +272,7 @@ fn question_mark_fails_the_graph_with_the_error() {
     let taskgraph::Error::TaskFailed { task, source, .. } = &err else {
         panic!("{err}")
     };
-    assert_eq!(task.function, "parse");
+    assert_eq!(task.function(), "parse");
     assert_eq!(task.indices, [1]);
     assert!(source.downcast_ref::<std::num::ParseIntError>().is_some());
     assert!(std::error::Error::source(&err).is_some());

@@ -200,7 +200,7 @@ fn panicking_drops_in_the_teardown_are_counted_and_nothing_is_lost() {
                 panic!("{e}")
             };
             assert_eq!(
-                (task.function, message.as_str()),
+                (task.function(), message.as_str()),
                 ("boom", "injected panic boom")
             );
             // The four values whose drop panicked, all made before `boom`
@@ -266,7 +266,7 @@ fn a_panicking_drop_after_the_last_read_fails_the_reader() {
         let Error::TaskPanicked { task, message, .. } = &e else {
             panic!("{e}")
         };
-        assert_eq!(task.function, "peek");
+        assert_eq!(task.function(), "peek");
         assert_eq!(message, "injected panic in the drop of 1");
         assert_eq!(drops.load(Ordering::SeqCst), 1);
     }

@@ -154,7 +154,7 @@ fn errors_are_the_same_fused_or_not() {
             panic!()
         };
         assert_eq!(
-            (task.function, task.indices, message.as_str()),
+            (task.function(), task.indices, message.as_str()),
             ("fragile", vec![77], "no 77")
         );
         let n = 0;

@@ -199,7 +199,7 @@ fn errors_name_the_same_task_either_way() {
             panic!("unexpected error {e:?}")
         };
         assert_eq!(
-            (task.function, &task.indices[..], &message[..]),
+            (task.function(), &task.indices[..], &message[..]),
             ("fragile", &[37][..], "no 37")
         );
         seen.push(e.to_string());

@@ -71,23 +71,23 @@ fn a_panicking_task_names_function_indices_and_message() {
     let Error::TaskPanicked { task, message, .. } = &e else {
         panic!("unexpected error {e:?}")
     };
-    assert_eq!(task.function, "fragile");
+    assert_eq!(task.function(), "fragile");
     assert_eq!(task.indices, vec![2, 3]);
-    assert!(task.file.ends_with("runtime.rs"), "{}", task.file);
+    assert!(task.file().ends_with("runtime.rs"), "{}", task.file());
     let expected = include_str!("runtime.rs")
         .lines()
         .position(|l| l.trim() == "parts.push(fragile(i, j));")
         .unwrap()
         + 1;
-    assert_eq!(task.line as usize, expected);
-    assert_eq!(task.column, 28, "the column of `fragile`");
+    assert_eq!(task.line() as usize, expected);
+    assert_eq!(task.column(), 28, "the column of `fragile`");
     assert_eq!(message, "cannot handle 2/3");
     assert_eq!(task.name(), "fragile[i=2, j=3]");
     assert_eq!(
         e.to_string(),
         format!(
             "task `fragile[i=2, j=3]` at {}:{expected}:28 panicked: cannot handle 2/3",
-            task.file
+            task.file()
         )
     );
 }
@@ -222,7 +222,7 @@ fn empty_tree_reduce_is_an_error_not_a_hang() {
     let Error::EmptyReduce { at } = &e else {
         panic!("unexpected error {e:?}")
     };
-    assert_eq!(at.function, "add");
+    assert_eq!(at.function(), "add");
     assert!(e.to_string().contains("was given an empty vector"), "{e}");
 }
 

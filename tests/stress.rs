@@ -73,7 +73,7 @@ fn many_graphs_from_many_threads() {
                             assert_eq!(sum, expected(n));
                         }
                         Err(Error::TaskPanicked { task, message, .. }) => {
-                            assert_eq!(task.function, "leaf");
+                            assert_eq!(task.function(), "leaf");
                             assert_eq!(task.indices, vec![fail_at as u32]);
                             assert_eq!(message, format!("leaf {fail_at} fails"));
                         }

@@ -282,7 +282,7 @@ fn a_failing_task_is_the_same_error() {
     };
     assert_eq!(got_task, task);
     assert_eq!(got_message, message);
-    assert_eq!(task.function, "check");
+    assert_eq!(task.function(), "check");
     assert_eq!(task.indices, [36]);
     assert_eq!(message, "37 is unlucky");
     // The name survives the trip back from the worker.
@@ -307,7 +307,7 @@ fn a_failing_task_is_the_same_error() {
         panic!("{err} / {want}")
     };
     assert_eq!(got, task);
-    assert_eq!(got.function, "parse");
+    assert_eq!(got.function(), "parse");
     assert_eq!(got.indices, [5]);
     assert!(
         err.to_string().starts_with("task `parse[i=5]` at "),

@@ -33,19 +33,20 @@ mod tree;
 mod value;
 pub mod view;
 
-pub use error::{Error, LoopVar, TaskInfo};
+pub use error::Error;
 pub use exec::progress::{FamilyProgress, Progress};
 pub use exec::task::{blocking, cancelled};
 pub use runtime::Graph;
 pub use runtime::{Runtime, RuntimeBuilder};
 pub use site::FamilyInfo;
+pub use site::{LoopVar, TaskInfo};
 pub use spawn::Handle;
 pub use view::View;
 
 /// Items the generated code uses. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::error::{Error, LoopVar};
+    pub use crate::error::Error;
     pub use crate::exec::cache::Cache;
     pub use crate::exec::task::{lift, Stopped, Tally, TaskError};
     pub use crate::exec::{Block, Cx, ErasedFamily, Kind, Ran, RunList};
@@ -63,6 +64,7 @@ pub mod __private {
     pub use crate::range::{FusedRange, FusedStep, Product};
     pub use crate::reduce::{tree_reduce, tree_reduce_nodes};
     pub use crate::scope::Scope;
+    pub use crate::site::LoopVar;
     pub use crate::site::{FamilyInfo, LoopIndex};
     pub use crate::site::{Fused, Link, LoopSite, Site, Template};
     pub use crate::source::{BorrowedValues, Feed, IntoLazy, IntoLazyVec, OwnedValues, Source};

@@ -24,10 +24,11 @@
 
 use std::marker::PhantomData;
 
-use crate::error::{Error, TaskInfo};
+use crate::error::Error;
 pub use crate::exec::part::{Codec, NodeRange};
 pub use crate::plan::{Part, Plan};
 use crate::runtime::{Graph, Runtime};
+use crate::site::TaskInfo;
 pub use crate::value::NodeId;
 use crate::value::ValueOf;
 pub use crate::view::instance::Instance;

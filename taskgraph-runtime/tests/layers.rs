@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u32)] = &[
     // 1. vocabulary
     ("sync", 1),
-    ("error", 1),
     ("site", 1),
+    ("site/task", 1),
     ("site/template", 1),
+    ("error", 1),
     // 2. values and events
     ("value", 2),
     ("value/slot", 2),

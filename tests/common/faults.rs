@@ -233,7 +233,7 @@ pub fn check(r: &Result<(u64, u64, u64), Error>, plan: &Plan, n: u64, m: u64, ca
             others,
             ..
         }) => {
-            assert!(planned(task.function, message), "{task} {message}");
+            assert!(planned(task.function(), message), "{task} {message}");
             assert!(*others < plan.faults.len(), "{others} others");
         }
         Err(Error::TaskFailed {
@@ -243,7 +243,7 @@ pub fn check(r: &Result<(u64, u64, u64), Error>, plan: &Plan, n: u64, m: u64, ca
             ..
         }) => {
             assert!(
-                planned(task.function, &source.to_string()),
+                planned(task.function(), &source.to_string()),
                 "{task} {source}"
             );
             assert!(*others < plan.faults.len(), "{others} others");

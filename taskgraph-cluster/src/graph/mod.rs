@@ -83,7 +83,10 @@ impl Report {
     pub(crate) fn of(e: &Error, infos: &[&'static FamilyInfo]) -> Report {
         let family = |t: &taskgraph_runtime::TaskInfo| {
             infos.iter().position(|i| {
-                i.name == t.function && i.file == t.file && i.line == t.line && i.column == t.column
+                i.name == t.function()
+                    && i.file == t.file()
+                    && i.line == t.line()
+                    && i.column == t.column()
             })
         };
         match e {

@@ -23,9 +23,9 @@ use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
-use crate::error::{Error, TaskInfo};
+use crate::error::Error;
 use crate::exec::cache::Cache;
-use crate::site::FamilyInfo;
+use crate::site::{FamilyInfo, TaskInfo};
 use crate::sync::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use crate::value::slot::{Slot, NOT_RUN};
 use crate::value::{Lazy, NodeId, Piece};

@@ -9,8 +9,7 @@
 //! ends); a snapshot turns them into tasks with what the loop was told of
 //! its body (`Loop::tasks`). Failures are counted where they are recorded.
 
-use crate::error::TaskInfo;
-use crate::site::FamilyInfo;
+use crate::site::{FamilyInfo, TaskInfo};
 
 /// How far a run has got: tasks finished, tasks in the graph, tasks
 /// failed. A snapshot, read without stopping the run.
@@ -114,7 +113,8 @@ impl FamilyProgress {
     }
 
     fn is(&self, t: &TaskInfo) -> bool {
-        (self.function, self.file, self.line, self.column) == (t.function, t.file, t.line, t.column)
+        (self.function, self.file, self.line, self.column)
+            == (t.function(), t.file(), t.line(), t.column())
     }
 }
 

@@ -24,8 +24,8 @@ use std::any::Any;
 use std::cell::Cell;
 
 use super::Cx;
-use crate::error::{Error, TaskInfo};
-use crate::site::{FamilyInfo, LoopIndex};
+use crate::error::Error;
+use crate::site::{FamilyInfo, LoopIndex, TaskInfo};
 use crate::sync::{AtomicU32, Ordering};
 use crate::value::NodeId;
 

@@ -4,11 +4,12 @@
 //! as written. Every other layer of the runtime speaks of tasks in these
 //! terms; this module imports nothing of the runtime but its errors.
 
+mod task;
 pub(crate) mod template;
 
+pub(crate) use task::write_iteration;
+pub use task::{LoopVar, TaskInfo};
 pub use template::{Fused, Link, LoopSite, Site, Template};
-
-use crate::error::{LoopVar, TaskInfo};
 
 /// A call site of a `graph!`: the function as written, where the call is
 /// and the loops around it. `graph!` makes one `'static` record per call
@@ -73,8 +74,14 @@ impl FamilyInfo {
     pub(crate) fn task_name(&self, at: &[u32]) -> String {
         let mut s = String::new();
         // Writing to a `String` does not fail.
-        let _ = crate::error::write_name(&mut s, self.name, self.loops, self.tree_reduce, at);
+        let _ = self.write_name(&mut s, at);
         s
+    }
+
+    /// Writes the name of the task at loop indices `at` (see
+    /// [`TaskInfo::name`]).
+    pub(crate) fn write_name(&self, out: &mut dyn std::fmt::Write, at: &[u32]) -> std::fmt::Result {
+        task::write_name(out, self.name, self.loops, self.tree_reduce, at)
     }
 
     /// The labels people see for the call sites `sites` of one run, in their
@@ -121,13 +128,8 @@ impl FamilyInfo {
     /// The description of the task at loop indices `indices`.
     pub fn task(&'static self, indices: &[u32]) -> TaskInfo {
         TaskInfo {
-            function: self.name,
-            file: self.file,
-            line: self.line,
-            column: self.column,
+            site: self,
             indices: indices.to_vec(),
-            loops: self.loops,
-            tree_reduce: self.tree_reduce,
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::view::instance::Instance;
 fn iteration(l: &LoopSite, k: u32) -> String {
     let mut s = String::new();
     // Writing to a `String` does not fail.
-    let _ = crate::error::write_iteration(&mut s, l.pattern, l.iter, k);
+    let _ = crate::site::write_iteration(&mut s, l.pattern, l.iter, k);
     s
 }
 

@@ -80,7 +80,7 @@ fn check_all() -> bool {
         });
         match &r {
             Err(Error::TaskFailed { task, source, .. }) => {
-                expect(&mut ok, task.function == "parse", format!("{name}: task {task}"));
+                expect(&mut ok, task.function() == "parse", format!("{name}: task {task}"));
                 expect(
                     &mut ok,
                     source.to_string() == "invalid digit found in string",
