@@ -62,7 +62,7 @@ pub mod __private {
         Unreachable,
     };
     pub use crate::range::{FusedRange, FusedStep, Product};
-    pub use crate::reduce::{tree_reduce, tree_reduce_nodes};
+    pub use crate::reduce::{nonempty as nonempty_reduce, tree_reduce, tree_reduce_nodes};
     pub use crate::scope::Scope;
     pub use crate::site::LoopVar;
     pub use crate::site::{FamilyInfo, LoopIndex};
@@ -113,11 +113,5 @@ pub mod __private {
             }
             n
         }
-    }
-
-    /// The error of a fused `tree_reduce` over an empty range.
-    #[cold]
-    pub fn empty_reduce(info: &'static FamilyInfo, at: &[u32]) -> crate::Error {
-        crate::Error::EmptyReduce { at: info.task(at) }
     }
 }

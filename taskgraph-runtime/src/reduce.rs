@@ -6,9 +6,33 @@ use crate::error::Error;
 use crate::exec::Cx;
 use crate::family::Family;
 use crate::loops::{Loop, Reduce, VecLeaf};
-use crate::site::LoopIndex;
+use crate::site::{FamilyInfo, LoopIndex};
 use crate::tree::Levels;
 use crate::value::{Lazy, LazyVec, NodeId};
+
+/// The one check of an empty `tree_reduce`, and the one place that makes
+/// its [`Error::EmptyReduce`]: every way of reducing calls it (node by node
+/// and fused over a vector here, fused over a loop's iterations in the
+/// code `graph!` writes). `len` is the number of values to reduce, `info`
+/// the combining function's call site and `outer` the loop indices around
+/// the `tree_reduce`.
+///
+/// # Errors
+/// [`Error::EmptyReduce`] if `len` is zero.
+#[inline]
+pub fn nonempty(len: usize, info: &'static FamilyInfo, outer: &[u32]) -> Result<(), Error> {
+    #[cold]
+    #[inline(never)]
+    fn empty(info: &'static FamilyInfo, outer: &[u32]) -> Error {
+        Error::EmptyReduce {
+            at: info.task(outer),
+        }
+    }
+    if len == 0 {
+        return Err(empty(info, outer));
+    }
+    Ok(())
+}
 
 /// `tree_reduce(v, f)` inside `graph!`: with fusion, one fused loop over the
 /// elements (`lp`); otherwise `n - 1` nodes of `fam`, added level by level.
@@ -31,18 +55,9 @@ where
     L: LoopIndex,
     C: Fn(T, T, u32, u32, &Cx<'_, 'g>) -> T + Sync,
 {
-    if v.is_empty() {
-        let at = at(0, 0);
-        let outer = at.as_slice();
-        return Err(Error::EmptyReduce {
-            at: fam.info().task(&outer[..outer.len() - 2]),
-        });
-    }
-    let n = v.len() as u32;
-    if n == 1 {
-        return Ok(v.get(0).expect("one element"));
-    }
-    if fusion {
+    // An empty or one-element `v` is `tree_reduce_nodes`' to check and
+    // answer, fused or not.
+    if fusion && v.len() > 1 {
         return lp.reduce_vec(v, combine);
     }
     tree_reduce_nodes(fam, v, at)
@@ -61,14 +76,15 @@ where
     T: Send + Sync,
     L: LoopIndex,
 {
-    if v.is_empty() {
+    {
         let at = at(0, 0);
         let outer = at.as_slice();
-        return Err(Error::EmptyReduce {
-            at: fam.info().task(&outer[..outer.len() - 2]),
-        });
+        nonempty(v.len(), fam.info(), &outer[..outer.len() - 2])?;
     }
     let n = v.len() as u32;
+    if n == 1 {
+        return Ok(v.get(0).expect("one element"));
+    }
     let levels = Levels::new(n);
     let id = fam.id();
     // Inside a loop the family already holds the trees of the earlier

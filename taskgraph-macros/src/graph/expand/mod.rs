@@ -471,13 +471,11 @@ impl Ctx<'_> {
                 let r = reduced_ident(p);
                 let fam = &self.g.families[f];
                 let info = info_ident(self.g, f);
-                let empty = private("empty_reduce", Span::call_site());
+                let nonempty = private("nonempty_reduce", Span::call_site());
                 let combine = self.combine(f);
                 let _ = fam;
                 quote! {
-                    if #len == 0 {
-                        return ::core::result::Result::Err(#empty(#info, &[]));
-                    }
+                    #nonempty(#len, #info, &[])?;
                     #r = ::core::option::Option::Some(#l.reduce(
                         #len,
                         |#k: u32, #cx: &#cx_ty<'_, '_>| {
