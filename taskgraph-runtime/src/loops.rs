@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::exec::cache::{Cache, RawBuf};
 use crate::exec::task::{Stopped, Tally};
-use crate::exec::{Block, Core, Cx, ErasedFamily, Job, Kind, Ran, RunList, ROOT};
+use crate::exec::{first_cut, halve, Block, Core, Cx, ErasedFamily, Job, Kind, Ran, RunList, ROOT};
 use crate::site::FamilyInfo;
 use crate::sync::{AtomicU32, Ordering};
 use crate::tree::{merge_label, small, spine_split, tree_size, Acc, SMALL};
@@ -373,15 +373,6 @@ impl Probe {
     }
 }
 
-/// Whether a running block should give work away now: another thread could
-/// take it, or this thread must hand back another graph's work, or the work
-/// is heavy (then the rest stays split in advance, as rayon keeps it; a
-/// piece nobody steals comes back to this thread).
-#[inline(always)]
-fn want_split(cx: &Cx<'_, '_>, probe: &Probe) -> bool {
-    probe.heavy || cx.w.hungry() || cx.w.should_yield()
-}
-
 /// The size of the aligned chunk starting at `cur` inside the block aligned
 /// at `lo` (whose range is `size` long), at most `max`.
 #[inline(always)]
@@ -580,9 +571,10 @@ where
                 cx.w,
             )
         };
-        // A new loop starts on every thread at once: about one piece each.
+        // A new loop starts on every thread at once: about one piece each
+        // (`exec::first_cut`'s cut, at aligned boundaries).
         if first && cx.threads() > 1 {
-            let piece = (hi - lo).div_ceil(cx.threads()).max(1);
+            let piece = cx.first_piece(hi - lo);
             while hi - lo > piece && size > 1 {
                 let mid = lo + size / 2;
                 if mid >= hi {
@@ -602,7 +594,7 @@ where
         let mut probe = Probe::new();
         while cur < hi {
             cx.check()?;
-            if hi - cur > 1 && want_split(cx, &probe) {
+            if cx.give_away(hi - cur, probe.heavy) {
                 if let Some((m, z)) = spine_split(lo, size, hi, cur) {
                     // Spine nodes above the one of 2z leaves: their left
                     // halves are done (the bottom entries of `acc`).
@@ -716,21 +708,14 @@ impl<'g, L: Fn(u32, &Cx<'_, 'g>) -> Result<(), Stopped> + Sync> LoopKind<'g> for
             )
         };
         if first && cx.threads() > 1 {
-            let piece = (hi - lo).div_ceil(cx.threads()).max(1);
-            while hi - lo > piece {
-                let mid = lo + (hi - lo).div_ceil(2);
-                push(mid, hi);
-                hi = mid;
-            }
+            hi = first_cut(lo, hi, cx.first_piece(hi - lo), push);
         }
         let mut cur = lo;
         let mut probe = Probe::new();
         while cur < hi {
             cx.check()?;
-            if hi - cur > 1 && want_split(cx, &probe) {
-                let mid = cur + (hi - cur).div_ceil(2);
-                push(mid, hi);
-                hi = mid;
+            if cx.give_away(hi - cur, probe.heavy) {
+                hi = halve(cur, hi, push);
             }
             let end = (cur + probe.chunk()).min(hi);
             for k in cur..end {

@@ -819,19 +819,17 @@ impl<'r, 'g> Run<'r, 'g> {
     /// Source nodes `lo..hi` of one family: first cut into about one piece
     /// per thread, so that every thread starts at once even if the first
     /// task is long; then run in order, giving the upper half away whenever
-    /// another thread could take it.
-    fn run_range(&self, fam: u32, mut lo: u32, mut hi: u32, cx: &Cx<'_, 'g>) {
-        let piece = ((hi - lo) / self.state.threads).max(1);
-        while hi - lo > piece {
-            let mid = lo + (hi - lo).div_ceil(2);
-            self.push(Job::Range { fam, lo: mid, hi }, cx.w);
-            hi = mid;
-        }
+    /// another thread could take it (the cuts of fused loop blocks too:
+    /// see "Cutting a range among threads" below). A range given away is
+    /// cut again when it starts.
+    fn run_range(&self, fam: u32, mut lo: u32, hi: u32, cx: &Cx<'_, 'g>) {
+        let give = |lo: u32, hi: u32| self.push(Job::Range { fam, lo, hi }, cx.w);
+        let mut hi = first_cut(lo, hi, cx.first_piece(hi - lo), give);
         while lo < hi {
-            if hi - lo > 1 && (cx.w.hungry() || cx.w.should_yield()) {
-                let mid = lo + (hi - lo).div_ceil(2);
-                self.push(Job::Range { fam, lo: mid, hi }, cx.w);
-                hi = mid;
+            // Every node is a task of its own: look at every node, and never
+            // split in advance (the work is not known to be heavy).
+            if cx.give_away(hi - lo, false) {
+                hi = halve(lo, hi, give);
             }
             self.run_chain(NodeId::new(fam, lo), cx);
             lo += 1;
@@ -1222,4 +1220,66 @@ impl<'r, 'g> Cx<'r, 'g> {
     pub(crate) fn threads(&self) -> u32 {
         self.run.state.threads
     }
+}
+
+// ---------------------------------------------------------------------------
+// Cutting a range among threads.
+//
+// A range of source nodes (`Run::run_range`) and a fused loop's block of
+// iterations (`../loops.rs`, `Each` and `Reduce`) are cut by the same two
+// decisions, made here: the first cut of a range that starts on every
+// thread at once (`Cx::first_piece`: about one piece per thread, so that
+// every thread starts at once even if the first item is long), and while a
+// piece runs, whether to give part of it away now (`Cx::give_away`).
+//
+// Where they cut, and how often they ask, differs on purpose:
+// - a source range and an `Each` block halve what is left (`first_cut`,
+//   `halve`); a `Reduce` block cuts only at aligned boundaries (its first
+//   cut at `lo + size / 2`, later ones at `tree::spine_split`), so that the
+//   numbering of the reduction tree's nodes does not depend on the cuts;
+// - a source range asks at every node (each node is a task of its own, run
+//   with its chain of consumers) and never cuts in advance; a loop block asks
+//   once per chunk of iterations (`Probe` in `loops.rs` sizes the chunks, so
+//   light iterations pay nothing per iteration) and keeps heavy work cut in
+//   advance (`heavy`), as rayon does;
+// - a source range given away is cut again when it starts; a loop makes its
+//   first cut only in its first block (`first`).
+
+impl Cx<'_, '_> {
+    /// The size of the pieces a range of `n` items is first cut into: about
+    /// one per thread.
+    #[inline]
+    pub(crate) fn first_piece(&self, n: u32) -> u32 {
+        n.div_ceil(self.threads()).max(1)
+    }
+
+    /// Whether a thread with `left` items of its piece still to run should
+    /// give part of them away now: another thread could take it, or this
+    /// thread must hand back another graph's work, or the work is `heavy`
+    /// (then the rest stays cut in advance; a piece nobody takes comes back
+    /// to this thread).
+    #[inline(always)]
+    pub(crate) fn give_away(&self, left: u32, heavy: bool) -> bool {
+        left > 1 && (heavy || self.w.hungry() || self.w.should_yield())
+    }
+}
+
+/// Gives away the upper half of `cur..hi` (`give(mid, hi)`); returns `mid`,
+/// the end of the half kept.
+#[inline]
+pub(crate) fn halve(cur: u32, hi: u32, give: impl FnOnce(u32, u32)) -> u32 {
+    let mid = cur + (hi - cur).div_ceil(2);
+    give(mid, hi);
+    mid
+}
+
+/// The first cut of `lo..hi` into pieces of about `piece` items: gives the
+/// upper half away while more than `piece` is left; returns the end of the
+/// piece kept, `lo..end`.
+#[inline]
+pub(crate) fn first_cut(lo: u32, mut hi: u32, piece: u32, mut give: impl FnMut(u32, u32)) -> u32 {
+    while hi - lo > piece {
+        hi = halve(lo, hi, &mut give);
+    }
+    hi
 }
