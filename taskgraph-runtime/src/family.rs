@@ -7,9 +7,9 @@ use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 
 use crate::error::Error;
-use crate::exec::cache::{Cache, RawBuf};
+use crate::exec::cache::Cache;
 use crate::exec::task::TaskError;
-use crate::exec::{Core, Cx, ErasedFamily, Kind, Ran, RunList};
+use crate::exec::{Cells, Core, Cx, ErasedFamily, Kind, Ran, RunList};
 use crate::pass::InputSet;
 use crate::site::{FamilyInfo, LoopIndex};
 use crate::sync::AtomicU32;
@@ -26,7 +26,7 @@ type Record<A, S> = UnsafeCell<Option<(A, S)>>;
 pub struct Family<'g, A, I: InputSet<'g>, L, T> {
     core: Core,
     recs: Vec<Record<A, I::Stored>>,
-    values: UnsafeCell<Option<RawBuf>>,
+    values: Cells,
     _brand: Brand<'g>,
     _t: PhantomData<fn() -> (L, T)>,
 }
@@ -44,7 +44,7 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
         Family {
             core,
             recs: Vec::new(),
-            values: UnsafeCell::new(None),
+            values: Cells::new(),
             _brand: PhantomData,
             _t: PhantomData,
         }
@@ -235,11 +235,8 @@ where
         }
     }
     fn prepare(&self, cache: &Cache, _: *const AtomicU32) -> Result<*mut u8, Error> {
-        let buf = cache.take_raw::<T>(self.fam.recs.len())?;
-        let p = buf.ptr();
         // SAFETY: before the run, single-threaded.
-        unsafe { *self.fam.values.get() = Some(buf) };
-        Ok(p)
+        unsafe { self.fam.values.prepare::<T>(cache, self.fam.recs.len()) }
     }
     #[inline]
     fn run(&self, idx: u32, cx: &Cx<'_, 'g>) -> Ran {
@@ -264,15 +261,19 @@ where
         // SAFETY: the node has run (its value is written) and its consumers
         // are told only after this.
         unsafe {
-            cx.slot_of::<T>(NodeId::new(self.fam.core.id, idx))
-                .publish(uses)
+            self.fam
+                .values
+                .publish::<T>(self.fam.core.id, idx, uses, cx)
         }
     }
     fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) -> usize {
-        let c = &self.fam.core;
         // SAFETY: the run is over; no other thread touches the family, whose
         // cells hold `T`s.
-        unsafe { cx.teardown_cells::<T>(&self.fam.values, c.id, c.len, cache, live) }
+        unsafe {
+            self.fam
+                .values
+                .teardown::<T>(&self.fam.core, cache, live, cx)
+        }
     }
 }
 

@@ -18,9 +18,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::exec::cache::{Cache, RawBuf};
+use crate::exec::cache::Cache;
 use crate::exec::task::{Stopped, Tally};
-use crate::exec::{first_cut, halve, Block, Core, Cx, ErasedFamily, Job, Kind, Ran, RunList, ROOT};
+use crate::exec::{
+    first_cut, halve, Block, Cells, Core, Cx, ErasedFamily, Job, Kind, Ran, RunList, ROOT,
+};
 use crate::site::FamilyInfo;
 use crate::sync::{AtomicU32, Ordering};
 use crate::tree::{merge_label, small, spine_split, tree_size, Acc, SMALL};
@@ -69,7 +71,7 @@ pub struct Loop<'g, K> {
     kind: Option<K>,
     gathers: Vec<Piece>,
     held: Vec<(NodeId, Release)>,
-    out: UnsafeCell<Option<RawBuf>>,
+    out: Cells,
     /// Iterations run so far (for progress; see `exec/progress.rs`).
     iters: AtomicU32,
     /// The tasks each iteration runs, if the graph said (`Loop::tasks`).
@@ -98,7 +100,7 @@ impl<'g, K> Loop<'g, K> {
             kind: None,
             gathers: Vec::new(),
             held: Vec::new(),
-            out: UnsafeCell::new(None),
+            out: Cells::new(),
             iters: AtomicU32::new(0),
             tasks: None,
             _brand: PhantomData,
@@ -199,11 +201,8 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
         }
     }
     fn prepare(&self, cache: &Cache, _: *const crate::sync::AtomicU32) -> Result<*mut u8, Error> {
-        let buf = cache.take_raw::<K::Output>(self.core.len as usize)?;
-        let p = buf.ptr();
         // SAFETY: before the run, single-threaded.
-        unsafe { *self.out.get() = Some(buf) };
-        Ok(p)
+        unsafe { self.out.prepare::<K::Output>(cache, self.core.len as usize) }
     }
     fn run(&self, _: u32, cx: &Cx<'_, 'g>) -> Ran {
         let k = self.kind();
@@ -244,10 +243,7 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
     fn publish(&self, idx: u32, uses: u32, cx: &Cx<'_, 'g>) {
         // SAFETY: the loop has ended (its output is written) and its
         // consumers are told only after this.
-        unsafe {
-            cx.slot_of::<K::Output>(NodeId::new(self.core.id, idx))
-                .publish(uses)
-        }
+        unsafe { self.out.publish::<K::Output>(self.core.id, idx, uses, cx) }
     }
     fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) -> usize {
         let mut panics = 0;
@@ -255,9 +251,7 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
             panics += k.teardown();
         }
         // SAFETY: the run is over; the output cells hold `K::Output`s.
-        panics += unsafe {
-            cx.teardown_cells::<K::Output>(&self.out, self.core.id, self.core.len, cache, live)
-        };
+        panics += unsafe { self.out.teardown::<K::Output>(&self.core, cache, live, cx) };
         panics
     }
     fn count_tasks(&self, finished: bool, add: &mut dyn FnMut(&'static FamilyInfo, u64, u64)) {
@@ -916,7 +910,7 @@ where
 /// the iteration that pushes it, and all are ready when the loop ends.
 pub struct Elements<'g, T> {
     core: Core,
-    cells: UnsafeCell<Option<RawBuf>>,
+    cells: Cells,
     /// The cells and the states, found once when the run is prepared.
     at: std::cell::Cell<(*mut MaybeUninit<T>, *const AtomicU32)>,
     _brand: Brand<'g>,
@@ -932,7 +926,7 @@ impl<'g, T> Elements<'g, T> {
     pub(crate) fn new(id: u32, info: &'static FamilyInfo) -> Self {
         Elements {
             core: Core::new(id, Kind::Elements, info),
-            cells: UnsafeCell::new(None),
+            cells: Cells::new(),
             at: std::cell::Cell::new((std::ptr::null_mut(), std::ptr::null())),
             _brand: PhantomData,
             _t: PhantomData,
@@ -987,10 +981,8 @@ impl<'g, T: Send + Sync> ErasedFamily<'g> for Elements<'g, T> {
     }
     fn for_each_gather(&self, _: &mut dyn FnMut(u32, Piece)) {}
     fn prepare(&self, cache: &Cache, states: *const AtomicU32) -> Result<*mut u8, Error> {
-        let buf = cache.take_raw::<T>(self.core.len as usize)?;
-        let p = buf.ptr();
         // SAFETY: before the run, single-threaded.
-        unsafe { *self.cells.get() = Some(buf) };
+        let p = unsafe { self.cells.prepare::<T>(cache, self.core.len as usize)? };
         self.at.set((p.cast(), states));
         Ok(p)
     }
@@ -1000,18 +992,18 @@ impl<'g, T: Send + Sync> ErasedFamily<'g> for Elements<'g, T> {
     fn publish(&self, idx: u32, uses: u32, cx: &Cx<'_, 'g>) {
         // SAFETY: the loop has ended, so the element is written, and its
         // consumers are told only after this.
-        unsafe {
-            cx.slot_of::<T>(NodeId::new(self.core.id, idx))
-                .publish(uses)
-        }
+        unsafe { self.cells.publish::<T>(self.core.id, idx, uses, cx) }
     }
     fn publish_range(&self, lo: u32, hi: u32, uses: u32, cx: &Cx<'_, 'g>) {
         // SAFETY: as in `publish`.
-        unsafe { cx.publish_range::<T>(self.core.id, lo, hi, uses) }
+        unsafe {
+            self.cells
+                .publish_range::<T>(self.core.id, lo, hi, uses, cx)
+        }
     }
     fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) -> usize {
         // SAFETY: the run is over; the cells hold `T`s.
-        unsafe { cx.teardown_cells::<T>(&self.cells, self.core.id, self.core.len, cache, live) }
+        unsafe { self.cells.teardown::<T>(&self.core, cache, live, cx) }
     }
 }
 

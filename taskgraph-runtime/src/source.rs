@@ -33,10 +33,10 @@ use std::marker::PhantomData;
 use std::sync::Mutex;
 
 use crate::error::Error;
-use crate::exec::cache::{Cache, RawBuf};
+use crate::exec::cache::Cache;
 use crate::exec::finish::Wake;
 use crate::exec::registry::{Registry, WorkerCtx};
-use crate::exec::{Block, Core, Cx, ErasedFamily, Job, Kind, Ran, Run};
+use crate::exec::{Block, Cells, Core, Cx, ErasedFamily, Job, Kind, Ran, Run};
 use crate::site::FamilyInfo;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::value::{Brand, Lazy, LazyVec, NodeId, Piece};
@@ -155,7 +155,7 @@ pub struct Source<'g, T, F> {
     feed: Option<F>,
     /// The subscription while the family waits for its values.
     waiting: Waiting,
-    cells: std::cell::UnsafeCell<Option<RawBuf>>,
+    cells: Cells,
     _brand: Brand<'g>,
     _t: PhantomData<fn() -> T>,
 }
@@ -291,11 +291,8 @@ impl<'g, T: Send + Sync, F: Feed<T>> ErasedFamily<'g> for Source<'g, T, F> {
     }
     fn for_each_gather(&self, _: &mut dyn FnMut(u32, Piece)) {}
     fn prepare(&self, cache: &Cache, _: *const AtomicU32) -> Result<*mut u8, Error> {
-        let buf = cache.take_raw::<T>(self.core.len as usize)?;
-        let p = buf.ptr();
         // SAFETY: before the run, single-threaded.
-        unsafe { *self.cells.get() = Some(buf) };
-        Ok(p)
+        unsafe { self.cells.prepare::<T>(cache, self.core.len as usize) }
     }
     fn run(&self, _: u32, _: &Cx<'_, 'g>) -> Ran {
         unreachable!("taskgraph internal error: a source runs as one block")
@@ -342,18 +339,18 @@ impl<'g, T: Send + Sync, F: Feed<T>> ErasedFamily<'g> for Source<'g, T, F> {
     fn publish(&self, idx: u32, uses: u32, cx: &Cx<'_, 'g>) {
         // SAFETY: the family is complete (its values are written) and the
         // consumers are told only after this.
-        unsafe {
-            cx.slot_of::<T>(NodeId::new(self.core.id, idx))
-                .publish(uses)
-        }
+        unsafe { self.cells.publish::<T>(self.core.id, idx, uses, cx) }
     }
     fn publish_range(&self, lo: u32, hi: u32, uses: u32, cx: &Cx<'_, 'g>) {
         // SAFETY: as in `publish`.
-        unsafe { cx.publish_range::<T>(self.core.id, lo, hi, uses) }
+        unsafe {
+            self.cells
+                .publish_range::<T>(self.core.id, lo, hi, uses, cx)
+        }
     }
     fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) -> usize {
         // SAFETY: the run is over; the cells hold `T`s.
-        unsafe { cx.teardown_cells::<T>(&self.cells, self.core.id, self.core.len, cache, live) }
+        unsafe { self.cells.teardown::<T>(&self.core, cache, live, cx) }
     }
     fn abandon_wait(&self) -> bool {
         let id = self.waiting.stop();
@@ -370,7 +367,7 @@ impl<'g, T, F> Source<'g, T, F> {
             core,
             feed: None,
             waiting: Waiting::new(),
-            cells: std::cell::UnsafeCell::new(None),
+            cells: Cells::new(),
             _brand: PhantomData,
             _t: PhantomData,
         }

@@ -260,6 +260,90 @@ pub trait ErasedFamily<'g>: Sync {
     }
 }
 
+/// A family's output cells: the buffer its nodes' values live in during a
+/// run, taken from the cache before it and given back after it, and the
+/// steps of `ErasedFamily` on them, written once for every kind of family
+/// (tasks, fused loops, loop elements, sources). The value type `T` is
+/// named by each call rather than by the type: a fused loop's type names
+/// its output type only through its kind, without a bound to name it by.
+pub(crate) struct Cells(std::cell::UnsafeCell<Option<crate::exec::cache::RawBuf>>);
+
+impl Cells {
+    /// No cells yet (they are taken by `prepare`).
+    pub(crate) const fn new() -> Self {
+        Cells(std::cell::UnsafeCell::new(None))
+    }
+
+    /// `ErasedFamily::prepare`: takes cells for `len` values of `T` from
+    /// `cache`; returns their address.
+    ///
+    /// # Safety
+    /// Before the run, on the one thread that prepares it: nothing else
+    /// touches these cells.
+    pub(crate) unsafe fn prepare<T>(&self, cache: &Cache, len: usize) -> Result<*mut u8, Error> {
+        let buf = cache.take_raw::<T>(len)?;
+        let p = buf.ptr();
+        // SAFETY: the caller's contract: nothing else touches the cells.
+        unsafe { *self.0.get() = Some(buf) };
+        Ok(p)
+    }
+
+    /// `ErasedFamily::publish`: sets the uses of node `idx`'s written
+    /// output, in family `fam` whose outputs are `T`.
+    ///
+    /// # Safety
+    /// As [`Slot::publish`]: the node's value is written, and its
+    /// consumers are told only after this.
+    #[inline]
+    pub(crate) unsafe fn publish<T>(&self, fam: u32, idx: u32, uses: u32, cx: &Cx<'_, '_>) {
+        // SAFETY: the caller's contract.
+        unsafe { cx.slot_of::<T>(NodeId::new(fam, idx)).publish(uses) }
+    }
+
+    /// `ErasedFamily::publish_range`: the same uses for the written
+    /// outputs of nodes `lo..hi` of family `fam`, whose outputs are `T`.
+    ///
+    /// # Safety
+    /// As [`Slot::publish`], for each of these nodes.
+    pub(crate) unsafe fn publish_range<T>(
+        &self,
+        fam: u32,
+        lo: u32,
+        hi: u32,
+        uses: u32,
+        cx: &Cx<'_, '_>,
+    ) {
+        let s = cx.slots::<T>(fam, lo, hi - lo);
+        for k in 0..s.len() {
+            // SAFETY: the caller's contract, node by node.
+            unsafe { s.get(k).publish(uses) }
+        }
+    }
+
+    /// `ErasedFamily::teardown`: drops the values of the family's nodes
+    /// still alive in the cells and gives the buffer back to `cache`.
+    /// Returns how many `Drop`s panicked.
+    ///
+    /// # Safety
+    /// The run is over, no other thread touches the cells, and they hold
+    /// the `T` outputs of the family of `core`.
+    pub(crate) unsafe fn teardown<T>(
+        &self,
+        core: &Core,
+        cache: &Cache,
+        live: bool,
+        cx: &Cx<'_, '_>,
+    ) -> usize {
+        // SAFETY: the caller's contract: nobody else touches the cells.
+        let Some(buf) = (unsafe { (*self.0.get()).take() }) else {
+            return 0;
+        };
+        let panics = cx.slots::<T>(core.id, 0, core.len).teardown(live);
+        cache.give_raw(buf);
+        panics
+    }
+}
+
 /// The progress of a graph built and not yet started: every task of the
 /// families `fams`, none done (what a run's snapshot reads before its first
 /// task).
@@ -1132,43 +1216,6 @@ impl<'r, 'g> Cx<'r, 'g> {
             mark: Marker::new(),
             observers: run.watch.observers.as_deref(),
         }
-    }
-
-    /// Sets the same `uses` for the written outputs of nodes `lo..hi` of
-    /// family `fam`, whose outputs are `T`.
-    ///
-    /// # Safety
-    /// As [`Slot::publish`], for each of these nodes.
-    pub(crate) unsafe fn publish_range<T>(&self, fam: u32, lo: u32, hi: u32, uses: u32) {
-        let s = self.slots::<T>(fam, lo, hi - lo);
-        for k in 0..s.len() {
-            // SAFETY: the caller's contract, node by node.
-            unsafe { s.get(k).publish(uses) }
-        }
-    }
-
-    /// A family's end (`ErasedFamily::teardown`): takes its cell buffer
-    /// `cells`, drops the values of its `len` nodes still alive there, and
-    /// gives the buffer back to `cache`. Returns how many `Drop`s panicked.
-    ///
-    /// # Safety
-    /// The run is over, no other thread touches `cells`, and `cells` holds
-    /// the `T` outputs of family `fam`.
-    pub(crate) unsafe fn teardown_cells<T>(
-        &self,
-        cells: &std::cell::UnsafeCell<Option<crate::exec::cache::RawBuf>>,
-        fam: u32,
-        len: u32,
-        cache: &Cache,
-        live: bool,
-    ) -> usize {
-        // SAFETY: the caller's contract: nobody else touches `cells`.
-        let Some(buf) = (unsafe { (*cells.get()).take() }) else {
-            return 0;
-        };
-        let panics = self.slots::<T>(fam, 0, len).teardown(live);
-        cache.give_raw(buf);
-        panics
     }
 
     /// The slot behind a lazy handle of this graph.
