@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compile time of `graph!` (issue 4): 20 `graph!`s of 10 call sites each,
+# Compile time of `graph!`: 20 `graph!`s of 10 call sites each,
 # against the same computations written as plain sequential Rust.
 #
 #   benches/compile_time.sh [REPEATS]        (default 3)
@@ -53,7 +53,7 @@ EOF
 # 10 call sites per graph: inc dec add mul, inc dec add in a loop, the
 # tree_reduce's add, mul, add.
 gen_graph_crate() {
-    echo "use taskgraph::{delayed, graph, Runtime};"
+    echo "use taskdag::{delayed, graph, Runtime};"
     gen_common "#[delayed]"
     for k in $(seq 1 $graphs); do
         cat <<EOF
@@ -148,7 +148,7 @@ edition = "2021"
 publish = false
 
 [dependencies]
-taskgraph = { path = "$root" }
+taskdag = { path = "$root" }
 
 [workspace]
 EOF

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
-use taskgraph::{delayed, graph, Runtime};
+use taskdag::{delayed, graph, Runtime};
 
 // ---------------------------------------------------------------------------
 // Counting allocator: exact allocation counts and live/peak heap bytes.
@@ -1063,8 +1063,8 @@ fn fixed_cost(s: &Settings, p: &Pools) {
 /// a run-level flag), an observer that does nothing (two clock reads and
 /// two calls per task), and the task stream (which also records each task).
 fn observers(s: &Settings, p: &Pools) {
-    use taskgraph::observe::Observer;
-    use taskgraph::stream::TaskStream;
+    use taskdag::observe::Observer;
+    use taskdag::stream::TaskStream;
     struct Nothing;
     impl Observer for Nothing {}
     let n = if s.smoke { 256 } else { 65536 };

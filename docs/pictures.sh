@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the pictures in docs/ (named in `taskgraph::guide::seeing`)
+# Regenerates the pictures in docs/ (named in `taskdag::guide::seeing`)
 # from real runs (needs Debian's chromium for the two screenshots).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

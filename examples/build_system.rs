@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use taskgraph::{delayed, graph, Runtime};
+use taskdag::{delayed, graph, Runtime};
 
 /// One target of the project, with its dependencies as positions in the
 /// build order (always before it).
@@ -200,7 +200,7 @@ pub fn build(name: &str, cost: u64, deps: &[Artifact]) -> Artifact {
 
 /// Every target, as a graph: one `build` per target, gathering the
 /// artifacts of its dependencies.
-pub fn parallel(rt: &Runtime, targets: &[Target]) -> Result<Vec<Artifact>, taskgraph::Error> {
+pub fn parallel(rt: &Runtime, targets: &[Target]) -> Result<Vec<Artifact>, taskdag::Error> {
     rt.compute(graph! {
         let mut built = Vec::new();
         for t in targets {

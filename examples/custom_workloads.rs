@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use taskgraph::{delayed, graph, Graph, Runtime, View};
+use taskdag::{delayed, graph, Graph, Runtime, View};
 
 /// Mean sleep per task when `--scale` is not given, in seconds.
 const DEFAULT_SCALE: f64 = 0.002;
@@ -103,7 +103,7 @@ fn persisted(z: i64) -> i64 {
 }
 
 /// A graph is a value: a function can build it and return it, uncomputed.
-fn tutorial_graph(a: i64, b: i64) -> impl taskgraph::Graph<Output = i64> {
+fn tutorial_graph(a: i64, b: i64) -> impl taskdag::Graph<Output = i64> {
     graph! {
         let x = inc(a);
         let y = dec(b);
@@ -175,7 +175,7 @@ fn sum(ds: &[Duration]) -> Duration {
     ds.iter().sum()
 }
 
-fn run(scale: f64) -> Result<(), taskgraph::Error> {
+fn run(scale: f64) -> Result<(), taskdag::Error> {
     println!(
         "Custom workloads with taskgraph: each task sleeps uniformly in [0, {:.1}] ms (mean {:.1} ms).\n",
         2e3 * scale,
@@ -248,7 +248,7 @@ fn run(scale: f64) -> Result<(), taskgraph::Error> {
         ms(d[2]),
         ms(d[0].max(d[1]) + d[2])
     );
-    println!("   A function can return a graph, as `impl taskgraph::Graph<Output = i64>`, and");
+    println!("   A function can return a graph, as `impl taskdag::Graph<Output = i64>`, and");
     println!("   g.compute() runs it on the default runtime (one thread per core, started on first use):");
     reseed();
     let t = Instant::now();
@@ -455,8 +455,8 @@ fn tutorial_loop(n: i64) -> impl View<Output = i64> {
 /// task stream, and writes the trace and the performance report.
 fn see_the_computation(rt: &Runtime, n: i64) -> Result<(), Box<dyn std::error::Error>> {
     use std::sync::Arc;
-    use taskgraph::progress::ProgressBars;
-    use taskgraph::stream::TaskStream;
+    use taskdag::progress::ProgressBars;
+    use taskdag::stream::TaskStream;
 
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/custom_workloads");
     std::fs::create_dir_all(&dir)?;

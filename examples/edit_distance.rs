@@ -20,7 +20,7 @@
 
 use std::time::{Duration, Instant};
 
-use taskgraph::{delayed, graph, Runtime};
+use taskdag::{delayed, graph, Runtime};
 
 /// The edges of a block of the table, all that the blocks after it read.
 #[derive(Clone, Debug, Default)]
@@ -91,7 +91,7 @@ pub fn corner(last: &Edges) -> u32 {
 }
 
 /// The edit distance as a graph of blocks of `size` x `size` cells.
-pub fn parallel(rt: &Runtime, a: &[u8], b: &[u8], size: usize) -> Result<u32, taskgraph::Error> {
+pub fn parallel(rt: &Runtime, a: &[u8], b: &[u8], size: usize) -> Result<u32, taskdag::Error> {
     let (n, m) = (a.len(), b.len());
     let (rows, cols) = (n.div_ceil(size), m.div_ceil(size));
     rt.compute(graph! {

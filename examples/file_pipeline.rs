@@ -20,7 +20,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use taskgraph::{delayed, graph, Runtime};
+use taskdag::{delayed, graph, Runtime};
 
 /// Sensors per file (`s00` to `s15`).
 pub const SENSORS: usize = 16;
@@ -231,7 +231,7 @@ pub fn merge(a: Summary, b: Summary) -> Summary {
 
 /// The pipeline as a graph: one chain of three tasks per file, then a
 /// pairwise merge. Nothing is read before `compute`.
-pub fn parallel(rt: &Runtime, paths: &[PathBuf]) -> Result<Summary, taskgraph::Error> {
+pub fn parallel(rt: &Runtime, paths: &[PathBuf]) -> Result<Summary, taskdag::Error> {
     rt.compute(graph! {
         let mut summaries = Vec::new();
         for path in paths {
@@ -378,7 +378,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     text.insert_str(text.find('\n').map_or(0, |i| i + 1), "s03;12;oops\n");
     fs::write(bad, text)?;
     match parallel(&rt, &paths) {
-        Err(e @ taskgraph::Error::TaskFailed { .. }) => {
+        Err(e @ taskdag::Error::TaskFailed { .. }) => {
             let source = std::error::Error::source(&e).and_then(|s| s.downcast_ref());
             let Some(PipelineError::BadLine { line, .. }) = source else {
                 return Err(format!("unexpected error: {e}").into());

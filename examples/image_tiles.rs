@@ -17,7 +17,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use taskgraph::{delayed, graph, Runtime};
+use taskdag::{delayed, graph, Runtime};
 
 /// A grey image, row by row.
 #[derive(Clone, Debug, PartialEq)]
@@ -196,7 +196,7 @@ pub fn parallel(
     image: &Image,
     size: usize,
     steps: usize,
-) -> Result<Image, taskgraph::Error> {
+) -> Result<Image, taskdag::Error> {
     let (cols, rows) = (image.w.div_ceil(size), image.h.div_ceil(size));
     rt.compute(graph! {
         let mut tiles: Vec<_> = (0..rows * cols).map(|t| cut(image, size, t)).collect();

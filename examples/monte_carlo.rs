@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use taskgraph::{delayed, graph, Runtime};
+use taskdag::{delayed, graph, Runtime};
 
 /// The counts of some batches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,7 +92,7 @@ pub fn parallel(
     seed: u64,
     batches: u64,
     points: u64,
-) -> Result<Count, taskgraph::Error> {
+) -> Result<Count, taskdag::Error> {
     rt.compute(graph! {
         let mut counts = Vec::new();
         for b in 0..batches {

@@ -8,8 +8,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use taskgraph::stream::TaskStream;
-use taskgraph::{delayed, graph, Runtime, View};
+use taskdag::stream::TaskStream;
+use taskdag::{delayed, graph, Runtime, View};
 
 #[delayed]
 fn inc(x: i64) -> i64 {

@@ -1,8 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
-// Lets the macros' `::taskgraph::...` paths resolve inside this crate's own tests.
-extern crate self as taskgraph;
+// Lets the macros' `::taskdag::...` paths resolve inside this crate's own tests.
+extern crate self as taskdag;
 
 /// Marks a function as a task that `graph!` can call.
 ///
@@ -23,7 +23,7 @@ extern crate self as taskgraph;
 /// lazy values (`s.mean()`), each an anonymous task.
 ///
 /// ```
-/// use taskgraph::{delayed, graph, Runtime};
+/// use taskdag::{delayed, graph, Runtime};
 ///
 /// #[delayed]
 /// fn words(text: &str) -> Vec<String> {
@@ -44,7 +44,7 @@ extern crate self as taskgraph;
 ///     count(w)
 /// })?;
 /// assert_eq!(n, 4);
-/// # Ok::<(), taskgraph::Error>(())
+/// # Ok::<(), taskdag::Error>(())
 /// ```
 #[doc(inline)]
 pub use taskgraph_macros::delayed;
@@ -76,7 +76,7 @@ pub use taskgraph_macros::delayed;
 /// [`Runtime::compute`] or [`Graph::compute`].
 ///
 /// ```
-/// use taskgraph::{delayed, graph, Graph, Runtime};
+/// use taskdag::{delayed, graph, Graph, Runtime};
 ///
 /// #[delayed]
 /// fn load(i: u64) -> Vec<u64> {
@@ -100,7 +100,7 @@ pub use taskgraph_macros::delayed;
 ///
 /// let rt = Runtime::new(2)?;
 /// assert_eq!(rt.compute(pipeline(5))?, 0 + 0 + 1 + 3 + 6);
-/// # Ok::<(), taskgraph::Error>(())
+/// # Ok::<(), taskdag::Error>(())
 /// ```
 #[doc(inline)]
 pub use taskgraph_macros::graph;

@@ -6,7 +6,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use taskgraph::{delayed, graph, Runtime};
+use taskdag::{delayed, graph, Runtime};
 
 struct Counting;
 

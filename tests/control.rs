@@ -1,6 +1,6 @@
 //! Control flow, indexing and expressions inside `graph!`, against sequential code.
 
-use taskgraph::{delayed, graph, Runtime};
+use taskdag::{delayed, graph, Runtime};
 
 #[delayed]
 fn inc(x: u64) -> u64 {
@@ -269,7 +269,7 @@ fn question_mark_fails_the_graph_with_the_error() {
             total(&v)
         })
         .unwrap_err();
-    let taskgraph::Error::TaskFailed { task, source, .. } = &err else {
+    let taskdag::Error::TaskFailed { task, source, .. } = &err else {
         panic!("{err}")
     };
     assert_eq!(task.function(), "parse");
@@ -292,7 +292,7 @@ fn an_index_out_of_range_is_an_error_before_any_task_runs() {
             inc(v[k])
         })
         .unwrap_err();
-    let taskgraph::Error::IndexOutOfRange {
+    let taskdag::Error::IndexOutOfRange {
         vector,
         index,
         len,
@@ -394,7 +394,7 @@ fn first_and_last_of_a_lazy_vector() {
     assert!(
         matches!(
             err,
-            taskgraph::Error::IndexOutOfRange {
+            taskdag::Error::IndexOutOfRange {
                 index: 0,
                 len: 0,
                 ..

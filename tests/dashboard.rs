@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use taskgraph::{delayed, graph, Runtime};
+use taskdag::{delayed, graph, Runtime};
 
 /// Tasks `i` run once the gate is above `i`.
 static GATE: (Mutex<i64>, Condvar) = (Mutex::new(0), Condvar::new());

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use proptest::prelude::*;
-use taskgraph::{delayed, graph, Error, Handle, Runtime};
+use taskdag::{delayed, graph, Error, Handle, Runtime};
 
 #[path = "common/faults.rs"]
 mod plan;

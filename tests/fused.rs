@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use taskgraph::{delayed, graph, Error, Runtime};
+use taskdag::{delayed, graph, Error, Runtime};
 
 mod common;
 use common::{max_concurrent, sleep_logged, Spans};

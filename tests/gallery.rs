@@ -21,7 +21,7 @@ mod monte_carlo;
 
 use std::path::Path;
 
-use taskgraph::{Error, Runtime};
+use taskdag::{Error, Runtime};
 
 fn runtime() -> Runtime {
     Runtime::new(3).unwrap()

@@ -1,7 +1,7 @@
 //! The language inside `graph!`, each construct checked against the same code
 //! run sequentially.
 
-use taskgraph::{delayed, graph, Graph, Runtime};
+use taskdag::{delayed, graph, Graph, Runtime};
 
 #[delayed]
 fn inc(x: i64) -> i64 {
@@ -61,7 +61,7 @@ fn first<T: Clone>(p: (T, T)) -> T {
 }
 
 mod math {
-    use taskgraph::delayed;
+    use taskdag::delayed;
 
     #[delayed]
     pub fn square(x: i64) -> i64 {
@@ -69,7 +69,7 @@ mod math {
     }
 
     pub mod deep {
-        use taskgraph::delayed;
+        use taskdag::delayed;
 
         #[delayed]
         pub fn neg(x: i64) -> i64 {

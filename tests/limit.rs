@@ -1,7 +1,7 @@
 //! At most `n` tasks run at once on `Runtime::new(n)`, however many threads
 //! call `compute`, however many graphs are spawned, and across nested
 //! computes; tasks that wait for another graph (through `compute`,
-//! `Handle::wait` or `taskgraph::blocking`) lend their place and still
+//! `Handle::wait` or `taskdag::blocking`) lend their place and still
 //! finish. Each task counts itself in a high-water mark while it sleeps a
 //! few milliseconds; results are checked.
 
@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use taskgraph::{delayed, graph, Handle, Runtime};
+use taskdag::{delayed, graph, Handle, Runtime};
 
 /// How many tasks run now, and the most that ever did.
 #[derive(Default)]
@@ -154,11 +154,11 @@ fn nested_computes_count_against_the_limit() {
 }
 
 /// A task waits for a value another thread sends after its own compute:
-/// `taskgraph::blocking` lends the task's place, so that compute runs even
+/// `taskdag::blocking` lends the task's place, so that compute runs even
 /// on a pool of one thread.
 #[delayed]
 fn recv(rx: &Mutex<mpsc::Receiver<u64>>) -> u64 {
-    taskgraph::blocking(|| {
+    taskdag::blocking(|| {
         rx.lock()
             .unwrap()
             .recv_timeout(Duration::from_secs(20))

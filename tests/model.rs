@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
 use std::time::Duration;
 
-use taskgraph::{delayed, graph, Error, Runtime};
+use taskdag::{delayed, graph, Error, Runtime};
 
 mod common;
 use common::{max_concurrent, sleep_logged, Spans};
@@ -317,7 +317,7 @@ fn a_panic_in_plain_loop_code_reaches_the_caller() {
 #[delayed]
 fn wait_for(rx: &Arc<std::sync::Mutex<mpsc::Receiver<i64>>>) -> i64 {
     // The wait lends the task's place among the runtime's running tasks.
-    taskgraph::blocking(|| {
+    taskdag::blocking(|| {
         rx.lock()
             .unwrap()
             .recv_timeout(Duration::from_secs(30))
@@ -327,7 +327,7 @@ fn wait_for(rx: &Arc<std::sync::Mutex<mpsc::Receiver<i64>>>) -> i64 {
 
 /// Every task of one graph blocks until another thread's graph is computed:
 /// that graph still runs (the blocked tasks lend their tokens through
-/// `taskgraph::blocking`, and its caller takes one), so neither starves.
+/// `taskdag::blocking`, and its caller takes one), so neither starves.
 #[test]
 fn tasks_waiting_for_another_compute_do_not_starve_it() {
     let rt = Arc::new(Runtime::new(2).unwrap());

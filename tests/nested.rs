@@ -4,7 +4,7 @@
 use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
 
-use taskgraph::{delayed, graph, Runtime};
+use taskdag::{delayed, graph, Runtime};
 
 static RT: OnceLock<Runtime> = OnceLock::new();
 

@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use indicatif::ProgressDrawTarget;
-use taskgraph::observe::{BlockEvent, Observer, RunFinished, RunStarted, TaskEvent};
-use taskgraph::progress::ProgressBars;
-use taskgraph::stream::TaskStream;
-use taskgraph::{delayed, graph, Graph, Runtime};
+use taskdag::observe::{BlockEvent, Observer, RunFinished, RunStarted, TaskEvent};
+use taskdag::progress::ProgressBars;
+use taskdag::stream::TaskStream;
+use taskdag::{delayed, graph, Graph, Runtime};
 
 #[delayed]
 fn inc(x: i64) -> i64 {

@@ -7,7 +7,7 @@
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
-use taskgraph::{delayed, graph, Error, Runtime};
+use taskdag::{delayed, graph, Error, Runtime};
 
 /// Affine maps `x -> a * x + b`: composition is associative but not
 /// commutative, so any change of order or tree shape changes the result.

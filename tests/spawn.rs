@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use taskgraph::{delayed, graph, Error, Handle, Progress, Runtime};
+use taskdag::{delayed, graph, Error, Handle, Progress, Runtime};
 
 /// A value that counts how many of its kind are alive.
 #[derive(Debug)]
@@ -318,7 +318,7 @@ fn a_long_task_sees_the_cancellation_and_returns_early() {
     #[delayed]
     fn until_cancelled(started: &Arc<AtomicBool>, seen: &Arc<AtomicBool>) -> i64 {
         started.store(true, Ordering::SeqCst);
-        while !taskgraph::cancelled() {
+        while !taskdag::cancelled() {
             std::thread::sleep(Duration::from_millis(1));
         }
         seen.store(true, Ordering::SeqCst);
@@ -335,7 +335,7 @@ fn a_long_task_sees_the_cancellation_and_returns_early() {
     h.cancel();
     assert!(matches!(h.wait(), Err(Error::Cancelled)));
     assert!(seen.load(Ordering::SeqCst));
-    assert!(!taskgraph::cancelled(), "outside a task");
+    assert!(!taskdag::cancelled(), "outside a task");
 }
 
 #[test]
@@ -546,7 +546,7 @@ fn a_plain_vec_feeds_tree_reduce_without_a_task_per_element() {
 /// The graph that reads a running graph does not hold a thread while it
 /// waits: on one thread, the spawned graph's task waits for a task of the
 /// reading graph, which must run meanwhile (the waiting task lends its
-/// place through `taskgraph::blocking`).
+/// place through `taskdag::blocking`).
 #[test]
 fn a_graph_waiting_for_a_spawned_one_holds_no_thread() {
     for rt in runtimes(1) {
@@ -555,7 +555,7 @@ fn a_graph_waiting_for_a_spawned_one_holds_no_thread() {
         fn held(i: i64, released: &Arc<AtomicBool>) -> i64 {
             // A wait the runtime cannot see: it lends the task's place, or
             // the one thread's only token would wait for itself.
-            taskgraph::blocking(|| {
+            taskdag::blocking(|| {
                 let start = Instant::now();
                 while !released.load(Ordering::SeqCst) {
                     assert!(start.elapsed() < Duration::from_secs(30), "deadlock");
@@ -727,7 +727,7 @@ fn storage_that_cannot_be_allocated_is_an_error() {
 /// written out here as `graph!` would.
 #[test]
 fn a_spawned_scalar_is_read_as_one_lazy_value() {
-    use taskgraph::__private::{typed, ErasedFamily, FamilyInfo, GraphFn};
+    use taskdag::__private::{typed, ErasedFamily, FamilyInfo, GraphFn};
     static H: FamilyInfo = FamilyInfo::new("h", file!(), line!(), column!());
     for rt in runtimes(2) {
         let live = Arc::new(AtomicI64::new(0));

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use taskgraph::{delayed, graph, Error, Runtime};
+use taskdag::{delayed, graph, Error, Runtime};
 
 #[delayed]
 fn leaf(i: u64, fail_at: u64) -> u64 {

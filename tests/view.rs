@@ -1,8 +1,8 @@
 //! Looking at graphs without running them: task counts, DOT (pinned by
 //! snapshots), the compile-time template, SVG structure, files.
 
-use taskgraph::view::{RankDir, ViewError};
-use taskgraph::{delayed, graph, Error, Graph, Runtime, View};
+use taskdag::view::{RankDir, ViewError};
+use taskdag::{delayed, graph, Error, Graph, Runtime, View};
 
 #[delayed]
 fn inc(x: i64) -> i64 {

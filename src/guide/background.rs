@@ -26,7 +26,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use taskgraph::{delayed, graph, Progress, Runtime};
+//! use taskdag::{delayed, graph, Progress, Runtime};
 //!
 //! #[delayed]
 //! fn inc(x: i64) -> i64 {
@@ -48,7 +48,7 @@
 //!     Ok(result) => assert_eq!(result?, 5050),
 //!     Err(still_running) => still_running.cancel(), // the handle, given back
 //! }
-//! # Ok::<(), taskgraph::Error>(())
+//! # Ok::<(), taskdag::Error>(())
 //! ```
 //!
 //! # Graphs on running graphs
@@ -62,7 +62,7 @@
 //! reader fails with [`Error::InputFailed`](crate::Error::InputFailed).
 //!
 //! ```
-//! use taskgraph::{delayed, graph, Runtime};
+//! use taskdag::{delayed, graph, Runtime};
 //!
 //! #[delayed]
 //! fn square(x: u64) -> u64 {
@@ -87,7 +87,7 @@
 //! let biggest = rt.compute(graph! { tree_reduce(r, max) })?;
 //! let sum = rt.compute(graph! { tree_reduce(squares, add) })?; // moved in
 //! assert_eq!((biggest, sum), (100, 385));
-//! # Ok::<(), taskgraph::Error>(())
+//! # Ok::<(), taskdag::Error>(())
 //! ```
 //!
 //! Not yet: reading a spawned graph's output element by element as it is

@@ -3,7 +3,7 @@
 //! With the `cluster` feature, the same graph runs on a
 //! [dask.distributed](https://distributed.dask.org) cluster, and workers can
 //! be added while it runs, as in the tutorial's `client.cluster.start_worker`.
-//! The API is the `taskgraph::cluster` module (built with the feature).
+//! The API is the `taskdag::cluster` module (built with the feature).
 //! A function that returns a graph for a cluster says so in its type,
 //! `-> impl ClusterGraph<Output = T>` (an `impl Graph` hides what a cluster
 //! needs to know):
@@ -11,8 +11,8 @@
 //! ```rust,no_run
 //! # #[cfg(feature = "cluster")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use taskgraph::cluster::{ClusterGraph, Dask};
-//! use taskgraph::{delayed, graph};
+//! use taskdag::cluster::{ClusterGraph, Dask};
+//! use taskdag::{delayed, graph};
 //!
 //! #[delayed]
 //! fn inc(x: i64) -> i64 {

@@ -49,13 +49,13 @@
 //! mistakes are all reported in one compile, together with rustc's own type
 //! errors for the rest of the graph (`tests/ui/macro_and_type_errors_together.rs`).
 //! Messages name the traits behind the checks
-//! ([`taskgraph::contract`](crate::contract)) only where rustc does, never
+//! ([`taskdag::contract`](crate::contract)) only where rustc does, never
 //! the macro's internals.
 //!
 //! The first of the three above, as a doctest that must fail to compile:
 //!
 //! ```compile_fail
-//! use taskgraph::{delayed, graph, Runtime};
+//! use taskdag::{delayed, graph, Runtime};
 //!
 //! #[delayed]
 //! fn count(n: u64) -> u64 {

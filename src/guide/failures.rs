@@ -18,7 +18,7 @@
 //! (downcast it to its type to decide what to do).
 //!
 //! ```
-//! use taskgraph::{delayed, graph, Error, Runtime};
+//! use taskdag::{delayed, graph, Error, Runtime};
 //!
 //! #[delayed]
 //! fn check(x: i64) -> i64 {
@@ -84,7 +84,7 @@
 //! [`background`](super::background)) stops starting tasks, lets running
 //! ones finish and drops every value; `wait()` returns [`Error::Cancelled`]
 //! (cancelling a finished run does nothing). A long task can check
-//! [`taskgraph::cancelled()`](crate::cancelled) and return early.
+//! [`taskdag::cancelled()`](crate::cancelled) and return early.
 //! [`rt.compute_timeout(g, d)`](crate::Runtime::compute_timeout) cancels a
 //! graph that has not finished after `d` ([`Error::TimedOut`]). A graph that
 //! reads a spawned graph that failed or was cancelled fails with
@@ -92,7 +92,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use taskgraph::{cancelled, delayed, graph, Error, Runtime};
+//! use taskdag::{cancelled, delayed, graph, Error, Runtime};
 //!
 //! /// Works until cancelled, checking now and then.
 //! #[delayed]

@@ -61,7 +61,7 @@
 //! (`examples/custom_workloads.rs`):
 //!
 //! ```
-//! use taskgraph::{delayed, graph, Runtime};
+//! use taskdag::{delayed, graph, Runtime};
 //!
 //! #[delayed]
 //! fn inc(x: i64) -> i64 {
@@ -125,7 +125,7 @@
 //! `Clone` can be cloned and computed again.
 //!
 //! ```
-//! use taskgraph::{delayed, graph, Graph, Runtime};
+//! use taskdag::{delayed, graph, Graph, Runtime};
 //!
 //! #[delayed]
 //! fn inc(x: i64) -> i64 {
@@ -155,7 +155,7 @@
 //!     Box::new(graph! { inc(0) })
 //! };
 //! assert_eq!(rt.compute(chosen)?, 5050);
-//! # Ok::<(), taskgraph::Error>(())
+//! # Ok::<(), taskdag::Error>(())
 //! ```
 //!
 //! # How it runs

@@ -38,7 +38,7 @@
 //!   The other limits are in [`failures`](super::failures#limits).
 //!
 //! ```
-//! use taskgraph::{delayed, graph, Graph, Runtime};
+//! use taskdag::{delayed, graph, Graph, Runtime};
 //!
 //! #[delayed]
 //! fn inc(x: i64) -> i64 {
@@ -67,5 +67,5 @@
 //! // The default runtime, one thread per core.
 //! assert_eq!(graph! { inc(1) }.compute()?, 2);
 //! assert!(Runtime::new(100_000).is_err());
-//! # Ok::<(), taskgraph::Error>(())
+//! # Ok::<(), taskdag::Error>(())
 //! ```

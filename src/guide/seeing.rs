@@ -9,13 +9,13 @@
 //!
 //! # The graph, without running it
 //!
-//! `use taskgraph::View;` then, on any graph whose plain code only copies or
+//! `use taskdag::View;` then, on any graph whose plain code only copies or
 //! borrows what it captures (a graph that moves a captured value into a task
 //! can be instantiated only once: pass `&x` or `x.clone()`), as dask's
 //! `z.visualize()` then `z.compute()`:
 //!
 //! ```
-//! use taskgraph::{delayed, graph, Graph, View};
+//! use taskdag::{delayed, graph, Graph, View};
 //! # #[delayed] fn inc(x: i64) -> i64 { x + 1 }
 //! # #[delayed] fn dec(x: i64) -> i64 { x - 1 }
 //! # #[delayed] fn add(x: i64, y: i64) -> i64 { x + y }
@@ -94,8 +94,8 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use taskgraph::stream::TaskStream;
-//! use taskgraph::{delayed, graph, Runtime};
+//! use taskdag::stream::TaskStream;
+//! use taskdag::{delayed, graph, Runtime};
 //!
 //! #[delayed]
 //! fn inc(x: i64) -> i64 {

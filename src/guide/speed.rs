@@ -39,7 +39,7 @@
 //! Fused or not, the results are the same:
 //!
 //! ```
-//! use taskgraph::{delayed, graph, Graph, Runtime};
+//! use taskdag::{delayed, graph, Graph, Runtime};
 //!
 //! #[delayed]
 //! fn inc(x: i64) -> i64 {
@@ -69,5 +69,5 @@
 //! let fused = Runtime::new(2)?;
 //! let nodes = Runtime::builder().threads(2).fuse_loops(false).build()?;
 //! assert_eq!(fused.compute(tutorial(10_000))?, nodes.compute(tutorial(10_000))?);
-//! # Ok::<(), taskgraph::Error>(())
+//! # Ok::<(), taskdag::Error>(())
 //! ```

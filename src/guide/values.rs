@@ -25,7 +25,7 @@
 //!
 //! ```
 //! use std::sync::atomic::{AtomicUsize, Ordering};
-//! use taskgraph::{delayed, graph, Runtime};
+//! use taskdag::{delayed, graph, Runtime};
 //!
 //! static CLONES: AtomicUsize = AtomicUsize::new(0);
 //!
@@ -68,5 +68,5 @@
 //! })?;
 //! assert_eq!((a, b, c), (2.0, 8.0, 4.0));
 //! assert_eq!(CLONES.load(Ordering::SeqCst), 1);
-//! # Ok::<(), taskgraph::Error>(())
+//! # Ok::<(), taskdag::Error>(())
 //! ```

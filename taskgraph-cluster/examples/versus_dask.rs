@@ -37,8 +37,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use taskgraph::cluster::{ClusterGraph, Dask};
-use taskgraph::{delayed, graph};
+use taskdag::cluster::{ClusterGraph, Dask};
+use taskdag::{delayed, graph};
 
 /// The dask.delayed side, run with the Python that taskgraph-cluster uses.
 const SCRIPT: &str = include_str!("versus_dask.py");
@@ -254,7 +254,7 @@ pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
 
 /// Runs `versus_dask.py` and reads its JSON; checks its results.
 fn run_python(config: &Config) -> Result<Side, Box<dyn std::error::Error>> {
-    let python = taskgraph::cluster::python::interpreter()?;
+    let python = taskdag::cluster::python::interpreter()?;
     let script =
         std::env::temp_dir().join(format!("taskgraph-versus-dask-{}.py", std::process::id()));
     std::fs::File::create(&script)?.write_all(SCRIPT.as_bytes())?;

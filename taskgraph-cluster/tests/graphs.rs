@@ -13,8 +13,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use taskgraph::cluster::{ClusterError, ClusterGraph, Dask, GraphHandle};
-use taskgraph::{delayed, graph, Error, Graph, Runtime};
+use taskdag::cluster::{ClusterError, ClusterGraph, Dask, GraphHandle};
+use taskdag::{delayed, graph, Error, Graph, Runtime};
 
 #[delayed]
 fn inc(x: i64) -> i64 {
@@ -373,7 +373,7 @@ fn wait_for<T>(what: &str, h: &GraphHandle<T>, done: impl Fn(&GraphHandle<T>) ->
     }
 }
 
-fn per_worker<T>(report: &taskgraph::cluster::GraphReport<T>) -> BTreeMap<&str, usize> {
+fn per_worker<T>(report: &taskdag::cluster::GraphReport<T>) -> BTreeMap<&str, usize> {
     let mut count = BTreeMap::new();
     for run in &report.runs {
         *count.entry(run.worker.as_str()).or_default() += 1;
@@ -428,7 +428,7 @@ fn main() -> ExitCode {
         .iter()
         .filter(|s| filters.is_empty() || filters.iter().any(|f| s.0.contains(f)))
         .collect();
-    match taskgraph::cluster::python::interpreter() {
+    match taskdag::cluster::python::interpreter() {
         Ok(_) => {}
         Err(e @ (ClusterError::PythonNotFound | ClusterError::PackageIndexUnreachable { .. })) => {
             println!(

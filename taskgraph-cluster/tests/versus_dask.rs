@@ -15,7 +15,7 @@ mod versus_dask;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use taskgraph::cluster::ClusterError;
+use taskdag::cluster::ClusterError;
 
 fn main() -> ExitCode {
     // The best schedule of the tutorial's unit tasks: ceil((4N - 1) / P)

@@ -1,5 +1,5 @@
-//! Procedural macros for [taskgraph](https://docs.rs/taskgraph): `#[delayed]`
-//! and `graph!`. Use them through the `taskgraph` crate, which documents them.
+//! Procedural macros for [taskgraph](https://docs.rs/taskdag): `#[delayed]`
+//! and `graph!`. Use them through the `taskdag` crate, which documents them.
 //!
 //! Each entry point converts its tokens and calls one function; all logic
 //! lives in ordinary, unit-tested modules.
@@ -11,7 +11,7 @@ mod diag;
 mod graph;
 mod paths;
 
-// Documented where `taskgraph` re-exports it: rustdoc appends an inlined
+// Documented where `taskdag` re-exports it: rustdoc appends an inlined
 // item's own documentation to the re-export's, so any text here would show
 // twice over in the documentation users read.
 #[allow(missing_docs)]
@@ -20,7 +20,7 @@ pub fn delayed(attr: TokenStream, item: TokenStream) -> TokenStream {
     delayed::expand(attr.into(), item.into()).into()
 }
 
-// Documented where `taskgraph` re-exports it, as `delayed`.
+// Documented where `taskdag` re-exports it, as `delayed`.
 #[allow(missing_docs)]
 #[proc_macro]
 pub fn graph(input: TokenStream) -> TokenStream {

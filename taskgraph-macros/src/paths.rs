@@ -3,13 +3,13 @@
 use proc_macro2::{Span, TokenStream};
 use quote::quote_spanned;
 
-/// `::taskgraph::__private::NAME`, with call-site-independent hygiene.
+/// `::taskdag::__private::NAME`, with call-site-independent hygiene.
 pub(crate) fn private(name: &str, span: Span) -> TokenStream {
     let name = syn::Ident::new(name, span);
-    quote_spanned!(span=> ::taskgraph::__private::#name)
+    quote_spanned!(span=> ::taskdag::__private::#name)
 }
 
-/// `const _: () = ::taskgraph::__private::check_version::<MacrosVersion<..>>();`
+/// `const _: () = ::taskdag::__private::check_version::<MacrosVersion<..>>();`
 /// with this crate's version: it compiles only against a runtime of the
 /// same version, and says so otherwise (the runtime's `SameVersion`).
 pub(crate) fn version_check() -> TokenStream {

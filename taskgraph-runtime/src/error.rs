@@ -19,7 +19,7 @@ use crate::site::TaskInfo;
 ///
 /// ```
 /// use anyhow::Context;
-/// use taskgraph::{delayed, graph, Runtime};
+/// use taskdag::{delayed, graph, Runtime};
 ///
 /// #[delayed]
 /// fn parse(s: &str) -> Result<i64, std::num::ParseIntError> {
@@ -58,7 +58,7 @@ pub enum Error {
     /// more (or leave the builder's default, one per core).
     ///
     /// ```
-    /// use taskgraph::{Error, Runtime};
+    /// use taskdag::{Error, Runtime};
     ///
     /// assert!(matches!(Runtime::new(0), Err(Error::ZeroThreads)));
     /// ```
@@ -70,7 +70,7 @@ pub enum Error {
     /// [`stack_size`](crate::RuntimeBuilder::stack_size), or fail.
     ///
     /// ```
-    /// use taskgraph::{Error, Runtime};
+    /// use taskdag::{Error, Runtime};
     ///
     /// let rt = match Runtime::builder().stack_size(1 << 20).build() {
     ///     Err(Error::ThreadPool(why)) => {
@@ -95,7 +95,7 @@ pub enum Error {
     /// [`Error::TaskFailed`] there too).
     ///
     /// ```
-    /// use taskgraph::{delayed, graph, Error, Runtime};
+    /// use taskdag::{delayed, graph, Error, Runtime};
     ///
     /// #[delayed]
     /// fn inverse(x: i64) -> i64 {
@@ -134,7 +134,7 @@ pub enum Error {
     /// input, skip it and compute again without it, ...):
     ///
     /// ```
-    /// use taskgraph::{delayed, graph, Error, Runtime};
+    /// use taskdag::{delayed, graph, Error, Runtime};
     ///
     /// #[derive(Debug)]
     /// struct Negative(i64);
@@ -175,7 +175,7 @@ pub enum Error {
     /// against `v.len()` (which is plain) where it is computed.
     ///
     /// ```
-    /// use taskgraph::{delayed, graph, Error, Runtime};
+    /// use taskdag::{delayed, graph, Error, Runtime};
     ///
     /// #[delayed]
     /// fn add(a: u32, b: u32) -> u32 {
@@ -213,7 +213,7 @@ pub enum Error {
     /// (`v.push(zero())`) when an empty input has an answer.
     ///
     /// ```
-    /// use taskgraph::{delayed, graph, Error, Runtime};
+    /// use taskdag::{delayed, graph, Error, Runtime};
     ///
     /// #[delayed]
     /// fn add(a: u32, b: u32) -> u32 {
@@ -240,7 +240,7 @@ pub enum Error {
     /// a compile error; this is the case the compiler cannot see.)
     ///
     /// ```
-    /// use taskgraph::{delayed, graph, Error, Runtime};
+    /// use taskdag::{delayed, graph, Error, Runtime};
     ///
     /// #[delayed]
     /// fn one() -> u32 {
@@ -267,7 +267,7 @@ pub enum Error {
     /// the graph on a local [`Runtime`](crate::Runtime).
     ///
     /// ```
-    /// use taskgraph::Error;
+    /// use taskdag::Error;
     ///
     /// fn explain(r: Result<i64, Error>) -> String {
     ///     match r {
@@ -290,9 +290,9 @@ pub enum Error {
     /// the dashboard.
     ///
     /// ```
-    /// use taskgraph::{Error, Runtime};
+    /// use taskdag::{Error, Runtime};
     ///
-    /// fn start(builder: taskgraph::RuntimeBuilder) -> Result<Runtime, Error> {
+    /// fn start(builder: taskdag::RuntimeBuilder) -> Result<Runtime, Error> {
     ///     match builder.build() {
     ///         Err(Error::Dashboard { address, message }) => {
     ///             eprintln!("no dashboard at {address} ({message})");
@@ -317,7 +317,7 @@ pub enum Error {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use taskgraph::{delayed, graph, Error, Runtime};
+    /// use taskdag::{delayed, graph, Error, Runtime};
     ///
     /// #[delayed]
     /// fn slow(i: u64) -> u64 {
@@ -355,7 +355,7 @@ pub enum Error {
     /// handle's `wait` returns that error itself.
     ///
     /// ```
-    /// use taskgraph::{delayed, graph, Error, Runtime};
+    /// use taskdag::{delayed, graph, Error, Runtime};
     ///
     /// #[delayed]
     /// fn leaf(i: u64) -> u64 {
@@ -390,7 +390,7 @@ pub enum Error {
     /// one per core is usually best, and the builder's default.
     ///
     /// ```
-    /// use taskgraph::{Error, Runtime};
+    /// use taskdag::{Error, Runtime};
     ///
     /// let r = Runtime::new(100_000);
     /// assert!(matches!(r, Err(Error::TooManyThreads { requested: 100_000, .. })));
@@ -412,7 +412,7 @@ pub enum Error {
     /// make each task do more.
     ///
     /// ```
-    /// # use taskgraph::{delayed, graph, Error, Runtime};
+    /// # use taskdag::{delayed, graph, Error, Runtime};
     /// # #[delayed] fn leaf(i: u64) -> u64 { i }
     /// # #[delayed] fn add(a: u64, b: u64) -> u64 { a + b }
     /// // Too many leaves for one graph: sums of chunks, then their sum.
@@ -443,7 +443,7 @@ pub enum Error {
     /// free memory first; the runtime is unharmed.
     ///
     /// ```
-    /// use taskgraph::Error;
+    /// use taskdag::Error;
     ///
     /// fn explain(e: &Error) -> String {
     ///     match e {
@@ -529,7 +529,7 @@ impl fmt::Display for Error {
             Error::TimedOut { limit } => write!(
                 f,
                 "the graph did not finish within {limit:?} and was cancelled; \
-                 give it more time, or make its tasks check `taskgraph::cancelled()`"
+                 give it more time, or make its tasks check `taskdag::cancelled()`"
             ),
             Error::InputFailed { message } => write!(
                 f,

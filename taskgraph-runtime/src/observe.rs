@@ -40,8 +40,8 @@ use crate::site::Template;
 /// ```
 /// use std::sync::atomic::{AtomicU64, Ordering};
 /// use std::sync::Arc;
-/// use taskgraph::observe::{BlockEvent, Observer, TaskEvent};
-/// use taskgraph::{delayed, graph, Runtime};
+/// use taskdag::observe::{BlockEvent, Observer, TaskEvent};
+/// use taskdag::{delayed, graph, Runtime};
 ///
 /// #[delayed]
 /// fn inc(x: i64) -> i64 {
@@ -70,7 +70,7 @@ use crate::site::Template;
 /// })?;
 /// drop(watching);
 /// assert_eq!(count.0.load(Ordering::Relaxed), 11);
-/// # Ok::<(), taskgraph::Error>(())
+/// # Ok::<(), taskdag::Error>(())
 /// ```
 pub trait Observer: Send + Sync {
     /// A run starts: its families and what each will run.

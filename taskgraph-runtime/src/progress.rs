@@ -16,8 +16,8 @@ use crate::site::FamilyInfo;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use taskgraph::progress::ProgressBars;
-/// use taskgraph::{delayed, graph, Runtime};
+/// use taskdag::progress::ProgressBars;
+/// use taskdag::{delayed, graph, Runtime};
 ///
 /// #[delayed]
 /// fn inc(x: i64) -> i64 {
@@ -34,7 +34,7 @@ use crate::site::FamilyInfo;
 /// drop(watching);
 /// // What the bars showed last: every `inc` done.
 /// assert_eq!(bars.last()[0].done, 256);
-/// # Ok::<(), taskgraph::Error>(())
+/// # Ok::<(), taskdag::Error>(())
 /// ```
 ///
 /// Cost: per node-by-node task, finding the call site's bar (a read lock and

@@ -23,7 +23,7 @@ use crate::spawn::{Drivers, Handle, Timer};
 /// again.
 ///
 /// ```
-/// use taskgraph::{delayed, graph, Graph, Runtime};
+/// use taskdag::{delayed, graph, Graph, Runtime};
 ///
 /// #[delayed]
 /// fn inc(x: u64) -> u64 { x + 1 }
@@ -44,14 +44,14 @@ use crate::spawn::{Drivers, Handle, Timer};
 /// let g = graph! { inc(n) };
 /// assert_eq!(rt.compute(g.clone())?, 4);
 /// assert_eq!(rt.compute(g)?, 4);
-/// # Ok::<(), taskgraph::Error>(())
+/// # Ok::<(), taskdag::Error>(())
 /// ```
 pub trait Graph {
     /// The value of the graph's final expression: one output, a tuple of
     /// outputs, or a `Vec` of outputs.
     ///
     /// ```
-    /// use taskgraph::{delayed, graph, Graph};
+    /// use taskdag::{delayed, graph, Graph};
     ///
     /// #[delayed]
     /// fn inc(x: u64) -> u64 { x + 1 }
@@ -63,7 +63,7 @@ pub trait Graph {
     ///     graph! { (inc(x), name(x)) }
     /// }
     /// assert_eq!(both(1).compute()?, (2, "n1".to_owned()));
-    /// # Ok::<(), taskgraph::Error>(())
+    /// # Ok::<(), taskdag::Error>(())
     /// ```
     type Output;
 
@@ -86,13 +86,13 @@ pub trait Graph {
     /// As [`Runtime::compute`](crate::Runtime::compute).
     ///
     /// ```
-    /// use taskgraph::{delayed, graph, Graph};
+    /// use taskdag::{delayed, graph, Graph};
     ///
     /// #[delayed]
     /// fn inc(x: u64) -> u64 { x + 1 }
     ///
     /// assert_eq!(graph! { inc(inc(1)) }.compute()?, 3);
-    /// # Ok::<(), taskgraph::Error>(())
+    /// # Ok::<(), taskdag::Error>(())
     /// ```
     fn compute(self) -> Result<Self::Output, Error>
     where
@@ -140,7 +140,7 @@ impl<G: Graph + ?Sized> Graph for Box<G> {
 /// returns its graph's output after its runtime is gone.
 ///
 /// ```
-/// use taskgraph::{delayed, graph, Runtime};
+/// use taskdag::{delayed, graph, Runtime};
 ///
 /// #[delayed]
 /// fn square(x: u64) -> u64 {
@@ -155,7 +155,7 @@ impl<G: Graph + ?Sized> Graph for Box<G> {
 ///     (a.join().unwrap(), b.join().unwrap())
 /// });
 /// assert_eq!((a?, b?), (9, 16));
-/// # Ok::<(), taskgraph::Error>(())
+/// # Ok::<(), taskdag::Error>(())
 /// ```
 ///
 /// [`compute`]: Runtime::compute
@@ -191,7 +191,7 @@ impl Runtime {
     /// [`Error::TooManyThreads`].
     ///
     /// ```
-    /// use taskgraph::{Error, Runtime};
+    /// use taskdag::{Error, Runtime};
     ///
     /// let r = Runtime::new(Runtime::MAX_THREADS + 1);
     /// assert!(matches!(r, Err(Error::TooManyThreads { .. })));
@@ -220,7 +220,7 @@ impl Runtime {
     /// system refuses to start the threads (then none is left running).
     ///
     /// ```
-    /// use taskgraph::{delayed, graph, Runtime};
+    /// use taskdag::{delayed, graph, Runtime};
     ///
     /// #[delayed]
     /// fn inc(x: i64) -> i64 {
@@ -230,7 +230,7 @@ impl Runtime {
     /// let rt = Runtime::new(4)?;
     /// assert_eq!(rt.threads(), 4);
     /// assert_eq!(rt.compute(graph! { inc(inc(1)) })?, 3);
-    /// # Ok::<(), taskgraph::Error>(())
+    /// # Ok::<(), taskdag::Error>(())
     /// ```
     pub fn new(threads: usize) -> Result<Runtime, Error> {
         Runtime::builder().threads(threads).build()
@@ -239,11 +239,11 @@ impl Runtime {
     /// A builder for the other settings (thread names, stack size, ...).
     ///
     /// ```
-    /// use taskgraph::Runtime;
+    /// use taskdag::Runtime;
     ///
     /// let rt = Runtime::builder().threads(2).thread_name("solver").build()?;
     /// assert_eq!(rt.threads(), 2);
-    /// # Ok::<(), taskgraph::Error>(())
+    /// # Ok::<(), taskdag::Error>(())
     /// ```
     pub fn builder() -> RuntimeBuilder {
         RuntimeBuilder::default()
@@ -253,11 +253,11 @@ impl Runtime {
     /// once.
     ///
     /// ```
-    /// use taskgraph::Runtime;
+    /// use taskdag::Runtime;
     ///
     /// let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     /// assert_eq!(Runtime::builder().build()?.threads(), cores);
-    /// # Ok::<(), taskgraph::Error>(())
+    /// # Ok::<(), taskdag::Error>(())
     /// ```
     pub fn threads(&self) -> usize {
         self.inner.reg.threads()
@@ -278,7 +278,7 @@ impl Runtime {
     /// dropped, and the runtime stays usable. [`Error::EmptyReduce`] for a
     /// `tree_reduce` over an empty vector. [`Error::GraphTooLarge`] and
     /// [`Error::OutOfMemory`] when the graph cannot be stored (see the
-    /// limits in the `taskgraph` crate's `guide::failures`).
+    /// limits in the `taskdag` crate's `guide::failures`).
     /// [`Error::InputFailed`] when the graph reads a spawned graph that
     /// failed.
     ///
@@ -286,7 +286,7 @@ impl Runtime {
     /// inner graph's tasks (and any others) while it waits.
     ///
     /// ```
-    /// use taskgraph::{delayed, graph, Error, Runtime};
+    /// use taskdag::{delayed, graph, Error, Runtime};
     ///
     /// #[delayed]
     /// fn load(i: u32) -> Vec<u32> {
@@ -332,12 +332,12 @@ impl Runtime {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use taskgraph::{delayed, graph, Error, Runtime};
+    /// use taskdag::{delayed, graph, Error, Runtime};
     ///
     /// #[delayed]
     /// fn slow(i: u64) -> u64 {
     ///     // A long task that stops early once its graph is cancelled.
-    ///     while !taskgraph::cancelled() {
+    ///     while !taskdag::cancelled() {
     ///         std::thread::sleep(Duration::from_millis(1));
     ///     }
     ///     i
@@ -373,7 +373,7 @@ impl Runtime {
     /// when none is free, and at most `threads` idle ones are kept.
     ///
     /// ```
-    /// use taskgraph::{delayed, graph, Runtime};
+    /// use taskdag::{delayed, graph, Runtime};
     ///
     /// #[delayed]
     /// fn square(x: u64) -> u64 {
@@ -390,7 +390,7 @@ impl Runtime {
     /// let p = squares.progress();
     /// assert!(p.done <= p.total);
     /// assert_eq!(squares.wait()?.iter().sum::<u64>(), (0..n).map(|i| i * i).sum::<u64>());
-    /// # Ok::<(), taskgraph::Error>(())
+    /// # Ok::<(), taskdag::Error>(())
     /// ```
     pub fn spawn<G>(&self, graph: G) -> Handle<G::Output>
     where
@@ -412,8 +412,8 @@ impl Runtime {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use taskgraph::stream::TaskStream;
-    /// use taskgraph::{delayed, graph, Runtime};
+    /// use taskdag::stream::TaskStream;
+    /// use taskdag::{delayed, graph, Runtime};
     ///
     /// #[delayed]
     /// fn inc(x: i64) -> i64 {
@@ -431,7 +431,7 @@ impl Runtime {
     /// }
     /// rt.compute(graph! { inc(0) })?; // not recorded: the guard is gone
     /// assert_eq!(stream.tasks().len(), 5);
-    /// # Ok::<(), taskgraph::Error>(())
+    /// # Ok::<(), taskdag::Error>(())
     /// ```
     ///
     /// [`Observer`]: crate::observe::Observer
@@ -450,12 +450,12 @@ impl Runtime {
     /// (see [`RuntimeBuilder::dashboard`]).
     ///
     /// ```
-    /// use taskgraph::Runtime;
+    /// use taskdag::Runtime;
     ///
     /// let rt = Runtime::builder().dashboard("127.0.0.1:0").build()?;
     /// assert!(rt.dashboard_url().unwrap().starts_with("http://127.0.0.1:"));
     /// assert_eq!(Runtime::new(1)?.dashboard_url(), None);
-    /// # Ok::<(), taskgraph::Error>(())
+    /// # Ok::<(), taskdag::Error>(())
     /// ```
     #[cfg(feature = "dashboard")]
     pub fn dashboard_url(&self) -> Option<&str> {
@@ -468,7 +468,7 @@ impl Runtime {
     /// [`TaskStream::report`](crate::stream::TaskStream::report).
     ///
     /// ```
-    /// use taskgraph::{delayed, graph, Runtime};
+    /// use taskdag::{delayed, graph, Runtime};
     ///
     /// #[delayed]
     /// fn inc(x: i64) -> i64 {
@@ -523,7 +523,7 @@ const DEFAULT_CACHE: usize = 256 << 20;
 /// chained setters, then a fallible [`build`](RuntimeBuilder::build).
 ///
 /// ```
-/// use taskgraph::Runtime;
+/// use taskdag::Runtime;
 ///
 /// let rt = Runtime::builder()
 ///     .threads(2)
@@ -532,7 +532,7 @@ const DEFAULT_CACHE: usize = 256 << 20;
 ///     .storage_cache(16 << 20)
 ///     .build()?;
 /// assert_eq!(rt.threads(), 2);
-/// # Ok::<(), taskgraph::Error>(())
+/// # Ok::<(), taskdag::Error>(())
 /// ```
 pub struct RuntimeBuilder {
     threads: Option<usize>,
@@ -586,7 +586,7 @@ impl RuntimeBuilder {
     /// [`build`](RuntimeBuilder::build).
     ///
     /// ```
-    /// use taskgraph::{Error, Runtime};
+    /// use taskdag::{Error, Runtime};
     ///
     /// assert_eq!(Runtime::builder().threads(3).build()?.threads(), 3);
     /// assert!(matches!(Runtime::builder().threads(0).build(), Err(Error::ZeroThreads)));
@@ -601,7 +601,7 @@ impl RuntimeBuilder {
     /// named `{prefix}-{i}`.
     ///
     /// ```
-    /// use taskgraph::{delayed, graph, Runtime};
+    /// use taskdag::{delayed, graph, Runtime};
     ///
     /// #[delayed]
     /// fn where_am_i(_x: u32) -> String {
@@ -615,7 +615,7 @@ impl RuntimeBuilder {
     /// })?;
     /// // The calling thread takes part too; the pool's are `worker-0` and `worker-1`.
     /// assert!(names.iter().all(|n| n.starts_with("worker-") || n == "main"));
-    /// # Ok::<(), taskgraph::Error>(())
+    /// # Ok::<(), taskdag::Error>(())
     /// ```
     pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
         self.name = Some(prefix.into());
@@ -626,11 +626,11 @@ impl RuntimeBuilder {
     /// for tasks that recurse deeply or keep large arrays on the stack.
     ///
     /// ```
-    /// use taskgraph::Runtime;
+    /// use taskdag::Runtime;
     ///
     /// let rt = Runtime::builder().stack_size(16 << 20).build()?;
     /// # let _ = rt;
-    /// # Ok::<(), taskgraph::Error>(())
+    /// # Ok::<(), taskdag::Error>(())
     /// ```
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
@@ -648,7 +648,7 @@ impl RuntimeBuilder {
     /// measure the difference).
     ///
     /// ```
-    /// use taskgraph::{delayed, graph, Runtime};
+    /// use taskdag::{delayed, graph, Runtime};
     ///
     /// #[delayed]
     /// fn inc(x: u64) -> u64 {
@@ -671,7 +671,7 @@ impl RuntimeBuilder {
     /// let fused = Runtime::new(2)?;
     /// let nodes = Runtime::builder().threads(2).fuse_loops(false).build()?;
     /// assert_eq!(sum(&fused)?, sum(&nodes)?);
-    /// # Ok::<(), taskgraph::Error>(())
+    /// # Ok::<(), taskdag::Error>(())
     /// ```
     pub fn fuse_loops(mut self, fuse: bool) -> Self {
         self.unfused = !fuse;
@@ -684,11 +684,11 @@ impl RuntimeBuilder {
     /// computes one huge graph and then small ones may keep less.
     ///
     /// ```
-    /// use taskgraph::Runtime;
+    /// use taskdag::Runtime;
     ///
     /// let rt = Runtime::builder().storage_cache(0).build()?;
     /// # let _ = rt;
-    /// # Ok::<(), taskgraph::Error>(())
+    /// # Ok::<(), taskdag::Error>(())
     /// ```
     pub fn storage_cache(mut self, bytes: usize) -> Self {
         self.cache = bytes;
@@ -700,8 +700,8 @@ impl RuntimeBuilder {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use taskgraph::stream::TaskStream;
-    /// use taskgraph::{delayed, graph, Runtime};
+    /// use taskdag::stream::TaskStream;
+    /// use taskdag::{delayed, graph, Runtime};
     ///
     /// #[delayed]
     /// fn inc(x: i64) -> i64 {
@@ -712,7 +712,7 @@ impl RuntimeBuilder {
     /// let rt = Runtime::builder().threads(2).observer(stream.clone()).build()?;
     /// rt.compute(graph! { inc(inc(0)) })?;
     /// assert_eq!(stream.tasks().len(), 2);
-    /// # Ok::<(), taskgraph::Error>(())
+    /// # Ok::<(), taskdag::Error>(())
     /// ```
     pub fn observer(mut self, observer: std::sync::Arc<dyn crate::observe::Observer>) -> Self {
         self.observers.push(observer);
@@ -725,7 +725,7 @@ impl RuntimeBuilder {
     /// standard error is not a terminal.
     ///
     /// ```
-    /// use taskgraph::{delayed, graph, Runtime};
+    /// use taskdag::{delayed, graph, Runtime};
     ///
     /// #[delayed]
     /// fn inc(x: i64) -> i64 {
@@ -738,7 +738,7 @@ impl RuntimeBuilder {
     ///     v
     /// })?;
     /// assert_eq!(v.len(), 100);
-    /// # Ok::<(), taskgraph::Error>(())
+    /// # Ok::<(), taskdag::Error>(())
     /// ```
     pub fn progress_bars(mut self, on: bool) -> Self {
         self.progress = on;
@@ -755,7 +755,7 @@ impl RuntimeBuilder {
     /// task, as any observer.
     ///
     /// ```
-    /// use taskgraph::{delayed, graph, Runtime};
+    /// use taskdag::{delayed, graph, Runtime};
     ///
     /// #[delayed]
     /// fn inc(x: i64) -> i64 {
@@ -766,7 +766,7 @@ impl RuntimeBuilder {
     /// tracing_subscriber::fmt().with_writer(std::io::sink).init();
     /// let rt = Runtime::builder().threads(2).tracing(true).build()?;
     /// assert_eq!(rt.compute(graph! { inc(inc(0)) })?, 2);
-    /// # Ok::<(), taskgraph::Error>(())
+    /// # Ok::<(), taskdag::Error>(())
     /// ```
     #[cfg(feature = "tracing")]
     pub fn tracing(mut self, on: bool) -> Self {
@@ -785,11 +785,11 @@ impl RuntimeBuilder {
     /// Cost: every task updates the dashboard's state under one lock.
     ///
     /// ```
-    /// use taskgraph::Runtime;
+    /// use taskdag::Runtime;
     ///
     /// let rt = Runtime::builder().dashboard("127.0.0.1:0").build()?;
     /// println!("watch the runs at {}", rt.dashboard_url().unwrap());
-    /// # Ok::<(), taskgraph::Error>(())
+    /// # Ok::<(), taskdag::Error>(())
     /// ```
     #[cfg(feature = "dashboard")]
     pub fn dashboard(mut self, address: impl Into<String>) -> Self {
@@ -804,7 +804,7 @@ impl RuntimeBuilder {
     /// address cannot be bound.
     ///
     /// ```
-    /// use taskgraph::{Error, Runtime};
+    /// use taskdag::{Error, Runtime};
     ///
     /// let rt = Runtime::builder().threads(2).build()?;
     /// assert_eq!(rt.threads(), 2);

@@ -79,8 +79,8 @@ impl Span {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use taskgraph::stream::{SpanKind, TaskStream};
-/// use taskgraph::{delayed, graph, Runtime};
+/// use taskdag::stream::{SpanKind, TaskStream};
+/// use taskdag::{delayed, graph, Runtime};
 ///
 /// #[delayed]
 /// fn inc(x: i64) -> i64 {
@@ -103,7 +103,7 @@ impl Span {
 /// assert_eq!(spans.iter().filter(|s| s.kind == SpanKind::Task).count(), 1);
 /// let json = stream.chrome_trace(); // open in Perfetto or chrome://tracing
 /// assert!(json.starts_with("{\"traceEvents\":["));
-/// # Ok::<(), taskgraph::Error>(())
+/// # Ok::<(), taskdag::Error>(())
 /// ```
 ///
 /// Cost per node-by-node task or fused block: two clock reads and a push
@@ -196,8 +196,8 @@ impl TaskStream {
     /// ```
     /// use std::sync::Arc;
     /// use std::time::Duration;
-    /// use taskgraph::stream::TaskStream;
-    /// use taskgraph::{delayed, graph, Runtime};
+    /// use taskdag::stream::TaskStream;
+    /// use taskdag::{delayed, graph, Runtime};
     ///
     /// #[delayed]
     /// fn slow(x: u64) -> u64 {
@@ -225,7 +225,7 @@ impl TaskStream {
     /// // The same numbers, and the stream per thread, as one HTML page:
     /// let html = stream.report("two call sites");
     /// assert!(html.contains("slow") && html.contains("quick"));
-    /// # Ok::<(), taskgraph::Error>(())
+    /// # Ok::<(), taskdag::Error>(())
     /// ```
     pub fn stats(&self) -> Vec<SiteStats> {
         let mut out: Vec<SiteStats> = Vec::new();

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use taskgraph::{delayed, graph, Error};
+use taskdag::{delayed, graph, Error};
 
 /// A value that counts how many of its kind are alive, and may carry a
 /// fault for the combine that reads it.
@@ -170,7 +170,7 @@ pub fn faulty_graph(
     n: u64,
     m: u64,
     p: Arc<Plan>,
-) -> impl taskgraph::Graph<Output = (u64, u64, u64)> + Send + 'static {
+) -> impl taskdag::Graph<Output = (u64, u64, u64)> + Send + 'static {
     graph! {
         let mut v = Vec::new();
         for i in 0..n {

@@ -1,6 +1,6 @@
 //! Closure parameters (and `let`s inside closures) shadow lazy names: inside
 //! the closure the name is plain.
-use taskgraph::{delayed, graph, Runtime};
+use taskdag::{delayed, graph, Runtime};
 
 #[delayed]
 fn inc(x: i64) -> i64 {

@@ -2,10 +2,10 @@
 //! and tasks called through module paths keep compiling with the
 //! signature checks `#[delayed]` adds.
 use std::sync::Arc;
-use taskgraph::{delayed, graph, Runtime};
+use taskdag::{delayed, graph, Runtime};
 
 mod ops {
-    use taskgraph::delayed;
+    use taskdag::delayed;
 
     #[delayed]
     pub fn twice<T: Clone + Send + Sync>(x: T) -> (T, T) {

@@ -1,5 +1,5 @@
 //! Loops and maps over a vector of lazy values: the element is lazy.
-use taskgraph::{delayed, graph, Runtime};
+use taskdag::{delayed, graph, Runtime};
 
 #[delayed]
 fn inc(x: i64) -> i64 {

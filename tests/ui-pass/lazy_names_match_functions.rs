@@ -1,7 +1,7 @@
 //! Lazy variables named like plain functions, including one the graph has
 //! just called in plain code; a module whose name the generated code could
 //! have taken.
-use taskgraph::{delayed, graph, Runtime};
+use taskdag::{delayed, graph, Runtime};
 
 #[delayed]
 fn inc(x: i64) -> i64 {

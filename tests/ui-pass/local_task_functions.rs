@@ -1,6 +1,6 @@
 //! `#[delayed]` functions defined inside the function that builds the
 //! graph, and inside the graph itself, as doctests and small programs do.
-use taskgraph::{delayed, graph, Runtime};
+use taskdag::{delayed, graph, Runtime};
 
 pub fn main() {
     #[delayed]

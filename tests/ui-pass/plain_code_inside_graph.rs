@@ -3,7 +3,7 @@
 //! closures, structs, macros, mutation of variables bound inside the graph,
 //! plain functions called inside a block, closures called like functions,
 //! a vector filled with plain values and passed to a task.
-use taskgraph::{delayed, graph, Runtime};
+use taskdag::{delayed, graph, Runtime};
 
 #[delayed]
 fn inc(x: i64) -> i64 {

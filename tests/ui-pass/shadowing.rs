@@ -1,5 +1,5 @@
 //! A name goes from lazy to plain and back; each use sees the binding in scope.
-use taskgraph::{delayed, graph, Runtime};
+use taskdag::{delayed, graph, Runtime};
 
 #[delayed]
 fn inc(x: i64) -> i64 {

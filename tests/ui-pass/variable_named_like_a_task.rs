@@ -1,6 +1,6 @@
 //! A variable named like a task function the graph calls earlier, as plain
 //! Rust allows: the later `let sum` does not hide the function `sum`.
-use taskgraph::{delayed, graph, Runtime};
+use taskdag::{delayed, graph, Runtime};
 
 #[delayed]
 fn inc(x: i64) -> i64 {

@@ -1,4 +1,4 @@
-use taskgraph::delayed;
+use taskdag::delayed;
 
 #[delayed]
 extern "C" fn callback(x: i64) -> i64 {

@@ -1,4 +1,4 @@
-use taskgraph::delayed;
+use taskdag::delayed;
 
 #[delayed]
 fn total(xs: impl IntoIterator<Item = i64>) -> i64 {

@@ -1,4 +1,4 @@
-use taskgraph::delayed;
+use taskdag::delayed;
 
 #[delayed]
 fn scale(v: &mut Vec<f64>) -> usize {

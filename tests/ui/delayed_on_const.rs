@@ -1,4 +1,4 @@
-use taskgraph::delayed;
+use taskdag::delayed;
 
 #[delayed]
 const LIMIT: i64 = 10;

@@ -1,4 +1,4 @@
-use taskgraph::delayed;
+use taskdag::delayed;
 
 #[delayed]
 unsafe fn read(p: usize) -> i64 {

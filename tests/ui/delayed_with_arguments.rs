@@ -1,4 +1,4 @@
-use taskgraph::delayed;
+use taskdag::delayed;
 
 #[delayed(threads = 2)]
 fn inc(x: i64) -> i64 {

@@ -1,4 +1,4 @@
-use taskgraph::{graph, Runtime};
+use taskdag::{graph, Runtime};
 
 fn main() {
     let rt = Runtime::new(1).unwrap();

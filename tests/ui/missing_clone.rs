@@ -1,4 +1,4 @@
-use taskgraph::{delayed, graph, Runtime};
+use taskdag::{delayed, graph, Runtime};
 
 struct Matrix(Vec<f64>);
 

@@ -1,4 +1,4 @@
-use taskgraph::{delayed, graph, Runtime};
+use taskdag::{delayed, graph, Runtime};
 
 #[delayed]
 fn inc(x: i64) -> i64 {

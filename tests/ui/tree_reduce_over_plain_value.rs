@@ -1,4 +1,4 @@
-use taskgraph::{delayed, graph, Runtime};
+use taskdag::{delayed, graph, Runtime};
 
 #[delayed]
 fn add(x: i64, y: i64) -> i64 {

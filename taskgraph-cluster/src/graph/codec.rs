@@ -21,7 +21,7 @@ use taskgraph_runtime::part::{Codec, Parts};
     message = "`{Self}` is a task's value in a graph sent to a cluster, so it must implement `serde::Serialize` and `serde::Deserialize`",
     label = "`{Self}` cannot travel between machines",
     note = "values cross from one block of the graph to another, on another machine, as bytes: derive them, `#[derive(serde::Serialize, serde::Deserialize)]`",
-    note = "or compute this graph on a local `taskgraph::Runtime`, which needs neither"
+    note = "or compute this graph on a local `taskdag::Runtime`, which needs neither"
 )]
 pub trait Crossing: Serialize + DeserializeOwned {}
 
@@ -115,8 +115,8 @@ impl<H: Crossing, R: Values> Values for (H, R) {
 /// `impl Graph<Output = i64>` hides what a cluster needs to know):
 ///
 /// ```
-/// use taskgraph::cluster::ClusterGraph;
-/// use taskgraph::{delayed, graph};
+/// use taskdag::cluster::ClusterGraph;
+/// use taskdag::{delayed, graph};
 ///
 /// #[delayed]
 /// fn inc(x: i64) -> i64 {
@@ -134,8 +134,8 @@ impl<H: Crossing, R: Values> Values for (H, R) {
 ///     }
 /// }
 /// // Still an ordinary graph too.
-/// assert_eq!(taskgraph::Runtime::new(1)?.compute(tutorial(4))?, 10);
-/// # Ok::<(), taskgraph::Error>(())
+/// assert_eq!(taskdag::Runtime::new(1)?.compute(tutorial(4))?, 10);
+/// # Ok::<(), taskdag::Error>(())
 /// ```
 ///
 /// [`Dask::spawn`]: crate::Dask::spawn

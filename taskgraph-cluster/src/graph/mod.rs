@@ -227,8 +227,8 @@ impl Dask {
     /// compile here.
     ///
     /// ```no_run
-    /// use taskgraph::cluster::Dask;
-    /// use taskgraph::{delayed, graph};
+    /// use taskdag::cluster::Dask;
+    /// use taskdag::{delayed, graph};
     ///
     /// #[delayed]
     /// fn inc(x: i64) -> i64 {

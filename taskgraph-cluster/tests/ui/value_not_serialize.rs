@@ -1,7 +1,7 @@
 // A task's value without `Serialize`: fine on a local runtime, an error
 // where the graph is sent to a cluster.
-use taskgraph::cluster::Dask;
-use taskgraph::{delayed, graph, Runtime};
+use taskdag::cluster::Dask;
+use taskdag::{delayed, graph, Runtime};
 
 #[derive(Clone, Debug)]
 struct Reading {

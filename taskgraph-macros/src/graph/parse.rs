@@ -42,13 +42,13 @@ pub(crate) fn starts_lower(i: &Ident) -> bool {
     s.starts_with(|c: char| c.is_lowercase() || c == '_')
 }
 
-/// `tree_reduce(v, f)` or `taskgraph::tree_reduce(v, f)`.
+/// `tree_reduce(v, f)` or `taskdag::tree_reduce(v, f)`.
 pub(crate) fn is_tree_reduce(path: &Path) -> bool {
     let n = path.segments.len();
     path.segments
         .last()
         .is_some_and(|s| s.ident == "tree_reduce")
-        && (n == 1 || (n == 2 && path.segments[0].ident == "taskgraph"))
+        && (n == 1 || (n == 2 && path.segments[0].ident == "taskdag"))
 }
 
 /// `Vec::new()`, `Vec::with_capacity(n)`, `vec![]`.

@@ -22,7 +22,7 @@ use crate::site::{FamilyInfo, TaskInfo};
 /// neither `done` nor `failed`.
 ///
 /// ```
-/// use taskgraph::Progress;
+/// use taskdag::Progress;
 ///
 /// let p = Progress { done: 37, total: 256, failed: 1 };
 /// assert_eq!(p.to_string(), "37/256 (1 failed)");
@@ -42,7 +42,7 @@ impl Progress {
     /// The fraction of tasks finished, from 0 to 1 (1 for an empty graph).
     ///
     /// ```
-    /// use taskgraph::Progress;
+    /// use taskdag::Progress;
     ///
     /// assert_eq!(Progress { done: 1, total: 4, failed: 0 }.fraction(), 0.25);
     /// assert_eq!(Progress::default().fraction(), 1.0);

@@ -385,7 +385,7 @@ pub(crate) struct WorkerCtx<'a> {
     /// of other graphs is handed back once it is set.
     waiting: Cell<*const AtomicBool>,
     /// The stop flag of the run whose work item this thread runs now (for
-    /// `taskgraph::cancelled`), or null.
+    /// `taskdag::cancelled`), or null.
     running: Cell<*const AtomicBool>,
 }
 

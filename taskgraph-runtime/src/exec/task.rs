@@ -545,13 +545,13 @@ impl Drop for Tally<'_> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use taskgraph::{delayed, graph, Runtime};
+/// use taskdag::{delayed, graph, Runtime};
 ///
 /// #[delayed]
 /// fn search(limit: u64) -> u64 {
 ///     let mut best = 0;
 ///     for i in 0..limit {
-///         if i % 1024 == 0 && taskgraph::cancelled() {
+///         if i % 1024 == 0 && taskdag::cancelled() {
 ///             break; // nobody will read the result
 ///         }
 ///         best = best.max(i % 7919);
@@ -559,13 +559,13 @@ impl Drop for Tally<'_> {
 ///     best
 /// }
 ///
-/// assert!(!taskgraph::cancelled()); // not inside a task
+/// assert!(!taskdag::cancelled()); // not inside a task
 /// let rt = Runtime::new(2)?;
 /// let h = rt.spawn(graph! { search(u64::MAX) });
 /// std::thread::sleep(Duration::from_millis(5));
 /// h.cancel();
-/// assert!(matches!(h.wait(), Err(taskgraph::Error::Cancelled)));
-/// # Ok::<(), taskgraph::Error>(())
+/// assert!(matches!(h.wait(), Err(taskdag::Error::Cancelled)));
+/// # Ok::<(), taskdag::Error>(())
 /// ```
 ///
 /// [`Handle::cancel`]: crate::Handle::cancel
@@ -588,11 +588,11 @@ pub fn cancelled() -> bool {
 ///
 /// ```
 /// use std::sync::{mpsc, Mutex};
-/// use taskgraph::{delayed, graph, Runtime};
+/// use taskdag::{delayed, graph, Runtime};
 ///
 /// #[delayed]
 /// fn receive(rx: &Mutex<mpsc::Receiver<u64>>) -> u64 {
-///     taskgraph::blocking(|| rx.lock().unwrap().recv().unwrap())
+///     taskdag::blocking(|| rx.lock().unwrap().recv().unwrap())
 /// }
 /// #[delayed]
 /// fn two() -> u64 {
@@ -607,9 +607,9 @@ pub fn cancelled() -> bool {
 ///     // Runs even while the pool's only thread waits in `receive`.
 ///     tx.send(rt.compute(graph! { two() })?).unwrap();
 ///     assert_eq!(waiting.join().unwrap()?, 2);
-///     Ok::<(), taskgraph::Error>(())
+///     Ok::<(), taskdag::Error>(())
 /// })?;
-/// # Ok::<(), taskgraph::Error>(())
+/// # Ok::<(), taskdag::Error>(())
 /// ```
 ///
 /// [`Handle::wait`]: crate::Handle::wait

@@ -17,7 +17,7 @@ pub use template::{Fused, Link, LoopSite, Site, Template};
 /// same call site.
 ///
 /// ```
-/// use taskgraph::{FamilyInfo, LoopVar};
+/// use taskdag::{FamilyInfo, LoopVar};
 ///
 /// static SITE: FamilyInfo = FamilyInfo::new("check", "src/main.rs", 12, 17)
 ///     .with_loops(&[LoopVar::new("i", "0..n"), LoopVar::new("j", "0..m")]);
@@ -95,7 +95,7 @@ impl FamilyInfo {
     /// sites by this, so that they agree.
     ///
     /// ```
-    /// use taskgraph::FamilyInfo;
+    /// use taskdag::FamilyInfo;
     ///
     /// static INC: FamilyInfo = FamilyInfo::new("inc", "src/main.rs", 12, 17);
     /// static A: FamilyInfo = FamilyInfo::new("add", "src/main.rs", 14, 9);

@@ -20,7 +20,7 @@ use super::FamilyInfo;
 /// [`TaskInfo::name`] for how each loop reads.
 ///
 /// ```
-/// use taskgraph::{delayed, graph, Error, Runtime};
+/// use taskdag::{delayed, graph, Error, Runtime};
 ///
 /// #[delayed]
 /// fn check(x: u32) -> u32 {
@@ -109,11 +109,11 @@ impl TaskInfo {
     /// they are: `h[3]`.
     ///
     /// ```
-    /// use taskgraph::TaskInfo;
+    /// use taskdag::TaskInfo;
     ///
-    /// static SITE: taskgraph::FamilyInfo =
-    ///     taskgraph::FamilyInfo::new("add", "src/main.rs", 9, 13)
-    ///         .with_loops(&[taskgraph::LoopVar::new("i", "0..n")])
+    /// static SITE: taskdag::FamilyInfo =
+    ///     taskdag::FamilyInfo::new("add", "src/main.rs", 9, 13)
+    ///         .with_loops(&[taskdag::LoopVar::new("i", "0..n")])
     ///         .with_tree_reduce();
     /// let task: TaskInfo = SITE.task(&[2, 1, 3]);
     /// assert_eq!(task.name(), "add[i=2, level=1, pos=3]");

@@ -51,7 +51,7 @@ use crate::sync::{AtomicUsize, Ordering};
 ///   thread while they do.
 ///
 /// ```
-/// use taskgraph::{delayed, graph, Runtime};
+/// use taskdag::{delayed, graph, Runtime};
 ///
 /// #[delayed]
 /// fn inc(x: i64) -> i64 {
@@ -74,7 +74,7 @@ use crate::sync::{AtomicUsize, Ordering};
 /// let total = rt.compute(graph! { tree_reduce(zs, add) })?;
 /// assert_eq!(total, (1..=n).sum::<i64>());
 /// assert_eq!(zs.progress().done, n as u64);
-/// # Ok::<(), taskgraph::Error>(())
+/// # Ok::<(), taskdag::Error>(())
 /// ```
 ///
 /// Dropping a handle detaches the run, as dropping a
@@ -134,7 +134,7 @@ impl<T> Handle<T> {
     /// again here, as `compute` would.
     ///
     /// ```
-    /// use taskgraph::{delayed, graph, Error, Runtime};
+    /// use taskdag::{delayed, graph, Error, Runtime};
     ///
     /// #[delayed]
     /// fn check(x: u32) -> u32 {
@@ -160,7 +160,7 @@ impl<T> Handle<T> {
     /// back. Never blocks.
     ///
     /// ```
-    /// use taskgraph::{delayed, graph, Runtime};
+    /// use taskdag::{delayed, graph, Runtime};
     ///
     /// #[delayed]
     /// fn one() -> u8 {
@@ -176,7 +176,7 @@ impl<T> Handle<T> {
     ///     }
     /// };
     /// assert_eq!(out, 1);
-    /// # Ok::<(), taskgraph::Error>(())
+    /// # Ok::<(), taskdag::Error>(())
     /// ```
     ///
     /// # Errors
@@ -196,7 +196,7 @@ impl<T> Handle<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use taskgraph::{delayed, graph, Runtime};
+    /// use taskdag::{delayed, graph, Runtime};
     ///
     /// #[delayed]
     /// fn nap(ms: u64) -> u64 {
@@ -220,7 +220,7 @@ impl<T> Handle<T> {
     ///     }
     /// };
     /// assert_eq!(naps, vec![5; 8]);
-    /// # Ok::<(), taskgraph::Error>(())
+    /// # Ok::<(), taskdag::Error>(())
     /// ```
     ///
     /// # Errors
@@ -240,7 +240,7 @@ impl<T> Handle<T> {
     /// then [`wait`](Handle::wait) returns at once.
     ///
     /// ```
-    /// use taskgraph::{delayed, graph, Runtime};
+    /// use taskdag::{delayed, graph, Runtime};
     ///
     /// #[delayed]
     /// fn one() -> u8 {
@@ -253,7 +253,7 @@ impl<T> Handle<T> {
     ///     std::thread::yield_now();
     /// }
     /// assert_eq!(h.wait()?, 1);
-    /// # Ok::<(), taskgraph::Error>(())
+    /// # Ok::<(), taskdag::Error>(())
     /// ```
     pub fn is_finished(&self) -> bool {
         self.s.out.is_finished()
@@ -271,7 +271,7 @@ impl<T> Handle<T> {
     ///
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};
-    /// use taskgraph::{delayed, graph, Error, Runtime};
+    /// use taskdag::{delayed, graph, Error, Runtime};
     ///
     /// static RAN: AtomicUsize = AtomicUsize::new(0);
     ///
@@ -316,7 +316,7 @@ impl<T> Handle<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use taskgraph::{delayed, graph, Runtime};
+    /// use taskdag::{delayed, graph, Runtime};
     ///
     /// #[delayed]
     /// fn nap(i: u64) -> u64 {
@@ -334,7 +334,7 @@ impl<T> Handle<T> {
     /// assert!(p.done <= p.total && p.failed == 0);
     /// let v = h.wait()?;
     /// assert_eq!(v.len(), 40);
-    /// # Ok::<(), taskgraph::Error>(())
+    /// # Ok::<(), taskdag::Error>(())
     /// ```
     pub fn progress(&self) -> Progress {
         self.wait_built();
@@ -366,7 +366,7 @@ impl<T> Handle<T> {
     /// `add @ src/main.rs:14` where two call sites share a name).
     ///
     /// ```
-    /// use taskgraph::{delayed, graph, Runtime};
+    /// use taskdag::{delayed, graph, Runtime};
     ///
     /// #[delayed]
     /// fn inc(x: i64) -> i64 {
@@ -389,7 +389,7 @@ impl<T> Handle<T> {
     /// let counts: Vec<_> = families.iter().map(|f| (f.function, f.progress.total)).collect();
     /// assert_eq!(counts, [("inc", 8), ("add", 7)]);
     /// assert_eq!(h.wait()?, 36);
-    /// # Ok::<(), taskgraph::Error>(())
+    /// # Ok::<(), taskdag::Error>(())
     /// ```
     pub fn progress_by_family(&self) -> Vec<FamilyProgress> {
         self.wait_built();

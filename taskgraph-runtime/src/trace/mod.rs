@@ -38,9 +38,9 @@
 )]
 #![cfg_attr(
     not(feature = "tracing"),
-    doc = "[`Spans`]: https://docs.rs/taskgraph/latest/taskgraph/trace/struct.Spans.html\n\
+    doc = "[`Spans`]: https://docs.rs/taskdag/latest/taskdag/trace/struct.Spans.html\n\
            [`RuntimeBuilder::tracing`]: \
-           https://docs.rs/taskgraph/latest/taskgraph/struct.RuntimeBuilder.html#method.tracing"
+           https://docs.rs/taskdag/latest/taskdag/struct.RuntimeBuilder.html#method.tracing"
 )]
 
 #[cfg(feature = "tracing")]

@@ -21,7 +21,7 @@ use crate::site::FamilyInfo;
 /// that subscriber its default, so the task's own events reach it too.
 ///
 /// ```
-/// use taskgraph::{delayed, graph, Runtime};
+/// use taskdag::{delayed, graph, Runtime};
 ///
 /// #[delayed]
 /// fn inc(x: u64) -> u64 {
@@ -34,7 +34,7 @@ use crate::site::FamilyInfo;
 /// // indices=[2] ..}: inside a task x=2`.
 /// let subscriber = tracing_subscriber::fmt().with_test_writer().finish();
 /// tracing::subscriber::with_default(subscriber, || {
-///     // The same as `.observer(Arc::new(taskgraph::trace::Spans::new()))`.
+///     // The same as `.observer(Arc::new(taskdag::trace::Spans::new()))`.
 ///     let rt = Runtime::builder().threads(2).tracing(true).build()?;
 ///     let v = rt.compute(graph! {
 ///         let mut v = Vec::new();
@@ -46,9 +46,9 @@ use crate::site::FamilyInfo;
 ///         v
 ///     })?;
 ///     assert_eq!(v, [1, 3]);
-///     Ok::<(), taskgraph::Error>(())
+///     Ok::<(), taskdag::Error>(())
 /// })?;
-/// # Ok::<(), taskgraph::Error>(())
+/// # Ok::<(), taskdag::Error>(())
 /// ```
 ///
 /// One `Spans` may watch several runtimes; it holds the spans of the runs
@@ -97,8 +97,8 @@ impl Spans {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use taskgraph::trace::Spans;
-    /// use taskgraph::{delayed, graph, Runtime};
+    /// use taskdag::trace::Spans;
+    /// use taskdag::{delayed, graph, Runtime};
     ///
     /// #[delayed]
     /// fn two() -> u8 {
@@ -109,7 +109,7 @@ impl Spans {
     /// let watching = rt.observe(Arc::new(Spans::new())); // for a while
     /// assert_eq!(rt.compute(graph! { two() })?, 2);
     /// drop(watching);
-    /// # Ok::<(), taskgraph::Error>(())
+    /// # Ok::<(), taskdag::Error>(())
     /// ```
     pub fn new() -> Spans {
         Spans::default()

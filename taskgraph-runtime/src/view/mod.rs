@@ -36,7 +36,7 @@ pub const DEFAULT_COLLAPSE: u64 = 500;
 /// if it had not been looked at.
 ///
 /// ```
-/// use taskgraph::{delayed, graph, Runtime, View};
+/// use taskdag::{delayed, graph, Runtime, View};
 ///
 /// #[delayed]
 /// fn inc(x: i64) -> i64 {
@@ -55,7 +55,7 @@ pub const DEFAULT_COLLAPSE: u64 = 500;
 /// assert!(g.to_dot()?.contains("inc[i=3]"));
 /// assert!(g.template_dot().contains("(0..4).map(|i| ..)"));
 /// assert_eq!(Runtime::new(2)?.compute(g)?, 10);
-/// # Ok::<(), taskgraph::Error>(())
+/// # Ok::<(), taskdag::Error>(())
 /// ```
 pub trait View: Graph {
     /// Instantiates the graph without running a task: its plain code runs
@@ -149,7 +149,7 @@ pub trait View: Graph {
 /// Settings for looking at a graph: `g.view().left_right().to_dot()`.
 ///
 /// ```
-/// use taskgraph::{delayed, graph, View};
+/// use taskdag::{delayed, graph, View};
 ///
 /// #[delayed]
 /// fn inc(x: u64) -> u64 { x + 1 }
@@ -169,7 +169,7 @@ pub trait View: Graph {
 /// assert!(small.contains("rankdir=LR") && small.len() < every.len());
 /// assert!(sites.as_str().starts_with("<svg") || sites.as_str().starts_with("<?xml"));
 /// assert!(!template.is_empty());
-/// # Ok::<(), taskgraph::Error>(())
+/// # Ok::<(), taskdag::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct Viewer<'a, G> {
@@ -303,7 +303,7 @@ fn png(_: &Drawing, path: &Path) -> Result<Vec<u8>, ViewError> {
 /// the picture (evcxr's `evcxr_display` protocol).
 ///
 /// ```
-/// use taskgraph::{delayed, graph, View};
+/// use taskdag::{delayed, graph, View};
 ///
 /// #[delayed]
 /// fn inc(x: u64) -> u64 { x + 1 }
@@ -311,7 +311,7 @@ fn png(_: &Drawing, path: &Path) -> Result<Vec<u8>, ViewError> {
 /// let svg = graph! { inc(inc(1)) }.to_svg()?;
 /// assert!(svg.as_str().contains("inc"));
 /// assert!(svg.evcxr_content().starts_with("EVCXR_BEGIN_CONTENT image/svg+xml"));
-/// # Ok::<(), taskgraph::Error>(())
+/// # Ok::<(), taskdag::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Svg(pub String);

@@ -6,7 +6,7 @@
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-use taskgraph::{delayed, graph, Error, Runtime};
+use taskdag::{delayed, graph, Error, Runtime};
 
 #[delayed]
 fn parse(s: String) -> Result<i64, std::num::ParseIntError> {
