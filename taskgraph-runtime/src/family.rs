@@ -223,31 +223,17 @@ where
         Some(std::any::type_name::<T>())
     }
     fn for_each_gather(&self, f: &mut dyn FnMut(u32, Piece)) {
-        if !I::GATHERS {
-            return;
-        }
-        for (i, r) in self.fam.recs.iter().enumerate() {
-            // SAFETY: called before the run starts, single-threaded; the
-            // record is only read.
-            if let Some((_, s)) = unsafe { &*r.get() } {
-                I::gathers(s, &mut |p| f(i as u32, p));
-            }
+        if I::GATHERS {
+            self.fam.for_each_gather(f)
         }
     }
     fn prepare(&self, cache: &Cache, _: *const AtomicU32) -> Result<*mut u8, Error> {
-        // SAFETY: before the run, single-threaded.
-        unsafe { self.fam.values.prepare::<T>(cache, self.fam.recs.len()) }
+        self.fam.prepare(cache)
     }
     #[inline]
     fn run(&self, idx: u32, cx: &Cx<'_, 'g>) -> Ran {
         let fam = self.fam;
-        // SAFETY: the scheduler runs each node once, on one thread, and
-        // nothing else touches its record during the run.
-        let (args, stored) = match unsafe { (*fam.recs[idx as usize].get()).take() } {
-            Some(r) => r,
-            None => ran_twice(),
-        };
-        let inputs = I::rebuild(stored, &fam.core.runs, idx);
+        let (args, inputs) = fam.take(idx);
         let id = NodeId::new(fam.core.id, idx);
         let Ok(out) = cx.node(id, || self.body.call(args, inputs, cx)) else {
             return Ran::Stopped;
@@ -258,22 +244,63 @@ where
         Ran::Done
     }
     fn publish(&self, idx: u32, uses: u32, cx: &Cx<'_, 'g>) {
-        // SAFETY: the node has run (its value is written) and its consumers
-        // are told only after this.
-        unsafe {
-            self.fam
-                .values
-                .publish::<T>(self.fam.core.id, idx, uses, cx)
+        self.fam.publish(idx, uses, cx)
+    }
+    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) -> usize {
+        self.fam.teardown(cx, cache, live)
+    }
+}
+
+// What a bound family does apart from running its body: generic over the
+// family's types only, not over the body (each call site's own closure), so
+// call sites of the same types share one copy.
+impl<'g, A, I, L, T> Family<'g, A, I, L, T>
+where
+    A: Send,
+    I: InputSet<'g>,
+    T: Send + Sync,
+{
+    #[inline(never)]
+    fn for_each_gather(&self, f: &mut dyn FnMut(u32, Piece)) {
+        for (i, r) in self.recs.iter().enumerate() {
+            // SAFETY: called before the run starts, single-threaded; the
+            // record is only read.
+            if let Some((_, s)) = unsafe { &*r.get() } {
+                I::gathers(s, &mut |p| f(i as u32, p));
+            }
         }
     }
+
+    #[inline(never)]
+    fn prepare(&self, cache: &Cache) -> Result<*mut u8, Error> {
+        // SAFETY: before the run, single-threaded.
+        unsafe { self.values.prepare::<T>(cache, self.recs.len()) }
+    }
+
+    /// Takes node `idx`'s arguments and inputs, to run it.
+    #[inline(never)]
+    fn take(&self, idx: u32) -> (A, I) {
+        // SAFETY: the scheduler runs each node once, on one thread, and
+        // nothing else touches its record during the run.
+        let (args, stored) = match unsafe { (*self.recs[idx as usize].get()).take() } {
+            Some(r) => r,
+            None => ran_twice(),
+        };
+        (args, I::rebuild(stored, &self.core.runs, idx))
+    }
+
+    #[inline(never)]
+    fn publish(&self, idx: u32, uses: u32, cx: &Cx<'_, 'g>) {
+        // SAFETY: the node has run (its value is written) and its consumers
+        // are told only after this.
+        unsafe { self.values.publish::<T>(self.core.id, idx, uses, cx) }
+    }
+
+    #[inline(never)]
     fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) -> usize {
         // SAFETY: the run is over; no other thread touches the family, whose
         // cells hold `T`s.
-        unsafe {
-            self.fam
-                .values
-                .teardown::<T>(&self.fam.core, cache, live, cx)
-        }
+        unsafe { self.values.teardown::<T>(&self.core, cache, live, cx) }
     }
 }
 

@@ -87,6 +87,78 @@ struct Tasks {
     combine: Option<&'static FamilyInfo>,
 }
 
+impl Tasks {
+    #[inline(never)]
+    fn new(body: &[&'static FamilyInfo], combine: Option<&'static FamilyInfo>) -> Option<Self> {
+        Some(Tasks {
+            body: body.to_vec(),
+            combine,
+        })
+    }
+
+    /// The loop's progress (see `ErasedFamily::count_tasks`): `tasks` run
+    /// by `n` iterations, of which `iters` have run, or `info`'s own if the
+    /// graph did not say.
+    #[inline(never)]
+    fn count(
+        tasks: &Option<Tasks>,
+        info: &'static FamilyInfo,
+        n: u32,
+        iters: &AtomicU32,
+        finished: bool,
+        add: &mut dyn FnMut(&'static FamilyInfo, u64, u64),
+    ) {
+        let n = u64::from(n);
+        let it = if finished {
+            n
+        } else {
+            u64::from(iters.load(Ordering::Relaxed)).min(n)
+        };
+        match tasks {
+            Some(t) => {
+                for &info in &t.body {
+                    add(info, it, n);
+                }
+                if let Some(c) = t.combine {
+                    let total = n.saturating_sub(1);
+                    let done = if finished {
+                        total
+                    } else {
+                        it.saturating_sub(1)
+                    };
+                    add(c, done, total);
+                }
+            }
+            None => add(info, it, n),
+        }
+    }
+}
+
+/// Sets up a loop's core for `n` iterations writing the element families
+/// `elements`; returns `n` as the loop keeps it.
+#[inline(never)]
+fn set_core(core: &mut Core, n: usize, elements: &[u32]) -> Result<u32, Error> {
+    let n = u32::try_from(n)
+        .ok()
+        .filter(|&n| n < u32::MAX - 2)
+        .ok_or_else(|| too_long(core.info))?;
+    core.elements.extend_from_slice(elements);
+    core.iterations = n;
+    core.len = 1;
+    core.at.add(0, &[]);
+    Ok(n)
+}
+
+/// Releases the uses a loop `held`: its iterations are all done.
+#[inline(never)]
+fn release_held(held: &[(NodeId, Release)], cx: &Cx<'_, '_>) {
+    for &(id, rel) in held {
+        // SAFETY: the loop node held one use of each, and its iterations
+        // are all done.
+        unsafe { rel(cx, id) };
+    }
+}
+
 // SAFETY: the kind is `Sync` (its blocks run on several threads); the output
 // cell is written once, by the thread that ends the loop, under the slot
 // protocol; everything else is read-only during the run.
@@ -111,11 +183,9 @@ impl<'g, K> Loop<'g, K> {
     /// of each call site in `body`, and for a reduction `n - 1` combines of
     /// `combine` in all. Without it, progress counts each iteration as one
     /// task of the loop itself.
+    #[inline]
     pub fn tasks(&mut self, body: &[&'static FamilyInfo], combine: Option<&'static FamilyInfo>) {
-        self.tasks = Some(Tasks {
-            body: body.to_vec(),
-            combine,
-        });
+        self.tasks = Tasks::new(body, combine);
     }
 
     /// The loop's call site.
@@ -158,15 +228,8 @@ impl<'g, K> Loop<'g, K> {
             self.kind.is_none(),
             "taskgraph internal error: a loop node made twice"
         );
-        self.n = u32::try_from(n)
-            .ok()
-            .filter(|&n| n < u32::MAX - 2)
-            .ok_or_else(|| too_long(self.core.info))?;
+        self.n = set_core(&mut self.core, n, elements)?;
         self.kind = Some(kind);
-        self.core.elements.extend_from_slice(elements);
-        self.core.iterations = self.n;
-        self.core.len = 1;
-        self.core.at.add(0, &[]);
         Ok(Lazy::new(NodeId::new(self.core.id, 0)))
     }
 
@@ -255,40 +318,21 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
         panics
     }
     fn count_tasks(&self, finished: bool, add: &mut dyn FnMut(&'static FamilyInfo, u64, u64)) {
-        let n = u64::from(self.n);
-        let it = if finished {
-            n
-        } else {
-            u64::from(self.iters.load(Ordering::Relaxed)).min(n)
-        };
-        match &self.tasks {
-            Some(t) => {
-                for &info in &t.body {
-                    add(info, it, n);
-                }
-                if let Some(c) = t.combine {
-                    let total = n.saturating_sub(1);
-                    let done = if finished {
-                        total
-                    } else {
-                        it.saturating_sub(1)
-                    };
-                    add(c, done, total);
-                }
-            }
-            None => add(self.core.info, it, n),
-        }
+        Tasks::count(
+            &self.tasks,
+            self.core.info,
+            self.n,
+            &self.iters,
+            finished,
+            add,
+        )
     }
 }
 
 impl<'g, K: LoopKind<'g>> Loop<'g, K> {
     /// The loop's last block ended: store the output, release what it held.
     fn finish(&self, out: K::Output, cx: &Cx<'_, 'g>) {
-        for &(id, rel) in &self.held {
-            // SAFETY: the loop node held one use of each, and its iterations
-            // are all done.
-            unsafe { rel(cx, id) };
-        }
+        release_held(&self.held, cx);
         // SAFETY: the loop's consumers become ready only after the
         // executor publishes this.
         unsafe {
@@ -420,10 +464,11 @@ const LEFT: u32 = 1;
 const RIGHT: u32 = 2;
 const MERGED: u32 = 4;
 
-/// A fused loop whose iterations are reduced in the pairwise tree.
-pub struct Reduce<R, L, C> {
-    leaf: L,
-    combine: C,
+/// The join records of one fused reduction, and the splits of its blocks:
+/// generic over the value type only, so a program instantiates them once
+/// per reduced type, not once per loop (the leaves and the combine are the
+/// loop's own).
+struct Joins<R> {
     joins: UnsafeCell<Vec<Join<R>>>,
     next_join: AtomicU32,
 }
@@ -432,9 +477,40 @@ pub struct Reduce<R, L, C> {
 // each exactly once, and read by the one whose arrival completes the pair
 // (the `AcqRel` on `state` orders them); the join vector is allocated in
 // `prepare`, before any block runs, and only indexed afterwards.
-unsafe impl<R: Send, L: Sync, C: Sync> Sync for Reduce<R, L, C> {}
+unsafe impl<R: Send> Sync for Joins<R> {}
 
-impl<R, L, C> Reduce<R, L, C> {
+/// A block's place in its reduction's tree while it runs: its range, the
+/// size of the aligned subtree it covers and the join it delivers into.
+struct Place {
+    lo: u32,
+    hi: u32,
+    size: u32,
+    parent: u32,
+}
+
+/// Hands block `lo..hi` (a subtree of `size` leaves delivering into
+/// `parent`) of loop `fam` to the run.
+fn push_block(cx: &Cx<'_, '_>, fam: u32, lo: u32, hi: u32, size: u32, parent: u32) {
+    cx.run.push(
+        Job::Block(Block {
+            fam,
+            lo,
+            hi,
+            size,
+            parent,
+        }),
+        cx.w,
+    )
+}
+
+impl<R> Joins<R> {
+    fn new() -> Self {
+        Joins {
+            joins: UnsafeCell::new(Vec::new()),
+            next_join: AtomicU32::new(0),
+        }
+    }
+
     /// Claims `k` join records, if there are that many left.
     fn claim(&self, k: u32) -> Option<u32> {
         // SAFETY: the vector is not resized during the run.
@@ -451,58 +527,25 @@ impl<R, L, C> Reduce<R, L, C> {
         // SAFETY: as in `claim`; `j` was claimed.
         unsafe { &(&*self.joins.get())[j as usize] }
     }
-}
 
-impl<'g, R, L, C> Reduce<R, L, C>
-where
-    R: Send + Sync,
-    L: Leaf<'g, R>,
-    C: Fn(R, R, u32, u32, &Cx<'_, 'g>) -> R + Sync,
-{
-    /// Hands `v`, the result of the block below `parent`, up the tree: to the
-    /// join waiting for it, combining when both halves are there. Returns the
-    /// root's value if this ended the loop.
-    fn deliver(&self, mut parent: u32, mut v: R, cx: &Cx<'_, 'g>) -> Option<R> {
-        loop {
-            if parent == ROOT {
-                return Some(v);
-            }
-            let j = self.join(parent / 2);
-            let side = parent % 2;
-            // SAFETY: only the block below this side writes it, once.
-            unsafe { (*j.halves[side as usize].get()).write(v) };
-            let bit = if side == 0 { LEFT } else { RIGHT };
-            let prev = j.state.fetch_or(bit, Ordering::AcqRel);
-            if prev & (LEFT | RIGHT) == 0 {
-                return None;
-            }
-            j.state.fetch_or(MERGED, Ordering::Relaxed);
-            // SAFETY: both halves are written (the AcqRel above saw the
-            // other's arrival) and `MERGED` keeps the teardown off them.
-            let (a, b) = unsafe {
-                (
-                    (*j.halves[0].get()).assume_init_read(),
-                    (*j.halves[1].get()).assume_init_read(),
-                )
-            };
-            let (lv, lp) = merge_label(
-                j.start.load(Ordering::Relaxed),
-                j.left.load(Ordering::Relaxed),
-            );
-            v = (self.combine)(a, b, lv, lp, cx);
-            parent = j.parent.load(Ordering::Relaxed);
+    /// Sets up claimed join `j`. A claimed join is set up only by the block
+    /// that claimed it, before it pushes the block that will deliver into
+    /// it (the push publishes the set-up to whoever runs that block).
+    fn set(&self, j: u32, parent: u32, start: u32, left: u32, filled: Option<R>) {
+        let jr = self.join(j);
+        jr.parent.store(parent, Ordering::Relaxed);
+        jr.start.store(start, Ordering::Relaxed);
+        jr.left.store(left, Ordering::Relaxed);
+        if let Some(v) = filled {
+            // SAFETY: a new join's left half is ours to write; nobody
+            // reads it before the right half arrives.
+            unsafe { (*jr.halves[0].get()).write(v) };
+            jr.state.store(LEFT, Ordering::Release);
         }
     }
-}
 
-impl<'g, R, L, C> LoopKind<'g> for Reduce<R, L, C>
-where
-    R: Send + Sync,
-    L: Leaf<'g, R>,
-    C: Fn(R, R, u32, u32, &Cx<'_, 'g>) -> R + Sync,
-{
-    type Output = R;
-
+    /// Allocates the join records for `n` iterations on `threads` threads.
+    #[inline(never)]
     fn prepare(&self, n: u32, threads: u32) {
         let cap = if threads > 1 {
             (4 * n).min(256 * threads).max(64)
@@ -525,113 +568,96 @@ where
         self.next_join.store(0, Ordering::Relaxed);
     }
 
-    fn run_block(
-        &self,
-        fam: u32,
-        b: Block,
-        first: bool,
-        tally: &mut Tally<'_>,
-        cx: &Cx<'_, 'g>,
-    ) -> Result<Option<R>, Stopped> {
-        let (mut lo, mut hi, mut parent) = (b.lo, b.hi, b.parent);
-        let started = cx.block_started(fam, b.lo, b.hi);
-        let mut size = tree_size(hi - lo).min(b.size);
-        let leaf = |k: u32| self.leaf.leaf(k, cx);
-        let merge = |a: R, b: R, lv: u32, lp: u32| Ok((self.combine)(a, b, lv, lp, cx));
-        // A claimed join is set up only by the block that claimed it, before
-        // it pushes the block that will deliver into it (the push publishes
-        // the set-up to whoever runs that block).
-        let new_join = |j: u32, parent: u32, start: u32, left: u32, filled: Option<R>| {
-            let jr = self.join(j);
-            jr.parent.store(parent, Ordering::Relaxed);
-            jr.start.store(start, Ordering::Relaxed);
-            jr.left.store(left, Ordering::Relaxed);
-            if let Some(v) = filled {
-                // SAFETY: a new join's left half is ours to write; nobody
-                // reads it before the right half arrives.
-                unsafe { (*jr.halves[0].get()).write(v) };
-                jr.state.store(LEFT, Ordering::Release);
+    /// A new loop starts on every thread at once: cuts about one piece
+    /// each off `b` (`exec::first_cut`'s cut, at aligned boundaries).
+    #[inline(never)]
+    fn first_cut(&self, b: &mut Place, fam: u32, cx: &Cx<'_, '_>) {
+        let piece = cx.first_piece(b.hi - b.lo);
+        while b.hi - b.lo > piece && b.size > 1 {
+            let mid = b.lo + b.size / 2;
+            if mid >= b.hi {
+                b.size /= 2;
+                continue;
             }
-        };
-        let push = |lo: u32, hi: u32, size: u32, parent: u32| {
-            cx.run.push(
-                Job::Block(Block {
-                    fam,
-                    lo,
-                    hi,
-                    size,
-                    parent,
-                }),
-                cx.w,
-            )
-        };
-        // A new loop starts on every thread at once: about one piece each
-        // (`exec::first_cut`'s cut, at aligned boundaries).
-        if first && cx.threads() > 1 {
-            let piece = cx.first_piece(hi - lo);
-            while hi - lo > piece && size > 1 {
-                let mid = lo + size / 2;
-                if mid >= hi {
-                    size /= 2;
-                    continue;
-                }
-                let Some(j) = self.claim(1) else { break };
-                new_join(j, parent, lo, size / 2, None);
-                push(mid, hi, size / 2, 2 * j + 1);
-                parent = 2 * j;
-                hi = mid;
-                size /= 2;
-            }
+            let Some(j) = self.claim(1) else { break };
+            self.set(j, b.parent, b.lo, b.size / 2, None);
+            push_block(cx, fam, mid, b.hi, b.size / 2, 2 * j + 1);
+            b.parent = 2 * j;
+            b.hi = mid;
+            b.size /= 2;
         }
-        let mut acc = Acc::new();
-        let mut cur = lo;
-        let mut probe = Probe::new();
-        while cur < hi {
-            cx.check()?;
-            if cx.give_away(hi - cur, probe.heavy) {
-                if let Some((m, z)) = spine_split(lo, size, hi, cur) {
-                    // Spine nodes above the one of 2z leaves: their left
-                    // halves are done (the bottom entries of `acc`).
-                    let above = (size / (2 * z)).trailing_zeros();
-                    if let Some(j0) = self.claim(above + 1) {
-                        let (mut st, mut s) = (lo, size);
-                        for i in 0..above {
-                            let (v, vs, vz) = acc.pop_bottom().expect("a finished left half");
-                            debug_assert_eq!((vs, vz), (st, s / 2));
-                            new_join(j0 + i, parent, st, s / 2, Some(v));
-                            parent = 2 * (j0 + i) + 1;
-                            st += s / 2;
-                            s /= 2;
-                        }
-                        let jp = j0 + above;
-                        new_join(jp, parent, m - z, z, None);
-                        push(m, hi, z, 2 * jp + 1);
-                        parent = 2 * jp;
-                        lo = m - z;
-                        size = z;
-                        hi = m;
-                        continue;
-                    }
-                }
-            }
-            let c = chunk_at(lo, size, cur, probe.chunk());
-            let end = (cur + c).min(hi);
-            let part = small(cur, end, c, &leaf, &merge)?;
-            acc.push(part, cur, c, &merge)?;
-            tally.add(end - cur);
-            cur = end;
-            if probe.tick() {
-                tally.publish();
-            }
-        }
-        tally.publish();
-        cx.block_finished(started, b.lo, hi);
-        let Some(v) = acc.finish(&merge)? else {
-            return Ok(None);
-        };
-        Ok(self.deliver(parent, v, cx))
     }
 
+    /// Gives away the rest of block `b`, which has run up to `cur`, along
+    /// the tree's spine: true if it did (`b` is then the part kept).
+    #[inline(never)]
+    fn spine_cut(
+        &self,
+        b: &mut Place,
+        cur: u32,
+        acc: &mut Acc<R>,
+        fam: u32,
+        cx: &Cx<'_, '_>,
+    ) -> bool {
+        let Some((m, z)) = spine_split(b.lo, b.size, b.hi, cur) else {
+            return false;
+        };
+        // Spine nodes above the one of 2z leaves: their left halves are done
+        // (the bottom entries of `acc`).
+        let above = (b.size / (2 * z)).trailing_zeros();
+        let Some(j0) = self.claim(above + 1) else {
+            return false;
+        };
+        let (mut st, mut s) = (b.lo, b.size);
+        for i in 0..above {
+            let (v, vs, vz) = acc.pop_bottom().expect("a finished left half");
+            debug_assert_eq!((vs, vz), (st, s / 2));
+            self.set(j0 + i, b.parent, st, s / 2, Some(v));
+            b.parent = 2 * (j0 + i) + 1;
+            st += s / 2;
+            s /= 2;
+        }
+        let jp = j0 + above;
+        self.set(jp, b.parent, m - z, z, None);
+        push_block(cx, fam, m, b.hi, z, 2 * jp + 1);
+        b.parent = 2 * jp;
+        b.lo = m - z;
+        b.size = z;
+        b.hi = m;
+        true
+    }
+
+    /// Writes `v`, the result of the block below `parent`, into its join:
+    /// the join's two halves, its label and the join above it if this
+    /// completed the pair, `None` if the other half is still to come.
+    #[inline(never)]
+    fn arrive(&self, parent: u32, v: R) -> Option<(R, R, (u32, u32), u32)> {
+        let j = self.join(parent / 2);
+        let side = parent % 2;
+        // SAFETY: only the block below this side writes it, once.
+        unsafe { (*j.halves[side as usize].get()).write(v) };
+        let bit = if side == 0 { LEFT } else { RIGHT };
+        let prev = j.state.fetch_or(bit, Ordering::AcqRel);
+        if prev & (LEFT | RIGHT) == 0 {
+            return None;
+        }
+        j.state.fetch_or(MERGED, Ordering::Relaxed);
+        // SAFETY: both halves are written (the AcqRel above saw the other's
+        // arrival) and `MERGED` keeps the teardown off them.
+        let (a, b) = unsafe {
+            (
+                (*j.halves[0].get()).assume_init_read(),
+                (*j.halves[1].get()).assume_init_read(),
+            )
+        };
+        let label = merge_label(
+            j.start.load(Ordering::Relaxed),
+            j.left.load(Ordering::Relaxed),
+        );
+        Some((a, b, label, j.parent.load(Ordering::Relaxed)))
+    }
+
+    #[inline(never)]
     fn teardown(&self) -> usize {
         // SAFETY: the run is over.
         let joins = unsafe { &mut *self.joins.get() };
@@ -657,6 +683,99 @@ where
         }
         joins.clear();
         panics
+    }
+}
+
+/// A fused loop whose iterations are reduced in the pairwise tree.
+pub struct Reduce<R, L, C> {
+    leaf: L,
+    combine: C,
+    joins: Joins<R>,
+}
+
+impl<'g, R, L, C> Reduce<R, L, C>
+where
+    R: Send + Sync,
+    L: Leaf<'g, R>,
+    C: Fn(R, R, u32, u32, &Cx<'_, 'g>) -> R + Sync,
+{
+    /// Hands `v`, the result of the block below `parent`, up the tree: to the
+    /// join waiting for it, combining when both halves are there. Returns the
+    /// root's value if this ended the loop.
+    fn deliver(&self, mut parent: u32, mut v: R, cx: &Cx<'_, 'g>) -> Option<R> {
+        loop {
+            if parent == ROOT {
+                return Some(v);
+            }
+            let (a, b, (lv, lp), up) = self.joins.arrive(parent, v)?;
+            v = (self.combine)(a, b, lv, lp, cx);
+            parent = up;
+        }
+    }
+}
+
+impl<'g, R, L, C> LoopKind<'g> for Reduce<R, L, C>
+where
+    R: Send + Sync,
+    L: Leaf<'g, R>,
+    C: Fn(R, R, u32, u32, &Cx<'_, 'g>) -> R + Sync,
+{
+    type Output = R;
+
+    fn prepare(&self, n: u32, threads: u32) {
+        self.joins.prepare(n, threads);
+    }
+
+    fn run_block(
+        &self,
+        fam: u32,
+        b: Block,
+        first: bool,
+        tally: &mut Tally<'_>,
+        cx: &Cx<'_, 'g>,
+    ) -> Result<Option<R>, Stopped> {
+        let started = cx.block_started(fam, b.lo, b.hi);
+        let mut s = Place {
+            lo: b.lo,
+            hi: b.hi,
+            size: tree_size(b.hi - b.lo).min(b.size),
+            parent: b.parent,
+        };
+        let leaf = |k: u32| self.leaf.leaf(k, cx);
+        let merge = |a: R, b: R, lv: u32, lp: u32| Ok((self.combine)(a, b, lv, lp, cx));
+        if first && cx.threads() > 1 {
+            self.joins.first_cut(&mut s, fam, cx);
+        }
+        let mut acc = Acc::new();
+        let mut cur = s.lo;
+        let mut probe = Probe::new();
+        while cur < s.hi {
+            cx.check()?;
+            if cx.give_away(s.hi - cur, probe.heavy)
+                && self.joins.spine_cut(&mut s, cur, &mut acc, fam, cx)
+            {
+                continue;
+            }
+            let c = chunk_at(s.lo, s.size, cur, probe.chunk());
+            let end = (cur + c).min(s.hi);
+            let part = small(cur, end, c, &leaf, &merge)?;
+            acc.push(part, cur, c, &merge)?;
+            tally.add(end - cur);
+            cur = end;
+            if probe.tick() {
+                tally.publish();
+            }
+        }
+        tally.publish();
+        cx.block_finished(started, b.lo, s.hi);
+        let Some(v) = acc.finish(&merge)? else {
+            return Ok(None);
+        };
+        Ok(self.deliver(s.parent, v, cx))
+    }
+
+    fn teardown(&self) -> usize {
+        self.joins.teardown()
     }
 }
 
@@ -689,18 +808,7 @@ impl<'g, L: Fn(u32, &Cx<'_, 'g>) -> Result<(), Stopped> + Sync> LoopKind<'g> for
             return Ok((self.remaining.load(Ordering::Acquire) == 0).then_some(()));
         }
         let started = cx.block_started(fam, lo, hi);
-        let push = |lo: u32, hi: u32| {
-            cx.run.push(
-                Job::Block(Block {
-                    fam,
-                    lo,
-                    hi,
-                    size: 0,
-                    parent: ROOT,
-                }),
-                cx.w,
-            )
-        };
+        let push = |lo: u32, hi: u32| push_block(cx, fam, lo, hi, 0, ROOT);
         if first && cx.threads() > 1 {
             hi = first_cut(lo, hi, cx.first_piece(hi - lo), push);
         }
@@ -825,8 +933,7 @@ where
             Reduce {
                 leaf,
                 combine,
-                joins: UnsafeCell::new(Vec::new()),
-                next_join: AtomicU32::new(0),
+                joins: Joins::new(),
             },
             elements,
         )

@@ -203,13 +203,19 @@ impl<'g> Cx<'_, 'g> {
                 }
                 Ok(v)
             }
-            Err(e) => {
-                if self.observed() {
-                    self.observe_end(None, id, &[], start, true);
-                }
-                Err(self.task_failed(None, id, &[], e))
-            }
+            Err(e) => Err(self.node_failed(id, start, e)),
         }
+    }
+
+    /// Node `id`'s task returned an error: observers hear of its end, and
+    /// the run fails with it.
+    #[cold]
+    #[inline(never)]
+    fn node_failed(&self, id: NodeId, start: u64, e: TaskError) -> Stopped {
+        if self.observed() {
+            self.observe_end(None, id, &[], start, true);
+        }
+        self.task_failed(None, id, &[], e)
     }
 
     /// Records that a task returned an error: the run fails with it.

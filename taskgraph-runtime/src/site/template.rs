@@ -42,6 +42,36 @@ pub struct Site {
     pub reduce: Option<&'static str>,
 }
 
+impl Site {
+    /// The call site of `name` at `line`:`column`, outside loops (the
+    /// short form `graph!` emits).
+    pub const fn at(name: &'static str, line: u32, column: u32) -> Site {
+        Site {
+            name,
+            line,
+            column,
+            parent: None,
+            reduce: None,
+        }
+    }
+
+    /// This call site, inside loop `parent`.
+    pub const fn in_loop(self, parent: u32) -> Site {
+        Site {
+            parent: Some(parent),
+            ..self
+        }
+    }
+
+    /// This call site, the combining function of a `tree_reduce` of `v`.
+    pub const fn reduces(self, v: &'static str) -> Site {
+        Site {
+            reduce: Some(v),
+            ..self
+        }
+    }
+}
+
 /// One loop of a template.
 #[derive(Debug)]
 pub struct LoopSite {
@@ -72,6 +102,13 @@ pub struct Link {
     /// iteration, gathered), `x` (made outside the loop, read by every
     /// iteration).
     pub label: &'static str,
+}
+
+impl Link {
+    /// The edge from call site `from` to `to`, labelled `label`.
+    pub const fn new(from: u32, to: u32, label: &'static str) -> Link {
+        Link { from, to, label }
+    }
 }
 
 /// A loop that runs as blocks of fused iterations when fusion is on.

@@ -126,12 +126,12 @@ pub(crate) fn template(g: &Graph, low: &Lowering<'_>, w: &Walk) -> TokenStream {
     let sites = g.families.iter().enumerate().map(|(i, f)| {
         let name = &f.name;
         let (line, column) = line_column(f.span);
-        let parent = opt(w.parents[i]);
-        let reduce = match &w.reduces[i] {
-            Some(v) => quote!(::core::option::Option::Some(#v)),
-            None => quote!(::core::option::Option::None),
-        };
-        quote!(#site { name: #name, line: #line, column: #column, parent: #parent, reduce: #reduce })
+        let parent = w.parents[i].map(|k| {
+            let k = proc_macro2::Literal::u32_unsuffixed(k as u32);
+            quote!(.in_loop(#k))
+        });
+        let reduce = w.reduces[i].as_ref().map(|v| quote!(.reduces(#v)));
+        quote!(__TgS::at(#name, #line, #column) #parent #reduce)
     });
     let loops = w.loops.iter().map(|l| {
         let (pattern, iter, kind) = (&l.pattern, &l.iter, l.kind);
@@ -145,8 +145,10 @@ pub(crate) fn template(g: &Graph, low: &Lowering<'_>, w: &Walk) -> TokenStream {
             return None;
         }
         seen.push(e.clone());
-        let (from, to, label) = (e.0 as u32, e.1 as u32, &e.2);
-        Some(quote!(#link { from: #from, to: #to, label: #label }))
+        let from = proc_macro2::Literal::u32_unsuffixed(e.0 as u32);
+        let to = proc_macro2::Literal::u32_unsuffixed(e.1 as u32);
+        let label = &e.2;
+        Some(quote!(__TgL::new(#from, #to, #label)))
     });
     let plans = low.plans.iter().map(|p| {
         let (line, column) = line_column(p.span);
@@ -157,7 +159,12 @@ pub(crate) fn template(g: &Graph, low: &Lowering<'_>, w: &Walk) -> TokenStream {
         let reduce = opt(p.reduce);
         quote!(#fused { line: #line, column: #column, each: &[#(#each),*], reduce: #reduce })
     });
+    // Sites and edges in the short form (one line each in an expansion).
     quote! {{
+        #[allow(unused_imports)]
+        use #site as __TgS;
+        #[allow(unused_imports)]
+        use #link as __TgL;
         static __TG_TEMPLATE: #templ = #templ {
             file: ::core::file!(),
             sites: &[#(#sites),*],
