@@ -1,4 +1,4 @@
-//! The benchmark suite of issue 4: taskgraph against the physical limit (a
+//! The benchmark suite: taskgraph against the physical limit (a
 //! plain sequential loop), the indirect-call floor (`&dyn Fn` in topological
 //! order) and hand-written rayon, on the same graph shapes, in one process.
 //!
