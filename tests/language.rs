@@ -352,3 +352,73 @@ fn typed_let_annotations() {
         .unwrap();
     assert_eq!(z, 2 + 1);
 }
+
+/// Runtimes on 1 and 2 threads, fused and node by node.
+fn each_runtime() -> impl Iterator<Item = Runtime> {
+    [(1, true), (1, false), (2, true), (2, false)]
+        .into_iter()
+        .map(|(n, fuse)| {
+            Runtime::builder()
+                .threads(n)
+                .fuse_loops(fuse)
+                .build()
+                .unwrap()
+        })
+}
+
+#[test]
+fn value_returned_twice_is_cloned() {
+    for rt in each_runtime() {
+        let (a, b) = rt.compute(graph! { let x = inc(1); (x, x) }).unwrap();
+        assert_eq!((a, b), (2, 2));
+
+        // Also consumed by a task, and returned three times.
+        let out = rt
+            .compute(graph! {
+                let x = inc(1);
+                let y = inc(x);
+                (x, y, x, x)
+            })
+            .unwrap();
+        assert_eq!(out, (2, 3, 2, 2));
+
+        // A non-`Copy` value.
+        let w = rt
+            .compute(graph! {
+                let s = word(3);
+                let n = len_of(&s);
+                (s, n, s)
+            })
+            .unwrap();
+        assert_eq!(w, ("w3".to_string(), 2, "w3".to_string()));
+
+        // A vector returned twice, with its elements consumed too.
+        let n = 5;
+        let (v, t, u) = rt
+            .compute(graph! {
+                let v: Vec<_> = (0..n).map(|i| inc(i)).collect();
+                let t = sum(v.clone());
+                (v, t, v)
+            })
+            .unwrap();
+        let plain: Vec<i64> = (0..n).map(|i| i + 1).collect();
+        assert_eq!(v, plain);
+        assert_eq!(u, plain);
+        assert_eq!(t, plain.iter().sum::<i64>());
+
+        // A vector built by pushes, returned twice inside a nested tuple.
+        let (v, (u, s)) = rt
+            .compute(graph! {
+                let mut v = Vec::new();
+                for i in 0..4 {
+                    v.push(dec(i));
+                }
+                let s = sum(v.clone());
+                (v, (v, s))
+            })
+            .unwrap();
+        assert_eq!(v, vec![-1, 0, 1, 2]);
+        assert_eq!(u, v);
+        assert_eq!(s, 2);
+    }
+}

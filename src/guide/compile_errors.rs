@@ -42,7 +42,7 @@
 //! `match`, bounding a loop or indexing a vector; branches that give a lazy
 //! value on one side and a plain one on the other; `&x` for a by-value
 //! parameter; `?` on a task that does not return `Result`; a value returned
-//! twice; calls of functions that are not `#[delayed]`; lazy values escaping
+//! twice whose type is not `Clone`; calls of functions that are not `#[delayed]`; lazy values escaping
 //! through `return` and `break`; captured variables changed inside `graph!`;
 //! signatures that cannot be tasks (`async`, `unsafe`, `&mut self`, `&mut`
 //! parameters, `-> &T`, ...); and `tree_reduce` misuse. Several independent

@@ -55,7 +55,9 @@
 //!   one), read without a task per element (see
 //!   [`background`](super::background));
 //! - the final expression is the output: a lazy value, a tuple of them, or a
-//!   `Vec` of them (a value returned twice is a compile error).
+//!   `Vec` of them. A variable returned more than once (`(x, x)`, `(v, t, v)`)
+//!   gives clones for its second and later occurrences, so its type must be
+//!   `Clone` (a compile error at the second occurrence otherwise).
 //!
 //! The tutorial's `while len(L) > 1` tree summation runs as written
 //! (`examples/custom_workloads.rs`):

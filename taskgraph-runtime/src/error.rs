@@ -236,8 +236,9 @@ pub enum Error {
     /// One lazy value appears more than once in the graph's final expression
     /// (for instance twice in a returned vector), and outputs are moved out.
     /// Return it once, or make the copies with a `#[delayed]` function that
-    /// clones it. (Writing the same variable twice in the final expression is
-    /// a compile error; this is the case the compiler cannot see.)
+    /// clones it. (The same variable written twice in the final expression,
+    /// `(x, x)`, is returned as clones, and is a compile error if its type is
+    /// not `Clone`; this is the case the compiler cannot see.)
     ///
     /// ```
     /// use taskdag::{delayed, graph, Error, Runtime};

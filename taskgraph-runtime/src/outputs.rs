@@ -61,6 +61,12 @@ impl<'g, T: Send + Sync> Outputs<'g> for LazyVec<'g, T> {
 }
 
 macro_rules! output_tuples {
+    (@rev $cx:ident [] [$($r:ident)*]) => {
+        $( let $r = $r.take($cx)?; )*
+    };
+    (@rev $cx:ident [$h:ident $($t:ident)*] [$($r:ident)*]) => {
+        output_tuples!(@rev $cx [$($t)*] [$h $($r)*]);
+    };
     ($( ( $($n:ident),+ ) )*) => {$(
         impl<'g, $($n: Outputs<'g>),+> Outputs<'g> for ($($n,)+) {
             type Value = ($($n::Value,)+);
@@ -69,10 +75,14 @@ macro_rules! output_tuples {
                 let ($($n,)+) = self;
                 $( $n.for_each(f); )+
             }
+            // Taken right to left: a value returned again ([`Again`]) comes
+            // after its first occurrence, so its clones are made before the
+            // first occurrence moves the value out.
             #[allow(non_snake_case)]
             fn take(self, cx: &Cx<'_, 'g>) -> Result<Self::Value, Error> {
                 let ($($n,)+) = self;
-                Ok(($($n.take(cx)?,)+))
+                output_tuples!(@rev cx [$($n)+] []);
+                Ok(($($n,)+))
             }
         }
     )*};
@@ -82,4 +92,64 @@ output_tuples! {
     (A, B, C, D, E, F, G) (A, B, C, D, E, F, G, H) (A, B, C, D, E, F, G, H, I)
     (A, B, C, D, E, F, G, H, I, J) (A, B, C, D, E, F, G, H, I, J, K)
     (A, B, C, D, E, F, G, H, I, J, K, L)
+}
+
+/// A lazy value (or vector of them) returned again in the same final
+/// expression (`(x, x)`): its output is a clone, made before the first
+/// occurrence moves the value out.
+#[doc(hidden)]
+pub struct Again<'g, L: Outputs<'g>> {
+    l: L,
+    // Chosen where the bound is checked (`again`), so that a value that is
+    // not `Clone` is one error there, not a second one at the tuple.
+    take: fn(L, &Cx<'_, 'g>) -> L::Value,
+}
+
+/// Wraps the second and later occurrences of a value in the final
+/// expression; its bound reports a value that is not `Clone` at that
+/// occurrence.
+#[doc(hidden)]
+#[inline]
+pub fn again<'g, L: RepeatedOutput<'g>>(l: L) -> Again<'g, L> {
+    Again {
+        l,
+        take: L::take_again,
+    }
+}
+
+/// A lazy value that a graph returns more than once: it must be `Clone`.
+#[diagnostic::on_unimplemented(
+    message = "a lazy value returned more than once from `graph!` must implement `Clone`",
+    label = "this value is returned again here",
+    note = "derive or implement `Clone`, wrap the value in `std::sync::Arc`, or return it once"
+)]
+pub trait RepeatedOutput<'g>: Outputs<'g> {
+    /// Clones the value(s) out (or moves them if this is the last use).
+    #[doc(hidden)]
+    fn take_again(self, cx: &Cx<'_, 'g>) -> Self::Value;
+}
+
+#[diagnostic::do_not_recommend]
+impl<'g, T: Send + Sync + Clone> RepeatedOutput<'g> for Lazy<'g, T> {
+    fn take_again(self, cx: &Cx<'_, 'g>) -> T {
+        // SAFETY: the run has finished; each output reference holds one use.
+        unsafe { cx.slot(self).take_or_clone() }
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<'g, T: Send + Sync + Clone> RepeatedOutput<'g> for LazyVec<'g, T> {
+    fn take_again(self, cx: &Cx<'_, 'g>) -> Vec<T> {
+        self.iter().map(|l| l.take_again(cx)).collect()
+    }
+}
+
+impl<'g, L: Outputs<'g>> Outputs<'g> for Again<'g, L> {
+    type Value = L::Value;
+    fn for_each(&self, f: &mut dyn FnMut(Piece)) {
+        self.l.for_each(f)
+    }
+    fn take(self, cx: &Cx<'_, 'g>) -> Result<L::Value, Error> {
+        Ok((self.take)(self.l, cx))
+    }
 }

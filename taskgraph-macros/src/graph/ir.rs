@@ -286,6 +286,9 @@ pub(crate) enum Value {
     },
     /// `(a, b, ...)` in the final expression.
     Tuple(Vec<Value>),
+    /// A lazy variable returned again in the final expression (`(x, x)`):
+    /// its output is a clone.
+    Again(Box<Value>),
     /// `if cond { .. } else { .. }` whose branches end in lazy values.
     If {
         cond: Expr,
@@ -390,6 +393,7 @@ impl Value {
                 recv, stmts, tail, ..
             } => (stmts.iter().collect(), vec![&**tail], quote!(#recv)),
             Value::Tuple(vs) => (Vec::new(), vs.iter().collect(), TokenStream::new()),
+            Value::Again(v) => (Vec::new(), vec![&**v], TokenStream::new()),
             Value::If { cond, then, els } => (
                 then.stmts.iter().chain(&els.stmts).collect(),
                 vec![&then.tail, &els.tail],

@@ -1029,24 +1029,18 @@ impl Analyzer {
         }
     }
 
-    /// A lazy variable returned twice (`(x, x)`): outputs are moved out, so
-    /// one node cannot be two of them.
-    fn check_duplicate_output(&mut self, v: &Value, e: &Expr) {
-        let (Value::Var { name, use_ } | Value::VecVar { name, use_ }) = v else {
-            return;
+    /// A lazy variable returned again (`(x, x)`): outputs are moved out, so
+    /// the second and later occurrences are clones (the type must be
+    /// `Clone`, checked by the runtime's `again` at this occurrence).
+    fn returned_again(&self, v: &Value) -> bool {
+        let (Value::Var { use_, .. } | Value::VecVar { use_, .. }) = v else {
+            return false;
         };
         let var = self.uses[*use_].var;
-        let earlier = self.vars[var]
+        self.vars[var]
             .use_ids
             .iter()
-            .any(|&u| u != *use_ && self.uses[u].tail);
-        if earlier {
-            self.errors.push(error_spanned(
-                e,
-                format!("`{name}` is already part of the graph's output: each output is moved out of the graph, so a value can be returned once"),
-                format!("return `{name}` once and clone it after `compute`, or return a copy made by a task (`let copy = {name}.clone();`)"),
-            ));
-        }
+            .any(|&u| u != *use_ && self.uses[u].tail)
     }
 
     fn tail(&mut self, e: &Expr) -> Value {
@@ -1056,22 +1050,24 @@ impl Analyzer {
                 Value::Tuple(t.elems.iter().map(|e| self.tail(e)).collect())
             }
             _ => match self.value(e, true) {
-                Some(v) => {
-                    self.check_duplicate_output(&v, e);
-                    v
-                }
+                Some(v) if self.returned_again(&v) => Value::Again(Box::new(v)),
+                Some(v) => v,
                 None if self.check_plain_in(e, None) > 0 => Value::Error,
                 None => {
-                    self.errors.push(error_spanned(
-                        e,
-                        "the final expression of `graph!` must be a lazy value, a tuple of them, or a `Vec` of them; this one is plain",
-                        "end the graph with the result of a `#[delayed]` call, e.g. `add(x, y)`; plain values can be computed outside `graph!`",
-                    ));
+                    self.errors.push(plain_tail_error(e));
                     Value::Error
                 }
             },
         }
     }
+}
+
+fn plain_tail_error(e: &Expr) -> syn::Error {
+    error_spanned(
+        e,
+        "the final expression of `graph!` must be a lazy value, a tuple of them, or a `Vec` of them; this one is plain",
+        "end the graph with the result of a `#[delayed]` call, e.g. `add(x, y)`; plain values can be computed outside `graph!`",
+    )
 }
 
 /// `+=` → `+`, and so on; `None` for other operators.

@@ -176,9 +176,11 @@ fn tail_span(g: &Graph) -> Span {
             *span
         }
         Value::Source { expr, .. } => syn::spanned::Spanned::span(expr),
-        Value::If { .. } | Value::Match { .. } | Value::Tuple(_) | Value::Error => {
-            Span::call_site()
-        }
+        Value::If { .. }
+        | Value::Match { .. }
+        | Value::Tuple(_)
+        | Value::Again(_)
+        | Value::Error => Span::call_site(),
     }
 }
 
@@ -889,6 +891,12 @@ impl Ctx<'_> {
             Value::Tuple(vs) => {
                 let vs = vs.iter().map(|v| self.value(v));
                 quote!((#(#vs,)*))
+            }
+            Value::Again(v) => {
+                let sp = v.var_name().map_or_else(Span::call_site, |n| n.span());
+                let again = private("again", sp);
+                let inner = self.value(v);
+                quote_spanned!(sp=> #again(#inner))
             }
             Value::If { cond, then, els } => {
                 let (t, e) = (self.branch(then), self.branch(els));

@@ -401,6 +401,7 @@ impl Walk {
                 out
             }
             Value::Tuple(vs) => vs.iter().flat_map(|v| self.value(v)).collect(),
+            Value::Again(v) => self.value(v),
             Value::Index { name, .. } | Value::Slice { name, .. } => {
                 match self.lookup(&name.to_string()) {
                     Some(Binding::Value(p) | Binding::Vector(p) | Binding::Element(p, _)) => {

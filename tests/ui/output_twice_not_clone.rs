@@ -1,14 +1,16 @@
 use taskdag::{delayed, graph, Runtime};
 
+struct Matrix(Vec<f64>);
+
 #[delayed]
-fn inc(x: i64) -> i64 {
-    x + 1
+fn load() -> Matrix {
+    Matrix(vec![1.0])
 }
 
 fn main() {
     let rt = Runtime::new(1).unwrap();
     let _ = rt.compute(graph! {
-        let x = inc(1);
-        (x, inc(2), x)
+        let m = load();
+        (m, m)
     });
 }
