@@ -422,3 +422,36 @@ fn value_returned_twice_is_cloned() {
         assert_eq!(s, 2);
     }
 }
+
+#[test]
+fn plain_values_in_the_output_tuple() {
+    for rt in each_runtime() {
+        let n = 6;
+        let (m, len, v) = rt
+            .compute(graph! {
+                let v: Vec<_> = (0..n).map(|i| inc(i)).collect();
+                (n, v.len(), v)
+            })
+            .unwrap();
+        let plain: Vec<i64> = (0..n).map(|i| i + 1).collect();
+        assert_eq!((m, len, v), (6, 6, plain.clone()));
+
+        // Plain values of other types, a lazy value consumed by a task and
+        // returned, a value returned twice, and a nested tuple.
+        let name = String::from("run");
+        let out = rt
+            .compute(graph! {
+                let x = inc(1);
+                let y = add(x, 10);
+                let mut hits = 0;
+                for i in 0..3 {
+                    if i % 2 == 0 {
+                        hits += 1;
+                    }
+                }
+                (name, x, (hits, y), x, "end")
+            })
+            .unwrap();
+        assert_eq!(out, ("run".to_string(), 2, (2, 12), 2, "end"));
+    }
+}

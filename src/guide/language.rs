@@ -57,7 +57,10 @@
 //! - the final expression is the output: a lazy value, a tuple of them, or a
 //!   `Vec` of them. A variable returned more than once (`(x, x)`, `(v, t, v)`)
 //!   gives clones for its second and later occurrences, so its type must be
-//!   `Clone` (a compile error at the second occurrence otherwise).
+//!   `Clone` (a compile error at the second occurrence otherwise). The
+//!   elements of a tuple may also be plain values (`(n, v.len(), v)`): they
+//!   are computed when the graph is instantiated and returned as they are;
+//!   a final expression with no lazy value at all is a compile error.
 //!
 //! The tutorial's `while len(L) > 1` tree summation runs as written
 //! (`examples/custom_workloads.rs`):

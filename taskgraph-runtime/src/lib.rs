@@ -53,7 +53,7 @@ pub mod __private {
     pub use crate::family::{Body, Bound, Family, Plain, Try};
     pub use crate::graph::{placeholder, GraphFn};
     pub use crate::loops::{Chain, Each, Elements, FnLeaf, Leaf, Loop, LoopKind, Reduce, VecLeaf};
-    pub use crate::outputs::{again, Again, Outputs, RepeatedOutput};
+    pub use crate::outputs::{again, Again, Outputs, PlainOutput, RepeatedOutput};
     pub use crate::part::{typed, Parts, Witness};
     pub use crate::pass::{
         delayed, expect_borrow, take, task_output, task_param, task_ref_param, Borrow, Borrowed,

@@ -1,5 +1,5 @@
 //! A graph's outputs: what its final expression may be (a lazy value, a
-//! vector of them, or a tuple of these) and how the values are taken out
+//! vector of them, or a tuple of these, with plain values among them) and how the values are taken out
 //! once the run is over.
 
 use crate::error::Error;
@@ -151,5 +151,18 @@ impl<'g, L: Outputs<'g>> Outputs<'g> for Again<'g, L> {
     }
     fn take(self, cx: &Cx<'_, 'g>) -> Result<L::Value, Error> {
         Ok((self.take)(self.l, cx))
+    }
+}
+
+/// A plain value in the final tuple (`(n, v.len(), v)`): computed when the
+/// graph is instantiated, returned as it is.
+#[doc(hidden)]
+pub struct PlainOutput<T>(pub T);
+
+impl<'g, T> Outputs<'g> for PlainOutput<T> {
+    type Value = T;
+    fn for_each(&self, _: &mut dyn FnMut(Piece)) {}
+    fn take(self, _: &Cx<'_, 'g>) -> Result<T, Error> {
+        Ok(self.0)
     }
 }

@@ -289,6 +289,8 @@ pub(crate) enum Value {
     /// A lazy variable returned again in the final expression (`(x, x)`):
     /// its output is a clone.
     Again(Box<Value>),
+    /// A plain element of the final tuple (`(n, x)`), returned as it is.
+    PlainOutput(Expr),
     /// `if cond { .. } else { .. }` whose branches end in lazy values.
     If {
         cond: Expr,
@@ -394,6 +396,7 @@ impl Value {
             } => (stmts.iter().collect(), vec![&**tail], quote!(#recv)),
             Value::Tuple(vs) => (Vec::new(), vs.iter().collect(), TokenStream::new()),
             Value::Again(v) => (Vec::new(), vec![&**v], TokenStream::new()),
+            Value::PlainOutput(e) => (Vec::new(), Vec::new(), quote!(#e)),
             Value::If { cond, then, els } => (
                 then.stmts.iter().chain(&els.stmts).collect(),
                 vec![&then.tail, &els.tail],

@@ -1043,16 +1043,36 @@ impl Analyzer {
             .any(|&u| u != *use_ && self.uses[u].tail)
     }
 
+    /// The final expression. Elements of a tuple may be plain (returned as
+    /// they are), as long as the whole has at least one lazy value.
     fn tail(&mut self, e: &Expr) -> Value {
+        let v = self.tail_part(e, false);
+        if matches!(v, Value::Tuple(_)) && !has_lazy(&v) {
+            self.plain_tail_errors(&v);
+            return Value::Error;
+        }
+        v
+    }
+
+    fn plain_tail_errors(&mut self, v: &Value) {
+        match v {
+            Value::Tuple(vs) => vs.iter().for_each(|v| self.plain_tail_errors(v)),
+            Value::PlainOutput(e) => self.errors.push(plain_tail_error(e)),
+            _ => {}
+        }
+    }
+
+    fn tail_part(&mut self, e: &Expr, in_tuple: bool) -> Value {
         match e {
-            Expr::Paren(p) => self.tail(&p.expr),
+            Expr::Paren(p) => self.tail_part(&p.expr, in_tuple),
             Expr::Tuple(t) if !t.elems.is_empty() => {
-                Value::Tuple(t.elems.iter().map(|e| self.tail(e)).collect())
+                Value::Tuple(t.elems.iter().map(|e| self.tail_part(e, true)).collect())
             }
             _ => match self.value(e, true) {
                 Some(v) if self.returned_again(&v) => Value::Again(Box::new(v)),
                 Some(v) => v,
                 None if self.check_plain_in(e, None) > 0 => Value::Error,
+                None if in_tuple => Value::PlainOutput(e.clone()),
                 None => {
                     self.errors.push(plain_tail_error(e));
                     Value::Error
@@ -1068,6 +1088,15 @@ fn plain_tail_error(e: &Expr) -> syn::Error {
         "the final expression of `graph!` must be a lazy value, a tuple of them, or a `Vec` of them; this one is plain",
         "end the graph with the result of a `#[delayed]` call, e.g. `add(x, y)`; plain values can be computed outside `graph!`",
     )
+}
+
+/// Whether a final expression holds a lazy value (or a mistaken one).
+fn has_lazy(v: &Value) -> bool {
+    match v {
+        Value::Tuple(vs) => vs.iter().any(has_lazy),
+        Value::PlainOutput(_) => false,
+        _ => true,
+    }
 }
 
 /// `+=` → `+`, and so on; `None` for other operators.

@@ -180,6 +180,7 @@ fn tail_span(g: &Graph) -> Span {
         | Value::Match { .. }
         | Value::Tuple(_)
         | Value::Again(_)
+        | Value::PlainOutput(_)
         | Value::Error => Span::call_site(),
     }
 }
@@ -897,6 +898,11 @@ impl Ctx<'_> {
                 let again = private("again", sp);
                 let inner = self.value(v);
                 quote_spanned!(sp=> #again(#inner))
+            }
+            Value::PlainOutput(e) => {
+                let sp = syn::spanned::Spanned::span(e);
+                let plain = private("PlainOutput", sp);
+                quote_spanned!(sp=> #plain(#e))
             }
             Value::If { cond, then, els } => {
                 let (t, e) = (self.branch(then), self.branch(els));

@@ -425,7 +425,7 @@ impl Walk {
                 }
                 out
             }
-            Value::Source { .. } | Value::Error => Vec::new(),
+            Value::Source { .. } | Value::PlainOutput(_) | Value::Error => Vec::new(),
         }
     }
 
