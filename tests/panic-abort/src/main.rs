@@ -6,7 +6,7 @@
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-use taskdag::{delayed, graph, Error, Runtime};
+use taskdag::{delayed, graph, Error, Graph, Runtime};
 
 #[delayed]
 fn parse(s: String) -> Result<i64, std::num::ParseIntError> {
@@ -69,6 +69,38 @@ fn expect(ok: &mut bool, cond: bool, what: String) {
     }
 }
 
+/// `check(from + i)` for 1,000 values of `i`: item 137 fails.
+fn checks(from: u64) -> impl Graph<Output = Vec<u64>> {
+    graph! {
+        let mut v = Vec::new();
+        for i in 0..1000u64 {
+            let y = check(from + i)?;
+            v.push(y);
+        }
+        v
+    }
+}
+
+/// Checks that `r` is `Error::TaskFailed` naming task `task` (by its name
+/// with loop indices) with the source message `source`.
+fn expect_failed<T: std::fmt::Debug>(
+    ok: &mut bool,
+    r: &Result<T, Error>,
+    task: &str,
+    source: &str,
+    name: &str,
+) {
+    match r {
+        Err(Error::TaskFailed {
+            task: t, source: s, ..
+        }) => {
+            expect(ok, t.name() == task, format!("{name}: task {}", t.name()));
+            expect(ok, s.to_string() == source, format!("{name}: source {s}"));
+        }
+        other => expect(ok, false, format!("{name}: {task} gave {other:?}")),
+    }
+}
+
 fn check_all() -> bool {
     let mut ok = true;
     for (name, rt) in runtimes() {
@@ -78,43 +110,12 @@ fn check_all() -> bool {
             let x = parse(s)?;
             inc(x)
         });
-        match &r {
-            Err(Error::TaskFailed { task, source, .. }) => {
-                expect(&mut ok, task.function() == "parse", format!("{name}: task {task}"));
-                expect(
-                    &mut ok,
-                    source.to_string() == "invalid digit found in string",
-                    format!("{name}: source {source}"),
-                );
-            }
-            other => expect(&mut ok, false, format!("{name}: parse gave {other:?}")),
-        }
+        expect_failed(&mut ok, &r, "parse", "invalid digit found in string", &name);
 
         // The same in a loop of 1,000: the failing task is named by its
         // loop index, and the other blocks stop with it.
-        let r = rt.compute(graph! {
-            let mut v = Vec::new();
-            for i in 0..1000u64 {
-                let y = check(i)?;
-                v.push(y);
-            }
-            v
-        });
-        match &r {
-            Err(Error::TaskFailed { task, source, .. }) => {
-                expect(
-                    &mut ok,
-                    task.name() == "check[i=137]",
-                    format!("{name}: loop task {}", task.name()),
-                );
-                expect(
-                    &mut ok,
-                    source.to_string() == "item 137 is bad",
-                    format!("{name}: loop source {source}"),
-                );
-            }
-            other => expect(&mut ok, false, format!("{name}: loop gave {other:?}")),
-        }
+        let r = rt.compute(checks(0));
+        expect_failed(&mut ok, &r, "check[i=137]", "item 137 is bad", &name);
 
         // A build error: an index out of range is returned, not unwound.
         let r = rt.compute(graph! {
@@ -163,14 +164,7 @@ fn check_all() -> bool {
         );
 
         // And the runtime still works, with every value right.
-        let r = rt.compute(graph! {
-            let mut v = Vec::new();
-            for i in 0..1000u64 {
-                let y = check(i + 1000)?;
-                v.push(y);
-            }
-            v
-        });
+        let r = rt.compute(checks(1000));
         let want: Vec<u64> = (0..1000u64).map(|i| (i + 1000) * 2).collect();
         expect(
             &mut ok,
@@ -201,7 +195,10 @@ fn main() -> ExitCode {
     let mut ok = check_all();
     // A panic aborts, and says why first.
     let me = std::env::current_exe().expect("the program's path");
-    let out = Command::new(me).arg("panic").output().expect("the child runs");
+    let out = Command::new(me)
+        .arg("panic")
+        .output()
+        .expect("the child runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     #[cfg(unix)]
     {
