@@ -71,7 +71,6 @@ pub mod __private {
     pub use crate::spawn::SpawnedOutput;
     pub use crate::value::ValueOf;
     pub use crate::value::{Lazy, LazyVec, NodeId, Piece};
-    pub use core::result::Result::{Err, Ok};
 
     /// Stands in for a part of a graph that has a compile error (reported
     /// by `graph!`), so that rustc checks the rest; never called.
