@@ -171,7 +171,7 @@ impl<'g> Cx<'_, 'g> {
     ) -> Result<R, Stopped> {
         match self.task(info, at, f) {
             Ok(v) => Ok(v),
-            Err(e) => Err(self.task_failed(Some(info), NodeId::new(0, 0), at.as_slice(), e)),
+            Err(e) => Err(self.fused_failed(info, at.as_slice(), e)),
         }
     }
 
@@ -215,23 +215,20 @@ impl<'g> Cx<'_, 'g> {
         if self.observed() {
             self.observe_end(None, id, &[], start, true);
         }
-        self.task_failed(None, id, &[], e)
+        let task = self.run.fams[id.fam as usize].core().describe(id.idx);
+        self.task_failed(task, e)
     }
 
-    /// Records that a task returned an error: the run fails with it.
+    /// The task of call site `info` at loop indices `at` (in a fused
+    /// block) returned an error: the run fails with it.
     #[cold]
     #[inline(never)]
-    fn task_failed(
-        &self,
-        info: Option<&'static FamilyInfo>,
-        id: NodeId,
-        at: &[u32],
-        e: TaskError,
-    ) -> Stopped {
-        let task = match info {
-            Some(info) => info.task(at),
-            None => self.run.fams[id.fam as usize].core().describe(id.idx),
-        };
+    fn fused_failed(&self, info: &'static FamilyInfo, at: &[u32], e: TaskError) -> Stopped {
+        self.task_failed(info.task(at), e)
+    }
+
+    /// Records that `task` returned an error: the run fails with it.
+    fn task_failed(&self, task: TaskInfo, e: TaskError) -> Stopped {
         self.run.fail(Error::TaskFailed {
             task,
             source: e.0,
