@@ -2,14 +2,14 @@
 //! [`Graph`] (to compute or spawn it), [`View`] (to look at it) and
 //! [`Parts`] (to run it in parts on a cluster).
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::marker::PhantomData;
 
 use crate::error::Error;
 use crate::exec::control::Control;
 use crate::part::{Part, Parts, Typed};
 use crate::runtime::{Graph, Runtime};
-use crate::scope::{Host, Mode, Scope};
+use crate::scope::{Halt, Host, Mode, Scope};
 use crate::view::{Instance, Template, View};
 
 /// The graph a `graph!` expands to: a closure that instantiates the graph and
@@ -33,7 +33,7 @@ impl<F: Clone, O, V> Clone for GraphFn<F, O, V> {
 
 impl<F, O, V> GraphFn<F, O, V>
 where
-    F: for<'g> FnOnce(Scope<'g>) -> Result<Typed<O, V>, Error>,
+    F: for<'g> FnOnce(Scope<'g>) -> Result<Typed<O, V>, Halt>,
 {
     /// Wraps the generated closure.
     pub fn new(f: F) -> Self {
@@ -53,7 +53,7 @@ where
 
 impl<F, O, V> Graph for GraphFn<F, O, V>
 where
-    F: for<'g> FnOnce(Scope<'g>) -> Result<Typed<O, V>, Error>,
+    F: for<'g> FnOnce(Scope<'g>) -> Result<Typed<O, V>, Halt>,
 {
     type Output = O;
 
@@ -63,7 +63,9 @@ where
         let (f, template) = (self.f, self.template);
         // A limit met while the graph is built (too many nodes, no memory)
         // is an `Err` the generated code returns with `?`.
-        f(Scope::new(&ids, Mode::Run(host), template, ctl)).map(|t| t.0)
+        f(Scope::new(&ids, Mode::Run(host), template, ctl))
+            .map(|t| t.0)
+            .map_err(Halt::failed)
     }
 
     #[allow(private_interfaces)]
@@ -74,19 +76,18 @@ where
 
 impl<F, O, V> Parts for GraphFn<F, O, V>
 where
-    F: for<'g> FnOnce(Scope<'g>) -> Result<Typed<O, V>, Error>,
+    F: for<'g> FnOnce(Scope<'g>) -> Result<Typed<O, V>, Halt>,
 {
     type Values = V;
 
     fn __part(self, runtime: &Runtime, part: &dyn Part) -> Result<Option<O>, Error> {
         let ids = Cell::new(0);
-        let ran = Cell::new(false);
         let (f, template) = (self.f, self.template);
-        let mode = Mode::Part(&runtime.inner.host, part, &ran);
+        let mode = Mode::Part(&runtime.inner.host, part);
         match f(Scope::new(&ids, mode, template, None)) {
             Ok(t) => Ok(Some(t.0)),
-            Err(_) if ran.get() => Ok(None),
-            Err(e) => Err(e),
+            Err(Halt::PartDone) => Ok(None),
+            Err(h) => Err(h.failed()),
         }
     }
 }
@@ -96,18 +97,14 @@ where
 /// computed.
 impl<F, O, V> View for GraphFn<F, O, V>
 where
-    F: for<'g> Fn(Scope<'g>) -> Result<Typed<O, V>, Error>,
+    F: for<'g> Fn(Scope<'g>) -> Result<Typed<O, V>, Halt>,
 {
     fn instantiate(&self) -> Result<Instance, Error> {
         let ids = Cell::new(0);
-        let sink = RefCell::new(None);
-        let r = (self.f)(Scope::new(&ids, Mode::Describe(&sink), self.template, None));
-        // The closure's result is only the reason it stopped: the
-        // description is in the sink if it got as far as running.
-        match (sink.into_inner(), r) {
-            (Some(inst), _) => Ok(inst),
-            (None, Err(e)) => Err(e),
-            (None, Ok(_)) => unreachable!("taskgraph internal error: a described graph ran"),
+        match (self.f)(Scope::new(&ids, Mode::Describe, self.template, None)) {
+            Err(Halt::Described(inst)) => Ok(inst),
+            Err(h) => Err(h.failed()),
+            Ok(_) => unreachable!("taskgraph internal error: a described graph ran"),
         }
     }
 
@@ -116,7 +113,7 @@ where
     }
 }
 
-type PlaceholderFn<O> = for<'g> fn(Scope<'g>) -> Result<Typed<O, ()>, Error>;
+type PlaceholderFn<O> = for<'g> fn(Scope<'g>) -> Result<Typed<O, ()>, Halt>;
 
 /// What `graph!` expands to after reporting a compile error: a graph of any
 /// output type, so the error does not cascade. It is never run.

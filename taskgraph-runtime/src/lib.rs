@@ -63,7 +63,7 @@ pub mod __private {
     };
     pub use crate::range::{FusedRange, FusedStep, Product};
     pub use crate::reduce::{nonempty as nonempty_reduce, tree_reduce, tree_reduce_nodes};
-    pub use crate::scope::Scope;
+    pub use crate::scope::{Halt, Scope};
     pub use crate::site::LoopVar;
     pub use crate::site::{FamilyInfo, LoopIndex};
     pub use crate::site::{Fused, Link, LoopSite, Site, Template};

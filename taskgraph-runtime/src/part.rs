@@ -28,6 +28,7 @@ use crate::error::Error;
 pub use crate::exec::part::{Codec, NodeRange};
 pub use crate::plan::{Part, Plan};
 use crate::runtime::{Graph, Runtime};
+use crate::scope::Halt;
 use crate::site::TaskInfo;
 pub use crate::value::NodeId;
 use crate::value::ValueOf;
@@ -72,10 +73,7 @@ pub struct Typed<O, V>(pub(crate) O, PhantomData<fn() -> V>);
 /// result (generated code).
 #[doc(hidden)]
 #[inline(always)]
-pub fn typed<O, W: Witness>(
-    r: Result<O, Error>,
-    families: W,
-) -> Result<Typed<O, W::Values>, Error> {
+pub fn typed<O, W: Witness>(r: Result<O, Halt>, families: W) -> Result<Typed<O, W::Values>, Halt> {
     let _ = families;
     r.map(|o| Typed(o, PhantomData))
 }

@@ -2,7 +2,7 @@
 //! its families and brands every lazy handle with `'g`, then `execute`
 //! builds the topology and runs it.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::marker::PhantomData;
 use std::panic::resume_unwind;
 
@@ -57,12 +57,43 @@ pub(crate) enum Mode<'g> {
     /// Running it on a runtime.
     Run(&'g Host),
     /// Describing it without running a task (`view/`): every loop is
-    /// recorded node by node, and `execute` leaves the description here.
-    Describe(&'g RefCell<Option<Instance>>),
+    /// recorded node by node, and `execute` halts with the description.
+    Describe,
     /// Running the part of it that `Part` plans (`part.rs`): every loop
-    /// node by node; `execute` sets the flag when the part ran and took no
-    /// output.
-    Part(&'g Host, &'g dyn Part, &'g Cell<bool>),
+    /// node by node; `execute` halts with `PartDone` when the part ran and
+    /// took no output.
+    Part(&'g Host, &'g dyn Part),
+}
+
+/// Why the closure `graph!` generates stopped without the graph's output:
+/// it returns this, converting any [`Error`] with `?`.
+#[doc(hidden)]
+pub enum Halt {
+    /// Building or running the graph failed.
+    Failed(Error),
+    /// The graph was only instantiated, to be looked at.
+    Described(Instance),
+    /// A part run that takes no output ended (`part.rs`).
+    PartDone,
+}
+
+impl From<Error> for Halt {
+    #[cold]
+    fn from(e: Error) -> Self {
+        Halt::Failed(e)
+    }
+}
+
+impl Halt {
+    /// The error of a run that can halt only by failing (a whole run).
+    pub(crate) fn failed(self) -> Error {
+        match self {
+            Halt::Failed(e) => e,
+            Halt::Described(_) | Halt::PartDone => {
+                unreachable!("taskgraph internal error: a run halted without an error")
+            }
+        }
+    }
 }
 
 impl<'g> Scope<'g> {
@@ -93,7 +124,7 @@ impl<'g> Scope<'g> {
     pub fn fusion(&self) -> bool {
         match self.mode {
             Mode::Run(rt) => rt.fuse,
-            Mode::Describe(_) | Mode::Part(..) => false,
+            Mode::Describe | Mode::Part(..) => false,
         }
     }
 
@@ -125,12 +156,13 @@ impl<'g> Scope<'g> {
     /// `fams` lists every family this scope made, in order.
     ///
     /// # Errors
-    /// The first task failure; see [`Error`].
+    /// The first task failure (see [`Error`]), or, when the graph is only
+    /// described or runs in parts, why it stopped ([`Halt`]).
     pub fn execute<O: Outputs<'g>>(
         &self,
         fams: &[&dyn ErasedFamily<'g>],
         outs: O,
-    ) -> Result<O::Value, Error> {
+    ) -> Result<O::Value, Halt> {
         assert!(
             fams.len() == self.families() as usize
                 && fams
@@ -141,13 +173,10 @@ impl<'g> Scope<'g> {
         );
         let rt = match self.mode {
             Mode::Run(rt) => rt,
-            Mode::Describe(sink) => {
-                *sink.borrow_mut() = Some(Instance::new(fams, &outs, self.template));
-                // Not an error the user sees: the caller takes the
-                // description from the sink and ignores this.
-                return Err(Error::DuplicateOutput);
+            Mode::Describe => {
+                return Err(Halt::Described(Instance::new(fams, &outs, self.template)));
             }
-            Mode::Part(rt, part, ran) => return self.execute_part(rt, part, ran, fams, outs),
+            Mode::Part(rt, part) => return self.execute_part(rt, part, fams, outs),
         };
         if let Some(ctl) = self.ctl {
             ctl.built(outs.len_hint(), crate::exec::planned(fams));
@@ -162,8 +191,10 @@ impl<'g> Scope<'g> {
         }
         let ctl = self.ctl;
         let watch = watch(rt, self.template, fams);
-        on_worker(rt, |w| run(fams, topo, outs, w, cache, watch, ctl, None))
-            .map(|v| v.expect("a whole run takes its outputs"))
+        Ok(
+            on_worker(rt, |w| run(fams, topo, outs, w, cache, watch, ctl, None))?
+                .expect("a whole run takes its outputs"),
+        )
     }
 
     /// Runs the part of the graph that `part` plans (`part.rs`).
@@ -173,10 +204,9 @@ impl<'g> Scope<'g> {
         &self,
         rt: &Host,
         part: &dyn Part,
-        ran: &Cell<bool>,
         fams: &[&dyn ErasedFamily<'g>],
         outs: O,
-    ) -> Result<O::Value, Error> {
+    ) -> Result<O::Value, Halt> {
         let plan = part.plan(&Instance::new(fams, &outs, self.template))?;
         let codec = part.codec();
         for f in fams {
@@ -190,7 +220,8 @@ impl<'g> Scope<'g> {
                     c.info.line,
                     f.value_type().unwrap_or("?"),
                     codec.type_name(c.id).unwrap_or("not sent"),
-                )));
+                ))
+                .into());
             }
         }
         let cache = &rt.cache;
@@ -199,7 +230,7 @@ impl<'g> Scope<'g> {
         let mut topo = Topology::build(fams, &finals, cache, true)?;
         if let Err(e) = topo.restrict(&plan.run) {
             topo.recycle(cache);
-            return Err(Error::cluster(e));
+            return Err(Error::cluster(e).into());
         }
         let mut collect_at = vec![NOT_COLLECTED; topo.states_len()];
         for (k, n) in plan.collect.iter().enumerate() {
@@ -207,9 +238,9 @@ impl<'g> Scope<'g> {
                 Some(m) if n.idx < m.len => collect_at[topo.global(*n)] = k as u32,
                 _ => {
                     topo.recycle(cache);
-                    return Err(Error::cluster(
-                        "the part collects a node that does not exist",
-                    ));
+                    return Err(
+                        Error::cluster("the part collects a node that does not exist").into(),
+                    );
                 }
             }
         }
@@ -238,15 +269,7 @@ impl<'g> Scope<'g> {
                 Some((&ctl, &plan.run)),
             )
         })?;
-        match r {
-            Some(v) => Ok(v),
-            None => {
-                ran.set(true);
-                // Not an error the user sees: the part took no output, and
-                // the caller knows it from `ran`.
-                Err(Error::DuplicateOutput)
-            }
-        }
+        r.ok_or(Halt::PartDone)
     }
 }
 

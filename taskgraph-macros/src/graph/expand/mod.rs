@@ -131,9 +131,9 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
     // it captures, which lets a graph be looked at (`View`) and then run.
     let closure = temp("__tg_graph", span);
     let scope_ty = private("Scope", span);
-    let error_ty = private("Error", span);
+    let halt_ty = private("Halt", span);
     quote! {{
-        let #closure = move |#scope: #scope_ty<'_>| -> ::core::result::Result<_, #error_ty> #outer;
+        let #closure = move |#scope: #scope_ty<'_>| -> ::core::result::Result<_, #halt_ty> #outer;
         #graph_fn::new(#closure).with_template(#template)
     }}
 }
