@@ -14,9 +14,9 @@
 //! - [`progress()`](crate::Handle::progress) (`Progress { done, total,
 //!   failed }`), also per call site with
 //!   [`progress_by_family()`](crate::Handle::progress_by_family). Nothing is
-//!   counted per task: progress reads the nodes' states when asked (about
-//!   0.3 ns per node), and fused loops publish their counts every few
-//!   thousand light iterations.
+//!   counted per task: progress reads the nodes' states when asked (a
+//!   fraction of a nanosecond per node), and fused loops publish their
+//!   counts every few thousand light iterations.
 //!
 //! Dropping a `Handle` detaches the run, which still finishes and drops its
 //! values; a handle is `Send + Sync`. `spawn` plus `wait` costs a few tens

@@ -32,7 +32,8 @@
 //!   wake up, because the thread that calls `compute` runs its tasks (about
 //!   1.5 µs for three tasks); `spawn` plus `wait` costs a few tens of
 //!   microseconds more than `compute` (two hand-offs between threads).
-//!   Progress reads the nodes' states when asked (about 0.3 ns per node).
+//!   Progress reads the nodes' states when asked (a fraction of a nanosecond
+//!   per node).
 //!   With no observer attached a run takes one branch per task on a
 //!   run-level flag.
 //!

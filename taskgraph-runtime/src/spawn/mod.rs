@@ -311,8 +311,8 @@ impl<T> Handle<T> {
     /// building) reads `0/0`.
     ///
     /// Cost: no counting per task; reading it looks at the state of every
-    /// node run node by node (about a nanosecond each) and at a counter per
-    /// fused loop.
+    /// node run node by node (a fraction of a nanosecond each) and at a
+    /// counter per fused loop.
     ///
     /// ```
     /// use std::time::Duration;
