@@ -107,7 +107,7 @@ pub use taskgraph_macros::graph;
 
 pub use taskgraph_runtime::{
     blocking, cancelled, Error, FamilyInfo, FamilyProgress, Graph, Handle, LoopVar, Progress,
-    Runtime, RuntimeBuilder, TaskInfo, View,
+    Runtime, RuntimeBuilder, TaskInfo,
 };
 
 pub use taskgraph_runtime::{observe, progress, stream, trace, view};
@@ -160,4 +160,12 @@ pub mod contract {
 #[doc(hidden)]
 pub mod __private {
     pub use taskgraph_runtime::__private::*;
+
+    /// The codec of a graph whose values can travel to a cluster.
+    #[cfg(feature = "cluster")]
+    pub use taskgraph_cluster::__private::CodecOf;
+
+    /// Without the `cluster` feature no graph has a codec.
+    #[cfg(not(feature = "cluster"))]
+    pub trait CodecOf {}
 }

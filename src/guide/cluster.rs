@@ -4,15 +4,14 @@
 //! [dask.distributed](https://distributed.dask.org) cluster, and workers can
 //! be added while it runs, as in the tutorial's `client.cluster.start_worker`.
 //! The API is the `taskdag::cluster` module (built with the feature).
-//! A function that returns a graph for a cluster says so in its type,
-//! `-> impl ClusterGraph<Output = T>` (an `impl Graph` hides what a cluster
-//! needs to know):
+//! A function returning `impl Graph<Output = T>` returns a graph for a
+//! cluster as for a local runtime:
 //!
 //! ```rust,no_run
 //! # #[cfg(feature = "cluster")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use taskdag::cluster::{ClusterGraph, Dask};
-//! use taskdag::{delayed, graph};
+//! use taskdag::cluster::Dask;
+//! use taskdag::{delayed, graph, Graph};
 //!
 //! #[delayed]
 //! fn inc(x: i64) -> i64 {
@@ -23,7 +22,7 @@
 //!     x + y
 //! }
 //!
-//! fn tutorial(n: i64) -> impl ClusterGraph<Output = i64> {
+//! fn tutorial(n: i64) -> impl Graph<Output = i64> {
 //!     graph! {
 //!         let zs: Vec<_> = (0..n).map(|i| inc(i)).collect();
 //!         tree_reduce(zs, add)
@@ -55,8 +54,9 @@
 //!   (function, loop indices, call site, message); a worker killed mid-run
 //!   loses nothing, dask runs its blocks again.
 //! - **What it asks of the program.** Every task's value is
-//!   `serde::Serialize + Deserialize` (a compile error at `spawn` or
-//!   `compute` names the type otherwise; local runs ask for neither). The code
+//!   `serde::Serialize + Deserialize` (otherwise `spawn` and `compute`
+//!   return an `Error::Cluster` that names the graph's value types before
+//!   anything is sent; local runs ask for neither). The code
 //!   before the call must do the same every time with the same arguments: it
 //!   runs again for each block.
 //! - **When it pays off.** A block costs a few milliseconds (a dask task and

@@ -37,8 +37,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use taskdag::cluster::{ClusterGraph, Dask};
-use taskdag::{delayed, graph};
+use taskdag::cluster::Dask;
+use taskdag::{delayed, graph, Graph};
 
 /// The dask.delayed side, run with the Python that taskgraph-cluster uses.
 const SCRIPT: &str = include_str!("versus_dask.py");
@@ -147,7 +147,7 @@ pub struct Measured {
 }
 
 /// The tutorial: `4n - 1` sleeping tasks.
-fn tutorial(n: i64) -> impl ClusterGraph<Output = i64> + Send + 'static {
+fn tutorial(n: i64) -> impl Graph<Output = i64> + Send + 'static {
     graph! {
         let mut cs = Vec::new();
         for i in 0..n {

@@ -42,7 +42,7 @@ use crate::{python, ClusterError, JobGraph, ProgramRef, Submission};
 ///   for each block (printing is fine; a block's output does not go to
 ///   standard output);
 /// - give every task's value `serde::Serialize` and `Deserialize` (a
-///   compile error at the call otherwise, see [`Crossing`](crate::Crossing)).
+///   an error from the call otherwise, see [`Crossing`](crate::Crossing)).
 ///
 /// Graphs the program sends earlier are not run again in a block: their
 /// handles give the same values or errors there as they did here.

@@ -12,7 +12,13 @@ mod submission;
 
 pub use crate::dask::{Dask, WorkerInfo};
 pub use crate::error::ClusterError;
-pub use crate::graph::{ClusterGraph, Crossing, GraphHandle, GraphReport, Values};
+pub use crate::graph::{Crossing, GraphHandle, GraphReport, Values};
+
+/// Items the code `graph!` generates uses. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::graph::CodecOf;
+}
 pub use crate::job::{Job, JobGraph, ProgramRef};
 pub use crate::submission::{JobRun, Progress, Report, Submission};
 

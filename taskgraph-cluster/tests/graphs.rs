@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use taskdag::cluster::{ClusterError, ClusterGraph, Dask, GraphHandle};
+use taskdag::cluster::{ClusterError, Dask, GraphHandle};
 use taskdag::{delayed, graph, Error, Graph, Runtime};
 
 #[delayed]
@@ -87,7 +87,7 @@ fn blend(l: &Cell, c: &Cell, r: &Cell) -> Cell {
 }
 
 /// The tutorial's loop and tree summation.
-fn tutorial(n: i64) -> impl ClusterGraph<Output = i64> + Clone {
+fn tutorial(n: i64) -> impl Graph<Output = i64> + Clone {
     graph! {
         let mut zs = Vec::new();
         for i in 0..n {
@@ -101,7 +101,7 @@ fn tutorial(n: i64) -> impl ClusterGraph<Output = i64> + Clone {
 }
 
 /// A 3-point stencil over a ring of `w` cells, `steps` time steps.
-fn stencil(w: usize, steps: usize) -> impl ClusterGraph<Output = Vec<Cell>> + Clone {
+fn stencil(w: usize, steps: usize) -> impl Graph<Output = Vec<Cell>> + Clone {
     graph! {
         let mut cur: Vec<_> = (0..w as u64).map(|i| seed(i)).collect();
         for _ in 0..steps {
@@ -118,7 +118,7 @@ fn stencil(w: usize, steps: usize) -> impl ClusterGraph<Output = Vec<Cell>> + Cl
 }
 
 /// `n` sleeping tasks of `ms` each, summed.
-fn sleepy(n: i64, ms: u64) -> impl ClusterGraph<Output = i64> + Clone {
+fn sleepy(n: i64, ms: u64) -> impl Graph<Output = i64> + Clone {
     graph! {
         let xs: Vec<_> = (0..n).map(|i| slow_inc(i, ms)).collect();
         tree_reduce(xs, add)

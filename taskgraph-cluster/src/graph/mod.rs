@@ -23,16 +23,16 @@ use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
 use taskgraph_runtime::part::{self, Codec, Instance, NodeId, Part, Plan};
-use taskgraph_runtime::{Error, FamilyInfo, Runtime};
+use taskgraph_runtime::{Error, FamilyInfo, Graph, Runtime};
 
-pub use codec::{ClusterGraph, Crossing, Values};
+pub use codec::{CodecOf, Crossing, Values};
+use codec::codec_of;
 pub(crate) use worker::in_block;
 
 use crate::dask::Inner;
 use crate::submission::SubState;
 use crate::{ClusterError, Dask, Job, JobGraph, JobRun, ProgramRef, Progress};
 
-use codec::ValuesCodec;
 
 /// The environment variable that makes this program run one block: the
 /// number of the graph, among those this program sends to a cluster.
@@ -223,8 +223,9 @@ impl Dask {
     /// the program. Block sizes: [`Dask::set_block_size`].
     ///
     /// Every task's value must be `Serialize + DeserializeOwned` (see
-    /// [`ClusterGraph`]); a graph with a value that is not does not
-    /// compile here.
+    /// [`Crossing`]); a graph with a value that is not fails here with
+    /// [`Error::Cluster`] naming the graph's value types, before anything
+    /// is sent.
     ///
     /// ```no_run
     /// use taskdag::cluster::Dask;
@@ -254,14 +255,23 @@ impl Dask {
     /// ```
     pub fn spawn<G>(&self, graph: G) -> GraphHandle<G::Output>
     where
-        G: ClusterGraph + Send + 'static,
+        G: Graph + Send + 'static,
         G::Output: Send + 'static,
     {
         let number = GRAPHS.fetch_add(1, Ordering::SeqCst);
         let status = Arc::new(Status::default());
+        let codec = match codec_of(&graph) {
+            Ok(codec) => codec,
+            Err(e) => {
+                return GraphHandle {
+                    run: HandleRun::Ready(Err(e)),
+                    status,
+                }
+            }
+        };
         if in_block() {
             return GraphHandle {
-                run: match worker::graph(graph, number) {
+                run: match worker::graph(graph, codec, number) {
                     Some(r) => HandleRun::Ready(r),
                     None => HandleRun::Unknown,
                 },
@@ -271,7 +281,7 @@ impl Dask {
         let sender = Sender::new(&self.inner, number, status.clone());
         let thread = std::thread::Builder::new()
             .name(format!("taskgraph-cluster-graph-{number}"))
-            .spawn(move || sender.run(graph));
+            .spawn(move || sender.run(graph, codec));
         GraphHandle {
             run: match thread {
                 Ok(t) => HandleRun::Thread(t),
@@ -291,15 +301,16 @@ impl Dask {
     /// As [`Runtime::compute`]: the first task's failure (function, loop
     /// indices, call site, message) as on one machine; and
     /// [`Error::Cluster`] when the cluster could not run it.
-    pub fn compute<G: ClusterGraph>(&self, graph: G) -> Result<G::Output, Error> {
+    pub fn compute<G: Graph>(&self, graph: G) -> Result<G::Output, Error> {
         let number = GRAPHS.fetch_add(1, Ordering::SeqCst);
+        let codec = codec_of(&graph)?;
         if in_block() {
-            return match worker::graph(graph, number) {
+            return match worker::graph(graph, codec, number) {
                 Some(r) => r,
                 None => worker::diverged(number),
             };
         }
-        Sender::new(&self.inner, number, Arc::new(Status::default())).run(graph)
+        Sender::new(&self.inner, number, Arc::new(Status::default())).run(graph, codec)
     }
 
     /// Sets how many iterations of a loop go into one block: `None` (the
@@ -494,11 +505,11 @@ impl Sender {
         }
     }
 
-    fn run<G: ClusterGraph>(self, graph: G) -> Result<G::Output, Error> {
+    fn run<G: Graph>(self, graph: G, codec: &'static dyn Codec) -> Result<G::Output, Error> {
         let rt = driver_runtime()?;
         let part = Driving {
             sender: &self,
-            codec: ValuesCodec::<G::Values>::new(),
+            codec,
             result: OnceLock::new(),
             infos: OnceLock::new(),
         };
@@ -690,14 +701,14 @@ fn driver_runtime() -> Result<&'static Runtime, Error> {
 
 /// The driver's side of the part run: the plan sends the blocks and waits
 /// for them; the run then only takes the output apart.
-struct Driving<'s, V> {
+struct Driving<'s> {
     sender: &'s Sender,
-    codec: ValuesCodec<V>,
+    codec: &'static dyn Codec,
     result: OnceLock<Vec<(NodeId, Vec<u8>)>>,
     infos: OnceLock<Vec<&'static FamilyInfo>>,
 }
 
-impl<V: Values> Part for Driving<'_, V> {
+impl Part for Driving<'_> {
     fn plan<'p>(&'p self, graph: &Instance) -> Result<Plan<'p>, Error> {
         let infos = self.infos.get_or_init(|| infos(graph));
         let values = self.sender.send(graph, infos)?;
@@ -711,7 +722,7 @@ impl<V: Values> Part for Driving<'_, V> {
     }
 
     fn codec(&self) -> &dyn Codec {
-        &self.codec
+        self.codec
     }
 
     fn produced(&self, _: usize, _: Vec<u8>) {}

@@ -12,10 +12,10 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use taskgraph_runtime::part::{Codec, Instance, NodeId, NodeRange, Part, Plan};
 use taskgraph_runtime::{Error, FamilyInfo, Runtime};
 
-use super::codec::ValuesCodec;
 use super::format;
-use super::{decode_outputs, encode_outputs, infos, shape, ClusterGraph, Outcome, Report, Spec};
-use super::{Values, BLOCK_OF, ERROR_MARK};
+use super::{decode_outputs, encode_outputs, infos, shape, Outcome, Report, Spec};
+use super::{BLOCK_OF, ERROR_MARK};
+use taskgraph_runtime::Graph;
 use crate::frame;
 
 /// The exit code of a block that reported a failure on standard error.
@@ -91,10 +91,14 @@ fn fail(report: &Report) -> ! {
 /// The graph numbered `number` in this block's process: its outcome if an
 /// earlier graph's is known (`None` if not), or, for the block's own graph,
 /// its block (this does not return).
-pub(crate) fn graph<G: ClusterGraph>(graph: G, number: u64) -> Option<Result<G::Output, Error>> {
+pub(crate) fn graph<G: Graph>(
+    graph: G,
+    codec: &'static dyn Codec,
+    number: u64,
+) -> Option<Result<G::Output, Error>> {
     let job = job();
     if number == job.graph {
-        run_block(graph, job)
+        run_block(graph, codec, job)
     }
     if number > job.graph {
         diverged(number)
@@ -103,7 +107,7 @@ pub(crate) fn graph<G: ClusterGraph>(graph: G, number: u64) -> Option<Result<G::
         Some(Some(Outcome::Values(values))) => {
             let part = Assembling {
                 values,
-                codec: ValuesCodec::<G::Values>::new(),
+                codec,
             };
             let rt = match block_runtime() {
                 Ok(rt) => rt,
@@ -117,7 +121,7 @@ pub(crate) fn graph<G: ClusterGraph>(graph: G, number: u64) -> Option<Result<G::
             // The names of the earlier graph's call sites: instantiate it.
             let part = Naming {
                 infos: OnceLock::new(),
-                codec: ValuesCodec::<G::Values>::new(),
+                codec,
             };
             let rt = match block_runtime() {
                 Ok(rt) => rt,
@@ -168,10 +172,10 @@ fn block_runtime() -> Result<&'static Runtime, Error> {
 }
 
 /// Runs this process's block of `graph`, writes what it sends on, exits.
-fn run_block<G: ClusterGraph>(graph: G, job: &Job) -> ! {
+fn run_block<G: Graph>(graph: G, codec: &'static dyn Codec, job: &Job) -> ! {
     let part = Block {
         job,
-        codec: ValuesCodec::<G::Values>::new(),
+        codec,
         values: Mutex::new(vec![None; job.spec.collect.len()]),
         infos: OnceLock::new(),
     };
@@ -212,14 +216,14 @@ fn run_block<G: ClusterGraph>(graph: G, job: &Job) -> ! {
 }
 
 /// A block's part: its nodes, the values it is given, the values it sends.
-struct Block<'j, V> {
+struct Block<'j> {
     job: &'j Job,
-    codec: ValuesCodec<V>,
+    codec: &'static dyn Codec,
     values: Mutex<Vec<Option<Vec<u8>>>>,
     infos: OnceLock<Vec<&'static FamilyInfo>>,
 }
 
-impl<V: Values> Part for Block<'_, V> {
+impl Part for Block<'_> {
     fn plan<'s>(&'s self, graph: &Instance) -> Result<Plan<'s>, Error> {
         self.infos.get_or_init(|| infos(graph));
         let spec = &self.job.spec;
@@ -258,7 +262,7 @@ impl<V: Values> Part for Block<'_, V> {
     }
 
     fn codec(&self) -> &dyn Codec {
-        &self.codec
+        self.codec
     }
 
     fn produced(&self, position: usize, bytes: Vec<u8>) {
@@ -267,12 +271,12 @@ impl<V: Values> Part for Block<'_, V> {
 }
 
 /// An earlier graph's output, from its output nodes' values.
-struct Assembling<'a, V> {
+struct Assembling<'a> {
     values: &'a [((u32, u32), Vec<u8>)],
-    codec: ValuesCodec<V>,
+    codec: &'static dyn Codec,
 }
 
-impl<V: Values> Part for Assembling<'_, V> {
+impl Part for Assembling<'_> {
     fn plan<'s>(&'s self, _: &Instance) -> Result<Plan<'s>, Error> {
         Ok(Plan {
             run: Vec::new(),
@@ -287,26 +291,26 @@ impl<V: Values> Part for Assembling<'_, V> {
     }
 
     fn codec(&self) -> &dyn Codec {
-        &self.codec
+        self.codec
     }
 
     fn produced(&self, _: usize, _: Vec<u8>) {}
 }
 
 /// Instantiates an earlier graph only to learn its call sites.
-struct Naming<V> {
+struct Naming {
     infos: OnceLock<Vec<&'static FamilyInfo>>,
-    codec: ValuesCodec<V>,
+    codec: &'static dyn Codec,
 }
 
-impl<V: Values> Part for Naming<V> {
+impl Part for Naming {
     fn plan<'s>(&'s self, graph: &Instance) -> Result<Plan<'s>, Error> {
         self.infos.get_or_init(|| infos(graph));
         Err(Error::cluster("named"))
     }
 
     fn codec(&self) -> &dyn Codec {
-        &self.codec
+        self.codec
     }
 
     fn produced(&self, _: usize, _: Vec<u8>) {}
