@@ -143,6 +143,9 @@ pub mod cluster {
 ///   several tasks is cloned for all but the last, so it must be `Clone`.
 /// - [`Fallible`](contract::Fallible): `?` after a task call needs the task
 ///   to return `Result`.
+/// - [`Captures`](contract::Captures): what a `graph!` captures must be
+///   `Clone` (a graph is looked at on a copy of it); capture a reference
+///   otherwise.
 /// - [`BorrowsArgument`](contract::BorrowsArgument): `f(&x)` needs `f`'s
 ///   parameter to be a reference.
 /// - [`Lazy`](contract::Lazy) and [`LazyVec`](contract::LazyVec): a lazy
@@ -151,9 +154,9 @@ pub mod cluster {
 ///   parameter receives its argument.
 pub mod contract {
     pub use taskgraph_runtime::__private::{
-        delayed, expect_borrow, task_output, task_param, task_ref_param, BorrowsArgument, ByRef,
-        ByValue, Delayed, Fallible, Input, Lazy, LazyVec, SharedBorrow, SharedInput, TaskOutput,
-        TaskParam, TaskRefParam,
+        captures, delayed, expect_borrow, task_output, task_param, task_ref_param, BorrowsArgument,
+        ByRef, ByValue, Captures, Delayed, Fallible, Input, Lazy, LazyVec, SharedBorrow,
+        SharedInput, TaskOutput, TaskParam, TaskRefParam,
     };
 }
 

@@ -57,9 +57,7 @@ fn a_graph_of_serde_values_carries_their_codec() {
     let g = sendable(4);
     let codec = g.__codec().expect("every value is Serialize + Deserialize");
     assert!(
-        (0..4).any(|f| codec
-            .type_name(f)
-            .is_some_and(|t| t.ends_with("Travels"))),
+        (0..4).any(|f| codec.type_name(f).is_some_and(|t| t.ends_with("Travels"))),
         "the codec knows the family of `travels`"
     );
     assert_eq!(Runtime::new(2).unwrap().compute(g).unwrap(), 6);

@@ -18,15 +18,18 @@ use crate::view::{Instance, Template};
 #[doc(hidden)]
 pub struct GraphFn<F, O, V = ()> {
     f: F,
+    copy: fn(&F) -> F,
     template: Option<&'static Template>,
     codec: Result<&'static dyn Codec, &'static str>,
     _out: PhantomData<fn() -> (O, V)>,
 }
 
-impl<F: Clone, O, V> Clone for GraphFn<F, O, V> {
+/// Every graph can be cloned: its captures are `Clone` ([`captures`]).
+impl<F, O, V> Clone for GraphFn<F, O, V> {
     fn clone(&self) -> Self {
         GraphFn {
-            f: self.f.clone(),
+            f: (self.copy)(&self.f),
+            copy: self.copy,
             template: self.template,
             codec: self.codec,
             _out: PhantomData,
@@ -34,28 +37,37 @@ impl<F: Clone, O, V> Clone for GraphFn<F, O, V> {
     }
 }
 
-/// What a `graph!` captures: it must be `Clone`, since looking at a graph
-/// runs its plain code on a copy of what it captured.
-#[doc(hidden)]
+/// What a `graph!` captures must be `Clone`: looking at a graph runs its
+/// plain code on a copy of what it captured. The error says so at the
+/// `graph!`; derive or implement `Clone` for the captured value, or capture
+/// a reference to it (`let r = &value;` before the `graph!`).
 #[diagnostic::on_unimplemented(
     message = "a value captured by `graph!` is not `Clone`",
     label = "this graph captures a value that is not `Clone`",
     note = "a graph runs its plain code on a copy of its captures to be looked at (`to_dot`, `visualize`), so each must be `Clone`",
     note = "derive or implement `Clone` for it, or capture a reference: `let r = &value;` before the `graph!`, then use `r` inside"
 )]
-pub trait Captures {}
+pub trait Captures: Clone {}
 
 #[diagnostic::do_not_recommend]
 impl<F: Clone> Captures for F {}
 
+/// Checks that what `graph` (the closure `graph!` writes) captures is
+/// `Clone`, and returns how to copy it.
+pub fn captures<F: Captures>(graph: &F) -> fn(&F) -> F {
+    let _ = graph;
+    F::clone
+}
+
 impl<F, O, V> GraphFn<F, O, V>
 where
-    F: for<'g> FnOnce(Scope<'g>) -> Result<Typed<O, V>, Halt> + Captures,
+    F: for<'g> FnOnce(Scope<'g>) -> Result<Typed<O, V>, Halt>,
 {
-    /// Wraps the generated closure.
-    pub fn new(f: F) -> Self {
+    /// Wraps the generated closure and its copier ([`captures`]).
+    pub fn new(f: F, copy: fn(&F) -> F) -> Self {
         GraphFn {
             f,
+            copy,
             template: None,
             codec: Err(""),
             _out: PhantomData,
@@ -78,7 +90,7 @@ where
 
 impl<F, O, V> Graph for GraphFn<F, O, V>
 where
-    F: for<'g> FnOnce(Scope<'g>) -> Result<Typed<O, V>, Halt> + Clone,
+    F: for<'g> FnOnce(Scope<'g>) -> Result<Typed<O, V>, Halt>,
 {
     type Output = O;
 
@@ -109,7 +121,11 @@ where
         }
     }
 
-    fn __part_boxed(self: Box<Self>, runtime: &Runtime, part: &dyn Part) -> Result<Option<O>, Error> {
+    fn __part_boxed(
+        self: Box<Self>,
+        runtime: &Runtime,
+        part: &dyn Part,
+    ) -> Result<Option<O>, Error> {
         (*self).__part(runtime, part)
     }
 
@@ -121,7 +137,7 @@ where
     /// recording the nodes; the graph itself is left as it was.
     fn instantiate(&self) -> Result<Instance, Error> {
         let ids = Cell::new(0);
-        match (self.f.clone())(Scope::new(&ids, Mode::Describe, self.template, None)) {
+        match (self.copy)(&self.f)(Scope::new(&ids, Mode::Describe, self.template, None)) {
             Err(Halt::Described(inst)) => Ok(inst),
             Err(h) => Err(h.failed()),
             Ok(_) => unreachable!("taskgraph internal error: a described graph ran"),
@@ -139,7 +155,10 @@ type PlaceholderFn<O> = for<'g> fn(Scope<'g>) -> Result<Typed<O, ()>, Halt>;
 /// output type, so the error does not cascade. It is never run.
 #[doc(hidden)]
 pub fn placeholder<O>() -> GraphFn<PlaceholderFn<O>, O> {
-    GraphFn::new(|_| unreachable!("a `graph!` with compile errors cannot run"))
+    GraphFn::new(
+        |_| unreachable!("a `graph!` with compile errors cannot run"),
+        |f| *f,
+    )
 }
 
 /// The value types `V` of a graph, for the generated code to ask whether

@@ -50,7 +50,9 @@ pub mod __private {
     pub use crate::exec::task::{lift, Stopped, Tally, TaskError};
     pub use crate::exec::{Block, Cx, ErasedFamily, Kind, Ran, RunList};
     pub use crate::family::{Body, Bound, Family, Plain, Try};
-    pub use crate::graph::{codec_probe, placeholder, Captures, CodecProbe, GraphFn, NoCodec};
+    pub use crate::graph::{
+        captures, codec_probe, placeholder, Captures, CodecProbe, GraphFn, NoCodec,
+    };
     pub use crate::loops::{Chain, Each, Elements, FnLeaf, Leaf, Loop, LoopKind, Reduce, VecLeaf};
     pub use crate::outputs::{again, Again, Outputs, PlainOutput, RepeatedOutput};
     pub use crate::part::{typed, Witness};

@@ -29,8 +29,8 @@ use crate::view::{Describe, Instance, Svg, Tasks, Template, ViewError, Viewer};
 /// graph too.
 ///
 /// What a `graph!` captures must be `Clone` (looking at a graph runs its
-/// plain code on a copy of its captures; computing it moves them), and a
-/// graph is `Clone` when its captures are: clone it to compute it again.
+/// plain code on a copy of its captures; computing it moves them), so
+/// every graph is `Clone`: clone it to compute it again.
 ///
 /// One function, every use (on a cluster too: `Dask::spawn(tutorial(256))`,
 /// see the cluster guide):

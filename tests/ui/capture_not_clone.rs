@@ -6,6 +6,12 @@ struct Config {
     scale: u64,
 }
 
+impl Config {
+    fn scale(&self) -> u64 {
+        self.scale
+    }
+}
+
 #[delayed]
 fn scaled(x: u64, scale: u64) -> u64 {
     x * scale
@@ -15,7 +21,7 @@ fn main() {
     let config = Config { scale: 3 };
     let rt = Runtime::new(2).unwrap();
     let g = graph! {
-        scaled(2, config.scale)
+        scaled(2, config.scale())
     };
     let _ = rt.compute(g);
 }

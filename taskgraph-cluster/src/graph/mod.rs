@@ -25,14 +25,13 @@ use serde::{Deserialize, Serialize};
 use taskgraph_runtime::part::{self, Codec, Instance, NodeId, Part, Plan};
 use taskgraph_runtime::{Error, FamilyInfo, Graph, Runtime};
 
-pub use codec::{CodecOf, Crossing, Values};
 use codec::codec_of;
+pub use codec::{CodecOf, Crossing, Values};
 pub(crate) use worker::in_block;
 
 use crate::dask::Inner;
 use crate::submission::SubState;
 use crate::{ClusterError, Dask, Job, JobGraph, JobRun, ProgramRef, Progress};
-
 
 /// The environment variable that makes this program run one block: the
 /// number of the graph, among those this program sends to a cluster.

@@ -15,8 +15,8 @@ use taskgraph_runtime::{Error, FamilyInfo, Runtime};
 use super::format;
 use super::{decode_outputs, encode_outputs, infos, shape, Outcome, Report, Spec};
 use super::{BLOCK_OF, ERROR_MARK};
-use taskgraph_runtime::Graph;
 use crate::frame;
+use taskgraph_runtime::Graph;
 
 /// The exit code of a block that reported a failure on standard error.
 const FAILED: i32 = 3;
@@ -105,10 +105,7 @@ pub(crate) fn graph<G: Graph>(
     }
     match job.spec.history.get(number as usize) {
         Some(Some(Outcome::Values(values))) => {
-            let part = Assembling {
-                values,
-                codec,
-            };
+            let part = Assembling { values, codec };
             let rt = match block_runtime() {
                 Ok(rt) => rt,
                 Err(e) => return Some(Err(e)),

@@ -87,7 +87,6 @@ impl<'a> Viewer<'a> {
         }
     }
 
-
     /// Edges point in direction `rankdir` (default top to bottom).
     pub fn rankdir(mut self, rankdir: RankDir) -> Self {
         self.rankdir = rankdir;

@@ -135,11 +135,13 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
     // here, where they are known: the cluster's codec if they can, else
     // their names for the error `Dask::spawn` returns.
     let (graph, codec) = (temp("__tg_g", span), temp("__tg_codec", span));
+    let (copy, captures) = (temp("__tg_copy", span), private("captures", span));
     let probe = private("codec_probe", span);
     let (no_codec, codec_of) = (private("NoCodec", span), private("CodecOf", span));
     quote! {{
         let #closure = move |#scope: #scope_ty<'_>| -> ::core::result::Result<_, #halt_ty> #outer;
-        let #graph = #graph_fn::new(#closure).with_template(#template);
+        let #copy = #captures(&#closure);
+        let #graph = #graph_fn::new(#closure, #copy).with_template(#template);
         #[allow(unused_imports)]
         use #no_codec as _;
         #[allow(unused_imports)]
