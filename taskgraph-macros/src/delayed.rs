@@ -59,8 +59,11 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     check_signature(&f, &cx);
-    if let Some(FnArg::Receiver(_)) = f.sig.inputs.first() {
-        // A method: the companion and checks would be items inside an `impl`.
+    if matches!(f.sig.inputs.first(), Some(FnArg::Receiver(_))) || mentions_self(&f) {
+        // A method, or an associated function (it names `Self`): the
+        // companion and checks would be items inside an `impl`, where only
+        // functions, constants and types may go. `graph!` calls these as
+        // expressions (`s.mean()`, `Stats::of(v)`) and needs no companion.
         let e = cx.into_tokens();
         return quote!(#e #f);
     }
@@ -69,6 +72,19 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let version = crate::paths::version_check();
     let e = cx.into_tokens();
     quote!(#e #f #companion #threads #version)
+}
+
+/// Whether `f` names `Self` (in its signature or body): then it is inside
+/// an `impl` block.
+fn mentions_self(f: &ItemFn) -> bool {
+    fn walk(ts: TokenStream) -> bool {
+        ts.into_iter().any(|t| match t {
+            proc_macro2::TokenTree::Ident(i) => i == "Self",
+            proc_macro2::TokenTree::Group(g) => walk(g.stream()),
+            _ => false,
+        })
+    }
+    walk(f.sig.to_token_stream()) || walk(f.block.to_token_stream())
 }
 
 fn describe(item: &Item) -> &'static str {
