@@ -634,3 +634,26 @@ fn a_method_task_borrows_its_captured_receiver() {
         );
     }
 }
+
+/// `(v[0], v[0])`: the same element twice in the output is a clone, as
+/// `(x, x)` is; a plain value may sit beside them.
+#[test]
+fn the_same_element_twice_in_the_output() {
+    for threads in [1, 2] {
+        let rt = Runtime::new(threads).unwrap();
+        let n = 4;
+        let got = rt
+            .compute(graph! {
+                let mut v = Vec::new();
+                for i in 0..n {
+                    v.push(word(i));
+                }
+                (v[0], v[0], n, v[3])
+            })
+            .unwrap();
+        assert_eq!(
+            got,
+            ("w0".to_string(), "w0".to_string(), 4, "w3".to_string())
+        );
+    }
+}

@@ -125,6 +125,20 @@ fn sleepy(n: i64, ms: u64) -> impl Graph<Output = i64> + Clone {
     }
 }
 
+/// A value that is not `Serialize`: fine locally, refused by a cluster.
+#[derive(Clone, Debug)]
+struct Reading(i64);
+
+#[delayed]
+fn reading(i: i64) -> Reading {
+    Reading(i)
+}
+
+#[delayed]
+fn reading_value(r: &Reading) -> i64 {
+    r.0
+}
+
 fn local<G: Graph>(g: G) -> Result<G::Output, Error> {
     Runtime::new(2).unwrap().compute(g)
 }
@@ -152,6 +166,23 @@ fn tutorial_on_two_workers() {
         report.blocks
     );
     assert!(report.blocks.len() > 2, "{:?}", report.blocks);
+    // The same `impl Graph` is looked at like any other.
+    assert!(tutorial(n).to_dot().unwrap().contains("inc[i=3]"));
+    // A value that cannot travel: an error that names its type, before
+    // anything is sent.
+    let e = dask
+        .compute(graph! {
+            let r = reading(2);
+            reading_value(r)
+        })
+        .unwrap_err();
+    let Error::Cluster { message, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert!(
+        message.contains("graphs::Reading") && message.contains("serde::Serialize"),
+        "{message}"
+    );
     let workers: std::collections::BTreeSet<&str> =
         report.runs.iter().map(|r| r.worker.as_str()).collect();
     println!(
