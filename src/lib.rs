@@ -142,7 +142,8 @@ pub mod cluster {
 /// - [`SharedInput`](contract::SharedInput): a value that goes by value to
 ///   several tasks is cloned for all but the last, so it must be `Clone`.
 /// - [`Fallible`](contract::Fallible): `?` after a task call needs the task
-///   to return `Result`.
+///   to return `Result`; [`TaskErrorType`](contract::TaskErrorType): its
+///   error type must be a `std::error::Error + Send + Sync` (or `String`).
 /// - [`Captures`](contract::Captures): what a `graph!` captures must be
 ///   `Clone` (a graph is looked at on a copy of it); capture a reference
 ///   otherwise.
@@ -154,9 +155,9 @@ pub mod cluster {
 ///   parameter receives its argument.
 pub mod contract {
     pub use taskgraph_runtime::__private::{
-        captures, delayed, expect_borrow, task_output, task_param, task_ref_param, BorrowsArgument,
-        ByRef, ByValue, Captures, Delayed, Fallible, Input, Lazy, LazyVec, SharedBorrow,
-        SharedInput, TaskOutput, TaskParam, TaskRefParam,
+        captures, delayed, expect_borrow, lift, task_output, task_param, task_ref_param,
+        BorrowsArgument, ByRef, ByValue, Captures, Delayed, Fallible, Input, Lazy, LazyVec,
+        SharedBorrow, SharedInput, TaskErrorType, TaskOutput, TaskParam, TaskRefParam,
     };
 }
 

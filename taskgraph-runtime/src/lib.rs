@@ -47,7 +47,7 @@ pub use spawn::Handle;
 pub mod __private {
     pub use crate::error::Error;
     pub use crate::exec::cache::Cache;
-    pub use crate::exec::task::{lift, Stopped, Tally, TaskError};
+    pub use crate::exec::task::{lift, Stopped, Tally, TaskError, TaskErrorType};
     pub use crate::exec::{Block, Cx, ErasedFamily, Kind, Ran, RunList};
     pub use crate::family::{Body, Bound, Family, Plain, Try};
     pub use crate::graph::{
