@@ -616,9 +616,10 @@ pub fn cancelled() -> bool {
 ///
 /// let rt = Runtime::new(1)?;
 /// let (tx, rx) = mpsc::channel();
-/// let rx = Mutex::new(rx);
+/// // A graph captures copies: of a reference to the receiver.
+/// let rx = &Mutex::new(rx);
 /// std::thread::scope(|s| {
-///     let waiting = s.spawn(|| rt.compute(graph! { receive(&rx) }));
+///     let waiting = s.spawn(|| rt.compute(graph! { receive(rx) }));
 ///     // Runs even while the pool's only thread waits in `receive`.
 ///     tx.send(rt.compute(graph! { two() })?).unwrap();
 ///     assert_eq!(waiting.join().unwrap()?, 2);
