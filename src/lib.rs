@@ -72,8 +72,12 @@ pub use taskgraph_macros::delayed;
 /// blocks of straight-line code at the speed of a plain loop, and the rest
 /// runs node by node, at tens of nanoseconds per task ([`guide::speed`]).
 ///
-/// The value is an [`impl Graph`](Graph); compute it with
-/// [`Runtime::compute`] or [`Graph::compute`].
+/// The value is an [`impl Graph`](Graph): compute it with
+/// [`Runtime::compute`] or [`Graph::compute`], spawn it with
+/// [`Runtime::spawn`], look at it with [`Graph::to_dot`] or
+/// [`Graph::visualize`], or send it to a cluster (`Dask::spawn`). What it
+/// captures (moved in, as by a `move` closure) must be `Clone`: it is
+/// looked at on a copy.
 ///
 /// ```
 /// use taskdag::{delayed, graph, Graph, Runtime};

@@ -321,7 +321,7 @@ fn shout(s: String) -> String {
 }
 
 #[delayed]
-fn length(s: &String) -> usize {
+fn length(s: String) -> usize {
     s.len()
 }
 
@@ -359,5 +359,23 @@ fn a_returned_graph_with_owned_captures_is_drawn_and_computed() -> Result<(), Er
     assert_eq!(g.tasks()?.total, 2);
     assert!(g.to_svg()?.as_str().contains("shout"));
     assert_eq!(Runtime::new(2)?.compute(g)?, ["A", "BC"]);
+    Ok(())
+}
+
+/// A graph chosen at run time, boxed, is drawn and computed like any other.
+#[test]
+fn a_boxed_graph_is_drawn_and_computed() -> Result<(), Error> {
+    // (graph, its tasks, its value): `small` is inc(1) + dec(2); `seed(4)`
+    // sums 2i + 1 over four iterations of three tasks, with three adds.
+    for (big, tasks, value) in [(false, 3, 3), (true, 15, 16)] {
+        let g: Box<dyn Graph<Output = i64> + Send> = if big {
+            Box::new(seed(4))
+        } else {
+            Box::new(small())
+        };
+        assert_eq!(g.tasks()?.total, tasks);
+        assert!(g.to_dot()?.contains("add"));
+        assert_eq!(g.compute()?, value);
+    }
     Ok(())
 }
