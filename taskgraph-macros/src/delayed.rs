@@ -74,17 +74,31 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     quote!(#e #f #companion #threads #version)
 }
 
-/// Whether `f` names `Self` (in its signature or body): then it is inside
-/// an `impl` block.
+/// Whether `f` names `Self` (in its signature, or its body outside items
+/// nested there): then it is inside an `impl` block.
 fn mentions_self(f: &ItemFn) -> bool {
-    fn walk(ts: TokenStream) -> bool {
+    fn tokens(ts: TokenStream) -> bool {
         ts.into_iter().any(|t| match t {
             proc_macro2::TokenTree::Ident(i) => i == "Self",
-            proc_macro2::TokenTree::Group(g) => walk(g.stream()),
+            proc_macro2::TokenTree::Group(g) => tokens(g.stream()),
             _ => false,
         })
     }
-    walk(f.sig.to_token_stream()) || walk(f.block.to_token_stream())
+    struct Finder(bool);
+    impl<'ast> syn::visit::Visit<'ast> for Finder {
+        fn visit_ident(&mut self, i: &'ast syn::Ident) {
+            self.0 |= i == "Self";
+        }
+        fn visit_macro(&mut self, m: &'ast syn::Macro) {
+            self.0 |= tokens(m.tokens.clone());
+        }
+        // `Self` in a nested `impl` is that impl's.
+        fn visit_item(&mut self, _: &'ast Item) {}
+    }
+    let mut f_ = Finder(false);
+    syn::visit::Visit::visit_signature(&mut f_, &f.sig);
+    syn::visit::Visit::visit_block(&mut f_, &f.block);
+    f_.0
 }
 
 fn describe(item: &Item) -> &'static str {
