@@ -23,6 +23,9 @@ pub(crate) struct Graph {
     pub jumps: Vec<bool>,
     /// How many `Value::Source`s the graph has (numbered `0..sources`).
     pub sources: usize,
+    /// The sources written `&h` with `h` captured: the graph borrows `h`
+    /// (a reference made before the graph's closure), as `&h` means.
+    pub borrowed: Vec<(usize, Ident)>,
 }
 
 /// One call site: every node it makes at run time shares this code.
@@ -234,6 +237,16 @@ pub(crate) enum Stmt {
     Block(Vec<Stmt>),
     /// `v = <vector of lazy values>;`
     AssignVec { name: Ident, value: Value },
+    /// `v[index] = <lazy value>;` on a vector of lazy values: an in-place
+    /// update, checked when the graph is built. `index` is kept as written
+    /// (`i`, `i + 1`, `(r - 1) * w + c`), so that a later pass can read its
+    /// affine form.
+    SetIndex {
+        name: Ident,
+        index: Expr,
+        value: Value,
+        span: Span,
+    },
     /// `for pat in iter { body }`
     For {
         label: Option<Label>,
@@ -350,6 +363,7 @@ impl Stmt {
             | Stmt::Assign { value, .. }
             | Stmt::AssignVec { value, .. }
             | Stmt::Push { value, .. }
+            | Stmt::SetIndex { value, .. }
             | Stmt::Eval(value) => vec![value],
             _ => Vec::new(),
         }
@@ -363,6 +377,7 @@ impl Stmt {
             Stmt::Plain(ts) => ts.clone(),
             Stmt::VecLocal { pat, init, .. } => quote!(#pat #init),
             Stmt::For { pat, iter, .. } => quote!(#pat #iter),
+            Stmt::SetIndex { index, .. } => quote!(#index),
             Stmt::If { cond, .. } | Stmt::While { cond, .. } => quote!(#cond),
             Stmt::Match { expr, arms } => {
                 let pats = arms.iter().map(|a| &a.pat);

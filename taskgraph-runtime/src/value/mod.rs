@@ -224,6 +224,49 @@ impl<'g, T> LazyVec<'g, T> {
         }
     }
 
+    /// `v[i] = x;` in `graph!`: element `i` becomes `x`, or
+    /// [`Error::IndexOutOfRange`] as for [`LazyVec::at`]. The vector's other
+    /// elements keep their runs: an update splits at most one run in three.
+    ///
+    /// [`Error::IndexOutOfRange`]: crate::Error::IndexOutOfRange
+    pub fn set(
+        &mut self,
+        i: usize,
+        x: Lazy<'g, T>,
+        name: &'static str,
+        at: &'static str,
+    ) -> Result<(), crate::Error> {
+        if i >= self.len {
+            return Err(self.out_of_range(i, name, at));
+        }
+        let k = self.pieces.partition_point(|p| p.offset <= i) - 1;
+        let p = self.pieces[k];
+        let d = (i - p.offset) as u32;
+        if p.fam == x.id.fam && p.start + d == x.id.idx {
+            return Ok(());
+        }
+        let mut mid = Vec::with_capacity(3);
+        if d > 0 {
+            mid.push(Piece { len: d, ..p });
+        }
+        mid.push(Piece {
+            fam: x.id.fam,
+            start: x.id.idx,
+            len: 1,
+            offset: i,
+        });
+        if d + 1 < p.len {
+            mid.push(Piece {
+                fam: p.fam,
+                start: p.start + d + 1,
+                len: p.len - d - 1,
+                offset: i + 1,
+            });
+        }
+        self.pieces.splice(k..=k, mid);
+        Ok(())
+    }
+
     /// `&v[range]` in `graph!`: the elements of `range`, or
     /// [`Error::IndexOutOfRange`] as for [`LazyVec::at`].
     ///
@@ -382,6 +425,19 @@ mod tests {
             .map(|l| l.id.idx)
             .collect();
         assert_eq!(ids, [5, 6, 7, 8, 9]);
+        let mut w = v.clone();
+        w.set(5, Lazy::new(NodeId::new(7, 1)), "w", "here").unwrap();
+        w.set(0, Lazy::new(NodeId::new(7, 2)), "w", "here").unwrap();
+        w.set(11, Lazy::new(NodeId::new(7, 3)), "w", "here").unwrap();
+        w.set(6, Lazy::new(NodeId::new(3, 6)), "w", "here").unwrap();
+        let ids: Vec<_> = w.iter().map(|l| (l.id.fam, l.id.idx)).collect();
+        let mut want: Vec<_> = v.iter().map(|l| (l.id.fam, l.id.idx)).collect();
+        (want[5], want[0], want[11]) = ((7, 1), (7, 2), (7, 3));
+        assert_eq!(ids, want);
+        assert_eq!(w.len(), 12);
+        assert_eq!(w.get(5).unwrap().id, NodeId::new(7, 1));
+        assert_eq!(w.get(11).unwrap().id, NodeId::new(7, 3));
+        assert!(w.set(12, Lazy::new(NodeId::new(7, 4)), "w", "here").is_err());
         assert!(matches!(
             v.at(12, "v", "f.rs:1:2"),
             Err(crate::Error::IndexOutOfRange {

@@ -17,7 +17,22 @@ mod iters;
 
 enum Binding {
     Var(VarId),
-    Plain,
+    /// A plain name; `Some` for a top-level `let x = <plain>;`, which
+    /// becomes a vector of lazy values read from its plain value if the
+    /// graph later assigns one to `x` (see [`Promote`]).
+    Plain(Option<Promote>),
+}
+
+/// A plain value read as a vector of lazy values (a `Source`) because the
+/// graph assigns a vector of lazy values to its name: `let mut l = &zs;
+/// while .. { l = next; }`, or `zs = next;` with `zs` captured. Found in
+/// one pass of analysis and applied in the next.
+#[derive(Clone, PartialEq, Eq)]
+enum Promote {
+    /// The `let` at this address of the (unchanging) syntax tree.
+    Let(usize),
+    /// A variable captured from outside `graph!`: read once at the top.
+    Captured(String),
 }
 
 pub(crate) struct Analyzer {
@@ -48,12 +63,41 @@ pub(crate) struct Analyzer {
     unexpandable: bool,
     /// How many `Value::Source`s so far.
     sources: usize,
+    /// Plain values this pass reads as vectors of lazy values.
+    promoted: Vec<Promote>,
+    /// Plain values found to need that: analysis starts again with them.
+    promote: Vec<Promote>,
+    /// Sources written `&h`, `h` captured: borrowed outside the graph.
+    borrowed: Vec<(usize, Ident)>,
+    /// The analysed statements and final value.
+    done: Option<(Vec<Stmt>, Value)>,
     pub errors: Vec<syn::Error>,
 }
 
 /// Analyses a whole `graph!` body, reporting mistakes to `cx`; `None` if
 /// there were any. `end` is where a missing final expression is reported.
 pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span, cx: &Ctxt) -> Option<Graph> {
+    let mut promoted = Vec::new();
+    loop {
+        let mut a = analyze_with(stmts_in, end, promoted.clone());
+        // Each pass either finds nothing new or adds a name: this ends.
+        let new: Vec<Promote> = a
+            .promote
+            .drain(..)
+            .filter(|p| !promoted.contains(p))
+            .collect();
+        if new.is_empty() {
+            return finish(a, cx);
+        }
+        for p in new {
+            if !promoted.contains(&p) {
+                promoted.push(p);
+            }
+        }
+    }
+}
+
+fn analyze_with(stmts_in: &[syn::Stmt], end: Span, promoted: Vec<Promote>) -> Analyzer {
     let mut a = Analyzer {
         scopes: vec![Vec::new()],
         block: 0,
@@ -72,9 +116,21 @@ pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span, cx: &Ctxt) -> Option<Gr
         masked: Default::default(),
         unexpandable: false,
         sources: 0,
+        promoted,
+        promote: Vec::new(),
+        done: None,
+        borrowed: Vec::new(),
         errors: Vec::new(),
     };
+    let mut top = Vec::new();
+    for p in a.promoted.clone() {
+        if let Promote::Captured(n) = p {
+            a.captured_source(&Ident::new(&n, Span::call_site()), &mut top);
+        }
+    }
     let (stmts, tail) = a.block(stmts_in, true);
+    top.extend(stmts);
+    let stmts = top;
     let tail = match tail {
         Some(e) => {
             a.in_tail = true;
@@ -91,6 +147,12 @@ pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span, cx: &Ctxt) -> Option<Gr
             Value::Error
         }
     };
+    a.done = Some((stmts, tail));
+    a
+}
+
+fn finish(mut a: Analyzer, cx: &Ctxt) -> Option<Graph> {
+    let (stmts, tail) = a.done.take().expect("an analysed graph");
     let failed = !a.errors.is_empty();
     cx.extend(a.errors);
     if failed && (a.unexpandable || !tail_is_usable(&tail)) {
@@ -104,6 +166,7 @@ pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span, cx: &Ctxt) -> Option<Gr
         uses: a.uses,
         jumps: a.jumps,
         sources: a.sources,
+        borrowed: a.borrowed,
     })
 }
 
@@ -138,7 +201,7 @@ impl Analyzer {
                 if *k == n {
                     return match b {
                         Binding::Var(v) => Some(*v),
-                        Binding::Plain => None,
+                        Binding::Plain(_) => None,
                     };
                 }
             }
@@ -163,7 +226,7 @@ impl Analyzer {
                     return match b {
                         Binding::Var(v) if self.plain_vecs.contains(v) => Name::Inside,
                         Binding::Var(v) => Name::Lazy(self.vars[*v].kind),
-                        Binding::Plain => Name::Inside,
+                        Binding::Plain(_) => Name::Inside,
                     };
                 }
             }
@@ -182,7 +245,7 @@ impl Analyzer {
         let mut names = Vec::new();
         parse::pat_idents(pat, &mut names);
         for n in names {
-            self.bind(&n, Binding::Plain);
+            self.bind(&n, Binding::Plain(None));
         }
     }
 
@@ -326,6 +389,14 @@ impl Analyzer {
     }
 
     fn local(&mut self, l: &syn::Local, s: &syn::Stmt, out: &mut Vec<Stmt>) {
+        let promote = Promote::Let(l as *const syn::Local as usize);
+        if let (Some(init), Some((m, name, ty))) = (&l.init, parse::simple_binding(&l.pat)) {
+            if init.diverge.is_none() && self.promoted.contains(&promote) {
+                let value = self.source(&init.expr);
+                self.source_let(m, name, ty.cloned(), value, out);
+                return;
+            }
+        }
         if let Some(init) = &l.init {
             if let (None, Some((m, name, ty))) = (&init.diverge, parse::simple_binding(&l.pat)) {
                 if let Some(value) = self.value(&init.expr, false) {
@@ -393,8 +464,77 @@ impl Analyzer {
             }
         }
         self.check_plain_stmt(s);
-        self.bind_plain_pat(&l.pat);
+        match (&l.init, parse::simple_binding(&l.pat)) {
+            (Some(init), Some((_, name, _)))
+                if init.diverge.is_none() && self.depth == 0 && self.loops == 0 =>
+            {
+                self.bind(name, Binding::Plain(Some(promote)));
+            }
+            _ => self.bind_plain_pat(&l.pat),
+        }
         out.push(Stmt::Plain(s.to_token_stream()));
+    }
+
+    /// `let name = <source>;`: a vector of lazy values read from a plain one.
+    fn source_let(
+        &mut self,
+        m: Option<syn::Token![mut]>,
+        name: &Ident,
+        ty: Option<syn::Type>,
+        value: Value,
+        out: &mut Vec<Stmt>,
+    ) {
+        let var = self.new_var(VarKind::LazyVec);
+        // Its elements may be read again (a `&Handle` is cloned from).
+        self.vars[var].borrowed_elems = true;
+        self.bind(name, Binding::Var(var));
+        out.push(Stmt::Let {
+            mutability: m,
+            name: name.clone(),
+            ty,
+            value,
+            vec: true,
+        });
+    }
+
+    /// A captured variable the graph assigns a vector of lazy values to:
+    /// read (moved) as one at the top, `let mut zs = <zs as lazy values>;`.
+    fn captured_source(&mut self, name: &Ident, out: &mut Vec<Stmt>) {
+        let e: Expr = syn::parse_quote!(#name);
+        let value = self.source(&e);
+        self.source_let(Some(Default::default()), name, None, value, out);
+    }
+
+    /// The promotion a plain name would take, if it is a candidate.
+    fn promotion(&self, name: &Ident) -> Option<Promote> {
+        let n = name.to_string();
+        for scope in self.scopes.iter().rev() {
+            for (k, b) in scope.iter().rev() {
+                if *k == n {
+                    return match b {
+                        Binding::Plain(p) => p.clone(),
+                        Binding::Var(_) => None,
+                    };
+                }
+            }
+        }
+        Some(Promote::Captured(n))
+    }
+
+    /// Whether `e` is, as written, a vector of lazy values.
+    fn names_lazy_vec(&self, e: &Expr) -> bool {
+        match strip_paren(e) {
+            Expr::Reference(r) => self.names_lazy_vec(&r.expr),
+            Expr::Index(i) => {
+                matches!(&*i.index, Expr::Range(_))
+                    && parse::as_ident(&i.expr).and_then(|n| self.kind_of(n))
+                        == Some(VarKind::LazyVec)
+            }
+            e => {
+                parse::as_ident(e).and_then(|n| self.kind_of(n)) == Some(VarKind::LazyVec)
+                    || parse::as_map_collect(e).is_some_and(|(_, c)| self.closure_looks_lazy(c))
+            }
+        }
     }
 
     fn expr_stmt(&mut self, e: &Expr, s: &syn::Stmt, out: &mut Vec<Stmt>) {
@@ -483,6 +623,12 @@ impl Analyzer {
     }
 
     fn assign(&mut self, a: &syn::ExprAssign, s: &syn::Stmt, out: &mut Vec<Stmt>) {
+        if let Expr::Index(i) = strip_paren(&a.left) {
+            if self.indexes_lazy_vec(&a.left) {
+                self.set_index(i, &a.right, out);
+                return;
+            }
+        }
         let Some(name) = parse::as_ident(&a.left) else {
             self.check_plain_stmt(s);
             out.push(Stmt::Plain(s.to_token_stream()));
@@ -542,6 +688,17 @@ impl Analyzer {
                     )),
                 }
             }
+            Name::Outside | Name::Inside if self.names_lazy_vec(&a.right) => {
+                match self.promotion(name) {
+                    // Read as a vector of lazy values in the next pass.
+                    Some(p) if !self.promoted.contains(&p) => self.promote.push(p),
+                    _ => self.errors.push(error(
+                        name.span(),
+                        format!("`{name}` holds a plain value, so it cannot be assigned a vector of lazy values"),
+                        format!("bind the vector to `{name}` at the top of `graph!`, outside any loop or block (`let mut {name} = ...;`), or to a new name"),
+                    )),
+                }
+            }
             Name::Outside if parse::starts_lower(name) => {
                 self.errors.push(check::captured_mutation(name));
                 self.check_plain_expr(&a.right);
@@ -558,6 +715,53 @@ impl Analyzer {
                 out.push(Stmt::Plain(s.to_token_stream()));
             }
         }
+    }
+
+    /// `v[index] = value;` on a vector of lazy values: an in-place update.
+    fn set_index(&mut self, i: &syn::ExprIndex, right: &Expr, out: &mut Vec<Stmt>) {
+        let name = parse::as_ident(&i.expr).expect("an indexed vector");
+        let var = self.lookup(name).expect("a lazy vector");
+        // The value first: `v[i] = f(v[i])` reads the element it replaces.
+        let value = match self.value(right, false) {
+            Some(v) if self.is_vec_value(&v) => {
+                self.errors.push(error_spanned(
+                    right,
+                    format!("`{name}[..]` is one lazy value, so it cannot be assigned a vector of them"),
+                    "assign one lazy value, e.g. `v[i] = f(v[i]);`",
+                ));
+                return;
+            }
+            Some(v) => v,
+            None => {
+                self.check_plain_expr(right);
+                self.errors.push(error_spanned(
+                    right,
+                    format!("`{name}` is a vector of lazy values, so an element can only be assigned a lazy value"),
+                    format!("assign the result of a `#[delayed]` call, e.g. `{name}[i] = step({name}[i]);`"),
+                ));
+                return;
+            }
+        };
+        if self.check_plain_in(&i.index, Some(Ctx::Index)) > 0 {
+            return;
+        }
+        self.vars[var].kind = VarKind::LazyVec;
+        // Its elements are no longer only the values pushed onto it, and
+        // the update counts as a use (the vector is then not "used once").
+        self.vars[var].borrowed_elems = true;
+        self.vars[var].assigned += 1;
+        let _ = self.use_var(var);
+        self.alias_tails(&value);
+        if let Value::Var { use_, .. } = &value {
+            let src = self.uses[*use_].var;
+            self.vars[src].aliased = true;
+        }
+        out.push(Stmt::SetIndex {
+            name: name.clone(),
+            index: (*i.index).clone(),
+            value,
+            span: i.span(),
+        });
     }
 
     fn push(&mut self, m: &syn::ExprMethodCall, s: &syn::Stmt, out: &mut Vec<Stmt>) {
@@ -926,6 +1130,14 @@ impl Analyzer {
             return Value::Error;
         }
         self.sources += 1;
+        // `&h` with `h` captured: borrowed by the graph, not moved into it.
+        if let Expr::Reference(r) = strip_paren(e) {
+            if let Some(n) = parse::as_ident(&r.expr) {
+                if r.mutability.is_none() && self.name_of(n) == Name::Outside {
+                    self.borrowed.push((self.sources - 1, n.clone()));
+                }
+            }
+        }
         Value::Source {
             expr: e.clone(),
             index: self.sources - 1,

@@ -138,7 +138,12 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
     let (copy, captures) = (temp("__tg_copy", span), private("captures", span));
     let probe = private("codec_probe", span);
     let (no_codec, codec_of) = (private("NoCodec", span), private("CodecOf", span));
+    let borrows = g.borrowed.iter().map(|(k, name)| {
+        let b = borrowed_ident(*k);
+        quote!(let #b = &#name;)
+    });
     quote! {{
+        #(#borrows)*
         let #closure = move |#scope: #scope_ty<'_>| -> ::core::result::Result<_, #halt_ty> #outer;
         let #copy = #captures(&#closure);
         let #graph = #graph_fn::new(#closure, #copy).with_template(#template);
@@ -173,6 +178,12 @@ fn table_family(g: &Graph, low: &Lowering<'_>, k: usize) -> Option<usize> {
         }
     }
     None
+}
+
+/// The reference to the captured value of source `k`, when it is written
+/// `&h`: made before the graph's closure, which captures the reference.
+fn borrowed_ident(k: usize) -> Ident {
+    Ident::new(&format!("__tg_borrowed{k}"), Span::mixed_site())
 }
 
 /// The family of source `k` (`Value::Source`).
@@ -754,6 +765,18 @@ impl Ctx<'_> {
                 let v = self.value(value);
                 quote!(let _ = #v;)
             }
+            Stmt::SetIndex {
+                name,
+                index,
+                value,
+                span,
+            } => {
+                // The value first: `v[i] = f(v[i])` reads the old element.
+                let v = self.value(value);
+                let x = temp("__tg_x", Span::call_site());
+                let (text, at) = (name.to_string(), location(*span));
+                quote_spanned!(*span=> { let #x = #v; #name.set(#index, #x, #text, #at)?; })
+            }
             Stmt::For {
                 label,
                 pat,
@@ -944,13 +967,17 @@ impl Ctx<'_> {
             Value::Source { expr, index } => {
                 let sp = syn::spanned::Spanned::span(expr);
                 let src = source_ident(*index);
+                let read = match self.g.borrowed.iter().any(|(k, _)| k == index) {
+                    true => borrowed_ident(*index).to_token_stream(),
+                    false => expr.to_token_stream(),
+                };
                 let info_ty = private("FamilyInfo", sp);
                 let name = quote!(#expr).to_string();
                 let (line, column) = line_column(sp);
                 quote_spanned! {sp=>
                     #src.read(
                         &const { #info_ty::new(#name, ::core::file!(), #line, #column) },
-                        #expr,
+                        #read,
                     )?
                 }
             }

@@ -230,7 +230,10 @@ impl Walk {
                 let p = self.value(value);
                 self.rebind(&name.to_string(), Binding::Value(p));
             }
-            Stmt::Push { vec, value, .. } => {
+            Stmt::Push { vec, value, .. }
+            | Stmt::SetIndex {
+                name: vec, value, ..
+            } => {
                 let p = self.value(value);
                 let name = vec.to_string();
                 let mut elems = match self.lookup(&name) {
@@ -519,7 +522,7 @@ impl Walk {
 /// iterations).
 fn assigns_outer(body: &[Stmt]) -> bool {
     body.iter().any(|s| match s {
-        Stmt::Assign { .. } | Stmt::AssignVec { .. } => true,
+        Stmt::Assign { .. } | Stmt::AssignVec { .. } | Stmt::SetIndex { .. } => true,
         Stmt::For { body, .. } => assigns_outer(body),
         s @ (Stmt::While { .. }
         | Stmt::Loop { .. }
