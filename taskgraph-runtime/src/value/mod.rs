@@ -200,7 +200,7 @@ impl<'g, T> LazyVec<'g, T> {
     }
 
     /// The elements in order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = Lazy<'g, T>> + '_ {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Lazy<'g, T>> + DoubleEndedIterator + '_ {
         self.pieces
             .iter()
             .flat_map(|p| (p.start..p.start + p.len).map(move |i| Lazy::new(NodeId::new(p.fam, i))))
@@ -309,7 +309,7 @@ impl<'g, T> LazyVec<'g, T> {
     ///
     /// # Panics
     /// If `k` is 0, as [`slice::chunks`] does.
-    pub fn chunks(&self, k: usize) -> impl ExactSizeIterator<Item = LazyVec<'g, T>> + '_ {
+    pub fn chunks(&self, k: usize) -> impl ExactSizeIterator<Item = LazyVec<'g, T>> + DoubleEndedIterator + '_ {
         assert!(k != 0, "chunk size must be non-zero");
         let n = self.len.div_ceil(k);
         (0..n)
@@ -318,6 +318,28 @@ impl<'g, T> LazyVec<'g, T> {
                 let mut out = LazyVec::new();
                 for p in &self.pieces {
                     let (a, b) = (p.offset.max(lo), (p.offset + p.len as usize).min(hi));
+                    if a < b {
+                        out.push_run(p.fam, p.start + (a - p.offset) as u32, (b - a) as u32);
+                    }
+                }
+                out
+            })
+            .collect_len(n)
+    }
+
+    /// `v.windows(k)` in `graph!`: every run of `k` consecutive elements,
+    /// each a vector of lazy values (none if `k` is more than the length).
+    ///
+    /// # Panics
+    /// If `k` is 0, as [`slice::windows`] does.
+    pub fn windows(&self, k: usize) -> impl ExactSizeIterator<Item = LazyVec<'g, T>> + DoubleEndedIterator + '_ {
+        assert!(k != 0, "window size must be non-zero");
+        let n = (self.len + 1).saturating_sub(k);
+        (0..n)
+            .map(move |w| {
+                let mut out = LazyVec::new();
+                for p in &self.pieces {
+                    let (a, b) = (p.offset.max(w), (p.offset + p.len as usize).min(w + k));
                     if a < b {
                         out.push_run(p.fam, p.start + (a - p.offset) as u32, (b - a) as u32);
                     }
@@ -373,6 +395,16 @@ impl<I: Iterator> Iterator for WithLen<I> {
     }
 }
 impl<I: Iterator> ExactSizeIterator for WithLen<I> {}
+impl<I: DoubleEndedIterator> DoubleEndedIterator for WithLen<I> {
+    #[inline]
+    fn next_back(&mut self) -> Option<I::Item> {
+        let x = self.inner.next_back();
+        if x.is_some() {
+            self.left -= 1;
+        }
+        x
+    }
+}
 
 trait CollectLen: Iterator + Sized {
     fn collect_len(self, left: usize) -> WithLen<Self> {
@@ -425,6 +457,16 @@ mod tests {
             .map(|l| l.id.idx)
             .collect();
         assert_eq!(ids, [5, 6, 7, 8, 9]);
+        let windows: Vec<Vec<_>> = v
+            .windows(3)
+            .map(|w| w.iter().map(|l| (l.id.fam, l.id.idx)).collect())
+            .collect();
+        assert_eq!(windows.len(), 10);
+        assert_eq!(windows[8], [(3, 8), (3, 9), (4, 0)]);
+        assert_eq!(windows[9], [(3, 9), (4, 0), (3, 20)]);
+        assert_eq!(v.windows(13).len(), 0);
+        let back: Vec<_> = v.iter().rev().map(|l| l.id.idx).collect();
+        assert_eq!(back, [20, 0, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
         let mut w = v.clone();
         w.set(5, Lazy::new(NodeId::new(7, 1)), "w", "here").unwrap();
         w.set(0, Lazy::new(NodeId::new(7, 2)), "w", "here").unwrap();
