@@ -20,6 +20,6 @@ fn nested() {
         }
         rows[2][0]
     }).unwrap();
-    assert_eq!(s, 12);
+    assert_eq!(s, 8);
 }
 

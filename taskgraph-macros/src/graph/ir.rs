@@ -99,6 +99,9 @@ pub(crate) enum VarKind {
     LazyVec,
     /// `Vec::new()` not yet known to hold lazy values.
     VecCandidate,
+    /// A `Vec` of vectors of lazy values (`rows.push(row)`), read by
+    /// `rows[r]` (a vector of lazy values) and `rows[r][c]`.
+    Rows,
 }
 
 pub(crate) struct Var {
@@ -243,6 +246,8 @@ pub(crate) enum Stmt {
     /// affine form.
     SetIndex {
         name: Ident,
+        /// `Some(r)` for `rows[r][index] = ..` on a vector of vectors.
+        row: Option<Expr>,
         index: Expr,
         value: Value,
         span: Span,
@@ -319,6 +324,15 @@ pub(crate) enum Value {
     /// the graph is built.
     Index {
         name: Ident,
+        /// `Some(r)` for `rows[r][index]` on a vector of vectors.
+        row: Option<Expr>,
+        index: Expr,
+        span: Span,
+    },
+    /// `rows[index]` on a vector of vectors of lazy values: that row, a
+    /// vector of lazy values, checked when the graph is built.
+    Row {
+        name: Ident,
         index: Expr,
         span: Span,
     },
@@ -377,7 +391,7 @@ impl Stmt {
             Stmt::Plain(ts) => ts.clone(),
             Stmt::VecLocal { pat, init, .. } => quote!(#pat #init),
             Stmt::For { pat, iter, .. } => quote!(#pat #iter),
-            Stmt::SetIndex { index, .. } => quote!(#index),
+            Stmt::SetIndex { row, index, .. } => quote!(#row #index),
             Stmt::If { cond, .. } | Stmt::While { cond, .. } => quote!(#cond),
             Stmt::Match { expr, arms } => {
                 let pats = arms.iter().map(|a| &a.pat);
@@ -426,7 +440,8 @@ impl Value {
                     quote!(#expr #(#pats)* #(#guards)*),
                 )
             }
-            Value::Index { index, .. } => (Vec::new(), Vec::new(), quote!(#index)),
+            Value::Index { row, index, .. } => (Vec::new(), Vec::new(), quote!(#row #index)),
+            Value::Row { index, .. } => (Vec::new(), Vec::new(), quote!(#index)),
             Value::Slice { range, .. } => (Vec::new(), Vec::new(), quote!(#range)),
             Value::Source { expr, .. } => (Vec::new(), Vec::new(), quote!(#expr)),
             Value::Var { .. } | Value::VecVar { .. } | Value::Error => {
@@ -441,6 +456,7 @@ impl Value {
             Value::Var { name, .. }
             | Value::VecVar { name, .. }
             | Value::Index { name, .. }
+            | Value::Row { name, .. }
             | Value::Slice { name, .. } => Some(name),
             _ => None,
         }

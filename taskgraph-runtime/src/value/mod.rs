@@ -374,6 +374,42 @@ impl<'g, T> FromIterator<Lazy<'g, T>> for LazyVec<'g, T> {
     }
 }
 
+/// `rows[r]` in `graph!` on a vector of vectors of lazy values: row `r`, or
+/// [`Error::IndexOutOfRange`] naming the vector `name` and the place `at`.
+///
+/// [`Error::IndexOutOfRange`]: crate::Error::IndexOutOfRange
+#[inline]
+pub fn row<'a, 'g, T>(
+    rows: &'a [LazyVec<'g, T>],
+    r: usize,
+    name: &'static str,
+    at: &'static str,
+) -> Result<&'a LazyVec<'g, T>, crate::Error> {
+    rows.get(r).ok_or(crate::Error::IndexOutOfRange {
+        vector: name,
+        index: r,
+        len: rows.len(),
+        at,
+    })
+}
+
+/// `rows[r][c] = x;` in `graph!`: row `r` to update, as [`row`].
+#[inline]
+pub fn row_mut<'a, 'g, T>(
+    rows: &'a mut [LazyVec<'g, T>],
+    r: usize,
+    name: &'static str,
+    at: &'static str,
+) -> Result<&'a mut LazyVec<'g, T>, crate::Error> {
+    let len = rows.len();
+    rows.get_mut(r).ok_or(crate::Error::IndexOutOfRange {
+        vector: name,
+        index: r,
+        len,
+        at,
+    })
+}
+
 /// An iterator whose length is known up front.
 pub(crate) struct WithLen<I> {
     inner: I,

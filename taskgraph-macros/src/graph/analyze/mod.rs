@@ -719,8 +719,13 @@ impl Analyzer {
 
     /// `v[index] = value;` on a vector of lazy values: an in-place update.
     fn set_index(&mut self, i: &syn::ExprIndex, right: &Expr, out: &mut Vec<Stmt>) {
-        let name = parse::as_ident(&i.expr).expect("an indexed vector");
-        let var = self.lookup(name).expect("a lazy vector");
+        let (name, var, row) = match self.rows_index(&i.expr) {
+            Some((name, var, row)) => (name, var, Some(row)),
+            None => {
+                let name = parse::as_ident(&i.expr).expect("an indexed vector");
+                (name, self.lookup(name).expect("a lazy vector"), None)
+            }
+        };
         // The value first: `v[i] = f(v[i])` reads the element it replaces.
         let value = match self.value(right, false) {
             Some(v) if self.is_vec_value(&v) => {
@@ -742,10 +747,15 @@ impl Analyzer {
                 return;
             }
         };
-        if self.check_plain_in(&i.index, Some(Ctx::Index)) > 0 {
+        let row_errors = row.map_or(0, |r| self.check_plain_in(r, Some(Ctx::Index)));
+        if self.check_plain_in(&i.index, Some(Ctx::Index)) + row_errors > 0 {
             return;
         }
-        self.vars[var].kind = VarKind::LazyVec;
+        self.vars[var].kind = if row.is_some() {
+            VarKind::Rows
+        } else {
+            VarKind::LazyVec
+        };
         // Its elements are no longer only the values pushed onto it, and
         // the update counts as a use (the vector is then not "used once").
         self.vars[var].borrowed_elems = true;
@@ -758,6 +768,7 @@ impl Analyzer {
         }
         out.push(Stmt::SetIndex {
             name: name.clone(),
+            row: row.cloned(),
             index: (*i.index).clone(),
             value,
             span: i.span(),
@@ -786,6 +797,37 @@ impl Analyzer {
                 &m.args[0],
                 format!("`{name}` holds plain values, so lazy values cannot be pushed onto it"),
                 format!("collect the lazy values in a vector of their own: `let mut {name}_lazy = Vec::new();`"),
+            )),
+            Some(value) if self.is_vec_value(&value) => {
+                // `rows.push(row)`: a vector of vectors of lazy values.
+                if self.vars[var].kind == VarKind::LazyVec {
+                    self.errors.push(error_spanned(
+                        &m.args[0],
+                        format!("`{name}` holds lazy values, so a vector of them cannot be pushed onto it"),
+                        format!("keep the rows in a vector of their own: `let mut {name}_rows = Vec::new();`"),
+                    ));
+                    return;
+                }
+                self.vars[var].kind = VarKind::Rows;
+                self.alias_tails(&value);
+                if self.vars[var].depth < self.depth {
+                    if let Some(f) = self.frames.last_mut() {
+                        if !f.vecs.iter().any(|v| v == name) {
+                            f.vecs.push(name.clone());
+                        }
+                    }
+                }
+                out.push(Stmt::Push {
+                    vec: name.clone(),
+                    var,
+                    method: m.method.clone(),
+                    value,
+                });
+            }
+            Some(_) if self.vars[var].kind == VarKind::Rows => self.errors.push(error_spanned(
+                &m.args[0],
+                format!("`{name}` holds vectors of lazy values, so one lazy value cannot be pushed onto it"),
+                format!("build the row as a vector of lazy values first, then push it: `{name}.push(row);`"),
             )),
             Some(value) => {
                 self.vars[var].kind = VarKind::LazyVec;
@@ -872,7 +914,10 @@ impl Analyzer {
     /// Whether a value is a vector of lazy values.
     fn is_vec_value(&self, v: &Value) -> bool {
         match v {
-            Value::Collect { .. } | Value::VecVar { .. } | Value::Slice { .. } => true,
+            Value::Collect { .. }
+            | Value::VecVar { .. }
+            | Value::Slice { .. }
+            | Value::Row { .. } => true,
             Value::If { then, .. } => self.is_vec_value(&then.tail),
             Value::Match { arms, .. } => arms.first().is_some_and(|a| self.is_vec_value(&a.2.tail)),
             _ => false,
@@ -987,6 +1032,14 @@ impl Analyzer {
                         })
                     }
                     VarKind::VecCandidate => None,
+                    VarKind::Rows => {
+                        self.errors.push(error(
+                            name.span(),
+                            format!("`{name}` is a vector of vectors of lazy values: it can be indexed (`{name}[r]`, `{name}[r][c]`) but not used whole"),
+                            format!("pass its rows one at a time (`{name}[r]`), or keep the values in one flat vector"),
+                        ));
+                        Some(Value::Error)
+                    }
                 }
             }
             Expr::MethodCall(_) => {

@@ -196,9 +196,10 @@ fn tail_span(g: &Graph) -> Span {
     match &g.tail {
         Value::Call { fam, .. } | Value::Reduce { fam, .. } => g.families[*fam].span,
         Value::Var { name, .. } | Value::VecVar { name, .. } => name.span(),
-        Value::Collect { span, .. } | Value::Index { span, .. } | Value::Slice { span, .. } => {
-            *span
-        }
+        Value::Collect { span, .. }
+        | Value::Index { span, .. }
+        | Value::Row { span, .. }
+        | Value::Slice { span, .. } => *span,
         Value::Source { expr, .. } => syn::spanned::Spanned::span(expr),
         Value::If { .. }
         | Value::Match { .. }
@@ -660,7 +661,16 @@ impl Ctx<'_> {
                 init,
                 var,
             } => {
-                let lazy = self.g.vars[*var].kind == VarKind::LazyVec;
+                let kind = self.g.vars[*var].kind;
+                if kind == VarKind::Rows {
+                    // A plain `Vec` of vectors of lazy values.
+                    let pat = match pat {
+                        syn::Pat::Type(pt) => pt.pat.to_token_stream(),
+                        p => p.to_token_stream(),
+                    };
+                    return quote!(#attrs let #pat = ::std::vec::Vec::new(););
+                }
+                let lazy = kind == VarKind::LazyVec;
                 let ty = ty.as_ref().map(|t| {
                     let t = if lazy {
                         lazy_vec_type(t)
@@ -767,6 +777,7 @@ impl Ctx<'_> {
             }
             Stmt::SetIndex {
                 name,
+                row,
                 index,
                 value,
                 span,
@@ -775,7 +786,17 @@ impl Ctx<'_> {
                 let v = self.value(value);
                 let x = temp("__tg_x", Span::call_site());
                 let (text, at) = (name.to_string(), location(*span));
-                quote_spanned!(*span=> { let #x = #v; #name.set(#index, #x, #text, #at)?; })
+                match row {
+                    None => quote_spanned!(*span=> { let #x = #v; #name.set(#index, #x, #text, #at)?; }),
+                    Some(r) => {
+                        let row_mut = private("row_mut", *span);
+                        let inner = format!("{name}[{}]", template::compact(r.to_token_stream()));
+                        quote_spanned!(*span=> {
+                            let #x = #v;
+                            #row_mut(&mut #name, #r, #text, #at)?.set(#index, #x, #inner, #at)?;
+                        })
+                    }
+                }
             }
             Stmt::For {
                 label,
@@ -953,10 +974,29 @@ impl Ctx<'_> {
                 quote!(match #expr { #(#arms)* })
             }
             Value::Index {
-                name, index, span, ..
+                name,
+                row: None,
+                index,
+                span,
             } => {
                 let (text, at) = (name.to_string(), location(*span));
                 quote_spanned!(*span=> #name.at(#index, #text, #at)?)
+            }
+            Value::Index {
+                name,
+                row: Some(r),
+                index,
+                span,
+            } => {
+                let (text, at) = (name.to_string(), location(*span));
+                let row = private("row", *span);
+                let inner = format!("{name}[{}]", template::compact(r.to_token_stream()));
+                quote_spanned!(*span=> #row(&#name, #r, #text, #at)?.at(#index, #inner, #at)?)
+            }
+            Value::Row { name, index, span } => {
+                let (text, at) = (name.to_string(), location(*span));
+                let row = private("row", *span);
+                quote_spanned!(*span=> ::core::clone::Clone::clone(#row(&#name, #index, #text, #at)?))
             }
             Value::Slice {
                 name, range, span, ..

@@ -405,7 +405,7 @@ impl Walk {
             }
             Value::Tuple(vs) => vs.iter().flat_map(|v| self.value(v)).collect(),
             Value::Again(v) => self.value(v),
-            Value::Index { name, .. } | Value::Slice { name, .. } => {
+            Value::Index { name, .. } | Value::Row { name, .. } | Value::Slice { name, .. } => {
                 match self.lookup(&name.to_string()) {
                     Some(Binding::Value(p) | Binding::Vector(p) | Binding::Element(p, _)) => {
                         p.clone()
@@ -440,12 +440,35 @@ impl Walk {
                 let b = self.lookup(&n).cloned();
                 (n, b)
             }
-            Value::Index { name, index, .. }
+            Value::Index {
+                name,
+                index,
+                row: None,
+                ..
+            }
+            | Value::Row { name, index, .. }
             | Value::Slice {
                 name, range: index, ..
             } => {
                 let prods = self.value(v);
                 let label = format!("{name}[{}]", compact(index.to_token_stream()));
+                for p in prods {
+                    self.edges.push((p.fam, to, label.clone()));
+                }
+                return;
+            }
+            Value::Index {
+                name,
+                index,
+                row: Some(r),
+                ..
+            } => {
+                let prods = self.value(v);
+                let label = format!(
+                    "{name}[{}][{}]",
+                    compact(r.to_token_stream()),
+                    compact(index.to_token_stream())
+                );
                 for p in prods {
                     self.edges.push((p.fam, to, label.clone()));
                 }
