@@ -21,6 +21,9 @@ enum Binding {
     /// becomes a vector of lazy values read from its plain value if the
     /// graph later assigns one to `x` (see [`Promote`]).
     Plain(Option<Promote>),
+    /// `let f = |a| g(a);` whose body computes lazy values: inlined where
+    /// it is called (index into `Analyzer::closures`).
+    Closure(usize),
 }
 
 /// A plain value read as a vector of lazy values (a `Source`) because the
@@ -63,6 +66,8 @@ pub(crate) struct Analyzer {
     unexpandable: bool,
     /// How many `Value::Source`s so far.
     sources: usize,
+    /// Closures over lazy values, inlined where they are called.
+    closures: Vec<ExprClosure>,
     /// Plain values this pass reads as vectors of lazy values.
     promoted: Vec<Promote>,
     /// Plain values found to need that: analysis starts again with them.
@@ -116,6 +121,7 @@ fn analyze_with(stmts_in: &[syn::Stmt], end: Span, promoted: Vec<Promote>) -> An
         masked: Default::default(),
         unexpandable: false,
         sources: 0,
+        closures: Vec::new(),
         promoted,
         promote: Vec::new(),
         done: None,
@@ -201,7 +207,7 @@ impl Analyzer {
                 if *k == n {
                     return match b {
                         Binding::Var(v) => Some(*v),
-                        Binding::Plain(_) => None,
+                        Binding::Plain(_) | Binding::Closure(_) => None,
                     };
                 }
             }
@@ -226,7 +232,7 @@ impl Analyzer {
                     return match b {
                         Binding::Var(v) if self.plain_vecs.contains(v) => Name::Inside,
                         Binding::Var(v) => Name::Lazy(self.vars[*v].kind),
-                        Binding::Plain(_) => Name::Inside,
+                        Binding::Plain(_) | Binding::Closure(_) => Name::Inside,
                     };
                 }
             }
@@ -389,6 +395,16 @@ impl Analyzer {
     }
 
     fn local(&mut self, l: &syn::Local, s: &syn::Stmt, out: &mut Vec<Stmt>) {
+        if let (Some(init), Some((_, name, None))) = (&l.init, parse::simple_binding(&l.pat)) {
+            if let (None, Expr::Closure(c)) = (&init.diverge, strip_paren(&init.expr)) {
+                if c.asyncness.is_none() && self.closure_looks_lazy(c) {
+                    // Ordinary code: inlined where it is called.
+                    self.closures.push(c.clone());
+                    self.bind(name, Binding::Closure(self.closures.len() - 1));
+                    return;
+                }
+            }
+        }
         let promote = Promote::Let(l as *const syn::Local as usize);
         if let (Some(init), Some((m, name, ty))) = (&l.init, parse::simple_binding(&l.pat)) {
             if init.diverge.is_none() && self.promoted.contains(&promote) {
@@ -513,7 +529,7 @@ impl Analyzer {
                 if *k == n {
                     return match b {
                         Binding::Plain(p) => p.clone(),
-                        Binding::Var(_) => None,
+                        Binding::Var(_) | Binding::Closure(_) => None,
                     };
                 }
             }
@@ -887,6 +903,7 @@ impl Analyzer {
         match e {
             Expr::Paren(p) => self.looks_lazy(&p.expr),
             Expr::Group(g) => self.looks_lazy(&g.expr),
+            Expr::Call(c) if self.closure_of(&c.func).is_some() => true,
             Expr::Call(c) => match &*c.func {
                 Expr::Path(p) if p.qself.is_none() => {
                     parse::is_tree_reduce(&p.path)
@@ -997,6 +1014,10 @@ impl Analyzer {
         match e {
             Expr::Paren(p) => self.value(&p.expr, gather),
             Expr::Group(g) => self.value(&g.expr, gather),
+            Expr::Call(c) if self.closure_of(&c.func).is_some() => {
+                let k = self.closure_of(&c.func).expect("a closure");
+                Some(self.inline_call(k, c))
+            }
             Expr::Call(c) => {
                 let Expr::Path(p) = &*c.func else { return None };
                 if p.qself.is_some() {
@@ -1108,6 +1129,65 @@ impl Analyzer {
             e if self.is_lazy_expr(e) => Some(self.expr_task(e)),
             _ => None,
         }
+    }
+
+    /// The closure a call's function names, if it is one to inline.
+    fn closure_of(&self, func: &Expr) -> Option<usize> {
+        let Expr::Path(p) = func else { return None };
+        let n = p.path.get_ident()?.to_string();
+        if p.qself.is_some() || self.masked.borrow().contains(&n) {
+            return None;
+        }
+        for scope in self.scopes.iter().rev() {
+            for (k, b) in scope.iter().rev() {
+                if *k == n {
+                    return match b {
+                        Binding::Closure(c) => Some(*c),
+                        _ => None,
+                    };
+                }
+            }
+        }
+        None
+    }
+
+    /// `f(a, b)` with `f` a closure over lazy values: its body, inlined as
+    /// `match () { () => { let p = a; let q = b; body } }` (the arguments
+    /// bound to hidden names first, so that a parameter named like another
+    /// argument does not capture it).
+    fn inline_call(&mut self, k: usize, call: &ExprCall) -> Value {
+        let c = self.closures[k].clone();
+        if c.inputs.len() != call.args.len() {
+            self.errors.push(error_spanned(
+                call,
+                format!(
+                    "this closure takes {} argument(s) but {} were given",
+                    c.inputs.len(),
+                    call.args.len()
+                ),
+                "call it with one argument per parameter",
+            ));
+            return Value::Error;
+        }
+        let mut stmts: Vec<syn::Stmt> = Vec::new();
+        let mut hidden = Vec::new();
+        for a in &call.args {
+            let h = Ident::new(&format!("__tg_arg{}", self.hidden), Span::mixed_site());
+            self.hidden += 1;
+            stmts.push(syn::parse_quote!(let #h = #a;));
+            hidden.push(h);
+        }
+        for (p, h) in c.inputs.iter().zip(&hidden) {
+            stmts.push(syn::parse_quote!(let #p = #h;));
+        }
+        match &*c.body {
+            Expr::Block(b) if b.label.is_none() => stmts.extend(b.block.stmts.iter().cloned()),
+            e => stmts.push(syn::Stmt::Expr(e.clone(), None)),
+        }
+        let m: syn::ExprMatch = syn::parse_quote_spanned! {call.span()=>
+            match () { () => { #(#stmts)* } }
+        };
+        self.match_value(&m)
     }
 
     fn call(&mut self, c: &ExprCall, path: &Path) -> Value {
