@@ -329,3 +329,65 @@ fn loops_through_iterator_adaptors_over_a_lazy_vector() {
         assert_eq!(got, want);
     }
 }
+
+#[test]
+fn tree_reduce_inside_loops_over_rows_and_slices() {
+    let (n, w) = (5usize, 4usize);
+    let grid: Vec<i64> = (0..(n * w) as i64).map(inc).collect();
+    let rows_seq: Vec<Vec<i64>> = grid.chunks(w).map(|r| r.to_vec()).collect();
+    let mut want = Vec::new();
+    for r in 0..n {
+        // A tree over four values: (0 1) (2 3).
+        let tree = |v: &[i64]| mix(mix(v[0], v[1]), mix(v[2], v[3]));
+        let (a, b) = (tree(&rows_seq[r]), tree(&grid[r * w..(r + 1) * w]));
+        want.push(add(a, b));
+    }
+    let want = sum(&want);
+    for rt in runtimes() {
+        let got = rt
+            .compute(graph! {
+                let mut grid = Vec::new();
+                for i in 0..(n * w) as i64 {
+                    grid.push(inc(i));
+                }
+                let mut rows = Vec::new();
+                for r in 0..n {
+                    rows.push(&grid[r * w..(r + 1) * w]);
+                }
+                let mut sums = Vec::new();
+                for r in 0..n {
+                    let a = tree_reduce(&rows[r], mix);
+                    let b = tree_reduce(&grid[r * w..(r + 1) * w], mix);
+                    sums.push(add(a, b));
+                }
+                sum(&sums)
+            })
+            .unwrap();
+        assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn in_place_updates_after_a_fused_loop() {
+    let n = 64i64;
+    let mut v: Vec<i64> = (0..n).map(inc).collect();
+    for i in 1..n as usize {
+        v[i] = mix(v[i - 1], v[i]);
+    }
+    let want = (v[n as usize - 1], sum(&v));
+    for rt in runtimes() {
+        let got = rt
+            .compute(graph! {
+                let mut v = Vec::new();
+                for i in 0..n {
+                    v.push(inc(i));
+                }
+                for i in 1..v.len() {
+                    v[i] = mix(v[i - 1], v[i]);
+                }
+                (v[v.len() - 1], sum(&v))
+            })
+            .unwrap();
+        assert_eq!(got, want);
+    }
+}

@@ -1287,7 +1287,7 @@ impl Analyzer {
             return Value::Error;
         }
         let vec = match self.value(&c.args[0], true) {
-            Some(v @ (Value::VecVar { .. } | Value::Collect { .. })) => v,
+            Some(v @ (Value::VecVar { .. } | Value::Collect { .. } | Value::Row { .. } | Value::Slice { .. })) => v,
             Some(Value::Error) => Value::Error,
             None => self.source(&c.args[0]),
             _ => {
