@@ -391,3 +391,34 @@ fn in_place_updates_after_a_fused_loop() {
         assert_eq!(got, want);
     }
 }
+
+#[test]
+fn loops_over_the_rows_of_a_vector_of_vectors() {
+    let rows_seq: Vec<Vec<i64>> = (0..4)
+        .map(|r| (0..3).map(|c| inc(10 * r + c)).collect())
+        .collect();
+    let want: Vec<i64> = rows_seq
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, row)| mix(sum(row), mix(row[0], i as i64)))
+        .collect();
+    let want = sum(&want);
+    for rt in runtimes() {
+        let got = rt
+            .compute(graph! {
+                let mut rows = Vec::new();
+                for r in 0..4 {
+                    let row: Vec<_> = (0..3).map(|c| inc(10 * r + c)).collect();
+                    rows.push(row);
+                }
+                let mut out = Vec::new();
+                for (i, row) in rows.iter().rev().enumerate() {
+                    out.push(mix(sum(&row), mix(row[0], i as i64)));
+                }
+                sum(&out)
+            })
+            .unwrap();
+        assert_eq!(got, want);
+    }
+}

@@ -19,6 +19,8 @@ pub(super) enum Src {
     Elems(Ident),
     /// `v.chunks(k)` or `v.windows(k)` (the method).
     Chunks(Ident, Ident, Expr),
+    /// The rows of a vector of vectors of lazy values.
+    Rows(Ident),
     /// `.skip(n)`, `.step_by(k)`, `.take(n)`, `.rev()`: the same items,
     /// fewer or in another order (the method and its plain arguments).
     Adapt(Box<Src>, Ident, Vec<Expr>),
@@ -33,7 +35,7 @@ pub(super) enum Src {
 impl Src {
     fn lazy(&self) -> bool {
         match self {
-            Src::Elems(_) | Src::Chunks(..) => true,
+            Src::Elems(_) | Src::Chunks(..) | Src::Rows(_) => true,
             Src::Enumerate(s) | Src::Adapt(s, ..) => s.lazy(),
             Src::Zip(a, b) => a.lazy() || b.lazy(),
             Src::Plain(_) => false,
@@ -45,6 +47,7 @@ impl Src {
         match self {
             Src::Elems(v) => syn::parse_quote!(#v.iter()),
             Src::Chunks(v, m, k) => syn::parse_quote!(#v.#m(#k)),
+            Src::Rows(v) => syn::parse_quote!(#v.iter().cloned()),
             Src::Adapt(s, m, args) => {
                 let s = s.iter();
                 syn::parse_quote!(::core::iter::Iterator::#m(#s #(, #args)*))
@@ -114,6 +117,7 @@ impl Analyzer {
             }
             _ => match parse::as_ident(e) {
                 Some(v) if self.kind_of(v) == Some(VarKind::LazyVec) => Src::Elems(v.clone()),
+                Some(v) if self.kind_of(v) == Some(VarKind::Rows) => Src::Rows(v.clone()),
                 _ => Src::Plain(e.clone()),
             },
         }
@@ -122,7 +126,7 @@ impl Analyzer {
     /// Checks the plain parts of a loop's source.
     pub(super) fn check_src(&mut self, s: &Src) {
         match s {
-            Src::Elems(_) => {}
+            Src::Elems(_) | Src::Rows(_) => {}
             Src::Chunks(_, _, k) => {
                 self.check_plain_in(k, Some(Ctx::LoopBound));
             }
@@ -149,7 +153,7 @@ impl Analyzer {
         match s {
             Src::Elems(_) => self.bind_element(pat),
             Src::Adapt(s, ..) => self.bind_src_pat(pat, s),
-            Src::Chunks(..) => match parse::simple_binding(strip_ref(pat)) {
+            Src::Chunks(..) | Src::Rows(_) => match parse::simple_binding(strip_ref(pat)) {
                 Some((_, name, None)) => {
                     let var = self.new_var(VarKind::LazyVec);
                     self.vars[var].aliased = true;
