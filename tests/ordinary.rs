@@ -215,7 +215,9 @@ fn an_in_place_update_out_of_range_is_an_error_naming_the_vector() {
         })
         .unwrap_err();
     match err {
-        taskdag::Error::IndexOutOfRange { vector, index, len, .. } => {
+        taskdag::Error::IndexOutOfRange {
+            vector, index, len, ..
+        } => {
             assert_eq!((vector, index, len), ("v", 3, 3));
         }
         e => panic!("{e}"),
@@ -417,6 +419,22 @@ fn loops_over_the_rows_of_a_vector_of_vectors() {
                     out.push(mix(sum(&row), mix(row[0], i as i64)));
                 }
                 sum(&out)
+            })
+            .unwrap();
+        assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn a_closure_may_capture_lazy_values_and_call_closures() {
+    let want = inc(inc(2) + inc(1)) * 2;
+    for rt in runtimes() {
+        let got = rt
+            .compute(graph! {
+                let x = inc(1);
+                let next = |k: i64| inc(k) + x;
+                let again = |k| next(k) * 2;
+                again(inc(2))
             })
             .unwrap();
         assert_eq!(got, want);

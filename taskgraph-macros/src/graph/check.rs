@@ -121,7 +121,7 @@ impl Ctx {
                 "keep lazy values in variables, or collect them in a vector: `let mut v = Vec::new(); v.push({x});`"
             ),
             Ctx::Closure => format!(
-                "call `#[delayed]` functions with `{x}` directly; closures inside `graph!` are plain code"
+                "bind the closure with `let f = |..| ..;` and call it (it is inlined where it is called), or call `#[delayed]` functions with `{x}` directly"
             ),
             Ctx::Borrow => format!(
                 "pass `{x}` itself: a `#[delayed]` parameter of type `&T` borrows its argument"
@@ -379,9 +379,8 @@ impl<'ast> Visit<'ast> for PlainCode<'_> {
             Expr::Index(i) if !matches!(&*i.index, Expr::Range(_)) => {
                 parse::as_ident(&i.expr).is_some_and(|v| self.lazy(v) == Some(VarKind::Rows))
             }
-            r => parse::as_ident(r).is_some_and(|i| {
-                matches!(self.lazy(i), Some(VarKind::LazyVec | VarKind::Rows))
-            }),
+            r => parse::as_ident(r)
+                .is_some_and(|i| matches!(self.lazy(i), Some(VarKind::LazyVec | VarKind::Rows))),
         };
         if plain_len && vec_recv {
             if let Expr::Index(i) = &*m.receiver {

@@ -309,7 +309,10 @@ impl<'g, T> LazyVec<'g, T> {
     ///
     /// # Panics
     /// If `k` is 0, as [`slice::chunks`] does.
-    pub fn chunks(&self, k: usize) -> impl ExactSizeIterator<Item = LazyVec<'g, T>> + DoubleEndedIterator + '_ {
+    pub fn chunks(
+        &self,
+        k: usize,
+    ) -> impl ExactSizeIterator<Item = LazyVec<'g, T>> + DoubleEndedIterator + '_ {
         assert!(k != 0, "chunk size must be non-zero");
         let n = self.len.div_ceil(k);
         (0..n)
@@ -332,7 +335,10 @@ impl<'g, T> LazyVec<'g, T> {
     ///
     /// # Panics
     /// If `k` is 0, as [`slice::windows`] does.
-    pub fn windows(&self, k: usize) -> impl ExactSizeIterator<Item = LazyVec<'g, T>> + DoubleEndedIterator + '_ {
+    pub fn windows(
+        &self,
+        k: usize,
+    ) -> impl ExactSizeIterator<Item = LazyVec<'g, T>> + DoubleEndedIterator + '_ {
         assert!(k != 0, "window size must be non-zero");
         let n = (self.len + 1).saturating_sub(k);
         (0..n)
@@ -506,7 +512,8 @@ mod tests {
         let mut w = v.clone();
         w.set(5, Lazy::new(NodeId::new(7, 1)), "w", "here").unwrap();
         w.set(0, Lazy::new(NodeId::new(7, 2)), "w", "here").unwrap();
-        w.set(11, Lazy::new(NodeId::new(7, 3)), "w", "here").unwrap();
+        w.set(11, Lazy::new(NodeId::new(7, 3)), "w", "here")
+            .unwrap();
         w.set(6, Lazy::new(NodeId::new(3, 6)), "w", "here").unwrap();
         let ids: Vec<_> = w.iter().map(|l| (l.id.fam, l.id.idx)).collect();
         let mut want: Vec<_> = v.iter().map(|l| (l.id.fam, l.id.idx)).collect();
@@ -515,7 +522,9 @@ mod tests {
         assert_eq!(w.len(), 12);
         assert_eq!(w.get(5).unwrap().id, NodeId::new(7, 1));
         assert_eq!(w.get(11).unwrap().id, NodeId::new(7, 3));
-        assert!(w.set(12, Lazy::new(NodeId::new(7, 4)), "w", "here").is_err());
+        assert!(w
+            .set(12, Lazy::new(NodeId::new(7, 4)), "w", "here")
+            .is_err());
         assert!(matches!(
             v.at(12, "v", "f.rs:1:2"),
             Err(crate::Error::IndexOutOfRange {

@@ -78,7 +78,10 @@ impl Analyzer {
         if let Some((name, var, row)) = self.rows_index(&e.expr) {
             // `rows[r][c]`: an element of a row.
             self.vars[var].kind = VarKind::Rows;
-            if self.check_plain_in(row, Some(Ctx::Index)) + self.check_plain_in(&e.index, Some(Ctx::Index)) > 0 {
+            if self.check_plain_in(row, Some(Ctx::Index))
+                + self.check_plain_in(&e.index, Some(Ctx::Index))
+                > 0
+            {
                 return Some(Value::Error);
             }
             let _ = self.use_var(var);
@@ -519,6 +522,10 @@ impl Finder<'_> {
         !self.shadowed(i)
             && matches!(self.a.name_of(i), Name::Lazy(k) if k != VarKind::VecCandidate)
     }
+    /// Whether `f` names a closure over lazy values (inlined when called).
+    fn graph_closure(&self, f: &Expr) -> bool {
+        parse::as_ident(f).is_some_and(|i| !self.shadowed(i)) && self.a.closure_of(f).is_some()
+    }
     fn bind(&mut self, p: &syn::Pat) {
         let mut names = Vec::new();
         parse::pat_idents(p, &mut names);
@@ -550,7 +557,12 @@ impl<'ast> syn::visit::Visit<'ast> for Finder<'_> {
     }
     fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
         // A call nested in an expression is a task when its arguments are
-        // lazy; with plain ones it is an ordinary call.
+        // lazy; with plain ones it is an ordinary call. A closure over lazy
+        // values gives one, whatever its arguments.
+        if self.graph_closure(&c.func) {
+            self.found = true;
+            return;
+        }
         for a in &c.args {
             self.visit_expr(a);
         }
@@ -738,10 +750,13 @@ impl VisitMut for Rewriter<'_> {
                 }
             }
             Expr::Call(c) => {
+                let closure = parse::as_ident(&c.func).is_some_and(|i| !self.shadowed(i))
+                    && self.a.closure_of(&c.func).is_some();
                 if let Expr::Path(p) = &*c.func {
-                    if p.qself.is_none()
-                        && (parse::is_tree_reduce(&p.path) || self.a.is_task_call(&p.path))
-                        && self.a.mentions_lazy(&Expr::Call(c.clone()))
+                    if closure
+                        || p.qself.is_none()
+                            && (parse::is_tree_reduce(&p.path) || self.a.is_task_call(&p.path))
+                            && self.a.mentions_lazy(&Expr::Call(c.clone()))
                     {
                         let call = e.clone();
                         if let Some(v) = self.a.value(&call, false) {

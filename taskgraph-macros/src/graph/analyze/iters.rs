@@ -102,7 +102,11 @@ impl Analyzer {
             Expr::MethodCall(m) if is_adaptor(&m.method, m.args.len()) => {
                 match self.src(&m.receiver) {
                     Src::Plain(_) => Src::Plain(e.clone()),
-                    s => Src::Adapt(Box::new(s), m.method.clone(), m.args.iter().cloned().collect()),
+                    s => Src::Adapt(
+                        Box::new(s),
+                        m.method.clone(),
+                        m.args.iter().cloned().collect(),
+                    ),
                 }
             }
             Expr::MethodCall(m)

@@ -711,7 +711,7 @@ impl Analyzer {
                     _ => self.errors.push(error(
                         name.span(),
                         format!("`{name}` holds a plain value, so it cannot be assigned a vector of lazy values"),
-                        format!("bind the vector to `{name}` at the top of `graph!`, outside any loop or block (`let mut {name} = ...;`), or to a new name"),
+                        format!("a value from outside the graph is read as lazy values once, at the top of `graph!`: move `let mut {name} = ...;` there, before any loop or block"),
                     )),
                 }
             }
@@ -747,7 +747,9 @@ impl Analyzer {
             Some(v) if self.is_vec_value(&v) => {
                 self.errors.push(error_spanned(
                     right,
-                    format!("`{name}[..]` is one lazy value, so it cannot be assigned a vector of them"),
+                    format!(
+                        "`{name}[..]` is one lazy value, so it cannot be assigned a vector of them"
+                    ),
                     "assign one lazy value, e.g. `v[i] = f(v[i]);`",
                 ));
                 return;
@@ -1287,7 +1289,12 @@ impl Analyzer {
             return Value::Error;
         }
         let vec = match self.value(&c.args[0], true) {
-            Some(v @ (Value::VecVar { .. } | Value::Collect { .. } | Value::Row { .. } | Value::Slice { .. })) => v,
+            Some(
+                v @ (Value::VecVar { .. }
+                | Value::Collect { .. }
+                | Value::Row { .. }
+                | Value::Slice { .. }),
+            ) => v,
             Some(Value::Error) => Value::Error,
             None => self.source(&c.args[0]),
             _ => {

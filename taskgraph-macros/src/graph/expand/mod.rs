@@ -787,7 +787,9 @@ impl Ctx<'_> {
                 let x = temp("__tg_x", Span::call_site());
                 let (text, at) = (name.to_string(), location(*span));
                 match row {
-                    None => quote_spanned!(*span=> { let #x = #v; #name.set(#index, #x, #text, #at)?; }),
+                    None => {
+                        quote_spanned!(*span=> { let #x = #v; #name.set(#index, #x, #text, #at)?; })
+                    }
                     Some(r) => {
                         let row_mut = private("row_mut", *span);
                         let inner = format!("{name}[{}]", template::compact(r.to_token_stream()));

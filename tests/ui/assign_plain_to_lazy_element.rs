@@ -8,8 +8,8 @@ fn inc(x: i64) -> i64 {
 fn main() {
     let rt = Runtime::new(1).unwrap();
     let _ = rt.compute(graph! {
-        let x = inc(1);
-        let next = |k: i64| k + x;
-        inc(next(2))
+        let mut v: Vec<_> = (0..3).map(|i| inc(i)).collect();
+        v[1] = 7;
+        v[1]
     });
 }
