@@ -88,6 +88,17 @@ fn the_notebooks_last_cell_sums_a_persisted_vector_with_its_while_loop() {
             // `tree_reduce(&zs, add)` borrows `zs` too.
             let tree = rt.compute(graph! { tree_reduce(&zs, add) }).unwrap();
             assert_eq!(tree, want);
+            // An in-place prefix sum over the persisted values.
+            let last = rt
+                .compute(graph! {
+                    let mut v = &zs;
+                    for i in 1..v.len() {
+                        v[i] = add(v[i], v[i - 1]);
+                    }
+                    v[v.len() - 1]
+                })
+                .unwrap();
+            assert_eq!(last, (0..n).map(inc).sum::<i64>());
             assert_eq!(zs.wait().unwrap(), (0..n).map(inc).collect::<Vec<_>>());
         }
     }

@@ -644,6 +644,18 @@ impl Analyzer {
                 self.set_index(i, &a.right, out);
                 return;
             }
+            // `v[i] = f(..);` on a plain value bound at the top (`let mut v
+            // = &zs;`, or a captured `zs`): read as lazy values, next pass.
+            if let Some(name) = parse::as_ident(&i.expr) {
+                if !matches!(&*i.index, Expr::Range(_)) && self.looks_lazy(&a.right) {
+                    if let Some(p) = self.promotion(name) {
+                        if !self.promoted.contains(&p) && self.lookup(name).is_none() {
+                            self.promote.push(p);
+                            return;
+                        }
+                    }
+                }
+            }
         }
         let Some(name) = parse::as_ident(&a.left) else {
             self.check_plain_stmt(s);
