@@ -280,8 +280,8 @@ fn in_place_updates_keep_their_indices_as_written() {
         grid[0]
     };
     let cx = crate::diag::Ctxt::new();
-    let g = super::analyze::analyze(&stmts, proc_macro2::Span::call_site(), &cx)
-        .expect("no mistakes");
+    let g =
+        super::analyze::analyze(&stmts, proc_macro2::Span::call_site(), &cx).expect("no mistakes");
     assert!(cx.into_tokens().is_empty());
     let super::ir::Stmt::For { body, .. } = &g.stmts[1] else {
         panic!("a loop")

@@ -407,7 +407,12 @@ impl Analyzer {
         }
         let promote = Promote::Let(l as *const syn::Local as usize);
         if let (Some(init), Some((m, name, ty))) = (&l.init, parse::simple_binding(&l.pat)) {
-            if init.diverge.is_none() && self.promoted.contains(&promote) {
+            // (A promotion found in an earlier pass may have made the value
+            // lazy already, `let l = &v[..];` with `v` promoted itself.)
+            if init.diverge.is_none()
+                && self.promoted.contains(&promote)
+                && !self.looks_lazy(&init.expr)
+            {
                 let value = self.source(&init.expr);
                 self.source_let(m, name, ty.cloned(), value, out);
                 return;
