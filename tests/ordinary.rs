@@ -451,3 +451,38 @@ fn a_closure_may_capture_lazy_values_and_call_closures() {
         assert_eq!(got, want);
     }
 }
+
+#[test]
+fn graphs_with_in_place_updates_and_rows_can_be_drawn() {
+    let n = 4usize;
+    let g = graph! {
+        let mut v: Vec<_> = (0..n as i64).map(|i| inc(i)).collect();
+        for i in 1..n {
+            v[i] = add(v[i], v[i - 1]);
+        }
+        let mut rows = Vec::new();
+        rows.push(&v[..]);
+        rows[0][0] = mix(rows[0][1], v[n - 1]);
+        sum(&rows[0])
+    };
+    let t = g.tasks().unwrap();
+    assert_eq!(
+        (t.of("inc"), t.of("add"), t.of("mix"), t.of("sum")),
+        (4, 3, 1, 1)
+    );
+    // The template labels each edge with the index it reads.
+    let template = g.template_dot();
+    for label in ["v[i]", "v[i - 1]", "rows[0][1]", "v[n - 1]", "rows[0]"] {
+        assert!(template.contains(label), "{label}: {template}");
+    }
+    let dot = g.to_dot().unwrap();
+    assert!(dot.contains("mix"), "{dot}");
+    assert_eq!(Runtime::new(2).unwrap().compute(g).unwrap(), {
+        let mut v: Vec<i64> = (0..n as i64).map(inc).collect();
+        for i in 1..n {
+            v[i] = add(v[i], v[i - 1]);
+        }
+        v[0] = mix(v[1], v[n - 1]);
+        sum(&v)
+    });
+}
