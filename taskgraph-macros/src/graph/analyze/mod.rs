@@ -1180,11 +1180,14 @@ impl Analyzer {
             self.errors.push(error_spanned(
                 call,
                 format!(
-                    "this closure takes {} argument(s) but {} were given",
-                    c.inputs.len(),
-                    call.args.len()
+                    "this closure takes {} but {} given",
+                    count(c.inputs.len(), "argument"),
+                    match call.args.len() {
+                        1 => "1 was".to_string(),
+                        n => format!("{n} were"),
+                    }
                 ),
-                "call it with one argument per parameter",
+                "call it with one argument per parameter: inside `graph!` a closure over lazy values is inlined where it is called",
             ));
             return Value::Error;
         }
@@ -1449,6 +1452,14 @@ impl Analyzer {
                 }
             },
         }
+    }
+}
+
+/// `1 argument`, `2 arguments`.
+fn count(n: usize, what: &str) -> String {
+    match n {
+        1 => format!("1 {what}"),
+        n => format!("{n} {what}s"),
     }
 }
 
