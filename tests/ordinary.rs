@@ -486,3 +486,27 @@ fn graphs_with_in_place_updates_and_rows_can_be_drawn() {
         sum(&v)
     });
 }
+
+#[test]
+fn rows_collected_from_nested_maps() {
+    let (h, w) = (4i64, 3i64);
+    let grid_seq: Vec<Vec<i64>> = (0..h)
+        .map(|r| (0..w).map(|c| inc(10 * r + c)).collect())
+        .collect();
+    let want: i64 = (1..h as usize)
+        .map(|r| mix(grid_seq[r][0], grid_seq[r - 1][w as usize - 1]))
+        .sum();
+    for rt in runtimes() {
+        let got = rt
+            .compute(graph! {
+                let grid: Vec<Vec<_>> = (0..h).map(|r| (0..w).map(|c| inc(10 * r + c)).collect()).collect();
+                let mut out = Vec::new();
+                for r in 1..grid.len() {
+                    out.push(mix(grid[r][0], grid[r - 1][grid[r - 1].len() - 1]));
+                }
+                sum(&out)
+            })
+            .unwrap();
+        assert_eq!(got, want);
+    }
+}

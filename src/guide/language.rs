@@ -52,7 +52,9 @@
 //!   the other elements stay; out of range is [`Error::IndexOutOfRange`]
 //!   when the graph is built;
 //! - vectors of vectors of lazy values: `rows.push(row)` (a vector of lazy
-//!   values), `rows[r]` (a row: a vector of lazy values), `rows[r][c]`,
+//!   values) or `let grid: Vec<Vec<_>> = (0..h).map(|r| (0..w).map(|c|
+//!   f(r, c)).collect()).collect();`, `rows[r]` (a row: a vector of lazy
+//!   values), `rows[r][c]`,
 //!   `rows[r][c] = f(..);`, `rows.len()` and `rows[r].len()` (plain),
 //!   `for row in rows.iter()`; a vector of vectors cannot be used whole
 //!   (passed to a task, returned, reassigned): pass its rows;

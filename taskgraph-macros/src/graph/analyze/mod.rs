@@ -424,7 +424,14 @@ impl Analyzer {
                     let vec = self.is_vec_value(&value);
                     // An alias: both names read one node, so neither is "used once".
                     self.alias_tails(&value);
-                    let var = self.new_var(if vec { VarKind::LazyVec } else { VarKind::Lazy });
+                    // `.map(|r| (..).map(..).collect()).collect()`: rows.
+                    let rows =
+                        matches!(&value, Value::Collect { tail, .. } if self.is_vec_value(tail));
+                    let var = self.new_var(match (rows, vec) {
+                        (true, _) => VarKind::Rows,
+                        (false, true) => VarKind::LazyVec,
+                        (false, false) => VarKind::Lazy,
+                    });
                     if !matches!(
                         value,
                         Value::Call { .. } | Value::Reduce { .. } | Value::Collect { .. }
@@ -451,7 +458,8 @@ impl Analyzer {
                     out.push(Stmt::Let {
                         mutability: m,
                         name: name.clone(),
-                        ty: ty.cloned(),
+                        // `Vec<Vec<_>>`: the rows' type is the expansion's.
+                        ty: if rows { None } else { ty.cloned() },
                         value,
                         vec,
                     });

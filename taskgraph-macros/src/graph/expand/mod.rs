@@ -924,10 +924,18 @@ impl Ctx<'_> {
                 let counter = temp(&format!("__tg_c{}", d - 1), *span);
                 let l = loop_ident(d - 1);
                 let reserves = self.reserves(reserve, &n);
+                let lazy_vec = private("LazyVec", *span);
+                // Rows (each element a vector of lazy values): a `Vec` of them.
+                let collected = match &**tail {
+                    Value::Collect { .. }
+                    | Value::VecVar { .. }
+                    | Value::Slice { .. }
+                    | Value::Row { .. } => quote!(::std::vec::Vec<#lazy_vec<'_, _>>),
+                    _ => quote!(#lazy_vec<'_, _>),
+                };
                 let body = stmts.iter().map(|s| self.stmt(s));
                 let tail = self.value(tail);
                 let recv = strip_parens(recv);
-                let lazy_vec = private("LazyVec", *span);
                 let error_ty = private("Error", *span);
                 quote_spanned! {*span=>
                     {
@@ -936,7 +944,7 @@ impl Ctx<'_> {
                         let #n = ::core::iter::Iterator::size_hint(&#it).0;
                         #reserves
                         ::core::iter::Iterator::collect::<
-                            ::core::result::Result<#lazy_vec<'_, _>, #error_ty>,
+                            ::core::result::Result<#collected, #error_ty>,
                         >(
                             ::core::iter::Iterator::map(#it, |#pat| {
                                 let #l = #counter;
