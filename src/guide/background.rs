@@ -54,17 +54,19 @@
 //! # Graphs on running graphs
 //!
 //! `tree_reduce(zs, add)` takes, besides a vector of lazy values, a spawned
-//! graph's `Handle<Vec<T>>` (its output is moved in) or a reference to one
-//! (`tree_reduce(&zs, add)` borrows `zs`; the values are cloned, so several
-//! graphs can read it and `zs.wait()` still works after), a `Vec<T>` or a
-//! `&[T]`: no identity task per element. The same values are a vector of
-//! lazy values, whose length is plain, when a variable bound to them at the
-//! top of `graph!` is later assigned one (dask's notebook: `let mut l =
-//! &zs; while l.len() > 1 { ..; l = new_l; }`, see
-//! [`language`](super::language)). The later graph is built without waiting for
-//! the spawned one; only the tasks that read its outputs wait, and they hold
-//! no thread while they do. If the spawned graph fails or is cancelled, the
-//! reader fails with [`Error::InputFailed`](crate::Error::InputFailed).
+//! graph's `Handle<Vec<T>>` (its output is moved in) or a reference to one:
+//! `tree_reduce(&zs, add)` borrows `zs` and clones the values, so several
+//! graphs can read it and `zs.wait()` still works after (a graph that
+//! borrows cannot be spawned, which needs `'static`: move the handle in). A
+//! `Vec<T>` or a `&[T]` is read the same way: no identity task per element.
+//! The same values are a vector of lazy values, whose length is plain, when
+//! a variable bound to them at the top of `graph!` is later assigned one
+//! (dask's notebook: `let mut l = &zs; while l.len() > 1 { ..; l = new_l;
+//! }`, see [`language`](super::language)). The later graph is built without
+//! waiting for the spawned one; only the tasks that read its outputs wait,
+//! and they hold no thread while they do. If the spawned graph fails or is
+//! cancelled, the reader fails with
+//! [`Error::InputFailed`](crate::Error::InputFailed).
 //!
 //! ```
 //! use taskdag::{delayed, graph, Runtime};

@@ -25,7 +25,7 @@ pub(crate) struct Graph {
     pub sources: usize,
     /// The sources written `&h` with `h` captured: the graph borrows `h`
     /// (a reference made before the graph's closure), as `&h` means.
-    pub borrowed: Vec<(usize, Ident)>,
+    pub borrowed: Vec<(usize, Expr)>,
 }
 
 /// One call site: every node it makes at run time shares this code.

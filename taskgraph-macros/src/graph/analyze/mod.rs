@@ -73,7 +73,7 @@ pub(crate) struct Analyzer {
     /// Plain values found to need that: analysis starts again with them.
     promote: Vec<Promote>,
     /// Sources written `&h`, `h` captured: borrowed outside the graph.
-    borrowed: Vec<(usize, Ident)>,
+    borrowed: Vec<(usize, Expr)>,
     /// The analysed statements and final value.
     done: Option<(Vec<Stmt>, Value)>,
     pub errors: Vec<syn::Error>,
@@ -1297,7 +1297,7 @@ impl Analyzer {
         if let Expr::Reference(r) = strip_paren(e) {
             if let Some(n) = parse::as_ident(&r.expr) {
                 if r.mutability.is_none() && self.name_of(n) == Name::Outside {
-                    self.borrowed.push((self.sources - 1, n.clone()));
+                    self.borrowed.push((self.sources - 1, e.clone()));
                 }
             }
         }

@@ -138,9 +138,10 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
     let (copy, captures) = (temp("__tg_copy", span), private("captures", span));
     let probe = private("codec_probe", span);
     let (no_codec, codec_of) = (private("NoCodec", span), private("CodecOf", span));
-    let borrows = g.borrowed.iter().map(|(k, name)| {
+    // The user's own `&h`, so that a borrow error points at it.
+    let borrows = g.borrowed.iter().map(|(k, e)| {
         let b = borrowed_ident(*k);
-        quote!(let #b = &#name;)
+        quote!(let #b = #e;)
     });
     quote! {{
         #(#borrows)*
