@@ -387,7 +387,11 @@ fn in_place_updates_after_a_fused_loop() {
     for i in 1..n as usize {
         v[i] = mix(v[i - 1], v[i]);
     }
-    let want = (v[n as usize - 1], sum(&v), v.iter().copied().reduce(add).unwrap());
+    let want = (
+        v[n as usize - 1],
+        sum(&v),
+        v.iter().copied().reduce(add).unwrap(),
+    );
     for rt in runtimes() {
         let got = rt
             .compute(graph! {

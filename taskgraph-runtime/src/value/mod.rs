@@ -263,7 +263,22 @@ impl<'g, T> LazyVec<'g, T> {
                 offset: i + 1,
             });
         }
+        let added = mid.len();
         self.pieces.splice(k..=k, mid);
+        // Rejoin runs: a loop updating `v[i]` in order with consecutive
+        // nodes of one family leaves one run, not one per element.
+        let mut j = k.saturating_sub(1);
+        let mut end = (k + added).min(self.pieces.len() - 1);
+        while j < end {
+            let (a, b) = (self.pieces[j], self.pieces[j + 1]);
+            if a.fam == b.fam && a.start.checked_add(a.len) == Some(b.start) {
+                self.pieces[j].len += b.len;
+                self.pieces.remove(j + 1);
+                end -= 1;
+            } else {
+                j += 1;
+            }
+        }
         Ok(())
     }
 
@@ -525,6 +540,19 @@ mod tests {
         assert!(w
             .set(12, Lazy::new(NodeId::new(7, 4)), "w", "here")
             .is_err());
+        // Updates in order with consecutive nodes rejoin into one run.
+        let mut u: LazyVec<'_, u8> = (0..10).map(|i| Lazy::new(NodeId::new(1, i))).collect();
+        for i in 1..10 {
+            u.set(i, Lazy::new(NodeId::new(2, 100 + i as u32)), "u", "here")
+                .unwrap();
+        }
+        assert_eq!(u.pieces().len(), 2);
+        assert_eq!(u.pieces()[1].offset, 1);
+        let ids: Vec<_> = u.iter().map(|l| (l.id.fam, l.id.idx)).collect();
+        let want: Vec<_> = std::iter::once((1, 0))
+            .chain((1..10).map(|i| (2, 100 + i)))
+            .collect();
+        assert_eq!(ids, want);
         assert!(matches!(
             v.at(12, "v", "f.rs:1:2"),
             Err(crate::Error::IndexOutOfRange {
