@@ -514,3 +514,23 @@ fn rows_collected_from_nested_maps() {
         assert_eq!(got, want);
     }
 }
+
+#[test]
+fn expressions_read_elements_of_rows() {
+    for rt in runtimes() {
+        let got = rt
+            .compute(graph! {
+                let mut rows = Vec::new();
+                for r in 0..3 {
+                    let row: Vec<_> = (0..3).map(|c| inc(10 * r + c)).collect();
+                    rows.push(row);
+                }
+                let x = rows[2][1] * 2 + rows[0][0];
+                rows[1][2] = x - 1;
+                let y = rows[1][2];
+                (x, rows[1][2], format!("{y}"))
+            })
+            .unwrap();
+        assert_eq!(got, (22 * 2 + 1, 44, "44".to_string()));
+    }
+}

@@ -57,7 +57,8 @@
 //!   values), `rows[r][c]`,
 //!   `rows[r][c] = f(..);`, `rows.len()` and `rows[r].len()` (plain),
 //!   `for row in rows.iter()`; a vector of vectors cannot be used whole
-//!   (passed to a task, returned, reassigned): pass its rows;
+//!   (passed to a task, returned, reassigned, or read inside a macro such
+//!   as `format!`): pass its rows, bind an element with `let` first;
 //! - closures over lazy values, `let twice = |a| inc(inc(a)); twice(x)`,
 //!   also as `.map(twice)`: a closure is ordinary code, inlined where it is
 //!   called, so each call makes its body's tasks (names in the body are
