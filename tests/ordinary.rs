@@ -534,3 +534,47 @@ fn expressions_read_elements_of_rows() {
         assert_eq!(got, (22 * 2 + 1, 44, "44".to_string()));
     }
 }
+
+#[test]
+fn rows_reassigned_step_after_step() {
+    let (h, w, steps) = (4usize, 5usize, 3);
+    let mut grid: Vec<Vec<i64>> = (0..h)
+        .map(|r| (0..w).map(|c| inc((r * w + c) as i64)).collect())
+        .collect();
+    for t in 0..steps {
+        let mut next = Vec::new();
+        for r in 0..h {
+            let mut row = Vec::new();
+            for c in 0..w {
+                let up = grid[(r + h - 1) % h][c];
+                row.push(mix(grid[r][c], up + t));
+            }
+            next.push(row);
+        }
+        grid = next;
+    }
+    let want: Vec<i64> = grid.iter().map(|r| sum(r)).collect();
+    for rt in runtimes() {
+        let got = rt
+            .compute(graph! {
+                let mut grid: Vec<Vec<_>> = (0..h)
+                    .map(|r| (0..w).map(|c| inc((r * w + c) as i64)).collect())
+                    .collect();
+                for t in 0..steps {
+                    let mut next = Vec::new();
+                    for r in 0..h {
+                        let mut row = Vec::new();
+                        for c in 0..w {
+                            row.push(mix(grid[r][c], grid[(r + h - 1) % h][c] + t));
+                        }
+                        next.push(row);
+                    }
+                    grid = next;
+                }
+                let sums: Vec<_> = (0..h).map(|r| sum(&grid[r])).collect();
+                sums
+            })
+            .unwrap();
+        assert_eq!(got, want);
+    }
+}

@@ -56,9 +56,10 @@
 //!   f(r, c)).collect()).collect();`, `rows[r]` (a row: a vector of lazy
 //!   values), `rows[r][c]`,
 //!   `rows[r][c] = f(..);`, `rows.len()` and `rows[r].len()` (plain),
-//!   `for row in rows.iter()`; a vector of vectors cannot be used whole
-//!   (passed to a task, returned, reassigned, or read inside a macro such
-//!   as `format!`): pass its rows, bind an element with `let` first;
+//!   `for row in rows.iter()`, `grid = next;` (step after step); a vector
+//!   of vectors cannot be used whole otherwise (passed to a task, returned,
+//!   or read inside a macro such as `format!`): pass its rows, bind an
+//!   element with `let` first;
 //! - closures over lazy values, `let twice = |a| inc(inc(a)); twice(x)`,
 //!   also as `.map(twice)`: a closure is ordinary code, inlined where it is
 //!   called, so each call makes its body's tasks (names in the body are

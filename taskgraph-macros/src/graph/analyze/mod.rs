@@ -729,6 +729,23 @@ impl Analyzer {
                     )),
                 }
             }
+            Name::Lazy(VarKind::Rows) => {
+                // `grid = next;`: rows for rows, a plain move of the `Vec`.
+                let rhs = parse::as_ident(&a.right).and_then(|i| self.lookup(i).map(|v| (i, v)));
+                match rhs {
+                    Some((_, v)) if self.vars[v].kind == VarKind::Rows => {
+                        let var = self.lookup(name).expect("rows");
+                        let _ = self.use_var(v);
+                        self.vars[var].assigned += 1;
+                        out.push(Stmt::Plain(s.to_token_stream()));
+                    }
+                    _ => self.errors.push(error_spanned(
+                        &a.right,
+                        format!("`{name}` is a vector of vectors of lazy values, so it can only be assigned another one"),
+                        format!("assign a variable that holds rows, e.g. `{name} = next;` after `next.push(row);`"),
+                    )),
+                }
+            }
             Name::Outside | Name::Inside if self.names_lazy_vec(&a.right) => {
                 match self.promotion(name) {
                     // Read as a vector of lazy values in the next pass.
