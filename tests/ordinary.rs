@@ -536,6 +536,8 @@ fn expressions_read_elements_of_rows() {
 }
 
 #[test]
+// The sequential reference is written as the graph is, index by index.
+#[allow(clippy::needless_range_loop)]
 fn rows_reassigned_step_after_step() {
     let (h, w, steps) = (4usize, 5usize, 3);
     let mut grid: Vec<Vec<i64>> = (0..h)
