@@ -5,7 +5,7 @@
 //! vectors of vectors, closures over lazy values, and loops through
 //! iterator adaptors.
 
-use taskdag::{delayed, graph, Runtime, View};
+use taskdag::{delayed, graph, Graph, Runtime};
 
 #[delayed]
 fn inc(x: i64) -> i64 {
