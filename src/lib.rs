@@ -118,6 +118,9 @@ pub use taskgraph_runtime::{
 
 pub use taskgraph_runtime::{observe, progress, stream, trace, view};
 
+#[cfg(feature = "cache")]
+pub use taskgraph_runtime::cache;
+
 pub mod guide;
 
 /// The same graphs on a [dask.distributed](https://distributed.dask.org)

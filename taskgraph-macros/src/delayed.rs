@@ -17,12 +17,7 @@ use crate::paths;
 
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let cx = Ctxt::new();
-    if !attr.is_empty() {
-        cx.push(syn::Error::new_spanned(
-            &attr,
-            "`#[delayed]` takes no arguments\n\n= help: write `#[delayed]` alone; settings belong to the `Runtime`",
-        ));
-    }
+    let opts = crate::cached::parse(attr, &cx);
     let item: Item = match syn::parse2(item.clone()) {
         Ok(i) => i,
         Err(e) => {
@@ -33,6 +28,9 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let f = match item {
         Item::Fn(f) => f,
         Item::Impl(i) => {
+            if let Some(span) = opts.cache {
+                cx.push(syn::Error::new(span, CACHE_ON_FREE_FN));
+            }
             // Methods and associated functions: `graph!` calls them as
             // expressions on lazy values (`s.mean()`, `Stats::of(v)`), so
             // they need no companion; their signatures are checked here.
@@ -64,14 +62,22 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         // companion and checks would be items inside an `impl`, where only
         // functions, constants and types may go. `graph!` calls these as
         // expressions (`s.mean()`, `Stats::of(v)`) and needs no companion.
+        if let Some(span) = opts.cache {
+            cx.push(syn::Error::new(span, CACHE_ON_FREE_FN));
+        }
         let e = cx.into_tokens();
         return quote!(#e #f);
     }
     let companion = companion(&f);
     let threads = thread_checks(&f);
     let version = crate::paths::version_check();
+    // `#[delayed(cache)]`: the body wrapped in the cache's lookup.
+    let (f, cached) = match crate::cached::wrap(&f, &opts, &cx) {
+        Some((wrapped, checks)) => (wrapped, checks),
+        None => (f, TokenStream::new()),
+    };
     let e = cx.into_tokens();
-    quote!(#e #f #companion #threads #version)
+    quote!(#e #f #companion #threads #version #cached)
 }
 
 /// Whether `f` names `Self` (in its signature, or its body outside items
@@ -100,6 +106,9 @@ fn mentions_self(f: &ItemFn) -> bool {
     syn::visit::Visit::visit_block(&mut f_, &f.block);
     f_.0
 }
+
+const CACHE_ON_FREE_FN: &str = "`#[delayed(cache)]` goes on a free function\n\n\
+     = help: cache a free function that takes the value as a parameter";
 
 fn describe(item: &Item) -> &'static str {
     match item {
@@ -300,6 +309,23 @@ fn thread_check(check: &str, ty: &Type, generics: &[String]) -> Option<TokenStre
     let f = paths::private(check, ty.span());
     let ty = erase_lifetimes(ty.to_token_stream());
     Some(quote_spanned!(ty_span(&ty)=> let _ = #f::<#ty>;))
+}
+
+/// `let _ = ::taskdag::__private::MODULE::CHECK::<ty>;`, spanned at `ty`,
+/// if `ty` is concrete (see [`concrete`]).
+pub(crate) fn type_check(
+    module: &str,
+    check: &str,
+    ty: &Type,
+    generics: &[String],
+) -> Option<TokenStream> {
+    if !concrete(ty, generics) {
+        return None;
+    }
+    let m = paths::private(module, ty.span());
+    let f = syn::Ident::new(check, ty.span());
+    let ty = erase_lifetimes(ty.to_token_stream());
+    Some(quote_spanned!(ty_span(&ty)=> let _ = #m::#f::<#ty>;))
 }
 
 fn ty_span(ty: &TokenStream) -> proc_macro2::Span {

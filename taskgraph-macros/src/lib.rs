@@ -6,6 +6,7 @@
 
 use proc_macro::TokenStream;
 
+mod cached;
 mod delayed;
 mod diag;
 mod graph;

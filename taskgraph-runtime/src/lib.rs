@@ -21,6 +21,8 @@ pub mod progress;
 mod range;
 mod reduce;
 mod report;
+#[cfg(feature = "cache")]
+mod results;
 mod runtime;
 mod scope;
 mod site;
@@ -32,6 +34,13 @@ pub mod trace;
 mod tree;
 mod value;
 pub mod view;
+
+/// The persistent result cache (the `cache` feature): see
+/// [`RuntimeBuilder::cache`] and the guide, `taskdag::guide::caching`.
+#[cfg(feature = "cache")]
+pub mod cache {
+    pub use taskgraph_cache::{Cache, Fingerprint, Key, KeyHasher, Stats, DEFAULT_LIMIT};
+}
 
 pub use error::Error;
 pub use exec::progress::{FamilyProgress, Progress};
@@ -48,6 +57,59 @@ pub mod __private {
     pub use crate::error::Error;
     pub use crate::exec::cache::Cache;
     pub use crate::exec::task::{lift, Stopped, Tally, TaskError, TaskErrorType};
+    /// What a `#[delayed(cache)]` function's body calls.
+    pub mod results {
+        #[cfg(feature = "cache")]
+        pub use crate::results::*;
+
+        /// Implemented only when the runtime has its `cache` feature.
+        #[diagnostic::on_unimplemented(
+            message = "`#[delayed(cache)]` needs the `cache` feature of `taskdag`",
+            label = "the result cache is not compiled in",
+            note = "turn it on in Cargo.toml: `taskdag = {{ version = \"0.1\", features = [\"cache\"] }}`"
+        )]
+        pub trait CacheFeature {}
+        #[cfg(feature = "cache")]
+        impl CacheFeature for () {}
+
+        /// Compiles only where the runtime has its `cache` feature.
+        pub const fn enabled<T: CacheFeature>() {}
+
+        // Without the feature: the same names, so that the one error is
+        // the one above.
+        #[cfg(not(feature = "cache"))]
+        pub use self::off::*;
+        #[cfg(not(feature = "cache"))]
+        mod off {
+            /// No key: there is no cache.
+            pub enum CallKey {}
+            impl CallKey {
+                /// Never called.
+                pub fn arg<T: ?Sized>(&mut self, _: &T) {
+                    match *self {}
+                }
+            }
+            /// No cache: `None`.
+            pub fn begin(_: &'static str) -> Option<CallKey> {
+                None
+            }
+            /// Runs `f`.
+            pub fn finish<T>(_: Option<CallKey>, f: impl FnOnce() -> T) -> T {
+                f()
+            }
+            /// Runs `f`.
+            pub fn finish_result<T, E>(
+                _: Option<CallKey>,
+                f: impl FnOnce() -> Result<T, E>,
+            ) -> Result<T, E> {
+                f()
+            }
+            /// No check.
+            pub const fn input<T: ?Sized>() {}
+            /// No check.
+            pub const fn output<T>() {}
+        }
+    }
     pub use crate::exec::{Block, Cx, ErasedFamily, Kind, Ran, RunList};
     pub use crate::family::{Body, Bound, Family, Plain, Try};
     pub use crate::graph::{

@@ -170,6 +170,56 @@ pub struct TaskEvent<'a> {
     pub end: u64,
     /// Whether it panicked or failed ([`Observer::task_finished`] only).
     pub failed: bool,
+    /// Its use of the result cache ([`Observer::task_finished`] only): a
+    /// hit is a task whose result was loaded instead of computed.
+    pub cache: CacheUse,
+}
+
+/// What a task or a block did with the result cache (`#[delayed(cache)]`
+/// functions, on a runtime with a cache; the `cache` feature): how many of
+/// its cached calls found their result stored (hits) and how many computed
+/// and stored it (misses). Both are 0 for a task that is not cached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct CacheUse {
+    /// Cached calls whose result was loaded.
+    pub hits: u32,
+    /// Cached calls that computed their result (and stored it).
+    pub misses: u32,
+}
+
+impl CacheUse {
+    /// Whether this was a cache hit: some cached call was loaded and none
+    /// computed.
+    pub fn is_hit(&self) -> bool {
+        self.hits > 0 && self.misses == 0
+    }
+}
+
+thread_local! {
+    /// This thread's cached calls since it last took the count.
+    static CACHE_USE: std::cell::Cell<CacheUse> = const {
+        std::cell::Cell::new(CacheUse { hits: 0, misses: 0 })
+    };
+}
+
+/// Counts a cached call on this thread (the result cache calls it; the
+/// task or block running it reports the count if observed).
+#[cfg_attr(not(feature = "cache"), allow(dead_code))]
+pub(crate) fn note_cache(hit: bool) {
+    CACHE_USE.with(|c| {
+        let mut u = c.get();
+        if hit {
+            u.hits = u.hits.wrapping_add(1);
+        } else {
+            u.misses = u.misses.wrapping_add(1);
+        }
+        c.set(u);
+    });
+}
+
+/// This thread's cached calls since the last take (zeroed).
+pub(crate) fn take_cache_use() -> CacheUse {
+    CACHE_USE.with(|c| c.replace(CacheUse::default()))
 }
 
 /// A block of iterations of a fused loop, run by one thread in one go.
@@ -190,6 +240,9 @@ pub struct BlockEvent {
     pub start: u64,
     /// When it ended ([`Observer::block_finished`] only; 0 before).
     pub end: u64,
+    /// Its tasks' use of the result cache ([`Observer::block_finished`]
+    /// only).
+    pub cache: CacheUse,
 }
 
 /// What kind of work a family of a run is.

@@ -645,6 +645,25 @@ impl Runtime {
         self.inner.dashboard.as_ref().map(|d| d.url())
     }
 
+    /// The runtime's result cache ([`RuntimeBuilder::cache`]), if it has
+    /// one: its [`stats`](crate::cache::Cache::stats), its
+    /// [`clear`](crate::cache::Cache::clear).
+    ///
+    /// ```
+    /// use taskdag::Runtime;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("taskgraph-doc-cache-{}", std::process::id()));
+    /// let rt = Runtime::builder().threads(1).cache(&dir).build()?;
+    /// assert_eq!(rt.cache().unwrap().stats().hits, 0);
+    /// assert!(Runtime::new(1)?.cache().is_none());
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), taskdag::Error>(())
+    /// ```
+    #[cfg(feature = "cache")]
+    pub fn cache(&self) -> Option<&crate::cache::Cache> {
+        self.inner.reg.results.get()?.downcast_ref()
+    }
+
     /// Runs `f`, recording every task of every run that starts on this
     /// runtime meanwhile, and writes the performance report to `path` (like
     /// dask's `performance_report` context manager): see
@@ -729,6 +748,8 @@ pub struct RuntimeBuilder {
     tracing: bool,
     #[cfg(feature = "dashboard")]
     dashboard: Option<String>,
+    #[cfg(feature = "cache")]
+    results: Option<(std::path::PathBuf, u64)>,
 }
 
 impl std::fmt::Debug for RuntimeBuilder {
@@ -759,6 +780,8 @@ impl Default for RuntimeBuilder {
             tracing: false,
             #[cfg(feature = "dashboard")]
             dashboard: None,
+            #[cfg(feature = "cache")]
+            results: None,
         }
     }
 }
@@ -875,6 +898,55 @@ impl RuntimeBuilder {
     /// ```
     pub fn storage_cache(mut self, bytes: usize) -> Self {
         self.cache = bytes;
+        self
+    }
+
+    /// Keeps the results of `#[delayed(cache)]` functions in directory
+    /// `dir` (created if needed), shared by every run of the runtime and by
+    /// later processes: a call whose result is stored is loaded instead of
+    /// run. At most `limit` bytes are kept ([`cache_limit`], default
+    /// 10 GiB); past it, the entries used longest ago are removed. See the
+    /// guide, `taskdag::guide::caching`.
+    ///
+    /// A directory that cannot be created or read leaves the runtime
+    /// without a cache, with one warning on standard error; one that cannot
+    /// be written is read from, and nothing is stored (one warning).
+    ///
+    /// [`cache_limit`]: RuntimeBuilder::cache_limit
+    ///
+    /// ```
+    /// use taskdag::{delayed, graph, Runtime};
+    ///
+    /// #[delayed(cache)]
+    /// fn square(x: u64) -> u64 {
+    ///     x * x
+    /// }
+    ///
+    /// let dir = std::env::temp_dir().join(format!("taskgraph-doc-cache-b-{}", std::process::id()));
+    /// let rt = Runtime::builder().threads(2).cache(&dir).build()?;
+    /// assert_eq!(rt.compute(graph! { square(12) })?, 144);
+    /// assert_eq!(rt.compute(graph! { square(12) })?, 144);
+    /// let stats = rt.cache().unwrap().stats();
+    /// assert_eq!((stats.hits, stats.misses), (1, 1));
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), taskdag::Error>(())
+    /// ```
+    #[cfg(feature = "cache")]
+    pub fn cache(mut self, dir: impl AsRef<std::path::Path>) -> Self {
+        let limit = self
+            .results
+            .take()
+            .map_or(crate::cache::DEFAULT_LIMIT, |r| r.1);
+        self.results = Some((dir.as_ref().to_path_buf(), limit));
+        self
+    }
+
+    /// The most bytes the result cache ([`cache`](RuntimeBuilder::cache))
+    /// keeps (default 10 GiB).
+    #[cfg(feature = "cache")]
+    pub fn cache_limit(mut self, bytes: u64) -> Self {
+        let dir = self.results.take().map_or_else(Default::default, |r| r.0);
+        self.results = Some((dir, bytes));
         self
     }
 
@@ -1026,6 +1098,20 @@ impl RuntimeBuilder {
         };
         for o in self.observers {
             inner.observers.attach(o);
+        }
+        #[cfg(feature = "cache")]
+        if let Some((dir, limit)) = self.results.filter(|r| !r.0.as_os_str().is_empty()) {
+            match crate::cache::Cache::open(&dir) {
+                Ok(c) => {
+                    let c: Arc<dyn std::any::Any + Send + Sync> = Arc::new(c.with_limit(limit));
+                    let _ = inner.reg.results.set(c);
+                }
+                Err(e) => eprintln!(
+                    "warning: the result cache in {} cannot be opened ({e}); \
+                     this runtime runs without one. Give `cache` a directory it can create and read.",
+                    dir.display()
+                ),
+            }
         }
         if self.progress {
             inner

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Mutex;
 
-use crate::observe::{same_site, BlockEvent, Observer, RunStarted, TaskEvent};
+use crate::observe::{same_site, BlockEvent, CacheUse, Observer, RunStarted, TaskEvent};
 use crate::site::FamilyInfo;
 use crate::site::Template;
 
@@ -47,6 +47,9 @@ pub struct Span {
     pub end: u64,
     /// Whether the task panicked or failed.
     pub failed: bool,
+    /// Its use of the result cache: a task whose result was loaded
+    /// ([`CacheUse::is_hit`]); for a block, its tasks' hits and misses.
+    pub cache: CacheUse,
 }
 
 impl Span {
@@ -240,6 +243,7 @@ impl TaskStream {
                         site: s.site,
                         count: 0,
                         failed: 0,
+                        cache_hits: 0,
                         total: 0,
                         max: 0,
                         share: 0.0,
@@ -249,6 +253,7 @@ impl TaskStream {
             };
             st.count += 1;
             st.failed += u64::from(s.failed);
+            st.cache_hits += u64::from(s.cache.is_hit());
             st.total += d;
             st.max = st.max.max(d);
         }
@@ -326,7 +331,19 @@ impl TaskStream {
                     let _ = write!(out, ",\"iterations\":[{},{}]", s.lo, s.hi);
                 }
             }
-            out.push_str("}}");
+            if s.cache != CacheUse::default() {
+                let _ = write!(
+                    out,
+                    ",\"cache_hits\":{},\"cache_misses\":{}",
+                    s.cache.hits, s.cache.misses
+                );
+            }
+            out.push('}');
+            // A hit is drawn in the viewers' "good" (green) colour.
+            if s.cache.is_hit() {
+                out.push_str(",\"cname\":\"good\"");
+            }
+            out.push('}');
         }
         out.push_str("],\"displayTimeUnit\":\"ns\"}\n");
         out
@@ -387,6 +404,8 @@ pub struct SiteStats {
     pub count: u64,
     /// Of which failed.
     pub failed: u64,
+    /// Of which were result cache hits (loaded, not computed).
+    pub cache_hits: u64,
     /// Their total duration, ns.
     pub total: u64,
     /// The longest, ns.
@@ -431,6 +450,7 @@ impl Observer for TaskStream {
             start: t.start,
             end: t.end,
             failed: t.failed,
+            cache: t.cache,
         });
     }
 
@@ -447,6 +467,7 @@ impl Observer for TaskStream {
             start: b.start,
             end: b.end,
             failed: false,
+            cache: b.cache,
         });
     }
 }

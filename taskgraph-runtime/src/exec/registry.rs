@@ -163,6 +163,10 @@ pub(crate) struct Registry {
     /// Owners of runs asleep in `sleep` (see [`sleep_owner`]).
     owners: AtomicUsize,
     shutdown: AtomicBool,
+    /// The runtime's result cache, if it has one (`crate::results`): found
+    /// by a task through the participant running it.
+    #[cfg_attr(not(feature = "cache"), allow(dead_code))]
+    pub(crate) results: std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl Registry {
@@ -192,6 +196,7 @@ impl Registry {
             sleep: Sleep::new(),
             owners: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
+            results: std::sync::OnceLock::new(),
         });
         let mut handles = Vec::with_capacity(threads);
         for me in 0..threads {

@@ -337,7 +337,7 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 // Nothing here runs unless the run has observers; the check is one load and
 // a branch on the run's `Cx`.
 
-use crate::observe::{now_ns, BlockEvent, TaskEvent};
+use crate::observe::{now_ns, take_cache_use, BlockEvent, CacheUse, TaskEvent};
 
 impl<'r, 'g> Cx<'r, 'g> {
     /// Whether the run has observers.
@@ -370,6 +370,7 @@ impl<'r, 'g> Cx<'r, 'g> {
     fn observe_start(&self, info: Option<&'static FamilyInfo>, id: NodeId, at: &[u32]) -> u64 {
         let Some(obs) = self.observers else { return 0 };
         let start = now_ns();
+        take_cache_use();
         self.with_site(info, id, at, |site, indices| {
             let ev = TaskEvent {
                 run: self.run.watch.id,
@@ -379,6 +380,7 @@ impl<'r, 'g> Cx<'r, 'g> {
                 start,
                 end: 0,
                 failed: false,
+                cache: CacheUse::default(),
             };
             obs.each(|o| o.task_started(&ev));
         });
@@ -398,6 +400,7 @@ impl<'r, 'g> Cx<'r, 'g> {
     ) {
         let Some(obs) = self.observers else { return };
         let end = now_ns();
+        let cache = take_cache_use();
         self.with_site(info, id, at, |site, indices| {
             let ev = TaskEvent {
                 run: self.run.watch.id,
@@ -407,6 +410,7 @@ impl<'r, 'g> Cx<'r, 'g> {
                 start,
                 end,
                 failed,
+                cache,
             };
             obs.each(|o| o.task_finished(&ev));
         });
@@ -456,9 +460,13 @@ impl<'r, 'g> Cx<'r, 'g> {
             hi,
             start: now,
             end: 0,
+            cache: take_cache_use(),
         };
         match at {
-            BlockEnd::Start => obs.each(|o| o.block_started(&ev)),
+            BlockEnd::Start => {
+                ev.cache = CacheUse::default();
+                obs.each(|o| o.block_started(&ev))
+            }
             BlockEnd::Finished(start) => {
                 ev.start = start;
                 ev.end = now;

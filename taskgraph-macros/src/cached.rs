@@ -1,0 +1,234 @@
+//! `#[delayed(cache)]`: the function's body, wrapped so that a call on a
+//! runtime with a result cache loads its result when it is stored.
+//!
+//! The key's domain names the function (module path and name), a hash of
+//! its tokens (attributes, signature and body: any edit makes new keys), and
+//! the optional `version`; the runtime adds each parameter's type and value
+//! and the output type. Parameters must be plain names (they are hashed by
+//! name before the body runs), and the types in the signature must be
+//! `Serialize` (parameters) and `Serialize + DeserializeOwned` (the output;
+//! for a `Result`, its `Ok` type): checked here, on the signature.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{FnArg, ItemFn, Pat, ReturnType, Type};
+
+use crate::diag::Ctxt;
+use crate::paths;
+
+/// What the attribute asked for.
+#[derive(Default)]
+pub(crate) struct Options {
+    /// `cache` was given (at this span).
+    pub(crate) cache: Option<Span>,
+    /// `version = "..."`.
+    pub(crate) version: Option<String>,
+}
+
+/// Parses `cache` or `cache, version = "2"`; anything else is an error.
+pub(crate) fn parse(attr: TokenStream, cx: &Ctxt) -> Options {
+    let mut o = Options::default();
+    if attr.is_empty() {
+        return o;
+    }
+    let usage = "\n\n= help: write `#[delayed]`, `#[delayed(cache)]` or `#[delayed(cache, version = \"2\")]`; \
+                 other settings belong to the `Runtime`";
+    let parser = syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated;
+    let metas = match syn::parse::Parser::parse2(parser, attr.clone()) {
+        Ok(m) => m,
+        Err(_) => {
+            cx.push(syn::Error::new_spanned(
+                &attr,
+                format!("`#[delayed]` does not understand these arguments{usage}"),
+            ));
+            return o;
+        }
+    };
+    for m in metas {
+        match &m {
+            syn::Meta::Path(p) if p.is_ident("cache") => o.cache = Some(p.span()),
+            syn::Meta::NameValue(nv) if nv.path.is_ident("version") => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) => o.version = Some(s.value()),
+                other => cx.push(syn::Error::new_spanned(
+                    other,
+                    "`version` takes a string: `version = \"2\"`",
+                )),
+            },
+            other => cx.push(syn::Error::new_spanned(
+                other,
+                format!(
+                    "`#[delayed]` does not take `{}`{usage}",
+                    other.to_token_stream()
+                ),
+            )),
+        }
+    }
+    if let (None, Some(_)) = (o.cache, &o.version) {
+        cx.push(syn::Error::new_spanned(
+            &attr,
+            "`version` is a setting of the result cache\n\n= help: write `#[delayed(cache, version = \"...\")]`",
+        ));
+    }
+    o
+}
+
+/// 128-bit FNV-1a of the function's tokens, as hex: stable across builds
+/// of the same source.
+fn code_hash(f: &ItemFn) -> String {
+    let text = f.to_token_stream().to_string();
+    let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    for b in text.bytes() {
+        h ^= u128::from(b);
+        h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
+    }
+    format!("{h:032x}")
+}
+
+/// `f` with its body wrapped in the cache's lookup, and the checks of its
+/// signature's types. `None` (errors pushed) if it cannot be cached.
+pub(crate) fn wrap(f: &ItemFn, o: &Options, cx: &Ctxt) -> Option<(ItemFn, TokenStream)> {
+    let cache_span = o.cache?;
+    let mut names = Vec::new();
+    let mut ok = true;
+    for arg in &f.sig.inputs {
+        match arg {
+            FnArg::Receiver(r) => {
+                cx.push(syn::Error::new_spanned(
+                    r,
+                    "`#[delayed(cache)]` is for free functions, not methods\n\n\
+                     = help: make it a free function taking the value as a parameter",
+                ));
+                ok = false;
+            }
+            FnArg::Typed(pt) => match &*pt.pat {
+                Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
+                    names.push(p.ident.clone())
+                }
+                other => {
+                    cx.push(syn::Error::new_spanned(
+                        other,
+                        "a `#[delayed(cache)]` function's parameters must be plain names: they are hashed into the result's key\n\n\
+                         = help: take the value as `name: Type` and destructure it in the body",
+                    ));
+                    ok = false;
+                }
+            },
+        }
+    }
+    if !ok {
+        return None;
+    }
+    let domain = format!(
+        "{}@{}#{}",
+        f.sig.ident,
+        code_hash(f),
+        o.version.as_deref().unwrap_or("")
+    );
+    let results = |name: &str| {
+        let m = paths::private("results", cache_span);
+        let n = syn::Ident::new(name, cache_span);
+        quote_spanned!(cache_span=> #m::#n)
+    };
+    let (begin, finish, finish_result) = (
+        results("begin"),
+        results("finish"),
+        results("finish_result"),
+    );
+    let key = paths::temp("__tg_key", cache_span);
+    let k = paths::temp("__tg_k", cache_span);
+    let (output, ok_type) = match &f.sig.output {
+        ReturnType::Default => (quote!(()), None),
+        ReturnType::Type(_, ty) => (ty.to_token_stream(), result_ok(ty)),
+    };
+    let finish = if ok_type.is_some() {
+        finish_result
+    } else {
+        finish
+    };
+    let block = &f.block;
+    let body: syn::Block = syn::parse_quote_spanned! {cache_span=> {
+        let mut #key = #begin(::core::concat!(::core::module_path!(), "::", #domain));
+        if let ::core::option::Option::Some(#k) = &mut #key {
+            #(#k.arg(&#names);)*
+        }
+        #finish(#key, move || -> #output #block)
+    }};
+    let mut wrapped = f.clone();
+    wrapped.block = Box::new(body);
+    Some((wrapped, type_checks(f, ok_type, cache_span)))
+}
+
+/// `T` of a return type written `Result<T, ..>` (any path ending in
+/// `Result`, so `io::Result<T>` too).
+fn result_ok(ty: &Type) -> Option<&Type> {
+    let Type::Path(p) = peel(ty) else { return None };
+    let last = p.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(a) = &last.arguments else {
+        return None;
+    };
+    match a.args.first()? {
+        syn::GenericArgument::Type(t) => Some(t),
+        _ => None,
+    }
+}
+
+fn peel(ty: &Type) -> &Type {
+    match ty {
+        Type::Paren(p) => peel(&p.elem),
+        Type::Group(g) => peel(&g.elem),
+        t => t,
+    }
+}
+
+/// `input::<T>` for each parameter (the referent of a `&T`), `output::<T>`
+/// for the output, spanned at the types; types with the function's generic
+/// parameters are left to the bounds the body needs.
+fn type_checks(f: &ItemFn, ok_type: Option<&Type>, span: Span) -> TokenStream {
+    let generics: Vec<String> = f
+        .sig
+        .generics
+        .params
+        .iter()
+        .filter_map(|p| match p {
+            syn::GenericParam::Type(t) => Some(t.ident.to_string()),
+            syn::GenericParam::Const(c) => Some(c.ident.to_string()),
+            syn::GenericParam::Lifetime(_) => None,
+        })
+        .collect();
+    let mut checks = vec![paths_enabled(span)];
+    for arg in &f.sig.inputs {
+        let FnArg::Typed(pt) = arg else { continue };
+        let ty = match peel(&pt.ty) {
+            Type::Reference(r) => &*r.elem,
+            t => t,
+        };
+        checks.extend(crate::delayed::type_check(
+            "results", "input", ty, &generics,
+        ));
+    }
+    if let ReturnType::Type(_, ty) = &f.sig.output {
+        let ty = ok_type.unwrap_or(ty);
+        checks.extend(crate::delayed::type_check(
+            "results", "output", ty, &generics,
+        ));
+    }
+    quote! {
+        const _: () = {
+            #(#checks)*
+        };
+    }
+}
+
+/// Compiles only where the runtime has its `cache` feature; says so
+/// otherwise.
+fn paths_enabled(span: Span) -> TokenStream {
+    let m = paths::private("results", span);
+    quote_spanned!(span=> let _ = #m::enabled::<()>;)
+}
