@@ -14,8 +14,12 @@
 //! - [`compile_errors`]: what the compiler catches, and how it says so.
 //! - [`speed`]: what taskgraph costs on top of the tasks.
 //! - [`cluster`]: the same graphs on a dask.distributed cluster.
+//! - [`caching`]: results kept on disk, reused by later runs and after a
+//!   crash (the `cache` feature).
 
 pub mod background;
+#[cfg(feature = "cache")]
+pub mod caching;
 pub mod cluster;
 pub mod compile_errors;
 pub mod failures;

@@ -7,7 +7,8 @@
 //! and the output type. Parameters must be plain names (they are hashed by
 //! name before the body runs), and the types in the signature must be
 //! `Serialize` (parameters) and `Serialize + DeserializeOwned` (the output;
-//! for a `Result`, its `Ok` type): checked here, on the signature.
+//! for a `Result`, its `Ok` type): the calls that need them are spanned at
+//! the types, so that rustc's error points at the signature.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
@@ -128,38 +129,53 @@ pub(crate) fn wrap(f: &ItemFn, o: &Options, cx: &Ctxt) -> Option<(ItemFn, TokenS
         code_hash(f),
         o.version.as_deref().unwrap_or("")
     );
-    let results = |name: &str| {
-        let m = paths::private("results", cache_span);
-        let n = syn::Ident::new(name, cache_span);
-        quote_spanned!(cache_span=> #m::#n)
+    let results = |name: &str, span: Span| {
+        let m = paths::private("results", span);
+        let n = syn::Ident::new(name, span);
+        quote_spanned!(span=> #m::#n)
     };
-    let (begin, finish, finish_result) = (
-        results("begin"),
-        results("finish"),
-        results("finish_result"),
-    );
     let key = paths::temp("__tg_key", cache_span);
     let k = paths::temp("__tg_k", cache_span);
-    let (output, ok_type) = match &f.sig.output {
-        ReturnType::Default => (quote!(()), None),
-        ReturnType::Type(_, ty) => (ty.to_token_stream(), result_ok(ty)),
+    // Each parameter's `Serialize` is required at its type (the referent of
+    // a `&T`), the output's at the output type: that is where rustc says
+    // what is missing.
+    let args = f.sig.inputs.iter().zip(&names).map(|(arg, name)| {
+        let FnArg::Typed(pt) = arg else {
+            unreachable!("receivers were refused")
+        };
+        let (ty, value) = match peel(&pt.ty) {
+            Type::Reference(r) => (&*r.elem, quote!(#name)),
+            t => (t, quote!(&#name)),
+        };
+        let arg = results("arg", ty.span());
+        quote_spanned!(ty.span()=> #arg::<#ty>(#k, #value);)
+    });
+    let (output, out_span, ok_type) = match &f.sig.output {
+        ReturnType::Default => (quote!(()), cache_span, None),
+        ReturnType::Type(_, ty) => (ty.to_token_stream(), ty.span(), result_ok(ty)),
     };
-    let finish = if ok_type.is_some() {
-        finish_result
-    } else {
-        finish
+    let finish = match ok_type {
+        Some(ok) => {
+            let finish = results("finish_result", ok.span());
+            quote_spanned!(ok.span()=> #finish::<#ok, _>)
+        }
+        None => {
+            let finish = results("finish", out_span);
+            quote_spanned!(out_span=> #finish::<#output>)
+        }
     };
+    let begin = results("begin", cache_span);
     let block = &f.block;
     let body: syn::Block = syn::parse_quote_spanned! {cache_span=> {
         let mut #key = #begin(::core::concat!(::core::module_path!(), "::", #domain));
         if let ::core::option::Option::Some(#k) = &mut #key {
-            #(#k.arg(&#names);)*
+            #(#args)*
         }
         #finish(#key, move || -> #output #block)
     }};
     let mut wrapped = f.clone();
     wrapped.block = Box::new(body);
-    Some((wrapped, type_checks(f, ok_type, cache_span)))
+    Some((wrapped, enabled(cache_span)))
 }
 
 /// `T` of a return type written `Result<T, ..>` (any path ending in
@@ -187,48 +203,9 @@ fn peel(ty: &Type) -> &Type {
     }
 }
 
-/// `input::<T>` for each parameter (the referent of a `&T`), `output::<T>`
-/// for the output, spanned at the types; types with the function's generic
-/// parameters are left to the bounds the body needs.
-fn type_checks(f: &ItemFn, ok_type: Option<&Type>, span: Span) -> TokenStream {
-    let generics: Vec<String> = f
-        .sig
-        .generics
-        .params
-        .iter()
-        .filter_map(|p| match p {
-            syn::GenericParam::Type(t) => Some(t.ident.to_string()),
-            syn::GenericParam::Const(c) => Some(c.ident.to_string()),
-            syn::GenericParam::Lifetime(_) => None,
-        })
-        .collect();
-    let mut checks = vec![paths_enabled(span)];
-    for arg in &f.sig.inputs {
-        let FnArg::Typed(pt) = arg else { continue };
-        let ty = match peel(&pt.ty) {
-            Type::Reference(r) => &*r.elem,
-            t => t,
-        };
-        checks.extend(crate::delayed::type_check(
-            "results", "input", ty, &generics,
-        ));
-    }
-    if let ReturnType::Type(_, ty) = &f.sig.output {
-        let ty = ok_type.unwrap_or(ty);
-        checks.extend(crate::delayed::type_check(
-            "results", "output", ty, &generics,
-        ));
-    }
-    quote! {
-        const _: () = {
-            #(#checks)*
-        };
-    }
-}
-
 /// Compiles only where the runtime has its `cache` feature; says so
 /// otherwise.
-fn paths_enabled(span: Span) -> TokenStream {
+fn enabled(span: Span) -> TokenStream {
     let m = paths::private("results", span);
-    quote_spanned!(span=> let _ = #m::enabled::<()>;)
+    quote_spanned!(span=> const _: () = #m::enabled::<()>();)
 }

@@ -311,23 +311,6 @@ fn thread_check(check: &str, ty: &Type, generics: &[String]) -> Option<TokenStre
     Some(quote_spanned!(ty_span(&ty)=> let _ = #f::<#ty>;))
 }
 
-/// `let _ = ::taskdag::__private::MODULE::CHECK::<ty>;`, spanned at `ty`,
-/// if `ty` is concrete (see [`concrete`]).
-pub(crate) fn type_check(
-    module: &str,
-    check: &str,
-    ty: &Type,
-    generics: &[String],
-) -> Option<TokenStream> {
-    if !concrete(ty, generics) {
-        return None;
-    }
-    let m = paths::private(module, ty.span());
-    let f = syn::Ident::new(check, ty.span());
-    let ty = erase_lifetimes(ty.to_token_stream());
-    Some(quote_spanned!(ty_span(&ty)=> let _ = #m::#f::<#ty>;))
-}
-
 fn ty_span(ty: &TokenStream) -> proc_macro2::Span {
     ty.clone()
         .into_iter()

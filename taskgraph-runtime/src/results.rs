@@ -53,14 +53,15 @@ pub fn begin(domain: &'static str) -> Option<CallKey> {
     })
 }
 
-impl CallKey {
-    /// Adds a parameter.
-    pub fn arg<T: Serialize + ?Sized>(&mut self, v: &T) {
-        if self.key.value(v).is_err() {
-            self.broken = true;
-        }
+/// Adds a parameter to the key (a free function, so that the macro can
+/// place an unsatisfied `Serialize` at the parameter's type).
+pub fn arg<T: Serialize + ?Sized>(k: &mut CallKey, v: &T) {
+    if k.key.value(v).is_err() {
+        k.broken = true;
     }
+}
 
+impl CallKey {
     /// The cache and the key, for output type `T`; `None` if a parameter
     /// could not be serialised.
     fn finish<T>(mut self) -> Option<(Arc<Cache>, taskgraph_cache::Key)> {
@@ -110,9 +111,3 @@ pub fn finish_result<T: Serialize + DeserializeOwned, E>(
     }
     r
 }
-
-/// Compiles only for a parameter type that can be part of a key.
-pub const fn input<T: Serialize + ?Sized>() {}
-
-/// Compiles only for an output type that can be stored and loaded.
-pub const fn output<T: Serialize + DeserializeOwned>() {}

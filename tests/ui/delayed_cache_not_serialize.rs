@@ -1,0 +1,21 @@
+use taskdag::delayed;
+
+/// Neither `Serialize` nor `Deserialize`.
+pub struct Opaque(pub u32);
+
+#[delayed(cache)]
+fn wrap(x: u32) -> Opaque {
+    Opaque(x)
+}
+
+#[delayed(cache)]
+fn unwrap(o: &Opaque) -> u32 {
+    o.0
+}
+
+#[delayed(cache, version = 2)]
+fn versioned(x: u32) -> u32 {
+    x
+}
+
+fn main() {}
