@@ -152,6 +152,11 @@ fn a_second_run_loads_every_cached_result_and_an_edit_recomputes_what_follows_it
         if !fuse {
             assert_eq!(stream.tasks().len(), 120);
             assert!(stream.tasks().iter().all(|t| t.cache.is_hit()));
+            let stats = stream.stats();
+            assert_eq!(stats.len(), 3);
+            assert!(stats.iter().all(|s| (s.count, s.cache_hits) == (40, 40)));
+            assert!(stream.report("cached").contains("40 (40 from the cache)"));
+            assert_eq!(stream.chrome_trace().matches("\"cname\":\"good\"").count(), 120);
         }
 
         // More files: only the new ones run.

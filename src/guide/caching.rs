@@ -124,7 +124,8 @@
 //! misses, so a run's counts are the sum over its events. The task stream
 //! keeps them ([`Span::cache`], [`SiteStats::cache_hits`]), the Chrome trace
 //! draws hits in green with their counts in the arguments, and the
-//! performance report counts them per call site.
+//! performance report draws loaded tasks in grey and counts them per call
+//! site (`12 (12 from the cache)`).
 //!
 //! Fused loops cache per call, as node-by-node tasks do: the results are
 //! the same either way, and so are the entries.

@@ -161,7 +161,14 @@ svg text{{font-size:11px}}\
             row_of(s.thread) + 4.0,
             (x(s.end) - x(s.start)).max(0.5),
             row - 8.0,
-            if s.failed { "#e03131" } else { colour(s.site) },
+            if s.failed {
+                "#e03131"
+            } else if s.cache.is_hit() {
+                // Loaded from the result cache.
+                "#adb5bd"
+            } else {
+                colour(s.site)
+            },
             esc(&s.name()),
             duration(s.duration())
         );
@@ -211,10 +218,11 @@ fn site_row(o: &mut String, s: &SiteStats, label: &str, colour: &str) {
         s.site.line,
         s.site.column,
         s.count,
-        if s.failed > 0 {
-            format!(" ({} failed)", s.failed)
-        } else {
-            String::new()
+        match (s.failed, s.cache_hits) {
+            (0, 0) => String::new(),
+            (f, 0) => format!(" ({f} failed)"),
+            (0, h) => format!(" ({h} from the cache)"),
+            (f, h) => format!(" ({f} failed, {h} from the cache)"),
         },
         duration(s.total),
         duration(s.mean()),
