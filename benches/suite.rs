@@ -1418,6 +1418,10 @@ pub fn run(args: &[String]) {
     if s.keep("observers") && s.only.is_none() {
         observers(&s, &p);
     }
+    if s.keep("result cache") && s.only.is_none() {
+        println!("## The result cache (`#[delayed(cache)]`, files in the target directory)\n");
+        result_cache(&s, &p);
+    }
     if !s.keep("extras") || s.only.is_some() {
         return;
     }
@@ -1434,6 +1438,212 @@ pub fn run(args: &[String]) {
     );
     makespan(&s);
     println!("Load average at the end: {}.", loadavg());
+}
+
+/// Cached steps for [`result_cache`]: small values, and a pipeline whose
+/// `summarise` is costly.
+mod cached {
+    use taskdag::delayed;
+
+    #[delayed(cache)]
+    pub fn inc(x: u64) -> u64 {
+        x + 1
+    }
+
+    #[delayed]
+    pub fn inc_plain(x: u64) -> u64 {
+        x + 1
+    }
+
+    #[delayed(cache)]
+    pub fn load(file: u64) -> Vec<u64> {
+        (0..2000).map(|i| super::splitmix(file * 4096 + i) % 1000).collect()
+    }
+
+    #[delayed(cache)]
+    pub fn clean(v: &[u64]) -> Vec<u64> {
+        v.iter().copied().filter(|x| x % 7 != 0).collect()
+    }
+
+    /// About 1 ms of work.
+    #[delayed(cache)]
+    pub fn summarise(v: &[u64]) -> (u64, u64) {
+        let mut h = 0u64;
+        for _ in 0..super::SUMMARISE_ROUNDS.load(std::sync::atomic::Ordering::Relaxed) {
+            for x in v {
+                h = super::splitmix(h ^ x);
+            }
+        }
+        (v.iter().sum(), h)
+    }
+}
+
+static SUMMARISE_ROUNDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(100);
+
+/// The result cache: the fixed cost of a compute on a runtime with a cache
+/// but no cached function (against one without), the cost per cached task
+/// with a small value (misses: compute and store; hits: load), and a
+/// load/clean/summarise pipeline run twice.
+fn result_cache(s: &Settings, p: &Pools) {
+    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-cache");
+    let _ = std::fs::remove_dir_all(&root);
+    let threads = p.all;
+    let with_cache = |name: &str| {
+        Runtime::builder()
+            .threads(threads)
+            .cache(root.join(name))
+            .build()
+            .expect("runtime")
+    };
+    // 1. No cached function: the 3-task graph on both, alternating.
+    let cached_rt = with_cache("none");
+    let runs = if s.smoke { 200 } else { 20_000 };
+    let three = |rt: &Runtime| {
+        let (a, b) = (black_box(1u64), black_box(2u64));
+        let z = rt
+            .compute(graph! {
+                let x = zero::inc(a);
+                let y = zero::dec(b);
+                zero::add(x, y)
+            })
+            .expect("3-task graph failed");
+        assert_eq!(z, 3);
+    };
+    // Alternating one compute without and one with, so that the machine's
+    // drift affects both alike.
+    for _ in 0..runs / 10 {
+        three(&p.tg_all);
+        three(&cached_rt);
+    }
+    let mut off = Vec::with_capacity(runs);
+    let mut on = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        three(&p.tg_all);
+        off.push(t.elapsed().as_nanos() as f64 / 1000.0);
+        let t = Instant::now();
+        three(&cached_rt);
+        on.push(t.elapsed().as_nanos() as f64 / 1000.0);
+    }
+    off.sort_by(f64::total_cmp);
+    on.sort_by(f64::total_cmp);
+    let (m_off, m_on) = (off[runs / 2], on[runs / 2]);
+    println!("| measurement | value |\n|---|--:|");
+    println!(
+        "| 3-task graph, no cached function, {threads} threads: median without a cache / with one | {m_off:.2} µs / {m_on:.2} µs (ratio {:.3}) |",
+        m_on / m_off
+    );
+    // 2. A cached function on a runtime without a cache: one thread-local
+    // read per call, against the same function uncached (fused loop, 1
+    // thread).
+    let k = if s.smoke { 256u64 } else { 65536 };
+    let loop_of = |cached: bool| {
+        let rt = &p.tg1;
+        let v = if cached {
+            rt.compute(graph! {
+                let v: Vec<_> = (0..k).map(|i| cached::inc(i)).collect();
+                v
+            })
+        } else {
+            rt.compute(graph! {
+                let v: Vec<_> = (0..k).map(|i| cached::inc_plain(i)).collect();
+                v
+            })
+        }
+        .expect("graph failed");
+        assert_eq!(v.len() as u64, k);
+    };
+    let loops = if s.smoke { 5 } else { 200 };
+    let mut plain_ns = Vec::new();
+    let mut off_ns = Vec::new();
+    for _ in 0..loops {
+        let t = Instant::now();
+        loop_of(false);
+        plain_ns.push(t.elapsed().as_nanos() as f64 / k as f64);
+        let t = Instant::now();
+        loop_of(true);
+        off_ns.push(t.elapsed().as_nanos() as f64 / k as f64);
+    }
+    plain_ns.sort_by(f64::total_cmp);
+    off_ns.sort_by(f64::total_cmp);
+    println!(
+        "| {k} tasks in a fused loop, 1 thread, runtime without a cache, per task: plain `#[delayed]` / `#[delayed(cache)]` | {:.2} ns / {:.2} ns |",
+        plain_ns[loops / 2],
+        off_ns[loops / 2]
+    );
+    // 3. Per cached task, small value: 1,000 tasks.
+    let n = if s.smoke { 50u64 } else { 1000 };
+    let many = |rt: &Runtime, cached: bool| {
+        let t = Instant::now();
+        let v = if cached {
+            rt.compute(graph! {
+                let v: Vec<_> = (0..n).map(|i| cached::inc(i)).collect();
+                v
+            })
+        } else {
+            rt.compute(graph! {
+                let v: Vec<_> = (0..n).map(|i| cached::inc_plain(i)).collect();
+                v
+            })
+        }
+        .expect("graph failed");
+        assert_eq!(v.len() as u64, n);
+        t.elapsed().as_nanos() as f64 / n as f64 / 1000.0
+    };
+    let reps = if s.smoke { 1 } else { 7 };
+    let mut plain = Vec::new();
+    let mut miss = Vec::new();
+    let mut hit = Vec::new();
+    for r in 0..reps {
+        let rt = with_cache(&format!("small-{r}"));
+        plain.push(many(&rt, false));
+        miss.push(many(&rt, true));
+        hit.push(many(&rt, true));
+    }
+    for v in [&mut plain, &mut miss, &mut hit] {
+        v.sort_by(f64::total_cmp);
+    }
+    let mid = reps / 2;
+    println!(
+        "| {n} tasks of a `u64`, per task: uncached / cached miss (compute + store) / cached hit (load) | {:.2} µs / {:.1} µs / {:.1} µs |",
+        plain[mid], miss[mid], hit[mid]
+    );
+    // 4. load -> clean -> summarise (about 1 ms) for each of 200 files.
+    let files = if s.smoke { 8u64 } else { 200 };
+    if s.smoke {
+        SUMMARISE_ROUNDS.store(1, Relaxed);
+    }
+    let rt = with_cache("pipeline");
+    let pipeline = |rt: &Runtime| {
+        let t = Instant::now();
+        let out = rt
+            .compute(graph! {
+                let mut out = Vec::new();
+                for f in 0..files {
+                    let raw = cached::load(f);
+                    let c = cached::clean(&raw);
+                    out.push(cached::summarise(&c));
+                }
+                out
+            })
+            .expect("pipeline failed");
+        (out, t.elapsed())
+    };
+    let (first, t1) = pipeline(&rt);
+    let (second, t2) = pipeline(&rt);
+    assert_eq!(first, second);
+    let stats = rt.cache().expect("a cache").stats();
+    assert_eq!(stats.hits, 3 * files);
+    println!(
+        "| pipeline of {files} files (load 2,000 numbers, clean, summarise ~1 ms), {threads} threads: first run / second run | {:.1} ms / {:.1} ms ({:.0}x; {} entries, {} KiB) |",
+        t1.as_secs_f64() * 1e3,
+        t2.as_secs_f64() * 1e3,
+        t1.as_secs_f64() / t2.as_secs_f64(),
+        stats.entries,
+        stats.bytes / 1024
+    );
+    println!();
+    let _ = std::fs::remove_dir_all(&root);
 }
 
 #[allow(dead_code)]
