@@ -1457,7 +1457,9 @@ mod cached {
 
     #[delayed(cache)]
     pub fn load(file: u64) -> Vec<u64> {
-        (0..2000).map(|i| super::splitmix(file * 4096 + i) % 1000).collect()
+        (0..2000)
+            .map(|i| super::splitmix(file * 4096 + i) % 1000)
+            .collect()
     }
 
     #[delayed(cache)]

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use indicatif::ProgressDrawTarget;
 use serde::{Deserialize, Serialize};
+use taskdag::progress::ProgressBars;
 use taskdag::stream::TaskStream;
 use taskdag::{delayed, graph, Runtime};
 
@@ -156,12 +158,19 @@ fn a_second_run_loads_every_cached_result_and_an_edit_recomputes_what_follows_it
             assert_eq!(stats.len(), 3);
             assert!(stats.iter().all(|s| (s.count, s.cache_hits) == (40, 40)));
             assert!(stream.report("cached").contains("40 (40 from the cache)"));
-            assert_eq!(stream.chrome_trace().matches("\"cname\":\"good\"").count(), 120);
+            assert_eq!(
+                stream.chrome_trace().matches("\"cname\":\"good\"").count(),
+                120
+            );
         }
 
-        // More files: only the new ones run.
+        // More files: only the new ones run; progress bars count both.
+        let bars = Arc::new(ProgressBars::with_target(ProgressDrawTarget::hidden()));
+        let watching = rt.observe(bars.clone());
         assert_eq!(pipeline(&rt, 50), reference(50));
+        drop(watching);
         assert_eq!(counts(), [10, 10, 10]);
+        assert_eq!((bars.cache_use().hits, bars.cache_use().misses), (120, 30));
     }
 }
 

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::observe::{same_site, BlockEvent, Observer, RunFinished, RunStarted, TaskEvent};
+use crate::observe::{
+    same_site, BlockEvent, CacheUse, Observer, RunFinished, RunStarted, TaskEvent,
+};
 use crate::site::FamilyInfo;
 
 /// An observer that draws one progress bar per call site of each run:
@@ -46,6 +48,8 @@ pub struct ProgressBars {
     multi: MultiProgress,
     runs: RwLock<HashMap<u64, Arc<RunBars>>>,
     last: Mutex<Vec<Bar>>,
+    /// The result cache's use by the last run to end.
+    last_cache: Mutex<CacheUse>,
 }
 
 /// One bar, as [`ProgressBars::last`] reports it.
@@ -70,9 +74,36 @@ struct RunBars {
     /// Per fused loop: its blocks' site, and the bars of the sites it runs
     /// once per iteration and of its reduction.
     fused: Vec<(&'static FamilyInfo, Vec<usize>, Option<usize>)>,
+    /// Cached calls loaded and computed so far, and the line that shows
+    /// them (added at the first cached call).
+    cache: Mutex<(CacheUse, Option<ProgressBar>)>,
 }
 
 impl RunBars {
+    /// Counts cached calls, and shows the count on its own line.
+    #[cold]
+    fn count_cache(&self, multi: &MultiProgress, u: CacheUse) {
+        let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        c.0.hits += u.hits;
+        c.0.misses += u.misses;
+        let msg = format!(
+            "result cache: {} loaded, {} computed and stored",
+            c.0.hits, c.0.misses
+        );
+        match &c.1 {
+            Some(line) => line.set_message(msg),
+            None => {
+                let line = multi.add(ProgressBar::new(0));
+                line.set_style(
+                    ProgressStyle::with_template("{msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                line.set_message(msg);
+                c.1 = Some(line);
+            }
+        }
+    }
+
     fn bar_of(&self, site: &FamilyInfo) -> Option<usize> {
         self.bars
             .iter()
@@ -105,6 +136,7 @@ impl ProgressBars {
             multi: MultiProgress::with_draw_target(target),
             runs: RwLock::new(HashMap::new()),
             last: Mutex::new(Vec::new()),
+            last_cache: Mutex::new(CacheUse::default()),
         }
     }
 
@@ -116,6 +148,17 @@ impl ProgressBars {
             return r.snapshot();
         }
         self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The result cache's use (cached calls loaded and computed) by the
+    /// run of [`last`](ProgressBars::last), also shown as a line under its
+    /// bars (`result cache: 12 loaded, 3 computed and stored`).
+    pub fn cache_use(&self) -> CacheUse {
+        let runs = self.runs.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = runs.values().next() {
+            return r.cache.lock().unwrap_or_else(|p| p.into_inner()).0;
+        }
+        *self.last_cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -160,6 +203,7 @@ impl Observer for ProgressBars {
             bars,
             labels,
             fused: Vec::new(),
+            cache: Mutex::new((CacheUse::default(), None)),
         };
         for f in run.fused_sites() {
             let each = f.each.iter().filter_map(|s| r.bar_of(s)).collect();
@@ -177,6 +221,9 @@ impl Observer for ProgressBars {
         let Some(r) = runs.get(&block.run) else {
             return;
         };
+        if block.cache != CacheUse::default() {
+            r.count_cache(&self.multi, block.cache);
+        }
         let Some((_, each, reduce)) = r.fused.iter().find(|f| std::ptr::eq(f.0, block.site)) else {
             return;
         };
@@ -194,6 +241,9 @@ impl Observer for ProgressBars {
     fn task_finished(&self, task: &TaskEvent<'_>) {
         let runs = self.runs.read().unwrap_or_else(|p| p.into_inner());
         let Some(r) = runs.get(&task.run) else { return };
+        if task.cache != CacheUse::default() {
+            r.count_cache(&self.multi, task.cache);
+        }
         let bar = r
             .bars
             .iter()
@@ -219,6 +269,11 @@ impl Observer for ProgressBars {
                 }
             }
             *self.last.lock().unwrap_or_else(|p| p.into_inner()) = r.snapshot();
+            let mut c = r.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(line) = c.1.take() {
+                line.finish();
+            }
+            *self.last_cache.lock().unwrap_or_else(|p| p.into_inner()) = c.0;
         }
     }
 }
