@@ -251,3 +251,51 @@ fn the_state_names_two_call_sites_of_one_function_by_their_line() {
     let b = format!("add @ tests/dashboard.rs:{}", line + 1);
     assert_eq!(names, [a.as_str(), b.as_str()], "{state}");
 }
+
+#[delayed(cache)]
+fn cached_square(x: i64) -> i64 {
+    x * x
+}
+
+#[test]
+fn the_state_counts_results_loaded_from_the_cache() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-cache");
+    let _ = std::fs::remove_dir_all(&dir);
+    let rt = Runtime::builder()
+        .threads(2)
+        .fuse_loops(false)
+        .cache(&dir)
+        .dashboard("127.0.0.1:0")
+        .build()
+        .unwrap();
+    let addr = rt
+        .dashboard_url()
+        .expect("a dashboard")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let run = || {
+        rt.compute(graph! {
+            let xs: Vec<_> = (0..8).map(|i| cached_square(i)).collect();
+            xs
+        })
+        .unwrap()
+    };
+    assert_eq!(run(), (0..8).map(|i| i * i).collect::<Vec<i64>>());
+    assert_eq!(run(), (0..8).map(|i| i * i).collect::<Vec<i64>>());
+    let state: serde_json::Value = serde_json::from_str(&get(&addr, "/state.json")).unwrap();
+    // Newest run first: all loaded; the one before computed all.
+    let (second, first) = (&state["runs"][0], &state["runs"][1]);
+    assert_eq!(
+        (&second["cache_hits"], &second["cache_misses"]),
+        (&8.into(), &0.into()),
+        "{state}"
+    );
+    assert_eq!(
+        (&first["cache_hits"], &first["cache_misses"]),
+        (&0.into(), &8.into()),
+        "{state}"
+    );
+    assert_eq!(second["sites"][0]["cached"], 8, "{state}");
+    assert_eq!(first["sites"][0]["cached"], 0, "{state}");
+}

@@ -45,6 +45,8 @@ struct RunState {
     start: u64,
     end: Option<u64>,
     failed: bool,
+    /// Cached calls loaded and computed (tasks and fused blocks).
+    cache: crate::observe::CacheUse,
     sites: Vec<SiteState>,
     /// What the blocks of each fused loop run.
     fused: Vec<FusedSites>,
@@ -60,6 +62,8 @@ struct SiteState {
     done: u64,
     running: u64,
     failed: u64,
+    /// Of `done`, tasks whose result was loaded from the result cache.
+    cached: u64,
 }
 
 impl Dashboard {
@@ -105,11 +109,13 @@ impl Dashboard {
             }
             let _ = write!(
                 o,
-                "{{\"run\":{},\"start\":{},\"end\":{},\"failed\":{},\"sites\":[",
+                "{{\"run\":{},\"start\":{},\"end\":{},\"failed\":{},\"cache_hits\":{},\"cache_misses\":{},\"sites\":[",
                 r.run,
                 r.start,
                 r.end.map_or("null".to_owned(), |e| e.to_string()),
-                r.failed
+                r.failed,
+                r.cache.hits,
+                r.cache.misses
             );
             for (j, x) in r.sites.iter().enumerate() {
                 if j > 0 {
@@ -117,14 +123,15 @@ impl Dashboard {
                 }
                 let _ = write!(
                     o,
-                    "{{\"name\":{},\"at\":{},\"node\":{},\"total\":{},\"done\":{},\"running\":{},\"failed\":{}}}",
+                    "{{\"name\":{},\"at\":{},\"node\":{},\"total\":{},\"done\":{},\"running\":{},\"failed\":{},\"cached\":{}}}",
                     json_str(&x.label),
                     json_str(&format!("{}:{}:{}", x.site.file, x.site.line, x.site.column)),
                     x.node.map_or("null".to_owned(), |n| n.to_string()),
                     x.total,
                     x.done,
                     x.running,
-                    x.failed
+                    x.failed,
+                    x.cached
                 );
             }
             o.push_str("]}");
@@ -197,6 +204,7 @@ impl Observer for Dashboard {
                 done: 0,
                 running: 0,
                 failed: 0,
+                cached: 0,
             })
             .collect();
         let svg = run.template.map(|t| {
@@ -215,6 +223,7 @@ impl Observer for Dashboard {
             start: run.time,
             end: None,
             failed: false,
+            cache: Default::default(),
             sites,
             fused: run.fused_sites(),
         });
@@ -223,6 +232,7 @@ impl Observer for Dashboard {
 
     fn block_finished(&self, b: &BlockEvent) {
         let mut s = self.state();
+        s.count_cache(b.run, b.cache);
         let Some(f) = s
             .runs
             .iter()
@@ -261,7 +271,9 @@ impl Observer for Dashboard {
             x.running = x.running.saturating_sub(1);
             x.done += 1;
             x.failed += u64::from(t.failed);
+            x.cached += u64::from(t.cache.is_hit());
         }
+        s.count_cache(t.run, t.cache);
         if s.stream.len() == STREAM {
             s.stream.pop_front();
         }
@@ -303,5 +315,16 @@ impl State {
             .position(|x| std::ptr::eq(x.site, site))
             .or_else(|| r.sites.iter().position(|x| same_site(x.site, site)))?;
         Some(&mut r.sites[k])
+    }
+
+    /// Adds cached calls to run `run`'s count.
+    fn count_cache(&mut self, run: u64, u: crate::observe::CacheUse) {
+        if u == crate::observe::CacheUse::default() {
+            return;
+        }
+        if let Some(r) = self.runs.iter_mut().find(|r| r.run == run) {
+            r.cache.hits += u.hits;
+            r.cache.misses += u.misses;
+        }
     }
 }
