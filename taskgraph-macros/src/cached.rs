@@ -209,3 +209,74 @@ fn enabled(span: Span) -> TokenStream {
     let m = paths::private("results", span);
     quote_spanned!(span=> const _: () = #m::enabled::<()>();)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn domain_of(attr: &str, f: &str) -> String {
+        let cx = Ctxt::new();
+        let o = parse(attr.parse().unwrap(), &cx);
+        let f: ItemFn = syn::parse_str(f).unwrap();
+        let (wrapped, _) = wrap(&f, &o, &cx).expect("cacheable");
+        assert!(cx.into_tokens().is_empty());
+        // The domain is the one string literal of the wrapped body.
+        let body = wrapped.block.to_token_stream().to_string();
+        let start = body.find("\"inc@").expect("the domain") + 1;
+        body[start..start + body[start..].find('"').unwrap()].to_owned()
+    }
+
+    #[test]
+    fn the_domain_changes_with_the_code_and_the_version_only() {
+        let f = "fn inc(x: u64) -> u64 { x + 1 }";
+        let base = domain_of("cache", f);
+        assert!(base.starts_with("inc@") && base.ends_with('#'), "{base}");
+        // Layout and comments are not tokens.
+        assert_eq!(
+            domain_of("cache", "fn inc(x: u64)->u64{\n  // one more\n  x+1 }"),
+            base
+        );
+        // An edit of the body or of the signature is a new domain.
+        assert_ne!(domain_of("cache", "fn inc(x: u64) -> u64 { x + 2 }"), base);
+        assert_ne!(
+            domain_of("cache", "fn inc(x: u32) -> u64 { x as u64 + 1 }"),
+            base
+        );
+        // So is a version, and each version its own.
+        let v2 = domain_of("cache, version = \"2\"", f);
+        assert_eq!(v2, format!("{}2", base));
+        assert_ne!(domain_of("cache, version = \"3\"", f), v2);
+    }
+
+    fn errors(attr: &str, f: &str) -> String {
+        let cx = Ctxt::new();
+        let o = parse(attr.parse().unwrap(), &cx);
+        let f: ItemFn = syn::parse_str(f).unwrap();
+        let _ = wrap(&f, &o, &cx);
+        cx.into_tokens().to_string()
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        assert_eq!(errors("", "fn f() {}"), "");
+        assert!(errors("threads = 2", "fn f() {}").contains("does not take `threads = 2`"));
+        assert!(errors("cache, version = 2", "fn f() {}").contains("`version` takes a string"));
+        assert!(errors("version = \"2\"", "fn f() {}").contains("setting of the result cache"));
+        assert!(errors("cache", "fn f((a, b): (u8, u8)) -> u8 { a + b }")
+            .contains("parameters must be plain names"));
+        assert!(errors("cache", "fn f(self) -> u8 { 1 }").contains("free functions, not methods"));
+    }
+
+    #[test]
+    fn result_functions_store_their_ok_type() {
+        let ty: Type = syn::parse_str("std::io::Result<Vec<u8>>").unwrap();
+        assert_eq!(
+            result_ok(&ty).unwrap().to_token_stream().to_string(),
+            "Vec < u8 >"
+        );
+        let ty: Type = syn::parse_str("Result<u8, String>").unwrap();
+        assert_eq!(result_ok(&ty).unwrap().to_token_stream().to_string(), "u8");
+        let ty: Type = syn::parse_str("Vec<u8>").unwrap();
+        assert!(result_ok(&ty).is_none());
+    }
+}
