@@ -14,8 +14,10 @@
 //! - [`compile_errors`]: what the compiler catches, and how it says so.
 //! - [`speed`]: what taskgraph costs on top of the tasks.
 //! - [`cluster`]: the same graphs on a dask.distributed cluster.
-//! - [`caching`]: results kept on disk, reused by later runs and after a
-//!   crash (the `cache` feature).
+#![cfg_attr(
+    feature = "cache",
+    doc = "- [`caching`]: results kept on disk, reused by later runs and after a crash (the `cache` feature)."
+)]
 
 pub mod background;
 #[cfg(feature = "cache")]
