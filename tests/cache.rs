@@ -531,3 +531,51 @@ fn two_processes_sharing_a_directory_both_get_the_right_result() {
     assert_eq!(SLOW.load(Ordering::Relaxed), 0);
     assert_eq!(rt.cache().unwrap().stats().rejected, 0);
 }
+
+#[delayed(cache)]
+fn digest(k: u32, salt: u32) -> Vec<u64> {
+    (0..64)
+        .map(|i| u64::from(k ^ salt).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (i % 32))
+        .collect()
+}
+
+fn digest_ref(k: u32, salt: u32) -> Vec<u64> {
+    (0..64)
+        .map(|i| u64::from(k ^ salt).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (i % 32))
+        .collect()
+}
+
+#[test]
+fn many_threads_and_two_runtimes_storing_the_same_keys_at_once_agree() {
+    let d = dir("stress");
+    for round in 0..3u32 {
+        // Two runtimes (two `Cache`s, as two processes would have) on one
+        // directory, computing overlapping keys at the same time.
+        let a = Runtime::builder()
+            .threads(4)
+            .fuse_loops(false)
+            .cache(&d)
+            .build()
+            .unwrap();
+        let b = Runtime::builder().threads(4).cache(&d).build().unwrap();
+        let run = |rt: &Runtime| {
+            rt.compute(graph! {
+                let v: Vec<_> = (0..400u32).map(|i| digest(i % 37, round)).collect();
+                v
+            })
+            .unwrap()
+        };
+        let (va, vb) = std::thread::scope(|s| {
+            let ha = s.spawn(|| run(&a));
+            let hb = s.spawn(|| run(&b));
+            (ha.join().unwrap(), hb.join().unwrap())
+        });
+        let want: Vec<Vec<u64>> = (0..400u32).map(|i| digest_ref(i % 37, round)).collect();
+        assert_eq!(va, want);
+        assert_eq!(vb, want);
+        for rt in [&a, &b] {
+            assert_eq!(rt.cache().unwrap().stats().rejected, 0);
+        }
+    }
+    assert_eq!(entries(&d).len(), 3 * 37);
+}
