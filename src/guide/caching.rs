@@ -87,6 +87,12 @@
 //! Parameters are hashed by name before the body runs, so they are plain
 //! names (`x: T`, not patterns), and `cache` goes on free functions only.
 //!
+//! A function is cached by its parameters alone: one that reads what is not
+//! among them (a file by its path, the clock, an environment variable)
+//! would return what it read the first time. Cache the step that takes the
+//! file's *contents* (`clean(text)`, not `load(path)`), or give it what
+//! identifies the state (the file's modification time) as a parameter.
+//!
 //! # What is stored, and what can go wrong
 //!
 //! One file per result, under a folder named by the key's first two hex
