@@ -942,7 +942,17 @@ impl RuntimeBuilder {
     }
 
     /// The most bytes the result cache ([`cache`](RuntimeBuilder::cache))
-    /// keeps (default 10 GiB).
+    /// keeps (default 10 GiB); without `cache`, no effect.
+    ///
+    /// ```
+    /// use taskdag::Runtime;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("taskgraph-doc-cache-c-{}", std::process::id()));
+    /// let rt = Runtime::builder().cache(&dir).cache_limit(1 << 20).build()?;
+    /// assert_eq!(rt.cache().unwrap().limit(), 1 << 20);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), taskdag::Error>(())
+    /// ```
     #[cfg(feature = "cache")]
     pub fn cache_limit(mut self, bytes: u64) -> Self {
         let dir = self.results.take().map_or_else(Default::default, |r| r.0);
