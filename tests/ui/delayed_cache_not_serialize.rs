@@ -18,4 +18,13 @@ fn versioned(x: u32) -> u32 {
     x
 }
 
+pub struct Meter(pub u32);
+
+impl Meter {
+    #[delayed(cache)]
+    pub fn read(&self) -> u32 {
+        self.0
+    }
+}
+
 fn main() {}
