@@ -26,10 +26,9 @@
 //!
 //! Every result is compared with the sequential one. The taskgraph side
 //! runs first, then its cluster is closed and the Python side starts its
-//! own. This program is also the blocks' program: the workers run it again,
-//! with the same arguments, up to each `compute`, so everything before the
-//! last `compute` is cheap and does the same each time; the Python side
-//! runs after it, only here.
+//! own. This program is also the blocks' program: `main` calls
+//! `Dask::worker_entry` first, so on a worker it runs blocks and nothing
+//! else.
 
 use std::io::Write;
 use std::process::Command;
@@ -43,8 +42,8 @@ use taskdag::{delayed, graph};
 /// The dask.delayed side, run with the Python that taskgraph-cluster uses.
 const SCRIPT: &str = include_str!("versus_dask.py");
 
-/// The tutorial tasks' sleep, in ms: set by [`run`] before any graph, the
-/// same in every block's process (it runs with the same arguments).
+/// The tutorial tasks' sleep, in ms: an input of the tutorial's graph,
+/// which sets it where the graph is built (here, and in each block runner).
 static SLEEP_MS: AtomicU64 = AtomicU64::new(0);
 
 #[delayed]
@@ -146,8 +145,9 @@ pub struct Measured {
     pub dask: Side,
 }
 
-/// The tutorial: `4n - 1` sleeping tasks.
-fn tutorial(n: i64) -> impl ClusterGraph<Output = i64> + Send + 'static {
+/// The tutorial: `4n - 1` tasks sleeping `sleep_ms` each.
+fn tutorial((n, sleep_ms): (i64, u64)) -> impl ClusterGraph<Output = i64> + Send + 'static {
+    SLEEP_MS.store(sleep_ms, Ordering::Relaxed);
     graph! {
         let mut cs = Vec::new();
         for i in 0..n {
@@ -174,14 +174,16 @@ pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
         rounds,
         ..
     } = config;
-    SLEEP_MS.store(sleep_ms, Ordering::Relaxed);
     let mut tg = Side::default();
     let started = Instant::now();
-    let dask = Dask::local(config.workers, config.threads)?;
+    let dask = Dask::builder()
+        .python(python()?)
+        .local(config.workers, config.threads)?;
     tg.startup = started.elapsed().as_secs_f64();
     let distributed = dask.distributed_version().to_owned();
 
     let independent = |count: i64| {
+        SLEEP_MS.store(0, Ordering::Relaxed);
         graph! {
             let mut xs = Vec::new();
             for i in 0..count {
@@ -190,7 +192,8 @@ pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
             xs
         }
     };
-    let chain = || {
+    let chain = |levels: usize| {
+        SLEEP_MS.store(0, Ordering::Relaxed);
         graph! {
             let mut x = bump(0);
             for _ in 0..levels {
@@ -210,7 +213,7 @@ pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
     dask.set_block_size(Some(1));
     let warm = 4 * config.total_threads() as i64;
     assert_eq!(
-        dask.compute(independent(warm))?,
+        dask.compute(warm, independent)?,
         (1..=warm).collect::<Vec<_>>()
     );
 
@@ -218,7 +221,7 @@ pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
         let mut count = 0;
         for _ in 0..rounds {
             walls.push(timed(&mut || {
-                let report = dask.spawn(tutorial(n)).wait_report().unwrap();
+                let report = dask.spawn((n, sleep_ms), tutorial).wait_report().unwrap();
                 assert_eq!(report.value, tutorial_reference(n));
                 count = report.blocks.len();
             }));
@@ -232,12 +235,12 @@ pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
     let want: Vec<i64> = (1..=blocks).collect();
     for _ in 0..rounds {
         tg.independent.push(timed(&mut || {
-            assert_eq!(dask.compute(independent(blocks)).unwrap(), want);
+            assert_eq!(dask.compute(blocks, independent).unwrap(), want);
         }));
     }
     for _ in 0..rounds {
         tg.chain.push(timed(&mut || {
-            assert_eq!(dask.compute(chain()).unwrap(), levels as i64 + 1);
+            assert_eq!(dask.compute(levels, chain).unwrap(), levels as i64 + 1);
         }));
     }
     // Past the last graph: only this process gets here.
@@ -252,9 +255,19 @@ pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
     })
 }
 
+/// The Python of both sides: `TASKGRAPH_PYTHON`, else a virtual
+/// environment this example makes in the cargo target directory.
+fn python() -> Result<std::path::PathBuf, taskdag::cluster::ClusterError> {
+    use taskdag::cluster::python;
+    match std::env::var_os("TASKGRAPH_PYTHON").filter(|p| !p.is_empty()) {
+        Some(_) => python::interpreter(),
+        None => python::managed_venv(&python::cargo_target_venv()),
+    }
+}
+
 /// Runs `versus_dask.py` and reads its JSON; checks its results.
 fn run_python(config: &Config) -> Result<Side, Box<dyn std::error::Error>> {
-    let python = taskdag::cluster::python::interpreter()?;
+    let python = python()?;
     let script =
         std::env::temp_dir().join(format!("taskgraph-versus-dask-{}.py", std::process::id()));
     std::fs::File::create(&script)?.write_all(SCRIPT.as_bytes())?;
@@ -481,6 +494,7 @@ impl Measured {
 
 #[allow(dead_code)] // the test includes this file as a module
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    Dask::worker_entry();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let measured = run(Config::from_args(&args))?;
     for line in measured.lines() {

@@ -182,6 +182,8 @@ def run_job(spec, *deps):
         )
     env = dict(os.environ)
     env.update(spec["env"])
+    # The program tells by this that it runs the file it was sent as.
+    env["TASKGRAPH_PROGRAM_HASH"] = spec["hash"]
     stdin = frame([spec["input"], *deps])
     files = None
     if spec.get("files"):

@@ -8,12 +8,14 @@ pub mod frame;
 mod graph;
 mod job;
 pub mod python;
+mod remote;
 mod submission;
 
-pub use crate::dask::{Dask, WorkerInfo};
+pub use crate::dask::{Dask, DaskBuilder, WorkerInfo};
 pub use crate::error::ClusterError;
-pub use crate::graph::{ClusterGraph, Crossing, GraphHandle, GraphReport, Values};
+pub use crate::graph::{ClusterGraph, Crossing, GraphHandle, GraphReport, Inputs, Values};
 pub use crate::job::{Job, JobGraph, ProgramRef};
+pub use crate::remote::RemoteError;
 pub use crate::submission::{JobRun, Progress, Report, Submission};
 
 #[cfg(test)]

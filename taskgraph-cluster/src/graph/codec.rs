@@ -28,6 +28,41 @@ pub trait Crossing: Serialize + DeserializeOwned {}
 #[diagnostic::do_not_recommend]
 impl<T: Serialize + DeserializeOwned> Crossing for T {}
 
+/// The inputs of a graph sent to a cluster (the `I` of
+/// [`Dask::compute(inputs, build)`](crate::Dask::compute)): they are
+/// serialised by the client and travel with the graph, so they must be
+/// `Serialize + DeserializeOwned`.
+///
+/// Implemented for every such type; a graph whose inputs are not is a
+/// compile error at [`Dask::spawn`](crate::Dask::spawn) that names the type.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is the input of a graph sent to a cluster, so it must implement `serde::Serialize` and `serde::Deserialize`",
+    label = "`{Self}` cannot travel with the graph",
+    note = "the inputs are serialised here and read back on every worker that runs a block of the graph: derive them, `#[derive(serde::Serialize, serde::Deserialize)]`",
+    note = "or compute this graph on a local `taskdag::Runtime`, which needs neither"
+)]
+pub trait Inputs: Serialize + DeserializeOwned {}
+
+#[diagnostic::do_not_recommend]
+impl<T: Serialize + DeserializeOwned> Inputs for T {}
+
+/// Inputs `I` read back from their bytes.
+pub(crate) fn read_inputs<I: Inputs>(bytes: &[u8]) -> Result<I, taskgraph_runtime::Error> {
+    match postcard::take_from_bytes(bytes) {
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(taskgraph_runtime::Error::cluster(format!(
+            "the inputs of type {} are followed by {} more bytes: corrupt",
+            std::any::type_name::<I>(),
+            rest.len()
+        ))),
+        Err(e) => Err(taskgraph_runtime::Error::cluster(format!(
+            "the inputs of type {} do not read back from their own bytes: {e} (a \
+             `Serialize` and `Deserialize` that do not agree?)",
+            std::any::type_name::<I>()
+        ))),
+    }
+}
+
 /// The value types of a graph's families, as nested pairs `(T0, (T1, ..
 /// ()))`, all [`Crossing`]: what a [`ClusterGraph`] has.
 pub trait Values {

@@ -1,62 +1,121 @@
-//! A block's process: the program, started by a dask job with
-//! `TASKGRAPH_BLOCK_OF` set, runs its `main` up to the graph it was sent
-//! for; there it runs its block and exits.
+//! A block runner: the program, started by a dask job with
+//! `TASKGRAPH_BLOCK` set, becomes one in [`Dask::worker_entry`] before any of
+//! its own code runs; it runs its block and exits.
 //!
-//! The graphs the program sends before that one are not sent again: their
-//! outcome came with the block (`Spec::history`), and the handle of each
-//! gives the same value or error as it did in the program that sent them.
+//! The block's specification says where, in this very executable, the
+//! entry for the graph's types ([`entry`]) and the graph's function are: as
+//! offsets from [`anchor`], a function of this crate. The executable is the
+//! client's own (the job runs the file the client registered, by its
+//! SHA-256, and the driver tells the block that hash, which must be the
+//! specification's), so an offset taken in the client is the same
+//! function here, wherever the program was loaded.
+//!
+//! [`Dask::worker_entry`]: crate::Dask::worker_entry
 
 use std::io::Write;
 use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::SystemTime;
 
 use taskgraph_runtime::part::{Codec, Instance, NodeId, NodeRange, Part, Plan};
 use taskgraph_runtime::{Error, FamilyInfo, Runtime};
 
-use super::codec::ValuesCodec;
+use super::codec::{read_inputs, ValuesCodec};
 use super::format;
-use super::{decode_outputs, encode_outputs, infos, shape, ClusterGraph, Outcome, Report, Spec};
-use super::{Values, BLOCK_OF, ERROR_MARK};
+use super::{decode_outputs, encode_outputs, infos, shape, ClusterGraph, Inputs, Report, Spec};
+use super::{Values, BLOCK, ERROR_MARK, PROGRAM_HASH};
 use crate::frame;
 
 /// The exit code of a block that reported a failure on standard error.
 const FAILED: i32 = 3;
 
+/// The block runner's entry for one graph's types: the block's values, in
+/// the order of `Spec::collect`, or its failure.
+pub(crate) type Entry = fn(&Job) -> Result<Vec<Vec<u8>>, Report>;
+
 /// The block this process was started for.
-struct Job {
-    graph: u64,
+pub(crate) struct Job {
     spec: Spec,
     /// The outputs of the blocks it depends on, in order.
     deps: Vec<Vec<Vec<u8>>>,
-    output: std::path::PathBuf,
 }
 
-/// Whether this process runs a block of a graph (`TASKGRAPH_BLOCK_OF` is
-/// set). A [`Dask`](crate::Dask) made here connects to nothing.
+/// Whether this process was started as a block runner (`TASKGRAPH_BLOCK`
+/// is set).
 pub(crate) fn in_block() -> bool {
-    std::env::var_os(BLOCK_OF).is_some()
+    std::env::var_os(BLOCK).is_some()
 }
 
-/// The block's job, read once; exits the process if it cannot be read.
-fn job() -> &'static Job {
-    static JOB: OnceLock<Job> = OnceLock::new();
-    JOB.get_or_init(|| match read_job() {
-        Ok(job) => job,
-        Err(message) => fail(&Report::Other { message }),
-    })
+/// When [`enter`] ran in the client: `None` if it did not.
+static ENTERED: OnceLock<SystemTime> = OnceLock::new();
+
+/// [`Dask::worker_entry`](crate::Dask::worker_entry): returns in a client,
+/// runs the block and exits in a block runner.
+pub(crate) fn enter() {
+    if in_block() {
+        run()
+    }
+    ENTERED.get_or_init(SystemTime::now);
+}
+
+/// A client that did not call [`enter`] must not send a graph: its workers
+/// would run its `main`.
+pub(crate) fn check_entered() -> Result<(), Error> {
+    if ENTERED.get().is_some() {
+        return Ok(());
+    }
+    Err(Error::cluster(
+        "this program sends a graph to a cluster but did not call \
+         `taskdag::cluster::Dask::worker_entry()` first in `main`: its workers start this \
+         program to run the graph's blocks, and without that call they would run `main` \
+         instead; add it as the first line of `main`",
+    ))
+}
+
+/// When this process started, as far as the program knows it: when it
+/// called `worker_entry`.
+pub(crate) fn started() -> Option<SystemTime> {
+    ENTERED.get().copied()
+}
+
+/// In a block runner, `what` (`Dask::local`) means the program's `main`
+/// runs: it did not call `worker_entry` first. Fails the block, saying so.
+pub(crate) fn refuse_in_block(what: &str) {
+    if in_block() {
+        fail(&Report::Other {
+            message: format!(
+                "this program was started on a worker to run block {} but its `main` \
+                 reached `{what}` without calling `taskdag::cluster::Dask::worker_entry()` \
+                 first: add that call as the first line of `main`",
+                std::env::var(BLOCK).unwrap_or_default()
+            ),
+        })
+    }
+}
+
+/// The function the offsets of entries and graph functions count from.
+#[inline(never)]
+fn anchor() {}
+
+/// `address` as an offset from [`anchor`].
+pub(crate) fn offset(address: usize) -> i64 {
+    (address as i64).wrapping_sub(anchor as fn() as usize as i64)
+}
+
+/// The address at `offset` from [`anchor`].
+fn address(offset: i64) -> usize {
+    (anchor as fn() as usize as i64).wrapping_add(offset) as usize
 }
 
 fn read_job() -> Result<Job, String> {
     let var = |name: &str| {
         std::env::var_os(name).ok_or_else(|| {
-            format!("{name} is not set: this program was started as a block of a graph ({BLOCK_OF} is set) by something other than taskgraph-cluster")
+            format!(
+                "{name} is not set: this program was started as a block runner ({BLOCK} is \
+                 set) by something other than taskgraph-cluster"
+            )
         })
     };
-    let graph: u64 = var(BLOCK_OF)?
-        .to_string_lossy()
-        .parse()
-        .map_err(|e| format!("{BLOCK_OF}: {e}"))?;
     let input = std::path::PathBuf::from(var("TASKGRAPH_JOB_INPUT")?);
-    let output = std::path::PathBuf::from(var("TASKGRAPH_JOB_OUTPUT")?);
     let bytes = std::fs::read(&input).map_err(|e| format!("{}: {e}", input.display()))?;
     let frames = frame::decode(&bytes).map_err(|e| format!("the block's input: {e}"))?;
     let spec: Spec = format::decode(frames.input, "the block's specification")?;
@@ -64,19 +123,29 @@ fn read_job() -> Result<Job, String> {
     for d in frames.deps {
         deps.push(decode_outputs(d).map_err(|e| e.to_string())?);
     }
-    if deps.len() != spec.inputs.len() {
+    if deps.len() != spec.takes.len() {
         return Err(format!(
             "the block has {} inputs but reads {}",
             deps.len(),
-            spec.inputs.len()
+            spec.takes.len()
         ));
     }
-    Ok(Job {
-        graph,
-        spec,
-        deps,
-        output,
-    })
+    let here = var(PROGRAM_HASH)?.to_string_lossy().into_owned();
+    if here != spec.program {
+        return Err(format!(
+            "block `{}` of {} was sent by the program {} but runs in the program {}: a block \
+             runs only in the client's own executable",
+            spec.name,
+            spec.id,
+            short(&spec.program),
+            short(&here)
+        ));
+    }
+    Ok(Job { spec, deps })
+}
+
+fn short(hash: &str) -> &str {
+    &hash[..hash.len().min(16)]
 }
 
 /// Reports `report` on standard error and exits.
@@ -88,91 +157,63 @@ fn fail(report: &Report) -> ! {
     std::process::exit(FAILED)
 }
 
-/// The graph numbered `number` in this block's process: its outcome if an
-/// earlier graph's is known (`None` if not), or, for the block's own graph,
-/// its block (this does not return).
-pub(crate) fn graph<G: ClusterGraph>(graph: G, number: u64) -> Option<Result<G::Output, Error>> {
-    let job = job();
-    if number == job.graph {
-        run_block(graph, job)
+/// Runs this process's block, writes what it sends on, exits.
+fn run() -> ! {
+    let job = match read_job() {
+        Ok(job) => job,
+        Err(message) => fail(&Report::Other { message }),
+    };
+    let output = match std::env::var_os("TASKGRAPH_JOB_OUTPUT") {
+        Some(path) => std::path::PathBuf::from(path),
+        None => fail(&Report::Other {
+            message: "TASKGRAPH_JOB_OUTPUT is not set".into(),
+        }),
+    };
+    // SAFETY: `spec.entry` is the offset of `entry::<I, G>`, an `Entry`, from
+    // `anchor` in the client's executable (`prepare`), and this process runs
+    // that executable: the driver ran the file of the client's program hash
+    // and told us that hash, which `read_job` checked against the spec's.
+    // The same file, loaded anywhere, keeps its functions' offsets.
+    let entry: Entry = unsafe { std::mem::transmute::<usize, Entry>(address(job.spec.entry)) };
+    let values = match entry(&job) {
+        Ok(values) => values,
+        Err(report) => fail(&report),
+    };
+    if let Err(e) = std::fs::write(&output, encode_outputs(&values)) {
+        fail(&Report::Other {
+            message: format!("cannot write {}: {e}", output.display()),
+        })
     }
-    if number > job.graph {
-        diverged(number)
-    }
-    match job.spec.history.get(number as usize) {
-        Some(Some(Outcome::Values(values))) => {
-            let part = Assembling {
-                values,
-                codec: ValuesCodec::<G::Values>::new(),
-            };
-            let rt = match block_runtime() {
-                Ok(rt) => rt,
-                Err(e) => return Some(Err(e)),
-            };
-            Some(graph.__part(rt, &part).and_then(|v| {
-                v.ok_or_else(|| Error::cluster("taskgraph internal error: no output"))
-            }))
-        }
-        Some(Some(Outcome::Failed(report))) => {
-            // The names of the earlier graph's call sites: instantiate it.
-            let part = Naming {
-                infos: OnceLock::new(),
-                codec: ValuesCodec::<G::Values>::new(),
-            };
-            let rt = match block_runtime() {
-                Ok(rt) => rt,
-                Err(e) => return Some(Err(e)),
-            };
-            let _ = graph.__part(rt, &part);
-            let infos = part.infos.get().map(Vec::as_slice).unwrap_or(&[]);
-            Some(Err(report.error(infos)))
-        }
-        _ => None,
-    }
+    std::process::exit(0)
 }
 
-/// The program reached a graph past the one its block belongs to: it did
-/// not run as it did where it was started.
-pub(crate) fn diverged(number: u64) -> ! {
-    fail(&Report::Other {
-        message: format!(
-            "this program, run again for a block of its graph #{} on a worker, \
-             sent graph #{number} to the cluster first: the code before a graph is \
-             sent must do the same with the same arguments every time (no randomness, \
-             clock or environment in it, and nothing it reads may differ between machines)",
-            job().graph
-        ),
-    })
-}
-
-/// The program waited for a graph whose end the program that sent this
-/// block had not seen.
-pub(crate) fn diverged_wait() -> ! {
-    fail(&Report::Other {
-        message: format!(
-            "this program, run again for a block of its graph #{} on a worker, waited for \
-             an earlier graph that the program sending the block had not waited for: the \
-             code before a graph is sent must do the same every time",
-            job().graph
-        ),
-    })
-}
-
-fn block_runtime() -> Result<&'static Runtime, Error> {
-    static RT: OnceLock<Runtime> = OnceLock::new();
-    if let Some(rt) = RT.get() {
-        return Ok(rt);
+/// The block runner for graphs of type `G` built from inputs `I`: builds
+/// the graph from the block's inputs and runs the block.
+pub(crate) fn entry<I: Inputs, G: ClusterGraph>(job: &Job) -> Result<Vec<Vec<u8>>, Report> {
+    let spec = &job.spec;
+    let other = |message: String| Report::Other { message };
+    if spec.id.graph_type != std::any::type_name::<G>()
+        || spec.id.input_type != std::any::type_name::<I>()
+    {
+        return Err(other(format!(
+            "taskgraph internal error: block `{}` of {} reached the entry for graphs of type \
+             {} from {}",
+            spec.name,
+            spec.id,
+            std::any::type_name::<G>(),
+            std::any::type_name::<I>()
+        )));
     }
-    let rt = Runtime::new(1)?;
-    Ok(RT.get_or_init(|| rt))
-}
-
-/// Runs this process's block of `graph`, writes what it sends on, exits.
-fn run_block<G: ClusterGraph>(graph: G, job: &Job) -> ! {
+    // SAFETY: `spec.build` is the offset from `anchor` of the `fn(I) -> G`
+    // that the client passed with these very `I` and `G` (`prepare` took
+    // both offsets together), in this same executable (see `run`).
+    let build = unsafe { std::mem::transmute::<usize, fn(I) -> G>(address(spec.build)) };
+    let inputs: I = read_inputs(&spec.inputs).map_err(|e| other(e.to_string()))?;
+    let graph = build(inputs);
     let part = Block {
         job,
         codec: ValuesCodec::<G::Values>::new(),
-        values: Mutex::new(vec![None; job.spec.collect.len()]),
+        values: Mutex::new(vec![None; spec.collect.len()]),
         infos: OnceLock::new(),
     };
     let r = match block_runtime() {
@@ -182,10 +223,12 @@ fn run_block<G: ClusterGraph>(graph: G, job: &Job) -> ! {
     let infos = part.infos.get().map(Vec::as_slice).unwrap_or(&[]);
     match r {
         Ok(None) => {}
-        Ok(Some(_)) => fail(&Report::Other {
-            message: "taskgraph internal error: a block took the graph's output".into(),
-        }),
-        Err(e) => fail(&Report::of(&e, infos)),
+        Ok(Some(_)) => {
+            return Err(other(
+                "taskgraph internal error: a block took the graph's output".into(),
+            ))
+        }
+        Err(e) => return Err(Report::of(&e, infos)),
     }
     let values = part
         .values
@@ -195,20 +238,24 @@ fn run_block<G: ClusterGraph>(graph: G, job: &Job) -> ! {
     for (k, v) in values.into_iter().enumerate() {
         match v {
             Some(v) => out.push(v),
-            None => fail(&Report::Other {
-                message: format!(
+            None => {
+                return Err(other(format!(
                     "taskgraph internal error: block `{}` did not make node {:?}",
-                    job.spec.name, job.spec.collect[k]
-                ),
-            }),
+                    spec.name, spec.collect[k]
+                )))
+            }
         }
     }
-    if let Err(e) = std::fs::write(&job.output, encode_outputs(&out)) {
-        fail(&Report::Other {
-            message: format!("cannot write {}: {e}", job.output.display()),
-        })
+    Ok(out)
+}
+
+fn block_runtime() -> Result<&'static Runtime, Error> {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    if let Some(rt) = RT.get() {
+        return Ok(rt);
     }
-    std::process::exit(0)
+    let rt = Runtime::new(1)?;
+    Ok(RT.get_or_init(|| rt))
 }
 
 /// A block's part: its nodes, the values it is given, the values it sends.
@@ -223,17 +270,17 @@ impl<V: Values> Part for Block<'_, V> {
     fn plan<'s>(&'s self, graph: &Instance) -> Result<Plan<'s>, Error> {
         self.infos.get_or_init(|| infos(graph));
         let spec = &self.job.spec;
-        if shape(graph) != spec.shape {
+        if let Some(what) = spec.shape.difference(&shape(graph)) {
             return Err(Error::cluster(format!(
-                "this program, run again on a worker for block `{}`, built a different graph \
-                 than the program that sent it: the code before a graph is sent must build it \
-                 the same way every time, from the same arguments (no randomness, clock, \
-                 environment or files that differ between machines)",
-                spec.name
+                "{}: block `{}` built a graph of another shape on a worker than the client \
+                 did from the same inputs: {what}. A graph's function must build it from its \
+                 inputs alone (nothing read from the environment, files, the clock or \
+                 randomness that may differ between machines): pass such values as inputs",
+                spec.id, spec.name
             )));
         }
         let mut inject = Vec::new();
-        for (d, list) in spec.inputs.iter().enumerate() {
+        for (d, list) in spec.takes.iter().enumerate() {
             for &(pos, (f, i)) in list {
                 let bytes = self.job.deps[d].get(pos as usize).ok_or_else(|| {
                     Error::cluster("a block's input holds fewer values than it should")
@@ -264,50 +311,4 @@ impl<V: Values> Part for Block<'_, V> {
     fn produced(&self, position: usize, bytes: Vec<u8>) {
         self.values.lock().unwrap_or_else(PoisonError::into_inner)[position] = Some(bytes);
     }
-}
-
-/// An earlier graph's output, from its output nodes' values.
-struct Assembling<'a, V> {
-    values: &'a [((u32, u32), Vec<u8>)],
-    codec: ValuesCodec<V>,
-}
-
-impl<V: Values> Part for Assembling<'_, V> {
-    fn plan<'s>(&'s self, _: &Instance) -> Result<Plan<'s>, Error> {
-        Ok(Plan {
-            run: Vec::new(),
-            inject: self
-                .values
-                .iter()
-                .map(|&((f, i), ref b)| (NodeId::new(f, i), &b[..]))
-                .collect(),
-            collect: Vec::new(),
-            take_outputs: true,
-        })
-    }
-
-    fn codec(&self) -> &dyn Codec {
-        &self.codec
-    }
-
-    fn produced(&self, _: usize, _: Vec<u8>) {}
-}
-
-/// Instantiates an earlier graph only to learn its call sites.
-struct Naming<V> {
-    infos: OnceLock<Vec<&'static FamilyInfo>>,
-    codec: ValuesCodec<V>,
-}
-
-impl<V: Values> Part for Naming<V> {
-    fn plan<'s>(&'s self, graph: &Instance) -> Result<Plan<'s>, Error> {
-        self.infos.get_or_init(|| infos(graph));
-        Err(Error::cluster("named"))
-    }
-
-    fn codec(&self) -> &dyn Codec {
-        &self.codec
-    }
-
-    fn produced(&self, _: usize, _: Vec<u8>) {}
 }
