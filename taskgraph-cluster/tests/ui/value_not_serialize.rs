@@ -19,6 +19,7 @@ fn total(readings: Vec<Reading>) -> f64 {
 }
 
 fn main() {
+    Dask::worker_entry();
     let rt = Runtime::new(2).unwrap();
     let local = rt
         .compute(graph! {
@@ -28,9 +29,11 @@ fn main() {
         .unwrap();
     let cluster = Dask::local(2, 1).unwrap();
     let remote = cluster
-        .compute(graph! {
-            let rs: Vec<_> = (0..10).map(|i| load(i)).collect();
-            total(rs)
+        .compute(10, |n: u32| {
+            graph! {
+                let rs: Vec<_> = (0..n).map(|i| load(i)).collect();
+                total(rs)
+            }
         })
         .unwrap();
     assert_eq!(local, remote);
