@@ -318,6 +318,7 @@ impl Inner {
                     "env": job.env,
                     "deps": job.deps,
                     "files": job.files,
+                    "serve": job.served,
                 })
             })
             .collect();

@@ -39,13 +39,17 @@ use crate::{ClusterError, Dask, Job, JobGraph, JobRun, ProgramRef, Progress};
 use codec::ValuesCodec;
 
 /// The environment variable that makes this program a block runner: the
-/// name of the block, for messages. Its specification comes in the job's
-/// input file.
+/// graph of the block it was started for, for messages. The blocks come
+/// through pipes (`worker.rs`).
 pub(crate) const BLOCK: &str = "TASKGRAPH_BLOCK";
 
 /// The environment variable in which the driver tells a block runner the
 /// hash of the program file it runs.
 pub(crate) const PROGRAM_HASH: &str = "TASKGRAPH_PROGRAM_HASH";
+
+/// The environment variable that gives a block runner its pipes, `R,W`
+/// (`worker.rs`).
+pub(crate) const RUNNER_FDS: &str = "TASKGRAPH_RUNNER_FDS";
 
 /// The marker before a block's error report on its standard error.
 pub(crate) const ERROR_MARK: &str = "@taskgraph-block-error@ ";
@@ -676,8 +680,8 @@ impl Sender {
             let input = format::encode(&spec).expect("a block's specification serialises");
             jobs.push(
                 Job::new(b.name.clone(), &program)
-                    .env(BLOCK, format!("{} of {}", b.name, ticket.id))
-                    .through_files()
+                    .env(BLOCK, ticket.id.to_string())
+                    .served()
                     .deps(b.deps.iter().map(|(d, _)| *d))
                     .input(input),
             );

@@ -1,6 +1,12 @@
-//! A block runner: the program, started by a dask job with
+//! A block runner: the program, started by the driver on a worker with
 //! `TASKGRAPH_BLOCK` set, becomes one in [`Dask::worker_entry`] before any of
-//! its own code runs; it runs its block and exits.
+//! its own code runs. It lives as long as its worker: it reads blocks from
+//! the pipe named by `TASKGRAPH_RUNNER_FDS` (`R,W`: a `u64` length and the
+//! job's framed input), runs each, and answers on the other (a status byte,
+//! 0 for the block's outputs or 1 for its failure report as JSON, then a
+//! `u64` length and the bytes). The driver keeps one such runner per
+//! concurrently running block of a worker, and starts a new one only when
+//! all are busy or one died.
 //!
 //! The block's specification says where, in this very executable, the
 //! entry for the graph's types ([`entry`]) and the graph's function are: as
@@ -12,7 +18,7 @@
 //!
 //! [`Dask::worker_entry`]: crate::Dask::worker_entry
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::SystemTime;
 
@@ -22,7 +28,7 @@ use taskgraph_runtime::{Error, FamilyInfo, Runtime};
 use super::codec::{read_inputs, ValuesCodec};
 use super::format;
 use super::{decode_outputs, encode_outputs, infos, shape, ClusterGraph, Inputs, Report, Spec};
-use super::{Values, BLOCK, ERROR_MARK, PROGRAM_HASH};
+use super::{Values, BLOCK, ERROR_MARK, PROGRAM_HASH, RUNNER_FDS};
 use crate::frame;
 
 /// The exit code of a block that reported a failure on standard error.
@@ -106,18 +112,8 @@ fn address(offset: i64) -> usize {
     (anchor as fn() as usize as i64).wrapping_add(offset) as usize
 }
 
-fn read_job() -> Result<Job, String> {
-    let var = |name: &str| {
-        std::env::var_os(name).ok_or_else(|| {
-            format!(
-                "{name} is not set: this program was started as a block runner ({BLOCK} is \
-                 set) by something other than taskgraph-cluster"
-            )
-        })
-    };
-    let input = std::path::PathBuf::from(var("TASKGRAPH_JOB_INPUT")?);
-    let bytes = std::fs::read(&input).map_err(|e| format!("{}: {e}", input.display()))?;
-    let frames = frame::decode(&bytes).map_err(|e| format!("the block's input: {e}"))?;
+fn read_job(bytes: &[u8]) -> Result<Job, String> {
+    let frames = frame::decode(bytes).map_err(|e| format!("the block's input: {e}"))?;
     let spec: Spec = format::decode(frames.input, "the block's specification")?;
     let mut deps = Vec::with_capacity(frames.deps.len());
     for d in frames.deps {
@@ -130,7 +126,12 @@ fn read_job() -> Result<Job, String> {
             spec.takes.len()
         ));
     }
-    let here = var(PROGRAM_HASH)?.to_string_lossy().into_owned();
+    let here = std::env::var(PROGRAM_HASH).map_err(|_| {
+        format!(
+            "{PROGRAM_HASH} is not set: this program was started as a block runner ({BLOCK} \
+             is set) by something other than taskgraph-cluster"
+        )
+    })?;
     if here != spec.program {
         return Err(format!(
             "block `{}` of {} was sent by the program {} but runs in the program {}: a block \
@@ -157,34 +158,82 @@ fn fail(report: &Report) -> ! {
     std::process::exit(FAILED)
 }
 
-/// Runs this process's block, writes what it sends on, exits.
+/// Serves blocks on the pipes the driver gave this process, until the
+/// driver closes them; then exits.
 fn run() -> ! {
-    let job = match read_job() {
-        Ok(job) => job,
-        Err(message) => fail(&Report::Other { message }),
+    use std::os::fd::FromRawFd;
+
+    let fds = std::env::var(RUNNER_FDS).unwrap_or_default();
+    let parsed = fds
+        .split_once(',')
+        .and_then(|(r, w)| Some((r.parse::<i32>().ok()?, w.parse::<i32>().ok()?)));
+    let Some((r, w)) = parsed else {
+        fail(&Report::Other {
+            message: format!(
+                "{RUNNER_FDS} is {fds:?}, not two file descriptors: this program was started \
+                 as a block runner ({BLOCK} is set) by something other than taskgraph-cluster"
+            ),
+        })
     };
-    let output = match std::env::var_os("TASKGRAPH_JOB_OUTPUT") {
-        Some(path) => std::path::PathBuf::from(path),
-        None => fail(&Report::Other {
-            message: "TASKGRAPH_JOB_OUTPUT is not set".into(),
-        }),
-    };
+    // SAFETY: the driver passed these two descriptors, the read end of its
+    // request pipe and the write end of its answer pipe, to this process
+    // alone (`pass_fds`), and nothing else in it uses them.
+    let (mut requests, answers) =
+        unsafe { (std::fs::File::from_raw_fd(r), std::fs::File::from_raw_fd(w)) };
+    let mut answers = std::io::BufWriter::new(answers);
+    loop {
+        let mut len = [0; 8];
+        if requests.read_exact(&mut len).is_err() {
+            // The driver closed the pipe (its worker is closing or died).
+            std::process::exit(0)
+        }
+        let mut request = vec![0; u64::from_le_bytes(len) as usize];
+        if requests.read_exact(&mut request).is_err() {
+            std::process::exit(0)
+        }
+        let (status, body) = match block(&request) {
+            Ok(values) => (0u8, encode_outputs(&values)),
+            Err(report) => (1u8, serde_json::to_vec(&report).unwrap_or_default()),
+        };
+        let sent = answers
+            .write_all(&[status])
+            .and_then(|()| answers.write_all(&(body.len() as u64).to_le_bytes()))
+            .and_then(|()| answers.write_all(&body))
+            .and_then(|()| answers.flush());
+        if sent.is_err() {
+            std::process::exit(0)
+        }
+    }
+}
+
+/// Runs one block: its values, or its failure.
+fn block(request: &[u8]) -> Result<Vec<Vec<u8>>, Report> {
+    let job = read_job(request).map_err(|message| Report::Other { message })?;
     // SAFETY: `spec.entry` is the offset of `entry::<I, G>`, an `Entry`, from
     // `anchor` in the client's executable (`prepare`), and this process runs
     // that executable: the driver ran the file of the client's program hash
     // and told us that hash, which `read_job` checked against the spec's.
     // The same file, loaded anywhere, keeps its functions' offsets.
     let entry: Entry = unsafe { std::mem::transmute::<usize, Entry>(address(job.spec.entry)) };
-    let values = match entry(&job) {
-        Ok(values) => values,
-        Err(report) => fail(&report),
-    };
-    if let Err(e) = std::fs::write(&output, encode_outputs(&values)) {
-        fail(&Report::Other {
-            message: format!("cannot write {}: {e}", output.display()),
-        })
+    // A task's panic is the runtime's to report; this catches one in the
+    // graph's own function, so that the runner lives on.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| entry(&job))) {
+        Ok(r) => r,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_owned());
+            Err(Report::Other {
+                message: format!(
+                    "{}: the graph's function panicked on a worker, building block `{}`: \
+                     {message}",
+                    job.spec.id, job.spec.name
+                ),
+            })
+        }
     }
-    std::process::exit(0)
 }
 
 /// The block runner for graphs of type `G` built from inputs `I`: builds
