@@ -85,7 +85,8 @@
 //! - **When it pays off.** A block costs a few milliseconds (a dask task and
 //!   a process start): blocks should carry 100 ms of work or more.
 //!   `Dask::set_block_size` sets the iterations per block; by default each
-//!   loop is cut into about two blocks per thread of the cluster.
+//!   loop is cut into about eight blocks per thread of the cluster, so dask
+//!   balances them, and workers that join later take later blocks.
 //! - **Python.** `Dask::local` and `Dask::connect` use `TASKGRAPH_PYTHON`,
 //!   else `python3`, which must be able to `import distributed`; otherwise
 //!   they fail with an error that says the `pip install` command to run.

@@ -16,7 +16,7 @@
 //!   efficiency = (tasks × SLEEP_MS) / (wall × threads of the cluster); the
 //!   ideal is that of the best schedule of the same tasks on those threads
 //!   with no overhead at all. taskgraph runs it with its default blocks
-//!   (about two per thread per loop) and with one block per iteration.
+//!   (about eight per thread per loop) and with one block per iteration.
 //! - **per block**: BLOCKS independent zero-work `bump(i)`, one block each
 //!   (`set_block_size(Some(1))`); dask: as many zero-work delayed tasks.
 //!   Wall time / BLOCKS.

@@ -241,7 +241,7 @@ fn a_worker_added_mid_run_takes_blocks() {
 
 fn a_worker_killed_mid_run_loses_nothing() {
     let dask = cluster(2, 1);
-    // The default cut: four blocks of two iterations, and the rest of the
+    // The default cut: eight blocks of one iteration, and the rest of the
     // reduction in one block that reads them all at the end.
     let h = dask.spawn((8, 400), sleepy);
     wait_for("a first block", &h, |h| !h.runs().is_empty());

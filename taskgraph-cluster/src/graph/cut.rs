@@ -58,8 +58,8 @@ pub(crate) struct Sizing {
     /// Iterations of a loop per block; 0: chosen per loop so that it has
     /// about `target` blocks.
     pub(crate) block_size: u32,
-    /// Blocks per loop when the size is chosen: twice the cluster's
-    /// threads.
+    /// Blocks per loop when the size is chosen: eight per thread of the
+    /// cluster ([`BLOCKS_PER_THREAD`](super::BLOCKS_PER_THREAD)).
     pub(crate) target: u32,
 }
 

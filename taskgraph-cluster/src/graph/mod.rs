@@ -3,12 +3,13 @@
 //! The client serialises the graph's inputs, builds the graph from them
 //! (read back from their own bytes, as a worker will) without running a
 //! task, and cuts it into blocks (`cut.rs`); each block is one dask job that
-//! runs *this program* on some worker (the executable is sent to every
-//! worker once, cached by its hash). There [`Dask::worker_entry`], first in
-//! `main`, finds the graph's function in the same executable (`worker.rs`),
-//! builds the graph from the inputs that came with the block, checks that
-//! its shape is the client's, runs only its block on a local runtime,
-//! writes the values other blocks need, and exits. Values between blocks
+//! a block runner runs: *this program*, started once per busy thread of a
+//! worker (the executable is sent to every worker once, cached by its hash).
+//! There [`Dask::worker_entry`], first in `main`, finds the graph's function
+//! in the same executable (`worker.rs`), builds the graph from the inputs
+//! that came with the block, checks that its shape is the client's, runs
+//! only its block on a local runtime, hands the values other blocks need
+//! back, and waits for the next block. Values between blocks
 //! are bytes (serde, postcard) in dask's memory, in a versioned envelope
 //! (`format.rs`) that refuses bytes of another version.
 
@@ -53,6 +54,11 @@ pub(crate) const RUNNER_FDS: &str = "TASKGRAPH_RUNNER_FDS";
 
 /// The marker before a block's error report on its standard error.
 pub(crate) const ERROR_MARK: &str = "@taskgraph-block-error@ ";
+
+/// How many blocks per thread of the cluster a loop is cut into by default:
+/// enough that equal blocks end about together on any number of threads,
+/// and that workers added mid-run find blocks to take.
+const BLOCKS_PER_THREAD: usize = 8;
 
 /// The numbers this process gives the graphs it sends.
 static SEQUENCE: AtomicU64 = AtomicU64::new(1);
@@ -438,13 +444,15 @@ impl Dask {
     }
 
     /// Sets how many iterations of a loop go into one block: `None` (the
-    /// default) chooses per loop, about two blocks per thread of the
+    /// default) chooses per loop, about eight blocks per thread of the
     /// cluster when the graph is sent (a power of two, so a `tree_reduce`
-    /// over the loop pairs inside blocks).
+    /// over the loop pairs inside blocks): several per thread, so that dask
+    /// balances them over the threads, and workers that join while the
+    /// graph runs take later blocks.
     ///
-    /// A block is one dask task and one start of this program on a worker,
-    /// a few milliseconds; make each carry enough work (≥ 100 ms) for the
-    /// cluster to pay off. Applies to graphs sent after the call.
+    /// A block is one dask task and a round trip to a block runner on a
+    /// worker, a millisecond or more; make each carry enough work (≥ 10 ms)
+    /// for the cluster to pay off. Applies to graphs sent after the call.
     pub fn set_block_size(&self, iterations: Option<u32>) {
         self.inner
             .block_size
@@ -651,7 +659,7 @@ impl Sender {
             .sum();
         let sizing = cut::Sizing {
             block_size: self.dask.block_size.load(Ordering::Relaxed),
-            target: (2 * threads.max(1)) as u32,
+            target: (BLOCKS_PER_THREAD * threads.max(1)) as u32,
         };
         let cut = cut::cut(inst, sizing);
         let shape = shape(inst);
