@@ -24,6 +24,10 @@
 //!   per iteration; dask: the same chain of delayed tasks. Wall time /
 //!   (LEVELS + 1).
 //!
+//! - **workers added**: the tutorial with default blocks on a new cluster of
+//!   the same shape, with WORKERS more workers added right after `spawn`,
+//!   against the same without (taskgraph only).
+//!
 //! Every result is compared with the sequential one. The taskgraph side
 //! runs first, then its cluster is closed and the Python side starts its
 //! own. This program is also the blocks' program: `main` calls
@@ -132,6 +136,10 @@ pub struct Side {
     /// taskgraph only: the tutorial's blocks, by default and one per
     /// iteration.
     pub tutorial_blocks: (usize, usize),
+    /// taskgraph only: the tutorial with default blocks on a new cluster
+    /// of the same shape, with as many workers again added right after
+    /// `spawn`.
+    pub tutorial_added: Vec<f64>,
     pub independent: Vec<f64>,
     pub chain: Vec<f64>,
 }
@@ -243,8 +251,21 @@ pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
             assert_eq!(dask.compute(levels, chain).unwrap(), levels as i64 + 1);
         }));
     }
-    // Past the last graph: only this process gets here.
     dask.close();
+    // Workers that join mid-run: a new cluster per round, as many workers
+    // again added right after `spawn`.
+    for _ in 0..rounds {
+        let dask = Dask::builder()
+            .python(python()?)
+            .local(config.workers, config.threads)?;
+        dask.compute(warm, independent)?; // the first runners start
+        tg.tutorial_added.push(timed(&mut || {
+            let h = dask.spawn((n, sleep_ms), tutorial);
+            dask.add_workers(config.workers).unwrap();
+            assert_eq!(h.wait().unwrap(), tutorial_reference(n));
+        }));
+        dask.close();
+    }
 
     let py = run_python(&config)?;
     Ok(Measured {
@@ -323,6 +344,7 @@ fn run_python(config: &Config) -> Result<Side, Box<dyn std::error::Error>> {
         tutorial: walls("tutorial"),
         tutorial_fine: Vec::new(),
         tutorial_blocks: (0, 0),
+        tutorial_added: Vec::new(),
         independent: walls("independent"),
         chain: walls("chain"),
     })
@@ -470,6 +492,13 @@ impl Measured {
             String::new(),
             format!("ideal makespan efficiency (no overhead, best schedule): {ideal:.3}"),
             format!(
+                "tutorial with {} workers added right after spawn: {:.2} s, {:.2} of the {:.2} s without",
+                c.workers,
+                median(&tg.tutorial_added),
+                median(&tg.tutorial_added) / median(&tg.tutorial),
+                median(&tg.tutorial)
+            ),
+            format!(
                 "taskgraph's tutorial blocks: {} by default, {} with one per iteration (dask.delayed: {tasks} tasks)",
                 tg.tutorial_blocks.0, tg.tutorial_blocks.1
             ),
@@ -478,6 +507,7 @@ impl Measured {
             let v: Vec<String> = v.iter().map(|w| format!("{w:.3}")).collect();
             format!("{name}: {} s", v.join(", "))
         };
+        lines.push(all("taskgraph tutorial walls, workers added", &tg.tutorial_added));
         lines.push(all("taskgraph tutorial walls", &tg.tutorial));
         lines.push(all(
             "taskgraph tutorial walls, one block per iteration",
