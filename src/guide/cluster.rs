@@ -82,10 +82,12 @@
 //!   differs on a worker (an environment variable, a file) and so builds
 //!   another graph there fails with an error naming the graph and what
 //!   differs, never a wrong value.
-//! - **When it pays off.** A block costs a few milliseconds (a dask task and
-//!   a process start): blocks should carry 100 ms of work or more.
+//! - **When it pays off.** A block costs about what a dask task costs, a
+//!   millisecond or two (a dask task and a round trip to a block runner, a
+//!   process per busy worker thread that lives as long as its worker):
+//!   blocks should carry 10 ms of work or more.
 //!   `Dask::set_block_size` sets the iterations per block; by default each
-//!   loop is cut into about eight blocks per thread of the cluster, so dask
+//!   loop is cut into about sixteen blocks per thread of the cluster, so dask
 //!   balances them, and workers that join later take later blocks.
 //! - **Python.** `Dask::local` and `Dask::connect` use `TASKGRAPH_PYTHON`,
 //!   else `python3`, which must be able to `import distributed`; otherwise

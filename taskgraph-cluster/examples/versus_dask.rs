@@ -16,7 +16,7 @@
 //!   efficiency = (tasks × SLEEP_MS) / (wall × threads of the cluster); the
 //!   ideal is that of the best schedule of the same tasks on those threads
 //!   with no overhead at all. taskgraph runs it with its default blocks
-//!   (about eight per thread per loop) and with one block per iteration.
+//!   (about sixteen per thread per loop) and with one block per iteration.
 //! - **per block**: BLOCKS independent zero-work `bump(i)`, one block each
 //!   (`set_block_size(Some(1))`); dask: as many zero-work delayed tasks.
 //!   Wall time / BLOCKS.
@@ -507,7 +507,10 @@ impl Measured {
             let v: Vec<String> = v.iter().map(|w| format!("{w:.3}")).collect();
             format!("{name}: {} s", v.join(", "))
         };
-        lines.push(all("taskgraph tutorial walls, workers added", &tg.tutorial_added));
+        lines.push(all(
+            "taskgraph tutorial walls, workers added",
+            &tg.tutorial_added,
+        ));
         lines.push(all("taskgraph tutorial walls", &tg.tutorial));
         lines.push(all(
             "taskgraph tutorial walls, one block per iteration",

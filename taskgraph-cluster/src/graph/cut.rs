@@ -58,7 +58,7 @@ pub(crate) struct Sizing {
     /// Iterations of a loop per block; 0: chosen per loop so that it has
     /// about `target` blocks.
     pub(crate) block_size: u32,
-    /// Blocks per loop when the size is chosen: eight per thread of the
+    /// Blocks per loop when the size is chosen: sixteen per thread of the
     /// cluster ([`BLOCKS_PER_THREAD`](super::BLOCKS_PER_THREAD)).
     pub(crate) target: u32,
 }

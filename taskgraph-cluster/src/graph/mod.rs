@@ -58,7 +58,7 @@ pub(crate) const ERROR_MARK: &str = "@taskgraph-block-error@ ";
 /// How many blocks per thread of the cluster a loop is cut into by default:
 /// enough that equal blocks end about together on any number of threads,
 /// and that workers added mid-run find blocks to take.
-const BLOCKS_PER_THREAD: usize = 8;
+const BLOCKS_PER_THREAD: usize = 16;
 
 /// The numbers this process gives the graphs it sends.
 static SEQUENCE: AtomicU64 = AtomicU64::new(1);
@@ -444,7 +444,7 @@ impl Dask {
     }
 
     /// Sets how many iterations of a loop go into one block: `None` (the
-    /// default) chooses per loop, about eight blocks per thread of the
+    /// default) chooses per loop, about sixteen blocks per thread of the
     /// cluster when the graph is sent (a power of two, so a `tree_reduce`
     /// over the loop pairs inside blocks): several per thread, so that dask
     /// balances them over the threads, and workers that join while the
