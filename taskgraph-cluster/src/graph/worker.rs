@@ -361,3 +361,61 @@ impl<V: Values> Part for Block<'_, V> {
         self.values.lock().unwrap_or_else(PoisonError::into_inner)[position] = Some(bytes);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::Shape;
+
+    #[test]
+    fn a_program_that_did_not_call_worker_entry_sends_no_graph() {
+        // This test binary never calls it.
+        let e = super::check_entered().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the cluster could not run the graph: this program sends a graph to a cluster but \
+             did not call `taskdag::cluster::Dask::worker_entry()` first in `main`: its workers \
+             start this program to run the graph's blocks, and without that call they would run \
+             `main` instead; add it as the first line of `main`"
+        );
+    }
+
+    #[test]
+    fn offsets_find_the_same_function() {
+        fn probe() -> u32 {
+            7
+        }
+        let offset = super::offset(probe as fn() -> u32 as usize);
+        // SAFETY: the offset of `probe`, a `fn() -> u32`, in this executable.
+        let back = unsafe { std::mem::transmute::<usize, fn() -> u32>(super::address(offset)) };
+        assert_eq!(back(), 7);
+    }
+
+    #[test]
+    fn a_shape_difference_names_the_first_call_site_that_differs() {
+        let shape = |n: u32| Shape {
+            families: vec![
+                ("inc".into(), "src/main.rs:3:9".into(), 4, true),
+                ("add".into(), "src/main.rs:4:9".into(), n, true),
+            ],
+            edges: 1,
+            outputs: 2,
+        };
+        assert_eq!(shape(3).difference(&shape(3)), None);
+        assert_eq!(
+            shape(9).difference(&shape(3)).unwrap(),
+            "`add` at src/main.rs:4:9 has 3 nodes here but 9 in the client"
+        );
+        let mut fewer = shape(3);
+        fewer.families.pop();
+        assert_eq!(
+            shape(3).difference(&fewer).unwrap(),
+            "it has 1 call sites here but 2 in the client"
+        );
+        let mut edges = shape(3);
+        edges.edges = 5;
+        assert_eq!(
+            shape(3).difference(&edges).unwrap(),
+            "the edges between its tasks differ"
+        );
+    }
+}
