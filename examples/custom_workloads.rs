@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use taskdag::{delayed, graph, Graph, Runtime, View};
+use taskdag::{delayed, graph, Graph, Runtime};
 
 /// Mean sleep per task when `--scale` is not given, in seconds.
 const DEFAULT_SCALE: f64 = 0.002;
@@ -438,7 +438,7 @@ fn run(scale: f64) -> Result<(), taskdag::Error> {
 // stream and `performance_report`): one helper, called after part 4.
 
 /// The tutorial's loop as a graph value, to look at and then compute.
-fn tutorial_loop(n: i64) -> impl View<Output = i64> {
+fn tutorial_loop(n: i64) -> impl Graph<Output = i64> {
     graph! {
         let mut zs = Vec::new();
         for i in 0..n {

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use taskdag::stream::TaskStream;
-use taskdag::{delayed, graph, Runtime, View};
+use taskdag::{delayed, graph, Graph, Runtime};
 
 #[delayed]
 fn inc(x: i64) -> i64 {
@@ -33,7 +33,7 @@ fn add(x: i64, y: i64) -> i64 {
     x + y
 }
 
-fn tutorial(n: i64) -> impl View<Output = i64> {
+fn tutorial(n: i64) -> impl Graph<Output = i64> {
     graph! {
         let mut zs = Vec::new();
         for i in 0..n {

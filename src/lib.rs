@@ -72,8 +72,12 @@ pub use taskgraph_macros::delayed;
 /// blocks of straight-line code at the speed of a plain loop, and the rest
 /// runs node by node, at tens of nanoseconds per task ([`guide::speed`]).
 ///
-/// The value is an [`impl Graph`](Graph); compute it with
-/// [`Runtime::compute`] or [`Graph::compute`].
+/// The value is an [`impl Graph`](Graph): compute it with
+/// [`Runtime::compute`] or [`Graph::compute`], spawn it with
+/// [`Runtime::spawn`], look at it with [`Graph::to_dot`] or
+/// [`Graph::visualize`], or send the function that returns it to a cluster
+/// (`Dask::spawn(inputs, graph_fn)`). What it captures (moved in, as by a
+/// `move` closure) must be `Clone`: it is looked at on a copy.
 ///
 /// ```
 /// use taskdag::{delayed, graph, Graph, Runtime};
@@ -107,7 +111,7 @@ pub use taskgraph_macros::graph;
 
 pub use taskgraph_runtime::{
     blocking, cancelled, Error, FamilyInfo, FamilyProgress, Graph, Handle, LoopVar, Progress,
-    Runtime, RuntimeBuilder, TaskInfo, View,
+    Runtime, RuntimeBuilder, TaskInfo,
 };
 
 pub use taskgraph_runtime::{observe, progress, stream, trace, view};
@@ -119,8 +123,9 @@ pub mod guide;
 ///
 /// [`Dask::local`](cluster::Dask::local) starts a `LocalCluster`,
 /// [`Dask::connect`](cluster::Dask::connect) joins a running scheduler;
-/// [`Dask::spawn`](cluster::Dask::spawn) sends a `graph!` and returns a
-/// handle whose `wait` gives what [`Runtime::compute`] would. See
+/// [`Dask::spawn`](cluster::Dask::spawn) sends a graph, as a function that
+/// returns it and that function's inputs, and returns a handle whose
+/// `wait` gives what [`Runtime::compute`] would. See
 /// [`guide::cluster`] for when it pays off and what it asks of the program.
 #[cfg(feature = "cluster")]
 pub mod cluster {
@@ -142,7 +147,11 @@ pub mod cluster {
 /// - [`SharedInput`](contract::SharedInput): a value that goes by value to
 ///   several tasks is cloned for all but the last, so it must be `Clone`.
 /// - [`Fallible`](contract::Fallible): `?` after a task call needs the task
-///   to return `Result`.
+///   to return `Result`; [`TaskErrorType`](contract::TaskErrorType): its
+///   error type must be a `std::error::Error + Send + Sync` (or `String`).
+/// - [`Captures`](contract::Captures): what a `graph!` captures must be
+///   `Clone` (a graph is looked at on a copy of it); capture a reference
+///   otherwise.
 /// - [`BorrowsArgument`](contract::BorrowsArgument): `f(&x)` needs `f`'s
 ///   parameter to be a reference.
 /// - [`Lazy`](contract::Lazy) and [`LazyVec`](contract::LazyVec): a lazy
@@ -151,13 +160,21 @@ pub mod cluster {
 ///   parameter receives its argument.
 pub mod contract {
     pub use taskgraph_runtime::__private::{
-        delayed, expect_borrow, task_output, task_param, task_ref_param, BorrowsArgument, ByRef,
-        ByValue, Delayed, Fallible, Input, Lazy, LazyVec, SharedBorrow, SharedInput, TaskOutput,
-        TaskParam, TaskRefParam,
+        captures, delayed, expect_borrow, lift, task_output, task_param, task_ref_param,
+        BorrowsArgument, ByRef, ByValue, Captures, Delayed, Fallible, Input, Lazy, LazyVec,
+        SharedBorrow, SharedInput, TaskErrorType, TaskOutput, TaskParam, TaskRefParam,
     };
 }
 
 #[doc(hidden)]
 pub mod __private {
     pub use taskgraph_runtime::__private::*;
+
+    /// The codec of a graph whose values can travel to a cluster.
+    #[cfg(feature = "cluster")]
+    pub use taskgraph_cluster::__private::CodecOf;
+
+    /// Without the `cluster` feature no graph has a codec.
+    #[cfg(not(feature = "cluster"))]
+    pub trait CodecOf {}
 }

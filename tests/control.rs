@@ -566,3 +566,94 @@ fn tree_reduce_inside_a_loop_reduces_each_iterations_vector() {
         }
     }
 }
+
+/// How many times a `Model` was cloned.
+static MODEL_CLONES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A captured model used by a `&self` method task; it counts its clones.
+#[derive(Debug)]
+struct Model {
+    scale: i64,
+}
+
+impl Clone for Model {
+    fn clone(&self) -> Self {
+        MODEL_CLONES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Model { scale: self.scale }
+    }
+}
+
+#[delayed]
+impl Model {
+    fn apply(&self, x: i64) -> i64 {
+        self.scale * x
+    }
+}
+
+#[delayed]
+fn plus_one(x: i64) -> i64 {
+    x + 1
+}
+
+/// `model.apply(x)` borrows the captured `model`: computing the graph
+/// clones it never (a graph clones its captures only to be looked at).
+#[test]
+fn a_method_task_borrows_its_captured_receiver() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let n = 20;
+    let want: Vec<i64> = (0..n).map(|i| 3 * (i + 1)).collect();
+    for threads in [1, 2] {
+        let rt = Runtime::new(threads).unwrap();
+        let model = Model { scale: 3 };
+        let before = MODEL_CLONES.load(SeqCst);
+        // Node by node (a lone call) ...
+        let one = rt
+            .compute(graph! {
+                let x = plus_one(4);
+                model.apply(x)
+            })
+            .unwrap();
+        assert_eq!(one, 15);
+        // ... and in a loop, which runs fused.
+        let model = Model { scale: 3 };
+        let all = rt
+            .compute(graph! {
+                let mut v = Vec::new();
+                for i in 0..n {
+                    let x = plus_one(i);
+                    v.push(model.apply(x));
+                }
+                v
+            })
+            .unwrap();
+        assert_eq!(all, want);
+        assert_eq!(
+            MODEL_CLONES.load(SeqCst),
+            before,
+            "no clone of the receiver"
+        );
+    }
+}
+
+/// `(v[0], v[0])`: the same element twice in the output is a clone, as
+/// `(x, x)` is; a plain value may sit beside them.
+#[test]
+fn the_same_element_twice_in_the_output() {
+    for threads in [1, 2] {
+        let rt = Runtime::new(threads).unwrap();
+        let n = 4;
+        let got = rt
+            .compute(graph! {
+                let mut v = Vec::new();
+                for i in 0..n {
+                    v.push(word(i));
+                }
+                (v[0], v[0], n, v[3])
+            })
+            .unwrap();
+        assert_eq!(
+            got,
+            ("w0".to_string(), "w0".to_string(), 4, "w3".to_string())
+        );
+    }
+}

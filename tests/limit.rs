@@ -233,7 +233,9 @@ fn across(a: &Arc<Runtime>, b: &Arc<Runtime>, m: &Arc<Meter>, i: u64) -> u64 {
         sum(v)
     });
     let cell = Mutex::new(Some(h));
-    b.compute(graph! { take_wait(&cell) }).unwrap()
+    // A graph captures copies of what it names: a reference to the cell.
+    let cell = &cell;
+    b.compute(graph! { take_wait(cell) }).unwrap()
 }
 
 #[delayed]

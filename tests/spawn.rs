@@ -735,19 +735,25 @@ fn a_spawned_scalar_is_read_as_one_lazy_value() {
         let h = rt.spawn(graph! { join(nap_make(20, 2, &l), make(22, &l)) });
         let r = &h;
         let borrowed = rt
-            .compute(GraphFn::new(move |scope| {
-                let mut s = scope.source();
-                let x = s.read_one(&H, r)?;
-                typed(scope.execute(&[&s as &dyn ErasedFamily<'_>], x), ())
-            }))
+            .compute(GraphFn::new(
+                move |scope| {
+                    let mut s = scope.source();
+                    let x = s.read_one(&H, r)?;
+                    typed(scope.execute(&[&s as &dyn ErasedFamily<'_>], x), ())
+                },
+                Clone::clone,
+            ))
             .unwrap();
         assert_eq!(borrowed.v, 42);
         let owned = rt
-            .compute(GraphFn::new(move |scope| {
-                let mut s = scope.source();
-                let x = s.read_one(&H, h)?;
-                typed(scope.execute(&[&s as &dyn ErasedFamily<'_>], x), ())
-            }))
+            .compute(GraphFn::new(
+                move |scope| {
+                    let mut s = scope.source();
+                    let x = s.read_one(&H, h)?;
+                    typed(scope.execute(&[&s as &dyn ErasedFamily<'_>], x), ())
+                },
+                Clone::clone,
+            ))
             .unwrap();
         assert_eq!(owned.v, 42);
         drop((borrowed, owned));

@@ -2,7 +2,7 @@
 //! snapshots), the compile-time template, SVG structure, files.
 
 use taskdag::view::{RankDir, ViewError};
-use taskdag::{delayed, graph, Error, Graph, Runtime, View};
+use taskdag::{delayed, graph, Error, Graph, Runtime};
 
 #[delayed]
 fn inc(x: i64) -> i64 {
@@ -22,7 +22,7 @@ fn step(s: i64, t: i64) -> i64 {
 }
 
 /// The tutorial's first graph.
-fn small() -> impl View<Output = i64> {
+fn small() -> impl Graph<Output = i64> {
     graph! {
         let x = inc(1);
         let y = dec(2);
@@ -31,7 +31,7 @@ fn small() -> impl View<Output = i64> {
 }
 
 /// The tutorial's loop of `n` iterations and its tree summation.
-fn seed(n: i64) -> impl View<Output = i64> {
+fn seed(n: i64) -> impl Graph<Output = i64> {
     graph! {
         let mut zs = Vec::new();
         for i in 0..n {
@@ -313,4 +313,69 @@ fn instances_are_labelled_as_errors_name_their_tasks() {
     assert!(seen > 0);
     assert!(dot.contains("[label=\"add[i=3]\""), "{dot}");
     assert!(dot.contains("[label=\"add[level=1, pos=0]\""), "{dot}");
+}
+
+#[delayed]
+fn shout(s: String) -> String {
+    s.to_uppercase()
+}
+
+#[delayed]
+fn length(s: String) -> usize {
+    s.len()
+}
+
+/// A graph that moves a captured `String` into a task: looking at it runs
+/// its plain code on a clone of the captures, and computing it afterwards
+/// still has the original.
+#[test]
+fn a_graph_that_moves_a_capture_is_looked_at_then_computed() -> Result<(), Error> {
+    let word = String::from("graph");
+    let g = graph! {
+        let s = shout(word);
+        length(s)
+    };
+    let dot = g.to_dot()?;
+    assert!(dot.contains("shout") && dot.contains("length"), "{dot}");
+    assert_eq!(g.tasks()?.total, 2);
+    assert_eq!(g.compute()?, 5);
+    Ok(())
+}
+
+/// The same through a function's `impl Graph`, with a captured vector.
+fn words(ws: Vec<String>) -> impl Graph<Output = Vec<String>> {
+    graph! {
+        let mut out = Vec::new();
+        for w in ws {
+            out.push(shout(w));
+        }
+        out
+    }
+}
+
+#[test]
+fn a_returned_graph_with_owned_captures_is_drawn_and_computed() -> Result<(), Error> {
+    let g = words(vec!["a".into(), "bc".into()]);
+    assert_eq!(g.tasks()?.total, 2);
+    assert!(g.to_svg()?.as_str().contains("shout"));
+    assert_eq!(Runtime::new(2)?.compute(g)?, ["A", "BC"]);
+    Ok(())
+}
+
+/// A graph chosen at run time, boxed, is drawn and computed like any other.
+#[test]
+fn a_boxed_graph_is_drawn_and_computed() -> Result<(), Error> {
+    // (graph, its tasks, its value): `small` is inc(1) + dec(2); `seed(4)`
+    // sums 2i + 1 over four iterations of three tasks, with three adds.
+    for (big, tasks, value) in [(false, 3, 3), (true, 15, 16)] {
+        let g: Box<dyn Graph<Output = i64> + Send> = if big {
+            Box::new(seed(4))
+        } else {
+            Box::new(small())
+        };
+        assert_eq!(g.tasks()?.total, tasks);
+        assert!(g.to_dot()?.contains("add"));
+        assert_eq!(g.compute()?, value);
+    }
+    Ok(())
 }

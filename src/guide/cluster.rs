@@ -5,14 +5,14 @@
 //! be added while it runs, as in the tutorial's `client.cluster.start_worker`.
 //! The API is the `taskdag::cluster` module (built with the feature).
 //! A graph for a cluster is a function of its inputs that returns the graph,
-//! `fn(I) -> impl ClusterGraph<Output = T>` (an `impl Graph` hides what a
-//! cluster needs to know). A whole program:
+//! `fn(I) -> G`: the same function returning `impl Graph<Output = T>` that
+//! gives a graph to a local runtime. A whole program:
 //!
 //! ```rust,no_run
 //! # #[cfg(feature = "cluster")]
 //! # mod program {
-//! use taskdag::cluster::{ClusterGraph, Dask};
-//! use taskdag::{delayed, graph};
+//! use taskdag::cluster::Dask;
+//! use taskdag::{delayed, graph, Graph};
 //!
 //! #[delayed]
 //! fn inc(x: i64) -> i64 {
@@ -23,7 +23,7 @@
 //!     x + y
 //! }
 //!
-//! fn tutorial(n: i64) -> impl ClusterGraph<Output = i64> {
+//! fn tutorial(n: i64) -> impl Graph<Output = i64> {
 //!     graph! {
 //!         let zs: Vec<_> = (0..n).map(|i| inc(i)).collect();
 //!         tree_reduce(zs, add)
@@ -73,15 +73,17 @@
 //!   `cluster::RemoteError` with its texts and source chain); a worker
 //!   killed mid-run loses nothing, dask runs its blocks again.
 //! - **What it asks of the program.** `main` calls `Dask::worker_entry()`
-//!   first (a graph sent without it is refused). The inputs and every task's
-//!   value are `serde::Serialize + Deserialize` (a compile error at `spawn`
-//!   or `compute` names the type otherwise; local runs ask for neither). The
-//!   graph's function is a function or a closure that captures nothing (the
-//!   compiler names a captured variable: make it an input), and builds the
-//!   graph from its inputs alone: one that reads something else that
-//!   differs on a worker (an environment variable, a file) and so builds
-//!   another graph there fails with an error naming the graph and what
-//!   differs, never a wrong value.
+//!   first (a graph sent without it is refused). The inputs are
+//!   `serde::Serialize + Deserialize` (a compile error at `spawn` or
+//!   `compute` names the type otherwise), and so is every task's value
+//!   (otherwise `spawn` and `compute` return an `Error::Cluster` that names
+//!   the graph's value types, before anything is sent); local runs ask for
+//!   neither. The graph's function is a function or a closure that
+//!   captures nothing (the compiler names a captured variable: make it an
+//!   input), and builds the graph from its inputs alone: one that reads
+//!   something else that differs on a worker (an environment variable, a
+//!   file) and so builds another graph there fails with an error naming the
+//!   graph and what differs, never a wrong value.
 //! - **When it pays off.** A block costs about what a dask task costs, a
 //!   millisecond or two (a dask task and a round trip to a block runner, a
 //!   process per busy worker thread that lives as long as its worker):

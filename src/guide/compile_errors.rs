@@ -41,8 +41,12 @@
 //! The catalogue also covers lazy values deciding an `if`, `while` or
 //! `match`, bounding a loop or indexing a vector; branches that give a lazy
 //! value on one side and a plain one on the other; `&x` for a by-value
-//! parameter; `?` on a task that does not return `Result`; a value returned
-//! twice whose type is not `Clone`; calls of functions that are not `#[delayed]`; lazy values escaping
+//! parameter; `?` on a task that does not return `Result`, or whose error
+//! type is not a `std::error::Error + Send + Sync`; a value (or the same
+//! element `v[0]`) returned twice whose type is not `Clone`; calls of
+//! functions that are not `#[delayed]`; a `loop` with no `break`; a
+//! captured value that is not `Clone` (a graph is looked at on a copy of
+//! its captures); lazy values escaping
 //! through `return` and `break`; captured variables changed inside `graph!`;
 //! signatures that cannot be tasks (`async`, `unsafe`, `&mut self`, `&mut`
 //! parameters, `-> &T`, ...); and `tree_reduce` misuse. Several independent
@@ -78,4 +82,7 @@
 //! ```
 //!
 //! Not yet: a misspelled task name is reported by rustc as an unresolved
-//! import, without a suggestion of the `#[delayed]` function meant.
+//! import, without a suggestion of the `#[delayed]` function meant; a task
+//! returning `Rc` or `&T`, used in a graph, is reported right first, then
+//! followed by errors that name the machinery; `tree_reduce(v, f)` with a
+//! one-argument `f` is reported by rustc in terms of the macro's items.

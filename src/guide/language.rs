@@ -126,8 +126,10 @@
 //! # Graphs are values
 //!
 //! A function can return `impl Graph<Output = T>`; a graph chosen at run
-//! time is a `Box<dyn Graph<Output = T> + Send>`; a graph whose captures are
-//! `Clone` can be cloned and computed again.
+//! time is a `Box<dyn Graph<Output = T> + Send>`. The one type computes,
+//! spawns, draws (`to_dot`, `visualize`) and, with the `cluster` feature,
+//! goes to a cluster. What a graph captures must be `Clone` (it is drawn
+//! from a copy), so every graph can be cloned and computed again.
 //!
 //! ```
 //! use taskdag::{delayed, graph, Graph, Runtime};

@@ -9,13 +9,12 @@
 //!
 //! # The graph, without running it
 //!
-//! `use taskdag::View;` then, on any graph whose plain code only copies or
-//! borrows what it captures (a graph that moves a captured value into a task
-//! can be instantiated only once: pass `&x` or `x.clone()`), as dask's
-//! `z.visualize()` then `z.compute()`:
+//! Every graph can be looked at with the methods of [`Graph`](crate::Graph)
+//! (its plain code runs on a copy of its captures, no task runs), then
+//! computed, as dask's `z.visualize()` then `z.compute()`:
 //!
 //! ```
-//! use taskdag::{delayed, graph, Graph, View};
+//! use taskdag::{delayed, graph, Graph};
 //! # #[delayed] fn inc(x: i64) -> i64 { x + 1 }
 //! # #[delayed] fn dec(x: i64) -> i64 { x - 1 }
 //! # #[delayed] fn add(x: i64, y: i64) -> i64 { x + y }
@@ -54,7 +53,7 @@
 //!   maps (`x[i]`, `zs[all i]`, `s[t-1]` for a value carried to the next
 //!   iteration).
 //!
-//! See [`View`](crate::View) and the [`view`](crate::view) module.
+//! See [`Graph`](crate::Graph) and the [`view`](crate::view) module.
 //!
 //! # Progress bars
 //!

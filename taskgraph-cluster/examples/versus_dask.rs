@@ -40,8 +40,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use taskdag::cluster::{ClusterGraph, Dask};
-use taskdag::{delayed, graph};
+use taskdag::cluster::Dask;
+use taskdag::{delayed, graph, Graph};
 
 /// The dask.delayed side, run with the Python that taskgraph-cluster uses.
 const SCRIPT: &str = include_str!("versus_dask.py");
@@ -154,7 +154,7 @@ pub struct Measured {
 }
 
 /// The tutorial: `4n - 1` tasks sleeping `sleep_ms` each.
-fn tutorial((n, sleep_ms): (i64, u64)) -> impl ClusterGraph<Output = i64> + Send + 'static {
+fn tutorial((n, sleep_ms): (i64, u64)) -> impl Graph<Output = i64> + Send + 'static {
     SLEEP_MS.store(sleep_ms, Ordering::Relaxed);
     graph! {
         let mut cs = Vec::new();

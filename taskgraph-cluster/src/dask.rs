@@ -34,8 +34,8 @@ use crate::{python, ClusterError, JobGraph, ProgramRef, Submission};
 /// [`Dask::worker_entry`] first.
 ///
 /// ```no_run
-/// use taskdag::cluster::{ClusterGraph, Dask};
-/// use taskdag::{delayed, graph};
+/// use taskdag::cluster::Dask;
+/// use taskdag::{delayed, graph, Graph};
 ///
 /// #[delayed]
 /// fn inc(x: i64) -> i64 {
@@ -46,7 +46,7 @@ use crate::{python, ClusterError, JobGraph, ProgramRef, Submission};
 ///     x + y
 /// }
 ///
-/// fn tutorial(n: i64) -> impl ClusterGraph<Output = i64> {
+/// fn tutorial(n: i64) -> impl Graph<Output = i64> {
 ///     graph! {
 ///         let zs: Vec<_> = (0..n).map(|i| inc(i)).collect();
 ///         tree_reduce(zs, add)
@@ -75,8 +75,10 @@ use crate::{python, ClusterError, JobGraph, ProgramRef, Submission};
 ///   machines (the environment, files, the clock). If it builds a graph of
 ///   another shape on a worker, the block fails with an error that names
 ///   the graph and what differs, never a wrong value;
-/// - gives every task's value `serde::Serialize` and `Deserialize` (a
-///   compile error at the call otherwise, see [`Crossing`](crate::Crossing)).
+/// - gives every task's value `serde::Serialize` and `Deserialize` (the
+///   call returns an [`Error::Cluster`](taskgraph_runtime::Error::Cluster)
+///   naming the graph's value types otherwise, before anything is sent;
+///   see [`Crossing`](crate::Crossing)).
 ///
 /// A graph is named by where it was sent from (`spawn` or `compute`'s call
 /// site), the number this process gave it, and its type; graphs sent from

@@ -14,7 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use taskdag::cluster::{ClusterError, ClusterGraph, Dask, GraphHandle, RemoteError};
+use taskdag::cluster::{ClusterError, Dask, GraphHandle, RemoteError};
 use taskdag::{delayed, graph, Error, Graph, Runtime};
 
 #[delayed]
@@ -109,7 +109,7 @@ fn blend(l: &Cell, c: &Cell, r: &Cell) -> Cell {
 }
 
 /// The tutorial's loop and tree summation.
-fn tutorial(n: i64) -> impl ClusterGraph<Output = i64> + Clone {
+fn tutorial(n: i64) -> impl Graph<Output = i64> + Clone {
     graph! {
         let mut zs = Vec::new();
         for i in 0..n {
@@ -123,7 +123,7 @@ fn tutorial(n: i64) -> impl ClusterGraph<Output = i64> + Clone {
 }
 
 /// A 3-point stencil over a ring of `w` cells, `steps` time steps.
-fn stencil((w, steps): (usize, usize)) -> impl ClusterGraph<Output = Vec<Cell>> + Clone {
+fn stencil((w, steps): (usize, usize)) -> impl Graph<Output = Vec<Cell>> + Clone {
     graph! {
         let mut cur: Vec<_> = (0..w as u64).map(|i| seed(i)).collect();
         for _ in 0..steps {
@@ -140,11 +140,25 @@ fn stencil((w, steps): (usize, usize)) -> impl ClusterGraph<Output = Vec<Cell>> 
 }
 
 /// `n` sleeping tasks of `ms` each, summed.
-fn sleepy((n, ms): (i64, u64)) -> impl ClusterGraph<Output = i64> + Clone {
+fn sleepy((n, ms): (i64, u64)) -> impl Graph<Output = i64> + Clone {
     graph! {
         let xs: Vec<_> = (0..n).map(|i| slow_inc(i, ms)).collect();
         tree_reduce(xs, add)
     }
+}
+
+/// A value that is not `Serialize`: fine locally, refused by a cluster.
+#[derive(Clone, Debug)]
+struct Reading(i64);
+
+#[delayed]
+fn reading(i: i64) -> Reading {
+    Reading(i)
+}
+
+#[delayed]
+fn reading_value(r: &Reading) -> i64 {
+    r.0
 }
 
 fn local<G: Graph>(g: G) -> Result<G::Output, Error> {
@@ -181,6 +195,25 @@ fn tutorial_on_two_workers() {
         report.blocks
     );
     assert!(report.blocks.len() > 2, "{:?}", report.blocks);
+    // The same `impl Graph` is looked at like any other.
+    assert!(tutorial(n).to_dot().unwrap().contains("inc[i=3]"));
+    // A value that cannot travel: an error that names its type, before
+    // anything is sent.
+    let e = dask
+        .compute(2, |i| {
+            graph! {
+                let r = reading(i);
+                reading_value(r)
+            }
+        })
+        .unwrap_err();
+    let Error::Cluster { message, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert!(
+        message.contains("graphs::Reading") && message.contains("serde::Serialize"),
+        "{message}"
+    );
     let workers: std::collections::BTreeSet<&str> =
         report.runs.iter().map(|r| r.worker.as_str()).collect();
     println!(
@@ -446,7 +479,7 @@ fn a_hidden_input_gives_the_clients_result() {
     println!("hidden input {hidden}: {} on the cluster", got.0);
 }
 
-fn tutorial_sum(k: i64) -> impl ClusterGraph<Output = i64> {
+fn tutorial_sum(k: i64) -> impl Graph<Output = i64> {
     graph! {
         let xs: Vec<_> = (0..k).map(|i| inc(i)).collect();
         tree_reduce(xs, add)

@@ -1,6 +1,6 @@
-//! Compile-fail tests: a graph sent to a cluster whose values cannot travel
-//! between machines, with the exact compiler output in the `.stderr` beside
-//! each case.
+//! Compile-fail tests: a graph sent to a cluster whose function captures a
+//! variable, or whose inputs cannot travel with it, with the exact compiler
+//! output in the `.stderr` beside each case.
 
 #[test]
 fn ui() {

@@ -59,8 +59,11 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     check_signature(&f, &cx);
-    if let Some(FnArg::Receiver(_)) = f.sig.inputs.first() {
-        // A method: the companion and checks would be items inside an `impl`.
+    if matches!(f.sig.inputs.first(), Some(FnArg::Receiver(_))) || mentions_self(&f) {
+        // A method, or an associated function (it names `Self`): the
+        // companion and checks would be items inside an `impl`, where only
+        // functions, constants and types may go. `graph!` calls these as
+        // expressions (`s.mean()`, `Stats::of(v)`) and needs no companion.
         let e = cx.into_tokens();
         return quote!(#e #f);
     }
@@ -69,6 +72,33 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let version = crate::paths::version_check();
     let e = cx.into_tokens();
     quote!(#e #f #companion #threads #version)
+}
+
+/// Whether `f` names `Self` (in its signature, or its body outside items
+/// nested there): then it is inside an `impl` block.
+fn mentions_self(f: &ItemFn) -> bool {
+    fn tokens(ts: TokenStream) -> bool {
+        ts.into_iter().any(|t| match t {
+            proc_macro2::TokenTree::Ident(i) => i == "Self",
+            proc_macro2::TokenTree::Group(g) => tokens(g.stream()),
+            _ => false,
+        })
+    }
+    struct Finder(bool);
+    impl<'ast> syn::visit::Visit<'ast> for Finder {
+        fn visit_ident(&mut self, i: &'ast syn::Ident) {
+            self.0 |= i == "Self";
+        }
+        fn visit_macro(&mut self, m: &'ast syn::Macro) {
+            self.0 |= tokens(m.tokens.clone());
+        }
+        // `Self` in a nested `impl` is that impl's.
+        fn visit_item(&mut self, _: &'ast Item) {}
+    }
+    let mut f_ = Finder(false);
+    syn::visit::Visit::visit_signature(&mut f_, &f.sig);
+    syn::visit::Visit::visit_block(&mut f_, &f.block);
+    f_.0
 }
 
 fn describe(item: &Item) -> &'static str {

@@ -1,45 +1,75 @@
 //! The graph a `graph!` expands to: [`GraphFn`], which implements
-//! [`Graph`] (to compute or spawn it), [`View`] (to look at it) and
-//! [`Parts`] (to run it in parts on a cluster).
+//! [`Graph`]: to compute or spawn it, to look at it, and to run it in parts
+//! on a cluster.
 
 use std::cell::Cell;
 use std::marker::PhantomData;
 
 use crate::error::Error;
 use crate::exec::control::Control;
-use crate::part::{Part, Parts, Typed};
+use crate::exec::part::Codec;
+use crate::part::{Part, Typed};
 use crate::runtime::{Graph, Runtime};
 use crate::scope::{Halt, Host, Mode, Scope};
-use crate::view::{Instance, Template, View};
+use crate::view::{Instance, Template};
 
 /// The graph a `graph!` expands to: a closure that instantiates the graph and
 /// runs it. `V` lists its families' value types (see `part.rs`).
 #[doc(hidden)]
 pub struct GraphFn<F, O, V = ()> {
     f: F,
+    copy: fn(&F) -> F,
     template: Option<&'static Template>,
+    codec: Result<&'static dyn Codec, &'static str>,
     _out: PhantomData<fn() -> (O, V)>,
 }
 
-impl<F: Clone, O, V> Clone for GraphFn<F, O, V> {
+/// Every graph can be cloned: its captures are `Clone` ([`captures`]).
+impl<F, O, V> Clone for GraphFn<F, O, V> {
     fn clone(&self) -> Self {
         GraphFn {
-            f: self.f.clone(),
+            f: (self.copy)(&self.f),
+            copy: self.copy,
             template: self.template,
+            codec: self.codec,
             _out: PhantomData,
         }
     }
+}
+
+/// What a `graph!` captures must be `Clone`: looking at a graph runs its
+/// plain code on a copy of what it captured. The error says so at the
+/// `graph!`; derive or implement `Clone` for the captured value, or capture
+/// a reference to it (`let r = &value;` before the `graph!`).
+#[diagnostic::on_unimplemented(
+    message = "a value captured by `graph!` is not `Clone`",
+    label = "this graph captures a value that is not `Clone`",
+    note = "a graph runs its plain code on a copy of its captures to be looked at (`to_dot`, `visualize`), so each must be `Clone`",
+    note = "derive or implement `Clone` for it, or capture a reference: `let r = &value;` before the `graph!`, then use `r` inside"
+)]
+pub trait Captures: Clone {}
+
+#[diagnostic::do_not_recommend]
+impl<F: Clone> Captures for F {}
+
+/// Checks that what `graph` (the closure `graph!` writes) captures is
+/// `Clone`, and returns how to copy it.
+pub fn captures<F: Captures>(graph: &F) -> fn(&F) -> F {
+    let _ = graph;
+    F::clone
 }
 
 impl<F, O, V> GraphFn<F, O, V>
 where
     F: for<'g> FnOnce(Scope<'g>) -> Result<Typed<O, V>, Halt>,
 {
-    /// Wraps the generated closure.
-    pub fn new(f: F) -> Self {
+    /// Wraps the generated closure and its copier ([`captures`]).
+    pub fn new(f: F, copy: fn(&F) -> F) -> Self {
         GraphFn {
             f,
+            copy,
             template: None,
+            codec: Err(""),
             _out: PhantomData,
         }
     }
@@ -47,6 +77,13 @@ where
     /// Attaches the compile-time description `graph!` wrote.
     pub fn with_template(mut self, template: &'static Template) -> Self {
         self.template = Some(template);
+        self
+    }
+
+    /// Attaches the codec of the graph's values (`Err`: the names of its
+    /// value types, some of which cannot be serialized).
+    pub fn with_codec(mut self, codec: Result<&'static dyn Codec, &'static str>) -> Self {
+        self.codec = codec;
         self
     }
 }
@@ -72,13 +109,6 @@ where
     fn __run_boxed(self: Box<Self>, host: &Host, ctl: Option<&Control>) -> Result<O, Error> {
         (*self).__run(host, ctl)
     }
-}
-
-impl<F, O, V> Parts for GraphFn<F, O, V>
-where
-    F: for<'g> FnOnce(Scope<'g>) -> Result<Typed<O, V>, Halt>,
-{
-    type Values = V;
 
     fn __part(self, runtime: &Runtime, part: &dyn Part) -> Result<Option<O>, Error> {
         let ids = Cell::new(0);
@@ -90,18 +120,24 @@ where
             Err(h) => Err(h.failed()),
         }
     }
-}
 
-/// A graph whose closure can be called more than once (it only copies or
-/// borrows what it captures) can be instantiated to be looked at, then
-/// computed.
-impl<F, O, V> View for GraphFn<F, O, V>
-where
-    F: for<'g> Fn(Scope<'g>) -> Result<Typed<O, V>, Halt>,
-{
+    fn __part_boxed(
+        self: Box<Self>,
+        runtime: &Runtime,
+        part: &dyn Part,
+    ) -> Result<Option<O>, Error> {
+        (*self).__part(runtime, part)
+    }
+
+    fn __codec(&self) -> Result<&'static dyn Codec, &'static str> {
+        self.codec
+    }
+
+    /// Runs the plain code of a copy of the closure (its captures cloned),
+    /// recording the nodes; the graph itself is left as it was.
     fn instantiate(&self) -> Result<Instance, Error> {
         let ids = Cell::new(0);
-        match (self.f)(Scope::new(&ids, Mode::Describe, self.template, None)) {
+        match (self.copy)(&self.f)(Scope::new(&ids, Mode::Describe, self.template, None)) {
             Err(Halt::Described(inst)) => Ok(inst),
             Err(h) => Err(h.failed()),
             Ok(_) => unreachable!("taskgraph internal error: a described graph ran"),
@@ -119,5 +155,36 @@ type PlaceholderFn<O> = for<'g> fn(Scope<'g>) -> Result<Typed<O, ()>, Halt>;
 /// output type, so the error does not cascade. It is never run.
 #[doc(hidden)]
 pub fn placeholder<O>() -> GraphFn<PlaceholderFn<O>, O> {
-    GraphFn::new(|_| unreachable!("a `graph!` with compile errors cannot run"))
+    GraphFn::new(
+        |_| unreachable!("a `graph!` with compile errors cannot run"),
+        |f| *f,
+    )
+}
+
+/// The value types `V` of a graph, for the generated code to ask whether
+/// they can travel to a cluster: `(&&codec_probe(&g)).__tg_codec()` is the
+/// cluster's codec where they all can (a method of `taskgraph-cluster`,
+/// found first), else [`NoCodec::__tg_codec`]'s `Err` with their names.
+#[doc(hidden)]
+pub struct CodecProbe<V>(PhantomData<fn() -> V>);
+
+/// The [`CodecProbe`] of `graph`'s value types.
+#[doc(hidden)]
+pub fn codec_probe<F, O, V>(graph: &GraphFn<F, O, V>) -> CodecProbe<V> {
+    let _ = graph;
+    CodecProbe(PhantomData)
+}
+
+/// The probe's answer when the value types cannot be serialized (or the
+/// `cluster` feature is off).
+#[doc(hidden)]
+pub trait NoCodec {
+    /// `Err`: the value types, by name.
+    fn __tg_codec(&self) -> Result<&'static dyn Codec, &'static str>;
+}
+
+impl<V> NoCodec for CodecProbe<V> {
+    fn __tg_codec(&self) -> Result<&'static dyn Codec, &'static str> {
+        Err(std::any::type_name::<V>())
+    }
 }

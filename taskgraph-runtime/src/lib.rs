@@ -41,20 +41,21 @@ pub use runtime::{Runtime, RuntimeBuilder};
 pub use site::FamilyInfo;
 pub use site::{LoopVar, TaskInfo};
 pub use spawn::Handle;
-pub use view::View;
 
 /// Items the generated code uses. Not a public API.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::error::Error;
     pub use crate::exec::cache::Cache;
-    pub use crate::exec::task::{lift, Stopped, Tally, TaskError};
+    pub use crate::exec::task::{lift, Stopped, Tally, TaskError, TaskErrorType};
     pub use crate::exec::{Block, Cx, ErasedFamily, Kind, Ran, RunList};
     pub use crate::family::{Body, Bound, Family, Plain, Try};
-    pub use crate::graph::{placeholder, GraphFn};
+    pub use crate::graph::{
+        captures, codec_probe, placeholder, Captures, CodecProbe, GraphFn, NoCodec,
+    };
     pub use crate::loops::{Chain, Each, Elements, FnLeaf, Leaf, Loop, LoopKind, Reduce, VecLeaf};
     pub use crate::outputs::{again, Again, Outputs, PlainOutput, RepeatedOutput};
-    pub use crate::part::{typed, Parts, Witness};
+    pub use crate::part::{typed, Witness};
     pub use crate::pass::{
         delayed, expect_borrow, take, task_output, task_param, task_ref_param, Borrow, Borrowed,
         BorrowsArgument, ByRef, ByValue, Delayed, Fallible, Gathered, Input, InputSet, Lent,

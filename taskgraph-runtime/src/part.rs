@@ -19,35 +19,21 @@
 //! alive is dropped when it ends. Loops run node by node.
 //!
 //! The runtime knows no encoding: a [`Codec`] made from the graph's value
-//! types (the [`Parts::Values`] that `graph!` writes) turns cells into
-//! bytes and back. `taskgraph-cluster` implements both sides with serde.
+//! types (the `V` of the `GraphFn` that `graph!` writes) turns cells into
+//! bytes and back; a graph hands it over through the hidden methods of
+//! [`Graph`](crate::Graph). `taskgraph-cluster` implements both sides with
+//! serde.
 
 use std::marker::PhantomData;
 
 use crate::error::Error;
 pub use crate::exec::part::{Codec, NodeRange};
 pub use crate::plan::{Part, Plan};
-use crate::runtime::{Graph, Runtime};
 use crate::scope::Halt;
 use crate::site::TaskInfo;
 pub use crate::value::NodeId;
 use crate::value::ValueOf;
 pub use crate::view::instance::Instance;
-
-/// A graph that can run in parts: every `graph!`. `Values` lists the value
-/// type of each of its families, in order, as nested pairs ending in `()`
-/// (a family whose values are never sent, a fused loop or its output
-/// elements, has `()`: in a part run loops run node by node, so these
-/// families are empty).
-#[doc(hidden)]
-pub trait Parts: Graph {
-    /// `(T0, (T1, (.., ())))`: family `i`'s value type at depth `i`.
-    type Values;
-
-    /// Instantiates the graph and runs the part `part` plans on `runtime`;
-    /// returns the output if the plan takes it.
-    fn __part(self, runtime: &Runtime, part: &dyn Part) -> Result<Option<Self::Output>, Error>;
-}
 
 /// The family table of a `graph!` as nested pairs of references.
 #[doc(hidden)]

@@ -1,6 +1,7 @@
 //! The `Runtime`: a fixed pool of threads shared by every graph, and its
 //! settings.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -8,19 +9,60 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::exec::cache::Cache;
 use crate::exec::control::Control;
+use crate::exec::part::Codec;
 use crate::exec::registry::Registry;
+use crate::plan::Part;
 use crate::scope::Host;
 use crate::spawn::{Drivers, Handle, Timer};
+use crate::view::{Describe, Instance, Svg, Tasks, Template, ViewError, Viewer};
 
 /// A task graph, as built by `graph!`: computing it yields `Output`.
 ///
 /// A graph is a value: nothing runs until it is given to
 /// [`Runtime::compute`](crate::Runtime::compute) (or [`Graph::compute`]),
-/// which consumes it, or to [`Runtime::spawn`](crate::Runtime::spawn). A function
-/// can return `impl Graph<Output = T>`; a graph chosen at run time is a
-/// `Box<dyn Graph<Output = T> + Send>`, which is a graph too. A graph whose
-/// captured variables are all `Clone` is `Clone`: clone it to compute it
-/// again.
+/// which consumes it, or to [`Runtime::spawn`](crate::Runtime::spawn). It
+/// can be looked at first without running a task ([`Graph::to_dot`],
+/// [`Graph::visualize`], [`Graph::view`], [`Graph::tasks`]), and with the
+/// `cluster` feature the function that returns it is sent to a dask cluster
+/// with its inputs (`Dask::spawn(inputs, graph_fn)`). This one type
+/// does all of it: a function returns `impl Graph<Output = T>`, and a graph
+/// chosen at run time is a `Box<dyn Graph<Output = T> + Send>`, which is a
+/// graph too.
+///
+/// What a `graph!` captures must be `Clone` (looking at a graph runs its
+/// plain code on a copy of its captures; computing it moves them), so
+/// every graph is `Clone`: clone it to compute it again.
+///
+/// One function, every use (on a cluster too: `dask.spawn(256, tutorial)`,
+/// see the cluster guide):
+///
+/// ```
+/// use taskdag::{delayed, graph, Graph, Runtime};
+///
+/// #[delayed]
+/// fn inc(x: i64) -> i64 { x + 1 }
+/// #[delayed]
+/// fn add(x: i64, y: i64) -> i64 { x + y }
+///
+/// fn tutorial(n: i64) -> impl Graph<Output = i64> {
+///     graph! {
+///         let zs: Vec<_> = (0..n).map(|i| inc(i)).collect();
+///         tree_reduce(zs, add)
+///     }
+/// }
+///
+/// let rt = Runtime::new(2)?;
+/// assert_eq!(rt.compute(tutorial(4))?, 10); // compute
+/// assert_eq!(rt.spawn(tutorial(4)).wait()?, 10); // in the background
+/// let g = tutorial(4); // look at it, then compute it
+/// assert_eq!(g.tasks()?.total, 7);
+/// assert!(g.to_dot()?.contains("inc[i=3]"));
+/// assert!(g.template_dot().contains("(0..n).map(|i| ..)"));
+/// let svg = g.visualize(std::env::temp_dir().join("taskgraph-tutorial.svg"))?;
+/// assert!(svg.as_str().contains("inc"));
+/// assert_eq!(g.compute()?, 10);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// ```
 /// use taskdag::{delayed, graph, Graph, Runtime};
@@ -46,6 +88,11 @@ use crate::spawn::{Drivers, Handle, Timer};
 /// assert_eq!(rt.compute(g)?, 4);
 /// # Ok::<(), taskdag::Error>(())
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a task graph",
+    label = "expected a graph",
+    note = "build a graph with `taskdag::graph!`, or return one from a function as `impl taskdag::Graph<Output = T>`"
+)]
 pub trait Graph {
     /// The value of the graph's final expression: one output, a tuple of
     /// outputs, or a `Vec` of outputs.
@@ -79,6 +126,39 @@ pub trait Graph {
         ctl: Option<&Control>,
     ) -> Result<Self::Output, Error>;
 
+    /// Instantiates the graph and runs the part `part` plans on `runtime`;
+    /// returns the output if the plan takes it (what a cluster runs).
+    #[doc(hidden)]
+    fn __part(self, runtime: &Runtime, part: &dyn Part) -> Result<Option<Self::Output>, Error>
+    where
+        Self: Sized;
+
+    #[doc(hidden)]
+    fn __part_boxed(
+        self: Box<Self>,
+        runtime: &Runtime,
+        part: &dyn Part,
+    ) -> Result<Option<Self::Output>, Error>;
+
+    /// The codec of the graph's task values, for a cluster; or, when some
+    /// of them cannot be serialized, the names of the value types.
+    #[doc(hidden)]
+    fn __codec(&self) -> Result<&'static dyn Codec, &'static str>;
+
+    /// Instantiates the graph without running a task: its plain code runs
+    /// on a copy of its captures (every loop recorded node by node), and
+    /// the nodes and edges are kept. Cost: as the instantiation of a
+    /// compute without fusion, a record per node, freed before this
+    /// returns. Computing the graph afterwards works as if it had not been
+    /// looked at.
+    ///
+    /// # Errors
+    /// What instantiating the graph returns (e.g. [`Error::EmptyReduce`]).
+    fn instantiate(&self) -> Result<Instance, Error>;
+
+    /// The graph's compile-time template, written by `graph!`.
+    fn template(&self) -> Option<&'static Template>;
+
     /// Computes the graph on the default runtime: one thread per available
     /// core, started on first use and shared by the whole process.
     ///
@@ -100,6 +180,86 @@ pub trait Graph {
     {
         default_runtime()?.compute(self)
     }
+
+    /// A viewer with settings (direction, collapsing, template).
+    fn view(&self) -> Viewer<'_>
+    where
+        Self: Sized,
+    {
+        Viewer::new(self)
+    }
+
+    /// How many tasks the graph runs, per call site.
+    ///
+    /// # Errors
+    /// As [`Graph::instantiate`].
+    fn tasks(&self) -> Result<Tasks, Error> {
+        Ok(self.instantiate()?.tasks())
+    }
+
+    /// The graph in Graphviz's DOT language, top to bottom: one node per
+    /// task, labelled like `inc[i=3]`, or one per call site past
+    /// [`DEFAULT_COLLAPSE`](crate::view::DEFAULT_COLLAPSE) tasks.
+    ///
+    /// # Errors
+    /// As [`Graph::instantiate`].
+    fn to_dot(&self) -> Result<String, Error>
+    where
+        Self: Sized,
+    {
+        self.view().to_dot()
+    }
+
+    /// The compile-time template in DOT: one node per call site, loops as
+    /// clusters labelled with what they iterate over, edges labelled with
+    /// index maps (`x[i]`, `zs[all i]`).
+    fn template_dot(&self) -> String
+    where
+        Self: Sized,
+    {
+        self.view()
+            .template()
+            .to_dot()
+            .expect("a template needs no instantiation")
+    }
+
+    /// Draws the graph as SVG (no Graphviz needed) and writes it to `path`;
+    /// a path ending in `.png` writes PNG (with the `png` feature), `.dot`
+    /// writes DOT. Returns the SVG, which displays itself in an evcxr
+    /// notebook.
+    ///
+    /// # Errors
+    /// [`ViewError::Graph`] if the graph cannot be instantiated,
+    /// [`ViewError::Io`] if the file cannot be written,
+    /// [`ViewError::Format`] for another extension (or `.png` without the
+    /// `png` feature).
+    fn visualize(&self, path: impl AsRef<Path>) -> Result<Svg, ViewError>
+    where
+        Self: Sized,
+    {
+        self.view().visualize(path)
+    }
+
+    /// The graph as SVG; in an evcxr notebook, it displays itself.
+    ///
+    /// # Errors
+    /// As [`Graph::instantiate`].
+    fn to_svg(&self) -> Result<Svg, Error>
+    where
+        Self: Sized,
+    {
+        self.view().to_svg()
+    }
+}
+
+impl<G: Graph + ?Sized> Describe for G {
+    fn describe(&self) -> Result<Instance, Error> {
+        self.instantiate()
+    }
+
+    fn described_template(&self) -> Option<&'static Template> {
+        self.template()
+    }
 }
 
 impl<G: Graph + ?Sized> Graph for Box<G> {
@@ -117,6 +277,30 @@ impl<G: Graph + ?Sized> Graph for Box<G> {
         ctl: Option<&Control>,
     ) -> Result<G::Output, Error> {
         (*self).__run_boxed(host, ctl)
+    }
+
+    fn __part(self, runtime: &Runtime, part: &dyn Part) -> Result<Option<G::Output>, Error> {
+        self.__part_boxed(runtime, part)
+    }
+
+    fn __part_boxed(
+        self: Box<Self>,
+        runtime: &Runtime,
+        part: &dyn Part,
+    ) -> Result<Option<G::Output>, Error> {
+        (*self).__part_boxed(runtime, part)
+    }
+
+    fn __codec(&self) -> Result<&'static dyn Codec, &'static str> {
+        (**self).__codec()
+    }
+
+    fn instantiate(&self) -> Result<Instance, Error> {
+        (**self).instantiate()
+    }
+
+    fn template(&self) -> Option<&'static Template> {
+        (**self).template()
     }
 }
 

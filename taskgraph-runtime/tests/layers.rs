@@ -40,10 +40,11 @@ const LAYERS: &[(&str, u32)] = &[
     ("source", 4),
     ("range", 4),
     ("reduce", 4),
-    // 5. seeing a graph: instances, drawings, the cluster's interface,
+    // 5. seeing a graph: instances, drawings, the viewer, the cluster's interface,
     // the observers
     ("view/instance", 5),
     ("view/draw", 5),
+    ("view", 5),
     ("plan", 5),
     ("stream", 5),
     ("report", 5),
@@ -59,7 +60,6 @@ const LAYERS: &[(&str, u32)] = &[
     ("runtime", 7),
     // 8. graphs
     ("part", 8),
-    ("view", 8),
     ("graph", 8),
     // the crate root re-exports everything
     ("lib", 9),

@@ -8,6 +8,7 @@
 #![allow(clippy::unnecessary_fold, clippy::needless_lifetimes)]
 
 mod closure_params_shadow_lazy_names;
+mod delayed_associated_functions;
 mod generic_and_module_tasks;
 mod iterate_lazy_vector;
 mod lazy_names_match_functions;
@@ -19,6 +20,11 @@ mod variable_named_like_a_task;
 #[test]
 fn closure_params_shadow_lazy_names() {
     closure_params_shadow_lazy_names::main();
+}
+
+#[test]
+fn delayed_associated_functions() {
+    delayed_associated_functions::main();
 }
 
 #[test]

@@ -2,21 +2,24 @@
 //! type, as `graph!` lists them.
 //!
 //! A value's bytes carry no header of their own: they only travel inside a
-//! versioned envelope (a block's outputs, or an earlier graph's outcome in a
-//! block's specification; see `format.rs`), whose format version covers them.
+//! versioned envelope (a block's outputs; see `format.rs`), whose format
+//! version covers them. A graph's inputs travel the same way, in its
+//! blocks' specifications.
 
 use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use taskgraph_runtime::part::{Codec, Parts};
+use taskgraph_runtime::__private::CodecProbe;
+use taskgraph_runtime::part::Codec;
+use taskgraph_runtime::{Error, Graph};
 
 /// A task's value in a graph sent to a cluster: it may travel between
 /// machines, so it must be `Serialize + DeserializeOwned`.
 ///
 /// Implemented for every such type; a graph whose task values are not all
-/// of them is not a [`ClusterGraph`], a compile error at
-/// [`Dask::spawn`](crate::Dask::spawn) that names the type.
+/// of them fails at [`Dask::spawn`](crate::Dask::spawn) with an error that
+/// names the graph's value types.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is a task's value in a graph sent to a cluster, so it must implement `serde::Serialize` and `serde::Deserialize`",
     label = "`{Self}` cannot travel between machines",
@@ -47,15 +50,15 @@ pub trait Inputs: Serialize + DeserializeOwned {}
 impl<T: Serialize + DeserializeOwned> Inputs for T {}
 
 /// Inputs `I` read back from their bytes.
-pub(crate) fn read_inputs<I: Inputs>(bytes: &[u8]) -> Result<I, taskgraph_runtime::Error> {
+pub(crate) fn read_inputs<I: Inputs>(bytes: &[u8]) -> Result<I, Error> {
     match postcard::take_from_bytes(bytes) {
         Ok((value, [])) => Ok(value),
-        Ok((_, rest)) => Err(taskgraph_runtime::Error::cluster(format!(
+        Ok((_, rest)) => Err(Error::cluster(format!(
             "the inputs of type {} are followed by {} more bytes: corrupt",
             std::any::type_name::<I>(),
             rest.len()
         ))),
-        Err(e) => Err(taskgraph_runtime::Error::cluster(format!(
+        Err(e) => Err(Error::cluster(format!(
             "the inputs of type {} do not read back from their own bytes: {e} (a \
              `Serialize` and `Deserialize` that do not agree?)",
             std::any::type_name::<I>()
@@ -64,7 +67,7 @@ pub(crate) fn read_inputs<I: Inputs>(bytes: &[u8]) -> Result<I, taskgraph_runtim
 }
 
 /// The value types of a graph's families, as nested pairs `(T0, (T1, ..
-/// ()))`, all [`Crossing`]: what a [`ClusterGraph`] has.
+/// ()))`, all [`Crossing`]: what a graph sent to a cluster has.
 pub trait Values {
     /// Family `f`'s value type.
     #[doc(hidden)]
@@ -140,53 +143,69 @@ impl<H: Crossing, R: Values> Values for (H, R) {
     }
 }
 
-/// A `graph!` whose tasks' values can all travel between machines
-/// (`Serialize + DeserializeOwned`): what [`Dask::spawn`] and
-/// [`Dask::compute`] take.
-///
-/// Every `graph!` value is one when its value types allow it; nothing is
-/// implemented by hand. A function that returns a graph for a cluster says
-/// so in its type, `-> impl ClusterGraph<Output = i64>` (an
-/// `impl Graph<Output = i64>` hides what a cluster needs to know):
-///
-/// ```
-/// use taskdag::cluster::ClusterGraph;
-/// use taskdag::{delayed, graph};
-///
-/// #[delayed]
-/// fn inc(x: i64) -> i64 {
-///     x + 1
-/// }
-/// #[delayed]
-/// fn add(x: i64, y: i64) -> i64 {
-///     x + y
-/// }
-///
-/// fn tutorial(n: i64) -> impl ClusterGraph<Output = i64> {
-///     graph! {
-///         let zs: Vec<_> = (0..n).map(|i| inc(i)).collect();
-///         tree_reduce(zs, add)
-///     }
-/// }
-/// // Still an ordinary graph too.
-/// assert_eq!(taskdag::Runtime::new(1)?.compute(tutorial(4))?, 10);
-/// # Ok::<(), taskdag::Error>(())
-/// ```
+/// The cluster's answer to the probe `graph!` writes: where the graph's
+/// value types `V` are all [`Crossing`], their codec (a method found before
+/// the runtime's `NoCodec`, which answers for every other graph).
+#[doc(hidden)]
+pub trait CodecOf {
+    /// The codec of the graph's values.
+    fn __tg_codec(&self) -> Result<&'static dyn Codec, &'static str>;
+}
+
+impl<V: Values + 'static> CodecOf for &CodecProbe<V> {
+    fn __tg_codec(&self) -> Result<&'static dyn Codec, &'static str> {
+        Ok(&ValuesCodec::<V>(PhantomData))
+    }
+}
+
+/// The codec of `graph`'s values, or the error [`Dask::spawn`] and
+/// [`Dask::compute`] return when some cannot travel between machines.
 ///
 /// [`Dask::spawn`]: crate::Dask::spawn
 /// [`Dask::compute`]: crate::Dask::compute
-pub trait ClusterGraph: Parts<Values: Values> {}
+pub(crate) fn codec_of<G: Graph + ?Sized>(graph: &G) -> Result<&'static dyn Codec, Error> {
+    graph.__codec().map_err(|types| {
+        Error::cluster(format!(
+            "a task value of this graph cannot travel between machines: every task's value \
+             must implement `serde::Serialize` and `serde::Deserialize` (derive them), and \
+             one of these does not: {}; or compute this graph on a local `taskdag::Runtime`, \
+             which needs neither",
+            value_types(types).join(", ")
+        ))
+    })
+}
 
-impl<G: Parts> ClusterGraph for G where G::Values: Values {}
+/// `(A, (B, (C, ())))` → `[A, B, C]` (the unit types of loops left out,
+/// each type once).
+fn value_types(pairs: &str) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    let mut rest = pairs.trim();
+    while let Some(inner) = rest.strip_prefix('(').and_then(|r| r.strip_suffix(')')) {
+        let mut depth = 0i32;
+        let mut split = None;
+        for (i, c) in inner.char_indices() {
+            match c {
+                '(' | '<' | '[' => depth += 1,
+                ')' | '>' | ']' => depth -= 1,
+                ',' if depth == 0 => {
+                    split = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let Some(i) = split else { break };
+        let head = inner[..i].trim();
+        if head != "()" && !out.contains(&head) {
+            out.push(head);
+        }
+        rest = inner[i + 1..].trim();
+    }
+    out
+}
 
 /// The [`Codec`] of values `V`.
-pub(crate) struct ValuesCodec<V>(PhantomData<fn() -> V>);
-
-impl<V> ValuesCodec<V> {
-    pub(crate) fn new() -> Self {
-        ValuesCodec(PhantomData)
-    }
-}
+pub(crate) struct ValuesCodec<V>(pub(crate) PhantomData<fn() -> V>);
 
 // SAFETY: `Values` reads and writes, for family `f`, values of exactly the
 // type its `type_name(f)` names (the pair at depth `f`).
@@ -215,5 +234,17 @@ unsafe impl<V: Values> Codec for ValuesCodec<V> {
     ) -> Result<(), String> {
         // SAFETY: forwarded contract.
         unsafe { V::decode(family, cells, index, bytes) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn value_types_are_listed_once_without_loops() {
+        assert_eq!(
+            super::value_types("(i64, ((), (alloc::vec::Vec<(u8, u16)>, (i64, (my::Foo, ())))))"),
+            ["i64", "alloc::vec::Vec<(u8, u16)>", "my::Foo"]
+        );
+        assert!(super::value_types("()").is_empty());
     }
 }

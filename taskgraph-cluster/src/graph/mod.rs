@@ -27,17 +27,16 @@ use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
 use taskgraph_runtime::part::{self, Codec, Instance, NodeId, Part, Plan};
-use taskgraph_runtime::{Error, FamilyInfo, Runtime};
+use taskgraph_runtime::{Error, FamilyInfo, Graph, Runtime};
 
-pub use codec::{ClusterGraph, Crossing, Inputs, Values};
+use codec::codec_of;
+pub use codec::{CodecOf, Crossing, Inputs, Values};
 pub(crate) use worker::{enter, in_block, refuse_in_block};
 
 use crate::dask::Inner;
 use crate::remote::RemoteError;
 use crate::submission::SubState;
 use crate::{ClusterError, Dask, Job, JobGraph, JobRun, ProgramRef, Progress};
-
-use codec::ValuesCodec;
 
 /// The environment variable that makes this program a block runner: the
 /// graph of the block it was started for, for messages. The blocks come
@@ -297,17 +296,19 @@ pub(crate) fn decode_outputs(bytes: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
 }
 
 /// A graph ready to send: its identity, its inputs' bytes, where its block
-/// runner's entry and function are.
+/// runner's entry and function are, and the codec of its values.
 struct Ticket {
     id: GraphId,
     inputs: Vec<u8>,
     entry: i64,
     build: i64,
+    codec: &'static dyn Codec,
 }
 
 /// Serialises `inputs`, builds the graph from their bytes read back (as a
-/// block will) and names it.
-fn prepare<I: Inputs, G: ClusterGraph>(
+/// block will) and names it; fails, before anything is sent, if a value of
+/// the graph cannot travel between machines.
+fn prepare<I: Inputs, G: Graph>(
     site: &'static Location<'static>,
     inputs: I,
     build: fn(I) -> G,
@@ -328,13 +329,15 @@ fn prepare<I: Inputs, G: ClusterGraph>(
         graph_type: std::any::type_name::<G>().to_owned(),
         input_type: input_type.to_owned(),
     };
+    let graph = build(inputs);
     let ticket = Ticket {
         id,
         inputs: bytes,
         entry: worker::offset(worker::entry::<I, G> as worker::Entry as usize),
         build: worker::offset(build as usize),
+        codec: codec_of(&graph)?,
     };
-    Ok((ticket, build(inputs)))
+    Ok((ticket, graph))
 }
 
 impl Dask {
@@ -353,8 +356,10 @@ impl Dask {
     /// [`Dask`](crate::Dask#graphs)). Block sizes: [`Dask::set_block_size`].
     ///
     /// Every task's value must be `Serialize + DeserializeOwned` (see
-    /// [`ClusterGraph`]), and so must the inputs (see [`Inputs`]); a graph
-    /// with a type that is not does not compile here.
+    /// [`Crossing`]): a graph with a value that is not fails with
+    /// [`Error::Cluster`] naming the graph's value types, before anything
+    /// is sent. The inputs must be too (see [`Inputs`]): inputs that are
+    /// not do not compile here.
     ///
     /// ```no_run
     /// use taskdag::cluster::Dask;
@@ -388,7 +393,7 @@ impl Dask {
     pub fn spawn<I, G>(&self, inputs: I, build: fn(I) -> G) -> GraphHandle<G::Output>
     where
         I: Inputs + Send + 'static,
-        G: ClusterGraph + 'static,
+        G: Graph + 'static,
         G::Output: Send + 'static,
     {
         let site = Location::caller();
@@ -429,7 +434,7 @@ impl Dask {
     /// [`Dask::worker_entry`] was not called, or when a worker built a graph
     /// of another shape from the same inputs.
     #[track_caller]
-    pub fn compute<I: Inputs, G: ClusterGraph>(
+    pub fn compute<I: Inputs, G: Graph>(
         &self,
         inputs: I,
         build: fn(I) -> G,
@@ -618,11 +623,11 @@ struct Sender {
 }
 
 impl Sender {
-    fn run<G: ClusterGraph>(self, graph: G) -> Result<G::Output, Error> {
+    fn run<G: Graph>(self, graph: G) -> Result<G::Output, Error> {
         let rt = driver_runtime()?;
         let part = Driving {
             sender: &self,
-            codec: ValuesCodec::<G::Values>::new(),
+            codec: self.ticket.codec,
             result: OnceLock::new(),
             infos: OnceLock::new(),
         };
@@ -790,14 +795,14 @@ fn driver_runtime() -> Result<&'static Runtime, Error> {
 
 /// The driver's side of the part run: the plan sends the blocks and waits
 /// for them; the run then only takes the output apart.
-struct Driving<'s, V> {
+struct Driving<'s> {
     sender: &'s Sender,
-    codec: ValuesCodec<V>,
+    codec: &'static dyn Codec,
     result: OnceLock<Vec<(NodeId, Vec<u8>)>>,
     infos: OnceLock<Vec<&'static FamilyInfo>>,
 }
 
-impl<V: Values> Part for Driving<'_, V> {
+impl Part for Driving<'_> {
     fn plan<'p>(&'p self, graph: &Instance) -> Result<Plan<'p>, Error> {
         let infos = self.infos.get_or_init(|| infos(graph));
         let values = self.sender.send(graph, infos)?;
@@ -811,7 +816,7 @@ impl<V: Values> Part for Driving<'_, V> {
     }
 
     fn codec(&self) -> &dyn Codec {
-        &self.codec
+        self.codec
     }
 
     fn produced(&self, _: usize, _: Vec<u8>) {}

@@ -23,12 +23,12 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::SystemTime;
 
 use taskgraph_runtime::part::{Codec, Instance, NodeId, NodeRange, Part, Plan};
-use taskgraph_runtime::{Error, FamilyInfo, Runtime};
+use taskgraph_runtime::{Error, FamilyInfo, Graph, Runtime};
 
-use super::codec::{read_inputs, ValuesCodec};
+use super::codec::{codec_of, read_inputs};
 use super::format;
-use super::{decode_outputs, encode_outputs, infos, shape, ClusterGraph, Inputs, Report, Spec};
-use super::{Values, BLOCK, ERROR_MARK, PROGRAM_HASH, RUNNER_FDS};
+use super::{decode_outputs, encode_outputs, infos, shape, Inputs, Report, Spec};
+use super::{BLOCK, ERROR_MARK, PROGRAM_HASH, RUNNER_FDS};
 use crate::frame;
 
 /// The exit code of a block that reported a failure on standard error.
@@ -238,7 +238,7 @@ fn block(request: &[u8]) -> Result<Vec<Vec<u8>>, Report> {
 
 /// The block runner for graphs of type `G` built from inputs `I`: builds
 /// the graph from the block's inputs and runs the block.
-pub(crate) fn entry<I: Inputs, G: ClusterGraph>(job: &Job) -> Result<Vec<Vec<u8>>, Report> {
+pub(crate) fn entry<I: Inputs, G: Graph>(job: &Job) -> Result<Vec<Vec<u8>>, Report> {
     let spec = &job.spec;
     let other = |message: String| Report::Other { message };
     if spec.id.graph_type != std::any::type_name::<G>()
@@ -259,9 +259,10 @@ pub(crate) fn entry<I: Inputs, G: ClusterGraph>(job: &Job) -> Result<Vec<Vec<u8>
     let build = unsafe { std::mem::transmute::<usize, fn(I) -> G>(address(spec.build)) };
     let inputs: I = read_inputs(&spec.inputs).map_err(|e| other(e.to_string()))?;
     let graph = build(inputs);
+    let codec = codec_of(&graph).map_err(|e| other(e.to_string()))?;
     let part = Block {
         job,
-        codec: ValuesCodec::<G::Values>::new(),
+        codec,
         values: Mutex::new(vec![None; spec.collect.len()]),
         infos: OnceLock::new(),
     };
@@ -308,14 +309,14 @@ fn block_runtime() -> Result<&'static Runtime, Error> {
 }
 
 /// A block's part: its nodes, the values it is given, the values it sends.
-struct Block<'j, V> {
+struct Block<'j> {
     job: &'j Job,
-    codec: ValuesCodec<V>,
+    codec: &'static dyn Codec,
     values: Mutex<Vec<Option<Vec<u8>>>>,
     infos: OnceLock<Vec<&'static FamilyInfo>>,
 }
 
-impl<V: Values> Part for Block<'_, V> {
+impl Part for Block<'_> {
     fn plan<'s>(&'s self, graph: &Instance) -> Result<Plan<'s>, Error> {
         self.infos.get_or_init(|| infos(graph));
         let spec = &self.job.spec;
@@ -354,7 +355,7 @@ impl<V: Values> Part for Block<'_, V> {
     }
 
     fn codec(&self) -> &dyn Codec {
-        &self.codec
+        self.codec
     }
 
     fn produced(&self, position: usize, bytes: Vec<u8>) {

@@ -673,3 +673,80 @@ impl<'ast> Visit<'ast> for PlainCode<'_> {
         self.tokens(&m.tokens, &ctx);
     }
 }
+
+/// Every `loop { .. }` in the graph with no `break` that leaves it: it
+/// would never end, and the graph would never be built.
+pub(crate) fn endless_loops(stmts: &[syn::Stmt]) -> Vec<syn::Error> {
+    let mut f = EndlessLoops { errors: Vec::new() };
+    for s in stmts {
+        f.visit_stmt(s);
+    }
+    f.errors
+}
+
+struct EndlessLoops {
+    errors: Vec<syn::Error>,
+}
+
+impl<'ast> Visit<'ast> for EndlessLoops {
+    fn visit_expr_loop(&mut self, l: &'ast syn::ExprLoop) {
+        let mut b = Breaks {
+            label: l.label.as_ref().map(|l| l.name.ident.to_string()),
+            depth: 0,
+            found: false,
+        };
+        b.visit_block(&l.body);
+        if !b.found {
+            self.errors.push(error(
+                l.loop_token.span,
+                "this `loop` has no `break`, so it never ends, and the graph would never be built",
+                "leave it with `break` when a plain condition holds (`if k == n { break; }`), or loop a known number of times with `for k in 0..n`",
+            ));
+        }
+        syn::visit::visit_expr_loop(self, l);
+    }
+    // A closure's loops are its own plain code.
+    fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+    fn visit_item(&mut self, _: &'ast syn::Item) {}
+}
+
+/// Finds a `break` that leaves the loop being checked: unlabelled outside
+/// any inner loop, or naming its label.
+struct Breaks {
+    label: Option<String>,
+    depth: usize,
+    found: bool,
+}
+
+impl Breaks {
+    fn inner(&mut self, f: impl FnOnce(&mut Self)) {
+        self.depth += 1;
+        f(self);
+        self.depth -= 1;
+    }
+}
+
+impl<'ast> Visit<'ast> for Breaks {
+    fn visit_expr_break(&mut self, b: &'ast syn::ExprBreak) {
+        match &b.label {
+            None if self.depth == 0 => self.found = true,
+            Some(l) if self.label.as_deref() == Some(&l.ident.to_string()) => self.found = true,
+            _ => {}
+        }
+        syn::visit::visit_expr_break(self, b);
+    }
+    fn visit_expr_loop(&mut self, l: &'ast syn::ExprLoop) {
+        self.inner(|me| syn::visit::visit_expr_loop(me, l));
+    }
+    fn visit_expr_while(&mut self, w: &'ast syn::ExprWhile) {
+        self.visit_expr(&w.cond);
+        self.inner(|me| me.visit_block(&w.body));
+    }
+    fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
+        self.visit_expr(&f.expr);
+        self.inner(|me| me.visit_block(&f.body));
+    }
+    // A `break` in a closure or an item leaves nothing here.
+    fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+    fn visit_item(&mut self, _: &'ast syn::Item) {}
+}

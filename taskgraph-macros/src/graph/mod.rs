@@ -26,7 +26,17 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
     let graph = parse::parse(input)
         .map_err(|e| cx.push(e))
         .ok()
-        .and_then(|stmts| analyze::analyze(&stmts, end, &cx));
+        .and_then(|stmts| {
+            // A loop that never ends is reported alone: what the analysis
+            // would say about its variables follows from it.
+            let endless = check::endless_loops(&stmts);
+            if endless.is_empty() {
+                analyze::analyze(&stmts, end, &cx)
+            } else {
+                endless.into_iter().for_each(|e| cx.push(e));
+                None
+            }
+        });
     // With mistakes, the graph is still expanded when it can be (the
     // mistaken parts as placeholders), so rustc reports its own errors in
     // the same compile.

@@ -49,13 +49,25 @@ impl TaskError {
     }
 }
 
+/// The error type of a task called with `?`: its `Err` becomes the
+/// graph's [`Error::TaskFailed`](crate::Error::TaskFailed), whose source is
+/// a `Box<dyn std::error::Error + Send + Sync>`, so it must convert into
+/// one (any `std::error::Error + Send + Sync`, `String`, `&str`).
+#[diagnostic::on_unimplemented(
+    message = "`?` needs the task's error type to implement `std::error::Error + Send + Sync`, and `{Self}` does not",
+    label = "this task's `Err({Self})` cannot become the graph's error",
+    note = "a task's `Err` becomes `taskdag::Error::TaskFailed`, which holds it as a `Box<dyn std::error::Error + Send + Sync>`",
+    note = "implement `std::fmt::Display` and `std::error::Error` for `{Self}`, or return `Result<T, String>`"
+)]
+pub trait TaskErrorType: Into<Box<dyn std::error::Error + Send + Sync + 'static>> {}
+
+#[diagnostic::do_not_recommend]
+impl<E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>> TaskErrorType for E {}
+
 /// A task's result as the executor takes it: what `?` on a task call does
 /// with the `Result` the `#[delayed]` function returned.
 #[inline(always)]
-pub fn lift<T, E>(r: Result<T, E>) -> Result<T, TaskError>
-where
-    E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
-{
+pub fn lift<T, E: TaskErrorType>(r: Result<T, E>) -> Result<T, TaskError> {
     match r {
         Ok(v) => Ok(v),
         Err(e) => Err(TaskError::new(e)),
@@ -604,9 +616,10 @@ pub fn cancelled() -> bool {
 ///
 /// let rt = Runtime::new(1)?;
 /// let (tx, rx) = mpsc::channel();
-/// let rx = Mutex::new(rx);
+/// // A graph captures copies: of a reference to the receiver.
+/// let rx = &Mutex::new(rx);
 /// std::thread::scope(|s| {
-///     let waiting = s.spawn(|| rt.compute(graph! { receive(&rx) }));
+///     let waiting = s.spawn(|| rt.compute(graph! { receive(rx) }));
 ///     // Runs even while the pool's only thread waits in `receive`.
 ///     tx.send(rt.compute(graph! { two() })?).unwrap();
 ///     assert_eq!(waiting.join().unwrap()?, 2);

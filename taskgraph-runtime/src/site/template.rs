@@ -7,7 +7,7 @@ use crate::site::FamilyInfo;
 
 /// A graph as written: its call sites, loops and edges, with the source
 /// text of loop ranges and index maps. Made by `graph!`; read it through
-/// [`View::template_dot`](crate::View::template_dot) or
+/// [`Graph::template_dot`](crate::Graph::template_dot) or
 /// [`Viewer::template`](crate::view::Viewer::template).
 #[derive(Debug)]
 pub struct Template {

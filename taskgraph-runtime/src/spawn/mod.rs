@@ -88,6 +88,35 @@ pub struct Handle<T> {
     pub(crate) s: Arc<Spawned<T>>,
 }
 
+/// A clone is another handle on the same run: its progress, its
+/// cancellation and its output. The output goes to whichever takes it
+/// first (`wait`, or a graph that owns a handle and moves the outputs in);
+/// `wait` on another clone afterwards returns [`Error::InputFailed`] saying
+/// so, while graphs that read a reference to a handle clone the outputs
+/// and can all read them. A `graph!` that captures a handle holds it as
+/// such a clone while it is looked at (`to_dot`), and takes nothing.
+///
+/// ```
+/// use taskdag::{delayed, graph, Error, Runtime};
+///
+/// #[delayed]
+/// fn inc(x: i64) -> i64 { x + 1 }
+///
+/// let rt = Runtime::new(2)?;
+/// let h = rt.spawn(graph! { inc(1) });
+/// let other = h.clone();
+/// assert_eq!(h.wait()?, 2);
+/// assert!(matches!(other.wait(), Err(Error::InputFailed { .. })));
+/// # Ok::<(), Error>(())
+/// ```
+impl<T> Clone for Handle<T> {
+    fn clone(&self) -> Self {
+        Handle {
+            s: Arc::clone(&self.s),
+        }
+    }
+}
+
 /// What a spawned run shares with its handle (and with the graphs that read
 /// its outputs).
 pub(crate) struct Spawned<T> {

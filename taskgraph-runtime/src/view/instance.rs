@@ -10,12 +10,12 @@ use crate::site::FamilyInfo;
 use crate::site::Template;
 use crate::value::{NodeId, Piece};
 
-/// A graph's nodes and edges, as [`View::instantiate`] records them without
+/// A graph's nodes and edges, as [`Graph::instantiate`] records them without
 /// running a task. Nodes are stored as their families store them (runs of
 /// consecutive nodes), so a graph of a million tasks takes a few kilobytes
 /// here once instantiated.
 ///
-/// [`View::instantiate`]: crate::View::instantiate
+/// [`Graph::instantiate`]: crate::Graph::instantiate
 pub struct Instance {
     pub(crate) fams: Vec<FamDesc>,
     pub(crate) outputs: Vec<Piece>,
@@ -239,11 +239,11 @@ impl fmt::Debug for Instance {
     }
 }
 
-/// How many tasks a graph runs, per call site ([`View::tasks`]).
+/// How many tasks a graph runs, per call site ([`Graph::tasks`]).
 ///
 /// Displays as a table: the total, then one line per call site.
 ///
-/// [`View::tasks`]: crate::View::tasks
+/// [`Graph::tasks`]: crate::Graph::tasks
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tasks {
     /// All tasks.

@@ -1,6 +1,6 @@
 //! Looking at a graph without running it: its tasks, its DOT, its SVG.
 //!
-//! [`View`] instantiates a graph (its plain code runs, every node is
+//! [`Graph::view`](crate::Graph::view) instantiates a graph (its plain code runs, every node is
 //! recorded, no task runs) and draws it with `taskgraph-viz`: one node per
 //! task, or past [`DEFAULT_COLLAPSE`] tasks one node per call site, so a
 //! graph of a million tasks stays a small picture. The compile-time
@@ -19,137 +19,25 @@ pub use instance::{Instance, SiteTasks, Tasks};
 pub use taskgraph_viz::{Drawing, RankDir};
 
 use crate::error::Error;
-use crate::runtime::Graph;
 
 /// Above this many tasks, the instance view draws one node per call site
 /// instead of one per task (see [`Viewer::collapse_above`]).
 pub const DEFAULT_COLLAPSE: u64 = 500;
 
-/// A graph that can be looked at without running it, as dask's
-/// `z.visualize()` then `z.compute()`: every `graph!` whose plain code only
-/// copies or borrows what it captures (a `graph!` that moves a captured
-/// value into a task can be instantiated only once: pass `&x` or
-/// `x.clone()` to look at it).
-///
-/// Looking at the graph runs its plain code once more (the loops, the
-/// captured computations) and no task; computing it afterwards works as
-/// if it had not been looked at.
-///
-/// ```
-/// use taskdag::{delayed, graph, Runtime, View};
-///
-/// #[delayed]
-/// fn inc(x: i64) -> i64 {
-///     x + 1
-/// }
-/// #[delayed]
-/// fn add(x: i64, y: i64) -> i64 {
-///     x + y
-/// }
-///
-/// let g = graph! {
-///     let xs: Vec<_> = (0..4).map(|i| inc(i)).collect();
-///     tree_reduce(xs, add)
-/// };
-/// assert_eq!(g.tasks()?.total, 7);
-/// assert!(g.to_dot()?.contains("inc[i=3]"));
-/// assert!(g.template_dot().contains("(0..4).map(|i| ..)"));
-/// assert_eq!(Runtime::new(2)?.compute(g)?, 10);
-/// # Ok::<(), taskdag::Error>(())
-/// ```
-pub trait View: Graph {
-    /// Instantiates the graph without running a task: its plain code runs
-    /// (every loop recorded node by node), and the nodes and edges are
-    /// kept. Cost: as the instantiation of a compute without fusion, a
-    /// record per node, freed before this returns.
-    ///
-    /// # Errors
-    /// What instantiating the graph returns (e.g. [`Error::EmptyReduce`]).
-    fn instantiate(&self) -> Result<Instance, Error>;
-
-    /// The graph's compile-time template, written by `graph!`.
-    fn template(&self) -> Option<&'static Template>;
-
-    /// A viewer with settings (direction, collapsing, template).
-    fn view(&self) -> Viewer<'_, Self>
-    where
-        Self: Sized,
-    {
-        Viewer {
-            graph: self,
-            rankdir: RankDir::TopBottom,
-            collapse: DEFAULT_COLLAPSE,
-            template: false,
-        }
-    }
-
-    /// How many tasks the graph runs, per call site.
-    ///
-    /// # Errors
-    /// As [`View::instantiate`].
-    fn tasks(&self) -> Result<Tasks, Error> {
-        Ok(self.instantiate()?.tasks())
-    }
-
-    /// The graph in Graphviz's DOT language, top to bottom: one node per
-    /// task, labelled like `inc[i=3]`, or one per call site past
-    /// [`DEFAULT_COLLAPSE`] tasks.
-    ///
-    /// # Errors
-    /// As [`View::instantiate`].
-    fn to_dot(&self) -> Result<String, Error>
-    where
-        Self: Sized,
-    {
-        self.view().to_dot()
-    }
-
-    /// The compile-time template in DOT: one node per call site, loops as
-    /// clusters labelled with what they iterate over, edges labelled with
-    /// index maps (`x[i]`, `zs[all i]`).
-    fn template_dot(&self) -> String
-    where
-        Self: Sized,
-    {
-        self.view()
-            .template()
-            .to_dot()
-            .expect("a template needs no instantiation")
-    }
-
-    /// Draws the graph as SVG (no Graphviz needed) and writes it to `path`;
-    /// a path ending in `.png` writes PNG (with the `png` feature), `.dot`
-    /// writes DOT. Returns the SVG, which displays itself in an evcxr
-    /// notebook.
-    ///
-    /// # Errors
-    /// [`ViewError::Graph`] if the graph cannot be instantiated,
-    /// [`ViewError::Io`] if the file cannot be written,
-    /// [`ViewError::Format`] for another extension (or `.png` without the
-    /// `png` feature).
-    fn visualize(&self, path: impl AsRef<Path>) -> Result<Svg, ViewError>
-    where
-        Self: Sized,
-    {
-        self.view().visualize(path)
-    }
-
-    /// The graph as SVG; in an evcxr notebook, it displays itself.
-    ///
-    /// # Errors
-    /// As [`View::instantiate`].
-    fn to_svg(&self) -> Result<Svg, Error>
-    where
-        Self: Sized,
-    {
-        self.view().to_svg()
-    }
+/// What drawing a graph needs of it: every [`Graph`](crate::Graph) is one
+/// (generated code and [`Viewer`] use it; call the methods of `Graph`).
+#[doc(hidden)]
+pub trait Describe {
+    /// As [`Graph::instantiate`](crate::Graph::instantiate).
+    fn describe(&self) -> Result<Instance, Error>;
+    /// As [`Graph::template`](crate::Graph::template).
+    fn described_template(&self) -> Option<&'static Template>;
 }
 
 /// Settings for looking at a graph: `g.view().left_right().to_dot()`.
 ///
 /// ```
-/// use taskdag::{delayed, graph, View};
+/// use taskdag::{delayed, graph, Graph};
 ///
 /// #[delayed]
 /// fn inc(x: u64) -> u64 { x + 1 }
@@ -171,15 +59,34 @@ pub trait View: Graph {
 /// assert!(!template.is_empty());
 /// # Ok::<(), taskdag::Error>(())
 /// ```
-#[derive(Debug)]
-pub struct Viewer<'a, G> {
-    graph: &'a G,
+pub struct Viewer<'a> {
+    graph: &'a dyn Describe,
     rankdir: RankDir,
     collapse: u64,
     template: bool,
 }
 
-impl<G: View> Viewer<'_, G> {
+impl fmt::Debug for Viewer<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Viewer")
+            .field("rankdir", &self.rankdir)
+            .field("collapse", &self.collapse)
+            .field("template", &self.template)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Viewer<'a> {
+    /// The default settings for `graph` (what [`Graph::view`](crate::Graph::view) returns).
+    pub(crate) fn new(graph: &'a dyn Describe) -> Self {
+        Viewer {
+            graph,
+            rankdir: RankDir::TopBottom,
+            collapse: DEFAULT_COLLAPSE,
+            template: false,
+        }
+    }
+
     /// Edges point in direction `rankdir` (default top to bottom).
     pub fn rankdir(mut self, rankdir: RankDir) -> Self {
         self.rankdir = rankdir;
@@ -217,15 +124,15 @@ impl<G: View> Viewer<'_, G> {
     /// The drawing, to render as you like with `taskgraph-viz`.
     ///
     /// # Errors
-    /// As [`View::instantiate`] (never for the template).
+    /// As [`Graph::instantiate`](crate::Graph::instantiate) (never for the template).
     pub fn drawing(&self) -> Result<Drawing, Error> {
         if self.template {
-            return Ok(match self.graph.template() {
+            return Ok(match self.graph.described_template() {
                 Some(t) => draw::template(t, self.rankdir),
                 None => Drawing::new(self.rankdir),
             });
         }
-        let inst = self.graph.instantiate()?;
+        let inst = self.graph.describe()?;
         Ok(if inst.nodes() > self.collapse {
             draw::collapsed(&inst, self.rankdir)
         } else {
@@ -253,7 +160,7 @@ impl<G: View> Viewer<'_, G> {
     /// feature), or DOT (`.dot`), by the extension. Returns the SVG.
     ///
     /// # Errors
-    /// As [`View::visualize`].
+    /// As [`Graph::visualize`](crate::Graph::visualize).
     pub fn visualize(&self, path: impl AsRef<Path>) -> Result<Svg, ViewError> {
         let path = path.as_ref();
         let ext = path
@@ -303,7 +210,7 @@ fn png(_: &Drawing, path: &Path) -> Result<Vec<u8>, ViewError> {
 /// the picture (evcxr's `evcxr_display` protocol).
 ///
 /// ```
-/// use taskdag::{delayed, graph, View};
+/// use taskdag::{delayed, graph, Graph};
 ///
 /// #[delayed]
 /// fn inc(x: u64) -> u64 { x + 1 }

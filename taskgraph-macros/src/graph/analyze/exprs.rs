@@ -5,7 +5,8 @@
 //!   becomes an anonymous task, named by its source text: its lazy parts
 //!   (variables, task calls, elements `v[i]`) are its inputs, passed by
 //!   value like any task's, and the plain variables it reads are cloned
-//!   into it when the graph is built.
+//!   into it when the graph is built, except a captured variable that is
+//!   the receiver of a method call (`s.apply(x)`), which it borrows.
 //! - `v[i]` on a vector of lazy values, with a plain `i`, is one of its
 //!   elements, picked (and checked against the length) when the graph is
 //!   built; `&v[a..b]` is a vector of some of them.
@@ -715,6 +716,25 @@ impl VisitMut for Rewriter<'_> {
                 let x = e.clone();
                 self.parts.push(Part::Plain(n.clone(), x));
                 *e = syn::parse_quote!(#n);
+            }
+            // `s.apply(a)` on a variable captured from outside the graph:
+            // the task borrows `s` (the graph owns it for the whole run),
+            // so a `&self` method needs no `Clone`.
+            Expr::MethodCall(m)
+                if parse::as_ident(&m.receiver).is_some_and(|n| {
+                    !self.shadowed(n)
+                        && !self.has(n)
+                        && is_var_like(n)
+                        && matches!(self.a.name_of(n), Name::Outside)
+                }) =>
+            {
+                if let Some(n) = parse::as_ident(&m.receiver).cloned() {
+                    let x: Expr = syn::parse_quote_spanned!(n.span()=> &#n);
+                    self.parts.push(Part::Plain(n, x));
+                }
+                for a in &mut m.args {
+                    self.visit_expr_mut(a);
+                }
             }
             Expr::Closure(c) => {
                 self.shadow.push(HashSet::new());

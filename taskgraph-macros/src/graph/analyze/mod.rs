@@ -1046,11 +1046,12 @@ impl Analyzer {
     /// The final expression. Elements of a tuple may be plain (returned as
     /// they are), as long as the whole has at least one lazy value.
     fn tail(&mut self, e: &Expr) -> Value {
-        let v = self.tail_part(e, false);
+        let mut v = self.tail_part(e, false);
         if matches!(v, Value::Tuple(_)) && !has_lazy(&v) {
             self.plain_tail_errors(&v);
             return Value::Error;
         }
+        repeated_elements(&mut v, &mut Vec::new());
         v
     }
 
@@ -1088,6 +1089,25 @@ fn plain_tail_error(e: &Expr) -> syn::Error {
         "the final expression of `graph!` must be a lazy value, a tuple of them, or a `Vec` of them; this one is plain",
         "end the graph with the result of a `#[delayed]` call, e.g. `add(x, y)`; plain values can be computed outside `graph!`",
     )
+}
+
+/// `(v[0], v[0])`: the second and later occurrences of the same element
+/// (the same vector, the same index tokens) in the final expression are
+/// returned again, as clones, like a variable returned twice.
+fn repeated_elements(v: &mut Value, seen: &mut Vec<(String, String)>) {
+    match v {
+        Value::Tuple(vs) => vs.iter_mut().for_each(|v| repeated_elements(v, seen)),
+        Value::Index { name, index, .. } => {
+            let key = (name.to_string(), index.to_token_stream().to_string());
+            if seen.contains(&key) {
+                let first = std::mem::replace(v, Value::Error);
+                *v = Value::Again(Box::new(first));
+            } else {
+                seen.push(key);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Whether a final expression holds a lazy value (or a mistaken one).

@@ -127,14 +127,27 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
     let outer = quote_spanned!(tail_span(g)=> { #probe #inner });
     let template = template::template(g, low, &walk);
     // The closure is bound before `GraphFn::new` sees it, so that its kind
-    // is inferred from its body: `Fn` when it only copies or borrows what
-    // it captures, which lets a graph be looked at (`View`) and then run.
+    // is inferred from its body (a graph is looked at by running a clone).
     let closure = temp("__tg_graph", span);
     let scope_ty = private("Scope", span);
     let halt_ty = private("Halt", span);
+    // Whether the graph's value types can travel to a cluster is asked
+    // here, where they are known: the cluster's codec if they can, else
+    // their names for the error `Dask::spawn` returns.
+    let (graph, codec) = (temp("__tg_g", span), temp("__tg_codec", span));
+    let (copy, captures) = (temp("__tg_copy", span), private("captures", span));
+    let probe = private("codec_probe", span);
+    let (no_codec, codec_of) = (private("NoCodec", span), private("CodecOf", span));
     quote! {{
         let #closure = move |#scope: #scope_ty<'_>| -> ::core::result::Result<_, #halt_ty> #outer;
-        #graph_fn::new(#closure).with_template(#template)
+        let #copy = #captures(&#closure);
+        let #graph = #graph_fn::new(#closure, #copy).with_template(#template);
+        #[allow(unused_imports)]
+        use #no_codec as _;
+        #[allow(unused_imports)]
+        use #codec_of as _;
+        let #codec = (&&#probe(&#graph)).__tg_codec();
+        #graph.with_codec(#codec)
     }}
 }
 
