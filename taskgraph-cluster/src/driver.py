@@ -508,6 +508,11 @@ class Driver:
         self.programs = {}  # sha256 -> name, registered by this driver
         self.subs = {}
         self.lock = threading.Lock()
+        # Held while a program is registered: graphs sent from several
+        # threads at once ask for the same program at once, and registering
+        # its plugin twice would replace it, whose teardown closes the
+        # runners that are serving blocks.
+        self.program_lock = threading.Lock()
         self.spawned = []  # `dask worker` processes started for connect()
 
     # -- start --------------------------------------------------------------
@@ -589,15 +594,16 @@ class Driver:
             data = f.read()
         digest = hashlib.sha256(data).hexdigest()
         name = os.path.basename(path) or "program"
-        with self.lock:
-            known = self.programs.get(digest) == name
-        if not known:
-            plugin = PLUGIN_PREFIX + digest[:32] + "-" + name
-            there = self.client.run_on_scheduler(_has_worker_plugin, name=plugin)
-            if not there:
-                self.client.register_plugin(ProgramPlugin(digest, name, data), name=plugin)
+        with self.program_lock:
             with self.lock:
-                self.programs[digest] = name
+                known = self.programs.get(digest) == name
+            if not known:
+                plugin = PLUGIN_PREFIX + digest[:32] + "-" + name
+                there = self.client.run_on_scheduler(_has_worker_plugin, name=plugin)
+                if not there:
+                    self.client.register_plugin(ProgramPlugin(digest, name, data), name=plugin)
+                with self.lock:
+                    self.programs[digest] = name
         return {"hash": digest, "name": name, "bytes": len(data)}
 
     # -- submissions --------------------------------------------------------
