@@ -544,7 +544,7 @@ fn side_effects_before_the_graph_run_once() {
 fn cancel_stops_the_graph_and_the_cluster_goes_on() {
     let dask = cluster(2, 1);
     let h = dask.spawn((8, 5_000), sleepy);
-    // Once it is sent (in a block's process its end is already known).
+    // Once it is sent (or, were it refused, once it has ended).
     wait_for("the graph to be sent", &h, |h| {
         h.is_finished() || h.progress().total > 0
     });
