@@ -95,13 +95,6 @@ fn add(x: i64, y: i64) -> i64 {
     x + y
 }
 
-/// A value already in memory, as a node: `dask.persist` keeps results on the
-/// workers, and a graph's leaves must be nodes. No sleep.
-#[delayed]
-fn persisted(z: i64) -> i64 {
-    z
-}
-
 /// A graph is a value: a function can build it and return it, uncomputed.
 fn tutorial_graph(a: i64, b: i64) -> impl taskdag::Graph<Output = i64> {
     graph! {
@@ -385,25 +378,38 @@ fn run(scale: f64) -> Result<(), taskdag::Error> {
         zs.len() - 1
     );
 
-    // The same while loop as a graph: each `add` is a task; the shape (how
-    // many levels, who pairs with whom) depends only on plain lengths.
+    // The notebook's last cell: the same while loop as a graph, over the
+    // persisted values. `zs = dask.persist(*zs)` is a spawned graph; read
+    // inside `graph!` it is a vector of lazy values whose length is plain, so
+    // the loop's shape (how many levels, who pairs with whom) is known while
+    // each `add` is a task. `&persisted_zs` borrows the handle.
+    let persisted_zs = rt.spawn(graph! {
+        let zs: Vec<_> = (0..n).map(|i| {
+            let x = inc(i);
+            let y = dec(x);
+            add(x, y)
+        }).collect();
+        zs
+    });
+    while !persisted_zs.is_finished() {
+        thread::sleep(Duration::from_millis(1));
+    }
     reseed();
     let t = Instant::now();
-    let values = &zs; // graph! captures like a `move` closure: capture a borrow
     let tree_sum = rt.compute(graph! {
-        let mut level: Vec<_> = values.iter().map(|&z| persisted(z)).collect();
-        while level.len() > 1 {
-            let mut next = Vec::new();
-            for i in (0..level.len()).step_by(2) {
-                if i + 1 < level.len() {
-                    next.push(add(level[i], level[i + 1])); // add neighbours
+        let mut l = &persisted_zs;
+        while l.len() > 1 {
+            let mut new_l = Vec::new();
+            for i in (0..l.len()).step_by(2) {
+                if i + 1 < l.len() {
+                    new_l.push(add(l[i], l[i + 1])); // add neighbours
                 } else {
-                    next.push(level[i]); // an odd one out moves up
+                    new_l.push(l[i]); // an odd one out moves up
                 }
             }
-            level = next; // swap the old list for the new
+            l = new_l; // swap the old list for the new
         }
-        level[0]
+        l[0]
     })?;
     let parallel = t.elapsed();
     assert_eq!(tree_sum, sequential_sum);
@@ -417,15 +423,14 @@ fn run(scale: f64) -> Result<(), taskdag::Error> {
     // The library's own tree: tree_reduce pairs v[0] with v[1], v[2] with v[3], ...
     reseed();
     let t = Instant::now();
-    let reduced = rt.compute(graph! {
-        let leaves: Vec<_> = values.iter().map(|&z| persisted(z)).collect();
-        tree_reduce(leaves, add)
-    })?;
+    let reduced = rt.compute(graph! { tree_reduce(&persisted_zs, add) })?;
     assert_eq!(reduced, sequential_sum);
     println!(
-        "   or tree_reduce(leaves, add):               sum = {reduced} in {}.",
+        "   or tree_reduce(&persisted_zs, add):        sum = {reduced} in {}.",
         ms(t.elapsed())
     );
+    // Both graphs borrowed the handle: the persisted values are still there.
+    assert_eq!(persisted_zs.wait()?, zs);
     println!(
         "   The adds of one level run in parallel; only the top levels are narrower than the pool."
     );

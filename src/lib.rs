@@ -62,8 +62,10 @@ pub use taskgraph_macros::delayed;
 /// may not decide an `if`/`while`/`match` condition, a loop bound, an index,
 /// a `break` with a value or a `return`; each is a compile error at the
 /// token, saying what to write instead. `let`s, loops, `if`/`match` on plain
-/// values, vectors of lazy values, `v[i]`, `tree_reduce(v, f)` and `f(x)?`
-/// are all allowed: [`guide::language`] lists what may appear, and
+/// values, vectors of lazy values (and vectors of them), `v[i]`, in-place
+/// updates `v[i] = f(v[i], v[k])`, closures, a spawned graph's outputs read
+/// as a vector of lazy values, `tree_reduce(v, f)` and `f(x)?` are all
+/// allowed: [`guide::language`] lists what may appear, and
 /// [`guide::compile_errors`] every mistake the macros catch (one `tests/ui`
 /// case each).
 ///

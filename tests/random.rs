@@ -188,3 +188,156 @@ proptest! {
         prop_assert_eq!(run(unfused(threads), &lens), expected);
     }
 }
+
+/// One step of a random program over a vector of lazy values `v` and rows
+/// of them, interpreted inside `graph!` by a loop over the steps (the
+/// program is plain data, so it gives the graph its shape).
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    /// `v[i] = mix(v[i], v[k])`: an in-place update.
+    Update(usize, usize),
+    /// `rows.push(&v[..])`: a copy of `v` as a new row.
+    Push,
+    /// `rows[r][c] = mix(rows[r][c], v[k])`.
+    RowUpdate(usize, usize, usize),
+    /// `sums.push(tree_reduce(&rows[r], mix))` (or over `v`).
+    Reduce(usize),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        (any::<usize>(), any::<usize>()).prop_map(|(i, k)| Step::Update(i, k)),
+        Just(Step::Push),
+        (any::<usize>(), any::<usize>(), any::<usize>())
+            .prop_map(|(r, c, k)| Step::RowUpdate(r, c, k)),
+        any::<usize>().prop_map(Step::Reduce),
+    ]
+}
+
+/// `tree_reduce`'s pairwise tree with `mix`, sequentially.
+fn tree(v: &[u64]) -> u64 {
+    let mut l = v.to_vec();
+    while l.len() > 1 {
+        l = l
+            .chunks(2)
+            .map(|p| if p.len() == 2 { mix(p[0], p[1]) } else { p[0] })
+            .collect();
+    }
+    l[0]
+}
+
+/// The program run eagerly: the persisted values, the steps, then the
+/// notebook's `while` loop over what is left.
+fn run_steps_sequentially(n: u64, steps: &[Step]) -> (u64, u64) {
+    let mut v: Vec<u64> = (0..n).map(seed).collect();
+    let mut rows: Vec<Vec<u64>> = Vec::new();
+    let mut sums = Vec::new();
+    for s in steps {
+        match *s {
+            Step::Update(i, k) => {
+                let (i, k) = (i % v.len(), k % v.len());
+                v[i] = mix(v[i], v[k]);
+            }
+            Step::Push => rows.push(v.clone()),
+            Step::RowUpdate(r, c, k) => {
+                if !rows.is_empty() {
+                    let r = r % rows.len();
+                    let (c, k) = (c % rows[r].len(), k % v.len());
+                    rows[r][c] = mix(rows[r][c], v[k]);
+                }
+            }
+            Step::Reduce(r) => {
+                if rows.is_empty() {
+                    sums.push(tree(&v));
+                } else {
+                    sums.push(tree(&rows[r % rows.len()]));
+                }
+            }
+        }
+    }
+    sums.push(tree(&v));
+    let mut l = v;
+    while l.len() > 1 {
+        let mut new_l = Vec::new();
+        for i in (0..l.len()).step_by(2) {
+            if i + 1 < l.len() {
+                new_l.push(mix(l[i], l[i + 1]));
+            } else {
+                new_l.push(l[i]);
+            }
+        }
+        l = new_l;
+    }
+    (mix(l[0], 0), tree(&sums))
+}
+
+fn run_steps(rt: &Runtime, n: u64, steps: &[Step]) -> (u64, u64) {
+    let zs = rt.spawn(graph! {
+        let zs: Vec<_> = (0..n).map(|i| seed(i)).collect();
+        zs
+    });
+    rt.compute(graph! {
+        let mut v = &zs;
+        let mut rows = Vec::new();
+        let mut sums = Vec::new();
+        for s in steps.iter() {
+            match *s {
+                Step::Update(i, k) => {
+                    let (i, k) = (i % v.len(), k % v.len());
+                    v[i] = mix(v[i], v[k]);
+                }
+                Step::Push => rows.push(&v[..]),
+                Step::RowUpdate(r, c, k) => {
+                    if !rows.is_empty() {
+                        let r = r % rows.len();
+                        let (c, k) = (c % rows[r].len(), k % v.len());
+                        rows[r][c] = mix(rows[r][c], v[k]);
+                    }
+                }
+                Step::Reduce(r) => {
+                    if rows.is_empty() {
+                        sums.push(tree_reduce(&v[..], mix));
+                    } else {
+                        sums.push(tree_reduce(&rows[r % rows.len()], mix));
+                    }
+                }
+            }
+        }
+        sums.push(tree_reduce(&v[..], mix));
+        let mut l = &v[..];
+        while l.len() > 1 {
+            let mut new_l = Vec::new();
+            for i in (0..l.len()).step_by(2) {
+                if i + 1 < l.len() {
+                    new_l.push(mix(l[i], l[i + 1]));
+                } else {
+                    new_l.push(l[i]);
+                }
+            }
+            l = new_l;
+        }
+        // A node of its own: with one value, `l[0]` and the reduction of one
+        // sum would be the same node, and a node is one output.
+        (mix(l[0], 0), tree_reduce(sums, mix))
+    })
+    .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Random programs of in-place updates, rows of a vector of vectors,
+    /// `tree_reduce` inside a loop and the notebook's `while` loop over
+    /// persisted values, fused and node by node, against the same program
+    /// run sequentially.
+    #[test]
+    fn random_programs_of_updates_rows_and_reductions_match_the_sequential_run(
+        n in 1u64..40,
+        steps in prop::collection::vec(step(), 0..40),
+        threads in prop::sample::select(vec![1usize, 2, 4]),
+    ) {
+        let expected = run_steps_sequentially(n, &steps);
+        prop_assert_eq!(run_steps(runtime(threads), n, &steps), expected);
+        prop_assert_eq!(run_steps(unfused(threads), n, &steps), expected);
+    }
+}

@@ -54,12 +54,19 @@
 //! # Graphs on running graphs
 //!
 //! `tree_reduce(zs, add)` takes, besides a vector of lazy values, a spawned
-//! graph's `Handle<Vec<T>>` (its output is moved in) or a reference to one
-//! (cloned, so several graphs can read it), a `Vec<T>` or a `&[T]`: no
-//! identity task per element. The later graph is built without waiting for
-//! the spawned one; only the tasks that read its outputs wait, and they hold
-//! no thread while they do. If the spawned graph fails or is cancelled, the
-//! reader fails with [`Error::InputFailed`](crate::Error::InputFailed).
+//! graph's `Handle<Vec<T>>` (its output is moved in) or a reference to one:
+//! `tree_reduce(&zs, add)` borrows `zs` and clones the values, so several
+//! graphs can read it and `zs.wait()` still works after (a graph that
+//! borrows cannot be spawned, which needs `'static`: move the handle in). A
+//! `Vec<T>` or a `&[T]` is read the same way: no identity task per element.
+//! The same values are a vector of lazy values, whose length is plain, when
+//! a variable bound to them at the top of `graph!` is later assigned one
+//! (dask's notebook: `let mut l = &zs; while l.len() > 1 { ..; l = new_l;
+//! }`, see [`language`](super::language)). The later graph is built without
+//! waiting for the spawned one; only the tasks that read its outputs wait,
+//! and they hold no thread while they do. If the spawned graph fails or is
+//! cancelled, the reader fails with
+//! [`Error::InputFailed`](crate::Error::InputFailed).
 //!
 //! ```
 //! use taskdag::{delayed, graph, Runtime};
@@ -85,15 +92,17 @@
 //! // Built without waiting: only the reading tasks wait for `squares`.
 //! let r = &squares; // by reference: cloned, so several graphs can read it
 //! let biggest = rt.compute(graph! { tree_reduce(r, max) })?;
+//! let again = rt.compute(graph! { tree_reduce(&squares, add) })?; // borrowed
 //! let sum = rt.compute(graph! { tree_reduce(squares, add) })?; // moved in
-//! assert_eq!((biggest, sum), (100, 385));
+//! assert_eq!((biggest, again, sum), (100, 385, 385));
 //! # Ok::<(), taskdag::Error>(())
 //! ```
 //!
 //! Not yet: reading a spawned graph's output element by element as it is
 //! produced (a `Handle`'s outputs are there when the spawned graph has
-//! finished), and a `Handle` as an argument of a task, a gathering task or
-//! an index (`f(h)`, `sum(zs)`, `zs[3]`): today `tree_reduce` reads one, and
-//! other uses go through `tree_reduce` or `wait()`.
+//! finished), and a `Handle` used directly as an argument of a task or an
+//! index (`f(h)`, `sum(zs)`, `zs[3]` without a variable that is reassigned
+//! lazy values): read it with `tree_reduce`, through such a variable, or
+//! with `wait()`.
 //!
 //! [`Handle`]: crate::Handle

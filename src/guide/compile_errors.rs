@@ -52,6 +52,12 @@
 //! parameters, `-> &T`, ...); and `tree_reduce` misuse. Several independent
 //! mistakes are all reported in one compile, together with rustc's own type
 //! errors for the rest of the graph (`tests/ui/macro_and_type_errors_together.rs`).
+//! The shapes of ordinary Rust have theirs too: a plain value assigned to
+//! an element of a vector of lazy values (`v[i] = 7;`), a vector of vectors
+//! used whole or given a single value, a value from outside the graph bound
+//! inside a loop and then assigned a vector of lazy values, a closure called
+//! with the wrong number of arguments, and a graph that borrows a `Handle`
+//! (`&h`) given to `spawn`.
 //! Messages name the traits behind the checks
 //! ([`taskdag::contract`](crate::contract)) only where rustc does, never
 //! the macro's internals.

@@ -43,17 +43,47 @@
 //!   the index and the line, when the graph is built, before any task runs),
 //!   `v.first().unwrap()`, `v.last().unwrap()`, `&v[a..b]`, `v.len()` and
 //!   `v.is_empty()` (plain); `for x in v.iter()`, `.enumerate()`, `.zip(..)`
-//!   (with a lazy or plain side), `v.chunks(k)` (each chunk a vector of lazy
-//!   values);
+//!   (with a lazy or plain side), `.skip(n)`, `.step_by(k)`, `.take(n)`,
+//!   `.rev()` (plain arguments: the length is plain, so these are too),
+//!   `v.chunks(k)` and `v.windows(k)` (each a vector of lazy values), in
+//!   `for` loops and in `.map(..).collect()`;
+//! - in-place updates, `v[i] = f(v[i], v[k]);` with any plain index (the
+//!   shape of in-place algorithms): element `i` becomes the new lazy value,
+//!   the other elements stay; out of range is [`Error::IndexOutOfRange`]
+//!   when the graph is built;
+//! - vectors of vectors of lazy values: `rows.push(row)` (a vector of lazy
+//!   values) or `let grid: Vec<Vec<_>> = (0..h).map(|r| (0..w).map(|c|
+//!   f(r, c)).collect()).collect();`, `rows[r]` (a row: a vector of lazy
+//!   values), `rows[r][c]`,
+//!   `rows[r][c] = f(..);`, `rows.len()` and `rows[r].len()` (plain),
+//!   `for row in rows.iter()`, `grid = next;` (step after step); a vector
+//!   of vectors cannot be used whole otherwise (passed to a task, returned,
+//!   or read inside a macro such as `format!`): pass its rows, bind an
+//!   element with `let` first;
+//! - closures over lazy values, `let twice = |a| inc(inc(a)); twice(x)`,
+//!   also as `.map(twice)`: a closure is ordinary code, inlined where it is
+//!   called, so each call makes its body's tasks (names in the body are
+//!   looked up where it is called). A closure that computes no lazy value
+//!   stays a plain closure: called on lazy values, it runs inside an
+//!   expression task;
 //! - a `Vec<T>` or `&[T]` parameter *gathers* a vector of lazy values; a
 //!   `&T` parameter borrows its argument (`len(&s)` or `len(s)`); a `T`
 //!   parameter takes it (see [`values`](super::values));
 //! - `tree_reduce(v, f)` reduces a vector with a binary `#[delayed]`
 //!   function in a pairwise tree, keeping left-to-right order (an empty
-//!   vector is [`Error::EmptyReduce`] at run time); `v` may also be a plain
-//!   `Vec<T>` or `&[T]`, or a spawned graph's [`Handle`] (or a reference to
-//!   one), read without a task per element (see
+//!   vector is [`Error::EmptyReduce`] at run time), also inside loops; `v`
+//!   may be a row `rows[r]` or a slice `&v[a..b]`, or a plain `Vec<T>` or
+//!   `&[T]`, or a spawned graph's [`Handle`] (`&h` borrows it and clones its
+//!   values, `h` moves it in), read without a task per element (see
 //!   [`background`](super::background));
+//! - a spawned graph's outputs (dask's persisted values) as a vector of lazy
+//!   values: a variable bound at the top of `graph!` to a plain value
+//!   (`let mut l = &zs;`, or a captured `zs` itself, or a plain `Vec<T>`)
+//!   that the graph later assigns a vector of lazy values (`l = new_l;`) or
+//!   a lazy element (`l[i] = f(l[i]);`) is read as one, once, where it is
+//!   bound; its length is plain. Bound
+//!   inside a loop or block, that is a compile error that says to move it;
+//!   never reassigned, it stays plain (read it with `tree_reduce(&zs, f)`);
 //! - the final expression is the output: a lazy value, a tuple of them, or a
 //!   `Vec` of them. A variable returned more than once (`(x, x)`, `(v, t, v)`)
 //!   gives clones for its second and later occurrences, so its type must be
@@ -62,8 +92,9 @@
 //!   are computed when the graph is instantiated and returned as they are;
 //!   a final expression with no lazy value at all is a compile error.
 //!
-//! The tutorial's `while len(L) > 1` tree summation runs as written
-//! (`examples/custom_workloads.rs`):
+//! The tutorial's `while len(L) > 1` tree summation runs as written, over
+//! values made in the graph or over persisted ones (see below and
+//! `examples/custom_workloads.rs`):
 //!
 //! ```
 //! use taskdag::{delayed, graph, Runtime};
@@ -111,6 +142,53 @@
 //! assert_eq!(first, 2);
 //! assert_eq!(label, "2/72");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The notebook's last cell, over the persisted values, and an in-place
+//! update:
+//!
+//! ```
+//! use taskdag::{delayed, graph, Runtime};
+//!
+//! #[delayed]
+//! fn inc(x: i64) -> i64 {
+//!     x + 1
+//! }
+//! #[delayed]
+//! fn add(x: i64, y: i64) -> i64 {
+//!     x + y
+//! }
+//!
+//! let rt = Runtime::new(2)?;
+//! // `dask.persist`: the values are computed in the background.
+//! let zs = rt.spawn(graph! {
+//!     let zs: Vec<_> = (0..8).map(|i| inc(i)).collect();
+//!     zs
+//! });
+//! let total = rt.compute(graph! {
+//!     let mut l = &zs; // a vector of lazy values: `l` is reassigned one below
+//!     while l.len() > 1 {
+//!         let mut new_l = Vec::new();
+//!         for i in (0..l.len()).step_by(2) {
+//!             new_l.push(add(l[i], l[i + 1]));
+//!         }
+//!         l = new_l;
+//!     }
+//!     l[0]
+//! })?;
+//! assert_eq!(total, 36);
+//! // A prefix sum in place.
+//! let prefix = rt.compute(graph! {
+//!     let mut v = &zs;
+//!     for i in 1..v.len() {
+//!         v[i] = add(v[i], v[i - 1]);
+//!     }
+//!     v[7]
+//! })?;
+//! assert_eq!(prefix, 36);
+//! // `&zs` borrowed the handle: its values are still there.
+//! assert_eq!(zs.wait()?.len(), 8);
+//! # Ok::<(), taskdag::Error>(())
 //! ```
 //!
 //! # Lower-case calls are tasks
@@ -170,8 +248,9 @@
 //! Every call site is a *family* of nodes, one per loop iteration. Loops
 //! whose iterations each are a chain of tasks also run *fused*, as blocks of
 //! straight-line code at the speed of a plain loop; the other statements
-//! (`if`, `while`, indexing, expression tasks outside fused loops) run node
-//! by node, at tens of nanoseconds per task ([`speed`](super::speed)).
+//! (`if`, `while`, indexing, in-place updates, vectors of vectors,
+//! expression tasks outside fused loops) run node by node, at tens of
+//! nanoseconds per task ([`speed`](super::speed)).
 //!
 //! [`Error::TaskFailed`]: crate::Error::TaskFailed
 //! [`Error::IndexOutOfRange`]: crate::Error::IndexOutOfRange

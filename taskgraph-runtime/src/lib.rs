@@ -71,7 +71,7 @@ pub mod __private {
     pub use crate::source::{BorrowedValues, Feed, IntoLazy, IntoLazyVec, OwnedValues, Source};
     pub use crate::spawn::SpawnedOutput;
     pub use crate::value::ValueOf;
-    pub use crate::value::{Lazy, LazyVec, NodeId, Piece};
+    pub use crate::value::{row, row_mut, Lazy, LazyVec, NodeId, Piece};
 
     /// Stands in for a part of a graph that has a compile error (reported
     /// by `graph!`), so that rustc checks the rest; never called.

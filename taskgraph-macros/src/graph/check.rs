@@ -121,7 +121,7 @@ impl Ctx {
                 "keep lazy values in variables, or collect them in a vector: `let mut v = Vec::new(); v.push({x});`"
             ),
             Ctx::Closure => format!(
-                "call `#[delayed]` functions with `{x}` directly; closures inside `graph!` are plain code"
+                "bind the closure with `let f = |..| ..;` and call it (it is inlined where it is called), or call `#[delayed]` functions with `{x}` directly"
             ),
             Ctx::Borrow => format!(
                 "pass `{x}` itself: a `#[delayed]` parameter of type `&T` borrows its argument"
@@ -374,8 +374,19 @@ impl<'ast> Visit<'ast> for PlainCode<'_> {
     fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
         let name = m.method.to_string();
         let plain_len = (name == "len" || name == "is_empty") && m.args.is_empty();
-        let vec_recv =
-            parse::as_ident(&m.receiver).is_some_and(|i| self.lazy(i) == Some(VarKind::LazyVec));
+        // `v.len()`, `rows.len()` and `rows[r].len()` are plain.
+        let vec_recv = match &*m.receiver {
+            Expr::Index(i) if !matches!(&*i.index, Expr::Range(_)) => {
+                parse::as_ident(&i.expr).is_some_and(|v| self.lazy(v) == Some(VarKind::Rows))
+            }
+            r => parse::as_ident(r)
+                .is_some_and(|i| matches!(self.lazy(i), Some(VarKind::LazyVec | VarKind::Rows))),
+        };
+        if plain_len && vec_recv {
+            if let Expr::Index(i) = &*m.receiver {
+                self.operand(&i.index, Ctx::Index);
+            }
+        }
         if !(plain_len && vec_recv) {
             self.operand(&m.receiver, Ctx::Method(name.clone()));
         }

@@ -23,6 +23,9 @@ pub(crate) struct Graph {
     pub jumps: Vec<bool>,
     /// How many `Value::Source`s the graph has (numbered `0..sources`).
     pub sources: usize,
+    /// The sources written `&h` with `h` captured: the graph borrows `h`
+    /// (a reference made before the graph's closure), as `&h` means.
+    pub borrowed: Vec<(usize, Expr)>,
 }
 
 /// One call site: every node it makes at run time shares this code.
@@ -96,6 +99,9 @@ pub(crate) enum VarKind {
     LazyVec,
     /// `Vec::new()` not yet known to hold lazy values.
     VecCandidate,
+    /// A `Vec` of vectors of lazy values (`rows.push(row)`), read by
+    /// `rows[r]` (a vector of lazy values) and `rows[r][c]`.
+    Rows,
 }
 
 pub(crate) struct Var {
@@ -234,6 +240,18 @@ pub(crate) enum Stmt {
     Block(Vec<Stmt>),
     /// `v = <vector of lazy values>;`
     AssignVec { name: Ident, value: Value },
+    /// `v[index] = <lazy value>;` on a vector of lazy values: an in-place
+    /// update, checked when the graph is built. `index` is kept as written
+    /// (`i`, `i + 1`, `(r - 1) * w + c`), so that a later pass can read its
+    /// affine form.
+    SetIndex {
+        name: Ident,
+        /// `Some(r)` for `rows[r][index] = ..` on a vector of vectors.
+        row: Option<Expr>,
+        index: Expr,
+        value: Value,
+        span: Span,
+    },
     /// `for pat in iter { body }`
     For {
         label: Option<Label>,
@@ -306,6 +324,15 @@ pub(crate) enum Value {
     /// the graph is built.
     Index {
         name: Ident,
+        /// `Some(r)` for `rows[r][index]` on a vector of vectors.
+        row: Option<Expr>,
+        index: Expr,
+        span: Span,
+    },
+    /// `rows[index]` on a vector of vectors of lazy values: that row, a
+    /// vector of lazy values, checked when the graph is built.
+    Row {
+        name: Ident,
         index: Expr,
         span: Span,
     },
@@ -350,6 +377,7 @@ impl Stmt {
             | Stmt::Assign { value, .. }
             | Stmt::AssignVec { value, .. }
             | Stmt::Push { value, .. }
+            | Stmt::SetIndex { value, .. }
             | Stmt::Eval(value) => vec![value],
             _ => Vec::new(),
         }
@@ -363,6 +391,7 @@ impl Stmt {
             Stmt::Plain(ts) => ts.clone(),
             Stmt::VecLocal { pat, init, .. } => quote!(#pat #init),
             Stmt::For { pat, iter, .. } => quote!(#pat #iter),
+            Stmt::SetIndex { row, index, .. } => quote!(#row #index),
             Stmt::If { cond, .. } | Stmt::While { cond, .. } => quote!(#cond),
             Stmt::Match { expr, arms } => {
                 let pats = arms.iter().map(|a| &a.pat);
@@ -411,7 +440,8 @@ impl Value {
                     quote!(#expr #(#pats)* #(#guards)*),
                 )
             }
-            Value::Index { index, .. } => (Vec::new(), Vec::new(), quote!(#index)),
+            Value::Index { row, index, .. } => (Vec::new(), Vec::new(), quote!(#row #index)),
+            Value::Row { index, .. } => (Vec::new(), Vec::new(), quote!(#index)),
             Value::Slice { range, .. } => (Vec::new(), Vec::new(), quote!(#range)),
             Value::Source { expr, .. } => (Vec::new(), Vec::new(), quote!(#expr)),
             Value::Var { .. } | Value::VecVar { .. } | Value::Error => {
@@ -426,6 +456,7 @@ impl Value {
             Value::Var { name, .. }
             | Value::VecVar { name, .. }
             | Value::Index { name, .. }
+            | Value::Row { name, .. }
             | Value::Slice { name, .. } => Some(name),
             _ => None,
         }

@@ -643,7 +643,7 @@ fn reduce_of(g: &Graph, i: usize, v: &Ident) -> Option<(FamId, bool)> {
 /// Whether a statement pushes onto (or otherwise changes) vector `name`.
 fn adds_to(s: &Stmt, name: &str) -> bool {
     match s {
-        Stmt::Push { vec, .. } => vec == name,
+        Stmt::Push { vec, .. } | Stmt::SetIndex { name: vec, .. } => vec == name,
         Stmt::Plain(_) => changes(s, &[name.to_string()], &[]),
         Stmt::Assign { name: n, .. } | Stmt::AssignVec { name: n, .. } => n == name,
         s => s.children().into_iter().any(|s| adds_to(s, name)),
@@ -694,6 +694,7 @@ fn mentions(s: &Stmt, name: &str) -> bool {
         Stmt::Let { name: n, .. }
         | Stmt::Assign { name: n, .. }
         | Stmt::AssignVec { name: n, .. }
+        | Stmt::SetIndex { name: n, .. }
         | Stmt::Push { vec: n, .. } => n == name,
         _ => false,
     };

@@ -235,3 +235,80 @@ fn fusion_plans() {
     })
     .is_empty());
 }
+
+#[test]
+fn persisted_while_loop() {
+    insta::assert_snapshot!(pretty(quote! {
+        let mut l = &zs;
+        while l.len() > 1 {
+            let mut new_l = Vec::new();
+            for i in (0..l.len()).step_by(2) {
+                new_l.push(add(l[i], l[i + 1]));
+            }
+            l = new_l;
+        }
+        l[0]
+    }));
+}
+
+#[test]
+fn in_place_update_and_rows() {
+    insta::assert_snapshot!(pretty(quote! {
+        let mut v: Vec<_> = (0..n).map(|i| inc(i)).collect();
+        for i in 1..n {
+            v[i] = add(v[i], v[i - 1]);
+        }
+        let mut rows = Vec::new();
+        rows.push(v);
+        let twice = |a| inc(inc(a));
+        rows[0][1] = twice(rows[0][0]);
+        rows[0][n - 1]
+    }));
+}
+
+/// In-place updates keep their index expressions as written, for a later
+/// pass to read their affine form (`v[i - 1]`, `grid[(r - 1) * w + c]`).
+#[test]
+fn in_place_updates_keep_their_indices_as_written() {
+    let stmts: Vec<syn::Stmt> = syn::parse_quote! {
+        let mut grid: Vec<_> = (0..h * w).map(|k| inc(k)).collect();
+        for r in 1..h {
+            for c in 0..w {
+                grid[r * w + c] = add(grid[(r - 1) * w + c], grid[r * w + c]);
+            }
+        }
+        grid[0]
+    };
+    let cx = crate::diag::Ctxt::new();
+    let g =
+        super::analyze::analyze(&stmts, proc_macro2::Span::call_site(), &cx).expect("no mistakes");
+    assert!(cx.into_tokens().is_empty());
+    let super::ir::Stmt::For { body, .. } = &g.stmts[1] else {
+        panic!("a loop")
+    };
+    let super::ir::Stmt::For { body, .. } = &body[0] else {
+        panic!("an inner loop")
+    };
+    let super::ir::Stmt::SetIndex {
+        name,
+        row: None,
+        index,
+        value: super::ir::Value::Call { args, .. },
+        ..
+    } = &body[0]
+    else {
+        panic!("an in-place update")
+    };
+    assert_eq!(name, "grid");
+    assert_eq!(quote!(#index).to_string(), "r * w + c");
+    let reads: Vec<String> = args
+        .iter()
+        .map(|a| match a {
+            super::ir::Arg::Lazy(super::ir::Value::Index { index, .. }) => {
+                quote!(#index).to_string()
+            }
+            _ => panic!("an indexed read"),
+        })
+        .collect();
+    assert_eq!(reads, ["(r - 1) * w + c", "r * w + c"]);
+}

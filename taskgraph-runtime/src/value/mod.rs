@@ -200,7 +200,7 @@ impl<'g, T> LazyVec<'g, T> {
     }
 
     /// The elements in order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = Lazy<'g, T>> + '_ {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Lazy<'g, T>> + DoubleEndedIterator + '_ {
         self.pieces
             .iter()
             .flat_map(|p| (p.start..p.start + p.len).map(move |i| Lazy::new(NodeId::new(p.fam, i))))
@@ -222,6 +222,64 @@ impl<'g, T> LazyVec<'g, T> {
             Some(x) => Ok(x),
             None => Err(self.out_of_range(i, name, at)),
         }
+    }
+
+    /// `v[i] = x;` in `graph!`: element `i` becomes `x`, or
+    /// [`Error::IndexOutOfRange`] as for [`LazyVec::at`]. The vector's other
+    /// elements keep their runs: an update splits at most one run in three.
+    ///
+    /// [`Error::IndexOutOfRange`]: crate::Error::IndexOutOfRange
+    pub fn set(
+        &mut self,
+        i: usize,
+        x: Lazy<'g, T>,
+        name: &'static str,
+        at: &'static str,
+    ) -> Result<(), crate::Error> {
+        if i >= self.len {
+            return Err(self.out_of_range(i, name, at));
+        }
+        let k = self.pieces.partition_point(|p| p.offset <= i) - 1;
+        let p = self.pieces[k];
+        let d = (i - p.offset) as u32;
+        if p.fam == x.id.fam && p.start + d == x.id.idx {
+            return Ok(());
+        }
+        let mut mid = Vec::with_capacity(3);
+        if d > 0 {
+            mid.push(Piece { len: d, ..p });
+        }
+        mid.push(Piece {
+            fam: x.id.fam,
+            start: x.id.idx,
+            len: 1,
+            offset: i,
+        });
+        if d + 1 < p.len {
+            mid.push(Piece {
+                fam: p.fam,
+                start: p.start + d + 1,
+                len: p.len - d - 1,
+                offset: i + 1,
+            });
+        }
+        let added = mid.len();
+        self.pieces.splice(k..=k, mid);
+        // Rejoin runs: a loop updating `v[i]` in order with consecutive
+        // nodes of one family leaves one run, not one per element.
+        let mut j = k.saturating_sub(1);
+        let mut end = (k + added).min(self.pieces.len() - 1);
+        while j < end {
+            let (a, b) = (self.pieces[j], self.pieces[j + 1]);
+            if a.fam == b.fam && a.start.checked_add(a.len) == Some(b.start) {
+                self.pieces[j].len += b.len;
+                self.pieces.remove(j + 1);
+                end -= 1;
+            } else {
+                j += 1;
+            }
+        }
+        Ok(())
     }
 
     /// `&v[range]` in `graph!`: the elements of `range`, or
@@ -266,7 +324,10 @@ impl<'g, T> LazyVec<'g, T> {
     ///
     /// # Panics
     /// If `k` is 0, as [`slice::chunks`] does.
-    pub fn chunks(&self, k: usize) -> impl ExactSizeIterator<Item = LazyVec<'g, T>> + '_ {
+    pub fn chunks(
+        &self,
+        k: usize,
+    ) -> impl ExactSizeIterator<Item = LazyVec<'g, T>> + DoubleEndedIterator + '_ {
         assert!(k != 0, "chunk size must be non-zero");
         let n = self.len.div_ceil(k);
         (0..n)
@@ -275,6 +336,31 @@ impl<'g, T> LazyVec<'g, T> {
                 let mut out = LazyVec::new();
                 for p in &self.pieces {
                     let (a, b) = (p.offset.max(lo), (p.offset + p.len as usize).min(hi));
+                    if a < b {
+                        out.push_run(p.fam, p.start + (a - p.offset) as u32, (b - a) as u32);
+                    }
+                }
+                out
+            })
+            .collect_len(n)
+    }
+
+    /// `v.windows(k)` in `graph!`: every run of `k` consecutive elements,
+    /// each a vector of lazy values (none if `k` is more than the length).
+    ///
+    /// # Panics
+    /// If `k` is 0, as [`slice::windows`] does.
+    pub fn windows(
+        &self,
+        k: usize,
+    ) -> impl ExactSizeIterator<Item = LazyVec<'g, T>> + DoubleEndedIterator + '_ {
+        assert!(k != 0, "window size must be non-zero");
+        let n = (self.len + 1).saturating_sub(k);
+        (0..n)
+            .map(move |w| {
+                let mut out = LazyVec::new();
+                for p in &self.pieces {
+                    let (a, b) = (p.offset.max(w), (p.offset + p.len as usize).min(w + k));
                     if a < b {
                         out.push_run(p.fam, p.start + (a - p.offset) as u32, (b - a) as u32);
                     }
@@ -309,6 +395,42 @@ impl<'g, T> FromIterator<Lazy<'g, T>> for LazyVec<'g, T> {
     }
 }
 
+/// `rows[r]` in `graph!` on a vector of vectors of lazy values: row `r`, or
+/// [`Error::IndexOutOfRange`] naming the vector `name` and the place `at`.
+///
+/// [`Error::IndexOutOfRange`]: crate::Error::IndexOutOfRange
+#[inline]
+pub fn row<'a, 'g, T>(
+    rows: &'a [LazyVec<'g, T>],
+    r: usize,
+    name: &'static str,
+    at: &'static str,
+) -> Result<&'a LazyVec<'g, T>, crate::Error> {
+    rows.get(r).ok_or(crate::Error::IndexOutOfRange {
+        vector: name,
+        index: r,
+        len: rows.len(),
+        at,
+    })
+}
+
+/// `rows[r][c] = x;` in `graph!`: row `r` to update, as [`row`].
+#[inline]
+pub fn row_mut<'a, 'g, T>(
+    rows: &'a mut [LazyVec<'g, T>],
+    r: usize,
+    name: &'static str,
+    at: &'static str,
+) -> Result<&'a mut LazyVec<'g, T>, crate::Error> {
+    let len = rows.len();
+    rows.get_mut(r).ok_or(crate::Error::IndexOutOfRange {
+        vector: name,
+        index: r,
+        len,
+        at,
+    })
+}
+
 /// An iterator whose length is known up front.
 pub(crate) struct WithLen<I> {
     inner: I,
@@ -330,6 +452,16 @@ impl<I: Iterator> Iterator for WithLen<I> {
     }
 }
 impl<I: Iterator> ExactSizeIterator for WithLen<I> {}
+impl<I: DoubleEndedIterator> DoubleEndedIterator for WithLen<I> {
+    #[inline]
+    fn next_back(&mut self) -> Option<I::Item> {
+        let x = self.inner.next_back();
+        if x.is_some() {
+            self.left -= 1;
+        }
+        x
+    }
+}
 
 trait CollectLen: Iterator + Sized {
     fn collect_len(self, left: usize) -> WithLen<Self> {
@@ -382,6 +514,45 @@ mod tests {
             .map(|l| l.id.idx)
             .collect();
         assert_eq!(ids, [5, 6, 7, 8, 9]);
+        let windows: Vec<Vec<_>> = v
+            .windows(3)
+            .map(|w| w.iter().map(|l| (l.id.fam, l.id.idx)).collect())
+            .collect();
+        assert_eq!(windows.len(), 10);
+        assert_eq!(windows[8], [(3, 8), (3, 9), (4, 0)]);
+        assert_eq!(windows[9], [(3, 9), (4, 0), (3, 20)]);
+        assert_eq!(v.windows(13).len(), 0);
+        let back: Vec<_> = v.iter().rev().map(|l| l.id.idx).collect();
+        assert_eq!(back, [20, 0, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
+        let mut w = v.clone();
+        w.set(5, Lazy::new(NodeId::new(7, 1)), "w", "here").unwrap();
+        w.set(0, Lazy::new(NodeId::new(7, 2)), "w", "here").unwrap();
+        w.set(11, Lazy::new(NodeId::new(7, 3)), "w", "here")
+            .unwrap();
+        w.set(6, Lazy::new(NodeId::new(3, 6)), "w", "here").unwrap();
+        let ids: Vec<_> = w.iter().map(|l| (l.id.fam, l.id.idx)).collect();
+        let mut want: Vec<_> = v.iter().map(|l| (l.id.fam, l.id.idx)).collect();
+        (want[5], want[0], want[11]) = ((7, 1), (7, 2), (7, 3));
+        assert_eq!(ids, want);
+        assert_eq!(w.len(), 12);
+        assert_eq!(w.get(5).unwrap().id, NodeId::new(7, 1));
+        assert_eq!(w.get(11).unwrap().id, NodeId::new(7, 3));
+        assert!(w
+            .set(12, Lazy::new(NodeId::new(7, 4)), "w", "here")
+            .is_err());
+        // Updates in order with consecutive nodes rejoin into one run.
+        let mut u: LazyVec<'_, u8> = (0..10).map(|i| Lazy::new(NodeId::new(1, i))).collect();
+        for i in 1..10 {
+            u.set(i, Lazy::new(NodeId::new(2, 100 + i as u32)), "u", "here")
+                .unwrap();
+        }
+        assert_eq!(u.pieces().len(), 2);
+        assert_eq!(u.pieces()[1].offset, 1);
+        let ids: Vec<_> = u.iter().map(|l| (l.id.fam, l.id.idx)).collect();
+        let want: Vec<_> = std::iter::once((1, 0))
+            .chain((1..10).map(|i| (2, 100 + i)))
+            .collect();
+        assert_eq!(ids, want);
         assert!(matches!(
             v.at(12, "v", "f.rs:1:2"),
             Err(crate::Error::IndexOutOfRange {

@@ -72,9 +72,41 @@ impl Analyzer {
     /// The element `v[index]` of the lazy vector `v`, or `None` if `e` is
     /// not such an indexing.
     pub(super) fn index_value(&mut self, e: &syn::ExprIndex) -> Option<Value> {
+        if matches!(&*e.index, Expr::Range(_)) {
+            return None;
+        }
+        if let Some((name, var, row)) = self.rows_index(&e.expr) {
+            // `rows[r][c]`: an element of a row.
+            self.vars[var].kind = VarKind::Rows;
+            if self.check_plain_in(row, Some(Ctx::Index))
+                + self.check_plain_in(&e.index, Some(Ctx::Index))
+                > 0
+            {
+                return Some(Value::Error);
+            }
+            let _ = self.use_var(var);
+            return Some(Value::Index {
+                name: name.clone(),
+                row: Some(row.clone()),
+                index: (*e.index).clone(),
+                span: e.span(),
+            });
+        }
         let name = parse::as_ident(&e.expr)?;
         let var = self.lookup(name)?;
-        if matches!(&*e.index, Expr::Range(_)) || !self.lazy_vec_or_candidate(var) {
+        if self.vars[var].kind == VarKind::Rows {
+            // `rows[r]`: a row, a vector of lazy values.
+            if self.check_plain_in(&e.index, Some(Ctx::Index)) > 0 {
+                return Some(Value::Error);
+            }
+            let _ = self.use_var(var);
+            return Some(Value::Row {
+                name: name.clone(),
+                index: (*e.index).clone(),
+                span: e.span(),
+            });
+        }
+        if !self.lazy_vec_or_candidate(var) {
             return None;
         }
         // A `Vec::new()` indexed in a lazy value before anything is pushed
@@ -87,16 +119,50 @@ impl Analyzer {
         let _ = self.use_var(var);
         Some(Value::Index {
             name: name.clone(),
+            row: None,
             index: (*e.index).clone(),
             span: e.span(),
         })
+    }
+
+    /// `rows[r]` with `rows` a vector of vectors of lazy values (or a
+    /// `Vec::new()` not known to hold plain values): `rows`, its variable
+    /// and `r`.
+    pub(super) fn rows_index<'e>(&self, e: &'e Expr) -> Option<(&'e Ident, VarId, &'e Expr)> {
+        let Expr::Index(i) = e else { return None };
+        if matches!(&*i.index, Expr::Range(_)) {
+            return None;
+        }
+        let name = parse::as_ident(&i.expr)?;
+        let var = self.lookup(name)?;
+        let rows = match self.vars[var].kind {
+            VarKind::Rows => true,
+            VarKind::VecCandidate => !self.plain_vecs.contains(&var),
+            _ => false,
+        };
+        rows.then_some((name, var, &*i.index))
+    }
+
+    /// Whether `.len()` / `.is_empty()` on `recv` is plain: `recv` is a
+    /// vector of lazy values, a vector of them, or a row `rows[r]`.
+    pub(super) fn plain_len_receiver(&self, recv: &Expr) -> bool {
+        match recv {
+            Expr::Index(i) => {
+                !matches!(&*i.index, Expr::Range(_))
+                    && parse::as_ident(&i.expr).and_then(|n| self.kind_of(n)) == Some(VarKind::Rows)
+            }
+            e => matches!(
+                parse::as_ident(e).and_then(|n| self.kind_of(n)),
+                Some(VarKind::LazyVec | VarKind::Rows)
+            ),
+        }
     }
 
     /// Whether variable `var` is a lazy vector, or a `Vec::new()` not known
     /// to hold plain values.
     pub(super) fn lazy_vec_or_candidate(&self, var: VarId) -> bool {
         match self.vars[var].kind {
-            VarKind::LazyVec => true,
+            VarKind::LazyVec | VarKind::Rows => true,
             VarKind::VecCandidate => !self.plain_vecs.contains(&var),
             VarKind::Lazy => false,
         }
@@ -106,6 +172,9 @@ impl Analyzer {
     /// hold plain values) with a plain index.
     pub(super) fn indexes_lazy_vec(&self, e: &Expr) -> bool {
         let Expr::Index(i) = e else { return false };
+        if self.rows_index(&i.expr).is_some() && !matches!(&*i.index, Expr::Range(_)) {
+            return true;
+        }
         !matches!(&*i.index, Expr::Range(_))
             && parse::as_ident(&i.expr)
                 .and_then(|n| self.lookup(n))
@@ -155,6 +224,7 @@ impl Analyzer {
         };
         Some(Value::Index {
             name: name.clone(),
+            row: None,
             index,
             span: e.span(),
         })
@@ -452,6 +522,10 @@ impl Finder<'_> {
         !self.shadowed(i)
             && matches!(self.a.name_of(i), Name::Lazy(k) if k != VarKind::VecCandidate)
     }
+    /// Whether `f` names a closure over lazy values (inlined when called).
+    fn graph_closure(&self, f: &Expr) -> bool {
+        parse::as_ident(f).is_some_and(|i| !self.shadowed(i)) && self.a.closure_of(f).is_some()
+    }
     fn bind(&mut self, p: &syn::Pat) {
         let mut names = Vec::new();
         parse::pat_idents(p, &mut names);
@@ -483,7 +557,12 @@ impl<'ast> syn::visit::Visit<'ast> for Finder<'_> {
     }
     fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
         // A call nested in an expression is a task when its arguments are
-        // lazy; with plain ones it is an ordinary call.
+        // lazy; with plain ones it is an ordinary call. A closure over lazy
+        // values gives one, whatever its arguments.
+        if self.graph_closure(&c.func) {
+            self.found = true;
+            return;
+        }
         for a in &c.args {
             self.visit_expr(a);
         }
@@ -498,8 +577,8 @@ impl<'ast> syn::visit::Visit<'ast> for Finder<'_> {
     }
     fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
         let plain_len = (m.method == "len" || m.method == "is_empty") && m.args.is_empty();
-        let vec_recv = parse::as_ident(&m.receiver)
-            .is_some_and(|i| !self.shadowed(i) && self.a.kind_of(i) == Some(VarKind::LazyVec));
+        let vec_recv = self.a.plain_len_receiver(&m.receiver)
+            && base_ident(&m.receiver).is_some_and(|i| !self.shadowed(i));
         if !(plain_len && vec_recv) {
             self.visit_expr(&m.receiver);
         }
@@ -671,10 +750,13 @@ impl VisitMut for Rewriter<'_> {
                 }
             }
             Expr::Call(c) => {
+                let closure = parse::as_ident(&c.func).is_some_and(|i| !self.shadowed(i))
+                    && self.a.closure_of(&c.func).is_some();
                 if let Expr::Path(p) = &*c.func {
-                    if p.qself.is_none()
-                        && (parse::is_tree_reduce(&p.path) || self.a.is_task_call(&p.path))
-                        && self.a.mentions_lazy(&Expr::Call(c.clone()))
+                    if closure
+                        || p.qself.is_none()
+                            && (parse::is_tree_reduce(&p.path) || self.a.is_task_call(&p.path))
+                            && self.a.mentions_lazy(&Expr::Call(c.clone()))
                     {
                         let call = e.clone();
                         if let Some(v) = self.a.value(&call, false) {
@@ -708,9 +790,8 @@ impl VisitMut for Rewriter<'_> {
             Expr::MethodCall(m)
                 if (m.method == "len" || m.method == "is_empty")
                     && m.args.is_empty()
-                    && parse::as_ident(&m.receiver).is_some_and(|n| {
-                        !self.shadowed(n) && self.a.kind_of(n) == Some(VarKind::LazyVec)
-                    }) =>
+                    && self.a.plain_len_receiver(&m.receiver)
+                    && base_ident(&m.receiver).is_some_and(|n| !self.shadowed(n)) =>
             {
                 let n = self.fresh(m.span());
                 let x = e.clone();
@@ -778,4 +859,12 @@ impl VisitMut for Rewriter<'_> {
         self.tokens(&ts);
     }
     fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+}
+
+/// The variable a receiver names: `v` in `v` and in `v[r]`.
+fn base_ident(e: &Expr) -> Option<&Ident> {
+    match e {
+        Expr::Index(i) => parse::as_ident(&i.expr),
+        e => parse::as_ident(e),
+    }
 }

@@ -1,7 +1,10 @@
 //! Loops and `.map(..)` over vectors of lazy values: `v`, `v.iter()`,
 //! `v.iter().enumerate()`, `a.iter().zip(b)` (either side may be plain),
-//! `v.chunks(k)`. The loop variables bound to elements are lazy; a chunk is
-//! a vector of lazy values; indices and plain sides stay plain.
+//! `v.chunks(k)`, `v.windows(k)`, and the adaptors that keep the items
+//! (`.skip(n)`, `.step_by(k)`, `.take(n)`, `.rev()`) with plain arguments:
+//! the length of a lazy vector is plain, so all of these are. The loop
+//! variables bound to elements are lazy; a chunk or window is a vector of
+//! lazy values; indices and plain sides stay plain.
 
 use syn::{Expr, Ident, Pat};
 
@@ -14,8 +17,13 @@ use super::{Analyzer, Binding};
 pub(super) enum Src {
     /// The elements of a lazy vector.
     Elems(Ident),
-    /// `v.chunks(k)`.
-    Chunks(Ident, Expr),
+    /// `v.chunks(k)` or `v.windows(k)` (the method).
+    Chunks(Ident, Ident, Expr),
+    /// The rows of a vector of vectors of lazy values.
+    Rows(Ident),
+    /// `.skip(n)`, `.step_by(k)`, `.take(n)`, `.rev()`: the same items,
+    /// fewer or in another order (the method and its plain arguments).
+    Adapt(Box<Src>, Ident, Vec<Expr>),
     /// `.enumerate()`.
     Enumerate(Box<Src>),
     /// `.zip(..)`.
@@ -27,8 +35,8 @@ pub(super) enum Src {
 impl Src {
     fn lazy(&self) -> bool {
         match self {
-            Src::Elems(_) | Src::Chunks(..) => true,
-            Src::Enumerate(s) => s.lazy(),
+            Src::Elems(_) | Src::Chunks(..) | Src::Rows(_) => true,
+            Src::Enumerate(s) | Src::Adapt(s, ..) => s.lazy(),
             Src::Zip(a, b) => a.lazy() || b.lazy(),
             Src::Plain(_) => false,
         }
@@ -38,7 +46,12 @@ impl Src {
     pub(super) fn iter(&self) -> Expr {
         match self {
             Src::Elems(v) => syn::parse_quote!(#v.iter()),
-            Src::Chunks(v, k) => syn::parse_quote!(#v.chunks(#k)),
+            Src::Chunks(v, m, k) => syn::parse_quote!(#v.#m(#k)),
+            Src::Rows(v) => syn::parse_quote!(#v.iter().cloned()),
+            Src::Adapt(s, m, args) => {
+                let s = s.iter();
+                syn::parse_quote!(::core::iter::Iterator::#m(#s #(, #args)*))
+            }
             Src::Enumerate(s) => {
                 let s = s.iter();
                 syn::parse_quote!(::core::iter::Iterator::enumerate(#s))
@@ -86,16 +99,29 @@ impl Analyzer {
                     Src::Plain(e.clone())
                 }
             }
-            Expr::MethodCall(m) if m.args.len() == 1 && m.method == "chunks" => {
+            Expr::MethodCall(m) if is_adaptor(&m.method, m.args.len()) => {
+                match self.src(&m.receiver) {
+                    Src::Plain(_) => Src::Plain(e.clone()),
+                    s => Src::Adapt(
+                        Box::new(s),
+                        m.method.clone(),
+                        m.args.iter().cloned().collect(),
+                    ),
+                }
+            }
+            Expr::MethodCall(m)
+                if m.args.len() == 1 && (m.method == "chunks" || m.method == "windows") =>
+            {
                 match parse::as_ident(&m.receiver) {
                     Some(v) if self.kind_of(v) == Some(VarKind::LazyVec) => {
-                        Src::Chunks(v.clone(), m.args[0].clone())
+                        Src::Chunks(v.clone(), m.method.clone(), m.args[0].clone())
                     }
                     _ => Src::Plain(e.clone()),
                 }
             }
             _ => match parse::as_ident(e) {
                 Some(v) if self.kind_of(v) == Some(VarKind::LazyVec) => Src::Elems(v.clone()),
+                Some(v) if self.kind_of(v) == Some(VarKind::Rows) => Src::Rows(v.clone()),
                 _ => Src::Plain(e.clone()),
             },
         }
@@ -104,9 +130,15 @@ impl Analyzer {
     /// Checks the plain parts of a loop's source.
     pub(super) fn check_src(&mut self, s: &Src) {
         match s {
-            Src::Elems(_) => {}
-            Src::Chunks(_, k) => {
+            Src::Elems(_) | Src::Rows(_) => {}
+            Src::Chunks(_, _, k) => {
                 self.check_plain_in(k, Some(Ctx::LoopBound));
+            }
+            Src::Adapt(s, _, args) => {
+                self.check_src(s);
+                for a in args {
+                    self.check_plain_in(a, Some(Ctx::LoopBound));
+                }
             }
             Src::Enumerate(s) => self.check_src(s),
             Src::Zip(a, b) => {
@@ -124,7 +156,8 @@ impl Analyzer {
     pub(super) fn bind_src_pat(&mut self, pat: &Pat, s: &Src) -> Pat {
         match s {
             Src::Elems(_) => self.bind_element(pat),
-            Src::Chunks(..) => match parse::simple_binding(strip_ref(pat)) {
+            Src::Adapt(s, ..) => self.bind_src_pat(pat, s),
+            Src::Chunks(..) | Src::Rows(_) => match parse::simple_binding(strip_ref(pat)) {
                 Some((_, name, None)) => {
                     let var = self.new_var(VarKind::LazyVec);
                     self.vars[var].aliased = true;
@@ -134,7 +167,7 @@ impl Analyzer {
                 }
                 _ => self.pattern_error(
                     pat,
-                    "a chunk of a vector of lazy values can only be bound to a name",
+                    "a chunk or window of a vector of lazy values can only be bound to a name",
                 ),
             },
             Src::Enumerate(inner) => match strip_ref(pat) {
@@ -193,6 +226,12 @@ impl Analyzer {
             ),
         }
     }
+}
+
+/// Adaptors that keep the items and take plain arguments: `.skip(n)`,
+/// `.step_by(k)`, `.take(n)`, `.rev()`.
+fn is_adaptor(m: &Ident, args: usize) -> bool {
+    (args == 1 && (m == "skip" || m == "step_by" || m == "take")) || (args == 0 && m == "rev")
 }
 
 /// Adaptors that keep the items: `iter`, `into_iter`, `copied`, `cloned`.

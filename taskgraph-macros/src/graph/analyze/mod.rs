@@ -17,7 +17,25 @@ mod iters;
 
 enum Binding {
     Var(VarId),
-    Plain,
+    /// A plain name; `Some` for a top-level `let x = <plain>;`, which
+    /// becomes a vector of lazy values read from its plain value if the
+    /// graph later assigns one to `x` (see [`Promote`]).
+    Plain(Option<Promote>),
+    /// `let f = |a| g(a);` whose body computes lazy values: inlined where
+    /// it is called (index into `Analyzer::closures`).
+    Closure(usize),
+}
+
+/// A plain value read as a vector of lazy values (a `Source`) because the
+/// graph assigns a vector of lazy values to its name: `let mut l = &zs;
+/// while .. { l = next; }`, or `zs = next;` with `zs` captured. Found in
+/// one pass of analysis and applied in the next.
+#[derive(Clone, PartialEq, Eq)]
+enum Promote {
+    /// The `let` at this address of the (unchanging) syntax tree.
+    Let(usize),
+    /// A variable captured from outside `graph!`: read once at the top.
+    Captured(String),
 }
 
 pub(crate) struct Analyzer {
@@ -48,12 +66,43 @@ pub(crate) struct Analyzer {
     unexpandable: bool,
     /// How many `Value::Source`s so far.
     sources: usize,
+    /// Closures over lazy values, inlined where they are called.
+    closures: Vec<ExprClosure>,
+    /// Plain values this pass reads as vectors of lazy values.
+    promoted: Vec<Promote>,
+    /// Plain values found to need that: analysis starts again with them.
+    promote: Vec<Promote>,
+    /// Sources written `&h`, `h` captured: borrowed outside the graph.
+    borrowed: Vec<(usize, Expr)>,
+    /// The analysed statements and final value.
+    done: Option<(Vec<Stmt>, Value)>,
     pub errors: Vec<syn::Error>,
 }
 
 /// Analyses a whole `graph!` body, reporting mistakes to `cx`; `None` if
 /// there were any. `end` is where a missing final expression is reported.
 pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span, cx: &Ctxt) -> Option<Graph> {
+    let mut promoted = Vec::new();
+    loop {
+        let mut a = analyze_with(stmts_in, end, promoted.clone());
+        // Each pass either finds nothing new or adds a name: this ends.
+        let new: Vec<Promote> = a
+            .promote
+            .drain(..)
+            .filter(|p| !promoted.contains(p))
+            .collect();
+        if new.is_empty() {
+            return finish(a, cx);
+        }
+        for p in new {
+            if !promoted.contains(&p) {
+                promoted.push(p);
+            }
+        }
+    }
+}
+
+fn analyze_with(stmts_in: &[syn::Stmt], end: Span, promoted: Vec<Promote>) -> Analyzer {
     let mut a = Analyzer {
         scopes: vec![Vec::new()],
         block: 0,
@@ -72,9 +121,22 @@ pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span, cx: &Ctxt) -> Option<Gr
         masked: Default::default(),
         unexpandable: false,
         sources: 0,
+        closures: Vec::new(),
+        promoted,
+        promote: Vec::new(),
+        done: None,
+        borrowed: Vec::new(),
         errors: Vec::new(),
     };
+    let mut top = Vec::new();
+    for p in a.promoted.clone() {
+        if let Promote::Captured(n) = p {
+            a.captured_source(&Ident::new(&n, Span::call_site()), &mut top);
+        }
+    }
     let (stmts, tail) = a.block(stmts_in, true);
+    top.extend(stmts);
+    let stmts = top;
     let tail = match tail {
         Some(e) => {
             a.in_tail = true;
@@ -91,6 +153,12 @@ pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span, cx: &Ctxt) -> Option<Gr
             Value::Error
         }
     };
+    a.done = Some((stmts, tail));
+    a
+}
+
+fn finish(mut a: Analyzer, cx: &Ctxt) -> Option<Graph> {
+    let (stmts, tail) = a.done.take().expect("an analysed graph");
     let failed = !a.errors.is_empty();
     cx.extend(a.errors);
     if failed && (a.unexpandable || !tail_is_usable(&tail)) {
@@ -104,6 +172,7 @@ pub(crate) fn analyze(stmts_in: &[syn::Stmt], end: Span, cx: &Ctxt) -> Option<Gr
         uses: a.uses,
         jumps: a.jumps,
         sources: a.sources,
+        borrowed: a.borrowed,
     })
 }
 
@@ -138,7 +207,7 @@ impl Analyzer {
                 if *k == n {
                     return match b {
                         Binding::Var(v) => Some(*v),
-                        Binding::Plain => None,
+                        Binding::Plain(_) | Binding::Closure(_) => None,
                     };
                 }
             }
@@ -163,7 +232,7 @@ impl Analyzer {
                     return match b {
                         Binding::Var(v) if self.plain_vecs.contains(v) => Name::Inside,
                         Binding::Var(v) => Name::Lazy(self.vars[*v].kind),
-                        Binding::Plain => Name::Inside,
+                        Binding::Plain(_) | Binding::Closure(_) => Name::Inside,
                     };
                 }
             }
@@ -182,7 +251,7 @@ impl Analyzer {
         let mut names = Vec::new();
         parse::pat_idents(pat, &mut names);
         for n in names {
-            self.bind(&n, Binding::Plain);
+            self.bind(&n, Binding::Plain(None));
         }
     }
 
@@ -326,13 +395,43 @@ impl Analyzer {
     }
 
     fn local(&mut self, l: &syn::Local, s: &syn::Stmt, out: &mut Vec<Stmt>) {
+        if let (Some(init), Some((_, name, None))) = (&l.init, parse::simple_binding(&l.pat)) {
+            if let (None, Expr::Closure(c)) = (&init.diverge, strip_paren(&init.expr)) {
+                if c.asyncness.is_none() && self.closure_looks_lazy(c) {
+                    // Ordinary code: inlined where it is called.
+                    self.closures.push(c.clone());
+                    self.bind(name, Binding::Closure(self.closures.len() - 1));
+                    return;
+                }
+            }
+        }
+        let promote = Promote::Let(l as *const syn::Local as usize);
+        if let (Some(init), Some((m, name, ty))) = (&l.init, parse::simple_binding(&l.pat)) {
+            // (A promotion found in an earlier pass may have made the value
+            // lazy already, `let l = &v[..];` with `v` promoted itself.)
+            if init.diverge.is_none()
+                && self.promoted.contains(&promote)
+                && !self.looks_lazy(&init.expr)
+            {
+                let value = self.source(&init.expr);
+                self.source_let(m, name, ty.cloned(), value, out);
+                return;
+            }
+        }
         if let Some(init) = &l.init {
             if let (None, Some((m, name, ty))) = (&init.diverge, parse::simple_binding(&l.pat)) {
                 if let Some(value) = self.value(&init.expr, false) {
                     let vec = self.is_vec_value(&value);
                     // An alias: both names read one node, so neither is "used once".
                     self.alias_tails(&value);
-                    let var = self.new_var(if vec { VarKind::LazyVec } else { VarKind::Lazy });
+                    // `.map(|r| (..).map(..).collect()).collect()`: rows.
+                    let rows =
+                        matches!(&value, Value::Collect { tail, .. } if self.is_vec_value(tail));
+                    let var = self.new_var(match (rows, vec) {
+                        (true, _) => VarKind::Rows,
+                        (false, true) => VarKind::LazyVec,
+                        (false, false) => VarKind::Lazy,
+                    });
                     if !matches!(
                         value,
                         Value::Call { .. } | Value::Reduce { .. } | Value::Collect { .. }
@@ -359,7 +458,8 @@ impl Analyzer {
                     out.push(Stmt::Let {
                         mutability: m,
                         name: name.clone(),
-                        ty: ty.cloned(),
+                        // `Vec<Vec<_>>`: the rows' type is the expansion's.
+                        ty: if rows { None } else { ty.cloned() },
                         value,
                         vec,
                     });
@@ -393,8 +493,77 @@ impl Analyzer {
             }
         }
         self.check_plain_stmt(s);
-        self.bind_plain_pat(&l.pat);
+        match (&l.init, parse::simple_binding(&l.pat)) {
+            (Some(init), Some((_, name, _)))
+                if init.diverge.is_none() && self.depth == 0 && self.loops == 0 =>
+            {
+                self.bind(name, Binding::Plain(Some(promote)));
+            }
+            _ => self.bind_plain_pat(&l.pat),
+        }
         out.push(Stmt::Plain(s.to_token_stream()));
+    }
+
+    /// `let name = <source>;`: a vector of lazy values read from a plain one.
+    fn source_let(
+        &mut self,
+        m: Option<syn::Token![mut]>,
+        name: &Ident,
+        ty: Option<syn::Type>,
+        value: Value,
+        out: &mut Vec<Stmt>,
+    ) {
+        let var = self.new_var(VarKind::LazyVec);
+        // Its elements may be read again (a `&Handle` is cloned from).
+        self.vars[var].borrowed_elems = true;
+        self.bind(name, Binding::Var(var));
+        out.push(Stmt::Let {
+            mutability: m,
+            name: name.clone(),
+            ty,
+            value,
+            vec: true,
+        });
+    }
+
+    /// A captured variable the graph assigns a vector of lazy values to:
+    /// read (moved) as one at the top, `let mut zs = <zs as lazy values>;`.
+    fn captured_source(&mut self, name: &Ident, out: &mut Vec<Stmt>) {
+        let e: Expr = syn::parse_quote!(#name);
+        let value = self.source(&e);
+        self.source_let(Some(Default::default()), name, None, value, out);
+    }
+
+    /// The promotion a plain name would take, if it is a candidate.
+    fn promotion(&self, name: &Ident) -> Option<Promote> {
+        let n = name.to_string();
+        for scope in self.scopes.iter().rev() {
+            for (k, b) in scope.iter().rev() {
+                if *k == n {
+                    return match b {
+                        Binding::Plain(p) => p.clone(),
+                        Binding::Var(_) | Binding::Closure(_) => None,
+                    };
+                }
+            }
+        }
+        Some(Promote::Captured(n))
+    }
+
+    /// Whether `e` is, as written, a vector of lazy values.
+    fn names_lazy_vec(&self, e: &Expr) -> bool {
+        match strip_paren(e) {
+            Expr::Reference(r) => self.names_lazy_vec(&r.expr),
+            Expr::Index(i) => {
+                matches!(&*i.index, Expr::Range(_))
+                    && parse::as_ident(&i.expr).and_then(|n| self.kind_of(n))
+                        == Some(VarKind::LazyVec)
+            }
+            e => {
+                parse::as_ident(e).and_then(|n| self.kind_of(n)) == Some(VarKind::LazyVec)
+                    || parse::as_map_collect(e).is_some_and(|(_, c)| self.closure_looks_lazy(c))
+            }
+        }
     }
 
     fn expr_stmt(&mut self, e: &Expr, s: &syn::Stmt, out: &mut Vec<Stmt>) {
@@ -483,6 +652,24 @@ impl Analyzer {
     }
 
     fn assign(&mut self, a: &syn::ExprAssign, s: &syn::Stmt, out: &mut Vec<Stmt>) {
+        if let Expr::Index(i) = strip_paren(&a.left) {
+            if self.indexes_lazy_vec(&a.left) {
+                self.set_index(i, &a.right, out);
+                return;
+            }
+            // `v[i] = f(..);` on a plain value bound at the top (`let mut v
+            // = &zs;`, or a captured `zs`): read as lazy values, next pass.
+            if let Some(name) = parse::as_ident(&i.expr) {
+                if !matches!(&*i.index, Expr::Range(_)) && self.looks_lazy(&a.right) {
+                    if let Some(p) = self.promotion(name) {
+                        if !self.promoted.contains(&p) && self.lookup(name).is_none() {
+                            self.promote.push(p);
+                            return;
+                        }
+                    }
+                }
+            }
+        }
         let Some(name) = parse::as_ident(&a.left) else {
             self.check_plain_stmt(s);
             out.push(Stmt::Plain(s.to_token_stream()));
@@ -542,6 +729,34 @@ impl Analyzer {
                     )),
                 }
             }
+            Name::Lazy(VarKind::Rows) => {
+                // `grid = next;`: rows for rows, a plain move of the `Vec`.
+                let rhs = parse::as_ident(&a.right).and_then(|i| self.lookup(i).map(|v| (i, v)));
+                match rhs {
+                    Some((_, v)) if self.vars[v].kind == VarKind::Rows => {
+                        let var = self.lookup(name).expect("rows");
+                        let _ = self.use_var(v);
+                        self.vars[var].assigned += 1;
+                        out.push(Stmt::Plain(s.to_token_stream()));
+                    }
+                    _ => self.errors.push(error_spanned(
+                        &a.right,
+                        format!("`{name}` is a vector of vectors of lazy values, so it can only be assigned another one"),
+                        format!("assign a variable that holds rows, e.g. `{name} = next;` after `next.push(row);`"),
+                    )),
+                }
+            }
+            Name::Outside | Name::Inside if self.names_lazy_vec(&a.right) => {
+                match self.promotion(name) {
+                    // Read as a vector of lazy values in the next pass.
+                    Some(p) if !self.promoted.contains(&p) => self.promote.push(p),
+                    _ => self.errors.push(error(
+                        name.span(),
+                        format!("`{name}` holds a plain value, so it cannot be assigned a vector of lazy values"),
+                        format!("a value from outside the graph is read as lazy values once, at the top of `graph!`: move `let mut {name} = ...;` there, before any loop or block"),
+                    )),
+                }
+            }
             Name::Outside if parse::starts_lower(name) => {
                 self.errors.push(check::captured_mutation(name));
                 self.check_plain_expr(&a.right);
@@ -558,6 +773,66 @@ impl Analyzer {
                 out.push(Stmt::Plain(s.to_token_stream()));
             }
         }
+    }
+
+    /// `v[index] = value;` on a vector of lazy values: an in-place update.
+    fn set_index(&mut self, i: &syn::ExprIndex, right: &Expr, out: &mut Vec<Stmt>) {
+        let (name, var, row) = match self.rows_index(&i.expr) {
+            Some((name, var, row)) => (name, var, Some(row)),
+            None => {
+                let name = parse::as_ident(&i.expr).expect("an indexed vector");
+                (name, self.lookup(name).expect("a lazy vector"), None)
+            }
+        };
+        // The value first: `v[i] = f(v[i])` reads the element it replaces.
+        let value = match self.value(right, false) {
+            Some(v) if self.is_vec_value(&v) => {
+                self.errors.push(error_spanned(
+                    right,
+                    format!(
+                        "`{name}[..]` is one lazy value, so it cannot be assigned a vector of them"
+                    ),
+                    "assign one lazy value, e.g. `v[i] = f(v[i]);`",
+                ));
+                return;
+            }
+            Some(v) => v,
+            None => {
+                self.check_plain_expr(right);
+                self.errors.push(error_spanned(
+                    right,
+                    format!("`{name}` is a vector of lazy values, so an element can only be assigned a lazy value"),
+                    format!("assign the result of a `#[delayed]` call, e.g. `{name}[i] = step({name}[i]);`"),
+                ));
+                return;
+            }
+        };
+        let row_errors = row.map_or(0, |r| self.check_plain_in(r, Some(Ctx::Index)));
+        if self.check_plain_in(&i.index, Some(Ctx::Index)) + row_errors > 0 {
+            return;
+        }
+        self.vars[var].kind = if row.is_some() {
+            VarKind::Rows
+        } else {
+            VarKind::LazyVec
+        };
+        // Its elements are no longer only the values pushed onto it, and
+        // the update counts as a use (the vector is then not "used once").
+        self.vars[var].borrowed_elems = true;
+        self.vars[var].assigned += 1;
+        let _ = self.use_var(var);
+        self.alias_tails(&value);
+        if let Value::Var { use_, .. } = &value {
+            let src = self.uses[*use_].var;
+            self.vars[src].aliased = true;
+        }
+        out.push(Stmt::SetIndex {
+            name: name.clone(),
+            row: row.cloned(),
+            index: (*i.index).clone(),
+            value,
+            span: i.span(),
+        });
     }
 
     fn push(&mut self, m: &syn::ExprMethodCall, s: &syn::Stmt, out: &mut Vec<Stmt>) {
@@ -582,6 +857,37 @@ impl Analyzer {
                 &m.args[0],
                 format!("`{name}` holds plain values, so lazy values cannot be pushed onto it"),
                 format!("collect the lazy values in a vector of their own: `let mut {name}_lazy = Vec::new();`"),
+            )),
+            Some(value) if self.is_vec_value(&value) => {
+                // `rows.push(row)`: a vector of vectors of lazy values.
+                if self.vars[var].kind == VarKind::LazyVec {
+                    self.errors.push(error_spanned(
+                        &m.args[0],
+                        format!("`{name}` holds lazy values, so a vector of them cannot be pushed onto it"),
+                        format!("keep the rows in a vector of their own: `let mut {name}_rows = Vec::new();`"),
+                    ));
+                    return;
+                }
+                self.vars[var].kind = VarKind::Rows;
+                self.alias_tails(&value);
+                if self.vars[var].depth < self.depth {
+                    if let Some(f) = self.frames.last_mut() {
+                        if !f.vecs.iter().any(|v| v == name) {
+                            f.vecs.push(name.clone());
+                        }
+                    }
+                }
+                out.push(Stmt::Push {
+                    vec: name.clone(),
+                    var,
+                    method: m.method.clone(),
+                    value,
+                });
+            }
+            Some(_) if self.vars[var].kind == VarKind::Rows => self.errors.push(error_spanned(
+                &m.args[0],
+                format!("`{name}` holds vectors of lazy values, so one lazy value cannot be pushed onto it"),
+                format!("build the row as a vector of lazy values first, then push it: `{name}.push(row);`"),
             )),
             Some(value) => {
                 self.vars[var].kind = VarKind::LazyVec;
@@ -641,6 +947,7 @@ impl Analyzer {
         match e {
             Expr::Paren(p) => self.looks_lazy(&p.expr),
             Expr::Group(g) => self.looks_lazy(&g.expr),
+            Expr::Call(c) if self.closure_of(&c.func).is_some() => true,
             Expr::Call(c) => match &*c.func {
                 Expr::Path(p) if p.qself.is_none() => {
                     parse::is_tree_reduce(&p.path)
@@ -668,7 +975,10 @@ impl Analyzer {
     /// Whether a value is a vector of lazy values.
     fn is_vec_value(&self, v: &Value) -> bool {
         match v {
-            Value::Collect { .. } | Value::VecVar { .. } | Value::Slice { .. } => true,
+            Value::Collect { .. }
+            | Value::VecVar { .. }
+            | Value::Slice { .. }
+            | Value::Row { .. } => true,
             Value::If { then, .. } => self.is_vec_value(&then.tail),
             Value::Match { arms, .. } => arms.first().is_some_and(|a| self.is_vec_value(&a.2.tail)),
             _ => false,
@@ -748,6 +1058,10 @@ impl Analyzer {
         match e {
             Expr::Paren(p) => self.value(&p.expr, gather),
             Expr::Group(g) => self.value(&g.expr, gather),
+            Expr::Call(c) if self.closure_of(&c.func).is_some() => {
+                let k = self.closure_of(&c.func).expect("a closure");
+                Some(self.inline_call(k, c))
+            }
             Expr::Call(c) => {
                 let Expr::Path(p) = &*c.func else { return None };
                 if p.qself.is_some() {
@@ -783,6 +1097,14 @@ impl Analyzer {
                         })
                     }
                     VarKind::VecCandidate => None,
+                    VarKind::Rows => {
+                        self.errors.push(error(
+                            name.span(),
+                            format!("`{name}` is a vector of vectors of lazy values: it can be indexed (`{name}[r]`, `{name}[r][c]`) but not used whole"),
+                            format!("pass its rows one at a time (`{name}[r]`), or keep the values in one flat vector"),
+                        ));
+                        Some(Value::Error)
+                    }
                 }
             }
             Expr::MethodCall(_) => {
@@ -851,6 +1173,68 @@ impl Analyzer {
             e if self.is_lazy_expr(e) => Some(self.expr_task(e)),
             _ => None,
         }
+    }
+
+    /// The closure a call's function names, if it is one to inline.
+    fn closure_of(&self, func: &Expr) -> Option<usize> {
+        let Expr::Path(p) = func else { return None };
+        let n = p.path.get_ident()?.to_string();
+        if p.qself.is_some() || self.masked.borrow().contains(&n) {
+            return None;
+        }
+        for scope in self.scopes.iter().rev() {
+            for (k, b) in scope.iter().rev() {
+                if *k == n {
+                    return match b {
+                        Binding::Closure(c) => Some(*c),
+                        _ => None,
+                    };
+                }
+            }
+        }
+        None
+    }
+
+    /// `f(a, b)` with `f` a closure over lazy values: its body, inlined as
+    /// `match () { () => { let p = a; let q = b; body } }` (the arguments
+    /// bound to hidden names first, so that a parameter named like another
+    /// argument does not capture it).
+    fn inline_call(&mut self, k: usize, call: &ExprCall) -> Value {
+        let c = self.closures[k].clone();
+        if c.inputs.len() != call.args.len() {
+            self.errors.push(error_spanned(
+                call,
+                format!(
+                    "this closure takes {} but {} given",
+                    count(c.inputs.len(), "argument"),
+                    match call.args.len() {
+                        1 => "1 was".to_string(),
+                        n => format!("{n} were"),
+                    }
+                ),
+                "call it with one argument per parameter: inside `graph!` a closure over lazy values is inlined where it is called",
+            ));
+            return Value::Error;
+        }
+        let mut stmts: Vec<syn::Stmt> = Vec::new();
+        let mut hidden = Vec::new();
+        for a in &call.args {
+            let h = Ident::new(&format!("__tg_arg{}", self.hidden), Span::mixed_site());
+            self.hidden += 1;
+            stmts.push(syn::parse_quote!(let #h = #a;));
+            hidden.push(h);
+        }
+        for (p, h) in c.inputs.iter().zip(&hidden) {
+            stmts.push(syn::parse_quote!(let #p = #h;));
+        }
+        match &*c.body {
+            Expr::Block(b) if b.label.is_none() => stmts.extend(b.block.stmts.iter().cloned()),
+            e => stmts.push(syn::Stmt::Expr(e.clone(), None)),
+        }
+        let m: syn::ExprMatch = syn::parse_quote_spanned! {call.span()=>
+            match () { () => { #(#stmts)* } }
+        };
+        self.match_value(&m)
     }
 
     fn call(&mut self, c: &ExprCall, path: &Path) -> Value {
@@ -926,6 +1310,14 @@ impl Analyzer {
             return Value::Error;
         }
         self.sources += 1;
+        // `&h` with `h` captured: borrowed by the graph, not moved into it.
+        if let Expr::Reference(r) = strip_paren(e) {
+            if let Some(n) = parse::as_ident(&r.expr) {
+                if r.mutability.is_none() && self.name_of(n) == Name::Outside {
+                    self.borrowed.push((self.sources - 1, e.clone()));
+                }
+            }
+        }
         Value::Source {
             expr: e.clone(),
             index: self.sources - 1,
@@ -942,7 +1334,12 @@ impl Analyzer {
             return Value::Error;
         }
         let vec = match self.value(&c.args[0], true) {
-            Some(v @ (Value::VecVar { .. } | Value::Collect { .. })) => v,
+            Some(
+                v @ (Value::VecVar { .. }
+                | Value::Collect { .. }
+                | Value::Row { .. }
+                | Value::Slice { .. }),
+            ) => v,
             Some(Value::Error) => Value::Error,
             None => self.source(&c.args[0]),
             _ => {
@@ -1080,6 +1477,14 @@ impl Analyzer {
                 }
             },
         }
+    }
+}
+
+/// `1 argument`, `2 arguments`.
+fn count(n: usize, what: &str) -> String {
+    match n {
+        1 => format!("1 {what}"),
+        n => format!("{n} {what}s"),
     }
 }
 

@@ -138,7 +138,13 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
     let (copy, captures) = (temp("__tg_copy", span), private("captures", span));
     let probe = private("codec_probe", span);
     let (no_codec, codec_of) = (private("NoCodec", span), private("CodecOf", span));
+    // The user's own `&h`, so that a borrow error points at it.
+    let borrows = g.borrowed.iter().map(|(k, e)| {
+        let b = borrowed_ident(*k);
+        quote!(let #b = #e;)
+    });
     quote! {{
+        #(#borrows)*
         let #closure = move |#scope: #scope_ty<'_>| -> ::core::result::Result<_, #halt_ty> #outer;
         let #copy = #captures(&#closure);
         let #graph = #graph_fn::new(#closure, #copy).with_template(#template);
@@ -175,6 +181,12 @@ fn table_family(g: &Graph, low: &Lowering<'_>, k: usize) -> Option<usize> {
     None
 }
 
+/// The reference to the captured value of source `k`, when it is written
+/// `&h`: made before the graph's closure, which captures the reference.
+fn borrowed_ident(k: usize) -> Ident {
+    Ident::new(&format!("__tg_borrowed{k}"), Span::mixed_site())
+}
+
 /// The family of source `k` (`Value::Source`).
 fn source_ident(k: usize) -> Ident {
     Ident::new(&format!("__tg_src{k}"), Span::mixed_site())
@@ -185,9 +197,10 @@ fn tail_span(g: &Graph) -> Span {
     match &g.tail {
         Value::Call { fam, .. } | Value::Reduce { fam, .. } => g.families[*fam].span,
         Value::Var { name, .. } | Value::VecVar { name, .. } => name.span(),
-        Value::Collect { span, .. } | Value::Index { span, .. } | Value::Slice { span, .. } => {
-            *span
-        }
+        Value::Collect { span, .. }
+        | Value::Index { span, .. }
+        | Value::Row { span, .. }
+        | Value::Slice { span, .. } => *span,
         Value::Source { expr, .. } => syn::spanned::Spanned::span(expr),
         Value::If { .. }
         | Value::Match { .. }
@@ -649,7 +662,16 @@ impl Ctx<'_> {
                 init,
                 var,
             } => {
-                let lazy = self.g.vars[*var].kind == VarKind::LazyVec;
+                let kind = self.g.vars[*var].kind;
+                if kind == VarKind::Rows {
+                    // A plain `Vec` of vectors of lazy values.
+                    let pat = match pat {
+                        syn::Pat::Type(pt) => pt.pat.to_token_stream(),
+                        p => p.to_token_stream(),
+                    };
+                    return quote!(#attrs let #pat = ::std::vec::Vec::new(););
+                }
+                let lazy = kind == VarKind::LazyVec;
                 let ty = ty.as_ref().map(|t| {
                     let t = if lazy {
                         lazy_vec_type(t)
@@ -753,6 +775,31 @@ impl Ctx<'_> {
             Stmt::Eval(value) => {
                 let v = self.value(value);
                 quote!(let _ = #v;)
+            }
+            Stmt::SetIndex {
+                name,
+                row,
+                index,
+                value,
+                span,
+            } => {
+                // The value first: `v[i] = f(v[i])` reads the old element.
+                let v = self.value(value);
+                let x = temp("__tg_x", Span::call_site());
+                let (text, at) = (name.to_string(), location(*span));
+                match row {
+                    None => {
+                        quote_spanned!(*span=> { let #x = #v; #name.set(#index, #x, #text, #at)?; })
+                    }
+                    Some(r) => {
+                        let row_mut = private("row_mut", *span);
+                        let inner = format!("{name}[{}]", template::compact(r.to_token_stream()));
+                        quote_spanned!(*span=> {
+                            let #x = #v;
+                            #row_mut(&mut #name, #r, #text, #at)?.set(#index, #x, #inner, #at)?;
+                        })
+                    }
+                }
             }
             Stmt::For {
                 label,
@@ -878,10 +925,18 @@ impl Ctx<'_> {
                 let counter = temp(&format!("__tg_c{}", d - 1), *span);
                 let l = loop_ident(d - 1);
                 let reserves = self.reserves(reserve, &n);
+                let lazy_vec = private("LazyVec", *span);
+                // Rows (each element a vector of lazy values): a `Vec` of them.
+                let collected = match &**tail {
+                    Value::Collect { .. }
+                    | Value::VecVar { .. }
+                    | Value::Slice { .. }
+                    | Value::Row { .. } => quote!(::std::vec::Vec<#lazy_vec<'_, _>>),
+                    _ => quote!(#lazy_vec<'_, _>),
+                };
                 let body = stmts.iter().map(|s| self.stmt(s));
                 let tail = self.value(tail);
                 let recv = strip_parens(recv);
-                let lazy_vec = private("LazyVec", *span);
                 let error_ty = private("Error", *span);
                 quote_spanned! {*span=>
                     {
@@ -890,7 +945,7 @@ impl Ctx<'_> {
                         let #n = ::core::iter::Iterator::size_hint(&#it).0;
                         #reserves
                         ::core::iter::Iterator::collect::<
-                            ::core::result::Result<#lazy_vec<'_, _>, #error_ty>,
+                            ::core::result::Result<#collected, #error_ty>,
                         >(
                             ::core::iter::Iterator::map(#it, |#pat| {
                                 let #l = #counter;
@@ -930,10 +985,29 @@ impl Ctx<'_> {
                 quote!(match #expr { #(#arms)* })
             }
             Value::Index {
-                name, index, span, ..
+                name,
+                row: None,
+                index,
+                span,
             } => {
                 let (text, at) = (name.to_string(), location(*span));
                 quote_spanned!(*span=> #name.at(#index, #text, #at)?)
+            }
+            Value::Index {
+                name,
+                row: Some(r),
+                index,
+                span,
+            } => {
+                let (text, at) = (name.to_string(), location(*span));
+                let row = private("row", *span);
+                let inner = format!("{name}[{}]", template::compact(r.to_token_stream()));
+                quote_spanned!(*span=> #row(&#name, #r, #text, #at)?.at(#index, #inner, #at)?)
+            }
+            Value::Row { name, index, span } => {
+                let (text, at) = (name.to_string(), location(*span));
+                let row = private("row", *span);
+                quote_spanned!(*span=> ::core::clone::Clone::clone(#row(&#name, #index, #text, #at)?))
             }
             Value::Slice {
                 name, range, span, ..
@@ -944,13 +1018,17 @@ impl Ctx<'_> {
             Value::Source { expr, index } => {
                 let sp = syn::spanned::Spanned::span(expr);
                 let src = source_ident(*index);
+                let read = match self.g.borrowed.iter().any(|(k, _)| k == index) {
+                    true => borrowed_ident(*index).to_token_stream(),
+                    false => expr.to_token_stream(),
+                };
                 let info_ty = private("FamilyInfo", sp);
                 let name = quote!(#expr).to_string();
                 let (line, column) = line_column(sp);
                 quote_spanned! {sp=>
                     #src.read(
                         &const { #info_ty::new(#name, ::core::file!(), #line, #column) },
-                        #expr,
+                        #read,
                     )?
                 }
             }

@@ -230,7 +230,10 @@ impl Walk {
                 let p = self.value(value);
                 self.rebind(&name.to_string(), Binding::Value(p));
             }
-            Stmt::Push { vec, value, .. } => {
+            Stmt::Push { vec, value, .. }
+            | Stmt::SetIndex {
+                name: vec, value, ..
+            } => {
                 let p = self.value(value);
                 let name = vec.to_string();
                 let mut elems = match self.lookup(&name) {
@@ -402,7 +405,7 @@ impl Walk {
             }
             Value::Tuple(vs) => vs.iter().flat_map(|v| self.value(v)).collect(),
             Value::Again(v) => self.value(v),
-            Value::Index { name, .. } | Value::Slice { name, .. } => {
+            Value::Index { name, .. } | Value::Row { name, .. } | Value::Slice { name, .. } => {
                 match self.lookup(&name.to_string()) {
                     Some(Binding::Value(p) | Binding::Vector(p) | Binding::Element(p, _)) => {
                         p.clone()
@@ -437,12 +440,35 @@ impl Walk {
                 let b = self.lookup(&n).cloned();
                 (n, b)
             }
-            Value::Index { name, index, .. }
+            Value::Index {
+                name,
+                index,
+                row: None,
+                ..
+            }
+            | Value::Row { name, index, .. }
             | Value::Slice {
                 name, range: index, ..
             } => {
                 let prods = self.value(v);
                 let label = format!("{name}[{}]", compact(index.to_token_stream()));
+                for p in prods {
+                    self.edges.push((p.fam, to, label.clone()));
+                }
+                return;
+            }
+            Value::Index {
+                name,
+                index,
+                row: Some(r),
+                ..
+            } => {
+                let prods = self.value(v);
+                let label = format!(
+                    "{name}[{}][{}]",
+                    compact(r.to_token_stream()),
+                    compact(index.to_token_stream())
+                );
                 for p in prods {
                     self.edges.push((p.fam, to, label.clone()));
                 }
@@ -519,7 +545,7 @@ impl Walk {
 /// iterations).
 fn assigns_outer(body: &[Stmt]) -> bool {
     body.iter().any(|s| match s {
-        Stmt::Assign { .. } | Stmt::AssignVec { .. } => true,
+        Stmt::Assign { .. } | Stmt::AssignVec { .. } | Stmt::SetIndex { .. } => true,
         Stmt::For { body, .. } => assigns_outer(body),
         s @ (Stmt::While { .. }
         | Stmt::Loop { .. }

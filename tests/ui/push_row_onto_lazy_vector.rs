@@ -8,8 +8,10 @@ fn inc(x: i64) -> i64 {
 fn main() {
     let rt = Runtime::new(1).unwrap();
     let _ = rt.compute(graph! {
-        let x = inc(1);
-        let next = |k: i64| k + x;
-        inc(next(2))
+        let mut v = Vec::new();
+        v.push(inc(0));
+        let row: Vec<_> = (0..3).map(|i| inc(i)).collect();
+        v.push(row);
+        v[0]
     });
 }

@@ -1,0 +1,17 @@
+use taskdag::{delayed, graph, Runtime};
+
+#[delayed]
+fn inc(x: i64) -> i64 {
+    x + 1
+}
+
+fn main() {
+    let rt = Runtime::new(1).unwrap();
+    let _ = rt.compute(graph! {
+        let mut rows = Vec::new();
+        let row: Vec<_> = (0..3).map(|i| inc(i)).collect();
+        rows.push(row);
+        rows.push(inc(0));
+        rows[0][0]
+    });
+}
