@@ -77,9 +77,9 @@ pub use taskgraph_macros::delayed;
 /// The value is an [`impl Graph`](Graph): compute it with
 /// [`Runtime::compute`] or [`Graph::compute`], spawn it with
 /// [`Runtime::spawn`], look at it with [`Graph::to_dot`] or
-/// [`Graph::visualize`], or send it to a cluster (`Dask::spawn`). What it
-/// captures (moved in, as by a `move` closure) must be `Clone`: it is
-/// looked at on a copy.
+/// [`Graph::visualize`], or send the function that returns it to a cluster
+/// (`Dask::spawn(inputs, graph_fn)`). What it captures (moved in, as by a
+/// `move` closure) must be `Clone`: it is looked at on a copy.
 ///
 /// ```
 /// use taskdag::{delayed, graph, Graph, Runtime};
@@ -128,8 +128,9 @@ pub mod guide;
 ///
 /// [`Dask::local`](cluster::Dask::local) starts a `LocalCluster`,
 /// [`Dask::connect`](cluster::Dask::connect) joins a running scheduler;
-/// [`Dask::spawn`](cluster::Dask::spawn) sends a `graph!` and returns a
-/// handle whose `wait` gives what [`Runtime::compute`] would. See
+/// [`Dask::spawn`](cluster::Dask::spawn) sends a graph, as a function that
+/// returns it and that function's inputs, and returns a handle whose
+/// `wait` gives what [`Runtime::compute`] would. See
 /// [`guide::cluster`] for when it pays off and what it asks of the program.
 #[cfg(feature = "cluster")]
 pub mod cluster {

@@ -45,7 +45,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return job();
     }
     let keep: u64 = std::env::args().nth(1).map_or(Ok(0), |s| s.parse())?;
-    let dask = Dask::local(2, 2)?;
+    // Opts into a virtual environment with `distributed` under the target
+    // directory (made the first time); `TASKGRAPH_PYTHON` comes first.
+    let dask = Dask::builder()
+        .managed_venv(taskgraph_cluster::python::cargo_target_venv())
+        .local(2, 2)?;
     println!("dashboard: {}", dask.dashboard_link());
     let me = dask.program(std::env::current_exe()?)?;
     let job = |key: String, op: &str| Job::new(key, &me).arg(op).env(JOB_MODE, "1");

@@ -192,7 +192,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (independent, chain, workers, threads) = (arg(0, 1000), arg(1, 100), arg(2, 2), arg(3, 1));
 
     let started = Instant::now();
-    let dask = Dask::local(workers, threads)?;
+    // Opts into a virtual environment with `distributed` under the target
+    // directory (made the first time); `TASKGRAPH_PYTHON` comes first.
+    let dask = Dask::builder()
+        .managed_venv(taskgraph_cluster::python::cargo_target_venv())
+        .local(workers, threads)?;
     println!(
         "LocalCluster of {workers} workers x {threads} threads (distributed {}) up in {:.2} s",
         dask.distributed_version(),

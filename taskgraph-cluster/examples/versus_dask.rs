@@ -16,7 +16,7 @@
 //!   efficiency = (tasks × SLEEP_MS) / (wall × threads of the cluster); the
 //!   ideal is that of the best schedule of the same tasks on those threads
 //!   with no overhead at all. taskgraph runs it with its default blocks
-//!   (about two per thread per loop) and with one block per iteration.
+//!   (about sixteen per thread per loop) and with one block per iteration.
 //! - **per block**: BLOCKS independent zero-work `bump(i)`, one block each
 //!   (`set_block_size(Some(1))`); dask: as many zero-work delayed tasks.
 //!   Wall time / BLOCKS.
@@ -24,12 +24,15 @@
 //!   per iteration; dask: the same chain of delayed tasks. Wall time /
 //!   (LEVELS + 1).
 //!
+//! - **workers added**: the tutorial with default blocks on a new cluster of
+//!   the same shape, with WORKERS more workers added right after `spawn`,
+//!   against the same without (taskgraph only).
+//!
 //! Every result is compared with the sequential one. The taskgraph side
 //! runs first, then its cluster is closed and the Python side starts its
-//! own. This program is also the blocks' program: the workers run it again,
-//! with the same arguments, up to each `compute`, so everything before the
-//! last `compute` is cheap and does the same each time; the Python side
-//! runs after it, only here.
+//! own. This program is also the blocks' program: `main` calls
+//! `Dask::worker_entry` first, so on a worker it runs blocks and nothing
+//! else.
 
 use std::io::Write;
 use std::process::Command;
@@ -43,8 +46,8 @@ use taskdag::{delayed, graph, Graph};
 /// The dask.delayed side, run with the Python that taskgraph-cluster uses.
 const SCRIPT: &str = include_str!("versus_dask.py");
 
-/// The tutorial tasks' sleep, in ms: set by [`run`] before any graph, the
-/// same in every block's process (it runs with the same arguments).
+/// The tutorial tasks' sleep, in ms: an input of the tutorial's graph,
+/// which sets it where the graph is built (here, and in each block runner).
 static SLEEP_MS: AtomicU64 = AtomicU64::new(0);
 
 #[delayed]
@@ -133,6 +136,10 @@ pub struct Side {
     /// taskgraph only: the tutorial's blocks, by default and one per
     /// iteration.
     pub tutorial_blocks: (usize, usize),
+    /// taskgraph only: the tutorial with default blocks on a new cluster
+    /// of the same shape, with as many workers again added right after
+    /// `spawn`.
+    pub tutorial_added: Vec<f64>,
     pub independent: Vec<f64>,
     pub chain: Vec<f64>,
 }
@@ -146,8 +153,9 @@ pub struct Measured {
     pub dask: Side,
 }
 
-/// The tutorial: `4n - 1` sleeping tasks.
-fn tutorial(n: i64) -> impl Graph<Output = i64> + Send + 'static {
+/// The tutorial: `4n - 1` tasks sleeping `sleep_ms` each.
+fn tutorial((n, sleep_ms): (i64, u64)) -> impl Graph<Output = i64> + Send + 'static {
+    SLEEP_MS.store(sleep_ms, Ordering::Relaxed);
     graph! {
         let mut cs = Vec::new();
         for i in 0..n {
@@ -174,14 +182,16 @@ pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
         rounds,
         ..
     } = config;
-    SLEEP_MS.store(sleep_ms, Ordering::Relaxed);
     let mut tg = Side::default();
     let started = Instant::now();
-    let dask = Dask::local(config.workers, config.threads)?;
+    let dask = Dask::builder()
+        .python(python()?)
+        .local(config.workers, config.threads)?;
     tg.startup = started.elapsed().as_secs_f64();
     let distributed = dask.distributed_version().to_owned();
 
     let independent = |count: i64| {
+        SLEEP_MS.store(0, Ordering::Relaxed);
         graph! {
             let mut xs = Vec::new();
             for i in 0..count {
@@ -190,7 +200,8 @@ pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
             xs
         }
     };
-    let chain = || {
+    let chain = |levels: usize| {
+        SLEEP_MS.store(0, Ordering::Relaxed);
         graph! {
             let mut x = bump(0);
             for _ in 0..levels {
@@ -210,7 +221,7 @@ pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
     dask.set_block_size(Some(1));
     let warm = 4 * config.total_threads() as i64;
     assert_eq!(
-        dask.compute(independent(warm))?,
+        dask.compute(warm, independent)?,
         (1..=warm).collect::<Vec<_>>()
     );
 
@@ -218,7 +229,7 @@ pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
         let mut count = 0;
         for _ in 0..rounds {
             walls.push(timed(&mut || {
-                let report = dask.spawn(tutorial(n)).wait_report().unwrap();
+                let report = dask.spawn((n, sleep_ms), tutorial).wait_report().unwrap();
                 assert_eq!(report.value, tutorial_reference(n));
                 count = report.blocks.len();
             }));
@@ -232,16 +243,29 @@ pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
     let want: Vec<i64> = (1..=blocks).collect();
     for _ in 0..rounds {
         tg.independent.push(timed(&mut || {
-            assert_eq!(dask.compute(independent(blocks)).unwrap(), want);
+            assert_eq!(dask.compute(blocks, independent).unwrap(), want);
         }));
     }
     for _ in 0..rounds {
         tg.chain.push(timed(&mut || {
-            assert_eq!(dask.compute(chain()).unwrap(), levels as i64 + 1);
+            assert_eq!(dask.compute(levels, chain).unwrap(), levels as i64 + 1);
         }));
     }
-    // Past the last graph: only this process gets here.
     dask.close();
+    // Workers that join mid-run: a new cluster per round, as many workers
+    // again added right after `spawn`.
+    for _ in 0..rounds {
+        let dask = Dask::builder()
+            .python(python()?)
+            .local(config.workers, config.threads)?;
+        dask.compute(warm, independent)?; // the first runners start
+        tg.tutorial_added.push(timed(&mut || {
+            let h = dask.spawn((n, sleep_ms), tutorial);
+            dask.add_workers(config.workers).unwrap();
+            assert_eq!(h.wait().unwrap(), tutorial_reference(n));
+        }));
+        dask.close();
+    }
 
     let py = run_python(&config)?;
     Ok(Measured {
@@ -252,9 +276,19 @@ pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
     })
 }
 
+/// The Python of both sides: `TASKGRAPH_PYTHON`, else a virtual
+/// environment this example makes in the cargo target directory.
+fn python() -> Result<std::path::PathBuf, taskdag::cluster::ClusterError> {
+    use taskdag::cluster::python;
+    match std::env::var_os("TASKGRAPH_PYTHON").filter(|p| !p.is_empty()) {
+        Some(_) => python::interpreter(),
+        None => python::managed_venv(&python::cargo_target_venv()),
+    }
+}
+
 /// Runs `versus_dask.py` and reads its JSON; checks its results.
 fn run_python(config: &Config) -> Result<Side, Box<dyn std::error::Error>> {
-    let python = taskdag::cluster::python::interpreter()?;
+    let python = python()?;
     let script =
         std::env::temp_dir().join(format!("taskgraph-versus-dask-{}.py", std::process::id()));
     std::fs::File::create(&script)?.write_all(SCRIPT.as_bytes())?;
@@ -310,6 +344,7 @@ fn run_python(config: &Config) -> Result<Side, Box<dyn std::error::Error>> {
         tutorial: walls("tutorial"),
         tutorial_fine: Vec::new(),
         tutorial_blocks: (0, 0),
+        tutorial_added: Vec::new(),
         independent: walls("independent"),
         chain: walls("chain"),
     })
@@ -457,6 +492,13 @@ impl Measured {
             String::new(),
             format!("ideal makespan efficiency (no overhead, best schedule): {ideal:.3}"),
             format!(
+                "tutorial with {} workers added right after spawn: {:.2} s, {:.2} of the {:.2} s without",
+                c.workers,
+                median(&tg.tutorial_added),
+                median(&tg.tutorial_added) / median(&tg.tutorial),
+                median(&tg.tutorial)
+            ),
+            format!(
                 "taskgraph's tutorial blocks: {} by default, {} with one per iteration (dask.delayed: {tasks} tasks)",
                 tg.tutorial_blocks.0, tg.tutorial_blocks.1
             ),
@@ -465,6 +507,10 @@ impl Measured {
             let v: Vec<String> = v.iter().map(|w| format!("{w:.3}")).collect();
             format!("{name}: {} s", v.join(", "))
         };
+        lines.push(all(
+            "taskgraph tutorial walls, workers added",
+            &tg.tutorial_added,
+        ));
         lines.push(all("taskgraph tutorial walls", &tg.tutorial));
         lines.push(all(
             "taskgraph tutorial walls, one block per iteration",
@@ -481,6 +527,7 @@ impl Measured {
 
 #[allow(dead_code)] // the test includes this file as a module
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    Dask::worker_entry();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let measured = run(Config::from_args(&args))?;
     for line in measured.lines() {

@@ -1,6 +1,6 @@
 //! [`Dask`]: a connection to a dask scheduler.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -24,36 +24,72 @@ use crate::{python, ClusterError, JobGraph, ProgramRef, Submission};
 ///
 /// # Graphs
 ///
-/// [`Dask::spawn`] and [`Dask::compute`] run a `graph!` on the cluster by
-/// running *this program* again on the workers, once per block: the
-/// executable is sent to every worker once (cached there by its hash, so no
-/// shared file system is needed), started with the same command-line
-/// arguments and an environment that names the block. Its `main` runs as
-/// usual up to the same `spawn` or `compute` call; there it instantiates
-/// the graph, runs only its block on a local runtime, hands the values
-/// other blocks need to dask, and exits. So the program must:
+/// [`Dask::spawn`] and [`Dask::compute`] run a `graph!` on the cluster. They
+/// take the graph as a function and its inputs, `dask.compute(n,
+/// tutorial)`: the inputs are serialised here and travel with the graph,
+/// and each block of it runs in *this program*, started on a worker (the
+/// executable is sent to every worker once, cached there by its hash, so
+/// no shared file system is needed). There the program must become a block
+/// runner before any of its own code runs: its `main` calls
+/// [`Dask::worker_entry`] first.
 ///
-/// - reach the same call with the same plain inputs: the graph's shape
-///   (loop bounds, conditions, indices) must not depend on the clock,
-///   random numbers without a fixed seed, or files only this machine has
-///   (a block whose graph differs in shape fails with an error that says
-///   so, rather than compute something else);
-/// - keep what it does before the call cheap and repeatable: it runs again
-///   for each block (printing is fine; a block's output does not go to
-///   standard output);
-/// - give every task's value `serde::Serialize` and `Deserialize` (a
-///   an error from the call otherwise, see [`Crossing`](crate::Crossing)).
+/// ```no_run
+/// use taskdag::cluster::Dask;
+/// use taskdag::{delayed, graph, Graph};
 ///
-/// Graphs the program sends earlier are not run again in a block: their
-/// handles give the same values or errors there as they did here.
+/// #[delayed]
+/// fn inc(x: i64) -> i64 {
+///     x + 1
+/// }
+/// #[delayed]
+/// fn add(x: i64, y: i64) -> i64 {
+///     x + y
+/// }
+///
+/// fn tutorial(n: i64) -> impl Graph<Output = i64> {
+///     graph! {
+///         let zs: Vec<_> = (0..n).map(|i| inc(i)).collect();
+///         tree_reduce(zs, add)
+///     }
+/// }
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     Dask::worker_entry(); // on a worker: runs blocks, never returns
+///     let n: i64 = std::env::var("N")?.parse()?; // only here: n travels
+///     let dask = Dask::local(2, 2)?;
+///     let total = dask.compute(n, tutorial)?;
+///     assert_eq!(total, (1..=n).sum::<i64>());
+///     Ok(())
+/// }
+/// ```
+///
+/// So a graph for a cluster:
+///
+/// - is a function of its inputs alone: `fn(I) -> G`, a function or a
+///   closure that captures nothing (a closure that captures a variable does
+///   not compile, and the compiler names the variable: pass it as an
+///   input). The inputs `I` are `serde::Serialize + Deserialize`
+///   ([`Inputs`](crate::Inputs)); the function runs here and again on the
+///   workers with the same inputs (read back from their bytes on both
+///   sides), so it must not read anything else that may differ between
+///   machines (the environment, files, the clock). If it builds a graph of
+///   another shape on a worker, the block fails with an error that names
+///   the graph and what differs, never a wrong value;
+/// - gives every task's value `serde::Serialize` and `Deserialize` (the
+///   call returns an [`Error::Cluster`](taskgraph_runtime::Error::Cluster)
+///   naming the graph's value types otherwise, before anything is sent;
+///   see [`Crossing`](crate::Crossing)).
+///
+/// A graph is named by where it was sent from (`spawn` or `compute`'s call
+/// site), the number this process gave it, and its type; graphs sent from
+/// several threads at once are told apart by these, not by their order.
 pub struct Dask {
     pub(crate) inner: Arc<Inner>,
 }
 
 /// What a [`Dask`] shares with the graphs it runs in the background.
 pub(crate) struct Inner {
-    /// `None` in a block's process (see `graph/worker.rs`): no cluster there.
-    driver: Option<Arc<Driver>>,
+    driver: Arc<Driver>,
     dashboard: String,
     scheduler: String,
     version: String,
@@ -109,43 +145,58 @@ impl Dask {
     /// `threads_per_worker` threads each, on 127.0.0.1, with its dashboard on
     /// a free port.
     ///
-    /// Finds or installs Python and `distributed` first (see the
-    /// [`python`](crate::python) module: the first call in a target directory
-    /// may take about 15 s to install). Starting takes a few seconds: each
-    /// worker is a new Python process. Fails with
-    /// [`ClusterError::PythonNotFound`] if there is no Python at all, and
-    /// with [`ClusterError::PackageIndexUnreachable`] if `distributed` must
-    /// be installed and pip cannot reach the package index.
+    /// Finds Python as the [`python`](crate::python) module says; installs
+    /// nothing (see [`Dask::builder`] to opt into a managed virtual
+    /// environment). Starting takes a few seconds: each worker is a new
+    /// Python process. Fails with [`ClusterError::PythonNotFound`] if there
+    /// is no Python at all, and with [`ClusterError::DistributedMissing`],
+    /// which says the command to run, if it cannot `import distributed`.
     pub fn local(workers: usize, threads_per_worker: usize) -> Result<Dask, ClusterError> {
-        if threads_per_worker == 0 {
-            return Err(ClusterError::Dask {
-                message: "a worker needs at least one thread".into(),
-            });
-        }
-        if crate::graph::in_block() {
-            return Ok(Dask::in_block());
-        }
-        Dask::start(
-            "start_local",
-            json!({ "workers": workers, "threads": threads_per_worker }),
-        )
+        Dask::builder().local(workers, threads_per_worker)
     }
 
     /// Connects to a running scheduler, e.g. `"tcp://10.0.0.5:8786"`, waiting
-    /// up to 30 s for it to answer.
+    /// up to 30 s for it to answer. Finds Python as [`Dask::local`] does.
     pub fn connect(address: &str) -> Result<Dask, ClusterError> {
-        if crate::graph::in_block() {
-            return Ok(Dask::in_block());
-        }
-        Dask::start("connect", json!({ "address": address }))
+        Dask::builder().connect(address)
     }
 
-    fn start(op: &str, fields: Value) -> Result<Dask, ClusterError> {
-        let driver = Driver::start(python::interpreter()?)?;
+    /// How to find Python, for [`DaskBuilder::local`] and
+    /// [`DaskBuilder::connect`].
+    pub fn builder() -> DaskBuilder {
+        DaskBuilder {
+            python: Python::Found,
+        }
+    }
+
+    /// Decides what this process is, before any of the program's own code
+    /// runs: call it first in `main` of every program that sends graphs to
+    /// a cluster.
+    ///
+    /// In the program as you start it, it returns at once. On a worker,
+    /// where [`Dask::spawn`] and [`Dask::compute`] start this program to run
+    /// a block of a graph, it runs that block (it reads the graph's inputs
+    /// and the values the block needs from dask, builds the graph from the
+    /// inputs, runs the block's tasks, hands their values to dask) and
+    /// exits: nothing of `main` after it runs there, so side effects before
+    /// a graph (files, prints, a database) happen once, in this process.
+    ///
+    /// Forgetting it is an error, never a silent re-run: `spawn` and
+    /// `compute` refuse to send a graph from a program that did not call
+    /// it, and a block runner that reaches `Dask::local` or `Dask::connect`
+    /// without it fails its block, saying so.
+    ///
+    /// See [`Dask`](Dask#graphs) for a whole program.
+    pub fn worker_entry() {
+        crate::graph::enter();
+    }
+
+    fn start(python: PathBuf, op: &str, fields: Value) -> Result<Dask, ClusterError> {
+        let driver = Driver::start(python)?;
         let started: Started = driver.request(op, fields, &[])?.parse()?;
         Ok(Dask {
             inner: Arc::new(Inner {
-                driver: Some(Arc::new(driver)),
+                driver: Arc::new(driver),
                 dashboard: started.dashboard,
                 scheduler: started.scheduler,
                 version: started.version,
@@ -156,26 +207,8 @@ impl Dask {
         })
     }
 
-    /// The stand-in for a cluster in a block's process: the program runs
-    /// its `main` up to the graph it was started for, where it runs its
-    /// block and exits; nothing there needs a cluster.
-    fn in_block() -> Dask {
-        Dask {
-            inner: Arc::new(Inner {
-                driver: None,
-                dashboard: String::new(),
-                scheduler: String::new(),
-                version: String::new(),
-                next_sub: AtomicU64::new(1),
-                block_size: AtomicU32::new(0),
-                this_program: OnceLock::new(),
-            }),
-        }
-    }
-
     /// The address of dask's dashboard (its `/status` page): progress, the
     /// task stream and the graph, with each task shown by its job's key.
-    /// Empty in a block's process.
     pub fn dashboard_link(&self) -> String {
         self.inner.dashboard.clone()
     }
@@ -220,13 +253,10 @@ impl Dask {
     /// `n` `dask worker` processes start on this machine, connected to the
     /// scheduler, with as many threads as most existing workers have (one if
     /// there are none), and stop when this `Dask` is dropped.
-    ///
-    /// In a block's process this does nothing and returns no worker.
     pub fn add_workers(&self, n: usize) -> Result<Vec<WorkerInfo>, ClusterError> {
-        let Some(driver) = &self.inner.driver else {
-            return Ok(Vec::new());
-        };
-        let workers: Workers = driver
+        let workers: Workers = self
+            .inner
+            .driver
             .request("add_workers", json!({ "n": n }), &[])?
             .parse()?;
         Ok(workers.workers)
@@ -244,27 +274,17 @@ impl Dask {
     /// Closes the client and, for [`Dask::local`], the cluster and its
     /// workers, waiting up to 30 s. Dropping does the same.
     pub fn close(self) {
-        if let Some(driver) = &self.inner.driver {
-            driver.shutdown();
-        }
+        self.inner.driver.shutdown();
     }
 }
 
 impl Inner {
     pub(crate) fn driver(&self) -> Result<&Arc<Driver>, ClusterError> {
-        self.driver.as_ref().ok_or_else(|| ClusterError::Dask {
-            message: "this process runs one block of a graph for a cluster: \
-                      it has no cluster of its own"
-                .into(),
-        })
+        Ok(&self.driver)
     }
 
-    /// In a block's process: no worker.
     pub(crate) fn workers(&self) -> Result<Vec<WorkerInfo>, ClusterError> {
-        let Some(driver) = &self.driver else {
-            return Ok(Vec::new());
-        };
-        let workers: Workers = driver.request("workers", json!({}), &[])?.parse()?;
+        let workers: Workers = self.driver.request("workers", json!({}), &[])?.parse()?;
         Ok(workers.workers)
     }
 
@@ -300,6 +320,7 @@ impl Inner {
                     "env": job.env,
                     "deps": job.deps,
                     "files": job.files,
+                    "serve": job.served,
                 })
             })
             .collect();
@@ -330,8 +351,86 @@ impl Inner {
 
 impl Drop for Dask {
     fn drop(&mut self) {
-        if let Some(driver) = &self.inner.driver {
-            driver.shutdown();
+        self.inner.driver.shutdown();
+    }
+}
+
+/// Where [`Dask::builder`]'s Python comes from.
+enum Python {
+    /// As the [`python`](crate::python) module says.
+    Found,
+    /// This interpreter.
+    At(PathBuf),
+    /// A virtual environment taskgraph makes and manages in this directory.
+    Managed(PathBuf),
+}
+
+/// How [`Dask::local`] or [`Dask::connect`] finds Python: [`Dask::builder`].
+#[derive(Debug)]
+pub struct DaskBuilder {
+    python: Python,
+}
+
+impl std::fmt::Debug for Python {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Python::Found => f.write_str("found"),
+            Python::At(p) => write!(f, "at {}", p.display()),
+            Python::Managed(p) => write!(f, "managed in {}", p.display()),
+        }
+    }
+}
+
+impl DaskBuilder {
+    /// Runs the driver with this Python interpreter, which must be able to
+    /// `import distributed`.
+    pub fn python(mut self, interpreter: impl Into<PathBuf>) -> DaskBuilder {
+        self.python = Python::At(interpreter.into());
+        self
+    }
+
+    /// Opts into a virtual environment that taskgraph makes in `dir` (with
+    /// `python3 -m venv`) and installs [`PINNED`](crate::python::PINNED)
+    /// into with pip, the first time: about 15 s, and it needs the Python
+    /// package index. Later runs find it ready. `TASKGRAPH_PYTHON`, if set,
+    /// still comes first.
+    pub fn managed_venv(mut self, dir: impl Into<PathBuf>) -> DaskBuilder {
+        self.python = Python::Managed(dir.into());
+        self
+    }
+
+    /// [`Dask::local`], with this Python.
+    pub fn local(self, workers: usize, threads_per_worker: usize) -> Result<Dask, ClusterError> {
+        if threads_per_worker == 0 {
+            return Err(ClusterError::Dask {
+                message: "a worker needs at least one thread".into(),
+            });
+        }
+        crate::graph::refuse_in_block("Dask::local");
+        Dask::start(
+            self.interpreter()?,
+            "start_local",
+            json!({ "workers": workers, "threads": threads_per_worker }),
+        )
+    }
+
+    /// [`Dask::connect`], with this Python.
+    pub fn connect(self, address: &str) -> Result<Dask, ClusterError> {
+        crate::graph::refuse_in_block("Dask::connect");
+        Dask::start(
+            self.interpreter()?,
+            "connect",
+            json!({ "address": address }),
+        )
+    }
+
+    fn interpreter(&self) -> Result<PathBuf, ClusterError> {
+        let set = std::env::var_os("TASKGRAPH_PYTHON").filter(|p| !p.is_empty());
+        match &self.python {
+            Python::At(p) => Ok(p.clone()),
+            Python::Managed(_) if set.is_some() => python::interpreter(),
+            Python::Managed(dir) => python::managed_venv(dir),
+            Python::Found => python::interpreter(),
         }
     }
 }

@@ -19,7 +19,7 @@ Requests (answer fields after the arrow):
   program {path}                        -> {hash, name, bytes}
   workers {}                            -> {workers: [{address, pid, name, threads}]}
   add_workers {n}                       -> {workers: the ones that joined}
-  submit {sub, jobs: [{key, group, hash, name, args, env, deps, files}], outputs}
+  submit {sub, jobs: [{key, group, hash, name, args, env, deps, files, serve}], outputs}
          + one blob per job, its input  -> {keys: each job's dask key, as text}
   cancel {sub}                          -> {}
   close {}                              (no answer)
@@ -126,10 +126,12 @@ class ProgramPlugin(_worker_plugin_base()):
         install_program(worker.local_directory, self.digest, self.name, self.data)
 
     def teardown(self, worker):
-        # The worker is closing: its jobs' programs go with it.
+        # The worker is closing: its jobs' programs and runners go with it.
         for proc in list(worker.__dict__.get("_taskgraph_running", ())):
             if proc.poll() is None:
                 proc.kill()
+        for runner in list(worker.__dict__.get("_taskgraph_runners", ())):
+            runner.close()
 
 
 def start_program(argv, env):
@@ -169,6 +171,167 @@ def communicate(worker, proc, stdin):
             raise RuntimeError(f"task {key!r} was cancelled")
 
 
+class Runner:
+    """A long-lived block runner: the program, started with
+    TASKGRAPH_RUNNER_FDS="R,W", reads requests from fd R and answers on fd W.
+
+    A request is a u64 length and the job's framed input; an answer is a
+    status byte (0: the block's outputs follow, 1: its failure report, JSON,
+    follows) and a u64 length and the bytes. The program's own standard
+    output and error go to a file, whose tail is reported if it dies.
+    """
+
+    def __init__(self, path, env, directory):
+        import tempfile
+
+        req_r, self.req_w = os.pipe()
+        self.rep_r, rep_w = os.pipe()
+        fd, self.log = tempfile.mkstemp(prefix="taskgraph-runner-", suffix=".log", dir=directory)
+        env = dict(env)
+        env["TASKGRAPH_RUNNER_FDS"] = f"{req_r},{rep_w}"
+        try:
+            for attempt in range(6):
+                try:
+                    self.proc = subprocess.Popen(
+                        [path],
+                        stdin=subprocess.DEVNULL,
+                        stdout=fd,
+                        stderr=fd,
+                        env=env,
+                        pass_fds=(req_r, rep_w),
+                    )
+                    break
+                except OSError as e:
+                    if e.errno == errno.ETXTBSY and attempt < 5:
+                        time.sleep(0.01 * 2**attempt)
+                        continue
+                    raise
+        finally:
+            os.close(req_r)
+            os.close(rep_w)
+            os.close(fd)
+        self.path = path
+
+    def close(self):
+        for fd in (self.req_w, self.rep_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        try:
+            os.remove(self.log)
+        except OSError:
+            pass
+
+    def stderr(self):
+        try:
+            with open(self.log, "rb") as f:
+                return f.read()[-8000:]
+        except OSError:
+            return b""
+
+    def read_exactly(self, n, cancelled):
+        import select
+
+        chunks = []
+        while n > 0:
+            ready, _, _ = select.select([self.rep_r], [], [], 0.25)
+            if not ready:
+                if cancelled():
+                    return None
+                continue
+            chunk = os.read(self.rep_r, min(n, 1 << 20))
+            if not chunk:
+                raise EOFError
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def run(self, request, cancelled):
+        """(status, bytes), or None if cancelled; EOFError if it died."""
+        data = struct.pack("<Q", len(request)) + request
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.write(self.req_w, view)
+            except BrokenPipeError:
+                raise EOFError from None
+            view = view[n:]
+        head = self.read_exactly(9, cancelled)
+        if head is None:
+            return None
+        status, n = struct.unpack("<BQ", head)
+        body = self.read_exactly(n, cancelled)
+        if body is None:
+            return None
+        return status, body
+
+
+def serve_job(worker, spec, path, env, deps):
+    """Run one block on an idle long-lived runner of its program (or a new one)."""
+    from distributed.worker import thread_state
+
+    lock = worker.__dict__.setdefault("_taskgraph_runner_lock", threading.Lock())
+    with lock:
+        idle = worker.__dict__.setdefault("_taskgraph_idle", {}).setdefault(path, [])
+        every = worker.__dict__.setdefault("_taskgraph_runners", set())
+        runner = idle.pop() if idle else None
+        if runner is None:
+            runner = Runner(path, env, worker.local_directory)
+            every.add(runner)
+    key = getattr(thread_state, "key", None)
+
+    def cancelled():
+        ts = worker.state.tasks.get(key) if key is not None else None
+        return key is not None and (ts is None or ts.state in ("cancelled", "released"))
+
+    start = time.time()
+    try:
+        answer = runner.run(frame([spec["input"], *deps]), cancelled)
+    except EOFError:
+        answer = "died"
+    stop = time.time()
+    if answer is None or answer == "died":
+        code = runner.proc.poll()
+        if code is None:
+            runner.proc.kill()
+            code = runner.proc.wait()
+        err = runner.stderr()
+        with lock:
+            every.discard(runner)
+        runner.close()
+        log_run(worker, spec, path, start, stop, False)
+        if answer is None:
+            raise RuntimeError(f"task {key!r} was cancelled")
+        raise JobFailed(spec["key"], spec["job"], code, err)
+    with lock:
+        idle.append(runner)
+    status, body = answer
+    log_run(worker, spec, path, start, stop, status == 0)
+    if status != 0:
+        raise JobFailed(spec["key"], spec["job"], 3, b"\n@taskgraph-block-error@ " + body)
+    return body
+
+
+def log_run(worker, spec, path, start, stop, ok):
+    worker.log_event(
+        spec["topic"],
+        {
+            "sub": spec["sub"],
+            "job": spec["job"],
+            "worker": worker.address,
+            "pid": os.getpid(),
+            "start": start,
+            "stop": stop,
+            "ok": ok,
+            "exe": path,
+        },
+    )
+
+
 def run_job(spec, *deps):
     """Run one job: frame its input and its dependencies' outputs, run, return stdout."""
     from distributed import get_worker
@@ -180,8 +343,15 @@ def run_job(spec, *deps):
             f"job {spec['key']!r}: program {spec['name']} ({spec['hash'][:16]}) is not "
             f"installed on worker {worker.address}"
         )
+    if spec.get("serve"):
+        env = dict(os.environ)
+        env.update(spec["env"])
+        env["TASKGRAPH_PROGRAM_HASH"] = spec["hash"]
+        return serve_job(worker, spec, path, env, deps)
     env = dict(os.environ)
     env.update(spec["env"])
+    # The program tells by this that it runs the file it was sent as.
+    env["TASKGRAPH_PROGRAM_HASH"] = spec["hash"]
     stdin = frame([spec["input"], *deps])
     files = None
     if spec.get("files"):
@@ -338,6 +508,11 @@ class Driver:
         self.programs = {}  # sha256 -> name, registered by this driver
         self.subs = {}
         self.lock = threading.Lock()
+        # Held while a program is registered: graphs sent from several
+        # threads at once ask for the same program at once, and registering
+        # its plugin twice would replace it, whose teardown closes the
+        # runners that are serving blocks.
+        self.program_lock = threading.Lock()
         self.spawned = []  # `dask worker` processes started for connect()
 
     # -- start --------------------------------------------------------------
@@ -419,15 +594,16 @@ class Driver:
             data = f.read()
         digest = hashlib.sha256(data).hexdigest()
         name = os.path.basename(path) or "program"
-        with self.lock:
-            known = self.programs.get(digest) == name
-        if not known:
-            plugin = PLUGIN_PREFIX + digest[:32] + "-" + name
-            there = self.client.run_on_scheduler(_has_worker_plugin, name=plugin)
-            if not there:
-                self.client.register_plugin(ProgramPlugin(digest, name, data), name=plugin)
+        with self.program_lock:
             with self.lock:
-                self.programs[digest] = name
+                known = self.programs.get(digest) == name
+            if not known:
+                plugin = PLUGIN_PREFIX + digest[:32] + "-" + name
+                there = self.client.run_on_scheduler(_has_worker_plugin, name=plugin)
+                if not there:
+                    self.client.register_plugin(ProgramPlugin(digest, name, data), name=plugin)
+                with self.lock:
+                    self.programs[digest] = name
         return {"hash": digest, "name": name, "bytes": len(data)}
 
     # -- submissions --------------------------------------------------------
@@ -451,6 +627,7 @@ class Driver:
                 "env": dict(j["env"]),
                 "input": blobs[i],
                 "files": bool(j.get("files")),
+                "serve": bool(j.get("serve")),
                 "topic": self.topic,
             }
             dsk[keys[i]] = build_task(keys[i], spec, [keys[d] for d in j["deps"]])

@@ -6,12 +6,18 @@ use std::fmt;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ClusterError {
-    /// There is no `python3` on `PATH` (and `TASKGRAPH_PYTHON` is not set), so
-    /// neither a Python with `distributed` nor a virtual environment for it can
-    /// be had.
+    /// There is no `python3` on `PATH` (and `TASKGRAPH_PYTHON` is not set,
+    /// or names no program), so neither a Python with `distributed` nor a
+    /// virtual environment for it can be had.
     PythonNotFound,
+    /// The Python found (see [`python`](crate::python)) cannot `import
+    /// distributed`; the message says the command that installs it.
+    DistributedMissing {
+        /// The interpreter that was tried.
+        python: String,
+    },
     /// pip could not reach the Python package index to install `distributed`
-    /// into a new virtual environment (no network, a proxy, DNS): a problem
+    /// into a managed virtual environment (no network, a proxy, DNS): a problem
     /// of the machine, not of taskgraph; `message` ends with the tail of
     /// pip's output. Set `TASKGRAPH_PYTHON` to a Python that can `import
     /// distributed`, or retry with network access.
@@ -63,8 +69,16 @@ impl fmt::Display for ClusterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ClusterError::PythonNotFound => f.write_str(
-                "taskgraph-cluster needs Python 3 with `venv`: no `python3` on PATH \
-                 (or set TASKGRAPH_PYTHON to a Python that can `import distributed`)",
+                "taskgraph-cluster needs Python 3 with `distributed`: no `python3` on \
+                 PATH (or set TASKGRAPH_PYTHON to a Python that can `import distributed`)",
+            ),
+            ClusterError::DistributedMissing { python } => write!(
+                f,
+                "`{python}` cannot `import distributed`: install it with `{python} -m pip \
+                 install {}`, or set TASKGRAPH_PYTHON to a Python that has it, or let \
+                 taskgraph make a virtual environment with it in a directory you choose: \
+                 `Dask::builder().managed_venv(DIR)`",
+                crate::python::PINNED.join(" ")
             ),
             ClusterError::Setup { message } => {
                 write!(f, "setting up Python for dask failed: {message}")

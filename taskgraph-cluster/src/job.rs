@@ -66,6 +66,9 @@ pub struct Job {
     /// Whether the framed input and the output go through files instead of
     /// standard input and output (see [`Job::through_files`]).
     pub files: bool,
+    /// Whether a long-lived block runner of the program runs it (graphs'
+    /// blocks, `graph/worker.rs`) instead of a process of its own.
+    pub(crate) served: bool,
 }
 
 impl Job {
@@ -79,7 +82,15 @@ impl Job {
             deps: Vec::new(),
             input: Vec::new(),
             files: false,
+            served: false,
         }
+    }
+
+    /// Runs the job on a long-lived block runner of the program (a graph's
+    /// block, see `graph/worker.rs`).
+    pub(crate) fn served(mut self) -> Job {
+        self.served = true;
+        self
     }
 
     /// Passes the framed input in a file named by the environment variable

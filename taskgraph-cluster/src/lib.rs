@@ -8,19 +8,21 @@ pub mod frame;
 mod graph;
 mod job;
 pub mod python;
+mod remote;
 mod submission;
 
-pub use crate::dask::{Dask, WorkerInfo};
+pub use crate::dask::{Dask, DaskBuilder, WorkerInfo};
 pub use crate::error::ClusterError;
-pub use crate::graph::{Crossing, GraphHandle, GraphReport, Values};
+pub use crate::graph::{Crossing, GraphHandle, GraphReport, Inputs, Values};
+pub use crate::job::{Job, JobGraph, ProgramRef};
+pub use crate::remote::RemoteError;
+pub use crate::submission::{JobRun, Progress, Report, Submission};
 
 /// Items the code `graph!` generates uses. Not a public API.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::graph::CodecOf;
 }
-pub use crate::job::{Job, JobGraph, ProgramRef};
-pub use crate::submission::{JobRun, Progress, Report, Submission};
 
 #[cfg(test)]
 mod tests {

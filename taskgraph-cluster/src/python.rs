@@ -1,120 +1,98 @@
-//! Finding a Python that can import `distributed`, or making one.
+//! Finding a Python that can import `distributed`; making one only when
+//! asked to.
 //!
-//! In order:
-//! 1. `TASKGRAPH_PYTHON`, if set, is used as it is.
-//! 2. The virtual environment `taskgraph-venv` in the cargo target directory,
-//!    if an earlier run finished installing it.
-//! 3. `python3` from `PATH`, if it can `import distributed`.
-//! 4. Otherwise that virtual environment is created with `python3 -m venv` and
-//!    [`PINNED`] is installed into it with pip (about 15 s, once per target
-//!    directory). A lock file next to it makes concurrent test processes wait
-//!    for the first one instead of racing it. If pip cannot reach the package
-//!    index, that is [`ClusterError::PackageIndexUnreachable`] (the tests
-//!    skip on it, as they do without Python); any other failure is
-//!    [`ClusterError::Setup`].
+//! [`Dask::local`](crate::Dask::local) and [`Dask::connect`](crate::Dask::connect)
+//! look, in order, at:
+//! 1. `TASKGRAPH_PYTHON`, if set;
+//! 2. `python3` on `PATH`.
 //!
-//! In a block of a graph (the program run again on a worker, see
-//! [`Dask`](crate::Dask#graphs)) step 4 is skipped: a worker's directory is
-//! not a target directory, and a block must not spend seconds installing.
+//! The one found must be able to `import distributed`; if it cannot, they
+//! fail with [`ClusterError::DistributedMissing`], whose message is the one
+//! command that installs it. Nothing is installed behind the program's back.
 //!
-//! The target directory is the nearest ancestor of the running executable
-//! that holds cargo's `CACHEDIR.TAG` (tests, examples and binaries all live
-//! under it), else `CARGO_TARGET_DIR`, else `target` in the working directory.
+//! A program may instead opt into a virtual environment that taskgraph makes
+//! and manages in a directory it names,
+//! [`Dask::builder().managed_venv(dir)`](crate::DaskBuilder::managed_venv):
+//! created with `python3 -m venv` and [`PINNED`] installed into it with pip
+//! the first time (about 15 s; a lock file beside it makes concurrent
+//! processes wait for the first one). If pip cannot reach the package index,
+//! that is [`ClusterError::PackageIndexUnreachable`]; any other failure is
+//! [`ClusterError::Setup`]. The tests and examples of this crate use one
+//! under the cargo target directory ([`cargo_target_venv`]).
 
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, PoisonError};
 
 use crate::ClusterError;
 
-/// What goes into a new virtual environment: versions known to work with
+/// What goes into a managed virtual environment: versions known to work with
 /// Python 3.11 (bokeh serves the dashboard). If pip cannot install these, the
 /// newest versions pip finds for the interpreter are installed instead.
 pub const PINNED: &[&str] = &["distributed==2026.8.0", "bokeh==3.9.2"];
 
-/// The name of the virtual environment's directory in the target directory.
+/// The name of the virtual environment's directory that the tests and
+/// examples use in the cargo target directory ([`cargo_target_venv`]).
 pub const VENV_DIR: &str = "taskgraph-venv";
 
 const READY_MARKER: &str = "taskgraph-ready";
 
-/// The Python interpreter the driver runs with: found, or made as described
-/// in the [module docs](self), once per process (later calls return the
-/// first answer). A set-up script may call it to make the virtual environment
-/// ahead of the tests.
+/// The Python interpreter found as the [module docs](self) say: one that can
+/// `import distributed`, or an error that says what to install.
 ///
-/// Fails with [`ClusterError::PythonNotFound`] when there is no `python3`,
-/// with [`ClusterError::PackageIndexUnreachable`] when pip cannot reach the
-/// package index, and with [`ClusterError::Setup`] when creating the
-/// environment fails otherwise.
+/// Fails with [`ClusterError::PythonNotFound`] when there is no `python3`
+/// (and no `TASKGRAPH_PYTHON`), and with [`ClusterError::DistributedMissing`]
+/// when the one found cannot `import distributed`.
 pub fn interpreter() -> Result<PathBuf, ClusterError> {
-    static FOUND: OnceLock<Result<PathBuf, Failure>> = OnceLock::new();
-    match FOUND.get_or_init(|| find().map_err(|e| Failure::of(&e))) {
-        Ok(path) => Ok(path.clone()),
-        Err(e) => Err(e.error()),
+    match std::env::var_os("TASKGRAPH_PYTHON").filter(|p| !p.is_empty()) {
+        Some(python) => usable(Path::new(&python)),
+        None => usable(Path::new("python3")),
     }
 }
 
-/// A cached failure: `ClusterError` is not `Clone`.
-enum Failure {
-    NoPython,
-    Offline(String),
-    Setup(String),
+/// The Python of the virtual environment `dir`, made and given [`PINNED`]
+/// if it is not ready yet (the opt-in of
+/// [`DaskBuilder::managed_venv`](crate::DaskBuilder::managed_venv)).
+///
+/// Fails with [`ClusterError::PythonNotFound`] when there is no `python3` to
+/// make it with, with [`ClusterError::PackageIndexUnreachable`] when pip
+/// cannot reach the package index, and with [`ClusterError::Setup`] when
+/// making it fails otherwise.
+pub fn managed_venv(dir: &Path) -> Result<PathBuf, ClusterError> {
+    // One maker per process; the lock file orders processes.
+    static MAKING: Mutex<()> = Mutex::new(());
+    let _one = MAKING.lock().unwrap_or_else(PoisonError::into_inner);
+    if !is_ready(dir) {
+        create_venv(dir)?;
+    }
+    Ok(venv_python(dir))
 }
 
-impl Failure {
-    fn of(e: &ClusterError) -> Failure {
-        match e {
-            ClusterError::PythonNotFound => Failure::NoPython,
-            ClusterError::PackageIndexUnreachable { message } => Failure::Offline(message.clone()),
-            ClusterError::Setup { message } => Failure::Setup(message.clone()),
-            other => Failure::Setup(other.to_string()),
-        }
-    }
-
-    fn error(&self) -> ClusterError {
-        match self {
-            Failure::NoPython => ClusterError::PythonNotFound,
-            Failure::Offline(message) => ClusterError::PackageIndexUnreachable {
-                message: message.clone(),
-            },
-            Failure::Setup(message) => ClusterError::Setup {
-                message: message.clone(),
-            },
-        }
-    }
+/// `taskgraph-venv` in the cargo target directory of the running
+/// executable: the nearest ancestor of the executable that holds cargo's
+/// `CACHEDIR.TAG`, else `CARGO_TARGET_DIR`, else `target` in the working
+/// directory. What this crate's tests and examples pass to
+/// [`managed_venv`].
+pub fn cargo_target_venv() -> PathBuf {
+    target_dir().join(VENV_DIR)
 }
 
-fn find() -> Result<PathBuf, ClusterError> {
-    if let Some(python) = std::env::var_os("TASKGRAPH_PYTHON").filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(python));
+/// `python` if it can import distributed, else the error that says how to
+/// get it.
+fn usable(python: &Path) -> Result<PathBuf, ClusterError> {
+    match has_distributed(python) {
+        Ok(Some(path)) => Ok(path),
+        Ok(None) => Err(ClusterError::DistributedMissing {
+            python: python.to_string_lossy().into_owned(),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(ClusterError::PythonNotFound),
+        Err(e) => Err(ClusterError::Setup {
+            message: format!("cannot run {}: {e}", python.display()),
+        }),
     }
-    let venv = target_dir().join(VENV_DIR);
-    if is_ready(&venv) {
-        return Ok(venv_python(&venv));
-    }
-    match has_distributed(Path::new("python3")) {
-        Ok(Some(path)) => return Ok(path),
-        Ok(None) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ClusterError::PythonNotFound),
-        Err(e) => {
-            return Err(ClusterError::Setup {
-                message: format!("cannot run python3: {e}"),
-            })
-        }
-    }
-    if crate::graph::in_block() {
-        return Err(ClusterError::Setup {
-            message: "no Python with `distributed` here, and this process runs a block of a \
-                      graph on a worker, where none is installed: set TASKGRAPH_PYTHON, or \
-                      look for Python only outside blocks"
-                .to_owned(),
-        });
-    }
-    create_venv(&venv)?;
-    Ok(venv_python(&venv))
 }
 
 /// `Some(sys.executable)` if `python` can import distributed.
@@ -129,7 +107,7 @@ fn has_distributed(python: &Path) -> io::Result<Option<PathBuf>> {
 }
 
 /// The cargo target directory this executable was built in.
-pub(crate) fn target_dir() -> PathBuf {
+fn target_dir() -> PathBuf {
     if let Ok(exe) = std::env::current_exe() {
         if let Some(dir) = exe
             .ancestors()
@@ -161,9 +139,10 @@ fn is_ready(venv: &Path) -> bool {
 fn create_venv(venv: &Path) -> Result<(), ClusterError> {
     let setup = |message: String| ClusterError::Setup { message };
     let parent = venv.parent().unwrap_or(Path::new("."));
+    let name = venv.file_name().unwrap_or_default().to_string_lossy();
     fs::create_dir_all(parent)
         .map_err(|e| setup(format!("cannot create {}: {e}", parent.display())))?;
-    let lock_path = parent.join(format!("{VENV_DIR}.lock"));
+    let lock_path = parent.join(format!("{name}.lock"));
     let lock = File::create(&lock_path)
         .map_err(|e| setup(format!("cannot create {}: {e}", lock_path.display())))?;
     // Held until `lock` is dropped; another process blocks here until the
@@ -289,7 +268,34 @@ pub(crate) fn tail(text: &str, max: usize) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::is_offline_text;
+    use super::{is_offline_text, usable};
+    use crate::ClusterError;
+
+    #[test]
+    fn a_python_without_distributed_is_an_error_with_the_command() {
+        // A stand-in interpreter that cannot import anything.
+        let dir = std::env::temp_dir().join(format!("taskgraph-nopython-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let python = dir.join("python3");
+        std::fs::write(&python, "#!/bin/sh\nexit 1\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let e = usable(&python).unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(matches!(e, ClusterError::DistributedMissing { .. }), "{e}");
+        let p = python.display();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "`{p}` cannot `import distributed`: install it with `{p} -m pip install \
+                 distributed==2026.8.0 bokeh==3.9.2`, or set TASKGRAPH_PYTHON to a Python \
+                 that has it, or let taskgraph make a virtual environment with it in a \
+                 directory you choose: `Dask::builder().managed_venv(DIR)`"
+            )
+        );
+        let e = usable(&dir.join("no-such-python")).unwrap_err();
+        assert!(matches!(e, ClusterError::PythonNotFound), "{e}");
+    }
 
     #[test]
     fn offline_pip_is_told_from_other_failures() {

@@ -1,11 +1,12 @@
 //! `graph!`s on a real dask LocalCluster on loopback, against the same
 //! graphs on a local `Runtime`.
 //!
-//! This test has its own `main` (`harness = false`): each scenario runs in
-//! a process of its own (`graphs --scenario NAME`), because the cluster's
-//! workers run that same program, with the same arguments, for each block
-//! of the scenario's graph. With no `python3` the scenarios are skipped
-//! with one line saying so.
+//! This test has its own `main` (`harness = false`), which calls
+//! `Dask::worker_entry` first: the cluster's workers start this program to
+//! run the blocks of the graphs. Each scenario runs in a process of its own
+//! (`graphs --scenario NAME`), with a cluster of its own. With no `python3`
+//! (or no package index to install `distributed` from) the scenarios are
+//! skipped with one line saying so.
 
 use std::collections::BTreeMap;
 use std::process::{Command, ExitCode};
@@ -13,7 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use taskdag::cluster::{ClusterError, Dask, GraphHandle};
+use taskdag::cluster::{ClusterError, Dask, GraphHandle, RemoteError};
 use taskdag::{delayed, graph, Error, Graph, Runtime};
 
 #[delayed]
@@ -52,6 +53,27 @@ fn gated_inc(x: i64, gate: &str) -> i64 {
 fn check(x: i64) -> i64 {
     assert!(x != 37, "{x} is unlucky");
     x
+}
+
+/// An error with a source.
+#[derive(Debug)]
+struct ReadItem(i64, std::num::ParseIntError);
+
+impl std::fmt::Display for ReadItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot read item {}", self.0)
+    }
+}
+
+impl std::error::Error for ReadItem {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.1)
+    }
+}
+
+#[delayed]
+fn read_item(x: i64) -> Result<i64, ReadItem> {
+    format!("{x}x").parse::<i64>().map_err(|e| ReadItem(x, e))
 }
 
 #[delayed]
@@ -101,7 +123,7 @@ fn tutorial(n: i64) -> impl Graph<Output = i64> + Clone {
 }
 
 /// A 3-point stencil over a ring of `w` cells, `steps` time steps.
-fn stencil(w: usize, steps: usize) -> impl Graph<Output = Vec<Cell>> + Clone {
+fn stencil((w, steps): (usize, usize)) -> impl Graph<Output = Vec<Cell>> + Clone {
     graph! {
         let mut cur: Vec<_> = (0..w as u64).map(|i| seed(i)).collect();
         for _ in 0..steps {
@@ -118,7 +140,7 @@ fn stencil(w: usize, steps: usize) -> impl Graph<Output = Vec<Cell>> + Clone {
 }
 
 /// `n` sleeping tasks of `ms` each, summed.
-fn sleepy(n: i64, ms: u64) -> impl Graph<Output = i64> + Clone {
+fn sleepy((n, ms): (i64, u64)) -> impl Graph<Output = i64> + Clone {
     graph! {
         let xs: Vec<_> = (0..n).map(|i| slow_inc(i, ms)).collect();
         tree_reduce(xs, add)
@@ -143,19 +165,26 @@ fn local<G: Graph>(g: G) -> Result<G::Output, Error> {
     Runtime::new(2).unwrap().compute(g)
 }
 
+/// `TASKGRAPH_PYTHON`, else the virtual environment the tests make under
+/// the target directory.
+fn builder() -> taskdag::cluster::DaskBuilder {
+    Dask::builder().managed_venv(taskdag::cluster::python::cargo_target_venv())
+}
+
 fn cluster(workers: usize, threads: usize) -> Dask {
-    Dask::local(workers, threads).expect("start a LocalCluster")
+    builder()
+        .local(workers, threads)
+        .expect("start a LocalCluster")
 }
 
 // ---------------------------------------------------------------------------
-// Scenarios: each one a process; the workers run it again for each block.
+// Scenarios: each one a process with a cluster of its own.
 
 fn tutorial_on_two_workers() {
     let dask = cluster(2, 2);
-    // Blocking, on a graph that borrows.
     let n = 8;
-    assert_eq!(dask.compute(tutorial(n)).unwrap(), 64);
-    let h = dask.spawn(tutorial(256));
+    assert_eq!(dask.compute(n, tutorial).unwrap(), 64);
+    let h = dask.spawn(256, tutorial);
     let report = h.wait_report().unwrap();
     assert_eq!(report.value, local(tutorial(256)).unwrap());
     assert_eq!(report.value, (0..256).map(|i| 2 * i + 1).sum::<i64>());
@@ -171,9 +200,11 @@ fn tutorial_on_two_workers() {
     // A value that cannot travel: an error that names its type, before
     // anything is sent.
     let e = dask
-        .compute(graph! {
-            let r = reading(2);
-            reading_value(r)
+        .compute(2, |i| {
+            graph! {
+                let r = reading(i);
+                reading_value(r)
+            }
         })
         .unwrap_err();
     let Error::Cluster { message, .. } = &e else {
@@ -197,8 +228,8 @@ fn stencil_on_two_workers() {
     let dask = cluster(2, 2);
     dask.set_block_size(Some(8));
     let (w, steps) = (32, 6);
-    let got = dask.spawn(stencil(w, steps)).wait_report().unwrap();
-    assert_eq!(got.value, local(stencil(w, steps)).unwrap());
+    let got = dask.spawn((w, steps), stencil).wait_report().unwrap();
+    assert_eq!(got.value, local(stencil((w, steps))).unwrap());
     assert_eq!(got.value.len(), w);
     println!("{} blocks", got.blocks.len());
     assert_eq!(got.blocks.len(), w / 8 * (steps + 1));
@@ -214,20 +245,16 @@ fn gate() -> String {
 }
 
 fn a_worker_added_mid_run_takes_blocks() {
-    // Made by this process only (the workers run all code up to `spawn`
-    // again, so that code must not touch the gate).
     let gate = gate();
     let dask = cluster(1, 1);
     dask.set_block_size(Some(1));
     let n = 12;
-    let g = {
-        let gate = gate.clone();
+    let h = dask.spawn((n, gate.clone()), |(n, gate)| {
         graph! {
             let xs: Vec<_> = (0..n).map(|i| gated_inc(i, &gate)).collect();
             tree_reduce(xs, add)
         }
-    };
-    let h = dask.spawn(g);
+    });
     // No block can end before the gate opens: the worker joins mid-run.
     let joined = dask.add_workers(1).unwrap();
     assert_eq!(joined.len(), 1);
@@ -235,7 +262,7 @@ fn a_worker_added_mid_run_takes_blocks() {
     std::fs::write(&gate, b"open").unwrap();
     let report = h.wait_report().unwrap();
     std::fs::remove_file(&gate).unwrap();
-    assert_eq!(report.value, local(sleepy(n, 0)).unwrap());
+    assert_eq!(report.value, local(sleepy((n, 0))).unwrap());
     let per_worker = per_worker(&report);
     println!("blocks per worker: {per_worker:?}");
     let on_new = per_worker
@@ -247,9 +274,9 @@ fn a_worker_added_mid_run_takes_blocks() {
 
 fn a_worker_killed_mid_run_loses_nothing() {
     let dask = cluster(2, 1);
-    // The default cut: four blocks of two iterations, and the rest of the
+    // The default cut: eight blocks of one iteration, and the rest of the
     // reduction in one block that reads them all at the end.
-    let h = dask.spawn(sleepy(8, 400));
+    let h = dask.spawn((8, 400), sleepy);
     wait_for("a first block", &h, |h| !h.runs().is_empty());
     // That worker holds the finished block's value, which the reduction
     // has not read yet, and runs its next block.
@@ -267,7 +294,7 @@ fn a_worker_killed_mid_run_loses_nothing() {
     assert!(killed.success());
     assert!(h.progress().done < 8, "the graph ended before the kill");
     let report = h.wait_report().unwrap();
-    assert_eq!(report.value, local(sleepy(8, 0)).unwrap());
+    assert_eq!(report.value, local(sleepy((8, 0))).unwrap());
     let again = report
         .runs
         .iter()
@@ -289,17 +316,17 @@ fn a_worker_killed_mid_run_loses_nothing() {
 
 fn a_failing_task_is_the_same_error() {
     let dask = cluster(2, 1);
-    let g = || {
+    let g = |n: i64| {
         graph! {
             let mut zs = Vec::new();
-            for i in 0..64 {
+            for i in 0..n {
                 zs.push(check(inc(i)));
             }
             tree_reduce(zs, add)
         }
     };
-    let err = dask.spawn(g()).wait().unwrap_err();
-    let want = local(g()).unwrap_err();
+    let err = dask.spawn(64, g).wait().unwrap_err();
+    let want = local(g(64)).unwrap_err();
     let (
         Error::TaskPanicked {
             task: got_task,
@@ -325,18 +352,31 @@ fn a_failing_task_is_the_same_error() {
     );
     println!("{err}");
 
-    let g = || {
+    let g = |n: i64| {
         graph! {
-            let xs: Vec<_> = (0..8).map(|i| inc(parse(i)?)).collect();
+            let xs: Vec<_> = (0..n).map(|i| inc(parse(i)?)).collect();
             tree_reduce(xs, add)
         }
     };
-    let err = dask.compute(g()).unwrap_err();
-    let want = local(g()).unwrap_err();
-    let (Error::TaskFailed { task: got, .. }, Error::TaskFailed { task, .. }) = (&err, &want)
+    let err = dask.compute(8, g).unwrap_err();
+    let want = local(g(8)).unwrap_err();
+    let (
+        Error::TaskFailed {
+            task: got,
+            source: got_source,
+            ..
+        },
+        Error::TaskFailed { task, source, .. },
+    ) = (&err, &want)
     else {
         panic!("{err} / {want}")
     };
+    // The error's texts cross; its source downcasts to `RemoteError`.
+    let remote = got_source
+        .downcast_ref::<RemoteError>()
+        .expect("a RemoteError");
+    assert_eq!(remote.to_string(), source.to_string());
+    assert_eq!(remote.message(), "cannot parse item 5");
     assert_eq!(got, task);
     assert_eq!(got.function(), "parse");
     assert_eq!(got.indices, [5]);
@@ -346,35 +386,165 @@ fn a_failing_task_is_the_same_error() {
     );
     assert!(err.to_string().contains("cannot parse item 5"), "{err}");
     println!("{err}");
+
+    // An error with a source chain: every link's text, and its Debug.
+    let err = dask
+        .compute(7, |n: i64| graph! { inc(read_item(n)?) })
+        .unwrap_err();
+    let Error::TaskFailed { source, .. } = &err else {
+        panic!("{err}")
+    };
+    let remote = source.downcast_ref::<RemoteError>().expect("a RemoteError");
+    let here = read_item(7).unwrap_err();
+    assert_eq!(remote.to_string(), here.to_string());
+    assert_eq!(remote.debug(), format!("{here:?}"));
+    assert_eq!(
+        remote.chain(),
+        ["cannot read item 7", "invalid digit found in string"]
+    );
+    let inner = std::error::Error::source(remote).expect("its source");
+    assert_eq!(inner.to_string(), "invalid digit found in string");
+    assert!(inner.downcast_ref::<RemoteError>().is_some());
 }
 
 fn graphs_that_build_on_earlier_graphs() {
     let dask = cluster(2, 1);
-    // The blocks of the second graph run this program again, which sends
-    // the first graph again: it gets its value without running it.
-    let first = dask.compute(tutorial(32)).unwrap();
+    // The first graph's value is an input of the second.
+    let first = dask.compute(32, tutorial).unwrap();
     let second = dask
-        .spawn(graph! {
-            let zs: Vec<_> = (0..first % 97).map(|i| inc(i)).collect();
-            tree_reduce(zs, add)
+        .spawn(first % 97, |m| {
+            graph! {
+                let zs: Vec<_> = (0..m).map(|i| inc(i)).collect();
+                tree_reduce(zs, add)
+            }
         })
         .wait()
         .unwrap();
     let m = first % 97;
     assert_eq!(second, (1..=m).sum::<i64>());
-    let failed = dask.compute(graph! { check(inc(36)) });
+    let failed = dask.compute(36, |x: i64| graph! { check(inc(x)) });
     assert!(matches!(failed, Err(Error::TaskPanicked { .. })));
-    // A program that goes on after an error sends the same graphs again.
     let third = dask
-        .compute(graph! { add(inc(first), dec(second)) })
+        .compute((first, second), |(a, b): (i64, i64)| {
+            graph! { add(inc(a), dec(b)) }
+        })
         .unwrap();
     assert_eq!(third, first + second);
 }
 
+fn graphs_from_several_threads_at_once() {
+    let dask = cluster(2, 1);
+    // Sent in whatever order the threads get there: each block finds its
+    // own graph by the name the client gave it, not by order.
+    let got: Vec<i64> = thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|k| {
+                let dask = &dask;
+                s.spawn(move || dask.compute(8 + k, tutorial).unwrap())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let want: Vec<i64> = (0..4).map(|k| local(tutorial(8 + k)).unwrap()).collect();
+    assert_eq!(got, want);
+}
+
+/// The value only the client has: the scenario's process got it from the
+/// harness and removed it from its environment before starting the
+/// cluster, whose workers inherit the rest.
+const HIDDEN: &str = "TASKGRAPH_TEST_HIDDEN";
+
+#[delayed]
+fn env_here(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn a_hidden_input_gives_the_clients_result() {
+    let hidden: i64 = std::env::var(HIDDEN).unwrap().parse().unwrap();
+    std::env::remove_var(HIDDEN);
+    let dask = cluster(2, 1);
+    dask.set_block_size(Some(2));
+    let got = dask
+        .compute((hidden, HIDDEN.to_owned()), |(k, name)| {
+            graph! {
+                let xs: Vec<_> = (0..k).map(|i| inc(i)).collect();
+                (tree_reduce(xs, add), env_here(&name))
+            }
+        })
+        .unwrap();
+    // The workers do not have it, and the result is the client's.
+    assert_eq!(got.1, None);
+    assert_eq!(got.0, (1..=hidden).sum::<i64>());
+    assert_eq!(got.0, local(tutorial_sum(hidden)).unwrap());
+    println!("hidden input {hidden}: {} on the cluster", got.0);
+}
+
+fn tutorial_sum(k: i64) -> impl Graph<Output = i64> {
+    graph! {
+        let xs: Vec<_> = (0..k).map(|i| inc(i)).collect();
+        tree_reduce(xs, add)
+    }
+}
+
+fn a_graph_that_reads_the_environment_is_refused() {
+    std::env::remove_var(HIDDEN);
+    let dask = cluster(2, 1);
+    // Only the client has it now: the workers started without it.
+    std::env::set_var(HIDDEN, "9");
+    let err = dask
+        .compute((), |()| {
+            let k = std::env::var(HIDDEN).map_or(3, |v| v.parse().unwrap());
+            tutorial_sum(k)
+        })
+        .unwrap_err();
+    let Error::Cluster { message, .. } = &err else {
+        panic!("{err}")
+    };
+    assert!(
+        message.starts_with(&format!("graph #1 sent at {}:", file!())),
+        "{message}"
+    );
+    assert!(
+        message.contains("built a graph of another shape on a worker than the client did"),
+        "{message}"
+    );
+    assert!(
+        message.contains("has 3 nodes here but 9 in the client"),
+        "{message}"
+    );
+    println!("{err}");
+}
+
+/// The file the side-effects scenario appends to, from the harness.
+const LOG: &str = "TASKGRAPH_TEST_LOG";
+
+fn side_effects_before_the_graph_run_once() {
+    let log = std::env::var(LOG).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"before the graph\n").unwrap();
+    drop(f);
+    let dask = cluster(2, 1);
+    dask.set_block_size(Some(1));
+    let report = dask.spawn(16, tutorial).wait_report().unwrap();
+    assert_eq!(report.value, local(tutorial(16)).unwrap());
+    assert!(report.runs.len() >= 16, "{} block runs", report.runs.len());
+    let text = std::fs::read_to_string(&log).unwrap();
+    std::fs::remove_file(&log).unwrap();
+    assert_eq!(text, "before the graph\n");
+    println!(
+        "{} block runs; the code before the graph ran once",
+        report.runs.len()
+    );
+}
+
 fn cancel_stops_the_graph_and_the_cluster_goes_on() {
     let dask = cluster(2, 1);
-    let h = dask.spawn(sleepy(8, 5_000));
-    // Once it is sent (in a block's process its end is already known).
+    let h = dask.spawn((8, 5_000), sleepy);
+    // Once it is sent (or, were it refused, once it has ended).
     wait_for("the graph to be sent", &h, |h| {
         h.is_finished() || h.progress().total > 0
     });
@@ -387,7 +557,7 @@ fn cancel_stops_the_graph_and_the_cluster_goes_on() {
     // Its blocks are stopped, and the next graph runs as usual.
     let started = Instant::now();
     assert_eq!(
-        dask.compute(tutorial(16)).unwrap(),
+        dask.compute(16, tutorial).unwrap(),
         local(tutorial(16)).unwrap()
     );
     println!(
@@ -424,6 +594,22 @@ const SCENARIOS: &[(&str, fn())] = &[
         graphs_that_build_on_earlier_graphs,
     ),
     (
+        "graphs_from_several_threads_at_once",
+        graphs_from_several_threads_at_once,
+    ),
+    (
+        "a_hidden_input_gives_the_clients_result",
+        a_hidden_input_gives_the_clients_result,
+    ),
+    (
+        "a_graph_that_reads_the_environment_is_refused",
+        a_graph_that_reads_the_environment_is_refused,
+    ),
+    (
+        "side_effects_before_the_graph_run_once",
+        side_effects_before_the_graph_run_once,
+    ),
+    (
         "a_worker_added_mid_run_takes_blocks",
         a_worker_added_mid_run_takes_blocks,
     ),
@@ -438,6 +624,7 @@ const SCENARIOS: &[(&str, fn())] = &[
 ];
 
 fn main() -> ExitCode {
+    Dask::worker_entry();
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--scenario") {
         let name = args.get(i + 1).map(String::as_str).unwrap_or("");
@@ -459,7 +646,13 @@ fn main() -> ExitCode {
         .iter()
         .filter(|s| filters.is_empty() || filters.iter().any(|f| s.0.contains(f)))
         .collect();
-    match taskdag::cluster::python::interpreter() {
+    let python = match std::env::var_os("TASKGRAPH_PYTHON").filter(|p| !p.is_empty()) {
+        Some(_) => taskdag::cluster::python::interpreter(),
+        None => {
+            taskdag::cluster::python::managed_venv(&taskdag::cluster::python::cargo_target_venv())
+        }
+    };
+    match python {
         Ok(_) => {}
         Err(e @ (ClusterError::PythonNotFound | ClusterError::PackageIndexUnreachable { .. })) => {
             println!(
@@ -487,6 +680,8 @@ fn main() -> ExitCode {
         let out = Command::new(&me)
             .args(["--scenario", name])
             .env("TASKGRAPH_TEST_GATE", &gate)
+            .env(HIDDEN, "41")
+            .env(LOG, gate.with_extension("log"))
             .output()
             .expect("run a scenario");
         let secs = t.elapsed().as_secs_f64();

@@ -143,7 +143,9 @@ fn connect_to_a_running_scheduler_and_add_workers_there() {
     let Some(dask) = common::cluster(1, 1) else {
         return;
     };
-    let other = taskgraph_cluster::Dask::connect(&dask.scheduler_address()).unwrap();
+    let other = common::builder()
+        .connect(&dask.scheduler_address())
+        .unwrap();
     let sum = testjob(&other);
     let joined = other.add_workers(1).unwrap();
     assert_eq!(joined.len(), 1);

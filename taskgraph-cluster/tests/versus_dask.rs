@@ -3,9 +3,10 @@
 //! and as dask.delayed graphs on another. Every result of both is checked
 //! against the sequential one; the times are printed, never asserted.
 //!
-//! Its own `main` (`harness = false`): the cluster's workers run this
-//! program again, with the same arguments, for each block of its graphs.
-//! With no `python3` it says so and passes.
+//! Its own `main` (`harness = false`): the cluster's workers start this
+//! program to run the blocks of its graphs, and `main` hands them to
+//! `Dask::worker_entry` first. With no `python3` or no package index it says
+//! so and passes.
 
 // The measurement is the example's, so both report the same thing.
 #[path = "../examples/versus_dask.rs"]
@@ -15,9 +16,10 @@ mod versus_dask;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use taskdag::cluster::ClusterError;
+use taskdag::cluster::{ClusterError, Dask};
 
 fn main() -> ExitCode {
+    Dask::worker_entry();
     // The best schedule of the tutorial's unit tasks: ceil((4N - 1) / P)
     // steps on few threads, the critical path (inc, add, log2 N adds) on
     // many.
@@ -26,8 +28,6 @@ fn main() -> ExitCode {
     assert_eq!(versus_dask::ideal_steps(1, 1), 3);
     assert_eq!(versus_dask::ideal_steps(5, 2), 10);
 
-    // No Python look-up before the graphs: a block's process (this
-    // program, run from a worker's directory) must reach them cheaply.
     let started = Instant::now();
     // 2 workers x 1 thread; N = 8 with 5 ms sleeps, 20 blocks, a chain of
     // 11, one round each.

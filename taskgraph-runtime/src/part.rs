@@ -75,11 +75,16 @@ pub fn task_panicked(task: TaskInfo, message: String, others: usize) -> Error {
 }
 
 /// Rebuilds, in the process that sent a graph away, the error of one of its
-/// tasks that returned `Err` elsewhere: the source is the error's message.
-pub fn task_failed(task: TaskInfo, message: String, others: usize) -> Error {
+/// tasks that returned `Err` elsewhere: `source` stands for that error (its
+/// message, or a type that carries what crossed).
+pub fn task_failed(
+    task: TaskInfo,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    others: usize,
+) -> Error {
     Error::TaskFailed {
         task,
-        source: message.into(),
+        source: source.into(),
         others,
     }
 }

@@ -23,7 +23,8 @@ use crate::view::{Describe, Instance, Svg, Tasks, Template, ViewError, Viewer};
 /// which consumes it, or to [`Runtime::spawn`](crate::Runtime::spawn). It
 /// can be looked at first without running a task ([`Graph::to_dot`],
 /// [`Graph::visualize`], [`Graph::view`], [`Graph::tasks`]), and with the
-/// `cluster` feature sent to a dask cluster (`Dask::spawn`). This one type
+/// `cluster` feature the function that returns it is sent to a dask cluster
+/// with its inputs (`Dask::spawn(inputs, graph_fn)`). This one type
 /// does all of it: a function returns `impl Graph<Output = T>`, and a graph
 /// chosen at run time is a `Box<dyn Graph<Output = T> + Send>`, which is a
 /// graph too.
@@ -32,7 +33,7 @@ use crate::view::{Describe, Instance, Svg, Tasks, Template, ViewError, Viewer};
 /// plain code on a copy of its captures; computing it moves them), so
 /// every graph is `Clone`: clone it to compute it again.
 ///
-/// One function, every use (on a cluster too: `Dask::spawn(tutorial(256))`,
+/// One function, every use (on a cluster too: `dask.spawn(256, tutorial)`,
 /// see the cluster guide):
 ///
 /// ```

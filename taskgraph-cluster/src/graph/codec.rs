@@ -2,8 +2,9 @@
 //! type, as `graph!` lists them.
 //!
 //! A value's bytes carry no header of their own: they only travel inside a
-//! versioned envelope (a block's outputs, or an earlier graph's outcome in a
-//! block's specification; see `format.rs`), whose format version covers them.
+//! versioned envelope (a block's outputs; see `format.rs`), whose format
+//! version covers them. A graph's inputs travel the same way, in its
+//! blocks' specifications.
 
 use std::marker::PhantomData;
 
@@ -29,6 +30,41 @@ pub trait Crossing: Serialize + DeserializeOwned {}
 
 #[diagnostic::do_not_recommend]
 impl<T: Serialize + DeserializeOwned> Crossing for T {}
+
+/// The inputs of a graph sent to a cluster (the `I` of
+/// [`Dask::compute(inputs, build)`](crate::Dask::compute)): they are
+/// serialised by the client and travel with the graph, so they must be
+/// `Serialize + DeserializeOwned`.
+///
+/// Implemented for every such type; a graph whose inputs are not is a
+/// compile error at [`Dask::spawn`](crate::Dask::spawn) that names the type.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is the input of a graph sent to a cluster, so it must implement `serde::Serialize` and `serde::Deserialize`",
+    label = "`{Self}` cannot travel with the graph",
+    note = "the inputs are serialised here and read back on every worker that runs a block of the graph: derive them, `#[derive(serde::Serialize, serde::Deserialize)]`",
+    note = "or compute this graph on a local `taskdag::Runtime`, which needs neither"
+)]
+pub trait Inputs: Serialize + DeserializeOwned {}
+
+#[diagnostic::do_not_recommend]
+impl<T: Serialize + DeserializeOwned> Inputs for T {}
+
+/// Inputs `I` read back from their bytes.
+pub(crate) fn read_inputs<I: Inputs>(bytes: &[u8]) -> Result<I, Error> {
+    match postcard::take_from_bytes(bytes) {
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(Error::cluster(format!(
+            "the inputs of type {} are followed by {} more bytes: corrupt",
+            std::any::type_name::<I>(),
+            rest.len()
+        ))),
+        Err(e) => Err(Error::cluster(format!(
+            "the inputs of type {} do not read back from their own bytes: {e} (a \
+             `Serialize` and `Deserialize` that do not agree?)",
+            std::any::type_name::<I>()
+        ))),
+    }
+}
 
 /// The value types of a graph's families, as nested pairs `(T0, (T1, ..
 /// ()))`, all [`Crossing`]: what a graph sent to a cluster has.

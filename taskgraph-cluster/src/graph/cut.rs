@@ -58,8 +58,8 @@ pub(crate) struct Sizing {
     /// Iterations of a loop per block; 0: chosen per loop so that it has
     /// about `target` blocks.
     pub(crate) block_size: u32,
-    /// Blocks per loop when the size is chosen: twice the cluster's
-    /// threads.
+    /// Blocks per loop when the size is chosen: sixteen per thread of the
+    /// cluster ([`BLOCKS_PER_THREAD`](super::BLOCKS_PER_THREAD)).
     pub(crate) target: u32,
 }
 
@@ -80,22 +80,27 @@ impl Sizing {
 
 impl Sizing {
     /// The block of a left-over `tree_reduce` node at `level` (0: it
-    /// combines two elements) and `position` in its level. With the block
-    /// size chosen per loop, the left-over tree is small (about `target`
-    /// leaves): one block. With `block_size` iterations per block, the
-    /// tree is cut into subtrees of `log2(block_size) + 1` levels, so a
-    /// small block size keeps the top of the tree parallel too.
+    /// combines two elements) and `position` in its level: the tree is cut
+    /// into subtrees of `h` levels, so its top stays parallel and each
+    /// subtree starts as soon as its own leaves are there. With
+    /// `block_size` iterations per block, `h` is `log2(block_size) + 1`;
+    /// with the size chosen per loop, [`TREE_LEVELS`].
     fn subtree(self, level: u32, position: u32) -> u64 {
-        if self.block_size == 0 {
-            return LEFT_OVER;
-        }
-        let h = self.block_size.max(1).ilog2() + 1;
+        let h = if self.block_size == 0 {
+            TREE_LEVELS
+        } else {
+            self.block_size.max(1).ilog2() + 1
+        };
         let band = level / h;
         let top = band * h + h - 1;
         let ancestor = position.checked_shr(top - level).unwrap_or(0);
         (u64::from(band) << 32) | u64::from(ancestor)
     }
 }
+
+/// Levels of a left-over `tree_reduce` per block when block sizes are
+/// chosen: 2, at most 3 combining tasks that read 4 values.
+const TREE_LEVELS: u32 = 2;
 
 #[derive(Hash, PartialEq, Eq)]
 struct Key {

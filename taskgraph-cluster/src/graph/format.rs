@@ -14,12 +14,11 @@
 //! The header's layout never changes, so any version can read any other's
 //! header and refuse what it cannot read with an error that names both
 //! versions, instead of mis-decoding it. [`FORMAT_VERSION`] changes whenever
-//! what follows the header does: the shape of `Spec`, `Outcome`, `Report` or
-//! of the outputs list, or postcard's wire format (a new major version).
+//! what follows the header does: the shape of `Spec` or of the outputs list, or postcard's wire format (a new major version).
 //!
 //! The values of tasks inside (one byte string per value, see `codec.rs`)
 //! are *not* versioned on their own: they only ever travel inside an
-//! envelope (a block's outputs list, or an earlier graph's `Outcome` inside a
+//! envelope (a block's outputs list, or a graph's inputs inside a
 //! specification), whose version covers them. Their encoding is postcard
 //! too, and their type is checked by the graph's shape fingerprint.
 //!
@@ -37,7 +36,7 @@ pub(crate) const MAGIC: [u8; 4] = *b"TGCB";
 
 /// The version of the byte format that follows the header; see the
 /// [module docs](self) for when it changes.
-pub(crate) const FORMAT_VERSION: u16 = 1;
+pub(crate) const FORMAT_VERSION: u16 = 2;
 
 /// This crate's version, written into every header for error messages.
 const CRATE_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -105,33 +104,32 @@ fn decode_as<T: DeserializeOwned>(bytes: &[u8], what: &str, this: &str) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::{Outcome, Report, Spec};
+    use crate::graph::{GraphId, Shape, Spec};
 
     fn spec() -> Spec {
         Spec {
-            graph: 3,
-            shape: 0xdead_beef_0123_4567,
+            id: GraphId {
+                site: "src/main.rs:12:5".to_owned(),
+                number: 3,
+                graph_type: "taskdag::GraphFn<..>".to_owned(),
+                input_type: "(i64, alloc::string::String)".to_owned(),
+            },
+            program: "ab".repeat(32),
+            entry: -4096,
+            build: 1 << 40,
+            inputs: vec![0, 1, 2, 255],
+            shape: Shape {
+                families: vec![
+                    ("inc".to_owned(), "src/main.rs:14:9".to_owned(), 32, true),
+                    ("ü".to_owned(), String::new(), 0, false),
+                ],
+                edges: 0xdead_beef_0123_4567,
+                outputs: u64::MAX,
+            },
             name: "inc_dec_add[0..32]".to_owned(),
             run: vec![(0, 0, 32), (1, 5, 7)],
             collect: vec![(1, 6), (2, 0)],
-            inputs: vec![vec![(0, (1, 2))], vec![]],
-            history: vec![
-                None,
-                Some(Outcome::Values(vec![
-                    ((0, 1), vec![1, 2, 3]),
-                    ((4, 5), vec![]),
-                ])),
-                Some(Outcome::Failed(Report::Panicked {
-                    family: 2,
-                    indices: vec![1, 2],
-                    message: "boom".to_owned(),
-                    others: usize::MAX,
-                })),
-                Some(Outcome::Failed(Report::Cancelled)),
-                Some(Outcome::Failed(Report::Other {
-                    message: "ü".to_owned(),
-                })),
-            ],
+            takes: vec![vec![(0, (1, 2))], vec![]],
         }
     }
 

@@ -1,14 +1,17 @@
 //! A `graph!` on a dask cluster: [`Dask::spawn`] and [`Dask::compute`].
 //!
-//! The graph is instantiated here without running a task and cut into
-//! blocks (`cut.rs`); each block is one dask job that runs *this program*
-//! again on some worker (the executable is sent to every worker once,
-//! cached by its hash). There the program runs its `main` as usual up to
-//! the same `spawn` or `compute` call, where it instantiates the same graph
-//! from the same plain inputs, runs only its block on a local runtime
-//! (`worker.rs`), writes the values other blocks need, and exits. Values
-//! between blocks are bytes (serde, postcard) in dask's memory, in a
-//! versioned envelope (`format.rs`) that refuses bytes of another version.
+//! The client serialises the graph's inputs, builds the graph from them
+//! (read back from their own bytes, as a worker will) without running a
+//! task, and cuts it into blocks (`cut.rs`); each block is one dask job that
+//! a block runner runs: *this program*, started once per busy thread of a
+//! worker (the executable is sent to every worker once, cached by its hash).
+//! There [`Dask::worker_entry`], first in `main`, finds the graph's function
+//! in the same executable (`worker.rs`), builds the graph from the inputs
+//! that came with the block, checks that its shape is the client's, runs
+//! only its block on a local runtime, hands the values other blocks need
+//! back, and waits for the next block. Values between blocks
+//! are bytes (serde, postcard) in dask's memory, in a versioned envelope
+//! (`format.rs`) that refuses bytes of another version.
 
 mod codec;
 mod cut;
@@ -17,6 +20,7 @@ mod worker;
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
+use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
@@ -26,32 +30,54 @@ use taskgraph_runtime::part::{self, Codec, Instance, NodeId, Part, Plan};
 use taskgraph_runtime::{Error, FamilyInfo, Graph, Runtime};
 
 use codec::codec_of;
-pub use codec::{CodecOf, Crossing, Values};
-pub(crate) use worker::in_block;
+pub use codec::{CodecOf, Crossing, Inputs, Values};
+pub(crate) use worker::{enter, in_block, refuse_in_block};
 
 use crate::dask::Inner;
+use crate::remote::RemoteError;
 use crate::submission::SubState;
 use crate::{ClusterError, Dask, Job, JobGraph, JobRun, ProgramRef, Progress};
 
-/// The environment variable that makes this program run one block: the
-/// number of the graph, among those this program sends to a cluster.
-pub(crate) const BLOCK_OF: &str = "TASKGRAPH_BLOCK_OF";
+/// The environment variable that makes this program a block runner: the
+/// graph of the block it was started for, for messages. The blocks come
+/// through pipes (`worker.rs`).
+pub(crate) const BLOCK: &str = "TASKGRAPH_BLOCK";
+
+/// The environment variable in which the driver tells a block runner the
+/// hash of the program file it runs.
+pub(crate) const PROGRAM_HASH: &str = "TASKGRAPH_PROGRAM_HASH";
+
+/// The environment variable that gives a block runner its pipes, `R,W`
+/// (`worker.rs`).
+pub(crate) const RUNNER_FDS: &str = "TASKGRAPH_RUNNER_FDS";
 
 /// The marker before a block's error report on its standard error.
 pub(crate) const ERROR_MARK: &str = "@taskgraph-block-error@ ";
 
-/// Graphs sent to a cluster by this process so far: the next one's number.
-static GRAPHS: AtomicU64 = AtomicU64::new(0);
+/// How many blocks per thread of the cluster a loop is cut into by default:
+/// enough that equal blocks end about together on any number of threads,
+/// and that workers added mid-run find blocks to take.
+const BLOCKS_PER_THREAD: usize = 16;
 
-/// What became of each graph this process sent, as far as known: what a
-/// block of a later graph needs to go past it (`Spec::history`).
-static HISTORY: Mutex<Vec<Option<Outcome>>> = Mutex::new(Vec::new());
+/// The numbers this process gives the graphs it sends.
+static SEQUENCE: AtomicU64 = AtomicU64::new(1);
 
-/// A graph's end, as bytes: its output nodes' values, or its error.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) enum Outcome {
-    Values(Vec<((u32, u32), Vec<u8>)>),
-    Failed(Report),
+/// Which graph a block belongs to: fixed by the client when it sends it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct GraphId {
+    /// The call site of `spawn` or `compute`, `file:line:column`.
+    pub(crate) site: String,
+    /// The number the client gave it (1 for its first graph).
+    pub(crate) number: u64,
+    /// The type of the graph and of its inputs.
+    pub(crate) graph_type: String,
+    pub(crate) input_type: String,
+}
+
+impl std::fmt::Display for GraphId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "graph #{} sent at {}", self.number, self.site)
+    }
 }
 
 /// A failure, as a block reports it (serialised, on standard error).
@@ -64,11 +90,11 @@ pub(crate) enum Report {
         message: String,
         others: usize,
     },
-    /// A task returned `Err`: its family, loop indices, the error's text.
+    /// A task returned `Err`: its family, loop indices, the error.
     Failed {
         family: u32,
         indices: Vec<u32>,
-        message: String,
+        error: RemoteError,
         others: usize,
     },
     /// The graph was cancelled.
@@ -114,7 +140,7 @@ impl Report {
                 Some(f) => Report::Failed {
                     family: f as u32,
                     indices: task.indices.clone(),
-                    message: source.to_string(),
+                    error: RemoteError::of(&**source),
                     others: *others,
                 },
                 None => Report::Other {
@@ -146,11 +172,11 @@ impl Report {
             Report::Failed {
                 family,
                 indices,
-                message,
+                error,
                 others,
             } => match infos.get(*family as usize) {
-                Some(info) => part::task_failed(info.task(indices), message.clone(), *others),
-                None => Error::cluster(format!("a task failed: {message}")),
+                Some(info) => part::task_failed(info.task(indices), error.clone(), *others),
+                None => Error::cluster(format!("a task failed: {error}")),
             },
             Report::Cancelled => Error::Cancelled,
             Report::Other { message } => Error::cluster(message.clone()),
@@ -159,13 +185,22 @@ impl Report {
 }
 
 /// What a block's job receives as its own input (postcard, in a versioned
-/// envelope: `format.rs`), besides the
-/// outputs of the blocks it depends on.
+/// envelope: `format.rs`), besides the outputs of the blocks it depends on.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Spec {
-    /// Which of the program's graphs, and the fingerprint of its shape.
-    pub(crate) graph: u64,
-    pub(crate) shape: u64,
+    /// Which graph.
+    pub(crate) id: GraphId,
+    /// The SHA-256 of the client's program file, which the block must run.
+    pub(crate) program: String,
+    /// The block runner's entry for this graph's types and the graph's
+    /// function, as offsets from this crate's anchor function in the
+    /// program (`worker.rs`).
+    pub(crate) entry: i64,
+    pub(crate) build: i64,
+    /// The graph's inputs, postcard.
+    pub(crate) inputs: Vec<u8>,
+    /// The client's graph, to compare with the block's.
+    pub(crate) shape: Shape,
     pub(crate) name: String,
     /// The nodes to run: `(family, lo, hi)`.
     pub(crate) run: Vec<(u32, u32, u32)>,
@@ -173,25 +208,77 @@ pub(crate) struct Spec {
     pub(crate) collect: Vec<(u32, u32)>,
     /// Per dependency, in order: the values taken from its output, as
     /// `(position, node)`.
-    pub(crate) inputs: Vec<Vec<(u32, (u32, u32))>>,
-    /// What became of the program's earlier graphs, as known when this one
-    /// was sent.
-    pub(crate) history: Vec<Option<Outcome>>,
+    pub(crate) takes: Vec<Vec<(u32, (u32, u32))>>,
 }
 
-/// The fingerprint of a graph's shape: call sites, node counts, edges and
-/// outputs. A block's process compares it with the one it was sent.
-pub(crate) fn shape(inst: &Instance) -> u64 {
+/// A graph's shape: each family's call site, size and kind, and
+/// fingerprints of its edges and outputs. A block compares the graph it
+/// built with the client's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Shape {
+    /// Per family: function name, `file:line:column`, nodes, whether a task.
+    pub(crate) families: Vec<(String, String, u32, bool)>,
+    pub(crate) edges: u64,
+    pub(crate) outputs: u64,
+}
+
+pub(crate) fn shape(inst: &Instance) -> Shape {
+    let families = (0..inst.families())
+        .map(|f| {
+            let i = inst.family_info(f);
+            (
+                i.name.to_owned(),
+                format!("{}:{}:{}", i.file, i.line, i.column),
+                inst.family_len(f),
+                inst.is_task_family(f),
+            )
+        })
+        .collect();
     let mut h = DefaultHasher::new();
-    inst.families().hash(&mut h);
-    for f in 0..inst.families() {
-        let i = inst.family_info(f);
-        (i.name, i.file, i.line, i.column).hash(&mut h);
-        (inst.family_len(f), inst.is_task_family(f)).hash(&mut h);
-    }
     inst.for_each_input(|p, c| (p, c).hash(&mut h));
+    let edges = h.finish();
+    let mut h = DefaultHasher::new();
     inst.output_refs().hash(&mut h);
-    h.finish()
+    Shape {
+        families,
+        edges,
+        outputs: h.finish(),
+    }
+}
+
+impl Shape {
+    /// What differs between the graph `here` and the client's (`self`), if
+    /// anything.
+    pub(crate) fn difference(&self, here: &Shape) -> Option<String> {
+        if self.families.len() != here.families.len() {
+            return Some(format!(
+                "it has {} call sites here but {} in the client",
+                here.families.len(),
+                self.families.len()
+            ));
+        }
+        for (c, h) in self.families.iter().zip(&here.families) {
+            if (&c.0, &c.1) != (&h.0, &h.1) {
+                return Some(format!(
+                    "`{}` at {} here is `{}` at {} in the client",
+                    h.0, h.1, c.0, c.1
+                ));
+            }
+            if c.2 != h.2 || c.3 != h.3 {
+                return Some(format!(
+                    "`{}` at {} has {} nodes here but {} in the client",
+                    h.0, h.1, h.2, c.2
+                ));
+            }
+        }
+        if self.edges != here.edges {
+            return Some("the edges between its tasks differ".to_owned());
+        }
+        if self.outputs != here.outputs {
+            return Some("its output is made of other nodes".to_owned());
+        }
+        None
+    }
 }
 
 fn infos(inst: &Instance) -> Vec<&'static FamilyInfo> {
@@ -208,23 +295,71 @@ pub(crate) fn decode_outputs(bytes: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
     format::decode(bytes, "a block's output").map_err(Error::cluster)
 }
 
+/// A graph ready to send: its identity, its inputs' bytes, where its block
+/// runner's entry and function are, and the codec of its values.
+struct Ticket {
+    id: GraphId,
+    inputs: Vec<u8>,
+    entry: i64,
+    build: i64,
+    codec: &'static dyn Codec,
+}
+
+/// Serialises `inputs`, builds the graph from their bytes read back (as a
+/// block will) and names it; fails, before anything is sent, if a value of
+/// the graph cannot travel between machines.
+fn prepare<I: Inputs, G: Graph>(
+    site: &'static Location<'static>,
+    inputs: I,
+    build: fn(I) -> G,
+) -> Result<(Ticket, G), Error> {
+    worker::check_entered()?;
+    let input_type = std::any::type_name::<I>();
+    let bytes = postcard::to_allocvec(&inputs).map_err(|e| {
+        Error::cluster(format!(
+            "the inputs of a graph sent to a cluster, of type {input_type}, could not be \
+             serialised: {e}"
+        ))
+    })?;
+    drop(inputs);
+    let inputs: I = codec::read_inputs(&bytes)?;
+    let id = GraphId {
+        site: format!("{}:{}:{}", site.file(), site.line(), site.column()),
+        number: SEQUENCE.fetch_add(1, Ordering::Relaxed),
+        graph_type: std::any::type_name::<G>().to_owned(),
+        input_type: input_type.to_owned(),
+    };
+    let graph = build(inputs);
+    let ticket = Ticket {
+        id,
+        inputs: bytes,
+        entry: worker::offset(worker::entry::<I, G> as worker::Entry as usize),
+        build: worker::offset(build as usize),
+        codec: codec_of(&graph)?,
+    };
+    Ok((ticket, graph))
+}
+
 impl Dask {
-    /// Sends `graph` to the cluster and returns at once; the graph runs in
-    /// the background. [`GraphHandle::wait`] returns the same value (or the
-    /// same [`Error`]) as [`Runtime::compute`] would.
+    /// Sends the graph `build(inputs)` to the cluster and returns at once;
+    /// the graph runs in the background. [`GraphHandle::wait`] returns the
+    /// same value (or the same [`Error`]) as [`Runtime::compute`] would.
     ///
-    /// The graph is instantiated here (its plain code runs, no task) and
-    /// cut into blocks, each one dask task named after its functions and
-    /// loop iterations (`inc_dec_add[0..32]`), so dask's dashboard groups
-    /// them by function. A block runs *this program* again on a worker,
-    /// with the same arguments, up to this call, where it runs its block
-    /// and exits: see [`Dask`](crate::Dask#graphs) for what that asks of
-    /// the program. Block sizes: [`Dask::set_block_size`].
+    /// `inputs` are serialised here and travel with the graph; `build` is a
+    /// function, or a closure that captures nothing (the compiler refuses
+    /// one that captures, naming the variable: make it an input). The graph
+    /// is built here from the inputs (its plain code runs, no task) and cut
+    /// into blocks, each one dask task named after its functions and loop
+    /// iterations (`inc_dec_add[0..32]`), so dask's dashboard groups them
+    /// by function. A block runs *this program* on a worker, which must call
+    /// [`Dask::worker_entry`] first in `main` (see
+    /// [`Dask`](crate::Dask#graphs)). Block sizes: [`Dask::set_block_size`].
     ///
     /// Every task's value must be `Serialize + DeserializeOwned` (see
-    /// [`Crossing`]); a graph with a value that is not fails here with
+    /// [`Crossing`]): a graph with a value that is not fails with
     /// [`Error::Cluster`] naming the graph's value types, before anything
-    /// is sent.
+    /// is sent. The inputs must be too (see [`Inputs`]): inputs that are
+    /// not do not compile here.
     ///
     /// ```no_run
     /// use taskdag::cluster::Dask;
@@ -240,47 +375,42 @@ impl Dask {
     /// }
     ///
     /// fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     Dask::worker_entry();
     ///     let cluster = Dask::local(2, 2)?;
     ///     println!("dashboard: {}", cluster.dashboard_link());
-    ///     let n = 256;
-    ///     let h = cluster.spawn(graph! {
-    ///         let zs: Vec<_> = (0..n).map(|i| inc(i)).collect();
-    ///         tree_reduce(zs, add)
+    ///     let h = cluster.spawn(256, |n| {
+    ///         graph! {
+    ///             let zs: Vec<_> = (0..n).map(|i| inc(i)).collect();
+    ///             tree_reduce(zs, add)
+    ///         }
     ///     });
     ///     cluster.add_workers(2)?; // they take blocks at once
-    ///     assert_eq!(h.wait()?, (1..=n).sum::<i64>());
+    ///     assert_eq!(h.wait()?, (1..=256).sum::<i64>());
     ///     Ok(())
     /// }
     /// ```
-    pub fn spawn<G>(&self, graph: G) -> GraphHandle<G::Output>
+    #[track_caller]
+    pub fn spawn<I, G>(&self, inputs: I, build: fn(I) -> G) -> GraphHandle<G::Output>
     where
-        G: Graph + Send + 'static,
+        I: Inputs + Send + 'static,
+        G: Graph + 'static,
         G::Output: Send + 'static,
     {
-        let number = GRAPHS.fetch_add(1, Ordering::SeqCst);
+        let site = Location::caller();
         let status = Arc::new(Status::default());
-        let codec = match codec_of(&graph) {
-            Ok(codec) => codec,
-            Err(e) => {
-                return GraphHandle {
-                    run: HandleRun::Ready(Err(e)),
-                    status,
-                }
-            }
-        };
-        if in_block() {
-            return GraphHandle {
-                run: match worker::graph(graph, codec, number) {
-                    Some(r) => HandleRun::Ready(r),
-                    None => HandleRun::Unknown,
-                },
-                status,
-            };
-        }
-        let sender = Sender::new(&self.inner, number, status.clone());
+        let dask = self.inner.clone();
+        let watching = status.clone();
         let thread = std::thread::Builder::new()
-            .name(format!("taskgraph-cluster-graph-{number}"))
-            .spawn(move || sender.run(graph, codec));
+            .name("taskgraph-cluster-graph".to_owned())
+            .spawn(move || {
+                let (ticket, graph) = prepare(site, inputs, build)?;
+                Sender {
+                    dask,
+                    ticket,
+                    status: watching,
+                }
+                .run(graph)
+            });
         GraphHandle {
             run: match thread {
                 Ok(t) => HandleRun::Thread(t),
@@ -292,34 +422,42 @@ impl Dask {
         }
     }
 
-    /// Runs `graph` on the cluster and waits for its output: as
-    /// [`Dask::spawn`] then [`GraphHandle::wait`], on this thread (so the
-    /// graph may borrow).
+    /// Runs the graph `build(inputs)` on the cluster and waits for its
+    /// output: as [`Dask::spawn`] then [`GraphHandle::wait`], on this
+    /// thread.
     ///
     /// # Errors
     /// As [`Runtime::compute`]: the first task's failure (function, loop
-    /// indices, call site, message) as on one machine; and
-    /// [`Error::Cluster`] when the cluster could not run it.
-    pub fn compute<G: Graph>(&self, graph: G) -> Result<G::Output, Error> {
-        let number = GRAPHS.fetch_add(1, Ordering::SeqCst);
-        let codec = codec_of(&graph)?;
-        if in_block() {
-            return match worker::graph(graph, codec, number) {
-                Some(r) => r,
-                None => worker::diverged(number),
-            };
+    /// indices, call site, message; a task's `Err` as a
+    /// [`RemoteError`](crate::RemoteError)) as on one machine; and
+    /// [`Error::Cluster`] when the cluster could not run it, when
+    /// [`Dask::worker_entry`] was not called, or when a worker built a graph
+    /// of another shape from the same inputs.
+    #[track_caller]
+    pub fn compute<I: Inputs, G: Graph>(
+        &self,
+        inputs: I,
+        build: fn(I) -> G,
+    ) -> Result<G::Output, Error> {
+        let (ticket, graph) = prepare(Location::caller(), inputs, build)?;
+        Sender {
+            dask: self.inner.clone(),
+            ticket,
+            status: Arc::new(Status::default()),
         }
-        Sender::new(&self.inner, number, Arc::new(Status::default())).run(graph, codec)
+        .run(graph)
     }
 
     /// Sets how many iterations of a loop go into one block: `None` (the
-    /// default) chooses per loop, about two blocks per thread of the
+    /// default) chooses per loop, about sixteen blocks per thread of the
     /// cluster when the graph is sent (a power of two, so a `tree_reduce`
-    /// over the loop pairs inside blocks).
+    /// over the loop pairs inside blocks): several per thread, so that dask
+    /// balances them over the threads, and workers that join while the
+    /// graph runs take later blocks.
     ///
-    /// A block is one dask task and one start of this program on a worker,
-    /// a few milliseconds; make each carry enough work (≥ 100 ms) for the
-    /// cluster to pay off. Applies to graphs sent after the call.
+    /// A block is one dask task and a round trip to a block runner on a
+    /// worker, a millisecond or more; make each carry enough work (≥ 10 ms)
+    /// for the cluster to pay off. Applies to graphs sent after the call.
     pub fn set_block_size(&self, iterations: Option<u32>) {
         self.inner
             .block_size
@@ -374,9 +512,6 @@ pub struct GraphHandle<T> {
 enum HandleRun<T> {
     Thread(JoinHandle<Result<T, Error>>),
     Ready(Result<T, Error>),
-    /// In a block's process: a graph whose end the program that sent this
-    /// block had not seen when it sent it.
-    Unknown,
 }
 
 /// What [`GraphHandle::wait_report`] returns.
@@ -412,7 +547,6 @@ impl<T> GraphHandle<T> {
                 Err(p) => std::panic::resume_unwind(p),
             },
             HandleRun::Ready(r) => r?,
-            HandleRun::Unknown => worker::diverged_wait(),
         };
         Ok(GraphReport {
             value,
@@ -431,7 +565,6 @@ impl<T> GraphHandle<T> {
         match &self.run {
             HandleRun::Thread(t) => t.is_finished(),
             HandleRun::Ready(_) => true,
-            HandleRun::Unknown => false,
         }
     }
 
@@ -485,51 +618,20 @@ impl<T> std::fmt::Debug for GraphHandle<T> {
 /// Sends one graph and waits for it (the driver's side).
 struct Sender {
     dask: Arc<Inner>,
-    number: u64,
-    history: Vec<Option<Outcome>>,
+    ticket: Ticket,
     status: Arc<Status>,
 }
 
 impl Sender {
-    fn new(dask: &Arc<Inner>, number: u64, status: Arc<Status>) -> Sender {
-        let history = HISTORY
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        Sender {
-            dask: dask.clone(),
-            number,
-            history,
-            status,
-        }
-    }
-
-    fn run<G: Graph>(self, graph: G, codec: &'static dyn Codec) -> Result<G::Output, Error> {
+    fn run<G: Graph>(self, graph: G) -> Result<G::Output, Error> {
         let rt = driver_runtime()?;
         let part = Driving {
             sender: &self,
-            codec,
+            codec: self.ticket.codec,
             result: OnceLock::new(),
             infos: OnceLock::new(),
         };
-        let r = graph.__part(rt, &part);
-        let outcome = match (&r, part.result.into_inner()) {
-            (Ok(_), Some(values)) => Outcome::Values(
-                values
-                    .into_iter()
-                    .map(|(n, b)| ((n.family(), n.index()), b))
-                    .collect(),
-            ),
-            (Err(e), _) => Outcome::Failed(Report::of(
-                e,
-                part.infos.get().map(Vec::as_slice).unwrap_or(&[]),
-            )),
-            (Ok(_), None) => Outcome::Failed(Report::Other {
-                message: "no result".into(),
-            }),
-        };
-        record(self.number, outcome);
-        r.and_then(|v| {
+        graph.__part(rt, &part).and_then(|v| {
             v.ok_or_else(|| Error::cluster("taskgraph internal error: the output was not taken"))
         })
     }
@@ -552,6 +654,7 @@ impl Sender {
             )));
         }
         let program = self.dask.this_program().map_err(cluster)?;
+        let ticket = &self.ticket;
         let threads: usize = self
             .dask
             .workers()
@@ -561,20 +664,23 @@ impl Sender {
             .sum();
         let sizing = cut::Sizing {
             block_size: self.dask.block_size.load(Ordering::Relaxed),
-            target: (2 * threads.max(1)) as u32,
+            target: (BLOCKS_PER_THREAD * threads.max(1)) as u32,
         };
         let cut = cut::cut(inst, sizing);
         let shape = shape(inst);
-        let args: Vec<String> = std::env::args().skip(1).collect();
         let mut jobs = JobGraph::new();
         for b in &cut.blocks {
             let spec = Spec {
-                graph: self.number,
-                shape,
+                id: ticket.id.clone(),
+                program: program.hash.clone(),
+                entry: ticket.entry,
+                build: ticket.build,
+                inputs: ticket.inputs.clone(),
+                shape: shape.clone(),
                 name: b.name.clone(),
                 run: b.run.iter().map(|r| (r.family, r.lo, r.hi)).collect(),
                 collect: b.collect.iter().map(|n| (n.family(), n.index())).collect(),
-                inputs: b
+                takes: b
                     .deps
                     .iter()
                     .map(|(_, list)| {
@@ -583,14 +689,12 @@ impl Sender {
                             .collect()
                     })
                     .collect(),
-                history: self.history.clone(),
             };
             let input = format::encode(&spec).expect("a block's specification serialises");
             jobs.push(
                 Job::new(b.name.clone(), &program)
-                    .args(args.iter().cloned())
-                    .env(BLOCK_OF, self.number.to_string())
-                    .through_files()
+                    .env(BLOCK, ticket.id.to_string())
+                    .served()
                     .deps(b.deps.iter().map(|(d, _)| *d))
                     .input(input),
             );
@@ -679,15 +783,6 @@ fn block_error(key: &str, code: i32, stderr: &[u8], infos: &[&'static FamilyInfo
     ))
 }
 
-fn record(number: u64, outcome: Outcome) {
-    let mut h = HISTORY.lock().unwrap_or_else(PoisonError::into_inner);
-    let i = number as usize;
-    if h.len() <= i {
-        h.resize(i + 1, None);
-    }
-    h[i] = Some(outcome);
-}
-
 /// The runtime that takes a graph's output apart here (no task runs on it).
 fn driver_runtime() -> Result<&'static Runtime, Error> {
     static RT: OnceLock<Runtime> = OnceLock::new();
@@ -736,6 +831,21 @@ impl Inner {
         let exe = std::env::current_exe().map_err(|e| ClusterError::Dask {
             message: format!("cannot find this program's executable: {e}"),
         })?;
+        // Blocks find functions in the executable by their offsets: the file
+        // must be the code this process runs, not a newer build.
+        let modified = std::fs::metadata(&exe).and_then(|m| m.modified());
+        if let (Ok(modified), Some(started)) = (modified, worker::started()) {
+            if modified > started {
+                return Err(ClusterError::Dask {
+                    message: format!(
+                        "this program's executable {} changed since the program started \
+                         (rebuilt?): its blocks must run the code this process runs; start \
+                         the program again",
+                        exe.display()
+                    ),
+                });
+            }
+        }
         let p = self.program(&exe)?;
         Ok(self.this_program.get_or_init(|| p).clone())
     }

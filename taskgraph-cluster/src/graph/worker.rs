@@ -1,82 +1,152 @@
-//! A block's process: the program, started by a dask job with
-//! `TASKGRAPH_BLOCK_OF` set, runs its `main` up to the graph it was sent
-//! for; there it runs its block and exits.
+//! A block runner: the program, started by the driver on a worker with
+//! `TASKGRAPH_BLOCK` set, becomes one in [`Dask::worker_entry`] before any of
+//! its own code runs. It lives as long as its worker: it reads blocks from
+//! the pipe named by `TASKGRAPH_RUNNER_FDS` (`R,W`: a `u64` length and the
+//! job's framed input), runs each, and answers on the other (a status byte,
+//! 0 for the block's outputs or 1 for its failure report as JSON, then a
+//! `u64` length and the bytes). The driver keeps one such runner per
+//! concurrently running block of a worker, and starts a new one only when
+//! all are busy or one died.
 //!
-//! The graphs the program sends before that one are not sent again: their
-//! outcome came with the block (`Spec::history`), and the handle of each
-//! gives the same value or error as it did in the program that sent them.
+//! The block's specification says where, in this very executable, the
+//! entry for the graph's types ([`entry`]) and the graph's function are: as
+//! offsets from [`anchor`], a function of this crate. The executable is the
+//! client's own (the job runs the file the client registered, by its
+//! SHA-256, and the driver tells the block that hash, which must be the
+//! specification's), so an offset taken in the client is the same
+//! function here, wherever the program was loaded.
+//!
+//! [`Dask::worker_entry`]: crate::Dask::worker_entry
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::SystemTime;
 
 use taskgraph_runtime::part::{Codec, Instance, NodeId, NodeRange, Part, Plan};
-use taskgraph_runtime::{Error, FamilyInfo, Runtime};
+use taskgraph_runtime::{Error, FamilyInfo, Graph, Runtime};
 
+use super::codec::{codec_of, read_inputs};
 use super::format;
-use super::{decode_outputs, encode_outputs, infos, shape, Outcome, Report, Spec};
-use super::{BLOCK_OF, ERROR_MARK};
+use super::{decode_outputs, encode_outputs, infos, shape, Inputs, Report, Spec};
+use super::{BLOCK, ERROR_MARK, PROGRAM_HASH, RUNNER_FDS};
 use crate::frame;
-use taskgraph_runtime::Graph;
 
 /// The exit code of a block that reported a failure on standard error.
 const FAILED: i32 = 3;
 
+/// The block runner's entry for one graph's types: the block's values, in
+/// the order of `Spec::collect`, or its failure.
+pub(crate) type Entry = fn(&Job) -> Result<Vec<Vec<u8>>, Report>;
+
 /// The block this process was started for.
-struct Job {
-    graph: u64,
+pub(crate) struct Job {
     spec: Spec,
     /// The outputs of the blocks it depends on, in order.
     deps: Vec<Vec<Vec<u8>>>,
-    output: std::path::PathBuf,
 }
 
-/// Whether this process runs a block of a graph (`TASKGRAPH_BLOCK_OF` is
-/// set). A [`Dask`](crate::Dask) made here connects to nothing.
+/// Whether this process was started as a block runner (`TASKGRAPH_BLOCK`
+/// is set).
 pub(crate) fn in_block() -> bool {
-    std::env::var_os(BLOCK_OF).is_some()
+    std::env::var_os(BLOCK).is_some()
 }
 
-/// The block's job, read once; exits the process if it cannot be read.
-fn job() -> &'static Job {
-    static JOB: OnceLock<Job> = OnceLock::new();
-    JOB.get_or_init(|| match read_job() {
-        Ok(job) => job,
-        Err(message) => fail(&Report::Other { message }),
-    })
+/// When [`enter`] ran in the client: `None` if it did not.
+static ENTERED: OnceLock<SystemTime> = OnceLock::new();
+
+/// [`Dask::worker_entry`](crate::Dask::worker_entry): returns in a client,
+/// runs the block and exits in a block runner.
+pub(crate) fn enter() {
+    if in_block() {
+        run()
+    }
+    ENTERED.get_or_init(SystemTime::now);
 }
 
-fn read_job() -> Result<Job, String> {
-    let var = |name: &str| {
-        std::env::var_os(name).ok_or_else(|| {
-            format!("{name} is not set: this program was started as a block of a graph ({BLOCK_OF} is set) by something other than taskgraph-cluster")
+/// A client that did not call [`enter`] must not send a graph: its workers
+/// would run its `main`.
+pub(crate) fn check_entered() -> Result<(), Error> {
+    if ENTERED.get().is_some() {
+        return Ok(());
+    }
+    Err(Error::cluster(
+        "this program sends a graph to a cluster but did not call \
+         `taskdag::cluster::Dask::worker_entry()` first in `main`: its workers start this \
+         program to run the graph's blocks, and without that call they would run `main` \
+         instead; add it as the first line of `main`",
+    ))
+}
+
+/// When this process started, as far as the program knows it: when it
+/// called `worker_entry`.
+pub(crate) fn started() -> Option<SystemTime> {
+    ENTERED.get().copied()
+}
+
+/// In a block runner, `what` (`Dask::local`) means the program's `main`
+/// runs: it did not call `worker_entry` first. Fails the block, saying so.
+pub(crate) fn refuse_in_block(what: &str) {
+    if in_block() {
+        fail(&Report::Other {
+            message: format!(
+                "this program was started on a worker to run block {} but its `main` \
+                 reached `{what}` without calling `taskdag::cluster::Dask::worker_entry()` \
+                 first: add that call as the first line of `main`",
+                std::env::var(BLOCK).unwrap_or_default()
+            ),
         })
-    };
-    let graph: u64 = var(BLOCK_OF)?
-        .to_string_lossy()
-        .parse()
-        .map_err(|e| format!("{BLOCK_OF}: {e}"))?;
-    let input = std::path::PathBuf::from(var("TASKGRAPH_JOB_INPUT")?);
-    let output = std::path::PathBuf::from(var("TASKGRAPH_JOB_OUTPUT")?);
-    let bytes = std::fs::read(&input).map_err(|e| format!("{}: {e}", input.display()))?;
-    let frames = frame::decode(&bytes).map_err(|e| format!("the block's input: {e}"))?;
+    }
+}
+
+/// The function the offsets of entries and graph functions count from.
+#[inline(never)]
+fn anchor() {}
+
+/// `address` as an offset from [`anchor`].
+pub(crate) fn offset(address: usize) -> i64 {
+    (address as i64).wrapping_sub(anchor as fn() as usize as i64)
+}
+
+/// The address at `offset` from [`anchor`].
+fn address(offset: i64) -> usize {
+    (anchor as fn() as usize as i64).wrapping_add(offset) as usize
+}
+
+fn read_job(bytes: &[u8]) -> Result<Job, String> {
+    let frames = frame::decode(bytes).map_err(|e| format!("the block's input: {e}"))?;
     let spec: Spec = format::decode(frames.input, "the block's specification")?;
     let mut deps = Vec::with_capacity(frames.deps.len());
     for d in frames.deps {
         deps.push(decode_outputs(d).map_err(|e| e.to_string())?);
     }
-    if deps.len() != spec.inputs.len() {
+    if deps.len() != spec.takes.len() {
         return Err(format!(
             "the block has {} inputs but reads {}",
             deps.len(),
-            spec.inputs.len()
+            spec.takes.len()
         ));
     }
-    Ok(Job {
-        graph,
-        spec,
-        deps,
-        output,
-    })
+    let here = std::env::var(PROGRAM_HASH).map_err(|_| {
+        format!(
+            "{PROGRAM_HASH} is not set: this program was started as a block runner ({BLOCK} \
+             is set) by something other than taskgraph-cluster"
+        )
+    })?;
+    if here != spec.program {
+        return Err(format!(
+            "block `{}` of {} was sent by the program {} but runs in the program {}: a block \
+             runs only in the client's own executable",
+            spec.name,
+            spec.id,
+            short(&spec.program),
+            short(&here)
+        ));
+    }
+    Ok(Job { spec, deps })
+}
+
+fn short(hash: &str) -> &str {
+    &hash[..hash.len().min(16)]
 }
 
 /// Reports `report` on standard error and exits.
@@ -88,92 +158,112 @@ fn fail(report: &Report) -> ! {
     std::process::exit(FAILED)
 }
 
-/// The graph numbered `number` in this block's process: its outcome if an
-/// earlier graph's is known (`None` if not), or, for the block's own graph,
-/// its block (this does not return).
-pub(crate) fn graph<G: Graph>(
-    graph: G,
-    codec: &'static dyn Codec,
-    number: u64,
-) -> Option<Result<G::Output, Error>> {
-    let job = job();
-    if number == job.graph {
-        run_block(graph, codec, job)
-    }
-    if number > job.graph {
-        diverged(number)
-    }
-    match job.spec.history.get(number as usize) {
-        Some(Some(Outcome::Values(values))) => {
-            let part = Assembling { values, codec };
-            let rt = match block_runtime() {
-                Ok(rt) => rt,
-                Err(e) => return Some(Err(e)),
-            };
-            Some(graph.__part(rt, &part).and_then(|v| {
-                v.ok_or_else(|| Error::cluster("taskgraph internal error: no output"))
-            }))
+/// Serves blocks on the pipes the driver gave this process, until the
+/// driver closes them; then exits.
+fn run() -> ! {
+    use std::os::fd::FromRawFd;
+
+    let fds = std::env::var(RUNNER_FDS).unwrap_or_default();
+    let parsed = fds
+        .split_once(',')
+        .and_then(|(r, w)| Some((r.parse::<i32>().ok()?, w.parse::<i32>().ok()?)));
+    let Some((r, w)) = parsed else {
+        fail(&Report::Other {
+            message: format!(
+                "{RUNNER_FDS} is {fds:?}, not two file descriptors: this program was started \
+                 as a block runner ({BLOCK} is set) by something other than taskgraph-cluster"
+            ),
+        })
+    };
+    // SAFETY: the driver passed these two descriptors, the read end of its
+    // request pipe and the write end of its answer pipe, to this process
+    // alone (`pass_fds`), and nothing else in it uses them.
+    let (mut requests, answers) =
+        unsafe { (std::fs::File::from_raw_fd(r), std::fs::File::from_raw_fd(w)) };
+    let mut answers = std::io::BufWriter::new(answers);
+    loop {
+        let mut len = [0; 8];
+        if requests.read_exact(&mut len).is_err() {
+            // The driver closed the pipe (its worker is closing or died).
+            std::process::exit(0)
         }
-        Some(Some(Outcome::Failed(report))) => {
-            // The names of the earlier graph's call sites: instantiate it.
-            let part = Naming {
-                infos: OnceLock::new(),
-                codec,
-            };
-            let rt = match block_runtime() {
-                Ok(rt) => rt,
-                Err(e) => return Some(Err(e)),
-            };
-            let _ = graph.__part(rt, &part);
-            let infos = part.infos.get().map(Vec::as_slice).unwrap_or(&[]);
-            Some(Err(report.error(infos)))
+        let mut request = vec![0; u64::from_le_bytes(len) as usize];
+        if requests.read_exact(&mut request).is_err() {
+            std::process::exit(0)
         }
-        _ => None,
+        let (status, body) = match block(&request) {
+            Ok(values) => (0u8, encode_outputs(&values)),
+            Err(report) => (1u8, serde_json::to_vec(&report).unwrap_or_default()),
+        };
+        let sent = answers
+            .write_all(&[status])
+            .and_then(|()| answers.write_all(&(body.len() as u64).to_le_bytes()))
+            .and_then(|()| answers.write_all(&body))
+            .and_then(|()| answers.flush());
+        if sent.is_err() {
+            std::process::exit(0)
+        }
     }
 }
 
-/// The program reached a graph past the one its block belongs to: it did
-/// not run as it did where it was started.
-pub(crate) fn diverged(number: u64) -> ! {
-    fail(&Report::Other {
-        message: format!(
-            "this program, run again for a block of its graph #{} on a worker, \
-             sent graph #{number} to the cluster first: the code before a graph is \
-             sent must do the same with the same arguments every time (no randomness, \
-             clock or environment in it, and nothing it reads may differ between machines)",
-            job().graph
-        ),
-    })
-}
-
-/// The program waited for a graph whose end the program that sent this
-/// block had not seen.
-pub(crate) fn diverged_wait() -> ! {
-    fail(&Report::Other {
-        message: format!(
-            "this program, run again for a block of its graph #{} on a worker, waited for \
-             an earlier graph that the program sending the block had not waited for: the \
-             code before a graph is sent must do the same every time",
-            job().graph
-        ),
-    })
-}
-
-fn block_runtime() -> Result<&'static Runtime, Error> {
-    static RT: OnceLock<Runtime> = OnceLock::new();
-    if let Some(rt) = RT.get() {
-        return Ok(rt);
+/// Runs one block: its values, or its failure.
+fn block(request: &[u8]) -> Result<Vec<Vec<u8>>, Report> {
+    let job = read_job(request).map_err(|message| Report::Other { message })?;
+    // SAFETY: `spec.entry` is the offset of `entry::<I, G>`, an `Entry`, from
+    // `anchor` in the client's executable (`prepare`), and this process runs
+    // that executable: the driver ran the file of the client's program hash
+    // and told us that hash, which `read_job` checked against the spec's.
+    // The same file, loaded anywhere, keeps its functions' offsets.
+    let entry: Entry = unsafe { std::mem::transmute::<usize, Entry>(address(job.spec.entry)) };
+    // A task's panic is the runtime's to report; this catches one in the
+    // graph's own function, so that the runner lives on.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| entry(&job))) {
+        Ok(r) => r,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_owned());
+            Err(Report::Other {
+                message: format!(
+                    "{}: the graph's function panicked on a worker, building block `{}`: \
+                     {message}",
+                    job.spec.id, job.spec.name
+                ),
+            })
+        }
     }
-    let rt = Runtime::new(1)?;
-    Ok(RT.get_or_init(|| rt))
 }
 
-/// Runs this process's block of `graph`, writes what it sends on, exits.
-fn run_block<G: Graph>(graph: G, codec: &'static dyn Codec, job: &Job) -> ! {
+/// The block runner for graphs of type `G` built from inputs `I`: builds
+/// the graph from the block's inputs and runs the block.
+pub(crate) fn entry<I: Inputs, G: Graph>(job: &Job) -> Result<Vec<Vec<u8>>, Report> {
+    let spec = &job.spec;
+    let other = |message: String| Report::Other { message };
+    if spec.id.graph_type != std::any::type_name::<G>()
+        || spec.id.input_type != std::any::type_name::<I>()
+    {
+        return Err(other(format!(
+            "taskgraph internal error: block `{}` of {} reached the entry for graphs of type \
+             {} from {}",
+            spec.name,
+            spec.id,
+            std::any::type_name::<G>(),
+            std::any::type_name::<I>()
+        )));
+    }
+    // SAFETY: `spec.build` is the offset from `anchor` of the `fn(I) -> G`
+    // that the client passed with these very `I` and `G` (`prepare` took
+    // both offsets together), in this same executable (see `run`).
+    let build = unsafe { std::mem::transmute::<usize, fn(I) -> G>(address(spec.build)) };
+    let inputs: I = read_inputs(&spec.inputs).map_err(|e| other(e.to_string()))?;
+    let graph = build(inputs);
+    let codec = codec_of(&graph).map_err(|e| other(e.to_string()))?;
     let part = Block {
         job,
         codec,
-        values: Mutex::new(vec![None; job.spec.collect.len()]),
+        values: Mutex::new(vec![None; spec.collect.len()]),
         infos: OnceLock::new(),
     };
     let r = match block_runtime() {
@@ -183,10 +273,12 @@ fn run_block<G: Graph>(graph: G, codec: &'static dyn Codec, job: &Job) -> ! {
     let infos = part.infos.get().map(Vec::as_slice).unwrap_or(&[]);
     match r {
         Ok(None) => {}
-        Ok(Some(_)) => fail(&Report::Other {
-            message: "taskgraph internal error: a block took the graph's output".into(),
-        }),
-        Err(e) => fail(&Report::of(&e, infos)),
+        Ok(Some(_)) => {
+            return Err(other(
+                "taskgraph internal error: a block took the graph's output".into(),
+            ))
+        }
+        Err(e) => return Err(Report::of(&e, infos)),
     }
     let values = part
         .values
@@ -196,20 +288,24 @@ fn run_block<G: Graph>(graph: G, codec: &'static dyn Codec, job: &Job) -> ! {
     for (k, v) in values.into_iter().enumerate() {
         match v {
             Some(v) => out.push(v),
-            None => fail(&Report::Other {
-                message: format!(
+            None => {
+                return Err(other(format!(
                     "taskgraph internal error: block `{}` did not make node {:?}",
-                    job.spec.name, job.spec.collect[k]
-                ),
-            }),
+                    spec.name, spec.collect[k]
+                )))
+            }
         }
     }
-    if let Err(e) = std::fs::write(&job.output, encode_outputs(&out)) {
-        fail(&Report::Other {
-            message: format!("cannot write {}: {e}", job.output.display()),
-        })
+    Ok(out)
+}
+
+fn block_runtime() -> Result<&'static Runtime, Error> {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    if let Some(rt) = RT.get() {
+        return Ok(rt);
     }
-    std::process::exit(0)
+    let rt = Runtime::new(1)?;
+    Ok(RT.get_or_init(|| rt))
 }
 
 /// A block's part: its nodes, the values it is given, the values it sends.
@@ -224,17 +320,17 @@ impl Part for Block<'_> {
     fn plan<'s>(&'s self, graph: &Instance) -> Result<Plan<'s>, Error> {
         self.infos.get_or_init(|| infos(graph));
         let spec = &self.job.spec;
-        if shape(graph) != spec.shape {
+        if let Some(what) = spec.shape.difference(&shape(graph)) {
             return Err(Error::cluster(format!(
-                "this program, run again on a worker for block `{}`, built a different graph \
-                 than the program that sent it: the code before a graph is sent must build it \
-                 the same way every time, from the same arguments (no randomness, clock, \
-                 environment or files that differ between machines)",
-                spec.name
+                "{}: block `{}` built a graph of another shape on a worker than the client \
+                 did from the same inputs: {what}. A graph's function must build it from its \
+                 inputs alone (nothing read from the environment, files, the clock or \
+                 randomness that may differ between machines): pass such values as inputs",
+                spec.id, spec.name
             )));
         }
         let mut inject = Vec::new();
-        for (d, list) in spec.inputs.iter().enumerate() {
+        for (d, list) in spec.takes.iter().enumerate() {
             for &(pos, (f, i)) in list {
                 let bytes = self.job.deps[d].get(pos as usize).ok_or_else(|| {
                     Error::cluster("a block's input holds fewer values than it should")
@@ -267,48 +363,60 @@ impl Part for Block<'_> {
     }
 }
 
-/// An earlier graph's output, from its output nodes' values.
-struct Assembling<'a> {
-    values: &'a [((u32, u32), Vec<u8>)],
-    codec: &'static dyn Codec,
-}
+#[cfg(test)]
+mod tests {
+    use super::super::Shape;
 
-impl Part for Assembling<'_> {
-    fn plan<'s>(&'s self, _: &Instance) -> Result<Plan<'s>, Error> {
-        Ok(Plan {
-            run: Vec::new(),
-            inject: self
-                .values
-                .iter()
-                .map(|&((f, i), ref b)| (NodeId::new(f, i), &b[..]))
-                .collect(),
-            collect: Vec::new(),
-            take_outputs: true,
-        })
+    #[test]
+    fn a_program_that_did_not_call_worker_entry_sends_no_graph() {
+        // This test binary never calls it.
+        let e = super::check_entered().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the cluster could not run the graph: this program sends a graph to a cluster but \
+             did not call `taskdag::cluster::Dask::worker_entry()` first in `main`: its workers \
+             start this program to run the graph's blocks, and without that call they would run \
+             `main` instead; add it as the first line of `main`"
+        );
     }
 
-    fn codec(&self) -> &dyn Codec {
-        self.codec
+    #[test]
+    fn offsets_find_the_same_function() {
+        fn probe() -> u32 {
+            7
+        }
+        let offset = super::offset(probe as fn() -> u32 as usize);
+        // SAFETY: the offset of `probe`, a `fn() -> u32`, in this executable.
+        let back = unsafe { std::mem::transmute::<usize, fn() -> u32>(super::address(offset)) };
+        assert_eq!(back(), 7);
     }
 
-    fn produced(&self, _: usize, _: Vec<u8>) {}
-}
-
-/// Instantiates an earlier graph only to learn its call sites.
-struct Naming {
-    infos: OnceLock<Vec<&'static FamilyInfo>>,
-    codec: &'static dyn Codec,
-}
-
-impl Part for Naming {
-    fn plan<'s>(&'s self, graph: &Instance) -> Result<Plan<'s>, Error> {
-        self.infos.get_or_init(|| infos(graph));
-        Err(Error::cluster("named"))
+    #[test]
+    fn a_shape_difference_names_the_first_call_site_that_differs() {
+        let shape = |n: u32| Shape {
+            families: vec![
+                ("inc".into(), "src/main.rs:3:9".into(), 4, true),
+                ("add".into(), "src/main.rs:4:9".into(), n, true),
+            ],
+            edges: 1,
+            outputs: 2,
+        };
+        assert_eq!(shape(3).difference(&shape(3)), None);
+        assert_eq!(
+            shape(9).difference(&shape(3)).unwrap(),
+            "`add` at src/main.rs:4:9 has 3 nodes here but 9 in the client"
+        );
+        let mut fewer = shape(3);
+        fewer.families.pop();
+        assert_eq!(
+            shape(3).difference(&fewer).unwrap(),
+            "it has 1 call sites here but 2 in the client"
+        );
+        let mut edges = shape(3);
+        edges.edges = 5;
+        assert_eq!(
+            shape(3).difference(&edges).unwrap(),
+            "the edges between its tasks differ"
+        );
     }
-
-    fn codec(&self) -> &dyn Codec {
-        self.codec
-    }
-
-    fn produced(&self, _: usize, _: Vec<u8>) {}
 }

@@ -30,13 +30,21 @@ impl Deref for Cluster {
     }
 }
 
-/// Starts `Dask::local(workers, threads)`, or says why not (one line, once)
-/// and returns None when there is no Python at all, or when `distributed`
-/// must be installed and the package index cannot be reached. Any other
-/// failure fails the test.
+/// The tests' way to start a cluster: `TASKGRAPH_PYTHON` if set, else a
+/// virtual environment under the cargo target directory that the tests
+/// make the first time (they opt into it; a program is never given one
+/// unasked).
+pub fn builder() -> taskgraph_cluster::DaskBuilder {
+    Dask::builder().managed_venv(taskgraph_cluster::python::cargo_target_venv())
+}
+
+/// Starts a local cluster of `workers` x `threads`, or says why not (one
+/// line, once) and returns None when there is no Python at all, or when
+/// `distributed` must be installed and the package index cannot be
+/// reached. Any other failure fails the test.
 pub fn cluster(workers: usize, threads: usize) -> Option<Cluster> {
     let turn = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
-    match Dask::local(workers, threads) {
+    match builder().local(workers, threads) {
         Ok(dask) => Some(Cluster { dask, _turn: turn }),
         Err(e @ (ClusterError::PythonNotFound | ClusterError::PackageIndexUnreachable { .. })) => {
             static SAID: Once = Once::new();
