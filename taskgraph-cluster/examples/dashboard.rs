@@ -5,9 +5,11 @@
 //! cargo run --example dashboard -- [SECONDS_TO_KEEP_THE_DASHBOARD]
 //! ```
 //!
-//! The program is its own job: re-run on a worker with `TASKGRAPH_DEMO_JOB`
-//! set, it reads its framed input and does one block's work, which is how a
-//! user's binary runs its own blocks of a graph.
+//! It uses the low-level job interface (`JobGraph`), where each job is a
+//! process: the program is its own job, re-run on a worker with
+//! `TASKGRAPH_DEMO_JOB` set, reading its framed input and doing one block's
+//! work. (A `graph!` sent with `Dask::compute` runs its blocks in
+//! long-lived block runners instead.)
 
 use std::io::Write;
 use std::thread;
