@@ -501,11 +501,16 @@ struct Config {
     widths: Vec<usize>,
     /// The coarsest granularity of a sweep, ns of kernel per task.
     coarsest_ns: f64,
-    /// Points of a sweep past the first one below the threshold.
+    /// Points of a sweep past the first one below the threshold (the full
+    /// run sweeps to the finest granularity: a noisy machine can push one
+    /// coarse point below the threshold).
     past: usize,
     /// The finest granularity tried, ns of kernel per task.
     finest_ns: f64,
     reps: usize,
+    /// Steps and kernel ns per task of the scaling table.
+    scaling_steps: usize,
+    scaling_ns: f64,
     /// `--only SYSTEM`: run just that system (`serial`, `tg1`, `tg_all`,
     /// `ray1`, `ray_all`) on the kept rows at zero kernel iterations, for
     /// profiling; print nothing.
@@ -537,6 +542,8 @@ fn parse(args: &[String]) -> Config {
             past: 0,
             finest_ns: 100.0,
             reps: 1,
+            scaling_steps: 8,
+            scaling_ns: 1_000.0,
             only,
         }
     } else {
@@ -546,9 +553,11 @@ fn parse(args: &[String]) -> Config {
             steps: 1000,
             widths: vec![4, 64],
             coarsest_ns: 8_000.0,
-            past: 2,
+            past: usize::MAX,
             finest_ns: 4.0,
-            reps: 3,
+            reps: 5,
+            scaling_steps: 200,
+            scaling_ns: 10_000.0,
             only,
         }
     };
@@ -707,21 +716,61 @@ pub fn run(args: &[String]) {
 
     // The kernel's cost per iteration and its peak on each thread count.
     let calib_iters = if cfg.smoke { 1_000 } else { 100_000 };
-    let window = Duration::from_millis(if cfg.smoke { 20 } else { 300 });
-    let peak1 = peak_flops(1, calib_iters, window);
-    let ns_per_iter = 128.0 / peak1 * 1e9;
-    let peaks: Vec<(usize, f64)> = threads
-        .iter()
-        .map(|&n| (n, if n == 1 { peak1 } else { peak_flops(n, calib_iters, window) }))
-        .collect();
-    let peak = |n: usize| peaks.iter().find(|p| p.0 == n).unwrap().1;
+    let window = Duration::from_millis(if cfg.smoke { 20 } else { 100 });
+    let ns_per_iter = 128.0 / peak_flops(1, calib_iters, window) * 1e9;
+    // The peak on each thread count: the best of every measurement of the
+    // kernel alone, taken before each row (other load on the machine can
+    // only lower a measurement).
+    let mut peaks = vec![0f64; threads.len()];
+    let measure_peaks = |peaks: &mut Vec<f64>| {
+        for (k, &n) in threads.iter().enumerate() {
+            peaks[k] = peaks[k].max(peak_flops(n, calib_iters, window));
+        }
+    };
+    let at = |n: usize| threads.iter().position(|&m| m == n).unwrap();
+
+    // Per row and system: (granularity µs, FLOP/s) from coarse to fine.
+    let mut curves: Vec<Vec<Vec<(f64, f64)>>> = Vec::new();
+    for &base in &rows {
+        measure_peaks(&mut peaks);
+        let mut row = Vec::new();
+        for &system in &list {
+            let mut curve = Vec::new();
+            let mut below = 0;
+            let mut ns = cfg.coarsest_ns;
+            while ns >= cfg.finest_ns {
+                let iterations = ((ns / ns_per_iter).round() as u64).max(1);
+                let spec = Spec { iterations, ..base };
+                // One run to warm up (storage, pages), then the best of `reps`.
+                systems.run(system, spec);
+                let best = (0..cfg.reps)
+                    .map(|_| systems.run(system, spec))
+                    .min()
+                    .unwrap()
+                    .as_secs_f64();
+                let cores = system.cores() as f64;
+                let flops = spec.flops() / best;
+                curve.push((best * cores / spec.tasks() as f64 * 1e6, flops));
+                if flops < 0.5 * peaks[at(system.cores())] {
+                    below += 1;
+                    if below > cfg.past {
+                        break;
+                    }
+                }
+                ns /= 2.0;
+            }
+            row.push(curve);
+        }
+        curves.push(row);
+    }
 
     println!("## Task Bench: METG(50%), µs of core time per task\n");
     println!(
         "{} steps; kernel peak {} (ns per kernel iteration on 1 thread: {ns_per_iter:.2}); {} repetitions per point, the best kept.\n",
         cfg.steps,
-        peaks
+        threads
             .iter()
+            .zip(&peaks)
             .map(|(n, f)| format!("{:.2} GFLOP/s on {n}T", f / 1e9))
             .collect::<Vec<_>>()
             .join(", "),
@@ -737,39 +786,20 @@ pub fn run(args: &[String]) {
         print!("--:|");
     }
     println!();
-
-    {
-        for &base in &rows {
-            let mut cells = Vec::new();
-            for &system in &list {
-                let mut curve = Vec::new();
-                let mut below = 0;
-                let mut ns = cfg.coarsest_ns;
-                while ns >= cfg.finest_ns {
-                    let iterations = ((ns / ns_per_iter).round() as u64).max(1);
-                    let spec = Spec { iterations, ..base };
-                    // One run to warm up (storage, pages), then the best of `reps`.
-                    systems.run(system, spec);
-                    let best = (0..cfg.reps)
-                        .map(|_| systems.run(system, spec))
-                        .min()
-                        .unwrap()
-                        .as_secs_f64();
-                    let cores = system.cores() as f64;
-                    let point = Point {
-                        granularity: best * cores / spec.tasks() as f64 * 1e6,
-                        efficiency: spec.flops() / best / peak(system.cores()),
-                    };
-                    curve.push(point);
-                    if point.efficiency < 0.5 {
-                        below += 1;
-                        if below > cfg.past {
-                            break;
-                        }
-                    }
-                    ns /= 2.0;
-                }
-                cells.push(match metg(&curve, 0.5) {
+    for (base, row) in rows.iter().zip(&curves) {
+        let cells: Vec<String> = list
+            .iter()
+            .zip(row)
+            .map(|(system, raw)| {
+                let peak = peaks[at(system.cores())];
+                let curve: Vec<Point> = raw
+                    .iter()
+                    .map(|&(granularity, flops)| Point {
+                        granularity,
+                        efficiency: flops / peak,
+                    })
+                    .collect();
+                match metg(&curve, 0.5) {
                     Some(m) => format!("{m:.2}"),
                     // Every point below 50%: coarser than the coarsest tried.
                     None if curve.iter().all(|q| q.efficiency < 0.5) => {
@@ -777,16 +807,82 @@ pub fn run(args: &[String]) {
                     }
                     // No point below 50%: finer than the finest tried.
                     None => format!("< {:.2}", curve.last().unwrap().granularity),
-                });
-            }
-            println!(
-                "| {} | {} | {} | {} |",
-                base.pattern,
-                base.width,
-                base.tasks(),
-                cells.join(" | ")
-            );
-        }
+                }
+            })
+            .collect();
+        println!(
+            "| {} | {} | {} | {} |",
+            base.pattern,
+            base.width,
+            base.tasks(),
+            cells.join(" | ")
+        );
+    }
+    println!();
+    scaling(&cfg, &rows, ns_per_iter, nproc);
+}
+
+/// The thread counts of the scaling table: powers of two below `nproc`,
+/// then `nproc`.
+fn thread_counts(nproc: usize) -> Vec<usize> {
+    let mut v: Vec<usize> = std::iter::successors(Some(1usize), |n| Some(n * 2))
+        .take_while(|&n| n < nproc)
+        .collect();
+    v.push(nproc);
+    v
+}
+
+/// Parallel efficiency on 1..nproc threads: serial time / (threads × time),
+/// the rows of width 64 (or the widest kept) at a coarse granularity.
+fn scaling(cfg: &Config, rows: &[Spec], ns_per_iter: f64, nproc: usize) {
+    let Some(width) = rows.iter().map(|s| s.width).max() else {
+        return;
+    };
+    let rows: Vec<Spec> = rows
+        .iter()
+        .filter(|s| s.width == width)
+        .map(|&s| Spec {
+            steps: cfg.scaling_steps,
+            iterations: ((cfg.scaling_ns / ns_per_iter).round() as u64).max(1),
+            ..s
+        })
+        .collect();
+    let counts = thread_counts(nproc);
+    let systems = Systems::new(&counts);
+    let time = |system: System, spec: Spec| {
+        systems.run(system, spec);
+        (0..cfg.reps).map(|_| systems.run(system, spec)).min().unwrap().as_secs_f64()
+    };
+    println!(
+        "## Scaling: efficiency against serial Rust, width {width}, {} steps, {:.0} ns of kernel per task\n",
+        cfg.scaling_steps, cfg.scaling_ns
+    );
+    println!("Each cell: taskgraph / rayon, serial time / (threads × time).\n");
+    print!("| threads |");
+    for s in &rows {
+        print!(" {} |", s.pattern);
+    }
+    println!();
+    print!("|--:|");
+    for _ in &rows {
+        print!("--:|");
+    }
+    println!();
+    let serial: Vec<f64> = rows.iter().map(|&s| time(System::Serial, s)).collect();
+    for &n in &counts {
+        let cells: Vec<String> = rows
+            .iter()
+            .zip(&serial)
+            .map(|(&spec, &t1)| {
+                let eff = |system| 100.0 * t1 / (n as f64 * time(system, spec));
+                format!(
+                    "{:.0}% / {:.0}%",
+                    eff(System::Taskgraph(n)),
+                    eff(System::Rayon(n))
+                )
+            })
+            .collect();
+        println!("| {n} | {} |", cells.join(" | "));
     }
     println!();
 }
