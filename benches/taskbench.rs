@@ -118,7 +118,10 @@ impl Deps {
 
     /// How many points.
     pub fn count(&self) -> usize {
-        self.ranges[..self.len].iter().map(|&(lo, hi)| hi + 1 - lo).sum()
+        self.ranges[..self.len]
+            .iter()
+            .map(|&(lo, hi)| hi + 1 - lo)
+            .sum()
     }
 }
 
@@ -171,7 +174,11 @@ impl Spec {
     /// The number of dependencies of the whole graph.
     pub fn edges(&self) -> usize {
         (1..self.steps)
-            .map(|t| (0..self.width_at(t)).map(|p| self.deps(t, p).count()).sum::<usize>())
+            .map(|t| {
+                (0..self.width_at(t))
+                    .map(|p| self.deps(t, p).count())
+                    .sum::<usize>()
+            })
             .sum()
     }
 
@@ -218,7 +225,13 @@ impl Spec {
     /// Calls `f` with the inputs of task `(t, p)` gathered from `prev` without
     /// allocating (a sub-slice, or a copy of at most three).
     #[inline]
-    fn with_inputs<R>(&self, prev: &[Stamp], t: usize, p: usize, f: impl FnOnce(&[Stamp]) -> R) -> R {
+    fn with_inputs<R>(
+        &self,
+        prev: &[Stamp],
+        t: usize,
+        p: usize,
+        f: impl FnOnce(&[Stamp]) -> R,
+    ) -> R {
         let deps = self.deps(t, p);
         match deps.contiguous() {
             Some((lo, hi)) => f(&prev[lo..hi]),
@@ -400,10 +413,18 @@ struct Systems {
 impl Systems {
     fn new(threads: &[usize]) -> Systems {
         Systems {
-            runtimes: threads.iter().map(|&n| Runtime::new(n).expect("runtime")).collect(),
+            runtimes: threads
+                .iter()
+                .map(|&n| Runtime::new(n).expect("runtime"))
+                .collect(),
             pools: threads
                 .iter()
-                .map(|&n| rayon::ThreadPoolBuilder::new().num_threads(n).build().expect("pool"))
+                .map(|&n| {
+                    rayon::ThreadPoolBuilder::new()
+                        .num_threads(n)
+                        .build()
+                        .expect("pool")
+                })
                 .collect(),
             threads: threads.to_vec(),
         }
@@ -424,15 +445,22 @@ impl Systems {
         let at = |n: usize| self.threads.iter().position(|&m| m == n).unwrap();
         let start = Instant::now();
         let out = match system {
-            System::Taskgraph(n) => run_graph(&self.runtimes[at(n)], spec).map_err(|e| e.to_string()),
+            System::Taskgraph(n) => {
+                run_graph(&self.runtimes[at(n)], spec).map_err(|e| e.to_string())
+            }
             System::Serial => run_serial(spec).map_err(|e| e.to_string()),
             System::Rayon(n) => run_rayon(&self.pools[at(n)], spec).map_err(|e| e.to_string()),
         };
         let elapsed = start.elapsed();
-        let out = out.unwrap_or_else(|e| panic!("{system} on {} w={}: {e}", spec.pattern, spec.width));
+        let out =
+            out.unwrap_or_else(|e| panic!("{system} on {} w={}: {e}", spec.pattern, spec.width));
         let last = spec.steps - 1;
         let want: Vec<Stamp> = (0..spec.width_at(last)).map(|p| stamp(last, p)).collect();
-        assert_eq!(out, want, "{system} on {} w={}: wrong final step", spec.pattern, spec.width);
+        assert_eq!(
+            out, want,
+            "{system} on {} w={}: wrong final step",
+            spec.pattern, spec.width
+        );
         elapsed
     }
 }
@@ -501,10 +529,6 @@ struct Config {
     widths: Vec<usize>,
     /// The coarsest granularity of a sweep, ns of kernel per task.
     coarsest_ns: f64,
-    /// Points of a sweep past the first one below the threshold (the full
-    /// run sweeps to the finest granularity: a noisy machine can push one
-    /// coarse point below the threshold).
-    past: usize,
     /// The finest granularity tried, ns of kernel per task.
     finest_ns: f64,
     reps: usize,
@@ -518,7 +542,8 @@ struct Config {
 }
 
 fn parse(args: &[String]) -> Config {
-    let smoke = args.iter().any(|a| a == "--smoke") || std::env::var_os("TASKGRAPH_BENCH_SMOKE").is_some();
+    let smoke =
+        args.iter().any(|a| a == "--smoke") || std::env::var_os("TASKGRAPH_BENCH_SMOKE").is_some();
     let filter = args
         .iter()
         .position(|a| a == "--filter")
@@ -539,7 +564,6 @@ fn parse(args: &[String]) -> Config {
             steps: 8,
             widths: vec![4, 64],
             coarsest_ns: 200.0,
-            past: 0,
             finest_ns: 100.0,
             reps: 1,
             scaling_steps: 8,
@@ -553,7 +577,6 @@ fn parse(args: &[String]) -> Config {
             steps: 1000,
             widths: vec![4, 64],
             coarsest_ns: 8_000.0,
-            past: usize::MAX,
             finest_ns: 4.0,
             reps: 5,
             scaling_steps: 200,
@@ -626,8 +649,14 @@ fn self_test() {
             })
             .collect::<Vec<_>>()
     };
-    assert_eq!(metg(&curve(&[(8.0, 0.9), (4.0, 0.7), (2.0, 0.3)]), 0.5), Some(3.0));
-    assert_eq!(metg(&curve(&[(8.0, 0.9), (4.0, 0.5), (2.0, 0.3)]), 0.5), Some(4.0));
+    assert_eq!(
+        metg(&curve(&[(8.0, 0.9), (4.0, 0.7), (2.0, 0.3)]), 0.5),
+        Some(3.0)
+    );
+    assert_eq!(
+        metg(&curve(&[(8.0, 0.9), (4.0, 0.5), (2.0, 0.3)]), 0.5),
+        Some(4.0)
+    );
     assert_eq!(metg(&curve(&[(8.0, 0.9), (4.0, 0.7)]), 0.5), None);
     assert_eq!(metg(&curve(&[(8.0, 0.4), (4.0, 0.2)]), 0.5), None);
 }
@@ -656,7 +685,9 @@ pub fn run(args: &[String]) {
         })
         .filter(|s| {
             let label = format!("{} w={}", s.pattern, s.width);
-            cfg.filter.as_ref().is_none_or(|f| label.contains(f.as_str()))
+            cfg.filter
+                .as_ref()
+                .is_none_or(|f| label.contains(f.as_str()))
         })
         .collect();
 
@@ -683,7 +714,10 @@ pub fn run(args: &[String]) {
     }
 
     // Zero kernel iterations: what each system costs per task.
-    println!("## Task Bench at zero kernel iterations: ns per task (best of {})\n", cfg.reps.max(3));
+    println!(
+        "## Task Bench at zero kernel iterations: ns per task (best of {})\n",
+        cfg.reps.max(3)
+    );
     print!("| pattern | width | tasks | edges |");
     for s in &list {
         print!(" {s} |");
@@ -699,7 +733,10 @@ pub fn run(args: &[String]) {
             .iter()
             .map(|&system| {
                 systems.run(system, spec);
-                let best = (0..cfg.reps.max(3)).map(|_| systems.run(system, spec)).min().unwrap();
+                let best = (0..cfg.reps.max(3))
+                    .map(|_| systems.run(system, spec))
+                    .min()
+                    .unwrap();
                 format!("{:.1}", best.as_secs_f64() * 1e9 / spec.tasks() as f64)
             })
             .collect();
@@ -733,33 +770,32 @@ pub fn run(args: &[String]) {
     let mut curves: Vec<Vec<Vec<(f64, f64)>>> = Vec::new();
     for &base in &rows {
         measure_peaks(&mut peaks);
-        let mut row = Vec::new();
-        for &system in &list {
-            let mut curve = Vec::new();
-            let mut below = 0;
-            let mut ns = cfg.coarsest_ns;
-            while ns >= cfg.finest_ns {
-                let iterations = ((ns / ns_per_iter).round() as u64).max(1);
-                let spec = Spec { iterations, ..base };
-                // One run to warm up (storage, pages), then the best of `reps`.
-                systems.run(system, spec);
-                let best = (0..cfg.reps)
-                    .map(|_| systems.run(system, spec))
-                    .min()
-                    .unwrap()
-                    .as_secs_f64();
-                let cores = system.cores() as f64;
-                let flops = spec.flops() / best;
-                curve.push((best * cores / spec.tasks() as f64 * 1e6, flops));
-                if flops < 0.5 * peaks[at(system.cores())] {
-                    below += 1;
-                    if below > cfg.past {
-                        break;
+        let mut row = vec![Vec::new(); list.len()];
+        let mut ns = cfg.coarsest_ns;
+        while ns >= cfg.finest_ns {
+            let iterations = ((ns / ns_per_iter).round() as u64).max(1);
+            let spec = Spec { iterations, ..base };
+            // Round-robin: each round runs every system once, so a change in
+            // the machine's load affects them alike. One round to warm up
+            // (storage, pages), then the best of `reps` rounds per system.
+            let mut best = vec![Duration::MAX; list.len()];
+            for round in 0..=cfg.reps {
+                for (k, &system) in list.iter().enumerate() {
+                    let t = systems.run(system, spec);
+                    if round > 0 {
+                        best[k] = best[k].min(t);
                     }
                 }
-                ns /= 2.0;
             }
-            row.push(curve);
+            for (k, &system) in list.iter().enumerate() {
+                let secs = best[k].as_secs_f64();
+                let cores = system.cores() as f64;
+                row[k].push((
+                    secs * cores / spec.tasks() as f64 * 1e6,
+                    spec.flops() / secs,
+                ));
+            }
+            ns /= 2.0;
         }
         curves.push(row);
     }
@@ -849,10 +885,32 @@ fn scaling(cfg: &Config, rows: &[Spec], ns_per_iter: f64, nproc: usize) {
         .collect();
     let counts = thread_counts(nproc);
     let systems = Systems::new(&counts);
-    let time = |system: System, spec: Spec| {
-        systems.run(system, spec);
-        (0..cfg.reps).map(|_| systems.run(system, spec)).min().unwrap().as_secs_f64()
-    };
+    // Per row, round-robin over serial and every thread count's systems (a
+    // warm-up round, then the best of `reps`): seconds per system.
+    let list: Vec<System> = std::iter::once(System::Serial)
+        .chain(
+            counts
+                .iter()
+                .flat_map(|&n| [System::Taskgraph(n), System::Rayon(n)]),
+        )
+        .collect();
+    let times: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|&spec| {
+            let mut best = vec![Duration::MAX; list.len()];
+            for round in 0..=cfg.reps {
+                for (k, &system) in list.iter().enumerate() {
+                    let t = systems.run(system, spec);
+                    if round > 0 {
+                        best[k] = best[k].min(t);
+                    }
+                }
+            }
+            best.iter().map(Duration::as_secs_f64).collect()
+        })
+        .collect();
+    let time =
+        |row: usize, system: System| times[row][list.iter().position(|&s| s == system).unwrap()];
     println!(
         "## Scaling: efficiency against serial Rust, width {width}, {} steps, {:.0} ns of kernel per task\n",
         cfg.scaling_steps, cfg.scaling_ns
@@ -868,13 +926,11 @@ fn scaling(cfg: &Config, rows: &[Spec], ns_per_iter: f64, nproc: usize) {
         print!("--:|");
     }
     println!();
-    let serial: Vec<f64> = rows.iter().map(|&s| time(System::Serial, s)).collect();
     for &n in &counts {
-        let cells: Vec<String> = rows
-            .iter()
-            .zip(&serial)
-            .map(|(&spec, &t1)| {
-                let eff = |system| 100.0 * t1 / (n as f64 * time(system, spec));
+        let cells: Vec<String> = (0..rows.len())
+            .map(|row| {
+                let t1 = time(row, System::Serial);
+                let eff = |system| 100.0 * t1 / (n as f64 * time(row, system));
                 format!(
                     "{:.0}% / {:.0}%",
                     eff(System::Taskgraph(n)),
