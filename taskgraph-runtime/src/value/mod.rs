@@ -76,6 +76,55 @@ pub struct Piece {
     pub(crate) offset: usize,
 }
 
+/// A vector's pieces, the first kept inline: a vector of one run (values
+/// pushed in loop order, a sub-slice of one such run) allocates nothing.
+#[derive(Clone, Default)]
+struct Pieces {
+    /// The only piece, while `more` is empty.
+    one: Option<Piece>,
+    /// Every piece, once there are two or more (`one` is then `None`).
+    more: Vec<Piece>,
+}
+
+impl Pieces {
+    #[inline]
+    fn last_mut(&mut self) -> Option<&mut Piece> {
+        if self.more.is_empty() {
+            self.one.as_mut()
+        } else {
+            self.more.last_mut()
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, p: Piece) {
+        if self.more.is_empty() {
+            match self.one.take() {
+                None => self.one = Some(p),
+                Some(first) => {
+                    // Room for a few more, as a `Vec`'s first allocation has.
+                    self.more = Vec::with_capacity(4);
+                    self.more.extend([first, p]);
+                }
+            }
+        } else {
+            self.more.push(p);
+        }
+    }
+}
+
+impl std::ops::Deref for Pieces {
+    type Target = [Piece];
+    #[inline]
+    fn deref(&self) -> &[Piece] {
+        if self.more.is_empty() {
+            self.one.as_slice()
+        } else {
+            &self.more
+        }
+    }
+}
+
 /// A vector of lazy values, as `Vec::new()` and `.collect()` make inside
 /// `graph!`.
 ///
@@ -84,7 +133,7 @@ pub struct Piece {
 /// element, whether the loop is recorded node by node or runs fused. Its
 /// length is a plain value.
 pub struct LazyVec<'g, T> {
-    pieces: Vec<Piece>,
+    pieces: Pieces,
     len: usize,
     _brand: Brand<'g>,
     _t: PhantomData<fn() -> T>,
@@ -120,7 +169,7 @@ impl<'g, T> LazyVec<'g, T> {
     /// An empty vector.
     pub fn new() -> Self {
         LazyVec {
-            pieces: Vec::new(),
+            pieces: Pieces::default(),
             len: 0,
             _brand: PhantomData,
             _t: PhantomData,
@@ -156,7 +205,7 @@ impl<'g, T> LazyVec<'g, T> {
 
     /// Appends every element of `other`, in order.
     pub fn extend_from(&mut self, other: &LazyVec<'g, T>) {
-        for p in &other.pieces {
+        for p in other.pieces.iter() {
             self.push_run(p.fam, p.start, p.len);
         }
     }
@@ -310,7 +359,7 @@ impl<'g, T> LazyVec<'g, T> {
             return Err(self.out_of_range(lo, name, at));
         }
         let mut out = LazyVec::new();
-        for p in &self.pieces {
+        for p in self.pieces.iter() {
             let (a, b) = (p.offset.max(lo), (p.offset + p.len as usize).min(hi));
             if a < b {
                 out.push_run(p.fam, p.start + (a - p.offset) as u32, (b - a) as u32);
@@ -334,7 +383,7 @@ impl<'g, T> LazyVec<'g, T> {
             .map(move |c| {
                 let (lo, hi) = (c * k, ((c + 1) * k).min(self.len));
                 let mut out = LazyVec::new();
-                for p in &self.pieces {
+                for p in self.pieces.iter() {
                     let (a, b) = (p.offset.max(lo), (p.offset + p.len as usize).min(hi));
                     if a < b {
                         out.push_run(p.fam, p.start + (a - p.offset) as u32, (b - a) as u32);
@@ -561,5 +610,80 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn one_run_stays_inline_and_spills_on_the_second() {
+        let mut v: LazyVec<'_, u8> = LazyVec::new();
+        assert!(v.pieces().is_empty());
+        v.push_run(2, 5, 4);
+        v.push(Lazy::new(NodeId::new(2, 9)));
+        // One run: inline, no allocation.
+        assert_eq!(v.pieces.more.capacity(), 0);
+        assert_eq!(
+            v.pieces(),
+            [Piece {
+                fam: 2,
+                start: 5,
+                len: 5,
+                offset: 0
+            }]
+        );
+        let s = v.slice(1..3, "v", "here").unwrap();
+        assert_eq!(s.pieces.more.capacity(), 0);
+        assert_eq!(
+            s.pieces(),
+            [Piece {
+                fam: 2,
+                start: 6,
+                len: 2,
+                offset: 0
+            }]
+        );
+        // A second run spills both into `more`; a third joins them there.
+        v.push(Lazy::new(NodeId::new(7, 0)));
+        v.push(Lazy::new(NodeId::new(2, 0)));
+        assert!(v.pieces.one.is_none());
+        assert_eq!(
+            v.pieces(),
+            [
+                Piece {
+                    fam: 2,
+                    start: 5,
+                    len: 5,
+                    offset: 0
+                },
+                Piece {
+                    fam: 7,
+                    start: 0,
+                    len: 1,
+                    offset: 5
+                },
+                Piece {
+                    fam: 2,
+                    start: 0,
+                    len: 1,
+                    offset: 6
+                },
+            ]
+        );
+        // The last piece still grows in place.
+        v.push(Lazy::new(NodeId::new(2, 1)));
+        assert_eq!(v.pieces().len(), 3);
+        let ids: Vec<_> = v.clone().iter().map(|l| (l.id.fam, l.id.idx)).collect();
+        assert_eq!(
+            ids,
+            [
+                (2, 5),
+                (2, 6),
+                (2, 7),
+                (2, 8),
+                (2, 9),
+                (7, 0),
+                (2, 0),
+                (2, 1)
+            ]
+        );
+        assert_eq!(v.get(6).unwrap().id, NodeId::new(2, 0));
     }
 }
