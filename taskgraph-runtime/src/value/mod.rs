@@ -96,6 +96,14 @@ impl Pieces {
         }
     }
 
+    /// Every piece in `more`, for edits in the middle (`LazyVec::set`).
+    fn as_vec(&mut self) -> &mut Vec<Piece> {
+        if let Some(first) = self.one.take() {
+            self.more.push(first);
+        }
+        &mut self.more
+    }
+
     #[inline]
     fn push(&mut self, p: Piece) {
         if self.more.is_empty() {
@@ -313,16 +321,17 @@ impl<'g, T> LazyVec<'g, T> {
             });
         }
         let added = mid.len();
-        self.pieces.splice(k..=k, mid);
+        let pieces = self.pieces.as_vec();
+        pieces.splice(k..=k, mid);
         // Rejoin runs: a loop updating `v[i]` in order with consecutive
         // nodes of one family leaves one run, not one per element.
         let mut j = k.saturating_sub(1);
-        let mut end = (k + added).min(self.pieces.len() - 1);
+        let mut end = (k + added).min(pieces.len() - 1);
         while j < end {
-            let (a, b) = (self.pieces[j], self.pieces[j + 1]);
+            let (a, b) = (pieces[j], pieces[j + 1]);
             if a.fam == b.fam && a.start.checked_add(a.len) == Some(b.start) {
-                self.pieces[j].len += b.len;
-                self.pieces.remove(j + 1);
+                pieces[j].len += b.len;
+                pieces.remove(j + 1);
                 end -= 1;
             } else {
                 j += 1;
@@ -408,7 +417,7 @@ impl<'g, T> LazyVec<'g, T> {
         (0..n)
             .map(move |w| {
                 let mut out = LazyVec::new();
-                for p in &self.pieces {
+                for p in self.pieces.iter() {
                     let (a, b) = (p.offset.max(w), (p.offset + p.len as usize).min(w + k));
                     if a < b {
                         out.push_run(p.fam, p.start + (a - p.offset) as u32, (b - a) as u32);
