@@ -314,8 +314,8 @@ fn point(spec: Spec, t: usize, p: usize, inputs: &[Stamp]) -> Result<Stamp, Mism
 
 /// The graph with `graph!`: every task a node, each step a new vector.
 ///
-/// Written with what the language has: a step builds a new vector with
-/// `push` (`cur = next`); a contiguous set of dependencies is a sub-slice
+/// A step reads only the step before, so it builds a new vector with `push`
+/// (`cur = next`); a contiguous set of dependencies is a sub-slice
 /// `&cur[lo..hi]`, fft's three points a vector of their own.
 fn run_graph(rt: &Runtime, spec: Spec) -> Result<Vec<Stamp>, taskdag::Error> {
     rt.compute(graph! {
