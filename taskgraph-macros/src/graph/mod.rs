@@ -7,6 +7,7 @@ mod expand;
 mod ir;
 mod lower;
 mod parse;
+mod tiles;
 
 use proc_macro2::TokenStream;
 use quote::quote;

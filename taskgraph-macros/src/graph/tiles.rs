@@ -1,0 +1,489 @@
+//! Indexed loops: the reach of a step loop's reads, derived from its index
+//! expressions at compile time.
+//!
+//! A *step loop* rebuilds a vector of lazy values from the one before, step
+//! after step:
+//!
+//! ```text
+//! for t in 0..steps {              // or `while level.len() > 1`
+//!     let mut next = Vec::new();
+//!     next.push(edge(cur[0]));     // pushes before and after the inner loop
+//!     for i in 1..w - 1 {          // `a..b` or `(a..b).step_by(k)`
+//!         next.push(f(cur[i - 1], cur[i], cur[i + 1]));
+//!     }
+//!     next.push(edge(cur[w - 1]));
+//!     cur = next;
+//! }
+//! ```
+//!
+//! Iteration `i` of the inner loop reads `cur[i + k]` for a few constant
+//! offsets `k`: its *reach*. A tile of iterations `a..b` of one step then
+//! needs exactly the elements `a - back .. b + ahead` of the step before,
+//! which is what lets a tile wait for the tiles that cover that range rather
+//! than for the whole previous step. An index that is not the loop variable
+//! plus a constant (`(i + w - 1) % w`, `2 * i`, `idx[i]`) has no reach:
+//! such a loop stays node by node.
+//!
+//! Index expressions are read as polynomials with integer coefficients over
+//! the names they mention (`(r - 1) * w + c` is `r·w - w + c`), so that
+//! offsets are found by subtraction whatever the form the user wrote.
+//!
+//! This module only analyses: the expansion does not use its results yet
+//! (step loops still run node by node), hence the `dead_code` allowance.
+#![cfg_attr(not(test), allow(dead_code))]
+
+use std::collections::BTreeMap;
+
+use syn::{BinOp, Expr, Ident, Lit, Pat, UnOp};
+
+use super::ir::*;
+
+/// A polynomial with integer coefficients over names: each key is a sorted
+/// product of names (empty for the constant term), each value its nonzero
+/// coefficient.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Poly(BTreeMap<Vec<String>, i64>);
+
+impl Poly {
+    fn constant(c: i64) -> Self {
+        let mut m = BTreeMap::new();
+        if c != 0 {
+            m.insert(Vec::new(), c);
+        }
+        Poly(m)
+    }
+
+    fn name(n: &Ident) -> Self {
+        Poly(BTreeMap::from([(vec![n.to_string()], 1)]))
+    }
+
+    /// The polynomial an index expression computes, if it is one: integer
+    /// literals, names, `+`, `-`, `*`, parentheses and `as` casts. Anything
+    /// else (`%`, `/`, calls, fields, indexing) is `None`. Overflowing
+    /// coefficients are `None` too.
+    pub(crate) fn of(e: &Expr) -> Option<Self> {
+        match e {
+            Expr::Paren(p) => Poly::of(&p.expr),
+            Expr::Group(g) => Poly::of(&g.expr),
+            Expr::Cast(c) => Poly::of(&c.expr),
+            Expr::Lit(l) => match &l.lit {
+                Lit::Int(i) => i.base10_parse::<i64>().ok().map(Poly::constant),
+                _ => None,
+            },
+            Expr::Path(p) if p.qself.is_none() => p.path.get_ident().map(Poly::name),
+            Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => Poly::of(&u.expr)?.scale(-1),
+            Expr::Binary(b) => {
+                let (l, r) = (Poly::of(&b.left)?, Poly::of(&b.right)?);
+                match b.op {
+                    BinOp::Add(_) => l.add(&r),
+                    BinOp::Sub(_) => l.add(&r.scale(-1)?),
+                    BinOp::Mul(_) => l.mul(&r),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn scale(&self, k: i64) -> Option<Self> {
+        let mut out = BTreeMap::new();
+        for (m, c) in &self.0 {
+            out.insert(m.clone(), c.checked_mul(k)?);
+        }
+        Some(Poly(out))
+    }
+
+    fn add(&self, o: &Poly) -> Option<Self> {
+        let mut out = self.0.clone();
+        for (m, c) in &o.0 {
+            let e = out.entry(m.clone()).or_insert(0);
+            *e = e.checked_add(*c)?;
+            if *e == 0 {
+                out.remove(m);
+            }
+        }
+        Some(Poly(out))
+    }
+
+    fn mul(&self, o: &Poly) -> Option<Self> {
+        let mut out = Poly::default();
+        for (m1, c1) in &self.0 {
+            for (m2, c2) in &o.0 {
+                let mut m: Vec<String> = m1.iter().chain(m2).cloned().collect();
+                m.sort();
+                let term = Poly(BTreeMap::from([(m, c1.checked_mul(*c2)?)]));
+                out = out.add(&term)?;
+            }
+        }
+        Some(out)
+    }
+
+    /// `self - o`, if it is a constant.
+    pub(crate) fn offset_from(&self, o: &Poly) -> Option<i64> {
+        let d = self.add(&o.scale(-1)?)?;
+        match d.0.len() {
+            0 => Some(0),
+            1 => d.0.get(&Vec::new()).copied(),
+            _ => None,
+        }
+    }
+}
+
+/// How far one iteration's reads reach from its loop variable: iteration
+/// `i` reads elements `i - back ..= i + ahead` of the step before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Reach {
+    pub back: u64,
+    pub ahead: u64,
+}
+
+impl Reach {
+    /// The reach of these constant offsets (at least one).
+    fn of(offsets: &[i64]) -> Option<Reach> {
+        let lo = *offsets.iter().min()?;
+        let hi = *offsets.iter().max()?;
+        Some(Reach {
+            back: lo.min(0).unsigned_abs(),
+            ahead: hi.max(0).unsigned_abs(),
+        })
+    }
+}
+
+/// A step loop found at a top-level statement.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct StepLoop {
+    /// The top-level statement (a `for` or `while`).
+    pub stmt: usize,
+    /// The vector rebuilt each step (`cur`).
+    pub state: String,
+    /// The vector each step builds (`next`).
+    pub next: String,
+    /// The inner loop's variable (`i`).
+    pub var: String,
+    /// The inner loop's step (`k` in `(a..b).step_by(k)`, else 1).
+    pub stride: u64,
+    /// Each read of the state inside the inner loop: its offset from the
+    /// loop variable, `None` where the index is not the variable plus a
+    /// constant.
+    pub offsets: Vec<Option<i64>>,
+    /// The reach, if every read has a constant offset.
+    pub reach: Option<Reach>,
+}
+
+/// The step loops among the graph's top-level statements.
+pub(crate) fn step_loops(g: &Graph) -> Vec<StepLoop> {
+    g.stmts
+        .iter()
+        .enumerate()
+        .filter_map(|(k, s)| step_loop(k, s))
+        .collect()
+}
+
+fn step_loop(stmt: usize, s: &Stmt) -> Option<StepLoop> {
+    let body = match s {
+        Stmt::For { body, .. } | Stmt::While { body, .. } => body,
+        _ => return None,
+    };
+    // `cur = next;` ends the step.
+    let (Stmt::AssignVec {
+        name: state,
+        value: Value::VecVar { name: next, .. },
+    }, rest) = body.split_last()?
+    else {
+        return None;
+    };
+    // `let mut next = Vec::new();` begins it.
+    let (Stmt::VecLocal { pat, .. }, rest) = rest.split_first()?
+    else {
+        return None;
+    };
+    if pat_ident(pat)? != next {
+        return None;
+    }
+    // One inner loop; the other statements push onto `next`.
+    let mut inner = None;
+    for st in rest {
+        match st {
+            Stmt::Push { vec, .. } if vec == next => {}
+            Stmt::For {
+                label: None,
+                pat,
+                iter,
+                body,
+                ..
+            } if inner.is_none() => inner = Some((pat, iter, body)),
+            _ => return None,
+        }
+    }
+    let (pat, iter, inner_body) = inner?;
+    let var = pat_ident(pat)?;
+    let stride = stride_of(iter)?;
+    let mut reads = Vec::new();
+    for st in inner_body {
+        if !reads_state(st, state, next, &mut reads) {
+            return None;
+        }
+    }
+    let at = Poly::name(var);
+    let offsets: Vec<Option<i64>> = reads
+        .iter()
+        .map(|e| Poly::of(e).and_then(|p| p.offset_from(&at)))
+        .collect();
+    let reach = offsets
+        .iter()
+        .copied()
+        .collect::<Option<Vec<i64>>>()
+        .and_then(|o| Reach::of(&o));
+    Some(StepLoop {
+        stmt,
+        state: state.to_string(),
+        next: next.to_string(),
+        var: var.to_string(),
+        stride,
+        offsets,
+        reach,
+    })
+}
+
+fn pat_ident(p: &Pat) -> Option<&Ident> {
+    match p {
+        Pat::Ident(i) if i.subpat.is_none() => Some(&i.ident),
+        Pat::Type(t) => pat_ident(&t.pat),
+        _ => None,
+    }
+}
+
+/// The step of `a..b` (1) or `(a..b).step_by(k)` (`k`, a positive literal).
+fn stride_of(e: &Expr) -> Option<u64> {
+    match e {
+        Expr::Paren(p) => stride_of(&p.expr),
+        Expr::Group(g) => stride_of(&g.expr),
+        Expr::Range(r) if r.start.is_some() && r.end.is_some() => Some(1),
+        Expr::MethodCall(m) if m.method == "step_by" && m.args.len() == 1 => {
+            stride_of(&m.receiver)?;
+            match &m.args[0] {
+                Expr::Lit(syn::ExprLit {
+                    lit: Lit::Int(i), ..
+                }) => i.base10_parse::<u64>().ok().filter(|&k| k > 0),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Collects the index expressions of `state[..]` reads in an inner-loop
+/// statement; `false` if the statement does something a step loop may not:
+/// a write other than a push onto `next`, a nested loop, a row read.
+fn reads_state<'a>(s: &'a Stmt, state: &Ident, next: &Ident, out: &mut Vec<&'a Expr>) -> bool {
+    let own = match s {
+        Stmt::Plain(_) | Stmt::Eval(_) => true,
+        Stmt::Let { name, .. } => name != state && name != next,
+        Stmt::Push { vec, .. } => vec == next,
+        Stmt::If { .. } | Stmt::Match { .. } | Stmt::Block(_) => true,
+        _ => false,
+    };
+    own && s.values().into_iter().all(|v| value_reads(v, state, out))
+        && s
+            .children()
+            .into_iter()
+            .all(|c| reads_state(c, state, next, out))
+}
+
+fn value_reads<'a>(v: &'a Value, state: &Ident, out: &mut Vec<&'a Expr>) -> bool {
+    match v {
+        Value::Index {
+            name,
+            row: None,
+            index,
+            ..
+        } => {
+            if name == state {
+                out.push(index);
+            }
+            true
+        }
+        // The whole state (or a slice or row of it) read at once: every
+        // element, no reach.
+        Value::VecVar { name, .. } | Value::Slice { name, .. } | Value::Row { name, .. }
+            if name == state =>
+        {
+            false
+        }
+        Value::Index { row: Some(_), .. } | Value::Collect { .. } => false,
+        _ => {
+            let (stmts, values, _) = v.parts();
+            stmts.is_empty() && values.into_iter().all(|v| value_reads(v, state, out))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn poly(e: proc_macro2::TokenStream) -> Option<Poly> {
+        Poly::of(&syn::parse2(e).unwrap())
+    }
+
+    fn loops(input: proc_macro2::TokenStream) -> Vec<StepLoop> {
+        let cx = crate::diag::Ctxt::new();
+        let stmts = super::super::parse::parse(input).unwrap();
+        let end = proc_macro2::Span::call_site();
+        let g = super::super::analyze::analyze(&stmts, end, &cx);
+        let errors = cx.into_tokens().to_string();
+        assert!(errors.is_empty(), "{errors}");
+        step_loops(&g.expect("an analysed graph"))
+    }
+
+    #[test]
+    fn index_expressions_are_polynomials() {
+        let i = poly(quote!(i)).unwrap();
+        assert_eq!(poly(quote!(i - 1)).unwrap().offset_from(&i), Some(-1));
+        assert_eq!(poly(quote!((i + 2) as usize)).unwrap().offset_from(&i), Some(2));
+        assert_eq!(poly(quote!(1 + i - 1)).unwrap().offset_from(&i), Some(0));
+        // The wavefront: the row above and the cell to the left.
+        let at = poly(quote!(r * w + c)).unwrap();
+        assert_eq!(poly(quote!((r - 1) * w + c)).unwrap().offset_from(&at), None);
+        assert_eq!(
+            poly(quote!((r - 1) * w + c)).unwrap(),
+            at.add(&poly(quote!(-w)).unwrap()).unwrap()
+        );
+        assert_eq!(poly(quote!(w * r + c - 1)).unwrap().offset_from(&at), Some(-1));
+        // Not affine: no polynomial, or not the variable plus a constant.
+        assert_eq!(poly(quote!((i + w - 1) % w)), None);
+        assert_eq!(poly(quote!(idx[i])), None);
+        assert_eq!(poly(quote!(2 * i)).unwrap().offset_from(&i), None);
+        assert_eq!(poly(quote!(i - j)).unwrap().offset_from(&i), None);
+        assert_eq!(poly(quote!(9223372036854775807 * 2)), None);
+    }
+
+    #[test]
+    fn the_stencil_reaches_one_cell_each_way() {
+        let found = loops(quote! {
+            let mut cur: Vec<_> = (0..w).map(|i| leaf(i)).collect();
+            for t in 0..steps {
+                let mut next = Vec::new();
+                next.push(edge(cur[0]));
+                for i in 1..w - 1 {
+                    next.push(f(cur[i - 1], cur[i], cur[i + 1]));
+                }
+                next.push(edge(cur[w - 1]));
+                cur = next;
+            }
+            cur
+        });
+        assert_eq!(
+            found,
+            vec![StepLoop {
+                stmt: 1,
+                state: "cur".into(),
+                next: "next".into(),
+                var: "i".into(),
+                stride: 1,
+                offsets: vec![Some(-1), Some(0), Some(1)],
+                reach: Some(Reach { back: 1, ahead: 1 }),
+            }]
+        );
+    }
+
+    #[test]
+    fn a_wider_stencil_through_lets_and_branches() {
+        let found = loops(quote! {
+            let mut cur: Vec<_> = (0..w).map(|i| leaf(i)).collect();
+            for _ in 0..steps {
+                let mut next = Vec::new();
+                for i in 2..w - 3 {
+                    let l = cur[i - 2];
+                    let x = if i % 2 == 0 { cur[i + 3] } else { cur[i] };
+                    next.push(add(l, x));
+                }
+                cur = next;
+            }
+            cur
+        });
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].offsets, vec![Some(-2), Some(3), Some(0)]);
+        assert_eq!(found[0].reach, Some(Reach { back: 2, ahead: 3 }));
+    }
+
+    #[test]
+    fn the_pairwise_tree_reaches_one_ahead_by_twos() {
+        let found = loops(quote! {
+            let mut level: Vec<_> = (0..n).map(|i| leaf(i)).collect();
+            while level.len() > 1 {
+                let mut next = Vec::new();
+                for i in (0..level.len()).step_by(2) {
+                    if i + 1 < level.len() {
+                        next.push(add(level[i], level[i + 1]));
+                    } else {
+                        next.push(level[i]);
+                    }
+                }
+                level = next;
+            }
+            level[0]
+        });
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].stride, 2);
+        assert_eq!(found[0].offsets, vec![Some(0), Some(1), Some(0)]);
+        assert_eq!(found[0].reach, Some(Reach { back: 0, ahead: 1 }));
+    }
+
+    #[test]
+    fn a_ring_has_no_reach() {
+        let found = loops(quote! {
+            let mut cur: Vec<_> = (0..w).map(|i| leaf(i)).collect();
+            for _ in 0..steps {
+                let mut next = Vec::new();
+                for i in 0..w {
+                    let l = cur[(i + w - 1) % w];
+                    next.push(add(l, cur[i]));
+                }
+                cur = next;
+            }
+            cur
+        });
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].offsets, vec![None, Some(0)]);
+        assert_eq!(found[0].reach, None);
+    }
+
+    #[test]
+    fn other_loops_are_not_step_loops() {
+        // The whole state read at once, a write to it, a second inner loop.
+        for input in [
+            quote! {
+                let mut cur: Vec<_> = (0..w).map(|i| leaf(i)).collect();
+                for _ in 0..steps {
+                    let mut next = Vec::new();
+                    for i in 0..w { next.push(total(cur)); }
+                    cur = next;
+                }
+                cur
+            },
+            quote! {
+                let mut cur: Vec<_> = (0..w).map(|i| leaf(i)).collect();
+                for _ in 0..steps {
+                    let mut next = Vec::new();
+                    for i in 1..w { cur[i] = inc(cur[i - 1]); next.push(cur[i]); }
+                    cur = next;
+                }
+                cur
+            },
+            quote! {
+                let mut cur: Vec<_> = (0..w).map(|i| leaf(i)).collect();
+                for _ in 0..steps {
+                    let mut next = Vec::new();
+                    for i in 0..w { next.push(inc(cur[i])); }
+                    for i in 0..w { next.push(inc(cur[i])); }
+                    cur = next;
+                }
+                cur
+            },
+        ] {
+            assert_eq!(loops(input), Vec::new());
+        }
+    }
+}
