@@ -168,6 +168,14 @@ pub(crate) struct StepLoop {
     pub offsets: Vec<Option<i64>>,
     /// The reach, if every read has a constant offset.
     pub reach: Option<Reach>,
+    /// Pushes onto `next` before and after the inner loop (its boundary
+    /// elements).
+    pub before: u32,
+    pub after: u32,
+    /// Whether every iteration of the inner loop pushes exactly one element,
+    /// on every path through it: then iteration `i` makes element
+    /// `before + (i - start) / stride` of `next`.
+    pub one_push: bool,
 }
 
 /// The step loops among the graph's top-level statements.
@@ -185,16 +193,18 @@ fn step_loop(stmt: usize, s: &Stmt) -> Option<StepLoop> {
         _ => return None,
     };
     // `cur = next;` ends the step.
-    let (Stmt::AssignVec {
-        name: state,
-        value: Value::VecVar { name: next, .. },
-    }, rest) = body.split_last()?
+    let (
+        Stmt::AssignVec {
+            name: state,
+            value: Value::VecVar { name: next, .. },
+        },
+        rest,
+    ) = body.split_last()?
     else {
         return None;
     };
     // `let mut next = Vec::new();` begins it.
-    let (Stmt::VecLocal { pat, .. }, rest) = rest.split_first()?
-    else {
+    let (Stmt::VecLocal { pat, .. }, rest) = rest.split_first()? else {
         return None;
     };
     if pat_ident(pat)? != next {
@@ -202,9 +212,13 @@ fn step_loop(stmt: usize, s: &Stmt) -> Option<StepLoop> {
     }
     // One inner loop; the other statements push onto `next`.
     let mut inner = None;
+    let (mut before, mut after) = (0, 0);
     for st in rest {
         match st {
-            Stmt::Push { vec, .. } if vec == next => {}
+            Stmt::Push { vec, .. } if vec == next => match inner {
+                None => before += 1,
+                Some(_) => after += 1,
+            },
             Stmt::For {
                 label: None,
                 pat,
@@ -242,7 +256,163 @@ fn step_loop(stmt: usize, s: &Stmt) -> Option<StepLoop> {
         stride,
         offsets,
         reach,
+        before,
+        after,
+        one_push: pushes(inner_body, next) == Some(1),
     })
+}
+
+/// How many elements a statement list pushes onto `next`, if it is the
+/// same on every path through it (`None` where a plain statement may jump
+/// out, `break`, `continue`, `return`, or where branches differ).
+fn pushes(stmts: &[Stmt], next: &Ident) -> Option<u32> {
+    let mut n = 0;
+    for s in stmts {
+        n += match s {
+            Stmt::Push { vec, .. } if vec == next => 1,
+            Stmt::Push { .. } | Stmt::Let { .. } | Stmt::Eval(_) => 0,
+            Stmt::Plain(ts) => match jumps(ts) {
+                true => return None,
+                false => 0,
+            },
+            Stmt::Block(b) => pushes(b, next)?,
+            Stmt::If { then, els, .. } => {
+                let t = pushes(then, next)?;
+                let e = match els {
+                    Some(e) => pushes(e, next)?,
+                    None => 0,
+                };
+                (t == e).then_some(t)?
+            }
+            Stmt::Match { arms, .. } => {
+                let mut each = arms.iter().map(|a| pushes(&a.body, next));
+                let first = each.next()??;
+                each.all(|k| k == Some(first)).then_some(first)?
+            }
+            _ => return None,
+        };
+    }
+    Some(n)
+}
+
+/// Whether plain code may leave the loop body early.
+fn jumps(ts: &proc_macro2::TokenStream) -> bool {
+    use proc_macro2::TokenTree;
+    ts.clone().into_iter().any(|t| match t {
+        TokenTree::Ident(i) => i == "break" || i == "continue" || i == "return",
+        TokenTree::Group(g) => jumps(&g.stream()),
+        _ => false,
+    })
+}
+
+/// A wavefront: `for r in 0..rows { for c in 0..cols { .. v.push(x); } }`
+/// filling `v`, declared empty just before, row after row, one element per
+/// iteration, each iteration reading earlier elements of `v` itself.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Wavefront {
+    /// The top-level `for` over rows.
+    pub stmt: usize,
+    pub vec: String,
+    /// Per read of `v`: how far back it reads from the cell's own position
+    /// `r * cols + c`, as whole rows and columns (`v[(r - 1) * cols + c]`
+    /// is `(1, 0)`, `v[r * cols + c - 1]` is `(0, 1)`; with a literal
+    /// `cols` the distance is split as `rows * cols + columns`, columns
+    /// below `cols`); `None` where the distance is not constant in rows and
+    /// columns.
+    pub back: Vec<Option<(i64, i64)>>,
+}
+
+/// The wavefronts among the graph's top-level statements.
+pub(crate) fn wavefronts(g: &Graph) -> Vec<Wavefront> {
+    g.stmts
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter_map(|(k, s)| wavefront(k, &g.stmts[k - 1], s))
+        .collect()
+}
+
+fn wavefront(stmt: usize, decl: &Stmt, s: &Stmt) -> Option<Wavefront> {
+    let Stmt::VecLocal { pat, .. } = decl else {
+        return None;
+    };
+    let vec = pat_ident(pat)?;
+    let Stmt::For {
+        label: None,
+        pat: rpat,
+        iter: riter,
+        body,
+        ..
+    } = s
+    else {
+        return None;
+    };
+    let [Stmt::For {
+        label: None,
+        pat: cpat,
+        iter: citer,
+        body: cells,
+        ..
+    }] = &body[..]
+    else {
+        return None;
+    };
+    let (r, c) = (pat_ident(rpat)?, pat_ident(cpat)?);
+    // Both ranges from 0; the number of columns a name or a literal, so
+    // that an offset in it reads as rows.
+    let zero_to = |e: &Expr| match e {
+        Expr::Range(rg) if matches!(rg.limits, syn::RangeLimits::HalfOpen(_)) => {
+            match (rg.start.as_deref().map(Poly::of), rg.end.as_deref()) {
+                (Some(Some(p)), Some(end)) if p == Poly::default() => Some(end.clone()),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    zero_to(riter)?;
+    let cols = zero_to(citer)?;
+    let width = Poly::of(&cols)?;
+    if width.0.len() != 1 {
+        return None;
+    }
+    if pushes(cells, vec) != Some(1) {
+        return None;
+    }
+    let mut reads = Vec::new();
+    for st in cells {
+        // Reads and writes are checked as a step loop's are, `v` being
+        // both the vector read and the one pushed onto.
+        if !reads_state(st, vec, vec, &mut reads) {
+            return None;
+        }
+    }
+    let at = Poly::name(r).mul(&width)?.add(&Poly::name(c))?;
+    let back = reads
+        .iter()
+        .map(|e| rows_and_columns(&at.add(&Poly::of(e)?.scale(-1)?)?, &width))
+        .collect();
+    Some(Wavefront {
+        stmt,
+        vec: vec.to_string(),
+        back,
+    })
+}
+
+/// `d = rows * width + columns` with `rows`, `columns` constants, if it is
+/// (for a literal width, the rows are as many whole widths as `d` holds).
+fn rows_and_columns(d: &Poly, width: &Poly) -> Option<(i64, i64)> {
+    let (key, w) = width.0.iter().next()?;
+    if key.is_empty() {
+        let d = d.offset_from(&Poly::default())?;
+        return Some((d.div_euclid(*w), d.rem_euclid(*w)));
+    }
+    let rows_times_w = d.0.get(key).copied().unwrap_or(0);
+    if rows_times_w % w != 0 {
+        return None;
+    }
+    let rows = rows_times_w / w;
+    let rest = d.add(&width.scale(-rows)?)?;
+    Some((rows, rest.offset_from(&Poly::default())?))
 }
 
 fn pat_ident(p: &Pat) -> Option<&Ident> {
@@ -284,8 +454,7 @@ fn reads_state<'a>(s: &'a Stmt, state: &Ident, next: &Ident, out: &mut Vec<&'a E
         _ => false,
     };
     own && s.values().into_iter().all(|v| value_reads(v, state, out))
-        && s
-            .children()
+        && s.children()
             .into_iter()
             .all(|c| reads_state(c, state, next, out))
 }
@@ -341,16 +510,25 @@ mod tests {
     fn index_expressions_are_polynomials() {
         let i = poly(quote!(i)).unwrap();
         assert_eq!(poly(quote!(i - 1)).unwrap().offset_from(&i), Some(-1));
-        assert_eq!(poly(quote!((i + 2) as usize)).unwrap().offset_from(&i), Some(2));
+        assert_eq!(
+            poly(quote!((i + 2) as usize)).unwrap().offset_from(&i),
+            Some(2)
+        );
         assert_eq!(poly(quote!(1 + i - 1)).unwrap().offset_from(&i), Some(0));
         // The wavefront: the row above and the cell to the left.
         let at = poly(quote!(r * w + c)).unwrap();
-        assert_eq!(poly(quote!((r - 1) * w + c)).unwrap().offset_from(&at), None);
+        assert_eq!(
+            poly(quote!((r - 1) * w + c)).unwrap().offset_from(&at),
+            None
+        );
         assert_eq!(
             poly(quote!((r - 1) * w + c)).unwrap(),
             at.add(&poly(quote!(-w)).unwrap()).unwrap()
         );
-        assert_eq!(poly(quote!(w * r + c - 1)).unwrap().offset_from(&at), Some(-1));
+        assert_eq!(
+            poly(quote!(w * r + c - 1)).unwrap().offset_from(&at),
+            Some(-1)
+        );
         // Not affine: no polynomial, or not the variable plus a constant.
         assert_eq!(poly(quote!((i + w - 1) % w)), None);
         assert_eq!(poly(quote!(idx[i])), None);
@@ -384,6 +562,9 @@ mod tests {
                 stride: 1,
                 offsets: vec![Some(-1), Some(0), Some(1)],
                 reach: Some(Reach { back: 1, ahead: 1 }),
+                before: 1,
+                after: 1,
+                one_push: true,
             }]
         );
     }
@@ -429,6 +610,93 @@ mod tests {
         assert_eq!(found[0].stride, 2);
         assert_eq!(found[0].offsets, vec![Some(0), Some(1), Some(0)]);
         assert_eq!(found[0].reach, Some(Reach { back: 0, ahead: 1 }));
+        assert!(found[0].one_push);
+        assert_eq!((found[0].before, found[0].after), (0, 0));
+    }
+
+    #[test]
+    fn pushes_must_be_one_per_iteration_on_every_path() {
+        let one_push = |body: proc_macro2::TokenStream| {
+            let found = loops(quote! {
+                let mut cur: Vec<_> = (0..w).map(|i| leaf(i)).collect();
+                for _ in 0..steps {
+                    let mut next = Vec::new();
+                    for i in 1..w - 1 { #body }
+                    cur = next;
+                }
+                cur
+            });
+            assert_eq!(found.len(), 1);
+            found[0].one_push
+        };
+        assert!(one_push(quote!(next.push(inc(cur[i]));)));
+        assert!(one_push(quote! {
+            match i % 3 {
+                0 => next.push(inc(cur[i])),
+                _ => { let x = cur[i - 1]; next.push(x); }
+            }
+        }));
+        assert!(!one_push(quote!(if i > 2 {
+            next.push(inc(cur[i]));
+        })));
+        assert!(!one_push(
+            quote!(next.push(inc(cur[i])); next.push(cur[i]);)
+        ));
+        assert!(!one_push(quote! {
+            if i == 3 { continue; }
+            next.push(inc(cur[i]));
+        }));
+    }
+
+    #[test]
+    fn the_wavefront_reads_the_row_above_and_the_cell_to_the_left() {
+        let g = |input| {
+            let cx = crate::diag::Ctxt::new();
+            let stmts = super::super::parse::parse(input).unwrap();
+            let g = super::super::analyze::analyze(&stmts, proc_macro2::Span::call_site(), &cx);
+            assert!(cx.into_tokens().is_empty());
+            wavefronts(&g.unwrap())
+        };
+        let found = g(quote! {
+            let mut grid = Vec::new();
+            for r in 0..n {
+                for c in 0..w {
+                    let cell = if r == 0 || c == 0 {
+                        leaf((r * w + c) as u64)
+                    } else {
+                        add(grid[(r - 1) * w + c], grid[r * w + c - 1])
+                    };
+                    grid.push(cell);
+                }
+            }
+            grid[n * w - 1]
+        });
+        assert_eq!(
+            found,
+            vec![Wavefront {
+                stmt: 1,
+                vec: "grid".into(),
+                back: vec![Some((1, 0)), Some((0, 1))],
+            }]
+        );
+        // A literal width; a diagonal; an index that is no cell.
+        let found = g(quote! {
+            let mut grid = Vec::new();
+            for r in 0..n {
+                for c in 0..8 {
+                    let cell = if r < 2 || c == 0 {
+                        leaf(c)
+                    } else {
+                        add(grid[(r - 1) * 8 + c - 1], grid[r * 8 + c - 16])
+                    };
+                    let far = if r > 0 { grid[(r * 8 + c) / 2] } else { cell };
+                    grid.push(add(cell, far));
+                }
+            }
+            grid[0]
+        });
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].back, vec![Some((1, 1)), Some((2, 0)), None]);
     }
 
     #[test]
