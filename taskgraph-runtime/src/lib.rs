@@ -109,7 +109,9 @@ pub mod __private {
     pub use crate::graph::{
         captures, codec_probe, placeholder, Captures, CodecProbe, GraphFn, NoCodec,
     };
-    pub use crate::loops::{Chain, Each, Elements, FnLeaf, Leaf, Loop, LoopKind, Reduce, VecLeaf};
+    pub use crate::loops::{
+        Chain, Each, Elements, FnLeaf, Leaf, Loop, LoopKind, Reduce, Steps, VecLeaf,
+    };
     pub use crate::outputs::{again, Again, Outputs, PlainOutput, RepeatedOutput};
     pub use crate::part::{typed, Witness};
     pub use crate::pass::{

@@ -898,6 +898,219 @@ where
 }
 
 // ---------------------------------------------------------------------------
+// Steps: a vector rebuilt from the one before, step after step.
+
+/// A fused step loop (`for t in .. { let mut next = ..; ..; cur = next; }`):
+/// `steps` steps, each making `width` values, value `k` of step `t` by
+/// `step(t, k, prev)` from the values of the step before (`prev`, the
+/// loop's input vector for step 0). Each step runs as blocks split like an
+/// `each` loop's; the block that ends a step starts the next (a barrier per
+/// step). The last step's values are the loop's output elements (`write`).
+///
+/// Iteration `t * width + k` is value `k` of step `t`.
+pub struct Steps<'g, T, F, W> {
+    init: LazyVec<'g, T>,
+    step: F,
+    write: W,
+    steps: u32,
+    width: u32,
+    /// Step `t` reads `bufs[t % 2]` and writes `bufs[(t + 1) % 2]`.
+    bufs: [UnsafeCell<Vec<Option<T>>>; 2],
+    /// Values of the current step still to make.
+    remaining: AtomicU32,
+}
+
+// SAFETY: during step `t`, `bufs[t % 2]` is only read, and each cell of
+// `bufs[(t + 1) % 2]` is written by the one iteration that makes it; a step
+// starts only after every block of the one before ended (the `AcqRel` on
+// `remaining` orders its writes before the next step's reads, and the
+// next step's blocks are handed out after it). `T: Send + Sync`: values
+// move between threads and are read by several at once.
+unsafe impl<T: Send + Sync, F: Sync, W: Sync> Sync for Steps<'_, T, F, W> {}
+
+impl<'g, T, F, W> Steps<'g, T, F, W>
+where
+    T: Send + Sync + Clone,
+    F: Fn(u32, u32, &[Option<T>], &Cx<'_, 'g>) -> Result<T, Stopped> + Sync,
+    W: Fn(u32, T, &Cx<'_, 'g>) + Sync,
+{
+    /// Copies the loop's input vector into the first buffer.
+    #[inline(never)]
+    fn load(&self, cx: &Cx<'_, 'g>) {
+        // SAFETY: the first block runs alone (no other block of this loop
+        // exists yet).
+        let first = unsafe { &mut *self.bufs[0].get() };
+        for (k, cell) in first.iter_mut().enumerate() {
+            let x = self.init.get(k).expect("in range");
+            // SAFETY: the loop holds one use of each element (its gather),
+            // consumed here, once.
+            *cell = Some(unsafe { cx.slot(x).take_or_clone() });
+        }
+    }
+
+    /// Runs values `lo..hi` of step `t` (a block), splitting off work for
+    /// hungry threads; returns how many it ran (its end may move down).
+    fn run_step_block(
+        &self,
+        fam: u32,
+        t: u32,
+        lo: u32,
+        mut hi: u32,
+        first: bool,
+        tally: &mut Tally<'_>,
+        cx: &Cx<'_, 'g>,
+    ) -> Result<u32, Stopped> {
+        let base = t * self.width;
+        let started = cx.block_started(fam, base + lo, base + hi);
+        let push = |a: u32, b: u32| push_block(cx, fam, base + a, base + b, 0, ROOT);
+        if first && cx.threads() > 1 {
+            hi = first_cut(lo, hi, cx.first_piece(hi - lo), push);
+        }
+        // SAFETY: see `Sync` above: the step's input is only read.
+        let prev: &[Option<T>] = unsafe { &*self.bufs[(t % 2) as usize].get() };
+        let last = t + 1 == self.steps;
+        let out = self.bufs[((t + 1) % 2) as usize].get();
+        let mut cur = lo;
+        let mut probe = Probe::new();
+        while cur < hi {
+            cx.check()?;
+            if cx.give_away(hi - cur, probe.heavy) {
+                hi = halve(cur, hi, push);
+            }
+            let end = (cur + probe.chunk()).min(hi);
+            for k in cur..end {
+                let v = (self.step)(t, k, prev, cx)?;
+                if last {
+                    (self.write)(k, v, cx);
+                } else {
+                    // SAFETY: cell `k` of the step's output is this
+                    // iteration's alone (see `Sync` above); the vector is
+                    // `width` long and never resized during the run.
+                    unsafe { (&mut (*out))[k as usize] = Some(v) };
+                }
+            }
+            tally.add(end - cur);
+            cur = end;
+            if probe.tick() {
+                tally.publish();
+            }
+        }
+        tally.publish();
+        cx.block_finished(started, base + lo, base + hi);
+        Ok(hi - lo)
+    }
+}
+
+impl<'g, T, F, W> LoopKind<'g> for Steps<'g, T, F, W>
+where
+    T: Send + Sync + Clone,
+    F: Fn(u32, u32, &[Option<T>], &Cx<'_, 'g>) -> Result<T, Stopped> + Sync,
+    W: Fn(u32, T, &Cx<'_, 'g>) + Sync,
+{
+    type Output = ();
+
+    #[inline(never)]
+    fn prepare(&self, _: u32, _: u32) {
+        let w = self.width as usize;
+        for b in &self.bufs {
+            // SAFETY: called by `run`, before any block of this loop exists.
+            let b = unsafe { &mut *b.get() };
+            b.clear();
+            b.resize_with(w, || None);
+        }
+        self.remaining.store(self.width, Ordering::Relaxed);
+    }
+
+    fn run_block(
+        &self,
+        fam: u32,
+        b: Block,
+        first: bool,
+        tally: &mut Tally<'_>,
+        cx: &Cx<'_, 'g>,
+    ) -> Result<Option<()>, Stopped> {
+        let w = self.width;
+        let (mut t, mut lo, mut hi) = (b.lo / w, b.lo % w, b.lo % w + (b.hi - b.lo));
+        let mut starts = first;
+        if first {
+            self.load(cx);
+            (t, lo, hi) = (0, 0, w);
+        }
+        loop {
+            let done = self.run_step_block(fam, t, lo, hi, starts, tally, cx)?;
+            if self.remaining.fetch_sub(done, Ordering::AcqRel) != done {
+                return Ok(None);
+            }
+            // This block ended step `t`: the next starts here.
+            t += 1;
+            if t == self.steps {
+                return Ok(Some(()));
+            }
+            self.remaining.store(w, Ordering::Relaxed);
+            (lo, hi, starts) = (0, w, true);
+        }
+    }
+
+    #[inline(never)]
+    fn teardown(&self) -> usize {
+        let mut panics = 0;
+        for b in &self.bufs {
+            // SAFETY: the run is over.
+            let b = unsafe { &mut *b.get() };
+            for cell in b.iter_mut() {
+                if let Err(p) = catch_unwind(AssertUnwindSafe(|| drop(cell.take()))) {
+                    panics += 1;
+                    crate::exec::task::drop_payload(p);
+                }
+            }
+            b.clear();
+        }
+        panics
+    }
+}
+
+impl<'g, T, F, W> Loop<'g, Steps<'g, T, F, W>>
+where
+    T: Send + Sync + Clone,
+    F: Fn(u32, u32, &[Option<T>], &Cx<'_, 'g>) -> Result<T, Stopped> + Sync,
+    W: Fn(u32, T, &Cx<'_, 'g>) + Sync,
+{
+    /// Makes this loop `steps` (at least 1) steps from `init` (`width`
+    /// values): `step(t, k, prev)` makes value `k` of step `t` from the
+    /// step before (`prev[j]` is always `Some`), `write(k, v)` writes the
+    /// last step's values to the element family `elements` (`width` long).
+    ///
+    /// # Panics
+    /// If `steps` or `width` is 0, or `init` is not `width` long.
+    pub fn steps(
+        &mut self,
+        steps: usize,
+        init: LazyVec<'g, T>,
+        width: usize,
+        step: F,
+        write: W,
+        elements: u32,
+    ) -> Result<Lazy<'g, ()>, Error> {
+        assert!(
+            steps > 0 && width > 0 && init.len() == width,
+            "taskgraph internal error: a step loop of no steps or a vector of another width"
+        );
+        self.take_all(&init);
+        let n = steps.checked_mul(width).unwrap_or(usize::MAX);
+        let kind = Steps {
+            init,
+            step,
+            write,
+            steps: steps as u32,
+            width: width as u32,
+            bufs: [UnsafeCell::new(Vec::new()), UnsafeCell::new(Vec::new())],
+            remaining: AtomicU32::new(0),
+        };
+        self.set(n, kind, &[elements])
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Making loops (called by the code `graph!` generates).
 
 /// The leaves of a fused loop written in the graph: iteration `k` runs the

@@ -107,10 +107,17 @@ pub(crate) struct Plan<'a> {
 /// How the whole graph is lowered.
 pub(crate) struct Lowering<'a> {
     pub plans: Vec<Plan<'a>>,
+    /// Step loops fused step by step (`tiles.rs`).
+    pub steps: Vec<super::tiles::StepsPlan<'a>>,
     pub passing: Passing,
 }
 
 impl Lowering<'_> {
+    /// The step plan (and its number) of top-level statement `stmt`.
+    pub(crate) fn steps_of(&self, stmt: usize) -> Option<(usize, &super::tiles::StepsPlan<'_>)> {
+        self.steps.iter().enumerate().find(|(_, p)| p.stmt == stmt)
+    }
+
     pub(crate) fn plan_of(&self, stmt: usize) -> Option<(usize, &Plan<'_>)> {
         self.plans.iter().enumerate().find(|(_, p)| p.stmt == stmt)
     }
@@ -130,6 +137,7 @@ pub(crate) fn lower(g: &Graph) -> Lowering<'_> {
     }
     Lowering {
         plans,
+        steps: super::tiles::steps_plans(g),
         passing: passing(g),
     }
 }
@@ -222,13 +230,13 @@ fn plan_stmt<'a>(g: &'a Graph, i: usize, s: &'a Stmt) -> Option<Plan<'a>> {
     }
 }
 
-fn span_of(e: &Expr) -> Span {
+pub(crate) fn span_of(e: &Expr) -> Span {
     use syn::spanned::Spanned;
     e.span()
 }
 
 /// `a..b`, `a..=b` or `(a..b).step_by(k)`.
-fn as_range(e: &Expr) -> Option<&Expr> {
+pub(crate) fn as_range(e: &Expr) -> Option<&Expr> {
     match e {
         Expr::Paren(p) => as_range(&p.expr).map(|_| e),
         Expr::Range(r) if r.start.is_some() && r.end.is_some() => Some(e),
@@ -705,7 +713,7 @@ fn mentions(s: &Stmt, name: &str) -> bool {
         || s.children().into_iter().any(|s| mentions(s, name))
 }
 
-fn tokens_mention(ts: &TokenStream, name: &str) -> bool {
+pub(crate) fn tokens_mention(ts: &TokenStream, name: &str) -> bool {
     ts.clone().into_iter().any(|t| match t {
         TokenTree::Ident(i) => i == name,
         TokenTree::Group(g) => tokens_mention(&g.stream(), name),
@@ -720,7 +728,7 @@ fn tokens_mention(ts: &TokenStream, name: &str) -> bool {
 
 /// Whether plain code may leave the loop body (`break`, `continue`,
 /// `return`): a fused iteration is a closure, which they cannot leave.
-fn jumps(ts: &TokenStream) -> bool {
+pub(crate) fn jumps(ts: &TokenStream) -> bool {
     ts.clone().into_iter().any(|t| match t {
         TokenTree::Ident(i) => i == "break" || i == "continue" || i == "return",
         TokenTree::Group(g) => jumps(&g.stream()),
@@ -729,7 +737,7 @@ fn jumps(ts: &TokenStream) -> bool {
 }
 
 /// Plain code of a fused body may only change names it binds itself.
-fn plain_is_local(ts: &TokenStream, locals: &[String]) -> bool {
+pub(crate) fn plain_is_local(ts: &TokenStream, locals: &[String]) -> bool {
     let Ok(stmts) = syn::parse::Parser::parse2(syn::Block::parse_within, ts.clone()) else {
         return false;
     };
@@ -745,7 +753,7 @@ fn plain_is_local(ts: &TokenStream, locals: &[String]) -> bool {
 }
 
 /// Adds the names a plain statement binds.
-fn bound_names(ts: &TokenStream, out: &mut Vec<String>) {
+pub(crate) fn bound_names(ts: &TokenStream, out: &mut Vec<String>) {
     if let Ok(stmts) = syn::parse::Parser::parse2(syn::Block::parse_within, ts.clone()) {
         for s in &stmts {
             if let syn::Stmt::Local(l) = s {
@@ -960,7 +968,7 @@ fn pure_after(g: &Graph, i: usize, plan: &Plan<'_>) -> bool {
 
 /// Names that look like variables in plain tokens (not methods, fields,
 /// macros or path segments).
-fn free_idents(ts: &TokenStream, out: &mut Vec<String>) {
+pub(crate) fn free_idents(ts: &TokenStream, out: &mut Vec<String>) {
     let toks: Vec<TokenTree> = ts.clone().into_iter().collect();
     for (k, t) in toks.iter().enumerate() {
         match t {
@@ -1020,7 +1028,7 @@ fn is_keyword(s: &str) -> bool {
 
 /// Whether statement `s` may change (assign, `&mut`, mutate through a
 /// method) one of `names`.
-fn changes(s: &Stmt, names: &[String], locals: &[String]) -> bool {
+pub(crate) fn changes(s: &Stmt, names: &[String], locals: &[String]) -> bool {
     let check = |ts: &TokenStream| {
         let Ok(stmts) = syn::parse::Parser::parse2(syn::Block::parse_within, ts.clone()) else {
             return true;

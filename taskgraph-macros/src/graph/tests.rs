@@ -312,3 +312,20 @@ fn in_place_updates_keep_their_indices_as_written() {
         .collect();
     assert_eq!(reads, ["(r - 1) * w + c", "r * w + c"]);
 }
+
+#[test]
+fn stencil_step_after_step() {
+    insta::assert_snapshot!(pretty(quote! {
+        let mut cur: Vec<_> = (0..w).map(|i| leaf(i)).collect();
+        for _ in 0..steps {
+            let mut next = Vec::new();
+            next.push(edge(cur[0]));
+            for i in 1..w - 1 {
+                next.push(mix(cur[i - 1], cur[i], cur[i + 1]));
+            }
+            next.push(edge(cur[w - 1]));
+            cur = next;
+        }
+        cur
+    }));
+}

@@ -28,13 +28,20 @@
 //! the names they mention (`(r - 1) * w + c` is `r·w - w + c`), so that
 //! offsets are found by subtraction whatever the form the user wrote.
 //!
-//! This module only analyses: the expansion does not use its results yet
-//! (step loops still run node by node), hence the `dead_code` allowance.
+//! A step loop whose inner body is straight-line (task calls, reads of the
+//! state, plain `let`s, one push) and whose every read has a reach gets a
+//! [`StepsPlan`]: the expansion runs it as one fused loop, step after step
+//! (`Steps` in the runtime), each step's values in blocks once the step
+//! before is complete. Tiles of a step that wait only for the tiles of the
+//! step before that cover their reach are not built yet. Wavefronts are
+//! recognised ([`wavefronts`]) but not fused.
 #![cfg_attr(not(test), allow(dead_code))]
 
 use std::collections::BTreeMap;
 
-use syn::{BinOp, Expr, Ident, Lit, Pat, UnOp};
+use proc_macro2::TokenStream;
+use quote::format_ident;
+use syn::{BinOp, Expr, Ident, Lit, Pat, Type, UnOp};
 
 use super::ir::*;
 
@@ -483,6 +490,378 @@ fn value_reads<'a>(v: &'a Value, state: &Ident, out: &mut Vec<&'a Expr>) -> bool
         _ => {
             let (stmts, values, _) = v.parts();
             stmts.is_empty() && values.into_iter().all(|v| value_reads(v, state, out))
+        }
+    }
+}
+
+/// Where a read of the state takes its element.
+#[derive(Clone, Copy)]
+pub(crate) enum Read<'a> {
+    /// `cur[i + k]` in the inner loop.
+    At(i64),
+    /// `cur[e]` outside it, `e` the same every step: evaluated once, when
+    /// the graph is built (number `n` of the plan's `fixed`).
+    Fixed(usize, &'a Expr),
+}
+
+/// A lazy argument, or a plain one.
+pub(crate) enum SArg<'a> {
+    Plain(&'a Expr),
+    /// A value made earlier in the same element; `last`: its last use.
+    Local { name: Ident, last: bool },
+    /// An element of the step before, read directly or through a `let`.
+    Read(Read<'a>),
+}
+
+/// One task: `let name = fam(args);`.
+pub(crate) struct SLink<'a> {
+    pub name: Ident,
+    pub ty: Option<&'a Type>,
+    pub fam: FamId,
+    pub args: Vec<SArg<'a>>,
+}
+
+pub(crate) enum SEvent<'a> {
+    Plain(&'a TokenStream),
+    Link(SLink<'a>),
+}
+
+/// How one element of a step is made: `events`, then `value` is pushed.
+pub(crate) struct Element<'a> {
+    pub events: Vec<SEvent<'a>>,
+    pub value: SArg<'a>,
+}
+
+/// A step loop run fused, step after step.
+pub(crate) struct StepsPlan<'a> {
+    pub stmt: usize,
+    pub state: &'a Ident,
+    pub tpat: &'a Pat,
+    pub trange: &'a Expr,
+    pub ipat: &'a Pat,
+    pub irange: &'a Expr,
+    /// The elements pushed before the inner loop, one iteration's, and
+    /// those pushed after it.
+    pub before: Vec<Element<'a>>,
+    pub inner: Element<'a>,
+    pub after: Vec<Element<'a>>,
+    /// The smallest and largest offset of the inner loop's reads.
+    pub reach: Option<(i64, i64)>,
+    /// The index expressions of the reads outside the inner loop.
+    pub fixed: Vec<&'a Expr>,
+    pub span: proc_macro2::Span,
+}
+
+/// The step loops among the top-level statements that run fused.
+pub(crate) fn steps_plans(g: &Graph) -> Vec<StepsPlan<'_>> {
+    g.stmts
+        .iter()
+        .enumerate()
+        .filter_map(|(k, s)| steps_plan(g, k, s))
+        .collect()
+}
+
+fn steps_plan<'a>(g: &'a Graph, stmt: usize, s: &'a Stmt) -> Option<StepsPlan<'a>> {
+    let found = step_loop(stmt, s)?;
+    found.reach?;
+    let Stmt::For {
+        label: None,
+        pat: tpat,
+        iter: trange,
+        body,
+        ..
+    } = s
+    else {
+        return None;
+    };
+    let trange = super::lower::as_range(trange)?;
+    let state = match body.last()? {
+        Stmt::AssignVec { name, .. } => name,
+        _ => return None,
+    };
+    let mut b = Builder {
+        g,
+        state,
+        next: body.iter().find_map(|s| match s {
+            Stmt::VecLocal { pat, .. } => pat_ident(pat),
+            _ => None,
+        })?,
+        outer: Vec::new(),
+        fixed: Vec::new(),
+        reach: None,
+    };
+    super::parse::pat_idents(tpat, &mut b.outer);
+    let (mut before, mut after, mut inner) = (Vec::new(), Vec::new(), None);
+    for st in &body[1..body.len() - 1] {
+        match st {
+            Stmt::Push { value, .. } => {
+                let e = b.element(&[], value, 1, None)?;
+                match inner {
+                    None => before.push(e),
+                    Some(_) => after.push(e),
+                }
+            }
+            Stmt::For {
+                pat, iter, body, ..
+            } => {
+                let var = pat_ident(pat)?;
+                let range = super::lower::as_range(iter)?;
+                // The inner range is evaluated once: the same every step.
+                let ts = quote::quote!(#range);
+                let mut names = b.outer.clone();
+                names.push(state.clone());
+                if names
+                    .iter()
+                    .any(|n| super::lower::tokens_mention(&ts, &n.to_string()))
+                {
+                    return None;
+                }
+                let (Stmt::Push { value, .. }, rest) = body.split_last()? else {
+                    return None;
+                };
+                inner = Some((pat, range, b.element(rest, value, 2, Some(var))?));
+            }
+            _ => return None,
+        }
+    }
+    let (ipat, irange, inner) = inner?;
+    let plan = StepsPlan {
+        stmt,
+        state,
+        tpat,
+        trange,
+        ipat,
+        irange,
+        before,
+        inner,
+        after,
+        reach: b.reach,
+        fixed: b.fixed,
+        span: super::lower::span_of(trange),
+    };
+    plain_kept(g, stmt, &plan).then_some(plan)
+}
+
+/// The plain names the fused steps read stay borrowed until the graph
+/// runs: nothing after the loop may change them.
+fn plain_kept(g: &Graph, stmt: usize, p: &StepsPlan<'_>) -> bool {
+    let mut free = Vec::new();
+    let mut bound: Vec<String> = Vec::new();
+    let mut names = Vec::new();
+    super::parse::pat_idents(p.tpat, &mut names);
+    super::parse::pat_idents(p.ipat, &mut names);
+    bound.extend(names.iter().map(|n| n.to_string()));
+    let mut add = |ts: TokenStream| super::lower::free_idents(&ts, &mut free);
+    let irange = p.irange;
+    add(quote::quote!(#irange));
+    for e in p.before.iter().chain([&p.inner]).chain(&p.after) {
+        for ev in &e.events {
+            match ev {
+                SEvent::Plain(ts) => {
+                    add((*ts).clone());
+                    super::lower::bound_names(ts, &mut bound);
+                }
+                SEvent::Link(l) => {
+                    for a in &l.args {
+                        if let SArg::Plain(x) = a {
+                            add(quote::quote!(#x));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    free.retain(|f| !bound.contains(f));
+    free.is_empty()
+        || !g.stmts[stmt + 1..]
+            .iter()
+            .any(|s| super::lower::changes(s, &free, &[]))
+}
+
+struct Builder<'a> {
+    g: &'a Graph,
+    state: &'a Ident,
+    next: &'a Ident,
+    /// The step loop's own names (`t`): a boundary read may not use them.
+    outer: Vec<Ident>,
+    fixed: Vec<&'a Expr>,
+    reach: Option<(i64, i64)>,
+}
+
+/// The values an element's events made so far, and the reads bound by
+/// `let`s (`let l = cur[i - 1];`).
+struct Names<'a> {
+    locals: Vec<Ident>,
+    reads: Vec<(Ident, Read<'a>)>,
+    anon: usize,
+}
+
+impl<'a> Builder<'a> {
+    /// One element: the statements before its push, then the pushed value;
+    /// its tasks sit at loop depth `depth`, `var` is the inner loop's.
+    fn element(
+        &mut self,
+        stmts: &'a [Stmt],
+        value: &'a Value,
+        depth: usize,
+        var: Option<&Ident>,
+    ) -> Option<Element<'a>> {
+        let mut n = Names {
+            locals: Vec::new(),
+            reads: Vec::new(),
+            anon: 0,
+        };
+        let mut events = Vec::new();
+        let mut plain_locals = Vec::new();
+        for st in stmts {
+            match st {
+                Stmt::Plain(ts) => {
+                    if !super::lower::plain_is_local(ts, &plain_locals) || jumps(ts) {
+                        return None;
+                    }
+                    super::lower::bound_names(ts, &mut plain_locals);
+                    events.push(SEvent::Plain(ts));
+                }
+                Stmt::Let {
+                    mutability: None,
+                    name,
+                    ty,
+                    value,
+                    vec: false,
+                } => match value {
+                    Value::Call { fam, args } => {
+                        self.call(*fam, args, Some(name.clone()), ty.as_ref(), depth, var, &mut n, &mut events)?;
+                    }
+                    v => {
+                        let r = self.read(v, var, &n)?;
+                        n.reads.push((name.clone(), r));
+                    }
+                },
+                _ => return None,
+            }
+        }
+        let value = self.arg(value, depth, var, &mut n, &mut events)?;
+        let mut e = Element { events, value };
+        mark_last(&mut e);
+        Some(e)
+    }
+
+    /// A read of the state (or a name bound to one).
+    fn read(&mut self, v: &'a Value, var: Option<&Ident>, n: &Names<'a>) -> Option<Read<'a>> {
+        match v {
+            Value::Index {
+                name,
+                row: None,
+                index,
+                ..
+            } if name == self.state => match var {
+                Some(var) => {
+                    let k = Poly::of(index)?.offset_from(&Poly::name(var))?;
+                    let (lo, hi) = self.reach.unwrap_or((k, k));
+                    self.reach = Some((lo.min(k), hi.max(k)));
+                    Some(Read::At(k))
+                }
+                None => {
+                    let ts = quote::quote!(#index);
+                    let mut names = self.outer.clone();
+                    names.push(self.state.clone());
+                    names.push(self.next.clone());
+                    if names
+                        .iter()
+                        .any(|o| super::lower::tokens_mention(&ts, &o.to_string()))
+                    {
+                        return None;
+                    }
+                    self.fixed.push(index);
+                    Some(Read::Fixed(self.fixed.len() - 1, index))
+                }
+            },
+            Value::Var { name, .. } => n
+                .reads
+                .iter()
+                .rev()
+                .find(|(r, _)| r == name)
+                .map(|(_, r)| *r),
+            _ => None,
+        }
+    }
+
+    fn arg(
+        &mut self,
+        v: &'a Value,
+        depth: usize,
+        var: Option<&Ident>,
+        n: &mut Names<'a>,
+        events: &mut Vec<SEvent<'a>>,
+    ) -> Option<SArg<'a>> {
+        match v {
+            Value::Var { name, .. } if n.locals.contains(name) => Some(SArg::Local {
+                name: name.clone(),
+                last: false,
+            }),
+            Value::Call { fam, args } => {
+                let name = self.call(*fam, args, None, None, depth, var, n, events)?;
+                Some(SArg::Local { name, last: false })
+            }
+            v => self.read(v, var, n).map(SArg::Read),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn call(
+        &mut self,
+        fam: FamId,
+        args: &'a [Arg],
+        name: Option<Ident>,
+        ty: Option<&'a Type>,
+        depth: usize,
+        var: Option<&Ident>,
+        n: &mut Names<'a>,
+        events: &mut Vec<SEvent<'a>>,
+    ) -> Option<Ident> {
+        let f = &self.g.families[fam];
+        if f.depth != depth || f.reduce || f.params.len() != args.len() {
+            return None;
+        }
+        let mut out = Vec::new();
+        for a in args {
+            out.push(match a {
+                Arg::Plain(e) => SArg::Plain(e),
+                Arg::Lazy(v) => self.arg(v, depth, var, n, events)?,
+            });
+        }
+        let name = name.unwrap_or_else(|| {
+            n.anon += 1;
+            format_ident!("__tg_n{}", n.anon, span = f.span)
+        });
+        // A name bound again hides the read of the same name.
+        n.reads.retain(|(r, _)| *r != name);
+        n.locals.push(name.clone());
+        events.push(SEvent::Link(SLink {
+            name: name.clone(),
+            ty,
+            fam,
+            args: out,
+        }));
+        Some(name)
+    }
+}
+
+/// Sets `last` on every local use that no later one repeats.
+fn mark_last(e: &mut Element<'_>) {
+    let mut seen: Vec<Ident> = Vec::new();
+    let mut mark = |a: &mut SArg<'_>| {
+        if let SArg::Local { name, last } = a {
+            *last = !seen.contains(name);
+            seen.push(name.clone());
+        }
+    };
+    mark(&mut e.value);
+    for ev in e.events.iter_mut().rev() {
+        if let SEvent::Link(l) = ev {
+            for a in l.args.iter_mut().rev() {
+                mark(a);
+            }
         }
     }
 }

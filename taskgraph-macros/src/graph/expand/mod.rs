@@ -17,6 +17,7 @@ use super::lower::{Event, LinkArg, Lowering, Out, Pass, Plan, PlanKind};
 use crate::paths::{self, private, temp};
 
 mod callees;
+mod steps;
 mod template;
 
 struct Ctx<'a> {
@@ -83,6 +84,16 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
             decls.push(quote!(#c let mut #e = #scope.elements(#info);));
             table.push(quote!(&#e));
         }
+    }
+    for (p, plan) in low.steps.iter().enumerate() {
+        let (l, e) = (steps::loop_ident(p), steps::elem_ident(p));
+        let (c, info) = plan_info(plan.span, "loop", &format!("__TG_SL{p}"));
+        decls.push(quote!(#c let mut #l = #scope.loop_family(#info);));
+        table.push(quote!(&#l));
+        let st = plan.state;
+        let (c, info) = plan_info(st.span(), &st.to_string(), &format!("__TG_SE{p}"));
+        decls.push(quote!(#c let mut #e = #scope.elements(#info);));
+        table.push(quote!(&#e));
     }
     // Sources of values from outside the graph, numbered after the rest.
     for k in 0..g.sources {
@@ -306,6 +317,9 @@ impl Ctx<'_> {
     /// A top-level statement: its fused and node-by-node forms, or just the
     /// latter.
     fn top_stmt(&self, i: usize, s: &Stmt) -> TokenStream {
+        if let Some((p, plan)) = self.low.steps_of(i) {
+            return self.steps_stmt(p, plan, s);
+        }
         let Some((p, plan)) = self.low.plan_of(i) else {
             return self.stmt(s);
         };

@@ -1,0 +1,255 @@
+//! Step loops (`for t in .. { let mut next = Vec::new(); .. cur = next; }`)
+//! whose reads of the step before have a reach run fused, step after step:
+//! they must behave exactly like the same graphs run node by node (values,
+//! errors naming the task's loop indices), and like sequential Rust.
+
+use proptest::prelude::*;
+use taskdag::{delayed, graph, Error, Runtime};
+
+#[delayed]
+fn leaf(i: u64) -> u64 {
+    i * 7 + 1
+}
+#[delayed]
+fn mix(a: u64, b: u64, c: u64) -> u64 {
+    a.wrapping_mul(31).wrapping_add(b.wrapping_mul(17)).wrapping_add(c) % 1_000_003
+}
+#[delayed]
+fn edge(a: u64) -> u64 {
+    a + 1
+}
+#[delayed]
+fn add(a: u64, b: u64) -> u64 {
+    a.wrapping_add(b)
+}
+#[derive(Debug)]
+struct Bad;
+impl std::fmt::Display for Bad {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("bad cell")
+    }
+}
+impl std::error::Error for Bad {}
+#[delayed]
+fn checked(a: u64, t: usize, i: usize, bad: (usize, usize)) -> Result<u64, Bad> {
+    if (t, i) == bad {
+        Err(Bad)
+    } else {
+        Ok(a + 1)
+    }
+}
+
+fn runtimes(threads: usize) -> [Runtime; 2] {
+    [true, false].map(|f| {
+        Runtime::builder()
+            .threads(threads)
+            .fuse_loops(f)
+            .build()
+            .unwrap()
+    })
+}
+
+/// The 3-point stencil with its two boundary cells, sequentially.
+fn stencil_seq(w: usize, steps: usize) -> Vec<u64> {
+    let mut cur: Vec<u64> = (0..w as u64).map(|i| i * 7 + 1).collect();
+    for _ in 0..steps {
+        let mut next = vec![cur[0] + 1];
+        for i in 1..w - 1 {
+            next.push(
+                cur[i - 1]
+                    .wrapping_mul(31)
+                    .wrapping_add(cur[i].wrapping_mul(17))
+                    .wrapping_add(cur[i + 1])
+                    % 1_000_003,
+            );
+        }
+        next.push(cur[w - 1] + 1);
+        cur = next;
+    }
+    cur
+}
+
+fn stencil(rt: &Runtime, w: usize, steps: usize) -> Vec<u64> {
+    rt.compute(graph! {
+        let mut cur: Vec<_> = (0..w as u64).map(|i| leaf(i)).collect();
+        for _ in 0..steps {
+            let mut next = Vec::new();
+            next.push(edge(cur[0]));
+            for i in 1..w - 1 {
+                next.push(mix(cur[i - 1], cur[i], cur[i + 1]));
+            }
+            next.push(edge(cur[w - 1]));
+            cur = next;
+        }
+        cur
+    })
+    .unwrap()
+}
+
+#[test]
+fn the_stencil_matches_sequential_fused_or_not() {
+    for threads in [1, 2, 3] {
+        for rt in runtimes(threads) {
+            for (w, steps) in [(3, 1), (3, 0), (5, 4), (64, 33), (1000, 20)] {
+                assert_eq!(stencil(&rt, w, steps), stencil_seq(w, steps), "{w} {steps}");
+            }
+        }
+    }
+}
+
+/// Reads through `let`s, a wider reach on one side, a value pushed as it is.
+fn lopsided(rt: &Runtime, w: usize, steps: usize) -> Vec<u64> {
+    rt.compute(graph! {
+        let mut cur: Vec<_> = (0..w as u64).map(|i| leaf(i)).collect();
+        for t in 0..steps {
+            let mut next = Vec::new();
+            next.push(cur[0]);
+            next.push(cur[1]);
+            for i in 2..w - 1 {
+                let far = cur[i - 2];
+                let x = add(far, cur[i + 1]);
+                let y = add(x, t as u64);
+                next.push(add(x, y));
+            }
+            next.push(cur[w - 1]);
+            cur = next;
+        }
+        cur
+    })
+    .unwrap()
+}
+
+fn lopsided_seq(w: usize, steps: usize) -> Vec<u64> {
+    let mut cur: Vec<u64> = (0..w as u64).map(|i| i * 7 + 1).collect();
+    for t in 0..steps {
+        let mut next = vec![cur[0], cur[1]];
+        for i in 2..w - 1 {
+            let x = cur[i - 2].wrapping_add(cur[i + 1]);
+            next.push(x.wrapping_add(x.wrapping_add(t as u64)));
+        }
+        next.push(cur[w - 1]);
+        cur = next;
+    }
+    cur
+}
+
+#[test]
+fn reads_through_lets_and_plain_values_of_the_step() {
+    for rt in runtimes(2) {
+        for (w, steps) in [(4, 3), (17, 9)] {
+            assert_eq!(lopsided(&rt, w, steps), lopsided_seq(w, steps));
+        }
+    }
+}
+
+#[test]
+fn a_failure_inside_a_step_names_its_task_fused_or_not() {
+    let mut messages = Vec::new();
+    for rt in runtimes(2) {
+        let (w, steps, bad) = (50usize, 6usize, (4usize, 23usize));
+        let e = rt
+            .compute(graph! {
+                let mut cur: Vec<_> = (0..w as u64).map(|i| leaf(i)).collect();
+                for t in 0..steps {
+                    let mut next = Vec::new();
+                    for i in 0..w {
+                        next.push(checked(cur[i], t, i, bad)?);
+                    }
+                    cur = next;
+                }
+                cur
+            })
+            .unwrap_err();
+        messages.push(e.to_string());
+        let Error::TaskFailed { task, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!((task.function(), task.indices.clone()), ("checked", vec![4, 23]));
+    }
+    assert_eq!(messages[0], messages[1]);
+}
+
+#[test]
+fn a_read_out_of_range_is_reported_as_node_by_node_does() {
+    let mut messages = Vec::new();
+    for rt in runtimes(2) {
+        let w = 8usize;
+        let e = rt
+            .compute(graph! {
+                let mut cur: Vec<_> = (0..w as u64).map(|i| leaf(i)).collect();
+                for _ in 0..3 {
+                    let mut next = Vec::new();
+                    for i in 0..w {
+                        next.push(add(cur[i], cur[i + 1]));
+                    }
+                    cur = next;
+                }
+                cur
+            })
+            .unwrap_err();
+        messages.push(e.to_string());
+    }
+    assert_eq!(messages[0], messages[1]);
+    assert!(messages[0].contains("out of range"), "{}", messages[0]);
+}
+
+/// A stencil reading `lo` cells back and `hi` ahead, with boundary cells
+/// `edge(cur[j])` for `j` in `pre` and `edge(cur[w - j])` for `j` in `post`.
+macro_rules! reach {
+    ($rt:expr, $w:expr, $steps:expr, $lo:literal, $hi:literal, [$($pre:literal),*], [$($post:literal),*]) => {{
+        let (w, steps): (usize, usize) = ($w, $steps);
+        let got = $rt
+            .compute(graph! {
+                let mut cur: Vec<_> = (0..w as u64).map(|i| leaf(i)).collect();
+                for _ in 0..steps {
+                    let mut next = Vec::new();
+                    $( next.push(edge(cur[$pre])); )*
+                    for i in $lo..w - $hi {
+                        next.push(mix(cur[i - $lo], cur[i], cur[i + $hi]));
+                    }
+                    $( next.push(edge(cur[w - $post])); )*
+                    cur = next;
+                }
+                cur
+            })
+            .unwrap();
+        let mut cur: Vec<u64> = (0..w as u64).map(|i| i * 7 + 1).collect();
+        for _ in 0..steps {
+            let mut next = Vec::new();
+            $( next.push(cur[$pre] + 1); )*
+            for i in $lo..w - $hi {
+                next.push(
+                    cur[i - $lo]
+                        .wrapping_mul(31)
+                        .wrapping_add(cur[i].wrapping_mul(17))
+                        .wrapping_add(cur[i + $hi])
+                        % 1_000_003,
+                );
+            }
+            $( next.push(cur[w - $post] + 1); )*
+            cur = next;
+        }
+        (got, cur)
+    }};
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn stencils_of_any_reach_match_sequential_and_node_by_node(
+        case in 0usize..4,
+        extra in 1usize..70,
+        steps in 0usize..12,
+        threads in 1usize..=8,
+    ) {
+        for rt in runtimes(threads) {
+            let (got, want) = match case {
+                0 => reach!(rt, 2 + extra, steps, 1, 1, [0], [1]),
+                1 => reach!(rt, 3 + extra, steps, 2, 1, [0, 1], [1]),
+                2 => reach!(rt, 2 + extra, steps, 0, 2, [], [2, 1]),
+                _ => reach!(rt, 6 + extra, steps, 3, 3, [0, 1, 2], [3, 2, 1]),
+            };
+            prop_assert_eq!(got, want);
+        }
+    }
+}
