@@ -110,12 +110,49 @@ fn chain(rt: &Runtime, n: i64) -> (i64, usize) {
     (s, ALLOCS.load(Ordering::SeqCst) - before)
 }
 
+/// A 3-point stencil of `w` cells with its two boundary cells, `steps`
+/// steps: fused step after step. Returns the sum of the last step.
+fn stencil(rt: &Runtime, w: usize, steps: usize) -> (i64, usize) {
+    let before = ALLOCS.load(Ordering::SeqCst);
+    let v = rt
+        .compute(graph! {
+            let mut cur: Vec<_> = (0..w as i64).map(|i| inc(i)).collect();
+            for _ in 0..steps {
+                let mut next = Vec::new();
+                next.push(inc(cur[0]));
+                for i in 1..w - 1 {
+                    next.push(add(add(cur[i - 1], cur[i]), cur[i + 1]) % 1_000_003);
+                }
+                next.push(dec(cur[w - 1]));
+                cur = next;
+            }
+            cur
+        })
+        .unwrap();
+    let n = ALLOCS.load(Ordering::SeqCst) - before;
+    (v.iter().sum(), n)
+}
+
+fn stencil_expected(w: usize, steps: usize) -> i64 {
+    let mut cur: Vec<i64> = (0..w as i64).map(|i| i + 1).collect();
+    for _ in 0..steps {
+        let mut next = vec![cur[0] + 1];
+        for i in 1..w - 1 {
+            next.push((cur[i - 1] + cur[i] + cur[i + 1]) % 1_000_003);
+        }
+        next.push(cur[w - 1] - 1);
+        cur = next;
+    }
+    cur.iter().sum()
+}
+
 /// What [`measure`] found on one runtime: (result, allocations) for each
 /// graph at its small and its large size.
 struct Counts {
     tutorial: [(i64, usize); 2],
     mixed: [(i64, usize); 2],
     chain: [(i64, usize); 2],
+    stencil: [(i64, usize); 2],
 }
 
 /// Warms `rt` up at the largest sizes (the runtime keeps that storage), then
@@ -124,10 +161,12 @@ fn measure(rt: &Runtime) -> Counts {
     tutorial(rt, 65_536);
     mixed(rt, 65_536);
     chain(rt, 100_000);
+    stencil(rt, 1000, 100);
     Counts {
         tutorial: [tutorial(rt, 1024), tutorial(rt, 65_536)],
         mixed: [mixed(rt, 1024), mixed(rt, 65_536)],
         chain: [chain(rt, 1_000), chain(rt, 100_000)],
+        stencil: [stencil(rt, 64, 16), stencil(rt, 1000, 100)],
     }
 }
 
@@ -167,6 +206,21 @@ fn check(c: &Counts, threads: usize, fuse: bool) {
             c < 16 + 2 * threads,
             "{threads} threads, fused {fuse}: chain allocations {c_a} and {c_b}"
         );
+    }
+
+    // A stencil fused step after step: its two buffers, not one per value.
+    let [(s_small, s_a), (s_large, s_b)] = c.stencil;
+    assert_eq!(
+        (s_small, s_large),
+        (stencil_expected(64, 16), stencil_expected(1000, 100))
+    );
+    if fuse {
+        for s in [s_a, s_b] {
+            assert!(
+                s < 32 + 4 * threads,
+                "{threads} threads, fused {fuse}: stencil allocations {s_a} and {s_b}"
+            );
+        }
     }
 }
 

@@ -3,7 +3,11 @@
 //! they must behave exactly like the same graphs run node by node (values,
 //! errors naming the task's loop indices), and like sequential Rust.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use proptest::prelude::*;
+use taskdag::observe::{BlockEvent, Observer, TaskEvent};
 use taskdag::{delayed, graph, Error, Runtime};
 
 #[delayed]
@@ -251,5 +255,64 @@ proptest! {
             };
             prop_assert_eq!(got, want);
         }
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    tasks: AtomicU64,
+    blocks: AtomicU64,
+    values: AtomicU64,
+}
+
+impl Observer for Counts {
+    fn task_finished(&self, _: &TaskEvent<'_>) {
+        self.tasks.fetch_add(1, Ordering::Relaxed);
+    }
+    fn block_finished(&self, b: &BlockEvent) {
+        self.blocks.fetch_add(1, Ordering::Relaxed);
+        self.values
+            .fetch_add(u64::from(b.hi - b.lo), Ordering::Relaxed);
+    }
+}
+
+/// The ring stencil's reads (`(i + w - 1) % w`) have no reach.
+fn ring(rt: &Runtime, w: usize, steps: usize) -> Vec<u64> {
+    rt.compute(graph! {
+        let mut cur: Vec<_> = (0..w as u64).map(|i| leaf(i)).collect();
+        for _ in 0..steps {
+            let mut next = Vec::new();
+            for i in 0..w {
+                let l = cur[(i + w - 1) % w];
+                next.push(mix(l, cur[i], cur[(i + 1) % w]));
+            }
+            cur = next;
+        }
+        cur
+    })
+    .unwrap()
+}
+
+#[test]
+fn observers_see_the_steps_as_blocks_and_the_rest_as_tasks() {
+    let (w, steps) = (40usize, 5usize);
+    for threads in [1, 2] {
+        let c = Arc::new(Counts::default());
+        let rt = Runtime::builder()
+            .threads(threads)
+            .observer(c.clone())
+            .build()
+            .unwrap();
+        assert_eq!(stencil(&rt, w, steps), stencil_seq(w, steps));
+        // The leaves (a fused loop of their own) and every value of every
+        // step run in blocks: no task runs node by node.
+        assert_eq!(c.tasks.load(Ordering::Relaxed), 0);
+        assert_eq!(c.values.load(Ordering::Relaxed), (w + w * steps) as u64);
+        assert!(c.blocks.load(Ordering::Relaxed) >= steps as u64);
+        // Without a reach: the steps node by node, every task seen.
+        let got = ring(&rt, w, steps);
+        assert_eq!(c.tasks.load(Ordering::Relaxed), (w * steps) as u64);
+        let fused_off = Runtime::builder().fuse_loops(false).build().unwrap();
+        assert_eq!(got, ring(&fused_off, w, steps));
     }
 }
