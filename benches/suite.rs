@@ -314,6 +314,10 @@ enum Shape {
     /// A 1-D 3-point stencil over a ring of STENCIL_W cells, n time steps:
     /// `next[i] = add(add(cur[i - 1], cur[i]), cur[i + 1])`.
     Stencil,
+    /// A 1-D 3-point stencil of n cells with two boundary cells, n steps:
+    /// `next.push(add(add(cur[i - 1], cur[i]), cur[i + 1]))` for
+    /// `i in 1..n - 1`, `inc(cur[0])` and `inc(cur[n - 1])` at the ends.
+    Stencil1d,
     /// An n × n wavefront: cell (r, c) adds the cells above and to the left.
     Wavefront,
     /// The tutorial's `while` loop summing n leaves pairwise.
@@ -335,6 +339,7 @@ impl Shape {
             Shape::Nested => "nested",
             Shape::GatherReduce => "gather+reduce",
             Shape::Stencil => "stencil",
+            Shape::Stencil1d => "stencil-1d",
             Shape::Wavefront => "wavefront",
             Shape::WhileTree => "while-tree",
         }
@@ -350,6 +355,7 @@ impl Shape {
             Shape::Nested => 2 * n - 1,
             Shape::GatherReduce => 2 * n,
             Shape::Stencil => STENCIL_W + 2 * STENCIL_W * n,
+            Shape::Stencil1d => n + n * (2 * (n - 2) + 2),
             Shape::Wavefront => n * n,
             Shape::WhileTree => 2 * n - 1,
         }
@@ -443,6 +449,20 @@ fn sequential(o: &impl Ops, shape: Shape, n: u64) -> u64 {
             }
             cur.iter().fold(0, |a, &b| a.wrapping_add(b))
         }
+        Shape::Stencil1d => {
+            let w = n as usize;
+            let mut cur: Vec<u64> = (0..n).map(|i| o.leaf(i)).collect();
+            let mut next = vec![0; w];
+            for _ in 0..n {
+                next[0] = o.inc(cur[0]);
+                for i in 1..w - 1 {
+                    next[i] = o.add(o.add(cur[i - 1], cur[i]), cur[i + 1]);
+                }
+                next[w - 1] = o.inc(cur[w - 1]);
+                std::mem::swap(&mut cur, &mut next);
+            }
+            cur.iter().fold(0, |a, &b| a.wrapping_add(b))
+        }
         Shape::Wavefront => {
             let g = n as usize;
             let mut grid = vec![0u64; g * g];
@@ -513,6 +533,23 @@ fn with_rayon(o: &impl Ops, shape: Shape, n: u64) -> Option<u64> {
                     .map(|i| {
                         let (l, r) = (cur[(i + w - 1) % w], cur[(i + 1) % w]);
                         o.add(o.add(l, cur[i]), r)
+                    })
+                    .collect();
+            }
+            cur.iter().fold(0, |a, &b| a.wrapping_add(b))
+        }
+        Shape::Stencil1d => {
+            let w = n as usize;
+            let mut cur: Vec<u64> = (0..n).into_par_iter().map(|i| o.leaf(i)).collect();
+            for _ in 0..n {
+                cur = (0..w)
+                    .into_par_iter()
+                    .map(|i| {
+                        if i == 0 || i == w - 1 {
+                            o.inc(cur[i])
+                        } else {
+                            o.add(o.add(cur[i - 1], cur[i]), cur[i + 1])
+                        }
                     })
                     .collect();
             }
@@ -637,6 +674,23 @@ macro_rules! with_taskgraph {
                             let r = cur[(i + 1) % w];
                             next.push($m::add($m::add(l, cur[i]), r));
                         }
+                        cur = next;
+                    }
+                    cur
+                })
+                .map(|v| v.iter().fold(0, |a: u64, &b| a.wrapping_add(b)))
+            }
+            Shape::Stencil1d => {
+                let w = $n as usize;
+                rt.compute(graph! {
+                    let mut cur: Vec<_> = (0..$n).map(|i| $m::leaf(i)).collect();
+                    for _ in 0..$n {
+                        let mut next = Vec::new();
+                        next.push($m::inc(cur[0]));
+                        for i in 1..w - 1 {
+                            next.push($m::add($m::add(cur[i - 1], cur[i]), cur[i + 1]));
+                        }
+                        next.push($m::inc(cur[w - 1]));
                         cur = next;
                     }
                     cur
@@ -1363,6 +1417,7 @@ pub fn run(args: &[String]) {
                 (Shape::Nested, 512),
                 (Shape::GatherReduce, 64),
                 (Shape::Stencil, 2),
+                (Shape::Stencil1d, 16),
                 (Shape::Wavefront, 16),
                 (Shape::WhileTree, 100),
             ],
@@ -1372,6 +1427,7 @@ pub fn run(args: &[String]) {
                 (Shape::Tree, 1 << 5),
                 (Shape::FanJoin, 50),
                 (Shape::Stencil, 1),
+                (Shape::Stencil1d, 8),
                 (Shape::Wavefront, 8),
                 (Shape::WhileTree, 50),
             ],
@@ -1394,6 +1450,7 @@ pub fn run(args: &[String]) {
                 (Shape::Nested, 65536),
                 (Shape::GatherReduce, 65536),
                 (Shape::Stencil, 1000),
+                (Shape::Stencil1d, 1000),
                 (Shape::Wavefront, 256),
                 (Shape::Wavefront, 1024),
                 (Shape::WhileTree, 65536),
@@ -1405,6 +1462,7 @@ pub fn run(args: &[String]) {
                 (Shape::Tree, 1 << 12),
                 (Shape::FanJoin, 10_000),
                 (Shape::Stencil, 10),
+                (Shape::Stencil1d, 100),
                 (Shape::Wavefront, 100),
                 (Shape::WhileTree, 4096),
             ],

@@ -16,7 +16,10 @@ fn leaf(i: u64) -> u64 {
 }
 #[delayed]
 fn mix(a: u64, b: u64, c: u64) -> u64 {
-    a.wrapping_mul(31).wrapping_add(b.wrapping_mul(17)).wrapping_add(c) % 1_000_003
+    a.wrapping_mul(31)
+        .wrapping_add(b.wrapping_mul(17))
+        .wrapping_add(c)
+        % 1_000_003
 }
 #[delayed]
 fn edge(a: u64) -> u64 {
@@ -168,7 +171,10 @@ fn a_failure_inside_a_step_names_its_task_fused_or_not() {
         let Error::TaskFailed { task, .. } = &e else {
             panic!("{e:?}")
         };
-        assert_eq!((task.function(), task.indices.clone()), ("checked", vec![4, 23]));
+        assert_eq!(
+            (task.function(), task.indices.clone()),
+            ("checked", vec![4, 23])
+        );
     }
     assert_eq!(messages[0], messages[1]);
 }

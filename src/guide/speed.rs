@@ -17,11 +17,24 @@
 //!   ([`Runtime::builder().fuse_loops(false)`](crate::RuntimeBuilder::fuse_loops)
 //!   turns it off).
 //!
+//! - **Step loops run fused, step after step.** A top-level
+//!   `for t in range { let mut next = Vec::new(); ..; cur = next; }` whose
+//!   inner loop (`for i in range`) is straight-line (task calls, plain
+//!   `let`s, one push onto `next`) and reads `cur` only at the loop variable
+//!   plus constants (`cur[i - 1]`, `cur[i]`, `cur[i + 1]`), with boundary
+//!   pushes before and after it, runs as one fused loop: each step's values
+//!   in blocks over the threads, the next step starting when the last block
+//!   of a step ends. The reach is read from the index expressions at
+//!   compile time and checked against the widths when the graph is built;
+//!   where it cannot be (`cur[(i + w - 1) % w]`, an `if` in the body) the
+//!   loop runs node by node.
+//!
 //! - **Everything else runs node by node**, about 20-35 ns and 5 bytes of
-//!   scheduler memory per task. Loops that `if`, `while`, indexing or
-//!   expression tasks appear in are not fused yet: a stencil or a wavefront
-//!   written with `v[i - 1]` costs 100-200 ns per task at zero work, against
-//!   under 1 ns for a fused loop.
+//!   scheduler memory per task. Loops that `if`, `while`, other indexing or
+//!   expression tasks appear in are not fused yet: a ring stencil or a
+//!   wavefront written with `v[(i + w - 1) % w]` or `v[(r - 1) * w + c]`
+//!   costs 100-200 ns per task at zero work, against under 1 ns for a fused
+//!   loop.
 //!
 //! - **No per-task allocation.** Running a node allocates nothing, boxes
 //!   nothing and hashes nothing; the allocations of a `compute` depend on the

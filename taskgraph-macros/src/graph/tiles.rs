@@ -508,7 +508,10 @@ pub(crate) enum Read<'a> {
 pub(crate) enum SArg<'a> {
     Plain(&'a Expr),
     /// A value made earlier in the same element; `last`: its last use.
-    Local { name: Ident, last: bool },
+    Local {
+        name: Ident,
+        last: bool,
+    },
     /// An element of the step before, read directly or through a `let`.
     Read(Read<'a>),
 }
@@ -730,7 +733,16 @@ impl<'a> Builder<'a> {
                     vec: false,
                 } => match value {
                     Value::Call { fam, args } => {
-                        self.call(*fam, args, Some(name.clone()), ty.as_ref(), depth, var, &mut n, &mut events)?;
+                        self.call(
+                            *fam,
+                            args,
+                            Some(name.clone()),
+                            ty.as_ref(),
+                            depth,
+                            var,
+                            &mut n,
+                            &mut events,
+                        )?;
                     }
                     v => {
                         let r = self.read(v, var, &n)?;
