@@ -953,9 +953,7 @@ where
     fn run_step_block(
         &self,
         fam: u32,
-        t: u32,
-        lo: u32,
-        mut hi: u32,
+        (t, lo, mut hi): (u32, u32, u32),
         first: bool,
         tally: &mut Tally<'_>,
         cx: &Cx<'_, 'g>,
@@ -1037,7 +1035,7 @@ where
             (t, lo, hi) = (0, 0, w);
         }
         loop {
-            let done = self.run_step_block(fam, t, lo, hi, starts, tally, cx)?;
+            let done = self.run_step_block(fam, (t, lo, hi), starts, tally, cx)?;
             if self.remaining.fetch_sub(done, Ordering::AcqRel) != done {
                 return Ok(None);
             }
@@ -1096,7 +1094,7 @@ where
             "taskgraph internal error: a step loop of no steps or a vector of another width"
         );
         self.take_all(&init);
-        let n = steps.checked_mul(width).unwrap_or(usize::MAX);
+        let n = steps.saturating_mul(width);
         let kind = Steps {
             init,
             step,

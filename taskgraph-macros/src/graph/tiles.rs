@@ -35,7 +35,6 @@
 //! before is complete. Tiles of a step that wait only for the tiles of the
 //! step before that cover their reach are not built yet. Wavefronts are
 //! recognised ([`wavefronts`]) but not fused.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use std::collections::BTreeMap;
 
@@ -186,6 +185,7 @@ pub(crate) struct StepLoop {
 }
 
 /// The step loops among the graph's top-level statements.
+#[cfg(test)]
 pub(crate) fn step_loops(g: &Graph) -> Vec<StepLoop> {
     g.stmts
         .iter()
@@ -316,6 +316,9 @@ fn jumps(ts: &proc_macro2::TokenStream) -> bool {
 /// filling `v`, declared empty just before, row after row, one element per
 /// iteration, each iteration reading earlier elements of `v` itself.
 #[derive(Debug, PartialEq, Eq)]
+// Recognised but not fused yet (wavefronts run node by node): used by
+// the tests only, until the expansion runs wavefronts by tiles.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) struct Wavefront {
     /// The top-level `for` over rows.
     pub stmt: usize,
@@ -330,6 +333,9 @@ pub(crate) struct Wavefront {
 }
 
 /// The wavefronts among the graph's top-level statements.
+// Recognised but not fused yet (wavefronts run node by node): used by
+// the tests only, until the expansion runs wavefronts by tiles.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn wavefronts(g: &Graph) -> Vec<Wavefront> {
     g.stmts
         .iter()
@@ -339,6 +345,9 @@ pub(crate) fn wavefronts(g: &Graph) -> Vec<Wavefront> {
         .collect()
 }
 
+// Recognised but not fused yet (wavefronts run node by node): used by
+// the tests only, until the expansion runs wavefronts by tiles.
+#[cfg_attr(not(test), allow(dead_code))]
 fn wavefront(stmt: usize, decl: &Stmt, s: &Stmt) -> Option<Wavefront> {
     let Stmt::VecLocal { pat, .. } = decl else {
         return None;
@@ -407,6 +416,9 @@ fn wavefront(stmt: usize, decl: &Stmt, s: &Stmt) -> Option<Wavefront> {
 
 /// `d = rows * width + columns` with `rows`, `columns` constants, if it is
 /// (for a literal width, the rows are as many whole widths as `d` holds).
+// Recognised but not fused yet (wavefronts run node by node): used by
+// the tests only, until the expansion runs wavefronts by tiles.
+#[cfg_attr(not(test), allow(dead_code))]
 fn rows_and_columns(d: &Poly, width: &Poly) -> Option<(i64, i64)> {
     let (key, w) = width.0.iter().next()?;
     if key.is_empty() {
@@ -496,12 +508,12 @@ fn value_reads<'a>(v: &'a Value, state: &Ident, out: &mut Vec<&'a Expr>) -> bool
 
 /// Where a read of the state takes its element.
 #[derive(Clone, Copy)]
-pub(crate) enum Read<'a> {
+pub(crate) enum Read {
     /// `cur[i + k]` in the inner loop.
     At(i64),
     /// `cur[e]` outside it, `e` the same every step: evaluated once, when
     /// the graph is built (number `n` of the plan's `fixed`).
-    Fixed(usize, &'a Expr),
+    Fixed(usize),
 }
 
 /// A lazy argument, or a plain one.
@@ -513,7 +525,7 @@ pub(crate) enum SArg<'a> {
         last: bool,
     },
     /// An element of the step before, read directly or through a `let`.
-    Read(Read<'a>),
+    Read(Read),
 }
 
 /// One task: `let name = fam(args);`.
@@ -693,9 +705,9 @@ struct Builder<'a> {
 
 /// The values an element's events made so far, and the reads bound by
 /// `let`s (`let l = cur[i - 1];`).
-struct Names<'a> {
+struct Names {
     locals: Vec<Ident>,
-    reads: Vec<(Ident, Read<'a>)>,
+    reads: Vec<(Ident, Read)>,
     anon: usize,
 }
 
@@ -759,7 +771,7 @@ impl<'a> Builder<'a> {
     }
 
     /// A read of the state (or a name bound to one).
-    fn read(&mut self, v: &'a Value, var: Option<&Ident>, n: &Names<'a>) -> Option<Read<'a>> {
+    fn read(&mut self, v: &'a Value, var: Option<&Ident>, n: &Names) -> Option<Read> {
         match v {
             Value::Index {
                 name,
@@ -785,7 +797,7 @@ impl<'a> Builder<'a> {
                         return None;
                     }
                     self.fixed.push(index);
-                    Some(Read::Fixed(self.fixed.len() - 1, index))
+                    Some(Read::Fixed(self.fixed.len() - 1))
                 }
             },
             Value::Var { name, .. } => n
@@ -803,7 +815,7 @@ impl<'a> Builder<'a> {
         v: &'a Value,
         depth: usize,
         var: Option<&Ident>,
-        n: &mut Names<'a>,
+        n: &mut Names,
         events: &mut Vec<SEvent<'a>>,
     ) -> Option<SArg<'a>> {
         match v {
@@ -828,7 +840,7 @@ impl<'a> Builder<'a> {
         ty: Option<&'a Type>,
         depth: usize,
         var: Option<&Ident>,
-        n: &mut Names<'a>,
+        n: &mut Names,
         events: &mut Vec<SEvent<'a>>,
     ) -> Option<Ident> {
         let f = &self.g.families[fam];

@@ -77,10 +77,10 @@ impl Ctx<'_> {
             },
             None => quote!(true),
         };
-        let read = |r: &Read<'_>| -> TokenStream {
+        let read = |r: &Read| -> TokenStream {
             let at = match r {
                 Read::At(k) => quote!((#var as i64 + (#k)) as usize),
-                Read::Fixed(j, _) => {
+                Read::Fixed(j) => {
                     let x = &fixed[*j];
                     quote!(#x)
                 }
@@ -198,7 +198,7 @@ impl Ctx<'_> {
         &self,
         el: &Element<'_>,
         at: &TokenStream,
-        read: &dyn Fn(&Read<'_>) -> TokenStream,
+        read: &dyn Fn(&Read) -> TokenStream,
     ) -> TokenStream {
         let cx = &self.cx;
         let mut out = TokenStream::new();
