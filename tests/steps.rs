@@ -322,3 +322,53 @@ fn observers_see_the_steps_as_blocks_and_the_rest_as_tasks() {
         assert_eq!(got, ring(&fused_off, w, steps));
     }
 }
+
+#[delayed]
+fn cell(i: u64) -> String {
+    format!("{i}")
+}
+#[delayed]
+fn grow(l: &str, c: &str, r: &str, t: usize, i: usize) -> String {
+    if (t, i) == (3, 17) {
+        panic!("no 17 at 3");
+    }
+    format!("{}", (l.len() + c.len() + r.len()) % 10)
+}
+
+#[test]
+fn a_panic_inside_a_step_names_its_task_fused_or_not() {
+    let mut messages = Vec::new();
+    for rt in runtimes(2) {
+        let w = 30usize;
+        let run = |steps: usize| {
+            rt.compute(graph! {
+                let mut cur: Vec<_> = (0..w as u64).map(|i| cell(i)).collect();
+                for t in 0..steps {
+                    let mut next = Vec::new();
+                    next.push(cur[0]);
+                    for i in 1..w - 1 {
+                        next.push(grow(&cur[i - 1], &cur[i], &cur[i + 1], t, i - 1));
+                    }
+                    next.push(cur[w - 1]);
+                    cur = next;
+                }
+                cur
+            })
+        };
+        let e = run(6).unwrap_err();
+        messages.push(e.to_string());
+        let Error::TaskPanicked { task, message, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(
+            (task.function(), task.indices.clone(), message.as_str()),
+            ("grow", vec![3, 17], "no 17 at 3")
+        );
+        // Before step 3 nothing fails: values borrowed (`&str`), cells
+        // pushed as they are.
+        let ok = run(3).unwrap();
+        assert_eq!(ok.len(), w);
+        assert_eq!((ok[0].as_str(), ok[w - 1].as_str()), ("0", "29"));
+    }
+    assert_eq!(messages[0], messages[1]);
+}
