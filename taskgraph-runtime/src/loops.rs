@@ -916,6 +916,10 @@ pub struct Steps<'g, T, F, W> {
     width: u32,
     /// Step `t` reads `bufs[t % 2]` and writes `bufs[(t + 1) % 2]`.
     bufs: [UnsafeCell<Vec<Option<T>>>; 2],
+    /// The buffers' cells, found once when the run is prepared: blocks
+    /// reach them through these, never through a reference to a whole
+    /// buffer while another block writes it.
+    cells: [std::cell::Cell<*mut Option<T>>; 2],
     /// Values of the current step still to make.
     remaining: AtomicU32,
 }
@@ -937,14 +941,14 @@ where
     /// Copies the loop's input vector into the first buffer.
     #[inline(never)]
     fn load(&self, cx: &Cx<'_, 'g>) {
-        // SAFETY: the first block runs alone (no other block of this loop
-        // exists yet).
-        let first = unsafe { &mut *self.bufs[0].get() };
-        for (k, cell) in first.iter_mut().enumerate() {
+        let first = self.cells[0].get();
+        for k in 0..self.width as usize {
             let x = self.init.get(k).expect("in range");
             // SAFETY: the loop holds one use of each element (its gather),
-            // consumed here, once.
-            *cell = Some(unsafe { cx.slot(x).take_or_clone() });
+            // consumed here, once; the first block runs alone (no other
+            // block of this loop exists yet) and `k` < `width`, the first
+            // buffer's length.
+            unsafe { *first.add(k) = Some(cx.slot(x).take_or_clone()) };
         }
     }
 
@@ -964,10 +968,13 @@ where
         if first && cx.threads() > 1 {
             hi = first_cut(lo, hi, cx.first_piece(hi - lo), push);
         }
-        // SAFETY: see `Sync` above: the step's input is only read.
-        let prev: &[Option<T>] = unsafe { &*self.bufs[(t % 2) as usize].get() };
+        // SAFETY: see `Sync` above: the step's input is only read, and its
+        // `width` cells were made by `prepare` and filled by the step before.
+        let prev: &[Option<T>] = unsafe {
+            std::slice::from_raw_parts(self.cells[(t % 2) as usize].get(), self.width as usize)
+        };
         let last = t + 1 == self.steps;
-        let out = self.bufs[((t + 1) % 2) as usize].get();
+        let out = self.cells[((t + 1) % 2) as usize].get();
         let mut cur = lo;
         let mut probe = Probe::new();
         while cur < hi {
@@ -981,10 +988,11 @@ where
                 if last {
                     (self.write)(k, v, cx);
                 } else {
-                    // SAFETY: cell `k` of the step's output is this
-                    // iteration's alone (see `Sync` above); the vector is
-                    // `width` long and never resized during the run.
-                    unsafe { (&mut (*out))[k as usize] = Some(v) };
+                    // SAFETY: cell `k` (< `width`, the buffer's length) of
+                    // the step's output is this iteration's alone (see
+                    // `Sync` above), written through its own pointer; the
+                    // buffer is not resized during the run.
+                    unsafe { *out.add(k as usize) = Some(v) };
                 }
             }
             tally.add(end - cur);
@@ -1010,11 +1018,12 @@ where
     #[inline(never)]
     fn prepare(&self, _: u32, _: u32) {
         let w = self.width as usize;
-        for b in &self.bufs {
+        for (b, c) in self.bufs.iter().zip(&self.cells) {
             // SAFETY: called by `run`, before any block of this loop exists.
             let b = unsafe { &mut *b.get() };
             b.clear();
             b.resize_with(w, || None);
+            c.set(b.as_mut_ptr());
         }
         self.remaining.store(self.width, Ordering::Relaxed);
     }
@@ -1102,6 +1111,10 @@ where
             steps: steps as u32,
             width: width as u32,
             bufs: [UnsafeCell::new(Vec::new()), UnsafeCell::new(Vec::new())],
+            cells: [
+                std::cell::Cell::new(std::ptr::null_mut()),
+                std::cell::Cell::new(std::ptr::null_mut()),
+            ],
             remaining: AtomicU32::new(0),
         };
         self.set(n, kind, &[elements])
@@ -1331,4 +1344,79 @@ impl<K> crate::value::ValueOf for Loop<'_, K> {
 
 impl<T> crate::value::ValueOf for Elements<'_, T> {
     type Value = ();
+}
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    //! The step barrier of `Steps::run_block`, written out as it is there:
+    //! the blocks of a step write disjoint cells of the step's output and
+    //! count down `remaining` (`AcqRel`); the block that ends the step sets
+    //! `remaining` again and starts the next step, handing part of it to
+    //! another thread, whose block then reads every cell the step before
+    //! wrote. The hand-off is the deque's push and steal (a release and an
+    //! acquire), written here as a flag.
+    use loom::cell::UnsafeCell;
+    use loom::sync::atomic::{AtomicU32, Ordering};
+    use loom::sync::Arc;
+
+    struct Steps {
+        bufs: [[UnsafeCell<u32>; 2]; 2],
+        remaining: AtomicU32,
+        handed: AtomicU32,
+    }
+
+    /// Value `k` of step `t`, from both values of the step before; true if
+    /// this ended the step.
+    fn value(s: &Steps, t: usize, k: usize) -> bool {
+        let prev = &s.bufs[t % 2];
+        // SAFETY (model): the step before has ended; its cells are only read.
+        let v = prev[0].with(|p| unsafe { *p }) + prev[1].with(|p| unsafe { *p }) + k as u32;
+        // SAFETY (model): cell `k` of this step is this block's alone.
+        s.bufs[(t + 1) % 2][k].with_mut(|p| unsafe { *p = v });
+        s.remaining.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+
+    /// One thread: its value of step 0, then the part of step 1 it gets;
+    /// returns the last step's values if it ended it.
+    fn thread(s: &Steps, k: usize) -> Option<[u32; 2]> {
+        let mine = if value(s, 0, k) {
+            s.remaining.store(2, Ordering::Relaxed);
+            s.handed.store(1, Ordering::Release);
+            0
+        } else {
+            while s.handed.load(Ordering::Acquire) == 0 {
+                loom::thread::yield_now();
+            }
+            1
+        };
+        value(s, 1, mine).then(|| {
+            // SAFETY (model): the last step has ended.
+            [0, 1].map(|j| s.bufs[0][j].with(|p| unsafe { *p }))
+        })
+    }
+
+    #[test]
+    fn a_step_reads_every_value_of_the_step_before() {
+        loom::model(|| {
+            let s = Arc::new(Steps {
+                bufs: [
+                    [UnsafeCell::new(1), UnsafeCell::new(2)],
+                    [UnsafeCell::new(0), UnsafeCell::new(0)],
+                ],
+                remaining: AtomicU32::new(2),
+                handed: AtomicU32::new(0),
+            });
+            let other = {
+                let s = Arc::clone(&s);
+                loom::thread::spawn(move || thread(&s, 1))
+            };
+            let a = thread(&s, 0);
+            let b = other.join().unwrap();
+            // Exactly one thread ended the last step, and saw 3 + 4 + k.
+            match (a, b) {
+                (Some(v), None) | (None, Some(v)) => assert_eq!(v, [7, 8]),
+                other => panic!("the last step ended {other:?}"),
+            }
+        });
+    }
 }
