@@ -372,3 +372,28 @@ fn a_panic_inside_a_step_names_its_task_fused_or_not() {
     }
     assert_eq!(messages[0], messages[1]);
 }
+
+#[test]
+fn plain_code_reading_the_state_runs_node_by_node() {
+    let mut got = Vec::new();
+    for rt in runtimes(2) {
+        let w = 6usize;
+        got.push(
+            rt.compute(graph! {
+                let mut cur: Vec<_> = (0..w as u64).map(|i| leaf(i)).collect();
+                for _ in 0..3 {
+                    let mut next = Vec::new();
+                    for i in 0..w {
+                        let n = cur.len() as u64;
+                        next.push(add(cur[i], n));
+                    }
+                    cur = next;
+                }
+                cur
+            })
+            .unwrap(),
+        );
+    }
+    let want: Vec<u64> = (0..6u64).map(|i| i * 7 + 1 + 18).collect();
+    assert_eq!(got, [want.clone(), want]);
+}

@@ -731,7 +731,10 @@ impl<'a> Builder<'a> {
         for st in stmts {
             match st {
                 Stmt::Plain(ts) => {
-                    if !super::lower::plain_is_local(ts, &plain_locals) || jumps(ts) {
+                    if !super::lower::plain_is_local(ts, &plain_locals)
+                        || jumps(ts)
+                        || self.mentions_vectors(ts)
+                    {
                         return None;
                     }
                     super::lower::bound_names(ts, &mut plain_locals);
@@ -768,6 +771,13 @@ impl<'a> Builder<'a> {
         let mut e = Element { events, value };
         mark_last(&mut e);
         Some(e)
+    }
+
+    /// Whether plain code names the state or the vector being built.
+    fn mentions_vectors(&self, ts: &TokenStream) -> bool {
+        [self.state, self.next]
+            .iter()
+            .any(|n| super::lower::tokens_mention(ts, &n.to_string()))
     }
 
     /// A read of the state (or a name bound to one).
@@ -850,6 +860,8 @@ impl<'a> Builder<'a> {
         let mut out = Vec::new();
         for a in args {
             out.push(match a {
+                // The fused steps own `cur`: plain code may not read it.
+                Arg::Plain(e) if self.mentions_vectors(&quote::quote!(#e)) => return None,
                 Arg::Plain(e) => SArg::Plain(e),
                 Arg::Lazy(v) => self.arg(v, depth, var, n, events)?,
             });
