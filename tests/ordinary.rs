@@ -580,3 +580,67 @@ fn rows_reassigned_step_after_step() {
         assert_eq!(got, want);
     }
 }
+
+/// Not `Clone`: an output that is the same node as another cannot be
+/// cloned for it.
+#[derive(Debug, PartialEq)]
+struct Unique(i64);
+
+#[delayed]
+fn unique(x: i64) -> Unique {
+    Unique(x)
+}
+
+#[test]
+fn outputs_found_to_be_one_node_when_the_graph_is_built_are_cloned() {
+    for rt in runtimes() {
+        for n in [1i64, 2, 5] {
+            // One value: `l[0]` and its reduction are the same node.
+            let got = rt
+                .compute(graph! {
+                    let l: Vec<_> = (0..n).map(|i| inc(i)).collect();
+                    (l[0], tree_reduce(&l, add))
+                })
+                .unwrap();
+            assert_eq!(got, (1, (0..n).map(inc).sum::<i64>()));
+        }
+        for (i, j) in [(0usize, 0usize), (0, 2), (3, 3), (2, 1)] {
+            let got = rt
+                .compute(graph! {
+                    let v: Vec<_> = (0..4).map(|k| inc(k)).collect();
+                    (v[j], v[i], add(v[i], v[j]), v[i])
+                })
+                .unwrap();
+            let (a, b) = (inc(i as i64), inc(j as i64));
+            assert_eq!(got, (b, a, a + b, a));
+            // A vector holding one node twice.
+            let got = rt
+                .compute(graph! {
+                    let v: Vec<_> = (0..4).map(|k| inc(k)).collect();
+                    let mut w = Vec::new();
+                    w.push(v[i]);
+                    w.push(v[j]);
+                    w
+                })
+                .unwrap();
+            assert_eq!(got, vec![a, b]);
+        }
+    }
+}
+
+#[test]
+fn outputs_found_to_be_one_node_that_cannot_be_cloned_are_an_error() {
+    for rt in runtimes() {
+        for (i, j) in [(0usize, 1usize), (1, 1)] {
+            let got = rt.compute(graph! {
+                let v: Vec<_> = (0..2).map(|k| unique(k)).collect();
+                (v[i], v[j])
+            });
+            if i == j {
+                assert!(matches!(got, Err(taskdag::Error::DuplicateOutput)));
+            } else {
+                assert_eq!(got.unwrap(), (Unique(i as i64), Unique(j as i64)));
+            }
+        }
+    }
+}

@@ -234,27 +234,31 @@ pub enum Error {
         at: TaskInfo,
     },
     /// One lazy value appears more than once in the graph's final expression
-    /// (for instance twice in a returned vector), and outputs are moved out.
-    /// Return it once, or make the copies with a `#[delayed]` function that
-    /// clones it. (The same variable written twice in the final expression,
-    /// `(x, x)`, is returned as clones, and is a compile error if its type is
-    /// not `Clone`; this is the case the compiler cannot see.)
+    /// (for instance twice in a returned vector, or as `(v[i], v[j])` with
+    /// `i == j`), and its type is not `Clone`: outputs are moved out, so
+    /// only one of them can have it. Return it once, wrap the type in
+    /// `std::sync::Arc`, or derive `Clone` for it: a value of a `Clone` type
+    /// that turns out to be returned twice is cloned for the other output.
+    /// (The same variable written twice in the final expression, `(x, x)`,
+    /// is a compile error if its type is not `Clone`; this is the case the
+    /// compiler cannot see.)
     ///
     /// ```
     /// use taskdag::{delayed, graph, Error, Runtime};
     ///
+    /// /// Not `Clone`.
+    /// struct Token(u32);
+    ///
     /// #[delayed]
-    /// fn one() -> u32 {
-    ///     1
+    /// fn token(x: u32) -> Token {
+    ///     Token(x)
     /// }
     ///
     /// let rt = Runtime::new(2)?;
+    /// let (i, j) = (1, 1);
     /// let r = rt.compute(graph! {
-    ///     let x = one();
-    ///     let mut v = Vec::new();
-    ///     v.push(x);
-    ///     v.push(x);
-    ///     v
+    ///     let v: Vec<_> = (0..3).map(|k| token(k)).collect();
+    ///     (v[i], v[j])
     /// });
     /// assert!(matches!(r, Err(Error::DuplicateOutput)));
     /// # Ok::<(), Error>(())
@@ -512,8 +516,8 @@ impl fmt::Display for Error {
                 at.column()
             ),
             Error::DuplicateOutput => f.write_str(
-                "the same lazy value appears twice in the graph's output; \
-                 return it once, or clone it in a `#[delayed]` function",
+                "the same lazy value appears twice in the graph's output and its type is not `Clone`; \
+                 return it once, or make its type `Clone` (or wrap it in `Arc`)",
             ),
             Error::Cluster { message } => {
                 write!(f, "the cluster could not run the graph: {message}")

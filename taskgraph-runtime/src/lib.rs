@@ -112,7 +112,10 @@ pub mod __private {
     pub use crate::loops::{
         Chain, Each, Elements, FnLeaf, Leaf, Loop, LoopKind, Reduce, Steps, VecLeaf,
     };
-    pub use crate::outputs::{again, Again, Outputs, PlainOutput, RepeatedOutput};
+    pub use crate::outputs::{
+        again, Again, CloneTag, MoveTag, OutputByClone, OutputByMove, Outputs, PlainOutput,
+        RepeatedOutput,
+    };
     pub use crate::part::{typed, Witness};
     pub use crate::pass::{
         delayed, expect_borrow, take, task_output, task_param, task_ref_param, Borrow, Borrowed,

@@ -154,6 +154,66 @@ impl<'g, L: Outputs<'g>> Outputs<'g> for Again<'g, L> {
     }
 }
 
+/// Each lazy output of a graph (an element of its final tuple, or the
+/// whole) is taken through [`CloneTag`] when its type is `Clone`, through
+/// [`MoveTag`] when it is not. Two outputs may turn out, when the graph is
+/// built, to be the same node (`(v[i], v[j])` with `i == j`, or `(l[0],
+/// tree_reduce(l, f))` over one value): a `Clone` value is then cloned for
+/// the other, as `(x, x)` is; a value that is not `Clone` is
+/// [`Error::DuplicateOutput`].
+///
+/// The generated code asks `(&out).__tg_output_kind()`: this trait's
+/// method is found first (taking `out` by reference), [`OutputByMove`]'s
+/// (taking `&out` by reference) only where this impl does not apply.
+#[doc(hidden)]
+pub trait OutputByClone {
+    /// The value can be cloned for another output.
+    #[inline]
+    fn __tg_output_kind(&self) -> CloneTag {
+        CloneTag
+    }
+}
+
+impl<T: Send + Sync + Clone> OutputByClone for Lazy<'_, T> {}
+impl<T: Send + Sync + Clone> OutputByClone for LazyVec<'_, T> {}
+
+/// The fallback of [`OutputByClone`]: any other output is moved out as it
+/// is (and a type that is no output at all is reported by [`Outputs`]).
+#[doc(hidden)]
+pub trait OutputByMove {
+    /// The value is moved out; it cannot be cloned.
+    #[inline]
+    fn __tg_output_kind(&self) -> MoveTag {
+        MoveTag
+    }
+}
+
+impl<L> OutputByMove for &L {}
+
+/// See [`OutputByClone`].
+#[doc(hidden)]
+pub struct CloneTag;
+
+impl CloneTag {
+    /// The output, cloned if another output took the same node.
+    #[inline]
+    pub fn wrap<'g, L: RepeatedOutput<'g>>(self, l: L) -> Again<'g, L> {
+        again(l)
+    }
+}
+
+/// See [`OutputByClone`].
+#[doc(hidden)]
+pub struct MoveTag;
+
+impl MoveTag {
+    /// The output as it is.
+    #[inline]
+    pub fn wrap<L>(self, l: L) -> L {
+        l
+    }
+}
+
 /// A plain value in the final tuple (`(n, v.len(), v)`): computed when the
 /// graph is instantiated, returned as it is.
 #[doc(hidden)]

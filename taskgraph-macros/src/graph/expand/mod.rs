@@ -102,7 +102,7 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
         table.push(quote!(&#src));
     }
     let stmts = g.stmts.iter().enumerate().map(|(i, s)| c.top_stmt(i, s));
-    let tail = c.value(&g.tail);
+    let tail = c.output(&g.tail);
     let out = temp("__tg_out", span);
     let bodies = g.families.iter().enumerate().map(|(i, f)| c.body(i, f));
     // Bound families replace the bare ones in the table.
@@ -1054,6 +1054,34 @@ impl Ctx<'_> {
     }
 
     /// A branch's statements and final value.
+    /// The final expression: each lazy output (an element of the tuple, or
+    /// the whole) is cloned for another output that turns out to be the
+    /// same node when its type is `Clone` (`OutputByClone`), else moved.
+    fn output(&self, v: &Value) -> TokenStream {
+        match v {
+            Value::Tuple(vs) => {
+                let vs = vs.iter().map(|v| self.output(v));
+                quote!((#(#vs,)*))
+            }
+            Value::Again(_) | Value::PlainOutput(_) | Value::Error => self.value(v),
+            _ => {
+                let e = self.value(v);
+                let o = temp("__tg_o", Span::call_site());
+                let (by_clone, by_move) = (
+                    private("OutputByClone", Span::call_site()),
+                    private("OutputByMove", Span::call_site()),
+                );
+                quote! {{
+                    #[allow(unused_imports)]
+                    use #by_clone as _;
+                    #[allow(unused_imports)]
+                    use #by_move as _;
+                    match #e { #o => (&#o).__tg_output_kind().wrap(#o) }
+                }}
+            }
+        }
+    }
+
     fn branch(&self, b: &Branch) -> TokenStream {
         let stmts = b.stmts.iter().map(|s| self.stmt(s));
         let tail = self.value(&b.tail);
