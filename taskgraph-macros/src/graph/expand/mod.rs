@@ -102,7 +102,13 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
         table.push(quote!(&#src));
     }
     let stmts = g.stmts.iter().enumerate().map(|(i, s)| c.top_stmt(i, s));
-    let tail = c.output(&g.tail);
+    // One lazy value alone is one node: nothing to clone it for.
+    let tail = match &g.tail {
+        Value::Call { .. } | Value::Reduce { .. } | Value::Var { .. } | Value::Index { .. } => {
+            c.value(&g.tail)
+        }
+        t => c.output(t),
+    };
     let out = temp("__tg_out", span);
     let bodies = g.families.iter().enumerate().map(|(i, f)| c.body(i, f));
     // Bound families replace the bare ones in the table.
@@ -1063,7 +1069,10 @@ impl Ctx<'_> {
                 let vs = vs.iter().map(|v| self.output(v));
                 quote!((#(#vs,)*))
             }
-            Value::Again(_) | Value::PlainOutput(_) | Value::Error => self.value(v),
+            // A task called here is a node of its own.
+            Value::Again(_) | Value::PlainOutput(_) | Value::Error | Value::Call { .. } => {
+                self.value(v)
+            }
             _ => {
                 let e = self.value(v);
                 let o = temp("__tg_o", Span::call_site());
