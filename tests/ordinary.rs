@@ -642,5 +642,16 @@ fn outputs_found_to_be_one_node_that_cannot_be_cloned_are_an_error() {
                 assert_eq!(got.unwrap(), (Unique(i as i64), Unique(j as i64)));
             }
         }
+        // Outputs that cannot be one node need no `Clone`.
+        let got = rt
+            .compute(graph! {
+                let a = unique(1);
+                let b = unique(2);
+                let mut w = Vec::new();
+                w.push(unique(3));
+                (a, (b, w), unique(4))
+            })
+            .unwrap();
+        assert_eq!(got, (Unique(1), (Unique(2), vec![Unique(3)]), Unique(4)));
     }
 }

@@ -102,14 +102,20 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
         table.push(quote!(&#src));
     }
     let stmts = g.stmts.iter().enumerate().map(|(i, s)| c.top_stmt(i, s));
-    // One lazy value alone is one node: nothing to clone it for.
-    let tail = match &g.tail {
-        Value::Call { .. } | Value::Reduce { .. } | Value::Var { .. } | Value::Index { .. } => {
-            c.value(&g.tail)
-        }
-        t => c.output(t),
-    };
+    let tail = c.value(&g.tail);
     let out = temp("__tg_out", span);
+    // After the bodies, which fix the families' value types: whether an
+    // output is `Clone` is asked of a known type. One lazy value alone is
+    // one node: nothing to clone it for.
+    let outputs = match &g.tail {
+        Value::Call { .. } | Value::Reduce { .. } | Value::Var { .. } | Value::Index { .. } => {
+            TokenStream::new()
+        }
+        t => {
+            let (pat, e) = outputs(t, &mut 0);
+            quote!(let #pat = #out; let #out = #e;)
+        }
+    };
     let bodies = g.families.iter().enumerate().map(|(i, f)| c.body(i, f));
     // Bound families replace the bare ones in the table.
     let table = table.into_iter().enumerate().map(|(k, t)| {
@@ -139,6 +145,7 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
         #(#stmts)*
         let #out = #tail;
         #(#bodies)*
+        #outputs
         #execute
     });
     let outer = quote_spanned!(tail_span(g)=> { #probe #inner });
@@ -172,6 +179,43 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
         let #codec = (&&#probe(&#graph)).__tg_codec();
         #graph.with_codec(#codec)
     }}
+}
+
+/// The final expression's outputs, as a pattern binding its lazy leaves
+/// and the expression that gives them back, each lazy output (an element of
+/// the tuple, or the whole) cloned for another output that turns out to be
+/// the same node when its type is `Clone` (`OutputByClone`), else moved.
+fn outputs(v: &Value, n: &mut usize) -> (TokenStream, TokenStream) {
+    match v {
+        Value::Tuple(vs) => {
+            let (pats, es): (Vec<_>, Vec<_>) = vs.iter().map(|v| outputs(v, n)).unzip();
+            (quote!((#(#pats,)*)), quote!((#(#es,)*)))
+        }
+        _ => {
+            let o = temp(&format!("__tg_o{n}"), Span::call_site());
+            *n += 1;
+            // A value returned again is already cloned; a task called here
+            // is a node of its own.
+            if matches!(
+                v,
+                Value::Again(_) | Value::PlainOutput(_) | Value::Error | Value::Call { .. }
+            ) {
+                return (quote!(#o), quote!(#o));
+            }
+            let (by_clone, by_move) = (
+                private("OutputByClone", Span::call_site()),
+                private("OutputByMove", Span::call_site()),
+            );
+            let e = quote! {{
+                #[allow(unused_imports)]
+                use #by_clone as _;
+                #[allow(unused_imports)]
+                use #by_move as _;
+                (&#o).__tg_output_kind().wrap(#o)
+            }};
+            (quote!(#o), e)
+        }
+    }
 }
 
 /// Whether family `i` is a `tree_reduce` at the top level (not inside a
@@ -1060,37 +1104,6 @@ impl Ctx<'_> {
     }
 
     /// A branch's statements and final value.
-    /// The final expression: each lazy output (an element of the tuple, or
-    /// the whole) is cloned for another output that turns out to be the
-    /// same node when its type is `Clone` (`OutputByClone`), else moved.
-    fn output(&self, v: &Value) -> TokenStream {
-        match v {
-            Value::Tuple(vs) => {
-                let vs = vs.iter().map(|v| self.output(v));
-                quote!((#(#vs,)*))
-            }
-            // A task called here is a node of its own.
-            Value::Again(_) | Value::PlainOutput(_) | Value::Error | Value::Call { .. } => {
-                self.value(v)
-            }
-            _ => {
-                let e = self.value(v);
-                let o = temp("__tg_o", Span::call_site());
-                let (by_clone, by_move) = (
-                    private("OutputByClone", Span::call_site()),
-                    private("OutputByMove", Span::call_site()),
-                );
-                quote! {{
-                    #[allow(unused_imports)]
-                    use #by_clone as _;
-                    #[allow(unused_imports)]
-                    use #by_move as _;
-                    match #e { #o => (&#o).__tg_output_kind().wrap(#o) }
-                }}
-            }
-        }
-    }
-
     fn branch(&self, b: &Branch) -> TokenStream {
         let stmts = b.stmts.iter().map(|s| self.stmt(s));
         let tail = self.value(&b.tail);
