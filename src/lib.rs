@@ -154,6 +154,9 @@ pub mod cluster {
 /// - [`Fallible`](contract::Fallible): `?` after a task call needs the task
 ///   to return `Result`; [`TaskErrorType`](contract::TaskErrorType): its
 ///   error type must be a `std::error::Error + Send + Sync` (or `String`).
+/// - [`RepeatedOutput`](contract::RepeatedOutput): a lazy value returned
+///   more than once (`(x, x)`, `(v[0], v[0])`) is cloned for all but one
+///   output, so it must be `Clone`.
 /// - [`Captures`](contract::Captures): what a `graph!` captures must be
 ///   `Clone` (a graph is looked at on a copy of it); capture a reference
 ///   otherwise.
@@ -165,9 +168,10 @@ pub mod cluster {
 ///   parameter receives its argument.
 pub mod contract {
     pub use taskgraph_runtime::__private::{
-        captures, delayed, expect_borrow, lift, task_output, task_param, task_ref_param,
+        again, captures, delayed, expect_borrow, lift, task_output, task_param, task_ref_param,
         BorrowsArgument, ByRef, ByValue, Captures, Delayed, Fallible, Input, Lazy, LazyVec,
-        SharedBorrow, SharedInput, TaskErrorType, TaskOutput, TaskParam, TaskRefParam,
+        RepeatedOutput, SharedBorrow, SharedInput, TaskErrorType, TaskOutput, TaskParam,
+        TaskRefParam,
     };
 }
 

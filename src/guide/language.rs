@@ -87,7 +87,11 @@
 //! - the final expression is the output: a lazy value, a tuple of them, or a
 //!   `Vec` of them. A variable returned more than once (`(x, x)`, `(v, t, v)`)
 //!   gives clones for its second and later occurrences, so its type must be
-//!   `Clone` (a compile error at the second occurrence otherwise). The
+//!   `Clone` (a compile error at the second occurrence otherwise). Outputs
+//!   that turn out to be the same value only when the graph is built
+//!   (`(v[i], v[j])` with `i == j`, or `(l[0], tree_reduce(&l, f))` over one
+//!   value) are cloned the same way when their type is `Clone`, and are
+//!   `Error::DuplicateOutput` when it is not. The
 //!   elements of a tuple may also be plain values (`(n, v.len(), v)`): they
 //!   are computed when the graph is instantiated and returned as they are;
 //!   a final expression with no lazy value at all is a compile error.
