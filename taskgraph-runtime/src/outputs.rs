@@ -149,6 +149,11 @@ impl<'g, L: Outputs<'g>> Outputs<'g> for Again<'g, L> {
     fn for_each(&self, f: &mut dyn FnMut(Piece)) {
         self.l.for_each(f)
     }
+    // A spawned graph's vector output is read by other graphs as soon as
+    // its length is known, before the graph is done.
+    fn len_hint(&self) -> Option<usize> {
+        self.l.len_hint()
+    }
     fn take(self, cx: &Cx<'_, 'g>) -> Result<L::Value, Error> {
         Ok((self.take)(self.l, cx))
     }
