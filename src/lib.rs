@@ -154,6 +154,8 @@ pub mod cluster {
 /// - [`Fallible`](contract::Fallible): `?` after a task call needs the task
 ///   to return `Result`; [`TaskErrorType`](contract::TaskErrorType): its
 ///   error type must be a `std::error::Error + Send + Sync` (or `String`).
+/// - [`ReduceFunction`](contract::ReduceFunction): `tree_reduce(v, f)`
+///   needs `f` to be a `#[delayed]` function of two arguments.
 /// - [`RepeatedOutput`](contract::RepeatedOutput): a lazy value returned
 ///   more than once (`(x, x)`, `(v[0], v[0])`) is cloned for all but one
 ///   output, so it must be `Clone`.
@@ -168,10 +170,10 @@ pub mod cluster {
 ///   parameter receives its argument.
 pub mod contract {
     pub use taskgraph_runtime::__private::{
-        again, captures, delayed, expect_borrow, lift, task_output, task_param, task_ref_param,
-        BorrowsArgument, ByRef, ByValue, Captures, Delayed, Fallible, Input, Lazy, LazyVec,
-        RepeatedOutput, SharedBorrow, SharedInput, TaskErrorType, TaskOutput, TaskParam,
-        TaskRefParam,
+        again, captures, delayed, expect_borrow, lift, reduce_function, task_output, task_param,
+        task_ref_param, BorrowsArgument, ByRef, ByValue, Captures, Delayed, Fallible, Input, Lazy,
+        LazyVec, ReduceFunction, RepeatedOutput, SharedBorrow, SharedInput, TaskErrorType,
+        TaskOutput, TaskParam, TaskRefParam,
     };
 }
 

@@ -49,7 +49,9 @@
 //! its captures); lazy values escaping
 //! through `return` and `break`; captured variables changed inside `graph!`;
 //! signatures that cannot be tasks (`async`, `unsafe`, `&mut self`, `&mut`
-//! parameters, `-> &T`, ...); and `tree_reduce` misuse. Several independent
+//! parameters, `-> &T`, ...); and `tree_reduce` misuse (a function that
+//! does not take two arguments is named as such, followed by rustc's own
+//! count of the arguments). Several independent
 //! mistakes are all reported in one compile, together with rustc's own type
 //! errors for the rest of the graph (`tests/ui/macro_and_type_errors_together.rs`).
 //! The shapes of ordinary Rust have theirs too: a plain value assigned to

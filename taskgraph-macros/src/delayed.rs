@@ -236,6 +236,20 @@ fn companion(f: &ItemFn) -> TokenStream {
     );
     let name_tokens = name.to_token_stream();
     let delayed = paths::private("Delayed", name.span());
+    // `tree_reduce` calls its function with two arguments: a function of
+    // two is a `ReduceFunction`; one of fewer gets stand-in modes for the
+    // missing ones, so that `tree_reduce(v, inc)` is that error (and
+    // rustc's argument count), not a missing constant.
+    let n = f.sig.inputs.len();
+    let reduce = (n == 2).then(|| {
+        let r = paths::private("ReduceFunction", name.span());
+        quote!(#[diagnostic::do_not_recommend] impl #r for #name_tokens {})
+    });
+    let missing = (n..2).map(|i| {
+        let c = paths::param_mode(i, name.span());
+        let mode = paths::private("NotDelayed", name.span());
+        quote!(#[doc(hidden)] pub const #c: #mode = #mode;)
+    });
     quote! {
         #[doc = #doc]
         #[doc(hidden)]
@@ -244,9 +258,11 @@ fn companion(f: &ItemFn) -> TokenStream {
         #[allow(dead_code)]
         impl #name_tokens {
             #(#modes)*
+            #(#missing)*
         }
         #[diagnostic::do_not_recommend]
         impl #delayed for #name_tokens {}
+        #reduce
     }
 }
 

@@ -507,6 +507,18 @@ pub trait Delayed {}
 /// Checked by `graph!` for every function it calls as a task.
 pub const fn delayed<T: Delayed + ?Sized>() {}
 
+/// Implemented by the companion of a `#[delayed]` function of two
+/// parameters: the functions `tree_reduce` can combine values with.
+#[diagnostic::on_unimplemented(
+    message = "`tree_reduce` needs a `#[delayed]` function of two arguments of the element type, and `{Self}` does not take two",
+    label = "this function does not take two arguments",
+    note = "write `tree_reduce(values, f)` with `#[delayed] fn f(a: T, b: T) -> T` (or `&T` parameters), `T` the element type"
+)]
+pub trait ReduceFunction {}
+
+/// Checked by `graph!` for the function of every `tree_reduce`.
+pub const fn reduce_function<T: ReduceFunction + ?Sized>() {}
+
 /// The parameter modes of a stand-in for a function that is not `#[delayed]`:
 /// that error is already reported, and these keep others from following it.
 #[derive(Clone, Copy, Debug)]

@@ -34,11 +34,19 @@ pub(crate) struct Callees {
 /// in the graph from hiding `f`.
 pub(crate) fn callees(families: &[Family]) -> Callees {
     let mut seen: Vec<(String, Ident, usize)> = Vec::new();
+    // Functions given to `tree_reduce`, checked to take two arguments.
+    let mut reducers: Vec<Ident> = Vec::new();
     let mut imports = Vec::new();
     let mut stand_ins = Vec::new();
     for f in families.iter().filter(|f| f.expr.is_none()) {
         let key = check::show(&f.companion);
         let n = f.params.len();
+        if f.reduce {
+            // At this call's own function name.
+            let at = f.callee.segments.last().expect("a path").ident.span();
+            let k = seen.iter().position(|e| e.0 == key).unwrap_or(seen.len());
+            reducers.push(Ident::new(&format!("__tg_c{k}"), at));
+        }
         if let Some(e) = seen.iter_mut().find(|e| e.0 == key) {
             e.2 = e.2.max(n);
             continue;
@@ -59,6 +67,7 @@ pub(crate) fn callees(families: &[Family]) -> Callees {
         // scope and nothing else.
         let module = Ident::new(&format!("__tg_s{j}"), Span::call_site());
         let not_delayed = crate::paths::private("NotDelayed", last.span());
+        let reduce_fn = crate::paths::private("ReduceFunction", last.span());
         let consts = (0..*n).map(|k| {
             let c = crate::paths::param_mode(k, last.span());
             quote!(pub const #c: #not_delayed = #not_delayed;)
@@ -70,6 +79,9 @@ pub(crate) fn callees(families: &[Family]) -> Callees {
                 impl #last {
                     #(#consts)*
                 }
+                // Its one error is that it is not `#[delayed]`.
+                #[diagnostic::do_not_recommend]
+                impl #reduce_fn for #last {}
             }
             pub use self::#module::#last as #alias;
         });
@@ -77,6 +89,10 @@ pub(crate) fn callees(families: &[Family]) -> Callees {
     let checks = seen.iter().map(|(_, alias, _)| {
         let delayed = crate::paths::private("delayed", alias.span());
         quote::quote_spanned!(alias.span()=> #delayed::<#alias>();)
+    });
+    let reduce_checks = reducers.iter().map(|alias| {
+        let check = crate::paths::private("reduce_function", alias.span());
+        quote::quote_spanned!(alias.span()=> #check::<#alias>();)
     });
     let mut paths = Vec::with_capacity(families.len());
     for f in families {
@@ -118,6 +134,7 @@ pub(crate) fn callees(families: &[Family]) -> Callees {
     let inner = quote! {
         #(#imports)*
         #(#checks)*
+        #(#reduce_checks)*
     };
     Callees {
         probe: outer,
