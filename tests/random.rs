@@ -268,7 +268,7 @@ fn run_steps_sequentially(n: u64, steps: &[Step]) -> (u64, u64) {
         }
         l = new_l;
     }
-    (mix(l[0], 0), tree(&sums))
+    (l[0], tree(&sums))
 }
 
 fn run_steps(rt: &Runtime, n: u64, steps: &[Step]) -> (u64, u64) {
@@ -316,9 +316,7 @@ fn run_steps(rt: &Runtime, n: u64, steps: &[Step]) -> (u64, u64) {
             }
             l = new_l;
         }
-        // A node of its own: with one value, `l[0]` and the reduction of one
-        // sum would be the same node, and a node is one output.
-        (mix(l[0], 0), tree_reduce(sums, mix))
+        (l[0], tree_reduce(sums, mix))
     })
     .unwrap()
 }
