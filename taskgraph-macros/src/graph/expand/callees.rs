@@ -35,7 +35,7 @@ pub(crate) struct Callees {
 pub(crate) fn callees(families: &[Family]) -> Callees {
     let mut seen: Vec<(String, Ident, usize)> = Vec::new();
     // Functions given to `tree_reduce`, checked to take two arguments.
-    let mut reducers: Vec<Ident> = Vec::new();
+    let mut reducers: Vec<(usize, Span)> = Vec::new();
     let mut imports = Vec::new();
     let mut stand_ins = Vec::new();
     for f in families.iter().filter(|f| f.expr.is_none()) {
@@ -45,7 +45,7 @@ pub(crate) fn callees(families: &[Family]) -> Callees {
             // At this call's own function name.
             let at = f.callee.segments.last().expect("a path").ident.span();
             let k = seen.iter().position(|e| e.0 == key).unwrap_or(seen.len());
-            reducers.push(Ident::new(&format!("__tg_c{k}"), at));
+            reducers.push((k, at));
         }
         if let Some(e) = seen.iter_mut().find(|e| e.0 == key) {
             e.2 = e.2.max(n);
@@ -67,7 +67,11 @@ pub(crate) fn callees(families: &[Family]) -> Callees {
         // scope and nothing else.
         let module = Ident::new(&format!("__tg_s{j}"), Span::call_site());
         let not_delayed = crate::paths::private("NotDelayed", last.span());
-        let reduce_fn = crate::paths::private("ReduceFunction", last.span());
+        // Given to `tree_reduce`: its one error is that it is not `#[delayed]`.
+        let reduce_impl = reducers.iter().any(|r| r.0 == j).then(|| {
+            let reduce_fn = crate::paths::private("ReduceFunction", last.span());
+            quote!(#[diagnostic::do_not_recommend] impl #reduce_fn for #last {})
+        });
         let consts = (0..*n).map(|k| {
             let c = crate::paths::param_mode(k, last.span());
             quote!(pub const #c: #not_delayed = #not_delayed;)
@@ -79,9 +83,7 @@ pub(crate) fn callees(families: &[Family]) -> Callees {
                 impl #last {
                     #(#consts)*
                 }
-                // Its one error is that it is not `#[delayed]`.
-                #[diagnostic::do_not_recommend]
-                impl #reduce_fn for #last {}
+                #reduce_impl
             }
             pub use self::#module::#last as #alias;
         });
@@ -90,8 +92,9 @@ pub(crate) fn callees(families: &[Family]) -> Callees {
         let delayed = crate::paths::private("delayed", alias.span());
         quote::quote_spanned!(alias.span()=> #delayed::<#alias>();)
     });
-    let reduce_checks = reducers.iter().map(|alias| {
-        let check = crate::paths::private("reduce_function", alias.span());
+    let reduce_checks = reducers.iter().map(|&(k, at)| {
+        let alias = Ident::new(&format!("__tg_c{k}"), at);
+        let check = crate::paths::private("reduce_function", at);
         quote::quote_spanned!(alias.span()=> #check::<#alias>();)
     });
     let mut paths = Vec::with_capacity(families.len());
