@@ -150,7 +150,7 @@ pub mod cluster {
 ///   [`TaskOutput`](contract::TaskOutput): values that cross threads must be
 ///   `Send` (and `Sync` when borrowed or shared); `Rc` and `RefCell` are not.
 /// - [`SharedInput`](contract::SharedInput): a value that goes by value to
-///   several tasks is cloned for all but the last, so it must be `Clone`.
+///   several tasks is cloned for each but its last reader, so it must be `Clone`.
 /// - [`Fallible`](contract::Fallible): `?` after a task call needs the task
 ///   to return `Result`; [`TaskErrorType`](contract::TaskErrorType): its
 ///   error type must be a `std::error::Error + Send + Sync` (or `String`).

@@ -5,10 +5,13 @@
 //!
 //! - **Moved, borrowed or cloned.** A lazy value with one consumer is moved
 //!   into it; a `&T` parameter borrows it; when several consumers take it by
-//!   value, all but the last get a clone, so the type must be `Clone` (a
-//!   compile error otherwise, see [what the compiler
-//!   catches](super::compile_errors)). A `Vec<T>` or `&[T]` parameter
-//!   gathers a vector of lazy values.
+//!   value, each gets a clone except the value's last reader, which gets the
+//!   value itself, so the type must be `Clone` (a compile error otherwise,
+//!   see [what the compiler catches](super::compile_errors)). Which reader
+//!   is last depends on timing: with a borrower still running, even the last
+//!   consumer by value gets a clone, so `k` consumers by value make `k - 1`
+//!   or `k` clones. A `Vec<T>` or `&[T]` parameter gathers a vector of lazy
+//!   values.
 //!
 //! - **Outputs are dropped early.** Each output is dropped as soon as its
 //!   last consumer has run, so memory follows the frontier of the
@@ -63,10 +66,12 @@
 //!     let m = load(4);
 //!     let n = norm(&m); // borrowed
 //!     let s = scale(m, 2.0); // by value: one consumer of two by value...
-//!     let t = total(m); // ...gets a clone, the last one the value itself
+//!     let t = total(m); // ...gets a clone, the last reader the value itself
 //!     (n, total(s), t)
 //! })?;
 //! assert_eq!((a, b, c), (2.0, 8.0, 4.0));
-//! assert_eq!(CLONES.load(Ordering::SeqCst), 1);
+//! // One clone, or two when `norm` still borrowed `m` as the second
+//! // consumer by value ran.
+//! assert!((1..=2).contains(&CLONES.load(Ordering::SeqCst)));
 //! # Ok::<(), taskdag::Error>(())
 //! ```
