@@ -203,6 +203,43 @@ fn a_read_out_of_range_is_reported_as_node_by_node_does() {
     assert!(messages[0].contains("out of range"), "{}", messages[0]);
 }
 
+/// `cur[i - 2 + 1]` is `cur[i - 1]` as a polynomial, but `i - 2` underflows
+/// at `i = 1`: the fused form must not run what the written index rejects.
+fn underflowing(rt: &Runtime) -> String {
+    let w = 6usize;
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.compute(graph! {
+            let mut cur: Vec<_> = (0..w as u64).map(|i| leaf(i)).collect();
+            for _ in 0..2 {
+                let mut next = Vec::new();
+                next.push(edge(cur[0]));
+                for i in 1..w {
+                    next.push(add(cur[i - 2 + 1], cur[i]));
+                }
+                cur = next;
+            }
+            cur
+        })
+    }));
+    match r {
+        Ok(Ok(v)) => format!("ran: {v:?}"),
+        Ok(Err(e)) => format!("error: {e}"),
+        Err(p) => match (p.downcast_ref::<&str>(), p.downcast_ref::<String>()) {
+            (Some(m), _) => format!("panic: {m}"),
+            (_, Some(m)) => format!("panic: {m}"),
+            _ => "panic".to_string(),
+        },
+    }
+}
+
+#[test]
+fn an_index_that_underflows_as_written_is_not_fused_into_one_that_does_not() {
+    let [fused, off] = runtimes(2);
+    let (got, want) = (underflowing(&fused), underflowing(&off));
+    assert_eq!(got, want);
+    assert!(!want.starts_with("ran"), "{want}");
+}
+
 /// A stencil reading `lo` cells back and `hi` ahead, with boundary cells
 /// `edge(cur[j])` for `j` in `pre` and `edge(cur[w - j])` for `j` in `post`.
 macro_rules! reach {

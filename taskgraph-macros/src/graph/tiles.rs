@@ -26,7 +26,10 @@
 //!
 //! Index expressions are read as polynomials with integer coefficients over
 //! the names they mention (`(r - 1) * w + c` is `r·w - w + c`), so that
-//! offsets are found by subtraction whatever the form the user wrote.
+//! offsets are found by subtraction whatever the form the user wrote. A
+//! fused step loop asks more of its inner reads: an index written `i`,
+//! `i + k` or `i - k`, whose only intermediate value is the index itself
+//! (`i - 2 + 1` underflows at `i = 1` where `i - 1` does not).
 //!
 //! A step loop whose inner body is straight-line (task calls, reads of the
 //! state, plain `let`s, one push) and whose every read has a reach gets a
@@ -790,7 +793,7 @@ impl<'a> Builder<'a> {
                 ..
             } if name == self.state => match var {
                 Some(var) => {
-                    let k = Poly::of(index)?.offset_from(&Poly::name(var))?;
+                    let k = written_offset(index, var)?;
                     let (lo, hi) = self.reach.unwrap_or((k, k));
                     self.reach = Some((lo.min(k), hi.max(k)));
                     Some(Read::At(k))
@@ -883,6 +886,49 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// The offset `k` of an inner read's index written `var`, `var + k`,
+/// `k + var` or `var - k` (in parentheses, or cast to `usize`): the index
+/// is then its only intermediate value, which the fused form checks in
+/// range before it runs. Another form of the same polynomial (`i - 2 + 1`)
+/// may overflow on the way (`i - 2` at `i = 1`) where node by node then
+/// panics or reports it: such a read has no reach, and the loop stays node
+/// by node.
+fn written_offset(e: &Expr, var: &Ident) -> Option<i64> {
+    fn bare(e: &Expr) -> &Expr {
+        match e {
+            Expr::Paren(p) => bare(&p.expr),
+            Expr::Group(g) => bare(&g.expr),
+            e => e,
+        }
+    }
+    fn outer(e: &Expr) -> &Expr {
+        match bare(e) {
+            Expr::Cast(c) if matches!(&*c.ty, Type::Path(t) if t.path.is_ident("usize")) => {
+                outer(&c.expr)
+            }
+            e => e,
+        }
+    }
+    let is_var =
+        |e: &Expr| matches!(bare(e), Expr::Path(p) if p.qself.is_none() && p.path.is_ident(var));
+    let lit = |e: &Expr| match bare(e) {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(i), ..
+        }) => i.base10_parse::<i64>().ok(),
+        _ => None,
+    };
+    match outer(e) {
+        e if is_var(e) => Some(0),
+        Expr::Binary(b) => match b.op {
+            BinOp::Add(_) if is_var(&b.left) => lit(&b.right),
+            BinOp::Add(_) if is_var(&b.right) => lit(&b.left),
+            BinOp::Sub(_) if is_var(&b.left) => lit(&b.right)?.checked_neg(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Sets `last` on every local use that no later one repeats.
 fn mark_last(e: &mut Element<'_>) {
     let mut seen: Vec<Ident> = Vec::new();
@@ -950,6 +996,22 @@ mod tests {
         assert_eq!(poly(quote!(2 * i)).unwrap().offset_from(&i), None);
         assert_eq!(poly(quote!(i - j)).unwrap().offset_from(&i), None);
         assert_eq!(poly(quote!(9223372036854775807 * 2)), None);
+    }
+
+    #[test]
+    fn fused_reads_are_written_as_the_variable_plus_or_minus_a_constant() {
+        let i = format_ident!("i");
+        let at = |e: proc_macro2::TokenStream| written_offset(&syn::parse2(e).unwrap(), &i);
+        assert_eq!(at(quote!(i)), Some(0));
+        assert_eq!(at(quote!((i - 2))), Some(-2));
+        assert_eq!(at(quote!(3 + i)), Some(3));
+        assert_eq!(at(quote!((i + 1) as usize)), Some(1));
+        // The same polynomials, with intermediates of their own.
+        assert_eq!(at(quote!(i - 2 + 1)), None);
+        assert_eq!(at(quote!(1 + i - 1)), None);
+        assert_eq!(at(quote!((i as u8 + 1) as usize)), None);
+        assert_eq!(at(quote!((i + 1) as u8)), None);
+        assert_eq!(at(quote!(2 - i)), None);
     }
 
     #[test]
