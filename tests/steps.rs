@@ -240,6 +240,55 @@ fn an_index_that_underflows_as_written_is_not_fused_into_one_that_does_not() {
     assert!(!want.starts_with("ran"), "{want}");
 }
 
+#[test]
+fn progress_counts_the_tasks_of_a_step_with_boundary_values_as_node_by_node_does() {
+    let (w, steps) = (12usize, 4usize);
+    let mut seen = Vec::new();
+    for rt in runtimes(2) {
+        let h = rt.spawn(graph! {
+            let mut cur: Vec<_> = (0..w as u64).map(|i| leaf(i)).collect();
+            for _ in 0..steps {
+                let mut next = Vec::new();
+                next.push(edge(cur[0]));
+                next.push(cur[1]);
+                for i in 2..w - 1 {
+                    next.push(mix(cur[i - 2], cur[i], cur[i + 1]));
+                }
+                next.push(edge(cur[w - 1]));
+                cur = next;
+            }
+            cur
+        });
+        while !h.is_finished() {
+            std::thread::yield_now();
+        }
+        let fams: Vec<_> = h
+            .progress_by_family()
+            .iter()
+            .map(|f| (f.function, f.progress.done, f.progress.total))
+            .collect();
+        let p = h.progress();
+        assert_eq!(h.wait().unwrap().len(), w);
+        seen.push((fams, p.done, p.total));
+    }
+    let (w, s) = (w as u64, steps as u64);
+    let total = w + s * (w - 3) + 2 * s;
+    assert_eq!(seen[1].1, total, "{:?}", seen[1]);
+    assert_eq!(seen[0], seen[1]);
+    let mut fams = seen[0].0.clone();
+    fams.sort();
+    assert_eq!(
+        fams,
+        [
+            // Two call sites of `edge`, one value a step each.
+            ("edge", s, s),
+            ("edge", s, s),
+            ("leaf", w, w),
+            ("mix", s * (w - 3), s * (w - 3))
+        ]
+    );
+}
+
 /// A stencil reading `lo` cells back and `hi` ahead, with boundary cells
 /// `edge(cur[j])` for `j` in `pre` and `edge(cur[w - j])` for `j` in `post`.
 macro_rules! reach {

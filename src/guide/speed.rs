@@ -21,7 +21,8 @@
 //!   `for t in range { let mut next = Vec::new(); ..; cur = next; }` whose
 //!   inner loop (`for i in range`) is straight-line (task calls, plain
 //!   `let`s, one push onto `next`) and reads `cur` only at the loop variable
-//!   plus constants (`cur[i - 1]`, `cur[i]`, `cur[i + 1]`), with boundary
+//!   plus or minus a constant, written so (`cur[i - 1]`, `cur[i]`,
+//!   `cur[i + 1]`; `cur[i - 2 + 1]` could underflow on the way), with boundary
 //!   pushes before and after it, runs as one fused loop: each step's values
 //!   in blocks over the threads, the next step starting when the last block
 //!   of a step ends. The reach is read from the index expressions at

@@ -81,18 +81,31 @@ pub struct Loop<'g, K> {
 
 /// What each iteration of a fused loop runs, for progress.
 struct Tasks {
-    /// One task of each of these call sites per iteration.
-    body: Vec<&'static FamilyInfo>,
+    /// `k` tasks of each of these call sites per `per` iterations.
+    body: Vec<(&'static FamilyInfo, u64)>,
     /// The call site of the reduction's combine: `n - 1` tasks in all.
     combine: Option<&'static FamilyInfo>,
+    /// How many iterations run the tasks of `body` once (1, or a step
+    /// loop's width).
+    per: u64,
 }
 
 impl Tasks {
     #[inline(never)]
     fn new(body: &[&'static FamilyInfo], combine: Option<&'static FamilyInfo>) -> Option<Self> {
         Some(Tasks {
-            body: body.to_vec(),
+            body: body.iter().map(|&b| (b, 1)).collect(),
             combine,
+            per: 1,
+        })
+    }
+
+    #[inline(never)]
+    fn per_step(width: usize, body: &[(&'static FamilyInfo, usize)]) -> Option<Self> {
+        Some(Tasks {
+            body: body.iter().map(|&(b, k)| (b, k as u64)).collect(),
+            combine: None,
+            per: (width as u64).max(1),
         })
     }
 
@@ -116,8 +129,11 @@ impl Tasks {
         };
         match tasks {
             Some(t) => {
-                for &info in &t.body {
-                    add(info, it, n);
+                for &(info, k) in &t.body {
+                    // Exact once finished (`n` is a multiple of `per`);
+                    // in proportion to the iterations run before.
+                    let total = n / t.per * k;
+                    add(info, (it * k / t.per).min(total), total);
                 }
                 if let Some(c) = t.combine {
                     let total = n.saturating_sub(1);
@@ -186,6 +202,15 @@ impl<'g, K> Loop<'g, K> {
     #[inline]
     pub fn tasks(&mut self, body: &[&'static FamilyInfo], combine: Option<&'static FamilyInfo>) {
         self.tasks = Tasks::new(body, combine);
+    }
+
+    /// Says which tasks each step of a step loop (`Loop::steps`) of
+    /// `width` values runs, for progress counts: `k` tasks of each call
+    /// site in `body`. Without it, progress counts each value as one task
+    /// of the loop itself.
+    #[inline]
+    pub fn step_tasks(&mut self, width: usize, body: &[(&'static FamilyInfo, usize)]) {
+        self.tasks = Tasks::per_step(width, body);
     }
 
     /// The loop's call site.

@@ -107,16 +107,25 @@ impl Ctx<'_> {
         let post = boundary(&plan.after);
         let inner = self.element(&plan.inner, &quote!([#tk, #ck]), &read);
         let (b32, i_end) = (before as u32, quote!(#before + #ilen));
-        // Progress counts the inner loop's tasks per value when there is
-        // nothing else in a step; else each value counts as one task of the
-        // loop.
-        let hint = (before + after == 0).then(|| {
-            let body = plan.inner.events.iter().filter_map(|ev| match ev {
-                SEvent::Link(link) => Some(info_ident(self.g, link.fam)),
-                SEvent::Plain(_) => None,
-            });
-            quote!(#l.tasks(&[#(#body),*], ::core::option::Option::None);)
-        });
+        // Progress counts each step's tasks as node by node does: the inner
+        // loop's once per iteration, the boundary values' once each.
+        let hint = {
+            let links = |el: &Element<'_>, k: TokenStream| {
+                el.events
+                    .iter()
+                    .filter_map(|ev| match ev {
+                        SEvent::Link(link) => Some(info_ident(self.g, link.fam)),
+                        SEvent::Plain(_) => None,
+                    })
+                    .map(move |info| quote!((#info, #k)))
+                    .collect::<Vec<_>>()
+            };
+            let mut body = links(&plan.inner, quote!(#ilen));
+            for el in plan.before.iter().chain(&plan.after) {
+                body.extend(links(el, quote!(1)));
+            }
+            quote!(#l.step_tasks(#w, &[#(#body),*]);)
+        };
         // The ranges and fixed indices, evaluated once (node by node
         // evaluates them again if the plan's assumptions fail), kept for
         // the run: the fused closure borrows them.
