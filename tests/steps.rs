@@ -4,10 +4,11 @@
 //! errors naming the task's loop indices), and like sequential Rust.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use proptest::prelude::*;
-use taskdag::observe::{BlockEvent, Observer, TaskEvent};
+use taskdag::observe::{BlockEvent, FusedSites, Observer, RunStarted, TaskEvent};
+use taskdag::FamilyInfo;
 use taskdag::{delayed, graph, Error, Runtime};
 
 #[delayed]
@@ -240,25 +241,37 @@ fn an_index_that_underflows_as_written_is_not_fused_into_one_that_does_not() {
     assert!(!want.starts_with("ran"), "{want}");
 }
 
+/// A step loop with boundary values: two `edge`s, and a plain read.
+fn bounded(w: usize, steps: usize) -> impl taskdag::Graph<Output = Vec<u64>> {
+    graph! {
+        let mut cur: Vec<_> = (0..w as u64).map(|i| leaf(i)).collect();
+        for _ in 0..steps {
+            let mut next = Vec::new();
+            next.push(edge(cur[0]));
+            next.push(cur[1]);
+            for i in 2..w - 1 {
+                next.push(mix(cur[i - 2], cur[i], cur[i + 1]));
+            }
+            next.push(edge(cur[w - 1]));
+            cur = next;
+        }
+        cur
+    }
+}
+
+/// `bounded`'s tasks per call site, sorted.
+fn bounded_tasks(w: usize, steps: usize) -> Vec<(&'static str, u64)> {
+    let (w, s) = (w as u64, steps as u64);
+    // Two call sites of `edge`, one value a step each.
+    vec![("edge", s), ("edge", s), ("leaf", w), ("mix", s * (w - 3))]
+}
+
 #[test]
 fn progress_counts_the_tasks_of_a_step_with_boundary_values_as_node_by_node_does() {
     let (w, steps) = (12usize, 4usize);
     let mut seen = Vec::new();
     for rt in runtimes(2) {
-        let h = rt.spawn(graph! {
-            let mut cur: Vec<_> = (0..w as u64).map(|i| leaf(i)).collect();
-            for _ in 0..steps {
-                let mut next = Vec::new();
-                next.push(edge(cur[0]));
-                next.push(cur[1]);
-                for i in 2..w - 1 {
-                    next.push(mix(cur[i - 2], cur[i], cur[i + 1]));
-                }
-                next.push(edge(cur[w - 1]));
-                cur = next;
-            }
-            cur
-        });
+        let h = rt.spawn(bounded(w, steps));
         while !h.is_finished() {
             std::thread::yield_now();
         }
@@ -271,22 +284,95 @@ fn progress_counts_the_tasks_of_a_step_with_boundary_values_as_node_by_node_does
         assert_eq!(h.wait().unwrap().len(), w);
         seen.push((fams, p.done, p.total));
     }
-    let (w, s) = (w as u64, steps as u64);
-    let total = w + s * (w - 3) + 2 * s;
-    assert_eq!(seen[1].1, total, "{:?}", seen[1]);
+    let want = bounded_tasks(w, steps);
+    assert_eq!(seen[1].1, want.iter().map(|s| s.1).sum::<u64>());
     assert_eq!(seen[0], seen[1]);
     let mut fams = seen[0].0.clone();
     fams.sort();
-    assert_eq!(
-        fams,
-        [
-            // Two call sites of `edge`, one value a step each.
-            ("edge", s, s),
-            ("edge", s, s),
-            ("leaf", w, w),
-            ("mix", s * (w - 3), s * (w - 3))
-        ]
-    );
+    let want: Vec<_> = want.into_iter().map(|(f, n)| (f, n, n)).collect();
+    assert_eq!(fams, want);
+}
+
+/// Per call site: the tasks the run plans, and those its tasks and blocks
+/// report done.
+#[derive(Default)]
+struct Sites {
+    planned: Mutex<Vec<(&'static str, u64)>>,
+    fused: Mutex<Vec<FusedSites>>,
+    done: Mutex<Vec<(&'static FamilyInfo, u64)>>,
+    tasks: AtomicU64,
+}
+
+impl Sites {
+    fn add(&self, site: &'static FamilyInfo, n: u64) {
+        let mut done = self.done.lock().unwrap();
+        match done.iter_mut().find(|(s, _)| std::ptr::eq(*s, site)) {
+            Some(d) => d.1 += n,
+            None => done.push((site, n)),
+        }
+    }
+    fn done(&self) -> Vec<(&'static str, u64)> {
+        let mut d: Vec<_> = self
+            .done
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(s, n)| (s.name, *n))
+            .collect();
+        d.sort();
+        d
+    }
+}
+
+impl Observer for Sites {
+    fn run_started(&self, run: &RunStarted<'_>) {
+        let mut p: Vec<_> = run
+            .planned()
+            .iter()
+            .map(|p| (p.site.name, p.tasks))
+            .collect();
+        p.sort();
+        *self.planned.lock().unwrap() = p;
+        *self.fused.lock().unwrap() = run.fused_sites();
+    }
+    fn task_finished(&self, t: &TaskEvent<'_>) {
+        self.tasks.fetch_add(1, Ordering::Relaxed);
+        self.add(t.site, 1);
+    }
+    fn block_finished(&self, b: &BlockEvent) {
+        let fused = self.fused.lock().unwrap();
+        let f = fused
+            .iter()
+            .find(|f| std::ptr::eq(f.block, b.site))
+            .unwrap();
+        f.block_tasks(b.lo, b.hi, |s, n| self.add(s, n));
+    }
+}
+
+#[test]
+fn observers_see_a_fused_step_loops_call_sites_as_node_by_node() {
+    let (w, steps) = (40usize, 5usize);
+    for threads in [1, 2] {
+        let mut runs = Vec::new();
+        for fuse in [true, false] {
+            let c = Arc::new(Sites::default());
+            let rt = Runtime::builder()
+                .threads(threads)
+                .fuse_loops(fuse)
+                .observer(c.clone())
+                .build()
+                .unwrap();
+            assert_eq!(rt.compute(bounded(w, steps)).unwrap().len(), w);
+            // Fused, only blocks run; node by node, every task is seen.
+            let tasks = c.tasks.load(Ordering::Relaxed);
+            assert_eq!(tasks == 0, fuse, "{tasks}");
+            let planned = c.planned.lock().unwrap().clone();
+            runs.push((planned, c.done()));
+        }
+        let want = bounded_tasks(w, steps);
+        assert_eq!(runs[0], (want.clone(), want.clone()));
+        assert_eq!(runs[1], (want.clone(), want));
+    }
 }
 
 /// A stencil reading `lo` cells back and `hi` ahead, with boundary cells

@@ -1128,6 +1128,7 @@ where
             "taskgraph internal error: a step loop of no steps or a vector of another width"
         );
         self.take_all(&init);
+        self.core.width = width as u32;
         let n = steps.saturating_mul(width);
         let kind = Steps {
             init,

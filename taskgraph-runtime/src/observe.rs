@@ -272,6 +272,10 @@ pub struct FamilySummary {
     pub nodes: u32,
     /// For a fused loop: how many iterations it runs.
     pub iterations: u32,
+    /// For a fused step loop: how many values each step makes (its
+    /// iterations are its steps' values, one step after another); 0 for
+    /// other families.
+    pub width: u32,
 }
 
 /// A run that starts.
@@ -298,6 +302,47 @@ pub struct FusedSites {
     pub each: Vec<&'static FamilyInfo>,
     /// The `tree_reduce` computed in the blocks, if any.
     pub reduce: Option<&'static FamilyInfo>,
+    /// A step loop's values per step; 0 for other loops.
+    pub width: u32,
+    /// A step loop's values pushed before its inner loop, each step: the
+    /// call sites each one runs (`each` runs once per other value).
+    pub before: Vec<Vec<&'static FamilyInfo>>,
+    /// Those pushed after its inner loop.
+    pub after: Vec<Vec<&'static FamilyInfo>>,
+}
+
+impl FusedSites {
+    /// Calls `add(site, tasks)` with the tasks that iterations `lo..hi` of
+    /// the loop (a [`BlockEvent`]'s) run at each call site.
+    pub fn block_tasks(&self, lo: u32, hi: u32, mut add: impl FnMut(&'static FamilyInfo, u64)) {
+        let (lo, hi, w) = (u64::from(lo), u64::from(hi), u64::from(self.width));
+        let (b, a) = (self.before.len() as u64, self.after.len() as u64);
+        // How many of the values `lo..hi` sit at places `p..q` of their step.
+        let at = |p: u64, q: u64| {
+            let below = |x: u64| x / w * (q - p) + (x % w).clamp(p, q) - p;
+            below(hi) - below(lo)
+        };
+        let inner = match self.before.len() + self.after.len() {
+            0 => hi - lo,
+            _ if w < b + a => 0,
+            _ => at(b, w - a),
+        };
+        for &s in &self.each {
+            add(s, inner);
+        }
+        if w >= b + a {
+            let places = (0..b).chain(w - a..w);
+            for (sites, p) in self.before.iter().chain(&self.after).zip(places) {
+                let n = at(p, p + 1);
+                for &s in sites {
+                    add(s, n);
+                }
+            }
+        }
+        if let Some(r) = self.reduce {
+            add(r, (hi - lo).saturating_sub(1));
+        }
+    }
 }
 
 /// Tasks a run will run at one call site.
@@ -322,26 +367,37 @@ impl RunStarted<'_> {
             if f.kind != FamilyKind::Loop {
                 continue;
             }
-            match self.template.and_then(|t| t.fused_at(f.site)) {
-                Some((t, plan)) => out.push(FusedSites {
-                    block: f.site,
-                    each: plan
-                        .each
-                        .iter()
-                        .map(|&m| t.site(self.families.iter().map(|f| f.site), m))
-                        .collect(),
-                    reduce: plan
-                        .reduce
-                        .map(|r| t.site(self.families.iter().map(|f| f.site), r)),
-                }),
-                None => out.push(FusedSites {
-                    block: f.site,
-                    each: Vec::new(),
-                    reduce: Some(f.site),
-                }),
-            }
+            out.push(self.fused_of(f));
         }
         out
+    }
+
+    /// The call sites the blocks of fused loop `f` run.
+    fn fused_of(&self, f: &FamilySummary) -> FusedSites {
+        match self.template.and_then(|t| t.fused_at(f.site)) {
+            Some((t, plan)) => {
+                let site = |m: &u32| t.site(self.families.iter().map(|f| f.site), *m);
+                let sites = |els: &[&[u32]]| -> Vec<Vec<_>> {
+                    els.iter().map(|e| e.iter().map(site).collect()).collect()
+                };
+                FusedSites {
+                    block: f.site,
+                    each: plan.each.iter().map(site).collect(),
+                    reduce: plan.reduce.as_ref().map(site),
+                    width: f.width,
+                    before: sites(plan.before),
+                    after: sites(plan.after),
+                }
+            }
+            None => FusedSites {
+                block: f.site,
+                each: Vec::new(),
+                reduce: Some(f.site),
+                width: 0,
+                before: Vec::new(),
+                after: Vec::new(),
+            },
+        }
     }
 
     /// How many tasks the run will run per call site, in the order the call
@@ -361,24 +417,11 @@ impl RunStarted<'_> {
         for f in self.families {
             match f.kind {
                 FamilyKind::Tasks => add(f.site, u64::from(f.nodes)),
+                // A `tree_reduce` of a vector made before it has no template
+                // entry: its site, one fewer task than iterations.
                 FamilyKind::Loop if f.nodes > 0 => {
-                    let n = u64::from(f.iterations);
-                    let fused = self.template.and_then(|t| t.fused_at(f.site));
-                    match fused {
-                        Some((t, plan)) => {
-                            for &m in plan.each {
-                                add(t.site(self.families.iter().map(|f| f.site), m), n);
-                            }
-                            if let Some(r) = plan.reduce {
-                                add(
-                                    t.site(self.families.iter().map(|f| f.site), r),
-                                    n.saturating_sub(1),
-                                );
-                            }
-                        }
-                        // A `tree_reduce` of a vector made before it.
-                        None => add(f.site, n.saturating_sub(1)),
-                    }
+                    self.fused_of(f)
+                        .block_tasks(0, f.iterations, |s, n| add(s, n));
                 }
                 _ => {}
             }

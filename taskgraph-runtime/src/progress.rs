@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::observe::{
-    same_site, BlockEvent, CacheUse, Observer, RunFinished, RunStarted, TaskEvent,
+    same_site, BlockEvent, CacheUse, FusedSites, Observer, RunFinished, RunStarted, TaskEvent,
 };
 use crate::site::FamilyInfo;
 
@@ -71,9 +71,8 @@ struct RunBars {
     bars: Vec<(&'static FamilyInfo, ProgressBar)>,
     /// The bars' labels.
     labels: Vec<String>,
-    /// Per fused loop: its blocks' site, and the bars of the sites it runs
-    /// once per iteration and of its reduction.
-    fused: Vec<(&'static FamilyInfo, Vec<usize>, Option<usize>)>,
+    /// Per fused loop: the sites its blocks run.
+    fused: Vec<FusedSites>,
     /// Cached calls loaded and computed so far, and the line that shows
     /// them (added at the first cached call).
     cache: Mutex<(CacheUse, Option<ProgressBar>)>,
@@ -205,11 +204,7 @@ impl Observer for ProgressBars {
             fused: Vec::new(),
             cache: Mutex::new((CacheUse::default(), None)),
         };
-        for f in run.fused_sites() {
-            let each = f.each.iter().filter_map(|s| r.bar_of(s)).collect();
-            let reduce = f.reduce.and_then(|s| r.bar_of(s));
-            r.fused.push((f.block, each, reduce));
-        }
+        r.fused = run.fused_sites();
         self.runs
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -224,18 +219,16 @@ impl Observer for ProgressBars {
         if block.cache != CacheUse::default() {
             r.count_cache(&self.multi, block.cache);
         }
-        let Some((_, each, reduce)) = r.fused.iter().find(|f| std::ptr::eq(f.0, block.site)) else {
+        let Some(f) = r.fused.iter().find(|f| std::ptr::eq(f.block, block.site)) else {
             return;
         };
-        let n = u64::from(block.hi - block.lo);
-        for &b in each {
-            r.bars[b].1.inc(n);
-        }
-        // The reduction's combines of this block (the ones that join
-        // blocks are counted when the run ends).
-        if let Some(b) = reduce {
-            r.bars[*b].1.inc(n.saturating_sub(1));
-        }
+        // The reduction's combines count only this block's (the ones that
+        // join blocks are counted when the run ends).
+        f.block_tasks(block.lo, block.hi, |s, n| {
+            if let Some(b) = r.bar_of(s) {
+                r.bars[b].1.inc(n);
+            }
+        });
     }
 
     fn task_finished(&self, task: &TaskEvent<'_>) {

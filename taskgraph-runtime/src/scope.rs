@@ -337,6 +337,7 @@ fn started(
                 },
                 nodes: c.len,
                 iterations: c.iterations,
+                width: c.width,
             }
         })
         .collect();

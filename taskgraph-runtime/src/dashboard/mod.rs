@@ -242,17 +242,11 @@ impl Observer for Dashboard {
         else {
             return;
         };
-        let n = u64::from(b.hi - b.lo);
-        for site in &f.each {
+        f.block_tasks(b.lo, b.hi, |site, n| {
             if let Some(x) = s.site(b.run, site) {
                 x.done += n;
             }
-        }
-        if let Some(site) = f.reduce {
-            if let Some(x) = s.site(b.run, site) {
-                x.done += n.saturating_sub(1);
-            }
-        }
+        });
         if s.stream.len() == STREAM {
             s.stream.pop_front();
         }

@@ -106,6 +106,8 @@ pub struct Core {
     pub(crate) elements: Vec<u32>,
     /// A fused loop's number of iterations (for observers).
     pub(crate) iterations: u32,
+    /// A fused step loop's values per step (for observers); 0 for others.
+    pub(crate) width: u32,
 }
 
 impl Core {
@@ -121,6 +123,7 @@ impl Core {
             at: AtRuns::default(),
             elements: Vec::new(),
             iterations: 0,
+            width: 0,
         }
     }
 

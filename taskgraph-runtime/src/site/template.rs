@@ -118,11 +118,17 @@ pub struct Fused {
     pub line: u32,
     /// Its column.
     pub column: u32,
-    /// Call sites that run once per iteration.
+    /// Call sites that run once per iteration (of a step loop: once per
+    /// value its inner loop pushes).
     pub each: &'static [u32],
     /// The `tree_reduce` computed inside its blocks (one fewer task than
     /// iterations).
     pub reduce: Option<u32>,
+    /// A step loop's values pushed before its inner loop, each step: the
+    /// call sites each one runs.
+    pub before: &'static [&'static [u32]],
+    /// Those pushed after its inner loop.
+    pub after: &'static [&'static [u32]],
 }
 
 impl Template {

@@ -157,7 +157,23 @@ pub(crate) fn template(g: &Graph, low: &Lowering<'_>, w: &Walk) -> TokenStream {
             _ => None,
         });
         let reduce = opt(p.reduce);
-        quote!(#fused { line: #line, column: #column, each: &[#(#each),*], reduce: #reduce })
+        quote!(#fused { line: #line, column: #column, each: &[#(#each),*], reduce: #reduce, before: &[], after: &[] })
+    });
+    // Step loops: their inner loop's sites once per value it pushes, each
+    // boundary value's once per step.
+    let sites_of = |el: &crate::graph::tiles::Element<'_>| {
+        let fams = el.events.iter().filter_map(|e| match e {
+            crate::graph::tiles::SEvent::Link(l) => Some(l.fam as u32),
+            _ => None,
+        });
+        quote!(&[#(#fams),*])
+    };
+    let steps = low.steps.iter().map(|p| {
+        let (line, column) = line_column(p.span);
+        let each = sites_of(&p.inner);
+        let before = p.before.iter().map(sites_of);
+        let after = p.after.iter().map(sites_of);
+        quote!(#fused { line: #line, column: #column, each: #each, reduce: ::core::option::Option::None, before: &[#(#before),*], after: &[#(#after),*] })
     });
     // Sites and edges in the short form (one line each in an expansion).
     quote! {{
@@ -171,7 +187,7 @@ pub(crate) fn template(g: &Graph, low: &Lowering<'_>, w: &Walk) -> TokenStream {
             loops: &[#(#loops),*],
             edges: &[#(#edges),*],
             outputs: &[#(#outputs),*],
-            fused: &[#(#plans),*],
+            fused: &[#(#plans,)* #(#steps),*],
         };
         &__TG_TEMPLATE
     }}
