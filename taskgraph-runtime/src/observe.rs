@@ -421,8 +421,7 @@ impl RunStarted<'_> {
                 // A `tree_reduce` of a vector made before it has no template
                 // entry: its site, one fewer task than iterations.
                 FamilyKind::Loop if f.nodes > 0 => {
-                    self.fused_of(f)
-                        .block_tasks(0, f.iterations, |s, n| add(s, n));
+                    self.fused_of(f).block_tasks(0, f.iterations, &mut add);
                 }
                 _ => {}
             }
