@@ -66,6 +66,10 @@ const HEADER: usize = 8 + 16 + 32 + 8;
 const TRAILER: usize = 32;
 /// Where entries are written before they are renamed into place.
 const TMP: &str = "tmp";
+
+/// The number of this process's next temporary file: with the process id,
+/// a name no other writer of the directory uses.
+static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
 /// A temporary file this old is left over by a killed process.
 const STALE_TMP: Duration = Duration::from_secs(3600);
 
@@ -213,7 +217,6 @@ pub struct Cache {
     rejected: AtomicU64,
     bytes: AtomicU64,
     entries: AtomicU64,
-    tmp_seq: AtomicU64,
     /// Set once a write failed: no more writes are tried.
     write_failed: AtomicBool,
     evicting: Mutex<()>,
@@ -253,7 +256,6 @@ impl Cache {
             rejected: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             entries: AtomicU64::new(0),
-            tmp_seq: AtomicU64::new(0),
             write_failed: AtomicBool::new(false),
             evicting: Mutex::new(()),
         };
@@ -402,7 +404,9 @@ impl Cache {
         let h = key.hex();
         let tmp_dir = self.dir.join(TMP);
         fs::create_dir_all(&tmp_dir)?;
-        let seq = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
+        // Unique in the process, not per cache: two caches of one process
+        // on one directory (two runtimes) write the same key at once too.
+        let seq = TMP_SEQ.fetch_add(1, Ordering::Relaxed);
         let tmp = tmp_dir.join(format!("{h}.{}.{seq}", std::process::id()));
         let r = (|| {
             let mut f = File::create(&tmp)?;
