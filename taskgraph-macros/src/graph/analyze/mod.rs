@@ -870,19 +870,7 @@ impl Analyzer {
                 }
                 self.vars[var].kind = VarKind::Rows;
                 self.alias_tails(&value);
-                if self.vars[var].depth < self.depth {
-                    if let Some(f) = self.frames.last_mut() {
-                        if !f.vecs.iter().any(|v| v == name) {
-                            f.vecs.push(name.clone());
-                        }
-                    }
-                }
-                out.push(Stmt::Push {
-                    vec: name.clone(),
-                    var,
-                    method: m.method.clone(),
-                    value,
-                });
+                self.push_onto(out, var, name, &m.method, value);
             }
             Some(_) if self.vars[var].kind == VarKind::Rows => self.errors.push(error_spanned(
                 &m.args[0],
@@ -899,19 +887,7 @@ impl Analyzer {
                     Value::Call { .. } | Value::Reduce { .. } | Value::Error => {}
                     _ => self.vars[var].borrowed_elems = true,
                 }
-                if self.vars[var].depth < self.depth {
-                    if let Some(f) = self.frames.last_mut() {
-                        if !f.vecs.iter().any(|v| v == name) {
-                            f.vecs.push(name.clone());
-                        }
-                    }
-                }
-                out.push(Stmt::Push {
-                    vec: name.clone(),
-                    var,
-                    method: m.method.clone(),
-                    value,
-                });
+                self.push_onto(out, var, name, &m.method, value);
             }
             None if self.vars[var].kind == VarKind::LazyVec => self.errors.push(error_spanned(
                 &m.args[0],
@@ -987,6 +963,31 @@ impl Analyzer {
 
     /// The variables whose nodes `v` may be (the tails of its branches): they
     /// get another name, so none of them is "used once".
+    /// `name.push(value)` onto `var`: recorded in the current loop frame
+    /// when `var` was declared outside it, then emitted.
+    fn push_onto(
+        &mut self,
+        out: &mut Vec<Stmt>,
+        var: usize,
+        name: &Ident,
+        method: &Ident,
+        value: Value,
+    ) {
+        if self.vars[var].depth < self.depth {
+            if let Some(f) = self.frames.last_mut() {
+                if !f.vecs.iter().any(|v| v == name) {
+                    f.vecs.push(name.clone());
+                }
+            }
+        }
+        out.push(Stmt::Push {
+            vec: name.clone(),
+            var,
+            method: method.clone(),
+            value,
+        });
+    }
+
     fn alias_tails(&mut self, v: &Value) {
         match v {
             Value::Var { use_, .. } | Value::VecVar { use_, .. } | Value::Slice { use_, .. } => {
