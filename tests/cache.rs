@@ -413,6 +413,10 @@ fn fused_loops_with_cached_calls_give_the_uncached_results() {
 
 static SLOW: AtomicUsize = AtomicUsize::new(0);
 
+/// Held by a test while it counts `slow` calls in this process: the two
+/// tests below run at once and share `SLOW`.
+static SLOW_COUNTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A slow cached step, so that a run can be killed half-way.
 #[delayed(cache)]
 fn slow(i: u32) -> u64 {
@@ -492,6 +496,7 @@ fn a_run_killed_with_kill_9_resumes_with_only_the_unfinished_tasks() {
     );
     // The re-run: here, in this process, counting the calls.
     let rt = Runtime::builder().threads(2).cache(&d).build().unwrap();
+    let _counting = SLOW_COUNTING.lock().unwrap_or_else(|e| e.into_inner());
     SLOW.store(0, Ordering::Relaxed);
     assert_eq!(slow_graph(&rt), slow_reference());
     assert_eq!(SLOW.load(Ordering::Relaxed), SLOW_TASKS as usize - stored);
@@ -526,6 +531,7 @@ fn two_processes_sharing_a_directory_both_get_the_right_result() {
     assert!((u64::from(SLOW_TASKS)..=2 * u64::from(SLOW_TASKS)).contains(&ran));
     assert_eq!(entries(&d).len(), SLOW_TASKS as usize);
     let rt = Runtime::builder().threads(2).cache(&d).build().unwrap();
+    let _counting = SLOW_COUNTING.lock().unwrap_or_else(|e| e.into_inner());
     SLOW.store(0, Ordering::Relaxed);
     assert_eq!(slow_graph(&rt), slow_reference());
     assert_eq!(SLOW.load(Ordering::Relaxed), 0);
