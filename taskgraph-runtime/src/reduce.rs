@@ -60,17 +60,34 @@ where
     if fusion && v.len() > 1 {
         return lp.reduce_vec(v, combine);
     }
-    tree_reduce_nodes(fam, v, at)
+    nodes(fam, v, &at)
 }
 
 /// `tree_reduce(v, f)` inside a loop of `graph!`: always node by node.
 ///
 /// # Errors
 /// [`Error::EmptyReduce`] if `v` is empty.
+#[inline]
 pub fn tree_reduce_nodes<'g, T, L>(
     fam: &mut Family<'g, (), (Lazy<'g, T>, Lazy<'g, T>), L, T>,
     v: LazyVec<'g, T>,
     at: impl Fn(u32, u32) -> L,
+) -> Result<Lazy<'g, T>, Error>
+where
+    T: Send + Sync,
+    L: LoopIndex,
+{
+    nodes(fam, v, &at)
+}
+
+/// `tree_reduce_nodes`, generic over the values' and indices' types only,
+/// not over `at` (each call site's own closure): call sites of the same
+/// types share one copy. A call of `at` per node costs nothing next to
+/// adding the node.
+fn nodes<'g, T, L>(
+    fam: &mut Family<'g, (), (Lazy<'g, T>, Lazy<'g, T>), L, T>,
+    v: LazyVec<'g, T>,
+    at: &dyn Fn(u32, u32) -> L,
 ) -> Result<Lazy<'g, T>, Error>
 where
     T: Send + Sync,
