@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 use taskdag::cluster::{ClusterError, Dask, GraphHandle, RemoteError};
 use taskdag::{delayed, graph, Error, Graph, Runtime};
 
+#[path = "common/offline.rs"]
+mod offline;
+
 #[delayed]
 fn inc(x: i64) -> i64 {
     x + 1
@@ -623,6 +626,31 @@ const SCENARIOS: &[(&str, fn())] = &[
     ),
 ];
 
+/// Why the scenarios cannot run, in one line: no Python, or no package
+/// index to install `distributed` from (asked once per `cargo test` run:
+/// see `offline`). Any other failure to set up Python fails the test.
+fn skip_line() -> Option<String> {
+    let python = match std::env::var_os("TASKGRAPH_PYTHON").filter(|p| !p.is_empty()) {
+        Some(_) => taskdag::cluster::python::interpreter(),
+        None => {
+            if let Some(line) = offline::earlier() {
+                return Some(line);
+            }
+            taskdag::cluster::python::managed_venv(&taskdag::cluster::python::cargo_target_venv())
+        }
+    };
+    let line = |e: &ClusterError| e.to_string().lines().next().unwrap_or_default().to_owned();
+    match python {
+        Ok(_) => None,
+        Err(e @ ClusterError::PythonNotFound) => Some(line(&e)),
+        Err(e @ ClusterError::PackageIndexUnreachable { .. }) => {
+            offline::remember(&line(&e));
+            Some(line(&e))
+        }
+        Err(e) => panic!("cannot set up Python for dask: {e}"),
+    }
+}
+
 fn main() -> ExitCode {
     Dask::worker_entry();
     let args: Vec<String> = std::env::args().collect();
@@ -646,26 +674,13 @@ fn main() -> ExitCode {
         .iter()
         .filter(|s| filters.is_empty() || filters.iter().any(|f| s.0.contains(f)))
         .collect();
-    let python = match std::env::var_os("TASKGRAPH_PYTHON").filter(|p| !p.is_empty()) {
-        Some(_) => taskdag::cluster::python::interpreter(),
-        None => {
-            taskdag::cluster::python::managed_venv(&taskdag::cluster::python::cargo_target_venv())
-        }
-    };
-    match python {
-        Ok(_) => {}
-        Err(e @ (ClusterError::PythonNotFound | ClusterError::PackageIndexUnreachable { .. })) => {
-            println!(
-                "skipping the cluster graph tests: {}",
-                e.to_string().lines().next().unwrap_or_default()
-            );
-            println!(
-                "\ntest result: ok. 0 passed; 0 failed; {} ignored",
-                chosen.len()
-            );
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => panic!("cannot set up Python for dask: {e}"),
+    if let Some(line) = skip_line() {
+        println!("skipping the cluster graph tests: {line}");
+        println!(
+            "\ntest result: ok. 0 passed; 0 failed; {} ignored",
+            chosen.len()
+        );
+        return ExitCode::SUCCESS;
     }
     println!("\nrunning {} tests", chosen.len());
     let me = std::env::current_exe().expect("this test's executable");

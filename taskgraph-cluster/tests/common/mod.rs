@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use taskgraph_cluster::{ClusterError, Dask, ProgramRef};
 
+pub mod offline;
+
 /// The test job binary: sums its framed input (see src/bin/testjob.rs).
 pub const TESTJOB: &str = env!("CARGO_BIN_EXE_taskgraph-cluster-testjob");
 
@@ -41,14 +43,24 @@ pub fn builder() -> taskgraph_cluster::DaskBuilder {
 /// Starts a local cluster of `workers` x `threads`, or says why not (one
 /// line, once) and returns None when there is no Python at all, or when
 /// `distributed` must be installed and the package index cannot be
-/// reached. Any other failure fails the test.
+/// reached (asked once per `cargo test` run: see `offline`). Any other
+/// failure fails the test.
 pub fn cluster(workers: usize, threads: usize) -> Option<Cluster> {
     let turn = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    static SAID: Once = Once::new();
+    let skip = |line: &str| SAID.call_once(|| say(&format!("skipping the dask tests: {line}")));
+    if let Some(line) = offline::earlier() {
+        skip(&line);
+        return None;
+    }
     match builder().local(workers, threads) {
         Ok(dask) => Some(Cluster { dask, _turn: turn }),
         Err(e @ (ClusterError::PythonNotFound | ClusterError::PackageIndexUnreachable { .. })) => {
-            static SAID: Once = Once::new();
-            SAID.call_once(|| say(&format!("skipping the dask tests: {}", first_line(&e))));
+            let line = first_line(&e);
+            if matches!(e, ClusterError::PackageIndexUnreachable { .. }) {
+                offline::remember(&line);
+            }
+            skip(&line);
             None
         }
         Err(e) => panic!("cannot start a local dask cluster: {e}"),
