@@ -25,7 +25,5 @@ pub fn delayed(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[allow(missing_docs)]
 #[proc_macro]
 pub fn graph(input: TokenStream) -> TokenStream {
-    let check = paths::version_check();
-    let graph = graph::expand(input.into());
-    quote::quote!({ #check #graph }).into()
+    graph::expand(input.into(), paths::version_check()).into()
 }

@@ -14,9 +14,10 @@ use quote::quote;
 
 use crate::diag::Ctxt;
 
-/// Expands `graph! { ... }`. On errors, emits them all plus a placeholder
-/// graph so that one mistake does not cascade into unrelated ones.
-pub(crate) fn expand(input: TokenStream) -> TokenStream {
+/// Expands `graph! { ... }` into one block that starts with `first` (the
+/// version check). On errors, emits them all plus a placeholder graph so
+/// that one mistake does not cascade into unrelated ones.
+pub(crate) fn expand(input: TokenStream, first: TokenStream) -> TokenStream {
     let cx = Ctxt::new();
     let end = input
         .clone()
@@ -45,11 +46,11 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
     match graph {
         Some(g) => {
             let x = expand::expand(&g, &lower::lower(&g));
-            quote!({ #e #x })
+            quote!({ #first #e #x })
         }
         None => {
             let p = expand::placeholder();
-            quote!({ #e #p })
+            quote!({ #first #e #p })
         }
     }
 }

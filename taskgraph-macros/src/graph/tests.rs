@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 fn pretty(tokens: TokenStream) -> String {
-    let expanded = super::expand(tokens);
+    let expanded = super::expand(tokens, TokenStream::new());
     let file: syn::File = syn::parse_quote! {
         fn expansion() {
             let _ = #expanded;
@@ -51,13 +51,16 @@ fn chain_map_and_gather() {
 
 #[test]
 fn errors_are_collected_and_the_rest_expanded() {
-    let out = super::expand(quote! {
-        let x = inc(1);
-        let y = x + 1;
-        while y > 0 {}
-        for _ in 0..x {}
-        y
-    })
+    let out = super::expand(
+        quote! {
+            let x = inc(1);
+            let y = x + 1;
+            while y > 0 {}
+            for _ in 0..x {}
+            y
+        },
+        TokenStream::new(),
+    )
     .to_string();
     assert_eq!(out.matches("compile_error").count(), 2, "{out}");
     assert!(out.contains("`y` is a lazy value"), "{out}");
@@ -69,11 +72,14 @@ fn errors_are_collected_and_the_rest_expanded() {
         "{out}"
     );
     assert!(!out.contains("while y"), "{out}");
-    let plain_mistake = super::expand(quote! {
-        let x = inc(1);
-        let n = if x > 0 { 1 } else { 0 };
-        inc(n)
-    })
+    let plain_mistake = super::expand(
+        quote! {
+            let x = inc(1);
+            let n = if x > 0 { 1 } else { 0 };
+            inc(n)
+        },
+        TokenStream::new(),
+    )
     .to_string();
     assert!(plain_mistake.contains("placeholder"), "{plain_mistake}");
 }

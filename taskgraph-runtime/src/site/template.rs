@@ -89,6 +89,35 @@ pub struct LoopSite {
     pub parent: Option<u32>,
 }
 
+impl LoopSite {
+    /// A `kind` loop with pattern `pattern` over `iter`, its range at
+    /// `line`:`column`, outside other loops.
+    pub const fn at(
+        pattern: &'static str,
+        iter: &'static str,
+        kind: &'static str,
+        line: u32,
+        column: u32,
+    ) -> LoopSite {
+        LoopSite {
+            pattern,
+            iter,
+            kind,
+            line,
+            column,
+            parent: None,
+        }
+    }
+
+    /// This loop inside loop `parent`.
+    pub const fn in_loop(self, parent: u32) -> LoopSite {
+        LoopSite {
+            parent: Some(parent),
+            ..self
+        }
+    }
+}
+
 /// An edge of a template: every node of call site `to` reads nodes of call
 /// site `from` as `label` says.
 #[derive(Debug)]
@@ -129,6 +158,29 @@ pub struct Fused {
     pub before: &'static [&'static [u32]],
     /// Those pushed after its inner loop.
     pub after: &'static [&'static [u32]],
+}
+
+impl Fused {
+    /// The loop whose range is at `line`:`column`, running call sites
+    /// `each` once per iteration.
+    pub const fn at(line: u32, column: u32, each: &'static [u32]) -> Fused {
+        Fused {
+            line,
+            column,
+            each,
+            reduce: None,
+            before: &[],
+            after: &[],
+        }
+    }
+
+    /// This loop computing the `tree_reduce` of call site `site` in its blocks.
+    pub const fn reduces(self, site: u32) -> Fused {
+        Fused {
+            reduce: Some(site),
+            ..self
+        }
+    }
 }
 
 impl Template {

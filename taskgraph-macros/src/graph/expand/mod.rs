@@ -49,17 +49,18 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
     let mut decls = Vec::new();
     let mut table = Vec::new();
     let walk = template::walk(g);
+    // Every call site's `FamilyInfo`, in one static array.
+    let infos_ident = Ident::new("__TG_I", Span::mixed_site());
+    let info_alias = Ident::new("__TgI", Span::mixed_site());
+    let mut infos = Vec::new();
     for (i, f) in g.families.iter().enumerate() {
         let name = fam_ident(g, i);
         let info = info_ident(g, i);
         let fname = &f.name;
-        let info_ty = private("FamilyInfo", f.span);
         let (line, column) = line_column(f.span);
-        let info_const = Ident::new(&format!("__TG_I{i}"), Span::mixed_site().located_at(f.span));
-        let loops = walk.site_loops(i, f.span);
+        let loops = walk.site_loops(i);
+        infos.push(quote!(#info_alias::new(#fname, ::core::file!(), #line, #column)#loops));
         decls.push(quote_spanned! {f.span=>
-            const #info_const: #info_ty = #info_ty::new(#fname, ::core::file!(), #line, #column)#loops;
-            let #info = &#info_const;
             let mut #name = #scope.family(#info);
         });
         let mask = low.passing.implied[i];
@@ -127,7 +128,6 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
         }
     });
     let table: Vec<TokenStream> = table.collect();
-    let erased = private("ErasedFamily", span);
     let graph_fn = private("GraphFn", span);
     let typed = private("typed", span);
     // The families' value types, as nested pairs (`(&f0, (&f1, ()))`), for
@@ -137,10 +137,22 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
         .rev()
         .fold(quote!(()), |rest, t| quote!((#t, #rest)));
     // Spanned at the final expression: its type is the graph's output type.
+    // `execute` takes `&[&dyn ErasedFamily]`: each entry coerces to it.
     let execute = quote_spanned!(tail_span(g)=>
-        #typed(#scope.execute(&[#(#table as &dyn #erased<'_>),*], #out), #witness));
+        #typed(#scope.execute(&[#(#table),*], #out), #witness));
+    let infos = (!infos.is_empty()).then(|| {
+        let (n, info_ty) = (infos.len(), private("FamilyInfo", span));
+        let loop_vars = walk.loop_vars();
+        quote! {
+            #[allow(unused_imports)]
+            use #info_ty as #info_alias;
+            #loop_vars
+            static #infos_ident: [#info_ty; #n] = [#(#infos),*];
+        }
+    });
     let inner = quote_spanned!(tail_span(g)=> {
         #prelude
+        #infos
         #(#decls)*
         #(#stmts)*
         let #out = #tail;
@@ -161,24 +173,22 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
     let (graph, codec) = (temp("__tg_g", span), temp("__tg_codec", span));
     let (copy, captures) = (temp("__tg_copy", span), private("captures", span));
     let probe = private("codec_probe", span);
-    let (no_codec, codec_of) = (private("NoCodec", span), private("CodecOf", span));
     // The user's own `&h`, so that a borrow error points at it.
     let borrows = g.borrowed.iter().map(|(k, e)| {
         let b = borrowed_ident(*k);
         quote!(let #b = #e;)
     });
-    quote! {{
+    // The statements of the block `graph::expand` makes.
+    quote! {
         #(#borrows)*
         let #closure = move |#scope: #scope_ty<'_>| -> ::core::result::Result<_, #halt_ty> #outer;
         let #copy = #captures(&#closure);
         let #graph = #graph_fn::new(#closure, #copy).with_template(#template);
         #[allow(unused_imports)]
-        use #no_codec as _;
-        #[allow(unused_imports)]
-        use #codec_of as _;
+        use ::taskdag::__private::{NoCodec as _, CodecOf as _};
         let #codec = (&&#probe(&#graph)).__tg_codec();
         #graph.with_codec(#codec)
-    }}
+    }
 }
 
 /// The final expression's outputs, as a pattern binding its lazy leaves
@@ -283,8 +293,11 @@ pub(crate) fn placeholder() -> TokenStream {
 fn fam_ident(g: &Graph, i: usize) -> Ident {
     temp(&format!("__tg_f{i}"), g.families[i].span)
 }
-fn info_ident(g: &Graph, i: usize) -> Ident {
-    temp(&format!("__tg_i{i}"), g.families[i].span)
+/// Call site `i`'s `&'static FamilyInfo`, from the graph's array of them.
+fn info_ident(g: &Graph, i: usize) -> TokenStream {
+    let infos = Ident::new("__TG_I", Span::mixed_site().located_at(g.families[i].span));
+    let i = proc_macro2::Literal::usize_unsuffixed(i);
+    quote!(&#infos[#i])
 }
 fn bound_ident(g: &Graph, i: usize) -> Ident {
     temp(&format!("__tg_b{i}"), g.families[i].span)
@@ -658,22 +671,22 @@ impl Ctx<'_> {
                             }
                             LinkArg::Local { name, last } => {
                                 let mode = self.mode(link.fam, i, prm.span);
-                                let m = Ident::new(&format!("__tg_m{i}"), prm.span);
                                 let take = if *last {
-                                    quote_spanned!(prm.span=> #m.take(#name))
+                                    quote_spanned!(prm.span=> (#mode).take(#name))
                                 } else {
-                                    quote_spanned!(prm.span=> #m.share(&#name))
+                                    quote_spanned!(prm.span=> (#mode).share(&#name))
                                 };
-                                temps.push(quote!(let #m = #mode; let #t = #take;));
+                                temps.push(quote!(let #t = #take;));
                                 vals.push(quote_spanned!(prm.span=> #t.arg()));
                             }
                             LinkArg::Outer { name } => {
                                 let j = plan.held.iter().position(|h| h == name).expect("held");
                                 let h = held_ident(p, j);
                                 let mode = self.mode(link.fam, i, prm.span);
-                                let m = Ident::new(&format!("__tg_m{i}"), prm.span);
                                 let cxa = temp(&cx.to_string(), prm.span);
-                                temps.push(quote_spanned!(prm.span=> let #m = #mode; let #t = #m.outer(#h, #cxa);));
+                                temps.push(
+                                    quote_spanned!(prm.span=> let #t = (#mode).outer(#h, #cxa);),
+                                );
                                 vals.push(quote_spanned!(prm.span=> #t.arg()));
                             }
                         }
@@ -923,6 +936,25 @@ impl Ctx<'_> {
                     temps.push(quote!(let #t = #e;));
                 }
                 let at = self.loop_index(f.depth, f.span);
+                // Arguments that are plain expressions or lazy variables go
+                // straight into the call: reading a variable has no effect,
+                // so the plain ones still run in the order written. A nested
+                // call (it adds nodes) is bound first, in order.
+                let simple = args
+                    .iter()
+                    .all(|a| matches!(a, Arg::Plain(_) | Arg::Lazy(Value::Var { .. })));
+                if simple {
+                    let (mut plain, mut lazy) = (Vec::new(), Vec::new());
+                    for a in args {
+                        match a {
+                            Arg::Plain(e) => plain.push(e.to_token_stream()),
+                            Arg::Lazy(v) => lazy.push(self.value(v)),
+                        }
+                    }
+                    return quote_spanned! {f.span=>
+                        #name.push(#at, (#(#plain,)*), (#(#lazy,)*))?
+                    };
+                }
                 quote_spanned! {f.span=>
                     {
                         #(#temps)*
@@ -1169,11 +1201,9 @@ impl Ctx<'_> {
                     // the argument itself is all at the user's argument, so
                     // type errors point at it.
                     let mode = self.mode(i, k, p.span);
-                    let m = Ident::new(&format!("__tg_m{k}"), p.span);
-                    modes.push(quote!(let #m = #mode;));
                     if p.borrowed {
                         let check = private("expect_borrow", p.span);
-                        modes.push(quote_spanned!(p.span=> #check(&#m);));
+                        modes.push(quote_spanned!(p.span=> #check(&(#mode));));
                     }
                     let pass = match once {
                         Once::Use(u) => self.low.passing.by_use[u],
@@ -1188,7 +1218,9 @@ impl Ctx<'_> {
                     };
                     let method = Ident::new(method, p.span);
                     let cx = temp(&cx.to_string(), p.span);
-                    args.push(quote_spanned!(p.span=> #m.#method(#a, #cx).arg()));
+                    // In parentheses at the argument: a type error spans
+                    // the whole method chain, which then starts there.
+                    args.push(quote_spanned!(p.span=> (#mode).#method(#a, #cx).arg()));
                 }
             }
         }
@@ -1198,12 +1230,12 @@ impl Ctx<'_> {
             false => Ident::new("bind", f.span),
         };
         let cx_at = temp(&cx.to_string(), f.span);
-        let cx_ty = private("Cx", f.span);
+        let body = match modes.is_empty() {
+            true => call,
+            false => quote!({ #(#modes)* #call }),
+        };
         quote_spanned! {f.span=>
-            let #bound = #name.#bind(|(#(#plain,)*), (#(#lazy,)*), #cx_at: &#cx_ty<'_, '_>| {
-                #(#modes)*
-                #call
-            });
+            let #bound = #name.#bind(|(#(#plain,)*), (#(#lazy,)*), #cx_at| #body);
         }
     }
 }

@@ -83,22 +83,11 @@ impl Walk {
     /// `.with_loops(&[..])` for call site `fam` (the loops around it,
     /// outermost first, as `LoopVar`s), then `.with_tree_reduce()` for a
     /// `tree_reduce`; nothing for a call outside loops.
-    pub(crate) fn site_loops(&self, fam: FamId, span: Span) -> TokenStream {
-        let mut chain = Vec::new();
-        let mut l = self.parents[fam];
-        while let Some(k) = l {
-            chain.push(&self.loops[k]);
-            l = self.loops[k].parent;
-        }
-        chain.reverse();
-        let lv = private("LoopVar", span);
-        let vars = chain.iter().map(|l| {
-            let (pattern, iter) = (&l.pattern, &l.iter);
-            quote!(#lv::new(#pattern, #iter))
-        });
+    pub(crate) fn site_loops(&self, fam: FamId) -> TokenStream {
         let mut out = TokenStream::new();
-        if !chain.is_empty() {
-            out.extend(quote!(.with_loops(&[#(#vars),*])));
+        if let Some(k) = self.parents[fam] {
+            let c = loop_vars_ident(k);
+            out.extend(quote!(.with_loops(#c)));
         }
         if self.reduces[fam].is_some() {
             out.extend(quote!(.with_tree_reduce()));
@@ -107,22 +96,43 @@ impl Walk {
     }
 }
 
+impl Walk {
+    /// `const __TG_Vk: &[LoopVar] = &[..];` for every loop `k`: the loops
+    /// around a call site in it, outermost first, as its `FamilyInfo`
+    /// names them (`site_loops`).
+    pub(crate) fn loop_vars(&self) -> TokenStream {
+        let lv = private("LoopVar", Span::call_site());
+        let consts = (0..self.loops.len()).map(|k| {
+            let mut chain = Vec::new();
+            let mut l = Some(k);
+            while let Some(j) = l {
+                chain.push(&self.loops[j]);
+                l = self.loops[j].parent;
+            }
+            chain.reverse();
+            let vars = chain.iter().map(|l| {
+                let (pattern, iter) = (&l.pattern, &l.iter);
+                quote!(#lv::new(#pattern, #iter))
+            });
+            let c = loop_vars_ident(k);
+            quote!(const #c: &[#lv] = &[#(#vars),*];)
+        });
+        quote!(#(#consts)*)
+    }
+}
+
+/// The loop variables around a call site in loop `k` (`Walk::loop_vars`).
+fn loop_vars_ident(k: usize) -> proc_macro2::Ident {
+    proc_macro2::Ident::new(&format!("__TG_V{k}"), Span::mixed_site())
+}
+
 /// `&'static Template` for graph `g` walked as `w`, as an expression.
 pub(crate) fn template(g: &Graph, low: &Lowering<'_>, w: &Walk) -> TokenStream {
     let outputs = &w.outputs;
 
-    let site = private("Site", Span::call_site());
     let lp = private("LoopSite", Span::call_site());
-    let link = private("Link", Span::call_site());
     let fused = private("Fused", Span::call_site());
     let templ = private("Template", Span::call_site());
-    let opt = |o: Option<usize>| match o {
-        Some(k) => {
-            let k = k as u32;
-            quote!(::core::option::Option::Some(#k))
-        }
-        None => quote!(::core::option::Option::None),
-    };
     let sites = g.families.iter().enumerate().map(|(i, f)| {
         let name = &f.name;
         let (line, column) = line_column(f.span);
@@ -136,8 +146,11 @@ pub(crate) fn template(g: &Graph, low: &Lowering<'_>, w: &Walk) -> TokenStream {
     let loops = w.loops.iter().map(|l| {
         let (pattern, iter, kind) = (&l.pattern, &l.iter, l.kind);
         let (line, column) = line_column(l.span);
-        let parent = opt(l.parent);
-        quote!(#lp { pattern: #pattern, iter: #iter, kind: #kind, line: #line, column: #column, parent: #parent })
+        let parent = l.parent.map(|k| {
+            let k = proc_macro2::Literal::u32_unsuffixed(k as u32);
+            quote!(.in_loop(#k))
+        });
+        quote!(#lp::at(#pattern, #iter, #kind, #line, #column) #parent)
     });
     let mut seen = Vec::new();
     let edges = w.edges.iter().filter_map(|e| {
@@ -156,8 +169,11 @@ pub(crate) fn template(g: &Graph, low: &Lowering<'_>, w: &Walk) -> TokenStream {
             Event::Link(l) => Some(l.fam as u32),
             _ => None,
         });
-        let reduce = opt(p.reduce);
-        quote!(#fused { line: #line, column: #column, each: &[#(#each),*], reduce: #reduce, before: &[], after: &[] })
+        let reduce = p.reduce.map(|f| {
+            let f = proc_macro2::Literal::u32_unsuffixed(f as u32);
+            quote!(.reduces(#f))
+        });
+        quote!(#fused::at(#line, #column, &[#(#each),*]) #reduce)
     });
     // Step loops: their inner loop's sites once per value it pushes, each
     // boundary value's once per step.
@@ -178,9 +194,7 @@ pub(crate) fn template(g: &Graph, low: &Lowering<'_>, w: &Walk) -> TokenStream {
     // Sites and edges in the short form (one line each in an expansion).
     quote! {{
         #[allow(unused_imports)]
-        use #site as __TgS;
-        #[allow(unused_imports)]
-        use #link as __TgL;
+        use ::taskdag::__private::{Site as __TgS, Link as __TgL};
         static __TG_TEMPLATE: #templ = #templ {
             file: ::core::file!(),
             sites: &[#(#sites),*],
