@@ -110,7 +110,7 @@ pub mod __private {
         captures, codec_probe, placeholder, Captures, CodecProbe, GraphFn, NoCodec,
     };
     pub use crate::loops::{
-        Chain, Each, Elements, FnLeaf, Leaf, Loop, LoopKind, Reduce, Steps, VecLeaf,
+        Chain, Each, Elements, FnLeaf, Leaf, Loop, LoopKind, Prev, Reduce, Steps, VecLeaf,
     };
     pub use crate::outputs::{
         again, Again, CloneTag, MoveTag, OutputByClone, OutputByMove, Outputs, PlainOutput,

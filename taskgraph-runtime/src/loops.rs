@@ -834,26 +834,10 @@ impl<'g, L: Fn(u32, &Cx<'_, 'g>) -> Result<(), Stopped> + Sync> LoopKind<'g> for
         }
         let started = cx.block_started(fam, lo, hi);
         let push = |lo: u32, hi: u32| push_block(cx, fam, lo, hi, 0, ROOT);
-        if first && cx.threads() > 1 {
-            hi = first_cut(lo, hi, cx.first_piece(hi - lo), push);
-        }
-        let mut cur = lo;
         let mut probe = Probe::new();
-        while cur < hi {
-            cx.check()?;
-            if cx.give_away(hi - cur, probe.heavy) {
-                hi = halve(cur, hi, push);
-            }
-            let end = (cur + probe.chunk()).min(hi);
-            for k in cur..end {
-                (self.leaf)(k, cx)?;
-            }
-            tally.add(end - cur);
-            cur = end;
-            if probe.tick() {
-                tally.publish();
-            }
-        }
+        hi = run_range(lo, hi, first, &mut probe, tally, cx, push, |k| {
+            (self.leaf)(k, cx)
+        })?;
         tally.publish();
         cx.block_finished(started, lo, hi);
         let done = hi - lo;
@@ -923,18 +907,221 @@ where
 }
 
 // ---------------------------------------------------------------------------
-// Steps: a vector rebuilt from the one before, step after step.
+// Steps: a vector rebuilt from the one before, step after step, in tiles.
+
+/// The values of the step before that a block of a step loop may read:
+/// cells `lo..hi` of the step's input buffer, which no other block writes
+/// while this one runs (see `Tiles`). Only these cells are ever referenced,
+/// never the buffer as a whole: other cells of it may be written meanwhile
+/// by the next step's tiles.
+pub struct Prev<'a, T> {
+    cells: *const Option<T>,
+    lo: usize,
+    hi: usize,
+    _p: PhantomData<&'a T>,
+}
+
+impl<'a, T> Prev<'a, T> {
+    /// Value `k` of the step before.
+    ///
+    /// # Panics
+    /// If `k` is outside the reach the loop declared for this block (an
+    /// internal error: the declared reach is what keeps other tiles off).
+    #[inline(always)]
+    pub fn get(&self, k: usize) -> &'a T {
+        assert!(
+            self.lo <= k && k < self.hi,
+            "taskgraph internal error: a step read outside its declared reach"
+        );
+        // SAFETY: `k` is in `lo..hi`, cells of the step before that are
+        // filled and that no block writes while this one runs (see
+        // `Tiles`); the buffer outlives the block.
+        match unsafe { &*self.cells.add(k) } {
+            Some(x) => x,
+            None => unreachable!("taskgraph internal error: a value of the step before is missing"),
+        }
+    }
+}
+
+/// How many tiles each thread gets, at most: enough that a thread finds a
+/// ready tile beside the one it waits on, few enough that each still holds
+/// a useful stretch of values.
+const TILES_PER_THREAD: u32 = 4;
+
+/// The tiles of a step loop and their dependencies, set up by `prepare`.
+///
+/// The `width` values of a step are cut into `count` tiles of `size`
+/// values (the last may be shorter). Tile `i` of step `t` reads the cells
+/// `read[i]` of buffer `t % 2` and writes its own cells of buffer
+/// `(t + 1) % 2`. It may run once every tile of `deps(i)` has finished
+/// step `t - 1`, where `deps(i)` is
+/// - `i` itself (its cells were last written by its own step `t - 2`),
+/// - the tiles whose cells `read[i]` covers (they wrote what it reads, at
+///   step `t - 1`: read after write), and
+/// - the tiles whose `read` covers `i`'s cells: at step `t - 1` they read
+///   buffer `(t - 1) % 2`, which is the buffer `i` now overwrites (write
+///   after read; with two buffers a tile of step `t` overwrites what step
+///   `t - 1` read, and those readers are exactly these tiles).
+///
+/// The relation is symmetric (`j` in `deps(i)` iff `i` in `deps(j)`), so
+/// neighbouring tiles are never more than one step apart: a tile of step
+/// `t + 1` waits for its neighbours' step `t`, which waited for its own
+/// step `t - 1`. Hence no two blocks touch the same cell at once, and each
+/// tile's arrivals come in step order per parity: `arrived[i][s % 2]`
+/// counts the neighbours that finished a step of parity `(s - 1) % 2`; the
+/// arrivals for step `s + 2` need tile `i`'s step `s + 1`, which needs all
+/// of those for step `s`. So step `s` (>= 1) of tile `i` is ready exactly
+/// when `arrived[i][s % 2]` reaches `(s + 1) / 2 * deps(i).len()`, and the
+/// thread whose arrival reaches it starts the tile (the counters never go
+/// back; `steps * width < 2^32` bounds them).
+struct Tiles {
+    size: u32,
+    count: u32,
+    /// `deps(i)` is `deps[start[i]..start[i + 1]]`, sorted.
+    start: Vec<u32>,
+    deps: Vec<u32>,
+    /// The cells of the step before tile `i` reads (`lo..hi`, maybe empty).
+    read: Vec<(u32, u32)>,
+    arrived: Vec<[AtomicU32; 2]>,
+    /// Values of the tile's current step still to make (a tile's blocks
+    /// split like an `each` loop's when another thread is hungry).
+    remaining: Vec<AtomicU32>,
+    /// Scratch for building `deps`, kept between runs.
+    pairs: Vec<(u32, u32)>,
+}
+
+impl Tiles {
+    fn new() -> Self {
+        Tiles {
+            size: 1,
+            count: 0,
+            start: Vec::new(),
+            deps: Vec::new(),
+            read: Vec::new(),
+            arrived: Vec::new(),
+            remaining: Vec::new(),
+            pairs: Vec::new(),
+        }
+    }
+
+    /// The tile size for `width` values on `threads` threads: the whole
+    /// step on one thread (no dependencies to count), else about
+    /// `TILES_PER_THREAD` tiles a thread. A tile's blocks still split when
+    /// another thread is hungry, so heavy values spread out however few
+    /// tiles there are.
+    fn size_for(width: u32, threads: u32) -> u32 {
+        if threads <= 1 {
+            return width.max(1);
+        }
+        width
+            .div_ceil(threads.saturating_mul(TILES_PER_THREAD))
+            .max(1)
+    }
+
+    /// Sets up the tiles of `width` values of `size`, value `k` reading the
+    /// cells `reads(k)` (inclusive) of the step before.
+    #[inline(never)]
+    fn prepare(&mut self, width: u32, size: u32, reads: &dyn Fn(u32) -> Option<(usize, usize)>) {
+        let count = width.div_ceil(size);
+        (self.size, self.count) = (size, count);
+        self.read.clear();
+        for i in 0..count {
+            let (lo, hi) = (i * size, ((i + 1) * size).min(width));
+            let mut r: Option<(usize, usize)> = None;
+            for k in lo..hi {
+                if let Some((a, b)) = reads(k) {
+                    r = Some(match r {
+                        Some((x, y)) => (x.min(a), y.max(b)),
+                        None => (a, b),
+                    });
+                }
+            }
+            // Clamped to the buffer (the expansion checked the reads are
+            // in range; reading outside `read` panics in `Prev::get`).
+            self.read.push(match r {
+                Some((a, b)) if a < width as usize && a <= b => {
+                    (a as u32, (b.min(width as usize - 1) + 1) as u32)
+                }
+                _ => (0, 0),
+            });
+        }
+        let pairs = &mut self.pairs;
+        pairs.clear();
+        for i in 0..count {
+            pairs.push((i, i));
+            let (a, b) = self.read[i as usize];
+            if a < b {
+                for j in a / size..=(b - 1) / size {
+                    pairs.push((i, j));
+                    pairs.push((j, i));
+                }
+            }
+        }
+        pairs.sort_unstable();
+        pairs.dedup();
+        self.start.clear();
+        self.deps.clear();
+        let mut p = 0;
+        for i in 0..count {
+            self.start.push(self.deps.len() as u32);
+            while p < pairs.len() && pairs[p].0 == i {
+                self.deps.push(pairs[p].1);
+                p += 1;
+            }
+        }
+        self.start.push(self.deps.len() as u32);
+        self.arrived.clear();
+        self.arrived
+            .extend((0..count).map(|_| [AtomicU32::new(0), AtomicU32::new(0)]));
+        self.remaining.clear();
+        self.remaining.extend((0..count).map(|_| AtomicU32::new(0)));
+    }
+
+    fn deps(&self, i: u32) -> &[u32] {
+        &self.deps[self.start[i as usize] as usize..self.start[i as usize + 1] as usize]
+    }
+
+    /// Tile `i`'s values.
+    fn range(&self, i: u32, width: u32) -> (u32, u32) {
+        (i * self.size, ((i + 1) * self.size).min(width))
+    }
+
+    /// Tile `i` finished a step; it arrives for step `s` (the next) of each
+    /// tile that depends on it. Calls `ready` with each tile this made
+    /// ready, its `remaining` set for the step.
+    #[inline]
+    fn arrive(&self, i: u32, s: u32, width: u32, mut ready: impl FnMut(u32)) {
+        for &m in self.deps(i) {
+            let need = (s + 1) / 2 * (self.start[m as usize + 1] - self.start[m as usize]);
+            // AcqRel: the arrivals form one release sequence, so the thread
+            // that makes the last sees every dependency's writes (read
+            // after write) and reads (write after read) of step `s - 1`.
+            if self.arrived[m as usize][(s % 2) as usize].fetch_add(1, Ordering::AcqRel) + 1 == need
+            {
+                let (lo, hi) = self.range(m, width);
+                // Relaxed: the tile's previous step ended before the
+                // arrival above (it is its own dependency); its next blocks
+                // start after this (in place, or through the deque).
+                self.remaining[m as usize].store(hi - lo, Ordering::Relaxed);
+                ready(m);
+            }
+        }
+    }
+}
 
 /// A fused step loop (`for t in .. { let mut next = ..; ..; cur = next; }`):
 /// `steps` steps, each making `width` values, value `k` of step `t` by
 /// `step(t, k, prev)` from the values of the step before (`prev`, the
-/// loop's input vector for step 0). Each step runs as blocks split like an
-/// `each` loop's; the block that ends a step starts the next (a barrier per
-/// step). The last step's values are the loop's output elements (`write`).
+/// loop's input vector for step 0), reading the cells `reads(k)` of it.
+/// The values of a step are cut into tiles, and a tile runs as soon as the
+/// tiles of the step before that it depends on are done (see `Tiles`): no
+/// barrier between steps. The last step's values are the loop's output
+/// elements (`write`).
 ///
 /// Iteration `t * width + k` is value `k` of step `t`.
-pub struct Steps<'g, T, F, W> {
+pub struct Steps<'g, T, R, F, W> {
     init: LazyVec<'g, T>,
+    reads: R,
     step: F,
     write: W,
     steps: u32,
@@ -945,22 +1132,25 @@ pub struct Steps<'g, T, F, W> {
     /// reach them through these, never through a reference to a whole
     /// buffer while another block writes it.
     cells: [std::cell::Cell<*mut Option<T>>; 2],
-    /// Values of the current step still to make.
-    remaining: AtomicU32,
+    tiles: UnsafeCell<Tiles>,
+    /// Tiles of the last step still to finish.
+    last_left: AtomicU32,
 }
 
-// SAFETY: during step `t`, `bufs[t % 2]` is only read, and each cell of
-// `bufs[(t + 1) % 2]` is written by the one iteration that makes it; a step
-// starts only after every block of the one before ended (the `AcqRel` on
-// `remaining` orders its writes before the next step's reads, and the
-// next step's blocks are handed out after it). `T: Send + Sync`: values
-// move between threads and are read by several at once.
-unsafe impl<T: Send + Sync, F: Sync, W: Sync> Sync for Steps<'_, T, F, W> {}
+// SAFETY: `tiles`, the buffers' lengths and `cells` are set by `prepare`,
+// before any block exists, and only read during the run. A block reads the
+// cells its tile's `read` names and writes its own cells; `Tiles` says why
+// no other block touches those at the same time and how the arrivals order
+// the writes of one step before the reads of the next (and the reads before
+// the overwrites two steps on). `T: Send + Sync`: values move between
+// threads and are read by several at once.
+unsafe impl<T: Send + Sync, R: Sync, F: Sync, W: Sync> Sync for Steps<'_, T, R, F, W> {}
 
-impl<'g, T, F, W> Steps<'g, T, F, W>
+impl<'g, T, R, F, W> Steps<'g, T, R, F, W>
 where
     T: Send + Sync + Clone,
-    F: Fn(u32, u32, &[Option<T>], &Cx<'_, 'g>) -> Result<T, Stopped> + Sync,
+    R: Fn(u32) -> Option<(usize, usize)> + Sync,
+    F: Fn(u32, u32, &Prev<'_, T>, &Cx<'_, 'g>) -> Result<T, Stopped> + Sync,
     W: Fn(u32, T, &Cx<'_, 'g>) + Sync,
 {
     /// Copies the loop's input vector into the first buffer.
@@ -977,71 +1167,104 @@ where
         }
     }
 
-    /// Runs values `lo..hi` of step `t` (a block), splitting off work for
-    /// hungry threads; returns how many it ran (its end may move down).
+    fn tiles(&self) -> &Tiles {
+        // SAFETY: set by `prepare` before any block exists; read-only after.
+        unsafe { &*self.tiles.get() }
+    }
+
+    /// Runs values `lo..hi` of step `t` (a block of tile `tile`), splitting
+    /// off work for hungry threads; returns how many it ran (its end may
+    /// move down).
+    #[allow(clippy::too_many_arguments)]
     fn run_step_block(
         &self,
         fam: u32,
-        (t, lo, mut hi): (u32, u32, u32),
-        first: bool,
+        (t, tile, lo, hi): (u32, u32, u32, u32),
+        split: bool,
+        probe: &mut Probe,
         tally: &mut Tally<'_>,
         cx: &Cx<'_, 'g>,
     ) -> Result<u32, Stopped> {
         let base = t * self.width;
         let started = cx.block_started(fam, base + lo, base + hi);
         let push = |a: u32, b: u32| push_block(cx, fam, base + a, base + b, 0, ROOT);
-        if first && cx.threads() > 1 {
-            hi = first_cut(lo, hi, cx.first_piece(hi - lo), push);
-        }
-        // SAFETY: see `Sync` above: the step's input is only read, and its
-        // `width` cells were made by `prepare` and filled by the step before.
-        let prev: &[Option<T>] = unsafe {
-            std::slice::from_raw_parts(self.cells[(t % 2) as usize].get(), self.width as usize)
+        let (rlo, rhi) = self.tiles().read[tile as usize];
+        let prev = Prev {
+            cells: self.cells[(t % 2) as usize].get(),
+            lo: rlo as usize,
+            hi: rhi as usize,
+            _p: PhantomData,
         };
         let last = t + 1 == self.steps;
         let out = self.cells[((t + 1) % 2) as usize].get();
-        let mut cur = lo;
-        let mut probe = Probe::new();
-        while cur < hi {
-            cx.check()?;
-            if cx.give_away(hi - cur, probe.heavy) {
-                hi = halve(cur, hi, push);
+        let hi = run_range(lo, hi, split, probe, tally, cx, push, |k| {
+            let v = (self.step)(t, k, &prev, cx)?;
+            if last {
+                (self.write)(k, v, cx);
+            } else {
+                // SAFETY: cell `k` (< `width`, the buffer's length) of the
+                // step's output is this tile's and this block's alone (see
+                // `Tiles`), written through its own pointer; the buffer is
+                // not resized during the run.
+                unsafe { *out.add(k as usize) = Some(v) };
             }
-            let end = (cur + probe.chunk()).min(hi);
-            for k in cur..end {
-                let v = (self.step)(t, k, prev, cx)?;
-                if last {
-                    (self.write)(k, v, cx);
-                } else {
-                    // SAFETY: cell `k` (< `width`, the buffer's length) of
-                    // the step's output is this iteration's alone (see
-                    // `Sync` above), written through its own pointer; the
-                    // buffer is not resized during the run.
-                    unsafe { *out.add(k as usize) = Some(v) };
-                }
-            }
-            tally.add(end - cur);
-            cur = end;
-            if probe.tick() {
-                tally.publish();
-            }
-        }
-        tally.publish();
+            Ok(())
+        })?;
         cx.block_finished(started, base + lo, base + hi);
         Ok(hi - lo)
     }
 }
 
-impl<'g, T, F, W> LoopKind<'g> for Steps<'g, T, F, W>
+/// Runs iterations `lo..hi` with `body`, in chunks the probe sizes, giving
+/// the upper half of what is left away (`give`) when another thread is
+/// hungry, and first cutting about one piece for each thread if `split`;
+/// returns the end of the part it ran. Shared by `each` loops and the
+/// blocks of step loops.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn run_range(
+    lo: u32,
+    mut hi: u32,
+    split: bool,
+    probe: &mut Probe,
+    tally: &mut Tally<'_>,
+    cx: &Cx<'_, '_>,
+    mut give: impl FnMut(u32, u32),
+    mut body: impl FnMut(u32) -> Result<(), Stopped>,
+) -> Result<u32, Stopped> {
+    if split && cx.threads() > 1 {
+        hi = first_cut(lo, hi, cx.first_piece(hi - lo), &mut give);
+    }
+    let mut cur = lo;
+    while cur < hi {
+        cx.check()?;
+        if cx.give_away(hi - cur, probe.heavy) {
+            hi = halve(cur, hi, &mut give);
+        }
+        let end = (cur + probe.chunk()).min(hi);
+        for k in cur..end {
+            body(k)?;
+        }
+        tally.add(end - cur);
+        cur = end;
+        if probe.tick() {
+            tally.publish();
+        }
+    }
+    Ok(hi)
+}
+
+impl<'g, T, R, F, W> LoopKind<'g> for Steps<'g, T, R, F, W>
 where
     T: Send + Sync + Clone,
-    F: Fn(u32, u32, &[Option<T>], &Cx<'_, 'g>) -> Result<T, Stopped> + Sync,
+    R: Fn(u32) -> Option<(usize, usize)> + Sync,
+    F: Fn(u32, u32, &Prev<'_, T>, &Cx<'_, 'g>) -> Result<T, Stopped> + Sync,
     W: Fn(u32, T, &Cx<'_, 'g>) + Sync,
 {
     type Output = ();
 
     #[inline(never)]
-    fn prepare(&self, _: u32, _: u32) {
+    fn prepare(&self, _: u32, threads: u32) {
         let w = self.width as usize;
         for (b, c) in self.bufs.iter().zip(&self.cells) {
             // SAFETY: called by `run`, before any block of this loop exists.
@@ -1050,7 +1273,14 @@ where
             b.resize_with(w, || None);
             c.set(b.as_mut_ptr());
         }
-        self.remaining.store(self.width, Ordering::Relaxed);
+        // SAFETY: as above.
+        let tiles = unsafe { &mut *self.tiles.get() };
+        tiles.prepare(
+            self.width,
+            Tiles::size_for(self.width, threads),
+            &self.reads,
+        );
+        self.last_left.store(tiles.count, Ordering::Relaxed);
     }
 
     fn run_block(
@@ -1061,25 +1291,59 @@ where
         tally: &mut Tally<'_>,
         cx: &Cx<'_, 'g>,
     ) -> Result<Option<()>, Stopped> {
-        let w = self.width;
-        let (mut t, mut lo, mut hi) = (b.lo / w, b.lo % w, b.lo % w + (b.hi - b.lo));
-        let mut starts = first;
+        let (w, tiles) = (self.width, self.tiles());
+        let push_tile = |t: u32, m: u32| {
+            let (lo, hi) = tiles.range(m, w);
+            push_block(cx, fam, t * w + lo, t * w + hi, 0, ROOT)
+        };
+        let (mut t, mut tile, mut lo, mut hi);
         if first {
             self.load(cx);
-            (t, lo, hi) = (0, 0, w);
+            // Every tile of step 0 is ready: tile 0 here, the rest to the
+            // deque (the last pushed is taken first here, the first by a
+            // thief).
+            for m in 0..tiles.count {
+                let (a, b) = tiles.range(m, w);
+                tiles.remaining[m as usize].store(b - a, Ordering::Relaxed);
+            }
+            for m in (1..tiles.count).rev() {
+                push_tile(0, m);
+            }
+            (t, tile) = (0, 0);
+            (lo, hi) = tiles.range(0, w);
+        } else {
+            (t, lo) = (b.lo / w, b.lo % w);
+            hi = lo + (b.hi - b.lo);
+            tile = lo / tiles.size;
         }
+        // One tile on several threads: split each step as it starts.
+        let split = tiles.count == 1;
+        let mut probe = Probe::new();
         loop {
-            let done = self.run_step_block(fam, (t, lo, hi), starts, tally, cx)?;
-            if self.remaining.fetch_sub(done, Ordering::AcqRel) != done {
+            let done = self.run_step_block(fam, (t, tile, lo, hi), split, &mut probe, tally, cx)?;
+            if tiles.remaining[tile as usize].fetch_sub(done, Ordering::AcqRel) != done {
                 return Ok(None);
             }
-            // This block ended step `t`: the next starts here.
-            t += 1;
-            if t == self.steps {
-                return Ok(Some(()));
+            // Tile `tile` finished step `t`.
+            if t + 1 == self.steps {
+                return Ok((self.last_left.fetch_sub(1, Ordering::AcqRel) == 1).then_some(()));
             }
-            self.remaining.store(w, Ordering::Relaxed);
-            (lo, hi, starts) = (0, w, true);
+            // The tiles this made ready: one runs here (this tile, if it
+            // is one: its values are in this thread's cache), the others
+            // go to the deque.
+            let mut next = None;
+            tiles.arrive(tile, t + 1, w, |m| {
+                if next.is_none() {
+                    next = Some(m);
+                } else if m == tile {
+                    push_tile(t + 1, next.replace(m).expect("a ready tile"));
+                } else {
+                    push_tile(t + 1, m);
+                }
+            });
+            let Some(m) = next else { return Ok(None) };
+            (t, tile) = (t + 1, m);
+            (lo, hi) = tiles.range(m, w);
         }
     }
 
@@ -1101,24 +1365,29 @@ where
     }
 }
 
-impl<'g, T, F, W> Loop<'g, Steps<'g, T, F, W>>
+impl<'g, T, R, F, W> Loop<'g, Steps<'g, T, R, F, W>>
 where
     T: Send + Sync + Clone,
-    F: Fn(u32, u32, &[Option<T>], &Cx<'_, 'g>) -> Result<T, Stopped> + Sync,
+    R: Fn(u32) -> Option<(usize, usize)> + Sync,
+    F: Fn(u32, u32, &Prev<'_, T>, &Cx<'_, 'g>) -> Result<T, Stopped> + Sync,
     W: Fn(u32, T, &Cx<'_, 'g>) + Sync,
 {
     /// Makes this loop `steps` (at least 1) steps from `init` (`width`
-    /// values): `step(t, k, prev)` makes value `k` of step `t` from the
-    /// step before (`prev[j]` is always `Some`), `write(k, v)` writes the
-    /// last step's values to the element family `elements` (`width` long).
+    /// values): value `k` of each step reads the values `reads(k)` (an
+    /// inclusive range, `None` for none) of the step before, and
+    /// `step(t, k, prev)` makes it (`prev.get(j)` for `j` in that range);
+    /// `write(k, v)` writes the last step's values to the element family
+    /// `elements` (`width` long).
     ///
     /// # Panics
     /// If `steps` or `width` is 0, or `init` is not `width` long.
+    #[allow(clippy::too_many_arguments)]
     pub fn steps(
         &mut self,
         steps: usize,
         init: LazyVec<'g, T>,
         width: usize,
+        reads: R,
         step: F,
         write: W,
         elements: u32,
@@ -1132,6 +1401,7 @@ where
         let n = steps.saturating_mul(width);
         let kind = Steps {
             init,
+            reads,
             step,
             write,
             steps: steps as u32,
@@ -1141,7 +1411,8 @@ where
                 std::cell::Cell::new(std::ptr::null_mut()),
                 std::cell::Cell::new(std::ptr::null_mut()),
             ],
-            remaining: AtomicU32::new(0),
+            tiles: UnsafeCell::new(Tiles::new()),
+            last_left: AtomicU32::new(0),
         };
         self.set(n, kind, &[elements])
     }

@@ -550,6 +550,22 @@ pub(crate) struct Element<'a> {
     pub value: SArg<'a>,
 }
 
+impl Element<'_> {
+    /// The fixed reads (numbers in the plan's `fixed`) this element makes.
+    pub(crate) fn fixed_reads(&self) -> Vec<usize> {
+        let args = self.events.iter().flat_map(|ev| match ev {
+            SEvent::Link(l) => l.args.as_slice(),
+            SEvent::Plain(_) => &[],
+        });
+        args.chain(std::iter::once(&self.value))
+            .filter_map(|a| match a {
+                SArg::Read(Read::Fixed(n)) => Some(*n),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 /// A step loop run fused, step after step.
 pub(crate) struct StepsPlan<'a> {
     pub stmt: usize,

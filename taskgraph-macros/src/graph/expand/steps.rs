@@ -43,6 +43,7 @@ impl Ctx<'_> {
         let (scope, cx) = (&self.scope, &self.cx);
         let fr = private("FusedRange", Span::call_site());
         let cx_ty = private("Cx", Span::call_site());
+        let prev_ty = private("Prev", Span::call_site());
         let (l, e) = (loop_ident(p), elem_ident(p));
         let (trg, irg) = (t("__tg_str", p), t("__tg_sir", p));
         let (slen, ilen, w) = (t("__tg_sn", p), t("__tg_si", p), t("__tg_sw", p));
@@ -85,12 +86,7 @@ impl Ctx<'_> {
                     quote!(#x)
                 }
             };
-            quote! {
-                match &#prev[#at] {
-                    ::core::option::Option::Some(__tg_x) => __tg_x,
-                    ::core::option::Option::None => ::core::unreachable!(),
-                }
-            }
+            quote!(#prev.get(#at))
         };
         let boundary = |els: &[Element<'_>]| -> TokenStream {
             let arms = els.iter().enumerate().map(|(j, el)| {
@@ -102,6 +98,40 @@ impl Ctx<'_> {
                 #[allow(unreachable_patterns)]
                 match __tg_j { #(#arms)* _ => ::core::unreachable!() }
             }
+        };
+        // The cells of the step before each value reads (inclusive), which
+        // its tile waits for: a boundary value's fixed indices, an inner
+        // value's loop variable widened by the reach.
+        let fixed_reads = |els: &[Element<'_>]| -> TokenStream {
+            let arms = els.iter().enumerate().map(|(j, el)| {
+                let j = j as u32;
+                let xs: Vec<&Ident> = el.fixed_reads().into_iter().map(|n| &fixed[n]).collect();
+                let r = match xs.split_first() {
+                    None => quote!(::core::option::Option::None),
+                    Some((first, rest)) => quote! {
+                        ::core::option::Option::Some((
+                            #first #( .min(#rest) )*,
+                            #first #( .max(#rest) )*,
+                        ))
+                    },
+                };
+                quote!(#j => #r,)
+            });
+            quote! {
+                #[allow(unreachable_patterns)]
+                match __tg_j { #(#arms)* _ => ::core::option::Option::None }
+            }
+        };
+        let (pre_reads, post_reads) = (fixed_reads(&plan.before), fixed_reads(&plan.after));
+        let inner_reads = match plan.reach {
+            Some((lo, hi)) => quote! {
+                let __tg_i = #fr::fused_at(&#irg, #ck as usize) as i64;
+                ::core::option::Option::Some((
+                    (__tg_i + (#lo)) as usize,
+                    (__tg_i + (#hi)) as usize,
+                ))
+            },
+            None => quote!(::core::option::Option::None),
         };
         let pre = boundary(&plan.before);
         let post = boundary(&plan.after);
@@ -178,7 +208,19 @@ impl Ctx<'_> {
                     #slen,
                     #state,
                     #w,
-                    |#tk: u32, #kk: u32, #prev: &[::core::option::Option<_>], #cx: &#cx_ty<'_, '_>| {
+                    |#kk: u32| -> ::core::option::Option<(usize, usize)> {
+                        if (#kk as usize) < #before {
+                            let __tg_j = #kk;
+                            #pre_reads
+                        } else if (#kk as usize) < #i_end {
+                            let #ck = #kk - #b32;
+                            #inner_reads
+                        } else {
+                            let __tg_j = #kk - (#i_end) as u32;
+                            #post_reads
+                        }
+                    },
+                    |#tk: u32, #kk: u32, #prev: &#prev_ty<'_, _>, #cx: &#cx_ty<'_, '_>| {
                         let #tpat = #fr::fused_at(&#trg, #tk as usize);
                         if (#kk as usize) < #before {
                             let __tg_j = #kk;
