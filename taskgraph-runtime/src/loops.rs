@@ -1643,77 +1643,148 @@ impl<T> crate::value::ValueOf for Elements<'_, T> {
     type Value = ();
 }
 
+#[cfg(test)]
+mod tests {
+    use super::Tiles;
+
+    /// The tiles of `width` values of `size` whose value `k` reads
+    /// `k + lo ..= k + hi` (clipped): each tile's dependencies.
+    fn deps(width: u32, size: u32, lo: i64, hi: i64) -> Vec<Vec<u32>> {
+        let mut t = Tiles::new();
+        let w = i64::from(width);
+        t.prepare(width, size, &|k| {
+            let (a, b) = ((i64::from(k) + lo).max(0), (i64::from(k) + hi).min(w - 1));
+            (a <= b).then_some((a as usize, b as usize))
+        });
+        (0..t.count).map(|i| t.deps(i).to_vec()).collect()
+    }
+
+    #[test]
+    fn a_tile_depends_on_itself_and_its_neighbours_within_the_reach() {
+        // 10 values in tiles of 3 (the last of 1), reach one either side.
+        assert_eq!(
+            deps(10, 3, -1, 1),
+            [vec![0, 1], vec![0, 1, 2], vec![1, 2, 3], vec![2, 3]]
+        );
+        // No reads: each tile only on itself.
+        assert_eq!(deps(5, 2, 1, 0), [vec![0], vec![1], vec![2]]);
+    }
+
+    #[test]
+    fn a_reach_only_ahead_also_waits_for_the_readers_behind() {
+        // Values read `k ..= k + 2`: tile 1 reads tile 2 (read after write)
+        // and tile 0 reads tile 1's cells, which tile 1 overwrites two
+        // steps on (write after read).
+        assert_eq!(
+            deps(8, 2, 0, 2),
+            [vec![0, 1], vec![0, 1, 2], vec![1, 2, 3], vec![2, 3]]
+        );
+    }
+
+    #[test]
+    fn a_reach_wider_than_a_tile_spans_several_tiles() {
+        assert_eq!(
+            deps(7, 1, -2, 2),
+            [
+                vec![0, 1, 2],
+                vec![0, 1, 2, 3],
+                vec![0, 1, 2, 3, 4],
+                vec![1, 2, 3, 4, 5],
+                vec![2, 3, 4, 5, 6],
+                vec![3, 4, 5, 6],
+                vec![4, 5, 6],
+            ]
+        );
+        // One thread: one tile, however wide; several: about four a thread.
+        assert_eq!(Tiles::size_for(1000, 1), 1000);
+        assert_eq!(Tiles::size_for(1000, 2), 125);
+        assert_eq!(Tiles::size_for(5, 8), 1);
+    }
+}
+
 #[cfg(all(test, loom))]
 mod loom_models {
-    //! The step barrier of `Steps::run_block`, written out as it is there:
-    //! the blocks of a step write disjoint cells of the step's output and
-    //! count down `remaining` (`AcqRel`); the block that ends the step sets
-    //! `remaining` again and starts the next step, handing part of it to
-    //! another thread, whose block then reads every cell the step before
-    //! wrote. The hand-off is the deque's push and steal (a release and an
-    //! acquire), written here as a flag.
+    //! The per-tile protocol of `Steps::run_block` and `Tiles::arrive`,
+    //! written out as it is there, on two tiles of one value each that
+    //! depend on each other (a reach of one cell either side), for two
+    //! steps: step 0 reads buffer 0 and writes buffer 1, step 1 reads
+    //! buffer 1 (read after write) and overwrites buffer 0, which the other
+    //! tile read at step 0 (write after read). Each tile that finishes a
+    //! step arrives at both tiles' counters (`AcqRel`); the thread whose
+    //! arrival completes a tile runs it in place if it is its own, else
+    //! hands it to the other thread: the deque's push and steal (a release
+    //! and an acquire), written here as a flag.
     use loom::cell::UnsafeCell;
     use loom::sync::atomic::{AtomicU32, Ordering};
     use loom::sync::Arc;
 
+    /// The arrivals' ordering; the model must fail with `Relaxed`.
+    const ARRIVE: Ordering = Ordering::AcqRel;
+
     struct Steps {
         bufs: [[UnsafeCell<u32>; 2]; 2],
-        remaining: AtomicU32,
-        handed: AtomicU32,
+        /// Arrivals for step 1 of each tile (both tiles are its deps).
+        arrived: [AtomicU32; 2],
+        /// Step 1 of tile `i` handed to thread `i`.
+        handed: [AtomicU32; 2],
     }
 
-    /// Value `k` of step `t`, from both values of the step before; true if
-    /// this ended the step.
-    fn value(s: &Steps, t: usize, k: usize) -> bool {
+    /// Value `k` of step `t`, from both values of the step before.
+    fn value(s: &Steps, t: usize, k: usize) -> u32 {
         let prev = &s.bufs[t % 2];
-        // SAFETY (model): the step before has ended; its cells are only read.
+        // SAFETY (model): the cells of the step before are complete and no
+        // tile writes them until both tiles finished this step.
         let v = prev[0].with(|p| unsafe { *p }) + prev[1].with(|p| unsafe { *p }) + k as u32;
-        // SAFETY (model): cell `k` of this step is this block's alone.
+        // SAFETY (model): cell `k` of this step is tile `k`'s alone.
         s.bufs[(t + 1) % 2][k].with_mut(|p| unsafe { *p = v });
-        s.remaining.fetch_sub(1, Ordering::AcqRel) == 1
+        v
     }
 
-    /// One thread: its value of step 0, then the part of step 1 it gets;
-    /// returns the last step's values if it ended it.
-    fn thread(s: &Steps, k: usize) -> Option<[u32; 2]> {
-        let mine = if value(s, 0, k) {
-            s.remaining.store(2, Ordering::Relaxed);
-            s.handed.store(1, Ordering::Release);
-            0
-        } else {
-            while s.handed.load(Ordering::Acquire) == 0 {
-                loom::thread::yield_now();
+    /// Thread `k` runs tile `k` of step 0, arrives at both tiles, then
+    /// runs the step-1 tiles it gets: those it made ready (its own in
+    /// place; the other, if it made both, handed to the other thread), or
+    /// the one handed to it; returns the values of step 1 it made.
+    fn thread(s: &Steps, k: usize) -> Vec<(usize, u32)> {
+        value(s, 0, k);
+        let ready: Vec<usize> = (0..2)
+            .filter(|&m| s.arrived[m].fetch_add(1, ARRIVE) + 1 == 2)
+            .collect();
+        let run = match ready[..] {
+            [] => {
+                while s.handed[k].load(Ordering::Acquire) == 0 {
+                    loom::thread::yield_now();
+                }
+                k
             }
-            1
+            [m] => m,
+            _ => {
+                s.handed[1 - k].store(1, Ordering::Release);
+                k
+            }
         };
-        value(s, 1, mine).then(|| {
-            // SAFETY (model): the last step has ended.
-            [0, 1].map(|j| s.bufs[0][j].with(|p| unsafe { *p }))
-        })
+        vec![(run, value(s, 1, run))]
     }
 
     #[test]
-    fn a_step_reads_every_value_of_the_step_before() {
+    fn a_tile_waits_for_the_tiles_it_reads_and_those_that_read_it() {
         loom::model(|| {
             let s = Arc::new(Steps {
                 bufs: [
                     [UnsafeCell::new(1), UnsafeCell::new(2)],
                     [UnsafeCell::new(0), UnsafeCell::new(0)],
                 ],
-                remaining: AtomicU32::new(2),
-                handed: AtomicU32::new(0),
+                arrived: [AtomicU32::new(0), AtomicU32::new(0)],
+                handed: [AtomicU32::new(0), AtomicU32::new(0)],
             });
             let other = {
                 let s = Arc::clone(&s);
                 loom::thread::spawn(move || thread(&s, 1))
             };
-            let a = thread(&s, 0);
-            let b = other.join().unwrap();
-            // Exactly one thread ended the last step, and saw 3 + 4 + k.
-            match (a, b) {
-                (Some(v), None) | (None, Some(v)) => assert_eq!(v, [7, 8]),
-                other => panic!("the last step ended {other:?}"),
-            }
+            let mut made = thread(&s, 0);
+            made.extend(other.join().unwrap());
+            made.sort();
+            // Step 0: 3 + k; step 1: 3 + 4 + k, each made exactly once.
+            assert_eq!(made, [(0, 7), (1, 8)]);
         });
     }
 }
