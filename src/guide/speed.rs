@@ -17,15 +17,16 @@
 //!   ([`Runtime::builder().fuse_loops(false)`](crate::RuntimeBuilder::fuse_loops)
 //!   turns it off).
 //!
-//! - **Step loops run fused, step after step.** A top-level
+//! - **Step loops run fused, in tiles.** A top-level
 //!   `for t in range { let mut next = Vec::new(); ..; cur = next; }` whose
 //!   inner loop (`for i in range`) is straight-line (task calls, plain
 //!   `let`s, one push onto `next`) and reads `cur` only at the loop variable
 //!   plus or minus a constant, written so (`cur[i - 1]`, `cur[i]`,
 //!   `cur[i + 1]`; `cur[i - 2 + 1]` could underflow on the way), with boundary
 //!   pushes before and after it, runs as one fused loop: each step's values
-//!   in blocks over the threads, the next step starting when the last block
-//!   of a step ends. The reach is read from the index expressions at
+//!   cut into tiles (about four a thread; the whole step on one thread), a
+//!   tile of the next step starting as soon as the tiles within its reach
+//!   are done, with no barrier between steps. The reach is read from the index expressions at
 //!   compile time and checked against the widths when the graph is built;
 //!   where it cannot be (`cur[(i + w - 1) % w]`, an `if` in the body) the
 //!   loop runs node by node.

@@ -33,10 +33,12 @@
 //!
 //! A step loop whose inner body is straight-line (task calls, reads of the
 //! state, plain `let`s, one push) and whose every read has a reach gets a
-//! [`StepsPlan`]: the expansion runs it as one fused loop, step after step
-//! (`Steps` in the runtime), each step's values in blocks once the step
-//! before is complete. Tiles of a step that wait only for the tiles of the
-//! step before that cover their reach are not built yet. Wavefronts are
+//! [`StepsPlan`]: the expansion runs it as one fused loop (`Steps` in the
+//! runtime) and tells it, for each value of a step, the cells of the step
+//! before it reads (the loop variable widened by the reach, or a boundary
+//! value's fixed indices). The runtime cuts each step into tiles, and a
+//! tile waits only for the tiles of the step before that cover its reads
+//! (and those that read its cells), not for the whole step. Wavefronts are
 //! recognised ([`wavefronts`]) but not fused.
 
 use std::collections::BTreeMap;

@@ -1,6 +1,7 @@
 //! The fused form of a step loop (`tiles.rs`): one loop node that runs the
-//! steps one after another (`Loop::steps`), each step's values in blocks,
-//! element `k` of step `t` made by a closure from the step before.
+//! steps in tiles (`Loop::steps`), element `k` of step `t` made by a closure
+//! from the step before, whose cells it reads are given by another closure
+//! (the runtime's tiles wait for the tiles that made them).
 //!
 //! The node-by-node form stays, chosen at run time when fusion is off or
 //! when what the plan assumes does not hold for these values: no steps, a
