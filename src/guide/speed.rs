@@ -26,8 +26,9 @@
 //!   pushes before and after it, runs as one fused loop: each step's values
 //!   cut into tiles (about four a thread; the whole step on one thread), a
 //!   tile of the next step starting as soon as the tiles within its reach
-//!   are done, with no barrier between steps. The reach is read from the index expressions at
-//!   compile time and checked against the widths when the graph is built;
+//!   are done, with no barrier between steps. The reach is read from the
+//!   index expressions at compile time and checked against the widths when
+//!   the graph is built;
 //!   where it cannot be (`cur[(i + w - 1) % w]`, an `if` in the body) the
 //!   loop runs node by node.
 //!
