@@ -967,11 +967,11 @@ const TILES_PER_THREAD: u32 = 4;
 /// neighbouring tiles are never more than one step apart: a tile of step
 /// `t + 1` waits for its neighbours' step `t`, which waited for its own
 /// step `t - 1`. Hence no two blocks touch the same cell at once, and each
-/// tile's arrivals come in step order per parity: `arrived[i][s % 2]`
+/// tile's arrivals come in step order per parity: `arrived[s % 2]` of tile `i`
 /// counts the neighbours that finished a step of parity `(s - 1) % 2`; the
 /// arrivals for step `s + 2` need tile `i`'s step `s + 1`, which needs all
 /// of those for step `s`. So step `s` (>= 1) of tile `i` is ready exactly
-/// when `arrived[i][s % 2]` reaches `(s + 1) / 2 * deps(i).len()`, and the
+/// when that count reaches `(s + 1) / 2 * deps(i).len()`, and the
 /// thread whose arrival reaches it starts the tile (the counters never go
 /// back; `steps * width < 2^32` bounds them).
 struct Tiles {
@@ -982,10 +982,9 @@ struct Tiles {
     deps: Vec<u32>,
     /// The cells of the step before tile `i` reads (`lo..hi`, maybe empty).
     read: Vec<(u32, u32)>,
-    arrived: Vec<[AtomicU32; 2]>,
-    /// Values of the tile's current step still to make (a tile's blocks
-    /// split like an `each` loop's when another thread is hungry).
-    remaining: Vec<AtomicU32>,
+    /// Each tile's counters, a cache line each: neighbouring tiles run on
+    /// different threads.
+    state: Vec<TileState>,
     /// Scratch for building `deps`, kept between runs.
     pairs: Vec<(u32, u32)>,
 }
@@ -998,8 +997,7 @@ impl Tiles {
             start: Vec::new(),
             deps: Vec::new(),
             read: Vec::new(),
-            arrived: Vec::new(),
-            remaining: Vec::new(),
+            state: Vec::new(),
             pairs: Vec::new(),
         }
     }
@@ -1070,11 +1068,11 @@ impl Tiles {
             }
         }
         self.start.push(self.deps.len() as u32);
-        self.arrived.clear();
-        self.arrived
-            .extend((0..count).map(|_| [AtomicU32::new(0), AtomicU32::new(0)]));
-        self.remaining.clear();
-        self.remaining.extend((0..count).map(|_| AtomicU32::new(0)));
+        self.state.clear();
+        self.state.extend((0..count).map(|_| TileState {
+            arrived: [AtomicU32::new(0), AtomicU32::new(0)],
+            remaining: AtomicU32::new(0),
+        }));
     }
 
     fn deps(&self, i: u32) -> &[u32] {
@@ -1096,17 +1094,27 @@ impl Tiles {
             // AcqRel: the arrivals form one release sequence, so the thread
             // that makes the last sees every dependency's writes (read
             // after write) and reads (write after read) of step `s - 1`.
-            if self.arrived[m as usize][(s % 2) as usize].fetch_add(1, Ordering::AcqRel) + 1 == need
-            {
+            let st = &self.state[m as usize];
+            if st.arrived[(s % 2) as usize].fetch_add(1, Ordering::AcqRel) + 1 == need {
                 let (lo, hi) = self.range(m, width);
                 // Relaxed: the tile's previous step ended before the
                 // arrival above (it is its own dependency); its next blocks
                 // start after this (in place, or through the deque).
-                self.remaining[m as usize].store(hi - lo, Ordering::Relaxed);
+                st.remaining.store(hi - lo, Ordering::Relaxed);
                 ready(m);
             }
         }
     }
+}
+
+/// A tile's counters (see `Tiles`).
+#[repr(align(64))]
+struct TileState {
+    /// Arrivals for the steps of each parity.
+    arrived: [AtomicU32; 2],
+    /// Values of the tile's current step still to make (a tile's blocks
+    /// split like an `each` loop's when another thread is hungry).
+    remaining: AtomicU32,
 }
 
 /// A fused step loop (`for t in .. { let mut next = ..; ..; cur = next; }`):
@@ -1304,7 +1312,9 @@ where
             // thief).
             for m in 0..tiles.count {
                 let (a, b) = tiles.range(m, w);
-                tiles.remaining[m as usize].store(b - a, Ordering::Relaxed);
+                tiles.state[m as usize]
+                    .remaining
+                    .store(b - a, Ordering::Relaxed);
             }
             for m in (1..tiles.count).rev() {
                 push_tile(0, m);
@@ -1321,7 +1331,8 @@ where
         let mut probe = Probe::new();
         loop {
             let done = self.run_step_block(fam, (t, tile, lo, hi), split, &mut probe, tally, cx)?;
-            if tiles.remaining[tile as usize].fetch_sub(done, Ordering::AcqRel) != done {
+            let st = &tiles.state[tile as usize];
+            if st.remaining.fetch_sub(done, Ordering::AcqRel) != done {
                 return Ok(None);
             }
             // Tile `tile` finished step `t`.
