@@ -396,6 +396,26 @@ impl Probe {
         }
     }
 
+    /// A probe that goes on where an earlier block of the same loop left
+    /// off (`hint`, from `Probe::hint`; 0: a fresh probe): a short block
+    /// (a tile) need not learn again that the work is light.
+    fn resume(hint: u32) -> Self {
+        match hint {
+            0 => Probe::new(),
+            h => Probe {
+                countdown: h >> 1,
+                stride: h >> 1,
+                last: None,
+                heavy: h & 1 == 1,
+            },
+        }
+    }
+
+    /// What `resume` starts from.
+    fn hint(&self) -> u32 {
+        self.stride << 1 | u32::from(self.heavy)
+    }
+
     /// How many leaves the next chunk may hold (a power of two <= SMALL).
     #[inline(always)]
     fn chunk(&self) -> u32 {
@@ -1143,6 +1163,8 @@ pub struct Steps<'g, T, R, F, W> {
     tiles: UnsafeCell<Tiles>,
     /// Tiles of the last step still to finish.
     last_left: AtomicU32,
+    /// Where the probe of the last block stood (`Probe::hint`).
+    probe: AtomicU32,
 }
 
 // SAFETY: `tiles`, the buffers' lengths and `cells` are set by `prepare`,
@@ -1289,6 +1311,7 @@ where
             &self.reads,
         );
         self.last_left.store(tiles.count, Ordering::Relaxed);
+        self.probe.store(0, Ordering::Relaxed);
     }
 
     fn run_block(
@@ -1304,7 +1327,7 @@ where
             let (lo, hi) = tiles.range(m, w);
             push_block(cx, fam, t * w + lo, t * w + hi, 0, ROOT)
         };
-        let (mut t, mut tile, mut lo, mut hi);
+        let (t, tile, lo, hi);
         if first {
             self.load(cx);
             // Every tile of step 0 is ready: tile 0 here, the rest to the
@@ -1328,9 +1351,60 @@ where
         }
         // One tile on several threads: split each step as it starts.
         let split = tiles.count == 1;
-        let mut probe = Probe::new();
+        let hint = self.probe.load(Ordering::Relaxed);
+        let mut probe = Probe::resume(hint);
+        let out = self.run_tiles(fam, (t, tile, lo, hi), split, &mut probe, tally, cx);
+        // Written only when it changed: every thread reads it.
+        if probe.hint() != hint {
+            self.probe.store(probe.hint(), Ordering::Relaxed);
+        }
+        out
+    }
+
+    #[inline(never)]
+    fn teardown(&self) -> usize {
+        let mut panics = 0;
+        for b in &self.bufs {
+            // SAFETY: the run is over.
+            let b = unsafe { &mut *b.get() };
+            for cell in b.iter_mut() {
+                if let Err(p) = catch_unwind(AssertUnwindSafe(|| drop(cell.take()))) {
+                    panics += 1;
+                    crate::exec::task::drop_payload(p);
+                }
+            }
+            b.clear();
+        }
+        panics
+    }
+}
+
+impl<'g, T, R, F, W> Steps<'g, T, R, F, W>
+where
+    T: Send + Sync + Clone,
+    R: Fn(u32) -> Option<(usize, usize)> + Sync,
+    F: Fn(u32, u32, &Prev<'_, T>, &Cx<'_, 'g>) -> Result<T, Stopped> + Sync,
+    W: Fn(u32, T, &Cx<'_, 'g>) + Sync,
+{
+    /// Runs block `lo..hi` of tile `tile` of step `t`, then, each time it
+    /// ends a tile, one of the tiles that made ready (the others go to the
+    /// deque); returns `Some` if it ended the loop.
+    fn run_tiles(
+        &self,
+        fam: u32,
+        (mut t, mut tile, mut lo, mut hi): (u32, u32, u32, u32),
+        split: bool,
+        probe: &mut Probe,
+        tally: &mut Tally<'_>,
+        cx: &Cx<'_, 'g>,
+    ) -> Result<Option<()>, Stopped> {
+        let (w, tiles) = (self.width, self.tiles());
+        let push_tile = |t: u32, m: u32| {
+            let (lo, hi) = tiles.range(m, w);
+            push_block(cx, fam, t * w + lo, t * w + hi, 0, ROOT)
+        };
         loop {
-            let done = self.run_step_block(fam, (t, tile, lo, hi), split, &mut probe, tally, cx)?;
+            let done = self.run_step_block(fam, (t, tile, lo, hi), split, probe, tally, cx)?;
             let st = &tiles.state[tile as usize];
             if st.remaining.fetch_sub(done, Ordering::AcqRel) != done {
                 return Ok(None);
@@ -1356,23 +1430,6 @@ where
             (t, tile) = (t + 1, m);
             (lo, hi) = tiles.range(m, w);
         }
-    }
-
-    #[inline(never)]
-    fn teardown(&self) -> usize {
-        let mut panics = 0;
-        for b in &self.bufs {
-            // SAFETY: the run is over.
-            let b = unsafe { &mut *b.get() };
-            for cell in b.iter_mut() {
-                if let Err(p) = catch_unwind(AssertUnwindSafe(|| drop(cell.take()))) {
-                    panics += 1;
-                    crate::exec::task::drop_payload(p);
-                }
-            }
-            b.clear();
-        }
-        panics
     }
 }
 
@@ -1424,6 +1481,7 @@ where
             ],
             tiles: UnsafeCell::new(Tiles::new()),
             last_left: AtomicU32::new(0),
+            probe: AtomicU32::new(0),
         };
         self.set(n, kind, &[elements])
     }
