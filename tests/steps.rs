@@ -153,7 +153,7 @@ fn reads_through_lets_and_plain_values_of_the_step() {
 #[test]
 fn a_failure_inside_a_step_names_its_task_fused_or_not() {
     let mut messages = Vec::new();
-    // Fused on 5 and 8 threads: tiles of 3 and 2 values, the failing one
+    // Fused on 5 and 8 threads: tiles of 5 and 4 values, the failing one
     // among tiles of other steps running at once.
     for rt in [2, 5, 8].into_iter().flat_map(runtimes) {
         let (w, steps, bad) = (50usize, 6usize, (4usize, 23usize));
@@ -438,10 +438,10 @@ proptest! {
     }
 }
 
-/// On `n` threads a step of `w` values runs as tiles of `w / (4n)` values
-/// (rounded up): with 8 threads and 7..=31 values every tile is one value,
-/// narrower than a reach of 3; the widths here are not multiples of the
-/// tile, so the last tile is shorter. Every tile waits only for the tiles
+/// On `n` threads a step of `w` values runs as tiles of `w / (2n)` values
+/// (rounded up): with 8 threads, 7 and 13 values make tiles of one value
+/// and 31 of two, narrower than a reach of 3; the widths here are not
+/// multiples of the tile, so the last tile is shorter. Every tile waits only for the tiles
 /// of the step before within its reach (and those reading its cells).
 #[test]
 fn tiles_narrower_than_the_reach_and_widths_not_a_multiple_of_the_tile() {

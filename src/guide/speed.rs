@@ -24,7 +24,7 @@
 //!   plus or minus a constant, written so (`cur[i - 1]`, `cur[i]`,
 //!   `cur[i + 1]`; `cur[i - 2 + 1]` could underflow on the way), with boundary
 //!   pushes before and after it, runs as one fused loop: each step's values
-//!   cut into tiles (about four a thread; the whole step on one thread), a
+//!   cut into tiles (two a thread; the whole step on one thread), a
 //!   tile of the next step starting as soon as the tiles within its reach
 //!   are done, with no barrier between steps. The reach is read from the
 //!   index expressions at compile time and checked against the widths when

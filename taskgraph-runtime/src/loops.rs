@@ -930,14 +930,15 @@ where
 // Steps: a vector rebuilt from the one before, step after step, in tiles.
 
 /// The values of the step before that a block of a step loop may read:
-/// cells `lo..hi` of the step's input buffer, which no other block writes
+/// cells `lo..lo + len` of the step's input buffer, which no other block writes
 /// while this one runs (see `Tiles`). Only these cells are ever referenced,
 /// never the buffer as a whole: other cells of it may be written meanwhile
 /// by the next step's tiles.
 pub struct Prev<'a, T> {
     cells: *const Option<T>,
+    /// The cells are `lo..lo + len`.
     lo: usize,
-    hi: usize,
+    len: usize,
     _p: PhantomData<&'a T>,
 }
 
@@ -949,11 +950,12 @@ impl<'a, T> Prev<'a, T> {
     /// internal error: the declared reach is what keeps other tiles off).
     #[inline(always)]
     pub fn get(&self, k: usize) -> &'a T {
+        // One comparison: `k < lo` wraps to a large number.
         assert!(
-            self.lo <= k && k < self.hi,
+            k.wrapping_sub(self.lo) < self.len,
             "taskgraph internal error: a step read outside its declared reach"
         );
-        // SAFETY: `k` is in `lo..hi`, cells of the step before that are
+        // SAFETY: `k` is in `lo..lo + len`, cells of the step before that are
         // filled and that no block writes while this one runs (see
         // `Tiles`); the buffer outlives the block.
         match unsafe { &*self.cells.add(k) } {
@@ -963,10 +965,14 @@ impl<'a, T> Prev<'a, T> {
     }
 }
 
-/// How many tiles each thread gets, at most: enough that a thread finds a
-/// ready tile beside the one it waits on, few enough that each still holds
-/// a useful stretch of values.
-const TILES_PER_THREAD: u32 = 4;
+/// How many tiles each thread gets: two let the tiles at the two ends of a
+/// step be a step or more apart (so a slow value at one end does not hold
+/// up the other), and each tile costs its arrivals and maybe a hand-off: on
+/// two threads the zero-work stencil ran best with two a thread (one a
+/// thread is a barrier again: two tiles that wait for each other), a
+/// stencil with one slow value a step, alternating ends, as well as with
+/// four (`benches/README.md`).
+const TILES_PER_THREAD: u32 = 2;
 
 /// The tiles of a step loop and their dependencies, set up by `prepare`.
 ///
@@ -1023,7 +1029,7 @@ impl Tiles {
     }
 
     /// The tile size for `width` values on `threads` threads: the whole
-    /// step on one thread (no dependencies to count), else about
+    /// step on one thread (no dependencies to count), else
     /// `TILES_PER_THREAD` tiles a thread. A tile's blocks still split when
     /// another thread is hungry, so heavy values spread out however few
     /// tiles there are.
@@ -1222,7 +1228,7 @@ where
         let prev = Prev {
             cells: self.cells[(t % 2) as usize].get(),
             lo: rlo as usize,
-            hi: rhi as usize,
+            len: (rhi - rlo) as usize,
             _p: PhantomData,
         };
         let last = t + 1 == self.steps;
@@ -1764,9 +1770,9 @@ mod tests {
                 vec![4, 5, 6],
             ]
         );
-        // One thread: one tile, however wide; several: about four a thread.
+        // One thread: one tile, however wide; several: two a thread.
         assert_eq!(Tiles::size_for(1000, 1), 1000);
-        assert_eq!(Tiles::size_for(1000, 2), 125);
+        assert_eq!(Tiles::size_for(1000, 2), 250);
         assert_eq!(Tiles::size_for(5, 8), 1);
     }
 }
