@@ -942,6 +942,14 @@ pub struct Prev<'a, T> {
     _p: PhantomData<&'a T>,
 }
 
+// Three words, passed by value to each value's closure.
+impl<T> Clone for Prev<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Prev<'_, T> {}
+
 impl<'a, T> Prev<'a, T> {
     /// Value `k` of the step before.
     ///
@@ -1186,7 +1194,7 @@ impl<'g, T, R, F, W> Steps<'g, T, R, F, W>
 where
     T: Send + Sync + Clone,
     R: Fn(u32) -> Option<(usize, usize)> + Sync,
-    F: Fn(u32, u32, &Prev<'_, T>, &Cx<'_, 'g>) -> Result<T, Stopped> + Sync,
+    F: Fn(u32, u32, Prev<'_, T>, &Cx<'_, 'g>) -> Result<T, Stopped> + Sync,
     W: Fn(u32, T, &Cx<'_, 'g>) + Sync,
 {
     /// Copies the loop's input vector into the first buffer.
@@ -1234,7 +1242,7 @@ where
         let last = t + 1 == self.steps;
         let out = self.cells[((t + 1) % 2) as usize].get();
         let hi = run_range(lo, hi, split, probe, tally, cx, push, |k| {
-            let v = (self.step)(t, k, &prev, cx)?;
+            let v = (self.step)(t, k, prev, cx)?;
             if last {
                 (self.write)(k, v, cx);
             } else {
@@ -1294,7 +1302,7 @@ impl<'g, T, R, F, W> LoopKind<'g> for Steps<'g, T, R, F, W>
 where
     T: Send + Sync + Clone,
     R: Fn(u32) -> Option<(usize, usize)> + Sync,
-    F: Fn(u32, u32, &Prev<'_, T>, &Cx<'_, 'g>) -> Result<T, Stopped> + Sync,
+    F: Fn(u32, u32, Prev<'_, T>, &Cx<'_, 'g>) -> Result<T, Stopped> + Sync,
     W: Fn(u32, T, &Cx<'_, 'g>) + Sync,
 {
     type Output = ();
@@ -1389,7 +1397,7 @@ impl<'g, T, R, F, W> Steps<'g, T, R, F, W>
 where
     T: Send + Sync + Clone,
     R: Fn(u32) -> Option<(usize, usize)> + Sync,
-    F: Fn(u32, u32, &Prev<'_, T>, &Cx<'_, 'g>) -> Result<T, Stopped> + Sync,
+    F: Fn(u32, u32, Prev<'_, T>, &Cx<'_, 'g>) -> Result<T, Stopped> + Sync,
     W: Fn(u32, T, &Cx<'_, 'g>) + Sync,
 {
     /// Runs block `lo..hi` of tile `tile` of step `t`, then, each time it
@@ -1443,7 +1451,7 @@ impl<'g, T, R, F, W> Loop<'g, Steps<'g, T, R, F, W>>
 where
     T: Send + Sync + Clone,
     R: Fn(u32) -> Option<(usize, usize)> + Sync,
-    F: Fn(u32, u32, &Prev<'_, T>, &Cx<'_, 'g>) -> Result<T, Stopped> + Sync,
+    F: Fn(u32, u32, Prev<'_, T>, &Cx<'_, 'g>) -> Result<T, Stopped> + Sync,
     W: Fn(u32, T, &Cx<'_, 'g>) + Sync,
 {
     /// Makes this loop `steps` (at least 1) steps from `init` (`width`

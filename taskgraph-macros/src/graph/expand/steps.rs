@@ -221,7 +221,7 @@ impl Ctx<'_> {
                             #post_reads
                         }
                     },
-                    |#tk: u32, #kk: u32, #prev: &#prev_ty<'_, _>, #cx: &#cx_ty<'_, '_>| {
+                    |#tk: u32, #kk: u32, #prev: #prev_ty<'_, _>, #cx: &#cx_ty<'_, '_>| {
                         let #tpat = #fr::fused_at(&#trg, #tk as usize);
                         if (#kk as usize) < #before {
                             let __tg_j = #kk;
