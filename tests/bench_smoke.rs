@@ -1,12 +1,16 @@
-//! Runs the benchmark suite (`benches/suite.rs`) and Task Bench
-//! (`benches/taskbench.rs`) in smoke mode: tiny sizes, so `cargo test` keeps
-//! them compiling and their results checked.
+//! Runs the benchmark suite (`benches/suite.rs`), Task Bench
+//! (`benches/taskbench.rs`) and the step-loop benchmark (`benches/steps.rs`)
+//! in smoke mode: tiny sizes, so `cargo test` keeps them compiling and their
+//! results checked.
 
 #[path = "../benches/suite.rs"]
 mod suite;
 
 #[path = "../benches/taskbench.rs"]
 mod taskbench;
+
+#[path = "../benches/steps.rs"]
+mod steps;
 
 #[test]
 fn bench_suite_smoke() {
@@ -16,4 +20,9 @@ fn bench_suite_smoke() {
 #[test]
 fn task_bench_smoke() {
     taskbench::run(&["--smoke".to_owned()]);
+}
+
+#[test]
+fn step_loop_bench_smoke() {
+    steps::run(&["--smoke".to_owned()]);
 }

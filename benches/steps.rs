@@ -1,0 +1,171 @@
+//! Fused step loops on 1 and 2 threads: does a second thread help?
+//!
+//! Two 1-D stencils written as step loops (`for t { let mut next = ..;
+//! ..; cur = next; }`), which run fused in tiles:
+//!
+//! - **zero work**: `next.push(add(add(cur[i - 1], cur[i]), cur[i + 1]))`,
+//!   W = T = 1,000 (the suite's `stencil-1d` row), ns per task;
+//! - **one slow value a step**: W = 64, T = 20, the value next to the left
+//!   end sleeps 1 ms on even steps and the one next to the right end on odd
+//!   steps, everything else zero work. Sleeping, so the machine's load
+//!   barely matters. With a barrier after every step this takes 20 ms on
+//!   any number of threads; with tiles that wait only for their neighbours
+//!   the two ends run a step apart, one thread sleeping at each: 10 ms on 2.
+//!
+//! Each cell: the best and the median of `runs` computes, 1 and 2 threads
+//! alternating; the ratio 2T / 1T is of the bests (the median is what the
+//! other processes on a shared machine leave). `cargo bench --bench steps`;
+//! `-- --smoke` runs tiny sizes (`tests/bench_smoke.rs`).
+
+use std::time::{Duration, Instant};
+
+use taskdag::{delayed, graph, Runtime};
+
+#[delayed]
+fn leaf(x: u64) -> u64 {
+    x
+}
+#[delayed]
+fn inc(x: u64) -> u64 {
+    x + 1
+}
+#[delayed]
+fn add(x: u64, y: u64) -> u64 {
+    x.wrapping_add(y)
+}
+/// `x + y`, after a nap of `nap` if value `i` of step `t` is the slow one
+/// (next to the left end on even steps, the right end on odd ones).
+#[delayed]
+fn slow(x: u64, y: u64, t: usize, i: usize, w: usize, nap: Duration) -> u64 {
+    if (t % 2 == 0 && i == 1) || (t % 2 == 1 && i == w - 2) {
+        std::thread::sleep(nap);
+    }
+    x.wrapping_add(y)
+}
+
+fn zero(rt: &Runtime, w: usize, steps: usize) -> Vec<u64> {
+    rt.compute(graph! {
+        let mut cur: Vec<_> = (0..w as u64).map(|i| leaf(i)).collect();
+        for _ in 0..steps {
+            let mut next = Vec::new();
+            next.push(inc(cur[0]));
+            for i in 1..w - 1 {
+                next.push(add(add(cur[i - 1], cur[i]), cur[i + 1]));
+            }
+            next.push(inc(cur[w - 1]));
+            cur = next;
+        }
+        cur
+    })
+    .expect("the stencil runs")
+}
+
+fn zero_seq(w: usize, steps: usize) -> Vec<u64> {
+    let mut cur: Vec<u64> = (0..w as u64).collect();
+    for _ in 0..steps {
+        let mut next = vec![cur[0] + 1];
+        next.extend((1..w - 1).map(|i| cur[i - 1].wrapping_add(cur[i]).wrapping_add(cur[i + 1])));
+        next.push(cur[w - 1] + 1);
+        cur = next;
+    }
+    cur
+}
+
+fn uneven(rt: &Runtime, w: usize, steps: usize, nap: Duration) -> Vec<u64> {
+    rt.compute(graph! {
+        let mut cur: Vec<_> = (0..w as u64).map(|i| leaf(i)).collect();
+        for t in 0..steps {
+            let mut next = Vec::new();
+            next.push(inc(cur[0]));
+            for i in 1..w - 1 {
+                next.push(slow(cur[i - 1], cur[i + 1], t, i, w, nap));
+            }
+            next.push(inc(cur[w - 1]));
+            cur = next;
+        }
+        cur
+    })
+    .expect("the stencil runs")
+}
+
+fn uneven_seq(w: usize, steps: usize) -> Vec<u64> {
+    let mut cur: Vec<u64> = (0..w as u64).collect();
+    for _ in 0..steps {
+        let mut next = vec![cur[0] + 1];
+        next.extend((1..w - 1).map(|i| cur[i - 1].wrapping_add(cur[i + 1])));
+        next.push(cur[w - 1] + 1);
+        cur = next;
+    }
+    cur
+}
+
+/// Best and median of `v`.
+fn stats(v: &mut [f64]) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[0], v[v.len() / 2])
+}
+
+/// Times `f` on 1 and 2 threads, alternating, `runs` times each; prints a
+/// row in units of `unit` (the time divided by `per`).
+fn row(label: &str, unit: &str, per: f64, runs: usize, f: &dyn Fn(&Runtime)) {
+    let rts = [1, 2].map(|n| Runtime::new(n).expect("runtime"));
+    let mut t = [Vec::new(), Vec::new()];
+    for _ in 0..runs {
+        for (rt, t) in rts.iter().zip(&mut t) {
+            let start = Instant::now();
+            f(rt);
+            t.push(start.elapsed().as_secs_f64() / per);
+        }
+    }
+    let [(b1, m1), (b2, m2)] = t.map(|mut v| stats(&mut v));
+    println!(
+        "| {label} | {b1:.2} {unit} | {m1:.2} {unit} | {b2:.2} {unit} | {m2:.2} {unit} | {:.2} |",
+        b2 / b1
+    );
+}
+
+/// Runs the benchmark; `args` are the command-line arguments.
+pub fn run(args: &[String]) {
+    let smoke = args.iter().any(|a| a == "--smoke")
+        || std::env::var("TASKGRAPH_BENCH_SMOKE").is_ok_and(|v| !v.is_empty() && v != "0");
+    let (n, runs, nap) = if smoke {
+        (32, 2, Duration::from_micros(50))
+    } else {
+        (1000, 60, Duration::from_millis(1))
+    };
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned());
+    println!("# Fused step loops on 1 and 2 threads\n");
+    println!("Load average at start: {load}; {runs} runs of each.\n");
+    println!("| stencil | best 1T | median 1T | best 2T | median 2T | 2T / 1T (best) |");
+    println!("|---|--:|--:|--:|--:|--:|");
+    let want = zero_seq(n, n);
+    let tasks = (n + n * (2 * (n - 2) + 2)) as f64;
+    let zero_row = |rt: &Runtime| assert_eq!(zero(rt, n, n), want, "zero-work stencil");
+    row(
+        &format!("zero work, W = T = {n}"),
+        "ns/task",
+        tasks * 1e-9,
+        runs,
+        &zero_row,
+    );
+    let (w, steps) = (64, 20);
+    let want = uneven_seq(w, steps);
+    let uneven_row = |rt: &Runtime| assert_eq!(uneven(rt, w, steps, nap), want, "uneven stencil");
+    row(
+        &format!("one slow value a step ({nap:?}), W = {w}, T = {steps}"),
+        "ms",
+        1e-3,
+        runs.min(7),
+        &uneven_row,
+    );
+    println!();
+}
+
+#[allow(dead_code)]
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    run(&args);
+}
