@@ -37,7 +37,8 @@ fn add(x: u64, y: u64) -> u64 {
 /// (next to the left end on even steps, the right end on odd ones).
 #[delayed]
 fn slow(x: u64, y: u64, t: usize, i: usize, w: usize, nap: Duration) -> u64 {
-    if (t % 2 == 0 && i == 1) || (t % 2 == 1 && i == w - 2) {
+    let even = t.is_multiple_of(2);
+    if (even && i == 1) || (!even && i == w - 2) {
         std::thread::sleep(nap);
     }
     x.wrapping_add(y)

@@ -1005,7 +1005,7 @@ const TILES_PER_THREAD: u32 = 2;
 /// counts the neighbours that finished a step of parity `(s - 1) % 2`; the
 /// arrivals for step `s + 2` need tile `i`'s step `s + 1`, which needs all
 /// of those for step `s`. So step `s` (>= 1) of tile `i` is ready exactly
-/// when that count reaches `(s + 1) / 2 * deps(i).len()`, and the
+/// when that count reaches `ceil(s / 2) * deps(i).len()`, and the
 /// thread whose arrival reaches it starts the tile (the counters never go
 /// back; `steps * width < 2^32` bounds them).
 struct Tiles {
@@ -1124,7 +1124,7 @@ impl Tiles {
     #[inline]
     fn arrive(&self, i: u32, s: u32, width: u32, mut ready: impl FnMut(u32)) {
         for &m in self.deps(i) {
-            let need = (s + 1) / 2 * (self.start[m as usize + 1] - self.start[m as usize]);
+            let need = s.div_ceil(2) * (self.start[m as usize + 1] - self.start[m as usize]);
             // AcqRel: the arrivals form one release sequence, so the thread
             // that makes the last sees every dependency's writes (read
             // after write) and reads (write after read) of step `s - 1`.
