@@ -37,6 +37,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             for it in &i.items {
                 if let syn::ImplItem::Fn(f) = it {
                     check_sig(&f.sig, &cx);
+                    refuse_async_method(&f.sig, &cx);
                 }
             }
             let e = cx.into_tokens();
@@ -65,8 +66,14 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         if let Some(span) = opts.cache {
             cx.push(syn::Error::new(span, CACHE_ON_FREE_FN));
         }
+        refuse_async_method(&f.sig, &cx);
         let e = cx.into_tokens();
         return quote!(#e #f);
+    }
+    let mut opts = opts;
+    if let (Some(span), Some(_)) = (opts.cache, &f.sig.asyncness) {
+        cx.push(syn::Error::new(span, CACHE_ON_ASYNC_FN));
+        opts.cache = None;
     }
     let companion = companion(&f);
     let threads = thread_checks(&f);
@@ -105,6 +112,21 @@ fn mentions_self(f: &ItemFn) -> bool {
     syn::visit::Visit::visit_signature(&mut f_, &f.sig);
     syn::visit::Visit::visit_block(&mut f_, &f.block);
     f_.0
+}
+
+const CACHE_ON_ASYNC_FN: &str = "`#[delayed(cache)]` cannot go on an `async fn`: the cache stores what a plain function returns\n\n\
+     = help: remove `cache`, or cache a plain `#[delayed(cache)] fn` that takes this task's output as a parameter";
+
+/// `graph!` calls methods as plain expressions: an `async` one would be a
+/// future, not a value.
+fn refuse_async_method(sig: &syn::Signature, cx: &Ctxt) {
+    if let Some(t) = &sig.asyncness {
+        cx.push(syn::Error::new(
+            t.span,
+            "a `#[delayed]` method cannot be `async`: `graph!` calls methods as plain expressions\n\n\
+             = help: make it a free `#[delayed] async fn` that takes the value as a parameter",
+        ));
+    }
 }
 
 const CACHE_ON_FREE_FN: &str = "`#[delayed(cache)]` goes on a free function\n\n\
@@ -148,13 +170,6 @@ fn check_signature(f: &ItemFn, cx: &Ctxt) {
 
 /// The rules every `#[delayed]` signature follows, free function or method.
 fn check_sig(sig: &syn::Signature, cx: &Ctxt) {
-    if let Some(t) = &sig.asyncness {
-        cx.push(syn::Error::new(
-            t.span,
-            "`#[delayed]` functions cannot be `async` yet: tasks run to completion on the pool's threads\n\n\
-             = help: make it a plain `fn`, blocking inside if needed",
-        ));
-    }
     if let Some(t) = &sig.unsafety {
         cx.push(syn::Error::new(
             t.span,
@@ -241,7 +256,10 @@ fn companion(f: &ItemFn) -> TokenStream {
     // missing ones, so that `tree_reduce(v, inc)` is that error (and
     // rustc's argument count), not a missing constant.
     let n = f.sig.inputs.len();
-    let reduce = (n == 2).then(|| {
+    // `tree_reduce` combines values in fused blocks too: its function is
+    // a plain one.
+    let is_async = f.sig.asyncness.is_some();
+    let reduce = (n == 2 && !is_async).then(|| {
         let r = paths::private("ReduceFunction", name.span());
         quote!(#[diagnostic::do_not_recommend] impl #r for #name_tokens {})
     });
@@ -250,6 +268,7 @@ fn companion(f: &ItemFn) -> TokenStream {
         let mode = paths::private("NotDelayed", name.span());
         quote!(#[doc(hidden)] pub const #c: #mode = #mode;)
     });
+    let kind = paths::private(if is_async { "AsyncTask" } else { "SyncTask" }, name.span());
     quote! {
         #[doc = #doc]
         #[doc(hidden)]
@@ -259,6 +278,8 @@ fn companion(f: &ItemFn) -> TokenStream {
         impl #name_tokens {
             #(#modes)*
             #(#missing)*
+            #[doc(hidden)]
+            pub const __TG_KIND: #kind = #kind;
         }
         #[diagnostic::do_not_recommend]
         impl #delayed for #name_tokens {}

@@ -4,10 +4,14 @@
 //! loop indices runs too, and its outputs a typed array of cells.
 
 use std::cell::UnsafeCell;
+use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 
 use crate::error::Error;
 use crate::exec::cache::Cache;
+use crate::exec::future::Header;
 use crate::exec::task::TaskError;
 use crate::exec::{Cells, Core, Cx, ErasedFamily, Kind, Ran, RunList};
 use crate::pass::InputSet;
@@ -306,4 +310,340 @@ where
 
 impl<'g, A, I: InputSet<'g>, L, T, F> crate::value::ValueOf for Bound<'_, 'g, A, I, L, T, F> {
     type Value = T;
+}
+
+// ---------------------------------------------------------------------------
+// Async tasks (`#[delayed] async fn`): the family's node builds a future,
+// which the executor polls (`exec/future.rs`).
+
+impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
+    /// Attaches the body of an async task: it builds the task's future
+    /// (taking the node's inputs), whose output is the node's.
+    #[inline(always)]
+    pub fn bind_async<F, Fut>(&self, body: F) -> AsyncBound<'_, 'g, A, I, L, T, AsyncPlain<F, Fut>>
+    where
+        F: Fn(A, I, &Cx<'_, 'g>) -> Fut + Sync,
+        Fut: Future<Output = T> + Send,
+    {
+        AsyncBound {
+            fam: self,
+            body: AsyncPlain(body, PhantomData),
+        }
+    }
+
+    /// Attaches the body of an async task called with `?`: its future's
+    /// `Err` fails the run with this task.
+    #[inline(always)]
+    pub fn try_bind_async<F, Fut>(&self, body: F) -> AsyncBound<'_, 'g, A, I, L, T, AsyncTry<F, Fut>>
+    where
+        F: Fn(A, I, &Cx<'_, 'g>) -> Fut + Sync,
+        Fut: Future<Output = Result<T, TaskError>> + Send,
+    {
+        AsyncBound {
+            fam: self,
+            body: AsyncTry(body, PhantomData),
+        }
+    }
+}
+
+/// The body of an async task as the run calls it: it builds the future.
+pub trait AsyncBody<'g, A, I, T>: Sync {
+    /// The task's future; its outcome is a value.
+    type Fut: Future<Output = Result<T, TaskError>> + Send;
+    /// Builds the future.
+    fn call(&self, args: A, inputs: I, cx: &Cx<'_, 'g>) -> Self::Fut;
+}
+
+/// The body of an async task that cannot fail but by panicking.
+pub struct AsyncPlain<F, Fut>(F, PhantomData<fn() -> Fut>);
+
+/// The body of an async task called with `?`.
+pub struct AsyncTry<F, Fut>(F, PhantomData<fn() -> Fut>);
+
+impl<'g, A, I, T, F, Fut> AsyncBody<'g, A, I, T> for AsyncPlain<F, Fut>
+where
+    F: Fn(A, I, &Cx<'_, 'g>) -> Fut + Sync,
+    Fut: Future<Output = T> + Send,
+{
+    type Fut = Infallible<Fut>;
+    #[inline(always)]
+    fn call(&self, args: A, inputs: I, cx: &Cx<'_, 'g>) -> Infallible<Fut> {
+        Infallible((self.0)(args, inputs, cx))
+    }
+}
+
+impl<'g, A, I, T, F, Fut> AsyncBody<'g, A, I, T> for AsyncTry<F, Fut>
+where
+    F: Fn(A, I, &Cx<'_, 'g>) -> Fut + Sync,
+    Fut: Future<Output = Result<T, TaskError>> + Send,
+{
+    type Fut = Fut;
+    #[inline(always)]
+    fn call(&self, args: A, inputs: I, cx: &Cx<'_, 'g>) -> Fut {
+        (self.0)(args, inputs, cx)
+    }
+}
+
+/// A future whose output is a success.
+pub struct Infallible<F>(F);
+
+impl<F: Future> Future for Infallible<F> {
+    type Output = Result<F::Output, TaskError>;
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: structural pinning of the only field, never moved out.
+        unsafe { self.map_unchecked_mut(|s| &mut s.0) }
+            .poll(cx)
+            .map(Ok)
+    }
+}
+
+/// A family of async tasks with their body, as the run sees it.
+pub struct AsyncBound<'f, 'g, A, I: InputSet<'g>, L, T, F> {
+    fam: &'f Family<'g, A, I, L, T>,
+    body: F,
+}
+
+impl<'g, A, I, L, T, F> ErasedFamily<'g> for AsyncBound<'_, 'g, A, I, L, T, F>
+where
+    A: Send,
+    I: InputSet<'g>,
+    L: LoopIndex,
+    T: Send + Sync,
+    F: AsyncBody<'g, A, I, T>,
+{
+    fn core(&self) -> &Core {
+        &self.fam.core
+    }
+    fn value_type(&self) -> Option<&'static str> {
+        Some(std::any::type_name::<T>())
+    }
+    fn for_each_gather(&self, f: &mut dyn FnMut(u32, Piece)) {
+        if I::GATHERS {
+            self.fam.for_each_gather(f)
+        }
+    }
+    fn prepare(&self, cache: &Cache, _: *const AtomicU32) -> Result<*mut u8, Error> {
+        self.fam.prepare(cache)
+    }
+    fn run(&self, idx: u32, cx: &Cx<'_, 'g>) -> Ran {
+        if !cx.admit(NodeId::new(self.fam.core.id, idx)) {
+            // Waits for a place in flight, as a queued `Job::Start`.
+            return Ran::Pending;
+        }
+        self.start(idx, cx)
+    }
+    fn start(&self, idx: u32, cx: &Cx<'_, 'g>) -> Ran {
+        let id = NodeId::new(self.fam.core.id, idx);
+        let out = cx.start_future(id, || {
+            let (args, inputs) = self.fam.take(idx);
+            self.body.call(args, inputs, cx)
+        });
+        self.store(id, out, cx)
+    }
+    fn resume(&self, idx: u32, hdr: *const Header, cx: &Cx<'_, 'g>) -> Ran {
+        // SAFETY: a `Job::Poll` of this family heads a slot of its future
+        // type, `SCHEDULED` (`exec/future.rs`).
+        let out = unsafe { cx.resume_future::<T, F::Fut>(hdr) };
+        self.store(NodeId::new(self.fam.core.id, idx), out, cx)
+    }
+    fn publish(&self, idx: u32, uses: u32, cx: &Cx<'_, 'g>) {
+        self.fam.publish(idx, uses, cx)
+    }
+    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) -> usize {
+        self.fam.teardown(cx, cache, live)
+    }
+}
+
+impl<'g, A, I: InputSet<'g>, L, T: Send + Sync, F> AsyncBound<'_, 'g, A, I, L, T, F> {
+    /// Stores a finished future's output: the node is done.
+    #[inline]
+    fn store(&self, id: NodeId, out: Option<T>, cx: &Cx<'_, 'g>) -> Ran {
+        match out {
+            Some(v) => {
+                // SAFETY: this thread finished the producer; its consumers
+                // become ready only after this returns.
+                unsafe { cx.slot_of::<T>(id).write_raw(v) };
+                Ran::Done
+            }
+            None => Ran::Pending,
+        }
+    }
+}
+
+impl<'g, A, I: InputSet<'g>, L, T, F> crate::value::ValueOf for AsyncBound<'_, 'g, A, I, L, T, F> {
+    type Value = T;
+}
+
+// ---------------------------------------------------------------------------
+// The two kinds of task, as `graph!` names them: each `#[delayed]`
+// function's companion holds one (`SyncTask` or `AsyncTask`), and the
+// generated code calls its methods, so that the same code runs either kind
+// (the macro does not see whether a function is `async`).
+
+/// A task that runs to completion when called.
+#[derive(Clone, Copy, Debug)]
+pub struct SyncTask;
+
+/// A task that is a future (`#[delayed] async fn`).
+#[derive(Clone, Copy, Debug)]
+pub struct AsyncTask;
+
+impl SyncTask {
+    /// Whether the task may run inside a fused loop's block.
+    pub const fn fusable(self) -> bool {
+        true
+    }
+    /// [`Family::bind`].
+    #[inline(always)]
+    pub fn bind<'f, 'g, A, I: InputSet<'g>, L: LoopIndex, T, F>(
+        self,
+        fam: &'f Family<'g, A, I, L, T>,
+        body: F,
+    ) -> Bound<'f, 'g, A, I, L, T, Plain<F>>
+    where
+        F: Fn(A, I, &Cx<'_, 'g>) -> T + Sync,
+    {
+        fam.bind(body)
+    }
+    /// [`Family::try_bind`].
+    #[inline(always)]
+    pub fn try_bind<'f, 'g, A, I: InputSet<'g>, L: LoopIndex, T, F>(
+        self,
+        fam: &'f Family<'g, A, I, L, T>,
+        body: F,
+    ) -> Bound<'f, 'g, A, I, L, T, Try<F>>
+    where
+        F: Fn(A, I, &Cx<'_, 'g>) -> Result<T, TaskError> + Sync,
+    {
+        fam.try_bind(body)
+    }
+    /// A borrow guard, kept as it is (it lives for the call).
+    #[inline(always)]
+    pub fn hold<G>(self, g: G) -> G {
+        g
+    }
+    /// The call's result `r`, through `then` (`?`'s lifting), after which
+    /// the borrow guards go.
+    #[inline(always)]
+    pub fn finish<R, G, U>(self, r: R, guards: G, then: impl FnOnce(R) -> U) -> U {
+        let out = then(r);
+        drop(guards);
+        out
+    }
+    /// The call's result inside a fused block.
+    #[inline(always)]
+    pub fn inline<R>(self, r: R) -> R {
+        r
+    }
+}
+
+impl AsyncTask {
+    /// Whether the task may run inside a fused loop's block: no, a loop
+    /// that calls it runs node by node.
+    pub const fn fusable(self) -> bool {
+        false
+    }
+    /// [`Family::bind_async`].
+    #[inline(always)]
+    pub fn bind<'f, 'g, A, I: InputSet<'g>, L: LoopIndex, T, F, Fut>(
+        self,
+        fam: &'f Family<'g, A, I, L, T>,
+        body: F,
+    ) -> AsyncBound<'f, 'g, A, I, L, T, AsyncPlain<F, Fut>>
+    where
+        F: Fn(A, I, &Cx<'_, 'g>) -> Fut + Sync,
+        Fut: Future<Output = T> + Send,
+    {
+        fam.bind_async(body)
+    }
+    /// [`Family::try_bind_async`].
+    #[inline(always)]
+    pub fn try_bind<'f, 'g, A, I: InputSet<'g>, L: LoopIndex, T, F, Fut>(
+        self,
+        fam: &'f Family<'g, A, I, L, T>,
+        body: F,
+    ) -> AsyncBound<'f, 'g, A, I, L, T, AsyncTry<F, Fut>>
+    where
+        F: Fn(A, I, &Cx<'_, 'g>) -> Fut + Sync,
+        Fut: Future<Output = Result<T, TaskError>> + Send,
+    {
+        fam.try_bind_async(body)
+    }
+    /// A borrow guard, turned into one the task's future owns.
+    #[inline(always)]
+    pub fn hold<G: crate::pass::Hold>(self, g: G) -> G::Held {
+        g.hold()
+    }
+    /// The task's future: the call's future `fut`, then `then` (`?`'s
+    /// lifting) on its output; the borrow guards are dropped after `fut`.
+    #[inline(always)]
+    pub fn finish<Fut: Future, G, U>(
+        self,
+        fut: Fut,
+        guards: G,
+        then: impl FnOnce(Fut::Output) -> U,
+    ) -> Finish<Fut, G, impl FnOnce(Fut::Output) -> U> {
+        Finish {
+            fut,
+            guards,
+            then: Some(then),
+        }
+    }
+    /// The call inside a fused block: a loop calling an async task never
+    /// runs fused (`fusable`), so this only waits for the future on the
+    /// current thread, should it ever be called.
+    pub fn inline<Fut: Future>(self, fut: Fut) -> Fut::Output {
+        block_on(fut)
+    }
+}
+
+/// An async task's future as `graph!` builds it: the call's future, then
+/// what `?` does with its output; the borrow guards (`G`) are dropped
+/// after the call's future (fields drop in order).
+pub struct Finish<Fut, G, M> {
+    fut: Fut,
+    #[allow(dead_code)]
+    guards: G,
+    then: Option<M>,
+}
+
+impl<Fut: Future, G, U, M: FnOnce(Fut::Output) -> U> Future for Finish<Fut, G, M> {
+    type Output = U;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<U> {
+        // SAFETY: `fut` is pinned structurally (never moved out); the
+        // other fields are not pinned (`then` is taken by value).
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above.
+        let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
+        match fut.poll(cx) {
+            Poll::Ready(v) => {
+                let then = this
+                    .then
+                    .take()
+                    .expect("taskgraph internal error: a finished task polled");
+                Poll::Ready(then(v))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Waits for `fut` on the current thread.
+fn block_on<Fut: Future>(fut: Fut) -> Fut::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
 }

@@ -104,8 +104,12 @@ pub mod __private {
             }
         }
     }
+    pub use crate::exec::future::Header as AsyncHeader;
     pub use crate::exec::{Block, Cx, ErasedFamily, Kind, Ran, RunList};
-    pub use crate::family::{Body, Bound, Family, Plain, Try};
+    pub use crate::family::{
+        AsyncBody, AsyncBound, AsyncPlain, AsyncTask, AsyncTry, Body, Bound, Family, Finish,
+        Infallible, Plain, SyncTask, Try,
+    };
     pub use crate::graph::{
         captures, codec_probe, placeholder, Captures, CodecProbe, GraphFn, NoCodec,
     };
@@ -119,7 +123,7 @@ pub mod __private {
     pub use crate::part::{typed, Witness};
     pub use crate::pass::{
         delayed, expect_borrow, reduce_function, take, task_output, task_param, task_ref_param,
-        Borrow, Borrowed, BorrowsArgument, ByRef, ByValue, Delayed, Fallible, Gathered, Input,
+        Borrow, Borrowed, BorrowsArgument, ByRef, ByValue, Delayed, Fallible, Gathered, Held, Hold, Input,
         InputSet, Lent, NotDelayed, Owned, ReduceFunction, SharedBorrow, SharedInput, TaskOutput,
         TaskParam, TaskRefParam, Unreachable,
     };

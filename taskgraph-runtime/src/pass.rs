@@ -512,7 +512,8 @@ pub const fn delayed<T: Delayed + ?Sized>() {}
 #[diagnostic::on_unimplemented(
     message = "`tree_reduce` needs a `#[delayed]` function of two arguments of the element type, and `{Self}` does not take two",
     label = "this function does not take two arguments",
-    note = "write `tree_reduce(values, f)` with `#[delayed] fn f(a: T, b: T) -> T` (or `&T` parameters), `T` the element type"
+    note = "write `tree_reduce(values, f)` with `#[delayed] fn f(a: T, b: T) -> T` (or `&T` parameters), `T` the element type",
+    note = "the function is a plain `fn`: an `async fn` cannot combine values"
 )]
 pub trait ReduceFunction {}
 
@@ -578,4 +579,100 @@ pub const fn task_ref_param<T: TaskRefParam + ?Sized>() {}
 #[inline]
 pub fn take<'g, T: Send + Sync>(l: Lazy<'g, T>, cx: &Cx<'_, 'g>) -> T {
     l.take_once(cx)
+}
+
+// ---------------------------------------------------------------------------
+// Inputs of async tasks.
+
+/// A borrow handed to a `&T` parameter of an async task: the future it
+/// goes into outlives the call that builds it, so the borrow is held by a
+/// guard the future owns (not by a borrow of the work item's `Cx`), and
+/// released when the future is dropped. The runtime drops every future
+/// before its run ends (`exec/future.rs`), so the value outlives the guard.
+pub struct Held<T> {
+    value: *const T,
+    /// The use to release, for a counted borrow.
+    slot: Option<crate::value::slot::Slot<'static, T>>,
+}
+
+// SAFETY: a shared borrow of a `T: Sync` value, and the release of one use
+// (which may drop the `T: Send` value on the thread that drops the guard).
+unsafe impl<T: Send + Sync> Send for Held<T> {}
+// SAFETY: as above; `arg` only reads.
+unsafe impl<T: Send + Sync> Sync for Held<T> {}
+
+impl<T> Held<T> {
+    /// The borrowed value, for a `&T` parameter. The reference is not tied
+    /// to the guard, so that the future built with it can own the guard
+    /// too; it is valid as long as the guard is (the generated code keeps
+    /// both in the task's future, the guard dropped after the call's own
+    /// future).
+    #[inline(always)]
+    pub fn arg<'h>(&self) -> &'h T {
+        // SAFETY: the guard holds its use until it is dropped, and the
+        // future holding the reference drops before it (see above).
+        unsafe { &*self.value }
+    }
+}
+
+impl<T> Drop for Held<T> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(s) = &self.slot {
+            // SAFETY: the guard held one use, released once, here.
+            unsafe { s.release() }
+        }
+    }
+}
+
+/// A guard a task's `&T` parameter borrows through, turned into one an
+/// async task's future can own ([`Held`], or the owned value itself).
+pub trait Hold {
+    /// The guard the future owns.
+    type Held: Send;
+    /// Turns the guard.
+    fn hold(self) -> Self::Held;
+}
+
+impl<T: Send + Sync> Hold for Borrowed<'_, T> {
+    type Held = Held<T>;
+    #[inline]
+    fn hold(self) -> Held<T> {
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: the use the guard held moves to the `Held`; the slot's
+        // value and state live as long as the run (see `Held`).
+        let slot: crate::value::slot::Slot<'static, T> =
+            unsafe { std::mem::transmute_copy(&this.slot) };
+        Held {
+            // SAFETY: the guard holds a use: the value is there.
+            value: unsafe { this.slot.get() },
+            slot: Some(slot),
+        }
+    }
+}
+
+impl<T: Send + Sync> Hold for Lent<'_, T> {
+    type Held = Held<T>;
+    #[inline]
+    fn hold(self) -> Held<T> {
+        Held {
+            value: self.0,
+            slot: None,
+        }
+    }
+}
+
+impl<V: Send> Hold for Gathered<V> {
+    type Held = Gathered<V>;
+    #[inline(always)]
+    fn hold(self) -> Gathered<V> {
+        self
+    }
+}
+
+impl Hold for Unreachable {
+    type Held = Unreachable;
+    fn hold(self) -> Unreachable {
+        self
+    }
 }

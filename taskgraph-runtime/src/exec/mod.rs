@@ -7,6 +7,7 @@ pub(crate) mod cache;
 pub(crate) mod control;
 mod drive;
 pub(crate) mod finish;
+pub(crate) mod future;
 pub(crate) mod part;
 pub(crate) mod progress;
 pub(crate) mod registry;
@@ -237,6 +238,16 @@ pub trait ErasedFamily<'g>: Sync {
     fn prepare(&self, cache: &Cache, states: *const AtomicU32) -> Result<*mut u8, Error>;
     /// Runs node `idx`: a task, or a fused loop's first block.
     fn run(&self, idx: u32, cx: &Cx<'_, 'g>) -> Ran;
+    /// Starts node `idx` once the bound on async tasks in flight let it
+    /// (`Job::Start`); a task family that is not async just runs it.
+    fn start(&self, idx: u32, cx: &Cx<'_, 'g>) -> Ran {
+        self.run(idx, cx)
+    }
+    /// Polls node `idx`'s future again (`Job::Poll`, pushed by its waker;
+    /// `future.rs`), or drops it if the run has stopped.
+    fn resume(&self, _idx: u32, _hdr: *const future::Header, _cx: &Cx<'_, 'g>) -> Ran {
+        unreachable!("taskgraph internal error: a future polled in a family that is not async")
+    }
     /// Runs a block split off a fused loop.
     fn run_block(&self, _b: Block, _cx: &Cx<'_, 'g>) -> Ran {
         unreachable!("taskgraph internal error: a block of a family that is not a loop")
@@ -380,6 +391,10 @@ pub(crate) enum Job {
         hi: u32,
     },
     Block(Block),
+    /// Polls an async task's future again (`future.rs`): its slot's header.
+    Poll(*const future::Header),
+    /// Starts an async node, admitted by the bound on tasks in flight.
+    Start(NodeId),
 }
 
 /// A unit of work in a deque, naming its run.
@@ -490,6 +505,15 @@ pub(crate) struct Run<'r, 'g> {
     pub(crate) reg: &'r Registry,
     /// The outside's handle on the run (spawned and deadline runs).
     pub(crate) ctl: Option<&'r Control>,
+    /// The wakers of the async tasks that went `Pending`: a stop wakes
+    /// them, so that each future is dropped by its own work item
+    /// (`future.rs`). Each keeps its task's slot alive until the run is
+    /// torn down, so a `Job::Poll` item always finds it.
+    futures: Mutex<Vec<std::task::Waker>>,
+    /// The tokio runtime async tasks are polled in: the builder's, else
+    /// the one current where the graph was computed.
+    #[cfg(feature = "tokio")]
+    reactor: Option<tokio::runtime::Handle>,
 }
 
 /// A run's observers, taken once when it starts: `None` costs a task one
@@ -520,6 +544,13 @@ impl<'r, 'g> Run<'r, 'g> {
             part,
             reg,
             ctl,
+            futures: Mutex::new(Vec::new()),
+            #[cfg(feature = "tokio")]
+            reactor: reg
+                .tokio
+                .get()
+                .cloned()
+                .or_else(|| tokio::runtime::Handle::try_current().ok()),
             state: RunState {
                 active: AtomicUsize::new(1),
                 stop: AtomicBool::new(false),
@@ -579,12 +610,22 @@ impl<'r, 'g> Run<'r, 'g> {
 
     /// Ends the waits of families waiting for something outside the run,
     /// so that a stopped run does not wait for it (`source.rs`: each
-    /// source is marked, whether it waits yet or not).
+    /// source is marked, whether it waits yet or not). Wakes every parked
+    /// future, so that its item drops it (`future.rs`), and takes the
+    /// async tasks waiting for a place in flight out of the queue.
     fn abandon_waits(&self) {
-        if !self.topo.sources {
-            return;
+        let wakers = self.futures.lock().unwrap_or_else(|p| p.into_inner());
+        for w in wakers.iter() {
+            w.wake_by_ref();
         }
-        let n = self.fams.iter().filter(|f| f.abandon_wait()).count();
+        drop(wakers);
+        let mut n = self
+            .reg
+            .in_flight
+            .withdraw(self as *const Self as *const ());
+        if self.topo.sources {
+            n += self.fams.iter().filter(|f| f.abandon_wait()).count();
+        }
         if n > 0 {
             // SAFETY: each abandoned wait held one unit of `active`; the run
             // is not touched after this.
@@ -821,7 +862,13 @@ impl<'r, 'g> Run<'r, 'g> {
 
     fn execute(&self, job: Job, w: &WorkerCtx<'_>) {
         if self.state.stop.load(Ordering::Relaxed) {
-            return;
+            match job {
+                // A future is dropped by its item (`future.rs`).
+                Job::Poll(_) => {}
+                // An admitted task that will not start gives its place.
+                Job::Start(_) => return self.leave_in_flight(w),
+                _ => return,
+            }
         }
         let prev = w.enter_run(&self.state.stop);
         self.execute_job(job, w);
@@ -832,6 +879,16 @@ impl<'r, 'g> Run<'r, 'g> {
         let cx = Cx::new(self, w);
         match job {
             Job::Node(n) => self.run_chain(n, &cx),
+            Job::Poll(h) => {
+                // SAFETY: the run keeps the slot alive (`Run::futures`).
+                let n = unsafe { (*h).node };
+                let f = self.fams[n.fam as usize];
+                self.then_chain(n, &cx, || f.resume(n.idx, h, &cx));
+            }
+            Job::Start(n) => {
+                let f = self.fams[n.fam as usize];
+                self.then_chain(n, &cx, || f.start(n.idx, &cx));
+            }
             Job::Range { fam, lo, hi } => self.run_range(fam, lo, hi, &cx),
             Job::Block(b) => {
                 let f = self.fams[b.fam as usize];
@@ -880,6 +937,50 @@ impl<'r, 'g> Run<'r, 'g> {
         drop(slot);
         self.stop_with(FAILED);
     }
+
+    /// Runs `f` (node `n`'s task, started or resumed); if it stored the
+    /// node's output, completes the node and runs the chain it starts.
+    fn then_chain(&self, n: NodeId, cx: &Cx<'_, 'g>, f: impl FnOnce() -> Ran) {
+        if self.guarded(cx, f) != Some(Ran::Done) {
+            return;
+        }
+        if let Some(next) = self.complete(n, cx) {
+            self.run_chain(next, cx);
+        }
+    }
+
+    /// An async task finished (or will not start): its place in flight goes
+    /// to the oldest one waiting for it.
+    pub(crate) fn leave_in_flight(&self, w: &WorkerCtx<'_>) {
+        if let Some(item) = self.reg.in_flight.leave() {
+            w.push(item);
+        }
+    }
+
+    /// Counts the unit a parked future holds (`future.rs`).
+    pub(crate) fn count_parked(&self) {
+        self.state.active.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Keeps the waker of a future that went `Pending` (see `futures`).
+    pub(crate) fn keep_waker(&self, w: std::task::Waker) {
+        self.futures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(w);
+    }
+
+    /// Enters the run's tokio runtime while an async task is polled, if it
+    /// has one.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn enter_reactor(&self) -> Option<tokio::runtime::EnterGuard<'_>> {
+        self.reactor.as_ref().map(|h| h.enter())
+    }
+
+    /// Without the `tokio` feature there is nothing to enter.
+    #[cfg(not(feature = "tokio"))]
+    #[inline(always)]
+    pub(crate) fn enter_reactor(&self) {}
 
     /// Runs node `n`, then keeps running the one successor each node makes
     /// ready on this thread; further ready successors are pushed.

@@ -167,6 +167,75 @@ pub(crate) struct Registry {
     /// by a task through the participant running it.
     #[cfg_attr(not(feature = "cache"), allow(dead_code))]
     pub(crate) results: std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
+    /// Async tasks started and not finished, bounded (`InFlight`).
+    pub(crate) in_flight: InFlight,
+    /// The tokio runtime async tasks are polled in, if the builder named
+    /// one (`RuntimeBuilder::tokio`).
+    #[cfg(feature = "tokio")]
+    pub(crate) tokio: std::sync::OnceLock<tokio::runtime::Handle>,
+}
+
+/// The bound on async tasks in flight (started, not finished), shared by
+/// every graph of a runtime (`RuntimeBuilder::max_in_flight`): an async
+/// task that would pass it waits as a work item in `waiting`, holding no
+/// thread, and the end of another async task starts it.
+pub(crate) struct InFlight {
+    /// The bound (set once, before any graph runs).
+    pub(crate) max: AtomicUsize,
+    /// How many are in flight, and the tasks waiting to start.
+    state: Mutex<(usize, std::collections::VecDeque<Item>)>,
+}
+
+/// The default of `RuntimeBuilder::max_in_flight`.
+pub(crate) const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
+
+impl InFlight {
+    fn new() -> Self {
+        InFlight {
+            max: AtomicUsize::new(DEFAULT_MAX_IN_FLIGHT),
+            state: Mutex::new((0, std::collections::VecDeque::new())),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, std::collections::VecDeque<Item>)> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Lets one more async task start, if the bound allows; else queues
+    /// the item `later()` makes (which starts it once admitted) and
+    /// returns false.
+    pub(crate) fn admit(&self, later: impl FnOnce() -> Item) -> bool {
+        let max = self.max.load(Ordering::Relaxed);
+        let mut s = self.lock();
+        if s.0 < max {
+            s.0 += 1;
+            return true;
+        }
+        s.1.push_back(later());
+        false
+    }
+
+    /// An async task finished: the oldest waiting one takes its place
+    /// (returned, admitted, for the caller to push).
+    pub(crate) fn leave(&self) -> Option<Item> {
+        let mut s = self.lock();
+        match s.1.pop_front() {
+            Some(item) => Some(item),
+            None => {
+                s.0 -= 1;
+                None
+            }
+        }
+    }
+
+    /// Takes the waiting items of run `run` out of the queue (a stopped
+    /// run does not wait for a place); returns how many.
+    pub(crate) fn withdraw(&self, run: *const ()) -> usize {
+        let mut s = self.lock();
+        let before = s.1.len();
+        s.1.retain(|i| !std::ptr::eq(i.run, run));
+        before - s.1.len()
+    }
 }
 
 impl Registry {
@@ -197,6 +266,9 @@ impl Registry {
             owners: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             results: std::sync::OnceLock::new(),
+            in_flight: InFlight::new(),
+            #[cfg(feature = "tokio")]
+            tokio: std::sync::OnceLock::new(),
         });
         let mut handles = Vec::with_capacity(threads);
         for me in 0..threads {

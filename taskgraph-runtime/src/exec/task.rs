@@ -223,12 +223,47 @@ impl<'g> Cx<'_, 'g> {
     /// the run fails with it.
     #[cold]
     #[inline(never)]
-    fn node_failed(&self, id: NodeId, start: u64, e: TaskError) -> Stopped {
+    pub(crate) fn node_failed(&self, id: NodeId, start: u64, e: TaskError) -> Stopped {
         if self.observed() {
             self.observe_end(None, id, &[], start, true);
         }
         let task = self.run.fams[id.fam as usize].core().describe(id.idx);
         self.task_failed(task, e)
+    }
+
+    /// Async node `id` starts (`future.rs`): observers hear of it; returns
+    /// the time, kept until it ends.
+    #[inline]
+    pub(crate) fn async_started(&self, id: NodeId) -> u64 {
+        match self.observed() {
+            true => self.observe_start(None, id, &[]),
+            false => 0,
+        }
+    }
+
+    /// Async node `id`, started at `start`, ended (`failed`: dropped
+    /// unfinished, or failed).
+    #[inline]
+    pub(crate) fn async_finished(&self, id: NodeId, start: u64, failed: bool) {
+        if self.observed() {
+            self.observe_end(None, id, &[], start, failed);
+        }
+    }
+
+    /// Async node `id`'s future panicked (while it was built, polled or
+    /// dropped): the run fails with it, naming the task.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn async_panicked(&self, id: NodeId, start: u64, payload: Box<dyn Any + Send>) {
+        self.async_finished(id, start, true);
+        let task = self.run.fams[id.fam as usize].core().describe(id.idx);
+        let message = panic_message(&*payload);
+        drop_payload(payload);
+        self.run.fail(Error::TaskPanicked {
+            task,
+            message,
+            others: 0,
+        });
     }
 
     /// The task of call site `info` at loop indices `at` (in a fused

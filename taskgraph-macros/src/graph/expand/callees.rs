@@ -67,6 +67,7 @@ pub(crate) fn callees(families: &[Family]) -> Callees {
         // scope and nothing else.
         let module = Ident::new(&format!("__tg_s{j}"), Span::call_site());
         let not_delayed = crate::paths::private("NotDelayed", last.span());
+        let sync_task = crate::paths::private("SyncTask", last.span());
         // Given to `tree_reduce`: its one error is that it is not `#[delayed]`.
         let reduce_impl = reducers.iter().any(|r| r.0 == j).then(|| {
             let reduce_fn = crate::paths::private("ReduceFunction", last.span());
@@ -82,6 +83,7 @@ pub(crate) fn callees(families: &[Family]) -> Callees {
                 #stand_in
                 impl #last {
                     #(#consts)*
+                    pub const __TG_KIND: #sync_task = #sync_task;
                 }
                 #reduce_impl
             }

@@ -424,10 +424,11 @@ impl Ctx<'_> {
                     let r = reduced_ident(p);
                     quote!(let mut #r = ::core::option::Option::None;)
                 });
+                let fusable = self.plan_fusable(plan);
                 quote! {
                     #decl
                     #r
-                    if #scope.fusion() {
+                    if #scope.fusion() #fusable {
                         #prologue
                         #(#extend)*
                         #fused
@@ -460,10 +461,11 @@ impl Ctx<'_> {
                     let e = elem_ident(p, 0);
                     quote!(#e.make(#len)?)
                 };
+                let fusable = self.plan_fusable(plan);
                 quote! {
                     #decl
                     #r
-                    let #mutability #name #ty = if #scope.fusion() {
+                    let #mutability #name #ty = if #scope.fusion() #fusable {
                         #prologue
                         let __tg_v = #result;
                         #fused
@@ -489,9 +491,10 @@ impl Ctx<'_> {
                     None => var.to_token_stream(),
                 };
                 let hint = self.tasks_hint(p, plan);
+                let fusable = self.plan_fusable(plan);
                 quote! {
                     #decl
-                    if #scope.fusion() {
+                    if #scope.fusion() #fusable {
                         #prologue
                         #hint
                         let #init = #l.take(#var);
@@ -532,6 +535,47 @@ impl Ctx<'_> {
             }
             None => quote!([#k]),
         }
+    }
+
+    /// `&& const { kind.fusable() } ..` for the tasks `fams` a fused form
+    /// would call: a loop that calls an async task runs node by node,
+    /// decided at compile time from the functions' companions.
+    pub(super) fn fusable(&self, fams: impl Iterator<Item = FamId>) -> TokenStream {
+        let mut seen = Vec::new();
+        let mut out = TokenStream::new();
+        for i in fams {
+            if self.g.families[i].expr.is_some() {
+                continue;
+            }
+            let companion = &self.paths[i].1;
+            let key = companion.to_token_stream().to_string();
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key);
+            out.extend(quote!(&& const { <#companion>::__TG_KIND.fusable() }));
+        }
+        out
+    }
+
+    /// [`Ctx::fusable`] for the calls of loop plan `plan`.
+    fn plan_fusable(&self, plan: &Plan<'_>) -> TokenStream {
+        let links = plan.events.iter().filter_map(|e| match e {
+            Event::Link(link) => Some(link.fam),
+            _ => None,
+        });
+        self.fusable(links.chain(plan.reduce))
+    }
+
+    /// The kind of task family `fam` runs (`SyncTask` or `AsyncTask`): its
+    /// companion's, or a plain task for an expression.
+    fn kind(&self, fam: FamId) -> TokenStream {
+        let f = &self.g.families[fam];
+        if f.expr.is_some() {
+            return private("SyncTask", f.span);
+        }
+        let companion = &self.paths[fam].1;
+        quote_spanned!(f.span=> <#companion>::__TG_KIND)
     }
 
     /// Tells fused loop `p` which tasks each iteration runs, for progress:
@@ -1150,7 +1194,28 @@ impl Ctx<'_> {
     /// `task`/`bind`. Both kinds of work use this.
     fn call_tokens(&self, fam: FamId, args: &[TokenStream]) -> TokenStream {
         let f = &self.g.families[fam];
-        let call = match &f.expr {
+        let raw = self.raw_call(fam, args);
+        let call = match f.expr {
+            // An expression is a plain task.
+            Some(_) => raw,
+            None => {
+                let kind = self.kind(fam);
+                quote_spanned!(f.span=> #kind.inline(#raw))
+            }
+        };
+        if !f.fallible {
+            return call;
+        }
+        let lift = private("lift", f.span);
+        let fallible = private("Fallible", f.span);
+        quote_spanned!(f.span=> #lift(#fallible::into_result(#call)))
+    }
+
+    /// The call itself: the `#[delayed]` function (its future, if it is
+    /// async), or an expression's body.
+    fn raw_call(&self, fam: FamId, args: &[TokenStream]) -> TokenStream {
+        let f = &self.g.families[fam];
+        match &f.expr {
             None => {
                 let callee = &self.paths[fam].0;
                 quote_spanned!(f.span=> #callee(#(#args),*))
@@ -1168,13 +1233,7 @@ impl Ctx<'_> {
                     }
                 }
             }
-        };
-        if !f.fallible {
-            return call;
         }
-        let lift = private("lift", f.span);
-        let fallible = private("Fallible", f.span);
-        quote_spanned!(f.span=> #lift(#fallible::into_result(#call)))
     }
 
     /// `let b = family.bind(|(plain..), (lazy..), cx| callee(args..));`
@@ -1186,6 +1245,8 @@ impl Ctx<'_> {
         let mut lazy = Vec::new();
         let mut modes = Vec::new();
         let mut args = Vec::new();
+        let mut guards = Vec::new();
+        let kind = temp("__tg_kind", f.span);
         for (k, p) in f.params.iter().enumerate() {
             match p.kind {
                 ParamKind::Plain { slot } => {
@@ -1218,24 +1279,54 @@ impl Ctx<'_> {
                     };
                     let method = Ident::new(method, p.span);
                     let cx = temp(&cx.to_string(), p.span);
-                    // In parentheses at the argument: a type error spans
-                    // the whole method chain, which then starts there.
-                    args.push(quote_spanned!(p.span=> (#mode).#method(#a, #cx).arg()));
+                    if p.borrowed && f.expr.is_none() {
+                        // A borrow guard, held until the call ends (for an
+                        // async task, by its future).
+                        let h = temp(&format!("__tg_h{k}"), p.span);
+                        modes.push(quote_spanned!(p.span=> let #h = #kind.hold((#mode).#method(#a, #cx));));
+                        args.push(quote_spanned!(p.span=> #h.arg()));
+                        guards.push(h);
+                    } else {
+                        // In parentheses at the argument: a type error spans
+                        // the whole method chain, which then starts there.
+                        args.push(quote_spanned!(p.span=> (#mode).#method(#a, #cx).arg()));
+                    }
                 }
             }
         }
-        let call = self.call_tokens(i, &args);
         let bind = match f.fallible {
             true => Ident::new("try_bind", f.span),
             false => Ident::new("bind", f.span),
         };
         let cx_at = temp(&cx.to_string(), f.span);
+        if f.expr.is_some() {
+            // An expression: a plain task, bound as it is.
+            let call = self.call_tokens(i, &args);
+            let body = match modes.is_empty() {
+                true => call,
+                false => quote!({ #(#modes)* #call }),
+            };
+            return quote_spanned! {f.span=>
+                let #bound = #name.#bind(|(#(#plain,)*), (#(#lazy,)*), #cx_at| #body);
+            };
+        }
+        // A `#[delayed]` function: bound by its kind (plain or async), and
+        // its borrow guards dropped after the call (for an async task, with
+        // its future).
+        let raw = self.raw_call(i, &args);
+        let finish = match f.fallible {
+            true => Ident::new("try_finish", f.span),
+            false => Ident::new("finish", f.span),
+        };
+        let call = quote_spanned!(f.span=> #kind.#finish(#raw, (#(#guards,)*)));
         let body = match modes.is_empty() {
             true => call,
             false => quote!({ #(#modes)* #call }),
         };
+        let kind_of = self.kind(i);
         quote_spanned! {f.span=>
-            let #bound = #name.#bind(|(#(#plain,)*), (#(#lazy,)*), #cx_at| #body);
+            let #kind = #kind_of;
+            let #bound = #kind.#bind(&#name, |(#(#plain,)*), (#(#lazy,)*), #cx_at| #body);
         }
     }
 }

@@ -170,8 +170,19 @@ impl Ctx<'_> {
         };
         let (by_ref, by_val) = (TokenStream::new(), quote!(&));
         let (sizes_ref, sizes_val, reach_ref) = (sizes(&by_ref), sizes(&by_val), reach_ok(&by_ref));
+        let fusable = {
+            let mut fams = Vec::new();
+            for el in std::iter::once(&plan.inner).chain(&plan.before).chain(&plan.after) {
+                for ev in &el.events {
+                    if let SEvent::Link(link) = ev {
+                        fams.push(link.fam);
+                    }
+                }
+            }
+            self.fusable(fams.into_iter())
+        };
         quote! {
-            let #kept = if #scope.fusion() {
+            let #kept = if #scope.fusion() #fusable {
                 let __tg_tr = #trange;
                 if #fr::fused_len(&__tg_tr) > 0 {
                     ::core::option::Option::Some((__tg_tr, #irange, #(#fixed_e,)*))
