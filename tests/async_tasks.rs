@@ -10,6 +10,27 @@ use std::time::Duration;
 
 use taskdag::{delayed, graph, Error, Runtime};
 
+/// Runs `fut`, counting how many such futures are being polled at once
+/// (`now`) and the most ever (`high`).
+struct Probe<'a, F> {
+    fut: Pin<Box<F>>,
+    now: &'a AtomicUsize,
+    high: &'a AtomicUsize,
+}
+
+impl<F: Future> Future for Probe<'_, F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.high.fetch_max(n, Ordering::SeqCst);
+        // Long enough for other threads to poll at the same time.
+        std::thread::sleep(Duration::from_micros(200));
+        let r = self.fut.as_mut().poll(cx);
+        self.now.fetch_sub(1, Ordering::SeqCst);
+        r
+    }
+}
+
 /// A future ready after `d`, woken by a plain thread: no reactor needed.
 struct Timer {
     d: Duration,
@@ -85,5 +106,313 @@ fn results_match_a_sequential_run() {
             })
             .unwrap();
         assert_eq!(total.iter().sum::<u64>(), sequential(n), "{threads} threads");
+    }
+}
+
+#[delayed]
+fn double(x: u64) -> u64 {
+    x * 2
+}
+
+#[delayed]
+fn plus(a: u64, b: u64) -> u64 {
+    a + b
+}
+
+/// A loop calling an async task has no fused form: with fusion on (the
+/// default) or off, and reduced with `tree_reduce`, the results are the
+/// same as sequential ones.
+#[test]
+fn loops_calling_async_tasks_run_node_by_node() {
+    let n = 100u64;
+    let expect: u64 = (0..n).map(|i| i * 10 * 2).sum();
+    for fuse in [true, false] {
+        let rt = Runtime::builder().threads(2).fuse_loops(fuse).build().unwrap();
+        let got = rt
+            .compute(graph! {
+                let mut v = Vec::new();
+                for i in 0..n {
+                    v.push(double(fetch(i)));
+                }
+                tree_reduce(v, plus)
+            })
+            .unwrap();
+        assert_eq!(got, expect, "fuse_loops({fuse})");
+    }
+}
+
+static POLLING: AtomicUsize = AtomicUsize::new(0);
+static POLLING_HIGH: AtomicUsize = AtomicUsize::new(0);
+static FLYING: AtomicUsize = AtomicUsize::new(0);
+static FLYING_HIGH: AtomicUsize = AtomicUsize::new(0);
+
+#[delayed]
+async fn limited(i: u64) -> u64 {
+    let n = FLYING.fetch_add(1, Ordering::SeqCst) + 1;
+    FLYING_HIGH.fetch_max(n, Ordering::SeqCst);
+    Probe {
+        fut: Box::pin(sleep(Duration::from_millis(2))),
+        now: &POLLING,
+        high: &POLLING_HIGH,
+    }
+    .await;
+    FLYING.fetch_sub(1, Ordering::SeqCst);
+    i
+}
+
+/// At most `threads` tasks are polled at once, and at most
+/// `max_in_flight` async tasks are started and not finished.
+#[test]
+fn the_thread_limit_and_the_in_flight_limit_hold() {
+    let rt = Runtime::builder()
+        .threads(2)
+        .max_in_flight(5)
+        .build()
+        .unwrap();
+    let v = rt
+        .compute(graph! {
+            let mut v = Vec::new();
+            for i in 0..60 {
+                v.push(limited(i));
+            }
+            v
+        })
+        .unwrap();
+    assert_eq!(v, (0..60).collect::<Vec<u64>>());
+    let polls = POLLING_HIGH.load(Ordering::SeqCst);
+    let flying = FLYING_HIGH.load(Ordering::SeqCst);
+    assert!(polls <= 2, "{polls} polls at once on 2 threads");
+    assert!(flying <= 5, "{flying} tasks in flight, at most 5 allowed");
+    // The bound was reached: the tasks did wait for each other.
+    assert_eq!(flying, 5);
+}
+
+#[delayed]
+async fn timer(ms: u64, i: u64) -> u64 {
+    sleep(Duration::from_millis(ms)).await;
+    i
+}
+
+/// 1,000 tasks each waiting for a 50 ms timer on a 2-thread pool: none
+/// holds a thread while it waits (the time it takes is measured in
+/// `benches/suite.rs`).
+#[test]
+fn a_thousand_timers_on_two_threads() {
+    let rt = Runtime::new(2).unwrap();
+    let v = rt
+        .compute(graph! {
+            let mut v = Vec::new();
+            for i in 0..1000 {
+                v.push(timer(50, i));
+            }
+            v
+        })
+        .unwrap();
+    assert_eq!(v, (0..1000).collect::<Vec<u64>>());
+}
+
+#[delayed]
+async fn boom(i: u64) -> u64 {
+    sleep(Duration::from_millis(1)).await;
+    if i == 3 {
+        panic!("boom at {i}");
+    }
+    i
+}
+
+/// A future that panics is the failure of its task, named with its loop
+/// index.
+#[test]
+fn a_panicking_future_names_its_task() {
+    let rt = Runtime::new(2).unwrap();
+    let e = rt
+        .compute(graph! {
+            let mut v = Vec::new();
+            for i in 0..8 {
+                v.push(boom(i));
+            }
+            v
+        })
+        .unwrap_err();
+    match &e {
+        Error::TaskPanicked { task, message, .. } => {
+            assert_eq!(message, "boom at 3");
+            assert_eq!(task.function(), "boom");
+            assert_eq!(task.indices, vec![3]);
+        }
+        other => panic!("expected a panic of `boom`, got {other:?}"),
+    }
+}
+
+#[delayed]
+async fn parse(s: String) -> Result<u64, std::num::ParseIntError> {
+    sleep(Duration::from_millis(1)).await;
+    s.parse()
+}
+
+/// `?` on an async task's `Result`: the first `Err` is the graph's error.
+#[test]
+fn question_mark_on_an_async_task() {
+    let rt = Runtime::new(2).unwrap();
+    let ok = rt
+        .compute(graph! {
+            let a = parse("20".to_string())?;
+            let b = parse("22".to_string())?;
+            plus(a, b)
+        })
+        .unwrap();
+    assert_eq!(ok, 42);
+    let e = rt
+        .compute(graph! {
+            let a = parse("20".to_string())?;
+            let b = parse("x".to_string())?;
+            plus(a, b)
+        })
+        .unwrap_err();
+    match &e {
+        Error::TaskFailed { task, source, .. } => {
+            assert_eq!(task.function(), "parse");
+            assert_eq!(source.to_string(), "invalid digit found in string");
+        }
+        other => panic!("expected `parse` to fail, got {other:?}"),
+    }
+}
+
+static STARTED: AtomicUsize = AtomicUsize::new(0);
+static DROPPED: AtomicUsize = AtomicUsize::new(0);
+
+struct Counted;
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        DROPPED.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[delayed]
+async fn forever(i: u64) -> u64 {
+    let _c = Counted;
+    STARTED.fetch_add(1, Ordering::SeqCst);
+    std::future::pending::<()>().await;
+    i
+}
+
+/// Cancelling a graph whose futures never complete drops each of them
+/// exactly once, and the run ends; `compute_timeout` stops them too.
+#[test]
+fn cancel_and_timeout_drop_every_pending_future_once() {
+    let rt = Runtime::new(2).unwrap();
+    let h = rt.spawn(graph! {
+        let mut v = Vec::new();
+        for i in 0..50 {
+            v.push(forever(i));
+        }
+        v
+    });
+    while STARTED.load(Ordering::SeqCst) < 50 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    h.cancel();
+    assert!(matches!(h.wait(), Err(Error::Cancelled)));
+    assert_eq!(DROPPED.load(Ordering::SeqCst), 50);
+
+    let e = rt
+        .compute_timeout(
+            graph! {
+                let mut v = Vec::new();
+                for i in 0..10 {
+                    v.push(forever(i));
+                }
+                v
+            },
+            Duration::from_millis(30),
+        )
+        .unwrap_err();
+    assert!(matches!(e, Error::TimedOut { .. }), "{e:?}");
+    assert_eq!(STARTED.load(Ordering::SeqCst), 60);
+    assert_eq!(DROPPED.load(Ordering::SeqCst), 60);
+}
+
+/// Another task's failure stops the run: the pending futures are dropped.
+#[test]
+fn a_failure_drops_the_pending_futures() {
+    let rt = Runtime::new(2).unwrap();
+    let e = rt
+        .compute(graph! {
+            let a = parse("x".to_string())?;
+            let b = forever_b(1);
+            plus(a, b)
+        })
+        .unwrap_err();
+    assert!(matches!(e, Error::TaskFailed { .. }), "{e:?}");
+    assert_eq!(B_DROPPED.load(Ordering::SeqCst), B_STARTED.load(Ordering::SeqCst));
+}
+
+static B_STARTED: AtomicUsize = AtomicUsize::new(0);
+static B_DROPPED: AtomicUsize = AtomicUsize::new(0);
+
+struct CountedB;
+
+impl Drop for CountedB {
+    fn drop(&mut self) {
+        B_DROPPED.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[delayed]
+async fn forever_b(i: u64) -> u64 {
+    let _c = CountedB;
+    B_STARTED.fetch_add(1, Ordering::SeqCst);
+    std::future::pending::<()>().await;
+    i
+}
+
+#[cfg(feature = "tokio")]
+mod with_tokio {
+    use super::*;
+
+    #[delayed]
+    async fn tokio_sleep(ms: u64) -> u64 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        ms
+    }
+
+    /// `RuntimeBuilder::tokio`: tasks use tokio's timers.
+    #[test]
+    fn a_named_tokio_runtime() {
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_time()
+            .build()
+            .unwrap();
+        let rt = Runtime::builder()
+            .threads(2)
+            .tokio(tokio.handle().clone())
+            .build()
+            .unwrap();
+        let v = rt
+            .compute(graph! {
+                let mut v = Vec::new();
+                for i in 0..20 {
+                    v.push(tokio_sleep(i));
+                }
+                v
+            })
+            .unwrap();
+        assert_eq!(v, (0..20).collect::<Vec<u64>>());
+    }
+
+    /// Without one named, the tokio runtime current where the graph is
+    /// computed.
+    #[test]
+    fn the_current_tokio_runtime() {
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_time()
+            .build()
+            .unwrap();
+        let rt = Runtime::new(2).unwrap();
+        let _enter = tokio.enter();
+        assert_eq!(rt.compute(graph! { tokio_sleep(3) }).unwrap(), 3);
     }
 }

@@ -751,6 +751,9 @@ pub struct RuntimeBuilder {
     dashboard: Option<String>,
     #[cfg(feature = "cache")]
     results: Option<(std::path::PathBuf, u64)>,
+    max_in_flight: usize,
+    #[cfg(feature = "tokio")]
+    tokio: Option<tokio::runtime::Handle>,
 }
 
 impl std::fmt::Debug for RuntimeBuilder {
@@ -763,6 +766,7 @@ impl std::fmt::Debug for RuntimeBuilder {
             .field("storage_cache", &self.cache)
             .field("observers", &self.observers.len())
             .field("progress", &self.progress)
+            .field("max_in_flight", &self.max_in_flight)
             .finish()
     }
 }
@@ -783,6 +787,9 @@ impl Default for RuntimeBuilder {
             dashboard: None,
             #[cfg(feature = "cache")]
             results: None,
+            max_in_flight: crate::exec::registry::DEFAULT_MAX_IN_FLIGHT,
+            #[cfg(feature = "tokio")]
+            tokio: None,
         }
     }
 }
@@ -882,6 +889,75 @@ impl RuntimeBuilder {
     /// ```
     pub fn fuse_loops(mut self, fuse: bool) -> Self {
         self.unfused = !fuse;
+        self
+    }
+
+    /// At most `n` async tasks (`#[delayed] async fn`) in flight at once:
+    /// started and not finished, whether being polled or waiting, over
+    /// every graph of the runtime (as a database pool or a rate limit
+    /// needs). An async task beyond it waits, as ready work that holds no
+    /// thread, until another finishes. Default: 1024. `0` is taken as 1.
+    ///
+    /// The pool's own limit still holds: at most `threads` tasks, async or
+    /// not, run (are polled) at once.
+    ///
+    /// ```
+    /// use taskdag::{delayed, graph, Runtime};
+    ///
+    /// #[delayed]
+    /// async fn query(id: u64) -> u64 {
+    ///     id * 2 // a database call, at most 4 at once
+    /// }
+    ///
+    /// let rt = Runtime::builder().threads(2).max_in_flight(4).build()?;
+    /// let v = rt.compute(graph! {
+    ///     let mut v = Vec::new();
+    ///     for i in 0..100 {
+    ///         v.push(query(i));
+    ///     }
+    ///     v
+    /// })?;
+    /// assert_eq!(v.iter().sum::<u64>(), 9900);
+    /// # Ok::<(), taskdag::Error>(())
+    /// ```
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n.max(1);
+        self
+    }
+
+    /// Polls async tasks inside this tokio runtime's context (its
+    /// `Handle::enter`), so that `tokio::time::sleep`, `tokio::net` and the
+    /// libraries built on them work in `#[delayed] async fn` tasks. Without
+    /// it, a graph computed (or spawned) where a tokio runtime is current
+    /// (`Handle::try_current`) uses that one; with neither, async tasks
+    /// still run, with executor-agnostic futures. Feature `tokio`.
+    ///
+    /// The futures are polled on this runtime's threads, not tokio's:
+    /// tokio only drives their timers and I/O.
+    ///
+    /// ```
+    /// # #[cfg(feature = "tokio")] {
+    /// use std::time::Duration;
+    /// use taskdag::{delayed, graph, Runtime};
+    ///
+    /// #[delayed]
+    /// async fn wait(ms: u64) -> u64 {
+    ///     tokio::time::sleep(Duration::from_millis(ms)).await;
+    ///     ms
+    /// }
+    ///
+    /// let tokio = tokio::runtime::Builder::new_multi_thread()
+    ///     .enable_time()
+    ///     .build()
+    ///     .unwrap();
+    /// let rt = Runtime::builder().threads(2).tokio(tokio.handle().clone()).build()?;
+    /// assert_eq!(rt.compute(graph! { wait(5) })?, 5);
+    /// # }
+    /// # Ok::<(), taskdag::Error>(())
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub fn tokio(mut self, handle: tokio::runtime::Handle) -> Self {
+        self.tokio = Some(handle);
         self
     }
 
@@ -1095,6 +1171,13 @@ impl RuntimeBuilder {
         let prefix = self.name.unwrap_or_else(|| "taskgraph".to_owned());
         let (reg, handles) = Registry::start(threads, &prefix, self.stack_size)
             .map_err(|e| Error::ThreadPool(e.to_string()))?;
+        reg.in_flight
+            .max
+            .store(self.max_in_flight, std::sync::atomic::Ordering::Relaxed);
+        #[cfg(feature = "tokio")]
+        if let Some(h) = self.tokio {
+            let _ = reg.tokio.set(h);
+        }
         let inner = Inner {
             host: Host {
                 reg,
