@@ -278,24 +278,53 @@ fn question_mark_on_an_async_task() {
     }
 }
 
-static STARTED: AtomicUsize = AtomicUsize::new(0);
-static DROPPED: AtomicUsize = AtomicUsize::new(0);
+/// `$name(i)`: an async task that never completes, counting in `$counts`
+/// the futures made and dropped (each test its own, as tests run at once).
+macro_rules! hanging {
+    ($name:ident, $counts:ident) => {
+        static $counts: Counts = Counts::new();
 
-struct Counted;
+        #[delayed]
+        async fn $name(i: u64) -> u64 {
+            let _c = Counted(&$counts);
+            $counts.started.fetch_add(1, Ordering::SeqCst);
+            std::future::pending::<()>().await;
+            i
+        }
+    };
+}
 
-impl Drop for Counted {
-    fn drop(&mut self) {
-        DROPPED.fetch_add(1, Ordering::SeqCst);
+struct Counts {
+    started: AtomicUsize,
+    dropped: AtomicUsize,
+}
+
+impl Counts {
+    const fn new() -> Self {
+        Counts {
+            started: AtomicUsize::new(0),
+            dropped: AtomicUsize::new(0),
+        }
+    }
+    fn started(&self) -> usize {
+        self.started.load(Ordering::SeqCst)
+    }
+    fn dropped(&self) -> usize {
+        self.dropped.load(Ordering::SeqCst)
     }
 }
 
-#[delayed]
-async fn forever(i: u64) -> u64 {
-    let _c = Counted;
-    STARTED.fetch_add(1, Ordering::SeqCst);
-    std::future::pending::<()>().await;
-    i
+struct Counted(&'static Counts);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.dropped.fetch_add(1, Ordering::SeqCst);
+    }
 }
+
+hanging!(forever, FOREVER);
+hanging!(forever_b, FOREVER_B);
+hanging!(forever_c, FOREVER_C);
 
 /// Cancelling a graph whose futures never complete drops each of them
 /// exactly once, and the run ends; `compute_timeout` stops them too.
@@ -309,12 +338,12 @@ fn cancel_and_timeout_drop_every_pending_future_once() {
         }
         v
     });
-    while STARTED.load(Ordering::SeqCst) < 50 {
+    while FOREVER.started() < 50 {
         std::thread::sleep(Duration::from_millis(1));
     }
     h.cancel();
     assert!(matches!(h.wait(), Err(Error::Cancelled)));
-    assert_eq!(DROPPED.load(Ordering::SeqCst), 50);
+    assert_eq!(FOREVER.dropped(), 50);
 
     let e = rt
         .compute_timeout(
@@ -329,42 +358,32 @@ fn cancel_and_timeout_drop_every_pending_future_once() {
         )
         .unwrap_err();
     assert!(matches!(e, Error::TimedOut { .. }), "{e:?}");
-    assert_eq!(STARTED.load(Ordering::SeqCst), 60);
-    assert_eq!(DROPPED.load(Ordering::SeqCst), 60);
+    assert_eq!(FOREVER.started(), 60);
+    assert_eq!(FOREVER.dropped(), 60);
 }
 
-/// Another task's failure stops the run: the pending futures are dropped.
+/// Fails once `forever_b` has started.
+#[delayed]
+async fn fail_later() -> Result<u64, String> {
+    while FOREVER_B.started() == 0 {
+        sleep(Duration::from_millis(1)).await;
+    }
+    Err("no".to_string())
+}
+
+/// Another task's failure stops the run: the pending future is dropped.
 #[test]
 fn a_failure_drops_the_pending_futures() {
     let rt = Runtime::new(2).unwrap();
     let e = rt
         .compute(graph! {
-            let a = parse("x".to_string())?;
+            let a = fail_later()?;
             let b = forever_b(1);
             plus(a, b)
         })
         .unwrap_err();
     assert!(matches!(e, Error::TaskFailed { .. }), "{e:?}");
-    assert_eq!(B_DROPPED.load(Ordering::SeqCst), B_STARTED.load(Ordering::SeqCst));
-}
-
-static B_STARTED: AtomicUsize = AtomicUsize::new(0);
-static B_DROPPED: AtomicUsize = AtomicUsize::new(0);
-
-struct CountedB;
-
-impl Drop for CountedB {
-    fn drop(&mut self) {
-        B_DROPPED.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-#[delayed]
-async fn forever_b(i: u64) -> u64 {
-    let _c = CountedB;
-    B_STARTED.fetch_add(1, Ordering::SeqCst);
-    std::future::pending::<()>().await;
-    i
+    assert_eq!((FOREVER_B.started(), FOREVER_B.dropped()), (1, 1));
 }
 
 #[cfg(feature = "tokio")]
@@ -415,4 +434,49 @@ mod with_tokio {
         let _enter = tokio.enter();
         assert_eq!(rt.compute(graph! { tokio_sleep(3) }).unwrap(), 3);
     }
+}
+
+/// Pending once, waking itself during its own poll (a task that yields).
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+#[delayed]
+async fn yielding(x: &u64, k: u64) -> u64 {
+    YieldOnce(false).await;
+    x + k
+}
+
+/// A small graph for Miri: a future woken during its poll, one woken by
+/// another thread, a borrowed input held by a pending future, and a
+/// cancelled one dropped.
+#[test]
+fn a_small_async_graph() {
+    let rt = Runtime::new(2).unwrap();
+    let v = rt
+        .compute(graph! {
+            let a = timer(1, 5);
+            let b = yielding(&a, 1);
+            let c = yielding(&a, 2);
+            plus(b, c)
+        })
+        .unwrap();
+    assert_eq!(v, 13);
+    let h = rt.spawn(graph! { forever_c(1) });
+    while FOREVER_C.started() == 0 {
+        std::thread::yield_now();
+    }
+    h.cancel();
+    assert!(matches!(h.wait(), Err(Error::Cancelled)));
+    assert_eq!((FOREVER_C.started(), FOREVER_C.dropped()), (1, 1));
 }

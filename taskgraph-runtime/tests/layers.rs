@@ -24,6 +24,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("exec/control", 3),
     ("exec/drive", 3),
     ("exec/finish", 3),
+    ("exec/future", 3),
     ("exec/part", 3),
     ("exec/progress", 3),
     ("exec/registry", 3),

@@ -75,8 +75,10 @@ pub struct Header {
 
 impl Header {
     /// A wake-up: pushes the item if the future is parked, marks it
-    /// `NOTIFIED` if it is being polled, else does nothing.
-    pub(crate) fn wake(&self) {
+    /// `NOTIFIED` if it is being polled, else does nothing. `slot` is this
+    /// header's slot, as a pointer to the whole of it (the item's job
+    /// names it, and a poll reads the future through it).
+    pub(crate) fn wake(&self, slot: *const Header) {
         let mut s = self.state.load(Ordering::Acquire);
         loop {
             let to = match s {
@@ -92,7 +94,7 @@ impl Header {
                     // SAFETY: the state was `IDLE`, so the future holds a
                     // unit of its run's `active` items (now the item's):
                     // the run, and the runtime's registry, are alive.
-                    WorkerCtx::push_from_outside(unsafe { &*self.reg }, self.item_copy());
+                    WorkerCtx::push_from_outside(unsafe { &*self.reg }, self.item(slot));
                     return;
                 }
                 Ok(_) => return,
@@ -101,12 +103,12 @@ impl Header {
         }
     }
 
-    /// The work item that polls this future.
-    pub(crate) fn item_copy(&self) -> Item {
+    /// The work item that polls this future (`slot`: as in `wake`).
+    pub(crate) fn item(&self, slot: *const Header) -> Item {
         Item {
             run: self.run,
             exec: self.exec,
-            job: Job::Poll(self),
+            job: Job::Poll(slot),
         }
     }
 
@@ -251,7 +253,8 @@ impl<F: Future> Vtable<F> {
     unsafe fn wake_by_ref(p: *const ()) {
         // SAFETY: as in `clone`: the slot is alive while the reference is.
         let hdr = unsafe { &(*(p as *const Slot<F>)).hdr };
-        hdr.wake();
+        // `p` addresses the whole slot (`repr(C)`: the header first).
+        hdr.wake(p as *const Header);
     }
 
     unsafe fn drop(p: *const ()) {
@@ -299,7 +302,8 @@ impl<'g> Cx<'_, 'g> {
     /// drops it if the run has stopped.
     ///
     /// # Safety
-    /// `hdr` heads a `Slot<F>` of this run, whose state is `SCHEDULED`.
+    /// `hdr` addresses a whole `Slot<F>` of this run (as `Header::wake`
+    /// makes them), whose state is `SCHEDULED`.
     pub(crate) unsafe fn resume_future<T, F>(&self, hdr: *const Header) -> Option<T>
     where
         F: Future<Output = Result<T, TaskError>> + Send,
@@ -332,6 +336,8 @@ impl<'g> Cx<'_, 'g> {
         F: Future<Output = Result<T, TaskError>> + Send,
     {
         let h = &slot.hdr;
+        // The whole slot, for the work items that poll it again.
+        let whole = Arc::as_ptr(slot) as *const Header;
         let polled = {
             let _reactor = self.run.enter_reactor();
             // SAFETY: the state is `RUNNING`, held by this thread.
@@ -345,9 +351,9 @@ impl<'g> Cx<'_, 'g> {
                 self.run.count_parked();
                 match h.park(&self.run.state.stop) {
                     Parked::Waiting => {}
-                    Parked::Stopped => h.wake(),
+                    Parked::Stopped => h.wake(whole),
                     // The parked unit goes with the item.
-                    Parked::Again => self.w.push(h.item_copy()),
+                    Parked::Again => self.w.push(h.item(whole)),
                 }
                 None
             }
