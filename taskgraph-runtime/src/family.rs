@@ -12,9 +12,9 @@ use std::task::{Context, Poll, Waker};
 use crate::error::Error;
 use crate::exec::cache::Cache;
 use crate::exec::future::Header;
-use crate::exec::task::TaskError;
+use crate::exec::task::{lift, TaskError, TaskErrorType};
 use crate::exec::{Cells, Core, Cx, ErasedFamily, Kind, Ran, RunList};
-use crate::pass::InputSet;
+use crate::pass::{Fallible, InputSet};
 use crate::site::{FamilyInfo, LoopIndex};
 use crate::sync::AtomicU32;
 use crate::value::{Brand, Lazy, NodeId, Piece};
@@ -523,13 +523,22 @@ impl SyncTask {
     pub fn hold<G>(self, g: G) -> G {
         g
     }
-    /// The call's result `r`, through `then` (`?`'s lifting), after which
+    /// The call's result `r`, after which the borrow guards go.
+    #[inline(always)]
+    pub fn finish<R, G>(self, r: R, guards: G) -> R {
+        drop(guards);
+        r
+    }
+    /// The result `r` of a call with `?`, lifted ([`lift`]), after which
     /// the borrow guards go.
     #[inline(always)]
-    pub fn finish<R, G, U>(self, r: R, guards: G, then: impl FnOnce(R) -> U) -> U {
-        let out = then(r);
+    pub fn try_finish<R, G>(self, r: R, guards: G) -> Result<R::Ok, TaskError>
+    where
+        R: Fallible,
+        R::Err: TaskErrorType,
+    {
         drop(guards);
-        out
+        lift(r.into_result())
     }
     /// The call's result inside a fused block.
     #[inline(always)]
@@ -575,19 +584,28 @@ impl AsyncTask {
     pub fn hold<G: crate::pass::Hold>(self, g: G) -> G::Held {
         g.hold()
     }
-    /// The task's future: the call's future `fut`, then `then` (`?`'s
-    /// lifting) on its output; the borrow guards are dropped after `fut`.
+    /// The task's future: the call's future `fut`, whose borrow guards are
+    /// dropped after it.
     #[inline(always)]
-    pub fn finish<Fut: Future, G, U>(
-        self,
-        fut: Fut,
-        guards: G,
-        then: impl FnOnce(Fut::Output) -> U,
-    ) -> Finish<Fut, G, impl FnOnce(Fut::Output) -> U> {
+    pub fn finish<Fut: Future, G>(self, fut: Fut, guards: G) -> Finish<Fut, G, Keep> {
         Finish {
             fut,
             guards,
-            then: Some(then),
+            _then: PhantomData,
+        }
+    }
+    /// The future of a call with `?`: its output lifted ([`lift`]).
+    #[inline(always)]
+    pub fn try_finish<Fut, G>(self, fut: Fut, guards: G) -> Finish<Fut, G, Lift>
+    where
+        Fut: Future,
+        Fut::Output: Fallible,
+        <Fut::Output as Fallible>::Err: TaskErrorType,
+    {
+        Finish {
+            fut,
+            guards,
+            _then: PhantomData,
         }
     }
     /// The call inside a fused block: a loop calling an async task never
@@ -599,33 +617,56 @@ impl AsyncTask {
 }
 
 /// An async task's future as `graph!` builds it: the call's future, then
-/// what `?` does with its output; the borrow guards (`G`) are dropped
-/// after the call's future (fields drop in order).
+/// what `?` does with its output (`M`: [`Keep`] or [`Lift`]); the borrow
+/// guards (`G`) are dropped after the call's future (fields drop in
+/// declaration order).
 pub struct Finish<Fut, G, M> {
     fut: Fut,
     #[allow(dead_code)]
     guards: G,
-    then: Option<M>,
+    _then: PhantomData<fn() -> M>,
 }
 
-impl<Fut: Future, G, U, M: FnOnce(Fut::Output) -> U> Future for Finish<Fut, G, M> {
-    type Output = U;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<U> {
-        // SAFETY: `fut` is pinned structurally (never moved out); the
-        // other fields are not pinned (`then` is taken by value).
-        let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: as above.
-        let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
-        match fut.poll(cx) {
-            Poll::Ready(v) => {
-                let then = this
-                    .then
-                    .take()
-                    .expect("taskgraph internal error: a finished task polled");
-                Poll::Ready(then(v))
-            }
-            Poll::Pending => Poll::Pending,
-        }
+/// What [`Finish`] does with its future's output.
+pub trait Then<O> {
+    /// The task's outcome.
+    type Out;
+    /// Turns the output into the outcome.
+    fn then(o: O) -> Self::Out;
+}
+
+/// The output as it is (a call without `?`).
+pub struct Keep;
+
+/// The output lifted as `?` on a task call does ([`lift`]).
+pub struct Lift;
+
+impl<O> Then<O> for Keep {
+    type Out = O;
+    #[inline(always)]
+    fn then(o: O) -> O {
+        o
+    }
+}
+
+impl<O: Fallible> Then<O> for Lift
+where
+    O::Err: TaskErrorType,
+{
+    type Out = Result<O::Ok, TaskError>;
+    #[inline(always)]
+    fn then(o: O) -> Self::Out {
+        lift(o.into_result())
+    }
+}
+
+impl<Fut: Future, G, M: Then<Fut::Output>> Future for Finish<Fut, G, M> {
+    type Output = M::Out;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<M::Out> {
+        // SAFETY: `fut` is pinned structurally: never moved out of the
+        // pinned `Finish`, dropped in place with it.
+        let fut = unsafe { self.map_unchecked_mut(|s| &mut s.fut) };
+        fut.poll(cx).map(M::then)
     }
 }
 

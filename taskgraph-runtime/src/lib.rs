@@ -108,7 +108,7 @@ pub mod __private {
     pub use crate::exec::{Block, Cx, ErasedFamily, Kind, Ran, RunList};
     pub use crate::family::{
         AsyncBody, AsyncBound, AsyncPlain, AsyncTask, AsyncTry, Body, Bound, Family, Finish,
-        Infallible, Plain, SyncTask, Try,
+        Infallible, Keep, Lift, Plain, SyncTask, Then, Try,
     };
     pub use crate::graph::{
         captures, codec_probe, placeholder, Captures, CodecProbe, GraphFn, NoCodec,

@@ -510,10 +510,9 @@ pub const fn delayed<T: Delayed + ?Sized>() {}
 /// Implemented by the companion of a `#[delayed]` function of two
 /// parameters: the functions `tree_reduce` can combine values with.
 #[diagnostic::on_unimplemented(
-    message = "`tree_reduce` needs a `#[delayed]` function of two arguments of the element type, and `{Self}` does not take two",
-    label = "this function does not take two arguments",
-    note = "write `tree_reduce(values, f)` with `#[delayed] fn f(a: T, b: T) -> T` (or `&T` parameters), `T` the element type",
-    note = "the function is a plain `fn`: an `async fn` cannot combine values"
+    message = "`tree_reduce` needs a plain `#[delayed]` function of two arguments of the element type, and `{Self}` is not one",
+    label = "this function does not take two arguments, or is `async`",
+    note = "write `tree_reduce(values, f)` with `#[delayed] fn f(a: T, b: T) -> T` (or `&T` parameters), `T` the element type; an `async fn` cannot combine values"
 )]
 pub trait ReduceFunction {}
 

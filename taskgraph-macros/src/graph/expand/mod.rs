@@ -671,7 +671,8 @@ impl Ctx<'_> {
         let info = info_ident(self.g, f);
         let callee = &self.paths[f].0;
         let ls = (0..fam.depth).map(loop_ident);
-        let call = quote_spanned!(sp=> #callee(#v0.arg(), #v1.arg()));
+        let kind = self.kind(f);
+        let call = quote_spanned!(sp=> #kind.inline(#callee(#v0.arg(), #v1.arg())));
         quote_spanned! {sp=>
             |#a, #b, #lv: u32, #lp: u32, #cx: &#cx_ty<'_, '_>| {
                 let #v0 = #m0.take(#a);

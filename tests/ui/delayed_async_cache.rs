@@ -1,6 +1,6 @@
 use taskdag::delayed;
 
-#[delayed]
+#[delayed(cache)]
 async fn fetch(x: i64) -> i64 {
     x
 }
