@@ -15,12 +15,17 @@ extern crate self as taskdag;
 /// `Vec<T>` or `&[T]` parameter gathers a vector of lazy values. Outputs must
 /// own their data (no `-> &str`) and cross threads (`Send + Sync`).
 ///
-/// Not allowed, each with a compile error that says why: `async`, `unsafe`,
-/// `extern` or variadic functions, `&mut self` and `&mut` parameters,
-/// `impl Trait` parameters, and `#[delayed]` on anything but a function or
-/// an `impl` block. On an `impl` block (or a method) it checks the
-/// signatures; methods are then called inside `graph!` as expressions on
-/// lazy values (`s.mean()`), each an anonymous task.
+/// An `async fn` is a task too: its future is polled on the pool and holds
+/// no thread while it waits (guide [`runtime`](crate::guide::runtime)). It
+/// cannot combine values in `tree_reduce`, be cached (`#[delayed(cache)]`)
+/// or be a method.
+///
+/// Not allowed, each with a compile error that says why: `unsafe`,
+/// `extern` or variadic functions, `async` methods, `&mut self` and `&mut`
+/// parameters, `impl Trait` parameters, and `#[delayed]` on anything but a
+/// function or an `impl` block. On an `impl` block (or a method) it checks
+/// the signatures; methods are then called inside `graph!` as expressions
+/// on lazy values (`s.mean()`), each an anonymous task.
 ///
 /// ```
 /// use taskdag::{delayed, graph, Runtime};

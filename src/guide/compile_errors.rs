@@ -48,10 +48,11 @@
 //! captured value that is not `Clone` (a graph is looked at on a copy of
 //! its captures); lazy values escaping
 //! through `return` and `break`; captured variables changed inside `graph!`;
-//! signatures that cannot be tasks (`async`, `unsafe`, `&mut self`, `&mut`
-//! parameters, `-> &T`, ...); and `tree_reduce` misuse (a function that
-//! does not take two arguments is named as such, followed by rustc's own
-//! count of the arguments). Several independent
+//! signatures that cannot be tasks (`unsafe`, `&mut self`, `&mut`
+//! parameters, `-> &T`, an `async` method, `#[delayed(cache)]` on an
+//! `async fn`, ...); and `tree_reduce` misuse (a function that does not
+//! take two arguments, or is `async`, is named as such, followed by
+//! rustc's own count of the arguments). Several independent
 //! mistakes are all reported in one compile, together with rustc's own type
 //! errors for the rest of the graph (`tests/ui/macro_and_type_errors_together.rs`).
 //! The shapes of ordinary Rust have theirs too: a plain value assigned to

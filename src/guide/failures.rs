@@ -83,7 +83,9 @@
 //! [`handle.cancel()`](crate::Handle::cancel) on a spawned graph (see
 //! [`background`](super::background)) stops starting tasks, lets running
 //! ones finish and drops every value; `wait()` returns [`Error::Cancelled`]
-//! (cancelling a finished run does nothing). A long task can check
+//! (cancelling a finished run does nothing). The future of every pending
+//! async task is dropped, exactly once, whether it would ever finish or
+//! not. A long task can check
 //! [`taskdag::cancelled()`](crate::cancelled) and return early.
 //! [`rt.compute_timeout(g, d)`](crate::Runtime::compute_timeout) cancels a
 //! graph that has not finished after `d` ([`Error::TimedOut`]). A graph that

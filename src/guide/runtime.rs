@@ -17,6 +17,25 @@
 //!   arrangement of waits deadlocks. A task that blocks in its own code
 //!   without `blocking` keeps its place.
 //!
+//! - **Async tasks.** A `#[delayed] async fn` is a task like any other:
+//!   typed edges, `&T` and by-value parameters, `?` on its `Result`, names
+//!   with loop indices in errors, observers and progress. When it is ready
+//!   its future is built and polled on a pool thread (one of the `n`
+//!   places, as any task); while it is pending it holds no thread and no
+//!   place, and its waker puts it back as work. So 1,000 tasks each waiting
+//!   50 ms for a timer take about 50 ms on two threads, not 25 s.
+//!   [`max_in_flight(k)`](crate::RuntimeBuilder::max_in_flight) bounds the
+//!   async tasks started and not finished (default 1024), as a connection
+//!   pool needs; the others wait as work, holding no thread. A loop that
+//!   calls an async task runs node by node (no fused form), with the same
+//!   results. Futures that need no reactor (channels, hand-written timers,
+//!   most of `futures`) work as they are; with the `tokio` feature, futures
+//!   are polled inside a tokio runtime's context, the one given to
+//!   [`RuntimeBuilder::tokio`](crate::RuntimeBuilder) or else the one
+//!   current where `compute` is called, so `tokio::time::sleep` and
+//!   `tokio::net` work in tasks. Cancellation, a timeout or another task's
+//!   failure drops every pending future exactly once.
+//!
 //! - **Settings.** [`Runtime::builder()`](crate::Runtime::builder) also sets
 //!   thread names, stack size and how much storage the runtime keeps between
 //!   computes; it turns fused loops off
@@ -67,5 +86,62 @@
 //! // The default runtime, one thread per core.
 //! assert_eq!(graph! { inc(1) }.compute()?, 2);
 //! assert!(Runtime::new(100_000).is_err());
+//! # Ok::<(), taskdag::Error>(())
+//! ```
+//!
+//! An async task whose future is woken by a thread of its own (any
+//! executor-agnostic future works the same way):
+//!
+//! ```
+//! use std::future::Future;
+//! use std::sync::{Arc, Mutex};
+//! use std::task::{Poll, Waker};
+//! use taskdag::{delayed, graph, Runtime};
+//!
+//! /// A reply computed elsewhere: the task holds no pool thread meanwhile.
+//! #[delayed]
+//! async fn ask(x: u64) -> u64 {
+//!     reply(move || x * 2).await
+//! }
+//!
+//! #[delayed]
+//! fn add(a: u64, b: &u64) -> u64 {
+//!     a + b
+//! }
+//!
+//! /// `f()` on a thread of its own, as a future.
+//! fn reply(f: impl FnOnce() -> u64 + Send + 'static) -> impl Future<Output = u64> + Send {
+//!     let cell = Arc::new(Mutex::new((None::<u64>, None::<Waker>)));
+//!     let theirs = Arc::clone(&cell);
+//!     std::thread::spawn(move || {
+//!         let v = f();
+//!         let mut g = theirs.lock().unwrap();
+//!         g.0 = Some(v);
+//!         if let Some(w) = g.1.take() {
+//!             w.wake();
+//!         }
+//!     });
+//!     std::future::poll_fn(move |cx| {
+//!         let mut g = cell.lock().unwrap();
+//!         match g.0.take() {
+//!             Some(v) => Poll::Ready(v),
+//!             None => {
+//!                 g.1 = Some(cx.waker().clone());
+//!                 Poll::Pending
+//!             }
+//!         }
+//!     })
+//! }
+//!
+//! let rt = Runtime::builder().threads(2).max_in_flight(8).build()?;
+//! let v = rt.compute(graph! {
+//!     let mut v = Vec::new();
+//!     for i in 0..20 {
+//!         let a = ask(i);
+//!         v.push(add(a, &a));
+//!     }
+//!     v
+//! })?;
+//! assert_eq!(v.iter().sum::<u64>(), (0..20).map(|i| 4 * i).sum::<u64>());
 //! # Ok::<(), taskdag::Error>(())
 //! ```

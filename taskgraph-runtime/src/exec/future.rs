@@ -28,7 +28,8 @@
 //! sets `stop` (`SeqCst`) and then wakes; the poller stores `IDLE`
 //! (`SeqCst`), then reads `stop`, and if set wakes itself. One of them sees
 //! the other, and the state word lets exactly one wake-up push the item
-//! (loom models below: `a_wake_meets_a_stop`). Every future is dropped
+//! (loom models below: `a_wake_meets_a_stop`,
+//! `a_stop_reaches_a_future_never_woken`). Every future is dropped
 //! exactly once, before the unit that kept its run alive is released.
 
 use std::cell::UnsafeCell;
@@ -416,6 +417,9 @@ mod loom_models {
         drops: AtomicUsize,
         /// Items pushed by a wake-up (the model's injector).
         pushed: AtomicUsize,
+        /// Whether the run keeps the future's waker (`Run::futures`, a
+        /// list under a lock): a stop wakes only the futures kept there.
+        kept: loom::sync::Mutex<bool>,
     }
 
     // SAFETY: the header's pointers are never followed in the model.
@@ -438,6 +442,7 @@ mod loom_models {
             active: AtomicUsize::new(1),
             drops: AtomicUsize::new(0),
             pushed: AtomicUsize::new(0),
+            kept: loom::sync::Mutex::new(false),
         })
     }
 
@@ -469,9 +474,10 @@ mod loom_models {
         }
     }
 
-    /// The poller after a `Pending`: counts the parked unit, parks, and
-    /// ends its own item.
+    /// The poller after its first `Pending`: keeps the waker with the run,
+    /// counts the parked unit, parks, and ends its own item.
     fn poller(w: &World) {
+        *w.kept.lock().unwrap() = true;
         w.active.fetch_add(1, Ordering::Relaxed);
         match w.hdr.park(&w.stop) {
             Parked::Waiting => {}
@@ -484,10 +490,13 @@ mod loom_models {
     }
 
     /// The stopper: `Run::stop_with`, which wakes every future the run
-    /// keeps.
+    /// keeps (one still in its first poll is not kept yet: its poller sees
+    /// the stop when it parks).
     fn stopper(w: &World) {
         w.stop.store(true, Ordering::SeqCst);
-        wake(w);
+        if *w.kept.lock().unwrap() {
+            wake(w);
+        }
     }
 
     /// A pushed item, run on a stopped run: drops the future.
@@ -529,6 +538,26 @@ mod loom_models {
             assert_eq!(w.drops.load(Ordering::SeqCst), 1, "dropped once");
             assert_eq!(w.active.load(Ordering::SeqCst), 0, "a unit was kept");
             assert_eq!(w.hdr.state.load(Ordering::SeqCst), DONE);
+        });
+    }
+
+    /// A future nothing will ever wake (`std::future::pending`), parked
+    /// while the run stops, perhaps before the run keeps its waker: it is
+    /// scheduled once and dropped once all the same, and no unit is kept.
+    #[test]
+    fn a_stop_reaches_a_future_never_woken() {
+        loom::model(|| {
+            let w = world();
+            let stop = {
+                let w = Arc::clone(&w);
+                loom::thread::spawn(move || stopper(&w))
+            };
+            poller(&w);
+            stop.join().unwrap();
+            assert_eq!(w.pushed.load(Ordering::SeqCst), 1, "the stop was missed");
+            run_pushed(&w);
+            assert_eq!(w.drops.load(Ordering::SeqCst), 1, "dropped once");
+            assert_eq!(w.active.load(Ordering::SeqCst), 0, "a unit was kept");
         });
     }
 
