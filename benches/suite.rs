@@ -1495,7 +1495,112 @@ pub fn run(args: &[String]) {
         SLEEP_MAX_NS.load(Relaxed) / 1000
     );
     makespan(&s);
+    println!("## Async tasks waiting for timers (`#[delayed] async fn`)\n");
+    async_timers(&s);
     println!("Load average at the end: {}.", loadavg());
+}
+
+// ---------------------------------------------------------------------------
+// Async tasks: many tasks each waiting for a timer, on a small pool.
+
+/// One thread that wakes futures at their deadlines: an executor-agnostic
+/// timer (no reactor), shared by every [`Timer`].
+struct Timers {
+    due: std::sync::Mutex<Vec<(Instant, std::task::Waker)>>,
+    changed: std::sync::Condvar,
+}
+
+fn timers() -> &'static Timers {
+    static T: std::sync::OnceLock<&'static Timers> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        let t: &'static Timers = Box::leak(Box::new(Timers {
+            due: std::sync::Mutex::new(Vec::new()),
+            changed: std::sync::Condvar::new(),
+        }));
+        std::thread::spawn(move || {
+            let mut due = t.due.lock().unwrap();
+            loop {
+                let now = Instant::now();
+                let mut k = 0;
+                while k < due.len() {
+                    if due[k].0 <= now {
+                        due.swap_remove(k).1.wake();
+                    } else {
+                        k += 1;
+                    }
+                }
+                due = match due.iter().map(|d| d.0).min() {
+                    Some(next) => t.changed.wait_timeout(due, next - now).unwrap().0,
+                    None => t.changed.wait(due).unwrap(),
+                };
+            }
+        });
+        t
+    })
+}
+
+/// Ready at its deadline.
+struct Timer(Instant);
+
+impl std::future::Future for Timer {
+    type Output = ();
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if Instant::now() >= self.0 {
+            return std::task::Poll::Ready(());
+        }
+        let t = timers();
+        t.due.lock().unwrap().push((self.0, cx.waker().clone()));
+        t.changed.notify_one();
+        std::task::Poll::Pending
+    }
+}
+
+#[delayed]
+async fn after(us: u64, i: u64) -> u64 {
+    Timer(Instant::now() + Duration::from_micros(us)).await;
+    i
+}
+
+/// `n` async tasks each waiting `d` for a timer on a 2-thread pool,
+/// against one such task in the same run: the ratio is how much longer
+/// than one timer the many take (target: at most 1.5).
+fn async_timers(s: &Settings) {
+    let (n, d_us, reps) = if s.smoke { (100u64, 5_000u64, 2) } else { (1000, 50_000, 7) };
+    let rt = Runtime::new(2).expect("runtime");
+    let run = |n: u64| {
+        let t = Instant::now();
+        let v = rt
+            .compute(graph! {
+                let mut v = Vec::new();
+                for i in 0..n {
+                    v.push(after(d_us, i));
+                }
+                v
+            })
+            .expect("async graph failed");
+        assert_eq!(v, (0..n).collect::<Vec<u64>>(), "async tasks computed a wrong result");
+        t.elapsed().as_secs_f64() * 1e3
+    };
+    let (mut one, mut many) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        one.push(run(1));
+        many.push(run(n));
+    }
+    let (one, many) = (Stat::of(one), Stat::of(many));
+    println!("| tasks | threads | timer | median wall time | ratio to one task |");
+    println!("|--:|--:|--:|--:|--:|");
+    println!("| 1 | 2 | {} ms | {:.1} ms | 1.00 |", d_us / 1000, one.median);
+    println!(
+        "| {n} | 2 | {} ms | {:.1} ms | **{:.2}** |\n",
+        d_us / 1000,
+        many.median,
+        many.median / one.median
+    );
+    println!(
+        "Medians of {reps} runs each; a task waiting holds no thread, so {n} timers on 2 threads \
+         take about one timer's time (blocking tasks would take {n} × {} ms / 2).\n",
+        d_us / 1000
+    );
 }
 
 /// Cached steps for [`result_cache`]: small values, and a pipeline whose
