@@ -1544,7 +1544,10 @@ struct Timer(Instant);
 
 impl std::future::Future for Timer {
     type Output = ();
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
         if Instant::now() >= self.0 {
             return std::task::Poll::Ready(());
         }
@@ -1565,7 +1568,11 @@ async fn after(us: u64, i: u64) -> u64 {
 /// against one such task in the same run: the ratio is how much longer
 /// than one timer the many take (target: at most 1.5).
 fn async_timers(s: &Settings) {
-    let (n, d_us, reps) = if s.smoke { (100u64, 5_000u64, 2) } else { (1000, 50_000, 7) };
+    let (n, d_us, reps) = if s.smoke {
+        (100u64, 5_000u64, 2)
+    } else {
+        (1000, 50_000, 7)
+    };
     let rt = Runtime::new(2).expect("runtime");
     let run = |n: u64| {
         let t = Instant::now();
@@ -1578,7 +1585,11 @@ fn async_timers(s: &Settings) {
                 v
             })
             .expect("async graph failed");
-        assert_eq!(v, (0..n).collect::<Vec<u64>>(), "async tasks computed a wrong result");
+        assert_eq!(
+            v,
+            (0..n).collect::<Vec<u64>>(),
+            "async tasks computed a wrong result"
+        );
         t.elapsed().as_secs_f64() * 1e3
     };
     let (mut one, mut many) = (Vec::new(), Vec::new());
@@ -1589,7 +1600,11 @@ fn async_timers(s: &Settings) {
     let (one, many) = (Stat::of(one), Stat::of(many));
     println!("| tasks | threads | timer | median wall time | ratio to one task |");
     println!("|--:|--:|--:|--:|--:|");
-    println!("| 1 | 2 | {} ms | {:.1} ms | 1.00 |", d_us / 1000, one.median);
+    println!(
+        "| 1 | 2 | {} ms | {:.1} ms | 1.00 |",
+        d_us / 1000,
+        one.median
+    );
     println!(
         "| {n} | 2 | {} ms | {:.1} ms | **{:.2}** |\n",
         d_us / 1000,

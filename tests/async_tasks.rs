@@ -105,7 +105,11 @@ fn results_match_a_sequential_run() {
                 v
             })
             .unwrap();
-        assert_eq!(total.iter().sum::<u64>(), sequential(n), "{threads} threads");
+        assert_eq!(
+            total.iter().sum::<u64>(),
+            sequential(n),
+            "{threads} threads"
+        );
     }
 }
 
@@ -127,7 +131,11 @@ fn loops_calling_async_tasks_run_node_by_node() {
     let n = 100u64;
     let expect: u64 = (0..n).map(|i| i * 10 * 2).sum();
     for fuse in [true, false] {
-        let rt = Runtime::builder().threads(2).fuse_loops(fuse).build().unwrap();
+        let rt = Runtime::builder()
+            .threads(2)
+            .fuse_loops(fuse)
+            .build()
+            .unwrap();
         let got = rt
             .compute(graph! {
                 let mut v = Vec::new();

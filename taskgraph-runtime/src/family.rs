@@ -334,7 +334,10 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
     /// Attaches the body of an async task called with `?`: its future's
     /// `Err` fails the run with this task.
     #[inline(always)]
-    pub fn try_bind_async<F, Fut>(&self, body: F) -> AsyncBound<'_, 'g, A, I, L, T, AsyncTry<F, Fut>>
+    pub fn try_bind_async<F, Fut>(
+        &self,
+        body: F,
+    ) -> AsyncBound<'_, 'g, A, I, L, T, AsyncTry<F, Fut>>
     where
         F: Fn(A, I, &Cx<'_, 'g>) -> Fut + Sync,
         Fut: Future<Output = Result<T, TaskError>> + Send,

@@ -312,8 +312,7 @@ impl<'g> Cx<'_, 'g> {
         // SAFETY: the caller's contract; the run keeps a reference to the
         // slot (a waker in `Run::futures`) until it is torn down, so this
         // borrowed one is never dropped.
-        let slot =
-            std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(hdr as *const Slot<F>) });
+        let slot = std::mem::ManuallyDrop::new(unsafe { Arc::from_raw(hdr as *const Slot<F>) });
         let h = &slot.hdr;
         if self.stopped() {
             h.state.store(DONE, Ordering::Release);
@@ -447,7 +446,10 @@ mod loom_models {
     }
 
     fn release(w: &World) {
-        assert!(w.active.fetch_sub(1, Ordering::AcqRel) > 0, "released twice");
+        assert!(
+            w.active.fetch_sub(1, Ordering::AcqRel) > 0,
+            "released twice"
+        );
     }
 
     /// `Header::wake` without the registry: the push is counted.
@@ -502,8 +504,7 @@ mod loom_models {
     /// A pushed item, run on a stopped run: drops the future.
     fn run_pushed(w: &World) {
         assert!(w.stop.load(Ordering::SeqCst));
-        if w
-            .hdr
+        if w.hdr
             .state
             .compare_exchange(SCHEDULED, DONE, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()

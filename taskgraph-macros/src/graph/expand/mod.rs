@@ -1284,7 +1284,9 @@ impl Ctx<'_> {
                         // A borrow guard, held until the call ends (for an
                         // async task, by its future).
                         let h = temp(&format!("__tg_h{k}"), p.span);
-                        modes.push(quote_spanned!(p.span=> let #h = #kind.hold((#mode).#method(#a, #cx));));
+                        modes.push(
+                            quote_spanned!(p.span=> let #h = #kind.hold((#mode).#method(#a, #cx));),
+                        );
                         args.push(quote_spanned!(p.span=> #h.arg()));
                         guards.push(h);
                     } else {

@@ -172,7 +172,10 @@ impl Ctx<'_> {
         let (sizes_ref, sizes_val, reach_ref) = (sizes(&by_ref), sizes(&by_val), reach_ok(&by_ref));
         let fusable = {
             let mut fams = Vec::new();
-            for el in std::iter::once(&plan.inner).chain(&plan.before).chain(&plan.after) {
+            for el in std::iter::once(&plan.inner)
+                .chain(&plan.before)
+                .chain(&plan.after)
+            {
                 for ev in &el.events {
                     if let SEvent::Link(link) = ev {
                         fams.push(link.fam);
