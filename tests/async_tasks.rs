@@ -31,10 +31,13 @@ impl<F: Future> Future for Probe<'_, F> {
     }
 }
 
+/// Whether a timer has fired, and the waker to call when it does.
+type Fired = Arc<Mutex<(bool, Option<Waker>)>>;
+
 /// A future ready after `d`, woken by a plain thread: no reactor needed.
 struct Timer {
     d: Duration,
-    shared: Option<Arc<Mutex<(bool, Option<Waker>)>>>,
+    shared: Option<Fired>,
 }
 
 fn sleep(d: Duration) -> Timer {

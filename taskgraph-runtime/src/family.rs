@@ -444,9 +444,9 @@ where
         });
         self.store(id, out, cx)
     }
-    fn resume(&self, idx: u32, hdr: *const Header, cx: &Cx<'_, 'g>) -> Ran {
-        // SAFETY: a `Job::Poll` of this family heads a slot of its future
-        // type, `SCHEDULED` (`exec/future.rs`).
+    unsafe fn resume(&self, idx: u32, hdr: *const Header, cx: &Cx<'_, 'g>) -> Ran {
+        // SAFETY: the caller's contract; a slot of this family holds its
+        // body's future type (`start`).
         let out = unsafe { cx.resume_future::<T, F::Fut>(hdr) };
         self.store(NodeId::new(self.fam.core.id, idx), out, cx)
     }

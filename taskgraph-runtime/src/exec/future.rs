@@ -198,6 +198,7 @@ impl<F: Future> Slot<F> {
             // dropped in place by `Slot::drop_future`.
             let fut = unsafe { &mut *this.fut.get() };
             match fut.as_mut() {
+                // SAFETY: as above: pinned in place in the slot.
                 Some(f) => unsafe { Pin::new_unchecked(f) }.poll(&mut cx),
                 None => unreachable!("taskgraph internal error: a finished future polled"),
             }

@@ -245,7 +245,11 @@ pub trait ErasedFamily<'g>: Sync {
     }
     /// Polls node `idx`'s future again (`Job::Poll`, pushed by its waker;
     /// `future.rs`), or drops it if the run has stopped.
-    fn resume(&self, _idx: u32, _hdr: *const future::Header, _cx: &Cx<'_, 'g>) -> Ran {
+    ///
+    /// # Safety
+    /// `hdr` addresses the slot of node `idx`'s future, of this run, whose
+    /// state is `SCHEDULED` (as the item a waker pushes names it).
+    unsafe fn resume(&self, _idx: u32, _hdr: *const future::Header, _cx: &Cx<'_, 'g>) -> Ran {
         unreachable!("taskgraph internal error: a future polled in a family that is not async")
     }
     /// Runs a block split off a fused loop.
@@ -515,6 +519,10 @@ pub(crate) struct Run<'r, 'g> {
     #[cfg(feature = "tokio")]
     reactor: Option<tokio::runtime::Handle>,
 }
+
+/// What [`Run::enter_reactor`] holds without the `tokio` feature: nothing.
+#[cfg(not(feature = "tokio"))]
+pub(crate) struct NoReactor;
 
 /// A run's observers, taken once when it starts: `None` costs a task one
 /// branch (`Cx::observed`).
@@ -883,7 +891,9 @@ impl<'r, 'g> Run<'r, 'g> {
                 // SAFETY: the run keeps the slot alive (`Run::futures`).
                 let n = unsafe { (*h).node };
                 let f = self.fams[n.fam as usize];
-                self.then_chain(n, &cx, || f.resume(n.idx, h, &cx));
+                // SAFETY: a `Job::Poll` is pushed only by its slot's waker
+                // or poller, after moving the state to `SCHEDULED`.
+                self.then_chain(n, &cx, || unsafe { f.resume(n.idx, h, &cx) });
             }
             Job::Start(n) => {
                 let f = self.fams[n.fam as usize];
@@ -980,7 +990,9 @@ impl<'r, 'g> Run<'r, 'g> {
     /// Without the `tokio` feature there is nothing to enter.
     #[cfg(not(feature = "tokio"))]
     #[inline(always)]
-    pub(crate) fn enter_reactor(&self) {}
+    pub(crate) fn enter_reactor(&self) -> NoReactor {
+        NoReactor
+    }
 
     /// Runs node `n`, then keeps running the one successor each node makes
     /// ready on this thread; further ready successors are pushed.
