@@ -444,6 +444,9 @@ mod with_tokio {
         let rt = Runtime::new(2).unwrap();
         let _enter = tokio.enter();
         assert_eq!(rt.compute(graph! { tokio_sleep(3) }).unwrap(), 3);
+        // A spawned graph: the one current where it was spawned.
+        let h = rt.spawn(graph! { tokio_sleep(4) });
+        assert_eq!(h.wait().unwrap(), 4);
     }
 }
 

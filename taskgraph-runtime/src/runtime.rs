@@ -582,7 +582,13 @@ impl Runtime {
         G::Output: Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
+        // The tokio runtime current here is the spawned graph's too: its
+        // driver runs it inside that context (`RuntimeBuilder::tokio`).
+        #[cfg(feature = "tokio")]
+        let reactor = tokio::runtime::Handle::try_current().ok();
         crate::spawn::spawn(&self.inner.reg, &self.inner.drivers, move |ctl| {
+            #[cfg(feature = "tokio")]
+            let _entered = reactor.as_ref().map(|h| h.enter());
             graph.__run(&inner, Some(ctl))
         })
     }
@@ -936,7 +942,6 @@ impl RuntimeBuilder {
     /// tokio only drives their timers and I/O.
     ///
     /// ```
-    /// # #[cfg(feature = "tokio")] {
     /// use std::time::Duration;
     /// use taskdag::{delayed, graph, Runtime};
     ///
@@ -952,7 +957,6 @@ impl RuntimeBuilder {
     ///     .unwrap();
     /// let rt = Runtime::builder().threads(2).tokio(tokio.handle().clone()).build()?;
     /// assert_eq!(rt.compute(graph! { wait(5) })?, 5);
-    /// # }
     /// # Ok::<(), taskdag::Error>(())
     /// ```
     #[cfg(feature = "tokio")]
