@@ -128,7 +128,8 @@ fn plus(a: u64, b: u64) -> u64 {
 
 /// A loop calling an async task has no fused form: with fusion on (the
 /// default) or off, and reduced with `tree_reduce`, the results are the
-/// same as sequential ones.
+/// same as sequential ones, and observers see every task one by one (no
+/// fused block), each async one from its start to its end.
 #[test]
 fn loops_calling_async_tasks_run_node_by_node() {
     let n = 100u64;
@@ -139,6 +140,8 @@ fn loops_calling_async_tasks_run_node_by_node() {
             .fuse_loops(fuse)
             .build()
             .unwrap();
+        let stream = Arc::new(taskdag::stream::TaskStream::new());
+        let _watching = rt.observe(stream.clone());
         let got = rt
             .compute(graph! {
                 let mut v = Vec::new();
@@ -149,6 +152,19 @@ fn loops_calling_async_tasks_run_node_by_node() {
             })
             .unwrap();
         assert_eq!(got, expect, "fuse_loops({fuse})");
+        let tasks = stream.tasks();
+        let count = |name: &str| tasks.iter().filter(|t| t.site.name == name).count();
+        assert_eq!(
+            (count("fetch"), count("double"), count("plus")),
+            (n as usize, n as usize, n as usize - 1),
+            "fuse_loops({fuse})"
+        );
+        assert_eq!(stream.spans().len(), tasks.len(), "no fused block");
+        // An async task's span covers its wait (at least 1 ms).
+        assert!(tasks
+            .iter()
+            .filter(|t| t.site.name == "fetch")
+            .all(|t| t.end - t.start >= 1_000_000));
     }
 }
 
@@ -493,4 +509,59 @@ fn a_small_async_graph() {
     h.cancel();
     assert!(matches!(h.wait(), Err(Error::Cancelled)));
     assert_eq!((FOREVER_C.started(), FOREVER_C.dropped()), (1, 1));
+}
+
+#[delayed]
+fn leaf(i: u64) -> u64 {
+    i
+}
+
+#[delayed]
+async fn mix3(a: &u64, b: &u64, c: &u64) -> u64 {
+    YieldOnce(false).await;
+    (a + 2 * b + c) % 1_000_003
+}
+
+#[delayed]
+fn edge(x: u64) -> u64 {
+    x
+}
+
+/// A step loop (a stencil) whose body calls an async task runs node by
+/// node, fused or not, with the sequential result.
+#[test]
+fn a_step_loop_calling_an_async_task() {
+    let (w, steps) = (16usize, 5);
+    let mut want: Vec<u64> = (0..w as u64).collect();
+    for _ in 0..steps {
+        let mut next = vec![want[0]];
+        for i in 1..w - 1 {
+            next.push((want[i - 1] + 2 * want[i] + want[i + 1]) % 1_000_003);
+        }
+        next.push(want[w - 1]);
+        want = next;
+    }
+    for fuse in [true, false] {
+        let rt = Runtime::builder()
+            .threads(2)
+            .fuse_loops(fuse)
+            .build()
+            .unwrap();
+        let got = rt
+            .compute(graph! {
+                let mut cur: Vec<_> = (0..w as u64).map(|i| leaf(i)).collect();
+                for _ in 0..steps {
+                    let mut next = Vec::new();
+                    next.push(edge(cur[0]));
+                    for i in 1..w - 1 {
+                        next.push(mix3(&cur[i - 1], &cur[i], &cur[i + 1]));
+                    }
+                    next.push(edge(cur[w - 1]));
+                    cur = next;
+                }
+                cur
+            })
+            .unwrap();
+        assert_eq!(got, want, "fuse_loops({fuse})");
+    }
 }
