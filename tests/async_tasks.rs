@@ -565,3 +565,60 @@ fn a_step_loop_calling_an_async_task() {
         assert_eq!(got, want, "fuse_loops({fuse})");
     }
 }
+
+hanging!(forever_d, FOREVER_D);
+
+static RACE_STARTED: AtomicUsize = AtomicUsize::new(0);
+static RACE_DROPPED: AtomicUsize = AtomicUsize::new(0);
+
+struct RaceGuard;
+
+impl Drop for RaceGuard {
+    fn drop(&mut self) {
+        RACE_DROPPED.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Waits for timers woken from other threads, yielding between them.
+#[delayed]
+async fn racing(i: u64) -> u64 {
+    let _g = RaceGuard;
+    RACE_STARTED.fetch_add(1, Ordering::SeqCst);
+    for k in 0..3 {
+        sleep(Duration::from_micros(100 * ((i + k) % 5))).await;
+        YieldOnce(false).await;
+    }
+    i
+}
+
+/// Stress: cancels that race with wake-ups from timer threads and with
+/// polls in progress, at varying moments. Every run ends (cancelled or
+/// finished, with the right result), and every future made is dropped
+/// exactly once.
+#[test]
+fn cancels_racing_with_wake_ups() {
+    let rt = Runtime::builder()
+        .threads(2)
+        .max_in_flight(16)
+        .build()
+        .unwrap();
+    for round in 0..60u64 {
+        let h = rt.spawn(graph! {
+            let mut v = Vec::new();
+            for i in 0..40 {
+                v.push(racing(i));
+            }
+            v.push(forever_d(round));
+            v
+        });
+        std::thread::sleep(Duration::from_micros(50 * (round % 20)));
+        h.cancel();
+        assert!(matches!(h.wait(), Err(Error::Cancelled)));
+        assert_eq!(
+            RACE_DROPPED.load(Ordering::SeqCst),
+            RACE_STARTED.load(Ordering::SeqCst),
+            "round {round}"
+        );
+        assert_eq!(FOREVER_D.dropped(), FOREVER_D.started(), "round {round}");
+    }
+}
