@@ -81,6 +81,26 @@ fn checks(from: u64) -> impl Graph<Output = Vec<u64>> {
     }
 }
 
+/// Pending once (waking itself), then fails for an odd number.
+#[delayed]
+async fn parse_later(x: i64) -> Result<i64, String> {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return std::task::Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await;
+    if x % 2 == 1 {
+        Err(format!("{x} is odd"))
+    } else {
+        Ok(x)
+    }
+}
+
 /// Checks that `r` is `Error::TaskFailed` naming task `task` (by its name
 /// with loop indices) with the source message `source`.
 fn expect_failed<T: std::fmt::Debug>(
@@ -111,6 +131,13 @@ fn check_all() -> bool {
             inc(x)
         });
         expect_failed(&mut ok, &r, "parse", "invalid digit found in string", &name);
+
+        // An async task's `Err`, after it was pending once: the same.
+        let r = rt.compute(graph! {
+            let x = parse_later(7)?;
+            inc(x)
+        });
+        expect_failed(&mut ok, &r, "parse_later", "7 is odd", &name);
 
         // The same in a loop of 1,000: the failing task is named by its
         // loop index, and the other blocks stop with it.
