@@ -1313,10 +1313,17 @@ impl Ctx<'_> {
                 let #bound = #name.#bind(|(#(#plain,)*), (#(#lazy,)*), #cx_at| #body);
             };
         }
-        // A `#[delayed]` function: bound by its kind (plain or async), and
-        // its borrow guards dropped after the call (for an async task, with
-        // its future).
+        // A `#[delayed]` function: bound by its kind (plain or async). Its
+        // borrow guards are dropped after the call (for an async task, with
+        // its future), and `?` lifts its result (for an async task, its
+        // future's output): both through the kind, named once in a local.
         let raw = self.raw_call(i, &args);
+        let kind_of = self.kind(i);
+        if guards.is_empty() && !f.fallible {
+            return quote_spanned! {f.span=>
+                let #bound = #kind_of.#bind(&#name, |(#(#plain,)*), (#(#lazy,)*), #cx_at| #raw);
+            };
+        }
         let finish = match f.fallible {
             true => Ident::new("try_finish", f.span),
             false => Ident::new("finish", f.span),
@@ -1326,7 +1333,6 @@ impl Ctx<'_> {
             true => call,
             false => quote!({ #(#modes)* #call }),
         };
-        let kind_of = self.kind(i);
         quote_spanned! {f.span=>
             let #kind = #kind_of;
             let #bound = #kind.#bind(&#name, |(#(#plain,)*), (#(#lazy,)*), #cx_at| #body);
