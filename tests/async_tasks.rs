@@ -622,3 +622,54 @@ fn cancels_racing_with_wake_ups() {
         assert_eq!(FOREVER_D.dropped(), FOREVER_D.started(), "round {round}");
     }
 }
+
+static SHARED_NOW: AtomicUsize = AtomicUsize::new(0);
+static SHARED_HIGH: AtomicUsize = AtomicUsize::new(0);
+
+#[delayed]
+async fn counted_wait(i: u64) -> u64 {
+    let n = SHARED_NOW.fetch_add(1, Ordering::SeqCst) + 1;
+    SHARED_HIGH.fetch_max(n, Ordering::SeqCst);
+    sleep(Duration::from_millis(1)).await;
+    SHARED_NOW.fetch_sub(1, Ordering::SeqCst);
+    i
+}
+
+/// The in-flight bound is the runtime's: two spawned graphs and a compute
+/// share it, and the tasks queued behind it by one graph are started by
+/// another's finishing tasks.
+#[test]
+fn the_in_flight_bound_is_shared_by_every_graph() {
+    let rt = Runtime::builder()
+        .threads(2)
+        .max_in_flight(3)
+        .build()
+        .unwrap();
+    let spawn = |k: u64| {
+        rt.spawn(graph! {
+            let mut v = Vec::new();
+            for i in 0..30 {
+                v.push(counted_wait(i + k));
+            }
+            v
+        })
+    };
+    let (a, b) = (spawn(0), spawn(100));
+    let c = rt
+        .compute(graph! {
+            let mut v = Vec::new();
+            for i in 0..30 {
+                v.push(counted_wait(i + 200));
+            }
+            v
+        })
+        .unwrap();
+    assert_eq!(a.wait().unwrap(), (0..30).collect::<Vec<u64>>());
+    assert_eq!(b.wait().unwrap(), (100..130).collect::<Vec<u64>>());
+    assert_eq!(c, (200..230).collect::<Vec<u64>>());
+    let high = SHARED_HIGH.load(Ordering::SeqCst);
+    assert!(
+        (1..=3).contains(&high),
+        "{high} in flight, at most 3 allowed"
+    );
+}

@@ -960,10 +960,12 @@ impl<'r, 'g> Run<'r, 'g> {
     }
 
     /// An async task finished (or will not start): its place in flight goes
-    /// to the oldest one waiting for it.
-    pub(crate) fn leave_in_flight(&self, w: &WorkerCtx<'_>) {
+    /// to the oldest one waiting for it, which may be another graph's: it
+    /// goes to the injector, not to this thread's deque (a driver's deque
+    /// holds its own graph's items).
+    pub(crate) fn leave_in_flight(&self, _w: &WorkerCtx<'_>) {
         if let Some(item) = self.reg.in_flight.leave() {
-            w.push(item);
+            WorkerCtx::push_from_outside(self.reg, item);
         }
     }
 
