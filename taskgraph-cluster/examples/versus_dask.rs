@@ -24,6 +24,10 @@
 //!   per iteration; dask: the same chain of delayed tasks. Wall time /
 //!   (LEVELS + 1).
 //!
+//! - **per block of a large graph** (taskgraph only): BLOCKS blocks of
+//!   1000 zero-work `bump(i)` each, summed by a `tree_reduce`; wall time /
+//!   blocks, against the per block above: what a block costs that grows
+//!   with the size of the whole graph rather than of the block.
 //! - **workers added**: the tutorial with default blocks on a new cluster of
 //!   the same shape, with WORKERS more workers added right after `spawn`,
 //!   against the same without (taskgraph only).
@@ -141,8 +145,15 @@ pub struct Side {
     /// `spawn`.
     pub tutorial_added: Vec<f64>,
     pub independent: Vec<f64>,
+    /// taskgraph only: BLOCKS blocks of [`LARGE_BLOCK`] zero-work tasks,
+    /// and how many blocks that made.
+    pub independent_large: Vec<f64>,
+    pub large_blocks: usize,
     pub chain: Vec<f64>,
 }
+
+/// Zero-work tasks per block in the large graph.
+const LARGE_BLOCK: i64 = 1000;
 
 /// Both sides' measurements.
 #[derive(Debug, Clone)]
@@ -200,6 +211,16 @@ pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
             xs
         }
     };
+    let large = |count: i64| {
+        SLEEP_MS.store(0, Ordering::Relaxed);
+        graph! {
+            let mut xs = Vec::new();
+            for i in 0..count {
+                xs.push(bump(i));
+            }
+            tree_reduce(xs, add)
+        }
+    };
     let chain = |levels: usize| {
         SLEEP_MS.store(0, Ordering::Relaxed);
         graph! {
@@ -246,6 +267,16 @@ pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
             assert_eq!(dask.compute(blocks, independent).unwrap(), want);
         }));
     }
+    dask.set_block_size(Some(LARGE_BLOCK as u32));
+    let count = blocks * LARGE_BLOCK;
+    for _ in 0..rounds {
+        tg.independent_large.push(timed(&mut || {
+            let report = dask.spawn(count, large).wait_report().unwrap();
+            assert_eq!(report.value, count * (count + 1) / 2);
+            tg.large_blocks = report.blocks.len();
+        }));
+    }
+    dask.set_block_size(Some(1));
     for _ in 0..rounds {
         tg.chain.push(timed(&mut || {
             assert_eq!(dask.compute(levels, chain).unwrap(), levels as i64 + 1);
@@ -346,6 +377,8 @@ fn run_python(config: &Config) -> Result<Side, Box<dyn std::error::Error>> {
         tutorial_blocks: (0, 0),
         tutorial_added: Vec::new(),
         independent: walls("independent"),
+        independent_large: Vec::new(),
+        large_blocks: 0,
         chain: walls("chain"),
     })
 }
@@ -499,6 +532,15 @@ impl Measured {
                 median(&tg.tutorial)
             ),
             format!(
+                "per block of a graph of {} zero-work tasks ({} blocks): {:.2} ms, {:.2} times the per block of {} one-task blocks",
+                c.blocks * LARGE_BLOCK,
+                tg.large_blocks,
+                ms(median(&tg.independent_large)) / tg.large_blocks.max(1) as f64,
+                (median(&tg.independent_large) / tg.large_blocks.max(1) as f64)
+                    / (median(&tg.independent) / c.blocks as f64),
+                c.blocks
+            ),
+            format!(
                 "taskgraph's tutorial blocks: {} by default, {} with one per iteration (dask.delayed: {tasks} tasks)",
                 tg.tutorial_blocks.0, tg.tutorial_blocks.1
             ),
@@ -519,6 +561,10 @@ impl Measured {
         lines.push(all("dask.delayed tutorial walls", &dk.tutorial));
         lines.push(all("taskgraph independent walls", &tg.independent));
         lines.push(all("dask.delayed independent walls", &dk.independent));
+        lines.push(all(
+            "taskgraph independent walls, large graph",
+            &tg.independent_large,
+        ));
         lines.push(all("taskgraph chain walls", &tg.chain));
         lines.push(all("dask.delayed chain walls", &dk.chain));
         lines

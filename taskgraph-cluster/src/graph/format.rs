@@ -36,7 +36,7 @@ pub(crate) const MAGIC: [u8; 4] = *b"TGCB";
 
 /// The version of the byte format that follows the header; see the
 /// [module docs](self) for when it changes.
-pub(crate) const FORMAT_VERSION: u16 = 2;
+pub(crate) const FORMAT_VERSION: u16 = 3;
 
 /// This crate's version, written into every header for error messages.
 const CRATE_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -399,7 +399,6 @@ mod tests {
                 ("add".into(), "src/main.rs:4:9".into(), n, true),
             ],
             edges: 1,
-            outputs: 2,
         };
         assert_eq!(shape(3).difference(&shape(3)), None);
         assert_eq!(
@@ -416,7 +415,7 @@ mod tests {
         edges.edges = 5;
         assert_eq!(
             shape(3).difference(&edges).unwrap(),
-            "the edges between its tasks differ"
+            "the edges between its tasks, or the nodes its output names, differ"
         );
     }
 }

@@ -194,6 +194,32 @@ impl Instance {
         self.fams[node.fam as usize].at.get(node.idx)
     }
 
+    /// A hash of the graph's edges and of the nodes its output names, as
+    /// its families store them (runs of consecutive nodes): the cost of
+    /// the runs, not of the edges. The same graph built by the same
+    /// executable has the same fingerprint; another graph almost surely
+    /// another.
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for fam in &self.fams {
+            fam.len.hash(&mut h);
+            fam.runs.len().hash(&mut h);
+            for r in &fam.runs {
+                (r.c0, r.n, r.p_fam, r.p0, r.stride).hash(&mut h);
+            }
+            fam.gathers.len().hash(&mut h);
+            for (n, p) in &fam.gathers {
+                (*n, p.fam, p.start, p.len).hash(&mut h);
+            }
+        }
+        self.outputs.len().hash(&mut h);
+        for p in &self.outputs {
+            (p.fam, p.start, p.len).hash(&mut h);
+        }
+        h.finish()
+    }
+
     /// Calls `f(producer, consumer)` for every edge, a gathered vector's
     /// elements one by one; an edge appears as often as the consumer reads
     /// the value.
