@@ -70,7 +70,8 @@
 //!   and hands the values other blocks need to dask as bytes. A task that
 //!   panics or returns `Err` on a worker comes back as the same `Error`
 //!   (function, loop indices, call site, message; an `Err`'s source is a
-//!   `cluster::RemoteError` with its texts and source chain); a worker
+//!   `cluster::RemoteError` with its type name, its texts and its source
+//!   chain); a worker
 //!   killed mid-run loses nothing, dask runs its blocks again.
 //! - **What it asks of the program.** `main` calls `Dask::worker_entry()`
 //!   first (a graph sent without it is refused). The inputs are

@@ -155,6 +155,8 @@ pub enum Error {
     /// let Error::TaskFailed { task, source, .. } = &err else { panic!("{err}") };
     /// assert_eq!(task.function(), "check");
     /// assert_eq!(source.downcast_ref::<Negative>().map(|n| n.0), Some(-3));
+    /// let Error::TaskFailed { error_type, .. } = &err else { unreachable!() };
+    /// assert!(error_type.ends_with("::Negative"));
     /// # Ok::<(), Error>(())
     /// ```
     ///
@@ -166,6 +168,11 @@ pub enum Error {
         /// The error it returned (a `String` or `&str` error becomes one
         /// whose message is that text).
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
+        /// The type of the error the task returned, as
+        /// [`std::any::type_name`] names it (`alloc::string::String` for a
+        /// `String`): what crosses to another machine when `source` itself
+        /// cannot.
+        error_type: &'static str,
         /// How many other tasks failed in the same run, after this one.
         others: usize,
     },
@@ -488,6 +495,7 @@ impl fmt::Display for Error {
                 task,
                 source,
                 others,
+                ..
             } => {
                 write!(f, "task {task} returned an error: {source}")?;
                 match others {

@@ -76,15 +76,17 @@ pub fn task_panicked(task: TaskInfo, message: String, others: usize) -> Error {
 
 /// Rebuilds, in the process that sent a graph away, the error of one of its
 /// tasks that returned `Err` elsewhere: `source` stands for that error (its
-/// message, or a type that carries what crossed).
-pub fn task_failed(
+/// message, or a type that carries what crossed), and is the error's
+/// `error_type`.
+pub fn task_failed<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
     task: TaskInfo,
-    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    source: E,
     others: usize,
 ) -> Error {
     Error::TaskFailed {
         task,
         source: source.into(),
+        error_type: std::any::type_name::<E>(),
         others,
     }
 }

@@ -132,13 +132,14 @@ impl Report {
             Error::TaskFailed {
                 task,
                 source,
+                error_type,
                 others,
                 ..
             } => match family(task) {
                 Some(f) => Report::Failed {
                     family: f as u32,
                     indices: task.indices.clone(),
-                    error: RemoteError::of(&**source),
+                    error: RemoteError::of(&**source).with_type_name(error_type),
                     others: *others,
                 },
                 None => Report::Other {

@@ -38,14 +38,18 @@ pub struct Stopped;
 /// The error a task returned (through `?` in `graph!`), on its way to the
 /// run's record: [`Cx::try_task`] (and a family's node) turn it into
 /// [`Error::TaskFailed`] naming the task.
-pub struct TaskError(Box<dyn std::error::Error + Send + Sync + 'static>);
+pub struct TaskError(
+    Box<dyn std::error::Error + Send + Sync + 'static>,
+    /// The type the task returned in its `Err` (`Error::TaskFailed::error_type`).
+    &'static str,
+);
 
 impl TaskError {
     /// Boxes `e` as a task's failure.
     #[cold]
     #[inline(never)]
     pub fn new<E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>>(e: E) -> Self {
-        TaskError(e.into())
+        TaskError(e.into(), std::any::type_name::<E>())
     }
 }
 
@@ -279,6 +283,7 @@ impl<'g> Cx<'_, 'g> {
         self.run.fail(Error::TaskFailed {
             task,
             source: e.0,
+            error_type: e.1,
             others: 0,
         });
         Stopped
