@@ -317,6 +317,7 @@ def serve_job(worker, spec, path, env, deps):
 
 
 def log_run(worker, spec, path, start, stop, ok):
+    """Tell the driver, through dask's event log, that a job ran."""
     worker.log_event(
         spec["topic"],
         {
@@ -388,19 +389,7 @@ def run_job(spec, *deps):
             shutil.rmtree(files, ignore_errors=True)
     stop = time.time()
     ok = proc.returncode == 0
-    worker.log_event(
-        spec["topic"],
-        {
-            "sub": spec["sub"],
-            "job": spec["job"],
-            "worker": worker.address,
-            "pid": os.getpid(),
-            "start": start,
-            "stop": stop,
-            "ok": ok,
-            "exe": path,
-        },
-    )
+    log_run(worker, spec, path, start, stop, ok)
     if not ok:
         raise JobFailed(spec["key"], spec["job"], proc.returncode, err)
     return out
@@ -478,12 +467,27 @@ def worker_list(client, only=None):
     return workers
 
 
-def build_task(key, spec, dep_keys):
+def task_spec():
+    """dask's graph specification: `Task`, `TaskRef` and `DataNode` (dask 2024.12
+    and later), or an error that says to upgrade."""
     try:
-        from dask._task_spec import Task, TaskRef
-    except ImportError:  # dask before 2024.12: tuple tasks
-        return (RUN_JOB, spec, *dep_keys)
-    return Task(key, RUN_JOB, spec, *[TaskRef(k) for k in dep_keys])
+        from dask._task_spec import DataNode, Task, TaskRef
+    except ImportError:
+        import dask
+
+        raise RuntimeError(
+            f"dask {dask.__version__} is too old for taskgraph-cluster, which builds its "
+            "graphs with dask's task specification (dask._task_spec, dask 2024.12 and "
+            f"later): upgrade it with `{sys.executable} -m pip install --upgrade distributed`"
+        ) from None
+    return Task, TaskRef, DataNode
+
+
+def build_task(key, spec, dep_keys):
+    """A job as a dask task: `run_job(spec, *outputs of dep_keys)`. The spec is
+    data (a `DataNode`: dask neither looks inside it nor runs it)."""
+    Task, TaskRef, DataNode = task_spec()
+    return Task(key, RUN_JOB, DataNode(None, spec), *[TaskRef(k) for k in dep_keys])
 
 
 class Submission:
@@ -538,6 +542,7 @@ class Driver:
         return self.started()
 
     def started(self):
+        task_spec()  # a dask too old to take its graphs fails here, not at a submit
         self.client.subscribe_topic(self.topic, self.on_event)
         import distributed
 
