@@ -1,5 +1,6 @@
-//! `graph!`s on a real dask LocalCluster on loopback, against the same
-//! graphs on a local `Runtime`.
+//! `graph!`s on a real dask LocalCluster on loopback (and on a scheduler and
+//! workers started by hand, each in a directory of its own), against the
+//! same graphs on a local `Runtime`.
 //!
 //! This test has its own `main` (`harness = false`), which calls
 //! `Dask::worker_entry` first: the cluster's workers start this program to
@@ -9,7 +10,8 @@
 //! skipped with one line saying so.
 
 use std::collections::BTreeMap;
-use std::process::{Command, ExitCode};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -172,6 +174,16 @@ fn local<G: Graph>(g: G) -> Result<G::Output, Error> {
 /// the target directory.
 fn builder() -> taskdag::cluster::DaskBuilder {
     Dask::builder().managed_venv(taskdag::cluster::python::cargo_target_venv())
+}
+
+/// The Python `builder` uses.
+fn python() -> Result<PathBuf, ClusterError> {
+    match std::env::var_os("TASKGRAPH_PYTHON").filter(|p| !p.is_empty()) {
+        Some(_) => taskdag::cluster::python::interpreter(),
+        None => {
+            taskdag::cluster::python::managed_venv(&taskdag::cluster::python::cargo_target_venv())
+        }
+    }
 }
 
 fn cluster(workers: usize, threads: usize) -> Dask {
@@ -380,6 +392,12 @@ fn a_failing_task_is_the_same_error() {
         .expect("a RemoteError");
     assert_eq!(remote.to_string(), source.to_string());
     assert_eq!(remote.message(), "cannot parse item 5");
+    // Its type crosses by name: the `E` of `parse`'s `Result<i64, E>`.
+    assert_eq!(remote.type_name(), Some("alloc::string::String"));
+    let Error::TaskFailed { error_type, .. } = &want else {
+        unreachable!()
+    };
+    assert_eq!(remote.type_name(), Some(*error_type));
     assert_eq!(got, task);
     assert_eq!(got.function(), "parse");
     assert_eq!(got.indices, [5]);
@@ -401,13 +419,16 @@ fn a_failing_task_is_the_same_error() {
     let here = read_item(7).unwrap_err();
     assert_eq!(remote.to_string(), here.to_string());
     assert_eq!(remote.debug(), format!("{here:?}"));
+    assert_eq!(remote.type_name(), Some("graphs::ReadItem"));
     assert_eq!(
         remote.chain(),
         ["cannot read item 7", "invalid digit found in string"]
     );
     let inner = std::error::Error::source(remote).expect("its source");
     assert_eq!(inner.to_string(), "invalid digit found in string");
-    assert!(inner.downcast_ref::<RemoteError>().is_some());
+    let inner = inner.downcast_ref::<RemoteError>().expect("a RemoteError");
+    // A link of the chain is a `dyn Error`: its type is not known.
+    assert_eq!(inner.type_name(), None);
 }
 
 fn graphs_that_build_on_earlier_graphs() {
@@ -480,6 +501,158 @@ fn a_hidden_input_gives_the_clients_result() {
     assert_eq!(got.0, (1..=hidden).sum::<i64>());
     assert_eq!(got.0, local(tutorial_sum(hidden)).unwrap());
     println!("hidden input {hidden}: {} on the cluster", got.0);
+}
+
+#[delayed]
+fn cwd_here(x: i64) -> (i64, String) {
+    let dir = std::env::current_dir().expect("the working directory");
+    (x, dir.to_string_lossy().into_owned())
+}
+
+/// The processes of a cluster started by hand, each in a temporary
+/// directory of its own; stopped (and the directories removed) when
+/// dropped.
+struct ByHand {
+    dirs: Vec<PathBuf>,
+    children: Vec<Child>,
+}
+
+impl ByHand {
+    /// Starts `dask scheduler` in one new temporary directory, then
+    /// `workers` times `dask worker` (one thread, no nanny) in a new one
+    /// each, all without the variable `HIDDEN`; returns once the scheduler
+    /// has written its address.
+    fn start(python: &Path, workers: usize) -> (ByHand, String) {
+        let mut hand = ByHand {
+            dirs: Vec::new(),
+            children: Vec::new(),
+        };
+        let dir = hand.dir("scheduler");
+        let file = dir.join("scheduler.json");
+        let scheduler = hand.spawn(python, &dir, "distributed.cli.dask_scheduler", |c| {
+            c.args(["--host", "127.0.0.1", "--port", "0", "--no-dashboard"])
+                .arg("--scheduler-file")
+                .arg(&file);
+        });
+        let address = loop {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+                if let Some(a) = v["address"].as_str() {
+                    break a.to_owned();
+                }
+            }
+            let exited = hand.children[scheduler]
+                .try_wait()
+                .expect("the scheduler's status");
+            assert!(exited.is_none(), "the scheduler exited: {exited:?}");
+            thread::sleep(Duration::from_millis(50));
+        };
+        for k in 0..workers {
+            let dir = hand.dir(&format!("worker-{k}"));
+            hand.spawn(python, &dir, "distributed.cli.dask_worker", |c| {
+                c.arg(&address)
+                    .args(["--nthreads", "1", "--no-nanny", "--no-dashboard"])
+                    .arg("--local-directory")
+                    .arg(dir.join("local"));
+            });
+        }
+        (hand, address)
+    }
+
+    fn dir(&mut self, name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("taskgraph-by-hand-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let dir = dir.canonicalize().expect("its canonical path");
+        self.dirs.push(dir.clone());
+        dir
+    }
+
+    fn spawn(
+        &mut self,
+        python: &Path,
+        dir: &Path,
+        module: &str,
+        args: impl FnOnce(&mut Command),
+    ) -> usize {
+        let mut c = Command::new(python);
+        c.args(["-m", module])
+            .current_dir(dir)
+            .env_remove(HIDDEN)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("log")).expect("a log file"));
+        args(&mut c);
+        self.children
+            .push(c.spawn().unwrap_or_else(|e| panic!("start {module}: {e}")));
+        self.children.len() - 1
+    }
+}
+
+impl Drop for ByHand {
+    fn drop(&mut self) {
+        // Workers first (they close their block runners), then the
+        // scheduler: SIGTERM, and SIGKILL after 10 s.
+        for child in self.children.iter_mut().rev() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for dir in &self.dirs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn a_cluster_started_by_hand_gives_the_clients_result() {
+    // Only this process has the variable: the scheduler and the workers
+    // start without it, each in a directory of its own.
+    let hidden: i64 = std::env::var(HIDDEN).unwrap().parse().unwrap();
+    let python = python().expect("the tests' Python");
+    let (hand, address) = ByHand::start(&python, 2);
+    let dask = builder()
+        .connect(&address)
+        .expect("connect to the scheduler");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while dask.workers().unwrap().len() < 2 {
+        assert!(Instant::now() < deadline, "the workers did not join");
+        thread::sleep(Duration::from_millis(50));
+    }
+    dask.set_block_size(Some(4));
+    let got = dask
+        .compute((hidden, HIDDEN.to_owned()), |(k, name)| {
+            graph! {
+                let xs: Vec<_> = (0..k).map(|i| inc(i)).collect();
+                (tree_reduce(xs, add), env_here(&name), cwd_here(k))
+            }
+        })
+        .unwrap();
+    assert_eq!(got.0, (1..=hidden).sum::<i64>());
+    assert_eq!(got.0, local(tutorial_sum(hidden)).unwrap());
+    // The tasks ran where the variable is not, in a worker's directory.
+    assert_eq!(got.1, None);
+    assert_eq!(got.2 .0, hidden);
+    let here = std::env::current_dir().unwrap();
+    let ran_in = Path::new(&got.2 .1);
+    assert_ne!(ran_in, here);
+    assert!(
+        hand.dirs[1..].iter().any(|d| ran_in == d),
+        "ran in {}, not in a worker's directory: {:?}",
+        ran_in.display(),
+        hand.dirs
+    );
+    dask.close();
+    drop(hand);
+    println!(
+        "hidden input {hidden}: {} on a scheduler and 2 workers started by hand",
+        got.0
+    );
 }
 
 fn tutorial_sum(k: i64) -> impl Graph<Output = i64> {
@@ -605,6 +778,10 @@ const SCENARIOS: &[(&str, fn())] = &[
         a_hidden_input_gives_the_clients_result,
     ),
     (
+        "a_cluster_started_by_hand_gives_the_clients_result",
+        a_cluster_started_by_hand_gives_the_clients_result,
+    ),
+    (
         "a_graph_that_reads_the_environment_is_refused",
         a_graph_that_reads_the_environment_is_refused,
     ),
@@ -630,15 +807,12 @@ const SCENARIOS: &[(&str, fn())] = &[
 /// index to install `distributed` from (asked once per `cargo test` run:
 /// see `offline`). Any other failure to set up Python fails the test.
 fn skip_line() -> Option<String> {
-    let python = match std::env::var_os("TASKGRAPH_PYTHON").filter(|p| !p.is_empty()) {
-        Some(_) => taskdag::cluster::python::interpreter(),
-        None => {
-            if let Some(line) = offline::earlier() {
-                return Some(line);
-            }
-            taskdag::cluster::python::managed_venv(&taskdag::cluster::python::cargo_target_venv())
+    if std::env::var_os("TASKGRAPH_PYTHON").is_none_or(|p| p.is_empty()) {
+        if let Some(line) = offline::earlier() {
+            return Some(line);
         }
-    };
+    }
+    let python = python();
     let line = |e: &ClusterError| e.to_string().lines().next().unwrap_or_default().to_owned();
     match python {
         Ok(_) => None,
