@@ -149,6 +149,11 @@ pub struct Side {
     /// and how many blocks that made.
     pub independent_large: Vec<f64>,
     pub large_blocks: usize,
+    /// taskgraph only: the mean time a block ran on its worker (from the
+    /// request to its block runner to the answer), one per round, with
+    /// one-task blocks and in the large graph.
+    pub block_run: Vec<f64>,
+    pub large_block_run: Vec<f64>,
     pub chain: Vec<f64>,
 }
 
@@ -262,9 +267,14 @@ pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
     dask.set_block_size(Some(1));
     tg.tutorial_blocks.1 = blocks_of(&mut tg.tutorial_fine);
     let want: Vec<i64> = (1..=blocks).collect();
+    let mean_run = |runs: &[taskdag::cluster::JobRun]| {
+        runs.iter().map(|r| r.duration.as_secs_f64()).sum::<f64>() / runs.len().max(1) as f64
+    };
     for _ in 0..rounds {
         tg.independent.push(timed(&mut || {
-            assert_eq!(dask.compute(blocks, independent).unwrap(), want);
+            let report = dask.spawn(blocks, independent).wait_report().unwrap();
+            assert_eq!(report.value, want);
+            tg.block_run.push(mean_run(&report.runs));
         }));
     }
     dask.set_block_size(Some(LARGE_BLOCK as u32));
@@ -274,6 +284,7 @@ pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
             let report = dask.spawn(count, large).wait_report().unwrap();
             assert_eq!(report.value, count * (count + 1) / 2);
             tg.large_blocks = report.blocks.len();
+            tg.large_block_run.push(mean_run(&report.runs));
         }));
     }
     dask.set_block_size(Some(1));
@@ -379,6 +390,8 @@ fn run_python(config: &Config) -> Result<Side, Box<dyn std::error::Error>> {
         independent: walls("independent"),
         independent_large: Vec::new(),
         large_blocks: 0,
+        block_run: Vec::new(),
+        large_block_run: Vec::new(),
         chain: walls("chain"),
     })
 }
@@ -539,6 +552,11 @@ impl Measured {
                 (median(&tg.independent_large) / tg.large_blocks.max(1) as f64)
                     / (median(&tg.independent) / c.blocks as f64),
                 c.blocks
+            ),
+            format!(
+                "a block's run on its worker: {:.2} ms of a one-task block, {:.2} ms of a block of {LARGE_BLOCK} in the large graph",
+                ms(median(&tg.block_run)),
+                ms(median(&tg.large_block_run)),
             ),
             format!(
                 "taskgraph's tutorial blocks: {} by default, {} with one per iteration (dask.delayed: {tasks} tasks)",
