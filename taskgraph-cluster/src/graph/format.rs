@@ -124,7 +124,6 @@ mod tests {
                     ("ü".to_owned(), String::new(), 0, false),
                 ],
                 edges: 0xdead_beef_0123_4567,
-                outputs: u64::MAX,
             },
             name: "inc_dec_add[0..32]".to_owned(),
             run: vec![(0, 0, 32), (1, 5, 7)],
