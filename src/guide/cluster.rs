@@ -89,9 +89,9 @@
 //!   millisecond or two (a dask task and a round trip to a block runner, a
 //!   process per busy worker thread that lives as long as its worker):
 //!   blocks should carry 10 ms of work or more. A block also builds the
-//!   whole graph on its worker before it runs its own nodes (about a
-//!   microsecond per ten nodes): for graphs of millions of nodes, make
-//!   blocks large so that they are few.
+//!   whole graph on its worker before it runs its own nodes (about 50 to
+//!   65 ns per node): for graphs of millions of nodes, make blocks large
+//!   so that they are few.
 //!   `Dask::set_block_size` sets the iterations per block; by default each
 //!   loop is cut into about sixteen blocks per thread of the cluster, so dask
 //!   balances them, and workers that join later take later blocks.
