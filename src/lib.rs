@@ -117,8 +117,8 @@ pub use taskgraph_macros::delayed;
 pub use taskgraph_macros::graph;
 
 pub use taskgraph_runtime::{
-    blocking, cancelled, Error, FamilyInfo, FamilyProgress, Graph, Handle, LoopVar, Progress,
-    Runtime, RuntimeBuilder, TaskInfo,
+    blocking, cancelled, Computing, Error, FamilyInfo, FamilyProgress, Graph, Handle, LoopVar,
+    Progress, Runtime, RuntimeBuilder, TaskInfo,
 };
 
 pub use taskgraph_runtime::{observe, progress, stream, trace, view};

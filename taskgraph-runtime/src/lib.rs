@@ -49,7 +49,7 @@ pub use runtime::Graph;
 pub use runtime::{Runtime, RuntimeBuilder};
 pub use site::FamilyInfo;
 pub use site::{LoopVar, TaskInfo};
-pub use spawn::Handle;
+pub use spawn::{Computing, Handle};
 
 /// Items the generated code uses. Not a public API.
 #[doc(hidden)]

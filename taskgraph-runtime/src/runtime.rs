@@ -593,6 +593,80 @@ impl Runtime {
         })
     }
 
+    /// Runs `graph` on the pool and returns a future of its output, for
+    /// async code: `rt.compute_async(g).await` returns what
+    /// [`compute`](Runtime::compute) would, without blocking the thread
+    /// that awaits it (a tokio worker, say, goes on with its other tasks).
+    ///
+    /// The graph starts at once, as with [`spawn`](Runtime::spawn) (which
+    /// this is, plus a [`Computing`] future that cancels on drop); the
+    /// future resolves when it ends: the run's end wakes the awaiting task
+    /// once, through its [`Waker`](std::task::Waker), so any executor
+    /// works and nothing polls in a loop. Dropping the future before it is
+    /// ready cancels the graph as [`Handle::cancel`] does: tasks already
+    /// running finish, no other starts, every value produced is dropped.
+    /// To let a graph go on regardless, await a handle instead:
+    /// `rt.spawn(g).await` (dropping that future detaches the run).
+    ///
+    /// Cost: as `spawn` plus one lock per pending poll; a graph awaited
+    /// holds one of the runtime's driver threads (parked) while it runs,
+    /// as a spawned graph does, and none while it is not running.
+    ///
+    /// # Errors
+    /// As [`compute`](Runtime::compute); [`Error::Cancelled`] if the graph
+    /// was cancelled through [`Computing::handle`].
+    ///
+    /// ```
+    /// use taskdag::{delayed, graph, Runtime};
+    ///
+    /// #[delayed]
+    /// fn inc(x: i64) -> i64 {
+    ///     x + 1
+    /// }
+    /// #[delayed]
+    /// fn add(x: i64, y: i64) -> i64 {
+    ///     x + y
+    /// }
+    ///
+    /// async fn total(rt: &Runtime, n: i64) -> Result<i64, taskdag::Error> {
+    ///     rt.compute_async(graph! {
+    ///         let zs: Vec<_> = (0..n).map(|i| inc(i)).collect();
+    ///         tree_reduce(zs, add)
+    ///     })
+    ///     .await
+    /// }
+    ///
+    /// let rt = Runtime::new(2)?;
+    /// // Any executor; here a minimal one, so the example needs no crate.
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     struct Unpark(std::thread::Thread);
+    /// #     impl std::task::Wake for Unpark {
+    /// #         fn wake(self: std::sync::Arc<Self>) { self.0.unpark() }
+    /// #     }
+    /// #     let waker = std::sync::Arc::new(Unpark(std::thread::current())).into();
+    /// #     let mut cx = std::task::Context::from_waker(&waker);
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         match f.as_mut().poll(&mut cx) {
+    /// #             std::task::Poll::Ready(v) => return v,
+    /// #             std::task::Poll::Pending => std::thread::park(),
+    /// #         }
+    /// #     }
+    /// # }
+    /// assert_eq!(block_on(total(&rt, 100))?, 5050);
+    /// # Ok::<(), taskdag::Error>(())
+    /// ```
+    ///
+    /// [`Computing`]: crate::Computing
+    /// [`Computing::handle`]: crate::Computing::handle
+    pub fn compute_async<G>(&self, graph: G) -> crate::spawn::Computing<G::Output>
+    where
+        G: Graph + Send + 'static,
+        G::Output: Send + 'static,
+    {
+        crate::spawn::Computing::new(self.spawn(graph), true)
+    }
+
     /// Attaches `observer` to every run that starts on this runtime until
     /// the returned guard is dropped (see [`Observer`]).
     ///

@@ -12,10 +12,21 @@
 //! whether it did, so each subscribed wake-up is either called or withdrawn,
 //! never both (loom model: `wake_or_withdraw_exactly_once`).
 //!
+//! A future awaiting the result (`spawn::Computing`) subscribes its task's
+//! `Waker` the same way, with `poll_finished`: the first poll that finds
+//! the run going adds the waker to the list, a later one replaces it in
+//! place when the task moved (`Waker::will_wake`), so a future holds one
+//! subscription however often it is polled. Either the poll finds the run
+//! finished, or `finish` takes the waker and wakes it once; a future
+//! dropped while pending withdraws it with `unsubscribe` (loom models:
+//! `a_polled_waker_is_woken_once_or_sees_the_end`,
+//! `a_dropped_future_withdraws_its_waker_or_is_woken`).
+//!
 //! Dropping the handle (detaching) drops only its `Arc`: the run keeps its
 //! own and finishes; the result is dropped with the last `Arc`.
 
 use std::any::Any;
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
@@ -23,6 +34,22 @@ use crate::sync::{AtomicBool, Condvar, Mutex, MutexGuard, Ordering};
 
 /// A wake-up for a reader waiting for the result.
 pub(crate) type Wake = Box<dyn FnOnce() + Send>;
+
+/// A subscribed wake-up: a call, or an async task's waker (replaceable
+/// in place when the task is polled again with another one).
+enum Waiter {
+    Call(Wake),
+    Task(Waker),
+}
+
+impl Waiter {
+    fn wake(self) {
+        match self {
+            Waiter::Call(f) => f(),
+            Waiter::Task(w) => w.wake(),
+        }
+    }
+}
 
 /// What the run ended with.
 pub(crate) enum Ended<T> {
@@ -38,7 +65,7 @@ struct State<T> {
     /// A reader moved the result out.
     taken: bool,
     finished: bool,
-    waiting: Vec<(u64, Wake)>,
+    waiting: Vec<(u64, Waiter)>,
     next_id: u64,
 }
 
@@ -79,8 +106,8 @@ impl<T> Finish<T> {
         self.done.store(true, Ordering::SeqCst);
         drop(s);
         self.cv.notify_all();
-        for (_, wake) in waiting {
-            wake();
+        for (_, waiter) in waiting {
+            waiter.wake();
         }
     }
 
@@ -99,8 +126,40 @@ impl<T> Finish<T> {
         }
         let id = s.next_id;
         s.next_id += 1;
-        s.waiting.push((id, wake));
+        s.waiting.push((id, Waiter::Call(wake)));
         Some(id)
+    }
+
+    /// For a future's `poll`: true if the run has finished; else `waker`
+    /// is subscribed, to be woken once when it finishes. `id` is the
+    /// future's subscription, `0` before its first pending poll: set here,
+    /// and on a later poll its waker is replaced unless it would wake the
+    /// same task. Once this returns true the subscription is gone (taken
+    /// by `finish`, or never made); a future dropped while pending
+    /// withdraws it with [`unsubscribe`](Finish::unsubscribe).
+    pub(crate) fn poll_finished(&self, id: &mut u64, waker: &Waker) -> bool {
+        if self.is_finished() {
+            return true;
+        }
+        let mut s = self.lock();
+        if s.finished {
+            return true;
+        }
+        if *id != 0 {
+            // Still subscribed: only `finish` (which sets `finished`, seen
+            // above) and the future itself remove its entry.
+            if let Some((_, Waiter::Task(w))) = s.waiting.iter_mut().find(|(i, _)| *i == *id) {
+                if !w.will_wake(waker) {
+                    *w = waker.clone();
+                }
+                return false;
+            }
+            debug_assert!(false, "taskgraph internal error: a lost subscription");
+        }
+        *id = s.next_id;
+        s.next_id += 1;
+        s.waiting.push((*id, Waiter::Task(waker.clone())));
+        false
     }
 
     /// Withdraws the wake-up `id`; true if it had not been taken to be
@@ -109,9 +168,9 @@ impl<T> Finish<T> {
         let mut s = self.lock();
         match s.waiting.iter().position(|(i, _)| *i == id) {
             Some(k) => {
-                let (_, wake) = s.waiting.swap_remove(k);
+                let (_, waiter) = s.waiting.swap_remove(k);
                 drop(s);
-                drop(wake);
+                drop(waiter);
                 true
             }
             None => false,
@@ -267,6 +326,76 @@ mod loom_models {
             assert!(matches!(reader.take(), Ended::Result(Err(_))));
             drop(reader);
             assert_eq!(drops.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    /// A waker that counts its wake-ups (the counter is loom's, so the
+    /// model sees the race on it; the `Arc` only keeps it alive).
+    struct Count(AtomicUsize);
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    fn counting() -> (std::sync::Arc<Count>, std::task::Waker) {
+        let c = std::sync::Arc::new(Count(AtomicUsize::new(0)));
+        (c.clone(), std::task::Waker::from(c))
+    }
+    fn woken(c: &Count) -> usize {
+        c.0.load(Ordering::SeqCst)
+    }
+
+    /// A future is polled while the run finishes, then polled again with
+    /// another waker (its task moved to another thread): either a poll sees
+    /// the end, or the waker registered last is woken exactly once; a
+    /// replaced waker is never woken, and the last poll sees the end.
+    #[test]
+    fn a_polled_waker_is_woken_once_or_sees_the_end() {
+        loom::model(|| {
+            let f: Arc<Finish<u32>> = Arc::new(Finish::new());
+            let f2 = Arc::clone(&f);
+            let finisher = loom::thread::spawn(move || f2.finish(Ended::Result(Ok(7))));
+            let (a, wa) = counting();
+            let (b, wb) = counting();
+            let mut id = 0;
+            let first = f.poll_finished(&mut id, &wa);
+            let second = !first && f.poll_finished(&mut id, &wb);
+            finisher.join().unwrap();
+            let (a, b) = (woken(&a), woken(&b));
+            match (first, second) {
+                // Finished before the first poll: nothing subscribed.
+                (true, _) => assert_eq!((a, b), (0, 0)),
+                // Finished between the polls: the first waker was woken,
+                // and the second poll saw the end.
+                (false, true) => assert_eq!((a, b), (1, 0)),
+                // Finished after both: the replacing waker, once.
+                (false, false) => assert_eq!((a, b), (0, 1)),
+            }
+            assert!(f.poll_finished(&mut id, &wb));
+            assert!(matches!(f.take(), Ended::Result(Ok(7))));
+        });
+    }
+
+    /// A future polled once is dropped (withdraws its waker) while the run
+    /// finishes: the waker is woken or withdrawn, exactly once, and the
+    /// list is left empty.
+    #[test]
+    fn a_dropped_future_withdraws_its_waker_or_is_woken() {
+        loom::model(|| {
+            let f: Arc<Finish<u32>> = Arc::new(Finish::new());
+            let f2 = Arc::clone(&f);
+            let finisher = loom::thread::spawn(move || f2.finish(Ended::Result(Ok(7))));
+            let (a, wa) = counting();
+            let mut id = 0;
+            let done = f.poll_finished(&mut id, &wa);
+            let withdrawn = !done && f.unsubscribe(id);
+            finisher.join().unwrap();
+            if done {
+                assert_eq!(woken(&a), 0);
+            } else {
+                assert_eq!(woken(&a) + usize::from(withdrawn), 1);
+            }
+            assert!(f.lock().waiting.is_empty());
         });
     }
 

@@ -18,8 +18,11 @@ mod feed;
 pub use feed::SpawnedOutput;
 
 use std::collections::VecDeque;
+use std::future::{Future, IntoFuture};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -455,6 +458,162 @@ impl<T> Handle<T> {
             Ended::Result(r) => r,
             Ended::Panic(p) => std::panic::resume_unwind(p),
         }
+    }
+}
+
+/// Awaiting a handle waits for its graph without blocking the executor:
+/// `rt.spawn(g).await` is [`wait`](Handle::wait) for async code (see
+/// [`Computing`]). Dropping the future before it is ready detaches the
+/// run, as dropping the handle does; [`Runtime::compute_async`] gives a
+/// future that cancels the graph instead.
+///
+/// ```
+/// use taskdag::{delayed, graph, Runtime};
+///
+/// #[delayed]
+/// fn inc(x: i64) -> i64 {
+///     x + 1
+/// }
+///
+/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     struct Unpark(std::thread::Thread);
+/// #     impl std::task::Wake for Unpark {
+/// #         fn wake(self: std::sync::Arc<Self>) { self.0.unpark() }
+/// #     }
+/// #     let waker = std::sync::Arc::new(Unpark(std::thread::current())).into();
+/// #     let mut cx = std::task::Context::from_waker(&waker);
+/// #     let mut f = std::pin::pin!(f);
+/// #     loop {
+/// #         match f.as_mut().poll(&mut cx) {
+/// #             std::task::Poll::Ready(v) => return v,
+/// #             std::task::Poll::Pending => std::thread::park(),
+/// #         }
+/// #     }
+/// # }
+/// let rt = Runtime::new(2)?;
+/// let h = rt.spawn(graph! { inc(inc(1)) });
+/// // In an `async fn` (any executor: tokio, smol, a hand-written one):
+/// let three = block_on(async { h.await })?;
+/// assert_eq!(three, 3);
+/// # Ok::<(), taskdag::Error>(())
+/// ```
+///
+/// [`Runtime::compute_async`]: crate::Runtime::compute_async
+impl<T> IntoFuture for Handle<T> {
+    type Output = Result<T, Error>;
+    type IntoFuture = Computing<T>;
+
+    fn into_future(self) -> Computing<T> {
+        Computing::new(self, false)
+    }
+}
+
+/// A graph's output, awaited: the future of
+/// [`Runtime::compute_async`] and of `handle.await` (a [`Handle`] is
+/// [`IntoFuture`]). It resolves with what [`Runtime::compute`] would
+/// return: the output, or the graph's [`Error`] (a panic outside any task
+/// is raised again where it is polled, as `compute` would).
+///
+/// The graph runs on the runtime's pool whether or not the future is
+/// polled; awaiting it holds no thread. A pending poll subscribes the
+/// task's [`Waker`](std::task::Waker) in the run's result cell (once: a
+/// later poll replaces it there), and the end of the run wakes it once, so
+/// it works with any executor and is never polled in a loop. Cost: one
+/// lock per pending poll, beyond [`Runtime::spawn`]'s.
+///
+/// Dropped before it is ready, the future withdraws its waker and, from
+/// `compute_async`, cancels the graph as [`Handle::cancel`] does (tasks
+/// already running finish, no other starts, every value produced is
+/// dropped); from `handle.await`, it detaches the run as dropping the
+/// handle does. Polling it again after it returned its output panics.
+///
+/// [`Runtime::compute`]: crate::Runtime::compute
+/// [`Runtime::compute_async`]: crate::Runtime::compute_async
+/// [`Runtime::spawn`]: crate::Runtime::spawn
+#[must_use = "futures do nothing unless awaited; dropped, this one cancels (compute_async) or detaches (handle.await) its graph"]
+pub struct Computing<T> {
+    /// The run; `None` once the output was returned.
+    h: Option<Handle<T>>,
+    /// The waker's subscription in the run's result cell; `0` for none.
+    id: u64,
+    /// Cancel the run if dropped before it is ready.
+    cancel_on_drop: bool,
+}
+
+impl<T> Computing<T> {
+    pub(crate) fn new(h: Handle<T>, cancel_on_drop: bool) -> Self {
+        Computing {
+            h: Some(h),
+            id: 0,
+            cancel_on_drop,
+        }
+    }
+
+    /// The handle of the run being awaited: its
+    /// [`progress`](Handle::progress), [`cancel`](Handle::cancel)
+    /// (then the future resolves with [`Error::Cancelled`]). `None` once
+    /// the future has returned the output.
+    ///
+    /// ```
+    /// use taskdag::{delayed, graph, Runtime};
+    ///
+    /// #[delayed]
+    /// fn inc(x: i64) -> i64 {
+    ///     x + 1
+    /// }
+    ///
+    /// let rt = Runtime::new(2)?;
+    /// let fut = rt.compute_async(graph! {
+    ///     let v: Vec<_> = (0..10).map(|i| inc(i)).collect();
+    ///     v
+    /// });
+    /// assert_eq!(fut.handle().unwrap().progress().total, 10);
+    /// # drop(fut);
+    /// # Ok::<(), taskdag::Error>(())
+    /// ```
+    pub fn handle(&self) -> Option<&Handle<T>> {
+        self.h.as_ref()
+    }
+}
+
+impl<T> Future for Computing<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
+        // `Computing` is `Unpin`: nothing in it is pinned.
+        let this = &mut *self;
+        let h = this
+            .h
+            .as_ref()
+            .expect("a taskgraph future polled again after it returned its output");
+        if !h.s.out.poll_finished(&mut this.id, cx.waker()) {
+            return Poll::Pending;
+        }
+        // The subscription, if any, was taken by the run's end.
+        this.id = 0;
+        let h = this.h.take().expect("checked above");
+        Poll::Ready(h.take())
+    }
+}
+
+impl<T> Drop for Computing<T> {
+    fn drop(&mut self) {
+        let Some(h) = self.h.take() else { return };
+        if self.id != 0 {
+            h.s.out.unsubscribe(self.id);
+        }
+        if self.cancel_on_drop {
+            h.cancel();
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Computing<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Computing")
+            .field("handle", &self.h)
+            .field("cancel_on_drop", &self.cancel_on_drop)
+            .finish()
     }
 }
 
