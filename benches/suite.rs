@@ -1113,6 +1113,99 @@ fn fixed_cost(s: &Settings, p: &Pools) {
     println!();
 }
 
+/// `rt.compute_async(g).await` of the 3-task graph, from a tokio task,
+/// against `rt.compute(g)` called in the same task (which blocks its
+/// thread for the graph's time) and against what async code would write
+/// without `compute_async` to keep its thread free,
+/// `tokio::task::spawn_blocking(move || rt.compute(g)).await`; one of each
+/// in turn, so that drift affects all alike. On a current-thread tokio
+/// runtime (`block_on`) and inside a task spawned on a multi-threaded one.
+fn awaited(s: &Settings, p: &Pools) {
+    use std::sync::Arc;
+    let runs = if s.smoke { 200 } else { 20_000 };
+    fn three(rt: &Runtime) {
+        let (a, b) = (black_box(1u64), black_box(2u64));
+        let z = rt
+            .compute(graph! {
+                let x = zero::inc(a);
+                let y = zero::dec(b);
+                zero::add(x, y)
+            })
+            .expect("3-task graph failed");
+        assert_eq!(z, 3);
+    }
+    async fn three_async(rt: &Runtime) {
+        let (a, b) = (black_box(1u64), black_box(2u64));
+        let z = rt
+            .compute_async(graph! {
+                let x = zero::inc(a);
+                let y = zero::dec(b);
+                zero::add(x, y)
+            })
+            .await
+            .expect("3-task graph failed");
+        assert_eq!(z, 3);
+    }
+    async fn three_blocking(rt: &Arc<Runtime>) {
+        let rt = Arc::clone(rt);
+        tokio::task::spawn_blocking(move || three(&rt))
+            .await
+            .expect("3-task graph failed");
+    }
+    /// Medians in µs of `compute`, `compute_async` and `spawn_blocking`.
+    async fn all(rt: Arc<Runtime>, runs: usize) -> [f64; 3] {
+        for _ in 0..runs / 10 {
+            three(&rt);
+            three_async(&rt).await;
+            three_blocking(&rt).await;
+        }
+        let mut v = [(); 3].map(|_| Vec::with_capacity(runs));
+        for _ in 0..runs {
+            let t = Instant::now();
+            three(&rt);
+            v[0].push(t.elapsed().as_nanos() as f64 / 1000.0);
+            let t = Instant::now();
+            three_async(&rt).await;
+            v[1].push(t.elapsed().as_nanos() as f64 / 1000.0);
+            let t = Instant::now();
+            three_blocking(&rt).await;
+            v[2].push(t.elapsed().as_nanos() as f64 / 1000.0);
+        }
+        v.map(|mut v| {
+            v.sort_by(f64::total_cmp);
+            v[runs / 2]
+        })
+    }
+    println!(
+        "| tokio runtime | threads | `compute` | `compute_async(..).await` | `spawn_blocking(compute)` | async / compute | async / spawn_blocking |"
+    );
+    println!("|---|--:|--:|--:|--:|--:|--:|");
+    let line = |what: &str, threads: usize, [c, a, b]: [f64; 3]| {
+        println!(
+            "| {what} | {threads} | {c:.2} µs | {a:.2} µs | {b:.2} µs | {:.2} | {:.2} |",
+            a / c,
+            a / b
+        );
+    };
+    // Runtimes of their own: a task spawned on tokio holds its runtime.
+    for threads in [1, p.all] {
+        let rt = Arc::new(Runtime::new(threads).expect("runtime"));
+        let current = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("tokio runtime");
+        let r = current.block_on(all(Arc::clone(&rt), runs));
+        line("current-thread (`block_on`)", threads, r);
+        let multi = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .expect("tokio runtime");
+        let task = multi.spawn(all(Arc::clone(&rt), runs));
+        let r = multi.block_on(task).expect("tokio task");
+        line("multi-thread (2 workers, in a spawned task)", threads, r);
+    }
+    println!();
+}
+
 /// What observers cost per task: none attached (the hook is one branch on
 /// a run-level flag), an observer that does nothing (two clock reads and
 /// two calls per task), and the task stream (which also records each task).
@@ -1487,6 +1580,8 @@ pub fn run(args: &[String]) {
     allocations(&p, if smoke { &[256, 1024] } else { &[1024, 65536] });
     println!("## Fixed cost of one compute on a tiny graph\n");
     fixed_cost(&s, &p);
+    println!("## Awaiting a tiny graph from a tokio task (`compute_async`)\n");
+    awaited(&s, &p);
     if smoke {
         SLEEP_MAX_NS.store(200_000, Relaxed);
     }
