@@ -115,6 +115,18 @@ fn compute_async_returns_the_sequential_result_on_any_executor() {
     }
 }
 
+/// A small graph and a handle, awaited on the hand-written executor (the
+/// test Miri runs).
+#[test]
+fn a_small_graph_awaited() {
+    let rt = Runtime::new(2).unwrap();
+    let (r, polls, wakes) = block_on(rt.compute_async(tutorial(5)));
+    assert_eq!(r.unwrap(), tutorial_sequential(5));
+    assert_eq!(polls, 1 + wakes);
+    let (r, _, _) = block_on(rt.spawn(graph! { add(inc(1), inc(2)) }).into_future());
+    assert_eq!(r.unwrap(), 5);
+}
+
 /// A run that ends before the first poll needs no wake-up at all.
 #[test]
 fn a_finished_graph_is_ready_at_the_first_poll() {

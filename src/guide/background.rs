@@ -1,4 +1,5 @@
-//! Background runs (dask's `persist`), and graphs that read them.
+//! Background runs (dask's `persist`), graphs awaited from async code, and
+//! graphs that read them.
 //!
 //! # Spawn and a `Handle`
 //!
@@ -49,6 +50,77 @@
 //!     Err(still_running) => still_running.cancel(), // the handle, given back
 //! }
 //! # Ok::<(), taskdag::Error>(())
+//! ```
+//!
+//! # Awaiting a graph from async code
+//!
+//! A service that wants a graph's output inside an `async fn` (a tokio
+//! task, say) must not call `compute` there: that blocks the executor's
+//! thread, and every other task on it, for the graph's whole run. Await it
+//! instead:
+//!
+//! - [`rt.compute_async(g).await`](crate::Runtime::compute_async) returns
+//!   what `compute` would. The graph runs on the pool as a spawned one does;
+//!   the awaiting task is woken once, through its `Waker`, when the run
+//!   ends, so any executor works (tokio, smol, a hand-written `block_on`)
+//!   and nothing polls in a loop. Dropping the future before it is ready
+//!   (a `select!` that took another branch, a timeout) cancels the graph as
+//!   [`cancel()`](crate::Handle::cancel) does.
+//! - `rt.spawn(g).await`: a [`Handle`] is
+//!   [`IntoFuture`](std::future::IntoFuture); dropping that future detaches the run,
+//!   as dropping the handle does. Both futures are
+//!   [`Computing`](crate::Computing), whose `handle()` reads progress and
+//!   cancels while it is awaited.
+//!
+//! The library itself depends on no executor. Awaiting costs what `spawn`
+//! and `wait` cost (two hand-offs between threads, a few tens of
+//! microseconds in all), plus a lock per pending poll: about what
+//! `tokio::task::spawn_blocking(move || rt.compute(g))` costs, without a
+//! blocking-pool thread held for the graph's run (see `benches/README.md`).
+//!
+//! ```
+//! use std::time::Duration;
+//! use taskdag::{delayed, graph, Error, Runtime};
+//!
+//! #[delayed]
+//! fn square(x: u64) -> u64 {
+//!     x * x
+//! }
+//! #[delayed]
+//! fn add(x: u64, y: u64) -> u64 {
+//!     x + y
+//! }
+//! #[delayed]
+//! fn slow(i: u64) -> u64 {
+//!     std::thread::sleep(Duration::from_millis(2));
+//!     i
+//! }
+//!
+//! async fn sum_of_squares(rt: &Runtime, n: u64) -> Result<u64, Error> {
+//!     rt.compute_async(graph! {
+//!         let v: Vec<_> = (0..n).map(|i| square(i)).collect();
+//!         tree_reduce(v, add)
+//!     })
+//!     .await
+//! }
+//!
+//! let rt = Runtime::new(2)?;
+//! let tokio = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+//! tokio.block_on(async {
+//!     assert_eq!(sum_of_squares(&rt, 10).await?, 285);
+//!     // A handle awaits the same way.
+//!     assert_eq!(rt.spawn(graph! { add(square(3), square(4)) }).await?, 25);
+//!     // A timeout drops the future: the graph is cancelled.
+//!     let long = rt.compute_async(graph! {
+//!         let v: Vec<_> = (0..10_000).map(|i| slow(i)).collect();
+//!         tree_reduce(v, add)
+//!     });
+//!     let h = long.handle().unwrap().clone();
+//!     assert!(tokio::time::timeout(Duration::from_millis(20), long).await.is_err());
+//!     assert!(matches!(h.await, Err(Error::Cancelled)));
+//!     Ok::<(), Error>(())
+//! })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # Graphs on running graphs

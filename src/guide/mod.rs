@@ -8,7 +8,8 @@
 //!   dropped early.
 //! - [`runtime`]: the pool every graph shares, its settings, and shutdown.
 //! - [`failures`]: panics, `Err` through `?`, cancellation, timeouts and limits.
-//! - [`background`]: spawned graphs, their handles, and graphs that read them.
+//! - [`background`]: spawned graphs, their handles, graphs awaited from
+//!   async code, and graphs that read them.
 //! - [`seeing`]: pictures of a graph, progress bars, the task stream, the
 //!   performance report, the dashboard and `tracing`.
 //! - [`compile_errors`]: what the compiler catches, and how it says so.

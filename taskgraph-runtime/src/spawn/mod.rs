@@ -47,6 +47,9 @@ use crate::sync::{AtomicUsize, Ordering};
 /// - [`cancel`](Handle::cancel) stops the run: running tasks finish, no
 ///   other starts, every value produced is dropped, and `wait` returns
 ///   [`Error::Cancelled`].
+/// - In async code, `handle.await` returns what `wait` would without
+///   blocking the executor's thread (a `Handle` is [`IntoFuture`]; see
+///   [`Runtime::compute_async`] for a future that cancels when dropped).
 /// - A later graph reads a handle's outputs before they exist:
 ///   `tree_reduce(handle, f)` inside `graph!` takes a `Handle<Vec<T>>` (its
 ///   output moved in) or a reference to one (cloned, so several graphs can
