@@ -90,6 +90,7 @@ use crate::sync::{AtomicUsize, Ordering};
 /// spawned graphs).
 ///
 /// [`Runtime::spawn`]: crate::Runtime::spawn
+/// [`Runtime::compute_async`]: crate::Runtime::compute_async
 pub struct Handle<T> {
     pub(crate) s: Arc<Spawned<T>>,
 }
