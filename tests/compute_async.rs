@@ -127,6 +127,36 @@ fn a_small_graph_awaited() {
     assert_eq!(r.unwrap(), 5);
 }
 
+/// Graphs awaited one after another reuse the runtime's driver threads:
+/// no thread per call. (A driver may not be back among the idle ones
+/// when the next graph comes, so a few may take turns: one busy, at most
+/// `threads` idle ones kept, and one leaving may still be listed.)
+#[cfg(target_os = "linux")]
+#[test]
+fn graphs_awaited_one_after_another_start_no_thread_each() {
+    fn threads_named(prefix: &str) -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|name| name.starts_with(prefix))
+            .count()
+    }
+    let rt = Runtime::builder()
+        .threads(2)
+        .thread_name("awaitone")
+        .build()
+        .unwrap();
+    for n in 1..=200 {
+        let (r, _, _) = block_on(rt.compute_async(tutorial(n % 7 + 1)));
+        assert_eq!(r.unwrap(), tutorial_sequential(n % 7 + 1));
+    }
+    let drivers = threads_named("awaitone-spawn");
+    assert!(
+        (1..=4).contains(&drivers),
+        "{drivers} driver threads for 200 graphs"
+    );
+}
+
 /// A run that ends before the first poll needs no wake-up at all.
 #[test]
 fn a_finished_graph_is_ready_at_the_first_poll() {
