@@ -438,3 +438,75 @@ fn dropping_an_awaited_handle_detaches_the_run() {
     assert_eq!(other.wait().unwrap(), (0..100).sum::<i64>());
     assert_eq!(done.load(Ordering::SeqCst), 100);
 }
+
+/// Awaited from a tokio task, a graph's async tasks use that tokio
+/// runtime (its timers here) with no `RuntimeBuilder::tokio`: the graph
+/// is built where the caller's runtime is current.
+#[cfg(feature = "tokio")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_tasks_of_an_awaited_graph_use_the_callers_tokio_runtime() {
+    #[delayed]
+    async fn later(i: i64) -> i64 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        i * 3
+    }
+    let rt = Runtime::new(2).unwrap();
+    let v = rt
+        .compute_async(graph! {
+            let v: Vec<_> = (0..20).map(|i| inc(later(i))).collect();
+            tree_reduce(v, add)
+        })
+        .await
+        .unwrap();
+    assert_eq!(v, (0..20).map(|i| i * 3 + 1).sum::<i64>());
+    let h = rt.spawn(graph! { later(5) });
+    assert_eq!(h.await.unwrap(), 15);
+}
+
+/// Dropping the future of a graph whose async tasks are pending (on
+/// futures that never complete) cancels it: each pending future is
+/// dropped once, and the graph ends at once.
+#[test]
+fn dropping_the_future_drops_the_pending_async_tasks() {
+    struct Counted<'a>(&'a AtomicUsize);
+    impl Drop for Counted<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    static STARTED: AtomicUsize = AtomicUsize::new(0);
+    static DROPPED: AtomicUsize = AtomicUsize::new(0);
+    #[delayed]
+    async fn forever(i: i64) -> i64 {
+        let _guard = Counted(&DROPPED);
+        STARTED.fetch_add(1, Ordering::SeqCst);
+        std::future::pending::<()>().await;
+        i
+    }
+    let rt = Runtime::new(2).unwrap();
+    let mut fut = rt.compute_async(graph! {
+        let v: Vec<_> = (0..10).map(|i| inc(forever(i))).collect();
+        tree_reduce(v, add)
+    });
+    let (_, waker) = flag();
+    assert!(Pin::new(&mut fut)
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    let start = Instant::now();
+    while STARTED.load(Ordering::SeqCst) < 10 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the tasks never started"
+        );
+        std::thread::yield_now();
+    }
+    let h = fut.handle().unwrap().clone();
+    drop(fut);
+    assert!(matches!(h.wait(), Err(Error::Cancelled)));
+    assert_eq!(
+        DROPPED.load(Ordering::SeqCst),
+        10,
+        "each pending future dropped once"
+    );
+    assert_eq!(rt.compute(graph! { inc(1) }).unwrap(), 2);
+}

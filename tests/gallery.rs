@@ -3,6 +3,10 @@
 //! runs the very functions `cargo run --example` does (their `main`s are
 //! not called here).
 
+#[cfg(feature = "tokio")]
+#[path = "../examples/async_crawler.rs"]
+#[allow(dead_code)]
+mod async_crawler;
 #[path = "../examples/build_system.rs"]
 #[allow(dead_code)]
 mod build_system;
@@ -150,4 +154,43 @@ fn edit_distance_matches_the_plain_table() {
             "blocks of {size}"
         );
     }
+}
+
+/// The crawler (feature `tokio`) at 40 pages with 2 ms of latency: the
+/// sequential loop, `join_all` and the graph find the pages' statistics;
+/// a server that is not there is a task error naming the page's `fetch`.
+#[cfg(feature = "tokio")]
+#[test]
+fn async_crawler_counts_the_same_three_ways_and_names_a_failed_fetch() {
+    use async_crawler::{expected, graph, join_all, runtime, sequential, serve, FetchError};
+
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let port = serve(std::time::Duration::from_millis(2)).unwrap();
+    tokio.block_on(async {
+        let rt = runtime(3).unwrap();
+        let n = 40;
+        let want = expected(n);
+        assert_eq!((want.pages, want.words > 0), (40, true));
+        assert_eq!(sequential(port, n).await.unwrap(), want);
+        assert_eq!(join_all(port, n).await.unwrap(), want);
+        assert_eq!(graph(&rt, port, n).await.unwrap(), want);
+
+        // A port with no server: the first fetch to fail stops the graph.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let err = graph(&rt, closed, 8).await.unwrap_err();
+        let Error::TaskFailed { task, source, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(task.function(), "fetch");
+        let source = source.downcast_ref::<FetchError>().expect("a FetchError");
+        assert_eq!(task.indices, [source.page as u32]);
+    });
 }
