@@ -72,6 +72,9 @@
 //!   [`Computing`](crate::Computing), whose `handle()` reads progress and
 //!   cancels while it is awaited.
 //!
+//! A graph awaited (or spawned) where a tokio runtime is current polls its
+//! `#[delayed] async fn` tasks in that runtime's context (feature `tokio`),
+//! so they can use its timers and sockets: see the `async_crawler` example.
 //! The library itself depends on no executor. Awaiting costs what `spawn`
 //! and `wait` cost (two hand-offs between threads, a few tens of
 //! microseconds in all), plus a lock per pending poll: about what
