@@ -113,6 +113,46 @@ fn blend(l: &Cell, c: &Cell, r: &Cell) -> Cell {
     }
 }
 
+/// A future that asks to be polled again once before it is ready: an
+/// async task that really is pending once, with no reactor needed.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
+/// `inc` as an async task.
+#[delayed]
+async fn async_inc(x: i64) -> i64 {
+    YieldOnce(false).await;
+    x + 1
+}
+
+/// The tutorial with an async task in its loop.
+fn async_tutorial(n: i64) -> impl Graph<Output = i64> + Clone {
+    graph! {
+        let mut zs = Vec::new();
+        for i in 0..n {
+            let x = async_inc(i);
+            let y = dec(x);
+            let z = add(x, y);
+            zs.push(z);
+        }
+        tree_reduce(zs, add)
+    }
+}
+
 /// The tutorial's loop and tree summation.
 fn tutorial(n: i64) -> impl Graph<Output = i64> + Clone {
     graph! {
@@ -237,6 +277,14 @@ fn tutorial_on_two_workers() {
         report.blocks,
         workers.len()
     );
+}
+
+fn async_tasks_on_two_workers() {
+    let dask = cluster(2, 1);
+    let n = 64;
+    let got = dask.compute(n, async_tutorial).unwrap();
+    assert_eq!(got, local(async_tutorial(n)).unwrap());
+    assert_eq!(got, (0..n).map(|i| 2 * i + 1).sum::<i64>());
 }
 
 fn stencil_on_two_workers() {
@@ -761,6 +809,7 @@ fn per_worker<T>(report: &taskdag::cluster::GraphReport<T>) -> BTreeMap<&str, us
 const SCENARIOS: &[(&str, fn())] = &[
     ("tutorial_on_two_workers", tutorial_on_two_workers),
     ("stencil_on_two_workers", stencil_on_two_workers),
+    ("async_tasks_on_two_workers", async_tasks_on_two_workers),
     (
         "a_failing_task_is_the_same_error",
         a_failing_task_is_the_same_error,
