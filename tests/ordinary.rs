@@ -515,6 +515,70 @@ fn rows_collected_from_nested_maps() {
     }
 }
 
+/// Order-sensitive, so a row gathered out of order changes the result.
+#[delayed]
+fn digest(v: Vec<i64>) -> i64 {
+    v.into_iter().fold(7, mix)
+}
+#[delayed]
+fn digest_slice(v: &[i64]) -> i64 {
+    v.iter().copied().fold(7, mix)
+}
+
+#[test]
+fn rows_passed_whole_to_tasks() {
+    let (h, w) = (3i64, 5i64);
+    let rows_seq: Vec<Vec<i64>> = (0..h)
+        .map(|r| (0..w).map(|c| inc(10 * r + c)).collect())
+        .collect();
+    let want: Vec<(i64, i64, i64)> = rows_seq
+        .iter()
+        .map(|row| (digest(row.clone()), digest_slice(row), digest(row.clone())))
+        .collect();
+    for rt in runtimes() {
+        let got = rt
+            .compute(graph! {
+                let rows: Vec<Vec<_>> = (0..h).map(|r| (0..w).map(|c| inc(10 * r + c)).collect()).collect();
+                let mut out = Vec::new();
+                for r in 0..rows.len() {
+                    // By value (a clone), borrowed, and taken.
+                    let a = digest(rows[r].clone());
+                    let b = digest_slice(&rows[r]);
+                    let c = digest(rows[r]);
+                    out.push((a, b, c));
+                }
+                out
+            })
+            .unwrap();
+        assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn tree_reduce_with_a_closure_that_calls_a_binary_task() {
+    let v_seq: Vec<i64> = (0..8).map(inc).collect();
+    // The pairwise tree over eight values, then over the four sums.
+    let tree4 = |v: &[i64]| mix(mix(v[0], v[1]), mix(v[2], v[3]));
+    let tree8 = |v: &[i64]| mix(tree4(&v[..4]), tree4(&v[4..]));
+    let parts: Vec<i64> = (0..2).map(|k| tree4(&v_seq[4 * k..4 * k + 4])).collect();
+    let want = (tree8(&v_seq), mix(parts[0], parts[1]), tree8(&v_seq));
+    for rt in runtimes() {
+        let got = rt
+            .compute(graph! {
+                let v: Vec<_> = (0..8).map(|i| inc(i)).collect();
+                let f = |a, b| mix(a, b);
+                let mut parts = Vec::new();
+                for k in 0..2 {
+                    parts.push(tree_reduce(&v[4 * k..4 * k + 4], f));
+                }
+                let whole = tree_reduce(&v, |x, y| { mix(x, y) });
+                (whole, tree_reduce(parts, f), tree_reduce(v, f))
+            })
+            .unwrap();
+        assert_eq!(got, want);
+    }
+}
+
 #[test]
 fn expressions_read_elements_of_rows() {
     for rt in runtimes() {

@@ -1352,6 +1352,23 @@ impl Analyzer {
                 Value::Error
             }
         };
+        let closure = match strip_paren(&c.args[1]) {
+            Expr::Closure(cl) => Some(cl.clone()),
+            e => self.closure_of(e).map(|k| self.closures[k].clone()),
+        };
+        if let Some(cl) = closure {
+            return match self.reducing_closure(&cl) {
+                Some(f) => self.reduce_with(vec, &f),
+                None => {
+                    self.errors.push(error_spanned(
+                        &c.args[1],
+                        "a closure given to `tree_reduce` must call one binary `#[delayed]` function with its two arguments in order, as `|a, b| add(a, b)` does",
+                        "name the function, `tree_reduce(values, add)`, or write one that combines two values: `#[delayed] fn f(a: T, b: T) -> T`",
+                    ));
+                    Value::Error
+                }
+            };
+        }
         let f = match &c.args[1] {
             Expr::Path(p) if p.qself.is_none() && self.is_task_call(&p.path) => p.path.clone(),
             other => {
@@ -1363,6 +1380,48 @@ impl Analyzer {
                 return Value::Error;
             }
         };
+        self.reduce_with(vec, &f)
+    }
+
+    /// The `#[delayed]` function a closure given to `tree_reduce` calls:
+    /// `|a, b| add(a, b)` (or `add(&a, &b)`, or in a block) is `add`.
+    fn reducing_closure(&self, c: &ExprClosure) -> Option<Path> {
+        if c.inputs.len() != 2 || c.asyncness.is_some() {
+            return None;
+        }
+        let params: Vec<&Ident> = c
+            .inputs
+            .iter()
+            .map(|p| parse::simple_binding(p).map(|(_, i, _)| i))
+            .collect::<Option<_>>()?;
+        let mut body = strip_paren(&c.body);
+        while let Expr::Block(b) = body {
+            match b.block.stmts.as_slice() {
+                [syn::Stmt::Expr(e, None)] if b.label.is_none() => body = strip_paren(e),
+                _ => return None,
+            }
+        }
+        let Expr::Call(call) = body else { return None };
+        let Expr::Path(p) = &*call.func else { return None };
+        if p.qself.is_some() || !parse::is_task_path(&p.path) || call.args.len() != 2 {
+            return None;
+        }
+        // The function's name must mean the function here too, not one of
+        // the closure's parameters or a graph variable.
+        if p.path.get_ident().is_some_and(|i| params.contains(&i)) || !self.is_task_call(&p.path)
+        {
+            return None;
+        }
+        let arg = |e: &Expr| match strip_paren(e) {
+            Expr::Reference(r) if r.mutability.is_none() => parse::as_ident(&r.expr).cloned(),
+            e => parse::as_ident(e).cloned(),
+        };
+        (arg(&call.args[0]).as_ref() == Some(params[0])
+            && arg(&call.args[1]).as_ref() == Some(params[1]))
+        .then(|| p.path.clone())
+    }
+
+    fn reduce_with(&mut self, vec: Value, f: &Path) -> Value {
         let span = f.span();
         let params = (0..2)
             .map(|slot| Param {
@@ -1374,7 +1433,7 @@ impl Analyzer {
                 borrowed: false,
             })
             .collect();
-        let fam = self.new_family(&f, span, params);
+        let fam = self.new_family(f, span, params);
         self.families[fam].reduce = true;
         Value::Reduce {
             fam,
