@@ -1402,14 +1402,15 @@ impl Analyzer {
             }
         }
         let Expr::Call(call) = body else { return None };
-        let Expr::Path(p) = &*call.func else { return None };
+        let Expr::Path(p) = &*call.func else {
+            return None;
+        };
         if p.qself.is_some() || !parse::is_task_path(&p.path) || call.args.len() != 2 {
             return None;
         }
         // The function's name must mean the function here too, not one of
         // the closure's parameters or a graph variable.
-        if p.path.get_ident().is_some_and(|i| params.contains(&i)) || !self.is_task_call(&p.path)
-        {
+        if p.path.get_ident().is_some_and(|i| params.contains(&i)) || !self.is_task_call(&p.path) {
             return None;
         }
         let arg = |e: &Expr| match strip_paren(e) {
