@@ -202,6 +202,18 @@ enum Step {
     RowUpdate(usize, usize, usize),
     /// `sums.push(tree_reduce(&rows[r], mix))` (or over `v`).
     Reduce(usize),
+    /// `v[i] = twice(v[i], v[k])`, `twice` a closure over lazy values.
+    Closure(usize, usize),
+    /// `sums.push(tree_reduce(&rows[r], f))` (or over `v`), `f` a closure
+    /// named without a call.
+    ReduceWith(usize),
+    /// `sums.push(digest(&rows[r]))` (or of `v`): a row passed whole.
+    Digest(usize),
+    /// `sums.push(mix(*a, *b))` for each pair of
+    /// `v.iter().zip(v.iter().skip(1)).step_by(2)`.
+    Pairs,
+    /// `v` becomes the sums of its pairs, by a `while` loop: shorter.
+    Halve,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -211,7 +223,17 @@ fn step() -> impl Strategy<Value = Step> {
         (any::<usize>(), any::<usize>(), any::<usize>())
             .prop_map(|(r, c, k)| Step::RowUpdate(r, c, k)),
         any::<usize>().prop_map(Step::Reduce),
+        (any::<usize>(), any::<usize>()).prop_map(|(i, k)| Step::Closure(i, k)),
+        any::<usize>().prop_map(Step::ReduceWith),
+        any::<usize>().prop_map(Step::Digest),
+        Just(Step::Pairs),
+        Just(Step::Halve),
     ]
+}
+
+/// The closure the programs call, sequentially.
+fn twice(a: u64, b: u64) -> u64 {
+    mix(mix(a, b), b)
 }
 
 /// `tree_reduce`'s pairwise tree with `mix`, sequentially.
@@ -246,12 +268,40 @@ fn run_steps_sequentially(n: u64, steps: &[Step]) -> (u64, u64) {
                     rows[r][c] = mix(rows[r][c], v[k]);
                 }
             }
-            Step::Reduce(r) => {
+            Step::Reduce(r) | Step::ReduceWith(r) => {
                 if rows.is_empty() {
                     sums.push(tree(&v));
                 } else {
                     sums.push(tree(&rows[r % rows.len()]));
                 }
+            }
+            Step::Closure(i, k) => {
+                let (i, k) = (i % v.len(), k % v.len());
+                v[i] = twice(v[i], v[k]);
+            }
+            Step::Digest(r) => {
+                if rows.is_empty() {
+                    sums.push(digest(&v));
+                } else {
+                    sums.push(digest(&rows[r % rows.len()]));
+                }
+            }
+            Step::Pairs => {
+                for (a, b) in v.iter().zip(v.iter().skip(1)).step_by(2) {
+                    sums.push(mix(*a, *b));
+                }
+            }
+            Step::Halve => {
+                let mut new_v = Vec::new();
+                let mut k = 0;
+                while k + 1 < v.len() {
+                    new_v.push(mix(v[k], v[k + 1]));
+                    k += 2;
+                }
+                if k < v.len() {
+                    new_v.push(v[k]);
+                }
+                v = new_v;
             }
         }
     }
@@ -280,6 +330,8 @@ fn run_steps(rt: &Runtime, n: u64, steps: &[Step]) -> (u64, u64) {
         let mut v = &zs;
         let mut rows = Vec::new();
         let mut sums = Vec::new();
+        let twice = |a, b| mix(mix(a, b), b);
+        let f = |a, b| mix(a, b);
         for s in steps.iter() {
             match *s {
                 Step::Update(i, k) => {
@@ -300,6 +352,41 @@ fn run_steps(rt: &Runtime, n: u64, steps: &[Step]) -> (u64, u64) {
                     } else {
                         sums.push(tree_reduce(&rows[r % rows.len()], mix));
                     }
+                }
+                Step::Closure(i, k) => {
+                    let (i, k) = (i % v.len(), k % v.len());
+                    v[i] = twice(v[i], v[k]);
+                }
+                Step::ReduceWith(r) => {
+                    if rows.is_empty() {
+                        sums.push(tree_reduce(&v[..], f));
+                    } else {
+                        sums.push(tree_reduce(&rows[r % rows.len()], f));
+                    }
+                }
+                Step::Digest(r) => {
+                    if rows.is_empty() {
+                        sums.push(digest(&v[..]));
+                    } else {
+                        sums.push(digest(&rows[r % rows.len()]));
+                    }
+                }
+                Step::Pairs => {
+                    for (a, b) in v.iter().zip(v.iter().skip(1)).step_by(2) {
+                        sums.push(mix(*a, *b));
+                    }
+                }
+                Step::Halve => {
+                    let mut new_v = Vec::new();
+                    let mut k = 0;
+                    while k + 1 < v.len() {
+                        new_v.push(mix(v[k], v[k + 1]));
+                        k += 2;
+                    }
+                    if k < v.len() {
+                        new_v.push(v[k]);
+                    }
+                    v = new_v;
                 }
             }
         }
@@ -324,10 +411,12 @@ fn run_steps(rt: &Runtime, n: u64, steps: &[Step]) -> (u64, u64) {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
 
-    /// Random programs of in-place updates, rows of a vector of vectors,
-    /// `tree_reduce` inside a loop and the notebook's `while` loop over
-    /// persisted values, fused and node by node, against the same program
-    /// run sequentially.
+    /// Random programs of in-place updates, rows of a vector of vectors
+    /// (indexed, updated, reduced and passed whole), `tree_reduce` inside
+    /// a loop (with a function or a closure), closures, iterator adaptors,
+    /// and `while` loops over the persisted values (halving them, and the
+    /// notebook's at the end), fused and node by node, against the same
+    /// program run sequentially.
     #[test]
     fn random_programs_of_updates_rows_and_reductions_match_the_sequential_run(
         n in 1u64..40,
