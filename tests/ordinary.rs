@@ -579,6 +579,42 @@ fn tree_reduce_with_a_closure_that_calls_a_binary_task() {
     }
 }
 
+/// Associated functions marked one by one, neither taking `self` nor
+/// naming `Self`: called as `Ops::f(..)` inside `graph!`.
+struct Ops;
+
+impl Ops {
+    #[delayed]
+    fn double(x: i64) -> i64 {
+        2 * x
+    }
+
+    #[delayed]
+    pub fn weave(v: Vec<i64>, by: i64) -> i64 {
+        v.into_iter().fold(by, mix)
+    }
+}
+
+#[test]
+fn associated_functions_marked_delayed_one_by_one() {
+    let v_seq: Vec<i64> = (0..6).map(|i| Ops::double(inc(i))).collect();
+    let want = (Ops::weave(v_seq.clone(), 3), Ops::double(v_seq[2]));
+    for rt in runtimes() {
+        let got = rt
+            .compute(graph! {
+                let mut v = Vec::new();
+                for i in 0..6 {
+                    let y = inc(i);
+                    v.push(Ops::double(y));
+                }
+                let x = Ops::double(v[2]);
+                (Ops::weave(v, 3), x)
+            })
+            .unwrap();
+        assert_eq!(got, want);
+    }
+}
+
 #[test]
 fn expressions_read_elements_of_rows() {
     for rt in runtimes() {

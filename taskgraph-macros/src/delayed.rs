@@ -58,11 +58,15 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     check_signature(&f, &cx);
-    if matches!(f.sig.inputs.first(), Some(FnArg::Receiver(_))) || mentions_self(&f) {
-        // A method, or an associated function (it names `Self`): the
-        // companion and checks would be items inside an `impl`, where only
-        // functions, constants and types may go. `graph!` calls these as
-        // expressions (`s.mean()`, `Stats::of(v)`) and needs no companion.
+    if matches!(f.sig.inputs.first(), Some(FnArg::Receiver(_)))
+        || mentions_self(&f)
+        || crate::site::inside_impl(&f.sig.ident)
+    {
+        // A method, or an associated function (it names `Self`, or is
+        // written in an `impl`): the companion and checks would be items
+        // inside an `impl`, where only functions, constants and types may
+        // go. `graph!` calls these as expressions (`s.mean()`,
+        // `Stats::of(v)`) and needs no companion.
         if let Some(span) = opts.cache {
             cx.push(syn::Error::new(span, CACHE_ON_FREE_FN));
         }

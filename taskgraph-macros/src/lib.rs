@@ -11,6 +11,7 @@ mod delayed;
 mod diag;
 mod graph;
 mod paths;
+mod site;
 
 // Documented where `taskdag` re-exports it: rustdoc appends an inlined
 // item's own documentation to the re-export's, so any text here would show

@@ -1,7 +1,7 @@
-//! `#[delayed]` on functions inside an `impl` block, one by one: a method
-//! and an associated function that names `Self` get their signatures
-//! checked and add nothing to the `impl`; `graph!` calls them as
-//! expressions on lazy values. A free function whose body has an `impl`
+//! `#[delayed]` on functions inside an `impl` block, one by one: a method,
+//! an associated function that names `Self` and one that does not get
+//! their signatures checked and add nothing to the `impl`; `graph!` calls
+//! them as expressions on lazy values. A free function whose body has an `impl`
 //! of its own naming `Self` is still a task.
 
 use taskdag::{delayed, graph, Runtime};
@@ -24,6 +24,11 @@ impl Stats {
     #[delayed]
     fn mean(&self) -> f64 {
         self.sum / self.n as f64
+    }
+
+    #[delayed]
+    pub fn spread(v: &[f64]) -> f64 {
+        v.iter().copied().fold(f64::MIN, f64::max) - v.iter().copied().fold(f64::MAX, f64::min)
     }
 }
 
@@ -53,6 +58,13 @@ pub fn main() {
         })
         .unwrap();
     assert_eq!(got, Stats::of(load(5)).mean());
+    let spread = rt
+        .compute(graph! {
+            let v = load(5);
+            Stats::spread(&v)
+        })
+        .unwrap();
+    assert_eq!(spread, 4.0);
     let twice = rt
         .compute(graph! {
             let v = load(4);
