@@ -169,6 +169,11 @@ pub mod cluster {
 ///   otherwise.
 /// - [`BorrowsArgument`](contract::BorrowsArgument): `f(&x)` needs `f`'s
 ///   parameter to be a reference.
+/// - [`HandleRead`](contract::HandleRead), through
+///   [`PlainRead`](contract::PlainRead): a spawned graph's `Handle` read
+///   inside `graph!` as if it were its values (`h[i]`, `h.len()`,
+///   `for x in &h`). Read it with `tree_reduce(&h, f)`, through a variable
+///   the graph assigns (`let mut l = &h;`), or wait for it first.
 /// - [`Lazy`](contract::Lazy) and [`LazyVec`](contract::LazyVec): a lazy
 ///   value, and a vector of them, while the graph is built;
 ///   [`ByValue`](contract::ByValue) and [`ByRef`](contract::ByRef): how a
@@ -176,9 +181,9 @@ pub mod cluster {
 pub mod contract {
     pub use taskgraph_runtime::__private::{
         again, captures, delayed, expect_borrow, lift, reduce_function, task_output, task_param,
-        task_ref_param, BorrowsArgument, ByRef, ByValue, Captures, Delayed, Fallible, Input, Lazy,
-        LazyVec, ReduceFunction, RepeatedOutput, SharedBorrow, SharedInput, TaskErrorType,
-        TaskOutput, TaskParam, TaskRefParam,
+        task_ref_param, BorrowsArgument, ByRef, ByValue, Captures, Delayed, Fallible, HandleRead,
+        Input, Lazy, LazyVec, PlainRead, ReduceFunction, RepeatedOutput, SharedBorrow, SharedInput,
+        TaskErrorType, TaskOutput, TaskParam, TaskRefParam,
     };
 }
 

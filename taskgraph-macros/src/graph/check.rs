@@ -224,6 +224,9 @@ pub(crate) struct PlainCode<'a> {
     closures: usize,
     loops: usize,
     pub errors: Vec<syn::Error>,
+    /// Captured variables read as plain data (`x[i]`, `x.len()`,
+    /// `x.iter()`): checked not to be a spawned graph's `Handle`.
+    pub reads: Vec<Ident>,
 }
 
 impl<'a> PlainCode<'a> {
@@ -235,6 +238,7 @@ impl<'a> PlainCode<'a> {
             closures: 0,
             loops: 0,
             errors: Vec::new(),
+            reads: Vec::new(),
         }
     }
 
@@ -294,6 +298,15 @@ impl<'a> PlainCode<'a> {
         self.shadowed.push(HashSet::new());
         f(self);
         self.shadowed.pop();
+    }
+
+    /// `x` in `x[i]`, `x.len()`, ...: a captured variable read as data.
+    pub(crate) fn read_captured(&mut self, e: &Expr) {
+        if let Some(i) = parse::as_ident(e) {
+            if !self.is_shadowed(i) && parse::starts_lower(i) && (self.lookup)(i) == Name::Outside {
+                self.reads.push(i.clone());
+            }
+        }
     }
 
     /// `place = ..` or `place op= ..`: a captured variable may not change.
@@ -373,6 +386,20 @@ impl<'ast> Visit<'ast> for PlainCode<'_> {
 
     fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
         let name = m.method.to_string();
+        if matches!(
+            name.as_str(),
+            "len"
+                | "is_empty"
+                | "iter"
+                | "to_vec"
+                | "first"
+                | "last"
+                | "get"
+                | "windows"
+                | "chunks"
+        ) {
+            self.read_captured(&m.receiver);
+        }
         let plain_len = (name == "len" || name == "is_empty") && m.args.is_empty();
         // `v.len()`, `rows.len()` and `rows[r].len()` are plain.
         let vec_recv = match &*m.receiver {
@@ -443,6 +470,7 @@ impl<'ast> Visit<'ast> for PlainCode<'_> {
     }
 
     fn visit_expr_index(&mut self, i: &'ast syn::ExprIndex) {
+        self.read_captured(&i.expr);
         match parse::as_ident(&i.expr) {
             Some(v) if self.lazy(v) == Some(VarKind::LazyVec) && self.sub.is_none() => {
                 self.errors.push(lazy_index(i.bracket_token.span.join()));

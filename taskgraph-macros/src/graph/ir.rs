@@ -26,6 +26,10 @@ pub(crate) struct Graph {
     /// The sources written `&h` with `h` captured: the graph borrows `h`
     /// (a reference made before the graph's closure), as `&h` means.
     pub borrowed: Vec<(usize, Expr)>,
+    /// Captured variables the graph's plain code reads as data (`x[i]`,
+    /// `x.len()`, `for a in &x`): each is checked not to be a spawned
+    /// graph's `Handle`, which is not its values.
+    pub plain_reads: Vec<Ident>,
 }
 
 /// One call site: every node it makes at run time shares this code.

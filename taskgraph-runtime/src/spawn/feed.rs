@@ -129,3 +129,49 @@ impl<'a, T: Clone + Send + Sync> IntoLazy for &'a Handle<T> {
         SpawnedOutput(self)
     }
 }
+
+/// A captured value read as plain data inside `graph!` (`x[i]`, `x.len()`,
+/// `for a in &x`): [`HandleRead::check`] is chosen for a [`Handle`], whose
+/// bound reports that mistake at the user's token; for anything else the
+/// method of `PlainReadOk` is, and does nothing.
+pub struct PlainRead<'a, T: ?Sized>(pub &'a T);
+
+/// Inside `graph!`, a spawned graph's [`Handle`] is not a vector: its
+/// values do not exist until its graph runs.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is the output of a spawned graph: its `Handle` cannot be read as plain data inside `graph!`",
+    label = "a `Handle`, read here as if it were its values",
+    note = "inside `graph!`, read it as a vector of lazy values with `tree_reduce(&h, f)`, or bind it first and assign to the variable in the graph (`let mut l = &h; .. l = next;` or `l[i] = f(l[i]);`)",
+    note = "or wait for its values before the graph (`let values = h.wait()?;`) and capture those"
+)]
+pub trait HandleRead {}
+
+impl<T> PlainRead<'_, Handle<T>> {
+    /// Reports the mistake (see [`HandleRead`]).
+    #[inline(always)]
+    pub fn check(&self)
+    where
+        T: HandleRead,
+    {
+    }
+}
+
+impl<T> PlainRead<'_, &Handle<T>> {
+    /// Reports the mistake (see [`HandleRead`]).
+    #[inline(always)]
+    pub fn check(&self)
+    where
+        T: HandleRead,
+    {
+    }
+}
+
+/// The check of any other captured value: nothing to report.
+#[doc(hidden)]
+pub trait PlainReadOk {
+    /// Does nothing.
+    #[inline(always)]
+    fn check(&self) {}
+}
+
+impl<T: ?Sized> PlainReadOk for PlainRead<'_, T> {}

@@ -15,7 +15,7 @@
 
 mod feed;
 
-pub use feed::SpawnedOutput;
+pub use feed::{HandleRead, PlainRead, PlainReadOk, SpawnedOutput};
 
 use std::collections::VecDeque;
 use std::future::{Future, IntoFuture};

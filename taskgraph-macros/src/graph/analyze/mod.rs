@@ -74,6 +74,8 @@ pub(crate) struct Analyzer {
     promote: Vec<Promote>,
     /// Sources written `&h`, `h` captured: borrowed outside the graph.
     borrowed: Vec<(usize, Expr)>,
+    /// Captured variables read as plain data (see `Graph::plain_reads`).
+    plain_reads: Vec<Ident>,
     /// The analysed statements and final value.
     done: Option<(Vec<Stmt>, Value)>,
     pub errors: Vec<syn::Error>,
@@ -126,6 +128,7 @@ fn analyze_with(stmts_in: &[syn::Stmt], end: Span, promoted: Vec<Promote>) -> An
         promote: Vec::new(),
         done: None,
         borrowed: Vec::new(),
+        plain_reads: Vec::new(),
         errors: Vec::new(),
     };
     let mut top = Vec::new();
@@ -173,6 +176,7 @@ fn finish(mut a: Analyzer, cx: &Ctxt) -> Option<Graph> {
         jumps: a.jumps,
         sources: a.sources,
         borrowed: a.borrowed,
+        plain_reads: a.plain_reads,
     })
 }
 
@@ -301,9 +305,21 @@ impl Analyzer {
             None => v.visit_expr(e),
         }
         let found = std::mem::take(&mut v.errors);
+        let reads = std::mem::take(&mut v.reads);
+        drop(v);
         let n = found.len();
         self.errors.extend(found);
+        self.plain_reads(reads);
         n
+    }
+
+    /// Captured variables read as plain data: each checked once.
+    fn plain_reads(&mut self, reads: Vec<Ident>) {
+        for i in reads {
+            if !self.plain_reads.iter().any(|r| *r == i) {
+                self.plain_reads.push(i);
+            }
+        }
     }
 
     fn check_plain_stmt(&mut self, s: &syn::Stmt) {
@@ -312,7 +328,10 @@ impl Analyzer {
         let mut v = PlainCode::new(&lookup).in_loops(self.loops);
         v.visit_stmt(s);
         let found = std::mem::take(&mut v.errors);
+        let reads = std::mem::take(&mut v.reads);
+        drop(v);
         self.errors.extend(found);
+        self.plain_reads(reads);
     }
 
     /// A statement list; with `want_tail`, a final expression without a
@@ -574,6 +593,17 @@ impl Analyzer {
                     Some(src) => self.check_src(src),
                     None => {
                         self.check_plain_in(&f.expr, Some(Ctx::LoopBound));
+                        // `for x in &v` / `for x in v`: `v` read as data.
+                        let over = match strip_paren(&f.expr) {
+                            Expr::Reference(r) => &*r.expr,
+                            e => e,
+                        };
+                        let lookup = |i: &Ident| self.name_of(i);
+                        let mut v = PlainCode::new(&lookup);
+                        v.read_captured(over);
+                        let reads = std::mem::take(&mut v.reads);
+                        drop(v);
+                        self.plain_reads(reads);
                     }
                 }
                 if let Some(a) = f.attrs.first() {

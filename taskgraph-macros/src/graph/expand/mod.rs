@@ -150,9 +150,11 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
             static #infos_ident: [#info_ty; #n] = [#(#infos),*];
         }
     });
+    let reads = plain_reads(g);
     let inner = quote_spanned!(tail_span(g)=> {
         #prelude
         #infos
+        #reads
         #(#decls)*
         #(#stmts)*
         let #out = #tail;
@@ -254,6 +256,24 @@ fn table_family(g: &Graph, low: &Lowering<'_>, k: usize) -> Option<usize> {
 
 /// The reference to the captured value of source `k`, when it is written
 /// `&h`: made before the graph's closure, which captures the reference.
+/// `x[i]`, `x.len()`, `for a in &x` with `x` captured: a check, at `x`,
+/// that `x` is not a spawned graph's `Handle` (which is not its values).
+fn plain_reads(g: &Graph) -> TokenStream {
+    if g.plain_reads.is_empty() {
+        return TokenStream::new();
+    }
+    let ok = private("PlainReadOk", Span::call_site());
+    let checks = g.plain_reads.iter().map(|x| {
+        let read = private("PlainRead", x.span());
+        quote_spanned!(x.span()=> #read(&#x).check();)
+    });
+    quote!({
+        #[allow(unused_imports)]
+        use #ok as _;
+        #(#checks)*
+    })
+}
+
 fn borrowed_ident(k: usize) -> Ident {
     Ident::new(&format!("__tg_borrowed{k}"), Span::mixed_site())
 }
