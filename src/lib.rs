@@ -23,9 +23,10 @@ extern crate self as taskdag;
 /// Not allowed, each with a compile error that says why: `unsafe`,
 /// `extern` or variadic functions, `async` methods, `&mut self` and `&mut`
 /// parameters, `impl Trait` parameters, and `#[delayed]` on anything but a
-/// function or an `impl` block. On an `impl` block (or a method) it checks
-/// the signatures; methods are then called inside `graph!` as expressions
-/// on lazy values (`s.mean()`), each an anonymous task.
+/// function or an `impl` block. On an `impl` block (or a method or
+/// associated function in one) it checks the signatures; these are then
+/// called inside `graph!` as expressions on lazy values (`s.mean()`,
+/// `Stats::of(v)`), each an anonymous task.
 ///
 /// ```
 /// use taskdag::{delayed, graph, Runtime};
@@ -69,7 +70,8 @@ pub use taskgraph_macros::delayed;
 /// token, saying what to write instead. `let`s, loops, `if`/`match` on plain
 /// values, vectors of lazy values (and vectors of them), `v[i]`, in-place
 /// updates `v[i] = f(v[i], v[k])`, closures, a spawned graph's outputs read
-/// as a vector of lazy values, `tree_reduce(v, f)` and `f(x)?` are all
+/// as a vector of lazy values, `tree_reduce(v, f)` (`f` a binary task or a
+/// closure calling one) and `f(x)?` are all
 /// allowed: [`guide::language`] lists what may appear, and
 /// [`guide::compile_errors`] every mistake the macros catch (one `tests/ui`
 /// case each).

@@ -59,8 +59,10 @@
 //! an element of a vector of lazy values (`v[i] = 7;`), a vector of vectors
 //! used whole or given a single value, a value from outside the graph bound
 //! inside a loop and then assigned a vector of lazy values, a closure called
-//! with the wrong number of arguments, and a graph that borrows a `Handle`
-//! (`&h`) given to `spawn`.
+//! with the wrong number of arguments, a closure given to `tree_reduce`
+//! that is not one binary task call, a graph that borrows a `Handle`
+//! (`&h`) given to `spawn`, and a `Handle` read as if it were its values
+//! (`h[i]`, `h.len()`, `for x in &h`).
 //! Messages name the traits behind the checks
 //! ([`taskdag::contract`](crate::contract)) only where rustc does, never
 //! the macro's internals.
@@ -90,8 +92,10 @@
 //! });
 //! ```
 //!
-//! Not yet: a misspelled task name is reported by rustc as an unresolved
-//! import, without a suggestion of the `#[delayed]` function meant; a task
-//! returning `Rc` or `&T`, used in a graph, is reported right first, then
-//! followed by errors that name the machinery; `tree_reduce(v, f)` with a
-//! one-argument `f` is reported by rustc in terms of the macro's items.
+//! Not yet: a misspelled task name is rustc's unresolved import; inside a
+//! module path (`ops::doubel`) rustc suggests the function meant
+//! (`ops::double`), a bare name (`incc`) gets no suggestion. A value that
+//! goes by value to several tasks, or is returned twice, without `Clone`
+//! is reported right, but rustc's help line names its type as the graph
+//! holds it (`Lazy<'_, T>`). After the error for a `Handle` read as data,
+//! rustc's own errors for the same expression follow.

@@ -56,7 +56,9 @@
 //!   f(r, c)).collect()).collect();`, `rows[r]` (a row: a vector of lazy
 //!   values), `rows[r][c]`,
 //!   `rows[r][c] = f(..);`, `rows.len()` and `rows[r].len()` (plain),
-//!   `for row in rows.iter()`, `grid = next;` (step after step); a vector
+//!   `for row in rows.iter()`, `grid = next;` (step after step), a row
+//!   passed whole to a task (`f(rows[r])`, `f(rows[r].clone())`,
+//!   `f(&rows[r])`, gathered as for any vector of lazy values); a vector
 //!   of vectors cannot be used whole otherwise (passed to a task, returned,
 //!   or read inside a macro such as `format!`): pass its rows, bind an
 //!   element with `let` first;
@@ -65,13 +67,16 @@
 //!   called, so each call makes its body's tasks (names in the body are
 //!   looked up where it is called). A closure that computes no lazy value
 //!   stays a plain closure: called on lazy values, it runs inside an
-//!   expression task;
+//!   expression task; given to `tree_reduce`, see below;
 //! - a `Vec<T>` or `&[T]` parameter *gathers* a vector of lazy values; a
 //!   `&T` parameter borrows its argument (`len(&s)` or `len(s)`); a `T`
 //!   parameter takes it (see [`values`](super::values));
 //! - `tree_reduce(v, f)` reduces a vector with a binary `#[delayed]`
 //!   function in a pairwise tree, keeping left-to-right order (an empty
-//!   vector is [`Error::EmptyReduce`] at run time), also inside loops; `v`
+//!   vector is [`Error::EmptyReduce`] at run time), also inside loops; `f`
+//!   may be a closure that calls one such function on its two arguments,
+//!   `|a, b| add(a, b)` (named, `let f = ..;`, or written in place), any
+//!   other closure is a compile error that says so; `v`
 //!   may be a row `rows[r]` or a slice `&v[a..b]`, or a plain `Vec<T>` or
 //!   `&[T]`, or a spawned graph's [`Handle`] (`&h` borrows it and clones its
 //!   values, `h` moves it in), read without a task per element (see
@@ -83,7 +88,11 @@
 //!   a lazy element (`l[i] = f(l[i]);`) is read as one, once, where it is
 //!   bound; its length is plain. Bound
 //!   inside a loop or block, that is a compile error that says to move it;
-//!   never reassigned, it stays plain (read it with `tree_reduce(&zs, f)`);
+//!   never reassigned, it stays plain (read it with `tree_reduce(&zs, f)`).
+//!   A `Handle` is not its values: read directly as data inside `graph!`
+//!   (`zs[3]`, `zs.len()`, `zs.iter()`, `for z in &zs`), it is a compile
+//!   error at `zs` that says to read it one of these ways, or to wait for
+//!   its values before the graph (`let values = zs.wait()?;`);
 //! - the final expression is the output: a lazy value, a tuple of them, or a
 //!   `Vec` of them. A variable returned more than once (`(x, x)`, `(v, t, v)`)
 //!   gives clones for its second and later occurrences, so its type must be
@@ -202,8 +211,10 @@
 //! function; `Vec::new()`, `Some(x)` and `std::` paths stay plain, and inside
 //! an expression a call with only plain arguments is an ordinary call.
 //! Methods and associated functions (`s.mean()`, `Series::of(v)`) run inside
-//! expression tasks; `#[delayed]` on an `impl` block checks their
-//! signatures like a task's.
+//! expression tasks; `#[delayed]` on an `impl` block, or on each of its
+//! functions, checks their signatures like a task's. (Inside an `impl`, the
+//! attribute tells an associated function from a free one by reading the
+//! source file around its name, where the compiler gives its location.)
 //!
 //! # Graphs are values
 //!
