@@ -95,7 +95,7 @@
 //! Not yet: a misspelled task name is rustc's unresolved import; inside a
 //! module path (`ops::doubel`) rustc suggests the function meant
 //! (`ops::double`), a bare name (`incc`) gets no suggestion. A value that
-//! goes by value to several tasks, or is returned twice, without `Clone`
-//! is reported right, but rustc's help line names its type as the graph
-//! holds it (`Lazy<'_, T>`). After the error for a `Handle` read as data,
-//! rustc's own errors for the same expression follow.
+//! goes by value to several tasks without `Clone` is reported right, but
+//! rustc's help line names its type as the graph holds it (`Lazy<'_, T>`;
+//! one returned twice names `T` itself). After the error for a `Handle`
+//! read as data, rustc's own errors for the same expression follow.

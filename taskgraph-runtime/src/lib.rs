@@ -118,7 +118,7 @@ pub mod __private {
     };
     pub use crate::outputs::{
         again, Again, CloneTag, MoveTag, OutputByClone, OutputByMove, Outputs, PlainOutput,
-        RepeatedOutput,
+        RepeatedOutput, TakeAgain,
     };
     pub use crate::part::{typed, Witness};
     pub use crate::pass::{

@@ -110,36 +110,57 @@ pub struct Again<'g, L: Outputs<'g>> {
 /// occurrence.
 #[doc(hidden)]
 #[inline]
-pub fn again<'g, L: RepeatedOutput<'g>>(l: L) -> Again<'g, L> {
+pub fn again<'g, L: TakeAgain<'g>>(l: L) -> Again<'g, L>
+where
+    L::Elem: RepeatedOutput,
+{
     Again {
         l,
         take: L::take_again,
     }
 }
 
-/// A lazy value that a graph returns more than once: it must be `Clone`.
+/// The value of a lazy value that a graph returns more than once: it must
+/// be `Clone`. Bound on the value's own type, so that the error names it.
 #[diagnostic::on_unimplemented(
     message = "a lazy value returned more than once from `graph!` must implement `Clone`",
     label = "this value is returned again here",
     note = "derive or implement `Clone`, wrap the value in `std::sync::Arc`, or return it once"
 )]
-pub trait RepeatedOutput<'g>: Outputs<'g> {
-    /// Clones the value(s) out (or moves them if this is the last use).
-    #[doc(hidden)]
-    fn take_again(self, cx: &Cx<'_, 'g>) -> Self::Value;
-}
+pub trait RepeatedOutput: Clone {}
 
 #[diagnostic::do_not_recommend]
-impl<'g, T: Send + Sync + Clone> RepeatedOutput<'g> for Lazy<'g, T> {
-    fn take_again(self, cx: &Cx<'_, 'g>) -> T {
+impl<T: Clone> RepeatedOutput for T {}
+
+/// An output that may be returned more than once, when its values
+/// ([`Self::Elem`]) are [`RepeatedOutput`].
+pub trait TakeAgain<'g>: Outputs<'g> {
+    /// The type of each value (the vector's element for a vector).
+    type Elem;
+    /// Clones the value(s) out (or moves them if this is the last use).
+    #[doc(hidden)]
+    fn take_again(self, cx: &Cx<'_, 'g>) -> Self::Value
+    where
+        Self::Elem: Clone;
+}
+
+impl<'g, T: Send + Sync> TakeAgain<'g> for Lazy<'g, T> {
+    type Elem = T;
+    fn take_again(self, cx: &Cx<'_, 'g>) -> T
+    where
+        T: Clone,
+    {
         // SAFETY: the run has finished; each output reference holds one use.
         unsafe { cx.slot(self).take_or_clone() }
     }
 }
 
-#[diagnostic::do_not_recommend]
-impl<'g, T: Send + Sync + Clone> RepeatedOutput<'g> for LazyVec<'g, T> {
-    fn take_again(self, cx: &Cx<'_, 'g>) -> Vec<T> {
+impl<'g, T: Send + Sync> TakeAgain<'g> for LazyVec<'g, T> {
+    type Elem = T;
+    fn take_again(self, cx: &Cx<'_, 'g>) -> Vec<T>
+    where
+        T: Clone,
+    {
         self.iter().map(|l| l.take_again(cx)).collect()
     }
 }
@@ -202,7 +223,10 @@ pub struct CloneTag;
 impl CloneTag {
     /// The output, cloned if another output took the same node.
     #[inline]
-    pub fn wrap<'g, L: RepeatedOutput<'g>>(self, l: L) -> Again<'g, L> {
+    pub fn wrap<'g, L: TakeAgain<'g>>(self, l: L) -> Again<'g, L>
+    where
+        L::Elem: RepeatedOutput,
+    {
         again(l)
     }
 }

@@ -1124,9 +1124,9 @@ impl Ctx<'_> {
             }
             Value::Again(v) => {
                 let sp = v.var_name().map_or_else(Span::call_site, |n| n.span());
-                let again = private("again", sp);
+                let again = private("again", Span::call_site());
                 let inner = self.value(v);
-                quote_spanned!(sp=> #again(#inner))
+                quote!(#again(#inner))
             }
             Value::PlainOutput(e) => {
                 let sp = syn::spanned::Spanned::span(e);
