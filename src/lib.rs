@@ -176,6 +176,10 @@ pub mod cluster {
 ///   inside `graph!` as if it were its values (`h[i]`, `h.len()`,
 ///   `for x in &h`). Read it with `tree_reduce(&h, f)`, through a variable
 ///   the graph assigns (`let mut l = &h;`), or wait for it first.
+/// - [`IntoLazyVec`](contract::IntoLazyVec), through
+///   [`vector_source`](contract::vector_source): what `tree_reduce` (or a
+///   variable read as a vector of lazy values) reads must be a vector of
+///   lazy values, a `Vec<T>` or `&[T]`, or a spawned graph's `Handle`.
 /// - [`Lazy`](contract::Lazy) and [`LazyVec`](contract::LazyVec): a lazy
 ///   value, and a vector of them, while the graph is built;
 ///   [`ByValue`](contract::ByValue) and [`ByRef`](contract::ByRef): how a
@@ -183,9 +187,10 @@ pub mod cluster {
 pub mod contract {
     pub use taskgraph_runtime::__private::{
         again, captures, delayed, expect_borrow, lift, reduce_function, task_output, task_param,
-        task_ref_param, BorrowsArgument, ByRef, ByValue, Captures, Delayed, Fallible, HandleRead,
-        Input, Lazy, LazyVec, PlainRead, ReduceFunction, RepeatedOutput, SharedBorrow, SharedInput,
-        TaskErrorType, TaskOutput, TaskParam, TaskRefParam,
+        task_ref_param, vector_source, BorrowsArgument, ByRef, ByValue, Captures, Delayed,
+        Fallible, HandleRead, Input, IntoLazyVec, Lazy, LazyVec, PlainRead, ReduceFunction,
+        RepeatedOutput, SharedBorrow, SharedInput, TaskErrorType, TaskOutput, TaskParam,
+        TaskRefParam,
     };
 }
 

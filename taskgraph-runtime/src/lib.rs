@@ -133,7 +133,9 @@ pub mod __private {
     pub use crate::site::LoopVar;
     pub use crate::site::{FamilyInfo, LoopIndex};
     pub use crate::site::{Fused, Link, LoopSite, Site, Template};
-    pub use crate::source::{BorrowedValues, Feed, IntoLazy, IntoLazyVec, OwnedValues, Source};
+    pub use crate::source::{
+        vector_source, BorrowedValues, Checked, Feed, IntoLazy, IntoLazyVec, OwnedValues, Source,
+    };
     pub use crate::spawn::{HandleRead, PlainRead, PlainReadOk, SpawnedOutput};
     pub use crate::value::ValueOf;
     pub use crate::value::{row, row_mut, Lazy, LazyVec, NodeId, Piece};

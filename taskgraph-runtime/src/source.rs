@@ -416,6 +416,29 @@ impl<'a, T: Clone + Send + Sync> IntoLazyVec for &'a Vec<T> {
     }
 }
 
+/// Checks, at the user's expression, that `values` can be read as a vector
+/// of lazy values ([`IntoLazyVec`]) before [`Source::read`] reads it: when
+/// it cannot, this is the one error, and the read (given an erroneous type)
+/// adds none.
+#[doc(hidden)]
+#[inline(always)]
+pub fn vector_source<S: IntoLazyVec>(values: S) -> Checked<S::Item, S::Feed> {
+    Checked(values.into_feed(), PhantomData)
+}
+
+/// What [`vector_source`] checked: the values as their feed.
+#[doc(hidden)]
+pub struct Checked<T, F>(F, PhantomData<fn() -> T>);
+
+#[diagnostic::do_not_recommend]
+impl<T, F: Feed<T>> IntoLazyVec for Checked<T, F> {
+    type Item = T;
+    type Feed = F;
+    fn into_feed(self) -> F {
+        self.0
+    }
+}
+
 /// What a graph can read as one lazy value ([`Source::read_one`]): a
 /// spawned graph's `Handle<T>` or a reference to one.
 #[diagnostic::on_unimplemented(

@@ -1186,10 +1186,14 @@ impl Ctx<'_> {
                 let info_ty = private("FamilyInfo", sp);
                 let name = quote!(#expr).to_string();
                 let (line, column) = line_column(sp);
+                // Checked first, so that a value that is not a vector is
+                // one error naming its type.
+                let check = private("vector_source", sp);
+                let checked = quote_spanned!(sp=> #check(#read));
                 quote_spanned! {sp=>
                     #src.read(
                         &const { #info_ty::new(#name, ::core::file!(), #line, #column) },
-                        #read,
+                        #checked,
                     )?
                 }
             }
