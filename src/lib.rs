@@ -176,7 +176,7 @@ pub mod cluster {
 ///   inside `graph!` as if it were its values (`h[i]`, `h.len()`,
 ///   `for x in &h`). Read it with `tree_reduce(&h, f)`, through a variable
 ///   the graph assigns (`let mut l = &h;`), or wait for it first.
-/// - [`IntoLazyVec`](contract::IntoLazyVec), through
+/// - [`VectorSource`](contract::VectorSource), through
 ///   [`vector_source`](contract::vector_source): what `tree_reduce` (or a
 ///   variable read as a vector of lazy values) reads must be a vector of
 ///   lazy values, a `Vec<T>` or `&[T]`, or a spawned graph's `Handle`.
@@ -188,9 +188,9 @@ pub mod contract {
     pub use taskgraph_runtime::__private::{
         again, captures, delayed, expect_borrow, lift, reduce_function, task_output, task_param,
         task_ref_param, vector_source, BorrowsArgument, ByRef, ByValue, Captures, Delayed,
-        Fallible, HandleRead, Input, IntoLazyVec, Lazy, LazyVec, PlainRead, ReduceFunction,
-        RepeatedOutput, SharedBorrow, SharedInput, TaskErrorType, TaskOutput, TaskParam,
-        TaskRefParam,
+        Fallible, HandleRead, Input, Lazy, LazyVec, PlainRead, ReduceFunction, RepeatedOutput,
+        SharedBorrow, SharedInput, TaskErrorType, TaskOutput, TaskParam, TaskRefParam,
+        VectorSource,
     };
 }
 

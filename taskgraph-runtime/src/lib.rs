@@ -134,7 +134,7 @@ pub mod __private {
     pub use crate::site::{FamilyInfo, LoopIndex};
     pub use crate::site::{Fused, Link, LoopSite, Site, Template};
     pub use crate::source::{
-        vector_source, BorrowedValues, Checked, Feed, IntoLazy, IntoLazyVec, OwnedValues, Source,
+        vector_source, BorrowedValues, Checked, Feed, IntoLazy, OwnedValues, Source, VectorSource,
     };
     pub use crate::spawn::{HandleRead, PlainRead, PlainReadOk, SpawnedOutput};
     pub use crate::value::ValueOf;

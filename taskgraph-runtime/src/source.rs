@@ -228,7 +228,7 @@ impl<'g, T, F> Source<'g, T, F> {
     /// or is cancelled, the graph fails with [`Error::InputFailed`].
     pub fn read<S>(&mut self, info: &'static FamilyInfo, values: S) -> Result<LazyVec<'g, T>, Error>
     where
-        S: IntoLazyVec<Item = T, Feed = F>,
+        S: VectorSource<Item = T, Feed = F>,
         F: Feed<T>,
     {
         let feed = values.into_feed();
@@ -381,7 +381,7 @@ impl<'g, T, F> Source<'g, T, F> {
     message = "`{Self}` cannot be read as a vector of lazy values",
     note = "give a vector of lazy values, a `Vec<T>` or `&[T]`, or the `Handle` of a spawned graph whose output is a `Vec<T>`"
 )]
-pub trait IntoLazyVec {
+pub trait VectorSource {
     /// The element type.
     type Item;
     /// Where the values come from.
@@ -392,7 +392,7 @@ pub trait IntoLazyVec {
     fn into_feed(self) -> Self::Feed;
 }
 
-impl<T: Send + Sync> IntoLazyVec for Vec<T> {
+impl<T: Send + Sync> VectorSource for Vec<T> {
     type Item = T;
     type Feed = OwnedValues<T>;
     fn into_feed(self) -> OwnedValues<T> {
@@ -400,7 +400,7 @@ impl<T: Send + Sync> IntoLazyVec for Vec<T> {
     }
 }
 
-impl<'a, T: Clone + Send + Sync> IntoLazyVec for &'a [T] {
+impl<'a, T: Clone + Send + Sync> VectorSource for &'a [T] {
     type Item = T;
     type Feed = BorrowedValues<'a, T>;
     fn into_feed(self) -> BorrowedValues<'a, T> {
@@ -408,7 +408,7 @@ impl<'a, T: Clone + Send + Sync> IntoLazyVec for &'a [T] {
     }
 }
 
-impl<'a, T: Clone + Send + Sync> IntoLazyVec for &'a Vec<T> {
+impl<'a, T: Clone + Send + Sync> VectorSource for &'a Vec<T> {
     type Item = T;
     type Feed = BorrowedValues<'a, T>;
     fn into_feed(self) -> BorrowedValues<'a, T> {
@@ -417,12 +417,12 @@ impl<'a, T: Clone + Send + Sync> IntoLazyVec for &'a Vec<T> {
 }
 
 /// Checks, at the user's expression, that `values` can be read as a vector
-/// of lazy values ([`IntoLazyVec`]) before [`Source::read`] reads it: when
+/// of lazy values ([`VectorSource`]) before [`Source::read`] reads it: when
 /// it cannot, this is the one error, and the read (given an erroneous type)
 /// adds none.
 #[doc(hidden)]
 #[inline(always)]
-pub fn vector_source<S: IntoLazyVec>(values: S) -> Checked<S::Item, S::Feed> {
+pub fn vector_source<S: VectorSource>(values: S) -> Checked<S::Item, S::Feed> {
     Checked(values.into_feed(), PhantomData)
 }
 
@@ -431,7 +431,7 @@ pub fn vector_source<S: IntoLazyVec>(values: S) -> Checked<S::Item, S::Feed> {
 pub struct Checked<T, F>(F, PhantomData<fn() -> T>);
 
 #[diagnostic::do_not_recommend]
-impl<T, F: Feed<T>> IntoLazyVec for Checked<T, F> {
+impl<T, F: Feed<T>> VectorSource for Checked<T, F> {
     type Item = T;
     type Feed = F;
     fn into_feed(self) -> F {

@@ -5,7 +5,7 @@
 use super::Handle;
 use crate::error::Error;
 use crate::exec::finish::{Ended, Wake};
-use crate::source::{Feed, IntoLazy, IntoLazyVec};
+use crate::source::{Feed, IntoLazy, VectorSource};
 
 /// A spawned graph's output, owned (moved out) or borrowed (cloned), as a
 /// vector (`VEC`) or as one value.
@@ -98,7 +98,7 @@ impl<T: Clone + Send + Sync> Feed<T> for SpawnedOutput<&Handle<T>, false> {
     }
 }
 
-impl<T: Send + Sync> IntoLazyVec for Handle<Vec<T>> {
+impl<T: Send + Sync> VectorSource for Handle<Vec<T>> {
     type Item = T;
     type Feed = SpawnedOutput<Handle<Vec<T>>, true>;
     fn into_feed(self) -> Self::Feed {
@@ -106,7 +106,7 @@ impl<T: Send + Sync> IntoLazyVec for Handle<Vec<T>> {
     }
 }
 
-impl<'a, T: Clone + Send + Sync> IntoLazyVec for &'a Handle<Vec<T>> {
+impl<'a, T: Clone + Send + Sync> VectorSource for &'a Handle<Vec<T>> {
     type Item = T;
     type Feed = SpawnedOutput<&'a Handle<Vec<T>>, true>;
     fn into_feed(self) -> Self::Feed {
