@@ -22,7 +22,11 @@
 //! 22 |         add(trace(m), trace(m))
 //!    |                   ^ this value goes by value to more than one task
 //!    |
-//!    = help: the trait `SharedInput<'_>` is not implemented for `Lazy<'_, Matrix>`
+//! help: the trait `SharedInput` is not implemented for `Matrix`
+//!   --> tests/ui/missing_clone.rs:3:1
+//!    |
+//!  3 | struct Matrix(Vec<f64>);
+//!    | ^^^^^^^^^^^^^
 //!    = note: give the parameters type `&T` to share one value, derive or implement `Clone`, or wrap the value in `std::sync::Arc`
 //! ```
 //!
@@ -94,8 +98,6 @@
 //!
 //! Not yet: a misspelled task name is rustc's unresolved import; inside a
 //! module path (`ops::doubel`) rustc suggests the function meant
-//! (`ops::double`), a bare name (`incc`) gets no suggestion. A value that
-//! goes by value to several tasks without `Clone` is reported right, but
-//! rustc's help line names its type as the graph holds it (`Lazy<'_, T>`;
-//! one returned twice names `T` itself). After the error for a `Handle`
-//! read as data, rustc's own errors for the same expression follow.
+//! (`ops::double`), a bare name (`incc`) gets no suggestion. After the
+//! error for a `Handle` read as data, rustc's own errors for the same
+//! expression follow.

@@ -41,16 +41,40 @@ pub trait Input<'g>: Send + Sized {
     fn take_once(self, cx: &Cx<'_, 'g>) -> Self::Value;
 }
 
-/// An input whose value may be cloned when several tasks consume it by value.
+/// The value of an input that several tasks consume by value: cloned for
+/// all but the last, so it must be `Clone`. Bound on the value's own type,
+/// so that the error names it.
 #[diagnostic::on_unimplemented(
     message = "a lazy value that goes by value to several tasks must implement `Clone`",
     label = "this value goes by value to more than one task",
     note = "give the parameters type `&T` to share one value, derive or implement `Clone`, or wrap the value in `std::sync::Arc`"
 )]
-pub trait SharedInput<'g>: Input<'g> {
+pub trait SharedInput: Clone {}
+
+#[diagnostic::do_not_recommend]
+impl<T: Clone> SharedInput for T {}
+
+/// An input that several tasks may consume by value: moved out for the
+/// last, cloned for the others, when its values ([`Self::Elem`]) are
+/// [`SharedInput`].
+pub trait TakeShared<'g>: Input<'g> {
+    /// The type of each value (the vector's element for a gather).
+    type Elem;
     /// Moves the value out for the last consumer, clones it for the others.
     #[doc(hidden)]
-    fn take_shared(self, cx: &Cx<'_, 'g>) -> Self::Value;
+    fn take_shared(self, cx: &Cx<'_, 'g>) -> Self::Value
+    where
+        Self::Elem: Clone;
+}
+
+/// Checks, before [`ByValue::shared`] receives `input`, that its value can
+/// be cloned: reported here, at the argument, naming the value's type.
+#[doc(hidden)]
+#[inline(always)]
+pub fn shared_input<'g, I: TakeShared<'g>>(_: &I)
+where
+    I::Elem: SharedInput,
+{
 }
 
 impl<'g, T: Send + Sync> Input<'g> for Lazy<'g, T> {
@@ -73,10 +97,13 @@ impl<'g, T: Send + Sync> Input<'g> for Lazy<'g, T> {
     }
 }
 
-#[diagnostic::do_not_recommend]
-impl<'g, T: Send + Sync + Clone> SharedInput<'g> for Lazy<'g, T> {
+impl<'g, T: Send + Sync> TakeShared<'g> for Lazy<'g, T> {
+    type Elem = T;
     #[inline]
-    fn take_shared(self, cx: &Cx<'_, 'g>) -> T {
+    fn take_shared(self, cx: &Cx<'_, 'g>) -> T
+    where
+        T: Clone,
+    {
         // SAFETY: the consumer holds one use of each input until released.
         unsafe { cx.slot(self).take_or_clone() }
     }
@@ -112,9 +139,12 @@ impl<'g, T: Send + Sync> Input<'g> for LazyVec<'g, T> {
     }
 }
 
-#[diagnostic::do_not_recommend]
-impl<'g, T: Send + Sync + Clone> SharedInput<'g> for LazyVec<'g, T> {
-    fn take_shared(self, cx: &Cx<'_, 'g>) -> Vec<T> {
+impl<'g, T: Send + Sync> TakeShared<'g> for LazyVec<'g, T> {
+    type Elem = T;
+    fn take_shared(self, cx: &Cx<'_, 'g>) -> Vec<T>
+    where
+        T: Clone,
+    {
         let mut out = Vec::with_capacity(self.len());
         for p in self.pieces() {
             let s = cx.slots::<T>(p.fam, p.start, p.len);
@@ -248,16 +278,16 @@ impl ByValue {
     }
     /// Receives an input that other tasks consume too: moved if last, else cloned.
     #[inline(always)]
-    pub fn shared<'g, I: SharedInput<'g>>(self, input: I, cx: &Cx<'_, 'g>) -> Owned<I::Value> {
+    pub fn shared<'g, I: TakeShared<'g>>(self, input: I, cx: &Cx<'_, 'g>) -> Owned<I::Value>
+    where
+        I::Elem: Clone,
+    {
         Owned(input.take_shared(cx))
     }
     /// Receives a clone of an input whose later consumers run after this
     /// task (macro-proven): no count is touched.
     #[inline(always)]
-    pub fn peek<'g, T: Send + Sync + Clone>(self, input: Lazy<'g, T>, cx: &Cx<'_, 'g>) -> Owned<T>
-    where
-        Lazy<'g, T>: SharedInput<'g>,
-    {
+    pub fn peek<'g, T: Send + Sync + Clone>(self, input: Lazy<'g, T>, cx: &Cx<'_, 'g>) -> Owned<T> {
         // SAFETY: the last consumer, which takes the value, runs after this
         // task (it depends on it), so the value is present.
         Owned(unsafe { cx.slot(input).get() }.clone())

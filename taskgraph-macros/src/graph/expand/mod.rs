@@ -1302,6 +1302,14 @@ impl Ctx<'_> {
                         None if self.once(once) => "once",
                         None => "shared",
                     };
+                    if method == "shared" {
+                        // The value must be `Clone`: checked first, with the
+                        // call at the macro and the argument at the user's
+                        // token, so that the error names the value's type.
+                        let check = private("shared_input", Span::call_site());
+                        let at = quote_spanned!(p.span=> &#a);
+                        modes.push(quote!(#check(#at);));
+                    }
                     let method = Ident::new(method, p.span);
                     let cx = temp(&cx.to_string(), p.span);
                     if p.borrowed && f.expr.is_none() {
