@@ -156,9 +156,10 @@ pub mod cluster {
 /// - [`TaskParam`](contract::TaskParam), [`TaskRefParam`](contract::TaskRefParam),
 ///   [`TaskOutput`](contract::TaskOutput): values that cross threads must be
 ///   `Send` (and `Sync` when borrowed or shared); `Rc` and `RefCell` are not.
-/// - [`SharedInput`](contract::SharedInput), through
-///   [`shared_input`](contract::shared_input): a value that goes by value to
-///   several tasks is cloned for each but its last reader, so it must be `Clone`.
+/// - [`SharedInput`](contract::SharedInput) (checked by
+///   [`ByValue::shared_input`](contract::ByValue::shared_input)): a value that
+///   goes by value to several tasks is cloned for each but its last reader,
+///   so it must be `Clone`.
 /// - [`Fallible`](contract::Fallible): `?` after a task call needs the task
 ///   to return `Result`; [`TaskErrorType`](contract::TaskErrorType): its
 ///   error type must be a `std::error::Error + Send + Sync` (or `String`).
@@ -187,11 +188,11 @@ pub mod cluster {
 ///   parameter receives its argument.
 pub mod contract {
     pub use taskgraph_runtime::__private::{
-        again, captures, delayed, expect_borrow, lift, reduce_function, shared_input, task_output,
-        task_param, task_ref_param, vector_source, BorrowsArgument, ByRef, ByValue, Captures,
-        Delayed, Fallible, HandleRead, Input, Lazy, LazyVec, PlainRead, ReduceFunction,
-        RepeatedOutput, SharedBorrow, SharedInput, TaskErrorType, TaskOutput, TaskParam,
-        TaskRefParam, VectorSource,
+        again, captures, delayed, expect_borrow, lift, reduce_function, task_output, task_param,
+        task_ref_param, vector_source, BorrowsArgument, ByRef, ByValue, Captures, Delayed,
+        Fallible, HandleRead, Input, Lazy, LazyVec, PlainRead, ReduceFunction, RepeatedOutput,
+        SharedBorrow, SharedInput, TaskErrorType, TaskOutput, TaskParam, TaskRefParam,
+        VectorSource,
     };
 }
 

@@ -122,10 +122,10 @@ pub mod __private {
     };
     pub use crate::part::{typed, Witness};
     pub use crate::pass::{
-        delayed, expect_borrow, reduce_function, shared_input, take, task_output, task_param,
-        task_ref_param, Borrow, Borrowed, BorrowsArgument, ByRef, ByValue, Delayed, Fallible,
-        Gathered, Held, Hold, Input, InputSet, Lent, NotDelayed, Owned, ReduceFunction,
-        SharedBorrow, SharedInput, TakeShared, TaskOutput, TaskParam, TaskRefParam, Unreachable,
+        delayed, expect_borrow, reduce_function, take, task_output, task_param, task_ref_param,
+        Borrow, Borrowed, BorrowsArgument, ByRef, ByValue, Delayed, Fallible, Gathered, Held, Hold,
+        Input, InputSet, Lent, NotDelayed, Owned, ReduceFunction, SharedBorrow, SharedInput,
+        TakeShared, TaskOutput, TaskParam, TaskRefParam, Unreachable,
     };
     pub use crate::range::{FusedRange, FusedStep, Product};
     pub use crate::reduce::{nonempty as nonempty_reduce, tree_reduce, tree_reduce_nodes};

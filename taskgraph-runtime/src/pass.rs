@@ -67,16 +67,6 @@ pub trait TakeShared<'g>: Input<'g> {
         Self::Elem: Clone;
 }
 
-/// Checks, before [`ByValue::shared`] receives `input`, that its value can
-/// be cloned: reported here, at the argument, naming the value's type.
-#[doc(hidden)]
-#[inline(always)]
-pub fn shared_input<'g, I: TakeShared<'g>>(_: &I)
-where
-    I::Elem: SharedInput,
-{
-}
-
 impl<'g, T: Send + Sync> Input<'g> for Lazy<'g, T> {
     type Stored = ();
     type Value = T;
@@ -276,6 +266,15 @@ impl ByValue {
     pub fn once<'g, I: Input<'g>>(self, input: I, cx: &Cx<'_, 'g>) -> Owned<I::Value> {
         Owned(input.take_once(cx))
     }
+    /// Checks, before [`ByValue::shared`] receives `input`, that its value
+    /// can be cloned: reported here, at the argument, naming the value's
+    /// type.
+    #[inline(always)]
+    pub fn shared_input<'g, I: TakeShared<'g>>(self, _: &I)
+    where
+        I::Elem: SharedInput,
+    {
+    }
     /// Receives an input that other tasks consume too: moved if last, else cloned.
     #[inline(always)]
     pub fn shared<'g, I: TakeShared<'g>>(self, input: I, cx: &Cx<'_, 'g>) -> Owned<I::Value>
@@ -326,6 +325,9 @@ impl ByRef {
     pub fn once<'c, 'g, B: Borrow<'c, 'g>>(self, input: B, cx: &'c Cx<'_, 'g>) -> B::Guard {
         input.borrow(cx)
     }
+    /// A borrowed input need not be cloned: nothing to check.
+    #[inline(always)]
+    pub fn shared_input<I>(self, _: &I) {}
     /// Borrows an input that other tasks read too (a vector of them is
     /// gathered by cloning, so needs `Clone`).
     #[inline(always)]
@@ -563,6 +565,8 @@ impl NotDelayed {
     pub fn shared<I, C>(self, _: I, _: C) -> Unreachable {
         Unreachable
     }
+    /// Accepts any input.
+    pub fn shared_input<I>(self, _: &I) {}
     /// Accepts any value.
     pub fn take<T>(self, _: T) -> Unreachable {
         Unreachable

@@ -298,15 +298,15 @@ impl Analyzer {
     /// in that context. Returns how many errors were found.
     fn check_plain_in(&mut self, e: &Expr, ctx: Option<Ctx>) -> usize {
         use syn::visit::Visit;
-        let lookup = |i: &Ident| self.name_of(i);
-        let mut v = PlainCode::new(&lookup).in_loops(self.loops);
-        match ctx {
-            Some(c) => v.expr_in(e, c),
-            None => v.visit_expr(e),
-        }
-        let found = std::mem::take(&mut v.errors);
-        let reads = std::mem::take(&mut v.reads);
-        drop(v);
+        let (found, reads) = {
+            let lookup = |i: &Ident| self.name_of(i);
+            let mut v = PlainCode::new(&lookup).in_loops(self.loops);
+            match ctx {
+                Some(c) => v.expr_in(e, c),
+                None => v.visit_expr(e),
+            }
+            (v.errors, v.reads)
+        };
         let n = found.len();
         self.errors.extend(found);
         self.plain_reads(reads);
@@ -324,12 +324,12 @@ impl Analyzer {
 
     fn check_plain_stmt(&mut self, s: &syn::Stmt) {
         use syn::visit::Visit;
-        let lookup = |i: &Ident| self.name_of(i);
-        let mut v = PlainCode::new(&lookup).in_loops(self.loops);
-        v.visit_stmt(s);
-        let found = std::mem::take(&mut v.errors);
-        let reads = std::mem::take(&mut v.reads);
-        drop(v);
+        let (found, reads) = {
+            let lookup = |i: &Ident| self.name_of(i);
+            let mut v = PlainCode::new(&lookup).in_loops(self.loops);
+            v.visit_stmt(s);
+            (v.errors, v.reads)
+        };
         self.errors.extend(found);
         self.plain_reads(reads);
     }
@@ -598,11 +598,12 @@ impl Analyzer {
                             Expr::Reference(r) => &*r.expr,
                             e => e,
                         };
-                        let lookup = |i: &Ident| self.name_of(i);
-                        let mut v = PlainCode::new(&lookup);
-                        v.read_captured(over);
-                        let reads = std::mem::take(&mut v.reads);
-                        drop(v);
+                        let reads = {
+                            let lookup = |i: &Ident| self.name_of(i);
+                            let mut v = PlainCode::new(&lookup);
+                            v.read_captured(over);
+                            v.reads
+                        };
                         self.plain_reads(reads);
                     }
                 }

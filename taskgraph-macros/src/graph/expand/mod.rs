@@ -254,8 +254,6 @@ fn table_family(g: &Graph, low: &Lowering<'_>, k: usize) -> Option<usize> {
     None
 }
 
-/// The reference to the captured value of source `k`, when it is written
-/// `&h`: made before the graph's closure, which captures the reference.
 /// `x[i]`, `x.len()`, `for a in &x` with `x` captured: a check, at `x`,
 /// that `x` is not a spawned graph's `Handle` (which is not its values).
 fn plain_reads(g: &Graph) -> TokenStream {
@@ -274,6 +272,8 @@ fn plain_reads(g: &Graph) -> TokenStream {
     })
 }
 
+/// The reference to the captured value of source `k`, when it is written
+/// `&h`: made before the graph's closure, which captures the reference.
 fn borrowed_ident(k: usize) -> Ident {
     Ident::new(&format!("__tg_borrowed{k}"), Span::mixed_site())
 }
@@ -1123,7 +1123,8 @@ impl Ctx<'_> {
                 quote!((#(#vs,)*))
             }
             Value::Again(v) => {
-                let sp = v.var_name().map_or_else(Span::call_site, |n| n.span());
+                // At the macro, with the value at the user's token: the
+                // error names the value's type.
                 let again = private("again", Span::call_site());
                 let inner = self.value(v);
                 quote!(#again(#inner))
@@ -1303,12 +1304,13 @@ impl Ctx<'_> {
                         None => "shared",
                     };
                     if method == "shared" {
-                        // The value must be `Clone`: checked first, with the
-                        // call at the macro and the argument at the user's
-                        // token, so that the error names the value's type.
-                        let check = private("shared_input", Span::call_site());
+                        // By value, the value must be `Clone`: checked
+                        // first, with the call at the macro and the argument
+                        // at the user's token, so that the error names the
+                        // value's type.
+                        let mode = Ident::new(&m.to_string(), Span::call_site());
                         let at = quote_spanned!(p.span=> &#a);
-                        modes.push(quote!(#check(#at);));
+                        modes.push(quote!(#mode.shared_input(#at);));
                     }
                     let method = Ident::new(method, p.span);
                     let cx = temp(&cx.to_string(), p.span);
