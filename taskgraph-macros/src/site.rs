@@ -196,10 +196,11 @@ fn skip_quote(text: &str, i: usize) -> usize {
     let mut chars = rest.char_indices();
     match chars.next() {
         Some((_, '\\')) => {
-            // An escape: the literal ends at the next `'`.
-            rest[1..]
-                .find('\'')
-                .map_or(text.len(), |k| i + 1 + 1 + k + 1)
+            // An escape (`'\''`, `'\n'`, `'\u{7B}'`): the literal ends at
+            // the first `'` after the escaped character.
+            rest.get(2..)
+                .and_then(|r| r.find('\''))
+                .map_or(text.len(), |k| i + 1 + 2 + k + 1)
         }
         Some(_) => match chars.next() {
             Some((k, '\'')) => i + 1 + k + 1,
@@ -227,7 +228,7 @@ mod tests {
             pub(crate) struct S<'a>(&'a str);
             #[attr(impl)]
             unsafe impl<'a> Send for S<'a> where S<'a>: Sized {
-                fn in_impl_1() { let c = '{'; let r = r#"}"#; }
+                fn in_impl_1() { let c = '{'; let r = r#"}"#; let q = ['\'', '\u{7B}']; }
                 fn method(&self) { fn local_fn() {} }
             }
             mod m {

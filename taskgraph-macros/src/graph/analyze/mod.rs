@@ -316,7 +316,7 @@ impl Analyzer {
     /// Captured variables read as plain data: each checked once.
     fn plain_reads(&mut self, reads: Vec<Ident>) {
         for i in reads {
-            if !self.plain_reads.iter().any(|r| *r == i) {
+            if !self.plain_reads.contains(&i) {
                 self.plain_reads.push(i);
             }
         }
