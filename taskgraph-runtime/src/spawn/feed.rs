@@ -131,8 +131,9 @@ impl<'a, T: Clone + Send + Sync> IntoLazy for &'a Handle<T> {
 }
 
 /// A captured value read as plain data inside `graph!` (`x[i]`, `x.len()`,
-/// `for a in &x`): [`HandleRead::check`] is chosen for a [`Handle`], whose
-/// bound reports that mistake at the user's token; for anything else the
+/// `for a in &x`): for a [`Handle`] its own `check` is chosen, whose
+/// [`HandleRead`] bound reports that mistake at the user's token; for
+/// anything else the
 /// method of `PlainReadOk` is, and does nothing.
 pub struct PlainRead<'a, T: ?Sized>(pub &'a T);
 
