@@ -1308,10 +1308,8 @@ impl Ctx<'_> {
                         // first, with the call at the macro and the argument
                         // at the user's token, so that the error names the
                         // value's type.
-                        let at_macro = Span::call_site().resolved_at(m.span());
-                        let mode = Ident::new(&m.to_string(), at_macro);
                         let at = quote_spanned!(p.span=> &#a);
-                        modes.push(quote!(#mode.shared_input(#at);));
+                        modes.push(quote!((#mode).shared_input(#at);));
                     }
                     let method = Ident::new(method, p.span);
                     let cx = temp(&cx.to_string(), p.span);
