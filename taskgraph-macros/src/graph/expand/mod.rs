@@ -1353,8 +1353,13 @@ impl Ctx<'_> {
         let raw = self.raw_call(i, &args);
         let kind_of = self.kind(i);
         if guards.is_empty() && !f.fallible {
+            // (Its checks, if any: `shared_input`.)
+            let body = match modes.is_empty() {
+                true => raw,
+                false => quote!({ #(#modes)* #raw }),
+            };
             return quote_spanned! {f.span=>
-                let #bound = #kind_of.#bind(&#name, |(#(#plain,)*), (#(#lazy,)*), #cx_at| #raw);
+                let #bound = #kind_of.#bind(&#name, |(#(#plain,)*), (#(#lazy,)*), #cx_at| #body);
             };
         }
         let finish = match f.fallible {
