@@ -186,12 +186,15 @@ pub mod cluster {
 ///   value, and a vector of them, while the graph is built;
 ///   [`ByValue`](contract::ByValue) and [`ByRef`](contract::ByRef): how a
 ///   parameter receives its argument.
+/// - [`SyncTask`](contract::SyncTask): how the call of a plain (not
+///   `async`) `#[delayed]` function is finished; `?` on it needs the
+///   function to return a `Result` ([`Fallible`](contract::Fallible)).
 pub mod contract {
     pub use taskgraph_runtime::__private::{
         again, captures, delayed, expect_borrow, lift, reduce_function, task_output, task_param,
         task_ref_param, vector_source, BorrowsArgument, ByRef, ByValue, Captures, Delayed,
         Fallible, HandleRead, Input, Lazy, LazyVec, PlainRead, ReduceFunction, RepeatedOutput,
-        SharedBorrow, SharedInput, TaskErrorType, TaskOutput, TaskParam, TaskRefParam,
+        SharedBorrow, SharedInput, SyncTask, TaskErrorType, TaskOutput, TaskParam, TaskRefParam,
         VectorSource,
     };
 }

@@ -19,7 +19,11 @@ use taskdag::{delayed, graph, Runtime};
 
 /// A fresh directory for one test (removed first if a run before left it).
 fn dir(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cache-{name}"));
+    // Per process: two `cargo test` runs at once in one checkout must not
+    // share (and remove) each other's caches.
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cache-{}", std::process::id()))
+        .join(name);
     let _ = std::fs::remove_dir_all(&d);
     d
 }

@@ -259,7 +259,9 @@ fn cached_square(x: i64) -> i64 {
 
 #[test]
 fn the_state_counts_results_loaded_from_the_cache() {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-cache");
+    // Per process: two test runs at once must not share one cache.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("dashboard-cache-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let rt = Runtime::builder()
         .threads(2)

@@ -35,7 +35,10 @@ fn runtime() -> Runtime {
 fn file_pipeline_matches_sequential_and_names_a_bad_file() {
     use file_pipeline::{generate, parallel, sequential, PipelineError};
 
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("gallery-file_pipeline");
+    // Per process: this test breaks a file, which another test run at the
+    // same time must not read.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("gallery-file_pipeline-{}", std::process::id()));
     let paths = generate(&dir, 24, 300).unwrap();
     let rt = runtime();
     let want = sequential(&paths).unwrap();
