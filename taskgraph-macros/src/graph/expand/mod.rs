@@ -702,6 +702,34 @@ impl Ctx<'_> {
         }
     }
 
+    /// One task inside a fused block, bound to `name`: its arguments'
+    /// statements (`temps`), then the call on `vals` through `Cx::task` (or
+    /// `Cx::try_task` for `?`), named with the indices `at`.
+    pub(super) fn fused_task(
+        &self,
+        fam: FamId,
+        name: &Ident,
+        ty: Option<&Type>,
+        temps: &[TokenStream],
+        vals: &[TokenStream],
+        at: &TokenStream,
+    ) -> TokenStream {
+        let cx = &self.cx;
+        let info = info_ident(self.g, fam);
+        let call = self.call_tokens(fam, vals);
+        let ty = ty.map(|t| quote!(: #t));
+        let task = match self.g.families[fam].fallible {
+            true => quote!(#cx.try_task(#info, #at, move || #call)?),
+            false => quote!(#cx.task(#info, #at, move || #call)),
+        };
+        quote! {
+            let #name #ty = {
+                #(#temps)*
+                #task
+            };
+        }
+    }
+
     /// `companion::__TG_Pi`, named at the function; an expression's
     /// parameters are taken by value.
     fn mode(&self, fam: FamId, i: usize, span: Span) -> TokenStream {
@@ -756,21 +784,8 @@ impl Ctx<'_> {
                             }
                         }
                     }
-                    let info = info_ident(self.g, link.fam);
-                    let call = self.call_tokens(link.fam, &vals);
-                    let name = &link.name;
-                    let ty = link.ty.map(|t| quote!(: #t));
                     let at = self.iteration_at(p, plan, k);
-                    let task = match f.fallible {
-                        true => quote!(#cx.try_task(#info, #at, move || #call)?),
-                        false => quote!(#cx.task(#info, #at, move || #call)),
-                    };
-                    out.extend(quote! {
-                        let #name #ty = {
-                            #(#temps)*
-                            #task
-                        };
-                    });
+                    out.extend(self.fused_task(link.fam, &link.name, link.ty, &temps, &vals, &at));
                 }
                 Event::Push { out: o, name, last } => {
                     let v = if *last {

@@ -266,7 +266,6 @@ impl Ctx<'_> {
         at: &TokenStream,
         read: &dyn Fn(&Read) -> TokenStream,
     ) -> TokenStream {
-        let cx = &self.cx;
         let mut out = TokenStream::new();
         for ev in &el.events {
             match ev {
@@ -300,20 +299,7 @@ impl Ctx<'_> {
                         }
                         vals.push(quote_spanned!(prm.span=> #tv.arg()));
                     }
-                    let info = info_ident(self.g, link.fam);
-                    let call = self.call_tokens(link.fam, &vals);
-                    let name = &link.name;
-                    let ty = link.ty.map(|t| quote!(: #t));
-                    let task = match f.fallible {
-                        true => quote!(#cx.try_task(#info, #at, move || #call)?),
-                        false => quote!(#cx.task(#info, #at, move || #call)),
-                    };
-                    out.extend(quote! {
-                        let #name #ty = {
-                            #(#temps)*
-                            #task
-                        };
-                    });
+                    out.extend(self.fused_task(link.fam, &link.name, link.ty, &temps, &vals, at));
                 }
             }
         }
