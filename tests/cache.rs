@@ -412,6 +412,59 @@ fn fused_loops_with_cached_calls_give_the_uncached_results() {
     }
 }
 
+#[delayed(cache)]
+fn twice(x: u64) -> u64 {
+    2 * x
+}
+
+#[test]
+fn a_spawned_run_reports_its_cache_use_in_its_progress() {
+    let run = |rt: &Runtime| {
+        let h = rt.spawn(graph! {
+            let mut parts = Vec::new();
+            for k in 0..40u64 {
+                let a = twice(k);
+                parts.push(add(a, 1));
+            }
+            let extra = twice(1000);
+            let total = tree_reduce(parts, add);
+            add(total, extra)
+        });
+        let want = (0..40u64).map(|k| 2 * k + 1).sum::<u64>() + 2000;
+        while !h.is_finished() {
+            std::thread::yield_now();
+        }
+        let p = h.progress();
+        assert_eq!(h.wait().unwrap(), want);
+        p
+    };
+    let plain = Runtime::new(2).unwrap();
+    let p = run(&plain);
+    assert_eq!((p.cache_hits, p.cache_misses), (0, 0), "{p:?}");
+    assert_eq!(p.to_string(), format!("{0}/{0}", p.total));
+    for fuse in [true, false] {
+        let d = dir(&format!("progress-{fuse}"));
+        let rt = Runtime::builder()
+            .threads(2)
+            .fuse_loops(fuse)
+            .cache(&d)
+            .build()
+            .unwrap();
+        let first = run(&rt);
+        assert_eq!((first.cache_hits, first.cache_misses), (0, 41), "{first:?}");
+        let second = run(&rt);
+        assert_eq!(
+            (second.cache_hits, second.cache_misses),
+            (41, 0),
+            "{second:?}"
+        );
+        assert_eq!(
+            second.to_string(),
+            format!("{0}/{0} (cache: 41 loaded, 0 computed)", second.total)
+        );
+    }
+}
+
 // Child processes: the test binary runs itself with `TASKGRAPH_CACHE_CHILD`
 // set, and only the test named runs a pipeline then.
 

@@ -149,7 +149,7 @@ fn spawn_returns_the_sequential_result_and_counts_every_task() {
                     == Progress {
                         done: all,
                         total: all,
-                        failed: 0
+                        ..Progress::default()
                     },
             "{end:?}"
         );
@@ -178,7 +178,7 @@ fn progress_at_the_end_is_complete_and_per_family() {
             Progress {
                 done: 4 * n as u64 - 1,
                 total: 4 * n as u64 - 1,
-                failed: 0
+                ..Progress::default()
             }
         );
         let fams = h.progress_by_family();

@@ -13,7 +13,8 @@
 //!   [`cancel()`](crate::Handle::cancel) (see
 //!   [`failures`](super::failures#cancellation-and-timeouts));
 //! - [`progress()`](crate::Handle::progress) (`Progress { done, total,
-//!   failed }`), also per call site with
+//!   failed, .. }`, with the run's use of the result cache), also per call
+//!   site with
 //!   [`progress_by_family()`](crate::Handle::progress_by_family). Nothing is
 //!   counted per task: progress reads the nodes' states when asked (a
 //!   fraction of a nanosecond per node), and fused loops publish their
@@ -43,7 +44,7 @@
 //!     let zs: Vec<_> = (0..100).map(|i| inc(i)).collect();
 //!     tree_reduce(zs, add)
 //! });
-//! let Progress { done, total, failed } = h.progress(); // 0/199 up to 199/199
+//! let Progress { done, total, failed, .. } = h.progress(); // 0/199 up to 199/199
 //! assert!(done <= total && total == 199 && failed == 0);
 //! match h.wait_timeout(Duration::from_secs(10)) {
 //!     Ok(result) => assert_eq!(result?, 5050),

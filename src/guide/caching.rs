@@ -131,7 +131,11 @@
 //! keeps them ([`Span::cache`], [`SiteStats::cache_hits`]), the Chrome trace
 //! draws hits in green with their counts in the arguments, and the
 //! performance report draws loaded tasks in grey and counts them per call
-//! site (`12 (12 from the cache)`).
+//! site (`12 (12 from the cache)`). A spawned run's
+//! [`progress()`](crate::Handle::progress) counts its cached calls loaded
+//! and computed ([`Progress::cache_hits`], [`Progress::cache_misses`];
+//! displayed as `15/15 (cache: 12 loaded, 3 computed)`), and the progress
+//! bars show them on a line of their own.
 //!
 //! Fused loops cache per call, as node-by-node tasks do: the results are
 //! the same either way, and so are the entries.
@@ -143,3 +147,5 @@
 //! [`BlockEvent::cache`]: crate::observe::BlockEvent::cache
 //! [`Span::cache`]: crate::stream::Span::cache
 //! [`SiteStats::cache_hits`]: crate::stream::SiteStats::cache_hits
+//! [`Progress::cache_hits`]: crate::Progress::cache_hits
+//! [`Progress::cache_misses`]: crate::Progress::cache_misses

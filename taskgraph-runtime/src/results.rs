@@ -21,7 +21,7 @@ use std::sync::Arc;
 use taskgraph_cache::{Cache, KeyHasher};
 
 use crate::exec::registry::WorkerCtx;
-use crate::observe::note_cache;
+use crate::observe;
 
 pub use taskgraph_cache::serde::{de::DeserializeOwned, Serialize};
 
@@ -71,6 +71,17 @@ impl CallKey {
         self.key.str(std::any::type_name::<T>());
         Some((self.cache, self.key.finish()))
     }
+}
+
+/// Counts a cached call, loaded (`hit`) or computed: for the task's or
+/// block's observers, and for the run's progress.
+fn note_cache(hit: bool) {
+    observe::note_cache(hit);
+    WorkerCtx::current(|w| {
+        if let Some(w) = w {
+            w.count_cache_use(hit);
+        }
+    });
 }
 
 /// The result of a cached call: loaded if stored, else `f()`, stored.

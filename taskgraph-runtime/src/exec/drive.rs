@@ -73,7 +73,7 @@ pub(crate) fn drive(run: &Run<'_, '_>, w: &WorkerCtx<'_>) {
         // No token: never run a task without one (at most `threads` run at
         // once). Sleep until the run ends, or a token is free for work we
         // may run.
-        let stopped = || run.state.stop.load(Ordering::SeqCst);
+        let stopped = || run.state.flags.stop.load(Ordering::SeqCst);
         reg.sleep_owner(|| {
             done() || (stopped() && w.has_local_work()) || (reg.token_free() && may_run())
         });

@@ -350,7 +350,7 @@ impl<'g> Cx<'_, 'g> {
                     self.run.keep_waker(waker(slot));
                 }
                 self.run.count_parked();
-                match h.park(&self.run.state.stop) {
+                match h.park(&self.run.state.flags.stop) {
                     Parked::Waiting => {}
                     Parked::Stopped => h.wake(whole),
                     // The parked unit goes with the item.

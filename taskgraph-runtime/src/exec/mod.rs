@@ -33,7 +33,7 @@ use crate::value::{Lazy, NodeId, Piece};
 use control::{Control, LiveRun, Op, CANCELLED, FAILED, GOING, TIMED_OUT};
 use part::{PartCtl, NOT_COLLECTED};
 use progress::Snapshot;
-use registry::{Registry, WorkerCtx};
+use registry::{Registry, RunFlags, WorkerCtx};
 use rule::{Rule, RuleKind};
 use topology::SCAN_RULES;
 
@@ -471,8 +471,9 @@ pub(crate) struct RunState {
     /// seeds, plus one per wait for something outside the run. Reaching
     /// zero ends the run.
     active: AtomicUsize,
-    /// Set once: a task failed (or the run was cancelled); no task starts.
-    pub(crate) stop: AtomicBool,
+    /// The stop flag (set once: a task failed, or the run was cancelled;
+    /// no task starts) and the run's cache counts.
+    pub(crate) flags: RunFlags,
     /// Why the run stopped: the first of `FAILED`, `CANCELLED`,
     /// `TIMED_OUT` (`control.rs`), or `GOING`.
     why: AtomicU8,
@@ -561,7 +562,7 @@ impl<'r, 'g> Run<'r, 'g> {
                 .or_else(|| tokio::runtime::Handle::try_current().ok()),
             state: RunState {
                 active: AtomicUsize::new(1),
-                stop: AtomicBool::new(false),
+                flags: RunFlags::default(),
                 why: AtomicU8::new(GOING),
                 failure: Mutex::new(Failures::default()),
                 more: AtomicUsize::new(0),
@@ -609,7 +610,7 @@ impl<'r, 'g> Run<'r, 'g> {
             .state
             .why
             .compare_exchange(GOING, reason, Ordering::AcqRel, Ordering::Acquire);
-        self.state.stop.store(true, Ordering::SeqCst);
+        self.state.flags.stop.store(true, Ordering::SeqCst);
         // An owner asleep without a token ends its stopped run's items
         // itself (they start no task): wake it before the run may end.
         self.reg.wake_owners();
@@ -671,6 +672,8 @@ impl<'r, 'g> Run<'r, 'g> {
             out.failed(t.as_ref());
         }
         drop(failures);
+        out.cache_hits = self.state.flags.cache_hits.load(Ordering::Relaxed);
+        out.cache_misses = self.state.flags.cache_misses.load(Ordering::Relaxed);
         out.prune();
     }
 
@@ -869,7 +872,7 @@ impl<'r, 'g> Run<'r, 'g> {
     }
 
     fn execute(&self, job: Job, w: &WorkerCtx<'_>) {
-        if self.state.stop.load(Ordering::Relaxed) {
+        if self.state.flags.stop.load(Ordering::Relaxed) {
             match job {
                 // A future is dropped by its item (`future.rs`).
                 Job::Poll(_) => {}
@@ -878,7 +881,7 @@ impl<'r, 'g> Run<'r, 'g> {
                 _ => return,
             }
         }
-        let prev = w.enter_run(&self.state.stop);
+        let prev = w.enter_run(&self.state.flags);
         self.execute_job(job, w);
         w.leave_run(prev);
     }
@@ -1000,7 +1003,7 @@ impl<'r, 'g> Run<'r, 'g> {
     /// ready on this thread; further ready successors are pushed.
     fn run_chain(&self, mut n: NodeId, cx: &Cx<'_, 'g>) {
         loop {
-            if self.state.stop.load(Ordering::Relaxed) {
+            if self.state.flags.stop.load(Ordering::Relaxed) {
                 return;
             }
             let f = self.fams[n.fam as usize];
@@ -1035,7 +1038,7 @@ impl<'r, 'g> Run<'r, 'g> {
             }
             self.run_chain(NodeId::new(fam, lo), cx);
             lo += 1;
-            if self.state.stop.load(Ordering::Relaxed) {
+            if self.state.flags.stop.load(Ordering::Relaxed) {
                 return;
             }
         }
@@ -1378,7 +1381,7 @@ impl<'r, 'g> Cx<'r, 'g> {
     /// Whether the run has stopped (a failure or a cancellation).
     #[inline(always)]
     pub(crate) fn stopped(&self) -> bool {
-        self.run.state.stop.load(Ordering::Relaxed)
+        self.run.state.flags.stop.load(Ordering::Relaxed)
     }
 
     /// The number of threads the run may use.

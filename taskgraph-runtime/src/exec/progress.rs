@@ -13,7 +13,8 @@
 use crate::site::{FamilyInfo, TaskInfo};
 
 /// How far a run has got: tasks finished, tasks in the graph, tasks
-/// failed. A snapshot, read without stopping the run.
+/// failed, and its use of the result cache. A snapshot, read without
+/// stopping the run.
 ///
 /// `done` counts tasks that have returned; a fused loop's count is brought
 /// up to date every few thousand iterations while its tasks are light
@@ -22,11 +23,19 @@ use crate::site::{FamilyInfo, TaskInfo};
 /// cancellation `done < total` and the tasks that never started are in
 /// neither `done` nor `failed`.
 ///
+/// `cache_hits` and `cache_misses` count the run's calls of
+/// `#[delayed(cache)]` functions on a runtime with a result cache
+/// ([`RuntimeBuilder::cache`](crate::RuntimeBuilder)): loaded from the
+/// cache, and computed (then stored). They are counted per run, so a
+/// family's [`FamilyProgress::progress`] leaves them zero.
+///
 /// ```
 /// use taskdag::Progress;
 ///
-/// let p = Progress { done: 37, total: 256, failed: 1 };
+/// let p = Progress { done: 37, total: 256, failed: 1, ..Progress::default() };
 /// assert_eq!(p.to_string(), "37/256 (1 failed)");
+/// let q = Progress { done: 15, total: 15, cache_hits: 12, cache_misses: 3, ..p };
+/// assert_eq!(q.to_string(), "15/15 (1 failed; cache: 12 loaded, 3 computed)");
 /// assert!((p.fraction() - 37.0 / 256.0).abs() < 1e-12);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -37,6 +46,10 @@ pub struct Progress {
     pub total: u64,
     /// Tasks that panicked or returned `Err`.
     pub failed: u64,
+    /// Cached calls whose result was loaded from the result cache.
+    pub cache_hits: u64,
+    /// Cached calls that were computed (and their results stored).
+    pub cache_misses: u64,
 }
 
 impl Progress {
@@ -45,7 +58,8 @@ impl Progress {
     /// ```
     /// use taskdag::Progress;
     ///
-    /// assert_eq!(Progress { done: 1, total: 4, failed: 0 }.fraction(), 0.25);
+    /// let p = Progress { done: 1, total: 4, ..Progress::default() };
+    /// assert_eq!(p.fraction(), 0.25);
     /// assert_eq!(Progress::default().fraction(), 1.0);
     /// ```
     pub fn fraction(&self) -> f64 {
@@ -58,13 +72,26 @@ impl Progress {
 }
 
 impl std::fmt::Display for Progress {
-    /// `done/total`, and the failures if there are any: `37/256 (1 failed)`.
+    /// `done/total`, the failures if there are any, and the cache's use if
+    /// it was used: `37/256 (1 failed)`, `15/15 (cache: 12 loaded, 3
+    /// computed)`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.done, self.total)?;
-        if self.failed > 0 {
-            write!(f, " ({} failed)", self.failed)?;
+        let cached = self.cache_hits > 0 || self.cache_misses > 0;
+        match (self.failed > 0, cached) {
+            (false, false) => return Ok(()),
+            (true, false) => write!(f, " ({} failed", self.failed)?,
+            (false, true) => write!(f, " (")?,
+            (true, true) => write!(f, " ({} failed; ", self.failed)?,
         }
-        Ok(())
+        if cached {
+            write!(
+                f,
+                "cache: {} loaded, {} computed",
+                self.cache_hits, self.cache_misses
+            )?;
+        }
+        write!(f, ")")
     }
 }
 
@@ -125,6 +152,9 @@ pub(crate) struct Snapshot {
     pub(crate) families: Vec<FamilyProgress>,
     /// Failures that belong to no family (a spawned graph read that failed).
     pub(crate) unattributed: u64,
+    /// The run's cached calls loaded and computed.
+    pub(crate) cache_hits: u64,
+    pub(crate) cache_misses: u64,
 }
 
 impl Snapshot {
@@ -168,6 +198,8 @@ impl Snapshot {
     pub(crate) fn total(&self) -> Progress {
         let mut p = Progress {
             failed: self.unattributed,
+            cache_hits: self.cache_hits,
+            cache_misses: self.cache_misses,
             ..Progress::default()
         };
         for r in &self.families {

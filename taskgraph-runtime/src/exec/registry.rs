@@ -26,7 +26,7 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 
 use super::sleep::Sleep;
 use super::Item;
-use crate::sync::{fence, AtomicBool, AtomicUsize, Ordering};
+use crate::sync::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 #[cfg(all(test, loom))]
 mod loom_models;
@@ -431,6 +431,19 @@ pub(crate) fn lending<R>(f: impl FnOnce() -> R) -> R {
     })
 }
 
+/// What a thread running one of a run's work items may read or count
+/// (through [`WorkerCtx`]): the run's stop flag and its uses of the result
+/// cache.
+#[derive(Default)]
+pub(crate) struct RunFlags {
+    /// Set once: a task failed (or the run was cancelled); no task starts.
+    pub(crate) stop: AtomicBool,
+    /// Cached calls whose result was loaded from the result cache.
+    pub(crate) cache_hits: AtomicU64,
+    /// Cached calls computed (and stored).
+    pub(crate) cache_misses: AtomicU64,
+}
+
 thread_local! {
     /// The participant this thread is, while it is one.
     static CURRENT: Cell<*const WorkerCtx<'static>> = const { Cell::new(std::ptr::null()) };
@@ -461,9 +474,9 @@ pub(crate) struct WorkerCtx<'a> {
     /// The latch of the innermost `compute` this thread is waiting in; work
     /// of other graphs is handed back once it is set.
     waiting: Cell<*const AtomicBool>,
-    /// The stop flag of the run whose work item this thread runs now (for
-    /// `taskdag::cancelled`), or null.
-    running: Cell<*const AtomicBool>,
+    /// The flags of the run whose work item this thread runs now (for
+    /// `taskdag::cancelled` and the run's cache counts), or null.
+    running: Cell<*const RunFlags>,
 }
 
 /// Restores the previous participant when dropped.
@@ -654,26 +667,42 @@ impl<'a> WorkerCtx<'a> {
         !w.is_null() && unsafe { (*w).load(Ordering::Acquire) }
     }
 
-    /// Notes that this thread runs a work item of the run whose stop flag
-    /// is `stop`; returns the previous one, for [`WorkerCtx::leave_run`].
+    /// Notes that this thread runs a work item of the run whose flags are
+    /// `run`; returns the previous one, for [`WorkerCtx::leave_run`].
     #[inline(always)]
-    pub(crate) fn enter_run(&self, stop: *const AtomicBool) -> *const AtomicBool {
-        self.running.replace(stop)
+    pub(crate) fn enter_run(&self, run: *const RunFlags) -> *const RunFlags {
+        self.running.replace(run)
     }
 
     /// The work item has ended: back to the run of `prev`.
     #[inline(always)]
-    pub(crate) fn leave_run(&self, prev: *const AtomicBool) {
+    pub(crate) fn leave_run(&self, prev: *const RunFlags) {
         self.running.set(prev);
+    }
+
+    /// The flags of the run whose work item this thread runs, if any.
+    fn run_flags(&self) -> Option<&RunFlags> {
+        let r = self.running.get();
+        // SAFETY: `running` points at the flags of a run whose item this
+        // thread is executing (set by `enter_run`, reset when it ends), so
+        // the run is alive while this participant is borrowed.
+        unsafe { r.as_ref() }
     }
 
     /// Whether the run whose work item this thread runs has stopped.
     pub(crate) fn run_stopped(&self) -> bool {
-        let r = self.running.get();
-        // SAFETY: `running` points at the stop flag of a run whose item this
-        // thread is executing (set by `enter_run`, reset when it ends), so
-        // the run is alive.
-        !r.is_null() && unsafe { (*r).load(Ordering::Relaxed) }
+        self.run_flags()
+            .is_some_and(|r| r.stop.load(Ordering::Relaxed))
+    }
+
+    /// Counts a cached call, loaded (`hit`) or computed, for the run whose
+    /// work item this thread runs.
+    #[cfg_attr(not(feature = "cache"), allow(dead_code))]
+    pub(crate) fn count_cache_use(&self, hit: bool) {
+        if let Some(r) = self.run_flags() {
+            let c = if hit { &r.cache_hits } else { &r.cache_misses };
+            c.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Pushes an item from outside any participant (a spawned graph that
