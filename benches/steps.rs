@@ -106,22 +106,29 @@ fn stats(v: &mut [f64]) -> (f64, f64) {
     (v[0], v[v.len() / 2])
 }
 
-/// Times `f` on 1 and 2 threads, alternating, `runs` times each; prints a
-/// row in units of `unit` (the time divided by `per`).
-fn row(label: &str, unit: &str, per: f64, runs: usize, f: &dyn Fn(&Runtime)) {
+/// Times `f` on 1 and 2 threads and `plain` (the same loop in plain Rust),
+/// alternating, `runs` times each; prints a row in units of `unit` (the
+/// time divided by `per`).
+fn row(label: &str, unit: &str, per: f64, runs: usize, f: &dyn Fn(&Runtime), plain: &dyn Fn()) {
     let rts = [1, 2].map(|n| Runtime::new(n).expect("runtime"));
     let mut t = [Vec::new(), Vec::new()];
+    let mut p = Vec::new();
     for _ in 0..runs {
         for (rt, t) in rts.iter().zip(&mut t) {
             let start = Instant::now();
             f(rt);
             t.push(start.elapsed().as_secs_f64() / per);
         }
+        let start = Instant::now();
+        plain();
+        p.push(start.elapsed().as_secs_f64() / per);
     }
     let [(b1, m1), (b2, m2)] = t.map(|mut v| stats(&mut v));
+    let (bp, _) = stats(&mut p);
     println!(
-        "| {label} | {b1:.2} {unit} | {m1:.2} {unit} | {b2:.2} {unit} | {m2:.2} {unit} | {:.2} |",
-        b2 / b1
+        "| {label} | {b1:.2} {unit} | {m1:.2} {unit} | {b2:.2} {unit} | {m2:.2} {unit} | {:.2} | {bp:.3} {unit} | {:.1}× |",
+        b2 / b1,
+        b1 / bp
     );
 }
 
@@ -140,8 +147,10 @@ pub fn run(args: &[String]) {
         .unwrap_or_else(|| "unknown".to_owned());
     println!("# Fused step loops on 1 and 2 threads\n");
     println!("Load average at start: {load}; {runs} runs of each.\n");
-    println!("| stencil | best 1T | median 1T | best 2T | median 2T | 2T / 1T (best) |");
-    println!("|---|--:|--:|--:|--:|--:|");
+    println!(
+        "| stencil | best 1T | median 1T | best 2T | median 2T | 2T / 1T (best) | plain loop (best) | 1T / plain (best) |"
+    );
+    println!("|---|--:|--:|--:|--:|--:|--:|--:|");
     let want = zero_seq(n, n);
     let tasks = (n + n * (2 * (n - 2) + 2)) as f64;
     let zero_row = |rt: &Runtime| assert_eq!(zero(rt, n, n), want, "zero-work stencil");
@@ -151,6 +160,7 @@ pub fn run(args: &[String]) {
         tasks * 1e-9,
         runs,
         &zero_row,
+        &|| assert_eq!(zero_seq(std::hint::black_box(n), n), want),
     );
     let (w, steps) = (64, 20);
     let want = uneven_seq(w, steps);
@@ -161,6 +171,22 @@ pub fn run(args: &[String]) {
         1e-3,
         runs.min(7),
         &uneven_row,
+        &|| {
+            let mut cur: Vec<u64> = (0..w as u64).collect();
+            for t in 0..steps {
+                let mut next = vec![cur[0] + 1];
+                let even = t.is_multiple_of(2);
+                next.extend((1..w - 1).map(|i| {
+                    if (even && i == 1) || (!even && i == w - 2) {
+                        std::thread::sleep(nap);
+                    }
+                    cur[i - 1].wrapping_add(cur[i + 1])
+                }));
+                next.push(cur[w - 1] + 1);
+                cur = next;
+            }
+            assert_eq!(cur, want);
+        },
     );
     println!();
 }

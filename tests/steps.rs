@@ -153,9 +153,10 @@ fn reads_through_lets_and_plain_values_of_the_step() {
 #[test]
 fn a_failure_inside_a_step_names_its_task_fused_or_not() {
     let mut messages = Vec::new();
-    // Fused on 5 and 8 threads: tiles of 5 and 4 values, the failing one
+    // Fused on 1 thread: one tile a step, its inner values a run of plain
+    // code; on 5 and 8 threads: tiles of 5 and 4 values, the failing one
     // among tiles of other steps running at once.
-    for rt in [2, 5, 8].into_iter().flat_map(runtimes) {
+    for rt in [1, 2, 3, 5, 8].into_iter().flat_map(runtimes) {
         let (w, steps, bad) = (50usize, 6usize, (4usize, 23usize));
         let e = rt
             .compute(graph! {
@@ -590,4 +591,111 @@ fn plain_code_reading_the_state_runs_node_by_node() {
     }
     let want: Vec<u64> = (0..6u64).map(|i| i * 7 + 1 + 18).collect();
     assert_eq!(got, [want.clone(), want]);
+}
+
+/// Values alive: made by `counted`, cloned, dropped.
+static LIVE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+#[derive(Debug, PartialEq)]
+struct Counted(u64);
+impl Counted {
+    fn new(x: u64) -> Self {
+        LIVE.fetch_add(1, Ordering::SeqCst);
+        Counted(x)
+    }
+}
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        Counted::new(self.0)
+    }
+}
+impl Drop for Counted {
+    fn drop(&mut self) {
+        LIVE.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+#[delayed]
+fn counted(i: u64) -> Counted {
+    Counted::new(i * 7 + 1)
+}
+#[delayed]
+fn combine(
+    a: Counted,
+    b: Counted,
+    t: usize,
+    i: usize,
+    bad: (usize, usize),
+) -> Result<Counted, Bad> {
+    if (t, i) == bad {
+        return Err(Bad);
+    }
+    Ok(Counted::new(
+        a.0.wrapping_mul(31).wrapping_add(b.0) % 1_000_003,
+    ))
+}
+
+/// Owned values through a fused stencil whose inner loop fails at `bad`
+/// (a step past the last: none fails): returns the result, the failing
+/// task's indices, and how many values are still alive once the run is
+/// over and its result dropped.
+fn owned(
+    rt: &Runtime,
+    w: usize,
+    steps: usize,
+    bad: (usize, usize),
+) -> (Option<Vec<u64>>, Option<Vec<u32>>, i64) {
+    let r = rt.compute(graph! {
+        let mut cur: Vec<_> = (0..w as u64).map(|i| counted(i)).collect();
+        for t in 0..steps {
+            let mut next = Vec::new();
+            next.push(cur[0]);
+            for i in 1..w {
+                next.push(combine(cur[i - 1], cur[i], t, i, bad)?);
+            }
+            cur = next;
+        }
+        cur
+    });
+    let (v, at) = match r {
+        Ok(v) => (Some(v.iter().map(|c| c.0).collect()), None),
+        Err(Error::TaskFailed { task, .. }) => (None, Some(task.indices.clone())),
+        Err(e) => panic!("{e:?}"),
+    };
+    (v, at, LIVE.load(Ordering::SeqCst))
+}
+
+/// Every value a fused step loop makes or clones is dropped exactly once,
+/// whether the run finishes or a task inside a tile fails (on 1 to 8
+/// threads, the failure in the first, a middle and the last step), and the
+/// results and the failing task are node by node's.
+#[test]
+fn owned_values_are_dropped_once_whether_the_steps_finish_or_fail() {
+    let (w, steps) = (40usize, 5usize);
+    let want: Vec<u64> = {
+        let mut cur: Vec<u64> = (0..w as u64).map(|i| i * 7 + 1).collect();
+        for _ in 0..steps {
+            let mut next = vec![cur[0]];
+            next.extend(
+                (1..w).map(|i| cur[i - 1].wrapping_mul(31).wrapping_add(cur[i]) % 1_000_003),
+            );
+            cur = next;
+        }
+        cur
+    };
+    for threads in [1, 2, 3, 5, 8] {
+        for rt in runtimes(threads) {
+            assert_eq!(
+                owned(&rt, w, steps, (steps, 0)),
+                (Some(want.clone()), None, 0)
+            );
+            for bad in [(0, 1), (2, 17), (steps - 1, w - 1)] {
+                let at = vec![bad.0 as u32, bad.1 as u32 - 1];
+                assert_eq!(
+                    owned(&rt, w, steps, bad),
+                    (None, Some(at), 0),
+                    "{threads} threads, {bad:?}"
+                );
+            }
+        }
+    }
 }

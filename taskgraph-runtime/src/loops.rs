@@ -430,7 +430,13 @@ impl Probe {
     /// the block publishes its progress).
     #[inline(always)]
     fn tick(&mut self) -> bool {
-        self.countdown -= 1;
+        self.tick_by(1)
+    }
+
+    /// `n` chunks at once (a chunk `n` times the probe's size).
+    #[inline(always)]
+    fn tick_by(&mut self, n: u32) -> bool {
+        self.countdown = self.countdown.saturating_sub(n);
         if self.countdown == 0 {
             self.measure();
             true
@@ -855,8 +861,11 @@ impl<'g, L: Fn(u32, &Cx<'_, 'g>) -> Result<(), Stopped> + Sync> LoopKind<'g> for
         let started = cx.block_started(fam, lo, hi);
         let push = |lo: u32, hi: u32| push_block(cx, fam, lo, hi, 0, ROOT);
         let mut probe = Probe::new();
-        hi = run_range(lo, hi, first, &mut probe, tally, cx, push, |k| {
-            (self.leaf)(k, cx)
+        hi = run_range(lo, hi, first, 1, &mut probe, tally, cx, push, |a, b| {
+            for k in a..b {
+                (self.leaf)(k, cx)?;
+            }
+            Ok(())
         })?;
         tally.publish();
         cx.block_finished(started, lo, hi);
@@ -935,7 +944,7 @@ where
 /// never the buffer as a whole: other cells of it may be written meanwhile
 /// by the next step's tiles.
 pub struct Prev<'a, T> {
-    cells: *const Option<T>,
+    cells: *const T,
     /// The cells are `lo..lo + len`.
     lo: usize,
     len: usize,
@@ -966,10 +975,24 @@ impl<'a, T> Prev<'a, T> {
         // SAFETY: `k` is in `lo..lo + len`, cells of the step before that are
         // filled and that no block writes while this one runs (see
         // `Tiles`); the buffer outlives the block.
-        match unsafe { &*self.cells.add(k) } {
-            Some(x) => x,
-            None => unreachable!("taskgraph internal error: a value of the step before is missing"),
-        }
+        unsafe { &*self.cells.add(k) }
+    }
+
+    /// Values `first..first + n` of the step before, checked once: a run of
+    /// values of the inner loop reads them by constant offsets, as plain
+    /// slice reads the compiler can see through.
+    ///
+    /// # Panics
+    /// As `get`, if any of them is outside the declared reach.
+    #[inline(always)]
+    pub fn window(&self, first: usize, n: usize) -> &'a [T] {
+        let off = first.wrapping_sub(self.lo);
+        assert!(
+            off <= self.len && n <= self.len - off,
+            "taskgraph internal error: a step read outside its declared reach"
+        );
+        // SAFETY: as in `get`, for each of these cells.
+        unsafe { std::slice::from_raw_parts(self.cells.add(first), n) }
     }
 }
 
@@ -1152,28 +1175,38 @@ struct TileState {
 }
 
 /// A fused step loop (`for t in .. { let mut next = ..; ..; cur = next; }`):
-/// `steps` steps, each making `width` values, value `k` of step `t` by
-/// `step(t, k, prev)` from the values of the step before (`prev`, the
-/// loop's input vector for step 0), reading the cells `reads(k)` of it.
+/// `steps` steps, each making `width` values from the values of the step
+/// before (`prev`, the loop's input vector for step 0). Values
+/// `inner.0..inner.1` are the inner loop's: `block(t, c, prev, out)` makes
+/// values `c..c + out.len()` of the inner loop into `out`, a run of plain
+/// code; the others (pushed before and after the inner loop) are made one
+/// by one, value `k` of step `t` by `step(t, k, prev)`. Value `k` reads the
+/// cells `reads(k)` of the step before.
 /// The values of a step are cut into tiles, and a tile runs as soon as the
 /// tiles of the step before that it depends on are done (see `Tiles`): no
 /// barrier between steps. The last step's values are the loop's output
 /// elements (`write`).
 ///
 /// Iteration `t * width + k` is value `k` of step `t`.
-pub struct Steps<'g, T, R, F, W> {
+pub struct Steps<'g, T, R, F, B, W> {
     init: LazyVec<'g, T>,
     reads: R,
     step: F,
+    block: B,
+    inner: (u32, u32),
     write: W,
     steps: u32,
     width: u32,
-    /// Step `t` reads `bufs[t % 2]` and writes `bufs[(t + 1) % 2]`.
-    bufs: [UnsafeCell<Vec<Option<T>>>; 2],
-    /// The buffers' cells, found once when the run is prepared: blocks
-    /// reach them through these, never through a reference to a whole
-    /// buffer while another block writes it.
-    cells: [std::cell::Cell<*mut Option<T>>; 2],
+    /// Step `t` reads `bufs[t % 2]` and writes `bufs[(t + 1) % 2]`. Both
+    /// are filled when the first block starts (the input vector and a
+    /// clone of it), so every cell always holds a value: a write replaces
+    /// (and drops) the value of two steps before, a stopped run drops them
+    /// all.
+    bufs: [UnsafeCell<Vec<T>>; 2],
+    /// The buffers' cells, found once they are filled: blocks reach them
+    /// through these, never through a reference to a whole buffer while
+    /// another block writes it.
+    cells: [std::cell::Cell<*mut T>; 2],
     tiles: UnsafeCell<Tiles>,
     /// Tiles of the last step still to finish.
     last_left: AtomicU32,
@@ -1181,33 +1214,46 @@ pub struct Steps<'g, T, R, F, W> {
     probe: AtomicU32,
 }
 
-// SAFETY: `tiles`, the buffers' lengths and `cells` are set by `prepare`,
-// before any block exists, and only read during the run. A block reads the
-// cells its tile's `read` names and writes its own cells; `Tiles` says why
-// no other block touches those at the same time and how the arrivals order
-// the writes of one step before the reads of the next (and the reads before
-// the overwrites two steps on). `T: Send + Sync`: values move between
-// threads and are read by several at once.
-unsafe impl<T: Send + Sync, R: Sync, F: Sync, W: Sync> Sync for Steps<'_, T, R, F, W> {}
+/// How many times the probe's chunk a block of a step loop runs between
+/// looks at the other threads: its values are runs of plain code
+/// (`Steps::block`), not one call each. Heavy values (a chunk of one) are
+/// never grouped.
+const STEP_CHUNK: u32 = 32;
 
-impl<'g, T, R, F, W> Steps<'g, T, R, F, W>
+// SAFETY: `tiles`, the buffers and `cells` are set by `prepare` and by the
+// first block, before any other block exists, and only read during the run.
+// A block reads the cells its tile's `read` names and writes its own cells;
+// `Tiles` says why no other block touches those at the same time and how the
+// arrivals order the writes of one step before the reads of the next (and
+// the reads before the overwrites two steps on). `T: Send + Sync`: values
+// move between threads and are read by several at once.
+unsafe impl<T: Send + Sync, R: Sync, F: Sync, B: Sync, W: Sync> Sync for Steps<'_, T, R, F, B, W> {}
+
+impl<'g, T, R, F, B, W> Steps<'g, T, R, F, B, W>
 where
     T: Send + Sync + Clone,
     R: Fn(u32) -> Option<(usize, usize)> + Sync,
     F: Fn(u32, u32, Prev<'_, T>, &Cx<'_, 'g>) -> Result<T, Stopped> + Sync,
+    B: Fn(u32, u32, Prev<'_, T>, &mut [T], &Cx<'_, 'g>) -> Result<(), Stopped> + Sync,
     W: Fn(u32, T, &Cx<'_, 'g>) + Sync,
 {
-    /// Copies the loop's input vector into the first buffer.
+    /// Fills the buffers: the loop's input vector, and a clone of it (never
+    /// read: step 0 overwrites it before step 1 reads it).
     #[inline(never)]
     fn load(&self, cx: &Cx<'_, 'g>) {
-        let first = self.cells[0].get();
+        // SAFETY: the first block runs alone (no other block of this loop
+        // exists yet), so nothing else refers to the buffers.
+        let [b0, b1] = self.bufs.each_ref().map(|b| unsafe { &mut *b.get() });
         for k in 0..self.width as usize {
             let x = self.init.get(k).expect("in range");
             // SAFETY: the loop holds one use of each element (its gather),
-            // consumed here, once; the first block runs alone (no other
-            // block of this loop exists yet) and `k` < `width`, the first
-            // buffer's length.
-            unsafe { *first.add(k) = Some(cx.slot(x).take_or_clone()) };
+            // consumed here, once.
+            let x: T = unsafe { cx.slot(x).take_or_clone() };
+            b1.push(x.clone());
+            b0.push(x);
+        }
+        for (b, c) in [b0, b1].into_iter().zip(&self.cells) {
+            c.set(b.as_mut_ptr());
         }
     }
 
@@ -1241,16 +1287,40 @@ where
         };
         let last = t + 1 == self.steps;
         let out = self.cells[((t + 1) % 2) as usize].get();
-        let hi = run_range(lo, hi, split, probe, tally, cx, push, |k| {
+        let (ilo, ihi) = self.inner;
+        let one = |k: u32| -> Result<(), Stopped> {
             let v = (self.step)(t, k, prev, cx)?;
+            // SAFETY: cell `k` (< `width`, the buffer's length) of the
+            // step's output is this tile's and this block's alone (see
+            // `Tiles`), written through its own pointer; it holds a value
+            // (dropped here) and the buffer is not resized during the run.
+            unsafe { *out.add(k as usize) = v };
+            Ok(())
+        };
+        let hi = run_range(lo, hi, split, STEP_CHUNK, probe, tally, cx, push, |a, b| {
+            // Values before the inner loop's, the inner loop's, after.
+            let p = a.max(ilo).min(b);
+            let q = b.min(ihi).max(p);
+            for k in a..p {
+                one(k)?;
+            }
+            if p < q {
+                // SAFETY: cells `p..q` of the step's output are this
+                // block's alone (as in `one`), and hold values.
+                let cells = unsafe {
+                    std::slice::from_raw_parts_mut(out.add(p as usize), (q - p) as usize)
+                };
+                (self.block)(t, p - ilo, prev, cells, cx)?;
+            }
+            for k in q..b {
+                one(k)?;
+            }
             if last {
-                (self.write)(k, v, cx);
-            } else {
-                // SAFETY: cell `k` (< `width`, the buffer's length) of the
-                // step's output is this tile's and this block's alone (see
-                // `Tiles`), written through its own pointer; the buffer is
-                // not resized during the run.
-                unsafe { *out.add(k as usize) = Some(v) };
+                for k in a..b {
+                    // SAFETY: cell `k` is this block's (as above), just made.
+                    let v = unsafe { &*out.add(k as usize) };
+                    (self.write)(k, v.clone(), cx);
+                }
             }
             Ok(())
         })?;
@@ -1259,22 +1329,24 @@ where
     }
 }
 
-/// Runs iterations `lo..hi` with `body`, in chunks the probe sizes, giving
-/// the upper half of what is left away (`give`) when another thread is
-/// hungry, and first cutting about one piece for each thread if `split`;
-/// returns the end of the part it ran. Shared by `each` loops and the
-/// blocks of step loops.
+/// Runs iterations `lo..hi` with `body` (called on sub-ranges `a..b`), in
+/// chunks the probe sizes times `scale`, giving the upper half of what is
+/// left away (`give`) when another thread is hungry, and first cutting
+/// about one piece for each thread if `split`; returns the end of the part
+/// it ran. Shared by `each` loops (one leaf at a time, `scale` 1) and the
+/// blocks of step loops (whose bodies are loops themselves).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn run_range(
     lo: u32,
     mut hi: u32,
     split: bool,
+    scale: u32,
     probe: &mut Probe,
     tally: &mut Tally<'_>,
     cx: &Cx<'_, '_>,
     mut give: impl FnMut(u32, u32),
-    mut body: impl FnMut(u32) -> Result<(), Stopped>,
+    mut body: impl FnMut(u32, u32) -> Result<(), Stopped>,
 ) -> Result<u32, Stopped> {
     if split && cx.threads() > 1 {
         hi = first_cut(lo, hi, cx.first_piece(hi - lo), &mut give);
@@ -1285,24 +1357,27 @@ fn run_range(
         if cx.give_away(hi - cur, probe.heavy) {
             hi = halve(cur, hi, &mut give);
         }
-        let end = (cur + probe.chunk()).min(hi);
-        for k in cur..end {
-            body(k)?;
-        }
+        // Heavy work (a chunk of one) is never scaled.
+        let c = probe.chunk();
+        let end = (cur + if c > 1 { c * scale } else { 1 }).min(hi);
+        body(cur, end)?;
         tally.add(end - cur);
+        // The probe counts chunks of its own size, as if unscaled.
+        let ticks = ((end - cur) / c).max(1);
         cur = end;
-        if probe.tick() {
+        if probe.tick_by(ticks) {
             tally.publish();
         }
     }
     Ok(hi)
 }
 
-impl<'g, T, R, F, W> LoopKind<'g> for Steps<'g, T, R, F, W>
+impl<'g, T, R, F, B, W> LoopKind<'g> for Steps<'g, T, R, F, B, W>
 where
     T: Send + Sync + Clone,
     R: Fn(u32) -> Option<(usize, usize)> + Sync,
     F: Fn(u32, u32, Prev<'_, T>, &Cx<'_, 'g>) -> Result<T, Stopped> + Sync,
+    B: Fn(u32, u32, Prev<'_, T>, &mut [T], &Cx<'_, 'g>) -> Result<(), Stopped> + Sync,
     W: Fn(u32, T, &Cx<'_, 'g>) + Sync,
 {
     type Output = ();
@@ -1314,8 +1389,9 @@ where
             // SAFETY: called by `run`, before any block of this loop exists.
             let b = unsafe { &mut *b.get() };
             b.clear();
-            b.resize_with(w, || None);
-            c.set(b.as_mut_ptr());
+            b.reserve(w);
+            // Set again by `load`, once filled.
+            c.set(std::ptr::null_mut());
         }
         // SAFETY: as above.
         let tiles = unsafe { &mut *self.tiles.get() };
@@ -1381,23 +1457,23 @@ where
         for b in &self.bufs {
             // SAFETY: the run is over.
             let b = unsafe { &mut *b.get() };
-            for cell in b.iter_mut() {
-                if let Err(p) = catch_unwind(AssertUnwindSafe(|| drop(cell.take()))) {
+            while let Some(x) = b.pop() {
+                if let Err(p) = catch_unwind(AssertUnwindSafe(|| drop(x))) {
                     panics += 1;
                     crate::exec::task::drop_payload(p);
                 }
             }
-            b.clear();
         }
         panics
     }
 }
 
-impl<'g, T, R, F, W> Steps<'g, T, R, F, W>
+impl<'g, T, R, F, B, W> Steps<'g, T, R, F, B, W>
 where
     T: Send + Sync + Clone,
     R: Fn(u32) -> Option<(usize, usize)> + Sync,
     F: Fn(u32, u32, Prev<'_, T>, &Cx<'_, 'g>) -> Result<T, Stopped> + Sync,
+    B: Fn(u32, u32, Prev<'_, T>, &mut [T], &Cx<'_, 'g>) -> Result<(), Stopped> + Sync,
     W: Fn(u32, T, &Cx<'_, 'g>) + Sync,
 {
     /// Runs block `lo..hi` of tile `tile` of step `t`, then, each time it
@@ -1447,22 +1523,26 @@ where
     }
 }
 
-impl<'g, T, R, F, W> Loop<'g, Steps<'g, T, R, F, W>>
+impl<'g, T, R, F, B, W> Loop<'g, Steps<'g, T, R, F, B, W>>
 where
     T: Send + Sync + Clone,
     R: Fn(u32) -> Option<(usize, usize)> + Sync,
     F: Fn(u32, u32, Prev<'_, T>, &Cx<'_, 'g>) -> Result<T, Stopped> + Sync,
+    B: Fn(u32, u32, Prev<'_, T>, &mut [T], &Cx<'_, 'g>) -> Result<(), Stopped> + Sync,
     W: Fn(u32, T, &Cx<'_, 'g>) + Sync,
 {
     /// Makes this loop `steps` (at least 1) steps from `init` (`width`
     /// values): value `k` of each step reads the values `reads(k)` (an
-    /// inclusive range, `None` for none) of the step before, and
-    /// `step(t, k, prev)` makes it (`prev.get(j)` for `j` in that range);
-    /// `write(k, v)` writes the last step's values to the element family
-    /// `elements` (`width` long).
+    /// inclusive range, `None` for none) of the step before; values `inner`
+    /// (the inner loop's) are made by `block(t, c, prev, out)`, values
+    /// `c..c + out.len()` of the inner loop at once, the others one by one
+    /// by `step(t, k, prev)` (`prev.get(j)` or `prev.window(..)` for cells
+    /// `j` in that range); `write(k, v)` writes the last step's values to
+    /// the element family `elements` (`width` long).
     ///
     /// # Panics
-    /// If `steps` or `width` is 0, or `init` is not `width` long.
+    /// If `steps` or `width` is 0, `init` is not `width` long, or `inner`
+    /// is not inside `0..width`.
     #[allow(clippy::too_many_arguments)]
     pub fn steps(
         &mut self,
@@ -1471,11 +1551,17 @@ where
         width: usize,
         reads: R,
         step: F,
+        inner: std::ops::Range<usize>,
+        block: B,
         write: W,
         elements: u32,
     ) -> Result<Lazy<'g, ()>, Error> {
         assert!(
-            steps > 0 && width > 0 && init.len() == width,
+            steps > 0
+                && width > 0
+                && init.len() == width
+                && inner.start <= inner.end
+                && inner.end <= width,
             "taskgraph internal error: a step loop of no steps or a vector of another width"
         );
         self.take_all(&init);
@@ -1485,6 +1571,8 @@ where
             init,
             reads,
             step,
+            block,
+            inner: (inner.start as u32, inner.end as u32),
             write,
             steps: steps as u32,
             width: width as u32,

@@ -642,6 +642,11 @@ fn steps_plan<'a>(g: &'a Graph, stmt: usize, s: &'a Stmt) -> Option<StepsPlan<'a
             } => {
                 let var = pat_ident(pat)?;
                 let range = super::lower::as_range(iter)?;
+                // A run of the inner loop's values reads contiguous cells
+                // (`expand/steps.rs`): a range of step one, not `step_by`.
+                if !matches!(strip_parens(range), Expr::Range(_)) {
+                    return None;
+                }
                 // The inner range is evaluated once: the same every step.
                 let ts = quote::quote!(#range);
                 let mut names = b.outer.clone();
@@ -963,6 +968,14 @@ fn mark_last(e: &mut Element<'_>) {
                 mark(a);
             }
         }
+    }
+}
+
+fn strip_parens(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(p) => strip_parens(&p.expr),
+        Expr::Group(g) => strip_parens(&g.expr),
+        e => e,
     }
 }
 

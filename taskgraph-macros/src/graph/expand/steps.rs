@@ -136,7 +136,40 @@ impl Ctx<'_> {
         };
         let pre = boundary(&plan.before);
         let post = boundary(&plan.after);
-        let inner = self.element(&plan.inner, &quote!([#tk, #ck]), &read);
+        // The inner loop's values `c0..c0 + n` of a step, a run of plain
+        // code: the cells they read (the loop variable widened by the
+        // reach) are checked once, as one window of the step before, and
+        // each offset `k` is a slice of it as long as the run, read at
+        // `d`, the value's place in the run.
+        let offsets = inner_offsets(&plan.inner);
+        let win = |k: i64| temp(&format!("__tg_r{}", k - offsets[0]), Span::call_site());
+        let (dk, out) = (
+            temp("__tg_d", Span::call_site()),
+            temp("__tg_out", Span::call_site()),
+        );
+        let inner = self.element(&plan.inner, &quote!([#tk, #ck]), &|r: &Read| match r {
+            Read::At(k) => {
+                let x = win(*k);
+                quote!(&#x[#dk])
+            }
+            Read::Fixed(_) => read(r),
+        });
+        let windows = match (offsets.first(), offsets.last()) {
+            (Some(&lo), Some(&hi)) => {
+                let slices = offsets.iter().map(|&k| {
+                    let (x, off) = (win(k), (k - lo) as usize);
+                    quote!(let #x = &__tg_win[#off..][..__tg_n];)
+                });
+                let span = (hi - lo) as usize;
+                quote! {
+                    let __tg_i0 = #fr::fused_at(&#irg, __tg_c0 as usize) as i64;
+                    let __tg_win = #prev.window((__tg_i0 + (#lo)) as usize, __tg_n + #span);
+                    #(#slices)*
+                }
+            }
+            _ => TokenStream::new(),
+        };
+        let stopped = private("Stopped", Span::call_site());
         let (b32, i_end) = (before as u32, quote!(#before + #ilen));
         // Progress counts each step's tasks as node by node does: the inner
         // loop's once per iteration, the boundary values' once each.
@@ -236,18 +269,31 @@ impl Ctx<'_> {
                         }
                     },
                     |#tk: u32, #kk: u32, #prev: #prev_ty<'_, _>, #cx: &#cx_ty<'_, '_>| {
+                        #[allow(unused_variables)]
                         let #tpat = #fr::fused_at(&#trg, #tk as usize);
                         if (#kk as usize) < #before {
                             let __tg_j = #kk;
                             #pre
-                        } else if (#kk as usize) < #i_end {
-                            let #ck = #kk - #b32;
-                            let #ipat = #fr::fused_at(&#irg, #ck as usize);
-                            #inner
                         } else {
                             let __tg_j = #kk - (#i_end) as u32;
                             #post
                         }
+                    },
+                    #before..#i_end,
+                    |#tk: u32, __tg_c0: u32, #prev: #prev_ty<'_, _>, #out: &mut [_], #cx: &#cx_ty<'_, '_>| {
+                        #[allow(unused_variables)]
+                        let #tpat = #fr::fused_at(&#trg, #tk as usize);
+                        let __tg_n = #out.len();
+                        let _ = (#prev, #cx);
+                        #windows
+                        for (#dk, __tg_cell) in #out.iter_mut().enumerate() {
+                            let #ck = __tg_c0 + #dk as u32;
+                            let #ipat = #fr::fused_at(&#irg, #ck as usize);
+                            let _ = (#ck, #var);
+                            let __tg_x: ::core::result::Result<_, #stopped> = { #inner };
+                            *__tg_cell = __tg_x?;
+                        }
+                        ::core::result::Result::Ok(())
                     },
                     |#kk: u32, __tg_x, #cx: &#cx_ty<'_, '_>| #e.write(#kk, __tg_x, #cx),
                     #e.id(),
@@ -315,4 +361,23 @@ impl Ctx<'_> {
         out.extend(quote!(::core::result::Result::Ok(#value)));
         out
     }
+}
+
+/// The offsets `k` of the inner loop's reads `cur[i + k]`, sorted, once
+/// each.
+fn inner_offsets(el: &Element<'_>) -> Vec<i64> {
+    let args = el.events.iter().flat_map(|ev| match ev {
+        SEvent::Link(l) => l.args.as_slice(),
+        SEvent::Plain(_) => &[],
+    });
+    let mut ks: Vec<i64> = args
+        .chain(std::iter::once(&el.value))
+        .filter_map(|a| match a {
+            SArg::Read(Read::At(k)) => Some(*k),
+            _ => None,
+        })
+        .collect();
+    ks.sort_unstable();
+    ks.dedup();
+    ks
 }
