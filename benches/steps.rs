@@ -72,6 +72,22 @@ fn zero_seq(w: usize, steps: usize) -> Vec<u64> {
     cur
 }
 
+/// The zero-work stencil as a plain loop: two buffers, swapped (as the
+/// suite's sequential column).
+fn zero_plain(w: usize, steps: usize) -> Vec<u64> {
+    let mut cur: Vec<u64> = (0..w as u64).collect();
+    let mut next = vec![0; w];
+    for _ in 0..steps {
+        next[0] = cur[0] + 1;
+        for i in 1..w - 1 {
+            next[i] = cur[i - 1].wrapping_add(cur[i]).wrapping_add(cur[i + 1]);
+        }
+        next[w - 1] = cur[w - 1] + 1;
+        std::mem::swap(&mut cur, &mut next);
+    }
+    cur
+}
+
 fn uneven(rt: &Runtime, w: usize, steps: usize, nap: Duration) -> Vec<u64> {
     rt.compute(graph! {
         let mut cur: Vec<_> = (0..w as u64).map(|i| leaf(i)).collect();
@@ -160,7 +176,20 @@ pub fn run(args: &[String]) {
         tasks * 1e-9,
         runs,
         &zero_row,
-        &|| assert_eq!(zero_seq(std::hint::black_box(n), n), want),
+        &|| assert_eq!(zero_plain(std::hint::black_box(n), n), want),
+    );
+    // The same number of tasks in wider steps: a step is 100 times the
+    // work, the hand-offs between tiles the same.
+    let (w, steps) = (n * 100, (n / 10).max(2));
+    let want = zero_seq(w, steps);
+    let tasks = (w + steps * (2 * (w - 2) + 2)) as f64;
+    row(
+        &format!("zero work, W = {w}, T = {steps}"),
+        "ns/task",
+        tasks * 1e-9,
+        runs,
+        &|rt: &Runtime| assert_eq!(zero(rt, w, steps), want, "wide stencil"),
+        &|| assert_eq!(zero_plain(std::hint::black_box(w), steps), want),
     );
     let (w, steps) = (64, 20);
     let want = uneven_seq(w, steps);
