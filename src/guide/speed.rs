@@ -19,18 +19,21 @@
 //!
 //! - **Step loops run fused, in tiles.** A top-level
 //!   `for t in range { let mut next = Vec::new(); ..; cur = next; }` whose
-//!   inner loop (`for i in range`) is straight-line (task calls, plain
+//!   inner loop (`for i in a..b`) is straight-line (task calls, plain
 //!   `let`s, one push onto `next`) and reads `cur` only at the loop variable
 //!   plus or minus a constant, written so (`cur[i - 1]`, `cur[i]`,
 //!   `cur[i + 1]`; `cur[i - 2 + 1]` could underflow on the way), with boundary
 //!   pushes before and after it, runs as one fused loop: each step's values
 //!   cut into tiles (two a thread; the whole step on one thread), a
 //!   tile of the next step starting as soon as the tiles within its reach
-//!   are done, with no barrier between steps. The reach is read from the
-//!   index expressions at compile time and checked against the widths when
-//!   the graph is built;
-//!   where it cannot be (`cur[(i + w - 1) % w]`, an `if` in the body) the
-//!   loop runs node by node.
+//!   are done, with no barrier between steps. Inside a tile the inner
+//!   loop's values are a plain loop over slices of the step before (the
+//!   cells a run reads are checked once, not at every read): the zero-work
+//!   1-D stencil runs at about 1.2-1.3× the plain Rust loop on one thread.
+//!   The reach is read from the index expressions at compile time and
+//!   checked against the widths when the graph is built; where it cannot be
+//!   (`cur[(i + w - 1) % w]`, an `if` in the body, an inner loop over
+//!   `(a..b).step_by(k)`) the loop runs node by node.
 //!
 //! - **Everything else runs node by node**, about 20-35 ns and 5 bytes of
 //!   scheduler memory per task. Loops that `if`, `while`, other indexing or
