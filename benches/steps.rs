@@ -1,6 +1,7 @@
-//! Fused step loops on 1 and 2 threads: does a second thread help?
+//! Fused step loops (and the `while` tree) on 1 and 2 threads: against the
+//! plain loop, and does a second thread help?
 //!
-//! Two 1-D stencils written as step loops (`for t { let mut next = ..;
+//! 1-D stencils written as step loops (`for t { let mut next = ..;
 //! ..; cur = next; }`), which run fused in tiles:
 //!
 //! - **zero work**: `next.push(add(add(cur[i - 1], cur[i]), cur[i + 1]))`,
@@ -10,10 +11,15 @@
 //!   steps, everything else zero work. Sleeping, so the machine's load
 //!   barely matters. With a barrier after every step this takes 20 ms on
 //!   any number of threads; with tiles that wait only for their neighbours
-//!   the two ends run a step apart, one thread sleeping at each: 10 ms on 2.
+//!   the two ends run a step apart, one thread sleeping at each: 10 ms on 2;
+//! - **the wide stencil**: the zero-work one with W = 100 000, T = 100;
+//! - **the `while` tree**: the tutorial's pairwise `while level.len() > 1`
+//!   loop over N = 65 536 leaves (the suite's `while-tree` row), which runs
+//!   as a fused `tree_reduce`; and the same loop labelled, which is left as
+//!   written and runs node by node (what every `while` tree did before).
 //!
 //! Each cell: the best and the median of `runs` computes, 1 and 2 threads
-//! alternating; the ratio 2T / 1T is of the bests (the median is what the
+//! and the plain loop alternating; the ratio 2T / 1T is of the bests (the median is what the
 //! other processes on a shared machine leave). `cargo bench --bench steps`;
 //! `-- --smoke` runs tiny sizes (`tests/bench_smoke.rs`).
 
@@ -116,6 +122,67 @@ fn uneven_seq(w: usize, steps: usize) -> Vec<u64> {
     cur
 }
 
+/// The tutorial's `while` tree over `n` leaves: pairs summed round after
+/// round, an odd last value moving up (a `tree_reduce`, fused).
+fn while_tree(rt: &Runtime, n: u64) -> u64 {
+    rt.compute(graph! {
+        let mut level: Vec<_> = (0..n).map(|i| leaf(i)).collect();
+        while level.len() > 1 {
+            let mut next = Vec::new();
+            for i in (0..level.len()).step_by(2) {
+                if i + 1 < level.len() {
+                    next.push(add(level[i], level[i + 1]));
+                } else {
+                    next.push(level[i]);
+                }
+            }
+            level = next;
+        }
+        level[0]
+    })
+    .expect("the tree runs")
+}
+
+/// `while_tree` labelled: left as written, node by node.
+fn while_tree_written(rt: &Runtime, n: u64) -> u64 {
+    rt.compute(graph! {
+        let mut level: Vec<_> = (0..n).map(|i| leaf(i)).collect();
+        'written: while level.len() > 1 {
+            let mut next = Vec::new();
+            for i in (0..level.len()).step_by(2) {
+                if i + 1 < level.len() {
+                    next.push(add(level[i], level[i + 1]));
+                } else {
+                    next.push(level[i]);
+                }
+            }
+            level = next;
+            continue 'written;
+        }
+        level[0]
+    })
+    .expect("the tree runs")
+}
+
+/// The same in plain Rust, in place (as the suite's sequential column).
+fn while_tree_plain(n: u64) -> u64 {
+    let mut v: Vec<u64> = (0..n).collect();
+    while v.len() > 1 {
+        let (len, mut w, mut i) = (v.len(), 0, 0);
+        while i + 1 < len {
+            v[w] = v[i].wrapping_add(v[i + 1]);
+            w += 1;
+            i += 2;
+        }
+        if i < len {
+            v[w] = v[i];
+            w += 1;
+        }
+        v.truncate(w);
+    }
+    v[0]
+}
+
 /// Best and median of `v`.
 fn stats(v: &mut [f64]) -> (f64, f64) {
     v.sort_by(f64::total_cmp);
@@ -190,6 +257,24 @@ pub fn run(args: &[String]) {
         runs,
         &|rt: &Runtime| assert_eq!(zero(rt, w, steps), want, "wide stencil"),
         &|| assert_eq!(zero_plain(std::hint::black_box(w), steps), want),
+    );
+    let m = if smoke { 100 } else { 65_536 };
+    let want = while_tree_plain(m);
+    row(
+        &format!("while-loop tree, N = {m}"),
+        "ns/task",
+        (2 * m - 1) as f64 * 1e-9,
+        runs,
+        &|rt: &Runtime| assert_eq!(while_tree(rt, m), want, "while tree"),
+        &|| assert_eq!(while_tree_plain(std::hint::black_box(m)), want),
+    );
+    row(
+        &format!("while-loop tree as written (node by node), N = {m}"),
+        "ns/task",
+        (2 * m - 1) as f64 * 1e-9,
+        runs.min(15),
+        &|rt: &Runtime| assert_eq!(while_tree_written(rt, m), want, "while tree"),
+        &|| assert_eq!(while_tree_plain(std::hint::black_box(m)), want),
     );
     let (w, steps) = (64, 20);
     let want = uneven_seq(w, steps);

@@ -8,6 +8,7 @@ mod ir;
 mod lower;
 mod parse;
 mod tiles;
+mod whiletree;
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -28,7 +29,8 @@ pub(crate) fn expand(input: TokenStream, first: TokenStream) -> TokenStream {
     let graph = parse::parse(input)
         .map_err(|e| cx.push(e))
         .ok()
-        .and_then(|stmts| {
+        .and_then(|mut stmts| {
+            whiletree::rewrite(&mut stmts);
             // A loop that never ends is reported alone: what the analysis
             // would say about its variables follows from it.
             let endless = check::endless_loops(&stmts);

@@ -335,3 +335,43 @@ fn stencil_step_after_step() {
         cur
     }));
 }
+
+#[test]
+fn pairwise_while_tree_is_a_tree_reduce() {
+    insta::assert_snapshot!(pretty(quote! {
+        let mut level: Vec<_> = (0..n).map(|i| leaf(i)).collect();
+        while level.len() > 1 {
+            let mut next = Vec::new();
+            for i in (0..level.len()).step_by(2) {
+                if i + 1 < level.len() {
+                    next.push(add(level[i], level[i + 1]));
+                } else {
+                    next.push(level[i]);
+                }
+            }
+            level = next;
+        }
+        level[0]
+    }));
+}
+
+#[test]
+fn pairwise_while_tree_over_chunks_is_a_tree_reduce() {
+    let out = pretty(quote! {
+        let mut level: Vec<_> = (0..n).map(|i| leaf(i)).collect();
+        while level.len() > 1 {
+            let mut next = Vec::new();
+            for pair in level.chunks(2) {
+                if pair.len() == 2 {
+                    next.push(add(pair[0], pair[1]));
+                } else {
+                    next.push(pair[0]);
+                }
+            }
+            level = next;
+        }
+        level[0]
+    });
+    assert!(out.contains("tree_reduce("), "{out}");
+    assert!(!out.contains("while"), "{out}");
+}

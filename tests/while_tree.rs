@@ -1,0 +1,247 @@
+//! The pairwise `while` tree (`while level.len() > 1 { .. pairs .. }`) runs
+//! as the `tree_reduce` it is: the same values (the same pairs, for a
+//! combine that is neither commutative nor associative), the same task
+//! names and indices in errors, fused or not, as the loop run as written
+//! (a labelled loop is left as written).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use taskdag::{delayed, graph, Error, Runtime};
+
+#[delayed]
+fn leaf(i: u64) -> u64 {
+    i * 7 + 1
+}
+
+/// The left operand `mix` panics at (`u64::MAX`: none). Only
+/// `a_panic_in_the_while_tree_names_the_round_and_pair` sets it.
+static BAD: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Neither commutative nor associative; panics when its left operand is
+/// `BAD`.
+#[delayed]
+fn mix(a: u64, b: u64) -> u64 {
+    if a == BAD.load(Ordering::Relaxed) {
+        panic!("bad left operand {a}");
+    }
+    a.wrapping_mul(31).wrapping_add(b) % 1_000_003
+}
+
+/// `mix` that never panics.
+#[delayed]
+fn mix_ok(a: u64, b: u64) -> u64 {
+    a.wrapping_mul(31).wrapping_add(b) % 1_000_003
+}
+
+/// The rounds as written, sequentially: the values of every level.
+fn levels(n: u64) -> Vec<Vec<u64>> {
+    let mut level: Vec<u64> = (0..n).map(|i| i * 7 + 1).collect();
+    let mut all = vec![level.clone()];
+    while level.len() > 1 {
+        level = level
+            .chunks(2)
+            .map(|p| match p {
+                [a, b] => a.wrapping_mul(31).wrapping_add(*b) % 1_000_003,
+                [a] => *a,
+                _ => unreachable!(),
+            })
+            .collect();
+        all.push(level.clone());
+    }
+    all
+}
+
+/// The tree as `step_by(2)` with a guard (rewritten), the same loop
+/// labelled (run as written), and with `chunks(2)` (rewritten), combining
+/// with `$f`.
+macro_rules! runs {
+    ($rt:expr, $n:expr, $f:ident) => {{
+        let (rt, n): (&Runtime, u64) = ($rt, $n);
+        [
+            rt.compute(graph! {
+                let mut level: Vec<_> = (0..n).map(|i| leaf(i)).collect();
+                while level.len() > 1 {
+                    let mut next = Vec::new();
+                    for i in (0..level.len()).step_by(2) {
+                        if i + 1 < level.len() {
+                            next.push($f(level[i], level[i + 1]));
+                        } else {
+                            next.push(level[i]);
+                        }
+                    }
+                    level = next;
+                }
+                level
+            }),
+            rt.compute(graph! {
+                let mut level: Vec<_> = (0..n).map(|i| leaf(i)).collect();
+                'written: while level.len() > 1 {
+                    let mut next = Vec::new();
+                    for i in (0..level.len()).step_by(2) {
+                        if i + 1 < level.len() {
+                            next.push($f(level[i], level[i + 1]));
+                        } else {
+                            next.push(level[i]);
+                        }
+                    }
+                    level = next;
+                    continue 'written;
+                }
+                level
+            }),
+            rt.compute(graph! {
+                let mut level: Vec<_> = (0..n).map(|i| leaf(i)).collect();
+                while level.len() > 1 {
+                    let mut next = Vec::new();
+                    for pair in level.chunks(2) {
+                        if pair.len() == 2 {
+                            next.push($f(pair[0], pair[1]));
+                        } else {
+                            next.push(pair[0]);
+                        }
+                    }
+                    level = next;
+                }
+                level
+            }),
+        ]
+    }};
+}
+
+fn runtimes() -> impl Iterator<Item = Runtime> {
+    [1, 2, 3, 5, 8].into_iter().flat_map(|threads| {
+        [true, false].map(|f| {
+            Runtime::builder()
+                .threads(threads)
+                .fuse_loops(f)
+                .build()
+                .unwrap()
+        })
+    })
+}
+
+#[test]
+fn the_pairwise_while_tree_matches_sequential_on_any_length() {
+    for rt in runtimes() {
+        for n in (0..=70).chain([255, 256, 257, 1000, 4097]) {
+            let want = levels(n).pop().unwrap();
+            for (k, got) in runs!(&rt, n, mix_ok).into_iter().enumerate() {
+                assert_eq!(got.unwrap(), want, "form {k}, n = {n}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_panic_in_the_while_tree_names_the_round_and_pair() {
+    let n = 1000;
+    let all = levels(n);
+    // The left operand of pair `j` of round `k`, for a few pairs.
+    for (k, j) in [(0usize, 0usize), (0, 499), (3, 17), (6, 3), (9, 0)] {
+        let bad = all[k][2 * j];
+        let lefts = all.iter().flat_map(|l| l.chunks_exact(2).map(|p| p[0]));
+        assert_eq!(
+            lefts.filter(|&a| a == bad).count(),
+            1,
+            "{bad} is one pair's only"
+        );
+        BAD.store(bad, Ordering::Relaxed);
+        let mut seen = vec![Vec::new(); 3];
+        for rt in runtimes() {
+            for (form, got) in runs!(&rt, n, mix).into_iter().enumerate() {
+                let e = got.unwrap_err();
+                let Error::TaskPanicked { task, message, .. } = &e else {
+                    panic!("{e:?}")
+                };
+                assert_eq!(
+                    (task.function(), task.indices.clone(), message.clone()),
+                    (
+                        "mix",
+                        vec![k as u32, j as u32],
+                        format!("bad left operand {bad}")
+                    ),
+                    "form {form}"
+                );
+                seen[form].push(e.to_string());
+            }
+        }
+        // The same message on any number of threads, fused or not.
+        for s in &seen {
+            assert!(s.iter().all(|m| *m == s[0]), "{s:?}");
+        }
+        // Rewritten, a task is named as a `tree_reduce`'s, with the indices
+        // the loop gives it.
+        assert!(
+            seen[0][0].contains(&format!("`mix[level={k}, pos={j}]`")),
+            "{}",
+            seen[0][0]
+        );
+        assert!(
+            seen[1][0].contains(&format!("`mix[#{k}, i#{j}]`")),
+            "{}",
+            seen[1][0]
+        );
+        assert!(
+            seen[2][0].contains(&format!("`mix[level={k}, pos={j}]`")),
+            "{}",
+            seen[2][0]
+        );
+    }
+    BAD.store(u64::MAX, Ordering::Relaxed);
+}
+
+/// The notebook's loop, without a guard (an odd length fails at
+/// `level[i + 1]`), rewritten and as written (labelled).
+fn unguarded(rt: &Runtime, n: u64) -> [Result<Vec<u64>, String>; 2] {
+    [
+        rt.compute(graph! {
+            let mut l: Vec<_> = (0..n).map(|i| leaf(i)).collect();
+            while l.len() > 1 {
+                let mut new_l = Vec::new();
+                for i in (0..l.len()).step_by(2) {
+                    new_l.push(mix_ok(l[i], l[i + 1]));
+                }
+                l = new_l;
+            }
+            l
+        }),
+        rt.compute(graph! {
+            let mut l: Vec<_> = (0..n).map(|i| leaf(i)).collect();
+            'written: while l.len() > 1 {
+                let mut new_l = Vec::new();
+                for i in (0..l.len()).step_by(2) {
+                    new_l.push(mix_ok(l[i], l[i + 1]));
+                }
+                l = new_l;
+                continue 'written;
+            }
+            l
+        }),
+    ]
+    .map(|r| r.map_err(|e| e.to_string()))
+}
+
+#[test]
+fn the_unguarded_tree_is_a_tree_on_powers_of_two_and_fails_as_written_otherwise() {
+    for rt in runtimes() {
+        for n in (0..=40).chain([1024, 1000]) {
+            let [got, written] = unguarded(&rt, n);
+            if n.is_power_of_two() {
+                assert_eq!(got, Ok(levels(n).pop().unwrap()), "n = {n}");
+                assert_eq!(written, got, "n = {n}");
+            } else if n > 1 {
+                let (got, written) = (got.unwrap_err(), written.unwrap_err());
+                // The same failure, at the line of the loop as written.
+                assert!(got.contains("out of range"), "{got}");
+                assert_eq!(
+                    got.replace(char::is_numeric, ""),
+                    written.replace(char::is_numeric, ""),
+                    "n = {n}"
+                );
+            } else {
+                assert_eq!(got, Ok((0..n).map(|i| i * 7 + 1).collect()));
+                assert_eq!(written, got);
+            }
+        }
+    }
+}
