@@ -107,7 +107,12 @@
 //!
 //! The tutorial's `while len(L) > 1` tree summation runs as written, over
 //! values made in the graph or over persisted ones (see below and
-//! `examples/custom_workloads.rs`):
+//! `examples/custom_workloads.rs`). Its pairwise form (pairs `level[i]`,
+//! `level[i + 1]` for `i` in `(0..level.len()).step_by(2)`, or
+//! `level.chunks(2)`, an odd last value pushed as it is) is the tree
+//! `tree_reduce` builds, and runs as one: the same values and task indices,
+//! without a node per task; a task is then named `add[level=k, pos=j]`
+//! (labelling the loop, `'l: while ..`, keeps it as written):
 //!
 //! ```
 //! use taskdag::{delayed, graph, Runtime};

@@ -35,6 +35,16 @@
 //!   (`cur[(i + w - 1) % w]`, an `if` in the body, an inner loop over
 //!   `(a..b).step_by(k)`) the loop runs node by node.
 //!
+//! - **The pairwise `while` tree runs as a `tree_reduce`.** A top-level
+//!   `while level.len() > 1 { let mut next = Vec::new(); for i in
+//!   (0..level.len()).step_by(2) { .. next.push(f(level[i], level[i + 1])) ..
+//!   } level = next; }` (or over `level.chunks(2)`) is the tree
+//!   `tree_reduce` builds, and runs fused: about 6× the plain loop on one
+//!   thread at zero work (N = 65 536), against about 120× node by node. A
+//!   `tree_reduce` directly over the values being collected costs about
+//!   1.2×: the loop's vector is still written out once before the tree
+//!   reads it.
+//!
 //! - **Everything else runs node by node**, about 20-35 ns and 5 bytes of
 //!   scheduler memory per task. Loops that `if`, `while`, other indexing or
 //!   expression tasks appear in are not fused yet: a ring stencil or a
