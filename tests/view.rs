@@ -83,6 +83,34 @@ fn a_loop_carried_chain_template_labels_the_previous_iteration() {
 #[test]
 fn the_tutorial_while_loop_template_draws_its_indexed_edges() {
     let n = 5;
+    // Labelled, the loop is kept as written (unlabelled, this pairwise
+    // loop is a `tree_reduce`: below).
+    let g = graph! {
+        let mut level: Vec<_> = (0..n).map(|i| inc(i)).collect();
+        'pairs: while level.len() > 1 {
+            let mut next = Vec::new();
+            for i in (0..level.len()).step_by(2) {
+                if i + 1 < level.len() {
+                    next.push(add(level[i], level[i + 1]));
+                } else {
+                    next.push(level[i]);
+                }
+            }
+            level = next;
+            continue 'pairs;
+        }
+        level[0]
+    };
+    let dot = g.template_dot();
+    assert!(dot.contains("while level.len() > 1"), "{dot}");
+    insta::assert_snapshot!("while_template", dot);
+    // Each level's adds read the level below: 2 + 1 + 1 adds for 5 leaves.
+    assert_eq!(g.tasks().unwrap().total, 5 + 4);
+}
+
+#[test]
+fn the_pairwise_while_loop_is_drawn_as_a_tree_reduce() {
+    let n = 5;
     let g = graph! {
         let mut level: Vec<_> = (0..n).map(|i| inc(i)).collect();
         while level.len() > 1 {
@@ -99,9 +127,10 @@ fn the_tutorial_while_loop_template_draws_its_indexed_edges() {
         level[0]
     };
     let dot = g.template_dot();
-    assert!(dot.contains("while level.len() > 1"), "{dot}");
-    insta::assert_snapshot!("while_template", dot);
-    // Each level's adds read the level below: 2 + 1 + 1 adds for 5 leaves.
+    assert!(!dot.contains("while"), "{dot}");
+    assert!(dot.contains(r#"n1 [label="tree_reduce(level, add)""#), "{dot}");
+    assert!(dot.contains(r#"n0 -> n1 [label="level[all i]"]"#), "{dot}");
+    // The same tasks as the loop: 5 leaves, 4 adds.
     assert_eq!(g.tasks().unwrap().total, 5 + 4);
 }
 
