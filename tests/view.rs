@@ -128,7 +128,10 @@ fn the_pairwise_while_loop_is_drawn_as_a_tree_reduce() {
     };
     let dot = g.template_dot();
     assert!(!dot.contains("while"), "{dot}");
-    assert!(dot.contains(r#"n1 [label="tree_reduce(level, add)""#), "{dot}");
+    assert!(
+        dot.contains(r#"n1 [label="tree_reduce(level, add)""#),
+        "{dot}"
+    );
     assert!(dot.contains(r#"n0 -> n1 [label="level[all i]"]"#), "{dot}");
     // The same tasks as the loop: 5 leaves, 4 adds.
     assert_eq!(g.tasks().unwrap().total, 5 + 4);
