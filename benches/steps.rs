@@ -228,7 +228,7 @@ pub fn run(args: &[String]) {
         .ok()
         .and_then(|l| l.split_whitespace().next().map(str::to_owned))
         .unwrap_or_else(|| "unknown".to_owned());
-    println!("# Fused step loops on 1 and 2 threads\n");
+    println!("# Fused step loops and the while tree on 1 and 2 threads\n");
     println!("Load average at start: {load}; {runs} runs of each.\n");
     println!(
         "| stencil | best 1T | median 1T | best 2T | median 2T | 2T / 1T (best) | plain loop (best) | 1T / plain (best) |"
