@@ -324,12 +324,19 @@ impl Inner {
                 })
             })
             .collect();
-        let inputs: Vec<&[u8]> = graph.jobs.iter().map(|job| &job.input[..]).collect();
+        let mut inputs: Vec<&[u8]> = graph.jobs.iter().map(|job| &job.input[..]).collect();
+        // The served jobs' header, if any, is the blob after the jobs' inputs.
+        inputs.extend(graph.header.as_deref());
         let state = Arc::new(SubState::new(graph.jobs.len()));
         driver.register(id, state.clone())?;
         let reply = driver.request(
             "submit",
-            json!({ "sub": id, "jobs": jobs, "outputs": graph.outputs }),
+            json!({
+                "sub": id,
+                "jobs": jobs,
+                "outputs": graph.outputs,
+                "header": graph.header.is_some(),
+            }),
             &inputs,
         );
         let submitted: Submitted = match reply.and_then(|message| message.parse()) {

@@ -19,8 +19,9 @@ Requests (answer fields after the arrow):
   program {path}                        -> {hash, name, bytes}
   workers {}                            -> {workers: [{address, pid, name, threads}]}
   add_workers {n}                       -> {workers: the ones that joined}
-  submit {sub, jobs: [{key, group, hash, name, args, env, deps, files, serve}], outputs}
-         + one blob per job, its input  -> {keys: each job's dask key, as text}
+  submit {sub, jobs: [{key, group, hash, name, args, env, deps, files, serve}], outputs, header}
+         + one blob per job, its input, then with header the served jobs' header
+                                        -> {keys: each job's dask key, as text}
   cancel {sub}                          -> {}
   close {}                              (no answer)
 
@@ -211,6 +212,8 @@ class Runner:
             os.close(rep_w)
             os.close(fd)
         self.path = path
+        # The key of the last graph header sent to it (`serve_job`).
+        self.header = None
 
     def close(self):
         for fd in (self.req_w, self.rep_r):
@@ -288,6 +291,13 @@ def serve_job(worker, spec, path, env, deps):
         ts = worker.state.tasks.get(key) if key is not None else None
         return key is not None and (ts is None or ts.state in ("cancelled", "released"))
 
+    if spec.get("header"):
+        # The header goes to a runner once: it keeps the last one it read,
+        # and an empty frame stands for it.
+        if runner.header == spec["header"]:
+            deps = (b"", *deps[1:])
+        else:
+            runner.header = spec["header"]
     start = time.time()
     try:
         answer = runner.run(frame([spec["input"], *deps]), cancelled)
@@ -628,6 +638,11 @@ class Driver:
         token = hashlib.sha1(f"{self.token}-{sub}".encode()).hexdigest()[:8]
         keys = [(f"{j['group']}-{token}", j["key"]) for j in jobs]
         dsk = {}
+        header_key = None
+        if msg.get("header"):
+            _, _, DataNode = task_spec()
+            header_key = (f"graph-{token}", "header")
+            dsk[header_key] = DataNode(header_key, blobs[len(jobs)])
         for i, j in enumerate(jobs):
             spec = {
                 "sub": sub,
@@ -642,7 +657,13 @@ class Driver:
                 "serve": bool(j.get("serve")),
                 "topic": self.topic,
             }
-            dsk[keys[i]] = build_task(keys[i], spec, [keys[d] for d in j["deps"]])
+            deps = [keys[d] for d in j["deps"]]
+            if header_key is not None and spec["serve"]:
+                # A block reads its graph's header first: one dask value, so
+                # that it reaches each worker once, not once per block.
+                spec["header"] = header_key[0]
+                deps.insert(0, header_key)
+            dsk[keys[i]] = build_task(keys[i], spec, deps)
         outputs = [int(o) for o in msg["outputs"]]
         has_dependents = {d for j in jobs for d in j["deps"]}
         wanted = sorted(set(outputs) | (set(range(len(jobs))) - has_dependents))

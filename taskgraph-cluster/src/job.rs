@@ -170,6 +170,10 @@ impl Job {
 pub struct JobGraph {
     pub(crate) jobs: Vec<Job>,
     pub(crate) outputs: Vec<usize>,
+    /// Bytes every served job (a `graph!`'s block) reads before its
+    /// dependencies' outputs: one dask value that all of them depend on,
+    /// so that it reaches each worker once.
+    pub(crate) header: Option<Vec<u8>>,
 }
 
 impl JobGraph {

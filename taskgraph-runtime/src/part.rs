@@ -18,6 +18,14 @@
 //! the producer of the other may be elsewhere), and whatever a part leaves
 //! alive is dropped when it ends. Loops run node by node.
 //!
+//! One instance can run several parts: after a part that took no output,
+//! [`Part::next`] says whether another plan follows on the same instance
+//! (the graph's plain code ran once, its nodes were recorded once), so a
+//! process running many blocks of one graph builds it once, not per block.
+//! What a part costs beyond its own nodes is then the per-run set-up
+//! (counters, cells and their teardown, a pass over every node) rather
+//! than building the graph.
+//!
 //! The runtime knows no encoding: a [`Codec`] made from the graph's value
 //! types (the `V` of the `GraphFn` that `graph!` writes) turns cells into
 //! bytes and back; a graph hands it over through the hidden methods of

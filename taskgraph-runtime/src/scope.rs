@@ -17,7 +17,7 @@ use crate::loops::{Elements, Loop};
 use crate::observe::{
     next_run, now_ns, FamilyKind, FamilySummary, Observers, RunFinished, RunStarted,
 };
-use crate::outputs::Outputs;
+use crate::outputs::{Outputs, PlainOutput};
 use crate::pass::InputSet;
 use crate::plan::Part;
 use crate::site::FamilyInfo;
@@ -197,7 +197,8 @@ impl<'g> Scope<'g> {
         )
     }
 
-    /// Runs the part of the graph that `part` plans (`part.rs`).
+    /// Runs the parts of the graph that `part` plans (`part.rs`): one, then
+    /// another on the same instance while [`Part::next`] says so.
     #[cold]
     #[inline(never)]
     fn execute_part<O: Outputs<'g>>(
@@ -207,7 +208,7 @@ impl<'g> Scope<'g> {
         fams: &[&dyn ErasedFamily<'g>],
         outs: O,
     ) -> Result<O::Value, Halt> {
-        let plan = part.plan(&Instance::new(fams, &outs, self.template))?;
+        let instance = Instance::new(fams, &outs, self.template);
         let codec = part.codec();
         for f in fams {
             let c = f.core();
@@ -224,13 +225,41 @@ impl<'g> Scope<'g> {
                 .into());
             }
         }
-        let cache = &rt.cache;
         let mut finals: Vec<Piece> = Vec::new();
         outs.for_each(&mut |p| finals.push(p));
-        let mut topo = Topology::build(fams, &finals, cache, true)?;
+        loop {
+            let plan = part.plan(&instance)?;
+            if plan.take_outputs {
+                // Taking the outputs ends the instance.
+                return self
+                    .run_part(rt, part, fams, &finals, plan, outs)?
+                    .ok_or(Halt::PartDone);
+            }
+            // A part that takes no output: nothing to take.
+            self.run_part(rt, part, fams, &finals, plan, PlainOutput(()))?;
+            if !part.next() {
+                return Err(Halt::PartDone);
+            }
+        }
+    }
+
+    /// Runs one part, `plan`, of the instantiated graph; takes `outs` if the
+    /// plan says so.
+    fn run_part<O: Outputs<'g>>(
+        &self,
+        rt: &Host,
+        part: &dyn Part,
+        fams: &[&dyn ErasedFamily<'g>],
+        finals: &[Piece],
+        plan: crate::plan::Plan<'_>,
+        outs: O,
+    ) -> Result<Option<O::Value>, Error> {
+        let codec = part.codec();
+        let cache = &rt.cache;
+        let mut topo = Topology::build(fams, finals, cache, true)?;
         if let Err(e) = topo.restrict(&plan.run) {
             topo.recycle(cache);
-            return Err(Error::cluster(e).into());
+            return Err(Error::cluster(e));
         }
         let mut collect_at = vec![NOT_COLLECTED; topo.states_len()];
         for (k, n) in plan.collect.iter().enumerate() {
@@ -238,9 +267,7 @@ impl<'g> Scope<'g> {
                 Some(m) if n.idx < m.len => collect_at[topo.global(*n)] = k as u32,
                 _ => {
                     topo.recycle(cache);
-                    return Err(
-                        Error::cluster("the part collects a node that does not exist").into(),
-                    );
+                    return Err(Error::cluster("the part collects a node that does not exist"));
                 }
             }
         }
@@ -252,12 +279,12 @@ impl<'g> Scope<'g> {
         let ctl = PartCtl {
             produced: &produced,
             codec,
-            inject: plan.inject,
+            inject: plan.inject.iter().map(|(n, b)| (*n, &b[..])).collect(),
             collect_at,
             take_outputs: plan.take_outputs,
         };
         let watch = watch(rt, self.template, fams);
-        let r = on_worker(rt, |w| {
+        on_worker(rt, |w| {
             run(
                 fams,
                 topo,
@@ -268,8 +295,7 @@ impl<'g> Scope<'g> {
                 None,
                 Some((&ctl, &plan.run)),
             )
-        })?;
-        r.ok_or(Halt::PartDone)
+        })
     }
 }
 

@@ -1,5 +1,6 @@
-//! The cluster's byte format: how a block's specification and a block's
-//! outputs travel between the client and the workers.
+//! The cluster's byte format: how a graph's header, a block's
+//! specification and a block's outputs travel between the client and the
+//! workers.
 //!
 //! Every such byte string is an *envelope*: a fixed header, then the value
 //! in [postcard](https://docs.rs/postcard)'s wire format:
@@ -14,12 +15,13 @@
 //! The header's layout never changes, so any version can read any other's
 //! header and refuse what it cannot read with an error that names both
 //! versions, instead of mis-decoding it. [`FORMAT_VERSION`] changes whenever
-//! what follows the header does: the shape of `Spec` or of the outputs list, or postcard's wire format (a new major version).
+//! what follows the header does: the shape of `Header`, of `Spec` or of the
+//! outputs list, or postcard's wire format (a new major version).
 //!
 //! The values of tasks inside (one byte string per value, see `codec.rs`)
 //! are *not* versioned on their own: they only ever travel inside an
-//! envelope (a block's outputs list, or a graph's inputs inside a
-//! specification), whose version covers them. Their encoding is postcard
+//! envelope (a block's outputs list, or a graph's inputs inside its
+//! header), whose version covers them. Their encoding is postcard
 //! too, and their type is checked by the graph's shape fingerprint.
 //!
 //! A block normally runs the very executable that sent it (the program is
@@ -36,7 +38,7 @@ pub(crate) const MAGIC: [u8; 4] = *b"TGCB";
 
 /// The version of the byte format that follows the header; see the
 /// [module docs](self) for when it changes.
-pub(crate) const FORMAT_VERSION: u16 = 3;
+pub(crate) const FORMAT_VERSION: u16 = 4;
 
 /// This crate's version, written into every header for error messages.
 const CRATE_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -104,10 +106,10 @@ fn decode_as<T: DeserializeOwned>(bytes: &[u8], what: &str, this: &str) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::{GraphId, Shape, Spec};
+    use crate::graph::{GraphId, Header, Shape, Spec};
 
-    fn spec() -> Spec {
-        Spec {
+    fn header() -> Header {
+        Header {
             id: GraphId {
                 site: "src/main.rs:12:5".to_owned(),
                 number: 3,
@@ -125,6 +127,11 @@ mod tests {
                 ],
                 edges: 0xdead_beef_0123_4567,
             },
+        }
+    }
+
+    fn spec() -> Spec {
+        Spec {
             name: "inc_dec_add[0..32]".to_owned(),
             run: vec![(0, 0, 32), (1, 5, 7)],
             collect: vec![(1, 6), (2, 0)],
@@ -138,6 +145,9 @@ mod tests {
         assert!(bytes.starts_with(&MAGIC));
         let back: Spec = decode_as(&bytes, "a spec", "this client").unwrap();
         assert_eq!(format!("{back:?}"), format!("{:?}", spec()));
+        let bytes = encode(&header()).unwrap();
+        let back: Header = decode_as(&bytes, "a header", "this client").unwrap();
+        assert_eq!(format!("{back:?}"), format!("{:?}", header()));
 
         let outputs: Vec<Vec<u8>> = vec![vec![], vec![0; 300], (0..=255).collect()];
         let bytes = encode(&outputs).unwrap();

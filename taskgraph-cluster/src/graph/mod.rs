@@ -18,6 +18,7 @@ mod cut;
 mod format;
 mod worker;
 
+use std::borrow::Cow;
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -183,10 +184,11 @@ impl Report {
     }
 }
 
-/// What a block's job receives as its own input (postcard, in a versioned
-/// envelope: `format.rs`), besides the outputs of the blocks it depends on.
+/// What every block of a graph needs, the same for all of them: sent once
+/// per graph as a dask value that every block depends on, so dask moves it
+/// to each worker once (postcard, in a versioned envelope: `format.rs`).
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct Spec {
+pub(crate) struct Header {
     /// Which graph.
     pub(crate) id: GraphId,
     /// The SHA-256 of the client's program file, which the block must run.
@@ -200,6 +202,13 @@ pub(crate) struct Spec {
     pub(crate) inputs: Vec<u8>,
     /// The client's graph, to compare with the block's.
     pub(crate) shape: Shape,
+}
+
+/// What a block's job receives as its own input (postcard, in a versioned
+/// envelope: `format.rs`), besides its graph's [`Header`] and the outputs
+/// of the blocks it depends on.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Spec {
     pub(crate) name: String,
     /// The nodes to run: `(family, lo, hi)`.
     pub(crate) run: Vec<(u32, u32, u32)>,
@@ -661,15 +670,18 @@ impl Sender {
         };
         let cut = cut::cut(inst, sizing);
         let shape = shape(inst);
+        let header = Header {
+            id: ticket.id.clone(),
+            program: program.hash.clone(),
+            entry: ticket.entry,
+            build: ticket.build,
+            inputs: ticket.inputs.clone(),
+            shape,
+        };
         let mut jobs = JobGraph::new();
+        jobs.header = Some(format::encode(&header).expect("a graph's header serialises"));
         for b in &cut.blocks {
             let spec = Spec {
-                id: ticket.id.clone(),
-                program: program.hash.clone(),
-                entry: ticket.entry,
-                build: ticket.build,
-                inputs: ticket.inputs.clone(),
-                shape: shape.clone(),
                 name: b.name.clone(),
                 run: b.run.iter().map(|r| (r.family, r.lo, r.hi)).collect(),
                 collect: b.collect.iter().map(|n| (n.family(), n.index())).collect(),
@@ -802,7 +814,7 @@ impl Part for Driving<'_> {
         let values = self.result.get_or_init(|| values);
         Ok(Plan {
             run: Vec::new(),
-            inject: values.iter().map(|(n, b)| (*n, &b[..])).collect(),
+            inject: values.iter().map(|(n, b)| (*n, Cow::Borrowed(&b[..]))).collect(),
             collect: Vec::new(),
             take_outputs: true,
         })

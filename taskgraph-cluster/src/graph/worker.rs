@@ -18,8 +18,10 @@
 //!
 //! [`Dask::worker_entry`]: crate::Dask::worker_entry
 
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::io::{Read, Write};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::SystemTime;
 
 use taskgraph_runtime::part::{Codec, Instance, NodeId, NodeRange, Part, Plan};
@@ -27,22 +29,139 @@ use taskgraph_runtime::{Error, FamilyInfo, Graph, Runtime};
 
 use super::codec::{codec_of, read_inputs};
 use super::format;
-use super::{decode_outputs, encode_outputs, infos, shape, Inputs, Report, Spec};
+use super::{decode_outputs, encode_outputs, infos, shape, Header, Inputs, Report, Spec};
 use super::{BLOCK, ERROR_MARK, PROGRAM_HASH, RUNNER_FDS};
 use crate::frame;
 
 /// The exit code of a block that reported a failure on standard error.
 const FAILED: i32 = 3;
 
-/// The block runner's entry for one graph's types: the block's values, in
-/// the order of `Spec::collect`, or its failure.
-pub(crate) type Entry = fn(&Job) -> Result<Vec<Vec<u8>>, Report>;
+/// The block runner's entry for one graph's types: builds the graph and
+/// runs `job`, then the blocks of the same graph that follow it on this
+/// runner, on the same instance; answers each of them.
+pub(crate) type Entry = fn(Job, &mut Server);
 
-/// The block this process was started for.
+/// A block as the runner reads it.
 pub(crate) struct Job {
+    /// Its graph's header: the same `Arc` for every block of the graph
+    /// that this runner reads, until another graph's header comes.
+    header: Arc<Header>,
     spec: Spec,
     /// The outputs of the blocks it depends on, in order.
     deps: Vec<Vec<Vec<u8>>>,
+}
+
+/// The runner's pipes, and what it keeps from one block to the next.
+pub(crate) struct Server {
+    requests: std::fs::File,
+    answers: std::io::BufWriter<std::fs::File>,
+    /// The last header read and its bytes: the driver sends a header to a
+    /// runner once, and an empty header frame then stands for it.
+    header: Option<(Vec<u8>, Arc<Header>)>,
+    /// A block read while an instance was kept, for another instance.
+    pending: Option<Result<Job, String>>,
+}
+
+impl Server {
+    /// The next request; exits when the driver closed the pipe (its worker
+    /// is closing or died).
+    fn read(&mut self) -> Vec<u8> {
+        let mut len = [0; 8];
+        if self.requests.read_exact(&mut len).is_err() {
+            std::process::exit(0)
+        }
+        let mut request = vec![0; u64::from_le_bytes(len) as usize];
+        if self.requests.read_exact(&mut request).is_err() {
+            std::process::exit(0)
+        }
+        request
+    }
+
+    /// The next block: one read before, or a new request.
+    fn next_job(&mut self) -> Result<Job, String> {
+        match self.pending.take() {
+            Some(job) => job,
+            None => {
+                let request = self.read();
+                self.job(&request)
+            }
+        }
+    }
+
+    /// Answers a block: its values, or its failure. Exits if the driver is
+    /// gone.
+    fn answer(&mut self, result: Result<Vec<Vec<u8>>, Report>) {
+        let (status, body) = match result {
+            Ok(values) => (0u8, encode_outputs(&values)),
+            Err(report) => (1u8, serde_json::to_vec(&report).unwrap_or_default()),
+        };
+        let answers = &mut self.answers;
+        let sent = answers
+            .write_all(&[status])
+            .and_then(|()| answers.write_all(&(body.len() as u64).to_le_bytes()))
+            .and_then(|()| answers.write_all(&body))
+            .and_then(|()| answers.flush());
+        if sent.is_err() {
+            std::process::exit(0)
+        }
+    }
+
+    /// Decodes a request: the block's specification, its graph's header
+    /// (frame 1, empty for the last one read) and its dependencies' outputs.
+    fn job(&mut self, bytes: &[u8]) -> Result<Job, String> {
+        let frames = frame::decode(bytes).map_err(|e| format!("the block's input: {e}"))?;
+        let spec: Spec = format::decode(frames.input, "the block's specification")?;
+        let Some((&header, deps)) = frames.deps.split_first() else {
+            return Err("a block's input has no header frame (taskgraph internal error)".into());
+        };
+        let header = match &self.header {
+            Some((kept, h)) if header.is_empty() || header == &kept[..] => h.clone(),
+            _ if header.is_empty() => {
+                return Err(
+                    "a block came without its graph's header, which this block runner never \
+                     received (taskgraph internal error)"
+                        .into(),
+                )
+            }
+            _ => {
+                let h: Arc<Header> = Arc::new(format::decode(header, "the graph's header")?);
+                self.header = Some((header.to_vec(), h.clone()));
+                h
+            }
+        };
+        let mut outputs = Vec::with_capacity(deps.len());
+        for d in deps {
+            outputs.push(decode_outputs(d).map_err(|e| e.to_string())?);
+        }
+        if outputs.len() != spec.takes.len() {
+            return Err(format!(
+                "the block has {} inputs but reads {}",
+                outputs.len(),
+                spec.takes.len()
+            ));
+        }
+        let here = std::env::var(PROGRAM_HASH).map_err(|_| {
+            format!(
+                "{PROGRAM_HASH} is not set: this program was started as a block runner \
+                 ({BLOCK} is set) by something other than taskgraph-cluster"
+            )
+        })?;
+        if here != header.program {
+            return Err(format!(
+                "block `{}` of {} was sent by the program {} but runs in the program {}: a \
+                 block runs only in the client's own executable",
+                spec.name,
+                header.id,
+                short(&header.program),
+                short(&here)
+            ));
+        }
+        Ok(Job {
+            header,
+            spec,
+            deps: outputs,
+        })
+    }
 }
 
 /// Whether this process was started as a block runner (`TASKGRAPH_BLOCK`
@@ -112,39 +231,6 @@ fn address(offset: i64) -> usize {
     (anchor as fn() as usize as i64).wrapping_add(offset) as usize
 }
 
-fn read_job(bytes: &[u8]) -> Result<Job, String> {
-    let frames = frame::decode(bytes).map_err(|e| format!("the block's input: {e}"))?;
-    let spec: Spec = format::decode(frames.input, "the block's specification")?;
-    let mut deps = Vec::with_capacity(frames.deps.len());
-    for d in frames.deps {
-        deps.push(decode_outputs(d).map_err(|e| e.to_string())?);
-    }
-    if deps.len() != spec.takes.len() {
-        return Err(format!(
-            "the block has {} inputs but reads {}",
-            deps.len(),
-            spec.takes.len()
-        ));
-    }
-    let here = std::env::var(PROGRAM_HASH).map_err(|_| {
-        format!(
-            "{PROGRAM_HASH} is not set: this program was started as a block runner ({BLOCK} \
-             is set) by something other than taskgraph-cluster"
-        )
-    })?;
-    if here != spec.program {
-        return Err(format!(
-            "block `{}` of {} was sent by the program {} but runs in the program {}: a block \
-             runs only in the client's own executable",
-            spec.name,
-            spec.id,
-            short(&spec.program),
-            short(&here)
-        ));
-    }
-    Ok(Job { spec, deps })
-}
-
 fn short(hash: &str) -> &str {
     &hash[..hash.len().min(16)]
 }
@@ -178,125 +264,104 @@ fn run() -> ! {
     // SAFETY: the driver passed these two descriptors, the read end of its
     // request pipe and the write end of its answer pipe, to this process
     // alone (`pass_fds`), and nothing else in it uses them.
-    let (mut requests, answers) =
+    let (requests, answers) =
         unsafe { (std::fs::File::from_raw_fd(r), std::fs::File::from_raw_fd(w)) };
-    let mut answers = std::io::BufWriter::new(answers);
+    let mut server = Server {
+        requests,
+        answers: std::io::BufWriter::new(answers),
+        header: None,
+        pending: None,
+    };
     loop {
-        let mut len = [0; 8];
-        if requests.read_exact(&mut len).is_err() {
-            // The driver closed the pipe (its worker is closing or died).
-            std::process::exit(0)
-        }
-        let mut request = vec![0; u64::from_le_bytes(len) as usize];
-        if requests.read_exact(&mut request).is_err() {
-            std::process::exit(0)
-        }
-        let (status, body) = match block(&request) {
-            Ok(values) => (0u8, encode_outputs(&values)),
-            Err(report) => (1u8, serde_json::to_vec(&report).unwrap_or_default()),
-        };
-        let sent = answers
-            .write_all(&[status])
-            .and_then(|()| answers.write_all(&(body.len() as u64).to_le_bytes()))
-            .and_then(|()| answers.write_all(&body))
-            .and_then(|()| answers.flush());
-        if sent.is_err() {
-            std::process::exit(0)
+        match server.next_job() {
+            Ok(job) => {
+                // SAFETY: `header.entry` is the offset of `entry::<I, G>`, an
+                // `Entry`, from `anchor` in the client's executable
+                // (`prepare`), and this process runs that executable: the
+                // driver ran the file of the client's program hash and told
+                // us that hash, which `Server::job` checked against the
+                // header's. The same file, loaded anywhere, keeps its
+                // functions' offsets.
+                let entry: Entry =
+                    unsafe { std::mem::transmute::<usize, Entry>(address(job.header.entry)) };
+                entry(job, &mut server)
+            }
+            Err(message) => server.answer(Err(Report::Other { message })),
         }
     }
 }
 
-/// Runs one block: its values, or its failure.
-fn block(request: &[u8]) -> Result<Vec<Vec<u8>>, Report> {
-    let job = read_job(request).map_err(|message| Report::Other { message })?;
-    // SAFETY: `spec.entry` is the offset of `entry::<I, G>`, an `Entry`, from
-    // `anchor` in the client's executable (`prepare`), and this process runs
-    // that executable: the driver ran the file of the client's program hash
-    // and told us that hash, which `read_job` checked against the spec's.
-    // The same file, loaded anywhere, keeps its functions' offsets.
-    let entry: Entry = unsafe { std::mem::transmute::<usize, Entry>(address(job.spec.entry)) };
+/// The runner for graphs of type `G` built from inputs `I`: builds the
+/// graph from the block's inputs once and runs the block, then the blocks
+/// of the same graph that come next (their nodes not yet run here) on the
+/// same instance; answers each.
+pub(crate) fn entry<I: Inputs, G: Graph>(job: Job, server: &mut Server) {
+    let header = job.header.clone();
+    let other = |message: String| Report::Other { message };
+    if header.id.graph_type != std::any::type_name::<G>()
+        || header.id.input_type != std::any::type_name::<I>()
+    {
+        return server.answer(Err(other(format!(
+            "taskgraph internal error: block `{}` of {} reached the entry for graphs of type \
+             {} from {}",
+            job.spec.name,
+            header.id,
+            std::any::type_name::<G>(),
+            std::any::type_name::<I>()
+        ))));
+    }
+    // SAFETY: `header.build` is the offset from `anchor` of the `fn(I) -> G`
+    // that the client passed with these very `I` and `G` (`prepare` took
+    // both offsets together), in this same executable (see `run`).
+    let build = unsafe { std::mem::transmute::<usize, fn(I) -> G>(address(header.build)) };
+    let part = Block {
+        values: Mutex::new(vec![None; job.spec.collect.len()]),
+        header,
+        job: Mutex::new(job),
+        server: Mutex::new(server),
+        ran: Mutex::new(HashSet::new()),
+        checked: OnceLock::new(),
+        codec: OnceLock::new(),
+        infos: OnceLock::new(),
+    };
     // A task's panic is the runtime's to report; this catches one in the
     // graph's own function, so that the runner lives on.
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| entry(&job))) {
-        Ok(r) => r,
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let inputs: I = read_inputs(&part.header.inputs).map_err(|e| other(e.to_string()))?;
+        let graph = build(inputs);
+        let codec = codec_of(&graph).map_err(|e| other(e.to_string()))?;
+        let codec = *part.codec.get_or_init(|| codec);
+        let _ = codec;
+        let infos = || part.infos.get().map(Vec::as_slice).unwrap_or(&[]);
+        match block_runtime().and_then(|rt| graph.__part(rt, &part)) {
+            Ok(None) => Ok(()),
+            Ok(Some(_)) => Err(other(
+                "taskgraph internal error: a block took the graph's output".into(),
+            )),
+            Err(e) => Err(Report::of(&e, infos())),
+        }
+    }));
+    let report = match r {
+        // Every block that ran was answered (`Block::next`).
+        Ok(Ok(())) => return,
+        Ok(Err(report)) => report,
         Err(payload) => {
             let message = payload
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic".to_owned());
-            Err(Report::Other {
-                message: format!(
-                    "{}: the graph's function panicked on a worker, building block `{}`: \
-                     {message}",
-                    job.spec.id, job.spec.name
-                ),
-            })
-        }
-    }
-}
-
-/// The block runner for graphs of type `G` built from inputs `I`: builds
-/// the graph from the block's inputs and runs the block.
-pub(crate) fn entry<I: Inputs, G: Graph>(job: &Job) -> Result<Vec<Vec<u8>>, Report> {
-    let spec = &job.spec;
-    let other = |message: String| Report::Other { message };
-    if spec.id.graph_type != std::any::type_name::<G>()
-        || spec.id.input_type != std::any::type_name::<I>()
-    {
-        return Err(other(format!(
-            "taskgraph internal error: block `{}` of {} reached the entry for graphs of type \
-             {} from {}",
-            spec.name,
-            spec.id,
-            std::any::type_name::<G>(),
-            std::any::type_name::<I>()
-        )));
-    }
-    // SAFETY: `spec.build` is the offset from `anchor` of the `fn(I) -> G`
-    // that the client passed with these very `I` and `G` (`prepare` took
-    // both offsets together), in this same executable (see `run`).
-    let build = unsafe { std::mem::transmute::<usize, fn(I) -> G>(address(spec.build)) };
-    let inputs: I = read_inputs(&spec.inputs).map_err(|e| other(e.to_string()))?;
-    let graph = build(inputs);
-    let codec = codec_of(&graph).map_err(|e| other(e.to_string()))?;
-    let part = Block {
-        job,
-        codec,
-        values: Mutex::new(vec![None; spec.collect.len()]),
-        infos: OnceLock::new(),
-    };
-    let r = match block_runtime() {
-        Ok(rt) => graph.__part(rt, &part),
-        Err(e) => Err(e),
-    };
-    let infos = part.infos.get().map(Vec::as_slice).unwrap_or(&[]);
-    match r {
-        Ok(None) => {}
-        Ok(Some(_)) => {
-            return Err(other(
-                "taskgraph internal error: a block took the graph's output".into(),
+            let job = part.job.lock().unwrap_or_else(PoisonError::into_inner);
+            other(format!(
+                "{}: the graph's function panicked on a worker, building block `{}`: \
+                 {message}",
+                part.header.id, job.spec.name
             ))
         }
-        Err(e) => return Err(Report::of(&e, infos)),
-    }
-    let values = part
-        .values
-        .into_inner()
-        .unwrap_or_else(PoisonError::into_inner);
-    let mut out = Vec::with_capacity(values.len());
-    for (k, v) in values.into_iter().enumerate() {
-        match v {
-            Some(v) => out.push(v),
-            None => {
-                return Err(other(format!(
-                    "taskgraph internal error: block `{}` did not make node {:?}",
-                    spec.name, spec.collect[k]
-                )))
-            }
-        }
-    }
-    Ok(out)
+    };
+    // The block that failed has not been answered.
+    let server = part.server.into_inner().unwrap_or_else(PoisonError::into_inner);
+    server.answer(Err(report));
 }
 
 fn block_runtime() -> Result<&'static Runtime, Error> {
@@ -308,34 +373,86 @@ fn block_runtime() -> Result<&'static Runtime, Error> {
     Ok(RT.get_or_init(|| rt))
 }
 
-/// A block's part: its nodes, the values it is given, the values it sends.
-struct Block<'j> {
-    job: &'j Job,
-    codec: &'static dyn Codec,
+/// The part of a kept instance: the block it runs now, the values it is
+/// given and sends, and what the instance has run.
+struct Block<'s> {
+    header: Arc<Header>,
+    /// The block being run.
+    job: Mutex<Job>,
     values: Mutex<Vec<Option<Vec<u8>>>>,
+    server: Mutex<&'s mut Server>,
+    /// The first node of each block run on this instance: a node runs at
+    /// most once per instance, so a block that comes again (dask runs a
+    /// block again when a worker holding its output died) gets a new one.
+    ran: Mutex<HashSet<(u32, u32)>>,
+    /// Set once the graph's shape was compared with the client's.
+    checked: OnceLock<()>,
+    codec: OnceLock<&'static dyn Codec>,
     infos: OnceLock<Vec<&'static FamilyInfo>>,
 }
 
-impl Part for Block<'_> {
-    fn plan<'s>(&'s self, graph: &Instance) -> Result<Plan<'s>, Error> {
-        self.infos.get_or_init(|| infos(graph));
-        let spec = &self.job.spec;
-        if let Some(what) = spec.shape.difference(&shape(graph)) {
-            return Err(Error::cluster(format!(
-                "{}: block `{}` built a graph of another shape on a worker than the client \
-                 did from the same inputs: {what}. A graph's function must build it from its \
-                 inputs alone (nothing read from the environment, files, the clock or \
-                 randomness that may differ between machines): pass such values as inputs",
-                spec.id, spec.name
-            )));
+impl Block<'_> {
+    /// The values of the block just run, in the order of its `collect`.
+    fn values(&self) -> Result<Vec<Vec<u8>>, Report> {
+        let values = std::mem::take(&mut *self.values.lock().unwrap_or_else(PoisonError::into_inner));
+        let job = self.job.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out = Vec::with_capacity(values.len());
+        for (k, v) in values.into_iter().enumerate() {
+            match v {
+                Some(v) => out.push(v),
+                None => {
+                    return Err(Report::Other {
+                        message: format!(
+                            "taskgraph internal error: block `{}` did not make node {:?}",
+                            job.spec.name, job.spec.collect[k]
+                        ),
+                    })
+                }
+            }
         }
+        Ok(out)
+    }
+}
+
+impl Part for Block<'_> {
+    fn plan<'p>(&'p self, graph: &Instance) -> Result<Plan<'p>, Error> {
+        self.infos.get_or_init(|| infos(graph));
+        let mut job = self.job.lock().unwrap_or_else(PoisonError::into_inner);
+        let header = &self.header;
+        if self.checked.get().is_none() {
+            if let Some(what) = header.shape.difference(&shape(graph)) {
+                return Err(Error::cluster(format!(
+                    "{}: block `{}` built a graph of another shape on a worker than the client \
+                     did from the same inputs: {what}. A graph's function must build it from \
+                     its inputs alone (nothing read from the environment, files, the clock or \
+                     randomness that may differ between machines): pass such values as inputs",
+                    header.id, job.spec.name
+                )));
+            }
+            let _ = self.checked.set(());
+        }
+        if let Some(&(f, lo, _)) = job.spec.run.first() {
+            self.ran
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert((f, lo));
+        }
+        *self.values.lock().unwrap_or_else(PoisonError::into_inner) =
+            vec![None; job.spec.collect.len()];
+        // The values it is given belong to this block alone: they move into
+        // the plan.
+        let mut deps = std::mem::take(&mut job.deps);
+        let spec = &job.spec;
         let mut inject = Vec::new();
         for (d, list) in spec.takes.iter().enumerate() {
             for &(pos, (f, i)) in list {
-                let bytes = self.job.deps[d].get(pos as usize).ok_or_else(|| {
-                    Error::cluster("a block's input holds fewer values than it should")
-                })?;
-                inject.push((NodeId::new(f, i), &bytes[..]));
+                let bytes = deps
+                    .get_mut(d)
+                    .and_then(|out| out.get_mut(pos as usize))
+                    .ok_or_else(|| {
+                        Error::cluster("a block's input holds fewer values than it should")
+                    })?;
+                inject.push((NodeId::new(f, i), Cow::Owned(std::mem::take(bytes))));
             }
         }
         Ok(Plan {
@@ -355,11 +472,40 @@ impl Part for Block<'_> {
     }
 
     fn codec(&self) -> &dyn Codec {
-        self.codec
+        *self.codec.get().expect("set before the graph runs")
     }
 
     fn produced(&self, position: usize, bytes: Vec<u8>) {
         self.values.lock().unwrap_or_else(PoisonError::into_inner)[position] = Some(bytes);
+    }
+
+    /// Answers the block just run, then reads the next: it runs on this
+    /// instance if it is of the same graph and its nodes have not run
+    /// here; otherwise the instance ends and the runner takes it anew.
+    fn next(&self) -> bool {
+        let values = self.values();
+        let mut server = self.server.lock().unwrap_or_else(PoisonError::into_inner);
+        server.answer(values);
+        let request = server.read();
+        let job = server.job(&request);
+        match job {
+            Ok(job)
+                if Arc::ptr_eq(&job.header, &self.header)
+                    && !job.spec.run.first().is_some_and(|&(f, lo, _)| {
+                        self.ran
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .contains(&(f, lo))
+                    }) =>
+            {
+                *self.job.lock().unwrap_or_else(PoisonError::into_inner) = job;
+                true
+            }
+            job => {
+                server.pending = Some(job);
+                false
+            }
+        }
     }
 }
 
