@@ -88,10 +88,12 @@
 //! - **When it pays off.** A block costs about what a dask task costs, a
 //!   millisecond or two (a dask task and a round trip to a block runner, a
 //!   process per busy worker thread that lives as long as its worker):
-//!   blocks should carry 10 ms of work or more. A block also builds the
-//!   whole graph on its worker before it runs its own nodes (about 50 to
-//!   65 ns per node): for graphs of millions of nodes, make blocks large
-//!   so that they are few.
+//!   blocks should carry 10 ms of work or more. A block runner builds the
+//!   whole graph once for the blocks of it that it runs one after another
+//!   (7 to 9 ns per node), and each block then sets up its run over the
+//!   whole graph (counters and cells, under a nanosecond per node): for
+//!   graphs of many millions of nodes, make blocks large so that they are
+//!   few.
 //!   `Dask::set_block_size` sets the iterations per block; by default each
 //!   loop is cut into about sixteen blocks per thread of the cluster, so dask
 //!   balances them, and workers that join later take later blocks.

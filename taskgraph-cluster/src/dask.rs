@@ -175,10 +175,11 @@ impl Dask {
     ///
     /// In the program as you start it, it returns at once. On a worker,
     /// where [`Dask::spawn`] and [`Dask::compute`] start this program to run
-    /// a block of a graph, it runs that block (it reads the graph's inputs
-    /// and the values the block needs from dask, builds the graph from the
-    /// inputs, runs the block's tasks, hands their values to dask) and
-    /// exits: nothing of `main` after it runs there, so side effects before
+    /// blocks of a graph, it runs them (it reads the graph's inputs and the
+    /// values each block needs from dask, builds the graph from the inputs
+    /// once for the blocks of it that come in a row, runs each block's
+    /// tasks, hands their values to dask) and exits when its worker closes:
+    /// nothing of `main` after it runs there, so side effects before
     /// a graph (files, prints, a database) happen once, in this process.
     ///
     /// Forgetting it is an error, never a silent re-run: `spawn` and

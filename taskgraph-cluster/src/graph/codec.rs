@@ -4,7 +4,7 @@
 //! A value's bytes carry no header of their own: they only travel inside a
 //! versioned envelope (a block's outputs; see `format.rs`), whose format
 //! version covers them. A graph's inputs travel the same way, in its
-//! blocks' specifications.
+//! header.
 
 use std::marker::PhantomData;
 

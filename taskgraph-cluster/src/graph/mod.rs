@@ -7,9 +7,11 @@
 //! worker (the executable is sent to every worker once, cached by its hash).
 //! There [`Dask::worker_entry`], first in `main`, finds the graph's function
 //! in the same executable (`worker.rs`), builds the graph from the inputs
-//! that came with the block, checks that its shape is the client's, runs
-//! only its block on a local runtime, hands the values other blocks need
-//! back, and waits for the next block. Values between blocks
+//! in the graph's header (one dask value that every block depends on, so
+//! dask moves it to each worker once), checks that its shape is the
+//! client's, runs only its block on a local runtime, hands the values other
+//! blocks need back, and waits for the next block, which it runs on the
+//! same instance if it belongs to the same graph. Values between blocks
 //! are bytes (serde, postcard) in dask's memory, in a versioned envelope
 //! (`format.rs`) that refuses bytes of another version.
 
