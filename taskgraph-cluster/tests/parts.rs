@@ -84,8 +84,16 @@ impl Part for Parts {
             *self.produced.lock().unwrap() = vec![None; self.chunk as usize];
             return Ok(Plan {
                 run: vec![
-                    NodeRange { family: inc, lo, hi },
-                    NodeRange { family: double, lo, hi },
+                    NodeRange {
+                        family: inc,
+                        lo,
+                        hi,
+                    },
+                    NodeRange {
+                        family: double,
+                        lo,
+                        hi,
+                    },
                 ],
                 inject: Vec::new(),
                 collect: (lo..hi).map(|i| NodeId::new(double, i)).collect(),
@@ -94,7 +102,11 @@ impl Part for Parts {
         }
         let doubles = self.doubles.lock().unwrap().clone();
         Ok(Plan {
-            run: vec![NodeRange { family: total, lo: 0, hi: 1 }],
+            run: vec![NodeRange {
+                family: total,
+                lo: 0,
+                hi: 1,
+            }],
             inject: doubles
                 .into_iter()
                 .enumerate()

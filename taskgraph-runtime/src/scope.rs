@@ -267,7 +267,9 @@ impl<'g> Scope<'g> {
                 Some(m) if n.idx < m.len => collect_at[topo.global(*n)] = k as u32,
                 _ => {
                     topo.recycle(cache);
-                    return Err(Error::cluster("the part collects a node that does not exist"));
+                    return Err(Error::cluster(
+                        "the part collects a node that does not exist",
+                    ));
                 }
             }
         }

@@ -816,7 +816,10 @@ impl Part for Driving<'_> {
         let values = self.result.get_or_init(|| values);
         Ok(Plan {
             run: Vec::new(),
-            inject: values.iter().map(|(n, b)| (*n, Cow::Borrowed(&b[..]))).collect(),
+            inject: values
+                .iter()
+                .map(|(n, b)| (*n, Cow::Borrowed(&b[..])))
+                .collect(),
             collect: Vec::new(),
             take_outputs: true,
         })

@@ -360,7 +360,10 @@ pub(crate) fn entry<I: Inputs, G: Graph>(job: Job, server: &mut Server) {
         }
     };
     // The block that failed has not been answered.
-    let server = part.server.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let server = part
+        .server
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
     server.answer(Err(report));
 }
 
@@ -394,7 +397,8 @@ struct Block<'s> {
 impl Block<'_> {
     /// The values of the block just run, in the order of its `collect`.
     fn values(&self) -> Result<Vec<Vec<u8>>, Report> {
-        let values = std::mem::take(&mut *self.values.lock().unwrap_or_else(PoisonError::into_inner));
+        let values =
+            std::mem::take(&mut *self.values.lock().unwrap_or_else(PoisonError::into_inner));
         let job = self.job.lock().unwrap_or_else(PoisonError::into_inner);
         let mut out = Vec::with_capacity(values.len());
         for (k, v) in values.into_iter().enumerate() {
