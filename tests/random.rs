@@ -428,3 +428,84 @@ proptest! {
         prop_assert_eq!(run_steps(unfused(threads), n, &steps), expected);
     }
 }
+
+/// Takes its gathered values by value: every reader but the last gets
+/// clones.
+#[delayed]
+fn owned_digest(v: Vec<u64>) -> u64 {
+    v.iter().fold(11, |h, x| h.wrapping_mul(1_000_033) ^ x)
+}
+
+/// Each step's tasks gather ranges of the step before, chosen by `ranges`
+/// (one `(lo, len, by_value)` a task): runs of consecutive tasks that read
+/// the same range share one producer-side rule, others do not.
+fn gathers(rt: &Runtime, w: usize, ranges: &[Vec<(usize, usize, bool)>]) -> Vec<u64> {
+    rt.compute(graph! {
+        let mut cur: Vec<_> = (0..w as u64).map(|i| seed(i)).collect();
+        for step in ranges {
+            let mut next = Vec::new();
+            for &(lo, len, by_value) in step {
+                let (lo, hi) = (lo % w, (lo % w + len).min(w));
+                if by_value {
+                    next.push(owned_digest(cur[lo..hi].to_vec()));
+                } else {
+                    next.push(digest(&cur[lo..hi]));
+                }
+            }
+            while next.len() < w {
+                next.push(seed(next.len() as u64));
+            }
+            cur = next;
+        }
+        cur
+    })
+    .unwrap()
+}
+
+fn gathers_sequentially(w: usize, ranges: &[Vec<(usize, usize, bool)>]) -> Vec<u64> {
+    let mut cur: Vec<u64> = (0..w as u64).map(seed).collect();
+    for step in ranges {
+        let mut next = Vec::new();
+        for &(lo, len, by_value) in step {
+            let (lo, hi) = (lo % w, (lo % w + len).min(w));
+            next.push(match by_value {
+                true => owned_digest(cur[lo..hi].to_vec()),
+                false => digest(&cur[lo..hi]),
+            });
+        }
+        while next.len() < w {
+            next.push(seed(next.len() as u64));
+        }
+        cur = next;
+    }
+    cur
+}
+
+/// A step's gathers: runs of tasks reading the same range.
+fn gather_step() -> impl Strategy<Value = Vec<(usize, usize, bool)>> {
+    prop::collection::vec((0usize..12, 0usize..12, any::<bool>(), 1usize..5), 0..6).prop_map(
+        |runs| {
+            runs.into_iter()
+                .flat_map(|(lo, len, by_value, n)| std::iter::repeat_n((lo, len, by_value), n))
+                .collect()
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Tasks gathering ranges (`&cur[lo..hi]`, and `cur[lo..hi].to_vec()` by
+    /// value), many of them the same range one after another, fused and
+    /// node by node, against the same program run sequentially.
+    #[test]
+    fn tasks_gathering_the_same_ranges_match_the_sequential_run(
+        w in 1usize..12,
+        ranges in prop::collection::vec(gather_step(), 0..6),
+        threads in prop::sample::select(vec![1usize, 2, 4]),
+    ) {
+        let expected = gathers_sequentially(w, &ranges);
+        prop_assert_eq!(gathers(runtime(threads), w, &ranges), expected.clone());
+        prop_assert_eq!(gathers(unfused(threads), w, &ranges), expected);
+    }
+}

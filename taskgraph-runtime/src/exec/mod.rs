@@ -762,10 +762,10 @@ impl<'r, 'g> Run<'r, 'g> {
                         let c = NodeId::new(r.c_fam, r.strided_consumer(n.idx));
                         u32::from(self.topo.in_part(c))
                     }
-                    RuleKind::Gather => u32::from(self.topo.in_part(NodeId::new(r.c_fam, r.c0))),
-                    RuleKind::Broadcast => (r.c0..r.c0 + r.step)
+                    RuleKind::Gather | RuleKind::Broadcast => (r.c0..r.c0 + r.step)
                         .filter(|&c| self.topo.in_part(NodeId::new(r.c_fam, c)))
-                        .count() as u32,
+                        .count()
+                        as u32,
                 }
             });
             if uses == 0 {
@@ -1049,7 +1049,40 @@ impl<'r, 'g> Run<'r, 'g> {
     /// run next on this thread (the earliest in loop order, as a sequential
     /// run would: its inputs are released sooner, so memory stays low); the
     /// others are pushed.
+    #[inline]
     pub(crate) fn complete(&self, p: NodeId, cx: &Cx<'_, 'g>) -> Option<NodeId> {
+        let m = &self.topo.meta[p.fam as usize];
+        if !m.plain || self.part.is_some() {
+            return self.complete_general(p, cx);
+        }
+        // A task family with a few rules, outside a part run: one scan finds
+        // the covering rules; their uses are set before any consumer is told.
+        let rules = &self.topo.rules[m.rules_lo as usize..m.rules_hi as usize];
+        let mut tell = [0u8; SCAN_RULES];
+        let (mut n, mut uses) = (0, 0);
+        for (k, r) in rules.iter().enumerate() {
+            if r.covers(p.idx) {
+                uses += r.uses();
+                tell[n] = k as u8;
+                n += r.tells() as usize;
+            }
+        }
+        let mut next = None;
+        if uses > 0 {
+            self.topo.states[(m.base + p.idx) as usize].store(uses, Ordering::Relaxed);
+        } else {
+            self.publish(p, 0, cx);
+        }
+        for &k in &tell[..n] {
+            self.notify(&rules[k as usize], p.idx, 1, cx, &mut next);
+        }
+        next
+    }
+
+    /// [`Run::complete`] for a part run, a fused loop, and a family with
+    /// many rules (searched, not scanned).
+    #[inline(never)]
+    fn complete_general(&self, p: NodeId, cx: &Cx<'_, 'g>) -> Option<NodeId> {
         if let Some(part) = self.part {
             self.collect(part, p);
         }
@@ -1164,7 +1197,7 @@ impl<'r, 'g> Run<'r, 'g> {
 
     /// Tells the consumers rule `r` gives producer `p` that `count` of their
     /// inputs are ready.
-    #[inline]
+    #[inline(always)]
     fn notify(&self, r: &Rule, p: u32, count: u32, cx: &Cx<'_, 'g>, next: &mut Option<NodeId>) {
         if r.c_fam == FINAL || !r.notify {
             return;
@@ -1173,8 +1206,7 @@ impl<'r, 'g> Run<'r, 'g> {
             RuleKind::Strided => {
                 self.ready(NodeId::new(r.c_fam, r.strided_consumer(p)), count, cx, next)
             }
-            RuleKind::Gather => self.ready(NodeId::new(r.c_fam, r.c0), count, cx, next),
-            RuleKind::Broadcast => {
+            RuleKind::Gather | RuleKind::Broadcast => {
                 for c in r.c0..r.c0 + r.step {
                     self.ready(NodeId::new(r.c_fam, c), count, cx, next)
                 }
@@ -1182,7 +1214,7 @@ impl<'r, 'g> Run<'r, 'g> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn ready(&self, c: NodeId, count: u32, cx: &Cx<'_, 'g>, next: &mut Option<NodeId>) {
         // AcqRel: Release publishes the producer's output to whoever runs
         // `c`; the thread that takes the counter to zero Acquires every
@@ -1196,16 +1228,21 @@ impl<'r, 'g> Run<'r, 'g> {
         }
         match *next {
             None => *next = Some(c),
-            Some(n) => {
-                let (keep, push) = if (c.idx, c.fam) < (n.idx, n.fam) {
-                    (c, n)
-                } else {
-                    (n, c)
-                };
-                *next = Some(keep);
-                self.push(Job::Node(push), cx.w);
-            }
+            Some(n) => self.second_ready(c, n, cx, next),
         }
+    }
+
+    /// A second consumer `c` is ready while `n` is kept to run next: the
+    /// earlier in loop order is kept, the other pushed.
+    #[inline(never)]
+    fn second_ready(&self, c: NodeId, n: NodeId, cx: &Cx<'_, 'g>, next: &mut Option<NodeId>) {
+        let (keep, push) = if (c.idx, c.fam) < (n.idx, n.fam) {
+            (c, n)
+        } else {
+            (n, c)
+        };
+        *next = Some(keep);
+        self.push(Job::Node(push), cx.w);
     }
 
     /// Records a task failure; the first is reported, the others counted.

@@ -9,7 +9,9 @@ pub(crate) enum RuleKind {
     Strided,
     /// Producer `lo` is read by the `step` consumers `c0..c0 + step`.
     Broadcast,
-    /// Every producer in `lo..hi` is read by consumer `c0` (a gather).
+    /// Every producer in `lo..hi` is read by each of the `step` consumers
+    /// `c0..c0 + step` (a gather, or consecutive gathers of the same
+    /// producers).
     Gather,
 }
 
@@ -76,10 +78,17 @@ impl Rule {
         }
     }
 
+    /// Whether the consumers of a covered producer are told (they wait
+    /// for this edge, and are not the graph's output).
+    #[inline(always)]
+    pub(crate) fn tells(&self) -> bool {
+        self.notify && self.c_fam != super::FINAL
+    }
+
     /// How many uses a covered producer gets from this rule.
     #[inline(always)]
     pub(crate) fn uses(&self) -> u32 {
-        if self.kind == RuleKind::Broadcast {
+        if self.kind != RuleKind::Strided {
             self.step
         } else {
             1

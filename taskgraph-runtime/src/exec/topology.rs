@@ -112,6 +112,9 @@ pub(crate) struct Meta {
     /// Every node has exactly one input: it is ready as soon as that input
     /// is, with no counter.
     pub(crate) single: bool,
+    /// A task family with at most `SCAN_RULES` rules: completing one of its
+    /// nodes scans them once (`Run::complete`).
+    pub(crate) plain: bool,
     /// The family's output cells (set when the run is prepared).
     pub(crate) values: *mut u8,
 }
@@ -177,6 +180,7 @@ impl Topology {
                 segs_hi: 0,
                 kind: c.kind,
                 single: c.singles == 1 && !strict,
+                plain: false,
                 values: std::ptr::null_mut(),
             });
             total += u64::from(c.len);
@@ -221,6 +225,19 @@ impl Topology {
             f.for_each_gather(&mut |c, p| {
                 gathers = true;
                 with_mut(&mut pending[b + c as usize], |x| *x += p.len);
+                // Consecutive consumers gathering the same producers share
+                // one rule (`all_to_all`: a step's every task reads the
+                // whole step before).
+                if let Some(r) = rules.last_mut() {
+                    if r.kind == RuleKind::Gather
+                        && r.c_fam == c_fam as u32
+                        && r.c0 + r.step == c
+                        && (r.p_fam, r.lo, r.hi) == (p.fam, p.start, p.start + p.len)
+                    {
+                        r.step += 1;
+                        return;
+                    }
+                }
                 rules.push(Rule::new(
                     p.fam,
                     p.start,
@@ -273,6 +290,7 @@ impl Topology {
                 reach.push(k as u32);
             }
             m.rules_hi = k as u32;
+            m.plain = m.kind == Kind::Tasks && (m.rules_hi - m.rules_lo) as usize <= SCAN_RULES;
             m.segs_hi = ((reach.len() - segs_at) / 2) as u32;
         }
         let sources = fams.iter().any(|f| f.core().kind == Kind::Source);
