@@ -118,12 +118,10 @@ impl<'g, T: Send + Sync> Input<'g> for LazyVec<'g, T> {
         let mut out = Vec::with_capacity(self.len());
         for p in self.pieces() {
             let s = cx.slots::<T>(p.fam, p.start, p.len);
-            for k in 0..s.len() {
-                // SAFETY: the gather is the only consumer of each element
-                // (macro-proven: every element was pushed fresh, the vector
-                // has one consumer).
-                out.push(unsafe { s.get(k).take_once() });
-            }
+            // SAFETY: the gather is the only consumer of each element
+            // (macro-proven: every element was pushed fresh, the vector
+            // has one consumer).
+            out.extend((0..s.len()).map(|k| unsafe { s.get(k).take_once() }));
         }
         out
     }
@@ -138,10 +136,9 @@ impl<'g, T: Send + Sync> TakeShared<'g> for LazyVec<'g, T> {
         let mut out = Vec::with_capacity(self.len());
         for p in self.pieces() {
             let s = cx.slots::<T>(p.fam, p.start, p.len);
-            for k in 0..s.len() {
-                // SAFETY: the consumer holds one use per element until released.
-                out.push(unsafe { s.get(k).take_or_clone() });
-            }
+            // `extend` from a range keeps the length in a register.
+            // SAFETY: the consumer holds one use per element until released.
+            out.extend((0..s.len()).map(|k| unsafe { s.get(k).take_or_clone() }));
         }
         out
     }

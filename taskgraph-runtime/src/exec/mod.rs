@@ -1207,9 +1207,7 @@ impl<'r, 'g> Run<'r, 'g> {
                 self.ready(NodeId::new(r.c_fam, r.strided_consumer(p)), count, cx, next)
             }
             RuleKind::Gather | RuleKind::Broadcast => {
-                for c in r.c0..r.c0 + r.step {
-                    self.ready(NodeId::new(r.c_fam, c), count, cx, next)
-                }
+                self.ready_range(r.c_fam, r.c0, r.step, count, cx, next)
             }
         }
     }
@@ -1229,6 +1227,37 @@ impl<'r, 'g> Run<'r, 'g> {
         match *next {
             None => *next = Some(c),
             Some(n) => self.second_ready(c, n, cx, next),
+        }
+    }
+
+    /// [`Run::ready`] for consumers `c0..c0 + n` of family `fam`, each told
+    /// that `count` of its inputs are ready: their family is looked up once.
+    #[inline]
+    fn ready_range(
+        &self,
+        fam: u32,
+        c0: u32,
+        n: u32,
+        count: u32,
+        cx: &Cx<'_, 'g>,
+        next: &mut Option<NodeId>,
+    ) {
+        let m = &self.topo.meta[fam as usize];
+        let mut ready = |c: u32| match *next {
+            None => *next = Some(NodeId::new(fam, c)),
+            Some(k) => self.second_ready(NodeId::new(fam, c), k, cx, next),
+        };
+        if m.single {
+            // One input each: this is their only notification (as `ready`).
+            (c0..c0 + n).for_each(&mut ready);
+            return;
+        }
+        let b = (m.base + c0) as usize;
+        for (c, p) in (c0..).zip(&self.topo.pending[b..b + n as usize]) {
+            // AcqRel: as in `ready`.
+            if p.fetch_sub(count, Ordering::AcqRel) == count {
+                ready(c);
+            }
         }
     }
 
