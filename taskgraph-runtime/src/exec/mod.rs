@@ -1061,7 +1061,7 @@ impl<'r, 'g> Run<'r, 'g> {
         let mut tell = [0u8; SCAN_RULES];
         let (mut n, mut uses) = (0, 0);
         for (k, r) in rules.iter().enumerate() {
-            if r.covers(p.idx) {
+            if r.covers_masked(p.idx) {
                 uses += r.uses();
                 tell[n] = k as u8;
                 n += r.tells() as usize;
@@ -1074,7 +1074,14 @@ impl<'r, 'g> Run<'r, 'g> {
             self.publish(p, 0, cx);
         }
         for &k in &tell[..n] {
-            self.notify(&rules[k as usize], p.idx, 1, cx, &mut next);
+            let r = &rules[k as usize];
+            match r.kind {
+                RuleKind::Strided => {
+                    let c = r.c0 + ((p.idx - r.lo) >> r.shift);
+                    self.ready(NodeId::new(r.c_fam, c), 1, cx, &mut next)
+                }
+                _ => self.ready_range(r.c_fam, r.c0, r.step, 1, cx, &mut next),
+            }
         }
         next
     }

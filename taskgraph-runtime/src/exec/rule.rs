@@ -31,6 +31,10 @@ pub(crate) struct Rule {
     /// `log2(step)` when a strided rule's step is a power of two, else
     /// `u32::MAX` (then matching divides).
     pub(crate) shift: u32,
+    /// `step - 1` for a strided rule whose step is a power of two, else 0:
+    /// a producer `p` in `lo..hi` is covered when `(p - lo) & mask == 0`
+    /// (exact for every rule but a strided one of another step).
+    pub(crate) mask: u32,
     pub(crate) kind: RuleKind,
 }
 
@@ -49,6 +53,10 @@ impl Rule {
         } else {
             u32::MAX
         };
+        let mask = match shift {
+            u32::MAX => 0,
+            _ => step - 1,
+        };
         Rule {
             p_fam,
             lo,
@@ -58,6 +66,7 @@ impl Rule {
             step,
             notify: true,
             shift,
+            mask,
             kind,
         }
     }
@@ -83,6 +92,19 @@ impl Rule {
     #[inline(always)]
     pub(crate) fn tells(&self) -> bool {
         self.notify && self.c_fam != super::FINAL
+    }
+
+    /// Whether the rule covers producer `p`, for a rule whose `mask` is
+    /// exact (not a strided rule whose step is not a power of two).
+    #[inline(always)]
+    pub(crate) fn covers_masked(&self, p: u32) -> bool {
+        let d = p.wrapping_sub(self.lo);
+        d < self.hi - self.lo && d & self.mask == 0
+    }
+
+    /// Whether `covers_masked` is exact for this rule.
+    pub(crate) fn masked(&self) -> bool {
+        self.kind != RuleKind::Strided || self.shift != u32::MAX
     }
 
     /// How many uses a covered producer gets from this rule.

@@ -112,8 +112,9 @@ pub(crate) struct Meta {
     /// Every node has exactly one input: it is ready as soon as that input
     /// is, with no counter.
     pub(crate) single: bool,
-    /// A task family with at most `SCAN_RULES` rules: completing one of its
-    /// nodes scans them once (`Run::complete`).
+    /// A task family with at most `SCAN_RULES` rules, none of them strided
+    /// by a step that is not a power of two: completing one of its nodes
+    /// scans them once (`Run::complete`).
     pub(crate) plain: bool,
     /// The family's output cells (set when the run is prepared).
     pub(crate) values: *mut u8,
@@ -290,7 +291,9 @@ impl Topology {
                 reach.push(k as u32);
             }
             m.rules_hi = k as u32;
-            m.plain = m.kind == Kind::Tasks && (m.rules_hi - m.rules_lo) as usize <= SCAN_RULES;
+            let own = &rules[m.rules_lo as usize..k];
+            m.plain =
+                m.kind == Kind::Tasks && own.len() <= SCAN_RULES && own.iter().all(Rule::masked);
             m.segs_hi = ((reach.len() - segs_at) / 2) as u32;
         }
         let sources = fams.iter().any(|f| f.core().kind == Kind::Source);
