@@ -187,6 +187,14 @@ impl<'g, T> LazyVec<'g, T> {
     /// Appends a lazy value.
     #[inline]
     pub fn push(&mut self, v: Lazy<'g, T>) {
+        // Usually the next node of the last run (a loop pushing its outputs).
+        if let Some(last) = self.pieces.last_mut() {
+            if last.fam == v.id.fam && last.start.checked_add(last.len) == Some(v.id.idx) {
+                last.len += 1;
+                self.len += 1;
+                return;
+            }
+        }
         self.push_run(v.id.fam, v.id.idx, 1);
     }
 
