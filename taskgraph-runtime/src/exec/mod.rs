@@ -1049,22 +1049,19 @@ impl<'r, 'g> Run<'r, 'g> {
     /// run next on this thread (the earliest in loop order, as a sequential
     /// run would: its inputs are released sooner, so memory stays low); the
     /// others are pushed.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn complete(&self, p: NodeId, cx: &Cx<'_, 'g>) -> Option<NodeId> {
         let m = &self.topo.meta[p.fam as usize];
         if !m.plain || self.part.is_some() {
             return self.complete_general(p, cx);
         }
-        // A task family with a few rules, outside a part run: one scan finds
-        // the covering rules; their uses are set before any consumer is told.
+        // A task family with a few rules, outside a part run: the covering
+        // rules give the uses, set before any consumer is told.
         let rules = &self.topo.rules[m.rules_lo as usize..m.rules_hi as usize];
-        let mut tell = [0u8; SCAN_RULES];
-        let (mut n, mut uses) = (0, 0);
-        for (k, r) in rules.iter().enumerate() {
+        let mut uses = 0;
+        for r in rules {
             if r.covers_masked(p.idx) {
                 uses += r.uses();
-                tell[n] = k as u8;
-                n += r.tells() as usize;
             }
         }
         let mut next = None;
@@ -1073,8 +1070,10 @@ impl<'r, 'g> Run<'r, 'g> {
         } else {
             self.publish(p, 0, cx);
         }
-        for &k in &tell[..n] {
-            let r = &rules[k as usize];
+        for r in rules {
+            if !r.tells() || !r.covers_masked(p.idx) {
+                continue;
+            }
             match r.kind {
                 RuleKind::Strided => {
                     let c = r.c0 + ((p.idx - r.lo) >> r.shift);

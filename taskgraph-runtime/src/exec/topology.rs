@@ -114,7 +114,7 @@ pub(crate) struct Meta {
     pub(crate) single: bool,
     /// A task family with at most `SCAN_RULES` rules, none of them strided
     /// by a step that is not a power of two: completing one of its nodes
-    /// scans them once (`Run::complete`).
+    /// scans them (`Run::complete`).
     pub(crate) plain: bool,
     /// The family's output cells (set when the run is prepared).
     pub(crate) values: *mut u8,
