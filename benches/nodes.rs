@@ -10,9 +10,9 @@
 //!   (`sum(&cur[..])`). The difference per task, divided by the W − 1 extra
 //!   edges, is the cost of an edge.
 //!
-//! `cargo bench --bench nodes` prints the table (medians of alternating
-//! rounds, ± half the interquartile range); `-- --smoke` runs tiny sizes
-//! once. `-- --count SHAPE K` runs only `SHAPE` (`seed`, `one`, `all`),
+//! `cargo bench --bench nodes` prints the table (medians of 31 rounds, the
+//! graphs alternating, each sample about 20 ms of computes, ± half the
+//! interquartile range); `-- --smoke` runs tiny sizes once. `-- --count SHAPE K` runs only `SHAPE` (`seed`, `one`, `all`),
 //! once to warm up and then K times, printing nothing: under
 //! `valgrind --tool=callgrind`, the difference between K = 11 and K = 1
 //! divided by 10 runs is the instructions of one compute, exactly.
@@ -194,13 +194,29 @@ fn main() {
         return;
     }
     let rounds = if smoke { 1 } else { 31 };
+    // Computes per sample: enough for about 20 ms (one in smoke mode).
+    let reps: Vec<u32> = shapes
+        .iter()
+        .map(|s| {
+            let t = Instant::now();
+            black_box(s.run(&rt, s.size(smoke)));
+            let one = t.elapsed().as_secs_f64();
+            if smoke {
+                1
+            } else {
+                (0.02 / one).clamp(1.0, 1000.0) as u32
+            }
+        })
+        .collect();
     let mut ns: Vec<Vec<f64>> = vec![Vec::new(); shapes.len()];
     for _ in 0..rounds {
-        for (s, out) in shapes.iter().zip(&mut ns) {
+        for ((s, out), &k) in shapes.iter().zip(&mut ns).zip(&reps) {
             let n = s.size(smoke);
             let t = Instant::now();
-            black_box(s.run(&rt, n));
-            out.push(t.elapsed().as_nanos() as f64 / s.tasks(n) as f64);
+            for _ in 0..k {
+                black_box(s.run(&rt, n));
+            }
+            out.push(t.elapsed().as_nanos() as f64 / (k as f64 * s.tasks(n) as f64));
         }
     }
     println!("| graph | N | tasks | edges | node by node 1T, ns/task |");
