@@ -168,10 +168,10 @@ fn median_iqr(v: &mut [f64]) -> (f64, f64) {
     (m, (q(0.75) - q(0.25)) / 2.0 / m * 100.0)
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let smoke =
-        args.iter().any(|a| a == "--smoke") || std::env::var_os("TASKGRAPH_BENCH_SMOKE").is_some();
+/// Runs the benchmark; `args` are the command-line arguments.
+pub fn run(args: &[String]) {
+    let smoke = args.iter().any(|a| a == "--smoke")
+        || std::env::var("TASKGRAPH_BENCH_SMOKE").is_ok_and(|v| !v.is_empty() && v != "0");
     let rt = Runtime::builder()
         .threads(1)
         .fuse_loops(false)
@@ -240,4 +240,10 @@ fn main() {
         W - 1,
         (med[2] - med[1]) / (W - 1) as f64
     );
+}
+
+#[allow(dead_code)]
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    run(&args);
 }

@@ -1,6 +1,6 @@
 //! Runs the benchmark suite (`benches/suite.rs`), Task Bench
-//! (`benches/taskbench.rs`) and the step-loop benchmark (`benches/steps.rs`)
-//! in smoke mode: tiny sizes, so `cargo test` keeps them compiling and their
+//! (`benches/taskbench.rs`), the step-loop benchmark (`benches/steps.rs`)
+//! and the node-by-node benchmark (`benches/nodes.rs`) in smoke mode: tiny sizes, so `cargo test` keeps them compiling and their
 //! results checked.
 
 #[path = "../benches/suite.rs"]
@@ -11,6 +11,9 @@ mod taskbench;
 
 #[path = "../benches/steps.rs"]
 mod steps;
+
+#[path = "../benches/nodes.rs"]
+mod nodes;
 
 #[test]
 fn bench_suite_smoke() {
@@ -25,4 +28,9 @@ fn task_bench_smoke() {
 #[test]
 fn step_loop_bench_smoke() {
     steps::run(&["--smoke".to_owned()]);
+}
+
+#[test]
+fn node_by_node_bench_smoke() {
+    nodes::run(&["--smoke".to_owned()]);
 }
