@@ -1079,7 +1079,7 @@ impl<'r, 'g> Run<'r, 'g> {
                     let c = r.c0 + ((p.idx - r.lo) >> r.shift);
                     self.ready(NodeId::new(r.c_fam, c), 1, cx, &mut next)
                 }
-                _ => self.ready_range(r.c_fam, r.c0, r.step, 1, cx, &mut next),
+                _ => self.tell_range(r, 1, cx, &mut next),
             }
         }
         next
@@ -1212,9 +1212,7 @@ impl<'r, 'g> Run<'r, 'g> {
             RuleKind::Strided => {
                 self.ready(NodeId::new(r.c_fam, r.strided_consumer(p)), count, cx, next)
             }
-            RuleKind::Gather | RuleKind::Broadcast => {
-                self.ready_range(r.c_fam, r.c0, r.step, count, cx, next)
-            }
+            RuleKind::Gather | RuleKind::Broadcast => self.tell_range(r, count, cx, next),
         }
     }
 
@@ -1233,6 +1231,23 @@ impl<'r, 'g> Run<'r, 'g> {
         match *next {
             None => *next = Some(c),
             Some(n) => self.second_ready(c, n, cx, next),
+        }
+    }
+
+    /// Tells the consumers of a gather or broadcast rule `r` that `count`
+    /// more of its producers are done. A gather with a group counter tells
+    /// them only when the last producer is: all of the range at once.
+    #[inline(always)]
+    fn tell_range(&self, r: &Rule, count: u32, cx: &Cx<'_, 'g>, next: &mut Option<NodeId>) {
+        if r.group == rule::NO_GROUP {
+            return self.ready_range(r.c_fam, r.c0, r.step, count, cx, next);
+        }
+        // AcqRel, as the consumers' counters: Release publishes this
+        // producer's output, and the thread that takes the group to zero
+        // Acquires every producer's (a release sequence of RMWs), then
+        // publishes them on through the consumers' counters.
+        if self.topo.groups[r.group as usize].fetch_sub(count, Ordering::AcqRel) == count {
+            self.ready_range(r.c_fam, r.c0, r.step, r.hi - r.lo, cx, next)
         }
     }
 

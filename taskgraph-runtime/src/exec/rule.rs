@@ -35,8 +35,15 @@ pub(crate) struct Rule {
     /// a producer `p` in `lo..hi` is covered when `(p - lo) & mask == 0`
     /// (exact for every rule but a strided one of another step).
     pub(crate) mask: u32,
+    /// For a gather read by several consumers: its counter in
+    /// `Topology::groups` (the producers of `lo..hi` still to come), else
+    /// `NO_GROUP`.
+    pub(crate) group: u32,
     pub(crate) kind: RuleKind,
 }
+
+/// A rule without a group counter.
+pub(crate) const NO_GROUP: u32 = u32::MAX;
 
 impl Rule {
     pub(crate) fn new(
@@ -67,6 +74,7 @@ impl Rule {
             notify: true,
             shift,
             mask,
+            group: NO_GROUP,
             kind,
         }
     }

@@ -142,6 +142,10 @@ pub(crate) struct Topology {
     /// Per class segment: where its last search ended (a hint: nodes of a
     /// family mostly complete in order).
     pub(crate) hints: Vec<AtomicU32>,
+    /// Per gather rule read by several consumers (`Rule::group`): its
+    /// producers still to come. The consumers are told once, when the last
+    /// one is done, instead of once per producer each.
+    pub(crate) groups: Vec<AtomicU32>,
     /// Whether a family reads values from outside the run (`source.rs`).
     pub(crate) sources: bool,
 }
@@ -296,6 +300,17 @@ impl Topology {
                 m.kind == Kind::Tasks && own.len() <= SCAN_RULES && own.iter().all(Rule::masked);
             m.segs_hi = ((reach.len() - segs_at) / 2) as u32;
         }
+        // A part run tells consumers node by node (a producer may be in
+        // another part, its value injected: `Run::inject`).
+        let mut groups = cache.take_atomics(0)?;
+        if !strict {
+            for r in &mut rules {
+                if r.kind == RuleKind::Gather && r.step > 1 && r.c_fam != FINAL && r.hi > r.lo {
+                    r.group = groups.len() as u32;
+                    groups.push(AtomicU32::new(r.hi - r.lo));
+                }
+            }
+        }
         let sources = fams.iter().any(|f| f.core().kind == Kind::Source);
         Ok(Topology {
             meta,
@@ -308,6 +323,7 @@ impl Topology {
                 h.resize_with(n, || AtomicU32::new(0));
                 h
             },
+            groups,
             reach,
             segs_at,
             sources,
@@ -361,6 +377,7 @@ impl Topology {
         cache.give_atomics(self.states);
         cache.give_words(self.reach);
         cache.give_atomics(self.hints);
+        cache.give_atomics(self.groups);
         cache.give_rules(self.rules);
     }
 
@@ -450,5 +467,97 @@ impl Topology {
         let mut n = 0;
         self.for_each_rule(p, |r| n += r.uses());
         n
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    //! The group counter of a gather read by several consumers
+    //! (`Topology::groups`, `Run::tell_range`): each producer writes its
+    //! value and counts itself out of the group with `AcqRel`; the one that
+    //! takes it to zero tells every consumer with the gather's whole count
+    //! (`AcqRel` on the consumer's counter, as `Run::ready_range`); the
+    //! thread that takes a consumer's counter to zero runs it. loom checks
+    //! that a consumer's reads of every producer's value happen after the
+    //! writes (its cells are loom's `UnsafeCell`s), through the two counters
+    //! (it fails with a `Relaxed` group counter).
+    use loom::cell::UnsafeCell;
+    use loom::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+    use loom::sync::Arc;
+
+    struct Graph {
+        /// Producers 0 and 1 form the gather read by consumers 0 and 1;
+        /// producer 2 is another input of consumer 0.
+        values: [UnsafeCell<u32>; 3],
+        group: AtomicU32,
+        pending: [AtomicU32; 2],
+        /// What each consumer read, and how many times consumers ran.
+        read: [AtomicU32; 2],
+        runs: AtomicUsize,
+    }
+    // SAFETY (model): the cells are accessed under the protocol under test,
+    // which loom checks.
+    unsafe impl Sync for Graph {}
+    // SAFETY (model): as above.
+    unsafe impl Send for Graph {}
+
+    impl Graph {
+        fn run_consumer(&self, c: usize) {
+            let inputs: &[usize] = if c == 0 { &[0, 1, 2] } else { &[0, 1] };
+            // SAFETY (model): loom checks that every write happened before.
+            let sum: u32 = inputs
+                .iter()
+                .map(|&p| self.values[p].with(|v| unsafe { *v }))
+                .sum();
+            self.read[c].store(sum, Ordering::Relaxed);
+            self.runs.fetch_add(1, Ordering::Relaxed);
+        }
+
+        fn tell(&self, c: usize, count: u32) {
+            if self.pending[c].fetch_sub(count, Ordering::AcqRel) == count {
+                self.run_consumer(c);
+            }
+        }
+
+        fn produce(&self, p: usize) {
+            // SAFETY (model): each producer writes only its own cell, once.
+            self.values[p].with_mut(|v| unsafe { *v = 10 + p as u32 });
+            if p == 2 {
+                return self.tell(0, 1);
+            }
+            if self.group.fetch_sub(1, Ordering::AcqRel) == 1 {
+                // The whole range (two producers) at once, to each consumer.
+                self.tell(0, 2);
+                self.tell(1, 2);
+            }
+        }
+    }
+
+    /// Three producers finish on three threads: each consumer runs once,
+    /// after every value it reads was written.
+    #[test]
+    fn a_group_tells_its_consumers_once_after_every_producer() {
+        loom::model(|| {
+            let g = Arc::new(Graph {
+                values: [UnsafeCell::new(0), UnsafeCell::new(0), UnsafeCell::new(0)],
+                group: AtomicU32::new(2),
+                pending: [AtomicU32::new(3), AtomicU32::new(2)],
+                read: [AtomicU32::new(0), AtomicU32::new(0)],
+                runs: AtomicUsize::new(0),
+            });
+            let threads: Vec<_> = (0..2)
+                .map(|p| {
+                    let g = Arc::clone(&g);
+                    loom::thread::spawn(move || g.produce(p))
+                })
+                .collect();
+            g.produce(2);
+            for t in threads {
+                t.join().unwrap();
+            }
+            assert_eq!(g.runs.load(Ordering::Relaxed), 2);
+            assert_eq!(g.read[0].load(Ordering::Relaxed), 10 + 11 + 12);
+            assert_eq!(g.read[1].load(Ordering::Relaxed), 10 + 11);
+        });
     }
 }
