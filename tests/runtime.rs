@@ -473,3 +473,46 @@ fn heavy_tasks_in_a_short_loop_all_overlap() {
     assert_eq!(done, 4);
     assert_eq!(max_concurrent(&log), 4);
 }
+
+#[delayed]
+fn total(v: &[i64]) -> i64 {
+    v.iter().sum()
+}
+#[delayed]
+fn owned_total(v: Vec<i64>) -> i64 {
+    v.iter().map(|x| x * 3).sum()
+}
+
+/// Steps whose every task reads the whole step before (by reference, and
+/// the last one by value): consecutive tasks gathering the same values share
+/// one rule and its group counter, node by node on two threads.
+#[test]
+fn tasks_gathering_the_same_values_each_get_all_of_them() {
+    let rt = Runtime::builder()
+        .threads(2)
+        .fuse_loops(false)
+        .build()
+        .unwrap();
+    let (w, steps) = (4usize, 3);
+    let got = rt
+        .compute(graph! {
+            let mut cur: Vec<_> = (0..w as i64).map(|i| inc(i)).collect();
+            for _ in 0..steps {
+                let mut next = Vec::new();
+                for _ in 0..w - 1 {
+                    next.push(total(&cur[..]));
+                }
+                next.push(owned_total(cur[..].to_vec()));
+                cur = next;
+            }
+            cur
+        })
+        .unwrap();
+    let mut want: Vec<i64> = (1..=w as i64).collect();
+    for _ in 0..steps {
+        let s: i64 = want.iter().sum();
+        want = vec![s; w - 1];
+        want.push(3 * s);
+    }
+    assert_eq!(got, want);
+}
