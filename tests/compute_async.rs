@@ -157,6 +157,106 @@ fn graphs_awaited_one_after_another_start_no_thread_each() {
     );
 }
 
+/// Every graph of a sequence awaited one after another is driven by the
+/// same driver thread: a driver counts itself free before it wakes the
+/// awaiting task, which finds it spinning or parked, never busy. (Every
+/// driver thread alive after each graph is recorded by its id.)
+#[cfg(target_os = "linux")]
+#[test]
+fn graphs_awaited_one_after_another_are_driven_by_one_thread() {
+    fn driver_ids(prefix: &str) -> Vec<String> {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| {
+                let t = t.ok()?;
+                let name = std::fs::read_to_string(t.path().join("comm")).ok()?;
+                name.starts_with(prefix)
+                    .then(|| t.file_name().to_string_lossy().into_owned())
+            })
+            .collect()
+    }
+    let rt = Runtime::builder()
+        .threads(2)
+        .thread_name("awaitseq")
+        .build()
+        .unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for n in 1..=200 {
+        let (r, _, _) = block_on(rt.compute_async(tutorial(n % 7 + 1)));
+        assert_eq!(r.unwrap(), tutorial_sequential(n % 7 + 1));
+        seen.extend(driver_ids("awaitseq-spawn"));
+        // Now and then long enough for the driver to stop spinning and park.
+        if n % 50 == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    assert_eq!(seen.len(), 1, "driver threads {seen:?} for 200 graphs");
+}
+
+/// `Graph::compute_async` awaits a graph on the default runtime: the
+/// sequential result, a task's panic as `compute` reports it.
+#[test]
+fn a_graph_awaited_on_the_default_runtime() {
+    for n in [1, 7, 300] {
+        let (r, polls, wakes) = block_on(tutorial(n).compute_async());
+        assert_eq!(r.unwrap(), tutorial_sequential(n));
+        assert_eq!(polls, 1 + wakes);
+        assert_eq!(tutorial(n).compute().unwrap(), tutorial_sequential(n));
+    }
+    #[delayed]
+    fn boom(x: i64) -> i64 {
+        assert!(x < 0, "boom at {x}");
+        x
+    }
+    let (r, _, _) = block_on(graph! { boom(add(1, 2)) }.compute_async());
+    match r {
+        Err(Error::TaskPanicked { task, message, .. }) => {
+            assert_eq!(
+                (task.name().as_str(), message.as_str()),
+                ("boom", "boom at 3")
+            );
+        }
+        other => panic!("expected the task's panic, got {other:?}"),
+    }
+}
+
+/// Spawns from several threads at once, with pauses around the time a
+/// driver spins before it parks, so that graphs find drivers busy,
+/// spinning, claimed by another graph, parked or gone: every graph
+/// finishes with its own result, and the runtime drops (its drivers stop)
+/// at the end.
+#[test]
+fn drivers_handed_graphs_from_several_threads_lose_none() {
+    for threads in [1, 2] {
+        let rt = Runtime::new(threads).unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4i64 {
+                let rt = &rt;
+                s.spawn(move || {
+                    let mut state = 0x9E37_79B9_7F4A_7C15u64 ^ t as u64;
+                    for k in 0..150i64 {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        let pause = state % 250;
+                        if pause > 50 {
+                            std::thread::sleep(Duration::from_micros(pause));
+                        }
+                        let n = (k + t) % 5 + 1;
+                        let r = if k % 2 == 0 {
+                            rt.spawn(tutorial(n)).wait()
+                        } else {
+                            block_on(rt.compute_async(tutorial(n))).0
+                        };
+                        assert_eq!(r.unwrap(), tutorial_sequential(n), "thread {t}, graph {k}");
+                    }
+                });
+            }
+        });
+        drop(rt);
+    }
+}
+
 /// A run that ends before the first poll needs no wake-up at all.
 #[test]
 fn a_finished_graph_is_ready_at_the_first_poll() {

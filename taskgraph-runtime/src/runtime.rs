@@ -181,6 +181,57 @@ pub trait Graph {
         default_runtime()?.compute(self)
     }
 
+    /// Computes the graph on the default runtime (as
+    /// [`compute`](Graph::compute) does) from async code:
+    /// `g.compute_async().await` is
+    /// [`Runtime::compute_async`](crate::Runtime::compute_async) on that
+    /// runtime. It does not block the thread that awaits it, and dropping
+    /// the future cancels the graph.
+    ///
+    /// # Errors
+    /// As [`Runtime::compute_async`](crate::Runtime::compute_async);
+    /// [`Error::ThreadPool`] if the default runtime could not be started.
+    ///
+    /// ```
+    /// use taskdag::{delayed, graph, Graph};
+    ///
+    /// #[delayed]
+    /// fn inc(x: u64) -> u64 { x + 1 }
+    ///
+    /// async fn two_more(x: u64) -> Result<u64, taskdag::Error> {
+    ///     graph! { inc(inc(x)) }.compute_async().await
+    /// }
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     struct Unpark(std::thread::Thread);
+    /// #     impl std::task::Wake for Unpark {
+    /// #         fn wake(self: std::sync::Arc<Self>) { self.0.unpark() }
+    /// #     }
+    /// #     let waker = std::sync::Arc::new(Unpark(std::thread::current())).into();
+    /// #     let mut cx = std::task::Context::from_waker(&waker);
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         match f.as_mut().poll(&mut cx) {
+    /// #             std::task::Poll::Ready(v) => return v,
+    /// #             std::task::Poll::Pending => std::thread::park(),
+    /// #         }
+    /// #     }
+    /// # }
+    ///
+    /// // Any executor (tokio, smol, ...); here a minimal one.
+    /// assert_eq!(block_on(two_more(1))?, 3);
+    /// # Ok::<(), taskdag::Error>(())
+    /// ```
+    fn compute_async(self) -> crate::spawn::Computing<Self::Output>
+    where
+        Self: Sized + Send + 'static,
+        Self::Output: Send + 'static,
+    {
+        match default_runtime() {
+            Ok(rt) => rt.compute_async(self),
+            Err(e) => crate::spawn::Computing::failed(e),
+        }
+    }
+
     /// A viewer with settings (direction, collapsing, template).
     fn view(&self) -> Viewer<'_>
     where
@@ -608,9 +659,12 @@ impl Runtime {
     /// To let a graph go on regardless, await a handle instead:
     /// `rt.spawn(g).await` (dropping that future detaches the run).
     ///
-    /// Cost: as `spawn` plus one lock per pending poll; a graph awaited
-    /// holds one of the runtime's driver threads (parked) while it runs,
-    /// as a spawned graph does, and none while it is not running.
+    /// Cost: as `spawn` plus one lock per pending poll, and a first poll
+    /// that looks for the run's end for up to 20 µs, yielding its thread
+    /// meanwhile (a graph of a few small tasks is over by then, and costs
+    /// no wake-up). A graph awaited holds one of the runtime's driver
+    /// threads (parked) while it runs, as a spawned graph does, and none
+    /// while it is not running.
     ///
     /// # Errors
     /// As [`compute`](Runtime::compute); [`Error::Cancelled`] if the graph

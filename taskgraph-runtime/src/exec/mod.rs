@@ -367,6 +367,7 @@ impl Cells {
 /// task).
 pub(crate) fn planned(fams: &[&dyn ErasedFamily<'_>]) -> progress::Snapshot {
     let mut out = progress::Snapshot::default();
+    out.families.reserve(fams.len());
     for f in fams {
         let c = f.core();
         match c.kind {
@@ -644,6 +645,7 @@ impl<'r, 'g> Run<'r, 'g> {
 
     /// What has run so far, per family.
     pub(crate) fn snapshot(&self, out: &mut Snapshot) {
+        out.families.reserve(self.fams.len());
         for (i, f) in self.fams.iter().enumerate() {
             let c = f.core();
             let m = &self.topo.meta[i];

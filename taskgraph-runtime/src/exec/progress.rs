@@ -182,16 +182,23 @@ impl Snapshot {
     }
 
     /// Drops the families that have no task in this run (the node-by-node
-    /// form of a loop that ran fused, and the reverse), and labels the
-    /// others ([`FamilyInfo::labels`]).
+    /// form of a loop that ran fused, and the reverse). Labels are made
+    /// only when asked for ([`Snapshot::labelled`]): a spawned run takes a
+    /// snapshot when it is built and when it ends, and most are never read
+    /// per family.
     pub(crate) fn prune(&mut self) {
         self.families
             .retain(|r| r.progress.total > 0 || r.progress.failed > 0);
+    }
+
+    /// The families, labelled ([`FamilyInfo::labels`]).
+    pub(crate) fn labelled(mut self) -> Vec<FamilyProgress> {
         let infos: Vec<FamilyInfo> = self.families.iter().map(FamilyProgress::info).collect();
         let refs: Vec<&FamilyInfo> = infos.iter().collect();
         for (r, l) in self.families.iter_mut().zip(FamilyInfo::labels(&refs)) {
             r.label = l;
         }
+        self.families
     }
 
     /// The whole run.

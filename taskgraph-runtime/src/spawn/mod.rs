@@ -9,7 +9,11 @@
 //! result in the handle.
 //! A driver is started when none is free and kept while no more than
 //! `threads` are idle, so a steady stream of spawns costs a hand-off, not a
-//! thread each. Tasks run on the pool, shared with every other graph.
+//! thread each. A driver counts itself free right before it publishes a
+//! result (whoever awaited it may spawn the next graph at once), and one
+//! free driver looks for the next graph for a while before it parks, so
+//! graphs spawned one after another find it awake. Tasks run on the pool,
+//! shared with every other graph.
 //!
 //! [`Runtime::spawn`]: crate::Runtime::spawn
 
@@ -429,7 +433,7 @@ impl<T> Handle<T> {
     /// ```
     pub fn progress_by_family(&self) -> Vec<FamilyProgress> {
         self.wait_built();
-        self.s.ctl.snapshot().families
+        self.s.ctl.snapshot().labelled()
     }
 
     /// Blocks until the run has finished. Inside a task (a thread holding a
@@ -523,7 +527,10 @@ impl<T> IntoFuture for Handle<T> {
 /// task's [`Waker`](std::task::Waker) in the run's result cell (once: a
 /// later poll replaces it there), and the end of the run wakes it once, so
 /// it works with any executor and is never polled in a loop. Cost: one
-/// lock per pending poll, beyond [`Runtime::spawn`]'s.
+/// lock per pending poll, beyond [`Runtime::spawn`]'s; and the first poll
+/// looks for the run's end for up to 20 µs (yielding its thread meanwhile)
+/// before it subscribes: a graph of a few small tasks is over by then, and
+/// its result costs no wake-up and no second poll.
 ///
 /// Dropped before it is ready, the future withdraws its waker and, from
 /// `compute_async`, cancels the graph as [`Handle::cancel`] does (tasks
@@ -536,27 +543,53 @@ impl<T> IntoFuture for Handle<T> {
 /// [`Runtime::spawn`]: crate::Runtime::spawn
 #[must_use = "futures do nothing unless awaited; dropped, this one cancels (compute_async) or detaches (handle.await) its graph"]
 pub struct Computing<T> {
-    /// The run; `None` once the output was returned.
+    /// The run; `None` once the output was returned, or if it never
+    /// started (`failed`).
     h: Option<Handle<T>>,
+    /// Why the graph could not start (no runtime), until it is returned.
+    failed: Option<Error>,
     /// The waker's subscription in the run's result cell; `0` for none.
     id: u64,
     /// Cancel the run if dropped before it is ready.
     cancel_on_drop: bool,
+    /// The first poll looked for the run's end (for [`POLL_SPIN`]).
+    looked: bool,
 }
+
+/// How long the first poll of a [`Computing`] looks for the run's end
+/// before it subscribes the waker and returns `Pending`.
+const POLL_SPIN: Duration = Duration::from_micros(20);
 
 impl<T> Computing<T> {
     pub(crate) fn new(h: Handle<T>, cancel_on_drop: bool) -> Self {
         Computing {
             h: Some(h),
+            failed: None,
             id: 0,
             cancel_on_drop,
+            looked: false,
+        }
+    }
+
+    /// A future that resolves with `e` at once: the graph could not start.
+    pub(crate) fn failed(e: Error) -> Self {
+        Computing {
+            h: None,
+            failed: Some(e),
+            id: 0,
+            cancel_on_drop: false,
+            looked: false,
         }
     }
 
     /// The handle of the run being awaited: its
     /// [`progress`](Handle::progress), [`cancel`](Handle::cancel)
     /// (then the future resolves with [`Error::Cancelled`]). `None` once
-    /// the future has returned the output.
+    /// the future has returned the output, or when the graph never started
+    /// ([`Graph::compute_async`] with no default runtime: the future
+    /// resolves with that error).
+    ///
+    /// [`Graph::compute_async`]: crate::Graph::compute_async
     ///
     /// ```
     /// use taskdag::{delayed, graph, Runtime};
@@ -586,10 +619,23 @@ impl<T> Future for Computing<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, Error>> {
         // `Computing` is `Unpin`: nothing in it is pinned.
         let this = &mut *self;
+        if let Some(e) = this.failed.take() {
+            return Poll::Ready(Err(e));
+        }
         let h = this
             .h
             .as_ref()
             .expect("a taskgraph future polled again after it returned its output");
+        if !this.looked {
+            // First poll: a small graph is over within microseconds; its
+            // end found here costs no wake-up and no trip through the
+            // executor's queue.
+            this.looked = true;
+            let start = Instant::now();
+            while !h.is_finished() && start.elapsed() < POLL_SPIN {
+                std::thread::yield_now();
+            }
+        }
         if !h.s.out.poll_finished(&mut this.id, cx.waker()) {
             return Poll::Pending;
         }
@@ -616,6 +662,7 @@ impl<T> std::fmt::Debug for Computing<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Computing")
             .field("handle", &self.h)
+            .field("failed", &self.failed)
             .field("cancel_on_drop", &self.cancel_on_drop)
             .finish()
     }
@@ -654,23 +701,26 @@ where
         helpers: AtomicUsize::new(0),
     });
     let run = Arc::clone(&s);
-    drivers.submit(Box::new(move |start: Result<(), Error>| {
-        let ended = match start {
-            Err(e) => {
-                drop(graph);
-                Ended::Result(Err(e))
-            }
-            Ok(()) if run.ctl.stop_requested() == CANCELLED => {
-                drop(graph);
-                Ended::Result(Err(Error::Cancelled))
-            }
-            Ok(()) => match catch_unwind(AssertUnwindSafe(|| graph(&run.ctl))) {
-                Ok(r) => Ended::Result(r),
-                Err(p) => Ended::Panic(p),
-            },
-        };
-        run.finish(ended);
-    }));
+    drivers.submit(Box::new(
+        move |start: Result<(), Error>, publishing: &dyn Fn()| {
+            let ended = match start {
+                Err(e) => {
+                    drop(graph);
+                    Ended::Result(Err(e))
+                }
+                Ok(()) if run.ctl.stop_requested() == CANCELLED => {
+                    drop(graph);
+                    Ended::Result(Err(Error::Cancelled))
+                }
+                Ok(()) => match catch_unwind(AssertUnwindSafe(|| graph(&run.ctl))) {
+                    Ok(r) => Ended::Result(r),
+                    Err(p) => Ended::Panic(p),
+                },
+            };
+            publishing();
+            run.finish(ended);
+        },
+    ));
     Handle { s }
 }
 
@@ -679,13 +729,21 @@ where
 
 /// A spawned graph for a driver: called with `Ok` to run it, or with the
 /// error that prevents it (no thread could be started).
-type Job = Box<dyn FnOnce(Result<(), Error>) + Send>;
+/// The second argument is called right before the result is published.
+type Job = Box<dyn FnOnce(Result<(), Error>, &dyn Fn()) + Send>;
 
 #[derive(Default)]
 struct Queue {
     jobs: VecDeque<Job>,
-    /// Drivers waiting for a job.
+    /// Drivers parked, waiting for a job (the spinning one not counted).
     idle: usize,
+    /// A driver is looking for a job without the lock, before it parks
+    /// (at most one at a time).
+    spinning: bool,
+    /// A job was queued for the spinning driver: no other is woken for it.
+    /// The spinner takes the lock again and looks at the queue before it
+    /// parks, so such a job is never left without a driver.
+    claimed: bool,
     /// Drivers running a job.
     busy: usize,
     shutdown: bool,
@@ -694,6 +752,9 @@ struct Queue {
 
 struct Shared {
     q: Mutex<Queue>,
+    /// Jobs queued, readable without the lock: what a spinning driver
+    /// watches (set under the lock; a hint only, the queue decides).
+    queued: AtomicUsize,
     /// A job was queued, or the runtime shuts down.
     work: Condvar,
     /// The last busy driver finished with nothing queued.
@@ -714,6 +775,7 @@ impl Drivers {
         Drivers {
             shared: Arc::new(Shared {
                 q: Mutex::new(Queue::default()),
+                queued: AtomicUsize::new(0),
                 work: Condvar::new(),
                 quiet: Condvar::new(),
             }),
@@ -732,11 +794,21 @@ impl Drivers {
         let mut q = self.lock();
         if q.shutdown {
             drop(q);
-            return job(Err(Error::ThreadPool(
-                "the runtime is shutting down and takes no new graphs".to_owned(),
-            )));
+            return job(
+                Err(Error::ThreadPool(
+                    "the runtime is shutting down and takes no new graphs".to_owned(),
+                )),
+                &|| {},
+            );
         }
         q.jobs.push_back(job);
+        self.shared.queued.store(q.jobs.len(), Ordering::Release);
+        if q.spinning && !q.claimed {
+            // The spinning driver sees it within a spin: no wake-up, and
+            // no scheduling delay for a thread that was parked.
+            q.claimed = true;
+            return;
+        }
         if q.idle > 0 {
             drop(q);
             self.shared.work.notify_one();
@@ -753,10 +825,10 @@ impl Drivers {
             Ok(t) => q.threads.push(t),
             // A busy driver takes the job when it is done; with none, no
             // one would.
-            Err(e) if q.busy == 0 => {
+            Err(e) if q.busy == 0 && !q.spinning => {
                 let job = q.jobs.pop_back().expect("just queued");
                 drop(q);
-                job(Err(Error::ThreadPool(e.to_string())));
+                job(Err(Error::ThreadPool(e.to_string())), &|| {});
             }
             Err(_) => {}
         }
@@ -779,23 +851,55 @@ impl Drivers {
     }
 }
 
+/// How long an idle driver looks for the next job before it parks: back to
+/// back spawns (an `async` caller awaiting one small graph after another)
+/// find it awake, so a spawn costs no wake-up and no scheduling delay.
+const DRIVER_SPIN: Duration = Duration::from_micros(100);
+
 /// A driver's life: run queued jobs; leave when more than `keep` drivers
-/// would be idle, or on shutdown.
+/// would be idle, or on shutdown. A driver done with a job becomes the
+/// *spinner* if there is none: it looks for the next job for
+/// [`DRIVER_SPIN`] (without the lock, watching `queued`) before it parks;
+/// the others park at once.
 fn drive(shared: &Shared, keep: usize) {
     crate::exec::registry::mark_driver_thread();
     let lock = || shared.q.lock().unwrap_or_else(|p| p.into_inner());
+    // Done with a job: not busy any more, and the spinner if there is none.
+    let free = |q: &mut Queue| {
+        q.busy -= 1;
+        if q.busy == 0 && q.jobs.is_empty() {
+            shared.quiet.notify_all();
+        }
+        let spin = !q.spinning;
+        q.spinning = true;
+        spin
+    };
     let mut q = lock();
     loop {
         if let Some(job) = q.jobs.pop_front() {
+            shared.queued.store(q.jobs.len(), Ordering::Release);
             q.busy += 1;
             drop(q);
+            // The job calls `publishing` right before it stores its result
+            // and wakes its readers, who may spawn the next graph at once:
+            // this driver is then free (and the spinner), not busy, so
+            // that graph finds it instead of starting a thread.
+            let freed = std::cell::Cell::new(None);
+            let publishing = || freed.set(Some(free(&mut lock())));
             // A job catches the graph's panics itself; this only keeps the
             // counts right if dropping something panics.
-            let _ = catch_unwind(AssertUnwindSafe(|| job(Ok(()))));
+            let _ = catch_unwind(AssertUnwindSafe(|| job(Ok(()), &publishing)));
+            let spin = freed.get().unwrap_or_else(|| free(&mut lock()));
+            if spin {
+                spin_for_job(shared);
+            }
             q = lock();
-            q.busy -= 1;
-            if q.busy == 0 && q.jobs.is_empty() {
-                shared.quiet.notify_all();
+            if spin {
+                // Whether or not a job was queued for it meanwhile, the
+                // spinner looks at the queue again (above) before it parks,
+                // holding the lock from here to its wait.
+                q.spinning = false;
+                q.claimed = false;
             }
             continue;
         }
@@ -805,6 +909,19 @@ fn drive(shared: &Shared, keep: usize) {
         q.idle += 1;
         q = shared.work.wait(q).unwrap_or_else(|p| p.into_inner());
         q.idle -= 1;
+    }
+}
+
+/// Spins until a job is queued or [`DRIVER_SPIN`] has passed.
+fn spin_for_job(shared: &Shared) {
+    let start = Instant::now();
+    loop {
+        if shared.queued.load(Ordering::Acquire) > 0 || start.elapsed() >= DRIVER_SPIN {
+            return;
+        }
+        // Gives the processor to any thread waiting for one (the awaiting
+        // task's, woken by the run just finished) rather than hold it.
+        std::thread::yield_now();
     }
 }
 
