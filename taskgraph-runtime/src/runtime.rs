@@ -659,12 +659,11 @@ impl Runtime {
     /// To let a graph go on regardless, await a handle instead:
     /// `rt.spawn(g).await` (dropping that future detaches the run).
     ///
-    /// Cost: as `spawn` plus one lock per pending poll, and a first poll
-    /// that looks for the run's end for up to 20 µs, yielding its thread
-    /// meanwhile (a graph of a few small tasks is over by then, and costs
-    /// no wake-up). A graph awaited holds one of the runtime's driver
-    /// threads (parked) while it runs, as a spawned graph does, and none
-    /// while it is not running.
+    /// Cost: as `spawn` plus one lock per pending poll; a graph awaited
+    /// holds one of the runtime's driver threads (parked) while it runs,
+    /// as a spawned graph does, and none while it is not running. Graphs
+    /// awaited one after another are driven by one thread, which spins
+    /// briefly between them.
     ///
     /// # Errors
     /// As [`compute`](Runtime::compute); [`Error::Cancelled`] if the graph

@@ -104,6 +104,7 @@ pub(crate) fn drive(run: &Run<'_, '_>, w: &WorkerCtx<'_>) {
     w.set_waiting(prev);
     w.release_token();
     // Work of other graphs left in our deque (handed back when our run
-    // ended) must not wait for us.
-    reg.notify_work();
+    // ended), or pushed while we held the token, must not wait for us; with
+    // none, no sleeper is woken (`announce_left`).
+    reg.notify_left();
 }

@@ -107,6 +107,21 @@ pub(crate) fn give_back(tokens: &Tokens, has_work: impl Fn() -> bool) -> bool {
     has_work() && tokens.take()
 }
 
+/// A caller or driver leaving its run, after it gave its token back: wakes
+/// a sleeper for work it leaves behind (or that was pushed while it held
+/// the token, when no sleeper was woken for want of a token), and only for
+/// that: a sleeper woken for nothing takes the freed token and looks around
+/// with it, just when the next caller of `compute` wants it. The same
+/// handshake as [`give_back`]: the token was freed (`SeqCst`), then this
+/// fence and the look; a pusher publishes, then [`announce`] fences and
+/// looks at the tokens; one of the two sees the other.
+pub(crate) fn announce_left(tokens: &Tokens, sleep: &Sleep, has_work: impl Fn() -> bool) {
+    fence(Ordering::SeqCst);
+    if has_work() {
+        announce(tokens, sleep);
+    }
+}
+
 /// After publishing work: wakes a sleeping pool thread if a free token could
 /// run it (see [`give_back`] for the other half of the handshake).
 pub(crate) fn announce(tokens: &Tokens, sleep: &Sleep) {
@@ -366,6 +381,13 @@ impl Registry {
     #[inline]
     pub(crate) fn notify_work(&self) {
         announce(&self.tokens, &self.sleep);
+    }
+
+    /// A caller or driver gave its token back and leaves its run: wakes a
+    /// sleeper if work is waiting (see [`announce_left`]).
+    #[inline]
+    pub(crate) fn notify_left(&self) {
+        announce_left(&self.tokens, &self.sleep, || self.has_work());
     }
 
     /// Whether a token is free.

@@ -35,7 +35,7 @@ use crate::exec::control::{Control, CANCELLED, TIMED_OUT};
 use crate::exec::finish::{Ended, Finish};
 use crate::exec::progress::{FamilyProgress, Progress};
 use crate::exec::registry::{Registry, WorkerCtx};
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::{self, AtomicUsize, Ordering};
 
 /// A graph running in the background, from [`Runtime::spawn`] (dask's
 /// `persist`): wait for its output, poll its progress, cancel it, or give
@@ -527,10 +527,7 @@ impl<T> IntoFuture for Handle<T> {
 /// task's [`Waker`](std::task::Waker) in the run's result cell (once: a
 /// later poll replaces it there), and the end of the run wakes it once, so
 /// it works with any executor and is never polled in a loop. Cost: one
-/// lock per pending poll, beyond [`Runtime::spawn`]'s; and the first poll
-/// looks for the run's end for up to 20 µs (yielding its thread meanwhile)
-/// before it subscribes: a graph of a few small tasks is over by then, and
-/// its result costs no wake-up and no second poll.
+/// lock per pending poll, beyond [`Runtime::spawn`]'s.
 ///
 /// Dropped before it is ready, the future withdraws its waker and, from
 /// `compute_async`, cancels the graph as [`Handle::cancel`] does (tasks
@@ -552,13 +549,7 @@ pub struct Computing<T> {
     id: u64,
     /// Cancel the run if dropped before it is ready.
     cancel_on_drop: bool,
-    /// The first poll looked for the run's end (for [`POLL_SPIN`]).
-    looked: bool,
 }
-
-/// How long the first poll of a [`Computing`] looks for the run's end
-/// before it subscribes the waker and returns `Pending`.
-const POLL_SPIN: Duration = Duration::from_micros(20);
 
 impl<T> Computing<T> {
     pub(crate) fn new(h: Handle<T>, cancel_on_drop: bool) -> Self {
@@ -567,7 +558,6 @@ impl<T> Computing<T> {
             failed: None,
             id: 0,
             cancel_on_drop,
-            looked: false,
         }
     }
 
@@ -578,7 +568,6 @@ impl<T> Computing<T> {
             failed: Some(e),
             id: 0,
             cancel_on_drop: false,
-            looked: false,
         }
     }
 
@@ -626,16 +615,6 @@ impl<T> Future for Computing<T> {
             .h
             .as_ref()
             .expect("a taskgraph future polled again after it returned its output");
-        if !this.looked {
-            // First poll: a small graph is over within microseconds; its
-            // end found here costs no wake-up and no trip through the
-            // executor's queue.
-            this.looked = true;
-            let start = Instant::now();
-            while !h.is_finished() && start.elapsed() < POLL_SPIN {
-                std::thread::yield_now();
-            }
-        }
         if !h.s.out.poll_finished(&mut this.id, cx.waker()) {
             return Poll::Pending;
         }
@@ -750,15 +729,71 @@ struct Queue {
     threads: Vec<JoinHandle<()>>,
 }
 
+/// The drivers' shared state. Its lock and condition variables come from
+/// `crate::sync` (loom's under `--cfg loom`: see `loom_models`).
 struct Shared {
-    q: Mutex<Queue>,
+    q: sync::Mutex<Queue>,
     /// Jobs queued, readable without the lock: what a spinning driver
     /// watches (set under the lock; a hint only, the queue decides).
     queued: AtomicUsize,
     /// A job was queued, or the runtime shuts down.
-    work: Condvar,
+    work: sync::Condvar,
     /// The last busy driver finished with nothing queued.
-    quiet: Condvar,
+    quiet: sync::Condvar,
+}
+
+/// Who runs a job just queued ([`Shared::enqueue`]).
+#[derive(Debug, PartialEq, Eq)]
+enum Taker {
+    /// The spinning driver, or a parked one woken for it.
+    Found,
+    /// A driver must be started.
+    Start,
+}
+
+impl Shared {
+    fn new() -> Self {
+        Shared {
+            q: sync::Mutex::new(Queue::default()),
+            queued: AtomicUsize::new(0),
+            work: sync::Condvar::new(),
+            quiet: sync::Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> sync::MutexGuard<'_, Queue> {
+        self.q.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `job` (under the lock `q`): it claims the spinning driver if
+    /// one is unclaimed (no wake-up: the spinner looks at the queue again
+    /// before it parks), else wakes a parked one; with neither, a driver
+    /// must be started.
+    fn enqueue(&self, q: &mut Queue, job: Job) -> Taker {
+        q.jobs.push_back(job);
+        self.queued.store(q.jobs.len(), Ordering::Release);
+        if q.spinning && !q.claimed {
+            q.claimed = true;
+            return Taker::Found;
+        }
+        if q.idle > 0 {
+            self.work.notify_one();
+            return Taker::Found;
+        }
+        Taker::Start
+    }
+
+    /// Waits until no job is queued or running, then tells the drivers to
+    /// leave.
+    fn quiesce(&self) -> sync::MutexGuard<'_, Queue> {
+        let mut q = self.lock();
+        while !(q.jobs.is_empty() && q.busy == 0) {
+            q = self.quiet.wait(q).unwrap_or_else(|p| p.into_inner());
+        }
+        q.shutdown = true;
+        self.work.notify_all();
+        q
+    }
 }
 
 /// The runtime's driver threads (see the module docs).
@@ -773,25 +808,16 @@ pub(crate) struct Drivers {
 impl Drivers {
     pub(crate) fn new(name: String, stack_size: Option<usize>, keep: usize) -> Self {
         Drivers {
-            shared: Arc::new(Shared {
-                q: Mutex::new(Queue::default()),
-                queued: AtomicUsize::new(0),
-                work: Condvar::new(),
-                quiet: Condvar::new(),
-            }),
+            shared: Arc::new(Shared::new()),
             name,
             stack_size,
             keep,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        self.shared.q.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Hands `job` to an idle driver, or to a new one.
     fn submit(&self, job: Job) {
-        let mut q = self.lock();
+        let mut q = self.shared.lock();
         if q.shutdown {
             drop(q);
             return job(
@@ -801,17 +827,9 @@ impl Drivers {
                 &|| {},
             );
         }
-        q.jobs.push_back(job);
-        self.shared.queued.store(q.jobs.len(), Ordering::Release);
-        if q.spinning && !q.claimed {
-            // The spinning driver sees it within a spin: no wake-up, and
-            // no scheduling delay for a thread that was parked.
-            q.claimed = true;
-            return;
-        }
-        if q.idle > 0 {
-            drop(q);
-            self.shared.work.notify_one();
+        // The spinning driver sees it within a spin: no wake-up, and no
+        // scheduling delay for a thread that was parked.
+        if self.shared.enqueue(&mut q, job) == Taker::Found {
             return;
         }
         q.threads.retain(|t| !t.is_finished());
@@ -837,14 +855,7 @@ impl Drivers {
     /// Waits until every spawned graph has finished, then stops the
     /// drivers and waits for them.
     pub(crate) fn shutdown(&self) {
-        let mut q = self.lock();
-        while !(q.jobs.is_empty() && q.busy == 0) {
-            q = self.shared.quiet.wait(q).unwrap_or_else(|p| p.into_inner());
-        }
-        q.shutdown = true;
-        let threads = std::mem::take(&mut q.threads);
-        drop(q);
-        self.shared.work.notify_all();
+        let threads = std::mem::take(&mut self.shared.quiesce().threads);
         for t in threads {
             let _ = t.join();
         }
@@ -863,7 +874,7 @@ const DRIVER_SPIN: Duration = Duration::from_micros(100);
 /// the others park at once.
 fn drive(shared: &Shared, keep: usize) {
     crate::exec::registry::mark_driver_thread();
-    let lock = || shared.q.lock().unwrap_or_else(|p| p.into_inner());
+    let lock = || shared.lock();
     // Done with a job: not busy any more, and the spinner if there is none.
     let free = |q: &mut Queue| {
         q.busy -= 1;
@@ -912,7 +923,17 @@ fn drive(shared: &Shared, keep: usize) {
     }
 }
 
+/// Under loom, the spin is one look and a yield (the lock is taken and
+/// the queue looked at again afterwards, whatever the spin saw).
+#[cfg(loom)]
+fn spin_for_job(shared: &Shared) {
+    if shared.queued.load(Ordering::Acquire) == 0 {
+        loom::thread::yield_now();
+    }
+}
+
 /// Spins until a job is queued or [`DRIVER_SPIN`] has passed.
+#[cfg(not(loom))]
 fn spin_for_job(shared: &Shared) {
     let start = Instant::now();
     loop {
@@ -922,6 +943,49 @@ fn spin_for_job(shared: &Shared) {
         // Gives the processor to any thread waiting for one (the awaiting
         // task's, woken by the run just finished) rather than hold it.
         std::thread::yield_now();
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::{drive, Job, Shared, Taker};
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use loom::sync::Arc;
+
+    fn job(ran: &Arc<AtomicUsize>) -> Job {
+        let ran = Arc::clone(ran);
+        Box::new(move |_, publishing: &dyn Fn()| {
+            publishing();
+            ran.fetch_add(1, Ordering::SeqCst);
+        })
+    }
+
+    /// A job queued while the only driver runs, publishes, spins after or
+    /// parks after another is run: it claims the spinner, wakes the parked
+    /// driver, or asks for a new one, and is never left with no driver to
+    /// look at it (loom reports the shutdown's wait as a deadlock then).
+    /// Shutdown waits for both jobs, and every driver leaves.
+    #[test]
+    fn a_queued_job_always_has_a_driver() {
+        loom::model(|| {
+            let shared = Arc::new(Shared::new());
+            let ran = Arc::new(AtomicUsize::new(0));
+            let start = |shared: &Arc<Shared>| {
+                let s = Arc::clone(shared);
+                loom::thread::spawn(move || drive(&s, 1))
+            };
+            let first = shared.enqueue(&mut shared.lock(), job(&ran));
+            assert_eq!(first, Taker::Start);
+            let d1 = start(&shared);
+            let second = shared.enqueue(&mut shared.lock(), job(&ran));
+            let d2 = (second == Taker::Start).then(|| start(&shared));
+            drop(shared.quiesce());
+            d1.join().unwrap();
+            if let Some(d2) = d2 {
+                d2.join().unwrap();
+            }
+            assert_eq!(ran.load(Ordering::SeqCst), 2);
+        });
     }
 }
 

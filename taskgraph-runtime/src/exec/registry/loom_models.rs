@@ -10,7 +10,7 @@
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::sync::Arc;
 
-use super::{announce, give_back, sleep_owner, wake_owners, Tokens};
+use super::{announce, announce_left, give_back, sleep_owner, wake_owners, Tokens};
 use crate::exec::sleep::Sleep;
 
 struct Pool {
@@ -111,6 +111,51 @@ fn a_caller_leaving_work_behind_wakes_the_pool() {
         announce(&pool.tokens, &pool.sleep);
         worker.join().unwrap();
         assert_eq!(pool.done.load(Ordering::SeqCst), 1);
+    });
+}
+
+/// A caller holds the only token while another thread pushes work (whose
+/// announcement finds no free token, so wakes nobody); the caller gives the
+/// token back and leaves with `announce_left`, which wakes a sleeper only
+/// if it sees work: the pushed unit is never stranded (loom reports a
+/// deadlock), whichever order the push and the leaving take.
+#[test]
+fn a_caller_leaving_wakes_the_pool_only_for_work_and_never_strands_it() {
+    loom::model(|| {
+        let pool = Pool::new(1);
+        let p2 = Arc::clone(&pool);
+        let worker = loom::thread::spawn(move || p2.pool_thread(1, false));
+        let p3 = Arc::clone(&pool);
+        let pusher = loom::thread::spawn(move || p3.push());
+        if pool.tokens.take() {
+            pool.tokens.give();
+        }
+        announce_left(&pool.tokens, &pool.sleep, || pool.has_work());
+        pusher.join().unwrap();
+        worker.join().unwrap();
+        assert_eq!(pool.done.load(Ordering::SeqCst), 1);
+    });
+}
+
+/// A caller that leaves no work behind wakes no sleeper: the pool thread
+/// stays asleep until `wake_all` (the model's shutdown) releases it.
+#[test]
+fn a_caller_leaving_no_work_wakes_nobody() {
+    loom::model(|| {
+        let pool = Pool::new(1);
+        let woken = Arc::new(AtomicBool::new(false));
+        let (p2, w2) = (Arc::clone(&pool), Arc::clone(&woken));
+        let worker = loom::thread::spawn(move || {
+            p2.sleep
+                .sleep(|| w2.load(Ordering::SeqCst) || p2.has_work());
+            w2.load(Ordering::SeqCst)
+        });
+        assert!(pool.tokens.take());
+        pool.tokens.give();
+        announce_left(&pool.tokens, &pool.sleep, || pool.has_work());
+        woken.store(true, Ordering::SeqCst);
+        pool.sleep.wake_all();
+        assert!(worker.join().unwrap(), "a sleeper woke with nothing to do");
     });
 }
 
