@@ -865,7 +865,7 @@ impl Drivers {
 /// How long an idle driver looks for the next job before it parks: back to
 /// back spawns (an `async` caller awaiting one small graph after another)
 /// find it awake, so a spawn costs no wake-up and no scheduling delay.
-const DRIVER_SPIN: Duration = Duration::from_micros(100);
+const DRIVER_SPIN: Duration = Duration::from_micros(30);
 
 /// A driver's life: run queued jobs; leave when more than `keep` drivers
 /// would be idle, or on shutdown. A driver done with a job becomes the

@@ -124,12 +124,17 @@ fn a_caller_leaving_wakes_the_pool_only_for_work_and_never_strands_it() {
     loom::model(|| {
         let pool = Pool::new(1);
         let p2 = Arc::clone(&pool);
-        let worker = loom::thread::spawn(move || p2.pool_thread(1, false));
+        // A sleeping pool thread: it runs the unit once a token is free
+        // for it.
+        let worker = loom::thread::spawn(move || {
+            p2.sleep.sleep(|| p2.tokens.available() && p2.has_work());
+            assert!(p2.tokens.take(), "woken with no free token");
+            assert!(p2.run_one(), "woken with no work");
+        });
+        assert!(pool.tokens.take());
         let p3 = Arc::clone(&pool);
         let pusher = loom::thread::spawn(move || p3.push());
-        if pool.tokens.take() {
-            pool.tokens.give();
-        }
+        pool.tokens.give();
         announce_left(&pool.tokens, &pool.sleep, || pool.has_work());
         pusher.join().unwrap();
         worker.join().unwrap();
