@@ -967,7 +967,10 @@ mod loom_models {
     /// Shutdown waits for both jobs, and every driver leaves.
     #[test]
     fn a_queued_job_always_has_a_driver() {
-        loom::model(|| {
+        // Two preemptions at most: the lost-job interleavings need one.
+        let mut model = loom::model::Builder::new();
+        model.preemption_bound = Some(2);
+        model.check(|| {
             let shared = Arc::new(Shared::new());
             let ran = Arc::new(AtomicUsize::new(0));
             let start = |shared: &Arc<Shared>| {

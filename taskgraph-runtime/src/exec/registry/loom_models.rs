@@ -123,15 +123,18 @@ fn a_caller_leaving_work_behind_wakes_the_pool() {
 fn a_caller_leaving_wakes_the_pool_only_for_work_and_never_strands_it() {
     loom::model(|| {
         let pool = Pool::new(1);
-        let p2 = Arc::clone(&pool);
-        // A sleeping pool thread: it runs the unit once a token is free
-        // for it.
-        let worker = loom::thread::spawn(move || {
-            p2.sleep.sleep(|| p2.tokens.available() && p2.has_work());
-            assert!(p2.tokens.take(), "woken with no free token");
-            assert!(p2.run_one(), "woken with no work");
-        });
         assert!(pool.tokens.take());
+        let p2 = Arc::clone(&pool);
+        // A sleeping pool thread: it runs the unit once it takes a token.
+        // (Its check reads the token and the work one after the other, so
+        // it may see both and still find the token taken: it sleeps again.)
+        let worker = loom::thread::spawn(move || loop {
+            p2.sleep.sleep(|| p2.tokens.available() && p2.has_work());
+            if p2.tokens.take() {
+                assert!(p2.run_one(), "woken with no work");
+                break;
+            }
+        });
         let p3 = Arc::clone(&pool);
         let pusher = loom::thread::spawn(move || p3.push());
         pool.tokens.give();
