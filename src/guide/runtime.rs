@@ -44,7 +44,9 @@
 //!   [`seeing`](super::seeing)).
 //!
 //! - **A default runtime.** [`g.compute()`](crate::Graph::compute) runs a
-//!   graph on a default runtime with one thread per core.
+//!   graph on a default runtime with one thread per core, and
+//!   [`g.compute_async().await`](crate::Graph::compute_async) awaits it
+//!   there from async code.
 //!
 //! - **Shutdown.** Dropping a `Runtime` waits for every graph still running
 //!   on it, spawned ones included (cancel them first to leave quickly, see
