@@ -125,7 +125,7 @@ pub mod __private {
         delayed, expect_borrow, reduce_function, take, task_output, task_param, task_ref_param,
         Borrow, Borrowed, BorrowsArgument, ByRef, ByValue, Delayed, Fallible, Gathered, Held, Hold,
         Input, InputSet, Lent, NotDelayed, Owned, ReduceFunction, SharedBorrow, SharedInput,
-        TakeShared, TaskOutput, TaskParam, TaskRefParam, Unreachable,
+        StandIn, TakeShared, TaskOutput, TaskParam, TaskRefParam, Unreachable,
     };
     pub use crate::range::{FusedRange, FusedStep, Product};
     pub use crate::reduce::{nonempty as nonempty_reduce, tree_reduce, tree_reduce_nodes};

@@ -43,7 +43,8 @@ pub use crate::value::NodeId;
 use crate::value::ValueOf;
 pub use crate::view::instance::Instance;
 
-/// The family table of a `graph!` as nested pairs of references.
+/// The family table of a `graph!`: tuples of up to 11 references to its
+/// families and the rest of the table (another such tuple, or `()`).
 #[doc(hidden)]
 pub trait Witness {
     /// The value types, as nested pairs ending in `()`.
@@ -54,9 +55,32 @@ impl Witness for () {
     type Values = ();
 }
 
-impl<H: ValueOf, R: Witness> Witness for (&H, R) {
-    type Values = (H::Value, R::Values);
+/// `(&f0, .., &fk, rest)`, for k < 11: the same as `(&f0, (.., (&fk, rest)))`.
+macro_rules! witness {
+    ($($h:ident)+) => {
+        impl<$($h: ValueOf,)+ R: Witness> Witness for ($(&$h,)+ R) {
+            type Values = witness!(@values R; $($h)+);
+        }
+    };
+    (@values $r:ident; $h:ident $($t:ident)*) => {
+        ($h::Value, witness!(@values $r; $($t)*))
+    };
+    (@values $r:ident;) => {
+        $r::Values
+    };
 }
+
+witness!(H0);
+witness!(H0 H1);
+witness!(H0 H1 H2);
+witness!(H0 H1 H2 H3);
+witness!(H0 H1 H2 H3 H4);
+witness!(H0 H1 H2 H3 H4 H5);
+witness!(H0 H1 H2 H3 H4 H5 H6);
+witness!(H0 H1 H2 H3 H4 H5 H6 H7);
+witness!(H0 H1 H2 H3 H4 H5 H6 H7 H8);
+witness!(H0 H1 H2 H3 H4 H5 H6 H7 H8 H9);
+witness!(H0 H1 H2 H3 H4 H5 H6 H7 H8 H9 H10);
 
 /// A graph's output together with its families' value types, as the
 /// closure of a `graph!` returns it.

@@ -7,6 +7,9 @@ use syn::{Ident, Path};
 use super::super::check;
 use super::super::ir::Family;
 
+/// How many parameter modes the runtime's `StandIn` trait defaults.
+const STAND_IN_PARAMS: usize = 16;
+
 /// The functions a graph calls, as its generated code names them.
 pub(crate) struct Callees {
     /// Stand-ins for functions that are not `#[delayed]`, emitted first.
@@ -23,7 +26,7 @@ pub(crate) struct Callees {
 /// inside, around the graph's statements), and each family's callee and
 /// companion as the generated code names them.
 ///
-/// `use f as __tg_cN;` imports both the function and, for a `#[delayed]`
+/// `use {f as __tg_cN, ..};` imports both the function and, for a `#[delayed]`
 /// one, its companion. For any other function the alias's type namespace
 /// falls back to the stand-in named like it, glob-imported in the enclosing
 /// block, so the check fails with "`f` is not a `#[delayed]` function" on
@@ -54,7 +57,7 @@ pub(crate) fn callees(families: &[Family]) -> Callees {
         let last = &f.companion.segments.last().expect("a path").ident;
         let alias = Ident::new(&format!("__tg_c{}", seen.len()), last.span());
         let orig = &f.companion;
-        imports.push(quote!(#[allow(unused_imports)] use #orig as #alias;));
+        imports.push(quote!(#orig as #alias));
         seen.push((key, alias, n));
     }
     for (j, (_, alias, n)) in seen.iter().enumerate() {
@@ -67,24 +70,27 @@ pub(crate) fn callees(families: &[Family]) -> Callees {
         // scope and nothing else.
         let module = Ident::new(&format!("__tg_s{j}"), Span::call_site());
         let not_delayed = crate::paths::private("NotDelayed", last.span());
-        let sync_task = crate::paths::private("SyncTask", last.span());
+        let stand_in_trait = crate::paths::private("StandIn", last.span());
         // Given to `tree_reduce`: its one error is that it is not `#[delayed]`.
         let reduce_impl = reducers.iter().any(|r| r.0 == j).then(|| {
             let reduce_fn = crate::paths::private("ReduceFunction", last.span());
             quote!(#[diagnostic::do_not_recommend] impl #reduce_fn for #last {})
         });
-        let consts = (0..*n).map(|k| {
-            let c = crate::paths::param_mode(k, last.span());
-            quote!(pub const #c: #not_delayed = #not_delayed;)
+        // `StandIn` defaults the kind and the first modes; any further
+        // modes are inherent.
+        let extra = (STAND_IN_PARAMS < *n).then(|| {
+            let consts = (STAND_IN_PARAMS..*n).map(|k| {
+                let c = crate::paths::param_mode(k, last.span());
+                quote!(pub const #c: #not_delayed = #not_delayed;)
+            });
+            quote!(impl #last { #(#consts)* })
         });
         let stand_in = quote::quote_spanned!(last.span()=> pub struct #last {});
         stand_ins.push(quote! {
             mod #module {
                 #stand_in
-                impl #last {
-                    #(#consts)*
-                    pub const __TG_KIND: #sync_task = #sync_task;
-                }
+                impl #stand_in_trait for #last {}
+                #extra
                 #reduce_impl
             }
             pub use self::#module::#last as #alias;
@@ -128,16 +134,22 @@ pub(crate) fn callees(families: &[Family]) -> Callees {
         ));
     }
     let probe = Ident::new("__tg_probe", Span::call_site());
+    // In scope through the glob: the stand-ins' items are the trait's.
+    let stand_in_trait = crate::paths::private("StandIn", Span::call_site());
+    let trait_use = (!stand_ins.is_empty()).then(|| quote!(pub use #stand_in_trait as _;));
     let outer = quote! {
         #[allow(non_camel_case_types, dead_code, unused_imports, unreachable_pub)]
         mod #probe {
+            #trait_use
             #(#stand_ins)*
         }
         #[allow(unused_imports)]
         use #probe::*;
     };
+    // One `use` of a group: `use {f as __tg_c0, g as __tg_c1};`.
+    let imports = (!imports.is_empty()).then(|| quote!(#[allow(unused_imports)] use { #(#imports),* };));
     let inner = quote! {
-        #(#imports)*
+        #imports
         #(#checks)*
         #(#reduce_checks)*
     };

@@ -130,12 +130,13 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
     let table: Vec<TokenStream> = table.collect();
     let graph_fn = private("GraphFn", span);
     let typed = private("typed", span);
-    // The families' value types, as nested pairs (`(&f0, (&f1, ()))`), for
-    // a cluster's codec: `GraphFn`'s last type parameter.
-    let witness = table
-        .iter()
-        .rev()
-        .fold(quote!(()), |rest, t| quote!((#t, #rest)));
+    // The families' value types, for a cluster's codec: `GraphFn`'s last
+    // type parameter. Tuples of up to 11 families and the rest
+    // (`(&f0, &f1, .., (&f11, .., ()))`), which the runtime's `Witness`
+    // reads as nested pairs.
+    let witness = table.chunks(11).rev().fold(quote!(()), |rest, chunk| {
+        quote!((#(#chunk,)* #rest))
+    });
     // Spanned at the final expression: its type is the graph's output type.
     // `execute` takes `&[&dyn ErasedFamily]`: each entry coerces to it.
     let execute = quote_spanned!(tail_span(g)=>
