@@ -238,10 +238,12 @@ pub trait ErasedFamily<'g>: Sync {
     fn prepare(&self, cache: &Cache, states: *const AtomicU32) -> Result<*mut u8, Error>;
     /// Runs node `idx`: a task, or a fused loop's first block.
     fn run(&self, idx: u32, cx: &Cx<'_, 'g>) -> Ran;
-    /// Starts node `idx` once the bound on async tasks in flight let it
-    /// (`Job::Start`); a task family that is not async just runs it.
-    fn start(&self, idx: u32, cx: &Cx<'_, 'g>) -> Ran {
-        self.run(idx, cx)
+    /// Starts async node `idx` once the bound on async tasks in flight let
+    /// it (`Job::Start`, which only an async family's `run` queues). Not a
+    /// call of `run` by default: that would copy each family's `run` into
+    /// a second function of every graph's machine code.
+    fn start(&self, _idx: u32, _cx: &Cx<'_, 'g>) -> Ran {
+        unreachable!("taskgraph internal error: a start queued for a family that is not async")
     }
     /// Polls node `idx`'s future again (`Job::Poll`, pushed by its waker;
     /// `future.rs`), or drops it if the run has stopped.

@@ -76,24 +76,24 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
     }
     for (p, plan) in low.plans.iter().enumerate() {
         let l = plan_ident(p);
-        let (c, info) = plan_info(plan.span, "loop", &format!("__TG_L{p}"));
-        decls.push(quote!(#c let mut #l = #scope.loop_family(#info);));
+        let info = plan_info(&mut infos, plan.span, "loop");
+        decls.push(quote!(let mut #l = #scope.loop_family(#info);));
         table.push(quote!(&#l));
         for (j, o) in plan.outs.iter().enumerate() {
             let e = elem_ident(p, j);
-            let (c, info) = plan_info(o.vec.span(), &o.vec.to_string(), &format!("__TG_E{p}_{j}"));
-            decls.push(quote!(#c let mut #e = #scope.elements(#info);));
+            let info = plan_info(&mut infos, o.vec.span(), &o.vec.to_string());
+            decls.push(quote!(let mut #e = #scope.elements(#info);));
             table.push(quote!(&#e));
         }
     }
     for (p, plan) in low.steps.iter().enumerate() {
         let (l, e) = (steps::loop_ident(p), steps::elem_ident(p));
-        let (c, info) = plan_info(plan.span, "loop", &format!("__TG_SL{p}"));
-        decls.push(quote!(#c let mut #l = #scope.loop_family(#info);));
+        let info = plan_info(&mut infos, plan.span, "loop");
+        decls.push(quote!(let mut #l = #scope.loop_family(#info);));
         table.push(quote!(&#l));
         let st = plan.state;
-        let (c, info) = plan_info(st.span(), &st.to_string(), &format!("__TG_SE{p}"));
-        decls.push(quote!(#c let mut #e = #scope.elements(#info);));
+        let info = plan_info(&mut infos, st.span(), &st.to_string());
+        decls.push(quote!(let mut #e = #scope.elements(#info);));
         table.push(quote!(&#e));
     }
     // Sources of values from outside the graph, numbered after the rest.
@@ -145,7 +145,6 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
         let (n, info_ty) = (infos.len(), private("FamilyInfo", span));
         let loop_vars = walk.loop_vars();
         quote! {
-            #[allow(unused_imports)]
             use #info_ty as #info_alias;
             #loop_vars
             static #infos_ident: [#info_ty; #n] = [#(#infos),*];
@@ -345,16 +344,15 @@ fn loop_ident(d: usize) -> Ident {
     temp(&format!("__tg_l{d}"), Span::call_site())
 }
 
-/// `const C: FamilyInfo = ..;` for a fused loop or its output elements, and
-/// `&C`.
-fn plan_info(span: Span, name: &str, konst: &str) -> (TokenStream, TokenStream) {
-    let info_ty = private("FamilyInfo", span);
+/// The `FamilyInfo` of a fused loop or its output elements, added to the
+/// graph's array of them; returns `&__TG_I[k]`.
+fn plan_info(infos: &mut Vec<TokenStream>, span: Span, name: &str) -> TokenStream {
     let (line, column) = line_column(span);
-    let c = Ident::new(konst, Span::mixed_site().located_at(span));
-    (
-        quote_spanned!(span=> const #c: #info_ty = #info_ty::new(#name, ::core::file!(), #line, #column);),
-        quote!(&#c),
-    )
+    let k = proc_macro2::Literal::usize_unsuffixed(infos.len());
+    let alias = Ident::new("__TgI", Span::mixed_site());
+    let array = Ident::new("__TG_I", Span::mixed_site());
+    infos.push(quote!(#alias::new(#name, ::core::file!(), #line, #column)));
+    quote!(&#array[#k])
 }
 
 /// The call site's line and column when the compiler can tell them, else
