@@ -220,6 +220,15 @@ impl AtRuns {
     }
 }
 
+/// The defaults of `ErasedFamily`'s methods that only some kinds of family
+/// implement: one function, not a panic written out in every family's copy
+/// of each default (the defaults are generic over the family).
+#[cold]
+#[inline(never)]
+fn not_this_family(what: &str) -> ! {
+    unreachable!("taskgraph internal error: {what}")
+}
+
 /// What the executor needs of a family beyond its `Core`: the parts that
 /// depend on its types. The families of `graph!` (task families, fused
 /// loops, loop outputs) implement it.
@@ -243,7 +252,7 @@ pub trait ErasedFamily<'g>: Sync {
     /// call of `run` by default: that would copy each family's `run` into
     /// a second function of every graph's machine code.
     fn start(&self, _idx: u32, _cx: &Cx<'_, 'g>) -> Ran {
-        unreachable!("taskgraph internal error: a start queued for a family that is not async")
+        not_this_family("a start queued for a family that is not async")
     }
     /// Polls node `idx`'s future again (`Job::Poll`, pushed by its waker;
     /// `future.rs`), or drops it if the run has stopped.
@@ -252,17 +261,17 @@ pub trait ErasedFamily<'g>: Sync {
     /// `hdr` addresses the slot of node `idx`'s future, of this run, whose
     /// state is `SCHEDULED` (as the item a waker pushes names it).
     unsafe fn resume(&self, _idx: u32, _hdr: *const future::Header, _cx: &Cx<'_, 'g>) -> Ran {
-        unreachable!("taskgraph internal error: a future polled in a family that is not async")
+        not_this_family("a future polled in a family that is not async")
     }
     /// Runs a block split off a fused loop.
     fn run_block(&self, _b: Block, _cx: &Cx<'_, 'g>) -> Ran {
-        unreachable!("taskgraph internal error: a block of a family that is not a loop")
+        not_this_family("a block of a family that is not a loop")
     }
     /// Sets the uses of node `idx`'s written output.
     fn publish(&self, idx: u32, uses: u32, cx: &Cx<'_, 'g>);
     /// Sets the same uses for nodes `lo..hi` (element families only).
     fn publish_range(&self, _lo: u32, _hi: u32, _uses: u32, _cx: &Cx<'_, 'g>) {
-        unreachable!("taskgraph internal error: a range published outside a loop's elements")
+        not_this_family("a range published outside a loop's elements")
     }
     /// Drops whatever the run left alive and returns storage to the cache.
     /// After a run that succeeded (`live` false) every value was consumed,
