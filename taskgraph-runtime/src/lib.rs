@@ -108,7 +108,7 @@ pub mod __private {
     pub use crate::exec::{Block, Cx, ErasedFamily, Kind, Ran, RunList};
     pub use crate::family::{
         AsyncBody, AsyncBound, AsyncPlain, AsyncTask, AsyncTry, Body, Bound, Family, Finish,
-        Infallible, Keep, Lift, Plain, SyncTask, Then, Try,
+        Infallible, Keep, Lift, Plain, StandIn, SyncTask, Then, Try,
     };
     pub use crate::graph::{
         captures, codec_probe, placeholder, Captures, CodecProbe, GraphFn, NoCodec,
@@ -125,7 +125,7 @@ pub mod __private {
         delayed, expect_borrow, reduce_function, take, task_output, task_param, task_ref_param,
         Borrow, Borrowed, BorrowsArgument, ByRef, ByValue, Delayed, Fallible, Gathered, Held, Hold,
         Input, InputSet, Lent, NotDelayed, Owned, ReduceFunction, SharedBorrow, SharedInput,
-        StandIn, TakeShared, TaskOutput, TaskParam, TaskRefParam, Unreachable,
+        TakeShared, TaskOutput, TaskParam, TaskRefParam, Unreachable,
     };
     pub use crate::range::{FusedRange, FusedStep, Product};
     pub use crate::reduce::{nonempty as nonempty_reduce, tree_reduce, tree_reduce_nodes};

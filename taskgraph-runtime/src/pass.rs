@@ -586,49 +586,6 @@ impl NotDelayed {
     }
 }
 
-/// The companion items of a stand-in for a function that is not
-/// `#[delayed]`, all defaulted, so that a stand-in is a struct and an empty
-/// impl: the modes of its first 16 parameters (`graph!` adds the modes of
-/// any further ones itself, `STAND_IN_PARAMS` in `taskgraph-macros`) and its kind. The generated
-/// code cannot compile anyway; these keep other errors from following the
-/// one that says the function is not `#[delayed]`.
-pub trait StandIn {
-    /// Parameter 0's mode.
-    const __TG_P0: NotDelayed = NotDelayed;
-    /// Parameter 1's mode.
-    const __TG_P1: NotDelayed = NotDelayed;
-    /// Parameter 2's mode.
-    const __TG_P2: NotDelayed = NotDelayed;
-    /// Parameter 3's mode.
-    const __TG_P3: NotDelayed = NotDelayed;
-    /// Parameter 4's mode.
-    const __TG_P4: NotDelayed = NotDelayed;
-    /// Parameter 5's mode.
-    const __TG_P5: NotDelayed = NotDelayed;
-    /// Parameter 6's mode.
-    const __TG_P6: NotDelayed = NotDelayed;
-    /// Parameter 7's mode.
-    const __TG_P7: NotDelayed = NotDelayed;
-    /// Parameter 8's mode.
-    const __TG_P8: NotDelayed = NotDelayed;
-    /// Parameter 9's mode.
-    const __TG_P9: NotDelayed = NotDelayed;
-    /// Parameter 10's mode.
-    const __TG_P10: NotDelayed = NotDelayed;
-    /// Parameter 11's mode.
-    const __TG_P11: NotDelayed = NotDelayed;
-    /// Parameter 12's mode.
-    const __TG_P12: NotDelayed = NotDelayed;
-    /// Parameter 13's mode.
-    const __TG_P13: NotDelayed = NotDelayed;
-    /// Parameter 14's mode.
-    const __TG_P14: NotDelayed = NotDelayed;
-    /// Parameter 15's mode.
-    const __TG_P15: NotDelayed = NotDelayed;
-    /// The kind of task.
-    const __TG_KIND: crate::family::SyncTask = crate::family::SyncTask;
-}
-
 /// An argument of any type, in code that cannot compile anyway.
 #[derive(Debug)]
 pub struct Unreachable;

@@ -147,7 +147,8 @@ pub(crate) fn callees(families: &[Family]) -> Callees {
         use #probe::*;
     };
     // One `use` of a group: `use {f as __tg_c0, g as __tg_c1};`.
-    let imports = (!imports.is_empty()).then(|| quote!(#[allow(unused_imports)] use { #(#imports),* };));
+    let imports =
+        (!imports.is_empty()).then(|| quote!(#[allow(unused_imports)] use { #(#imports),* };));
     let inner = quote! {
         #imports
         #(#checks)*

@@ -134,9 +134,10 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
     // type parameter. Tuples of up to 11 families and the rest
     // (`(&f0, &f1, .., (&f11, .., ()))`), which the runtime's `Witness`
     // reads as nested pairs.
-    let witness = table.chunks(11).rev().fold(quote!(()), |rest, chunk| {
-        quote!((#(#chunk,)* #rest))
-    });
+    let witness = table
+        .chunks(11)
+        .rev()
+        .fold(quote!(()), |rest, chunk| quote!((#(#chunk,)* #rest)));
     // Spanned at the final expression: its type is the graph's output type.
     // `execute` takes `&[&dyn ErasedFamily]`: each entry coerces to it.
     let execute = quote_spanned!(tail_span(g)=>
