@@ -32,6 +32,10 @@
 //!   the same shape, with WORKERS more workers added right after `spawn`,
 //!   against the same without (taskgraph only).
 //!
+//! With `VERSUS_DASK_TIMELINE` set, each tutorial run's blocks are printed
+//! on standard error (start, stop, worker, block), to see how dask
+//! scheduled them.
+//!
 //! Every result is compared with the sequential one. The taskgraph side
 //! runs first, then its cluster is closed and the Python side starts its
 //! own. This program is also the blocks' program: `main` calls
@@ -70,6 +74,34 @@ fn dec(x: i64) -> i64 {
 fn add(x: i64, y: i64) -> i64 {
     nap();
     x + y
+}
+
+/// With `VERSUS_DASK_TIMELINE` set: each tutorial run's blocks on standard
+/// error, by start, as `start_s stop_s worker block`.
+fn timeline(blocks: &[String], runs: &[taskdag::cluster::JobRun]) {
+    let Some(first) = runs.iter().map(|r| r.start).min() else {
+        return;
+    };
+    let mut lines: Vec<(f64, String)> = runs
+        .iter()
+        .map(|r| {
+            let start = r
+                .start
+                .duration_since(first)
+                .unwrap_or_default()
+                .as_secs_f64();
+            let stop = start + r.duration.as_secs_f64();
+            (
+                start,
+                format!("{start:.3} {stop:.3} {} {}", r.worker, blocks[r.job]),
+            )
+        })
+        .collect();
+    lines.sort_by(|a, b| a.0.total_cmp(&b.0));
+    eprintln!("timeline of {} blocks:", lines.len());
+    for (_, line) in lines {
+        eprintln!("  {line}");
+    }
 }
 
 /// The zero-work task of the overhead measurements.
@@ -257,6 +289,9 @@ pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
             walls.push(timed(&mut || {
                 let report = dask.spawn((n, sleep_ms), tutorial).wait_report().unwrap();
                 assert_eq!(report.value, tutorial_reference(n));
+                if std::env::var_os("VERSUS_DASK_TIMELINE").is_some() {
+                    timeline(&report.blocks, &report.runs);
+                }
                 count = report.blocks.len();
             }));
         }

@@ -322,6 +322,7 @@ impl Inner {
                     "deps": job.deps,
                     "files": job.files,
                     "serve": job.served,
+                    "weight": job.weight,
                 })
             })
             .collect();
