@@ -322,7 +322,6 @@ impl Inner {
                     "deps": job.deps,
                     "files": job.files,
                     "serve": job.served,
-                    "weight": job.weight,
                 })
             })
             .collect();

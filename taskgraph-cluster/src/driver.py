@@ -19,7 +19,7 @@ Requests (answer fields after the arrow):
   program {path}                        -> {hash, name, bytes}
   workers {}                            -> {workers: [{address, pid, name, threads}]}
   add_workers {n}                       -> {workers: the ones that joined}
-  submit {sub, jobs: [{key, group, hash, name, args, env, deps, files, serve, weight}], outputs, header}
+  submit {sub, jobs: [{key, group, hash, name, args, env, deps, files, serve}], outputs, header}
          + one blob per job, its input, then with header the served jobs' header
                                         -> {keys: each job's dask key, as text}
   cancel {sub}                          -> {}
@@ -500,28 +500,6 @@ def build_task(key, spec, dep_keys):
     return Task(key, RUN_JOB, DataNode(None, spec), *[TaskRef(k) for k in dep_keys])
 
 
-def chain_lengths(deps, weights):
-    """For each job (whose `deps` are earlier jobs), the largest total weight
-    of a chain of jobs from it to one nothing depends on, itself included."""
-    length = list(weights)
-    for i in range(len(deps) - 1, -1, -1):
-        for d in deps[i]:
-            if length[d] < weights[d] + length[i]:
-                length[d] = weights[d] + length[i]
-    return length
-
-
-class Priority:
-    """dask's `priority` annotation of a graph's tasks: higher runs first.
-    Keys it does not know (the graph's header) get 0."""
-
-    def __init__(self, by_key):
-        self.by_key = by_key
-
-    def __call__(self, key):
-        return self.by_key.get(key, 0)
-
-
 class Submission:
     def __init__(self, sub, njobs, futures, outputs):
         self.sub = sub
@@ -694,18 +672,7 @@ class Driver:
             self.subs[sub] = state
         if not jobs:
             state.seen_all.set()
-        import dask
-
-        # dask orders ready tasks to save memory, not to finish sooner: a
-        # leaf block that joins a tree near its top can wait behind the
-        # other leaves and then leave a chain of blocks on one thread while
-        # the others idle. Each job's priority is the heaviest chain of jobs
-        # from it to the end of the graph (a block weighs its node count),
-        # so the longest remaining path goes first; ties keep dask's order.
-        priorities = chain_lengths([j["deps"] for j in jobs], [j.get("weight", 1) for j in jobs])
-        by_key = {keys[i]: p for i, p in enumerate(priorities)}
-        with dask.annotate(priority=Priority(by_key)):
-            futures = self.client.get(dsk, [keys[i] for i in wanted], sync=False)
+        futures = self.client.get(dsk, [keys[i] for i in wanted], sync=False)
         state.futures = dict(zip(wanted, futures))
         self.out.send({"re": msg["id"], "ok": True, "keys": [str(k) for k in keys]})
 

@@ -702,7 +702,6 @@ impl Sender {
                 Job::new(b.name.clone(), &program)
                     .env(BLOCK, ticket.id.to_string())
                     .served()
-                    .weight(b.run.iter().map(|r| u64::from(r.hi - r.lo)).sum())
                     .deps(b.deps.iter().map(|(d, _)| *d))
                     .input(input),
             );
