@@ -457,8 +457,11 @@ def scheduler_workers(client):
         return client.scheduler_info()["workers"]
 
 
-def worker_list(client, only=None):
-    info = scheduler_workers(client)
+def worker_list(client, only=None, info=None):
+    """The workers `info` (the scheduler's, asked now if not given) lists,
+    only those in `only` if given."""
+    if info is None:
+        info = scheduler_workers(client)
     if only is not None:
         info = {a: w for a, w in info.items() if a in only}
     # The scheduler does not know process ids; ask the workers.
@@ -603,9 +606,12 @@ class Driver:
                 )
         deadline = time.time() + float(msg.get("timeout", 120))
         while True:
-            new = set(scheduler_workers(self.client)) - before
+            # One snapshot for both the check and the answer: a second
+            # question to the scheduler could miss a worker this one saw.
+            info = scheduler_workers(self.client)
+            new = set(info) - before
             if len(new) >= n:
-                return {"workers": worker_list(self.client, only=new)}
+                return {"workers": worker_list(self.client, only=new, info=info)}
             if time.time() > deadline:
                 raise TimeoutError(f"{len(new)} of {n} new workers joined in time")
             time.sleep(0.05)
