@@ -2,10 +2,14 @@
 //! as the `tree_reduce` it is: the same values (the same pairs, for a
 //! combine that is neither commutative nor associative), the same task
 //! names and indices in errors, fused or not, as the loop run as written
-//! (a labelled loop is left as written).
+//! (a labelled loop is left as written). Fused, the tree is computed in the
+//! blocks of the loop that makes its leaves, which leaves `level` as the
+//! `while` loop does: empty, or its one value.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
+use taskdag::observe::{FamilyKind, Observer, RunStarted};
 use taskdag::{delayed, graph, Error, Runtime};
 
 #[delayed]
@@ -52,8 +56,8 @@ fn levels(n: u64) -> Vec<Vec<u64>> {
 }
 
 /// The tree as `step_by(2)` with a guard (rewritten), the same loop
-/// labelled (run as written), and with `chunks(2)` (rewritten), combining
-/// with `$f`.
+/// labelled (run as written), with `chunks(2)` (rewritten), and over leaves
+/// pushed by a `for` loop (rewritten), combining with `$f`.
 macro_rules! runs {
     ($rt:expr, $n:expr, $f:ident) => {{
         let (rt, n): (&Runtime, u64) = ($rt, $n);
@@ -104,9 +108,30 @@ macro_rules! runs {
                 }
                 level
             }),
+            rt.compute(graph! {
+                let mut level = Vec::new();
+                for i in 0..n {
+                    level.push(leaf(i));
+                }
+                while level.len() > 1 {
+                    let mut next = Vec::new();
+                    for i in (0..level.len()).step_by(2) {
+                        if i + 1 < level.len() {
+                            next.push($f(level[i], level[i + 1]));
+                        } else {
+                            next.push(level[i]);
+                        }
+                    }
+                    level = next;
+                }
+                level
+            }),
         ]
     }};
 }
+
+/// Whether each form of `runs!` is rewritten (the labelled loop is not).
+const REWRITTEN: [bool; 4] = [true, false, true, true];
 
 fn runtimes() -> impl Iterator<Item = Runtime> {
     [1, 2, 3, 5, 8].into_iter().flat_map(|threads| {
@@ -146,7 +171,7 @@ fn a_panic_in_the_while_tree_names_the_round_and_pair() {
             "{bad} is one pair's only"
         );
         BAD.store(bad, Ordering::Relaxed);
-        let mut seen = vec![Vec::new(); 3];
+        let mut seen = vec![Vec::new(); REWRITTEN.len()];
         for rt in runtimes() {
             for (form, got) in runs!(&rt, n, mix).into_iter().enumerate() {
                 let e = got.unwrap_err();
@@ -171,21 +196,13 @@ fn a_panic_in_the_while_tree_names_the_round_and_pair() {
         }
         // Rewritten, a task is named as a `tree_reduce`'s, with the indices
         // the loop gives it.
-        assert!(
-            seen[0][0].contains(&format!("`mix[level={k}, pos={j}]`")),
-            "{}",
-            seen[0][0]
-        );
-        assert!(
-            seen[1][0].contains(&format!("`mix[#{k}, i#{j}]`")),
-            "{}",
-            seen[1][0]
-        );
-        assert!(
-            seen[2][0].contains(&format!("`mix[level={k}, pos={j}]`")),
-            "{}",
-            seen[2][0]
-        );
+        for (s, rewritten) in seen.iter().zip(REWRITTEN) {
+            let name = match rewritten {
+                true => format!("`mix[level={k}, pos={j}]`"),
+                false => format!("`mix[#{k}, i#{j}]`"),
+            };
+            assert!(s[0].contains(&name), "{}", s[0]);
+        }
     }
     BAD.store(u64::MAX, Ordering::Relaxed);
 }
@@ -241,6 +258,90 @@ fn the_unguarded_tree_is_a_tree_on_powers_of_two_and_fails_as_written_otherwise(
             } else {
                 assert_eq!(got, Ok((0..n).map(|i| i * 7 + 1).collect()));
                 assert_eq!(written, got);
+            }
+        }
+    }
+}
+
+/// Per run: its fused loops (the call sites each iteration runs, and the
+/// `tree_reduce` computed in the blocks), and the tasks it plans per call
+/// site.
+#[derive(Default)]
+struct Loops {
+    fused: Mutex<Vec<Vec<(Vec<&'static str>, Option<&'static str>)>>>,
+    planned: Mutex<Vec<Vec<(&'static str, u64)>>>,
+}
+
+impl Observer for Loops {
+    fn run_started(&self, run: &RunStarted<'_>) {
+        // `fused_sites` lists every loop family in order, also those that
+        // did not run fused (no node).
+        let ran = run
+            .families
+            .iter()
+            .filter(|f| f.kind == FamilyKind::Loop)
+            .map(|f| f.nodes > 0);
+        let fused = run
+            .fused_sites()
+            .into_iter()
+            .zip(ran)
+            .filter(|l| l.1)
+            .map(|(f, _)| {
+                let each = f.each.iter().map(|s| s.name).collect();
+                (each, f.reduce.map(|r| r.name))
+            });
+        self.fused.lock().unwrap().push(fused.collect());
+        let mut planned: Vec<_> = run
+            .planned()
+            .iter()
+            .filter(|p| p.tasks > 0)
+            .map(|p| (p.site.name, p.tasks))
+            .collect();
+        planned.sort();
+        self.planned.lock().unwrap().push(planned);
+    }
+}
+
+#[test]
+fn fused_the_tree_is_computed_in_the_blocks_that_make_its_leaves() {
+    for threads in [1, 2] {
+        for fuse in [true, false] {
+            let seen = Arc::new(Loops::default());
+            let rt = Runtime::builder()
+                .threads(threads)
+                .fuse_loops(fuse)
+                .observer(seen.clone())
+                .build()
+                .unwrap();
+            let lengths = [0u64, 1, 2, 3, 5, 64, 1000];
+            for n in lengths {
+                for got in runs!(&rt, n, mix_ok) {
+                    assert_eq!(got.unwrap(), levels(n).pop().unwrap(), "n = {n}");
+                }
+            }
+            drop(rt);
+            let fused = seen.fused.lock().unwrap();
+            let planned = seen.planned.lock().unwrap();
+            assert_eq!(fused.len(), lengths.len() * REWRITTEN.len());
+            for (k, (loops, planned)) in fused.iter().zip(planned.iter()).enumerate() {
+                let n = lengths[k / REWRITTEN.len()];
+                let rewritten = REWRITTEN[k % REWRITTEN.len()];
+                // The same tasks whichever way it runs: n leaves, n - 1
+                // combines.
+                let want = [("leaf", n), ("mix_ok", n.saturating_sub(1))];
+                let want: Vec<_> = want.into_iter().filter(|w| w.1 > 0).collect();
+                assert_eq!(*planned, want, "n = {n}, run {k}");
+                if n < 2 {
+                    continue;
+                }
+                let want: Vec<(Vec<&str>, Option<&str>)> = match (fuse, rewritten) {
+                    // One loop: the leaves and their tree.
+                    (true, true) => vec![(vec!["leaf"], Some("mix_ok"))],
+                    // The leaves' loop; the rounds node by node.
+                    (true, false) => vec![(vec!["leaf"], None)],
+                    (false, _) => vec![],
+                };
+                assert_eq!(*loops, want, "n = {n}, run {k}, fused {fuse}");
             }
         }
     }

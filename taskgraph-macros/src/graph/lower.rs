@@ -100,6 +100,12 @@ pub(crate) struct Plan<'a> {
     pub outs: Vec<ElementOut<'a>>,
     /// The `tree_reduce` family computed inside the blocks.
     pub reduce: Option<FamId>,
+    /// The reduction is the pairwise `while` tree's (`whiletree.rs`) over
+    /// this vector, right after the loop: the loop leaves the vector holding
+    /// the tree's one value (nothing when it made no element) instead of
+    /// the leaves, and the tree's `if v.len() > 1` then finds nothing left
+    /// to do.
+    pub while_tree: Option<&'a Ident>,
     pub held: Vec<Ident>,
     pub span: Span,
 }
@@ -183,8 +189,9 @@ fn plan_stmt<'a>(g: &'a Graph, i: usize, s: &'a Stmt) -> Option<Plan<'a>> {
             }
             let mut plan = b.finish(i, PlanKind::For, range, pat, span)?;
             plan.inner = inner;
-            if let Some((f, alone)) = absorb(g, i, &plan) {
+            if let Some((f, alone, tree)) = absorb(g, i, &plan) {
                 plan.reduce = Some(f);
+                plan.while_tree = tree.then_some(plan.outs[0].vec);
                 leaf_from_push(&mut plan, alone);
             }
             pure_after(g, i, &plan).then_some(plan)
@@ -223,6 +230,10 @@ fn plan_stmt<'a>(g: &'a Graph, i: usize, s: &'a Stmt) -> Option<Plan<'a>> {
             if let Some((f, alone)) = reduce_of(g, i, name) {
                 plan.reduce = Some(f);
                 leaf_from_push(&mut plan, alone);
+            } else if let Some(f) = while_tree_of(g, i, name).filter(|_| plan.outs.len() == 1) {
+                plan.reduce = Some(f);
+                plan.while_tree = Some(name);
+                leaf_from_push(&mut plan, true);
             }
             pure_after(g, i, &plan).then_some(plan)
         }
@@ -460,6 +471,7 @@ impl<'a> Body<'a> {
             events: self.events,
             outs: self.outs,
             reduce: None,
+            while_tree: None,
             held: self.held,
             span,
         })
@@ -593,9 +605,10 @@ fn leaf_from_push(plan: &mut Plan<'_>, alone: bool) {
 }
 
 /// The `tree_reduce` that the loop at `i` computes inside its blocks (and
-/// whether the vector has no other reader): its one pushed vector, declared
-/// empty before the loop and filled only by it.
-fn absorb(g: &Graph, i: usize, plan: &Plan<'_>) -> Option<(FamId, bool)> {
+/// whether the vector has no other reader, and whether it is the pairwise
+/// `while` tree's): its one pushed vector, declared empty before the loop
+/// and filled only by it.
+fn absorb(g: &Graph, i: usize, plan: &Plan<'_>) -> Option<(FamId, bool, bool)> {
     if plan.outs.len() != 1 {
         return None;
     }
@@ -608,7 +621,72 @@ fn absorb(g: &Graph, i: usize, plan: &Plan<'_>) -> Option<(FamId, bool)> {
     if g.stmts[decl + 1..i].iter().any(|s| mentions(s, &name)) {
         return None;
     }
-    reduce_of(g, i, out.vec)
+    match reduce_of(g, i, out.vec) {
+        Some((f, alone)) => Some((f, alone, false)),
+        None => while_tree_of(g, i, out.vec).map(|f| (f, true, true)),
+    }
+}
+
+/// The pairwise `while` tree over `v` as `whiletree.rs` writes it, right
+/// after statement `i`:
+///
+/// ```text
+/// if v.len() > 1 {
+///     let top = tree_reduce(v, f);
+///     let mut next = Vec::new();
+///     next.push(top);
+///     v = next;
+/// }
+/// ```
+///
+/// Its `tree_reduce` family. Whatever the length, `v` is afterwards what the
+/// loop that made it leaves when its blocks compute the reduction and push
+/// its one value (none for no element: a one-element `v` is its own
+/// reduction): so the loop computes it, `v`'s leaves are not kept, and the
+/// `if` finds `v` of length at most 1. Nothing else reads `v` in between,
+/// and after the `if` `v` is an ordinary vector.
+fn while_tree_of(g: &Graph, i: usize, v: &Ident) -> Option<FamId> {
+    let Some(Stmt::If {
+        cond,
+        then,
+        els: None,
+    }) = g.stmts.get(i + 1)
+    else {
+        return None;
+    };
+    if !super::whiletree::is_len_above_one(cond, v) {
+        return None;
+    }
+    let [Stmt::Let {
+        name: top,
+        value: Value::Reduce { fam, vec: reduced },
+        vec: false,
+        ..
+    }, Stmt::VecLocal { pat, .. }, Stmt::Push {
+        vec: next,
+        method,
+        value: Value::Var { name: pushed, .. },
+        ..
+    }, Stmt::AssignVec {
+        name: assigned,
+        value: Value::VecVar { name: from, .. },
+    }] = &then[..]
+    else {
+        return None;
+    };
+    let reads_v = matches!(&**reduced, Value::VecVar { name, .. } if name == v);
+    let made = matches!(pat, Pat::Ident(p) if p.ident == *next && p.subpat.is_none());
+    let f = &g.families[*fam];
+    (reads_v
+        && made
+        && method == "push"
+        && pushed == top
+        && assigned == v
+        && from == next
+        && next != v
+        && f.reduce
+        && f.depth == 0)
+        .then_some(*fam)
 }
 
 /// The family of the one top-level `tree_reduce(v, f)` after statement `i`,

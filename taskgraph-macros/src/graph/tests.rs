@@ -355,6 +355,106 @@ fn pairwise_while_tree_is_a_tree_reduce() {
     }));
 }
 
+/// The rewritten pairwise `while` tree is computed in the blocks of the
+/// loop that makes its leaves only when it follows that loop directly.
+#[test]
+fn pairwise_while_tree_merges_with_the_loop_before_it() {
+    /// For each fused loop: its statement index, whether it absorbs a
+    /// `tree_reduce`, and whether that is the `while` tree's.
+    fn plans(tokens: TokenStream) -> Vec<(usize, bool, bool)> {
+        let mut stmts = super::parse::parse(tokens).unwrap();
+        super::whiletree::rewrite(&mut stmts);
+        let cx = crate::diag::Ctxt::new();
+        let g = super::analyze::analyze(&stmts, proc_macro2::Span::call_site(), &cx)
+            .unwrap_or_else(|| panic!("analysis failed"));
+        super::lower::lower(&g)
+            .plans
+            .iter()
+            .map(|p| (p.stmt, p.reduce.is_some(), p.while_tree.is_some()))
+            .collect()
+    }
+    let tree = quote! {
+        while level.len() > 1 {
+            let mut next = Vec::new();
+            for i in (0..level.len()).step_by(2) {
+                if i + 1 < level.len() {
+                    next.push(add(level[i], level[i + 1]));
+                } else {
+                    next.push(level[i]);
+                }
+            }
+            level = next;
+        }
+    };
+    assert_eq!(
+        plans(quote! {
+            let mut level: Vec<_> = (0..n).map(|i| leaf(i)).collect();
+            #tree
+            level
+        }),
+        [(0, true, true)]
+    );
+    assert_eq!(
+        plans(quote! {
+            let mut level = Vec::new();
+            for i in 0..n { level.push(leaf(i)); }
+            #tree
+            (level.len(), level)
+        }),
+        [(1, true, true)]
+    );
+    // Read in between: its leaves must exist.
+    assert_eq!(
+        plans(quote! {
+            let mut level: Vec<_> = (0..n).map(|i| leaf(i)).collect();
+            let first = level[0];
+            #tree
+            (first, level)
+        }),
+        [(0, false, false)]
+    );
+    // Not empty before the loop.
+    assert_eq!(
+        plans(quote! {
+            let mut level = Vec::new();
+            level.push(leaf(n));
+            for i in 0..n { level.push(leaf(i)); }
+            #tree
+            level
+        }),
+        [(2, false, false)]
+    );
+    // Another vector's tree, written by hand.
+    assert_eq!(
+        plans(quote! {
+            let mut level: Vec<_> = (0..n).map(|i| leaf(i)).collect();
+            let other: Vec<_> = (0..n).map(|i| leaf(i)).collect();
+            if level.len() > 1 {
+                let top = tree_reduce(other, add);
+                let mut next = Vec::new();
+                next.push(top);
+                level = next;
+            }
+            level
+        }),
+        [(0, false, false), (1, false, false)]
+    );
+    // The same tree written by hand merges.
+    assert_eq!(
+        plans(quote! {
+            let mut level: Vec<_> = (0..n).map(|i| leaf(i)).collect();
+            if level.len() > 1 {
+                let top = tree_reduce(level, add);
+                let mut next = Vec::new();
+                next.push(top);
+                level = next;
+            }
+            level
+        }),
+        [(0, true, true)]
+    );
+}
+
 #[test]
 fn pairwise_while_tree_over_chunks_is_a_tree_reduce() {
     let out = pretty(quote! {

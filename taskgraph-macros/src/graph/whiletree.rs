@@ -84,6 +84,13 @@ fn int(e: &Expr) -> Option<u64> {
     }
 }
 
+/// `v.len() > 1`: the condition of the rewritten tree, which
+/// `lower.rs` looks for after the loop that makes `v`.
+pub(crate) fn is_len_above_one(e: &Expr, v: &Ident) -> bool {
+    binary(e, |o| matches!(o, BinOp::Gt(_)))
+        .is_some_and(|(l, r)| method_of(l, "len") == Some(v) && int(r) == Some(1))
+}
+
 /// `a OP b`.
 fn binary(e: &Expr, op: fn(&BinOp) -> bool) -> Option<(&Expr, &Expr)> {
     match strip(e) {

@@ -444,6 +444,7 @@ impl Ctx<'_> {
                     let r = reduced_ident(p);
                     quote!(let mut #r = ::core::option::Option::None;)
                 });
+                let top = self.while_top(p, plan.while_tree);
                 let fusable = self.plan_fusable(plan);
                 quote! {
                     #decl
@@ -452,6 +453,7 @@ impl Ctx<'_> {
                         #prologue
                         #(#extend)*
                         #fused
+                        #top
                     } else {
                         #node
                     }
@@ -482,14 +484,20 @@ impl Ctx<'_> {
                     quote!(#e.make(#len)?)
                 };
                 let fusable = self.plan_fusable(plan);
+                let v = temp("__tg_v", Span::call_site());
+                let (m, top) = match self.while_top(p, plan.while_tree.map(|_| &v)) {
+                    t if t.is_empty() => (None, t),
+                    t => (Some(quote!(mut)), t),
+                };
                 quote! {
                     #decl
                     #r
                     let #mutability #name #ty = if #scope.fusion() #fusable {
                         #prologue
-                        let __tg_v = #result;
+                        let #m #v = #result;
                         #fused
-                        __tg_v
+                        #top
+                        #v
                     } else {
                         #node_value
                     };
@@ -616,6 +624,22 @@ impl Ctx<'_> {
         quote!(#l.tasks(&[#(#body),*], #combine);)
     }
 
+    /// For the pairwise `while` tree's loop (`Plan::while_tree`): its
+    /// vector `v` gets the tree's one value, if the loop made any element
+    /// (`v.push(r)`), as the tree's `if v.len() > 1` would leave it.
+    fn while_top(&self, p: usize, v: Option<&Ident>) -> TokenStream {
+        let Some(v) = v else {
+            return TokenStream::new();
+        };
+        let r = reduced_ident(p);
+        let x = temp("__tg_x", Span::call_site());
+        quote! {
+            if let ::core::option::Option::Some(#x) = #r.take() {
+                #v.push(#x);
+            }
+        }
+    }
+
     /// The fused form of an `each` or `reduce` loop.
     fn fused_loop(&self, p: usize, plan: &Plan<'_>, len: &Ident) -> TokenStream {
         let hint = self.tasks_hint(p, plan);
@@ -644,8 +668,7 @@ impl Ctx<'_> {
                 let nonempty = private("nonempty_reduce", Span::call_site());
                 let combine = self.combine(f);
                 let _ = fam;
-                quote! {
-                    #nonempty(#len, #info, &[])?;
+                let reduce = quote! {
                     #r = ::core::option::Option::Some(#l.reduce(
                         #len,
                         |#k: u32, #cx: &#cx_ty<'_, '_>| {
@@ -656,6 +679,16 @@ impl Ctx<'_> {
                         #combine,
                         #elems,
                     )?);
+                };
+                // The `while` tree's loop leaves an empty vector empty; any
+                // other reduction fails on it.
+                if plan.while_tree.is_some() {
+                    quote!(if #len > 0 { #reduce })
+                } else {
+                    quote! {
+                        #nonempty(#len, #info, &[])?;
+                        #reduce
+                    }
                 }
             }
             None => quote! {
@@ -1074,7 +1107,9 @@ impl Ctx<'_> {
                     }
                 };
                 match absorbed {
-                    Some(p) => {
+                    // The `while` tree's `if` is reached only when its loop
+                    // ran node by node (fused, it leaves one value or none).
+                    Some(p) if self.low.plans[p].while_tree.is_none() => {
                         let r = reduced_ident(p);
                         let x = temp("__tg_x", f.span);
                         quote_spanned! {f.span=>
@@ -1084,7 +1119,7 @@ impl Ctx<'_> {
                             }
                         }
                     }
-                    None => nodes,
+                    _ => nodes,
                 }
             }
             Value::Collect {
