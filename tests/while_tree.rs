@@ -209,7 +209,7 @@ fn a_panic_in_the_while_tree_names_the_round_and_pair() {
 
 /// The notebook's loop, without a guard (an odd length fails at
 /// `level[i + 1]`), rewritten and as written (labelled).
-fn unguarded(rt: &Runtime, n: u64) -> [Result<Vec<u64>, String>; 2] {
+fn unguarded(rt: &Runtime, n: u64) -> [Result<Vec<u64>, Error>; 2] {
     [
         rt.compute(graph! {
             let mut l: Vec<_> = (0..n).map(|i| leaf(i)).collect();
@@ -235,7 +235,6 @@ fn unguarded(rt: &Runtime, n: u64) -> [Result<Vec<u64>, String>; 2] {
             l
         }),
     ]
-    .map(|r| r.map_err(|e| e.to_string()))
 }
 
 #[test]
@@ -244,19 +243,39 @@ fn the_unguarded_tree_is_a_tree_on_powers_of_two_and_fails_as_written_otherwise(
         for n in (0..=40).chain([1024, 1000]) {
             let [got, written] = unguarded(&rt, n);
             if n.is_power_of_two() {
-                assert_eq!(got, Ok(levels(n).pop().unwrap()), "n = {n}");
+                let (got, written) = (got.unwrap(), written.unwrap());
+                assert_eq!(got, levels(n).pop().unwrap(), "n = {n}");
                 assert_eq!(written, got, "n = {n}");
             } else if n > 1 {
                 let (got, written) = (got.unwrap_err(), written.unwrap_err());
-                // The same failure, at the line of the loop as written.
-                assert!(got.contains("out of range"), "{got}");
+                // The first round of odd length reads `l[i + 1]` past its end.
+                let odd = (n >> n.trailing_zeros()) as usize;
+                for e in [&got, &written] {
+                    let Error::IndexOutOfRange {
+                        vector,
+                        index,
+                        len,
+                        at,
+                        ..
+                    } = e
+                    else {
+                        panic!("n = {n}: {e}")
+                    };
+                    assert_eq!((*vector, *index, *len), ("l", odd, odd), "n = {n}");
+                    // At the `l[i + 1]` of each graph: the same file and
+                    // column, not the same line.
+                    let (file, column) = at.split_once(':').unwrap();
+                    assert_eq!(file, file!());
+                    assert_eq!(column.rsplit_once(':').unwrap().1, "45", "{at}");
+                }
                 assert_eq!(
-                    got.replace(char::is_numeric, ""),
-                    written.replace(char::is_numeric, ""),
+                    got.to_string().replace(char::is_numeric, ""),
+                    written.to_string().replace(char::is_numeric, ""),
                     "n = {n}"
                 );
             } else {
-                assert_eq!(got, Ok((0..n).map(|i| i * 7 + 1).collect()));
+                let (got, written) = (got.unwrap(), written.unwrap());
+                assert_eq!(got, (0..n).map(|i| i * 7 + 1).collect::<Vec<_>>());
                 assert_eq!(written, got);
             }
         }
@@ -343,6 +362,50 @@ fn fused_the_tree_is_computed_in_the_blocks_that_make_its_leaves() {
                 };
                 assert_eq!(*loops, want, "n = {n}, run {k}, fused {fuse}");
             }
+        }
+    }
+}
+
+#[test]
+fn fused_the_unguarded_tree_is_computed_in_the_blocks_that_make_its_leaves() {
+    for fuse in [true, false] {
+        let seen = Arc::new(Loops::default());
+        let rt = Runtime::builder()
+            .threads(2)
+            .fuse_loops(fuse)
+            .observer(seen.clone())
+            .build()
+            .unwrap();
+        let lengths = [0u64, 1, 2, 4, 64, 1024];
+        for n in lengths {
+            for got in unguarded(&rt, n) {
+                assert_eq!(got.unwrap(), levels(n).pop().unwrap(), "n = {n}");
+            }
+        }
+        // A length that fails is checked before any round is made.
+        let [got, _] = unguarded(&rt, 96);
+        assert!(matches!(
+            got,
+            Err(Error::IndexOutOfRange {
+                index: 3,
+                len: 3,
+                ..
+            })
+        ));
+        drop(rt);
+        let fused = seen.fused.lock().unwrap();
+        assert_eq!(fused.len(), 2 * lengths.len(), "no run for n = 96");
+        for (k, loops) in fused.iter().enumerate() {
+            let n = lengths[k / 2];
+            if n < 2 {
+                continue;
+            }
+            let want: Vec<(Vec<&str>, Option<&str>)> = match (fuse, k % 2 == 0) {
+                (true, true) => vec![(vec!["leaf"], Some("mix_ok"))],
+                (true, false) => vec![(vec!["leaf"], None)],
+                (false, _) => vec![],
+            };
+            assert_eq!(*loops, want, "n = {n}, run {k}, fused {fuse}");
         }
     }
 }

@@ -128,7 +128,9 @@ pub mod __private {
         TakeShared, TaskOutput, TaskParam, TaskRefParam, Unreachable,
     };
     pub use crate::range::{FusedRange, FusedStep, Product};
-    pub use crate::reduce::{nonempty as nonempty_reduce, tree_reduce, tree_reduce_nodes};
+    pub use crate::reduce::{
+        nonempty as nonempty_reduce, tree_reduce, tree_reduce_nodes, WhileTree,
+    };
     pub use crate::scope::{Halt, Scope};
     pub use crate::site::LoopVar;
     pub use crate::site::{FamilyInfo, LoopIndex};

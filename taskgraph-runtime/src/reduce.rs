@@ -34,6 +34,45 @@ pub fn nonempty(len: usize, info: &'static FamilyInfo, outer: &[u32]) -> Result<
     Ok(())
 }
 
+/// The pairwise `while` tree written without a guard for an odd last
+/// element (`next.push(f(level[i], level[i + 1]))` alone, over
+/// `(0..level.len()).step_by(2)`): it pairs every round while the length is
+/// even, and in the first round of odd length `l > 1` reads `level[l]` of a
+/// vector of length `l`. `graph!` runs it as a `tree_reduce` after
+/// [`WhileTree::unpaired`]. (A type, so that `graph!` does not read the
+/// call as a task.)
+#[derive(Debug)]
+pub struct WhileTree;
+
+impl WhileTree {
+    /// The check of the leaves' number `len` before an unguarded tree:
+    /// nothing for a power of two (or 0 or 1, where no round runs), else the
+    /// error of that read, naming `vector` and the place `at` of
+    /// `level[i + 1]` as the loop as written would.
+    ///
+    /// # Errors
+    /// [`Error::IndexOutOfRange`] if `len` is more than 1 and not a power of
+    /// two.
+    #[inline]
+    pub fn unpaired(len: usize, vector: &'static str, at: &'static str) -> Result<(), Error> {
+        #[cold]
+        #[inline(never)]
+        fn odd(len: usize, vector: &'static str, at: &'static str) -> Error {
+            let odd = len >> len.trailing_zeros();
+            Error::IndexOutOfRange {
+                vector,
+                index: odd,
+                len: odd,
+                at,
+            }
+        }
+        if len > 1 && !len.is_power_of_two() {
+            return Err(odd(len, vector, at));
+        }
+        Ok(())
+    }
+}
+
 /// `tree_reduce(v, f)` inside `graph!`: with fusion, one fused loop over the
 /// elements (`lp`); otherwise `n - 1` nodes of `fam`, added level by level.
 /// `at(level, position)` gives each combine's loop indices, `combine` is the

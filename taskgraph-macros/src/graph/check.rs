@@ -665,7 +665,8 @@ impl<'ast> Visit<'ast> for PlainCode<'_> {
     }
 
     fn visit_expr_try(&mut self, t: &'ast syn::ExprTry) {
-        if self.closures == 0 {
+        // The length check `whiletree.rs` puts before an unguarded tree.
+        if self.closures == 0 && !super::whiletree::is_unpaired(&t.expr) {
             self.errors.push(unsupported(
                 t.question_token.span,
                 "`?`",

@@ -87,6 +87,17 @@ pub(crate) enum PlanKind<'a> {
     Chain { var: &'a Ident },
 }
 
+/// The pairwise `while` tree (`whiletree.rs`) over a loop's vector, right
+/// after the loop: fused, the loop leaves the vector holding the tree's one
+/// value (nothing when it made no element) instead of the leaves, and the
+/// tree's `if v.len() > 1` then finds nothing left to do.
+pub(crate) struct WhileTree<'a> {
+    pub vec: &'a Ident,
+    /// An unguarded tree's check of the length, `unpaired(v.len(), name,
+    /// at)`: made on the loop's length before the tree.
+    pub check: Option<syn::ExprCall>,
+}
+
 /// The fused form of one top-level statement.
 pub(crate) struct Plan<'a> {
     pub stmt: usize,
@@ -100,12 +111,8 @@ pub(crate) struct Plan<'a> {
     pub outs: Vec<ElementOut<'a>>,
     /// The `tree_reduce` family computed inside the blocks.
     pub reduce: Option<FamId>,
-    /// The reduction is the pairwise `while` tree's (`whiletree.rs`) over
-    /// this vector, right after the loop: the loop leaves the vector holding
-    /// the tree's one value (nothing when it made no element) instead of
-    /// the leaves, and the tree's `if v.len() > 1` then finds nothing left
-    /// to do.
-    pub while_tree: Option<&'a Ident>,
+    /// The reduction is the pairwise `while` tree's, right after the loop.
+    pub while_tree: Option<WhileTree<'a>>,
     pub held: Vec<Ident>,
     pub span: Span,
 }
@@ -189,9 +196,12 @@ fn plan_stmt<'a>(g: &'a Graph, i: usize, s: &'a Stmt) -> Option<Plan<'a>> {
             }
             let mut plan = b.finish(i, PlanKind::For, range, pat, span)?;
             plan.inner = inner;
-            if let Some((f, alone, tree)) = absorb(g, i, &plan) {
+            if let Some((f, alone, check)) = absorb(g, i, &plan) {
                 plan.reduce = Some(f);
-                plan.while_tree = tree.then_some(plan.outs[0].vec);
+                plan.while_tree = check.map(|check| WhileTree {
+                    vec: plan.outs[0].vec,
+                    check,
+                });
                 leaf_from_push(&mut plan, alone);
             }
             pure_after(g, i, &plan).then_some(plan)
@@ -230,9 +240,11 @@ fn plan_stmt<'a>(g: &'a Graph, i: usize, s: &'a Stmt) -> Option<Plan<'a>> {
             if let Some((f, alone)) = reduce_of(g, i, name) {
                 plan.reduce = Some(f);
                 leaf_from_push(&mut plan, alone);
-            } else if let Some(f) = while_tree_of(g, i, name).filter(|_| plan.outs.len() == 1) {
+            } else if let Some((f, check)) =
+                while_tree_of(g, i, name).filter(|_| plan.outs.len() == 1)
+            {
                 plan.reduce = Some(f);
-                plan.while_tree = Some(name);
+                plan.while_tree = Some(WhileTree { vec: name, check });
                 leaf_from_push(&mut plan, true);
             }
             pure_after(g, i, &plan).then_some(plan)
@@ -605,10 +617,15 @@ fn leaf_from_push(plan: &mut Plan<'_>, alone: bool) {
 }
 
 /// The `tree_reduce` that the loop at `i` computes inside its blocks (and
-/// whether the vector has no other reader, and whether it is the pairwise
-/// `while` tree's): its one pushed vector, declared empty before the loop
-/// and filled only by it.
-fn absorb(g: &Graph, i: usize, plan: &Plan<'_>) -> Option<(FamId, bool, bool)> {
+/// whether the vector has no other reader, and, for the pairwise `while`
+/// tree's, its check): its one pushed vector, declared empty before the
+/// loop and filled only by it.
+#[allow(clippy::type_complexity)]
+fn absorb(
+    g: &Graph,
+    i: usize,
+    plan: &Plan<'_>,
+) -> Option<(FamId, bool, Option<Option<syn::ExprCall>>)> {
     if plan.outs.len() != 1 {
         return None;
     }
@@ -622,8 +639,8 @@ fn absorb(g: &Graph, i: usize, plan: &Plan<'_>) -> Option<(FamId, bool, bool)> {
         return None;
     }
     match reduce_of(g, i, out.vec) {
-        Some((f, alone)) => Some((f, alone, false)),
-        None => while_tree_of(g, i, out.vec).map(|f| (f, true, true)),
+        Some((f, alone)) => Some((f, alone, None)),
+        None => while_tree_of(g, i, out.vec).map(|(f, check)| (f, true, Some(check))),
     }
 }
 
@@ -639,13 +656,14 @@ fn absorb(g: &Graph, i: usize, plan: &Plan<'_>) -> Option<(FamId, bool, bool)> {
 /// }
 /// ```
 ///
-/// Its `tree_reduce` family. Whatever the length, `v` is afterwards what the
+/// (or, unguarded, with `unpaired(v.len(), name, at)?;` first). Its
+/// `tree_reduce` family and that check. Whatever the length, `v` is afterwards what the
 /// loop that made it leaves when its blocks compute the reduction and push
 /// its one value (none for no element: a one-element `v` is its own
 /// reduction): so the loop computes it, `v`'s leaves are not kept, and the
 /// `if` finds `v` of length at most 1. Nothing else reads `v` in between,
 /// and after the `if` `v` is an ordinary vector.
-fn while_tree_of(g: &Graph, i: usize, v: &Ident) -> Option<FamId> {
+fn while_tree_of(g: &Graph, i: usize, v: &Ident) -> Option<(FamId, Option<syn::ExprCall>)> {
     let Some(Stmt::If {
         cond,
         then,
@@ -657,6 +675,10 @@ fn while_tree_of(g: &Graph, i: usize, v: &Ident) -> Option<FamId> {
     if !super::whiletree::is_len_above_one(cond, v) {
         return None;
     }
+    let (check, then) = match &then[..] {
+        [Stmt::Plain(ts), rest @ ..] => (Some(unpaired_check(ts, v)?), rest),
+        rest => (None, rest),
+    };
     let [Stmt::Let {
         name: top,
         value: Value::Reduce { fam, vec: reduced },
@@ -686,7 +708,24 @@ fn while_tree_of(g: &Graph, i: usize, v: &Ident) -> Option<FamId> {
         && next != v
         && f.reduce
         && f.depth == 0)
-        .then_some(*fam)
+        .then_some((*fam, check))
+}
+
+/// `::taskdag::__private::WhileTree::unpaired(v.len(), name, at)?;`, the
+/// check `whiletree.rs` puts before an unguarded tree: the call.
+fn unpaired_check(ts: &TokenStream, v: &Ident) -> Option<syn::ExprCall> {
+    let syn::Stmt::Expr(Expr::Try(t), Some(_)) = syn::parse2(ts.clone()).ok()? else {
+        return None;
+    };
+    match &*t.expr {
+        Expr::Call(call)
+            if super::whiletree::is_unpaired(&t.expr)
+                && super::whiletree::is_len_of(&call.args[0], v) =>
+        {
+            Some(call.clone())
+        }
+        _ => None,
+    }
 }
 
 /// The family of the one top-level `tree_reduce(v, f)` after statement `i`,

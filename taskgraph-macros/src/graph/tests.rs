@@ -365,8 +365,9 @@ fn pairwise_while_tree_merges_with_the_loop_before_it() {
         let mut stmts = super::parse::parse(tokens).unwrap();
         super::whiletree::rewrite(&mut stmts);
         let cx = crate::diag::Ctxt::new();
-        let g = super::analyze::analyze(&stmts, proc_macro2::Span::call_site(), &cx)
-            .unwrap_or_else(|| panic!("analysis failed"));
+        let Some(g) = super::analyze::analyze(&stmts, proc_macro2::Span::call_site(), &cx) else {
+            panic!("analysis failed: {}", cx.into_tokens())
+        };
         super::lower::lower(&g)
             .plans
             .iter()
@@ -402,6 +403,21 @@ fn pairwise_while_tree_merges_with_the_loop_before_it() {
             (level.len(), level)
         }),
         [(1, true, true)]
+    );
+    // Unguarded (the notebook's loop): merged, its length checked first.
+    assert_eq!(
+        plans(quote! {
+            let mut level: Vec<_> = (0..n).map(|i| leaf(i)).collect();
+            while level.len() > 1 {
+                let mut next = Vec::new();
+                for i in (0..level.len()).step_by(2) {
+                    next.push(add(level[i], level[i + 1]));
+                }
+                level = next;
+            }
+            level
+        }),
+        [(0, true, true)]
     );
     // Read in between: its leaves must exist.
     assert_eq!(

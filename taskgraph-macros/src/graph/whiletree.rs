@@ -91,6 +91,27 @@ pub(crate) fn is_len_above_one(e: &Expr, v: &Ident) -> bool {
         .is_some_and(|(l, r)| method_of(l, "len") == Some(v) && int(r) == Some(1))
 }
 
+/// `::taskdag::__private::WhileTree::unpaired(..)` with three arguments:
+/// the check before an unguarded tree (the one `?` that `graph!` allows in
+/// plain code, as only this rewrite writes it).
+pub(crate) fn is_unpaired(e: &Expr) -> bool {
+    let Expr::Call(call) = strip(e) else {
+        return false;
+    };
+    let Expr::Path(p) = strip(&call.func) else {
+        return false;
+    };
+    let path = p.path.segments.iter().map(|s| s.ident.to_string());
+    p.path.leading_colon.is_some()
+        && path.eq(["taskdag", "__private", "WhileTree", "unpaired"])
+        && call.args.len() == 3
+}
+
+/// `v.len()`.
+pub(crate) fn is_len_of(e: &Expr, v: &Ident) -> bool {
+    method_of(e, "len") == Some(v)
+}
+
 /// `a OP b`.
 fn binary(e: &Expr, op: fn(&BinOp) -> bool) -> Option<(&Expr, &Expr)> {
     match strip(e) {
@@ -223,11 +244,19 @@ fn as_tree(s: &Stmt) -> Option<Stmt> {
         if (a, b) != (0, 1) {
             return None;
         }
-        let tree = tree_of(level, next, call);
+        // The loop as written fails at `level[i + 1]` in the first round of
+        // odd length: the tree checks the length first, and fails there with
+        // the same error.
+        let at = super::expand::location(syn::spanned::Spanned::span(&call.args[1]));
+        let name = level.to_string();
+        let tree_check = crate::paths::private("WhileTree", proc_macro2::Span::call_site());
+        let mut tree = tree_of(level, next, call);
+        tree.stmts.insert(
+            0,
+            parse_quote!(#tree_check::unpaired(#level.len(), #name, #at)?;),
+        );
         let cond = &w.cond;
-        return Some(parse_quote! {
-            if #level.len().is_power_of_two() && #cond #tree else { #s }
-        });
+        return Some(parse_quote!(if #cond #tree));
     }
     // The `for` loop: its pairs, and the element read alone.
     let Expr::If(branch) = (match single(&f.body)? {

@@ -369,7 +369,7 @@ pub(crate) fn line_column(span: Span) -> (TokenStream, TokenStream) {
 }
 
 /// `"file:line:column"` of `span`, as a `&'static str`.
-fn location(span: Span) -> TokenStream {
+pub(crate) fn location(span: Span) -> TokenStream {
     let (line, column) = line_column(span);
     quote!(::core::concat!(::core::file!(), ":", #line, ":", #column))
 }
@@ -444,7 +444,7 @@ impl Ctx<'_> {
                     let r = reduced_ident(p);
                     quote!(let mut #r = ::core::option::Option::None;)
                 });
-                let top = self.while_top(p, plan.while_tree);
+                let top = self.while_top(p, plan.while_tree.as_ref().map(|t| t.vec));
                 let fusable = self.plan_fusable(plan);
                 quote! {
                     #decl
@@ -485,7 +485,7 @@ impl Ctx<'_> {
                 };
                 let fusable = self.plan_fusable(plan);
                 let v = temp("__tg_v", Span::call_site());
-                let (m, top) = match self.while_top(p, plan.while_tree.map(|_| &v)) {
+                let (m, top) = match self.while_top(p, plan.while_tree.as_ref().map(|_| &v)) {
                     t if t.is_empty() => (None, t),
                     t => (Some(quote!(mut)), t),
                 };
@@ -682,8 +682,14 @@ impl Ctx<'_> {
                 };
                 // The `while` tree's loop leaves an empty vector empty; any
                 // other reduction fails on it.
-                if plan.while_tree.is_some() {
-                    quote!(if #len > 0 { #reduce })
+                if let Some(tree) = &plan.while_tree {
+                    // An unguarded tree's check, on the loop's length.
+                    let check = tree.check.as_ref().map(|c| {
+                        let mut c = c.clone();
+                        c.args[0] = syn::parse_quote!(#len);
+                        quote!(#c?;)
+                    });
+                    quote!(#check if #len > 0 { #reduce })
                 } else {
                     quote! {
                         #nonempty(#len, #info, &[])?;
