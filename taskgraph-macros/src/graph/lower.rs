@@ -4,7 +4,8 @@
 //! `RuntimeBuilder::fuse_loops`: its iterations run as blocks, each a chain
 //! of tasks in order, with the pushes onto outer vectors as the loop's
 //! output elements and a later `tree_reduce` over its one pushed vector
-//! computed inside the blocks.
+//! computed inside the blocks (also the pairwise `while` tree right after
+//! it, which `whiletree.rs` writes as a `tree_reduce`).
 //!
 //! A loop is fused when
 //!

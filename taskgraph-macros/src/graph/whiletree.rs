@@ -36,12 +36,20 @@
 //! `fuse_loops(false)`): the same values and the same tasks as the loop,
 //! without a node per task; a task is named as a `tree_reduce`'s
 //! (`add[level=k, pos=j]`, where the loop names it `add[#k, i#j]`), with the
-//! same indices. The notebook's loop without the guard (`next.push(f(level[i],
+//! same indices. Right after the loop or `.collect()` that makes `level`,
+//! `lower.rs` (`while_tree_of`) computes the tree in that loop's fused
+//! blocks, which leave `level` empty or holding the tree's one value, so
+//! that this `if` finds nothing to do.
+//!
+//! The notebook's loop without the guard (`next.push(f(level[i],
 //! level[i + 1]))` alone) pairs the same way while the length is a power of
-//! two and fails at `level[i + 1]` otherwise: it becomes the tree under
-//! `if level.len().is_power_of_two() && level.len() > 1`, and stays as
-//! written in the `else`. Anything else (another combine, a `?`, more
-//! statements, a labelled loop, a loop inside another) is left as written.
+//! two; otherwise the first round of odd length `l` fails reading
+//! `level[l]`. It becomes the same tree with
+//! `::taskdag::__private::WhileTree::unpaired(level.len(), "level", at)?;`
+//! first, which gives that error (with the place `at` of `level[i + 1]`)
+//! before any round is made, as the loop as written fails before any task
+//! runs. Anything else (another combine, a `?`, more statements, a labelled
+//! loop, a loop inside another) is left as written.
 
 use syn::{parse_quote, BinOp, Expr, ExprCall, Ident, Lit, Stmt};
 
