@@ -282,12 +282,14 @@ fn the_unguarded_tree_is_a_tree_on_powers_of_two_and_fails_as_written_otherwise(
     }
 }
 
-/// Per run: its fused loops (the call sites each iteration runs, and the
-/// `tree_reduce` computed in the blocks), and the tasks it plans per call
-/// site.
+/// A fused loop: the call sites each iteration runs, and the `tree_reduce`
+/// computed in its blocks.
+type FusedLoop = (Vec<&'static str>, Option<&'static str>);
+
+/// Per run: its fused loops, and the tasks it plans per call site.
 #[derive(Default)]
 struct Loops {
-    fused: Mutex<Vec<Vec<(Vec<&'static str>, Option<&'static str>)>>>,
+    fused: Mutex<Vec<Vec<FusedLoop>>>,
     planned: Mutex<Vec<Vec<(&'static str, u64)>>>,
 }
 
@@ -353,7 +355,7 @@ fn fused_the_tree_is_computed_in_the_blocks_that_make_its_leaves() {
                 if n < 2 {
                     continue;
                 }
-                let want: Vec<(Vec<&str>, Option<&str>)> = match (fuse, rewritten) {
+                let want: Vec<FusedLoop> = match (fuse, rewritten) {
                     // One loop: the leaves and their tree.
                     (true, true) => vec![(vec!["leaf"], Some("mix_ok"))],
                     // The leaves' loop; the rounds node by node.
@@ -400,7 +402,7 @@ fn fused_the_unguarded_tree_is_computed_in_the_blocks_that_make_its_leaves() {
             if n < 2 {
                 continue;
             }
-            let want: Vec<(Vec<&str>, Option<&str>)> = match (fuse, k % 2 == 0) {
+            let want: Vec<FusedLoop> = match (fuse, k % 2 == 0) {
                 (true, true) => vec![(vec!["leaf"], Some("mix_ok"))],
                 (true, false) => vec![(vec!["leaf"], None)],
                 (false, _) => vec![],

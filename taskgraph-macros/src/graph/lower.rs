@@ -657,13 +657,13 @@ fn absorb(
 /// }
 /// ```
 ///
-/// (or, unguarded, with `unpaired(v.len(), name, at)?;` first). Its
-/// `tree_reduce` family and that check. Whatever the length, `v` is afterwards what the
-/// loop that made it leaves when its blocks compute the reduction and push
-/// its one value (none for no element: a one-element `v` is its own
-/// reduction): so the loop computes it, `v`'s leaves are not kept, and the
-/// `if` finds `v` of length at most 1. Nothing else reads `v` in between,
-/// and after the `if` `v` is an ordinary vector.
+/// (or, unguarded, with `unpaired(v.len(), name, at)?;` first): its
+/// `tree_reduce` family and that check. Whatever the length, `v` is
+/// afterwards what the loop that made it leaves when its blocks compute the
+/// reduction and push its one value (none for no element: a one-element
+/// `v` is its own reduction): so the loop computes it, `v`'s leaves are not
+/// kept, and the `if` finds `v` of length at most 1. Nothing else reads `v`
+/// in between, and after the `if` `v` is an ordinary vector.
 fn while_tree_of(g: &Graph, i: usize, v: &Ident) -> Option<(FamId, Option<syn::ExprCall>)> {
     let Some(Stmt::If {
         cond,
@@ -693,7 +693,7 @@ fn while_tree_of(g: &Graph, i: usize, v: &Ident) -> Option<(FamId, Option<syn::E
     }, Stmt::AssignVec {
         name: assigned,
         value: Value::VecVar { name: from, .. },
-    }] = &then[..]
+    }] = then
     else {
         return None;
     };
