@@ -45,6 +45,7 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
     pub(crate) fn new(id: u32, info: &'static FamilyInfo) -> Self {
         let mut core = Core::new(id, Kind::Tasks, info);
         core.singles = I::SINGLES;
+        core.runs.resize_with(I::LEN, RunList::default);
         Family {
             core,
             recs: Vec::new(),
@@ -100,9 +101,6 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
         }
         let idx = idx as u32;
         let c = &mut self.core;
-        if c.runs.len() < I::LEN {
-            c.runs.resize_with(I::LEN, RunList::default);
-        }
         let stored = inputs.record(idx, &mut c.runs);
         self.recs.push(UnsafeCell::new(Some((args, stored))));
         c.at.add(idx, at.as_slice());

@@ -1068,13 +1068,15 @@ impl<'r, 'g> Run<'r, 'g> {
         if !m.plain || self.part.is_some() {
             return self.complete_general(p, cx);
         }
-        // A task family with a few rules, outside a part run: the covering
-        // rules give the uses, set before any consumer is told.
+        // A task family with a few rules, outside a part run: one pass
+        // over them finds the covering ones, which give the uses (set before
+        // any consumer is told) and, where they tell, the consumers.
         let rules = &self.topo.rules[m.rules_lo as usize..m.rules_hi as usize];
-        let mut uses = 0;
-        for r in rules {
+        let (mut uses, mut tell) = (0, 0u32);
+        for (k, r) in rules.iter().enumerate() {
             if r.covers_masked(p.idx) {
                 uses += r.uses();
+                tell |= u32::from(r.tells()) << k;
             }
         }
         let mut next = None;
@@ -1083,10 +1085,9 @@ impl<'r, 'g> Run<'r, 'g> {
         } else {
             self.publish(p, 0, cx);
         }
-        for r in rules {
-            if !r.tells() || !r.covers_masked(p.idx) {
-                continue;
-            }
+        while tell != 0 {
+            let r = &rules[tell.trailing_zeros() as usize];
+            tell &= tell - 1;
             match r.kind {
                 RuleKind::Strided => {
                     let c = r.c0 + ((p.idx - r.lo) >> r.shift);
@@ -1218,7 +1219,7 @@ impl<'r, 'g> Run<'r, 'g> {
     /// inputs are ready.
     #[inline(always)]
     fn notify(&self, r: &Rule, p: u32, count: u32, cx: &Cx<'_, 'g>, next: &mut Option<NodeId>) {
-        if r.c_fam == FINAL || !r.notify {
+        if !r.tells() {
             return;
         }
         match r.kind {
@@ -1454,7 +1455,11 @@ impl<'r, 'g> Cx<'r, 'g> {
             "taskgraph internal error: node out of range"
         );
         let base = m.values as *mut std::mem::MaybeUninit<T>;
-        let state = &self.run.topo.states[(m.base + id.idx) as usize];
+        let g = (m.base + id.idx) as usize;
+        debug_assert!(g < self.run.topo.states.len());
+        // SAFETY: the family's nodes `0..m.len` are states `m.base..m.base +
+        // m.len` (`Topology::build`), and `id.idx < m.len` is checked above.
+        let state = unsafe { self.run.topo.states.get_unchecked(g) };
         // SAFETY: handles to `T` values are made only by the family numbered
         // `id.fam` of this graph (the brand `'g`), whose cells are `T`; the
         // index is in bounds; `values` is that family's cell array, alive for

@@ -25,8 +25,9 @@ pub(crate) struct Rule {
     pub(crate) c_fam: u32,
     pub(crate) c0: u32,
     pub(crate) step: u32,
-    /// Whether the consumer waits for this edge (else it is implied by
-    /// another of its inputs, and only counts as a use).
+    /// Whether the consumers are told of this edge: they wait for it (else
+    /// it is implied by another of their inputs, and only counts as a use),
+    /// and are not the graph's output (`FINAL`).
     pub(crate) notify: bool,
     /// `log2(step)` when a strided rule's step is a power of two, else
     /// `u32::MAX` (then matching divides).
@@ -71,7 +72,7 @@ impl Rule {
             c_fam,
             c0,
             step,
-            notify: true,
+            notify: c_fam != super::FINAL,
             shift,
             mask,
             group: NO_GROUP,
@@ -99,7 +100,7 @@ impl Rule {
     /// for this edge, and are not the graph's output).
     #[inline(always)]
     pub(crate) fn tells(&self) -> bool {
-        self.notify && self.c_fam != super::FINAL
+        self.notify
     }
 
     /// Whether the rule covers producer `p`, for a rule whose `mask` is

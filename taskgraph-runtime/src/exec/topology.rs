@@ -221,7 +221,7 @@ impl Topology {
                         (r.p0 + (r.n - 1) * r.stride + 1, RuleKind::Strided, r.stride)
                     };
                     let mut rule = Rule::new(r.p_fam, r.p0, hi, c_fam as u32, r.c0, step, kind);
-                    rule.notify = implied & (1 << j) == 0;
+                    rule.notify &= implied & (1 << j) == 0;
                     rules.push(rule);
                 }
             }
