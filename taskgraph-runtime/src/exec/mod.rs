@@ -35,7 +35,7 @@ use part::{PartCtl, NOT_COLLECTED};
 use progress::Snapshot;
 use registry::{Registry, RunFlags, WorkerCtx};
 use rule::{Rule, RuleKind};
-use topology::SCAN_RULES;
+use topology::{NOT_UNIFORM, SCAN_RULES};
 
 use task::Marker;
 
@@ -1071,12 +1071,17 @@ impl<'r, 'g> Run<'r, 'g> {
         // A task family with a few rules, outside a part run: one pass
         // over them finds the covering ones, which give the uses (set before
         // any consumer is told) and, where they tell, the consumers.
+        // Where every rule covers every node, the pass was made once
+        // (`Meta::uniform_uses`).
         let rules = &self.topo.rules[m.rules_lo as usize..m.rules_hi as usize];
-        let (mut uses, mut tell) = (0, 0u32);
-        for (k, r) in rules.iter().enumerate() {
-            if r.covers_masked(p.idx) {
-                uses += r.uses();
-                tell |= u32::from(r.tells()) << k;
+        let (mut uses, mut tell) = (m.uniform_uses, m.uniform_tell);
+        if uses == NOT_UNIFORM {
+            uses = 0;
+            for (k, r) in rules.iter().enumerate() {
+                if r.covers_masked(p.idx) {
+                    uses += r.uses();
+                    tell |= u32::from(r.tells()) << k;
+                }
             }
         }
         let mut next = None;

@@ -116,6 +116,14 @@ pub(crate) struct Meta {
     /// by a step that is not a power of two: completing one of its nodes
     /// scans them (`Run::complete`).
     pub(crate) plain: bool,
+    /// For a plain family whose every rule covers every node (values read
+    /// in loop order, or whole): the uses each node's value gets, else
+    /// `NOT_UNIFORM`. Its nodes then find neither uses nor consumers by
+    /// testing rules.
+    pub(crate) uniform_uses: u32,
+    /// With `uniform_uses`: the rules (bit `k`: the family's rule `k`) whose
+    /// consumers are told.
+    pub(crate) uniform_tell: u32,
     /// The family's output cells (set when the run is prepared).
     pub(crate) values: *mut u8,
 }
@@ -161,6 +169,9 @@ pub(crate) fn span_class(r: &Rule) -> u32 {
 /// Rules of one family beyond this many are searched, not scanned.
 pub(crate) const SCAN_RULES: usize = 8;
 
+/// `Meta::uniform_uses` of a family whose nodes' rules differ.
+pub(crate) const NOT_UNIFORM: u32 = u32::MAX;
+
 impl Topology {
     /// Builds the topology of `fams` (numbered in order) and the graph's
     /// output references `finals`. With `strict` (a part run, `../part.rs`)
@@ -186,6 +197,8 @@ impl Topology {
                 kind: c.kind,
                 single: c.singles == 1 && !strict,
                 plain: false,
+                uniform_uses: NOT_UNIFORM,
+                uniform_tell: 0,
                 values: std::ptr::null_mut(),
             });
             total += u64::from(c.len);
@@ -298,6 +311,14 @@ impl Topology {
             let own = &rules[m.rules_lo as usize..k];
             m.plain =
                 m.kind == Kind::Tasks && own.len() <= SCAN_RULES && own.iter().all(Rule::masked);
+            if m.plain && own.iter().all(|r| r.lo == 0 && r.hi >= m.len && r.mask == 0) {
+                m.uniform_uses = own.iter().map(Rule::uses).sum();
+                m.uniform_tell = own
+                    .iter()
+                    .enumerate()
+                    .map(|(k, r)| u32::from(r.tells()) << k)
+                    .sum();
+            }
             m.segs_hi = ((reach.len() - segs_at) / 2) as u32;
         }
         // A part run tells consumers node by node (a producer may be in
