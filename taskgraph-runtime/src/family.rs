@@ -30,6 +30,9 @@ type Record<A, S> = UnsafeCell<Option<(A, S)>>;
 pub struct Family<'g, A, I: InputSet<'g>, L, T> {
     core: Core,
     recs: Vec<Record<A, I::Stored>>,
+    /// How many nodes `recs` holds without growing, at most `MAX_NODES`:
+    /// one comparison per pushed node checks both.
+    room: usize,
     values: Cells,
     _brand: Brand<'g>,
     _t: PhantomData<fn() -> (L, T)>,
@@ -49,6 +52,7 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
         Family {
             core,
             recs: Vec::new(),
+            room: 0,
             values: Cells::new(),
             _brand: PhantomData,
             _t: PhantomData,
@@ -73,6 +77,7 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
     #[inline]
     pub fn reserve(&mut self, n: usize) {
         self.recs.reserve(n);
+        self.room = self.recs.capacity().min(MAX_NODES);
     }
 
     /// Reserves room for `runs` runs of loop indices, `depth` deep.
@@ -93,11 +98,8 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
     #[inline]
     pub fn push(&mut self, at: L, args: A, inputs: I) -> Result<Lazy<'g, T>, Error> {
         let idx = self.recs.len();
-        if idx >= (u32::MAX - 3) as usize {
-            return Err(too_many(self.core.info));
-        }
-        if idx == self.recs.capacity() {
-            grow(&mut self.recs)?;
+        if idx >= self.room {
+            self.room = grow(&mut self.recs, self.core.info)?;
         }
         let idx = idx as u32;
         let c = &mut self.core;
@@ -188,15 +190,26 @@ fn too_many(info: &FamilyInfo) -> Error {
     }
 }
 
-/// Doubles the records' room, or fails with [`Error::OutOfMemory`] if there
-/// is no memory for it.
+/// The most nodes a family holds.
+const MAX_NODES: usize = (u32::MAX - 3) as usize;
+
+/// Makes room for the next record of the family of call site `info`, which
+/// holds `recs`: fails with [`Error::GraphTooLarge`] beyond `MAX_NODES`,
+/// doubles the room when it is full, or fails with [`Error::OutOfMemory`]
+/// if there is no memory for it. Returns the new room (`Family::room`).
 #[cold]
 #[inline(never)]
-fn grow<R>(recs: &mut Vec<R>) -> Result<(), Error> {
-    let more = recs.capacity().max(4);
-    recs.try_reserve(more).map_err(|_| Error::OutOfMemory {
-        bytes: more.saturating_mul(std::mem::size_of::<R>()),
-    })
+fn grow<R>(recs: &mut Vec<R>, info: &FamilyInfo) -> Result<usize, Error> {
+    if recs.len() >= MAX_NODES {
+        return Err(too_many(info));
+    }
+    if recs.len() == recs.capacity() {
+        let more = recs.capacity().max(4);
+        recs.try_reserve(more).map_err(|_| Error::OutOfMemory {
+            bytes: more.saturating_mul(std::mem::size_of::<R>()),
+        })?;
+    }
+    Ok(recs.capacity().min(MAX_NODES))
 }
 #[cold]
 #[inline(never)]
