@@ -184,15 +184,15 @@ pub mod cluster {
 ///   lazy values, a `Vec<T>` or `&[T]`, or a spawned graph's `Handle`.
 /// - [`Lazy`](contract::Lazy) and [`LazyVec`](contract::LazyVec): a lazy
 ///   value, and a vector of them, while the graph is built;
-///   [`ByValue`](contract::ByValue) and [`ByRef`](contract::ByRef): how a
-///   parameter receives its argument.
+///   [`ByValue`](contract::ByValue), [`ByRef`](contract::ByRef) and
+///   [`BySlice`](contract::BySlice): how a parameter receives its argument.
 /// - [`SyncTask`](contract::SyncTask): how the call of a plain (not
 ///   `async`) `#[delayed]` function is finished; `?` on it needs the
 ///   function to return a `Result` ([`Fallible`](contract::Fallible)).
 pub mod contract {
     pub use taskgraph_runtime::__private::{
         again, captures, delayed, expect_borrow, lift, reduce_function, task_output, task_param,
-        task_ref_param, vector_source, BorrowsArgument, ByRef, ByValue, Captures, Delayed,
+        task_ref_param, vector_source, BorrowsArgument, ByRef, BySlice, ByValue, Captures, Delayed,
         Fallible, HandleRead, Input, Lazy, LazyVec, PlainRead, ReduceFunction, RepeatedOutput,
         SharedBorrow, SharedInput, SyncTask, TaskErrorType, TaskOutput, TaskParam, TaskRefParam,
         VectorSource,

@@ -490,9 +490,16 @@ async fn yielding(x: &u64, k: u64) -> u64 {
     x + k
 }
 
+#[delayed]
+async fn yielding_sum(v: &[u64], k: u64) -> u64 {
+    YieldOnce(false).await;
+    v.iter().sum::<u64>() * k
+}
+
 /// A small graph for Miri: a future woken during its poll, one woken by
-/// another thread, a borrowed input held by a pending future, and a
-/// cancelled one dropped.
+/// another thread, a borrowed input held by a pending future (a value, and
+/// a gathered vector lent to a `&[T]` parameter, read by two tasks or by
+/// one), and a cancelled one dropped.
 #[test]
 fn a_small_async_graph() {
     let rt = Runtime::new(2).unwrap();
@@ -501,10 +508,13 @@ fn a_small_async_graph() {
             let a = timer(1, 5);
             let b = yielding(&a, 1);
             let c = yielding(&a, 2);
-            plus(b, c)
+            let xs: Vec<_> = (0..3u64).map(|i| plus(i, 1)).collect();
+            let ys: Vec<_> = (0..2u64).map(|i| plus(i, 0)).collect();
+            let s = plus(yielding_sum(&xs[..], 1), yielding_sum(&xs[..], 2));
+            (plus(b, c), s, yielding_sum(&ys[..], 3))
         })
         .unwrap();
-    assert_eq!(v, 13);
+    assert_eq!(v, (13, 6 + 12, 3));
     let h = rt.spawn(graph! { forever_c(1) });
     while FOREVER_C.started() == 0 {
         std::thread::yield_now();

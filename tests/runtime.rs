@@ -516,3 +516,121 @@ fn tasks_gathering_the_same_values_each_get_all_of_them() {
     }
     assert_eq!(got, want);
 }
+
+/// Values counted alive: made, cloned and dropped (`lent_values_*`).
+static LENT_LIVE: AtomicUsize = AtomicUsize::new(0);
+
+#[derive(Debug)]
+struct Lendable(i64);
+
+impl Lendable {
+    fn new(x: i64) -> Self {
+        LENT_LIVE.fetch_add(1, Ordering::SeqCst);
+        Lendable(x)
+    }
+}
+impl Clone for Lendable {
+    fn clone(&self) -> Self {
+        Lendable::new(self.0)
+    }
+}
+impl Drop for Lendable {
+    fn drop(&mut self) {
+        LENT_LIVE.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[delayed]
+fn lendable(x: i64) -> Lendable {
+    Lendable::new(x)
+}
+#[delayed]
+fn lendable_neg(x: i64) -> Lendable {
+    Lendable::new(-x)
+}
+#[delayed]
+fn lent_sum(v: &[Lendable], k: i64) -> Lendable {
+    Lendable::new(v.iter().map(|x| x.0 * k).sum())
+}
+#[delayed]
+fn lent_picky(v: &[Lendable], k: i64) -> i64 {
+    assert!(k != 3, "picky at {k}");
+    v.iter().map(|x| x.0).sum()
+}
+#[delayed]
+fn lent_len(v: &[Lendable]) -> i64 {
+    v.len() as i64
+}
+
+/// A `&[T]` parameter reads a gathered vector where its values lie (one
+/// call site's run of values, read by one task or by several), or gathered
+/// into a `Vec` (values of two call sites interleaved); results against
+/// sequential Rust, every value dropped exactly once, whether the run
+/// succeeds or a reader fails, fused or not, on 1, 2 and 4 threads.
+#[test]
+fn lent_values_are_read_where_they_lie_and_dropped_once() {
+    let (w, steps) = (6i64, 4);
+    let mut want: Vec<i64> = (0..w).collect();
+    for _ in 0..steps {
+        let s: i64 = want.iter().sum();
+        want = (1..=w).map(|k| s * k).collect();
+    }
+    let want_sum: i64 = want.iter().sum();
+    for threads in [1, 2, 4] {
+        for fuse in [false, true] {
+            let rt = Runtime::builder()
+                .threads(threads)
+                .fuse_loops(fuse)
+                .build()
+                .unwrap();
+            let got = rt
+                .compute(graph! {
+                    // Every task of a step reads the whole step before.
+                    let mut cur: Vec<_> = (0..w).map(|i| lendable(i)).collect();
+                    for _ in 0..steps {
+                        let mut next = Vec::new();
+                        for k in 1..=w {
+                            next.push(lent_sum(&cur[..], k));
+                        }
+                        cur = next;
+                    }
+                    // One reader of a vector: its only use.
+                    let once = lent_sum(&cur[..], 1);
+                    // Two call sites interleaved: gathered, not lent.
+                    let mut both = Vec::new();
+                    for i in 0..w {
+                        both.push(lendable(i));
+                        both.push(lendable_neg(i));
+                    }
+                    (once, lent_sum(&both[..], 1), lent_len(&both[..]))
+                })
+                .unwrap();
+            assert_eq!(
+                (got.0 .0, got.1 .0, got.2),
+                (want_sum, 0, 2 * w),
+                "{threads} threads, fused {fuse}"
+            );
+            drop(got);
+            assert_eq!(LENT_LIVE.load(Ordering::SeqCst), 0, "{threads} threads");
+            let e = rt
+                .compute(graph! {
+                    let cur: Vec<_> = (0..w).map(|i| lendable(i)).collect();
+                    let mut out = Vec::new();
+                    for k in 0..w {
+                        out.push(lent_picky(&cur[..], k));
+                    }
+                    out
+                })
+                .unwrap_err();
+            assert!(
+                matches!(&e, Error::TaskPanicked { message, .. } if message.contains("picky at 3")),
+                "{e}"
+            );
+            assert_eq!(
+                LENT_LIVE.load(Ordering::SeqCst),
+                0,
+                "{threads} threads, failed"
+            );
+        }
+    }
+}

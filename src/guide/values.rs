@@ -11,7 +11,9 @@
 //!   is last depends on timing: with a borrower still running, even the last
 //!   consumer by value gets a clone, so `k` consumers by value make `k - 1`
 //!   or `k` clones. A `Vec<T>` or `&[T]` parameter gathers a vector of lazy
-//!   values.
+//!   values; a `&[T]` parameter reads them where they lie, without a copy,
+//!   when they are one call site's values in order (`v.push(f(i))` in a
+//!   loop), and gets them gathered into a `Vec` otherwise.
 //!
 //! - **Outputs are dropped early.** Each output is dropped as soon as its
 //!   last consumer has run, so memory follows the frontier of the

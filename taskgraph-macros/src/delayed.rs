@@ -238,15 +238,21 @@ fn check_param_type(ty: &Type, cx: &Ctxt) {
 }
 
 /// `struct name {}` (type namespace only, so it sits beside `fn name`) with one
-/// constant per parameter: `ByRef` for `&T` parameters, `ByValue` otherwise.
+/// constant per parameter: `BySlice` for `&[T]` parameters (a gathered
+/// vector is lent where its values lie), `ByRef` for other `&T` parameters,
+/// `ByValue` otherwise.
 fn companion(f: &ItemFn) -> TokenStream {
     let vis = &f.vis;
     let name = &f.sig.ident;
     let modes = f.sig.inputs.iter().enumerate().map(|(i, arg)| {
         let span = arg.span();
         let c = paths::param_mode(i, name.span());
-        let by_ref = matches!(arg, FnArg::Typed(pt) if is_ref(&pt.ty));
-        let mode = paths::private(if by_ref { "ByRef" } else { "ByValue" }, span);
+        let mode = match arg {
+            FnArg::Typed(pt) if is_slice_ref(&pt.ty) => "BySlice",
+            FnArg::Typed(pt) if is_ref(&pt.ty) => "ByRef",
+            _ => "ByValue",
+        };
+        let mode = paths::private(mode, span);
         quote_spanned!(span=> #[doc(hidden)] pub const #c: #mode = #mode;)
     });
     let doc = format!(
@@ -288,6 +294,24 @@ fn companion(f: &ItemFn) -> TokenStream {
         #[diagnostic::do_not_recommend]
         impl #delayed for #name_tokens {}
         #reduce
+    }
+}
+
+/// Whether `ty` is `&[T]`.
+fn is_slice_ref(ty: &Type) -> bool {
+    fn is_slice(ty: &Type) -> bool {
+        match ty {
+            Type::Slice(_) => true,
+            Type::Paren(p) => is_slice(&p.elem),
+            Type::Group(g) => is_slice(&g.elem),
+            _ => false,
+        }
+    }
+    match ty {
+        Type::Reference(r) => is_slice(&r.elem),
+        Type::Paren(p) => is_slice_ref(&p.elem),
+        Type::Group(g) => is_slice_ref(&g.elem),
+        _ => false,
     }
 }
 

@@ -123,9 +123,10 @@ pub mod __private {
     pub use crate::part::{typed, Witness};
     pub use crate::pass::{
         delayed, expect_borrow, reduce_function, take, task_output, task_param, task_ref_param,
-        Borrow, Borrowed, BorrowsArgument, ByRef, ByValue, Delayed, Fallible, Gathered, Held, Hold,
-        Input, InputSet, Lent, NotDelayed, Owned, ReduceFunction, SharedBorrow, SharedInput,
-        TakeShared, TaskOutput, TaskParam, TaskRefParam, Unreachable,
+        Borrow, Borrowed, BorrowsArgument, ByRef, BySlice, ByValue, Delayed, Fallible, Gathered,
+        Held, HeldSlice, Hold, Input, InputSet, LendSlice, LendSliceShared, Lending, Lent,
+        NotDelayed, Owned, ReduceFunction, SharedBorrow, SharedInput, TakeShared, TaskOutput,
+        TaskParam, TaskRefParam, Unreachable,
     };
     pub use crate::range::{FusedRange, FusedStep, Product};
     pub use crate::reduce::{

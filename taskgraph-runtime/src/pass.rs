@@ -220,6 +220,13 @@ pub struct ByValue;
 #[derive(Clone, Copy, Debug)]
 pub struct ByRef;
 
+/// Parameter passing mode of a `#[delayed]` parameter written `&[T]`: as
+/// [`ByRef`], except that a vector of lazy values gathered for it is lent
+/// where its values lie (one run of cells of one call site) instead of
+/// being copied into a `Vec`.
+#[derive(Clone, Copy, Debug)]
+pub struct BySlice;
+
 /// A parameter that borrows its argument: what `f(&x)` in `graph!` needs.
 #[diagnostic::on_unimplemented(
     message = "this parameter takes its argument by value, so the argument is written without `&`",
@@ -228,6 +235,7 @@ pub struct ByRef;
 )]
 pub trait BorrowsArgument {}
 impl BorrowsArgument for ByRef {}
+impl BorrowsArgument for BySlice {}
 
 /// Checks that an argument written `&x` goes to a parameter that borrows.
 #[inline(always)]
@@ -368,6 +376,178 @@ impl ByRef {
         // SAFETY: the loop node holds a use of `v` until it completes, and
         // its iterations run before that.
         Lent(unsafe { cx.slot(v).get() })
+    }
+}
+
+impl BySlice {
+    /// [`ByRef::once`]; a gathered vector is lent ([`Lending`]).
+    #[inline(always)]
+    pub fn once<'c, 'g, B: LendSlice<'c, 'g>>(self, input: B, cx: &'c Cx<'_, 'g>) -> B::Guard {
+        input.lend(cx)
+    }
+    /// [`ByRef::shared_input`].
+    #[inline(always)]
+    pub fn shared_input<I>(self, _: &I) {}
+    /// [`ByRef::shared`]; a gathered vector is lent ([`Lending`]).
+    #[inline(always)]
+    pub fn shared<'c, 'g, B: LendSliceShared<'c, 'g>>(
+        self,
+        input: B,
+        cx: &'c Cx<'_, 'g>,
+    ) -> B::SharedGuard {
+        input.lend_shared(cx)
+    }
+    /// [`ByRef::peek`].
+    #[inline(always)]
+    pub fn peek<'c, 'g, T: Send + Sync>(
+        self,
+        input: Lazy<'g, T>,
+        cx: &'c Cx<'_, 'g>,
+    ) -> Lent<'c, T> {
+        ByRef.peek(input, cx)
+    }
+    /// [`ByRef::last`].
+    #[inline(always)]
+    pub fn last<'g, T: Send + Sync>(self, input: Lazy<'g, T>, cx: &Cx<'_, 'g>) -> Gathered<T> {
+        ByRef.last(input, cx)
+    }
+    /// [`ByRef::take`].
+    #[inline(always)]
+    pub fn take<T>(self, v: T) -> Gathered<T> {
+        Gathered(v)
+    }
+    /// [`ByRef::share`].
+    #[inline(always)]
+    pub fn share<T>(self, v: &T) -> Lent<'_, T> {
+        Lent(v)
+    }
+    /// [`ByRef::outer`].
+    #[inline(always)]
+    pub fn outer<'c, 'g, T: Send + Sync>(self, v: Lazy<'g, T>, cx: &'c Cx<'_, 'g>) -> Lent<'c, T> {
+        ByRef.outer(v, cx)
+    }
+}
+
+/// An argument of a `&[T]` parameter that is the task's only use of it:
+/// borrowed as [`Borrow`] does, a gathered vector lent ([`Lending`]).
+pub trait LendSlice<'c, 'g>: Input<'g> {
+    /// What the parameter borrows through.
+    type Guard;
+    /// Lends the argument.
+    #[doc(hidden)]
+    fn lend(self, cx: &'c Cx<'_, 'g>) -> Self::Guard;
+}
+
+/// An argument of a `&[T]` parameter that other tasks read too: borrowed
+/// as [`SharedBorrow`] does, a gathered vector lent ([`Lending`]).
+#[diagnostic::on_unimplemented(
+    message = "a vector of lazy values that several tasks read must hold `Clone` values to be gathered",
+    label = "this vector is gathered for more than one task",
+    note = "give the elements a `Clone` type, wrap them in `std::sync::Arc`, or gather the vector once"
+)]
+pub trait LendSliceShared<'c, 'g>: Input<'g> {
+    /// What the parameter borrows through.
+    type SharedGuard;
+    /// Lends the argument.
+    #[doc(hidden)]
+    fn lend_shared(self, cx: &'c Cx<'_, 'g>) -> Self::SharedGuard;
+}
+
+impl<'c, 'g, T: Send + Sync + 'c> LendSlice<'c, 'g> for Lazy<'g, T> {
+    type Guard = Borrowed<'c, T>;
+    #[inline]
+    fn lend(self, cx: &'c Cx<'_, 'g>) -> Borrowed<'c, T> {
+        self.borrow(cx)
+    }
+}
+
+impl<'c, 'g, T: Send + Sync + 'c> LendSliceShared<'c, 'g> for Lazy<'g, T> {
+    type SharedGuard = Borrowed<'c, T>;
+    #[inline]
+    fn lend_shared(self, cx: &'c Cx<'_, 'g>) -> Borrowed<'c, T> {
+        self.borrow(cx)
+    }
+}
+
+impl<'c, 'g, T: Send + Sync + 'c> LendSlice<'c, 'g> for LazyVec<'g, T> {
+    type Guard = Lending<'c, T>;
+    #[inline]
+    fn lend(self, cx: &'c Cx<'_, 'g>) -> Lending<'c, T> {
+        match self.pieces() {
+            [p] => Lending {
+                cells: Some((cx.slots::<T>(p.fam, p.start, p.len), true)),
+                owned: Vec::new(),
+            },
+            _ => Lending {
+                cells: None,
+                owned: self.take_once(cx),
+            },
+        }
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<'c, 'g, T: Send + Sync + Clone + 'c> LendSliceShared<'c, 'g> for LazyVec<'g, T> {
+    type SharedGuard = Lending<'c, T>;
+    #[inline]
+    fn lend_shared(self, cx: &'c Cx<'_, 'g>) -> Lending<'c, T> {
+        match self.pieces() {
+            [p] => Lending {
+                cells: Some((cx.slots::<T>(p.fam, p.start, p.len), false)),
+                owned: Vec::new(),
+            },
+            // Values of several call sites do not lie together: gathered.
+            _ => Lending {
+                cells: None,
+                owned: self.take_shared(cx),
+            },
+        }
+    }
+}
+
+/// The values of a vector of lazy values gathered for a `&[T]` parameter:
+/// where they lie in one run of cells, lent there (the guard holds one use
+/// of each, released when it is dropped: the last use drops the value, and
+/// a task that was the values' only use drops them); else gathered into a
+/// `Vec` it owns.
+pub struct Lending<'c, T> {
+    /// The cells lent, and whether the task is their only use.
+    cells: Option<(crate::exec::Slots<'c, T>, bool)>,
+    owned: Vec<T>,
+}
+
+impl<T> Lending<'_, T> {
+    /// The values, for a `&[T]` parameter.
+    #[inline(always)]
+    pub fn arg(&self) -> &[T] {
+        match &self.cells {
+            // SAFETY: the guard holds a use of every value of the run of
+            // cells until it is dropped, and the slice borrows the guard.
+            Some((c, _)) => unsafe { c.values() },
+            None => &self.owned,
+        }
+    }
+}
+
+impl<T> Drop for Lending<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        let Some((c, once)) = &self.cells else {
+            return;
+        };
+        for k in 0..c.len() {
+            let s = c.get(k);
+            if *once {
+                // SAFETY: the task was the value's only use (macro-proven),
+                // held until now; the state is cleared before the drop, so
+                // a panicking `Drop` leaves the rest to the run's teardown.
+                drop(unsafe { s.take_once() });
+            } else {
+                // SAFETY: the guard held one use of each value, released
+                // once, here.
+                unsafe { s.release() };
+            }
+        }
     }
 }
 
@@ -689,6 +869,38 @@ impl<T: Send + Sync> Hold for Lent<'_, T> {
             value: self.0,
             slot: None,
         }
+    }
+}
+
+/// [`Lending`] held by an async task's future (see [`Held`]).
+pub struct HeldSlice<T>(Lending<'static, T>);
+
+// SAFETY: shared borrows of `T: Sync` values, and the release of one use of
+// each (which may drop a `T: Send` value on the thread that drops it).
+unsafe impl<T: Send + Sync> Send for HeldSlice<T> {}
+// SAFETY: as above; `arg` only reads.
+unsafe impl<T: Send + Sync> Sync for HeldSlice<T> {}
+
+impl<T> HeldSlice<T> {
+    /// The values, for a `&[T]` parameter; valid as long as the guard is
+    /// (as [`Held::arg`]).
+    #[inline(always)]
+    pub fn arg<'h>(&self) -> &'h [T] {
+        let v = self.0.arg();
+        // SAFETY: the guard holds its uses (or owns the values, whose `Vec`
+        // does not move with it) until it is dropped, and the future holding
+        // the reference drops before it (see `Held`).
+        unsafe { std::slice::from_raw_parts(v.as_ptr(), v.len()) }
+    }
+}
+
+impl<T: Send + Sync> Hold for Lending<'_, T> {
+    type Held = HeldSlice<T>;
+    #[inline]
+    fn hold(self) -> HeldSlice<T> {
+        // SAFETY: the uses the guard holds move to the `HeldSlice`; the
+        // cells and their states live as long as the run (see `Held`).
+        HeldSlice(unsafe { std::mem::transmute::<Lending<'_, T>, Lending<'static, T>>(self) })
     }
 }
 

@@ -1404,6 +1404,20 @@ impl<'r, T> Slots<'r, T> {
         panics
     }
 
+    /// The range's values, lent where they lie.
+    ///
+    /// # Safety
+    /// Every value of the range is written, and the caller holds a use of
+    /// each for as long as it keeps the slice (so none is moved out or
+    /// dropped meanwhile).
+    #[inline(always)]
+    pub(crate) unsafe fn values(&self) -> &'r [T] {
+        // SAFETY: the range's cells are consecutive `MaybeUninit<T>`s of one
+        // buffer, alive for the run, each initialised (the caller's
+        // contract); other threads only read them while this use is held.
+        unsafe { std::slice::from_raw_parts(self.values as *const T, self.len()) }
+    }
+
     /// Slot `k` of the range.
     #[inline(always)]
     pub(crate) fn get(&self, k: usize) -> Slot<'r, T> {

@@ -311,7 +311,11 @@ impl Topology {
             let own = &rules[m.rules_lo as usize..k];
             m.plain =
                 m.kind == Kind::Tasks && own.len() <= SCAN_RULES && own.iter().all(Rule::masked);
-            if m.plain && own.iter().all(|r| r.lo == 0 && r.hi >= m.len && r.mask == 0) {
+            if m.plain
+                && own
+                    .iter()
+                    .all(|r| r.lo == 0 && r.hi >= m.len && r.mask == 0)
+            {
                 m.uniform_uses = own.iter().map(Rule::uses).sum();
                 m.uniform_tell = own
                     .iter()
