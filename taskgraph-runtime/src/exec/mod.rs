@@ -1065,9 +1065,10 @@ impl<'r, 'g> Run<'r, 'g> {
     #[inline(always)]
     pub(crate) fn complete(&self, p: NodeId, cx: &Cx<'_, 'g>) -> Option<NodeId> {
         let m = &self.topo.meta[p.fam as usize];
-        if !m.plain || self.part.is_some() {
+        if !m.plain {
             return self.complete_general(p, cx);
         }
+        debug_assert!(self.part.is_none(), "a part run's families are not plain");
         // A task family with a few rules, outside a part run: one pass
         // over them finds the covering ones, which give the uses (set before
         // any consumer is told) and, where they tell, the consumers.
@@ -1096,7 +1097,7 @@ impl<'r, 'g> Run<'r, 'g> {
             match r.kind {
                 RuleKind::Strided => {
                     let c = r.c0 + ((p.idx - r.lo) >> r.shift);
-                    self.ready(NodeId::new(r.c_fam, c), 1, cx, &mut next)
+                    self.ready(r, c, 1, cx, &mut next)
                 }
                 _ => self.tell_range(r, 1, cx, &mut next),
             }
@@ -1228,25 +1229,29 @@ impl<'r, 'g> Run<'r, 'g> {
             return;
         }
         match r.kind {
-            RuleKind::Strided => {
-                self.ready(NodeId::new(r.c_fam, r.strided_consumer(p)), count, cx, next)
-            }
+            RuleKind::Strided => self.ready(r, r.strided_consumer(p), count, cx, next),
             RuleKind::Gather | RuleKind::Broadcast => self.tell_range(r, count, cx, next),
         }
     }
 
+    /// Tells consumer `c` of strided rule `r` that `count` of its inputs
+    /// are ready (the rule knows whether its family counts them, and where).
     #[inline(always)]
-    fn ready(&self, c: NodeId, count: u32, cx: &Cx<'_, 'g>, next: &mut Option<NodeId>) {
+    fn ready(&self, r: &Rule, c: u32, count: u32, cx: &Cx<'_, 'g>, next: &mut Option<NodeId>) {
         // AcqRel: Release publishes the producer's output to whoever runs
         // `c`; the thread that takes the counter to zero Acquires every
         // producer's output (a release sequence of RMWs). A node with one
         // input needs no counter: this is its only notification, and the
         // hand-over (this thread, or a deque push and steal) publishes it.
-        if !self.topo.meta[c.fam as usize].single
-            && self.topo.pending(c).fetch_sub(count, Ordering::AcqRel) != count
+        debug_assert_eq!(r.counted, !self.topo.meta[r.c_fam as usize].single);
+        debug_assert_eq!(r.c_base, self.topo.meta[r.c_fam as usize].base);
+        if r.counted
+            && self.topo.pending[(r.c_base + c) as usize].fetch_sub(count, Ordering::AcqRel)
+                != count
         {
             return;
         }
+        let c = NodeId::new(r.c_fam, c);
         match *next {
             None => *next = Some(c),
             Some(n) => self.second_ready(c, n, cx, next),

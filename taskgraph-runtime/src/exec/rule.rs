@@ -29,6 +29,12 @@ pub(crate) struct Rule {
     /// it is implied by another of their inputs, and only counts as a use),
     /// and are not the graph's output (`FINAL`).
     pub(crate) notify: bool,
+    /// Whether the consumers count their inputs (else each has one input,
+    /// and this edge alone makes it ready: `Meta::single`).
+    pub(crate) counted: bool,
+    /// The global number of the consumer family's first node (its
+    /// `Meta::base`; 0 for the graph's output).
+    pub(crate) c_base: u32,
     /// `log2(step)` when a strided rule's step is a power of two, else
     /// `u32::MAX` (then matching divides).
     pub(crate) shift: u32,
@@ -73,6 +79,8 @@ impl Rule {
             c0,
             step,
             notify: c_fam != super::FINAL,
+            counted: true,
+            c_base: 0,
             shift,
             mask,
             group: NO_GROUP,

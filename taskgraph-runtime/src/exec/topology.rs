@@ -113,8 +113,8 @@ pub(crate) struct Meta {
     /// is, with no counter.
     pub(crate) single: bool,
     /// A task family with at most `SCAN_RULES` rules, none of them strided
-    /// by a step that is not a power of two: completing one of its nodes
-    /// scans them (`Run::complete`).
+    /// by a step that is not a power of two, outside a part run: completing
+    /// one of its nodes scans them (`Run::complete`).
     pub(crate) plain: bool,
     /// For a plain family whose every rule covers every node (values read
     /// in loop order, or whole): the uses each node's value gets, else
@@ -281,6 +281,10 @@ impl Topology {
                 RuleKind::Gather,
             ));
         }
+        for r in rules.iter_mut().filter(|r| r.c_fam != FINAL) {
+            let m = &meta[r.c_fam as usize];
+            (r.counted, r.c_base) = (!m.single, m.base);
+        }
         rules.sort_unstable_by_key(|r| (r.p_fam, span_class(r), r.lo));
         // One buffer for both: at most 33 classes per family.
         let mut reach = cache.take_words(rules.len() + 66 * meta.len())?;
@@ -309,8 +313,10 @@ impl Topology {
             }
             m.rules_hi = k as u32;
             let own = &rules[m.rules_lo as usize..k];
-            m.plain =
-                m.kind == Kind::Tasks && own.len() <= SCAN_RULES && own.iter().all(Rule::masked);
+            m.plain = !strict
+                && m.kind == Kind::Tasks
+                && own.len() <= SCAN_RULES
+                && own.iter().all(Rule::masked);
             if m.plain
                 && own
                     .iter()
