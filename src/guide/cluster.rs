@@ -94,9 +94,11 @@
 //!   whole graph (counters and cells, under a nanosecond per node): for
 //!   graphs of many millions of nodes, make blocks large so that they are
 //!   few.
-//!   `Dask::set_block_size` sets the iterations per block; by default each
-//!   loop is cut into about sixteen blocks per thread of the cluster, so dask
-//!   balances them, and workers that join later take later blocks.
+//!   `Dask::set_block_size` sets the iterations per block; by default an
+//!   outermost loop is cut guided (large blocks first, shrinking towards the
+//!   loop's end, so the threads run out of work together and workers that
+//!   join later find small blocks to take), and a loop inside another into
+//!   about sixteen blocks per thread of the cluster.
 //! - **Python.** `Dask::local` and `Dask::connect` use `TASKGRAPH_PYTHON`,
 //!   else `python3`, which must be able to `import distributed`; otherwise
 //!   they fail with an error that says the `pip install` command to run.

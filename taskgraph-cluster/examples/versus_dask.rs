@@ -104,6 +104,31 @@ fn timeline(blocks: &[String], runs: &[taskdag::cluster::JobRun]) {
     }
 }
 
+/// With `VERSUS_DASK_TIMELINE` set: where a run of independent blocks
+/// spent its time, on standard error: from `spawn` to the first block's
+/// start on a worker, from there to the last block's end, and from there
+/// to the result.
+fn spans(sent: std::time::SystemTime, runs: &[taskdag::cluster::JobRun]) {
+    let now = std::time::SystemTime::now();
+    let (Some(first), Some(last)) = (
+        runs.iter().map(|r| r.start).min(),
+        runs.iter().map(|r| r.start + r.duration).max(),
+    ) else {
+        return;
+    };
+    let ms = |a: std::time::SystemTime, b: std::time::SystemTime| {
+        b.duration_since(a).unwrap_or_default().as_secs_f64() * 1e3
+    };
+    eprintln!(
+        "independent blocks: spawn to first start {:.1} ms, first start to last stop {:.1} ms \
+         ({} blocks), last stop to result {:.1} ms",
+        ms(sent, first),
+        ms(first, last),
+        runs.len(),
+        ms(last, now)
+    );
+}
+
 /// The zero-work task of the overhead measurements.
 #[delayed]
 fn bump(x: i64) -> i64 {
@@ -307,9 +332,13 @@ pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
     };
     for _ in 0..rounds {
         tg.independent.push(timed(&mut || {
+            let sent = std::time::SystemTime::now();
             let report = dask.spawn(blocks, independent).wait_report().unwrap();
             assert_eq!(report.value, want);
             tg.block_run.push(mean_run(&report.runs));
+            if std::env::var_os("VERSUS_DASK_TIMELINE").is_some() {
+                spans(sent, &report.runs);
+            }
         }));
     }
     dask.set_block_size(Some(LARGE_BLOCK as u32));
@@ -339,7 +368,20 @@ pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
         tg.tutorial_added.push(timed(&mut || {
             let h = dask.spawn((n, sleep_ms), tutorial);
             dask.add_workers(config.workers).unwrap();
-            assert_eq!(h.wait().unwrap(), tutorial_reference(n));
+            let joined = std::time::SystemTime::now();
+            let report = h.wait_report().unwrap();
+            assert_eq!(report.value, tutorial_reference(n));
+            if std::env::var_os("VERSUS_DASK_TIMELINE").is_some() {
+                if let Some(first) = report.runs.iter().map(|r| r.start).min() {
+                    let at = joined.duration_since(first).unwrap_or_default();
+                    eprintln!(
+                        "{} workers joined at {:.3} s",
+                        config.workers,
+                        at.as_secs_f64()
+                    );
+                }
+                timeline(&report.blocks, &report.runs);
+            }
         }));
         dask.close();
     }

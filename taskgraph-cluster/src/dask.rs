@@ -289,6 +289,16 @@ impl Inner {
         Ok(workers.workers)
     }
 
+    /// The cluster's threads, in all (one question to the scheduler).
+    pub(crate) fn threads(&self) -> Result<usize, ClusterError> {
+        #[derive(serde::Deserialize)]
+        struct Threads {
+            threads: usize,
+        }
+        let t: Threads = self.driver()?.request("threads", json!({}), &[])?.parse()?;
+        Ok(t.threads)
+    }
+
     pub(crate) fn program(&self, path: &Path) -> Result<ProgramRef, ClusterError> {
         let path = path.canonicalize().map_err(|e| ClusterError::Dask {
             message: format!("cannot read the program {}: {e}", path.display()),
@@ -322,6 +332,7 @@ impl Inner {
                     "deps": job.deps,
                     "files": job.files,
                     "serve": job.served,
+                    "weight": job.weight,
                 })
             })
             .collect();

@@ -18,8 +18,9 @@ Requests (answer fields after the arrow):
   connect {address}                     -> the same
   program {path}                        -> {hash, name, bytes}
   workers {}                            -> {workers: [{address, pid, name, threads}]}
+  threads {}                            -> {threads: the workers' threads, in all}
   add_workers {n}                       -> {workers: the ones that joined}
-  submit {sub, jobs: [{key, group, hash, name, args, env, deps, files, serve}], outputs, header}
+  submit {sub, jobs: [{key, group, hash, name, args, env, deps, files, serve, weight}], outputs, header}
          + one blob per job, its input, then with header the served jobs' header
                                         -> {keys: each job's dask key, as text}
   cancel {sub}                          -> {}
@@ -28,6 +29,10 @@ Requests (answer fields after the arrow):
 Events:
 
   run {sub, job, worker, pid, start, stop, ok, exe}   a job's program exited
+                                                      (workers report runs in
+                                                      batches, at most one per
+                                                      20 ms: a run may come
+                                                      after its job's result)
   done {sub, ok: true} + one blob per output          the submission succeeded
   done {sub, ok: false, error: {kind: "job", key, job, code}} + stderr blob
   done {sub, ok: false, error: {kind: "dask", message}}
@@ -273,7 +278,7 @@ class Runner:
         return status, body
 
 
-def serve_job(worker, spec, path, env, deps):
+def serve_job(worker, spec, path, deps):
     """Run one block on an idle long-lived runner of its program (or a new one)."""
     from distributed.worker import thread_state
 
@@ -283,6 +288,9 @@ def serve_job(worker, spec, path, env, deps):
         every = worker.__dict__.setdefault("_taskgraph_runners", set())
         runner = idle.pop() if idle else None
         if runner is None:
+            env = dict(os.environ)
+            env.update(spec["env"])
+            env["TASKGRAPH_PROGRAM_HASH"] = spec["hash"]
             runner = Runner(path, env, worker.local_directory)
             every.add(runner)
     key = getattr(thread_state, "key", None)
@@ -326,21 +334,56 @@ def serve_job(worker, spec, path, env, deps):
     return body
 
 
+# Runs that end within this many seconds of a worker's last report go
+# together in its next one.
+RUN_BATCH_SECONDS = 0.02
+
+
 def log_run(worker, spec, path, start, stop, ok):
-    """Tell the driver, through dask's event log, that a job ran."""
-    worker.log_event(
-        spec["topic"],
-        {
-            "sub": spec["sub"],
-            "job": spec["job"],
-            "worker": worker.address,
-            "pid": os.getpid(),
-            "start": start,
-            "stop": stop,
-            "ok": ok,
-            "exe": path,
-        },
-    )
+    """Tell the driver, through dask's event log, that a job ran.
+
+    A worker reports at once when it has not reported for
+    RUN_BATCH_SECONDS, else gathers the runs until then and reports them
+    in one event: each event is a message for the worker, the scheduler and
+    the client, and one per job made short jobs' results wait behind them.
+    """
+    record = {
+        "sub": spec["sub"],
+        "job": spec["job"],
+        "worker": worker.address,
+        "pid": os.getpid(),
+        "start": start,
+        "stop": stop,
+        "ok": ok,
+        "exe": path,
+    }
+    topic = spec["topic"]
+    lock = worker.__dict__.setdefault("_taskgraph_log_lock", threading.Lock())
+    with lock:
+        logs = worker.__dict__.setdefault("_taskgraph_logs", {})
+        state = logs.setdefault(topic, {"runs": [], "last": 0.0, "armed": False})
+        state["runs"].append(record)
+        if state["armed"]:
+            return
+        wait = state["last"] + RUN_BATCH_SECONDS - time.monotonic()
+        if wait > 0:
+            state["armed"] = True
+            timer = threading.Timer(wait, flush_runs, (worker, topic))
+            timer.daemon = True
+            timer.start()
+            return
+    flush_runs(worker, topic)
+
+
+def flush_runs(worker, topic):
+    """Report the runs `log_run` gathered for `topic` in one event."""
+    with worker.__dict__["_taskgraph_log_lock"]:
+        state = worker.__dict__["_taskgraph_logs"][topic]
+        runs, state["runs"] = state["runs"], []
+        state["armed"] = False
+        state["last"] = time.monotonic()
+    if runs:
+        worker.log_event(topic, {"runs": runs})
 
 
 def run_job(spec, *deps):
@@ -355,10 +398,7 @@ def run_job(spec, *deps):
             f"installed on worker {worker.address}"
         )
     if spec.get("serve"):
-        env = dict(os.environ)
-        env.update(spec["env"])
-        env["TASKGRAPH_PROGRAM_HASH"] = spec["hash"]
-        return serve_job(worker, spec, path, env, deps)
+        return serve_job(worker, spec, path, deps)
     env = dict(os.environ)
     env.update(spec["env"])
     # The program tells by this that it runs the file it was sent as.
@@ -449,6 +489,14 @@ class Out:
                 self.stream.write(b)
             self.stream.flush()
 
+    def send_many(self, msgs):
+        """Sends messages without blobs, in one write."""
+        lines = b"".join(json.dumps(m, separators=(",", ":")).encode() + b"\n" for m in msgs)
+        if lines:
+            with self.lock:
+                self.stream.write(lines)
+                self.stream.flush()
+
 
 def scheduler_workers(client):
     try:
@@ -503,6 +551,28 @@ def build_task(key, spec, dep_keys):
     return Task(key, RUN_JOB, DataNode(None, spec), *[TaskRef(k) for k in dep_keys])
 
 
+def chain_lengths(deps, weights):
+    """For each job (whose `deps` are earlier jobs), the largest total weight
+    of a chain of jobs from it to one nothing depends on, itself included."""
+    length = list(weights)
+    for i in range(len(deps) - 1, -1, -1):
+        for d in deps[i]:
+            if length[d] < weights[d] + length[i]:
+                length[d] = weights[d] + length[i]
+    return length
+
+
+class Priority:
+    """dask's `priority` annotation of a graph's tasks: higher runs first.
+    Keys it does not know (the graph's header) get 0."""
+
+    def __init__(self, by_key):
+        self.by_key = by_key
+
+    def __call__(self, key):
+        return self.by_key.get(key, 0)
+
+
 class Submission:
     def __init__(self, sub, njobs, futures, outputs):
         self.sub = sub
@@ -545,6 +615,11 @@ class Driver:
         # to three seconds, and the cluster starts about twice as fast. They
         # inherit this process's environment, as spawned ones do.
         dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"})
+        # A worker is sent no more blocks than it has threads (dask's default
+        # of 1.1 sends a third to a worker of two threads, where it waits
+        # behind the other two while another worker may be idle: with blocks
+        # of seconds, a large one started a second late).
+        dask.config.set({"distributed.scheduler.worker-saturation": 1.0})
         self.cluster = LocalCluster(
             n_workers=int(msg["workers"]),
             threads_per_worker=self.threads,
@@ -576,6 +651,10 @@ class Driver:
 
     def workers(self, msg, blobs):
         return {"workers": worker_list(self.client)}
+
+    def threads(self, msg, blobs):
+        """The cluster's threads, from the scheduler alone (no worker is asked)."""
+        return {"threads": sum(int(w.get("nthreads") or 0) for w in scheduler_workers(self.client).values())}
 
     def add_workers(self, msg, blobs):
         n = int(msg["n"])
@@ -678,7 +757,18 @@ class Driver:
             self.subs[sub] = state
         if not jobs:
             state.seen_all.set()
-        futures = self.client.get(dsk, [keys[i] for i in wanted], sync=False)
+        import dask
+
+        # dask orders ready tasks to save memory, not to finish sooner: a
+        # leaf block that joins a tree near its top can wait behind the
+        # other leaves and then leave a chain of blocks on one thread while
+        # the others idle. Each job's priority is the heaviest chain of jobs
+        # from it to the end of the graph (a block weighs its node count),
+        # so the longest remaining path goes first; ties keep dask's order.
+        priorities = chain_lengths([j["deps"] for j in jobs], [j.get("weight", 1) for j in jobs])
+        by_key = {keys[i]: p for i, p in enumerate(priorities)}
+        with dask.annotate(priority=Priority(by_key)):
+            futures = self.client.get(dsk, [keys[i] for i in wanted], sync=False)
         state.futures = dict(zip(wanted, futures))
         self.out.send({"re": msg["id"], "ok": True, "keys": [str(k) for k in keys]})
 
@@ -692,8 +782,8 @@ class Driver:
                 if future.status == "cancelled":
                     raise RuntimeError("the submission's tasks were cancelled")
             values = self.client.gather([state.futures[i] for i in outputs])
-            # Run events travel scheduler -> client on the same stream as the
-            # results, ahead of them; wait briefly for stragglers anyway.
+            # Workers report runs in batches, up to RUN_BATCH_SECONDS after
+            # the run, so the last reports may come after the results.
             state.seen_all.wait(5)
             self.out.send({"ev": "done", "sub": sub, "ok": True}, values)
         except Exception as e:  # noqa: BLE001 - every failure goes to Rust
@@ -731,13 +821,15 @@ class Driver:
 
     def on_event(self, event):
         _, msg = event
+        runs = msg.get("runs", ())
         with self.lock:
-            state = self.subs.get(msg.get("sub"))
-            if state is not None and msg.get("ok"):
-                state.seen.add(msg["job"])
-                if len(state.seen) == state.njobs:
-                    state.seen_all.set()
-        self.out.send({"ev": "run", **msg})
+            for run in runs:
+                state = self.subs.get(run.get("sub"))
+                if state is not None and run.get("ok"):
+                    state.seen.add(run["job"])
+                    if len(state.seen) == state.njobs:
+                        state.seen_all.set()
+        self.out.send_many([{"ev": "run", **run} for run in runs])
 
     # -- end ----------------------------------------------------------------
 
@@ -769,6 +861,7 @@ OPS = {
     "start_local": Driver.start_local,
     "connect": Driver.connect,
     "workers": Driver.workers,
+    "threads": Driver.threads,
     "add_workers": Driver.add_workers,
     "program": Driver.program,
     "submit": Driver.submit,

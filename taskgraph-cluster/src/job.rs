@@ -69,6 +69,9 @@ pub struct Job {
     /// Whether a long-lived block runner of the program runs it (graphs'
     /// blocks, `graph/worker.rs`) instead of a process of its own.
     pub(crate) served: bool,
+    /// Its share of the graph's work, in the scheduler's priorities (a
+    /// block: its node count); 1 unless set.
+    pub(crate) weight: u64,
 }
 
 impl Job {
@@ -83,6 +86,7 @@ impl Job {
             input: Vec::new(),
             files: false,
             served: false,
+            weight: 1,
         }
     }
 
@@ -90,6 +94,14 @@ impl Job {
     /// block, see `graph/worker.rs`).
     pub(crate) fn served(mut self) -> Job {
         self.served = true;
+        self
+    }
+
+    /// Sets its share of the graph's work (at least 1): a job's dask
+    /// priority is the largest total weight on a chain of jobs from it to
+    /// the graph's end, so the longest remaining path runs first.
+    pub(crate) fn weight(mut self, weight: u64) -> Job {
+        self.weight = weight.max(1);
         self
     }
 

@@ -9,9 +9,11 @@
 //! 2. A `tree_reduce` node whose inputs are all in one block joins it: the
 //!    subtree over a block's elements is reduced inside the block.
 //! 3. Otherwise it starts (or joins) the block of its loop, its outer loop
-//!    indices and its chunk of the innermost one: iterations
-//!    `k * size .. (k + 1) * size` of a loop, for each iteration of the
-//!    loops around it, shared by all the call sites of the loop's body
+//!    indices and its chunk of the innermost one ([`Sizing::chunks`]: a
+//!    power of two of iterations, equal chunks or, by default for an
+//!    outermost loop, guided ones that shrink towards the loop's end), for
+//!    each iteration of the loops around it, shared by all the call sites
+//!    of the loop's body
 //!    (`dec(i)`, which reads nothing of its iteration, goes with `inc(i)`);
 //!    the `tree_reduce` nodes left over go to one block per call site (and
 //!    outer iteration), or with a set block size to subtrees of
@@ -55,26 +57,73 @@ pub(crate) struct Cut {
 /// How blocks are sized.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Sizing {
-    /// Iterations of a loop per block; 0: chosen per loop so that it has
-    /// about `target` blocks.
+    /// Iterations of a loop per block; 0: chosen per loop from the
+    /// cluster's `threads` (see [`Sizing::chunks`]).
     pub(crate) block_size: u32,
-    /// Blocks per loop when the size is chosen: sixteen per thread of the
-    /// cluster ([`BLOCKS_PER_THREAD`](super::BLOCKS_PER_THREAD)).
-    pub(crate) target: u32,
+    /// Threads of the cluster when the graph is cut.
+    pub(crate) threads: u32,
+}
+
+/// How a loop's iterations are cut into chunks, one block each.
+#[derive(Debug, Clone)]
+enum Chunks {
+    /// `size` iterations each.
+    Even(u32),
+    /// Guided: the first iteration of each chunk, increasing.
+    Starts(Vec<u32>),
+}
+
+impl Chunks {
+    /// The chunk of `iteration`.
+    fn of(&self, iteration: u32) -> u64 {
+        match self {
+            Chunks::Even(size) => u64::from(iteration / size),
+            Chunks::Starts(starts) => starts
+                .partition_point(|&s| s <= iteration)
+                .saturating_sub(1) as u64,
+        }
+    }
 }
 
 impl Sizing {
-    /// Iterations per block for a loop of `extent` iterations: a power of
-    /// two, so that a `tree_reduce` over the loop's elements pairs within
-    /// blocks.
-    fn chunk(self, extent: u32) -> u32 {
+    /// The chunks of a loop of `extent` iterations, each a power of two
+    /// of iterations starting at a multiple of its size, so that a
+    /// `tree_reduce` over the loop's elements pairs within chunks.
+    ///
+    /// With a set block size, all chunks have it. Otherwise a loop inside
+    /// another gets chunks of equal size, about
+    /// [`BLOCKS_PER_THREAD`](super::BLOCKS_PER_THREAD) per thread of the
+    /// cluster, and an outermost loop a *guided* cut (as OpenMP's `guided`
+    /// schedule): each chunk about a `2 × threads`-th of the iterations
+    /// still left, so the first ones are large and they shrink towards the
+    /// loop's end, down to that equal size: the last round of blocks is
+    /// short, so the threads run out of work together, and workers that
+    /// join late find small blocks to take.
+    fn chunks(self, extent: u32, outermost: bool) -> Chunks {
         if self.block_size > 0 {
-            return self.block_size;
+            return Chunks::Even(self.block_size);
         }
-        extent
-            .div_ceil(self.target.max(1))
-            .max(1)
-            .next_power_of_two()
+        let threads = self.threads.max(1);
+        let target = super::BLOCKS_PER_THREAD as u32 * threads;
+        if !outermost {
+            return Chunks::Even(extent.div_ceil(target).max(1).next_power_of_two());
+        }
+        let floor = |n: u32| 1u32 << n.max(1).ilog2();
+        let smallest = floor(extent / target);
+        let mut starts = Vec::new();
+        let mut lo = 0u32;
+        while lo < extent {
+            let left = extent - lo;
+            let mut size = floor((left / (2 * threads)).max(smallest));
+            // Sizes never grow and are powers of two, so `lo` is a
+            // multiple of the last one; this only halves the first.
+            while lo % size != 0 {
+                size /= 2;
+            }
+            starts.push(lo);
+            lo = lo.saturating_add(size);
+        }
+        Chunks::Starts(starts)
     }
 }
 
@@ -171,12 +220,32 @@ pub(crate) fn cut(inst: &Instance, sizing: Sizing) -> Cut {
             *e = (*e).max(extent[f]);
         }
     }
-    // One chunk size per loop, so its call sites' chunks line up.
+    // One cut per loop, so its call sites' chunks line up: a family's
+    // chunks are its loop's (or its own, for a family that is a loop of
+    // its own call site alone).
     for f in 0..nf {
         if let Some(l) = loops[f] {
             extent[f] = loop_extent[&l];
         }
     }
+    let depth: Vec<usize> = (0..nf)
+        .map(|f| {
+            indices
+                .get(base[f])
+                .filter(|_| base[f] < base[f + 1])
+                .map_or(0, Vec::len)
+        })
+        .collect();
+    let mut loop_chunks: HashMap<u32, Chunks> = HashMap::new();
+    let chunks: Vec<Chunks> = (0..nf)
+        .map(|f| {
+            let make = || sizing.chunks(extent[f], depth[f] == 1);
+            match loops[f] {
+                Some(l) => loop_chunks.entry(l).or_insert_with(make).clone(),
+                None => make(),
+            }
+        })
+        .collect();
 
     // Kahn's order; each node's block as it comes.
     let mut block = vec![u32::MAX; total];
@@ -237,7 +306,7 @@ pub(crate) fn cut(inst: &Instance, sizing: Sizing) -> Cut {
                         Some((&last, outer)) => Key {
                             fam: loops[f as usize].map_or(f, |l| nf as u32 + l),
                             outer: outer.to_vec(),
-                            chunk: u64::from(last / sizing.chunk(extent[f as usize])),
+                            chunk: chunks[f as usize].of(last),
                         },
                     }
                 };
@@ -549,5 +618,106 @@ fn name_blocks(
             name = format!("{label}[{range}#{count}]");
         }
         b.name = name;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Chunks, Sizing};
+
+    /// The chunks' sizes, from their starts.
+    fn sizes(extent: u32, starts: &[u32]) -> Vec<u32> {
+        starts
+            .iter()
+            .zip(starts.iter().skip(1).chain([&extent]))
+            .map(|(lo, hi)| hi - lo)
+            .collect()
+    }
+
+    #[test]
+    fn an_outermost_loop_is_cut_guided() {
+        let sizing = Sizing {
+            block_size: 0,
+            threads: 4,
+        };
+        let Chunks::Starts(starts) = sizing.chunks(100, true) else {
+            panic!("an outermost loop of 100 iterations is cut guided")
+        };
+        let got = sizes(100, &starts);
+        // About an eighth (2 x 4 threads) of what is left, as a power of
+        // two, down to one iteration at the end.
+        assert_eq!(
+            got,
+            [
+                8, 8, 8, 8, 8, 4, 4, 4, 4, 4, 4, 4, 4, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1,
+                1, 1, 1, 1, 1, 1
+            ]
+        );
+        for (lo, size) in starts.iter().zip(&got) {
+            assert!(size.is_power_of_two() && lo % size == 0, "{lo} {size}");
+        }
+        // Each iteration's chunk is the one whose range holds it.
+        let chunks = Chunks::Starts(starts.clone());
+        for i in 0..100 {
+            let k = chunks.of(i) as usize;
+            assert!(
+                starts[k] <= i && starts.get(k + 1).is_none_or(|&s| i < s),
+                "{i}"
+            );
+        }
+    }
+
+    #[test]
+    fn guided_chunks_cover_any_extent_aligned_and_never_grow() {
+        for threads in [1, 2, 3, 4, 8, 64] {
+            let sizing = Sizing {
+                block_size: 0,
+                threads,
+            };
+            for extent in (1..300).chain([1000, 4097, 1 << 20, u32::MAX / 2]) {
+                let Chunks::Starts(starts) = sizing.chunks(extent, true) else {
+                    panic!()
+                };
+                assert_eq!(starts[0], 0);
+                let got = sizes(extent, &starts);
+                let last = got.len() - 1;
+                for (k, (&lo, &size)) in starts.iter().zip(&got).enumerate() {
+                    // The last chunk may be cut short by the loop's end.
+                    let full = if k == last {
+                        size.next_power_of_two()
+                    } else {
+                        size
+                    };
+                    assert!(
+                        full.is_power_of_two() && lo % full == 0,
+                        "{extent} {threads}: {got:?}"
+                    );
+                    assert!(k == 0 || size <= got[k - 1], "{extent} {threads}: {got:?}");
+                }
+                // Never smaller than the equal cut's size, rounded down.
+                let smallest = 1 << (extent / (16 * threads)).max(1).ilog2();
+                assert!(
+                    got[..last].iter().all(|&s| s >= smallest),
+                    "{extent}: {got:?}"
+                );
+                assert!(starts.len() as u64 <= u64::from(extent));
+            }
+        }
+    }
+
+    #[test]
+    fn inner_loops_and_set_sizes_are_cut_evenly() {
+        let chosen = Sizing {
+            block_size: 0,
+            threads: 4,
+        };
+        // 16 blocks per thread: 64 of a loop of 256 inside another.
+        assert!(matches!(chosen.chunks(256, false), Chunks::Even(4)));
+        let set = Sizing {
+            block_size: 3,
+            threads: 4,
+        };
+        assert!(matches!(set.chunks(100, true), Chunks::Even(3)));
+        assert_eq!(Chunks::Even(3).of(7), 2);
     }
 }

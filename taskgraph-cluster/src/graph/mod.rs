@@ -55,9 +55,11 @@ pub(crate) const RUNNER_FDS: &str = "TASKGRAPH_RUNNER_FDS";
 /// The marker before a block's error report on its standard error.
 pub(crate) const ERROR_MARK: &str = "@taskgraph-block-error@ ";
 
-/// How many blocks per thread of the cluster a loop is cut into by default:
-/// enough that equal blocks end about together on any number of threads,
-/// and that workers added mid-run find blocks to take.
+/// How many blocks per thread of the cluster a loop inside another loop is
+/// cut into by default (an outermost loop is cut guided, down to blocks of
+/// this size: `cut::Sizing::chunks`): enough that equal blocks end about
+/// together on any number of threads, and that workers added mid-run find
+/// blocks to take.
 const BLOCKS_PER_THREAD: usize = 16;
 
 /// The numbers this process gives the graphs it sends.
@@ -453,11 +455,16 @@ impl Dask {
     }
 
     /// Sets how many iterations of a loop go into one block: `None` (the
-    /// default) chooses per loop, about sixteen blocks per thread of the
-    /// cluster when the graph is sent (a power of two, so a `tree_reduce`
-    /// over the loop pairs inside blocks): several per thread, so that dask
-    /// balances them over the threads, and workers that join while the
-    /// graph runs take later blocks.
+    /// default) chooses from the cluster's threads when the graph is sent,
+    /// in powers of two (so a `tree_reduce` over the loop pairs inside
+    /// blocks). An outermost loop is cut *guided*, as OpenMP's schedule of
+    /// that name: each block about a `2 × threads`-th of the iterations
+    /// still left, so blocks shrink towards the loop's end and the threads
+    /// run out of work together, and workers that join while the graph runs
+    /// find small blocks to take; a loop inside another gets equal blocks,
+    /// about sixteen per thread. Larger blocks go first (each block's dask
+    /// priority is the most work on a chain of blocks from it to the
+    /// graph's end).
     ///
     /// A block is one dask task and a round trip to a block runner on a
     /// worker, a millisecond or more; make each carry enough work (≥ 10 ms)
@@ -659,16 +666,10 @@ impl Sender {
         }
         let program = self.dask.this_program().map_err(cluster)?;
         let ticket = &self.ticket;
-        let threads: usize = self
-            .dask
-            .workers()
-            .map_err(cluster)?
-            .iter()
-            .map(|w| w.threads)
-            .sum();
+        let threads = self.dask.threads().map_err(cluster)?;
         let sizing = cut::Sizing {
             block_size: self.dask.block_size.load(Ordering::Relaxed),
-            target: (BLOCKS_PER_THREAD * threads.max(1)) as u32,
+            threads: threads.max(1) as u32,
         };
         let cut = cut::cut(inst, sizing);
         let shape = shape(inst);
@@ -702,6 +703,7 @@ impl Sender {
                 Job::new(b.name.clone(), &program)
                     .env(BLOCK, ticket.id.to_string())
                     .served()
+                    .weight(b.run.iter().map(|r| u64::from(r.hi - r.lo)).sum())
                     .deps(b.deps.iter().map(|(d, _)| *d))
                     .input(input),
             );
