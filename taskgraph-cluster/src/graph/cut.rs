@@ -117,7 +117,7 @@ impl Sizing {
             let mut size = floor((left / (2 * threads)).max(smallest));
             // Sizes never grow and are powers of two, so `lo` is a
             // multiple of the last one; this only halves the first.
-            while lo % size != 0 {
+            while !lo.is_multiple_of(size) {
                 size /= 2;
             }
             starts.push(lo);
@@ -654,7 +654,10 @@ mod tests {
             ]
         );
         for (lo, size) in starts.iter().zip(&got) {
-            assert!(size.is_power_of_two() && lo % size == 0, "{lo} {size}");
+            assert!(
+                size.is_power_of_two() && lo.is_multiple_of(*size),
+                "{lo} {size}"
+            );
         }
         // Each iteration's chunk is the one whose range holds it.
         let chunks = Chunks::Starts(starts.clone());
@@ -689,7 +692,7 @@ mod tests {
                         size
                     };
                     assert!(
-                        full.is_power_of_two() && lo % full == 0,
+                        full.is_power_of_two() && lo.is_multiple_of(full),
                         "{extent} {threads}: {got:?}"
                     );
                     assert!(k == 0 || size <= got[k - 1], "{extent} {threads}: {got:?}");
