@@ -122,11 +122,16 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
 
     /// Attaches the task's body (the generated call of the `#[delayed]`
     /// function) for the run.
+    ///
+    /// The body is a function pointer (the generated closure captures
+    /// nothing), so that every call site of the same types shares one
+    /// [`Bound`] and its run: a release build compiles the node-by-node
+    /// machinery once per family type, not once per call site.
     #[inline(always)]
-    pub fn bind<F>(&self, body: F) -> Bound<'_, 'g, A, I, L, T, Plain<F>>
-    where
-        F: Fn(A, I, &Cx<'_, 'g>) -> T + Sync,
-    {
+    pub fn bind(
+        &self,
+        body: BodyFn<'g, A, I, T>,
+    ) -> Bound<'_, 'g, A, I, L, T, Plain<BodyFn<'g, A, I, T>>> {
         Bound {
             fam: self,
             body: Plain(body),
@@ -136,16 +141,21 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
     /// Attaches the body of a task called with `?`: its `Err` fails the
     /// run with this task.
     #[inline(always)]
-    pub fn try_bind<F>(&self, body: F) -> Bound<'_, 'g, A, I, L, T, Try<F>>
-    where
-        F: Fn(A, I, &Cx<'_, 'g>) -> Result<T, TaskError> + Sync,
-    {
+    pub fn try_bind(
+        &self,
+        body: BodyFn<'g, A, I, Result<T, TaskError>>,
+    ) -> Bound<'_, 'g, A, I, L, T, Try<BodyFn<'g, A, I, Result<T, TaskError>>>> {
         Bound {
             fam: self,
             body: Try(body),
         }
     }
 }
+
+/// A task's body as [`Family::bind`] takes it: the generated call of the
+/// `#[delayed]` function, given the node's plain arguments, its inputs and
+/// the run.
+pub type BodyFn<'g, A, I, T> = for<'a, 'r> fn(A, I, &'a Cx<'r, 'g>) -> T;
 
 /// A task body as the run calls it: its outcome is a value.
 pub trait Body<'g, A, I, T>: Sync {
@@ -267,8 +277,7 @@ where
 }
 
 // What a bound family does apart from running its body: generic over the
-// family's types only, not over the body (each call site's own closure), so
-// call sites of the same types share one copy.
+// family's types only, so its families of any body share one copy.
 impl<'g, A, I, L, T> Family<'g, A, I, L, T>
 where
     A: Send,
@@ -554,26 +563,20 @@ impl SyncTask {
     }
     /// [`Family::bind`].
     #[inline(always)]
-    pub fn bind<'f, 'g, A, I: InputSet<'g>, L: LoopIndex, T, F>(
+    pub fn bind<'f, 'g, A, I: InputSet<'g>, L: LoopIndex, T>(
         self,
         fam: &'f Family<'g, A, I, L, T>,
-        body: F,
-    ) -> Bound<'f, 'g, A, I, L, T, Plain<F>>
-    where
-        F: Fn(A, I, &Cx<'_, 'g>) -> T + Sync,
-    {
+        body: BodyFn<'g, A, I, T>,
+    ) -> Bound<'f, 'g, A, I, L, T, Plain<BodyFn<'g, A, I, T>>> {
         fam.bind(body)
     }
     /// [`Family::try_bind`].
     #[inline(always)]
-    pub fn try_bind<'f, 'g, A, I: InputSet<'g>, L: LoopIndex, T, F>(
+    pub fn try_bind<'f, 'g, A, I: InputSet<'g>, L: LoopIndex, T>(
         self,
         fam: &'f Family<'g, A, I, L, T>,
-        body: F,
-    ) -> Bound<'f, 'g, A, I, L, T, Try<F>>
-    where
-        F: Fn(A, I, &Cx<'_, 'g>) -> Result<T, TaskError> + Sync,
-    {
+        body: BodyFn<'g, A, I, Result<T, TaskError>>,
+    ) -> Bound<'f, 'g, A, I, L, T, Try<BodyFn<'g, A, I, Result<T, TaskError>>>> {
         fam.try_bind(body)
     }
     /// A borrow guard, kept as it is (it lives for the call).

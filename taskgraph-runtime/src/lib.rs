@@ -107,8 +107,8 @@ pub mod __private {
     pub use crate::exec::future::Header as AsyncHeader;
     pub use crate::exec::{Block, Cx, ErasedFamily, Kind, Ran, RunList};
     pub use crate::family::{
-        AsyncBody, AsyncBound, AsyncPlain, AsyncTask, AsyncTry, Body, Bound, Family, Finish,
-        Infallible, Keep, Lift, Plain, StandIn, SyncTask, Then, Try,
+        AsyncBody, AsyncBound, AsyncPlain, AsyncTask, AsyncTry, Body, BodyFn, Bound, Family,
+        Finish, Infallible, Keep, Lift, Plain, StandIn, SyncTask, Then, Try,
     };
     pub use crate::graph::{
         captures, codec_probe, placeholder, Captures, CodecProbe, GraphFn, NoCodec,

@@ -1427,9 +1427,13 @@ impl Ctx<'_> {
             true => call,
             false => quote!({ #(#modes)* #call }),
         };
+        // The kind is named inside the body: a body captures nothing (it is
+        // a function pointer, `BodyFn`).
         quote_spanned! {f.span=>
-            let #kind = #kind_of;
-            let #bound = #kind.#bind(&#name, |(#(#plain,)*), (#(#lazy,)*), #cx_at| #body);
+            let #bound = #kind_of.#bind(&#name, |(#(#plain,)*), (#(#lazy,)*), #cx_at| {
+                let #kind = #kind_of;
+                #body
+            });
         }
     }
 }
