@@ -753,15 +753,30 @@ where
     /// Hands `v`, the result of the block below `parent`, up the tree: to the
     /// join waiting for it, combining when both halves are there. Returns the
     /// root's value if this ended the loop.
-    fn deliver(&self, mut parent: u32, mut v: R, cx: &Cx<'_, 'g>) -> Option<R> {
-        loop {
-            if parent == ROOT {
-                return Some(v);
-            }
-            let (a, b, (lv, lp), up) = self.joins.arrive(parent, v)?;
-            v = (self.combine)(a, b, lv, lp, cx);
-            parent = up;
+    fn deliver(&self, parent: u32, v: R, cx: &Cx<'_, 'g>) -> Option<R> {
+        deliver(&self.joins, parent, v, &|a, b, lv, lp| {
+            (self.combine)(a, b, lv, lp, cx)
+        })
+    }
+}
+
+/// [`Reduce::deliver`], generic over the value's type only (the combine is
+/// called through a pointer): once per block, so each loop need not have a
+/// copy of its own.
+#[inline(never)]
+fn deliver<R>(
+    joins: &Joins<R>,
+    mut parent: u32,
+    mut v: R,
+    combine: &dyn Fn(R, R, u32, u32) -> R,
+) -> Option<R> {
+    loop {
+        if parent == ROOT {
+            return Some(v);
         }
+        let (a, b, (lv, lp), up) = joins.arrive(parent, v)?;
+        v = combine(a, b, lv, lp);
+        parent = up;
     }
 }
 

@@ -157,10 +157,13 @@ impl<R> Acc<R> {
         Ok(())
     }
 
-    /// Merges what is left, top down: the block's result.
+    /// Merges what is left, top down: the block's result. Once per block,
+    /// so `merge` is called through a pointer, and a loop's code need not
+    /// have a copy of this of its own.
+    #[inline(never)]
     pub(crate) fn finish(
         mut self,
-        merge: &impl Fn(R, R, u32, u32) -> Result<R, Stopped>,
+        merge: &dyn Fn(R, R, u32, u32) -> Result<R, Stopped>,
     ) -> Result<Option<R>, Stopped> {
         let Some((mut v, _, _)) = self.pop() else {
             return Ok(None);
