@@ -128,10 +128,7 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
     /// [`Bound`] and its run: a release build compiles the node-by-node
     /// machinery once per family type, not once per call site.
     #[inline(always)]
-    pub fn bind(
-        &self,
-        body: BodyFn<'g, A, I, T>,
-    ) -> Bound<'_, 'g, A, I, L, T, Plain<BodyFn<'g, A, I, T>>> {
+    pub fn bind(&self, body: BodyFn<'g, A, I, T>) -> PlainBound<'_, 'g, A, I, L, T> {
         Bound {
             fam: self,
             body: Plain(body),
@@ -144,7 +141,7 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
     pub fn try_bind(
         &self,
         body: BodyFn<'g, A, I, Result<T, TaskError>>,
-    ) -> Bound<'_, 'g, A, I, L, T, Try<BodyFn<'g, A, I, Result<T, TaskError>>>> {
+    ) -> TryBound<'_, 'g, A, I, L, T> {
         Bound {
             fam: self,
             body: Try(body),
@@ -156,6 +153,15 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
 /// `#[delayed]` function, given the node's plain arguments, its inputs and
 /// the run.
 pub type BodyFn<'g, A, I, T> = for<'a, 'r> fn(A, I, &'a Cx<'r, 'g>) -> T;
+
+/// A family bound to the body of a task that cannot fail but by panicking
+/// ([`Family::bind`]).
+pub type PlainBound<'f, 'g, A, I, L, T> = Bound<'f, 'g, A, I, L, T, Plain<BodyFn<'g, A, I, T>>>;
+
+/// A family bound to the body of a task called with `?`
+/// ([`Family::try_bind`]).
+pub type TryBound<'f, 'g, A, I, L, T> =
+    Bound<'f, 'g, A, I, L, T, Try<BodyFn<'g, A, I, Result<T, TaskError>>>>;
 
 /// A task body as the run calls it: its outcome is a value.
 pub trait Body<'g, A, I, T>: Sync {
@@ -567,7 +573,7 @@ impl SyncTask {
         self,
         fam: &'f Family<'g, A, I, L, T>,
         body: BodyFn<'g, A, I, T>,
-    ) -> Bound<'f, 'g, A, I, L, T, Plain<BodyFn<'g, A, I, T>>> {
+    ) -> PlainBound<'f, 'g, A, I, L, T> {
         fam.bind(body)
     }
     /// [`Family::try_bind`].
@@ -576,7 +582,7 @@ impl SyncTask {
         self,
         fam: &'f Family<'g, A, I, L, T>,
         body: BodyFn<'g, A, I, Result<T, TaskError>>,
-    ) -> Bound<'f, 'g, A, I, L, T, Try<BodyFn<'g, A, I, Result<T, TaskError>>>> {
+    ) -> TryBound<'f, 'g, A, I, L, T> {
         fam.try_bind(body)
     }
     /// A borrow guard, kept as it is (it lives for the call).
