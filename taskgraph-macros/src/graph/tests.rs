@@ -37,6 +37,16 @@ fn tutorial_loop() {
     }));
 }
 
+/// A body that lifts a `?` and holds a borrow guard names its task's kind
+/// inside itself: bodies capture nothing (they are function pointers).
+#[test]
+fn fallible_and_borrowing_bodies() {
+    insta::assert_snapshot!(pretty(quote! {
+        let x = parse(1)?;
+        len(&x)
+    }));
+}
+
 #[test]
 fn chain_map_and_gather() {
     insta::assert_snapshot!(pretty(quote! {

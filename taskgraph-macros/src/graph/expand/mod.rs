@@ -1423,16 +1423,13 @@ impl Ctx<'_> {
             false => Ident::new("finish", f.span),
         };
         let call = quote_spanned!(f.span=> #kind.#finish(#raw, (#(#guards,)*)));
-        let body = match modes.is_empty() {
-            true => call,
-            false => quote!({ #(#modes)* #call }),
-        };
         // The kind is named inside the body: a body captures nothing (it is
         // a function pointer, `BodyFn`).
         quote_spanned! {f.span=>
             let #bound = #kind_of.#bind(&#name, |(#(#plain,)*), (#(#lazy,)*), #cx_at| {
                 let #kind = #kind_of;
-                #body
+                #(#modes)*
+                #call
             });
         }
     }
