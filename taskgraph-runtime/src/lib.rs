@@ -114,7 +114,8 @@ pub mod __private {
         captures, codec_probe, placeholder, Captures, CodecProbe, GraphFn, NoCodec,
     };
     pub use crate::loops::{
-        Chain, Each, Elements, FnLeaf, Leaf, Loop, LoopKind, Prev, Reduce, Steps, VecLeaf,
+        Chain, Each, Elements, FnLeaf, Grid, Leaf, Loop, LoopKind, Prev, Reduce, Steps, VecLeaf,
+        Wave,
     };
     pub use crate::outputs::{
         again, Again, CloneTag, MoveTag, OutputByClone, OutputByMove, Outputs, PlainOutput,

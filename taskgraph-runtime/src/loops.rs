@@ -1605,6 +1605,306 @@ where
 }
 
 // ---------------------------------------------------------------------------
+// Wave: a grid filled row after row, each cell reading cells above it and to
+// its left, in tiles.
+
+/// The cells of a wavefront that the cell being made may read, and the place
+/// it writes: row `row` of the grid, columns `c0..c1` of it (a row of a
+/// tile), made in order. A cell may read the cells of rows at or above its
+/// own and of columns at or left of its own (not itself): those are done
+/// (see `WaveTiles`). Only those cells are ever referenced, never the grid
+/// as a whole.
+pub struct Grid<'a, T> {
+    cells: *mut MaybeUninit<T>,
+    states: *const AtomicU32,
+    cols: usize,
+    row: usize,
+    /// The next column to write (from `c0`); `c1`, the row's end.
+    next: std::cell::Cell<u32>,
+    c1: u32,
+    _p: PhantomData<&'a T>,
+}
+
+impl<'a, T> Grid<'a, T> {
+    /// The cell `up` rows above and `left` columns left of cell `c` of this
+    /// row (the cell being made), whose index the graph computed as `idx`.
+    ///
+    /// # Panics
+    /// If `c` is not the cell being made, or the cell read is not `up` rows
+    /// above and `left` columns left of it (an internal error: `graph!`
+    /// proved both).
+    #[inline(always)]
+    pub fn get(&self, c: u32, idx: usize, up: usize, left: usize) -> &'a T {
+        let c = c as usize;
+        assert!(
+            c == self.next.get() as usize
+                && (up | left) != 0
+                && up <= self.row
+                && left <= c
+                && idx == (self.row - up) * self.cols + (c - left),
+            "taskgraph internal error: a wavefront read outside its tiles"
+        );
+        // SAFETY: the cell is at or above this row and at or left of this
+        // column, not this cell: made by a tile this one waited for (through
+        // the arrivals' release sequence), by an earlier row of this block,
+        // or earlier in this row (`next`); see `WaveTiles`. Written cells
+        // are not moved or dropped before the loop ends.
+        unsafe { (*self.cells.add(idx)).assume_init_ref() }
+    }
+
+    /// Writes cell `c` of this row, the next one.
+    ///
+    /// # Panics
+    /// If `c` is not the next cell of the row (an internal error).
+    #[inline(always)]
+    pub fn put(&self, c: u32, v: T) {
+        assert!(
+            c == self.next.get() && c < self.c1,
+            "taskgraph internal error: a wavefront cell made out of order"
+        );
+        self.next.set(c + 1);
+        let k = self.row * self.cols + c as usize;
+        // SAFETY: cell `k` is inside the grid (the row and column are) and
+        // this block's alone (see `WaveTiles`), written once; the states
+        // buffer lives for the run.
+        unsafe { Slot::new(self.cells.add(k), &*self.states.add(k)).write(v) }
+    }
+}
+
+/// The tiles of a wavefront and their counters, set up by `prepare`.
+///
+/// The `rows x cols` cells are cut into bands of `bh` rows and blocks of
+/// `bw` columns: tile `(R, C)` (number `R * tc + C`) waits for the tile
+/// above, `(R - 1, C)`, and the tile to its left, `(R, C - 1)`, and
+/// through them for every tile above and to the left of it. A cell reads
+/// only cells above it and to its left (`Grid::get`), which are in those
+/// tiles or earlier in its own (made row by row, left to right), so a tile
+/// may run once its two neighbours are done. Each tile's counter starts at
+/// the number of those neighbours; the thread whose arrival takes it to
+/// zero (AcqRel: it sees both neighbours' writes) runs or hands on the
+/// tile. On one thread the grid is one tile: plain row-major code.
+struct WaveTiles {
+    bh: u32,
+    bw: u32,
+    tr: u32,
+    tc: u32,
+    need: Vec<Counter>,
+}
+
+/// One tile's counter, a cache line each: neighbouring tiles run on
+/// different threads.
+#[repr(align(64))]
+struct Counter(AtomicU32);
+
+/// How many tiles a row of tiles (and a column) has per thread: a tile
+/// waits for two others, so the first tiles run alone (the wave fills
+/// the threads after a few tiles) and the work of a grid of `k x k` tiles
+/// on `n` threads takes about `max(k * k / n, 2k - 1)` tile times.
+const WAVE_TILES_PER_THREAD: u32 = 4;
+
+impl WaveTiles {
+    fn new() -> Self {
+        WaveTiles {
+            bh: 1,
+            bw: 1,
+            tr: 0,
+            tc: 0,
+            need: Vec::new(),
+        }
+    }
+
+    #[inline(never)]
+    fn prepare(&mut self, rows: u32, cols: u32, threads: u32) {
+        let k = threads.saturating_mul(WAVE_TILES_PER_THREAD);
+        (self.bh, self.bw) = match threads {
+            0 | 1 => (rows.max(1), cols.max(1)),
+            _ => (rows.div_ceil(k).max(1), cols.div_ceil(k).max(1)),
+        };
+        (self.tr, self.tc) = (rows.div_ceil(self.bh), cols.div_ceil(self.bw));
+        self.need.clear();
+        for r in 0..self.tr {
+            for c in 0..self.tc {
+                let n = u32::from(r > 0) + u32::from(c > 0);
+                self.need.push(Counter(AtomicU32::new(n)));
+            }
+        }
+    }
+
+    /// One arrival at tile `m`; true if it is now ready.
+    #[inline]
+    fn arrive(&self, m: u32) -> bool {
+        // AcqRel: the two arrivals form a release sequence, so the thread
+        // making the last sees both neighbours' cells.
+        self.need[m as usize].0.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+}
+
+/// A fused wavefront: `rows x cols` cells filled row after row, cell
+/// `(r, c)` (iteration and element `r * cols + c`) reading cells above it
+/// and to its left (`Grid::get`). `block(r, c0, c1, grid)` makes cells
+/// `c0..c1` of row `r` in order, a run of plain code, writing each with
+/// `grid.put`. The cells are the loop's output elements, written in place;
+/// the grid is cut into tiles (see `WaveTiles`).
+pub struct Wave<'e, 'g, T, B> {
+    rows: u32,
+    cols: u32,
+    elements: &'e Elements<'g, T>,
+    block: B,
+    tiles: UnsafeCell<WaveTiles>,
+    /// Tiles still to finish.
+    left: AtomicU32,
+}
+
+// SAFETY: `tiles` is set by `prepare`, before any block exists, and its
+// counters are atomics; each cell is written by the one block of its tile
+// and read only by blocks that waited for that tile (see `WaveTiles`).
+// `T: Send + Sync`: cells are made on one thread and read on others.
+unsafe impl<T: Send + Sync, B: Sync> Sync for Wave<'_, '_, T, B> {}
+
+impl<'g, T, B> Wave<'_, 'g, T, B>
+where
+    T: Send + Sync,
+    B: Fn(u32, u32, u32, &Grid<'_, T>, &Cx<'_, 'g>) -> Result<(), Stopped> + Sync,
+{
+    fn tiles(&self) -> &WaveTiles {
+        // SAFETY: set by `prepare` before any block exists; only its atomics
+        // change after.
+        unsafe { &*self.tiles.get() }
+    }
+
+    /// Runs tile `m`, row by row.
+    fn run_tile(
+        &self,
+        fam: u32,
+        m: u32,
+        tally: &mut Tally<'_>,
+        cx: &Cx<'_, 'g>,
+    ) -> Result<(), Stopped> {
+        let t = self.tiles();
+        let (tr, tc) = (m / t.tc, m % t.tc);
+        let (r0, c0) = (tr * t.bh, tc * t.bw);
+        let (r1, c1) = ((r0 + t.bh).min(self.rows), (c0 + t.bw).min(self.cols));
+        let (cells, states) = self.elements.at.get();
+        for r in r0..r1 {
+            cx.check()?;
+            let base = r * self.cols;
+            let started = cx.block_started(fam, base + c0, base + c1);
+            let grid = Grid {
+                cells,
+                states,
+                cols: self.cols as usize,
+                row: r as usize,
+                next: std::cell::Cell::new(c0),
+                c1,
+                _p: PhantomData,
+            };
+            (self.block)(r, c0, c1, &grid, cx)?;
+            assert!(
+                grid.next.get() == c1,
+                "taskgraph internal error: a wavefront row left cells unmade"
+            );
+            tally.add(c1 - c0);
+            tally.publish();
+            cx.block_finished(started, base + c0, base + c1);
+        }
+        Ok(())
+    }
+}
+
+impl<'g, T, B> LoopKind<'g> for Wave<'_, 'g, T, B>
+where
+    T: Send + Sync,
+    B: Fn(u32, u32, u32, &Grid<'_, T>, &Cx<'_, 'g>) -> Result<(), Stopped> + Sync,
+{
+    type Output = ();
+
+    fn prepare(&self, _: u32, threads: u32) {
+        // SAFETY: called by `run`, before any block of this loop exists.
+        let tiles = unsafe { &mut *self.tiles.get() };
+        tiles.prepare(self.rows, self.cols, threads);
+        self.left.store(tiles.tr * tiles.tc, Ordering::Relaxed);
+    }
+
+    fn run_block(
+        &self,
+        fam: u32,
+        b: Block,
+        first: bool,
+        tally: &mut Tally<'_>,
+        cx: &Cx<'_, 'g>,
+    ) -> Result<Option<()>, Stopped> {
+        let t = self.tiles();
+        // The first block is tile 0, the only one with nothing to wait for;
+        // pushed blocks name their tile in `lo`.
+        let mut m = if first { 0 } else { b.lo };
+        loop {
+            self.run_tile(fam, m, tally, cx)?;
+            if self.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                return Ok(Some(()));
+            }
+            let (r, c) = (m / t.tc, m % t.tc);
+            // The tile to the right runs here (its cells' left neighbours
+            // are in this thread's cache), the one below goes to the deque.
+            let right = (c + 1 < t.tc && t.arrive(m + 1)).then_some(m + 1);
+            let below = (r + 1 < t.tr && t.arrive(m + t.tc)).then_some(m + t.tc);
+            m = match (right, below) {
+                (Some(a), Some(b)) => {
+                    push_block(cx, fam, b, b + 1, 0, ROOT);
+                    a
+                }
+                (Some(a), None) | (None, Some(a)) => a,
+                (None, None) => return Ok(None),
+            };
+        }
+    }
+
+    fn teardown(&self) -> usize {
+        // The cells are the elements' (their family drops them).
+        0
+    }
+}
+
+impl<'e, 'g, T, B> Loop<'g, Wave<'e, 'g, T, B>>
+where
+    T: Send + Sync,
+    B: Fn(u32, u32, u32, &Grid<'_, T>, &Cx<'_, 'g>) -> Result<(), Stopped> + Sync,
+{
+    /// Makes this loop a wavefront of `rows x cols` cells (both at least
+    /// 1), written to `elements` (made `rows * cols` long):
+    /// `block(r, c0, c1, grid)` makes cells `c0..c1` of row `r`, in order,
+    /// each with `grid.put(c, v)`, reading earlier cells with `grid.get`.
+    ///
+    /// # Errors
+    /// [`Error::GraphTooLarge`] beyond `u32::MAX - 3` cells.
+    ///
+    /// # Panics
+    /// If `rows` or `cols` is 0, or `elements` is not `rows * cols` long.
+    pub fn wave(
+        &mut self,
+        rows: usize,
+        cols: usize,
+        elements: &'e Elements<'g, T>,
+        block: B,
+    ) -> Result<Lazy<'g, ()>, Error> {
+        let n = rows.checked_mul(cols).unwrap_or(usize::MAX);
+        assert!(
+            rows > 0 && cols > 0 && elements.core.len as usize == n,
+            "taskgraph internal error: a wavefront of no cells or of other elements"
+        );
+        let kind = Wave {
+            rows: rows as u32,
+            cols: cols as u32,
+            elements,
+            block,
+            tiles: UnsafeCell::new(WaveTiles::new()),
+            left: AtomicU32::new(0),
+        };
+        let id = elements.id();
+        self.set(n, kind, &[id])
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Making loops (called by the code `graph!` generates).
 
 /// The leaves of a fused loop written in the graph: iteration `k` runs the

@@ -123,6 +123,8 @@ pub(crate) struct Lowering<'a> {
     pub plans: Vec<Plan<'a>>,
     /// Step loops fused step by step (`tiles.rs`).
     pub steps: Vec<super::tiles::StepsPlan<'a>>,
+    /// Wavefronts fused in tiles (`wave.rs`).
+    pub waves: Vec<super::wave::WavePlan<'a>>,
     pub passing: Passing,
 }
 
@@ -130,6 +132,11 @@ impl Lowering<'_> {
     /// The step plan (and its number) of top-level statement `stmt`.
     pub(crate) fn steps_of(&self, stmt: usize) -> Option<(usize, &super::tiles::StepsPlan<'_>)> {
         self.steps.iter().enumerate().find(|(_, p)| p.stmt == stmt)
+    }
+
+    /// The wavefront plan (and its number) of top-level statement `stmt`.
+    pub(crate) fn wave_of(&self, stmt: usize) -> Option<(usize, &super::wave::WavePlan<'_>)> {
+        self.waves.iter().enumerate().find(|(_, p)| p.stmt == stmt)
     }
 
     pub(crate) fn plan_of(&self, stmt: usize) -> Option<(usize, &Plan<'_>)> {
@@ -143,8 +150,12 @@ impl Lowering<'_> {
 }
 
 pub(crate) fn lower(g: &Graph) -> Lowering<'_> {
+    let waves = super::wave::wave_plans(g);
     let mut plans = Vec::new();
     for (i, s) in g.stmts.iter().enumerate() {
+        if waves.iter().any(|w| w.stmt == i) {
+            continue;
+        }
         if let Some(p) = plan_stmt(g, i, s) {
             plans.push(p);
         }
@@ -152,6 +163,7 @@ pub(crate) fn lower(g: &Graph) -> Lowering<'_> {
     Lowering {
         plans,
         steps: super::tiles::steps_plans(g),
+        waves,
         passing: passing(g),
     }
 }

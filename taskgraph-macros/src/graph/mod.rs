@@ -8,6 +8,7 @@ mod ir;
 mod lower;
 mod parse;
 mod tiles;
+mod wave;
 mod whiletree;
 
 use proc_macro2::TokenStream;

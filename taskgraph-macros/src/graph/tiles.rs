@@ -38,8 +38,9 @@
 //! before it reads (the loop variable widened by the reach, or a boundary
 //! value's fixed indices). The runtime cuts each step into tiles, and a
 //! tile waits only for the tiles of the step before that cover its reads
-//! (and those that read its cells), not for the whole step. Wavefronts are
-//! recognised ([`wavefronts`]) but not fused.
+//! (and those that read its cells), not for the whole step. Wavefronts
+//! (a grid filled row after row from the cells above and to the left) are
+//! recognised here and fused in tiles by `wave.rs`.
 
 use std::collections::BTreeMap;
 
@@ -53,7 +54,7 @@ use super::ir::*;
 /// product of names (empty for the constant term), each value its nonzero
 /// coefficient.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub(crate) struct Poly(BTreeMap<Vec<String>, i64>);
+pub(crate) struct Poly(pub(super) BTreeMap<Vec<String>, i64>);
 
 impl Poly {
     fn constant(c: i64) -> Self {
@@ -64,7 +65,7 @@ impl Poly {
         Poly(m)
     }
 
-    fn name(n: &Ident) -> Self {
+    pub(super) fn name(n: &Ident) -> Self {
         Poly(BTreeMap::from([(vec![n.to_string()], 1)]))
     }
 
@@ -96,7 +97,7 @@ impl Poly {
         }
     }
 
-    fn scale(&self, k: i64) -> Option<Self> {
+    pub(super) fn scale(&self, k: i64) -> Option<Self> {
         let mut out = BTreeMap::new();
         for (m, c) in &self.0 {
             out.insert(m.clone(), c.checked_mul(k)?);
@@ -104,7 +105,7 @@ impl Poly {
         Some(Poly(out))
     }
 
-    fn add(&self, o: &Poly) -> Option<Self> {
+    pub(super) fn add(&self, o: &Poly) -> Option<Self> {
         let mut out = self.0.clone();
         for (m, c) in &o.0 {
             let e = out.entry(m.clone()).or_insert(0);
@@ -116,7 +117,7 @@ impl Poly {
         Some(Poly(out))
     }
 
-    fn mul(&self, o: &Poly) -> Option<Self> {
+    pub(super) fn mul(&self, o: &Poly) -> Option<Self> {
         let mut out = Poly::default();
         for (m1, c1) in &self.0 {
             for (m2, c2) in &o.0 {
@@ -308,7 +309,7 @@ fn pushes(stmts: &[Stmt], next: &Ident) -> Option<u32> {
 }
 
 /// Whether plain code may leave the loop body early.
-fn jumps(ts: &proc_macro2::TokenStream) -> bool {
+pub(super) fn jumps(ts: &proc_macro2::TokenStream) -> bool {
     use proc_macro2::TokenTree;
     ts.clone().into_iter().any(|t| match t {
         TokenTree::Ident(i) => i == "break" || i == "continue" || i == "return",
@@ -320,10 +321,8 @@ fn jumps(ts: &proc_macro2::TokenStream) -> bool {
 /// A wavefront: `for r in 0..rows { for c in 0..cols { .. v.push(x); } }`
 /// filling `v`, declared empty just before, row after row, one element per
 /// iteration, each iteration reading earlier elements of `v` itself.
+#[cfg(test)]
 #[derive(Debug, PartialEq, Eq)]
-// Recognised but not fused yet (wavefronts run node by node): used by
-// the tests only, until the expansion runs wavefronts by tiles.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) struct Wavefront {
     /// The top-level `for` over rows.
     pub stmt: usize,
@@ -338,9 +337,7 @@ pub(crate) struct Wavefront {
 }
 
 /// The wavefronts among the graph's top-level statements.
-// Recognised but not fused yet (wavefronts run node by node): used by
-// the tests only, until the expansion runs wavefronts by tiles.
-#[cfg_attr(not(test), allow(dead_code))]
+#[cfg(test)]
 pub(crate) fn wavefronts(g: &Graph) -> Vec<Wavefront> {
     g.stmts
         .iter()
@@ -350,9 +347,7 @@ pub(crate) fn wavefronts(g: &Graph) -> Vec<Wavefront> {
         .collect()
 }
 
-// Recognised but not fused yet (wavefronts run node by node): used by
-// the tests only, until the expansion runs wavefronts by tiles.
-#[cfg_attr(not(test), allow(dead_code))]
+#[cfg(test)]
 fn wavefront(stmt: usize, decl: &Stmt, s: &Stmt) -> Option<Wavefront> {
     let Stmt::VecLocal { pat, .. } = decl else {
         return None;
@@ -421,10 +416,7 @@ fn wavefront(stmt: usize, decl: &Stmt, s: &Stmt) -> Option<Wavefront> {
 
 /// `d = rows * width + columns` with `rows`, `columns` constants, if it is
 /// (for a literal width, the rows are as many whole widths as `d` holds).
-// Recognised but not fused yet (wavefronts run node by node): used by
-// the tests only, until the expansion runs wavefronts by tiles.
-#[cfg_attr(not(test), allow(dead_code))]
-fn rows_and_columns(d: &Poly, width: &Poly) -> Option<(i64, i64)> {
+pub(super) fn rows_and_columns(d: &Poly, width: &Poly) -> Option<(i64, i64)> {
     let (key, w) = width.0.iter().next()?;
     if key.is_empty() {
         let d = d.offset_from(&Poly::default())?;
@@ -439,7 +431,7 @@ fn rows_and_columns(d: &Poly, width: &Poly) -> Option<(i64, i64)> {
     Some((rows, rest.offset_from(&Poly::default())?))
 }
 
-fn pat_ident(p: &Pat) -> Option<&Ident> {
+pub(super) fn pat_ident(p: &Pat) -> Option<&Ident> {
     match p {
         Pat::Ident(i) if i.subpat.is_none() => Some(&i.ident),
         Pat::Type(t) => pat_ident(&t.pat),

@@ -19,6 +19,7 @@ use crate::paths::{self, private, temp};
 mod callees;
 mod steps;
 mod template;
+mod wave;
 
 struct Ctx<'a> {
     g: &'a Graph,
@@ -93,6 +94,16 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
         table.push(quote!(&#l));
         let st = plan.state;
         let info = plan_info(&mut infos, st.span(), &st.to_string());
+        decls.push(quote!(let mut #e = #scope.elements(#info);));
+        table.push(quote!(&#e));
+    }
+    for (p, plan) in low.waves.iter().enumerate() {
+        let (l, e) = (wave::loop_ident(p), wave::elem_ident(p));
+        let info = plan_info(&mut infos, plan.span, "loop");
+        decls.push(quote!(let mut #l = #scope.loop_family(#info);));
+        table.push(quote!(&#l));
+        let grid = plan.grid;
+        let info = plan_info(&mut infos, grid.span(), &grid.to_string());
         decls.push(quote!(let mut #e = #scope.elements(#info);));
         table.push(quote!(&#e));
     }
@@ -402,6 +413,9 @@ impl Ctx<'_> {
     fn top_stmt(&self, i: usize, s: &Stmt) -> TokenStream {
         if let Some((p, plan)) = self.low.steps_of(i) {
             return self.steps_stmt(p, plan, s);
+        }
+        if let Some((p, plan)) = self.low.wave_of(i) {
+            return self.wave_stmt(p, plan, s);
         }
         let Some((p, plan)) = self.low.plan_of(i) else {
             return self.stmt(s);
