@@ -13,6 +13,10 @@
 //!   any number of threads; with tiles that wait only for their neighbours
 //!   the two ends run a step apart, one thread sleeping at each: 10 ms on 2;
 //! - **the wide stencil**: the zero-work one with W = 100 000, T = 100;
+//! - **the wavefront**: `grid[r * N + c] = add(grid[(r - 1) * N + c],
+//!   grid[r * N + c - 1])` with leaves on the first row and column (the
+//!   suite's `wavefront` row), N = 1,024 and 2,048, which runs fused in
+//!   tiles of rows × columns;
 //! - **the `while` tree**: the tutorial's pairwise `while level.len() > 1`
 //!   loop over N = 65 536 leaves (the suite's `while-tree` row), which runs
 //!   as a fused `tree_reduce`; and the same loop labelled, which is left as
@@ -21,7 +25,8 @@
 //! Each cell: the best and the median of `runs` computes, 1 and 2 threads
 //! and the plain loop alternating; the ratio 2T / 1T is of the bests (the median is what the
 //! other processes on a shared machine leave). `cargo bench --bench steps`;
-//! `-- --smoke` runs tiny sizes (`tests/bench_smoke.rs`).
+//! `-- --smoke` runs tiny sizes (`tests/bench_smoke.rs`); `-- --filter
+//! TEXT` only the rows whose label contains `TEXT`.
 
 use std::time::{Duration, Instant};
 
@@ -183,6 +188,41 @@ fn while_tree_plain(n: u64) -> u64 {
     v[0]
 }
 
+/// The suite's wavefront: `n × n` cells, leaves on the first row and
+/// column, every other cell the sum of the cells above and to its left.
+fn wavefront(rt: &Runtime, n: usize) -> u64 {
+    rt.compute(graph! {
+        let mut grid = Vec::new();
+        for r in 0..n {
+            for c in 0..n {
+                let cell = if r == 0 || c == 0 {
+                    leaf((r * n + c) as u64)
+                } else {
+                    add(grid[(r - 1) * n + c], grid[r * n + c - 1])
+                };
+                grid.push(cell);
+            }
+        }
+        grid[n * n - 1]
+    })
+    .expect("wavefront")
+}
+
+/// The same in plain Rust (the suite's sequential variant).
+fn wavefront_plain(n: usize) -> u64 {
+    let mut grid = vec![0u64; n * n];
+    for r in 0..n {
+        for c in 0..n {
+            grid[r * n + c] = if r == 0 || c == 0 {
+                (r * n + c) as u64
+            } else {
+                grid[(r - 1) * n + c].wrapping_add(grid[r * n + c - 1])
+            };
+        }
+    }
+    grid[n * n - 1]
+}
+
 /// Best and median of `v`.
 fn stats(v: &mut [f64]) -> (f64, f64) {
     v.sort_by(f64::total_cmp);
@@ -234,6 +274,27 @@ pub fn run(args: &[String]) {
         "| stencil | best 1T | median 1T | best 2T | median 2T | 2T / 1T (best) | plain loop (best) | 1T / plain (best) |"
     );
     println!("|---|--:|--:|--:|--:|--:|--:|--:|");
+    let filter = args
+        .iter()
+        .position(|a| a == "--filter")
+        .and_then(|i| args.get(i + 1).cloned());
+    let row =
+        |label: &str, unit: &str, per: f64, runs: usize, f: &dyn Fn(&Runtime), plain: &dyn Fn()| {
+            if filter.as_deref().is_none_or(|x| label.contains(x)) {
+                row(label, unit, per, runs, f, plain)
+            }
+        };
+    for g in if smoke { [16, 24] } else { [1024, 2048] } {
+        let want = wavefront_plain(g);
+        row(
+            &format!("wavefront, zero work, N = {g}"),
+            "ns/task",
+            (g * g) as f64 * 1e-9,
+            runs,
+            &|rt: &Runtime| assert_eq!(wavefront(rt, g), want, "wavefront"),
+            &|| assert_eq!(wavefront_plain(std::hint::black_box(g)), want),
+        );
+    }
     let want = zero_seq(n, n);
     let tasks = (n + n * (2 * (n - 2) + 2)) as f64;
     let zero_row = |rt: &Runtime| assert_eq!(zero(rt, n, n), want, "zero-work stencil");

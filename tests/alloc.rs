@@ -146,6 +146,43 @@ fn stencil_expected(w: usize, steps: usize) -> i64 {
     cur.iter().sum()
 }
 
+/// An `n × n` wavefront (fused in tiles): the first row and column
+/// `inc`, every other cell the sum of the cells above and to its left.
+fn wavefront(rt: &Runtime, n: usize) -> (i64, usize) {
+    let before = ALLOCS.load(Ordering::SeqCst);
+    let v = rt
+        .compute(graph! {
+            let mut grid = Vec::new();
+            for r in 0..n {
+                for c in 0..n {
+                    let cell = if r == 0 || c == 0 {
+                        inc((r + c) as i64)
+                    } else {
+                        add(grid[(r - 1) * n + c], grid[r * n + c - 1]) % 1_000_003
+                    };
+                    grid.push(cell);
+                }
+            }
+            grid[n * n - 1]
+        })
+        .unwrap();
+    (v, ALLOCS.load(Ordering::SeqCst) - before)
+}
+
+fn wavefront_expected(n: usize) -> i64 {
+    let mut g = vec![0i64; n * n];
+    for r in 0..n {
+        for c in 0..n {
+            g[r * n + c] = if r == 0 || c == 0 {
+                (r + c) as i64 + 1
+            } else {
+                (g[(r - 1) * n + c] + g[r * n + c - 1]) % 1_000_003
+            };
+        }
+    }
+    g[n * n - 1]
+}
+
 /// What [`measure`] found on one runtime: (result, allocations) for each
 /// graph at its small and its large size.
 struct Counts {
@@ -153,6 +190,7 @@ struct Counts {
     mixed: [(i64, usize); 2],
     chain: [(i64, usize); 2],
     stencil: [(i64, usize); 2],
+    wavefront: [(i64, usize); 2],
 }
 
 /// Warms `rt` up at the largest sizes (the runtime keeps that storage), then
@@ -162,11 +200,13 @@ fn measure(rt: &Runtime) -> Counts {
     mixed(rt, 65_536);
     chain(rt, 100_000);
     stencil(rt, 1000, 100);
+    wavefront(rt, 300);
     Counts {
         tutorial: [tutorial(rt, 1024), tutorial(rt, 65_536)],
         mixed: [mixed(rt, 1024), mixed(rt, 65_536)],
         chain: [chain(rt, 1_000), chain(rt, 100_000)],
         stencil: [stencil(rt, 64, 16), stencil(rt, 1000, 100)],
+        wavefront: [wavefront(rt, 32), wavefront(rt, 300)],
     }
 }
 
@@ -219,6 +259,21 @@ fn check(c: &Counts, threads: usize, fuse: bool) {
             assert!(
                 s < 32 + 4 * threads,
                 "{threads} threads, fused {fuse}: stencil allocations {s_a} and {s_b}"
+            );
+        }
+    }
+
+    // A wavefront fused in tiles: its tiles' counters, not one per cell.
+    let [(w_small, w_a), (w_large, w_b)] = c.wavefront;
+    assert_eq!(
+        (w_small, w_large),
+        (wavefront_expected(32), wavefront_expected(300))
+    );
+    if fuse {
+        for w in [w_a, w_b] {
+            assert!(
+                w < 32 + 4 * threads,
+                "{threads} threads, fused {fuse}: wavefront allocations {w_a} and {w_b}"
             );
         }
     }

@@ -117,6 +117,18 @@ fn the_wavefront_matches_sequential_fused_or_not() {
     }
 }
 
+/// Small enough for Miri (`.ci/run`): a wave on 1 and 3 threads (tiles of
+/// one to three cells), and one that fails in a tile.
+#[test]
+fn small_waves() {
+    for threads in [1, 3] {
+        let [fused, _] = runtimes(threads);
+        assert_eq!(wave(&fused, 4, 5), wave_seq(4, 5));
+        let e = failing(&fused, 4, 4, (2, 3));
+        assert!(matches!(e, Error::TaskFailed { .. }), "{e:?}");
+    }
+}
+
 /// A literal width, a diagonal read, a read two rows up, `let`s of reads,
 /// conditions written the other way round, and a plain value.
 fn diagonal(rt: &Runtime, n: usize) -> Vec<u64> {

@@ -1616,43 +1616,54 @@ where
 /// as a whole.
 pub struct Grid<'a, T> {
     cells: *mut MaybeUninit<T>,
-    states: *const AtomicU32,
     cols: usize,
     row: usize,
     /// The next column to write (from `c0`); `c1`, the row's end.
     next: std::cell::Cell<u32>,
     c1: u32,
+    /// The cell left of the next one (`row * cols + next - 1`; dangling
+    /// at column 0, where nothing reads it), read through this pointer so
+    /// that the compiler can see it is the one just written.
+    last: std::cell::Cell<*const T>,
     _p: PhantomData<&'a T>,
 }
 
 impl<'a, T> Grid<'a, T> {
     /// The cell `up` rows above and `left` columns left of cell `c` of this
-    /// row (the cell being made), whose index the graph computed as `idx`.
+    /// row (the cell being made), whose index the graph computed as `idx`:
+    /// `graph!` proved they are the same cell (checked in debug builds);
+    /// the cell read is the former, so that what is read is always a cell
+    /// that is done, whatever the index.
     ///
     /// # Panics
-    /// If `c` is not the cell being made, or the cell read is not `up` rows
-    /// above and `left` columns left of it (an internal error: `graph!`
-    /// proved both).
+    /// If `c` is not the cell being made, or the cell is not above or left
+    /// of it (an internal error).
     #[inline(always)]
     pub fn get(&self, c: u32, idx: usize, up: usize, left: usize) -> &'a T {
         let c = c as usize;
         assert!(
-            c == self.next.get() as usize
-                && (up | left) != 0
-                && up <= self.row
-                && left <= c
-                && idx == (self.row - up) * self.cols + (c - left),
+            c == self.next.get() as usize && (up | left) != 0 && up <= self.row && left <= c,
             "taskgraph internal error: a wavefront read outside its tiles"
         );
-        // SAFETY: the cell is at or above this row and at or left of this
+        let k = (self.row - up) * self.cols + (c - left);
+        debug_assert_eq!(idx, k, "taskgraph internal error: a wavefront index");
+        let _ = idx;
+        let at = match (up, left) {
+            // The cell just left of this one (`c >= 1`): written last.
+            (0, 1) => self.last.get(),
+            // SAFETY: cell `k` is inside the grid (its row and column are).
+            _ => unsafe { self.cells.add(k).cast::<T>().cast_const() },
+        };
+        // SAFETY: cell `k` is at or above this row and at or left of this
         // column, not this cell: made by a tile this one waited for (through
         // the arrivals' release sequence), by an earlier row of this block,
         // or earlier in this row (`next`); see `WaveTiles`. Written cells
         // are not moved or dropped before the loop ends.
-        unsafe { (*self.cells.add(idx)).assume_init_ref() }
+        unsafe { &*at }
     }
 
-    /// Writes cell `c` of this row, the next one.
+    /// Writes cell `c` of this row, the next one (its state is set when
+    /// the row ends: `Wave::run_tile`).
     ///
     /// # Panics
     /// If `c` is not the next cell of the row (an internal error).
@@ -1662,12 +1673,34 @@ impl<'a, T> Grid<'a, T> {
             c == self.next.get() && c < self.c1,
             "taskgraph internal error: a wavefront cell made out of order"
         );
-        self.next.set(c + 1);
         let k = self.row * self.cols + c as usize;
         // SAFETY: cell `k` is inside the grid (the row and column are) and
-        // this block's alone (see `WaveTiles`), written once; the states
-        // buffer lives for the run.
-        unsafe { Slot::new(self.cells.add(k), &*self.states.add(k)).write(v) }
+        // this block's alone (see `WaveTiles`), written once.
+        let at = unsafe { (*self.cells.add(k)).write(v) };
+        self.last.set(at);
+        self.next.set(c + 1);
+    }
+}
+
+/// Marks the cells a row of a tile wrote (`c0..grid.next`) as written, when
+/// the row ends, fails or unwinds: the elements' states say which cells
+/// hold values (to publish, or to drop after a failure).
+struct Written<'a, 'g, T> {
+    grid: &'a Grid<'g, T>,
+    states: *const AtomicU32,
+    c0: u32,
+}
+
+impl<T> Drop for Written<'_, '_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        let base = self.grid.row * self.grid.cols;
+        for c in self.c0..self.grid.next.get() {
+            // SAFETY: the states buffer has one state per cell of the grid
+            // and lives for the run; these cells are this block's.
+            let state = unsafe { &*self.states.add(base + c as usize) };
+            state.store(crate::value::slot::WRITTEN, Ordering::Relaxed);
+        }
     }
 }
 
@@ -1715,7 +1748,11 @@ impl WaveTiles {
 
     #[inline(never)]
     fn prepare(&mut self, rows: u32, cols: u32, threads: u32) {
-        let k = threads.saturating_mul(WAVE_TILES_PER_THREAD);
+        let per: u32 = std::env::var("TG_WAVE_K")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(WAVE_TILES_PER_THREAD);
+        let k = threads.saturating_mul(per);
         (self.bh, self.bw) = match threads {
             0 | 1 => (rows.max(1), cols.max(1)),
             _ => (rows.div_ceil(k).max(1), cols.div_ceil(k).max(1)),
@@ -1791,22 +1828,38 @@ where
             let started = cx.block_started(fam, base + c0, base + c1);
             let grid = Grid {
                 cells,
-                states,
                 cols: self.cols as usize,
                 row: r as usize,
                 next: std::cell::Cell::new(c0),
                 c1,
+                // SAFETY (of the offset): inside the grid's buffer, or one
+                // before the first cell's (never read, see `last`).
+                last: std::cell::Cell::new(
+                    cells
+                        .cast::<T>()
+                        .cast_const()
+                        .wrapping_add((base + c0) as usize)
+                        .wrapping_sub(1),
+                ),
                 _p: PhantomData,
             };
-            (self.block)(r, c0, c1, &grid, cx)?;
+            let written = Written {
+                grid: &grid,
+                states,
+                c0,
+            };
+            let made = (self.block)(r, c0, c1, &grid, cx);
+            drop(written);
+            made?;
             assert!(
                 grid.next.get() == c1,
                 "taskgraph internal error: a wavefront row left cells unmade"
             );
             tally.add(c1 - c0);
-            tally.publish();
             cx.block_finished(started, base + c0, base + c1);
         }
+        // Once a tile: the count is shared by the threads.
+        tally.publish();
         Ok(())
     }
 }
@@ -2114,6 +2167,15 @@ impl<'g, T: Send + Sync> ErasedFamily<'g> for Elements<'g, T> {
             self.cells
                 .publish_range::<T>(self.core.id, lo, hi, uses, cx)
         }
+    }
+    fn drop_range(&self, lo: u32, hi: u32, cx: &Cx<'_, 'g>) -> bool {
+        if std::mem::needs_drop::<T>() {
+            return false;
+        }
+        // SAFETY: as in `publish`, with no uses: the values are dropped
+        // (nothing to run) and their states cleared.
+        unsafe { self.cells.publish_range::<T>(self.core.id, lo, hi, 0, cx) };
+        true
     }
     fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) -> usize {
         // SAFETY: the run is over; the cells hold `T`s.

@@ -420,32 +420,140 @@ fn strip(e: &Expr) -> &Expr {
 mod tests {
     use quote::quote;
 
+    /// Whether the graph's wavefront runs fused.
     fn fused(input: proc_macro2::TokenStream) -> bool {
         let cx = crate::diag::Ctxt::new();
         let stmts = super::super::parse::parse(input).unwrap();
         let g = super::super::analyze::analyze(&stmts, proc_macro2::Span::call_site(), &cx);
-        assert!(cx.into_tokens().is_empty());
-        !super::wave_plans(&g.unwrap()).is_empty()
+        let errors = cx.into_tokens().to_string();
+        assert!(errors.is_empty(), "{errors}");
+        !super::wave_plans(&g.expect("an analysed graph")).is_empty()
+    }
+
+    /// The wavefront with `cell` as its cells' statements.
+    fn wave(cell: proc_macro2::TokenStream) -> bool {
+        fused(quote! {
+            let mut grid = Vec::new();
+            for r in 0..n {
+                for c in 0..w {
+                    #cell
+                }
+            }
+            grid
+        })
     }
 
     #[test]
-    fn debug_diag() {
+    fn reads_above_and_left_under_their_guards_are_fused() {
+        assert!(wave(quote! {
+            let cell = if r == 0 || c == 0 {
+                leaf(r, c)
+            } else {
+                add(grid[(r - 1) * w + c], grid[r * w + c - 1])
+            };
+            grid.push(cell);
+        }));
+        // Conditions the other way round, negated, nested; a diagonal.
+        assert!(wave(quote! {
+            let x = if !(r >= 1) {
+                leaf(r, c)
+            } else if 0 < c {
+                let up = grid[w * (r - 1) + c - 1];
+                add(up, grid[(r - 1) * w + c])
+            } else {
+                inc(grid[(r - 1) * w + c])
+            };
+            grid.push(x);
+        }));
+        // Plain code and a literal width.
         assert!(fused(quote! {
             let mut grid = Vec::new();
             for r in 0..n {
                 for c in 0..8 {
-                    let k = (r + c) as u64;
-                    let cell = if 2 > r || !(c >= 1) {
-                        leaf(k)
+                    let k = r * 8 + c;
+                    let cell = if r > 1 && c != 0 {
+                        add(grid[(r - 2) * 8 + c], grid[r * 8 + c - 9])
                     } else {
-                        let up = grid[(r - 2) * 8 + c];
-                        let x = mix(grid[(r - 1) * 8 + c - 1], up, k);
-                        add(x, grid[r * 8 + c - 1])
+                        leaf(k, c)
                     };
                     grid.push(cell);
                 }
             }
             grid
         }));
+    }
+
+    #[test]
+    fn reads_that_may_leave_the_cells_above_and_left_are_not() {
+        for cell in [
+            // No guard: `c - 1` at `c = 0` reads the end of the row above.
+            quote! {
+                let cell = if r == 0 { leaf(r, c) } else {
+                    add(grid[(r - 1) * w + c], grid[r * w + c - 1])
+                };
+                grid.push(cell);
+            },
+            // A guard that says nothing (`||` with an unknown).
+            quote! {
+                let cell = if r > 0 && (c > 0 || ok(c)) {
+                    add(grid[(r - 1) * w + c], grid[r * w + c - 1])
+                } else { leaf(r, c) };
+                grid.push(cell);
+            },
+            // Up and to the right.
+            quote! {
+                let cell = if r > 0 { inc(grid[(r - 1) * w + c + 1]) } else { leaf(r, c) };
+                grid.push(cell);
+            },
+            // Not a constant distance.
+            quote! {
+                let cell = if r > 0 { inc(grid[(r - 1) * c]) } else { leaf(r, c) };
+                grid.push(cell);
+            },
+            // The cell itself, and a read two rows up guarded by one.
+            quote! {
+                let cell = if r > 0 { inc(grid[r * w + c]) } else { leaf(r, c) };
+                grid.push(cell);
+            },
+            quote! {
+                let cell = if r > 0 { inc(grid[(r - 2) * w + c]) } else { leaf(r, c) };
+                grid.push(cell);
+            },
+            // A `match`, a shadowed row, plain code that jumps.
+            quote! {
+                let cell = match r { 0 => leaf(r, c), _ => inc(grid[(r - 1) * w + c]) };
+                grid.push(cell);
+            },
+            quote! {
+                let r = r + 1;
+                let cell = if r > 1 { inc(grid[(r - 1) * w + c]) } else { leaf(r, c) };
+                grid.push(cell);
+            },
+            quote! {
+                if c == 3 { continue; }
+                let cell = if r > 0 { inc(grid[(r - 1) * w + c]) } else { leaf(r, c) };
+                grid.push(cell);
+            },
+        ] {
+            assert!(!wave(cell.clone()), "{cell}");
+        }
+        // Columns that depend on the row (a triangle), a range not from 0.
+        for (rows, cols) in [
+            (quote!(0..n), quote!(0..r + 1)),
+            (quote!(1..n), quote!(0..w)),
+        ] {
+            assert!(!fused(quote! {
+                let mut grid = Vec::new();
+                for r in #rows {
+                    for c in #cols {
+                        let cell = if r > 0 && c > 0 {
+                            add(grid[(r - 1) * w + c], grid[r * w + c - 1])
+                        } else { leaf(r, c) };
+                        grid.push(cell);
+                    }
+                }
+                grid
+            }));
+        }
     }
 }

@@ -273,6 +273,12 @@ pub trait ErasedFamily<'g>: Sync {
     fn publish_range(&self, _lo: u32, _hi: u32, _uses: u32, _cx: &Cx<'_, 'g>) {
         not_this_family("a range published outside a loop's elements")
     }
+    /// Drops the written outputs of nodes `lo..hi`, which nobody reads, at
+    /// once if dropping them cannot panic (their type has no drop glue);
+    /// false if they must be dropped one by one.
+    fn drop_range(&self, _lo: u32, _hi: u32, _cx: &Cx<'_, 'g>) -> bool {
+        false
+    }
     /// Drops whatever the run left alive and returns storage to the cache.
     /// After a run that succeeded (`live` false) every value was consumed,
     /// so there is nothing to drop (checked in debug builds). Returns how
@@ -1185,9 +1191,29 @@ impl<'r, 'g> Run<'r, 'g> {
                 }
             }
         } else {
-            for i in 0..n {
-                let uses = self.topo.uses(NodeId::new(e, i));
-                self.publish(NodeId::new(e, i), uses, cx);
+            // Between the bounds of the rules every element has the same
+            // rules: a run that none reads (a wavefront's grid, of which one
+            // cell is read) is dropped at once where it can be. Swept over
+            // the rules' bounds in order (`covering`: how many rules are
+            // open).
+            let mut bounds: Vec<(u32, i32)> = rules
+                .iter()
+                .flat_map(|r| [(r.lo.min(n), 1), (r.hi.min(n), -1)])
+                .collect();
+            bounds.push((n, 0));
+            bounds.sort_unstable();
+            let (mut i, mut covering) = (0, 0);
+            for (b, d) in bounds {
+                if b > i {
+                    if covering > 0 || !f.drop_range(i, b, cx) {
+                        for k in i..b {
+                            let uses = self.topo.uses(NodeId::new(e, k));
+                            self.publish(NodeId::new(e, k), uses, cx);
+                        }
+                    }
+                    i = b;
+                }
+                covering += d;
             }
         }
         for r in &self.topo.rules[m.rules_lo as usize..m.rules_hi as usize] {

@@ -93,11 +93,15 @@ impl Ctx<'_> {
                     __tg_m,
                     &#e,
                     |#rr: u32, #c0: u32, #c1: u32, #gr: &#grid_ty<'_, _>, #cx: &#cx_ty<'_, '_>| {
+                        // Copies in registers, not read again through
+                        // the closure's borrows after each cell's store.
+                        let __tg_rows = ::core::clone::Clone::clone(&#wr);
+                        let __tg_cols = ::core::clone::Clone::clone(&#wc);
                         #[allow(unused_variables)]
-                        let #rpat = #fr::fused_at(&#wr, #rr as usize);
+                        let #rpat = #fr::fused_at(&__tg_rows, #rr as usize);
                         for #cc in #c0..#c1 {
                             #[allow(unused_variables)]
-                            let #cpat = #fr::fused_at(&#wc, #cc as usize);
+                            let #cpat = #fr::fused_at(&__tg_cols, #cc as usize);
                             let __tg_x: ::core::result::Result<_, #stopped> = {
                                 #body
                                 ::core::result::Result::Ok(#value)
