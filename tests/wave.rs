@@ -137,7 +137,7 @@ fn diagonal(rt: &Runtime, n: usize) -> Vec<u64> {
         for r in 0..n {
             for c in 0..8 {
                 let k = (r + c) as u64;
-                let cell = if 2 > r || !(c >= 1) {
+                let cell = if 2 > r || 1 > c {
                     leaf(k)
                 } else {
                     let up = grid[(r - 2) * 8 + c];

@@ -1939,7 +1939,7 @@ where
         elements: &'e Elements<'g, T>,
         block: B,
     ) -> Result<Lazy<'g, ()>, Error> {
-        let n = rows.checked_mul(cols).unwrap_or(usize::MAX);
+        let n = rows.saturating_mul(cols);
         assert!(
             rows > 0 && cols > 0 && elements.core.len as usize == n,
             "taskgraph internal error: a wavefront of no cells or of other elements"
@@ -2333,6 +2333,70 @@ mod loom_models {
             made.sort();
             // Step 0: 3 + k; step 1: 3 + 4 + k, each made exactly once.
             assert_eq!(made, [(0, 7), (1, 8)]);
+        });
+    }
+}
+
+#[cfg(all(test, loom))]
+mod wave_loom_models {
+    //! The arrivals of `Wave::run_block` (`WaveTiles::arrive`), written out
+    //! as there on a grid of 2 x 2 tiles of one cell: tile (0, 0) is done;
+    //! two threads run tiles (0, 1) and (1, 0), each writing its cell and
+    //! arriving at tile (1, 1) (its counter starts at 2, `AcqRel`); the
+    //! thread whose arrival takes it to zero runs it, reading both cells
+    //! (and the first). loom checks the reads happen after both writes; the
+    //! model fails with `Relaxed`.
+    use loom::cell::UnsafeCell;
+    use loom::sync::atomic::{AtomicU32, Ordering};
+    use loom::sync::Arc;
+
+    const ARRIVE: Ordering = Ordering::AcqRel;
+
+    struct Grid {
+        cells: [UnsafeCell<u32>; 4],
+        need: AtomicU32,
+    }
+
+    /// Thread for tile `m` (1 or 2): makes its cell from cell 0, arrives;
+    /// returns cell 3 if it ran tile 3.
+    fn tile(g: &Grid, m: usize) -> Option<u32> {
+        // SAFETY (model): cell 0 was written before the threads started;
+        // cell `m` is this tile's alone.
+        let v = g.cells[0].with(|p| unsafe { *p }) + m as u32;
+        g.cells[m].with_mut(|p| unsafe { *p = v });
+        if g.need.fetch_sub(1, ARRIVE) != 1 {
+            return None;
+        }
+        // SAFETY (model): both neighbours arrived: their cells are done.
+        let (a, b) = (
+            g.cells[1].with(|p| unsafe { *p }),
+            g.cells[2].with(|p| unsafe { *p }),
+        );
+        g.cells[3].with_mut(|p| unsafe { *p = a + b });
+        Some(a + b)
+    }
+
+    #[test]
+    fn a_tile_runs_after_the_tiles_above_and_left_of_it() {
+        loom::model(|| {
+            let g = Arc::new(Grid {
+                cells: [
+                    UnsafeCell::new(10),
+                    UnsafeCell::new(0),
+                    UnsafeCell::new(0),
+                    UnsafeCell::new(0),
+                ],
+                need: AtomicU32::new(2),
+            });
+            let h = {
+                let g = g.clone();
+                loom::thread::spawn(move || tile(&g, 2))
+            };
+            let a = tile(&g, 1);
+            let b = h.join().unwrap();
+            // Exactly one of them ran the last tile, with both cells.
+            assert_eq!(a.or(b), Some(23));
+            assert!(a.is_none() || b.is_none());
         });
     }
 }

@@ -22,8 +22,9 @@
 //! the grid is *above and to the left* of the cell being made: `up` rows
 //! and `left` columns back with `up, left >= 0`, not both 0, and the
 //! conditions of the `if`s around the read guarantee `r >= up` and
-//! `c >= left`, so that the index as written is that cell (`grid[r * w + c
-//! - 1]` at `c = 0` is the end of the row above: not to the left). The
+//! `c >= left`, so that the index as written is that cell
+//! (`grid[r * w + c - 1]` at `c = 0` is the end of the row above: not to
+//! the left). The
 //! conditions are read as bounds: `r == 0 || c == 0` false gives `r >= 1`
 //! and `c >= 1`; `r > 1 && c >= 2` true gives `r >= 2`, `c >= 2`; anything
 //! else gives nothing. The cell's body may hold `let`s of task calls,
