@@ -16,7 +16,8 @@
 //! - **the wavefront**: `grid[r * N + c] = add(grid[(r - 1) * N + c],
 //!   grid[r * N + c - 1])` with leaves on the first row and column (the
 //!   suite's `wavefront` row), N = 1,024 and 2,048, which runs fused in
-//!   tiles of rows × columns;
+//!   tiles of rows × columns; and the same at N = 24 with every inner cell
+//!   sleeping 50 µs (the tiles' parallelism, whatever the machine's load);
 //! - **the `while` tree**: the tutorial's pairwise `while level.len() > 1`
 //!   loop over N = 65 536 leaves (the suite's `while-tree` row), which runs
 //!   as a fused `tree_reduce`; and the same loop labelled, which is left as
@@ -208,6 +209,32 @@ fn wavefront(rt: &Runtime, n: usize) -> u64 {
     .expect("wavefront")
 }
 
+/// The wavefront with every inner cell sleeping `nap`: the schedule's
+/// parallelism, whatever the machine's load.
+fn wavefront_sleeping(rt: &Runtime, n: usize, nap: Duration) -> u64 {
+    rt.compute(graph! {
+        let mut grid = Vec::new();
+        for r in 0..n {
+            for c in 0..n {
+                let cell = if r == 0 || c == 0 {
+                    leaf((r * n + c) as u64)
+                } else {
+                    napping(grid[(r - 1) * n + c], grid[r * n + c - 1], nap)
+                };
+                grid.push(cell);
+            }
+        }
+        grid[n * n - 1]
+    })
+    .expect("wavefront")
+}
+
+#[delayed]
+fn napping(x: u64, y: u64, nap: Duration) -> u64 {
+    std::thread::sleep(nap);
+    x.wrapping_add(y)
+}
+
 /// The same in plain Rust (the suite's sequential variant).
 fn wavefront_plain(n: usize) -> u64 {
     let mut grid = vec![0u64; n * n];
@@ -295,6 +322,29 @@ pub fn run(args: &[String]) {
             &|| assert_eq!(wavefront_plain(std::hint::black_box(g)), want),
         );
     }
+    let g = if smoke { 6 } else { 24 };
+    let want = wavefront_plain(g);
+    row(
+        &format!("wavefront, cells sleeping {nap:?} / 20, N = {g}"),
+        "ms",
+        1e-3,
+        runs.min(7),
+        &|rt: &Runtime| assert_eq!(wavefront_sleeping(rt, g, nap / 20), want, "wavefront"),
+        &|| {
+            let mut grid = vec![0u64; g * g];
+            for r in 0..g {
+                for c in 0..g {
+                    grid[r * g + c] = if r == 0 || c == 0 {
+                        (r * g + c) as u64
+                    } else {
+                        std::thread::sleep(nap / 20);
+                        grid[(r - 1) * g + c].wrapping_add(grid[r * g + c - 1])
+                    };
+                }
+            }
+            assert_eq!(grid[g * g - 1], want);
+        },
+    );
     let want = zero_seq(n, n);
     let tasks = (n + n * (2 * (n - 2) + 2)) as f64;
     let zero_row = |rt: &Runtime| assert_eq!(zero(rt, n, n), want, "zero-work stencil");
