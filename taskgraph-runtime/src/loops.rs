@@ -1748,11 +1748,7 @@ impl WaveTiles {
 
     #[inline(never)]
     fn prepare(&mut self, rows: u32, cols: u32, threads: u32) {
-        let per: u32 = std::env::var("TG_WAVE_K")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(WAVE_TILES_PER_THREAD);
-        let k = threads.saturating_mul(per);
+        let k = threads.saturating_mul(WAVE_TILES_PER_THREAD);
         (self.bh, self.bw) = match threads {
             0 | 1 => (rows.max(1), cols.max(1)),
             _ => (rows.div_ceil(k).max(1), cols.div_ceil(k).max(1)),
