@@ -148,14 +148,17 @@ fn wave_plan(g: &Graph, stmt: usize) -> Option<WavePlan<'_>> {
         fams: Vec::new(),
         free: Vec::new(),
         bound: vec![r.to_string(), c.to_string()],
+        reads: 0,
     };
-    if !ck.stmts(
+    let cell_ok = ck.stmts(
         cells,
         Bounds::default(),
         &mut Vec::new(),
         &mut Vec::new(),
         true,
-    ) {
+    );
+    // A nest that reads none of its cells is an ordinary fused loop.
+    if !cell_ok || ck.reads == 0 {
         return None;
     }
     // The fused cells borrow the plain names they read until the graph
@@ -218,6 +221,8 @@ struct Check<'a, 'g> {
     /// Names plain code in the cells reads, and names the cells bind.
     free: Vec<String>,
     bound: Vec<String>,
+    /// Reads of the grid.
+    reads: usize,
 }
 
 impl Check<'_, '_> {
@@ -304,6 +309,7 @@ impl Check<'_, '_> {
                 if !self.plain(index) {
                     return false;
                 }
+                self.reads += 1;
                 let back = Poly::of(index)
                     .and_then(|p| self.at.add(&p.scale(-1)?))
                     .and_then(|d| rows_and_columns(&d, self.width));
@@ -538,6 +544,8 @@ mod tests {
         ] {
             assert!(!wave(cell.clone()), "{cell}");
         }
+        // No read of the grid: an ordinary nest (`lower.rs` fuses it).
+        assert!(!wave(quote!(grid.push(leaf(r, c));)));
         // Columns that depend on the row (a triangle), a range not from 0.
         for (rows, cols) in [
             (quote!(0..n), quote!(0..r + 1)),
