@@ -81,6 +81,33 @@ fn checks(from: u64) -> impl Graph<Output = Vec<u64>> {
     }
 }
 
+/// A 40 × 40 wavefront whose cell (21, 17) fails (fused in tiles).
+fn wave() -> impl Graph<Output = u64> {
+    graph! {
+        let mut grid = Vec::new();
+        for r in 0..40usize {
+            for c in 0..40usize {
+                let cell = if r == 0 || c == 0 {
+                    check(c as u64)?
+                } else {
+                    join(grid[(r - 1) * 40 + c], grid[r * 40 + c - 1], r, c)?
+                };
+                grid.push(cell);
+            }
+        }
+        grid[40 * 40 - 1]
+    }
+}
+
+#[delayed]
+fn join(a: u64, b: u64, r: usize, c: usize) -> Result<u64, String> {
+    if (r, c) == (21, 17) {
+        Err(format!("cell ({r}, {c}) is bad"))
+    } else {
+        Ok((a + b) % 1_000_003)
+    }
+}
+
 /// Pending once (waking itself), then fails for an odd number.
 #[delayed]
 async fn parse_later(x: i64) -> Result<i64, String> {
@@ -143,6 +170,10 @@ fn check_all() -> bool {
         // loop index, and the other blocks stop with it.
         let r = rt.compute(checks(0));
         expect_failed(&mut ok, &r, "check[i=137]", "item 137 is bad", &name);
+
+        // The same in a wavefront's tile: named by its row and column.
+        let r = rt.compute(wave());
+        expect_failed(&mut ok, &r, "join[r=21, c=17]", "cell (21, 17) is bad", &name);
 
         // A build error: an index out of range is returned, not unwound.
         let r = rt.compute(graph! {
