@@ -173,7 +173,13 @@ fn check_all() -> bool {
 
         // The same in a wavefront's tile: named by its row and column.
         let r = rt.compute(wave());
-        expect_failed(&mut ok, &r, "join[r=21, c=17]", "cell (21, 17) is bad", &name);
+        expect_failed(
+            &mut ok,
+            &r,
+            "join[r=21, c=17]",
+            "cell (21, 17) is bad",
+            &name,
+        );
 
         // A build error: an index out of range is returned, not unwound.
         let r = rt.compute(graph! {
