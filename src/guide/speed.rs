@@ -60,9 +60,9 @@
 //!
 //! - **Everything else runs node by node**, about 20-35 ns and 5 bytes of
 //!   scheduler memory per task. Other loops that `if`, `while`, other
-//!   indexing or expression tasks appear in are not fused yet: a ring stencil written
-//!   with `v[(i + w - 1) % w]` costs 100-200 ns per task at zero work,
-//!   against under 1 ns for a fused loop.
+//!   indexing or expression tasks appear in are not fused yet: a ring
+//!   stencil written with `v[(i + w - 1) % w]` costs 100-200 ns per task at
+//!   zero work, against under 1 ns for a fused loop.
 //!
 //! - **No per-task allocation.** Running a node allocates nothing, boxes
 //!   nothing and hashes nothing; the allocations of a `compute` depend on the
