@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proptest::prelude::*;
-use taskdag::observe::{BlockEvent, Observer, TaskEvent};
+use taskdag::observe::{BlockEvent, FusedSites, Observer, RunStarted, TaskEvent};
+use taskdag::FamilyInfo;
 use taskdag::{delayed, graph, Error, Runtime};
 
 #[delayed]
@@ -477,5 +478,153 @@ proptest! {
         let want = wave_seq(n, w);
         prop_assert_eq!(wave(&fused, n, w), want.clone());
         prop_assert_eq!(wave(&off, n, w), want);
+    }
+}
+
+/// Per call site: the tasks the run plans (`RunStarted::planned`), and
+/// those its tasks and blocks report done (`FusedSites::block_tasks`).
+#[derive(Default)]
+struct Sites {
+    planned: Mutex<Vec<(&'static str, u64)>>,
+    fused: Mutex<Vec<FusedSites>>,
+    done: Mutex<Vec<(&'static str, u64)>>,
+}
+
+impl Sites {
+    fn add(&self, site: &'static FamilyInfo, n: u64) {
+        let mut done = self.done.lock().unwrap();
+        match done.iter_mut().find(|(s, _)| *s == site.name) {
+            Some(d) => d.1 += n,
+            None => done.push((site.name, n)),
+        }
+    }
+}
+
+impl Observer for Sites {
+    fn run_started(&self, run: &RunStarted<'_>) {
+        // Call sites that run only fused plan no tasks of their own.
+        let p = run
+            .planned()
+            .iter()
+            .filter(|p| p.tasks > 0)
+            .map(|p| (p.site.name, p.tasks))
+            .collect();
+        *self.planned.lock().unwrap() = p;
+        *self.fused.lock().unwrap() = run.fused_sites();
+    }
+    fn task_finished(&self, t: &TaskEvent<'_>) {
+        self.add(t.site, 1);
+    }
+    fn block_finished(&self, b: &BlockEvent) {
+        let fused = self.fused.lock().unwrap();
+        let f = fused
+            .iter()
+            .find(|f| std::ptr::eq(f.block, b.site))
+            .unwrap();
+        f.block_tasks(b.lo, b.hi, |s, n| self.add(s, n));
+    }
+}
+
+/// A wavefront whose cells run `leaf` unconditionally and `add` or `mix`
+/// as an `if` chooses.
+fn keyed(rt: &Runtime, n: usize, w: usize) -> taskdag::Handle<Vec<u64>> {
+    rt.spawn(graph! {
+        let mut grid = Vec::new();
+        for r in 0..n {
+            for c in 0..w {
+                let k = leaf((r * w + c) as u64);
+                let cell = if r == 0 || c == 0 {
+                    add(k, k)
+                } else {
+                    mix(grid[(r - 1) * w + c], grid[r * w + c - 1], k)
+                };
+                grid.push(cell);
+            }
+        }
+        grid
+    })
+}
+
+fn keyed_seq(n: usize, w: usize) -> Vec<u64> {
+    let mut grid = vec![0u64; n * w];
+    for r in 0..n {
+        for c in 0..w {
+            let k = (r * w + c) as u64 * 7 + 1;
+            grid[r * w + c] = if r == 0 || c == 0 {
+                (k + k) % 1_000_003
+            } else {
+                (grid[(r - 1) * w + c] * 31 + grid[r * w + c - 1] * 17 + k) % 1_000_003
+            };
+        }
+    }
+    grid
+}
+
+/// Observers count a fused wavefront's tasks as node by node does: a call
+/// site every cell runs, per site; the calls an `if` chooses between (the
+/// branch a cell takes is not known outside it), one per cell at the loop.
+/// The same counts in the planned tasks, the blocks' tasks and the
+/// handle's progress, and the same totals as node by node.
+#[test]
+fn observers_count_a_fused_wavefronts_tasks_as_node_by_node() {
+    let (n, w) = (21usize, 17usize);
+    let cells = (n * w) as u64;
+    let edge = (n + w - 1) as u64;
+    let inner = ((n - 1) * (w - 1)) as u64;
+    for threads in [1, 3] {
+        for fuse in [true, false] {
+            let obs = Arc::new(Sites::default());
+            let rt = Runtime::builder()
+                .threads(threads)
+                .fuse_loops(fuse)
+                .observer(obs.clone())
+                .build()
+                .unwrap();
+            let h = keyed(&rt, n, w);
+            while !h.is_finished() {
+                std::thread::yield_now();
+            }
+            let mut progress: Vec<_> = h
+                .progress_by_family()
+                .iter()
+                .map(|f| (f.function, f.progress.done, f.progress.total))
+                .collect();
+            progress.sort();
+            let total = h.progress();
+            assert_eq!(h.wait().unwrap(), keyed_seq(n, w));
+            let mut planned = obs.planned.lock().unwrap().clone();
+            planned.sort();
+            let mut done = obs.done.lock().unwrap().clone();
+            done.sort();
+            // Node by node: every call site on its own; fused: `leaf` on
+            // its own, `add` and `mix` one per cell at the loop.
+            let want = match fuse {
+                true => vec![("leaf", cells), ("loop", cells)],
+                false => vec![("add", edge), ("leaf", cells), ("mix", inner)],
+            };
+            assert_eq!(planned, want, "{threads} threads, fused {fuse}");
+            assert_eq!(done, want, "{threads} threads, fused {fuse}");
+            let want: Vec<_> = want.iter().map(|&(f, k)| (f, k, k)).collect();
+            assert_eq!(progress, want, "{threads} threads, fused {fuse}");
+            assert_eq!((total.done, total.total), (2 * cells, 2 * cells));
+        }
+        // The wave whose every call is chosen by its `if`: the same totals.
+        for fuse in [true, false] {
+            let obs = Arc::new(Sites::default());
+            let rt = Runtime::builder()
+                .threads(threads)
+                .fuse_loops(fuse)
+                .observer(obs.clone())
+                .build()
+                .unwrap();
+            assert_eq!(wave(&rt, n, w), wave_seq(n, w));
+            let sum =
+                |v: &Mutex<Vec<(&str, u64)>>| v.lock().unwrap().iter().map(|s| s.1).sum::<u64>();
+            assert_eq!(
+                (sum(&obs.planned), sum(&obs.done)),
+                (cells, cells),
+                "fused {fuse}"
+            );
+        }
     }
 }

@@ -302,6 +302,12 @@ pub struct FusedSites {
     pub each: Vec<&'static FamilyInfo>,
     /// The `tree_reduce` computed in the blocks, if any.
     pub reduce: Option<&'static FamilyInfo>,
+    /// A wavefront's tasks per cell whose call site an `if` in the cell
+    /// chooses: counted at [`block`](FusedSites::block), since the branch
+    /// a cell takes is not known outside it (per `if`, as many as its
+    /// branch with the most calls); 0 for other loops. The call sites every
+    /// cell runs are in `each`, counted as node by node counts them.
+    pub chosen: u32,
     /// A step loop's values per step; 0 for other loops.
     pub width: u32,
     /// A step loop's values pushed before its inner loop, each step: the
@@ -338,6 +344,9 @@ impl FusedSites {
                     add(s, n);
                 }
             }
+        }
+        if self.chosen > 0 {
+            add(self.block, (hi - lo) * u64::from(self.chosen));
         }
         if let Some(r) = self.reduce {
             add(r, (hi - lo).saturating_sub(1));
@@ -385,6 +394,7 @@ impl RunStarted<'_> {
                     block: f.site,
                     each: plan.each.iter().map(site).collect(),
                     reduce: plan.reduce.as_ref().map(site),
+                    chosen: plan.chosen,
                     width: f.width,
                     before: sites(plan.before),
                     after: sites(plan.after),
@@ -394,6 +404,7 @@ impl RunStarted<'_> {
                 block: f.site,
                 each: Vec::new(),
                 reduce: Some(f.site),
+                chosen: 0,
                 width: 0,
                 before: Vec::new(),
                 after: Vec::new(),

@@ -69,6 +69,60 @@ impl WavePlan<'_> {
     }
 }
 
+impl WavePlan<'_> {
+    /// The tasks each cell runs, as observers count them: the call sites
+    /// every cell runs (one task each, as node by node), and how many more
+    /// tasks a cell runs at call sites an `if` chooses between, counted at
+    /// the loop's own site (per `if`, its branch with the most calls).
+    pub(crate) fn cell_tasks(&self) -> (Vec<FamId>, u32) {
+        let mut each = Vec::new();
+        let chosen = stmts_tasks(self.cells, &mut Some(&mut each));
+        (each, chosen)
+    }
+}
+
+/// The tasks of `stmts`: call sites run every time go to `each` (when
+/// given); the count returned is of the calls inside `if`s.
+fn stmts_tasks(stmts: &[Stmt], each: &mut Option<&mut Vec<FamId>>) -> u32 {
+    let mut n = 0;
+    for st in stmts {
+        if let Stmt::Let { value, .. } | Stmt::Push { value, .. } = st {
+            n += value_tasks(value, each);
+        }
+    }
+    n
+}
+
+fn value_tasks(v: &Value, each: &mut Option<&mut Vec<FamId>>) -> u32 {
+    match v {
+        Value::Call { fam, args } => {
+            let own = match each {
+                Some(e) => {
+                    e.push(*fam);
+                    0
+                }
+                None => 1,
+            };
+            let inner: u32 = args
+                .iter()
+                .map(|a| match a {
+                    Arg::Lazy(v) => value_tasks(v, each),
+                    Arg::Plain(_) => 0,
+                })
+                .sum();
+            own + inner
+        }
+        Value::If { then, els, .. } => {
+            // Every call under an `if` counts (the branch taken decides
+            // the call site): the branch with the most.
+            let br =
+                |b: &Branch| stmts_tasks(&b.stmts, &mut None) + value_tasks(&b.tail, &mut None);
+            br(then).max(br(els))
+        }
+        _ => 0,
+    }
+}
+
 /// The wavefronts among the top-level statements that run fused.
 pub(crate) fn wave_plans(g: &Graph) -> Vec<WavePlan<'_>> {
     (1..g.stmts.len()).filter_map(|k| wave_plan(g, k)).collect()

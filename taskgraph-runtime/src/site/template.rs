@@ -153,6 +153,11 @@ pub struct Fused {
     /// The `tree_reduce` computed inside its blocks (one fewer task than
     /// iterations).
     pub reduce: Option<u32>,
+    /// A wavefront's tasks per cell at call sites an `if` in the cell
+    /// chooses between (which one runs depends on the branch taken):
+    /// counted at the loop's own call site, per `if` as many as its branch
+    /// with the most calls. 0 for other loops.
+    pub chosen: u32,
     /// A step loop's values pushed before its inner loop, each step: the
     /// call sites each one runs.
     pub before: &'static [&'static [u32]],
@@ -169,9 +174,16 @@ impl Fused {
             column,
             each,
             reduce: None,
+            chosen: 0,
             before: &[],
             after: &[],
         }
+    }
+
+    /// This wavefront running `n` tasks per cell at call sites an `if`
+    /// chooses between ([`Fused::chosen`]).
+    pub const fn chosen(self, n: u32) -> Fused {
+        Fused { chosen: n, ..self }
     }
 
     /// This loop computing the `tree_reduce` of call site `site` in its blocks.

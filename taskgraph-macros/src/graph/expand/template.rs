@@ -189,7 +189,15 @@ pub(crate) fn template(g: &Graph, low: &Lowering<'_>, w: &Walk) -> TokenStream {
         let each = sites_of(&p.inner);
         let before = p.before.iter().map(sites_of);
         let after = p.after.iter().map(sites_of);
-        quote!(#fused { line: #line, column: #column, each: #each, reduce: ::core::option::Option::None, before: &[#(#before),*], after: &[#(#after),*] })
+        quote!(#fused { line: #line, column: #column, each: #each, reduce: ::core::option::Option::None, chosen: 0, before: &[#(#before),*], after: &[#(#after),*] })
+    });
+    // Wavefronts: the sites every cell runs once per cell, the tasks an
+    // `if` chooses counted at the loop (`Fused::chosen`).
+    let waves = low.waves.iter().map(|p| {
+        let (line, column) = line_column(p.span);
+        let (each, chosen) = p.cell_tasks();
+        let each = each.iter().map(|f| *f as u32);
+        quote!(#fused::at(#line, #column, &[#(#each),*]).chosen(#chosen))
     });
     // Sites and edges in the short form (one line each in an expansion).
     quote! {{
@@ -201,7 +209,7 @@ pub(crate) fn template(g: &Graph, low: &Lowering<'_>, w: &Walk) -> TokenStream {
             loops: &[#(#loops),*],
             edges: &[#(#edges),*],
             outputs: &[#(#outputs),*],
-            fused: &[#(#plans,)* #(#steps),*],
+            fused: &[#(#plans,)* #(#steps,)* #(#waves),*],
         };
         &__TG_TEMPLATE
     }}

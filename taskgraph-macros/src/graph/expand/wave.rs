@@ -10,7 +10,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::Ident;
 
-use super::{strip_parens, Ctx};
+use super::{info_ident, strip_parens, Ctx};
 use crate::graph::ir::*;
 use crate::graph::wave::WavePlan;
 use crate::paths::{private, temp};
@@ -64,6 +64,23 @@ impl Ctx<'_> {
         let body = w.stmts(first);
         let value = w.value(value, true);
         let fusable = self.fusable(plan.fams.iter().copied());
+        // For progress, the tasks a cell runs as the template counts them
+        // (`cell_tasks`): the sites every cell runs once each, those an
+        // `if` chooses at the loop's own site.
+        let hint = {
+            let (each, chosen) = plan.cell_tasks();
+            let body = each.iter().map(|&f| {
+                let info = info_ident(self.g, f);
+                quote!((#info, 1))
+            });
+            match chosen as usize {
+                0 => quote!(#l.step_tasks(1, &[#(#body),*]);),
+                k => quote! {
+                    let __tg_own = #l.info();
+                    #l.step_tasks(1, &[#(#body,)* (__tg_own, #k)]);
+                },
+            }
+        };
         quote! {
             let #kept = if #scope.fusion() #fusable && #grid.len() == 0 {
                 ::core::option::Option::Some((#rrange, #crange))
@@ -88,6 +105,7 @@ impl Ctx<'_> {
                 #wc = __tg_b;
                 let (__tg_n, __tg_m) = (#fr::fused_len(&#wr), #fr::fused_len(&#wc));
                 let __tg_v = #e.make(__tg_n * __tg_m)?;
+                #hint
                 let _ = #l.wave(
                     __tg_n,
                     __tg_m,
