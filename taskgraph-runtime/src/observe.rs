@@ -367,7 +367,9 @@ impl RunStarted<'_> {
     /// For each fused loop of the run (named by its family's call site), the
     /// call sites its blocks run: each once per iteration, and the
     /// `tree_reduce` it computes (one task fewer than iterations); a step
-    /// loop's boundary values once per step. Observers count a fused
+    /// loop's boundary values once per step; a wavefront's calls that an
+    /// `if` chooses between at the loop itself ([`FusedSites::chosen`]).
+    /// Observers count a fused
     /// block's tasks from this ([`FusedSites::block_tasks`]): inside blocks, tasks
     /// are not reported one by one, so that a fused loop costs nothing more
     /// when it is observed.

@@ -504,6 +504,61 @@ mod tests {
         })
     }
 
+    /// The fused wavefront's `cell_tasks`, by function name.
+    fn cell_tasks(cell: proc_macro2::TokenStream) -> (Vec<String>, u32) {
+        let input = quote! {
+            let mut grid = Vec::new();
+            for r in 0..n {
+                for c in 0..w {
+                    #cell
+                }
+            }
+            grid
+        };
+        let cx = crate::diag::Ctxt::new();
+        let stmts = super::super::parse::parse(input).unwrap();
+        let g = super::super::analyze::analyze(&stmts, proc_macro2::Span::call_site(), &cx)
+            .expect("an analysed graph");
+        let plans = super::wave_plans(&g);
+        let (each, chosen) = plans[0].cell_tasks();
+        let names = each.iter().map(|&f| g.families[f].name.clone()).collect();
+        (names, chosen)
+    }
+
+    #[test]
+    fn a_cells_tasks_every_cell_runs_per_site_those_an_if_chooses_per_cell() {
+        // Only chosen: one per cell.
+        assert_eq!(
+            cell_tasks(quote! {
+                let cell = if r == 0 || c == 0 {
+                    leaf(r, c)
+                } else {
+                    add(grid[(r - 1) * w + c], grid[r * w + c - 1])
+                };
+                grid.push(cell);
+            }),
+            (vec![], 1)
+        );
+        // Calls outside the `if` (one nested in another's arguments) count
+        // per site; a branch of two calls against one of none counts two.
+        assert_eq!(
+            cell_tasks(quote! {
+                let k = leaf(r, c);
+                let x = if r > 0 && c > 0 {
+                    let up = add(grid[(r - 1) * w + c], k);
+                    add(up, grid[r * w + c - 1])
+                } else {
+                    k
+                };
+                grid.push(mix(x, leaf(c, r), k));
+            }),
+            (
+                vec!["leaf".to_owned(), "mix".to_owned(), "leaf".to_owned()],
+                2
+            )
+        );
+    }
+
     #[test]
     fn reads_above_and_left_under_their_guards_are_fused() {
         assert!(wave(quote! {
