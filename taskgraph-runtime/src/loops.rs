@@ -207,7 +207,8 @@ impl<'g, K> Loop<'g, K> {
     /// Says which tasks each step of a step loop (`Loop::steps`) of
     /// `width` values runs, for progress counts: `k` tasks of each call
     /// site in `body`. Without it, progress counts each value as one task
-    /// of the loop itself.
+    /// of the loop itself. A wavefront (`Loop::wave`) says it per cell
+    /// (`width` 1), its calls chosen by an `if` as the loop's own.
     #[inline]
     pub fn step_tasks(&mut self, width: usize, body: &[(&'static FamilyInfo, usize)]) {
         self.tasks = Tasks::per_step(width, body);
