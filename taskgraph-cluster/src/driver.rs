@@ -85,6 +85,9 @@ impl Shared {
     }
 }
 
+/// How many driver script directories this process has named.
+static SCRIPT_DIRS: AtomicU64 = AtomicU64::new(0);
+
 /// The running driver process.
 pub(crate) struct Driver {
     shared: Arc<Shared>,
@@ -97,22 +100,36 @@ pub(crate) struct Driver {
 impl Driver {
     /// Writes the script to a temporary file and starts it with `python`.
     pub fn start(python: PathBuf) -> Result<Driver, ClusterError> {
-        static COUNT: AtomicU64 = AtomicU64::new(0);
         let fail = |message: String| ClusterError::Driver {
             message,
             stderr: String::new(),
         };
         // A directory of our own (creating it fails if the name is taken), so
-        // nobody else's file or link is written through.
-        let dir = std::env::temp_dir().join(format!(
-            "taskgraph-cluster-{}-{}",
-            std::process::id(),
-            COUNT.fetch_add(1, Ordering::Relaxed)
-        ));
+        // nobody else's file or link is written through. A name can be taken
+        // by a directory an earlier process with the same id left behind
+        // (killed before it cleaned up): then the next name is tried.
+        let mut tries = 0;
+        let dir = loop {
+            let dir = std::env::temp_dir().join(format!(
+                "taskgraph-cluster-{}-{}",
+                std::process::id(),
+                SCRIPT_DIRS.fetch_add(1, Ordering::Relaxed)
+            ));
+            match std::fs::create_dir(&dir) {
+                Ok(()) => break dir,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 64 => {
+                    tries += 1;
+                }
+                Err(e) => {
+                    return Err(fail(format!("cannot create {}: {e}", dir.display())));
+                }
+            }
+        };
         let script = dir.join("driver.py");
-        std::fs::create_dir(&dir)
-            .and_then(|()| std::fs::write(&script, SCRIPT))
-            .map_err(|e| fail(format!("cannot write {}: {e}", script.display())))?;
+        std::fs::write(&script, SCRIPT).map_err(|e| {
+            remove_script(&script);
+            fail(format!("cannot write {}: {e}", script.display()))
+        })?;
         let spawned = Command::new(&python)
             .arg("-u")
             .arg(&script)
@@ -369,5 +386,47 @@ fn route(message: Message, shared: &Shared) {
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory left behind by an earlier process with the same id
+    /// (killed before it cleaned up) is skipped, not an error, and left as
+    /// it was.
+    #[test]
+    fn a_stale_script_directory_is_skipped() {
+        let next = SCRIPT_DIRS.load(Ordering::Relaxed);
+        let stale: Vec<PathBuf> = (next..next + 2)
+            .map(|n| {
+                std::env::temp_dir().join(format!("taskgraph-cluster-{}-{n}", std::process::id()))
+            })
+            .collect();
+        for dir in &stale {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(dir.join("driver.py"), "stale").unwrap();
+        }
+        let missing = std::env::temp_dir().join("taskgraph-no-such-dir/python");
+        let message = match Driver::start(missing) {
+            Err(ClusterError::Driver { message, .. }) => message,
+            Err(e) => panic!("unexpected error: {e}"),
+            Ok(_) => panic!("a missing interpreter started"),
+        };
+        assert!(message.starts_with("cannot start "), "{message}");
+        let third = std::env::temp_dir().join(format!(
+            "taskgraph-cluster-{}-{}",
+            std::process::id(),
+            next + 2
+        ));
+        assert!(!third.exists(), "the new directory was not removed");
+        for dir in &stale {
+            assert_eq!(
+                std::fs::read_to_string(dir.join("driver.py")).unwrap(),
+                "stale"
+            );
+            std::fs::remove_dir_all(dir).unwrap();
+        }
     }
 }
