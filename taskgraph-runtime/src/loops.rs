@@ -1190,6 +1190,160 @@ struct TileState {
     remaining: AtomicU32,
 }
 
+/// How many tiles each thread gets when a step loop runs as trapezoids
+/// (`Trap`).
+const TRAP_TILES_PER_THREAD: u32 = 2;
+
+/// A step loop whose values read only cells within `reach` of their own,
+/// run as trapezoids: the steps are cut into phases of `k` steps and the
+/// values into `count` tiles (`bounds`); each phase runs in two kinds of
+/// pieces, so that neighbouring threads meet once a phase, not once a step.
+///
+/// - *Upright* piece `i` (tile `i`) makes, at the `s`-th step of the phase
+///   (`s` from 1), the tile's values minus `s * reach` at each end that has
+///   a neighbouring tile: what it can make from its own values of the step
+///   before. Uprights of one phase never wait for each other.
+/// - *Inverted* piece `j` (`count + j - 1`, `j` in `1..count`) makes, at
+///   step `s`, the values `bounds[j] - s * reach .. bounds[j] + s * reach`
+///   the two uprights beside it left out; it waits for both.
+/// - Upright `i` of the next phase waits for the inverted pieces at its
+///   ends (which waited for it and its neighbours).
+///
+/// With every tile at least `2 * k * reach` wide no two pieces that may
+/// run at once touch the same cell, and two buffers suffice (step `t`
+/// reads buffer `t % 2` and writes the other, as before; a block of values
+/// `lo..hi` reads `lo - reach..hi + reach`): an upright's step `s + 2`
+/// overwrites step `s`'s buffer only below `bounds[j] - (s + 2) * reach`,
+/// where the inverted piece at `j` reads step `s` from `bounds[j] - (s +
+/// 1) * reach - reach` up (the same on the right); the inverted piece runs
+/// after both uprights finished, and the next phase's uprights after it.
+/// A piece's counter only grows: upright `i` of phase `p` is ready when
+/// its arrivals reach `p` times its neighbours (1 or 2), inverted `j` of
+/// phase `p` at `2 * (p + 1)`.
+struct Trap {
+    /// Tiles; 0 if the loop runs step by step (`Tiles`).
+    count: u32,
+    /// Tile `i` is `bounds[i]..bounds[i + 1]`.
+    bounds: Vec<u32>,
+    reach: u32,
+    /// Steps a phase.
+    k: u32,
+    /// Each piece's counters: uprights `0..count`, then the inverted ones.
+    state: Vec<TileState>,
+}
+
+impl Trap {
+    fn new() -> Self {
+        Trap {
+            count: 0,
+            bounds: Vec::new(),
+            reach: 0,
+            k: 0,
+            state: Vec::new(),
+        }
+    }
+
+    /// Sets up trapezoids for `steps` steps of `width` values on `threads`
+    /// threads, value `v` reading `reads(v)`; leaves `count` 0 where they
+    /// would not help: one thread, or reads too far for phases of two
+    /// steps or more on two tiles or more.
+    #[inline(never)]
+    fn prepare(
+        &mut self,
+        width: u32,
+        steps: u32,
+        threads: u32,
+        reads: &dyn Fn(u32) -> Option<(usize, usize)>,
+    ) {
+        self.count = 0;
+        if threads <= 1 || steps < 2 {
+            return;
+        }
+        let mut reach = 0usize;
+        for v in 0..width {
+            if let Some((a, b)) = reads(v) {
+                let v = v as usize;
+                reach = reach.max(v.saturating_sub(a)).max(b.saturating_sub(v));
+            }
+        }
+        let mut count = threads.saturating_mul(TRAP_TILES_PER_THREAD);
+        if reach > 0 {
+            // Tiles at least `4 * reach` wide: phases of two steps or more.
+            let most = (width as usize / reach.saturating_mul(4)).min(u32::MAX as usize);
+            count = count.min(most as u32);
+        }
+        if count < 2 {
+            return;
+        }
+        let narrowest = width / count;
+        let k = match reach {
+            0 => steps,
+            r => (narrowest as usize / (2 * r)).min(steps as usize) as u32,
+        };
+        if k < 2 {
+            return;
+        }
+        self.count = count;
+        self.reach = reach as u32;
+        self.k = k;
+        self.bounds.clear();
+        self.bounds.extend(
+            (0..=count).map(|i| (u64::from(i) * u64::from(width) / u64::from(count)) as u32),
+        );
+        self.state.clear();
+        self.state.extend((0..2 * count - 1).map(|_| TileState {
+            arrived: [AtomicU32::new(0), AtomicU32::new(0)],
+            remaining: AtomicU32::new(0),
+        }));
+    }
+
+    /// The values piece `q` makes at step `t` (maybe none).
+    fn range(&self, q: u32, t: u32) -> (u32, u32) {
+        let s = (t % self.k + 1) * self.reach;
+        if q < self.count {
+            let lo = self.bounds[q as usize] + if q > 0 { s } else { 0 };
+            let hi = self.bounds[q as usize + 1] - if q + 1 < self.count { s } else { 0 };
+            (lo, hi.max(lo))
+        } else {
+            let b = self.bounds[(q - self.count + 1) as usize];
+            (b - s, b + s)
+        }
+    }
+
+    /// The cells of the step before a block of values `lo..hi` may read.
+    fn window(&self, lo: u32, hi: u32, width: u32) -> (u32, u32) {
+        (lo.saturating_sub(self.reach), (hi + self.reach).min(width))
+    }
+
+    /// Piece `q` finished phase `p` (not the last): arrives at the pieces
+    /// of phase `p` (inverted) or `p + 1` (upright) that wait for it;
+    /// calls `ready` with each it made ready.
+    #[inline]
+    fn arrive(&self, q: u32, p: u32, mut ready: impl FnMut(u32)) {
+        let c = self.count;
+        let next = if q < c {
+            // The inverted pieces at tile `q`'s ends, in this phase.
+            [(q > 0).then(|| c + q - 1), (q + 1 < c).then_some(c + q)]
+        } else {
+            // The uprights beside boundary `q - c + 1`, in the next phase.
+            [Some(q - c), Some(q - c + 1)]
+        };
+        for m in next.into_iter().flatten() {
+            let need = if m < c {
+                (p + 1) * (u32::from(m > 0) + u32::from(m + 1 < c))
+            } else {
+                2 * (p + 1)
+            };
+            // AcqRel: the arrivals at a piece form one release sequence,
+            // so the thread that makes the last sees every writer's and
+            // reader's work of the pieces it waits for (see `Trap`).
+            if self.state[m as usize].arrived[0].fetch_add(1, Ordering::AcqRel) + 1 == need {
+                ready(m);
+            }
+        }
+    }
+}
+
 /// A fused step loop (`for t in .. { let mut next = ..; ..; cur = next; }`):
 /// `steps` steps, each making `width` values from the values of the step
 /// before (`prev`, the loop's input vector for step 0). Values
@@ -1224,7 +1378,11 @@ pub struct Steps<'g, T, R, F, B, W> {
     /// another block writes it.
     cells: [std::cell::Cell<*mut T>; 2],
     tiles: UnsafeCell<Tiles>,
-    /// Tiles of the last step still to finish.
+    /// The trapezoids, if the loop runs as such (`trap.count > 0`), else
+    /// step by step in `tiles`.
+    trap: UnsafeCell<Trap>,
+    /// Tiles of the last step (or pieces of the last phase) still to
+    /// finish.
     last_left: AtomicU32,
     /// Where the probe of the last block stood (`Probe::hint`).
     probe: AtomicU32,
@@ -1278,14 +1436,22 @@ where
         unsafe { &*self.tiles.get() }
     }
 
-    /// Runs values `lo..hi` of step `t` (a block of tile `tile`), splitting
-    /// off work for hungry threads; returns how many it ran (its end may
-    /// move down).
+    fn trap(&self) -> &Trap {
+        // SAFETY: as `tiles`.
+        unsafe { &*self.trap.get() }
+    }
+
+    /// Runs values `lo..hi` of step `t`, reading cells `rlo..rhi` of the
+    /// step before, splitting off work for hungry threads (blocks tagged
+    /// `tag`: a piece of `Trap`, else 0); returns how many it ran (its end
+    /// may move down).
     #[allow(clippy::too_many_arguments)]
     fn run_step_block(
         &self,
         fam: u32,
-        (t, tile, lo, hi): (u32, u32, u32, u32),
+        (t, lo, hi): (u32, u32, u32),
+        (rlo, rhi): (u32, u32),
+        tag: u32,
         split: bool,
         probe: &mut Probe,
         tally: &mut Tally<'_>,
@@ -1293,8 +1459,7 @@ where
     ) -> Result<u32, Stopped> {
         let base = t * self.width;
         let started = cx.block_started(fam, base + lo, base + hi);
-        let push = |a: u32, b: u32| push_block(cx, fam, base + a, base + b, 0, ROOT);
-        let (rlo, rhi) = self.tiles().read[tile as usize];
+        let push = |a: u32, b: u32| push_block(cx, fam, base + a, base + b, tag, ROOT);
         let prev = Prev {
             cells: self.cells[(t % 2) as usize].get(),
             lo: rlo as usize,
@@ -1410,13 +1575,21 @@ where
             c.set(std::ptr::null_mut());
         }
         // SAFETY: as above.
+        let trap = unsafe { &mut *self.trap.get() };
+        trap.prepare(self.width, self.steps, threads, &self.reads);
+        // SAFETY: as above.
         let tiles = unsafe { &mut *self.tiles.get() };
-        tiles.prepare(
-            self.width,
-            Tiles::size_for(self.width, threads),
-            &self.reads,
-        );
-        self.last_left.store(tiles.count, Ordering::Relaxed);
+        let left = if trap.count > 0 {
+            2 * trap.count - 1
+        } else {
+            tiles.prepare(
+                self.width,
+                Tiles::size_for(self.width, threads),
+                &self.reads,
+            );
+            tiles.count
+        };
+        self.last_left.store(left, Ordering::Relaxed);
         self.probe.store(0, Ordering::Relaxed);
     }
 
@@ -1428,6 +1601,9 @@ where
         tally: &mut Tally<'_>,
         cx: &Cx<'_, 'g>,
     ) -> Result<Option<()>, Stopped> {
+        if self.trap().count > 0 {
+            return self.run_trap_block(fam, b, first, tally, cx);
+        }
         let (w, tiles) = (self.width, self.tiles());
         let push_tile = |t: u32, m: u32| {
             let (lo, hi) = tiles.range(m, w);
@@ -1510,7 +1686,8 @@ where
             push_block(cx, fam, t * w + lo, t * w + hi, 0, ROOT)
         };
         loop {
-            let done = self.run_step_block(fam, (t, tile, lo, hi), split, probe, tally, cx)?;
+            let read = tiles.read[tile as usize];
+            let done = self.run_step_block(fam, (t, lo, hi), read, 0, split, probe, tally, cx)?;
             let st = &tiles.state[tile as usize];
             if st.remaining.fetch_sub(done, Ordering::AcqRel) != done {
                 return Ok(None);
@@ -1535,6 +1712,136 @@ where
             let Some(m) = next else { return Ok(None) };
             (t, tile) = (t + 1, m);
             (lo, hi) = tiles.range(m, w);
+        }
+    }
+}
+
+impl<'g, T, R, F, B, W> Steps<'g, T, R, F, B, W>
+where
+    T: Send + Sync + Clone,
+    R: Fn(u32) -> Option<(usize, usize)> + Sync,
+    F: Fn(u32, u32, Prev<'_, T>, &Cx<'_, 'g>) -> Result<T, Stopped> + Sync,
+    B: Fn(u32, u32, Prev<'_, T>, &mut [T], &Cx<'_, 'g>) -> Result<(), Stopped> + Sync,
+    W: Fn(u32, T, &Cx<'_, 'g>) + Sync,
+{
+    /// `run_block` for a loop run as trapezoids (`Trap`): the first block
+    /// makes every upright of the first phase ready; a block's `size` is
+    /// its piece.
+    fn run_trap_block(
+        &self,
+        fam: u32,
+        b: Block,
+        first: bool,
+        tally: &mut Tally<'_>,
+        cx: &Cx<'_, 'g>,
+    ) -> Result<Option<()>, Stopped> {
+        let (w, tr) = (self.width, self.trap());
+        let (t, q, lo, hi);
+        if first {
+            self.load(cx);
+            for i in 0..tr.count {
+                let (a, b) = tr.range(i, 0);
+                tr.state[i as usize]
+                    .remaining
+                    .store(b - a, Ordering::Relaxed);
+            }
+            // Upright 0 here, the rest to the deque (the last pushed is
+            // taken first here, the first by a thief).
+            for i in (1..tr.count).rev() {
+                let (a, b) = tr.range(i, 0);
+                push_block(cx, fam, a, b, i, ROOT);
+            }
+            (t, q) = (0, 0);
+            (lo, hi) = tr.range(0, 0);
+        } else {
+            (t, lo) = (b.lo / w, b.lo % w);
+            hi = lo + (b.hi - b.lo);
+            q = b.size;
+        }
+        let hint = self.probe.load(Ordering::Relaxed);
+        let mut probe = Probe::resume(hint);
+        let out = self.run_pieces(fam, (t, q, lo, hi), &mut probe, tally, cx);
+        // Written only when it changed: every thread reads it.
+        if probe.hint() != hint {
+            self.probe.store(probe.hint(), Ordering::Relaxed);
+        }
+        out
+    }
+
+    /// Runs block `lo..hi` of piece `q` at step `t`, then the piece's
+    /// later steps of the phase if this block ended the step, then, each
+    /// time it ends a piece's phase, one of the pieces that made ready (the
+    /// others go to the deque); returns `Some` if it ended the loop.
+    fn run_pieces(
+        &self,
+        fam: u32,
+        (mut t, mut q, mut lo, mut hi): (u32, u32, u32, u32),
+        probe: &mut Probe,
+        tally: &mut Tally<'_>,
+        cx: &Cx<'_, 'g>,
+    ) -> Result<Option<()>, Stopped> {
+        let (w, tr) = (self.width, self.trap());
+        loop {
+            if lo < hi {
+                let read = tr.window(lo, hi, w);
+                let done =
+                    self.run_step_block(fam, (t, lo, hi), read, q, false, probe, tally, cx)?;
+                let st = &tr.state[q as usize];
+                if st.remaining.fetch_sub(done, Ordering::AcqRel) != done {
+                    return Ok(None);
+                }
+            }
+            // Piece `q` finished step `t`: on to its next step of the
+            // phase, unless the phase ends or the piece's values do (an
+            // upright's later steps are narrower still).
+            let p = t / tr.k;
+            if (t + 1) % tr.k != 0 && t + 1 < self.steps {
+                let (a, b) = tr.range(q, t + 1);
+                if a < b {
+                    // Relaxed: this thread ended step `t` (the `AcqRel`
+                    // above saw every other block of it end).
+                    tr.state[q as usize]
+                        .remaining
+                        .store(b - a, Ordering::Relaxed);
+                    (t, lo, hi) = (t + 1, a, b);
+                    continue;
+                }
+            }
+            // In the last phase, every piece counts down; its uprights
+            // still make the inverted pieces ready.
+            if (p + 1) * tr.k >= self.steps {
+                if self.last_left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    return Ok(Some(()));
+                }
+                if q >= tr.count {
+                    return Ok(None);
+                }
+            }
+            // The pieces this made ready: inverted ones of this phase, or
+            // uprights of the next. One runs here, the others go to the
+            // deque.
+            let mut next = None;
+            tr.arrive(q, p, |m| {
+                let start = if m < tr.count {
+                    (p + 1) * tr.k
+                } else {
+                    p * tr.k
+                };
+                let (a, b) = tr.range(m, start);
+                // Relaxed: the piece's last phase ended before the arrivals
+                // that made it ready (`Trap::arrive`); its blocks start
+                // after this (in place, or through the deque).
+                tr.state[m as usize]
+                    .remaining
+                    .store(b - a, Ordering::Relaxed);
+                if next.is_none() {
+                    next = Some((start, m, a, b));
+                } else {
+                    push_block(cx, fam, start * w + a, start * w + b, m, ROOT);
+                }
+            });
+            let Some(n) = next else { return Ok(None) };
+            (t, q, lo, hi) = n;
         }
     }
 }
@@ -1598,6 +1905,7 @@ where
                 std::cell::Cell::new(std::ptr::null_mut()),
             ],
             tiles: UnsafeCell::new(Tiles::new()),
+            trap: UnsafeCell::new(Trap::new()),
             last_left: AtomicU32::new(0),
             probe: AtomicU32::new(0),
         };
