@@ -12,6 +12,10 @@
 //!   barely matters. With a barrier after every step this takes 20 ms on
 //!   any number of threads; with tiles that wait only for their neighbours
 //!   the two ends run a step apart, one thread sleeping at each: 10 ms on 2;
+//! - **every value busy or asleep**: the zero-work stencil's shape with
+//!   every inner value spinning 1 µs (W = 1,000, T = 100; spinning
+//!   threads share the machine with whatever else runs) or sleeping 50 µs
+//!   (W = 32, T = 32; whatever the load): the tiles' parallelism;
 //! - **the wide stencil**: the zero-work one with W = 100 000, T = 100;
 //! - **the wavefront**: `grid[r * N + c] = add(grid[(r - 1) * N + c],
 //!   grid[r * N + c - 1])` with leaves on the first row and column (the
@@ -115,6 +119,58 @@ fn uneven(rt: &Runtime, w: usize, steps: usize, nap: Duration) -> Vec<u64> {
         cur
     })
     .expect("the stencil runs")
+}
+
+/// `x + y + z`, after spinning `spin` (or sleeping `nap`).
+#[delayed]
+fn busy(x: u64, y: u64, z: u64, spin: Duration, nap: Duration) -> u64 {
+    work(spin, nap);
+    x.wrapping_add(y).wrapping_add(z)
+}
+
+fn work(spin: Duration, nap: Duration) {
+    if !nap.is_zero() {
+        std::thread::sleep(nap);
+    }
+    let start = Instant::now();
+    while start.elapsed() < spin {
+        std::hint::spin_loop();
+    }
+}
+
+/// The zero-work stencil's shape with every inner value busy (`spin`) or
+/// asleep (`nap`).
+fn working(rt: &Runtime, w: usize, steps: usize, spin: Duration, nap: Duration) -> Vec<u64> {
+    rt.compute(graph! {
+        let mut cur: Vec<_> = (0..w as u64).map(|i| leaf(i)).collect();
+        for _ in 0..steps {
+            let mut next = Vec::new();
+            next.push(inc(cur[0]));
+            for i in 1..w - 1 {
+                next.push(busy(cur[i - 1], cur[i], cur[i + 1], spin, nap));
+            }
+            next.push(inc(cur[w - 1]));
+            cur = next;
+        }
+        cur
+    })
+    .expect("the stencil runs")
+}
+
+/// The same as a plain loop.
+fn working_plain(w: usize, steps: usize, spin: Duration, nap: Duration) -> Vec<u64> {
+    let mut cur: Vec<u64> = (0..w as u64).collect();
+    let mut next = vec![0; w];
+    for _ in 0..steps {
+        next[0] = cur[0] + 1;
+        for i in 1..w - 1 {
+            work(spin, nap);
+            next[i] = cur[i - 1].wrapping_add(cur[i]).wrapping_add(cur[i + 1]);
+        }
+        next[w - 1] = cur[w - 1] + 1;
+        std::mem::swap(&mut cur, &mut next);
+    }
+    cur
 }
 
 fn uneven_seq(w: usize, steps: usize) -> Vec<u64> {
@@ -369,6 +425,26 @@ pub fn run(args: &[String]) {
         &|rt: &Runtime| assert_eq!(zero(rt, w, steps), want, "wide stencil"),
         &|| assert_eq!(zero_plain(std::hint::black_box(w), steps), want),
     );
+    for (w, steps, spin, nap) in [
+        (n, n / 10, Duration::from_micros(1), Duration::ZERO),
+        (32, 32, Duration::ZERO, nap / 20),
+    ] {
+        let (w, steps) = if smoke { (w.min(32), 4) } else { (w, steps) };
+        let want = zero_seq(w, steps);
+        let what = if nap.is_zero() {
+            format!("busy {spin:?}")
+        } else {
+            format!("sleeping {nap:?}")
+        };
+        row(
+            &format!("every value {what}, W = {w}, T = {steps}"),
+            "ms",
+            1e-3,
+            runs.min(7),
+            &|rt: &Runtime| assert_eq!(working(rt, w, steps, spin, nap), want, "busy stencil"),
+            &|| assert_eq!(working_plain(w, steps, spin, nap), want),
+        );
+    }
     let m = if smoke { 100 } else { 65_536 };
     let want = while_tree_plain(m);
     row(

@@ -420,6 +420,26 @@ macro_rules! reach {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
+    /// Wide enough and long enough to run as trapezoids of several phases
+    /// on several threads (phases of up to `width / (4 * threads * reach)`
+    /// steps), the width and the steps no multiples of the tiles'.
+    #[test]
+    fn long_stencils_match_sequential_in_phases_of_trapezoids(
+        case in 0usize..4,
+        w in 12usize..400,
+        steps in 2usize..90,
+        threads in 1usize..=8,
+    ) {
+        let rt = Runtime::builder().threads(threads).build().unwrap();
+        let (got, want) = match case {
+            0 => reach!(rt, w, steps, 1, 1, [0], [1]),
+            1 => reach!(rt, w, steps, 2, 1, [0, 1], [1]),
+            2 => reach!(rt, w, steps, 0, 2, [], [2, 1]),
+            _ => reach!(rt, w, steps, 3, 3, [0, 1, 2], [3, 2, 1]),
+        };
+        prop_assert_eq!(got, want);
+    }
+
     #[test]
     fn stencils_of_any_reach_match_sequential_and_node_by_node(
         case in 0usize..4,
@@ -456,6 +476,100 @@ fn tiles_narrower_than_the_reach_and_widths_not_a_multiple_of_the_tile() {
                 assert_eq!(got, want, "{threads} threads, {w} wide, {steps} steps");
             }
         }
+    }
+}
+
+/// Each value naps `nap` microseconds: threads go hungry, and the steps of
+/// a trapezoid split between them (each half waits for the whole step
+/// before the next).
+#[delayed]
+fn napping(a: u64, b: u64, c: u64, nap: u64) -> u64 {
+    std::thread::sleep(std::time::Duration::from_micros(nap));
+    a.wrapping_mul(31)
+        .wrapping_add(b.wrapping_mul(17))
+        .wrapping_add(c)
+        % 1_000_003
+}
+
+#[test]
+fn trapezoids_split_between_hungry_threads_and_match_sequential() {
+    let (w, steps) = (61usize, 23usize);
+    let want = stencil_seq(w, steps);
+    for threads in [2, 3, 4, 8] {
+        let c = Arc::new(Counts::default());
+        let rt = Runtime::builder()
+            .threads(threads)
+            .observer(c.clone())
+            .build()
+            .unwrap();
+        let got = rt
+            .compute(graph! {
+                let mut cur: Vec<_> = (0..w as u64).map(|i| leaf(i)).collect();
+                for _ in 0..steps {
+                    let mut next = Vec::new();
+                    next.push(edge(cur[0]));
+                    for i in 1..w - 1 {
+                        next.push(napping(cur[i - 1], cur[i], cur[i + 1], 20));
+                    }
+                    next.push(edge(cur[w - 1]));
+                    cur = next;
+                }
+                cur
+            })
+            .unwrap();
+        assert_eq!(got, want, "{threads} threads");
+        // Every value of every step in exactly one block; no task node by
+        // node.
+        assert_eq!(c.values.load(Ordering::Relaxed), (w + w * steps) as u64);
+        assert_eq!(c.tasks.load(Ordering::Relaxed), 0);
+    }
+}
+
+/// A failure in a later phase of trapezoids: the same task named, fused
+/// or not, on any number of threads.
+#[test]
+fn a_failure_in_a_later_phase_names_its_task_fused_or_not() {
+    let mut messages = Vec::new();
+    let (w, steps) = (203usize, 40usize);
+    for threads in [1, 2, 3, 8] {
+        for rt in runtimes(threads) {
+            for bad in [(37usize, 150usize), (0, 0), (39, 202), (21, 51)] {
+                let e = rt
+                    .compute(graph! {
+                        let mut cur: Vec<_> = (0..w as u64).map(|i| leaf(i)).collect();
+                        for t in 0..steps {
+                            let mut next = Vec::new();
+                            next.push(checked(cur[0], t, 0, bad)?);
+                            for i in 1..w - 1 {
+                                let x = add(cur[i - 1], cur[i + 1]);
+                                next.push(checked(x, t, i, bad)?);
+                            }
+                            next.push(checked(cur[w - 1], t, w - 1, bad)?);
+                            cur = next;
+                        }
+                        cur
+                    })
+                    .unwrap_err();
+                messages.push((bad, e.to_string()));
+                let Error::TaskFailed { task, .. } = &e else {
+                    panic!("{e:?}")
+                };
+                // Boundary values are named by the step alone, the inner
+                // loop's by the step and their index in it.
+                let mut at = vec![bad.0 as u32];
+                if bad.1 > 0 && bad.1 < w - 1 {
+                    at.push(bad.1 as u32 - 1);
+                }
+                assert_eq!(
+                    (task.function(), task.indices.clone()),
+                    ("checked", at),
+                    "{threads} threads, {bad:?}"
+                );
+            }
+        }
+    }
+    for (bad, m) in &messages {
+        assert_eq!(m, &messages.iter().find(|x| x.0 == *bad).unwrap().1);
     }
 }
 

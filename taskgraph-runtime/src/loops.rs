@@ -1321,14 +1321,7 @@ impl Trap {
     #[inline]
     fn arrive(&self, q: u32, p: u32, mut ready: impl FnMut(u32)) {
         let c = self.count;
-        let next = if q < c {
-            // The inverted pieces at tile `q`'s ends, in this phase.
-            [(q > 0).then(|| c + q - 1), (q + 1 < c).then_some(c + q)]
-        } else {
-            // The uprights beside boundary `q - c + 1`, in the next phase.
-            [Some(q - c), Some(q - c + 1)]
-        };
-        for m in next.into_iter().flatten() {
+        self.arrive_targets(q, |m| {
             let need = if m < c {
                 (p + 1) * (u32::from(m > 0) + u32::from(m + 1 < c))
             } else {
@@ -1340,6 +1333,25 @@ impl Trap {
             if self.state[m as usize].arrived[0].fetch_add(1, Ordering::AcqRel) + 1 == need {
                 ready(m);
             }
+        })
+    }
+
+    /// The pieces that wait for piece `q`: the inverted ones at an
+    /// upright's ends (same phase), or the uprights beside an inverted one
+    /// (next phase).
+    #[inline]
+    fn arrive_targets(&self, q: u32, mut f: impl FnMut(u32)) {
+        let c = self.count;
+        if q < c {
+            if q > 0 {
+                f(c + q - 1);
+            }
+            if q + 1 < c {
+                f(c + q);
+            }
+        } else {
+            f(q - c);
+            f(q - c + 1);
         }
     }
 }
@@ -2558,6 +2570,179 @@ mod tests {
         assert_eq!(Tiles::size_for(1000, 1), 1000);
         assert_eq!(Tiles::size_for(1000, 2), 250);
         assert_eq!(Tiles::size_for(5, 8), 1);
+    }
+}
+
+#[cfg(test)]
+mod trap_tests {
+    use super::Trap;
+
+    /// The trapezoids of `steps` steps of `width` values reading `k -
+    /// left ..= k + right` (clipped) on `threads` threads.
+    fn trap(width: u32, steps: u32, threads: u32, left: u32, right: u32) -> Trap {
+        let mut t = Trap::new();
+        t.prepare(width, steps, threads, &|k| {
+            let (a, b) = (k.saturating_sub(left), (k + right).min(width - 1));
+            Some((a as usize, b as usize))
+        });
+        t
+    }
+
+    /// A piece of one phase, as the schedule's graph sees it.
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    struct Node {
+        piece: u32,
+        phase: u32,
+    }
+
+    /// Checks the schedule of `t` against the sequential loop it stands
+    /// for: every value of every step is made by exactly one piece; a
+    /// piece reads each cell of the step before after the piece that wrote
+    /// it and before any piece overwrites it (two steps on, same buffer),
+    /// and no two pieces the schedule may run at once touch the same cell
+    /// of the same buffer with one of them writing it.
+    fn check(t: &Trap, width: u32, steps: u32) {
+        let (c, k) = (t.count, t.k);
+        let phases = steps.div_ceil(k);
+        let nodes: Vec<Node> = (0..phases)
+            .flat_map(|phase| (0..2 * c - 1).map(move |piece| Node { piece, phase }))
+            .collect();
+        let id = |n: Node| (n.phase * (2 * c - 1) + n.piece) as usize;
+        // Direct dependencies, from `Trap::arrive`.
+        let mut before = vec![vec![false; nodes.len()]; nodes.len()];
+        for &n in &nodes {
+            if n.phase + 1 == phases && n.piece >= c {
+                continue;
+            }
+            t.arrive_targets(n.piece, |m| {
+                let phase = if m < c { n.phase + 1 } else { n.phase };
+                before[id(n)][id(Node { piece: m, phase })] = true;
+            });
+        }
+        // Transitive closure (nodes are in an order where dependencies
+        // come first within a phase: uprights, then inverted pieces).
+        for m in 0..nodes.len() {
+            for a in 0..nodes.len() {
+                if before[a][m] {
+                    for b in 0..nodes.len() {
+                        if before[m][b] {
+                            before[a][b] = true;
+                        }
+                    }
+                }
+            }
+        }
+        // Who makes each value of each step.
+        let mut maker = vec![vec![None; width as usize]; steps as usize];
+        for &n in &nodes {
+            for s in n.phase * k..((n.phase + 1) * k).min(steps) {
+                let (lo, hi) = t.range(n.piece, s);
+                for x in lo..hi {
+                    let m = &mut maker[s as usize][x as usize];
+                    assert_eq!(*m, None, "value {x} of step {s} made twice");
+                    *m = Some(n);
+                }
+            }
+        }
+        for (s, row) in maker.iter().enumerate() {
+            for (x, m) in row.iter().enumerate() {
+                assert!(m.is_some(), "value {x} of step {s} never made");
+            }
+        }
+        let ordered = |a: Node, b: Node| a == b || before[id(a)][id(b)] || before[id(b)][id(a)];
+        // Each piece's reads: of step `s`'s input (buffer `s % 2`).
+        for &n in &nodes {
+            for s in n.phase * k..((n.phase + 1) * k).min(steps) {
+                let (lo, hi) = t.range(n.piece, s);
+                if lo == hi {
+                    continue;
+                }
+                let (rlo, rhi) = t.window(lo, hi, width);
+                for x in rlo..rhi {
+                    // Written by the maker of step `s - 1`'s value `x`
+                    // (the input if `s` is 0): that piece comes first.
+                    if s > 0 {
+                        let w = maker[s as usize - 1][x as usize].unwrap();
+                        assert!(
+                            w == n || before[id(w)][id(n)],
+                            "{n:?} reads {x} of step {s} before {w:?} made it"
+                        );
+                    }
+                    // Overwritten by the maker of step `s + 1`'s value
+                    // `x`: that piece comes after (or is this one, later).
+                    if let Some(w) = maker.get(s as usize + 1).map(|r| r[x as usize].unwrap()) {
+                        assert!(
+                            w == n || before[id(n)][id(w)],
+                            "{w:?} overwrites {x} (step {s}) before {n:?} read it"
+                        );
+                    }
+                    // Nothing unordered writes step `s`'s buffer there
+                    // either (steps `s - 2`, `s + 2`, ...).
+                    for s2 in (s % 2..steps).step_by(2) {
+                        if s2 + 1 == s || s2 == s + 1 {
+                            continue;
+                        }
+                        if let Some(w) = s2.checked_sub(1).map(|s1| maker[s1 as usize][x as usize])
+                        {
+                            let w = w.unwrap();
+                            assert!(ordered(n, w), "{n:?} reads {x} while {w:?} may write it");
+                        }
+                    }
+                }
+            }
+        }
+        // Writes of one buffer cell by pieces that may run at once.
+        for x in 0..width as usize {
+            for s in 0..steps as usize {
+                for s2 in (s + 2..steps as usize).step_by(2) {
+                    let (a, b) = (maker[s][x].unwrap(), maker[s2][x].unwrap());
+                    assert!(ordered(a, b), "{a:?} and {b:?} both write {x}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn trapezoids_make_every_value_once_in_an_order_the_loop_allows() {
+        let mut seen = 0;
+        for threads in 2..=5 {
+            for width in [8, 13, 30, 64, 101] {
+                for steps in [2, 3, 7, 16, 33] {
+                    for (left, right) in [(1, 1), (2, 1), (0, 2), (3, 3), (0, 0), (1, 0)] {
+                        let t = trap(width, steps, threads, left, right);
+                        if t.count == 0 {
+                            continue;
+                        }
+                        seen += 1;
+                        assert!(t.k >= 2 && t.count >= 2);
+                        check(&t, width, steps);
+                    }
+                }
+            }
+        }
+        assert!(seen > 300, "{seen}");
+    }
+
+    #[test]
+    fn trapezoids_need_several_threads_and_a_reach_narrow_enough() {
+        // One thread: a tile a step, as before.
+        assert_eq!(trap(1000, 1000, 1, 1, 1).count, 0);
+        // Two threads: 4 tiles of 250 values, phases of 125 steps.
+        let t = trap(1000, 1000, 2, 1, 1);
+        assert_eq!((t.count, t.k, t.reach), (4, 125, 1));
+        assert_eq!(t.bounds, [0, 250, 500, 750, 1000]);
+        // The reach is the widest side's.
+        let t = trap(1000, 1000, 2, 0, 5);
+        assert_eq!((t.count, t.k, t.reach), (4, 25, 5));
+        // No reach: one phase of every step.
+        let t = trap(10, 7, 2, 0, 0);
+        assert_eq!((t.count, t.k), (4, 7));
+        // Too wide a reach for phases of two steps on two tiles.
+        assert_eq!(trap(30, 10, 2, 8, 8).count, 0);
+        // Fewer tiles where they would be too narrow.
+        assert_eq!(trap(30, 10, 8, 1, 1).count, 7);
+        // A single step: nothing to gain.
+        assert_eq!(trap(1000, 1, 2, 1, 1).count, 0);
     }
 }
 
