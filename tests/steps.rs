@@ -418,6 +418,24 @@ macro_rules! reach {
     }};
 }
 
+/// Small stencils that run as trapezoids of several phases on 2 and 3
+/// threads (tiles of 4 to 6 values, phases of 2 or 3 steps), for Miri.
+#[test]
+fn small_trapezoids() {
+    for threads in [2, 3] {
+        let rt = Runtime::builder().threads(threads).build().unwrap();
+        for (w, steps) in [(17, 7), (24, 5)] {
+            assert_eq!(
+                stencil(&rt, w, steps),
+                stencil_seq(w, steps),
+                "{threads} {w} {steps}"
+            );
+            let (got, want) = reach!(rt, w, steps, 0, 2, [], [2, 1]);
+            assert_eq!(got, want, "{threads} {w} {steps}");
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
     /// Wide enough and long enough to run as trapezoids of several phases

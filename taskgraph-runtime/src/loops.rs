@@ -2703,6 +2703,7 @@ mod trap_tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "no unsafe code; thousands of schedules")]
     fn trapezoids_make_every_value_once_in_an_order_the_loop_allows() {
         let mut seen = 0;
         for threads in 2..=5 {
@@ -2829,6 +2830,101 @@ mod loom_models {
             made.sort();
             // Step 0: 3 + k; step 1: 3 + 4 + k, each made exactly once.
             assert_eq!(made, [(0, 7), (1, 8)]);
+        });
+    }
+}
+
+#[cfg(all(test, loom))]
+mod trap_loom_models {
+    //! The arrivals of a step loop run as trapezoids (`Steps::run_pieces`,
+    //! `Trap::arrive`), written out as there on two tiles and two phases:
+    //! thread `i` runs upright `i` of phase 0 (writing its tile's cell), then
+    //! arrives at the inverted piece between the tiles (`AcqRel`, two
+    //! arrivals needed); the thread whose arrival completes it runs it (it
+    //! reads both tiles' cells and writes the boundary cell), then arrives
+    //! at both uprights of phase 1 (one arrival each), runs its own and
+    //! hands the other to the other thread (the deque's push and steal, a
+    //! release and an acquire, written here as a flag). Each upright of
+    //! phase 1 reads the boundary cell and overwrites its tile's cell,
+    //! which the inverted piece read (write after read). loom checks every
+    //! read follows its write and precedes the overwrite; the model fails
+    //! with `Relaxed`.
+    use loom::cell::UnsafeCell;
+    use loom::sync::atomic::{AtomicU32, Ordering};
+    use loom::sync::Arc;
+
+    const ARRIVE: Ordering = Ordering::AcqRel;
+
+    struct Pieces {
+        /// Tile 0's cell, tile 1's, the boundary's.
+        cells: [UnsafeCell<u32>; 3],
+        /// Arrivals at the inverted piece, and at each upright of phase 1.
+        inverted: AtomicU32,
+        upright: [AtomicU32; 2],
+        /// Upright `i` of phase 1 handed to thread `i`.
+        handed: [AtomicU32; 2],
+    }
+
+    /// Upright `i` of phase `p`: its cell from the boundary's (phase 1).
+    fn upright(s: &Pieces, i: usize, p: u32) -> u32 {
+        // SAFETY (model): the boundary cell is written by the inverted
+        // piece, which this upright of phase 1 waits for; phase 0 reads
+        // nothing. Cell `i` is this tile's alone while it runs.
+        let b = if p == 1 {
+            s.cells[2].with(|c| unsafe { *c })
+        } else {
+            0
+        };
+        let v = b + 10 * (i as u32 + 1) + p;
+        s.cells[i].with_mut(|c| unsafe { *c = v });
+        v
+    }
+
+    /// Thread `i`: upright `i` of phase 0, the arrival, then the uprights
+    /// of phase 1 it gets; returns the values it made in phase 1.
+    fn thread(s: &Pieces, i: usize) -> Vec<(usize, u32)> {
+        upright(s, i, 0);
+        if s.inverted.fetch_add(1, ARRIVE) + 1 == 2 {
+            // SAFETY (model): both uprights arrived: their cells are done
+            // and nothing writes them until the next phase, which waits
+            // for this piece.
+            let (a, b) = (
+                s.cells[0].with(|c| unsafe { *c }),
+                s.cells[1].with(|c| unsafe { *c }),
+            );
+            s.cells[2].with_mut(|c| unsafe { *c = a + b });
+            for m in 0..2 {
+                // Each upright of phase 1 waits only for this piece.
+                assert_eq!(s.upright[m].fetch_add(1, ARRIVE), 0);
+            }
+            s.handed[1 - i].store(1, Ordering::Release);
+        } else {
+            while s.handed[i].load(Ordering::Acquire) == 0 {
+                loom::thread::yield_now();
+            }
+        }
+        vec![(i, upright(s, i, 1))]
+    }
+
+    #[test]
+    fn a_phase_waits_for_the_pieces_between_its_tiles() {
+        loom::model(|| {
+            let s = Arc::new(Pieces {
+                cells: [UnsafeCell::new(0), UnsafeCell::new(0), UnsafeCell::new(0)],
+                inverted: AtomicU32::new(0),
+                upright: [AtomicU32::new(0), AtomicU32::new(0)],
+                handed: [AtomicU32::new(0), AtomicU32::new(0)],
+            });
+            let other = {
+                let s = Arc::clone(&s);
+                loom::thread::spawn(move || thread(&s, 1))
+            };
+            let mut made = thread(&s, 0);
+            made.extend(other.join().unwrap());
+            made.sort();
+            // Phase 0: 10 and 20; the boundary 30; phase 1: 30 + 10 + 1
+            // and 30 + 20 + 1.
+            assert_eq!(made, [(0, 41), (1, 51)]);
         });
     }
 }
