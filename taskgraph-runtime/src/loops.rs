@@ -877,12 +877,23 @@ impl<'g, L: Fn(u32, &Cx<'_, 'g>) -> Result<(), Stopped> + Sync> LoopKind<'g> for
         let started = cx.block_started(fam, lo, hi);
         let push = |lo: u32, hi: u32| push_block(cx, fam, lo, hi, 0, ROOT);
         let mut probe = Probe::new();
-        hi = run_range(lo, hi, first, 1, &mut probe, tally, cx, push, |a, b| {
-            for k in a..b {
-                (self.leaf)(k, cx)?;
-            }
-            Ok(())
-        })?;
+        hi = run_range(
+            lo,
+            hi,
+            first,
+            true,
+            1,
+            &mut probe,
+            tally,
+            cx,
+            push,
+            |a, b| {
+                for k in a..b {
+                    (self.leaf)(k, cx)?;
+                }
+                Ok(())
+            },
+        )?;
         tally.publish();
         cx.block_finished(started, lo, hi);
         let done = hi - lo;
@@ -1191,8 +1202,13 @@ struct TileState {
 }
 
 /// How many tiles each thread gets when a step loop runs as trapezoids
-/// (`Trap`).
-const TRAP_TILES_PER_THREAD: u32 = 2;
+/// (`Trap`): one makes the phases longest (a tile is at least `2 * k *
+/// reach` wide) and the hand-offs fewest. The inverted piece between two
+/// tiles then runs while its neighbours' next uprights wait, but heavy
+/// values split between threads inside a piece; at zero work (W = T =
+/// 1,000, 2 threads) one tile a thread ran 1.15-1.20x of 1 thread's time
+/// against 1.31-1.46x with two, three 1.6-1.8x (`benches/README.md`).
+const TRAP_TILES_PER_THREAD: u32 = 1;
 
 /// A step loop whose values read only cells within `reach` of their own,
 /// run as trapezoids: the steps are cut into phases of `k` steps and the
@@ -1490,33 +1506,48 @@ where
             unsafe { *out.add(k as usize) = v };
             Ok(())
         };
-        let hi = run_range(lo, hi, split, STEP_CHUNK, probe, tally, cx, push, |a, b| {
-            // Values before the inner loop's, the inner loop's, after.
-            let p = a.max(ilo).min(b);
-            let q = b.min(ihi).max(p);
-            for k in a..p {
-                one(k)?;
-            }
-            if p < q {
-                // SAFETY: cells `p..q` of the step's output are this
-                // block's alone (as in `one`), and hold values.
-                let cells = unsafe {
-                    std::slice::from_raw_parts_mut(out.add(p as usize), (q - p) as usize)
-                };
-                (self.block)(t, p - ilo, prev, cells, cx)?;
-            }
-            for k in q..b {
-                one(k)?;
-            }
-            if last {
-                for k in a..b {
-                    // SAFETY: cell `k` is this block's (as above), just made.
-                    let v = unsafe { &*out.add(k as usize) };
-                    (self.write)(k, v.clone(), cx);
+        // A trapezoid's step splits only heavy work: each split joins again at the end of the step, a
+        // hand-off every step that light work cannot pay for; its thread
+        // finds other pieces instead.
+        let light = self.trap().count == 0;
+        let hi = run_range(
+            lo,
+            hi,
+            split,
+            light,
+            STEP_CHUNK,
+            probe,
+            tally,
+            cx,
+            push,
+            |a, b| {
+                // Values before the inner loop's, the inner loop's, after.
+                let p = a.max(ilo).min(b);
+                let q = b.min(ihi).max(p);
+                for k in a..p {
+                    one(k)?;
                 }
-            }
-            Ok(())
-        })?;
+                if p < q {
+                    // SAFETY: cells `p..q` of the step's output are this
+                    // block's alone (as in `one`), and hold values.
+                    let cells = unsafe {
+                        std::slice::from_raw_parts_mut(out.add(p as usize), (q - p) as usize)
+                    };
+                    (self.block)(t, p - ilo, prev, cells, cx)?;
+                }
+                for k in q..b {
+                    one(k)?;
+                }
+                if last {
+                    for k in a..b {
+                        // SAFETY: cell `k` is this block's (as above), just made.
+                        let v = unsafe { &*out.add(k as usize) };
+                        (self.write)(k, v.clone(), cx);
+                    }
+                }
+                Ok(())
+            },
+        )?;
         cx.block_finished(started, base + lo, base + hi);
         Ok(hi - lo)
     }
@@ -1524,9 +1555,9 @@ where
 
 /// Runs iterations `lo..hi` with `body` (called on sub-ranges `a..b`), in
 /// chunks the probe sizes times `scale`, giving the upper half of what is
-/// left away (`give`) when another thread is hungry, and first cutting
-/// about one piece for each thread if `split`; returns the end of the part
-/// it ran. Shared by `each` loops (one leaf at a time, `scale` 1) and the
+/// left away (`give`) when another thread is hungry (if `light`, or the
+/// work is heavy), and first cutting about one piece for each thread if
+/// `split`; returns the end of the part it ran. Shared by `each` loops (one leaf at a time, `scale` 1) and the
 /// blocks of step loops (whose bodies are loops themselves).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -1534,6 +1565,7 @@ fn run_range(
     lo: u32,
     mut hi: u32,
     split: bool,
+    light: bool,
     scale: u32,
     probe: &mut Probe,
     tally: &mut Tally<'_>,
@@ -1547,7 +1579,7 @@ fn run_range(
     let mut cur = lo;
     while cur < hi {
         cx.check()?;
-        if cx.give_away(hi - cur, probe.heavy) {
+        if cx.give_away(hi - cur, probe.heavy) && (light || probe.heavy || cx.w.should_yield()) {
             hi = halve(cur, hi, &mut give);
         }
         // Heavy work (a chunk of one) is never scaled.
@@ -2728,20 +2760,24 @@ mod trap_tests {
     fn trapezoids_need_several_threads_and_a_reach_narrow_enough() {
         // One thread: a tile a step, as before.
         assert_eq!(trap(1000, 1000, 1, 1, 1).count, 0);
-        // Two threads: 4 tiles of 250 values, phases of 125 steps.
+        // Two threads: 2 tiles of 500 values, phases of 250 steps.
         let t = trap(1000, 1000, 2, 1, 1);
-        assert_eq!((t.count, t.k, t.reach), (4, 125, 1));
-        assert_eq!(t.bounds, [0, 250, 500, 750, 1000]);
+        assert_eq!((t.count, t.k, t.reach), (2, 250, 1));
+        assert_eq!(t.bounds, [0, 500, 1000]);
+        // Three: tiles of 333 or 334 values.
+        let t = trap(1000, 1000, 3, 1, 1);
+        assert_eq!((t.count, t.k), (3, 166));
+        assert_eq!(t.bounds, [0, 333, 666, 1000]);
         // The reach is the widest side's.
         let t = trap(1000, 1000, 2, 0, 5);
-        assert_eq!((t.count, t.k, t.reach), (4, 25, 5));
+        assert_eq!((t.count, t.k, t.reach), (2, 50, 5));
         // No reach: one phase of every step.
         let t = trap(10, 7, 2, 0, 0);
-        assert_eq!((t.count, t.k), (4, 7));
+        assert_eq!((t.count, t.k), (2, 7));
         // Too wide a reach for phases of two steps on two tiles.
-        assert_eq!(trap(30, 10, 2, 8, 8).count, 0);
+        assert_eq!(trap(30, 10, 2, 4, 4).count, 0);
         // Fewer tiles where they would be too narrow.
-        assert_eq!(trap(30, 10, 8, 1, 1).count, 7);
+        assert_eq!(trap(30, 10, 16, 1, 1).count, 7);
         // A single step: nothing to gain.
         assert_eq!(trap(1000, 1, 2, 1, 1).count, 0);
     }
