@@ -1382,8 +1382,9 @@ impl Trap {
 /// cells `reads(k)` of the step before.
 /// The values of a step are cut into tiles, and a tile runs as soon as the
 /// tiles of the step before that it depends on are done (see `Tiles`): no
-/// barrier between steps. The last step's values are the loop's output
-/// elements (`write`).
+/// barrier between steps. On several threads, where the reach allows,
+/// tiles span phases of several steps instead (trapezoids, see `Trap`).
+/// The last step's values are the loop's output elements (`write`).
 ///
 /// Iteration `t * width + k` is value `k` of step `t`.
 pub struct Steps<'g, T, R, F, B, W> {
