@@ -2655,12 +2655,11 @@ mod trap_tests {
         // Transitive closure (nodes are in an order where dependencies
         // come first within a phase: uprights, then inverted pieces).
         for m in 0..nodes.len() {
-            for a in 0..nodes.len() {
-                if before[a][m] {
-                    for b in 0..nodes.len() {
-                        if before[m][b] {
-                            before[a][b] = true;
-                        }
+            let after_m = before[m].clone();
+            for row in &mut before {
+                if row[m] {
+                    for (x, &y) in row.iter_mut().zip(&after_m) {
+                        *x |= y;
                     }
                 }
             }
@@ -2725,10 +2724,10 @@ mod trap_tests {
             }
         }
         // Writes of one buffer cell by pieces that may run at once.
-        for x in 0..width as usize {
-            for s in 0..steps as usize {
-                for s2 in (s + 2..steps as usize).step_by(2) {
-                    let (a, b) = (maker[s][x].unwrap(), maker[s2][x].unwrap());
+        for (s, row) in maker.iter().enumerate() {
+            for later in maker.iter().skip(s + 2).step_by(2) {
+                for (x, (a, b)) in row.iter().zip(later).enumerate() {
+                    let (a, b) = (a.unwrap(), b.unwrap());
                     assert!(ordered(a, b), "{a:?} and {b:?} both write {x}");
                 }
             }
