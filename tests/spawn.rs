@@ -727,7 +727,7 @@ fn storage_that_cannot_be_allocated_is_an_error() {
 /// written out here as `graph!` would.
 #[test]
 fn a_spawned_scalar_is_read_as_one_lazy_value() {
-    use taskdag::__private::{typed, ErasedFamily, FamilyInfo, GraphFn};
+    use taskdag::__private::{body, boxed, typed, ErasedFamily, FamilyInfo, GraphFn};
     static H: FamilyInfo = FamilyInfo::new("h", file!(), line!(), column!());
     for rt in runtimes(2) {
         let live = Arc::new(AtomicI64::new(0));
@@ -736,22 +736,26 @@ fn a_spawned_scalar_is_read_as_one_lazy_value() {
         let r = &h;
         let borrowed = rt
             .compute(GraphFn::new(
-                move |scope| {
-                    let mut s = scope.source();
-                    let x = s.read_one(&H, r)?;
-                    typed(scope.execute(&[&s as &dyn ErasedFamily<'_>], x), ())
-                },
+                body(move |scope, _| {
+                    boxed(async move {
+                        let mut s = scope.source();
+                        let x = s.read_one(&H, r)?;
+                        typed(scope.execute(&[&s as &dyn ErasedFamily<'_>], x).await, ())
+                    })
+                }),
                 Clone::clone,
             ))
             .unwrap();
         assert_eq!(borrowed.v, 42);
         let owned = rt
             .compute(GraphFn::new(
-                move |scope| {
-                    let mut s = scope.source();
-                    let x = s.read_one(&H, h)?;
-                    typed(scope.execute(&[&s as &dyn ErasedFamily<'_>], x), ())
-                },
+                body(move |scope, _| {
+                    boxed(async move {
+                        let mut s = scope.source();
+                        let x = s.read_one(&H, h)?;
+                        typed(scope.execute(&[&s as &dyn ErasedFamily<'_>], x).await, ())
+                    })
+                }),
                 Clone::clone,
             ))
             .unwrap();

@@ -50,7 +50,9 @@
 //! element `v[0]`) returned twice whose type is not `Clone`; calls of
 //! functions that are not `#[delayed]`; a `loop` with no `break`; a
 //! captured value that is not `Clone` (a graph is looked at on a copy of
-//! its captures); lazy values escaping
+//! its captures); a plain value held until the graph has run that is not
+//! `Send` (rustc's own `future cannot be sent between threads safely`,
+//! naming it); lazy values escaping
 //! through `return` and `break`; captured variables changed inside `graph!`;
 //! signatures that cannot be tasks (`unsafe`, `&mut self`, `&mut`
 //! parameters, `-> &T`, an `async` method, `#[delayed(cache)]` on an

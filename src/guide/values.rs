@@ -28,6 +28,14 @@
 //! - **Captured data** is moved into the graph, as by a `move` closure;
 //!   capture a borrow (`let r = &data;`) to share it.
 //!
+//! - **Plain values the graph holds** until it has run (its `let`s at the
+//!   top level, and what it captures) must be `Send`, even for `compute`:
+//!   the graph's code is an `async` block whose state is kept on the heap
+//!   while the graph runs, and that state may cross threads. An `Rc` used
+//!   only to build the graph is an error (`future cannot be sent between
+//!   threads safely`, naming the value); use `Arc`, or drop it in an inner
+//!   block before the end.
+//!
 //! ```
 //! use std::sync::atomic::{AtomicUsize, Ordering};
 //! use taskdag::{delayed, graph, Runtime};

@@ -14,7 +14,7 @@ use crate::exec::cache::Cache;
 use crate::exec::future::Header;
 use crate::exec::task::{lift, TaskError, TaskErrorType};
 use crate::exec::{Cells, Core, Cx, ErasedFamily, Kind, Ran, RunList};
-use crate::pass::{Fallible, InputSet, NotDelayed};
+use crate::pass::{Fallible, InputSet, NotDelayed, Stores};
 use crate::site::{FamilyInfo, LoopIndex};
 use crate::sync::AtomicU32;
 use crate::value::{Brand, Lazy, NodeId, Piece};
@@ -27,7 +27,7 @@ type Record<A, S> = UnsafeCell<Option<(A, S)>>;
 ///
 /// Built single-threaded while the graph is instantiated (`push`), then run:
 /// each node's record is taken exactly once, by the thread that runs it.
-pub struct Family<'g, A, I: InputSet<'g>, L, T> {
+pub struct Family<'g, A, I: Stores, L, T> {
     core: Core,
     recs: Vec<Record<A, I::Stored>>,
     /// How many nodes `recs` holds without growing, at most `MAX_NODES`:
@@ -42,7 +42,7 @@ pub struct Family<'g, A, I: InputSet<'g>, L, T> {
 // that runs the node (it becomes ready exactly once), so moving `A` and the
 // stored inputs out needs only `Send`; runs and indices are only read; the
 // value cells are accessed under the slot protocol (`T: Send + Sync`).
-unsafe impl<'g, A: Send, I: InputSet<'g>, L: Sync, T: Send + Sync> Sync for Family<'g, A, I, L, T> {}
+unsafe impl<A: Send, I: Stores, L: Sync, T: Send + Sync> Sync for Family<'_, A, I, L, T> {}
 
 impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
     pub(crate) fn new(id: u32, info: &'static FamilyInfo) -> Self {
@@ -234,7 +234,7 @@ fn ran_twice() -> ! {
 }
 
 /// A family with its task body, as the run sees it.
-pub struct Bound<'f, 'g, A, I: InputSet<'g>, L, T, F> {
+pub struct Bound<'f, 'g, A, I: Stores, L, T, F> {
     fam: &'f Family<'g, A, I, L, T>,
     body: F,
 }
@@ -429,7 +429,7 @@ impl<F: Future> Future for Infallible<F> {
 }
 
 /// A family of async tasks with their body, as the run sees it.
-pub struct AsyncBound<'f, 'g, A, I: InputSet<'g>, L, T, F> {
+pub struct AsyncBound<'f, 'g, A, I: Stores, L, T, F> {
     fam: &'f Family<'g, A, I, L, T>,
     body: F,
 }

@@ -2,7 +2,6 @@
 //! [`Graph`]: to compute or spawn it, to look at it, and to run it in parts
 //! on a cluster.
 
-use std::cell::Cell;
 use std::marker::PhantomData;
 
 use crate::error::Error;
@@ -10,7 +9,7 @@ use crate::exec::control::Control;
 use crate::exec::part::Codec;
 use crate::part::{Part, Typed};
 use crate::runtime::{Graph, Runtime};
-use crate::scope::{Halt, Host, Mode, Scope};
+use crate::scope::{now, GraphBody, Halt, Host, Mode, Scope, Within};
 use crate::view::{Instance, Template};
 
 /// The graph a `graph!` expands to: a closure that instantiates the graph and
@@ -59,9 +58,9 @@ pub fn captures<F: Captures>(graph: &F) -> fn(&F) -> F {
     F::clone
 }
 
-impl<F, O, V> GraphFn<F, O, V>
+impl<'a, F, O, V> GraphFn<F, O, V>
 where
-    F: for<'g> FnOnce(Scope<'g>) -> Result<Typed<O, V>, Halt>,
+    F: for<'g> FnOnce(Scope<'g>, Within<'g, 'a>) -> GraphBody<'g, Result<Typed<O, V>, Halt>>,
 {
     /// Wraps the generated closure and its copier ([`captures`]).
     pub fn new(f: F, copy: fn(&F) -> F) -> Self {
@@ -88,19 +87,18 @@ where
     }
 }
 
-impl<F, O, V> Graph for GraphFn<F, O, V>
+impl<'a, F, O, V> Graph for GraphFn<F, O, V>
 where
-    F: for<'g> FnOnce(Scope<'g>) -> Result<Typed<O, V>, Halt>,
+    F: for<'g> FnOnce(Scope<'g>, Within<'g, 'a>) -> GraphBody<'g, Result<Typed<O, V>, Halt>>,
 {
     type Output = O;
 
     #[allow(private_interfaces)]
     fn __run(self, host: &Host, ctl: Option<&Control>) -> Result<O, Error> {
-        let ids = Cell::new(0);
         let (f, template) = (self.f, self.template);
         // A limit met while the graph is built (too many nodes, no memory)
         // is an `Err` the generated code returns with `?`.
-        f(Scope::new(&ids, Mode::Run(host), template, ctl))
+        now(f(Scope::new(Mode::Run(host), template, ctl), Within::new()))
             .map(|t| t.0)
             .map_err(Halt::failed)
     }
@@ -111,10 +109,9 @@ where
     }
 
     fn __part(self, runtime: &Runtime, part: &dyn Part) -> Result<Option<O>, Error> {
-        let ids = Cell::new(0);
         let (f, template) = (self.f, self.template);
         let mode = Mode::Part(&runtime.inner.host, part);
-        match f(Scope::new(&ids, mode, template, None)) {
+        match now(f(Scope::new(mode, template, None), Within::new())) {
             Ok(t) => Ok(Some(t.0)),
             Err(Halt::PartDone) => Ok(None),
             Err(h) => Err(h.failed()),
@@ -136,8 +133,11 @@ where
     /// Runs the plain code of a copy of the closure (its captures cloned),
     /// recording the nodes; the graph itself is left as it was.
     fn instantiate(&self) -> Result<Instance, Error> {
-        let ids = Cell::new(0);
-        match (self.copy)(&self.f)(Scope::new(&ids, Mode::Describe, self.template, None)) {
+        let f = (self.copy)(&self.f);
+        match now(f(
+            Scope::new(Mode::Describe, self.template, None),
+            Within::new(),
+        )) {
             Err(Halt::Described(inst)) => Ok(inst),
             Err(h) => Err(h.failed()),
             Ok(_) => unreachable!("taskgraph internal error: a described graph ran"),
@@ -149,14 +149,15 @@ where
     }
 }
 
-type PlaceholderFn<O> = for<'g> fn(Scope<'g>) -> Result<Typed<O, ()>, Halt>;
+type PlaceholderFn<O> =
+    for<'g> fn(Scope<'g>, Within<'g, 'static>) -> GraphBody<'g, Result<Typed<O, ()>, Halt>>;
 
 /// What `graph!` expands to after reporting a compile error: a graph of any
 /// output type, so the error does not cascade. It is never run.
 #[doc(hidden)]
 pub fn placeholder<O>() -> GraphFn<PlaceholderFn<O>, O> {
     GraphFn::new(
-        |_| unreachable!("a `graph!` with compile errors cannot run"),
+        |_, _| unreachable!("a `graph!` with compile errors cannot run"),
         |f| *f,
     )
 }

@@ -126,14 +126,14 @@ pub mod __private {
         delayed, expect_borrow, reduce_function, take, task_output, task_param, task_ref_param,
         Borrow, Borrowed, BorrowsArgument, ByRef, BySlice, ByValue, Delayed, Fallible, Gathered,
         Held, HeldSlice, Hold, Input, InputSet, LendSlice, LendSliceShared, Lending, Lent,
-        NotDelayed, Owned, ReduceFunction, SharedBorrow, SharedInput, TakeShared, TaskOutput,
-        TaskParam, TaskRefParam, Unreachable,
+        NotDelayed, Owned, ReduceFunction, SharedBorrow, SharedInput, Stores, TakeShared,
+        TaskOutput, TaskParam, TaskRefParam, Unreachable,
     };
     pub use crate::range::{FusedRange, FusedStep, Product};
     pub use crate::reduce::{
         nonempty as nonempty_reduce, tree_reduce, tree_reduce_nodes, WhileTree,
     };
-    pub use crate::scope::{Halt, Scope};
+    pub use crate::scope::{body, boxed, GraphBody, Halt, Scope, Within};
     pub use crate::site::LoopVar;
     pub use crate::site::{FamilyInfo, LoopIndex};
     pub use crate::site::{Fused, Link, LoopSite, Site, Template};

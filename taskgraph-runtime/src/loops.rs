@@ -1432,6 +1432,10 @@ const STEP_CHUNK: u32 = 32;
 // move between threads and are read by several at once.
 unsafe impl<T: Send + Sync, R: Sync, F: Sync, B: Sync, W: Sync> Sync for Steps<'_, T, R, F, B, W> {}
 
+// SAFETY: `cells` point into the heap buffers of `bufs`, which move with the
+// loop and hold `T: Send` values; the rest is sent as its own types allow.
+unsafe impl<T: Send, R: Send, F: Send, B: Send, W: Send> Send for Steps<'_, T, R, F, B, W> {}
+
 impl<'g, T, R, F, B, W> Steps<'g, T, R, F, B, W>
 where
     T: Send + Sync + Clone,
@@ -2438,6 +2442,10 @@ pub struct Elements<'g, T> {
 // read under the slot protocol (`T: Send + Sync`); `at` is set before the
 // run and only read during it.
 unsafe impl<T: Send + Sync> Sync for Elements<'_, T> {}
+
+// SAFETY: `at` points into the cells' heap storage (`cells`), which moves
+// with the family and holds `T: Send` values.
+unsafe impl<T: Send> Send for Elements<'_, T> {}
 
 impl<'g, T> Elements<'g, T> {
     pub(crate) fn new(id: u32, info: &'static FamilyInfo) -> Self {

@@ -97,12 +97,17 @@ output_tuples! {
 /// A lazy value (or vector of them) returned again in the same final
 /// expression (`(x, x)`): its output is a clone, made before the first
 /// occurrence moves the value out.
+///
+/// `V` is `L`'s value type, a parameter rather than `L::Value` so that the
+/// type holds no `L: Outputs<'g>` bound: a graph's body holds it across an
+/// await, and the compiler checks that future's `Send` with `'g` erased,
+/// where such a bound cannot be proven.
 #[doc(hidden)]
-pub struct Again<'g, L: Outputs<'g>> {
+pub struct Again<'g, L, V> {
     l: L,
     // Chosen where the bound is checked (`again`), so that a value that is
     // not `Clone` is one error there, not a second one at the tuple.
-    take: fn(L, &Cx<'_, 'g>) -> L::Value,
+    take: fn(L, &Cx<'_, 'g>) -> V,
 }
 
 /// Wraps the second and later occurrences of a value in the final
@@ -110,7 +115,7 @@ pub struct Again<'g, L: Outputs<'g>> {
 /// occurrence.
 #[doc(hidden)]
 #[inline]
-pub fn again<'g, L: TakeAgain<'g>>(l: L) -> Again<'g, L>
+pub fn again<'g, L: TakeAgain<'g>>(l: L) -> Again<'g, L, L::Value>
 where
     L::Elem: RepeatedOutput,
 {
@@ -165,8 +170,8 @@ impl<'g, T: Send + Sync> TakeAgain<'g> for LazyVec<'g, T> {
     }
 }
 
-impl<'g, L: Outputs<'g>> Outputs<'g> for Again<'g, L> {
-    type Value = L::Value;
+impl<'g, L: Outputs<'g, Value = V>, V> Outputs<'g> for Again<'g, L, V> {
+    type Value = V;
     fn for_each(&self, f: &mut dyn FnMut(Piece)) {
         self.l.for_each(f)
     }
@@ -175,7 +180,7 @@ impl<'g, L: Outputs<'g>> Outputs<'g> for Again<'g, L> {
     fn len_hint(&self) -> Option<usize> {
         self.l.len_hint()
     }
-    fn take(self, cx: &Cx<'_, 'g>) -> Result<L::Value, Error> {
+    fn take(self, cx: &Cx<'_, 'g>) -> Result<V, Error> {
         Ok((self.take)(self.l, cx))
     }
 }
@@ -223,7 +228,7 @@ pub struct CloneTag;
 impl CloneTag {
     /// The output, cloned if another output took the same node.
     #[inline]
-    pub fn wrap<'g, L: TakeAgain<'g>>(self, l: L) -> Again<'g, L>
+    pub fn wrap<'g, L: TakeAgain<'g>>(self, l: L) -> Again<'g, L, L::Value>
     where
         L::Elem: RepeatedOutput,
     {

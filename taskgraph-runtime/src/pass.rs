@@ -17,11 +17,7 @@ use crate::value::{Lazy, LazyVec, Piece};
     message = "`{Self}` is not a lazy value",
     note = "a task's lazy arguments are results of `#[delayed]` calls or vectors of them"
 )]
-pub trait Input<'g>: Send + Sized {
-    /// What the node's record keeps: nothing for a lazy value (its producer
-    /// is in the family's input runs), the vector for a gather.
-    #[doc(hidden)]
-    type Stored: Send;
+pub trait Input<'g>: Stores + Send + Sized {
     /// What a by-value parameter receives.
     type Value;
     /// Whether this is one lazy value (one edge, recorded in runs).
@@ -67,8 +63,31 @@ pub trait TakeShared<'g>: Input<'g> {
         Self::Elem: Clone;
 }
 
-impl<'g, T: Send + Sync> Input<'g> for Lazy<'g, T> {
+/// What a node's record keeps of its inputs: nothing for a lazy value (its
+/// producer is in the family's input runs), the vector for a gather; for a
+/// tuple of inputs, the tuple of theirs.
+///
+/// Apart from [`Input`] and [`InputSet`], and implemented for every
+/// lifetime of a lazy value, so that a family's `Send` and `Sync` hold
+/// without naming the graph's lifetime: the compiler checks a future that
+/// holds a family across an await with that lifetime erased, and a bound
+/// such as `Input<'g>` cannot be proven then.
+#[doc(hidden)]
+pub trait Stores {
+    /// The stored part.
+    #[doc(hidden)]
+    type Stored: Send;
+}
+
+impl<T: Send + Sync> Stores for Lazy<'_, T> {
     type Stored = ();
+}
+
+impl<'x, T: Send + Sync> Stores for LazyVec<'x, T> {
+    type Stored = LazyVec<'x, T>;
+}
+
+impl<'g, T: Send + Sync> Input<'g> for Lazy<'g, T> {
     type Value = T;
     const SINGLE: bool = true;
     #[inline(always)]
@@ -100,7 +119,6 @@ impl<'g, T: Send + Sync> TakeShared<'g> for Lazy<'g, T> {
 }
 
 impl<'g, T: Send + Sync> Input<'g> for LazyVec<'g, T> {
-    type Stored = LazyVec<'g, T>;
     type Value = Vec<T>;
     const SINGLE: bool = false;
     fn record(self, _: u32, _: &mut RunList) -> Self {
@@ -145,10 +163,7 @@ impl<'g, T: Send + Sync> TakeShared<'g> for LazyVec<'g, T> {
 }
 
 /// The inputs of one node: a tuple of [`Input`]s.
-pub trait InputSet<'g>: Send + Sized {
-    /// The tuple of the inputs' stored parts.
-    #[doc(hidden)]
-    type Stored: Send;
+pub trait InputSet<'g>: Stores + Send + Sized {
     /// How many inputs (one run list each).
     #[doc(hidden)]
     const LEN: usize;
@@ -171,8 +186,10 @@ pub trait InputSet<'g>: Send + Sized {
 
 macro_rules! input_sets {
     ($( ( $($n:ident $k:tt),* ) )*) => {$(
-        impl<'g, $($n: Input<'g>),*> InputSet<'g> for ($($n,)*) {
+        impl<$($n: Stores),*> Stores for ($($n,)*) {
             type Stored = ($($n::Stored,)*);
+        }
+        impl<'g, $($n: Input<'g>),*> InputSet<'g> for ($($n,)*) {
             const LEN: usize = 0 $(+ { let _ = $k; 1 })*;
             const SINGLES: u32 = 0 $(+ $n::SINGLE as u32)*;
             const GATHERS: bool = false $(|| !$n::SINGLE)*;

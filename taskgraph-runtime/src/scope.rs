@@ -3,8 +3,11 @@
 //! builds the topology and runs it.
 
 use std::cell::Cell;
+use std::future::{Future, Ready};
 use std::marker::PhantomData;
 use std::panic::resume_unwind;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 
 use crate::error::Error;
 use crate::exec::cache::Cache;
@@ -44,7 +47,9 @@ pub struct Host {
 /// It numbers the families and brands every lazy handle with `'g`, so handles
 /// can neither leave the graph nor mix with another graph's.
 pub struct Scope<'g> {
-    next_id: &'g Cell<u32>,
+    /// The next family's number (owned, so that the scope is `Send`: the
+    /// graph's body holds it across `execute`, an await point).
+    next_id: Cell<u32>,
     mode: Mode<'g>,
     template: Option<&'static Template>,
     ctl: Option<&'g Control>,
@@ -98,13 +103,12 @@ impl Halt {
 
 impl<'g> Scope<'g> {
     pub(crate) fn new(
-        next_id: &'g Cell<u32>,
         mode: Mode<'g>,
         template: Option<&'static Template>,
         ctl: Option<&'g Control>,
     ) -> Self {
         Scope {
-            next_id,
+            next_id: Cell::new(0),
             mode,
             template,
             ctl,
@@ -154,7 +158,10 @@ impl<'g> Scope<'g> {
         self.next_id.get()
     }
 
-    /// Runs every node and moves the final outputs out.
+    /// Runs every node and moves the final outputs out: the await point of
+    /// the graph's body ([`GraphBody`]). The run takes place in this call,
+    /// on the calling thread with the pool, so the future it returns is
+    /// ready at once.
     ///
     /// `fams` lists every family this scope made, in order.
     ///
@@ -162,6 +169,15 @@ impl<'g> Scope<'g> {
     /// The first task failure (see [`Error`]), or, when the graph is only
     /// described or runs in parts, why it stopped ([`Halt`]).
     pub fn execute<O: Outputs<'g>>(
+        &self,
+        fams: &[&dyn ErasedFamily<'g>],
+        outs: O,
+    ) -> Ready<Result<O::Value, Halt>> {
+        std::future::ready(self.run_now(fams, outs))
+    }
+
+    /// [`execute`](Scope::execute)'s run.
+    fn run_now<O: Outputs<'g>>(
         &self,
         fams: &[&dyn ErasedFamily<'g>],
         outs: O,
@@ -469,6 +485,53 @@ fn unrun(run: &Run<'_, '_>, nodes: &[NodeRange]) -> Option<Error> {
         }
     }
     None
+}
+
+/// The body of a graph: the future the closure `graph!` writes returns
+/// (`async move { .. scope.execute(..).await .. }`, boxed). Its state is
+/// the graph's frame, on the heap: the families, the bound families and
+/// the values the plain code holds across `execute`, which must therefore
+/// be `Send`. The one form serves every way of running a graph (computed,
+/// spawned, looked at, run in parts); today `execute` runs the graph within
+/// the body's first poll ([`now`]).
+#[doc(hidden)]
+pub type GraphBody<'g, R> = Pin<Box<dyn Future<Output = R> + Send + 'g>>;
+
+/// The second argument of the closure `graph!` writes: says that what the
+/// graph borrows (for `'a`) outlives its scope (`'g`), so that a body
+/// living for `'g` may hold those borrows.
+#[doc(hidden)]
+pub struct Within<'g, 'a>(PhantomData<&'g &'a ()>);
+
+impl Within<'_, '_> {
+    pub(crate) fn new() -> Self {
+        Within(PhantomData)
+    }
+}
+
+/// Fixes the signature of the closure `graph!` writes (its body borrows
+/// the scope for `'g`, which the closure's return type names).
+#[doc(hidden)]
+pub fn body<'a, F, R>(f: F) -> F
+where
+    F: for<'g> FnOnce(Scope<'g>, Within<'g, 'a>) -> GraphBody<'g, R>,
+{
+    f
+}
+
+/// Boxes a graph's body.
+#[doc(hidden)]
+pub fn boxed<'g, R>(f: impl Future<Output = R> + Send + 'g) -> GraphBody<'g, R> {
+    Box::pin(f)
+}
+
+/// Runs a graph's body: one poll, since its only await point, `execute`,
+/// is ready at once.
+pub(crate) fn now<R>(mut f: GraphBody<'_, R>) -> R {
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(r) => r,
+        Poll::Pending => unreachable!("taskgraph internal error: a graph's body waited"),
+    }
 }
 
 impl<'g> Scope<'g> {

@@ -1,8 +1,9 @@
 //! Running graphs in the background: [`Runtime::spawn`] and its
 //! [`Handle`], the threads that drive spawned graphs, and deadlines.
 //!
-//! A graph is built and run by one thread whose stack holds its families
-//! (the closure `graph!` makes). A spawned graph gets such a thread from the
+//! A graph is built and run by one thread that polls its body (the future
+//! the closure `graph!` makes returns, holding its families) until the run
+//! is over. A spawned graph gets such a thread from the
 //! runtime's *drivers*: threads that wait for spawned graphs, build each,
 //! take part in its run (its own items only, never another graph's, so a
 //! handle is never held back by someone else's long task), and store the

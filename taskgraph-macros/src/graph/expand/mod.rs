@@ -152,7 +152,7 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
     // Spanned at the final expression: its type is the graph's output type.
     // `execute` takes `&[&dyn ErasedFamily]`: each entry coerces to it.
     let execute = quote_spanned!(tail_span(g)=>
-        #typed(#scope.execute(&[#(#table),*], #out), #witness));
+        #typed(#scope.execute(&[#(#table),*], #out).await, #witness));
     let infos = (!infos.is_empty()).then(|| {
         let (n, info_ty) = (infos.len(), private("FamilyInfo", span));
         let loop_vars = walk.loop_vars();
@@ -180,7 +180,7 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
     // is inferred from its body (a graph is looked at by running a clone).
     let closure = temp("__tg_graph", span);
     let scope_ty = private("Scope", span);
-    let halt_ty = private("Halt", span);
+    let (body, boxed) = (private("body", span), private("boxed", span));
     // Whether the graph's value types can travel to a cluster is asked
     // here, where they are known: the cluster's codec if they can, else
     // their names for the error `Dask::spawn` returns.
@@ -195,7 +195,7 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
     // The statements of the block `graph::expand` makes.
     quote! {
         #(#borrows)*
-        let #closure = move |#scope: #scope_ty<'_>| -> ::core::result::Result<_, #halt_ty> #outer;
+        let #closure = #body(move |#scope: #scope_ty<'_>, _| #boxed(async move #outer));
         let #copy = #captures(&#closure);
         let #graph = #graph_fn::new(#closure, #copy).with_template(#template);
         #[allow(unused_imports)]
