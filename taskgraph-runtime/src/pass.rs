@@ -67,11 +67,11 @@ pub trait TakeShared<'g>: Input<'g> {
 /// producer is in the family's input runs), the vector for a gather; for a
 /// tuple of inputs, the tuple of theirs.
 ///
-/// Apart from [`Input`] and [`InputSet`], and implemented for every
-/// lifetime of a lazy value, so that a family's `Send` and `Sync` hold
+/// A trait of its own, beside [`Input`] and [`InputSet`], implemented for
+/// a lazy value of any lifetime, so that a family's `Send` and `Sync` hold
 /// without naming the graph's lifetime: the compiler checks a future that
-/// holds a family across an await with that lifetime erased, and a bound
-/// such as `Input<'g>` cannot be proven then.
+/// holds a family across an await (a graph's body) with that lifetime
+/// erased, and a bound such as `Input<'g>` cannot be proven then.
 #[doc(hidden)]
 pub trait Stores {
     /// The stored part.
