@@ -183,7 +183,7 @@ unsafe impl<'g, K: LoopKind<'g>> Sync for Loop<'g, K> {}
 impl<'g, K> Loop<'g, K> {
     pub(crate) fn new(id: u32, info: &'static FamilyInfo) -> Self {
         Loop {
-            core: Core::new(id, Kind::Loop, info),
+            core: loop_core(id, info),
             n: 0,
             kind: None,
             gathers: Vec::new(),
@@ -258,13 +258,12 @@ impl<'g, K> Loop<'g, K> {
         self.kind = Some(kind);
         Ok(Lazy::new(NodeId::new(self.core.id, 0)))
     }
+}
 
-    fn kind(&self) -> &K {
-        match &self.kind {
-            Some(k) => k,
-            None => unreachable!("taskgraph internal error: an empty loop node ran"),
-        }
-    }
+/// A loop's `Core`, out of line: `Loop::new` is compiled once per loop.
+#[inline(never)]
+fn loop_core(id: u32, info: &'static FamilyInfo) -> Core {
+    Core::new(id, Kind::Loop, info)
 }
 
 #[cold]
@@ -285,49 +284,17 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
         &self.core
     }
     fn for_each_gather(&self, f: &mut dyn FnMut(u32, Piece)) {
-        for p in &self.gathers {
-            f(0, *p)
-        }
+        gathers(&self.gathers, f)
     }
     fn prepare(&self, cache: &Cache, _: *const crate::sync::AtomicU32) -> Result<*mut u8, Error> {
         // SAFETY: before the run, single-threaded.
         unsafe { self.out.prepare::<K::Output>(cache, self.core.len as usize) }
     }
     fn run(&self, _: u32, cx: &Cx<'_, 'g>) -> Ran {
-        let k = self.kind();
-        k.prepare(self.n, cx.threads());
-        self.iters.store(0, Ordering::Relaxed);
-        let b = Block {
-            fam: self.core.id,
-            lo: 0,
-            hi: self.n,
-            size: tree_size(self.n),
-            parent: ROOT,
-        };
-        let mut tally = Tally::new(&self.iters);
-        match k.run_block(self.core.id, b, true, &mut tally, cx) {
-            Ok(Some(out)) => {
-                drop(tally);
-                self.finish(out, cx);
-                Ran::Done
-            }
-            Ok(None) => Ran::Pending,
-            Err(Stopped) => Ran::Stopped,
-        }
+        self.view().run(cx)
     }
     fn run_block(&self, b: Block, cx: &Cx<'_, 'g>) -> Ran {
-        let mut tally = Tally::new(&self.iters);
-        match self
-            .kind()
-            .run_block(self.core.id, b, false, &mut tally, cx)
-        {
-            Ok(Some(out)) => {
-                self.finish(out, cx);
-                Ran::Done
-            }
-            Ok(None) => Ran::Pending,
-            Err(Stopped) => Ran::Stopped,
-        }
+        self.view().run_block(b, cx)
     }
     fn publish(&self, idx: u32, uses: u32, cx: &Cx<'_, 'g>) {
         // SAFETY: the loop has ended (its output is written) and its
@@ -335,13 +302,7 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
         unsafe { self.out.publish::<K::Output>(self.core.id, idx, uses, cx) }
     }
     fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) -> usize {
-        let mut panics = 0;
-        if let Some(k) = &self.kind {
-            panics += k.teardown();
-        }
-        // SAFETY: the run is over; the output cells hold `K::Output`s.
-        panics += unsafe { self.out.teardown::<K::Output>(&self.core, cache, live, cx) };
-        panics
+        self.view().teardown(cx, cache, live)
     }
     fn count_tasks(&self, finished: bool, add: &mut dyn FnMut(&'static FamilyInfo, u64, u64)) {
         Tasks::count(
@@ -356,15 +317,104 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
 }
 
 impl<'g, K: LoopKind<'g>> Loop<'g, K> {
+    /// The loop as its scheduling code sees it: its kind behind a pointer,
+    /// so that code is compiled once per output type, not once per loop.
+    #[inline(always)]
+    fn view(&self) -> View<'_, 'g, K::Output> {
+        View {
+            core: &self.core,
+            n: self.n,
+            held: &self.held,
+            out: &self.out,
+            iters: &self.iters,
+            kind: self.kind.as_ref().map(|k| k as &dyn LoopKind<'g, Output = K::Output>),
+        }
+    }
+}
+
+/// The loop's gathers, for `ErasedFamily::for_each_gather`.
+#[inline(never)]
+fn gathers(gathers: &[Piece], f: &mut dyn FnMut(u32, Piece)) {
+    for p in gathers {
+        f(0, *p)
+    }
+}
+
+/// A [`Loop`] with its kind behind a pointer ([`Loop::view`]).
+struct View<'a, 'g, O> {
+    core: &'a Core,
+    n: u32,
+    held: &'a [(NodeId, Release)],
+    out: &'a Cells,
+    iters: &'a AtomicU32,
+    kind: Option<&'a dyn LoopKind<'g, Output = O>>,
+}
+
+impl<'g, O: Send + Sync> View<'_, 'g, O> {
+    fn kind(&self) -> &dyn LoopKind<'g, Output = O> {
+        match self.kind {
+            Some(k) => k,
+            None => unreachable!("taskgraph internal error: an empty loop node ran"),
+        }
+    }
+
+    #[inline(never)]
+    fn run(&self, cx: &Cx<'_, 'g>) -> Ran {
+        let k = self.kind();
+        k.prepare(self.n, cx.threads());
+        self.iters.store(0, Ordering::Relaxed);
+        let b = Block {
+            fam: self.core.id,
+            lo: 0,
+            hi: self.n,
+            size: tree_size(self.n),
+            parent: ROOT,
+        };
+        let mut tally = Tally::new(self.iters);
+        match k.run_block(self.core.id, b, true, &mut tally, cx) {
+            Ok(Some(out)) => {
+                drop(tally);
+                self.finish(out, cx);
+                Ran::Done
+            }
+            Ok(None) => Ran::Pending,
+            Err(Stopped) => Ran::Stopped,
+        }
+    }
+
+    #[inline(never)]
+    fn run_block(&self, b: Block, cx: &Cx<'_, 'g>) -> Ran {
+        let mut tally = Tally::new(self.iters);
+        match self
+            .kind()
+            .run_block(self.core.id, b, false, &mut tally, cx)
+        {
+            Ok(Some(out)) => {
+                self.finish(out, cx);
+                Ran::Done
+            }
+            Ok(None) => Ran::Pending,
+            Err(Stopped) => Ran::Stopped,
+        }
+    }
+
+    #[inline(never)]
+    fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) -> usize {
+        let mut panics = 0;
+        if let Some(k) = self.kind {
+            panics += k.teardown();
+        }
+        // SAFETY: the run is over; the output cells hold `O`s.
+        panics += unsafe { self.out.teardown::<O>(self.core, cache, live, cx) };
+        panics
+    }
+
     /// The loop's last block ended: store the output, release what it held.
-    fn finish(&self, out: K::Output, cx: &Cx<'_, 'g>) {
-        release_held(&self.held, cx);
+    fn finish(&self, out: O, cx: &Cx<'_, 'g>) {
+        release_held(self.held, cx);
         // SAFETY: the loop's consumers become ready only after the
         // executor publishes this.
-        unsafe {
-            cx.slot_of::<K::Output>(NodeId::new(self.core.id, 0))
-                .write_raw(out)
-        };
+        unsafe { cx.slot_of::<O>(NodeId::new(self.core.id, 0)).write_raw(out) };
     }
 }
 
@@ -745,26 +795,86 @@ pub struct Reduce<R, L, C> {
     joins: Joins<R>,
 }
 
-impl<'g, R, L, C> Reduce<R, L, C>
+/// [`Reduce::run_block`]'s part that is the loop's own code: its leaves,
+/// run in chunks, and its combine. The rest of a block's run
+/// ([`reduce_block`]) calls these through a pointer, once per block or per
+/// split, so a program compiles it once per value type, not once per loop.
+trait Leaves<'g, R> {
+    /// Runs the chunks of block `s` from `cur` on, pushing their results
+    /// onto `acc`, until the block ends or, before a chunk (but the first
+    /// unless `ask`), another thread could take part of it
+    /// ([`Cx::give_away`]); returns where it stopped.
+    #[allow(clippy::too_many_arguments)]
+    fn chunks(
+        &self,
+        s: &Place,
+        cur: u32,
+        ask: bool,
+        acc: &mut Acc<R>,
+        probe: &mut Probe,
+        tally: &mut Tally<'_>,
+        cx: &Cx<'_, 'g>,
+    ) -> Result<u32, Stopped>;
+
+    /// The combine at `(level, position)`.
+    fn combine(&self, a: R, b: R, lv: u32, lp: u32, cx: &Cx<'_, 'g>) -> R;
+}
+
+impl<'g, R, L, C> Leaves<'g, R> for Reduce<R, L, C>
 where
     R: Send + Sync,
     L: Leaf<'g, R>,
     C: Fn(R, R, u32, u32, &Cx<'_, 'g>) -> R + Sync,
 {
-    /// Hands `v`, the result of the block below `parent`, up the tree: to the
-    /// join waiting for it, combining when both halves are there. Returns the
-    /// root's value if this ended the loop.
-    fn deliver(&self, parent: u32, v: R, cx: &Cx<'_, 'g>) -> Option<R> {
-        deliver(&self.joins, parent, v, &|a, b, lv, lp| {
-            (self.combine)(a, b, lv, lp, cx)
-        })
+    fn chunks(
+        &self,
+        s: &Place,
+        mut cur: u32,
+        mut ask: bool,
+        acc: &mut Acc<R>,
+        probe: &mut Probe,
+        tally: &mut Tally<'_>,
+        cx: &Cx<'_, 'g>,
+    ) -> Result<u32, Stopped> {
+        let leaf = |k: u32| self.leaf.leaf(k, cx);
+        let merge = |a: R, b: R, lv: u32, lp: u32| Ok((self.combine)(a, b, lv, lp, cx));
+        while cur < s.hi {
+            cx.check()?;
+            if ask && cx.give_away(s.hi - cur, probe.heavy) {
+                return Ok(cur);
+            }
+            ask = true;
+            let c = chunk_at(s.lo, s.size, cur, probe.chunk());
+            let end = (cur + c).min(s.hi);
+            // A whole chunk of `SMALL` as straight-line code, anything
+            // shorter leaf by leaf: the same pairs merge either way.
+            let mut k = cur;
+            while k < end {
+                let (v, n) = if end - k == SMALL {
+                    (small(k, &leaf, &merge)?, SMALL)
+                } else {
+                    (leaf(k)?, 1)
+                };
+                acc.push(v, k, n, &merge)?;
+                k += n;
+            }
+            tally.add(end - cur);
+            cur = end;
+            if probe.tick() {
+                tally.publish();
+            }
+        }
+        Ok(cur)
+    }
+
+    fn combine(&self, a: R, b: R, lv: u32, lp: u32, cx: &Cx<'_, 'g>) -> R {
+        (self.combine)(a, b, lv, lp, cx)
     }
 }
 
-/// [`Reduce::deliver`], generic over the value's type only (the combine is
-/// called through a pointer): once per block, so each loop need not have a
-/// copy of its own.
-#[inline(never)]
+/// Hands `v`, the result of the block below `parent`, up the tree: to the
+/// join waiting for it, combining when both halves are there. Returns the
+/// root's value if this ended the loop.
 fn deliver<R>(
     joins: &Joins<R>,
     mut parent: u32,
@@ -779,6 +889,48 @@ fn deliver<R>(
         v = combine(a, b, lv, lp);
         parent = up;
     }
+}
+
+/// Runs block `b` of a reduction whose own code is `leaves`: splits it
+/// while it runs, and hands its result up the tree ([`deliver`]).
+#[inline(never)]
+fn reduce_block<'g, R: Send + Sync>(
+    joins: &Joins<R>,
+    leaves: &dyn Leaves<'g, R>,
+    fam: u32,
+    b: Block,
+    first: bool,
+    tally: &mut Tally<'_>,
+    cx: &Cx<'_, 'g>,
+) -> Result<Option<R>, Stopped> {
+    let started = cx.block_started(fam, b.lo, b.hi);
+    let mut s = Place {
+        lo: b.lo,
+        hi: b.hi,
+        size: tree_size(b.hi - b.lo).min(b.size),
+        parent: b.parent,
+    };
+    if first && cx.threads() > 1 {
+        joins.first_cut(&mut s, fam, cx);
+    }
+    let mut acc = Acc::new();
+    let mut cur = s.lo;
+    let mut probe = Probe::new();
+    let mut ask = true;
+    while cur < s.hi {
+        cur = leaves.chunks(&s, cur, ask, &mut acc, &mut probe, tally, cx)?;
+        // Stopped short, another thread could take part of the block: a
+        // cut asks again before the next chunk; none runs one first.
+        ask = cur < s.hi && joins.spine_cut(&mut s, cur, &mut acc, fam, cx);
+    }
+    tally.publish();
+    cx.block_finished(started, b.lo, s.hi);
+    let Some(v) = acc.finish(&|a, b, lv, lp| Ok(leaves.combine(a, b, lv, lp, cx)))? else {
+        return Ok(None);
+    };
+    Ok(deliver(joins, s.parent, v, &|a, b, lv, lp| {
+        leaves.combine(a, b, lv, lp, cx)
+    }))
 }
 
 impl<'g, R, L, C> LoopKind<'g> for Reduce<R, L, C>
@@ -801,44 +953,7 @@ where
         tally: &mut Tally<'_>,
         cx: &Cx<'_, 'g>,
     ) -> Result<Option<R>, Stopped> {
-        let started = cx.block_started(fam, b.lo, b.hi);
-        let mut s = Place {
-            lo: b.lo,
-            hi: b.hi,
-            size: tree_size(b.hi - b.lo).min(b.size),
-            parent: b.parent,
-        };
-        let leaf = |k: u32| self.leaf.leaf(k, cx);
-        let merge = |a: R, b: R, lv: u32, lp: u32| Ok((self.combine)(a, b, lv, lp, cx));
-        if first && cx.threads() > 1 {
-            self.joins.first_cut(&mut s, fam, cx);
-        }
-        let mut acc = Acc::new();
-        let mut cur = s.lo;
-        let mut probe = Probe::new();
-        while cur < s.hi {
-            cx.check()?;
-            if cx.give_away(s.hi - cur, probe.heavy)
-                && self.joins.spine_cut(&mut s, cur, &mut acc, fam, cx)
-            {
-                continue;
-            }
-            let c = chunk_at(s.lo, s.size, cur, probe.chunk());
-            let end = (cur + c).min(s.hi);
-            let part = small(cur, end, c, &leaf, &merge)?;
-            acc.push(part, cur, c, &merge)?;
-            tally.add(end - cur);
-            cur = end;
-            if probe.tick() {
-                tally.publish();
-            }
-        }
-        tally.publish();
-        cx.block_finished(started, b.lo, s.hi);
-        let Some(v) = acc.finish(&merge)? else {
-            return Ok(None);
-        };
-        Ok(self.deliver(s.parent, v, cx))
+        reduce_block(&self.joins, self, fam, b, first, tally, cx)
     }
 
     fn teardown(&self) -> usize {

@@ -25,61 +25,41 @@ pub(crate) fn merge_label(start: u32, left: u32) -> (u32, u32) {
 /// loop's body is not copied more than this many times.
 pub(crate) const SMALL: u32 = 8;
 
-/// The aligned block `lo..hi` of `size <= SMALL` leaves, in the same tree,
-/// as straight-line code.
+/// The aligned block of `SMALL` leaves at `lo`, as straight-line code:
+/// each leaf and merge written once per position, in the tree's order.
+/// (A block clipped by the end of the range goes leaf by leaf through
+/// [`Acc::push`], which merges the same pairs; one shape here keeps a
+/// loop's body copied `SMALL` times, not once per shape.)
 #[inline(always)]
 pub(crate) fn small<R>(
     lo: u32,
-    hi: u32,
-    size: u32,
     leaf: &impl Fn(u32) -> Result<R, Stopped>,
     merge: &impl Fn(R, R, u32, u32) -> Result<R, Stopped>,
 ) -> Result<R, Stopped> {
     #[inline(always)]
     fn two<R>(
         lo: u32,
-        hi: u32,
         leaf: &impl Fn(u32) -> Result<R, Stopped>,
         merge: &impl Fn(R, R, u32, u32) -> Result<R, Stopped>,
     ) -> Result<R, Stopped> {
-        if hi - lo == 1 {
-            leaf(lo)
-        } else {
-            let a = leaf(lo)?;
-            let b = leaf(lo + 1)?;
-            merge(a, b, 0, lo / 2)
-        }
+        let a = leaf(lo)?;
+        let b = leaf(lo + 1)?;
+        merge(a, b, 0, lo / 2)
     }
     #[inline(always)]
     fn four<R>(
         lo: u32,
-        hi: u32,
         leaf: &impl Fn(u32) -> Result<R, Stopped>,
         merge: &impl Fn(R, R, u32, u32) -> Result<R, Stopped>,
     ) -> Result<R, Stopped> {
-        if hi - lo <= 2 {
-            two(lo, hi, leaf, merge)
-        } else {
-            let a = two(lo, lo + 2, leaf, merge)?;
-            let b = two(lo + 2, hi, leaf, merge)?;
-            merge(a, b, 1, lo / 4)
-        }
+        let a = two(lo, leaf, merge)?;
+        let b = two(lo + 2, leaf, merge)?;
+        merge(a, b, 1, lo / 4)
     }
-    match size {
-        1 => leaf(lo),
-        2 => two(lo, hi, leaf, merge),
-        4 => four(lo, hi, leaf, merge),
-        _ => {
-            debug_assert_eq!(size, SMALL);
-            if hi - lo <= 4 {
-                four(lo, hi, leaf, merge)
-            } else {
-                let a = four(lo, lo + 4, leaf, merge)?;
-                let b = four(lo + 4, hi, leaf, merge)?;
-                merge(a, b, 2, lo / 8)
-            }
-        }
-    }
+    const _: () = assert!(SMALL == 8);
+    let a = four(lo, leaf, merge)?;
+    let b = four(lo + 4, leaf, merge)?;
+    merge(a, b, 2, lo / 8)
 }
 
 /// The partial results of a block being reduced left to right: aligned
