@@ -327,7 +327,10 @@ impl<'g, K: LoopKind<'g>> Loop<'g, K> {
             held: &self.held,
             out: &self.out,
             iters: &self.iters,
-            kind: self.kind.as_ref().map(|k| k as &dyn LoopKind<'g, Output = K::Output>),
+            kind: self
+                .kind
+                .as_ref()
+                .map(|k| k as &dyn LoopKind<'g, Output = K::Output>),
         }
     }
 }
