@@ -28,11 +28,14 @@ Requests (answer fields after the arrow):
 
 Events:
 
-  run {sub, job, worker, pid, start, stop, ok, exe}   a job's program exited
+  run {sub, job, worker, pid, start, stop, ok, exe, ahead}
+                                                      a job's program exited
                                                       (workers report runs in
                                                       batches, at most one per
                                                       20 ms: a run may come
-                                                      after its job's result)
+                                                      after its job's result;
+                                                      ahead: a block run ahead
+                                                      of its task)
   done {sub, ok: true} + one blob per output          the submission succeeded
   done {sub, ok: false, error: {kind: "job", key, job, code}} + stderr blob
   done {sub, ok: false, error: {kind: "dask", message}}
@@ -279,7 +282,56 @@ class Runner:
 
 
 def serve_job(worker, spec, path, deps):
-    """Run one block on an idle long-lived runner of its program (or a new one)."""
+    """Run one block on an idle long-lived runner of its program (or a new one).
+
+    A block this worker already ran ahead of dask (`look_ahead`) is not run
+    again: its task takes that run's answer.
+    """
+    from distributed.worker import thread_state
+
+    lock = worker.__dict__.setdefault("_taskgraph_runner_lock", threading.Lock())
+    key = getattr(thread_state, "key", None)
+
+    def cancelled():
+        ts = worker.state.tasks.get(key) if key is not None else None
+        return key is not None and (ts is None or ts.state in ("cancelled", "released"))
+
+    if spec.get("header"):
+        # The graph's header, and its plan of blocks (`Driver.submit`).
+        header, plan = deps[0].bytes, deps[0].plan
+        deps = deps[1:]
+    else:
+        header, plan = None, None
+    mark = (spec.get("header"), spec["job"])
+    ahead = take_ahead(worker, mark)
+    if ahead is not None:
+        with lock:
+            ahead_state(worker)["waiting"] += 1
+        try:
+            while not ahead.done.wait(0.25):
+                if cancelled():
+                    raise RuntimeError(f"task {key!r} was cancelled")
+        finally:
+            with lock:
+                ahead_state(worker)["waiting"] -= 1
+        if ahead.answer is not None:
+            status, body = ahead.answer
+            log_run(worker, spec, path, ahead.start, ahead.stop, status == 0, True)
+            if status != 0:
+                raise JobFailed(spec["key"], spec["job"], 3, b"\n@taskgraph-block-error@ " + body)
+            return body
+        # The runner died or the run was stopped: run the block here.
+        with lock:
+            ahead_state(worker)["serving"].add(mark)
+    try:
+        return serve_here(worker, spec, path, header, plan, deps, cancelled)
+    finally:
+        with lock:
+            ahead_state(worker)["serving"].discard(mark)
+
+
+def serve_here(worker, spec, path, header, plan, deps, cancelled):
+    """`serve_job` for a block that was not run ahead."""
     from distributed.worker import thread_state
 
     lock = worker.__dict__.setdefault("_taskgraph_runner_lock", threading.Lock())
@@ -295,17 +347,14 @@ def serve_job(worker, spec, path, deps):
             every.add(runner)
     key = getattr(thread_state, "key", None)
 
-    def cancelled():
-        ts = worker.state.tasks.get(key) if key is not None else None
-        return key is not None and (ts is None or ts.state in ("cancelled", "released"))
-
     if spec.get("header"):
         # The header goes to a runner once: it keeps the last one it read,
         # and an empty frame stands for it.
         if runner.header == spec["header"]:
-            deps = (b"", *deps[1:])
+            header = b""
         else:
             runner.header = spec["header"]
+        deps = (header, *deps)
     start = time.time()
     try:
         answer = runner.run(frame([spec["input"], *deps]), cancelled)
@@ -325,13 +374,200 @@ def serve_job(worker, spec, path, deps):
         if answer is None:
             raise RuntimeError(f"task {key!r} was cancelled")
         raise JobFailed(spec["key"], spec["job"], code, err)
-    with lock:
-        idle.append(runner)
     status, body = answer
+    if status != 0 or not look_ahead(worker, spec, plan, runner, body, path):
+        with lock:
+            idle.append(runner)
     log_run(worker, spec, path, start, stop, status == 0)
     if status != 0:
         raise JobFailed(spec["key"], spec["job"], 3, b"\n@taskgraph-block-error@ " + body)
     return body
+
+
+# ---------------------------------------------------------------------------
+# Running ahead. When a block ends, the blocks that depend on it and whose
+# other inputs are all on this worker already can run at once, on the same
+# runner, without waiting for dask to hear of the end and send their tasks
+# (a scheduler round trip, 5 to 20 ms each, along every chain of blocks: the
+# top of a `tree_reduce`, a chain of steps). Their tasks, when dask sends
+# them here (it places a task where its inputs are), take the answer; one
+# that dask sends elsewhere runs there as usual, and the answer here is
+# dropped. Only while the worker has a thread free of dask's tasks.
+# ---------------------------------------------------------------------------
+
+# An answer run ahead that no task took is dropped after this many seconds.
+AHEAD_KEEP_SECONDS = 60.0
+
+
+class Ahead:
+    """A block run ahead of its task (`look_ahead`)."""
+
+    def __init__(self):
+        self.done = threading.Event()
+        self.answer = None  # (status, bytes); None if the runner died or it was stopped
+        self.start = 0.0
+        self.stop = 0.0
+        self.born = time.monotonic()
+
+
+def ahead_state(worker):
+    """What this worker runs ahead: `blocks` maps (graph, job) to an `Ahead`;
+    `serving` holds the (graph, job) of blocks whose tasks run here now;
+    `running` counts the threads that run blocks ahead; `waiting` the tasks
+    that wait on such a run (their dask thread does no work meanwhile)."""
+    return worker.__dict__.setdefault(
+        "_taskgraph_ahead", {"blocks": {}, "serving": set(), "running": 0, "waiting": 0}
+    )
+
+
+def take_ahead(worker, mark):
+    """The run ahead of the block `mark` (now its task's), or None; a task
+    that finds none is marked as serving, so that none starts."""
+    lock = worker.__dict__.setdefault("_taskgraph_runner_lock", threading.Lock())
+    with lock:
+        state = ahead_state(worker)
+        now = time.monotonic()
+        blocks = state["blocks"]
+        for m in [m for m, a in blocks.items() if a.done.is_set() and now - a.born > AHEAD_KEEP_SECONDS]:
+            del blocks[m]
+        ahead = state["blocks"].pop(mark, None)
+        if ahead is None:
+            state["serving"].add(mark)
+        return ahead
+
+
+def look_ahead(worker, spec, plan, runner, body, path):
+    """After block `spec["job"]` answered `body` on `runner`: if a block that
+    depends on it can run now (`pick_ahead`), run it and those after it on
+    `runner` in a thread of its own, which gives the runner back. Returns
+    whether it took the runner."""
+    if not plan or not spec.get("header"):
+        return False
+    graph = spec["header"]
+    made = {spec["job"]: body}
+    try:
+        picked = pick_ahead(worker, plan, graph, spec["job"], made, 1)
+    except Exception:  # noqa: BLE001 - running ahead is never the block's failure
+        traceback.print_exc()
+        return False
+    if picked is None:
+        return False
+    header_key = spec["header_key"]
+    thread = threading.Thread(
+        target=run_ahead,
+        args=(worker, plan, graph, header_key, runner, made, picked, path),
+        daemon=True,
+    )
+    thread.start()
+    return True
+
+
+def pick_ahead(worker, plan, graph, job, made, mine):
+    """A block that depends on `job` whose inputs are all here (in the
+    worker's memory, in `made`, or run ahead), that no task runs here and
+    none ran ahead, while a thread is free: `mine` is how many of the busy
+    threads counted are the caller's. Reserves it: (job, its `Ahead`)."""
+    lock = worker.__dict__["_taskgraph_runner_lock"]
+    with lock:
+        state = ahead_state(worker)
+        ws = worker.state
+        if getattr(ws, "ready", None):
+            return None
+        busy = len(ws.executing) - state["waiting"] + state["running"] - mine
+        if busy >= ws.nthreads:
+            return None
+        for b in plan[job][3]:
+            mark = (graph, b)
+            if b not in plan or mark in state["blocks"] or mark in state["serving"]:
+                continue
+            ts = ws.tasks.get(plan[b][0])
+            if ts is not None and ts.state in ("memory", "fetch", "flight", "executing"):
+                continue
+            if all(have_output(worker, state, plan, graph, d, made) for d in plan[b][2]):
+                ahead = Ahead()
+                state["blocks"][mark] = ahead
+                state["running"] += 1
+                return b, ahead
+        return None
+
+
+def have_output(worker, state, plan, graph, job, made):
+    if job in made:
+        return True
+    if plan[job][0] in worker.data:
+        return True
+    ahead = state["blocks"].get((graph, job))
+    return ahead is not None and ahead.done.is_set() and ahead.answer is not None and not ahead.answer[0]
+
+
+def output_of(worker, state, plan, graph, job, made):
+    if job in made:
+        return made[job]
+    try:
+        return worker.data[plan[job][0]]
+    except KeyError:
+        pass
+    ahead = state["blocks"].get((graph, job))
+    return ahead.answer[1]
+
+
+def run_ahead(worker, plan, graph, header_key, runner, made, picked, path):
+    """Runs the picked block on `runner`, then the next one `pick_ahead`
+    finds after it, and so on; gives the runner back (or closes it if it
+    died or was stopped)."""
+    lock = worker.__dict__["_taskgraph_runner_lock"]
+    state = ahead_state(worker)
+
+    def stopped():
+        # The graph ended or was cancelled, or dask moved the graph off this
+        # worker: it forgot or released its header.
+        ts = worker.state.tasks.get(header_key)
+        return ts is None or ts.state in ("released", "cancelled", "forgotten")
+
+    alive = True
+    while picked is not None:
+        job, ahead = picked
+        try:
+            try:
+                with lock:
+                    inputs = [output_of(worker, state, plan, graph, d, made) for d in plan[job][2]]
+            except (KeyError, AttributeError, TypeError):
+                inputs = None  # an input left this worker meanwhile
+            if inputs is not None and not stopped():
+                ahead.start = time.time()
+                try:
+                    ahead.answer = runner.run(frame([plan[job][1], b"", *inputs]), stopped)
+                except EOFError:
+                    ahead.answer = None
+                ahead.stop = time.time()
+                alive = ahead.answer is not None
+        finally:
+            with lock:
+                state["running"] -= 1
+                if ahead.answer is None:
+                    # Nothing to take: its task runs the block as usual.
+                    state["blocks"].pop((graph, job), None)
+            ahead.done.set()
+        if not alive:
+            break
+        if ahead.answer is None or ahead.answer[0] != 0:
+            picked = None
+            break
+        # Its answer is also in its `Ahead` until its task takes it, and in
+        # the worker's memory once that task has ended.
+        made = {job: ahead.answer[1]}
+        try:
+            picked = pick_ahead(worker, plan, graph, job, made, 0)
+        except Exception:  # noqa: BLE001 - the runner goes back all the same
+            traceback.print_exc()
+            picked = None
+    with lock:
+        if alive:
+            worker.__dict__.setdefault("_taskgraph_idle", {}).setdefault(path, []).append(runner)
+        else:
+            worker.__dict__.setdefault("_taskgraph_runners", set()).discard(runner)
+    if not alive:
+        runner.close()
 
 
 # Runs that end within this many seconds of a worker's last report go
@@ -339,7 +575,7 @@ def serve_job(worker, spec, path, deps):
 RUN_BATCH_SECONDS = 0.02
 
 
-def log_run(worker, spec, path, start, stop, ok):
+def log_run(worker, spec, path, start, stop, ok, ahead=False):
     """Tell the driver, through dask's event log, that a job ran.
 
     A worker reports at once when it has not reported for
@@ -356,6 +592,7 @@ def log_run(worker, spec, path, start, stop, ok):
         "stop": stop,
         "ok": ok,
         "exe": path,
+        "ahead": ahead,
     }
     topic = spec["topic"]
     lock = worker.__dict__.setdefault("_taskgraph_log_lock", threading.Lock())
@@ -384,6 +621,21 @@ def flush_runs(worker, topic):
         state["last"] = time.monotonic()
     if runs:
         worker.log_event(topic, {"runs": runs})
+
+
+def flush_all_runs(topic, dask_worker):
+    """Report now the runs a worker still gathers for `topic` (`client.run`)."""
+    lock = dask_worker.__dict__.setdefault("_taskgraph_log_lock", threading.Lock())
+    with lock:
+        pending = topic in dask_worker.__dict__.get("_taskgraph_logs", {})
+    if pending:
+        flush_runs(dask_worker, topic)
+
+
+# How long a graph's end waits, after asking the workers for their last
+# reports, for those that are still missing: they were lost if a worker
+# died between running a block and reporting it.
+REPORT_GRACE_SECONDS = 0.5
 
 
 def run_job(spec, *deps):
@@ -443,6 +695,23 @@ def run_job(spec, *deps):
     if not ok:
         raise JobFailed(spec["key"], spec["job"], proc.returncode, err)
     return out
+
+
+class GraphHeader:
+    """The value of a graph's header task: the Rust side's header bytes and
+    the plan of the graph's served jobs, `{job: (dask key, input, inputs
+    by job, dependents by job)}`. An object of its own, which dask neither
+    looks into nor tokenizes by its contents."""
+
+    __slots__ = ("name", "bytes", "plan")
+
+    def __init__(self, name, data, plan):
+        self.name = name
+        self.bytes = data
+        self.plan = plan
+
+    def __dask_tokenize__(self):
+        return self.name
 
 
 class RunJob:
@@ -727,7 +996,20 @@ class Driver:
         if msg.get("header"):
             _, _, DataNode = task_spec()
             header_key = (f"graph-{token}", "header")
-            dsk[header_key] = DataNode(header_key, blobs[len(jobs)])
+            # With the header, each served job's dask key, input, inputs and
+            # dependents (by index): a worker runs a block ahead of its task
+            # from this (`look_ahead`).
+            dependents = [[] for _ in jobs]
+            for i, j in enumerate(jobs):
+                for d in j["deps"]:
+                    if i not in dependents[d]:
+                        dependents[d].append(i)
+            plan = {
+                i: (keys[i], blobs[i], list(j["deps"]), dependents[i])
+                for i, j in enumerate(jobs)
+                if j.get("serve")
+            }
+            dsk[header_key] = DataNode(header_key, GraphHeader(header_key[0], blobs[len(jobs)], plan))
         for i, j in enumerate(jobs):
             spec = {
                 "sub": sub,
@@ -747,6 +1029,7 @@ class Driver:
                 # A block reads its graph's header first: one dask value, so
                 # that it reaches each worker once, not once per block.
                 spec["header"] = header_key[0]
+                spec["header_key"] = header_key
                 deps.insert(0, header_key)
             dsk[keys[i]] = build_task(keys[i], spec, deps)
         outputs = [int(o) for o in msg["outputs"]]
@@ -783,8 +1066,16 @@ class Driver:
                     raise RuntimeError("the submission's tasks were cancelled")
             values = self.client.gather([state.futures[i] for i in outputs])
             # Workers report runs in batches, up to RUN_BATCH_SECONDS after
-            # the run, so the last reports may come after the results.
-            state.seen_all.wait(5)
+            # the run, so the last reports may come after the results: those
+            # still in a batch are asked for at once (a round trip, shorter
+            # than the batch's wait); those of a worker that died before it
+            # sent them are not waited for long.
+            if not state.seen_all.is_set():
+                try:
+                    self.client.run(flush_all_runs, self.topic, on_error="ignore")
+                except Exception:  # noqa: BLE001 - the reports are not the result
+                    traceback.print_exc()
+                state.seen_all.wait(REPORT_GRACE_SECONDS)
             self.out.send({"ev": "done", "sub": sub, "ok": True}, values)
         except Exception as e:  # noqa: BLE001 - every failure goes to Rust
             traceback.print_exc()

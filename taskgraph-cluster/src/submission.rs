@@ -44,6 +44,11 @@ pub struct JobRun {
     /// The path the worker ran the program from (its copy, in its local
     /// directory).
     pub executable: String,
+    /// Whether the worker ran this block of a graph ahead of its dask task:
+    /// right after a block it depends on ended there, with all its inputs
+    /// on that worker (see the crate's README, "Blocks run ahead"). Its
+    /// task then only took the answer.
+    pub ahead: bool,
 }
 
 /// What [`Submission::wait_report`] returns.
@@ -191,6 +196,9 @@ struct RunEvent {
     stop: f64,
     ok: bool,
     exe: String,
+    /// Absent from drivers that never run a block ahead.
+    #[serde(default)]
+    ahead: bool,
 }
 
 #[derive(Deserialize)]
@@ -263,6 +271,7 @@ impl SubState {
             duration: seconds(run.stop - run.start),
             ok: run.ok,
             executable: run.exe,
+            ahead: run.ahead,
         });
     }
 

@@ -192,6 +192,18 @@ fn sleepy((n, ms): (i64, u64)) -> impl Graph<Output = i64> + Clone {
     }
 }
 
+/// A chain of `n` steps after `inc(x)`, each checked (`check` panics at
+/// 37): with `set_block_size(Some(1))`, a block per step.
+fn chain((x, n): (i64, usize)) -> impl Graph<Output = i64> + Clone {
+    graph! {
+        let mut x = inc(x);
+        for _ in 0..n {
+            x = check(inc(x));
+        }
+        x
+    }
+}
+
 /// A value that is not `Serialize`: fine locally, refused by a cluster.
 #[derive(Clone, Debug)]
 struct Reading(i64);
@@ -374,6 +386,67 @@ fn a_worker_killed_mid_run_loses_nothing() {
         victim.address,
         victim.pid,
         per_worker(&report)
+    );
+}
+
+/// Every block of `report` ran once, successfully; how many of them ran
+/// ahead of their task.
+fn ran_once<T>(report: &taskdag::cluster::GraphReport<T>) -> usize {
+    let mut jobs: Vec<usize> = report.runs.iter().map(|r| r.job).collect();
+    jobs.sort_unstable();
+    assert_eq!(
+        jobs,
+        (0..report.blocks.len()).collect::<Vec<_>>(),
+        "{:?}",
+        report.runs
+    );
+    assert!(report.runs.iter().all(|r| r.ok), "{:?}", report.runs);
+    report.runs.iter().filter(|r| r.ahead).count()
+}
+
+/// On one worker of one thread, a block whose inputs are all there runs
+/// right after the block it depends on, before dask sends its task: the
+/// results, and the errors, are the local run's.
+fn blocks_run_ahead_give_the_local_result() {
+    let dask = cluster(1, 1);
+    dask.set_block_size(Some(1));
+    let report = dask.spawn((0, 12), chain).wait_report().unwrap();
+    assert_eq!(report.value, local(chain((0, 12))).unwrap());
+    assert_eq!(report.value, 13);
+    assert_eq!(report.blocks.len(), 13);
+    let chain_ahead = ran_once(&report);
+    // The first block has no block before it; each later one can run
+    // ahead.
+    assert!(
+        chain_ahead >= 1 && !report.runs.iter().any(|r| r.job == 0 && r.ahead),
+        "{:?}",
+        report.runs
+    );
+    // A tree_reduce: each combining block reads two earlier ones.
+    let report = dask.spawn(32, tutorial).wait_report().unwrap();
+    assert_eq!(report.value, local(tutorial(32)).unwrap());
+    let tree_ahead = ran_once(&report);
+    // A block run ahead that fails: the same error as here, once.
+    let err = dask.compute((30, 12), chain).unwrap_err();
+    let want = local(chain((30, 12))).unwrap_err();
+    let (
+        Error::TaskPanicked {
+            task: got_task,
+            message: got_message,
+            ..
+        },
+        Error::TaskPanicked { task, message, .. },
+    ) = (&err, &want)
+    else {
+        panic!("{err} / {want}")
+    };
+    assert_eq!((got_task, got_message), (task, message));
+    assert_eq!(message, "37 is unlucky");
+    // The cluster goes on.
+    assert_eq!(dask.compute((0, 3), chain).unwrap(), 4);
+    println!(
+        "ran ahead: {chain_ahead} of 13 blocks of a chain, {tree_ahead} of {} of a tree",
+        report.blocks.len()
     );
 }
 
@@ -813,6 +886,10 @@ const SCENARIOS: &[(&str, fn())] = &[
     (
         "a_failing_task_is_the_same_error",
         a_failing_task_is_the_same_error,
+    ),
+    (
+        "blocks_run_ahead_give_the_local_result",
+        blocks_run_ahead_give_the_local_result,
     ),
     (
         "graphs_that_build_on_earlier_graphs",

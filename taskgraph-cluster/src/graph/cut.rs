@@ -15,10 +15,9 @@
 //!    each iteration of the loops around it, shared by all the call sites
 //!    of the loop's body
 //!    (`dec(i)`, which reads nothing of its iteration, goes with `inc(i)`);
-//!    the `tree_reduce` nodes left over go to one block per call site (and
-//!    outer iteration), or with a set block size to subtrees of
-//!    `log2(size) + 1` levels; a node outside loops to the block of its
-//!    call site.
+//!    the `tree_reduce` nodes left over go to a block each (with a set
+//!    block size, to subtrees of `log2(size) + 1` levels); a node outside
+//!    loops to the block of its call site.
 //!
 //! Blocks that would depend on each other both ways are merged (the
 //! strongly connected components of the block graph), so the blocks form a
@@ -148,8 +147,13 @@ impl Sizing {
 }
 
 /// Levels of a left-over `tree_reduce` per block when block sizes are
-/// chosen: 2, at most 3 combining tasks that read 4 values.
-const TREE_LEVELS: u32 = 2;
+/// chosen: 1, one combining task per block, so that each starts as soon as
+/// its two inputs are there (a block of two levels waited for all four of
+/// its inputs and then ran its three tasks one after another: the
+/// tutorial's last leaf was followed by 300 ms of tree instead of 200).
+/// The hop between such blocks costs little where the block runner runs
+/// the next one ahead (`driver.py`, `look_ahead`).
+const TREE_LEVELS: u32 = 1;
 
 #[derive(Hash, PartialEq, Eq)]
 struct Key {
