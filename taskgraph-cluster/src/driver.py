@@ -624,12 +624,16 @@ def flush_runs(worker, topic):
 
 
 def flush_all_runs(topic, dask_worker):
-    """Report now the runs a worker still gathers for `topic` (`client.run`)."""
+    """The runs a worker still gathers for `topic`, taken from its batch
+    (`client.run`): the driver gets them in the answer, not through the
+    event log."""
     lock = dask_worker.__dict__.setdefault("_taskgraph_log_lock", threading.Lock())
     with lock:
-        pending = topic in dask_worker.__dict__.get("_taskgraph_logs", {})
-    if pending:
-        flush_runs(dask_worker, topic)
+        state = dask_worker.__dict__.get("_taskgraph_logs", {}).get(topic)
+        if state is None:
+            return []
+        runs, state["runs"] = state["runs"], []
+        return runs
 
 
 # How long a graph's end waits, after asking the workers for their last
@@ -1067,12 +1071,15 @@ class Driver:
             values = self.client.gather([state.futures[i] for i in outputs])
             # Workers report runs in batches, up to RUN_BATCH_SECONDS after
             # the run, so the last reports may come after the results: those
-            # still in a batch are asked for at once (a round trip, shorter
-            # than the batch's wait); those of a worker that died before it
-            # sent them are not waited for long.
+            # still in a batch are taken from the workers at once (a round
+            # trip, shorter than the batch's wait); those of a worker that
+            # died before it sent them are not waited for long.
             if not state.seen_all.is_set():
                 try:
-                    self.client.run(flush_all_runs, self.topic, on_error="ignore")
+                    pending = self.client.run(flush_all_runs, self.topic, on_error="ignore")
+                    for runs in pending.values():
+                        if isinstance(runs, list) and runs:
+                            self.on_event((None, {"runs": runs}))
                 except Exception:  # noqa: BLE001 - the reports are not the result
                     traceback.print_exc()
                 state.seen_all.wait(REPORT_GRACE_SECONDS)
