@@ -193,12 +193,13 @@ fn sleepy((n, ms): (i64, u64)) -> impl Graph<Output = i64> + Clone {
 }
 
 /// A chain of `n` steps after `inc(x)`, each checked (`check` panics at
-/// 37): with `set_block_size(Some(1))`, a block per step.
+/// 37) and sleeping 10 ms (a block is run ahead only after one that ran
+/// 5 ms or more): with `set_block_size(Some(1))`, a block per step.
 fn chain((x, n): (i64, usize)) -> impl Graph<Output = i64> + Clone {
     graph! {
-        let mut x = inc(x);
+        let mut x = slow_inc(x, 10);
         for _ in 0..n {
-            x = check(inc(x));
+            x = check(slow_inc(x, 10));
         }
         x
     }
@@ -423,8 +424,8 @@ fn blocks_run_ahead_give_the_local_result() {
         report.runs
     );
     // A tree_reduce: each combining block reads two earlier ones.
-    let report = dask.spawn(32, tutorial).wait_report().unwrap();
-    assert_eq!(report.value, local(tutorial(32)).unwrap());
+    let report = dask.spawn((32, 10), sleepy).wait_report().unwrap();
+    assert_eq!(report.value, local(sleepy((32, 10))).unwrap());
     let tree_ahead = ran_once(&report);
     // A block run ahead that fails: the same error as here, once.
     let err = dask.compute((30, 12), chain).unwrap_err();
