@@ -99,10 +99,10 @@
 //!   loop's end, so the threads run out of work together and workers that
 //!   join later find small blocks to take), and a loop inside another into
 //!   about sixteen blocks per thread of the cluster. A block whose inputs
-//!   are all on the worker where a block it depends on just ended runs
-//!   there at once, before dask sends its task (the top of a
-//!   `tree_reduce`, a chain of steps): no scheduler round trip between
-//!   them.
+//!   are all on the worker where a block it depends on just ended (one
+//!   that ran 5 ms or more) runs there at once, before dask sends its task
+//!   (the top of a `tree_reduce`, a chain of steps): no scheduler round
+//!   trip between them.
 //! - **Python.** `Dask::local` and `Dask::connect` use `TASKGRAPH_PYTHON`,
 //!   else `python3`, which must be able to `import distributed`; otherwise
 //!   they fail with an error that says the `pip install` command to run.
