@@ -166,6 +166,70 @@ pub(crate) fn span_class(r: &Rule) -> u32 {
     32 - (r.hi - r.lo).max(1).leading_zeros()
 }
 
+/// A gather of at most this many values that one consumer reads alone may
+/// be recorded as one strided edge per value (`slide_gathers`).
+const SLIDE_LEN: u32 = 16;
+
+/// How many strided rules `slide_gathers` keeps open to extend: one per
+/// position in the gathers it merges.
+const OPEN_SLIDES: usize = 8;
+
+/// Rewrites the gather rules `rules[first..]` of one consumer family (in
+/// consumer order) as strided rules where that makes fewer rules.
+///
+/// A short gather read by one consumer (`v[i - 1..=i + 1]` for each `i`, or
+/// an FFT butterfly's `v[i - s]`, `v[i]`, `v[i + s]`) is one rule per
+/// consumer, so a family of such tasks has as many rules as nodes: sorting
+/// them dominated building the graph, and searching them completing a node.
+/// Its values read one by one, position `j` of consecutive consumers
+/// reading consecutive producers is one strided rule (producer `lo + k`,
+/// consumer `c0 + k`): a few rules a step instead of one a task. A
+/// producer's uses and the consumers it tells are the same either way.
+fn slide_gathers(rules: &mut Vec<Rule>, first: usize, scratch: &mut Vec<Rule>) {
+    let tail = &rules[first..];
+    let slides = |r: &Rule| r.kind == RuleKind::Gather && r.step == 1 && r.hi - r.lo <= SLIDE_LEN;
+    if tail.len() < 2 * OPEN_SLIDES || !tail.iter().all(slides) {
+        return;
+    }
+    scratch.clear();
+    // Open rules (positions in `scratch`), the last one extended first.
+    let mut open = [usize::MAX; OPEN_SLIDES];
+    let mut used = [0u32; OPEN_SLIDES];
+    let (mut last, mut clock) = (0, 0u32);
+    for g in tail {
+        for x in g.lo..g.hi {
+            clock = clock.wrapping_add(1);
+            let hit = (1..=OPEN_SLIDES).map(|d| (last + d) % OPEN_SLIDES).find(|&k| {
+                scratch.get(open[k]).is_some_and(|r| {
+                    r.p_fam == g.p_fam && r.hi == x && r.c0 + (r.hi - r.lo) == g.c0
+                })
+            });
+            if let Some(k) = hit {
+                scratch[open[k]].hi += 1;
+                (last, used[k]) = (k, clock);
+                continue;
+            }
+            if scratch.len() >= tail.len() {
+                // No fewer rules this way: keep the gathers.
+                return;
+            }
+            let k = (0..OPEN_SLIDES).min_by_key(|&k| used[k]).unwrap_or(0);
+            (open[k], used[k], last) = (scratch.len(), clock, k);
+            scratch.push(Rule::new(
+                g.p_fam,
+                x,
+                x + 1,
+                g.c_fam,
+                g.c0,
+                1,
+                RuleKind::Strided,
+            ));
+        }
+    }
+    rules.truncate(first);
+    rules.append(scratch);
+}
+
 /// Rules of one family beyond this many are searched, not scanned.
 pub(crate) const SCAN_RULES: usize = 8;
 
@@ -216,6 +280,7 @@ impl Topology {
         let mut states = cache.take_atomics(n)?;
         states.resize_with(n, || AtomicU32::new(NOT_RUN));
         let mut rules = cache.take_rules();
+        let mut scratch = Vec::new();
         for (c_fam, f) in fams.iter().enumerate() {
             let core = f.core();
             if core.kind == Kind::Elements {
@@ -240,6 +305,7 @@ impl Topology {
             }
             let b = meta[c_fam].base as usize;
             let mut gathers = false;
+            let first_gather = rules.len();
             f.for_each_gather(&mut |c, p| {
                 gathers = true;
                 with_mut(&mut pending[b + c as usize], |x| *x += p.len);
@@ -268,6 +334,7 @@ impl Topology {
             });
             if gathers {
                 meta[c_fam].single = false;
+                slide_gathers(&mut rules, first_gather, &mut scratch);
             }
         }
         for p in finals {
@@ -590,5 +657,110 @@ mod loom_models {
             assert_eq!(g.read[0].load(Ordering::Relaxed), 10 + 11 + 12);
             assert_eq!(g.read[1].load(Ordering::Relaxed), 10 + 11);
         });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::{slide_gathers, Rule, RuleKind, OPEN_SLIDES};
+
+    /// The gather rules of consumers `0..n` of family 1, consumer `c`
+    /// reading the producers (of family 0) `reads(c)`, as `Topology::build`
+    /// makes them: one per piece, consecutive equal ranges merged.
+    fn gathers(n: u32, reads: impl Fn(u32) -> Vec<(u32, u32)>) -> Vec<Rule> {
+        let mut rules: Vec<Rule> = Vec::new();
+        for c in 0..n {
+            for (lo, hi) in reads(c) {
+                if let Some(r) = rules.last_mut() {
+                    if r.kind == RuleKind::Gather && r.c0 + r.step == c && (r.lo, r.hi) == (lo, hi)
+                    {
+                        r.step += 1;
+                        continue;
+                    }
+                }
+                rules.push(Rule::new(0, lo, hi, 1, c, 1, RuleKind::Gather));
+            }
+        }
+        rules
+    }
+
+    /// Every edge the rules describe, `(producer, consumer)`, sorted.
+    fn edges(rules: &[Rule]) -> Vec<(u32, u32)> {
+        let mut e = Vec::new();
+        for r in rules {
+            for p in r.lo..r.hi {
+                if !r.covers(p) {
+                    continue;
+                }
+                match r.kind {
+                    RuleKind::Strided => e.push((p, r.strided_consumer(p))),
+                    _ => e.extend((r.c0..r.c0 + r.step).map(|c| (p, c))),
+                }
+            }
+        }
+        e.sort_unstable();
+        e
+    }
+
+    /// Slides `rules` (after `keep` rules of another kind) and checks that
+    /// the edges are the same; returns how many rules it made.
+    fn slid(mut rules: Vec<Rule>) -> usize {
+        let keep = Rule::new(0, 0, 5, 2, 0, 1, RuleKind::Strided);
+        rules.insert(0, keep);
+        let before = edges(&rules);
+        slide_gathers(&mut rules, 1, &mut Vec::new());
+        assert_eq!(edges(&rules), before);
+        assert_eq!((rules[0].lo, rules[0].hi, rules[0].c_fam), (0, 5, 2));
+        rules.len() - 1
+    }
+
+    #[test]
+    fn short_sliding_gathers_become_one_strided_rule_per_position() {
+        let w = 64;
+        // A 1-D stencil, clipped at both ends: three positions.
+        let stencil = gathers(w, |c| vec![(c.saturating_sub(1), (c + 2).min(w))]);
+        assert_eq!(stencil.len(), 64);
+        assert_eq!(slid(stencil), 3);
+        // An FFT butterfly of stride 4: `c - 4`, `c`, `c + 4` where in range.
+        let fft = gathers(w, |c| {
+            let mut v = Vec::new();
+            if c >= 4 {
+                v.push((c - 4, c - 3));
+            }
+            v.push((c, c + 1));
+            if c + 4 < w {
+                v.push((c + 4, c + 5));
+            }
+            v
+        });
+        assert_eq!(fft.len(), 184);
+        assert_eq!(slid(fft), 3);
+        // Each consumer reading its own producer, in steps of a family
+        // reading itself (`v[i]` of the step before): one rule.
+        let own = gathers(w, |c| vec![(c + 64, c + 65)]);
+        assert_eq!(slid(own), 1);
+    }
+
+    #[test]
+    fn gathers_that_do_not_slide_are_kept() {
+        // Every consumer reads the same range: one gather rule, kept.
+        let all = gathers(64, |_| vec![(0, 64)]);
+        assert_eq!(all.len(), 1);
+        assert_eq!(slid(all), 1);
+        // Scattered ranges (a multiplicative hash): sliding would not make
+        // fewer rules, so the gathers stay.
+        let scattered = gathers(64, |c| {
+            let lo = c.wrapping_mul(2_654_435_761) % 1000;
+            vec![(lo, lo + 3)]
+        });
+        let n = scattered.len();
+        assert_eq!(slid(scattered), n);
+        // Longer ranges than a slide takes, and too few rules to bother.
+        assert_eq!(slid(gathers(64, |c| vec![(c, c + 40)])), 64);
+        let few = 2 * OPEN_SLIDES as u32 - 1;
+        assert_eq!(slid(gathers(few, |c| vec![(c, c + 2)])), few as usize);
+        // Two consumers reading the same value twice keep both edges.
+        let twice = gathers(40, |c| vec![(c, c + 1), (c, c + 1)]);
+        assert_eq!(slid(twice), 2);
     }
 }
