@@ -5,6 +5,7 @@
 pub(crate) mod slot;
 
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 
 /// Invariant lifetime that ties lazy handles and families to one graph run.
 pub(crate) type Brand<'g> = PhantomData<fn(&'g ()) -> &'g ()>;
@@ -76,47 +77,87 @@ pub struct Piece {
     pub(crate) offset: usize,
 }
 
-/// A vector's pieces, the first kept inline: a vector of one run (values
-/// pushed in loop order, a sub-slice of one such run) allocates nothing.
-#[derive(Clone, Default)]
-struct Pieces {
-    /// The only piece, while `more` is empty.
-    one: Option<Piece>,
-    /// Every piece, once there are two or more (`one` is then `None`).
-    more: Vec<Piece>,
+/// A vector's pieces, the first [`INLINE_PIECES`] kept inline: a vector of
+/// one run (values pushed in loop order, a sub-slice of one such run), or a
+/// gather of a few scattered values (an FFT butterfly's three), allocates
+/// nothing.
+#[derive(Clone, Copy)]
+struct Inline {
+    /// How many of `p` are written.
+    n: u8,
+    p: [MaybeUninit<Piece>; INLINE_PIECES],
+}
+
+#[derive(Clone)]
+enum Pieces {
+    /// Up to `INLINE_PIECES` pieces.
+    Inline(Inline),
+    /// Every piece, once there are more than fit inline.
+    Heap(Vec<Piece>),
+}
+
+/// How many pieces a vector keeps without allocating.
+const INLINE_PIECES: usize = 3;
+
+impl Inline {
+    #[inline(always)]
+    fn as_slice(&self) -> &[Piece] {
+        // SAFETY: the first `n` pieces are written (`Pieces::push`), and a
+        // `MaybeUninit<Piece>` has the layout of a `Piece`.
+        unsafe { std::slice::from_raw_parts(self.p.as_ptr().cast(), self.n as usize) }
+    }
+
+    #[inline(always)]
+    fn as_mut_slice(&mut self) -> &mut [Piece] {
+        // SAFETY: as in `as_slice`.
+        unsafe { std::slice::from_raw_parts_mut(self.p.as_mut_ptr().cast(), self.n as usize) }
+    }
+}
+
+impl Default for Pieces {
+    #[inline]
+    fn default() -> Self {
+        Pieces::Inline(Inline {
+            n: 0,
+            p: [MaybeUninit::uninit(); INLINE_PIECES],
+        })
+    }
 }
 
 impl Pieces {
     #[inline]
     fn last_mut(&mut self) -> Option<&mut Piece> {
-        if self.more.is_empty() {
-            self.one.as_mut()
-        } else {
-            self.more.last_mut()
+        match self {
+            Pieces::Inline(i) => i.as_mut_slice().last_mut(),
+            Pieces::Heap(v) => v.last_mut(),
         }
     }
 
-    /// Every piece in `more`, for edits in the middle (`LazyVec::set`).
+    /// Every piece in a `Vec`, for edits in the middle (`LazyVec::set`).
     fn as_vec(&mut self) -> &mut Vec<Piece> {
-        if let Some(first) = self.one.take() {
-            self.more.push(first);
+        if let Pieces::Inline(i) = self {
+            *self = Pieces::Heap(i.as_slice().to_vec());
         }
-        &mut self.more
+        match self {
+            Pieces::Heap(v) => v,
+            Pieces::Inline(_) => unreachable!("made a `Vec` just above"),
+        }
     }
 
     #[inline]
-    fn push(&mut self, p: Piece) {
-        if self.more.is_empty() {
-            match self.one.take() {
-                None => self.one = Some(p),
-                Some(first) => {
-                    // Room for a few more, as a `Vec`'s first allocation has.
-                    self.more = Vec::with_capacity(4);
-                    self.more.extend([first, p]);
-                }
+    fn push(&mut self, piece: Piece) {
+        match self {
+            Pieces::Inline(i) if (i.n as usize) < INLINE_PIECES => {
+                i.p[i.n as usize].write(piece);
+                i.n += 1;
             }
-        } else {
-            self.more.push(p);
+            Pieces::Inline(i) => {
+                let mut v = Vec::with_capacity(2 * INLINE_PIECES);
+                v.extend_from_slice(i.as_slice());
+                v.push(piece);
+                *self = Pieces::Heap(v);
+            }
+            Pieces::Heap(v) => v.push(piece),
         }
     }
 }
@@ -125,10 +166,9 @@ impl std::ops::Deref for Pieces {
     type Target = [Piece];
     #[inline]
     fn deref(&self) -> &[Piece] {
-        if self.more.is_empty() {
-            self.one.as_slice()
-        } else {
-            &self.more
+        match self {
+            Pieces::Inline(i) => i.as_slice(),
+            Pieces::Heap(v) => v,
         }
     }
 }
@@ -352,6 +392,7 @@ impl<'g, T> LazyVec<'g, T> {
     /// [`Error::IndexOutOfRange`] as for [`LazyVec::at`].
     ///
     /// [`Error::IndexOutOfRange`]: crate::Error::IndexOutOfRange
+    #[inline]
     pub fn slice(
         &self,
         range: impl std::ops::RangeBounds<usize>,
@@ -630,13 +671,13 @@ mod tests {
     }
 
     #[test]
-    fn one_run_stays_inline_and_spills_on_the_second() {
+    fn a_few_runs_stay_inline_and_more_spill() {
         let mut v: LazyVec<'_, u8> = LazyVec::new();
         assert!(v.pieces().is_empty());
         v.push_run(2, 5, 4);
         v.push(Lazy::new(NodeId::new(2, 9)));
         // One run: inline, no allocation.
-        assert_eq!(v.pieces.more.capacity(), 0);
+        assert!(matches!(v.pieces, Pieces::Inline(Inline { n: 1, .. })));
         assert_eq!(
             v.pieces(),
             [Piece {
@@ -647,7 +688,7 @@ mod tests {
             }]
         );
         let s = v.slice(1..3, "v", "here").unwrap();
-        assert_eq!(s.pieces.more.capacity(), 0);
+        assert!(matches!(s.pieces, Pieces::Inline(Inline { n: 1, .. })));
         assert_eq!(
             s.pieces(),
             [Piece {
@@ -657,10 +698,10 @@ mod tests {
                 offset: 0
             }]
         );
-        // A second run spills both into `more`; a third joins them there.
+        // Three runs stay inline (a gather of three scattered values).
         v.push(Lazy::new(NodeId::new(7, 0)));
         v.push(Lazy::new(NodeId::new(2, 0)));
-        assert!(v.pieces.one.is_none());
+        assert!(matches!(v.pieces, Pieces::Inline(Inline { n: 3, .. })));
         assert_eq!(
             v.pieces(),
             [
@@ -702,5 +743,26 @@ mod tests {
             ]
         );
         assert_eq!(v.get(6).unwrap().id, NodeId::new(2, 0));
+        // A fourth run spills every piece into a `Vec`, in order.
+        v.push(Lazy::new(NodeId::new(9, 4)));
+        assert!(matches!(&v.pieces, Pieces::Heap(h) if h.len() == 4));
+        assert_eq!(
+            v.pieces()[3],
+            Piece {
+                fam: 9,
+                start: 4,
+                len: 1,
+                offset: 8
+            }
+        );
+        assert_eq!(v.get(2).unwrap().id, NodeId::new(2, 7));
+        assert_eq!(v.get(7).unwrap().id, NodeId::new(2, 1));
+        assert_eq!(v.get(8).unwrap().id, NodeId::new(9, 4));
+        // Replacing an element in the middle of an inline vector.
+        let mut u: LazyVec<'_, u8> = LazyVec::new();
+        u.push_run(1, 0, 3);
+        u.set(1, Lazy::new(NodeId::new(4, 4)), "u", "here").unwrap();
+        let ids: Vec<_> = u.iter().map(|l| (l.id.fam, l.id.idx)).collect();
+        assert_eq!(ids, [(1, 0), (4, 4), (1, 2)]);
     }
 }
