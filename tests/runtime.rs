@@ -561,6 +561,18 @@ fn lent_picky(v: &[Lendable], k: i64) -> i64 {
 fn lent_len(v: &[Lendable]) -> i64 {
     v.len() as i64
 }
+#[delayed]
+fn int_of(x: i64) -> i64 {
+    x
+}
+#[delayed]
+fn neg_twice(x: i64) -> i64 {
+    -2 * x
+}
+#[delayed]
+fn int_sum(v: &[i64]) -> i64 {
+    v.iter().sum()
+}
 
 /// A `&[T]` parameter reads a gathered vector where its values lie (one
 /// call site's run of values, read by one task or by several), or gathered
@@ -602,14 +614,48 @@ fn lent_values_are_read_where_they_lie_and_dropped_once() {
                         both.push(lendable(i));
                         both.push(lendable_neg(i));
                     }
-                    (once, lent_sum(&both[..], 1), lent_len(&both[..]))
+                    // Scattered values of one call site (an FFT butterfly's
+                    // `v[i - s], v[i], v[i + s]`), read by two tasks, and
+                    // values of two call sites read by one: gathered into
+                    // the thread's reused buffer.
+                    let leaves: Vec<_> = (0..w).map(|i| lendable(i)).collect();
+                    let mut fly = Vec::new();
+                    for i in (0..w as usize).step_by(2) {
+                        fly.push(leaves[i]);
+                    }
+                    let flies = (lent_sum(&fly[..], 1), lent_sum(&fly[..], 2));
+                    let mut lone = Vec::new();
+                    for i in 0..3 {
+                        lone.push(lendable(i));
+                        lone.push(lendable_neg(i));
+                    }
+                    let lone = lent_sum(&lone[..], 1);
+                    // Another type of the same size: the buffer passes on.
+                    let mut ints = Vec::new();
+                    for i in 0..w {
+                        ints.push(int_of(i));
+                        ints.push(neg_twice(i));
+                    }
+                    let ints = int_sum(&ints[..]);
+                    (
+                        (once, lent_sum(&both[..], 1), lent_len(&both[..])),
+                        (flies, lone, ints),
+                    )
                 })
                 .unwrap();
+            let (got, (flies, lone, ints)) = got;
             assert_eq!(
                 (got.0 .0, got.1 .0, got.2),
                 (want_sum, 0, 2 * w),
                 "{threads} threads, fused {fuse}"
             );
+            let evens: i64 = (0..w).step_by(2).sum();
+            assert_eq!(
+                (flies.0 .0, flies.1 .0, lone.0, ints),
+                (evens, 2 * evens, 0, -(0..w).sum::<i64>()),
+                "{threads} threads, fused {fuse}"
+            );
+            drop((flies, lone));
             drop(got);
             assert_eq!(LENT_LIVE.load(Ordering::SeqCst), 0, "{threads} threads");
             let e = rt

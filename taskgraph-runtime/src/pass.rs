@@ -497,7 +497,18 @@ impl<'c, 'g, T: Send + Sync + 'c> LendSlice<'c, 'g> for LazyVec<'g, T> {
             },
             _ => Lending {
                 cells: None,
-                owned: self.take_once(cx),
+                owned: {
+                    let mut out = scratch::take(self.len());
+                    for p in self.pieces() {
+                        let s = cx.slots::<T>(p.fam, p.start, p.len);
+                        // SAFETY: the task is each value's only use
+                        // (macro-proven, as in `take_once`).
+                        for k in 0..s.len() {
+                            out.push(unsafe { s.get(k).take_once() });
+                        }
+                    }
+                    out
+                },
             },
         }
     }
@@ -513,10 +524,22 @@ impl<'c, 'g, T: Send + Sync + Clone + 'c> LendSliceShared<'c, 'g> for LazyVec<'g
                 cells: Some((cx.slots::<T>(p.fam, p.start, p.len), false)),
                 owned: Vec::new(),
             },
-            // Values of several call sites do not lie together: gathered.
+            // Values of several call sites do not lie together: gathered,
+            // into this thread's reused buffer.
             _ => Lending {
                 cells: None,
-                owned: self.take_shared(cx),
+                owned: {
+                    let mut out = scratch::take(self.len());
+                    for p in self.pieces() {
+                        let s = cx.slots::<T>(p.fam, p.start, p.len);
+                        // SAFETY: the consumer holds one use per element
+                        // until released (as in `take_shared`).
+                        for k in 0..s.len() {
+                            out.push(unsafe { s.get(k).take_or_clone() });
+                        }
+                    }
+                    out
+                },
             },
         }
     }
@@ -550,6 +573,7 @@ impl<T> Drop for Lending<'_, T> {
     #[inline]
     fn drop(&mut self) {
         let Some((c, once)) = &self.cells else {
+            scratch::give_back(std::mem::take(&mut self.owned));
             return;
         };
         for k in 0..c.len() {
@@ -564,6 +588,115 @@ impl<T> Drop for Lending<'_, T> {
                 // once, here.
                 unsafe { s.release() };
             }
+        }
+    }
+}
+
+/// One buffer per thread for the values that a `&[T]` parameter gathers
+/// from several call sites ([`Lending`]): a task gathering a few scattered
+/// values (an FFT butterfly's three) reuses the buffer the thread's last
+/// such task gave back, instead of allocating and freeing one each.
+mod scratch {
+    use std::alloc::Layout;
+    use std::cell::Cell;
+    use std::mem::{align_of, size_of, ManuallyDrop};
+
+    /// Longer gathers allocate their own buffer.
+    const MAX: usize = 64;
+
+    /// The buffer kept: its address (null when none), size and alignment.
+    struct Kept {
+        ptr: Cell<*mut u8>,
+        bytes: Cell<usize>,
+        align: Cell<usize>,
+    }
+
+    impl Drop for Kept {
+        fn drop(&mut self) {
+            let ptr = self.ptr.get();
+            if !ptr.is_null() {
+                // SAFETY: `give_back` kept an allocation of exactly this
+                // size and alignment, owned by nobody else (the slot).
+                unsafe {
+                    let layout =
+                        Layout::from_size_align_unchecked(self.bytes.get(), self.align.get());
+                    std::alloc::dealloc(ptr, layout);
+                }
+            }
+        }
+    }
+
+    thread_local! {
+        static KEPT: Kept = const {
+            Kept {
+                ptr: Cell::new(std::ptr::null_mut()),
+                bytes: Cell::new(0),
+                align: Cell::new(1),
+            }
+        };
+    }
+
+    /// The capacity asked for `n` values: a few sizes, so that buffers match.
+    #[inline(always)]
+    fn capacity(n: usize) -> usize {
+        if n <= 4 {
+            4
+        } else {
+            n.next_power_of_two()
+        }
+    }
+
+    /// An empty `Vec` with room for `n` values: the thread's kept buffer if
+    /// it has the size and alignment that room takes.
+    #[inline]
+    pub(super) fn take<T>(n: usize) -> Vec<T> {
+        if size_of::<T>() == 0 || n > MAX {
+            return Vec::with_capacity(n);
+        }
+        let cap = capacity(n);
+        let bytes = cap * size_of::<T>();
+        let kept = KEPT.try_with(|k| {
+            let ptr = k.ptr.get();
+            if ptr.is_null() || k.bytes.get() != bytes || k.align.get() != align_of::<T>() {
+                return None;
+            }
+            k.ptr.set(std::ptr::null_mut());
+            // SAFETY: `ptr` was allocated by the global allocator for a
+            // `Vec` whose capacity times its element size is `bytes`, with
+            // `T`'s alignment (checked above): a `Vec<T>` of capacity `cap`
+            // has that layout. Emptying the slot made it ours alone; the
+            // `Vec` starts empty, so no value is read from it.
+            Some(unsafe { Vec::from_raw_parts(ptr.cast::<T>(), 0, cap) })
+        });
+        match kept {
+            Ok(Some(v)) => v,
+            _ => Vec::with_capacity(cap),
+        }
+    }
+
+    /// Drops `v`'s values and keeps its buffer for the thread's next
+    /// [`take`] if the thread keeps none yet; else frees it.
+    #[inline]
+    pub(super) fn give_back<T>(mut v: Vec<T>) {
+        v.clear();
+        if size_of::<T>() == 0 || v.capacity() == 0 || v.capacity() > MAX {
+            return;
+        }
+        let mut v = ManuallyDrop::new(v);
+        let (ptr, cap) = (v.as_mut_ptr(), v.capacity());
+        let kept = KEPT.try_with(|k| {
+            if !k.ptr.get().is_null() {
+                return false;
+            }
+            k.ptr.set(ptr.cast());
+            k.bytes.set(cap * size_of::<T>());
+            k.align.set(align_of::<T>());
+            true
+        });
+        if kept != Ok(true) {
+            // SAFETY: `ptr` and `cap` are the `Vec`'s own, not kept: it is
+            // rebuilt once, empty, to be freed.
+            drop(unsafe { Vec::from_raw_parts(ptr, 0, cap) });
         }
     }
 }

@@ -199,11 +199,13 @@ fn slide_gathers(rules: &mut Vec<Rule>, first: usize, scratch: &mut Vec<Rule>) {
     for g in tail {
         for x in g.lo..g.hi {
             clock = clock.wrapping_add(1);
-            let hit = (1..=OPEN_SLIDES).map(|d| (last + d) % OPEN_SLIDES).find(|&k| {
-                scratch.get(open[k]).is_some_and(|r| {
-                    r.p_fam == g.p_fam && r.hi == x && r.c0 + (r.hi - r.lo) == g.c0
-                })
-            });
+            let hit = (1..=OPEN_SLIDES)
+                .map(|d| (last + d) % OPEN_SLIDES)
+                .find(|&k| {
+                    scratch.get(open[k]).is_some_and(|r| {
+                        r.p_fam == g.p_fam && r.hi == x && r.c0 + (r.hi - r.lo) == g.c0
+                    })
+                });
             if let Some(k) = hit {
                 scratch[open[k]].hi += 1;
                 (last, used[k]) = (k, clock);

@@ -107,10 +107,11 @@ impl Inline {
         unsafe { std::slice::from_raw_parts(self.p.as_ptr().cast(), self.n as usize) }
     }
 
+    /// The only piece, if there is exactly one.
     #[inline(always)]
-    fn as_mut_slice(&mut self) -> &mut [Piece] {
-        // SAFETY: as in `as_slice`.
-        unsafe { std::slice::from_raw_parts_mut(self.p.as_mut_ptr().cast(), self.n as usize) }
+    fn only(&self) -> Option<&Piece> {
+        // SAFETY: with `n == 1` the first piece is written.
+        (self.n == 1).then(|| unsafe { self.p[0].assume_init_ref() })
     }
 }
 
@@ -125,10 +126,22 @@ impl Default for Pieces {
 }
 
 impl Pieces {
+    /// The pieces of a vector of one run.
+    #[inline(always)]
+    fn one(p: Piece) -> Self {
+        let mut rest = [MaybeUninit::uninit(); INLINE_PIECES];
+        rest[0].write(p);
+        Pieces::Inline(Inline { n: 1, p: rest })
+    }
+
     #[inline]
     fn last_mut(&mut self) -> Option<&mut Piece> {
         match self {
-            Pieces::Inline(i) => i.as_mut_slice().last_mut(),
+            Pieces::Inline(i) => match i.n.checked_sub(1) {
+                // SAFETY: the first `n` pieces are written.
+                Some(k) => Some(unsafe { i.p[k as usize].assume_init_mut() }),
+                None => None,
+            },
             Pieces::Heap(v) => v.last_mut(),
         }
     }
@@ -288,8 +301,10 @@ impl<'g, T> LazyVec<'g, T> {
         if i >= self.len {
             return None;
         }
-        if let [p] = &self.pieces[..] {
-            return Some(Lazy::new(NodeId::new(p.fam, p.start + i as u32)));
+        if let Pieces::Inline(inline) = &self.pieces {
+            if let Some(p) = inline.only() {
+                return Some(Lazy::new(NodeId::new(p.fam, p.start + i as u32)));
+            }
         }
         let k = self.pieces.partition_point(|p| p.offset <= i) - 1;
         let p = &self.pieces[k];
@@ -415,6 +430,22 @@ impl<'g, T> LazyVec<'g, T> {
         }
         if lo > hi {
             return Err(self.out_of_range(lo, name, at));
+        }
+        if let Pieces::Inline(inline) = &self.pieces {
+            if let Some(p) = inline.only() {
+                // One run (the usual case): its sub-run, or nothing.
+                let mut out = LazyVec::new();
+                if lo < hi {
+                    out.pieces = Pieces::one(Piece {
+                        fam: p.fam,
+                        start: p.start + lo as u32,
+                        len: (hi - lo) as u32,
+                        offset: 0,
+                    });
+                    out.len = hi - lo;
+                }
+                return Ok(out);
+            }
         }
         let mut out = LazyVec::new();
         for p in self.pieces.iter() {
