@@ -1400,6 +1400,14 @@ pub(crate) struct Slots<'r, T> {
     states: &'r [AtomicU32],
 }
 
+// A copy addresses the same slots (whatever `T` is).
+impl<T> Clone for Slots<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Slots<'_, T> {}
+
 impl<'r, T> Slots<'r, T> {
     pub(crate) fn len(&self) -> usize {
         self.states.len()
