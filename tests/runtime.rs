@@ -680,3 +680,85 @@ fn lent_values_are_read_where_they_lie_and_dropped_once() {
         }
     }
 }
+
+/// One butterfly: the values of `p - s`, `p` and `p + s` (those within
+/// `0..w`), weighted by their position.
+fn butterfly(v: &[i64], p: usize, s: usize, w: usize) -> i64 {
+    let mut want = Vec::new();
+    if p >= s {
+        want.push(1);
+    }
+    want.push(3);
+    if p + s < w {
+        want.push(7);
+    }
+    assert_eq!(v.len(), want.len(), "point {p}, stride {s}");
+    v.iter().zip(want).fold(p as i64, |a, (x, k)| {
+        a.wrapping_mul(31).wrapping_add(x.wrapping_mul(k))
+    })
+}
+
+#[delayed]
+fn fly(v: &[i64], p: usize, s: usize, w: usize) -> i64 {
+    butterfly(v, p, s, w)
+}
+
+/// FFT-like steps node by node: every task gathers a few scattered values
+/// of the step before (strided edges, one per position, built from the
+/// gathers; values gathered into a reused buffer), against sequential
+/// Rust, on 1, 2 and 4 threads, with widths that make both few and many
+/// rules (sorted by keys when many).
+#[test]
+fn butterflies_gather_scattered_values_node_by_node() {
+    for (w, steps) in [(4usize, 9usize), (16, 40), (64, 12)] {
+        let levels = w.trailing_zeros() as usize;
+        let stride = |t: usize| 1usize << (t % levels);
+        let mut want: Vec<i64> = (0..w as i64).collect();
+        for t in 0..steps {
+            let s = stride(t);
+            want = (0..w)
+                .map(|p| {
+                    let mut v = Vec::new();
+                    if p >= s {
+                        v.push(want[p - s]);
+                    }
+                    v.push(want[p]);
+                    if p + s < w {
+                        v.push(want[p + s]);
+                    }
+                    butterfly(&v, p, s, w)
+                })
+                .collect();
+        }
+        for threads in [1, 2, 4] {
+            let rt = Runtime::builder()
+                .threads(threads)
+                .fuse_loops(false)
+                .build()
+                .unwrap();
+            let got = rt
+                .compute(graph! {
+                    let mut cur: Vec<_> = (0..w).map(|p| int_of(p as i64)).collect();
+                    for t in 0..steps {
+                        let s = 1usize << (t % levels);
+                        let mut next = Vec::new();
+                        for p in 0..w {
+                            let mut ins = Vec::new();
+                            if p >= s {
+                                ins.push(cur[p - s]);
+                            }
+                            ins.push(cur[p]);
+                            if p + s < w {
+                                ins.push(cur[p + s]);
+                            }
+                            next.push(fly(&ins[..], p, s, w));
+                        }
+                        cur = next;
+                    }
+                    cur
+                })
+                .unwrap();
+            assert_eq!(got, want, "width {w}, {threads} threads");
+        }
+    }
+}
