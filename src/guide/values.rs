@@ -13,7 +13,8 @@
 //!   or `k` clones. A `Vec<T>` or `&[T]` parameter gathers a vector of lazy
 //!   values; a `&[T]` parameter reads them where they lie, without a copy,
 //!   when they are one call site's values in order (`v.push(f(i))` in a
-//!   loop), and gets them gathered into a `Vec` otherwise.
+//!   loop), and gets them gathered into a buffer the thread reuses
+//!   otherwise.
 //!
 //! - **Outputs are dropped early.** Each output is dropped as soon as its
 //!   last consumer has run, so memory follows the frontier of the
