@@ -501,9 +501,9 @@ impl<'c, 'g, T: Send + Sync + 'c> LendSlice<'c, 'g> for LazyVec<'g, T> {
                     let mut out = scratch::take(self.len());
                     for p in self.pieces() {
                         let s = cx.slots::<T>(p.fam, p.start, p.len);
-                        // SAFETY: the task is each value's only use
-                        // (macro-proven, as in `take_once`).
                         for k in 0..s.len() {
+                            // SAFETY: the task is each value's only use
+                            // (macro-proven, as in `take_once`).
                             out.push(unsafe { s.get(k).take_once() });
                         }
                     }
@@ -532,9 +532,9 @@ impl<'c, 'g, T: Send + Sync + Clone + 'c> LendSliceShared<'c, 'g> for LazyVec<'g
                     let mut out = scratch::take(self.len());
                     for p in self.pieces() {
                         let s = cx.slots::<T>(p.fam, p.start, p.len);
-                        // SAFETY: the consumer holds one use per element
-                        // until released (as in `take_shared`).
                         for k in 0..s.len() {
+                            // SAFETY: the consumer holds one use per element
+                            // until released (as in `take_shared`).
                             out.push(unsafe { s.get(k).take_or_clone() });
                         }
                     }
