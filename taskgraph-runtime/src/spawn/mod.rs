@@ -866,6 +866,8 @@ impl Drivers {
 /// How long an idle driver looks for the next job before it parks: back to
 /// back spawns (an `async` caller awaiting one small graph after another)
 /// find it awake, so a spawn costs no wake-up and no scheduling delay.
+/// (Under loom a driver looks once: loom has no clock.)
+#[cfg(not(loom))]
 const DRIVER_SPIN: Duration = Duration::from_micros(30);
 
 /// A driver's life: run queued jobs; leave when more than `keep` drivers
