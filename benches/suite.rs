@@ -1939,9 +1939,43 @@ fn result_cache(s: &Settings, p: &Pools) {
     let _ = std::fs::remove_dir_all(&root);
 }
 
+/// What `--help` prints.
+#[allow(dead_code)]
+const USAGE: &str = "\
+usage: cargo bench --bench suite -- [--smoke] [--filter SUBSTRING] [--only VARIANT]
+  --smoke             tiny sizes, a few seconds (also TASKGRAPH_BENCH_SMOKE=1)
+  --filter SUBSTRING  only the rows whose label contains it (e.g. `seed 65536`, `extras`)
+  --only VARIANT      run one variant of the kept rows for a few seconds, print no
+                      numbers (for `perf record`): tg1, tg_all, nodes1, nodes_all,
+                      seq, dyn, ray1, ray_all";
+
+/// The arguments `main` does not know, if any (`--bench`, which `cargo
+/// bench` passes, is known).
+#[allow(dead_code)]
+fn unknown_argument(args: &[String]) -> Option<&str> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--bench" | "--smoke" => {}
+            "--filter" | "--only" => {
+                it.next();
+            }
+            other => return Some(other),
+        }
+    }
+    None
+}
+
 #[allow(dead_code)]
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    // `cargo bench` passes `--bench`; ignore it.
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return;
+    }
+    if let Some(a) = unknown_argument(&args) {
+        eprintln!("suite: unknown argument `{a}`\n{USAGE}");
+        std::process::exit(2);
+    }
     run(&args);
 }
