@@ -192,8 +192,12 @@ fn slide_gathers(rules: &mut Vec<Rule>, first: usize, scratch: &mut Vec<Rule>) {
         return;
     }
     scratch.clear();
-    // Open rules (positions in `scratch`), the last one extended first.
-    let mut open = [usize::MAX; OPEN_SLIDES];
+    // Open rules (positions in `scratch`), the last one extended first, and
+    // the value each reads next: producer family, producer (`u32::MAX`, no
+    // rule: a gather's producers end at or below it) and consumer. Kept
+    // apart from the rules, a try is a comparison of three words.
+    let mut open = [0usize; OPEN_SLIDES];
+    let mut want = [(0u32, u32::MAX, 0u32); OPEN_SLIDES];
     let mut used = [0u32; OPEN_SLIDES];
     let (mut last, mut clock) = (0, 0u32);
     for g in tail {
@@ -201,31 +205,32 @@ fn slide_gathers(rules: &mut Vec<Rule>, first: usize, scratch: &mut Vec<Rule>) {
             clock = clock.wrapping_add(1);
             let hit = (1..=OPEN_SLIDES)
                 .map(|d| (last + d) % OPEN_SLIDES)
-                .find(|&k| {
-                    scratch.get(open[k]).is_some_and(|r| {
-                        r.p_fam == g.p_fam && r.hi == x && r.c0 + (r.hi - r.lo) == g.c0
-                    })
-                });
-            if let Some(k) = hit {
-                scratch[open[k]].hi += 1;
-                (last, used[k]) = (k, clock);
-                continue;
-            }
-            if scratch.len() >= tail.len() {
-                // No fewer rules this way: keep the gathers.
-                return;
-            }
-            let k = (0..OPEN_SLIDES).min_by_key(|&k| used[k]).unwrap_or(0);
-            (open[k], used[k], last) = (scratch.len(), clock, k);
-            scratch.push(Rule::new(
-                g.p_fam,
-                x,
-                x + 1,
-                g.c_fam,
-                g.c0,
-                1,
-                RuleKind::Strided,
-            ));
+                .find(|&k| want[k] == (g.p_fam, x, g.c0));
+            let k = match hit {
+                Some(k) => {
+                    scratch[open[k]].hi += 1;
+                    k
+                }
+                None => {
+                    if scratch.len() >= tail.len() {
+                        // No fewer rules this way: keep the gathers.
+                        return;
+                    }
+                    let k = (0..OPEN_SLIDES).min_by_key(|&k| used[k]).unwrap_or(0);
+                    open[k] = scratch.len();
+                    scratch.push(Rule::new(
+                        g.p_fam,
+                        x,
+                        x + 1,
+                        g.c_fam,
+                        g.c0,
+                        1,
+                        RuleKind::Strided,
+                    ));
+                    k
+                }
+            };
+            (want[k], used[k], last) = ((g.p_fam, x + 1, g.c0 + 1), clock, k);
         }
     }
     rules.truncate(first);
@@ -239,9 +244,15 @@ fn slide_gathers(rules: &mut Vec<Rule>, first: usize, scratch: &mut Vec<Rule>) {
 /// rules, `slide_gathers`) cost a third as much to sort. The buffer the
 /// rules leave goes back to the cache for the next compute.
 fn sort_rules(rules: &mut Vec<Rule>, cache: &Cache) {
-    let key = |r: &Rule| (u64::from(r.p_fam) << 6 | u64::from(span_class(r)), r.lo);
-    if rules.len() <= KEYED_SORT || rules.is_sorted_by_key(key) {
+    let key = sort_key;
+    if rules.len() <= KEYED_SORT {
         rules.sort_unstable_by_key(key);
+        return;
+    }
+    // A list in order or nearly (`slide_gathers`' rules of a stencil) is
+    // sorted in place; one further out of order goes on to the keys.
+    let budget = SORT_MOVES * rules.len();
+    if insertion_sort(rules, key, budget) {
         return;
     }
     let mut keys: Vec<(u64, u32, u32)> = rules
@@ -258,6 +269,42 @@ fn sort_rules(rules: &mut Vec<Rule>, cache: &Cache) {
     sorted.extend(keys.iter().map(|&(_, _, i)| rules[i as usize]));
     cache.give_rules(std::mem::replace(rules, sorted));
 }
+
+/// The order of rules (`sort_rules`): producer family, span class, first
+/// producer.
+fn sort_key(r: &Rule) -> (u64, u32) {
+    (u64::from(r.p_fam) << 6 | u64::from(span_class(r)), r.lo)
+}
+
+/// Sorts `rules` by `key` by insertion, stably, unless that would move
+/// rules more than `budget` places in all; then returns `false`, the rules
+/// in some order. A list already in order costs one comparison a rule, and
+/// one with a few rules each a few places out of order (`slide_gathers`'
+/// rules of a stencil's step: the rule of `v[i - 1]` made after that of
+/// `v[i + 1]`) a few moves more.
+fn insertion_sort<K: Ord>(rules: &mut [Rule], key: impl Fn(&Rule) -> K, budget: usize) -> bool {
+    let mut budget = budget;
+    for i in 1..rules.len() {
+        let r = rules[i];
+        let k = key(&r);
+        let mut j = i;
+        while j > 0 && key(&rules[j - 1]) > k {
+            if budget == 0 {
+                rules[j] = r;
+                return false;
+            }
+            budget -= 1;
+            rules[j] = rules[j - 1];
+            j -= 1;
+        }
+        rules[j] = r;
+    }
+    true
+}
+
+/// Moves per rule that `sort_rules` lets an insertion sort make before it
+/// sorts by keys instead.
+const SORT_MOVES: usize = 2;
 
 /// Lists of rules longer than this are sorted by keys (`sort_rules`).
 const KEYED_SORT: usize = 64;
@@ -694,7 +741,11 @@ mod loom_models {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::{slide_gathers, Rule, RuleKind, OPEN_SLIDES};
+    use super::{
+        insertion_sort, slide_gathers, sort_key, sort_rules, Rule, RuleKind, OPEN_SLIDES,
+        SORT_MOVES,
+    };
+    use crate::exec::cache::Cache;
 
     /// The gather rules of consumers `0..n` of family 1, consumer `c`
     /// reading the producers (of family 0) `reads(c)`, as `Topology::build`
@@ -794,5 +845,69 @@ mod tests {
         // Two consumers reading the same value twice keep both edges.
         let twice = gathers(40, |c| vec![(c, c + 1), (c, c + 1)]);
         assert_eq!(slid(twice), 2);
+    }
+
+    /// The rules' order, as what `sort_rules` sorts by and what it keeps.
+    fn order(rules: &[Rule]) -> Vec<(u32, u32, u32, u32, RuleKind)> {
+        rules
+            .iter()
+            .map(|r| (r.p_fam, r.lo, r.hi, r.c0, r.kind))
+            .collect()
+    }
+
+    #[test]
+    fn slid_stencil_rules_are_sorted_by_insertion_within_the_budget() {
+        // Task Bench's stencil_1d, width 4, 100 steps: consumer `c` (point
+        // `c % 4` of step `c / 4`) reads points `p - 1 ..= p + 1` of the
+        // step before, clipped.
+        let w = 4;
+        let mut rules = gathers(100 * w, |c| {
+            let (t, p) = (c / w, c % w);
+            match t {
+                0 => vec![],
+                _ => vec![(
+                    (t - 1) * w + p.saturating_sub(1),
+                    (t - 1) * w + (p + 2).min(w),
+                )],
+            }
+        });
+        slide_gathers(&mut rules, 0, &mut Vec::new());
+        // One rule for `v[i]` through all steps (first, the longest), two
+        // a step for `v[i + 1]` and `v[i - 1]`, in that order: out of order.
+        assert_eq!(rules.len(), 3 + 2 * 98);
+        assert_eq!((rules[0].lo, rules[0].hi), (0, 99 * w));
+        assert!(!rules.is_sorted_by_key(sort_key));
+        let mut want = rules.clone();
+        want.sort_by_key(sort_key);
+        let budget = SORT_MOVES * rules.len();
+        assert!(insertion_sort(&mut rules, sort_key, budget));
+        assert_eq!(order(&rules), order(&want));
+        assert!(rules.is_sorted_by_key(sort_key));
+    }
+
+    #[test]
+    fn insertion_sort_gives_up_past_its_budget_and_the_keys_sort() {
+        // 100 rules in reverse order: 4 950 moves by insertion.
+        let rules: Vec<Rule> = (0..100u32)
+            .rev()
+            .map(|i| Rule::new(0, 2 * i, 2 * i + 1, 1, i, 1, RuleKind::Gather))
+            .collect();
+        let mut want = rules.clone();
+        want.sort_by_key(sort_key);
+        // Given up: the same rules, in some order.
+        let mut tried = rules.clone();
+        assert!(!insertion_sort(&mut tried, sort_key, SORT_MOVES * 100));
+        let mut got: Vec<(u32, u32)> = tried.iter().map(|r| (r.lo, r.c0)).collect();
+        got.sort_unstable();
+        let all: Vec<(u32, u32)> = want.iter().map(|r| (r.lo, r.c0)).collect();
+        assert_eq!(got, all);
+        // Within a budget of every move: sorted.
+        let mut all = rules.clone();
+        assert!(insertion_sort(&mut all, sort_key, 4_950));
+        assert_eq!(order(&all), order(&want));
+        // `sort_rules` sorts it either way.
+        let (cache, mut sorted) = (Cache::new(1 << 20), tried);
+        sort_rules(&mut sorted, &cache);
+        assert_eq!(order(&sorted), order(&want));
     }
 }
