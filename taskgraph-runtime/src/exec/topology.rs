@@ -238,10 +238,13 @@ fn slide_gathers(rules: &mut Vec<Rule>, first: usize, scratch: &mut Vec<Rule>) {
 }
 
 /// Sorts `rules` by producer family, span class and first producer. A long
-/// list is sorted as keys and positions (16 bytes each, the key computed
-/// once) and then moved into order, instead of moving 52-byte rules around
-/// while sorting: rules that come out of order (short gathers made strided
-/// rules, `slide_gathers`) cost a third as much to sort. The buffer the
+/// list in order or nearly so is sorted by insertion (`insertion_sort`: a
+/// stencil's slid rules, each step's pair swapped, cost a comparison and
+/// a move or two a rule). One further out of order is sorted as keys and
+/// positions (16 bytes each, the key computed once) and then moved into
+/// order, instead of moving 52-byte rules around while sorting: rules that
+/// come out of order (short gathers made strided rules, `slide_gathers`)
+/// cost a third as much to sort. The buffer the
 /// rules leave goes back to the cache for the next compute.
 fn sort_rules(rules: &mut Vec<Rule>, cache: &Cache) {
     let key = sort_key;
