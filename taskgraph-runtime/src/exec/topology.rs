@@ -254,8 +254,7 @@ fn sort_rules(rules: &mut Vec<Rule>, cache: &Cache) {
     }
     // A list in order or nearly (`slide_gathers`' rules of a stencil) is
     // sorted in place; one further out of order goes on to the keys.
-    let budget = SORT_MOVES * rules.len();
-    if insertion_sort(rules, key, budget) {
+    if insertion_sort(rules, key, SORT_REACH) {
         return;
     }
     let mut keys: Vec<(u64, u32, u32)> = rules
@@ -279,24 +278,23 @@ fn sort_key(r: &Rule) -> (u64, u32) {
     (u64::from(r.p_fam) << 6 | u64::from(span_class(r)), r.lo)
 }
 
-/// Sorts `rules` by `key` by insertion, stably, unless that would move
-/// rules more than `budget` places in all; then returns `false`, the rules
-/// in some order. A list already in order costs one comparison a rule, and
-/// one with a few rules each a few places out of order (`slide_gathers`'
-/// rules of a stencil's step: the rule of `v[i - 1]` made after that of
-/// `v[i + 1]`) a few moves more.
-fn insertion_sort<K: Ord>(rules: &mut [Rule], key: impl Fn(&Rule) -> K, budget: usize) -> bool {
-    let mut budget = budget;
+/// Sorts `rules` by `key` by insertion, stably, unless a rule would move
+/// back more than `reach` places; then returns `false`, the rules in some
+/// order. A list already in order costs one comparison a rule, and one
+/// whose rules are each a few places out of order (`slide_gathers`' rules
+/// of a stencil's step: the rule of `v[i - 1]` made after that of
+/// `v[i + 1]`) a move or two more. A list of interleaved sorted runs (each
+/// step's rules of two span classes) gives up after a few steps.
+fn insertion_sort<K: Ord>(rules: &mut [Rule], key: impl Fn(&Rule) -> K, reach: usize) -> bool {
     for i in 1..rules.len() {
         let r = rules[i];
         let k = key(&r);
         let mut j = i;
         while j > 0 && key(&rules[j - 1]) > k {
-            if budget == 0 {
+            if i - j == reach {
                 rules[j] = r;
                 return false;
             }
-            budget -= 1;
             rules[j] = rules[j - 1];
             j -= 1;
         }
@@ -305,9 +303,9 @@ fn insertion_sort<K: Ord>(rules: &mut [Rule], key: impl Fn(&Rule) -> K, budget: 
     true
 }
 
-/// Moves per rule that `sort_rules` lets an insertion sort make before it
+/// How far back `sort_rules` lets an insertion sort move a rule before it
 /// sorts by keys instead.
-const SORT_MOVES: usize = 2;
+const SORT_REACH: usize = 8;
 
 /// Lists of rules longer than this are sorted by keys (`sort_rules`).
 const KEYED_SORT: usize = 64;
@@ -746,7 +744,7 @@ mod loom_models {
 mod tests {
     use super::{
         insertion_sort, slide_gathers, sort_key, sort_rules, Rule, RuleKind, OPEN_SLIDES,
-        SORT_MOVES,
+        SORT_REACH,
     };
     use crate::exec::cache::Cache;
 
@@ -859,7 +857,7 @@ mod tests {
     }
 
     #[test]
-    fn slid_stencil_rules_are_sorted_by_insertion_within_the_budget() {
+    fn slid_stencil_rules_are_sorted_by_insertion_within_its_reach() {
         // Task Bench's stencil_1d, width 4, 100 steps: consumer `c` (point
         // `c % 4` of step `c / 4`) reads points `p - 1 ..= p + 1` of the
         // step before, clipped.
@@ -882,15 +880,14 @@ mod tests {
         assert!(!rules.is_sorted_by_key(sort_key));
         let mut want = rules.clone();
         want.sort_by_key(sort_key);
-        let budget = SORT_MOVES * rules.len();
-        assert!(insertion_sort(&mut rules, sort_key, budget));
+        assert!(insertion_sort(&mut rules, sort_key, SORT_REACH));
         assert_eq!(order(&rules), order(&want));
         assert!(rules.is_sorted_by_key(sort_key));
     }
 
     #[test]
-    fn insertion_sort_gives_up_past_its_budget_and_the_keys_sort() {
-        // 100 rules in reverse order: 4 950 moves by insertion.
+    fn insertion_sort_gives_up_past_its_reach_and_the_keys_sort() {
+        // 100 rules in reverse order: the last moves back 99 places.
         let rules: Vec<Rule> = (0..100u32)
             .rev()
             .map(|i| Rule::new(0, 2 * i, 2 * i + 1, 1, i, 1, RuleKind::Gather))
@@ -899,14 +896,14 @@ mod tests {
         want.sort_by_key(sort_key);
         // Given up: the same rules, in some order.
         let mut tried = rules.clone();
-        assert!(!insertion_sort(&mut tried, sort_key, SORT_MOVES * 100));
+        assert!(!insertion_sort(&mut tried, sort_key, SORT_REACH));
         let mut got: Vec<(u32, u32)> = tried.iter().map(|r| (r.lo, r.c0)).collect();
         got.sort_unstable();
         let all: Vec<(u32, u32)> = want.iter().map(|r| (r.lo, r.c0)).collect();
         assert_eq!(got, all);
-        // Within a budget of every move: sorted.
+        // Allowed to move a rule 99 places: sorted.
         let mut all = rules.clone();
-        assert!(insertion_sort(&mut all, sort_key, 4_950));
+        assert!(insertion_sort(&mut all, sort_key, 99));
         assert_eq!(order(&all), order(&want));
         // `sort_rules` sorts it either way.
         let (cache, mut sorted) = (Cache::new(1 << 20), tried);
