@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use taskdag::cluster::{ClusterError, Dask, GraphHandle, RemoteError};
-use taskdag::{delayed, graph, Error, Graph, Runtime};
+use taskdag::{delayed, graph, Error, Graph, Runtime, TaskInfo};
 
 #[path = "common/offline.rs"]
 mod offline;
@@ -408,6 +408,25 @@ fn ran_once<T>(report: &taskdag::cluster::GraphReport<T>) -> usize {
 /// On one worker of one thread, a block whose inputs are all there runs
 /// right after the block it depends on, before dask sends its task: the
 /// results, and the errors, are the local run's.
+/// Asserts that the cluster's error and the local one are both a panic of
+/// the same task with the same message; returns the cluster's task and
+/// message.
+fn same_panic<'e>(err: &'e Error, want: &Error) -> (&'e TaskInfo, &'e str) {
+    let (
+        Error::TaskPanicked {
+            task: got_task,
+            message: got_message,
+            ..
+        },
+        Error::TaskPanicked { task, message, .. },
+    ) = (err, want)
+    else {
+        panic!("{err} / {want}")
+    };
+    assert_eq!((got_task, got_message), (task, message));
+    (got_task, got_message)
+}
+
 fn blocks_run_ahead_give_the_local_result() {
     let dask = cluster(1, 1);
     dask.set_block_size(Some(1));
@@ -430,18 +449,7 @@ fn blocks_run_ahead_give_the_local_result() {
     // A block run ahead that fails: the same error as here, once.
     let err = dask.compute((30, 12), chain).unwrap_err();
     let want = local(chain((30, 12))).unwrap_err();
-    let (
-        Error::TaskPanicked {
-            task: got_task,
-            message: got_message,
-            ..
-        },
-        Error::TaskPanicked { task, message, .. },
-    ) = (&err, &want)
-    else {
-        panic!("{err} / {want}")
-    };
-    assert_eq!((got_task, got_message), (task, message));
+    let (_, message) = same_panic(&err, &want);
     assert_eq!(message, "37 is unlucky");
     // The cluster goes on.
     assert_eq!(dask.compute((0, 3), chain).unwrap(), 4);
@@ -464,24 +472,12 @@ fn a_failing_task_is_the_same_error() {
     };
     let err = dask.spawn(64, g).wait().unwrap_err();
     let want = local(g(64)).unwrap_err();
-    let (
-        Error::TaskPanicked {
-            task: got_task,
-            message: got_message,
-            ..
-        },
-        Error::TaskPanicked { task, message, .. },
-    ) = (&err, &want)
-    else {
-        panic!("{err} / {want}")
-    };
-    assert_eq!(got_task, task);
-    assert_eq!(got_message, message);
+    let (task, message) = same_panic(&err, &want);
     assert_eq!(task.function(), "check");
     assert_eq!(task.indices, [36]);
     assert_eq!(message, "37 is unlucky");
     // The name survives the trip back from the worker.
-    assert_eq!(got_task.name(), "check[i=36]");
+    assert_eq!(task.name(), "check[i=36]");
     assert!(
         err.to_string().starts_with("task `check[i=36]` at ")
             && err.to_string().ends_with(" panicked: 37 is unlucky"),
