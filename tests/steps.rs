@@ -436,6 +436,53 @@ fn small_trapezoids() {
     }
 }
 
+/// CPU time (clock ticks) used so far by this process's threads whose
+/// name starts with `prefix`.
+#[cfg(target_os = "linux")]
+fn cpu_ticks_of_threads(prefix: &str) -> u64 {
+    let mut ticks = 0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let Ok(stat) = std::fs::read_to_string(task.unwrap().path().join("stat")) else {
+            continue; // the thread ended meanwhile
+        };
+        // `pid (name) state ...`: utime and stime are the 12th and 13th
+        // fields after the name.
+        let (open, close) = (stat.find('(').unwrap(), stat.rfind(')').unwrap());
+        if !stat[open + 1..close].starts_with(prefix) {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        ticks += fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    }
+    ticks
+}
+
+/// Pieces of trapezoids keep idle threads looking for the next piece
+/// rather than parked while the loop runs; once it has ended the pool's
+/// threads park: an idle runtime uses no CPU.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_idle_pool_does_not_spin_after_trapezoids() {
+    let rt = Runtime::builder()
+        .threads(2)
+        .thread_name("tg-idle")
+        .build()
+        .unwrap();
+    for _ in 0..20 {
+        assert_eq!(stencil(&rt, 400, 60), stencil_seq(400, 60));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(10));
+    let before = cpu_ticks_of_threads("tg-idle");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let used = cpu_ticks_of_threads("tg-idle") - before;
+    // A thread spinning through the wait would be on a CPU at most of the
+    // 30 ticks (of 10 ms) it lasts.
+    assert!(
+        used <= 3,
+        "the idle pool used {used} ticks of CPU in 300 ms"
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
     /// Wide enough and long enough to run as trapezoids of several phases

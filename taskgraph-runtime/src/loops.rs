@@ -1912,6 +1912,9 @@ where
                     .remaining
                     .store(b - a, Ordering::Relaxed);
             }
+            // Pieces are handed between threads from now on: idle ones
+            // keep looking rather than park (`Registry::keep_hot`).
+            cx.w.reg.keep_hot();
             // Upright 0 here, the rest to the deque (the last pushed is
             // taken first here, the first by a thief).
             for i in (1..tr.count).rev() {
@@ -1978,6 +1981,7 @@ where
             // still make the inverted pieces ready.
             if (p + 1) * tr.k >= self.steps {
                 if self.last_left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    cx.w.reg.cool();
                     return Ok(Some(()));
                 }
                 if q >= tr.count {
@@ -1986,7 +1990,11 @@ where
             }
             // The pieces this made ready: inverted ones of this phase, or
             // uprights of the next. One runs here, the others go to the
-            // deque.
+            // deque. A thread left without one (its neighbour's piece is
+            // not done) keeps looking for the next rather than park, for
+            // as long as a light piece takes (`Registry::keep_hot`, a
+            // clock read a piece).
+            cx.w.reg.keep_hot();
             let mut next = None;
             tr.arrive(q, p, |m| {
                 let start = if m < tr.count {
@@ -2362,11 +2370,19 @@ where
         // The first block is tile 0, the only one with nothing to wait for;
         // pushed blocks name their tile in `lo`.
         let mut m = if first { 0 } else { b.lo };
+        let hand_off = t.tr * t.tc > 1;
         loop {
             self.run_tile(fam, m, tally, cx)?;
             if self.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                if hand_off {
+                    cx.w.reg.cool();
+                }
                 return Ok(Some(()));
             }
+            // Tiles are handed between threads: one left without a ready
+            // tile keeps looking for the next rather than park
+            // (`Registry::keep_hot`, a clock read a tile).
+            cx.w.reg.keep_hot();
             let (r, c) = (m / t.tc, m % t.tc);
             // The tile to the right runs here (its cells' left neighbours
             // are in this thread's cache), the one below goes to the deque.

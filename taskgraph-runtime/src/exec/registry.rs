@@ -36,6 +36,12 @@ mod loom_models;
 const EXTERNAL_SLOTS: usize = 64;
 /// How many rounds an idle participant looks for work before giving up.
 const SPIN_ROUNDS: u32 = 64;
+/// How long an idle participant keeps looking for work, instead of
+/// parking, after a fused loop that hands pieces between threads said more
+/// will come ([`Registry::keep_hot`]): longer than a light piece takes, so
+/// the next one finds its thread awake rather than waiting for a wake-up,
+/// and short enough that a long piece leaves its idle threads parked.
+const HOT_SPIN_NS: u64 = 50_000;
 
 /// The run tokens: at most this many participants run work at once.
 pub(crate) struct Tokens {
@@ -177,6 +183,11 @@ pub(crate) struct Registry {
     pub(crate) sleep: Sleep,
     /// Owners of runs asleep in `sleep` (see [`sleep_owner`]).
     owners: AtomicUsize,
+    /// Until when (nanoseconds after `clock`) an idle participant keeps
+    /// looking for work instead of parking (see [`Registry::keep_hot`]); 0
+    /// when no loop asked.
+    hot_until: AtomicU64,
+    clock: std::time::Instant,
     shutdown: AtomicBool,
     /// The runtime's result cache, if it has one (`crate::results`): found
     /// by a task through the participant running it.
@@ -279,6 +290,8 @@ impl Registry {
             idle: AtomicUsize::new(0),
             sleep: Sleep::new(),
             owners: AtomicUsize::new(0),
+            hot_until: AtomicU64::new(0),
+            clock: std::time::Instant::now(),
             shutdown: AtomicBool::new(false),
             results: std::sync::OnceLock::new(),
             in_flight: InFlight::new(),
@@ -415,6 +428,39 @@ impl Registry {
             || self.slots[..self.scan.load(Ordering::SeqCst)]
                 .iter()
                 .any(|s| !s.stealer.is_empty())
+    }
+
+    /// A fused loop that hands pieces between threads (trapezoids, a
+    /// wavefront's tiles) will make more ready soon: idle participants keep
+    /// looking for work for [`HOT_SPIN_NS`] from now instead of parking, so
+    /// the next piece finds a thread awake (a futex wake-up takes longer
+    /// than a light piece). A hint only: nothing waits for it, and it
+    /// expires by itself (a loop that stops early never cools it).
+    #[inline]
+    pub(crate) fn keep_hot(&self) {
+        let until = self.now_ns() + HOT_SPIN_NS;
+        self.hot_until.store(until, Ordering::Relaxed);
+    }
+
+    /// The loop that asked [`Registry::keep_hot`] has ended: idle threads
+    /// park at once (an idle runtime does not spin).
+    #[inline]
+    pub(crate) fn cool(&self) {
+        self.hot_until.store(0, Ordering::Relaxed);
+    }
+
+    /// Whether idle participants should keep looking for work: until the
+    /// time [`Registry::keep_hot`] set.
+    #[inline]
+    fn hot(&self) -> bool {
+        let until = self.hot_until.load(Ordering::Relaxed);
+        until != 0 && self.now_ns() < until
+    }
+
+    fn now_ns(&self) -> u64 {
+        // 584 years of nanoseconds fit in a `u64`; never 0 once a loop runs
+        // (the clock started with the pool).
+        self.clock.elapsed().as_nanos() as u64 + 1
     }
 
     /// Whether some token holder is looking for work, or a sleeping thread
@@ -817,22 +863,52 @@ impl<'a> WorkerCtx<'a> {
         }
     }
 
-    /// Looks for work a little longer, counted as idle; true if some appeared.
+    /// Looks for work a little longer (while a loop keeps the pool hot,
+    /// until that ends: [`Registry::keep_hot`]), counted as idle; true if
+    /// some appeared.
     #[cold]
     fn spin(&self, stop: &dyn Fn() -> bool) -> bool {
-        self.reg.idle.fetch_add(1, Ordering::SeqCst);
+        let reg = self.reg;
+        reg.idle.fetch_add(1, Ordering::SeqCst);
         let mut found = false;
-        for _ in 0..SPIN_ROUNDS {
-            if self.reg.has_work() {
-                found = true;
+        'look: loop {
+            for _ in 0..SPIN_ROUNDS {
+                if reg.has_work() {
+                    found = true;
+                    break 'look;
+                }
+                if stop() {
+                    break 'look;
+                }
+                std::hint::spin_loop();
+            }
+            if !reg.hot() {
                 break;
             }
-            if stop() {
-                break;
-            }
-            std::hint::spin_loop();
         }
-        self.reg.idle.fetch_sub(1, Ordering::SeqCst);
+        reg.idle.fetch_sub(1, Ordering::SeqCst);
         found
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::{Registry, HOT_SPIN_NS};
+    use std::time::Duration;
+
+    /// `keep_hot` keeps idle threads looking for [`HOT_SPIN_NS`] at most,
+    /// `cool` ends it at once, and a pool nobody asked is cold.
+    #[test]
+    fn the_hot_hint_expires_and_cools() {
+        let (reg, handles) = Registry::start(1, "hot-hint", None).unwrap();
+        assert!(!reg.hot(), "a new pool spins for nobody");
+        reg.keep_hot();
+        assert!(reg.hot());
+        reg.cool();
+        assert!(!reg.hot(), "cooled at the end of the loop");
+        reg.keep_hot();
+        std::thread::sleep(Duration::from_nanos(2 * HOT_SPIN_NS));
+        assert!(!reg.hot(), "a hint nobody renews expires");
+        reg.stop(handles);
     }
 }
