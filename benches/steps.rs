@@ -27,6 +27,11 @@
 //!   as a fused `tree_reduce`; and the same loop labelled, which is left as
 //!   written and runs node by node (what every `while` tree did before).
 //!
+//! - **the critical path**: a chain of 20 tasks written between two loops
+//!   of 20 independent tasks (summed), every task asleep 1 ms: on 2
+//!   threads about 31 ms if the chain starts at once (one thread runs it
+//!   while the other takes the loops), 40 or more if it waits behind them.
+//!
 //! Each cell: the best and the median of `runs` computes, 1 and 2 threads
 //! and the plain loop alternating; the ratio 2T / 1T is of the bests (the median is what the
 //! other processes on a shared machine leave). `cargo bench --bench steps`;
@@ -102,6 +107,28 @@ fn zero_plain(w: usize, steps: usize) -> Vec<u64> {
         std::mem::swap(&mut cur, &mut next);
     }
     cur
+}
+
+#[delayed]
+fn doze(x: u64, nap: Duration) -> u64 {
+    std::thread::sleep(nap);
+    x.wrapping_add(1)
+}
+
+/// A chain of `chain` tasks written between two loops of `bulk`
+/// independent ones (summed), every task asleep `nap`: the chain is the
+/// critical path.
+fn chain_and_bulk(rt: &Runtime, chain: usize, bulk: u64, nap: Duration) -> u64 {
+    rt.compute(graph! {
+        let v: Vec<_> = (0..bulk).map(|i| doze(i, nap)).collect();
+        let mut a = doze(0, nap);
+        for _ in 1..chain {
+            a = doze(a, nap);
+        }
+        let u: Vec<_> = (0..bulk).map(|i| doze(i, nap)).collect();
+        add(add(a, tree_reduce(v, add)), tree_reduce(u, add))
+    })
+    .expect("chain and bulk")
 }
 
 fn uneven(rt: &Runtime, w: usize, steps: usize, nap: Duration) -> Vec<u64> {
@@ -487,6 +514,31 @@ pub fn run(args: &[String]) {
                 cur = next;
             }
             assert_eq!(cur, want);
+        },
+    );
+    let (chain, bulk) = (20, 20);
+    let want = chain as u64 + 2 * (1..=bulk).sum::<u64>();
+    row(
+        &format!(
+            "critical path: a chain of {chain} tasks between 2 × {bulk} others, each asleep {nap:?}"
+        ),
+        "ms",
+        1e-3,
+        runs.min(7),
+        &|rt: &Runtime| assert_eq!(chain_and_bulk(rt, chain, bulk, nap), want, "chain"),
+        &|| {
+            let mut a = 0u64;
+            for _ in 0..chain {
+                std::thread::sleep(nap);
+                a += 1;
+            }
+            let s: u64 = (0..2 * bulk)
+                .map(|i| {
+                    std::thread::sleep(nap);
+                    i % bulk + 1
+                })
+                .sum();
+            assert_eq!(a + s, want);
         },
     );
     println!();
