@@ -34,7 +34,8 @@ mod loom_models;
 /// How many external callers can own a deque at once; more callers push
 /// their work to the shared injector instead.
 const EXTERNAL_SLOTS: usize = 64;
-/// How many rounds an idle participant looks for work before giving up.
+/// How many rounds an idle participant looks for work before giving up
+/// (and again after each such batch while the pool is hot: `HOT_SPIN_NS`).
 const SPIN_ROUNDS: u32 = 64;
 /// How long an idle participant keeps looking for work, instead of
 /// parking, after a fused loop that hands pieces between threads said more
