@@ -1119,6 +1119,9 @@ impl<'r, 'g> Run<'r, 'g> {
             self.collect(part, p);
         }
         let m = &self.topo.meta[p.fam as usize];
+        if m.ivals_hi > m.ivals_lo {
+            return self.complete_indexed(p, cx);
+        }
         let mut next = None;
         if m.kind == Kind::Loop {
             for &e in &self.fams[p.fam as usize].core().elements {
@@ -1165,6 +1168,37 @@ impl<'r, 'g> Run<'r, 'g> {
             if r.notify && r.covers(p.idx) {
                 self.notify(r, p.idx, 1, cx, &mut next);
             }
+        }
+        next
+    }
+
+    /// [`Run::complete`] for a task family with many rules and an interval
+    /// index (`Topology::ivals`, outside part runs): the few rules listed
+    /// for the node's interval are tested, in one pass that gives its uses
+    /// and the rules whose consumers it tells, as a plain family's.
+    #[inline]
+    fn complete_indexed(&self, p: NodeId, cx: &Cx<'_, 'g>) -> Option<NodeId> {
+        let list = self.topo.indexed_rules(p.fam, p.idx);
+        let rules = &self.topo.rules;
+        let (mut uses, mut tell) = (0, 0u32);
+        for (j, &k) in list.iter().enumerate() {
+            let r = &rules[k as usize];
+            if r.covers(p.idx) {
+                uses += r.uses();
+                tell |= u32::from(r.tells()) << j;
+            }
+        }
+        let mut next = None;
+        if uses > 0 {
+            let m = &self.topo.meta[p.fam as usize];
+            self.topo.states[(m.base + p.idx) as usize].store(uses, Ordering::Relaxed);
+        } else {
+            self.publish(p, 0, cx);
+        }
+        while tell != 0 {
+            let r = &rules[list[tell.trailing_zeros() as usize] as usize];
+            tell &= tell - 1;
+            self.notify(r, p.idx, 1, cx, &mut next);
         }
         next
     }

@@ -124,6 +124,11 @@ pub(crate) struct Meta {
     /// With `uniform_uses`: the rules (bit `k`: the family's rule `k`) whose
     /// consumers are told.
     pub(crate) uniform_tell: u32,
+    /// For a task family with more rules than a scan takes (outside a part
+    /// run): its intervals are `Topology::ivals` pairs `ivals_lo..ivals_hi`
+    /// (see there); equal when it has none (its rules are searched).
+    pub(crate) ivals_lo: u32,
+    pub(crate) ivals_hi: u32,
     /// The family's output cells (set when the run is prepared).
     pub(crate) values: *mut u8,
 }
@@ -154,6 +159,18 @@ pub(crate) struct Topology {
     /// producers still to come. The consumers are told once, when the last
     /// one is done, instead of once per producer each.
     pub(crate) groups: Vec<AtomicU32>,
+    /// The interval index of families with many rules (`Meta::ivals_lo`):
+    /// pairs `(first node, start in ilist)`, one per interval of nodes
+    /// covered by the same rules, in node order, each family's followed by
+    /// a pair `(u32::MAX, end in ilist)`. Completing a node finds its
+    /// interval (where the family's last search ended, or just after it,
+    /// or searched for) and tests only the rules listed there (at most
+    /// `INDEXED_RULES`), instead of searching every span class.
+    pub(crate) ivals: Vec<u32>,
+    /// The rules (positions in `rules`) of each interval.
+    pub(crate) ilist: Vec<u32>,
+    /// Where the interval index's hints start in `hints`: one per family.
+    pub(crate) ival_hints: usize,
     /// Whether a family reads values from outside the run (`source.rs`).
     pub(crate) sources: bool,
 }
@@ -313,6 +330,72 @@ const KEYED_SORT: usize = 64;
 /// Rules of one family beyond this many are searched, not scanned.
 pub(crate) const SCAN_RULES: usize = 8;
 
+/// A family none of whose nodes is covered by more rules than this gets
+/// an interval index (`Topology::ivals`); one with more is searched.
+pub(crate) const INDEXED_RULES: usize = 8;
+
+/// Appends the interval index of one family (`Meta::ivals_lo`,
+/// `Topology::ivals`) whose rules are `own`, the positions `m.rules_lo..`
+/// in the sorted rules: swept over the rules' bounds in node order, each
+/// interval between two bounds lists the rules open there (which cover
+/// some of its nodes: a strided rule every `step`-th one). Nothing is
+/// appended if some node has more than `INDEXED_RULES` rules (its family is
+/// searched as before). `events` is scratch space.
+fn index_family(
+    m: &mut Meta,
+    own: &[Rule],
+    ivals: &mut Vec<u32>,
+    ilist: &mut Vec<u32>,
+    events: &mut Vec<(u32, bool, u32)>,
+) {
+    let (len, first) = (m.len, m.rules_lo);
+    events.clear();
+    for (k, r) in (first..).zip(own) {
+        let (lo, hi) = (r.lo.min(len), r.hi.min(len));
+        if lo < hi {
+            // At one node, rules that end there are closed before those
+            // that start there are opened (`false` sorts first).
+            events.push((lo, true, k));
+            events.push((hi, false, k));
+        }
+    }
+    events.sort_unstable();
+    let (pairs, listed) = (ivals.len(), ilist.len());
+    let mut open = [0u32; INDEXED_RULES];
+    let mut n_open = 0;
+    // The interval being swept starts at `start`.
+    let mut start = 0;
+    let mut empty_before = false;
+    for &(at, opens, k) in events.iter() {
+        if at > start {
+            if n_open > 0 || !empty_before {
+                ivals.extend([start, ilist.len() as u32]);
+                ilist.extend_from_slice(&open[..n_open]);
+            }
+            empty_before = n_open == 0;
+            start = at;
+        }
+        if opens {
+            if n_open == INDEXED_RULES {
+                ivals.truncate(pairs);
+                ilist.truncate(listed);
+                return;
+            }
+            open[n_open] = k;
+            n_open += 1;
+        } else if let Some(j) = open[..n_open].iter().position(|&o| o == k) {
+            open.copy_within(j + 1..n_open, j);
+            n_open -= 1;
+        }
+    }
+    if start < len && !empty_before {
+        ivals.extend([start, ilist.len() as u32]);
+    }
+    m.ivals_lo = (pairs / 2) as u32;
+    m.ivals_hi = (ivals.len() / 2) as u32;
+    ivals.extend([u32::MAX, ilist.len() as u32]);
+}
+
 /// `Meta::uniform_uses` of a family whose nodes' rules differ.
 pub(crate) const NOT_UNIFORM: u32 = u32::MAX;
 
@@ -343,6 +426,8 @@ impl Topology {
                 plain: false,
                 uniform_uses: NOT_UNIFORM,
                 uniform_tell: 0,
+                ivals_lo: 0,
+                ivals_hi: 0,
                 values: std::ptr::null_mut(),
             });
             total += u64::from(c.len);
@@ -433,6 +518,9 @@ impl Topology {
             (r.counted, r.c_base) = (!m.single, m.base);
         }
         sort_rules(&mut rules, cache);
+        let mut ivals = cache.take_words(0)?;
+        let mut ilist = cache.take_words(0)?;
+        let mut events = Vec::new();
         // One buffer for both: at most 33 classes per family.
         let mut reach = cache.take_words(rules.len() + 66 * meta.len())?;
         reach.resize(rules.len(), 0);
@@ -477,6 +565,9 @@ impl Topology {
                     .sum();
             }
             m.segs_hi = ((reach.len() - segs_at) / 2) as u32;
+            if !strict && m.kind == Kind::Tasks && own.len() > SCAN_RULES {
+                index_family(m, own, &mut ivals, &mut ilist, &mut events);
+            }
         }
         // A part run tells consumers node by node (a producer may be in
         // another part, its value injected: `Run::inject`).
@@ -491,16 +582,19 @@ impl Topology {
         }
         let sources = fams.iter().any(|f| f.core().kind == Kind::Source);
         Ok(Topology {
-            meta,
             pending,
             states,
             rules,
             hints: {
-                let n = (reach.len() - segs_at) / 2;
+                let n = (reach.len() - segs_at) / 2 + meta.len();
                 let mut h = cache.take_atomics(n)?;
                 h.resize_with(n, || AtomicU32::new(0));
                 h
             },
+            ival_hints: (reach.len() - segs_at) / 2,
+            ivals,
+            ilist,
+            meta,
             groups,
             reach,
             segs_at,
@@ -556,6 +650,8 @@ impl Topology {
         cache.give_words(self.reach);
         cache.give_atomics(self.hints);
         cache.give_atomics(self.groups);
+        cache.give_words(self.ivals);
+        cache.give_words(self.ilist);
         cache.give_rules(self.rules);
     }
 
@@ -637,6 +733,42 @@ impl Topology {
                 }
             }
         }
+    }
+
+    /// The rules (positions in `rules`) that may cover node `idx` of family
+    /// `f`, which has an interval index (`Meta::ivals_lo`): those listed for
+    /// its interval. Each still has to be tested (`Rule::covers`).
+    #[inline]
+    pub(crate) fn indexed_rules(&self, f: u32, idx: u32) -> &[u32] {
+        let m = &self.meta[f as usize];
+        // The family's pairs and its closing one.
+        let iv = &self.ivals[2 * m.ivals_lo as usize..2 * m.ivals_hi as usize + 2];
+        let n = (m.ivals_hi - m.ivals_lo) as usize;
+        let at = |k: usize| k < n && iv[2 * k] <= idx && idx < iv[2 * k + 2];
+        let hint = &self.hints[self.ival_hints + f as usize];
+        let h = hint.load(Ordering::Relaxed) as usize;
+        let k = if at(h) {
+            h
+        } else if at(h + 1) {
+            hint.store((h + 1) as u32, Ordering::Relaxed);
+            h + 1
+        } else {
+            // The last interval starting at or before `idx` (the first
+            // starts at node 0).
+            let (mut lo, mut hi) = (0, n);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if iv[2 * mid] <= idx {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            let k = lo.saturating_sub(1);
+            hint.store(k as u32, Ordering::Relaxed);
+            k
+        };
+        &self.ilist[iv[2 * k + 1] as usize..iv[2 * k + 3] as usize]
     }
 
     /// How many consumers (and output references) read node `p`'s value.
@@ -743,10 +875,12 @@ mod loom_models {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::{
-        insertion_sort, slide_gathers, sort_key, sort_rules, Rule, RuleKind, OPEN_SLIDES,
-        SORT_REACH,
+        index_family, insertion_sort, slide_gathers, sort_key, sort_rules, Meta, Rule, RuleKind,
+        Topology, INDEXED_RULES, NOT_UNIFORM, OPEN_SLIDES, SORT_REACH,
     };
     use crate::exec::cache::Cache;
+    use crate::exec::Kind;
+    use crate::sync::AtomicU32;
 
     /// The gather rules of consumers `0..n` of family 1, consumer `c`
     /// reading the producers (of family 0) `reads(c)`, as `Topology::build`
@@ -909,5 +1043,138 @@ mod tests {
         let (cache, mut sorted) = (Cache::new(1 << 20), tried);
         sort_rules(&mut sorted, &cache);
         assert_eq!(order(&sorted), order(&want));
+    }
+
+    /// A topology of one task family of `len` nodes with `rules` (sorted
+    /// here), indexed as `Topology::build` indexes it; `None` when
+    /// `index_family` left it unindexed.
+    fn indexed(len: u32, mut rules: Vec<Rule>) -> Option<Topology> {
+        rules.sort_by_key(sort_key);
+        let mut m = Meta {
+            base: 0,
+            len,
+            rules_lo: 0,
+            rules_hi: rules.len() as u32,
+            segs_lo: 0,
+            segs_hi: 0,
+            kind: Kind::Tasks,
+            single: false,
+            plain: false,
+            uniform_uses: NOT_UNIFORM,
+            uniform_tell: 0,
+            ivals_lo: 0,
+            ivals_hi: 0,
+            values: std::ptr::null_mut(),
+        };
+        // Another family's index before it, as in a graph of several.
+        let (mut ivals, mut ilist) = (vec![0, 0, u32::MAX, 1], vec![7]);
+        index_family(&mut m, &rules, &mut ivals, &mut ilist, &mut Vec::new());
+        if m.ivals_hi == m.ivals_lo {
+            assert_eq!((ivals.len(), ilist.len()), (4, 1), "nothing appended");
+            return None;
+        }
+        Some(Topology {
+            meta: vec![m],
+            pending: Vec::new(),
+            states: Vec::new(),
+            rules,
+            reach: Vec::new(),
+            segs_at: 0,
+            hints: vec![AtomicU32::new(0)],
+            groups: Vec::new(),
+            ivals,
+            ilist,
+            ival_hints: 0,
+            sources: false,
+        })
+    }
+
+    /// Checks that the rules the index lists for each node, tested, are
+    /// those covering it, visiting the nodes in order, backwards and
+    /// scattered (the hint is right, one short, or wrong).
+    fn check_index(t: &Topology) {
+        let len = t.meta[0].len;
+        let scattered = (0..len).map(|i| (i.wrapping_mul(2_654_435_761)) % len);
+        for idx in (0..len).chain((0..len).rev()).chain(scattered) {
+            let got: Vec<u32> = t
+                .indexed_rules(0, idx)
+                .iter()
+                .copied()
+                .filter(|&k| t.rules[k as usize].covers(idx))
+                .collect();
+            let want: Vec<u32> = (0..t.rules.len() as u32)
+                .filter(|&k| t.rules[k as usize].covers(idx))
+                .collect();
+            let mut sorted = got.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, want, "node {idx}");
+            assert!(t.indexed_rules(0, idx).len() <= INDEXED_RULES);
+        }
+    }
+
+    #[test]
+    fn the_interval_index_lists_every_rule_covering_a_node() {
+        // `sum(&cur[..])` a step: one gather rule for each step's 64
+        // nodes, read by the next step's 64 (the last step by nobody).
+        let all: Vec<Rule> = (0..20)
+            .map(|t| {
+                Rule::new(
+                    0,
+                    64 * t,
+                    64 * (t + 1),
+                    0,
+                    64 * (t + 1),
+                    64,
+                    RuleKind::Gather,
+                )
+            })
+            .collect();
+        let t = indexed(21 * 64, all).expect("indexed");
+        // 20 intervals read by one rule and the last step's, read by none.
+        assert_eq!(t.meta[0].ivals_hi - t.meta[0].ivals_lo, 21);
+        check_index(&t);
+        // Task Bench's stencil at width 4, slid: `v[i]` through all steps,
+        // `v[i + 1]` and `v[i - 1]` one rule a step each; strided rules of
+        // step 2 and 3 over part of it; nodes before and after every rule.
+        let w = 4;
+        let mut rules = vec![Rule::new(0, 5, 99 * w, 0, w, 1, RuleKind::Strided)];
+        for t in 1..99 {
+            rules.push(Rule::new(
+                0,
+                t * w + 1,
+                t * w + w,
+                0,
+                t * w + w,
+                1,
+                RuleKind::Strided,
+            ));
+            rules.push(Rule::new(
+                0,
+                t * w,
+                t * w + w - 1,
+                0,
+                t * w + w + 1,
+                1,
+                RuleKind::Strided,
+            ));
+        }
+        rules.push(Rule::new(0, 10, 200, 1, 0, 2, RuleKind::Strided));
+        rules.push(Rule::new(0, 31, 150, 1, 0, 3, RuleKind::Strided));
+        rules.push(Rule::new(0, 60, 61, 1, 0, 5, RuleKind::Broadcast));
+        let t = indexed(100 * w + 7, rules).expect("indexed");
+        check_index(&t);
+    }
+
+    #[test]
+    fn a_node_covered_by_too_many_rules_leaves_its_family_unindexed() {
+        // Nine gathers reading the same value, and more rules elsewhere.
+        let mut rules: Vec<Rule> = (0..=INDEXED_RULES as u32)
+            .map(|c| Rule::new(0, 3, 4, 1, c, 1, RuleKind::Gather))
+            .collect();
+        rules.extend((0..10).map(|i| Rule::new(0, 10 + i, 11 + i, 1, 20 + i, 1, RuleKind::Gather)));
+        assert!(indexed(30, rules.clone()).is_none());
+        // Eight are indexed.
+        rules.remove(0);
+        check_index(&indexed(30, rules).expect("indexed"));
     }
 }
