@@ -334,39 +334,62 @@ pub(crate) const SCAN_RULES: usize = 8;
 /// an interval index (`Topology::ivals`); one with more is searched.
 pub(crate) const INDEXED_RULES: usize = 8;
 
+/// A family gets an interval index only with at least this many nodes a
+/// rule.
+const NODES_PER_RULE: usize = 8;
+
 /// Appends the interval index of one family (`Meta::ivals_lo`,
 /// `Topology::ivals`) whose rules are `own`, the positions `m.rules_lo..`
-/// in the sorted rules: swept over the rules' bounds in node order, each
-/// interval between two bounds lists the rules open there (which cover
-/// some of its nodes: a strided rule every `step`-th one). Nothing is
-/// appended if some node has more than `INDEXED_RULES` rules (its family is
-/// searched as before). `events` is scratch space.
+/// in the sorted rules, by span class in `classes` (pairs `[first, end)`
+/// of positions, each sorted by `lo`). Swept over the rules' bounds in node
+/// order (the next start is the least of each class's next rule, the next
+/// end the least of the open rules', so nothing is sorted), each interval
+/// between two bounds lists the rules open there (which cover some of its
+/// nodes: a strided rule every `step`-th one). Nothing is appended if some
+/// node has more than `INDEXED_RULES` rules (its family is searched as
+/// before).
 fn index_family(
     m: &mut Meta,
     own: &[Rule],
+    classes: &[u32],
     ivals: &mut Vec<u32>,
     ilist: &mut Vec<u32>,
-    events: &mut Vec<(u32, bool, u32)>,
 ) {
     let (len, first) = (m.len, m.rules_lo);
-    events.clear();
-    for (k, r) in (first..).zip(own) {
-        let (lo, hi) = (r.lo.min(len), r.hi.min(len));
-        if lo < hi {
-            // At one node, rules that end there are closed before those
-            // that start there are opened (`false` sorts first).
-            events.push((lo, true, k));
-            events.push((hi, false, k));
-        }
+    // Each class's next rule to open, and where it ends (positions in `own`).
+    let mut next = [(0usize, 0usize); 34];
+    let n_classes = classes.len() / 2;
+    if n_classes > next.len() {
+        return;
     }
-    events.sort_unstable();
+    for (c, pair) in next.iter_mut().zip(classes.chunks_exact(2)) {
+        *c = ((pair[0] - first) as usize, (pair[1] - first) as usize);
+    }
+    let next = &mut next[..n_classes];
     let (pairs, listed) = (ivals.len(), ilist.len());
+    // The open rules (positions in the rules) and their clipped ends.
     let mut open = [0u32; INDEXED_RULES];
+    let mut ends = [0u32; INDEXED_RULES];
     let mut n_open = 0;
-    // The interval being swept starts at `start`.
-    let mut start = 0;
-    let mut empty_before = false;
-    for &(at, opens, k) in events.iter() {
+    // The interval being swept starts at `start`; whether the one before
+    // it listed no rule (two such in a row are one).
+    let (mut start, mut empty_before) = (0, false);
+    loop {
+        // The next bound: the least start to come or end of an open rule.
+        // A rule with no node of the family is skipped.
+        let mut at = u32::MAX;
+        for (k, end) in next.iter_mut() {
+            while *k < *end && own[*k].lo >= own[*k].hi.min(len) {
+                *k += 1;
+            }
+            if *k < *end {
+                at = at.min(own[*k].lo);
+            }
+        }
+        at = ends[..n_open].iter().fold(at, |a, &e| a.min(e));
+        if at == u32::MAX {
+            break;
+        }
         if at > start {
             if n_open > 0 || !empty_before {
                 ivals.extend([start, ilist.len() as u32]);
@@ -375,17 +398,31 @@ fn index_family(
             empty_before = n_open == 0;
             start = at;
         }
-        if opens {
-            if n_open == INDEXED_RULES {
-                ivals.truncate(pairs);
-                ilist.truncate(listed);
-                return;
+        // Rules that end here are closed before those that start here open.
+        let mut j = 0;
+        while j < n_open {
+            if ends[j] == at {
+                open.copy_within(j + 1..n_open, j);
+                ends.copy_within(j + 1..n_open, j);
+                n_open -= 1;
+            } else {
+                j += 1;
             }
-            open[n_open] = k;
-            n_open += 1;
-        } else if let Some(j) = open[..n_open].iter().position(|&o| o == k) {
-            open.copy_within(j + 1..n_open, j);
-            n_open -= 1;
+        }
+        for (k, end) in next.iter_mut() {
+            while *k < *end && own[*k].lo == at {
+                let r = &own[*k];
+                if r.lo < r.hi.min(len) {
+                    if n_open == INDEXED_RULES {
+                        ivals.truncate(pairs);
+                        ilist.truncate(listed);
+                        return;
+                    }
+                    (open[n_open], ends[n_open]) = (first + *k as u32, r.hi.min(len));
+                    n_open += 1;
+                }
+                *k += 1;
+            }
         }
     }
     if start < len && !empty_before {
@@ -520,7 +557,6 @@ impl Topology {
         sort_rules(&mut rules, cache);
         let mut ivals = cache.take_words(0)?;
         let mut ilist = cache.take_words(0)?;
-        let mut events = Vec::new();
         // One buffer for both: at most 33 classes per family.
         let mut reach = cache.take_words(rules.len() + 66 * meta.len())?;
         reach.resize(rules.len(), 0);
@@ -565,8 +601,19 @@ impl Topology {
                     .sum();
             }
             m.segs_hi = ((reach.len() - segs_at) / 2) as u32;
-            if !strict && m.kind == Kind::Tasks && own.len() > SCAN_RULES {
-                index_family(m, own, &mut ivals, &mut ilist, &mut events);
+            let segs = (m.segs_hi - m.segs_lo) as usize;
+            // Only where intervals hold several nodes each (there are at
+            // most twice as many as rules): with fewer, nodes complete out
+            // of their intervals' order (a stencil of width 4 runs step
+            // after step along a chain), and finding each one's interval
+            // cost more than the search it saves.
+            if !strict
+                && m.kind == Kind::Tasks
+                && own.len() > SCAN_RULES
+                && own.len() * NODES_PER_RULE <= m.len as usize
+            {
+                let classes = &reach[segs_at + 2 * m.segs_lo as usize..][..2 * segs];
+                index_family(m, own, classes, &mut ivals, &mut ilist);
             }
         }
         // A part run tells consumers node by node (a producer may be in
@@ -875,8 +922,8 @@ mod loom_models {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::{
-        index_family, insertion_sort, slide_gathers, sort_key, sort_rules, Meta, Rule, RuleKind,
-        Topology, INDEXED_RULES, NOT_UNIFORM, OPEN_SLIDES, SORT_REACH,
+        index_family, insertion_sort, slide_gathers, sort_key, sort_rules, span_class, Meta, Rule,
+        RuleKind, Topology, INDEXED_RULES, NOT_UNIFORM, OPEN_SLIDES, SORT_REACH,
     };
     use crate::exec::cache::Cache;
     use crate::exec::Kind;
@@ -1066,9 +1113,17 @@ mod tests {
             ivals_hi: 0,
             values: std::ptr::null_mut(),
         };
+        // Its span classes, as `Topology::build` finds them.
+        let mut classes = Vec::new();
+        for k in 0..rules.len() {
+            if k == 0 || span_class(&rules[k]) != span_class(&rules[k - 1]) {
+                classes.extend([k as u32, k as u32]);
+            }
+            *classes.last_mut().expect("a class") += 1;
+        }
         // Another family's index before it, as in a graph of several.
         let (mut ivals, mut ilist) = (vec![0, 0, u32::MAX, 1], vec![7]);
-        index_family(&mut m, &rules, &mut ivals, &mut ilist, &mut Vec::new());
+        index_family(&mut m, &rules, &classes, &mut ivals, &mut ilist);
         if m.ivals_hi == m.ivals_lo {
             assert_eq!((ivals.len(), ilist.len()), (4, 1), "nothing appended");
             return None;
@@ -1161,6 +1216,10 @@ mod tests {
         rules.push(Rule::new(0, 10, 200, 1, 0, 2, RuleKind::Strided));
         rules.push(Rule::new(0, 31, 150, 1, 0, 3, RuleKind::Strided));
         rules.push(Rule::new(0, 60, 61, 1, 0, 5, RuleKind::Broadcast));
+        // An empty rule, one past the family's end and one across it.
+        rules.push(Rule::new(0, 50, 50, 1, 0, 1, RuleKind::Gather));
+        rules.push(Rule::new(0, 500, 600, 1, 0, 1, RuleKind::Gather));
+        rules.push(Rule::new(0, 400, 420, 1, 0, 1, RuleKind::Gather));
         let t = indexed(100 * w + 7, rules).expect("indexed");
         check_index(&t);
     }
