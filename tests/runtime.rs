@@ -762,3 +762,58 @@ fn butterflies_gather_scattered_values_node_by_node() {
         }
     }
 }
+
+/// What a reader of a whole step computes from it and one more value.
+fn mix(v: &[i64], e: i64) -> i64 {
+    v.iter().fold(e, |a, &b| {
+        (a.wrapping_mul(31).wrapping_add(b)).rem_euclid(1_000_003)
+    })
+}
+
+#[delayed]
+fn mixed(v: &[i64], e: i64) -> i64 {
+    mix(v, e)
+}
+
+#[delayed]
+fn plus_one(x: i64) -> i64 {
+    x + 1
+}
+
+/// Every task of a step reads the whole step before (one gather rule with
+/// a group counter: its readers are made ready together, and those ready
+/// at once run as one range of nodes) and one value made from its right
+/// neighbour (so some readers are not ready when the group is, which cuts
+/// the range), against sequential Rust on 1 to 8 threads, with widths that
+/// give families few and many rules.
+#[test]
+fn readers_of_a_whole_step_made_ready_together_run_node_by_node() {
+    for (w, steps) in [(3usize, 20usize), (24, 30)] {
+        let mut want: Vec<i64> = (0..w as i64).collect();
+        for _ in 0..steps {
+            want = (0..w).map(|j| mix(&want, want[(j + 1) % w] + 1)).collect();
+        }
+        for threads in [1, 2, 3, 8] {
+            let rt = Runtime::builder()
+                .threads(threads)
+                .fuse_loops(false)
+                .build()
+                .unwrap();
+            let got = rt
+                .compute(graph! {
+                    let mut cur: Vec<_> = (0..w).map(|p| int_of(p as i64)).collect();
+                    for _ in 0..steps {
+                        let mut next = Vec::new();
+                        for j in 0..w {
+                            let e = plus_one(cur[(j + 1) % w]);
+                            next.push(mixed(&cur[..], e));
+                        }
+                        cur = next;
+                    }
+                    cur
+                })
+                .unwrap();
+            assert_eq!(got, want, "width {w}, {threads} threads");
+        }
+    }
+}
