@@ -346,14 +346,15 @@ const NODES_PER_RULE: usize = 8;
 /// end the least of the open rules', so nothing is sorted), each interval
 /// between two bounds lists the rules open there (which cover some of its
 /// nodes: a strided rule every `step`-th one). Nothing is appended if some
-/// node has more than `INDEXED_RULES` rules (its family is searched as
-/// before).
+/// node has more than `INDEXED_RULES` rules, or if the index would take
+/// more than `max_words` (its family is searched as before).
 fn index_family(
     m: &mut Meta,
     own: &[Rule],
     classes: &[u32],
     ivals: &mut Vec<u32>,
     ilist: &mut Vec<u32>,
+    max_words: usize,
 ) {
     let (len, first) = (m.len, m.rules_lo);
     // Each class's next rule to open, and where it ends (positions in `own`).
@@ -427,6 +428,11 @@ fn index_family(
     }
     if start < len && !empty_before {
         ivals.extend([start, ilist.len() as u32]);
+    }
+    if ivals.len() - pairs + ilist.len() - listed + 2 > max_words {
+        ivals.truncate(pairs);
+        ilist.truncate(listed);
+        return;
     }
     m.ivals_lo = (pairs / 2) as u32;
     m.ivals_hi = (ivals.len() / 2) as u32;
@@ -613,7 +619,10 @@ impl Topology {
                 && own.len() * NODES_PER_RULE <= m.len as usize
             {
                 let classes = &reach[segs_at + 2 * m.segs_lo as usize..][..2 * segs];
-                index_family(m, own, classes, &mut ivals, &mut ilist);
+                // At most a word a node (many rules open at once over
+                // short intervals would take more): else searched.
+                let max_words = m.len as usize;
+                index_family(m, own, classes, &mut ivals, &mut ilist, max_words);
             }
         }
         // A part run tells consumers node by node (a producer may be in
@@ -1093,9 +1102,10 @@ mod tests {
     }
 
     /// A topology of one task family of `len` nodes with `rules` (sorted
-    /// here), indexed as `Topology::build` indexes it; `None` when
+    /// here), indexed as `Topology::build` indexes it with at most
+    /// `max_words` (`Topology::build` allows a word a node); `None` when
     /// `index_family` left it unindexed.
-    fn indexed(len: u32, mut rules: Vec<Rule>) -> Option<Topology> {
+    fn indexed(len: u32, mut rules: Vec<Rule>, max_words: usize) -> Option<Topology> {
         rules.sort_by_key(sort_key);
         let mut m = Meta {
             base: 0,
@@ -1123,7 +1133,7 @@ mod tests {
         }
         // Another family's index before it, as in a graph of several.
         let (mut ivals, mut ilist) = (vec![0, 0, u32::MAX, 1], vec![7]);
-        index_family(&mut m, &rules, &classes, &mut ivals, &mut ilist);
+        index_family(&mut m, &rules, &classes, &mut ivals, &mut ilist, max_words);
         if m.ivals_hi == m.ivals_lo {
             assert_eq!((ivals.len(), ilist.len()), (4, 1), "nothing appended");
             return None;
@@ -1184,7 +1194,7 @@ mod tests {
                 )
             })
             .collect();
-        let t = indexed(21 * 64, all).expect("indexed");
+        let t = indexed(21 * 64, all, usize::MAX).expect("indexed");
         // 20 intervals read by one rule and the last step's, read by none.
         assert_eq!(t.meta[0].ivals_hi - t.meta[0].ivals_lo, 21);
         check_index(&t);
@@ -1220,20 +1230,32 @@ mod tests {
         rules.push(Rule::new(0, 50, 50, 1, 0, 1, RuleKind::Gather));
         rules.push(Rule::new(0, 500, 600, 1, 0, 1, RuleKind::Gather));
         rules.push(Rule::new(0, 400, 420, 1, 0, 1, RuleKind::Gather));
-        let t = indexed(100 * w + 7, rules).expect("indexed");
+        let t = indexed(100 * w + 7, rules, usize::MAX).expect("indexed");
         check_index(&t);
     }
 
     #[test]
-    fn a_node_covered_by_too_many_rules_leaves_its_family_unindexed() {
+    fn too_many_rules_at_a_node_or_too_large_an_index_leave_a_family_unindexed() {
         // Nine gathers reading the same value, and more rules elsewhere.
         let mut rules: Vec<Rule> = (0..=INDEXED_RULES as u32)
             .map(|c| Rule::new(0, 3, 4, 1, c, 1, RuleKind::Gather))
             .collect();
         rules.extend((0..10).map(|i| Rule::new(0, 10 + i, 11 + i, 1, 20 + i, 1, RuleKind::Gather)));
-        assert!(indexed(30, rules.clone()).is_none());
+        assert!(indexed(30, rules.clone(), usize::MAX).is_none());
         // Eight are indexed.
         rules.remove(0);
-        check_index(&indexed(30, rules).expect("indexed"));
+        check_index(&indexed(30, rules, usize::MAX).expect("indexed"));
+        // Eight at once everywhere, each node its own interval: more than
+        // a word a node, but indexed without the limit.
+        let sliding: Vec<Rule> = (0..100)
+            .map(|k| Rule::new(0, k, k + INDEXED_RULES as u32, 1, k, 1, RuleKind::Gather))
+            .collect();
+        assert!(indexed(107, sliding.clone(), 107).is_none());
+        check_index(&indexed(107, sliding, usize::MAX).expect("indexed"));
+        // Two at once over intervals of four nodes fit.
+        let pairs: Vec<Rule> = (0..40)
+            .map(|k| Rule::new(0, 4 * k, 4 * k + 8, 1, k, 1, RuleKind::Gather))
+            .collect();
+        check_index(&indexed(168, pairs, 168).expect("indexed"));
     }
 }
