@@ -1379,7 +1379,8 @@ impl<'r, 'g> Run<'r, 'g> {
     /// pushed as one range of nodes, which a thread runs in order, giving
     /// its upper half away when another thread is hungry (`run_range`),
     /// instead of one deque item each (a gather read by a whole step).
-    #[inline]
+    /// Inlined into `ready_range`, which is out of line.
+    #[inline(always)]
     fn ready_run(&self, fam: u32, lo: u32, hi: u32, cx: &Cx<'_, 'g>, next: &mut Option<NodeId>) {
         let c = NodeId::new(fam, lo);
         match *next {
