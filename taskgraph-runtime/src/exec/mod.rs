@@ -1355,7 +1355,10 @@ impl<'r, 'g> Run<'r, 'g> {
         let m = &self.topo.meta[fam as usize];
         if m.single {
             // One input each: this is their only notification (as `ready`).
-            return self.ready_run(fam, c0, c0 + n, cx, next);
+            if n > 0 {
+                self.ready_run(fam, c0, c0 + n, cx, next);
+            }
+            return;
         }
         let b = (m.base + c0) as usize;
         // The first of the consumers made ready since the last one that was
@@ -1374,11 +1377,12 @@ impl<'r, 'g> Run<'r, 'g> {
         }
     }
 
-    /// Consumers `lo..hi` of family `fam` are ready: the first is kept to
-    /// run next (or pushed, as [`Run::second_ready`] decides), the others
-    /// pushed as one range of nodes, which a thread runs in order, giving
-    /// its upper half away when another thread is hungry (`run_range`),
-    /// instead of one deque item each (a gather read by a whole step).
+    /// Consumers `lo..hi` of family `fam` (at least one) are ready: the
+    /// first is kept to run next (or pushed, as [`Run::second_ready`]
+    /// decides), the others pushed as one range of nodes, which a thread
+    /// runs in order, giving its upper half away when another thread is
+    /// hungry (`run_range`), instead of one deque item each (a gather read
+    /// by a whole step).
     /// Inlined into `ready_range`, which is out of line.
     #[inline(always)]
     fn ready_run(&self, fam: u32, lo: u32, hi: u32, cx: &Cx<'_, 'g>, next: &mut Option<NodeId>) {
