@@ -1325,6 +1325,11 @@ impl<'r, 'g> Run<'r, 'g> {
     #[inline(always)]
     fn tell_range(&self, r: &Rule, count: u32, cx: &Cx<'_, 'g>, next: &mut Option<NodeId>) {
         if r.group == rule::NO_GROUP {
+            // One consumer (a gather read by one task) is told as a
+            // strided rule's, inline.
+            if r.step == 1 {
+                return self.ready(r, r.c0, count, cx, next);
+            }
             return self.ready_range(r.c_fam, r.c0, r.step, count, cx, next);
         }
         // AcqRel, as the consumers' counters: Release publishes this
