@@ -184,7 +184,8 @@ class Runner:
     """A long-lived block runner: the program, started with
     TASKGRAPH_RUNNER_FDS="R,W", reads requests from fd R and answers on fd W.
 
-    A request is a u64 length and the job's framed input; an answer is a
+    A request is a u64 length, a u32 count of threads the block may use
+    (`lend`), and the job's framed input; an answer is a
     status byte (0: the block's outputs follow, 1: its failure report, JSON,
     follows) and a u64 length and the bytes. The program's own standard
     output and error go to a file, whose tail is reported if it dies.
@@ -261,9 +262,9 @@ class Runner:
             n -= len(chunk)
         return b"".join(chunks)
 
-    def run(self, request, cancelled):
+    def run(self, request, cancelled, threads=1):
         """(status, bytes), or None if cancelled; EOFError if it died."""
-        data = struct.pack("<Q", len(request)) + request
+        data = struct.pack("<QI", len(request), threads) + request
         view = memoryview(data)
         while view:
             try:
@@ -316,7 +317,7 @@ def serve_job(worker, spec, path, deps):
                 ahead_state(worker)["waiting"] -= 1
         if ahead.answer is not None:
             status, body = ahead.answer
-            log_run(worker, spec, path, ahead.start, ahead.stop, status == 0, True)
+            log_run(worker, spec, path, ahead.start, ahead.stop, status == 0, True, ahead.threads)
             if status != 0:
                 raise JobFailed(spec["key"], spec["job"], 3, b"\n@taskgraph-block-error@ " + body)
             return body
@@ -355,11 +356,15 @@ def serve_here(worker, spec, path, header, plan, deps, cancelled):
         else:
             runner.header = spec["header"]
         deps = (header, *deps)
+    graph = spec.get("header")
+    threads = lend(worker, graph, key, False)
     start = time.time()
     try:
-        answer = runner.run(frame([spec["input"], *deps]), cancelled)
+        answer = runner.run(frame([spec["input"], *deps]), cancelled, threads)
     except EOFError:
         answer = "died"
+    finally:
+        give_back(worker, graph, threads, time.time() - start)
     stop = time.time()
     if answer is None or answer == "died":
         code = runner.proc.poll()
@@ -370,7 +375,7 @@ def serve_here(worker, spec, path, header, plan, deps, cancelled):
         with lock:
             every.discard(runner)
         runner.close()
-        log_run(worker, spec, path, start, stop, False)
+        log_run(worker, spec, path, start, stop, False, threads=threads)
         if answer is None:
             raise RuntimeError(f"task {key!r} was cancelled")
         raise JobFailed(spec["key"], spec["job"], code, err)
@@ -378,7 +383,7 @@ def serve_here(worker, spec, path, header, plan, deps, cancelled):
     if status != 0 or stop - start < AHEAD_MIN_SECONDS or not look_ahead(worker, spec, plan, runner, body, path):
         with lock:
             idle.append(runner)
-    log_run(worker, spec, path, start, stop, status == 0)
+    log_run(worker, spec, path, start, stop, status == 0, threads=threads)
     if status != 0:
         raise JobFailed(spec["key"], spec["job"], 3, b"\n@taskgraph-block-error@ " + body)
     return body
@@ -413,6 +418,7 @@ class Ahead:
         self.answer = None  # (status, bytes); None if the runner died or it was stopped
         self.start = 0.0
         self.stop = 0.0
+        self.threads = 1
         self.born = time.monotonic()
 
 
@@ -420,10 +426,66 @@ def ahead_state(worker):
     """What this worker runs ahead: `blocks` maps (graph, job) to an `Ahead`;
     `serving` holds the (graph, job) of blocks whose tasks run here now;
     `running` counts the threads that run blocks ahead; `waiting` the tasks
-    that wait on such a run (their dask thread does no work meanwhile)."""
+    that wait on such a run (their dask thread does no work meanwhile);
+    `lent` the threads lent to running blocks (`lend`); `long` the graphs
+    whose last block here ran AHEAD_MIN_SECONDS or more, most recent last."""
     return worker.__dict__.setdefault(
-        "_taskgraph_ahead", {"blocks": {}, "serving": set(), "running": 0, "waiting": 0}
+        "_taskgraph_ahead",
+        {"blocks": {}, "serving": set(), "running": 0, "waiting": 0, "lent": 0, "long": {}},
     )
+
+
+# ---------------------------------------------------------------------------
+# Lending threads. A block runs on as many threads as it is given: its own
+# and, while nothing waits to run on its worker, those that no task, run
+# ahead or other block holds there (at the end of a graph, the last blocks
+# and the top of a tree run with threads idle). Those it is lent count as
+# busy until it ends; a task dask sends meanwhile runs as usual. Only for a
+# graph whose last block here ran AHEAD_MIN_SECONDS or more: a block runner
+# builds the graph anew for a block given another number of threads than
+# the one before (a graph of many short blocks would pay that each time).
+# ---------------------------------------------------------------------------
+
+# How many graphs a worker remembers as having long blocks.
+LONG_GRAPHS = 16
+
+
+def lend(worker, graph, own, ahead):
+    """The threads a block of `graph` starting now on this worker may use:
+    at least 1, its own, which is the thread of the dask task `own` (the
+    block's, or for a block run ahead, the task whose runner it took, if
+    that task still runs) or, if `ahead`, that of the run ahead. Reserves
+    those beyond its own."""
+    lock = worker.__dict__.setdefault("_taskgraph_runner_lock", threading.Lock())
+    with lock:
+        state = ahead_state(worker)
+        ws = worker.state
+        if graph is None or graph not in state["long"] or getattr(ws, "ready", None):
+            return 1
+        busy = len(ws.executing) - state["waiting"] + state["running"] + state["lent"]
+        ts = ws.tasks.get(own) if own is not None else None
+        if ts is not None and ts in ws.executing:
+            busy -= 1
+        if ahead:
+            busy -= 1
+        threads = max(1, min(ws.nthreads - busy, ws.nthreads))
+        state["lent"] += threads - 1
+        return threads
+
+
+def give_back(worker, graph, threads, seconds):
+    """A block of `graph` that was given `threads` ran `seconds`."""
+    with worker.__dict__["_taskgraph_runner_lock"]:
+        state = ahead_state(worker)
+        state["lent"] -= threads - 1
+        if graph is None:
+            return
+        long = state["long"]
+        long.pop(graph, None)
+        if seconds >= AHEAD_MIN_SECONDS:
+            long[graph] = True
+            while len(long) > LONG_GRAPHS:
+                del long[next(iter(long))]
 
 
 def take_ahead(worker, mark):
@@ -479,7 +541,7 @@ def pick_ahead(worker, plan, graph, job, made, mine):
         ws = worker.state
         if getattr(ws, "ready", None):
             return None
-        busy = len(ws.executing) - state["waiting"] + state["running"] - mine
+        busy = len(ws.executing) - state["waiting"] + state["running"] + state["lent"] - mine
         if busy >= ws.nthreads:
             return None
         for b in plan[job][3]:
@@ -530,6 +592,8 @@ def run_ahead(worker, plan, graph, header_key, runner, made, picked, path):
         ts = worker.state.tasks.get(header_key)
         return ts is None or ts.state in ("released", "cancelled", "forgotten")
 
+    # The task of the block that ended, whose runner this took.
+    origin = plan[next(iter(made))][0]
     alive = True
     while picked is not None:
         job, ahead = picked
@@ -540,11 +604,14 @@ def run_ahead(worker, plan, graph, header_key, runner, made, picked, path):
             except (KeyError, AttributeError, TypeError):
                 inputs = None  # an input left this worker meanwhile
             if inputs is not None and not stopped():
+                threads = ahead.threads = lend(worker, graph, origin, True)
                 ahead.start = time.time()
                 try:
-                    ahead.answer = runner.run(frame([plan[job][1], b"", *inputs]), stopped)
+                    ahead.answer = runner.run(frame([plan[job][1], b"", *inputs]), stopped, threads)
                 except EOFError:
                     ahead.answer = None
+                finally:
+                    give_back(worker, graph, threads, time.time() - ahead.start)
                 ahead.stop = time.time()
                 alive = ahead.answer is not None
         finally:
@@ -562,6 +629,7 @@ def run_ahead(worker, plan, graph, header_key, runner, made, picked, path):
         # Its answer is also in its `Ahead` until its task takes it, and in
         # the worker's memory once that task has ended.
         made = {job: ahead.answer[1]}
+        origin = None
         try:
             picked = pick_ahead(worker, plan, graph, job, made, 0)
         except Exception:  # noqa: BLE001 - the runner goes back all the same
@@ -581,7 +649,7 @@ def run_ahead(worker, plan, graph, header_key, runner, made, picked, path):
 RUN_BATCH_SECONDS = 0.02
 
 
-def log_run(worker, spec, path, start, stop, ok, ahead=False):
+def log_run(worker, spec, path, start, stop, ok, ahead=False, threads=1):
     """Tell the driver, through dask's event log, that a job ran.
 
     A worker reports at once when it has not reported for
@@ -599,6 +667,7 @@ def log_run(worker, spec, path, start, stop, ok, ahead=False):
         "ok": ok,
         "exe": path,
         "ahead": ahead,
+        "threads": threads,
     }
     topic = spec["topic"]
     lock = worker.__dict__.setdefault("_taskgraph_log_lock", threading.Lock())

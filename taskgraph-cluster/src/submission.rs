@@ -49,6 +49,11 @@ pub struct JobRun {
     /// on that worker (see the crate's README, "Blocks run ahead"). Its
     /// task then only took the answer.
     pub ahead: bool,
+    /// How many threads the block ran on: 1, or more when its worker had
+    /// threads that nothing else held when it started (see the crate's
+    /// README, "Idle threads go to running blocks"). 1 for a job that is
+    /// not a block.
+    pub threads: usize,
 }
 
 /// What [`Submission::wait_report`] returns.
@@ -199,6 +204,13 @@ struct RunEvent {
     /// Absent from drivers that never run a block ahead.
     #[serde(default)]
     ahead: bool,
+    /// Absent from drivers that never lend a block threads.
+    #[serde(default = "one")]
+    threads: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 #[derive(Deserialize)]
@@ -272,6 +284,7 @@ impl SubState {
             ok: run.ok,
             executable: run.exe,
             ahead: run.ahead,
+            threads: run.threads,
         });
     }
 

@@ -549,6 +549,56 @@ fn a_failing_task_is_the_same_error() {
     assert_eq!(inner.type_name(), None);
 }
 
+/// The thread a task ran on, after sleeping `ms`.
+#[delayed]
+fn slow_thread(x: i64, ms: u64) -> (i64, String) {
+    thread::sleep(Duration::from_millis(ms));
+    let name = thread::current().name().unwrap_or_default().to_owned();
+    (x + 1, format!("{name} {:?}", thread::current().id()))
+}
+
+/// One task, then `n` that read it and sleep 40 ms each, in one block with
+/// `set_block_size(Some(n))`.
+fn fan((x, n): (i64, i64)) -> impl Graph<Output = Vec<(i64, String)>> + Clone {
+    graph! {
+        let a = slow_inc(x, 20);
+        (0..n).map(|_| slow_thread(a, 40)).collect::<Vec<_>>()
+    }
+}
+
+/// On one worker of two threads, the second block of a chain runs while
+/// the other thread is idle: it is lent that thread, and its tasks run on
+/// both (a runtime of two threads in the block runner).
+fn an_idle_thread_goes_to_the_running_block() {
+    let dask = cluster(1, 2);
+    dask.set_block_size(Some(4));
+    let report = dask.spawn((5, 4), fan).wait_report().unwrap();
+    let want = local(fan((5, 4))).unwrap();
+    let values = |v: &[(i64, String)]| v.iter().map(|p| p.0).collect::<Vec<_>>();
+    assert_eq!(values(&report.value), values(&want));
+    assert_eq!(values(&report.value), vec![7; 4]);
+    assert_eq!(report.blocks.len(), 2, "{:?}", report.blocks);
+    ran_once(&report);
+    let second = report.runs.iter().find(|r| r.job == 1).unwrap();
+    assert_eq!(second.threads, 2, "{:?}", report.runs);
+    // The first ran on one thread: the other was its worker's only other.
+    assert_eq!(
+        report.runs.iter().find(|r| r.job == 0).unwrap().threads,
+        1,
+        "{:?}",
+        report.runs
+    );
+    let threads: std::collections::BTreeSet<&str> =
+        report.value.iter().map(|p| p.1.as_str()).collect();
+    assert_eq!(threads.len(), 2, "{threads:?}");
+    println!(
+        "the second block ran on {} threads ({}ahead), in {:.0} ms (4 tasks of 40 ms)",
+        second.threads,
+        if second.ahead { "" } else { "not " },
+        second.duration.as_secs_f64() * 1e3
+    );
+}
+
 fn graphs_that_build_on_earlier_graphs() {
     let dask = cluster(2, 1);
     // The first graph's value is an input of the second.
@@ -887,6 +937,10 @@ const SCENARIOS: &[(&str, fn())] = &[
     (
         "blocks_run_ahead_give_the_local_result",
         blocks_run_ahead_give_the_local_result,
+    ),
+    (
+        "an_idle_thread_goes_to_the_running_block",
+        an_idle_thread_goes_to_the_running_block,
     ),
     (
         "graphs_that_build_on_earlier_graphs",

@@ -1,8 +1,9 @@
 //! A block runner: the program, started by the driver on a worker with
 //! `TASKGRAPH_BLOCK` set, becomes one in [`Dask::worker_entry`] before any of
 //! its own code runs. It lives as long as its worker: it reads blocks from
-//! the pipe named by `TASKGRAPH_RUNNER_FDS` (`R,W`: a `u64` length and the
-//! job's framed input), runs each, and answers on the other (a status byte,
+//! the pipe named by `TASKGRAPH_RUNNER_FDS` (`R,W`: a `u64` length, a `u32`
+//! count of threads the block may use, and the job's framed input), runs
+//! each, and answers on the other (a status byte,
 //! 0 for the block's outputs or 1 for its failure report as JSON, then a
 //! `u64` length and the bytes). The driver keeps one such runner per
 //! concurrently running block of a worker, and starts a new one only when
@@ -49,6 +50,9 @@ pub(crate) struct Job {
     spec: Spec,
     /// The outputs of the blocks it depends on, in order.
     deps: Vec<Vec<Vec<u8>>>,
+    /// How many threads it may use: its own and those of its worker that
+    /// no task holds (the driver lends them while the block runs).
+    threads: usize,
 }
 
 /// The runner's pipes, and what it keeps from one block to the next.
@@ -63,18 +67,21 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// The next request; exits when the driver closed the pipe (its worker
-    /// is closing or died).
-    fn read(&mut self) -> Vec<u8> {
-        let mut len = [0; 8];
-        if self.requests.read_exact(&mut len).is_err() {
+    /// The next request and the threads it may use; exits when the driver
+    /// closed the pipe (its worker is closing or died).
+    fn read(&mut self) -> (Vec<u8>, usize) {
+        let mut head = [0; 12];
+        if self.requests.read_exact(&mut head).is_err() {
             std::process::exit(0)
         }
-        let mut request = vec![0; u64::from_le_bytes(len) as usize];
+        let (len, threads) = head.split_at(8);
+        let len = u64::from_le_bytes(len.try_into().expect("8 bytes"));
+        let threads = u32::from_le_bytes(threads.try_into().expect("4 bytes"));
+        let mut request = vec![0; len as usize];
         if self.requests.read_exact(&mut request).is_err() {
             std::process::exit(0)
         }
-        request
+        (request, (threads as usize).clamp(1, MAX_THREADS))
     }
 
     /// The next block: one read before, or a new request.
@@ -82,8 +89,8 @@ impl Server {
         match self.pending.take() {
             Some(job) => job,
             None => {
-                let request = self.read();
-                self.job(&request)
+                let (request, threads) = self.read();
+                self.job(&request, threads)
             }
         }
     }
@@ -108,7 +115,7 @@ impl Server {
 
     /// Decodes a request: the block's specification, its graph's header
     /// (frame 1, empty for the last one read) and its dependencies' outputs.
-    fn job(&mut self, bytes: &[u8]) -> Result<Job, String> {
+    fn job(&mut self, bytes: &[u8], threads: usize) -> Result<Job, String> {
         let frames = frame::decode(bytes).map_err(|e| format!("the block's input: {e}"))?;
         let spec: Spec = format::decode(frames.input, "the block's specification")?;
         let Some((&header, deps)) = frames.deps.split_first() else {
@@ -160,6 +167,7 @@ impl Server {
             header,
             spec,
             deps: outputs,
+            threads,
         })
     }
 }
@@ -314,9 +322,11 @@ pub(crate) fn entry<I: Inputs, G: Graph>(job: Job, server: &mut Server) {
     // that the client passed with these very `I` and `G` (`prepare` took
     // both offsets together), in this same executable (see `run`).
     let build = unsafe { std::mem::transmute::<usize, fn(I) -> G>(address(header.build)) };
+    let threads = job.threads;
     let part = Block {
         values: Mutex::new(vec![None; job.spec.collect.len()]),
         header,
+        threads,
         job: Mutex::new(job),
         server: Mutex::new(server),
         ran: Mutex::new(HashSet::new()),
@@ -333,7 +343,7 @@ pub(crate) fn entry<I: Inputs, G: Graph>(job: Job, server: &mut Server) {
         let codec = *part.codec.get_or_init(|| codec);
         let _ = codec;
         let infos = || part.infos.get().map(Vec::as_slice).unwrap_or(&[]);
-        match block_runtime().and_then(|rt| graph.__part(rt, &part)) {
+        match block_runtime(threads).and_then(|rt| graph.__part(rt, &part)) {
             Ok(None) => Ok(()),
             Ok(Some(_)) => Err(other(
                 "taskgraph internal error: a block took the graph's output".into(),
@@ -367,19 +377,29 @@ pub(crate) fn entry<I: Inputs, G: Graph>(job: Job, server: &mut Server) {
     server.answer(Err(report));
 }
 
-fn block_runtime() -> Result<&'static Runtime, Error> {
-    static RT: OnceLock<Runtime> = OnceLock::new();
-    if let Some(rt) = RT.get() {
+/// The most threads a block runs on.
+const MAX_THREADS: usize = 64;
+
+/// The runtime of `threads` threads that blocks allowed that many run on,
+/// made the first time one is: a runner keeps one per count it was given
+/// (the threads of those not in use sleep).
+fn block_runtime(threads: usize) -> Result<&'static Runtime, Error> {
+    static RTS: [OnceLock<Runtime>; MAX_THREADS] = [const { OnceLock::new() }; MAX_THREADS];
+    let slot = &RTS[threads.clamp(1, MAX_THREADS) - 1];
+    if let Some(rt) = slot.get() {
         return Ok(rt);
     }
-    let rt = Runtime::new(1)?;
-    Ok(RT.get_or_init(|| rt))
+    let rt = Runtime::new(threads)?;
+    Ok(slot.get_or_init(|| rt))
 }
 
 /// The part of a kept instance: the block it runs now, the values it is
 /// given and sends, and what the instance has run.
 struct Block<'s> {
     header: Arc<Header>,
+    /// The threads of the runtime this instance runs on: a block allowed
+    /// another number starts a new instance.
+    threads: usize,
     /// The block being run.
     job: Mutex<Job>,
     values: Mutex<Vec<Option<Vec<u8>>>>,
@@ -484,17 +504,19 @@ impl Part for Block<'_> {
     }
 
     /// Answers the block just run, then reads the next: it runs on this
-    /// instance if it is of the same graph and its nodes have not run
-    /// here; otherwise the instance ends and the runner takes it anew.
+    /// instance if it is of the same graph, may use as many threads, and its
+    /// nodes have not run here; otherwise the instance ends and the runner
+    /// takes it anew.
     fn next(&self) -> bool {
         let values = self.values();
         let mut server = self.server.lock().unwrap_or_else(PoisonError::into_inner);
         server.answer(values);
-        let request = server.read();
-        let job = server.job(&request);
+        let (request, threads) = server.read();
+        let job = server.job(&request, threads);
         match job {
             Ok(job)
                 if Arc::ptr_eq(&job.header, &self.header)
+                    && job.threads == self.threads
                     && !job.spec.run.first().is_some_and(|&(f, lo, _)| {
                         self.ran
                             .lock()
