@@ -102,7 +102,10 @@
 //!   are all on the worker where a block it depends on just ended (one
 //!   that ran 5 ms or more) runs there at once, before dask sends its task
 //!   (the top of a `tree_reduce`, a chain of steps): no scheduler round
-//!   trip between them.
+//!   trip between them. In a graph's tail (no more blocks left than the
+//!   cluster has threads), a block that starts while its worker has idle
+//!   threads runs on them too, up to as many as its tasks can keep busy;
+//!   the worker never runs more at once than it has threads.
 //! - **Python.** `Dask::local` and `Dask::connect` use `TASKGRAPH_PYTHON`,
 //!   else `python3`, which must be able to `import distributed`; otherwise
 //!   they fail with an error that says the `pip install` command to run.

@@ -77,7 +77,8 @@ fn add(x: i64, y: i64) -> i64 {
 }
 
 /// With `VERSUS_DASK_TIMELINE` set: each tutorial run's blocks on standard
-/// error, by start, as `start_s stop_s worker block`.
+/// error, by start, as `start_s stop_s worker block`, with `×N` after a
+/// block that ran on N threads and `ahead` after one run ahead.
 fn timeline(blocks: &[String], runs: &[taskdag::cluster::JobRun]) {
     let Some(first) = runs.iter().map(|r| r.start).min() else {
         return;
@@ -93,7 +94,17 @@ fn timeline(blocks: &[String], runs: &[taskdag::cluster::JobRun]) {
             let stop = start + r.duration.as_secs_f64();
             (
                 start,
-                format!("{start:.3} {stop:.3} {} {}", r.worker, blocks[r.job]),
+                format!(
+                    "{start:.3} {stop:.3} {} {}{}{}",
+                    r.worker,
+                    blocks[r.job],
+                    if r.threads > 1 {
+                        format!(" ×{}", r.threads)
+                    } else {
+                        String::new()
+                    },
+                    if r.ahead { " ahead" } else { "" }
+                ),
             )
         })
         .collect();

@@ -333,6 +333,7 @@ impl Inner {
                     "files": job.files,
                     "serve": job.served,
                     "weight": job.weight,
+                    "width": job.width,
                 })
             })
             .collect();

@@ -282,6 +282,12 @@ class Runner:
         return status, body
 
 
+def runner_lock(worker):
+    """The lock of a worker's runners, running ahead and lent threads; a
+    condition, notified when lent threads come back (`give_back`)."""
+    return worker.__dict__.setdefault("_taskgraph_runner_lock", threading.Condition())
+
+
 def serve_job(worker, spec, path, deps):
     """Run one block on an idle long-lived runner of its program (or a new one).
 
@@ -290,7 +296,7 @@ def serve_job(worker, spec, path, deps):
     """
     from distributed.worker import thread_state
 
-    lock = worker.__dict__.setdefault("_taskgraph_runner_lock", threading.Lock())
+    lock = runner_lock(worker)
     key = getattr(thread_state, "key", None)
 
     def cancelled():
@@ -335,8 +341,19 @@ def serve_here(worker, spec, path, header, plan, deps, cancelled):
     """`serve_job` for a block that was not run ahead."""
     from distributed.worker import thread_state
 
-    lock = worker.__dict__.setdefault("_taskgraph_runner_lock", threading.Lock())
+    lock = runner_lock(worker)
+    key = getattr(thread_state, "key", None)
     with lock:
+        # A thread lent to a running block is not this task's: it waits for
+        # it, so that the worker runs no more at once than it has threads.
+        state = ahead_state(worker)
+        ws = worker.state
+        while state["lent"] and (
+            len(ws.executing) - state["waiting"] + state["running"] + state["lent"] > ws.nthreads
+        ):
+            lock.wait(0.25)
+            if cancelled():
+                raise RuntimeError(f"task {key!r} was cancelled")
         idle = worker.__dict__.setdefault("_taskgraph_idle", {}).setdefault(path, [])
         every = worker.__dict__.setdefault("_taskgraph_runners", set())
         runner = idle.pop() if idle else None
@@ -346,7 +363,6 @@ def serve_here(worker, spec, path, header, plan, deps, cancelled):
             env["TASKGRAPH_PROGRAM_HASH"] = spec["hash"]
             runner = Runner(path, env, worker.local_directory)
             every.add(runner)
-    key = getattr(thread_state, "key", None)
 
     if spec.get("header"):
         # The header goes to a runner once: it keeps the last one it read,
@@ -357,7 +373,9 @@ def serve_here(worker, spec, path, header, plan, deps, cancelled):
             runner.header = spec["header"]
         deps = (header, *deps)
     graph = spec.get("header")
-    threads = lend(worker, graph, key, False)
+    if spec.get("tail"):
+        mark_tail(graph, worker)
+    threads = lend(worker, graph, spec.get("width", 1), key, False)
     start = time.time()
     try:
         answer = runner.run(frame([spec["input"], *deps]), cancelled, threads)
@@ -428,39 +446,52 @@ def ahead_state(worker):
     `running` counts the threads that run blocks ahead; `waiting` the tasks
     that wait on such a run (their dask thread does no work meanwhile);
     `lent` the threads lent to running blocks (`lend`); `long` the graphs
-    whose last block here ran AHEAD_MIN_SECONDS or more, most recent last."""
+    whose last block here ran AHEAD_MIN_SECONDS or more, and `tail` those
+    in their tail (`mark_tail`), most recent last."""
     return worker.__dict__.setdefault(
         "_taskgraph_ahead",
-        {"blocks": {}, "serving": set(), "running": 0, "waiting": 0, "lent": 0, "long": {}},
+        {"blocks": {}, "serving": set(), "running": 0, "waiting": 0, "lent": 0, "long": {}, "tail": {}},
     )
 
 
 # ---------------------------------------------------------------------------
-# Lending threads. A block runs on as many threads as it is given: its own
-# and, while nothing waits to run on its worker, those that no task, run
-# ahead or other block holds there (at the end of a graph, the last blocks
-# and the top of a tree run with threads idle). Those it is lent count as
-# busy until it ends; a task dask sends meanwhile runs as usual. Only for a
-# graph whose last block here ran AHEAD_MIN_SECONDS or more: a block runner
-# builds the graph anew for a block given another number of threads than
-# the one before (a graph of many short blocks would pay that each time).
+# Lending threads. In a graph's tail, when no more of its blocks are left
+# to finish than the cluster has threads (the driver counts the run reports
+# and tells the workers, `mark_tail`), a block runs on its own thread and,
+# while nothing waits to run on its worker, on those that no task, run
+# ahead or other block holds there, up to as many as its nodes can keep
+# busy (its `width`): the last leaf blocks and the top of a tree run with
+# threads idle otherwise. Those it is lent count as busy until it ends; a
+# task that dask sends there meanwhile waits for them (`serve_here`), so
+# that the worker never runs more at once than it has threads. Earlier in
+# a graph, lending took threads that the scheduler was about to fill, and
+# the tasks it sent waited. Only for a graph whose last block here ran
+# AHEAD_MIN_SECONDS or more: a block runner builds the graph anew for a
+# block given another number of threads than the one before (a graph of
+# many short blocks would pay that each time).
 # ---------------------------------------------------------------------------
 
 # How many graphs a worker remembers as having long blocks.
 LONG_GRAPHS = 16
 
 
-def lend(worker, graph, own, ahead):
-    """The threads a block of `graph` starting now on this worker may use:
-    at least 1, its own, which is the thread of the dask task `own` (the
-    block's, or for a block run ahead, the task whose runner it took, if
-    that task still runs) or, if `ahead`, that of the run ahead. Reserves
-    those beyond its own."""
-    lock = worker.__dict__.setdefault("_taskgraph_runner_lock", threading.Lock())
+def lend(worker, graph, width, own, ahead):
+    """The threads a block of `graph` that can keep `width` busy, starting
+    now on this worker, may use: at least 1, its own, which is the thread
+    of the dask task `own` (the block's, or for a block run ahead, the task
+    whose runner it took, if that task still runs) or, if `ahead`, that of
+    the run ahead. Reserves those beyond its own."""
+    lock = runner_lock(worker)
     with lock:
         state = ahead_state(worker)
         ws = worker.state
-        if graph is None or graph not in state["long"] or getattr(ws, "ready", None):
+        if (
+            width <= 1
+            or graph is None
+            or graph not in state["long"]
+            or graph not in state["tail"]
+            or getattr(ws, "ready", None)
+        ):
             return 1
         busy = len(ws.executing) - state["waiting"] + state["running"] + state["lent"]
         ts = ws.tasks.get(own) if own is not None else None
@@ -468,16 +499,28 @@ def lend(worker, graph, own, ahead):
             busy -= 1
         if ahead:
             busy -= 1
-        threads = max(1, min(ws.nthreads - busy, ws.nthreads))
+        threads = max(1, min(ws.nthreads - busy, ws.nthreads, width))
         state["lent"] += threads - 1
         return threads
 
 
+def mark_tail(graph, dask_worker):
+    """Graph `graph` is in its tail (`client.run`, from `Driver.on_event`)."""
+    with runner_lock(dask_worker):
+        tail = ahead_state(dask_worker)["tail"]
+        tail[graph] = True
+        while len(tail) > LONG_GRAPHS:
+            del tail[next(iter(tail))]
+
+
 def give_back(worker, graph, threads, seconds):
     """A block of `graph` that was given `threads` ran `seconds`."""
-    with worker.__dict__["_taskgraph_runner_lock"]:
+    lock = runner_lock(worker)
+    with lock:
         state = ahead_state(worker)
         state["lent"] -= threads - 1
+        if threads > 1:
+            lock.notify_all()
         if graph is None:
             return
         long = state["long"]
@@ -491,7 +534,7 @@ def give_back(worker, graph, threads, seconds):
 def take_ahead(worker, mark):
     """The run ahead of the block `mark` (now its task's), or None; a task
     that finds none is marked as serving, so that none starts."""
-    lock = worker.__dict__.setdefault("_taskgraph_runner_lock", threading.Lock())
+    lock = runner_lock(worker)
     with lock:
         state = ahead_state(worker)
         now = time.monotonic()
@@ -535,7 +578,7 @@ def pick_ahead(worker, plan, graph, job, made, mine):
     worker's memory, in `made`, or run ahead), that no task runs here and
     none ran ahead, while a thread is free: `mine` is how many of the busy
     threads counted are the caller's. Reserves it: (job, its `Ahead`)."""
-    lock = worker.__dict__["_taskgraph_runner_lock"]
+    lock = runner_lock(worker)
     with lock:
         state = ahead_state(worker)
         ws = worker.state
@@ -583,7 +626,7 @@ def run_ahead(worker, plan, graph, header_key, runner, made, picked, path):
     """Runs the picked block on `runner`, then the next one `pick_ahead`
     finds after it, and so on; gives the runner back (or closes it if it
     died or was stopped)."""
-    lock = worker.__dict__["_taskgraph_runner_lock"]
+    lock = runner_lock(worker)
     state = ahead_state(worker)
 
     def stopped():
@@ -604,7 +647,7 @@ def run_ahead(worker, plan, graph, header_key, runner, made, picked, path):
             except (KeyError, AttributeError, TypeError):
                 inputs = None  # an input left this worker meanwhile
             if inputs is not None and not stopped():
-                threads = ahead.threads = lend(worker, graph, origin, True)
+                threads = ahead.threads = lend(worker, graph, plan[job][4], origin, True)
                 ahead.start = time.time()
                 try:
                     ahead.answer = runner.run(frame([plan[job][1], b"", *inputs]), stopped, threads)
@@ -930,6 +973,8 @@ class Submission:
         self.seen = set()  # jobs with a successful run event
         self.seen_all = threading.Event()
         self.cancelled = False
+        self.header = None  # the graph header's name, for a graph's blocks
+        self.tail = False  # whether the workers were told it is in its tail
 
 
 class Driver:
@@ -938,6 +983,7 @@ class Driver:
         self.client = None
         self.cluster = None
         self.threads = 1
+        self.known_threads = 0  # the cluster's threads when last asked (`threads`)
         self.token = uuid.uuid4().hex[:12]
         self.topic = "taskgraph-" + self.token
         self.programs = {}  # sha256 -> name, registered by this driver
@@ -1002,7 +1048,11 @@ class Driver:
 
     def threads(self, msg, blobs):
         """The cluster's threads, from the scheduler alone (no worker is asked)."""
-        return {"threads": sum(int(w.get("nthreads") or 0) for w in scheduler_workers(self.client).values())}
+        threads = sum(int(w.get("nthreads") or 0) for w in scheduler_workers(self.client).values())
+        # Asked before each graph is sent: a graph is in its tail when no
+        # more of its blocks are left than this (`on_event`).
+        self.known_threads = threads
+        return {"threads": threads}
 
     def add_workers(self, msg, blobs):
         n = int(msg["n"])
@@ -1084,7 +1134,7 @@ class Driver:
                     if i not in dependents[d]:
                         dependents[d].append(i)
             plan = {
-                i: (keys[i], blobs[i], list(j["deps"]), dependents[i])
+                i: (keys[i], blobs[i], list(j["deps"]), dependents[i], int(j.get("width", 1)))
                 for i, j in enumerate(jobs)
                 if j.get("serve")
             }
@@ -1101,6 +1151,7 @@ class Driver:
                 "input": blobs[i],
                 "files": bool(j.get("files")),
                 "serve": bool(j.get("serve")),
+                "width": int(j.get("width", 1)),
                 "topic": self.topic,
             }
             deps = [keys[d] for d in j["deps"]]
@@ -1109,12 +1160,18 @@ class Driver:
                 # that it reaches each worker once, not once per block.
                 spec["header"] = header_key[0]
                 spec["header_key"] = header_key
+                spec["tail"] = len(jobs) <= self.known_threads
                 deps.insert(0, header_key)
             dsk[keys[i]] = build_task(keys[i], spec, deps)
         outputs = [int(o) for o in msg["outputs"]]
         has_dependents = {d for j in jobs for d in j["deps"]}
         wanted = sorted(set(outputs) | (set(range(len(jobs))) - has_dependents))
         state = Submission(sub, len(jobs), {}, outputs)
+        if header_key is not None:
+            state.header = header_key[0]
+            # A graph of no more blocks than the cluster has threads is in
+            # its tail from the start: its blocks say so (`serve_here`).
+            state.tail = len(jobs) <= self.known_threads
         with self.lock:
             self.subs[sub] = state
         if not jobs:
@@ -1195,6 +1252,7 @@ class Driver:
     def on_event(self, event):
         _, msg = event
         runs = msg.get("runs", ())
+        tails = []
         with self.lock:
             for run in runs:
                 state = self.subs.get(run.get("sub"))
@@ -1202,7 +1260,23 @@ class Driver:
                     state.seen.add(run["job"])
                     if len(state.seen) == state.njobs:
                         state.seen_all.set()
+                    elif (
+                        state.header is not None
+                        and not state.tail
+                        and state.njobs - len(state.seen) <= self.known_threads
+                    ):
+                        state.tail = True
+                        tails.append(state.header)
         self.out.send_many([{"ev": "run", **run} for run in runs])
+        for graph in tails:
+            # Workers may lend idle threads to its blocks now (`lend`).
+            threading.Thread(target=self.tell_tail, args=(graph,), daemon=True).start()
+
+    def tell_tail(self, graph):
+        try:
+            self.client.run(mark_tail, graph, on_error="ignore", wait=False)
+        except Exception:  # noqa: BLE001 - lending threads is never the result
+            traceback.print_exc()
 
     # -- end ----------------------------------------------------------------
 

@@ -72,6 +72,9 @@ pub struct Job {
     /// Its share of the graph's work, in the scheduler's priorities (a
     /// block: its node count); 1 unless set.
     pub(crate) weight: u64,
+    /// How many threads it can keep busy (a block: its node count over the
+    /// longest chain of its nodes); 1 unless set.
+    pub(crate) width: u32,
 }
 
 impl Job {
@@ -87,6 +90,7 @@ impl Job {
             files: false,
             served: false,
             weight: 1,
+            width: 1,
         }
     }
 
@@ -102,6 +106,13 @@ impl Job {
     /// the graph's end, so the longest remaining path runs first.
     pub(crate) fn weight(mut self, weight: u64) -> Job {
         self.weight = weight.max(1);
+        self
+    }
+
+    /// Sets how many threads it can keep busy (at least 1): a block's
+    /// worker lends it no more idle threads than that.
+    pub(crate) fn width(mut self, width: u32) -> Job {
+        self.width = width.max(1);
         self
     }
 

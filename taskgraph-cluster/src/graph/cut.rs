@@ -42,6 +42,9 @@ pub(crate) struct Block {
     pub(crate) deps: Vec<(usize, Vec<(u32, NodeId)>)>,
     /// The nodes whose values it sends on, in the order it sends them.
     pub(crate) collect: Vec<NodeId>,
+    /// How many threads it can keep busy: its node count over the longest
+    /// chain of its nodes, rounded up.
+    pub(crate) width: u32,
 }
 
 /// The graph's cut.
@@ -362,8 +365,27 @@ pub(crate) fn cut(inst: &Instance, sizing: Sizing) -> Cut {
             run: Vec::new(),
             deps: Vec::new(),
             collect: Vec::new(),
+            width: 1,
         })
         .collect();
+    // The longest chain of each block's nodes, in nodes.
+    let mut depth = vec![0u32; total];
+    let mut longest = vec![0u32; ncomp];
+    let mut count = vec![0u32; ncomp];
+    for &g in &order {
+        let b = block[g];
+        depth[g] = 1 + inputs(g)
+            .iter()
+            .filter(|&&(_, p)| block[p as usize] == b)
+            .map(|&(_, p)| depth[p as usize])
+            .max()
+            .unwrap_or(0);
+        longest[b as usize] = longest[b as usize].max(depth[g]);
+        count[b as usize] += 1;
+    }
+    for (b, block) in blocks.iter_mut().enumerate() {
+        block.width = count[b].div_ceil(longest[b].max(1)).max(1);
+    }
     // Nodes, as ranges per family.
     for (g, &b) in block.iter().enumerate() {
         let n = node_of(g);

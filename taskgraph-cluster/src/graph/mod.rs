@@ -704,6 +704,7 @@ impl Sender {
                     .env(BLOCK, ticket.id.to_string())
                     .served()
                     .weight(b.run.iter().map(|r| u64::from(r.hi - r.lo)).sum())
+                    .width(b.width)
                     .deps(b.deps.iter().map(|(d, _)| *d))
                     .input(input),
             );

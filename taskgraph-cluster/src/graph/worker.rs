@@ -7,7 +7,9 @@
 //! 0 for the block's outputs or 1 for its failure report as JSON, then a
 //! `u64` length and the bytes). The driver keeps one such runner per
 //! concurrently running block of a worker, and starts a new one only when
-//! all are busy or one died.
+//! all are busy or one died. A block runs on a runtime of as many threads
+//! as the driver allows it (1 unless its worker lends it idle threads, in
+//! a graph's tail): one runtime per count, made when first needed.
 //!
 //! The block's specification says where, in this very executable, the
 //! entry for the graph's types ([`entry`]) and the graph's function are: as
