@@ -1274,7 +1274,7 @@ class Driver:
 
     def tell_tail(self, graph):
         try:
-            self.client.run(mark_tail, graph, on_error="ignore", wait=False)
+            self.client.run(mark_tail, graph, on_error="ignore")
         except Exception:  # noqa: BLE001 - lending threads is never the result
             traceback.print_exc()
 

@@ -566,9 +566,25 @@ fn fan((x, n): (i64, i64)) -> impl Graph<Output = Vec<(i64, String)>> + Clone {
     }
 }
 
+/// `n` tasks of 5 ms, and beside them one task sleeping `ms`, then
+/// `fan`'s `n` tasks that read it: three blocks with
+/// `set_block_size(Some(n))`.
+fn late_fan(
+    (x, n, ms): (i64, i64, u64),
+) -> impl Graph<Output = (Vec<i64>, Vec<(i64, String)>)> + Clone {
+    graph! {
+        let xs: Vec<_> = (0..n).map(|i| slow_inc(i, 5)).collect();
+        let c = slow_inc(x, ms);
+        let ys: Vec<_> = (0..n).map(|_| slow_thread(c, 40)).collect();
+        (xs, ys)
+    }
+}
+
 /// On one worker of two threads, the second block of a chain runs while
 /// the other thread is idle: it is lent that thread, and its tasks run on
-/// both (a runtime of two threads in the block runner).
+/// both (a runtime of two threads in the block runner). A graph of two
+/// blocks is in its tail from the start; one of three from when two are
+/// left (the driver tells the workers, from the run reports).
 fn an_idle_thread_goes_to_the_running_block() {
     let dask = cluster(1, 2);
     dask.set_block_size(Some(4));
@@ -596,6 +612,23 @@ fn an_idle_thread_goes_to_the_running_block() {
         second.threads,
         if second.ahead { "" } else { "not " },
         second.duration.as_secs_f64() * 1e3
+    );
+    // The 5 ms tasks end first: two blocks are left, one of which runs
+    // 300 ms, meanwhile the workers hear of the tail, and the last block
+    // is lent the idle thread.
+    let report = dask.spawn((5, 4, 300), late_fan).wait_report().unwrap();
+    let want = local(late_fan((5, 4, 300))).unwrap();
+    assert_eq!(report.value.0, want.0);
+    assert_eq!(values(&report.value.1), values(&want.1));
+    assert_eq!(values(&report.value.1), vec![7; 4]);
+    assert_eq!(report.blocks.len(), 3, "{:?}", report.blocks);
+    ran_once(&report);
+    let last = report.runs.iter().find(|r| r.job == 2).unwrap();
+    assert_eq!(last.threads, 2, "{:?} {:?}", report.blocks, report.runs);
+    assert!(
+        report.runs.iter().all(|r| r.job == 2 || r.threads == 1),
+        "{:?}",
+        report.runs
     );
 }
 
