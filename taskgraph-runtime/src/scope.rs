@@ -3,18 +3,18 @@
 //! builds the topology and runs it.
 
 use std::cell::Cell;
-use std::future::{Future, Ready};
-use std::marker::PhantomData;
+use std::future::Future;
+use std::marker::{PhantomData, PhantomPinned};
 use std::panic::resume_unwind;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use crate::error::Error;
 use crate::exec::cache::Cache;
-use crate::exec::control::Control;
+use crate::exec::control::{Control, CANCELLED};
 use crate::exec::part::{NodeRange, PartCtl, NOT_COLLECTED};
 use crate::exec::registry::WorkerCtx;
-use crate::exec::{drive, Cx, ErasedFamily, Kind, Outcome, Run, Topology, Watch};
+use crate::exec::{drive, Cx, ErasedFamily, Kind, Outcome, Park, Run, Topology, Watch};
 use crate::family::Family;
 use crate::loops::{Elements, Loop};
 use crate::observe::{
@@ -53,6 +53,9 @@ pub struct Scope<'g> {
     mode: Mode<'g>,
     template: Option<&'static Template>,
     ctl: Option<&'g Control>,
+    /// `execute` returns `Pending` where it would sleep (the body is
+    /// polled as a future), rather than sleep with the pool.
+    yields: bool,
     _brand: Brand<'g>,
 }
 
@@ -112,8 +115,18 @@ impl<'g> Scope<'g> {
             mode,
             template,
             ctl,
+            yields: false,
             _brand: PhantomData,
         }
+    }
+
+    /// The scope of a body polled as a future: its `execute` returns
+    /// `Pending` when it finds nothing it may run, rather than sleep with
+    /// the pool until the run ends.
+    #[allow(dead_code)] // Used by the async callers next.
+    pub(crate) fn yielding(mut self) -> Self {
+        self.yields = true;
+        self
     }
 
     pub(crate) fn next(&self) -> u32 {
@@ -159,29 +172,20 @@ impl<'g> Scope<'g> {
     }
 
     /// Runs every node and moves the final outputs out: the await point of
-    /// the graph's body ([`GraphBody`]). The run takes place in this call,
-    /// on the calling thread with the pool, so the future it returns is
-    /// ready at once.
+    /// the graph's body ([`GraphBody`]). Its future ([`Execute`]) builds
+    /// the run at its first poll and takes part in it on the polling
+    /// thread, with the pool.
     ///
     /// `fams` lists every family this scope made, in order.
     ///
     /// # Errors
     /// The first task failure (see [`Error`]), or, when the graph is only
     /// described or runs in parts, why it stopped ([`Halt`]).
-    pub fn execute<O: Outputs<'g>>(
+    pub fn execute<'s, O: Outputs<'g>>(
         &self,
-        fams: &[&dyn ErasedFamily<'g>],
+        fams: &'s [&'s dyn ErasedFamily<'g>],
         outs: O,
-    ) -> Ready<Result<O::Value, Halt>> {
-        std::future::ready(self.run_now(fams, outs))
-    }
-
-    /// [`execute`](Scope::execute)'s run.
-    fn run_now<O: Outputs<'g>>(
-        &self,
-        fams: &[&dyn ErasedFamily<'g>],
-        outs: O,
-    ) -> Result<O::Value, Halt> {
+    ) -> Execute<'s, 'g, O> {
         assert!(
             fams.len() == self.families() as usize
                 && fams
@@ -190,134 +194,262 @@ impl<'g> Scope<'g> {
                     .all(|(i, f)| f.core().id == i as u32),
             "taskgraph internal error: families listed out of order"
         );
-        let rt = match self.mode {
+        Execute {
+            mode: self.mode,
+            template: self.template,
+            ctl: self.ctl,
+            yields: self.yields,
+            fams,
+            outs: Some(outs),
+            run: None,
+            _pinned: PhantomPinned,
+        }
+    }
+}
+
+/// The future of [`Scope::execute`]: the graph's run, taking place in the
+/// polls of the graph's body. The first poll builds the topology and the
+/// run, which lives in this future's state until its last item has ended
+/// and it is torn down: the pool's work items point at it, so it never
+/// moves (the future is pinned, inside the boxed body). Each poll takes
+/// part in the run on the polling thread; a poll that finds nothing it may
+/// run either sleeps with the pool until the run ends (a body polled by
+/// `compute`: the first poll is ready) or, for a body polled as a future,
+/// keeps the waker in the run and returns `Pending` (`exec/drive.rs`).
+///
+/// Its `Send` bound names no lifetime (see [`GraphBody`]).
+#[doc(hidden)]
+#[must_use = "a graph runs when its body awaits `execute`"]
+pub struct Execute<'s, 'g, O> {
+    mode: Mode<'g>,
+    template: Option<&'static Template>,
+    ctl: Option<&'g Control>,
+    /// Return `Pending` rather than sleep (see [`Scope::yielding`]).
+    yields: bool,
+    fams: &'s [&'s dyn ErasedFamily<'g>],
+    /// The graph's outputs, taken once the run is over.
+    outs: Option<O>,
+    /// The run, from the first poll until it is torn down.
+    run: Option<Run<'s, 'g>>,
+    _pinned: PhantomPinned,
+}
+
+// SAFETY: what the future holds may move to another thread between polls:
+// the host, the control, the families (`ErasedFamily: Sync`) and the part
+// plan are shared references to `Sync` data; the outputs are `O: Send`;
+// the run (`Run: Sync`) owns its topology's buffers, shares its observers
+// through an `Arc` and holds no thread-bound state, and the items pointing
+// at it reach it by address, which pinning keeps fixed wherever the future
+// is polled from. The bound names no lifetime, so a body holding this
+// future is `Send` as far as the compiler can tell with lifetimes erased.
+unsafe impl<O: Send> Send for Execute<'_, '_, O> {}
+
+const POLLED_AGAIN: &str = "taskgraph internal error: a graph's `execute` polled after it ended";
+
+impl<'s, 'g, O: Outputs<'g>> Future for Execute<'s, 'g, O> {
+    type Output = Result<O::Value, Halt>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: the run is never moved while it lives: it is written in
+        // place by the first poll and moved out only once its latch is set
+        // (no item points at it any more); `outs` is not pinned (nothing
+        // points at it).
+        let this = unsafe { self.get_unchecked_mut() };
+        let rt = match this.mode {
             Mode::Run(rt) => rt,
             Mode::Describe => {
-                return Err(Halt::Described(Instance::new(fams, &outs, self.template)));
+                let outs = this.outs.take().expect(POLLED_AGAIN);
+                return Poll::Ready(Err(Halt::Described(Instance::new(
+                    this.fams,
+                    &outs,
+                    this.template,
+                ))));
             }
-            Mode::Part(rt, part) => return self.execute_part(rt, part, fams, outs),
+            Mode::Part(rt, part) => {
+                let outs = this.outs.take().expect(POLLED_AGAIN);
+                return Poll::Ready(execute_part(this.template, rt, part, this.fams, outs));
+            }
         };
+        let first = this.run.is_none();
+        if first {
+            if let Err(e) = this.start(rt) {
+                this.outs = None;
+                return Poll::Ready(Err(e.into()));
+            }
+        }
+        let park = if this.yields {
+            Park::Yield(cx.waker())
+        } else {
+            Park::Block
+        };
+        let ended = on_worker(rt, |w| {
+            let run = this.run.as_ref().expect(POLLED_AGAIN);
+            if !drive(run, w, first, park) {
+                return None;
+            }
+            // Withdrawn where it was registered, before it moves.
+            run.withdraw();
+            let run = this.run.take().expect(POLLED_AGAIN);
+            let outs = this.outs.take().expect(POLLED_AGAIN);
+            Some(finish(run, w, &rt.cache, None, false, |cx| {
+                outs.take(cx).map(Some)
+            }))
+        });
+        match ended {
+            None => Poll::Pending,
+            Some(Ok(v)) => Poll::Ready(Ok(v.expect("a whole run takes its outputs"))),
+            Some(Err(e)) => Poll::Ready(Err(e.into())),
+        }
+    }
+}
+
+impl<'s, 'g, O: Outputs<'g>> Execute<'s, 'g, O> {
+    /// The first poll of a whole run: builds its topology and storage and
+    /// creates the run in place, registered with its control.
+    fn start(&mut self, rt: &'g Host) -> Result<(), Error> {
+        let outs = self.outs.as_ref().expect(POLLED_AGAIN);
         if let Some(ctl) = self.ctl {
-            ctl.built(outs.len_hint(), crate::exec::planned(fams));
+            ctl.built(outs.len_hint(), crate::exec::planned(self.fams));
         }
         let cache = &rt.cache;
         let mut finals: Vec<Piece> = Vec::new();
         outs.for_each(&mut |p| finals.push(p));
-        let mut topo = Topology::build(fams, &finals, cache, false)?;
-        for (i, f) in fams.iter().enumerate() {
+        let mut topo = Topology::build(self.fams, &finals, cache, false)?;
+        for (i, f) in self.fams.iter().enumerate() {
             let states = topo.states_of(i as u32);
             topo.meta[i].values = f.prepare(cache, states)?;
         }
-        let ctl = self.ctl;
-        let watch = watch(rt, self.template, fams);
-        Ok(
-            on_worker(rt, |w| run(fams, topo, outs, w, cache, watch, ctl, None))?
-                .expect("a whole run takes its outputs"),
-        )
+        let watch = watch(rt, self.template, self.fams);
+        let run = self
+            .run
+            .insert(Run::new(self.fams, topo, &rt.reg, watch, None, self.ctl));
+        // SAFETY: the run stays where it is (the future is pinned) until
+        // `poll` or `drop` withdraws it, right before it moves into `finish`.
+        unsafe { run.register() };
+        Ok(())
     }
+}
 
-    /// Runs the parts of the graph that `part` plans (`part.rs`): one, then
-    /// another on the same instance while [`Part::next`] says so.
-    #[cold]
-    #[inline(never)]
-    fn execute_part<O: Outputs<'g>>(
-        &self,
-        rt: &Host,
-        part: &dyn Part,
-        fams: &[&dyn ErasedFamily<'g>],
-        outs: O,
-    ) -> Result<O::Value, Halt> {
-        let instance = Instance::new(fams, &outs, self.template);
-        let codec = part.codec();
-        for f in fams {
-            let c = f.core();
-            if c.len > 0 && c.kind == Kind::Tasks && codec.type_name(c.id) != f.value_type() {
-                return Err(Error::cluster(format!(
-                    "the values of `{}` at {}:{} are `{}` here but `{}` in the codec: \
-                     the graph's types and its codec disagree (taskgraph internal error)",
-                    c.info.name,
-                    c.info.file,
-                    c.info.line,
-                    f.value_type().unwrap_or("?"),
-                    codec.type_name(c.id).unwrap_or("not sent"),
-                ))
-                .into());
-            }
-        }
-        let mut finals: Vec<Piece> = Vec::new();
-        outs.for_each(&mut |p| finals.push(p));
-        loop {
-            let plan = part.plan(&instance)?;
-            if plan.take_outputs {
-                // Taking the outputs ends the instance.
-                return self
-                    .run_part(rt, part, fams, &finals, plan, outs)?
-                    .ok_or(Halt::PartDone);
-            }
-            // A part that takes no output: nothing to take.
-            self.run_part(rt, part, fams, &finals, plan, PlainOutput(()))?;
-            if !part.next() {
-                return Err(Halt::PartDone);
-            }
-        }
-    }
-
-    /// Runs one part, `plan`, of the instantiated graph; takes `outs` if the
-    /// plan says so.
-    fn run_part<O: Outputs<'g>>(
-        &self,
-        rt: &Host,
-        part: &dyn Part,
-        fams: &[&dyn ErasedFamily<'g>],
-        finals: &[Piece],
-        plan: crate::plan::Plan<'_>,
-        outs: O,
-    ) -> Result<Option<O::Value>, Error> {
-        let codec = part.codec();
-        let cache = &rt.cache;
-        let mut topo = Topology::build(fams, finals, cache, true)?;
-        if let Err(e) = topo.restrict(&plan.run) {
-            topo.recycle(cache);
-            return Err(Error::cluster(e));
-        }
-        let mut collect_at = vec![NOT_COLLECTED; topo.states_len()];
-        for (k, n) in plan.collect.iter().enumerate() {
-            match topo.meta.get(n.fam as usize) {
-                Some(m) if n.idx < m.len => collect_at[topo.global(*n)] = k as u32,
-                _ => {
-                    topo.recycle(cache);
-                    return Err(Error::cluster(
-                        "the part collects a node that does not exist",
-                    ));
-                }
-            }
-        }
-        for (i, f) in fams.iter().enumerate() {
-            let states = topo.states_of(i as u32);
-            topo.meta[i].values = f.prepare(cache, states)?;
-        }
-        let produced = |pos: usize, bytes: Vec<u8>| part.produced(pos, bytes);
-        let ctl = PartCtl {
-            produced: &produced,
-            codec,
-            inject: plan.inject.iter().map(|(n, b)| (*n, &b[..])).collect(),
-            collect_at,
-            take_outputs: plan.take_outputs,
+impl<O> Drop for Execute<'_, '_, O> {
+    /// A run dropped before it ended (the body was dropped while pending,
+    /// or a poll unwound): the pool's items point at it, so it is stopped
+    /// as a cancel stops it, its last items are waited for here, and it is
+    /// torn down, every value it made dropped.
+    fn drop(&mut self) {
+        let Some(run) = self.run.as_ref() else { return };
+        let Mode::Run(rt) = self.mode else {
+            unreachable!("taskgraph internal error: a run outside a whole run")
         };
-        let watch = watch(rt, self.template, fams);
+        run.stop_with(CANCELLED);
         on_worker(rt, |w| {
-            run(
-                fams,
-                topo,
-                outs,
-                w,
-                cache,
-                watch,
-                None,
-                Some((&ctl, &plan.run)),
-            )
-        })
+            let run = self.run.as_ref().expect(POLLED_AGAIN);
+            drive(run, w, false, Park::Block);
+            run.withdraw();
+            let run = self.run.take().expect(POLLED_AGAIN);
+            let _ = finish(run, w, &rt.cache, None, true, |_| Ok(None::<()>));
+        });
     }
+}
+
+/// Runs the parts of the graph that `part` plans (`part.rs`): one, then
+/// another on the same instance while [`Part::next`] says so.
+#[cold]
+#[inline(never)]
+fn execute_part<'g, O: Outputs<'g>>(
+    template: Option<&'static Template>,
+    rt: &Host,
+    part: &dyn Part,
+    fams: &[&dyn ErasedFamily<'g>],
+    outs: O,
+) -> Result<O::Value, Halt> {
+    let instance = Instance::new(fams, &outs, template);
+    let codec = part.codec();
+    for f in fams {
+        let c = f.core();
+        if c.len > 0 && c.kind == Kind::Tasks && codec.type_name(c.id) != f.value_type() {
+            return Err(Error::cluster(format!(
+                "the values of `{}` at {}:{} are `{}` here but `{}` in the codec: \
+                     the graph's types and its codec disagree (taskgraph internal error)",
+                c.info.name,
+                c.info.file,
+                c.info.line,
+                f.value_type().unwrap_or("?"),
+                codec.type_name(c.id).unwrap_or("not sent"),
+            ))
+            .into());
+        }
+    }
+    let mut finals: Vec<Piece> = Vec::new();
+    outs.for_each(&mut |p| finals.push(p));
+    loop {
+        let plan = part.plan(&instance)?;
+        if plan.take_outputs {
+            // Taking the outputs ends the instance.
+            return run_part(template, rt, part, fams, &finals, plan, outs)?.ok_or(Halt::PartDone);
+        }
+        // A part that takes no output: nothing to take.
+        run_part(template, rt, part, fams, &finals, plan, PlainOutput(()))?;
+        if !part.next() {
+            return Err(Halt::PartDone);
+        }
+    }
+}
+
+/// Runs one part, `plan`, of the instantiated graph; takes `outs` if the
+/// plan says so.
+fn run_part<'g, O: Outputs<'g>>(
+    template: Option<&'static Template>,
+    rt: &Host,
+    part: &dyn Part,
+    fams: &[&dyn ErasedFamily<'g>],
+    finals: &[Piece],
+    plan: crate::plan::Plan<'_>,
+    outs: O,
+) -> Result<Option<O::Value>, Error> {
+    let codec = part.codec();
+    let cache = &rt.cache;
+    let mut topo = Topology::build(fams, finals, cache, true)?;
+    if let Err(e) = topo.restrict(&plan.run) {
+        topo.recycle(cache);
+        return Err(Error::cluster(e));
+    }
+    let mut collect_at = vec![NOT_COLLECTED; topo.states_len()];
+    for (k, n) in plan.collect.iter().enumerate() {
+        match topo.meta.get(n.fam as usize) {
+            Some(m) if n.idx < m.len => collect_at[topo.global(*n)] = k as u32,
+            _ => {
+                topo.recycle(cache);
+                return Err(Error::cluster(
+                    "the part collects a node that does not exist",
+                ));
+            }
+        }
+    }
+    for (i, f) in fams.iter().enumerate() {
+        let states = topo.states_of(i as u32);
+        topo.meta[i].values = f.prepare(cache, states)?;
+    }
+    let produced = |pos: usize, bytes: Vec<u8>| part.produced(pos, bytes);
+    let ctl = PartCtl {
+        produced: &produced,
+        codec,
+        inject: plan.inject.iter().map(|(n, b)| (*n, &b[..])).collect(),
+        collect_at,
+        take_outputs: plan.take_outputs,
+    };
+    let watch = watch(rt, template, fams);
+    on_worker(rt, |w| {
+        run(
+            fams,
+            topo,
+            outs,
+            w,
+            cache,
+            watch,
+            None,
+            Some((&ctl, &plan.run)),
+        )
+    })
 }
 
 /// Calls `f` with this thread's participant in `rt`'s pool: the pool
@@ -427,26 +559,43 @@ fn run<'g, O: Outputs<'g>>(
     part: Option<(&PartCtl<'_>, &[NodeRange])>,
 ) -> Result<Option<O::Value>, Error> {
     let run = Run::new(fams, topo, w.reg, watch, part.map(|p| p.0), ctl);
-    // SAFETY: withdrawn below, before the run is torn down.
+    // SAFETY: withdrawn below, before the run moves into `finish`.
     unsafe { run.register() };
-    drive(&run, w);
+    drive(&run, w, true, Park::Block);
     run.withdraw();
+    finish(run, w, cache, part, false, |cx| match part {
+        Some((ctl, _)) if !ctl.take_outputs => Ok(None),
+        _ => outs.take(cx).map(Some),
+    })
+}
+
+/// Ends a run whose latch is set and which its control no longer reaches
+/// ([`Run::withdraw`], called where it was registered): takes its
+/// outputs after a success (`take`; not if the run is `dropped` unfinished
+/// by its future, which drops everything), tears its families down and
+/// tells the observers.
+fn finish<'g, R>(
+    run: Run<'_, 'g>,
+    w: &WorkerCtx<'_>,
+    cache: &Cache,
+    part: Option<(&PartCtl<'_>, &[NodeRange])>,
+    dropped: bool,
+    take: impl FnOnce(&Cx<'_, 'g>) -> Result<Option<R>, Error>,
+) -> Result<Option<R>, Error> {
+    let fams = run.fams;
     let cx = Cx::new(&run, w);
     let outcome = match run.outcome() {
-        Ok(()) => match part {
-            Some((ctl, nodes)) => match unrun(&run, nodes) {
-                Some(e) => Ok(Err(e)),
-                None if ctl.take_outputs => Ok(outs.take(&cx).map(Some)),
-                None => Ok(Ok(None)),
-            },
-            None => Ok(outs.take(&cx).map(Some)),
+        Ok(()) if dropped => Ok(Ok(None)),
+        Ok(()) => match part.and_then(|(_, nodes)| unrun(&run, nodes)) {
+            Some(e) => Ok(Err(e)),
+            None => Ok(take(&cx)),
         },
         Err(o) => Err(o),
     };
     // After a successful run every value was consumed (the outputs just
     // now), unless an output appeared twice; a part may leave values for
     // consumers it does not run.
-    let live = part.is_some() || !matches!(outcome, Ok(Ok(_)));
+    let live = dropped || part.is_some() || !matches!(outcome, Ok(Ok(_)));
     // Values whose `Drop` panics while they are dropped here count as more
     // failures of the run (its error is already decided).
     let panics: usize = fams.iter().map(|f| f.teardown(&cx, cache, live)).sum();
@@ -458,6 +607,11 @@ fn run<'g, O: Outputs<'g>>(
         Err(Outcome::Panic(p)) => {
             if let Some(obs) = &watch.observers {
                 finished(obs, watch.id, None, true);
+            }
+            if dropped {
+                // Nobody is left to raise it in.
+                drop(p);
+                return Err(Error::Cancelled);
             }
             resume_unwind(p)
         }

@@ -237,6 +237,78 @@ fn already_taken() -> Error {
     }
 }
 
+/// The waker of a run's owner that is an async poller: a poll that found
+/// nothing to run keeps its task's waker here and returns `Pending`
+/// (`drive.rs`); the run's last item takes it *before* it sets the latch
+/// (after the latch the run may be freed) and wakes it after; a stop wakes
+/// it without taking it (the owner ends the stopped run's items).
+///
+/// States: empty, a waker, or *closed* (the last item took it: the latch
+/// follows within a few instructions). A poller's `set` either comes before
+/// the close (then the close takes its waker and wakes it once) or finds it
+/// closed (then it must not wait for a wake-up, but for the latch).
+/// Invariant: a poller that returns `Pending` is woken exactly once by the
+/// run's end (loom models: `the_end_wakes_a_pending_owner_once_or_is_seen`,
+/// `a_stop_wakes_a_pending_owner`).
+pub(crate) struct OwnerWaker {
+    slot: Mutex<Owner>,
+}
+
+enum Owner {
+    Empty,
+    Waiting(Waker),
+    Closed,
+}
+
+impl OwnerWaker {
+    pub(crate) fn new() -> Self {
+        OwnerWaker {
+            slot: Mutex::new(Owner::Empty),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Owner> {
+        self.slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps `waker` to be woken by the run's end (replacing an earlier
+    /// one unless it wakes the same task). False: the run's last item has
+    /// already taken the waker, so its latch is about to be set and no
+    /// wake-up will come.
+    pub(crate) fn set(&self, waker: &Waker) -> bool {
+        let mut s = self.lock();
+        match &mut *s {
+            Owner::Closed => false,
+            Owner::Waiting(w) if w.will_wake(waker) => true,
+            other => {
+                *other = Owner::Waiting(waker.clone());
+                true
+            }
+        }
+    }
+
+    /// The run's last item, before it sets the latch: closes the slot and
+    /// returns the waker to wake once the latch is set.
+    pub(crate) fn close(&self) -> Option<Waker> {
+        match std::mem::replace(&mut *self.lock(), Owner::Closed) {
+            Owner::Waiting(w) => Some(w),
+            Owner::Empty | Owner::Closed => None,
+        }
+    }
+
+    /// A stop: wakes a pending owner, which keeps its place (it ends the
+    /// stopped run's items, and the end wakes it again).
+    pub(crate) fn wake(&self) {
+        let w = match &*self.lock() {
+            Owner::Waiting(w) => Some(w.clone()),
+            Owner::Empty | Owner::Closed => None,
+        };
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+}
+
 #[cfg(not(loom))]
 fn wait_timeout<'a, T>(
     cv: &Condvar,

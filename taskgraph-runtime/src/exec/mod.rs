@@ -16,7 +16,7 @@ pub(crate) mod sleep;
 pub(crate) mod task;
 mod topology;
 
-pub(crate) use drive::drive;
+pub(crate) use drive::{drive, Park};
 pub use topology::RunList;
 pub(crate) use topology::{InRun, Topology};
 
@@ -505,6 +505,9 @@ pub(crate) struct RunState {
     plain_panic: Mutex<Option<Box<dyn Any + Send>>>,
     /// Set once, last: the run is over.
     pub(crate) latch: AtomicBool,
+    /// The owner's waker when it is an async poller that returned
+    /// `Pending` (`drive.rs`): taken by the last item before the latch.
+    pub(crate) owner: finish::OwnerWaker,
     pub(crate) threads: u32,
 }
 
@@ -588,6 +591,7 @@ impl<'r, 'g> Run<'r, 'g> {
 
                 plain_panic: Mutex::new(None),
                 latch: AtomicBool::new(false),
+                owner: finish::OwnerWaker::new(),
                 threads: reg.threads() as u32,
             },
         }
@@ -631,8 +635,10 @@ impl<'r, 'g> Run<'r, 'g> {
             .compare_exchange(GOING, reason, Ordering::AcqRel, Ordering::Acquire);
         self.state.flags.stop.store(true, Ordering::SeqCst);
         // An owner asleep without a token ends its stopped run's items
-        // itself (they start no task): wake it before the run may end.
+        // itself (they start no task): wake it before the run may end;
+        // so does an owner that polls the run and returned `Pending`.
         self.reg.wake_owners();
+        self.state.owner.wake();
         self.abandon_waits();
     }
 
@@ -873,10 +879,17 @@ impl<'r, 'g> Run<'r, 'g> {
         if s.active.fetch_sub(n, Ordering::AcqRel) != n {
             return;
         }
+        // An owner that polls the run (async) and returned `Pending` left
+        // its waker: taken now, since the run may be gone once the latch
+        // is set, and woken after it.
+        let waker = s.owner.close();
         s.latch.store(true, Ordering::Release);
         // From here on the run may be gone (the registry is the runtime's).
         // Its owner, if it sleeps, sleeps with the pool.
         reg.wake_owners();
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 
     /// Counts one more item that something outside the run will push
