@@ -488,4 +488,68 @@ mod loom_models {
             assert_eq!(drops.load(Ordering::SeqCst), 1);
         });
     }
+
+    /// The run's last item against its owner going `Pending`: the item
+    /// closes the owner's slot (taking any waker), sets the latch, then
+    /// wakes what it took (`Run::finish_items`); the owner keeps its waker
+    /// and returns `Pending` only if the slot was not closed, else it waits
+    /// for the latch (`drive.rs`). A pending owner is woken exactly once; one
+    /// that found the slot closed sees the latch and is never woken. Fails
+    /// if the item sets the latch without closing the slot: the owner that
+    /// kept its waker after the item looked is never woken.
+    #[test]
+    fn the_end_wakes_a_pending_owner_once_or_is_seen() {
+        use super::OwnerWaker;
+        use loom::sync::atomic::AtomicBool;
+        loom::model(|| {
+            let owner = Arc::new(OwnerWaker::new());
+            let latch = Arc::new(AtomicBool::new(false));
+            let (o, l) = (Arc::clone(&owner), Arc::clone(&latch));
+            let last_item = loom::thread::spawn(move || {
+                let waker = o.close();
+                l.store(true, Ordering::Release);
+                if let Some(w) = waker {
+                    w.wake();
+                }
+            });
+            let (a, wa) = counting();
+            let pending = owner.set(&wa);
+            if !pending {
+                while !latch.load(Ordering::Acquire) {
+                    loom::thread::yield_now();
+                }
+            }
+            last_item.join().unwrap();
+            assert!(latch.load(Ordering::Acquire));
+            assert_eq!(woken(&a), usize::from(pending));
+        });
+    }
+
+    /// A stop (a cancel) against the owner going `Pending`: the stop sets
+    /// the run's flag, then wakes the owner's waker if one is kept
+    /// (`Run::stop_with`); the owner keeps its waker, then looks at the
+    /// flag (`drive.rs`). Either the owner sees the stop (and ends the
+    /// stopped run's items instead of waiting) or the stop wakes it: a
+    /// pending owner of a stopped run is never left asleep.
+    #[test]
+    fn a_stop_wakes_a_pending_owner() {
+        use super::OwnerWaker;
+        use loom::sync::atomic::AtomicBool;
+        loom::model(|| {
+            let owner = Arc::new(OwnerWaker::new());
+            let stop = Arc::new(AtomicBool::new(false));
+            let (o, st) = (Arc::clone(&owner), Arc::clone(&stop));
+            let stopper = loom::thread::spawn(move || {
+                st.store(true, Ordering::SeqCst);
+                o.wake();
+            });
+            let (a, wa) = counting();
+            assert!(owner.set(&wa));
+            let saw_stop = stop.load(Ordering::SeqCst);
+            stopper.join().unwrap();
+            assert!(saw_stop || woken(&a) == 1);
+            // The run's end still takes the waker (a stop does not).
+            assert!(owner.close().is_some());
+        });
+    }
 }
