@@ -127,6 +127,58 @@ fn a_small_graph_awaited() {
     assert_eq!(r.unwrap(), 5);
 }
 
+/// A graph awaited, pending (its first poll built and seeded the run on
+/// this thread, which then went on without it), then dropped mid-run: the
+/// run is cancelled, every value it made is dropped exactly once, and the
+/// runtime goes on (the test Miri runs for a run that moved between
+/// threads while pending).
+#[test]
+fn a_small_graph_awaited_then_dropped_mid_run() {
+    static LIVE: AtomicI64 = AtomicI64::new(0);
+    static MADE: AtomicUsize = AtomicUsize::new(0);
+    struct Counted(i64);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            LIVE.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    #[delayed]
+    fn make(i: i64) -> Counted {
+        LIVE.fetch_add(1, Ordering::SeqCst);
+        MADE.fetch_add(1, Ordering::SeqCst);
+        Counted(i)
+    }
+    #[delayed]
+    fn held(c: &Counted, release: &Arc<AtomicBool>) -> i64 {
+        while !release.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        c.0
+    }
+    let rt = Runtime::new(2).unwrap();
+    let release = Arc::new(AtomicBool::new(false));
+    let r = Arc::clone(&release);
+    let mut fut = rt.compute_async(graph! {
+        let a = make(1);
+        let b = make(2);
+        add(held(&a, &r), held(&b, &r))
+    });
+    let (_, waker) = flag();
+    assert!(Pin::new(&mut fut)
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    while MADE.load(Ordering::SeqCst) < 2 {
+        std::thread::yield_now();
+    }
+    let h = fut.handle().unwrap().clone();
+    drop(fut);
+    release.store(true, Ordering::SeqCst);
+    assert!(matches!(h.wait(), Err(Error::Cancelled)));
+    assert_eq!(LIVE.load(Ordering::SeqCst), 0, "every value dropped once");
+    let (r, _, _) = block_on(rt.compute_async(graph! { add(inc(1), inc(2)) }));
+    assert_eq!(r.unwrap(), 5);
+}
+
 /// Graphs awaited one after another reuse the runtime's driver threads:
 /// no thread per call. (A driver may not be back among the idle ones
 /// when the next graph comes, so a few may take turns: one busy, at most

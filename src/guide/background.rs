@@ -61,7 +61,9 @@
 //! instead:
 //!
 //! - [`rt.compute_async(g).await`](crate::Runtime::compute_async) returns
-//!   what `compute` would. The graph runs on the pool as a spawned one does;
+//!   what `compute` would. The graph is built and started in the call, on
+//!   the calling thread; its tasks run on the pool (never on the awaiting
+//!   thread: a task may block), and
 //!   the awaiting task is woken once, through its `Waker`, when the run
 //!   ends, so any executor works (tokio, smol, a hand-written `block_on`)
 //!   and nothing polls in a loop. Dropping the future before it is ready
@@ -77,7 +79,7 @@
 //! `#[delayed] async fn` tasks in that runtime's context (feature `tokio`),
 //! so they can use its timers and sockets: see the `async_crawler` example.
 //! The library itself depends on no executor. Awaiting costs what `spawn`
-//! and `wait` cost (two hand-offs between threads: 7-35 µs for a tiny
+//! and `wait` cost (hand-offs between threads: 7-35 µs for a tiny
 //! graph on a loaded 2-core machine, against 1-1.5 µs for its `compute`),
 //! plus a lock per pending poll: about what
 //! `tokio::task::spawn_blocking(move || rt.compute(g))` costs, without a

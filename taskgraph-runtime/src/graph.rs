@@ -10,6 +10,7 @@ use crate::exec::part::Codec;
 use crate::part::{Part, Typed};
 use crate::runtime::{Graph, Runtime};
 use crate::scope::{now, GraphBody, Halt, Host, Mode, Scope, Within};
+use crate::spawn::Body;
 use crate::view::{Instance, Template};
 
 /// The graph a `graph!` expands to: a closure that instantiates the graph and
@@ -106,6 +107,32 @@ where
     #[allow(private_interfaces)]
     fn __run_boxed(self: Box<Self>, host: &Host, ctl: Option<&Control>) -> Result<O, Error> {
         (*self).__run(host, ctl)
+    }
+
+    #[allow(private_interfaces)]
+    fn __start<'h>(self, host: &'h Host, ctl: &'h Control) -> Body<'h, O>
+    where
+        Self: 'h,
+    {
+        let (f, template) = (self.f, self.template);
+        let body = f(
+            Scope::new(Mode::Run(host), template, Some(ctl)),
+            Within::new(),
+        );
+        // SAFETY: only the lifetime changes, from the call's to `'h`. What
+        // the body borrows: the host and the control, for `'h`; what the
+        // closure captured, moved into it, which outlives `'h` since the
+        // closure does (`Self: 'h`); its own frame, on the heap.
+        let body: GraphBody<'h, Result<Typed<O, V>, Halt>> = unsafe { std::mem::transmute(body) };
+        Box::pin(async move { body.await.map(|t| t.0).map_err(Halt::failed) })
+    }
+
+    #[allow(private_interfaces)]
+    fn __start_boxed<'h>(self: Box<Self>, host: &'h Host, ctl: &'h Control) -> Body<'h, O>
+    where
+        Self: 'h,
+    {
+        (*self).__start(host, ctl)
     }
 
     fn __part(self, runtime: &Runtime, part: &dyn Part) -> Result<Option<O>, Error> {

@@ -13,7 +13,7 @@ use crate::exec::part::Codec;
 use crate::exec::registry::Registry;
 use crate::plan::Part;
 use crate::scope::Host;
-use crate::spawn::{Drivers, Handle, Timer};
+use crate::spawn::{Body, Drivers, Handle, Timer};
 use crate::view::{Describe, Instance, Svg, Tasks, Template, ViewError, Viewer};
 
 /// A task graph, as built by `graph!`: computing it yields `Output`.
@@ -125,6 +125,24 @@ pub trait Graph {
         host: &Host,
         ctl: Option<&Control>,
     ) -> Result<Self::Output, Error>;
+
+    /// The graph's body, mapped to its output, to be polled as a future
+    /// (`compute_async`): it borrows `host` and `ctl` for `'h`.
+    #[doc(hidden)]
+    #[allow(private_interfaces)]
+    fn __start<'h>(self, host: &'h Host, ctl: &'h Control) -> Body<'h, Self::Output>
+    where
+        Self: Sized + 'h;
+
+    #[doc(hidden)]
+    #[allow(private_interfaces)]
+    fn __start_boxed<'h>(
+        self: Box<Self>,
+        host: &'h Host,
+        ctl: &'h Control,
+    ) -> Body<'h, Self::Output>
+    where
+        Self: 'h;
 
     /// Instantiates the graph and runs the part `part` plans on `runtime`;
     /// returns the output if the plan takes it (what a cluster runs).
@@ -328,6 +346,22 @@ impl<G: Graph + ?Sized> Graph for Box<G> {
         ctl: Option<&Control>,
     ) -> Result<G::Output, Error> {
         (*self).__run_boxed(host, ctl)
+    }
+
+    #[allow(private_interfaces)]
+    fn __start<'h>(self, host: &'h Host, ctl: &'h Control) -> Body<'h, G::Output>
+    where
+        Self: 'h,
+    {
+        self.__start_boxed(host, ctl)
+    }
+
+    #[allow(private_interfaces)]
+    fn __start_boxed<'h>(self: Box<Self>, host: &'h Host, ctl: &'h Control) -> Body<'h, G::Output>
+    where
+        Self: 'h,
+    {
+        (*self).__start_boxed(host, ctl)
     }
 
     fn __part(self, runtime: &Runtime, part: &dyn Part) -> Result<Option<G::Output>, Error> {
@@ -649,21 +683,25 @@ impl Runtime {
     /// [`compute`](Runtime::compute) would, without blocking the thread
     /// that awaits it (a tokio worker, say, goes on with its other tasks).
     ///
-    /// The graph starts at once, as with [`spawn`](Runtime::spawn) (which
-    /// this is, plus a [`Computing`] future that cancels on drop); the
-    /// future resolves when it ends: the run's end wakes the awaiting task
-    /// once, through its [`Waker`](std::task::Waker), so any executor
-    /// works and nothing polls in a loop. Dropping the future before it is
-    /// ready cancels the graph as [`Handle::cancel`] does: tasks already
-    /// running finish, no other starts, every value produced is dropped.
-    /// To let a graph go on regardless, await a handle instead:
-    /// `rt.spawn(g).await` (dropping that future detaches the run).
+    /// The graph starts at once, in this call: the calling thread builds
+    /// it (its plain code runs there, as it would in `compute`) and starts
+    /// its run, but runs none of its tasks: a task may block, or wait for
+    /// something that this very thread's executor is to do. The pool runs
+    /// them, and one of the runtime's driver threads waits for the run's
+    /// end, as for a [`spawn`](Runtime::spawn)ed graph. The future resolves
+    /// when the run ends: the end wakes the awaiting task once, through its
+    /// [`Waker`](std::task::Waker), so any executor works and nothing polls
+    /// in a loop. Dropping the future before it is ready cancels the graph
+    /// as [`Handle::cancel`] does: tasks already running finish, no other
+    /// starts, every value produced is dropped. To let a graph go on
+    /// regardless, await a handle instead: `rt.spawn(g).await` (dropping
+    /// that future detaches the run).
     ///
     /// Cost: as `spawn` plus one lock per pending poll; a graph awaited
     /// holds one of the runtime's driver threads (parked) while it runs,
-    /// as a spawned graph does, and none while it is not running. Graphs
-    /// awaited one after another are driven by one thread, which spins
-    /// briefly between them.
+    /// as a spawned graph does, and none once it has ended. Graphs awaited
+    /// one after another are driven by one thread, which spins briefly
+    /// between them.
     ///
     /// # Errors
     /// As [`compute`](Runtime::compute); [`Error::Cancelled`] if the graph
@@ -717,7 +755,12 @@ impl Runtime {
         G: Graph + Send + 'static,
         G::Output: Send + 'static,
     {
-        crate::spawn::Computing::new(self.spawn(graph), true)
+        crate::spawn::compute_async(
+            &self.inner.reg,
+            &self.inner.drivers,
+            Arc::clone(&self.inner),
+            |ctl, inner| graph.__start(&inner.host, ctl),
+        )
     }
 
     /// Attaches `observer` to every run that starts on this runtime until

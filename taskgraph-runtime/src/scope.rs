@@ -53,9 +53,6 @@ pub struct Scope<'g> {
     mode: Mode<'g>,
     template: Option<&'static Template>,
     ctl: Option<&'g Control>,
-    /// `execute` returns `Pending` where it would sleep (the body is
-    /// polled as a future), rather than sleep with the pool.
-    yields: bool,
     _brand: Brand<'g>,
 }
 
@@ -115,18 +112,8 @@ impl<'g> Scope<'g> {
             mode,
             template,
             ctl,
-            yields: false,
             _brand: PhantomData,
         }
-    }
-
-    /// The scope of a body polled as a future: its `execute` returns
-    /// `Pending` when it finds nothing it may run, rather than sleep with
-    /// the pool until the run ends.
-    #[allow(dead_code)] // Used by the async callers next.
-    pub(crate) fn yielding(mut self) -> Self {
-        self.yields = true;
-        self
     }
 
     pub(crate) fn next(&self) -> u32 {
@@ -198,7 +185,6 @@ impl<'g> Scope<'g> {
             mode: self.mode,
             template: self.template,
             ctl: self.ctl,
-            yields: self.yields,
             fams,
             outs: Some(outs),
             run: None,
@@ -224,8 +210,6 @@ pub struct Execute<'s, 'g, O> {
     mode: Mode<'g>,
     template: Option<&'static Template>,
     ctl: Option<&'g Control>,
-    /// Return `Pending` rather than sleep (see [`Scope::yielding`]).
-    yields: bool,
     fams: &'s [&'s dyn ErasedFamily<'g>],
     /// The graph's outputs, taken once the run is over.
     outs: Option<O>,
@@ -277,7 +261,7 @@ impl<'s, 'g, O: Outputs<'g>> Future for Execute<'s, 'g, O> {
                 return Poll::Ready(Err(e.into()));
             }
         }
-        let park = if this.yields {
+        let park = if YIELDS.with(Cell::get) {
             Park::Yield(cx.waker())
         } else {
             Park::Block
@@ -679,13 +663,47 @@ pub fn boxed<'g, R>(f: impl Future<Output = R> + Send + 'g) -> GraphBody<'g, R> 
     Box::pin(f)
 }
 
-/// Runs a graph's body: one poll, since its only await point, `execute`,
-/// is ready at once.
+thread_local! {
+    /// Whether the body being polled on this thread is polled as a future
+    /// ([`poll_yielding`]): its `execute` returns `Pending` where it would
+    /// sleep with the pool. Set around each poll, so a task that the poll
+    /// runs and that computes a graph of its own (with [`now`]) blocks.
+    static YIELDS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Polls `f` with `yields` in [`YIELDS`] for the time of the poll.
+fn poll_with<F: Future + ?Sized>(
+    yields: bool,
+    f: Pin<&mut F>,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            YIELDS.with(|y| y.set(self.0));
+        }
+    }
+    let _restore = Restore(YIELDS.with(|y| y.replace(yields)));
+    f.poll(cx)
+}
+
+/// Runs a graph's body to its end: one poll, since its only await point,
+/// `execute`, sleeps with the pool rather than return `Pending`.
 pub(crate) fn now<R>(mut f: GraphBody<'_, R>) -> R {
-    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+    match poll_with(false, f.as_mut(), &mut Context::from_waker(Waker::noop())) {
         Poll::Ready(r) => r,
         Poll::Pending => unreachable!("taskgraph internal error: a graph's body waited"),
     }
+}
+
+/// Polls a graph's body as a future: where its run would sleep with the
+/// pool, it keeps `cx`'s waker in the run and returns `Pending`, and the
+/// run's end (or a stop) wakes it (`exec/drive.rs`).
+pub(crate) fn poll_yielding<F: Future + ?Sized>(
+    f: Pin<&mut F>,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
+    poll_with(true, f, cx)
 }
 
 impl<'g> Scope<'g> {

@@ -44,7 +44,13 @@ pub(crate) fn drive(run: &Run<'_, '_>, w: &WorkerCtx<'_>, first: bool, park: Par
     // wait for it. The pool's threads take everything else.
     let own_only = !inside_task && registry::is_driver_thread();
     let prev = w.set_waiting(&run.state.latch);
-    w.take_token();
+    // An async poller outside the pool runs no task: a task may block (or
+    // wait for the very executor thread that polls), and it would block
+    // that thread with it. It builds and seeds the run, then leaves the
+    // tasks to the pool.
+    if matches!(park, Park::Block) {
+        w.take_token();
+    }
     if first {
         run.seed(w);
         // SAFETY: releases the owner's hold, counted at creation; `run`

@@ -704,6 +704,97 @@ where
     Handle { s }
 }
 
+/// A graph's body with its output mapped (`Graph::__start`): the future
+/// `compute_async` polls.
+pub(crate) type Body<'h, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'h>>;
+
+/// A started body and what it borrows, kept alive after it.
+struct Owned<T, K> {
+    /// Declared first, so dropped first: it borrows the two below.
+    body: Body<'static, T>,
+    /// What the body borrows besides the control (the runtime).
+    keep: Arc<K>,
+    /// The run's control (the body borrows it) and result cell.
+    s: Arc<Spawned<T>>,
+}
+
+/// [`Runtime::compute_async`](crate::Runtime::compute_async): `body` is
+/// called with the run's control and `keep` (the runtime) and returns the
+/// graph's body, which this thread polls at once as a future: the graph is
+/// built and its run seeded here, and the poll returns `Pending` rather
+/// than run a task (`exec/drive.rs`, `Park::Yield`). A run that ended
+/// meanwhile is published at once; one that goes on is handed, mid-run, to
+/// a driver, which takes part in it to its end as it would in a spawned
+/// graph's, and publishes its result in the handle's cell.
+pub(crate) fn compute_async<T, K>(
+    reg: &Arc<Registry>,
+    drivers: &Drivers,
+    keep: Arc<K>,
+    body: impl for<'c> FnOnce(&'c Control, &'c K) -> Body<'c, T>,
+) -> Computing<T>
+where
+    T: Send + 'static,
+    K: Send + Sync + 'static,
+{
+    let s = Arc::new(Spawned {
+        ctl: Control::new(),
+        out: Finish::new(),
+        reg: Arc::clone(reg),
+        helpers: AtomicUsize::new(0),
+    });
+    let b = body(&s.ctl, &keep);
+    // SAFETY: only the lifetime changes. The body borrows the control and
+    // `keep`'s value, which live in `Arc`s (their addresses do not change
+    // when the `Arc`s move) that `Owned` holds and drops after the body.
+    let b: Body<'static, T> = unsafe { std::mem::transmute::<Body<'_, T>, Body<'static, T>>(b) };
+    let mut owned = Owned {
+        body: b,
+        keep,
+        s: Arc::clone(&s),
+    };
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let first = catch_unwind(AssertUnwindSafe(|| {
+        crate::scope::poll_yielding(owned.body.as_mut(), &mut cx)
+    }));
+    let ended = match first {
+        Ok(Poll::Pending) => {
+            hand_off(drivers, owned);
+            return Computing::new(Handle { s }, true);
+        }
+        Ok(Poll::Ready(r)) => Ended::Result(r),
+        Err(p) => Ended::Panic(p),
+    };
+    drop(owned);
+    s.finish(ended);
+    Computing::new(Handle { s }, true)
+}
+
+/// A body whose run goes on after its first poll: a driver polls it to its
+/// end, sleeping with the pool as a caller of `compute` does, then
+/// publishes its result.
+fn hand_off<T: Send + 'static, K: Send + Sync + 'static>(drivers: &Drivers, owned: Owned<T, K>) {
+    drivers.submit(Box::new(
+        move |start: Result<(), Error>, publishing: &dyn Fn()| {
+            let Owned { body, keep, s } = owned;
+            let ended = match start {
+                // Dropping the body stops its run, waits for its last
+                // items and tears it down.
+                Err(e) => {
+                    drop(body);
+                    Ended::Result(Err(e))
+                }
+                Ok(()) => match catch_unwind(AssertUnwindSafe(|| crate::scope::now(body))) {
+                    Ok(r) => Ended::Result(r),
+                    Err(p) => Ended::Panic(p),
+                },
+            };
+            drop(keep);
+            publishing();
+            s.finish(ended);
+        },
+    ));
+}
+
 // ---------------------------------------------------------------------------
 // Drivers: the threads that build and wait for spawned graphs.
 
