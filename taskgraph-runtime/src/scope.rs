@@ -5,6 +5,7 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::marker::{PhantomData, PhantomPinned};
+use std::mem::MaybeUninit;
 use std::panic::resume_unwind;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -187,7 +188,8 @@ impl<'g> Scope<'g> {
             ctl: self.ctl,
             fams,
             outs: Some(outs),
-            run: None,
+            run: MaybeUninit::uninit(),
+            live: false,
             _pinned: PhantomPinned,
         }
     }
@@ -213,8 +215,13 @@ pub struct Execute<'s, 'g, O> {
     fams: &'s [&'s dyn ErasedFamily<'g>],
     /// The graph's outputs, taken once the run is over.
     outs: Option<O>,
-    /// The run, from the first poll until it is torn down.
-    run: Option<Run<'s, 'g>>,
+    /// The run, from the first poll until it is torn down (`live`). Only
+    /// reached through its address ([`Execute::run_ptr`]): while it lives,
+    /// pool threads write its atomics, and a reference to the field (an
+    /// `Option`'s, say) would read all of it, racing with them.
+    run: MaybeUninit<Run<'s, 'g>>,
+    /// Whether `run` holds a run.
+    live: bool,
     _pinned: PhantomPinned,
 }
 
@@ -254,7 +261,7 @@ impl<'s, 'g, O: Outputs<'g>> Future for Execute<'s, 'g, O> {
                 return Poll::Ready(execute_part(this.template, rt, part, this.fams, outs));
             }
         };
-        let first = this.run.is_none();
+        let first = !this.live;
         if first {
             if let Err(e) = this.start(rt) {
                 this.outs = None;
@@ -266,14 +273,20 @@ impl<'s, 'g, O: Outputs<'g>> Future for Execute<'s, 'g, O> {
         } else {
             Park::Block
         };
+        let run_ptr = Self::run_ptr(this);
         let ended = on_worker(rt, |w| {
-            let run = this.run.as_ref().expect(POLLED_AGAIN);
+            // SAFETY: `live` (just started or started before): the run is
+            // in place, and only shared references to it are made.
+            let run = unsafe { &*run_ptr };
             if !drive(run, w, first, park) {
                 return None;
             }
             // Withdrawn where it was registered, before it moves.
             run.withdraw();
-            let run = this.run.take().expect(POLLED_AGAIN);
+            this.live = false;
+            // SAFETY: the latch is set and the run withdrawn: nothing points
+            // at it any more; `live` is cleared, so it is read out once.
+            let run = unsafe { std::ptr::read(run_ptr) };
             let outs = this.outs.take().expect(POLLED_AGAIN);
             Some(finish(run, w, &rt.cache, None, false, |cx| {
                 outs.take(cx).map(Some)
@@ -284,6 +297,13 @@ impl<'s, 'g, O: Outputs<'g>> Future for Execute<'s, 'g, O> {
             Some(Ok(v)) => Poll::Ready(Ok(v.expect("a whole run takes its outputs"))),
             Some(Err(e)) => Poll::Ready(Err(e.into())),
         }
+    }
+}
+
+impl<'s, 'g, O> Execute<'s, 'g, O> {
+    /// The run's address, taken without a reference to the field.
+    fn run_ptr(this: &mut Self) -> *const Run<'s, 'g> {
+        std::ptr::addr_of!(this.run).cast()
     }
 }
 
@@ -304,9 +324,10 @@ impl<'s, 'g, O: Outputs<'g>> Execute<'s, 'g, O> {
             topo.meta[i].values = f.prepare(cache, states)?;
         }
         let watch = watch(rt, self.template, self.fams);
-        let run = self
+        let run: &Run<'s, 'g> = self
             .run
-            .insert(Run::new(self.fams, topo, &rt.reg, watch, None, self.ctl));
+            .write(Run::new(self.fams, topo, &rt.reg, watch, None, self.ctl));
+        self.live = true;
         // SAFETY: the run stays where it is (the future is pinned) until
         // `poll` or `drop` withdraws it, right before it moves into `finish`.
         unsafe { run.register() };
@@ -320,16 +341,23 @@ impl<O> Drop for Execute<'_, '_, O> {
     /// as a cancel stops it, its last items are waited for here, and it is
     /// torn down, every value it made dropped.
     fn drop(&mut self) {
-        let Some(run) = self.run.as_ref() else { return };
+        if !self.live {
+            return;
+        }
         let Mode::Run(rt) = self.mode else {
             unreachable!("taskgraph internal error: a run outside a whole run")
         };
-        run.stop_with(CANCELLED);
+        let run_ptr = Self::run_ptr(self);
+        // SAFETY: `live`: the run is in place.
+        unsafe { &*run_ptr }.stop_with(CANCELLED);
         on_worker(rt, |w| {
-            let run = self.run.as_ref().expect(POLLED_AGAIN);
+            // SAFETY: as above.
+            let run = unsafe { &*run_ptr };
             drive(run, w, false, Park::Block);
             run.withdraw();
-            let run = self.run.take().expect(POLLED_AGAIN);
+            self.live = false;
+            // SAFETY: the latch is set and the run withdrawn; read out once.
+            let run = unsafe { std::ptr::read(run_ptr) };
             let _ = finish(run, w, &rt.cache, None, true, |_| Ok(None::<()>));
         });
     }
