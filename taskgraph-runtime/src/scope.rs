@@ -324,10 +324,14 @@ impl<'s, 'g, O: Outputs<'g>> Execute<'s, 'g, O> {
             topo.meta[i].values = f.prepare(cache, states)?;
         }
         let watch = watch(rt, self.template, self.fams);
-        let run: &Run<'s, 'g> = self
-            .run
+        self.run
             .write(Run::new(self.fams, topo, &rt.reg, watch, None, self.ctl));
         self.live = true;
+        // The address the pool's items and the control will use, taken
+        // from the field's place, not from the reference `write` returned
+        // (a unique one, which later reads by others would freeze).
+        // SAFETY: just written.
+        let run = unsafe { &*Self::run_ptr(self) };
         // SAFETY: the run stays where it is (the future is pinned) until
         // `poll` or `drop` withdraws it, right before it moves into `finish`.
         unsafe { run.register() };
