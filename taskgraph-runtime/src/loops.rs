@@ -91,22 +91,30 @@ struct Tasks {
 }
 
 impl Tasks {
+    /// Sets `slot` to `body`'s tasks and `combine`'s (out of line: compiled
+    /// once, not once per loop).
     #[inline(never)]
-    fn new(body: &[&'static FamilyInfo], combine: Option<&'static FamilyInfo>) -> Option<Self> {
-        Some(Tasks {
+    fn set(
+        slot: &mut Option<Self>,
+        body: &[&'static FamilyInfo],
+        combine: Option<&'static FamilyInfo>,
+    ) {
+        *slot = Some(Tasks {
             body: body.iter().map(|&b| (b, 1)).collect(),
             combine,
             per: 1,
-        })
+        });
     }
 
+    /// Sets `slot` to `k` tasks of each call site in `body` per step of
+    /// `width` values.
     #[inline(never)]
-    fn per_step(width: usize, body: &[(&'static FamilyInfo, usize)]) -> Option<Self> {
-        Some(Tasks {
+    fn per_step(slot: &mut Option<Self>, width: usize, body: &[(&'static FamilyInfo, usize)]) {
+        *slot = Some(Tasks {
             body: body.iter().map(|&(b, k)| (b, k as u64)).collect(),
             combine: None,
             per: (width as u64).max(1),
-        })
+        });
     }
 
     /// The loop's progress (see `ErasedFamily::count_tasks`): `tasks` run
@@ -151,9 +159,17 @@ impl Tasks {
 }
 
 /// Sets up a loop's core for `n` iterations writing the element families
-/// `elements`; returns `n` as the loop keeps it.
+/// `elements`, keeping `n` in `iters`; returns the loop's node. `made`:
+/// whether the loop had its kind already (an internal error).
 #[inline(never)]
-fn set_core(core: &mut Core, n: usize, elements: &[u32]) -> Result<u32, Error> {
+fn set_core(
+    core: &mut Core,
+    iters: &mut u32,
+    n: usize,
+    elements: &[u32],
+    made: bool,
+) -> Result<NodeId, Error> {
+    assert!(!made, "taskgraph internal error: a loop node made twice");
     let n = u32::try_from(n)
         .ok()
         .filter(|&n| n < u32::MAX - 2)
@@ -162,7 +178,8 @@ fn set_core(core: &mut Core, n: usize, elements: &[u32]) -> Result<u32, Error> {
     core.iterations = n;
     core.len = 1;
     core.at.add(0, &[]);
-    Ok(n)
+    *iters = n;
+    Ok(NodeId::new(core.id, 0))
 }
 
 /// Releases the uses a loop `held`: its iterations are all done.
@@ -201,7 +218,7 @@ impl<'g, K> Loop<'g, K> {
     /// task of the loop itself.
     #[inline]
     pub fn tasks(&mut self, body: &[&'static FamilyInfo], combine: Option<&'static FamilyInfo>) {
-        self.tasks = Tasks::new(body, combine);
+        Tasks::set(&mut self.tasks, body, combine);
     }
 
     /// Says which tasks each step of a step loop (`Loop::steps`) of
@@ -211,7 +228,7 @@ impl<'g, K> Loop<'g, K> {
     /// (`width` 1), its calls chosen by an `if` as the loop's own.
     #[inline]
     pub fn step_tasks(&mut self, width: usize, body: &[(&'static FamilyInfo, usize)]) {
-        self.tasks = Tasks::per_step(width, body);
+        Tasks::per_step(&mut self.tasks, width, body);
     }
 
     /// The loop's call site.
@@ -250,13 +267,14 @@ impl<'g, K> Loop<'g, K> {
     where
         K: LoopKind<'g>,
     {
-        assert!(
-            self.kind.is_none(),
-            "taskgraph internal error: a loop node made twice"
-        );
-        self.n = set_core(&mut self.core, n, elements)?;
-        self.kind = Some(kind);
-        Ok(Lazy::new(NodeId::new(self.core.id, 0)))
+        let made = self.kind.is_some();
+        // Kept before the loop's size is checked, so that no path here
+        // drops it; there was none before (`set_core` checks `made`).
+        std::mem::forget(self.kind.replace(kind));
+        match set_core(&mut self.core, &mut self.n, n, elements, made) {
+            Ok(id) => Ok(Lazy::new(id)),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -264,6 +282,12 @@ impl<'g, K> Loop<'g, K> {
 #[inline(never)]
 fn loop_core(id: u32, info: &'static FamilyInfo) -> Core {
     Core::new(id, Kind::Loop, info)
+}
+
+#[cold]
+#[inline(never)]
+fn empty_reduce() -> ! {
+    panic!("taskgraph internal error: a fused reduction of nothing")
 }
 
 #[cold]
@@ -318,8 +342,10 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
 
 impl<'g, K: LoopKind<'g>> Loop<'g, K> {
     /// The loop as its scheduling code sees it: its kind behind a pointer,
-    /// so that code is compiled once per output type, not once per loop.
-    #[inline(always)]
+    /// so that code is compiled once per output type, not once per loop
+    /// (and this, out of line, is all `run`, `run_block` and `teardown`
+    /// compile per loop).
+    #[inline(never)]
     fn view(&self) -> View<'_, 'g, K::Output> {
         View {
             core: &self.core,
@@ -2472,10 +2498,9 @@ where
         combine: C,
         elements: &[u32],
     ) -> Result<Lazy<'g, R>, Error> {
-        assert!(
-            n > 0,
-            "taskgraph internal error: a fused reduction of nothing"
-        );
+        if n == 0 {
+            empty_reduce();
+        }
         self.set(
             n,
             Reduce {
