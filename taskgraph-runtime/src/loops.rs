@@ -867,8 +867,11 @@ where
     ) -> Result<u32, Stopped> {
         let leaf = |k: u32| self.leaf.leaf(k, cx);
         let merge = |a: R, b: R, lv: u32, lp: u32| Ok((self.combine)(a, b, lv, lp, cx));
+        // `match`, not `?`, as in `tree::small`: this is each loop's own code.
         while cur < s.hi {
-            cx.check()?;
+            if let Err(e) = cx.check() {
+                return Err(e);
+            }
             if ask && cx.give_away(s.hi - cur, probe.heavy) {
                 return Ok(cur);
             }
@@ -880,11 +883,17 @@ where
             let mut k = cur;
             while k < end {
                 let (v, n) = if end - k == SMALL {
-                    (small(k, &leaf, &merge)?, SMALL)
+                    (small(k, &leaf, &merge), SMALL)
                 } else {
-                    (leaf(k)?, 1)
+                    (leaf(k), 1)
                 };
-                acc.push(v, k, n, &merge)?;
+                let v = match v {
+                    Ok(v) => v,
+                    Err(e) => return Err(e),
+                };
+                if let Err(e) = acc.push(v, k, n, &merge) {
+                    return Err(e);
+                }
                 k += n;
             }
             tally.add(end - cur);

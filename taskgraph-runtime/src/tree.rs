@@ -36,14 +36,22 @@ pub(crate) fn small<R>(
     leaf: &impl Fn(u32) -> Result<R, Stopped>,
     merge: &impl Fn(R, R, u32, u32) -> Result<R, Stopped>,
 ) -> Result<R, Stopped> {
+    // `match`, not `?`: this is each loop's own code, and `?` is two more
+    // calls (and their unwinding paths) for the compiler to inline away.
     #[inline(always)]
     fn two<R>(
         lo: u32,
         leaf: &impl Fn(u32) -> Result<R, Stopped>,
         merge: &impl Fn(R, R, u32, u32) -> Result<R, Stopped>,
     ) -> Result<R, Stopped> {
-        let a = leaf(lo)?;
-        let b = leaf(lo + 1)?;
+        let a = match leaf(lo) {
+            Ok(a) => a,
+            Err(e) => return Err(e),
+        };
+        let b = match leaf(lo + 1) {
+            Ok(b) => b,
+            Err(e) => return Err(e),
+        };
         merge(a, b, 0, lo / 2)
     }
     #[inline(always)]
@@ -52,13 +60,25 @@ pub(crate) fn small<R>(
         leaf: &impl Fn(u32) -> Result<R, Stopped>,
         merge: &impl Fn(R, R, u32, u32) -> Result<R, Stopped>,
     ) -> Result<R, Stopped> {
-        let a = two(lo, leaf, merge)?;
-        let b = two(lo + 2, leaf, merge)?;
+        let a = match two(lo, leaf, merge) {
+            Ok(a) => a,
+            Err(e) => return Err(e),
+        };
+        let b = match two(lo + 2, leaf, merge) {
+            Ok(b) => b,
+            Err(e) => return Err(e),
+        };
         merge(a, b, 1, lo / 4)
     }
     const _: () = assert!(SMALL == 8);
-    let a = four(lo, leaf, merge)?;
-    let b = four(lo + 4, leaf, merge)?;
+    let a = match four(lo, leaf, merge) {
+        Ok(a) => a,
+        Err(e) => return Err(e),
+    };
+    let b = match four(lo + 4, leaf, merge) {
+        Ok(b) => b,
+        Err(e) => return Err(e),
+    };
     merge(a, b, 2, lo / 8)
 }
 
@@ -104,6 +124,8 @@ impl<R> Acc<R> {
     }
 
     /// Adds the block of `size` leaves at `start`, merging equal neighbours.
+    /// Only the merges are the loop's own code: the rest is `take_equal`
+    /// and `put`, the same for every loop of one value type.
     #[inline]
     pub(crate) fn push(
         &mut self,
@@ -112,18 +134,37 @@ impl<R> Acc<R> {
         mut size: u32,
         merge: &impl Fn(R, R, u32, u32) -> Result<R, Stopped>,
     ) -> Result<(), Stopped> {
-        while self.len > 0 {
-            // SAFETY: the top entry is initialised.
-            let top_size = unsafe { self.items[self.first + self.len - 1].assume_init_ref() }.2;
-            if top_size != size {
-                break;
-            }
-            let (a, a_start, a_size) = self.pop().expect("non-empty");
-            let (lv, lp) = merge_label(a_start, a_size);
-            v = merge(a, v, lv, lp)?;
+        while let Some((a, a_start)) = self.take_equal(size) {
+            let (lv, lp) = merge_label(a_start, size);
+            v = match merge(a, v, lv, lp) {
+                Ok(v) => v,
+                Err(e) => return Err(e),
+            };
             start = a_start;
-            size = 2 * a_size;
+            size *= 2;
         }
+        self.put(v, start, size);
+        Ok(())
+    }
+
+    /// Removes the top entry if it is a block of `size` leaves: its value
+    /// and start.
+    #[inline]
+    fn take_equal(&mut self, size: u32) -> Option<(R, u32)> {
+        if self.len == 0 {
+            return None;
+        }
+        // SAFETY: the top entry is initialised.
+        let top_size = unsafe { self.items[self.first + self.len - 1].assume_init_ref() }.2;
+        if top_size != size {
+            return None;
+        }
+        self.pop().map(|(a, a_start, _)| (a, a_start))
+    }
+
+    /// Adds `v`, the block of `size` leaves at `start`, on top.
+    #[inline]
+    fn put(&mut self, v: R, start: u32, size: u32) {
         if self.first + self.len == self.items.len() {
             // Keep room at the top: move the entries down.
             let base = self.items.as_mut_ptr();
@@ -134,7 +175,6 @@ impl<R> Acc<R> {
         }
         self.items[self.first + self.len].write((v, start, size));
         self.len += 1;
-        Ok(())
     }
 
     /// Merges what is left, top down: the block's result. Once per block,
