@@ -96,7 +96,13 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
     /// [`Error::GraphTooLarge`]: crate::Error::GraphTooLarge
     /// [`Error::OutOfMemory`]: crate::Error::OutOfMemory
     #[inline]
-    pub fn push(&mut self, at: L, args: A, inputs: I) -> Result<Lazy<'g, T>, Error> {
+    // `extern "C"`: it cannot unwind (it has no panic but internal errors,
+    // which then abort), so the graph's code that calls it has no unwinding
+    // path at each call: less code to compile per `graph!`. The same for the
+    // other calls the graph's code makes while it is built (`Scope::family`,
+    // `SyncTask::bind`, ...).
+    #[allow(improper_ctypes_definitions)]
+    pub extern "C" fn push(&mut self, at: L, args: A, inputs: I) -> Result<Lazy<'g, T>, Error> {
         let idx = self.recs.len();
         if idx >= self.room {
             self.room = grow(&mut self.recs, self.core.info)?;
@@ -569,7 +575,8 @@ impl SyncTask {
     }
     /// [`Family::bind`].
     #[inline(always)]
-    pub fn bind<'f, 'g, A, I: InputSet<'g>, L: LoopIndex, T>(
+    #[allow(improper_ctypes_definitions)] // Cannot unwind: see `Family::push`.
+    pub extern "C" fn bind<'f, 'g, A, I: InputSet<'g>, L: LoopIndex, T>(
         self,
         fam: &'f Family<'g, A, I, L, T>,
         body: BodyFn<'g, A, I, T>,

@@ -135,7 +135,8 @@ impl<'g> Scope<'g> {
 
     /// Starts a new, empty task family for one call site.
     #[inline(never)] // Once per type, not inlined into each graph's code.
-    pub fn family<A, I: InputSet<'g>, L: crate::site::LoopIndex, T>(
+    #[allow(improper_ctypes_definitions)] // Cannot unwind: see `Family::push`.
+    pub extern "C" fn family<A, I: InputSet<'g>, L: crate::site::LoopIndex, T>(
         &self,
         info: &'static FamilyInfo,
     ) -> Family<'g, A, I, L, T> {
@@ -144,13 +145,15 @@ impl<'g> Scope<'g> {
 
     /// Starts a fused loop for one loop of the graph (empty until made).
     #[inline(never)] // Once per type, not inlined into each graph's code.
-    pub fn loop_family<K>(&self, info: &'static FamilyInfo) -> Loop<'g, K> {
+    #[allow(improper_ctypes_definitions)] // Cannot unwind: see `Family::push`.
+    pub extern "C" fn loop_family<K>(&self, info: &'static FamilyInfo) -> Loop<'g, K> {
         Loop::new(self.next(), info)
     }
 
     /// Starts the output elements of a fused loop's pushes onto one vector.
     #[inline(never)] // Once per type, not inlined into each graph's code.
-    pub fn elements<T>(&self, info: &'static FamilyInfo) -> Elements<'g, T> {
+    #[allow(improper_ctypes_definitions)] // Cannot unwind: see `Family::push`.
+    pub extern "C" fn elements<T>(&self, info: &'static FamilyInfo) -> Elements<'g, T> {
         Elements::new(self.next(), info)
     }
 

@@ -98,11 +98,15 @@ pub(crate) fn callees(families: &[Family]) -> Callees {
     }
     let checks = seen.iter().map(|(_, alias, _)| {
         let delayed = crate::paths::private("delayed", alias.span());
-        quote::quote_spanned!(alias.span()=> #delayed::<#alias>();)
+        // A constant, not a statement: checked when the graph is compiled,
+        // no call (and no unwinding path) in the graph's code.
+        quote::quote_spanned!(alias.span()=> const _: () = #delayed::<#alias>();)
     });
     let reduce_checks = reducers.iter().map(|&(k, at)| {
         let alias = Ident::new(&format!("__tg_c{k}"), at);
         let check = crate::paths::private("reduce_function", at);
+        // A statement, checked with the graph's code: its error (what
+        // `tree_reduce` needs) then comes before the call's own.
         quote::quote_spanned!(alias.span()=> #check::<#alias>();)
     });
     let mut paths = Vec::with_capacity(families.len());
