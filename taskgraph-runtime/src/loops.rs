@@ -855,6 +855,7 @@ where
     L: Leaf<'g, R>,
     C: Fn(R, R, u32, u32, &Cx<'_, 'g>) -> R + Sync,
 {
+    #[allow(clippy::question_mark)] // `match`, not `?`: fewer calls to compile per loop.
     fn chunks(
         &self,
         s: &Place,

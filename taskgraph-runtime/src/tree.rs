@@ -31,6 +31,7 @@ pub(crate) const SMALL: u32 = 8;
 /// [`Acc::push`], which merges the same pairs; one shape here keeps a
 /// loop's body copied `SMALL` times, not once per shape.)
 #[inline(always)]
+#[allow(clippy::question_mark)] // `match`, not `?`: fewer calls to compile per loop.
 pub(crate) fn small<R>(
     lo: u32,
     leaf: &impl Fn(u32) -> Result<R, Stopped>,
@@ -127,6 +128,7 @@ impl<R> Acc<R> {
     /// Only the merges are the loop's own code: the rest is `take_equal`
     /// and `put`, the same for every loop of one value type.
     #[inline]
+    #[allow(clippy::question_mark)] // `match`, not `?`: fewer calls to compile per loop.
     pub(crate) fn push(
         &mut self,
         mut v: R,
