@@ -1178,6 +1178,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "no unsafe code; thousands of lookups")]
     fn the_interval_index_lists_every_rule_covering_a_node() {
         // `sum(&cur[..])` a step: one gather rule for each step's 64
         // nodes, read by the next step's 64 (the last step by nobody).
