@@ -133,6 +133,29 @@ pub(crate) struct Meta {
     pub(crate) values: *mut u8,
 }
 
+impl Meta {
+    /// A family's entry before its rules, span classes, uniform counts and
+    /// interval index are found (`Topology::build` fills them in).
+    fn unset(base: u32, len: u32, kind: Kind, single: bool) -> Meta {
+        Meta {
+            base,
+            len,
+            rules_lo: 0,
+            rules_hi: 0,
+            segs_lo: 0,
+            segs_hi: 0,
+            kind,
+            single,
+            plain: false,
+            uniform_uses: NOT_UNIFORM,
+            uniform_tell: 0,
+            ivals_lo: 0,
+            ivals_hi: 0,
+            values: std::ptr::null_mut(),
+        }
+    }
+}
+
 /// Dependency counters, value states and rules, flat over all nodes.
 ///
 /// Node `(f, i)` has the global number `base[f] + i`. Every buffer comes from
@@ -457,22 +480,12 @@ impl Topology {
         let mut total: u64 = 0;
         for f in fams {
             let c = f.core();
-            meta.push(Meta {
-                base: total as u32,
-                len: c.len,
-                rules_lo: 0,
-                rules_hi: 0,
-                segs_lo: 0,
-                segs_hi: 0,
-                kind: c.kind,
-                single: c.singles == 1 && !strict,
-                plain: false,
-                uniform_uses: NOT_UNIFORM,
-                uniform_tell: 0,
-                ivals_lo: 0,
-                ivals_hi: 0,
-                values: std::ptr::null_mut(),
-            });
+            meta.push(Meta::unset(
+                total as u32,
+                c.len,
+                c.kind,
+                c.singles == 1 && !strict,
+            ));
             total += u64::from(c.len);
         }
         if total >= u64::from(u32::MAX - 2) {
@@ -932,7 +945,7 @@ mod loom_models {
 mod tests {
     use super::{
         index_family, insertion_sort, slide_gathers, sort_key, sort_rules, span_class, Meta, Rule,
-        RuleKind, Topology, INDEXED_RULES, NOT_UNIFORM, OPEN_SLIDES, SORT_REACH,
+        RuleKind, Topology, INDEXED_RULES, OPEN_SLIDES, SORT_REACH,
     };
     use crate::exec::cache::Cache;
     use crate::exec::Kind;
@@ -1108,20 +1121,8 @@ mod tests {
     fn indexed(len: u32, mut rules: Vec<Rule>, max_words: usize) -> Option<Topology> {
         rules.sort_by_key(sort_key);
         let mut m = Meta {
-            base: 0,
-            len,
-            rules_lo: 0,
             rules_hi: rules.len() as u32,
-            segs_lo: 0,
-            segs_hi: 0,
-            kind: Kind::Tasks,
-            single: false,
-            plain: false,
-            uniform_uses: NOT_UNIFORM,
-            uniform_tell: 0,
-            ivals_lo: 0,
-            ivals_hi: 0,
-            values: std::ptr::null_mut(),
+            ..Meta::unset(0, len, Kind::Tasks, false)
         };
         // Its span classes, as `Topology::build` finds them.
         let mut classes = Vec::new();
