@@ -1355,50 +1355,68 @@ struct TileState {
     remaining: AtomicU32,
 }
 
-/// How many tiles each thread gets when a step loop runs as trapezoids
-/// (`Trap`): one makes the phases longest (a tile is at least `2 * k *
-/// reach` wide) and the hand-offs fewest. The inverted piece between two
-/// tiles then runs while its neighbours' next uprights wait, but heavy
-/// values split between threads inside a piece; at zero work (W = T =
-/// 1,000, 2 threads) one tile a thread ran 1.15-1.20x of 1 thread's time
-/// against 1.31-1.46x with two, three 1.6-1.8x (`benches/README.md`).
+/// How many diamonds a row of them has per thread when a step loop runs as
+/// trapezoids (`Trap`): one makes the phases longest (a diamond is at
+/// least `4 * reach` wide, a phase `width / (2 * count * reach)` steps) and
+/// the hand-offs fewest; heavy values split between threads inside a
+/// piece.
 const TRAP_TILES_PER_THREAD: u32 = 1;
 
 /// A step loop whose values read only cells within `reach` of their own,
 /// run as trapezoids: the steps are cut into phases of `k` steps and the
-/// values into `count` tiles (`bounds`); each phase runs in two kinds of
-/// pieces, so that neighbouring threads meet once a phase, not once a step.
+/// values into `2 * count` half-tiles of `reach * k` values or more, whose
+/// ends are `bounds` (`bounds[m] = m * width / (2 * count)`); in each phase
+/// piece `m` (`0..=2 * count`) is centred at `bounds[m]`, so that
+/// neighbouring threads meet once a phase, not once a step.
 ///
-/// - *Upright* piece `i` (tile `i`) makes, at the `s`-th step of the phase
-///   (`s` from 1), the tile's values minus `s * reach` at each end that has
-///   a neighbouring tile: what it can make from its own values of the step
-///   before. Uprights of one phase never wait for each other.
-/// - *Inverted* piece `j` (`count + j - 1`, `j` in `1..count`) makes, at
-///   step `s`, the values `bounds[j] - s * reach .. bounds[j] + s * reach`
-///   the two uprights beside it left out; it waits for both.
-/// - Upright `i` of the next phase waits for the inverted pieces at its
-///   ends (which waited for it and its neighbours).
+/// - Piece `m` is *upright* in phase `p` if `m + p` is odd: at the `s`-th
+///   step of the phase (`s` from 1) it makes `bounds[m - 1] + s * reach ..
+///   bounds[m + 1] - s * reach` (from 0 at the left edge, to `width` at the
+///   right one): what it can make from its own values of the step before.
+///   Uprights of one phase never wait for each other.
+/// - Piece `m` is *inverted* in phase `p` if `m + p` is even: it makes
+///   `bounds[m] - s * reach .. bounds[m] + s * reach` (clipped to the
+///   step), the two uprights beside it left out, and waits for both (for
+///   the one at the edges).
+/// - Piece `m` of phase `p + 1` is then upright and needs only what the
+///   inverted piece `m` of phase `p` made and what that piece waited for:
+///   the thread that ends the one goes straight on with the other, an
+///   inverted piece and the upright above it making one *diamond* of `2k`
+///   steps.
 ///
-/// With every tile at least `2 * k * reach` wide no two pieces that may
+/// So phases alternate: the uprights of even phases are the interior
+/// half-tiles pairs centred at odd `m`, with half inverted pieces at both
+/// edges; those of odd phases are centred at even `m`, the two at the edges
+/// half as wide. On `count` threads every row of diamonds is `count`
+/// diamonds' work, each thread one (in odd rows two halves at the two edges
+/// count as one): both threads work in every phase, where tiles that keep
+/// their place each phase leave the inverted piece between two of them
+/// running alone (a quarter of each phase's work on two threads).
+///
+/// With every half-tile at least `k * reach` wide no two pieces that may
 /// run at once touch the same cell, and two buffers suffice (step `t`
-/// reads buffer `t % 2` and writes the other, as before; a block of values
-/// `lo..hi` reads `lo - reach..hi + reach`): an upright's step `s + 2`
-/// overwrites step `s`'s buffer only below `bounds[j] - (s + 2) * reach`,
-/// where the inverted piece at `j` reads step `s` from `bounds[j] - (s +
-/// 1) * reach - reach` up (the same on the right); the inverted piece runs
-/// after both uprights finished, and the next phase's uprights after it.
-/// A piece's counter only grows: upright `i` of phase `p` is ready when
-/// its arrivals reach `p` times its neighbours (1 or 2), inverted `j` of
-/// phase `p` at `2 * (p + 1)`.
+/// reads buffer `t % 2` and writes the other; a block of values `lo..hi`
+/// reads `lo - reach..hi + reach`): an inverted piece `m` reads, at most,
+/// `bounds[m - 1] - reach .. bounds[m + 1] + reach`, and what else may run
+/// meanwhile (uprights of the next phase at `m +- 2`, inverted pieces of
+/// this one at `m +- 2`) writes from `bounds[m + 1] + reach` up (the same
+/// on the left) or into the other buffer; an upright's step `s + 2`
+/// overwrites step `s` only `reach` inside the cells its own step `s + 1`
+/// made (`trap_tests::check` checks every case on small loops).
+/// Piece `m`'s counter counts arrivals only while it is inverted, and only
+/// grows: inverted `m` of phase `p` is ready when its arrivals reach
+/// `(p / 2 + 1)` times its neighbours (1 at the edges, else 2).
 struct Trap {
-    /// Tiles; 0 if the loop runs step by step (`Tiles`).
+    /// Diamonds in a row of them (`count` threads); 0 if the loop runs step
+    /// by step (`Tiles`). The pieces are `0..=2 * count`.
     count: u32,
-    /// Tile `i` is `bounds[i]..bounds[i + 1]`.
+    /// Piece `m` is centred at `bounds[m]`, half-tile `i` is
+    /// `bounds[i]..bounds[i + 1]`.
     bounds: Vec<u32>,
     reach: u32,
     /// Steps a phase.
     k: u32,
-    /// Each piece's counters: uprights `0..count`, then the inverted ones.
+    /// Each piece's counters.
     state: Vec<TileState>,
 }
 
@@ -1416,7 +1434,7 @@ impl Trap {
     /// Sets up trapezoids for `steps` steps of `width` values on `threads`
     /// threads, value `v` reading `reads(v)`; leaves `count` 0 where they
     /// would not help: one thread, or reads too far for phases of two
-    /// steps or more on two tiles or more.
+    /// steps or more in two diamonds or more.
     #[inline(never)]
     fn prepare(
         &mut self,
@@ -1438,17 +1456,18 @@ impl Trap {
         }
         let mut count = threads.saturating_mul(TRAP_TILES_PER_THREAD);
         if reach > 0 {
-            // Tiles at least `4 * reach` wide: phases of two steps or more.
+            // Half-tiles at least `2 * reach` wide: phases of two steps or
+            // more.
             let most = (width as usize / reach.saturating_mul(4)).min(u32::MAX as usize);
             count = count.min(most as u32);
         }
         if count < 2 {
             return;
         }
-        let narrowest = width / count;
+        let narrowest = width / (2 * count);
         let k = match reach {
             0 => steps,
-            r => (narrowest as usize / (2 * r)).min(steps as usize) as u32,
+            r => (narrowest as usize / r).min(steps as usize) as u32,
         };
         if k < 2 {
             return;
@@ -1458,25 +1477,42 @@ impl Trap {
         self.k = k;
         self.bounds.clear();
         self.bounds.extend(
-            (0..=count).map(|i| (u64::from(i) * u64::from(width) / u64::from(count)) as u32),
+            (0..=2 * count)
+                .map(|m| (u64::from(m) * u64::from(width) / u64::from(2 * count)) as u32),
         );
         self.state.clear();
-        self.state.extend((0..2 * count - 1).map(|_| TileState {
+        self.state.extend((0..self.pieces()).map(|_| TileState {
             arrived: [AtomicU32::new(0), AtomicU32::new(0)],
             remaining: AtomicU32::new(0),
         }));
     }
 
+    /// The pieces of a phase.
+    fn pieces(&self) -> u32 {
+        2 * self.count + 1
+    }
+
+    /// Whether piece `q` is upright in phase `p` (else inverted).
+    fn upright(q: u32, p: u32) -> bool {
+        (q + p) % 2 == 1
+    }
+
+    /// Whether piece `q` is at an edge: half the work of the others.
+    fn edge(&self, q: u32) -> bool {
+        q == 0 || q == 2 * self.count
+    }
+
     /// The values piece `q` makes at step `t` (maybe none).
     fn range(&self, q: u32, t: u32) -> (u32, u32) {
         let s = (t % self.k + 1) * self.reach;
-        if q < self.count {
-            let lo = self.bounds[q as usize] + if q > 0 { s } else { 0 };
-            let hi = self.bounds[q as usize + 1] - if q + 1 < self.count { s } else { 0 };
+        let b = &self.bounds;
+        let q = q as usize;
+        if Trap::upright(q as u32, t / self.k) {
+            let lo = if q > 0 { b[q - 1] + s } else { 0 };
+            let hi = if q + 1 < b.len() { b[q + 1] - s } else { b[q] };
             (lo, hi.max(lo))
         } else {
-            let b = self.bounds[(q - self.count + 1) as usize];
-            (b - s, b + s)
+            (b[q].saturating_sub(s), (b[q] + s).min(b[b.len() - 1]))
         }
     }
 
@@ -1485,18 +1521,13 @@ impl Trap {
         (lo.saturating_sub(self.reach), (hi + self.reach).min(width))
     }
 
-    /// Piece `q` finished phase `p` (not the last): arrives at the pieces
-    /// of phase `p` (inverted) or `p + 1` (upright) that wait for it;
-    /// calls `ready` with each it made ready.
+    /// Upright `q` finished phase `p`: arrives at the inverted pieces
+    /// beside it (same phase); calls `ready` with each it made ready.
     #[inline]
     fn arrive(&self, q: u32, p: u32, mut ready: impl FnMut(u32)) {
-        let c = self.count;
-        self.arrive_targets(q, |m| {
-            let need = if m < c {
-                (p + 1) * (u32::from(m > 0) + u32::from(m + 1 < c))
-            } else {
-                2 * (p + 1)
-            };
+        self.arrive_targets(q, p, |m, _| {
+            let neighbours = u32::from(m > 0) + u32::from(m < 2 * self.count);
+            let need = (p / 2 + 1) * neighbours;
             // AcqRel: the arrivals at a piece form one release sequence,
             // so the thread that makes the last sees every writer's and
             // reader's work of the pieces it waits for (see `Trap`).
@@ -1506,22 +1537,21 @@ impl Trap {
         })
     }
 
-    /// The pieces that wait for piece `q`: the inverted ones at an
-    /// upright's ends (same phase), or the uprights beside an inverted one
-    /// (next phase).
+    /// The pieces that wait for piece `q` of phase `p`, with their phase:
+    /// the inverted ones beside an upright (same phase), or the upright
+    /// above an inverted one (next phase; the same thread runs it, no
+    /// counter).
     #[inline]
-    fn arrive_targets(&self, q: u32, mut f: impl FnMut(u32)) {
-        let c = self.count;
-        if q < c {
+    fn arrive_targets(&self, q: u32, p: u32, mut f: impl FnMut(u32, u32)) {
+        if Trap::upright(q, p) {
             if q > 0 {
-                f(c + q - 1);
+                f(q - 1, p);
             }
-            if q + 1 < c {
-                f(c + q);
+            if q < 2 * self.count {
+                f(q + 1, p);
             }
         } else {
-            f(q - c);
-            f(q - c + 1);
+            f(q, p + 1);
         }
     }
 }
@@ -1783,7 +1813,7 @@ where
         // SAFETY: as above.
         let tiles = unsafe { &mut *self.tiles.get() };
         let left = if trap.count > 0 {
-            2 * trap.count - 1
+            trap.pieces()
         } else {
             tiles.prepare(
                 self.width,
@@ -1942,7 +1972,8 @@ where
         let (t, q, lo, hi);
         if first {
             self.load(cx);
-            for i in 0..tr.count {
+            // The uprights of phase 0: the odd pieces.
+            for i in (1..tr.pieces()).step_by(2) {
                 let (a, b) = tr.range(i, 0);
                 tr.state[i as usize]
                     .remaining
@@ -1951,14 +1982,14 @@ where
             // Pieces are handed between threads from now on: idle ones
             // keep looking rather than park (`Registry::keep_hot`).
             cx.w.reg.keep_hot();
-            // Upright 0 here, the rest to the deque (the last pushed is
+            // Upright 1 here, the rest to the deque (the last pushed is
             // taken first here, the first by a thief).
-            for i in (1..tr.count).rev() {
+            for i in (3..tr.pieces()).step_by(2).rev() {
                 let (a, b) = tr.range(i, 0);
                 push_block(cx, fam, a, b, i, ROOT);
             }
-            (t, q) = (0, 0);
-            (lo, hi) = tr.range(0, 0);
+            (t, q) = (0, 1);
+            (lo, hi) = tr.range(1, 0);
         } else {
             (t, lo) = (b.lo / w, b.lo % w);
             hi = lo + (b.hi - b.lo);
@@ -1976,7 +2007,8 @@ where
 
     /// Runs block `lo..hi` of piece `q` at step `t`, then the piece's
     /// later steps of the phase if this block ended the step, then, each
-    /// time it ends a piece's phase, one of the pieces that made ready (the
+    /// time it ends a piece's phase, the upright above it (an inverted
+    /// piece) or one of the inverted pieces it made ready (an upright; the
     /// others go to the deque); returns `Some` if it ended the loop.
     fn run_pieces(
         &self,
@@ -2015,29 +2047,39 @@ where
             }
             // In the last phase, every piece counts down; its uprights
             // still make the inverted pieces ready.
-            if (p + 1) * tr.k >= self.steps {
-                if self.last_left.fetch_sub(1, Ordering::AcqRel) == 1 {
-                    cx.w.reg.cool();
-                    return Ok(Some(()));
-                }
-                if q >= tr.count {
+            let last = (p + 1) * tr.k >= self.steps;
+            if last && self.last_left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                cx.w.reg.cool();
+                return Ok(Some(()));
+            }
+            // A thread left without a piece (its neighbour's is not done)
+            // keeps looking for the next rather than park, for as long as
+            // a light piece takes (`Registry::keep_hot`, a clock read a
+            // piece).
+            cx.w.reg.keep_hot();
+            if !Trap::upright(q, p) {
+                if last {
                     return Ok(None);
                 }
+                // An inverted piece: the upright above it needs nothing
+                // else (its values' neighbours were made by the uprights
+                // this piece waited for) and runs here.
+                let start = (p + 1) * tr.k;
+                let (a, b) = tr.range(q, start);
+                // Relaxed: this thread ended the piece's phase.
+                tr.state[q as usize]
+                    .remaining
+                    .store(b - a, Ordering::Relaxed);
+                (t, lo, hi) = (start, a, b);
+                continue;
             }
-            // The pieces this made ready: inverted ones of this phase, or
-            // uprights of the next. One runs here, the others go to the
-            // deque. A thread left without one (its neighbour's piece is
-            // not done) keeps looking for the next rather than park, for
-            // as long as a light piece takes (`Registry::keep_hot`, a
-            // clock read a piece).
-            cx.w.reg.keep_hot();
-            let mut next = None;
+            // An upright: the inverted pieces beside it that this made
+            // ready. One runs here, an interior one rather than a half at
+            // an edge (the other thread then takes the half, not a whole
+            // diamond: `Trap`), the others go to the deque.
+            let mut next: Option<(u32, u32, u32)> = None;
+            let start = p * tr.k;
             tr.arrive(q, p, |m| {
-                let start = if m < tr.count {
-                    (p + 1) * tr.k
-                } else {
-                    p * tr.k
-                };
                 let (a, b) = tr.range(m, start);
                 // Relaxed: the piece's last phase ended before the arrivals
                 // that made it ready (`Trap::arrive`); its blocks start
@@ -2045,14 +2087,19 @@ where
                 tr.state[m as usize]
                     .remaining
                     .store(b - a, Ordering::Relaxed);
-                if next.is_none() {
-                    next = Some((start, m, a, b));
-                } else {
-                    push_block(cx, fam, start * w + a, start * w + b, m, ROOT);
+                let give = match next {
+                    Some((n, ..)) if tr.edge(n) && !tr.edge(m) => next.replace((m, a, b)),
+                    Some(_) => Some((m, a, b)),
+                    None => next.replace((m, a, b)),
+                };
+                if let Some((g, a, b)) = give {
+                    push_block(cx, fam, start * w + a, start * w + b, g, ROOT);
                 }
             });
-            let Some(n) = next else { return Ok(None) };
-            (t, q, lo, hi) = n;
+            let Some((m, a, b)) = next else {
+                return Ok(None);
+            };
+            (t, q, lo, hi) = (start, m, a, b);
         }
     }
 }
@@ -2812,25 +2859,22 @@ mod trap_tests {
     /// and no two pieces the schedule may run at once touch the same cell
     /// of the same buffer with one of them writing it.
     fn check(t: &Trap, width: u32, steps: u32) {
-        let (c, k) = (t.count, t.k);
+        let (c, k) = (t.pieces(), t.k);
         let phases = steps.div_ceil(k);
         let nodes: Vec<Node> = (0..phases)
-            .flat_map(|phase| (0..2 * c - 1).map(move |piece| Node { piece, phase }))
+            .flat_map(|phase| (0..c).map(move |piece| Node { piece, phase }))
             .collect();
-        let id = |n: Node| (n.phase * (2 * c - 1) + n.piece) as usize;
-        // Direct dependencies, from `Trap::arrive`.
+        let id = |n: Node| (n.phase * c + n.piece) as usize;
+        // Direct dependencies, from `Trap::arrive_targets`.
         let mut before = vec![vec![false; nodes.len()]; nodes.len()];
         for &n in &nodes {
-            if n.phase + 1 == phases && n.piece >= c {
-                continue;
-            }
-            t.arrive_targets(n.piece, |m| {
-                let phase = if m < c { n.phase + 1 } else { n.phase };
-                before[id(n)][id(Node { piece: m, phase })] = true;
+            t.arrive_targets(n.piece, n.phase, |piece, phase| {
+                if phase < phases {
+                    before[id(n)][id(Node { piece, phase })] = true;
+                }
             });
         }
-        // Transitive closure (nodes are in an order where dependencies
-        // come first within a phase: uprights, then inverted pieces).
+        // Transitive closure (Warshall's: any order of the middle node).
         for m in 0..nodes.len() {
             let after_m = before[m].clone();
             for row in &mut before {
@@ -2924,7 +2968,7 @@ mod trap_tests {
                             continue;
                         }
                         seen += 1;
-                        assert!(t.k >= 2 && t.count >= 2);
+                        assert!(t.k >= 2 && t.count >= 2 && t.count <= threads);
                         check(&t, width, steps);
                     }
                 }
@@ -2937,14 +2981,31 @@ mod trap_tests {
     fn trapezoids_need_several_threads_and_a_reach_narrow_enough() {
         // One thread: a tile a step, as before.
         assert_eq!(trap(1000, 1000, 1, 1, 1).count, 0);
-        // Two threads: 2 tiles of 500 values, phases of 250 steps.
+        // Two threads: 2 diamonds a row, half-tiles of 250 values, phases
+        // of 250 steps.
         let t = trap(1000, 1000, 2, 1, 1);
         assert_eq!((t.count, t.k, t.reach), (2, 250, 1));
-        assert_eq!(t.bounds, [0, 500, 1000]);
-        // Three: tiles of 333 or 334 values.
+        assert_eq!(t.bounds, [0, 250, 500, 750, 1000]);
+        // Phase 0: the uprights are the odd pieces, shrinking at both ends
+        // (the edges too); the inverted pieces grow from each bound.
+        assert_eq!(
+            [0, 1, 2, 3, 4].map(|q| t.range(q, 0)),
+            [(0, 1), (1, 499), (499, 501), (501, 999), (999, 1000)]
+        );
+        assert_eq!(t.range(1, 249), (250, 250));
+        assert_eq!(t.range(2, 249), (250, 750));
+        // Phase 1: the even ones are upright, those at the edges half as
+        // wide, shrinking only inwards.
+        assert_eq!(
+            [0, 1, 2, 3, 4].map(|q| t.range(q, 250)),
+            [(0, 249), (249, 251), (251, 749), (749, 751), (751, 1000)]
+        );
+        assert_eq!(t.range(0, 499), (0, 0));
+        assert_eq!(t.range(1, 499), (0, 500));
+        // Three: half-tiles of 166 or 167 values.
         let t = trap(1000, 1000, 3, 1, 1);
         assert_eq!((t.count, t.k), (3, 166));
-        assert_eq!(t.bounds, [0, 333, 666, 1000]);
+        assert_eq!(t.bounds, [0, 166, 333, 500, 666, 833, 1000]);
         // The reach is the widest side's.
         let t = trap(1000, 1000, 2, 0, 5);
         assert_eq!((t.count, t.k, t.reach), (2, 50, 5));
