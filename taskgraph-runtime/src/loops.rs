@@ -1503,6 +1503,7 @@ impl Trap {
     }
 
     /// The values piece `q` makes at step `t` (maybe none).
+    #[inline]
     fn range(&self, q: u32, t: u32) -> (u32, u32) {
         let s = (t % self.k + 1) * self.reach;
         let b = &self.bounds;
@@ -1997,7 +1998,9 @@ where
         }
         let hint = self.probe.load(Ordering::Relaxed);
         let mut probe = Probe::resume(hint);
-        let out = self.run_pieces(fam, (t, q, lo, hi), &mut probe, tally, cx);
+        // A piece's whole step, not the half of one a thread gave away.
+        let whole = (lo, hi) == tr.range(q, t);
+        let out = self.run_pieces(fam, (t, q, lo, hi), whole, &mut probe, tally, cx);
         // Written only when it changed: every thread reads it.
         if probe.hint() != hint {
             self.probe.store(probe.hint(), Ordering::Relaxed);
@@ -2010,10 +2013,13 @@ where
     /// time it ends a piece's phase, the upright above it (an inverted
     /// piece) or one of the inverted pieces it made ready (an upright; the
     /// others go to the deque); returns `Some` if it ended the loop.
+    /// `whole`: the block is its piece's whole step.
+    #[allow(clippy::too_many_arguments)]
     fn run_pieces(
         &self,
         fam: u32,
         (mut t, mut q, mut lo, mut hi): (u32, u32, u32, u32),
+        mut whole: bool,
         probe: &mut Probe,
         tally: &mut Tally<'_>,
         cx: &Cx<'_, 'g>,
@@ -2024,11 +2030,16 @@ where
                 let read = tr.window(lo, hi, w);
                 let done =
                     self.run_step_block(fam, (t, lo, hi), read, q, false, probe, tally, cx)?;
+                // A whole step that gave nothing away ended the step: no
+                // other block of it exists to count down with (the common
+                // case, light values; an atomic a step saved).
+                let alone = whole && done == hi - lo;
                 let st = &tr.state[q as usize];
-                if st.remaining.fetch_sub(done, Ordering::AcqRel) != done {
+                if !alone && st.remaining.fetch_sub(done, Ordering::AcqRel) != done {
                     return Ok(None);
                 }
             }
+            whole = true;
             // Piece `q` finished step `t`: on to its next step of the
             // phase, unless the phase ends or the piece's values do (an
             // upright's later steps are narrower still).
@@ -3111,83 +3122,90 @@ mod loom_models {
 #[cfg(all(test, loom))]
 mod trap_loom_models {
     //! The arrivals of a step loop run as trapezoids (`Steps::run_pieces`,
-    //! `Trap::arrive`), written out as there on two tiles and two phases:
-    //! thread `i` runs upright `i` of phase 0 (writing its tile's cell), then
-    //! arrives at the inverted piece between the tiles (`AcqRel`, two
-    //! arrivals needed); the thread whose arrival completes it runs it (it
-    //! reads both tiles' cells and writes the boundary cell), then arrives
-    //! at both uprights of phase 1 (one arrival each), runs its own and
-    //! hands the other to the other thread (the deque's push and steal, a
-    //! release and an acquire, written here as a flag). Each upright of
-    //! phase 1 reads the boundary cell and overwrites its tile's cell,
-    //! which the inverted piece read (write after read). loom checks every
-    //! read follows its write and precedes the overwrite; the model fails
-    //! with `Relaxed`.
+    //! `Trap::arrive`), written out as there on two diamonds a row (pieces
+    //! 0..=4, a cell each) and two phases: thread `i` runs upright `2i + 1`
+    //! of phase 0 (writing its cell), then arrives at the inverted pieces
+    //! beside it (`AcqRel`; piece 2 needs both uprights, the edge pieces 0
+    //! and 4 one). The thread whose arrival completes an inverted piece
+    //! runs it (it reads its neighbours' cells and writes its own) and goes
+    //! straight on with the upright above it in phase 1, with no counter
+    //! between them: that upright reads its own cell and its neighbours'
+    //! (the phase-0 uprights', ordered only through the inverted piece's
+    //! arrivals), then arrives at the inverted pieces 1 and 3 of phase 1,
+    //! which read the cells of the uprights beside them and overwrite
+    //! their own, read in phase 0 by the pieces beside them (write after
+    //! read). A thread runs every piece it made ready itself (a hand-off
+    //! through the deque is a release and an acquire, as in
+    //! `loom_models`). loom checks every read follows its write and
+    //! precedes the overwrite; the model fails with `Relaxed`.
     use loom::cell::UnsafeCell;
     use loom::sync::atomic::{AtomicU32, Ordering};
     use loom::sync::Arc;
 
     const ARRIVE: Ordering = Ordering::AcqRel;
+    const PIECES: usize = 5;
 
     struct Pieces {
-        /// Tile 0's cell, tile 1's, the boundary's.
-        cells: [UnsafeCell<u32>; 3],
-        /// Arrivals at the inverted piece, and at each upright of phase 1.
-        inverted: AtomicU32,
-        upright: [AtomicU32; 2],
-        /// Upright `i` of phase 1 handed to thread `i`.
-        handed: [AtomicU32; 2],
+        cells: [UnsafeCell<u32>; PIECES],
+        arrived: [AtomicU32; PIECES],
     }
 
-    /// Upright `i` of phase `p`: its cell from the boundary's (phase 1).
-    fn upright(s: &Pieces, i: usize, p: u32) -> u32 {
-        // SAFETY (model): the boundary cell is written by the inverted
-        // piece, which this upright of phase 1 waits for; phase 0 reads
-        // nothing. Cell `i` is this tile's alone while it runs.
-        let b = if p == 1 {
-            s.cells[2].with(|c| unsafe { *c })
-        } else {
-            0
-        };
-        let v = b + 10 * (i as u32 + 1) + p;
-        s.cells[i].with_mut(|c| unsafe { *c = v });
-        v
+    fn read(s: &Pieces, m: usize) -> u32 {
+        // SAFETY (model): loom checks no write of this cell is unordered
+        // with this read.
+        s.cells[m].with(|c| unsafe { *c })
     }
 
-    /// Thread `i`: upright `i` of phase 0, the arrival, then the uprights
-    /// of phase 1 it gets; returns the values it made in phase 1.
-    fn thread(s: &Pieces, i: usize) -> Vec<(usize, u32)> {
-        upright(s, i, 0);
-        if s.inverted.fetch_add(1, ARRIVE) + 1 == 2 {
-            // SAFETY (model): both uprights arrived: their cells are done
-            // and nothing writes them until the next phase, which waits
-            // for this piece.
-            let (a, b) = (
-                s.cells[0].with(|c| unsafe { *c }),
-                s.cells[1].with(|c| unsafe { *c }),
-            );
-            s.cells[2].with_mut(|c| unsafe { *c = a + b });
-            for m in 0..2 {
-                // Each upright of phase 1 waits only for this piece.
-                assert_eq!(s.upright[m].fetch_add(1, ARRIVE), 0);
+    fn write(s: &Pieces, m: usize, v: u32) {
+        // SAFETY (model): loom checks no access to this cell is unordered
+        // with this write.
+        s.cells[m].with_mut(|c| unsafe { *c = v });
+    }
+
+    /// The pieces beside piece `m`.
+    fn beside(m: usize) -> impl Iterator<Item = usize> {
+        [m.wrapping_sub(1), m + 1]
+            .into_iter()
+            .filter(|&n| n < PIECES)
+    }
+
+    /// Upright `m` of phase `p` ended: arrives at the inverted pieces
+    /// beside it and runs those it completes (after phase 0, with the
+    /// upright above each); notes each piece it ran and the value it made.
+    fn arrive(s: &Pieces, m: usize, p: u32, made: &mut Vec<(usize, u32, u32)>) {
+        for n in beside(m) {
+            if s.arrived[n].fetch_add(1, ARRIVE) + 1 != beside(n).count() as u32 {
+                continue;
             }
-            s.handed[1 - i].store(1, Ordering::Release);
-        } else {
-            while s.handed[i].load(Ordering::Acquire) == 0 {
-                loom::thread::yield_now();
+            let v = beside(n).map(|j| read(s, j)).sum();
+            write(s, n, v);
+            made.push((n, p, v));
+            if p == 0 {
+                let u = read(s, n) + beside(n).map(|j| read(s, j)).sum::<u32>() + 1;
+                write(s, n, u);
+                made.push((n, 1, u));
+                arrive(s, n, 1, made);
             }
         }
-        vec![(i, upright(s, i, 1))]
+    }
+
+    /// Thread `i`: upright `2i + 1` of phase 0, then whatever its arrivals
+    /// make ready.
+    fn thread(s: &Pieces, i: usize) -> Vec<(usize, u32, u32)> {
+        let m = 2 * i + 1;
+        let v = 10 * m as u32;
+        write(s, m, v);
+        let mut made = vec![(m, 0, v)];
+        arrive(s, m, 0, &mut made);
+        made
     }
 
     #[test]
-    fn a_phase_waits_for_the_pieces_between_its_tiles() {
+    fn a_diamond_waits_for_the_pieces_below_it_and_beside_it() {
         loom::model(|| {
             let s = Arc::new(Pieces {
-                cells: [UnsafeCell::new(0), UnsafeCell::new(0), UnsafeCell::new(0)],
-                inverted: AtomicU32::new(0),
-                upright: [AtomicU32::new(0), AtomicU32::new(0)],
-                handed: [AtomicU32::new(0), AtomicU32::new(0)],
+                cells: std::array::from_fn(|_| UnsafeCell::new(0)),
+                arrived: std::array::from_fn(|_| AtomicU32::new(0)),
             });
             let other = {
                 let s = Arc::clone(&s);
@@ -3196,9 +3214,25 @@ mod trap_loom_models {
             let mut made = thread(&s, 0);
             made.extend(other.join().unwrap());
             made.sort();
-            // Phase 0: 10 and 20; the boundary 30; phase 1: 30 + 10 + 1
-            // and 30 + 20 + 1.
-            assert_eq!(made, [(0, 41), (1, 51)]);
+            // Phase 0: uprights 1 and 3 make 10 and 30, the inverted pieces
+            // 0, 2, 4 the sums beside them; phase 1: each upright its own
+            // and its neighbours' cells plus one, the inverted pieces 1 and
+            // 3 the sums beside them. Each piece runs once a phase.
+            assert_eq!(
+                made,
+                [
+                    (0, 0, 10),
+                    (0, 1, 21),
+                    (1, 0, 10),
+                    (1, 1, 102),
+                    (2, 0, 40),
+                    (2, 1, 81),
+                    (3, 0, 30),
+                    (3, 1, 142),
+                    (4, 0, 30),
+                    (4, 1, 61),
+                ]
+            );
         });
     }
 }
