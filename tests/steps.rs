@@ -591,14 +591,27 @@ fn trapezoids_split_between_hungry_threads_and_match_sequential() {
 }
 
 /// A failure in a later phase of trapezoids: the same task named, fused
-/// or not, on any number of threads.
+/// or not, on any number of threads. On 2 threads the 130 steps run in
+/// phases of 50 (half-tiles of 50 values): the failures fall in each
+/// phase, in inverted pieces, in the uprights above them (the second half
+/// of a diamond) and at both edges.
 #[test]
 fn a_failure_in_a_later_phase_names_its_task_fused_or_not() {
     let mut messages = Vec::new();
-    let (w, steps) = (203usize, 40usize);
+    let (w, steps) = (203usize, 130usize);
     for threads in [1, 2, 3, 8] {
         for rt in runtimes(threads) {
-            for bad in [(37usize, 150usize), (0, 0), (39, 202), (21, 51)] {
+            let bads = [
+                (37usize, 150usize),
+                (0, 0),
+                (39, 202),
+                (21, 51),
+                (77, 101),
+                (99, 150),
+                (120, 1),
+                (129, 202),
+            ];
+            for bad in bads {
                 let e = rt
                     .compute(graph! {
                         let mut cur: Vec<_> = (0..w as u64).map(|i| leaf(i)).collect();
@@ -635,6 +648,60 @@ fn a_failure_in_a_later_phase_names_its_task_fused_or_not() {
     }
     for (bad, m) in &messages {
         assert_eq!(m, &messages.iter().find(|x| x.0 == *bad).unwrap().1);
+    }
+}
+
+/// Values made by `napped` (only `a_cancelled_run_of_trapezoids_stops`
+/// calls it).
+static NAPPED: AtomicU64 = AtomicU64::new(0);
+
+/// `mix`, counted, after a nap.
+#[delayed]
+fn napped(a: u64, b: u64, c: u64) -> u64 {
+    NAPPED.fetch_add(1, Ordering::SeqCst);
+    std::thread::sleep(std::time::Duration::from_micros(5));
+    a.wrapping_mul(31)
+        .wrapping_add(b.wrapping_mul(17))
+        .wrapping_add(c)
+        % 1_000_003
+}
+
+/// A run of trapezoids cancelled in its second phase or later stops: no
+/// value is made once `wait` returns, fewer than all were made, and the
+/// runtime computes the next stencil as before.
+#[test]
+fn a_cancelled_run_of_trapezoids_stops() {
+    let (w, steps) = (122usize, 200usize);
+    for threads in [2, 3, 8] {
+        let rt = Runtime::builder().threads(threads).build().unwrap();
+        NAPPED.store(0, Ordering::SeqCst);
+        let h = rt.spawn(graph! {
+            let mut cur: Vec<_> = (0..w as u64).map(|i| leaf(i)).collect();
+            for _ in 0..steps {
+                let mut next = Vec::new();
+                next.push(edge(cur[0]));
+                for i in 1..w - 1 {
+                    next.push(napped(cur[i - 1], cur[i], cur[i + 1]));
+                }
+                next.push(edge(cur[w - 1]));
+                cur = next;
+            }
+            cur
+        });
+        // Past the first phase (at most 30 steps on 2 threads).
+        while NAPPED.load(Ordering::SeqCst) < (35 * (w - 2)) as u64 && !h.is_finished() {
+            std::thread::yield_now();
+        }
+        h.cancel();
+        assert!(
+            matches!(h.wait(), Err(Error::Cancelled)),
+            "{threads} threads"
+        );
+        let made = NAPPED.load(Ordering::SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(NAPPED.load(Ordering::SeqCst), made, "{threads} threads");
+        assert!(made < (steps * (w - 2)) as u64, "{threads} threads: {made}");
+        assert_eq!(stencil(&rt, w, 60), stencil_seq(w, 60), "{threads} threads");
     }
 }
 
