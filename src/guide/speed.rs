@@ -27,9 +27,10 @@
 //!   cut into tiles (two a thread; the whole step on one thread), a
 //!   tile of the next step starting as soon as the tiles within its reach
 //!   are done, with no barrier between steps; on several threads, where
-//!   the reach is narrow enough, tiles span several steps (trapezoids),
-//!   so neighbouring threads meet once every few dozen or hundred steps,
-//!   not at every step. Inside a tile the inner
+//!   the reach is narrow enough, tiles span several steps (trapezoids,
+//!   in diamonds that keep every thread busy in every phase), so
+//!   neighbouring threads meet once every few dozen or hundred steps, not
+//!   at every step. Inside a tile the inner
 //!   loop's values are a plain loop over slices of the step before (the
 //!   cells a run reads are checked once, not at every read): the zero-work
 //!   1-D stencil runs at about 1.2-1.3× the plain Rust loop on one thread.

@@ -1384,14 +1384,14 @@ const TRAP_TILES_PER_THREAD: u32 = 1;
 ///   inverted piece and the upright above it making one *diamond* of `2k`
 ///   steps.
 ///
-/// So phases alternate: the uprights of even phases are the interior
-/// half-tiles pairs centred at odd `m`, with half inverted pieces at both
-/// edges; those of odd phases are centred at even `m`, the two at the edges
-/// half as wide. On `count` threads every row of diamonds is `count`
-/// diamonds' work, each thread one (in odd rows two halves at the two edges
-/// count as one): both threads work in every phase, where tiles that keep
-/// their place each phase leave the inverted piece between two of them
-/// running alone (a quarter of each phase's work on two threads).
+/// So phases alternate: the uprights of even phases are centred at odd `m`
+/// (two half-tiles each), with half inverted pieces growing at both edges;
+/// those of odd phases are centred at even `m`, the two at the edges one
+/// half-tile wide. With one diamond a thread, every row of diamonds is one
+/// diamond's work a thread (in every other row, the two halves at the
+/// edges count as one): every thread works in every phase, where tiles
+/// that keep their place each phase leave the inverted piece between two
+/// of them running alone (a quarter of each phase's work on two threads).
 ///
 /// With every half-tile at least `k * reach` wide no two pieces that may
 /// run at once touch the same cell, and two buffers suffice (step `t`
