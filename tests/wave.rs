@@ -404,6 +404,58 @@ fn a_timeout_stops_the_tiles() {
     }
 }
 
+/// Cells made by `counted_slow` (only `a_cancelled_wavefront_stops` calls it).
+static SLOW_CELLS: AtomicU64 = AtomicU64::new(0);
+
+/// `add`, counted, after a nap.
+#[delayed]
+fn counted_slow(a: u64, b: u64) -> u64 {
+    SLOW_CELLS.fetch_add(1, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_micros(20));
+    (a + b) % 1_000_003
+}
+
+/// A spawned wavefront cancelled mid-run stops, fused or not: no cell is
+/// made once `wait` returns, fewer than all were made, and the runtime
+/// computes the next wavefront as before.
+#[test]
+fn a_cancelled_wavefront_stops() {
+    let n = 80usize;
+    let cells = ((n - 1) * (n - 1)) as u64;
+    for rt in [1, 2, 3, 8].into_iter().flat_map(runtimes) {
+        SLOW_CELLS.store(0, Ordering::SeqCst);
+        let h = rt.spawn(graph! {
+            let mut grid = Vec::new();
+            for r in 0..n {
+                for c in 0..n {
+                    let cell = if r == 0 || c == 0 {
+                        leaf(c as u64)
+                    } else {
+                        counted_slow(grid[(r - 1) * n + c], grid[r * n + c - 1])
+                    };
+                    grid.push(cell);
+                }
+            }
+            grid[n * n - 1]
+        });
+        // Past the first tiles: a few hundred cells made.
+        while SLOW_CELLS.load(Ordering::SeqCst) < 300 && !h.is_finished() {
+            std::thread::yield_now();
+        }
+        h.cancel();
+        let threads = rt.threads();
+        assert!(
+            matches!(h.wait(), Err(Error::Cancelled)),
+            "{threads} threads"
+        );
+        let made = SLOW_CELLS.load(Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(SLOW_CELLS.load(Ordering::SeqCst), made, "{threads} threads");
+        assert!(made < cells, "{threads} threads: {made} of {cells}");
+        assert_eq!(wave(&rt, 17, 23), wave_seq(17, 23), "{threads} threads");
+    }
+}
+
 /// Collects the iterations of every block a run reports.
 #[derive(Default)]
 struct Blocks(Mutex<Vec<(u32, u32)>>, AtomicU64);
