@@ -10,6 +10,7 @@
 //! earlier ones clone or lend (`share`).
 
 use crate::exec::{Cx, RunList};
+use crate::sync::Ordering;
 use crate::value::{Lazy, LazyVec, Piece};
 
 /// One lazy argument of a node: a lazy value, or a vector of them (a gather).
@@ -153,12 +154,46 @@ impl<'g, T: Send + Sync> TakeShared<'g> for LazyVec<'g, T> {
     {
         let mut out = Vec::with_capacity(self.len());
         for p in self.pieces() {
-            let s = cx.slots::<T>(p.fam, p.start, p.len);
-            // `extend` from a range keeps the length in a register.
-            // SAFETY: the consumer holds one use per element until released.
-            out.extend((0..s.len()).map(|k| unsafe { s.get(k).take_or_clone() }));
+            take_piece_shared(p, cx, &mut out);
         }
         out
+    }
+}
+
+/// Appends the values of gathered piece `p` to `out`, for a consumer that
+/// shares them with others: each moved out where the consumer holds its
+/// last use, else cloned. Where the piece's readers release their uses
+/// together (`Cx::reader_group`), the consumer holds no use of its own:
+/// it clones the values and counts itself out of the group, and the last
+/// reader (the group's count at one: every other has finished reading)
+/// holds the group's use of each value, as a consumer its own.
+#[inline]
+fn take_piece_shared<T: Clone>(p: &Piece, cx: &Cx<'_, '_>, out: &mut Vec<T>) {
+    let s = cx.slots::<T>(p.fam, p.start, p.len);
+    match cx.reader_group(p) {
+        // `extend` from a range keeps the length in a register.
+        // SAFETY: the consumer holds one use per element until released.
+        None => out.extend((0..s.len()).map(|k| unsafe { s.get(k).take_or_clone() })),
+        Some(g) => {
+            // Acquire: every other reader's reads (and count) came before.
+            if g.load(Ordering::Acquire) == 1 {
+                g.store(0, Ordering::Relaxed);
+                // SAFETY: the last reader holds the group's use of each
+                // value, its own now.
+                out.extend((0..s.len()).map(|k| unsafe { s.get(k).take_or_clone() }));
+                return;
+            }
+            // SAFETY: the group's use of each value is held until its
+            // readers, this one among them, have all counted out below.
+            out.extend((0..s.len()).map(|k| unsafe { s.get(k).get() }.clone()));
+            // AcqRel: Release orders the reads above before the last
+            // reader's releases; Acquire, for that last one, everyone's.
+            if g.fetch_sub(1, Ordering::AcqRel) == 1 {
+                // SAFETY: the last reader releases the group's use of
+                // each value once; the clones no longer borrow them.
+                (0..s.len()).for_each(|k| unsafe { s.get(k).release() });
+            }
+        }
     }
 }
 
@@ -492,7 +527,7 @@ impl<'c, 'g, T: Send + Sync + 'c> LendSlice<'c, 'g> for LazyVec<'g, T> {
     fn lend(self, cx: &'c Cx<'_, 'g>) -> Lending<'c, T> {
         match self.pieces() {
             [p] => Lending {
-                cells: Some((cx.slots::<T>(p.fam, p.start, p.len), true)),
+                cells: Some((cx.slots::<T>(p.fam, p.start, p.len), HeldAs::Once)),
                 owned: Vec::new(),
             },
             _ => Lending {
@@ -521,7 +556,13 @@ impl<'c, 'g, T: Send + Sync + Clone + 'c> LendSliceShared<'c, 'g> for LazyVec<'g
     fn lend_shared(self, cx: &'c Cx<'_, 'g>) -> Lending<'c, T> {
         match self.pieces() {
             [p] => Lending {
-                cells: Some((cx.slots::<T>(p.fam, p.start, p.len), false)),
+                cells: Some((
+                    cx.slots::<T>(p.fam, p.start, p.len),
+                    match cx.reader_group(p) {
+                        None => HeldAs::Shared,
+                        Some(g) => HeldAs::Group(g),
+                    },
+                )),
                 owned: Vec::new(),
             },
             // Values of several call sites do not lie together: gathered,
@@ -531,10 +572,15 @@ impl<'c, 'g, T: Send + Sync + Clone + 'c> LendSliceShared<'c, 'g> for LazyVec<'g
                 owned: {
                     let mut out = scratch::take(self.len());
                     for p in self.pieces() {
+                        if p.len >= crate::exec::GROUP_READ_MIN {
+                            take_piece_shared(p, cx, &mut out);
+                            continue;
+                        }
                         let s = cx.slots::<T>(p.fam, p.start, p.len);
                         for k in 0..s.len() {
                             // SAFETY: the consumer holds one use per element
-                            // until released (as in `take_shared`).
+                            // until released (as in `take_shared`; a piece
+                            // this short is never read in a group).
                             out.push(unsafe { s.get(k).take_or_clone() });
                         }
                     }
@@ -551,9 +597,21 @@ impl<'c, 'g, T: Send + Sync + Clone + 'c> LendSliceShared<'c, 'g> for LazyVec<'g
 /// a task that was the values' only use drops them); else gathered into a
 /// `Vec` it owns.
 pub struct Lending<'c, T> {
-    /// The cells lent, and whether the task is their only use.
-    cells: Option<(crate::exec::Slots<'c, T>, bool)>,
+    /// The cells lent, and how the task holds them.
+    cells: Option<(crate::exec::Slots<'c, T>, HeldAs<'c>)>,
     owned: Vec<T>,
+}
+
+/// How a [`Lending`] task holds the cells it lends.
+#[derive(Clone, Copy)]
+enum HeldAs<'c> {
+    /// It is their only use.
+    Once,
+    /// It holds one use of each.
+    Shared,
+    /// Its group of readers holds one use of each (`Cx::reader_group`):
+    /// the reader counter, which each reader counts itself out of once.
+    Group(&'c crate::sync::AtomicU32),
 }
 
 impl<T> Lending<'_, T> {
@@ -577,7 +635,7 @@ impl<T> Drop for Lending<'_, T> {
             // `c` is a copy: the loops keep its bounds in registers across
             // their atomic operations (through `&self` each iteration
             // reloaded them, ~3 instructions an edge).
-            Some((c, true)) => {
+            Some((c, HeldAs::Once)) => {
                 for k in 0..c.len() {
                     // SAFETY: the task was the value's only use
                     // (macro-proven), held until now; the state is cleared
@@ -586,11 +644,24 @@ impl<T> Drop for Lending<'_, T> {
                     drop(unsafe { c.get(k).take_once() });
                 }
             }
-            Some((c, false)) => {
+            Some((c, HeldAs::Shared)) => {
                 for k in 0..c.len() {
                     // SAFETY: the guard held one use of each value,
                     // released once, here.
                     unsafe { c.get(k).release() };
+                }
+            }
+            // One count for the whole range: the last reader of the group
+            // releases the group's use of each value. AcqRel: Release
+            // orders this task's reads before those releases; Acquire,
+            // for the last reader, every other reader's.
+            Some((c, HeldAs::Group(g))) => {
+                if g.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    for k in 0..c.len() {
+                        // SAFETY: the group's use, released once, by its
+                        // last reader; no reader borrows the values now.
+                        unsafe { c.get(k).release() };
+                    }
                 }
             }
         }
@@ -1073,5 +1144,140 @@ impl Hold for Unreachable {
     type Held = Unreachable;
     fn hold(self) -> Unreachable {
         self
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    //! Readers of a gather that release their uses together (`HeldAs::Group`,
+    //! `take_piece_shared`): the group holds one use of each value, each
+    //! reader reads and then counts itself out of the reader counter with
+    //! `AcqRel`, and the last one releases the group's use of each value
+    //! (as `Slot::release`: `Release`, and an `Acquire` fence before the
+    //! drop). Another consumer holds a use of its own beside the group.
+    //! The values are loom `UnsafeCell`s, so loom checks that every read
+    //! happens before the drop (it fails with a `Relaxed` reader counter),
+    //! and each value is dropped exactly once.
+    use loom::cell::UnsafeCell;
+    use loom::sync::atomic::{fence, AtomicU32, AtomicUsize, Ordering};
+    use loom::sync::Arc;
+
+    struct Gather {
+        /// Two values (`None` once dropped) and their states (uses).
+        values: [UnsafeCell<Option<u32>>; 2],
+        states: [AtomicU32; 2],
+        /// The group's readers still to finish.
+        readers: AtomicU32,
+        drops: AtomicUsize,
+    }
+    // SAFETY (model): the cells are accessed under the protocol under test,
+    // which loom checks.
+    unsafe impl Sync for Gather {}
+    // SAFETY (model): as above.
+    unsafe impl Send for Gather {}
+
+    impl Gather {
+        /// `readers` grouped readers, and one more use of value 0.
+        fn new(readers: u32) -> Arc<Self> {
+            Arc::new(Gather {
+                values: [UnsafeCell::new(Some(10)), UnsafeCell::new(Some(20))],
+                states: [AtomicU32::new(2), AtomicU32::new(1)],
+                readers: AtomicU32::new(readers),
+                drops: AtomicUsize::new(0),
+            })
+        }
+        fn read(&self, k: usize) -> u32 {
+            // SAFETY (model): loom checks the read against the drop.
+            self.values[k]
+                .with(|v| unsafe { *v })
+                .expect("read after drop")
+        }
+        /// As `Slot::release`.
+        fn release(&self, k: usize) {
+            if self.states[k].fetch_sub(1, Ordering::Release) == 1 {
+                fence(Ordering::Acquire);
+                // SAFETY (model): the last use.
+                self.values[k].with_mut(|v| unsafe { *v = None });
+                self.drops.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        /// A lending reader (`HeldAs::Group`'s drop).
+        fn lend(&self) -> u32 {
+            let sum = self.read(0) + self.read(1);
+            if self.readers.fetch_sub(1, Ordering::AcqRel) == 1 {
+                self.release(0);
+                self.release(1);
+            }
+            sum
+        }
+        /// A by-value reader (`take_piece_shared`): the last one (the
+        /// counter at one) holds the group's uses as its own.
+        fn take(&self) -> u32 {
+            if self.readers.load(Ordering::Acquire) == 1 {
+                self.readers.store(0, Ordering::Relaxed);
+                // As `take_or_clone`: moved out where the use is the last.
+                let mut sum = 0;
+                for k in 0..2 {
+                    if self.states[k].load(Ordering::Acquire) == 1 {
+                        self.states[k].store(0, Ordering::Relaxed);
+                        // SAFETY (model): the only use left.
+                        sum += self.values[k].with_mut(|v| unsafe { (*v).take() }).unwrap();
+                        self.drops.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        sum += self.read(k);
+                        self.release(k);
+                    }
+                }
+                return sum;
+            }
+            let sum = self.read(0) + self.read(1);
+            if self.readers.fetch_sub(1, Ordering::AcqRel) == 1 {
+                self.release(0);
+                self.release(1);
+            }
+            sum
+        }
+        /// The other consumer of value 0, with a use of its own.
+        fn solo(&self) -> u32 {
+            let v = self.read(0);
+            self.release(0);
+            v
+        }
+    }
+
+    fn check(g: &Gather) {
+        assert_eq!(g.drops.load(Ordering::Relaxed), 2);
+        for s in &g.states {
+            assert_eq!(s.load(Ordering::Relaxed), 0);
+        }
+    }
+
+    /// Two lending readers of a group and a consumer of its own.
+    #[test]
+    fn grouped_lending_readers_release_each_value_once() {
+        loom::model(|| {
+            let g = Gather::new(2);
+            let (g1, g2) = (Arc::clone(&g), Arc::clone(&g));
+            let a = loom::thread::spawn(move || g1.lend());
+            let b = loom::thread::spawn(move || g2.solo());
+            assert_eq!(g.lend(), 30);
+            assert_eq!((a.join().unwrap(), b.join().unwrap()), (30, 10));
+            check(&g);
+        });
+    }
+
+    /// A by-value reader and a lending reader of a group, and a consumer
+    /// of its own: the values are moved or cloned, never read after drop.
+    #[test]
+    fn grouped_taking_and_lending_readers_release_each_value_once() {
+        loom::model(|| {
+            let g = Gather::new(2);
+            let (g1, g2) = (Arc::clone(&g), Arc::clone(&g));
+            let a = loom::thread::spawn(move || g1.take());
+            let b = loom::thread::spawn(move || g2.solo());
+            assert_eq!(g.lend(), 30);
+            assert_eq!((a.join().unwrap(), b.join().unwrap()), (30, 10));
+            check(&g);
+        });
     }
 }

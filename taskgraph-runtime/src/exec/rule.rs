@@ -47,6 +47,11 @@ pub(crate) struct Rule {
     /// `NO_GROUP`.
     pub(crate) group: u32,
     pub(crate) kind: RuleKind,
+    /// For a gather with a group counter whose readers release their uses
+    /// together (`Topology::reader_group`): each producer gets one use from
+    /// the rule, not one per consumer; the last reader of the group to
+    /// finish releases it.
+    pub(crate) grouped: bool,
 }
 
 /// A rule without a group counter.
@@ -85,6 +90,7 @@ impl Rule {
             mask,
             group: NO_GROUP,
             kind,
+            grouped: false,
         }
     }
 
@@ -124,10 +130,11 @@ impl Rule {
         self.kind != RuleKind::Strided || self.shift != u32::MAX
     }
 
-    /// How many uses a covered producer gets from this rule.
+    /// How many uses a covered producer gets from this rule: one per
+    /// consumer, or one for a group of readers (`grouped`).
     #[inline(always)]
     pub(crate) fn uses(&self) -> u32 {
-        if self.kind != RuleKind::Strided {
+        if self.kind != RuleKind::Strided && !self.grouped {
             self.step
         } else {
             1
