@@ -264,10 +264,6 @@ where
             self.fam.for_each_gather(f)
         }
     }
-    fn reads_in_groups(&self) -> bool {
-        // The body reads every input while it is called, below.
-        I::GATHERS
-    }
     fn prepare(&self, cache: &Cache, _: *const AtomicU32) -> Result<*mut u8, Error> {
         self.fam.prepare(cache)
     }
@@ -276,14 +272,7 @@ where
         let fam = self.fam;
         let (args, inputs) = fam.take(idx);
         let id = NodeId::new(fam.core.id, idx);
-        if I::GATHERS {
-            cx.reading(Some(id));
-        }
-        let out = cx.node(id, || self.body.call(args, inputs, cx));
-        if I::GATHERS {
-            cx.reading(None);
-        }
-        let Ok(out) = out else {
+        let Ok(out) = cx.node(id, || self.body.call(args, inputs, cx)) else {
             return Ran::Stopped;
         };
         // SAFETY: this thread runs the producer; its consumers become ready

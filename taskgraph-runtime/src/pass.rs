@@ -527,11 +527,13 @@ impl<'c, 'g, T: Send + Sync + 'c> LendSlice<'c, 'g> for LazyVec<'g, T> {
     fn lend(self, cx: &'c Cx<'_, 'g>) -> Lending<'c, T> {
         match self.pieces() {
             [p] => Lending {
-                cells: Some((cx.slots::<T>(p.fam, p.start, p.len), HeldAs::Once)),
+                cells: Some((cx.slots::<T>(p.fam, p.start, p.len), true)),
+                group: None,
                 owned: Vec::new(),
             },
             _ => Lending {
                 cells: None,
+                group: None,
                 owned: {
                     let mut out = scratch::take(self.len());
                     for p in self.pieces() {
@@ -556,19 +558,15 @@ impl<'c, 'g, T: Send + Sync + Clone + 'c> LendSliceShared<'c, 'g> for LazyVec<'g
     fn lend_shared(self, cx: &'c Cx<'_, 'g>) -> Lending<'c, T> {
         match self.pieces() {
             [p] => Lending {
-                cells: Some((
-                    cx.slots::<T>(p.fam, p.start, p.len),
-                    match cx.reader_group(p) {
-                        None => HeldAs::Shared,
-                        Some(g) => HeldAs::Group(g),
-                    },
-                )),
+                cells: Some((cx.slots::<T>(p.fam, p.start, p.len), false)),
+                group: cx.reader_group(p),
                 owned: Vec::new(),
             },
             // Values of several call sites do not lie together: gathered,
             // into this thread's reused buffer.
             _ => Lending {
                 cells: None,
+                group: None,
                 owned: {
                     let mut out = scratch::take(self.len());
                     for p in self.pieces() {
@@ -597,21 +595,13 @@ impl<'c, 'g, T: Send + Sync + Clone + 'c> LendSliceShared<'c, 'g> for LazyVec<'g
 /// a task that was the values' only use drops them); else gathered into a
 /// `Vec` it owns.
 pub struct Lending<'c, T> {
-    /// The cells lent, and how the task holds them.
-    cells: Option<(crate::exec::Slots<'c, T>, HeldAs<'c>)>,
+    /// The cells lent, and whether the task is their only use.
+    cells: Option<(crate::exec::Slots<'c, T>, bool)>,
+    /// Where the task's group of readers holds one use of each cell, not
+    /// the task (`Cx::reader_group`): the group's reader counter, which
+    /// each reader counts itself out of once.
+    group: Option<&'c crate::sync::AtomicU32>,
     owned: Vec<T>,
-}
-
-/// How a [`Lending`] task holds the cells it lends.
-#[derive(Clone, Copy)]
-enum HeldAs<'c> {
-    /// It is their only use.
-    Once,
-    /// It holds one use of each.
-    Shared,
-    /// Its group of readers holds one use of each (`Cx::reader_group`):
-    /// the reader counter, which each reader counts itself out of once.
-    Group(&'c crate::sync::AtomicU32),
 }
 
 impl<T> Lending<'_, T> {
@@ -635,7 +625,7 @@ impl<T> Drop for Lending<'_, T> {
             // `c` is a copy: the loops keep its bounds in registers across
             // their atomic operations (through `&self` each iteration
             // reloaded them, ~3 instructions an edge).
-            Some((c, HeldAs::Once)) => {
+            Some((c, true)) => {
                 for k in 0..c.len() {
                     // SAFETY: the task was the value's only use
                     // (macro-proven), held until now; the state is cleared
@@ -644,24 +634,22 @@ impl<T> Drop for Lending<'_, T> {
                     drop(unsafe { c.get(k).take_once() });
                 }
             }
-            Some((c, HeldAs::Shared)) => {
+            Some((c, false)) => {
+                // Read in a group: one count for the whole range, and the
+                // last reader of the group releases the group's use of
+                // each value. AcqRel: Release orders this task's reads
+                // before those releases; Acquire, for the last reader,
+                // every other reader's.
+                if let Some(g) = self.group {
+                    if g.fetch_sub(1, Ordering::AcqRel) != 1 {
+                        return;
+                    }
+                }
                 for k in 0..c.len() {
-                    // SAFETY: the guard held one use of each value,
+                    // SAFETY: the guard held one use of each value (or its
+                    // group did, and this is the group's last reader),
                     // released once, here.
                     unsafe { c.get(k).release() };
-                }
-            }
-            // One count for the whole range: the last reader of the group
-            // releases the group's use of each value. AcqRel: Release
-            // orders this task's reads before those releases; Acquire,
-            // for the last reader, every other reader's.
-            Some((c, HeldAs::Group(g))) => {
-                if g.fetch_sub(1, Ordering::AcqRel) == 1 {
-                    for k in 0..c.len() {
-                        // SAFETY: the group's use, released once, by its
-                        // last reader; no reader borrows the values now.
-                        unsafe { c.get(k).release() };
-                    }
                 }
             }
         }
@@ -1149,7 +1137,7 @@ impl Hold for Unreachable {
 
 #[cfg(all(test, loom))]
 mod loom_models {
-    //! Readers of a gather that release their uses together (`HeldAs::Group`,
+    //! Readers of a gather that release their uses together (`Lending::group`,
     //! `take_piece_shared`): the group holds one use of each value, each
     //! reader reads and then counts itself out of the reader counter with
     //! `AcqRel`, and the last one releases the group's use of each value
@@ -1201,7 +1189,7 @@ mod loom_models {
                 self.drops.fetch_add(1, Ordering::Relaxed);
             }
         }
-        /// A lending reader (`HeldAs::Group`'s drop).
+        /// A lending reader (`Lending`'s drop, with a group).
         fn lend(&self) -> u32 {
             let sum = self.read(0) + self.read(1);
             if self.readers.fetch_sub(1, Ordering::AcqRel) == 1 {

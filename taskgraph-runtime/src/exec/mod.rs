@@ -242,13 +242,6 @@ pub trait ErasedFamily<'g>: Sync {
     }
     /// Calls `f(node, piece)` for each piece of each gather.
     fn for_each_gather(&self, f: &mut dyn FnMut(u32, Piece));
-    /// Whether every gathered piece a node reads is read while its task's
-    /// body is called (`Cx::reading` names the node), so that the readers
-    /// of one gather may release their uses together
-    /// (`Topology::reader_group`). A task family's sync nodes do.
-    fn reads_in_groups(&self) -> bool {
-        false
-    }
     /// Allocates the output cells; returns their base address. `states`
     /// addresses the family's node states, for families that keep it.
     fn prepare(&self, cache: &Cache, states: *const AtomicU32) -> Result<*mut u8, Error>;
@@ -1584,14 +1577,7 @@ pub struct Cx<'r, 'g> {
     mark: Marker,
     /// The run's observers, if any (see `task.rs`).
     observers: Option<&'r crate::observe::Observers>,
-    /// The node whose task body runs now, while it reads gathered pieces
-    /// (families that read in groups, `ErasedFamily::reads_in_groups`);
-    /// else `NOT_READING`.
-    reader: std::cell::Cell<NodeId>,
 }
-
-/// `Cx::reader` outside a task body that reads gathers.
-const NOT_READING: NodeId = NodeId::new(u32::MAX, 0);
 
 impl<'r, 'g> Cx<'r, 'g> {
     pub(crate) fn new(run: &'r Run<'r, 'g>, w: &'r WorkerCtx<'r>) -> Self {
@@ -1600,23 +1586,15 @@ impl<'r, 'g> Cx<'r, 'g> {
             w,
             mark: Marker::new(),
             observers: run.watch.observers.as_deref(),
-            reader: std::cell::Cell::new(NOT_READING),
         }
     }
 
-    /// Names node `id` as the one whose task body reads its gathered
-    /// pieces now (`None`: no node's), for [`Cx::reader_group`].
-    #[inline(always)]
-    pub(crate) fn reading(&self, id: Option<NodeId>) {
-        self.reader.set(id.unwrap_or(NOT_READING));
-    }
-
-    /// The reader counter of the group through which the running task
-    /// reads `piece`, if the gather's readers release their uses together
-    /// (`Topology::reader_group`); else each holds one use of each value.
+    /// The reader counter of `piece`'s group of readers, if they release
+    /// their uses together (`Topology::reader_group`); else each reader
+    /// holds one use of each value.
     #[inline(always)]
     pub(crate) fn reader_group(&self, piece: &Piece) -> Option<&'r AtomicU32> {
-        self.run.topo.reader_group(self.reader.get(), piece)
+        self.run.topo.reader_group(piece)
     }
 
     /// The slot behind a lazy handle of this graph.

@@ -47,15 +47,22 @@ pub(crate) struct Rule {
     /// `NO_GROUP`.
     pub(crate) group: u32,
     pub(crate) kind: RuleKind,
-    /// For a gather with a group counter whose readers release their uses
-    /// together (`Topology::reader_group`): each producer gets one use from
-    /// the rule, not one per consumer; the last reader of the group to
-    /// finish releases it.
-    pub(crate) grouped: bool,
+    /// For a gather whose producers' readers release their uses together
+    /// (`Topology::reader_group`): `CARRIES` for the one rule of its range
+    /// that gives each producer the group's one use, `SILENT` for the
+    /// others (no use), else `UNGROUPED` (one use per consumer).
+    pub(crate) grouped: u8,
 }
 
 /// A rule without a group counter.
 pub(crate) const NO_GROUP: u32 = u32::MAX;
+
+/// `Rule::grouped`: one use per consumer.
+pub(crate) const UNGROUPED: u8 = 0;
+/// `Rule::grouped`: the group's one use of each producer.
+pub(crate) const CARRIES: u8 = 1;
+/// `Rule::grouped`: no use (another rule of the range carries it).
+pub(crate) const SILENT: u8 = 2;
 
 impl Rule {
     pub(crate) fn new(
@@ -90,7 +97,7 @@ impl Rule {
             mask,
             group: NO_GROUP,
             kind,
-            grouped: false,
+            grouped: UNGROUPED,
         }
     }
 
@@ -131,13 +138,15 @@ impl Rule {
     }
 
     /// How many uses a covered producer gets from this rule: one per
-    /// consumer, or one for a group of readers (`grouped`).
+    /// consumer, or one for all the readers of its range (`grouped`).
     #[inline(always)]
     pub(crate) fn uses(&self) -> u32 {
-        if self.kind != RuleKind::Strided && !self.grouped {
+        if self.kind == RuleKind::Strided {
+            1
+        } else if self.grouped == UNGROUPED {
             self.step
         } else {
-            1
+            u32::from(self.grouped == CARRIES)
         }
     }
 

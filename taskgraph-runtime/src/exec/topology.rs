@@ -6,7 +6,7 @@
 
 use super::cache::Cache;
 use super::part::{NodeRange, OUT_OF_PART};
-use super::rule::{Rule, RuleKind};
+use super::rule::{Rule, RuleKind, CARRIES, SILENT};
 use super::{ErasedFamily, Kind, FINAL};
 use crate::error::Error;
 use crate::sync::{with_mut, AtomicU32, Ordering};
@@ -129,10 +129,6 @@ pub(crate) struct Meta {
     /// (see there); equal when it has none (its rules are searched).
     pub(crate) ivals_lo: u32,
     pub(crate) ivals_hi: u32,
-    /// The grouped readers' entries of the family's nodes (as consumers):
-    /// `Topology::readers` entries `readers_lo..readers_hi`.
-    pub(crate) readers_lo: u32,
-    pub(crate) readers_hi: u32,
     /// The family's output cells (set when the run is prepared).
     pub(crate) values: *mut u8,
 }
@@ -155,8 +151,6 @@ impl Meta {
             uniform_tell: 0,
             ivals_lo: 0,
             ivals_hi: 0,
-            readers_lo: 0,
-            readers_hi: 0,
             values: std::ptr::null_mut(),
         }
     }
@@ -202,108 +196,72 @@ pub(crate) struct Topology {
     pub(crate) ival_hints: usize,
     /// Whether a family reads values from outside the run (`source.rs`).
     pub(crate) sources: bool,
-    /// Where grouped readers are listed in `reach` (`reader_group`):
-    /// entries of `READER_WORDS` words, `[c_fam, c0, c_end, p_fam, lo, hi,
-    /// group, span]` (`span`: the longest `c_end - c0` of the family's),
-    /// sorted by consumer family and first consumer; each family's are
-    /// `Meta::readers_lo..readers_hi`. `NO_READERS` when none.
-    pub(crate) readers: usize,
+    /// The gathered ranges whose readers release their uses together
+    /// (`reader_group`): entries of 4 words `[p_fam, lo, hi, counter]`
+    /// (`counter`: its position in `groups`), in the rules' order (by
+    /// producer family, span class, first producer). Empty when none.
+    pub(crate) readers: Vec<u32>,
 }
 
-/// `Topology::readers` when no gather's readers are grouped.
-pub(crate) const NO_READERS: usize = usize::MAX;
-
-/// The words of an entry of `Topology::readers`.
-const READER_WORDS: usize = 8;
-
-/// A gather read by several tasks, each reading it whole while its body
-/// runs, of at least this many values: its readers release their uses
-/// together (one count a reader, `Topology::reader_group`), not one a
-/// value each. Below, finding the group costs more than the releases.
+/// A range of at least this many values that tasks gather, each reading it
+/// whole, and more than once in all: its readers release their uses
+/// together (one count a read, `Topology::reader_group`), not one a value
+/// each. Below, finding the group costs more than the releases it saves.
 pub(crate) const GROUP_READ_MIN: u32 = 8;
 
-/// Sorts the grouped readers' entries (`Topology::readers`) by consumer
-/// family and first consumer, sets each family's span in them, and their
-/// positions in its `Meta`.
-fn index_readers(words: &mut [u32], meta: &mut [Meta]) {
-    let (entries, _) = words.as_chunks_mut::<READER_WORDS>();
-    entries.sort_unstable_by_key(|e| (e[0], e[1]));
-    let mut k = 0;
-    while k < entries.len() {
-        let f = entries[k][0];
-        let end = k + entries[k..].iter().take_while(|e| e[0] == f).count();
-        let span = entries[k..end]
-            .iter()
-            .map(|e| e[2] - e[1])
-            .max()
-            .unwrap_or(0);
-        for e in &mut entries[k..end] {
-            e[7] = span;
-        }
-        (meta[f as usize].readers_lo, meta[f as usize].readers_hi) = (k as u32, end as u32);
-        k = end;
-    }
-}
-
-/// Whether grouped readers' entry `x` (`Topology::readers`) is node `c`'s
-/// read of `p`.
+/// The span class of a range of `len` nodes (as `span_class`).
 #[inline(always)]
-fn reads(x: &[u32; READER_WORDS], c: NodeId, p: &Piece) -> bool {
-    x[0] == c.fam
-        && x[1] <= c.idx
-        && c.idx < x[2]
-        && (x[3], x[4], x[5]) == (p.fam, p.start, p.start + p.len)
+fn class_of(len: u32) -> u32 {
+    32 - len.max(1).leading_zeros()
 }
 
-/// A node that reads one gathered piece twice is in two rules of that
-/// piece (or one rule twice): it could not tell which group it reads
-/// through (`Topology::reader_group` finds it by node and piece), so its
-/// family's readers are not grouped. Rules of one piece lie together once
-/// sorted (`sort_rules`: by producer family, span class, first producer).
+/// Finds the gathered ranges whose every reading rule is a task family's
+/// gather (read through `pass.rs`, which counts group reads) of at least
+/// `GROUP_READ_MIN` values, read more than once in all: each gets a reader
+/// counter in `groups` (its reads) and an entry in `readers`; its first
+/// rule gives each producer the group's one use (`CARRIES`), the others
+/// none (`SILENT`). A fused loop's gathers and the graph's output read
+/// values otherwise: a range they read is not grouped. `rules` are sorted:
+/// rules of one range lie together.
 #[cold]
-fn ungroup_twice_read(rules: &mut [Rule], meta: &mut [Meta]) {
-    const BAD: u32 = u32::MAX;
-    let mut any = false;
+fn group_readers(
+    rules: &mut [Rule],
+    meta: &[Meta],
+    groups: &mut Vec<AtomicU32>,
+    readers: &mut Vec<u32>,
+) {
     let mut k = 0;
     while k < rules.len() {
-        let r = &rules[k];
+        let (f, lo) = (rules[k].p_fam, rules[k].lo);
         let end = k + rules[k..]
             .iter()
-            .take_while(|x| (x.p_fam, x.lo) == (r.p_fam, r.lo))
+            .take_while(|x| (x.p_fam, x.lo) == (f, lo))
             .count();
-        let same = &rules[k..end];
-        // Many rules from one producer: not compared pair by pair, their
-        // families' readers are left ungrouped.
-        let many = same.len() > 32;
-        for (i, a) in same.iter().enumerate() {
-            if many && a.grouped {
-                meta[a.c_fam as usize].readers_lo = BAD;
-                any = true;
-                continue;
-            }
-            for b in &same[i + 1..] {
-                if !many
-                    && (a.grouped || b.grouped)
-                    && a.kind == RuleKind::Gather
-                    && b.kind == RuleKind::Gather
-                    && (a.hi, a.c_fam) == (b.hi, b.c_fam)
-                    && a.c0 < b.c0 + b.step
-                    && b.c0 < a.c0 + a.step
-                {
-                    meta[a.c_fam as usize].readers_lo = BAD;
-                    any = true;
+        // Many rules from one producer are not compared pair by pair.
+        if end - k <= 32 {
+            for i in k..end {
+                let hi = rules[i].hi;
+                let range = |x: &Rule| x.kind == RuleKind::Gather && x.hi == hi;
+                if !range(&rules[i]) || hi - lo < GROUP_READ_MIN || rules[k..i].iter().any(range) {
+                    continue;
+                }
+                let same = || rules[i..end].iter().filter(|x| range(x));
+                let tasks =
+                    |x: &Rule| x.c_fam != FINAL && meta[x.c_fam as usize].kind == Kind::Tasks;
+                let reads: u32 = same().map(|x| x.step).sum();
+                if reads < 2 || !same().all(tasks) {
+                    continue;
+                }
+                readers.extend([f, lo, hi, groups.len() as u32]);
+                groups.push(AtomicU32::new(reads));
+                let mut first = true;
+                for x in rules[i..end].iter_mut().filter(|x| range(x)) {
+                    x.grouped = if first { CARRIES } else { SILENT };
+                    first = false;
                 }
             }
         }
         k = end;
-    }
-    if any {
-        for r in rules.iter_mut().filter(|r| r.c_fam != FINAL) {
-            r.grouped &= meta[r.c_fam as usize].readers_lo != BAD;
-        }
-        for m in meta {
-            m.readers_lo = 0;
-        }
     }
 }
 
@@ -611,7 +569,7 @@ impl Topology {
         states.resize_with(n, || AtomicU32::new(NOT_RUN));
         let mut rules = cache.take_rules();
         let mut scratch = Vec::new();
-        let mut grouped = false;
+        let mut long = false;
         for (c_fam, f) in fams.iter().enumerate() {
             let core = f.core();
             if core.kind == Kind::Elements {
@@ -650,6 +608,9 @@ impl Topology {
                         && (r.p_fam, r.lo, r.hi) == (p.fam, p.start, p.start + p.len)
                     {
                         r.step += 1;
+                        // A range read whole by several tasks: its readers
+                        // may be grouped (`group_readers`).
+                        long |= p.len >= GROUP_READ_MIN;
                         return;
                     }
                 }
@@ -666,16 +627,6 @@ impl Topology {
             if gathers {
                 meta[c_fam].single = false;
                 slide_gathers(&mut rules, first_gather, &mut scratch);
-                // Gathers of a task family, each read whole by several of
-                // its nodes while their bodies run: read in groups.
-                if !strict && core.kind == Kind::Tasks && f.reads_in_groups() {
-                    for r in &mut rules[first_gather..] {
-                        r.grouped = r.kind == RuleKind::Gather
-                            && r.step > 1
-                            && r.hi - r.lo >= GROUP_READ_MIN;
-                        grouped |= r.grouped;
-                    }
-                }
             }
         }
         for p in finals {
@@ -694,8 +645,12 @@ impl Topology {
             (r.counted, r.c_base) = (!m.single, m.base);
         }
         sort_rules(&mut rules, cache);
-        if grouped {
-            ungroup_twice_read(&mut rules, &mut meta);
+        // Reader counters first, then the producers' group counters.
+        let mut groups = cache.take_atomics(0)?;
+        let mut readers = Vec::new();
+        if long && !strict {
+            readers = cache.take_words(0)?;
+            group_readers(&mut rules, &meta, &mut groups, &mut readers);
         }
         let mut ivals = cache.take_words(0)?;
         let mut ilist = cache.take_words(0)?;
@@ -763,53 +718,28 @@ impl Topology {
         }
         // A part run tells consumers node by node (a producer may be in
         // another part, its value injected: `Run::inject`).
-        // Two counters a group: its producers still to come, and (for
-        // grouped readers) its readers still to finish reading.
-        let mut groups = cache.take_atomics(0)?;
-        let mut readers = NO_READERS;
         if !strict {
-            let at = reach.len();
             for r in &mut rules {
                 if r.kind == RuleKind::Gather && r.step > 1 && r.c_fam != FINAL && r.hi > r.lo {
                     r.group = groups.len() as u32;
                     groups.push(AtomicU32::new(r.hi - r.lo));
-                    groups.push(AtomicU32::new(if r.grouped { r.step } else { 0 }));
-                    if r.grouped {
-                        let e = [
-                            r.c_fam,
-                            r.c0,
-                            r.c0 + r.step,
-                            r.p_fam,
-                            r.lo,
-                            r.hi,
-                            r.group,
-                            0,
-                        ];
-                        reach.extend(e);
-                    }
                 }
-            }
-            if reach.len() > at {
-                index_readers(&mut reach[at..], &mut meta);
-                readers = at;
             }
         }
         let sources = fams.iter().any(|f| f.core().kind == Kind::Source);
-        let classes = (readers.min(reach.len()) - segs_at) / 2;
         Ok(Topology {
             pending,
             states,
             rules,
-            // Per class, then per family for the interval index, then per
-            // family for grouped readers.
+            // Per class; per family for the interval index; per family for
+            // the grouped readers of its ranges.
             hints: {
-                let n = classes + 2 * meta.len();
+                let n = (reach.len() - segs_at) / 2 + 2 * meta.len();
                 let mut h = cache.take_atomics(n)?;
                 h.resize_with(n, || AtomicU32::new(0));
                 h
             },
-            ival_hints: classes,
-            readers,
+            ival_hints: (reach.len() - segs_at) / 2,
             ivals,
             ilist,
             meta,
@@ -817,6 +747,7 @@ impl Topology {
             reach,
             segs_at,
             sources,
+            readers,
         })
     }
 
@@ -871,6 +802,7 @@ impl Topology {
         cache.give_words(self.ivals);
         cache.give_words(self.ilist);
         cache.give_rules(self.rules);
+        cache.give_words(self.readers);
     }
 
     /// The address of family `f`'s node states (valid while the topology
@@ -989,49 +921,47 @@ impl Topology {
         &self.ilist[iv[2 * k + 1] as usize..iv[2 * k + 3] as usize]
     }
 
-    /// The reader counter (in `groups`) of the grouped gather through
-    /// which node `c` reads `piece`, if its readers release their uses
-    /// together (`Rule::grouped`): each of them counts itself out once,
-    /// and the last releases the group's one use of each value. The entry
-    /// the family's last search found is tried inline (consecutive readers
-    /// of a group share it), else searched.
+    /// The reader counter (in `groups`) of gathered range `piece`, if its
+    /// readers release their uses together (`group_readers`): each read
+    /// counts itself out once, and the last releases the group's one use
+    /// of each value. Inline, only the length is tested: a short range is
+    /// never grouped.
     #[inline(always)]
-    pub(crate) fn reader_group(&self, c: NodeId, piece: &Piece) -> Option<&AtomicU32> {
-        if piece.len < GROUP_READ_MIN || self.readers == NO_READERS {
+    pub(crate) fn reader_group(&self, piece: &Piece) -> Option<&AtomicU32> {
+        if piece.len < GROUP_READ_MIN {
             return None;
         }
-        let (all, _) = self.reach[self.readers..].as_chunks::<READER_WORDS>();
-        let hint = self
-            .hints
-            .get(self.ival_hints + self.meta.len() + c.fam as usize)?;
-        match all.get(hint.load(Ordering::Relaxed) as usize) {
-            Some(x) if reads(x, c, piece) => Some(&self.groups[x[6] as usize + 1]),
-            _ => self.find_reader(c, piece),
-        }
+        self.long_reader_group(piece)
     }
 
-    /// [`Topology::reader_group`]'s search among the family's entries: a
-    /// binary search by first consumer and a scan back over the entries
-    /// that may still cover `c`; the one found becomes the family's hint.
+    /// [`Topology::reader_group`] for a long range: the entry the producer
+    /// family's last search found (the readers of a range read it one
+    /// after another), else searched by family, span class and first
+    /// producer.
     #[inline(never)]
-    fn find_reader(&self, c: NodeId, p: &Piece) -> Option<&AtomicU32> {
-        let m = self.meta.get(c.fam as usize)?;
-        let (all, _) = self.reach[self.readers..].as_chunks::<READER_WORDS>();
-        let (first, e) = (
-            m.readers_lo as usize,
-            &all[m.readers_lo as usize..m.readers_hi as usize],
-        );
-        // Entries with `c0 <= c`, latest first, while one could reach `c`.
-        let lo = e.partition_point(|x| x[1] <= c.idx);
-        for k in (0..lo).rev() {
-            if u64::from(e[k][1]) + u64::from(e[k][7]) <= u64::from(c.idx) {
-                break;
+    fn long_reader_group(&self, p: &Piece) -> Option<&AtomicU32> {
+        let (e, _) = self.readers.as_chunks::<4>();
+        if e.is_empty() {
+            return None;
+        }
+        let want = [p.fam, p.start, p.start + p.len];
+        let found = |x: &[u32; 4]| Some(&self.groups[x[3] as usize]);
+        let hint = self
+            .hints
+            .get(self.ival_hints + self.meta.len() + p.fam as usize)?;
+        let h = hint.load(Ordering::Relaxed) as usize;
+        if let Some(x) = e.get(h).filter(|x| x[..3] == want) {
+            return found(x);
+        }
+        let key = |x: &[u32; 4]| (x[0], class_of(x[2] - x[1]), x[1]);
+        let at = (p.fam, class_of(p.len), p.start);
+        let mut k = e.partition_point(|x| key(x) < at);
+        while k < e.len() && key(&e[k]) == at {
+            if e[k][2] == want[2] {
+                hint.store(k as u32, Ordering::Relaxed);
+                return found(&e[k]);
             }
-            if reads(&e[k], c, p) {
-                let hint = &self.hints[self.ival_hints + self.meta.len() + c.fam as usize];
-                hint.store((first + k) as u32, Ordering::Relaxed);
-                return Some(&self.groups[e[k][6] as usize + 1]);
-            }
+            k += 1;
         }
         None
     }
@@ -1348,7 +1278,7 @@ mod tests {
             ilist,
             ival_hints: 0,
             sources: false,
-            readers: NO_READERS,
+            readers: Vec::new(),
         })
     }
 
