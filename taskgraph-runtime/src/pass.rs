@@ -527,13 +527,11 @@ impl<'c, 'g, T: Send + Sync + 'c> LendSlice<'c, 'g> for LazyVec<'g, T> {
     fn lend(self, cx: &'c Cx<'_, 'g>) -> Lending<'c, T> {
         match self.pieces() {
             [p] => Lending {
-                cells: Some((cx.slots::<T>(p.fam, p.start, p.len), true)),
-                group: None,
+                cells: Some((cx.slots::<T>(p.fam, p.start, p.len), ONCE)),
                 owned: Vec::new(),
             },
             _ => Lending {
                 cells: None,
-                group: None,
                 owned: {
                     let mut out = scratch::take(self.len());
                     for p in self.pieces() {
@@ -558,15 +556,16 @@ impl<'c, 'g, T: Send + Sync + Clone + 'c> LendSliceShared<'c, 'g> for LazyVec<'g
     fn lend_shared(self, cx: &'c Cx<'_, 'g>) -> Lending<'c, T> {
         match self.pieces() {
             [p] => Lending {
-                cells: Some((cx.slots::<T>(p.fam, p.start, p.len), false)),
-                group: cx.reader_group(p),
+                cells: Some((
+                    cx.slots::<T>(p.fam, p.start, p.len),
+                    cx.reader_group(p).map_or(SHARED, |g| g as *const _),
+                )),
                 owned: Vec::new(),
             },
             // Values of several call sites do not lie together: gathered,
             // into this thread's reused buffer.
             _ => Lending {
                 cells: None,
-                group: None,
                 owned: {
                     let mut out = scratch::take(self.len());
                     for p in self.pieces() {
@@ -595,14 +594,20 @@ impl<'c, 'g, T: Send + Sync + Clone + 'c> LendSliceShared<'c, 'g> for LazyVec<'g
 /// a task that was the values' only use drops them); else gathered into a
 /// `Vec` it owns.
 pub struct Lending<'c, T> {
-    /// The cells lent, and whether the task is their only use.
-    cells: Option<(crate::exec::Slots<'c, T>, bool)>,
-    /// Where the task's group of readers holds one use of each cell, not
-    /// the task (`Cx::reader_group`): the group's reader counter, which
-    /// each reader counts itself out of once.
-    group: Option<&'c crate::sync::AtomicU32>,
+    /// The cells lent, and how the task holds them: `ONCE`, the task is
+    /// their only use; `SHARED`, it holds one use of each; else its group
+    /// of readers does (`Cx::reader_group`), and this is the group's
+    /// reader counter, which each read counts itself out of once. One
+    /// word: the guard is no larger than with a flag.
+    cells: Option<(crate::exec::Slots<'c, T>, *const crate::sync::AtomicU32)>,
     owned: Vec<T>,
 }
+
+/// `Lending::cells`: the task holds one use of each cell.
+const SHARED: *const crate::sync::AtomicU32 = std::ptr::null();
+/// `Lending::cells`: the task is the cells' only use (no counter is at
+/// this address: an `AtomicU32` is aligned to 4).
+const ONCE: *const crate::sync::AtomicU32 = std::ptr::without_provenance(1);
 
 impl<T> Lending<'_, T> {
     /// The values, for a `&[T]` parameter.
@@ -625,7 +630,7 @@ impl<T> Drop for Lending<'_, T> {
             // `c` is a copy: the loops keep its bounds in registers across
             // their atomic operations (through `&self` each iteration
             // reloaded them, ~3 instructions an edge).
-            Some((c, true)) => {
+            Some((c, ONCE)) => {
                 for k in 0..c.len() {
                     // SAFETY: the task was the value's only use
                     // (macro-proven), held until now; the state is cleared
@@ -634,14 +639,16 @@ impl<T> Drop for Lending<'_, T> {
                     drop(unsafe { c.get(k).take_once() });
                 }
             }
-            Some((c, false)) => {
+            Some((c, group)) => {
                 // Read in a group: one count for the whole range, and the
                 // last reader of the group releases the group's use of
                 // each value. AcqRel: Release orders this task's reads
                 // before those releases; Acquire, for the last reader,
                 // every other reader's.
-                if let Some(g) = self.group {
-                    if g.fetch_sub(1, Ordering::AcqRel) != 1 {
+                if group != SHARED {
+                    // SAFETY: a reader counter of the run's topology
+                    // (`Cx::reader_group`), alive while its cells are.
+                    if unsafe { &*group }.fetch_sub(1, Ordering::AcqRel) != 1 {
                         return;
                     }
                 }
