@@ -564,28 +564,34 @@ impl<'c, 'g, T: Send + Sync + Clone + 'c> LendSliceShared<'c, 'g> for LazyVec<'g
             },
             // Values of several call sites do not lie together: gathered,
             // into this thread's reused buffer.
-            _ => Lending {
+            pieces => Lending {
                 cells: None,
-                owned: {
-                    let mut out = scratch::take(self.len());
-                    for p in self.pieces() {
-                        if p.len >= crate::exec::GROUP_READ_MIN {
-                            take_piece_shared(p, cx, &mut out);
-                            continue;
-                        }
-                        let s = cx.slots::<T>(p.fam, p.start, p.len);
-                        for k in 0..s.len() {
-                            // SAFETY: the consumer holds one use per element
-                            // until released (as in `take_shared`; a piece
-                            // this short is never read in a group).
-                            out.push(unsafe { s.get(k).take_or_clone() });
-                        }
-                    }
-                    out
-                },
+                owned: gather_shared(pieces, self.len(), cx),
             },
         }
     }
+}
+
+/// The values of `pieces` (`len` in all) for a task that shares them with
+/// others, gathered into this thread's reused buffer. Out of line: the
+/// lent run of cells stays a short path.
+#[inline(never)]
+fn gather_shared<T: Clone>(pieces: &[Piece], len: usize, cx: &Cx<'_, '_>) -> Vec<T> {
+    let mut out = scratch::take(len);
+    for p in pieces {
+        if p.len >= crate::exec::GROUP_READ_MIN {
+            take_piece_shared(p, cx, &mut out);
+            continue;
+        }
+        let s = cx.slots::<T>(p.fam, p.start, p.len);
+        for k in 0..s.len() {
+            // SAFETY: the consumer holds one use per element until
+            // released (as in `take_shared`; a piece this short is never
+            // read in a group).
+            out.push(unsafe { s.get(k).take_or_clone() });
+        }
+    }
+    out
 }
 
 /// The values of a vector of lazy values gathered for a `&[T]` parameter:

@@ -608,9 +608,6 @@ impl Topology {
                         && (r.p_fam, r.lo, r.hi) == (p.fam, p.start, p.start + p.len)
                     {
                         r.step += 1;
-                        // A range read whole by several tasks: its readers
-                        // may be grouped (`group_readers`).
-                        long |= p.len >= GROUP_READ_MIN;
                         return;
                     }
                 }
@@ -627,6 +624,12 @@ impl Topology {
             if gathers {
                 meta[c_fam].single = false;
                 slide_gathers(&mut rules, first_gather, &mut scratch);
+                // A long range read whole by several tasks: its readers
+                // may be grouped (`group_readers`).
+                long = long
+                    || rules[first_gather..].iter().any(|r| {
+                        r.kind == RuleKind::Gather && r.step > 1 && r.hi - r.lo >= GROUP_READ_MIN
+                    });
             }
         }
         for p in finals {
