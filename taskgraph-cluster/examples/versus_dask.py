@@ -1,22 +1,25 @@
 """The workloads of versus_dask.rs written with dask.delayed, computed on a
 LocalCluster started as taskgraph-cluster starts its own (processes, loopback,
-a dashboard). versus_dask.rs embeds this file and runs it with the Python it
-finds for dask; it can also be run by hand:
+a dashboard, the same dask settings). versus_dask.rs embeds this file, runs it
+with the Python it finds for dask and asks it for one round at a time, in turn
+with its own rounds, so that both sides see the same load. It can also be run
+by hand:
 
-    python versus_dask.py WORKERS THREADS N SLEEP_MS BLOCKS LEVELS ROUNDS
+    echo tutorial independent chain | python versus_dask.py WORKERS THREADS N SLEEP_MS BLOCKS LEVELS
 
-It prints one JSON object on its last line of standard output: the
-distributed version, the cluster's start-up time, and for each workload the
-wall time of every round (seconds) and the result of the last round.
+It starts its cluster, warms it up (4 zero-work tasks per thread) and prints
+one JSON object a line on standard output: first the distributed version and
+the cluster's start-up time, then for each workload name it reads (words on
+standard input) the wall time of one round (seconds) and its result.
 
 - tutorial: for i < N: a = inc(i); b = dec(i); c = add(a, b); then a pairwise
   tree sum of the c's with add. Every task sleeps SLEEP_MS first.
 - independent: BLOCKS zero-work inc(i), computed together.
 - chain: x = inc(0), then LEVELS times x = inc(x), zero work.
 
-After a warm-up (4 zero-work tasks per thread), each workload is built and
-computed ROUNDS times, each timed (building the delayed graph is inside the
-time, as instantiating the graph! is on the Rust side). compute(..., optimize_graph=False): one dask task per call.
+Each round builds the workload and computes it, timed (building the delayed
+graph is inside the time, as instantiating the graph! is on the Rust side).
+compute(..., optimize_graph=False): one dask task per call.
 """
 
 import json
@@ -43,7 +46,7 @@ def add(x, y, secs):
 
 
 def main():
-    workers, threads, n, sleep_ms, blocks, levels, rounds = map(int, sys.argv[1:8])
+    workers, threads, n, sleep_ms, blocks, levels = map(int, sys.argv[1:7])
     import dask
     import distributed
     from dask import delayed
@@ -75,6 +78,10 @@ def main():
         return [x]
 
     started = time.perf_counter()
+    # The settings taskgraph-cluster's driver gives the LocalCluster of
+    # `Dask::local` (driver.py, `start_local`): workers forked from a
+    # forkserver; dask's default worker-saturation, as there.
+    dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"})
     cluster = LocalCluster(
         n_workers=workers,
         threads_per_worker=threads,
@@ -85,23 +92,22 @@ def main():
     client = Client(cluster)
     startup = time.perf_counter() - started
 
-    out = {"version": distributed.__version__, "startup": startup}
+    def say(obj):
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+
+    builds = {"tutorial": tutorial, "independent": independent, "chain": chain}
     with client:
         # The first tasks on a worker pay for imports and connections.
         dask.compute(*[d_inc(i, 0) for i in range(4 * workers * threads)])
-        for name, build in [
-            ("tutorial", tutorial),
-            ("independent", independent),
-            ("chain", chain),
-        ]:
-            walls = []
-            for _ in range(rounds):
+        say({"version": distributed.__version__, "startup": startup})
+        for line in sys.stdin:
+            for name in line.split():
                 t = time.perf_counter()
-                result = dask.compute(*build(), optimize_graph=False)
-                walls.append(time.perf_counter() - t)
-            out[name] = {"walls": walls, "result": list(result)}
+                result = dask.compute(*builds[name](), optimize_graph=False)
+                wall = time.perf_counter() - t
+                say({"name": name, "wall": wall, "result": list(result)})
     cluster.close()
-    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -28,17 +28,20 @@
 //!   1000 zero-work `bump(i)` each, summed by a `tree_reduce`; wall time /
 //!   blocks, against the per block above: what a block costs that grows
 //!   with the size of the whole graph rather than of the block.
-//! - **workers added**: the tutorial with default blocks on a new cluster of
-//!   the same shape, with WORKERS more workers added right after `spawn`,
-//!   against the same without (taskgraph only).
+//! - **workers added**: on a new cluster of the same shape, the tutorial
+//!   with default blocks, then again with WORKERS more workers added right
+//!   after `spawn`: the second wall over the first, per round (taskgraph
+//!   only).
 //!
 //! With `VERSUS_DASK_TIMELINE` set, each tutorial run's blocks are printed
 //! on standard error (start, stop, worker, block), to see how dask
 //! scheduled them.
 //!
-//! Every result is compared with the sequential one. The taskgraph side
-//! runs first, then its cluster is closed and the Python side starts its
-//! own. This program is also the blocks' program: `main` calls
+//! Every result is compared with the sequential one. Both sides' clusters
+//! run at once, with the same dask settings, and each round of taskgraph
+//! is followed by one of dask.delayed (the Python side waits for a line
+//! naming the workload), so that both see the same load; each row's ratio
+//! is of the medians. This program is also the blocks' program: `main` calls
 //! `Dask::worker_entry` first, so on a worker it runs blocks and nothing
 //! else.
 
@@ -212,6 +215,9 @@ pub struct Side {
     /// of the same shape, with as many workers again added right after
     /// `spawn`.
     pub tutorial_added: Vec<f64>,
+    /// taskgraph only: the same on the same new cluster just before, with
+    /// no workers added.
+    pub tutorial_unadded: Vec<f64>,
     pub independent: Vec<f64>,
     /// taskgraph only: BLOCKS blocks of [`LARGE_BLOCK`] zero-work tasks,
     /// and how many blocks that made.
@@ -319,24 +325,36 @@ pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
         (1..=warm).collect::<Vec<_>>()
     );
 
-    let blocks_of = |walls: &mut Vec<f64>| {
-        let mut count = 0;
-        for _ in 0..rounds {
-            walls.push(timed(&mut || {
-                let report = dask.spawn((n, sleep_ms), tutorial).wait_report().unwrap();
-                assert_eq!(report.value, tutorial_reference(n));
-                if std::env::var_os("VERSUS_DASK_TIMELINE").is_some() {
-                    timeline(&report.blocks, &report.runs);
-                }
-                count = report.blocks.len();
-            }));
-        }
-        count
+    // The dask.delayed side's cluster, up and warm; from here on, each
+    // round of taskgraph is followed by one of dask.delayed, so that both
+    // see the same load.
+    let mut py = PySide::start(&config)?;
+    let mut dk = Side {
+        startup: py.startup,
+        ..Side::default()
     };
-    dask.set_block_size(None);
-    tg.tutorial_blocks.0 = blocks_of(&mut tg.tutorial);
-    dask.set_block_size(Some(1));
-    tg.tutorial_blocks.1 = blocks_of(&mut tg.tutorial_fine);
+    let mut dask_round = |name: &str, walls: &mut Vec<f64>, want: &[i64]| {
+        let (wall, result) = py.round(name).expect("versus_dask.py answers");
+        assert_eq!(result, want, "dask.delayed's {name}");
+        walls.push(wall);
+    };
+    let tutorial_round = |walls: &mut Vec<f64>| {
+        let started = Instant::now();
+        let report = dask.spawn((n, sleep_ms), tutorial).wait_report().unwrap();
+        walls.push(started.elapsed().as_secs_f64());
+        assert_eq!(report.value, tutorial_reference(n));
+        if std::env::var_os("VERSUS_DASK_TIMELINE").is_some() {
+            timeline(&report.blocks, &report.runs);
+        }
+        report.blocks.len()
+    };
+    for _ in 0..rounds {
+        dask.set_block_size(None);
+        tg.tutorial_blocks.0 = tutorial_round(&mut tg.tutorial);
+        dask_round("tutorial", &mut dk.tutorial, &[tutorial_reference(n)]);
+        dask.set_block_size(Some(1));
+        tg.tutorial_blocks.1 = tutorial_round(&mut tg.tutorial_fine);
+    }
     let want: Vec<i64> = (1..=blocks).collect();
     let mean_run = |runs: &[taskdag::cluster::JobRun]| {
         runs.iter().map(|r| r.duration.as_secs_f64()).sum::<f64>() / runs.len().max(1) as f64
@@ -351,6 +369,7 @@ pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
                 spans(sent, &report.runs);
             }
         }));
+        dask_round("independent", &mut dk.independent, &want);
     }
     dask.set_block_size(Some(LARGE_BLOCK as u32));
     let count = blocks * LARGE_BLOCK;
@@ -367,15 +386,22 @@ pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
         tg.chain.push(timed(&mut || {
             assert_eq!(dask.compute(levels, chain).unwrap(), levels as i64 + 1);
         }));
+        dask_round("chain", &mut dk.chain, &[levels as i64 + 1]);
     }
     dask.close();
-    // Workers that join mid-run: a new cluster per round, as many workers
-    // again added right after `spawn`.
+    drop(py);
+    // Workers that join mid-run: a new cluster per round, the tutorial
+    // once as it is, then once with as many workers again added right
+    // after `spawn`.
     for _ in 0..rounds {
         let dask = Dask::builder()
             .python(python()?)
             .local(config.workers, config.threads)?;
         dask.compute(warm, independent)?; // the first runners start
+        tg.tutorial_unadded.push(timed(&mut || {
+            let report = dask.spawn((n, sleep_ms), tutorial).wait_report().unwrap();
+            assert_eq!(report.value, tutorial_reference(n));
+        }));
         tg.tutorial_added.push(timed(&mut || {
             let h = dask.spawn((n, sleep_ms), tutorial);
             dask.add_workers(config.workers).unwrap();
@@ -397,12 +423,11 @@ pub fn run(config: Config) -> Result<Measured, Box<dyn std::error::Error>> {
         dask.close();
     }
 
-    let py = run_python(&config)?;
     Ok(Measured {
         config,
         distributed,
         taskgraph: tg,
-        dask: py,
+        dask: dk,
     })
 }
 
@@ -416,72 +441,94 @@ fn python() -> Result<std::path::PathBuf, taskdag::cluster::ClusterError> {
     }
 }
 
-/// Runs `versus_dask.py` and reads its JSON; checks its results.
-fn run_python(config: &Config) -> Result<Side, Box<dyn std::error::Error>> {
-    let python = python()?;
-    let script =
-        std::env::temp_dir().join(format!("taskgraph-versus-dask-{}.py", std::process::id()));
-    std::fs::File::create(&script)?.write_all(SCRIPT.as_bytes())?;
-    let out = Command::new(python)
-        .arg(&script)
-        .args(
-            [
-                config.workers as u64,
-                config.threads as u64,
-                config.n as u64,
-                config.sleep_ms,
-                config.blocks as u64,
-                config.levels as u64,
-                config.rounds as u64,
-            ]
-            .map(|a| a.to_string()),
-        )
-        .output();
-    let _ = std::fs::remove_file(&script);
-    let out = out?;
-    if !out.status.success() {
-        return Err(format!(
-            "versus_dask.py failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
+/// The dask.delayed side: `versus_dask.py` running its own LocalCluster,
+/// asked for one round at a time.
+struct PySide {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    script: std::path::PathBuf,
+    distributed: String,
+    startup: f64,
+}
+
+impl PySide {
+    /// Starts `versus_dask.py`: its cluster is up and warm when this returns.
+    fn start(config: &Config) -> Result<PySide, Box<dyn std::error::Error>> {
+        use std::process::Stdio;
+        let python = python()?;
+        let script =
+            std::env::temp_dir().join(format!("taskgraph-versus-dask-{}.py", std::process::id()));
+        std::fs::File::create(&script)?.write_all(SCRIPT.as_bytes())?;
+        let mut child = Command::new(python)
+            .arg(&script)
+            .args(
+                [
+                    config.workers as u64,
+                    config.threads as u64,
+                    config.n as u64,
+                    config.sleep_ms,
+                    config.blocks as u64,
+                    config.levels as u64,
+                ]
+                .map(|a| a.to_string()),
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdin = child.stdin.take();
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut side = PySide {
+            child,
+            stdin,
+            stdout,
+            script,
+            distributed: String::new(),
+            startup: f64::NAN,
+        };
+        let v = side.read()?;
+        side.distributed = v["version"].as_str().unwrap_or("?").to_owned();
+        side.startup = v["startup"].as_f64().unwrap_or(f64::NAN);
+        Ok(side)
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().last().unwrap_or("");
-    let v: serde_json::Value =
-        serde_json::from_str(last).map_err(|e| format!("versus_dask.py printed {last:?}: {e}"))?;
-    let walls = |name: &str| -> Vec<f64> {
-        v[name]["walls"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|w| w.as_f64()).collect())
-            .unwrap_or_default()
-    };
-    let result = |name: &str| -> Vec<i64> {
-        v[name]["result"]
+
+    /// The next line of JSON the script prints.
+    fn read(&mut self) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+        use std::io::BufRead;
+        let mut line = String::new();
+        if self.stdout.read_line(&mut line)? == 0 {
+            return Err(format!(
+                "versus_dask.py exited ({}) without answering",
+                self.child.wait()?
+            )
+            .into());
+        }
+        Ok(serde_json::from_str(&line)
+            .map_err(|e| format!("versus_dask.py printed {line:?}: {e}"))?)
+    }
+
+    /// One round of `name`: its wall time and result.
+    fn round(&mut self, name: &str) -> Result<(f64, Vec<i64>), Box<dyn std::error::Error>> {
+        let stdin = self.stdin.as_mut().expect("open until dropped");
+        writeln!(stdin, "{name}")?;
+        stdin.flush()?;
+        let v = self.read()?;
+        let result = v["result"]
             .as_array()
             .map(|a| a.iter().filter_map(|w| w.as_i64()).collect())
-            .unwrap_or_default()
-    };
-    assert_eq!(result("tutorial"), [tutorial_reference(config.n)]);
-    assert_eq!(
-        result("independent"),
-        (1..=config.blocks).collect::<Vec<_>>()
-    );
-    assert_eq!(result("chain"), [config.levels as i64 + 1]);
-    Ok(Side {
-        startup: v["startup"].as_f64().unwrap_or(f64::NAN),
-        tutorial: walls("tutorial"),
-        tutorial_fine: Vec::new(),
-        tutorial_blocks: (0, 0),
-        tutorial_added: Vec::new(),
-        independent: walls("independent"),
-        independent_large: Vec::new(),
-        large_blocks: 0,
-        block_run: Vec::new(),
-        large_block_run: Vec::new(),
-        chain: walls("chain"),
-    })
+            .unwrap_or_default();
+        Ok((v["wall"].as_f64().unwrap_or(f64::NAN), result))
+    }
+}
+
+impl Drop for PySide {
+    fn drop(&mut self) {
+        // End of input: the script closes its cluster and exits.
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.script);
+    }
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -626,11 +673,18 @@ impl Measured {
             String::new(),
             format!("ideal makespan efficiency (no overhead, best schedule): {ideal:.3}"),
             format!(
-                "tutorial with {} workers added right after spawn: {:.2} s, {:.2} of the {:.2} s without",
+                "tutorial with {} workers added right after spawn: {:.2} s, {:.2} of the {:.2} s without \
+                 on the same new cluster just before (median of the rounds' ratios)",
                 c.workers,
                 median(&tg.tutorial_added),
-                median(&tg.tutorial_added) / median(&tg.tutorial),
-                median(&tg.tutorial)
+                median(
+                    &tg.tutorial_added
+                        .iter()
+                        .zip(&tg.tutorial_unadded)
+                        .map(|(a, u)| a / u)
+                        .collect::<Vec<_>>()
+                ),
+                median(&tg.tutorial_unadded)
             ),
             format!(
                 "per block of a graph of {} zero-work tasks ({} blocks): {:.2} ms, {:.2} times the per block of {} one-task blocks",
@@ -658,6 +712,10 @@ impl Measured {
         lines.push(all(
             "taskgraph tutorial walls, workers added",
             &tg.tutorial_added,
+        ));
+        lines.push(all(
+            "taskgraph tutorial walls, new cluster, none added",
+            &tg.tutorial_unadded,
         ));
         lines.push(all("taskgraph tutorial walls", &tg.tutorial));
         lines.push(all(

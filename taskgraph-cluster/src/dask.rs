@@ -334,6 +334,7 @@ impl Inner {
                     "serve": job.served,
                     "weight": job.weight,
                     "width": job.width,
+                    "queue": job.queued,
                 })
             })
             .collect();

@@ -20,7 +20,7 @@ Requests (answer fields after the arrow):
   workers {}                            -> {workers: [{address, pid, name, threads}]}
   threads {}                            -> {threads: the workers' threads, in all}
   add_workers {n}                       -> {workers: the ones that joined}
-  submit {sub, jobs: [{key, group, hash, name, args, env, deps, files, serve, weight}], outputs, header}
+  submit {sub, jobs: [{key, group, hash, name, args, env, deps, files, serve, weight, width, queue}], outputs, header}
          + one blob per job, its input, then with header the served jobs' header
                                         -> {keys: each job's dask key, as text}
   cancel {sub}                          -> {}
@@ -723,9 +723,11 @@ def log_run(worker, spec, path, start, stop, ok, ahead=False, threads=1):
         wait = state["last"] + RUN_BATCH_SECONDS - time.monotonic()
         if wait > 0:
             state["armed"] = True
-            timer = threading.Timer(wait, flush_runs, (worker, topic))
-            timer.daemon = True
-            timer.start()
+            # On the worker's event loop: a timer thread a batch cost the
+            # task's thread the wait for that thread to start (a fifth of a
+            # zero-work block's time on a busy machine).
+            loop = worker.loop
+            loop.add_callback(loop.call_later, wait, flush_runs, worker, topic)
             return
     flush_runs(worker, topic)
 
@@ -935,11 +937,23 @@ def task_spec():
     return Task, TaskRef, DataNode
 
 
-def build_task(key, spec, dep_keys):
+def build_task(key, spec, dep_keys, queued=False):
     """A job as a dask task: `run_job(spec, *outputs of dep_keys)`. The spec is
-    data (a `DataNode`: dask neither looks inside it nor runs it)."""
+    data (a `DataNode`: dask neither looks inside it nor runs it).
+
+    A `queued` job waits in the scheduler's queue of root tasks (dask's
+    `data_producer` mark), ordered by priority with the graph's leaf
+    blocks, when every worker is busy; otherwise dask sends a task whose
+    inputs are ready to a worker at once, where it takes a thread before
+    the leaf blocks still queued."""
     Task, TaskRef, DataNode = task_spec()
-    return Task(key, RUN_JOB, DataNode(None, spec), *[TaskRef(k) for k in dep_keys])
+    args = (key, RUN_JOB, DataNode(None, spec), *[TaskRef(k) for k in dep_keys])
+    if queued:
+        try:
+            return Task(*args, _data_producer=True)
+        except TypeError:  # a dask before the mark: sent at once, as any other
+            pass
+    return Task(*args)
 
 
 def chain_lengths(deps, weights):
@@ -1009,11 +1023,10 @@ class Driver:
         # to three seconds, and the cluster starts about twice as fast. They
         # inherit this process's environment, as spawned ones do.
         dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"})
-        # A worker is sent no more blocks than it has threads (dask's default
-        # of 1.1 sends a third to a worker of two threads, where it waits
-        # behind the other two while another worker may be idle: with blocks
-        # of seconds, a large one started a second late).
-        dask.config.set({"distributed.scheduler.worker-saturation": 1.0})
+        # The scheduler's `worker-saturation` stays dask's default (1.1), as
+        # dask.delayed has it: a worker of 2 threads holds a third task, so
+        # it does not wait for the scheduler between tasks (at 1.0, the
+        # tutorial of examples/versus_dask.rs took 20% longer on dask.delayed).
         self.cluster = LocalCluster(
             n_workers=int(msg["workers"]),
             threads_per_worker=self.threads,
@@ -1049,6 +1062,7 @@ class Driver:
     def threads(self, msg, blobs):
         """The cluster's threads, from the scheduler alone (no worker is asked)."""
         threads = sum(int(w.get("nthreads") or 0) for w in scheduler_workers(self.client).values())
+
         # Asked before each graph is sent: a graph is in its tail when no
         # more of its blocks are left than this (`on_event`).
         self.known_threads = threads
@@ -1162,7 +1176,7 @@ class Driver:
                 spec["header_key"] = header_key
                 spec["tail"] = len(jobs) <= self.known_threads
                 deps.insert(0, header_key)
-            dsk[keys[i]] = build_task(keys[i], spec, deps)
+            dsk[keys[i]] = build_task(keys[i], spec, deps, bool(j.get("queue")))
         outputs = [int(o) for o in msg["outputs"]]
         has_dependents = {d for j in jobs for d in j["deps"]}
         wanted = sorted(set(outputs) | (set(range(len(jobs))) - has_dependents))
@@ -1200,20 +1214,19 @@ class Driver:
                     return
                 if future.status == "cancelled":
                     raise RuntimeError("the submission's tasks were cancelled")
-            values = self.client.gather([state.futures[i] for i in outputs])
             # Workers report runs in batches, up to RUN_BATCH_SECONDS after
             # the run, so the last reports may come after the results: those
             # still in a batch are taken from the workers at once (a round
-            # trip, shorter than the batch's wait); those of a worker that
-            # died before it sent them are not waited for long.
+            # trip, shorter than the batch's wait), while the values are
+            # fetched; those of a worker that died before it sent them are
+            # not waited for long.
+            flush = None
             if not state.seen_all.is_set():
-                try:
-                    pending = self.client.run(flush_all_runs, self.topic, on_error="ignore")
-                    for runs in pending.values():
-                        if isinstance(runs, list) and runs:
-                            self.on_event((None, {"runs": runs}))
-                except Exception:  # noqa: BLE001 - the reports are not the result
-                    traceback.print_exc()
+                flush = threading.Thread(target=self.flush_reports, daemon=True)
+                flush.start()
+            values = self.client.gather([state.futures[i] for i in outputs])
+            if flush is not None:
+                flush.join()
                 state.seen_all.wait(REPORT_GRACE_SECONDS)
             self.out.send({"ev": "done", "sub": sub, "ok": True}, values)
         except Exception as e:  # noqa: BLE001 - every failure goes to Rust
@@ -1224,6 +1237,16 @@ class Driver:
                 self.client.cancel(futures)
             with self.lock:
                 self.subs.pop(sub, None)
+
+    def flush_reports(self):
+        """Takes the run reports the workers still gather from them."""
+        try:
+            pending = self.client.run(flush_all_runs, self.topic, on_error="ignore")
+            for runs in pending.values():
+                if isinstance(runs, list) and runs:
+                    self.on_event((None, {"runs": runs}))
+        except Exception:  # noqa: BLE001 - the reports are not the result
+            traceback.print_exc()
 
     def send_failure(self, sub, future):
         exc = future.exception()

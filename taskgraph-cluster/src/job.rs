@@ -75,6 +75,11 @@ pub struct Job {
     /// How many threads it can keep busy (a block: its node count over the
     /// longest chain of its nodes); 1 unless set.
     pub(crate) width: u32,
+    /// Whether its dask task waits in the scheduler's queue with the
+    /// graph's leaf blocks, by priority, while every worker is busy, rather
+    /// than going to a worker as soon as its inputs are there (a
+    /// `tree_reduce`'s combining block).
+    pub(crate) queued: bool,
 }
 
 impl Job {
@@ -91,6 +96,7 @@ impl Job {
             served: false,
             weight: 1,
             width: 1,
+            queued: false,
         }
     }
 
@@ -113,6 +119,13 @@ impl Job {
     /// worker lends it no more idle threads than that.
     pub(crate) fn width(mut self, width: u32) -> Job {
         self.width = width.max(1);
+        self
+    }
+
+    /// Makes it wait in the scheduler's queue, by priority, while every
+    /// worker is busy (see the field of that name).
+    pub(crate) fn queued(mut self, queued: bool) -> Job {
+        self.queued = queued;
         self
     }
 

@@ -45,6 +45,10 @@ pub(crate) struct Block {
     /// How many threads it can keep busy: its node count over the longest
     /// chain of its nodes, rounded up.
     pub(crate) width: u32,
+    /// Whether it runs what is left of a `tree_reduce` (its first family is
+    /// one): its dask task waits in the scheduler's queue with the leaf
+    /// blocks, by priority, while every worker is busy.
+    pub(crate) tree: bool,
 }
 
 /// The graph's cut.
@@ -366,6 +370,7 @@ pub(crate) fn cut(inst: &Instance, sizing: Sizing) -> Cut {
             deps: Vec::new(),
             collect: Vec::new(),
             width: 1,
+            tree: false,
         })
         .collect();
     // The longest chain of each block's nodes, in nodes.
@@ -631,6 +636,7 @@ fn name_blocks(
         let lo = &indices[base[first.family as usize] + first.lo as usize];
         let hi = &indices[base[first.family as usize] + first.hi as usize - 1];
         let show = |at: &[u32]| at.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        b.tree = reduce[first.family as usize];
         let range = match (lo.is_empty(), lo == hi) {
             _ if reduce[first.family as usize] => "tree".to_owned(),
             (true, _) => String::new(),

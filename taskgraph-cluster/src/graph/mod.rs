@@ -705,6 +705,7 @@ impl Sender {
                     .served()
                     .weight(b.run.iter().map(|r| u64::from(r.hi - r.lo)).sum())
                     .width(b.width)
+                    .queued(b.tree)
                     .deps(b.deps.iter().map(|(d, _)| *d))
                     .input(input),
             );
