@@ -838,25 +838,52 @@ class GraphHeader:
         return self.name
 
 
-class RunJob:
-    """The function of every task: `run_job`, with a constant dask token.
+class WorkerCode(_worker_plugin_base()):
+    """Installs `run_job` (and, through it, everything above that runs on a
+    worker) on every worker once, including workers that join later: a
+    plugin is sent once per worker, a task's function with every task."""
 
-    dask tokenizes a graph before it sends it; tokenizing a plain function
-    defined here means pickling it once per task, which cost about 1 ms per
-    job. An object that names its own token costs nothing.
+    def __init__(self, key):
+        self.key = key
+        self.run_job = run_job
+
+    def setup(self, worker):
+        worker.__dict__.setdefault("_taskgraph_code", {})[self.key] = self.run_job
+
+
+class RunJob:
+    """The function of every task: the `run_job` that `WorkerCode` installed
+    on the worker, under `key`.
+
+    dask sends a task's function with each task, pickled by value when it
+    is defined here (`__main__`): `run_job` itself, with every function it
+    reaches, is 43 kB that the scheduler pickled and the worker unpickled
+    for every block (about 1.7 ms each on a busy machine, more than a
+    dask.delayed task's whole cost); this object is a few hundred bytes.
+    It names its own dask token: tokenizing a function defined here means
+    pickling it, once per task.
     """
 
+    def __init__(self, key):
+        self.key = key
+
     def __call__(self, spec, *deps):
-        return run_job(spec, *deps)
+        from distributed import get_worker
+
+        worker = get_worker()
+        code = worker.__dict__.get("_taskgraph_code", {}).get(self.key)
+        if code is None:
+            raise RuntimeError(
+                f"job {spec['key']!r}: taskgraph-cluster's worker code is not installed on "
+                f"worker {worker.address} (its plugin did not run there)"
+            )
+        return code(spec, *deps)
 
     def __dask_tokenize__(self):
-        return "taskgraph-cluster.run_job.v1"
+        return "taskgraph-cluster.run_job." + self.key
 
     def __repr__(self):
         return "run_job"
-
-
-RUN_JOB = RunJob()
 
 
 # ---------------------------------------------------------------------------
@@ -937,8 +964,8 @@ def task_spec():
     return Task, TaskRef, DataNode
 
 
-def build_task(key, spec, dep_keys, queued=False):
-    """A job as a dask task: `run_job(spec, *outputs of dep_keys)`. The spec is
+def build_task(run, key, spec, dep_keys, queued=False):
+    """A job as a dask task: `run(spec, *outputs of dep_keys)`, `run` a `RunJob`. The spec is
     data (a `DataNode`: dask neither looks inside it nor runs it).
 
     A `queued` job waits in the scheduler's queue of root tasks (dask's
@@ -947,7 +974,7 @@ def build_task(key, spec, dep_keys, queued=False):
     inputs are ready to a worker at once, where it takes a thread before
     the leaf blocks still queued."""
     Task, TaskRef, DataNode = task_spec()
-    args = (key, RUN_JOB, DataNode(None, spec), *[TaskRef(k) for k in dep_keys])
+    args = (key, run, DataNode(None, spec), *[TaskRef(k) for k in dep_keys])
     if queued:
         try:
             return Task(*args, _data_producer=True)
@@ -1000,6 +1027,7 @@ class Driver:
         self.known_threads = 0  # the cluster's threads when last asked (`threads`)
         self.token = uuid.uuid4().hex[:12]
         self.topic = "taskgraph-" + self.token
+        self.run_job = RunJob(self.token)
         self.programs = {}  # sha256 -> name, registered by this driver
         self.subs = {}
         self.lock = threading.Lock()
@@ -1045,6 +1073,8 @@ class Driver:
 
     def started(self):
         task_spec()  # a dask too old to take its graphs fails here, not at a submit
+        # The workers' code, once per worker (`RunJob`).
+        self.client.register_plugin(WorkerCode(self.token), name="taskgraph-code-" + self.token)
         self.client.subscribe_topic(self.topic, self.on_event)
         import distributed
 
@@ -1176,7 +1206,7 @@ class Driver:
                 spec["header_key"] = header_key
                 spec["tail"] = len(jobs) <= self.known_threads
                 deps.insert(0, header_key)
-            dsk[keys[i]] = build_task(keys[i], spec, deps, bool(j.get("queue")))
+            dsk[keys[i]] = build_task(self.run_job, keys[i], spec, deps, bool(j.get("queue")))
         outputs = [int(o) for o in msg["outputs"]]
         has_dependents = {d for j in jobs for d in j["deps"]}
         wanted = sorted(set(outputs) | (set(range(len(jobs))) - has_dependents))
