@@ -1413,7 +1413,7 @@ impl Ctx<'_> {
                 false => quote!({ #(#modes)* #call }),
             };
             return quote_spanned! {f.span=>
-                let #bound = #name.#bind(|(#(#plain,)*), (#(#lazy,)*), #cx_at| #body);
+                let #bound = #name.#bind(#[inline(always)] |(#(#plain,)*), (#(#lazy,)*), #cx_at| #body);
             };
         }
         // A `#[delayed]` function: bound by its kind (plain or async). Its
@@ -1429,7 +1429,7 @@ impl Ctx<'_> {
                 false => quote!({ #(#modes)* #raw }),
             };
             return quote_spanned! {f.span=>
-                let #bound = #kind_of.#bind(&#name, |(#(#plain,)*), (#(#lazy,)*), #cx_at| #body);
+                let #bound = #kind_of.#bind(&#name, #[inline(always)] |(#(#plain,)*), (#(#lazy,)*), #cx_at| #body);
             };
         }
         let finish = match f.fallible {
@@ -1440,7 +1440,7 @@ impl Ctx<'_> {
         // The kind is named inside the body: a body captures nothing (it is
         // a function pointer, `BodyFn`).
         quote_spanned! {f.span=>
-            let #bound = #kind_of.#bind(&#name, |(#(#plain,)*), (#(#lazy,)*), #cx_at| {
+            let #bound = #kind_of.#bind(&#name, #[inline(always)] |(#(#plain,)*), (#(#lazy,)*), #cx_at| {
                 let #kind = #kind_of;
                 #(#modes)*
                 #call
