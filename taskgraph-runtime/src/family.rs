@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::exec::cache::Cache;
 use crate::exec::future::Header;
 use crate::exec::task::{lift, TaskError, TaskErrorType};
-use crate::exec::{Cells, Core, Cx, ErasedFamily, Kind, Ran, RunList};
+use crate::exec::{Cells, Core, Cx, ErasedFamily, Full, Kind, Ran, RunList};
 use crate::pass::{Fallible, InputSet, NotDelayed, Stores};
 use crate::site::{FamilyInfo, LoopIndex};
 use crate::sync::AtomicU32;
@@ -87,11 +87,14 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
 
     /// Adds one node and returns the handle of its future output.
     ///
-    /// # Errors
     /// A family holds at most `u32::MAX - 3` nodes; beyond, or when memory
-    /// for the node cannot be had, [`Error::GraphTooLarge`] or
-    /// [`Error::OutOfMemory`]: the generated code returns it (`?`), so
-    /// building the graph stops and `compute` returns it.
+    /// for the node cannot be had, the node is not added and the family
+    /// records why (the first time): building the graph goes on to the end
+    /// of the graph's code, adding nothing more to this family, and the
+    /// graph's `execute` fails with [`Error::GraphTooLarge`] or
+    /// [`Error::OutOfMemory`] before any task runs. The handle returned then
+    /// names no node, and is never run. So the generated code has no exit at
+    /// each call site: less code to compile per `graph!`.
     ///
     /// [`Error::GraphTooLarge`]: crate::Error::GraphTooLarge
     /// [`Error::OutOfMemory`]: crate::Error::OutOfMemory
@@ -102,10 +105,10 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
     // other calls the graph's code makes while it is built (`Scope::family`,
     // `SyncTask::bind`, ...).
     #[allow(improper_ctypes_definitions)]
-    pub extern "C" fn push(&mut self, at: L, args: A, inputs: I) -> Result<Lazy<'g, T>, Error> {
+    pub extern "C" fn push(&mut self, at: L, args: A, inputs: I) -> Lazy<'g, T> {
         let idx = self.recs.len();
-        if idx >= self.room {
-            self.room = grow(&mut self.recs, self.core.info)?;
+        if idx >= self.room && !self.make_room() {
+            return Lazy::new(NodeId::new(self.core.id, idx as u32));
         }
         let idx = idx as u32;
         let c = &mut self.core;
@@ -113,7 +116,41 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
         self.recs.push(UnsafeCell::new(Some((args, stored))));
         c.at.add(idx, at.as_slice());
         c.len = idx + 1;
-        Ok(Lazy::new(NodeId::new(c.id, idx)))
+        Lazy::new(NodeId::new(c.id, idx))
+    }
+
+    /// [`Family::push`] for the runtime's own code, which stops at once.
+    ///
+    /// # Errors
+    /// The family's failure ([`Core::failure`]), this push's or an earlier
+    /// one's.
+    pub(crate) fn try_push(&mut self, at: L, args: A, inputs: I) -> Result<Lazy<'g, T>, Error> {
+        let l = self.push(at, args, inputs);
+        match self.core.full {
+            Full::No => Ok(l),
+            _ => Err(self.core.failure().expect("a full family's error")),
+        }
+    }
+
+    /// Makes room for the next node ([`grow`]); `false` if there is none,
+    /// the family then being full ([`Full`]), for good: once full, it takes
+    /// no more nodes.
+    #[cold]
+    #[inline(never)]
+    fn make_room(&mut self) -> bool {
+        if self.core.full != Full::No {
+            return false;
+        }
+        match grow(&mut self.recs) {
+            Ok(room) => {
+                self.room = room;
+                true
+            }
+            Err(full) => {
+                self.core.full = full;
+                false
+            }
+        }
     }
 
     /// The family's call site.
@@ -198,36 +235,20 @@ where
     }
 }
 
-#[cold]
-#[inline(never)]
-fn too_many(info: &FamilyInfo) -> Error {
-    Error::GraphTooLarge {
-        message: format!(
-            "`{}` at {}:{} makes more than {} nodes",
-            info.name,
-            info.file,
-            info.line,
-            u32::MAX - 3
-        ),
-    }
-}
-
 /// The most nodes a family holds.
 const MAX_NODES: usize = (u32::MAX - 3) as usize;
 
-/// Makes room for the next record of the family of call site `info`, which
-/// holds `recs`: fails with [`Error::GraphTooLarge`] beyond `MAX_NODES`,
-/// doubles the room when it is full, or fails with [`Error::OutOfMemory`]
-/// if there is no memory for it. Returns the new room (`Family::room`).
-#[cold]
-#[inline(never)]
-fn grow<R>(recs: &mut Vec<R>, info: &FamilyInfo) -> Result<usize, Error> {
+/// Makes room for the next record of a family, which holds `recs`: fails
+/// with [`Full::TooManyNodes`] beyond `MAX_NODES`, doubles the room when it
+/// is full, or fails with [`Full::OutOfMemory`] if there is no memory for
+/// it. Returns the new room (`Family::room`).
+fn grow<R>(recs: &mut Vec<R>) -> Result<usize, Full> {
     if recs.len() >= MAX_NODES {
-        return Err(too_many(info));
+        return Err(Full::TooManyNodes);
     }
     if recs.len() == recs.capacity() {
         let more = recs.capacity().max(4);
-        recs.try_reserve(more).map_err(|_| Error::OutOfMemory {
+        recs.try_reserve(more).map_err(|_| Full::OutOfMemory {
             bytes: more.saturating_mul(std::mem::size_of::<R>()),
         })?;
     }
@@ -760,5 +781,64 @@ fn block_on<Fut: Future>(fut: Fut) -> Fut::Output {
             return v;
         }
         std::thread::park();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scope::{boxed, now, Halt, Mode, Scope};
+
+    static SITE: FamilyInfo = FamilyInfo::new("inc", "src/main.rs", 12, 17);
+
+    fn inc(x: (u64,), _: (), _: &Cx<'_, '_>) -> u64 {
+        x.0 + 1
+    }
+
+    /// A family that could not grow takes no more nodes, and the graph
+    /// fails with its error when it would run, before any task does.
+    #[test]
+    fn a_full_family_takes_no_more_nodes_and_its_graph_fails_before_running() {
+        let r = now(boxed(async {
+            let scope = Scope::new(Mode::Describe, None, None);
+            let mut f = scope.family::<(u64,), (), [u32; 0], u64>(&SITE);
+            let a = f.push([], (1,), ());
+            assert_eq!(f.len(), 1);
+            assert!(f.try_push([], (2,), ()).is_ok());
+            assert_eq!(f.len(), 2);
+            // As `make_room` leaves a family that it could not grow.
+            f.core.full = Full::OutOfMemory { bytes: 96 };
+            f.room = f.recs.len();
+            let _ = f.push([], (3,), ());
+            assert_eq!(f.len(), 2);
+            assert!(matches!(
+                f.try_push([], (4,), ()),
+                Err(Error::OutOfMemory { bytes: 96 })
+            ));
+            assert_eq!((f.len(), f.recs.len()), (2, 2));
+            let bound = f.bind(inc);
+            scope.execute(&[&bound], a).await
+        }));
+        assert!(
+            matches!(r, Err(Halt::Failed(Error::OutOfMemory { bytes: 96 }))),
+            "the graph did not fail with the family's error"
+        );
+    }
+
+    #[test]
+    fn a_family_with_too_many_nodes_names_its_call_site() {
+        let mut core = Core::new(0, Kind::Tasks, &SITE);
+        assert!(core.failure().is_none());
+        core.full = Full::TooManyNodes;
+        let e = core.failure().expect("an error");
+        assert!(matches!(e, Error::GraphTooLarge { .. }));
+        assert_eq!(
+            e.to_string()
+                .lines()
+                .next()
+                .map(|l| l.contains("`inc` at src/main.rs:12 makes more than 4294967292 nodes")),
+            Some(true),
+            "{e}"
+        );
     }
 }

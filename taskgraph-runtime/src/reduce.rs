@@ -159,7 +159,7 @@ where
         for p in 0..levels.n[l - 1] / 2 {
             let a = get(l - 1, 2 * p);
             let b = get(l - 1, 2 * p + 1);
-            fam.push(at(l as u32 - 1, p), (), (a, b))?;
+            fam.try_push(at(l as u32 - 1, p), (), (a, b))?;
         }
     }
     Ok(get(levels.count - 1, 0))

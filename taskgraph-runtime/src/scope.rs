@@ -15,7 +15,7 @@ use crate::exec::cache::Cache;
 use crate::exec::control::{Control, CANCELLED};
 use crate::exec::part::{NodeRange, PartCtl, NOT_COLLECTED};
 use crate::exec::registry::WorkerCtx;
-use crate::exec::{drive, Cx, ErasedFamily, Kind, Outcome, Park, Run, Topology, Watch};
+use crate::exec::{drive, Cx, ErasedFamily, Full, Kind, Outcome, Park, Run, Topology, Watch};
 use crate::family::Family;
 use crate::loops::{Elements, Loop};
 use crate::observe::{
@@ -249,6 +249,15 @@ impl<'s, 'g, O: Outputs<'g>> Future for Execute<'s, 'g, O> {
         // (no item points at it any more); `outs` is not pinned (nothing
         // points at it).
         let this = unsafe { self.get_unchecked_mut() };
+        if !this.live {
+            // A family that could not take a node (`Family::push`): the
+            // graph fails, before any task runs, whatever the mode.
+            if let Some(f) = this.fams.iter().find(|f| f.core().full != Full::No) {
+                this.outs = None;
+                let e = f.core().failure().expect("a full family's error");
+                return Poll::Ready(Err(e.into()));
+            }
+        }
         let rt = match this.mode {
             Mode::Run(rt) => rt,
             Mode::Describe => {

@@ -109,6 +109,22 @@ pub struct Core {
     pub(crate) iterations: u32,
     /// A fused step loop's values per step (for observers); 0 for others.
     pub(crate) width: u32,
+    /// Whether the family could not take another node while the graph was
+    /// built (the first such failure); the graph then does not run.
+    pub(crate) full: Full,
+}
+
+/// Why a family could not take another node while the graph was built
+/// (`Family::push`): the graph's code goes on to its end without it, and
+/// the graph fails with [`Core::failure`] before any task runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Full {
+    /// The family took every node it was given.
+    No,
+    /// More nodes than a family can number ([`Error::GraphTooLarge`]).
+    TooManyNodes,
+    /// No memory for more records ([`Error::OutOfMemory`]).
+    OutOfMemory { bytes: usize },
 }
 
 impl Core {
@@ -125,6 +141,27 @@ impl Core {
             elements: Vec::new(),
             iterations: 0,
             width: 0,
+            full: Full::No,
+        }
+    }
+
+    /// The error of a family that could not take another node while the
+    /// graph was built ([`Full`]), if any.
+    #[cold]
+    pub(crate) fn failure(&self) -> Option<Error> {
+        let info = self.info;
+        match self.full {
+            Full::No => None,
+            Full::TooManyNodes => Some(Error::GraphTooLarge {
+                message: format!(
+                    "`{}` at {}:{} makes more than {} nodes",
+                    info.name,
+                    info.file,
+                    info.line,
+                    u32::MAX - 3
+                ),
+            }),
+            Full::OutOfMemory { bytes } => Some(Error::OutOfMemory { bytes }),
         }
     }
 

@@ -1085,13 +1085,13 @@ impl Ctx<'_> {
                         }
                     }
                     return quote_spanned! {f.span=>
-                        #name.push(#at, (#(#plain,)*), (#(#lazy,)*))?
+                        #name.push(#at, (#(#plain,)*), (#(#lazy,)*))
                     };
                 }
                 quote_spanned! {f.span=>
                     {
                         #(#temps)*
-                        #name.push(#at, (#(#plain,)*), (#(#lazy,)*))?
+                        #name.push(#at, (#(#plain,)*), (#(#lazy,)*))
                     }
                 }
             }
