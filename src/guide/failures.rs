@@ -119,11 +119,13 @@
 //!
 //! - A graph holds at most `u32::MAX - 3` nodes (a node is a task run node
 //!   by node, a fused loop, or a value of a vector), and a family or a
-//!   fused loop as many. Beyond, `compute` returns [`Error::GraphTooLarge`]
-//!   while the graph is built, before any task runs.
+//!   fused loop as many. Beyond, `compute` returns [`Error::GraphTooLarge`],
+//!   before any task runs.
 //! - Storage that cannot be allocated while the graph is built (the nodes'
 //!   records and output cells) is [`Error::OutOfMemory`], before any task
 //!   runs. Memory a task allocates itself follows Rust's rules (an abort).
+//!   A call site that cannot take another node takes no more: the graph's
+//!   plain code still runs to its end (its loops too), then the graph fails.
 //! - A runtime has at most [`Runtime::MAX_THREADS`] (4096) threads;
 //!   `Runtime::new(100_000)` is [`Error::TooManyThreads`].
 //! - An index out of range (`v[i]` on a vector of lazy values) is
