@@ -119,16 +119,13 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
         Lazy::new(NodeId::new(c.id, idx))
     }
 
-    /// [`Family::push`] for the runtime's own code, which stops at once.
-    ///
-    /// # Errors
-    /// The family's failure ([`Core::failure`]), this push's or an earlier
-    /// one's.
-    pub(crate) fn try_push(&mut self, at: L, args: A, inputs: I) -> Result<Lazy<'g, T>, Error> {
-        let l = self.push(at, args, inputs);
+    /// Why the family could not take a node ([`Core::failure`]), if it
+    /// could not: for the runtime's own code, which stops there.
+    #[inline]
+    pub(crate) fn failure(&self) -> Option<Error> {
         match self.core.full {
-            Full::No => Ok(l),
-            _ => Err(self.core.failure().expect("a full family's error")),
+            Full::No => None,
+            _ => self.core.failure(),
         }
     }
 
@@ -804,7 +801,8 @@ mod tests {
             let mut f = scope.family::<(u64,), (), [u32; 0], u64>(&SITE);
             let a = f.push([], (1,), ());
             assert_eq!(f.len(), 1);
-            assert!(f.try_push([], (2,), ()).is_ok());
+            let _ = f.push([], (2,), ());
+            assert!(f.failure().is_none());
             assert_eq!(f.len(), 2);
             // As `make_room` leaves a family that it could not grow.
             f.core.full = Full::OutOfMemory { bytes: 96 };
@@ -812,8 +810,8 @@ mod tests {
             let _ = f.push([], (3,), ());
             assert_eq!(f.len(), 2);
             assert!(matches!(
-                f.try_push([], (4,), ()),
-                Err(Error::OutOfMemory { bytes: 96 })
+                f.failure(),
+                Some(Error::OutOfMemory { bytes: 96 })
             ));
             assert_eq!((f.len(), f.recs.len()), (2, 2));
             let bound = f.bind(inc);

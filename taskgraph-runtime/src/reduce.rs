@@ -159,8 +159,11 @@ where
         for p in 0..levels.n[l - 1] / 2 {
             let a = get(l - 1, 2 * p);
             let b = get(l - 1, 2 * p + 1);
-            fam.try_push(at(l as u32 - 1, p), (), (a, b))?;
+            fam.push(at(l as u32 - 1, p), (), (a, b));
         }
+    }
+    if let Some(e) = fam.failure() {
+        return Err(e);
     }
     Ok(get(levels.count - 1, 0))
 }
