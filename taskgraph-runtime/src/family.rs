@@ -74,9 +74,15 @@ impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
     }
 
     /// Reserves room for `n` more nodes (the enclosing loop's size hint).
+    ///
+    /// Only a hint: when the room cannot be had (a loop's range larger than
+    /// memory, or than a `Vec` can hold) nothing is reserved, and the pushes
+    /// that follow fail the graph as [`push`](Self::push) says, instead of
+    /// aborting the process here.
     #[inline]
     pub fn reserve(&mut self, n: usize) {
-        self.recs.reserve(n);
+        // A failed reservation leaves the vector as it was.
+        let _ = self.recs.try_reserve(n.min(MAX_NODES));
         self.room = self.recs.capacity().min(MAX_NODES);
     }
 
@@ -838,5 +844,25 @@ mod tests {
             Some(true),
             "{e}"
         );
+    }
+
+    /// A size hint larger than memory reserves nothing (no abort), a
+    /// reasonable one reserves, and the family takes nodes as before.
+    #[test]
+    fn a_size_hint_beyond_memory_is_ignored() {
+        now(boxed(async {
+            let scope = Scope::new(Mode::Describe, None, None);
+            let mut f = scope.family::<(u64,), (), [u32; 0], u64>(&SITE);
+            f.reserve(usize::MAX);
+            f.reserve(usize::MAX / 2);
+            assert!(f.room < 1 << 20, "{}", f.room);
+            f.reserve(1000);
+            assert!(f.room >= 1000, "{}", f.room);
+            for i in 0..3 {
+                let _ = f.push([], (i,), ());
+            }
+            assert!(f.failure().is_none());
+            assert_eq!(f.len(), 3);
+        }));
     }
 }
