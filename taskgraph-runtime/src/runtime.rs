@@ -13,7 +13,7 @@ use crate::exec::part::Codec;
 use crate::exec::registry::Registry;
 use crate::plan::Part;
 use crate::scope::Host;
-use crate::spawn::{Body, Drivers, Handle, Timer};
+use crate::spawn::{Body, Handle, Live, Timer};
 use crate::view::{Describe, Instance, Svg, Tasks, Template, ViewError, Viewer};
 
 /// A task graph, as built by `graph!`: computing it yields `Output`.
@@ -442,7 +442,8 @@ pub struct Inner {
     pub(crate) host: Host,
     #[cfg(feature = "dashboard")]
     dashboard: Option<std::sync::Arc<crate::dashboard::Dashboard>>,
-    pub(crate) drivers: Drivers,
+    /// The spawned and awaited graphs' bodies not yet returned.
+    pub(crate) bodies: Arc<Live>,
     pub(crate) timer: Timer,
 }
 
@@ -628,18 +629,18 @@ impl Runtime {
     /// Starts computing `graph` in the background (dask's `persist`) and
     /// returns at once with a [`Handle`] to wait for its output, poll its
     /// progress or cancel it. The graph runs on the runtime's pool like any
-    /// other (a thread of the runtime instantiates it and waits for it, so
-    /// the caller is free); a later graph can read its outputs before they
+    /// other (a thread of the pool instantiates it, as a work item, so the
+    /// caller is free); a later graph can read its outputs before they
     /// exist (see [`Handle`]).
     ///
     /// Dropping the handle detaches the run: it still finishes, and its
     /// output is dropped.
     ///
-    /// Cost: a hand-off to a waiting thread of the runtime and one
-    /// allocation, beyond the graph's own cost (a few tens of microseconds
-    /// for `spawn` and `wait` together). Each spawned graph that runs holds
-    /// such a thread, parked while the pool runs its tasks; one is started
-    /// when none is free, and at most `threads` idle ones are kept.
+    /// Cost: a hand-off to the pool and two allocations, beyond the graph's
+    /// own cost (a few tens of microseconds for `spawn` and `wait`
+    /// together). A spawned graph holds no thread while it runs: its
+    /// graph is built, and its run torn down at the end, by work items of
+    /// the pool, so any number of graphs may be in flight.
     ///
     /// ```
     /// use taskdag::{delayed, graph, Runtime};
@@ -666,16 +667,16 @@ impl Runtime {
         G: Graph + Send + 'static,
         G::Output: Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        // The tokio runtime current here is the spawned graph's too: its
-        // driver runs it inside that context (`RuntimeBuilder::tokio`).
-        #[cfg(feature = "tokio")]
-        let reactor = tokio::runtime::Handle::try_current().ok();
-        crate::spawn::spawn(&self.inner.reg, &self.inner.drivers, move |ctl| {
+        crate::spawn::spawn(
+            &self.inner.reg,
+            &self.inner.bodies,
+            Arc::clone(&self.inner),
+            // The tokio runtime current here is the spawned graph's too:
+            // its body is polled inside that context (`RuntimeBuilder::tokio`).
             #[cfg(feature = "tokio")]
-            let _entered = reactor.as_ref().map(|h| h.enter());
-            graph.__run(&inner, Some(ctl))
-        })
+            tokio::runtime::Handle::try_current().ok(),
+            |ctl, inner| graph.__start(&inner.host, ctl),
+        )
     }
 
     /// Runs `graph` on the pool and returns a future of its output, for
@@ -687,21 +688,20 @@ impl Runtime {
     /// it (its plain code runs there, as it would in `compute`) and starts
     /// its run, but runs none of its tasks: a task may block, or wait for
     /// something that this very thread's executor is to do. The pool runs
-    /// them, and one of the runtime's driver threads waits for the run's
-    /// end, as for a [`spawn`](Runtime::spawn)ed graph. The future resolves
-    /// when the run ends: the end wakes the awaiting task once, through its
-    /// [`Waker`](std::task::Waker), so any executor works and nothing polls
-    /// in a loop. Dropping the future before it is ready cancels the graph
-    /// as [`Handle::cancel`] does: tasks already running finish, no other
-    /// starts, every value produced is dropped. To let a graph go on
-    /// regardless, await a handle instead: `rt.spawn(g).await` (dropping
-    /// that future detaches the run).
+    /// them; when the last one ends, a work item of the pool tears the run
+    /// down and stores the output. The future resolves then: the end wakes
+    /// the awaiting task once, through its [`Waker`](std::task::Waker), so
+    /// any executor works and nothing polls in a loop. Dropping the future
+    /// before it is ready cancels the graph as [`Handle::cancel`] does, and
+    /// never blocks: tasks already running finish, no other starts, and
+    /// every value produced is dropped by the pool once the last of them
+    /// has ended. To let a graph go on regardless, await a handle instead:
+    /// `rt.spawn(g).await` (dropping that future detaches the run).
     ///
-    /// Cost: as `spawn` plus one lock per pending poll; a graph awaited
-    /// holds one of the runtime's driver threads (parked) while it runs,
-    /// as a spawned graph does, and none once it has ended. Graphs awaited
-    /// one after another are driven by one thread, which spins briefly
-    /// between them.
+    /// Cost: as `spawn` plus one lock per pending poll, and two hand-offs
+    /// between threads (the calling thread's to the pool, the pool's back
+    /// to the awaiting task's executor). A graph awaited holds no thread
+    /// while it runs: thousands may be awaited at once.
     ///
     /// # Errors
     /// As [`compute`](Runtime::compute); [`Error::Cancelled`] if the graph
@@ -757,7 +757,7 @@ impl Runtime {
     {
         crate::spawn::compute_async(
             &self.inner.reg,
-            &self.inner.drivers,
+            &self.inner.bodies,
             Arc::clone(&self.inner),
             |ctl, inner| graph.__start(&inner.host, ctl),
         )
@@ -888,7 +888,7 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         // Spawned graphs need the pool: wait for them first.
-        self.inner.drivers.shutdown();
+        self.inner.bodies.shutdown();
         self.inner.timer.shutdown();
         let handles = std::mem::take(&mut *self.handles.lock().unwrap_or_else(|p| p.into_inner()));
         self.inner.reg.stop(handles);
@@ -1361,7 +1361,7 @@ impl RuntimeBuilder {
             },
             #[cfg(feature = "dashboard")]
             dashboard: None,
-            drivers: Drivers::new(format!("{prefix}-spawn"), self.stack_size, threads),
+            bodies: Arc::default(),
             timer: Timer::new(format!("{prefix}-timer")),
         };
         for o in self.observers {

@@ -56,6 +56,7 @@ const LAYERS: &[(&str, u32)] = &[
     // 6. instantiation, background runs
     ("scope", 6),
     ("spawn", 6),
+    ("spawn/body", 6),
     ("spawn/feed", 6),
     ("results", 6),
     // 7. the runtime

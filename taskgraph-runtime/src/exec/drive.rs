@@ -1,27 +1,25 @@
 //! Taking part in a run until it is over: what the thread that owns a run
-//! (a caller of `compute`, a driver of a spawned graph, a task computing a
-//! nested graph) does until its last item ends, or, for an owner that
-//! polls its run as a future, until it finds nothing it may run.
+//! (a caller of `compute`, a task computing a nested graph) does until its
+//! last item ends, or, for an owner that polls its run as a future (an
+//! awaited or spawned graph's body, `../spawn/body.rs`), until it finds
+//! nothing it may run.
 
 use std::task::Waker;
 
-use super::registry::{self, WorkerCtx};
+use super::registry::WorkerCtx;
 use super::Run;
 use crate::sync::Ordering;
-
-/// How many times a driver with nothing to run looks at its run's latch
-/// before it parks (a few microseconds).
-const DRIVER_SPINS: u32 = 256;
 
 /// How an owner waits when it finds nothing it may run.
 #[derive(Clone, Copy)]
 pub(crate) enum Park<'a> {
-    /// It sleeps with the pool (a caller of `compute`, a driver, a task
-    /// computing a nested graph), and [`drive`] returns once the run ends.
+    /// It sleeps with the pool (a caller of `compute`, a task computing a
+    /// nested graph), and [`drive`] returns once the run ends.
     Block,
     /// It returns: the waker, kept in the run (`OwnerWaker`), is woken by
-    /// the run's end (or a stop), and the owner calls [`drive`] again (an
-    /// async poller: its future returns `Pending` meanwhile).
+    /// the run's end (or a stop), and the owner calls [`drive`] again (a
+    /// body polled as a future returns `Pending` meanwhile, and a work item
+    /// of the pool polls it again: `../spawn/body.rs`).
     Yield(&'a Waker),
 }
 
@@ -30,19 +28,15 @@ pub(crate) enum Park<'a> {
 /// run's end or a stop wakes it). `first`: this call starts the run (seeds
 /// it and releases the owner's hold); later calls go on with it.
 ///
-/// A caller of `compute` (or a driver of
-/// a spawned graph) runs work only while it holds a token: it keeps the one
-/// it took, if one was free, while it finds work (a driver: its own graph's
-/// items only), then gives it back and sleeps with the pool until a token
-/// is free for work it may run, or the run ends. A task computing a nested
-/// graph helps with any work with its own token, lends it while there is
-/// none, and takes one again before its task goes on.
+/// A caller of `compute` runs work only while it holds a token: it keeps
+/// the one it took, if one was free, while it finds work, then gives it
+/// back and sleeps with the pool until a token is free for work, or the
+/// run ends. A task computing a nested graph helps with any work with its
+/// own token, lends it while there is none, and takes one again before its
+/// task goes on. A pool thread polling a body (holding its token) runs
+/// the items of its own deque, then returns (`Park::Yield`).
 pub(crate) fn drive(run: &Run<'_, '_>, w: &WorkerCtx<'_>, first: bool, park: Park<'_>) -> bool {
     let inside_task = w.has_token();
-    // A spawned graph's driver runs only its own graph's items (those in
-    // its deque): another graph's long task would hold back its handle, or
-    // wait for it. The pool's threads take everything else.
-    let own_only = !inside_task && registry::is_driver_thread();
     let prev = w.set_waiting(&run.state.latch);
     // An async poller outside the pool runs no task: a task may block (or
     // wait for the very executor thread that polls), and it would block
@@ -70,39 +64,17 @@ pub(crate) fn drive(run: &Run<'_, '_>, w: &WorkerCtx<'_>, first: bool, park: Par
         return over;
     }
     let reg = w.reg;
-    let may_run = || {
-        if own_only {
-            w.has_local_work()
-        } else {
-            reg.has_work()
-        }
-    };
+    let may_run = || reg.has_work();
     while !done() {
         if w.has_token() {
-            let item = if own_only { w.pop_local() } else { w.find() };
-            if let Some(item) = item {
+            if let Some(item) = w.find() {
                 w.execute(item);
                 continue;
             }
-            if own_only {
-                // Work pushed while we held the token is announced now that
-                // it is free (as at the end of a caller's run below).
-                w.release_token();
-                reg.notify_work();
-            } else {
-                // Looks a little longer, then gives the token back (taking
-                // it again for work that arrives meanwhile).
-                w.work_while_possible(&done);
-                continue;
-            }
-            // The last items of a small run often end within microseconds:
-            // look a little before paying for a sleep and a wake-up.
-            if (0..DRIVER_SPINS).any(|_| {
-                std::hint::spin_loop();
-                done()
-            }) {
-                continue;
-            }
+            // Looks a little longer, then gives the token back (taking it
+            // again for work that arrives meanwhile).
+            w.work_while_possible(&done);
+            continue;
         }
         // No token: never run a task without one (at most `threads` run at
         // once). Sleep until the run ends, or a token is free for work we
@@ -146,10 +118,6 @@ pub(crate) fn drive(run: &Run<'_, '_>, w: &WorkerCtx<'_>, first: bool, park: Par
         if may_run() && w.take_token() {
             continue;
         }
-        // A driver woken for work it may not run passes the wake-up on.
-        if own_only && reg.has_work() {
-            reg.notify_work();
-        }
     }
     w.set_waiting(prev);
     w.release_token();
@@ -175,9 +143,10 @@ fn end_own_stopped_item(run: &Run<'_, '_>, w: &WorkerCtx<'_>) -> bool {
     true
 }
 
-/// A task polling a nested run as a future (on a pool thread, holding its
-/// token): runs the items of its own deque, then keeps the waker and
-/// returns false rather than wait; true once the run is over.
+/// A pool thread polling a body as a future (holding its token: a body's
+/// work item, or a task polling a nested graph's): runs the items of its
+/// own deque, then keeps the waker and returns false rather than wait;
+/// true once the run is over.
 fn yield_inside_task(run: &Run<'_, '_>, w: &WorkerCtx<'_>, waker: &Waker) -> bool {
     let done = || run.state.latch.load(Ordering::Acquire);
     loop {

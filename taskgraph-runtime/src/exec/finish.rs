@@ -177,12 +177,26 @@ impl<T> Finish<T> {
         }
     }
 
-    /// Blocks until the run finishes.
-    pub(crate) fn wait(&self) {
+    /// Blocks until the run finishes (true) or `also()` holds (false).
+    /// `also` is checked under the lock: whoever makes it true and then
+    /// calls [`nudge`](Finish::nudge) wakes this wait.
+    pub(crate) fn wait_or(&self, also: &dyn Fn() -> bool) -> bool {
         let mut s = self.lock();
-        while !s.finished {
+        loop {
+            if s.finished {
+                return true;
+            }
+            if also() {
+                return false;
+            }
             s = self.cv.wait(s).unwrap_or_else(|p| p.into_inner());
         }
+    }
+
+    /// Wakes the threads blocked in `wait_or` to look again.
+    pub(crate) fn nudge(&self) {
+        drop(self.lock());
+        self.cv.notify_all();
     }
 
     /// Blocks until the run finishes or `d` has passed; true if finished.
@@ -387,7 +401,7 @@ mod loom_models {
             });
             let detacher = loom::thread::spawn(move || drop(handle));
             // The reader waits for the end, then takes the result.
-            reader.wait();
+            assert!(reader.wait_or(&|| false));
             let taken = reader.take();
             finisher.join().unwrap();
             detacher.join().unwrap();

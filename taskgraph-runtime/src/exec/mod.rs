@@ -455,6 +455,9 @@ pub(crate) enum Job {
     Poll(*const future::Header),
     /// Starts an async node, admitted by the bound on tasks in flight.
     Start(NodeId),
+    /// Polls a spawned or awaited graph's body (`../spawn/body.rs`): an
+    /// item of no run, whose trampoline ignores its job.
+    Body,
 }
 
 /// A unit of work in a deque, naming its run.
@@ -973,6 +976,7 @@ impl<'r, 'g> Run<'r, 'g> {
                 self.then_chain(n, &cx, || f.start(n.idx, &cx));
             }
             Job::Range { fam, lo, hi } => self.run_range(fam, lo, hi, &cx),
+            Job::Body => unreachable!("taskgraph internal error: a body's item named a run"),
             Job::Block(b) => {
                 let f = self.fams[b.fam as usize];
                 if self.guarded(&cx, || f.run_block(b, &cx)) == Some(Ran::Done) {
@@ -1034,8 +1038,7 @@ impl<'r, 'g> Run<'r, 'g> {
 
     /// An async task finished (or will not start): its place in flight goes
     /// to the oldest one waiting for it, which may be another graph's: it
-    /// goes to the injector, not to this thread's deque (a driver's deque
-    /// holds its own graph's items).
+    /// goes to the injector, not to this thread's deque.
     pub(crate) fn leave_in_flight(&self, _w: &WorkerCtx<'_>) {
         if let Some(item) = self.reg.in_flight.leave() {
             WorkerCtx::push_from_outside(self.reg, item);

@@ -11,7 +11,7 @@
 //! `threads` *tokens*. A pool thread takes a token when it finds work and
 //! gives it back when it finds none; the caller of `compute` takes one to run
 //! its own graph, so a small graph runs on the calling thread with no
-//! hand-off; a caller (or a driver) with no token sleeps until one is free
+//! hand-off; a caller with no token sleeps until one is free
 //! for work it may run, or its run ends. A task that waits for another graph
 //! lends its token meanwhile and takes one again before it goes on
 //! ([`WorkerCtx::help_until`], [`WorkerCtx::lend`]), so at most `threads`
@@ -114,8 +114,8 @@ pub(crate) fn give_back(tokens: &Tokens, has_work: impl Fn() -> bool) -> bool {
     has_work() && tokens.take()
 }
 
-/// A caller or driver leaving its run, after it gave its token back: wakes
-/// a sleeper for work it leaves behind (or that was pushed while it held
+/// A caller leaving its run, after it gave its token back: wakes a
+/// sleeper for work it leaves behind (or that was pushed while it held
 /// the token, when no sleeper was woken for want of a token), and only for
 /// that: a sleeper woken for nothing takes the freed token and looks around
 /// with it, just when the next caller of `compute` wants it. The same
@@ -138,8 +138,8 @@ pub(crate) fn announce(tokens: &Tokens, sleep: &Sleep) {
     }
 }
 
-/// An owner waiting for its run to end (a caller or a driver with no token,
-/// or a task waiting in a nested run) sleeps with the pool, counted in
+/// An owner waiting for its run to end (a caller with no token, or a
+/// task waiting in a nested run) sleeps with the pool, counted in
 /// `owners`: the end of a run wakes the sleepers if any owner is among them
 /// ([`wake_owners`]).
 pub(crate) fn sleep_owner(owners: &AtomicUsize, sleep: &Sleep, ready: impl Fn() -> bool) {
@@ -397,7 +397,7 @@ impl Registry {
         announce(&self.tokens, &self.sleep);
     }
 
-    /// A caller or driver gave its token back and leaves its run: wakes a
+    /// A caller gave its token back and leaves its run: wakes a
     /// sleeper if work is waiting (see [`announce_left`]).
     #[inline]
     pub(crate) fn notify_left(&self) {
@@ -516,19 +516,6 @@ pub(crate) struct RunFlags {
 thread_local! {
     /// The participant this thread is, while it is one.
     static CURRENT: Cell<*const WorkerCtx<'static>> = const { Cell::new(std::ptr::null()) };
-    /// Whether this thread drives spawned graphs (`../spawn/`).
-    static DRIVER: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Marks the current thread as a driver of spawned graphs: the graphs it
-/// runs take none of other graphs' work (see `drive`).
-pub(crate) fn mark_driver_thread() {
-    DRIVER.with(|d| d.set(true));
-}
-
-/// Whether the current thread drives spawned graphs.
-pub(crate) fn is_driver_thread() -> bool {
-    DRIVER.with(|d| d.get())
 }
 
 /// A thread taking part in running graphs: a pool thread for its life, or a

@@ -1,30 +1,25 @@
 //! Running graphs in the background: [`Runtime::spawn`] and its
-//! [`Handle`], the threads that drive spawned graphs, and deadlines.
+//! [`Handle`], awaited graphs ([`Computing`]), and deadlines.
 //!
-//! A graph is built and run by one thread that polls its body (the future
-//! the closure `graph!` makes returns, holding its families) until the run
-//! is over. A spawned graph gets such a thread from the
-//! runtime's *drivers*: threads that wait for spawned graphs, build each,
-//! take part in its run (its own items only, never another graph's, so a
-//! handle is never held back by someone else's long task), and store the
-//! result in the handle.
-//! A driver is started when none is free and kept while no more than
-//! `threads` are idle, so a steady stream of spawns costs a hand-off, not a
-//! thread each. A driver counts itself free right before it publishes a
-//! result (whoever awaited it may spawn the next graph at once), and one
-//! free driver looks for the next graph for a while before it parks, so
-//! graphs spawned one after another find it awake. Tasks run on the pool,
-//! shared with every other graph.
+//! A spawned or awaited graph's body (the future the closure `graph!`
+//! makes returns, holding its families) is polled by the pool's own work
+//! items, never by a thread of its own (`body.rs`): a spawned graph is
+//! built by a pool thread, an awaited one by the thread that calls
+//! `compute_async`; the run's end (or a cancel) wakes the body, and a pool
+//! thread polls it again to tear the run down and store the result in the
+//! handle's cell (`Finish`). Tasks run on the pool, shared with every
+//! other graph, so any number of graphs in flight costs no thread.
 //!
 //! [`Runtime::spawn`]: crate::Runtime::spawn
 
+mod body;
 mod feed;
 
 pub use feed::{HandleRead, PlainRead, PlainReadOk, SpawnedOutput};
 
-use std::collections::VecDeque;
+pub(crate) use body::{Body, Live};
+
 use std::future::{Future, IntoFuture};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll};
@@ -36,7 +31,7 @@ use crate::exec::control::{Control, CANCELLED, TIMED_OUT};
 use crate::exec::finish::{Ended, Finish};
 use crate::exec::progress::{FamilyProgress, Progress};
 use crate::exec::registry::{Registry, WorkerCtx};
-use crate::sync::{self, AtomicUsize, Ordering};
+use crate::sync::{AtomicUsize, Ordering};
 
 /// A graph running in the background, from [`Runtime::spawn`] (dask's
 /// `persist`): wait for its output, poll its progress, cancel it, or give
@@ -139,6 +134,9 @@ pub(crate) struct Spawned<T> {
     /// Threads of that pool waiting in `wait`, asleep with the pool: the
     /// end of the run wakes them.
     helpers: AtomicUsize,
+    /// A poll of the graph's body, queued for the pool: whichever of its
+    /// item and a thread blocked in `wait` takes it runs it (`body.rs`).
+    queued: Mutex<Option<Arc<dyn body::Queued>>>,
 }
 
 impl<T> std::fmt::Debug for Handle<T> {
@@ -154,8 +152,32 @@ impl<T> Spawned<T> {
     fn finish(&self, ended: Ended<T>) {
         self.ctl.end();
         self.out.finish(ended);
-        // SeqCst, after `done` is set: a helper counts itself before it
-        // checks `done` (see `Handle::block`).
+        self.wake_helpers();
+    }
+
+    /// Blocks until the run has finished, outside its pool: runs the polls
+    /// of its body queued meanwhile that no thread of the pool has taken
+    /// (`body.rs`), so that a run whose last steps wait behind long tasks
+    /// holding every thread of the pool ends all the same.
+    fn wait_claiming(&self) {
+        let take = || self.queued.lock().unwrap_or_else(|p| p.into_inner()).take();
+        while !self.out.wait_or(&|| {
+            self.queued
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_some()
+        }) {
+            if let Some(poll) = take() {
+                poll.poll_claimed();
+            }
+        }
+    }
+
+    /// Wakes the pool's sleepers if threads of it wait for this run (its
+    /// end, or its graph built): called after what they wait for is set.
+    /// SeqCst: a helper counts itself before it checks (see
+    /// `Handle::block`, `Handle::wait_built`).
+    fn wake_helpers(&self) {
         if self.helpers.load(Ordering::SeqCst) > 0 {
             self.reg.sleep.wake_all();
         }
@@ -345,8 +367,8 @@ impl<T> Handle<T> {
     /// how many failed, read while it runs.
     ///
     /// The total is known from the start: while the graph is still being
-    /// built (its plain code runs on a driver thread right after `spawn`
-    /// returns, usually for microseconds), this waits until it is built
+    /// built (its plain code runs on a thread of the pool right after
+    /// `spawn` returns, usually for microseconds), this waits until it is built
     /// (inside a task, lending the task's place meanwhile). A run that
     /// ended before its graph was built (cancelled, or failed while
     /// building) reads `0/0`.
@@ -382,21 +404,32 @@ impl<T> Handle<T> {
         self.s.ctl.snapshot().total()
     }
 
-    /// Waits until the graph is built or its run is over, lending a task's
-    /// place meanwhile.
-    fn wait_built(&self) {
-        if self.s.ctl.is_built() {
-            return;
+    /// Waits until the graph is built or its run is over, and returns its
+    /// output's length if that is a vector of lazy values. On a thread of
+    /// the pool the graph is built on (its first poll may be queued behind
+    /// this very thread's work), it runs other work meanwhile, as
+    /// [`wait`](Handle::wait) does; elsewhere inside a task it lends the
+    /// task's place.
+    fn wait_built(&self) -> Option<usize> {
+        let s = &*self.s;
+        if !s.ctl.is_built() {
+            WorkerCtx::current(|cur| match cur {
+                Some(w) if std::ptr::eq(w.reg, &*s.reg) && w.has_token() => {
+                    // SeqCst, before checking: see `Spawned::wake_helpers`.
+                    s.helpers.fetch_add(1, Ordering::SeqCst);
+                    w.help_until(&|| s.ctl.is_built());
+                    s.helpers.fetch_sub(1, Ordering::SeqCst);
+                }
+                Some(w) if w.has_token() => {
+                    let _back = w.lend();
+                    s.ctl.wait_built();
+                }
+                _ => {
+                    s.ctl.wait_built();
+                }
+            });
         }
-        WorkerCtx::current(|cur| match cur {
-            Some(w) if w.has_token() => {
-                let _back = w.lend();
-                self.s.ctl.wait_built();
-            }
-            _ => {
-                self.s.ctl.wait_built();
-            }
-        });
+        s.ctl.wait_built()
     }
 
     /// [`progress`](Handle::progress) per family (per call site of a
@@ -455,9 +488,9 @@ impl<T> Handle<T> {
             }
             Some(w) if w.has_token() => {
                 let _back = w.lend();
-                s.out.wait();
+                s.wait_claiming();
             }
-            _ => s.out.wait(),
+            _ => s.wait_claiming(),
         })
     }
 
@@ -652,7 +685,7 @@ impl<T> Handle<Vec<T>> {
     /// The length of the output vector: known as soon as the graph is built
     /// when it ends with a vector of lazy values, else once it has finished.
     pub(crate) fn output_len(&self) -> Result<usize, Error> {
-        if let Some(n) = self.s.ctl.wait_built() {
+        if let Some(n) = self.wait_built() {
             return Ok(n);
         }
         self.block();
@@ -663,72 +696,53 @@ impl<T> Handle<Vec<T>> {
     }
 }
 
-/// [`Runtime::spawn`](crate::Runtime::spawn): a driver of `drivers` calls
-/// `graph` with the run's control (once, unless no driver thread could be
-/// started), and the handle gets what it returns. `graph` holds whatever
-/// keeps the runtime alive; it is dropped before the result is stored: a
-/// graph reading this one may be what keeps a caller waiting for the
-/// runtime to drop.
-pub(crate) fn spawn<T, G>(reg: &Arc<Registry>, drivers: &Drivers, graph: G) -> Handle<T>
-where
-    G: FnOnce(&Control) -> Result<T, Error> + Send + 'static,
-    T: Send + 'static,
-{
-    let s = Arc::new(Spawned {
+/// A new run's shared state: its control and result cell, on `reg`.
+fn spawned<T>(reg: &Arc<Registry>) -> Arc<Spawned<T>> {
+    Arc::new(Spawned {
         ctl: Control::new(),
         out: Finish::new(),
         reg: Arc::clone(reg),
         helpers: AtomicUsize::new(0),
-    });
-    let run = Arc::clone(&s);
-    drivers.submit(Box::new(
-        move |start: Result<(), Error>, publishing: &dyn Fn()| {
-            let ended = match start {
-                Err(e) => {
-                    drop(graph);
-                    Ended::Result(Err(e))
-                }
-                Ok(()) if run.ctl.stop_requested() == CANCELLED => {
-                    drop(graph);
-                    Ended::Result(Err(Error::Cancelled))
-                }
-                Ok(()) => match catch_unwind(AssertUnwindSafe(|| graph(&run.ctl))) {
-                    Ok(r) => Ended::Result(r),
-                    Err(p) => Ended::Panic(p),
-                },
-            };
-            publishing();
-            run.finish(ended);
-        },
-    ));
+        queued: Mutex::new(None),
+    })
+}
+
+/// [`Runtime::spawn`](crate::Runtime::spawn): `body` is called with the
+/// run's control and `keep` (the runtime) and returns the graph's body,
+/// whose first poll (which builds the graph) is a work item of the pool
+/// (`body.rs`); `reactor` is entered around its polls.
+pub(crate) fn spawn<T, K>(
+    reg: &Arc<Registry>,
+    live: &Arc<Live>,
+    keep: Arc<K>,
+    #[cfg(feature = "tokio")] reactor: Option<tokio::runtime::Handle>,
+    body: impl for<'c> FnOnce(&'c Control, &'c K) -> Body<'c, T>,
+) -> Handle<T>
+where
+    T: Send + 'static,
+    K: Send + Sync + 'static,
+{
+    let s = spawned(reg);
+    body::start_spawned(
+        &s,
+        live,
+        keep,
+        #[cfg(feature = "tokio")]
+        reactor,
+        body,
+    );
     Handle { s }
 }
 
-/// A graph's body with its output mapped (`Graph::__start`): the future
-/// `compute_async` polls.
-pub(crate) type Body<'h, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'h>>;
-
-/// A started body and what it borrows, kept alive after it.
-struct Owned<T, K> {
-    /// Declared first, so dropped first: it borrows the two below.
-    body: Body<'static, T>,
-    /// What the body borrows besides the control (the runtime).
-    keep: Arc<K>,
-    /// The run's control (the body borrows it) and result cell.
-    s: Arc<Spawned<T>>,
-}
-
-/// [`Runtime::compute_async`](crate::Runtime::compute_async): `body` is
-/// called with the run's control and `keep` (the runtime) and returns the
-/// graph's body, which this thread polls at once as a future: the graph is
-/// built and its run seeded here, and the poll returns `Pending` rather
-/// than run a task (`exec/drive.rs`, `Park::Yield`). A run that ended
-/// meanwhile is published at once; one that goes on is handed, mid-run, to
-/// a driver, which takes part in it to its end as it would in a spawned
-/// graph's, and publishes its result in the handle's cell.
+/// [`Runtime::compute_async`](crate::Runtime::compute_async): as
+/// [`spawn`], but the body's first poll happens here, on the calling
+/// thread: the graph is built and its run seeded here, and the poll
+/// returns `Pending` rather than run a task (`exec/drive.rs`,
+/// `Park::Yield`). The pool runs the tasks, and a work item of the pool
+/// polls the body again when its run ends (`body.rs`).
 pub(crate) fn compute_async<T, K>(
     reg: &Arc<Registry>,
-    drivers: &Drivers,
+    live: &Arc<Live>,
     keep: Arc<K>,
     body: impl for<'c> FnOnce(&'c Control, &'c K) -> Body<'c, T>,
 ) -> Computing<T>
@@ -736,354 +750,9 @@ where
     T: Send + 'static,
     K: Send + Sync + 'static,
 {
-    let s = Arc::new(Spawned {
-        ctl: Control::new(),
-        out: Finish::new(),
-        reg: Arc::clone(reg),
-        helpers: AtomicUsize::new(0),
-    });
-    let b = body(&s.ctl, &keep);
-    // SAFETY: only the lifetime changes. The body borrows the control and
-    // `keep`'s value, which live in `Arc`s (their addresses do not change
-    // when the `Arc`s move) that `Owned` holds and drops after the body.
-    let b: Body<'static, T> = unsafe { std::mem::transmute::<Body<'_, T>, Body<'static, T>>(b) };
-    let mut owned = Owned {
-        body: b,
-        keep,
-        s: Arc::clone(&s),
-    };
-    let mut cx = Context::from_waker(std::task::Waker::noop());
-    let first = catch_unwind(AssertUnwindSafe(|| {
-        crate::scope::poll_yielding(owned.body.as_mut(), &mut cx)
-    }));
-    let ended = match first {
-        Ok(Poll::Pending) => {
-            hand_off(drivers, owned);
-            return Computing::new(Handle { s }, true);
-        }
-        Ok(Poll::Ready(r)) => Ended::Result(r),
-        Err(p) => Ended::Panic(p),
-    };
-    drop(owned);
-    s.finish(ended);
+    let s = spawned(reg);
+    body::start_awaited(&s, live, keep, body);
     Computing::new(Handle { s }, true)
-}
-
-/// A body whose run goes on after its first poll: a driver polls it to its
-/// end, sleeping with the pool as a caller of `compute` does, then
-/// publishes its result.
-fn hand_off<T: Send + 'static, K: Send + Sync + 'static>(drivers: &Drivers, owned: Owned<T, K>) {
-    drivers.submit(Box::new(
-        move |start: Result<(), Error>, publishing: &dyn Fn()| {
-            let Owned { body, keep, s } = owned;
-            let ended = match start {
-                // Dropping the body stops its run, waits for its last
-                // items and tears it down.
-                Err(e) => {
-                    drop(body);
-                    Ended::Result(Err(e))
-                }
-                Ok(()) => match catch_unwind(AssertUnwindSafe(|| crate::scope::now(body))) {
-                    Ok(r) => Ended::Result(r),
-                    Err(p) => Ended::Panic(p),
-                },
-            };
-            drop(keep);
-            publishing();
-            s.finish(ended);
-        },
-    ));
-}
-
-// ---------------------------------------------------------------------------
-// Drivers: the threads that build and wait for spawned graphs.
-
-/// A spawned graph for a driver: called with `Ok` to run it, or with the
-/// error that prevents it (no thread could be started).
-/// The second argument is called right before the result is published.
-type Job = Box<dyn FnOnce(Result<(), Error>, &dyn Fn()) + Send>;
-
-#[derive(Default)]
-struct Queue {
-    jobs: VecDeque<Job>,
-    /// Drivers parked, waiting for a job (the spinning one not counted).
-    idle: usize,
-    /// A driver is looking for a job without the lock, before it parks
-    /// (at most one at a time).
-    spinning: bool,
-    /// A job was queued for the spinning driver: no other is woken for it.
-    /// The spinner takes the lock again and looks at the queue before it
-    /// parks, so such a job is never left without a driver.
-    claimed: bool,
-    /// Drivers running a job.
-    busy: usize,
-    shutdown: bool,
-    threads: Vec<JoinHandle<()>>,
-}
-
-/// The drivers' shared state. Its lock and condition variables come from
-/// `crate::sync` (loom's under `--cfg loom`: see `loom_models`).
-struct Shared {
-    q: sync::Mutex<Queue>,
-    /// Jobs queued, readable without the lock: what a spinning driver
-    /// watches (set under the lock; a hint only, the queue decides).
-    queued: AtomicUsize,
-    /// A job was queued, or the runtime shuts down.
-    work: sync::Condvar,
-    /// The last busy driver finished with nothing queued.
-    quiet: sync::Condvar,
-}
-
-/// Who runs a job just queued ([`Shared::enqueue`]).
-#[derive(Debug, PartialEq, Eq)]
-enum Taker {
-    /// The spinning driver, or a parked one woken for it.
-    Found,
-    /// A driver must be started.
-    Start,
-}
-
-impl Shared {
-    fn new() -> Self {
-        Shared {
-            q: sync::Mutex::new(Queue::default()),
-            queued: AtomicUsize::new(0),
-            work: sync::Condvar::new(),
-            quiet: sync::Condvar::new(),
-        }
-    }
-
-    fn lock(&self) -> sync::MutexGuard<'_, Queue> {
-        self.q.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Queues `job` (under the lock `q`): it claims the spinning driver if
-    /// one is unclaimed (no wake-up: the spinner looks at the queue again
-    /// before it parks), else wakes a parked one; with neither, a driver
-    /// must be started.
-    fn enqueue(&self, q: &mut Queue, job: Job) -> Taker {
-        q.jobs.push_back(job);
-        self.queued.store(q.jobs.len(), Ordering::Release);
-        if q.spinning && !q.claimed {
-            q.claimed = true;
-            return Taker::Found;
-        }
-        if q.idle > 0 {
-            self.work.notify_one();
-            return Taker::Found;
-        }
-        Taker::Start
-    }
-
-    /// Waits until no job is queued or running, then tells the drivers to
-    /// leave.
-    fn quiesce(&self) -> sync::MutexGuard<'_, Queue> {
-        let mut q = self.lock();
-        while !(q.jobs.is_empty() && q.busy == 0) {
-            q = self.quiet.wait(q).unwrap_or_else(|p| p.into_inner());
-        }
-        q.shutdown = true;
-        self.work.notify_all();
-        q
-    }
-}
-
-/// The runtime's driver threads (see the module docs).
-pub(crate) struct Drivers {
-    shared: Arc<Shared>,
-    name: String,
-    stack_size: Option<usize>,
-    /// How many idle drivers are kept.
-    keep: usize,
-}
-
-impl Drivers {
-    pub(crate) fn new(name: String, stack_size: Option<usize>, keep: usize) -> Self {
-        Drivers {
-            shared: Arc::new(Shared::new()),
-            name,
-            stack_size,
-            keep,
-        }
-    }
-
-    /// Hands `job` to an idle driver, or to a new one.
-    fn submit(&self, job: Job) {
-        let mut q = self.shared.lock();
-        if q.shutdown {
-            drop(q);
-            return job(
-                Err(Error::ThreadPool(
-                    "the runtime is shutting down and takes no new graphs".to_owned(),
-                )),
-                &|| {},
-            );
-        }
-        // The spinning driver sees it within a spin: no wake-up, and no
-        // scheduling delay for a thread that was parked.
-        if self.shared.enqueue(&mut q, job) == Taker::Found {
-            return;
-        }
-        q.threads.retain(|t| !t.is_finished());
-        let shared = Arc::clone(&self.shared);
-        let keep = self.keep;
-        let mut b = std::thread::Builder::new().name(self.name.clone());
-        if let Some(s) = self.stack_size {
-            b = b.stack_size(s);
-        }
-        match b.spawn(move || drive(&shared, keep)) {
-            Ok(t) => q.threads.push(t),
-            // A busy driver takes the job when it is done; with none, no
-            // one would.
-            Err(e) if q.busy == 0 && !q.spinning => {
-                let job = q.jobs.pop_back().expect("just queued");
-                drop(q);
-                job(Err(Error::ThreadPool(e.to_string())), &|| {});
-            }
-            Err(_) => {}
-        }
-    }
-
-    /// Waits until every spawned graph has finished, then stops the
-    /// drivers and waits for them.
-    pub(crate) fn shutdown(&self) {
-        let threads = std::mem::take(&mut self.shared.quiesce().threads);
-        for t in threads {
-            let _ = t.join();
-        }
-    }
-}
-
-/// How long an idle driver looks for the next job before it parks: back to
-/// back spawns (an `async` caller awaiting one small graph after another)
-/// find it awake, so a spawn costs no wake-up and no scheduling delay.
-/// (Under loom a driver looks once: loom has no clock.)
-#[cfg(not(loom))]
-const DRIVER_SPIN: Duration = Duration::from_micros(30);
-
-/// A driver's life: run queued jobs; leave when more than `keep` drivers
-/// would be idle, or on shutdown. A driver done with a job becomes the
-/// *spinner* if there is none: it looks for the next job for
-/// [`DRIVER_SPIN`] (without the lock, watching `queued`) before it parks;
-/// the others park at once.
-fn drive(shared: &Shared, keep: usize) {
-    crate::exec::registry::mark_driver_thread();
-    let lock = || shared.lock();
-    // Done with a job: not busy any more, and the spinner if there is none.
-    let free = |q: &mut Queue| {
-        q.busy -= 1;
-        if q.busy == 0 && q.jobs.is_empty() {
-            shared.quiet.notify_all();
-        }
-        let spin = !q.spinning;
-        q.spinning = true;
-        spin
-    };
-    let mut q = lock();
-    loop {
-        if let Some(job) = q.jobs.pop_front() {
-            shared.queued.store(q.jobs.len(), Ordering::Release);
-            q.busy += 1;
-            drop(q);
-            // The job calls `publishing` right before it stores its result
-            // and wakes its readers, who may spawn the next graph at once:
-            // this driver is then free (and the spinner), not busy, so
-            // that graph finds it instead of starting a thread.
-            let freed = std::cell::Cell::new(None);
-            let publishing = || freed.set(Some(free(&mut lock())));
-            // A job catches the graph's panics itself; this only keeps the
-            // counts right if dropping something panics.
-            let _ = catch_unwind(AssertUnwindSafe(|| job(Ok(()), &publishing)));
-            let spin = freed.get().unwrap_or_else(|| free(&mut lock()));
-            if spin {
-                spin_for_job(shared);
-            }
-            q = lock();
-            if spin {
-                // Whether or not a job was queued for it meanwhile, the
-                // spinner looks at the queue again (above) before it parks,
-                // holding the lock from here to its wait.
-                q.spinning = false;
-                q.claimed = false;
-            }
-            continue;
-        }
-        if q.shutdown || q.idle >= keep {
-            return;
-        }
-        q.idle += 1;
-        q = shared.work.wait(q).unwrap_or_else(|p| p.into_inner());
-        q.idle -= 1;
-    }
-}
-
-/// Under loom, the spin is one look and a yield (the lock is taken and
-/// the queue looked at again afterwards, whatever the spin saw).
-#[cfg(loom)]
-fn spin_for_job(shared: &Shared) {
-    if shared.queued.load(Ordering::Acquire) == 0 {
-        loom::thread::yield_now();
-    }
-}
-
-/// Spins until a job is queued or [`DRIVER_SPIN`] has passed.
-#[cfg(not(loom))]
-fn spin_for_job(shared: &Shared) {
-    let start = Instant::now();
-    loop {
-        if shared.queued.load(Ordering::Acquire) > 0 || start.elapsed() >= DRIVER_SPIN {
-            return;
-        }
-        // Gives the processor to any thread waiting for one (the awaiting
-        // task's, woken by the run just finished) rather than hold it.
-        std::thread::yield_now();
-    }
-}
-
-#[cfg(all(test, loom))]
-mod loom_models {
-    use super::{drive, Job, Shared, Taker};
-    use loom::sync::atomic::{AtomicUsize, Ordering};
-    use loom::sync::Arc;
-
-    fn job(ran: &Arc<AtomicUsize>) -> Job {
-        let ran = Arc::clone(ran);
-        Box::new(move |_, publishing: &dyn Fn()| {
-            publishing();
-            ran.fetch_add(1, Ordering::SeqCst);
-        })
-    }
-
-    /// A job queued while the only driver runs, publishes, spins after or
-    /// parks after another is run: it claims the spinner, wakes the parked
-    /// driver, or asks for a new one, and is never left with no driver to
-    /// look at it (loom reports the shutdown's wait as a deadlock then).
-    /// Shutdown waits for both jobs, and every driver leaves.
-    #[test]
-    fn a_queued_job_always_has_a_driver() {
-        // Two preemptions at most: the lost-job interleavings need one.
-        let mut model = loom::model::Builder::new();
-        model.preemption_bound = Some(2);
-        model.check(|| {
-            let shared = Arc::new(Shared::new());
-            let ran = Arc::new(AtomicUsize::new(0));
-            let start = |shared: &Arc<Shared>| {
-                let s = Arc::clone(shared);
-                loom::thread::spawn(move || drive(&s, 1))
-            };
-            let first = shared.enqueue(&mut shared.lock(), job(&ran));
-            assert_eq!(first, Taker::Start);
-            let d1 = start(&shared);
-            let second = shared.enqueue(&mut shared.lock(), job(&ran));
-            let d2 = (second == Taker::Start).then(|| start(&shared));
-            drop(shared.quiesce());
-            d1.join().unwrap();
-            if let Some(d2) = d2 {
-                d2.join().unwrap();
-            }
-            assert_eq!(ran.load(Ordering::SeqCst), 2);
-        });
-    }
 }
 
 // ---------------------------------------------------------------------------
