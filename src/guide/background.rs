@@ -22,7 +22,10 @@
 //!
 //! Dropping a `Handle` detaches the run, which still finishes and drops its
 //! values; a handle is `Send + Sync`. `spawn` plus `wait` costs a few tens
-//! of microseconds more than `compute` (two hand-offs between threads).
+//! of microseconds more than `compute` (two hand-offs between threads). A
+//! spawned graph holds no thread while it runs: the pool's own threads
+//! build it and, at its end, tear its run down, so any number may be in
+//! flight.
 //! Progress and cancellation need `spawn` (or `compute_timeout`): `compute`
 //! has neither.
 //!
@@ -68,7 +71,8 @@
 //!   ends, so any executor works (tokio, smol, a hand-written `block_on`)
 //!   and nothing polls in a loop. Dropping the future before it is ready
 //!   (a `select!` that took another branch, a timeout) cancels the graph as
-//!   [`cancel()`](crate::Handle::cancel) does.
+//!   [`cancel()`](crate::Handle::cancel) does; the drop never blocks (the
+//!   pool drops the graph's values once its running tasks have ended).
 //! - `rt.spawn(g).await`: a [`Handle`] is
 //!   [`IntoFuture`](std::future::IntoFuture); dropping that future detaches the run,
 //!   as dropping the handle does. Both futures are
@@ -84,7 +88,8 @@
 //! plus a lock per pending poll: about what
 //! `tokio::task::spawn_blocking(move || rt.compute(g))` costs, without a
 //! blocking-pool thread held for the graph's run (see `benches/README.md`).
-//! Graphs awaited one after another are driven by one thread. On the
+//! No thread waits for a graph awaited (or spawned): 500 awaited at once
+//! leave the process with the pool's threads and the executor's. On the
 //! default runtime, `g.compute_async().await`
 //! ([`Graph::compute_async`](crate::Graph::compute_async)) does the same.
 //!

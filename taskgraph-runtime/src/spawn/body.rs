@@ -558,54 +558,63 @@ mod loom_models {
         (w, waker)
     }
 
+    /// Runs what is queued until nothing is (after the racing threads
+    /// have ended: nothing wakes the body any more).
+    fn drain(w: &Arc<World>, waker: &Waker) {
+        while run_queued(w, waker) {}
+    }
+
+    /// The run's last item: closes the owner slot, sets the latch, wakes
+    /// what it took (`Run::finish_items`).
+    fn last_item(w: &Arc<World>) -> loom::thread::JoinHandle<()> {
+        let w = Arc::clone(w);
+        loom::thread::spawn(move || {
+            let taken = w.owner.close();
+            w.latch.store(true, Ordering::Release);
+            if let Some(k) = taken {
+                k.wake();
+            }
+        })
+    }
+
+    /// A cancel: sets the stop, wakes a kept waker (`Run::stop_with`).
+    fn cancel(w: &Arc<World>) -> loom::thread::JoinHandle<()> {
+        let w = Arc::clone(w);
+        loom::thread::spawn(move || {
+            w.stop.store(true, Ordering::SeqCst);
+            w.owner.wake();
+        })
+    }
+
     /// The first poll (pending unless the run already ended) races the
-    /// run's last item (close the slot, set the latch, wake what it took)
-    /// and a cancel (set the stop, wake the kept waker); a pool thread runs
-    /// the items they push. The body returns exactly once, never polled by
-    /// two threads at once, and once all is quiet nothing is queued. Fails
-    /// if `park` ignores `NOTIFIED` (a wake-up during the poll is lost, the
-    /// body never returns) or if a wake-up pushes from `SCHEDULED` too
-    /// (two items, two pollers).
+    /// run's last item and a cancel, and a pool thread runs one item they
+    /// may have queued meanwhile (`poll_item`), perhaps while the first
+    /// poll still runs; what is left queued runs afterwards. The body
+    /// returns exactly once, never polled by two threads at once, and once
+    /// all is quiet nothing is queued and a late wake-up does nothing.
+    /// Fails if `park` ignores `NOTIFIED` (a wake-up during the poll is
+    /// lost: the body never returns) or if a wake-up pushes from
+    /// `RUNNING` too (two pollers at once).
     #[test]
     fn the_end_and_a_cancel_wake_a_pending_body_once_each() {
         let mut model = loom::model::Builder::new();
-        model.preemption_bound = Some(3);
+        model.preemption_bound = Some(2);
         model.check(|| {
             let (w, waker) = world(Sched::running());
-            let last_item = {
-                let w = Arc::clone(&w);
-                loom::thread::spawn(move || {
-                    let taken = w.owner.close();
-                    w.latch.store(true, Ordering::Release);
-                    if let Some(k) = taken {
-                        k.wake();
-                    }
-                })
-            };
-            let cancel = {
-                let w = Arc::clone(&w);
-                loom::thread::spawn(move || {
-                    w.stop.store(true, Ordering::SeqCst);
-                    w.owner.wake();
-                })
-            };
+            let end = last_item(&w);
+            let stop = cancel(&w);
             let pool = {
                 let (w, waker) = (Arc::clone(&w), waker.clone());
                 loom::thread::spawn(move || {
-                    // The pool thread runs what is queued until the body
-                    // has returned.
-                    while w.returned.load(Ordering::SeqCst) == 0 {
-                        if !run_queued(&w, &waker) {
-                            loom::thread::yield_now();
-                        }
-                    }
+                    run_queued(&w, &waker);
                 })
             };
             // The first poll, on the caller (`compute_async`).
             poll(&w, &waker);
-            last_item.join().unwrap();
-            cancel.join().unwrap();
+            end.join().unwrap();
+            stop.join().unwrap();
             pool.join().unwrap();
+            drain(&w, &waker);
             assert_eq!(w.returned.load(Ordering::SeqCst), 1, "returned once");
             assert_eq!(*w.queue.lock().unwrap(), 0, "an item left queued");
             // A late wake-up (a waker kept elsewhere) does nothing.
@@ -614,39 +623,22 @@ mod loom_models {
         });
     }
 
-    /// A spawned body: its first poll is a queued item, and a cancel may
-    /// wake it before it was ever polled (nothing kept: nothing woken).
-    /// Still one poller at a time, one return, nothing left queued.
+    /// A spawned body: its first poll is a queued item, run while the
+    /// run's last item and a cancel may come before the body is polled at
+    /// all (nothing kept: nothing woken) or after. Still one return and
+    /// nothing left queued.
     #[test]
     fn a_queued_body_meets_the_end_of_its_run() {
         loom::model(|| {
             let (w, waker) = world(Sched::scheduled());
             // `start_spawned` pushes the first item.
             *w.queue.lock().unwrap() += 1;
-            let last_item = {
-                let w = Arc::clone(&w);
-                loom::thread::spawn(move || {
-                    let taken = w.owner.close();
-                    w.latch.store(true, Ordering::Release);
-                    if let Some(k) = taken {
-                        k.wake();
-                    }
-                })
-            };
-            let cancel = {
-                let w = Arc::clone(&w);
-                loom::thread::spawn(move || {
-                    w.stop.store(true, Ordering::SeqCst);
-                    w.owner.wake();
-                })
-            };
-            while w.returned.load(Ordering::SeqCst) == 0 {
-                if !run_queued(&w, &waker) {
-                    loom::thread::yield_now();
-                }
-            }
-            last_item.join().unwrap();
-            cancel.join().unwrap();
+            let end = last_item(&w);
+            let stop = cancel(&w);
+            assert!(run_queued(&w, &waker), "the first item");
+            end.join().unwrap();
+            stop.join().unwrap();
+            drain(&w, &waker);
             assert_eq!(w.returned.load(Ordering::SeqCst), 1);
             assert_eq!(*w.queue.lock().unwrap(), 0);
         });
