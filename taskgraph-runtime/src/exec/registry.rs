@@ -707,6 +707,21 @@ impl<'a> WorkerCtx<'a> {
         self.reg.notify_work();
     }
 
+    /// Pushes an item that this participant runs next itself (a graph's
+    /// body woken by the run's last item, `../spawn/body.rs`): a pool
+    /// thread puts it on its own deque and wakes nobody (it pops it as soon
+    /// as its current item ends); anyone else pushes as [`push`] does.
+    ///
+    /// [`push`]: WorkerCtx::push
+    #[inline]
+    pub(crate) fn push_own(&self, item: Item) {
+        if self.me < self.reg.threads() {
+            self.local.push(item);
+        } else {
+            self.push(item);
+        }
+    }
+
     /// Whether running work should be split: someone could take it.
     #[inline(always)]
     pub(crate) fn hungry(&self) -> bool {

@@ -208,7 +208,7 @@ impl<T: Send + 'static, K: Send + Sync + 'static> BodyTask<T, K> {
     /// Pushes the item that polls this body (the caller moved the state
     /// to `SCHEDULED`): onto this thread's deque if it takes part in the
     /// body's pool (a run's last item waking it: the same thread polls it
-    /// next), else to the pool's injector.
+    /// next), else to the pool's injector, which wakes a thread.
     fn push(self: Arc<Self>) {
         let reg = Arc::clone(&self.s.reg);
         // The poll is claimed by the item or by a thread waiting for the
@@ -224,7 +224,12 @@ impl<T: Send + 'static, K: Send + Sync + 'static> BodyTask<T, K> {
             job: Job::Body,
         };
         WorkerCtx::current(|cur| match cur {
-            Some(w) if std::ptr::eq(w.reg, &*reg) => w.push(item),
+            // No thread is woken for it: a wake-up for an item this thread
+            // takes next costs the other threads a futex round for nothing.
+            // (A task that cancels an awaited graph wakes it mid-task: then
+            // the poll waits for the task's end, or for a thread of the
+            // pool that steals it, or for a thread blocked in `wait`.)
+            Some(w) if std::ptr::eq(w.reg, &*reg) => w.push_own(item),
             _ => WorkerCtx::push_from_outside(&reg, item),
         });
     }
