@@ -352,10 +352,13 @@ impl<'s, 'g, O: Outputs<'g>> Execute<'s, 'g, O> {
 }
 
 impl<O> Drop for Execute<'_, '_, O> {
-    /// A run dropped before it ended (the body was dropped while pending,
-    /// or a poll unwound): the pool's items point at it, so it is stopped
-    /// as a cancel stops it, its last items are waited for here, and it is
-    /// torn down, every value it made dropped.
+    /// A run dropped before it ended: the pool's items point at it, so it
+    /// is stopped as a cancel stops it, its last items are waited for
+    /// here, and it is torn down, every value it made dropped. The
+    /// runtime's own code never drops a body mid-run (a cancelled awaited
+    /// or spawned graph's body is polled to its end by the pool:
+    /// `spawn/body.rs`), so this waits only after a poll unwound mid-run,
+    /// an internal error.
     fn drop(&mut self) {
         if !self.live {
             return;
