@@ -82,9 +82,9 @@
 //! A graph awaited (or spawned) where a tokio runtime is current polls its
 //! `#[delayed] async fn` tasks in that runtime's context (feature `tokio`),
 //! so they can use its timers and sockets: see the `async_crawler` example.
-//! The library itself depends on no executor. Awaiting costs what `spawn`
-//! and `wait` cost (hand-offs between threads: 7-35 µs for a tiny
-//! graph on a loaded 2-core machine, against 1-1.5 µs for its `compute`),
+//! The library itself depends on no executor. Awaiting costs two hand-offs
+//! between threads (12-28 µs for a tiny graph on a loaded 2-core machine,
+//! against 1.2-1.9 µs for its `compute`),
 //! plus a lock per pending poll: about what
 //! `tokio::task::spawn_blocking(move || rt.compute(g))` costs, without a
 //! blocking-pool thread held for the graph's run (see `benches/README.md`).
