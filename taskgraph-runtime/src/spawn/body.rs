@@ -597,9 +597,9 @@ mod loom_models {
     /// poll still runs; what is left queued runs afterwards. The body
     /// returns exactly once, never polled by two threads at once, and once
     /// all is quiet nothing is queued and a late wake-up does nothing.
-    /// Fails if `park` ignores `NOTIFIED` (a wake-up during the poll is
-    /// lost: the body never returns) or if a wake-up pushes from
-    /// `RUNNING` too (two pollers at once).
+    /// What it guards against: `park` ignoring `NOTIFIED` (a wake-up
+    /// during the poll lost, the body never returning) and a wake-up
+    /// pushing from `RUNNING` too (two pollers at once).
     #[test]
     fn the_end_and_a_cancel_wake_a_pending_body_once_each() {
         let mut model = loom::model::Builder::new();
