@@ -371,22 +371,18 @@ pub(crate) fn start_spawned<T, K>(
     T: Send + 'static,
     K: Send + Sync + 'static,
 {
-    if let Err(e) = live.enter() {
-        return s.finish(Ended::Result(Err(e)));
-    }
-    // SAFETY: the body borrows only `s.ctl` and `*keep`, which the task
-    // holds.
-    let b = unsafe { erase(body(&s.ctl, &keep)) };
-    let task = BodyTask::new(
-        Sched::scheduled(),
-        b,
+    let task = body_task(
+        s,
+        live,
         keep,
-        Arc::clone(s),
-        Arc::clone(live),
+        Sched::scheduled(),
         #[cfg(feature = "tokio")]
         reactor,
+        body,
     );
-    task.push();
+    if let Some(task) = task {
+        task.push();
+    }
 }
 
 /// Starts `body` (which borrows `s`'s control and `keep`) as an awaited
@@ -402,23 +398,52 @@ pub(crate) fn start_awaited<T, K>(
     T: Send + 'static,
     K: Send + Sync + 'static,
 {
-    if let Err(e) = live.enter() {
-        return s.finish(Ended::Result(Err(e)));
-    }
-    // SAFETY: as in `start_spawned`.
-    let b = unsafe { erase(body(&s.ctl, &keep)) };
-    let task = BodyTask::new(
-        Sched::running(),
-        b,
+    let task = body_task(
+        s,
+        live,
         keep,
-        Arc::clone(s),
-        Arc::clone(live),
+        Sched::running(),
         // The first poll is here, where the caller's runtime is current
         // (the run keeps it for its async tasks).
         #[cfg(feature = "tokio")]
         None,
+        body,
     );
-    task.poll();
+    if let Some(task) = task {
+        task.poll();
+    }
+}
+
+/// The work item of `body`, in state `sched`; `None` (and `s` finished
+/// with the error) when the runtime takes no more bodies.
+fn body_task<T, K>(
+    s: &Arc<Spawned<T>>,
+    live: &Arc<Live>,
+    keep: Arc<K>,
+    sched: Sched,
+    #[cfg(feature = "tokio")] reactor: Option<tokio::runtime::Handle>,
+    body: impl for<'c> FnOnce(&'c super::Control, &'c K) -> Body<'c, T>,
+) -> Option<Arc<BodyTask<T, K>>>
+where
+    T: Send + 'static,
+    K: Send + Sync + 'static,
+{
+    if let Err(e) = live.enter() {
+        s.finish(Ended::Result(Err(e)));
+        return None;
+    }
+    // SAFETY: the body borrows only `s.ctl` and `*keep`, which the task
+    // holds.
+    let b = unsafe { erase(body(&s.ctl, &keep)) };
+    Some(BodyTask::new(
+        sched,
+        b,
+        keep,
+        Arc::clone(s),
+        Arc::clone(live),
+        #[cfg(feature = "tokio")]
+        reactor,
+    ))
 }
 
 /// The bodies of a runtime that have not returned: dropping the runtime
