@@ -486,13 +486,18 @@ fn owned_total(v: Vec<i64>) -> i64 {
 /// Steps whose every task reads the whole step before (by reference, and
 /// the last one by value): consecutive tasks gathering the same values share
 /// one rule and its group counter, node by node on two threads.
-#[test]
-fn tasks_gathering_the_same_values_each_get_all_of_them() {
-    let rt = Runtime::builder()
-        .threads(2)
+/// A runtime of `threads` threads that runs every loop node by node.
+fn node_by_node(threads: usize) -> Runtime {
+    Runtime::builder()
+        .threads(threads)
         .fuse_loops(false)
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn tasks_gathering_the_same_values_each_get_all_of_them() {
+    let rt = node_by_node(2);
     let (w, steps) = (4usize, 3);
     let got = rt
         .compute(graph! {
@@ -731,11 +736,7 @@ fn butterflies_gather_scattered_values_node_by_node() {
                 .collect();
         }
         for threads in [1, 2, 4] {
-            let rt = Runtime::builder()
-                .threads(threads)
-                .fuse_loops(false)
-                .build()
-                .unwrap();
+            let rt = node_by_node(threads);
             let got = rt
                 .compute(graph! {
                     let mut cur: Vec<_> = (0..w).map(|p| int_of(p as i64)).collect();
@@ -794,11 +795,7 @@ fn readers_of_a_whole_step_made_ready_together_run_node_by_node() {
             want = (0..w).map(|j| mix(&want, want[(j + 1) % w] + 1)).collect();
         }
         for threads in [1, 2, 3, 8] {
-            let rt = Runtime::builder()
-                .threads(threads)
-                .fuse_loops(false)
-                .build()
-                .unwrap();
+            let rt = node_by_node(threads);
             let got = rt
                 .compute(graph! {
                     let mut cur: Vec<_> = (0..w).map(|p| int_of(p as i64)).collect();
@@ -909,11 +906,7 @@ fn grouped_readers_drop_every_value_once() {
         }
         for &threads in threads {
             LEDGER.lock().unwrap().clear();
-            let rt = Runtime::builder()
-                .threads(threads)
-                .fuse_loops(false)
-                .build()
-                .unwrap();
+            let rt = node_by_node(threads);
             let got = rt
                 .compute(graph! {
                     let mut cur: Vec<_> = (0..w).map(|p| ledgered(p as i64)).collect();
