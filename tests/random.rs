@@ -160,8 +160,52 @@ proptest! {
     }
 }
 
+#[delayed]
+fn shout(i: u32) -> String {
+    format!("{i}!")
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// A reduction over a vector of several pieces (runs of values from two
+    /// call sites, of random lengths, so that pairs straddle their bounds):
+    /// node by node, its levels are added a run of pairs at a time where
+    /// the pairs are consecutive nodes, one pair at a time elsewhere.
+    #[test]
+    fn a_tree_over_pieces_of_two_call_sites_matches_the_sequential_tree(
+        chunks in prop::collection::vec((any::<bool>(), 0u32..9), 1..12),
+        threads in prop::sample::select(vec![1usize, 2, 4, 8]),
+    ) {
+        prop_assume!(chunks.iter().any(|&(_, len)| len > 0));
+        let run = |rt: &Runtime, chunks: &[(bool, u32)]| rt.compute(graph! {
+            let mut v = Vec::new();
+            for (k, &(loud, len)) in chunks.iter().enumerate() {
+                for j in 0..len {
+                    let i = 100 * k as u32 + j;
+                    if loud {
+                        v.push(shout(i));
+                    } else {
+                        v.push(show(i));
+                    }
+                }
+            }
+            tree_reduce(v, pair)
+        }).unwrap();
+        let leaves = chunks
+            .iter()
+            .enumerate()
+            .flat_map(|(k, &(loud, len))| {
+                (0..len).map(move |j| {
+                    let i = 100 * k as u32 + j;
+                    if loud { format!("{i}!") } else { i.to_string() }
+                })
+            })
+            .collect();
+        let expected = pairwise(leaves);
+        prop_assert_eq!(run(unfused(threads), &chunks), expected.clone());
+        prop_assert_eq!(run(runtime(threads), &chunks), expected);
+    }
 
     /// A reduction per iteration of a loop, then one over their results,
     /// with rows of random lengths: each row's tree is its own.

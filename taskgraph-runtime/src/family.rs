@@ -44,6 +44,37 @@ pub struct Family<'g, A, I: Stores, L, T> {
 // value cells are accessed under the slot protocol (`T: Send + Sync`).
 unsafe impl<A: Send, I: Stores, L: Sync, T: Send + Sync> Sync for Family<'_, A, I, L, T> {}
 
+impl<'g, L: LoopIndex, T: Send + Sync> Family<'g, (), (Lazy<'g, T>, Lazy<'g, T>), L, T> {
+    /// Adds `k` nodes at once, the next ones, which combine pairs of
+    /// consecutive nodes of one family: node `j` reads `first + 2j` and
+    /// `first + 2j + 1`, at the loop indices `at` with the innermost counting
+    /// up by one a node (a level of `tree_reduce`). Records what `k` calls of
+    /// [`push`](Self::push) would, with two runs and one run of indices
+    /// instead of a record, two runs and indices tested per node. `false`
+    /// (nothing added) where the family has no room for them all: the
+    /// caller then pushes them one at a time, which grows the family or
+    /// records why it cannot.
+    pub(crate) fn push_pairs(&mut self, at: L, first: NodeId, k: u32) -> bool
+    where
+        T: Send + Sync,
+    {
+        let idx = self.recs.len();
+        if k == 0 || self.room - idx < k as usize {
+            return k == 0;
+        }
+        let c0 = idx as u32;
+        let c = &mut self.core;
+        let second = NodeId::new(first.fam, first.idx + 1);
+        c.runs[0].add_run(c0, k, first, 2);
+        c.runs[1].add_run(c0, k, second, 2);
+        self.recs
+            .extend((0..k).map(|_| UnsafeCell::new(Some(((), ((), ()))))));
+        c.at.add(c0, at.as_slice());
+        c.len = c0 + k;
+        true
+    }
+}
+
 impl<'g, A, I: InputSet<'g>, L: LoopIndex, T> Family<'g, A, I, L, T> {
     pub(crate) fn new(id: u32, info: &'static FamilyInfo) -> Self {
         let mut core = Core::new(id, Kind::Tasks, info);

@@ -155,11 +155,37 @@ where
     fam.reserve(n as usize - 1);
     // One run of loop indices per level (and per odd one out, at most as many).
     fam.reserve_indices(2 * levels.count, at(0, 0).as_slice().len());
+    // Consecutive elements `e..` of level `l` that are consecutive nodes
+    // of one family: the first and how many (at least one).
+    let span = |l: usize, e: u32| -> (NodeId, u32) {
+        if l == 0 {
+            let i = e as usize;
+            let pieces = v.pieces();
+            let p = &pieces[pieces.partition_point(|p| p.offset <= i) - 1];
+            let first = NodeId::new(p.fam, p.start + (i - p.offset) as u32);
+            return (first, (p.offset + p.len as usize - i) as u32);
+        }
+        match levels.elem(l, e) {
+            Ok(i) => (NodeId::new(id, base + i), levels.n[l - 1] / 2 - e),
+            Err(i) => (v.get(i as usize).expect("in range").id, 1),
+        }
+    };
     for l in 1..levels.count {
-        for p in 0..levels.n[l - 1] / 2 {
+        let half = levels.n[l - 1] / 2;
+        let mut p = 0;
+        while p < half {
+            // A run of pairs of consecutive nodes is added at once (all of a
+            // level but an odd one out carried up, or a piece's boundary).
+            let (first, len) = span(l - 1, 2 * p);
+            let k = (len / 2).min(half - p);
+            if k > 1 && fam.push_pairs(at(l as u32 - 1, p), first, k) {
+                p += k;
+                continue;
+            }
             let a = get(l - 1, 2 * p);
             let b = get(l - 1, 2 * p + 1);
             fam.push(at(l as u32 - 1, p), (), (a, b));
+            p += 1;
         }
     }
     if let Some(e) = fam.failure() {

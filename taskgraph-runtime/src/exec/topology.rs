@@ -63,6 +63,38 @@ impl RunList {
         });
     }
 
+    /// Records that nodes `c0..c0 + n` (the next ones) read `p0`, `p0 +
+    /// stride`, ...: the same runs as `n` calls of [`add`](Self::add), with
+    /// the first two added as `add` does and the rest counted at once.
+    pub(crate) fn add_run(&mut self, c0: u32, n: u32, p0: NodeId, stride: u32) {
+        let at = |j: u32| NodeId::new(p0.fam, p0.idx + j * stride);
+        let mut j = 0;
+        while j < n.min(2) {
+            self.add(c0 + j, at(j));
+            j += 1;
+        }
+        if let (2, Some(r)) = (j, self.runs.last_mut()) {
+            // The last run ends with the two nodes just added, at this
+            // stride: `add` would extend it by each node that follows.
+            let last = (r.n - 1)
+                .checked_mul(stride)
+                .and_then(|d| d.checked_add(r.p0));
+            if r.p_fam == p0.fam
+                && r.n >= 2
+                && r.c0 + r.n == c0 + 2
+                && r.stride == stride
+                && last == Some(at(1).idx)
+            {
+                r.n += n - 2;
+                return;
+            }
+        }
+        while j < n {
+            self.add(c0 + j, at(j));
+            j += 1;
+        }
+    }
+
     /// The producer node `c` reads.
     #[inline]
     pub(crate) fn get(&self, c: u32) -> NodeId {
@@ -1128,6 +1160,43 @@ mod tests {
         assert_eq!(edges(&rules), before);
         assert_eq!((rules[0].lo, rules[0].hi, rules[0].c_fam), (0, 5, 2));
         rules.len() - 1
+    }
+
+    /// `add_run` records the runs that as many calls of `add` would, after
+    /// any earlier runs (one node, a run at another stride or of another
+    /// family, a run it continues), for runs of 0 to 5 nodes.
+    #[test]
+    fn a_run_added_at_once_is_the_runs_of_its_nodes_added_one_by_one() {
+        use super::RunList;
+        use crate::value::NodeId;
+        let before: [&[(u32, u32)]; 6] = [
+            &[],
+            &[(0, 7)],
+            &[(0, 3), (0, 5)],
+            &[(0, 1), (0, 2), (0, 3)],
+            &[(1, 10), (1, 12)],
+            &[(0, 8), (0, 11)],
+        ];
+        for prior in before {
+            for n in 0..6 {
+                for (fam, p0) in [(0, 9), (0, 10), (1, 14), (0, 0)] {
+                    for stride in [0, 1, 2, 3] {
+                        let mut one = RunList::default();
+                        let mut all = RunList::default();
+                        for (c, &(f, p)) in prior.iter().enumerate() {
+                            one.add(c as u32, NodeId::new(f, p));
+                            all.add(c as u32, NodeId::new(f, p));
+                        }
+                        let c0 = prior.len() as u32;
+                        for j in 0..n {
+                            one.add(c0 + j, NodeId::new(fam, p0 + j * stride));
+                        }
+                        all.add_run(c0, n, NodeId::new(fam, p0), stride);
+                        assert_eq!(all.runs, one.runs, "{prior:?} {n} {fam} {p0} {stride}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
