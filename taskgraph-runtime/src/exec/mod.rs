@@ -766,8 +766,18 @@ impl<'r, 'g> Run<'r, 'g> {
                 }));
                 continue;
             }
-            // Runs of nodes with nothing to wait for (a gather may wait).
             let id = c.id;
+            if c.kind == Kind::Tasks && c.runs.is_empty() && self.part.is_none() {
+                // No inputs at all: every node is a source, with no
+                // counter to read (a part run may have added `OUT_OF_PART`).
+                seeds.push(Job::Range {
+                    fam: id,
+                    lo: 0,
+                    hi: len,
+                });
+                continue;
+            }
+            // Runs of nodes with nothing to wait for (a gather may wait).
             let mut lo = None;
             for i in 0..=len {
                 let source = i < len && self.topo.pending_now(NodeId::new(id, i)) == 0;

@@ -113,21 +113,32 @@ struct Unwinding<'a, 'r, 'g, L: LoopIndex> {
     info: Option<&'static FamilyInfo>,
     node: NodeId,
     at: L,
-    /// When the task started, if observed.
-    start: u64,
-    /// Whether observers hear of it (a node-by-node task).
-    observed: bool,
 }
 
 impl<L: LoopIndex> Drop for Unwinding<'_, '_, '_, L> {
     #[cold]
     fn drop(&mut self) {
+        // Observers hear of node-by-node tasks only (`NodeUnwinding`).
         mark_failed(&self.cx.mark, self.info, self.node, self.at.as_slice());
-        // Only node-by-node tasks are observed one by one.
-        if self.observed && self.cx.observed() {
-            let (info, at) = (self.info, self.at);
-            self.cx
-                .observe_end(info, self.node, at.as_slice(), self.start, true);
+    }
+}
+
+/// [`Unwinding`] for a node-by-node task: the node names the task (its
+/// family's site and loop indices), and observers hear of its end. Three
+/// words written per node, not a fused task's six.
+struct NodeUnwinding<'a, 'r, 'g> {
+    cx: &'a Cx<'r, 'g>,
+    node: NodeId,
+    /// When the task started, if observed.
+    start: u64,
+}
+
+impl Drop for NodeUnwinding<'_, '_, '_> {
+    #[cold]
+    fn drop(&mut self) {
+        mark_failed(&self.cx.mark, None, self.node, &[]);
+        if self.cx.observed() {
+            self.cx.observe_end(None, self.node, &[], self.start, true);
         }
     }
 }
@@ -167,8 +178,6 @@ impl<'g> Cx<'_, 'g> {
             info: Some(info),
             node: NodeId::new(0, 0),
             at,
-            start: 0,
-            observed: false,
         };
         let r = f();
         std::mem::forget(guard);
@@ -202,13 +211,10 @@ impl<'g> Cx<'_, 'g> {
             true => self.observe_start(None, id, &[]),
             false => 0,
         };
-        let guard = Unwinding {
+        let guard = NodeUnwinding {
             cx: self,
-            info: None,
             node: id,
-            at: [],
             start,
-            observed: true,
         };
         let r = f();
         std::mem::forget(guard);
@@ -299,8 +305,6 @@ impl<'g> Cx<'_, 'g> {
             info: None,
             node: id,
             at: [],
-            start: 0,
-            observed: false,
         };
         let r = f();
         std::mem::forget(guard);
