@@ -35,7 +35,7 @@ use part::{PartCtl, NOT_COLLECTED};
 use progress::Snapshot;
 use registry::{Registry, RunFlags, WorkerCtx};
 use rule::{Rule, RuleKind};
-use topology::{NOT_UNIFORM, SCAN_RULES};
+use topology::SCAN_RULES;
 
 use task::Marker;
 
@@ -1142,12 +1142,14 @@ impl<'r, 'g> Run<'r, 'g> {
         // A task family with a few rules, outside a part run: one pass
         // over them finds the covering ones, which give the uses (set before
         // any consumer is told) and, where they tell, the consumers.
-        // Where every rule covers every node, the pass was made once
-        // (`Meta::uniform_uses`).
+        // Where a node's rules depend only on its parity, the pass was made
+        // once (`Meta::alt_len`).
         let rules = &self.topo.rules[m.rules_lo as usize..m.rules_hi as usize];
-        let (mut uses, mut tell) = (m.uniform_uses, m.uniform_tell);
-        if uses == NOT_UNIFORM {
-            uses = 0;
+        let (mut uses, mut tell) = (0, 0u32);
+        if p.idx.wrapping_sub(m.alt_lo) < m.alt_len {
+            let k = (p.idx & 1) as usize;
+            (uses, tell) = (m.alt_uses[k], u32::from(m.alt_tell[k]));
+        } else {
             for (k, r) in rules.iter().enumerate() {
                 if r.covers_masked(p.idx) {
                     uses += r.uses();

@@ -148,14 +148,21 @@ pub(crate) struct Meta {
     /// by a step that is not a power of two, outside a part run: completing
     /// one of its nodes scans them (`Run::complete`).
     pub(crate) plain: bool,
-    /// For a plain family whose every rule covers every node (values read
-    /// in loop order, or whole): the uses each node's value gets, else
-    /// `NOT_UNIFORM`. Its nodes then find neither uses nor consumers by
-    /// testing rules.
-    pub(crate) uniform_uses: u32,
-    /// With `uniform_uses`: the rules (bit `k`: the family's rule `k`) whose
-    /// consumers are told.
-    pub(crate) uniform_tell: u32,
+    /// For a plain family: nodes `alt_lo..alt_lo + alt_len` whose rules
+    /// depend only on their parity, none where `alt_len` is 0. Where every
+    /// rule covers every node (values read in loop order, or whole), all of
+    /// them, with the same rules either way; otherwise, where each rule
+    /// covers every node or every other node of its range, the longest run
+    /// of nodes inside or outside each rule's range as a whole (a pairwise
+    /// tree's producers, read by even and odd consumers in turn; a step's
+    /// values but the last step's, read by the next step). `alt_uses[k]`:
+    /// the uses of the value of a node with `idx & 1 == k`; `alt_tell[k]`:
+    /// the rules (bit `j`: the family's rule `j`) whose consumers it tells.
+    /// Its nodes then find neither uses nor consumers by testing rules.
+    pub(crate) alt_lo: u32,
+    pub(crate) alt_len: u32,
+    pub(crate) alt_uses: [u32; 2],
+    pub(crate) alt_tell: [u8; 2],
     /// For a task family with more rules than a scan takes (outside a part
     /// run): its intervals are `Topology::ivals` pairs `ivals_lo..ivals_hi`
     /// (see there); equal when it has none (its rules are searched).
@@ -179,8 +186,10 @@ impl Meta {
             kind,
             single,
             plain: false,
-            uniform_uses: NOT_UNIFORM,
-            uniform_tell: 0,
+            alt_lo: 0,
+            alt_len: 0,
+            alt_uses: [0; 2],
+            alt_tell: [0; 2],
             ivals_lo: 0,
             ivals_hi: 0,
             values: std::ptr::null_mut(),
@@ -561,8 +570,57 @@ fn index_family(
     ivals.extend([u32::MAX, ilist.len() as u32]);
 }
 
-/// `Meta::uniform_uses` of a family whose nodes' rules differ.
-pub(crate) const NOT_UNIFORM: u32 = u32::MAX;
+/// The fewest nodes `Meta::alt_len` is kept for, unless every rule covers
+/// every node.
+const ALT_MIN: u32 = 16;
+
+/// `Meta::alt_lo`, `alt_len`, `alt_uses` and `alt_tell` of a plain family of
+/// `len` nodes with rules `own` (at most `SCAN_RULES`, each exact with
+/// `covers_masked`): all of its nodes if every rule covers every one;
+/// otherwise, if every mask is 0 or 1 (a rule covers every node of its
+/// range, or every other), the longest run of nodes between two
+/// consecutive bounds of the rules (each rule covers all of it or none of
+/// it) if it holds at least `ALT_MIN` nodes; else none. In it, a node's
+/// rules depend only on its parity: found once for the first node of each.
+fn alternating(own: &[Rule], len: u32) -> (u32, u32, [u32; 2], [u8; 2]) {
+    debug_assert!(own.len() <= SCAN_RULES);
+    let (lo, hi) = if own.iter().all(|r| r.lo == 0 && r.hi >= len && r.mask == 0) {
+        (0, len)
+    } else if own.iter().any(|r| r.mask > 1) {
+        return (0, 0, [0; 2], [0; 2]);
+    } else {
+        let mut bounds: Vec<u32> = own
+            .iter()
+            .flat_map(|r| [r.lo.min(len), r.hi.min(len)])
+            .chain([0, len])
+            .collect();
+        bounds.sort_unstable();
+        let run = bounds
+            .windows(2)
+            .map(|w| (w[0], w[1]))
+            .max_by_key(|&(a, b)| b - a);
+        match run {
+            Some((a, b)) if b - a >= ALT_MIN => (a, b),
+            _ => return (0, 0, [0; 2], [0; 2]),
+        }
+    };
+    let (mut uses, mut tell) = ([0; 2], [0; 2]);
+    for p in lo..hi.min(lo + 2) {
+        let k = (p & 1) as usize;
+        for (j, r) in own.iter().enumerate() {
+            if r.covers_masked(p) {
+                uses[k] += r.uses();
+                tell[k] |= u8::from(r.tells()) << j;
+            }
+        }
+    }
+    if hi - lo == 1 {
+        // One node: the other parity never asks.
+        let k = (lo & 1) as usize;
+        (uses[1 - k], tell[1 - k]) = (uses[k], tell[k]);
+    }
+    (lo, hi - lo, uses, tell)
+}
 
 impl Topology {
     /// Builds the topology of `fams` (numbered in order) and the graph's
@@ -720,17 +778,9 @@ impl Topology {
                 && m.kind == Kind::Tasks
                 && own.len() <= SCAN_RULES
                 && own.iter().all(Rule::masked);
-            if m.plain
-                && own
-                    .iter()
-                    .all(|r| r.lo == 0 && r.hi >= m.len && r.mask == 0)
-            {
-                m.uniform_uses = own.iter().map(Rule::uses).sum();
-                m.uniform_tell = own
-                    .iter()
-                    .enumerate()
-                    .map(|(k, r)| u32::from(r.tells()) << k)
-                    .sum();
+            if m.plain {
+                let (lo, len, uses, tell) = alternating(own, m.len);
+                (m.alt_lo, m.alt_len, m.alt_uses, m.alt_tell) = (lo, len, uses, tell);
             }
             m.segs_hi = ((reach.len() - segs_at) / 2) as u32;
             let segs = (m.segs_hi - m.segs_lo) as usize;
@@ -1160,6 +1210,69 @@ mod tests {
         assert_eq!(edges(&rules), before);
         assert_eq!((rules[0].lo, rules[0].hi, rules[0].c_fam), (0, 5, 2));
         rules.len() - 1
+    }
+
+    /// Inside the run `alternating` finds, every node's uses and told rules
+    /// are those a scan of the rules finds; outside it nothing is claimed.
+    /// Rules of a pairwise tree's producers (even and odd consumers, the
+    /// root read by the output) and others.
+    #[test]
+    fn alternating_nodes_have_the_rules_a_scan_finds() {
+        use super::alternating;
+        let strided =
+            |lo: u32, hi: u32, step: u32| Rule::new(0, lo, hi, 1, 0, step, RuleKind::Strided);
+        let cases: Vec<(u32, Vec<Rule>)> = vec![
+            (64, vec![strided(0, 63, 2), strided(1, 64, 2)]),
+            (
+                63,
+                vec![strided(0, 61, 2), strided(1, 62, 2), strided(62, 63, 1)],
+            ),
+            (
+                100,
+                vec![strided(3, 90, 2), strided(10, 100, 1), strided(4, 80, 2)],
+            ),
+            (
+                40,
+                vec![
+                    strided(0, 40, 1),
+                    Rule::new(0, 5, 30, 1, 0, 3, RuleKind::Gather),
+                ],
+            ),
+            (10, vec![strided(0, 9, 2), strided(1, 10, 2)]),
+            (64, vec![strided(0, 64, 4)]),
+        ];
+        let mut found = 0;
+        for (len, rules) in &cases {
+            let (lo, n, uses, tell) = alternating(rules, *len);
+            if n == 0 {
+                continue;
+            }
+            found += 1;
+            assert!(n >= super::ALT_MIN && lo + n <= *len);
+            for p in lo..lo + n {
+                let (mut u, mut t) = (0, 0);
+                for (j, r) in rules.iter().enumerate() {
+                    if r.covers(p) {
+                        u += r.uses();
+                        t |= u8::from(r.tells()) << j;
+                    }
+                }
+                let k = (p & 1) as usize;
+                assert_eq!((uses[k], tell[k]), (u, t), "{len} {p}");
+            }
+        }
+        // Every rule covering every node: all of them, however few.
+        let all = [
+            strided(0, 5, 1),
+            Rule::new(0, 0, 5, 1, 0, 2, RuleKind::Broadcast),
+        ];
+        let (lo, n, uses, tell) = alternating(&all, 5);
+        assert_eq!(
+            (lo, n, uses[0], uses[1], tell[0], tell[1]),
+            (0, 5, uses[0], uses[0], 3, 3)
+        );
+        // The short family and the step of 4 have none.
+        assert_eq!(found, 4);
     }
 
     /// `add_run` records the runs that as many calls of `add` would, after
