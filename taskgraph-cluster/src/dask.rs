@@ -289,13 +289,19 @@ impl Inner {
         Ok(workers.workers)
     }
 
-    /// The cluster's threads, in all (one question to the scheduler).
+    /// The cluster's threads, in all: as the driver last told them (it
+    /// follows workers joining and leaving, so a graph sent asks nobody),
+    /// else one question to it.
     pub(crate) fn threads(&self) -> Result<usize, ClusterError> {
         #[derive(serde::Deserialize)]
         struct Threads {
             threads: usize,
         }
-        let t: Threads = self.driver()?.request("threads", json!({}), &[])?.parse()?;
+        let driver = self.driver()?;
+        if let Some(n) = driver.threads() {
+            return Ok(n);
+        }
+        let t: Threads = driver.request("threads", json!({}), &[])?.parse()?;
         Ok(t.threads)
     }
 

@@ -18,7 +18,8 @@ Requests (answer fields after the arrow):
   connect {address}                     -> the same
   program {path}                        -> {hash, name, bytes}
   workers {}                            -> {workers: [{address, pid, name, threads}]}
-  threads {}                            -> {threads: the workers' threads, in all}
+  threads {}                            -> {threads: the workers' threads, in all, as last
+                                           known (the `threads` event says the same)}
   add_workers {n}                       -> {workers: the ones that joined}
   submit {sub, jobs: [{key, group, hash, name, args, env, deps, files, serve, weight, width, queue}], outputs, header}
          + one blob per job, its input, then with header the served jobs' header
@@ -39,6 +40,9 @@ Events:
   done {sub, ok: true} + one blob per output          the submission succeeded
   done {sub, ok: false, error: {kind: "job", key, job, code}} + stderr blob
   done {sub, ok: false, error: {kind: "dask", message}}
+  threads {threads}                                   the cluster's threads, in all,
+                                                      at start and when a worker
+                                                      joins or leaves
   closed {}                                           the driver is exiting
 
 `close` or the end of input closes the client, the cluster and any worker
@@ -821,6 +825,37 @@ def run_job(spec, *deps):
     return out
 
 
+def _scheduler_plugin_base():
+    try:
+        from distributed.diagnostics.plugin import SchedulerPlugin
+
+        return SchedulerPlugin
+    except ImportError:  # pragma: no cover - very old distributed
+        return object
+
+
+class ClusterWatch(_scheduler_plugin_base()):
+    """On the scheduler: tells the driver how many threads the cluster has
+    whenever a worker joins or leaves (an event on the driver's topic), so
+    that a graph sent asks nobody."""
+
+    def __init__(self, topic):
+        self.topic = topic
+
+    def start(self, scheduler):
+        self.report(scheduler, None)
+
+    def add_worker(self, scheduler, worker):
+        self.report(scheduler, None)
+
+    def remove_worker(self, scheduler, worker, **kwargs):
+        self.report(scheduler, worker)
+
+    def report(self, scheduler, gone):
+        threads = sum(int(ws.nthreads) for a, ws in scheduler.workers.items() if a != gone)
+        scheduler.log_event(self.topic, {"threads": threads})
+
+
 class GraphHeader:
     """The value of a graph's header task: the Rust side's header bytes and
     the plan of the graph's served jobs, `{job: (dask key, input, inputs
@@ -846,23 +881,26 @@ class WorkerCode(_worker_plugin_base()):
     def __init__(self, key):
         self.key = key
         self.run_job = run_job
+        self.dispatch = (DISPATCH_MODULE, DISPATCH_SOURCE)
 
     def setup(self, worker):
+        install_dispatch(*self.dispatch)
         worker.__dict__.setdefault("_taskgraph_code", {})[self.key] = self.run_job
 
 
+# The function of every task, `RunJob`, lives in a module of its own that
+# the driver, the scheduler and every worker make from this source
+# (`install_dispatch`), so that dask pickles a task's function by reference
+# (the module's name and the class's, about a hundred bytes) and not by value.
+# Anything defined in this file is `__main__` to pickle, which cloudpickle
+# sends by value: the class alone was 2.6 kB that the scheduler pickled
+# (about 0.45 ms) and the worker unpickled (about 0.2 ms) for every block.
+DISPATCH_SOURCE = """
 class RunJob:
-    """The function of every task: the `run_job` that `WorkerCode` installed
-    on the worker, under `key`.
+    \"\"\"The function of every task: the `run_job` that `WorkerCode`
+    installed on the worker, under `key`.\"\"\"
 
-    dask sends a task's function with each task, pickled by value when it
-    is defined here (`__main__`): `run_job` itself, with every function it
-    reaches, is 43 kB that the scheduler pickled and the worker unpickled
-    for every block (about 1.7 ms each on a busy machine, more than a
-    dask.delayed task's whole cost); this object is a few hundred bytes.
-    It names its own dask token: tokenizing a function defined here means
-    pickling it, once per task.
-    """
+    __slots__ = ("key",)
 
     def __init__(self, key):
         self.key = key
@@ -879,11 +917,41 @@ class RunJob:
             )
         return code(spec, *deps)
 
+    def __reduce__(self):
+        return (RunJob, (self.key,))
+
     def __dask_tokenize__(self):
+        # Tokenizing a callable otherwise means pickling it, once per task.
         return "taskgraph-cluster.run_job." + self.key
 
     def __repr__(self):
         return "run_job"
+"""
+
+# The module's name: another source (another version of this driver, on a
+# scheduler shared with it) gets another module.
+DISPATCH_MODULE = "_taskgraph_cluster_dispatch_" + hashlib.sha256(DISPATCH_SOURCE.encode()).hexdigest()[:16]
+
+
+def install_dispatch(name, source):
+    """Makes the module `name` from `source` in this process, once; returns
+    it. Runs in the driver, on the scheduler (`install_dispatch_there`) and
+    on every worker (`WorkerCode`)."""
+    import types
+
+    module = sys.modules.get(name)
+    if module is None:
+        module = types.ModuleType(name)
+        exec(compile(source, f"<{name}>", "exec"), module.__dict__)
+        module = sys.modules.setdefault(name, module)
+    return module
+
+
+def install_dispatch_there(name, source, dask_scheduler=None):
+    """`install_dispatch` on the scheduler (`client.run_on_scheduler`), which
+    unpickles every graph: a scheduler of another process than the driver's
+    needs the module too."""
+    install_dispatch(name, source)
 
 
 # ---------------------------------------------------------------------------
@@ -1024,10 +1092,15 @@ class Driver:
         self.client = None
         self.cluster = None
         self.threads = 1
-        self.known_threads = 0  # the cluster's threads when last asked (`threads`)
+        # The cluster's threads: a graph is in its tail when no more of its
+        # blocks are left than this (`on_event`). `ClusterWatch` tells them
+        # when a worker joins or leaves (`watching`), and the driver passes
+        # them on to the Rust side (a `threads` event).
+        self.known_threads = 0
+        self.watching = False
         self.token = uuid.uuid4().hex[:12]
         self.topic = "taskgraph-" + self.token
-        self.run_job = RunJob(self.token)
+        self.run_job = install_dispatch(DISPATCH_MODULE, DISPATCH_SOURCE).RunJob(self.token)
         self.programs = {}  # sha256 -> name, registered by this driver
         self.subs = {}
         self.lock = threading.Lock()
@@ -1073,9 +1146,24 @@ class Driver:
 
     def started(self):
         task_spec()  # a dask too old to take its graphs fails here, not at a submit
-        # The workers' code, once per worker (`RunJob`).
+        # The tasks' function, by reference (`DISPATCH_SOURCE`), and the
+        # workers' code, once per worker (`WorkerCode`).
+        self.client.run_on_scheduler(install_dispatch_there, DISPATCH_MODULE, DISPATCH_SOURCE)
         self.client.register_plugin(WorkerCode(self.token), name="taskgraph-code-" + self.token)
         self.client.subscribe_topic(self.topic, self.on_event)
+        # The cluster's threads, known here and on the Rust side from now on
+        # (`on_event`): counted now, then told by `ClusterWatch`.
+        threads = sum(int(w.get("nthreads") or 0) for w in scheduler_workers(self.client).values())
+        with self.lock:
+            self.known_threads = threads
+        self.out.send({"ev": "threads", "threads": threads})
+        try:
+            self.client.register_plugin(
+                ClusterWatch(self.topic), name="taskgraph-watch-" + self.token
+            )
+            self.watching = True
+        except Exception:  # noqa: BLE001 - a scheduler that takes no plugins
+            traceback.print_exc()
         import distributed
 
         return {
@@ -1090,13 +1178,13 @@ class Driver:
         return {"workers": worker_list(self.client)}
 
     def threads(self, msg, blobs):
-        """The cluster's threads, from the scheduler alone (no worker is asked)."""
-        threads = sum(int(w.get("nthreads") or 0) for w in scheduler_workers(self.client).values())
-
-        # Asked before each graph is sent: a graph is in its tail when no
-        # more of its blocks are left than this (`on_event`).
-        self.known_threads = threads
-        return {"threads": threads}
+        """The cluster's threads: as `ClusterWatch` last told, else from the
+        scheduler (no worker is asked)."""
+        if not self.watching:
+            self.known_threads = sum(
+                int(w.get("nthreads") or 0) for w in scheduler_workers(self.client).values()
+            )
+        return {"threads": self.known_threads}
 
     def add_workers(self, msg, blobs):
         n = int(msg["n"])
@@ -1132,6 +1220,13 @@ class Driver:
             info = scheduler_workers(self.client)
             new = set(info) - before
             if len(new) >= n:
+                # The threads as this answer counts them, before any graph
+                # sent after it is cut (`ClusterWatch` tells them too, maybe
+                # later than this answer).
+                threads = sum(int(w.get("nthreads") or 0) for w in info.values())
+                with self.lock:
+                    self.known_threads = threads
+                self.out.send({"ev": "threads", "threads": threads})
                 return {"workers": worker_list(self.client, only=new, info=info)}
             if time.time() > deadline:
                 raise TimeoutError(f"{len(new)} of {n} new workers joined in time")
@@ -1304,6 +1399,11 @@ class Driver:
 
     def on_event(self, event):
         _, msg = event
+        if "threads" in msg:
+            with self.lock:
+                self.known_threads = int(msg["threads"])
+            self.out.send({"ev": "threads", "threads": int(msg["threads"])})
+            return
         runs = msg.get("runs", ())
         tails = []
         with self.lock:
@@ -1334,6 +1434,12 @@ class Driver:
     # -- end ----------------------------------------------------------------
 
     def close(self):
+        if self.watching and self.cluster is None:
+            # A scheduler that outlives this client keeps no plugin of it.
+            try:
+                self.client.unregister_scheduler_plugin("taskgraph-watch-" + self.token)
+            except Exception:  # noqa: BLE001 - closing anyway
+                traceback.print_exc()
         for closer in (self.client, self.cluster):
             if closer is not None:
                 try:

@@ -61,7 +61,14 @@ struct Routes {
 struct Shared {
     routes: Mutex<Routes>,
     stderr: Mutex<VecDeque<String>>,
+    /// The cluster's threads, in all, as the driver last said (its
+    /// `threads` event: at start and whenever a worker joins or leaves);
+    /// [`UNKNOWN`] before it said.
+    threads: AtomicU64,
 }
+
+/// [`Shared::threads`] before the driver has said.
+const UNKNOWN: u64 = u64::MAX;
 
 impl Shared {
     fn routes(&self) -> MutexGuard<'_, Routes> {
@@ -148,6 +155,7 @@ impl Driver {
         let shared = Arc::new(Shared {
             routes: Mutex::new(Routes::default()),
             stderr: Mutex::new(VecDeque::new()),
+            threads: AtomicU64::new(UNKNOWN),
         });
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
@@ -203,6 +211,16 @@ impl Driver {
     pub fn notify(&self, op: &str, fields: Value) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let _ = self.send(id, op, fields, &[]);
+    }
+
+    /// The cluster's threads, in all, as the driver last told them
+    /// unprompted (it follows workers joining and leaving); `None` if it
+    /// has not yet.
+    pub fn threads(&self) -> Option<usize> {
+        match self.shared.threads.load(Ordering::Relaxed) {
+            UNKNOWN => None,
+            n => Some(n as usize),
+        }
     }
 
     /// Routes the events of submission `sub` to `state` until it is done.
@@ -377,6 +395,11 @@ fn route(message: Message, shared: &Shared) {
             let state = shared.routes().subs.get(&sub).cloned();
             if let Some(state) = state {
                 state.record_run(&message);
+            }
+        }
+        (Some("threads"), _) => {
+            if let Some(n) = message.fields.get("threads").and_then(Value::as_u64) {
+                shared.threads.store(n.min(UNKNOWN - 1), Ordering::Relaxed);
             }
         }
         (Some("done"), Some(sub)) => {
