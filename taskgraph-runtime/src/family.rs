@@ -835,7 +835,7 @@ mod tests {
     fn a_full_family_takes_no_more_nodes_and_its_graph_fails_before_running() {
         let r = now(boxed(async {
             let scope = Scope::new(Mode::Describe, None, None);
-            let mut f = scope.family::<(u64,), (), [u32; 0], u64>(&SITE);
+            let f = scope.family::<(u64,), (), [u32; 0], u64>(&SITE);
             let a = f.push([], (1,), ());
             assert_eq!(f.len(), 1);
             let _ = f.push([], (2,), ());
@@ -884,7 +884,7 @@ mod tests {
     fn a_size_hint_beyond_memory_is_ignored() {
         now(boxed(async {
             let scope = Scope::new(Mode::Describe, None, None);
-            let mut f = scope.family::<(u64,), (), [u32; 0], u64>(&SITE);
+            let f = scope.family::<(u64,), (), [u32; 0], u64>(&SITE);
             let room = f.room;
             f.reserve(usize::MAX);
             f.reserve(usize::MAX / 2);

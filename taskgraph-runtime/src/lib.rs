@@ -11,6 +11,7 @@ mod error;
 mod exec;
 mod family;
 mod graph;
+mod kept;
 mod loops;
 pub mod observe;
 mod outputs;

@@ -17,6 +17,7 @@ use crate::exec::part::{NodeRange, PartCtl, NOT_COLLECTED};
 use crate::exec::registry::WorkerCtx;
 use crate::exec::{drive, Cx, ErasedFamily, Full, Kind, Outcome, Park, Run, Topology, Watch};
 use crate::family::Family;
+use crate::kept::Kept;
 use crate::loops::{Elements, Loop};
 use crate::observe::{
     next_run, now_ns, FamilyKind, FamilySummary, Observers, RunFinished, RunStarted,
@@ -54,6 +55,9 @@ pub struct Scope<'g> {
     mode: Mode<'g>,
     template: Option<&'static Template>,
     ctl: Option<&'g Control>,
+    /// The families, fused loops and elements it made, which it owns
+    /// (`kept.rs`).
+    kept: Kept<'g>,
     _brand: Brand<'g>,
 }
 
@@ -113,6 +117,10 @@ impl<'g> Scope<'g> {
             mode,
             template,
             ctl,
+            kept: Kept::new(match mode {
+                Mode::Run(host) | Mode::Part(host, _) => Some(&host.cache),
+                Mode::Describe => None,
+            }),
             _brand: PhantomData,
         }
     }
@@ -133,28 +141,43 @@ impl<'g> Scope<'g> {
         }
     }
 
-    /// Starts a new, empty task family for one call site.
+    /// Starts a new, empty task family for one call site, owned by the
+    /// scope (see `kept.rs`).
     #[inline(never)] // Once per type, not inlined into each graph's code.
     #[allow(improper_ctypes_definitions)] // Cannot unwind: see `Family::push`.
+    #[allow(clippy::mut_from_ref)] // Each call lends a family of its own.
     pub extern "C" fn family<A, I: InputSet<'g>, L: crate::site::LoopIndex, T>(
         &self,
         info: &'static FamilyInfo,
-    ) -> Family<'g, A, I, L, T> {
-        Family::new(self.next(), info)
+    ) -> &mut Family<'g, A, I, L, T>
+    where
+        Family<'g, A, I, L, T>: Send,
+    {
+        self.kept.keep(Family::new(self.next(), info))
     }
 
-    /// Starts a fused loop for one loop of the graph (empty until made).
+    /// Starts a fused loop for one loop of the graph (empty until made),
+    /// owned by the scope.
     #[inline(never)] // Once per type, not inlined into each graph's code.
     #[allow(improper_ctypes_definitions)] // Cannot unwind: see `Family::push`.
-    pub extern "C" fn loop_family<K>(&self, info: &'static FamilyInfo) -> Loop<'g, K> {
-        Loop::new(self.next(), info)
+    #[allow(clippy::mut_from_ref)] // Each call lends a loop of its own.
+    pub extern "C" fn loop_family<K>(&self, info: &'static FamilyInfo) -> &mut Loop<'g, K>
+    where
+        Loop<'g, K>: Send,
+    {
+        self.kept.keep(Loop::new(self.next(), info))
     }
 
-    /// Starts the output elements of a fused loop's pushes onto one vector.
+    /// Starts the output elements of a fused loop's pushes onto one
+    /// vector, owned by the scope.
     #[inline(never)] // Once per type, not inlined into each graph's code.
     #[allow(improper_ctypes_definitions)] // Cannot unwind: see `Family::push`.
-    pub extern "C" fn elements<T>(&self, info: &'static FamilyInfo) -> Elements<'g, T> {
-        Elements::new(self.next(), info)
+    #[allow(clippy::mut_from_ref)] // Each call lends elements of their own.
+    pub extern "C" fn elements<T>(&self, info: &'static FamilyInfo) -> &mut Elements<'g, T>
+    where
+        Elements<'g, T>: Send,
+    {
+        self.kept.keep(Elements::new(self.next(), info))
     }
 
     /// How many families this scope has made.

@@ -54,6 +54,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("trace/spans", 5),
     ("dashboard", 5),
     // 6. instantiation, background runs
+    ("kept", 6),
     ("scope", 6),
     ("spawn", 6),
     ("spawn/body", 6),

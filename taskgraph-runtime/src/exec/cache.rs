@@ -1,7 +1,8 @@
 //! Storage a run needs beyond its families' records, kept by the `Runtime`
 //! between computes: the topology's `u32` buffers, its buffers of atomic
-//! counters, and its rules, and the raw
-//! buffers that hold the nodes' output cells. A repeated compute of a graph
+//! counters, and its rules, the raw
+//! buffers that hold the nodes' output cells, and the chunk that holds the
+//! families themselves (`kept.rs`). A repeated compute of a graph
 //! of the same size takes the same buffers back, so it neither allocates nor
 //! touches fresh pages.
 //!
@@ -41,6 +42,18 @@ unsafe impl Sync for RawBuf {}
 impl RawBuf {
     pub(crate) fn ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
+    }
+
+    /// A new buffer for `n > 0` cells of `T`, not from a cache; `None` if
+    /// the memory cannot be had.
+    pub(crate) fn new<T>(n: usize) -> Option<RawBuf> {
+        let layout = Layout::array::<MaybeUninit<T>>(n).ok()?;
+        if layout.size() == 0 {
+            return None;
+        }
+        // SAFETY: the layout has a non-zero size.
+        let ptr = NonNull::new(unsafe { alloc(layout) })?;
+        Some(RawBuf { ptr, layout })
     }
 }
 

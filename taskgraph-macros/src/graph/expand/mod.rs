@@ -62,7 +62,7 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
         let loops = walk.site_loops(i);
         infos.push(quote!(#info_alias::new(#fname, ::core::file!(), #line, #column)#loops));
         decls.push(quote_spanned! {f.span=>
-            let mut #name = #scope.family(#info);
+            let #name = #scope.family(#info);
         });
         let mask = low.passing.implied[i];
         if mask != 0 {
@@ -71,41 +71,41 @@ pub(crate) fn expand(g: &Graph, low: &Lowering<'_>) -> TokenStream {
         table.push(quote_spanned!(f.span=> &#name));
         if is_top_reduce(g, low, i) {
             let u = reduce_loop_ident(g, i);
-            decls.push(quote_spanned!(f.span=> let mut #u = #scope.loop_family(#info);));
-            table.push(quote_spanned!(f.span=> &#u));
+            decls.push(quote_spanned!(f.span=> let #u = #scope.loop_family(#info);));
+            table.push(quote_spanned!(f.span=> &*#u));
         }
     }
     for (p, plan) in low.plans.iter().enumerate() {
         let l = plan_ident(p);
         let info = plan_info(&mut infos, plan.span, "loop");
-        decls.push(quote!(let mut #l = #scope.loop_family(#info);));
-        table.push(quote!(&#l));
+        decls.push(quote!(let #l = #scope.loop_family(#info);));
+        table.push(quote!(&*#l));
         for (j, o) in plan.outs.iter().enumerate() {
             let e = elem_ident(p, j);
             let info = plan_info(&mut infos, o.vec.span(), &o.vec.to_string());
-            decls.push(quote!(let mut #e = #scope.elements(#info);));
-            table.push(quote!(&#e));
+            decls.push(quote!(let #e = #scope.elements(#info);));
+            table.push(quote!(&*#e));
         }
     }
     for (p, plan) in low.steps.iter().enumerate() {
         let (l, e) = (steps::loop_ident(p), steps::elem_ident(p));
         let info = plan_info(&mut infos, plan.span, "loop");
-        decls.push(quote!(let mut #l = #scope.loop_family(#info);));
-        table.push(quote!(&#l));
+        decls.push(quote!(let #l = #scope.loop_family(#info);));
+        table.push(quote!(&*#l));
         let st = plan.state;
         let info = plan_info(&mut infos, st.span(), &st.to_string());
-        decls.push(quote!(let mut #e = #scope.elements(#info);));
-        table.push(quote!(&#e));
+        decls.push(quote!(let #e = #scope.elements(#info);));
+        table.push(quote!(&*#e));
     }
     for (p, plan) in low.waves.iter().enumerate() {
         let (l, e) = (wave::loop_ident(p), wave::elem_ident(p));
         let info = plan_info(&mut infos, plan.span, "loop");
-        decls.push(quote!(let mut #l = #scope.loop_family(#info);));
-        table.push(quote!(&#l));
+        decls.push(quote!(let #l = #scope.loop_family(#info);));
+        table.push(quote!(&*#l));
         let grid = plan.grid;
         let info = plan_info(&mut infos, grid.span(), &grid.to_string());
-        decls.push(quote!(let mut #e = #scope.elements(#info);));
-        table.push(quote!(&#e));
+        decls.push(quote!(let #e = #scope.elements(#info);));
+        table.push(quote!(&*#e));
     }
     // Sources of values from outside the graph, numbered after the rest.
     for k in 0..g.sources {
@@ -1118,12 +1118,12 @@ impl Ctx<'_> {
                     let scope = &self.scope;
                     let combine = self.combine(*fam);
                     quote_spanned! {f.span=>
-                        #reduce(#scope.fusion(), &mut #name, &mut #u, #v, #at, #combine)?
+                        #reduce(#scope.fusion(), #name, #u, #v, #at, #combine)?
                     }
                 } else {
                     let reduce = private("tree_reduce_nodes", f.span);
                     quote_spanned! {f.span=>
-                        #reduce(&mut #name, #v, #at)?
+                        #reduce(#name, #v, #at)?
                     }
                 };
                 match absorbed {
