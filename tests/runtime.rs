@@ -949,3 +949,58 @@ fn grouped_readers_drop_every_value_once() {
         }
     }
 }
+
+/// A task argument that borrows a plain value.
+#[derive(Clone)]
+struct Words<'a>(&'a Line);
+
+/// A plain value of the graph's body; marks itself dropped.
+struct Line(String, Arc<AtomicUsize>);
+
+impl Drop for Line {
+    fn drop(&mut self) {
+        self.1.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Counts the words of the line, and whether it was already dropped.
+#[delayed]
+fn words(w: Words<'_>, dropped: Arc<AtomicUsize>) -> (usize, usize) {
+    (
+        w.0 .0.split_whitespace().count(),
+        dropped.load(Ordering::SeqCst),
+    )
+}
+
+/// A plain value declared in the graph's body lives until its run ends
+/// (computed or spawned), so tasks may borrow it through their arguments;
+/// a loop's own locals may not (`tests/ui/borrow_local_dropped_before_run.rs`).
+#[test]
+fn tasks_borrow_plain_values_of_the_graphs_body() {
+    for threads in [1, 3] {
+        let rt = Runtime::new(threads).unwrap();
+        for spawned in [false, true] {
+            let dropped = Arc::new(AtomicUsize::new(0));
+            let d = dropped.clone();
+            let g = graph! {
+                let line = Line("a graph borrows its body's values".to_string(), d.clone());
+                let mut counts = Vec::new();
+                for _ in 0..4 {
+                    counts.push(words(Words(&line), d.clone()));
+                }
+                counts
+            };
+            let got = if spawned {
+                rt.spawn(g).wait()
+            } else {
+                rt.compute(g)
+            };
+            assert_eq!(got.unwrap(), vec![(6, 0); 4], "{threads} threads");
+            assert_eq!(
+                dropped.load(Ordering::SeqCst),
+                1,
+                "dropped once, after the run"
+            );
+        }
+    }
+}

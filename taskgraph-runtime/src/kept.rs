@@ -169,13 +169,23 @@ impl<'c> Kept<'c> {
 
 impl Drop for Kept<'_> {
     fn drop(&mut self) {
+        /// Gives the chunk back to the cache once the values are dropped,
+        /// also when one of their drops panics.
+        struct GiveBack<'k, 'c>(&'k Kept<'c>);
+        impl Drop for GiveBack<'_, '_> {
+            fn drop(&mut self) {
+                if let (Some(buf), Some(cache)) = (self.0.buf.take(), self.0.cache) {
+                    cache.give_raw(buf);
+                }
+            }
+        }
+        let back = GiveBack(self);
         // SAFETY: every header in the list heads a live entry whose header
         // `place` wrote; each is dropped once, the list being walked once;
-        // their loans ended with the borrow of `self`.
-        unsafe { drop_all(self.last.replace(ptr::null_mut()), None) };
-        if let (Some(buf), Some(cache)) = (self.buf.take(), self.cache) {
-            cache.give_raw(buf);
-        }
+        // their loans ended with the borrow of `self`. `drop_all` drops them
+        // all before it returns or its unwinding leaves it, so the chunk
+        // holds no live value when `back` gives it to the cache.
+        unsafe { drop_all(back.0.last.replace(ptr::null_mut()), None) };
     }
 }
 
@@ -242,7 +252,8 @@ mod tests {
 
     /// What is kept is lent mutably, and dropped with the keeper, last made
     /// first, whether it lies in the chunk or is boxed; a drop that panics
-    /// leaves the others dropped still; the chunk goes back to the cache.
+    /// leaves the others dropped still; the chunk goes back to the cache,
+    /// after a panicking drop too.
     #[test]
     fn kept_values_drop_last_made_first_even_after_a_panic() {
         let cache = Cache::new(1 << 20);
@@ -263,6 +274,8 @@ mod tests {
             let r = catch_unwind(AssertUnwindSafe(|| drop(kept)));
             assert_eq!(r.is_err(), panics);
             assert_eq!(*log.lock().unwrap(), [3, 2, 1, 0]);
+            // The chunk is back in the cache, after a panicking drop too.
+            assert_eq!(cache.raw_held(), 1);
         }
         // The chunk came back: the next keeper takes it again.
         let kept = Kept::new(Some(&cache));

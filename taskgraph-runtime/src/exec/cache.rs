@@ -210,6 +210,12 @@ impl Cache {
         }
     }
 
+    /// How many buffers from [`Cache::take_raw`] the cache holds.
+    #[cfg(test)]
+    pub(crate) fn raw_held(&self) -> usize {
+        self.lock().raw.len()
+    }
+
     /// Gives back a buffer from [`Cache::take_raw`]; its cells hold no live
     /// value.
     pub(crate) fn give_raw(&self, b: RawBuf) {
