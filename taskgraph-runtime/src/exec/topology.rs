@@ -1340,6 +1340,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "no unsafe code; thousands of edges compared")]
     fn gathers_that_do_not_slide_are_kept() {
         // Every consumer reads the same range: one gather rule, kept.
         let all = gathers(64, |_| vec![(0, 64)]);
@@ -1549,6 +1550,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "no unsafe code; thousands of lookups")]
     fn too_many_rules_at_a_node_or_too_large_an_index_leave_a_family_unindexed() {
         // Nine gathers reading the same value, and more rules elsewhere.
         let mut rules: Vec<Rule> = (0..=INDEXED_RULES as u32)
