@@ -496,7 +496,8 @@ impl Probe {
         self.stride << 1 | u32::from(self.heavy)
     }
 
-    /// How many leaves the next chunk may hold (a power of two <= SMALL).
+    /// How many leaves the next chunk may hold (a power of two <= SMALL; a
+    /// reduction takes `SMALL` as up to [`CHUNK_MAX`]).
     #[inline(always)]
     fn chunk(&self) -> u32 {
         if self.stride >= 64 {
@@ -506,14 +507,9 @@ impl Probe {
         }
     }
 
-    /// Called after each chunk; true when it measured (a point at which
-    /// the block publishes its progress).
-    #[inline(always)]
-    fn tick(&mut self) -> bool {
-        self.tick_by(1)
-    }
-
-    /// `n` chunks at once (a chunk `n` times the probe's size).
+    /// Called after each chunk, `n` of the probe's size (a chunk `n` times
+    /// the probe's size); true when it measured (a point at which the
+    /// block publishes its progress).
     #[inline(always)]
     fn tick_by(&mut self, n: u32) -> bool {
         self.countdown = self.countdown.saturating_sub(n);
@@ -824,26 +820,24 @@ pub struct Reduce<R, L, C> {
     joins: Joins<R>,
 }
 
-/// [`Reduce::run_block`]'s part that is the loop's own code: its leaves,
-/// run in chunks, and its combine. The rest of a block's run
-/// ([`reduce_block`]) calls these through a pointer, once per block or per
-/// split, so a program compiles it once per value type, not once per loop.
+/// The most leaves in one chunk of a fused reduction while the work is
+/// light (`SMALL` runs of `SMALL`): the block looks whether to split, and
+/// the probe ticks, once per chunk.
+const CHUNK_MAX: u32 = SMALL * SMALL;
+
+/// [`Reduce::run_block`]'s part that is the loop's own code: a run of
+/// `SMALL` leaves as straight-line code, one leaf, and its combine. The rest
+/// of a block's run ([`reduce_block`], [`chunks`]: the probe, the splits,
+/// the partial results in [`Acc`]) calls these through a pointer, once per
+/// run of `SMALL` (or per leaf, where the work is heavy or the block ends)
+/// and per merge above a run, so a program compiles it once per value type,
+/// not once per loop; the loop's own code has no loop of its own.
 trait Leaves<'g, R> {
-    /// Runs the chunks of block `s` from `cur` on, pushing their results
-    /// onto `acc`, until the block ends or, before a chunk (but the first
-    /// unless `ask`), another thread could take part of it
-    /// ([`Cx::give_away`]); returns where it stopped.
-    #[allow(clippy::too_many_arguments)]
-    fn chunks(
-        &self,
-        s: &Place,
-        cur: u32,
-        ask: bool,
-        acc: &mut Acc<R>,
-        probe: &mut Probe,
-        tally: &mut Tally<'_>,
-        cx: &Cx<'_, 'g>,
-    ) -> Result<u32, Stopped>;
+    /// Runs the aligned `SMALL` leaves from `k` on: their reduction.
+    fn small(&self, k: u32, cx: &Cx<'_, 'g>) -> Result<R, Stopped>;
+
+    /// Runs leaf `k`.
+    fn leaf(&self, k: u32, cx: &Cx<'_, 'g>) -> Result<R, Stopped>;
 
     /// The combine at `(level, position)`.
     fn combine(&self, a: R, b: R, lv: u32, lp: u32, cx: &Cx<'_, 'g>) -> R;
@@ -855,60 +849,75 @@ where
     L: Leaf<'g, R>,
     C: Fn(R, R, u32, u32, &Cx<'_, 'g>) -> R + Sync,
 {
-    #[allow(clippy::question_mark)] // `match`, not `?`: fewer calls to compile per loop.
-    fn chunks(
-        &self,
-        s: &Place,
-        mut cur: u32,
-        mut ask: bool,
-        acc: &mut Acc<R>,
-        probe: &mut Probe,
-        tally: &mut Tally<'_>,
-        cx: &Cx<'_, 'g>,
-    ) -> Result<u32, Stopped> {
-        let leaf = |k: u32| self.leaf.leaf(k, cx);
-        let merge = |a: R, b: R, lv: u32, lp: u32| Ok((self.combine)(a, b, lv, lp, cx));
-        // `match`, not `?`, as in `tree::small`: this is each loop's own code.
-        while cur < s.hi {
-            if let Err(e) = cx.check() {
-                return Err(e);
-            }
-            if ask && cx.give_away(s.hi - cur, probe.heavy) {
-                return Ok(cur);
-            }
-            ask = true;
-            let c = chunk_at(s.lo, s.size, cur, probe.chunk());
-            let end = (cur + c).min(s.hi);
-            // A whole chunk of `SMALL` as straight-line code, anything
-            // shorter leaf by leaf: the same pairs merge either way.
-            let mut k = cur;
-            while k < end {
-                let (v, n) = if end - k == SMALL {
-                    (small(k, &leaf, &merge), SMALL)
-                } else {
-                    (leaf(k), 1)
-                };
-                let v = match v {
-                    Ok(v) => v,
-                    Err(e) => return Err(e),
-                };
-                if let Err(e) = acc.push(v, k, n, &merge) {
-                    return Err(e);
-                }
-                k += n;
-            }
-            tally.add(end - cur);
-            cur = end;
-            if probe.tick() {
-                tally.publish();
-            }
-        }
-        Ok(cur)
+    fn small(&self, k: u32, cx: &Cx<'_, 'g>) -> Result<R, Stopped> {
+        small(
+            k,
+            &|k: u32| self.leaf.leaf(k, cx),
+            &|a: R, b: R, lv: u32, lp: u32| Ok((self.combine)(a, b, lv, lp, cx)),
+        )
+    }
+
+    fn leaf(&self, k: u32, cx: &Cx<'_, 'g>) -> Result<R, Stopped> {
+        self.leaf.leaf(k, cx)
     }
 
     fn combine(&self, a: R, b: R, lv: u32, lp: u32, cx: &Cx<'_, 'g>) -> R {
         (self.combine)(a, b, lv, lp, cx)
     }
+}
+
+/// Runs the chunks of block `s` from `cur` on, pushing their results onto
+/// `acc`, until the block ends or, before a chunk (but the first unless
+/// `ask`), another thread could take part of it ([`Cx::give_away`]);
+/// returns where it stopped. A chunk is an aligned node of the tree: its
+/// runs of `SMALL` leaves go to the loop's straight-line code, the rest (the
+/// block's end, or heavy work) leaf by leaf; the same pairs merge either
+/// way.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn chunks<'g, R>(
+    leaves: &dyn Leaves<'g, R>,
+    s: &Place,
+    mut cur: u32,
+    mut ask: bool,
+    acc: &mut Acc<R>,
+    probe: &mut Probe,
+    tally: &mut Tally<'_>,
+    cx: &Cx<'_, 'g>,
+) -> Result<u32, Stopped> {
+    let merge = |a: R, b: R, lv: u32, lp: u32| Ok(leaves.combine(a, b, lv, lp, cx));
+    while cur < s.hi {
+        cx.check()?;
+        if ask && cx.give_away(s.hi - cur, probe.heavy) {
+            return Ok(cur);
+        }
+        ask = true;
+        let max = match probe.chunk() {
+            SMALL => CHUNK_MAX,
+            c => c,
+        };
+        let c = chunk_at(s.lo, s.size, cur, max);
+        let end = (cur + c).min(s.hi);
+        // Runs of `SMALL` while they fit (aligned: `cur` is aligned to `c`),
+        // then leaf by leaf.
+        let mut k = cur;
+        while k < end {
+            let (v, n) = if end - k >= SMALL {
+                (leaves.small(k, cx)?, SMALL)
+            } else {
+                (leaves.leaf(k, cx)?, 1)
+            };
+            acc.push(v, k, n, &merge)?;
+            k += n;
+        }
+        tally.add(end - cur);
+        cur = end;
+        // The probe counts chunks of its own size.
+        if probe.tick_by(c.div_ceil(probe.chunk())) {
+            tally.publish();
+        }
+    }
+    Ok(cur)
 }
 
 /// Hands `v`, the result of the block below `parent`, up the tree: to the
@@ -957,7 +966,7 @@ fn reduce_block<'g, R: Send + Sync>(
     let mut probe = Probe::new();
     let mut ask = true;
     while cur < s.hi {
-        cur = leaves.chunks(&s, cur, ask, &mut acc, &mut probe, tally, cx)?;
+        cur = chunks(leaves, &s, cur, ask, &mut acc, &mut probe, tally, cx)?;
         // Stopped short, another thread could take part of the block: a
         // cut asks again before the next chunk; none runs one first.
         ask = cur < s.hi && joins.spine_cut(&mut s, cur, &mut acc, fam, cx);

@@ -125,10 +125,9 @@ impl<R> Acc<R> {
     }
 
     /// Adds the block of `size` leaves at `start`, merging equal neighbours.
-    /// Only the merges are the loop's own code: the rest is `take_equal`
-    /// and `put`, the same for every loop of one value type.
+    /// (A fused loop's blocks call this from code compiled once per value
+    /// type, `merge` reaching the loop's own combine through a pointer.)
     #[inline]
-    #[allow(clippy::question_mark)] // `match`, not `?`: fewer calls to compile per loop.
     pub(crate) fn push(
         &mut self,
         mut v: R,
@@ -138,10 +137,7 @@ impl<R> Acc<R> {
     ) -> Result<(), Stopped> {
         while let Some((a, a_start)) = self.take_equal(size) {
             let (lv, lp) = merge_label(a_start, size);
-            v = match merge(a, v, lv, lp) {
-                Ok(v) => v,
-                Err(e) => return Err(e),
-            };
+            v = merge(a, v, lv, lp)?;
             start = a_start;
             size *= 2;
         }
