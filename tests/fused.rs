@@ -88,6 +88,53 @@ fn the_reduction_tree_is_the_same_fused_or_not() {
     }
 }
 
+#[delayed]
+fn cheap(i: u64) -> u64 {
+    i ^ 0x5bd1
+}
+/// Neither associative nor commutative: the value depends on the tree.
+#[delayed]
+fn mix(a: u64, b: u64) -> u64 {
+    a.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17) ^ b
+}
+
+/// The pairwise tree over `v`, as `tree_reduce` defines it.
+fn pairwise(mut v: Vec<u64>) -> u64 {
+    while v.len() > 1 {
+        v = v
+            .chunks(2)
+            .map(|p| if p.len() == 2 { mix(p[0], p[1]) } else { p[0] })
+            .collect();
+    }
+    v[0]
+}
+
+/// Light leaves, enough of them that a block's chunks grow to their
+/// largest (runs of 8 leaves, several a chunk) and blocks split off
+/// unaligned ends: the same tree as the sequential one.
+#[test]
+fn light_leaves_in_long_blocks_keep_the_tree() {
+    let sizes: &[u64] = if cfg!(miri) { &[200] } else { &[5_000, 20_011] };
+    for threads in [1, 2] {
+        let [fused, nodes] = runtimes(threads);
+        for &n in sizes {
+            let want = pairwise((0..n).map(|i| i ^ 0x5bd1).collect());
+            for rt in [&fused, &nodes] {
+                let got = rt
+                    .compute(graph! {
+                        let mut v = Vec::new();
+                        for i in 0..n {
+                            v.push(cheap(i));
+                        }
+                        tree_reduce(v, mix)
+                    })
+                    .unwrap();
+                assert_eq!(got, want, "n = {n}, {threads} threads");
+            }
+        }
+    }
+}
+
 #[test]
 fn map_collect_gather_and_output() {
     let [fused, nodes] = runtimes(2);
