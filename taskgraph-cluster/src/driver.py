@@ -56,6 +56,7 @@ import errno
 import hashlib
 import json
 import os
+import pickle
 import struct
 import subprocess
 import sys
@@ -118,16 +119,18 @@ def install_program(local_directory, digest, name, data):
     return path
 
 
-def _worker_plugin_base():
+def _plugin_base(name):
+    """dask's plugin class `name` (`WorkerPlugin`, `SchedulerPlugin`), or
+    `object` on a dask too old to have it."""
     try:
-        from distributed.diagnostics.plugin import WorkerPlugin
+        from distributed.diagnostics import plugin
 
-        return WorkerPlugin
-    except ImportError:  # pragma: no cover - very old distributed
+        return getattr(plugin, name)
+    except (ImportError, AttributeError):  # pragma: no cover - very old distributed
         return object
 
 
-class ProgramPlugin(_worker_plugin_base()):
+class ProgramPlugin(_plugin_base("WorkerPlugin")):
     """Installs one program on every worker, including workers that join later."""
 
     def __init__(self, digest, name, data):
@@ -307,12 +310,6 @@ def serve_job(worker, spec, path, deps):
         ts = worker.state.tasks.get(key) if key is not None else None
         return key is not None and (ts is None or ts.state in ("cancelled", "released"))
 
-    if spec.get("header"):
-        # The graph's header, and its plan of blocks (`Driver.submit`).
-        header, plan = deps[0].bytes, deps[0].plan
-        deps = deps[1:]
-    else:
-        header, plan = None, None
     mark = (spec.get("header"), spec["job"])
     ahead = take_ahead(worker, mark)
     if ahead is not None:
@@ -335,14 +332,17 @@ def serve_job(worker, spec, path, deps):
         with lock:
             ahead_state(worker)["serving"].add(mark)
     try:
-        return serve_here(worker, spec, path, header, plan, deps, cancelled)
+        # The graph's header and its plan of blocks (`Driver.submit`).
+        entry = graph_header(worker, spec, cancelled) if spec.get("header") else None
+        return serve_here(worker, spec, path, entry, deps, cancelled)
     finally:
         with lock:
             ahead_state(worker)["serving"].discard(mark)
 
 
-def serve_here(worker, spec, path, header, plan, deps, cancelled):
-    """`serve_job` for a block that was not run ahead."""
+def serve_here(worker, spec, path, entry, deps, cancelled):
+    """`serve_job` for a block that was not run ahead; `entry` is its
+    graph's `HeaderEntry`, if it has one."""
     from distributed.worker import thread_state
 
     lock = runner_lock(worker)
@@ -368,12 +368,13 @@ def serve_here(worker, spec, path, header, plan, deps, cancelled):
             runner = Runner(path, env, worker.local_directory)
             every.add(runner)
 
-    if spec.get("header"):
+    if entry is not None:
         # The header goes to a runner once: it keeps the last one it read,
         # and an empty frame stands for it.
         if runner.header == spec["header"]:
             header = b""
         else:
+            header = entry.data
             runner.header = spec["header"]
         deps = (header, *deps)
     graph = spec.get("header")
@@ -402,13 +403,102 @@ def serve_here(worker, spec, path, header, plan, deps, cancelled):
             raise RuntimeError(f"task {key!r} was cancelled")
         raise JobFailed(spec["key"], spec["job"], code, err)
     status, body = answer
-    if status != 0 or stop - start < AHEAD_MIN_SECONDS or not look_ahead(worker, spec, plan, runner, body, path):
+    if status != 0 or stop - start < AHEAD_MIN_SECONDS or not look_ahead(worker, spec, entry, runner, body, path):
         with lock:
             idle.append(runner)
     log_run(worker, spec, path, start, stop, status == 0, threads=threads)
     if status != 0:
         raise JobFailed(spec["key"], spec["job"], 3, b"\n@taskgraph-block-error@ " + body)
     return body
+
+
+# ---------------------------------------------------------------------------
+# Graph headers. A graph's header (the Rust side's bytes: the graph's
+# inputs, shape and offsets) and its plan of blocks are kept in the
+# scheduler, in its task metadata under the key of one of the graph's
+# outputs, so that the scheduler drops them when it forgets that task
+# (`Driver.submit`). The first block of a graph on a worker fetches them
+# from there (one round trip to the scheduler) and the worker keeps them
+# until the driver says the graph stopped (`forget_header`); blocks of the
+# graph that start meanwhile wait for that fetch. Before, the header was a
+# dask task that every block depended on: it ran on a worker before any
+# block could start, and the other workers fetched it from that one.
+# ---------------------------------------------------------------------------
+
+# Where in a graph's output's task metadata its header is.
+HEADER_FIELD = "taskgraph-header"
+
+# How many graphs' headers a worker keeps at most: the driver tells it when
+# a graph stops, and this bounds what a lost message would leave.
+HEADERS_KEPT = 16
+
+
+class HeaderEntry:
+    """A graph's header on a worker: `data` (the Rust side's bytes) and
+    `plan` (`{job: (dask key, input, inputs by job, dependents by job,
+    width)}`, its served blocks) once `ready`, unless fetching it failed
+    (`error`); `stopped` once the graph ended or was cancelled, which stops
+    its blocks run ahead."""
+
+    __slots__ = ("ready", "data", "plan", "error", "stopped")
+
+    def __init__(self):
+        self.ready = threading.Event()
+        self.data = None
+        self.plan = None
+        self.error = None
+        self.stopped = False
+
+
+def graph_header(worker, spec, cancelled):
+    """The `HeaderEntry` of the block's graph: fetched from the scheduler
+    by the graph's first block on this worker, waited for by the others."""
+    from distributed.utils import sync
+
+    name = spec["header"]
+    lock = runner_lock(worker)
+    with lock:
+        entries = worker.__dict__.setdefault("_taskgraph_headers", {})
+        entry = entries.get(name)
+        fetch = entry is None
+        if fetch:
+            entry = entries[name] = HeaderEntry()
+            while len(entries) > HEADERS_KEPT:
+                entries.pop(next(iter(entries))).stopped = True
+    if not fetch:
+        while not entry.ready.wait(0.25):
+            if cancelled():
+                raise RuntimeError(f"the task of block #{spec['job']} was cancelled")
+        if entry.error is not None:
+            raise RuntimeError(f"graph {name!r}: fetching its header failed: {entry.error}")
+        return entry
+    try:
+        blob = sync(worker.loop, worker.scheduler.get_metadata, keys=list(spec["header_at"]), default=None)
+        if blob is None:
+            raise RuntimeError(
+                f"graph {name!r}: its header is not in the scheduler (the graph ended, or "
+                "the client that sent it left)"
+            )
+        entry.data, entry.plan = pickle.loads(blob)
+    except BaseException as e:
+        entry.error = e
+        with lock:
+            # The graph's next block here asks again.
+            if entries.get(name) is entry:
+                del entries[name]
+        raise
+    finally:
+        entry.ready.set()
+    return entry
+
+
+def forget_header(name, dask_worker):
+    """Graph `name` stopped (`client.run`, from `Driver.submit`): its header
+    goes, and its blocks run ahead stop."""
+    with runner_lock(dask_worker):
+        entry = dask_worker.__dict__.get("_taskgraph_headers", {}).pop(name, None)
+        if entry is not None:
+            entry.stopped = True
 
 
 # ---------------------------------------------------------------------------
@@ -551,13 +641,14 @@ def take_ahead(worker, mark):
         return ahead
 
 
-def look_ahead(worker, spec, plan, runner, body, path):
+def look_ahead(worker, spec, entry, runner, body, path):
     """After block `spec["job"]` answered `body` on `runner`: if a block that
     depends on it can run now (`pick_ahead`), run it and those after it on
     `runner` in a thread of its own, which gives the runner back. Returns
     whether it took the runner."""
-    if not plan or not spec.get("header"):
+    if entry is None or not entry.plan:
         return False
+    plan = entry.plan
     graph = spec["header"]
     made = {spec["job"]: body}
     try:
@@ -567,10 +658,9 @@ def look_ahead(worker, spec, plan, runner, body, path):
         return False
     if picked is None:
         return False
-    header_key = spec["header_key"]
     thread = threading.Thread(
         target=run_ahead,
-        args=(worker, plan, graph, header_key, runner, made, picked, path),
+        args=(worker, entry, graph, runner, made, picked, path),
         daemon=True,
     )
     thread.start()
@@ -626,18 +716,17 @@ def output_of(worker, state, plan, graph, job, made):
     return ahead.answer[1]
 
 
-def run_ahead(worker, plan, graph, header_key, runner, made, picked, path):
+def run_ahead(worker, entry, graph, runner, made, picked, path):
     """Runs the picked block on `runner`, then the next one `pick_ahead`
     finds after it, and so on; gives the runner back (or closes it if it
     died or was stopped)."""
     lock = runner_lock(worker)
     state = ahead_state(worker)
+    plan = entry.plan
 
     def stopped():
-        # The graph ended or was cancelled, or dask moved the graph off this
-        # worker: it forgot or released its header.
-        ts = worker.state.tasks.get(header_key)
-        return ts is None or ts.state in ("released", "cancelled", "forgotten")
+        # The graph ended or was cancelled (`forget_header`).
+        return entry.stopped
 
     # The task of the block that ended, whose runner this took.
     origin = plan[next(iter(made))][0]
@@ -825,16 +914,7 @@ def run_job(spec, *deps):
     return out
 
 
-def _scheduler_plugin_base():
-    try:
-        from distributed.diagnostics.plugin import SchedulerPlugin
-
-        return SchedulerPlugin
-    except ImportError:  # pragma: no cover - very old distributed
-        return object
-
-
-class ClusterWatch(_scheduler_plugin_base()):
+class ClusterWatch(_plugin_base("SchedulerPlugin")):
     """On the scheduler: tells the driver how many threads the cluster has
     whenever a worker joins or leaves (an event on the driver's topic), so
     that a graph sent asks nobody."""
@@ -856,24 +936,7 @@ class ClusterWatch(_scheduler_plugin_base()):
         scheduler.log_event(self.topic, {"threads": threads})
 
 
-class GraphHeader:
-    """The value of a graph's header task: the Rust side's header bytes and
-    the plan of the graph's served jobs, `{job: (dask key, input, inputs
-    by job, dependents by job)}`. An object of its own, which dask neither
-    looks into nor tokenizes by its contents."""
-
-    __slots__ = ("name", "bytes", "plan")
-
-    def __init__(self, name, data, plan):
-        self.name = name
-        self.bytes = data
-        self.plan = plan
-
-    def __dask_tokenize__(self):
-        return self.name
-
-
-class WorkerCode(_worker_plugin_base()):
+class WorkerCode(_plugin_base("WorkerPlugin")):
     """Installs `run_job` (and, through it, everything above that runs on a
     worker) on every worker once, including workers that join later: a
     plugin is sent once per worker, a task's function with every task."""
@@ -1064,13 +1127,36 @@ def chain_lengths(deps, weights):
 
 class Priority:
     """dask's `priority` annotation of a graph's tasks: higher runs first.
-    Keys it does not know (the graph's header) get 0."""
+    Keys it does not know get 0."""
 
     def __init__(self, by_key):
         self.by_key = by_key
 
     def __call__(self, key):
         return self.by_key.get(key, 0)
+
+
+class Background:
+    """`fn(*args)` in a thread of its own; `result()` waits for it and
+    returns its value or raises its exception."""
+
+    def __init__(self, fn, *args):
+        self.value = None
+        self.error = None
+        self.thread = threading.Thread(target=self.run, args=(fn, args), daemon=True)
+        self.thread.start()
+
+    def run(self, fn, args):
+        try:
+            self.value = fn(*args)
+        except BaseException as e:  # noqa: BLE001 - raised by `result`
+            self.error = e
+
+    def result(self):
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.value
 
 
 class Submission:
@@ -1110,6 +1196,7 @@ class Driver:
         # runners that are serving blocks.
         self.program_lock = threading.Lock()
         self.spawned = []  # `dask worker` processes started for connect()
+        self.closing = False
 
     # -- start --------------------------------------------------------------
 
@@ -1260,13 +1347,20 @@ class Driver:
         token = hashlib.sha1(f"{self.token}-{sub}".encode()).hexdigest()[:8]
         keys = [(f"{j['group']}-{token}", j["key"]) for j in jobs]
         dsk = {}
-        header_key = None
-        if msg.get("header"):
-            _, _, DataNode = task_spec()
-            header_key = (f"graph-{token}", "header")
-            # With the header, each served job's dask key, input, inputs and
-            # dependents (by index): a worker runs a block ahead of its task
-            # from this (`look_ahead`).
+        outputs = [int(o) for o in msg["outputs"]]
+        has_dependents = {d for j in jobs for d in j["deps"]}
+        wanted = sorted(set(outputs) | (set(range(len(jobs))) - has_dependents))
+        header = None
+        if msg.get("header") and jobs:
+            # The graph's header, with each served job's dask key, input,
+            # inputs and dependents (by index), from which a worker runs a
+            # block ahead of its task (`look_ahead`), goes to the scheduler
+            # (`graph_header`), in the metadata of a task the client holds
+            # to the graph's end, so that the scheduler drops it with that
+            # task. It is stored while the graph's tasks are made, and
+            # before they are sent.
+            header = f"graph-{token}"
+            header_at = (keys[wanted[0]], HEADER_FIELD)
             dependents = [[] for _ in jobs]
             for i, j in enumerate(jobs):
                 for d in j["deps"]:
@@ -1277,7 +1371,8 @@ class Driver:
                 for i, j in enumerate(jobs)
                 if j.get("serve")
             }
-            dsk[header_key] = DataNode(header_key, GraphHeader(header_key[0], blobs[len(jobs)], plan))
+            blob = pickle.dumps((blobs[len(jobs)], plan), protocol=pickle.HIGHEST_PROTOCOL)
+            store = Background(self.client.set_metadata, list(header_at), blob)
         for i, j in enumerate(jobs):
             spec = {
                 "sub": sub,
@@ -1294,20 +1389,16 @@ class Driver:
                 "topic": self.topic,
             }
             deps = [keys[d] for d in j["deps"]]
-            if header_key is not None and spec["serve"]:
-                # A block reads its graph's header first: one dask value, so
-                # that it reaches each worker once, not once per block.
-                spec["header"] = header_key[0]
-                spec["header_key"] = header_key
+            if header is not None and spec["serve"]:
+                # A block reads its graph's header from the scheduler, once
+                # per worker (`graph_header`).
+                spec["header"] = header
+                spec["header_at"] = header_at
                 spec["tail"] = len(jobs) <= self.known_threads
-                deps.insert(0, header_key)
             dsk[keys[i]] = build_task(self.run_job, keys[i], spec, deps, bool(j.get("queue")))
-        outputs = [int(o) for o in msg["outputs"]]
-        has_dependents = {d for j in jobs for d in j["deps"]}
-        wanted = sorted(set(outputs) | (set(range(len(jobs))) - has_dependents))
         state = Submission(sub, len(jobs), {}, outputs)
-        if header_key is not None:
-            state.header = header_key[0]
+        if header is not None:
+            state.header = header
             # A graph of no more blocks than the cluster has threads is in
             # its tail from the start: its blocks say so (`serve_here`).
             state.tail = len(jobs) <= self.known_threads
@@ -1325,6 +1416,8 @@ class Driver:
         # so the longest remaining path goes first; ties keep dask's order.
         priorities = chain_lengths([j["deps"] for j in jobs], [j.get("weight", 1) for j in jobs])
         by_key = {keys[i]: p for i, p in enumerate(priorities)}
+        if header is not None:
+            store.result()  # in the scheduler before any block asks for it
         with dask.annotate(priority=Priority(by_key)):
             futures = self.client.get(dsk, [keys[i] for i in wanted], sync=False)
         state.futures = dict(zip(wanted, futures))
@@ -1362,6 +1455,17 @@ class Driver:
                 self.client.cancel(futures)
             with self.lock:
                 self.subs.pop(sub, None)
+            if header is not None:
+                # The workers drop the header and stop its blocks run ahead
+                # (the scheduler drops it with the task it is kept in).
+                threading.Thread(target=self.drop_header, args=(header,), daemon=True).start()
+
+    def drop_header(self, header):
+        try:
+            self.client.run(forget_header, header, on_error="ignore")
+        except Exception:  # noqa: BLE001 - the header is not the result
+            if not self.closing:
+                traceback.print_exc()
 
     def flush_reports(self):
         """Takes the run reports the workers still gather from them."""
@@ -1434,6 +1538,7 @@ class Driver:
     # -- end ----------------------------------------------------------------
 
     def close(self):
+        self.closing = True
         if self.watching and self.cluster is None:
             # A scheduler that outlives this client keeps no plugin of it.
             try:

@@ -192,6 +192,15 @@ fn sleepy((n, ms): (i64, u64)) -> impl Graph<Output = i64> + Clone {
     }
 }
 
+/// `sleepy`, with odd iterations sleeping twice as long: a block of one
+/// even iteration ends before its neighbour in the reduction, an odd one.
+fn uneven((n, ms): (i64, u64)) -> impl Graph<Output = i64> + Clone {
+    graph! {
+        let xs: Vec<_> = (0..n).map(|i| slow_inc(i, ms * (1 + (i % 2) as u64))).collect();
+        tree_reduce(xs, add)
+    }
+}
+
 /// A chain of `n` steps after `inc(x)`, each checked (`check` panics at
 /// 37) and sleeping 10 ms (a block is run ahead only after one that ran
 /// 5 ms or more): with `set_block_size(Some(1))`, a block per step.
@@ -350,9 +359,12 @@ fn a_worker_added_mid_run_takes_blocks() {
 
 fn a_worker_killed_mid_run_loses_nothing() {
     let dask = cluster(2, 1);
-    // The default cut: eight blocks of one iteration, and the rest of the
-    // reduction in one block that reads them all at the end.
-    let h = dask.spawn((8, 400), sleepy);
+    // The first block to end is one of an even iteration (400 ms), whose
+    // neighbour in the reduction (800 ms) has not ended: no block reads
+    // its value yet. With equal sleeps, the first blocks of both workers
+    // can end within a millisecond, and dask may copy the value to the
+    // other worker for their reduction before the kill.
+    let h = dask.spawn((8, 400), uneven);
     wait_for("a first block", &h, |h| !h.runs().is_empty());
     // That worker holds the finished block's value, which the reduction
     // has not read yet, and runs its next block.
@@ -370,7 +382,7 @@ fn a_worker_killed_mid_run_loses_nothing() {
     assert!(killed.success());
     assert!(h.progress().done < 8, "the graph ended before the kill");
     let report = h.wait_report().unwrap();
-    assert_eq!(report.value, local(sleepy((8, 0))).unwrap());
+    assert_eq!(report.value, local(uneven((8, 0))).unwrap());
     let again = report
         .runs
         .iter()

@@ -7,8 +7,8 @@
 //! worker (the executable is sent to every worker once, cached by its hash).
 //! There [`Dask::worker_entry`], first in `main`, finds the graph's function
 //! in the same executable (`worker.rs`), builds the graph from the inputs
-//! in the graph's header (one dask value that every block depends on, so
-//! dask moves it to each worker once), checks that its shape is the
+//! in the graph's header (kept in dask's scheduler while the graph runs,
+//! fetched once by each worker that runs its blocks), checks that its shape is the
 //! client's, runs only its block on a local runtime, hands the values other
 //! blocks need back, and waits for the next block, which it runs on the
 //! same instance if it belongs to the same graph. Values between blocks
