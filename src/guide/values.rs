@@ -8,9 +8,10 @@
 //!   value, each gets a clone except the value's last reader, which gets the
 //!   value itself, so the type must be `Clone` (a compile error otherwise,
 //!   see [what the compiler catches](super::compile_errors)). Which reader
-//!   is last depends on timing: with a borrower still running, even the last
-//!   consumer by value gets a clone, so `k` consumers by value make `k - 1`
-//!   or `k` clones. A `Vec<T>` or `&[T]` parameter gathers a vector of lazy
+//!   is last depends on timing: while a borrower still runs, or another
+//!   consumer by value is still making its clone, even the last consumer by
+//!   value gets a clone, so `k` consumers by value make `k - 1` or `k`
+//!   clones. A `Vec<T>` or `&[T]` parameter gathers a vector of lazy
 //!   values; a `&[T]` parameter reads them where they lie, without a copy,
 //!   when they are one call site's values in order (`v.push(f(i))` in a
 //!   loop), and gets them gathered into a buffer the thread reuses

@@ -3,7 +3,10 @@
 //! `panic` (a child mode) makes a task panic, which must abort the process
 //! after printing the panic's message.
 
+use std::future::Future;
 use std::process::{Command, ExitCode};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use taskdag::{delayed, graph, Error, Graph, Runtime};
@@ -67,6 +70,11 @@ fn expect(ok: &mut bool, cond: bool, what: String) {
         eprintln!("FAILED: {what}");
         *ok = false;
     }
+}
+
+#[delayed]
+fn add_u64(a: u64, b: u64) -> u64 {
+    a + b
 }
 
 /// `check(from + i)` for 1,000 values of `i`: item 137 fails.
@@ -148,6 +156,28 @@ fn expect_failed<T: std::fmt::Debug>(
     }
 }
 
+/// Wakes the thread that polls.
+struct Unpark(std::thread::Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Polls `fut` on this thread until it is ready, parking in between.
+fn block_on<F: Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
 fn check_all() -> bool {
     let mut ok = true;
     for (name, rt) in runtimes() {
@@ -180,6 +210,20 @@ fn check_all() -> bool {
             "cell (21, 17) is bad",
             &name,
         );
+
+        // The same in a spawned graph and in an awaited one; a graph that
+        // reads the failed spawned graph fails with `InputFailed`.
+        let h = rt.spawn(checks(0));
+        let reader = rt.compute(graph! { tree_reduce(&h, add_u64) });
+        expect(
+            &mut ok,
+            matches!(reader, Err(Error::InputFailed { .. })),
+            format!("{name}: reading a failed graph gave {reader:?}"),
+        );
+        let r = h.wait();
+        expect_failed(&mut ok, &r, "check[i=137]", "item 137 is bad", &name);
+        let r = block_on(rt.compute_async(checks(0)));
+        expect_failed(&mut ok, &r, "check[i=137]", "item 137 is bad", &name);
 
         // A build error: an index out of range is returned, not unwound.
         let r = rt.compute(graph! {
