@@ -458,7 +458,7 @@ impl Dask {
     /// default) chooses from the cluster's threads when the graph is sent,
     /// in powers of two (so a `tree_reduce` over the loop pairs inside
     /// blocks). An outermost loop is cut *guided*, as OpenMP's schedule of
-    /// that name: each block about a `2 × threads`-th of the iterations
+    /// that name: each block about a `4 × threads`-th of the iterations
     /// still left, so blocks shrink towards the loop's end and the threads
     /// run out of work together, and workers that join while the graph runs
     /// find small blocks to take; a loop inside another gets equal blocks,
