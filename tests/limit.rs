@@ -5,44 +5,14 @@
 //! finish. Each task counts itself in a high-water mark while it sleeps a
 //! few milliseconds; results are checked.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use taskdag::{delayed, graph, Handle, Runtime};
 
-/// How many tasks run now, and the most that ever did.
-#[derive(Default)]
-struct Meter {
-    now: AtomicUsize,
-    max: AtomicUsize,
-}
-
-impl Meter {
-    fn enter(&self) {
-        let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
-        self.max.fetch_max(n, Ordering::SeqCst);
-    }
-    fn leave(&self) {
-        self.now.fetch_sub(1, Ordering::SeqCst);
-    }
-    fn max(&self) -> usize {
-        self.max.load(Ordering::SeqCst)
-    }
-}
-
-#[delayed]
-fn nap(m: &Arc<Meter>, i: u64) -> u64 {
-    m.enter();
-    std::thread::sleep(Duration::from_millis(2));
-    m.leave();
-    i * 2
-}
-
-#[delayed]
-fn sum(v: Vec<u64>) -> u64 {
-    v.iter().sum()
-}
+#[path = "common/meter.rs"]
+mod meter;
+use meter::{nap, sum, Meter};
 
 fn naps(rt: &Runtime, m: &Arc<Meter>, lo: u64, n: u64) -> u64 {
     rt.compute(graph! {
