@@ -17,6 +17,15 @@ use taskdag::{delayed, graph, Error, Graph, Handle, Runtime};
 mod meter;
 use meter::{nap, sum, Meter};
 
+/// A runtime of `threads` threads, its loops fused or not.
+fn runtime(threads: usize, fuse: bool) -> Runtime {
+    Runtime::builder()
+        .threads(threads)
+        .fuse_loops(fuse)
+        .build()
+        .unwrap()
+}
+
 // ---------------------------------------------------------------------------
 // At most `n` tasks at once, with graphs awaited from async code.
 
@@ -41,11 +50,7 @@ fn awaited_graphs_never_run_more_than_n_tasks() {
         .unwrap();
     for threads in 1..=3 {
         for fuse in [true, false] {
-            let rt = Runtime::builder()
-                .threads(threads)
-                .fuse_loops(fuse)
-                .build()
-                .unwrap();
+            let rt = runtime(threads, fuse);
             let m = Arc::new(Meter::default());
             std::thread::scope(|s| {
                 let (rtr, mr) = (&rt, &m);
@@ -133,11 +138,7 @@ fn runtimes() -> Vec<(usize, bool, Runtime)> {
     let mut all = Vec::new();
     for threads in [1, 2, 4] {
         for fuse in [true, false] {
-            let rt = Runtime::builder()
-                .threads(threads)
-                .fuse_loops(fuse)
-                .build()
-                .unwrap();
+            let rt = runtime(threads, fuse);
             all.push((threads, fuse, rt));
         }
     }
@@ -292,11 +293,7 @@ fn no_task_starts_after_a_failure() {
     let n = 2000u64;
     for threads in [1, 2] {
         for fuse in [true, false] {
-            let rt = Runtime::builder()
-                .threads(threads)
-                .fuse_loops(fuse)
-                .build()
-                .unwrap();
+            let rt = runtime(threads, fuse);
             for panics in [false, true] {
                 for how in ["compute", "spawn", "await"] {
                     for bad in [0, 37, n - 1] {
@@ -450,11 +447,7 @@ fn fail_together(i: u64, n: usize, arrived: &Arc<AtomicUsize>) -> Result<u64, St
 fn several_failures_report_the_first_and_count_the_others() {
     for k in [2usize, 3] {
         for fuse in [true, false] {
-            let rt = Runtime::builder()
-                .threads(k)
-                .fuse_loops(fuse)
-                .build()
-                .unwrap();
+            let rt = runtime(k, fuse);
             let arrived = Arc::new(AtomicUsize::new(0));
             let a = &arrived;
             let r = rt.compute(graph! {
@@ -506,11 +499,7 @@ fn spin(x: u64) -> u64 {
 #[test]
 fn a_deadline_and_a_cancel_reach_the_only_running_task() {
     for fuse in [true, false] {
-        let rt = Runtime::builder()
-            .threads(1)
-            .fuse_loops(fuse)
-            .build()
-            .unwrap();
+        let rt = runtime(1, fuse);
         let t0 = std::time::Instant::now();
         let r = rt.compute_timeout(graph! { spin(1) }, Duration::from_millis(20));
         assert!(matches!(r, Err(Error::TimedOut { .. })), "{r:?}");
@@ -558,11 +547,7 @@ fn the_awaiting_thread_runs_no_task() {
     let me = std::thread::current().id();
     for threads in [1, 2] {
         for fuse in [true, false] {
-            let rt = Runtime::builder()
-                .threads(threads)
-                .fuse_loops(fuse)
-                .build()
-                .unwrap();
+            let rt = runtime(threads, fuse);
             let what = format!("{threads} threads, fused {fuse}");
             let n = 200u64;
             let all = tokio

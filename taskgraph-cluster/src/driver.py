@@ -52,6 +52,7 @@ Nothing in the top level of this module runs the driver: worker processes that
 `multiprocessing` spawns import it under another name.
 """
 
+import concurrent.futures
 import errno
 import hashlib
 import json
@@ -1136,29 +1137,6 @@ class Priority:
         return self.by_key.get(key, 0)
 
 
-class Background:
-    """`fn(*args)` in a thread of its own; `result()` waits for it and
-    returns its value or raises its exception."""
-
-    def __init__(self, fn, *args):
-        self.value = None
-        self.error = None
-        self.thread = threading.Thread(target=self.run, args=(fn, args), daemon=True)
-        self.thread.start()
-
-    def run(self, fn, args):
-        try:
-            self.value = fn(*args)
-        except BaseException as e:  # noqa: BLE001 - raised by `result`
-            self.error = e
-
-    def result(self):
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-        return self.value
-
-
 class Submission:
     def __init__(self, sub, njobs, futures, outputs):
         self.sub = sub
@@ -1197,6 +1175,9 @@ class Driver:
         self.program_lock = threading.Lock()
         self.spawned = []  # `dask worker` processes started for connect()
         self.closing = False
+        # Work done beside a graph's submission (its header stored in the
+        # scheduler while its tasks are made).
+        self.background = concurrent.futures.ThreadPoolExecutor(max_workers=2)
 
     # -- start --------------------------------------------------------------
 
@@ -1372,7 +1353,7 @@ class Driver:
                 if j.get("serve")
             }
             blob = pickle.dumps((blobs[len(jobs)], plan), protocol=pickle.HIGHEST_PROTOCOL)
-            store = Background(self.client.set_metadata, list(header_at), blob)
+            store = self.background.submit(self.client.set_metadata, list(header_at), blob)
         for i, j in enumerate(jobs):
             spec = {
                 "sub": sub,
@@ -1539,6 +1520,7 @@ class Driver:
 
     def close(self):
         self.closing = True
+        self.background.shutdown(wait=False)
         if self.watching and self.cluster is None:
             # A scheduler that outlives this client keeps no plugin of it.
             try:
