@@ -1,5 +1,7 @@
 //! What a `Scope` owns for its graph's body: the families, fused loops and
-//! elements it makes, which the body reaches through `&mut` references.
+//! elements it makes, which the body reaches through `&mut` references, and
+//! each fused loop's iterations (its kind), which the loop reaches through a
+//! reference (`Loop::set`).
 //!
 //! The body then has nothing of theirs to drop: not at its end, not on the
 //! path that unwinds from each call it makes, not in its future's drop.

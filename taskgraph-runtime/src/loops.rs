@@ -15,6 +15,7 @@ use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
@@ -23,6 +24,7 @@ use crate::exec::task::{Stopped, Tally};
 use crate::exec::{
     first_cut, halve, Block, Cells, Core, Cx, ErasedFamily, Job, Kind, Ran, RunList, ROOT,
 };
+use crate::kept::Kept;
 use crate::site::FamilyInfo;
 use crate::sync::{AtomicU32, Ordering};
 use crate::tree::{merge_label, small, spine_split, tree_size, Acc, SMALL};
@@ -63,12 +65,19 @@ pub trait LoopKind<'g>: Sync {
     fn teardown(&self) -> usize;
 }
 
-/// A fused loop: one node whose work is `n` iterations.
-pub struct Loop<'g, K> {
+/// A fused loop: one node whose work is `n` iterations, whose output is
+/// an `O`. Its iterations (its kind: a reduction, a chain, ...) are kept by
+/// the scope beside it and reached through a pointer, so a loop's set-up
+/// and scheduling code is compiled once per output type, not once per loop;
+/// `'k` is how long what its iterations borrow lives.
+pub struct Loop<'g, 'k, O> {
     /// Its runs: one run list per dependency (each one run, node 0).
     core: Core,
     n: u32,
-    kind: Option<K>,
+    kind: Option<&'k (dyn LoopKind<'g, Output = O> + 'k)>,
+    /// The storage of the scope that lent this loop (`Scope::loop_family`),
+    /// where its kind is kept once made.
+    kept: NonNull<Kept<'g>>,
     gathers: Vec<Piece>,
     held: Vec<(NodeId, Release)>,
     out: Cells,
@@ -194,15 +203,24 @@ fn release_held(held: &[(NodeId, Release)], cx: &Cx<'_, '_>) {
 
 // SAFETY: the kind is `Sync` (its blocks run on several threads); the output
 // cell is written once, by the thread that ends the loop, under the slot
-// protocol; everything else is read-only during the run.
-unsafe impl<'g, K: LoopKind<'g>> Sync for Loop<'g, K> {}
+// protocol; everything else is read-only during the run. `kept` is only
+// used through `&mut self`, while making the loop (`Loop::set`).
+unsafe impl<O: Send + Sync> Sync for Loop<'_, '_, O> {}
 
-impl<'g, K> Loop<'g, K> {
-    pub(crate) fn new(id: u32, info: &'static FamilyInfo) -> Self {
+// SAFETY: the kind is `Sync`, so a reference to it is `Send`; the output
+// cells hold `O`s; `kept` is only used through `&mut self`, while the scope
+// that owns it is borrowed by whoever holds that (`Loop::set`).
+unsafe impl<O: Send> Send for Loop<'_, '_, O> {}
+
+impl<'g, 'k, O> Loop<'g, 'k, O> {
+    /// An empty loop whose kind, once made, `kept` keeps: the storage of
+    /// the scope that owns the loop.
+    pub(crate) fn new(id: u32, info: &'static FamilyInfo, kept: &Kept<'g>) -> Self {
         Loop {
             core: loop_core(id, info),
             n: 0,
             kind: None,
+            kept: NonNull::from(kept),
             gathers: Vec::new(),
             held: Vec::new(),
             out: Cells::new(),
@@ -263,14 +281,34 @@ impl<'g, K> Loop<'g, K> {
         self.core.singles += 1;
     }
 
-    fn set(&mut self, n: usize, kind: K, elements: &[u32]) -> Result<Lazy<'g, K::Output>, Error>
+    /// Makes the loop `n` iterations of `kind`, writing the element
+    /// families `elements`: moves `kind` into the scope's storage (all that
+    /// is compiled once per loop here) and sets the loop up ([`Loop::made`]).
+    #[inline(always)]
+    fn set<K>(&mut self, n: usize, kind: K, elements: &[u32]) -> Result<Lazy<'g, O>, Error>
     where
-        K: LoopKind<'g>,
+        K: LoopKind<'g, Output = O> + Send + 'k,
     {
-        let made = self.kind.is_some();
-        // Kept before the loop's size is checked, so that no path here
-        // drops it; there was none before (`set_core` checks `made`).
-        std::mem::forget(self.kind.replace(kind));
+        // SAFETY: `kept` is the storage of the scope that lent this loop,
+        // and `&mut self` is (part of) that loan (`Scope::loop_family`), so
+        // the scope stays borrowed, in place and alive, while this runs;
+        // it keeps the kind until it drops, after the loop's runs (which
+        // borrow it, `Scope::execute`), and no other reference to its
+        // storage is made here. Borrowing it for `'k` is what the kind's
+        // own borrows allow (`K: 'k`).
+        let kind: &'k K = unsafe { self.kept.as_ref() }.keep(kind);
+        self.made(n, kind, elements)
+    }
+
+    /// [`Loop::set`]'s part compiled once per output type.
+    #[inline(never)]
+    fn made(
+        &mut self,
+        n: usize,
+        kind: &'k (dyn LoopKind<'g, Output = O> + 'k),
+        elements: &[u32],
+    ) -> Result<Lazy<'g, O>, Error> {
+        let made = self.kind.replace(kind).is_some();
         match set_core(&mut self.core, &mut self.n, n, elements, made) {
             Ok(id) => Ok(Lazy::new(id)),
             Err(e) => Err(e),
@@ -278,7 +316,7 @@ impl<'g, K> Loop<'g, K> {
     }
 }
 
-/// A loop's `Core`, out of line: `Loop::new` is compiled once per loop.
+/// A loop's `Core`, out of line: `Loop::new` is compiled once per output type.
 #[inline(never)]
 fn loop_core(id: u32, info: &'static FamilyInfo) -> Core {
     Core::new(id, Kind::Loop, info)
@@ -303,7 +341,7 @@ fn too_long(info: &FamilyInfo) -> Error {
     }
 }
 
-impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
+impl<'g, O: Send + Sync> ErasedFamily<'g> for Loop<'g, '_, O> {
     fn core(&self) -> &Core {
         &self.core
     }
@@ -312,7 +350,7 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
     }
     fn prepare(&self, cache: &Cache, _: *const crate::sync::AtomicU32) -> Result<*mut u8, Error> {
         // SAFETY: before the run, single-threaded.
-        unsafe { self.out.prepare::<K::Output>(cache, self.core.len as usize) }
+        unsafe { self.out.prepare::<O>(cache, self.core.len as usize) }
     }
     fn run(&self, _: u32, cx: &Cx<'_, 'g>) -> Ran {
         self.view().run(cx)
@@ -323,7 +361,7 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
     fn publish(&self, idx: u32, uses: u32, cx: &Cx<'_, 'g>) {
         // SAFETY: the loop has ended (its output is written) and its
         // consumers are told only after this.
-        unsafe { self.out.publish::<K::Output>(self.core.id, idx, uses, cx) }
+        unsafe { self.out.publish::<O>(self.core.id, idx, uses, cx) }
     }
     fn teardown(&self, cx: &Cx<'_, 'g>, cache: &Cache, live: bool) -> usize {
         self.view().teardown(cx, cache, live)
@@ -340,23 +378,17 @@ impl<'g, K: LoopKind<'g>> ErasedFamily<'g> for Loop<'g, K> {
     }
 }
 
-impl<'g, K: LoopKind<'g>> Loop<'g, K> {
-    /// The loop as its scheduling code sees it: its kind behind a pointer,
-    /// so that code is compiled once per output type, not once per loop
-    /// (and this, out of line, is all `run`, `run_block` and `teardown`
-    /// compile per loop).
-    #[inline(never)]
-    fn view(&self) -> View<'_, 'g, K::Output> {
+impl<'g, O: Send + Sync> Loop<'g, '_, O> {
+    /// The loop as its scheduling code sees it.
+    #[inline(always)]
+    fn view(&self) -> View<'_, 'g, O> {
         View {
             core: &self.core,
             n: self.n,
             held: &self.held,
             out: &self.out,
             iters: &self.iters,
-            kind: self
-                .kind
-                .as_ref()
-                .map(|k| k as &dyn LoopKind<'g, Output = K::Output>),
+            kind: self.kind,
         }
     }
 }
@@ -369,7 +401,7 @@ fn gathers(gathers: &[Piece], f: &mut dyn FnMut(u32, Piece)) {
     }
 }
 
-/// A [`Loop`] with its kind behind a pointer ([`Loop::view`]).
+/// A [`Loop`]'s parts its scheduling code reads ([`Loop::view`]).
 struct View<'a, 'g, O> {
     core: &'a Core,
     n: u32,
@@ -2124,14 +2156,7 @@ where
     }
 }
 
-impl<'g, T, R, F, B, W> Loop<'g, Steps<'g, T, R, F, B, W>>
-where
-    T: Send + Sync + Clone,
-    R: Fn(u32) -> Option<(usize, usize)> + Sync,
-    F: Fn(u32, u32, Prev<'_, T>, &Cx<'_, 'g>) -> Result<T, Stopped> + Sync,
-    B: Fn(u32, u32, Prev<'_, T>, &mut [T], &Cx<'_, 'g>) -> Result<(), Stopped> + Sync,
-    W: Fn(u32, T, &Cx<'_, 'g>) + Sync,
-{
+impl<'g, 'k> Loop<'g, 'k, ()> {
     /// Makes this loop `steps` (at least 1) steps from `init` (`width`
     /// values): value `k` of each step reads the values `reads(k)` (an
     /// inclusive range, `None` for none) of the step before; values `inner`
@@ -2145,7 +2170,7 @@ where
     /// If `steps` or `width` is 0, `init` is not `width` long, or `inner`
     /// is not inside `0..width`.
     #[allow(clippy::too_many_arguments)]
-    pub fn steps(
+    pub fn steps<T, R, F, B, W>(
         &mut self,
         steps: usize,
         init: LazyVec<'g, T>,
@@ -2156,7 +2181,17 @@ where
         block: B,
         write: W,
         elements: u32,
-    ) -> Result<Lazy<'g, ()>, Error> {
+    ) -> Result<Lazy<'g, ()>, Error>
+    where
+        T: Send + Sync + Clone + 'k,
+        R: Fn(u32) -> Option<(usize, usize)> + Sync + Send + 'k,
+        F: Fn(u32, u32, Prev<'_, T>, &Cx<'_, 'g>) -> Result<T, Stopped> + Sync + Send + 'k,
+        B: Fn(u32, u32, Prev<'_, T>, &mut [T], &Cx<'_, 'g>) -> Result<(), Stopped>
+            + Sync
+            + Send
+            + 'k,
+        W: Fn(u32, T, &Cx<'_, 'g>) + Sync + Send + 'k,
+    {
         assert!(
             steps > 0
                 && width > 0
@@ -2508,11 +2543,7 @@ where
     }
 }
 
-impl<'e, 'g, T, B> Loop<'g, Wave<'e, 'g, T, B>>
-where
-    T: Send + Sync,
-    B: Fn(u32, u32, u32, &Grid<'_, T>, &Cx<'_, 'g>) -> Result<(), Stopped> + Sync,
-{
+impl<'g, 'k> Loop<'g, 'k, ()> {
     /// Makes this loop a wavefront of `rows x cols` cells (both at least
     /// 1), written to `elements` (made `rows * cols` long):
     /// `block(r, c0, c1, grid)` makes cells `c0..c1` of row `r`, in order,
@@ -2523,13 +2554,18 @@ where
     ///
     /// # Panics
     /// If `rows` or `cols` is 0, or `elements` is not `rows * cols` long.
-    pub fn wave(
+    pub fn wave<'e, T, B>(
         &mut self,
         rows: usize,
         cols: usize,
         elements: &'e Elements<'g, T>,
         block: B,
-    ) -> Result<Lazy<'g, ()>, Error> {
+    ) -> Result<Lazy<'g, ()>, Error>
+    where
+        'e: 'k,
+        T: Send + Sync + 'k,
+        B: Fn(u32, u32, u32, &Grid<'_, T>, &Cx<'_, 'g>) -> Result<(), Stopped> + Sync + Send + 'k,
+    {
         let n = rows.saturating_mul(cols);
         assert!(
             rows > 0 && cols > 0 && elements.core.len as usize == n,
@@ -2562,19 +2598,19 @@ impl<'g, R, F: Fn(u32, &Cx<'_, 'g>) -> Result<R, Stopped> + Sync> Leaf<'g, R> fo
     }
 }
 
-impl<'g, R, L, C> Loop<'g, Reduce<R, L, C>>
-where
-    R: Send + Sync,
-    L: Leaf<'g, R>,
-    C: Fn(R, R, u32, u32, &Cx<'_, 'g>) -> R + Sync,
-{
-    fn make_reduce(
+impl<'g, 'k, R: Send + Sync> Loop<'g, 'k, R> {
+    #[inline(always)]
+    fn make_reduce<L, C>(
         &mut self,
         n: usize,
         leaf: L,
         combine: C,
         elements: &[u32],
-    ) -> Result<Lazy<'g, R>, Error> {
+    ) -> Result<Lazy<'g, R>, Error>
+    where
+        L: Leaf<'g, R> + Send + 'k,
+        C: Fn(R, R, u32, u32, &Cx<'_, 'g>) -> R + Sync + Send + 'k,
+    {
         if n == 0 {
             empty_reduce();
         }
@@ -2588,42 +2624,37 @@ where
             elements,
         )
     }
-}
 
-impl<'g, R, F, C> Loop<'g, Reduce<R, FnLeaf<F>, C>>
-where
-    R: Send + Sync,
-    F: Fn(u32, &Cx<'_, 'g>) -> Result<R, Stopped> + Sync,
-    C: Fn(R, R, u32, u32, &Cx<'_, 'g>) -> R + Sync,
-{
     /// Makes this loop a reduction of `n` iterations; `leaf(k)` runs one,
     /// `combine(a, b, level, position)` combines two results; the element
     /// families `elements` are the loop's other outputs.
     ///
     /// # Panics
     /// If `n` is 0 (an empty reduction is an error the caller reports).
-    pub fn reduce(
+    pub fn reduce<F, C>(
         &mut self,
         n: usize,
         leaf: F,
         combine: C,
         elements: &[u32],
-    ) -> Result<Lazy<'g, R>, Error> {
+    ) -> Result<Lazy<'g, R>, Error>
+    where
+        F: Fn(u32, &Cx<'_, 'g>) -> Result<R, Stopped> + Sync + Send + 'k,
+        C: Fn(R, R, u32, u32, &Cx<'_, 'g>) -> R + Sync + Send + 'k,
+    {
         self.make_reduce(n, FnLeaf(leaf), combine, elements)
     }
-}
 
-impl<'g, T, C> Loop<'g, Reduce<T, VecLeaf<'g, T>, C>>
-where
-    T: Send + Sync + Clone,
-    C: Fn(T, T, u32, u32, &Cx<'_, 'g>) -> T + Sync,
-{
     /// Makes this loop the reduction of `v` (at least two elements).
-    pub(crate) fn reduce_vec(
+    pub(crate) fn reduce_vec<C>(
         &mut self,
-        v: LazyVec<'g, T>,
+        v: LazyVec<'g, R>,
         combine: C,
-    ) -> Result<Lazy<'g, T>, Error> {
+    ) -> Result<Lazy<'g, R>, Error>
+    where
+        R: Clone,
+        C: Fn(R, R, u32, u32, &Cx<'_, 'g>) -> R + Sync + Send + 'k,
+    {
         self.take_all(&v);
         // The leaves are values, not tasks: only the combines count.
         let info = self.core.info;
@@ -2633,10 +2664,13 @@ where
     }
 }
 
-impl<'g, L: Fn(u32, &Cx<'_, 'g>) -> Result<(), Stopped> + Sync> Loop<'g, Each<L>> {
+impl<'g, 'k> Loop<'g, 'k, ()> {
     /// Makes this loop `n` iterations that only write output elements (the
     /// element families `elements`) or run for their effects.
-    pub fn each(&mut self, n: usize, leaf: L, elements: &[u32]) -> Result<Lazy<'g, ()>, Error> {
+    pub fn each<L>(&mut self, n: usize, leaf: L, elements: &[u32]) -> Result<Lazy<'g, ()>, Error>
+    where
+        L: Fn(u32, &Cx<'_, 'g>) -> Result<(), Stopped> + Sync + Send + 'k,
+    {
         self.set(
             n,
             Each {
@@ -2648,14 +2682,13 @@ impl<'g, L: Fn(u32, &Cx<'_, 'g>) -> Result<(), Stopped> + Sync> Loop<'g, Each<L>
     }
 }
 
-impl<'g, S, I, F> Loop<'g, Chain<I, F>>
-where
-    S: Send + Sync,
-    I: Fn(&Cx<'_, 'g>) -> S + Sync,
-    F: Fn(u32, S, &Cx<'_, 'g>) -> Result<S, Stopped> + Sync,
-{
+impl<'g, 'k, S: Send + Sync> Loop<'g, 'k, S> {
     /// Makes this loop a chain of `n` steps from the value `init` takes.
-    pub fn chain(&mut self, n: usize, init: I, step: F) -> Result<Lazy<'g, S>, Error> {
+    pub fn chain<I, F>(&mut self, n: usize, init: I, step: F) -> Result<Lazy<'g, S>, Error>
+    where
+        I: Fn(&Cx<'_, 'g>) -> S + Sync + Send + 'k,
+        F: Fn(u32, S, &Cx<'_, 'g>) -> Result<S, Stopped> + Sync + Send + 'k,
+    {
         self.set(n, Chain { init, step }, &[])
     }
 }
@@ -2783,7 +2816,7 @@ impl<'g, T: Send + Sync> ErasedFamily<'g> for Elements<'g, T> {
     }
 }
 
-impl<K> crate::value::ValueOf for Loop<'_, K> {
+impl<O> crate::value::ValueOf for Loop<'_, '_, O> {
     type Value = ();
 }
 

@@ -5,7 +5,7 @@
 use crate::error::Error;
 use crate::exec::Cx;
 use crate::family::Family;
-use crate::loops::{Loop, Reduce, VecLeaf};
+use crate::loops::Loop;
 use crate::site::{FamilyInfo, LoopIndex};
 use crate::tree::Levels;
 use crate::value::{Lazy, LazyVec, NodeId};
@@ -81,10 +81,10 @@ impl WhileTree {
 /// # Errors
 /// [`Error::EmptyReduce`] if `v` is empty.
 #[allow(clippy::type_complexity)]
-pub fn tree_reduce<'g, T, L, C>(
+pub fn tree_reduce<'g, 'k, T, L, C>(
     fusion: bool,
     fam: &mut Family<'g, (), (Lazy<'g, T>, Lazy<'g, T>), L, T>,
-    lp: &mut Loop<'g, Reduce<T, VecLeaf<'g, T>, C>>,
+    lp: &mut Loop<'g, 'k, T>,
     v: LazyVec<'g, T>,
     at: impl Fn(u32, u32) -> L,
     combine: C,
@@ -92,7 +92,7 @@ pub fn tree_reduce<'g, T, L, C>(
 where
     T: Send + Sync + Clone,
     L: LoopIndex,
-    C: Fn(T, T, u32, u32, &Cx<'_, 'g>) -> T + Sync,
+    C: Fn(T, T, u32, u32, &Cx<'_, 'g>) -> T + Sync + Send + 'k,
 {
     // An empty or one-element `v` is `tree_reduce_nodes`' to check and
     // answer, fused or not.

@@ -161,11 +161,11 @@ impl<'g> Scope<'g> {
     #[inline(never)] // Once per type, not inlined into each graph's code.
     #[allow(improper_ctypes_definitions)] // Cannot unwind: see `Family::push`.
     #[allow(clippy::mut_from_ref)] // Each call lends a loop of its own.
-    pub extern "C" fn loop_family<K>(&self, info: &'static FamilyInfo) -> &mut Loop<'g, K>
-    where
-        Loop<'g, K>: Send,
-    {
-        self.kept.keep(Loop::new(self.next(), info))
+    pub extern "C" fn loop_family<'s, 'k: 's, O: Send>(
+        &'s self,
+        info: &'static FamilyInfo,
+    ) -> &'s mut Loop<'g, 'k, O> {
+        self.kept.keep(Loop::new(self.next(), info, &self.kept))
     }
 
     /// Starts the output elements of a fused loop's pushes onto one

@@ -302,6 +302,35 @@ mod tests {
         }
     }
 
+    /// A run of `SMALL` leaves merges the same pairs, with the same labels,
+    /// as pushing its leaves one by one; a failing leaf or merge stops it.
+    #[test]
+    fn a_run_of_small_merges_as_the_tree_does() {
+        let merge = |a: String, b: String, lv: u32, lp: u32| Ok(format!("({a} {b})@{lv}.{lp}"));
+        for lo in [0, 8, 64, 800] {
+            let leaf = |k: u32| Ok(format!("{k}"));
+            let mut acc = Acc::new();
+            for k in lo..lo + SMALL {
+                acc.push(format!("{k}"), k, 1, &merge).unwrap();
+            }
+            let want = acc.finish(&merge).unwrap().unwrap();
+            assert_eq!(small(lo, &leaf, &merge).unwrap(), want, "lo = {lo}");
+        }
+        for bad in 0..SMALL {
+            let leaf = |k: u32| match k == bad {
+                true => Err(Stopped),
+                false => Ok(format!("{k}")),
+            };
+            assert_eq!(small(0, &leaf, &merge), Err(Stopped));
+        }
+        let leaf = |k: u32| Ok(format!("{k}"));
+        let stop_at_top = |a: String, b: String, lv: u32, lp: u32| match lv {
+            2 => Err(Stopped),
+            _ => merge(a, b, lv, lp),
+        };
+        assert_eq!(small(0, &leaf, &stop_at_top), Err(Stopped));
+    }
+
     /// Splitting a block anywhere on its spine and reducing the parts gives
     /// the same labels as reducing it in one go.
     #[test]

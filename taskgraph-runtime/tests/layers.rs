@@ -33,6 +33,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("exec/task", 3),
     ("exec/topology", 3),
     // 4. kinds of families, how values pass
+    ("kept", 4),
     ("pass", 4),
     ("outputs", 4),
     ("tree", 4),
@@ -54,7 +55,6 @@ const LAYERS: &[(&str, u32)] = &[
     ("trace/spans", 5),
     ("dashboard", 5),
     // 6. instantiation, background runs
-    ("kept", 6),
     ("scope", 6),
     ("spawn", 6),
     ("spawn/body", 6),
