@@ -296,11 +296,15 @@ def runner_lock(worker):
     return worker.__dict__.setdefault("_taskgraph_runner_lock", threading.Condition())
 
 
-def serve_job(worker, spec, path, deps):
+def serve_job(worker, spec, deps, path=None):
     """Run one block on an idle long-lived runner of its program (or a new one).
 
-    A block this worker already ran ahead of dask (`look_ahead`) is not run
-    again: its task takes that run's answer.
+    The task of a graph's block carries only the block's index and where
+    its graph's header is (`Driver.submit`): the job's own fields and the
+    graph's (its program, environment, event topic) come from the header,
+    which this worker fetches once per graph (`graph_header`). A block this
+    worker already ran ahead of dask (`look_ahead`) is not run again: its
+    task takes that run's answer.
     """
     from distributed.worker import thread_state
 
@@ -311,6 +315,11 @@ def serve_job(worker, spec, path, deps):
         ts = worker.state.tasks.get(key) if key is not None else None
         return key is not None and (ts is None or ts.state in ("cancelled", "released"))
 
+    entry = None
+    if spec.get("header"):
+        entry = graph_header(worker, spec, cancelled)
+        spec = entry.spec(spec["job"])
+        path = installed_program(worker, spec)
     mark = (spec.get("header"), spec["job"])
     ahead = take_ahead(worker, mark)
     if ahead is not None:
@@ -333,8 +342,6 @@ def serve_job(worker, spec, path, deps):
         with lock:
             ahead_state(worker)["serving"].add(mark)
     try:
-        # The graph's header and its plan of blocks (`Driver.submit`).
-        entry = graph_header(worker, spec, cancelled) if spec.get("header") else None
         return serve_here(worker, spec, path, entry, deps, cancelled)
     finally:
         with lock:
@@ -415,7 +422,9 @@ def serve_here(worker, spec, path, entry, deps, cancelled):
 
 # ---------------------------------------------------------------------------
 # Graph headers. A graph's header (the Rust side's bytes: the graph's
-# inputs, shape and offsets) and its plan of blocks are kept in the
+# inputs, shape and offsets), its plan of blocks (each block's input,
+# name, width, inputs and dependents) and what its blocks' specs share
+# (their program, environment, submission and event topic) are kept in the
 # scheduler, in its task metadata under the key of one of the graph's
 # outputs, so that the scheduler drops them when it forgets that task
 # (`Driver.submit`). The first block of a graph on a worker fetches them
@@ -423,7 +432,8 @@ def serve_here(worker, spec, path, entry, deps, cancelled):
 # until the driver says the graph stopped (`forget_header`); blocks of the
 # graph that start meanwhile wait for that fetch. Before, the header was a
 # dask task that every block depended on: it ran on a worker before any
-# block could start, and the other workers fetched it from that one.
+# block could start, and the other workers fetched it from that one. A
+# block's task carries only its index and the header's name and place.
 # ---------------------------------------------------------------------------
 
 # Where in a graph's output's task metadata its header is.
@@ -435,20 +445,41 @@ HEADERS_KEPT = 16
 
 
 class HeaderEntry:
-    """A graph's header on a worker: `data` (the Rust side's bytes) and
+    """A graph's header on a worker: `data` (the Rust side's bytes),
     `plan` (`{job: (dask key, input, inputs by job, dependents by job,
-    width)}`, its served blocks) once `ready`, unless fetching it failed
-    (`error`); `stopped` once the graph ended or was cancelled, which stops
-    its blocks run ahead."""
+    width, program)}`, its served blocks) and `common` (what every block's
+    spec shares: `programs`, a list of `{hash, name, args, env}` that `program`
+    indexes, and the submission's `sub`, `topic`, `tail` and header) once
+    `ready`, unless fetching it failed (`error`); `stopped` once the graph
+    ended or was cancelled, which stops its blocks run ahead."""
 
-    __slots__ = ("ready", "data", "plan", "error", "stopped")
+    __slots__ = ("ready", "data", "plan", "common", "error", "stopped")
 
     def __init__(self):
         self.ready = threading.Event()
         self.data = None
         self.plan = None
+        self.common = None
         self.error = None
         self.stopped = False
+
+    def spec(self, job):
+        """The full spec of block `job`: the fields that the task of a job
+        outside a graph carries."""
+        common = self.common
+        key, data, _, _, width, program = self.plan[job]
+        return {
+            **common["programs"][program],
+            "sub": common["sub"],
+            "topic": common["topic"],
+            "tail": common["tail"],
+            "header": common["header"],
+            "job": job,
+            "key": key[1],
+            "input": data,
+            "width": width,
+            "serve": True,
+        }
 
 
 def graph_header(worker, spec, cancelled):
@@ -480,7 +511,7 @@ def graph_header(worker, spec, cancelled):
                 f"graph {name!r}: its header is not in the scheduler (the graph ended, or "
                 "the client that sent it left)"
             )
-        entry.data, entry.plan = pickle.loads(blob)
+        entry.data, entry.plan, entry.common = pickle.loads(blob)
     except BaseException as e:
         entry.error = e
         with lock:
@@ -781,6 +812,17 @@ def run_ahead(worker, entry, graph, runner, made, picked, path):
         runner.close()
 
 
+def installed_program(worker, spec):
+    """Where the job's program is on this worker (`ProgramPlugin`)."""
+    path = program_path(worker.local_directory, spec["hash"], spec["name"])
+    if not os.path.exists(path):
+        raise RuntimeError(
+            f"job {spec['key']!r}: program {spec['name']} ({spec['hash'][:16]}) is not "
+            f"installed on worker {worker.address}"
+        )
+    return path
+
+
 # Runs that end within this many seconds of a worker's last report go
 # together in its next one.
 RUN_BATCH_SECONDS = 0.02
@@ -861,14 +903,13 @@ def run_job(spec, *deps):
     from distributed import get_worker
 
     worker = get_worker()
-    path = program_path(worker.local_directory, spec["hash"], spec["name"])
-    if not os.path.exists(path):
-        raise RuntimeError(
-            f"job {spec['key']!r}: program {spec['name']} ({spec['hash'][:16]}) is not "
-            f"installed on worker {worker.address}"
-        )
+    if spec.get("header"):
+        # A block of a graph: its spec names only the block and the graph,
+        # whose header holds the rest (`graph_header`).
+        return serve_job(worker, spec, deps)
+    path = installed_program(worker, spec)
     if spec.get("serve"):
-        return serve_job(worker, spec, path, deps)
+        return serve_job(worker, spec, deps, path)
     env = dict(os.environ)
     env.update(spec["env"])
     # The program tells by this that it runs the file it was sent as.
@@ -976,7 +1017,7 @@ class RunJob:
         code = worker.__dict__.get("_taskgraph_code", {}).get(self.key)
         if code is None:
             raise RuntimeError(
-                f"job {spec['key']!r}: taskgraph-cluster's worker code is not installed on "
+                f"job {spec.get('key', spec.get('job'))!r}: taskgraph-cluster's worker code is not installed on "
                 f"worker {worker.address} (its plugin did not run there)"
             )
         return code(spec, *deps)
@@ -1113,6 +1154,24 @@ def build_task(run, key, spec, dep_keys, queued=False):
         except TypeError:  # a dask before the mark: sent at once, as any other
             pass
     return Task(*args)
+
+
+def graph_expr(dsk, token):
+    """The graph `dsk` as `client.get` takes it, named by `token`.
+
+    Given a dict, `client.get` wraps it in dask's `LLGExpr`, whose name is a
+    deterministic token of the whole graph: every task's arguments
+    tokenized, its spec's fields one by one (200 blocks, on a busy
+    machine: `client.get` took 59 to 134 ms, 3 to 17 ms without the
+    token). A submission's keys are its own already
+    (`Driver.submit`), so the driver's token and the submission's number
+    name the expression. A dask without `LLGExpr` gets the dict."""
+    try:
+        from dask._expr import LLGExpr
+
+        return LLGExpr(dsk, _determ_token=f"taskgraph-{token}")
+    except (ImportError, TypeError):
+        return dsk
 
 
 def chain_lengths(deps, weights):
@@ -1347,14 +1406,40 @@ class Driver:
                 for d in j["deps"]:
                     if i not in dependents[d]:
                         dependents[d].append(i)
-            plan = {
-                i: (keys[i], blobs[i], list(j["deps"]), dependents[i], int(j.get("width", 1)))
-                for i, j in enumerate(jobs)
-                if j.get("serve")
+            # What the served jobs' specs share goes with it once, not with
+            # every task: their programs (hash, name, environment) and the
+            # submission's fields.
+            programs, program_of = [], {}
+            plan = {}
+            for i, j in enumerate(jobs):
+                if not j.get("serve"):
+                    continue
+                program = {"hash": j["hash"], "name": j["name"], "args": j["args"], "env": dict(j["env"])}
+                seen = json.dumps(program, sort_keys=True)
+                if seen not in program_of:
+                    program_of[seen] = len(programs)
+                    programs.append(program)
+                width = int(j.get("width", 1))
+                plan[i] = (keys[i], blobs[i], list(j["deps"]), dependents[i], width, program_of[seen])
+            common = {
+                "programs": programs,
+                "sub": sub,
+                "topic": self.topic,
+                "tail": len(jobs) <= self.known_threads,
+                "header": header,
             }
-            blob = pickle.dumps((blobs[len(jobs)], plan), protocol=pickle.HIGHEST_PROTOCOL)
+            blob = pickle.dumps((blobs[len(jobs)], plan, common), protocol=pickle.HIGHEST_PROTOCOL)
             store = self.background.submit(self.client.set_metadata, list(header_at), blob)
         for i, j in enumerate(jobs):
+            deps = [keys[d] for d in j["deps"]]
+            if header is not None and j.get("serve"):
+                # A block of a graph: the rest of its spec is in the graph's
+                # header, which its worker reads from the scheduler once
+                # (`graph_header`), so a task is its index and the header's
+                # place.
+                spec = {"job": i, "header": header, "header_at": header_at}
+                dsk[keys[i]] = build_task(self.run_job, keys[i], spec, deps, bool(j.get("queue")))
+                continue
             spec = {
                 "sub": sub,
                 "job": i,
@@ -1369,13 +1454,6 @@ class Driver:
                 "width": int(j.get("width", 1)),
                 "topic": self.topic,
             }
-            deps = [keys[d] for d in j["deps"]]
-            if header is not None and spec["serve"]:
-                # A block reads its graph's header from the scheduler, once
-                # per worker (`graph_header`).
-                spec["header"] = header
-                spec["header_at"] = header_at
-                spec["tail"] = len(jobs) <= self.known_threads
             dsk[keys[i]] = build_task(self.run_job, keys[i], spec, deps, bool(j.get("queue")))
         state = Submission(sub, len(jobs), {}, outputs)
         if header is not None:
@@ -1400,7 +1478,7 @@ class Driver:
         if header is not None:
             store.result()  # in the scheduler before any block asks for it
         with dask.annotate(priority=Priority(by_key)):
-            futures = self.client.get(dsk, [keys[i] for i in wanted], sync=False)
+            futures = self.client.get(graph_expr(dsk, f"{self.token}-{sub}"), [keys[i] for i in wanted], sync=False)
         state.futures = dict(zip(wanted, futures))
         self.out.send({"re": msg["id"], "ok": True, "keys": [str(k) for k in keys]})
 
