@@ -34,7 +34,11 @@
 //! 1,000 steps and prints the table; `-- --smoke` (or
 //! `TASKGRAPH_BENCH_SMOKE=1`) runs 8 steps and two granularities in a second
 //! (`tests/bench_smoke.rs` runs it under `cargo test`); `-- --filter
-//! SUBSTRING` keeps the rows whose label (`stencil_1d w=64`) contains it.
+//! SUBSTRING` keeps the rows whose label (`stencil_1d w=64`) contains it;
+//! `-- --nproc N` takes `N` for the number of cores (`available_parallelism`
+//! otherwise): the multi-threaded columns and the scaling table use up to
+//! `N` threads, so a small machine can run what a large one would (its
+//! efficiencies then mean nothing).
 
 use std::fmt;
 use std::hint::black_box;
@@ -539,6 +543,9 @@ struct Config {
     /// `ray1`, `ray_all`) on the kept rows at zero kernel iterations, for
     /// profiling; print nothing.
     only: Option<String>,
+    /// `--nproc N`: the number of cores to use, instead of
+    /// `available_parallelism`.
+    nproc: Option<usize>,
 }
 
 fn parse(args: &[String]) -> Config {
@@ -552,6 +559,11 @@ fn parse(args: &[String]) -> Config {
         .iter()
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1).cloned());
+    let nproc = args
+        .iter()
+        .position(|a| a == "--nproc")
+        .and_then(|i| args.get(i + 1))
+        .map(|s| s.parse().expect("--nproc N"));
     let steps = args
         .iter()
         .position(|a| a == "--steps")
@@ -569,6 +581,7 @@ fn parse(args: &[String]) -> Config {
             scaling_steps: 8,
             scaling_ns: 1_000.0,
             only,
+            nproc,
         }
     } else {
         Config {
@@ -582,6 +595,7 @@ fn parse(args: &[String]) -> Config {
             scaling_steps: 200,
             scaling_ns: 10_000.0,
             only,
+            nproc,
         }
     };
     if let Some(steps) = steps {
@@ -666,7 +680,9 @@ fn self_test() {
 pub fn run(args: &[String]) {
     self_test();
     let cfg = parse(args);
-    let nproc = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let nproc = cfg
+        .nproc
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let mut threads = vec![1];
     if nproc > 1 {
         threads.push(nproc);

@@ -403,10 +403,34 @@ fn tree_reduce_of_an_empty_vector_read_from_elsewhere_is_empty_reduce() {
 // ---------------------------------------------------------------------------
 // The largest runtime.
 
+/// A runtime of exactly `Runtime::MAX_THREADS` threads starts (its
+/// threads asleep: they look at nothing until work wakes them), computes
+/// graphs fused and not, computes one spawned from it, and drops (every
+/// thread joined) in a second or so on a small machine.
+#[test]
+fn a_runtime_of_max_threads_computes_and_drops() {
+    let n = 100u64;
+    let want: u64 = (1..=n).sum();
+    for fuse in [false, true] {
+        let rt = runtime(Runtime::MAX_THREADS, fuse);
+        let got = rt
+            .compute(graph! {
+                let v: Vec<_> = (0..n).map(|i| inc(i)).collect();
+                tree_reduce(v, add)
+            })
+            .unwrap();
+        assert_eq!(got, want, "fused {fuse}");
+        let h = rt.spawn(graph! {
+            let v: Vec<_> = (0..n).map(|i| inc(i)).collect();
+            tree_reduce(v, add)
+        });
+        assert_eq!(h.wait().unwrap(), want, "spawned, fused {fuse}");
+        drop(rt);
+    }
+}
+
 /// One thread more than `Runtime::MAX_THREADS` is `Error::TooManyThreads`
-/// naming both numbers, from `new` and from the builder. (A runtime of
-/// exactly `MAX_THREADS` threads is not started here: 4,096 threads take
-/// minutes to start on a small machine.)
+/// naming both numbers, from `new` and from the builder.
 #[test]
 fn one_thread_more_than_max_threads_is_an_error() {
     let max = Runtime::MAX_THREADS;
@@ -528,7 +552,8 @@ fn inc(x: u64) -> u64 {
 }
 
 // ---------------------------------------------------------------------------
-// Who runs the tasks: never the thread that awaits the graph.
+// Who runs the tasks: the thread that calls `compute` while a place is
+// free, never the thread that awaits the graph.
 
 /// The thread that runs it.
 #[delayed]
@@ -559,6 +584,37 @@ fn the_awaiting_thread_runs_no_task() {
             let order: Vec<u64> = all.iter().map(|&(i, _)| i).collect();
             assert_eq!(order, (0..n).collect::<Vec<_>>(), "{what}");
             assert!(all.iter().all(|&(_, t)| t != me), "{what}");
+        }
+    }
+}
+
+/// The thread that calls `compute` runs tasks of its graph itself when one
+/// of the `n` places is free (here: the runtime is idle), however many
+/// pool threads could take them, on one thread as on four, fused or not,
+/// every time (it runs the first task itself before any pool thread can
+/// take it); the values come back in order.
+#[test]
+fn the_calling_thread_runs_tasks_while_a_place_is_free() {
+    let me = std::thread::current().id();
+    for threads in [1, 2, 4] {
+        for fuse in [true, false] {
+            let rt = runtime(threads, fuse);
+            for round in 0..50 {
+                let what = format!("{threads} threads, fused {fuse}, round {round}");
+                let n = 64u64;
+                let all = rt
+                    .compute(graph! {
+                        let v: Vec<_> = (0..n).map(|i| whose(i)).collect();
+                        v
+                    })
+                    .unwrap();
+                let order: Vec<u64> = all.iter().map(|&(i, _)| i).collect();
+                assert_eq!(order, (0..n).collect::<Vec<_>>(), "{what}");
+                assert!(
+                    all.iter().any(|&(_, t)| t == me),
+                    "{what}: the pool ran every task"
+                );
+            }
         }
     }
 }

@@ -7,10 +7,11 @@
 //! - **At most `n` tasks at once**, however many threads call `compute` or
 //!   `spawn`, and with graphs computed inside tasks: size a pool for memory,
 //!   a GPU, licences or a connection limit, and it holds. The thread that
-//!   calls [`compute`](crate::Runtime::compute) runs tasks of its graph
-//!   itself while one of the `n` places is free, so a small graph finishes
-//!   without waiting for a thread to wake up (about 1 µs for three tasks);
-//!   otherwise it waits for a place. A task that waits for another graph
+//!   calls [`compute`](crate::Runtime::compute) takes one of the `n` places
+//!   if one is free and then runs its graph's first task itself (and more
+//!   while it finds work), so a small graph finishes without waiting for a
+//!   thread to wake up (about 1 µs for three tasks); otherwise it waits for
+//!   a place. A task that waits for another graph
 //!   (a nested `compute`, [`Handle::wait`](crate::Handle::wait), or a wait of
 //!   its own wrapped in [`blocking`](crate::blocking)) gives its place up
 //!   while it waits and takes one again before it goes on, so no

@@ -473,10 +473,14 @@ impl Runtime {
     /// At most `threads` tasks run at once, however many threads call
     /// [`compute`](Runtime::compute) and however many graphs are
     /// [`spawn`](Runtime::spawn)ed: a caller runs its graph's tasks itself
-    /// only while one of the `threads` places is free (a small graph on an
-    /// idle runtime runs on the calling thread), and otherwise waits for
-    /// the pool. A task that waits for another graph gives its place up
-    /// meanwhile and takes one again before it goes on: a nested `compute`
+    /// only while it holds one of the `threads` places (taken if one is
+    /// free when it calls: then it runs the graph's first task itself, and
+    /// a small graph on an idle runtime runs on the calling thread), and
+    /// otherwise waits for the pool. The threads start asleep and sleep
+    /// while idle: a runtime of [`Runtime::MAX_THREADS`] starts about as
+    /// fast as as many plain threads, and costs no CPU while idle. A task
+    /// that waits for another graph gives its place up meanwhile and takes
+    /// one again before it goes on: a nested `compute`
     /// (which runs the inner graph's work meanwhile), [`Handle::wait`], a
     /// `compute` on another runtime, and any wait wrapped in
     /// [`blocking`](crate::blocking). A task that blocks in its own code

@@ -46,10 +46,18 @@ pub(crate) fn drive(run: &Run<'_, '_>, w: &WorkerCtx<'_>, first: bool, park: Par
         w.take_token();
     }
     if first {
-        run.seed(w);
+        // With a token, the owner keeps one seed and runs it itself: the
+        // pool's threads, woken by the other seeds, could otherwise take
+        // every task before it looks (a caller of `compute` runs tasks of
+        // its graph while a place is free: `tests/promises.rs`).
+        let kept = run.seed(w, w.has_token());
         // SAFETY: releases the owner's hold, counted at creation; `run`
-        // stays alive (it is ours) until the latch is set and we return.
+        // stays alive (it is ours) until the latch is set and we return
+        // (the kept item, counted, keeps it going until it is executed).
         unsafe { Run::finish_item(run) };
+        if let Some(item) = kept {
+            w.execute(item);
+        }
     }
     let done = || run.state.latch.load(Ordering::Acquire);
     if inside_task {

@@ -743,12 +743,15 @@ impl<'r, 'g> Run<'r, 'g> {
         out.prune();
     }
 
-    /// Pushes the source nodes of every family.
+    /// Pushes the source nodes of every family; with `keep`, returns the
+    /// last seed as an item (counted, not pushed) for the caller to run
+    /// itself (the one it would pop first), so that no pool thread woken by
+    /// the other seeds can take every task from it.
     ///
     /// Every source is found before the first is pushed: once a seed runs
     /// (on another thread), counters change, and a node it makes ready must
     /// not look like a source.
-    pub(crate) fn seed(&self, w: &WorkerCtx<'_>) {
+    pub(crate) fn seed(&self, w: &WorkerCtx<'_>, keep: bool) -> Option<Item> {
         let mut seeds: Vec<Job> = Vec::new();
         for f in self.fams {
             let c = f.core();
@@ -797,12 +800,14 @@ impl<'r, 'g> Run<'r, 'g> {
         }
         if let Some(part) = self.part {
             if !self.inject(part, w) {
-                return;
+                return None;
             }
         }
+        let kept = if keep { seeds.pop() } else { None };
         for s in seeds {
             self.push(s, w);
         }
+        kept.map(|job| self.item(job))
     }
 
     /// A part run's values made elsewhere: each is decoded into its cell
@@ -899,13 +904,20 @@ impl<'r, 'g> Run<'r, 'g> {
     /// Pushes a work item of this run.
     #[inline]
     pub(crate) fn push(&self, job: Job, w: &WorkerCtx<'_>) {
+        w.push(self.item(job));
+    }
+
+    /// A work item of this run, counted in its active items: to be pushed,
+    /// or executed by whoever made it.
+    #[inline]
+    fn item(&self, job: Job) -> Item {
         self.state.active.fetch_add(1, Ordering::Relaxed);
         let exec: unsafe fn(*const (), Job, &WorkerCtx<'_>) = exec_item::<Self>;
-        w.push(Item {
+        Item {
             run: self as *const Self as *const (),
             exec,
             job,
-        });
+        }
     }
 
     /// Ends one item (or the owner's hold); the last one ends the run.

@@ -10,12 +10,14 @@
 //! At most `threads` participants run items at once: running needs one of
 //! `threads` *tokens*. A pool thread takes a token when it finds work and
 //! gives it back when it finds none; the caller of `compute` takes one to run
-//! its own graph, so a small graph runs on the calling thread with no
-//! hand-off; a caller with no token sleeps until one is free
+//! its own graph (its first task it runs itself), so a small graph runs on
+//! the calling thread with no hand-off; a caller with no token sleeps until
+//! one is free
 //! for work it may run, or its run ends. A task that waits for another graph
 //! lends its token meanwhile and takes one again before it goes on
 //! ([`WorkerCtx::help_until`], [`WorkerCtx::lend`]), so at most `threads`
-//! tasks run at once, whoever calls. The protocol between tokens, work and
+//! tasks run at once, whoever calls. Pool threads start asleep and are
+//! woken by work only (`sleep.rs`). The protocol between tokens, work and
 //! sleepers is in `README.md`.
 
 use std::cell::Cell;
@@ -35,8 +37,15 @@ mod loom_models;
 /// their work to the shared injector instead.
 const EXTERNAL_SLOTS: usize = 64;
 /// How many rounds an idle participant looks for work before giving up
-/// (and again after each such batch while the pool is hot: `HOT_SPIN_NS`).
-const SPIN_ROUNDS: u32 = 64;
+/// (and again after each such batch while the pool is hot: `HOT_SPIN_NS`),
+/// at most: a round looks at every deque, so a large pool makes fewer
+/// rounds (`SPIN_LOOKS` deques looked at in all, at least one round).
+const SPIN_ROUNDS: usize = 64;
+/// How many deques an idle participant looks at before giving up: 64
+/// rounds over 64 deques. A pool of 4,096 threads making 64 rounds over
+/// every deque each time one of them ran out of work spent over a second
+/// of CPU on 1,000 tiny tasks.
+const SPIN_LOOKS: usize = 64 * 64;
 /// How long an idle participant keeps looking for work, instead of
 /// parking, after a fused loop that hands pieces between threads said more
 /// will come ([`Registry::keep_hot`]): longer than a light piece takes, so
@@ -138,28 +147,6 @@ pub(crate) fn announce(tokens: &Tokens, sleep: &Sleep) {
     }
 }
 
-/// An owner waiting for its run to end (a caller with no token, or a
-/// task waiting in a nested run) sleeps with the pool, counted in
-/// `owners`: the end of a run wakes the sleepers if any owner is among them
-/// ([`wake_owners`]).
-pub(crate) fn sleep_owner(owners: &AtomicUsize, sleep: &Sleep, ready: impl Fn() -> bool) {
-    owners.fetch_add(1, Ordering::SeqCst);
-    // `Sleep::sleep` fences (`SeqCst`) before it calls `ready`, which reads
-    // the latch: either it sees the latch set, or `wake_owners` sees us.
-    sleep.sleep(ready);
-    owners.fetch_sub(1, Ordering::SeqCst);
-}
-
-/// After setting a run's latch: wakes the pool's sleepers if an owner may be
-/// asleep among them (see [`sleep_owner`]).
-#[inline]
-pub(crate) fn wake_owners(owners: &AtomicUsize, sleep: &Sleep) {
-    fence(Ordering::SeqCst);
-    if owners.load(Ordering::Relaxed) > 0 {
-        sleep.wake_all();
-    }
-}
-
 /// A participant's deque, and the handle others steal through.
 struct Slot {
     local: Mutex<Option<Worker<Item>>>,
@@ -182,8 +169,6 @@ pub(crate) struct Registry {
     /// gives work away while this is non-zero.
     idle: AtomicUsize,
     pub(crate) sleep: Sleep,
-    /// Owners of runs asleep in `sleep` (see [`sleep_owner`]).
-    owners: AtomicUsize,
     /// Until when (nanoseconds after `clock`) an idle participant keeps
     /// looking for work instead of parking (see [`Registry::keep_hot`]); 0
     /// when no loop asked.
@@ -289,8 +274,8 @@ impl Registry {
             injector: Injector::new(),
             tokens: Tokens::new(threads),
             idle: AtomicUsize::new(0),
-            sleep: Sleep::new(),
-            owners: AtomicUsize::new(0),
+            // Every pool thread starts asleep (`main_loop`).
+            sleep: Sleep::with_pool(threads),
             hot_until: AtomicU64::new(0),
             clock: std::time::Instant::now(),
             shutdown: AtomicBool::new(false),
@@ -348,6 +333,11 @@ impl Registry {
             running: Cell::new(std::ptr::null()),
         };
         let _current = w.enter();
+        let ready =
+            || self.shutdown.load(Ordering::SeqCst) || (self.tokens.available() && self.has_work());
+        // Counted asleep since `start`: a new thread looks at nothing until
+        // work wakes it.
+        self.sleep.sleep_from_start(ready);
         loop {
             if self.shutdown.load(Ordering::Acquire) {
                 break;
@@ -355,9 +345,7 @@ impl Registry {
             if w.take_token() {
                 w.work_while_possible(&|| self.shutdown.load(Ordering::Relaxed));
             }
-            self.sleep.sleep(|| {
-                self.shutdown.load(Ordering::SeqCst) || (self.tokens.available() && self.has_work())
-            });
+            self.sleep.sleep(ready);
         }
     }
 
@@ -410,16 +398,23 @@ impl Registry {
         self.tokens.available()
     }
 
-    /// Sleeps with the pool as the owner of a run (see [`sleep_owner`]).
+    /// Sleeps with the pool as the owner of a run (a caller with no token,
+    /// or a task waiting in a nested run) until `ready()`: the end of a
+    /// run wakes the owners asleep ([`Registry::wake_owners`]), and work
+    /// wakes one if no pool thread sleeps.
     #[cold]
     pub(crate) fn sleep_owner(&self, ready: impl Fn() -> bool) {
-        sleep_owner(&self.owners, &self.sleep, ready);
+        // `Sleep::sleep_owner` counts us, then fences (`SeqCst`) before it
+        // calls `ready`, which reads the latch: either it sees the latch
+        // set, or `wake_owners` sees us.
+        self.sleep.sleep_owner(ready);
     }
 
-    /// A run's latch was just set: wake its owner if it sleeps with the pool.
+    /// A run's latch was just set: wake its owner if it sleeps with the
+    /// pool (no pool thread is woken).
     #[inline]
     pub(crate) fn wake_owners(&self) {
-        wake_owners(&self.owners, &self.sleep);
+        self.sleep.wake_owners();
     }
 
     /// Whether any deque or the injector holds work (may race with pushes;
@@ -821,7 +816,10 @@ impl<'a> WorkerCtx<'a> {
             let start = (self.next_rand() % n as u64) as usize;
             for k in 0..n {
                 let v = (start + k) % n;
-                if v == self.me {
+                // An empty deque is skipped without a steal, which pins
+                // crossbeam's epoch: every so many pins look at every
+                // thread that ever pinned, a pool's worth of threads.
+                if v == self.me || reg.slots[v].stealer.is_empty() {
                     continue;
                 }
                 match reg.slots[v].stealer.steal() {
@@ -874,8 +872,9 @@ impl<'a> WorkerCtx<'a> {
         let reg = self.reg;
         reg.idle.fetch_add(1, Ordering::SeqCst);
         let mut found = false;
+        let rounds = spin_rounds(reg.scan.load(Ordering::Relaxed));
         'look: loop {
-            for _ in 0..SPIN_ROUNDS {
+            for _ in 0..rounds {
                 if reg.has_work() {
                     found = true;
                     break 'look;
@@ -894,10 +893,93 @@ impl<'a> WorkerCtx<'a> {
     }
 }
 
+/// How many rounds an idle participant looks through `deques` deques
+/// before it gives up ([`SPIN_ROUNDS`], fewer on a large pool).
+fn spin_rounds(deques: usize) -> usize {
+    (SPIN_LOOKS / deques.max(1)).clamp(1, SPIN_ROUNDS)
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::{Registry, HOT_SPIN_NS};
+    use super::{spin_rounds, Registry, WorkerCtx, HOT_SPIN_NS, SPIN_ROUNDS};
+    use crate::exec::{Item, Job};
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
+
+    /// How many waits of pool threads and of owners have ended.
+    fn woken(reg: &Registry) -> [usize; 2] {
+        let w = &reg.sleep.woken;
+        [w[0].load(Ordering::Relaxed), w[1].load(Ordering::Relaxed)]
+    }
+
+    /// Waits until `n` threads wait in the pool's sleep.
+    fn until_asleep(reg: &Registry, n: usize) {
+        while reg.sleep.waiting() != n {
+            std::thread::yield_now();
+        }
+    }
+
+    static RAN: AtomicUsize = AtomicUsize::new(0);
+
+    /// A work item of no run that counts itself in `RAN`.
+    ///
+    /// # Safety
+    /// None needed: it touches no run.
+    unsafe fn count(_: *const (), _: Job, _: &WorkerCtx<'_>) {
+        RAN.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A new pool of many threads starts asleep and stays so while idle
+    /// (no wait ends: no thread looks for work, so none spins); one unit
+    /// of work wakes exactly one thread, which runs it and sleeps again;
+    /// the end of a run an owner waits for wakes that owner and no pool
+    /// thread. Counted exactly (each ended wait), no clock involved but
+    /// the idle pause.
+    #[test]
+    fn idle_threads_sleep_and_wake_ups_reach_only_whom_they_are_for() {
+        let threads = if cfg!(miri) { 8 } else { 512 };
+        let (reg, handles) = Registry::start(threads, "wake-ups", None).unwrap();
+        until_asleep(&reg, threads);
+        assert_eq!(reg.sleep.sleepers(), threads);
+        std::thread::sleep(Duration::from_millis(if cfg!(miri) { 1 } else { 50 }));
+        assert_eq!(woken(&reg), [0, 0], "an idle pool wakes nobody");
+
+        let before = RAN.load(Ordering::SeqCst);
+        let item = Item {
+            run: std::ptr::null(),
+            exec: count,
+            job: Job::Body,
+        };
+        WorkerCtx::push_from_outside(&reg, item);
+        while RAN.load(Ordering::SeqCst) == before {
+            std::thread::yield_now();
+        }
+        until_asleep(&reg, threads);
+        assert_eq!(woken(&reg), [1, 0], "one unit of work wakes one thread");
+
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let owner = s.spawn(|| reg.sleep_owner(|| done.load(Ordering::SeqCst)));
+            until_asleep(&reg, threads + 1);
+            done.store(true, Ordering::SeqCst);
+            reg.wake_owners();
+            owner.join().unwrap();
+        });
+        assert_eq!(woken(&reg), [1, 1], "the end of a run wakes its owner only");
+        reg.stop(handles);
+        assert_eq!(woken(&reg), [1 + threads, 1], "shutdown wakes every thread");
+    }
+
+    /// An idle participant looks at `SPIN_ROUNDS` × 64 deques at most
+    /// (at least one round), whatever the pool's size.
+    #[test]
+    fn spinning_is_bounded_by_deques_looked_at() {
+        assert_eq!(spin_rounds(3), SPIN_ROUNDS);
+        assert_eq!(spin_rounds(64), SPIN_ROUNDS);
+        assert_eq!(spin_rounds(128), SPIN_ROUNDS / 2);
+        assert_eq!(spin_rounds(4096 + 64), 1);
+        assert_eq!(spin_rounds(0), SPIN_ROUNDS);
+    }
 
     /// `keep_hot` keeps idle threads looking for [`HOT_SPIN_NS`] at most,
     /// `cool` ends it at once, and a pool nobody asked is cold.

@@ -1,30 +1,105 @@
 //! Parking idle workers without losing a wake-up.
 
-use crate::sync::{fence, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::sync::{fence, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 
-/// Idle pool threads park here. A participant that pushes work, frees a
-/// token for waiting work, or finishes a run a pool thread waits for, wakes
-/// them.
+/// Idle pool threads, and owners of runs waiting for them to end, park
+/// here. A participant that pushes work, frees a token for waiting work,
+/// or finishes a run an owner waits for, wakes them.
 ///
 /// The protocol is Dekker-style: a sleeper increments `sleepers` and then
-/// re-checks for work while holding `epoch`'s lock; a waker publishes work,
+/// re-checks for work while holding `state`'s lock; a waker publishes work,
 /// then (after a `SeqCst` fence) reads `sleepers`, and if anyone may be asleep
-/// bumps `epoch` under the lock and notifies. Either the sleeper's re-check
+/// bumps an epoch under the lock and notifies. Either the sleeper's re-check
 /// sees the work, or the waker sees the sleeper and its notification cannot
 /// fall between the re-check and the wait (both hold the lock).
+///
+/// Pool threads and owners wait on two condition variables with an epoch
+/// each, so a wake-up reaches only those it is meant for: work wakes one
+/// pool thread (an owner only when no pool thread sleeps), the end of a run
+/// wakes the owners and no pool thread. On a runtime of thousands of
+/// threads, waking them all at the end of every run (each then looking
+/// through every deque for work) took seconds of CPU a run.
+///
+/// A pool thread starts asleep: it is counted from the start
+/// ([`Sleep::with_pool`]) and its first wait ([`Sleep::sleep_from_start`])
+/// ends only at a wake-up, so thousands of threads starting at once look
+/// at nothing (a new pool has no work: nobody could push any before the
+/// runtime was returned).
 pub(crate) struct Sleep {
+    /// Threads asleep or about to be (pool threads and owners).
     sleepers: AtomicUsize,
-    epoch: Mutex<u64>,
-    cv: Condvar,
+    /// Of those, owners ([`Sleep::sleep_owner`]).
+    owners: AtomicUsize,
+    state: Mutex<State>,
+    /// Pool threads wait here, until `State::pool_epoch` changes.
+    pool_cv: Condvar,
+    /// Owners wait here, until `State::owner_epoch` changes.
+    owner_cv: Condvar,
+    /// How many waits ended, pool threads' and owners' (tests count them
+    /// exactly: an idle pool wakes nobody, the end of a run no pool thread).
+    #[cfg(test)]
+    pub(crate) woken: [std::sync::atomic::AtomicUsize; 2],
+    /// How many waits began.
+    #[cfg(test)]
+    waits: std::sync::atomic::AtomicUsize,
+}
+
+/// What the lock guards.
+struct State {
+    /// Bumped by every wake-up meant for pool threads.
+    pool_epoch: u64,
+    /// Bumped by every wake-up meant for owners.
+    owner_epoch: u64,
+    /// Pool threads waiting, or woken and not yet gone (counted from their
+    /// start on).
+    pool: usize,
+}
+
+/// Who sleeps.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Pool,
+    Owner,
 }
 
 impl Sleep {
+    /// A sleep with no sleeper.
     pub(crate) fn new() -> Self {
+        Sleep::with_pool(0)
+    }
+
+    /// A sleep whose `threads` pool threads are asleep from the start: each
+    /// begins with [`Sleep::sleep_from_start`].
+    pub(crate) fn with_pool(threads: usize) -> Self {
         Sleep {
-            sleepers: AtomicUsize::new(0),
-            epoch: Mutex::new(0),
-            cv: Condvar::new(),
+            sleepers: AtomicUsize::new(threads),
+            owners: AtomicUsize::new(0),
+            state: Mutex::new(State {
+                pool_epoch: 0,
+                owner_epoch: 0,
+                pool: threads,
+            }),
+            pool_cv: Condvar::new(),
+            owner_cv: Condvar::new(),
+            #[cfg(test)]
+            woken: Default::default(),
+            #[cfg(test)]
+            waits: Default::default(),
         }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many threads wait now (or were woken and have not yet taken
+    /// the lock back): read under the lock, which a sleeper holds from its
+    /// count until it waits.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn waiting(&self) -> usize {
+        use std::sync::atomic::Ordering::Relaxed;
+        let _s = self.lock();
+        self.waits.load(Relaxed) - self.woken[0].load(Relaxed) - self.woken[1].load(Relaxed)
     }
 
     /// How many threads are asleep or about to be.
@@ -33,43 +108,134 @@ impl Sleep {
         self.sleepers.load(Ordering::Relaxed)
     }
 
-    /// Called after publishing one new unit of work.
+    /// Called after publishing one new unit of work: wakes a pool thread,
+    /// or an owner if no pool thread sleeps.
     #[inline]
     pub(crate) fn wake_one(&self) {
         fence(Ordering::SeqCst);
         if self.sleepers.load(Ordering::SeqCst) > 0 {
-            self.notify(false);
+            self.notify_one();
         }
     }
 
-    /// Wakes every sleeper: on shutdown, or when a run that a pool thread
-    /// waits in has finished.
+    #[cold]
+    fn notify_one(&self) {
+        let mut s = self.lock();
+        // A pool thread counted but not yet waiting (starting, or woken
+        // and not gone) sees the new epoch when it looks: it takes the
+        // work, as a waiting one would.
+        if s.pool > 0 {
+            s.pool_epoch = s.pool_epoch.wrapping_add(1);
+            self.pool_cv.notify_one();
+        } else {
+            s.owner_epoch = s.owner_epoch.wrapping_add(1);
+            self.owner_cv.notify_one();
+        }
+    }
+
+    /// After setting something owners wait for (a run's latch, a spawned
+    /// graph's end): wakes every owner asleep here, and no pool thread.
+    #[inline]
+    pub(crate) fn wake_owners(&self) {
+        fence(Ordering::SeqCst);
+        if self.owners.load(Ordering::SeqCst) > 0 {
+            let mut s = self.lock();
+            s.owner_epoch = s.owner_epoch.wrapping_add(1);
+            self.owner_cv.notify_all();
+        }
+    }
+
+    /// Wakes every sleeper: on shutdown.
     pub(crate) fn wake_all(&self) {
         fence(Ordering::SeqCst);
-        self.notify(true);
+        let mut s = self.lock();
+        s.pool_epoch = s.pool_epoch.wrapping_add(1);
+        s.owner_epoch = s.owner_epoch.wrapping_add(1);
+        self.pool_cv.notify_all();
+        self.owner_cv.notify_all();
     }
 
-    #[cold]
-    fn notify(&self, all: bool) {
-        let mut e = self.epoch.lock().unwrap_or_else(|p| p.into_inner());
-        *e = e.wrapping_add(1);
-        if all {
-            self.cv.notify_all();
-        } else {
-            self.cv.notify_one();
-        }
-    }
-
-    /// Parks until woken, unless `ready()` (work or exit) already holds.
+    /// A pool thread parks until woken, unless `ready()` (work or exit)
+    /// already holds.
     #[cold]
     pub(crate) fn sleep(&self, ready: impl Fn() -> bool) {
-        let mut e = self.epoch.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.lock();
         self.sleepers.fetch_add(1, Ordering::SeqCst);
+        s.pool += 1;
         fence(Ordering::SeqCst);
         if !ready() {
-            let start = *e;
-            while *e == start {
-                e = self.cv.wait(e).unwrap_or_else(|p| p.into_inner());
+            let start = s.pool_epoch;
+            s = self.wait(s, Kind::Pool, start);
+        }
+        self.leave(s, Kind::Pool);
+    }
+
+    /// A new pool thread's first sleep (it was counted asleep by
+    /// [`Sleep::with_pool`]): it waits for the first wake-up meant for pool
+    /// threads, or, if one came before it got here, looks (`ready()`) and
+    /// sleeps as [`Sleep::sleep`] does.
+    #[cold]
+    pub(crate) fn sleep_from_start(&self, ready: impl Fn() -> bool) {
+        let mut s = self.lock();
+        if s.pool_epoch == 0 {
+            s = self.wait(s, Kind::Pool, 0);
+        } else {
+            fence(Ordering::SeqCst);
+            if !ready() {
+                let start = s.pool_epoch;
+                s = self.wait(s, Kind::Pool, start);
+            }
+        }
+        self.leave(s, Kind::Pool);
+    }
+
+    /// An owner of a run (or a thread waiting for another graph) parks
+    /// until woken, unless `ready()` already holds: by
+    /// [`Sleep::wake_owners`], or by work when no pool thread sleeps.
+    #[cold]
+    pub(crate) fn sleep_owner(&self, ready: impl Fn() -> bool) {
+        let s = self.lock();
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        self.owners.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        // Either `ready` sees what a waker set, or the waker (after its
+        // fence) sees us counted and takes the lock after we wait.
+        let s = if ready() {
+            s
+        } else {
+            let start = s.owner_epoch;
+            self.wait(s, Kind::Owner, start)
+        };
+        self.leave(s, Kind::Owner);
+    }
+
+    /// Waits until the epoch of `kind` is no longer `start`.
+    fn wait<'s>(
+        &'s self,
+        mut s: MutexGuard<'s, State>,
+        kind: Kind,
+        start: u64,
+    ) -> MutexGuard<'s, State> {
+        let (cv, epoch): (_, fn(&State) -> u64) = match kind {
+            Kind::Pool => (&self.pool_cv, |s| s.pool_epoch),
+            Kind::Owner => (&self.owner_cv, |s| s.owner_epoch),
+        };
+        #[cfg(test)]
+        self.waits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        while epoch(&s) == start {
+            s = cv.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+        #[cfg(test)]
+        self.woken[kind as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        s
+    }
+
+    fn leave(&self, mut s: MutexGuard<'_, State>, kind: Kind) {
+        match kind {
+            Kind::Pool => s.pool -= 1,
+            Kind::Owner => {
+                self.owners.fetch_sub(1, Ordering::SeqCst);
             }
         }
         self.sleepers.fetch_sub(1, Ordering::SeqCst);
@@ -97,6 +263,69 @@ mod loom_models {
             });
             sleep.sleep(|| work.load(Ordering::Relaxed));
             pusher.join().unwrap();
+        });
+    }
+
+    /// A pool thread counted asleep from its start misses no work
+    /// published before or while it first parks (it fails with a first
+    /// wait that ignores a wake-up made before it arrived).
+    #[test]
+    fn a_new_pool_thread_misses_no_wake_up() {
+        loom::model(|| {
+            let sleep = Arc::new(Sleep::with_pool(1));
+            let work = Arc::new(AtomicBool::new(false));
+            let (s2, w2) = (Arc::clone(&sleep), Arc::clone(&work));
+            let thread = loom::thread::spawn(move || {
+                s2.sleep_from_start(|| w2.load(Ordering::Relaxed));
+                assert!(w2.load(Ordering::Relaxed), "woken for nothing");
+            });
+            work.store(true, Ordering::Relaxed);
+            sleep.wake_one();
+            thread.join().unwrap();
+        });
+    }
+
+    /// Work wakes an owner when no pool thread sleeps (an owner may be the
+    /// only one left to run it).
+    #[test]
+    fn work_wakes_an_owner_when_no_pool_thread_sleeps() {
+        loom::model(|| {
+            let sleep = Arc::new(Sleep::new());
+            let work = Arc::new(AtomicBool::new(false));
+            let (s2, w2) = (Arc::clone(&sleep), Arc::clone(&work));
+            let pusher = loom::thread::spawn(move || {
+                w2.store(true, Ordering::Relaxed);
+                s2.wake_one();
+            });
+            sleep.sleep_owner(|| work.load(Ordering::Relaxed));
+            pusher.join().unwrap();
+        });
+    }
+
+    /// The end of a run wakes its owner and no pool thread: the pool
+    /// thread sleeps on until `wake_all` (the model's shutdown).
+    #[test]
+    fn the_end_of_a_run_wakes_owners_only() {
+        loom::model(|| {
+            let sleep = Arc::new(Sleep::new());
+            let latch = Arc::new(AtomicBool::new(false));
+            let exit = Arc::new(AtomicBool::new(false));
+            let (s2, e2) = (Arc::clone(&sleep), Arc::clone(&exit));
+            let pool = loom::thread::spawn(move || {
+                s2.sleep(|| e2.load(Ordering::SeqCst));
+                assert!(e2.load(Ordering::SeqCst), "woken by the end of a run");
+            });
+            let (s3, l3) = (Arc::clone(&sleep), Arc::clone(&latch));
+            let owner = loom::thread::spawn(move || {
+                s3.sleep_owner(|| l3.load(Ordering::Acquire));
+                assert!(l3.load(Ordering::Acquire));
+            });
+            latch.store(true, Ordering::Release);
+            sleep.wake_owners();
+            owner.join().unwrap();
+            exit.store(true, Ordering::SeqCst);
+            sleep.wake_all();
+            pool.join().unwrap();
         });
     }
 

@@ -173,13 +173,14 @@ impl<T> Spawned<T> {
         }
     }
 
-    /// Wakes the pool's sleepers if threads of it wait for this run (its
+    /// Wakes the owners asleep with the pool (a helper sleeps as one,
+    /// `WorkerCtx::help_until`) if threads of it wait for this run (its
     /// end, or its graph built): called after what they wait for is set.
     /// SeqCst: a helper counts itself before it checks (see
     /// `Handle::block`, `Handle::wait_built`).
     fn wake_helpers(&self) {
         if self.helpers.load(Ordering::SeqCst) > 0 {
-            self.reg.sleep.wake_all();
+            self.reg.sleep.wake_owners();
         }
     }
 }

@@ -10,7 +10,7 @@
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::sync::Arc;
 
-use super::{announce, announce_left, give_back, sleep_owner, wake_owners, Tokens};
+use super::{announce, announce_left, give_back, Tokens};
 use crate::exec::sleep::Sleep;
 
 struct Pool {
@@ -177,21 +177,16 @@ fn a_caller_leaving_no_work_wakes_nobody() {
 fn the_last_item_wakes_the_owner() {
     loom::model(|| {
         let pool = Pool::new(1);
-        let owners = Arc::new(AtomicUsize::new(0));
         let active = Arc::new(AtomicUsize::new(2));
         let latch = Arc::new(AtomicBool::new(false));
         let run = Arc::new(loom::cell::UnsafeCell::new(0u32));
         let finish = {
-            let (active, latch, owners, pool) = (
-                Arc::clone(&active),
-                Arc::clone(&latch),
-                Arc::clone(&owners),
-                Arc::clone(&pool),
-            );
+            let (active, latch, pool) =
+                (Arc::clone(&active), Arc::clone(&latch), Arc::clone(&pool));
             move || {
                 if active.fetch_sub(1, Ordering::AcqRel) == 1 {
                     latch.store(true, Ordering::Release);
-                    wake_owners(&owners, &pool.sleep);
+                    pool.sleep.wake_owners();
                 }
             }
         };
@@ -203,7 +198,7 @@ fn the_last_item_wakes_the_owner() {
         });
         finish();
         while !latch.load(Ordering::Acquire) {
-            sleep_owner(&owners, &pool.sleep, || latch.load(Ordering::Acquire));
+            pool.sleep.sleep_owner(|| latch.load(Ordering::Acquire));
         }
         // The owner now frees the run: no access may race with this.
         // SAFETY (model): see above.
@@ -252,11 +247,10 @@ fn a_lent_token_is_taken_again() {
 fn a_lent_token_wakes_a_caller_with_work() {
     loom::model(|| {
         let pool = Pool::new(1);
-        let owners = Arc::new(AtomicUsize::new(0));
         assert!(pool.tokens.take());
         // Pushed while no token was free: nobody was woken.
         pool.push();
-        let (p2, o2) = (Arc::clone(&pool), Arc::clone(&owners));
+        let p2 = Arc::clone(&pool);
         let caller = loom::thread::spawn(move || loop {
             if p2.tokens.take() {
                 let ran = p2.run_one();
@@ -265,7 +259,8 @@ fn a_lent_token_wakes_a_caller_with_work() {
                     return;
                 }
             }
-            sleep_owner(&o2, &p2.sleep, || p2.tokens.available() && p2.has_work());
+            p2.sleep
+                .sleep_owner(|| p2.tokens.available() && p2.has_work());
         });
         // The task lends its token (`WorkerCtx::lend_token`).
         pool.tokens.give();
