@@ -1778,7 +1778,10 @@ static SUMMARISE_ROUNDS: std::sync::atomic::AtomicU64 = std::sync::atomic::Atomi
 /// with a small value (misses: compute and store; hits: load), and a
 /// load/clean/summarise pipeline run twice.
 fn result_cache(s: &Settings, p: &Pools) {
-    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-cache");
+    // One directory per process: two runs at once (the test suite run
+    // twice on a busy machine) must not read each other's entries.
+    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("bench-cache-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     let threads = p.all;
     let with_cache = |name: &str| {
