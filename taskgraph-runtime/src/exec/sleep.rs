@@ -50,9 +50,16 @@ struct State {
     pool_epoch: u64,
     /// Bumped by every wake-up meant for owners.
     owner_epoch: u64,
-    /// Pool threads waiting, or woken and not yet gone (counted from their
-    /// start on).
-    pool: usize,
+}
+
+impl State {
+    /// The epoch of wake-ups meant for `kind`.
+    fn epoch(&self, kind: Kind) -> u64 {
+        match kind {
+            Kind::Pool => self.pool_epoch,
+            Kind::Owner => self.owner_epoch,
+        }
+    }
 }
 
 /// Who sleeps.
@@ -77,7 +84,6 @@ impl Sleep {
             state: Mutex::new(State {
                 pool_epoch: 0,
                 owner_epoch: 0,
-                pool: threads,
             }),
             pool_cv: Condvar::new(),
             owner_cv: Condvar::new(),
@@ -121,10 +127,11 @@ impl Sleep {
     #[cold]
     fn notify_one(&self) {
         let mut s = self.lock();
-        // A pool thread counted but not yet waiting (starting, or woken
-        // and not gone) sees the new epoch when it looks: it takes the
-        // work, as a waiting one would.
-        if s.pool > 0 {
+        // The pool threads asleep: the sleepers that are not owners (both
+        // counts change only under the lock). A pool thread counted but
+        // not yet waiting (starting, or woken and not gone) sees the new
+        // epoch when it looks: it takes the work, as a waiting one would.
+        if self.sleepers.load(Ordering::Relaxed) > self.owners.load(Ordering::Relaxed) {
             s.pool_epoch = s.pool_epoch.wrapping_add(1);
             self.pool_cv.notify_one();
         } else {
@@ -159,14 +166,9 @@ impl Sleep {
     /// already holds.
     #[cold]
     pub(crate) fn sleep(&self, ready: impl Fn() -> bool) {
-        let mut s = self.lock();
+        let s = self.lock();
         self.sleepers.fetch_add(1, Ordering::SeqCst);
-        s.pool += 1;
-        fence(Ordering::SeqCst);
-        if !ready() {
-            let start = s.pool_epoch;
-            s = self.wait(s, Kind::Pool, start);
-        }
+        let s = self.wait_unless(s, Kind::Pool, ready);
         self.leave(s, Kind::Pool);
     }
 
@@ -176,16 +178,11 @@ impl Sleep {
     /// sleeps as [`Sleep::sleep`] does.
     #[cold]
     pub(crate) fn sleep_from_start(&self, ready: impl Fn() -> bool) {
-        let mut s = self.lock();
-        if s.pool_epoch == 0 {
-            s = self.wait(s, Kind::Pool, 0);
-        } else {
-            fence(Ordering::SeqCst);
-            if !ready() {
-                let start = s.pool_epoch;
-                s = self.wait(s, Kind::Pool, start);
-            }
-        }
+        let s = self.lock();
+        let s = match s.pool_epoch {
+            0 => self.wait(s, Kind::Pool, 0),
+            _ => self.wait_unless(s, Kind::Pool, ready),
+        };
         self.leave(s, Kind::Pool);
     }
 
@@ -197,16 +194,26 @@ impl Sleep {
         let s = self.lock();
         self.sleepers.fetch_add(1, Ordering::SeqCst);
         self.owners.fetch_add(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-        // Either `ready` sees what a waker set, or the waker (after its
-        // fence) sees us counted and takes the lock after we wait.
-        let s = if ready() {
-            s
-        } else {
-            let start = s.owner_epoch;
-            self.wait(s, Kind::Owner, start)
-        };
+        let s = self.wait_unless(s, Kind::Owner, ready);
         self.leave(s, Kind::Owner);
+    }
+
+    /// A sleeper counted under the lock `s` waits for a wake-up meant for
+    /// `kind`, unless `ready()` already holds. Either `ready` (after the
+    /// fence) sees what a waker set, or the waker (after its fence) sees
+    /// the sleeper counted and takes the lock after it waits.
+    fn wait_unless<'s>(
+        &'s self,
+        s: MutexGuard<'s, State>,
+        kind: Kind,
+        ready: impl Fn() -> bool,
+    ) -> MutexGuard<'s, State> {
+        fence(Ordering::SeqCst);
+        if ready() {
+            return s;
+        }
+        let start = s.epoch(kind);
+        self.wait(s, kind, start)
     }
 
     /// Waits until the epoch of `kind` is no longer `start`.
@@ -216,14 +223,14 @@ impl Sleep {
         kind: Kind,
         start: u64,
     ) -> MutexGuard<'s, State> {
-        let (cv, epoch): (_, fn(&State) -> u64) = match kind {
-            Kind::Pool => (&self.pool_cv, |s| s.pool_epoch),
-            Kind::Owner => (&self.owner_cv, |s| s.owner_epoch),
+        let cv = match kind {
+            Kind::Pool => &self.pool_cv,
+            Kind::Owner => &self.owner_cv,
         };
         #[cfg(test)]
         self.waits
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        while epoch(&s) == start {
+        while s.epoch(kind) == start {
             s = cv.wait(s).unwrap_or_else(|p| p.into_inner());
         }
         #[cfg(test)]
@@ -231,12 +238,11 @@ impl Sleep {
         s
     }
 
-    fn leave(&self, mut s: MutexGuard<'_, State>, kind: Kind) {
-        match kind {
-            Kind::Pool => s.pool -= 1,
-            Kind::Owner => {
-                self.owners.fetch_sub(1, Ordering::SeqCst);
-            }
+    /// A sleeper of `kind` goes, its counts lowered under the lock `_s`
+    /// (held until this returns).
+    fn leave(&self, _s: MutexGuard<'_, State>, kind: Kind) {
+        if kind == Kind::Owner {
+            self.owners.fetch_sub(1, Ordering::SeqCst);
         }
         self.sleepers.fetch_sub(1, Ordering::SeqCst);
     }
